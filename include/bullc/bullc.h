@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* bullc: a BullMQ-compatible job queue in C. The only header a user includes.
+ *
+ * Thread rules, stated once: a handle is used by one thread at a time; the
+ * library keeps no global mutable state, so handles on different threads are
+ * independent. */
+#ifndef BULLC_H
+#define BULLC_H
+
+#include <bullc/version.h>
+#include <bullc/common.h>
+#include <bullc/redis.h>
+#include <bullc/job_opts.h>
+#include <bullc/queue.h>
+#include <bullc/scripts.h>
+
+#endif

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* Queue: the producer side (adding jobs). */
+#ifndef BULLC_QUEUE_H
+#define BULLC_QUEUE_H
+
+#include <bullc/common.h>
+#include <bullc/job_opts.h>
+#include <bullc/redis.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A queue handle: one Redis connection (synchronous, opened on first use and
+ * reopened after a failure) and the queue's keys. Opaque. One thread at a
+ * time; use one handle per thread. */
+typedef struct bullc_queue bullc_queue;
+
+/* Queue settings, copied by bullc_queue_new. Initialise with
+ * bullc_queue_opts_init, then set what differs. */
+typedef struct bullc_queue_opts {
+    const bullc_redis_opts *redis;         /* NULL: defaults, then the environment (REDIS_URL, REDIS_HOST...) */
+    const char *prefix;                    /* key prefix; NULL: "bull". May hold a hash tag: "{bull}" */
+    const bullc_job_opts *default_job_opts; /* Node's defaultJobOptions; NULL: none */
+    int64_t max_len_events;                /* the events stream's approximate cap; Node's default 10000 */
+    bool skip_meta_update;                 /* do not write meta.version / opts.maxLenEvents */
+} bullc_queue_opts;
+
+/* Fills `opts` with the defaults above. */
+BULLC_EXPORT void bullc_queue_opts_init(bullc_queue_opts *opts);
+
+/* Creates a handle for queue `name` (which may not contain ':'). Does not
+ * connect: the first call that needs Redis does, and then writes the queue's
+ * meta (version "bullmq:6.7.0", opts.maxLenEvents) as Node's Queue does.
+ * Returns 0 and sets *out, or BULLC_EINVAL / BULLC_ENOMEM. Free with
+ * bullc_queue_free. */
+BULLC_EXPORT int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts *opts, bullc_error *err);
+
+/* Closes the connection and frees the handle. NULL is a no-op. */
+BULLC_EXPORT void bullc_queue_free(bullc_queue *queue);
+
+/* Borrowed strings: the queue's name, its prefix and its base key "prefix:name:". */
+BULLC_EXPORT const char *bullc_queue_name(const bullc_queue *queue);
+BULLC_EXPORT const char *bullc_queue_prefix(const bullc_queue *queue);
+BULLC_EXPORT const char *bullc_queue_key_base(const bullc_queue *queue);
+
+/* Adds a job, as Node's `queue.add(name, data, opts)`.
+ *
+ * `data_json` is the job data as JSON text (NULL means `{}`); it is checked
+ * and stored minified (whitespace outside strings dropped). `opts` may be NULL;
+ * the queue's default job options are merged under it. The add script is
+ * chosen as Node chooses it (delayed when delay > 0, else prioritized when
+ * priority > 0, else standard). Invalid data or options write nothing and
+ * return BULLC_EINVAL.
+ *
+ * On success returns 0 and, when `out_id` is not NULL, the job id in *out_id
+ * (free with bullc_free). With a `jobId` that already exists, or a
+ * deduplication id whose window is open, Node returns the existing job's id
+ * and adds nothing: so does this call, and then it returns 1 instead of 0
+ * (`*out_id` is the existing job). */
+BULLC_EXPORT int bullc_queue_add(bullc_queue *queue, const char *name, const char *data_json, const bullc_job_opts *opts,
+                                 char **out_id, bullc_error *err);
+
+/* One entry of a bulk add. `name`, `data_json`, `opts` are read; `id` and
+ * `status` are written: the job id (free with bullc_free) and 0, or 1 for an
+ * existing job / open deduplication window (as bullc_queue_add). */
+typedef struct bullc_bulk_job {
+    const char *name;
+    const char *data_json;
+    const bullc_job_opts *opts;
+    char *id;
+    int status;
+} bullc_bulk_job;
+
+/* Adds `count` jobs in one round trip, atomically (MULTI/EXEC), as Node's
+ * `queue.addBulk`. Every job is checked first: if any is invalid nothing is
+ * written, BULLC_EINVAL is returned and the message starts with
+ * "job <index>: ". On a Redis failure nothing is written either. */
+BULLC_EXPORT int bullc_queue_add_bulk(bullc_queue *queue, bullc_bulk_job *jobs, size_t count, bullc_error *err);
+
+/* Sends PING (connecting first if needed). 0, or the connection error. */
+BULLC_EXPORT int bullc_queue_ping(bullc_queue *queue, bullc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/* A synchronous Redis connection: connect lazily, AUTH, SELECT, timeouts,
+ * EVALSHA with NOSCRIPT fallback, reconnect after failures. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "bullc-private.h"
+
+int bullc__conn_init(bullc__conn *c, const bullc_redis_opts *opts, bullc_error *err) {
+    memset(c, 0, sizeof *c);
+    if (!(c->opts = calloc(1, sizeof *c->opts))) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    int rc = opts ? (bullc__redis_opts_copy(c->opts, opts) ? BULLC_ENOMEM : 0) : 0;
+    if (!opts) {
+        bullc_redis_opts *d;
+        free(c->opts);
+        c->opts = NULL;
+        if ((rc = bullc__redis_opts_default(&d, err)) == 0) c->opts = d;
+        return rc;
+    }
+    if (rc) {
+        free(c->opts);
+        c->opts = NULL;
+        return bullc__err(err, rc, "out of memory");
+    }
+    return 0;
+}
+
+void bullc__conn_drop(bullc__conn *c) {
+    if (c->ctx) redisFree(c->ctx);
+    c->ctx = NULL;
+}
+
+void bullc__conn_close(bullc__conn *c) {
+    bullc__conn_drop(c);
+    bullc_redis_opts_free(c->opts);
+    c->opts = NULL;
+    free(c->client_name);
+    c->client_name = NULL;
+}
+
+static struct timeval tv_ms(int ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/* Turns a hiredis context error into a bullc error, without the password
+ * (hiredis never puts it in errstr; the described URL masks it). */
+static int ctx_err(bullc__conn *c, bullc_error *err, const char *doing) {
+    char where[256];
+    bullc_redis_opts_describe(c->opts, where, sizeof where);
+    int code = BULLC_ECONN;
+    const char *msg = c->ctx ? c->ctx->errstr : "cannot allocate a context";
+    if (c->ctx && c->ctx->err == REDIS_ERR_IO &&
+        (errno == EAGAIN || errno == ETIMEDOUT || errno == EWOULDBLOCK || strstr(msg, "timed out")))
+        code = BULLC_ETIMEDOUT;
+    if (!c->ctx) code = BULLC_ENOMEM;
+    bullc__err(err, code, "%s %s: %s", doing, where, msg[0] ? msg : strerror(errno));
+    bullc__conn_drop(c);
+    return code;
+}
+
+/* Runs one setup command right after connecting. */
+static int setup_cmd(bullc__conn *c, bullc_error *err, int code, int argc, const char **argv) {
+    redisReply *r = redisCommandArgv(c->ctx, argc, argv, NULL);
+    if (!r) return ctx_err(c, err, "while setting up the connection to");
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        char where[256];
+        bullc_redis_opts_describe(c->opts, where, sizeof where);
+        /* argv[0] names the command, never its arguments (AUTH's password) */
+        rc = bullc__err(err, code, "%s refused by %s: %.*s", argv[0], where, (int)r->len, r->str);
+        bullc__conn_drop(c);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
+    if (c->ctx) return 0;
+    const bullc_redis_opts *o = c->opts;
+    struct timeval ct = tv_ms(o->connect_timeout_ms);
+    c->ctx = o->unix_path ? redisConnectUnixWithTimeout(o->unix_path, ct) : redisConnectWithTimeout(o->host, o->port, ct);
+    if (!c->ctx || c->ctx->err) return ctx_err(c, err, "cannot connect to");
+    redisEnableKeepAlive(c->ctx);
+    if (redisSetTimeout(c->ctx, tv_ms(o->command_timeout_ms)) != REDIS_OK) return ctx_err(c, err, "cannot set timeout on");
+    int rc;
+    if (o->password) {
+        const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
+        if ((rc = setup_cmd(c, err, BULLC_EAUTH, o->user ? 3 : 2, a))) return rc;
+    }
+    if (o->db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", o->db);
+        const char *a[2] = {"SELECT", db};
+        if ((rc = setup_cmd(c, err, BULLC_EAUTH, 2, a))) return rc;
+    }
+    if (c->client_name) {
+        const char *a[3] = {"CLIENT", "SETNAME", c->client_name};
+        redisReply *r = redisCommandArgv(c->ctx, 3, a, NULL);
+        /* Managed Redis services may forbid CLIENT: naming is best effort. */
+        if (!r) return ctx_err(c, err, "while naming the connection to");
+        freeReplyObject(r);
+    }
+    c->generation++;
+    return 0;
+}
+
+int bullc__reply_err(const redisReply *r, bullc_error *err) {
+    const char *s = r->str ? r->str : "";
+    int code = BULLC_EREDIS;
+    if (!strncmp(s, "NOAUTH", 6) || !strncmp(s, "WRONGPASS", 9) || !strncmp(s, "NOPERM", 6)) code = BULLC_EAUTH;
+    return bullc__err(err, code, "Redis error: %.*s", (int)r->len, s);
+}
+
+int bullc__script_code_err(long long code, const char *what, const char *job_id, bullc_error *err) {
+    const char *id = job_id ? job_id : "?";
+    switch (code) {
+    case -1: return bullc__err(err, BULLC_ENOTFOUND, "Missing key for job %s. %s", id, what);
+    case -2: return bullc__err(err, BULLC_ELOCK, "Missing lock for job %s. %s", id, what);
+    case -3: return bullc__err(err, BULLC_ESTATE, "Job %s is not in the expected state. %s", id, what);
+    case -4: return bullc__err(err, BULLC_ESTATE, "Job %s has pending dependencies. %s", id, what);
+    case -5: return bullc__err(err, BULLC_ENOTFOUND, "Missing key for parent job of %s. %s", id, what);
+    case -6: return bullc__err(err, BULLC_ELOCK, "Lock mismatch for job %s. %s", id, what);
+    case -7: return bullc__err(err, BULLC_ESTATE, "The parent job of job %s cannot be replaced. %s", id, what);
+    case -8: return bullc__err(err, BULLC_ESTATE, "Job %s belongs to a job scheduler and cannot be removed directly. %s", id, what);
+    case -9: return bullc__err(err, BULLC_ESTATE, "Job %s has failed children. %s", id, what);
+    default: return bullc__err(err, BULLC_EREDIS, "Unknown code %lld from script (job %s). %s", code, id, what);
+    }
+}
+
+int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err) {
+    int rc = bullc__conn_ensure(c, err);
+    if (rc) return rc;
+    if (redisAppendCommandArgv(c->ctx, argc, argv, lens) != REDIS_OK)
+        return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
+    return 0;
+}
+
+int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
+    void *r = NULL;
+    if (!c->ctx) return bullc__err(err, BULLC_ECONN, "connection lost");
+    if (redisGetReply(c->ctx, &r) != REDIS_OK || !r) return ctx_err(c, err, "lost the connection to");
+    *reply = r;
+    return 0;
+}
+
+int bullc__conn_command(bullc__conn *c, redisReply **reply, bullc_error *err, int argc, const char **argv,
+                        const size_t *lens) {
+    int rc = bullc__conn_append(c, argc, argv, lens, err);
+    if (rc) return rc;
+    redisReply *r;
+    if ((rc = bullc__conn_read(c, &r, err))) return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = bullc__reply_err(r, err);
+        freeReplyObject(r);
+        return rc;
+    }
+    *reply = r;
+    return 0;
+}
+
+#define MAX_EVAL_ARGS 64
+
+int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const char **argv, const size_t *lens,
+                     redisReply **reply, bullc_error *err) {
+    if (argc < s->numkeys || argc + 3 > MAX_EVAL_ARGS)
+        return bullc__err(err, BULLC_EINVAL, "%s: needs %d keys, got %d arguments", s->id, s->numkeys, argc);
+    const char *a[MAX_EVAL_ARGS];
+    size_t l[MAX_EVAL_ARGS];
+    char nk[12];
+    snprintf(nk, sizeof nk, "%d", s->numkeys);
+    a[0] = "EVALSHA";
+    l[0] = 7;
+    a[1] = s->sha1;
+    l[1] = 40;
+    a[2] = nk;
+    l[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        a[i + 3] = argv[i];
+        l[i + 3] = lens ? lens[i] : strlen(argv[i]);
+    }
+    int rc = bullc__conn_append(c, argc + 3, a, l, err);
+    if (rc) return rc;
+    redisReply *r;
+    if ((rc = bullc__conn_read(c, &r, err))) return rc;
+    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
+        /* SCRIPT FLUSH, a restart or a failover emptied the cache: EVAL sends
+         * the text once and caches it again under the same SHA1. */
+        freeReplyObject(r);
+        a[0] = "EVAL";
+        l[0] = 4;
+        a[1] = s->text;
+        l[1] = s->len;
+        if ((rc = bullc__conn_append(c, argc + 3, a, l, err)) || (rc = bullc__conn_read(c, &r, err))) return rc;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = bullc__reply_err(r, err);
+        bullc__err_prefix(err, "%s: ", s->id);
+        freeReplyObject(r);
+        return rc;
+    }
+    *reply = r;
+    return 0;
+}

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/* Queue: the producer side. Adds go through BullMQ's own add scripts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+struct bullc_queue {
+    bullc__conn conn;
+    char *name;
+    char *prefix;
+    sds base; /* "prefix:name:" */
+    bullc_job_opts *defaults;
+    int64_t max_len_events;
+    bool skip_meta_update;
+    unsigned meta_generation; /* connection generation whose meta was written */
+};
+
+void bullc_queue_opts_init(bullc_queue_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->max_len_events = 10000;
+}
+
+int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts *opts, bullc_error *err) {
+    bullc_queue_opts d;
+    if (!opts) {
+        bullc_queue_opts_init(&d);
+        opts = &d;
+    }
+    int rc = bullc__validate_queue_name(name, err);
+    if (rc) return rc;
+    if (opts->max_len_events <= 0) return bullc__err(err, BULLC_EINVAL, "max_len_events must be positive");
+    if (opts->default_job_opts && (rc = bullc_job_opts_validate(opts->default_job_opts, err))) {
+        bullc__err_prefix(err, "default job options: ");
+        return rc;
+    }
+    bullc_queue *q = calloc(1, sizeof *q);
+    if (!q) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    if ((rc = bullc__conn_init(&q->conn, opts->redis, err))) {
+        free(q);
+        return rc;
+    }
+    q->name = strdup(name);
+    q->prefix = strdup(opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX);
+    q->base = sdscatprintf(sdsempty(), "%s:%s:", q->prefix ? q->prefix : "", name);
+    q->max_len_events = opts->max_len_events;
+    q->skip_meta_update = opts->skip_meta_update;
+    if (opts->default_job_opts && bullc_job_opts_new(&q->defaults) == 0) {
+        cJSON_Delete(q->defaults->obj);
+        q->defaults->obj = cJSON_Duplicate(opts->default_job_opts->obj, 1);
+    }
+    if (!q->name || !q->prefix || !q->base || (opts->default_job_opts && (!q->defaults || !q->defaults->obj))) {
+        bullc_queue_free(q);
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    }
+    *out = q;
+    return 0;
+}
+
+void bullc_queue_free(bullc_queue *q) {
+    if (!q) return;
+    bullc__conn_close(&q->conn);
+    free(q->name);
+    free(q->prefix);
+    sdsfree(q->base);
+    bullc_job_opts_free(q->defaults);
+    free(q);
+}
+
+const char *bullc_queue_name(const bullc_queue *q) { return q->name; }
+const char *bullc_queue_prefix(const bullc_queue *q) { return q->prefix; }
+const char *bullc_queue_key_base(const bullc_queue *q) { return q->base; }
+
+/* Connects and, once per connection, writes the meta fields Node's Queue
+ * constructor writes, so dashboards and Node peers see a normal queue. */
+static int ready(bullc_queue *q, bullc_error *err) {
+    int rc = bullc__conn_ensure(&q->conn, err);
+    if (rc || q->skip_meta_update || q->meta_generation == q->conn.generation) return rc;
+    sds key = bullc__key(q->base, "meta");
+    char maxlen[24], version[64];
+    snprintf(maxlen, sizeof maxlen, "%lld", (long long)q->max_len_events);
+    snprintf(version, sizeof version, "bullmq:%s", bullc__scripts_bullmq_version);
+    const char *argv[] = {"HMSET", key, "opts.maxLenEvents", maxlen, "version", version};
+    redisReply *r = NULL;
+    rc = bullc__conn_command(&q->conn, &r, err, 6, argv, NULL);
+    freeReplyObject(r);
+    sdsfree(key);
+    if (!rc) q->meta_generation = q->conn.generation;
+    return rc;
+}
+
+int bullc_queue_ping(bullc_queue *q, bullc_error *err) {
+    int rc = ready(q, err);
+    if (rc) return rc;
+    const char *argv[] = {"PING"};
+    redisReply *r = NULL;
+    rc = bullc__conn_command(&q->conn, &r, err, 1, argv, NULL);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* The KEYS and ARGV of one add, as Node's addJobToTransaction builds them. */
+typedef struct add_call {
+    const bullc__script *script;
+    int argc;
+    const char *argv[12];
+    size_t lens[12];
+    sds owned[10];
+    int nowned;
+} add_call;
+
+static sds own(add_call *c, sds s) {
+    c->owned[c->nowned++] = s;
+    return s;
+}
+
+static void add_call_free(add_call *c) {
+    for (int i = 0; i < c->nowned; i++) sdsfree(c->owned[i]);
+}
+
+static void build_add(bullc_queue *q, const char *name, const bullc__prepared_job *pj, add_call *c) {
+    memset(c, 0, sizeof *c);
+    const char *const *suffixes;
+    static const char *const delayed[] = {"marker", "meta", "id", "delayed", "completed", "events", NULL};
+    static const char *const prioritized[] = {"marker", "meta",   "id",     "prioritized", "delayed",
+                                              "completed", "active", "events", "pc",          NULL};
+    static const char *const standard[] = {"wait",   "paused", "meta",   "id",     "completed",
+                                           "delayed", "active", "events", "marker", NULL};
+    if (pj->delay > 0) {
+        c->script = bullc__script_get("addDelayedJob");
+        suffixes = delayed;
+    } else if (pj->priority > 0) {
+        c->script = bullc__script_get("addPrioritizedJob");
+        suffixes = prioritized;
+    } else {
+        c->script = bullc__script_get("addStandardJob");
+        suffixes = standard;
+    }
+    for (int i = 0; suffixes[i]; i++) {
+        const char *k = own(c, bullc__key(q->base, suffixes[i]));
+        c->argv[c->argc] = k;
+        c->lens[c->argc++] = strlen(k);
+    }
+    /* ARGV[1]: the 10 positional args; nil in every slot a plain add leaves
+     * empty (parent, repeat key, defer-release), as msgpackr packs null. */
+    bullc__packbuf pb;
+    bullc__packbuf_init(&pb);
+    msgpack_pack_array(&pb.pk, 10);
+    bullc__pack_str(&pb.pk, q->base);
+    bullc__pack_str(&pb.pk, pj->job_id ? pj->job_id : "");
+    bullc__pack_str(&pb.pk, name);
+    msgpack_pack_int64(&pb.pk, pj->timestamp);
+    msgpack_pack_nil(&pb.pk); /* parentKey */
+    msgpack_pack_nil(&pb.pk); /* parent dependencies key */
+    msgpack_pack_nil(&pb.pk); /* parent */
+    msgpack_pack_nil(&pb.pk); /* repeatJobKey */
+    if (pj->dedup_id) {
+        sds dk = sdscatprintf(bullc__key(q->base, "de:"), "%s", pj->dedup_id);
+        bullc__pack_strn(&pb.pk, dk, sdslen(dk));
+        sdsfree(dk);
+    } else {
+        msgpack_pack_nil(&pb.pk);
+    }
+    msgpack_pack_nil(&pb.pk); /* deferParentRelease */
+    sds args = own(c, sdsnewlen(pb.sbuf.data, pb.sbuf.size));
+    bullc__packbuf_destroy(&pb);
+    c->argv[c->argc] = args;
+    c->lens[c->argc++] = sdslen(args);
+    c->argv[c->argc] = pj->data;
+    c->lens[c->argc++] = sdslen(pj->data);
+    c->argv[c->argc] = pj->packed_opts;
+    c->lens[c->argc++] = sdslen(pj->packed_opts);
+}
+
+/* A custom id that already exists, or an open deduplication window, make
+ * the add script return an id without adding anything. Probes run in the
+ * same transaction, just before the script, tell these apart. */
+typedef struct probes {
+    bool job_existed;
+    bool has_dedup_owner;
+    sds dedup_owner;
+} probes;
+
+static int append_probes(bullc_queue *q, const bullc__prepared_job *pj, bullc_error *err) {
+    int rc = 0;
+    if (pj->job_id) {
+        sds k = sdscat(sdsnew(q->base), pj->job_id);
+        const char *argv[] = {"EXISTS", k};
+        rc = bullc__conn_append(&q->conn, 2, argv, NULL, err);
+        sdsfree(k);
+    }
+    if (!rc && pj->dedup_id) {
+        sds k = sdscat(bullc__key(q->base, "de:"), pj->dedup_id);
+        const char *argv[] = {"GET", k};
+        rc = bullc__conn_append(&q->conn, 2, argv, NULL, err);
+        sdsfree(k);
+    }
+    return rc;
+}
+
+static int nprobes(const bullc__prepared_job *pj) { return (pj->job_id != NULL) + (pj->dedup_id != NULL); }
+
+/* The add script's reply: the job id, or a negative BullMQ error code.
+ * Returns 0 (added) or 1 (an existing job's id), or an error. */
+static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const probes *pr, bullc_bulk_job *job,
+                     bullc_error *err) {
+    if (r->type == REDIS_REPLY_ERROR) return bullc__reply_err(r, err);
+    if (r->type == REDIS_REPLY_INTEGER && r->integer < 0)
+        return bullc__script_code_err(r->integer, "addJob", pj->job_id, err);
+    sds id;
+    if (r->type == REDIS_REPLY_STRING) id = sdsnewlen(r->str, r->len);
+    else if (r->type == REDIS_REPLY_INTEGER) id = sdsfromlonglong(r->integer);
+    else return bullc__err(err, BULLC_EPROTO, "addJob: unexpected reply type %d", r->type);
+    int status = 0;
+    if (pr->job_existed) status = 1;
+    if (pr->has_dedup_owner && !strcmp(pr->dedup_owner, id)) status = 1;
+    job->id = strdup(id);
+    sdsfree(id);
+    if (!job->id) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    job->status = status;
+    return 0;
+}
+
+static bool is_noscript(const redisReply *r) {
+    return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8);
+}
+
+/* Sends the pending adds in one round trip: SCRIPT LOAD of the scripts this
+ * connection has not loaded yet (so no EVALSHA inside MULTI meets NOSCRIPT),
+ * then MULTI, the probes and EVALSHAs, EXEC. Entries that still met NOSCRIPT
+ * (a SCRIPT FLUSH in between) did nothing and stay pending for a retry. */
+static int send_batch(bullc_queue *q, bullc_bulk_job *jobs, bullc__prepared_job *pj, add_call *calls, bool *pending,
+                      size_t n, bool prefix_index, bullc_error *err) {
+    const bullc__script *need[3];
+    int nneed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!pending[i]) continue;
+        int k = 0;
+        while (k < nneed && need[k] != calls[i].script) k++;
+        if (k == nneed) need[nneed++] = calls[i].script;
+    }
+    int rc = 0;
+    for (int k = 0; k < nneed && !rc; k++) {
+        const char *argv[] = {"SCRIPT", "LOAD", need[k]->text};
+        size_t lens[] = {6, 4, need[k]->len};
+        rc = bullc__conn_append(&q->conn, 3, argv, lens, err);
+    }
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    if (!rc) rc = bullc__conn_append(&q->conn, 1, multi, NULL, err);
+    size_t queued = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!pending[i]) continue;
+        const add_call *c = &calls[i];
+        const char *argv[16];
+        size_t lens[16];
+        char nk[8];
+        snprintf(nk, sizeof nk, "%d", c->script->numkeys);
+        argv[0] = "EVALSHA", lens[0] = 7;
+        argv[1] = c->script->sha1, lens[1] = 40;
+        argv[2] = nk, lens[2] = strlen(nk);
+        for (int a = 0; a < c->argc; a++) argv[a + 3] = c->argv[a], lens[a + 3] = c->lens[a];
+        if (!(rc = append_probes(q, &pj[i], err))) rc = bullc__conn_append(&q->conn, c->argc + 3, argv, lens, err);
+        queued += (size_t)nprobes(&pj[i]) + 1;
+    }
+    if (!rc) rc = bullc__conn_append(&q->conn, 1, exec, NULL, err);
+    if (rc) {
+        bullc__conn_drop(&q->conn); /* unsent commands must not linger */
+        return rc;
+    }
+    /* Every reply is read, even after an error, to keep the pipeline in step.
+     * An error while queueing makes EXEC abort: then nothing was written. */
+    redisReply *r = NULL;
+    for (size_t k = 0; k < (size_t)nneed + 1 + queued; k++) {
+        if ((rc = bullc__conn_read(&q->conn, &r, err))) return rc;
+        int qrc = r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, rc ? NULL : err) : 0;
+        if (!rc) rc = qrc;
+        freeReplyObject(r);
+    }
+    int qrc = rc;
+    if ((rc = bullc__conn_read(&q->conn, &r, qrc ? NULL : err))) return qrc ? qrc : rc;
+    if (qrc || r->type != REDIS_REPLY_ARRAY || r->elements != queued) {
+        rc = qrc                           ? qrc
+             : r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, err)
+                                            : bullc__err(err, BULLC_EPROTO, "EXEC: unexpected reply");
+        freeReplyObject(r);
+        return rc;
+    }
+    size_t e = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!pending[i]) continue;
+        probes pr = {0};
+        if (pj[i].job_id) pr.job_existed = r->element[e++]->integer == 1;
+        if (pj[i].dedup_id) {
+            const redisReply *o = r->element[e++];
+            if (o->type == REDIS_REPLY_STRING) {
+                pr.has_dedup_owner = true;
+                pr.dedup_owner = sdsnewlen(o->str, o->len);
+            }
+        }
+        const redisReply *sr = r->element[e++];
+        if (is_noscript(sr)) {
+            sdsfree(pr.dedup_owner);
+            continue; /* stays pending */
+        }
+        int jrc = add_reply(sr, &pj[i], &pr, &jobs[i], err);
+        sdsfree(pr.dedup_owner);
+        pending[i] = false;
+        if (jrc && !rc) {
+            rc = jrc;
+            if (prefix_index) bullc__err_prefix(err, "job %zu: ", i);
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_index, bullc_error *err) {
+    if (n == 0) return 0;
+    if (!jobs) return bullc__err(err, BULLC_EINVAL, "jobs: NULL");
+    for (size_t i = 0; i < n; i++) jobs[i].id = NULL, jobs[i].status = 0;
+    bullc__prepared_job *pj = calloc(n, sizeof *pj);
+    add_call *calls = calloc(n, sizeof *calls);
+    bool *pending = calloc(n, sizeof *pending);
+    size_t prepared = 0;
+    int rc = 0;
+    if (!pj || !calls || !pending) {
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (; prepared < n; prepared++) {
+        bullc_bulk_job *j = &jobs[prepared];
+        if (!j->name) rc = bullc__err(err, BULLC_EINVAL, "job name must not be NULL");
+        else rc = bullc__job_prepare(&pj[prepared], j->data_json, q->defaults, j->opts, err);
+        if (rc) {
+            if (prefix_index) bullc__err_prefix(err, "job %zu: ", prepared);
+            goto out;
+        }
+        build_add(q, j->name, &pj[prepared], &calls[prepared]);
+        pending[prepared] = true;
+    }
+    if ((rc = ready(q, err))) goto out;
+    if (n == 1 && !nprobes(&pj[0])) {
+        /* The common single add: one EVALSHA, no transaction needed. */
+        redisReply *r = NULL;
+        probes none = {0};
+        rc = bullc__conn_eval(&q->conn, calls[0].script, calls[0].argc, calls[0].argv, calls[0].lens, &r, err);
+        if (!rc) rc = add_reply(r, &pj[0], &none, &jobs[0], err);
+        freeReplyObject(r);
+        goto out;
+    }
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if ((rc = send_batch(q, jobs, pj, calls, pending, n, prefix_index, err))) break;
+        size_t left = 0;
+        for (size_t i = 0; i < n; i++) left += pending[i];
+        if (!left) break;
+        if (attempt == 2) rc = bullc__err(err, BULLC_EREDIS, "NOSCRIPT: Redis keeps dropping BullMQ's scripts");
+    }
+out:
+    if (rc < 0)
+        for (size_t i = 0; i < n; i++) {
+            free(jobs[i].id);
+            jobs[i].id = NULL;
+        }
+    for (size_t i = 0; i < prepared && calls; i++) add_call_free(&calls[i]);
+    for (size_t i = 0; i < prepared && pj; i++) bullc__job_prepared_free(&pj[i]);
+    free(pj);
+    free(calls);
+    free(pending);
+    return rc;
+}
+
+int bullc_queue_add_bulk(bullc_queue *q, bullc_bulk_job *jobs, size_t count, bullc_error *err) {
+    return add_many(q, jobs, count, true, err);
+}
+
+int bullc_queue_add(bullc_queue *q, const char *name, const char *data_json, const bullc_job_opts *opts,
+                    char **out_id, bullc_error *err) {
+    bullc_bulk_job one = {name, data_json, opts, NULL, 0};
+    int rc = add_many(q, &one, 1, false, err);
+    if (rc) return rc;
+    if (out_id) *out_id = one.id;
+    else free(one.id);
+    return one.status;
+}

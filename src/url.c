@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT */
+/* Redis connection settings: URL, environment, masking for logs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+static void wipe_free(char *s) {
+    if (!s) return;
+    /* volatile so the wipe of a password is not optimised away */
+    for (volatile char *p = s; *p; p++) *p = 0;
+    free(s);
+}
+
+int bullc_redis_opts_new(bullc_redis_opts **out) {
+    bullc_redis_opts *o = calloc(1, sizeof *o);
+    if (!o || !(o->host = strdup("127.0.0.1"))) {
+        free(o);
+        return BULLC_ENOMEM;
+    }
+    o->port = 6379;
+    o->connect_timeout_ms = 5000;
+    o->command_timeout_ms = 10000;
+    *out = o;
+    return 0;
+}
+
+void bullc__redis_opts_clear(bullc_redis_opts *o) {
+    free(o->host);
+    free(o->unix_path);
+    free(o->user);
+    wipe_free(o->password);
+    memset(o, 0, sizeof *o);
+}
+
+void bullc_redis_opts_free(bullc_redis_opts *o) {
+    if (!o) return;
+    bullc__redis_opts_clear(o);
+    free(o);
+}
+
+static int dup_or_null(char **dst, const char *src) {
+    char *d = NULL;
+    if (src && !(d = strdup(src))) return BULLC_ENOMEM;
+    *dst = d;
+    return 0;
+}
+
+int bullc__redis_opts_copy(bullc_redis_opts *dst, const bullc_redis_opts *src) {
+    bullc_redis_opts t = *src;
+    t.host = t.unix_path = t.user = t.password = NULL;
+    if (dup_or_null(&t.host, src->host) || dup_or_null(&t.unix_path, src->unix_path) ||
+        dup_or_null(&t.user, src->user) || dup_or_null(&t.password, src->password)) {
+        bullc__redis_opts_clear(&t);
+        return BULLC_ENOMEM;
+    }
+    *dst = t;
+    return 0;
+}
+
+int bullc_redis_opts_set_host(bullc_redis_opts *o, const char *host, int port) {
+    if (!host || !*host || port <= 0 || port > 65535) return BULLC_EINVAL;
+    char *h = strdup(host);
+    if (!h) return BULLC_ENOMEM;
+    free(o->host);
+    free(o->unix_path);
+    o->unix_path = NULL;
+    o->host = h;
+    o->port = port;
+    return 0;
+}
+
+int bullc_redis_opts_set_unix(bullc_redis_opts *o, const char *path) {
+    if (!path || !*path) return BULLC_EINVAL;
+    char *p = strdup(path);
+    if (!p) return BULLC_ENOMEM;
+    free(o->unix_path);
+    o->unix_path = p;
+    return 0;
+}
+
+int bullc_redis_opts_set_auth(bullc_redis_opts *o, const char *user, const char *password) {
+    char *u = NULL, *p = NULL;
+    if ((user && *user && !(u = strdup(user))) || (password && !(p = strdup(password)))) {
+        free(u);
+        wipe_free(p);
+        return BULLC_ENOMEM;
+    }
+    free(o->user);
+    wipe_free(o->password);
+    o->user = u;
+    o->password = p;
+    return 0;
+}
+
+int bullc_redis_opts_set_db(bullc_redis_opts *o, int db) {
+    if (db < 0) return BULLC_EINVAL;
+    o->db = db;
+    return 0;
+}
+
+int bullc_redis_opts_set_timeouts(bullc_redis_opts *o, int connect_ms, int command_ms) {
+    if (connect_ms <= 0 || command_ms <= 0) return BULLC_EINVAL;
+    o->connect_timeout_ms = connect_ms;
+    o->command_timeout_ms = command_ms;
+    return 0;
+}
+
+const char *bullc_redis_opts_host(const bullc_redis_opts *o) { return o->host; }
+int bullc_redis_opts_port(const bullc_redis_opts *o) { return o->port; }
+const char *bullc_redis_opts_unix(const bullc_redis_opts *o) { return o->unix_path; }
+const char *bullc_redis_opts_user(const bullc_redis_opts *o) { return o->user; }
+const char *bullc_redis_opts_password(const bullc_redis_opts *o) { return o->password; }
+int bullc_redis_opts_db(const bullc_redis_opts *o) { return o->db; }
+int bullc_redis_opts_connect_timeout(const bullc_redis_opts *o) { return o->connect_timeout_ms; }
+int bullc_redis_opts_command_timeout(const bullc_redis_opts *o) { return o->command_timeout_ms; }
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes [s, s+len) into a new string; NULL on a bad escape. */
+static char *pct_decode(const char *s, size_t len) {
+    char *out = malloc(len + 1), *w = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%') {
+            int hi, lo;
+            if (i + 2 >= len) goto bad;
+            hi = hexval(s[i + 1]);
+            lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0) goto bad;
+            *w++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *w++ = s[i];
+        }
+    }
+    *w = 0;
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+static bool parse_int_range(const char *s, size_t len, int lo, int hi, int *out) {
+    int64_t v;
+    if (!bullc__parse_i64(s, len, &v) || s[0] == '+' || s[0] == '-' || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+/* Applies the query string (db=, password=) of a URL. */
+static int apply_query(bullc_redis_opts *t, const char *q, bullc_error *err) {
+    while (q && *q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', n);
+        if (!eq) return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: query parameter without '='");
+        size_t kn = (size_t)(eq - q), vn = n - kn - 1;
+        if (kn == 2 && !memcmp(q, "db", 2)) {
+            if (!parse_int_range(eq + 1, vn, 0, 1 << 30, &t->db))
+                return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad database number");
+        } else if (kn == 8 && !memcmp(q, "password", 8)) {
+            char *p = pct_decode(eq + 1, vn);
+            if (!p) return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in password");
+            wipe_free(t->password);
+            t->password = p;
+        } else {
+            return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: unknown parameter '%.*s'", (int)kn, q);
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
+int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error *err) {
+    if (!url || !*url) return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: empty");
+    bullc_redis_opts t;
+    if (bullc__redis_opts_copy(&t, o)) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    int rc = BULLC_EINVAL;
+    char *copy = strdup(url);
+    if (!copy) {
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+        goto out;
+    }
+    char *q = strchr(copy, '?');
+    if (q) *q++ = 0;
+
+    if (!strncmp(copy, "unix://", 7)) {
+        const char *path = copy + 7;
+        if (*path != '/') {
+            bullc__err(err, BULLC_EINVAL, "invalid Redis URL: unix:// needs an absolute path");
+            goto out;
+        }
+        free(t.unix_path);
+        if (!(t.unix_path = strdup(path))) goto oom;
+    } else if (!strncmp(copy, "redis://", 8)) {
+        char *rest = copy + 8;
+        char *slash = strchr(rest, '/');
+        if (slash) *slash = 0;
+        char *at = strrchr(rest, '@');
+        char *hostport = rest;
+        if (at) {
+            *at = 0;
+            hostport = at + 1;
+            char *colon = strchr(rest, ':');
+            char *u = NULL, *p = NULL;
+            if (colon) {
+                u = pct_decode(rest, (size_t)(colon - rest));
+                p = pct_decode(colon + 1, strlen(colon + 1));
+                if (!u || !p) {
+                    free(u);
+                    wipe_free(p);
+                    bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in user or password");
+                    goto out;
+                }
+            } else {
+                /* redis://password@host is how many tools write a password alone */
+                if (!(p = pct_decode(rest, strlen(rest)))) {
+                    bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in password");
+                    goto out;
+                }
+            }
+            free(t.user);
+            wipe_free(t.password);
+            t.user = (u && *u) ? u : (free(u), NULL);
+            t.password = p;
+        }
+        char *host = hostport, *portstr = NULL;
+        if (*host == '[') { /* [ipv6]:port */
+            char *end = strchr(host, ']');
+            if (!end) {
+                bullc__err(err, BULLC_EINVAL, "invalid Redis URL: unterminated IPv6 address");
+                goto out;
+            }
+            *end = 0;
+            host++;
+            if (end[1] == ':') portstr = end + 2;
+            else if (end[1]) {
+                bullc__err(err, BULLC_EINVAL, "invalid Redis URL: junk after IPv6 address");
+                goto out;
+            }
+        } else {
+            char *colon = strchr(host, ':');
+            if (colon) {
+                *colon = 0;
+                portstr = colon + 1;
+            }
+        }
+        if (*host) {
+            free(t.host);
+            if (!(t.host = strdup(host))) goto oom;
+        }
+        free(t.unix_path);
+        t.unix_path = NULL;
+        if (portstr && !parse_int_range(portstr, strlen(portstr), 1, 65535, &t.port)) {
+            bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad port '%s'", portstr);
+            goto out;
+        }
+        if (slash && slash[1] && !parse_int_range(slash + 1, strlen(slash + 1), 0, 1 << 30, &t.db)) {
+            bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad database number '%s'", slash + 1);
+            goto out;
+        }
+    } else if (!strncmp(copy, "rediss://", 9)) {
+        bullc__err(err, BULLC_EINVAL,
+                   "rediss:// (TLS) is not supported: Debian 12's hiredis 0.14 has no TLS; see docs/connection.md");
+        goto out;
+    } else {
+        bullc__err(err, BULLC_EINVAL, "invalid Redis URL: expected redis://host[:port][/db] or unix:///path");
+        goto out;
+    }
+    if ((rc = apply_query(&t, q, err)) != 0) goto out;
+    bullc__redis_opts_clear(o);
+    *o = t;
+    memset(&t, 0, sizeof t);
+    rc = 0;
+    goto out;
+oom:
+    rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+out:
+    if (copy) {
+        memset(copy, 0, strlen(url)); /* it held the password */
+        free(copy);
+    }
+    bullc__redis_opts_clear(&t);
+    return rc;
+}
+
+int bullc_redis_opts_from_env(bullc_redis_opts *o, bullc_error *err) {
+    const char *url = getenv("REDIS_URL");
+    if (url && *url) {
+        int rc = bullc_redis_opts_parse_url(o, url, err);
+        if (rc) bullc__err_prefix(err, "REDIS_URL: ");
+        return rc ? rc : 1;
+    }
+    const char *host = getenv("REDIS_HOST"), *port = getenv("REDIS_PORT"), *pw = getenv("REDIS_PASSWORD"),
+               *user = getenv("REDIS_USERNAME"), *db = getenv("REDIS_DB");
+    bool any = false;
+    bullc_redis_opts t;
+    if (bullc__redis_opts_copy(&t, o)) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    int rc = 0;
+    if (host && *host) {
+        any = true;
+        if (bullc_redis_opts_set_host(&t, host, t.port)) {
+            rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (port && *port) {
+        any = true;
+        if (!parse_int_range(port, strlen(port), 1, 65535, &t.port)) {
+            rc = bullc__err(err, BULLC_EINVAL, "REDIS_PORT: not a port number: '%s'", port);
+            goto out;
+        }
+        free(t.unix_path);
+        t.unix_path = NULL;
+    }
+    if ((pw && *pw) || (user && *user)) {
+        any = true;
+        if (bullc_redis_opts_set_auth(&t, user, (pw && *pw) ? pw : NULL)) {
+            rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (db && *db) {
+        any = true;
+        if (!parse_int_range(db, strlen(db), 0, 1 << 30, &t.db)) {
+            rc = bullc__err(err, BULLC_EINVAL, "REDIS_DB: not a database number: '%s'", db);
+            goto out;
+        }
+    }
+    bullc__redis_opts_clear(o);
+    *o = t;
+    memset(&t, 0, sizeof t);
+    rc = any ? 1 : 0;
+out:
+    bullc__redis_opts_clear(&t);
+    return rc;
+}
+
+int bullc__redis_opts_default(bullc_redis_opts **out, bullc_error *err) {
+    bullc_redis_opts *o;
+    if (bullc_redis_opts_new(&o)) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    int rc = bullc_redis_opts_from_env(o, err);
+    if (rc < 0) {
+        bullc_redis_opts_free(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+char *bullc_redis_opts_describe(const bullc_redis_opts *o, char *buf, size_t size) {
+    if (!size) return buf;
+    char auth[300] = "";
+    if (o->user || o->password)
+        snprintf(auth, sizeof auth, "%s%s@", o->user ? o->user : "", o->password ? ":***" : "");
+    if (o->unix_path)
+        snprintf(buf, size, "unix://%s?db=%d%s", o->unix_path, o->db, o->password ? "&password=***" : "");
+    else if (strchr(o->host, ':'))
+        snprintf(buf, size, "redis://%s[%s]:%d/%d", auth, o->host, o->port, o->db);
+    else
+        snprintf(buf, size, "redis://%s%s:%d/%d", auth, o->host, o->port, o->db);
+    return buf;
+}
