@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/* Queue add against a real redis-server: what lands in Redis. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static redisContext *rc;
+static void setup(void) { rc = tu_redis(); }
+static void teardown(void) { redisFree(rc); }
+TestSuite(add, .init = setup, .fini = teardown);
+
+static char *key(const char *prefix, const char *q, const char *suffix) {
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s:%s:%s", prefix, q, suffix);
+    return buf;
+}
+
+/* node: "should add jobs with the given name" -- see compat tests for Node's twin */
+Test(add, standard_job_lands_in_wait_with_node_fields) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    char *id = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_add(q, "greet", "{ \"hello\" : \"world\", \"n\": [1, 2] }", NULL, &id, &err), 0, "%s",
+                 err.message);
+    cr_assert_str_eq(id, "1");
+    char *data = tu_hget(rc, key(p, "q", "1"), "data");
+    cr_assert_str_eq(data, "{\"hello\":\"world\",\"n\":[1,2]}");
+    char *name = tu_hget(rc, key(p, "q", "1"), "name");
+    cr_assert_str_eq(name, "greet");
+    char *opts = tu_hget(rc, key(p, "q", "1"), "opts");
+    cr_assert_str_eq(opts, "{\"attempts\":0}");
+    redisReply *r = tu_cmd(rc, "LRANGE %s 0 -1", key(p, "q", "wait"));
+    cr_assert_eq(r->elements, 1);
+    cr_assert_str_eq(r->element[0]->str, "1");
+    freeReplyObject(r);
+    char *version = tu_hget(rc, key(p, "q", "meta"), "version");
+    cr_assert_str_eq(version, "bullmq:6.7.0");
+    free(data), free(name), free(opts), free(version);
+    bullc_free(id);
+    bullc_queue_free(q);
+}
+
+Test(add, delayed_prioritized_and_custom_id) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    bullc_job_opts *o;
+    bullc_job_opts_new(&o);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_job_opts_merge_json(o, "{\"delay\":60000}", &err), 0, "%s", err.message);
+    char *id = NULL;
+    cr_assert_eq(bullc_queue_add(q, "later", NULL, o, &id, &err), 0, "%s", err.message);
+    redisReply *r = tu_cmd(rc, "ZSCORE %s %s", key(p, "q", "delayed"), id);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING, "delayed job not in the delayed set");
+    freeReplyObject(r);
+    bullc_free(id);
+
+    bullc_job_opts_free(o);
+    bullc_job_opts_new(&o);
+    bullc_job_opts_set_priority(o, 7);
+    bullc_job_opts_set_job_id(o, "custom-1");
+    cr_assert_eq(bullc_queue_add(q, "prio", "{}", o, &id, &err), 0, "%s", err.message);
+    cr_assert_str_eq(id, "custom-1");
+    bullc_free(id);
+    r = tu_cmd(rc, "ZSCORE %s custom-1", key(p, "q", "prioritized"));
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    cr_assert_geq(strtod(r->str, NULL), 7.0 * 4294967296.0);
+    freeReplyObject(r);
+
+    /* node: "should not add a job with the same id twice" style: status 1, same id, no new hash */
+    cr_assert_eq(bullc_queue_add(q, "prio", "{\"other\":1}", o, &id, &err), 1, "%s", err.message);
+    cr_assert_str_eq(id, "custom-1");
+    bullc_free(id);
+    char *data = tu_hget(rc, key(p, "q", "custom-1"), "data");
+    cr_assert_str_eq(data, "{}", "the duplicate must not overwrite the job");
+    free(data);
+    bullc_job_opts_free(o);
+    bullc_queue_free(q);
+}
+
+Test(add, invalid_input_writes_nothing) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    bullc_error err = {0};
+    char *id = NULL;
+    cr_assert_eq(bullc_queue_add(q, "x", "{not json", NULL, &id, &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "JSON"), "%s", err.message);
+    const char *bad_opts[] = {"{\"priority\":1.5}", "{\"priority\":2097152}", "{\"delay\":-1}",
+                              "{\"deduplication\":{\"ttl\":5}}", "{\"jobId\":\"123\"}", "{\"jobId\":\"a:b\"}",
+                              "{\"jobId\":\"0\"}", "{\"attempts\":\"3\"}", "{\"bogus\":1}", "{\"lifo\":1}",
+                              "{\"backoff\":{\"type\":\"fixed\",\"jitter\":2}}", "{\"debounce\":{\"id\":\"a\"}}"};
+    for (size_t i = 0; i < sizeof bad_opts / sizeof bad_opts[0]; i++) {
+        bullc_job_opts *o;
+        bullc_job_opts_new(&o);
+        /* merge_json checks at once; setters are checked at add time */
+        cr_assert_eq(bullc_job_opts_merge_json(o, bad_opts[i], &err), BULLC_EINVAL, "accepted %s", bad_opts[i]);
+        bullc_job_opts_free(o);
+    }
+    bullc_job_opts *o;
+    bullc_job_opts_new(&o);
+    bullc_job_opts_set_priority(o, -3);
+    cr_assert_eq(bullc_queue_add(q, "x", "{}", o, &id, &err), BULLC_EINVAL);
+    bullc_job_opts_free(o);
+    redisReply *r = tu_cmd(rc, "KEYS %s:*", p);
+    cr_assert_eq(r->elements, 0, "invalid adds wrote %zu keys", r->elements);
+    freeReplyObject(r);
+    bullc_queue *bad = NULL;
+    cr_assert_eq(bullc_queue_new(&bad, "a:b", NULL, &err), BULLC_EINVAL);
+    bullc_queue_free(q);
+}
+
+Test(add, bulk_is_atomic_and_ordered) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    bullc_job_opts *bad;
+    bullc_job_opts_new(&bad);
+    bullc_job_opts_set_priority(bad, 3000000);
+    bullc_bulk_job jobs[3] = {{"a", "{\"i\":1}", NULL, NULL, 0}, {"b", "{\"i\":2}", bad, NULL, 0}, {"c", NULL, NULL, NULL, 0}};
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_add_bulk(q, jobs, 3, &err), BULLC_EINVAL);
+    cr_assert(!strncmp(err.message, "job 1: ", 7), "%s", err.message);
+    redisReply *r = tu_cmd(rc, "EXISTS %s", key(p, "q", "1"));
+    cr_assert_eq(r->integer, 0, "a rejected batch must write nothing");
+    freeReplyObject(r);
+    jobs[1].opts = NULL;
+    cr_assert_eq(bullc_queue_add_bulk(q, jobs, 3, &err), 0, "%s", err.message);
+    cr_assert_str_eq(jobs[0].id, "1");
+    cr_assert_str_eq(jobs[2].id, "3");
+    r = tu_cmd(rc, "LRANGE %s 0 -1", key(p, "q", "wait"));
+    cr_assert_eq(r->elements, 3);
+    cr_assert_str_eq(r->element[2]->str, "1", "FIFO: the first job is at the right end");
+    freeReplyObject(r);
+    for (int i = 0; i < 3; i++) bullc_free(jobs[i].id);
+    bullc_job_opts_free(bad);
+    bullc_queue_free(q);
+}
+
+Test(add, redis_down_fails_fast_with_clear_error) {
+    bullc_redis_opts *o;
+    bullc_redis_opts_new(&o);
+    bullc_redis_opts_parse_url(o, "redis://:topsecret@127.0.0.1:1/0", NULL);
+    bullc_redis_opts_set_timeouts(o, 500, 500);
+    bullc_queue_opts qo;
+    bullc_queue_opts_init(&qo);
+    qo.redis = o;
+    bullc_queue *q;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_new(&q, "q", &qo, &err), 0);
+    char *id = NULL;
+    int rc2 = bullc_queue_add(q, "x", "{}", NULL, &id, &err);
+    cr_assert_eq(rc2, BULLC_ECONN, "%d %s", rc2, err.message);
+    cr_assert(strstr(err.message, "127.0.0.1:1"), "%s", err.message);
+    cr_assert_null(strstr(err.message, "topsecret"), "password leaked: %s", err.message);
+    bullc_queue_free(q);
+    bullc_redis_opts_free(o);
+}
+
+Test(add, noscript_after_flush_is_transparent) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    char *id = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_add(q, "a", "{}", NULL, &id, &err), 0, "%s", err.message);
+    bullc_free(id);
+    freeReplyObject(tu_cmd(rc, "SCRIPT FLUSH"));
+    cr_assert_eq(bullc_queue_add(q, "b", "{}", NULL, &id, &err), 0, "%s", err.message);
+    cr_assert_str_eq(id, "2");
+    bullc_free(id);
+    freeReplyObject(tu_cmd(rc, "SCRIPT FLUSH"));
+    bullc_bulk_job jobs[2] = {{"c", NULL, NULL, NULL, 0}, {"d", NULL, NULL, NULL, 0}};
+    cr_assert_eq(bullc_queue_add_bulk(q, jobs, 2, &err), 0, "%s", err.message);
+    cr_assert_str_eq(jobs[1].id, "4");
+    bullc_free(jobs[0].id), bullc_free(jobs[1].id);
+    bullc_queue_free(q);
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *tu_redis_url(void) {
+    const char *u = getenv("REDIS_URL");
+    cr_assert(u && *u, "REDIS_URL is not set: run the tests through ctest (it starts redis-server)");
+    return u;
+}
+
+const char *tu_prefix(void) {
+    static char buf[64];
+    static int n;
+    snprintf(buf, sizeof buf, "bt%dx%d", (int)getpid(), ++n);
+    return buf;
+}
+
+redisContext *tu_redis(void) {
+    bullc_redis_opts *o;
+    bullc_redis_opts_new(&o);
+    cr_assert_eq(bullc_redis_opts_parse_url(o, tu_redis_url(), NULL), 0);
+    redisContext *c = redisConnect(bullc_redis_opts_host(o), bullc_redis_opts_port(o));
+    bullc_redis_opts_free(o);
+    cr_assert(c && !c->err, "cannot connect to the test Redis: %s", c ? c->errstr : "?");
+    return c;
+}
+
+redisReply *tu_cmd(redisContext *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    cr_assert(r, "redis command failed: %s", c->errstr);
+    return r;
+}
+
+bullc_queue *tu_queue(const char *name, const char *prefix) {
+    bullc_redis_opts *o;
+    bullc_redis_opts_new(&o);
+    cr_assert_eq(bullc_redis_opts_parse_url(o, tu_redis_url(), NULL), 0);
+    bullc_queue_opts qo;
+    bullc_queue_opts_init(&qo);
+    qo.redis = o;
+    qo.prefix = prefix;
+    bullc_queue *q = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_new(&q, name, &qo, &err), 0, "%s", err.message);
+    bullc_redis_opts_free(o);
+    return q;
+}
+
+char *tu_hget(redisContext *c, const char *key, const char *field) {
+    redisReply *r = tu_cmd(c, "HGET %s %s", key, field);
+    char *s = r->type == REDIS_REPLY_STRING ? strndup(r->str, r->len) : NULL;
+    freeReplyObject(r);
+    return s;
+}
+
+const char *tu_bin(const char *name) {
+    static char buf[4096];
+    const char *d = getenv("BULLC_BIN_DIR");
+    cr_assert(d, "BULLC_BIN_DIR is not set: run the tests through ctest");
+    snprintf(buf, sizeof buf, "%s/%s", d, name);
+    return buf;
+}
+
+int tu_run(const char *cmdline, char **out) {
+    FILE *p = popen(cmdline, "r");
+    cr_assert(p, "popen failed");
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 2) buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = 0;
+    int st = pclose(p);
+    if (out) *out = buf;
+    else free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

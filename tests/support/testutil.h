@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the Criterion tests. */
+#ifndef BULLC_TESTUTIL_H
+#define BULLC_TESTUTIL_H
+
+#include <stdbool.h>
+
+#include <bullc/bullc.h>
+#include <hiredis.h>
+
+/* The tests' Redis URL (REDIS_URL set by CTest); fails the test when unset. */
+const char *tu_redis_url(void);
+/* A unique prefix per call ("bt<pid>x<n>"), so tests never share keys. */
+const char *tu_prefix(void);
+/* A direct hiredis connection to the tests' Redis, for assertions. */
+redisContext *tu_redis(void);
+/* Runs a command and returns the reply (the test fails on a NULL reply). */
+redisReply *tu_cmd(redisContext *c, const char *fmt, ...);
+/* A queue handle on the tests' Redis with `prefix`. */
+bullc_queue *tu_queue(const char *name, const char *prefix);
+/* HGET as a malloc'd string, NULL when missing. */
+char *tu_hget(redisContext *c, const char *key, const char *field);
+/* Path of a program built into build/bin. */
+const char *tu_bin(const char *name);
+/* Runs a shell command line, captures stdout (malloc'd) and returns the exit code. */
+int tu_run(const char *cmdline, char **out);
+
+#endif

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/* Redis settings: URL parsing, environment, masking. No Redis needed. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+static bullc_redis_opts *o;
+static void setup(void) { cr_assert_eq(bullc_redis_opts_new(&o), 0); }
+static void teardown(void) { bullc_redis_opts_free(o); }
+TestSuite(url, .init = setup, .fini = teardown);
+
+Test(url, defaults) {
+    cr_assert_str_eq(bullc_redis_opts_host(o), "127.0.0.1");
+    cr_assert_eq(bullc_redis_opts_port(o), 6379);
+    cr_assert_eq(bullc_redis_opts_db(o), 0);
+    cr_assert_null(bullc_redis_opts_password(o));
+}
+
+Test(url, full_url) {
+    bullc_error err = {0};
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://alice:p%40ss@redis.local:6329/2", &err), 0, "%s", err.message);
+    cr_assert_str_eq(bullc_redis_opts_host(o), "redis.local");
+    cr_assert_eq(bullc_redis_opts_port(o), 6329);
+    cr_assert_eq(bullc_redis_opts_db(o), 2);
+    cr_assert_str_eq(bullc_redis_opts_user(o), "alice");
+    cr_assert_str_eq(bullc_redis_opts_password(o), "p@ss");
+}
+
+Test(url, password_only_forms) {
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://:secret@h:1", NULL), 0);
+    cr_assert_null(bullc_redis_opts_user(o));
+    cr_assert_str_eq(bullc_redis_opts_password(o), "secret");
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://secret2@h", NULL), 0);
+    cr_assert_str_eq(bullc_redis_opts_password(o), "secret2");
+    cr_assert_eq(bullc_redis_opts_port(o), 1, "a URL without port keeps the earlier one");
+}
+
+Test(url, db_in_query_and_ipv6) {
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://[::1]:7000?db=5", NULL), 0);
+    cr_assert_str_eq(bullc_redis_opts_host(o), "::1");
+    cr_assert_eq(bullc_redis_opts_port(o), 7000);
+    cr_assert_eq(bullc_redis_opts_db(o), 5);
+}
+
+Test(url, unix_socket) {
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "unix:///run/redis.sock?db=3&password=pw", NULL), 0);
+    cr_assert_str_eq(bullc_redis_opts_unix(o), "/run/redis.sock");
+    cr_assert_eq(bullc_redis_opts_db(o), 3);
+    cr_assert_str_eq(bullc_redis_opts_password(o), "pw");
+}
+
+Test(url, errors_leave_opts_unchanged_and_hide_password) {
+    const char *bad[] = {"", "http://h", "redis://h:0", "redis://h:99999", "redis://h:12ab", "redis://h/x",
+                         "redis://h/-1", "unix://relative", "redis://u:%zz@h", "redis://h?foo=1", "rediss://h"};
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://keep:6380/1", NULL), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bullc_error err = {0};
+        cr_assert_eq(bullc_redis_opts_parse_url(o, bad[i], &err), BULLC_EINVAL, "accepted '%s'", bad[i]);
+        cr_assert_eq(err.code, BULLC_EINVAL);
+        cr_assert(strlen(err.message) > 0);
+    }
+    cr_assert_str_eq(bullc_redis_opts_host(o), "keep");
+    cr_assert_eq(bullc_redis_opts_port(o), 6380);
+    bullc_error err = {0};
+    bullc_redis_opts_parse_url(o, "redis://u:hunter2@h:bad", &err);
+    cr_assert_null(strstr(err.message, "hunter2"), "password leaked: %s", err.message);
+}
+
+Test(url, describe_masks_password) {
+    char buf[256];
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://bob:hunter2@db:6329/2", NULL), 0);
+    bullc_redis_opts_describe(o, buf, sizeof buf);
+    cr_assert_str_eq(buf, "redis://bob:***@db:6329/2");
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "unix:///s.sock?password=hunter2", NULL), 0);
+    bullc_redis_opts_describe(o, buf, sizeof buf);
+    cr_assert_null(strstr(buf, "hunter2"));
+}
+
+Test(url, environment) {
+    setenv("REDIS_URL", "", 1);
+    setenv("REDIS_HOST", "envhost", 1);
+    setenv("REDIS_PORT", "6329", 1);
+    setenv("REDIS_PASSWORD", "pw", 1);
+    setenv("REDIS_DB", "2", 1);
+    unsetenv("REDIS_USERNAME");
+    cr_assert_eq(bullc_redis_opts_from_env(o, NULL), 1);
+    cr_assert_str_eq(bullc_redis_opts_host(o), "envhost");
+    cr_assert_eq(bullc_redis_opts_port(o), 6329);
+    cr_assert_str_eq(bullc_redis_opts_password(o), "pw");
+    cr_assert_eq(bullc_redis_opts_db(o), 2);
+
+    setenv("REDIS_PORT", "abc", 1);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_redis_opts_from_env(o, &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "REDIS_PORT"));
+
+    setenv("REDIS_URL", "redis://urlhost:1234/4", 1);
+    cr_assert_eq(bullc_redis_opts_from_env(o, NULL), 1, "REDIS_URL wins over REDIS_HOST and friends");
+    cr_assert_str_eq(bullc_redis_opts_host(o), "urlhost");
+    cr_assert_eq(bullc_redis_opts_db(o), 4);
+
+    unsetenv("REDIS_URL");
+    unsetenv("REDIS_HOST");
+    unsetenv("REDIS_PORT");
+    unsetenv("REDIS_PASSWORD");
+    unsetenv("REDIS_DB");
+    cr_assert_eq(bullc_redis_opts_from_env(o, NULL), 0);
+}
