@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds everything and runs all tests: Criterion unit and integration tests and
+# the Node compat tests, against private redis-servers the tests start.
+#   BULLC_SANITIZE=1 tools/test.sh   same, built with ASan + UBSan (in build-asan/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/bootstrap.sh
+build=build; flags=()
+if [ "${BULLC_SANITIZE:-0}" = 1 ]; then build=build-asan; flags+=(-DBULLC_SANITIZE=ON); fi
+cmake -S . -B "$build" -DBULLC_BUILD_TESTS=ON "${flags[@]}" >/dev/null
+cmake --build "$build" -j"$(nproc)"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --test-dir "$build" --output-on-failure "$@"
