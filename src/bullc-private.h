@@ -13,6 +13,8 @@
 #include <hiredis.h>
 #include <msgpack.h>
 #include <sds.h>
+#include <async.h>
+#include <uv.h>
 
 #define BULLC__DEFAULT_PREFIX "bull"
 #define BULLC__PRIORITY_LIMIT ((1 << 21) - 1)
@@ -139,4 +141,139 @@ int bullc__validate_job_id(const char *id, bullc_error *err);
 sds bullc__key(const char *base, const char *suffix);
 int bullc__validate_queue_name(const char *name, bullc_error *err);
 
+/* ---- aconn.c: an asynchronous connection on libuv ---------------------- */
+/* It reconnects with backoff, replays AUTH/SELECT/CLIENT SETNAME on each
+ * connect, and puts a deadline on every command: hiredis 0.14 has no async
+ * timeouts, so a libuv timer drops a connection whose oldest command is
+ * overdue. */
+typedef struct bullc__aconn bullc__aconn;
+
+/* A command's reply. `r` is NULL when the connection was lost or the command
+ * timed out (then `err` says which); otherwise it may be an error reply. The
+ * reply is freed after the callback returns. */
+typedef void (*bullc__areply_fn)(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data);
+
+typedef struct bullc__acmd bullc__acmd;
+
+struct bullc__aconn {
+    uv_loop_t *loop;
+    redisAsyncContext *ac;
+    bullc_redis_opts *opts;
+    char *name; /* CLIENT SETNAME, or NULL */
+    enum { ACONN_IDLE, ACONN_CONNECTING, ACONN_READY, ACONN_WAIT_RETRY, ACONN_CLOSING, ACONN_CLOSED } state;
+    uv_timer_t timer; /* connect timeout, reconnect delay, command deadlines */
+    bullc__acmd *head, *tail; /* commands sent, in reply order */
+    unsigned attempts;        /* failed connects in a row (backoff) */
+    int64_t connect_started;
+    unsigned generation;      /* successful connects so far */
+    /* Hooks, all optional; `hook_data` is passed to each. */
+    void (*on_ready)(bullc__aconn *c, void *data);
+    void (*on_down)(bullc__aconn *c, const bullc_error *err, void *data);
+    void (*on_closed)(bullc__aconn *c, void *data);
+    void *hook_data;
+    bool timer_closed;
+};
+
+int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *opts, const char *name,
+                      bullc_error *err);
+/* Starts connecting (and reconnecting whenever the connection is lost). */
+void bullc__aconn_start(bullc__aconn *c);
+bool bullc__aconn_ready(const bullc__aconn *c);
+/* Sends a command when the connection is ready: returns 0 and `cb` runs
+ * exactly once; otherwise returns BULLC_ECONN and `cb` never runs.
+ * `timeout_ms` <= 0 uses the command timeout of the settings. */
+int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc,
+                     const char **argv, const size_t *lens);
+/* EVALSHA of a BullMQ script (argv = keys then args); on NOSCRIPT it is sent
+ * again as EVAL, transparently. Same contract as bullc__aconn_cmd. */
+int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
+                      int argc, const char **argv, const size_t *lens);
+/* Drops the current connection (pending callbacks get r == NULL) and
+ * reconnects: for a blocking command that must be abandoned. */
+void bullc__aconn_reset(bullc__aconn *c);
+/* Closes for good: pending callbacks run with r == NULL, then on_closed runs
+ * once the libuv handles are closed; only then may `c` be freed. */
+void bullc__aconn_close(bullc__aconn *c);
+/* The reply as a bullc error (for an error reply). */
+int bullc__areply_err(const redisReply *r, bullc_error *err);
+
+
+/* ---- worker.c, job.c, locks.c ---------------------------------------- */
+typedef struct bullc__jobop bullc__jobop;
+typedef struct bullc__finish bullc__finish;
+
+enum { BULLC__JOB_PROCESSING, BULLC__JOB_FINISHING, BULLC__JOB_FINISHED };
+
+struct bullc_job {
+    bullc_worker *w;
+    sds id, name, data, opts_json, token, key, progress, defa, stacktrace;
+    cJSON *opts; /* parsed stored opts, long names */
+    int64_t timestamp, processed_on, attempts_made, attempts_started, priority, delay;
+    sds bad; /* why the hash cannot be processed (corrupt data), or NULL */
+    int state;
+    bool processor_done; /* the processor handed the job back */
+    bool lock_lost, timed_out;
+    int64_t lock_ts;     /* uv_now of the last lock renewal */
+    int64_t started;     /* uv_now when processing started */
+    bullc__finish *fin;  /* the pending move out of active */
+    bullc_job *prev, *next;
+    uv_work_t work;
+    bullc_job_result result;
+};
+
+struct bullc_worker {
+    uv_loop_t *loop;
+    bullc__aconn cmd, block;
+    sds queue, prefix, base, name;
+    sds k_wait, k_active, k_prioritized, k_events, k_stalled, k_limiter, k_delayed, k_paused, k_meta, k_pc,
+        k_marker, k_completed, k_failed, k_stalled_check, k_repeat, k_metrics_completed, k_metrics_failed;
+    char id[37];
+    uint64_t token_seq;
+    bullc_worker_opts o;
+    cJSON *keep_complete, *keep_fail; /* worker-level keepJobs objects or NULL */
+    bullc_worker_events ev;
+    void *ev_data;
+    bullc_job *jobs; /* being processed or finished in Redis but not yet handed back */
+    int in_flight;   /* jobs holding a concurrency slot */
+    int fetching;    /* moveToActive calls (or fetch-next finishes) outstanding */
+    bool blocking, drained, running, paused, closing, forced, closed_cmd, started_once;
+    int64_t block_until, limit_until; /* ms since the epoch */
+    double min_block;                 /* seconds: 0.001 on Redis >= 7.0.8, else 0.002 */
+    bool integer_block;               /* Redis < 6: whole seconds only */
+    uv_timer_t wake_timer, stalled_timer, lock_timer, close_timer, watchdog_timer, retry_timer;
+    uv_async_t ops_async;
+    uv_mutex_t ops_mutex;
+    bullc__jobop *ops_head, *ops_tail;
+    unsigned long loop_thread;
+    int handles_open;
+    int conns_open;
+    void (*close_cb)(bullc_worker *w, void *data);
+    void *close_data;
+    int64_t last_error_at; /* error events are rate-limited */
+    int errors_suppressed;
+};
+
+/* job.c */
+bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const redisReply *id, const char *token);
+void bullc__job_free(bullc_job *job);
+/* Runs the cross-thread job actions queued by blocking processors. */
+void bullc__jobops_drain(bullc_worker *w);
+void bullc__jobops_async_cb(uv_async_t *h);
+/* worker.c */
+void bullc__worker_pump(bullc_worker *w);
+void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, const char *token);
+void bullc__worker_maybe_closed(bullc_worker *w);
+/* process.c */
+void bullc__process_start(bullc_worker *w, bullc_job *job);
+void bullc__process_resend(bullc_worker *w);
+void bullc__process_resend_timer(uv_timer_t *t);
+/* backoff.c: Node's Backoffs.calculate; -1: no retry */
+int64_t bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attempts_made, const char *error);
+void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* process.c: the job's processing ended (processor result, timeout, defa). */
+void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_flags);
+/* locks.c */
+void bullc__locks_start(bullc_worker *w);
+void bullc__locks_stop(bullc_worker *w);
+void bullc__stalled_start(bullc_worker *w);
 #endif

@@ -13,5 +13,7 @@
 #include <bullc/job_opts.h>
 #include <bullc/queue.h>
 #include <bullc/scripts.h>
+#include <bullc/job.h>
+#include <bullc/worker.h>
 
 #endif

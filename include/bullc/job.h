@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* A job as a processor sees it, and what the processor can do with it. */
+#ifndef BULLC_JOB_H
+#define BULLC_JOB_H
+
+#include <stdbool.h>
+#include <bullc/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A job being processed. Borrowed: it belongs to the worker, and stays valid
+ * from the processor call until the processor has called bullc_job_complete
+ * or bullc_job_fail (for a blocking processor: until it returns). Getters
+ * return borrowed strings that live as long as the job. */
+typedef struct bullc_job bullc_job;
+
+BULLC_EXPORT const char *bullc_job_id(const bullc_job *job);
+BULLC_EXPORT const char *bullc_job_name(const bullc_job *job);
+/* The job data as JSON text (Node's `job.data`, stringified). */
+BULLC_EXPORT const char *bullc_job_data(const bullc_job *job);
+/* The job options as stored, as JSON text with Node's long names
+ * (`{"attempts":3,"backoff":{...},"keepLogs":10,...}`). */
+BULLC_EXPORT const char *bullc_job_opts_json(const bullc_job *job);
+/* The job as JSON: {id, name, data, opts, attemptsMade, attemptsStarted,
+ * timestamp, processedOn, progress}. Caller frees with bullc_free. */
+BULLC_EXPORT char *bullc_job_to_json(const bullc_job *job);
+BULLC_EXPORT int64_t bullc_job_attempts_made(const bullc_job *job);
+BULLC_EXPORT int64_t bullc_job_attempts_started(const bullc_job *job);
+BULLC_EXPORT int64_t bullc_job_timestamp(const bullc_job *job);
+BULLC_EXPORT int64_t bullc_job_processed_on(const bullc_job *job);
+BULLC_EXPORT int64_t bullc_job_priority(const bullc_job *job);
+/* The lock token this worker holds the job with. */
+BULLC_EXPORT const char *bullc_job_token(const bullc_job *job);
+/* The queue's name. */
+BULLC_EXPORT const char *bullc_job_queue_name(const bullc_job *job);
+/* True once the worker knows it lost the job's lock (renewal failed, or the
+ * job's deadline passed): the result will not be stored, so a long-running
+ * processor should stop. */
+BULLC_EXPORT bool bullc_job_lock_lost(const bullc_job *job);
+
+/* Completion callback of the job actions below: `code` is 0 or a BULLC_E*
+ * code; `message` explains an error (NULL on success). */
+typedef void (*bullc_job_cb)(bullc_job *job, int code, const char *message, void *data);
+
+/* Job actions, as Node's job.updateProgress / log / updateData / extendLock.
+ * They may be called from the loop thread (an asynchronous processor) or
+ * from a blocking processor's thread; from the latter, `cb` must be NULL.
+ * `cb` (when given) runs exactly once on the loop thread if the call returns
+ * 0, never otherwise. Strings are copied. */
+/* `progress_json`: a number or a JSON object, as text. */
+BULLC_EXPORT int bullc_job_update_progress(bullc_job *job, const char *progress_json, bullc_job_cb cb, void *data);
+/* Appends a log line (kept to the job's keepLogs option). */
+BULLC_EXPORT int bullc_job_log(bullc_job *job, const char *line, bullc_job_cb cb, void *data);
+/* Replaces the job's data (JSON text). */
+BULLC_EXPORT int bullc_job_update_data(bullc_job *job, const char *data_json, bullc_job_cb cb, void *data);
+/* Extends the job's lock by `duration_ms` from now. */
+BULLC_EXPORT int bullc_job_extend_lock(bullc_job *job, int64_t duration_ms, bullc_job_cb cb, void *data);
+
+/* How a job failed (flags of bullc_job_fail). */
+enum {
+    BULLC_FAIL_RETRY = 0,         /* an ordinary failure: retried per attempts/backoff */
+    BULLC_FAIL_UNRECOVERABLE = 1, /* Node's UnrecoverableError: no retry */
+    BULLC_FAIL_RATE_LIMITED = 2   /* Node's RateLimitError: back to wait, no attempt counted */
+};
+
+/* Ends the processing of `job` with success. `result_json` is the return
+ * value as JSON text (NULL means Node's `undefined`, stored as "null").
+ * Loop thread only (asynchronous processors). Exactly one of
+ * bullc_job_complete / bullc_job_fail per job; afterwards `job` is gone. An
+ * invalid result_json fails the job instead and returns BULLC_EINVAL. */
+BULLC_EXPORT int bullc_job_complete(bullc_job *job, const char *result_json);
+
+/* Ends the processing of `job` with a failure: `message` becomes
+ * failedReason (raw text) and the last line of the stack trace. `flags`: one
+ * of BULLC_FAIL_*. Loop thread only. Afterwards `job` is gone. */
+BULLC_EXPORT int bullc_job_fail(bullc_job *job, const char *message, int flags);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/* Asynchronous Redis connection with reconnects and command deadlines. */
+#include <adapters/libuv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+struct bullc__acmd {
+    bullc__aconn *conn;
+    bullc__areply_fn cb;
+    void *data;
+    int64_t deadline; /* uv_now based */
+    bullc__acmd *next;
+    bool done;
+    /* for EVALSHA: the call kept to resend as EVAL on NOSCRIPT */
+    const bullc__script *script;
+    int argc;
+    char *argbuf; /* the arguments back to back */
+    size_t *lens;
+};
+
+static void cmd_unlink(bullc__aconn *c, bullc__acmd *cmd) {
+    bullc__acmd **pp = &c->head, *prev = NULL;
+    while (*pp && *pp != cmd) prev = *pp, pp = &(*pp)->next;
+    if (!*pp) return;
+    *pp = cmd->next;
+    if (c->tail == cmd) c->tail = prev;
+}
+
+static void cmd_free(bullc__acmd *cmd) {
+    free(cmd->argbuf);
+    free(cmd->lens);
+    free(cmd);
+}
+
+static void arm_timer(bullc__aconn *c);
+
+int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *opts, const char *name,
+                      bullc_error *err) {
+    memset(c, 0, sizeof *c);
+    c->loop = loop;
+    if (!(c->opts = calloc(1, sizeof *c->opts)) || bullc__redis_opts_copy(c->opts, opts) ||
+        (name && !(c->name = strdup(name)))) {
+        free(c->opts);
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    }
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->state = ACONN_IDLE;
+    return 0;
+}
+
+bool bullc__aconn_ready(const bullc__aconn *c) { return c->state == ACONN_READY; }
+
+static void schedule_retry(bullc__aconn *c);
+
+static void on_timer(uv_timer_t *t);
+
+/* Everything after the connection ended: callbacks of sent commands have run
+ * (hiredis calls them with NULL while freeing the context). */
+static void connection_ended(bullc__aconn *c, const bullc_error *why) {
+    c->ac = NULL;
+    if (c->state == ACONN_CLOSING) {
+        if (!c->timer_closed) return; /* on_closed runs from the timer's close callback */
+        return;
+    }
+    bool was_ready = c->state == ACONN_READY;
+    c->state = ACONN_WAIT_RETRY;
+    if (c->on_down && (was_ready || c->attempts == 1)) c->on_down(c, why, c->hook_data);
+    schedule_retry(c);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+    bullc__aconn *c = ac->data;
+    bullc_error err = {0};
+    char where[256];
+    bullc_redis_opts_describe(c->opts, where, sizeof where);
+    bullc__err(&err, BULLC_ECONN, "connection to %s lost%s%s", where, status == REDIS_OK ? "" : ": ",
+               status == REDIS_OK ? "" : ac->errstr);
+    connection_ended(c, &err);
+}
+
+static void setup_reply(redisAsyncContext *ac, void *reply, void *priv) {
+    bullc__aconn *c = ac->data;
+    redisReply *r = reply;
+    const char *what = priv;
+    if (!r) return; /* the connection is going away; on_disconnect handles it */
+    if (r->type == REDIS_REPLY_ERROR && strcmp(what, "CLIENT")) {
+        /* AUTH or SELECT refused: report, drop, retry later (the password
+         * may be fixed server-side; a program checks at start). */
+        bullc_error err;
+        char where[256];
+        bullc_redis_opts_describe(c->opts, where, sizeof where);
+        bullc__err(&err, BULLC_EAUTH, "%s refused by %s: %.*s", what, where, (int)r->len, r->str);
+        c->attempts++;
+        if (c->on_down) c->on_down(c, &err, c->hook_data);
+        c->state = ACONN_CONNECTING; /* not ready; the disconnect below retries */
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (!strcmp(what, "READY")) {
+        c->state = ACONN_READY;
+        c->attempts = 0;
+        c->generation++;
+        arm_timer(c);
+        if (c->on_ready) c->on_ready(c, c->hook_data);
+    }
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+    bullc__aconn *c = ac->data;
+    if (status != REDIS_OK) {
+        bullc_error err;
+        char where[256];
+        bullc_redis_opts_describe(c->opts, where, sizeof where);
+        bullc__err(&err, BULLC_ECONN, "cannot connect to %s: %s", where, ac->errstr);
+        c->attempts++;
+        /* hiredis frees the context after this callback */
+        connection_ended(c, &err);
+        return;
+    }
+}
+
+static void do_connect(bullc__aconn *c) {
+    const bullc_redis_opts *o = c->opts;
+    c->state = ACONN_CONNECTING;
+    c->connect_started = (int64_t)uv_now(c->loop);
+    redisAsyncContext *ac = o->unix_path ? redisAsyncConnectUnix(o->unix_path) : redisAsyncConnect(o->host, o->port);
+    if (!ac || ac->err) {
+        c->attempts++;
+        bullc_error err;
+        bullc__err(&err, BULLC_ECONN, "cannot connect: %s", ac ? ac->errstr : "out of memory");
+        if (ac) redisAsyncFree(ac);
+        c->state = ACONN_WAIT_RETRY;
+        if (c->on_down && c->attempts == 1) c->on_down(c, &err, c->hook_data);
+        schedule_retry(c);
+        return;
+    }
+    ac->data = c;
+    c->ac = ac;
+    redisLibuvAttach(ac, c->loop);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* Queued before the connection completes; hiredis sends them first. */
+    if (o->password) {
+        const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
+        redisAsyncCommandArgv(ac, setup_reply, "AUTH", o->user ? 3 : 2, a, NULL);
+    }
+    if (o->db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", o->db);
+        const char *a[2] = {"SELECT", db};
+        redisAsyncCommandArgv(ac, setup_reply, "SELECT", 2, a, NULL);
+    }
+    if (c->name) {
+        const char *a[3] = {"CLIENT", "SETNAME", c->name};
+        redisAsyncCommandArgv(ac, setup_reply, "CLIENT", 3, a, NULL);
+    }
+    const char *ping[1] = {"PING"};
+    redisAsyncCommandArgv(ac, setup_reply, "READY", 1, ping, NULL);
+    arm_timer(c);
+}
+
+void bullc__aconn_start(bullc__aconn *c) {
+    if (c->state == ACONN_IDLE) do_connect(c);
+}
+
+static void schedule_retry(bullc__aconn *c) {
+    /* 100 ms doubling to 5 s, with jitter so that many workers do not stampede
+     * a restarting Redis. */
+    unsigned n = c->attempts > 6 ? 6 : c->attempts;
+    uint64_t base = 100u << n;
+    if (base > 5000) base = 5000;
+    uint64_t delay = base / 2 + (uint64_t)(rand() % (int)(base / 2 + 1));
+    uv_timer_start(&c->timer, on_timer, delay, 0);
+}
+
+static void arm_timer(bullc__aconn *c) {
+    if (c->state == ACONN_CLOSING || c->state == ACONN_CLOSED) return;
+    int64_t now = (int64_t)uv_now(c->loop), due = -1;
+    if (c->state == ACONN_CONNECTING) due = c->connect_started + c->opts->connect_timeout_ms;
+    if (c->head && (due < 0 || c->head->deadline < due)) due = c->head->deadline;
+    if (due < 0) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timer, (uint64_t)(due > now ? due - now : 0), 0);
+}
+
+static void on_timer(uv_timer_t *t) {
+    bullc__aconn *c = t->data;
+    if (c->state == ACONN_WAIT_RETRY) {
+        do_connect(c);
+        return;
+    }
+    int64_t now = (int64_t)uv_now(c->loop);
+    bool overdue = (c->state == ACONN_CONNECTING && now >= c->connect_started + c->opts->connect_timeout_ms) ||
+                   (c->head && now >= c->head->deadline);
+    if (overdue && c->ac) {
+        /* The oldest command is late: the connection cannot be trusted any
+         * more (a blackholed socket, a frozen server). Freeing the context
+         * runs every pending callback with NULL and then on_disconnect. */
+        if (c->state == ACONN_CONNECTING) c->attempts++;
+        for (bullc__acmd *m = c->head; m; m = m->next) m->deadline = now; /* all report timeouts */
+        redisAsyncContext *ac = c->ac;
+        bool was_connected = ac->c.flags & REDIS_CONNECTED;
+        redisAsyncFree(ac);
+        if (!was_connected) { /* no disconnect callback for a context that never connected */
+            bullc_error err;
+            bullc__err(&err, BULLC_ETIMEDOUT, "Redis did not accept the connection within %d ms",
+                       c->opts->connect_timeout_ms);
+            connection_ended(c, &err);
+        }
+        return;
+    }
+    arm_timer(c);
+}
+
+static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
+    bullc__acmd *cmd = priv;
+    bullc__aconn *c = cmd->conn;
+    (void)ac;
+    redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_ERROR && cmd->script && !strncmp(r->str, "NOSCRIPT", 8) && c->ac &&
+        !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
+        /* Resend as EVAL (which caches the script again); the command stays
+         * in the list, now waiting for the EVAL's reply. */
+        const char *argv[64];
+        size_t lens[64];
+        char nk[12];
+        snprintf(nk, sizeof nk, "%d", cmd->script->numkeys);
+        argv[0] = "EVAL", lens[0] = 4;
+        argv[1] = cmd->script->text, lens[1] = cmd->script->len;
+        argv[2] = nk, lens[2] = strlen(nk);
+        const char *p = cmd->argbuf;
+        for (int i = 0; i < cmd->argc; i++) {
+            argv[i + 3] = p;
+            lens[i + 3] = cmd->lens[i];
+            p += cmd->lens[i];
+        }
+        cmd->script = NULL;
+        /* keep the list in reply order: move to the tail */
+        cmd_unlink(c, cmd);
+        cmd->next = NULL;
+        if (c->tail) c->tail->next = cmd;
+        else c->head = cmd;
+        c->tail = cmd;
+        if (redisAsyncCommandArgv(c->ac, cmd_reply, cmd, cmd->argc + 3, argv, lens) == REDIS_OK) return;
+        cmd_unlink(c, cmd);
+    } else {
+        cmd_unlink(c, cmd);
+    }
+    bullc_error err = {0};
+    if (!r) {
+        int64_t now = (int64_t)uv_now(c->loop);
+        if (cmd->deadline <= now)
+            bullc__err(&err, BULLC_ETIMEDOUT, "Redis did not answer in time; connection reset");
+        else
+            bullc__err(&err, BULLC_ECONN, "connection to Redis lost");
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        bullc__areply_err(r, &err);
+    }
+    cmd->cb(c, r, &err, cmd->data);
+    cmd_free(cmd);
+    if (c->state == ACONN_READY) arm_timer(c);
+}
+
+int bullc__areply_err(const redisReply *r, bullc_error *err) { return bullc__reply_err(r, err); }
+
+static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms, int argc, const char **argv,
+                    const size_t *lens) {
+    if (c->state != ACONN_READY || !c->ac) {
+        cmd_free(cmd);
+        return BULLC_ECONN;
+    }
+    cmd->conn = c;
+    cmd->deadline = (int64_t)uv_now(c->loop) + (timeout_ms > 0 ? timeout_ms : c->opts->command_timeout_ms);
+    if (redisAsyncCommandArgv(c->ac, cmd_reply, cmd, argc, argv, lens) != REDIS_OK) {
+        cmd_free(cmd);
+        return BULLC_ECONN;
+    }
+    if (c->tail) c->tail->next = cmd;
+    else c->head = cmd;
+    c->tail = cmd;
+    if (c->head == cmd) arm_timer(c);
+    return 0;
+}
+
+int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc,
+                     const char **argv, const size_t *lens) {
+    bullc__acmd *cmd = calloc(1, sizeof *cmd);
+    if (!cmd) return BULLC_ENOMEM;
+    cmd->cb = cb;
+    cmd->data = data;
+    return send_cmd(c, cmd, timeout_ms, argc, argv, lens);
+}
+
+int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
+                      int argc, const char **argv, const size_t *lens) {
+    if (argc + 3 > 64 || argc < s->numkeys) return BULLC_EINVAL;
+    bullc__acmd *cmd = calloc(1, sizeof *cmd);
+    if (!cmd) return BULLC_ENOMEM;
+    cmd->cb = cb;
+    cmd->data = data;
+    cmd->script = s;
+    cmd->argc = argc;
+    size_t total = 0, l[64];
+    for (int i = 0; i < argc; i++) total += (l[i] = lens ? lens[i] : strlen(argv[i]));
+    cmd->argbuf = malloc(total ? total : 1);
+    cmd->lens = malloc(sizeof *cmd->lens * (size_t)(argc ? argc : 1));
+    if (!cmd->argbuf || !cmd->lens) {
+        cmd_free(cmd);
+        return BULLC_ENOMEM;
+    }
+    char *p = cmd->argbuf;
+    const char *av[64];
+    size_t al[64];
+    char nk[12];
+    snprintf(nk, sizeof nk, "%d", s->numkeys);
+    av[0] = "EVALSHA", al[0] = 7;
+    av[1] = s->sha1, al[1] = 40;
+    av[2] = nk, al[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i], l[i]);
+        cmd->lens[i] = l[i];
+        av[i + 3] = p;
+        al[i + 3] = l[i];
+        p += l[i];
+    }
+    return send_cmd(c, cmd, timeout_ms, argc + 3, av, al);
+}
+
+void bullc__aconn_reset(bullc__aconn *c) {
+    if (c->state == ACONN_READY && c->ac) {
+        int64_t now = (int64_t)uv_now(c->loop);
+        for (bullc__acmd *m = c->head; m; m = m->next) m->deadline = now;
+        redisAsyncFree(c->ac); /* on_disconnect schedules the reconnect */
+    }
+}
+
+static void timer_closed(uv_handle_t *h) {
+    bullc__aconn *c = h->data;
+    c->timer_closed = true;
+    c->state = ACONN_CLOSED;
+    bullc_redis_opts_free(c->opts);
+    c->opts = NULL;
+    free(c->name);
+    c->name = NULL;
+    if (c->on_closed) c->on_closed(c, c->hook_data);
+}
+
+void bullc__aconn_close(bullc__aconn *c) {
+    if (c->state == ACONN_CLOSING || c->state == ACONN_CLOSED) return;
+    c->state = ACONN_CLOSING;
+    uv_timer_stop(&c->timer);
+    if (c->ac) {
+        redisAsyncContext *ac = c->ac;
+        bool connected = ac->c.flags & REDIS_CONNECTED;
+        redisAsyncFree(ac); /* pending callbacks run now, with NULL */
+        if (!connected) c->ac = NULL;
+    }
+    uv_close((uv_handle_t *)&c->timer, timer_closed);
+}

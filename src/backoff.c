@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* Retry delays, as Node's Backoffs.calculate. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "bullc-private.h"
+
+static double random01(void) {
+    uint32_t r;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint32_t)rand();
+    return r / 4294967296.0;
+}
+
+int64_t bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attempts_made, const char *error) {
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(job->opts, "backoff");
+    double delay = 0, jitter = 0;
+    const char *type = "fixed";
+    if (cJSON_IsNumber(b)) {
+        delay = b->valuedouble;
+    } else if (cJSON_IsObject(b)) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "type");
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(b, "delay");
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(b, "jitter");
+        type = cJSON_IsString(t) ? t->valuestring : "";
+        delay = cJSON_IsNumber(d) ? d->valuedouble : 0;
+        jitter = cJSON_IsNumber(j) ? j->valuedouble : 0;
+    } else {
+        return 0; /* no backoff: retried at once */
+    }
+    if (!strcmp(type, "fixed")) {
+        if (jitter > 0) return (int64_t)floor(random01() * delay * jitter + delay * (1 - jitter));
+        return (int64_t)delay;
+    }
+    if (!strcmp(type, "exponential")) {
+        double max = round(pow(2, (double)(attempts_made - 1)) * delay);
+        if (jitter > 0) return (int64_t)floor(random01() * max * jitter + max * (1 - jitter));
+        return (int64_t)max;
+    }
+    if (w->o.backoff_strategy) return w->o.backoff_strategy(attempts_made, type, error, job, w->o.backoff_data);
+    bullc__worker_error(w, BULLC_EINVAL, "job %s: unknown backoff strategy '%s' and no custom strategy: not retried",
+                        job->id, type);
+    return -1;
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* Keeping jobs' locks (one extendLocks call for all due jobs), the stalled
+ * jobs checker, and the per-job deadline. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+typedef struct renew_ctx {
+    bullc_worker *w;
+} renew_ctx;
+
+static void renew_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    bullc_worker *w = data;
+    (void)c;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        if (!w->closing) bullc__worker_error(w, err->code, "extendLocks: %s", err->message);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *id = r->element[i];
+        if (id->type != REDIS_REPLY_STRING) continue;
+        for (bullc_job *j = w->jobs; j; j = j->next)
+            if (j->state == BULLC__JOB_PROCESSING && sdslen(j->id) == id->len && !memcmp(j->id, id->str, id->len)) {
+                j->lock_lost = true;
+                bullc__worker_error(w, BULLC_ELOCK, "could not renew lock for job %s", j->id);
+            }
+    }
+}
+
+static void lock_tick(uv_timer_t *t) {
+    bullc_worker *w = t->data;
+    int64_t now = (int64_t)uv_now(w->loop), half = w->o.lock_renew_time / 2;
+    bullc__packbuf tokens, ids;
+    bullc__packbuf_init(&tokens);
+    bullc__packbuf_init(&ids);
+    size_t n = 0;
+    for (bullc_job *j = w->jobs; j; j = j->next)
+        if (j->state != BULLC__JOB_FINISHED && !j->lock_lost && j->lock_ts + half <= now) n++;
+    if (n && bullc__aconn_ready(&w->cmd)) {
+        msgpack_pack_array(&tokens.pk, n);
+        msgpack_pack_array(&ids.pk, n);
+        for (bullc_job *j = w->jobs; j; j = j->next)
+            if (j->state != BULLC__JOB_FINISHED && !j->lock_lost && j->lock_ts + half <= now) {
+                bullc__pack_str(&tokens.pk, j->token);
+                bullc__pack_str(&ids.pk, j->id);
+                j->lock_ts = now;
+            }
+        char dur[24];
+        snprintf(dur, sizeof dur, "%lld", (long long)w->o.lock_duration);
+        const char *argv[] = {w->k_stalled, w->base, tokens.sbuf.data, ids.sbuf.data, dur};
+        size_t lens[] = {sdslen(w->k_stalled), sdslen(w->base), tokens.sbuf.size, ids.sbuf.size, strlen(dur)};
+        bullc__aconn_eval(&w->cmd, bullc__script_get("extendLocks"), 0, renew_reply, w, 5, argv, lens);
+    }
+    bullc__packbuf_destroy(&tokens);
+    bullc__packbuf_destroy(&ids);
+}
+
+/* The deadline of bullc's job_timeout: a processor past it cannot keep its
+ * slot and lock; the job fails (and may be retried) and whatever the
+ * processor reports later is dropped. */
+static void watchdog_tick(uv_timer_t *t) {
+    bullc_worker *w = t->data;
+    int64_t now = (int64_t)uv_now(w->loop);
+    for (bullc_job *j = w->jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->state == BULLC__JOB_PROCESSING && !j->processor_done && now - j->started >= w->o.job_timeout) {
+            j->timed_out = j->lock_lost = true;
+            char msg[128];
+            snprintf(msg, sizeof msg, "job timed out after %lld ms", (long long)w->o.job_timeout);
+            bullc__process_end(j, false, msg, 0);
+        }
+    }
+}
+
+void bullc__locks_start(bullc_worker *w) {
+    uint64_t every = (uint64_t)(w->o.lock_renew_time / 2);
+    if (every < 1) every = 1;
+    uv_timer_start(&w->lock_timer, lock_tick, every, every);
+    if (w->o.job_timeout > 0) {
+        uint64_t tick = (uint64_t)(w->o.job_timeout / 10);
+        if (tick < 10) tick = 10;
+        if (tick > 1000) tick = 1000;
+        uv_timer_start(&w->watchdog_timer, watchdog_tick, tick, tick);
+    }
+}
+
+void bullc__locks_stop(bullc_worker *w) {
+    uv_timer_stop(&w->lock_timer);
+    uv_timer_stop(&w->watchdog_timer);
+}
+
+static void stalled_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    bullc_worker *w = data;
+    (void)c;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        if (!w->closing) bullc__worker_error(w, err->code, "moveStalledJobsToWait: %s", err->message);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING && w->ev.stalled) w->ev.stalled(w, r->element[i]->str, w->ev_data);
+}
+
+static void stalled_tick(uv_timer_t *t) {
+    bullc_worker *w = t->data;
+    if (w->closing || w->paused || !bullc__aconn_ready(&w->cmd)) return;
+    char max[16], now[24], interval[24];
+    snprintf(max, sizeof max, "%d", w->o.max_stalled_count);
+    snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
+    snprintf(interval, sizeof interval, "%lld", (long long)w->o.stalled_interval);
+    const char *argv[] = {w->k_stalled, w->k_wait,  w->k_active, w->k_stalled_check, w->k_meta, w->k_paused,
+                          w->k_marker,  w->k_events, w->k_repeat, max,                w->base,   now,
+                          interval};
+    bullc__aconn_eval(&w->cmd, bullc__script_get("moveStalledJobsToWait"), 0, stalled_reply, w, 13, argv, NULL);
+}
+
+void bullc__stalled_start(bullc_worker *w) {
+    /* first check soon after start (once connected), then every interval */
+    uv_timer_start(&w->stalled_timer, stalled_tick, 50, (uint64_t)w->o.stalled_interval);
+}

@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: MIT */
+/* Worker: Node BullMQ's worker algorithm on libuv. One connection runs the
+ * scripts, a second one blocks in BZPOPMIN on the queue's marker. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "bullc-private.h"
+
+#define pump bullc__worker_pump
+static void fetch(bullc_worker *w);
+static void maybe_closed(bullc_worker *w);
+
+void bullc_worker_opts_init(bullc_worker_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->concurrency = 1;
+    o->lock_duration = 30000;
+    o->stalled_interval = 30000;
+    o->max_stalled_count = 1;
+    o->drain_delay = 5;
+    o->maximum_rate_limit_delay = 30000;
+    o->autorun = true;
+}
+
+void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) {
+    /* At most 5 error events a second: a Redis that is down must not flood
+     * the logs (the count of those dropped is reported with the next one). */
+    int64_t now = (int64_t)uv_now(w->loop);
+    if (now - w->last_error_at < 200) {
+        w->errors_suppressed++;
+        return;
+    }
+    w->last_error_at = now;
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (w->errors_suppressed && n > 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, " (%d similar errors suppressed)", w->errors_suppressed);
+    w->errors_suppressed = 0;
+    if (w->ev.error) w->ev.error(w, code, msg, w->ev_data);
+}
+
+static void uuid4(char out[37]) {
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)rand();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* Node's KeepJobs from a job's or worker's removeOn* value. */
+static cJSON *keep_jobs(const cJSON *v) {
+    if (cJSON_IsObject(v)) return cJSON_Duplicate(v, 1);
+    cJSON *k = cJSON_CreateObject();
+    if (cJSON_IsNumber(v)) cJSON_AddNumberToObject(k, "count", v->valuedouble);
+    else cJSON_AddNumberToObject(k, "count", cJSON_IsTrue(v) ? 0 : -1);
+    return k;
+}
+
+static int parse_keep(const char *json, cJSON **out, const char *what, bullc_error *err) {
+    *out = NULL;
+    if (!json) return 0;
+    cJSON *v = cJSON_Parse(json);
+    if (!v || !(cJSON_IsBool(v) || cJSON_IsNumber(v) || cJSON_IsObject(v))) {
+        cJSON_Delete(v);
+        return bullc__err(err, BULLC_EINVAL, "%s must be true, false, a count or {age, count}", what);
+    }
+    *out = keep_jobs(v);
+    cJSON_Delete(v);
+    return 0;
+}
+
+static void on_cmd_ready(bullc__aconn *c, void *data);
+static void on_block_ready(bullc__aconn *c, void *data);
+static void on_conn_down(bullc__aconn *c, const bullc_error *err, void *data);
+static void on_conn_closed(bullc__aconn *c, void *data);
+
+static void autorun_cb(uv_timer_t *t) {
+    bullc_worker *w = t->data;
+    if (!w->running && !w->closing) bullc_worker_run(w);
+}
+
+int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, const bullc_worker_opts *opts,
+                     const bullc_worker_events *events, void *events_data, bullc_error *err) {
+    int rc = bullc__validate_queue_name(queue, err);
+    if (rc) return rc;
+    if (!loop || !opts) return bullc__err(err, BULLC_EINVAL, "loop and opts are required");
+    if (!opts->processor == !opts->blocking_processor)
+        return bullc__err(err, BULLC_EINVAL, "exactly one of processor and blocking_processor must be set");
+    if (opts->concurrency < 1) return bullc__err(err, BULLC_EINVAL, "concurrency must be at least 1");
+    if (opts->lock_duration <= 0 || opts->stalled_interval <= 0 || opts->lock_renew_time < 0 ||
+        opts->drain_delay < 0 || opts->max_stalled_count < 0 || opts->limiter_max < 0 || opts->limiter_duration < 0 ||
+        (opts->limiter_max > 0) != (opts->limiter_duration > 0) || opts->job_timeout < 0 ||
+        opts->max_started_attempts < 0 || opts->maximum_rate_limit_delay <= 0)
+        return bullc__err(err, BULLC_EINVAL,
+                          "invalid worker option (durations must be positive; limiter needs both max and duration)");
+    bullc_worker *w = calloc(1, sizeof *w);
+    if (!w) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    w->o = *opts;
+    if (!w->o.lock_renew_time) w->o.lock_renew_time = w->o.lock_duration / 2;
+    w->o.redis = NULL;
+    w->o.prefix = NULL;
+    w->o.name = NULL;
+    w->o.remove_on_complete = w->o.remove_on_fail = NULL;
+    if ((rc = parse_keep(opts->remove_on_complete, &w->keep_complete, "remove_on_complete", err)) ||
+        (rc = parse_keep(opts->remove_on_fail, &w->keep_fail, "remove_on_fail", err))) {
+        cJSON_Delete(w->keep_complete);
+        free(w);
+        return rc;
+    }
+    w->loop = loop;
+    if (events) w->ev = *events;
+    w->ev_data = events_data;
+    w->queue = sdsnew(queue);
+    w->prefix = sdsnew(opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX);
+    w->base = sdscatfmt(sdsempty(), "%S:%S:", w->prefix, w->queue);
+    w->name = opts->name ? sdsnew(opts->name) : NULL;
+    w->min_block = 0.001;
+    uuid4(w->id);
+#define K(f, s) w->f = bullc__key(w->base, s)
+    K(k_wait, "wait"), K(k_active, "active"), K(k_prioritized, "prioritized"), K(k_events, "events");
+    K(k_stalled, "stalled"), K(k_limiter, "limiter"), K(k_delayed, "delayed"), K(k_paused, "paused");
+    K(k_meta, "meta"), K(k_pc, "pc"), K(k_marker, "marker"), K(k_completed, "completed"), K(k_failed, "failed");
+    K(k_stalled_check, "stalled-check"), K(k_repeat, "repeat"), K(k_metrics_completed, "metrics:completed");
+    K(k_metrics_failed, "metrics:failed");
+#undef K
+    /* Node names the blocking connection "<prefix>:<base64(queue)>[:w:<name>]"
+     * so that Queue.getWorkers() lists it. */
+    sds b64 = bullc__base64(queue, strlen(queue));
+    sds cname = sdscatfmt(sdsempty(), "%S:%S", w->prefix, b64);
+    if (w->name) cname = sdscatfmt(cname, ":w:%S", w->name);
+    sdsfree(b64);
+    bullc_redis_opts *ro = NULL;
+    if (!opts->redis) {
+        rc = bullc__redis_opts_default(&ro, err);
+    } else if (!(ro = calloc(1, sizeof *ro)) || bullc__redis_opts_copy(ro, opts->redis)) {
+        free(ro);
+        ro = NULL;
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    }
+    if (!rc) rc = bullc__aconn_init(&w->cmd, loop, ro, NULL, err);
+    if (!rc) {
+        rc = bullc__aconn_init(&w->block, loop, ro, cname, err);
+        if (rc) bullc__aconn_close(&w->cmd);
+    }
+    bullc_redis_opts_free(ro);
+    sdsfree(cname);
+    if (rc) {
+        /* nothing started yet; the cmd connection may hold a timer being closed */
+        return rc;
+    }
+    w->cmd.on_ready = on_cmd_ready;
+    w->block.on_ready = on_block_ready;
+    w->cmd.on_down = w->block.on_down = on_conn_down;
+    w->cmd.on_closed = w->block.on_closed = on_conn_closed;
+    w->cmd.hook_data = w->block.hook_data = w;
+    w->conns_open = 2;
+    uv_timer_t *timers[] = {&w->wake_timer, &w->stalled_timer, &w->lock_timer,
+                            &w->close_timer, &w->watchdog_timer, &w->retry_timer};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+        uv_timer_init(loop, timers[i]);
+        timers[i]->data = w;
+        w->handles_open++;
+    }
+    uv_async_init(loop, &w->ops_async, bullc__jobops_async_cb);
+    w->ops_async.data = w;
+    w->handles_open++;
+    uv_mutex_init(&w->ops_mutex);
+    w->loop_thread = (unsigned long)pthread_self();
+    bullc__aconn_start(&w->cmd);
+    bullc__aconn_start(&w->block);
+    if (w->o.autorun) uv_timer_start(&w->wake_timer, autorun_cb, 0, 0);
+    *out = w;
+    return 0;
+}
+
+int bullc_worker_run(bullc_worker *w) {
+    if (w->running || w->closing) return BULLC_EINVAL;
+    w->running = true;
+    if (!w->o.skip_stalled_check) bullc__stalled_start(w);
+    if (!w->o.skip_lock_renewal) bullc__locks_start(w);
+    pump(w);
+    return 0;
+}
+
+void bullc_worker_pause(bullc_worker *w) { w->paused = true; }
+
+void bullc_worker_resume(bullc_worker *w) {
+    if (!w->paused) return;
+    w->paused = false;
+    pump(w);
+}
+
+bool bullc_worker_is_paused(const bullc_worker *w) { return w->paused; }
+bool bullc_worker_is_running(const bullc_worker *w) { return w->running && !w->closing; }
+int bullc_worker_active_count(const bullc_worker *w) { return w->in_flight; }
+const char *bullc_worker_id(const bullc_worker *w) { return w->id; }
+
+static void rate_limit_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    (void)c;
+    if (!r || r->type == REDIS_REPLY_ERROR) bullc__worker_error(data, err->code, "rateLimit: %s", err->message);
+}
+
+int bullc_worker_rate_limit(bullc_worker *w, int64_t ms) {
+    if (ms <= 0) return BULLC_EINVAL;
+    /* Queue.rateLimit: the limiter counter set beyond any max, for `ms` */
+    char px[24];
+    snprintf(px, sizeof px, "%lld", (long long)ms);
+    const char *argv[] = {"SET", w->k_limiter, "9007199254740991", "PX", px};
+    w->limit_until = bullc__now_ms() + ms;
+    return bullc__aconn_cmd(&w->cmd, 0, rate_limit_reply, w, 5, argv, NULL);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void info_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    bullc_worker *w = data;
+    (void)c, (void)err;
+    if (!r || r->type != REDIS_REPLY_STRING) return; /* INFO may be forbidden: keep defaults */
+    const char *v = strstr(r->str, "redis_version:");
+    if (!v) return;
+    int maj = 0, min = 0, pat = 0;
+    sscanf(v + 14, "%d.%d.%d", &maj, &min, &pat);
+    long ver = maj * 10000L + min * 100L + pat;
+    w->min_block = ver >= 70008 ? 0.001 : 0.002;
+    w->integer_block = ver < 60000;
+}
+
+
+static void on_cmd_ready(bullc__aconn *c, void *data) {
+    bullc_worker *w = data;
+    const char *argv[] = {"INFO", "server"};
+    bullc__aconn_cmd(c, 0, info_reply, w, 2, argv, NULL);
+    bullc__process_resend(w);
+    if (bullc__aconn_ready(&w->block) && w->ev.ready) w->ev.ready(w, w->ev_data);
+    pump(w);
+}
+
+static void on_block_ready(bullc__aconn *c, void *data) {
+    bullc_worker *w = data;
+    (void)c;
+    if (bullc__aconn_ready(&w->cmd) && w->ev.ready) w->ev.ready(w, w->ev_data);
+    pump(w);
+}
+
+static void on_conn_down(bullc__aconn *c, const bullc_error *err, void *data) {
+    bullc_worker *w = data;
+    if (w->closing) return;
+    bullc__worker_error(w, err->code, "%s connection: %s", c == &w->block ? "blocking" : "command", err->message);
+}
+
+static void on_conn_closed(bullc__aconn *c, void *data) {
+    bullc_worker *w = data;
+    (void)c;
+    w->conns_open--;
+    maybe_closed(w);
+}
+
+/* ---- fetching ------------------------------------------------------------- */
+
+static sds next_token(bullc_worker *w) { return sdscatfmt(sdsempty(), "%s:%U", w->id, (unsigned long long)w->token_seq++); }
+
+/* The packed {token, lockDuration, limiter?, name?} of moveToActive. */
+static sds pack_fetch_opts(bullc_worker *w, const char *token) {
+    bullc__packbuf pb;
+    bullc__packbuf_init(&pb);
+    size_t n = 2 + (w->o.limiter_max > 0) + (w->name != NULL);
+    msgpack_pack_map(&pb.pk, n);
+    bullc__pack_str(&pb.pk, "token");
+    bullc__pack_str(&pb.pk, token);
+    bullc__pack_str(&pb.pk, "lockDuration");
+    msgpack_pack_int64(&pb.pk, w->o.lock_duration);
+    if (w->o.limiter_max > 0) {
+        bullc__pack_str(&pb.pk, "limiter");
+        msgpack_pack_map(&pb.pk, 2);
+        bullc__pack_str(&pb.pk, "max");
+        msgpack_pack_int64(&pb.pk, w->o.limiter_max);
+        bullc__pack_str(&pb.pk, "duration");
+        msgpack_pack_int64(&pb.pk, w->o.limiter_duration);
+    }
+    if (w->name) {
+        bullc__pack_str(&pb.pk, "name");
+        bullc__pack_str(&pb.pk, w->name);
+    }
+    sds s = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
+    bullc__packbuf_destroy(&pb);
+    return s;
+}
+
+static void wake_cb(uv_timer_t *t);
+
+/* A next-job reply [hash, id, rateLimitTtl, delayUntil] (moveToActive, or a
+ * fetch-next of moveToFinished / moveToDelayed). */
+void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, const char *token) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4) return;
+    const redisReply *hash = r->element[0], *id = r->element[1];
+    int64_t ttl = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
+    int64_t until = r->element[3]->type == REDIS_REPLY_INTEGER ? r->element[3]->integer : 0;
+    int64_t now = bullc__now_ms();
+    w->limit_until = ttl > 0 ? now + ttl : 0;
+    w->block_until = until > 0 ? until : 0;
+    if (hash->type != REDIS_REPLY_ARRAY || (id->type != REDIS_REPLY_STRING && id->type != REDIS_REPLY_INTEGER)) {
+        if (!w->drained) {
+            w->drained = true;
+            if (w->ev.drained) w->ev.drained(w, w->ev_data);
+        }
+        return;
+    }
+    w->drained = false;
+    bullc_job *job = bullc__job_from_reply(w, hash, id, token);
+    if (!job) {
+        bullc__worker_error(w, BULLC_ENOMEM, "out of memory while taking a job: it is left for stalled recovery");
+        return;
+    }
+    bullc__process_start(w, job);
+}
+
+static void fetch_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    (void)c;
+    struct fetch_ctx {
+        bullc_worker *w;
+        sds token;
+    } *f = data;
+    bullc_worker *w = f->w;
+    w->fetching--;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        if (!w->closing) bullc__worker_error(w, err->code, "moveToActive: %s", err->message);
+        /* Not connected: on_cmd_ready pumps. A Redis error: retry in a second. */
+        if (r) uv_timer_start(&w->wake_timer, wake_cb, 1000, 0);
+    } else {
+        bullc__worker_handle_next(w, r, f->token);
+    }
+    sdsfree(f->token);
+    free(f);
+    if (r && r->type == REDIS_REPLY_ERROR) return; /* the wake timer pumps */
+    pump(w);
+}
+
+static void fetch(bullc_worker *w) {
+    struct fetch_ctx {
+        bullc_worker *w;
+        sds token;
+    } *f = malloc(sizeof *f);
+    if (!f) return;
+    f->w = w;
+    f->token = next_token(w);
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
+    sds packed = pack_fetch_opts(w, f->token);
+    const char *argv[] = {w->k_wait,  w->k_active, w->k_prioritized, w->k_events, w->k_stalled, w->k_limiter,
+                          w->k_delayed, w->k_paused, w->k_meta,        w->k_pc,     w->k_marker,  w->base,
+                          now,         packed};
+    size_t lens[14];
+    for (int i = 0; i < 13; i++) lens[i] = strlen(argv[i]);
+    lens[13] = sdslen(packed);
+    w->fetching++;
+    if (bullc__aconn_eval(&w->cmd, bullc__script_get("moveToActive"), 0, fetch_reply, f, 14, argv, lens)) {
+        w->fetching--;
+        sdsfree(f->token);
+        free(f);
+    }
+    sdsfree(packed);
+}
+
+static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    bullc_worker *w = data;
+    (void)c, (void)err;
+    w->blocking = false;
+    if (w->closing) {
+        maybe_closed(w);
+        return;
+    }
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        /* The blocking connection failed or its deadline passed: never
+         * re-send blindly; poll with moveToActive instead (delayed jobs get
+         * promoted there), and block again once reconnected. */
+        w->drained = false;
+        pump(w);
+        return;
+    }
+    int64_t prev = w->block_until, next = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING)
+        next = (int64_t)strtod(r->element[2]->str, NULL);
+    if (prev && next > prev) next = prev;
+    if (next <= 0 || next - bullc__now_ms() < 1) {
+        if (!w->paused && bullc__aconn_ready(&w->cmd) && w->in_flight + w->fetching < w->o.concurrency) {
+            fetch(w);
+            return;
+        }
+        w->drained = false;
+    } else {
+        w->block_until = next;
+    }
+    pump(w);
+}
+
+static void wake_cb(uv_timer_t *t) {
+    bullc_worker *w = t->data;
+    int64_t now = bullc__now_ms();
+    if (w->limit_until && w->limit_until <= now) {
+        w->limit_until = 0;
+        w->drained = false;
+    }
+    if (!bullc__aconn_ready(&w->block)) w->drained = false; /* poll while the blocking side is down */
+    pump(w);
+}
+
+static void start_block(bullc_worker *w) {
+    if (!bullc__aconn_ready(&w->block)) {
+        /* Keep promoting delayed jobs and picking up work while the blocking
+         * connection is away: poll every drain delay (at most 1 s). */
+        double s = w->o.drain_delay < 1 ? w->o.drain_delay : 1;
+        uv_timer_start(&w->wake_timer, wake_cb, (uint64_t)(s * 1000) + 1, 0);
+        return;
+    }
+    double timeout;
+    if (w->block_until) {
+        double delay = (double)(w->block_until - bullc__now_ms());
+        if (delay <= 0) {
+            w->block_until = 0;
+            fetch(w);
+            return;
+        }
+        timeout = delay < w->min_block * 1000 ? w->min_block : fmin(delay / 1000, 10);
+    } else {
+        timeout = fmax(w->o.drain_delay, w->min_block);
+    }
+    if (w->integer_block) timeout = ceil(timeout);
+    char ts[32];
+    snprintf(ts, sizeof ts, "%.3f", timeout);
+    const char *argv[] = {"BZPOPMIN", w->k_marker, ts};
+    w->blocking = true;
+    /* its own deadline: the timeout plus a margin, then the connection is
+     * dropped and rebuilt (a blackholed socket never answers) */
+    if (bullc__aconn_cmd(&w->block, (int64_t)(timeout * 1000) + 2000, block_reply, w, 3, argv, NULL)) {
+        w->blocking = false;
+        uv_timer_start(&w->wake_timer, wake_cb, 100, 0);
+    }
+}
+
+void bullc__worker_pump(bullc_worker *w) {
+    if (!w->running || w->closing || w->paused || !bullc__aconn_ready(&w->cmd)) return;
+    int64_t now = bullc__now_ms();
+    if (w->limit_until > now) {
+        int64_t d = w->limit_until - now;
+        if (d > w->o.maximum_rate_limit_delay) d = w->o.maximum_rate_limit_delay;
+        uv_timer_start(&w->wake_timer, wake_cb, (uint64_t)d, 0);
+        return;
+    }
+    /* One fetch at a time, as Node does: several moveToActive at once on an
+     * empty queue only load Redis. */
+    if (w->fetching || w->blocking || w->in_flight >= w->o.concurrency) return;
+    if (w->drained) start_block(w);
+    else fetch(w);
+}
+
+/* ---- closing ---------------------------------------------------------------- */
+
+static void handle_closed(uv_handle_t *h) {
+    bullc_worker *w = h->data;
+    if (--w->handles_open == 0 && w->conns_open == 0 && w->close_cb) {
+        void (*cb)(bullc_worker *, void *) = w->close_cb;
+        w->close_cb = NULL;
+        cb(w, w->close_data);
+    }
+}
+
+void bullc__worker_maybe_closed(bullc_worker *w) { maybe_closed(w); }
+
+static void maybe_closed(bullc_worker *w) {
+    if (!w->closing) return;
+    bool busy = false;
+    for (bullc_job *j = w->jobs; j; j = j->next)
+        if (j->state != BULLC__JOB_FINISHED) busy = true;
+    if ((busy || w->fetching) && !w->forced) return;
+    if (!w->closed_cmd) {
+        w->closed_cmd = true;
+        w->forced = true; /* from here on nothing more is sent */
+        bullc__locks_stop(w);
+        bullc__aconn_close(&w->cmd); /* outstanding replies come back NULL */
+        bullc__aconn_close(&w->block);
+    }
+    /* processors still holding jobs must hand them back first */
+    if (w->jobs || w->conns_open || w->handles_open == 0 || uv_is_closing((uv_handle_t *)&w->ops_async)) return;
+    uv_handle_t *hs[] = {(uv_handle_t *)&w->wake_timer,  (uv_handle_t *)&w->stalled_timer,
+                         (uv_handle_t *)&w->lock_timer,  (uv_handle_t *)&w->close_timer,
+                         (uv_handle_t *)&w->watchdog_timer, (uv_handle_t *)&w->retry_timer,
+                         (uv_handle_t *)&w->ops_async};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) uv_close(hs[i], handle_closed);
+}
+
+static void close_timeout(uv_timer_t *t) {
+    bullc_worker *w = t->data;
+    w->forced = true;
+    maybe_closed(w);
+}
+
+void bullc_worker_close(bullc_worker *w, bool force, int64_t timeout_ms, void (*cb)(bullc_worker *w, void *data),
+                        void *data) {
+    if (w->closing) {
+        if (force) {
+            w->forced = true;
+            maybe_closed(w);
+        }
+        return;
+    }
+    w->closing = true;
+    w->close_cb = cb;
+    w->close_data = data;
+    w->forced = force;
+    uv_timer_stop(&w->wake_timer);
+    uv_timer_stop(&w->stalled_timer);
+    /* interrupt BZPOPMIN at once: nothing more will be fetched */
+    if (!w->closed_cmd) bullc__aconn_close(&w->block);
+    if (timeout_ms > 0 && !force) uv_timer_start(&w->close_timer, close_timeout, (uint64_t)timeout_ms, 0);
+    maybe_closed(w);
+}
+
+void bullc_worker_free(bullc_worker *w) {
+    if (!w) return;
+    sds *keys[] = {&w->queue, &w->prefix, &w->base, &w->name, &w->k_wait, &w->k_active, &w->k_prioritized,
+                   &w->k_events, &w->k_stalled, &w->k_limiter, &w->k_delayed, &w->k_paused, &w->k_meta,
+                   &w->k_pc, &w->k_marker, &w->k_completed, &w->k_failed, &w->k_stalled_check, &w->k_repeat,
+                   &w->k_metrics_completed, &w->k_metrics_failed};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) sdsfree(*keys[i]);
+    cJSON_Delete(w->keep_complete);
+    cJSON_Delete(w->keep_fail);
+    uv_mutex_destroy(&w->ops_mutex);
+    free(w);
+}
