@@ -34,8 +34,10 @@ start_one() { # port extra-args...
 stop_one() {
   local p=$1
   if [ -f "$dir/$p/redis.pid" ]; then
-    kill "$(cat "$dir/$p/redis.pid")" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$(cat "$dir/$p/redis.pid")" 2>/dev/null || break; sleep 0.05; done
+    local pid
+    pid=$(cat "$dir/$p/redis.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     rm -f "$dir/$p/redis.pid"
   fi
 }
