@@ -92,8 +92,10 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     int rc = bullc__validate_queue_name(queue, err);
     if (rc) return rc;
     if (!loop || !opts) return bullc__err(err, BULLC_EINVAL, "loop and opts are required");
-    if (!opts->processor == !opts->blocking_processor)
-        return bullc__err(err, BULLC_EINVAL, "exactly one of processor and blocking_processor must be set");
+    if (opts->processor && opts->blocking_processor)
+        return bullc__err(err, BULLC_EINVAL, "set processor or blocking_processor, not both");
+    if (!opts->processor && !opts->blocking_processor && opts->autorun)
+        return bullc__err(err, BULLC_EINVAL, "a processor is required (or autorun off, for manual processing)");
     if (opts->concurrency < 1) return bullc__err(err, BULLC_EINVAL, "concurrency must be at least 1");
     if (opts->lock_duration <= 0 || opts->stalled_interval <= 0 || opts->lock_renew_time < 0 ||
         opts->drain_delay < 0 || opts->max_stalled_count < 0 || opts->limiter_max < 0 || opts->limiter_duration < 0 ||
@@ -182,7 +184,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
 }
 
 int bullc_worker_run(bullc_worker *w) {
-    if (w->running || w->closing) return BULLC_EINVAL;
+    if (w->running || w->closing || (!w->o.processor && !w->o.blocking_processor)) return BULLC_EINVAL;
     w->running = true;
     if (!w->o.skip_stalled_check) bullc__stalled_start(w);
     if (!w->o.skip_lock_renewal) bullc__locks_start(w);
@@ -459,6 +461,102 @@ void bullc__worker_pump(bullc_worker *w) {
     if (w->fetching || w->blocking || w->in_flight >= w->o.concurrency) return;
     if (w->drained) start_block(w);
     else fetch(w);
+}
+
+/* ---- manual processing ------------------------------------------------------ */
+
+typedef struct manual_ctx {
+    bullc_worker *w;
+    sds token;
+    bool block;
+    bullc_next_job_cb cb;
+    void *data;
+} manual_ctx;
+
+static void manual_fetch(manual_ctx *m);
+
+static void manual_done(manual_ctx *m, bullc_job *job, int code) {
+    m->cb(m->w, job, code, m->data);
+    sdsfree(m->token);
+    free(m);
+}
+
+static void manual_block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    manual_ctx *m = data;
+    (void)c, (void)err;
+    m->block = false; /* one wait only, then one more look */
+    if (!r || m->w->closing) {
+        manual_done(m, NULL, m->w->closing ? BULLC_ECLOSED : BULLC_ECONN);
+        return;
+    }
+    manual_fetch(m);
+}
+
+static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    manual_ctx *m = data;
+    bullc_worker *w = m->w;
+    (void)c;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        manual_done(m, NULL, err->code ? err->code : BULLC_EREDIS);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 4 && r->element[0]->type == REDIS_REPLY_ARRAY) {
+        bullc_job *job = bullc__job_from_reply(w, r->element[0], r->element[1], m->token);
+        if (!job) {
+            manual_done(m, NULL, BULLC_ENOMEM);
+            return;
+        }
+        job->next = w->jobs;
+        if (w->jobs) w->jobs->prev = job;
+        w->jobs = job;
+        w->in_flight++;
+        job->state = BULLC__JOB_PROCESSING;
+        job->lock_ts = job->started = (int64_t)uv_now(w->loop);
+        manual_done(m, job, 0);
+        return;
+    }
+    if (m->block && bullc__aconn_ready(&w->block)) {
+        double timeout = fmax(w->o.drain_delay, w->min_block);
+        char ts[32];
+        snprintf(ts, sizeof ts, "%.3f", timeout);
+        const char *argv[] = {"BZPOPMIN", w->k_marker, ts};
+        if (bullc__aconn_cmd(&w->block, (int64_t)(timeout * 1000) + 2000, manual_block_reply, m, 3, argv, NULL) == 0)
+            return;
+    }
+    manual_done(m, NULL, 0);
+}
+
+static void manual_fetch(manual_ctx *m) {
+    bullc_worker *w = m->w;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
+    sds packed = pack_fetch_opts(w, m->token);
+    const char *argv[] = {w->k_wait,    w->k_active, w->k_prioritized, w->k_events, w->k_stalled,
+                          w->k_limiter, w->k_delayed, w->k_paused,     w->k_meta,   w->k_pc,
+                          w->k_marker,  w->base,     now,              packed};
+    size_t lens[14];
+    for (int i = 0; i < 13; i++) lens[i] = strlen(argv[i]);
+    lens[13] = sdslen(packed);
+    int rc = bullc__aconn_eval(&w->cmd, bullc__script_get("moveToActive"), 0, manual_reply, m, 14, argv, lens);
+    sdsfree(packed);
+    if (rc) manual_done(m, NULL, rc);
+}
+
+int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bullc_next_job_cb cb, void *data) {
+    if (!token || !*token || !cb || w->running) return BULLC_EINVAL;
+    if (w->closing) return BULLC_ECLOSED;
+    if (!bullc__aconn_ready(&w->cmd)) return BULLC_ECONN;
+    manual_ctx *m = calloc(1, sizeof *m);
+    if (!m || !(m->token = sdsnew(token))) {
+        free(m);
+        return BULLC_ENOMEM;
+    }
+    m->w = w;
+    m->block = block;
+    m->cb = cb;
+    m->data = data;
+    manual_fetch(m);
+    return 0;
 }
 
 /* ---- closing ---------------------------------------------------------------- */

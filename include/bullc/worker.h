@@ -65,7 +65,8 @@ typedef struct bullc_worker_opts {
     bool autorun;                   /* true: start processing as soon as the loop runs */
     int64_t job_timeout;            /* ms; 0: none. A job still processing past it is failed
                                       ("job timed out"), its lock given up; bullc's addition */
-    /* The processor: exactly one of the two. */
+    /* The processor: one of the two (neither for manual processing, with
+     * autorun off: see bullc_worker_get_next_job). */
     bullc_processor_fn processor;
     bullc_blocking_processor_fn blocking_processor;
     void *processor_data;
@@ -115,6 +116,18 @@ BULLC_EXPORT const char *bullc_worker_id(const bullc_worker *w);
 /* Rate-limits the queue for `ms` (Node's worker.rateLimit / queue.rateLimit):
  * then fail the current job with BULLC_FAIL_RATE_LIMITED to put it back. */
 BULLC_EXPORT int bullc_worker_rate_limit(bullc_worker *w, int64_t ms);
+
+/* Manual processing (Node's `worker.getNextJob(token)` on a worker created
+ * without a processor and with autorun off): takes the next job, locked
+ * with `token`. When the queue is empty and `block` is set, waits up to the
+ * drain delay for one. `cb` runs exactly once on the loop thread if this
+ * returns 0: with the job (then finish it with bullc_job_complete or
+ * bullc_job_fail; extend its lock with bullc_job_extend_lock, as nothing
+ * renews it), or with NULL and code 0 (no job) or a BULLC_E* code.
+ * Returns BULLC_ECONN before the worker's `ready` event. */
+typedef void (*bullc_next_job_cb)(bullc_worker *w, bullc_job *job, int code, void *data);
+BULLC_EXPORT int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bullc_next_job_cb cb,
+                                           void *data);
 
 /* Closes the worker: stops fetching; unless `force`, waits up to
  * `timeout_ms` (0: no limit) for the jobs in process to finish and be stored;

@@ -4,6 +4,7 @@
 #define BULLC_TESTUTIL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <bullc/bullc.h>
 #include <hiredis.h>
@@ -22,6 +23,10 @@ bullc_queue *tu_queue(const char *name, const char *prefix);
 char *tu_hget(redisContext *c, const char *key, const char *field);
 /* Path of a program built into build/bin. */
 const char *tu_bin(const char *name);
+/* A TCP port free on 127.0.0.1 right now. */
+int tu_free_port(void);
+/* Monotonic milliseconds. */
+int64_t tu_now_ms(void);
 /* Runs a shell command line, captures stdout (malloc'd) and returns the exit code. */
 int tu_run(const char *cmdline, char **out);
 

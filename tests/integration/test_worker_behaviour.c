@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/* Worker behaviour against a real redis-server: blocking processors, pause,
+ * close, stalled recovery, corrupt jobs, rate limits, timeouts, delays,
+ * manual processing. Each test ends by proving the loop closed clean. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "worker_harness.h"
+
+static redisContext *rc;
+static void setup(void) { rc = tu_redis(); }
+static void teardown(void) { redisFree(rc); }
+TestSuite(behaviour, .init = setup, .fini = teardown, .timeout = 60);
+
+static void add_n(bullc_queue *q, int n, const char *opts_json) {
+    bullc_job_opts *o = NULL;
+    if (opts_json) {
+        bullc_job_opts_new(&o);
+        cr_assert_eq(bullc_job_opts_merge_json(o, opts_json, NULL), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        char data[32];
+        snprintf(data, sizeof data, "{\"i\":%d}", i);
+        bullc_error err = {0};
+        cr_assert_geq(bullc_queue_add(q, "job", data, o, NULL, &err), 0, "%s", err.message);
+    }
+    bullc_job_opts_free(o);
+}
+
+static long long zcard(const char *p, const char *k) {
+    redisReply *r = tu_cmd(rc, "ZCARD %s:q:%s", p, k);
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+static long long llen(const char *p, const char *k) {
+    redisReply *r = tu_cmd(rc, "LLEN %s:q:%s", p, k);
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+static char *jfield(const char *p, const char *id, const char *f) {
+    char key[128];
+    snprintf(key, sizeof key, "%s:q:%s", p, id);
+    return tu_hget(rc, key, f);
+}
+
+/* ---- blocking processor on the thread pool, with progress and logs ---- */
+static void blocking(bullc_job *job, bullc_job_result *out, void *data) {
+    (void)data;
+    usleep(20000); /* blocking work: must not stall the loop */
+    cr_assert_eq(bullc_job_update_progress(job, "{\"pct\":50}", NULL, NULL), 0);
+    cr_assert_eq(bullc_job_log(job, "half way", NULL, NULL), 0);
+    out->result_json = strdup("42");
+}
+
+Test(behaviour, blocking_processor_with_progress_and_logs) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 4, "{\"keepLogs\":5}");
+    wh h;
+    wh_init(&h);
+    h.want = 4;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.blocking_processor = blocking;
+    o.concurrency = 4;
+    wh_add_worker(&h, "q", &o);
+    wh_run(&h, 20000);
+    cr_assert_eq(h.completed, 4);
+    char *rv = jfield(p, "2", "returnvalue"), *pr = jfield(p, "2", "progress");
+    cr_assert_str_eq(rv, "42");
+    cr_assert_str_eq(pr, "{\"pct\":50}");
+    free(rv), free(pr);
+    redisReply *r = tu_cmd(rc, "LRANGE %s:q:3:logs 0 -1", p);
+    cr_assert_eq(r->elements, 1);
+    cr_assert_str_eq(r->element[0]->str, "half way");
+    freeReplyObject(r);
+    bullc_queue_free(q);
+}
+
+/* ---- graceful close waits for the job in process ---- */
+typedef struct slow {
+    uv_timer_t t;
+    bullc_job *job;
+} slow;
+static void slow_done(uv_timer_t *t) {
+    slow *s = t->data;
+    bullc_job_complete(s->job, "\"slow\"");
+    uv_close((uv_handle_t *)&s->t, (uv_close_cb)free);
+}
+static void slow_proc(bullc_job *job, void *data) {
+    wh *h = data;
+    slow *s = calloc(1, sizeof *s);
+    s->job = job;
+    uv_timer_init(&h->loop, &s->t);
+    s->t.data = s;
+    uv_timer_start(&s->t, slow_done, 300, 0);
+    /* ask to close while the job is in process */
+    if (h->user == NULL) {
+        h->user = job;
+        wh_close_all(h, false);
+    }
+}
+
+Test(behaviour, graceful_close_finishes_the_job_in_process) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 3, NULL);
+    wh h;
+    wh_init(&h);
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = slow_proc;
+    o.processor_data = &h;
+    wh_add_worker(&h, "q", &o);
+    wh_run(&h, 10000);
+    cr_assert_eq(h.completed, 1, "exactly the job in process completes");
+    cr_assert_eq(zcard(p, "completed"), 1);
+    cr_assert_eq(llen(p, "wait"), 2, "no further job is taken while closing");
+    cr_assert_eq(llen(p, "active"), 0);
+    bullc_queue_free(q);
+}
+
+/* ---- forced close leaves the job; another worker recovers it ---- */
+static void never_proc(bullc_job *job, void *data) {
+    wh *h = data;
+    h->user = job;
+    wh_close_all(h, true); /* the job stays active with a lock that expires */
+}
+static void hold_then_release(uv_timer_t *t);
+
+static void echo_proc(bullc_job *job, void *data) {
+    (void)data;
+    bullc_job_complete(job, bullc_job_data(job));
+}
+
+Test(behaviour, forced_close_then_stalled_recovery) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 1, NULL);
+    wh h;
+    wh_init(&h);
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = never_proc;
+    o.processor_data = &h;
+    o.lock_duration = 500;
+    wh_add_worker(&h, "q", &o);
+    /* the processor never hands the job back: closing completes only after
+     * it does, so hand it back right after the forced close */
+    h.want = 0;
+    uv_timer_t t;
+    uv_timer_init(&h.loop, &t);
+    t.data = &h;
+    uv_timer_start(&t, hold_then_release, 200, 0);
+    uv_unref((uv_handle_t *)&t);
+    wh_run(&h, 10000);
+    cr_assert_eq(llen(p, "active"), 1, "a forced close leaves the job active");
+    cr_assert_eq(zcard(p, "completed"), 0);
+
+    wh h2;
+    wh_init(&h2);
+    h2.want = 1;
+    bullc_worker_opts o2;
+    wh_opts(&o2, p);
+    o2.processor = echo_proc;
+    o2.stalled_interval = 300;
+    wh_add_worker(&h2, "q", &o2);
+    wh_run(&h2, 15000);
+    cr_assert_eq(h2.completed, 1);
+    cr_assert_geq(h2.stalled, 1, "the job is reported stalled");
+    char *stc = jfield(p, "1", "stc");
+    cr_assert_str_eq(stc, "1");
+    free(stc);
+    bullc_queue_free(q);
+}
+static void hold_then_release(uv_timer_t *t) {
+    wh *h = t->data;
+    if (h->user) bullc_job_fail(h->user, "released", 0); /* dropped: the worker is closed */
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+/* ---- a corrupt job fails with a clear reason; the next one runs ---- */
+Test(behaviour, invalid_json_in_job_hash_fails_clearly) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 2, "{\"attempts\":3}");
+    freeReplyObject(tu_cmd(rc, "HSET %s:q:1 data {broken", p));
+    wh h;
+    wh_init(&h);
+    h.want = 2;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = echo_proc;
+    wh_add_worker(&h, "q", &o);
+    wh_run(&h, 10000);
+    cr_assert_eq(h.failed, 1);
+    cr_assert_eq(h.retried, 0, "corrupt data is not retried");
+    cr_assert_eq(h.completed, 1);
+    char *reason = jfield(p, "1", "failedReason");
+    cr_assert(reason && strstr(reason, "invalid JSON in its data"), "%s", reason);
+    free(reason);
+    bullc_queue_free(q);
+}
+
+/* ---- manual rate limit: the job goes back without an attempt ---- */
+static void limited_proc(bullc_job *job, void *data) {
+    wh *h = data;
+    if (!h->user) {
+        h->user = (void *)1;
+        bullc_worker_rate_limit(h->w[0], 400);
+        bullc_job_fail(job, "bullmq:rateLimitExceeded", BULLC_FAIL_RATE_LIMITED);
+        return;
+    }
+    bullc_job_complete(job, NULL);
+}
+
+Test(behaviour, rate_limited_job_goes_back_without_attempt) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 1, NULL);
+    wh h;
+    wh_init(&h);
+    h.want = 1;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = limited_proc;
+    o.processor_data = &h;
+    wh_add_worker(&h, "q", &o);
+    int64_t t0 = tu_now_ms();
+    wh_run(&h, 10000);
+    cr_assert_eq(h.completed, 1);
+    cr_assert_eq(h.active, 2, "taken twice");
+    cr_assert_geq(tu_now_ms() - t0, 350, "not before the rate limit ends");
+    char *atm = jfield(p, "1", "atm");
+    cr_assert_str_eq(atm, "1", "only the completed attempt counts");
+    free(atm);
+    bullc_queue_free(q);
+}
+
+/* ---- per-job deadline ---- */
+static void late_proc(bullc_job *job, void *data) {
+    wh *h = data;
+    slow *s = calloc(1, sizeof *s);
+    s->job = job;
+    uv_timer_init(&h->loop, &s->t);
+    s->t.data = s;
+    uv_timer_start(&s->t, slow_done, 800, 0);
+}
+
+Test(behaviour, job_timeout_fails_a_hung_job) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 1, NULL);
+    wh h;
+    wh_init(&h);
+    h.want = 1;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = late_proc;
+    o.processor_data = &h;
+    o.job_timeout = 200;
+    wh_add_worker(&h, "q", &o);
+    wh_run(&h, 10000);
+    cr_assert_eq(h.failed, 1);
+    cr_assert_eq(h.completed, 0, "the late result is dropped");
+    char *reason = jfield(p, "1", "failedReason");
+    cr_assert(reason && strstr(reason, "timed out"), "%s", reason);
+    free(reason);
+    cr_assert_eq(zcard(p, "completed"), 0);
+    bullc_queue_free(q);
+}
+
+/* ---- a delayed job runs when due, with no new add to wake the worker ---- */
+Test(behaviour, delayed_job_runs_when_due) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 1, "{\"delay\":700}");
+    wh h;
+    wh_init(&h);
+    h.want = 1;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = echo_proc;
+    o.drain_delay = 5;
+    wh_add_worker(&h, "q", &o);
+    int64_t t0 = tu_now_ms();
+    wh_run(&h, 10000);
+    int64_t took = tu_now_ms() - t0;
+    cr_assert_eq(h.completed, 1);
+    cr_assert_geq(took, 550);
+    cr_assert_lt(took, 2500, "the worker must wake up for the delayed job, not sleep the drain delay");
+    bullc_queue_free(q);
+}
+
+/* ---- local pause / resume ---- */
+static void resume_cb(uv_timer_t *t) {
+    wh *h = t->data;
+    cr_assert_eq(h->completed, 0, "a paused worker takes nothing");
+    bullc_worker_resume(h->w[0]);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+Test(behaviour, pause_and_resume) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 3, NULL);
+    wh h;
+    wh_init(&h);
+    h.want = 3;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = echo_proc;
+    o.autorun = false;
+    bullc_worker *w = wh_add_worker(&h, "q", &o);
+    bullc_worker_pause(w);
+    cr_assert(bullc_worker_is_paused(w));
+    cr_assert_eq(bullc_worker_run(w), 0);
+    uv_timer_t t;
+    uv_timer_init(&h.loop, &t);
+    t.data = &h;
+    uv_timer_start(&t, resume_cb, 300, 0);
+    wh_run(&h, 10000);
+    cr_assert_eq(h.completed, 3);
+    bullc_queue_free(q);
+}
+
+/* ---- worker rate limiter ---- */
+Test(behaviour, limiter_spaces_jobs) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 6, NULL);
+    wh h;
+    wh_init(&h);
+    h.want = 6;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = echo_proc;
+    o.concurrency = 4;
+    o.limiter_max = 2;
+    o.limiter_duration = 400;
+    wh_add_worker(&h, "q", &o);
+    int64_t t0 = tu_now_ms();
+    wh_run(&h, 10000);
+    cr_assert_eq(h.completed, 6);
+    cr_assert_geq(tu_now_ms() - t0, 780, "6 jobs at 2 per 400 ms need at least two windows");
+    bullc_queue_free(q);
+}
+
+/* ---- manual processing ---- */
+static void got_job(bullc_worker *w, bullc_job *job, int code, void *data) {
+    wh *h = data;
+    cr_assert_eq(code, 0);
+    cr_assert_not_null(job, "a job is waiting");
+    cr_assert_str_eq(bullc_job_token(job), "my-token");
+    cr_assert_str_eq(bullc_job_data(job), "{\"i\":0}");
+    bullc_job_complete(job, "\"manual\"");
+    (void)w;
+    h->user = (void *)1;
+}
+static void manual_ready(uv_timer_t *t) {
+    wh *h = t->data;
+    if (!h->ready) return;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, NULL);
+    cr_assert_eq(bullc_worker_get_next_job(h->w[0], "my-token", false, got_job, h), 0);
+}
+
+Test(behaviour, manual_processing_with_a_token) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 1, NULL);
+    wh h;
+    wh_init(&h);
+    h.want = 1;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.autorun = false;
+    wh_add_worker(&h, "q", &o);
+    uv_timer_t t;
+    uv_timer_init(&h.loop, &t);
+    t.data = &h;
+    uv_timer_start(&t, manual_ready, 10, 10);
+    wh_run(&h, 10000);
+    cr_assert_eq(h.completed, 1);
+    char *rv = jfield(p, "1", "returnvalue");
+    cr_assert_str_eq(rv, "\"manual\"");
+    free(rv);
+    bullc_queue_free(q);
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* A small harness for worker tests: a loop, one or more workers, event
+ * counters, a guard timer, and a clean-loop check at the end. */
+#ifndef BULLC_WORKER_HARNESS_H
+#define BULLC_WORKER_HARNESS_H
+
+#include <bullc/bullc.h>
+#include <uv.h>
+
+#define WH_MAX_IDS 512
+
+typedef struct wh {
+    uv_loop_t loop;
+    bullc_worker *w[4];
+    int nworkers, closed;
+    int completed, failed, retried, active, drained, stalled, errors, ready;
+    int want;       /* close all when completed + failed reaches it (0: never by count) */
+    char completed_ids[WH_MAX_IDS][40];
+    uv_timer_t guard;
+    bool guard_fired;
+    void *user;
+} wh;
+
+void wh_init(wh *h);
+/* Opts with the test Redis and `prefix`; the caller sets the processor. */
+void wh_opts(bullc_worker_opts *o, const char *prefix);
+bullc_worker *wh_add_worker(wh *h, const char *queue, bullc_worker_opts *o);
+/* Runs until every worker closed (or the guard: `guard_ms`), then checks
+ * that the loop closes clean and frees the workers. */
+void wh_run(wh *h, int guard_ms);
+void wh_close_all(wh *h, bool force);
+/* How many times `id` completed. */
+int wh_completions(const wh *h, const char *id);
+
+#endif
