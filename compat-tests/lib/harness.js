@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// Shared helpers of the compat tests: the `bullc` CLI, connections to the
+// tests' Redis (from REDIS_URL, as CTest sets it), unique key prefixes and
+// small async utilities. Everything talks to a real redis-server and the real
+// bullmq package; nothing here is a mock.
+'use strict';
+
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+const IORedis = require('ioredis');
+const { Queue, Worker, QueueEvents, Job } = require('bullmq');
+
+function requireEnv(name) {
+  const v = process.env[name];
+  if (!v) {
+    throw new Error(`${name} is not set: run the compat tests through ctest (it starts redis-server and sets it)`);
+  }
+  return v;
+}
+
+const redisUrl = () => requireEnv('REDIS_URL');
+
+// redis://[user[:password]@]host[:port][/db] -> ioredis options.
+function parseRedisUrl(url) {
+  const u = new URL(url);
+  if (u.protocol !== 'redis:') throw new Error(`unsupported Redis URL ${url}`);
+  const o = {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port ? Number(u.port) : 6379,
+    db: u.pathname && u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+  };
+  if (u.password) o.password = decodeURIComponent(u.password);
+  if (u.username) o.username = decodeURIComponent(u.username);
+  return o;
+}
+
+// Connection options for Queue / Worker / QueueEvents (Workers need
+// maxRetriesPerRequest: null).
+function connection(url = redisUrl()) {
+  return { ...parseRedisUrl(url), maxRetriesPerRequest: null };
+}
+
+function redis(url = redisUrl()) {
+  return new IORedis(connection(url));
+}
+
+// The password-protected redis-server of the fixture.
+const AUTH_PASSWORD = 'bullc-secret';
+function authPort() {
+  return Number(requireEnv('BULLC_TEST_AUTH_PORT'));
+}
+
+let counter = 0;
+// A key prefix no other test (or process) uses.
+function uniquePrefix(tag = 'cmp') {
+  return `${tag}${process.pid}x${++counter}`;
+}
+
+function bullcPath() {
+  return path.join(requireEnv('BULLC_BIN_DIR'), 'bullc');
+}
+
+// Runs `bullc [--redis URL] [--prefix P] ARGS...` and returns
+// {status, stdout, stderr}. `redis: null` leaves --redis out (then bullc uses
+// the environment); `env` replaces the child's environment.
+function bullc(args, { prefix, redis: url = redisUrl(), input, env, timeout = 60000 } = {}) {
+  const argv = [];
+  if (url !== null) argv.push('--redis', url);
+  if (prefix) argv.push('--prefix', prefix);
+  argv.push(...args);
+  const r = spawnSync(bullcPath(), argv, { input, env: env || process.env, encoding: 'utf8', timeout });
+  if (r.error) throw r.error;
+  if (r.signal) throw new Error(`bullc ${argv.join(' ')} killed by ${r.signal}\n${r.stderr}`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, argv };
+}
+
+// bullc, failing unless it exits 0; returns stdout.
+function bullcOk(args, opts) {
+  const r = bullc(args, opts);
+  if (r.status !== 0) {
+    throw new Error(`bullc ${r.argv.join(' ')} exited ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+// `bullc add QUEUE NAME DATA --opts JSON`; returns the printed job id.
+function bullcAdd(prefix, queueName, name, data, opts) {
+  const args = ['add', queueName, name];
+  if (data !== undefined) args.push(typeof data === 'string' ? data : JSON.stringify(data));
+  if (opts !== undefined) args.push('--opts', typeof opts === 'string' ? opts : JSON.stringify(opts));
+  return bullcOk(args, { prefix }).trim();
+}
+
+// `bullc add-bulk QUEUE` fed NDJSON; returns the printed ids.
+function bullcAddBulk(prefix, queueName, jobs, extraArgs = []) {
+  const input = jobs.map(j => JSON.stringify(j)).join('\n') + '\n';
+  const out = bullcOk(['add-bulk', queueName, ...extraArgs], { prefix, input });
+  return out.split('\n').filter(Boolean);
+}
+
+function newQueue(name, prefix, opts = {}) {
+  return new Queue(name, { connection: connection(), prefix, ...opts });
+}
+
+function newWorker(name, prefix, processor, opts = {}) {
+  return new Worker(name, processor, { connection: connection(), prefix, ...opts });
+}
+
+function newQueueEvents(name, prefix, opts = {}) {
+  return new QueueEvents(name, { connection: connection(), prefix, ...opts });
+}
+
+// Closes Queues, Workers, QueueEvents and ioredis clients, in order, ignoring
+// undefined entries; every one is attempted even when one fails.
+async function closeAll(...things) {
+  let first;
+  for (const t of things.flat()) {
+    if (!t) continue;
+    try {
+      if (t instanceof IORedis) await t.quit();
+      else await t.close();
+    } catch (err) {
+      first = first || err;
+    }
+  }
+  if (first) throw first;
+}
+
+// Rejects after `ms` with a message naming what was awaited.
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+
+// Polls `fn` until it returns a truthy value (returned) or `ms` pass.
+async function eventually(fn, ms, what, every = 50) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(every);
+  }
+}
+
+// A promise resolved once `emitter` has emitted `event` `n` times; each
+// emission's arguments are collected. Rejects on the emitter's 'error'.
+function collect(emitter, event, n) {
+  const seen = [];
+  return new Promise((resolve, reject) => {
+    const onEvent = (...args) => {
+      seen.push(args);
+      if (seen.length === n) {
+        emitter.off(event, onEvent);
+        resolve(seen);
+      }
+    };
+    emitter.on(event, onEvent);
+    emitter.once('error', reject);
+  });
+}
+
+// HGETALL of a job, with `opts` parsed (Lua re-encodes it, so key order is
+// arbitrary: compare parsed).
+async function jobHash(client, prefix, queueName, id) {
+  const h = await client.hgetall(`${prefix}:${queueName}:${id}`);
+  if (h.opts !== undefined) h.opts = JSON.parse(h.opts);
+  return h;
+}
+
+// All keys under a prefix.
+async function keysOf(client, prefix) {
+  return (await client.keys(`${prefix}:*`)).sort();
+}
+
+module.exports = {
+  AUTH_PASSWORD,
+  Job,
+  authPort,
+  bullc,
+  bullcAdd,
+  bullcAddBulk,
+  bullcOk,
+  bullcPath,
+  closeAll,
+  collect,
+  connection,
+  eventually,
+  jobHash,
+  keysOf,
+  newQueue,
+  newQueueEvents,
+  newWorker,
+  parseRedisUrl,
+  redis,
+  redisUrl,
+  sleep,
+  uniquePrefix,
+  withTimeout,
+};
