@@ -27,7 +27,7 @@ if (expected && pkg.version !== expected) {
 }
 const dir = path.join(pkgDir, 'dist', 'cjs', 'scripts');
 const files = fs.readdirSync(dir)
-  .filter(f => /^[A-Za-z]+-\d+\.js$/.test(f))
+  .filter(f => /^[A-Za-z0-9]+-\d+\.js$/.test(f))
   // relay* scripts are an experimental pub/sub unrelated to queues.
   .filter(f => !f.startsWith('relay'))
   .sort();

@@ -132,6 +132,9 @@ typedef struct bullc__prepared_job {
 /* Validates `opts` merged over `defaults` (either may be NULL) and `data`. */
 int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bullc_job_opts *defaults,
                        const bullc_job_opts *opts, bullc_error *err);
+/* The same, naming the job in the sizeLimit message as Node does. */
+int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const char *data_json,
+                             const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err);
 void bullc__job_prepared_free(bullc__prepared_job *pj);
 /* Node's rules for a custom job id. */
 int bullc__validate_job_id(const char *id, bullc_error *err);

@@ -133,15 +133,46 @@ static int only_keys(const cJSON *obj, const char *name, const char *const *keys
     return 0;
 }
 
+/* Node rejects an id when `${parseInt(id, 10)}` === id: a string that is
+ * exactly how JavaScript prints the integer it parses to. JavaScript prints
+ * an integral double below 1e21 as its shortest round-trip digits padded
+ * with zeros; so "18014398509481984" (2^54) is such a string and
+ * "9007199254740993" (not a double) is not. */
+static bool js_integer_string(const char *id) {
+    const char *d = id + (id[0] == '-');
+    size_t n = strlen(d);
+    if (n == 0 || n > 21) return false;
+    for (size_t i = 0; i < n; i++)
+        if (d[i] < '0' || d[i] > '9') return false;
+    if (d[0] == '0') return n == 1 && id[0] != '-'; /* "0" prints as itself; "-0" prints as "0" */
+    double v = strtod(d, NULL);
+    if (v >= 1e21) return false;
+    char digits[32], printed[48];
+    int exp10 = 0, p;
+    for (p = 1; p <= 17; p++) { /* shortest digits that read back as v */
+        char e[40];
+        snprintf(e, sizeof e, "%.*e", p - 1, v);
+        if (strtod(e, NULL) == v) {
+            char *ep = strchr(e, 'e');
+            exp10 = atoi(ep + 1);
+            size_t k = 0;
+            for (const char *c = e; c < ep; c++)
+                if (*c != '.') digits[k++] = *c;
+            digits[k] = 0;
+            break;
+        }
+    }
+    if (p > 17 || exp10 + 1 < (int)strlen(digits)) return false;
+    snprintf(printed, sizeof printed, "%s", digits);
+    for (int z = (int)strlen(digits); z < exp10 + 1; z++) strcat(printed, "0");
+    return !strcmp(printed, d);
+}
+
 int bullc__validate_job_id(const char *id, bullc_error *err) {
     if (!strcmp(id, "0") || !strncmp(id, "0:", 2))
         return bullc__err(err, BULLC_EINVAL, "JobId cannot be '0' or start with '0:'");
     if (!*id) return 0; /* "" means an automatic id, as in Node */
-    /* Node: `${parseInt(id, 10)}` === id rejects what round-trips as an integer. */
-    int64_t v;
-    if (bullc__parse_i64(id, strlen(id), &v) && id[0] != '+' && !(id[0] == '-' && id[1] == '0') &&
-        !(id[0] == '0' && id[1]) && strcmp(id, "-0") && fabs((double)v) <= BULLC__MAX_SAFE_INTEGER)
-        return bullc__err(err, BULLC_EINVAL, "Custom Id cannot be integers");
+    if (js_integer_string(id)) return bullc__err(err, BULLC_EINVAL, "Custom Id cannot be integers");
     if (strchr(id, ':')) {
         int parts = 1;
         for (const char *p = id; *p; p++) parts += *p == ':';
@@ -236,17 +267,22 @@ static int validate_one(const char *k, const cJSON *v, bullc_error *err) {
 }
 
 static int validate_obj(const cJSON *obj, bullc_error *err) {
-    int exclusive = 0;
     for (const cJSON *c = obj->child; c; c = c->next) {
         if (cJSON_IsNull(c)) continue;
         int rc = validate_one(c->string, c, err);
         if (rc) return rc;
-        if (cJSON_IsTrue(c) && strstr(c->string, "OnFailure")) exclusive++;
     }
-    if (exclusive > 1)
-        return bullc__err(err, BULLC_EINVAL,
-                          "The following options cannot be used together: removeDependencyOnFailure, "
-                          "failParentOnFailure, continueParentOnFailure, ignoreDependencyOnFailure");
+    /* Node lists the enabled ones, in this order */
+    static const char *const exclusive[] = {"removeDependencyOnFailure", "failParentOnFailure",
+                                            "continueParentOnFailure", "ignoreDependencyOnFailure"};
+    char list[160] = "";
+    int n = 0;
+    for (int i = 0; i < 4; i++)
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, exclusive[i]))) {
+            if (n++) strcat(list, ", ");
+            strcat(list, exclusive[i]);
+        }
+    if (n > 1) return bullc__err(err, BULLC_EINVAL, "The following options cannot be used together: %s", list);
     return 0;
 }
 
@@ -314,6 +350,11 @@ static int prepare_data(bullc__prepared_job *pj, const char *data_json, bullc_er
 
 int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bullc_job_opts *defaults,
                        const bullc_job_opts *opts, bullc_error *err) {
+    return bullc__job_prepare_named(pj, "", data_json, defaults, opts, err);
+}
+
+int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const char *data_json,
+                             const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err) {
     memset(pj, 0, sizeof *pj);
     int rc = prepare_data(pj, data_json, err);
     if (rc) return rc;
@@ -360,7 +401,8 @@ int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bul
     pj->priority = v ? (int64_t)v->valuedouble : 0;
     pj->lifo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "lifo"));
     if ((v = cJSON_GetObjectItemCaseSensitive(m, "sizeLimit")) && (double)sdslen(pj->data) > v->valuedouble) {
-        rc = bullc__err(err, BULLC_EINVAL, "The size of job exceeds the limit %.0f bytes", v->valuedouble);
+        rc = bullc__err(err, BULLC_EINVAL, "The size of job %s exceeds the limit %.0f bytes", name ? name : "",
+                        v->valuedouble);
         goto out;
     }
 

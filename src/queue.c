@@ -331,7 +331,7 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
     for (; prepared < n; prepared++) {
         bullc_bulk_job *j = &jobs[prepared];
         if (!j->name) rc = bullc__err(err, BULLC_EINVAL, "job name must not be NULL");
-        else rc = bullc__job_prepare(&pj[prepared], j->data_json, q->defaults, j->opts, err);
+        else rc = bullc__job_prepare_named(&pj[prepared], j->name, j->data_json, q->defaults, j->opts, err);
         if (rc) {
             if (prefix_index) bullc__err_prefix(err, "job %zu: ", prepared);
             goto out;

@@ -79,6 +79,50 @@ static void line_job_clear(line_job *l) {
     memset(l, 0, sizeof *l);
 }
 
+/* Skips one JSON value starting at p (already validated by cJSON). */
+static const char *skip_value(const char *p) {
+    int depth = 0;
+    do {
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1]) p++;
+            if (*p) p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++, p++;
+        } else if (*p == '}' || *p == ']') {
+            depth--, p++;
+        } else if (depth == 0) {
+            while (*p && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t') p++;
+        } else {
+            p++;
+        }
+        while (depth > 0 && *p && (*p == ' ' || *p == '\t')) p++;
+    } while (depth > 0 && *p);
+    return p;
+}
+
+/* The text of a top-level member's value, as written: re-printing it with
+ * cJSON would round numbers (0.30000000000000004 -> 0.3). */
+static char *member_text(const char *obj, const char *key) {
+    const char *p = strchr(obj, '{');
+    if (!p) return NULL;
+    p++;
+    size_t klen = strlen(key);
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        if (*p != '"') return NULL;
+        const char *k = ++p;
+        while (*p && *p != '"') p += (*p == '\\' && p[1]) ? 2 : 1;
+        size_t n = (size_t)(p - k);
+        p++;
+        while (*p == ' ' || *p == '\t' || *p == ':') p++;
+        const char *v = p;
+        p = skip_value(p);
+        if (n == klen && !memcmp(k, key, n)) return strndup(v, (size_t)(p - v));
+    }
+    return NULL;
+}
+
 /* One NDJSON line into a job; a message on error. */
 static int parse_line(const char *text, long lineno, const bullc_job_opts *defaults, line_job *out) {
     bullc_error err = {0};
@@ -102,7 +146,8 @@ static int parse_line(const char *text, long lineno, const bullc_job_opts *defau
         goto out;
     }
     out->name = strdup(name->valuestring);
-    out->data = data ? cJSON_PrintUnformatted(data) : NULL;
+    out->data = data ? member_text(text, "data") : NULL;
+    if (data && !out->data) out->data = cJSON_PrintUnformatted(data);
     if (bullc_job_opts_new(&out->opts)) {
         rc = cli_fail(EXIT_FAIL, "out of memory");
         goto out;
