@@ -234,6 +234,68 @@ test('an existing jobId or an open deduplication window adds nothing, as in Node
   }
 });
 
+test('deduplication with ttl/extend and replace behaves as in Node', async () => {
+  const pb = h.uniquePrefix('cmpb');
+  const pn = h.uniquePrefix('cmpn');
+  const client = h.redis();
+  const qn = h.newQueue(Q, pn);
+  try {
+    const steps = [
+      // extend: the owner stays, the window is refreshed
+      { data: { s: 1 }, opts: { deduplication: { id: 'ext', ttl: 60000, extend: true } } },
+      { data: { s: 2 }, opts: { deduplication: { id: 'ext', ttl: 60000, extend: true } } },
+      // replace: a delayed owner is replaced by the newcomer
+      { data: { s: 3 }, opts: { delay: 60000, deduplication: { id: 'rep', ttl: 60000, replace: true } } },
+      { data: { s: 4 }, opts: { delay: 60000, deduplication: { id: 'rep', ttl: 60000, replace: true } } },
+      // replace, but the owner is waiting (not delayed): the newcomer is dropped
+      { data: { s: 5 }, opts: { deduplication: { id: 'rep2', replace: true } } },
+      { data: { s: 6 }, opts: { deduplication: { id: 'rep2', replace: true } } },
+    ];
+    const idsB = [];
+    const idsN = [];
+    for (const { data, opts } of steps) {
+      idsB.push(h.bullcAdd(pb, Q, 'd', data, opts));
+      idsN.push((await qn.add('d', data, structuredClone(opts))).id);
+    }
+    assert.deepEqual(idsB, idsN);
+    assert.deepEqual(idsB, ['1', '1', '3', '4', '5', '5']);
+    for (const id of ['1', '2', '3', '4', '5', '6']) {
+      assert.equal(await client.exists(`${pb}:${Q}:${id}`), await client.exists(`${pn}:${Q}:${id}`), `job ${id} exists`);
+    }
+    for (const d of ['ext', 'rep', 'rep2']) {
+      const key = p => `${p}:${Q}:de:${d}`;
+      assert.equal(await client.get(key(pb)), await client.get(key(pn)), `owner of ${d}`);
+      const [tb, tn] = [await client.pttl(key(pb)), await client.pttl(key(pn))];
+      assert.ok(Math.abs(tb - tn) < 5000 || (tb < 0 && tn < 0), `ttl of ${d}: ${tb} vs ${tn}`);
+    }
+    const keep = { keepDelayValue: false };
+    assert.deepEqual(await events(client, pb, keep), await events(client, pn, keep), 'events');
+  } finally {
+    await h.closeAll(qn, client);
+  }
+});
+
+test('bullc --json add / add-bulk print valid JSON, whatever the job id', async () => {
+  const prefix = h.uniquePrefix();
+  for (const jobId of ['plain', 'a"quote', 'back\\slash', 'tab\there', 'ünï ✓']) {
+    const r = h.bullc(['--json', 'add', Q, 'n', '{}', '--opts', JSON.stringify({ jobId })], { prefix });
+    assert.equal(r.status, 0, r.stderr);
+    let parsed;
+    assert.doesNotThrow(() => (parsed = JSON.parse(r.stdout)), `not JSON: ${r.stdout}`);
+    assert.deepEqual(parsed, { id: jobId, added: true });
+    const again = h.bullc(['--json', 'add', Q, 'n', '{}', '--opts', JSON.stringify({ jobId })], { prefix });
+    assert.doesNotThrow(() => (parsed = JSON.parse(again.stdout)), `not JSON: ${again.stdout}`);
+    assert.deepEqual(parsed, { id: jobId, added: false });
+  }
+  const input = JSON.stringify({ name: 'n', opts: { jobId: 'bulk"1' } }) + '\n' + JSON.stringify({ name: 'n' }) + '\n';
+  const b = h.bullc(['--json', 'add-bulk', Q], { prefix, input });
+  assert.equal(b.status, 0, b.stderr);
+  const lines = b.stdout.split('\n').filter(Boolean);
+  assert.equal(lines.length, 2);
+  assert.doesNotThrow(() => lines.map(l => JSON.parse(l)), `not JSON lines: ${b.stdout}`);
+  assert.deepEqual(JSON.parse(lines[0]), { id: 'bulk"1', added: true });
+});
+
 // Node's 6.x fix: ids from the counter stay decimal past 3e+8.
 for (const [script, opts, where] of [
   ['addStandardJob', {}, 'wait'],
@@ -316,6 +378,37 @@ test('bullc add-bulk keeps the data it is given (numbers are not re-printed)', a
     // bullc add (one job) keeps them
     const id = h.bullcAdd(prefix, Q, 'n', JSON.stringify(data));
     assert.deepEqual((await q.getJob(id)).data, data);
+  } finally {
+    await h.closeAll(q);
+  }
+});
+
+test('bullc add-bulk reads the data member of any well-formed line', async () => {
+  const prefix = h.uniquePrefix();
+  const q = h.newQueue(Q, prefix, { skipMetasUpdate: true });
+  try {
+    const lines = [
+      '{"name": "a", "data" :  [ 1 , 2.50 , {"x" : "y"} ] }',
+      '{"data":{"k":"v, with } and ] and \\"quotes\\" and \\\\"},"name":"b"}',
+      '{"name":"c \\"data\\": 1","opts":{"attempts":1},"data":{"real":true}}',
+      '{"name":"d","data":"a string, with: colons}"}',
+      '{"name":"e","data":null}',
+      '{"name":"f","data":1e3}',
+      '{"name":"g","data":{"n":0.30000000000000004,"deep":[[[{"a":[]}]]]}}',
+      '{"name":"h","d\\u0061ta":{"escaped":"key"}}',
+      '{"name":"i","data":-0.5,"opts":{"priority":2}}',
+      '{"name":"j","data":{"tab":"\\t","nl":"\\n","u":"\\u00e9"}}',
+      '\t{"name":"k","data":true}  ',
+    ];
+    const ids = h.bullcOk(['add-bulk', Q], { prefix, input: lines.join('\n') + '\n' }).split('\n').filter(Boolean);
+    assert.equal(ids.length, lines.length);
+    for (const [i, line] of lines.entries()) {
+      const want = JSON.parse(line);
+      const job = await q.getJob(ids[i]);
+      assert.ok(job, `job of line ${i + 1}`);
+      assert.equal(job.name, want.name, `name of line ${i + 1}`);
+      assert.deepEqual(job.data, want.data === undefined ? {} : want.data, `data of line ${i + 1}: ${line}`);
+    }
   } finally {
     await h.closeAll(q);
   }

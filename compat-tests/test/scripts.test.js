@@ -49,7 +49,7 @@ test('bullc scripts --json lists {id, keys, sha1, size} for each script', () => 
   assert.ok(list.length > 0);
   for (const s of list) {
     assert.deepEqual(Object.keys(s).sort(), ['id', 'keys', 'sha1', 'size'], JSON.stringify(s));
-    assert.match(s.id, /^[A-Za-z]+-\d+$/);
+    assert.match(s.id, /^[A-Za-z][A-Za-z0-9]*-\d+$/);
     assert.equal(Number(s.id.split('-')[1]), s.keys, `${s.id}: keys in the name and the field`);
     assert.match(s.sha1, /^[0-9a-f]{40}$/);
     assert.ok(Number.isInteger(s.size) && s.size > 0);

@@ -56,6 +56,105 @@ async function processingOrder(jobs, { timeout = 20000 } = {}) {
   });
 }
 
+// ---- basic processing of bullc's jobs ------------------------------------------------
+
+// node: "processes jobs that were added before the worker started"
+test('processes jobs that were added before the worker started', async () => {
+  await withQueue(async ({ worker, add }) => {
+    const datas = [{ bar: 'baz' }, { bar1: 'baz1' }, { bar2: 'baz2' }, { bar3: 'baz3' }];
+    const ids = datas.map(d => add('test', d));
+    const w = worker(async () => {});
+    const done = await h.withTimeout(h.collect(w, 'completed', datas.length), 10000, 'the jobs');
+    assert.deepEqual(
+      done.map(([job]) => job.id),
+      ids,
+    );
+    assert.deepEqual(
+      done.map(([job]) => job.data),
+      datas,
+    );
+  });
+});
+
+// node: "process several jobs serially"
+test('process several jobs serially', async () => {
+  await withQueue(async ({ worker, add }) => {
+    const maxJobs = 35;
+    let counter = 1;
+    const problems = [];
+    const w = worker(async job => {
+      if (job.data.num !== counter) problems.push(`job ${job.data.num} processed as #${counter}`);
+      if (job.data.foo !== 'bar') problems.push(`job ${job.data.num}: foo ${job.data.foo}`);
+      counter++;
+    });
+    await w.waitUntilReady();
+    const done = h.collect(w, 'completed', maxJobs);
+    for (let i = 1; i <= maxJobs; i++) add('test', { foo: 'bar', num: i });
+    await h.withTimeout(done, 20000, 'all jobs');
+    assert.deepEqual(problems, []);
+    assert.equal(w.isRunning(), true);
+  });
+});
+
+// node: "should process jobs"
+test('should process jobs', async () => {
+  await withQueue(async ({ worker, addBulk }) => {
+    const seen = [];
+    const w = worker(async job => {
+      seen.push(job.data);
+    });
+    await w.waitUntilReady();
+    const done = h.collect(w, 'completed', 2);
+    const ids = addBulk([
+      { name: 'test', data: { idx: 0, foo: 'bar' } },
+      { name: 'test', data: { idx: 1, foo: 'baz' } },
+    ]);
+    assert.equal(ids.length, 2);
+    assert.ok(ids.every(Boolean));
+    await h.withTimeout(done, 10000, 'the bulk jobs');
+    assert.deepEqual(seen, [
+      { idx: 0, foo: 'bar' },
+      { idx: 1, foo: 'baz' },
+    ]);
+  });
+});
+
+// node: "should process jobs with custom ids"
+test('should process jobs with custom ids', async () => {
+  await withQueue(async ({ worker, addBulk }) => {
+    const seen = [];
+    const w = worker(async job => {
+      seen.push([job.id, job.data]);
+    });
+    await w.waitUntilReady();
+    const done = h.collect(w, 'completed', 2);
+    const ids = addBulk([
+      { name: 'test', data: { idx: 0, foo: 'bar' }, opts: { jobId: 'test1' } },
+      { name: 'test', data: { idx: 1, foo: 'baz' }, opts: { jobId: 'test2' } },
+    ]);
+    assert.deepEqual(ids, ['test1', 'test2']);
+    await h.withTimeout(done, 10000, 'the bulk jobs');
+    assert.deepEqual(seen, [
+      ['test1', { idx: 0, foo: 'bar' }],
+      ['test2', { idx: 1, foo: 'baz' }],
+    ]);
+  });
+});
+
+// node: "[JSON.stringify] should correctly handle zero passed as data"
+test('[JSON.stringify] should correctly handle zero passed as data', async () => {
+  await withQueue(async ({ queue, worker, add }) => {
+    const id = add('test', '0');
+    const job = await queue.getJob(id);
+    assert.equal(JSON.parse(JSON.stringify(job)).data, 0);
+    const w = worker(async j => {
+      assert.equal(j.data, 0);
+    });
+    const [[done]] = await h.withTimeout(h.collect(w, 'completed', 1), 10000, 'the job');
+    assert.equal(done.data, 0);
+  });
+});
+
 // ---- priority and LIFO ----------------------------------------------------------
 
 // node: "[when prioritized jobs are added] should process jobs by priority"

@@ -163,8 +163,12 @@ Test(opts, integer_looking_job_ids_are_rejected) {
 /* Node rejects when `${parseInt(id, 10)}` === id: what does not print back
  * the same is accepted. */
 Test(opts, job_ids_that_do_not_round_trip_through_parseInt_are_accepted) {
-    const char *ok[] = {"0123", "-0", "+5", "12a", " 12", "1e3", "1.5", "-01", "9007199254740993",
-                        "12345678901234567890", "1e21", "abc", "", "ünï"};
+    const char *ok[] = {"0123", "-0", "+5", "12a", " 12", "1e3", "1.5", "-01", "-0123", "9007199254740993",
+                        "12345678901234567", "12345678901234567890", "123456789012345678901",
+                        /* >= 1e21: JavaScript prints these as 1e+21 */
+                        "999999999999999999999", "1000000000000000000000",
+                        /* 2^68: printed back as 295147905179352830000 */
+                        "295147905179352825856", "1e21", "abc", "", "ünï"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) ID_OK(ok[i]);
 }
 
@@ -175,6 +179,9 @@ Test(opts, integer_job_ids_beyond_2_pow_53_are_rejected_as_in_node) {
     ID_BAD("-9007199254740992", "Custom Id cannot be integers");
     ID_BAD("18014398509481984", "Custom Id cannot be integers");
     ID_BAD("100000000000000000000", "Custom Id cannot be integers");
+    ID_BAD("-100000000000000000000", "Custom Id cannot be integers");
+    ID_BAD("4503599627370497", "Custom Id cannot be integers");
+    ID_BAD("-1", "Custom Id cannot be integers");
 }
 
 /* node: "[when custom job id contains :] throws an error" */
@@ -565,8 +572,8 @@ Test(opts, derived_fields) {
     bullc__job_prepared_free(&pj);
 }
 
-/* node: "[when custom jobId is provided as empty string] should ignore the empty custom id and generates a numeric id" is
- * checked against Redis in compat-tests; here: "" means no custom id. */
+/* "" means no custom id (the numeric id Redis then gives is checked in
+ * compat-tests/test/add-compat.test.js). */
 Test(opts, empty_job_id_means_automatic) {
     bullc__prepared_job pj;
     cJSON *j = prepare(&pj, NULL, NULL, "{\"jobId\":\"\"}");
@@ -708,6 +715,12 @@ Test(opts, size_limit_below_the_data_size) {
                  BULLC_EINVAL);
     cr_expect(strstr(err.message, "exceeds the limit 15 bytes") != NULL, "%s", err.message);
     cr_expect_eq(prepare_fails("{\"foo\":\"\xce\xb2\xc3\x85\xc2\xae\"}", NULL, "{\"sizeLimit\":16}", &err), 0);
+    /* with the job's name, as Node words it */
+    bullc_job_opts *o = opts_of("{\"sizeLimit\":12}");
+    bullc__prepared_job pj;
+    cr_expect_eq(bullc__job_prepare_named(&pj, "test", "{\"foo\":\"bar\"}", NULL, o, &err), BULLC_EINVAL);
+    cr_expect_str_eq(err.message, "The size of job test exceeds the limit 12 bytes");
+    bullc_job_opts_free(o);
     /* from the default job options too */
     cr_expect_eq(prepare_fails("{\"foo\":\"bar\"}", "{\"sizeLimit\":5}", NULL, &err), BULLC_EINVAL);
 }
