@@ -55,7 +55,6 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
     bullc__finish *f = job->fin;
     (void)c;
     if (f->fetch_next) {
-        w->fetching--;
         f->fetch_next = false;
         if (f->fetch_index >= 0) {
             sdsfree(f->argv[f->fetch_index]);
@@ -116,10 +115,8 @@ static void send_finish(bullc_job *job) {
     size_t lens[24];
     for (int i = 0; i < f->argc; i++) argv[i] = f->argv[i], lens[i] = sdslen(f->argv[i]);
     f->pending = false;
-    if (f->fetch_next) w->fetching++;
     if (bullc__aconn_eval(&w->cmd, f->script, 0, finish_reply, job, f->argc, argv, lens)) {
         if (f->fetch_next) {
-            w->fetching--;
             f->fetch_next = false;
             if (f->fetch_index >= 0) {
                 sdsfree(f->argv[f->fetch_index]);
@@ -268,7 +265,9 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     f->fetch_index = -1;
     f->value = sdsnew(value ? value : (ok ? "null" : "Unknown error"));
     int64_t now = bullc__now_ms();
-    bool fetch_next = !w->closing && !w->paused && w->in_flight - 1 + w->fetching < w->o.concurrency &&
+    /* Node: fetch the next job in the same call while numTotal <= concurrency
+     * (this job's slot passes to the next one) */
+    bool fetch_next = !w->closing && !w->paused && w->in_flight + w->fetching <= w->o.concurrency &&
                       w->limit_until <= now && w->running;
     sds *a = f->argv;
     int n = 0;
