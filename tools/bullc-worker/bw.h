@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/* bullc-worker's private header: shared by its .c files only. The program
+ * uses bullc's public API, libuv, cJSON and libc, like any user would. */
+#ifndef BW_H
+#define BW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <bullc/bullc.h>
+#include <uv.h>
+
+/* Exit codes (also in --help and docs/worker.md). */
+enum {
+    BW_EXIT_OK = 0,       /* stopped by a signal; every job in process was finished and stored */
+    BW_EXIT_FAIL = 1,     /* a failure at run time (a worker could not start, a plugin's init failed) */
+    BW_EXIT_USAGE = 2,    /* bad flags, bad config file, unknown builtin, plugin not loadable, log file */
+    BW_EXIT_REDIS = 3,    /* Redis unreachable, timed out, or refused the password / database at start */
+    BW_EXIT_ABANDONED = 4 /* shutdown was forced (second signal or --shutdown-timeout): jobs were left
+                             in active for stalled recovery */
+};
+
+/* An exec child that exits with this code fails its job without retries
+ * (BULLC_FAIL_UNRECOVERABLE). 78 is sysexits' EX_CONFIG. */
+#define BW_EXIT_UNRECOVERABLE 78
+
+/* ---- log.c: one line per event, text or JSON ------------------------------ */
+
+enum { BW_LOG_DEBUG, BW_LOG_INFO, BW_LOG_WARN, BW_LOG_ERROR };
+enum { BW_LOG_TEXT, BW_LOG_JSON };
+enum { BW_F_STR, BW_F_INT, BW_F_BOOL, BW_F_JSON };
+
+/* One key=value of a log line. BW_F_JSON values are JSON texts, embedded as
+ * such in JSON lines and printed as they are in text lines. */
+typedef struct bw_field {
+    const char *key;
+    int type;
+    const char *s;
+    int64_t i;
+} bw_field;
+
+#define BW_S(k, v) ((bw_field){(k), BW_F_STR, (v), 0})
+#define BW_I(k, v) ((bw_field){(k), BW_F_INT, NULL, (int64_t)(v)})
+#define BW_B(k, v) ((bw_field){(k), BW_F_BOOL, NULL, (v) ? 1 : 0})
+#define BW_J(k, v) ((bw_field){(k), BW_F_JSON, (v), 0})
+
+/* Opens the log: `path` NULL means stderr, else the file is opened with
+ * O_APPEND (created with mode 0600). 0, or -errno with `why` filled. */
+int bw_log_open(const char *path, int format, int level, char *why, size_t why_size);
+/* Reopens the log file (SIGHUP, after logrotate moved it). */
+void bw_log_reopen(void);
+void bw_log_close(void);
+bool bw_log_enabled(int level);
+/* Writes one line: `event` and then the fields, in order. NULL string
+ * fields are left out. */
+void bw_log(int level, const char *event, size_t n, const bw_field *fields);
+/* The first element only makes the array non-empty; it is skipped. */
+#define BW_LOG(level, event, ...)                                                                                   \
+    do {                                                                                                           \
+        if (bw_log_enabled(level)) {                                                                               \
+            const bw_field bw_f_[] = {{NULL, 0, NULL, 0}, __VA_ARGS__};                                            \
+            bw_log((level), (event), sizeof bw_f_ / sizeof bw_f_[0] - 1, bw_f_ + 1);                               \
+        }                                                                                                          \
+    } while (0)
+int bw_log_level_parse(const char *s);
+
+/* ---- config.c: flags and the config file ----------------------------------- */
+
+enum { BW_PROC_NONE, BW_PROC_EXEC, BW_PROC_PLUGIN, BW_PROC_BUILTIN };
+
+/* How a queue's jobs are processed. */
+typedef struct bw_proc {
+    int kind;
+    char **argv;       /* exec: program and arguments, NULL-terminated */
+    int argc;
+    const char *path;  /* plugin: the .so */
+    const char *config_json; /* plugin: passed to bullc_plugin_init (NULL: none) */
+    const char *builtin;     /* builtin: noop, echo, sleep */
+} bw_proc;
+
+/* Worker settings; `set` has a bit per option given, so that layers (file
+ * defaults, file queue, flags) can be merged. */
+typedef struct bw_settings {
+    uint32_t set;
+    int concurrency, max_stalled_count;
+    int64_t lock_duration, lock_renew_time, stalled_interval;
+    double drain_delay; /* seconds, as Node's drainDelay */
+    int64_t limiter_max, limiter_duration, max_started_attempts, max_rate_limit_delay, metrics_max_data_points;
+    int64_t timeout;    /* ms; 0 none */
+    int64_t kill_grace; /* ms between SIGTERM and SIGKILL of an exec child */
+    const char *remove_on_complete, *remove_on_fail, *name, *prefix;
+    bool skip_stalled_check, skip_lock_renewal;
+} bw_settings;
+
+typedef struct bw_queue_cfg {
+    const char *name;
+    bw_proc proc;
+    bw_settings s; /* merged: library defaults <- file defaults <- file queue <- flags */
+} bw_queue_cfg;
+
+typedef struct bw_config {
+    const char *redis_url;
+    const char *config_path;
+    int64_t shutdown_timeout; /* ms; 0: wait for ever */
+    int log_format, log_level;
+    const char *log_file;
+    bw_queue_cfg *queues;
+    size_t nqueues;
+    /* everything parsed is owned here */
+    void **owned;
+    size_t nowned, owned_cap;
+    void *file_json; /* the parsed config file (cJSON), strings point into it */
+} bw_config;
+
+/* Parses argv (and the --config file it names) into `cfg`. Returns 0; 1 when
+ * --help or --version was printed (exit 0); or BW_EXIT_USAGE after printing
+ * the reason to stderr. */
+int bw_config_parse(bw_config *cfg, int argc, char **argv);
+void bw_config_free(bw_config *cfg);
+/* The settings as bullc worker options (strings borrowed from `s`). */
+void bw_settings_to_opts(const bw_settings *s, bullc_worker_opts *o);
+void bw_usage(FILE *f);
+
+/* ---- run time --------------------------------------------------------------- */
+
+typedef struct bw_app bw_app;
+typedef struct bw_plugin bw_plugin;
+typedef struct bw_run bw_run;
+typedef struct bw_sleep bw_sleep;
+
+/* One queue at run time: its worker and its processor's state. */
+typedef struct bw_queue {
+    bw_app *app;
+    const bw_queue_cfg *cfg;
+    bullc_worker *worker;
+    bool ready_once, closed;
+    bw_plugin *plugin; /* plugin processors */
+    void *plugin_state;
+    bool plugin_inited;
+    bw_run *runs;     /* exec children running */
+    bw_sleep *sleeps; /* sleep builtin timers running */
+} bw_queue;
+
+struct bw_app {
+    uv_loop_t loop;
+    bw_config *cfg;
+    bullc_redis_opts *redis;
+    bw_queue *queues;
+    size_t nqueues;
+    uv_signal_t sig_int, sig_term, sig_hup;
+    uv_timer_t shutdown_timer, hard_exit_timer;
+    int signals;
+    bool shutting_down, forced;
+    size_t ready, open;
+    int exit_code;
+};
+
+/* run.c: runs every queue's worker until signals stop them; the exit code. */
+int bw_app_run(bw_app *app);
+
+/* exec.c: the --exec processor (asynchronous; the command runs as a child
+ * process, without a shell). */
+void bw_exec_process(bullc_job *job, void *data);
+/* Sends `sig` to every child of the queue (forced shutdown). */
+void bw_exec_kill_all(bw_queue *q, int sig);
+
+/* builtin.c */
+bool bw_builtin_known(const char *name);
+void bw_builtin_process(bullc_job *job, void *data);
+/* Ends the sleeps in progress (forced shutdown: their results are dropped). */
+void bw_builtin_abort_all(bw_queue *q);
+
+/* plugin.c: the --plugin processor (blocking, on libuv's thread pool). */
+int bw_plugin_load(bw_queue *q, char *why, size_t why_size);
+int bw_plugin_init(bw_queue *q, char *why, size_t why_size);
+void bw_plugin_fini(bw_queue *q);
+void bw_plugin_unload(bw_queue *q);
+void bw_plugin_process(bullc_job *job, bullc_job_result *out, void *data);
+
+/* Milliseconds since the epoch. */
+int64_t bw_now_ms(void);
+
+#endif

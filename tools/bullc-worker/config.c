@@ -1,0 +1,648 @@
+/* SPDX-License-Identifier: MIT */
+/* Configuration: command-line flags and the --config JSON file, merged into
+ * one bw_queue_cfg per queue. One table describes every worker option, so
+ * that a flag and its config-file key are parsed and checked alike. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw.h"
+
+enum { O_POSINT, O_INT, O_MS, O_COUNT, O_SECONDS, O_BOOL, O_KEEP, O_STR };
+
+#define NO_WOPT ((size_t)-1)
+typedef struct optdef {
+    const char *flag; /* without the leading "--" */
+    const char *key;  /* config-file key; "a.b" is key b of object a */
+    int type;
+    size_t off;  /* in bw_settings */
+    size_t woff; /* in bullc_worker_opts (same C type), or NO_WOPT */
+    const char *arg, *help;
+} optdef;
+
+#define OPT(flag, key, type, field, wfield, arg, help)                                                             \
+    {flag, key, type, offsetof(bw_settings, field), offsetof(bullc_worker_opts, wfield), arg, help}
+static const optdef opts[] = {
+    OPT("concurrency", "concurrency", O_POSINT, concurrency, concurrency, "N", "jobs processed at once (1)"),
+    OPT("lock-duration", "lockDuration", O_MS, lock_duration, lock_duration, "MS", "job lock time to live (30000)"),
+    OPT("lock-renew-time", "lockRenewTime", O_MS, lock_renew_time, lock_renew_time, "MS",
+        "lock renewal period (lock-duration / 2)"),
+    OPT("stalled-interval", "stalledInterval", O_MS, stalled_interval, stalled_interval, "MS",
+        "stalled-jobs check period (30000)"),
+    OPT("max-stalled-count", "maxStalledCount", O_INT, max_stalled_count, max_stalled_count, "N",
+        "stalls allowed before a job fails (1)"),
+    OPT("drain-delay", "drainDelay", O_SECONDS, drain_delay, drain_delay, "S",
+        "longest blocking wait on an empty queue, seconds (5)"),
+    OPT("limiter-max", "limiter.max", O_COUNT, limiter_max, limiter_max, "N", "rate limit: jobs per window"),
+    OPT("limiter-duration", "limiter.duration", O_MS, limiter_duration, limiter_duration, "MS", "rate limit window"),
+    OPT("remove-on-complete", "removeOnComplete", O_KEEP, remove_on_complete, remove_on_complete, "JSON",
+        "keep completed jobs: true (remove), false, N or {\"age\":S,\"count\":N}"),
+    OPT("remove-on-fail", "removeOnFail", O_KEEP, remove_on_fail, remove_on_fail, "JSON", "the same for failed jobs"),
+    OPT("name", "name", O_STR, name, name, "NAME", "worker name (stored in the job's processedBy)"),
+    OPT("skip-stalled-check", "skipStalledCheck", O_BOOL, skip_stalled_check, skip_stalled_check, NULL,
+        "do not run the stalled-jobs check"),
+    OPT("skip-lock-renewal", "skipLockRenewal", O_BOOL, skip_lock_renewal, skip_lock_renewal, NULL,
+        "do not renew job locks"),
+    OPT("max-started-attempts", "maxStartedAttempts", O_COUNT, max_started_attempts, max_started_attempts, "N",
+        "fail a job started more than N times (0: no limit)"),
+    OPT("maximum-rate-limit-delay", "maximumRateLimitDelay", O_MS, max_rate_limit_delay, maximum_rate_limit_delay,
+        "MS", "longest wait when rate limited (30000)"),
+    OPT("metrics-max-data-points", "metrics.maxDataPoints", O_COUNT, metrics_max_data_points,
+        metrics_max_data_points, "N", "record Node's per-minute metrics, keeping N points"),
+    OPT("prefix", "prefix", O_STR, prefix, prefix, "P", "key prefix (bull)"),
+    {"timeout", "timeout", O_MS, offsetof(bw_settings, timeout), NO_WOPT, "MS",
+     "fail a job still running after MS ms (0: none); an exec command is killed"},
+    {"kill-grace", "killGrace", O_MS, offsetof(bw_settings, kill_grace), NO_WOPT, "MS",
+     "exec: delay between SIGTERM and SIGKILL (5000)"},
+};
+#undef OPT
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+static size_t type_size(int type) {
+    switch (type) {
+    case O_POSINT:
+    case O_INT: return sizeof(int);
+    case O_SECONDS: return sizeof(double);
+    case O_BOOL: return sizeof(bool);
+    case O_KEEP:
+    case O_STR: return sizeof(const char *);
+    default: return sizeof(int64_t);
+    }
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bullc-worker: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see bullc-worker --help)\n", stderr);
+    va_end(ap);
+    return BW_EXIT_USAGE;
+}
+
+static void *own(bw_config *cfg, void *p) {
+    if (!p) return NULL;
+    if (cfg->nowned == cfg->owned_cap) {
+        size_t cap = cfg->owned_cap ? cfg->owned_cap * 2 : 32;
+        void **n = realloc(cfg->owned, cap * sizeof *n);
+        if (!n) {
+            free(p);
+            return NULL;
+        }
+        cfg->owned = n;
+        cfg->owned_cap = cap;
+    }
+    return cfg->owned[cfg->nowned++] = p;
+}
+
+void bw_config_free(bw_config *cfg) {
+    for (size_t i = 0; i < cfg->nowned; i++) free(cfg->owned[i]);
+    free(cfg->owned);
+    cJSON_Delete(cfg->file_json);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- values ----------------------------------------------------------------- */
+
+static bool parse_i64(const char *s, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end) return false;
+    *out = v;
+    return true;
+}
+
+/* Stores a value of option `d` into `s`. `text` from a flag, or `json` from
+ * the config file; `where` names it in messages. 0 or BW_EXIT_USAGE. */
+static int set_value(bw_config *cfg, bw_settings *s, size_t i, const char *text, const cJSON *json, const char *where) {
+    const optdef *d = &opts[i];
+    char *field = (char *)s + d->off;
+    int64_t v = 0;
+    switch (d->type) {
+    case O_POSINT:
+    case O_INT:
+    case O_MS:
+    case O_COUNT:
+        if (json) {
+            if (!cJSON_IsNumber(json) || json->valuedouble != floor(json->valuedouble) || fabs(json->valuedouble) > 9e15)
+                return fail("%s must be an integer", where);
+            v = (int64_t)json->valuedouble;
+        } else if (!parse_i64(text, &v)) {
+            return fail("%s must be an integer, not '%s'", where, text);
+        }
+        if (v < (d->type == O_POSINT ? 1 : 0)) return fail("%s must be at least %d", where, d->type == O_POSINT);
+        if (d->type == O_POSINT || d->type == O_INT) {
+            if (v > 100000) return fail("%s must be at most 100000", where);
+            *(int *)field = (int)v;
+        } else {
+            *(int64_t *)field = v;
+        }
+        break;
+    case O_SECONDS: {
+        double dv;
+        if (json) {
+            if (!cJSON_IsNumber(json)) return fail("%s must be a number of seconds", where);
+            dv = json->valuedouble;
+        } else {
+            char *end;
+            dv = strtod(text, &end);
+            if (end == text || *end) return fail("%s must be a number of seconds, not '%s'", where, text);
+        }
+        if (!(dv >= 0) || dv > 1e6) return fail("%s must be between 0 and 1000000 seconds", where);
+        *(double *)field = dv;
+        break;
+    }
+    case O_BOOL:
+        if (json) {
+            if (!cJSON_IsBool(json)) return fail("%s must be true or false", where);
+            *(bool *)field = cJSON_IsTrue(json);
+        } else if (!text || !strcmp(text, "true")) {
+            *(bool *)field = true;
+        } else if (!strcmp(text, "false")) {
+            *(bool *)field = false;
+        } else {
+            return fail("%s takes no value, or =true / =false", where);
+        }
+        break;
+    case O_KEEP: {
+        cJSON *parsed = json ? NULL : cJSON_Parse(text);
+        const cJSON *j = json ? json : parsed;
+        if (!j || !(cJSON_IsBool(j) || cJSON_IsNumber(j) || cJSON_IsObject(j))) {
+            cJSON_Delete(parsed);
+            return fail("%s must be JSON: true, false, a count or {\"age\":SECONDS,\"count\":N}", where);
+        }
+        char *p = own(cfg, cJSON_PrintUnformatted(j));
+        cJSON_Delete(parsed);
+        if (!p) return fail("out of memory");
+        *(const char **)field = p;
+        break;
+    }
+    default:
+        if (json && !cJSON_IsString(json)) return fail("%s must be a string", where);
+        text = json ? json->valuestring : text;
+        if (!*text) return fail("%s must not be empty", where);
+        *(const char **)field = text;
+    }
+    s->set |= 1u << i;
+    return 0;
+}
+
+/* Copies the options set in `src` over `dst`. */
+static void merge(bw_settings *dst, const bw_settings *src) {
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (!(src->set & (1u << i))) continue;
+        memcpy((char *)dst + opts[i].off, (const char *)src + opts[i].off, type_size(opts[i].type));
+        dst->set |= 1u << i;
+    }
+}
+
+void bw_settings_to_opts(const bw_settings *s, bullc_worker_opts *o) {
+    for (size_t i = 0; i < NOPTS; i++)
+        if ((s->set & (1u << i)) && opts[i].woff != NO_WOPT)
+            memcpy((char *)o + opts[i].woff, (const char *)s + opts[i].off, type_size(opts[i].type));
+}
+
+/* ---- processors ------------------------------------------------------------- */
+
+/* A processor named on the command line, for one queue or (queue NULL) for
+ * every queue that has no processor of its own. */
+typedef struct cli_proc {
+    const char *queue;
+    const char *flag;
+    bw_proc proc;
+} cli_proc;
+
+typedef struct parse_state {
+    bw_settings flags;
+    const char **queues;
+    size_t nqueues;
+    cli_proc *procs;
+    size_t nprocs;
+    int argc;
+} parse_state;
+
+/* "[QUEUE=]VALUE": the part before the first '=' is a queue name when it
+ * holds no '/' (a path is never taken for a queue). */
+static void split_queue(const char *v, const char **queue, const char **value, bw_config *cfg) {
+    const char *eq = strchr(v, '=');
+    *queue = NULL;
+    *value = v;
+    if (!eq || eq == v || memchr(v, '/', (size_t)(eq - v))) return;
+    char *q = own(cfg, strndup(v, (size_t)(eq - v)));
+    if (!q) return;
+    *queue = q;
+    *value = eq + 1;
+}
+
+static cli_proc *add_proc(bw_config *cfg, parse_state *ps, const char *flag, int kind, const char *v) {
+    cli_proc *p = &ps->procs[ps->nprocs++];
+    memset(p, 0, sizeof *p);
+    p->flag = flag;
+    p->proc.kind = kind;
+    const char *value;
+    split_queue(v, &p->queue, &value, cfg);
+    if (kind == BW_PROC_EXEC) {
+        /* room for every remaining argument: --arg never reallocates */
+        p->proc.argv = own(cfg, calloc((size_t)ps->argc + 1, sizeof(char *)));
+        if (p->proc.argv) p->proc.argv[p->proc.argc++] = (char *)value;
+    } else if (kind == BW_PROC_PLUGIN) {
+        p->proc.path = value;
+    } else {
+        p->proc.builtin = value;
+    }
+    return p;
+}
+
+static int check_queue_name(const char *name, const char *where) {
+    if (!*name) return fail("%s: a queue name must not be empty", where);
+    if (strchr(name, ':')) return fail("%s: queue name '%s' must not contain ':'", where, name);
+    return 0;
+}
+
+/* Reads "exec" / "plugin" / "pluginConfig" / "builtin" of a config object. */
+static int file_proc(bw_config *cfg, const cJSON *item, const char *where, bw_proc *p) {
+    const char *k = item->string;
+    char w[300];
+    snprintf(w, sizeof w, "%s.%s", where, k);
+    if (!strcmp(k, "pluginConfig")) {
+        char *s = own(cfg, cJSON_PrintUnformatted(item));
+        if (!s) return fail("out of memory");
+        p->config_json = s;
+        return 0;
+    }
+    if (p->kind != BW_PROC_NONE) return fail("%s: give one of exec, plugin and builtin", where);
+    if (!strcmp(k, "exec")) {
+        p->kind = BW_PROC_EXEC;
+        int n = cJSON_IsArray(item) ? cJSON_GetArraySize(item) : 1;
+        if (n < 1 || !(p->argv = own(cfg, calloc((size_t)n + 1, sizeof(char *)))))
+            return fail("%s must be a program or a non-empty array [program, args...]", w);
+        if (cJSON_IsString(item)) {
+            p->argv[p->argc++] = item->valuestring;
+        } else if (cJSON_IsArray(item)) {
+            for (const cJSON *a = item->child; a; a = a->next) {
+                if (!cJSON_IsString(a)) return fail("%s: every element must be a string", w);
+                p->argv[p->argc++] = a->valuestring;
+            }
+        } else {
+            return fail("%s must be a program or an array [program, args...]", w);
+        }
+        if (!*p->argv[0]) return fail("%s: the program must not be empty", w);
+        return 0;
+    }
+    if (!cJSON_IsString(item) || !*item->valuestring) return fail("%s must be a non-empty string", w);
+    if (!strcmp(k, "plugin")) p->kind = BW_PROC_PLUGIN, p->path = item->valuestring;
+    else p->kind = BW_PROC_BUILTIN, p->builtin = item->valuestring;
+    return 0;
+}
+
+static int find_opt(const char *key) {
+    for (size_t i = 0; i < NOPTS; i++)
+        if (!strcmp(opts[i].key, key)) return (int)i;
+    return -1;
+}
+
+/* A "defaults" or "queues.NAME" object: worker options and a processor. */
+static int file_section(bw_config *cfg, const cJSON *obj, const char *where, bw_settings *s, bw_proc *p) {
+    if (!cJSON_IsObject(obj)) return fail("%s must be an object", where);
+    for (const cJSON *item = obj->child; item; item = item->next) {
+        const char *k = item->string;
+        char w[300];
+        snprintf(w, sizeof w, "%s: %s", cfg->config_path, k);
+        if (!strcmp(k, "exec") || !strcmp(k, "plugin") || !strcmp(k, "pluginConfig") || !strcmp(k, "builtin")) {
+            int rc = file_proc(cfg, item, where, p);
+            if (rc) return rc;
+            continue;
+        }
+        if (!strcmp(k, "limiter") || !strcmp(k, "metrics")) {
+            if (!cJSON_IsObject(item)) return fail("%s must be an object", w);
+            for (const cJSON *sub = item->child; sub; sub = sub->next) {
+                char key[128];
+                snprintf(key, sizeof key, "%s.%s", k, sub->string);
+                int i = find_opt(key);
+                if (i < 0) return fail("%s: unknown key %s in %s", cfg->config_path, key, where);
+                snprintf(w, sizeof w, "%s: %s", cfg->config_path, key);
+                int rc = set_value(cfg, s, (size_t)i, NULL, sub, w);
+                if (rc) return rc;
+            }
+            continue;
+        }
+        int i = find_opt(k);
+        if (i < 0 || strchr(k, '.')) return fail("%s: unknown key '%s' in %s", cfg->config_path, k, where);
+        int rc = set_value(cfg, s, (size_t)i, NULL, item, w);
+        if (rc) return rc;
+    }
+    if (p->config_json && p->kind != BW_PROC_PLUGIN) return fail("%s: pluginConfig needs plugin", where);
+    return 0;
+}
+
+typedef struct file_queue {
+    const char *name;
+    bw_settings s;
+    bw_proc proc;
+} file_queue;
+
+typedef struct file_state {
+    bw_settings defaults;
+    bw_proc default_proc;
+    file_queue *queues;
+    size_t nqueues;
+} file_state;
+
+static int load_file(bw_config *cfg, file_state *fs) {
+    FILE *f = fopen(cfg->config_path, "rb");
+    if (!f) return fail("cannot read %s: %s", cfg->config_path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *n = realloc(text, cap);
+            if (!n) {
+                free(text);
+                fclose(f);
+                return fail("out of memory");
+            }
+            text = n;
+        }
+        size_t r = fread(text + len, 1, cap - len - 1, f);
+        len += r;
+        if (r == 0) break;
+    }
+    bool ioerr = ferror(f);
+    fclose(f);
+    if (ioerr) {
+        free(text);
+        return fail("cannot read %s", cfg->config_path);
+    }
+    text[len] = '\0';
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!root) {
+        int line = 1;
+        for (const char *c = text; end && c < end; c++) line += *c == '\n';
+        free(text);
+        return fail("%s: invalid JSON near line %d", cfg->config_path, line);
+    }
+    free(text);
+    cfg->file_json = root;
+    if (!cJSON_IsObject(root)) return fail("%s: the file must hold a JSON object", cfg->config_path);
+    char where[300];
+    for (const cJSON *item = root->child; item; item = item->next) {
+        const char *k = item->string;
+        snprintf(where, sizeof where, "%s: %s", cfg->config_path, k);
+        if (!strcmp(k, "redis")) {
+            if (!cJSON_IsString(item)) return fail("%s must be a URL string", where);
+            if (!cfg->redis_url) cfg->redis_url = item->valuestring;
+        } else if (!strcmp(k, "prefix")) {
+            int rc = set_value(cfg, &fs->defaults, (size_t)find_opt("prefix"), NULL, item, where);
+            if (rc) return rc;
+        } else if (!strcmp(k, "shutdownTimeout")) {
+            if (!cJSON_IsNumber(item) || item->valuedouble < 0) return fail("%s must be a number of ms >= 0", where);
+            if (cfg->shutdown_timeout < 0) cfg->shutdown_timeout = (int64_t)item->valuedouble;
+        } else if (!strcmp(k, "logFormat") || !strcmp(k, "logLevel") || !strcmp(k, "logFile")) {
+            if (!cJSON_IsString(item)) return fail("%s must be a string", where);
+            const char *v = item->valuestring;
+            if (!strcmp(k, "logFormat")) {
+                int fmt = !strcmp(v, "json") ? BW_LOG_JSON : !strcmp(v, "text") ? BW_LOG_TEXT : -1;
+                if (fmt < 0) return fail("%s must be \"text\" or \"json\"", where);
+                if (cfg->log_format < 0) cfg->log_format = fmt;
+            } else if (!strcmp(k, "logLevel")) {
+                int lv = bw_log_level_parse(v);
+                if (lv < 0) return fail("%s must be debug, info, warn or error", where);
+                if (cfg->log_level < 0) cfg->log_level = lv;
+            } else if (!cfg->log_file) {
+                cfg->log_file = v;
+            }
+        } else if (!strcmp(k, "defaults")) {
+            int rc = file_section(cfg, item, "defaults", &fs->defaults, &fs->default_proc);
+            if (rc) return rc;
+        } else if (!strcmp(k, "queues")) {
+            if (!cJSON_IsObject(item)) return fail("%s must be an object {\"name\": {...}}", where);
+            size_t n = (size_t)cJSON_GetArraySize(item);
+            fs->queues = own(cfg, calloc(n ? n : 1, sizeof *fs->queues));
+            if (!fs->queues) return fail("out of memory");
+            for (const cJSON *q = item->child; q; q = q->next) {
+                file_queue *fq = &fs->queues[fs->nqueues++];
+                fq->name = q->string;
+                char w[300];
+                snprintf(w, sizeof w, "queues.%s", q->string);
+                int rc = check_queue_name(q->string, cfg->config_path);
+                if (!rc) rc = file_section(cfg, q, w, &fq->s, &fq->proc);
+                if (rc) return rc;
+            }
+        } else {
+            return fail("%s: unknown key '%s'", cfg->config_path, k);
+        }
+    }
+    return 0;
+}
+
+/* ---- the command line --------------------------------------------------------- */
+
+static const char *const global_flags[] = {"queue", "config", "redis", "shutdown-timeout", "log-format",
+                                           "log-file", "log-level", "exec", "arg", "plugin", "plugin-config",
+                                           "builtin"};
+
+static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            if (i + 1 >= argc) return fail("'--' must be followed by a command");
+            cli_proc *p = add_proc(cfg, ps, "--", BW_PROC_EXEC, "");
+            if (!p->proc.argv) return fail("out of memory");
+            p->queue = NULL;
+            p->proc.argc = 0;
+            for (int j = i + 1; j < argc; j++) p->proc.argv[p->proc.argc++] = argv[j];
+            break;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            bw_usage(stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("bullc-worker %s (BullMQ %s)\n", bullc_version(), bullc_bullmq_version());
+            return 1;
+        }
+        if (!strcmp(a, "-q")) a = "--queue";
+        if (strncmp(a, "--", 2)) return fail("unexpected argument '%s'", a);
+        /* --flag=value or --flag value */
+        char name[64];
+        const char *eq = strchr(a + 2, '='), *value = eq ? eq + 1 : NULL;
+        size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (nlen >= sizeof name) return fail("unknown flag %s", a);
+        memcpy(name, a + 2, nlen);
+        name[nlen] = '\0';
+        int oi = -1;
+        for (size_t k = 0; k < NOPTS; k++)
+            if (!strcmp(opts[k].flag, name)) oi = (int)k;
+        bool global = false;
+        for (size_t k = 0; k < sizeof global_flags / sizeof global_flags[0]; k++)
+            if (!strcmp(global_flags[k], name)) global = true;
+        if (oi < 0 && !global) return fail("unknown flag --%s", name);
+        bool needs_value = global || opts[oi].type != O_BOOL;
+        if (needs_value && !value) {
+            if (i + 1 >= argc) return fail("--%s needs a value", name);
+            value = argv[++i];
+        }
+        char where[80];
+        snprintf(where, sizeof where, "--%s", name);
+        if (oi >= 0) {
+            int rc = set_value(cfg, &ps->flags, (size_t)oi, value, NULL, where);
+            if (rc) return rc;
+        } else if (!strcmp(name, "queue")) {
+            int rc = check_queue_name(value, where);
+            if (rc) return rc;
+            for (size_t k = 0; k < ps->nqueues; k++)
+                if (!strcmp(ps->queues[k], value)) return fail("queue '%s' is given twice", value);
+            ps->queues[ps->nqueues++] = value;
+        } else if (!strcmp(name, "config")) {
+            cfg->config_path = value;
+        } else if (!strcmp(name, "redis")) {
+            cfg->redis_url = value;
+        } else if (!strcmp(name, "shutdown-timeout")) {
+            int64_t v;
+            if (!parse_i64(value, &v) || v < 0) return fail("--shutdown-timeout must be a number of ms >= 0");
+            cfg->shutdown_timeout = v;
+        } else if (!strcmp(name, "log-format")) {
+            cfg->log_format = !strcmp(value, "json") ? BW_LOG_JSON : !strcmp(value, "text") ? BW_LOG_TEXT : -1;
+            if (cfg->log_format < 0) return fail("--log-format must be text or json");
+        } else if (!strcmp(name, "log-level")) {
+            if ((cfg->log_level = bw_log_level_parse(value)) < 0)
+                return fail("--log-level must be debug, info, warn or error");
+        } else if (!strcmp(name, "log-file")) {
+            if (!*value) return fail("--log-file must not be empty");
+            cfg->log_file = value;
+        } else if (!strcmp(name, "exec") || !strcmp(name, "plugin") || !strcmp(name, "builtin")) {
+            int kind = name[0] == 'e' ? BW_PROC_EXEC : name[0] == 'p' ? BW_PROC_PLUGIN : BW_PROC_BUILTIN;
+            cli_proc *p = add_proc(cfg, ps, name[0] == 'e' ? "--exec" : name[0] == 'p' ? "--plugin" : "--builtin",
+                                   kind, value);
+            if (kind == BW_PROC_EXEC && !p->proc.argv) return fail("out of memory");
+            const char *v = kind == BW_PROC_EXEC ? p->proc.argv[0] : kind == BW_PROC_PLUGIN ? p->proc.path
+                                                                                          : p->proc.builtin;
+            if (!*v) return fail("--%s needs a value after the queue name", name);
+        } else if (!strcmp(name, "arg")) {
+            cli_proc *p = ps->nprocs ? &ps->procs[ps->nprocs - 1] : NULL;
+            if (!p || p->proc.kind != BW_PROC_EXEC) return fail("--arg must follow an --exec");
+            p->proc.argv[p->proc.argc++] = (char *)value;
+        } else if (!strcmp(name, "plugin-config")) {
+            cli_proc *p = ps->nprocs ? &ps->procs[ps->nprocs - 1] : NULL;
+            if (!p || p->proc.kind != BW_PROC_PLUGIN) return fail("--plugin-config must follow a --plugin");
+            cJSON *j = cJSON_Parse(value);
+            cJSON_Delete(j);
+            if (!j) return fail("--plugin-config must be JSON");
+            p->proc.config_json = value;
+        }
+    }
+    return 0;
+}
+
+static const bw_proc *cli_proc_for(const parse_state *ps, const char *queue) {
+    for (size_t i = 0; i < ps->nprocs; i++)
+        if (ps->procs[i].queue && !strcmp(ps->procs[i].queue, queue)) return &ps->procs[i].proc;
+    for (size_t i = 0; i < ps->nprocs; i++)
+        if (!ps->procs[i].queue) return &ps->procs[i].proc;
+    return NULL;
+}
+
+int bw_config_parse(bw_config *cfg, int argc, char **argv) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->shutdown_timeout = -1;
+    cfg->log_format = cfg->log_level = -1;
+    parse_state ps = {0};
+    file_state fs = {0};
+    ps.argc = argc;
+    /* upper bounds: no reallocation while pointers are handed out */
+    ps.queues = own(cfg, calloc((size_t)argc + 1, sizeof *ps.queues));
+    ps.procs = own(cfg, calloc((size_t)argc + 1, sizeof *ps.procs));
+    if (!ps.queues || !ps.procs) return fail("out of memory");
+    int rc = parse_args(cfg, &ps, argc, argv);
+    if (rc) return rc;
+    if (cfg->config_path && (rc = load_file(cfg, &fs))) return rc;
+    if (cfg->shutdown_timeout < 0) cfg->shutdown_timeout = 10000;
+    if (cfg->log_format < 0) cfg->log_format = BW_LOG_TEXT;
+    if (cfg->log_level < 0) cfg->log_level = BW_LOG_INFO;
+
+    /* which queues run: those given with --queue, else the file's */
+    size_t n = ps.nqueues ? ps.nqueues : fs.nqueues;
+    if (!n) return fail("no queue: give --queue NAME (or a config file with \"queues\")");
+    cfg->queues = own(cfg, calloc(n, sizeof *cfg->queues));
+    if (!cfg->queues) return fail("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        bw_queue_cfg *q = &cfg->queues[cfg->nqueues++];
+        q->name = ps.nqueues ? ps.queues[i] : fs.queues[i].name;
+        const file_queue *fq = NULL;
+        for (size_t k = 0; k < fs.nqueues; k++)
+            if (!strcmp(fs.queues[k].name, q->name)) fq = &fs.queues[k];
+        merge(&q->s, &fs.defaults);
+        if (fq) merge(&q->s, &fq->s);
+        merge(&q->s, &ps.flags);
+        const bw_proc *p = cli_proc_for(&ps, q->name);
+        if (!p && fq && fq->proc.kind != BW_PROC_NONE) p = &fq->proc;
+        if (!p && fs.default_proc.kind != BW_PROC_NONE) p = &fs.default_proc;
+        if (!p) return fail("queue '%s' has no processor: give --exec, --plugin or --builtin", q->name);
+        q->proc = *p;
+        if (q->proc.kind == BW_PROC_EXEC) q->proc.argv[q->proc.argc] = NULL;
+        if (q->proc.kind == BW_PROC_BUILTIN && !bw_builtin_known(q->proc.builtin))
+            return fail("unknown builtin '%s' (noop, echo or sleep)", q->proc.builtin);
+        if (q->proc.kind == BW_PROC_PLUGIN && !strchr(q->proc.path, '/'))
+            return fail("plugin '%s': give a path with a '/', e.g. ./%s (library search paths are not used)",
+                        q->proc.path, q->proc.path);
+        if (!(q->s.set & (1u << (size_t)find_opt("killGrace")))) q->s.kill_grace = 5000;
+    }
+    /* a processor flag naming a queue that does not run is a typo */
+    for (size_t i = 0; i < ps.nprocs; i++) {
+        bool found = !ps.procs[i].queue;
+        for (size_t k = 0; k < cfg->nqueues && !found; k++) found = !strcmp(cfg->queues[k].name, ps.procs[i].queue);
+        if (!found) return fail("%s names queue '%s', which is not run", ps.procs[i].flag, ps.procs[i].queue);
+    }
+    return 0;
+}
+
+void bw_usage(FILE *f) {
+    fprintf(f,
+            "usage: bullc-worker --queue NAME [--queue NAME ...] PROCESSOR [OPTIONS]\n"
+            "       bullc-worker --config FILE.json [--queue NAME ...] [OPTIONS]\n\n"
+            "Processes the jobs of BullMQ queues, as a Node BullMQ Worker does (bullc %s, BullMQ %s).\n"
+            "One worker per queue, all on one event loop.\n\n"
+            "Processors ([QUEUE=] limits one to a queue; without it, it serves every queue\n"
+            "that has no processor of its own):\n"
+            "  --exec [QUEUE=]PROGRAM [--arg ARG]...   run PROGRAM (no shell; PATH is searched when it\n"
+            "                  has no '/') per job: the job as JSON on stdin; stdout is the result\n"
+            "                  (JSON, or else a string); a non-zero exit fails the job with the end of\n"
+            "                  stderr; exit %d fails it without retries; stderr lines 'progress: JSON'\n"
+            "                  and 'log: TEXT' update the job's progress and logs\n"
+            "  -- PROGRAM [ARGS...]                    the same, for every queue (last on the line)\n"
+            "  --plugin [QUEUE=]PATH.so [--plugin-config JSON]   bullc_plugin_process() of a shared\n"
+            "                  library (an explicit path), on libuv's thread pool\n"
+            "  --builtin [QUEUE=]noop|echo|sleep       complete at once / return the data / wait\n"
+            "                  data.sleepMs ms, then return the data\n\n"
+            "Worker options (defaults are Node BullMQ's):\n",
+            bullc_version(), bullc_bullmq_version(), BW_EXIT_UNRECOVERABLE);
+    for (size_t i = 0; i < NOPTS; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s%s%s", opts[i].flag, opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
+        fprintf(f, "  %-32s %s\n", flag, opts[i].help);
+    }
+    fprintf(f,
+            "\nProgram options:\n"
+            "  --config FILE.json               queues, processors and options (see docs/worker.md);\n"
+            "                                   flags override the file\n"
+            "  --redis URL                      redis://[user:password@]host[:port][/db] or\n"
+            "                                   unix:///path?db=N (default: REDIS_URL, else REDIS_HOST,\n"
+            "                                   REDIS_PORT, REDIS_PASSWORD, REDIS_DB, else 127.0.0.1:6379)\n"
+            "  --shutdown-timeout MS            on SIGINT/SIGTERM, wait up to MS for jobs in process\n"
+            "                                   (10000; 0: no limit); a second signal stops at once\n"
+            "  --log-format text|json           one line per event (text)\n"
+            "  --log-file PATH                  append to PATH (mode 0600; SIGHUP reopens it), not stderr\n"
+            "  --log-level debug|info|warn|error (info)\n"
+            "  --help, --version\n\n"
+            "Exit codes: 0 stopped by a signal after finishing the jobs in process; 1 run-time failure\n"
+            "(a worker or a plugin's init failed); 2 usage, config file, plugin or log file error;\n"
+            "3 Redis unreachable or refusing the password/database at start; 4 shutdown forced (second\n"
+            "signal or --shutdown-timeout): jobs in process were left to stalled recovery.\n");
+}

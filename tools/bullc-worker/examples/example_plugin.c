@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* An example bullc-worker plugin (the tests use it):
+ *
+ *   bullc-worker --queue math --plugin ./libbullc_example_plugin.so \
+ *                --plugin-config '{"multiplier":10}'
+ *
+ * For a job with data {"a":1,"b":2} it returns {"sum":30,"queue":"math",
+ * "id":"<id>","name":"<name>","attemptsMade":0}. Other data keys:
+ *   "fail": "text"        fail the job with that reason
+ *   "unrecoverable": true fail it without retries (with "fail")
+ *   "steps": N            report progress 1..N (as percent) and log "step i"
+ *   "sleepMs": N          sleep N ms first, stopping early if the lock is lost
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../plugin.h"
+
+typedef struct state {
+    char *queue;
+    double multiplier;
+} state;
+
+int bullc_plugin_init(const char *queue, const char *config_json, void **out) {
+    state *s = calloc(1, sizeof *s);
+    if (!s || !(s->queue = strdup(queue))) {
+        free(s);
+        return -1;
+    }
+    s->multiplier = 1;
+    if (config_json) {
+        cJSON *c = cJSON_Parse(config_json);
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(c, "multiplier");
+        if (cJSON_IsNumber(m)) s->multiplier = m->valuedouble;
+        bool bad = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "failInit"));
+        cJSON_Delete(c);
+        if (bad) { /* lets the tests check that a failing init stops the program */
+            free(s->queue);
+            free(s);
+            return 7;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+void bullc_plugin_fini(void *p) {
+    state *s = p;
+    if (!s) return;
+    free(s->queue);
+    free(s);
+}
+
+static void sleep_ms(bullc_job *job, double ms) {
+    /* in slices, so that a lost lock (or the worker's timeout) stops it */
+    while (ms > 0 && !bullc_job_lock_lost(job)) {
+        double slice = ms < 20 ? ms : 20;
+        struct timespec ts = {0, (long)(slice * 1e6)};
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+}
+
+int bullc_plugin_process(bullc_job *job, bullc_job_result *out, void *p) {
+    state *s = p;
+    cJSON *data = cJSON_Parse(bullc_job_data(job));
+    const cJSON *fail = cJSON_GetObjectItemCaseSensitive(data, "fail");
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(data, "steps");
+    const cJSON *sleep = cJSON_GetObjectItemCaseSensitive(data, "sleepMs");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(data, "a"), *b = cJSON_GetObjectItemCaseSensitive(data, "b");
+    if (cJSON_IsNumber(sleep)) sleep_ms(job, sleep->valuedouble);
+    if (cJSON_IsNumber(steps)) {
+        int n = (int)steps->valuedouble;
+        for (int i = 1; i <= n; i++) {
+            char buf[64];
+            snprintf(buf, sizeof buf, "%d", i * 100 / n);
+            bullc_job_update_progress(job, buf, NULL, NULL); /* from this thread: no callback */
+            snprintf(buf, sizeof buf, "step %d", i);
+            bullc_job_log(job, buf, NULL, NULL);
+        }
+    }
+    if (cJSON_IsString(fail)) {
+        out->error = strdup(fail->valuestring);
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "unrecoverable")))
+            out->fail_flags = BULLC_FAIL_UNRECOVERABLE;
+        cJSON_Delete(data);
+        return 1;
+    }
+    cJSON *r = cJSON_CreateObject();
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+        cJSON_AddNumberToObject(r, "sum", (a->valuedouble + b->valuedouble) * s->multiplier);
+    cJSON_AddStringToObject(r, "queue", s->queue);
+    cJSON_AddStringToObject(r, "id", bullc_job_id(job));
+    cJSON_AddStringToObject(r, "name", bullc_job_name(job));
+    cJSON_AddNumberToObject(r, "attemptsMade", (double)bullc_job_attempts_made(job));
+    out->result_json = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    cJSON_Delete(data);
+    return 0;
+}

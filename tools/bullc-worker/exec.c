@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: MIT */
+/* The --exec processor: one child process per job, started with uv_spawn
+ * (no shell). The job goes to its stdin as JSON; its stdout is the result;
+ * its stderr carries progress and log lines and, on failure, the reason.
+ * Everything is asynchronous: a slow or stuck command never blocks the loop
+ * that renews the locks of the other jobs. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bw.h"
+
+#define TAIL_LINES 20            /* a failure reason holds at most the last 20 stderr lines */
+#define TAIL_BYTES 4096          /* ... and at most 4 KB */
+#define MAX_LINE 65536           /* a longer stderr line is cut into pieces */
+#define MAX_STDOUT (16u << 20)   /* a larger result fails the job */
+#define LOCK_CHECK_MS 250        /* how often a lost lock is looked for */
+#define PIPE_GRACE_MS 1000       /* after the exit, how long a grandchild may hold the pipes */
+
+enum { KILL_NONE, KILL_TIMEOUT, KILL_LOCK, KILL_SHUTDOWN };
+enum { PHASE_RUN, PHASE_GRACE, PHASE_EXITED };
+
+struct bw_run {
+    bw_queue *q;
+    bullc_job *job; /* NULL once handed back */
+    uv_process_t proc;
+    uv_pipe_t in, out, err;
+    uv_timer_t deadline; /* the timeout, then the kill grace, then the pipe grace */
+    uv_timer_t watch;    /* lost locks */
+    uv_write_t wreq;
+    char *input;
+    int handles; /* still open */
+    int phase, kill_reason;
+    bool exited, out_eof, err_eof;
+    int64_t exit_status;
+    int term_signal;
+    int pid;
+    char *out_buf;
+    size_t out_len, out_cap;
+    bool out_overflow;
+    char *line;
+    size_t line_len, line_cap;
+    char *tail[TAIL_LINES];
+    size_t tail_next, tail_count;
+    char **env;
+    size_t env_own; /* the first env_own entries are ours (malloc'd) */
+    bw_run *prev, *next;
+};
+
+static void run_closed(uv_handle_t *h) {
+    bw_run *r = h->data;
+    if (--r->handles) return;
+    for (size_t i = 0; i < TAIL_LINES; i++) free(r->tail[i]);
+    for (size_t i = 0; i < r->env_own; i++) free(r->env[i]);
+    free(r->env);
+    free(r->out_buf);
+    free(r->line);
+    free(r->input);
+    free(r);
+}
+
+static void close_handle(uv_handle_t *h) {
+    if (!uv_is_closing(h)) uv_close(h, run_closed);
+}
+
+/* Signals the child's process group: the command was started as a session
+ * leader (UV_PROCESS_DETACHED), so a shell script's own children get the
+ * signal too and do not keep the pipes open. */
+static void signal_child(bw_run *r, int sig) {
+    if (r->exited || r->pid <= 0) return;
+    if (kill(-r->pid, sig) != 0) uv_process_kill(&r->proc, sig);
+}
+
+static const char *prog(const bw_run *r) { return r->q->cfg->proc.argv[0]; }
+
+/* ---- the failure reason: the end of stderr ---------------------------------- */
+
+static void tail_push(bw_run *r, const char *s, size_t len) {
+    if (len > TAIL_BYTES) {
+        s += len - TAIL_BYTES; /* the end of a long line says most */
+        len = TAIL_BYTES;
+    }
+    char *copy = strndup(s, len);
+    if (!copy) return;
+    free(r->tail[r->tail_next]);
+    r->tail[r->tail_next] = copy;
+    r->tail_next = (r->tail_next + 1) % TAIL_LINES;
+    if (r->tail_count < TAIL_LINES) r->tail_count++;
+}
+
+/* The newest lines that fit in TAIL_BYTES, oldest first; malloc'd, trimmed. */
+static char *tail_text(const bw_run *r) {
+    size_t total = 0, take = 0;
+    while (take < r->tail_count) {
+        const char *l = r->tail[(r->tail_next + TAIL_LINES - 1 - take) % TAIL_LINES];
+        size_t n = strlen(l) + (take ? 1 : 0);
+        if (total + n > TAIL_BYTES) break;
+        total += n;
+        take++;
+    }
+    char *s = malloc(total + 1), *p = s;
+    if (!s) return NULL;
+    for (size_t k = take; k > 0; k--) {
+        const char *l = r->tail[(r->tail_next + TAIL_LINES - k) % TAIL_LINES];
+        size_t n = strlen(l);
+        memcpy(p, l, n);
+        p += n;
+        if (k > 1) *p++ = '\n';
+    }
+    *p = '\0';
+    /* trim */
+    char *b = s;
+    while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r') b++;
+    size_t n = strlen(b);
+    while (n && (b[n - 1] == ' ' || b[n - 1] == '\t' || b[n - 1] == '\n' || b[n - 1] == '\r')) n--;
+    memmove(s, b, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* ---- stderr: progress, log and ordinary lines -------------------------------- */
+
+static bool has_prefix(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
+
+static void on_line(bw_run *r, char *line, size_t len) {
+    if (len && line[len - 1] == '\r') line[--len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        if (!line[i]) line[i] = '?';
+    bw_queue *q = r->q;
+    const char *id = bullc_job_id(r->job);
+    if (has_prefix(line, "progress:")) {
+        const char *v = line + 9;
+        while (*v == ' ' || *v == '\t') v++;
+        if (bullc_job_update_progress(r->job, v, NULL, NULL) == 0) return;
+        BW_LOG(BW_LOG_WARN, "stderr", BW_S("queue", q->cfg->name), BW_S("id", id),
+               BW_S("msg", "ignored a progress line that is not JSON"), BW_S("line", line));
+    } else if (has_prefix(line, "log:")) {
+        const char *v = line + 4;
+        if (*v == ' ') v++;
+        if (bullc_job_log(r->job, v, NULL, NULL) == 0) {
+            BW_LOG(BW_LOG_DEBUG, "log", BW_S("queue", q->cfg->name), BW_S("id", id), BW_S("line", v));
+            return;
+        }
+    }
+    tail_push(r, line, len);
+    BW_LOG(BW_LOG_DEBUG, "stderr", BW_S("queue", q->cfg->name), BW_S("id", id), BW_S("line", line));
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)h;
+    buf->base = malloc(suggested);
+    buf->len = buf->base ? suggested : 0;
+}
+
+static void maybe_finish(bw_run *r);
+
+static void err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    bw_run *r = s->data;
+    if (n > 0 && r->job) {
+        for (ssize_t i = 0; i < n; i++) {
+            char c = buf->base[i];
+            if (c != '\n' && r->line_len + 1 < MAX_LINE) {
+                if (r->line_len + 2 > r->line_cap) {
+                    size_t cap = r->line_cap ? r->line_cap * 2 : 256;
+                    char *l = realloc(r->line, cap);
+                    if (!l) break;
+                    r->line = l;
+                    r->line_cap = cap;
+                }
+                r->line[r->line_len++] = c;
+                continue;
+            }
+            if (c != '\n') i--; /* MAX_LINE reached: this byte starts the next piece */
+            if (r->line) {
+                r->line[r->line_len] = '\0';
+                on_line(r, r->line, r->line_len);
+            } else {
+                on_line(r, (char[]){'\0'}, 0);
+            }
+            r->line_len = 0;
+        }
+    }
+    free(buf->base);
+    if (n < 0) {
+        if (r->line_len && r->job) {
+            r->line[r->line_len] = '\0';
+            on_line(r, r->line, r->line_len);
+            r->line_len = 0;
+        }
+        uv_read_stop(s);
+        r->err_eof = true;
+        maybe_finish(r);
+    }
+}
+
+static void out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+    bw_run *r = s->data;
+    if (n > 0 && !r->out_overflow) {
+        if (r->out_len + (size_t)n + 1 > MAX_STDOUT) {
+            r->out_overflow = true; /* keep draining so the child is not blocked */
+        } else {
+            if (r->out_len + (size_t)n + 1 > r->out_cap) {
+                size_t cap = r->out_cap ? r->out_cap : 4096;
+                while (cap < r->out_len + (size_t)n + 1) cap *= 2;
+                char *b = realloc(r->out_buf, cap);
+                if (!b) {
+                    r->out_overflow = true;
+                } else {
+                    r->out_buf = b;
+                    r->out_cap = cap;
+                }
+            }
+            if (!r->out_overflow) {
+                memcpy(r->out_buf + r->out_len, buf->base, (size_t)n);
+                r->out_len += (size_t)n;
+            }
+        }
+    }
+    free(buf->base);
+    if (n < 0) {
+        uv_read_stop(s);
+        r->out_eof = true;
+        maybe_finish(r);
+    }
+}
+
+/* ---- the end ------------------------------------------------------------------ */
+
+static void complete_with_stdout(bw_run *r, bullc_job *job) {
+    char *s = r->out_buf ? r->out_buf : (char[]){'\0'};
+    s[r->out_len] = '\0';
+    size_t n = r->out_len;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = '\0';
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++, n--;
+    if (!n) {
+        bullc_job_complete(job, NULL);
+        return;
+    }
+    const char *end = NULL;
+    cJSON *v = memchr(s, '\0', n) ? NULL : cJSON_ParseWithOpts(s, &end, 1);
+    if (v) {
+        cJSON_Delete(v);
+        bullc_job_complete(job, s);
+        return;
+    }
+    /* not JSON: the text is the result, as a JSON string */
+    cJSON *str = cJSON_CreateString(s);
+    char *json = str ? cJSON_PrintUnformatted(str) : NULL;
+    cJSON_Delete(str);
+    if (json) bullc_job_complete(job, json);
+    else bullc_job_fail(job, "bullc-worker: out of memory while storing the result", 0);
+    free(json);
+}
+
+static void finish(bw_run *r) {
+    bullc_job *job = r->job;
+    if (!job) return;
+    r->job = NULL;
+    bw_queue *q = r->q;
+    if (r->prev) r->prev->next = r->next;
+    else q->runs = r->next;
+    if (r->next) r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    uv_timer_stop(&r->deadline);
+    uv_timer_stop(&r->watch);
+    char msg[TAIL_BYTES + 256];
+    char *tail = tail_text(r);
+    const char *t = tail ? tail : "";
+    BW_LOG(BW_LOG_DEBUG, "exit", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)), BW_I("pid", r->pid),
+           BW_I("code", r->exit_status), BW_I("signal", r->term_signal));
+    if (r->kill_reason == KILL_TIMEOUT) {
+        snprintf(msg, sizeof msg, "timed out after %lld ms", (long long)q->cfg->s.timeout);
+        bullc_job_fail(job, msg, 0);
+    } else if (r->kill_reason == KILL_LOCK) {
+        /* not stored (the lock is gone); said for the log */
+        bullc_job_fail(job, "the job's lock was lost: another worker may process it", 0);
+    } else if (r->kill_reason == KILL_SHUTDOWN) {
+        bullc_job_fail(job, "bullc-worker shut down", 0);
+    } else if (r->term_signal) {
+        snprintf(msg, sizeof msg, "%s killed by signal %d (%s)%s%s", prog(r), r->term_signal,
+                 sigabbrev_np(r->term_signal) ? sigabbrev_np(r->term_signal) : "?", *t ? ": " : "", t);
+        bullc_job_fail(job, msg, 0);
+    } else if (r->exit_status != 0) {
+        if (!*t) snprintf(msg, sizeof msg, "%s exited with code %lld", prog(r), (long long)r->exit_status);
+        bullc_job_fail(job, *t ? t : msg, r->exit_status == BW_EXIT_UNRECOVERABLE ? BULLC_FAIL_UNRECOVERABLE : 0);
+    } else if (r->out_overflow) {
+        snprintf(msg, sizeof msg, "%s wrote more than %u bytes on stdout", prog(r), MAX_STDOUT);
+        bullc_job_fail(job, msg, 0);
+    } else {
+        complete_with_stdout(r, job);
+    }
+    free(tail);
+    close_handle((uv_handle_t *)&r->proc);
+    close_handle((uv_handle_t *)&r->in);
+    close_handle((uv_handle_t *)&r->out);
+    close_handle((uv_handle_t *)&r->err);
+    close_handle((uv_handle_t *)&r->deadline);
+    close_handle((uv_handle_t *)&r->watch);
+}
+
+static void maybe_finish(bw_run *r) {
+    if (r->exited && r->out_eof && r->err_eof) finish(r);
+}
+
+static void deadline_cb(uv_timer_t *t) {
+    bw_run *r = t->data;
+    if (r->phase == PHASE_EXITED) {
+        /* a background grandchild still holds stdout/stderr: do not wait for it */
+        finish(r);
+    } else if (r->phase == PHASE_RUN) {
+        if (r->kill_reason == KILL_NONE) r->kill_reason = KILL_TIMEOUT;
+        BW_LOG(BW_LOG_WARN, "timeout", BW_S("queue", r->q->cfg->name), BW_S("id", bullc_job_id(r->job)),
+               BW_I("pid", r->pid), BW_I("timeout_ms", r->q->cfg->s.timeout));
+        r->phase = PHASE_GRACE;
+        signal_child(r, r->q->cfg->s.kill_grace ? SIGTERM : SIGKILL);
+        if (r->q->cfg->s.kill_grace) uv_timer_start(&r->deadline, deadline_cb, (uint64_t)r->q->cfg->s.kill_grace, 0);
+    } else {
+        signal_child(r, SIGKILL);
+    }
+}
+
+static void watch_cb(uv_timer_t *t) {
+    bw_run *r = t->data;
+    if (!r->job || r->kill_reason != KILL_NONE || !bullc_job_lock_lost(r->job)) return;
+    /* Another worker may own the job now: stop the duplicate work. */
+    r->kill_reason = KILL_LOCK;
+    BW_LOG(BW_LOG_WARN, "lock-lost", BW_S("queue", r->q->cfg->name), BW_S("id", bullc_job_id(r->job)),
+           BW_I("pid", r->pid), BW_S("msg", "stopping the command"));
+    uv_timer_stop(&r->watch);
+    r->phase = PHASE_GRACE;
+    signal_child(r, SIGTERM);
+    uv_timer_start(&r->deadline, deadline_cb, (uint64_t)(r->q->cfg->s.kill_grace ? r->q->cfg->s.kill_grace : 1), 0);
+}
+
+static void exit_cb(uv_process_t *p, int64_t status, int sig) {
+    bw_run *r = p->data;
+    r->exited = true;
+    r->exit_status = status;
+    r->term_signal = sig;
+    r->phase = PHASE_EXITED;
+    uv_timer_stop(&r->watch);
+    uv_timer_start(&r->deadline, deadline_cb, PIPE_GRACE_MS, 0);
+    maybe_finish(r);
+}
+
+static void write_cb(uv_write_t *req, int status) {
+    bw_run *r = req->data;
+    (void)status; /* EPIPE: the command did not read its input; its exit says the rest */
+    free(r->input);
+    r->input = NULL;
+    close_handle((uv_handle_t *)&r->in); /* EOF for the command */
+}
+
+/* ---- the start ------------------------------------------------------------------ */
+
+/* The environment plus BULLC_QUEUE, BULLC_JOB_ID, BULLC_JOB_NAME, BULLC_JOB_ATTEMPT. */
+static int build_env(bw_run *r, const bullc_job *job) {
+    extern char **environ;
+    size_t n = 0;
+    while (environ[n]) n++;
+    r->env = calloc(n + 5, sizeof *r->env);
+    if (!r->env) return -1;
+    char attempt[24];
+    snprintf(attempt, sizeof attempt, "%lld", (long long)bullc_job_attempts_made(job) + 1);
+    const char *kv[][2] = {{"BULLC_QUEUE", r->q->cfg->name},
+                           {"BULLC_JOB_ID", bullc_job_id(job)},
+                           {"BULLC_JOB_NAME", bullc_job_name(job)},
+                           {"BULLC_JOB_ATTEMPT", attempt}};
+    for (size_t i = 0; i < 4; i++) {
+        size_t len = strlen(kv[i][0]) + strlen(kv[i][1]) + 2;
+        if (!(r->env[r->env_own] = malloc(len))) return -1;
+        snprintf(r->env[r->env_own++], len, "%s=%s", kv[i][0], kv[i][1]);
+    }
+    size_t k = r->env_own;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "BULLC_QUEUE=", 12) && strncmp(environ[i], "BULLC_JOB_", 10)) r->env[k++] = environ[i];
+    return 0;
+}
+
+void bw_exec_process(bullc_job *job, void *data) {
+    bw_queue *q = data;
+    uv_loop_t *loop = &q->app->loop;
+    bw_run *r = calloc(1, sizeof *r);
+    if (!r) {
+        bullc_job_fail(job, "bullc-worker: out of memory", 0);
+        return;
+    }
+    r->q = q;
+    r->job = job;
+    uv_handle_t *hs[] = {(uv_handle_t *)&r->in, (uv_handle_t *)&r->out, (uv_handle_t *)&r->err,
+                         (uv_handle_t *)&r->deadline, (uv_handle_t *)&r->watch, (uv_handle_t *)&r->proc};
+    uv_pipe_init(loop, &r->in, 0);
+    uv_pipe_init(loop, &r->out, 0);
+    uv_pipe_init(loop, &r->err, 0);
+    uv_timer_init(loop, &r->deadline);
+    uv_timer_init(loop, &r->watch);
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) hs[i]->data = r;
+    r->handles = 6; /* uv_spawn initialises the process handle even when it fails */
+    r->wreq.data = r;
+    r->next = q->runs;
+    if (q->runs) q->runs->prev = r;
+    q->runs = r;
+
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *)&r->in;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&r->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&r->err;
+    uv_process_options_t po;
+    memset(&po, 0, sizeof po);
+    po.file = q->cfg->proc.argv[0];
+    po.args = q->cfg->proc.argv;
+    po.exit_cb = exit_cb;
+    po.stdio = stdio;
+    po.stdio_count = 3;
+    /* a session of its own: signals from the terminal go to bullc-worker,
+     * which drains gracefully; the group can be killed as a whole */
+    po.flags = UV_PROCESS_DETACHED;
+    int rc = build_env(r, job) ? UV_ENOMEM : 0;
+    bool proc_inited = false;
+    if (!rc) {
+        po.env = r->env;
+        rc = uv_spawn(loop, &r->proc, &po);
+        proc_inited = true; /* even when it failed */
+    }
+    if (rc) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "cannot run %s: %s (%s)", prog(r), uv_strerror(rc), uv_err_name(rc));
+        r->job = NULL;
+        if (r->prev) r->prev->next = r->next;
+        else q->runs = r->next;
+        if (r->next) r->next->prev = r->prev;
+        BW_LOG(BW_LOG_DEBUG, "spawn-failed", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
+               BW_S("error", msg));
+        bullc_job_fail(job, msg, 0);
+        if (!proc_inited) r->handles--;
+        for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+            if (proc_inited || hs[i] != (uv_handle_t *)&r->proc) close_handle(hs[i]);
+        return;
+    }
+    r->pid = r->proc.pid;
+    BW_LOG(BW_LOG_DEBUG, "spawn", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)), BW_I("pid", r->pid),
+           BW_S("program", prog(r)));
+    uv_read_start((uv_stream_t *)&r->out, alloc_cb, out_read);
+    uv_read_start((uv_stream_t *)&r->err, alloc_cb, err_read);
+    char *json = bullc_job_to_json(job);
+    size_t len = json ? strlen(json) : 0;
+    r->input = json ? malloc(len + 2) : NULL;
+    if (r->input) {
+        memcpy(r->input, json, len);
+        r->input[len] = '\n';
+        uv_buf_t b = uv_buf_init(r->input, (unsigned)len + 1);
+        if (uv_write(&r->wreq, (uv_stream_t *)&r->in, &b, 1, write_cb)) {
+            free(r->input);
+            r->input = NULL;
+            close_handle((uv_handle_t *)&r->in);
+        }
+    } else {
+        close_handle((uv_handle_t *)&r->in);
+    }
+    bullc_free(json);
+    if (q->cfg->s.timeout > 0) uv_timer_start(&r->deadline, deadline_cb, (uint64_t)q->cfg->s.timeout, 0);
+    uv_timer_start(&r->watch, watch_cb, LOCK_CHECK_MS, LOCK_CHECK_MS);
+}
+
+void bw_exec_kill_all(bw_queue *q, int sig) {
+    for (bw_run *r = q->runs; r; r = r->next) {
+        if (r->kill_reason == KILL_NONE) r->kill_reason = KILL_SHUTDOWN;
+        signal_child(r, sig);
+    }
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* bullc-worker: a drop-in replacement for a Node BullMQ worker process.
+ * Start-up: configuration, log, Redis check, plugins; then run.c runs the
+ * workers until a signal stops them. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bw.h"
+
+/* A start-up failure: a log line, and a plain line on stderr when the log
+ * goes elsewhere, so that whoever started the program sees why it stopped. */
+static int fatal(const bw_config *cfg, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fatal(const bw_config *cfg, int code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    BW_LOG(BW_LOG_ERROR, "fatal", BW_S("msg", msg), BW_I("exit_code", code));
+    if (cfg->log_file || cfg->log_format == BW_LOG_JSON) fprintf(stderr, "bullc-worker: %s\n", msg);
+    return code;
+}
+
+static int redis_settings(const bw_config *cfg, bullc_redis_opts **out) {
+    bullc_error err = {0};
+    if (bullc_redis_opts_new(out)) return fatal(cfg, BW_EXIT_FAIL, "out of memory");
+    /* the environment first, then --redis (or the file's "redis") over it */
+    int rc = bullc_redis_opts_from_env(*out, &err);
+    if (rc < 0) return fatal(cfg, BW_EXIT_USAGE, "Redis settings from the environment: %s", err.message);
+    if (cfg->redis_url && bullc_redis_opts_parse_url(*out, cfg->redis_url, &err) < 0)
+        return fatal(cfg, BW_EXIT_USAGE, "--redis: %s", err.message);
+    return 0;
+}
+
+/* One synchronous PING before anything starts: a wrong host or password is
+ * a clear message and exit code 3, not a worker retrying for ever. */
+static int check_redis(const bw_config *cfg, const bullc_redis_opts *ro, const char *where) {
+    bullc_queue_opts qo;
+    bullc_queue_opts_init(&qo);
+    qo.redis = ro;
+    qo.prefix = cfg->queues[0].s.prefix;
+    qo.skip_meta_update = true; /* a worker writes nothing until it takes a job */
+    bullc_queue *q = NULL;
+    bullc_error err = {0};
+    int rc = bullc_queue_new(&q, cfg->queues[0].name, &qo, &err);
+    if (rc) return fatal(cfg, rc == BULLC_EINVAL ? BW_EXIT_USAGE : BW_EXIT_FAIL, "%s", err.message);
+    rc = bullc_queue_ping(q, &err);
+    bullc_queue_free(q);
+    switch (rc) {
+    case 0: return 0;
+    case BULLC_ECONN:
+    case BULLC_ETIMEDOUT:
+        return fatal(cfg, BW_EXIT_REDIS, "cannot reach Redis at %s: %s", where, err.message);
+    case BULLC_EAUTH:
+        return fatal(cfg, BW_EXIT_REDIS, "Redis at %s refused the credentials or the database: %s", where,
+                     err.message);
+    default: return fatal(cfg, BW_EXIT_REDIS, "Redis at %s: %s", where, err.message);
+    }
+}
+
+static int load_plugins(bw_app *app) {
+    char why[600];
+    size_t threads = 0;
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bw_queue *q = &app->queues[i];
+        if (q->cfg->proc.kind != BW_PROC_PLUGIN) continue;
+        if (bw_plugin_load(q, why, sizeof why)) return fatal(app->cfg, BW_EXIT_USAGE, "%s", why);
+        if (bw_plugin_init(q, why, sizeof why)) return fatal(app->cfg, BW_EXIT_FAIL, "%s", why);
+        threads += (size_t)(q->cfg->s.concurrency ? q->cfg->s.concurrency : 1);
+    }
+    /* Blocking processors run on libuv's pool (4 threads by default): give
+     * every concurrency slot a thread, unless the user chose a size. */
+    if (threads > 4 && !getenv("UV_THREADPOOL_SIZE")) {
+        char n[16];
+        snprintf(n, sizeof n, "%zu", threads > 1024 ? (size_t)1024 : threads);
+        setenv("UV_THREADPOOL_SIZE", n, 1);
+    }
+    return 0;
+}
+
+static void unload_plugins(bw_app *app) {
+    for (size_t i = 0; i < app->nqueues; i++) bw_plugin_fini(&app->queues[i]);
+    for (size_t i = 0; i < app->nqueues; i++) bw_plugin_unload(&app->queues[i]);
+}
+
+static void log_open_handle(uv_handle_t *h, void *arg) {
+    (void)arg;
+    BW_LOG(BW_LOG_ERROR, "exit", BW_S("msg", "a handle is still open after shutdown"),
+           BW_S("type", uv_handle_type_name(uv_handle_get_type(h))), BW_B("closing", uv_is_closing(h)));
+}
+
+int main(int argc, char **argv) {
+    /* a command that exits without reading its input must not kill us */
+    signal(SIGPIPE, SIG_IGN);
+    bw_config cfg;
+    int code = bw_config_parse(&cfg, argc, argv);
+    if (code) {
+        bw_config_free(&cfg);
+        return code == 1 ? BW_EXIT_OK : code;
+    }
+    char why[512];
+    if (bw_log_open(cfg.log_file, cfg.log_format, cfg.log_level, why, sizeof why)) {
+        fprintf(stderr, "bullc-worker: %s\n", why);
+        bw_config_free(&cfg);
+        return BW_EXIT_USAGE;
+    }
+    bw_app app;
+    memset(&app, 0, sizeof app);
+    app.cfg = &cfg;
+    app.nqueues = cfg.nqueues;
+    char where[512] = "";
+    if (!(app.queues = calloc(cfg.nqueues, sizeof *app.queues))) code = fatal(&cfg, BW_EXIT_FAIL, "out of memory");
+    if (!code) code = redis_settings(&cfg, &app.redis);
+    if (!code) {
+        bullc_redis_opts_describe(app.redis, where, sizeof where);
+        BW_LOG(BW_LOG_INFO, "start", BW_S("version", bullc_version()), BW_S("bullmq", bullc_bullmq_version()),
+               BW_S("redis", where), BW_I("queues", (int64_t)cfg.nqueues), BW_I("pid", getpid()));
+        code = check_redis(&cfg, app.redis, where);
+    }
+    for (size_t i = 0; i < app.nqueues && !code; i++) {
+        app.queues[i].app = &app;
+        app.queues[i].cfg = &cfg.queues[i];
+    }
+    if (!code) code = load_plugins(&app);
+    if (!code && uv_loop_init(&app.loop)) code = fatal(&cfg, BW_EXIT_FAIL, "cannot create the event loop");
+    if (!code) {
+        code = bw_app_run(&app);
+        unload_plugins(&app);
+        int rc = uv_loop_close(&app.loop);
+        if (rc && code == BW_EXIT_OK) {
+            /* a leak in the shutdown path: say so rather than exit 0 */
+            uv_walk(&app.loop, log_open_handle, NULL);
+            code = BW_EXIT_FAIL;
+        }
+        BW_LOG(BW_LOG_INFO, "exit", BW_I("code", code), BW_B("loop_closed", rc == 0));
+    } else if (app.queues) {
+        unload_plugins(&app);
+    }
+    bullc_redis_opts_free(app.redis);
+    free(app.queues);
+    bw_log_close();
+    bw_config_free(&cfg);
+    return code;
+}

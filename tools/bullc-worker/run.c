@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* The running program: one bullc_worker per queue on one loop, their events
+ * as log lines, and the signals (SIGINT/SIGTERM drain, a second one forces,
+ * SIGHUP reopens the log). */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bw.h"
+
+#define HARD_EXIT_MS 3000 /* after a forced shutdown, a plugin still running cannot delay the exit longer */
+
+/* ---- worker events -------------------------------------------------------------- */
+
+static void ev_active(bullc_worker *w, const bullc_job *job, void *data) {
+    bw_queue *q = data;
+    (void)w;
+    BW_LOG(BW_LOG_INFO, "active", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
+           BW_S("name", bullc_job_name(job)), BW_I("attempt", bullc_job_attempts_made(job) + 1));
+}
+
+static int64_t duration(const bullc_job *job) {
+    int64_t on = bullc_job_processed_on(job);
+    return on > 0 ? bw_now_ms() - on : 0;
+}
+
+static void ev_completed(bullc_worker *w, const bullc_job *job, const char *result, void *data) {
+    bw_queue *q = data;
+    (void)w;
+    BW_LOG(BW_LOG_INFO, "completed", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
+           BW_S("name", bullc_job_name(job)), BW_I("duration_ms", duration(job)));
+    BW_LOG(BW_LOG_DEBUG, "result", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
+           BW_J("result", result));
+}
+
+static void ev_failed(bullc_worker *w, const bullc_job *job, const char *reason, bool will_retry, void *data) {
+    bw_queue *q = data;
+    (void)w;
+    BW_LOG(BW_LOG_WARN, "failed", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
+           BW_S("name", bullc_job_name(job)), BW_I("attempt", bullc_job_attempts_made(job) + 1),
+           BW_B("will_retry", will_retry), BW_I("duration_ms", duration(job)), BW_S("reason", reason));
+}
+
+static void ev_progress(bullc_worker *w, const bullc_job *job, const char *progress, void *data) {
+    bw_queue *q = data;
+    (void)w;
+    BW_LOG(BW_LOG_DEBUG, "progress", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
+           BW_J("progress", progress));
+}
+
+static void ev_stalled(bullc_worker *w, const char *id, void *data) {
+    bw_queue *q = data;
+    (void)w;
+    BW_LOG(BW_LOG_WARN, "stalled", BW_S("queue", q->cfg->name), BW_S("id", id),
+           BW_S("msg", "moved back to wait (or failed) by the stalled-jobs check"));
+}
+
+static void ev_drained(bullc_worker *w, void *data) {
+    bw_queue *q = data;
+    (void)w;
+    BW_LOG(BW_LOG_INFO, "drained", BW_S("queue", q->cfg->name));
+}
+
+static void ev_error(bullc_worker *w, int code, const char *message, void *data) {
+    bw_queue *q = data;
+    (void)w;
+    BW_LOG(BW_LOG_ERROR, "error", BW_S("queue", q->cfg->name), BW_S("code", bullc_err_name(code)),
+           BW_S("msg", message));
+}
+
+static void ev_ready(bullc_worker *w, void *data) {
+    bw_queue *q = data;
+    bw_app *app = q->app;
+    (void)w;
+    if (q->ready_once) {
+        BW_LOG(BW_LOG_INFO, "reconnected", BW_S("queue", q->cfg->name));
+        return;
+    }
+    q->ready_once = true;
+    if (++app->ready < app->nqueues || app->shutting_down) return;
+    /* every queue is connected and fetching: say so once, for supervisors */
+    size_t len = 1;
+    for (size_t i = 0; i < app->nqueues; i++) len += strlen(app->queues[i].cfg->name) + 16;
+    char *names = calloc(1, len), *conc = calloc(1, len);
+    bool same = true;
+    for (size_t i = 0; i < app->nqueues && names && conc; i++) {
+        const bw_queue_cfg *c = app->queues[i].cfg;
+        int n = c->s.concurrency ? c->s.concurrency : 1;
+        int n0 = app->queues[0].cfg->s.concurrency ? app->queues[0].cfg->s.concurrency : 1;
+        same = same && n == n0;
+        sprintf(names + strlen(names), "%s%s", i ? "," : "", c->name);
+        sprintf(conc + strlen(conc), "%s%d", i ? "," : "", n);
+    }
+    if (same && conc) *strchrnul(conc, ',') = '\0';
+    BW_LOG(BW_LOG_INFO, "ready", BW_S("queues", names), BW_S("concurrency", conc), BW_I("pid", getpid()));
+    free(names);
+    free(conc);
+}
+
+/* ---- shutdown --------------------------------------------------------------------- */
+
+static void close_all_handles(bw_app *app);
+
+static void worker_closed(bullc_worker *w, void *data) {
+    bw_queue *q = data;
+    bw_app *app = q->app;
+    (void)w;
+    q->closed = true;
+    BW_LOG(BW_LOG_DEBUG, "closed", BW_S("queue", q->cfg->name));
+    if (--app->open == 0) close_all_handles(app);
+}
+
+static void hard_exit(uv_timer_t *t) {
+    bw_app *app = t->data;
+    (void)app;
+    BW_LOG(BW_LOG_ERROR, "exit", BW_S("msg", "a processor did not return after the forced shutdown; exiting now"));
+    bw_log_close();
+    _exit(BW_EXIT_ABANDONED);
+}
+
+static void force(bw_app *app, const char *why) {
+    if (app->forced) return;
+    app->forced = true;
+    app->exit_code = BW_EXIT_ABANDONED;
+    BW_LOG(BW_LOG_WARN, "shutdown", BW_S("mode", "forced"), BW_S("why", why),
+           BW_S("msg", "jobs in process are left for stalled recovery"));
+    /* Close with force first: the results the processors report below are
+     * then dropped, and the jobs stay active until their locks expire. */
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bw_queue *q = &app->queues[i];
+        if (q->worker && !q->closed) bullc_worker_close(q->worker, true, 0, worker_closed, q);
+    }
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bw_exec_kill_all(&app->queues[i], SIGKILL);
+        bw_builtin_abort_all(&app->queues[i]);
+    }
+    if (app->open) uv_timer_start(&app->hard_exit_timer, hard_exit, HARD_EXIT_MS, 0);
+}
+
+static void shutdown_timeout(uv_timer_t *t) { force(t->data, "--shutdown-timeout passed"); }
+
+static void on_signal(uv_signal_t *h, int signum) {
+    bw_app *app = h->data;
+    if (signum == SIGHUP) {
+        bw_log_reopen();
+        return;
+    }
+    app->signals++;
+    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+    if (app->signals >= 3) {
+        BW_LOG(BW_LOG_ERROR, "exit", BW_S("signal", name), BW_S("msg", "third signal: exiting now"));
+        bw_log_close();
+        _exit(BW_EXIT_ABANDONED);
+    }
+    if (app->shutting_down) {
+        force(app, name);
+        return;
+    }
+    app->shutting_down = true;
+    BW_LOG(BW_LOG_INFO, "shutdown", BW_S("mode", "graceful"), BW_S("signal", name),
+           BW_I("timeout_ms", app->cfg->shutdown_timeout),
+           BW_S("msg", "finishing the jobs in process; a second signal stops at once"));
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bw_queue *q = &app->queues[i];
+        if (q->worker && !q->closed) bullc_worker_close(q->worker, false, app->cfg->shutdown_timeout, worker_closed, q);
+    }
+    /* The workers give up on their jobs at the timeout, but a command or a
+     * sleep still running holds its job: stop those too. */
+    if (app->cfg->shutdown_timeout > 0 && app->open)
+        uv_timer_start(&app->shutdown_timer, shutdown_timeout, (uint64_t)app->cfg->shutdown_timeout, 0);
+}
+
+static void close_all_handles(bw_app *app) {
+    uv_handle_t *hs[] = {(uv_handle_t *)&app->sig_int, (uv_handle_t *)&app->sig_term, (uv_handle_t *)&app->sig_hup,
+                         (uv_handle_t *)&app->shutdown_timer, (uv_handle_t *)&app->hard_exit_timer};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
+}
+
+/* ---- start ------------------------------------------------------------------------ */
+
+static int start_worker(bw_app *app, bw_queue *q) {
+    const bw_queue_cfg *c = q->cfg;
+    bullc_worker_opts o;
+    bullc_worker_opts_init(&o);
+    o.redis = app->redis;
+    bw_settings_to_opts(&c->s, &o);
+    o.processor_data = q;
+    if (c->proc.kind == BW_PROC_EXEC) {
+        o.processor = bw_exec_process; /* its own timeout: the command is killed */
+    } else if (c->proc.kind == BW_PROC_BUILTIN) {
+        o.processor = bw_builtin_process;
+        o.job_timeout = c->s.timeout;
+    } else {
+        o.blocking_processor = bw_plugin_process;
+        o.job_timeout = c->s.timeout;
+    }
+    bullc_worker_events ev = {.active = ev_active,
+                              .completed = ev_completed,
+                              .failed = ev_failed,
+                              .progress = ev_progress,
+                              .stalled = ev_stalled,
+                              .drained = ev_drained,
+                              .error = ev_error,
+                              .ready = ev_ready};
+    bullc_error err = {0};
+    int rc = bullc_worker_new(&q->worker, &app->loop, c->name, &o, &ev, q, &err);
+    if (rc) {
+        q->worker = NULL;
+        BW_LOG(BW_LOG_ERROR, "start", BW_S("queue", c->name), BW_S("code", bullc_err_name(rc)),
+               BW_S("msg", err.message));
+        return rc == BULLC_EINVAL ? BW_EXIT_USAGE : BW_EXIT_FAIL;
+    }
+    app->open++;
+    return 0;
+}
+
+/* Runs every queue's worker until a signal stops them. Returns the exit code. */
+int bw_app_run(bw_app *app) {
+    uv_signal_t *sigs[] = {&app->sig_int, &app->sig_term, &app->sig_hup};
+    int signums[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < 3; i++) {
+        uv_signal_init(&app->loop, sigs[i]);
+        sigs[i]->data = app;
+        uv_signal_start(sigs[i], on_signal, signums[i]);
+    }
+    uv_timer_init(&app->loop, &app->shutdown_timer);
+    uv_timer_init(&app->loop, &app->hard_exit_timer);
+    app->shutdown_timer.data = app->hard_exit_timer.data = app;
+    int code = 0;
+    for (size_t i = 0; i < app->nqueues && !code; i++) code = start_worker(app, &app->queues[i]);
+    if (code) {
+        /* one queue cannot start: stop the others before exiting */
+        app->exit_code = code;
+        app->shutting_down = app->forced = true;
+        for (size_t i = 0; i < app->nqueues; i++)
+            if (app->queues[i].worker) bullc_worker_close(app->queues[i].worker, true, 0, worker_closed, &app->queues[i]);
+        if (!app->open) close_all_handles(app);
+    }
+    uv_run(&app->loop, UV_RUN_DEFAULT);
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bullc_worker_free(app->queues[i].worker);
+        app->queues[i].worker = NULL;
+    }
+    return app->exit_code;
+}
