@@ -324,7 +324,7 @@ test('delayed jobs run in delay order, after a plain job added after them', asyn
 
 // node: "should remove job after completed if removeOnComplete"
 test('should remove job after completed if removeOnComplete', async () => {
-  await withQueue(async ({ queue, worker, add }) => {
+  await withQueue(async ({ queue, worker, add, prefix }) => {
     const w = worker(async (job, token) => {
       assert.equal(typeof token, 'string');
       assert.equal(job.data.foo, 'bar');
@@ -337,6 +337,12 @@ test('should remove job after completed if removeOnComplete', async () => {
     assert.equal(typeof job.finishedOn, 'number');
     assert.equal(await queue.getJob(job.id), undefined);
     assert.equal((await queue.getJobCounts('completed')).completed, 0);
+    const client = h.redis();
+    try {
+      assert.equal(await client.exists(`${prefix}:${Q}:${id}`), 0, 'the job hash is gone');
+    } finally {
+      await h.closeAll(client);
+    }
   });
 });
 
