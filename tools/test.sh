@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 tools/bootstrap.sh
 build=build; flags=()
 if [ "${BULLC_SANITIZE:-0}" = 1 ]; then build=build-asan; flags+=(-DBULLC_SANITIZE=ON); fi
+# BULLC_TEST_REDIS_PORT moves the tests' private redis-servers (default 6391 and 6392).
+if [ -n "${BULLC_TEST_REDIS_PORT:-}" ]; then flags+=(-DBULLC_TEST_REDIS_PORT="$BULLC_TEST_REDIS_PORT"); fi
 cmake -S . -B "$build" -DBULLC_BUILD_TESTS=ON "${flags[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
