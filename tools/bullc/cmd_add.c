@@ -7,6 +7,17 @@
 
 #include "cli.h"
 
+/* {"id": ..., "added": ...} with the id escaped: custom ids may hold quotes. */
+static void print_id_json(const char *id, bool added) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddBoolToObject(o, "added", added);
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s ? s : "{}");
+    free(s);
+    cJSON_Delete(o);
+}
+
 /* Parses "--opts JSON" out of the verb's arguments; the others stay in order. */
 static int take_opts(cli *c, bullc_job_opts **opts, int *npos, char **pos, long *batch) {
     bullc_error err = {0};
@@ -54,7 +65,7 @@ int cmd_add(cli *c) {
         goto out;
     }
     if (r == 1) fprintf(stderr, "bullc: job %s already exists (or its deduplication window is open): nothing added\n", id);
-    if (c->json) printf("{\"id\":\"%s\",\"added\":%s}\n", id, r == 1 ? "false" : "true");
+    if (c->json) print_id_json(id, r != 1);
     else printf("%s\n", id);
     bullc_free(id);
     rc = 0;
@@ -187,7 +198,7 @@ static int flush_batch(cli *c, bullc_queue *q, line_job *lines, size_t n) {
             if (jobs[i].status == 1)
                 fprintf(stderr, "bullc: line %ld: job %s already exists (or its deduplication window is open): nothing added\n",
                         lines[i].lineno, jobs[i].id);
-            if (c->json) printf("{\"id\":\"%s\",\"added\":%s}\n", jobs[i].id, jobs[i].status ? "false" : "true");
+            if (c->json) print_id_json(jobs[i].id, jobs[i].status == 0);
             else printf("%s\n", jobs[i].id);
         }
         fflush(stdout);
