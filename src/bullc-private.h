@@ -279,4 +279,49 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
 void bullc__locks_start(bullc_worker *w);
 void bullc__locks_stop(bullc_worker *w);
 void bullc__stalled_start(bullc_worker *w);
+
+/* ---- admin.c / events.c ---- */
+/* queue.c: the handle's connection, connected (and the queue's meta written
+ * once per connection unless the handle skips it), as an add would. */
+int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err);
+
+/* admin.c: a growing argument vector for commands and scripts; strings are
+ * borrowed unless added with an _own/_key/_i64 call. */
+typedef struct bullc__args {
+    int argc, cap;
+    const char **argv;
+    size_t *lens;
+    sds *owned;
+    int nowned, capowned;
+    bool oom;
+} bullc__args;
+void bullc__args_init(bullc__args *a);
+void bullc__args_free(bullc__args *a);
+void bullc__args_add(bullc__args *a, const char *s);
+void bullc__args_addn(bullc__args *a, const char *s, size_t len);
+void bullc__args_own(bullc__args *a, sds s); /* takes `s` */
+void bullc__args_key(bullc__args *a, bullc_queue *q, const char *suffix);
+void bullc__args_i64(bullc__args *a, int64_t v);
+/* Runs a script / command with `a` (BULLC_ENOMEM if building it failed). */
+int bullc__args_eval(bullc_queue *q, const char *script, bullc__args *a, redisReply **reply, bullc_error *err);
+int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_error *err);
+/* Hands JSON to the caller (malloc'd text); frees `json`. */
+int bullc__json_out(cJSON *json, char **out, bullc_error *err);
+/* Node's finishedErrors for a script's negative code. */
+int bullc__admin_code_err(long long code, const char *job_id, const char *command, const char *state,
+                          bullc_error *err);
+/* Checks a job id argument (not NULL or empty). */
+int bullc__check_job_id(const char *id, bullc_error *err);
+/* The Redis key suffix of a Node state name ("waiting" -> "wait"), or NULL
+ * for an unknown one. */
+const char *bullc__state_key(const char *state);
+/* Node's client names: "<prefix>:<base64(queue)><suffix>". */
+sds bullc__client_name(const char *prefix, const char *queue, const char *suffix);
+
+/* jobread.c: a job hash (HGETALL reply) as Node's Job.fromJSON reads it,
+ * as JSON with Node's names; NULL when out of memory. */
+cJSON *bullc__job_json(const char *id, size_t id_len, const redisReply *hash);
+/* JSON text from a stored value, leniently: the parsed value, or NULL when
+ * it is not JSON. */
+cJSON *bullc__parse_stored(const char *s, size_t len);
 #endif

@@ -383,3 +383,10 @@ int bullc_queue_add(bullc_queue *q, const char *name, const char *data_json, con
     else free(one.id);
     return one.status;
 }
+
+/* ---- accessors for admin.c / events.c ---- */
+int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err) {
+    int rc = ready(q, err);
+    if (!rc) *out = &q->conn;
+    return rc;
+}

@@ -15,5 +15,7 @@
 #include <bullc/scripts.h>
 #include <bullc/job.h>
 #include <bullc/worker.h>
+#include <bullc/admin.h>
+#include <bullc/events.h>
 
 #endif
