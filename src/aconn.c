@@ -1,11 +1,62 @@
 /* SPDX-License-Identifier: MIT */
 /* Asynchronous Redis connection with reconnects and command deadlines. */
-#include <adapters/libuv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bullc-private.h"
+
+/* ---- libuv adapter ------------------------------------------------------
+ * hiredis's adapters/libuv.h returns early when uv_poll reports an error
+ * status; libuv reports a socket error (POLLERR after a reset) exactly that
+ * way and stops the handle, so the connection would sit dead, unnoticed,
+ * until a deadline. This adapter lets hiredis read instead, which surfaces
+ * the error and runs the disconnect callback at once. */
+typedef struct uv_events {
+    redisAsyncContext *context;
+    uv_poll_t handle;
+    int events;
+} uv_events;
+
+static void ev_poll(uv_poll_t *handle, int status, int events) {
+    uv_events *p = handle->data;
+    if (status < 0) events = UV_READABLE; /* let hiredis hit the error */
+    if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
+    if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+}
+
+static void ev_update(uv_events *p) {
+    if (p->events) uv_poll_start(&p->handle, p->events, ev_poll);
+    else uv_poll_stop(&p->handle);
+}
+static void ev_add_read(void *d) { ((uv_events *)d)->events |= UV_READABLE, ev_update(d); }
+static void ev_del_read(void *d) { ((uv_events *)d)->events &= ~UV_READABLE, ev_update(d); }
+static void ev_add_write(void *d) { ((uv_events *)d)->events |= UV_WRITABLE, ev_update(d); }
+static void ev_del_write(void *d) { ((uv_events *)d)->events &= ~UV_WRITABLE, ev_update(d); }
+static void ev_closed(uv_handle_t *h) { free(h->data); }
+static void ev_cleanup(void *d) {
+    uv_events *p = d;
+    p->context = NULL;
+    uv_close((uv_handle_t *)&p->handle, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+    uv_events *p = calloc(1, sizeof *p);
+    if (!p) return REDIS_ERR;
+    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+        free(p);
+        return REDIS_ERR;
+    }
+    p->context = ac;
+    p->handle.data = p;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    ac->ev.data = p;
+    return REDIS_OK;
+}
 
 struct bullc__acmd {
     bullc__aconn *conn;
@@ -139,8 +190,14 @@ static void do_connect(bullc__aconn *c) {
         return;
     }
     ac->data = c;
+    if (ev_attach(ac, c->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        c->attempts++;
+        c->state = ACONN_WAIT_RETRY;
+        schedule_retry(c);
+        return;
+    }
     c->ac = ac;
-    redisLibuvAttach(ac, c->loop);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* Queued before the connection completes; hiredis sends them first. */
