@@ -41,4 +41,57 @@ int cmd_add(cli *c);
 int cmd_add_bulk(cli *c);
 int cmd_scripts(cli *c);
 
+/* ---- admin and events verbs (cmd_admin.c, cmd_manage.c, cmd_events.c) ---- */
+/* A verb's flag: `--name` alone, or `--name VALUE` / `--name=VALUE` when
+ * `takes_value`. `value` / `set` are filled by cli_parse_args; a repeated
+ * flag keeps its last value and counts every use. */
+typedef struct cli_flag {
+    const char *name;
+    bool takes_value;
+    const char *value;
+    int set;
+} cli_flag;
+/* Splits the verb's arguments into flags (`flags` ends with a NULL name)
+ * and up to `max_pos` positionals; an unknown flag or too many positionals
+ * is a usage error (exit 2). For a repeated value flag, `each` (may be NULL)
+ * is called with every value. */
+int cli_parse_args(cli *c, cli_flag *flags, const char **pos, int *npos, int max_pos,
+                   int (*each)(const char *flag, const char *value, void *data), void *data);
+/* A flag's value as a whole number in [min, max]; a usage error otherwise. */
+int cli_flag_i64(const cli_flag *f, long long min, long long max, long long *out);
+/* A positional argument as a whole number in [min, max]; a usage error otherwise. */
+int cli_pos_i64(const char *what, const char *s, long long min, long long max, long long *out);
+/* The connection settings of the global flags (--redis, then the environment). */
+int cli_redis_opts(cli *c, bullc_redis_opts **out);
+/* Opens a queue for inspection or administration: no meta write. */
+int cli_open_admin(cli *c, const char *name, bullc_queue **out);
+/* Confirms a destructive verb: --yes, or "y" typed on a terminal; otherwise
+ * nothing may be changed and the verb exits 2 (the returned code). */
+int cli_confirm(cli *c, const char *what);
+/* Prints a library failure and returns its exit code (4 for a missing job). */
+int cli_fail_err(int rc, const bullc_error *err);
+/* Writes `ms` since the epoch as "2024-05-01T12:00:00.000Z" into buf. */
+const char *cli_iso_time(double ms, char *buf, size_t size);
+
+int cmd_counts(cli *c);
+int cmd_jobs(cli *c);
+int cmd_get(cli *c);
+int cmd_logs(cli *c);
+int cmd_state(cli *c);
+int cmd_workers(cli *c);
+int cmd_queues(cli *c);
+int cmd_metrics(cli *c);
+int cmd_pause(cli *c);
+int cmd_resume(cli *c);
+int cmd_drain(cli *c);
+int cmd_clean(cli *c);
+int cmd_obliterate(cli *c);
+int cmd_retry(cli *c);
+int cmd_promote(cli *c);
+int cmd_remove(cli *c);
+int cmd_global_concurrency(cli *c);
+int cmd_global_rate_limit(cli *c);
+int cmd_rate_limit(cli *c);
+int cmd_events(cli *c);
+
 #endif

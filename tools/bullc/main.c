@@ -18,6 +18,78 @@ static const verb verbs[] = {
      "number; its batch is not written and bullc stops (exit 2). --opts gives defaults for every line.",
      cmd_add_bulk},
     {"scripts", "scripts", "Lists the embedded BullMQ scripts: name, number of keys, SHA1, size.", cmd_scripts},
+    {"counts", "counts QUEUE",
+     "Prints the number of jobs per state. --json: {waiting, active, delayed, prioritized, completed,\n"
+     "failed, paused, waiting-children}, as Node's queue.getJobCounts(those states).",
+     cmd_counts},
+    {"jobs", "jobs QUEUE [--state S[,S...]] [--start N] [--end N] [--asc]",
+     "Lists the jobs in the given states (Node's queue.getJobs; default: every state but paused), newest\n"
+     "first unless --asc, entries START to END of each state (default 0 to -1: all). --json: an array\n"
+     "of jobs as `bullc get --json` prints them. An unknown state exits 2.",
+     cmd_jobs},
+    {"get", "get QUEUE ID",
+     "Prints one job (Node's queue.getJob). --json: {id, name, data, opts, progress, attemptsMade,\n"
+     "attemptsStarted, stalledCounter, timestamp, processedOn, finishedOn, returnvalue, failedReason,\n"
+     "stacktrace, delay, priority, ...} with JSON fields parsed. A missing job exits 4.",
+     cmd_get},
+    {"logs", "logs QUEUE ID [--start N] [--end N] [--desc]",
+     "Prints a job's log lines, oldest first (Node's queue.getJobLogs). --json: {logs, count}.\n"
+     "A missing job exits 4.",
+     cmd_logs},
+    {"state", "state QUEUE ID",
+     "Prints a job's state: waiting, active, delayed, prioritized, completed, failed or\n"
+     "waiting-children (Node's queue.getJobState). A missing job (state unknown) exits 4.",
+     cmd_state},
+    {"pause", "pause QUEUE", "Pauses the queue for every worker (Node's queue.pause).", cmd_pause},
+    {"resume", "resume QUEUE", "Resumes a paused queue (Node's queue.resume).", cmd_resume},
+    {"drain", "drain QUEUE [--delayed]",
+     "Removes every waiting and prioritized job, delayed ones too with --delayed (Node's queue.drain).\n"
+     "Destructive: asks on a terminal, else needs --yes.",
+     cmd_drain},
+    {"clean", "clean QUEUE --state S --grace MS [--limit N]",
+     "Removes the jobs in state S (completed, failed, waiting, active, paused, delayed, prioritized;\n"
+     "default completed) older than MS milliseconds, at most N (Node's queue.clean), and prints their\n"
+     "ids. Destructive: asks on a terminal, else needs --yes.",
+     cmd_clean},
+    {"obliterate", "obliterate QUEUE [--force]",
+     "Destroys the queue: every job and key (Node's queue.obliterate). Refused while jobs are active\n"
+     "unless --force. Destructive: asks on a terminal, else needs --yes.",
+     cmd_obliterate},
+    {"retry", "retry QUEUE (ID | --state failed|completed [--count N])",
+     "Moves a failed or completed job back to wait (Node's job.retry), or every job in that state\n"
+     "(Node's queue.retryJobs).",
+     cmd_retry},
+    {"promote", "promote QUEUE [ID]",
+     "Moves a delayed job to wait now (Node's job.promote), or every delayed job (queue.promoteJobs).",
+     cmd_promote},
+    {"remove", "remove QUEUE ID [--keep-children]",
+     "Removes a job and its children (Node's queue.remove). A locked (active) job is not removed\n"
+     "(exit 1). Destructive: asks on a terminal, else needs --yes.",
+     cmd_remove},
+    {"workers", "workers QUEUE",
+     "Lists the workers connected to the queue (Node's queue.getWorkers: CLIENT LIST).", cmd_workers},
+    {"events", "events QUEUE [--from ID] [--follow]",
+     "Prints the queue's events, one per line (--json: {id, event, ...fields as stored}): those after\n"
+     "ID (default: all), then exits. --follow keeps listening (new events only unless --from) until\n"
+     "SIGINT or SIGTERM, and exits 0.",
+     cmd_events},
+    {"queues", "queues", "Lists the queues under the prefix (keys <prefix>:*:meta and <prefix>:*:id).", cmd_queues},
+    {"global-concurrency", "global-concurrency QUEUE [N | --remove]",
+     "Sets (N), removes or prints the queue's global concurrency (Node's setGlobalConcurrency).\n"
+     "Prints the value in force: a number, or none (--json: null).",
+     cmd_global_concurrency},
+    {"global-rate-limit", "global-rate-limit QUEUE [MAX DURATION_MS | --remove]",
+     "Sets, removes or prints the queue's global rate limit (Node's setGlobalRateLimit).\n"
+     "--json: {max, duration} or null.",
+     cmd_global_rate_limit},
+    {"rate-limit", "rate-limit QUEUE [MS]",
+     "Rate-limits the queue now for MS milliseconds (Node's queue.rateLimit); prints the limiter's TTL\n"
+     "(Node's getRateLimitTtl; --json: the number).",
+     cmd_rate_limit},
+    {"metrics", "metrics QUEUE [--start N] [--end N]",
+     "Prints the completed and failed metrics (Node's queue.getMetrics). --json: {completed, failed},\n"
+     "each {meta: {count, prevTS, prevCount}, data, count}.",
+     cmd_metrics},
 };
 
 static void usage(FILE *f) {

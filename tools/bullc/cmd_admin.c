@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/* bullc counts, jobs, get, logs, state, workers, queues, metrics, and the
+ * helpers of the admin verbs (flags, confirmation, failures). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+int cli_parse_args(cli *c, cli_flag *flags, const char **pos, int *npos, int max_pos,
+                   int (*each)(const char *flag, const char *value, void *data), void *data) {
+    *npos = 0;
+    for (int i = 1; i < c->argc; i++) {
+        const char *a = c->argv[i];
+        if (a[0] == '-' && a[1] == '-' && a[2]) {
+            const char *eq = strchr(a, '=');
+            size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            cli_flag *f = flags;
+            while (f->name && (strlen(f->name) != n || strncmp(f->name, a + 2, n))) f++;
+            if (!f->name)
+                return cli_fail(EXIT_USAGE, "unknown flag '%.*s' for %s (see bullc %s --help)", (int)(n + 2), a,
+                                c->argv[0], c->argv[0]);
+            if (f->takes_value) {
+                if (eq) f->value = eq + 1;
+                else if (i + 1 < c->argc) f->value = c->argv[++i];
+                else return cli_fail(EXIT_USAGE, "--%s needs a value", f->name);
+                if (each) {
+                    int rc = each(f->name, f->value, data);
+                    if (rc) return rc;
+                }
+            } else if (eq) {
+                return cli_fail(EXIT_USAGE, "--%s takes no value", f->name);
+            }
+            f->set++;
+        } else {
+            if (*npos == max_pos)
+                return cli_fail(EXIT_USAGE, "unexpected argument '%s' (see bullc %s --help)", a, c->argv[0]);
+            pos[(*npos)++] = a;
+        }
+    }
+    return 0;
+}
+
+int cli_flag_i64(const cli_flag *f, long long min, long long max, long long *out) {
+    char *end;
+    long long v = strtoll(f->value, &end, 10);
+    if (!*f->value || *end || v < min || v > max)
+        return cli_fail(EXIT_USAGE, "--%s must be a whole number from %lld to %lld", f->name, min, max);
+    *out = v;
+    return 0;
+}
+
+int cli_pos_i64(const char *what, const char *s, long long min, long long max, long long *out) {
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v < min || v > max)
+        return cli_fail(EXIT_USAGE, "%s must be a whole number from %lld to %lld", what, min, max);
+    *out = v;
+    return 0;
+}
+
+int cli_redis_opts(cli *c, bullc_redis_opts **out) {
+    bullc_error err = {0};
+    bullc_redis_opts *ro = NULL;
+    if (bullc_redis_opts_new(&ro)) return cli_fail(EXIT_FAIL, "out of memory");
+    int rc = bullc_redis_opts_from_env(ro, &err);
+    if (rc >= 0 && c->redis_url) rc = bullc_redis_opts_parse_url(ro, c->redis_url, &err);
+    if (rc < 0) {
+        bullc_redis_opts_free(ro);
+        return cli_fail(EXIT_USAGE, "%s", err.message);
+    }
+    *out = ro;
+    return 0;
+}
+
+int cli_open_admin(cli *c, const char *name, bullc_queue **out) {
+    bullc_redis_opts *ro = NULL;
+    int rc = cli_redis_opts(c, &ro);
+    if (rc) return rc;
+    bullc_queue_opts qo;
+    bullc_queue_opts_init(&qo);
+    qo.redis = ro;
+    qo.prefix = c->prefix;
+    qo.skip_meta_update = true; /* looking at a queue must not create it */
+    bullc_error err = {0};
+    rc = bullc_queue_new(out, name, &qo, &err);
+    bullc_redis_opts_free(ro);
+    return rc ? cli_fail(cli_exit_for(rc), "%s", err.message) : 0;
+}
+
+int cli_confirm(cli *c, const char *what) {
+    if (c->yes) return 0;
+    if (!isatty(0) || !isatty(1))
+        return cli_fail(EXIT_USAGE, "%s: not confirmed; pass --yes (stdin/stdout is not a terminal). Nothing was changed.",
+                        what);
+    fprintf(stderr, "%s? [y/N] ", what);
+    fflush(stderr);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin) || (strcmp(line, "y\n") && strcmp(line, "yes\n") && strcmp(line, "Y\n")))
+        return cli_fail(EXIT_USAGE, "not confirmed. Nothing was changed.");
+    return 0;
+}
+
+int cli_fail_err(int rc, const bullc_error *err) { return cli_fail(cli_exit_for(rc), "%s", err->message); }
+
+const char *cli_iso_time(double ms, char *buf, size_t size) {
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&s, &tm)) {
+        snprintf(buf, size, "-");
+        return buf;
+    }
+    char t[32];
+    strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%03dZ", t, (int)((long long)ms % 1000));
+    return buf;
+}
+
+/* Prints JSON text from the library and a newline. */
+static void print_json(const char *json) {
+    fputs(json, stdout);
+    fputc('\n', stdout);
+}
+
+/* ---- counts ------------------------------------------------------------------- */
+
+/* The states of `counts`, in Node's order of the --json object. */
+static const char *const count_states[] = {"waiting", "active", "delayed", "prioritized",
+                                           "completed", "failed", "paused", "waiting-children"};
+
+int cmd_counts(cli *c) {
+    cli_flag flags[] = {{NULL, false, NULL, 0}};
+    const char *pos[1];
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
+    if (rc) return rc;
+    if (npos != 1) return cli_fail(EXIT_USAGE, "usage: bullc counts QUEUE");
+    bullc_queue *q;
+    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    char *json = NULL;
+    int r = bullc_queue_get_job_counts(q, count_states, sizeof count_states / sizeof count_states[0], &json, &err);
+    if (r) {
+        rc = cli_fail_err(r, &err);
+    } else if (c->json) {
+        print_json(json);
+    } else {
+        cJSON *o = cJSON_Parse(json);
+        for (cJSON *e = o ? o->child : NULL; e; e = e->next) printf("%-18s %.0f\n", e->string, e->valuedouble);
+        cJSON_Delete(o);
+    }
+    bullc_free(json);
+    bullc_queue_free(q);
+    return rc;
+}
+
+/* ---- jobs, get ----------------------------------------------------------------- */
+
+typedef struct states_acc {
+    const char *list[16];
+    int n;
+    char *buf[16];
+} states_acc;
+
+/* --state takes a name or a comma-separated list, and may be repeated. */
+static int add_states(const char *flag, const char *value, void *data) {
+    states_acc *s = data;
+    if (strcmp(flag, "state")) return 0;
+    char *copy = strdup(value);
+    if (!copy) return cli_fail(EXIT_FAIL, "out of memory");
+    if (s->n == 16) {
+        free(copy);
+        return cli_fail(EXIT_USAGE, "too many states");
+    }
+    s->buf[s->n] = copy; /* kept for the names' lifetime */
+    int first = s->n;
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (s->n == 16) return cli_fail(EXIT_USAGE, "too many states");
+        s->list[s->n++] = t;
+    }
+    if (s->n == first) return cli_fail(EXIT_USAGE, "--state needs a state name");
+    return 0;
+}
+
+static void states_free(states_acc *s) {
+    for (int i = 0; i < 16; i++) free(s->buf[i]);
+}
+
+/* One line of the jobs table. */
+static void job_row(const cJSON *j) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id"), *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(j, "timestamp");
+    const cJSON *am = cJSON_GetObjectItemCaseSensitive(j, "attemptsMade");
+    const cJSON *fr = cJSON_GetObjectItemCaseSensitive(j, "failedReason");
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(j, "returnvalue");
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(j, "progress");
+    char when[40];
+    char *prog = pr ? cJSON_PrintUnformatted(pr) : NULL;
+    char *result = fr ? NULL : rv && !cJSON_IsNull(rv) ? cJSON_PrintUnformatted(rv) : NULL;
+    const char *outcome = fr ? fr->valuestring : result ? result : "";
+    printf("%-12s %-20s %-24s %-8.0f %-8s %.60s\n", cJSON_IsString(id) ? id->valuestring : "?",
+           cJSON_IsString(name) ? name->valuestring : "", cJSON_IsNumber(ts) ? cli_iso_time(ts->valuedouble, when, sizeof when) : "-",
+           cJSON_IsNumber(am) ? am->valuedouble : 0, prog ? prog : "", outcome);
+    free(prog);
+    free(result);
+}
+
+int cmd_jobs(cli *c) {
+    cli_flag flags[] = {{"state", true, NULL, 0}, {"start", true, NULL, 0}, {"end", true, NULL, 0},
+                        {"asc", false, NULL, 0}, {NULL, false, NULL, 0}};
+    states_acc st = {0};
+    const char *pos[1];
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, add_states, &st);
+    long long start = 0, end = -1;
+    if (!rc && npos != 1) rc = cli_fail(EXIT_USAGE, "usage: bullc jobs QUEUE --state S [--start N] [--end N] [--asc]");
+    if (!rc && flags[1].set) rc = cli_flag_i64(&flags[1], INT64_MIN, INT64_MAX, &start);
+    if (!rc && flags[2].set) rc = cli_flag_i64(&flags[2], INT64_MIN, INT64_MAX, &end);
+    bullc_queue *q = NULL;
+    if (!rc) rc = cli_open_admin(c, pos[0], &q);
+    if (!rc) {
+        bullc_error err = {0};
+        char *json = NULL;
+        int r = bullc_queue_get_jobs(q, st.n ? st.list : NULL, (size_t)st.n, start, end, flags[3].set > 0, &json, &err);
+        if (r) {
+            rc = cli_fail_err(r, &err);
+        } else if (c->json) {
+            print_json(json);
+        } else {
+            cJSON *a = cJSON_Parse(json);
+            printf("%-12s %-20s %-24s %-8s %-8s %s\n", "ID", "NAME", "CREATED", "ATTEMPTS", "PROGRESS", "RESULT/REASON");
+            for (cJSON *j = a ? a->child : NULL; j; j = j->next) job_row(j);
+            cJSON_Delete(a);
+        }
+        bullc_free(json);
+    }
+    bullc_queue_free(q);
+    states_free(&st);
+    return rc;
+}
+
+/* Text view of one job: "field: value" lines, JSON values compact. */
+static void print_job(const char *json) {
+    cJSON *j = cJSON_Parse(json);
+    for (cJSON *e = j ? j->child : NULL; e; e = e->next) {
+        char when[40];
+        if (cJSON_IsString(e)) {
+            printf("%-16s %s\n", e->string, e->valuestring);
+        } else if (cJSON_IsNumber(e) && (!strcmp(e->string, "timestamp") || !strcmp(e->string, "processedOn") ||
+                                         !strcmp(e->string, "finishedOn"))) {
+            printf("%-16s %.0f (%s)\n", e->string, e->valuedouble, cli_iso_time(e->valuedouble, when, sizeof when));
+        } else {
+            char *v = cJSON_PrintUnformatted(e);
+            printf("%-16s %s\n", e->string, v ? v : "?");
+            free(v);
+        }
+    }
+    cJSON_Delete(j);
+}
+
+int cmd_get(cli *c) {
+    cli_flag flags[] = {{NULL, false, NULL, 0}};
+    const char *pos[2];
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    if (rc) return rc;
+    if (npos != 2) return cli_fail(EXIT_USAGE, "usage: bullc get QUEUE ID");
+    bullc_queue *q;
+    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    char *json = NULL;
+    int r = bullc_queue_get_job(q, pos[1], &json, &err);
+    if (r) rc = cli_fail_err(r, &err);
+    else if (c->json) print_json(json);
+    else print_job(json);
+    bullc_free(json);
+    bullc_queue_free(q);
+    return rc;
+}
+
+/* ---- logs, state ------------------------------------------------------------------- */
+
+int cmd_logs(cli *c) {
+    cli_flag flags[] = {{"start", true, NULL, 0}, {"end", true, NULL, 0}, {"desc", false, NULL, 0},
+                        {NULL, false, NULL, 0}};
+    const char *pos[2];
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    long long start = 0, end = -1;
+    if (!rc && npos != 2) rc = cli_fail(EXIT_USAGE, "usage: bullc logs QUEUE ID [--start N] [--end N] [--desc]");
+    if (!rc && flags[0].set) rc = cli_flag_i64(&flags[0], INT64_MIN, INT64_MAX, &start);
+    if (!rc && flags[1].set) rc = cli_flag_i64(&flags[1], INT64_MIN, INT64_MAX, &end);
+    if (rc) return rc;
+    bullc_queue *q;
+    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    const char *state = NULL;
+    char *json = NULL;
+    /* Node answers {logs:[], count:0} for a job that does not exist: bullc
+     * tells the user instead */
+    int r = bullc_queue_get_job_state(q, pos[1], &state, &err);
+    if (!r && !strcmp(state, "unknown")) {
+        char *job = NULL;
+        r = bullc_queue_get_job(q, pos[1], &job, &err);
+        bullc_free(job);
+    }
+    if (!r) r = bullc_queue_get_job_logs(q, pos[1], start, end, flags[2].set == 0, &json, &err);
+    if (r) {
+        rc = cli_fail_err(r, &err);
+    } else if (c->json) {
+        print_json(json);
+    } else {
+        cJSON *o = cJSON_Parse(json);
+        cJSON *logs = cJSON_GetObjectItemCaseSensitive(o, "logs");
+        cJSON *count = cJSON_GetObjectItemCaseSensitive(o, "count");
+        for (cJSON *l = logs ? logs->child : NULL; l; l = l->next) printf("%s\n", cJSON_IsString(l) ? l->valuestring : "");
+        if (cJSON_IsNumber(count) && count->valuedouble != cJSON_GetArraySize(logs))
+            fprintf(stderr, "bullc: %d of %.0f log lines shown\n", cJSON_GetArraySize(logs), count->valuedouble);
+        cJSON_Delete(o);
+    }
+    bullc_free(json);
+    bullc_queue_free(q);
+    return rc;
+}
+
+int cmd_state(cli *c) {
+    cli_flag flags[] = {{NULL, false, NULL, 0}};
+    const char *pos[2];
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    if (rc) return rc;
+    if (npos != 2) return cli_fail(EXIT_USAGE, "usage: bullc state QUEUE ID");
+    bullc_queue *q;
+    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    const char *state = NULL;
+    int r = bullc_queue_get_job_state(q, pos[1], &state, &err);
+    if (r) rc = cli_fail_err(r, &err);
+    else if (!strcmp(state, "unknown")) rc = cli_fail(EXIT_NOTFOUND, "job %s not found (state unknown)", pos[1]);
+    else if (c->json) printf("\"%s\"\n", state);
+    else printf("%s\n", state);
+    bullc_queue_free(q);
+    return rc;
+}
+
+/* ---- workers, queues, metrics ------------------------------------------------------------ */
+
+int cmd_workers(cli *c) {
+    cli_flag flags[] = {{NULL, false, NULL, 0}};
+    const char *pos[1];
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
+    if (rc) return rc;
+    if (npos != 1) return cli_fail(EXIT_USAGE, "usage: bullc workers QUEUE");
+    bullc_queue *q;
+    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    char *json = NULL;
+    int r = bullc_queue_get_workers(q, &json, &err);
+    if (r) {
+        rc = cli_fail_err(r, &err);
+    } else if (c->json) {
+        print_json(json);
+    } else {
+        cJSON *a = cJSON_Parse(json);
+        printf("%-8s %-22s %-8s %-8s %s\n", "ID", "ADDR", "AGE", "IDLE", "NAME");
+        for (cJSON *w = a ? a->child : NULL; w; w = w->next) {
+            const char *f[] = {"id", "addr", "age", "idle", "rawname"};
+            const char *v[5];
+            for (int i = 0; i < 5; i++) {
+                cJSON *x = cJSON_GetObjectItemCaseSensitive(w, f[i]);
+                v[i] = cJSON_IsString(x) ? x->valuestring : "";
+            }
+            printf("%-8s %-22s %-8s %-8s %s\n", v[0], v[1], v[2], v[3], v[4]);
+        }
+        cJSON_Delete(a);
+    }
+    bullc_free(json);
+    bullc_queue_free(q);
+    return rc;
+}
+
+int cmd_queues(cli *c) {
+    cli_flag flags[] = {{NULL, false, NULL, 0}};
+    const char *pos[1];
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 0, NULL, NULL);
+    if (rc) return rc;
+    bullc_redis_opts *ro = NULL;
+    if ((rc = cli_redis_opts(c, &ro))) return rc;
+    bullc_error err = {0};
+    char *json = NULL;
+    int r = bullc_queue_list(ro, c->prefix, &json, &err);
+    bullc_redis_opts_free(ro);
+    if (r) {
+        rc = cli_fail_err(r, &err);
+    } else if (c->json) {
+        print_json(json);
+    } else {
+        cJSON *a = cJSON_Parse(json);
+        for (cJSON *n = a ? a->child : NULL; n; n = n->next) printf("%s\n", n->valuestring);
+        cJSON_Delete(a);
+    }
+    bullc_free(json);
+    return rc;
+}
+
+int cmd_metrics(cli *c) {
+    cli_flag flags[] = {{"start", true, NULL, 0}, {"end", true, NULL, 0}, {NULL, false, NULL, 0}};
+    const char *pos[1];
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
+    long long start = 0, end = -1;
+    if (!rc && npos != 1) rc = cli_fail(EXIT_USAGE, "usage: bullc metrics QUEUE [--start N] [--end N]");
+    if (!rc && flags[0].set) rc = cli_flag_i64(&flags[0], INT64_MIN, INT64_MAX, &start);
+    if (!rc && flags[1].set) rc = cli_flag_i64(&flags[1], INT64_MIN, INT64_MAX, &end);
+    if (rc) return rc;
+    bullc_queue *q;
+    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    char *m[2] = {NULL, NULL};
+    static const char *const types[] = {"completed", "failed"};
+    int r = 0;
+    for (int i = 0; i < 2 && !r; i++) r = bullc_queue_get_metrics(q, types[i], start, end, &m[i], &err);
+    if (r) {
+        rc = cli_fail_err(r, &err);
+    } else if (c->json) {
+        printf("{\"completed\":%s,\"failed\":%s}\n", m[0], m[1]);
+    } else {
+        for (int i = 0; i < 2; i++) {
+            cJSON *o = cJSON_Parse(m[i]);
+            cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "meta");
+            cJSON *cnt = cJSON_GetObjectItemCaseSensitive(meta, "count");
+            cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data");
+            printf("%-10s total %.0f; per minute, newest first:", types[i], cJSON_IsNumber(cnt) ? cnt->valuedouble : 0);
+            for (cJSON *p = data ? data->child : NULL; p; p = p->next) printf(" %.0f", p->valuedouble);
+            printf("\n");
+            cJSON_Delete(o);
+        }
+    }
+    bullc_free(m[0]);
+    bullc_free(m[1]);
+    bullc_queue_free(q);
+    return rc;
+}
