@@ -126,6 +126,7 @@ static int want_bool(const cJSON *v, const char *name, bullc_error *err) {
 /* Checks an object's keys against a list. */
 static int only_keys(const cJSON *obj, const char *name, const char *const *keys, size_t n, bullc_error *err) {
     for (const cJSON *c = obj->child; c; c = c->next) {
+        if (cJSON_IsNull(c)) continue; /* null means unset, nested too */
         size_t i = 0;
         while (i < n && strcmp(c->string, keys[i])) i++;
         if (i == n) return bullc__err(err, BULLC_EINVAL, "%s: unknown field '%s'", name, c->string);
@@ -188,6 +189,7 @@ static int validate_keep(const cJSON *v, const char *name, bullc_error *err) {
     static const char *const keys[] = {"age", "count", "limit"};
     int rc = only_keys(v, name, keys, 3, err);
     for (const cJSON *c = v->child; !rc && c; c = c->next) {
+        if (cJSON_IsNull(c)) continue;
         char what[64];
         snprintf(what, sizeof what, "%s.%s", name, c->string);
         rc = want_int(c, what, strcmp(c->string, "count") ? 0 : -1, BULLC__MAX_SAFE_INTEGER, err);
@@ -206,8 +208,9 @@ static int validate_backoff(const cJSON *v, bullc_error *err) {
     const cJSON *jitter = cJSON_GetObjectItemCaseSensitive(v, "jitter");
     if (!cJSON_IsString(type) || !*type->valuestring)
         return bullc__err(err, BULLC_EINVAL, "backoff.type must be \"fixed\", \"exponential\" or a custom strategy's name");
-    if (delay && (rc = want_int(delay, "backoff.delay", 0, BULLC__MAX_SAFE_INTEGER, err))) return rc;
-    if (jitter && (!cJSON_IsNumber(jitter) || jitter->valuedouble < 0 || jitter->valuedouble > 1))
+    if (delay && !cJSON_IsNull(delay) && (rc = want_int(delay, "backoff.delay", 0, BULLC__MAX_SAFE_INTEGER, err)))
+        return rc;
+    if (jitter && !cJSON_IsNull(jitter) && (!cJSON_IsNumber(jitter) || jitter->valuedouble < 0 || jitter->valuedouble > 1))
         return bullc__err(err, BULLC_EINVAL, "Jitter should be between 0 and 1");
     return 0;
 }
@@ -220,7 +223,7 @@ static int validate_dedup(const cJSON *v, bullc_error *err) {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
     if (!cJSON_IsString(id) || !*id->valuestring) return bullc__err(err, BULLC_EINVAL, "Deduplication id must be provided");
     for (const cJSON *c = v->child; c; c = c->next) {
-        if (!strcmp(c->string, "id")) continue;
+        if (!strcmp(c->string, "id") || cJSON_IsNull(c)) continue;
         char what[64];
         snprintf(what, sizeof what, "deduplication.%s", c->string);
         rc = !strcmp(c->string, "ttl") ? want_int(c, what, 1, BULLC__MAX_SAFE_INTEGER, err) : want_bool(c, what, err);

@@ -17,7 +17,6 @@ static char *key(const char *prefix, const char *q, const char *suffix) {
     return buf;
 }
 
-/* node: "should add jobs with the given name" -- see compat tests for Node's twin */
 Test(add, standard_job_lands_in_wait_with_node_fields) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);

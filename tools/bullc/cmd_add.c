@@ -164,8 +164,14 @@ static int parse_line(const char *text, long lineno, const bullc_job_opts *defau
         goto out;
     }
     if (defaults) {
+        /* as Node's defaultJobOptions: every option but jobId passes down */
         char *d = bullc_job_opts_to_json(defaults);
-        bullc_job_opts_merge_json(out->opts, d, NULL);
+        cJSON *dj = d ? cJSON_Parse(d) : NULL;
+        cJSON_DeleteItemFromObjectCaseSensitive(dj, "jobId");
+        char *dn = dj ? cJSON_PrintUnformatted(dj) : NULL;
+        if (dn) bullc_job_opts_merge_json(out->opts, dn, NULL);
+        free(dn);
+        cJSON_Delete(dj);
         free(d);
     }
     if (opts && !cJSON_IsNull(opts)) {
