@@ -337,7 +337,10 @@ Test(opts, deduplication_values) {
     REJECTS("{\"deduplication\":{\"id\":\"a\",\"replace\":\"yes\"}}", "deduplication.replace must be true or false");
     REJECTS("{\"deduplication\":{\"id\":\"a\",\"keepLastIfActive\":0}}",
             "deduplication.keepLastIfActive must be true or false");
-    REJECTS("{\"deduplication\":{\"id\":\"a\",\"reschedule\":null}}", "deduplication.reschedule must be true or false");
+    /* null means unset, nested too, as undefined in Node */
+    ACCEPTS("{\"deduplication\":{\"id\":\"a\",\"reschedule\":null,\"ttl\":null}}");
+    ACCEPTS("{\"backoff\":{\"type\":\"fixed\",\"delay\":5,\"jitter\":null}}");
+    ACCEPTS("{\"removeOnComplete\":{\"age\":60,\"count\":null}}");
     REJECTS("{\"deduplication\":{\"id\":\"a\",\"foo\":1}}", "deduplication: unknown field 'foo'");
 }
 
