@@ -280,6 +280,9 @@ void bullc__locks_start(bullc_worker *w);
 void bullc__locks_stop(bullc_worker *w);
 void bullc__stalled_start(bullc_worker *w);
 
+/* queue.c: the settings the handle connects with (for checks.c's own connection). */
+const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
+
 /* ---- admin.c / events.c ---- */
 /* queue.c: the handle's connection, connected (and the queue's meta written
  * once per connection unless the handle skips it), as an add would. */

@@ -390,3 +390,6 @@ int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err) {
     if (!rc) *out = &q->conn;
     return rc;
 }
+
+/* ---- accessors for checks.c ---- */
+const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q) { return q->conn.opts; }

@@ -78,6 +78,22 @@ typedef struct bullc_bulk_job {
  * "job <index>: ". On a Redis failure nothing is written either. */
 BULLC_EXPORT int bullc_queue_add_bulk(bullc_queue *queue, bullc_bulk_job *jobs, size_t count, bullc_error *err);
 
+/* Checks the server and the queue before a program starts working on them,
+ * on a connection of its own (the queue's meta is read before any write).
+ * `*report_json` (free with bullc_free) is an object:
+ *   {"redisVersion": "7.0.15", "cluster": false, "hashTagged": false,
+ *    "maxmemoryPolicy": "noeviction" | null (CONFIG forbidden),
+ *    "persistence": "aof" | "rdb" | "aof+rdb" | "none" | null,
+ *    "queueVersion": "bullmq:6.7.0" | null (new queue),
+ *    "errors": [...], "warnings": [...]}
+ * `errors` holds what makes BullMQ lose jobs: an eviction policy other than
+ * noeviction, a cluster with a prefix (or queue name) without a hash tag, a
+ * queue written by another BullMQ major (meta.version not bullmq:6.x).
+ * `warnings`: persistence off, INFO/CONFIG forbidden (checks skipped).
+ * Returns 0 when the report could be made (whatever it says), or the
+ * connection error. */
+BULLC_EXPORT int bullc_queue_check_server(bullc_queue *queue, char **report_json, bullc_error *err);
+
 /* Sends PING (connecting first if needed). 0, or the connection error. */
 BULLC_EXPORT int bullc_queue_ping(bullc_queue *queue, bullc_error *err);
 

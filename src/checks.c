@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* Startup guard rails: the server settings under which BullMQ loses jobs,
+ * checked before a program starts (Node's workers only warn about some). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+/* "field:value\r\n" out of an INFO text, or NULL. */
+static sds info_field(const char *info, const char *field) {
+    size_t n = strlen(field);
+    for (const char *p = info; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (!strncmp(p, field, n) && p[n] == ':') {
+            const char *v = p + n + 1, *e = v;
+            while (*e && *e != '\r' && *e != '\n') e++;
+            return sdsnewlen(v, (size_t)(e - v));
+        }
+    }
+    return NULL;
+}
+
+/* CONFIG GET name -> value, or NULL when CONFIG is forbidden. */
+static sds config_get(bullc__conn *c, const char *name) {
+    const char *argv[] = {"CONFIG", "GET", name};
+    redisReply *r = NULL;
+    if (bullc__conn_command(c, &r, NULL, 3, argv, NULL)) return NULL;
+    sds v = NULL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING)
+        v = sdsnewlen(r->element[1]->str, r->element[1]->len);
+    freeReplyObject(r);
+    return v;
+}
+
+static bool has_hash_tag(const char *s) {
+    const char *o = strchr(s, '{');
+    const char *c = o ? strchr(o + 1, '}') : NULL;
+    return c && c > o + 1;
+}
+
+int bullc_queue_check_server(bullc_queue *q, char **report_json, bullc_error *err) {
+    if (!report_json) return bullc__err(err, BULLC_EINVAL, "report_json is required");
+    bullc__conn c;
+    int rc = bullc__conn_init(&c, bullc__queue_redis_opts(q), err);
+    if (rc) return rc;
+    if ((rc = bullc__conn_ensure(&c, err))) {
+        bullc__conn_close(&c);
+        return rc;
+    }
+    cJSON *rep = cJSON_CreateObject(), *errors = cJSON_CreateArray(), *warnings = cJSON_CreateArray();
+    redisReply *r = NULL;
+    const char *info[] = {"INFO"};
+    sds version = NULL, mode = NULL, cluster = NULL;
+    if (bullc__conn_command(&c, &r, NULL, 1, info, NULL) == 0 && r->type == REDIS_REPLY_STRING) {
+        version = info_field(r->str, "redis_version");
+        mode = info_field(r->str, "redis_mode");
+        cluster = info_field(r->str, "cluster_enabled");
+    } else {
+        cJSON_AddItemToArray(warnings, cJSON_CreateString("INFO is not allowed: server checks skipped"));
+    }
+    freeReplyObject(r);
+    r = NULL;
+    if (version) cJSON_AddStringToObject(rep, "redisVersion", version);
+    else cJSON_AddNullToObject(rep, "redisVersion");
+    bool is_cluster = (cluster && !strcmp(cluster, "1")) || (mode && !strcmp(mode, "cluster"));
+    cJSON_AddBoolToObject(rep, "cluster", is_cluster);
+    bool tagged = has_hash_tag(bullc_queue_prefix(q)) || has_hash_tag(bullc_queue_name(q));
+    cJSON_AddBoolToObject(rep, "hashTagged", tagged);
+    if (is_cluster && !tagged)
+        cJSON_AddItemToArray(errors, cJSON_CreateString("Redis Cluster needs a hash-tagged prefix such as "
+                                                        "\"{bull}\" (all of a queue's keys must share a slot)"));
+
+    sds policy = config_get(&c, "maxmemory-policy");
+    if (policy) {
+        cJSON_AddStringToObject(rep, "maxmemoryPolicy", policy);
+        if (strcmp(policy, "noeviction")) {
+            sds m = sdscatprintf(sdsempty(),
+                                 "maxmemory-policy is %s: Redis may evict job keys and lose jobs; BullMQ needs "
+                                 "noeviction",
+                                 policy);
+            cJSON_AddItemToArray(errors, cJSON_CreateString(m));
+            sdsfree(m);
+        }
+        sds aof = config_get(&c, "appendonly"), save = config_get(&c, "save");
+        bool a = aof && !strcmp(aof, "yes"), s = save && *save;
+        cJSON_AddStringToObject(rep, "persistence", a && s ? "aof+rdb" : a ? "aof" : s ? "rdb" : "none");
+        if (!a && !s)
+            cJSON_AddItemToArray(warnings, cJSON_CreateString("persistence is off (no AOF, no RDB): a Redis "
+                                                              "restart loses every queue"));
+        sdsfree(aof);
+        sdsfree(save);
+    } else {
+        cJSON_AddNullToObject(rep, "maxmemoryPolicy");
+        cJSON_AddNullToObject(rep, "persistence");
+        cJSON_AddItemToArray(warnings, cJSON_CreateString("CONFIG is not allowed: eviction policy and "
+                                                          "persistence not checked"));
+    }
+    sdsfree(policy);
+
+    sds meta = bullc__key(bullc_queue_key_base(q), "meta");
+    const char *hget[] = {"HGET", meta, "version"};
+    if (bullc__conn_command(&c, &r, NULL, 3, hget, NULL) == 0 && r->type == REDIS_REPLY_STRING) {
+        cJSON_AddStringToObject(rep, "queueVersion", r->str);
+        if (strncmp(r->str, "bullmq:6.", 9)) {
+            sds m = sdscatprintf(sdsempty(), "queue meta.version is %s: written by another BullMQ major, whose "
+                                             "data layout bullc (bullmq 6.x) does not speak",
+                                 r->str);
+            cJSON_AddItemToArray(errors, cJSON_CreateString(m));
+            sdsfree(m);
+        }
+    } else {
+        cJSON_AddNullToObject(rep, "queueVersion");
+    }
+    freeReplyObject(r);
+    sdsfree(meta);
+    sdsfree(version), sdsfree(mode), sdsfree(cluster);
+    bullc__conn_close(&c);
+    cJSON_AddItemToObject(rep, "errors", errors);
+    cJSON_AddItemToObject(rep, "warnings", warnings);
+    *report_json = cJSON_PrintUnformatted(rep);
+    cJSON_Delete(rep);
+    return *report_json ? 0 : bullc__err(err, BULLC_ENOMEM, "out of memory");
+}
