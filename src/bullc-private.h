@@ -270,6 +270,8 @@ void bullc__worker_maybe_closed(bullc_worker *w);
 void bullc__process_start(bullc_worker *w, bullc_job *job);
 void bullc__process_resend(bullc_worker *w);
 void bullc__process_resend_timer(uv_timer_t *t);
+/* The job's lock is gone: free its slot without writing anything. */
+void bullc__process_abandon(bullc_job *job);
 /* backoff.c: Node's Backoffs.calculate; -1: no retry */
 int64_t bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attempts_made, const char *error);
 void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -22,11 +22,15 @@ static void renew_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *id = r->element[i];
         if (id->type != REDIS_REPLY_STRING) continue;
-        for (bullc_job *j = w->jobs; j; j = j->next)
+        for (bullc_job *j = w->jobs, *next; j; j = next) {
+            next = j->next;
             if (j->state == BULLC__JOB_PROCESSING && sdslen(j->id) == id->len && !memcmp(j->id, id->str, id->len)) {
                 j->lock_lost = true;
-                bullc__worker_error(w, BULLC_ELOCK, "could not renew lock for job %s", j->id);
+                bullc__worker_error(w, BULLC_ELOCK, "could not renew lock for job %s: giving it up", j->id);
+                if (w->ev.lock_lost) w->ev.lock_lost(w, j, w->ev_data);
+                bullc__process_abandon(j); /* may free j */
             }
+        }
     }
 }
 

@@ -49,6 +49,12 @@ static void finished(bullc_job *job) {
 
 static void send_finish(bullc_job *job);
 
+void bullc__process_abandon(bullc_job *job) {
+    if (job->state != BULLC__JOB_PROCESSING) return;
+    job->state = BULLC__JOB_FINISHING;
+    finished(job);
+}
+
 static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     bullc_job *job = data;
     bullc_worker *w = job->w;

@@ -89,6 +89,11 @@ typedef struct bullc_worker_events {
     void (*error)(bullc_worker *w, int code, const char *message, void *data);
     /* each time both connections are ready (start and after reconnects) */
     void (*ready)(bullc_worker *w, void *data);
+    /* the job's lock could not be renewed (another worker holds it, or it
+     * expired while this process was frozen): the worker gives the job up
+     * at once (its slot is free, nothing more is written for it; whatever
+     * the processor reports later is dropped). The processor should stop. */
+    void (*lock_lost)(bullc_worker *w, const bullc_job *job, void *data);
 } bullc_worker_events;
 
 /* Creates a worker for `queue` on `loop`. Copies what it needs from `opts`

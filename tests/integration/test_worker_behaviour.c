@@ -392,3 +392,64 @@ Test(behaviour, manual_processing_with_a_token) {
     free(rv);
     bullc_queue_free(q);
 }
+
+/* ---- lock lost: the job is given up and never completed by this worker ---- */
+static int lock_lost_events;
+static const char *stolen_prefix;
+static void on_lock_lost(bullc_worker *w, const bullc_job *job, void *data) {
+    (void)w, (void)job, (void)data;
+    lock_lost_events++;
+}
+static void steal_then_finish(uv_timer_t *t) {
+    slow *s = t->data;
+    bullc_job_complete(s->job, "\"too late\""); /* dropped: the lock is gone */
+    uv_close((uv_handle_t *)&s->t, (uv_close_cb)free);
+}
+static void stolen_proc(bullc_job *job, void *data) {
+    wh *h = data;
+    /* another worker takes the lock (what happens after this one froze) */
+    freeReplyObject(tu_cmd(rc, "SET %s:q:%s:lock someone-else", stolen_prefix, bullc_job_id(job)));
+    slow *s = calloc(1, sizeof *s);
+    s->job = job;
+    uv_timer_init(&h->loop, &s->t);
+    s->t.data = s;
+    uv_timer_start(&s->t, steal_then_finish, 900, 0);
+}
+static void close_later(uv_timer_t *t) {
+    wh_close_all(t->data, false);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+Test(behaviour, lost_lock_gives_the_job_up) {
+    const char *p = tu_prefix();
+    stolen_prefix = p;
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 1, NULL);
+    wh h;
+    wh_init(&h);
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = stolen_proc;
+    o.processor_data = &h;
+    o.lock_duration = 600; /* renewal every 150 ms */
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    o.redis = ro;
+    bullc_worker_events ev = {0};
+    ev.lock_lost = on_lock_lost;
+    bullc_worker *w;
+    cr_assert_eq(bullc_worker_new(&w, &h.loop, "q", &o, &ev, &h, NULL), 0);
+    bullc_redis_opts_free(ro);
+    h.w[h.nworkers++] = w;
+    uv_timer_t t;
+    uv_timer_init(&h.loop, &t);
+    t.data = &h;
+    uv_timer_start(&t, close_later, 1500, 0);
+    wh_run(&h, 10000);
+    cr_assert_eq(lock_lost_events, 1);
+    cr_assert_eq(zcard(p, "completed"), 0, "a worker that lost the lock never completes the job");
+    char *rv = jfield(p, "1", "returnvalue");
+    cr_assert_null(rv);
+    bullc_queue_free(q);
+}

@@ -77,7 +77,8 @@ void wh_opts(bullc_worker_opts *o, const char *prefix) {
 bullc_worker *wh_add_worker(wh *h, const char *queue, bullc_worker_opts *o) {
     bullc_redis_opts *ro = NULL;
     if (!o->redis) o->redis = ro = redis_opts();
-    bullc_worker_events ev = {ev_active, ev_completed, ev_failed, NULL, ev_stalled, ev_drained, ev_error, ev_ready};
+    bullc_worker_events ev = {.active = ev_active, .completed = ev_completed, .failed = ev_failed, .stalled = ev_stalled,
+                              .drained = ev_drained, .error = ev_error, .ready = ev_ready};
     bullc_error err = {0};
     bullc_worker *w = NULL;
     cr_assert_eq(bullc_worker_new(&w, &h->loop, queue, o, &ev, h, &err), 0, "%s", err.message);
