@@ -162,6 +162,10 @@ static void setup_reply(redisAsyncContext *ac, void *reply, void *priv) {
 
 static void on_connect(const redisAsyncContext *ac, int status) {
     bullc__aconn *c = ac->data;
+    if (status == REDIS_OK && !c->opts->unix_path)
+        /* NATs and load balancers drop idle TCP connections silently; probes
+         * keep an idle worker's connections alive and expose dead ones. */
+        redisKeepAlive((redisContext *)&ac->c, 15);
     if (status != REDIS_OK) {
         bullc_error err;
         char where[256];
