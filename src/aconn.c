@@ -165,7 +165,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     if (status == REDIS_OK && !c->opts->unix_path)
         /* NATs and load balancers drop idle TCP connections silently; probes
          * keep an idle worker's connections alive and expose dead ones. */
-        redisKeepAlive((redisContext *)&ac->c, 15);
+        redisEnableKeepAlive((redisContext *)&ac->c);
     if (status != REDIS_OK) {
         bullc_error err;
         char where[256];
