@@ -570,6 +570,13 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     /* which queues run: those given with --queue, else the file's */
     size_t n = ps.nqueues ? ps.nqueues : fs.nqueues;
     if (!n) return fail("no queue: give --queue NAME (or a config file with \"queues\")");
+    /* a processor flag naming a queue that does not run is a typo */
+    for (size_t i = 0; i < ps.nprocs; i++) {
+        bool found = !ps.procs[i].queue;
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(ps.nqueues ? ps.queues[k] : fs.queues[k].name, ps.procs[i].queue);
+        if (!found) return fail("%s names queue '%s', which is not run", ps.procs[i].flag, ps.procs[i].queue);
+    }
     cfg->queues = own(cfg, calloc(n, sizeof *cfg->queues));
     if (!cfg->queues) return fail("out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -593,12 +600,6 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
             return fail("plugin '%s': give a path with a '/', e.g. ./%s (library search paths are not used)",
                         q->proc.path, q->proc.path);
         if (!(q->s.set & (1u << (size_t)find_opt("killGrace")))) q->s.kill_grace = 5000;
-    }
-    /* a processor flag naming a queue that does not run is a typo */
-    for (size_t i = 0; i < ps.nprocs; i++) {
-        bool found = !ps.procs[i].queue;
-        for (size_t k = 0; k < cfg->nqueues && !found; k++) found = !strcmp(cfg->queues[k].name, ps.procs[i].queue);
-        if (!found) return fail("%s names queue '%s', which is not run", ps.procs[i].flag, ps.procs[i].queue);
     }
     return 0;
 }

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+// bullc-worker takes jobs in the order and at the pace Node BullMQ defines:
+// priorities, delays, the rate limiter and the global concurrency, shared
+// with Node workers.
+'use strict';
+
+const { describe, it, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { Job, closeAll, eventually, newQueue, newQueueEvents, newWorker, redis, sleep, uniquePrefix } =
+  require('../lib/harness');
+const { killAll, startReady } = require('../lib/worker-proc');
+
+const closers = [];
+after(async () => {
+  await killAll();
+  await closeAll(closers);
+});
+
+// The ids of the 'active' events of the queue's stream, in order.
+async function activeOrder(prefix, n) {
+  const qe = newQueueEvents('jobs', prefix, { lastEventId: '0-0' });
+  closers.push(qe);
+  const ids = [];
+  qe.on('active', ({ jobId }) => ids.push(jobId));
+  await eventually(() => ids.length >= n, 10000, `${n} active events`);
+  return ids;
+}
+
+describe('bullc-worker scheduling', () => {
+  it('takes prioritized jobs after standard ones, by priority', async () => {
+    const prefix = uniquePrefix('wsprio');
+    const queue = newQueue('jobs', prefix);
+    closers.push(queue);
+    const p3 = await queue.add('p3', {}, { priority: 3 });
+    const p1 = await queue.add('p1', {}, { priority: 1 });
+    const std = await queue.add('std', {});
+    const p2 = await queue.add('p2', {}, { priority: 2 });
+    const p1b = await queue.add('p1b', {}, { priority: 1 });
+    const w = await startReady(['--queue', 'jobs', '--builtin', 'echo', '--concurrency', '1'], { prefix });
+    assert.deepEqual(await activeOrder(prefix, 5), [std.id, p1.id, p1b.id, p2.id, p3.id]);
+    await w.stop();
+  });
+
+  it('takes delayed jobs when they are due, in due order', async () => {
+    const prefix = uniquePrefix('wsdelay');
+    const queue = newQueue('jobs', prefix);
+    closers.push(queue);
+    const w = await startReady(['--queue', 'jobs', '--builtin', 'echo', '--concurrency', '1'], { prefix });
+    const d600 = await queue.add('d600', {}, { delay: 600 });
+    const d300 = await queue.add('d300', {}, { delay: 300 });
+    const now = await queue.add('now', {});
+    assert.deepEqual(await activeOrder(prefix, 3), [now.id, d300.id, d600.id]);
+    for (const [job, delay] of [[d300, 300], [d600, 600]]) {
+      const j = await Job.fromId(queue, job.id);
+      const late = j.processedOn - (j.timestamp + delay);
+      assert.ok(late >= 0, `job ${job.id} ran ${-late} ms early`);
+      assert.ok(late < 500, `job ${job.id} ran ${late} ms late`);
+    }
+    await w.stop();
+  });
+
+  it('shares the rate limiter with a Node worker: 20 jobs at 5 per second take 3 s', async () => {
+    const prefix = uniquePrefix('wsrate');
+    const queue = newQueue('jobs', prefix);
+    closers.push(queue);
+    const w = await startReady(
+      ['--queue', 'jobs', '--builtin', 'noop', '--concurrency', '5', '--limiter-max', '5', '--limiter-duration', '1000',
+        '--name', 'bullc'],
+      { prefix },
+    );
+    const node = newWorker('jobs', prefix, async () => 'node', {
+      concurrency: 5,
+      limiter: { max: 5, duration: 1000 },
+      name: 'node',
+    });
+    closers.unshift(node);
+    await node.waitUntilReady();
+    const start = Date.now();
+    const jobs = await queue.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'r', data: { i } })));
+    await eventually(async () => (await queue.getJobCountByTypes('completed')) === 20, 15000, '20 completed jobs');
+    const done = await Promise.all(jobs.map(j => Job.fromId(queue, j.id)));
+    const last = Math.max(...done.map(j => j.processedOn));
+    assert.ok(last - start >= 3000, `20 jobs at 5/s started within ${last - start} ms`);
+    // four windows of at most 5 starts: sorted, start i+5 comes a window after start i
+    const starts = done.map(j => j.processedOn).sort((a, b) => a - b);
+    assert.ok(starts[15] - starts[0] >= 2900, `starts: ${starts.join(' ')}`);
+    const by = new Set(done.map(j => j.processedBy));
+    assert.ok(by.has('bullc'), `bullc-worker took part: ${[...by]}`);
+    await w.stop();
+  });
+
+  it('holds the global concurrency set from Node across two bullc-workers and a Node worker', async () => {
+    const prefix = uniquePrefix('wsglobal');
+    const queue = newQueue('jobs', prefix);
+    const client = redis();
+    closers.push(queue, client);
+    await queue.setGlobalConcurrency(1);
+    const args = ['--queue', 'jobs', '--builtin', 'sleep', '--concurrency', '5', '--drain-delay', '1'];
+    const [c1, c2] = await Promise.all([
+      startReady([...args, '--name', 'c1'], { prefix }),
+      startReady([...args, '--name', 'c2'], { prefix }),
+    ]);
+    const node = newWorker('jobs', prefix, async () => sleep(80), { concurrency: 5, name: 'node' });
+    closers.unshift(node);
+    await node.waitUntilReady();
+
+    const jobs = await queue.addBulk(Array.from({ length: 15 }, (_, i) => ({ name: 'g', data: { i, sleepMs: 80 } })));
+    let max = 0;
+    let samples = 0;
+    for (;;) {
+      const [active, completed] = await Promise.all([
+        client.llen(`${prefix}:jobs:active`),
+        queue.getJobCountByTypes('completed'),
+      ]);
+      max = Math.max(max, active);
+      samples++;
+      if (completed === 15) break;
+      assert.ok(samples < 5000, 'the jobs did not complete');
+      await sleep(5);
+    }
+    assert.equal(max, 1, `at most one job active at once (${samples} samples)`);
+    const done = await Promise.all(jobs.map(j => Job.fromId(queue, j.id)));
+    const spans = done.map(j => [j.processedOn, j.finishedOn]).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) {
+      // clocks of different processes: a few ms of slack
+      assert.ok(spans[i][0] >= spans[i - 1][1] - 5, `job spans overlap: ${JSON.stringify(spans)}`);
+    }
+    const by = new Set(done.map(j => j.processedBy));
+    assert.ok(by.has('c1') || by.has('c2'), `a bullc-worker took part: ${[...by]}`);
+    await Promise.all([c1.stop(), c2.stop()]);
+  });
+});
