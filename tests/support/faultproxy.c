@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,12 +18,18 @@
 
 typedef struct pair {
     int c, u; /* client and upstream sockets, -1 when free */
+    /* RESP command counter of the client's stream (FP_ERROR answers per command) */
+    int st;        /* 0: expect '*', 1: in array header, 2: expect '$', 3: in bulk len, 4: in bulk body */
+    long nargs, blen;
+    char num[24];
+    int numlen;
 } pair;
 
 struct faultproxy {
     int lfd, port, upstream;
     pthread_t th;
-    atomic_int mode, delay_ms, stop, reset, accepted;
+    atomic_int mode, delay_ms, stop, reset, accepted, errors_sent;
+    char error[256];
     pthread_mutex_t mu;
     pair pairs[FP_MAX];
 };
@@ -37,6 +44,50 @@ static void close_pair(pair *p, int rst) {
     close(p->c);
     close(p->u);
     p->c = p->u = -1;
+}
+
+/* Counts the complete commands in a chunk of the client's RESP stream. */
+static int count_commands(pair *p, const char *b, ssize_t n) {
+    int done = 0;
+    for (ssize_t i = 0; i < n; i++) {
+        char ch = b[i];
+        switch (p->st) {
+        case 0:
+            if (ch == '*') p->st = 1, p->numlen = 0;
+            break;
+        case 1:
+        case 3:
+            if (ch == '\n') {
+                p->num[p->numlen] = 0;
+                long v = atol(p->num);
+                if (p->st == 1) {
+                    p->nargs = v;
+                    p->st = v > 0 ? 2 : 0;
+                    if (v <= 0) done++;
+                } else {
+                    p->blen = v + 2; /* body and CRLF */
+                    p->st = 4;
+                }
+            } else if (ch != '\r' && p->numlen < 22) {
+                p->num[p->numlen++] = ch;
+            }
+            break;
+        case 2:
+            if (ch == '$') p->st = 3, p->numlen = 0;
+            break;
+        case 4:
+            if (--p->blen == 0) {
+                if (--p->nargs == 0) {
+                    p->st = 0;
+                    done++;
+                } else {
+                    p->st = 2;
+                }
+            }
+            break;
+        }
+    }
+    return done;
 }
 
 static int dial(int port) {
@@ -86,6 +137,7 @@ static void *run(void *arg) {
                 }
                 int one = 1;
                 setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                memset(&p->pairs[slot], 0, sizeof p->pairs[slot]);
                 p->pairs[slot].c = c, p->pairs[slot].u = u;
                 atomic_fetch_add(&p->accepted, 1);
                 continue;
@@ -99,6 +151,18 @@ static void *run(void *arg) {
                 close_pair(pr, 0);
                 continue;
             }
+            if (mode == FP_ERROR) {
+                if (from_upstream) continue; /* nothing reaches the client but errors */
+                int cmds = count_commands(pr, buf, r);
+                for (int i = 0; i < cmds; i++) {
+                    char line[300];
+                    int len = snprintf(line, sizeof line, "-%s\r\n", p->error);
+                    if (write(pr->c, line, (size_t)len) != len) break;
+                    atomic_fetch_add(&p->errors_sent, 1);
+                }
+                continue;
+            }
+            if (!from_upstream) count_commands(pr, buf, r); /* stay in step for a later FP_ERROR */
             if (mode == FP_DROP_REPLY && from_upstream) {
                 atomic_store(&p->mode, FP_PASS);
                 continue;
@@ -147,6 +211,8 @@ void fp_set_mode(faultproxy *p, fp_mode mode, int delay_ms) {
     atomic_store(&p->mode, (int)mode);
 }
 void fp_reset_all(faultproxy *p) { atomic_store(&p->reset, 1); }
+void fp_set_error(faultproxy *p, const char *error) { snprintf(p->error, sizeof p->error, "%s", error); }
+int fp_errors_sent(const faultproxy *p) { return atomic_load(&((faultproxy *)p)->errors_sent); }
 int fp_accepted(const faultproxy *p) { return atomic_load(&((faultproxy *)p)->accepted); }
 
 void fp_stop(faultproxy *p) {

@@ -9,7 +9,8 @@ typedef enum fp_mode {
     FP_PASS = 0,      /* relay everything */
     FP_BLACKHOLE = 1, /* read nothing, send nothing; sockets stay open */
     FP_DELAY = 2,     /* hold each chunk for delay_ms before relaying it */
-    FP_DROP_REPLY = 3 /* drop the next chunk coming from upstream, then pass */
+    FP_DROP_REPLY = 3, /* drop the next chunk coming from upstream, then pass */
+    FP_ERROR = 4       /* answer every command with an error reply (fp_set_error), upstream untouched */
 } fp_mode;
 
 typedef struct faultproxy faultproxy;
@@ -18,6 +19,10 @@ typedef struct faultproxy faultproxy;
 faultproxy *fp_start(int upstream_port);
 int fp_port(const faultproxy *p);
 void fp_set_mode(faultproxy *p, fp_mode mode, int delay_ms);
+/* The error line FP_ERROR answers with, e.g. "LOADING Valkey is loading the dataset in memory". */
+void fp_set_error(faultproxy *p, const char *error);
+/* Commands answered with the error so far. */
+int fp_errors_sent(const faultproxy *p);
 /* Resets every connection now (RST), new ones are accepted. */
 void fp_reset_all(faultproxy *p);
 /* Connections accepted so far. */
