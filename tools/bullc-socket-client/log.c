@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/* The log: one line per event, as text (`TIME LEVEL EVENT key=value...`) or
+ * as one JSON object per line, to stderr or to a file that SIGHUP reopens.
+ * Both threads log; each line is one write(), so lines never interleave. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sc.h"
+
+static struct {
+    int fd;
+    int format, level;
+    char *path;
+} lg = {2, SC_LOG_TEXT, SC_LOG_INFO, NULL};
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+int sc_log_level_parse(const char *s) {
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, level_names[i])) return i;
+    if (!strcmp(s, "warning")) return SC_LOG_WARN;
+    return -1;
+}
+
+static int open_file(const char *path) {
+    /* 0600: messages can carry private data */
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+int sc_log_open(const char *path, int format, int level, char *why, size_t why_size) {
+    lg.format = format;
+    lg.level = level;
+    if (!path) return 0;
+    int fd = open_file(path);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(why, why_size, "cannot open log file %s: %s", path, strerror(e));
+        return -e;
+    }
+    lg.path = strdup(path);
+    lg.fd = fd;
+    return 0;
+}
+
+void sc_log_reopen(void) {
+    if (!lg.path) return;
+    int fd = open_file(lg.path);
+    if (fd < 0) {
+        /* keep writing to the old file rather than losing lines */
+        SC_LOG(SC_LOG_ERROR, "log", SC_S("msg", "cannot reopen the log file; still writing to the old one"),
+               SC_S("path", lg.path), SC_S("error", strerror(errno)));
+        return;
+    }
+    /* dup2 swaps the file under the same descriptor number atomically, so
+     * the producer thread never writes to a closed (or reused) descriptor */
+    dup2(fd, lg.fd);
+    close(fd);
+    SC_LOG(SC_LOG_INFO, "log", SC_S("msg", "log file reopened"), SC_S("path", lg.path));
+}
+
+void sc_log_close(void) {
+    if (lg.path) {
+        close(lg.fd);
+        free(lg.path);
+        lg.path = NULL;
+        lg.fd = 2;
+    }
+}
+
+bool sc_log_enabled(int level) { return level >= lg.level; }
+
+int64_t sc_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t sc_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void timestamp(char *buf, size_t size) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, size - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+}
+
+/* A growing buffer; on allocation failure the line is cut. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} buf;
+
+static void put(buf *b, const char *s, size_t n) {
+    if (b->len + n + 2 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 2) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) return;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
+
+/* A text value: bare when it is one plain word, else quoted with escapes, so
+ * that a line always splits back into its fields. */
+static void put_text_value(buf *b, const char *s) {
+    bool plain = *s != '\0';
+    for (const char *c = s; *c && plain; c++)
+        if ((unsigned char)*c <= ' ' || *c == '"' || *c == '=' || *c == '\\' || *c == 0x7f) plain = false;
+    if (plain) {
+        puts_(b, s);
+        return;
+    }
+    put(b, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        char esc[8];
+        switch (*c) {
+        case '"': puts_(b, "\\\""); break;
+        case '\\': puts_(b, "\\\\"); break;
+        case '\n': puts_(b, "\\n"); break;
+        case '\r': puts_(b, "\\r"); break;
+        case '\t': puts_(b, "\\t"); break;
+        default:
+            if (*c < ' ' || *c == 0x7f) {
+                snprintf(esc, sizeof esc, "\\x%02x", *c);
+                puts_(b, esc);
+            } else {
+                put(b, (const char *)c, 1);
+            }
+        }
+    }
+    put(b, "\"", 1);
+}
+
+static void format_text(buf *b, const char *ts, int level, const char *event, size_t n, const sc_field *f) {
+    char head[96];
+    snprintf(head, sizeof head, "%s %-5s %s", ts, level_names[level], event);
+    puts_(b, head);
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].type == SC_F_STR && !f[i].s) continue;
+        put(b, " ", 1);
+        puts_(b, f[i].key);
+        put(b, "=", 1);
+        char num[32];
+        switch (f[i].type) {
+        case SC_F_INT:
+            snprintf(num, sizeof num, "%lld", (long long)f[i].i);
+            puts_(b, num);
+            break;
+        case SC_F_BOOL: puts_(b, f[i].i ? "true" : "false"); break;
+        default: put_text_value(b, f[i].s);
+        }
+    }
+}
+
+static void format_json(buf *b, const char *ts, int level, const char *event, size_t n, const sc_field *f) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return;
+    cJSON_AddStringToObject(o, "time", ts);
+    cJSON_AddStringToObject(o, "level", level_names[level]);
+    cJSON_AddStringToObject(o, "event", event);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *v = NULL;
+        switch (f[i].type) {
+        case SC_F_INT: v = cJSON_CreateNumber((double)f[i].i); break;
+        case SC_F_BOOL: v = cJSON_CreateBool(f[i].i != 0); break;
+        default:
+            if (f[i].s) v = cJSON_CreateString(f[i].s);
+        }
+        if (v) cJSON_AddItemToObject(o, f[i].key, v);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s) puts_(b, s);
+    free(s);
+}
+
+void sc_log(int level, const char *event, size_t n, const sc_field *fields) {
+    if (!sc_log_enabled(level)) return;
+    char ts[40];
+    timestamp(ts, sizeof ts);
+    buf b = {0};
+    if (lg.format == SC_LOG_JSON) format_json(&b, ts, level, event, n, fields);
+    else format_text(&b, ts, level, event, n, fields);
+    if (!b.p) return;
+    b.p[b.len++] = '\n';
+    size_t off = 0;
+    while (off < b.len) {
+        ssize_t w = write(lg.fd, b.p + off, b.len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    free(b.p);
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/* bullc-socket-client's private header: shared by its .c files only.
+ *
+ * The program has two sides that never wait for each other. The socket side
+ * (ws.c, on the main thread's libuv loop, driven by libwebsockets) turns
+ * each text message into job data and appends it to a bounded FIFO
+ * (buffer.c). The Redis side (producer.c, a thread with its own bullc_queue
+ * handle: the queue API is synchronous) takes batches from the front of the
+ * FIFO and adds them with bullc_queue_add_bulk, retrying a batch until Redis
+ * takes it. So a slow or absent Redis never stalls the socket, and jobs are
+ * added in arrival order. It uses bullc's public API, libwebsockets, libuv,
+ * cJSON and libc, like any user would. */
+#ifndef SC_H
+#define SC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <bullc/bullc.h>
+#include <uv.h>
+
+/* Exit codes (also in --help and docs/socket-client.md). */
+enum {
+    SC_EXIT_OK = 0,    /* stopped by a signal; every message received was added to Redis (or dropped as counted) */
+    SC_EXIT_FAIL = 1,  /* a failure at start or run time (libwebsockets context, thread, memory) */
+    SC_EXIT_USAGE = 2, /* bad flags, bad JSON in --subscribe / --job-opts, bad URL, log file */
+    SC_EXIT_REDIS = 3, /* Redis refused the password or database at start, or was unreachable with --require-redis */
+    SC_EXIT_LOST = 4   /* the flush at shutdown timed out (or a second signal): buffered messages were lost */
+};
+
+/* ---- log.c: one line per event, text or JSON -------------------------------- */
+
+enum { SC_LOG_DEBUG, SC_LOG_INFO, SC_LOG_WARN, SC_LOG_ERROR };
+enum { SC_LOG_TEXT, SC_LOG_JSON };
+enum { SC_F_STR, SC_F_INT, SC_F_BOOL };
+
+/* One key=value of a log line. */
+typedef struct sc_field {
+    const char *key;
+    int type;
+    const char *s;
+    int64_t i;
+} sc_field;
+
+#define SC_S(k, v) ((sc_field){(k), SC_F_STR, (v), 0})
+#define SC_I(k, v) ((sc_field){(k), SC_F_INT, NULL, (int64_t)(v)})
+#define SC_B(k, v) ((sc_field){(k), SC_F_BOOL, NULL, (v) ? 1 : 0})
+
+/* Opens the log: `path` NULL means stderr, else the file (O_APPEND, 0600).
+ * 0, or -errno with `why` filled. Call before any thread starts. */
+int sc_log_open(const char *path, int format, int level, char *why, size_t why_size);
+/* Reopens the log file (SIGHUP, after logrotate moved it). Any thread. */
+void sc_log_reopen(void);
+void sc_log_close(void);
+bool sc_log_enabled(int level);
+/* Writes one line, from any thread: `event`, then the fields in order (NULL
+ * strings are left out). */
+void sc_log(int level, const char *event, size_t n, const sc_field *fields);
+/* The first element only makes the array non-empty; it is skipped. */
+#define SC_LOG(level, event, ...)                                                                                  \
+    do {                                                                                                           \
+        if (sc_log_enabled(level)) {                                                                               \
+            const sc_field sc_f_[] = {{NULL, 0, NULL, 0}, __VA_ARGS__};                                            \
+            sc_log((level), (event), sizeof sc_f_ / sizeof sc_f_[0] - 1, sc_f_ + 1);                               \
+        }                                                                                                          \
+    } while (0)
+int sc_log_level_parse(const char *s);
+
+/* Milliseconds since the epoch (job timestamps) and a monotonic clock (timeouts). */
+int64_t sc_now_ms(void);
+int64_t sc_mono_ms(void);
+
+/* ---- config.c: flags ------------------------------------------------------------ */
+
+typedef struct sc_url {
+    bool tls;
+    char *host;    /* as given (a name or an address) */
+    int port;
+    char *path;    /* with its leading '/' and the query string */
+    char *host_header; /* host, or host:port when the port is not the scheme's default */
+    char *display; /* for logs: the query string and any user:password@ are left out */
+} sc_url;
+
+typedef struct sc_config {
+    const char *url_text;
+    sc_url url;
+    const char *provider;
+    const char **subscribe; /* messages sent after each (re)connect, in order */
+    size_t nsubscribe;
+    const char **headers;   /* "Name: value" added to the handshake */
+    size_t nheaders;
+    const char *subprotocol, *origin, *ca_file;
+    bool insecure;
+    const char *queue, *job_name, *type_field;
+    const char *redis_url, *prefix;
+    const char *remove_on_complete, *remove_on_fail; /* JSON values */
+    const char *job_opts;                            /* JSON object, merged last */
+    size_t buffer_size, max_message_bytes, batch;
+    int64_t dedup_ttl_ms; /* 0: jobs without a deduplication id (at-least-once across Redis failures) */
+    int64_t ping_interval_ms, dead_timeout_ms, connect_timeout_ms;
+    int64_t reconnect_min_ms, reconnect_max_ms;
+    int64_t flush_timeout_ms, stats_interval_ms;
+    bool require_redis;
+    const char *log_file;
+    int log_format, log_level;
+} sc_config;
+
+/* Parses argv into `cfg`. Returns 0; -1 when --help or --version was
+ * printed (exit 0); or SC_EXIT_USAGE after printing the reason to stderr. */
+int sc_config_parse(sc_config *cfg, int argc, char **argv);
+void sc_config_free(sc_config *cfg);
+
+/* ---- counters, shared by both threads ------------------------------------------------ */
+
+typedef struct sc_stats {
+    _Atomic uint64_t received;         /* text messages received whole */
+    _Atomic uint64_t added;            /* jobs added to Redis */
+    _Atomic uint64_t dropped_overflow; /* text messages dropped because the buffer was full */
+    _Atomic uint64_t dropped_oversized; /* messages over --max-message-bytes (text or binary) */
+    _Atomic uint64_t ignored_binary;   /* binary messages (no job) */
+    _Atomic uint64_t rejected;         /* jobs bullc refused (e.g. over a sizeLimit job option) */
+    _Atomic uint64_t deduplicated;     /* jobs of a retried batch that Redis had already written */
+    _Atomic uint64_t connects;         /* WebSocket connections established */
+    _Atomic uint64_t disconnects;      /* established connections that ended */
+    _Atomic uint64_t connect_failures; /* connection attempts that failed before the handshake ended */
+    _Atomic uint64_t redis_failures;   /* add_bulk calls that failed and were retried */
+    _Atomic bool redis_up;
+} sc_stats;
+
+extern sc_stats sc_st;
+
+/* ---- buffer.c: the bounded FIFO between the two sides ------------------------------- */
+
+typedef struct sc_entry {
+    char *data;      /* the job data (JSON text, NUL-terminated, malloc'd) */
+    uint64_t serial; /* arrival number, from 1: part of the job's deduplication id */
+    bool rejected;
+} sc_entry;
+
+typedef struct sc_buffer {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sc_entry *ring;
+    size_t cap, head, count;
+    bool closed;  /* no more input: the producer stops once it is empty */
+    bool abandon; /* the producer stops after its current call */
+    bool full;    /* in an overflow episode (for its log lines) */
+    uint64_t next_serial;
+    uint64_t episode_drops;
+} sc_buffer;
+
+int sc_buffer_init(sc_buffer *b, size_t cap);
+void sc_buffer_destroy(sc_buffer *b);
+/* Appends `data` (taking it over). When the buffer is full the new entry
+ * is dropped (freed), counted and logged, and false is returned. */
+bool sc_buffer_push(sc_buffer *b, char *data);
+/* Waits up to `wait_ms` for entries, then points `out` at up to `max` of the
+ * oldest, which stay in the buffer (and count against its size) until
+ * sc_buffer_pop. Returns how many; 0 on timeout, when closed and empty, or
+ * when abandoned. Producer thread only. */
+size_t sc_buffer_peek(sc_buffer *b, sc_entry **out, size_t max, int64_t wait_ms);
+/* Removes (and frees) the `n` oldest entries. Producer thread only. */
+void sc_buffer_pop(sc_buffer *b, size_t n);
+/* Sleeps up to `ms`; returns early (true) when abandoned. */
+bool sc_buffer_sleep(sc_buffer *b, int64_t ms);
+void sc_buffer_close(sc_buffer *b);
+void sc_buffer_abandon(sc_buffer *b);
+/* True when the producer should stop: abandoned, or closed and empty. */
+bool sc_buffer_finished(sc_buffer *b);
+size_t sc_buffer_count(sc_buffer *b);
+
+/* ---- message.c: a message as job data ------------------------------------------------ */
+
+/* The job data of a text message received at `ts_ms`:
+ * {"provider":P,"data":D,"timestamp":T,"messageType":M}. D is the message's
+ * own text when it is JSON (kept byte for byte, so numbers are never
+ * re-printed), else the text as a JSON string; M is the string value of the
+ * message's `type_field`, else "game_data". `provider_json` is the provider
+ * name as a JSON string. `msg` has `len` bytes and a NUL after them.
+ * Returns malloc'd text, or NULL when out of memory. */
+char *sc_message_to_data(const char *provider_json, const char *type_field, const char *msg, size_t len,
+                         int64_t ts_ms);
+/* `s` (`len` bytes) as a JSON string literal; malloc'd, NULL when out of memory. */
+char *sc_json_string(const char *s, size_t len);
+
+/* ---- producer.c: the Redis side -------------------------------------------------------- */
+
+typedef struct sc_producer {
+    pthread_t thread;
+    bool started, finished;
+    sc_buffer *buf;
+    bullc_queue *queue;          /* owned by the thread while it runs */
+    const bullc_job_opts *opts;
+    const char *job_name;
+    size_t batch;
+    int64_t dedup_ttl_ms;
+    char instance[20];           /* random, per process: deduplication ids are "<instance>:<serial>" */
+    uv_async_t *done;            /* sent once when the thread ends... */
+    bool done_closed;            /* ...unless the main thread closed it (under buf->mu) */
+} sc_producer;
+
+int sc_producer_start(sc_producer *p);
+
+/* ---- ws.c: the socket side ------------------------------------------------------------- */
+
+/* Creates the libwebsockets context on `loop` and starts connecting. `on_stopped` runs (on the loop,
+ * outside lws callbacks) once sc_ws_stop has closed the connection. 0 or -1 (logged). */
+int sc_ws_start(uv_loop_t *loop, const sc_config *cfg, sc_buffer *buf, void (*on_stopped)(void));
+/* Stops reconnecting and closes the connection with a close frame. */
+void sc_ws_stop(void);
+/* Destroys the lws context (after on_stopped); its handles close on the loop. */
+void sc_ws_destroy(void);
+
+#endif
