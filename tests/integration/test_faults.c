@@ -159,3 +159,29 @@ Test(faults, dropped_reply_is_recovered) {
     cr_assert_not_null(fin, "the job was completed once, in Redis");
     free(fin);
 }
+
+/* ---- liveness without the marker: the wake-up signal is deleted or stolen ---- */
+static void delete_marker(scenario *s) {
+    redisReply *r = tu_cmd(rc, "DEL %s:q:marker", s->prefix);
+    freeReplyObject(r);
+}
+
+Test(faults, marker_deleted_while_a_delayed_job_falls_due) {
+    scenario s = {0};
+    s.fault = delete_marker;
+    s.fault_ms = 10;
+    run_scenario(&s, 1);
+}
+
+static void steal_marker(scenario *s) {
+    /* another client consumes the marker (as a second, idle worker would) */
+    redisReply *r = tu_cmd(rc, "ZPOPMIN %s:q:marker 10", s->prefix);
+    freeReplyObject(r);
+}
+
+Test(faults, marker_consumed_by_another_client) {
+    scenario s = {0};
+    s.fault = steal_marker;
+    s.fault_ms = 10;
+    run_scenario(&s, 1);
+}
