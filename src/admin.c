@@ -460,8 +460,8 @@ int bullc_queue_remove_deduplication_key(bullc_queue *q, const char *dedup_id, i
 int bullc_queue_remove_job(bullc_queue *q, const char *id, bool remove_children, bullc_error *err) {
     int rc = bullc__check_job_id(id, err);
     if (rc) return rc;
-    if ((rc = job_exists(q, id, err)) < 0) return rc;
-    if (!rc) return not_found(id, err);
+    int existed = job_exists(q, id, err);
+    if (existed < 0) return existed;
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_key(&a, q, id);
@@ -474,7 +474,9 @@ int bullc_queue_remove_job(bullc_queue *q, const char *id, bool remove_children,
     if (code < 0) return bullc__admin_code_err(code, id, "removeJob", NULL, err);
     if (code == 0)
         return bullc__err(err, BULLC_ELOCK, "Job %s could not be removed because it is locked by another worker", id);
-    return 0;
+    /* the script ran anyway, as Node's does: it also drops an orphan id
+     * (one without a hash) from the state it sits in */
+    return existed ? 0 : not_found(id, err);
 }
 
 /* The job's stored `lifo` option (its opts JSON), for re-queueing like Node. */

@@ -95,12 +95,11 @@ int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstat
     bullc__args_i64(&a, end);
     bullc__args_add(&a, asc ? "1" : "0");
     bullc__args_add(&a, "5");
-    int ntypes = 0;
     for (int i = 0; i < n; i++) {
         const char *k = bullc__state_key(names[i]);
         bool dup = false;
         for (int j = 0; j < i; j++) dup = dup || !strcmp(bullc__state_key(names[j]), k);
-        if (!dup) bullc__args_add(&a, k), ntypes++;
+        if (!dup) bullc__args_add(&a, k);
     }
     free(names);
     redisReply *r = NULL;
@@ -143,7 +142,6 @@ int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstat
     for (size_t s = 0; s < nseen; s++) sdsfree(seen[s]);
     free(seen);
     freeReplyObject(r);
-    (void)ntypes;
     if (!ok) {
         cJSON_Delete(jobs);
         return bullc__err(err, BULLC_ENOMEM, "out of memory");

@@ -201,10 +201,11 @@ BULLC_EXPORT int bullc_queue_remove_deduplication_key(bullc_queue *queue, const 
 
 /* Removes a job, its keys and (when `remove_children`, Node's default) its
  * children (Node's `queue.remove(id, {removeChildren})`); a `removed` event
- * is written. BULLC_ENOTFOUND when there is no such job (checked first;
- * Node reports success), BULLC_ELOCK when the job or a child is locked (being
- * processed; nothing removed), BULLC_ESTATE when it is the current job of a
- * job scheduler. */
+ * is written. BULLC_ENOTFOUND when there was no such job hash (Node reports
+ * success; as in Node, an orphan id left in a state is dropped all the
+ * same), BULLC_ELOCK when the job or a child is locked (being processed;
+ * nothing removed), BULLC_ESTATE when it is the current job of a job
+ * scheduler. */
 BULLC_EXPORT int bullc_queue_remove_job(bullc_queue *queue, const char *job_id, bool remove_children,
                                         bullc_error *err);
 

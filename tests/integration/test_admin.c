@@ -823,6 +823,10 @@ Test(admin, remove_job_not_found_locked_and_removed) {
     snprintf(want, sizeof want, "\"event\":\"removed\",\"jobId\":\"%s\",\"prev\":\"wait\"", w);
     cr_assert(strstr(ev, want), "%s", ev);
     bullc_free(ev);
+    /* an orphan id (no hash) is dropped from its list, and reported missing */
+    cmd("LPUSH %s orphan", k(p, "wait"));
+    cr_assert_eq(bullc_queue_remove_job(q, "orphan", true, &err), BULLC_ENOTFOUND);
+    cr_assert_eq(icmd("LLEN %s", k(p, "wait")), 0);
     bullc_free(w), bullc_free(a);
     bullc_queue_free(q);
 }
