@@ -229,11 +229,12 @@ void bullc__aconn_start(bullc__aconn *c) {
 }
 
 static void schedule_retry(bullc__aconn *c) {
-    /* 100 ms doubling to 5 s, with jitter so that many workers do not stampede
-     * a restarting Redis. */
-    unsigned n = c->attempts > 6 ? 6 : c->attempts;
+    /* 100 ms doubling to 2 s, with jitter so that many workers do not stampede
+     * a restarting Redis; the cap bounds how long work waits once Redis is
+     * back (one connect attempt per 2 s costs a down server nothing). */
+    unsigned n = c->attempts > 5 ? 5 : c->attempts;
     uint64_t base = 100u << n;
-    if (base > 5000) base = 5000;
+    if (base > 2000) base = 2000;
     uint64_t delay = base / 2 + (uint64_t)(rand() % (int)(base / 2 + 1));
     uv_timer_start(&c->timer, on_timer, delay, 0);
 }

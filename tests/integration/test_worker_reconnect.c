@@ -197,3 +197,66 @@ Test(reconnect, redis_down_at_start_then_up) {
     cr_assert_eq(h.completed, 1);
     cr_assert_geq(h.errors, 1, "the failed connects were reported");
 }
+
+/* ---- outages of 1 s, 6 s and 60 s: a delayed job that fell due meanwhile
+ * runs within drainDelay + 2 s of Redis coming back, with no new add ---- */
+typedef struct outage {
+    wh *h;
+    uv_timer_t t;
+    int step;
+    int down_ms;
+    int64_t up_at, done_at;
+} outage;
+
+static void outage_proc(bullc_job *job, void *data) {
+    outage *o = data;
+    o->done_at = tu_now_ms();
+    bullc_job_complete(job, "1");
+}
+
+static void outage_tick(uv_timer_t *t) {
+    outage *o = t->data;
+    if (o->step++ == 0) {
+        bullc_queue *q = queue_on_private("out");
+        bullc_job_opts *jo;
+        bullc_job_opts_new(&jo);
+        bullc_job_opts_set_delay(jo, 300);
+        cr_assert_geq(bullc_queue_add(q, "job", "{}", jo, NULL, NULL), 0);
+        bullc_job_opts_free(jo);
+        bullc_queue_free(q);
+        redis_down();
+        uv_timer_start(t, outage_tick, (uint64_t)o->down_ms, 0);
+        return;
+    }
+    redis_up();
+    o->up_at = tu_now_ms();
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void outage_of(int down_ms) {
+    redis_up();
+    wh h;
+    wh_init(&h);
+    h.want = 1;
+    outage o = {&h, {0}, 0, down_ms, 0, 0};
+    bullc_worker_opts wo;
+    bullc_redis_opts *ro;
+    opts_private(&wo, "out", &ro);
+    wo.processor = outage_proc;
+    wo.processor_data = &o;
+    wo.drain_delay = 1;
+    wh_add_worker(&h, "q", &wo);
+    bullc_redis_opts_free(ro);
+    uv_timer_init(&h.loop, &o.t);
+    o.t.data = &o;
+    uv_timer_start(&o.t, outage_tick, 600, 0);
+    wh_run(&h, down_ms + 30000);
+    cr_assert_eq(h.completed, 1);
+    int64_t after = o.done_at - o.up_at;
+    cr_log_info("outage %d ms: the job ran %lld ms after Redis came back", down_ms, (long long)after);
+    cr_assert_leq(after, 1000 + 2000, "ran %lld ms after Redis came back (bound drainDelay + 2 s)", (long long)after);
+}
+
+Test(reconnect, outage_1s) { outage_of(1000); }
+Test(reconnect, outage_6s) { outage_of(6000); }
+Test(reconnect, outage_60s, .timeout = 120) { outage_of(60000); }
