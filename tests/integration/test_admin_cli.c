@@ -169,3 +169,27 @@ Test(admin_cli, every_verb_has_help) {
         free(out);
     }
 }
+
+/* On a terminal (a pty from util-linux's `script`), a destructive verb asks;
+ * only "y" goes ahead. */
+static int on_terminal(const char *prefix, const char *args, const char *answer) {
+    cr_assert_eq(system("command -v script >/dev/null"), 0, "this test needs `script` (util-linux) for a pty");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "(sleep 0.3; printf '%s\\n') | script -qec \"'%s' --redis '%s' --prefix '%s' %s\" /dev/null >/dev/null 2>&1",
+             answer, tu_bin("bullc"), tu_redis_url(), prefix, args);
+    return tu_run(cmd, NULL);
+}
+
+Test(admin_cli, destructive_verbs_ask_on_a_terminal) {
+    const char *p = tu_prefix();
+    cr_assert_eq(run(tu_redis_url(), p, "add q a '{}'", NULL), 0);
+    cr_assert_eq(on_terminal(p, "drain q", "n"), 2, "declined");
+    redisReply *r = tu_cmd(rc, "LLEN %s:q:wait", p);
+    cr_assert_eq(r->integer, 1, "nothing changed");
+    freeReplyObject(r);
+    cr_assert_eq(on_terminal(p, "drain q", "y"), 0, "confirmed");
+    r = tu_cmd(rc, "LLEN %s:q:wait", p);
+    cr_assert_eq(r->integer, 0, "drained");
+    freeReplyObject(r);
+}
