@@ -48,6 +48,7 @@ describe('bullc-worker --exec', () => {
   big) i=1; while [ $i -le 10 ]; do printf '%0999d\\n' $i >&2; i=$((i+1)); done; exit 1 ;;
   silent) exit 9 ;;
   unrecoverable) echo "bad input" >&2; exit 78 ;;
+  notyet) cat >/dev/null; if [ "$BULLC_JOB_ATTEMPT" -le 2 ]; then echo "Not yet!" >&2; exit 1; fi ;;
   retry) date +%s%3N >> "${dir}/times-$BULLC_JOB_ID"; echo "attempt $BULLC_JOB_ATTEMPT failed" >&2; exit 1 ;;
   progress)
     cat >/dev/null
@@ -160,6 +161,18 @@ esac`,
     }
     assert.equal((await w.waitFor(/failed queue=jobs .*attempt=1 will_retry=true/)) !== undefined, true);
     await w.waitFor(/failed queue=jobs .*attempt=3 will_retry=false/);
+    await w.stop();
+  });
+
+  // node: "should retry a job after a delay if a fixed backoff is given"
+  it('completes on the third attempt after two 1000 ms fixed backoffs', async () => {
+    const { queue, w } = await setup('wxnotyet');
+    const start = Date.now();
+    const job = await queue.add('notyet', { foo: 'bar' }, { attempts: 3, backoff: 1000 });
+    const j = await finished(queue, job.id, 10000);
+    assert.equal(await j.getState(), 'completed');
+    assert.ok(Date.now() - start > 2000, `completed after ${Date.now() - start} ms`);
+    assert.equal(j.attemptsMade, 3, 'two failed attempts and the successful one');
     await w.stop();
   });
 
