@@ -215,6 +215,9 @@ static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const p
     int status = 0;
     if (pr->job_existed) status = 1;
     if (pr->has_dedup_owner && !strcmp(pr->dedup_owner, id)) status = 1;
+    /* the key named another job, yet this one was added: that job was a
+     * delayed one replaced, or gone (a stale key BullMQ 6.7 recovers) */
+    else if (pr->has_dedup_owner) status = 2;
     job->id = strdup(id);
     sdsfree(id);
     if (!job->id) return bullc__err(err, BULLC_ENOMEM, "out of memory");

@@ -57,13 +57,16 @@ BULLC_EXPORT const char *bullc_queue_key_base(const bullc_queue *queue);
  * (free with bullc_free). With a `jobId` that already exists, or a
  * deduplication id whose window is open, Node returns the existing job's id
  * and adds nothing: so does this call, and then it returns 1 instead of 0
- * (`*out_id` is the existing job). */
+ * (`*out_id` is the existing job). It returns 2 when the job was added
+ * although its deduplication key named another job: a delayed job that
+ * `replace` removed, or a stale key (its job gone) that BullMQ recovered —
+ * worth a log line, as such keys once blocked adds for good. */
 BULLC_EXPORT int bullc_queue_add(bullc_queue *queue, const char *name, const char *data_json, const bullc_job_opts *opts,
                                  char **out_id, bullc_error *err);
 
 /* One entry of a bulk add. `name`, `data_json`, `opts` are read; `id` and
  * `status` are written: the job id (free with bullc_free) and 0, or 1 for an
- * existing job / open deduplication window (as bullc_queue_add). */
+ * existing job / open deduplication window, or 2 (as bullc_queue_add). */
 typedef struct bullc_bulk_job {
     const char *name;
     const char *data_json;

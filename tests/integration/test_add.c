@@ -174,3 +174,27 @@ Test(add, noscript_after_flush_is_transparent) {
     bullc_free(jobs[0].id), bullc_free(jobs[1].id);
     bullc_queue_free(q);
 }
+
+Test(add, stale_deduplication_key_is_recovered_and_reported) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    bullc_job_opts *o;
+    bullc_job_opts_new(&o);
+    bullc_job_opts_set_deduplication(o, "d1", 0, false, false);
+    char *id = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_add(q, "a", "{}", o, &id, &err), 0, "%s", err.message);
+    bullc_free(id);
+    cr_assert_eq(bullc_queue_add(q, "a", "{}", o, &id, &err), 1, "the window is open: nothing added, said so");
+    cr_assert_str_eq(id, "1");
+    bullc_free(id);
+    /* the owner vanishes (removed by hand, say) and leaves its key behind */
+    char key[128];
+    snprintf(key, sizeof key, "%s:q:1", p);
+    freeReplyObject(tu_cmd(rc, "DEL %s", key));
+    cr_assert_eq(bullc_queue_add(q, "a", "{}", o, &id, &err), 2, "added over a stale key, and said so");
+    cr_assert_str_eq(id, "3");
+    bullc_free(id);
+    bullc_job_opts_free(o);
+    bullc_queue_free(q);
+}

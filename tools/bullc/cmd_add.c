@@ -65,6 +65,9 @@ int cmd_add(cli *c) {
         goto out;
     }
     if (r == 1) fprintf(stderr, "bullc: job %s already exists (or its deduplication window is open): nothing added\n", id);
+    if (r == 2)
+        fprintf(stderr, "bullc: job %s added; its deduplication key named another job (replaced, or a stale key "
+                        "recovered)\n", id);
     if (c->json) print_id_json(id, r != 1);
     else printf("%s\n", id);
     bullc_free(id);
@@ -201,10 +204,13 @@ static int flush_batch(cli *c, bullc_queue *q, line_job *lines, size_t n) {
         else rc = cli_fail(cli_exit_for(r), "%s", err.message);
     } else {
         for (size_t i = 0; i < n; i++) {
+            if (jobs[i].status == 2)
+                fprintf(stderr, "bullc: line %ld: job %s added; its deduplication key named another job (replaced, "
+                                "or a stale key recovered)\n", lines[i].lineno, jobs[i].id);
             if (jobs[i].status == 1)
                 fprintf(stderr, "bullc: line %ld: job %s already exists (or its deduplication window is open): nothing added\n",
                         lines[i].lineno, jobs[i].id);
-            if (c->json) print_id_json(jobs[i].id, jobs[i].status == 0);
+            if (c->json) print_id_json(jobs[i].id, jobs[i].status != 1);
             else printf("%s\n", jobs[i].id);
         }
         fflush(stdout);
