@@ -124,9 +124,12 @@ async function start(opts = {}) {
 
 module.exports = { start, seen };
 
-// `node nest-app/app.js` runs the app with both processors until SIGTERM.
+// `node nest-app/app.js` runs the app until SIGTERM; NEST_PROCESSORS names
+// the @Processor classes to run (default both; empty: producer only, as in
+// the reference deployment where bullc-worker processes).
 if (require.main === module) {
-  start({ prefix: process.env.BULL_PREFIX || 'bull', processors: ['test-queue', 'notification'] }).then(({ app }) => {
+  const processors = (process.env.NEST_PROCESSORS ?? 'test-queue,notification').split(',').filter(Boolean);
+  start({ prefix: process.env.BULL_PREFIX || 'bull', processors }).then(({ app }) => {
     console.log('nest-app ready');
     const stop = () => app.close().then(() => process.exit(0));
     process.on('SIGTERM', stop);
