@@ -61,6 +61,27 @@ static const optdef opts[] = {
 #undef OPT
 #define NOPTS (sizeof opts / sizeof opts[0])
 
+/* bw_settings_to_opts copies each field by its table type: a change of a
+ * bullc_worker_opts field's type must fail the build, not the copy. */
+#define SAME(f, wf) _Static_assert(sizeof(((bw_settings *)0)->f) == sizeof(((bullc_worker_opts *)0)->wf), #f)
+SAME(concurrency, concurrency);
+SAME(max_stalled_count, max_stalled_count);
+SAME(lock_duration, lock_duration);
+SAME(lock_renew_time, lock_renew_time);
+SAME(stalled_interval, stalled_interval);
+SAME(drain_delay, drain_delay);
+SAME(limiter_max, limiter_max);
+SAME(limiter_duration, limiter_duration);
+SAME(max_started_attempts, max_started_attempts);
+SAME(max_rate_limit_delay, maximum_rate_limit_delay);
+SAME(metrics_max_data_points, metrics_max_data_points);
+SAME(skip_stalled_check, skip_stalled_check);
+SAME(skip_lock_renewal, skip_lock_renewal);
+SAME(remove_on_complete, remove_on_complete);
+SAME(name, name);
+SAME(prefix, prefix);
+#undef SAME
+
 static size_t type_size(int type) {
     switch (type) {
     case O_POSINT:
@@ -117,8 +138,8 @@ static bool parse_i64(const char *s, int64_t *out) {
     return true;
 }
 
-/* Stores a value of option `d` into `s`. `text` from a flag, or `json` from
- * the config file; `where` names it in messages. 0 or BW_EXIT_USAGE. */
+/* Stores a value of option opts[i] into `s`: `text` from a flag, or `json`
+ * from the config file; `where` names it in messages. 0 or BW_EXIT_USAGE. */
 static int set_value(bw_config *cfg, bw_settings *s, size_t i, const char *text, const cJSON *json, const char *where) {
     const optdef *d = &opts[i];
     char *field = (char *)s + d->off;
