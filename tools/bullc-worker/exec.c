@@ -33,6 +33,8 @@ struct bw_run {
     uv_write_t wreq;
     char *input;
     int handles; /* still open */
+    int pending;      /* progress/log calls not yet answered */
+    bool finish_due;  /* the command is done; the job goes back once `pending` is 0 */
     int phase, kill_reason;
     bool exited, out_eof, err_eof;
     int64_t exit_status;
@@ -125,6 +127,20 @@ static char *tail_text(const bw_run *r) {
 
 static bool has_prefix(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
 
+static void finish(bw_run *r);
+
+/* A progress or log call answered. The job is handed back only after all of
+ * them, as a Node processor awaits job.updateProgress() before it returns:
+ * else an update could land after the job finished (libbullc re-sends a
+ * script Redis did not cache behind later commands). */
+static void op_done(bullc_job *job, int code, const char *message, void *data) {
+    bw_run *r = data;
+    if (code)
+        BW_LOG(BW_LOG_WARN, "job-action", BW_S("queue", r->q->cfg->name), BW_S("id", bullc_job_id(job)),
+               BW_S("code", bullc_err_name(code)), BW_S("msg", message));
+    if (--r->pending == 0 && r->finish_due) finish(r);
+}
+
 static void on_line(bw_run *r, char *line, size_t len) {
     if (len && line[len - 1] == '\r') line[--len] = '\0';
     for (size_t i = 0; i < len; i++)
@@ -134,13 +150,17 @@ static void on_line(bw_run *r, char *line, size_t len) {
     if (has_prefix(line, "progress:")) {
         const char *v = line + 9;
         while (*v == ' ' || *v == '\t') v++;
-        if (bullc_job_update_progress(r->job, v, NULL, NULL) == 0) return;
+        if (bullc_job_update_progress(r->job, v, op_done, r) == 0) {
+            r->pending++;
+            return;
+        }
         BW_LOG(BW_LOG_WARN, "stderr", BW_S("queue", q->cfg->name), BW_S("id", id),
                BW_S("msg", "ignored a progress line that is not JSON"), BW_S("line", line));
     } else if (has_prefix(line, "log:")) {
         const char *v = line + 4;
         if (*v == ' ') v++;
-        if (bullc_job_log(r->job, v, NULL, NULL) == 0) {
+        if (bullc_job_log(r->job, v, op_done, r) == 0) {
+            r->pending++;
             BW_LOG(BW_LOG_DEBUG, "log", BW_S("queue", q->cfg->name), BW_S("id", id), BW_S("line", v));
             return;
         }
@@ -258,14 +278,18 @@ static void complete_with_stdout(bw_run *r, bullc_job *job) {
 static void finish(bw_run *r) {
     bullc_job *job = r->job;
     if (!job) return;
+    uv_timer_stop(&r->deadline);
+    uv_timer_stop(&r->watch);
+    if (r->pending) {
+        r->finish_due = true; /* op_done finishes */
+        return;
+    }
     r->job = NULL;
     bw_queue *q = r->q;
     if (r->prev) r->prev->next = r->next;
     else q->runs = r->next;
     if (r->next) r->next->prev = r->prev;
     r->prev = r->next = NULL;
-    uv_timer_stop(&r->deadline);
-    uv_timer_stop(&r->watch);
     char msg[TAIL_BYTES + 256];
     char *tail = tail_text(r);
     const char *t = tail ? tail : "";
