@@ -102,6 +102,8 @@ Test(socket_client, rounds_become_game_data_jobs_in_order) {
     cr_assert_eq(sct_count(sc->out, line), 1, "readiness line");
     cr_assert_eq(sct_count(sc->err, "sekrit") + sct_count(sc->out, "sekrit"), 0);
     cr_assert_eq(sct_field(sc->err, "exit code=", "added"), 20);
+    /* SIGTERM closed the socket with a close frame, which the provider answered */
+    cr_assert_eq(sct_count(sc->err, "peer_close code=1000 reason=shutdown answer_to_ours=true"), 1);
 }
 
 Test(socket_client, reconnects_after_drops_without_loss_or_doubles) {

@@ -28,7 +28,8 @@ static struct {
     uv_timer_t reconnect, watchdog, stopped;
     bool timers_open;
     int state;
-    bool stopping, close_requested, ping_due;
+    bool stopping, close_requested, close_sent, ping_due;
+    int64_t opened_at;         /* monotonic ms: when the current connection was established */
     unsigned attempt;          /* reconnect attempts since the last good connection */
     int64_t state_since;       /* monotonic ms: when the current state began */
     int64_t last_rx, last_ping; /* monotonic ms */
@@ -45,6 +46,12 @@ static struct {
         uint64_t unlogged;
     } binary_log, oversized_log;
 } ws;
+
+/* The close-frame opcode of lws_write(): private in lws 4.1 (LWS_WRITE_CLOSE,
+ * 4, in lib/roles/ws/private-lib-roles-ws.h, the same since lws 2), and
+ * needed because lws_close_reason() + returning -1 from the writable
+ * callback closes the socket without the close frame on the libuv loop. */
+#define SC_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
 /* No idle policy: secs_since_valid_hangup 0 turns lws's validity checks off. */
 static const lws_retry_bo_t no_idle_policy = {0};
@@ -93,7 +100,7 @@ static void reset_message(void) {
 static void gone(struct lws *wsi, bool established, const char *why) {
     if (wsi != ws.wsi) return; /* not the current connection */
     ws.wsi = NULL;
-    int64_t up_ms = sc_mono_ms() - ws.state_since;
+    int64_t up_ms = sc_mono_ms() - ws.opened_at;
     set_state(WS_IDLE);
     reset_message();
     if (established) {
@@ -224,8 +231,20 @@ check_final:
 
 static int writable(struct lws *wsi) {
     if (ws.close_requested) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"shutdown", 8);
-        return -1;
+        /* The closing handshake, written by hand: with lws 4.1 on libuv,
+         * lws_close_reason() and returning -1 here closes the socket without
+         * the close frame. The peer's answering close frame then ends the
+         * connection (see WS_PEER_INITIATED_CLOSE); the watchdog kills it
+         * if no answer comes. */
+        if (!ws.close_sent) {
+            unsigned char b[LWS_PRE + 10] = {0};
+            b[LWS_PRE] = LWS_CLOSE_STATUS_NORMAL >> 8;
+            b[LWS_PRE + 1] = LWS_CLOSE_STATUS_NORMAL & 0xff;
+            memcpy(b + LWS_PRE + 2, "shutdown", 8);
+            ws.close_sent = true;
+            if (lws_write(wsi, b + LWS_PRE, 10, SC_LWS_WRITE_CLOSE) < 0) return -1;
+        }
+        return 0;
     }
     if (ws.next_subscribe < ws.cfg->nsubscribe) {
         const char *s = ws.cfg->subscribe[ws.next_subscribe++];
@@ -269,7 +288,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (wsi != ws.wsi) return -1;
         set_state(WS_OPEN);
-        ws.last_rx = ws.last_ping = sc_mono_ms();
+        ws.opened_at = ws.last_rx = ws.last_ping = sc_mono_ms();
+        ws.close_sent = false;
         ws.next_subscribe = 0;
         ws.ping_due = false;
         atomic_fetch_add(&sc_st.connects, 1);
@@ -295,7 +315,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             int code = len >= 2 ? ((unsigned char *)in)[0] << 8 | ((unsigned char *)in)[1] : 0;
             char reason_text[128] = "";
             if (len > 2) snprintf(reason_text, sizeof reason_text, "%.*s", (int)(len - 2), (char *)in + 2);
-            SC_LOG(SC_LOG_INFO, "peer_close", SC_I("code", code), SC_S("reason", reason_text));
+            SC_LOG(SC_LOG_INFO, "peer_close", SC_I("code", code), SC_S("reason", reason_text),
+                   SC_B("answer_to_ours", ws.close_sent));
+            /* nonzero: lws closes at once (the handshake is complete when
+             * this answers our close); zero: lws answers with a close frame */
+            return ws.close_sent ? 1 : 0;
         }
         return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: gone(wsi, false, in ? (const char *)in : NULL); return 0;

@@ -14,7 +14,7 @@
 struct fp_conn {
     struct lws *wsi;
     uint64_t id;
-    bool linked, subscribed, emitting, drop_pending, dropped, stalled, close_pending;
+    bool linked, subscribed, emitting, drop_pending, dropped, stalled, close_pending, close_sent;
     uint64_t rounds;    /* rounds written on this connection */
     int64_t emit_start;
     /* the message being written: LWS_PRE bytes of room, then the payload */
@@ -27,6 +27,12 @@ struct fp_conn {
     size_t rxlen;
     fp_conn *next;
 };
+
+/* The close-frame opcode of lws_write(): private in lws 4.1 (LWS_WRITE_CLOSE,
+ * 4, in lib/roles/ws/private-lib-roles-ws.h, the same since lws 2), and
+ * needed because lws_close_reason() + returning -1 from the writable
+ * callback closes the socket without the close frame on the libuv loop. */
+#define FP_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
 static uint64_t next_seq; /* sequence numbers handed out (a round cut by a drop leaves a gap) */
 static uint64_t bad_serial;
@@ -211,8 +217,18 @@ static int writable(fp_conn *c) {
     if (c->dropped) return 0;
     if (!c->buf) {
         if (c->close_pending) {
-            lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
-            return -1;
+            /* by hand: lws 4.1 on libuv drops the close frame of
+             * lws_close_reason() + return -1; the client's answer ends it */
+            if (!c->close_sent) {
+                unsigned char b[LWS_PRE + 5] = {0};
+                b[LWS_PRE] = LWS_CLOSE_STATUS_NORMAL >> 8;
+                b[LWS_PRE + 1] = LWS_CLOSE_STATUS_NORMAL & 0xff;
+                memcpy(b + LWS_PRE + 2, "bye", 3);
+                c->close_sent = true;
+                if (lws_write(c->wsi, b + LWS_PRE, 5, FP_LWS_WRITE_CLOSE) < 0) return -1;
+                lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2); /* no answer */
+            }
+            return 0;
         }
         if (c->drop_pending) {
             drop(c);
@@ -288,6 +304,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c->linked) received(c, in, len);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE: return c->linked ? writable(c) : 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* the answer to our close frame: done (nonzero); else lws answers it */
+        return c->linked && c->close_sent ? 1 : 0;
     case LWS_CALLBACK_CLOSED:
         if (c->linked) {
             printf("bullc-fake-provider closed conn=%llu rounds=%llu\n", (unsigned long long)c->id,
