@@ -151,6 +151,17 @@ static int redis_opts(bullc_redis_opts **out) {
 static int job_opts(bullc_job_opts **out) {
     bullc_error err = {0};
     if (bullc_job_opts_new(out)) return SC_EXIT_FAIL;
+    /* each must be one JSON value, or "10,\"x\":1" would slip in a member */
+    const char *values[] = {app.cfg.remove_on_complete, app.cfg.remove_on_fail};
+    for (int i = 0; i < 2; i++) {
+        cJSON *v = cJSON_ParseWithOpts(values[i], NULL, 1);
+        cJSON_Delete(v);
+        if (!v) {
+            fprintf(stderr, "bullc-socket-client: --remove-on-%s: not a JSON value: %s\n", i ? "fail" : "complete",
+                    values[i]);
+            return SC_EXIT_USAGE;
+        }
+    }
     size_t n = strlen(app.cfg.remove_on_complete) + strlen(app.cfg.remove_on_fail) + 64;
     char *json = malloc(n);
     if (!json) return SC_EXIT_FAIL;
