@@ -1,0 +1,650 @@
+// SPDX-License-Identifier: MIT
+// tools/bench orchestrator: runs Node BullMQ 6.7.0 and bullc on the same
+// workloads against one private redis-server, alternating Node, bullc, Node,
+// bullc..., and writes the table (stdout, results.md), results.json,
+// results.csv, samples.csv and, when gnuplot is installed, chart.png.
+// Started by tools/bench/run.sh, which builds the programs and starts Redis;
+// see docs/performance.md.
+'use strict';
+
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const IORedis = require('ioredis');
+const { Queue } = require('bullmq');
+
+// ---- settings ------------------------------------------------------------------
+
+const argv = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : def;
+};
+const smoke = argv.includes('--smoke');
+const S = {
+  smoke,
+  rounds: Number(opt('rounds', smoke ? 1 : 3)),
+  out: opt('out'),
+  bin: opt('bin'),             // bullc's programs (bullc-worker, the example plugin)
+  benchBin: opt('bench-bin'),  // bench_add, bench_latency
+  redisUrl: process.env.REDIS_URL,
+  redisPid: Number(opt('redis-pid', 0)),
+  only: (opt('only', '') || '').split(',').filter(Boolean),
+  // sizes
+  bulkJobs: Number(opt('bulk-jobs', smoke ? 2000 : 50000)),
+  singleAdds: Number(opt('single-adds', smoke ? 200 : 5000)),
+  procJobs: Number(opt('proc-jobs', smoke ? 200 : 20000)),
+  procJobsC1: Number(opt('proc-jobs-c1', smoke ? 200 : 10000)),
+  execJobs: Number(opt('exec-jobs', smoke ? 100 : 2000)),
+  latJobs: Number(opt('lat-jobs', smoke ? 100 : 2000)),
+  latIntervalUs: Number(opt('lat-interval-us', 3000)),
+  concurrencies: (opt('concurrency', '1,8,64')).split(',').map(Number),
+  scale: !smoke && !argv.includes('--no-scale'),
+  redisNice: Number(opt('redis-nice', 0)),
+};
+const nodeSide = path.join(__dirname, 'node_side.js');
+const want = w => !S.only.length || S.only.includes(w);
+
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const log = (...a) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`);
+const R = new IORedis(S.redisUrl, { maxRetriesPerRequest: null });
+
+// ---- processes -----------------------------------------------------------------
+
+const live = new Set();
+class Proc {
+  constructor(file, args, { stderrFile, env } = {}) {
+    this.cmd = [file, ...args].join(' ');
+    this.out = '';
+    this.err = '';
+    const errFd = stderrFile ? fs.openSync(stderrFile, 'a') : 'pipe';
+    this.child = spawn(file, args.map(String), { stdio: ['ignore', 'pipe', errFd], env: env || process.env });
+    if (stderrFile) fs.closeSync(errFd);
+    this.pid = this.child.pid;
+    live.add(this);
+    this.lineWaiters = [];
+    this.child.stdout.on('data', d => {
+      this.out += d;
+      for (const w of this.lineWaiters) if (this.lines().some(w.pred)) w.resolve();
+    });
+    if (this.child.stderr) this.child.stderr.on('data', d => { this.err += d; });
+    this.exited = new Promise(resolve => {
+      this.child.on('exit', (code, signal) => {
+        live.delete(this);
+        this.exit = { code, signal };
+        for (const w of this.lineWaiters) w.reject(new Error(`${this.cmd} exited (${code ?? signal}): ${this.err.slice(-2000)}`));
+        resolve(this.exit);
+      });
+    });
+  }
+  lines() { return this.out.split('\n').filter(Boolean); }
+  json() {
+    const l = this.lines().reverse().find(x => x.startsWith('{'));
+    if (!l) throw new Error(`${this.cmd}: no JSON output (exit ${JSON.stringify(this.exit)}): ${this.err.slice(-2000)}`);
+    return JSON.parse(l);
+  }
+  waitLine(pred, ms = 20000) {
+    if (this.lines().some(pred)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${this.cmd}: timed out waiting for a line`)), ms);
+      this.lineWaiters.push({ pred, resolve: () => { clearTimeout(t); resolve(); }, reject: e => { clearTimeout(t); reject(e); } });
+    });
+  }
+  async done(ms = 600000) {
+    const t = setTimeout(() => this.child.kill('SIGKILL'), ms);
+    const e = await this.exited;
+    clearTimeout(t);
+    if (e.code !== 0) throw new Error(`${this.cmd} failed (${e.code ?? e.signal}): ${this.err.slice(-2000)}`);
+    return this;
+  }
+  async stop(ms = 15000) {
+    if (this.exit) return this.exit;
+    this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), ms);
+    const e = await this.exited;
+    clearTimeout(t);
+    return e;
+  }
+}
+async function run(file, args, opts) {
+  return (await new Proc(file, args, opts).done()).json();
+}
+
+// /proc readings of a process: VmHWM / VmRSS in KiB, CPU seconds (self + reaped children).
+function vm(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const get = k => Number((s.match(new RegExp(`^${k}:\\s+(\\d+)`, 'm')) || [])[1] || 0);
+  return { hwm: get('VmHWM'), rss: get('VmRSS'), threads: get('Threads') };
+}
+const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString()) || 100;
+function cpuSec(pid) {
+  // every live thread's run time (schedstat, ns) + reaped children's (exec'd commands)
+  let ns = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try { ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch { /* gone */ }
+  }
+  const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return ns / 1e9 + (Number(f[13]) + Number(f[14])) / TICK; // cutime + cstime
+}
+
+// Time a process's threads spent runnable but waiting for a CPU (schedstat
+// field 2, ns), in seconds: how much the other load on the machine delayed it.
+function waitSec(pid) {
+  let ns = 0;
+  try {
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      try { ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[1]); } catch { /* gone */ }
+    }
+  } catch { return 0; }
+  return ns / 1e9;
+}
+
+// ---- Redis readings --------------------------------------------------------------
+
+function parseInfo(text) {
+  const o = {};
+  for (const line of text.split('\r\n')) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) o[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return o;
+}
+async function redisCpu() {
+  const i = parseInfo(await R.info('cpu'));
+  const main = i.used_cpu_sys_main_thread !== undefined;
+  return main ? Number(i.used_cpu_sys_main_thread) + Number(i.used_cpu_user_main_thread)
+              : Number(i.used_cpu_sys) + Number(i.used_cpu_user);
+}
+async function netStats() {
+  const i = parseInfo(await R.info('stats'));
+  return { reads: Number(i.total_reads_processed || 0), writes: Number(i.total_writes_processed || 0) };
+}
+async function commandStats() {
+  const i = parseInfo(await R.info('commandstats'));
+  const o = {};
+  for (const [k, v] of Object.entries(i)) {
+    if (!k.startsWith('cmdstat_')) continue;
+    const f = Object.fromEntries(v.split(',').map(x => x.split('=')));
+    o[k.slice(8)] = { calls: Number(f.calls), usec: Number(f.usec) };
+  }
+  return o;
+}
+async function blockedClients() {
+  const list = await R.client('LIST');
+  return list.split('\n').filter(l => / flags=\S*b/.test(l)).length;
+}
+async function waitBlocked(n, procs = [], ms = 30000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if ((await blockedClients()) >= n) return;
+    const gone = procs.find(p => p.exit);
+    if (gone) throw new Error(`${gone.cmd} exited (${gone.exit.code ?? gone.exit.signal}) before it was ready; see the logs/ file`);
+    await sleep(20);
+  }
+  throw new Error(`timed out waiting for ${n} blocked worker connection(s)`);
+}
+
+// ---- workloads -------------------------------------------------------------------
+
+let pollCount = 0;
+const samples = []; // {round, workload, side, variant, c, key, value}
+function record(round, workload, side, variant, c, obj) {
+  for (const [key, value] of Object.entries(obj))
+    if (typeof value === 'number') samples.push({ round, workload, side, variant, c, key, value });
+}
+
+async function fresh() {
+  await R.flushall();
+}
+
+async function bulkAdd(round, side) {
+  await fresh();
+  const q = `bench-bulk-${side}`;
+  const cpu0 = await redisCpu();
+  const r = side === 'node'
+    ? await run('node', [nodeSide, 'bulk', '--queue', q, '--count', S.bulkJobs, '--batch', 1000])
+    : await run(path.join(S.benchBin, 'bench_add'), ['--queue', q, '--mode', 'bulk', '--count', S.bulkJobs, '--batch', 1000]);
+  const cpu1 = await redisCpu();
+  r.redis_cpu_us_per_job = ((cpu1 - cpu0) * 1e6) / (S.bulkJobs + 10);
+  r.redis_util = (cpu1 - cpu0) / r.seconds;
+  record(round, 'bulk', side, 'add', 0, r);
+  log(`bulk add ${side}: ${r.jobs_per_s.toFixed(0)} jobs/s, Redis ${r.redis_cpu_us_per_job.toFixed(1)} µs/job`);
+}
+
+async function singleAdd(round, side, mode = 'single') {
+  await fresh();
+  const q = `bench-single-${side}`;
+  const r = side === 'node'
+    ? await run('node', [nodeSide, mode, '--queue', q, '--count', S.singleAdds])
+    : await run(path.join(S.benchBin, 'bench_add'), ['--queue', q, '--mode', mode, '--count', S.singleAdds]);
+  record(round, 'single', side, mode === 'ping' ? 'ping' : 'add', 0, r);
+  log(`${mode === 'ping' ? 'PING' : 'single add'} ${side}: p50 ${r.p50_us.toFixed(0)} µs, p99 ${r.p99_us.toFixed(0)} µs`);
+}
+
+// A worker process (or several) of a processing variant.
+function startWorker(side, variant, c, queues, stderrFile) {
+  if (side === 'node') return new Proc('node', [nodeSide, 'worker', '--queue', queues[0], '--concurrency', c], { stderrFile });
+  const args = [];
+  for (const q of queues) args.push('--queue', q);
+  args.push('--concurrency', c, '--log-level', variant === 'noop-loginfo' ? 'info' : 'warn');
+  if (variant === 'noop' || variant === 'noop-loginfo') args.push('--builtin', 'noop');
+  else if (variant === 'plugin') args.push('--plugin', path.join(S.bin, 'libbullc_example_plugin.so'));
+  else if (variant === 'exec') args.push('--exec', '/bin/true');
+  else throw new Error(`unknown variant ${variant}`);
+  return new Proc(path.join(S.bin, 'bullc-worker'), args, { stderrFile });
+}
+
+// Jobs added while the queue(s) are paused, then timed from resume until
+// wait, paused, prioritized and active are all empty.
+async function processing(round, side, variant, c, n, { queues = ['bench-proc'], procs = 1, workload = 'proc' } = {}) {
+  await fresh();
+  const Q = queues.map(name => new Queue(name, { connection: R }));
+  for (const q of Q) await q.pause();
+  for (const name of queues)
+    await run(path.join(S.benchBin, 'bench_add'), ['--queue', name, '--mode', 'fill', '--count', Math.ceil(n / queues.length)]);
+  const total = Math.ceil(n / queues.length) * queues.length;
+  const errFile = path.join(S.out, 'logs', `${workload}-${side}-${variant}-c${c}-r${round}.log`);
+  const blocked0 = await blockedClients();
+  const W = [];
+  for (let p = 0; p < procs; p++) W.push(startWorker(side, variant, c, queues, errFile));
+  try {
+    await waitBlocked(blocked0 + procs * (side === 'node' ? 1 : queues.length), W);
+    await sleep(500); // settle: every connection open, nothing to do
+    const idle = W.map(w => vm(w.pid));
+    const wcpu0 = W.reduce((a, w) => a + cpuSec(w.pid), 0);
+    const wwait0 = W.reduce((a, w) => a + waitSec(w.pid), 0), rwait0 = waitSec(S.redisPid);
+    await R.config('RESETSTAT');
+    const cpu0 = await redisCpu();
+    const t0 = process.hrtime.bigint();
+    for (const q of Q) await q.resume();
+    const polls0 = pollCount;
+    const deadline = Date.now() + Math.max(120000, n * 20);
+    const keys = [];
+    for (const name of queues) for (const k of ['wait', 'paused', 'active']) keys.push(['llen', `bull:${name}:${k}`]);
+    for (const name of queues) keys.push(['zcard', `bull:${name}:prioritized`]);
+    for (;;) {
+      const res = await R.pipeline(keys).exec();
+      pollCount++;
+      if (res.every(([e, v]) => !e && v === 0)) break;
+      if (Date.now() > deadline) throw new Error(`processing did not finish: ${JSON.stringify(res.map(x => x[1]))}`);
+      await sleep(5);
+    }
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu1 = await redisCpu();
+    const peak = W.map(w => vm(w.pid));
+    const wcpu1 = W.reduce((a, w) => a + cpuSec(w.pid), 0);
+    const wwait1 = W.reduce((a, w) => a + waitSec(w.pid), 0), rwait1 = waitSec(S.redisPid);
+    const cs = await commandStats();
+    const net = await netStats(); // after RESETSTAT: since the resume
+    const orchestratorReads = 4 + (pollCount - polls0) + 3; // resume, polls, readings
+    let failed = 0;
+    for (const name of queues) failed += await R.zcard(`bull:${name}:failed`);
+    if (failed) throw new Error(`${failed} jobs failed (${side} ${variant} c${c})`);
+    // commandstats counts the commands a script calls too: the client's own
+    // round trips are the top-level ones (EVALSHA/EVAL, BZPOPMIN, MULTI/EXEC).
+    const top = ['evalsha', 'eval', 'evalsha_ro', 'bzpopmin', 'exec'];
+    let calls = 0, rt = 0, topUsec = 0;
+    const perCmd = {};
+    for (const [k, v] of Object.entries(cs)) {
+      // the orchestrator's own commands (poller, readings); not the workers'
+      if (['info', 'config', 'config|resetstat', 'llen', 'zcard', 'client', 'client|list', 'ping'].includes(k)) continue;
+      perCmd[k] = v.calls / total;
+      calls += v.calls;
+      if (top.includes(k)) { rt += v.calls; topUsec += v.usec; }
+    }
+    const scriptUsec = ((cs.evalsha?.usec || 0) + (cs.eval?.usec || 0)) / total;
+    const r = {
+      jobs: total,
+      seconds,
+      jobs_per_s: total / seconds,
+      redis_cpu_us_per_job: ((cpu1 - cpu0) * 1e6) / total,
+      redis_util: (cpu1 - cpu0) / seconds,
+      redis_cmds_per_job: calls / total,
+      round_trips_per_job: rt / total,
+      evalsha_per_job: (cs.evalsha?.calls || 0) / total,
+      bzpopmin_per_job: (cs.bzpopmin?.calls || 0) / total,
+      script_usec_per_job: scriptUsec,
+      redis_overhead_us_per_job: ((cpu1 - cpu0) * 1e6 - topUsec) / total,
+      evalsha_usec_per_call: cs.evalsha ? cs.evalsha.usec / cs.evalsha.calls : 0,
+      // commands per socket read Redis did for the workers: how much they pipeline
+      requests_per_read: rt / Math.max(1, net.reads - orchestratorReads),
+      worker_cpu_us_per_job: ((wcpu1 - wcpu0) * 1e6) / total,
+      worker_cpu_util: (wcpu1 - wcpu0) / seconds,
+      worker_cpu_wait: (wwait1 - wwait0) / seconds,  // runnable, waiting for a CPU
+      redis_cpu_wait: (rwait1 - rwait0) / seconds,
+      rss_idle_mib: idle.reduce((a, v) => a + v.hwm, 0) / 1024,
+      rss_peak_mib: peak.reduce((a, v) => a + v.hwm, 0) / 1024,
+      threads: peak.reduce((a, v) => a + v.threads, 0),
+    };
+    record(round, workload, side, variant, c, r);
+    const detail = samples.detail || (samples.detail = []);
+    detail.push({ round, workload, side, variant, c, perCmd });
+    log(`${workload} ${side} ${variant} c${c}${procs > 1 ? ` x${procs}` : ''}${queues.length > 1 ? ` ${queues.length} queues` : ''}: ` +
+        `${r.jobs_per_s.toFixed(0)} jobs/s, Redis ${(r.redis_util * 100).toFixed(0)}% busy, ` +
+        `${r.redis_cpu_us_per_job.toFixed(1)} µs/job, worker ${r.worker_cpu_us_per_job.toFixed(1)} µs/job, ` +
+        `RSS ${r.rss_idle_mib.toFixed(1)}/${r.rss_peak_mib.toFixed(1)} MiB, ` +
+        `waited for a CPU: worker ${(r.worker_cpu_wait * 100).toFixed(0)}%, Redis ${(r.redis_cpu_wait * 100).toFixed(0)}% of the time`);
+  } finally {
+    for (const w of W) await w.stop();
+    for (const q of Q) await q.close();
+  }
+}
+
+async function latency(round, side) {
+  await fresh();
+  const q = `bench-lat-${side}`;
+  const skip = 10;
+  const errFile = path.join(S.out, 'logs', `latency-${side}-r${round}.log`);
+  const blocked0 = await blockedClients();
+  const w = side === 'node'
+    ? new Proc('node', [nodeSide, 'latency', '--queue', q, '--count', S.latJobs, '--skip', skip], { stderrFile: errFile })
+    : new Proc(path.join(S.benchBin, 'bench_latency'), ['--queue', q, '--count', S.latJobs, '--skip', skip], { stderrFile: errFile });
+  try {
+    await w.waitLine(l => l.includes('"ready"'));
+    await waitBlocked(blocked0 + 1, [w]);
+    await sleep(300);
+    const args = ['--queue', q, '--count', S.latJobs + skip, '--interval-us', S.latIntervalUs];
+    if (side === 'node') await run('node', [nodeSide, 'paced', ...args]);
+    else await run(path.join(S.benchBin, 'bench_add'), ['--mode', 'paced', ...args]);
+    await w.done(60000);
+    const r = w.json();
+    record(round, 'latency', side, 'noop', 1, r);
+    log(`add->start ${side}: p50 ${r.p50_us.toFixed(0)} µs, p99 ${r.p99_us.toFixed(0)} µs`);
+  } finally {
+    await w.stop();
+  }
+}
+
+// ---- summary ---------------------------------------------------------------------
+
+const median = v => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+function stat(workload, side, variant, c, key) {
+  const v = samples.filter(s => s.workload === workload && s.side === side && s.variant === variant && s.c === c && s.key === key)
+    .map(s => s.value);
+  if (!v.length) return null;
+  return { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length, values: v };
+}
+
+function buildRows() {
+  const rows = [];
+  const row = (metric, unit, better, nodeSel, bullcSel, target) => {
+    const n = nodeSel ? stat(...nodeSel) : null;
+    const b = bullcSel ? stat(...bullcSel) : null;
+    // the median of per-round ratios: Node and bullc ran back to back in a
+    // round, under about the same load from the rest of the machine
+    let ratio = null;
+    if (n && b) {
+      const per = [];
+      for (let r = 1; r <= S.rounds; r++) {
+        const nv = samples.find(x => x.round === r && x.workload === nodeSel[0] && x.side === nodeSel[1] && x.variant === nodeSel[2] && x.c === nodeSel[3] && x.key === nodeSel[4]);
+        const bv = samples.find(x => x.round === r && x.workload === bullcSel[0] && x.side === bullcSel[1] && x.variant === bullcSel[2] && x.c === bullcSel[3] && x.key === bullcSel[4]);
+        if (nv && bv && nv.value) per.push(bv.value / nv.value);
+      }
+      ratio = per.length ? median(per) : n.median ? b.median / n.median : null;
+    }
+    let met = null;
+    if (target && b) met = target.check(b.median, ratio);
+    rows.push({ metric, unit, better, node: n, bullc: b, ratio, ratio_of_medians: n && b && n.median ? b.median / n.median : null,
+      target: target ? target.text : '', met });
+  };
+  const ratioAtLeast = (x, extra) => ({ text: `≥ ${x}× Node${extra ? extra.text : ''}`, check: (v, r) => r !== null && r >= x && (!extra || extra.check()) });
+  const atMost = (x, unit) => ({ text: `≤ ${x} ${unit}`, check: v => v <= x });
+
+  row('bulk add (batches of 1,000)', 'jobs/s', 'higher', ['bulk', 'node', 'add', 0, 'jobs_per_s'], ['bulk', 'bullc', 'add', 0, 'jobs_per_s'], ratioAtLeast(2));
+  row('bulk add: Redis CPU per job', 'µs', 'lower', ['bulk', 'node', 'add', 0, 'redis_cpu_us_per_job'], ['bulk', 'bullc', 'add', 0, 'redis_cpu_us_per_job']);
+  row('PING round trip p50 (the floor)', 'µs', 'lower', ['single', 'node', 'ping', 0, 'p50_us'], ['single', 'bullc', 'ping', 0, 'p50_us']);
+  row('PING round trip p99', 'µs', 'lower', ['single', 'node', 'ping', 0, 'p99_us'], ['single', 'bullc', 'ping', 0, 'p99_us']);
+  row('single add p50', 'µs', 'lower', ['single', 'node', 'add', 0, 'p50_us'], ['single', 'bullc', 'add', 0, 'p50_us']);
+  row('single add p99', 'µs', 'lower', ['single', 'node', 'add', 0, 'p99_us'], ['single', 'bullc', 'add', 0, 'p99_us'], atMost(100, 'µs'));
+  const busy = { text: ', Redis ≥ 95% busy', check: () => { const u = stat('proc', 'bullc', 'noop', 64, 'redis_util'); return u && u.median >= 0.95; } };
+  for (const c of S.concurrencies) {
+    const t = c === 64 ? ratioAtLeast(1.4, busy) : c === 1 ? ratioAtLeast(2) : null;
+    row(`processing noop c${c}`, 'jobs/s', 'higher', ['proc', 'node', 'noop', c, 'jobs_per_s'], ['proc', 'bullc', 'noop', c, 'jobs_per_s'], t);
+  }
+  for (const c of S.concurrencies)
+    row(`processing bullc --plugin c${c} (vs Node noop)`, 'jobs/s', 'higher', ['proc', 'node', 'noop', c, 'jobs_per_s'], ['proc', 'bullc', 'plugin', c, 'jobs_per_s']);
+  for (const c of S.concurrencies.filter(c => c > 1))
+    row(`processing bullc --exec /bin/true c${c} (vs Node noop)`, 'jobs/s', 'higher', ['proc', 'node', 'noop', c, 'jobs_per_s'], ['proc', 'bullc', 'exec', c, 'jobs_per_s']);
+  row('processing noop c64, bullc-worker --log-level info', 'jobs/s', 'higher', ['proc', 'node', 'noop', 64, 'jobs_per_s'], ['proc', 'bullc', 'noop-loginfo', 64, 'jobs_per_s']);
+  for (const c of S.concurrencies) {
+    row(`Redis busy during processing c${c}`, '%', 'higher', ['proc', 'node', 'noop', c, 'redis_util'], ['proc', 'bullc', 'noop', c, 'redis_util']);
+  }
+  for (const c of S.concurrencies)
+    row(`Redis waiting for a CPU (other load) c${c}`, '%', 'lower', ['proc', 'node', 'noop', c, 'redis_cpu_wait'], ['proc', 'bullc', 'noop', c, 'redis_cpu_wait']);
+  for (const c of S.concurrencies)
+    row(`Redis CPU per job c${c}`, 'µs', 'lower', ['proc', 'node', 'noop', c, 'redis_cpu_us_per_job'], ['proc', 'bullc', 'noop', c, 'redis_cpu_us_per_job']);
+  for (const c of S.concurrencies)
+    row(`Redis: script wall time per job c${c} (commandstats usec)`, 'µs', 'lower', ['proc', 'node', 'noop', c, 'script_usec_per_job'], ['proc', 'bullc', 'noop', c, 'script_usec_per_job']);
+  for (const c of S.concurrencies)
+    row(`client round trips per job c${c} (EVALSHA+BZPOPMIN)`, 'calls', 'lower', ['proc', 'node', 'noop', c, 'round_trips_per_job'], ['proc', 'bullc', 'noop', c, 'round_trips_per_job']);
+  for (const c of S.concurrencies)
+    row(`worker requests per Redis socket read c${c} (pipelining)`, 'calls', 'higher', ['proc', 'node', 'noop', c, 'requests_per_read'], ['proc', 'bullc', 'noop', c, 'requests_per_read']);
+  row('Redis commands per job c64, incl. those Lua calls', 'calls', 'lower', ['proc', 'node', 'noop', 64, 'redis_cmds_per_job'], ['proc', 'bullc', 'noop', 64, 'redis_cmds_per_job']);
+  for (const c of S.concurrencies)
+    row(`worker CPU per job c${c}`, 'µs', 'lower', ['proc', 'node', 'noop', c, 'worker_cpu_us_per_job'], ['proc', 'bullc', 'noop', c, 'worker_cpu_us_per_job']);
+  row('worker waiting for a CPU (other load) c64', '%', 'lower', ['proc', 'node', 'noop', 64, 'worker_cpu_wait'], ['proc', 'bullc', 'noop', 64, 'worker_cpu_wait']);
+  row('add → start p50 (c1)', 'µs', 'lower', ['latency', 'node', 'noop', 1, 'p50_us'], ['latency', 'bullc', 'noop', 1, 'p50_us']);
+  row('add → start p99 (c1)', 'µs', 'lower', ['latency', 'node', 'noop', 1, 'p99_us'], ['latency', 'bullc', 'noop', 1, 'p99_us'], atMost(1000, 'µs'));
+  row('worker peak RSS, idle (c1)', 'MiB', 'lower', ['proc', 'node', 'noop', 1, 'rss_idle_mib'], ['proc', 'bullc', 'noop', 1, 'rss_idle_mib'], atMost(8, 'MiB'));
+  row('worker peak RSS, idle (c64)', 'MiB', 'lower', ['proc', 'node', 'noop', 64, 'rss_idle_mib'], ['proc', 'bullc', 'noop', 64, 'rss_idle_mib']);
+  row('worker peak RSS, processing c64', 'MiB', 'lower', ['proc', 'node', 'noop', 64, 'rss_peak_mib'], ['proc', 'bullc', 'noop', 64, 'rss_peak_mib'], atMost(16, 'MiB'));
+  row('worker peak RSS, --plugin c64', 'MiB', 'lower', ['proc', 'node', 'noop', 64, 'rss_peak_mib'], ['proc', 'bullc', 'plugin', 64, 'rss_peak_mib']);
+  if (S.scale) {
+    row('2 worker processes c64, one queue', 'jobs/s', 'higher', ['scale', 'node', 'noop-x2', 64, 'jobs_per_s'], ['scale', 'bullc', 'noop-x2', 64, 'jobs_per_s']);
+    row('2 worker processes c64: Redis busy', '%', 'higher', ['scale', 'node', 'noop-x2', 64, 'redis_util'], ['scale', 'bullc', 'noop-x2', 64, 'redis_util']);
+    row('4 queues c16 each (bullc: 1 process; Node: 4 workers in 4 processes)', 'jobs/s', 'higher', ['scale', 'node', 'queues4', 16, 'jobs_per_s'], ['scale', 'bullc', 'queues4', 16, 'jobs_per_s']);
+    row('4 queues: Redis busy', '%', 'higher', ['scale', 'node', 'queues4', 16, 'redis_util'], ['scale', 'bullc', 'queues4', 16, 'redis_util']);
+  }
+  return rows.filter(r => r.node || r.bullc);
+}
+
+function fmt(v, unit) {
+  if (v === null || v === undefined) return '—';
+  if (unit === '%') return `${(v * 100).toFixed(0)}%`;
+  if (unit === 'MiB') return v.toFixed(1);
+  if (unit === 'calls') return v.toFixed(2);
+  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
+  return v.toFixed(1);
+}
+function cell(s, unit) {
+  if (!s) return '—';
+  if (s.n < 2) return fmt(s.median, unit);
+  return `${fmt(s.median, unit)} (${fmt(s.min, unit)}–${fmt(s.max, unit)})`;
+}
+function markdown(rows) {
+  const lines = ['| metric | unit | Node bullmq 6.7.0 | bullc | bullc/Node (per round) | target | met |', '|---|---|---:|---:|---:|---|---|'];
+  for (const r of rows)
+    lines.push(`| ${r.metric} | ${r.unit} (${r.better}) | ${cell(r.node, r.unit)} | ${cell(r.bullc, r.unit)} | ` +
+      `${r.ratio === null ? '—' : r.ratio.toFixed(2) + '×'} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : '**no**'} |`);
+  return lines.join('\n');
+}
+
+function machine() {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const model = (cpuinfo.match(/^model name\s*:\s*(.*)$/m) || [])[1] || 'unknown';
+  return {
+    date: new Date().toISOString(),
+    nproc: os.cpus().length,
+    cpu_model: model,
+    mem_gib: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    bullmq: require('bullmq/package.json').version,
+    git: process.env.BENCH_GIT || '',
+    loadavg_start: os.loadavg(),
+  };
+}
+
+function chart(rows) {
+  let gp;
+  try { gp = execFileSync('sh', ['-c', 'command -v gnuplot']).toString().trim(); } catch { return null; }
+  if (!gp) return null;
+  const dat = path.join(S.out, 'chart.dat');
+  const get = (v, c) => { const s = stat('proc', v === 'node' ? 'node' : 'bullc', v === 'node' ? 'noop' : v, c, 'jobs_per_s'); return s ? s.median.toFixed(0) : '0'; };
+  const lines = ['conc Node bullc-noop bullc-plugin bullc-exec'];
+  for (const c of S.concurrencies) lines.push(`c${c} ${get('node', c)} ${get('noop', c)} ${get('plugin', c)} ${c > 1 ? get('exec', c) : 0}`);
+  fs.writeFileSync(dat, lines.join('\n') + '\n');
+  const png = path.join(S.out, 'chart.png');
+  const script = `set terminal pngcairo size 900,500 noenhanced
+set output '${png}'
+set title 'Processing throughput, noop processor (jobs/s, median of ${S.rounds} round(s))'
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.8 border -1
+set key left top
+set ylabel 'jobs/s'
+set grid ytics
+plot '${dat}' using 2:xtic(1) title 'Node bullmq 6.7.0', '' using 3 title 'bullc-worker --builtin noop', '' using 4 title 'bullc-worker --plugin', '' using 5 title 'bullc-worker --exec /bin/true'
+`;
+  try {
+    execFileSync(gp, [], { input: script });
+    return png;
+  } catch (e) {
+    try { execFileSync(gp, [], { input: script.replace('pngcairo', 'png') }); return png; } catch { log(`gnuplot failed: ${e.message}`); return null; }
+  }
+}
+
+// ---- main ------------------------------------------------------------------------
+
+async function main() {
+  fs.mkdirSync(path.join(S.out, 'logs'), { recursive: true });
+  const info = machine();
+  info.redis = parseInfo(await R.info('server')).redis_version;
+  log(`${S.smoke ? 'smoke' : 'full'} run, ${S.rounds} round(s), results in ${S.out}`);
+  const errors = [];
+  const step = async (what, fn) => {
+    try { await fn(); } catch (e) { errors.push(`${what}: ${e.message}`); log(`FAILED ${what}: ${e.message}`); }
+  };
+  for (let round = 1; round <= S.rounds; round++) {
+    log(`---- round ${round}/${S.rounds}`);
+    for (const side of ['node', 'bullc']) if (want('bulk')) await step(`bulk ${side}`, () => bulkAdd(round, side));
+    for (const side of ['node', 'bullc']) if (want('single')) await step(`ping ${side}`, () => singleAdd(round, side, 'ping'));
+    for (const side of ['node', 'bullc']) if (want('single')) await step(`single ${side}`, () => singleAdd(round, side));
+    if (want('proc'))
+      for (const c of S.concurrencies) {
+        const n = c === 1 ? S.procJobsC1 : S.procJobs;
+        await step(`proc node c${c}`, () => processing(round, 'node', 'noop', c, n));
+        await step(`proc bullc c${c}`, () => processing(round, 'bullc', 'noop', c, n));
+        await step(`proc bullc plugin c${c}`, () => processing(round, 'bullc', 'plugin', c, n));
+        if (c > 1) await step(`proc bullc exec c${c}`, () => processing(round, 'bullc', 'exec', c, S.execJobs));
+      }
+    if (want('proc') && S.concurrencies.includes(64))
+      await step('proc bullc log=info c64', () => processing(round, 'bullc', 'noop-loginfo', 64, S.procJobs));
+    for (const side of ['node', 'bullc']) if (want('latency')) await step(`latency ${side}`, () => latency(round, side));
+    if (S.scale && want('scale')) {
+      for (const side of ['node', 'bullc'])
+        await step(`scale x2 ${side}`, () => processing(round, side, 'noop', 64, S.procJobs, { procs: 2, workload: 'scale' }).then(() => relabel('noop', 'noop-x2')));
+      const qs = ['{q1}', '{q2}', '{q3}', '{q4}'].map(t => `bench-${t}`);
+      await step('scale 4 queues node', () => nodeQueues(round, qs));
+      await step('scale 4 queues bullc', () => processing(round, 'bullc', 'noop', 16, S.procJobs, { queues: qs, workload: 'scale' }).then(() => relabel('noop', 'queues4')));
+    }
+  }
+  info.loadavg_end = os.loadavg();
+  const rows = buildRows();
+  const md = markdown(rows);
+  const summaryText = `bullc vs Node BullMQ ${info.bullmq} — ${S.smoke ? 'SMOKE (tiny sizes, not a measurement)' : 'full'} run, ` +
+    `${S.rounds} round(s) alternating Node/bullc; median (min–max); bullc/Node: the median of the rounds' ratios\n` +
+    `machine: ${info.nproc} × ${info.cpu_model}, ${info.mem_gib} GiB, Linux ${info.kernel}, Redis ${info.redis}` +
+    `${S.redisNice ? ` (nice ${S.redisNice})` : ''}, Node ${info.node}; ` +
+    `load average at start ${info.loadavg_start.map(x => x.toFixed(2)).join(' ')}, at end ${info.loadavg_end.map(x => x.toFixed(2)).join(' ')}\n`;
+  process.stdout.write(`\n${summaryText}\n${md}\n`);
+  fs.writeFileSync(path.join(S.out, 'results.md'), `${summaryText}\n${md}\n`);
+  fs.writeFileSync(path.join(S.out, 'results.json'), JSON.stringify({
+    settings: S, machine: info, rows, samples, commands_per_job: samples.detail || [], errors,
+  }, null, 1));
+  const csv = ['metric,unit,better,node_median,node_min,node_max,bullc_median,bullc_min,bullc_max,ratio_bullc_over_node,target,met'];
+  const q = s => `"${String(s).replace(/"/g, '""')}"`;
+  const num = v => (v === null || v === undefined ? '' : +v.toPrecision(6));
+  for (const r of rows)
+    csv.push([q(r.metric), q(r.unit), r.better, num(r.node?.median), num(r.node?.min), num(r.node?.max),
+      num(r.bullc?.median), num(r.bullc?.min), num(r.bullc?.max), num(r.ratio), q(r.target), r.met === null ? '' : r.met].join(','));
+  fs.writeFileSync(path.join(S.out, 'results.csv'), csv.join('\n') + '\n');
+  fs.writeFileSync(path.join(S.out, 'samples.csv'), ['round,workload,side,variant,concurrency,key,value',
+    ...samples.map(s => [s.round, s.workload, s.side, s.variant, s.c, s.key, s.value].join(','))].join('\n') + '\n');
+  const png = chart(rows);
+  log(`written: ${['results.md', 'results.json', 'results.csv', 'samples.csv', png && 'chart.png'].filter(Boolean).join(', ')}`);
+
+  // every workload must have produced its numbers (the smoke test's check)
+  const need = [];
+  const sel = (w, side, v, c, k) => need.push([w, side, v, c, k]);
+  for (const side of ['node', 'bullc']) {
+    if (want('bulk')) sel('bulk', side, 'add', 0, 'jobs_per_s');
+    if (want('single')) { sel('single', side, 'add', 0, 'p50_us'); sel('single', side, 'add', 0, 'p99_us'); }
+    if (want('latency')) { sel('latency', side, 'noop', 1, 'p50_us'); sel('latency', side, 'noop', 1, 'p99_us'); }
+    if (want('proc'))
+      for (const c of S.concurrencies)
+        for (const k of ['jobs_per_s', 'redis_cpu_us_per_job', 'redis_util', 'rss_idle_mib', 'rss_peak_mib']) sel('proc', side, 'noop', c, k);
+  }
+  if (want('proc'))
+    for (const c of S.concurrencies) {
+      sel('proc', 'bullc', 'plugin', c, 'jobs_per_s');
+      if (c > 1) sel('proc', 'bullc', 'exec', c, 'jobs_per_s');
+    }
+  const missing = need.filter(k => { const s = stat(...k); return !s || !Number.isFinite(s.median) || s.median <= 0; });
+  for (const m of missing) errors.push(`no number for ${m.join(' ')}`);
+  if (errors.length) {
+    process.stderr.write(`\nbench: ${errors.length} problem(s):\n  ${errors.join('\n  ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+// processing() records under its variant; the scaling rows need their own names.
+function relabel(from, to) {
+  for (const s of samples) if (s.workload === 'scale' && s.variant === from) s.variant = to;
+  for (const d of samples.detail || []) if (d.workload === 'scale' && d.variant === from) d.variant = to;
+}
+
+// Node on 4 queues: 4 worker processes (a Node Worker serves one queue), c16 each.
+async function nodeQueues(round, qs) {
+  await fresh();
+  const Q = qs.map(name => new Queue(name, { connection: R }));
+  for (const q of Q) await q.pause();
+  const per = Math.ceil(S.procJobs / qs.length);
+  for (const name of qs) await run(path.join(S.benchBin, 'bench_add'), ['--queue', name, '--mode', 'fill', '--count', per]);
+  const blocked0 = await blockedClients();
+  const W = qs.map(name => new Proc('node', [nodeSide, 'worker', '--queue', name, '--concurrency', 16],
+    { stderrFile: path.join(S.out, 'logs', `scale-node-queues4-r${round}.log`) }));
+  try {
+    await waitBlocked(blocked0 + qs.length, W);
+    await sleep(500);
+    const cpu0 = await redisCpu();
+    const wcpu0 = W.reduce((a, w) => a + cpuSec(w.pid), 0);
+    const t0 = process.hrtime.bigint();
+    for (const q of Q) await q.resume();
+    const keys = [];
+    for (const name of qs) for (const k of ['wait', 'paused', 'active']) keys.push(['llen', `bull:${name}:${k}`]);
+    const deadline = Date.now() + 300000;
+    for (;;) {
+      const res = await R.pipeline(keys).exec();
+      if (res.every(([e, v]) => !e && v === 0)) break;
+      if (Date.now() > deadline) throw new Error('processing did not finish');
+      await sleep(5);
+    }
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu1 = await redisCpu();
+    const wcpu1 = W.reduce((a, w) => a + cpuSec(w.pid), 0);
+    const total = per * qs.length;
+    const r = { jobs: total, seconds, jobs_per_s: total / seconds, redis_util: (cpu1 - cpu0) / seconds,
+      redis_cpu_us_per_job: ((cpu1 - cpu0) * 1e6) / total, worker_cpu_us_per_job: ((wcpu1 - wcpu0) * 1e6) / total };
+    record(round, 'scale', 'node', 'queues4', 16, r);
+    log(`scale node 4 queues c16: ${r.jobs_per_s.toFixed(0)} jobs/s, Redis ${(r.redis_util * 100).toFixed(0)}% busy`);
+  } finally {
+    for (const w of W) await w.stop();
+    for (const q of Q) await q.close();
+  }
+}
+
+main()
+  .then(code => { process.exitCode = code; })
+  .catch(e => { process.stderr.write(`bench: ${e.stack || e}\n`); process.exitCode = 1; })
+  .finally(async () => {
+    for (const p of live) p.child.kill('SIGKILL');
+    R.disconnect();
+  });
