@@ -31,6 +31,9 @@ void bullc__err_prefix(bullc_error *err, const char *fmt, ...) __attribute__((fo
 int64_t bullc__now_ms(void);
 /* Strict decimal integer parse of [s, s+len); false on junk or overflow. */
 bool bullc__parse_i64(const char *s, size_t len, int64_t *out);
+/* Truncates toward zero, saturating (NaN: 0): numbers from Redis may be
+ * anything a buggy producer wrote. */
+int64_t bullc__double_to_i64(double d);
 /* The base64 of `len` bytes, as an sds. */
 sds bullc__base64(const char *s, size_t len);
 

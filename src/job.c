@@ -2,6 +2,7 @@
 /* The job a processor sees: parsed leniently from the hash moveToActive
  * returns, and the actions a processor may take on it. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,9 @@ static const struct {
                  {"tm", "telemetryMetadata"}, {"omc", "telemetryOmitContext"}};
 
 static int64_t to_i64(const char *s) {
-    /* parseInt-like: leading digits, fractional parts (marker scores) cut */
-    return s ? (int64_t)strtod(s, NULL) : 0;
+    /* parseInt-like: leading digits, fractional parts (marker scores) cut;
+     * garbage from a buggy producer saturates instead of overflowing */
+    return s ? bullc__double_to_i64(strtod(s, NULL)) : 0;
 }
 
 bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const redisReply *idr, const char *token) {
@@ -32,7 +34,8 @@ bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const 
         const redisReply *k = hash->element[i], *v = hash->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         const char *f = k->str, *s = v->str;
-        if (!strcmp(f, "name")) j->name = sdsnewlen(s, v->len);
+        /* a real HGETALL has each field once; a forged reply may not */
+        if (!strcmp(f, "name")) sdsfree(j->name), j->name = sdsnewlen(s, v->len);
         else if (!strcmp(f, "data")) data = s;
         else if (!strcmp(f, "opts")) opts = s;
         else if (!strcmp(f, "timestamp")) j->timestamp = to_i64(s);
@@ -42,9 +45,9 @@ bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const 
         else if (!strcmp(f, "ats")) j->attempts_started = to_i64(s);
         else if (!strcmp(f, "priority")) j->priority = to_i64(s);
         else if (!strcmp(f, "delay")) j->delay = to_i64(s);
-        else if (!strcmp(f, "progress")) j->progress = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "defa")) j->defa = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "stacktrace")) j->stacktrace = sdsnewlen(s, v->len);
+        else if (!strcmp(f, "progress")) sdsfree(j->progress), j->progress = sdsnewlen(s, v->len);
+        else if (!strcmp(f, "defa")) sdsfree(j->defa), j->defa = sdsnewlen(s, v->len);
+        else if (!strcmp(f, "stacktrace")) sdsfree(j->stacktrace), j->stacktrace = sdsnewlen(s, v->len);
     }
     /* Node: attemptsMade = attemptsMade || atm || 0 (the long name is legacy) */
     j->attempts_made = to_i64(atm_long) ? to_i64(atm_long) : to_i64(atm);

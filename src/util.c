@@ -45,3 +45,10 @@ sds bullc__base64(const char *s, size_t len) {
     }
     return out;
 }
+
+int64_t bullc__double_to_i64(double d) {
+    if (!(d == d)) return 0;
+    if (d >= 9.2e18) return INT64_MAX;
+    if (d <= -9.2e18) return INT64_MIN;
+    return (int64_t)d;
+}

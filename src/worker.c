@@ -389,7 +389,7 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
     }
     int64_t prev = w->block_until, next = 0;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING)
-        next = (int64_t)strtod(r->element[2]->str, NULL);
+        next = bullc__double_to_i64(strtod(r->element[2]->str, NULL));
     if (prev && next > prev) next = prev;
     if (next <= 0 || next - bullc__now_ms() < 1) {
         if (!w->paused && bullc__aconn_ready(&w->cmd) && w->in_flight + w->fetching < w->o.concurrency) {
