@@ -135,6 +135,30 @@ Test(socket_client, reconnects_after_drops_without_loss_or_doubles) {
     cr_assert_geq(sct_count(sc->err, " reconnect "), 7, "reconnects are logged");
 }
 
+Test(socket_client, provider_signals_drop_and_report) {
+    const char *p = tu_prefix();
+    sct_proc *fp = provider((const char *const[]){"--rate", "200", "--count", "0", NULL});
+    sct_proc *sc = client(p, ws_url("ws", "127.0.0.1"), (const char *const[]){NULL});
+    cr_assert(sct_wait_jobs(rc, p, 20, 10000));
+    kill(fp->pid, SIGUSR1); /* drop every connection now */
+    cr_assert(sct_wait_for(sc->out, "bullc-socket-client connected", 2, 5000), "no reconnect after SIGUSR1");
+    cr_assert(sct_wait_jobs(rc, p, 60, 10000));
+    kill(fp->pid, SIGUSR2); /* the summary, without stopping */
+    cr_assert(sct_wait_for(fp->out, "summary sent=", 1, 2000));
+    cr_assert_eq(sct_field(fp->out, "summary", "drops"), 1);
+    cr_assert(!sct_poll_exit(fp), "SIGUSR2 must not stop the provider");
+    /* the provider stops first: everything it sent is in Redis */
+    cr_assert_eq(sct_stop(fp, SIGTERM, 5000), 0);
+    long long sent = sct_field(fp->out, "summary", "sent");
+    cr_assert(sct_wait_jobs(rc, p, sent, 5000));
+    cr_assert_eq(sct_stop(sc, SIGTERM, 10000), 0);
+    size_t n;
+    sct_job *jobs = sct_jobs(rc, p, &n);
+    cr_assert_eq((long long)n, sent);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(sct_seq(&jobs[i]), (long long)i + 1);
+    sct_jobs_free(jobs, n);
+}
+
 Test(socket_client, bad_messages_are_kept_as_text_or_counted) {
     const char *p = tu_prefix();
     sct_proc *fp = provider((const char *const[]){"--count", "20", "--rate", "400", "--bad-every", "5", "--bad-kinds",

@@ -35,36 +35,55 @@ void sc_buffer_destroy(sc_buffer *b) {
     memset(b, 0, sizeof *b);
 }
 
+/* An overflow episode starts when a message is dropped and ends when the
+ * buffer is down to three quarters: a producer that drains a batch at a time
+ * would otherwise start and end one per batch. */
+static size_t low_water(const sc_buffer *b) { return b->cap - b->cap / 4; }
+
+/* Under the lock: the drops of the episode that just ended, or 0. */
+static uint64_t episode_end(sc_buffer *b) {
+    if (!b->full || b->count > low_water(b)) return 0;
+    uint64_t n = b->episode_drops;
+    b->full = false;
+    b->episode_drops = 0;
+    return n;
+}
+
+static void log_episode_end(uint64_t dropped) {
+    if (dropped)
+        SC_LOG(SC_LOG_WARN, "overflow_end", SC_S("msg", "buffer has room again"), SC_I("dropped", dropped),
+               SC_I("dropped_total", atomic_load(&sc_st.dropped_overflow)));
+}
+
 bool sc_buffer_push(sc_buffer *b, char *data) {
     pthread_mutex_lock(&b->mu);
     if (b->count == b->cap) {
         bool first = !b->full;
+        int64_t now = sc_mono_ms();
+        bool remind = !first && now - b->last_overflow_log >= 10000;
+        if (first || remind) b->last_overflow_log = now;
         b->full = true;
-        b->episode_drops++;
+        uint64_t episode = ++b->episode_drops;
         pthread_mutex_unlock(&b->mu);
         free(data);
         uint64_t total = atomic_fetch_add(&sc_st.dropped_overflow, 1) + 1;
-        /* one line when an overflow starts and one when it ends (with its
-         * count), plus the totals in every stats line: never silent, and
-         * never a line per message while Redis is away */
+        /* a line when an overflow starts, every 10 s while it lasts, and when
+         * it ends (with its count), plus the totals in every stats line:
+         * never silent, and never a line per message */
         if (first)
             SC_LOG(SC_LOG_WARN, "overflow", SC_S("msg", "buffer full: dropping new messages until Redis catches up"),
                    SC_I("buffer", b->cap), SC_I("dropped_total", total));
+        else if (remind)
+            SC_LOG(SC_LOG_WARN, "overflow_continues", SC_S("msg", "buffer still full: new messages are dropped"),
+                   SC_I("dropped", episode), SC_I("dropped_total", total));
         return false;
     }
     b->ring[(b->head + b->count) % b->cap] = (sc_entry){data, ++b->next_serial, false};
     b->count++;
-    uint64_t episode = 0;
-    if (b->full) {
-        b->full = false;
-        episode = b->episode_drops;
-        b->episode_drops = 0;
-    }
+    uint64_t ended = episode_end(b);
     pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
-    if (episode)
-        SC_LOG(SC_LOG_WARN, "overflow_end", SC_S("msg", "buffer has room again"), SC_I("dropped", episode),
-               SC_I("dropped_total", atomic_load(&sc_st.dropped_overflow)));
+    log_episode_end(ended);
     return true;
 }
 
@@ -100,7 +119,9 @@ void sc_buffer_pop(sc_buffer *b, size_t n) {
         b->head = (b->head + 1) % b->cap;
         b->count--;
     }
+    uint64_t ended = episode_end(b);
     pthread_mutex_unlock(&b->mu);
+    log_episode_end(ended);
 }
 
 bool sc_buffer_sleep(sc_buffer *b, int64_t ms) {

@@ -149,6 +149,7 @@ typedef struct sc_buffer {
     bool closed;  /* no more input: the producer stops once it is empty */
     bool abandon; /* the producer stops after its current call */
     bool full;    /* in an overflow episode (for its log lines) */
+    int64_t last_overflow_log;
     uint64_t next_serial;
     uint64_t episode_drops;
 } sc_buffer;
