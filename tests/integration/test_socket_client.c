@@ -253,8 +253,7 @@ Test(socket_client, dead_connection_is_dropped_and_reconnected) {
     sct_jobs_free(jobs, n);
 }
 
-Test(socket_client, wss_with_a_self_signed_certificate) {
-    const char *p = tu_prefix();
+Test(socket_client, wss_verified_by_ca_file_or_insecure) {
     char cmd[1600];
     snprintf(cmd, sizeof cmd,
              "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
@@ -264,16 +263,25 @@ Test(socket_client, wss_with_a_self_signed_certificate) {
     char cert[600], key[600];
     snprintf(cert, sizeof cert, "%s", sct_path("cert.pem"));
     snprintf(key, sizeof key, "%s", sct_path("key.pem"));
-    sct_proc *fp = provider((const char *const[]){"--count", "5", "--rate", "100", "--linger", "-1", "--tls-cert", cert,
-                                                  "--tls-key", key, NULL});
+    sct_proc *fp = provider((const char *const[]){"--count", "0", "--rate", "100", "--tls-cert", cert, "--tls-key",
+                                                  key, NULL});
     /* the system CA store does not know this certificate: no connection */
-    sct_proc *strict = client(p, ws_url("wss", "127.0.0.1"), (const char *const[]){NULL});
+    sct_proc *strict = client(tu_prefix(), ws_url("wss", "127.0.0.1"), (const char *const[]){NULL});
     cr_assert(sct_wait_for(strict->err, "connect_failed", 1, 5000), "an unknown CA must be refused");
     cr_assert_eq(sct_stop(strict, SIGTERM, 10000), 0);
     cr_assert_eq(sct_count(strict->out, "connected"), 0);
-    /* --insecure accepts it */
-    sct_proc *sc = client(p, ws_url("wss", "127.0.0.1"), (const char *const[]){"--insecure", NULL});
-    cr_assert(sct_wait_jobs(rc, p, 5, 10000), "5 jobs expected over wss, %lld", sct_llen(rc, p, "test-queue"));
+    /* --ca-file trusts it, and the host name is checked against it */
+    const char *p1 = tu_prefix();
+    sct_proc *ca = client(p1, ws_url("wss", "localhost"), (const char *const[]){"--ca-file", cert, NULL});
+    cr_assert(sct_wait_jobs(rc, p1, 3, 10000), "jobs expected over wss with --ca-file, %lld",
+              sct_llen(rc, p1, "test-queue"));
+    cr_assert_eq(sct_stop(ca, SIGTERM, 10000), 0);
+    cr_assert_eq(sct_count(ca->out, "connected url=wss://localhost"), 1);
+    /* --insecure accepts it without a CA */
+    const char *p2 = tu_prefix();
+    sct_proc *sc = client(p2, ws_url("wss", "127.0.0.1"), (const char *const[]){"--insecure", NULL});
+    cr_assert(sct_wait_jobs(rc, p2, 3, 10000), "jobs expected over wss with --insecure, %lld",
+              sct_llen(rc, p2, "test-queue"));
     cr_assert_eq(sct_stop(sc, SIGTERM, 10000), 0);
     cr_assert_eq(sct_stop(fp, SIGTERM, 5000), 0);
     cr_assert_eq(sct_count(sc->out, "connected url=wss://127.0.0.1"), 1);

@@ -63,13 +63,13 @@ static inline const char *sct_path(const char *name) {
 }
 
 /* Runs BULLC_BIN_DIR/`prog` with `args` (NULL-terminated); stdout and stderr
- * go to <tmp>/<tag>.out and .err. */
+ * go to <tmp>/<tag>-<n>.out and .err. */
 static inline sct_proc *sct_spawn(const char *prog, const char *tag, const char *const *args) {
     cr_assert(sct_nprocs < SCT_MAX_PROCS);
     sct_proc *p = &sct_procs[sct_nprocs++];
     memset(p, 0, sizeof *p);
-    snprintf(p->out, sizeof p->out, "%s/%s.out", sct_tmpdir(), tag);
-    snprintf(p->err, sizeof p->err, "%s/%s.err", sct_tmpdir(), tag);
+    snprintf(p->out, sizeof p->out, "%s/%s-%d.out", sct_tmpdir(), tag, sct_nprocs);
+    snprintf(p->err, sizeof p->err, "%s/%s-%d.err", sct_tmpdir(), tag, sct_nprocs);
     char bin[600];
     snprintf(bin, sizeof bin, "%s", tu_bin(prog));
     const char *argv[64];
