@@ -221,6 +221,7 @@ struct bullc_job {
     bool lock_lost, timed_out;
     int64_t lock_ts;     /* uv_now of the last lock renewal */
     int64_t started;     /* uv_now when processing started */
+    int ops_pending;     /* job actions sent, not yet answered: the finish waits for them */
     bullc__finish *fin;  /* the pending move out of active */
     bullc_job *prev, *next;
     uv_work_t work;
@@ -273,6 +274,8 @@ void bullc__worker_maybe_closed(bullc_worker *w);
 void bullc__process_start(bullc_worker *w, bullc_job *job);
 void bullc__process_resend(bullc_worker *w);
 void bullc__process_resend_timer(uv_timer_t *t);
+/* A job action (progress, log...) of `job` was answered. */
+void bullc__process_op_done(bullc_job *job);
 /* The job's lock is gone: free its slot without writing anything. */
 void bullc__process_abandon(bullc_job *job);
 /* backoff.c: Node's Backoffs.calculate; -1: no retry */

@@ -145,6 +145,7 @@ static void op_free(bullc__jobop *op) {
 
 static void op_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     bullc__jobop *op = data;
+    bullc_job *job = op->job;
     (void)c;
     int code = 0;
     const char *msg = NULL;
@@ -164,6 +165,7 @@ static void op_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, voi
     if (code && !op->cb) bullc__worker_error(op->w, code, "job %s: %s", op->id, msg);
     if (op->cb) op->cb(op->job, code, msg, op->data);
     op_free(op);
+    bullc__process_op_done(job); /* may send the job's finish, or free it */
 }
 
 static void op_send(bullc__jobop *op) {
@@ -191,11 +193,13 @@ static void op_send(bullc__jobop *op) {
         rc = bullc__aconn_eval(&w->cmd, bullc__script_get("extendLock"), 0, op_reply, op, 5, argv, NULL);
         sdsfree(lock);
     }
-    if (rc) {
-        if (op->cb) op->cb(op->job, BULLC_ECONN, "not connected to Redis", op->data);
-        else bullc__worker_error(w, BULLC_ECONN, "job %s: action lost: not connected to Redis", op->id);
-        op_free(op);
+    if (rc == 0) {
+        op->job->ops_pending++; /* the job's finish waits for the answer */
+        return;
     }
+    if (op->cb) op->cb(op->job, BULLC_ECONN, "not connected to Redis", op->data);
+    else bullc__worker_error(w, BULLC_ECONN, "job %s: action lost: not connected to Redis", op->id);
+    op_free(op);
 }
 
 void bullc__jobops_drain(bullc_worker *w) {

@@ -17,6 +17,7 @@ struct bullc__finish {
     int fetch_index; /* argv index of the fetch-next flag, or -1 */
     bool fetch_next;
     bool pending;   /* to be (re)sent when the connection is ready */
+    bool deferred;  /* waits for the job's own actions to be answered first */
     bool uncertain; /* an earlier send may have been applied */
     sds value;      /* result JSON or failure reason */
 };
@@ -30,7 +31,7 @@ static void fin_free(bullc__finish *f) {
 
 static void release_if_done(bullc_job *job) {
     bullc_worker *w = job->w;
-    if (job->state != BULLC__JOB_FINISHED || !job->processor_done) return;
+    if (job->state != BULLC__JOB_FINISHED || !job->processor_done || job->ops_pending) return;
     if (job->prev) job->prev->next = job->next;
     else w->jobs = job->next;
     if (job->next) job->next->prev = job->prev;
@@ -48,6 +49,16 @@ static void finished(bullc_job *job) {
 }
 
 static void send_finish(bullc_job *job);
+
+void bullc__process_op_done(bullc_job *job) {
+    if (--job->ops_pending > 0) return;
+    if (job->fin && job->fin->deferred) {
+        job->fin->deferred = false;
+        send_finish(job);
+    } else {
+        release_if_done(job);
+    }
+}
 
 void bullc__process_abandon(bullc_job *job) {
     if (job->state != BULLC__JOB_PROCESSING) return;
@@ -285,7 +296,8 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         for (int i = 0; i < 9; i++) a[n++] = sdsnew(keys[i]);
         a[n++] = sdsdup(job->id), a[n++] = sdsdup(job->token), a[n++] = sdsdup(job->key);
         f->argc = n;
-        send_finish(job);
+        if (job->ops_pending) f->deferred = true;
+        else send_finish(job);
         return;
     }
     int kind = ok ? FIN_COMPLETED : FIN_FAILED;
@@ -351,10 +363,19 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     }
     f->argc = n;
     f->fetch_next = fetch_next && f->fetch_index >= 0;
-    send_finish(job);
+    /* as Node's `await job.updateProgress()`: the job's progress and logs are
+     * stored before it leaves active */
+    if (job->ops_pending) f->deferred = true;
+    else send_finish(job);
 }
 
 /* ---- running the processor -------------------------------------------- */
+
+static bool valid_json(const char *s) {
+    cJSON *j = cJSON_Parse(s);
+    cJSON_Delete(j);
+    return j != NULL;
+}
 
 static void work_cb(uv_work_t *req) {
     bullc_job *job = req->data;
@@ -370,6 +391,8 @@ static void after_work_cb(uv_work_t *req, int status) {
     job->processor_done = true;
     if (job->state != BULLC__JOB_PROCESSING) release_if_done(job); /* timed out before */
     else if (job->result.error) bullc__process_end(job, false, job->result.error, job->result.fail_flags);
+    else if (job->result.result_json && !valid_json(job->result.result_json))
+        bullc__process_end(job, false, "bullc: the processor returned invalid JSON", BULLC_FAIL_UNRECOVERABLE);
     else bullc__process_end(job, true, job->result.result_json, 0);
 }
 

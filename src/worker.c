@@ -82,6 +82,11 @@ static void on_block_ready(bullc__aconn *c, void *data);
 static void on_conn_down(bullc__aconn *c, const bullc_error *err, void *data);
 static void on_conn_closed(bullc__aconn *c, void *data);
 
+static void free_after_failed_new(bullc__aconn *c, void *data) {
+    (void)c;
+    bullc_worker_free(data);
+}
+
 static void autorun_cb(uv_timer_t *t) {
     bullc_worker *w = t->data;
     if (!w->running && !w->closing) bullc_worker_run(w);
@@ -155,7 +160,16 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     bullc_redis_opts_free(ro);
     sdsfree(cname);
     if (rc) {
-        /* nothing started yet; the cmd connection may hold a timer being closed */
+        /* Nothing was started. A connection that was set up holds a timer
+         * handle: closing it (and freeing w) happens once the loop runs its
+         * close callback, so w is handed to that callback. */
+        if (w->cmd.opts) {
+            w->cmd.on_closed = free_after_failed_new;
+            w->cmd.hook_data = w;
+            bullc__aconn_close(&w->cmd);
+        } else {
+            bullc_worker_free(w);
+        }
         return rc;
     }
     w->cmd.on_ready = on_cmd_ready;
@@ -236,10 +250,26 @@ static void info_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, v
 }
 
 
+static void preload_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    (void)c, (void)r, (void)err, (void)data; /* a failure only means EVALSHA meets NOSCRIPT later */
+}
+
 static void on_cmd_ready(bullc__aconn *c, void *data) {
     bullc_worker *w = data;
     const char *argv[] = {"INFO", "server"};
     bullc__aconn_cmd(c, 0, info_reply, w, 2, argv, NULL);
+    /* Load every script the worker runs before anything else goes out on
+     * this connection: a NOSCRIPT answer is re-sent as EVAL at the back of
+     * the pipeline, which would let later calls overtake it. */
+    static const char *const scripts[] = {"moveToActive", "moveToFinished", "moveToDelayed", "retryJob",
+                                          "moveJobFromActiveToWait", "extendLocks", "extendLock",
+                                          "moveStalledJobsToWait", "updateProgress", "addLog", "updateData"};
+    for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
+        const bullc__script *s = bullc__script_get(scripts[i]);
+        const char *load[] = {"SCRIPT", "LOAD", s->text};
+        size_t lens[] = {6, 4, s->len};
+        bullc__aconn_cmd(c, 0, preload_reply, w, 3, load, lens);
+    }
     bullc__process_resend(w);
     if (bullc__aconn_ready(&w->block) && w->ev.ready) w->ev.ready(w, w->ev_data);
     pump(w);
@@ -341,6 +371,10 @@ static void fetch_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
     }
     sdsfree(f->token);
     free(f);
+    if (w->closing) {
+        maybe_closed(w); /* a close may have been waiting for this fetch */
+        return;
+    }
     if (r && r->type == REDIS_REPLY_ERROR) return; /* the wake timer pumps */
     pump(w);
 }
@@ -581,6 +615,9 @@ static void maybe_closed(bullc_worker *w) {
     if (!w->closed_cmd) {
         w->closed_cmd = true;
         w->forced = true; /* from here on nothing more is sent */
+        /* processors still running learn it through bullc_job_lock_lost:
+         * their results will not be stored */
+        for (bullc_job *j = w->jobs; j; j = j->next) j->lock_lost = true;
         bullc__locks_stop(w);
         bullc__aconn_close(&w->cmd); /* outstanding replies come back NULL */
         bullc__aconn_close(&w->block);

@@ -453,3 +453,50 @@ Test(behaviour, lost_lock_gives_the_job_up) {
     cr_assert_null(rv);
     bullc_queue_free(q);
 }
+
+/* ---- a job's progress and logs are stored before the job leaves active ---- */
+static void progress_then_result(bullc_job *job, bullc_job_result *out, void *data) {
+    (void)data;
+    bullc_job_update_progress(job, "77", NULL, NULL);
+    bullc_job_log(job, "last words", NULL, NULL);
+    if (!strcmp(bullc_job_name(job), "bad")) out->result_json = strdup("{not json");
+    else out->result_json = strdup("\"ok\"");
+}
+
+Test(behaviour, progress_lands_before_completion_and_bad_results_fail) {
+    const char *p = tu_prefix();
+    freeReplyObject(tu_cmd(rc, "SCRIPT FLUSH")); /* the worst case for ordering: scripts not cached */
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 3, NULL);
+    cr_assert_geq(bullc_queue_add(q, "bad", "{}", NULL, NULL, NULL), 0);
+    wh h;
+    wh_init(&h);
+    h.want = 4;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.blocking_processor = progress_then_result;
+    o.concurrency = 2;
+    wh_add_worker(&h, "q", &o);
+    wh_run(&h, 10000);
+    cr_assert_eq(h.completed, 3);
+    cr_assert_eq(h.failed, 1, "a blocking processor's invalid JSON fails the job");
+    redisReply *ev = tu_cmd(rc, "XRANGE %s:q:events - +", p);
+    for (int id = 1; id <= 3; id++) {
+        int progress_at = -1, completed_at = -1;
+        char sid[8];
+        snprintf(sid, sizeof sid, "%d", id);
+        for (size_t i = 0; i < ev->elements; i++) {
+            redisReply *f = ev->element[i]->element[1];
+            if (f->elements < 4 || strcmp(f->element[3]->str, sid)) continue;
+            if (!strcmp(f->element[1]->str, "progress")) progress_at = (int)i;
+            if (!strcmp(f->element[1]->str, "completed")) completed_at = (int)i;
+        }
+        cr_assert(progress_at >= 0 && completed_at > progress_at, "job %d: progress %d, completed %d", id,
+                  progress_at, completed_at);
+    }
+    freeReplyObject(ev);
+    char *reason = jfield(p, "4", "failedReason");
+    cr_assert(reason && strstr(reason, "invalid JSON"), "%s", reason);
+    free(reason);
+    bullc_queue_free(q);
+}
