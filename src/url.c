@@ -368,3 +368,23 @@ char *bullc_redis_opts_describe(const bullc_redis_opts *o, char *buf, size_t siz
         snprintf(buf, size, "redis://%s%s:%d/%d", auth, o->host, o->port, o->db);
     return buf;
 }
+
+char *bullc_redis_url_mask(char *url) {
+    if (!url) return url;
+    char *scheme = strstr(url, "://");
+    if (scheme) {
+        char *auth = scheme + 3;
+        char *end = auth + strcspn(auth, "/?");
+        char *at = NULL;
+        for (char *p = auth; p < end; p++)
+            if (*p == '@') at = p;
+        if (at) {
+            char *colon = memchr(auth, ':', (size_t)(at - auth));
+            for (char *p = colon ? colon + 1 : auth; p < at; p++) *p = '*';
+        }
+    }
+    for (char *q = strstr(url, "password="); q; q = strstr(q, "password=")) {
+        for (q += 9; *q && *q != '&'; q++) *q = '*';
+    }
+    return url;
+}

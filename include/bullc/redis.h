@@ -57,6 +57,12 @@ BULLC_EXPORT int bullc_redis_opts_command_timeout(const bullc_redis_opts *opts);
  * `buf` (always NUL-terminated when size > 0); safe for logs. Returns `buf`. */
 BULLC_EXPORT char *bullc_redis_opts_describe(const bullc_redis_opts *opts, char *buf, size_t size);
 
+/* Overwrites, in place, the password of a Redis URL (the userinfo's
+ * password, or `password=` in the query) with '*'s of the same length, so
+ * that a program can scrub its own argv after parsing and `ps` shows no
+ * secret. Returns `url`. */
+BULLC_EXPORT char *bullc_redis_url_mask(char *url);
+
 #ifdef __cplusplus
 }
 #endif

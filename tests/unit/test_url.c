@@ -108,3 +108,18 @@ Test(url, environment) {
     unsetenv("REDIS_DB");
     cr_assert_eq(bullc_redis_opts_from_env(o, NULL), 0);
 }
+
+Test(url, mask_in_place) {
+    char a[] = "redis://alice:hunter2@db:6329/2";
+    cr_assert_str_eq(bullc_redis_url_mask(a), "redis://alice:*******@db:6329/2");
+    char b[] = "redis://:s3cret@h";
+    cr_assert_str_eq(bullc_redis_url_mask(b), "redis://:******@h");
+    char c[] = "redis://justpw@h:1/0";
+    cr_assert_str_eq(bullc_redis_url_mask(c), "redis://******@h:1/0");
+    char d[] = "unix:///s.sock?db=1&password=pw&x=1";
+    cr_assert_str_eq(bullc_redis_url_mask(d), "unix:///s.sock?db=1&password=**&x=1");
+    char e[] = "redis://host:6379/0";
+    cr_assert_str_eq(bullc_redis_url_mask(e), "redis://host:6379/0");
+    char f[] = "redis://u:p@ss@host";
+    cr_assert_str_eq(bullc_redis_url_mask(f), "redis://u:****@host", "the last @ ends the userinfo");
+}

@@ -160,7 +160,19 @@ bool cli_wants_help(cli *c) {
 
 void cli_verb_usage(const verb *v, FILE *f) { fprintf(f, "usage: bullc %s\n\n%s\n", v->usage, v->help); }
 
+/* The --redis URL, copied before argv's copy is masked: `ps` shows the
+ * arguments, and a password must not be among them. */
+static char *redis_url_copy;
+static void free_url_copy(void) { free(redis_url_copy); }
+static const char *keep_url(char *arg) {
+    free(redis_url_copy);
+    redis_url_copy = strdup(arg);
+    bullc_redis_url_mask(arg);
+    return redis_url_copy ? redis_url_copy : arg;
+}
+
 int main(int argc, char **argv) {
+    atexit(free_url_copy);
     cli c = {0};
     /* Global flags may come before or after the verb; the rest is the verb's. */
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
@@ -174,9 +186,10 @@ int main(int argc, char **argv) {
                 free(rest);
                 return cli_fail(EXIT_USAGE, "%s needs a value", a);
             }
-            *(a[2] == 'r' ? &c.redis_url : &c.prefix) = argv[++i];
+            if (a[2] == 'r') c.redis_url = keep_url(argv[++i]);
+            else c.prefix = argv[++i];
         } else if (!strncmp(a, "--redis=", 8)) {
-            c.redis_url = a + 8;
+            c.redis_url = keep_url(argv[i] + 8);
         } else if (!strncmp(a, "--prefix=", 9)) {
             c.prefix = a + 9;
         } else if (!strcmp(a, "--json")) {
