@@ -92,11 +92,19 @@ static void *run(void *arg) {
         bullc_error err = {0};
         int rc = k ? bullc_queue_add_bulk(p->queue, jobs, k, &err) : 0;
         if (rc == 0) {
-            size_t existing = 0;
+            size_t existing = 0, recovered = 0;
             for (size_t i = 0; i < k; i++) {
                 existing += jobs[i].status == 1;
+                /* 2: added although its deduplication key named another job
+                 * (a stale key BullMQ recovered): our keys have a TTL, so
+                 * this should not happen; if it does, it may be a double */
+                recovered += jobs[i].status == 2;
                 bullc_free(jobs[i].id);
             }
+            if (recovered)
+                SC_LOG(SC_LOG_WARN, "dedup_key_recovered",
+                       SC_S("msg", "jobs added over a deduplication key that named another job"),
+                       SC_I("jobs", recovered));
             sc_buffer_pop(p->buf, n);
             atomic_fetch_add(&sc_st.added, k - existing);
             if (existing) {
