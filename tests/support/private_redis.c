@@ -3,6 +3,7 @@
 
 #include <criterion/criterion.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,8 +21,26 @@ static void launch(private_redis *r, const char *extra) {
     cr_assert_eq(tu_run(cmd, NULL), 0, "cannot start a private redis-server: %s", cmd);
 }
 
+/* Servers still running when the test process exits (a failed assertion
+ * skips the test's own pr_stop) are killed then, so none is left behind. */
+static private_redis *running[16];
+static void kill_leftovers(void) {
+    for (int i = 0; i < 16; i++)
+        if (running[i]) pr_stop(running[i]);
+}
+
 void pr_start(private_redis *r, const char *extra) {
     static int n;
+    static bool hooked;
+    if (!hooked) {
+        atexit(kill_leftovers);
+        hooked = true;
+    }
+    for (int i = 0; i < 16; i++)
+        if (!running[i]) {
+            running[i] = r;
+            break;
+        }
     r->port = tu_free_port();
     const char *tmp = getenv("BULLC_TEST_TMP");
     snprintf(r->dir, sizeof r->dir, "%s/pr-%d-%d", tmp ? tmp : "/tmp", (int)getpid(), ++n);
@@ -44,6 +63,8 @@ void pr_kill(private_redis *r) {
 void pr_restart(private_redis *r, const char *extra) { launch(r, extra); }
 
 void pr_stop(private_redis *r) {
+    for (int i = 0; i < 16; i++)
+        if (running[i] == r) running[i] = NULL;
     pr_kill(r);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
