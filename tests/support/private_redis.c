@@ -23,10 +23,10 @@ static void launch(private_redis *r, const char *extra) {
 
 /* Servers still running when the test process exits (a failed assertion
  * skips the test's own pr_stop) are killed then, so none is left behind. */
-static private_redis *running[16];
+static private_redis running[16]; /* copies: the tests' own may be on a stack long gone */
 static void kill_leftovers(void) {
     for (int i = 0; i < 16; i++)
-        if (running[i]) pr_stop(running[i]);
+        if (running[i].port) pr_stop(&running[i]);
 }
 
 void pr_start(private_redis *r, const char *extra) {
@@ -36,11 +36,9 @@ void pr_start(private_redis *r, const char *extra) {
         atexit(kill_leftovers);
         hooked = true;
     }
-    for (int i = 0; i < 16; i++)
-        if (!running[i]) {
-            running[i] = r;
-            break;
-        }
+    int slot = -1;
+    for (int i = 0; i < 16 && slot < 0; i++)
+        if (!running[i].port) slot = i;
     r->port = tu_free_port();
     const char *tmp = getenv("BULLC_TEST_TMP");
     snprintf(r->dir, sizeof r->dir, "%s/pr-%d-%d", tmp ? tmp : "/tmp", (int)getpid(), ++n);
@@ -49,6 +47,7 @@ void pr_start(private_redis *r, const char *extra) {
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", r->dir, r->dir);
     tu_run(cmd, NULL);
     launch(r, extra);
+    if (slot >= 0) running[slot] = *r;
 }
 
 void pr_kill(private_redis *r) {
@@ -63,9 +62,10 @@ void pr_kill(private_redis *r) {
 void pr_restart(private_redis *r, const char *extra) { launch(r, extra); }
 
 void pr_stop(private_redis *r) {
-    for (int i = 0; i < 16; i++)
-        if (running[i] == r) running[i] = NULL;
+    int port = r->port;
     pr_kill(r);
+    for (int i = 0; i < 16; i++)
+        if (running[i].port == port) running[i].port = 0;
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
     tu_run(cmd, NULL);
