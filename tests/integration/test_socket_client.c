@@ -161,13 +161,13 @@ Test(socket_client, provider_signals_drop_and_report) {
 
 Test(socket_client, bad_messages_are_kept_as_text_or_counted) {
     const char *p = tu_prefix();
-    sct_proc *fp = provider((const char *const[]){"--count", "20", "--rate", "400", "--bad-every", "5", "--bad-kinds",
-                                                  "text,binary,oversized,untyped", "--oversize-bytes", "200000",
-                                                  "--fragment-bytes", "4096", "--linger", "-1", NULL});
+    sct_proc *fp = provider((const char *const[]){"--count", "30", "--rate", "400", "--bad-every", "5", "--bad-kinds",
+                                                  "text,binary,oversized,untyped,inject,bignum", "--oversize-bytes",
+                                                  "200000", "--fragment-bytes", "4096", "--linger", "-1", NULL});
     sct_proc *sc = client(p, ws_url("ws", "127.0.0.1"), (const char *const[]){"--max-message-bytes", "65536", NULL});
-    /* 20 rounds, and after every 5 one bad message: text, binary, oversized, untyped */
-    cr_assert(sct_wait_for(sct_path("sent.log"), "\"kind\"", 24, 10000), "the provider sent less than expected");
-    cr_assert(sct_wait_jobs(rc, p, 22, 10000), "22 jobs expected (rounds, text, untyped), %lld",
+    /* 30 rounds, and after every 5 one of the six other kinds, in turn */
+    cr_assert(sct_wait_for(sct_path("sent.log"), "\"kind\"", 36, 10000), "the provider sent less than expected");
+    cr_assert(sct_wait_jobs(rc, p, 34, 10000), "34 jobs expected (all but binary and oversized), %lld",
               sct_llen(rc, p, "test-queue"));
     sct_sleep_ms(200);
     cr_assert_eq(sct_stop(sc, SIGTERM, 10000), 0);
@@ -176,7 +176,7 @@ Test(socket_client, bad_messages_are_kept_as_text_or_counted) {
     cJSON *sent = sct_sent_log(sct_path("sent.log"));
     size_t n, k = 0;
     sct_job *jobs = sct_jobs(rc, p, &n);
-    cr_assert_eq(n, 22);
+    cr_assert_eq(n, 34);
     for (int i = 0; i < cJSON_GetArraySize(sent); i++) {
         const cJSON *s = cJSON_GetArrayItem(sent, i);
         const char *kind = str(s, "kind");
@@ -187,11 +187,17 @@ Test(socket_client, bad_messages_are_kept_as_text_or_counted) {
         if (!strcmp(kind, "round")) {
             cr_assert_eq(sct_seq(j), (long long)cJSON_GetObjectItem(s, "seq")->valuedouble);
             cr_assert_str_eq(str(j->data, "messageType"), "round_result");
-        } else if (!strcmp(kind, "text")) {
-            /* not JSON: the raw text, as a JSON string, byte for byte */
-            cr_assert(cJSON_IsString(d), "text message: data must be the raw text: %s", j->raw);
+        } else if (!strcmp(kind, "text") || !strcmp(kind, "inject")) {
+            /* not JSON (alone): the raw text, as a JSON string, byte for byte;
+             * the injected members did not become the job's */
+            cr_assert(cJSON_IsString(d), "%s message: data must be the raw text: %s", kind, j->raw);
             cr_assert_str_eq(d->valuestring, str(s, "text"));
             cr_assert_str_eq(str(j->data, "messageType"), "game_data");
+            cr_assert_eq(cJSON_GetArraySize(j->data), 4, "provider, data, timestamp, messageType: %s", j->raw);
+        } else if (!strcmp(kind, "bignum")) {
+            /* numbers exactly as sent, which cJSON or JSON.parse would change */
+            cr_assert(strstr(j->raw, "\"big\":12345678901234567890,\"small\":1e-7,\"f\":1.10,"), "%s", j->raw);
+            cr_assert_str_eq(str(j->data, "messageType"), "bignum");
         } else {
             /* JSON whose type is not a string */
             cr_assert(cJSON_IsObject(d) && has_number(d, "type", 7), "untyped: %s", j->raw);
@@ -203,7 +209,7 @@ Test(socket_client, bad_messages_are_kept_as_text_or_counted) {
     cJSON_Delete(sent);
     cr_assert_eq(sct_field(sc->err, "exit code=", "ignored_binary"), 1);
     cr_assert_eq(sct_field(sc->err, "exit code=", "dropped_oversized"), 1);
-    cr_assert_eq(sct_field(sc->err, "exit code=", "received"), 22);
+    cr_assert_eq(sct_field(sc->err, "exit code=", "received"), 34);
     cr_assert_eq(sct_count(sc->err, "binary_ignored"), 1, "a log line per binary message");
     cr_assert_eq(sct_count(sc->err, "oversized_dropped"), 1, "a log line per oversized message");
     cr_assert_eq(sct_count(sc->out, "bullc-socket-client connected"), 1, "bad frames do not cost the connection");

@@ -39,7 +39,8 @@ static uint64_t bad_serial;
 static uint64_t since_bad; /* rounds since the last bad message, over all connections */
 static int next_bad;       /* index into cfg.bad_kinds */
 
-static const char *const kind_names[FP_NKINDS] = {"round", "text", "binary", "oversized", "untyped"};
+const char *const fp_kind_names[FP_NKINDS] = {"round",   "text",   "binary", "oversized",
+                                              "untyped", "inject", "bignum"};
 
 static void unlink_conn(fp_conn *c) {
     for (fp_conn **p = &fp.conns; *p; p = &(*p)->next)
@@ -110,6 +111,13 @@ static void make_bad(fp_conn *c, int kind) {
         len = snprintf(text, sizeof text, "{\"provider\":\"%s\",\"note\":\"untyped\",\"type\":7,\"n\":%llu}",
                        fp.cfg.provider, n);
         break;
+    case FP_BAD_INJECT:
+        len = snprintf(text, sizeof text, "%llu,\"messageType\":\"forged\",\"x\":{\"type\":\"forged\"}", n);
+        break;
+    case FP_BAD_BIGNUM:
+        len = snprintf(text, sizeof text,
+                       "{\"type\":\"bignum\",\"big\":12345678901234567890,\"small\":1e-7,\"f\":1.10,\"n\":%llu}", n);
+        break;
     case FP_BAD_BINARY:
         c->buf = alloc_msg(16);
         for (int i = 0; i < 16; i++) c->buf[LWS_PRE + i] = (unsigned char)i;
@@ -160,9 +168,9 @@ static void log_sent(fp_conn *c) {
     if (!fp.sent_log) return;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "conn", (double)c->id);
-    cJSON_AddStringToObject(o, "kind", kind_names[c->kind]);
+    cJSON_AddStringToObject(o, "kind", fp_kind_names[c->kind]);
     if (c->kind == FP_ROUND) cJSON_AddNumberToObject(o, "seq", (double)c->seq);
-    if (c->kind == FP_BAD_TEXT || c->kind == FP_BAD_UNTYPED) {
+    if (c->kind != FP_ROUND && c->kind != FP_BAD_BINARY && c->kind != FP_BAD_OVERSIZED) {
         c->buf[LWS_PRE + c->len] = 0;
         cJSON_AddStringToObject(o, "text", (char *)c->buf + LWS_PRE);
     }

@@ -14,8 +14,13 @@
 #include <libwebsockets.h>
 #include <uv.h>
 
-/* Kinds of message; the bad ones are inserted between rounds. */
-enum { FP_ROUND, FP_BAD_TEXT, FP_BAD_BINARY, FP_BAD_OVERSIZED, FP_BAD_UNTYPED, FP_NKINDS };
+/* Kinds of message; the others are inserted between rounds (--bad-every).
+ * text: not JSON; binary; oversized: valid JSON, too big; untyped: JSON
+ * whose type is not a string; inject: not JSON, but JSON once pasted into
+ * an object (`1,"messageType":"forged"`); bignum: JSON whose numbers a
+ * re-printing client would change. */
+enum { FP_ROUND, FP_BAD_TEXT, FP_BAD_BINARY, FP_BAD_OVERSIZED, FP_BAD_UNTYPED, FP_BAD_INJECT, FP_BAD_BIGNUM, FP_NKINDS };
+extern const char *const fp_kind_names[FP_NKINDS]; /* "round", "text", ... as in --bad-kinds */
 
 typedef struct fp_config {
     int port;

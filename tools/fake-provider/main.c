@@ -29,7 +29,9 @@ static const char usage_text[] =
     "  --drop-every N       drop the connection (TCP FIN, no close frame) after every N rounds on it\n"
     "  --stall-after N      after N rounds on a connection, stop writing and reading it (no pongs)\n"
     "  --bad-every N        after every N rounds, send one bad message\n"
-    "  --bad-kinds LIST     the bad messages, in turn: text,binary,oversized,untyped (text,binary,oversized)\n"
+    "  --bad-kinds LIST     the bad messages, in turn: text, binary, oversized, untyped (type not a\n"
+    "                       string), inject (not JSON alone, JSON inside an object), bignum (numbers\n"
+    "                       that do not survive a re-print) (text,binary,oversized)\n"
     "  --oversize-bytes N   size of the oversized text message (2097152)\n"
     "  --fragment-bytes N   send text messages longer than N in fragments of N bytes (0: never)\n"
     "  --sent-log FILE      one JSON line per message written: {conn, kind, seq|text, bytes}\n"
@@ -73,17 +75,17 @@ static bool parse_num(const char *s, double *out) {
 }
 
 static int parse_kinds(const char *list) {
-    static const char *const names[] = {"", "text", "binary", "oversized", "untyped"};
     fp.cfg.nbad_kinds = 0;
     char *copy = strdup(list);
     if (!copy) return 1;
     for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int k = 0;
         for (int i = 1; i < FP_NKINDS; i++)
-            if (!strcmp(t, names[i])) k = i;
+            if (!strcmp(t, fp_kind_names[i])) k = i;
         if (!k || fp.cfg.nbad_kinds == FP_NKINDS) {
+            int rc = usage_error("--bad-kinds: unknown kind (or too many) '%s'", t);
             free(copy);
-            return usage_error("--bad-kinds: unknown kind '%s'", t);
+            return rc;
         }
         fp.cfg.bad_kinds[fp.cfg.nbad_kinds++] = k;
     }
@@ -167,13 +169,15 @@ static int parse_args(int argc, char **argv) {
 }
 
 void fp_summary(const char *why) {
-    printf("bullc-fake-provider summary sent=%llu last_seq=%llu connections=%llu drops=%llu subscribes=%llu "
-           "bad_text=%llu bad_binary=%llu bad_oversized=%llu bad_untyped=%llu%s%s\n",
+    char bad[256] = "";
+    size_t n = 0;
+    for (int k = FP_BAD_TEXT; k < FP_NKINDS; k++)
+        n += (size_t)snprintf(bad + n, sizeof bad - n, " bad_%s=%llu", fp_kind_names[k],
+                              (unsigned long long)fp.st.bad[k]);
+    printf("bullc-fake-provider summary sent=%llu last_seq=%llu connections=%llu drops=%llu subscribes=%llu%s%s%s\n",
            (unsigned long long)fp.st.rounds, (unsigned long long)fp.st.last_seq,
            (unsigned long long)fp.st.connections, (unsigned long long)fp.st.drops,
-           (unsigned long long)fp.st.subscribes, (unsigned long long)fp.st.bad[FP_BAD_TEXT],
-           (unsigned long long)fp.st.bad[FP_BAD_BINARY], (unsigned long long)fp.st.bad[FP_BAD_OVERSIZED],
-           (unsigned long long)fp.st.bad[FP_BAD_UNTYPED], why ? " why=" : "", why ? why : "");
+           (unsigned long long)fp.st.subscribes, bad, why ? " why=" : "", why ? why : "");
     fflush(stdout);
 }
 
