@@ -202,7 +202,13 @@ static int set_value(sc_config *c, const char *flag, const char *v) {
     else if (IS("--queue")) c->queue = v;
     else if (IS("--job-name")) c->job_name = v;
     else if (IS("--type-field")) c->type_field = v;
-    else if (IS("--redis")) c->redis_url = v;
+    else if (IS("--redis")) {
+        /* keep a copy and mask the argument in place: `ps` shows argv */
+        char *copy = strdup(v);
+        if (!copy) return fail("out of memory");
+        bullc_redis_url_mask((char *)v);
+        c->redis_url = copy;
+    }
     else if (IS("--prefix")) c->prefix = v;
     else if (IS("--remove-on-complete")) c->remove_on_complete = v;
     else if (IS("--remove-on-fail")) c->remove_on_fail = v;
