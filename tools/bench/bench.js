@@ -48,7 +48,7 @@ const want = w => !S.only.length || S.only.includes(w);
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const log = (...a) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`);
-const R = new IORedis(S.redisUrl, { maxRetriesPerRequest: null });
+const R = new IORedis(S.redisUrl, { maxRetriesPerRequest: null, lazyConnect: Boolean(opt('render')) });
 
 // ---- processes -----------------------------------------------------------------
 
@@ -487,7 +487,7 @@ function chart(rows) {
   if (!gp) return null;
   const dat = path.join(S.out, 'chart.dat');
   const get = (v, c) => { const s = stat('proc', v === 'node' ? 'node' : 'bullc', v === 'node' ? 'noop' : v, c, 'jobs_per_s'); return s ? s.median.toFixed(0) : '0'; };
-  const lines = ['conc Node bullc-noop bullc-plugin bullc-exec'];
+  const lines = ['# conc Node bullc-noop bullc-plugin bullc-exec'];
   for (const c of S.concurrencies) lines.push(`c${c} ${get('node', c)} ${get('noop', c)} ${get('plugin', c)} ${c > 1 ? get('exec', c) : 0}`);
   fs.writeFileSync(dat, lines.join('\n') + '\n');
   const png = path.join(S.out, 'chart.png');
@@ -498,6 +498,8 @@ set style data histogram
 set style histogram cluster gap 1
 set style fill solid 0.8 border -1
 set key left top
+set xrange [-0.6:${S.concurrencies.length - 0.4}]
+set yrange [0:*]
 set ylabel 'jobs/s'
 set grid ytics
 plot '${dat}' using 2:xtic(1) title 'Node bullmq 6.7.0', '' using 3 title 'bullc-worker --builtin noop', '' using 4 title 'bullc-worker --plugin', '' using 5 title 'bullc-worker --exec /bin/true'
@@ -512,7 +514,18 @@ plot '${dat}' using 2:xtic(1) title 'Node bullmq 6.7.0', '' using 3 title 'bullc
 
 // ---- main ------------------------------------------------------------------------
 
+// --render DIR: the table, CSV and chart again from DIR/results.json (no run).
+function render(dir) {
+  const j = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+  Object.assign(S, { rounds: j.settings.rounds, concurrencies: j.settings.concurrencies, scale: j.settings.scale,
+    smoke: j.settings.smoke, redisNice: j.settings.redisNice || 0, out: dir, only: j.settings.only });
+  samples.push(...j.samples);
+  samples.detail = j.commands_per_job;
+  return report(j.machine, j.errors || []);
+}
+
 async function main() {
+  if (opt('render')) return render(opt('render'));
   fs.mkdirSync(path.join(S.out, 'logs'), { recursive: true });
   const info = machine();
   info.redis = parseInfo(await R.info('server')).redis_version;
@@ -546,6 +559,10 @@ async function main() {
     }
   }
   info.loadavg_end = os.loadavg();
+  return report(info, errors);
+}
+
+function report(info, errors) {
   const rows = buildRows();
   const md = markdown(rows);
   const summaryText = `bullc vs Node BullMQ ${info.bullmq} — ${S.smoke ? 'SMOKE (tiny sizes, not a measurement)' : 'full'} run, ` +
@@ -555,9 +572,10 @@ async function main() {
     `load average at start ${info.loadavg_start.map(x => x.toFixed(2)).join(' ')}, at end ${info.loadavg_end.map(x => x.toFixed(2)).join(' ')}\n`;
   process.stdout.write(`\n${summaryText}\n${md}\n`);
   fs.writeFileSync(path.join(S.out, 'results.md'), `${summaryText}\n${md}\n`);
-  fs.writeFileSync(path.join(S.out, 'results.json'), JSON.stringify({
-    settings: S, machine: info, rows, samples, commands_per_job: samples.detail || [], errors,
-  }, null, 1));
+  if (!opt('render'))
+    fs.writeFileSync(path.join(S.out, 'results.json'), JSON.stringify({
+      settings: S, machine: info, rows, samples, commands_per_job: samples.detail || [], errors,
+    }, null, 1));
   const csv = ['metric,unit,better,node_median,node_min,node_max,bullc_median,bullc_min,bullc_max,ratio_bullc_over_node,target,met'];
   const q = s => `"${String(s).replace(/"/g, '""')}"`;
   const num = v => (v === null || v === undefined ? '' : +v.toPrecision(6));
@@ -648,3 +666,4 @@ main()
     for (const p of live) p.child.kill('SIGKILL');
     R.disconnect();
   });
+

@@ -18,7 +18,7 @@
 #
 # Everything runs against a private redis-server. Reports go to OUT (default
 # BUILD/bench-results/profile-<date>-<time>), a summary to stdout.
-set -euo pipefail
+set -eu  # no pipefail: report pipelines end in head
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$root/build-bench
