@@ -26,8 +26,11 @@ test('RSS stays flat and Redis retention bounded over 100,000 jobs', { timeout: 
     for (let i = 0; i < N; i++) lines.push(`{"name":"m","data":{"i":${i},"pad":"${'x'.repeat(64)}"}}`);
     bullcOk(['add-bulk', 'q', '--opts', '{"removeOnComplete":{"count":1000}}'], { prefix, input: lines.join('\n') + '\n' });
     // warn level: no line per job (the ready line is info, so no startReady)
+    // Under AddressSanitizer (the CI's sanitizer pass) freed memory sits in a
+    // quarantine that grows RSS by design: turn it off, so growth is ours.
+    const asan = [process.env.ASAN_OPTIONS, 'quarantine_size_mb=0'].filter(Boolean).join(':');
     const w = startWorker(['--queue', 'q', '--builtin', 'noop', '--concurrency', '16', '--log-level', 'warn'],
-      { prefix });
+      { prefix, env: { ...process.env, ASAN_OPTIONS: asan } });
     const completedSoFar = async () => N - (await client.llen(`${prefix}:q:wait`)) - (await client.llen(`${prefix}:q:active`));
     await eventually(async () => (await completedSoFar()) >= 10000, 120000, '10,000 jobs', 100);
     const early = rssKb(w.pid);
@@ -35,7 +38,10 @@ test('RSS stays flat and Redis retention bounded over 100,000 jobs', { timeout: 
       (await client.llen(`${prefix}:q:active`)) === 0, 200000, 'all jobs', 200);
     const late = rssKb(w.pid);
     console.log(`bullc-worker RSS: ${early} kB after 10,000 jobs, ${late} kB after ${N}`);
-    assert.ok(late - early < 2048, `RSS grew by ${late - early} kB between 10,000 and ${N} jobs`);
+    // ASan's allocator keeps shadow and metadata pages that grow with the
+    // number of allocations seen; the plain build is the figure that counts.
+    const limit = process.env.BULLC_SANITIZED === '1' ? 8192 : 2048;
+    assert.ok(late - early < limit, `RSS grew by ${late - early} kB between 10,000 and ${N} jobs`);
     const completed = await client.zcard(`${prefix}:q:completed`);
     assert.ok(completed <= 1000, `completed kept: ${completed}`);
     const xlen = await client.xlen(`${prefix}:q:events`);
