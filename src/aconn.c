@@ -25,14 +25,19 @@ static void ev_poll(uv_poll_t *handle, int status, int events) {
     if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
 }
 
-static void ev_update(uv_events *p) {
-    if (p->events) uv_poll_start(&p->handle, p->events, ev_poll);
+/* hiredis asks for write interest on every command it queues: restarting
+ * the poll each time costs libuv a failing epoll_ctl per call, so only a
+ * change of the event set reaches it. */
+static void ev_set(uv_events *p, int events) {
+    if (events == p->events) return;
+    p->events = events;
+    if (events) uv_poll_start(&p->handle, events, ev_poll);
     else uv_poll_stop(&p->handle);
 }
-static void ev_add_read(void *d) { ((uv_events *)d)->events |= UV_READABLE, ev_update(d); }
-static void ev_del_read(void *d) { ((uv_events *)d)->events &= ~UV_READABLE, ev_update(d); }
-static void ev_add_write(void *d) { ((uv_events *)d)->events |= UV_WRITABLE, ev_update(d); }
-static void ev_del_write(void *d) { ((uv_events *)d)->events &= ~UV_WRITABLE, ev_update(d); }
+static void ev_add_read(void *d) { ev_set(d, ((uv_events *)d)->events | UV_READABLE); }
+static void ev_del_read(void *d) { ev_set(d, ((uv_events *)d)->events & ~UV_READABLE); }
+static void ev_add_write(void *d) { ev_set(d, ((uv_events *)d)->events | UV_WRITABLE); }
+static void ev_del_write(void *d) { ev_set(d, ((uv_events *)d)->events & ~UV_WRITABLE); }
 static void ev_closed(uv_handle_t *h) { free(h->data); }
 static void ev_cleanup(void *d) {
     uv_events *p = d;

@@ -151,7 +151,7 @@ int bullc__conn_command(bullc__conn *c, redisReply **reply, bullc_error *err, in
                         const size_t *lens) {
     int rc = bullc__conn_append(c, argc, argv, lens, err);
     if (rc) return rc;
-    redisReply *r;
+    redisReply *r = NULL;
     if ((rc = bullc__conn_read(c, &r, err))) return rc;
     if (r->type == REDIS_REPLY_ERROR) {
         rc = bullc__reply_err(r, err);
@@ -184,7 +184,7 @@ int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const cha
     }
     int rc = bullc__conn_append(c, argc + 3, a, l, err);
     if (rc) return rc;
-    redisReply *r;
+    redisReply *r = NULL;
     if ((rc = bullc__conn_read(c, &r, err))) return rc;
     if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
         /* SCRIPT FLUSH, a restart or a failover emptied the cache: EVAL sends

@@ -135,7 +135,7 @@ static const char *const count_states[] = {"waiting", "active", "delayed", "prio
 
 int cmd_counts(cli *c) {
     cli_flag flags[] = {{NULL, false, NULL, 0}};
-    const char *pos[1];
+    const char *pos[1] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
     if (rc) return rc;
     if (npos != 1) return cli_fail(EXIT_USAGE, "usage: bullc counts QUEUE");
@@ -213,7 +213,7 @@ int cmd_jobs(cli *c) {
     cli_flag flags[] = {{"state", true, NULL, 0}, {"start", true, NULL, 0}, {"end", true, NULL, 0},
                         {"asc", false, NULL, 0}, {NULL, false, NULL, 0}};
     states_acc st = {0};
-    const char *pos[1];
+    const char *pos[1] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, add_states, &st);
     long long start = 0, end = -1;
     if (!rc && npos != 1) rc = cli_fail(EXIT_USAGE, "usage: bullc jobs QUEUE --state S [--start N] [--end N] [--asc]");
@@ -263,7 +263,7 @@ static void print_job(const char *json) {
 
 int cmd_get(cli *c) {
     cli_flag flags[] = {{NULL, false, NULL, 0}};
-    const char *pos[2];
+    const char *pos[2] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
     if (rc) return rc;
     if (npos != 2) return cli_fail(EXIT_USAGE, "usage: bullc get QUEUE ID");
@@ -285,7 +285,7 @@ int cmd_get(cli *c) {
 int cmd_logs(cli *c) {
     cli_flag flags[] = {{"start", true, NULL, 0}, {"end", true, NULL, 0}, {"desc", false, NULL, 0},
                         {NULL, false, NULL, 0}};
-    const char *pos[2];
+    const char *pos[2] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
     long long start = 0, end = -1;
     if (!rc && npos != 2) rc = cli_fail(EXIT_USAGE, "usage: bullc logs QUEUE ID [--start N] [--end N] [--desc]");
@@ -326,7 +326,7 @@ int cmd_logs(cli *c) {
 
 int cmd_state(cli *c) {
     cli_flag flags[] = {{NULL, false, NULL, 0}};
-    const char *pos[2];
+    const char *pos[2] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
     if (rc) return rc;
     if (npos != 2) return cli_fail(EXIT_USAGE, "usage: bullc state QUEUE ID");
@@ -347,7 +347,7 @@ int cmd_state(cli *c) {
 
 int cmd_workers(cli *c) {
     cli_flag flags[] = {{NULL, false, NULL, 0}};
-    const char *pos[1];
+    const char *pos[1] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
     if (rc) return rc;
     if (npos != 1) return cli_fail(EXIT_USAGE, "usage: bullc workers QUEUE");
@@ -381,7 +381,7 @@ int cmd_workers(cli *c) {
 
 int cmd_queues(cli *c) {
     cli_flag flags[] = {{NULL, false, NULL, 0}};
-    const char *pos[1];
+    const char *pos[1] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 0, NULL, NULL);
     if (rc) return rc;
     bullc_redis_opts *ro = NULL;
@@ -405,7 +405,7 @@ int cmd_queues(cli *c) {
 
 int cmd_metrics(cli *c) {
     cli_flag flags[] = {{"start", true, NULL, 0}, {"end", true, NULL, 0}, {NULL, false, NULL, 0}};
-    const char *pos[1];
+    const char *pos[1] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
     long long start = 0, end = -1;
     if (!rc && npos != 1) rc = cli_fail(EXIT_USAGE, "usage: bullc metrics QUEUE [--start N] [--end N]");

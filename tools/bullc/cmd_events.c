@@ -134,7 +134,7 @@ static bool valid_id(const char *s) {
 
 int cmd_events(cli *c) {
     cli_flag flags[] = {{"from", true, NULL, 0}, {"follow", false, NULL, 0}, {NULL, false, NULL, 0}};
-    const char *pos[1];
+    const char *pos[1] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
     if (rc) return rc;
     if (npos != 1) return cli_fail(EXIT_USAGE, "usage: bullc events QUEUE [--from ID] [--follow]");

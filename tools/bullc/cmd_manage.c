@@ -26,7 +26,7 @@ static void done(cli *c, const char *queue, const char *key, const char *value_j
 
 /* A verb that takes only QUEUE and the given flags. */
 static int queue_only(cli *c, cli_flag *flags, const char **queue, const char *usage) {
-    const char *pos[1];
+    const char *pos[1] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
     if (rc) return rc;
     if (npos != 1) return cli_fail(EXIT_USAGE, "usage: bullc %s", usage);
@@ -36,7 +36,7 @@ static int queue_only(cli *c, cli_flag *flags, const char **queue, const char *u
 
 static int pause_resume(cli *c, bool pause) {
     cli_flag flags[] = {{NULL, false, NULL, 0}};
-    const char *name;
+    const char *name = NULL;
     int rc = queue_only(c, flags, &name, pause ? "pause QUEUE" : "resume QUEUE");
     bullc_queue *q = NULL;
     if (rc || (rc = cli_open_admin(c, name, &q))) return rc;
@@ -58,7 +58,7 @@ int cmd_resume(cli *c) { return pause_resume(c, false); }
 
 int cmd_drain(cli *c) {
     cli_flag flags[] = {{"delayed", false, NULL, 0}, {NULL, false, NULL, 0}};
-    const char *name;
+    const char *name = NULL;
     int rc = queue_only(c, flags, &name, "drain QUEUE [--delayed]");
     if (rc) return rc;
     char what[300];
@@ -81,7 +81,7 @@ int cmd_drain(cli *c) {
 int cmd_clean(cli *c) {
     cli_flag flags[] = {{"state", true, NULL, 0}, {"grace", true, NULL, 0}, {"limit", true, NULL, 0},
                         {NULL, false, NULL, 0}};
-    const char *name;
+    const char *name = NULL;
     int rc = queue_only(c, flags, &name, "clean QUEUE --state S --grace MS [--limit N]");
     if (rc) return rc;
     static const char *const ok[] = {"completed", "failed", "waiting", "wait", "active", "paused", "delayed",
@@ -122,7 +122,7 @@ int cmd_clean(cli *c) {
 
 int cmd_obliterate(cli *c) {
     cli_flag flags[] = {{"force", false, NULL, 0}, {NULL, false, NULL, 0}};
-    const char *name;
+    const char *name = NULL;
     int rc = queue_only(c, flags, &name, "obliterate QUEUE [--force]");
     if (rc) return rc;
     char what[300];
@@ -145,7 +145,7 @@ int cmd_obliterate(cli *c) {
 /* retry QUEUE ID | retry QUEUE --state failed|completed */
 int cmd_retry(cli *c) {
     cli_flag flags[] = {{"state", true, NULL, 0}, {"count", true, NULL, 0}, {NULL, false, NULL, 0}};
-    const char *pos[2];
+    const char *pos[2] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
     if (rc) return rc;
     if (npos < 1 || (npos == 2) == (flags[0].set > 0))
@@ -201,7 +201,7 @@ int cmd_retry(cli *c) {
 /* promote QUEUE [ID] */
 int cmd_promote(cli *c) {
     cli_flag flags[] = {{"count", true, NULL, 0}, {NULL, false, NULL, 0}};
-    const char *pos[2];
+    const char *pos[2] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
     if (rc) return rc;
     if (npos < 1) return cli_fail(EXIT_USAGE, "usage: bullc promote QUEUE [ID]");
@@ -237,7 +237,7 @@ int cmd_promote(cli *c) {
 /* remove QUEUE ID [--keep-children] */
 int cmd_remove(cli *c) {
     cli_flag flags[] = {{"keep-children", false, NULL, 0}, {NULL, false, NULL, 0}};
-    const char *pos[2];
+    const char *pos[2] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
     if (rc) return rc;
     if (npos != 2) return cli_fail(EXIT_USAGE, "usage: bullc remove QUEUE ID [--keep-children]");
@@ -268,7 +268,7 @@ int cmd_remove(cli *c) {
 /* global-concurrency QUEUE [N | --remove]: prints Node's getGlobalConcurrency() */
 int cmd_global_concurrency(cli *c) {
     cli_flag flags[] = {{"remove", false, NULL, 0}, {NULL, false, NULL, 0}};
-    const char *pos[2];
+    const char *pos[2] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
     if (rc) return rc;
     if (npos < 1 || (npos == 2 && flags[0].set))
@@ -292,7 +292,7 @@ int cmd_global_concurrency(cli *c) {
 /* global-rate-limit QUEUE [MAX DURATION_MS | --remove]: prints Node's getGlobalRateLimit() */
 int cmd_global_rate_limit(cli *c) {
     cli_flag flags[] = {{"remove", false, NULL, 0}, {NULL, false, NULL, 0}};
-    const char *pos[3];
+    const char *pos[3] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 3, NULL, NULL);
     if (rc) return rc;
     if (npos == 0 || npos == 2 || (npos == 3 && flags[0].set))
@@ -319,7 +319,7 @@ int cmd_global_rate_limit(cli *c) {
 /* rate-limit QUEUE [MS]: Node's queue.rateLimit(ms); prints getRateLimitTtl() */
 int cmd_rate_limit(cli *c) {
     cli_flag flags[] = {{NULL, false, NULL, 0}};
-    const char *pos[2];
+    const char *pos[2] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
     if (rc) return rc;
     if (npos < 1) return cli_fail(EXIT_USAGE, "usage: bullc rate-limit QUEUE [MS]");
