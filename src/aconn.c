@@ -15,7 +15,10 @@
 typedef struct uv_events {
     redisAsyncContext *context;
     uv_poll_t handle;
+    uv_prepare_t flush; /* writes queued output once per loop iteration */
     int events;
+    int open_handles;
+    bool write_wanted;
 } uv_events;
 
 static void ev_poll(uv_poll_t *handle, int status, int events) {
@@ -34,15 +37,48 @@ static void ev_set(uv_events *p, int events) {
     if (events) uv_poll_start(&p->handle, events, ev_poll);
     else uv_poll_stop(&p->handle);
 }
+
+/* Once connected, output is written just before the loop next waits for
+ * I/O (a prepare handle), in one write for all the commands queued meanwhile:
+ * the socket is nearly always writable, and arming write interest per
+ * command costs two epoll_ctl calls for nothing. Writing here, not inside
+ * the call that queued the command, keeps callbacks from ever running
+ * inside that call when the write fails. */
+static void ev_flush(uv_prepare_t *h) {
+    uv_events *p = h->data;
+    uv_prepare_stop(h);
+    if (!p->context || !p->write_wanted) return;
+    p->write_wanted = false;
+    redisAsyncHandleWrite(p->context);
+    /* not all written: hiredis asked again; wait for writability */
+    if (p->context && p->write_wanted) ev_set(p, p->events | UV_WRITABLE);
+}
+
 static void ev_add_read(void *d) { ev_set(d, ((uv_events *)d)->events | UV_READABLE); }
 static void ev_del_read(void *d) { ev_set(d, ((uv_events *)d)->events & ~UV_READABLE); }
-static void ev_add_write(void *d) { ev_set(d, ((uv_events *)d)->events | UV_WRITABLE); }
-static void ev_del_write(void *d) { ev_set(d, ((uv_events *)d)->events & ~UV_WRITABLE); }
-static void ev_closed(uv_handle_t *h) { free(h->data); }
+static void ev_add_write(void *d) {
+    uv_events *p = d;
+    if (p->context && (p->context->c.flags & REDIS_CONNECTED) && !(p->events & UV_WRITABLE)) {
+        p->write_wanted = true;
+        uv_prepare_start(&p->flush, ev_flush);
+    } else {
+        ev_set(p, p->events | UV_WRITABLE); /* the connect is detected by writability */
+    }
+}
+static void ev_del_write(void *d) {
+    uv_events *p = d;
+    p->write_wanted = false;
+    ev_set(p, p->events & ~UV_WRITABLE);
+}
+static void ev_closed(uv_handle_t *h) {
+    uv_events *p = h->data;
+    if (--p->open_handles == 0) free(p);
+}
 static void ev_cleanup(void *d) {
     uv_events *p = d;
     p->context = NULL;
     uv_close((uv_handle_t *)&p->handle, ev_closed);
+    uv_close((uv_handle_t *)&p->flush, ev_closed);
 }
 
 static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
@@ -52,8 +88,11 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
         free(p);
         return REDIS_ERR;
     }
+    uv_prepare_init(loop, &p->flush);
+    p->open_handles = 2;
     p->context = ac;
     p->handle.data = p;
+    p->flush.data = p;
     ac->ev.addRead = ev_add_read;
     ac->ev.delRead = ev_del_read;
     ac->ev.addWrite = ev_add_write;

@@ -70,11 +70,8 @@ bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const 
                 strcpy(c->string, long_keys[k].name);
                 break;
             }
-    char *oj = j->opts ? cJSON_PrintUnformatted(j->opts) : NULL;
-    j->opts_json = sdsnew(oj ? oj : "{}");
-    free(oj);
     if (!j->progress) j->progress = sdsnew("0");
-    if (!j->id || !j->key || !j->token || !j->data || !j->opts || !j->opts_json) {
+    if (!j->id || !j->key || !j->token || !j->data || !j->opts) {
         bullc__job_free(j);
         return NULL;
     }
@@ -94,7 +91,17 @@ void bullc__job_free(bullc_job *j) {
 const char *bullc_job_id(const bullc_job *j) { return j->id; }
 const char *bullc_job_name(const bullc_job *j) { return j->name; }
 const char *bullc_job_data(const bullc_job *j) { return j->data; }
-const char *bullc_job_opts_json(const bullc_job *j) { return j->opts_json; }
+/* Printed on first use: most processors never ask, and it is per job.
+ * The job is the processor's alone while it runs, so the cache is too. */
+const char *bullc_job_opts_json(const bullc_job *j) {
+    bullc_job *m = (bullc_job *)j;
+    if (!m->opts_json) {
+        char *oj = cJSON_PrintUnformatted(m->opts);
+        m->opts_json = sdsnew(oj ? oj : "{}");
+        free(oj);
+    }
+    return m->opts_json;
+}
 int64_t bullc_job_attempts_made(const bullc_job *j) { return j->attempts_made; }
 int64_t bullc_job_attempts_started(const bullc_job *j) { return j->attempts_started; }
 int64_t bullc_job_timestamp(const bullc_job *j) { return j->timestamp; }

@@ -13,7 +13,12 @@ struct bullc__finish {
     int kind;
     const bullc__script *script;
     int argc;
-    sds argv[24];
+    /* Keys and ids are borrowed from the worker and the job (both outlive
+     * the finish); only what is built per finish is owned. */
+    const char *argv[24];
+    size_t lens[24];
+    sds own[6];
+    int nown;
     int fetch_index; /* argv index of the fetch-next flag, or -1 */
     bool fetch_next;
     bool pending;   /* to be (re)sent when the connection is ready */
@@ -24,7 +29,7 @@ struct bullc__finish {
 
 static void fin_free(bullc__finish *f) {
     if (!f) return;
-    for (int i = 0; i < f->argc; i++) sdsfree(f->argv[i]);
+    for (int i = 0; i < f->nown; i++) sdsfree(f->own[i]);
     sdsfree(f->value);
     free(f);
 }
@@ -73,10 +78,7 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
     (void)c;
     if (f->fetch_next) {
         f->fetch_next = false;
-        if (f->fetch_index >= 0) {
-            sdsfree(f->argv[f->fetch_index]);
-            f->argv[f->fetch_index] = sdsnew("0");
-        }
+        if (f->fetch_index >= 0) f->argv[f->fetch_index] = "0";
     }
     if (!r || r->type == REDIS_REPLY_ERROR) {
         /* Not stored (or not known to be): send again once Redis is back.
@@ -128,17 +130,11 @@ void bullc__process_resend_timer(uv_timer_t *t) { bullc__process_resend(t->data)
 static void send_finish(bullc_job *job) {
     bullc_worker *w = job->w;
     bullc__finish *f = job->fin;
-    const char *argv[24];
-    size_t lens[24];
-    for (int i = 0; i < f->argc; i++) argv[i] = f->argv[i], lens[i] = sdslen(f->argv[i]);
     f->pending = false;
-    if (bullc__aconn_eval(&w->cmd, f->script, 0, finish_reply, job, f->argc, argv, lens)) {
+    if (bullc__aconn_eval(&w->cmd, f->script, 0, finish_reply, job, f->argc, f->argv, f->lens)) {
         if (f->fetch_next) {
             f->fetch_next = false;
-            if (f->fetch_index >= 0) {
-                sdsfree(f->argv[f->fetch_index]);
-                f->argv[f->fetch_index] = sdsnew("0");
-            }
+            if (f->fetch_index >= 0) f->argv[f->fetch_index] = "0";
         }
         f->pending = true; /* on_cmd_ready resends */
         if (w->forced) finished(job);
@@ -152,7 +148,16 @@ void bullc__process_resend(bullc_worker *w) {
     }
 }
 
-static sds i64s(int64_t v) { return sdsfromlonglong((long long)v); }
+static void arg(bullc__finish *f, const char *s, size_t len) {
+    f->argv[f->argc] = s;
+    f->lens[f->argc++] = len;
+}
+static void arg_str(bullc__finish *f, const char *s) { arg(f, s, strlen(s)); }
+static void arg_sds(bullc__finish *f, const sds s) { arg(f, s, sdslen(s)); } /* borrowed */
+static void arg_own(bullc__finish *f, sds s) {
+    f->own[f->nown++] = s;
+    arg_sds(f, s);
+}
 
 static const cJSON *opt(const bullc_job *job, const char *name) {
     return cJSON_GetObjectItemCaseSensitive(job->opts, name);
@@ -286,16 +291,13 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
      * (this job's slot passes to the next one) */
     bool fetch_next = !w->closing && !w->paused && w->in_flight + w->fetching <= w->o.concurrency &&
                       w->limit_until <= now && w->running;
-    sds *a = f->argv;
-    int n = 0;
     if (!ok && (fail_flags & BULLC_FAIL_RATE_LIMITED)) {
         f->kind = FIN_RATE_LIMITED;
         f->script = bullc__script_get("moveJobFromActiveToWait");
-        const char *keys[] = {w->k_active, w->k_wait, w->k_stalled, w->k_paused, w->k_meta,
-                              w->k_limiter, w->k_prioritized, w->k_marker, w->k_events};
-        for (int i = 0; i < 9; i++) a[n++] = sdsnew(keys[i]);
-        a[n++] = sdsdup(job->id), a[n++] = sdsdup(job->token), a[n++] = sdsdup(job->key);
-        f->argc = n;
+        const sds keys[] = {w->k_active, w->k_wait, w->k_stalled, w->k_paused, w->k_meta,
+                            w->k_limiter, w->k_prioritized, w->k_marker, w->k_events};
+        for (int i = 0; i < 9; i++) arg_sds(f, keys[i]);
+        arg_sds(f, job->id), arg_sds(f, job->token), arg_sds(f, job->key);
         if (job->ops_pending) f->deferred = true;
         else send_finish(job);
         return;
@@ -313,55 +315,55 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         }
     }
     f->kind = kind;
-    char nowbuf[24];
-    snprintf(nowbuf, sizeof nowbuf, "%lld", (long long)now);
+    sds now_s = sdsfromlonglong((long long)now);
     if (kind == FIN_COMPLETED || kind == FIN_FAILED) {
         bool completed = kind == FIN_COMPLETED;
         f->script = bullc__script_get("moveToFinished");
-        const char *keys[] = {w->k_wait, w->k_active, w->k_prioritized, w->k_events, w->k_stalled,
-                              w->k_limiter, w->k_delayed, w->k_paused, w->k_meta, w->k_pc,
-                              completed ? w->k_completed : w->k_failed, job->key,
-                              completed ? w->k_metrics_completed : w->k_metrics_failed, w->k_marker};
-        for (int i = 0; i < 14; i++) a[n++] = sdsnew(keys[i]);
-        a[n++] = sdsdup(job->id);
-        a[n++] = sdsnew(nowbuf);
-        a[n++] = sdsnew(completed ? "returnvalue" : "failedReason");
-        a[n++] = sdsdup(f->value);
-        a[n++] = sdsnew(completed ? "completed" : "failed");
-        f->fetch_index = n;
-        a[n++] = sdsnew(fetch_next ? "1" : "0");
-        a[n++] = sdsdup(w->base);
-        a[n++] = pack_finish_opts(w, job, completed);
-        a[n++] = completed ? sdsempty() : pack_fail_fields(job, f->value);
+        const sds keys[] = {w->k_wait, w->k_active, w->k_prioritized, w->k_events, w->k_stalled,
+                            w->k_limiter, w->k_delayed, w->k_paused, w->k_meta, w->k_pc,
+                            completed ? w->k_completed : w->k_failed, job->key,
+                            completed ? w->k_metrics_completed : w->k_metrics_failed, w->k_marker};
+        for (int i = 0; i < 14; i++) arg_sds(f, keys[i]);
+        arg_sds(f, job->id);
+        arg_own(f, now_s);
+        arg_str(f, completed ? "returnvalue" : "failedReason");
+        arg_sds(f, f->value);
+        arg_str(f, completed ? "completed" : "failed");
+        f->fetch_index = f->argc;
+        arg_str(f, fetch_next ? "1" : "0");
+        arg_sds(f, w->base);
+        arg_own(f, pack_finish_opts(w, job, completed));
+        if (completed) arg_str(f, "");
+        else arg_own(f, pack_fail_fields(job, f->value));
     } else if (kind == FIN_DELAYED) {
         f->script = bullc__script_get("moveToDelayed");
-        const char *keys[] = {w->k_marker, w->k_active, w->k_prioritized, w->k_delayed, job->key, w->k_events,
-                              w->k_meta,   w->k_stalled, w->k_wait,       w->k_limiter, w->k_pc};
-        for (int i = 0; i < 11; i++) a[n++] = sdsnew(keys[i]);
-        a[n++] = sdsdup(w->base);
-        a[n++] = sdsnew(nowbuf);
-        a[n++] = sdsdup(job->id);
-        a[n++] = sdsdup(job->token);
-        a[n++] = i64s(delay);
-        a[n++] = sdsnew("0"); /* skipAttempt */
-        a[n++] = pack_fail_fields(job, f->value);
-        f->fetch_index = n;
-        a[n++] = sdsnew(fetch_next ? "1" : "0");
-        a[n++] = fetch_next ? pack_fetch(w, job->token) : sdsempty();
+        const sds keys[] = {w->k_marker, w->k_active, w->k_prioritized, w->k_delayed, job->key, w->k_events,
+                            w->k_meta,   w->k_stalled, w->k_wait,       w->k_limiter, w->k_pc};
+        for (int i = 0; i < 11; i++) arg_sds(f, keys[i]);
+        arg_sds(f, w->base);
+        arg_own(f, now_s);
+        arg_sds(f, job->id);
+        arg_sds(f, job->token);
+        arg_own(f, sdsfromlonglong((long long)delay));
+        arg_str(f, "0"); /* skipAttempt */
+        arg_own(f, pack_fail_fields(job, f->value));
+        f->fetch_index = f->argc;
+        arg_str(f, fetch_next ? "1" : "0");
+        if (fetch_next) arg_own(f, pack_fetch(w, job->token));
+        else arg_str(f, "");
     } else {
         f->script = bullc__script_get("retryJob");
-        const char *keys[] = {w->k_active, w->k_wait, w->k_paused, job->key, w->k_meta, w->k_events,
-                              w->k_delayed, w->k_prioritized, w->k_pc, w->k_marker, w->k_stalled};
-        for (int i = 0; i < 11; i++) a[n++] = sdsnew(keys[i]);
-        a[n++] = sdsdup(w->base);
-        a[n++] = sdsnew(nowbuf);
-        a[n++] = sdsnew(cJSON_IsTrue(opt(job, "lifo")) ? "RPUSH" : "LPUSH");
-        a[n++] = sdsdup(job->id);
-        a[n++] = sdsdup(job->token);
-        a[n++] = pack_fail_fields(job, f->value);
+        const sds keys[] = {w->k_active, w->k_wait, w->k_paused, job->key, w->k_meta, w->k_events,
+                            w->k_delayed, w->k_prioritized, w->k_pc, w->k_marker, w->k_stalled};
+        for (int i = 0; i < 11; i++) arg_sds(f, keys[i]);
+        arg_sds(f, w->base);
+        arg_own(f, now_s);
+        arg_str(f, cJSON_IsTrue(opt(job, "lifo")) ? "RPUSH" : "LPUSH");
+        arg_sds(f, job->id);
+        arg_sds(f, job->token);
+        arg_own(f, pack_fail_fields(job, f->value));
         fetch_next = false;
     }
-    f->argc = n;
     f->fetch_next = fetch_next && f->fetch_index >= 0;
     /* as Node's `await job.updateProgress()`: the job's progress and logs are
      * stored before it leaves active */
