@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Builtin processors, for tests, benchmarks and smoke checks of a
+/* Builtin processors. For tests, benchmarks and smoke checks of a
  * deployment: noop (completes at once), echo (returns the data) and sleep
- * (waits data.sleepMs on a loop timer, then returns the data). */
+ * (waits data.sleepMs on a loop timer, then returns the data), all three
+ * asynchronous on the loop. For the reference deployment: game-data
+ * (builtin_game_data.c) and notification (builtin_notification.c), blocking
+ * processors on the thread pool, since they wait on Redis and HTTP. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +19,51 @@ struct bw_sleep {
     bw_sleep *prev, *next;
 };
 
+/* The blocking builtins: state made at start, a processor on the pool. */
+typedef struct blocking_def {
+    const char *name;
+    int (*init)(bw_queue *q, const bullc_redis_opts *redis, const char *config_json, char *why, size_t n);
+    void (*fini)(bw_queue *q);
+    bullc_blocking_processor_fn process;
+    void (*abort)(bw_queue *q); /* forced shutdown; may be NULL */
+} blocking_def;
+
+static const blocking_def blocking[] = {
+    {"game-data", bw_game_data_init, bw_game_data_fini, bw_game_data_process, NULL},
+    {"notification", bw_notification_init, bw_notification_fini, bw_notification_process, bw_notification_abort},
+};
+
+static const blocking_def *blocking_def_of(const char *name) {
+    for (size_t i = 0; i < sizeof blocking / sizeof blocking[0]; i++)
+        if (!strcmp(blocking[i].name, name)) return &blocking[i];
+    return NULL;
+}
+
 bool bw_builtin_known(const char *name) {
-    return !strcmp(name, "noop") || !strcmp(name, "echo") || !strcmp(name, "sleep");
+    return !strcmp(name, "noop") || !strcmp(name, "echo") || !strcmp(name, "sleep") || blocking_def_of(name);
+}
+
+bool bw_builtin_blocking(const char *name) { return blocking_def_of(name) != NULL; }
+
+int bw_builtin_init(bw_queue *q, const bullc_redis_opts *redis, char *why, size_t why_size) {
+    const blocking_def *d = blocking_def_of(q->cfg->proc.builtin);
+    if (d) return d->init(q, redis, q->cfg->proc.config_json, why, why_size);
+    if (q->cfg->proc.config_json) {
+        snprintf(why, why_size, "builtin %s takes no configuration (queue %s)", q->cfg->proc.builtin, q->cfg->name);
+        return BW_EXIT_USAGE;
+    }
+    return 0;
+}
+
+void bw_builtin_fini(bw_queue *q) {
+    const blocking_def *d = blocking_def_of(q->cfg->proc.builtin);
+    if (d && q->builtin_state) d->fini(q);
+}
+
+/* Thread-pool thread. */
+void bw_builtin_process_blocking(bullc_job *job, bullc_job_result *out, void *data) {
+    bw_queue *q = data;
+    blocking_def_of(q->cfg->proc.builtin)->process(job, out, data);
 }
 
 static void sleep_closed(uv_handle_t *h) { free(h->data); }
@@ -78,6 +125,8 @@ void bw_builtin_process(bullc_job *job, void *data) {
 }
 
 void bw_builtin_abort_all(bw_queue *q) {
+    const blocking_def *d = q->cfg->proc.kind == BW_PROC_BUILTIN ? blocking_def_of(q->cfg->proc.builtin) : NULL;
+    if (d && d->abort && q->builtin_state) d->abort(q);
     while (q->sleeps) {
         bw_sleep *s = q->sleeps;
         bullc_job *job = s->job;

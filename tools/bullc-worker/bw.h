@@ -76,8 +76,8 @@ typedef struct bw_proc {
     char **argv;       /* exec: program and arguments, NULL-terminated */
     int argc;
     const char *path;  /* plugin: the .so */
-    const char *config_json; /* plugin: passed to bullc_plugin_init (NULL: none) */
-    const char *builtin;     /* builtin: noop, echo, sleep */
+    const char *config_json; /* plugin: passed to bullc_plugin_init; builtin: its configuration (NULL: none) */
+    const char *builtin;     /* builtin: noop, echo, sleep, game-data, notification */
 } bw_proc;
 
 /* Worker settings; `set` has a bit per option given, so that layers (file
@@ -142,6 +142,7 @@ typedef struct bw_queue {
     bool plugin_inited;
     bw_run *runs;     /* exec children running */
     bw_sleep *sleeps; /* sleep builtin timers running */
+    void *builtin_state; /* game-data, notification: their settings and connections */
 } bw_queue;
 
 struct bw_app {
@@ -167,11 +168,97 @@ void bw_exec_process(bullc_job *job, void *data);
 /* Sends `sig` to every child of the queue (forced shutdown). */
 void bw_exec_kill_all(bw_queue *q, int sig);
 
-/* builtin.c */
+/* builtin.c: the builtins by name. noop, echo and sleep are asynchronous
+ * processors on the loop; game-data and notification are blocking ones (on
+ * libuv's thread pool), with state made by bw_builtin_init. */
 bool bw_builtin_known(const char *name);
+bool bw_builtin_blocking(const char *name);
+/* Once per queue, on the main thread, before its worker starts: checks the
+ * builtin's configuration (proc.config_json). 0, or an exit code
+ * (BW_EXIT_USAGE: bad configuration) with `why` filled. */
+int bw_builtin_init(bw_queue *q, const bullc_redis_opts *redis, char *why, size_t why_size);
+/* After the queue's worker closed. */
+void bw_builtin_fini(bw_queue *q);
 void bw_builtin_process(bullc_job *job, void *data);
-/* Ends the sleeps in progress (forced shutdown: their results are dropped). */
+void bw_builtin_process_blocking(bullc_job *job, bullc_job_result *out, void *data);
+/* Forced shutdown: ends the sleeps in progress (their results are dropped)
+ * and stops waiting webhooks. */
 void bw_builtin_abort_all(bw_queue *q);
+
+/* builtin_game_data.c, builtin_notification.c: the reference deployment's
+ * processors (see those files and docs/reference-deployment.md). */
+int bw_game_data_init(bw_queue *q, const bullc_redis_opts *redis, const char *config_json, char *why, size_t n);
+void bw_game_data_fini(bw_queue *q);
+void bw_game_data_process(bullc_job *job, bullc_job_result *out, void *data);
+int bw_notification_init(bw_queue *q, const bullc_redis_opts *redis, const char *config_json, char *why, size_t n);
+void bw_notification_fini(bw_queue *q);
+void bw_notification_process(bullc_job *job, bullc_job_result *out, void *data);
+void bw_notification_abort(bw_queue *q);
+
+/* redis_pool.c: synchronous hiredis connections for blocking builtins,
+ * made from bullc-worker's Redis settings; thread-safe. */
+typedef struct bw_redis_pool bw_redis_pool;
+struct redisReply;
+int bw_redis_pool_new(bw_redis_pool **out, const bullc_redis_opts *redis);
+void bw_redis_pool_free(bw_redis_pool *p);
+/* Runs one command (binary-safe arguments) on a pooled connection,
+ * reconnecting once when an idle connection turns out broken. The reply
+ * (free with freeReplyObject; it may be a Redis error reply), or NULL with
+ * `why` filled when Redis could not be reached or did not answer. */
+struct redisReply *bw_redis_pool_command(bw_redis_pool *p, int argc, const char **argv, const size_t *lens,
+                                         char *why, size_t n);
+
+/* http_post.c: webhook POSTs from thread-pool threads (libwebsockets). */
+typedef struct bw_http bw_http;
+typedef struct bw_http_req {
+    const char *body;
+    size_t body_len;
+    const char *const *headers; /* name, value, name, value, ..., NULL; may be NULL */
+    int64_t timeout_ms;         /* the whole request: connect, send, response */
+    const bullc_job *job;       /* stop early when its lock is lost; may be NULL */
+} bw_http_req;
+/* Checks and keeps `url` (http:// or https://); `ca_file` (may be NULL:
+ * the system store) is the CAs https trusts. 0, or -errno with `why`. */
+int bw_http_new(bw_http **out, const char *url, const char *ca_file, char *why, size_t n);
+/* After every bw_http_post returned. NULL is a no-op. */
+void bw_http_free(bw_http *h);
+/* The URL without its query string: for logs and failure reasons. */
+const char *bw_http_display(const bw_http *h);
+/* Makes requests in progress, and later ones, fail at once. Any thread. */
+void bw_http_abort(bw_http *h);
+/* POSTs the body (application/json) and waits for the response. 0 for a
+ * 2xx status (in *status); -1 with `why` ("webhook URL: HTTP 500: ...",
+ * "...: connection failed: ...", "...: timed out after N ms"). */
+int bw_http_post(bw_http *h, const bw_http_req *req, int *status, char *why, size_t n);
+
+/* json.c: JSON as text (values passed on byte for byte). */
+typedef struct bw_jspan {
+    const char *p;
+    size_t n;
+} bw_jspan;
+enum { BW_JSON_INVALID, BW_JSON_OBJECT, BW_JSON_ARRAY, BW_JSON_STRING, BW_JSON_NUMBER, BW_JSON_BOOL, BW_JSON_NULL };
+/* Whether [json, json + len) is one valid JSON value. */
+bool bw_json_valid(const char *json, size_t len);
+/* The text of member `key` of the object `json` (valid JSON): the last one
+ * when the key is repeated, as JSON.parse takes it. False when `json` is
+ * not an object or has no such member. */
+bool bw_json_member(const char *json, size_t len, const char *key, bw_jspan *out);
+int bw_json_kind(const bw_jspan *v);
+/* A string value, decoded (malloc'd); NULL when not a string. */
+char *bw_json_string_value(const bw_jspan *v);
+/* A growing string; `failed` once an allocation failed (then take gives NULL). */
+typedef struct bw_sb {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} bw_sb;
+void bw_sb_put(bw_sb *b, const char *s, size_t n);
+void bw_sb_puts(bw_sb *b, const char *s);
+void bw_sb_printf(bw_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* `s` as a JSON string. */
+void bw_sb_quote(bw_sb *b, const char *s);
+/* The text (malloc'd), and the builder emptied. */
+char *bw_sb_take(bw_sb *b);
 
 /* plugin.c: the --plugin processor (blocking, on libuv's thread pool). */
 int bw_plugin_load(bw_queue *q, char *why, size_t why_size);

@@ -238,12 +238,20 @@ typedef struct cli_proc {
     bw_proc proc;
 } cli_proc;
 
+/* A --builtin-config QUEUE=JSON: the configuration of that queue's builtin,
+ * wherever the builtin was named (flag or file). */
+typedef struct cli_builtin_config {
+    const char *queue, *json;
+} cli_builtin_config;
+
 typedef struct parse_state {
     bw_settings flags;
     const char **queues;
     size_t nqueues;
     cli_proc *procs;
     size_t nprocs;
+    cli_builtin_config *bconfs;
+    size_t nbconfs;
     int argc;
 } parse_state;
 
@@ -285,12 +293,14 @@ static int check_queue_name(const char *name, const char *where) {
     return 0;
 }
 
-/* Reads "exec" / "plugin" / "pluginConfig" / "builtin" of a config object. */
+/* Reads "exec" / "plugin" / "pluginConfig" / "builtin" / "builtinConfig" of
+ * a config object. */
 static int file_proc(bw_config *cfg, const cJSON *item, const char *where, bw_proc *p) {
     const char *k = item->string;
     char w[300];
     snprintf(w, sizeof w, "%s.%s", where, k);
-    if (!strcmp(k, "pluginConfig")) {
+    if (!strcmp(k, "pluginConfig") || !strcmp(k, "builtinConfig")) {
+        if (!strcmp(k, "builtinConfig") && !cJSON_IsObject(item)) return fail("%s must be an object", w);
         char *s = own(cfg, cJSON_PrintUnformatted(item));
         if (!s) return fail("out of memory");
         p->config_json = s;
@@ -330,11 +340,15 @@ static int find_opt(const char *key) {
 /* A "defaults" or "queues.NAME" object: worker options and a processor. */
 static int file_section(bw_config *cfg, const cJSON *obj, const char *where, bw_settings *s, bw_proc *p) {
     if (!cJSON_IsObject(obj)) return fail("%s must be an object", where);
+    const char *config_key = NULL; /* pluginConfig or builtinConfig, when given */
     for (const cJSON *item = obj->child; item; item = item->next) {
         const char *k = item->string;
         char w[300];
         snprintf(w, sizeof w, "%s: %s", cfg->config_path, k);
-        if (!strcmp(k, "exec") || !strcmp(k, "plugin") || !strcmp(k, "pluginConfig") || !strcmp(k, "builtin")) {
+        bool is_config = !strcmp(k, "pluginConfig") || !strcmp(k, "builtinConfig");
+        if (is_config || !strcmp(k, "exec") || !strcmp(k, "plugin") || !strcmp(k, "builtin")) {
+            if (is_config && config_key) return fail("%s: give pluginConfig or builtinConfig, not both", where);
+            if (is_config) config_key = k;
             int rc = file_proc(cfg, item, where, p);
             if (rc) return rc;
             continue;
@@ -357,7 +371,10 @@ static int file_section(bw_config *cfg, const cJSON *obj, const char *where, bw_
         int rc = set_value(cfg, s, (size_t)i, NULL, item, w);
         if (rc) return rc;
     }
-    if (p->config_json && p->kind != BW_PROC_PLUGIN) return fail("%s: pluginConfig needs plugin", where);
+    if (config_key && !strcmp(config_key, "pluginConfig") && p->kind != BW_PROC_PLUGIN)
+        return fail("%s: pluginConfig needs plugin", where);
+    if (config_key && !strcmp(config_key, "builtinConfig") && p->kind != BW_PROC_BUILTIN)
+        return fail("%s: builtinConfig needs builtin", where);
     return 0;
 }
 
@@ -467,7 +484,7 @@ static int load_file(bw_config *cfg, file_state *fs) {
 
 static const char *const global_flags[] = {"queue", "config", "redis", "shutdown-timeout", "log-format",
                                            "log-file", "log-level", "exec", "arg", "plugin", "plugin-config",
-                                           "builtin"};
+                                           "builtin", "builtin-config"};
 
 static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -557,6 +574,28 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             cJSON_Delete(j);
             if (!j) return fail("--plugin-config must be JSON");
             p->proc.config_json = value;
+        } else if (!strcmp(name, "builtin-config")) {
+            /* A JSON object, for the --builtin before it; or QUEUE=OBJECT.
+             * An object never reads as QUEUE=..., whatever '=' it holds. */
+            const char *queue = NULL, *json = value, *eq = strchr(value, '=');
+            cJSON *j = cJSON_Parse(value);
+            if (!cJSON_IsObject(j) && eq && eq != value) {
+                cJSON_Delete(j);
+                queue = own(cfg, strndup(value, (size_t)(eq - value)));
+                if (!queue) return fail("out of memory");
+                j = cJSON_Parse(json = eq + 1);
+            }
+            bool object = cJSON_IsObject(j);
+            cJSON_Delete(j);
+            if (!object) return fail("--builtin-config must be a JSON object, or QUEUE={...}");
+            if (queue) {
+                ps->bconfs[ps->nbconfs++] = (cli_builtin_config){queue, json};
+            } else {
+                cli_proc *p = ps->nprocs ? &ps->procs[ps->nprocs - 1] : NULL;
+                if (!p || p->proc.kind != BW_PROC_BUILTIN)
+                    return fail("--builtin-config must follow a --builtin, or name its queue: QUEUE={...}");
+                p->proc.config_json = json;
+            }
         }
     }
     return 0;
@@ -580,7 +619,8 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     /* upper bounds: no reallocation while pointers are handed out */
     ps.queues = own(cfg, calloc((size_t)argc + 1, sizeof *ps.queues));
     ps.procs = own(cfg, calloc((size_t)argc + 1, sizeof *ps.procs));
-    if (!ps.queues || !ps.procs) return fail("out of memory");
+    ps.bconfs = own(cfg, calloc((size_t)argc + 1, sizeof *ps.bconfs));
+    if (!ps.queues || !ps.procs || !ps.bconfs) return fail("out of memory");
     int rc = parse_args(cfg, &ps, argc, argv);
     if (rc) return rc;
     if (cfg->config_path && (rc = load_file(cfg, &fs))) return rc;
@@ -597,6 +637,12 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
         for (size_t k = 0; k < n && !found; k++)
             found = !strcmp(ps.nqueues ? ps.queues[k] : fs.queues[k].name, ps.procs[i].queue);
         if (!found) return fail("%s names queue '%s', which is not run", ps.procs[i].flag, ps.procs[i].queue);
+    }
+    for (size_t i = 0; i < ps.nbconfs; i++) {
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+            found = !strcmp(ps.nqueues ? ps.queues[k] : fs.queues[k].name, ps.bconfs[i].queue);
+        if (!found) return fail("--builtin-config names queue '%s', which is not run", ps.bconfs[i].queue);
     }
     cfg->queues = own(cfg, calloc(n, sizeof *cfg->queues));
     if (!cfg->queues) return fail("out of memory");
@@ -616,7 +662,13 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
         q->proc = *p;
         if (q->proc.kind == BW_PROC_EXEC) q->proc.argv[q->proc.argc] = NULL;
         if (q->proc.kind == BW_PROC_BUILTIN && !bw_builtin_known(q->proc.builtin))
-            return fail("unknown builtin '%s' (noop, echo or sleep)", q->proc.builtin);
+            return fail("unknown builtin '%s' (noop, echo, sleep, game-data or notification)", q->proc.builtin);
+        for (size_t k = 0; k < ps.nbconfs; k++) {
+            if (strcmp(ps.bconfs[k].queue, q->name)) continue;
+            if (q->proc.kind != BW_PROC_BUILTIN)
+                return fail("--builtin-config names queue '%s', whose processor is not a builtin", q->name);
+            q->proc.config_json = ps.bconfs[k].json; /* the last one wins */
+        }
         if (q->proc.kind == BW_PROC_PLUGIN && !strchr(q->proc.path, '/'))
             return fail("plugin '%s': give a path with a '/', e.g. ./%s (library search paths are not used)",
                         q->proc.path, q->proc.path);
@@ -642,7 +694,14 @@ void bw_usage(FILE *f) {
             "  --plugin [QUEUE=]PATH.so [--plugin-config JSON]   bullc_plugin_process() of a shared\n"
             "                  library (an explicit path), on libuv's thread pool\n"
             "  --builtin [QUEUE=]noop|echo|sleep       complete at once / return the data / wait\n"
-            "                  data.sleepMs ms, then return the data\n\n"
+            "                  data.sleepMs ms, then return the data\n"
+            "  --builtin [QUEUE=]game-data|notification [--builtin-config JSON]   the reference\n"
+            "                  deployment's processors of game_data and send-notification jobs\n"
+            "                  (docs/reference-deployment.md)\n"
+            "  --builtin-config [QUEUE=]JSON           a builtin's settings (an object): for the --builtin\n"
+            "                  before it, or for QUEUE's builtin. notification: {\"webhookUrl\":URL,\n"
+            "                  \"timeoutMs\":5000,\"cap\":100,\"headers\":{...}} (webhookUrl also from\n"
+            "                  NOTIFICATION_WEBHOOK_URL)\n\n"
             "Worker options (defaults are Node BullMQ's):\n",
             bullc_version(), bullc_bullmq_version(), BW_EXIT_UNRECOVERABLE);
     for (size_t i = 0; i < NOPTS; i++) {

@@ -61,18 +61,28 @@ static int check_redis(const bw_config *cfg, const bullc_redis_opts *ro, const c
     }
 }
 
+/* Plugins are loaded and initialised, builtins that take a configuration
+ * check it (and make their connections' settings). */
 static int load_plugins(bw_app *app) {
     char why[600];
     size_t threads = 0;
     for (size_t i = 0; i < app->nqueues; i++) {
         bw_queue *q = &app->queues[i];
+        if (q->cfg->proc.kind == BW_PROC_BUILTIN) {
+            int code = bw_builtin_init(q, app->redis, why, sizeof why);
+            if (code) return fatal(app->cfg, code, "%s", why);
+            if (bw_builtin_blocking(q->cfg->proc.builtin))
+                threads += (size_t)(q->cfg->s.concurrency ? q->cfg->s.concurrency : 1);
+            continue;
+        }
         if (q->cfg->proc.kind != BW_PROC_PLUGIN) continue;
         if (bw_plugin_load(q, why, sizeof why)) return fatal(app->cfg, BW_EXIT_USAGE, "%s", why);
         if (bw_plugin_init(q, why, sizeof why)) return fatal(app->cfg, BW_EXIT_FAIL, "%s", why);
         threads += (size_t)(q->cfg->s.concurrency ? q->cfg->s.concurrency : 1);
     }
-    /* Blocking processors run on libuv's pool (4 threads by default): give
-     * every concurrency slot a thread, unless the user chose a size. */
+    /* Blocking processors (plugins, and the builtins that wait on Redis or
+     * HTTP) run on libuv's pool (4 threads by default): give every
+     * concurrency slot a thread, unless the user chose a size. */
     if (threads > 4 && !getenv("UV_THREADPOOL_SIZE")) {
         char n[16];
         snprintf(n, sizeof n, "%zu", threads > 1024 ? (size_t)1024 : threads);
@@ -82,6 +92,8 @@ static int load_plugins(bw_app *app) {
 }
 
 static void unload_plugins(bw_app *app) {
+    for (size_t i = 0; i < app->nqueues; i++)
+        if (app->queues[i].cfg && app->queues[i].cfg->proc.kind == BW_PROC_BUILTIN) bw_builtin_fini(&app->queues[i]);
     for (size_t i = 0; i < app->nqueues; i++) bw_plugin_fini(&app->queues[i]);
     for (size_t i = 0; i < app->nqueues; i++) bw_plugin_unload(&app->queues[i]);
 }

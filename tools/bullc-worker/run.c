@@ -208,6 +208,9 @@ static int start_worker(bw_app *app, bw_queue *q) {
     o.processor_data = q;
     if (c->proc.kind == BW_PROC_EXEC) {
         o.processor = bw_exec_process; /* its own timeout: the command is killed */
+    } else if (c->proc.kind == BW_PROC_BUILTIN && bw_builtin_blocking(c->proc.builtin)) {
+        o.blocking_processor = bw_builtin_process_blocking;
+        o.job_timeout = c->s.timeout;
     } else if (c->proc.kind == BW_PROC_BUILTIN) {
         o.processor = bw_builtin_process;
         o.job_timeout = c->s.timeout;
