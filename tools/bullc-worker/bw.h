@@ -18,8 +18,10 @@ enum {
     BW_EXIT_FAIL = 1,     /* a failure at run time (a worker could not start, a plugin's init failed) */
     BW_EXIT_USAGE = 2,    /* bad flags, bad config file, unknown builtin, plugin not loadable, log file */
     BW_EXIT_REDIS = 3,    /* Redis unreachable, timed out, or refused the password / database at start */
-    BW_EXIT_ABANDONED = 4 /* shutdown was forced (second signal or --shutdown-timeout): jobs were left
-                             in active for stalled recovery */
+    BW_EXIT_ABANDONED = 4, /* shutdown was forced (second signal or --shutdown-timeout): jobs were left
+                              in active for stalled recovery */
+    BW_EXIT_UNSAFE = 5     /* the server checks found a setting that loses jobs (eviction policy, cluster
+                              without a hash tag, a queue of another BullMQ major); --allow-unsafe-redis */
 };
 
 /* An exec child that exits with this code fails its job without retries
@@ -104,6 +106,7 @@ typedef struct bw_config {
     const char *redis_url;
     const char *config_path;
     int64_t shutdown_timeout; /* ms; 0: wait for ever */
+    bool allow_unsafe_redis;  /* start despite the server checks' errors */
     int log_format, log_level;
     const char *log_file;
     bw_queue_cfg *queues;

@@ -506,6 +506,10 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             printf("bullc-worker %s (BullMQ %s)\n", bullc_version(), bullc_bullmq_version());
             return 1;
         }
+        if (!strcmp(a, "--allow-unsafe-redis")) {
+            cfg->allow_unsafe_redis = true;
+            continue;
+        }
         if (!strcmp(a, "-q")) a = "--queue";
         if (strncmp(a, "--", 2)) return fail("unexpected argument '%s'", a);
         /* --flag=value or --flag value */
@@ -721,9 +725,13 @@ void bw_usage(FILE *f) {
             "  --log-format text|json           one line per event (text)\n"
             "  --log-file PATH                  append to PATH (mode 0600; SIGHUP reopens it), not stderr\n"
             "  --log-level debug|info|warn|error (info)\n"
+            "  --allow-unsafe-redis             start although the server checks found a setting that\n"
+            "                                   loses jobs (eviction policy other than noeviction, a\n"
+            "                                   cluster without a hash-tagged prefix, another BullMQ major)\n"
             "  --help, --version\n\n"
             "Exit codes: 0 stopped by a signal after finishing the jobs in process; 1 run-time failure\n"
             "(a worker or a plugin's init failed); 2 usage, config file, plugin or log file error;\n"
             "3 Redis unreachable or refusing the password/database at start; 4 shutdown forced (second\n"
-            "signal or --shutdown-timeout): jobs in process were left to stalled recovery.\n");
+            "signal or --shutdown-timeout): jobs in process were left to stalled recovery; 5 the\n"
+            "server checks refused the Redis settings (see --allow-unsafe-redis).\n");
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "bw.h"
 
 /* A start-up failure: a log line, and a plain line on stderr when the log
@@ -104,9 +106,74 @@ static void log_open_handle(uv_handle_t *h, void *arg) {
            BW_S("type", uv_handle_type_name(uv_handle_get_type(h))), BW_B("closing", uv_is_closing(h)));
 }
 
+/* The process's own argument strings are what `ps` shows: a --redis URL
+ * is copied for the parser and its password overwritten in place. */
+static char *url_copies[8];
+static void free_url_copies(void) {
+    for (size_t i = 0; i < sizeof url_copies / sizeof url_copies[0]; i++) free(url_copies[i]);
+}
+static void mask_redis_args(int argc, char **argv) {
+    size_t n = 0;
+    atexit(free_url_copies);
+    for (int i = 1; i < argc && n < sizeof url_copies / sizeof url_copies[0]; i++) {
+        size_t skip; /* where the URL starts in argv[i] */
+        if (!strcmp(argv[i], "--redis") && i + 1 < argc) i++, skip = 0;
+        else if (!strncmp(argv[i], "--redis=", 8)) skip = 8;
+        else continue;
+        char *copy = strdup(argv[i]);
+        if (!copy) continue;
+        url_copies[n++] = copy;
+        bullc_redis_url_mask(argv[i] + skip);
+        argv[i] = copy;
+    }
+}
+
+/* Guard rails (bullc_queue_check_server): an eviction policy, a cluster
+ * without a hash tag or a queue of another BullMQ major lose jobs, so the
+ * worker refuses to start on them unless told otherwise; the rest is a
+ * warning. CONFIG/INFO forbidden by a managed Redis only skip checks. */
+static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
+    for (size_t i = 0; i < cfg->nqueues; i++) {
+        bullc_queue_opts qo;
+        bullc_queue_opts_init(&qo);
+        qo.redis = ro;
+        qo.prefix = cfg->queues[i].s.prefix;
+        qo.skip_meta_update = true;
+        bullc_queue *q = NULL;
+        bullc_error err = {0};
+        char *report = NULL;
+        if (bullc_queue_new(&q, cfg->queues[i].name, &qo, &err) ||
+            bullc_queue_check_server(q, &report, &err)) {
+            bullc_queue_free(q);
+            return fatal(cfg, BW_EXIT_REDIS, "server checks: %s", err.message);
+        }
+        bullc_queue_free(q);
+        cJSON *r = cJSON_Parse(report);
+        bullc_free(report);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "warnings"))
+            BW_LOG(BW_LOG_WARN, "redis", BW_S("queue", cfg->queues[i].name), BW_S("msg", e->valuestring));
+        int errors = 0;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "errors")) {
+            errors++;
+            BW_LOG(cfg->allow_unsafe_redis ? BW_LOG_WARN : BW_LOG_ERROR, "redis", BW_S("queue", cfg->queues[i].name),
+                   BW_S("msg", e->valuestring));
+        }
+        char first[400] = "";
+        if (errors)
+            snprintf(first, sizeof first, "%s", cJSON_GetArrayItem(cJSON_GetObjectItem(r, "errors"), 0)->valuestring);
+        cJSON_Delete(r);
+        if (errors && !cfg->allow_unsafe_redis)
+            return fatal(cfg, BW_EXIT_UNSAFE, "queue %s: %s (--allow-unsafe-redis starts anyway)", cfg->queues[i].name,
+                         first);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     /* a command that exits without reading its input must not kill us */
     signal(SIGPIPE, SIG_IGN);
+    mask_redis_args(argc, argv);
     bw_config cfg;
     int code = bw_config_parse(&cfg, argc, argv);
     if (code) {
@@ -131,6 +198,7 @@ int main(int argc, char **argv) {
         BW_LOG(BW_LOG_INFO, "start", BW_S("version", bullc_version()), BW_S("bullmq", bullc_bullmq_version()),
                BW_S("redis", where), BW_I("queues", (int64_t)cfg.nqueues), BW_I("pid", getpid()));
         code = check_redis(&cfg, app.redis, where);
+        if (!code) code = check_server(&cfg, app.redis);
     }
     for (size_t i = 0; i < app.nqueues && !code; i++) {
         app.queues[i].app = &app;

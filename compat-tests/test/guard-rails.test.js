@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// bullc-worker's start-up guard rails, one clear message each: an eviction
+// policy other than noeviction and a queue of another BullMQ major refuse
+// to start (exit 5) unless --allow-unsafe-redis; persistence off is a
+// warning; the password never shows in the process's arguments.
+'use strict';
+
+const { test, after } = require('node:test');
+const assert = require('node:assert');
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const IORedis = require('ioredis');
+const { startWorker, startReady, killAll } = require('../lib/worker-proc');
+
+after(killAll);
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+
+async function redis(args = []) {
+  const port = await freePort();
+  const r = spawnSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--daemonize',
+    'yes', '--logfile', '/dev/null', ...args]);
+  assert.strictEqual(r.status, 0);
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') break;
+    spawnSync('sleep', ['0.05']);
+  }
+  return { port, url: `redis://127.0.0.1:${port}`, stop: () => spawnSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']) };
+}
+
+test('an eviction policy other than noeviction refuses to start, with one clear message', async () => {
+  const r = await redis(['--maxmemory-policy', 'allkeys-lru']);
+  try {
+    const w = startWorker(['--queue', 'q', '--builtin', 'noop'], { redis: r.url });
+    const exit = await w.waitExit(10000);
+    assert.strictEqual(exit.code, 5);
+    assert.match(w.text(), /maxmemory-policy is allkeys-lru/);
+    const ok = await startReady(['--queue', 'q', '--builtin', 'noop', '--allow-unsafe-redis'], { redis: r.url });
+    assert.match(ok.text(), /warn .*maxmemory-policy is allkeys-lru/);
+    assert.match(ok.text(), /persistence is off/, 'persistence off is a warning');
+    await ok.stop();
+  } finally {
+    r.stop();
+  }
+});
+
+test('a queue written by another BullMQ major refuses to start', async () => {
+  const r = await redis();
+  const c = new IORedis(r.port);
+  try {
+    await c.hset('bull:old:meta', 'version', 'bullmq:5.12.0');
+    const w = startWorker(['--queue', 'old', '--builtin', 'noop'], { redis: r.url });
+    const exit = await w.waitExit(10000);
+    assert.strictEqual(exit.code, 5);
+    assert.match(w.text(), /bullmq:5\.12\.0/);
+  } finally {
+    await c.quit();
+    r.stop();
+  }
+});
+
+test('the Redis password is masked in the process arguments', async () => {
+  const r = await redis(['--requirepass', 'hunter2-secret']);
+  try {
+    const w = await startReady(['--queue', 'q', '--builtin', 'noop'],
+      { redis: `redis://:hunter2-secret@127.0.0.1:${r.port}` });
+    const cmdline = fs.readFileSync(`/proc/${w.pid}/cmdline`, 'utf8');
+    assert.ok(!cmdline.includes('hunter2-secret'), cmdline);
+    assert.ok(cmdline.includes('redis://:**************@127.0.0.1'), cmdline);
+    assert.ok(!w.text().includes('hunter2-secret'));
+    await w.stop();
+  } finally {
+    r.stop();
+  }
+});
