@@ -10,7 +10,8 @@
 // drains (finishes the jobs in process) within --shutdown-timeout, so
 // kill_timeout is set above it; a SIGKILL would leave jobs to stalled recovery.
 // Readiness: each C program prints one ready line (bullc-worker: "ready
-// queues=..."; bullc-socket-client: "connected url=...") in its log file.
+// queues=..."; bullc-socket-client: "connected url=...") in its log file
+// (one file per component: stdout and stderr both go to logs/<name>.log).
 'use strict';
 const path = require('path');
 
@@ -40,7 +41,7 @@ module.exports = {
       ],
       env,
       kill_timeout: shutdownMs + 5000,
-      out_file: path.join(logs, 'socket-client.out.log'),
+      out_file: path.join(logs, 'socket-client.log'),
       error_file: path.join(logs, 'socket-client.log'),
       merge_logs: true,
       autorestart: true,
@@ -59,7 +60,7 @@ module.exports = {
       ],
       env,
       kill_timeout: shutdownMs + 5000,
-      out_file: path.join(logs, 'queue-worker.out.log'),
+      out_file: path.join(logs, 'queue-worker.log'),
       error_file: path.join(logs, 'queue-worker.log'),
       merge_logs: true,
       autorestart: true,
@@ -71,7 +72,7 @@ module.exports = {
       exec_mode: 'fork',
       env: { ...env, NEST_PROCESSORS: '' },
       kill_timeout: shutdownMs + 5000,
-      out_file: path.join(logs, 'api.out.log'),
+      out_file: path.join(logs, 'api.log'),
       error_file: path.join(logs, 'api.log'),
       merge_logs: true,
     },
