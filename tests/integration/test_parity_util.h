@@ -56,6 +56,10 @@ typedef struct ph {
     int nw, wclosed;
     bool wclosing[PH_MAXW], wdone[PH_MAXW];
     ph_proc_fn proc;
+    /* optional hooks, called from the worker's event callbacks (after recording) */
+    void (*on_completed)(struct ph *h, ph_wev *e);
+    void (*on_failed)(struct ph *h, ph_wev *e);
+    void (*on_active)(struct ph *h, ph_wev *e);
     bullc_backoff_fn backoff;
     ph_wev *wev;
     int nwev;
@@ -291,9 +295,9 @@ static PH_UNUSED ph_wev *ph_rec(ph *h, char kind, int widx, const bullc_job *job
     e->widx = widx;
     e->t = tu_now_ms();
     if (job) {
-        snprintf(e->id, sizeof e->id, "%s", bullc_job_id(job));
-        snprintf(e->name, sizeof e->name, "%s", bullc_job_name(job));
-        e->data = strdup(bullc_job_data(job));
+        snprintf(e->id, sizeof e->id, "%s", bullc_job_id(job) ? bullc_job_id(job) : "");
+        snprintf(e->name, sizeof e->name, "%s", bullc_job_name(job) ? bullc_job_name(job) : "");
+        e->data = bullc_job_data(job) ? strdup(bullc_job_data(job)) : NULL;
         e->attempts_made = bullc_job_attempts_made(job);
         e->attempts_started = bullc_job_attempts_started(job);
     }
@@ -305,20 +309,24 @@ static void ph__ev_active(bullc_worker *w, const bullc_job *job, void *data) {
     (void)w;
     ph_wctx *c = data;
     c->h->n_active++;
-    ph_rec(c->h, 'a', c->idx, job, NULL);
+    ph_wev *e = ph_rec(c->h, 'a', c->idx, job, NULL);
+    if (c->h->on_active) c->h->on_active(c->h, e);
 }
 static void ph__ev_completed(bullc_worker *w, const bullc_job *job, const char *res, void *data) {
     (void)w;
     ph_wctx *c = data;
     c->h->n_completed++;
-    ph_rec(c->h, 'c', c->idx, job, res);
+    ph_wev *e = ph_rec(c->h, 'c', c->idx, job, res);
+    if (c->h->on_completed) c->h->on_completed(c->h, e);
 }
 static void ph__ev_failed(bullc_worker *w, const bullc_job *job, const char *reason, bool will_retry, void *data) {
     (void)w;
     ph_wctx *c = data;
     if (will_retry) c->h->n_retried++;
     else c->h->n_failed++;
-    ph_rec(c->h, 'f', c->idx, job, reason)->will_retry = will_retry;
+    ph_wev *e = ph_rec(c->h, 'f', c->idx, job, reason);
+    e->will_retry = will_retry;
+    if (c->h->on_failed) c->h->on_failed(c->h, e);
 }
 static void ph__ev_progress(bullc_worker *w, const bullc_job *job, const char *p, void *data) {
     (void)w;
