@@ -22,7 +22,8 @@ for t in "$build"/tests/unit_* "$build"/tests/it_*; do
   name=$(basename "$t")
   case "$name" in unit_codec) export BULLC_MSGPACK_CORPUS="$PWD/$build/tests/tmp/msgpack-corpus.ndjson" ;; esac
   if [ "$name" = unit_codec ] && [ ! -f "$BULLC_MSGPACK_CORPUS" ]; then
-    node compat-tests/lib/gen-msgpack-corpus.js > "$BULLC_MSGPACK_CORPUS"
+    [ -d compat-tests/node_modules/bullmq ] || (cd compat-tests && npm ci --no-audit --no-fund --loglevel=error)
+    node compat-tests/lib/gen-msgpack-corpus.js "$BULLC_MSGPACK_CORPUS"
   fi
   log="$build/tests/tmp/memcheck-$name.log"
   if valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 -q \
