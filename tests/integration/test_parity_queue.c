@@ -10,9 +10,9 @@
 
 TestSuite(parity_queue, .timeout = 60);
 
-/* Node's queue.count(): waiting + paused + delayed + prioritized + waiting-children. */
+/* Node's queue.count(): waiting + delayed + prioritized + waiting-children. */
 static int queue_count(ph *h) {
-    return ph_count(h, "waiting") + ph_count(h, "paused") + ph_count(h, "delayed") + ph_count(h, "prioritized") +
+    return ph_count(h, "waiting") + ph_count(h, "delayed") + ph_count(h, "prioritized") +
            ph_count(h, "waiting-children");
 }
 
