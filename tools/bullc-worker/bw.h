@@ -273,4 +273,22 @@ void bw_plugin_process(bullc_job *job, bullc_job_result *out, void *data);
 /* Milliseconds since the epoch. */
 int64_t bw_now_ms(void);
 
+
+/* ---- lines.c: the exec processor's stderr protocol ---- */
+#define BW_MAX_LINE 65536 /* a longer stderr line is cut into pieces */
+typedef struct bw_lines {
+    char *line;
+    size_t len, cap;
+} bw_lines;
+typedef void (*bw_line_fn)(void *ctx, char *line, size_t len);
+/* Cuts `buf` into lines (without the '\n'), calling `fn` for each complete one. */
+void bw_lines_feed(bw_lines *l, const char *buf, size_t n, bw_line_fn fn, void *ctx);
+/* Hands over the partial line (at end of stream), or an empty one when `empty_too`. */
+void bw_lines_flush_line(bw_lines *l, bw_line_fn fn, void *ctx, bool empty_too);
+void bw_lines_free(bw_lines *l);
+typedef enum { BW_LINE_TEXT, BW_LINE_PROGRESS, BW_LINE_LOG } bw_line_kind;
+/* Strips a trailing '\r', replaces NULs, and tells what the line is; *value
+ * points at the progress JSON or the log text (or the whole line). */
+bw_line_kind bw_line_classify(char *line, size_t *len, const char **value);
+
 #endif

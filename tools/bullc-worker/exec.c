@@ -15,7 +15,6 @@
 
 #define TAIL_LINES 20            /* a failure reason holds at most the last 20 stderr lines */
 #define TAIL_BYTES 4096          /* ... and at most 4 KB */
-#define MAX_LINE 65536           /* a longer stderr line is cut into pieces */
 #define MAX_STDOUT (16u << 20)   /* a larger result fails the job */
 #define LOCK_CHECK_MS 250        /* how often a lost lock is looked for */
 #define PIPE_GRACE_MS 1000       /* after the exit, how long a grandchild may hold the pipes */
@@ -43,8 +42,7 @@ struct bw_run {
     char *out_buf;
     size_t out_len, out_cap;
     bool out_overflow;
-    char *line;
-    size_t line_len, line_cap;
+    bw_lines err_lines; /* stderr, cut into lines */
     char *tail[TAIL_LINES];
     size_t tail_next, tail_count;
     char **env;
@@ -59,7 +57,7 @@ static void run_closed(uv_handle_t *h) {
     for (size_t i = 0; i < r->env_own; i++) free(r->env[i]);
     free(r->env);
     free(r->out_buf);
-    free(r->line);
+    bw_lines_free(&r->err_lines);
     free(r->input);
     free(r);
 }
@@ -125,8 +123,6 @@ static char *tail_text(const bw_run *r) {
 
 /* ---- stderr: progress, log and ordinary lines -------------------------------- */
 
-static bool has_prefix(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
-
 static void finish(bw_run *r);
 
 /* A progress or log call answered. The job is handed back only after all of
@@ -141,24 +137,21 @@ static void op_done(bullc_job *job, int code, const char *message, void *data) {
     if (--r->pending == 0 && r->finish_due) finish(r);
 }
 
-static void on_line(bw_run *r, char *line, size_t len) {
-    if (len && line[len - 1] == '\r') line[--len] = '\0';
-    for (size_t i = 0; i < len; i++)
-        if (!line[i]) line[i] = '?';
+static void on_line(void *ctx, char *line, size_t len) {
+    bw_run *r = ctx;
+    if (!r->job) return;
+    const char *v;
+    bw_line_kind kind = bw_line_classify(line, &len, &v);
     bw_queue *q = r->q;
     const char *id = bullc_job_id(r->job);
-    if (has_prefix(line, "progress:")) {
-        const char *v = line + 9;
-        while (*v == ' ' || *v == '\t') v++;
+    if (kind == BW_LINE_PROGRESS) {
         if (bullc_job_update_progress(r->job, v, op_done, r) == 0) {
             r->pending++;
             return;
         }
         BW_LOG(BW_LOG_WARN, "stderr", BW_S("queue", q->cfg->name), BW_S("id", id),
                BW_S("msg", "ignored a progress line that is not JSON"), BW_S("line", line));
-    } else if (has_prefix(line, "log:")) {
-        const char *v = line + 4;
-        if (*v == ' ') v++;
+    } else if (kind == BW_LINE_LOG) {
         if (bullc_job_log(r->job, v, op_done, r) == 0) {
             r->pending++;
             BW_LOG(BW_LOG_DEBUG, "log", BW_S("queue", q->cfg->name), BW_S("id", id), BW_S("line", v));
@@ -179,37 +172,10 @@ static void maybe_finish(bw_run *r);
 
 static void err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     bw_run *r = s->data;
-    if (n > 0 && r->job) {
-        for (ssize_t i = 0; i < n; i++) {
-            char c = buf->base[i];
-            if (c != '\n' && r->line_len + 1 < MAX_LINE) {
-                if (r->line_len + 2 > r->line_cap) {
-                    size_t cap = r->line_cap ? r->line_cap * 2 : 256;
-                    char *l = realloc(r->line, cap);
-                    if (!l) break;
-                    r->line = l;
-                    r->line_cap = cap;
-                }
-                r->line[r->line_len++] = c;
-                continue;
-            }
-            if (c != '\n') i--; /* MAX_LINE reached: this byte starts the next piece */
-            if (r->line) {
-                r->line[r->line_len] = '\0';
-                on_line(r, r->line, r->line_len);
-            } else {
-                on_line(r, (char[]){'\0'}, 0);
-            }
-            r->line_len = 0;
-        }
-    }
+    if (n > 0 && r->job) bw_lines_feed(&r->err_lines, buf->base, (size_t)n, on_line, r);
     free(buf->base);
     if (n < 0) {
-        if (r->line_len && r->job) {
-            r->line[r->line_len] = '\0';
-            on_line(r, r->line, r->line_len);
-            r->line_len = 0;
-        }
+        if (r->job) bw_lines_flush_line(&r->err_lines, on_line, r, false);
         uv_read_stop(s);
         r->err_eof = true;
         maybe_finish(r);

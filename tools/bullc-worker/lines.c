@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* The exec processor's stderr protocol: bytes cut into lines (a longer line
+ * into pieces of BW_MAX_LINE), and each line classified as `progress: JSON`,
+ * `log: TEXT` or ordinary text (which may become the failure reason). Kept
+ * apart from the process plumbing so that it can be fuzzed on its own. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw.h"
+
+void bw_lines_feed(bw_lines *l, const char *buf, size_t n, bw_line_fn fn, void *ctx) {
+    for (size_t i = 0; i < n; i++) {
+        char c = buf[i];
+        if (c != '\n' && l->len + 1 < BW_MAX_LINE) {
+            if (l->len + 2 > l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 256;
+                char *p = realloc(l->line, cap);
+                if (!p) return; /* out of memory: the rest of this chunk is lost */
+                l->line = p;
+                l->cap = cap;
+            }
+            l->line[l->len++] = c;
+            continue;
+        }
+        if (c != '\n') i--; /* BW_MAX_LINE reached: this byte starts the next piece */
+        bw_lines_flush_line(l, fn, ctx, true);
+    }
+}
+
+void bw_lines_flush_line(bw_lines *l, bw_line_fn fn, void *ctx, bool empty_too) {
+    if (!l->len && !empty_too) return;
+    char empty[1] = {'\0'};
+    char *line = l->line ? l->line : empty;
+    line[l->len] = '\0';
+    size_t len = l->len;
+    l->len = 0;
+    fn(ctx, line, len);
+}
+
+void bw_lines_free(bw_lines *l) {
+    free(l->line);
+    memset(l, 0, sizeof *l);
+}
+
+bw_line_kind bw_line_classify(char *line, size_t *len, const char **value) {
+    size_t n = *len;
+    if (n && line[n - 1] == '\r') line[--n] = '\0';
+    for (size_t i = 0; i < n; i++) /* a NUL would cut the text short everywhere downstream */
+        if (!line[i]) line[i] = '?';
+    *len = n;
+    *value = line;
+    if (!strncmp(line, "progress:", 9)) {
+        const char *v = line + 9;
+        while (*v == ' ' || *v == '\t') v++;
+        *value = v;
+        return BW_LINE_PROGRESS;
+    }
+    if (!strncmp(line, "log:", 4)) {
+        const char *v = line + 4;
+        if (*v == ' ') v++;
+        *value = v;
+        return BW_LINE_LOG;
+    }
+    return BW_LINE_TEXT;
+}
