@@ -21,7 +21,7 @@ for t in "$build"/tests/unit_* "$build"/tests/it_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
   case "$name" in unit_codec) export BULLC_MSGPACK_CORPUS="$PWD/$build/tests/tmp/msgpack-corpus.ndjson" ;; esac
-  if [ "$name" = unit_codec ] && [ ! -f "$BULLC_MSGPACK_CORPUS" ]; then
+  if [ "$name" = unit_codec ] && [ ! -s "$BULLC_MSGPACK_CORPUS" ]; then
     [ -d compat-tests/node_modules/bullmq ] || (cd compat-tests && npm ci --no-audit --no-fund --loglevel=error)
     node compat-tests/lib/gen-msgpack-corpus.js "$BULLC_MSGPACK_CORPUS"
   fi
