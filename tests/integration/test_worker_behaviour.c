@@ -500,3 +500,61 @@ Test(behaviour, progress_lands_before_completion_and_bad_results_fail) {
     free(reason);
     bullc_queue_free(q);
 }
+
+/* ---- a custom backoff strategy (Node's settings.backoffStrategy) ---- */
+static int64_t custom_backoff(int64_t attempts_made, const char *type, const char *error, const bullc_job *job,
+                              void *data) {
+    (void)job, (void)data;
+    cr_assert_str_eq(type, "linear");
+    cr_assert_str_eq(error, "asked to fail");
+    return attempts_made >= 2 ? -1 : 150 * attempts_made; /* -1: do not retry */
+}
+static void always_fail(bullc_job *job, void *data) {
+    (void)data;
+    bullc_job_fail(job, "asked to fail", 0);
+}
+
+Test(behaviour, custom_backoff_strategy_and_its_stop) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 1, "{\"attempts\":5,\"backoff\":{\"type\":\"linear\",\"delay\":1}}");
+    wh h;
+    wh_init(&h);
+    h.want = 1;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = always_fail;
+    o.backoff_strategy = custom_backoff;
+    wh_add_worker(&h, "q", &o);
+    int64_t t0 = tu_now_ms();
+    wh_run(&h, 10000);
+    cr_assert_eq(h.retried, 1, "one retry after 150 ms, then the strategy says -1");
+    cr_assert_eq(h.failed, 1);
+    cr_assert_geq(tu_now_ms() - t0, 140);
+    char *atm = jfield(p, "1", "atm");
+    cr_assert_str_eq(atm, "2", "failed for good at the second attempt, though attempts is 5");
+    free(atm);
+    bullc_queue_free(q);
+}
+
+/* ---- a job key of the wrong type: errors, but the other jobs are untouched ---- */
+Test(behaviour, wrong_type_job_key_does_not_stop_the_others) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    add_n(q, 3, NULL);
+    /* a buggy client overwrote job 1's hash with a string */
+    freeReplyObject(tu_cmd(rc, "DEL %s:q:1", p));
+    freeReplyObject(tu_cmd(rc, "SET %s:q:1 garbage", p));
+    wh h;
+    wh_init(&h);
+    h.want = 2;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = echo_proc;
+    wh_add_worker(&h, "q", &o);
+    wh_run(&h, 15000);
+    cr_assert_eq(h.completed, 2, "jobs 2 and 3 completed");
+    cr_assert_geq(h.errors, 1, "the broken job was reported");
+    cr_assert_eq(zcard(p, "completed"), 2);
+    bullc_queue_free(q);
+}
