@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/* Node BullMQ's stalled_jobs.test.ts cases (and the lock cases of
+ * worker.redis.test.ts / lock_manager.test.ts that concern a whole worker):
+ * jobs left active by a worker that is closed by force are found by another
+ * worker's stalled checker, moved back to wait or failed past
+ * maxStalledCount, with removeOnFail applied; renewed locks keep jobs from
+ * stalling. */
+#include "test_parity_util.h"
+
+#include <math.h>
+#include <unistd.h>
+
+TestSuite(parity_stalled, .timeout = 60);
+
+static const char *const STALL_MSG = "job stalled more than allowable limit";
+
+static bullc_job *held[16];
+static int nheld;
+static void hold_forever(ph *h, bullc_job *job, int widx) {
+    (void)h, (void)widx;
+    held[nheld++] = job;
+}
+static void noop(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    ph_complete(h, job, NULL);
+}
+
+/* Worker `idx` (already holding `n` jobs) is closed by force; its processors
+ * hand the jobs back (dropped), leaving them active with locks that expire. */
+static void force_close_holding(ph *h, int idx) {
+    ph_close_worker_async(h, idx, true);
+    for (int i = 0; i < nheld; i++) ph_complete(h, held[i], NULL);
+    nheld = 0;
+    cr_assert(PH_WAIT(h, 5000, h->wdone[idx]));
+}
+
+/* A worker that takes `n` jobs and never finishes them, then is closed by force. */
+static void stall_jobs(ph *h, int n, int max_stalled) {
+    ph_proc_fn saved = h->proc;
+    h->proc = hold_forever;
+    bullc_worker_opts o;
+    ph_wopts(h, &o);
+    o.lock_duration = 1000;
+    o.stalled_interval = 100;
+    o.max_stalled_count = max_stalled;
+    o.concurrency = 4;
+    int idx = h->nw;
+    int active0 = h->n_active;
+    ph_worker(h, &o);
+    cr_assert(PH_WAIT(h, 5000, h->n_active - active0 == n), "all %d active", n);
+    force_close_holding(h, idx);
+    h->proc = saved;
+}
+static void second_worker(ph *h, int max_stalled) {
+    h->proc = noop;
+    bullc_worker_opts o;
+    ph_wopts(h, &o);
+    o.stalled_interval = 100;
+    o.max_stalled_count = max_stalled;
+    o.concurrency = 4;
+    ph_worker(h, &o);
+}
+static void add4(ph *h, const char *opts, const char *ids[4]) {
+    const char *datas[] = {"{\"bar\":\"baz\"}", "{\"bar1\":\"baz1\"}", "{\"bar2\":\"baz2\"}", "{\"bar3\":\"baz3\"}"};
+    for (int i = 0; i < 4; i++) {
+        const char *id = ph_add(h, "test", datas[i], opts);
+        if (ids) ids[i] = id;
+    }
+}
+
+/* node: "process stalled jobs when starting a queue" */
+Test(parity_stalled, stalled_jobs_processed_by_a_new_worker) {
+    ph *h = ph_new("q");
+    ph_qe(h);
+    const char *ids[4];
+    add4(h, NULL, ids);
+    stall_jobs(h, 4, 1);
+    second_worker(h, 1);
+    cr_assert(PH_WAIT(h, 10000, h->n_stalled == 4));
+    cr_assert(PH_WAIT(h, 5000, ph_qe_count(h, "stalled", NULL) == 4));
+    cr_assert(PH_WAIT(h, 10000, h->n_completed == 4));
+    for (int i = 0; i < 4; i++) cr_assert_eq(ph_job_num(h, ids[i], "stalledCounter"), 1);
+    ph_end(h);
+}
+
+static void delay1000(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    ph_complete_in(h, job, 1000, NULL);
+}
+
+/* node: "don't process stalled jobs when starting a queue with skipStalledCheck" */
+Test(parity_stalled, skip_stalled_check) {
+    ph *h = ph_new("q");
+    h->proc = delay1000;
+    bullc_worker_opts o;
+    ph_wopts(h, &o);
+    o.stalled_interval = 50;
+    o.skip_stalled_check = true;
+    o.concurrency = 4;
+    ph_worker(h, &o);
+    add4(h, NULL, NULL);
+    cr_assert(PH_WAIT(h, 10000, h->n_completed == 4));
+    cr_assert_eq(h->n_stalled, 0);
+    ph_end(h);
+}
+
+/* The four stalled jobs fail at the second worker as stalled; checks the failures. */
+static void assert_stall_failures(ph *h, int n, int64_t started, int64_t made, int64_t stalled) {
+    cr_assert(PH_WAIT(h, 10000, h->n_failed == n), "%d failed", h->n_failed);
+    for (int i = 0; i < h->nwev; i++) {
+        ph_wev *e = &h->wev[i];
+        if (e->kind != 'f') continue;
+        cr_assert_str_eq(e->text, STALL_MSG);
+        cJSON *j = ph_job(h, e->id);
+        if (!j) continue; /* removed on failure */
+        cr_assert(!isnan(ph_jnum(j, "finishedOn")));
+        cr_assert_eq(ph_jnum(j, "attemptsStarted"), started, "job %s", e->id);
+        cr_assert_eq(ph_jnum(j, "attemptsMade"), made, "job %s", e->id);
+        cr_assert_eq(ph_jnum(j, "stalledCounter"), stalled, "job %s", e->id);
+        cJSON_Delete(j);
+    }
+}
+static void assert_global_failures(ph *h) {
+    cr_assert(PH_WAIT(h, 5000, ph_qe_count(h, "failed", NULL) >= 1));
+    cJSON *e;
+    cJSON_ArrayForEach(e, h->qev) {
+        if (!strcmp(ph_qe_field(e, "event"), "failed")) cr_assert_str_eq(ph_qe_field(e, "failedReason"), STALL_MSG);
+    }
+}
+
+/* node: "[when stalled jobs stall more than allowable stalled limit] moves jobs to failed" */
+Test(parity_stalled, past_max_stalled_count_fails) {
+    ph *h = ph_new("q");
+    ph_qe(h);
+    add4(h, NULL, NULL);
+    stall_jobs(h, 4, 0);
+    second_worker(h, 0);
+    assert_stall_failures(h, 4, 2, 1, 1);
+    assert_global_failures(h);
+    ph_end(h);
+}
+
+/* node: "[when retrying jobs] keeps stalledCounter" */
+Test(parity_stalled, retry_keeps_stalled_counter) {
+    ph *h = ph_new("q");
+    ph_qe(h);
+    const char *ids[4];
+    add4(h, NULL, ids);
+    stall_jobs(h, 4, 0);
+    second_worker(h, 0);
+    assert_stall_failures(h, 4, 2, 1, 1);
+    assert_global_failures(h);
+    for (int i = 0; i < 4; i++) cr_assert_eq(bullc_queue_retry_job(h->q, ids[i], NULL, 0, NULL), 0);
+    cr_assert(PH_WAIT(h, 10000, h->n_completed == 4));
+    for (int i = 0; i < 4; i++) {
+        cJSON *j = ph_job(h, ids[i]);
+        cr_assert_eq(ph_jnum(j, "attemptsStarted"), 3);
+        cr_assert_eq(ph_jnum(j, "attemptsMade"), 2);
+        cr_assert_eq(ph_jnum(j, "stalledCounter"), 1);
+        cJSON_Delete(j);
+    }
+    ph_end(h);
+}
+
+static int round_failures;
+static void count_failures(ph *h, ph_wev *e) {
+    (void)h;
+    cr_assert_str_eq(e->text, STALL_MSG);
+    cr_assert_eq(e->attempts_started, 4, "attemptsStarted");
+    round_failures++;
+}
+
+/* node: "[when stalled jobs stall more than allowable stalled limit] moves jobs to failed with maxStalledCount > 1" */
+Test(parity_stalled, past_max_stalled_count_2) {
+    ph *h = ph_new("q");
+    ph_qe(h);
+    const char *ids[4];
+    add4(h, "{\"removeOnFail\":true}", ids);
+    /* three workers in turn take the jobs and are closed by force */
+    for (int i = 0; i <= 2; i++) stall_jobs(h, 4, 2);
+    h->on_failed = count_failures;
+    h->proc = hold_forever;
+    bullc_worker_opts o;
+    ph_wopts(h, &o);
+    o.lock_duration = 1000;
+    o.stalled_interval = 100;
+    o.max_stalled_count = 2;
+    o.concurrency = 4;
+    ph_worker(h, &o);
+    cr_assert(PH_WAIT(h, 10000, round_failures == 4), "%d failed", round_failures);
+    assert_global_failures(h);
+    for (int i = 0; i < 4; i++) cr_assert_not(ph_job_exists(h, ids[i]), "removed on failure");
+    ph_end(h);
+}
+
+/* node: "[when removeOnFail is provided as a number] keeps the specified number of jobs in failed" */
+Test(parity_stalled, stalled_failures_keep_count) {
+    ph *h = ph_new("q");
+    for (int i = 0; i < 4; i++) {
+        char d[16];
+        snprintf(d, sizeof d, "{\"index\":%d}", i);
+        ph_add(h, "test", d, "{\"removeOnFail\":3}");
+    }
+    stall_jobs(h, 4, 0);
+    second_worker(h, 0);
+    cr_assert(PH_WAIT(h, 10000, h->n_failed == 4));
+    for (int i = 0; i < h->nwev; i++)
+        if (h->wev[i].kind == 'f') cr_assert_str_eq(h->wev[i].text, STALL_MSG);
+    cr_assert_eq(ph_count(h, "failed"), 3);
+    ph_end(h);
+}
+
+/* node: "[when removeOnFail is provided as true] removes all job keys" */
+Test(parity_stalled, stalled_failures_removed) {
+    ph *h = ph_new("q");
+    ph_qe(h);
+    const char *ids[4];
+    add4(h, "{\"removeOnFail\":true}", ids);
+    stall_jobs(h, 4, 0);
+    second_worker(h, 0);
+    cr_assert(PH_WAIT(h, 10000, h->n_failed == 4));
+    for (int i = 0; i < h->nwev; i++) {
+        if (h->wev[i].kind != 'f') continue;
+        cr_assert_str_eq(h->wev[i].text, STALL_MSG);
+        cr_assert_eq(h->wev[i].attempts_started, 2);
+    }
+    assert_global_failures(h);
+    for (int i = 0; i < 4; i++) cr_assert_not(ph_job_exists(h, ids[i]));
+    ph_end(h);
+}
+
+/* node: "[when removeOnFail is provided as boolean] keeps the jobs with removeOnFail as false in failed" */
+Test(parity_stalled, stalled_failures_removed_only_when_asked) {
+    ph *h = ph_new("q");
+    for (int i = 0; i < 4; i++) {
+        char d[16];
+        snprintf(d, sizeof d, "{\"index\":%d}", i);
+        ph_add(h, "test", d, i % 2 == 1 ? "{\"removeOnFail\":true}" : "{\"removeOnFail\":false}");
+    }
+    stall_jobs(h, 4, 0);
+    second_worker(h, 0);
+    assert_stall_failures(h, 4, 2, 1, 1);
+    cr_assert_eq(ph_count(h, "failed"), 2);
+    ph_end(h);
+}
+
+static void fail_two_hold_two(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    if (strstr(bullc_job_data(job), "\"index\":0") || strstr(bullc_job_data(job), "\"index\":1"))
+        ph_fail(h, job, "fail", 0);
+    else hold_forever(h, job, widx);
+}
+
+/* node: "[when removeOnFail is provided as a object] keeps the specified number of jobs in failed respecting the age" */
+Test(parity_stalled, stalled_failures_keep_by_age) {
+    ph *h = ph_new("q");
+    for (int i = 0; i < 4; i++) {
+        char d[16];
+        snprintf(d, sizeof d, "{\"index\":%d}", i);
+        ph_add(h, "test", d, "{\"removeOnFail\":{\"count\":4,\"age\":1}}");
+    }
+    h->proc = fail_two_hold_two;
+    bullc_worker_opts o;
+    ph_wopts(h, &o);
+    o.autorun = false;
+    o.lock_duration = 1000;
+    o.stalled_interval = 100;
+    o.max_stalled_count = 0;
+    o.concurrency = 4;
+    bullc_worker *w = ph_worker(h, &o);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    bullc_worker_run(w);
+    cr_assert(PH_WAIT(h, 5000, h->n_active == 4 && h->n_failed == 2));
+    force_close_holding(h, 0);
+    second_worker(h, 0);
+    cr_assert(PH_WAIT(h, 10000, h->n_failed == 4));
+    int stalled_failures = 0;
+    char ids[2][64];
+    for (int i = 0; i < h->nwev; i++) {
+        if (h->wev[i].kind != 'f' || h->wev[i].widx != 1) continue;
+        cr_assert_str_eq(h->wev[i].text, STALL_MSG);
+        snprintf(ids[stalled_failures++], 64, "%s", h->wev[i].id);
+    }
+    cr_assert_eq(stalled_failures, 2);
+    cr_assert_eq(ph_count(h, "failed"), 2, "the two older failures are past the age");
+    bool three = !strcmp(ids[0], "3") || !strcmp(ids[1], "3"), four = !strcmp(ids[0], "4") || !strcmp(ids[1], "4");
+    cr_assert(three && four, "jobs 3 and 4 failed as stalled");
+    ph_end(h);
+}
+
+static void delay4000(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    held[nheld++] = job; /* handed back when the worker is closed */
+    (void)h;
+}
+
+/* node: "jobs not stalled while lock is extended" */
+Test(parity_stalled, renewed_locks_do_not_stall) {
+    ph *h = ph_new("q");
+    h->proc = delay4000;
+    bullc_worker_opts o;
+    ph_wopts(h, &o);
+    o.lock_duration = 100;
+    o.stalled_interval = 50;
+    o.concurrency = 4;
+    ph_worker(h, &o);
+    for (int i = 0; i < 4; i++) {
+        char d[24];
+        snprintf(d, sizeof d, "{\"bar\":\"baz-%d\"}", i);
+        ph_add(h, "test", d, NULL);
+    }
+    cr_assert(PH_WAIT(h, 5000, h->n_active == 4));
+    h->proc = noop;
+    bullc_worker_opts o2;
+    ph_wopts(h, &o2);
+    o2.stalled_interval = 50;
+    o2.concurrency = 4;
+    ph_worker(h, &o2);
+    PH_RUN_FOR(h, 500);
+    cr_assert_eq(ph_count(h, "active"), 4);
+    cr_assert_eq(h->n_stalled, 0, "renewed locks keep the jobs from stalling");
+    force_close_holding(h, 0);
+    cr_assert(PH_WAIT(h, 5000, h->n_stalled == 4));
+    ph_end(h);
+}
