@@ -73,6 +73,7 @@ typedef struct ph {
     int nids;
     void *user;
     int64_t t0;
+    const char *url; /* Redis of the workers and listener; NULL: the tests' Redis */
 } ph;
 
 static PH_UNUSED ph *ph_new(const char *qname) {
@@ -87,6 +88,22 @@ static PH_UNUSED ph *ph_new(const char *qname) {
     h->tick.data = h;
     h->t0 = tu_now_ms();
     return h;
+}
+
+/* A queue handle for the ph's queue and prefix on the Redis at `url`. */
+static PH_UNUSED bullc_queue *ph_queue_at(ph *h, const char *url) {
+    bullc_redis_opts *o;
+    bullc_redis_opts_new(&o);
+    cr_assert_eq(bullc_redis_opts_parse_url(o, url, NULL), 0);
+    bullc_queue_opts qo;
+    bullc_queue_opts_init(&qo);
+    qo.redis = o;
+    qo.prefix = h->prefix;
+    bullc_queue *q = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_new(&q, h->qname, &qo, &err), 0, "%s", err.message);
+    bullc_redis_opts_free(o);
+    return q;
 }
 
 /* A queue handle on the same prefix, with Node's defaultJobOptions. */
@@ -392,7 +409,7 @@ static PH_UNUSED bullc_worker *ph_worker_ex(ph *h, bullc_worker_opts *o, bool ma
     h->wctx[idx].idx = idx;
     bullc_redis_opts *ro;
     bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts_parse_url(ro, h->url ? h->url : tu_redis_url(), NULL);
     bullc_worker_opts copy = *o;
     copy.redis = ro;
     if (!copy.prefix) copy.prefix = h->prefix;
