@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Node BullMQ cases from worker.test.ts, bulk.test.ts, job.redis.test.ts,
  * rate_limiter.test.ts, job_cancellation.test.ts (queue.getActive) and
- * connection.test.ts (an unreachable Redis), reproduced with bullc. */
+ * connection.test.ts (an unreachable Redis, closing), reproduced with bullc. */
 #include "test_parity_util.h"
 
 #include <math.h>
 #include <unistd.h>
+
+#include "private_redis.h"
 
 TestSuite(parity_misc, .timeout = 60);
 
@@ -316,4 +318,36 @@ Test(parity_misc, close_after_a_failed_connection) {
     cr_assert_lt(bullc_queue_add(q, "test", "{}", NULL, NULL, NULL), 0);
     bullc_queue_free(q); /* closes without hanging */
     ph_end(h);
+}
+
+static long long clients_of(const private_redis *pr) {
+    redisContext *c = pr_connect(pr);
+    redisReply *r = redisCommand(c, "CLIENT LIST");
+    cr_assert(r && r->type != REDIS_REPLY_ERROR);
+    long long n = 0;
+    for (const char *p = r->str; (p = strstr(p, "id=")); p += 3) n++;
+    freeReplyObject(r);
+    redisFree(c);
+    return n; /* this one included */
+}
+
+/* node: "should close underlying redis connection when closing fast" */
+Test(parity_misc, close_closes_the_connection) {
+    private_redis pr;
+    pr_start(&pr, "");
+    ph *h = ph_new("q");
+    cr_assert_eq(clients_of(&pr), 1);
+    /* closed at once: no connection is left */
+    bullc_queue *q = ph_queue_at(h, pr.url);
+    bullc_queue_free(q);
+    cr_assert_eq(clients_of(&pr), 1);
+    /* closed after it connected: its connection is closed */
+    q = ph_queue_at(h, pr.url);
+    cr_assert_eq(bullc_queue_ping(q, NULL), 0);
+    cr_assert_eq(clients_of(&pr), 2);
+    bullc_queue_free(q);
+    usleep(50000);
+    cr_assert_eq(clients_of(&pr), 1);
+    ph_end(h);
+    pr_stop(&pr);
 }
