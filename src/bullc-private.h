@@ -212,7 +212,7 @@ enum { BULLC__JOB_PROCESSING, BULLC__JOB_FINISHING, BULLC__JOB_FINISHED };
 
 struct bullc_job {
     bullc_worker *w;
-    sds id, name, data, opts_json, token, key, progress, defa, stacktrace;
+    sds id, name, data, opts_json, token, key, progress, defa, stacktrace, rjk;
     cJSON *opts; /* parsed stored opts, long names */
     int64_t timestamp, processed_on, attempts_made, attempts_started, priority, delay;
     sds bad; /* why the hash cannot be processed (corrupt data), or NULL */

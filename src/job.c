@@ -47,6 +47,7 @@ bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const 
         else if (!strcmp(f, "delay")) j->delay = to_i64(s);
         else if (!strcmp(f, "progress")) sdsfree(j->progress), j->progress = sdsnewlen(s, v->len);
         else if (!strcmp(f, "defa")) sdsfree(j->defa), j->defa = sdsnewlen(s, v->len);
+        else if (!strcmp(f, "rjk")) sdsfree(j->rjk), j->rjk = sdsnewlen(s, v->len);
         else if (!strcmp(f, "stacktrace")) sdsfree(j->stacktrace), j->stacktrace = sdsnewlen(s, v->len);
     }
     /* Node: attemptsMade = attemptsMade || atm || 0 (the long name is legacy) */
@@ -82,6 +83,7 @@ void bullc__job_free(bullc_job *j) {
     if (!j) return;
     sdsfree(j->id), sdsfree(j->name), sdsfree(j->data), sdsfree(j->opts_json), sdsfree(j->token);
     sdsfree(j->key), sdsfree(j->progress), sdsfree(j->defa), sdsfree(j->stacktrace), sdsfree(j->bad);
+    sdsfree(j->rjk);
     cJSON_Delete(j->opts);
     free(j->result.result_json);
     free(j->result.error);
