@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include "bullc-private.h"
@@ -79,7 +80,15 @@ static int setup_cmd(bullc__conn *c, bullc_error *err, int code, int argc, const
 }
 
 int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
-    if (c->ctx) return 0;
+    if (c->ctx) {
+        /* A synchronous connection never has unread data between calls: if
+         * its socket is readable, the server closed it (an idle timeout, a
+         * restart, CLIENT KILL). Reconnecting now, before anything is sent,
+         * cannot apply a command twice. */
+        struct pollfd p = {c->ctx->fd, POLLIN, 0};
+        if (poll(&p, 1, 0) == 0) return 0;
+        bullc__conn_drop(c);
+    }
     const bullc_redis_opts *o = c->opts;
     struct timeval ct = tv_ms(o->connect_timeout_ms);
     c->ctx = o->unix_path ? redisConnectUnixWithTimeout(o->unix_path, ct) : redisConnectWithTimeout(o->host, o->port, ct);

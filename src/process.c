@@ -100,7 +100,7 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         long long code = r->integer;
         if (!(f->uncertain && (code == -1 || code == -2 || code == -3))) {
             bullc_error e;
-            bullc__script_code_err(code, f->script->name, job->id, &e);
+            bullc__admin_code_err(code, job->id, f->script->name, "active", &e); /* Node's wording */
             bullc__worker_error(w, e.code, "%s", e.message);
         }
         finished(job);

@@ -30,7 +30,7 @@ int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts 
     }
     int rc = bullc__validate_queue_name(name, err);
     if (rc) return rc;
-    if (opts->max_len_events <= 0) return bullc__err(err, BULLC_EINVAL, "max_len_events must be positive");
+    if (opts->max_len_events < 0) return bullc__err(err, BULLC_EINVAL, "max_len_events must not be negative");
     if (opts->default_job_opts && (rc = bullc_job_opts_validate(opts->default_job_opts, err))) {
         bullc__err_prefix(err, "default job options: ");
         return rc;

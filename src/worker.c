@@ -103,11 +103,12 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
         return bullc__err(err, BULLC_EINVAL, "a processor is required (or autorun off, for manual processing)");
     if (opts->concurrency < 1) return bullc__err(err, BULLC_EINVAL, "concurrency must be at least 1");
     if (opts->lock_duration <= 0 || opts->stalled_interval <= 0 || opts->lock_renew_time < 0 ||
-        opts->drain_delay < 0 || opts->max_stalled_count < 0 || opts->limiter_max < 0 || opts->limiter_duration < 0 ||
+        !(opts->drain_delay > 0) || opts->max_stalled_count < 0 || opts->limiter_max < 0 || opts->limiter_duration < 0 ||
         (opts->limiter_max > 0) != (opts->limiter_duration > 0) || opts->job_timeout < 0 ||
         opts->max_started_attempts < 0 || opts->maximum_rate_limit_delay <= 0)
         return bullc__err(err, BULLC_EINVAL,
-                          "invalid worker option (durations must be positive; limiter needs both max and duration)");
+                          "invalid worker option (drainDelay must be greater than 0; durations must be positive; "
+                          "limiter needs both max and duration)");
     bullc_worker *w = calloc(1, sizeof *w);
     if (!w) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     w->o = *opts;
@@ -230,7 +231,8 @@ int bullc_worker_rate_limit(bullc_worker *w, int64_t ms) {
     char px[24];
     snprintf(px, sizeof px, "%lld", (long long)ms);
     const char *argv[] = {"SET", w->k_limiter, "9007199254740991", "PX", px};
-    w->limit_until = bullc__now_ms() + ms;
+    /* only the key, as Node: the rate-limited job's move back to wait
+     * returns the key's TTL, which is what pauses this worker */
     return bullc__aconn_cmd(&w->cmd, 0, rate_limit_reply, w, 5, argv, NULL);
 }
 
@@ -439,8 +441,10 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
 
 static void wake_cb(uv_timer_t *t) {
     bullc_worker *w = t->data;
-    int64_t now = bullc__now_ms();
-    if (w->limit_until && w->limit_until <= now) {
+    if (w->limit_until) {
+        /* Node's waitForRateLimit: after the wait (capped by
+         * maximumRateLimitDelay) ask Redis again; it knows whether the limit
+         * still holds, was removed, or delayed jobs are now due. */
         w->limit_until = 0;
         w->drained = false;
     }
@@ -546,6 +550,7 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         w->in_flight++;
         job->state = BULLC__JOB_PROCESSING;
         job->lock_ts = job->started = (int64_t)uv_now(w->loop);
+        if (w->ev.active) w->ev.active(w, job, w->ev_data); /* as Node's getNextJob */
         manual_done(m, job, 0);
         return;
     }
@@ -580,6 +585,10 @@ int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bu
     if (!token || !*token || !cb || w->running) return BULLC_EINVAL;
     if (w->closing) return BULLC_ECLOSED;
     if (!bullc__aconn_ready(&w->cmd)) return BULLC_ECONN;
+    if (w->paused) {
+        cb(w, NULL, 0, data); /* Node's getNextJob returns nothing while paused */
+        return 0;
+    }
     manual_ctx *m = calloc(1, sizeof *m);
     if (!m || !(m->token = sdsnew(token))) {
         free(m);

@@ -487,3 +487,32 @@ Test(parity_events, custom_event) {
     cr_assert_str_eq(ph_qe_field(ph_qe_get(h, "example", 0), "custom"), "value");
     ph_end(h);
 }
+static void delay100b(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    ph_complete_in(h, job, 100, NULL);
+}
+
+/* node: "[when maxLen is 0] should trim events automatically" */
+Test(parity_events, trim_with_max_len_zero) {
+    ph *h = ph_new("q");
+    bullc_queue *tq = trimmed_queue(h, 0);
+    ph_qe(h);
+    h->proc = delay100b;
+    ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    bullc_bulk_job jobs[3] = {{.name = "test", .data_json = "{\"foo\":\"bar\"}"},
+                              {.name = "test", .data_json = "{\"foo\":\"baz\"}"},
+                              {.name = "test", .data_json = "{\"foo\":\"bar\"}"}};
+    cr_assert_eq(bullc_queue_add_bulk(tq, jobs, 3, NULL), 0);
+    for (int i = 0; i < 3; i++) bullc_free(jobs[i].id);
+    cr_assert(PH_WAIT(h, 10000, ph_qe_count(h, "completed", NULL) == 3));
+    redisReply *r = ph_cmd("XREVRANGE %s + -", ph_key(h, "events"));
+    cr_assert_geq(r->elements, 2);
+    cr_assert_str_eq(r->element[0]->element[1]->element[1]->str, "drained");
+    cr_assert_str_eq(r->element[1]->element[1]->element[1]->str, "completed");
+    freeReplyObject(r);
+    cr_assert_leq(xlen(h), 2);
+    bullc_queue_free(tq);
+    ph_end(h);
+}
+

@@ -705,3 +705,67 @@ Test(parity_limits, global_concurrency_with_zero_backoff) {
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 7));
     ph_end(h);
 }
+/* node: "[when maximumRateLimitDelay is reached] should continue processing jobs" */
+Test(parity_limits, maximum_rate_limit_delay_then_continue) {
+    ph *h = ph_new("q");
+    h->proc = noop;
+    bullc_worker_opts o;
+    ph_wopts(h, &o);
+    o.autorun = false;
+    o.maximum_rate_limit_delay = 3000;
+    bullc_worker *w = ph_worker(h, &o);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    cr_assert_eq(bullc_queue_set_global_rate_limit(h->q, 1, 10000, NULL), 0);
+    add_n(h, 4, "rate test", NULL);
+    cr_assert_eq(ph_count(h, "waiting"), 4);
+    bullc_worker_run(w);
+    PH_RUN_FOR(h, 1500);
+    cr_assert_eq(bullc_queue_remove_global_rate_limit(h->q, NULL), 0);
+    PH_RUN_FOR(h, 1500);
+    cr_assert(PH_WAIT(h, 5000, h->n_completed == 4));
+    cr_assert_eq(ph_count(h, "completed"), 4);
+    ph_end(h);
+}
+
+/* node: "[when there are delayed jobs to promote] should promote jobs after maximumRateLimitDelay" */
+Test(parity_limits, promote_delayed_after_maximum_rate_limit_delay) {
+    ph *h = ph_new("q");
+    cr_assert_eq(rl_ttl(h, 0), -2);
+    h->proc = noop;
+    bullc_worker_opts o;
+    ph_wopts(h, &o);
+    o.autorun = false;
+    o.maximum_rate_limit_delay = 3000;
+    o.limiter_max = 1;
+    o.limiter_duration = 10000;
+    bullc_worker *w = ph_worker(h, &o);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    add_n(h, 2, "rate test", NULL);
+    add_n(h, 2, "delayed test", "{\"delay\":1500}");
+    cr_assert_eq(ph_count(h, "waiting"), 2);
+    cr_assert_eq(ph_count(h, "delayed"), 2);
+    bullc_worker_run(w);
+    PH_RUN_FOR(h, 3100);
+    cr_assert_eq(ph_count(h, "waiting"), 3);
+    cr_assert_eq(ph_count(h, "delayed"), 0);
+    ph_end(h);
+}
+
+/* node: "[when removing rate limit] should process jobs normally" */
+Test(parity_limits, removing_the_rate_limit_key) {
+    ph *h = ph_new("q");
+    ph_qe(h);
+    cr_assert_eq(rl_ttl(h, 0), -2);
+    bullc_worker *w = limited_worker(h, noop, 1, 1, 1000, false);
+    cr_assert_eq(bullc_worker_rate_limit(w, 10000), 0);
+    PH_RUN_FOR(h, 50);
+    cr_assert_eq(bullc_queue_remove_rate_limit_key(h->q, NULL), 0);
+    int64_t t0 = tu_now_ms();
+    add_n(h, 2, "rate test", NULL);
+    bullc_worker_run(w);
+    cr_assert(PH_WAIT(h, 5000, ph_qe_count(h, "completed", NULL) == 2));
+    int64_t took = tu_now_ms() - t0;
+    cr_assert_geq(took, 1000);
+    cr_assert_leq(took, 2000, "took %lld", (long long)took);
+    ph_end(h);
+}
