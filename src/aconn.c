@@ -34,8 +34,10 @@ static void ev_poll(uv_poll_t *handle, int status, int events) {
 static void ev_set(uv_events *p, int events) {
     if (events == p->events) return;
     p->events = events;
-    if (events) uv_poll_start(&p->handle, events, ev_poll);
-    else uv_poll_stop(&p->handle);
+    if (events)
+        uv_poll_start(&p->handle, events, ev_poll);
+    else
+        uv_poll_stop(&p->handle);
 }
 
 /* Once connected, output is written just before the loop next waits for
@@ -350,8 +352,10 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
         /* keep the list in reply order: move to the tail */
         cmd_unlink(c, cmd);
         cmd->next = NULL;
-        if (c->tail) c->tail->next = cmd;
-        else c->head = cmd;
+        if (c->tail)
+            c->tail->next = cmd;
+        else
+            c->head = cmd;
         c->tail = cmd;
         if (redisAsyncCommandArgv(c->ac, cmd_reply, cmd, cmd->argc + 3, argv, lens) == REDIS_OK) return;
         cmd_unlink(c, cmd);
@@ -387,15 +391,17 @@ static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms, int a
         cmd_free(cmd);
         return BULLC_ECONN;
     }
-    if (c->tail) c->tail->next = cmd;
-    else c->head = cmd;
+    if (c->tail)
+        c->tail->next = cmd;
+    else
+        c->head = cmd;
     c->tail = cmd;
     if (c->head == cmd) arm_timer(c);
     return 0;
 }
 
-int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc,
-                     const char **argv, const size_t *lens) {
+int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc, const char **argv,
+                     const size_t *lens) {
     bullc__acmd *cmd = calloc(1, sizeof *cmd);
     if (!cmd) return BULLC_ENOMEM;
     cmd->cb = cb;

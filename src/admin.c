@@ -103,15 +103,21 @@ int bullc__admin_code_err(long long code, const char *job_id, const char *comman
     const char *id = job_id ? job_id : "";
     const char *st = state ? state : "expected";
     switch (code) {
-    case -1: return bullc__err(err, BULLC_ENOTFOUND, "Missing key for job %s. %s", id, command);
-    case -2: return bullc__err(err, BULLC_ELOCK, "Missing lock for job %s. %s", id, command);
-    case -3: return bullc__err(err, BULLC_ESTATE, "Job %s is not in the %s state. %s", id, st, command);
-    case -4: return bullc__err(err, BULLC_ESTATE, "Job %s has pending dependencies. %s", id, command);
-    case -6: return bullc__err(err, BULLC_ELOCK, "Lock mismatch for job %s. Cmd %s from %s", id, command, st);
+    case -1:
+        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for job %s. %s", id, command);
+    case -2:
+        return bullc__err(err, BULLC_ELOCK, "Missing lock for job %s. %s", id, command);
+    case -3:
+        return bullc__err(err, BULLC_ESTATE, "Job %s is not in the %s state. %s", id, st, command);
+    case -4:
+        return bullc__err(err, BULLC_ESTATE, "Job %s has pending dependencies. %s", id, command);
+    case -6:
+        return bullc__err(err, BULLC_ELOCK, "Lock mismatch for job %s. Cmd %s from %s", id, command, st);
     case -8:
-        return bullc__err(err, BULLC_ESTATE, "Job %s belongs to a job scheduler and cannot be removed directly. %s",
-                          id, command);
-    default: return bullc__script_code_err(code, command, job_id, err);
+        return bullc__err(err, BULLC_ESTATE, "Job %s belongs to a job scheduler and cannot be removed directly. %s", id,
+                          command);
+    default:
+        return bullc__script_code_err(code, command, job_id, err);
     }
 }
 
@@ -121,7 +127,7 @@ int bullc__check_job_id(const char *id, bullc_error *err) {
 }
 
 const char *bullc__state_key(const char *state) {
-    static const char *const names[] = {"wait", "active", "delayed", "prioritized", "completed",
+    static const char *const names[] = {"wait",   "active", "delayed",          "prioritized", "completed",
                                         "failed", "paused", "waiting-children", NULL};
     if (!state) return NULL;
     if (!strcmp(state, "waiting")) return "wait";
@@ -143,9 +149,12 @@ static int eval_int(bullc_queue *q, const char *script, bullc__args *a, long lon
     int rc = bullc__args_eval(q, script, a, &r, err);
     bullc__args_free(a);
     if (rc) return rc;
-    if (r->type == REDIS_REPLY_INTEGER) *out = r->integer;
-    else if (r->type == REDIS_REPLY_NIL) *out = 0;
-    else rc = bullc__err(err, BULLC_EPROTO, "%s: unexpected reply type %d", script, r->type);
+    if (r->type == REDIS_REPLY_INTEGER)
+        *out = r->integer;
+    else if (r->type == REDIS_REPLY_NIL)
+        *out = 0;
+    else
+        rc = bullc__err(err, BULLC_EPROTO, "%s: unexpected reply type %d", script, r->type);
     freeReplyObject(r);
     return rc;
 }
@@ -441,8 +450,7 @@ int bullc_queue_remove_rate_limit_key(bullc_queue *q, bullc_error *err) {
     return cmd_void(q, &a, NULL, err);
 }
 
-int bullc_queue_remove_deduplication_key(bullc_queue *q, const char *dedup_id, int64_t *out_removed,
-                                         bullc_error *err) {
+int bullc_queue_remove_deduplication_key(bullc_queue *q, const char *dedup_id, int64_t *out_removed, bullc_error *err) {
     if (!dedup_id || !*dedup_id) return bullc__err(err, BULLC_EINVAL, "deduplication id must not be empty");
     bullc__args a;
     bullc__args_init(&a);
@@ -653,8 +661,10 @@ int bullc_queue_add_job_log(bullc_queue *q, const char *id, const char *line, in
     bullc__args_own(&a, sdscat(bullc__key(bullc_queue_key_base(q), id), ":logs"));
     bullc__args_add(&a, id);
     bullc__args_add(&a, line);
-    if (keep_logs > 0) bullc__args_i64(&a, keep_logs);
-    else bullc__args_add(&a, "");
+    if (keep_logs > 0)
+        bullc__args_i64(&a, keep_logs);
+    else
+        bullc__args_add(&a, "");
     long long code = 0;
     if ((rc = eval_int(q, "addLog", &a, &code, err))) return rc;
     if (code < 0) return bullc__admin_code_err(code, id, "addLog", NULL, err);

@@ -167,11 +167,11 @@ struct bullc__aconn {
     bullc_redis_opts *opts;
     char *name; /* CLIENT SETNAME, or NULL */
     enum { ACONN_IDLE, ACONN_CONNECTING, ACONN_READY, ACONN_WAIT_RETRY, ACONN_CLOSING, ACONN_CLOSED } state;
-    uv_timer_t timer; /* connect timeout, reconnect delay, command deadlines */
+    uv_timer_t timer;         /* connect timeout, reconnect delay, command deadlines */
     bullc__acmd *head, *tail; /* commands sent, in reply order */
     unsigned attempts;        /* failed connects in a row (backoff) */
     int64_t connect_started;
-    unsigned generation;      /* successful connects so far */
+    unsigned generation; /* successful connects so far */
     /* Hooks, all optional; `hook_data` is passed to each. */
     void (*on_ready)(bullc__aconn *c, void *data);
     void (*on_down)(bullc__aconn *c, const bullc_error *err, void *data);
@@ -188,8 +188,8 @@ bool bullc__aconn_ready(const bullc__aconn *c);
 /* Sends a command when the connection is ready: returns 0 and `cb` runs
  * exactly once; otherwise returns BULLC_ECONN and `cb` never runs.
  * `timeout_ms` <= 0 uses the command timeout of the settings. */
-int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc,
-                     const char **argv, const size_t *lens);
+int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc, const char **argv,
+                     const size_t *lens);
 /* EVALSHA of a BullMQ script (argv = keys then args); on NOSCRIPT it is sent
  * again as EVAL, transparently. Same contract as bullc__aconn_cmd. */
 int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
@@ -202,7 +202,6 @@ void bullc__aconn_reset(bullc__aconn *c);
 void bullc__aconn_close(bullc__aconn *c);
 /* The reply as a bullc error (for an error reply). */
 int bullc__areply_err(const redisReply *r, bullc_error *err);
-
 
 /* ---- worker.c, job.c, locks.c ---------------------------------------- */
 typedef struct bullc__jobop bullc__jobop;
@@ -219,10 +218,10 @@ struct bullc_job {
     int state;
     bool processor_done; /* the processor handed the job back */
     bool lock_lost, timed_out;
-    int64_t lock_ts;     /* uv_now of the last lock renewal */
-    int64_t started;     /* uv_now when processing started */
-    int ops_pending;     /* job actions sent, not yet answered: the finish waits for them */
-    bullc__finish *fin;  /* the pending move out of active */
+    int64_t lock_ts;    /* uv_now of the last lock renewal */
+    int64_t started;    /* uv_now when processing started */
+    int ops_pending;    /* job actions sent, not yet answered: the finish waits for them */
+    bullc__finish *fin; /* the pending move out of active */
     bullc_job *prev, *next;
     uv_work_t work;
     bullc_job_result result;
@@ -232,8 +231,8 @@ struct bullc_worker {
     uv_loop_t *loop;
     bullc__aconn cmd, block;
     sds queue, prefix, base, name;
-    sds k_wait, k_active, k_prioritized, k_events, k_stalled, k_limiter, k_delayed, k_paused, k_meta, k_pc,
-        k_marker, k_completed, k_failed, k_stalled_check, k_repeat, k_metrics_completed, k_metrics_failed;
+    sds k_wait, k_active, k_prioritized, k_events, k_stalled, k_limiter, k_delayed, k_paused, k_meta, k_pc, k_marker,
+        k_completed, k_failed, k_stalled_check, k_repeat, k_metrics_completed, k_metrics_failed;
     char id[37];
     uint64_t token_seq;
     bullc_worker_opts o;
@@ -319,8 +318,7 @@ int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_er
 /* Hands JSON to the caller (malloc'd text); frees `json`. */
 int bullc__json_out(cJSON *json, char **out, bullc_error *err);
 /* Node's finishedErrors for a script's negative code. */
-int bullc__admin_code_err(long long code, const char *job_id, const char *command, const char *state,
-                          bullc_error *err);
+int bullc__admin_code_err(long long code, const char *job_id, const char *command, const char *state, bullc_error *err);
 /* Checks a job id argument (not NULL or empty). */
 int bullc__check_job_id(const char *id, bullc_error *err);
 /* The Redis key suffix of a Node state name ("waiting" -> "wait"), or NULL

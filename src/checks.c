@@ -59,8 +59,10 @@ int bullc_queue_check_server(bullc_queue *q, char **report_json, bullc_error *er
     }
     freeReplyObject(r);
     r = NULL;
-    if (version) cJSON_AddStringToObject(rep, "redisVersion", version);
-    else cJSON_AddNullToObject(rep, "redisVersion");
+    if (version)
+        cJSON_AddStringToObject(rep, "redisVersion", version);
+    else
+        cJSON_AddNullToObject(rep, "redisVersion");
     bool is_cluster = (cluster && !strcmp(cluster, "1")) || (mode && !strcmp(mode, "cluster"));
     cJSON_AddBoolToObject(rep, "cluster", is_cluster);
     bool tagged = has_hash_tag(bullc_queue_prefix(q)) || has_hash_tag(bullc_queue_name(q));
@@ -101,8 +103,9 @@ int bullc_queue_check_server(bullc_queue *q, char **report_json, bullc_error *er
     if (bullc__conn_command(&c, &r, NULL, 3, hget, NULL) == 0 && r->type == REDIS_REPLY_STRING) {
         cJSON_AddStringToObject(rep, "queueVersion", r->str);
         if (strncmp(r->str, "bullmq:6.", 9)) {
-            sds m = sdscatprintf(sdsempty(), "queue meta.version is %s: written by another BullMQ major, whose "
-                                             "data layout bullc (bullmq 6.x) does not speak",
+            sds m = sdscatprintf(sdsempty(),
+                                 "queue meta.version is %s: written by another BullMQ major, whose "
+                                 "data layout bullc (bullmq 6.x) does not speak",
                                  r->str);
             cJSON_AddItemToArray(errors, cJSON_CreateString(m));
             sdsfree(m);

@@ -57,12 +57,17 @@ void bullc__pack_json(msgpack_packer *pk, const cJSON *v) {
 
 static cJSON *obj_to_json(const msgpack_object *o) {
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL: return cJSON_CreateNull();
-    case MSGPACK_OBJECT_BOOLEAN: return cJSON_CreateBool(o->via.boolean);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return cJSON_CreateNumber((double)o->via.u64);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return cJSON_CreateNumber((double)o->via.i64);
+    case MSGPACK_OBJECT_NIL:
+        return cJSON_CreateNull();
+    case MSGPACK_OBJECT_BOOLEAN:
+        return cJSON_CreateBool(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return cJSON_CreateNumber((double)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return cJSON_CreateNumber((double)o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return cJSON_CreateNumber(o->via.f64);
+    case MSGPACK_OBJECT_FLOAT64:
+        return cJSON_CreateNumber(o->via.f64);
     case MSGPACK_OBJECT_STR: {
         sds s = sdsnewlen(o->via.str.ptr, o->via.str.size);
         cJSON *j = cJSON_CreateString(s);
@@ -96,7 +101,8 @@ static cJSON *obj_to_json(const msgpack_object *o) {
         }
         return m;
     }
-    default: return NULL; /* bin and ext: Redis's cmsgpack rejects them too */
+    default:
+        return NULL; /* bin and ext: Redis's cmsgpack rejects them too */
     }
 }
 

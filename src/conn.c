@@ -91,10 +91,12 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     }
     const bullc_redis_opts *o = c->opts;
     struct timeval ct = tv_ms(o->connect_timeout_ms);
-    c->ctx = o->unix_path ? redisConnectUnixWithTimeout(o->unix_path, ct) : redisConnectWithTimeout(o->host, o->port, ct);
+    c->ctx =
+        o->unix_path ? redisConnectUnixWithTimeout(o->unix_path, ct) : redisConnectWithTimeout(o->host, o->port, ct);
     if (!c->ctx || c->ctx->err) return ctx_err(c, err, "cannot connect to");
     redisEnableKeepAlive(c->ctx);
-    if (redisSetTimeout(c->ctx, tv_ms(o->command_timeout_ms)) != REDIS_OK) return ctx_err(c, err, "cannot set timeout on");
+    if (redisSetTimeout(c->ctx, tv_ms(o->command_timeout_ms)) != REDIS_OK)
+        return ctx_err(c, err, "cannot set timeout on");
     int rc;
     if (o->password) {
         const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
@@ -127,16 +129,27 @@ int bullc__reply_err(const redisReply *r, bullc_error *err) {
 int bullc__script_code_err(long long code, const char *what, const char *job_id, bullc_error *err) {
     const char *id = job_id ? job_id : "?";
     switch (code) {
-    case -1: return bullc__err(err, BULLC_ENOTFOUND, "Missing key for job %s. %s", id, what);
-    case -2: return bullc__err(err, BULLC_ELOCK, "Missing lock for job %s. %s", id, what);
-    case -3: return bullc__err(err, BULLC_ESTATE, "Job %s is not in the expected state. %s", id, what);
-    case -4: return bullc__err(err, BULLC_ESTATE, "Job %s has pending dependencies. %s", id, what);
-    case -5: return bullc__err(err, BULLC_ENOTFOUND, "Missing key for parent job of %s. %s", id, what);
-    case -6: return bullc__err(err, BULLC_ELOCK, "Lock mismatch for job %s. %s", id, what);
-    case -7: return bullc__err(err, BULLC_ESTATE, "The parent job of job %s cannot be replaced. %s", id, what);
-    case -8: return bullc__err(err, BULLC_ESTATE, "Job %s belongs to a job scheduler and cannot be removed directly. %s", id, what);
-    case -9: return bullc__err(err, BULLC_ESTATE, "Job %s has failed children. %s", id, what);
-    default: return bullc__err(err, BULLC_EREDIS, "Unknown code %lld from script (job %s). %s", code, id, what);
+    case -1:
+        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for job %s. %s", id, what);
+    case -2:
+        return bullc__err(err, BULLC_ELOCK, "Missing lock for job %s. %s", id, what);
+    case -3:
+        return bullc__err(err, BULLC_ESTATE, "Job %s is not in the expected state. %s", id, what);
+    case -4:
+        return bullc__err(err, BULLC_ESTATE, "Job %s has pending dependencies. %s", id, what);
+    case -5:
+        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for parent job of %s. %s", id, what);
+    case -6:
+        return bullc__err(err, BULLC_ELOCK, "Lock mismatch for job %s. %s", id, what);
+    case -7:
+        return bullc__err(err, BULLC_ESTATE, "The parent job of job %s cannot be replaced. %s", id, what);
+    case -8:
+        return bullc__err(err, BULLC_ESTATE, "Job %s belongs to a job scheduler and cannot be removed directly. %s", id,
+                          what);
+    case -9:
+        return bullc__err(err, BULLC_ESTATE, "Job %s has failed children. %s", id, what);
+    default:
+        return bullc__err(err, BULLC_EREDIS, "Unknown code %lld from script (job %s). %s", code, id, what);
     }
 }
 

@@ -20,10 +20,10 @@ struct bullc_queue_events {
     void *data;
     uv_timer_t retry; /* waits after an error reply */
     int state;
-    bool resolved;       /* last_id is an id (not "$") */
-    bool busy;           /* a command is in flight */
-    unsigned announced;  /* connection generation `ready` was reported for */
-    int open;            /* handles still to close: connection, timer */
+    bool resolved;      /* last_id is an id (not "$") */
+    bool busy;          /* a command is in flight */
+    unsigned announced; /* connection generation `ready` was reported for */
+    int open;           /* handles still to close: connection, timer */
     void (*close_cb)(bullc_queue_events *qe, void *data);
     void *close_data;
 };
@@ -166,8 +166,10 @@ static void step(bullc_queue_events *qe) {
             return;
         }
     }
-    if (rc == 0) qe->busy = true;
-    else if (rc == BULLC_ENOMEM) retry_later(qe);
+    if (rc == 0)
+        qe->busy = true;
+    else if (rc == BULLC_ENOMEM)
+        retry_later(qe);
     /* BULLC_ECONN: on_ready calls step again */
 }
 
@@ -299,8 +301,10 @@ int bullc_queue_publish_event(bullc_queue *q, const char *event_name, const char
     int rc = bullc__args_cmd(q, &a, &r, err);
     bullc__args_free(&a);
     if (rc) return rc;
-    if (r->type != REDIS_REPLY_STRING) rc = bullc__err(err, BULLC_EPROTO, "XADD: unexpected reply type %d", r->type);
-    else if (out_id && !(*out_id = strndup(r->str, r->len))) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    if (r->type != REDIS_REPLY_STRING)
+        rc = bullc__err(err, BULLC_EPROTO, "XADD: unexpected reply type %d", r->type);
+    else if (out_id && !(*out_id = strndup(r->str, r->len)))
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     freeReplyObject(r);
     return rc;
 }
@@ -370,7 +374,8 @@ int bullc_queue_get_events(bullc_queue *q, const char *after_id, size_t count, c
         const redisReply *f = e->element[1];
         const redisReply *ev = NULL;
         for (size_t k = 0; f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements && !ev; k += 2)
-            if (f->element[k]->type == REDIS_REPLY_STRING && !strcmp(f->element[k]->str, "event")) ev = f->element[k + 1];
+            if (f->element[k]->type == REDIS_REPLY_STRING && !strcmp(f->element[k]->str, "event"))
+                ev = f->element[k + 1];
         ok = put(o, "id", text(e->element[0])) && put(o, "event", ev ? text(ev) : cJSON_CreateString(""));
         for (size_t k = 0; ok && f->type == REDIS_REPLY_ARRAY && k + 1 < f->elements; k += 2) {
             const redisReply *name = f->element[k], *value = f->element[k + 1];

@@ -9,8 +9,8 @@
 #include "bullc-private.h"
 
 /* Node's getJobs default types (QueueGetters.sanitizeJobTypes). */
-static const char *const default_states[] = {"active", "completed", "delayed", "failed",
-                                             "prioritized", "waiting", "waiting-children"};
+static const char *const default_states[] = {"active",      "completed", "delayed",         "failed",
+                                             "prioritized", "waiting",   "waiting-children"};
 #define NDEFAULT (sizeof default_states / sizeof default_states[0])
 
 /* Validates `states` (NULL/0: the defaults) and removes duplicates, keeping
@@ -74,9 +74,12 @@ int bullc_queue_get_job(bullc_queue *q, const char *id, char **out_json, bullc_e
     rc = bullc__args_cmd(q, &a, &r, err);
     bullc__args_free(&a);
     if (rc) return rc;
-    if (r->type != REDIS_REPLY_ARRAY) rc = bullc__err(err, BULLC_EPROTO, "HGETALL: unexpected reply type %d", r->type);
-    else if (r->elements == 0) rc = bullc__err(err, BULLC_ENOTFOUND, "job %s not found", id);
-    else rc = bullc__json_out(bullc__job_json(id, strlen(id), r), out_json, err);
+    if (r->type != REDIS_REPLY_ARRAY)
+        rc = bullc__err(err, BULLC_EPROTO, "HGETALL: unexpected reply type %d", r->type);
+    else if (r->elements == 0)
+        rc = bullc__err(err, BULLC_ENOTFOUND, "job %s not found", id);
+    else
+        rc = bullc__json_out(bullc__job_json(id, strlen(id), r), out_json, err);
     freeReplyObject(r);
     return rc;
 }
@@ -121,7 +124,8 @@ int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstat
         if (type->type != REDIS_REPLY_ARRAY) continue;
         for (size_t e = 0; ok && e < type->elements; e++) {
             const redisReply *entry = type->element[e];
-            if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 || entry->element[0]->type != REDIS_REPLY_STRING)
+            if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
+                entry->element[0]->type != REDIS_REPLY_STRING)
                 continue;
             const redisReply *id = entry->element[0];
             bool dup = false;
@@ -170,7 +174,8 @@ int bullc_queue_get_job_counts(bullc_queue *q, const char *const *states, size_t
     cJSON *counts = cJSON_CreateObject();
     bool ok = counts && r->type == REDIS_REPLY_ARRAY;
     for (int i = 0; ok && i < n; i++) {
-        long long v = (size_t)i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+        long long v =
+            (size_t)i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
         ok = put(counts, names[i], cJSON_CreateNumber((double)v));
     }
     int type = r->type;
@@ -185,12 +190,12 @@ int bullc_queue_get_job_counts(bullc_queue *q, const char *const *states, size_t
 }
 
 int bullc_queue_get_job_state(bullc_queue *q, const char *id, const char **out_state, bullc_error *err) {
-    static const char *const states[] = {"completed", "failed", "delayed", "prioritized", "active",
-                                         "waiting", "waiting-children", "unknown", NULL};
+    static const char *const states[] = {"completed", "failed",           "delayed", "prioritized", "active",
+                                         "waiting",   "waiting-children", "unknown", NULL};
     int rc = bullc__check_job_id(id, err);
     if (rc) return rc;
-    static const char *const keys[] = {"completed", "failed", "delayed", "active",
-                                       "wait", "paused", "waiting-children", "prioritized"};
+    static const char *const keys[] = {"completed", "failed", "delayed",          "active",
+                                       "wait",      "paused", "waiting-children", "prioritized"};
     redisReply *r = NULL;
     /* getStateV2 (LPOS) on Redis >= 6.0.6, as Node; getState scans lists on older ones */
     for (int v = 0; v < 2; v++) {
@@ -239,9 +244,9 @@ static int transaction(bullc_queue *q, bullc__args *cmds, int n, redisReply **ou
     }
     if ((rc = bullc__conn_read(c, &r, qrc ? NULL : err))) return qrc ? qrc : rc;
     if (qrc || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n) {
-        rc = qrc ? qrc
-                 : r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, err)
-                                                : bullc__err(err, BULLC_EPROTO, "EXEC: unexpected reply");
+        rc = qrc                            ? qrc
+             : r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, err)
+                                            : bullc__err(err, BULLC_EPROTO, "EXEC: unexpected reply");
         freeReplyObject(r);
         return rc;
     }
@@ -290,8 +295,8 @@ int bullc_queue_get_counts_per_priority(bullc_queue *q, const int64_t *prioritie
     if (count && !priorities) return bullc__err(err, BULLC_EINVAL, "priorities: NULL");
     for (size_t i = 0; i < count; i++)
         if (priorities[i] < 0 || priorities[i] > BULLC__PRIORITY_LIMIT)
-            return bullc__err(err, BULLC_EINVAL, "priority %lld is out of range (0 ... %d)",
-                              (long long)priorities[i], BULLC__PRIORITY_LIMIT);
+            return bullc__err(err, BULLC_EINVAL, "priority %lld is out of range (0 ... %d)", (long long)priorities[i],
+                              BULLC__PRIORITY_LIMIT);
     cJSON *o = cJSON_CreateObject();
     if (!o) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     int64_t *uniq = malloc(sizeof *uniq * (count ? count : 1));
@@ -375,7 +380,9 @@ int bullc_queue_get_meta(bullc_queue *q, char **out_json, bullc_error *err) {
     bool ok = o && r->type == REDIS_REPLY_ARRAY, paused = false;
     static const struct {
         const char *field, *name;
-    } numeric[] = {{"concurrency", "concurrency"}, {"opts.maxLenEvents", "maxLenEvents"}, {"max", "max"},
+    } numeric[] = {{"concurrency", "concurrency"},
+                   {"opts.maxLenEvents", "maxLenEvents"},
+                   {"max", "max"},
                    {"duration", "duration"}};
     /* Node's getMeta: the other fields first, as strings, then the numbers
      * (only when truthy), then `paused` */
@@ -383,7 +390,8 @@ int bullc_queue_get_meta(bullc_queue *q, char **out_json, bullc_error *err) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
         sds name = sdsnewlen(f->str, f->len);
         bool special = !strcmp(name, "paused");
-        for (size_t k = 0; k < sizeof numeric / sizeof numeric[0]; k++) special = special || !strcmp(name, numeric[k].field);
+        for (size_t k = 0; k < sizeof numeric / sizeof numeric[0]; k++)
+            special = special || !strcmp(name, numeric[k].field);
         if (!strcmp(name, "paused")) paused = v->len == 1 && v->str[0] == '1';
         if (!special) ok = put(o, name, reply_string(v));
         sdsfree(name);
@@ -455,8 +463,10 @@ int bullc_queue_get_rate_limit_ttl(bullc_queue *q, int64_t max_jobs, int64_t *ou
     int rc = bullc__args_eval(q, "getRateLimitTtl", &a, &r, err);
     bullc__args_free(&a);
     if (rc) return rc;
-    if (r->type == REDIS_REPLY_INTEGER) *out_ttl = r->integer;
-    else rc = bullc__err(err, BULLC_EPROTO, "getRateLimitTtl: unexpected reply type %d", r->type);
+    if (r->type == REDIS_REPLY_INTEGER)
+        *out_ttl = r->integer;
+    else
+        rc = bullc__err(err, BULLC_EPROTO, "getRateLimitTtl: unexpected reply type %d", r->type);
     freeReplyObject(r);
     return rc;
 }
@@ -504,7 +514,8 @@ static bool parse_client_list(cJSON *out, const char *list, size_t len, const ch
         if (match) {
             sds raw = sdsnewlen(name, name_len);
             cJSON_DeleteItemFromObjectCaseSensitive(client, "name");
-            bool ok = raw && put(client, "name", cJSON_CreateString(queue)) && put(client, "rawname", cJSON_CreateString(raw));
+            bool ok = raw && put(client, "name", cJSON_CreateString(queue)) &&
+                      put(client, "rawname", cJSON_CreateString(raw));
             sdsfree(raw);
             if (!ok || !put(out, NULL, client)) {
                 if (!ok) cJSON_Delete(client);

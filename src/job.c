@@ -11,9 +11,14 @@
 
 static const struct {
     const char *short_name, *name;
-} long_keys[] = {{"de", "deduplication"}, {"fpof", "failParentOnFailure"}, {"cpof", "continueParentOnFailure"},
-                 {"idof", "ignoreDependencyOnFailure"}, {"kl", "keepLogs"}, {"rdof", "removeDependencyOnFailure"},
-                 {"tm", "telemetryMetadata"}, {"omc", "telemetryOmitContext"}};
+} long_keys[] = {{"de", "deduplication"},
+                 {"fpof", "failParentOnFailure"},
+                 {"cpof", "continueParentOnFailure"},
+                 {"idof", "ignoreDependencyOnFailure"},
+                 {"kl", "keepLogs"},
+                 {"rdof", "removeDependencyOnFailure"},
+                 {"tm", "telemetryMetadata"},
+                 {"omc", "telemetryOmitContext"}};
 
 static int64_t to_i64(const char *s) {
     /* parseInt-like: leading digits, fractional parts (marker scores) cut;
@@ -35,20 +40,34 @@ bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const 
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         const char *f = k->str, *s = v->str;
         /* a real HGETALL has each field once; a forged reply may not */
-        if (!strcmp(f, "name")) sdsfree(j->name), j->name = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "data")) data = s;
-        else if (!strcmp(f, "opts")) opts = s;
-        else if (!strcmp(f, "timestamp")) j->timestamp = to_i64(s);
-        else if (!strcmp(f, "processedOn")) j->processed_on = to_i64(s);
-        else if (!strcmp(f, "atm")) atm = s;
-        else if (!strcmp(f, "attemptsMade")) atm_long = s;
-        else if (!strcmp(f, "ats")) j->attempts_started = to_i64(s);
-        else if (!strcmp(f, "priority")) j->priority = to_i64(s);
-        else if (!strcmp(f, "delay")) j->delay = to_i64(s);
-        else if (!strcmp(f, "progress")) sdsfree(j->progress), j->progress = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "defa")) sdsfree(j->defa), j->defa = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "rjk")) sdsfree(j->rjk), j->rjk = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "stacktrace")) sdsfree(j->stacktrace), j->stacktrace = sdsnewlen(s, v->len);
+        if (!strcmp(f, "name"))
+            sdsfree(j->name), j->name = sdsnewlen(s, v->len);
+        else if (!strcmp(f, "data"))
+            data = s;
+        else if (!strcmp(f, "opts"))
+            opts = s;
+        else if (!strcmp(f, "timestamp"))
+            j->timestamp = to_i64(s);
+        else if (!strcmp(f, "processedOn"))
+            j->processed_on = to_i64(s);
+        else if (!strcmp(f, "atm"))
+            atm = s;
+        else if (!strcmp(f, "attemptsMade"))
+            atm_long = s;
+        else if (!strcmp(f, "ats"))
+            j->attempts_started = to_i64(s);
+        else if (!strcmp(f, "priority"))
+            j->priority = to_i64(s);
+        else if (!strcmp(f, "delay"))
+            j->delay = to_i64(s);
+        else if (!strcmp(f, "progress"))
+            sdsfree(j->progress), j->progress = sdsnewlen(s, v->len);
+        else if (!strcmp(f, "defa"))
+            sdsfree(j->defa), j->defa = sdsnewlen(s, v->len);
+        else if (!strcmp(f, "rjk"))
+            sdsfree(j->rjk), j->rjk = sdsnewlen(s, v->len);
+        else if (!strcmp(f, "stacktrace"))
+            sdsfree(j->stacktrace), j->stacktrace = sdsnewlen(s, v->len);
     }
     /* Node: attemptsMade = attemptsMade || atm || 0 (the long name is legacy) */
     j->attempts_made = to_i64(atm_long) ? to_i64(atm_long) : to_i64(atm);
@@ -206,8 +225,10 @@ static void op_send(bullc__jobop *op) {
         op->job->ops_pending++; /* the job's finish waits for the answer */
         return;
     }
-    if (op->cb) op->cb(op->job, BULLC_ECONN, "not connected to Redis", op->data);
-    else bullc__worker_error(w, BULLC_ECONN, "job %s: action lost: not connected to Redis", op->id);
+    if (op->cb)
+        op->cb(op->job, BULLC_ECONN, "not connected to Redis", op->data);
+    else
+        bullc__worker_error(w, BULLC_ECONN, "job %s: action lost: not connected to Redis", op->id);
     op_free(op);
 }
 
@@ -258,8 +279,10 @@ static int op_submit(bullc_job *job, int kind, const char *arg, int64_t duration
         return 0;
     }
     uv_mutex_lock(&w->ops_mutex);
-    if (w->ops_tail) w->ops_tail->next = op;
-    else w->ops_head = op;
+    if (w->ops_tail)
+        w->ops_tail->next = op;
+    else
+        w->ops_head = op;
     w->ops_tail = op;
     uv_mutex_unlock(&w->ops_mutex);
     uv_async_send(&w->ops_async);

@@ -93,8 +93,12 @@ static bool add(cJSON *o, const char *key, cJSON *item) {
 static cJSON *decode_opts(const redisReply *raw, cJSON **rjk) {
     static const struct {
         const char *from, *to;
-    } decode[] = {{"de", "deduplication"}, {"fpof", "failParentOnFailure"}, {"cpof", "continueParentOnFailure"},
-                  {"idof", "ignoreDependencyOnFailure"}, {"kl", "keepLogs"}, {"rdof", "removeDependencyOnFailure"}};
+    } decode[] = {{"de", "deduplication"},
+                  {"fpof", "failParentOnFailure"},
+                  {"cpof", "continueParentOnFailure"},
+                  {"idof", "ignoreDependencyOnFailure"},
+                  {"kl", "keepLogs"},
+                  {"rdof", "removeDependencyOnFailure"}};
     cJSON *stored = field_json(raw, "{}");
     if (!stored) return NULL;
     if (!cJSON_IsObject(stored)) return stored; /* unreadable: kept as it is */
@@ -144,8 +148,8 @@ static cJSON *decode_opts(const redisReply *raw, cJSON **rjk) {
     if (b) {
         if (cJSON_IsNumber(b) && b->valuedouble != 0) {
             cJSON *o = cJSON_CreateObject();
-            if (!o || !add(o, "type", cJSON_CreateString("fixed")) || !add(o, "delay", cJSON_CreateNumber(b->valuedouble)) ||
-                !cJSON_ReplaceItemViaPointer(opts, b, o)) {
+            if (!o || !add(o, "type", cJSON_CreateString("fixed")) ||
+                !add(o, "delay", cJSON_CreateNumber(b->valuedouble)) || !cJSON_ReplaceItemViaPointer(opts, b, o)) {
                 cJSON_Delete(o);
                 cJSON_Delete(opts);
                 return NULL;
@@ -188,12 +192,15 @@ cJSON *bullc__job_json(const char *id_str, size_t id_len, const redisReply *h) {
     for (int i = 0; ok && i < 2; i++) {
         const redisReply *v = truthy(h, times[i]);
         cJSON *n = v ? js_parse_int(v->str, v->len) : NULL;
-        if (n && cJSON_IsNumber(n) && n->valuedouble != 0) ok = add(j, times[i], n);
-        else cJSON_Delete(n);
+        if (n && cJSON_IsNumber(n) && n->valuedouble != 0)
+            ok = add(j, times[i], n);
+        else
+            cJSON_Delete(n);
     }
     /* returnvalue: null unless stored; a corrupt one is left out (undefined) */
     const redisReply *rv = hfield(h, "returnvalue");
-    if (ok && !rv) ok = add(j, "returnvalue", cJSON_CreateNull());
+    if (ok && !rv)
+        ok = add(j, "returnvalue", cJSON_CreateNull());
     else if (ok) {
         cJSON *v = bullc__parse_stored(rv->str, rv->len);
         if (v) ok = add(j, "returnvalue", v);
@@ -221,8 +228,10 @@ cJSON *bullc__job_json(const char *id_str, size_t id_len, const redisReply *h) {
         if (did && !cJSON_IsNull(did)) ok = add(j, "deduplicationId", cJSON_Duplicate(did, 1));
     }
     const redisReply *rk = truthy(h, "rjk");
-    if (ok && rk) ok = add(j, "repeatJobKey", str_json(rk));
-    else if (ok && rjk && !cJSON_IsNull(rjk)) ok = add(j, "repeatJobKey", cJSON_Duplicate(rjk, 1));
+    if (ok && rk)
+        ok = add(j, "repeatJobKey", str_json(rk));
+    else if (ok && rjk && !cJSON_IsNull(rjk))
+        ok = add(j, "repeatJobKey", cJSON_Duplicate(rjk, 1));
     const redisReply *pk = truthy(h, "parentKey");
     if (ok && pk) ok = add(j, "parentKey", str_json(pk));
     const redisReply *parent = truthy(h, "parent");

@@ -105,7 +105,8 @@ static void stalled_reply(bullc__aconn *c, redisReply *r, const bullc_error *err
     }
     if (r->type != REDIS_REPLY_ARRAY) return;
     for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING && w->ev.stalled) w->ev.stalled(w, r->element[i]->str, w->ev_data);
+        if (r->element[i]->type == REDIS_REPLY_STRING && w->ev.stalled)
+            w->ev.stalled(w, r->element[i]->str, w->ev_data);
 }
 
 static void stalled_tick(uv_timer_t *t) {
@@ -115,9 +116,9 @@ static void stalled_tick(uv_timer_t *t) {
     snprintf(max, sizeof max, "%d", w->o.max_stalled_count);
     snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
     snprintf(interval, sizeof interval, "%lld", (long long)w->o.stalled_interval);
-    const char *argv[] = {w->k_stalled, w->k_wait,  w->k_active, w->k_stalled_check, w->k_meta, w->k_paused,
-                          w->k_marker,  w->k_events, w->k_repeat, max,                w->base,   now,
-                          interval};
+    const char *argv[] = {w->k_stalled, w->k_wait,   w->k_active, w->k_stalled_check, w->k_meta,
+                          w->k_paused,  w->k_marker, w->k_events, w->k_repeat,        max,
+                          w->base,      now,         interval};
     bullc__aconn_eval(&w->cmd, bullc__script_get("moveStalledJobsToWait"), 0, stalled_reply, w, 13, argv, NULL);
 }
 

@@ -12,9 +12,12 @@
 static const struct {
     const char *name, *short_name;
 } short_keys[] = {
-    {"deduplication", "de"},           {"failParentOnFailure", "fpof"},
-    {"continueParentOnFailure", "cpof"}, {"ignoreDependencyOnFailure", "idof"},
-    {"keepLogs", "kl"},                {"removeDependencyOnFailure", "rdof"},
+    {"deduplication", "de"},
+    {"failParentOnFailure", "fpof"},
+    {"continueParentOnFailure", "cpof"},
+    {"ignoreDependencyOnFailure", "idof"},
+    {"keepLogs", "kl"},
+    {"removeDependencyOnFailure", "rdof"},
 };
 
 static const char *const unsupported[] = {"parent", "repeat", "repeatJobKey", "prevMillis", "telemetry"};
@@ -39,8 +42,10 @@ char *bullc_job_opts_to_json(const bullc_job_opts *o) { return cJSON_PrintUnform
 
 static int put(bullc_job_opts *o, const char *key, cJSON *v) {
     if (!v) return BULLC_ENOMEM;
-    if (cJSON_HasObjectItem(o->obj, key)) cJSON_ReplaceItemInObjectCaseSensitive(o->obj, key, v);
-    else cJSON_AddItemToObject(o->obj, key, v);
+    if (cJSON_HasObjectItem(o->obj, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(o->obj, key, v);
+    else
+        cJSON_AddItemToObject(o->obj, key, v);
     return 0;
 }
 
@@ -185,7 +190,8 @@ int bullc__validate_job_id(const char *id, bullc_error *err) {
 static int validate_keep(const cJSON *v, const char *name, bullc_error *err) {
     if (cJSON_IsBool(v)) return 0;
     if (cJSON_IsNumber(v)) return want_int(v, name, -1, BULLC__MAX_SAFE_INTEGER, err);
-    if (!cJSON_IsObject(v)) return bullc__err(err, BULLC_EINVAL, "%s must be a boolean, a count or {age, count, limit}", name);
+    if (!cJSON_IsObject(v))
+        return bullc__err(err, BULLC_EINVAL, "%s must be a boolean, a count or {age, count, limit}", name);
     static const char *const keys[] = {"age", "count", "limit"};
     int rc = only_keys(v, name, keys, 3, err);
     for (const cJSON *c = v->child; !rc && c; c = c->next) {
@@ -207,21 +213,25 @@ static int validate_backoff(const cJSON *v, bullc_error *err) {
     const cJSON *delay = cJSON_GetObjectItemCaseSensitive(v, "delay");
     const cJSON *jitter = cJSON_GetObjectItemCaseSensitive(v, "jitter");
     if (!cJSON_IsString(type) || !*type->valuestring)
-        return bullc__err(err, BULLC_EINVAL, "backoff.type must be \"fixed\", \"exponential\" or a custom strategy's name");
+        return bullc__err(err, BULLC_EINVAL,
+                          "backoff.type must be \"fixed\", \"exponential\" or a custom strategy's name");
     if (delay && !cJSON_IsNull(delay) && (rc = want_int(delay, "backoff.delay", 0, BULLC__MAX_SAFE_INTEGER, err)))
         return rc;
-    if (jitter && !cJSON_IsNull(jitter) && (!cJSON_IsNumber(jitter) || jitter->valuedouble < 0 || jitter->valuedouble > 1))
+    if (jitter && !cJSON_IsNull(jitter) &&
+        (!cJSON_IsNumber(jitter) || jitter->valuedouble < 0 || jitter->valuedouble > 1))
         return bullc__err(err, BULLC_EINVAL, "Jitter should be between 0 and 1");
     return 0;
 }
 
 static int validate_dedup(const cJSON *v, bullc_error *err) {
-    if (!cJSON_IsObject(v)) return bullc__err(err, BULLC_EINVAL, "deduplication must be an object {id, ttl, extend, replace}");
+    if (!cJSON_IsObject(v))
+        return bullc__err(err, BULLC_EINVAL, "deduplication must be an object {id, ttl, extend, replace}");
     static const char *const keys[] = {"id", "ttl", "extend", "replace", "keepLastIfActive", "reschedule"};
     int rc = only_keys(v, "deduplication", keys, 6, err);
     if (rc) return rc;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
-    if (!cJSON_IsString(id) || !*id->valuestring) return bullc__err(err, BULLC_EINVAL, "Deduplication id must be provided");
+    if (!cJSON_IsString(id) || !*id->valuestring)
+        return bullc__err(err, BULLC_EINVAL, "Deduplication id must be provided");
     for (const cJSON *c = v->child; c; c = c->next) {
         if (!strcmp(c->string, "id") || cJSON_IsNull(c)) continue;
         char what[64];
@@ -236,7 +246,8 @@ static int validate_dedup(const cJSON *v, bullc_error *err) {
 static int validate_one(const char *k, const cJSON *v, bullc_error *err) {
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (!strcmp(k, unsupported[i]))
-            return bullc__err(err, BULLC_EINVAL, "job option '%s' is not supported by bullc yet (flows and repeatable jobs)", k);
+            return bullc__err(err, BULLC_EINVAL,
+                              "job option '%s' is not supported by bullc yet (flows and repeatable jobs)", k);
     if (!strcmp(k, "debounce"))
         return bullc__err(err, BULLC_EINVAL, "Debounce option has been removed. Use deduplication option instead");
     if (!strcmp(k, "jobId")) {
@@ -244,8 +255,10 @@ static int validate_one(const char *k, const cJSON *v, bullc_error *err) {
         return bullc__validate_job_id(v->valuestring, err);
     }
     if (!strcmp(k, "delay")) {
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return bullc__err(err, BULLC_EINVAL, "delay must be a number of milliseconds");
-        if (v->valuedouble < 0) return bullc__err(err, BULLC_EINVAL, "delay must not be negative (got %g)", v->valuedouble);
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+            return bullc__err(err, BULLC_EINVAL, "delay must be a number of milliseconds");
+        if (v->valuedouble < 0)
+            return bullc__err(err, BULLC_EINVAL, "delay must not be negative (got %g)", v->valuedouble);
         return 0;
     }
     if (!strcmp(k, "priority")) {
@@ -294,7 +307,9 @@ int bullc_job_opts_validate(const bullc_job_opts *o, bullc_error *err) { return 
 int bullc_job_opts_merge_json(bullc_job_opts *o, const char *json, bullc_error *err) {
     if (!json) return bullc__err(err, BULLC_EINVAL, "options: NULL JSON");
     cJSON *in = cJSON_ParseWithOpts(json, NULL, 1);
-    if (!in) return bullc__err(err, BULLC_EINVAL, "options: invalid JSON near '%.20s'", cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
+    if (!in)
+        return bullc__err(err, BULLC_EINVAL, "options: invalid JSON near '%.20s'",
+                          cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
     if (!cJSON_IsObject(in)) {
         cJSON_Delete(in);
         return bullc__err(err, BULLC_EINVAL, "options must be a JSON object");

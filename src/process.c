@@ -37,8 +37,10 @@ static void fin_free(bullc__finish *f) {
 static void release_if_done(bullc_job *job) {
     bullc_worker *w = job->w;
     if (job->state != BULLC__JOB_FINISHED || !job->processor_done || job->ops_pending) return;
-    if (job->prev) job->prev->next = job->next;
-    else w->jobs = job->next;
+    if (job->prev)
+        job->prev->next = job->next;
+    else
+        w->jobs = job->next;
     if (job->next) job->next->prev = job->prev;
     fin_free(job->fin);
     bullc__job_free(job);
@@ -175,8 +177,10 @@ static cJSON *keep_for(bullc_worker *w, const bullc_job *job, bool completed) {
     }
     if (cJSON_IsObject(v)) return cJSON_Duplicate(v, 1);
     cJSON *k = cJSON_CreateObject();
-    if (cJSON_IsNumber(v)) cJSON_AddNumberToObject(k, "count", v->valuedouble);
-    else cJSON_AddNumberToObject(k, "count", cJSON_IsTrue(v) ? 0 : -1);
+    if (cJSON_IsNumber(v))
+        cJSON_AddNumberToObject(k, "count", v->valuedouble);
+    else
+        cJSON_AddNumberToObject(k, "count", cJSON_IsTrue(v) ? 0 : -1);
     return k;
 }
 
@@ -210,14 +214,18 @@ static sds pack_finish_opts(bullc_worker *w, const bullc_job *job, bool complete
     bullc__pack_str(&pb.pk, "attempts");
     bullc__pack_number(&pb.pk, cJSON_IsNumber(att) ? att->valuedouble : 0);
     bullc__pack_str(&pb.pk, "maxMetricsSize");
-    if (w->o.metrics_max_data_points > 0) msgpack_pack_int64(&pb.pk, w->o.metrics_max_data_points);
-    else bullc__pack_str(&pb.pk, "");
-    static const char *const flags[] = {"fpof", "failParentOnFailure", "cpof", "continueParentOnFailure",
+    if (w->o.metrics_max_data_points > 0)
+        msgpack_pack_int64(&pb.pk, w->o.metrics_max_data_points);
+    else
+        bullc__pack_str(&pb.pk, "");
+    static const char *const flags[] = {"fpof", "failParentOnFailure",       "cpof", "continueParentOnFailure",
                                         "idof", "ignoreDependencyOnFailure", "rdof", "removeDependencyOnFailure"};
     for (int i = 0; i < 8; i += 2) {
         bullc__pack_str(&pb.pk, flags[i]);
-        if (cJSON_IsTrue(opt(job, flags[i + 1]))) msgpack_pack_true(&pb.pk);
-        else msgpack_pack_false(&pb.pk);
+        if (cJSON_IsTrue(opt(job, flags[i + 1])))
+            msgpack_pack_true(&pb.pk);
+        else
+            msgpack_pack_false(&pb.pk);
     }
     sds s = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
     bullc__packbuf_destroy(&pb);
@@ -294,12 +302,14 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     if (!ok && (fail_flags & BULLC_FAIL_RATE_LIMITED)) {
         f->kind = FIN_RATE_LIMITED;
         f->script = bullc__script_get("moveJobFromActiveToWait");
-        const sds keys[] = {w->k_active, w->k_wait, w->k_stalled, w->k_paused, w->k_meta,
-                            w->k_limiter, w->k_prioritized, w->k_marker, w->k_events};
+        const sds keys[] = {w->k_active,  w->k_wait,        w->k_stalled, w->k_paused, w->k_meta,
+                            w->k_limiter, w->k_prioritized, w->k_marker,  w->k_events};
         for (int i = 0; i < 9; i++) arg_sds(f, keys[i]);
         arg_sds(f, job->id), arg_sds(f, job->token), arg_sds(f, job->key);
-        if (job->ops_pending) f->deferred = true;
-        else send_finish(job);
+        if (job->ops_pending)
+            f->deferred = true;
+        else
+            send_finish(job);
         return;
     }
     int kind = ok ? FIN_COMPLETED : FIN_FAILED;
@@ -319,10 +329,20 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     if (kind == FIN_COMPLETED || kind == FIN_FAILED) {
         bool completed = kind == FIN_COMPLETED;
         f->script = bullc__script_get("moveToFinished");
-        const sds keys[] = {w->k_wait, w->k_active, w->k_prioritized, w->k_events, w->k_stalled,
-                            w->k_limiter, w->k_delayed, w->k_paused, w->k_meta, w->k_pc,
-                            completed ? w->k_completed : w->k_failed, job->key,
-                            completed ? w->k_metrics_completed : w->k_metrics_failed, w->k_marker};
+        const sds keys[] = {w->k_wait,
+                            w->k_active,
+                            w->k_prioritized,
+                            w->k_events,
+                            w->k_stalled,
+                            w->k_limiter,
+                            w->k_delayed,
+                            w->k_paused,
+                            w->k_meta,
+                            w->k_pc,
+                            completed ? w->k_completed : w->k_failed,
+                            job->key,
+                            completed ? w->k_metrics_completed : w->k_metrics_failed,
+                            w->k_marker};
         for (int i = 0; i < 14; i++) arg_sds(f, keys[i]);
         arg_sds(f, job->id);
         arg_own(f, now_s);
@@ -333,12 +353,14 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         arg_str(f, fetch_next ? "1" : "0");
         arg_sds(f, w->base);
         arg_own(f, pack_finish_opts(w, job, completed));
-        if (completed) arg_str(f, "");
-        else arg_own(f, pack_fail_fields(job, f->value));
+        if (completed)
+            arg_str(f, "");
+        else
+            arg_own(f, pack_fail_fields(job, f->value));
     } else if (kind == FIN_DELAYED) {
         f->script = bullc__script_get("moveToDelayed");
-        const sds keys[] = {w->k_marker, w->k_active, w->k_prioritized, w->k_delayed, job->key, w->k_events,
-                            w->k_meta,   w->k_stalled, w->k_wait,       w->k_limiter, w->k_pc};
+        const sds keys[] = {w->k_marker, w->k_active,  w->k_prioritized, w->k_delayed, job->key, w->k_events,
+                            w->k_meta,   w->k_stalled, w->k_wait,        w->k_limiter, w->k_pc};
         for (int i = 0; i < 11; i++) arg_sds(f, keys[i]);
         arg_sds(f, w->base);
         arg_own(f, now_s);
@@ -349,12 +371,14 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         arg_own(f, pack_fail_fields(job, f->value));
         f->fetch_index = f->argc;
         arg_str(f, fetch_next ? "1" : "0");
-        if (fetch_next) arg_own(f, pack_fetch(w, job->token));
-        else arg_str(f, "");
+        if (fetch_next)
+            arg_own(f, pack_fetch(w, job->token));
+        else
+            arg_str(f, "");
     } else {
         f->script = bullc__script_get("retryJob");
-        const sds keys[] = {w->k_active, w->k_wait, w->k_paused, job->key, w->k_meta, w->k_events,
-                            w->k_delayed, w->k_prioritized, w->k_pc, w->k_marker, w->k_stalled};
+        const sds keys[] = {w->k_active,  w->k_wait,        w->k_paused, job->key,    w->k_meta,   w->k_events,
+                            w->k_delayed, w->k_prioritized, w->k_pc,     w->k_marker, w->k_stalled};
         for (int i = 0; i < 11; i++) arg_sds(f, keys[i]);
         arg_sds(f, w->base);
         arg_own(f, now_s);
@@ -367,8 +391,10 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     f->fetch_next = fetch_next && f->fetch_index >= 0;
     /* as Node's `await job.updateProgress()`: the job's progress and logs are
      * stored before it leaves active */
-    if (job->ops_pending) f->deferred = true;
-    else send_finish(job);
+    if (job->ops_pending)
+        f->deferred = true;
+    else
+        send_finish(job);
 }
 
 /* ---- running the processor -------------------------------------------- */
@@ -391,11 +417,14 @@ static void after_work_cb(uv_work_t *req, int status) {
     (void)status;
     bullc__jobops_drain(w); /* its progress and logs go out before its result */
     job->processor_done = true;
-    if (job->state != BULLC__JOB_PROCESSING) release_if_done(job); /* timed out before */
-    else if (job->result.error) bullc__process_end(job, false, job->result.error, job->result.fail_flags);
+    if (job->state != BULLC__JOB_PROCESSING)
+        release_if_done(job); /* timed out before */
+    else if (job->result.error)
+        bullc__process_end(job, false, job->result.error, job->result.fail_flags);
     else if (job->result.result_json && !valid_json(job->result.result_json))
         bullc__process_end(job, false, "bullc: the processor returned invalid JSON", BULLC_FAIL_UNRECOVERABLE);
-    else bullc__process_end(job, true, job->result.result_json, 0);
+    else
+        bullc__process_end(job, true, job->result.result_json, 0);
 }
 
 void bullc__process_start(bullc_worker *w, bullc_job *job) {
@@ -415,8 +444,10 @@ void bullc__process_start(bullc_worker *w, bullc_job *job) {
                             "(job schedulers are not supported yet; run a Node worker for this queue)",
                             job->id, job->rjk);
     const char *unrecoverable = NULL;
-    if (job->bad) unrecoverable = job->bad;
-    else if (job->defa) unrecoverable = job->defa;
+    if (job->bad)
+        unrecoverable = job->bad;
+    else if (job->defa)
+        unrecoverable = job->defa;
     else if (w->o.max_started_attempts && w->o.max_started_attempts < job->attempts_started)
         unrecoverable = "job started more than allowable limit";
     if (unrecoverable) {
@@ -444,16 +475,21 @@ int bullc_job_complete(bullc_job *job, const char *result_json) {
         if (!r) rc = BULLC_EINVAL;
         cJSON_Delete(r);
     }
-    if (job->state != BULLC__JOB_PROCESSING) release_if_done(job); /* timed out before */
-    else if (rc) bullc__process_end(job, false, "bullc: the processor returned invalid JSON", BULLC_FAIL_UNRECOVERABLE);
-    else bullc__process_end(job, true, result_json, 0);
+    if (job->state != BULLC__JOB_PROCESSING)
+        release_if_done(job); /* timed out before */
+    else if (rc)
+        bullc__process_end(job, false, "bullc: the processor returned invalid JSON", BULLC_FAIL_UNRECOVERABLE);
+    else
+        bullc__process_end(job, true, result_json, 0);
     return rc;
 }
 
 int bullc_job_fail(bullc_job *job, const char *message, int flags) {
     if (job->processor_done) return BULLC_EINVAL;
     job->processor_done = true;
-    if (job->state != BULLC__JOB_PROCESSING) release_if_done(job);
-    else bullc__process_end(job, false, message && *message ? message : "Unknown error", flags);
+    if (job->state != BULLC__JOB_PROCESSING)
+        release_if_done(job);
+    else
+        bullc__process_end(job, false, message && *message ? message : "Unknown error", flags);
     return 0;
 }

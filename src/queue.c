@@ -123,9 +123,9 @@ static void build_add(bullc_queue *q, const char *name, const bullc__prepared_jo
     memset(c, 0, sizeof *c);
     const char *const *suffixes;
     static const char *const delayed[] = {"marker", "meta", "id", "delayed", "completed", "events", NULL};
-    static const char *const prioritized[] = {"marker", "meta",   "id",     "prioritized", "delayed",
+    static const char *const prioritized[] = {"marker",    "meta",   "id",     "prioritized", "delayed",
                                               "completed", "active", "events", "pc",          NULL};
-    static const char *const standard[] = {"wait",   "paused", "meta",   "id",     "completed",
+    static const char *const standard[] = {"wait",    "paused", "meta",   "id",     "completed",
                                            "delayed", "active", "events", "marker", NULL};
     if (pj->delay > 0) {
         c->script = bullc__script_get("addDelayedJob");
@@ -209,15 +209,19 @@ static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const p
     if (r->type == REDIS_REPLY_INTEGER && r->integer < 0)
         return bullc__script_code_err(r->integer, "addJob", pj->job_id, err);
     sds id;
-    if (r->type == REDIS_REPLY_STRING) id = sdsnewlen(r->str, r->len);
-    else if (r->type == REDIS_REPLY_INTEGER) id = sdsfromlonglong(r->integer);
-    else return bullc__err(err, BULLC_EPROTO, "addJob: unexpected reply type %d", r->type);
+    if (r->type == REDIS_REPLY_STRING)
+        id = sdsnewlen(r->str, r->len);
+    else if (r->type == REDIS_REPLY_INTEGER)
+        id = sdsfromlonglong(r->integer);
+    else
+        return bullc__err(err, BULLC_EPROTO, "addJob: unexpected reply type %d", r->type);
     int status = 0;
     if (pr->job_existed) status = 1;
     if (pr->has_dedup_owner && !strcmp(pr->dedup_owner, id)) status = 1;
     /* the key named another job, yet this one was added: that job was a
      * delayed one replaced, or gone (a stale key BullMQ 6.7 recovers) */
-    else if (pr->has_dedup_owner) status = 2;
+    else if (pr->has_dedup_owner)
+        status = 2;
     job->id = strdup(id);
     sdsfree(id);
     if (!job->id) return bullc__err(err, BULLC_ENOMEM, "out of memory");
@@ -225,9 +229,7 @@ static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const p
     return 0;
 }
 
-static bool is_noscript(const redisReply *r) {
-    return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8);
-}
+static bool is_noscript(const redisReply *r) { return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8); }
 
 /* Sends the pending adds in one round trip: SCRIPT LOAD of the scripts this
  * connection has not loaded yet (so no EVALSHA inside MULTI meets NOSCRIPT),
@@ -283,7 +285,7 @@ static int send_batch(bullc_queue *q, bullc_bulk_job *jobs, bullc__prepared_job 
     int qrc = rc;
     if ((rc = bullc__conn_read(&q->conn, &r, qrc ? NULL : err))) return qrc ? qrc : rc;
     if (qrc || r->type != REDIS_REPLY_ARRAY || r->elements != queued) {
-        rc = qrc                           ? qrc
+        rc = qrc                            ? qrc
              : r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, err)
                                             : bullc__err(err, BULLC_EPROTO, "EXEC: unexpected reply");
         freeReplyObject(r);
@@ -333,8 +335,10 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
     }
     for (; prepared < n; prepared++) {
         bullc_bulk_job *j = &jobs[prepared];
-        if (!j->name) rc = bullc__err(err, BULLC_EINVAL, "job name must not be NULL");
-        else rc = bullc__job_prepare_named(&pj[prepared], j->name, j->data_json, q->defaults, j->opts, err);
+        if (!j->name)
+            rc = bullc__err(err, BULLC_EINVAL, "job name must not be NULL");
+        else
+            rc = bullc__job_prepare_named(&pj[prepared], j->name, j->data_json, q->defaults, j->opts, err);
         if (rc) {
             if (prefix_index) bullc__err_prefix(err, "job %zu: ", prepared);
             goto out;
@@ -377,13 +381,15 @@ int bullc_queue_add_bulk(bullc_queue *q, bullc_bulk_job *jobs, size_t count, bul
     return add_many(q, jobs, count, true, err);
 }
 
-int bullc_queue_add(bullc_queue *q, const char *name, const char *data_json, const bullc_job_opts *opts,
-                    char **out_id, bullc_error *err) {
+int bullc_queue_add(bullc_queue *q, const char *name, const char *data_json, const bullc_job_opts *opts, char **out_id,
+                    bullc_error *err) {
     bullc_bulk_job one = {name, data_json, opts, NULL, 0};
     int rc = add_many(q, &one, 1, false, err);
     if (rc) return rc;
-    if (out_id) *out_id = one.id;
-    else free(one.id);
+    if (out_id)
+        *out_id = one.id;
+    else
+        free(one.id);
     return one.status;
 }
 

@@ -240,7 +240,8 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
             }
             *end = 0;
             host++;
-            if (end[1] == ':') portstr = end + 2;
+            if (end[1] == ':')
+                portstr = end + 2;
             else if (end[1]) {
                 bullc__err(err, BULLC_EINVAL, "invalid Redis URL: junk after IPv6 address");
                 goto out;
@@ -358,8 +359,7 @@ int bullc__redis_opts_default(bullc_redis_opts **out, bullc_error *err) {
 char *bullc_redis_opts_describe(const bullc_redis_opts *o, char *buf, size_t size) {
     if (!size) return buf;
     char auth[300] = "";
-    if (o->user || o->password)
-        snprintf(auth, sizeof auth, "%s%s@", o->user ? o->user : "", o->password ? ":***" : "");
+    if (o->user || o->password) snprintf(auth, sizeof auth, "%s%s@", o->user ? o->user : "", o->password ? ":***" : "");
     if (o->unix_path)
         snprintf(buf, size, "unix://%s?db=%d%s", o->unix_path, o->db, o->password ? "&password=***" : "");
     else if (strchr(o->host, ':'))

@@ -59,8 +59,10 @@ static void uuid4(char out[37]) {
 static cJSON *keep_jobs(const cJSON *v) {
     if (cJSON_IsObject(v)) return cJSON_Duplicate(v, 1);
     cJSON *k = cJSON_CreateObject();
-    if (cJSON_IsNumber(v)) cJSON_AddNumberToObject(k, "count", v->valuedouble);
-    else cJSON_AddNumberToObject(k, "count", cJSON_IsTrue(v) ? 0 : -1);
+    if (cJSON_IsNumber(v))
+        cJSON_AddNumberToObject(k, "count", v->valuedouble);
+    else
+        cJSON_AddNumberToObject(k, "count", cJSON_IsTrue(v) ? 0 : -1);
     return k;
 }
 
@@ -103,9 +105,9 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
         return bullc__err(err, BULLC_EINVAL, "a processor is required (or autorun off, for manual processing)");
     if (opts->concurrency < 1) return bullc__err(err, BULLC_EINVAL, "concurrency must be at least 1");
     if (opts->lock_duration <= 0 || opts->stalled_interval <= 0 || opts->lock_renew_time < 0 ||
-        !(opts->drain_delay > 0) || opts->max_stalled_count < 0 || opts->limiter_max < 0 || opts->limiter_duration < 0 ||
-        (opts->limiter_max > 0) != (opts->limiter_duration > 0) || opts->job_timeout < 0 ||
-        opts->max_started_attempts < 0 || opts->maximum_rate_limit_delay <= 0)
+        !(opts->drain_delay > 0) || opts->max_stalled_count < 0 || opts->limiter_max < 0 ||
+        opts->limiter_duration < 0 || (opts->limiter_max > 0) != (opts->limiter_duration > 0) ||
+        opts->job_timeout < 0 || opts->max_started_attempts < 0 || opts->maximum_rate_limit_delay <= 0)
         return bullc__err(err, BULLC_EINVAL,
                           "invalid worker option (drainDelay must be greater than 0; durations must be positive; "
                           "limiter needs both max and duration)");
@@ -179,7 +181,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     w->cmd.on_closed = w->block.on_closed = on_conn_closed;
     w->cmd.hook_data = w->block.hook_data = w;
     w->conns_open = 2;
-    uv_timer_t *timers[] = {&w->wake_timer, &w->stalled_timer, &w->lock_timer,
+    uv_timer_t *timers[] = {&w->wake_timer,  &w->stalled_timer,  &w->lock_timer,
                             &w->close_timer, &w->watchdog_timer, &w->retry_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(loop, timers[i]);
@@ -251,7 +253,6 @@ static void info_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, v
     w->integer_block = ver < 60000;
 }
 
-
 static void preload_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     (void)c, (void)r, (void)err, (void)data; /* a failure only means EVALSHA meets NOSCRIPT later */
 }
@@ -263,9 +264,10 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
     /* Load every script the worker runs before anything else goes out on
      * this connection: a NOSCRIPT answer is re-sent as EVAL at the back of
      * the pipeline, which would let later calls overtake it. */
-    static const char *const scripts[] = {"moveToActive", "moveToFinished", "moveToDelayed", "retryJob",
-                                          "moveJobFromActiveToWait", "extendLocks", "extendLock",
-                                          "moveStalledJobsToWait", "updateProgress", "addLog", "updateData"};
+    static const char *const scripts[] = {
+        "moveToActive", "moveToFinished", "moveToDelayed",         "retryJob",       "moveJobFromActiveToWait",
+        "extendLocks",  "extendLock",     "moveStalledJobsToWait", "updateProgress", "addLog",
+        "updateData"};
     for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
         const bullc__script *s = bullc__script_get(scripts[i]);
         const char *load[] = {"SCRIPT", "LOAD", s->text};
@@ -299,7 +301,9 @@ static void on_conn_closed(bullc__aconn *c, void *data) {
 
 /* ---- fetching ------------------------------------------------------------- */
 
-static sds next_token(bullc_worker *w) { return sdscatfmt(sdsempty(), "%s:%U", w->id, (unsigned long long)w->token_seq++); }
+static sds next_token(bullc_worker *w) {
+    return sdscatfmt(sdsempty(), "%s:%U", w->id, (unsigned long long)w->token_seq++);
+}
 
 /* The packed {token, lockDuration, limiter?, name?} of moveToActive. */
 static sds pack_fetch_opts(bullc_worker *w, const char *token) {
@@ -392,9 +396,9 @@ static void fetch(bullc_worker *w) {
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
     sds packed = pack_fetch_opts(w, f->token);
-    const char *argv[] = {w->k_wait,  w->k_active, w->k_prioritized, w->k_events, w->k_stalled, w->k_limiter,
+    const char *argv[] = {w->k_wait,    w->k_active, w->k_prioritized, w->k_events, w->k_stalled, w->k_limiter,
                           w->k_delayed, w->k_paused, w->k_meta,        w->k_pc,     w->k_marker,  w->base,
-                          now,         packed};
+                          now,          packed};
     size_t lens[14];
     for (int i = 0; i < 13; i++) lens[i] = strlen(argv[i]);
     lens[13] = sdslen(packed);
@@ -497,8 +501,10 @@ void bullc__worker_pump(bullc_worker *w) {
     /* One fetch at a time, as Node does: several moveToActive at once on an
      * empty queue only load Redis. */
     if (w->fetching || w->blocking || w->in_flight >= w->o.concurrency) return;
-    if (w->drained) start_block(w);
-    else fetch(w);
+    if (w->drained)
+        start_block(w);
+    else
+        fetch(w);
 }
 
 /* ---- manual processing ------------------------------------------------------ */
@@ -570,9 +576,9 @@ static void manual_fetch(manual_ctx *m) {
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
     sds packed = pack_fetch_opts(w, m->token);
-    const char *argv[] = {w->k_wait,    w->k_active, w->k_prioritized, w->k_events, w->k_stalled,
-                          w->k_limiter, w->k_delayed, w->k_paused,     w->k_meta,   w->k_pc,
-                          w->k_marker,  w->base,     now,              packed};
+    const char *argv[] = {w->k_wait,    w->k_active, w->k_prioritized, w->k_events, w->k_stalled, w->k_limiter,
+                          w->k_delayed, w->k_paused, w->k_meta,        w->k_pc,     w->k_marker,  w->base,
+                          now,          packed};
     size_t lens[14];
     for (int i = 0; i < 13; i++) lens[i] = strlen(argv[i]);
     lens[13] = sdslen(packed);
@@ -633,8 +639,8 @@ static void maybe_closed(bullc_worker *w) {
     }
     /* processors still holding jobs must hand them back first */
     if (w->jobs || w->conns_open || w->handles_open == 0 || uv_is_closing((uv_handle_t *)&w->ops_async)) return;
-    uv_handle_t *hs[] = {(uv_handle_t *)&w->wake_timer,  (uv_handle_t *)&w->stalled_timer,
-                         (uv_handle_t *)&w->lock_timer,  (uv_handle_t *)&w->close_timer,
+    uv_handle_t *hs[] = {(uv_handle_t *)&w->wake_timer,     (uv_handle_t *)&w->stalled_timer,
+                         (uv_handle_t *)&w->lock_timer,     (uv_handle_t *)&w->close_timer,
                          (uv_handle_t *)&w->watchdog_timer, (uv_handle_t *)&w->retry_timer,
                          (uv_handle_t *)&w->ops_async};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) uv_close(hs[i], handle_closed);
@@ -669,10 +675,27 @@ void bullc_worker_close(bullc_worker *w, bool force, int64_t timeout_ms, void (*
 
 void bullc_worker_free(bullc_worker *w) {
     if (!w) return;
-    sds *keys[] = {&w->queue, &w->prefix, &w->base, &w->name, &w->k_wait, &w->k_active, &w->k_prioritized,
-                   &w->k_events, &w->k_stalled, &w->k_limiter, &w->k_delayed, &w->k_paused, &w->k_meta,
-                   &w->k_pc, &w->k_marker, &w->k_completed, &w->k_failed, &w->k_stalled_check, &w->k_repeat,
-                   &w->k_metrics_completed, &w->k_metrics_failed};
+    sds *keys[] = {&w->queue,
+                   &w->prefix,
+                   &w->base,
+                   &w->name,
+                   &w->k_wait,
+                   &w->k_active,
+                   &w->k_prioritized,
+                   &w->k_events,
+                   &w->k_stalled,
+                   &w->k_limiter,
+                   &w->k_delayed,
+                   &w->k_paused,
+                   &w->k_meta,
+                   &w->k_pc,
+                   &w->k_marker,
+                   &w->k_completed,
+                   &w->k_failed,
+                   &w->k_stalled_check,
+                   &w->k_repeat,
+                   &w->k_metrics_completed,
+                   &w->k_metrics_failed};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) sdsfree(*keys[i]);
     cJSON_Delete(w->keep_complete);
     cJSON_Delete(w->keep_fail);

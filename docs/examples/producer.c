@@ -20,10 +20,13 @@ int main(void) {
     bullc_job_opts_set_backoff(opts, "exponential", 1000, -1);
 
     char *id = NULL;
-    int rc = bullc_queue_add(queue, "send-notification",
-                             "{\"userId\":\"u1\",\"type\":\"info\",\"message\":\"hello\",\"data\":{}}", opts, &id, &err);
-    if (rc < 0) fprintf(stderr, "add failed: %s\n", err.message);
-    else printf("added job %s%s\n", id, rc == 1 ? " (it already existed)" : "");
+    int rc =
+        bullc_queue_add(queue, "send-notification",
+                        "{\"userId\":\"u1\",\"type\":\"info\",\"message\":\"hello\",\"data\":{}}", opts, &id, &err);
+    if (rc < 0)
+        fprintf(stderr, "add failed: %s\n", err.message);
+    else
+        printf("added job %s%s\n", id, rc == 1 ? " (it already existed)" : "");
     bullc_free(id);
     bullc_job_opts_free(opts);
     bullc_queue_free(queue);

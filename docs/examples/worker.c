@@ -19,9 +19,7 @@ static void on_failed(bullc_worker *w, const bullc_job *job, const char *reason,
     printf("job %s failed: %s%s\n", bullc_job_id(job), reason, will_retry ? " (will retry)" : "");
 }
 
-static void on_closed(bullc_worker *w, void *data) {
-    (void)w, (void)data;
-}
+static void on_closed(bullc_worker *w, void *data) { (void)w, (void)data; }
 
 static void on_signal(uv_signal_t *s, int signum) {
     (void)signum;

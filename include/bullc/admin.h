@@ -121,8 +121,7 @@ BULLC_EXPORT int bullc_queue_get_metrics(bullc_queue *queue, const char *type, i
  * `redis` describes (NULL: defaults and the environment): every name N with
  * a key "<prefix>:N:meta" or "<prefix>:N:id", found with SCAN. A JSON array
  * of strings, sorted. Not atomic (SCAN). */
-BULLC_EXPORT int bullc_queue_list(const bullc_redis_opts *redis, const char *prefix, char **out_json,
-                                  bullc_error *err);
+BULLC_EXPORT int bullc_queue_list(const bullc_redis_opts *redis, const char *prefix, char **out_json, bullc_error *err);
 
 /* ---- Queue actions ------------------------------------------------------ */
 
@@ -169,8 +168,7 @@ BULLC_EXPORT int bullc_queue_promote_jobs(bullc_queue *queue, int64_t count, bul
 /* Trims the events stream to about `max_len` entries (Node's
  * `queue.trimEvents`, XTRIM MAXLEN ~). *out_trimmed (may be NULL): entries
  * removed. */
-BULLC_EXPORT int bullc_queue_trim_events(bullc_queue *queue, int64_t max_len, int64_t *out_trimmed,
-                                         bullc_error *err);
+BULLC_EXPORT int bullc_queue_trim_events(bullc_queue *queue, int64_t max_len, int64_t *out_trimmed, bullc_error *err);
 
 /* Global concurrency (Node's `setGlobalConcurrency` / `removeGlobalConcurrency`):
  * at most `concurrency` (>= 1) jobs active at once across all workers. */
@@ -206,8 +204,7 @@ BULLC_EXPORT int bullc_queue_remove_deduplication_key(bullc_queue *queue, const 
  * same), BULLC_ELOCK when the job or a child is locked (being processed;
  * nothing removed), BULLC_ESTATE when it is the current job of a job
  * scheduler. */
-BULLC_EXPORT int bullc_queue_remove_job(bullc_queue *queue, const char *job_id, bool remove_children,
-                                        bullc_error *err);
+BULLC_EXPORT int bullc_queue_remove_job(bullc_queue *queue, const char *job_id, bool remove_children, bullc_error *err);
 
 /* Flags of bullc_queue_retry_job (Node's retry options). */
 enum { BULLC_RETRY_RESET_ATTEMPTS_MADE = 1, BULLC_RETRY_RESET_ATTEMPTS_STARTED = 2 };

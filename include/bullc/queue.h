@@ -19,11 +19,11 @@ typedef struct bullc_queue bullc_queue;
 /* Queue settings, copied by bullc_queue_new. Initialise with
  * bullc_queue_opts_init, then set what differs. */
 typedef struct bullc_queue_opts {
-    const bullc_redis_opts *redis;         /* NULL: defaults, then the environment (REDIS_URL, REDIS_HOST...) */
-    const char *prefix;                    /* key prefix; NULL: "bull". May hold a hash tag: "{bull}" */
+    const bullc_redis_opts *redis;          /* NULL: defaults, then the environment (REDIS_URL, REDIS_HOST...) */
+    const char *prefix;                     /* key prefix; NULL: "bull". May hold a hash tag: "{bull}" */
     const bullc_job_opts *default_job_opts; /* Node's defaultJobOptions; NULL: none */
-    int64_t max_len_events;                /* the events stream's approximate cap; Node's default 10000 */
-    bool skip_meta_update;                 /* do not write meta.version / opts.maxLenEvents */
+    int64_t max_len_events;                 /* the events stream's approximate cap; Node's default 10000 */
+    bool skip_meta_update;                  /* do not write meta.version / opts.maxLenEvents */
 } bullc_queue_opts;
 
 /* Fills `opts` with the defaults above. */
@@ -61,8 +61,8 @@ BULLC_EXPORT const char *bullc_queue_key_base(const bullc_queue *queue);
  * although its deduplication key named another job: a delayed job that
  * `replace` removed, or a stale key (its job gone) that BullMQ recovered —
  * worth a log line, as such keys once blocked adds for good. */
-BULLC_EXPORT int bullc_queue_add(bullc_queue *queue, const char *name, const char *data_json, const bullc_job_opts *opts,
-                                 char **out_id, bullc_error *err);
+BULLC_EXPORT int bullc_queue_add(bullc_queue *queue, const char *name, const char *data_json,
+                                 const bullc_job_opts *opts, char **out_id, bullc_error *err);
 
 /* One entry of a bulk add. `name`, `data_json`, `opts` are read; `id` and
  * `status` are written: the job id (free with bullc_free) and 0, or 1 for an

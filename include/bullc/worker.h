@@ -44,27 +44,28 @@ typedef int64_t (*bullc_backoff_fn)(int64_t attempts_made, const char *type, con
 /* Worker settings, with Node's names and defaults. Initialise with
  * bullc_worker_opts_init; strings and objects are copied by bullc_worker_new. */
 typedef struct bullc_worker_opts {
-    const bullc_redis_opts *redis; /* NULL: defaults, then REDIS_URL / REDIS_HOST... */
-    const char *prefix;            /* NULL: "bull" */
-    const char *name;              /* worker name (job field `pb`, client name suffix) or NULL */
-    int concurrency;               /* 1 */
-    int64_t lock_duration;         /* 30000 ms */
-    int64_t lock_renew_time;       /* 0: lock_duration / 2 */
-    int64_t stalled_interval;      /* 30000 ms */
-    int max_stalled_count;         /* 1 */
-    double drain_delay;            /* 5 seconds: longest block on an empty queue */
-    int64_t limiter_max;           /* rate limit: jobs per limiter_duration; 0 = none */
-    int64_t limiter_duration;      /* ms */
+    const bullc_redis_opts *redis;    /* NULL: defaults, then REDIS_URL / REDIS_HOST... */
+    const char *prefix;               /* NULL: "bull" */
+    const char *name;                 /* worker name (job field `pb`, client name suffix) or NULL */
+    int concurrency;                  /* 1 */
+    int64_t lock_duration;            /* 30000 ms */
+    int64_t lock_renew_time;          /* 0: lock_duration / 2 */
+    int64_t stalled_interval;         /* 30000 ms */
+    int max_stalled_count;            /* 1 */
+    double drain_delay;               /* 5 seconds: longest block on an empty queue */
+    int64_t limiter_max;              /* rate limit: jobs per limiter_duration; 0 = none */
+    int64_t limiter_duration;         /* ms */
     int64_t maximum_rate_limit_delay; /* 30000 ms */
-    const char *remove_on_complete; /* worker default keepJobs as Node JSON: true, false, 10, {"age":..,"count":..}; NULL none */
+    const char *remove_on_complete;   /* worker default keepJobs as Node JSON: true, false, 10, {"age":..,"count":..};
+                                         NULL none */
     const char *remove_on_fail;
-    int64_t max_started_attempts;   /* 0: no limit */
+    int64_t max_started_attempts;    /* 0: no limit */
     int64_t metrics_max_data_points; /* 0: metrics off */
     bool skip_stalled_check;
     bool skip_lock_renewal;
-    bool autorun;                   /* true: start processing as soon as the loop runs */
-    int64_t job_timeout;            /* ms; 0: none. A job still processing past it is failed
-                                      ("job timed out"), its lock given up; bullc's addition */
+    bool autorun;        /* true: start processing as soon as the loop runs */
+    int64_t job_timeout; /* ms; 0: none. A job still processing past it is failed
+                           ("job timed out"), its lock given up; bullc's addition */
     /* The processor: one of the two (neither for manual processing, with
      * autorun off: see bullc_worker_get_next_job). */
     bullc_processor_fn processor;

@@ -12,11 +12,11 @@
 #include "worker_harness.h"
 
 /* The rules of docs/security.md, for the prefix "bull". */
-#define WORKER_RULES                                                                                              \
-    "on >worker-pw ~bull:* resetchannels -@all +@read +@write +@scripting -@dangerous -script|flush "            \
+#define WORKER_RULES                                                                                  \
+    "on >worker-pw ~bull:* resetchannels -@all +@read +@write +@scripting -@dangerous -script|flush " \
     "-script|kill -function +ping +client|setname +info +select"
-#define PRODUCER_RULES                                                                                            \
-    "on >producer-pw ~bull:* resetchannels -@all +@read +@write +@scripting -@dangerous -script|flush "          \
+#define PRODUCER_RULES                                                                                  \
+    "on >producer-pw ~bull:* resetchannels -@all +@read +@write +@scripting -@dangerous -script|flush " \
     "-script|kill -function +ping +multi +exec +select -@blocking"
 
 static private_redis pr;
@@ -39,8 +39,10 @@ static bullc_redis_opts *as(const char *user, const char *pw) {
 
 static void fail_once(bullc_job *job, void *data) {
     (void)data;
-    if (bullc_job_attempts_made(job) == 0) bullc_job_fail(job, "first attempt fails", 0);
-    else bullc_job_complete(job, "\"ok\"");
+    if (bullc_job_attempts_made(job) == 0)
+        bullc_job_fail(job, "first attempt fails", 0);
+    else
+        bullc_job_complete(job, "\"ok\"");
 }
 
 Test(acl, minimal_users_add_and_process) {
@@ -91,9 +93,9 @@ Test(acl, the_worker_user_can_do_nothing_else) {
     redisReply *r = redisCommand(c, "AUTH bullc-worker worker-pw");
     cr_assert_eq(r->type, REDIS_REPLY_STATUS);
     freeReplyObject(r);
-    const char *denied[] = {"FLUSHALL", "CONFIG GET maxmemory", "KEYS *", "SET other:key 1", "CLIENT KILL ID 1",
-                            "SHUTDOWN", "ACL LIST", "SCRIPT FLUSH", "SCRIPT KILL", "FUNCTION FLUSH",
-                            "XADD other:s * a b"};
+    const char *denied[] = {
+        "FLUSHALL", "CONFIG GET maxmemory", "KEYS *",      "SET other:key 1", "CLIENT KILL ID 1",  "SHUTDOWN",
+        "ACL LIST", "SCRIPT FLUSH",         "SCRIPT KILL", "FUNCTION FLUSH",  "XADD other:s * a b"};
     for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++) {
         r = redisCommand(c, denied[i]);
         cr_assert(r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "NOPERM"), "%s was allowed", denied[i]);

@@ -86,10 +86,18 @@ Test(add, invalid_input_writes_nothing) {
     char *id = NULL;
     cr_assert_eq(bullc_queue_add(q, "x", "{not json", NULL, &id, &err), BULLC_EINVAL);
     cr_assert(strstr(err.message, "JSON"), "%s", err.message);
-    const char *bad_opts[] = {"{\"priority\":1.5}", "{\"priority\":2097152}", "{\"delay\":-1}",
-                              "{\"deduplication\":{\"ttl\":5}}", "{\"jobId\":\"123\"}", "{\"jobId\":\"a:b\"}",
-                              "{\"jobId\":\"0\"}", "{\"attempts\":\"3\"}", "{\"bogus\":1}", "{\"lifo\":1}",
-                              "{\"backoff\":{\"type\":\"fixed\",\"jitter\":2}}", "{\"debounce\":{\"id\":\"a\"}}"};
+    const char *bad_opts[] = {"{\"priority\":1.5}",
+                              "{\"priority\":2097152}",
+                              "{\"delay\":-1}",
+                              "{\"deduplication\":{\"ttl\":5}}",
+                              "{\"jobId\":\"123\"}",
+                              "{\"jobId\":\"a:b\"}",
+                              "{\"jobId\":\"0\"}",
+                              "{\"attempts\":\"3\"}",
+                              "{\"bogus\":1}",
+                              "{\"lifo\":1}",
+                              "{\"backoff\":{\"type\":\"fixed\",\"jitter\":2}}",
+                              "{\"debounce\":{\"id\":\"a\"}}"};
     for (size_t i = 0; i < sizeof bad_opts / sizeof bad_opts[0]; i++) {
         bullc_job_opts *o;
         bullc_job_opts_new(&o);
@@ -116,7 +124,8 @@ Test(add, bulk_is_atomic_and_ordered) {
     bullc_job_opts *bad;
     bullc_job_opts_new(&bad);
     bullc_job_opts_set_priority(bad, 3000000);
-    bullc_bulk_job jobs[3] = {{"a", "{\"i\":1}", NULL, NULL, 0}, {"b", "{\"i\":2}", bad, NULL, 0}, {"c", NULL, NULL, NULL, 0}};
+    bullc_bulk_job jobs[3] = {
+        {"a", "{\"i\":1}", NULL, NULL, 0}, {"b", "{\"i\":2}", bad, NULL, 0}, {"c", NULL, NULL, NULL, 0}};
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_add_bulk(q, jobs, 3, &err), BULLC_EINVAL);
     cr_assert(!strncmp(err.message, "job 1: ", 7), "%s", err.message);

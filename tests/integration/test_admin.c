@@ -39,16 +39,16 @@ static char *add(bullc_queue *q, const char *name, const char *data, const char 
 }
 
 /* Parsed JSON of a call that must succeed. */
-#define JSON_OF(call)                                                                                                  \
-    ({                                                                                                                 \
-        char *s_ = NULL;                                                                                               \
-        bullc_error e_ = {0};                                                                                          \
-        int r_ = (call);                                                                                               \
-        cr_assert_eq(r_, 0, "%s: %s", #call, e_.message);                                                              \
-        cJSON *j_ = cJSON_Parse(s_);                                                                                   \
-        cr_assert(j_, "not JSON: %s", s_);                                                                             \
-        bullc_free(s_);                                                                                                \
-        j_;                                                                                                            \
+#define JSON_OF(call)                                     \
+    ({                                                    \
+        char *s_ = NULL;                                  \
+        bullc_error e_ = {0};                             \
+        int r_ = (call);                                  \
+        cr_assert_eq(r_, 0, "%s: %s", #call, e_.message); \
+        cJSON *j_ = cJSON_Parse(s_);                      \
+        cr_assert(j_, "not JSON: %s", s_);                \
+        bullc_free(s_);                                   \
+        j_;                                               \
     })
 
 static cJSON *get_job(bullc_queue *q, const char *id) { return JSON_OF(bullc_queue_get_job(q, id, &s_, &e_)); }
@@ -75,11 +75,11 @@ static char *js(const cJSON *o, const char *key) {
     return v ? cJSON_PrintUnformatted(v) : strdup("<absent>");
 }
 
-#define assert_json(o, key, expected)                                                                                  \
-    do {                                                                                                               \
-        char *got_ = js(o, key);                                                                                       \
-        cr_assert_str_eq(got_, expected, "%s", key ? key : "value");                                                   \
-        free(got_);                                                                                                    \
+#define assert_json(o, key, expected)                                \
+    do {                                                             \
+        char *got_ = js(o, key);                                     \
+        cr_assert_str_eq(got_, expected, "%s", key ? key : "value"); \
+        free(got_);                                                  \
     } while (0)
 
 static void cmd(const char *fmt, ...) {
@@ -549,15 +549,16 @@ Test(admin, job_state_in_every_state) {
     cmd("ZADD %s 1 wc", k(p, "waiting-children"));
     cmd("RPUSH %s legacy", k(p, "paused"));
     const char *ids[] = {w, d, pr, a, c, f, "wc", "legacy", "nope"};
-    const char *want[] = {"waiting", "delayed", "prioritized", "active", "completed",
-                          "failed", "waiting-children", "waiting", "unknown"};
+    const char *want[] = {"waiting", "delayed",          "prioritized", "active", "completed",
+                          "failed",  "waiting-children", "waiting",     "unknown"};
     for (int i = 0; i < 9; i++) {
         const char *state = NULL;
         bullc_error err = {0};
         cr_assert_eq(bullc_queue_get_job_state(q, ids[i], &state, &err), 0, "%s", err.message);
         cr_assert_str_eq(state, want[i], "job %s", ids[i]);
     }
-    cJSON *counts = JSON_OF(bullc_queue_get_job_counts(q, (const char *const[]){"waiting", "paused", "active"}, 3, &s_, &e_));
+    cJSON *counts =
+        JSON_OF(bullc_queue_get_job_counts(q, (const char *const[]){"waiting", "paused", "active"}, 3, &s_, &e_));
     char *s = js(counts, NULL);
     cr_assert_str_eq(s, "{\"waiting\":1,\"paused\":1,\"active\":1}");
     free(s);
@@ -575,7 +576,8 @@ Test(admin, logs_progress_and_data_updates) {
     bullc_error err = {0};
     int64_t n = 0;
     const char *lines[] = {"one", "two", "three"};
-    for (int i = 0; i < 3; i++) cr_assert_eq(bullc_queue_add_job_log(q, id, lines[i], 0, &n, &err), 0, "%s", err.message);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(bullc_queue_add_job_log(q, id, lines[i], 0, &n, &err), 0, "%s", err.message);
     cr_assert_eq(n, 3);
     cr_assert_eq(bullc_queue_add_job_log(q, id, "four", 2, &n, &err), 0, "%s", err.message);
     cr_assert_eq(n, 2, "keepLogs 2 keeps the last two");
@@ -655,7 +657,8 @@ Test(admin, drain_with_and_without_delayed) {
     char *d = add(q, "d", "{}", "{\"delay\":60000}");
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_drain(q, false, &err), 0, "%s", err.message);
-    cJSON *c = JSON_OF(bullc_queue_get_job_counts(q, (const char *const[]){"waiting", "prioritized", "delayed"}, 3, &s_, &e_));
+    cJSON *c =
+        JSON_OF(bullc_queue_get_job_counts(q, (const char *const[]){"waiting", "prioritized", "delayed"}, 3, &s_, &e_));
     assert_json(c, NULL, "{\"waiting\":0,\"prioritized\":0,\"delayed\":1}");
     cJSON_Delete(c);
     cr_assert_eq(icmd("EXISTS %s", k(p, d)), 1);
@@ -755,7 +758,8 @@ Test(admin, retry_and_promote_jobs) {
     char *fr = tu_hget(rc, k(p, f1), "failedReason");
     cr_assert_null(fr, "failedReason removed");
     /* one job: reprocessJob, back to wait (RPUSH for lifo) */
-    cr_assert_eq(bullc_queue_retry_job(q, c1, "completed", BULLC_RETRY_RESET_ATTEMPTS_MADE, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_retry_job(q, c1, "completed", BULLC_RETRY_RESET_ATTEMPTS_MADE, &err), 0, "%s",
+                 err.message);
     redisReply *r = tu_cmd(rc, "LINDEX %s -1", k(p, "wait"));
     cr_assert_str_eq(r->str, c1, "a lifo job is retried at the head");
     freeReplyObject(r);
@@ -910,7 +914,8 @@ Test(admin, metrics_as_node_reads_them) {
     cmd("HSET %s count 5 prevTS 1700000000000 prevCount 3", k(p, "metrics:completed"));
     cmd("RPUSH %s 4 0 x 1", k(p, "metrics:completed:data"));
     cJSON *m = JSON_OF(bullc_queue_get_metrics(q, "completed", 0, -1, &s_, &e_));
-    assert_json(m, NULL, "{\"meta\":{\"count\":5,\"prevTS\":1700000000000,\"prevCount\":3},\"data\":[4,0,0,1],\"count\":4}");
+    assert_json(m, NULL,
+                "{\"meta\":{\"count\":5,\"prevTS\":1700000000000,\"prevCount\":3},\"data\":[4,0,0,1],\"count\":4}");
     cJSON_Delete(m);
     m = JSON_OF(bullc_queue_get_metrics(q, "completed", 1, 2, &s_, &e_));
     assert_json(m, "data", "[0,0]");
@@ -931,7 +936,7 @@ Test(admin, queue_list_under_a_prefix) {
     cr_assert_eq(bullc_queue_ping(c, &err), 0);
     bullc_free(add(b, "x", "{}", NULL));
     cmd("SET %s:beta:sub:meta 1", p); /* not a queue: names have no ':' */
-    cmd("SET %s:zeta:id 3", p); /* only an id key, as an old queue */
+    cmd("SET %s:zeta:id 3", p);       /* only an id key, as an old queue */
     bullc_redis_opts *ro;
     bullc_redis_opts_new(&ro);
     bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
@@ -958,7 +963,8 @@ Test(admin, publish_read_and_trim_events) {
     char *json = NULL;
     cr_assert_eq(bullc_queue_get_events(q, NULL, 0, &json, &err), 0, "%s", err.message);
     char want[256];
-    snprintf(want, sizeof want, "[{\"id\":\"%s\",\"event\":\"custom\",\"foo\":\"bar\",\"n\":\"1\"},{\"id\":\"%s\",\"event\":\"other\"}]",
+    snprintf(want, sizeof want,
+             "[{\"id\":\"%s\",\"event\":\"custom\",\"foo\":\"bar\",\"n\":\"1\"},{\"id\":\"%s\",\"event\":\"other\"}]",
              id1, id2);
     cr_assert_str_eq(json, want);
     bullc_free(json);

@@ -106,7 +106,7 @@ Test(admin_cli, destructive_verbs_need_yes_and_change_nothing_without_it) {
     long long n = (long long)before->elements;
     freeReplyObject(before);
     redisReply *s1 = tu_cmd(rc, "XLEN %s:q:events", p);
-    static const char *const cases[] = {"drain q", "drain q --delayed", "clean q --state waiting --grace 0",
+    static const char *const cases[] = {"drain q",      "drain q --delayed",    "clean q --state waiting --grace 0",
                                         "obliterate q", "obliterate q --force", "remove q 1"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_expect_eq(run(tu_redis_url(), p, cases[i], &out), 2, "bullc %s", cases[i]);
@@ -129,8 +129,8 @@ Test(admin_cli, destructive_verbs_need_yes_and_change_nothing_without_it) {
 Test(admin_cli, missing_jobs_exit_4) {
     const char *p = tu_prefix();
     cr_assert_eq(run(tu_redis_url(), p, "add q a '{}'", NULL), 0);
-    static const char *const cases[] = {"get q 99",       "logs q 99",    "state q 99",       "retry q 99",
-                                        "promote q 99",   "remove q 99 --yes"};
+    static const char *const cases[] = {"get q 99",   "logs q 99",    "state q 99",
+                                        "retry q 99", "promote q 99", "remove q 99 --yes"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = NULL;
         cr_expect_eq(run(tu_redis_url(), p, cases[i], &out), 4, "bullc %s", cases[i]);
@@ -142,17 +142,32 @@ Test(admin_cli, missing_jobs_exit_4) {
 Test(admin_cli, unreachable_redis_exits_3) {
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", tu_free_port());
-    static const char *const cases[] = {"counts q", "jobs q", "get q 1", "pause q", "drain q --yes", "queues",
-                                        "events q", "events q --follow", "workers q", "metrics q"};
+    static const char *const cases[] = {"counts q", "jobs q",   "get q 1",           "pause q",   "drain q --yes",
+                                        "queues",   "events q", "events q --follow", "workers q", "metrics q"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cr_expect_eq(run(url, "x", cases[i], NULL), 3, "bullc %s", cases[i]);
 }
 
 Test(admin_cli, every_verb_has_help) {
-    static const char *const verbs[] = {"counts", "jobs",   "get",     "logs",          "state",
-                                        "pause",  "resume", "drain",   "clean",         "obliterate",
-                                        "retry",  "promote", "remove", "workers",       "events",
-                                        "queues", "global-concurrency", "global-rate-limit", "rate-limit",
+    static const char *const verbs[] = {"counts",
+                                        "jobs",
+                                        "get",
+                                        "logs",
+                                        "state",
+                                        "pause",
+                                        "resume",
+                                        "drain",
+                                        "clean",
+                                        "obliterate",
+                                        "retry",
+                                        "promote",
+                                        "remove",
+                                        "workers",
+                                        "events",
+                                        "queues",
+                                        "global-concurrency",
+                                        "global-rate-limit",
+                                        "rate-limit",
                                         "metrics"};
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
         char cmd[512], *out = NULL;
@@ -175,9 +190,10 @@ Test(admin_cli, every_verb_has_help) {
 static int on_terminal(const char *prefix, const char *args, const char *answer) {
     cr_assert_eq(system("command -v script >/dev/null"), 0, "this test needs `script` (util-linux) for a pty");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "(sleep 0.3; printf '%s\\n') | script -qec \"'%s' --redis '%s' --prefix '%s' %s\" /dev/null >/dev/null 2>&1",
-             answer, tu_bin("bullc"), tu_redis_url(), prefix, args);
+    snprintf(
+        cmd, sizeof cmd,
+        "(sleep 0.3; printf '%s\\n') | script -qec \"'%s' --redis '%s' --prefix '%s' %s\" /dev/null >/dev/null 2>&1",
+        answer, tu_bin("bullc"), tu_redis_url(), prefix, args);
     return tu_run(cmd, NULL);
 }
 

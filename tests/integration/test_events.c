@@ -286,8 +286,15 @@ Test(events, delivers_the_streams_entries_for_jobs_of_a_bullc_worker) {
     sscanf(before[1], "%63s", last_before);
     cr_assert_str_eq(f.after[0], last_before, "ready reports the stream's last id as the start");
     assert_same_as_stream(&f, last_before);
-    static const char *const kinds[] = {" added ", " waiting ", " active ", " progress ", " completed ", " failed ",
-                                        " retries-exhausted ", " delayed ", " custom-event k=v w empty="};
+    static const char *const kinds[] = {" added ",
+                                        " waiting ",
+                                        " active ",
+                                        " progress ",
+                                        " completed ",
+                                        " failed ",
+                                        " retries-exhausted ",
+                                        " delayed ",
+                                        " custom-event k=v w empty="};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         bool seen = false;
         for (int i = 0; i < f.ngot && !seen; i++) seen = strstr(f.got[i], kinds[k]) != NULL;

@@ -33,14 +33,13 @@ typedef struct scenario {
     wh *h;
     uv_timer_t t;
     int step;
-    int64_t fault_end;  /* when the fault was lifted (ms) */
+    int64_t fault_end; /* when the fault was lifted (ms) */
     int64_t done_at;
     const char *prefix;
     void (*fault)(struct scenario *s);
     void (*lift)(struct scenario *s);
     int fault_ms;
 } scenario;
-
 
 static void echo(bullc_job *job, void *data) {
     scenario *s = data;

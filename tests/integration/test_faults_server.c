@@ -149,7 +149,9 @@ Test(server, busy_valkey_wording) {
     error_class("BUSY Valkey is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT.");
 }
 Test(server, noscript_everywhere) { error_class("NOSCRIPT No matching script. Please use EVAL."); }
-Test(server, masterdown) { error_class("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."); }
+Test(server, masterdown) {
+    error_class("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.");
+}
 
 /* ---- a master/replica flip ---- */
 typedef struct flip {
@@ -227,8 +229,10 @@ typedef struct oom {
 
 static void oom_proc(bullc_job *job, void *data) {
     oom *o = data;
-    if (++o->n == 1) pr_cmd(&o->r, "CONFIG SET maxmemory 1");
-    else o->second_at = tu_now_ms();
+    if (++o->n == 1)
+        pr_cmd(&o->r, "CONFIG SET maxmemory 1");
+    else
+        o->second_at = tu_now_ms();
     bullc_job_complete(job, "{\"kept\":true}");
 }
 static void oom_lift(uv_timer_t *t) {

@@ -19,18 +19,18 @@ static char *dedup_job_id(ph *h, const char *dedup_id) {
     freeReplyObject(r);
     return s;
 }
-#define assert_dedup_job_id(h, dedup, want)                                                                            \
-    do {                                                                                                               \
-        char *got_ = dedup_job_id(h, dedup);                                                                           \
-        cr_assert(got_ && !strcmp(got_, want), "deduplication key names %s, expected %s", got_ ? got_ : "nothing",     \
-                  want);                                                                                               \
-        free(got_);                                                                                                    \
+#define assert_dedup_job_id(h, dedup, want)                                                                        \
+    do {                                                                                                           \
+        char *got_ = dedup_job_id(h, dedup);                                                                       \
+        cr_assert(got_ && !strcmp(got_, want), "deduplication key names %s, expected %s", got_ ? got_ : "nothing", \
+                  want);                                                                                           \
+        free(got_);                                                                                                \
     } while (0)
 
 /* Node's getJobCountByTypes() with no types: its default states. */
 static int all_count(ph *h) {
-    static const char *const st[] = {"active",  "completed", "delayed", "failed", "prioritized",
-                                     "waiting", "waiting-children"};
+    static const char *const st[] = {"active",      "completed", "delayed",         "failed",
+                                     "prioritized", "waiting",   "waiting-children"};
     int n = 0;
     for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) n += ph_count(h, st[i]);
     return n;
@@ -65,7 +65,8 @@ Test(parity_dedup, deduplicated_event) {
     int st;
     add_dedup(h, "{\"foo\":\"bar\"}", "{\"jobId\":\"a1\",\"deduplication\":{\"id\":\"dedupId\"}}", &st);
     cr_assert_eq(st, 0);
-    const char *id2 = add_dedup(h, "{\"foo\":\"bar\"}", "{\"jobId\":\"a2\",\"deduplication\":{\"id\":\"dedupId\"}}", &st);
+    const char *id2 =
+        add_dedup(h, "{\"foo\":\"bar\"}", "{\"jobId\":\"a2\",\"deduplication\":{\"id\":\"dedupId\"}}", &st);
     cr_assert_eq(st, 1, "deduplicated");
     cr_assert_str_eq(id2, "a1");
     char *s = NULL;
@@ -225,7 +226,8 @@ Test(parity_dedup, replace_with_ttl) {
     ph_end(h);
 }
 
-/* node: "[when extend and replace options are provided as true] resets ttl and removes last job if it is in delayed state" */
+/* node: "[when extend and replace options are provided as true] resets ttl and removes last job if it is in delayed
+ * state" */
 Test(parity_dedup, extend_and_replace) {
     ph *h = ph_new("q");
     ph_qe(h);
@@ -459,8 +461,10 @@ Test(parity_dedup, klia_with_ttl) {
 static bullc_job *gated;
 static void gate_first(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (h->n_active == 1) gated = job;
-    else ph_complete(h, job, NULL);
+    if (h->n_active == 1)
+        gated = job;
+    else
+        ph_complete(h, job, NULL);
 }
 
 /* node: "should add next job to paused list when queue is paused and process after resume" */
@@ -485,9 +489,8 @@ Test(parity_dedup, klia_paused_then_resumed) {
 /* node: "should allow delay with keepLastIfActive" */
 Test(parity_dedup, klia_with_delay) {
     ph *h = ph_new("q");
-    const char *id = add_dedup(h, "{\"seq\":1}",
-                               "{\"deduplication\":{\"id\":\"dedupDelay\",\"keepLastIfActive\":true},\"delay\":5000}",
-                               NULL);
+    const char *id = add_dedup(
+        h, "{\"seq\":1}", "{\"deduplication\":{\"id\":\"dedupDelay\",\"keepLastIfActive\":true},\"delay\":5000}", NULL);
     cr_assert(id && *id);
     cr_assert_str_eq(ph_state(h, id), "delayed");
     ph_end(h);
@@ -528,8 +531,10 @@ Test(parity_dedup, klia_requeue_with_delay) {
 
 static void fail_first_after_500(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (h->n_active == 1) ph_fail_in(h, job, 500, "intentional failure", 0);
-    else ph_complete(h, job, NULL);
+    if (h->n_active == 1)
+        ph_fail_in(h, job, 500, "intentional failure", 0);
+    else
+        ph_complete(h, job, NULL);
 }
 
 /* node: "should requeue next job when active job fails permanently" */
@@ -604,13 +609,15 @@ Test(parity_dedup, klia_custom_job_id) {
     first_hold_ms = 500;
     bullc_worker *w = paused_start_worker(h, hold_first, 1);
     bullc_worker_run(w);
-    add_dedup(h, "{\"seq\":1}",
-              "{\"jobId\":\"my-custom-uuid-1\",\"deduplication\":{\"id\":\"dedup-custom-id-1\",\"keepLastIfActive\":true}}",
-              NULL);
+    add_dedup(
+        h, "{\"seq\":1}",
+        "{\"jobId\":\"my-custom-uuid-1\",\"deduplication\":{\"id\":\"dedup-custom-id-1\",\"keepLastIfActive\":true}}",
+        NULL);
     cr_assert(PH_WAIT(h, 5000, h->n_active == 1));
-    add_dedup(h, "{\"seq\":2}",
-              "{\"jobId\":\"my-custom-uuid-2\",\"deduplication\":{\"id\":\"dedup-custom-id-1\",\"keepLastIfActive\":true}}",
-              NULL);
+    add_dedup(
+        h, "{\"seq\":2}",
+        "{\"jobId\":\"my-custom-uuid-2\",\"deduplication\":{\"id\":\"dedup-custom-id-1\",\"keepLastIfActive\":true}}",
+        NULL);
     cr_assert(PH_WAIT(h, 5000, h->n_completed == 2));
     cr_assert_str_eq(ph_wget(h, 'c', 0)->id, "my-custom-uuid-1");
     cr_assert_str_eq(ph_wget(h, 'c', 0)->data, "{\"seq\":1}");

@@ -363,7 +363,8 @@ static void add_80(bullc_queue *q, const char *opts_json) {
         cr_assert_eq(bullc_job_opts_merge_json(o, opts_json, NULL), 0);
     }
     bullc_bulk_job jobs[80];
-    for (int i = 0; i < 80; i++) jobs[i] = (bullc_bulk_job){.name = "test", .data_json = "{\"foo\":\"bar\"}", .opts = o};
+    for (int i = 0; i < 80; i++)
+        jobs[i] = (bullc_bulk_job){.name = "test", .data_json = "{\"foo\":\"bar\"}", .opts = o};
     cr_assert_eq(bullc_queue_add_bulk(q, jobs, 80, NULL), 0);
     for (int i = 0; i < 80; i++) bullc_free(jobs[i].id);
     bullc_job_opts_free(o);
@@ -427,16 +428,16 @@ Test(parity_events, trim_when_retried) {
     add_80(tq, "{\"attempts\":2}");
     cr_assert(PH_WAIT(h, 20000, h->n_retried == 80));
     cr_assert(PH_WAIT(h, 5000, ({
-                  bool found = false;
-                  cJSON *e;
-                  cJSON_ArrayForEach(e, h->qev) {
-                      if (!strcmp(ph_qe_field(e, "event"), "waiting") && *ph_qe_field(e, "prev")) {
-                          cr_assert_str_eq(ph_qe_field(e, "prev"), "active");
-                          if (!strcmp(ph_qe_field(e, "jobId"), "80")) found = true;
-                      }
-                  }
-                  found;
-              })));
+                          bool found = false;
+                          cJSON *e;
+                          cJSON_ArrayForEach(e, h->qev) {
+                              if (!strcmp(ph_qe_field(e, "event"), "waiting") && *ph_qe_field(e, "prev")) {
+                                  cr_assert_str_eq(ph_qe_field(e, "prev"), "active");
+                                  if (!strcmp(ph_qe_field(e, "jobId"), "80")) found = true;
+                              }
+                          }
+                          found;
+                      })));
     long long n = xlen(h);
     cr_assert(n >= 20 && n <= 35, "events length %lld", n);
     bullc_queue_free(tq);
@@ -515,4 +516,3 @@ Test(parity_events, trim_with_max_len_zero) {
     bullc_queue_free(tq);
     ph_end(h);
 }
-

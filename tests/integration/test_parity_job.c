@@ -185,11 +185,11 @@ static char *logs_of(ph *h, const char *id, int64_t start, int64_t end, bool asc
     cJSON_Delete(j);
     return out;
 }
-#define assert_logs(h, id, start, end, asc, expected)                                                                  \
-    do {                                                                                                               \
-        char *l_ = logs_of(h, id, start, end, asc);                                                                    \
-        cr_assert_str_eq(l_, expected);                                                                                \
-        free(l_);                                                                                                      \
+#define assert_logs(h, id, start, end, asc, expected) \
+    do {                                              \
+        char *l_ = logs_of(h, id, start, end, asc);   \
+        cr_assert_str_eq(l_, expected);               \
+        free(l_);                                     \
     } while (0)
 
 static void two_logs_case(bool asc) {
@@ -293,8 +293,7 @@ static void fail_and_wait(ph *h, bullc_job *job, const char *msg, const char *st
     char id[64];
     snprintf(id, sizeof id, "%s", bullc_job_id(job));
     cr_assert_eq(bullc_job_fail(job, msg, 0), 0);
-    cr_assert(PH_WAIT(h, 5000, !strcmp(ph_state(h, id), state)), "job %s: %s, expected %s", id, ph_state(h, id),
-              state);
+    cr_assert(PH_WAIT(h, 5000, !strcmp(ph_state(h, id), state)), "job %s: %s, expected %s", id, ph_state(h, id), state);
 }
 
 /* node: "marks the job as failed" */
@@ -542,8 +541,10 @@ Test(parity_job, change_priority_to_zero_fifo) {
 
 static void check_priority(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (!strcmp(bullc_job_name(job), "test1")) cr_assert_eq(bullc_job_priority(job), 8);
-    else cr_assert_eq(bullc_job_priority(job), 1);
+    if (!strcmp(bullc_job_name(job), "test1"))
+        cr_assert_eq(bullc_job_priority(job), 8);
+    else
+        cr_assert_eq(bullc_job_priority(job), 1);
     ph_complete_in(h, job, 20, NULL);
 }
 

@@ -54,7 +54,9 @@ static bullc_worker *limited_worker(ph *h, ph_proc_fn proc, int concurrency, int
     cr_assert(PH_WAIT(h, 5000, h->n_ready >= 1));
     return w;
 }
-static void rate_limited(ph *h, bullc_job *job) { ph_fail(h, job, "bullmq:rateLimitExceeded", BULLC_FAIL_RATE_LIMITED); }
+static void rate_limited(ph *h, bullc_job *job) {
+    ph_fail(h, job, "bullmq:rateLimitExceeded", BULLC_FAIL_RATE_LIMITED);
+}
 
 /* ---- worker limiter --------------------------------------------------------------------- */
 
@@ -138,8 +140,10 @@ Test(parity_limits, quick_close_with_slow_limit) {
 static bullc_job *never_job;
 static void never_or_success(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (!strcmp(bullc_job_data(job), "\"delay\"")) never_job = job; /* never resolves */
-    else ph_complete(h, job, "\"Success\"");
+    if (!strcmp(bullc_job_data(job), "\"delay\""))
+        never_job = job; /* never resolves */
+    else
+        ph_complete(h, job, "\"Success\"");
 }
 
 /* node: "[when a job never completed] should not block the rate limit" */
@@ -398,8 +402,10 @@ Test(parity_limits, ttl_above_max_jobs) {
 static void rate_limit_until_last_attempt(ph *h, bullc_job *job, int widx) {
     (void)widx;
     cr_assert_eq(bullc_queue_rate_limit(h->q, 550, NULL), 0);
-    if (bullc_job_attempts_started(job) >= 2) ph_fail(h, job, "Unrecoverable", BULLC_FAIL_UNRECOVERABLE);
-    else rate_limited(h, job);
+    if (bullc_job_attempts_started(job) >= 2)
+        ph_fail(h, job, "Unrecoverable", BULLC_FAIL_UNRECOVERABLE);
+    else
+        rate_limited(h, job);
 }
 
 /* node: "[when reaching max attempts and we want to move the job to failed] should throw Unrecoverable error" */
@@ -612,7 +618,8 @@ static void global_dynamic_case(int numjobs, int64_t max, int64_t min_ms) {
     ph_end(h);
 }
 
-/* node: "[when global dynamic limit is used] should run max concurrency for jobs added respecting global dynamic limit" */
+/* node: "[when global dynamic limit is used] should run max concurrency for jobs added respecting global dynamic limit"
+ */
 Test(parity_limits, global_concurrency_with_dynamic_limit) { global_dynamic_case(5, 1, 5 * (250 + 100) - 100); }
 
 /* node: "[when max limiter is greater than 1] should run max concurrency for jobs added first processed" */
@@ -674,8 +681,10 @@ static int attempts_seen;
 static void fail_first_then_ok(ph *h, bullc_job *job, int widx) {
     (void)widx;
     attempts_seen++;
-    if (bullc_job_attempts_started(job) == 1) ph_fail_in(h, job, 25, "Not yet!", 0);
-    else ph_complete_in(h, job, 25, NULL);
+    if (bullc_job_attempts_started(job) == 1)
+        ph_fail_in(h, job, 25, "Not yet!", 0);
+    else
+        ph_complete_in(h, job, 25, NULL);
 }
 
 /* node: "[when jobs use backoff strategy] processes jobs without getting stuck" */

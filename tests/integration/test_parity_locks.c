@@ -103,8 +103,10 @@ Test(parity_locks, renews_locks_of_long_jobs) {
 
 static void fail_until_attempt_2(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (bullc_job_attempts_made(job) != 2) ph_fail(h, job, "error", 0);
-    else ph_complete_in(h, job, 100, NULL);
+    if (bullc_job_attempts_made(job) != 2)
+        ph_fail(h, job, "error", 0);
+    else
+        ph_complete_in(h, job, 100, NULL);
 }
 static int null_tokens;
 static void token_gone(ph *h, ph_wev *e) {
@@ -163,8 +165,10 @@ static int progress_left = 500;
 static void next_progress(bullc_job *job, int code, const char *message, void *data) {
     ph *h = data;
     cr_assert_eq(code, 0, "%s", message);
-    if (--progress_left > 0) cr_assert_eq(bullc_job_update_progress(job, "42", next_progress, h), 0);
-    else ph_complete(h, job, NULL);
+    if (--progress_left > 0)
+        cr_assert_eq(bullc_job_update_progress(job, "42", next_progress, h), 0);
+    else
+        ph_complete(h, job, NULL);
 }
 static void progress_500(ph *h, bullc_job *job, int widx) {
     (void)widx;
@@ -229,7 +233,8 @@ Test(parity_locks, high_priority_counter) {
         bullc_job_opts_new(&opts[p]);
         bullc_job_opts_set_priority(opts[p], p + 1);
     }
-    for (int i = 0; i < 18; i++) jobs[i] = (bullc_bulk_job){.name = "test", .data_json = data[i % 3], .opts = opts[i % 3]};
+    for (int i = 0; i < 18; i++)
+        jobs[i] = (bullc_bulk_job){.name = "test", .data_json = data[i % 3], .opts = opts[i % 3]};
     cr_assert_eq(bullc_queue_add_bulk(h->q, jobs, 18, NULL), 0);
     for (int i = 0; i < 18; i++) bullc_free(jobs[i].id), jobs[i].id = NULL;
     ph_vcmd("INCRBY %s 2147483648", ph_key(h, "pc"));

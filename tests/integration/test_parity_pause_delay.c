@@ -305,13 +305,13 @@ Test(parity_pause_delay, retry_into_paused_queue) {
     const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", "{\"attempts\":2,\"backoff\":0}");
     bullc_worker_run(w);
     cr_assert(PH_WAIT(h, 5000, ({
-                  bool seen = false;
-                  cJSON *e;
-                  cJSON_ArrayForEach(e, h->qev) {
-                      if (!strcmp(ph_qe_field(e, "event"), "waiting") && *ph_qe_field(e, "prev")) seen = true;
-                  }
-                  seen;
-              })));
+                          bool seen = false;
+                          cJSON *e;
+                          cJSON_ArrayForEach(e, h->qev) {
+                              if (!strcmp(ph_qe_field(e, "event"), "waiting") && *ph_qe_field(e, "prev")) seen = true;
+                          }
+                          seen;
+                      })));
     cJSON *e;
     cJSON_ArrayForEach(e, h->qev) {
         if (!strcmp(ph_qe_field(e, "event"), "waiting") && *ph_qe_field(e, "prev"))
@@ -466,8 +466,10 @@ Test(parity_pause_delay, delayed_jobs_concurrently) {
 
 static void fail_first_attempt(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (bullc_job_attempts_made(job) == 0) ph_fail_in(h, job, 250, "forced error in test", 0);
-    else ph_complete_in(h, job, 25, NULL);
+    if (bullc_job_attempts_made(job) == 0)
+        ph_fail_in(h, job, 250, "forced error in test", 0);
+    else
+        ph_complete_in(h, job, 25, NULL);
 }
 
 /* node: "[when failed jobs are retried and moved to delayed] processes jobs without getting stuck" */

@@ -212,8 +212,10 @@ static bool fail_mode = true;
 static int order_seen;
 static void fail_or_pass(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (fail_mode) ph_fail_in(h, job, 10, "failed", 0);
-    else ph_complete_in(h, job, 10, NULL);
+    if (fail_mode)
+        ph_fail_in(h, job, 10, "failed", 0);
+    else
+        ph_complete_in(h, job, 10, NULL);
 }
 /* each job finishes in idx order */
 static void check_order(ph *h, ph_wev *e) {
@@ -910,8 +912,10 @@ Test(parity_queue, obliterate_queue_that_had_jobs) {
 static bool fail_now;
 static void fail_if_asked(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (fail_now) ph_fail(h, job, "failed job", 0);
-    else ph_complete(h, job, NULL);
+    if (fail_now)
+        ph_fail(h, job, "failed job", 0);
+    else
+        ph_complete(h, job, NULL);
 }
 
 /* node: "should obliterate a queue with high number of jobs in different statuses" */

@@ -31,8 +31,10 @@ static removal R;
 static void log_then_finish(ph *h, bullc_job *job, int widx) {
     (void)widx;
     cr_assert_eq(bullc_job_log(job, "test log", NULL, NULL), 0);
-    if (R.fail) ph_fail_in(h, job, R.spacing, "job failed", 0);
-    else ph_complete_in(h, job, R.spacing, NULL);
+    if (R.fail)
+        ph_fail_in(h, job, R.spacing, "job failed", 0);
+    else
+        ph_complete_in(h, job, R.spacing, NULL);
 }
 static void note_finished_on(ph *h, ph_wev *e) {
     int i = atoi(e->data);
@@ -82,12 +84,16 @@ static void removal_case(const char *job_opts, const char *worker_opt, bool fail
     R.fail = fail;
     R.spacing = 150;
     h->proc = log_then_finish;
-    if (fail) h->on_failed = note_finished_on;
-    else h->on_completed = note_finished_on;
+    if (fail)
+        h->on_failed = note_finished_on;
+    else
+        h->on_completed = note_finished_on;
     bullc_worker_opts o;
     ph_wopts(h, &o);
-    if (fail) o.remove_on_fail = worker_opt;
-    else o.remove_on_complete = worker_opt;
+    if (fail)
+        o.remove_on_fail = worker_opt;
+    else
+        o.remove_on_complete = worker_opt;
     ph_worker(h, &o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     for (int i = 0; i < NJOBS; i++) {
@@ -98,8 +104,10 @@ static void removal_case(const char *job_opts, const char *worker_opt, bool fail
     cr_assert(PH_WAIT(h, 20000, (fail ? h->n_failed : h->n_completed) == NJOBS));
     bool keep[NJOBS];
     int want = expected_kept(age_s, count, limit, keep);
-    if (exact >= 0) cr_assert_eq(want, exact, "finish times make %d kept (spacing too irregular?)", want);
-    else cr_assert(want > 0 && want < NJOBS, "the age cut must keep some jobs and remove others (%d kept)", want);
+    if (exact >= 0)
+        cr_assert_eq(want, exact, "finish times make %d kept (spacing too irregular?)", want);
+    else
+        cr_assert(want > 0 && want < NJOBS, "the age cut must keep some jobs and remove others (%d kept)", want);
     cr_assert_eq(ph_count(h, fail ? "failed" : "completed"), want);
     for (int i = 0; i < NJOBS; i++) {
         bool exists = ph_job_exists(h, R.ids[i]);
@@ -128,16 +136,19 @@ Test(parity_removal, job_age_and_count_failed) {
     removal_case("{\"removeOnFail\":{\"age\":1,\"count\":5}}", NULL, true, 1, 5, 0, 5);
 }
 
-/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified after completed with removeOnComplete" */
+/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified after completed with
+ * removeOnComplete" */
 Test(parity_removal, worker_age) { removal_case(NULL, "{\"age\":1}", false, 1, 0, 0, -1); }
 
-/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count completed with removeOnComplete" */
+/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count completed
+ * with removeOnComplete" */
 Test(parity_removal, worker_age_and_count) { removal_case(NULL, "{\"age\":1,\"count\":5}", false, 1, 5, 0, 5); }
 
 /* node: "[when worker has removeOnFinish options] should keep jobs with age 10 and limit 2 with removeOnComplete" */
 Test(parity_removal, worker_age_and_limit) { removal_case(NULL, "{\"age\":1,\"limit\":2}", false, 1, 0, 2, -1); }
 
-/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count fail with removeOnFail" */
+/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count fail with
+ * removeOnFail" */
 Test(parity_removal, worker_age_and_count_failed) { removal_case(NULL, "{\"age\":1,\"count\":5}", true, 1, 5, 0, 5); }
 
 /* node: "[when worker has removeOnFinish options] should remove all jobs when count is 0 with removeOnFail" */

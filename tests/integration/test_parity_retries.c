@@ -53,8 +53,10 @@ static void delay_case(const char *opts, int attempts, void (*check)(int64_t, do
         cr_assert_eq(made, seen);
         double delay = ph_jnum(j, "delay");
         cJSON_Delete(j);
-        if (made >= attempts) cr_assert_eq(delay, 0, "the final failure leaves delay 0");
-        else check(made, delay);
+        if (made >= attempts)
+            cr_assert_eq(delay, 0, "the final failure leaves delay 0");
+        else
+            check(made, delay);
     }
     cr_assert_eq(h->n_failed, 1);
     cr_assert_str_eq(ph_state(h, id), "failed");
@@ -91,7 +93,8 @@ Test(parity_retries, exponential_with_jitter) {
     delay_case("{\"attempts\":3,\"backoff\":{\"type\":\"exponential\",\"delay\":200,\"jitter\":1}}", 3, exp_jitter);
 }
 
-/* node: "[when jitter is provided with lower value than 1] updates job's delay property only applying jitter in a fixed percentage" */
+/* node: "[when jitter is provided with lower value than 1] updates job's delay property only applying jitter in a fixed
+ * percentage" */
 Test(parity_retries, exponential_with_half_jitter) {
     delay_case("{\"attempts\":3,\"backoff\":{\"type\":\"exponential\",\"delay\":200,\"jitter\":0.5}}", 3,
                exp_half_jitter);
@@ -102,7 +105,8 @@ Test(parity_retries, fixed_with_jitter) {
     delay_case("{\"attempts\":3,\"backoff\":{\"type\":\"fixed\",\"delay\":750,\"jitter\":1}}", 3, fixed_jitter);
 }
 
-/* node: "[when jitter is provided with lower value than 1] updates job's delay property only applying jitter in a fixed percentage" */
+/* node: "[when jitter is provided with lower value than 1] updates job's delay property only applying jitter in a fixed
+ * percentage" */
 Test(parity_retries, fixed_with_half_jitter) {
     delay_case("{\"attempts\":3,\"backoff\":{\"type\":\"fixed\",\"delay\":750,\"jitter\":0.5}}", 3, fixed_half_jitter);
 }
@@ -114,7 +118,8 @@ Test(parity_retries, fixed_delay_property_and_timing) {
     ph_worker(h, NULL);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     int64_t t0 = tu_now_ms();
-    const char *id = ph_add(h, "test", "{\"bar\":\"baz\"}", "{\"attempts\":4,\"backoff\":{\"type\":\"fixed\",\"delay\":750}}");
+    const char *id =
+        ph_add(h, "test", "{\"bar\":\"baz\"}", "{\"attempts\":4,\"backoff\":{\"type\":\"fixed\",\"delay\":750}}");
     cr_assert(PH_WAIT(h, 10000, h->n_retried >= 1));
     cr_assert_eq(ph_job_num(h, id, "delay"), 750);
     cr_assert(PH_WAIT(h, 10000, h->n_failed == 1));
@@ -149,8 +154,10 @@ Test(parity_retries, no_retries_exhausted_on_success) {
 
 static void not_yet_until_3(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (bullc_job_attempts_made(job) < 3) ph_fail(h, job, "Not yet!", 0);
-    else ph_complete(h, job, NULL);
+    if (bullc_job_attempts_made(job) < 3)
+        ph_fail(h, job, "Not yet!", 0);
+    else
+        ph_complete(h, job, NULL);
 }
 
 /* The retries of a job with attempts 3 exhaust; retries-exhausted names it with attemptsMade 3. */
@@ -222,8 +229,10 @@ static void order_check(ph *h, bullc_job *job, int widx) {
         snprintf(want, sizeof want, "%d", proc_calls);
         cr_assert_str_eq(bullc_job_id(job), want, "call %d got job %s", proc_calls, bullc_job_id(job));
     }
-    if (!strcmp(bullc_job_id(job), "1") && bullc_job_attempts_made(job) < 1) ph_fail_in(h, job, 200, "Not yet!", 0);
-    else ph_complete_in(h, job, 200, NULL);
+    if (!strcmp(bullc_job_id(job), "1") && bullc_job_attempts_made(job) < 1)
+        ph_fail_in(h, job, 200, "Not yet!", 0);
+    else
+        ph_complete_in(h, job, 200, NULL);
 }
 
 /* node: "[when using retryJob] promotes delayed jobs first" */
@@ -261,8 +270,10 @@ static void priority_order_check(ph *h, bullc_job *job, int widx) {
         snprintf(want, sizeof want, "%d", first_attempts);
         cr_assert_str_eq(bullc_job_id(job), want);
     }
-    if (!strcmp(bullc_job_id(job), "1") && bullc_job_attempts_made(job) < 1) ph_fail_in(h, job, 200, "Not yet!", 0);
-    else ph_complete_in(h, job, 200, NULL);
+    if (!strcmp(bullc_job_id(job), "1") && bullc_job_attempts_made(job) < 1)
+        ph_fail_in(h, job, 200, "Not yet!", 0);
+    else
+        ph_complete_in(h, job, 200, NULL);
 }
 
 /* node: "[when job has more priority than delayed jobs] executes retried job first" */
@@ -291,9 +302,12 @@ Test(parity_retries, retried_job_with_higher_priority_first) {
 
 static void then_unrecoverable(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (bullc_job_attempts_made(job) < 1) ph_fail(h, job, "Not yet!", 0);
-    else if (bullc_job_attempts_made(job) < 2) ph_fail(h, job, "Unrecoverable", BULLC_FAIL_UNRECOVERABLE);
-    else ph_complete(h, job, NULL);
+    if (bullc_job_attempts_made(job) < 1)
+        ph_fail(h, job, "Not yet!", 0);
+    else if (bullc_job_attempts_made(job) < 2)
+        ph_fail(h, job, "Unrecoverable", BULLC_FAIL_UNRECOVERABLE);
+    else
+        ph_complete(h, job, NULL);
 }
 
 /* node: "[when UnrecoverableError is throw] moves job to failed" */
@@ -318,8 +332,10 @@ Test(parity_retries, unrecoverable_error_moves_to_failed) {
 
 static void not_yet_until_2(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (bullc_job_attempts_made(job) < 2) ph_fail(h, job, "Not yet!", 0);
-    else ph_complete(h, job, NULL);
+    if (bullc_job_attempts_made(job) < 2)
+        ph_fail(h, job, "Not yet!", 0);
+    else
+        ph_complete(h, job, NULL);
 }
 
 static int64_t strategy_calls[8];
@@ -401,8 +417,10 @@ Test(parity_retries, custom_backoff_minus_one_does_not_retry) {
 
 static void custom_error(ph *h, bullc_job *job, int widx) {
     (void)widx;
-    if (bullc_job_attempts_made(job) < 2) ph_fail(h, job, "CustomError: Hey, custom error!", 0);
-    else ph_complete(h, job, NULL);
+    if (bullc_job_attempts_made(job) < 2)
+        ph_fail(h, job, "CustomError: Hey, custom error!", 0);
+    else
+        ph_complete(h, job, NULL);
 }
 static int64_t by_error(int64_t made, const char *type, const char *error, const bullc_job *job, void *data) {
     (void)made, (void)type, (void)job, (void)data;
@@ -429,8 +447,10 @@ static void fails_with_many_ids(ph *h, bullc_job *job, int widx) {
     cJSON *d = cJSON_Parse(bullc_job_data(job));
     int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d, "ids"));
     cJSON_Delete(d);
-    if (n > 2) ph_fail(h, job, "CustomError: Hey, custom error!", 0);
-    else ph_complete(h, job, NULL);
+    if (n > 2)
+        ph_fail(h, job, "CustomError: Hey, custom error!", 0);
+    else
+        ph_complete(h, job, NULL);
 }
 static int64_t update_data_strategy(int64_t made, const char *type, const char *error, const bullc_job *job,
                                     void *data) {

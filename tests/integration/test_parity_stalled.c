@@ -248,10 +248,12 @@ static void fail_two_hold_two(ph *h, bullc_job *job, int widx) {
     (void)widx;
     if (strstr(bullc_job_data(job), "\"index\":0") || strstr(bullc_job_data(job), "\"index\":1"))
         ph_fail(h, job, "fail", 0);
-    else hold_forever(h, job, widx);
+    else
+        hold_forever(h, job, widx);
 }
 
-/* node: "[when removeOnFail is provided as a object] keeps the specified number of jobs in failed respecting the age" */
+/* node: "[when removeOnFail is provided as a object] keeps the specified number of jobs in failed respecting the age"
+ */
 Test(parity_stalled, stalled_failures_keep_by_age) {
     ph *h = ph_new("q");
     for (int i = 0; i < 4; i++) {

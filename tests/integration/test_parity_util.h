@@ -31,8 +31,8 @@ typedef struct ph_wev {
     int widx;
     char id[64];
     char name[64];
-    char *data;  /* the job's data (JSON) when there is a job */
-    char *text;  /* result / reason / progress / error message */
+    char *data; /* the job's data (JSON) when there is a job */
+    char *text; /* result / reason / progress / error message */
     bool will_retry;
     int64_t attempts_made, attempts_started;
     int64_t t; /* tu_now_ms() */
@@ -247,11 +247,11 @@ static PH_UNUSED char *ph_jtext(const cJSON *j, const char *key) {
     const cJSON *v = key ? cJSON_GetObjectItemCaseSensitive(j, key) : j;
     return v ? cJSON_PrintUnformatted(v) : strdup("<absent>");
 }
-#define ph_assert_json(j, key, expected)                                                                               \
-    do {                                                                                                               \
-        char *got_ = ph_jtext(j, key);                                                                                 \
-        cr_assert_str_eq(got_, expected, "%s", key);                                                                   \
-        free(got_);                                                                                                    \
+#define ph_assert_json(j, key, expected)             \
+    do {                                             \
+        char *got_ = ph_jtext(j, key);               \
+        cr_assert_str_eq(got_, expected, "%s", key); \
+        free(got_);                                  \
     } while (0)
 
 /* A numeric field of the job `id` (NAN when the job is gone). */
@@ -339,8 +339,10 @@ static void ph__ev_completed(bullc_worker *w, const bullc_job *job, const char *
 static void ph__ev_failed(bullc_worker *w, const bullc_job *job, const char *reason, bool will_retry, void *data) {
     (void)w;
     ph_wctx *c = data;
-    if (will_retry) c->h->n_retried++;
-    else c->h->n_failed++;
+    if (will_retry)
+        c->h->n_retried++;
+    else
+        c->h->n_failed++;
     ph_wev *e = ph_rec(c->h, 'f', c->idx, job, reason);
     e->will_retry = will_retry;
     if (c->h->on_failed) c->h->on_failed(c->h, e);
@@ -421,9 +423,14 @@ static PH_UNUSED bullc_worker *ph_worker_ex(ph *h, bullc_worker_opts *o, bool ma
         copy.backoff_strategy = h->backoff;
         copy.backoff_data = h;
     }
-    bullc_worker_events ev = {.active = ph__ev_active, .completed = ph__ev_completed, .failed = ph__ev_failed,
-                              .progress = ph__ev_progress, .stalled = ph__ev_stalled, .drained = ph__ev_drained,
-                              .error = ph__ev_error, .lock_lost = ph__ev_lock_lost,
+    bullc_worker_events ev = {.active = ph__ev_active,
+                              .completed = ph__ev_completed,
+                              .failed = ph__ev_failed,
+                              .progress = ph__ev_progress,
+                              .stalled = ph__ev_stalled,
+                              .drained = ph__ev_drained,
+                              .error = ph__ev_error,
+                              .lock_lost = ph__ev_lock_lost,
                               .ready = ph__ev_ready};
     bullc_error err = {0};
     bullc_worker *w = NULL;
@@ -463,9 +470,12 @@ static void ph__later_closed(uv_handle_t *t) {
 }
 static void ph__later_cb(uv_timer_t *t) {
     ph_later *l = t->data;
-    if (l->action == 0) ph_complete(l->h, l->job, l->text);
-    else if (l->action == 1) ph_fail(l->h, l->job, l->text, l->flags);
-    else l->fn(l->h, l->arg);
+    if (l->action == 0)
+        ph_complete(l->h, l->job, l->text);
+    else if (l->action == 1)
+        ph_fail(l->h, l->job, l->text, l->flags);
+    else
+        l->fn(l->h, l->arg);
     uv_close((uv_handle_t *)t, ph__later_closed);
 }
 static PH_UNUSED ph_later *ph__later(ph *h, int64_t ms) {
@@ -520,13 +530,13 @@ static void ph__qe_closed(bullc_queue_events *qe, void *data) {
 static void ph__tick(uv_timer_t *t) { (void)t; }
 
 /* Runs the loop until `cond` holds or `ms` pass; the value of `cond`. */
-#define PH_WAIT(h, ms, cond)                                                                                           \
-    ({                                                                                                                 \
-        int64_t d_ = tu_now_ms() + (ms);                                                                               \
-        uv_timer_start(&(h)->tick, ph__tick, 5, 5);                                                                    \
-        while (!(cond) && tu_now_ms() < d_) uv_run(&(h)->loop, UV_RUN_ONCE);                                           \
-        uv_timer_stop(&(h)->tick);                                                                                     \
-        (bool)(cond);                                                                                                  \
+#define PH_WAIT(h, ms, cond)                                                 \
+    ({                                                                       \
+        int64_t d_ = tu_now_ms() + (ms);                                     \
+        uv_timer_start(&(h)->tick, ph__tick, 5, 5);                          \
+        while (!(cond) && tu_now_ms() < d_) uv_run(&(h)->loop, UV_RUN_ONCE); \
+        uv_timer_stop(&(h)->tick);                                           \
+        (bool)(cond);                                                        \
     })
 /* Runs the loop for `ms`. */
 #define PH_RUN_FOR(h, ms) ((void)PH_WAIT(h, ms, false))

@@ -315,7 +315,8 @@ static void retry_failed_case(int flags, int64_t expect_second) {
 /* node: "[when job is in failed state] retries a job that fails" */
 Test(parity_worker, retry_a_failed_job) { retry_failed_case(0, 2); }
 
-/* node: "[when passing resetAttemptsMade and resetAttemptsStarted as true] retries a job that fails and resets attemptsMade and attemptsStarted" */
+/* node: "[when passing resetAttemptsMade and resetAttemptsStarted as true] retries a job that fails and resets
+ * attemptsMade and attemptsStarted" */
 Test(parity_worker, retry_a_failed_job_resetting_attempts) {
     retry_failed_case(BULLC_RETRY_RESET_ATTEMPTS_MADE | BULLC_RETRY_RESET_ATTEMPTS_STARTED, 1);
 }
@@ -348,7 +349,8 @@ static void retry_completed_case(int flags, int64_t expect_second) {
 /* node: "[when job is in completed state] retries a job that completes" */
 Test(parity_worker, retry_a_completed_job) { retry_completed_case(0, 2); }
 
-/* node: "[when passing resetAttemptsMade and resetAttemptsStarted as true] retries a job that completes and resets attemptsMade and attemptsStarted" */
+/* node: "[when passing resetAttemptsMade and resetAttemptsStarted as true] retries a job that completes and resets
+ * attemptsMade and attemptsStarted" */
 Test(parity_worker, retry_a_completed_job_resetting_attempts) {
     retry_completed_case(BULLC_RETRY_RESET_ATTEMPTS_MADE | BULLC_RETRY_RESET_ATTEMPTS_STARTED, 1);
 }
@@ -376,8 +378,10 @@ Test(parity_worker, retry_while_paused_moves_to_wait) {
 static void fail_odd_calls(ph *h, bullc_job *job, int widx) {
     (void)widx;
     h->user = (void *)((intptr_t)h->user + 1);
-    if ((intptr_t)h->user % 2) ph_fail(h, job, "Not even!", 0);
-    else ph_complete(h, job, NULL);
+    if ((intptr_t)h->user % 2)
+        ph_fail(h, job, "Not even!", 0);
+    else
+        ph_complete(h, job, NULL);
 }
 
 /* node: "retry a job that fails using job retry method" */
@@ -829,4 +833,3 @@ Test(parity_worker, manual_fetch_without_blocking) {
     PH_RUN_FOR(h, 100);
     ph_end(h);
 }
-

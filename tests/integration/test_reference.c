@@ -47,15 +47,16 @@ Test(reference, game_data_job_keeps_the_data_bytes) {
     char *id = NULL;
     int64_t before = wall_ms();
     cr_assert_eq(bullc_reference_add_test_queue_job(q, "NAMED_POWERBALL",
-                                                     "{ \"round\": 7, \"odds\": 1.950, \"big\": 12345678901234567890 }",
-                                                     "round_result", &id, &err),
+                                                    "{ \"round\": 7, \"odds\": 1.950, \"big\": 12345678901234567890 }",
+                                                    "round_result", &id, &err),
                  0, "%s", err.message);
     int64_t after = wall_ms();
     char *name = field(prefix, "test-queue", id, "name"), *data = field(prefix, "test-queue", id, "data");
     cr_assert_str_eq(name, "game_data");
     /* the QueueService's key order; data as given, whitespace outside strings dropped */
-    const char *head = "{\"provider\":\"NAMED_POWERBALL\",\"data\":{\"round\":7,\"odds\":1.950,\"big\":12345678901234567890},"
-                       "\"timestamp\":";
+    const char *head =
+        "{\"provider\":\"NAMED_POWERBALL\",\"data\":{\"round\":7,\"odds\":1.950,\"big\":12345678901234567890},"
+        "\"timestamp\":";
     cr_assert(!strncmp(data, head, strlen(head)), "%s", data);
     char *end;
     long long ts = strtoll(data + strlen(head), &end, 10);

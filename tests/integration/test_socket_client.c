@@ -35,9 +35,22 @@ static const char *ws_url(const char *scheme, const char *host) {
 
 /* The client for the tests' Redis, prefix `prefix`, with `extra` flags. */
 static sct_proc *client(const char *prefix, const char *url, const char *const *extra) {
-    const char *args[48] = {"--url", url, "--provider", "NAMED_POWERBALL", "--subscribe",
-                            "{\"op\":\"subscribe\",\"game\":\"powerball\"}", "--redis", tu_redis_url(), "--prefix",
-                            prefix, "--stats-interval", "0", "--reconnect-min", "50ms", "--reconnect-max", "400ms"};
+    const char *args[48] = {"--url",
+                            url,
+                            "--provider",
+                            "NAMED_POWERBALL",
+                            "--subscribe",
+                            "{\"op\":\"subscribe\",\"game\":\"powerball\"}",
+                            "--redis",
+                            tu_redis_url(),
+                            "--prefix",
+                            prefix,
+                            "--stats-interval",
+                            "0",
+                            "--reconnect-min",
+                            "50ms",
+                            "--reconnect-max",
+                            "400ms"};
     int n = 16;
     for (int i = 0; extra[i]; i++) args[n++] = extra[i];
     args[n] = NULL;
@@ -57,8 +70,8 @@ static const char *str(const cJSON *o, const char *key) {
 Test(socket_client, rounds_become_game_data_jobs_in_order) {
     const char *p = tu_prefix();
     /* fragments of 50 bytes: every round (~140 bytes) comes in 3 pieces */
-    sct_proc *fp = provider((const char *const[]){"--count", "20", "--rate", "200", "--linger", "-1",
-                                                  "--fragment-bytes", "50", NULL});
+    sct_proc *fp = provider(
+        (const char *const[]){"--count", "20", "--rate", "200", "--linger", "-1", "--fragment-bytes", "50", NULL});
     int64_t t0 = (int64_t)time(NULL) * 1000;
     sct_proc *sc = client(p, ws_url("ws", "127.0.0.1"), (const char *const[]){NULL});
     cr_assert(sct_wait_jobs(rc, p, 20, 10000), "20 jobs expected, %lld in Redis", sct_llen(rc, p, "test-queue"));
@@ -108,8 +121,8 @@ Test(socket_client, rounds_become_game_data_jobs_in_order) {
 
 Test(socket_client, reconnects_after_drops_without_loss_or_doubles) {
     const char *p = tu_prefix();
-    sct_proc *fp = provider((const char *const[]){"--count", "200", "--rate", "400", "--drop-every", "25", "--linger",
-                                                  "-1", NULL});
+    sct_proc *fp = provider(
+        (const char *const[]){"--count", "200", "--rate", "400", "--drop-every", "25", "--linger", "-1", NULL});
     sct_proc *sc = client(p, ws_url("ws", "127.0.0.1"), (const char *const[]){NULL});
     cr_assert(sct_wait_jobs(rc, p, 200, 20000), "200 jobs expected, %lld", sct_llen(rc, p, "test-queue"));
     sct_sleep_ms(200); /* nothing more may come */
@@ -220,8 +233,8 @@ Test(socket_client, job_name_type_field_and_job_opts_flags) {
     sct_proc *fp = provider((const char *const[]){"--count", "3", "--rate", "100", "--linger", "-1", NULL});
     sct_proc *sc = client(p, ws_url("ws", "127.0.0.1"),
                           (const char *const[]){"--job-name", "round", "--type-field", "provider",
-                                                "--remove-on-complete", "{\"count\":100,\"age\":3600}",
-                                                "--job-opts", "{\"attempts\":3}", "--dedup-ttl", "0", NULL});
+                                                "--remove-on-complete", "{\"count\":100,\"age\":3600}", "--job-opts",
+                                                "{\"attempts\":3}", "--dedup-ttl", "0", NULL});
     cr_assert(sct_wait_jobs(rc, p, 3, 10000));
     cr_assert_eq(sct_stop(sc, SIGTERM, 10000), 0);
     cr_assert_eq(sct_stop(fp, SIGTERM, 5000), 0);
@@ -243,8 +256,8 @@ Test(socket_client, job_name_type_field_and_job_opts_flags) {
 Test(socket_client, dead_connection_is_dropped_and_reconnected) {
     const char *p = tu_prefix();
     /* after 5 rounds a connection stalls: no data, no pong (it is not read) */
-    sct_proc *fp = provider((const char *const[]){"--count", "10", "--rate", "100", "--stall-after", "5", "--linger",
-                                                  "-1", NULL});
+    sct_proc *fp =
+        provider((const char *const[]){"--count", "10", "--rate", "100", "--stall-after", "5", "--linger", "-1", NULL});
     sct_proc *sc = client(p, ws_url("ws", "127.0.0.1"),
                           (const char *const[]){"--ping-interval", "100ms", "--dead-timeout", "700ms", NULL});
     cr_assert(sct_wait_jobs(rc, p, 10, 10000), "10 jobs expected, %lld", sct_llen(rc, p, "test-queue"));
@@ -269,8 +282,8 @@ Test(socket_client, wss_verified_by_ca_file_or_insecure) {
     char cert[600], key[600];
     snprintf(cert, sizeof cert, "%s", sct_path("cert.pem"));
     snprintf(key, sizeof key, "%s", sct_path("key.pem"));
-    sct_proc *fp = provider((const char *const[]){"--count", "0", "--rate", "100", "--tls-cert", cert, "--tls-key",
-                                                  key, NULL});
+    sct_proc *fp =
+        provider((const char *const[]){"--count", "0", "--rate", "100", "--tls-cert", cert, "--tls-key", key, NULL});
     /* the system CA store does not know this certificate: no connection */
     sct_proc *strict = client(tu_prefix(), ws_url("wss", "127.0.0.1"), (const char *const[]){NULL});
     cr_assert(sct_wait_for(strict->err, "connect_failed", 1, 5000), "an unknown CA must be refused");

@@ -22,7 +22,7 @@ TestSuite(socket_client_redis, .init = setup, .fini = teardown, .timeout = 60);
 static sct_proc *provider(const char *count, const char *rate) {
     snprintf(port_s, sizeof port_s, "%d", tu_free_port());
     const char *args[] = {"--port", port_s, "--duration", "50", "--sent-log", sct_path("sent.log"), "--count", count,
-                          "--rate", rate, "--linger", "-1", NULL};
+                          "--rate", rate,   "--linger",   "-1", NULL};
     sct_proc *p = sct_spawn("bullc-fake-provider", "provider", args);
     cr_assert(sct_wait_for(p->out, "bullc-fake-provider listening", 1, 5000), "the provider did not start");
     return p;
@@ -31,8 +31,9 @@ static sct_proc *provider(const char *count, const char *rate) {
 static sct_proc *client(const char *prefix, const char *const *extra) {
     char url[64];
     snprintf(url, sizeof url, "ws://127.0.0.1:%s/", port_s);
-    const char *args[48] = {"--url", url, "--provider", "NAMED_POWERBALL", "--subscribe", "{\"op\":\"subscribe\"}",
-                            "--redis", rurl, "--prefix", prefix, "--stats-interval", "500ms"};
+    const char *args[48] = {
+        "--url", url,        "--provider", "NAMED_POWERBALL",  "--subscribe", "{\"op\":\"subscribe\"}", "--redis",
+        rurl,    "--prefix", prefix,       "--stats-interval", "500ms"};
     int n = 12;
     for (int i = 0; extra[i]; i++) args[n++] = extra[i];
     args[n] = NULL;

@@ -45,7 +45,8 @@ static void ev_completed(bullc_worker *w, const bullc_job *job, const char *res,
 static void ev_failed(bullc_worker *w, const bullc_job *job, const char *reason, bool will_retry, void *data) {
     ctx *c = data;
     (void)w, (void)job, (void)reason;
-    if (will_retry) c->retried++;
+    if (will_retry)
+        c->retried++;
     else {
         c->failed++;
         maybe_done(c);

@@ -459,8 +459,10 @@ static void progress_then_result(bullc_job *job, bullc_job_result *out, void *da
     (void)data;
     bullc_job_update_progress(job, "77", NULL, NULL);
     bullc_job_log(job, "last words", NULL, NULL);
-    if (!strcmp(bullc_job_name(job), "bad")) out->result_json = strdup("{not json");
-    else out->result_json = strdup("\"ok\"");
+    if (!strcmp(bullc_job_name(job), "bad"))
+        out->result_json = strdup("{not json");
+    else
+        out->result_json = strdup("\"ok\"");
 }
 
 Test(behaviour, progress_lands_before_completion_and_bad_results_fail) {
@@ -491,8 +493,8 @@ Test(behaviour, progress_lands_before_completion_and_bad_results_fail) {
             if (!strcmp(f->element[1]->str, "progress")) progress_at = (int)i;
             if (!strcmp(f->element[1]->str, "completed")) completed_at = (int)i;
         }
-        cr_assert(progress_at >= 0 && completed_at > progress_at, "job %d: progress %d, completed %d", id,
-                  progress_at, completed_at);
+        cr_assert(progress_at >= 0 && completed_at > progress_at, "job %d: progress %d, completed %d", id, progress_at,
+                  completed_at);
     }
     freeReplyObject(ev);
     char *reason = jfield(p, "4", "failedReason");

@@ -30,7 +30,8 @@ static void redis_down(void) {
     /* SIGKILL after the AOF fsync: what a crash or a container restart does */
     snprintf(cmd, sizeof cmd,
              "pid=$(cat %s/redis.pid 2>/dev/null) && kill -9 $pid && "
-             "for i in $(seq 1 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1", dir);
+             "for i in $(seq 1 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1",
+             dir);
     tu_run(cmd, NULL);
     snprintf(cmd, sizeof cmd, "rm -f %s/redis.pid", dir);
     tu_run(cmd, NULL);

@@ -19,7 +19,7 @@
 typedef struct pair {
     int c, u; /* client and upstream sockets, -1 when free */
     /* RESP command counter of the client's stream (FP_ERROR answers per command) */
-    int st;        /* 0: expect '*', 1: in array header, 2: expect '$', 3: in bulk len, 4: in bulk body */
+    int st; /* 0: expect '*', 1: in array header, 2: expect '$', 3: in bulk len, 4: in bulk body */
     long nargs, blen;
     char num[24];
     int numlen;

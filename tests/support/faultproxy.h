@@ -6,9 +6,9 @@
 #define BULLC_FAULTPROXY_H
 
 typedef enum fp_mode {
-    FP_PASS = 0,      /* relay everything */
-    FP_BLACKHOLE = 1, /* read nothing, send nothing; sockets stay open */
-    FP_DELAY = 2,     /* hold each chunk for delay_ms before relaying it */
+    FP_PASS = 0,       /* relay everything */
+    FP_BLACKHOLE = 1,  /* read nothing, send nothing; sockets stay open */
+    FP_DELAY = 2,      /* hold each chunk for delay_ms before relaying it */
     FP_DROP_REPLY = 3, /* drop the next chunk coming from upstream, then pass */
     FP_ERROR = 4       /* answer every command with an error reply (fp_set_error), upstream untouched */
 } fp_mode;

@@ -18,8 +18,10 @@ int main(int argc, char **argv) {
     bool game = argc >= 5 && !strcmp(argv[2], "game-data") && argc <= 6;
     bool note = argc >= 6 && !strcmp(argv[2], "notification") && argc <= 7;
     if (!game && !note) {
-        fprintf(stderr, "usage: %s PREFIX game-data PROVIDER DATA_JSON [MESSAGE_TYPE]\n"
-                        "       %s PREFIX notification USER_ID TYPE MESSAGE [DATA_JSON]\n", argv[0], argv[0]);
+        fprintf(stderr,
+                "usage: %s PREFIX game-data PROVIDER DATA_JSON [MESSAGE_TYPE]\n"
+                "       %s PREFIX notification USER_ID TYPE MESSAGE [DATA_JSON]\n",
+                argv[0], argv[0]);
         return 2;
     }
     bullc_queue_opts o;
@@ -32,11 +34,13 @@ int main(int argc, char **argv) {
         return 3;
     }
     char *id = NULL;
-    int rc = game ? bullc_reference_add_test_queue_job(q, argv[3], argv[4], argc > 5 ? argv[5] : NULL, &id, &err)
-                  : bullc_reference_add_notification_job(q, argv[3], argv[4], argv[5], argc > 6 ? argv[6] : NULL,
-                                                         &id, &err);
-    if (rc < 0) fprintf(stderr, "%s\n", err.message);
-    else printf("%s\n", id);
+    int rc =
+        game ? bullc_reference_add_test_queue_job(q, argv[3], argv[4], argc > 5 ? argv[5] : NULL, &id, &err)
+             : bullc_reference_add_notification_job(q, argv[3], argv[4], argv[5], argc > 6 ? argv[6] : NULL, &id, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s\n", err.message);
+    else
+        printf("%s\n", id);
     bullc_free(id);
     bullc_queue_free(q);
     return rc == BULLC_EINVAL ? 2 : rc < 0 ? 3 : 0;

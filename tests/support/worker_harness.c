@@ -30,8 +30,10 @@ static void ev_completed(bullc_worker *w, const bullc_job *job, const char *res,
 static void ev_failed(bullc_worker *w, const bullc_job *job, const char *reason, bool will_retry, void *data) {
     wh *h = data;
     (void)w, (void)job, (void)reason;
-    if (will_retry) h->retried++;
-    else h->failed++;
+    if (will_retry)
+        h->retried++;
+    else
+        h->failed++;
     check_done(h);
 }
 static void ev_active(bullc_worker *w, const bullc_job *job, void *data) {
@@ -77,8 +79,13 @@ void wh_opts(bullc_worker_opts *o, const char *prefix) {
 bullc_worker *wh_add_worker(wh *h, const char *queue, bullc_worker_opts *o) {
     bullc_redis_opts *ro = NULL;
     if (!o->redis) o->redis = ro = redis_opts();
-    bullc_worker_events ev = {.active = ev_active, .completed = ev_completed, .failed = ev_failed, .stalled = ev_stalled,
-                              .drained = ev_drained, .error = ev_error, .ready = ev_ready};
+    bullc_worker_events ev = {.active = ev_active,
+                              .completed = ev_completed,
+                              .failed = ev_failed,
+                              .stalled = ev_stalled,
+                              .drained = ev_drained,
+                              .error = ev_error,
+                              .ready = ev_ready};
     bullc_error err = {0};
     bullc_worker *w = NULL;
     cr_assert_eq(bullc_worker_new(&w, &h->loop, queue, o, &ev, h, &err), 0, "%s", err.message);

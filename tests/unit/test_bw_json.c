@@ -15,12 +15,12 @@ static char *member(const char *json, const char *key) {
     return strndup(v.p, v.n);
 }
 
-#define ASSERT_MEMBER(json, key, want)                                                                             \
-    do {                                                                                                           \
-        char *got_ = member((json), (key));                                                                        \
-        cr_assert(got_, "no member %s in %s", (key), (json));                                                     \
-        cr_assert_str_eq(got_, (want));                                                                            \
-        free(got_);                                                                                                \
+#define ASSERT_MEMBER(json, key, want)                        \
+    do {                                                      \
+        char *got_ = member((json), (key));                   \
+        cr_assert(got_, "no member %s in %s", (key), (json)); \
+        cr_assert_str_eq(got_, (want));                       \
+        free(got_);                                           \
     } while (0)
 
 Test(bw_json, member_spans_keep_the_bytes) {
@@ -35,8 +35,9 @@ Test(bw_json, member_spans_keep_the_bytes) {
 }
 
 Test(bw_json, whitespace_nesting_and_scalars) {
-    const char *j = " { \"a\" : [ 1 , { \"b\" : [ [ ] , { } ] } , \"x\" ] ,\n\t\"n\" : null , \"t\":true,\"f\" : false , "
-                    "\"neg\": -1.5e-3 , \"s\" : \"\" } ";
+    const char *j =
+        " { \"a\" : [ 1 , { \"b\" : [ [ ] , { } ] } , \"x\" ] ,\n\t\"n\" : null , \"t\":true,\"f\" : false , "
+        "\"neg\": -1.5e-3 , \"s\" : \"\" } ";
     ASSERT_MEMBER(j, "a", "[ 1 , { \"b\" : [ [ ] , { } ] } , \"x\" ]");
     ASSERT_MEMBER(j, "n", "null");
     ASSERT_MEMBER(j, "t", "true");

@@ -19,10 +19,18 @@ static sds packed(enum pack_kind kind, double d, const char *s, size_t len, cons
     bullc__packbuf pb;
     bullc__packbuf_init(&pb);
     switch (kind) {
-    case P_NUMBER: bullc__pack_number(&pb.pk, d); break;
-    case P_STR: bullc__pack_str(&pb.pk, s); break;
-    case P_STRN: bullc__pack_strn(&pb.pk, s, len); break;
-    case P_JSON: bullc__pack_json(&pb.pk, j); break;
+    case P_NUMBER:
+        bullc__pack_number(&pb.pk, d);
+        break;
+    case P_STR:
+        bullc__pack_str(&pb.pk, s);
+        break;
+    case P_STRN:
+        bullc__pack_strn(&pb.pk, s, len);
+        break;
+    case P_JSON:
+        bullc__pack_json(&pb.pk, j);
+        break;
     }
     sds out = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
     bullc__packbuf_destroy(&pb);
@@ -115,9 +123,10 @@ Test(codec, json_values_keep_their_types) {
     /* map of 5 (fixmap), "t" true, "f" false, "n" nil, "a" [1, "s", 2.5], "o" {"k": -2} */
     char hex[256] = "";
     for (size_t i = 0; i < sdslen(s); i++) snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
-    cr_expect_str_eq(hex, "85a174c3a166c2a16ec0a16193"
-                          "01a173cb4004000000000000"
-                          "a16f81a16bfe",
+    cr_expect_str_eq(hex,
+                     "85a174c3a166c2a16ec0a16193"
+                     "01a173cb4004000000000000"
+                     "a16f81a16bfe",
                      "got %s", hex);
     cJSON *back = bullc__unpack_to_json(s, sdslen(s));
     cr_assert_not_null(back);
@@ -138,7 +147,9 @@ Test(codec, unpack_rejects_what_redis_cannot_decode) {
         {"\xd4\x01\x02", 3, "fixext1"},
         {"\x81\x01\xa1z", 4, "integer map key"},
         {"\x01\x02", 2, "trailing bytes"},
-        {"\xa5" "ab", 3, "truncated str"},
+        {"\xa5"
+         "ab",
+         3, "truncated str"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *j = bullc__unpack_to_json(bad[i].bytes, bad[i].len);
@@ -184,26 +195,37 @@ static sds hex_decode(const char *hex) {
 /* Type classes as Lua's cmsgpack sees them: every number is a double. */
 static const char *type_class(msgpack_object_type t) {
     switch (t) {
-    case MSGPACK_OBJECT_NIL: return "nil";
-    case MSGPACK_OBJECT_BOOLEAN: return "boolean";
+    case MSGPACK_OBJECT_NIL:
+        return "nil";
+    case MSGPACK_OBJECT_BOOLEAN:
+        return "boolean";
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: return "number";
-    case MSGPACK_OBJECT_STR: return "str";
-    case MSGPACK_OBJECT_ARRAY: return "array";
-    case MSGPACK_OBJECT_MAP: return "map";
-    case MSGPACK_OBJECT_BIN: return "bin";
-    case MSGPACK_OBJECT_EXT: return "ext";
+    case MSGPACK_OBJECT_FLOAT64:
+        return "number";
+    case MSGPACK_OBJECT_STR:
+        return "str";
+    case MSGPACK_OBJECT_ARRAY:
+        return "array";
+    case MSGPACK_OBJECT_MAP:
+        return "map";
+    case MSGPACK_OBJECT_BIN:
+        return "bin";
+    case MSGPACK_OBJECT_EXT:
+        return "ext";
     }
     return "?";
 }
 
 static double num(const msgpack_object *o) {
     switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return (double)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return (double)o->via.i64;
-    default: return o->via.f64;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return (double)o->via.u64;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return (double)o->via.i64;
+    default:
+        return o->via.f64;
     }
 }
 
@@ -212,7 +234,9 @@ static bool formats_ok(const msgpack_object *o, char *why, size_t cap) {
     switch (o->type) {
     case MSGPACK_OBJECT_BIN:
     case MSGPACK_OBJECT_EXT:
-    case MSGPACK_OBJECT_FLOAT32: snprintf(why, cap, "a %s value", type_class(o->type)); return false;
+    case MSGPACK_OBJECT_FLOAT32:
+        snprintf(why, cap, "a %s value", type_class(o->type));
+        return false;
     case MSGPACK_OBJECT_ARRAY:
         for (uint32_t i = 0; i < o->via.array.size; i++)
             if (!formats_ok(&o->via.array.ptr[i], why, cap)) return false;
@@ -226,7 +250,8 @@ static bool formats_ok(const msgpack_object *o, char *why, size_t cap) {
             if (!formats_ok(&o->via.map.ptr[i].val, why, cap)) return false;
         }
         return true;
-    default: return true;
+    default:
+        return true;
     }
 }
 
@@ -303,7 +328,8 @@ static bool same_value(const msgpack_object *a, const msgpack_object *b, const c
             if (!same_value(&kv->val, other, sub, why, cap)) return false;
         }
         return true;
-    default: return true;
+    default:
+        return true;
     }
 }
 
@@ -311,8 +337,10 @@ static bool same_value(const msgpack_object *a, const msgpack_object *b, const c
 static void strip_nulls(cJSON *v) {
     for (cJSON *c = v ? v->child : NULL, *next; c; c = next) {
         next = c->next;
-        if (cJSON_IsObject(v) && cJSON_IsNull(c)) cJSON_Delete(cJSON_DetachItemViaPointer(v, c));
-        else strip_nulls(c);
+        if (cJSON_IsObject(v) && cJSON_IsNull(c))
+            cJSON_Delete(cJSON_DetachItemViaPointer(v, c));
+        else
+            strip_nulls(c);
     }
 }
 

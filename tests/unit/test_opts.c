@@ -22,47 +22,47 @@ static int merge(const char *json, bullc_error *err) {
     return rc;
 }
 
-#define ACCEPTS(json)                                                                                                  \
-    do {                                                                                                               \
-        bullc_error e_ = {0};                                                                                          \
-        int rc_ = merge((json), &e_);                                                                                  \
-        cr_expect_eq(rc_, 0, "rejected %s: %s", (json), e_.message);                                                   \
+#define ACCEPTS(json)                                                \
+    do {                                                             \
+        bullc_error e_ = {0};                                        \
+        int rc_ = merge((json), &e_);                                \
+        cr_expect_eq(rc_, 0, "rejected %s: %s", (json), e_.message); \
     } while (0)
 
 /* Rejected with BULLC_EINVAL and exactly this message. */
-#define REJECTS(json, msg)                                                                                             \
-    do {                                                                                                               \
-        bullc_error e_ = {0};                                                                                          \
-        int rc_ = merge((json), &e_);                                                                                  \
-        cr_expect_eq(rc_, BULLC_EINVAL, "accepted %s", (json));                                                        \
-        cr_expect_eq(e_.code, rc_, "%s: err.code %d, returned %d", (json), e_.code, rc_);                              \
-        cr_expect_str_eq(e_.message, (msg), "%s", (json));                                                             \
+#define REJECTS(json, msg)                                                                \
+    do {                                                                                  \
+        bullc_error e_ = {0};                                                             \
+        int rc_ = merge((json), &e_);                                                     \
+        cr_expect_eq(rc_, BULLC_EINVAL, "accepted %s", (json));                           \
+        cr_expect_eq(e_.code, rc_, "%s: err.code %d, returned %d", (json), e_.code, rc_); \
+        cr_expect_str_eq(e_.message, (msg), "%s", (json));                                \
     } while (0)
 
 /* Rejected with BULLC_EINVAL and a message containing `msg` (as Node's
  * tests check with toThrow(msg)). */
-#define REJECTS_WITH(json, msg)                                                                                        \
-    do {                                                                                                               \
-        bullc_error e_ = {0};                                                                                          \
-        int rc_ = merge((json), &e_);                                                                                  \
-        cr_expect_eq(rc_, BULLC_EINVAL, "accepted %s", (json));                                                        \
-        cr_expect(strstr(e_.message, (msg)) != NULL, "%s: message \"%s\" lacks \"%s\"", (json), e_.message, (msg));    \
+#define REJECTS_WITH(json, msg)                                                                                     \
+    do {                                                                                                            \
+        bullc_error e_ = {0};                                                                                       \
+        int rc_ = merge((json), &e_);                                                                               \
+        cr_expect_eq(rc_, BULLC_EINVAL, "accepted %s", (json));                                                     \
+        cr_expect(strstr(e_.message, (msg)) != NULL, "%s: message \"%s\" lacks \"%s\"", (json), e_.message, (msg)); \
     } while (0)
 
 /* The job id rule alone. */
 static int job_id(const char *id, bullc_error *err) { return bullc__validate_job_id(id, err); }
 
-#define ID_OK(id)                                                                                                      \
-    do {                                                                                                               \
-        bullc_error e_ = {0};                                                                                          \
-        cr_expect_eq(job_id((id), &e_), 0, "job id \"%s\" rejected: %s", (id), e_.message);                            \
+#define ID_OK(id)                                                                           \
+    do {                                                                                    \
+        bullc_error e_ = {0};                                                               \
+        cr_expect_eq(job_id((id), &e_), 0, "job id \"%s\" rejected: %s", (id), e_.message); \
     } while (0)
 
-#define ID_BAD(id, msg)                                                                                                \
-    do {                                                                                                               \
-        bullc_error e_ = {0};                                                                                          \
-        cr_expect_eq(job_id((id), &e_), BULLC_EINVAL, "job id \"%s\" accepted", (id));                                 \
-        cr_expect_str_eq(e_.message, (msg), "job id \"%s\"", (id));                                                    \
+#define ID_BAD(id, msg)                                                                \
+    do {                                                                               \
+        bullc_error e_ = {0};                                                          \
+        cr_expect_eq(job_id((id), &e_), BULLC_EINVAL, "job id \"%s\" accepted", (id)); \
+        cr_expect_str_eq(e_.message, (msg), "job id \"%s\"", (id));                    \
     } while (0)
 
 static bullc_job_opts *opts_of(const char *json) {
@@ -121,7 +121,8 @@ Test(opts, flow_and_repeat_options_are_not_supported_yet) {
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char json[96], msg[160];
         snprintf(json, sizeof json, "{\"%s\":{\"id\":\"1\",\"queue\":\"bull:q\"}}", names[i]);
-        snprintf(msg, sizeof msg, "job option '%s' is not supported by bullc yet (flows and repeatable jobs)", names[i]);
+        snprintf(msg, sizeof msg, "job option '%s' is not supported by bullc yet (flows and repeatable jobs)",
+                 names[i]);
         REJECTS(json, msg);
     }
 }
@@ -263,7 +264,8 @@ Test(opts, backoff_values) {
     REJECTS("{\"backoff\":{}}", "backoff.type must be \"fixed\", \"exponential\" or a custom strategy's name");
     REJECTS("{\"backoff\":{\"type\":\"\"}}",
             "backoff.type must be \"fixed\", \"exponential\" or a custom strategy's name");
-    REJECTS("{\"backoff\":{\"type\":1}}", "backoff.type must be \"fixed\", \"exponential\" or a custom strategy's name");
+    REJECTS("{\"backoff\":{\"type\":1}}",
+            "backoff.type must be \"fixed\", \"exponential\" or a custom strategy's name");
     REJECTS("{\"backoff\":{\"type\":\"fixed\",\"delay\":-5}}",
             "backoff.delay must be between 0 and 9007199254740991 (got -5)");
     REJECTS("{\"backoff\":{\"type\":\"fixed\",\"delay\":1.5}}", "backoff.delay must be an integer");
@@ -288,8 +290,16 @@ Test(opts, keep_jobs_values) {
     for (int i = 0; i < 2; i++) {
         const char *n = names[i];
         char json[128], msg[160];
-        const char *ok[] = {"true", "false", "0", "-1", "10", "{}", "{\"age\":0}", "{\"age\":3600,\"count\":5}",
-                            "{\"count\":-1}", "{\"age\":1,\"count\":2,\"limit\":3}"};
+        const char *ok[] = {"true",
+                            "false",
+                            "0",
+                            "-1",
+                            "10",
+                            "{}",
+                            "{\"age\":0}",
+                            "{\"age\":3600,\"count\":5}",
+                            "{\"count\":-1}",
+                            "{\"age\":1,\"count\":2,\"limit\":3}"};
         for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
             snprintf(json, sizeof json, "{\"%s\":%s}", n, ok[k]);
             ACCEPTS(json);
@@ -642,7 +652,8 @@ Test(opts, default_job_id_is_ignored) {
 
 Test(opts, null_means_unset) {
     bullc__prepared_job pj;
-    cJSON *j = prepare(&pj, NULL, NULL, "{\"priority\":null,\"lifo\":null,\"delay\":null,\"jobId\":null,\"backoff\":null}");
+    cJSON *j =
+        prepare(&pj, NULL, NULL, "{\"priority\":null,\"lifo\":null,\"delay\":null,\"jobId\":null,\"backoff\":null}");
     expect_json(j, "{\"attempts\":0}");
     cr_expect_eq(pj.priority, 0);
     cr_expect_eq(pj.delay, 0);

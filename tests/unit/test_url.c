@@ -52,8 +52,17 @@ Test(url, unix_socket) {
 }
 
 Test(url, errors_leave_opts_unchanged_and_hide_password) {
-    const char *bad[] = {"", "http://h", "redis://h:0", "redis://h:99999", "redis://h:12ab", "redis://h/x",
-                         "redis://h/-1", "unix://relative", "redis://u:%zz@h", "redis://h?foo=1", "rediss://h"};
+    const char *bad[] = {"",
+                         "http://h",
+                         "redis://h:0",
+                         "redis://h:99999",
+                         "redis://h:12ab",
+                         "redis://h/x",
+                         "redis://h/-1",
+                         "unix://relative",
+                         "redis://u:%zz@h",
+                         "redis://h?foo=1",
+                         "rediss://h"};
     cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://keep:6380/1", NULL), 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bullc_error err = {0};

@@ -45,7 +45,8 @@ static double pct(const int64_t *v, size_t n, double p) {
 
 /* The job data of every workload: small, like a typical notification job. */
 static void job_data(char *buf, size_t len, long i) {
-    snprintf(buf, len, "{\"i\":%ld,\"userId\":\"u%ld\",\"kind\":\"bench\",\"payload\":\"abcdefghijklmnopqrstuvwxyz0123456789\"}",
+    snprintf(buf, len,
+             "{\"i\":%ld,\"userId\":\"u%ld\",\"kind\":\"bench\",\"payload\":\"abcdefghijklmnopqrstuvwxyz0123456789\"}",
              i, i % 1000);
 }
 
@@ -63,12 +64,18 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_add: %s needs a value\n", a);
             return 2;
         }
-        if (!strcmp(a, "--queue")) queue_name = v;
-        else if (!strcmp(a, "--mode")) mode = v;
-        else if (!strcmp(a, "--count")) count = strtol(v, NULL, 10);
-        else if (!strcmp(a, "--batch")) batch = strtol(v, NULL, 10);
-        else if (!strcmp(a, "--warmup")) warmup = strtol(v, NULL, 10);
-        else if (!strcmp(a, "--interval-us")) interval_us = strtol(v, NULL, 10);
+        if (!strcmp(a, "--queue"))
+            queue_name = v;
+        else if (!strcmp(a, "--mode"))
+            mode = v;
+        else if (!strcmp(a, "--count"))
+            count = strtol(v, NULL, 10);
+        else if (!strcmp(a, "--batch"))
+            batch = strtol(v, NULL, 10);
+        else if (!strcmp(a, "--warmup"))
+            warmup = strtol(v, NULL, 10);
+        else if (!strcmp(a, "--interval-us"))
+            interval_us = strtol(v, NULL, 10);
         else {
             fprintf(stderr, "bench_add: unknown option %s\n", a);
             return 2;
@@ -140,8 +147,8 @@ int main(int argc, char **argv) {
         for (long i = 0; i < count; i++) sum += (double)lat[i];
         qsort(lat, (size_t)count, sizeof *lat, cmp_i64);
         printf("{\"mode\":\"%s\",\"count\":%ld,\"p50_us\":%.1f,\"p99_us\":%.1f,\"mean_us\":%.1f,\"max_us\":%.1f}\n",
-               mode, count, pct(lat, (size_t)count, 50) / 1e3, pct(lat, (size_t)count, 99) / 1e3, sum / (double)count / 1e3,
-               (double)lat[count - 1] / 1e3);
+               mode, count, pct(lat, (size_t)count, 50) / 1e3, pct(lat, (size_t)count, 99) / 1e3,
+               sum / (double)count / 1e3, (double)lat[count - 1] / 1e3);
         free(lat);
     } else if (!strcmp(mode, "paced")) {
         /* one add every interval_us (absolute schedule, so a slow add does not shift the rest) */
@@ -155,7 +162,8 @@ int main(int argc, char **argv) {
             int64_t now = mono_ns();
             if (next > now) {
                 struct timespec ts = {(time_t)((next - now) / 1000000000), (long)((next - now) % 1000000000)};
-                while (nanosleep(&ts, &ts) && errno == EINTR) {}
+                while (nanosleep(&ts, &ts) && errno == EINTR) {
+                }
             }
         }
         printf("{\"mode\":\"paced\",\"count\":%ld}\n", count);

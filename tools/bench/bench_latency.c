@@ -80,10 +80,14 @@ int main(int argc, char **argv) {
     const char *queue = NULL;
     int concurrency = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--queue")) queue = argv[i + 1];
-        else if (!strcmp(argv[i], "--count")) count = strtol(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--skip")) skip = strtol(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--concurrency")) concurrency = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--queue"))
+            queue = argv[i + 1];
+        else if (!strcmp(argv[i], "--count"))
+            count = strtol(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--skip"))
+            skip = strtol(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--concurrency"))
+            concurrency = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "bench_latency: unknown option %s\n", argv[i]);
             return 2;

@@ -46,7 +46,8 @@ void free(void *p) {
 
 __attribute__((destructor)) static void report(void) {
     char line[256];
-    int len = snprintf(line, sizeof line, "{\"pid\":%d,\"malloc\":%llu,\"calloc\":%llu,\"realloc\":%llu,\"free\":%llu,\"bytes\":%llu}\n",
+    int len = snprintf(line, sizeof line,
+                       "{\"pid\":%d,\"malloc\":%llu,\"calloc\":%llu,\"realloc\":%llu,\"free\":%llu,\"bytes\":%llu}\n",
                        (int)getpid(), (unsigned long long)n_malloc, (unsigned long long)n_calloc,
                        (unsigned long long)n_realloc, (unsigned long long)n_free, (unsigned long long)n_bytes);
     const char *path = getenv("MALLOC_COUNT_OUT");

@@ -89,10 +89,14 @@ static bool parse_duration(const char *s, int64_t *out) {
     double v = strtod(s, &end);
     if (errno || end == s || v < 0) return false;
     double mult = 1;
-    if (!strcmp(end, "") || !strcmp(end, "ms")) mult = 1;
-    else if (!strcmp(end, "s")) mult = 1000;
-    else if (!strcmp(end, "m")) mult = 60000;
-    else return false;
+    if (!strcmp(end, "") || !strcmp(end, "ms"))
+        mult = 1;
+    else if (!strcmp(end, "s"))
+        mult = 1000;
+    else if (!strcmp(end, "m"))
+        mult = 60000;
+    else
+        return false;
     v *= mult;
     if (v > 1e12) return false;
     *out = (int64_t)v;
@@ -117,9 +121,12 @@ static bool push(const char ***list, size_t *n, const char *v) {
  * send it; --header carries credentials). */
 static int parse_url(sc_url *u, const char *text) {
     const char *p;
-    if (!strncmp(text, "ws://", 5)) u->tls = false, p = text + 5;
-    else if (!strncmp(text, "wss://", 6)) u->tls = true, p = text + 6;
-    else return fail("--url must start with ws:// or wss://");
+    if (!strncmp(text, "ws://", 5))
+        u->tls = false, p = text + 5;
+    else if (!strncmp(text, "wss://", 6))
+        u->tls = true, p = text + 6;
+    else
+        return fail("--url must start with ws:// or wss://");
     size_t alen = strcspn(p, "/?#");
     if (memchr(p, '@', alen)) return fail("--url: user:password@ is not supported; use --header");
     const char *host = p, *hend, *port = NULL;
@@ -133,8 +140,10 @@ static int parse_url(sc_url *u, const char *text) {
         }
     } else {
         hend = memchr(p, ':', alen);
-        if (hend) port = hend + 1;
-        else hend = p + alen;
+        if (hend)
+            port = hend + 1;
+        else
+            hend = p + alen;
     }
     if (hend == host) return fail("--url: no host");
     u->port = u->tls ? 443 : 80;
@@ -158,8 +167,10 @@ static int parse_url(sc_url *u, const char *text) {
     if (!u->host || !u->path || !u->host_header || !u->display) return fail("out of memory");
     snprintf(u->host, cap, "%.*s", hlen, host);
     snprintf(u->path, cap, "%s%.*s", *rest == '/' ? "" : "/", (int)rlen, rest);
-    if (default_port) snprintf(u->host_header, cap, "%s%.*s%s", v6 ? "[" : "", hlen, host, v6 ? "]" : "");
-    else snprintf(u->host_header, cap, "%s%.*s%s:%d", v6 ? "[" : "", hlen, host, v6 ? "]" : "", u->port);
+    if (default_port)
+        snprintf(u->host_header, cap, "%s%.*s%s", v6 ? "[" : "", hlen, host, v6 ? "]" : "");
+    else
+        snprintf(u->host_header, cap, "%s%.*s%s:%d", v6 ? "[" : "", hlen, host, v6 ? "]" : "", u->port);
     /* the query often carries an API key: logs show that there is one, not what */
     snprintf(u->display, cap, "%s://%s%s%.*s%s", u->tls ? "wss" : "ws", u->host_header, *rest == '/' ? "" : "/",
              (int)(qoff < rlen ? qoff : rlen), rest, qoff < rlen ? "?..." : "");
@@ -180,14 +191,16 @@ static int set_value(sc_config *c, const char *flag, const char *v) {
     size_t z;
     int64_t d;
 #define IS(f) (!strcmp(flag, f))
-#define DURATION(f, field)                                                                                         \
-    if (IS(f)) {                                                                                                   \
-        if (!parse_duration(v, &d)) return fail("%s: bad duration '%s'", flag, v);                                 \
-        c->field = d;                                                                                              \
-        return 0;                                                                                                  \
+#define DURATION(f, field)                                                         \
+    if (IS(f)) {                                                                   \
+        if (!parse_duration(v, &d)) return fail("%s: bad duration '%s'", flag, v); \
+        c->field = d;                                                              \
+        return 0;                                                                  \
     }
-    if (IS("--url")) c->url_text = v;
-    else if (IS("--provider")) c->provider = v;
+    if (IS("--url"))
+        c->url_text = v;
+    else if (IS("--provider"))
+        c->provider = v;
     else if (IS("--subscribe")) {
         if (!valid_json(v)) return fail("--subscribe: not valid JSON: %.60s", v);
         if (!push(&c->subscribe, &c->nsubscribe, v)) return fail("out of memory");
@@ -196,23 +209,32 @@ static int set_value(sc_config *c, const char *flag, const char *v) {
         if (!colon || colon == v || colon - v > 100 || strpbrk(v, "\r\n"))
             return fail("--header: expected 'Name: value', got '%.60s'", v);
         if (!push(&c->headers, &c->nheaders, v)) return fail("out of memory");
-    } else if (IS("--subprotocol")) c->subprotocol = v;
-    else if (IS("--origin")) c->origin = v;
-    else if (IS("--ca-file")) c->ca_file = v;
-    else if (IS("--queue")) c->queue = v;
-    else if (IS("--job-name")) c->job_name = v;
-    else if (IS("--type-field")) c->type_field = v;
+    } else if (IS("--subprotocol"))
+        c->subprotocol = v;
+    else if (IS("--origin"))
+        c->origin = v;
+    else if (IS("--ca-file"))
+        c->ca_file = v;
+    else if (IS("--queue"))
+        c->queue = v;
+    else if (IS("--job-name"))
+        c->job_name = v;
+    else if (IS("--type-field"))
+        c->type_field = v;
     else if (IS("--redis")) {
         /* keep a copy and mask the argument in place: `ps` shows argv */
         char *copy = strdup(v);
         if (!copy) return fail("out of memory");
         bullc_redis_url_mask((char *)v);
         c->redis_url = copy;
-    }
-    else if (IS("--prefix")) c->prefix = v;
-    else if (IS("--remove-on-complete")) c->remove_on_complete = v;
-    else if (IS("--remove-on-fail")) c->remove_on_fail = v;
-    else if (IS("--job-opts")) c->job_opts = v;
+    } else if (IS("--prefix"))
+        c->prefix = v;
+    else if (IS("--remove-on-complete"))
+        c->remove_on_complete = v;
+    else if (IS("--remove-on-fail"))
+        c->remove_on_fail = v;
+    else if (IS("--job-opts"))
+        c->job_opts = v;
     else if (IS("--buffer")) {
         if (!parse_size(v, &z, 1)) return fail("--buffer: expected a positive number, got '%s'", v);
         c->buffer_size = z;
@@ -222,11 +244,15 @@ static int set_value(sc_config *c, const char *flag, const char *v) {
     } else if (IS("--max-message-bytes")) {
         if (!parse_size(v, &z, 1) || z > (1u << 30)) return fail("--max-message-bytes: expected 1..2^30, got '%s'", v);
         c->max_message_bytes = z;
-    } else if (IS("--log-file")) c->log_file = v;
+    } else if (IS("--log-file"))
+        c->log_file = v;
     else if (IS("--log-format")) {
-        if (!strcmp(v, "text")) c->log_format = SC_LOG_TEXT;
-        else if (!strcmp(v, "json")) c->log_format = SC_LOG_JSON;
-        else return fail("--log-format: text or json, not '%s'", v);
+        if (!strcmp(v, "text"))
+            c->log_format = SC_LOG_TEXT;
+        else if (!strcmp(v, "json"))
+            c->log_format = SC_LOG_JSON;
+        else
+            return fail("--log-format: text or json, not '%s'", v);
     } else if (IS("--log-level")) {
         if ((c->log_level = sc_log_level_parse(v)) < 0) return fail("--log-level: debug, info, warn or error");
     } else {
@@ -291,8 +317,10 @@ int sc_config_parse(sc_config *c, int argc, char **argv) {
         }
         if (!takes_value(flag)) {
             if (v) return fail("%s takes no value", flag);
-            if (!strcmp(flag, "--insecure")) c->insecure = true;
-            else c->require_redis = true;
+            if (!strcmp(flag, "--insecure"))
+                c->insecure = true;
+            else
+                c->require_redis = true;
             continue;
         }
         if (!v) {

@@ -131,11 +131,21 @@ static void put_text_value(buf *b, const char *s) {
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         char esc[8];
         switch (*c) {
-        case '"': puts_(b, "\\\""); break;
-        case '\\': puts_(b, "\\\\"); break;
-        case '\n': puts_(b, "\\n"); break;
-        case '\r': puts_(b, "\\r"); break;
-        case '\t': puts_(b, "\\t"); break;
+        case '"':
+            puts_(b, "\\\"");
+            break;
+        case '\\':
+            puts_(b, "\\\\");
+            break;
+        case '\n':
+            puts_(b, "\\n");
+            break;
+        case '\r':
+            puts_(b, "\\r");
+            break;
+        case '\t':
+            puts_(b, "\\t");
+            break;
         default:
             if (*c < ' ' || *c == 0x7f) {
                 snprintf(esc, sizeof esc, "\\x%02x", *c);
@@ -163,8 +173,11 @@ static void format_text(buf *b, const char *ts, int level, const char *event, si
             snprintf(num, sizeof num, "%lld", (long long)f[i].i);
             puts_(b, num);
             break;
-        case SC_F_BOOL: puts_(b, f[i].i ? "true" : "false"); break;
-        default: put_text_value(b, f[i].s);
+        case SC_F_BOOL:
+            puts_(b, f[i].i ? "true" : "false");
+            break;
+        default:
+            put_text_value(b, f[i].s);
         }
     }
 }
@@ -178,8 +191,12 @@ static void format_json(buf *b, const char *ts, int level, const char *event, si
     for (size_t i = 0; i < n; i++) {
         cJSON *v = NULL;
         switch (f[i].type) {
-        case SC_F_INT: v = cJSON_CreateNumber((double)f[i].i); break;
-        case SC_F_BOOL: v = cJSON_CreateBool(f[i].i != 0); break;
+        case SC_F_INT:
+            v = cJSON_CreateNumber((double)f[i].i);
+            break;
+        case SC_F_BOOL:
+            v = cJSON_CreateBool(f[i].i != 0);
+            break;
         default:
             if (f[i].s) v = cJSON_CreateString(f[i].s);
         }
@@ -196,8 +213,10 @@ void sc_log(int level, const char *event, size_t n, const sc_field *fields) {
     char ts[40];
     timestamp(ts, sizeof ts);
     buf b = {0};
-    if (lg.format == SC_LOG_JSON) format_json(&b, ts, level, event, n, fields);
-    else format_text(&b, ts, level, event, n, fields);
+    if (lg.format == SC_LOG_JSON)
+        format_json(&b, ts, level, event, n, fields);
+    else
+        format_text(&b, ts, level, event, n, fields);
     if (!b.p) return;
     b.p[b.len++] = '\n';
     size_t off = 0;

@@ -30,14 +30,14 @@ static struct {
 } app;
 
 /* Every counter, for the stats line and the exit line. */
-#define SC_COUNTERS                                                                                                \
-    SC_I("received", atomic_load(&sc_st.received)), SC_I("added", atomic_load(&sc_st.added)),                      \
+#define SC_COUNTERS                                                                                                  \
+    SC_I("received", atomic_load(&sc_st.received)), SC_I("added", atomic_load(&sc_st.added)),                        \
         SC_I("buffered", sc_buffer_count(&app.buf)), SC_I("dropped_overflow", atomic_load(&sc_st.dropped_overflow)), \
-        SC_I("dropped_oversized", atomic_load(&sc_st.dropped_oversized)),                                          \
-        SC_I("ignored_binary", atomic_load(&sc_st.ignored_binary)), SC_I("rejected", atomic_load(&sc_st.rejected)), \
-        SC_I("deduplicated", atomic_load(&sc_st.deduplicated)),                                                    \
-        SC_I("connects", atomic_load(&sc_st.connects)), SC_I("disconnects", atomic_load(&sc_st.disconnects)),      \
-        SC_I("connect_failures", atomic_load(&sc_st.connect_failures)),                                            \
+        SC_I("dropped_oversized", atomic_load(&sc_st.dropped_oversized)),                                            \
+        SC_I("ignored_binary", atomic_load(&sc_st.ignored_binary)), SC_I("rejected", atomic_load(&sc_st.rejected)),  \
+        SC_I("deduplicated", atomic_load(&sc_st.deduplicated)), SC_I("connects", atomic_load(&sc_st.connects)),      \
+        SC_I("disconnects", atomic_load(&sc_st.disconnects)),                                                        \
+        SC_I("connect_failures", atomic_load(&sc_st.connect_failures)),                                              \
         SC_I("redis_failures", atomic_load(&sc_st.redis_failures)), SC_B("redis_up", atomic_load(&sc_st.redis_up))
 
 static void on_stats(uv_timer_t *t) {
@@ -54,9 +54,8 @@ static void finish(void) {
     pthread_mutex_lock(&app.buf.mu);
     app.producer.done_closed = true;
     pthread_mutex_unlock(&app.buf.mu);
-    uv_handle_t *hs[] = {(uv_handle_t *)&app.producer_done, (uv_handle_t *)&app.sig_int,
-                         (uv_handle_t *)&app.sig_term,      (uv_handle_t *)&app.sig_hup,
-                         (uv_handle_t *)&app.stats,         (uv_handle_t *)&app.flush,
+    uv_handle_t *hs[] = {(uv_handle_t *)&app.producer_done, (uv_handle_t *)&app.sig_int, (uv_handle_t *)&app.sig_term,
+                         (uv_handle_t *)&app.sig_hup,       (uv_handle_t *)&app.stats,   (uv_handle_t *)&app.flush,
                          (uv_handle_t *)&app.finish};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
@@ -267,8 +266,12 @@ int main(int argc, char **argv) {
     if (app.cfg.stats_interval_ms > 0)
         uv_timer_start(&app.stats, on_stats, (uint64_t)app.cfg.stats_interval_ms, (uint64_t)app.cfg.stats_interval_ms);
 
-    app.producer = (sc_producer){.buf = &app.buf, .queue = queue, .opts = jo, .job_name = app.cfg.job_name,
-                                 .batch = app.cfg.batch, .dedup_ttl_ms = app.cfg.dedup_ttl_ms,
+    app.producer = (sc_producer){.buf = &app.buf,
+                                 .queue = queue,
+                                 .opts = jo,
+                                 .job_name = app.cfg.job_name,
+                                 .batch = app.cfg.batch,
+                                 .dedup_ttl_ms = app.cfg.dedup_ttl_ms,
                                  .done = &app.producer_done};
     snprintf(app.producer.instance, sizeof app.producer.instance, "%s", instance);
     if (sc_producer_start(&app.producer) || sc_ws_start(&app.loop, &app.cfg, &app.buf, on_ws_stopped)) {

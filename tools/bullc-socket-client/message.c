@@ -19,13 +19,27 @@ char *sc_json_string(const char *s, size_t len) {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': *p++ = '\\', *p++ = '"'; break;
-        case '\\': *p++ = '\\', *p++ = '\\'; break;
-        case '\n': *p++ = '\\', *p++ = 'n'; break;
-        case '\r': *p++ = '\\', *p++ = 'r'; break;
-        case '\t': *p++ = '\\', *p++ = 't'; break;
-        case '\b': *p++ = '\\', *p++ = 'b'; break;
-        case '\f': *p++ = '\\', *p++ = 'f'; break;
+        case '"':
+            *p++ = '\\', *p++ = '"';
+            break;
+        case '\\':
+            *p++ = '\\', *p++ = '\\';
+            break;
+        case '\n':
+            *p++ = '\\', *p++ = 'n';
+            break;
+        case '\r':
+            *p++ = '\\', *p++ = 'r';
+            break;
+        case '\t':
+            *p++ = '\\', *p++ = 't';
+            break;
+        case '\b':
+            *p++ = '\\', *p++ = 'b';
+            break;
+        case '\f':
+            *p++ = '\\', *p++ = 'f';
+            break;
         default:
             if (c < 0x20) {
                 static const char hex[] = "0123456789abcdef";

@@ -61,12 +61,12 @@ bool sc_log_enabled(int level);
  * strings are left out). */
 void sc_log(int level, const char *event, size_t n, const sc_field *fields);
 /* The first element only makes the array non-empty; it is skipped. */
-#define SC_LOG(level, event, ...)                                                                                  \
-    do {                                                                                                           \
-        if (sc_log_enabled(level)) {                                                                               \
-            const sc_field sc_f_[] = {{NULL, 0, NULL, 0}, __VA_ARGS__};                                            \
-            sc_log((level), (event), sizeof sc_f_ / sizeof sc_f_[0] - 1, sc_f_ + 1);                               \
-        }                                                                                                          \
+#define SC_LOG(level, event, ...)                                                    \
+    do {                                                                             \
+        if (sc_log_enabled(level)) {                                                 \
+            const sc_field sc_f_[] = {{NULL, 0, NULL, 0}, __VA_ARGS__};              \
+            sc_log((level), (event), sizeof sc_f_ / sizeof sc_f_[0] - 1, sc_f_ + 1); \
+        }                                                                            \
     } while (0)
 int sc_log_level_parse(const char *s);
 
@@ -78,11 +78,11 @@ int64_t sc_mono_ms(void);
 
 typedef struct sc_url {
     bool tls;
-    char *host;    /* as given (a name or an address) */
+    char *host; /* as given (a name or an address) */
     int port;
-    char *path;    /* with its leading '/' and the query string */
+    char *path;        /* with its leading '/' and the query string */
     char *host_header; /* host, or host:port when the port is not the scheme's default */
-    char *display; /* for logs: the query string and any user:password@ are left out */
+    char *display;     /* for logs: the query string and any user:password@ are left out */
 } sc_url;
 
 typedef struct sc_config {
@@ -91,7 +91,7 @@ typedef struct sc_config {
     const char *provider;
     const char **subscribe; /* messages sent after each (re)connect, in order */
     size_t nsubscribe;
-    const char **headers;   /* "Name: value" added to the handshake */
+    const char **headers; /* "Name: value" added to the handshake */
     size_t nheaders;
     const char *subprotocol, *origin, *ca_file;
     bool insecure;
@@ -117,17 +117,17 @@ void sc_config_free(sc_config *cfg);
 /* ---- counters, shared by both threads ------------------------------------------------ */
 
 typedef struct sc_stats {
-    _Atomic uint64_t received;         /* text messages received whole */
-    _Atomic uint64_t added;            /* jobs added to Redis */
-    _Atomic uint64_t dropped_overflow; /* text messages dropped because the buffer was full */
+    _Atomic uint64_t received;          /* text messages received whole */
+    _Atomic uint64_t added;             /* jobs added to Redis */
+    _Atomic uint64_t dropped_overflow;  /* text messages dropped because the buffer was full */
     _Atomic uint64_t dropped_oversized; /* messages over --max-message-bytes (text or binary) */
-    _Atomic uint64_t ignored_binary;   /* binary messages (no job) */
-    _Atomic uint64_t rejected;         /* jobs bullc refused (e.g. over a sizeLimit job option) */
-    _Atomic uint64_t deduplicated;     /* jobs of a retried batch that Redis had already written */
-    _Atomic uint64_t connects;         /* WebSocket connections established */
-    _Atomic uint64_t disconnects;      /* established connections that ended */
-    _Atomic uint64_t connect_failures; /* connection attempts that failed before the handshake ended */
-    _Atomic uint64_t redis_failures;   /* add_bulk calls that failed and were retried */
+    _Atomic uint64_t ignored_binary;    /* binary messages (no job) */
+    _Atomic uint64_t rejected;          /* jobs bullc refused (e.g. over a sizeLimit job option) */
+    _Atomic uint64_t deduplicated;      /* jobs of a retried batch that Redis had already written */
+    _Atomic uint64_t connects;          /* WebSocket connections established */
+    _Atomic uint64_t disconnects;       /* established connections that ended */
+    _Atomic uint64_t connect_failures;  /* connection attempts that failed before the handshake ended */
+    _Atomic uint64_t redis_failures;    /* add_bulk calls that failed and were retried */
     _Atomic bool redis_up;
 } sc_stats;
 
@@ -183,8 +183,7 @@ size_t sc_buffer_count(sc_buffer *b);
  * message's `type_field`, else "game_data". `provider_json` is the provider
  * name as a JSON string. `msg` has `len` bytes and a NUL after them.
  * Returns malloc'd text, or NULL when out of memory. */
-char *sc_message_to_data(const char *provider_json, const char *type_field, const char *msg, size_t len,
-                         int64_t ts_ms);
+char *sc_message_to_data(const char *provider_json, const char *type_field, const char *msg, size_t len, int64_t ts_ms);
 /* `s` (`len` bytes) as a JSON string literal; malloc'd, NULL when out of memory. */
 char *sc_json_string(const char *s, size_t len);
 
@@ -194,14 +193,14 @@ typedef struct sc_producer {
     pthread_t thread;
     bool started, finished;
     sc_buffer *buf;
-    bullc_queue *queue;          /* owned by the thread while it runs */
+    bullc_queue *queue; /* owned by the thread while it runs */
     const bullc_job_opts *opts;
     const char *job_name;
     size_t batch;
     int64_t dedup_ttl_ms;
-    char instance[20];           /* random, per process: deduplication ids are "<instance>:<serial>" */
-    uv_async_t *done;            /* sent once when the thread ends... */
-    bool done_closed;            /* ...unless the main thread closed it (under buf->mu) */
+    char instance[20]; /* random, per process: deduplication ids are "<instance>:<serial>" */
+    uv_async_t *done;  /* sent once when the thread ends... */
+    bool done_closed;  /* ...unless the main thread closed it (under buf->mu) */
 } sc_producer;
 
 int sc_producer_start(sc_producer *p);

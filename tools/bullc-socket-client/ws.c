@@ -29,11 +29,11 @@ static struct {
     bool timers_open;
     int state;
     bool stopping, close_requested, close_sent, ping_due;
-    int64_t opened_at;         /* monotonic ms: when the current connection was established */
-    unsigned attempt;          /* reconnect attempts since the last good connection */
-    int64_t state_since;       /* monotonic ms: when the current state began */
+    int64_t opened_at;          /* monotonic ms: when the current connection was established */
+    unsigned attempt;           /* reconnect attempts since the last good connection */
+    int64_t state_since;        /* monotonic ms: when the current state began */
     int64_t last_rx, last_ping; /* monotonic ms */
-    uint64_t conn_received;    /* messages on the current connection */
+    uint64_t conn_received;     /* messages on the current connection */
     size_t next_subscribe;
     char *provider_json;
     /* the message being reassembled */
@@ -115,8 +115,10 @@ static void gone(struct lws *wsi, bool established, const char *why) {
         SC_LOG(ws.stopping ? SC_LOG_INFO : SC_LOG_WARN, "connect_failed", SC_S("url", ws.cfg->url.display),
                SC_S("error", why ? why : "unknown"));
     }
-    if (ws.stopping) uv_timer_start(&ws.stopped, on_stopped_timer, 0, 0); /* outside lws's callback */
-    else schedule_reconnect();
+    if (ws.stopping)
+        uv_timer_start(&ws.stopped, on_stopped_timer, 0, 0); /* outside lws's callback */
+    else
+        schedule_reconnect();
 }
 
 static void connect_now(void) {
@@ -137,8 +139,7 @@ static void connect_now(void) {
     if (u->tls) {
         i.ssl_connection = LCCSCF_USE_SSL;
         if (ws.cfg->insecure)
-            i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-                                LCCSCF_ALLOW_EXPIRED;
+            i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK | LCCSCF_ALLOW_EXPIRED;
     }
     i.pwsi = &ws.wsi;
     set_state(WS_CONNECTING);
@@ -309,7 +310,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
         if (wsi == ws.wsi) ws.last_rx = sc_mono_ms();
         return 0;
-    case LWS_CALLBACK_CLIENT_WRITEABLE: return wsi == ws.wsi ? writable(wsi) : 0;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        return wsi == ws.wsi ? writable(wsi) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (wsi == ws.wsi) {
             int code = len >= 2 ? ((unsigned char *)in)[0] << 8 | ((unsigned char *)in)[1] : 0;
@@ -322,11 +324,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return ws.close_sent ? 1 : 0;
         }
         return 0;
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: gone(wsi, false, in ? (const char *)in : NULL); return 0;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        gone(wsi, false, in ? (const char *)in : NULL);
+        return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         gone(wsi, true, ws.close_requested ? "closed by us" : "closed by the peer or the network");
         return 0;
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -428,8 +433,9 @@ int sc_ws_start(uv_loop_t *loop, const sc_config *cfg, sc_buffer *buf, void (*on
     info.fd_limit_per_thread = 64;
     info.pcontext = &ws.ctx;
     if (!(ws.ctx = lws_create_context(&info))) {
-        SC_LOG(SC_LOG_ERROR, "lws", SC_S("msg", "cannot create the libwebsockets context (is libwebsockets-evlib-uv "
-                                                "installed?)"));
+        SC_LOG(SC_LOG_ERROR, "lws",
+               SC_S("msg", "cannot create the libwebsockets context (is libwebsockets-evlib-uv "
+                           "installed?)"));
         return -1;
     }
     /* a quarter of the shortest period, between 50 ms and 1 s */

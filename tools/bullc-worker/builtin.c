@@ -69,8 +69,10 @@ void bw_builtin_process_blocking(bullc_job *job, bullc_job_result *out, void *da
 static void sleep_closed(uv_handle_t *h) { free(h->data); }
 
 static void sleep_unlink(bw_sleep *s) {
-    if (s->prev) s->prev->next = s->next;
-    else s->q->sleeps = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->q->sleeps = s->next;
     if (s->next) s->next->prev = s->prev;
     uv_close((uv_handle_t *)&s->timer, sleep_closed);
 }

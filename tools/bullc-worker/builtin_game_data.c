@@ -93,8 +93,10 @@ static bool non_empty_string(const char *d, size_t len, const char *key, bw_jspa
     if (!bw_json_member(d, len, key, v) || bw_json_kind(v) != BW_JSON_STRING) return false;
     char *s = bw_json_string_value(v);
     bool ok = s && *s;
-    if (ok && decoded) *decoded = s;
-    else free(s);
+    if (ok && decoded)
+        *decoded = s;
+    else
+        free(s);
     return ok;
 }
 
@@ -155,7 +157,7 @@ void bw_game_data_process(bullc_job *job, bullc_job_result *out, void *data) {
     char ts[64];
     snprintf(ts, sizeof ts, "%.*s", (int)r.timestamp.n, r.timestamp.p);
     const char *argv[] = {"EVAL", record_script, "1", g->latest_key, r.provider_name, rec.p, ts, g->channel};
-    size_t lens[] = {4, sizeof record_script - 1, 1, strlen(g->latest_key), strlen(r.provider_name), rec.len,
+    size_t lens[] = {4,          sizeof record_script - 1, 1, strlen(g->latest_key), strlen(r.provider_name), rec.len,
                      strlen(ts), strlen(g->channel)};
     char why[600];
     redisReply *rep = bw_redis_pool_command(g->pool, 8, argv, lens, why, sizeof why);

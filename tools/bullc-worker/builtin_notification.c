@@ -41,22 +41,21 @@
 
 typedef struct notification {
     bw_redis_pool *pool;
-    char *base;          /* <prefix>:<queue> */
+    char *base; /* <prefix>:<queue> */
     int64_t cap, timeout_ms;
-    bw_http *http;       /* NULL: no webhook */
-    char **headers;      /* name, value, ..., NULL */
+    bw_http *http;  /* NULL: no webhook */
+    char **headers; /* name, value, ..., NULL */
 } notification;
 
 /* KEYS[1] the user's list (also the channel), KEYS[2] the delivery marker
  * (only with a webhook); ARGV: entry, cap, marker value, marker ttl.
  * Returns the subscribers reached, or -1 when an earlier attempt of this
  * job delivered it already. */
-static const char inapp_script[] =
-    "if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[3] then return -1 end\n"
-    "redis.call('LPUSH', KEYS[1], ARGV[1])\n"
-    "redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)\n"
-    "if KEYS[2] then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end\n"
-    "return redis.call('PUBLISH', KEYS[1], ARGV[1])\n";
+static const char inapp_script[] = "if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[3] then return -1 end\n"
+                                   "redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+                                   "redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)\n"
+                                   "if KEYS[2] then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end\n"
+                                   "return redis.call('PUBLISH', KEYS[1], ARGV[1])\n";
 
 static void free_state(notification *s) {
     if (!s) return;
@@ -91,13 +90,17 @@ static int parse_config(notification *s, const char *config_json, const char **u
     for (const cJSON *it = c ? c->child : NULL; it && !rc; it = it->next) {
         const char *k = it->string;
         if (!strcmp(k, "webhookUrl")) {
-            if (!cJSON_IsString(it)) rc = -1, snprintf(why, n, "\"webhookUrl\" must be a string");
-            else *url = it->valuestring; /* points into `c`: used below, before it is freed */
+            if (!cJSON_IsString(it))
+                rc = -1, snprintf(why, n, "\"webhookUrl\" must be a string");
+            else
+                *url = it->valuestring; /* points into `c`: used below, before it is freed */
         } else if (!strcmp(k, "caFile")) {
-            if (!cJSON_IsString(it) || !*it->valuestring) rc = -1, snprintf(why, n, "\"caFile\" must be a path");
+            if (!cJSON_IsString(it) || !*it->valuestring)
+                rc = -1, snprintf(why, n, "\"caFile\" must be a path");
             else if (access(it->valuestring, R_OK))
                 rc = -1, snprintf(why, n, "\"caFile\": cannot read %s: %s", it->valuestring, strerror(errno));
-            else ca_file = it->valuestring;
+            else
+                ca_file = it->valuestring;
         } else if (!strcmp(k, "timeoutMs")) {
             rc = config_int(it, 1, 600000, &s->timeout_ms, why, n);
         } else if (!strcmp(k, "cap")) {
@@ -114,8 +117,7 @@ static int parse_config(notification *s, const char *config_json, const char **u
                 if (!cJSON_IsString(h) || !*h->string || strpbrk(h->string, ": \r\n") ||
                     strpbrk(h->valuestring, "\r\n")) {
                     rc = -1;
-                    snprintf(why, n, "\"headers\": '%s' must be a header name with a one-line string value",
-                             h->string);
+                    snprintf(why, n, "\"headers\": '%s' must be a header name with a one-line string value", h->string);
                     break;
                 }
                 s->headers[i++] = strdup(h->string);
@@ -191,8 +193,10 @@ static bool non_empty_string(const char *d, size_t len, const char *key, bw_jspa
     if (!bw_json_member(d, len, key, v) || bw_json_kind(v) != BW_JSON_STRING) return false;
     char *s = bw_json_string_value(v);
     bool ok = s && *s;
-    if (ok && decoded) *decoded = s;
-    else free(s);
+    if (ok && decoded)
+        *decoded = s;
+    else
+        free(s);
     return ok;
 }
 
@@ -232,8 +236,10 @@ static char *entry_json(const bullc_job *job, const note *nt) {
     bw_sb_puts(&b, ",\"message\":");
     bw_sb_put(&b, nt->message.p, nt->message.n);
     bw_sb_puts(&b, ",\"data\":");
-    if (nt->has_data) bw_sb_put(&b, nt->data.p, nt->data.n);
-    else bw_sb_puts(&b, "{}"); /* the NestJS QueueService's default */
+    if (nt->has_data)
+        bw_sb_put(&b, nt->data.p, nt->data.n);
+    else
+        bw_sb_puts(&b, "{}"); /* the NestJS QueueService's default */
     bw_sb_printf(&b, ",\"timestamp\":%lld}", (long long)bullc_job_timestamp(job));
     return bw_sb_take(&b);
 }
@@ -251,8 +257,9 @@ static long long deliver_in_app(notification *s, const bullc_job *job, const cha
     snprintf(stamp, sizeof stamp, "%lld", (long long)bullc_job_timestamp(job));
     snprintf(ttl, sizeof ttl, "%d", MARKER_TTL_S);
     const char *argv[] = {"EVAL", inapp_script, marker ? "2" : "1", list, marker, entry, cap, stamp, ttl};
-    size_t lens[] = {4, sizeof inapp_script - 1, 1, strlen(list), marker ? strlen(marker) : 0, strlen(entry),
-                     strlen(cap), strlen(stamp), strlen(ttl)};
+    size_t lens[] = {
+        4,           sizeof inapp_script - 1, 1,          strlen(list), marker ? strlen(marker) : 0, strlen(entry),
+        strlen(cap), strlen(stamp),           strlen(ttl)};
     /* without a marker, its slot is left out of the arguments */
     int argc = 9;
     if (!marker) {
@@ -262,9 +269,12 @@ static long long deliver_in_app(notification *s, const bullc_job *job, const cha
     }
     redisReply *r = bw_redis_pool_command(s->pool, argc, argv, lens, why, n);
     long long v = -2;
-    if (r && r->type == REDIS_REPLY_INTEGER) v = r->integer;
-    else if (r && r->type == REDIS_REPLY_ERROR) snprintf(why, n, "Redis: %s", r->str);
-    else if (r) snprintf(why, n, "Redis: unexpected reply to the in-app script");
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r && r->type == REDIS_REPLY_ERROR)
+        snprintf(why, n, "Redis: %s", r->str);
+    else if (r)
+        snprintf(why, n, "Redis: unexpected reply to the in-app script");
     freeReplyObject(r);
     free(list);
     return v;
@@ -291,8 +301,11 @@ void bw_notification_process(bullc_job *job, bullc_job_result *out, void *data) 
     }
     int status = 0;
     if (s->http) {
-        bw_http_req req = {.body = entry, .body_len = strlen(entry), .headers = (const char *const *)s->headers,
-                           .timeout_ms = s->timeout_ms, .job = job};
+        bw_http_req req = {.body = entry,
+                           .body_len = strlen(entry),
+                           .headers = (const char *const *)s->headers,
+                           .timeout_ms = s->timeout_ms,
+                           .job = job};
         if (bw_http_post(s->http, &req, &status, why, sizeof why)) {
             out->error = strdup(why); /* retried per the job's attempts and backoff */
             goto done;
@@ -305,8 +318,10 @@ void bw_notification_process(bullc_job *job, bullc_job_result *out, void *data) 
     bw_sb res = {0};
     bw_sb_puts(&res, "{\"delivered\":true,\"userId\":");
     bw_sb_put(&res, nt.user.p, nt.user.n);
-    if (published >= 0) bw_sb_printf(&res, ",\"published\":%lld", published);
-    else bw_sb_puts(&res, ",\"published\":null"); /* an earlier attempt published it */
+    if (published >= 0)
+        bw_sb_printf(&res, ",\"published\":%lld", published);
+    else
+        bw_sb_puts(&res, ",\"published\":null"); /* an earlier attempt published it */
     if (s->http) bw_sb_printf(&res, ",\"webhookStatus\":%d", status);
     bw_sb_puts(&res, "}");
     out->result_json = bw_sb_take(&res);

@@ -14,10 +14,10 @@
 
 /* Exit codes (also in --help and docs/worker.md). */
 enum {
-    BW_EXIT_OK = 0,       /* stopped by a signal; every job in process was finished and stored */
-    BW_EXIT_FAIL = 1,     /* a failure at run time (a worker could not start, a plugin's init failed) */
-    BW_EXIT_USAGE = 2,    /* bad flags, bad config file, unknown builtin, plugin not loadable, log file */
-    BW_EXIT_REDIS = 3,    /* Redis unreachable, timed out, or refused the password / database at start */
+    BW_EXIT_OK = 0,        /* stopped by a signal; every job in process was finished and stored */
+    BW_EXIT_FAIL = 1,      /* a failure at run time (a worker could not start, a plugin's init failed) */
+    BW_EXIT_USAGE = 2,     /* bad flags, bad config file, unknown builtin, plugin not loadable, log file */
+    BW_EXIT_REDIS = 3,     /* Redis unreachable, timed out, or refused the password / database at start */
     BW_EXIT_ABANDONED = 4, /* shutdown was forced (second signal or --shutdown-timeout): jobs were left
                               in active for stalled recovery */
     BW_EXIT_UNSAFE = 5     /* the server checks found a setting that loses jobs (eviction policy, cluster
@@ -59,12 +59,12 @@ bool bw_log_enabled(int level);
  * fields are left out. */
 void bw_log(int level, const char *event, size_t n, const bw_field *fields);
 /* The first element only makes the array non-empty; it is skipped. */
-#define BW_LOG(level, event, ...)                                                                                   \
-    do {                                                                                                           \
-        if (bw_log_enabled(level)) {                                                                               \
-            const bw_field bw_f_[] = {{NULL, 0, NULL, 0}, __VA_ARGS__};                                            \
-            bw_log((level), (event), sizeof bw_f_ / sizeof bw_f_[0] - 1, bw_f_ + 1);                               \
-        }                                                                                                          \
+#define BW_LOG(level, event, ...)                                                    \
+    do {                                                                             \
+        if (bw_log_enabled(level)) {                                                 \
+            const bw_field bw_f_[] = {{NULL, 0, NULL, 0}, __VA_ARGS__};              \
+            bw_log((level), (event), sizeof bw_f_ / sizeof bw_f_[0] - 1, bw_f_ + 1); \
+        }                                                                            \
     } while (0)
 int bw_log_level_parse(const char *s);
 
@@ -75,9 +75,9 @@ enum { BW_PROC_NONE, BW_PROC_EXEC, BW_PROC_PLUGIN, BW_PROC_BUILTIN };
 /* How a queue's jobs are processed. */
 typedef struct bw_proc {
     int kind;
-    char **argv;       /* exec: program and arguments, NULL-terminated */
+    char **argv; /* exec: program and arguments, NULL-terminated */
     int argc;
-    const char *path;  /* plugin: the .so */
+    const char *path;        /* plugin: the .so */
     const char *config_json; /* plugin: passed to bullc_plugin_init; builtin: its configuration (NULL: none) */
     const char *builtin;     /* builtin: noop, echo, sleep, game-data, notification */
 } bw_proc;
@@ -139,12 +139,12 @@ typedef struct bw_queue {
     const bw_queue_cfg *cfg;
     bullc_worker *worker;
     bool ready_once, closed;
-    int idle_ticks; /* shutdown: drain ticks seen with no job in process */
+    int idle_ticks;    /* shutdown: drain ticks seen with no job in process */
     bw_plugin *plugin; /* plugin processors */
     void *plugin_state;
     bool plugin_inited;
-    bw_run *runs;     /* exec children running */
-    bw_sleep *sleeps; /* sleep builtin timers running */
+    bw_run *runs;        /* exec children running */
+    bw_sleep *sleeps;    /* sleep builtin timers running */
     void *builtin_state; /* game-data, notification: their settings and connections */
 } bw_queue;
 
@@ -208,8 +208,8 @@ void bw_redis_pool_free(bw_redis_pool *p);
  * reconnecting once when an idle connection turns out broken. The reply
  * (free with freeReplyObject; it may be a Redis error reply), or NULL with
  * `why` filled when Redis could not be reached or did not answer. */
-struct redisReply *bw_redis_pool_command(bw_redis_pool *p, int argc, const char **argv, const size_t *lens,
-                                         char *why, size_t n);
+struct redisReply *bw_redis_pool_command(bw_redis_pool *p, int argc, const char **argv, const size_t *lens, char *why,
+                                         size_t n);
 
 /* http_post.c: webhook POSTs from thread-pool threads (libwebsockets). */
 typedef struct bw_http bw_http;
@@ -272,7 +272,6 @@ void bw_plugin_process(bullc_job *job, bullc_job_result *out, void *data);
 
 /* Milliseconds since the epoch. */
 int64_t bw_now_ms(void);
-
 
 /* ---- lines.c: the exec processor's stderr protocol ---- */
 #define BW_MAX_LINE 65536 /* a longer stderr line is cut into pieces */

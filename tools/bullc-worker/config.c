@@ -23,8 +23,8 @@ typedef struct optdef {
     const char *arg, *help;
 } optdef;
 
-#define OPT(flag, key, type, field, wfield, arg, help)                                                             \
-    {flag, key, type, offsetof(bw_settings, field), offsetof(bullc_worker_opts, wfield), arg, help}
+#define OPT(flag, key, type, field, wfield, arg, help) \
+    { flag, key, type, offsetof(bw_settings, field), offsetof(bullc_worker_opts, wfield), arg, help }
 static const optdef opts[] = {
     OPT("concurrency", "concurrency", O_POSINT, concurrency, concurrency, "N", "jobs processed at once (1)"),
     OPT("lock-duration", "lockDuration", O_MS, lock_duration, lock_duration, "MS", "job lock time to live (30000)"),
@@ -48,10 +48,10 @@ static const optdef opts[] = {
         "do not renew job locks"),
     OPT("max-started-attempts", "maxStartedAttempts", O_COUNT, max_started_attempts, max_started_attempts, "N",
         "fail a job started more than N times (0: no limit)"),
-    OPT("maximum-rate-limit-delay", "maximumRateLimitDelay", O_MS, max_rate_limit_delay, maximum_rate_limit_delay,
-        "MS", "longest wait when rate limited (30000)"),
-    OPT("metrics-max-data-points", "metrics.maxDataPoints", O_COUNT, metrics_max_data_points,
-        metrics_max_data_points, "N", "record Node's per-minute metrics, keeping N points"),
+    OPT("maximum-rate-limit-delay", "maximumRateLimitDelay", O_MS, max_rate_limit_delay, maximum_rate_limit_delay, "MS",
+        "longest wait when rate limited (30000)"),
+    OPT("metrics-max-data-points", "metrics.maxDataPoints", O_COUNT, metrics_max_data_points, metrics_max_data_points,
+        "N", "record Node's per-minute metrics, keeping N points"),
     OPT("prefix", "prefix", O_STR, prefix, prefix, "P", "key prefix (bull)"),
     {"timeout", "timeout", O_MS, offsetof(bw_settings, timeout), NO_WOPT, "MS",
      "fail a job still running after MS ms (0: none); an exec command is killed"},
@@ -85,12 +85,17 @@ SAME(prefix, prefix);
 static size_t type_size(int type) {
     switch (type) {
     case O_POSINT:
-    case O_INT: return sizeof(int);
-    case O_SECONDS: return sizeof(double);
-    case O_BOOL: return sizeof(bool);
+    case O_INT:
+        return sizeof(int);
+    case O_SECONDS:
+        return sizeof(double);
+    case O_BOOL:
+        return sizeof(bool);
     case O_KEEP:
-    case O_STR: return sizeof(const char *);
-    default: return sizeof(int64_t);
+    case O_STR:
+        return sizeof(const char *);
+    default:
+        return sizeof(int64_t);
     }
 }
 
@@ -150,7 +155,8 @@ static int set_value(bw_config *cfg, bw_settings *s, size_t i, const char *text,
     case O_MS:
     case O_COUNT:
         if (json) {
-            if (!cJSON_IsNumber(json) || json->valuedouble != floor(json->valuedouble) || fabs(json->valuedouble) > 9e15)
+            if (!cJSON_IsNumber(json) || json->valuedouble != floor(json->valuedouble) ||
+                fabs(json->valuedouble) > 9e15)
                 return fail("%s must be an integer", where);
             v = (int64_t)json->valuedouble;
         } else if (!parse_i64(text, &v)) {
@@ -326,8 +332,10 @@ static int file_proc(bw_config *cfg, const cJSON *item, const char *where, bw_pr
         return 0;
     }
     if (!cJSON_IsString(item) || !*item->valuestring) return fail("%s must be a non-empty string", w);
-    if (!strcmp(k, "plugin")) p->kind = BW_PROC_PLUGIN, p->path = item->valuestring;
-    else p->kind = BW_PROC_BUILTIN, p->builtin = item->valuestring;
+    if (!strcmp(k, "plugin"))
+        p->kind = BW_PROC_PLUGIN, p->path = item->valuestring;
+    else
+        p->kind = BW_PROC_BUILTIN, p->builtin = item->valuestring;
     return 0;
 }
 
@@ -482,9 +490,9 @@ static int load_file(bw_config *cfg, file_state *fs) {
 
 /* ---- the command line --------------------------------------------------------- */
 
-static const char *const global_flags[] = {"queue", "config", "redis", "shutdown-timeout", "log-format",
-                                           "log-file", "log-level", "exec", "arg", "plugin", "plugin-config",
-                                           "builtin", "builtin-config"};
+static const char *const global_flags[] = {
+    "queue", "config", "redis",  "shutdown-timeout", "log-format", "log-file",      "log-level",
+    "exec",  "arg",    "plugin", "plugin-config",    "builtin",    "builtin-config"};
 
 static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -561,11 +569,15 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             cfg->log_file = value;
         } else if (!strcmp(name, "exec") || !strcmp(name, "plugin") || !strcmp(name, "builtin")) {
             int kind = name[0] == 'e' ? BW_PROC_EXEC : name[0] == 'p' ? BW_PROC_PLUGIN : BW_PROC_BUILTIN;
-            cli_proc *p = add_proc(cfg, ps, name[0] == 'e' ? "--exec" : name[0] == 'p' ? "--plugin" : "--builtin",
+            cli_proc *p = add_proc(cfg, ps,
+                                   name[0] == 'e'   ? "--exec"
+                                   : name[0] == 'p' ? "--plugin"
+                                                    : "--builtin",
                                    kind, value);
             if (kind == BW_PROC_EXEC && !p->proc.argv) return fail("out of memory");
-            const char *v = kind == BW_PROC_EXEC ? p->proc.argv[0] : kind == BW_PROC_PLUGIN ? p->proc.path
-                                                                                          : p->proc.builtin;
+            const char *v = kind == BW_PROC_EXEC     ? p->proc.argv[0]
+                            : kind == BW_PROC_PLUGIN ? p->proc.path
+                                                     : p->proc.builtin;
             if (!*v) return fail("--%s needs a value after the queue name", name);
         } else if (!strcmp(name, "arg")) {
             cli_proc *p = ps->nprocs ? &ps->procs[ps->nprocs - 1] : NULL;
@@ -713,25 +725,24 @@ void bw_usage(FILE *f) {
         snprintf(flag, sizeof flag, "--%s%s%s", opts[i].flag, opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
         fprintf(f, "  %-32s %s\n", flag, opts[i].help);
     }
-    fprintf(f,
-            "\nProgram options:\n"
-            "  --config FILE.json               queues, processors and options (see docs/worker.md);\n"
-            "                                   flags override the file\n"
-            "  --redis URL                      redis://[user:password@]host[:port][/db] or\n"
-            "                                   unix:///path?db=N (default: REDIS_URL, else REDIS_HOST,\n"
-            "                                   REDIS_PORT, REDIS_PASSWORD, REDIS_DB, else 127.0.0.1:6379)\n"
-            "  --shutdown-timeout MS            on SIGINT/SIGTERM, wait up to MS for jobs in process\n"
-            "                                   (10000; 0: no limit); a second signal stops at once\n"
-            "  --log-format text|json           one line per event (text)\n"
-            "  --log-file PATH                  append to PATH (mode 0600; SIGHUP reopens it), not stderr\n"
-            "  --log-level debug|info|warn|error (info)\n"
-            "  --allow-unsafe-redis             start although the server checks found a setting that\n"
-            "                                   loses jobs (eviction policy other than noeviction, a\n"
-            "                                   cluster without a hash-tagged prefix, another BullMQ major)\n"
-            "  --help, --version\n\n"
-            "Exit codes: 0 stopped by a signal after finishing the jobs in process; 1 run-time failure\n"
-            "(a worker or a plugin's init failed); 2 usage, config file, plugin or log file error;\n"
-            "3 Redis unreachable or refusing the password/database at start; 4 shutdown forced (second\n"
-            "signal or --shutdown-timeout): jobs in process were left to stalled recovery; 5 the\n"
-            "server checks refused the Redis settings (see --allow-unsafe-redis).\n");
+    fprintf(f, "\nProgram options:\n"
+               "  --config FILE.json               queues, processors and options (see docs/worker.md);\n"
+               "                                   flags override the file\n"
+               "  --redis URL                      redis://[user:password@]host[:port][/db] or\n"
+               "                                   unix:///path?db=N (default: REDIS_URL, else REDIS_HOST,\n"
+               "                                   REDIS_PORT, REDIS_PASSWORD, REDIS_DB, else 127.0.0.1:6379)\n"
+               "  --shutdown-timeout MS            on SIGINT/SIGTERM, wait up to MS for jobs in process\n"
+               "                                   (10000; 0: no limit); a second signal stops at once\n"
+               "  --log-format text|json           one line per event (text)\n"
+               "  --log-file PATH                  append to PATH (mode 0600; SIGHUP reopens it), not stderr\n"
+               "  --log-level debug|info|warn|error (info)\n"
+               "  --allow-unsafe-redis             start although the server checks found a setting that\n"
+               "                                   loses jobs (eviction policy other than noeviction, a\n"
+               "                                   cluster without a hash-tagged prefix, another BullMQ major)\n"
+               "  --help, --version\n\n"
+               "Exit codes: 0 stopped by a signal after finishing the jobs in process; 1 run-time failure\n"
+               "(a worker or a plugin's init failed); 2 usage, config file, plugin or log file error;\n"
+               "3 Redis unreachable or refusing the password/database at start; 4 shutdown forced (second\n"
+               "signal or --shutdown-timeout): jobs in process were left to stalled recovery; 5 the\n"
+               "server checks refused the Redis settings (see --allow-unsafe-redis).\n");
 }

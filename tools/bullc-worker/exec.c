@@ -13,11 +13,11 @@
 
 #include "bw.h"
 
-#define TAIL_LINES 20            /* a failure reason holds at most the last 20 stderr lines */
-#define TAIL_BYTES 4096          /* ... and at most 4 KB */
-#define MAX_STDOUT (16u << 20)   /* a larger result fails the job */
-#define LOCK_CHECK_MS 250        /* how often a lost lock is looked for */
-#define PIPE_GRACE_MS 1000       /* after the exit, how long a grandchild may hold the pipes */
+#define TAIL_LINES 20          /* a failure reason holds at most the last 20 stderr lines */
+#define TAIL_BYTES 4096        /* ... and at most 4 KB */
+#define MAX_STDOUT (16u << 20) /* a larger result fails the job */
+#define LOCK_CHECK_MS 250      /* how often a lost lock is looked for */
+#define PIPE_GRACE_MS 1000     /* after the exit, how long a grandchild may hold the pipes */
 
 enum { KILL_NONE, KILL_TIMEOUT, KILL_LOCK, KILL_SHUTDOWN };
 enum { PHASE_RUN, PHASE_GRACE, PHASE_EXITED };
@@ -31,9 +31,9 @@ struct bw_run {
     uv_timer_t watch;    /* lost locks */
     uv_write_t wreq;
     char *input;
-    int handles; /* still open */
-    int pending;      /* progress/log calls not yet answered */
-    bool finish_due;  /* the command is done; the job goes back once `pending` is 0 */
+    int handles;     /* still open */
+    int pending;     /* progress/log calls not yet answered */
+    bool finish_due; /* the command is done; the job goes back once `pending` is 0 */
     int phase, kill_reason;
     bool exited, out_eof, err_eof;
     int64_t exit_status;
@@ -236,8 +236,10 @@ static void complete_with_stdout(bw_run *r, bullc_job *job) {
     cJSON *str = cJSON_CreateString(s);
     char *json = str ? cJSON_PrintUnformatted(str) : NULL;
     cJSON_Delete(str);
-    if (json) bullc_job_complete(job, json);
-    else bullc_job_fail(job, "bullc-worker: out of memory while storing the result", 0);
+    if (json)
+        bullc_job_complete(job, json);
+    else
+        bullc_job_fail(job, "bullc-worker: out of memory while storing the result", 0);
     free(json);
 }
 
@@ -252,8 +254,10 @@ static void finish(bw_run *r) {
     }
     r->job = NULL;
     bw_queue *q = r->q;
-    if (r->prev) r->prev->next = r->next;
-    else q->runs = r->next;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        q->runs = r->next;
     if (r->next) r->next->prev = r->prev;
     r->prev = r->next = NULL;
     char msg[TAIL_BYTES + 256];
@@ -380,7 +384,7 @@ void bw_exec_process(bullc_job *job, void *data) {
     }
     r->q = q;
     r->job = job;
-    uv_handle_t *hs[] = {(uv_handle_t *)&r->in, (uv_handle_t *)&r->out, (uv_handle_t *)&r->err,
+    uv_handle_t *hs[] = {(uv_handle_t *)&r->in,       (uv_handle_t *)&r->out,   (uv_handle_t *)&r->err,
                          (uv_handle_t *)&r->deadline, (uv_handle_t *)&r->watch, (uv_handle_t *)&r->proc};
     uv_pipe_init(loop, &r->in, 0);
     uv_pipe_init(loop, &r->out, 0);
@@ -422,8 +426,10 @@ void bw_exec_process(bullc_job *job, void *data) {
         char msg[512];
         snprintf(msg, sizeof msg, "cannot run %s: %s (%s)", prog(r), uv_strerror(rc), uv_err_name(rc));
         r->job = NULL;
-        if (r->prev) r->prev->next = r->next;
-        else q->runs = r->next;
+        if (r->prev)
+            r->prev->next = r->next;
+        else
+            q->runs = r->next;
         if (r->next) r->next->prev = r->prev;
         BW_LOG(BW_LOG_DEBUG, "spawn-failed", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
                BW_S("error", msg));

@@ -24,9 +24,9 @@
 
 #include "bw.h"
 
-#define TICK_US 50000    /* how often a waiting request checks its deadline and the job's lock */
+#define TICK_US 50000 /* how often a waiting request checks its deadline and the job's lock */
 #define CLOSE_GRACE_MS 1000
-#define BODY_KEEP 200    /* bytes of an error response kept for the failure reason */
+#define BODY_KEEP 200 /* bytes of an error response kept for the failure reason */
 
 typedef struct thread_ctx {
     pthread_t tid;
@@ -69,8 +69,8 @@ static int64_t mono_ms(void) {
 static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p, unsigned char *end) {
     char n[128];
     if ((size_t)snprintf(n, sizeof n, "%s:", name) >= sizeof n) return 1;
-    return lws_add_http_header_by_name(wsi, (const unsigned char *)n, (const unsigned char *)value,
-                                       (int)strlen(value), p, end);
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)n, (const unsigned char *)value, (int)strlen(value),
+                                       p, end);
 }
 
 static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
@@ -131,12 +131,14 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             c->finished = true;
         }
         return 0;
-    default: break;
+    default:
+        break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static const struct lws_protocols protocols[] = {{"bw-webhook", on_lws, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
+static const struct lws_protocols protocols[] = {{"bw-webhook", on_lws, 0, 0, 0, NULL, 0},
+                                                 {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* lws says why a connection failed (a TLS verification error, ...) in its
  * log, not in the CONNECTION_ERROR callback: the last such line of this
@@ -248,8 +250,9 @@ int bw_http_new(bw_http **out, const char *url, const char *ca_file, char *why, 
     h->path = path ? strndup(path, plen) : strdup("/");
     h->ca_file = ca_file ? strdup(ca_file) : NULL;
     /* what logs may show: the query string may hold a token */
-    if (h->host && h->path && asprintf(&h->display, "%s://%.*s%.*s", tls ? "https" : "http", (int)(ae - a), a,
-                                       (int)qlen, path ? path : "") < 0)
+    if (h->host && h->path &&
+        asprintf(&h->display, "%s://%.*s%.*s", tls ? "https" : "http", (int)(ae - a), a, (int)qlen, path ? path : "") <
+            0)
         h->display = NULL;
     if (!h->host || !h->host_header || !h->path || !h->display || (ca_file && !h->ca_file) ||
         pthread_mutex_init(&h->mu, NULL)) {
@@ -333,9 +336,12 @@ int bw_http_post(bw_http *h, const bw_http_req *req, int *status, char *why, siz
     while (!c.finished) {
         int64_t left = deadline - mono_ms();
         if (!stopped) {
-            if (left <= 0) stopped = "timed out";
-            else if (atomic_load(&h->aborting)) stopped = "bullc-worker is shutting down";
-            else if (req->job && bullc_job_lock_lost(req->job)) stopped = "the job's lock was lost";
+            if (left <= 0)
+                stopped = "timed out";
+            else if (atomic_load(&h->aborting))
+                stopped = "bullc-worker is shutting down";
+            else if (req->job && bullc_job_lock_lost(req->job))
+                stopped = "the job's lock was lost";
             /* outside any lws callback, so the close may run at once */
             if (stopped && c.wsi) lws_set_timeout(c.wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
             if (c.finished) break;
@@ -357,21 +363,25 @@ int bw_http_post(bw_http *h, const bw_http_req *req, int *status, char *why, siz
     if (stopped && !c.completed && !accepted) {
         if (!strcmp(stopped, "timed out"))
             snprintf(why, n, "webhook %s: timed out after %lld ms", h->display, (long long)req->timeout_ms);
-        else snprintf(why, n, "webhook %s: %s", h->display, stopped);
+        else
+            snprintf(why, n, "webhook %s: %s", h->display, stopped);
         return -1;
     }
     if (!c.completed && !c.status) {
         const char *e = c.error[0] ? c.error : "closed";
         if (last_lws_error[0] && !strstr(e, last_lws_error))
             snprintf(why, n, "webhook %s: connection failed: %s (%s)", h->display, e, last_lws_error);
-        else snprintf(why, n, "webhook %s: connection failed: %s", h->display, e);
+        else
+            snprintf(why, n, "webhook %s: connection failed: %s", h->display, e);
         return -1;
     }
     if (!accepted) {
         char excerpt[BODY_KEEP + 1];
         body_excerpt(&c, excerpt, sizeof excerpt);
-        if (excerpt[0]) snprintf(why, n, "webhook %s: HTTP %d: %s", h->display, c.status, excerpt);
-        else snprintf(why, n, "webhook %s: HTTP %d", h->display, c.status);
+        if (excerpt[0])
+            snprintf(why, n, "webhook %s: HTTP %d: %s", h->display, c.status, excerpt);
+        else
+            snprintf(why, n, "webhook %s: HTTP %d", h->display, c.status);
         return -1;
     }
     if (!c.completed) {

@@ -19,8 +19,10 @@ static const char *skip_ws(const char *p, const char *end) {
 /* Past the string token at p (which is at its opening quote). */
 static const char *skip_string(const char *p, const char *end) {
     for (p++; p < end; p++) {
-        if (*p == '\\') p++;
-        else if (*p == '"') return p + 1;
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
     }
     return end;
 }
@@ -100,13 +102,19 @@ bool bw_json_member(const char *json, size_t len, const char *key, bw_jspan *out
 int bw_json_kind(const bw_jspan *v) {
     if (!v->n) return BW_JSON_INVALID;
     switch (v->p[0]) {
-    case '"': return BW_JSON_STRING;
-    case '{': return BW_JSON_OBJECT;
-    case '[': return BW_JSON_ARRAY;
+    case '"':
+        return BW_JSON_STRING;
+    case '{':
+        return BW_JSON_OBJECT;
+    case '[':
+        return BW_JSON_ARRAY;
     case 't':
-    case 'f': return BW_JSON_BOOL;
-    case 'n': return BW_JSON_NULL;
-    default: return (v->p[0] == '-' || (v->p[0] >= '0' && v->p[0] <= '9')) ? BW_JSON_NUMBER : BW_JSON_INVALID;
+    case 'f':
+        return BW_JSON_BOOL;
+    case 'n':
+        return BW_JSON_NULL;
+    default:
+        return (v->p[0] == '-' || (v->p[0] >= '0' && v->p[0] <= '9')) ? BW_JSON_NUMBER : BW_JSON_INVALID;
     }
 }
 
@@ -160,13 +168,27 @@ void bw_sb_quote(bw_sb *b, const char *s) {
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
         switch (*c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
         default:
             if (*c < 0x20) {
                 memcpy(esc + 1, "u00", 3);

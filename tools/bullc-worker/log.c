@@ -116,11 +116,21 @@ static void put_text_value(buf *b, const char *s) {
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         char esc[8];
         switch (*c) {
-        case '"': puts_(b, "\\\""); break;
-        case '\\': puts_(b, "\\\\"); break;
-        case '\n': puts_(b, "\\n"); break;
-        case '\r': puts_(b, "\\r"); break;
-        case '\t': puts_(b, "\\t"); break;
+        case '"':
+            puts_(b, "\\\"");
+            break;
+        case '\\':
+            puts_(b, "\\\\");
+            break;
+        case '\n':
+            puts_(b, "\\n");
+            break;
+        case '\r':
+            puts_(b, "\\r");
+            break;
+        case '\t':
+            puts_(b, "\\t");
+            break;
         default:
             if (*c < ' ' || *c == 0x7f) {
                 snprintf(esc, sizeof esc, "\\x%02x", *c);
@@ -148,8 +158,11 @@ static void format_text(buf *b, const char *ts, int level, const char *event, si
             snprintf(num, sizeof num, "%lld", (long long)f[i].i);
             puts_(b, num);
             break;
-        case BW_F_BOOL: puts_(b, f[i].i ? "true" : "false"); break;
-        default: put_text_value(b, f[i].s);
+        case BW_F_BOOL:
+            puts_(b, f[i].i ? "true" : "false");
+            break;
+        default:
+            put_text_value(b, f[i].s);
         }
     }
 }
@@ -162,8 +175,12 @@ static void format_json(buf *b, const char *ts, int level, const char *event, si
     for (size_t i = 0; i < n; i++) {
         cJSON *v = NULL;
         switch (f[i].type) {
-        case BW_F_INT: v = cJSON_CreateNumber((double)f[i].i); break;
-        case BW_F_BOOL: v = cJSON_CreateBool(f[i].i != 0); break;
+        case BW_F_INT:
+            v = cJSON_CreateNumber((double)f[i].i);
+            break;
+        case BW_F_BOOL:
+            v = cJSON_CreateBool(f[i].i != 0);
+            break;
         case BW_F_JSON:
             if (f[i].s && !(v = cJSON_Parse(f[i].s))) v = cJSON_CreateString(f[i].s);
             break;
@@ -183,8 +200,10 @@ void bw_log(int level, const char *event, size_t n, const bw_field *fields) {
     char ts[40];
     timestamp(ts, sizeof ts);
     buf b = {0};
-    if (lg.format == BW_LOG_JSON) format_json(&b, ts, level, event, n, fields);
-    else format_text(&b, ts, level, event, n, fields);
+    if (lg.format == BW_LOG_JSON)
+        format_json(&b, ts, level, event, n, fields);
+    else
+        format_text(&b, ts, level, event, n, fields);
     if (!b.p) return;
     b.p[b.len++] = '\n';
     /* One write per line: with O_APPEND, lines of several processes sharing

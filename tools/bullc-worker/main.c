@@ -52,14 +52,15 @@ static int check_redis(const bw_config *cfg, const bullc_redis_opts *ro, const c
     rc = bullc_queue_ping(q, &err);
     bullc_queue_free(q);
     switch (rc) {
-    case 0: return 0;
+    case 0:
+        return 0;
     case BULLC_ECONN:
     case BULLC_ETIMEDOUT:
         return fatal(cfg, BW_EXIT_REDIS, "cannot reach Redis at %s: %s", where, err.message);
     case BULLC_EAUTH:
-        return fatal(cfg, BW_EXIT_REDIS, "Redis at %s refused the credentials or the database: %s", where,
-                     err.message);
-    default: return fatal(cfg, BW_EXIT_REDIS, "Redis at %s: %s", where, err.message);
+        return fatal(cfg, BW_EXIT_REDIS, "Redis at %s refused the credentials or the database: %s", where, err.message);
+    default:
+        return fatal(cfg, BW_EXIT_REDIS, "Redis at %s: %s", where, err.message);
     }
 }
 
@@ -117,9 +118,12 @@ static void mask_redis_args(int argc, char **argv) {
     atexit(free_url_copies);
     for (int i = 1; i < argc && n < sizeof url_copies / sizeof url_copies[0]; i++) {
         size_t skip; /* where the URL starts in argv[i] */
-        if (!strcmp(argv[i], "--redis") && i + 1 < argc) i++, skip = 0;
-        else if (!strncmp(argv[i], "--redis=", 8)) skip = 8;
-        else continue;
+        if (!strcmp(argv[i], "--redis") && i + 1 < argc)
+            i++, skip = 0;
+        else if (!strncmp(argv[i], "--redis=", 8))
+            skip = 8;
+        else
+            continue;
         char *copy = strdup(argv[i]);
         if (!copy) continue;
         url_copies[n++] = copy;
@@ -142,8 +146,7 @@ static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
         bullc_queue *q = NULL;
         bullc_error err = {0};
         char *report = NULL;
-        if (bullc_queue_new(&q, cfg->queues[i].name, &qo, &err) ||
-            bullc_queue_check_server(q, &report, &err)) {
+        if (bullc_queue_new(&q, cfg->queues[i].name, &qo, &err) || bullc_queue_check_server(q, &report, &err)) {
             bullc_queue_free(q);
             return fatal(cfg, BW_EXIT_REDIS, "server checks: %s", err.message);
         }

@@ -30,8 +30,7 @@ static void ev_completed(bullc_worker *w, const bullc_job *job, const char *resu
     (void)w;
     BW_LOG(BW_LOG_INFO, "completed", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
            BW_S("name", bullc_job_name(job)), BW_I("duration_ms", duration(job)));
-    BW_LOG(BW_LOG_DEBUG, "result", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
-           BW_J("result", result));
+    BW_LOG(BW_LOG_DEBUG, "result", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)), BW_J("result", result));
 }
 
 static void ev_failed(bullc_worker *w, const bullc_job *job, const char *reason, bool will_retry, void *data) {
@@ -190,9 +189,9 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 static void close_all_handles(bw_app *app) {
-    uv_handle_t *hs[] = {(uv_handle_t *)&app->sig_int, (uv_handle_t *)&app->sig_term, (uv_handle_t *)&app->sig_hup,
-                         (uv_handle_t *)&app->shutdown_timer, (uv_handle_t *)&app->hard_exit_timer,
-                         (uv_handle_t *)&app->drain_timer};
+    uv_handle_t *hs[] = {(uv_handle_t *)&app->sig_int,         (uv_handle_t *)&app->sig_term,
+                         (uv_handle_t *)&app->sig_hup,         (uv_handle_t *)&app->shutdown_timer,
+                         (uv_handle_t *)&app->hard_exit_timer, (uv_handle_t *)&app->drain_timer};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
 }
@@ -258,7 +257,8 @@ int bw_app_run(bw_app *app) {
         app->exit_code = code;
         app->shutting_down = app->forced = true;
         for (size_t i = 0; i < app->nqueues; i++)
-            if (app->queues[i].worker) bullc_worker_close(app->queues[i].worker, true, 0, worker_closed, &app->queues[i]);
+            if (app->queues[i].worker)
+                bullc_worker_close(app->queues[i].worker, true, 0, worker_closed, &app->queues[i]);
         if (!app->open) close_all_handles(app);
     }
     uv_run(&app->loop, UV_RUN_DEFAULT);

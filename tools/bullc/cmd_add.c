@@ -64,12 +64,17 @@ int cmd_add(cli *c) {
         rc = cli_fail(cli_exit_for(r), "%s", err.message);
         goto out;
     }
-    if (r == 1) fprintf(stderr, "bullc: job %s already exists (or its deduplication window is open): nothing added\n", id);
+    if (r == 1)
+        fprintf(stderr, "bullc: job %s already exists (or its deduplication window is open): nothing added\n", id);
     if (r == 2)
-        fprintf(stderr, "bullc: job %s added; its deduplication key named another job (replaced, or a stale key "
-                        "recovered)\n", id);
-    if (c->json) print_id_json(id, r != 1);
-    else printf("%s\n", id);
+        fprintf(stderr,
+                "bullc: job %s added; its deduplication key named another job (replaced, or a stale key "
+                "recovered)\n",
+                id);
+    if (c->json)
+        print_id_json(id, r != 1);
+    else
+        printf("%s\n", id);
     bullc_free(id);
     rc = 0;
 out:
@@ -179,7 +184,8 @@ static int parse_line(const char *text, long lineno, const bullc_job_opts *defau
     }
     if (opts && !cJSON_IsNull(opts)) {
         char *o = cJSON_PrintUnformatted(opts);
-        if (bullc_job_opts_merge_json(out->opts, o, &err)) rc = cli_fail(EXIT_USAGE, "line %ld: opts: %s", lineno, err.message);
+        if (bullc_job_opts_merge_json(out->opts, o, &err))
+            rc = cli_fail(EXIT_USAGE, "line %ld: opts: %s", lineno, err.message);
         free(o);
     }
 out:
@@ -200,18 +206,25 @@ static int flush_batch(cli *c, bullc_queue *q, line_job *lines, size_t n) {
         /* "job <i>: ..." names the index in the batch: report the line */
         char *end;
         unsigned long idx = strncmp(err.message, "job ", 4) ? n : strtoul(err.message + 4, &end, 10);
-        if (idx < n) rc = cli_fail(cli_exit_for(r), "line %ld: %s", lines[idx].lineno, strchr(err.message, ':') + 2);
-        else rc = cli_fail(cli_exit_for(r), "%s", err.message);
+        if (idx < n)
+            rc = cli_fail(cli_exit_for(r), "line %ld: %s", lines[idx].lineno, strchr(err.message, ':') + 2);
+        else
+            rc = cli_fail(cli_exit_for(r), "%s", err.message);
     } else {
         for (size_t i = 0; i < n; i++) {
             if (jobs[i].status == 2)
-                fprintf(stderr, "bullc: line %ld: job %s added; its deduplication key named another job (replaced, "
-                                "or a stale key recovered)\n", lines[i].lineno, jobs[i].id);
-            if (jobs[i].status == 1)
-                fprintf(stderr, "bullc: line %ld: job %s already exists (or its deduplication window is open): nothing added\n",
+                fprintf(stderr,
+                        "bullc: line %ld: job %s added; its deduplication key named another job (replaced, "
+                        "or a stale key recovered)\n",
                         lines[i].lineno, jobs[i].id);
-            if (c->json) print_id_json(jobs[i].id, jobs[i].status != 1);
-            else printf("%s\n", jobs[i].id);
+            if (jobs[i].status == 1)
+                fprintf(stderr,
+                        "bullc: line %ld: job %s already exists (or its deduplication window is open): nothing added\n",
+                        lines[i].lineno, jobs[i].id);
+            if (c->json)
+                print_id_json(jobs[i].id, jobs[i].status != 1);
+            else
+                printf("%s\n", jobs[i].id);
         }
         fflush(stdout);
     }
@@ -275,8 +288,10 @@ int cmd_scripts(cli *c) {
         int nk;
         size_t size;
         bullc_script_info(i, &id, &nk, &sha, &size);
-        if (c->json) printf("%s{\"id\":\"%s\",\"keys\":%d,\"sha1\":\"%s\",\"size\":%zu}", i ? "," : "", id, nk, sha, size);
-        else printf("%-40s %2d  %s  %6zu\n", id, nk, sha, size);
+        if (c->json)
+            printf("%s{\"id\":\"%s\",\"keys\":%d,\"sha1\":\"%s\",\"size\":%zu}", i ? "," : "", id, nk, sha, size);
+        else
+            printf("%-40s %2d  %s  %6zu\n", id, nk, sha, size);
     }
     if (c->json) printf("]\n");
     return 0;

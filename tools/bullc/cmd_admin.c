@@ -26,9 +26,12 @@ int cli_parse_args(cli *c, cli_flag *flags, const char **pos, int *npos, int max
                 return cli_fail(EXIT_USAGE, "unknown flag '%.*s' for %s (see bullc %s --help)", (int)(n + 2), a,
                                 c->argv[0], c->argv[0]);
             if (f->takes_value) {
-                if (eq) f->value = eq + 1;
-                else if (i + 1 < c->argc) f->value = c->argv[++i];
-                else return cli_fail(EXIT_USAGE, "--%s needs a value", f->name);
+                if (eq)
+                    f->value = eq + 1;
+                else if (i + 1 < c->argc)
+                    f->value = c->argv[++i];
+                else
+                    return cli_fail(EXIT_USAGE, "--%s needs a value", f->name);
                 if (each) {
                     int rc = each(f->name, f->value, data);
                     if (rc) return rc;
@@ -96,8 +99,8 @@ int cli_open_admin(cli *c, const char *name, bullc_queue **out) {
 int cli_confirm(cli *c, const char *what) {
     if (c->yes) return 0;
     if (!isatty(0) || !isatty(1))
-        return cli_fail(EXIT_USAGE, "%s: not confirmed; pass --yes (stdin/stdout is not a terminal). Nothing was changed.",
-                        what);
+        return cli_fail(EXIT_USAGE,
+                        "%s: not confirmed; pass --yes (stdin/stdout is not a terminal). Nothing was changed.", what);
     fprintf(stderr, "%s? [y/N] ", what);
     fflush(stderr);
     char line[64];
@@ -130,8 +133,8 @@ static void print_json(const char *json) {
 /* ---- counts ------------------------------------------------------------------- */
 
 /* The states of `counts`, in Node's order of the --json object. */
-static const char *const count_states[] = {"waiting", "active", "delayed", "prioritized",
-                                           "completed", "failed", "paused", "waiting-children"};
+static const char *const count_states[] = {"waiting",   "active", "delayed", "prioritized",
+                                           "completed", "failed", "paused",  "waiting-children"};
 
 int cmd_counts(cli *c) {
     cli_flag flags[] = {{NULL, false, NULL, 0}};
@@ -203,15 +206,19 @@ static void job_row(const cJSON *j) {
     char *result = fr ? NULL : rv && !cJSON_IsNull(rv) ? cJSON_PrintUnformatted(rv) : NULL;
     const char *outcome = fr ? fr->valuestring : result ? result : "";
     printf("%-12s %-20s %-24s %-8.0f %-8s %.60s\n", cJSON_IsString(id) ? id->valuestring : "?",
-           cJSON_IsString(name) ? name->valuestring : "", cJSON_IsNumber(ts) ? cli_iso_time(ts->valuedouble, when, sizeof when) : "-",
+           cJSON_IsString(name) ? name->valuestring : "",
+           cJSON_IsNumber(ts) ? cli_iso_time(ts->valuedouble, when, sizeof when) : "-",
            cJSON_IsNumber(am) ? am->valuedouble : 0, prog ? prog : "", outcome);
     free(prog);
     free(result);
 }
 
 int cmd_jobs(cli *c) {
-    cli_flag flags[] = {{"state", true, NULL, 0}, {"start", true, NULL, 0}, {"end", true, NULL, 0},
-                        {"asc", false, NULL, 0}, {NULL, false, NULL, 0}};
+    cli_flag flags[] = {{"state", true, NULL, 0},
+                        {"start", true, NULL, 0},
+                        {"end", true, NULL, 0},
+                        {"asc", false, NULL, 0},
+                        {NULL, false, NULL, 0}};
     states_acc st = {0};
     const char *pos[1] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, add_states, &st);
@@ -231,7 +238,8 @@ int cmd_jobs(cli *c) {
             print_json(json);
         } else {
             cJSON *a = cJSON_Parse(json);
-            printf("%-12s %-20s %-24s %-8s %-8s %s\n", "ID", "NAME", "CREATED", "ATTEMPTS", "PROGRESS", "RESULT/REASON");
+            printf("%-12s %-20s %-24s %-8s %-8s %s\n", "ID", "NAME", "CREATED", "ATTEMPTS", "PROGRESS",
+                   "RESULT/REASON");
             for (cJSON *j = a ? a->child : NULL; j; j = j->next) job_row(j);
             cJSON_Delete(a);
         }
@@ -272,9 +280,12 @@ int cmd_get(cli *c) {
     bullc_error err = {0};
     char *json = NULL;
     int r = bullc_queue_get_job(q, pos[1], &json, &err);
-    if (r) rc = cli_fail_err(r, &err);
-    else if (c->json) print_json(json);
-    else print_job(json);
+    if (r)
+        rc = cli_fail_err(r, &err);
+    else if (c->json)
+        print_json(json);
+    else
+        print_job(json);
     bullc_free(json);
     bullc_queue_free(q);
     return rc;
@@ -283,8 +294,8 @@ int cmd_get(cli *c) {
 /* ---- logs, state ------------------------------------------------------------------- */
 
 int cmd_logs(cli *c) {
-    cli_flag flags[] = {{"start", true, NULL, 0}, {"end", true, NULL, 0}, {"desc", false, NULL, 0},
-                        {NULL, false, NULL, 0}};
+    cli_flag flags[] = {
+        {"start", true, NULL, 0}, {"end", true, NULL, 0}, {"desc", false, NULL, 0}, {NULL, false, NULL, 0}};
     const char *pos[2] = {0};
     int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
     long long start = 0, end = -1;
@@ -314,7 +325,8 @@ int cmd_logs(cli *c) {
         cJSON *o = cJSON_Parse(json);
         cJSON *logs = cJSON_GetObjectItemCaseSensitive(o, "logs");
         cJSON *count = cJSON_GetObjectItemCaseSensitive(o, "count");
-        for (cJSON *l = logs ? logs->child : NULL; l; l = l->next) printf("%s\n", cJSON_IsString(l) ? l->valuestring : "");
+        for (cJSON *l = logs ? logs->child : NULL; l; l = l->next)
+            printf("%s\n", cJSON_IsString(l) ? l->valuestring : "");
         if (cJSON_IsNumber(count) && count->valuedouble != cJSON_GetArraySize(logs))
             fprintf(stderr, "bullc: %d of %.0f log lines shown\n", cJSON_GetArraySize(logs), count->valuedouble);
         cJSON_Delete(o);
@@ -335,10 +347,14 @@ int cmd_state(cli *c) {
     bullc_error err = {0};
     const char *state = NULL;
     int r = bullc_queue_get_job_state(q, pos[1], &state, &err);
-    if (r) rc = cli_fail_err(r, &err);
-    else if (!strcmp(state, "unknown")) rc = cli_fail(EXIT_NOTFOUND, "job %s not found (state unknown)", pos[1]);
-    else if (c->json) printf("\"%s\"\n", state);
-    else printf("%s\n", state);
+    if (r)
+        rc = cli_fail_err(r, &err);
+    else if (!strcmp(state, "unknown"))
+        rc = cli_fail(EXIT_NOTFOUND, "job %s not found (state unknown)", pos[1]);
+    else if (c->json)
+        printf("\"%s\"\n", state);
+    else
+        printf("%s\n", state);
     bullc_queue_free(q);
     return rc;
 }

@@ -153,8 +153,10 @@ int cmd_events(cli *c) {
     }
     char *json = NULL;
     r = bullc_queue_get_events(q, from, 0, &json, &err);
-    if (r) rc = cli_fail_err(r, &err);
-    else print_stored(c, json);
+    if (r)
+        rc = cli_fail_err(r, &err);
+    else
+        print_stored(c, json);
     bullc_free(json);
     bullc_queue_free(q);
     return rc;

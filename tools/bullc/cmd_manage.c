@@ -79,13 +79,13 @@ int cmd_drain(cli *c) {
 }
 
 int cmd_clean(cli *c) {
-    cli_flag flags[] = {{"state", true, NULL, 0}, {"grace", true, NULL, 0}, {"limit", true, NULL, 0},
-                        {NULL, false, NULL, 0}};
+    cli_flag flags[] = {
+        {"state", true, NULL, 0}, {"grace", true, NULL, 0}, {"limit", true, NULL, 0}, {NULL, false, NULL, 0}};
     const char *name = NULL;
     int rc = queue_only(c, flags, &name, "clean QUEUE --state S --grace MS [--limit N]");
     if (rc) return rc;
-    static const char *const ok[] = {"completed", "failed", "waiting", "wait", "active", "paused", "delayed",
-                                     "prioritized", NULL};
+    static const char *const ok[] = {"completed", "failed",  "waiting",     "wait", "active",
+                                     "paused",    "delayed", "prioritized", NULL};
     const char *state = flags[0].set ? flags[0].value : "completed";
     int i = 0;
     while (ok[i] && strcmp(ok[i], state)) i++;
@@ -278,13 +278,17 @@ int cmd_global_concurrency(cli *c) {
     bullc_queue *q = NULL;
     if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
     bullc_error err = {0};
-    int r = npos == 2 ? bullc_queue_set_global_concurrency(q, n, &err)
-            : flags[0].set ? bullc_queue_remove_global_concurrency(q, &err) : 0;
+    int r = npos == 2      ? bullc_queue_set_global_concurrency(q, n, &err)
+            : flags[0].set ? bullc_queue_remove_global_concurrency(q, &err)
+                           : 0;
     int64_t now = 0;
     if (!r) r = bullc_queue_get_global_concurrency(q, &now, &err);
-    if (r) rc = cli_fail_err(r, &err);
-    else if (c->json) now ? printf("%lld\n", (long long)now) : printf("null\n");
-    else now ? printf("%lld\n", (long long)now) : printf("none\n");
+    if (r)
+        rc = cli_fail_err(r, &err);
+    else if (c->json)
+        now ? printf("%lld\n", (long long)now) : printf("null\n");
+    else
+        now ? printf("%lld\n", (long long)now) : printf("none\n");
     bullc_queue_free(q);
     return rc;
 }
@@ -304,14 +308,19 @@ int cmd_global_rate_limit(cli *c) {
     bullc_queue *q = NULL;
     if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
     bullc_error err = {0};
-    int r = npos == 3 ? bullc_queue_set_global_rate_limit(q, max, duration, &err)
-            : flags[0].set ? bullc_queue_remove_global_rate_limit(q, &err) : 0;
+    int r = npos == 3      ? bullc_queue_set_global_rate_limit(q, max, duration, &err)
+            : flags[0].set ? bullc_queue_remove_global_rate_limit(q, &err)
+                           : 0;
     int64_t m = 0, d = 0;
     if (!r) r = bullc_queue_get_global_rate_limit(q, &m, &d, &err);
-    if (r) rc = cli_fail_err(r, &err);
-    else if (!m) printf(c->json ? "null\n" : "none\n");
-    else if (c->json) printf("{\"max\":%lld,\"duration\":%lld}\n", (long long)m, (long long)d);
-    else printf("%lld jobs per %lld ms\n", (long long)m, (long long)d);
+    if (r)
+        rc = cli_fail_err(r, &err);
+    else if (!m)
+        printf(c->json ? "null\n" : "none\n");
+    else if (c->json)
+        printf("{\"max\":%lld,\"duration\":%lld}\n", (long long)m, (long long)d);
+    else
+        printf("%lld jobs per %lld ms\n", (long long)m, (long long)d);
     bullc_queue_free(q);
     return rc;
 }
@@ -331,10 +340,14 @@ int cmd_rate_limit(cli *c) {
     int r = npos == 2 ? bullc_queue_rate_limit(q, ms, &err) : 0;
     int64_t ttl = 0;
     if (!r) r = bullc_queue_get_rate_limit_ttl(q, 0, &ttl, &err);
-    if (r) rc = cli_fail_err(r, &err);
-    else if (c->json) printf("%lld\n", (long long)ttl);
-    else if (ttl > 0) printf("rate limited for %lld ms more\n", (long long)ttl);
-    else printf("not rate limited\n");
+    if (r)
+        rc = cli_fail_err(r, &err);
+    else if (c->json)
+        printf("%lld\n", (long long)ttl);
+    else if (ttl > 0)
+        printf("rate limited for %lld ms more\n", (long long)ttl);
+    else
+        printf("not rate limited\n");
     bullc_queue_free(q);
     return rc;
 }

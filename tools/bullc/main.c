@@ -60,14 +60,13 @@ static const verb verbs[] = {
      "(Node's queue.retryJobs).",
      cmd_retry},
     {"promote", "promote QUEUE [ID]",
-     "Moves a delayed job to wait now (Node's job.promote), or every delayed job (queue.promoteJobs).",
-     cmd_promote},
+     "Moves a delayed job to wait now (Node's job.promote), or every delayed job (queue.promoteJobs).", cmd_promote},
     {"remove", "remove QUEUE ID [--keep-children]",
      "Removes a job and its children (Node's queue.remove). A locked (active) job is not removed\n"
      "(exit 1). Destructive: asks on a terminal, else needs --yes.",
      cmd_remove},
-    {"workers", "workers QUEUE",
-     "Lists the workers connected to the queue (Node's queue.getWorkers: CLIENT LIST).", cmd_workers},
+    {"workers", "workers QUEUE", "Lists the workers connected to the queue (Node's queue.getWorkers: CLIENT LIST).",
+     cmd_workers},
     {"events", "events QUEUE [--from ID] [--follow]",
      "Prints the queue's events, one per line (--json: {id, event, ...fields as stored}): those after\n"
      "ID (default: all), then exits. --follow keeps listening (new events only unless --from) until\n"
@@ -121,15 +120,20 @@ int cli_fail(int code, const char *fmt, ...) {
 
 int cli_exit_for(int rc) {
     switch (rc) {
-    case 0: return EXIT_OK;
-    case BULLC_EINVAL: return EXIT_USAGE;
-    case BULLC_ENOTFOUND: return EXIT_NOTFOUND;
+    case 0:
+        return EXIT_OK;
+    case BULLC_EINVAL:
+        return EXIT_USAGE;
+    case BULLC_ENOTFOUND:
+        return EXIT_NOTFOUND;
     case BULLC_ECONN:
     case BULLC_ETIMEDOUT:
     case BULLC_EAUTH:
     case BULLC_EREDIS:
-    case BULLC_EPROTO: return EXIT_REDIS;
-    default: return EXIT_FAIL;
+    case BULLC_EPROTO:
+        return EXIT_REDIS;
+    default:
+        return EXIT_FAIL;
     }
 }
 
@@ -186,8 +190,10 @@ int main(int argc, char **argv) {
                 free(rest);
                 return cli_fail(EXIT_USAGE, "%s needs a value", a);
             }
-            if (a[2] == 'r') c.redis_url = keep_url(argv[++i]);
-            else c.prefix = argv[++i];
+            if (a[2] == 'r')
+                c.redis_url = keep_url(argv[++i]);
+            else
+                c.prefix = argv[++i];
         } else if (!strncmp(a, "--redis=", 8)) {
             c.redis_url = keep_url(argv[i] + 8);
         } else if (!strncmp(a, "--prefix=", 9)) {

@@ -15,7 +15,7 @@ struct fp_conn {
     struct lws *wsi;
     uint64_t id;
     bool linked, subscribed, emitting, drop_pending, dropped, stalled, close_pending, close_sent;
-    uint64_t rounds;    /* rounds written on this connection */
+    uint64_t rounds; /* rounds written on this connection */
     int64_t emit_start;
     /* the message being written: LWS_PRE bytes of room, then the payload */
     unsigned char *buf;
@@ -39,8 +39,7 @@ static uint64_t bad_serial;
 static uint64_t since_bad; /* rounds since the last bad message, over all connections */
 static int next_bad;       /* index into cfg.bad_kinds */
 
-const char *const fp_kind_names[FP_NKINDS] = {"round",   "text",   "binary", "oversized",
-                                              "untyped", "inject", "bignum"};
+const char *const fp_kind_names[FP_NKINDS] = {"round", "text", "binary", "oversized", "untyped", "inject", "bignum"};
 
 static void unlink_conn(fp_conn *c) {
     for (fp_conn **p = &fp.conns; *p; p = &(*p)->next)
@@ -311,7 +310,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE:
         if (c->linked) received(c, in, len);
         return 0;
-    case LWS_CALLBACK_SERVER_WRITEABLE: return c->linked ? writable(c) : 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return c->linked ? writable(c) : 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         /* the answer to our close frame: done (nonzero); else lws answers it */
         return c->linked && c->close_sent ? 1 : 0;
@@ -325,7 +325,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             c->buf = NULL;
         }
         return 0;
-    default: return lws_callback_http_dummy(wsi, reason, user, in, len);
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
 
@@ -351,8 +352,10 @@ void fp_conns_close_all(void) {
     for (fp_conn *c = fp.conns; c; c = c->next) {
         if (c->dropped) continue;
         c->close_pending = true;
-        if (c->stalled) lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        else lws_callback_on_writable(c->wsi);
+        if (c->stalled)
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        else
+            lws_callback_on_writable(c->wsi);
     }
 }
 

@@ -19,33 +19,42 @@
  * whose type is not a string; inject: not JSON, but JSON once pasted into
  * an object (`1,"messageType":"forged"`); bignum: JSON whose numbers a
  * re-printing client would change. */
-enum { FP_ROUND, FP_BAD_TEXT, FP_BAD_BINARY, FP_BAD_OVERSIZED, FP_BAD_UNTYPED, FP_BAD_INJECT, FP_BAD_BIGNUM, FP_NKINDS };
+enum {
+    FP_ROUND,
+    FP_BAD_TEXT,
+    FP_BAD_BINARY,
+    FP_BAD_OVERSIZED,
+    FP_BAD_UNTYPED,
+    FP_BAD_INJECT,
+    FP_BAD_BIGNUM,
+    FP_NKINDS
+};
 extern const char *const fp_kind_names[FP_NKINDS]; /* "round", "text", ... as in --bad-kinds */
 
 typedef struct fp_config {
     int port;
-    const char *bind;       /* listen address; default 127.0.0.1 */
-    const char *provider;   /* the provider name in every round */
-    double rate;            /* rounds per second per connection; 0: as fast as the socket takes them */
-    uint64_t count;         /* rounds in total, over all connections; 0: no limit */
-    double duration;        /* seconds before exiting anyway; 0: no limit */
-    int64_t linger_ms;      /* after --count: wait, then close and exit; < 0: stay until a signal */
-    bool wait_subscribe;    /* emit only after the client's first message */
-    uint64_t drop_every;    /* drop a connection after every N rounds on it; 0: never */
-    uint64_t stall_after;   /* after N rounds on a connection, stop writing and reading it */
-    uint64_t bad_every;     /* a bad message after every N rounds; 0: never */
+    const char *bind;     /* listen address; default 127.0.0.1 */
+    const char *provider; /* the provider name in every round */
+    double rate;          /* rounds per second per connection; 0: as fast as the socket takes them */
+    uint64_t count;       /* rounds in total, over all connections; 0: no limit */
+    double duration;      /* seconds before exiting anyway; 0: no limit */
+    int64_t linger_ms;    /* after --count: wait, then close and exit; < 0: stay until a signal */
+    bool wait_subscribe;  /* emit only after the client's first message */
+    uint64_t drop_every;  /* drop a connection after every N rounds on it; 0: never */
+    uint64_t stall_after; /* after N rounds on a connection, stop writing and reading it */
+    uint64_t bad_every;   /* a bad message after every N rounds; 0: never */
     int bad_kinds[FP_NKINDS];
     int nbad_kinds;
-    size_t oversize_bytes;  /* size of the oversized text frame */
-    size_t fragment_bytes;  /* send text longer than this in fragments of this size; 0: never */
-    const char *sent_log;   /* one JSON line per message written */
+    size_t oversize_bytes; /* size of the oversized text frame */
+    size_t fragment_bytes; /* send text longer than this in fragments of this size; 0: never */
+    const char *sent_log;  /* one JSON line per message written */
     const char *tls_cert, *tls_key;
 } fp_config;
 
 /* Counters, printed in the summary line. */
 typedef struct fp_stats {
-    uint64_t rounds;      /* round messages written */
-    uint64_t last_seq;    /* the seq of the last round written */
+    uint64_t rounds;   /* round messages written */
+    uint64_t last_seq; /* the seq of the last round written */
     uint64_t bad[FP_NKINDS];
     uint64_t connections; /* accepted */
     uint64_t drops;       /* connections dropped on purpose */
@@ -61,9 +70,9 @@ typedef struct fp_app {
     uv_timer_t tick, linger, deadline, grace;
     uv_signal_t sig_int, sig_term, sig_usr1, sig_usr2;
     fp_stats st;
-    fp_conn *conns;   /* established connections */
+    fp_conn *conns; /* established connections */
     FILE *sent_log;
-    bool finishing;   /* --count reached, a signal or --duration: closing everything */
+    bool finishing; /* --count reached, a signal or --duration: closing everything */
     bool lingering;
     int64_t start_ms;
 } fp_app;

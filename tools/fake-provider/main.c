@@ -175,9 +175,9 @@ void fp_summary(const char *why) {
         n += (size_t)snprintf(bad + n, sizeof bad - n, " bad_%s=%llu", fp_kind_names[k],
                               (unsigned long long)fp.st.bad[k]);
     printf("bullc-fake-provider summary sent=%llu last_seq=%llu connections=%llu drops=%llu subscribes=%llu%s%s%s\n",
-           (unsigned long long)fp.st.rounds, (unsigned long long)fp.st.last_seq,
-           (unsigned long long)fp.st.connections, (unsigned long long)fp.st.drops,
-           (unsigned long long)fp.st.subscribes, bad, why ? " why=" : "", why ? why : "");
+           (unsigned long long)fp.st.rounds, (unsigned long long)fp.st.last_seq, (unsigned long long)fp.st.connections,
+           (unsigned long long)fp.st.drops, (unsigned long long)fp.st.subscribes, bad, why ? " why=" : "",
+           why ? why : "");
     fflush(stdout);
 }
 
@@ -193,8 +193,8 @@ static void teardown(void) {
     if (done) return;
     done = true;
     if (fp.ctx) lws_context_destroy(fp.ctx);
-    uv_handle_t *hs[] = {(uv_handle_t *)&fp.tick,     (uv_handle_t *)&fp.linger,   (uv_handle_t *)&fp.deadline,
-                         (uv_handle_t *)&fp.grace,    (uv_handle_t *)&fp.sig_int,  (uv_handle_t *)&fp.sig_term,
+    uv_handle_t *hs[] = {(uv_handle_t *)&fp.tick,     (uv_handle_t *)&fp.linger,  (uv_handle_t *)&fp.deadline,
+                         (uv_handle_t *)&fp.grace,    (uv_handle_t *)&fp.sig_int, (uv_handle_t *)&fp.sig_term,
                          (uv_handle_t *)&fp.sig_usr1, (uv_handle_t *)&fp.sig_usr2};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) close_handle(hs[i]);
 }
@@ -247,10 +247,14 @@ static void on_deadline(uv_timer_t *t) {
 
 static void on_signal(uv_signal_t *s, int signum) {
     (void)s;
-    if (signum == SIGUSR1) fp_conns_drop_all();
-    else if (signum == SIGUSR2) fp_summary(NULL);
-    else if (fp.finishing) teardown(); /* a second signal: stop waiting for clients */
-    else fp_finish(signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (signum == SIGUSR1)
+        fp_conns_drop_all();
+    else if (signum == SIGUSR2)
+        fp_summary(NULL);
+    else if (fp.finishing)
+        teardown(); /* a second signal: stop waiting for clients */
+    else
+        fp_finish(signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static void lws_log(int level, const char *line) {

@@ -66,13 +66,27 @@ static void quote(text *t, const char *s) {
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         char e[6] = {'\\', 0, 0, 0, 0, 0};
         switch (*c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
+        case '"':
+            e[1] = '"';
+            break;
+        case '\\':
+            e[1] = '\\';
+            break;
+        case '\n':
+            e[1] = 'n';
+            break;
+        case '\r':
+            e[1] = 'r';
+            break;
+        case '\t':
+            e[1] = 't';
+            break;
+        case '\b':
+            e[1] = 'b';
+            break;
+        case '\f':
+            e[1] = 'f';
+            break;
         default:
             if (*c >= 0x20) {
                 put(t, (const char *)c, 1);
@@ -112,8 +126,10 @@ static int add(bullc_queue *q, const char *name, text *data, char **out_id, bull
     bullc_job_opts *opts = NULL;
     int rc = bullc_job_opts_new(&opts);
     if (!rc) rc = bullc_job_opts_merge_json(opts, BULLC_REFERENCE_JOB_OPTS, err);
-    if (!rc) rc = bullc_queue_add(q, name, data->p, opts, out_id, err);
-    else if (rc == BULLC_ENOMEM) nomem(err);
+    if (!rc)
+        rc = bullc_queue_add(q, name, data->p, opts, out_id, err);
+    else if (rc == BULLC_ENOMEM)
+        nomem(err);
     bullc_job_opts_free(opts);
     free(data->p);
     return rc;

@@ -51,8 +51,10 @@ int main(int argc, char **argv) {
     }
     char *job = NULL;
     int rc = checkout_confirm_order(&c, argv[1], strtod(argv[2], NULL), argv[3], &job, &err);
-    if (rc) fprintf(stderr, "checkout: %s (%s)\n", err.message, bullc_err_name(rc));
-    else printf("%s\n", job);
+    if (rc)
+        fprintf(stderr, "checkout: %s (%s)\n", err.message, bullc_err_name(rc));
+    else
+        printf("%s\n", job);
     bullc_free(job);
     checkout_free(&c);
     return rc == BULLC_EINVAL ? 2 : rc ? 3 : 0;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Style and lint: clang-format (.clang-format) on every C file, clang-tidy
+# (.clang-tidy) on the library. Exits non-zero on any finding.
+#   tools/lint.sh          check
+#   tools/lint.sh --fix    reformat in place
+set -euo pipefail
+cd "$(dirname "$0")/.."
+files=$(git ls-files '*.c' '*.h')
+if [ "${1:-}" = --fix ]; then
+  clang-format -i $files
+  exit 0
+fi
+clang-format --dry-run -Werror $files
+echo "lint: clang-format: $(echo "$files" | wc -l) files formatted"
+cmake -S . -B build-lint -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DBULLC_BUILD_TESTS=OFF -DBULLC_BUILD_TOOLS=OFF \
+  -DBULLC_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build-lint -j"$(nproc)" >/dev/null
+clang-tidy -p build-lint --quiet --extra-arg=-Wno-unknown-warning-option src/*.c
+echo "lint: clang-tidy: no finding in src/"
