@@ -128,3 +128,40 @@ Test(checks, forbidden_config_degrades_to_a_warning) {
     bullc_queue_free(q);
     bullc_redis_opts_free(o);
 }
+
+/* ---- Redis Cluster: a queue's keys must share a slot ---- */
+#include "private_redis.h"
+
+static cJSON *check_on(const char *url, const char *prefix) {
+    bullc_redis_opts *o;
+    bullc_redis_opts_new(&o);
+    bullc_redis_opts_parse_url(o, url, NULL);
+    bullc_queue_opts qo;
+    bullc_queue_opts_init(&qo);
+    qo.redis = o;
+    qo.prefix = prefix;
+    bullc_queue *q;
+    cr_assert_eq(bullc_queue_new(&q, "q", &qo, NULL), 0);
+    char *rep = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_check_server(q, &rep, &err), 0, "%s", err.message);
+    cJSON *j = cJSON_Parse(rep);
+    bullc_free(rep);
+    bullc_queue_free(q);
+    bullc_redis_opts_free(o);
+    return j;
+}
+
+Test(checks, cluster_without_a_hash_tagged_prefix_is_an_error) {
+    private_redis c;
+    pr_start(&c, "--cluster-enabled yes --cluster-config-file nodes.conf");
+    cJSON *j = check_on(c.url, "bull");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "cluster")));
+    cr_assert(array_has(j, "errors", "hash-tagged prefix"));
+    cJSON_Delete(j);
+    j = check_on(c.url, "{bull}");
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "hashTagged")));
+    cr_assert_not(array_has(j, "errors", "hash-tagged prefix"), "a hash-tagged prefix keeps a queue in one slot");
+    cJSON_Delete(j);
+    pr_stop(&c);
+}
