@@ -34,6 +34,8 @@ bool bullc__parse_i64(const char *s, size_t len, int64_t *out);
 /* Truncates toward zero, saturating (NaN: 0): numbers from Redis may be
  * anything a buggy producer wrote. */
 int64_t bullc__double_to_i64(double d);
+/* Whether [s, s+len) is well-formed UTF-8 (what JSON.stringify produces). */
+bool bullc__utf8_valid(const char *s, size_t len);
 /* The base64 of `len` bytes, as an sds. */
 sds bullc__base64(const char *s, size_t len);
 

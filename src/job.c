@@ -74,7 +74,10 @@ bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const 
     if (!j->name) j->name = sdsempty();
     j->data = sdsnew(data ? data : "{}");
     cJSON *d = cJSON_Parse(j->data);
-    if (!d) j->bad = sdscatprintf(sdsempty(), "bullc: job %s has invalid JSON in its data field", j->id);
+    if (!d)
+        j->bad = sdscatprintf(sdsempty(), "bullc: job %s has invalid JSON in its data field", j->id);
+    else if (!bullc__utf8_valid(j->data, sdslen(j->data)))
+        j->bad = sdscatprintf(sdsempty(), "bullc: job %s has invalid UTF-8 in its data field", j->id);
     cJSON_Delete(d);
     j->opts = cJSON_Parse(opts ? opts : "{}");
     if (!cJSON_IsObject(j->opts)) {

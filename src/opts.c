@@ -351,6 +351,8 @@ static int prepare_data(bullc__prepared_job *pj, const char *data_json, bullc_er
         pj->data = sdsnew("{}");
         return 0;
     }
+    if (!bullc__utf8_valid(data_json, strlen(data_json)))
+        return bullc__err(err, BULLC_EINVAL, "data is not valid UTF-8 (Node could not have written it)");
     const char *end = NULL;
     cJSON *d = cJSON_ParseWithOpts(data_json, &end, 1);
     if (!d) {

@@ -560,3 +560,29 @@ Test(behaviour, wrong_type_job_key_does_not_stop_the_others) {
     cr_assert_eq(zcard(p, "completed"), 2);
     bullc_queue_free(q);
 }
+
+/* ---- invalid UTF-8: refused at add, failed clearly when a buggy producer wrote it ---- */
+Test(behaviour, invalid_utf8_is_refused_and_failed_clearly) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_add(q, "job", "{\"s\":\"\xc3\x28\"}", NULL, NULL, &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "UTF-8"), "%s", err.message);
+    add_n(q, 2, NULL);
+    redisReply *r = tu_cmd(rc, "HSET %s:q:1 data %b", p, "{\"s\":\"\xff\"}", (size_t)9);
+    freeReplyObject(r);
+    wh h;
+    wh_init(&h);
+    h.want = 2;
+    bullc_worker_opts o;
+    wh_opts(&o, p);
+    o.processor = echo_proc;
+    wh_add_worker(&h, "q", &o);
+    wh_run(&h, 10000);
+    cr_assert_eq(h.failed, 1);
+    cr_assert_eq(h.completed, 1, "the other job is untouched");
+    char *reason = jfield(p, "1", "failedReason");
+    cr_assert(reason && strstr(reason, "invalid UTF-8"), "%s", reason);
+    free(reason);
+    bullc_queue_free(q);
+}
