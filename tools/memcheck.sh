@@ -26,11 +26,22 @@ for t in "$build"/tests/unit_* "$build"/tests/it_*; do
     node compat-tests/lib/gen-msgpack-corpus.js "$BULLC_MSGPACK_CORPUS"
   fi
   log="$build/tests/tmp/memcheck-$name.log"
-  if valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 -q \
-       "$t" --jobs 1 >"$log" 2>&1 && ! grep -q "ERROR SUMMARY: [1-9]" "$log"; then
-    echo "memcheck: $name: $(grep -o 'Tested: [0-9]* | Passing: [0-9]* | Failing: [0-9]* | Crashing: [0-9]*' "$log" | tail -1)"
-  else
+  # What fails this pass is memcheck's finding: an invalid access or a definite
+  # leak (valgrind's exit code 99 in a test's process makes Criterion count it
+  # as crashing). An assertion that fails only here is timing under a 20-50x
+  # slowdown: reported, not failed; the same tests must pass in the ASan and
+  # plain passes.
+  valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 -q \
+    "$t" --jobs 1 >"$log" 2>&1 || true
+  summary=$(grep -o 'Tested: [0-9]* | Passing: [0-9]* | Failing: [0-9]* | Crashing: [0-9]*' "$log" | tail -1)
+  if [ -z "$summary" ] || grep -q "ERROR SUMMARY: [1-9]" "$log" || ! grep -q "Crashing: 0" <<<"$summary"; then
     echo "memcheck: $name FAILED (see $log)"; tail -30 "$log"; fail=1
+  elif ! grep -q "Failing: 0" <<<"$summary"; then
+    echo "memcheck: $name: $summary (no memory error; assertions failing under valgrind's timing:"
+    grep -E "^\[FAIL\]" "$log" | sed 's/^/    /'
+    echo "  )"
+  else
+    echo "memcheck: $name: $summary"
   fi
 done
 exit $fail
