@@ -178,6 +178,7 @@ static int parse_url(sc_url *u, const char *text) {
 }
 
 void sc_config_free(sc_config *cfg) {
+    free((char *)cfg->redis_url); /* the copy made by set_value */
     free(cfg->subscribe);
     free(cfg->headers);
     free(cfg->url.host);
@@ -226,6 +227,7 @@ static int set_value(sc_config *c, const char *flag, const char *v) {
         char *copy = strdup(v);
         if (!copy) return fail("out of memory");
         bullc_redis_url_mask((char *)v);
+        free((char *)c->redis_url); /* given twice: the last wins */
         c->redis_url = copy;
     } else if (IS("--prefix"))
         c->prefix = v;
