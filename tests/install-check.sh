@@ -12,7 +12,9 @@ for f in bin/bullc bin/bullc-worker include/bullc/bullc.h include/bullc/version.
   [ -e "$tmp/prefix/$f" ] || { echo "install-check: $f is not installed" >&2; exit 1; }
 done
 pc=$(find "$tmp/prefix" -name bullc.pc | head -1)
-PKG_CONFIG_PATH=$(dirname "$pc") cc -Wall -Wextra -Werror "$src/docs/examples/producer.c" \
+# a sanitizer build's library needs its runtime first in the consumer too
+san=""; [ "${BULLC_SANITIZED:-0}" = 1 ] && san="-fsanitize=address,undefined"
+PKG_CONFIG_PATH=$(dirname "$pc") cc -Wall -Wextra -Werror $san "$src/docs/examples/producer.c" \
   $(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs bullc) -Wl,-rpath,"$tmp/prefix/lib" \
   -Wl,-rpath,"$(dirname "$pc")/.." -o "$tmp/producer-pc"
 mkdir -p "$tmp/consumer"
@@ -23,7 +25,7 @@ find_package(bullc REQUIRED)
 add_executable(producer $src/docs/examples/producer.c)
 target_link_libraries(producer PRIVATE bullc::bullc)
 CMAKE
-cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_C_FLAGS="$san" >/dev/null
 cmake --build "$tmp/consumer/build" >/dev/null
 LD_LIBRARY_PATH="$(dirname "$pc")/.." "$tmp/producer-pc" | grep -q "added job"
 LD_LIBRARY_PATH="$(dirname "$pc")/.." "$tmp/consumer/build/producer" | grep -q "added job"

@@ -56,8 +56,11 @@ describe('the reference deployment in C', () => {
       }
       const note = await queueService.addNotificationJob('user-1', 'info', 'round 15 is over', { round: 15 });
       const bad = await queueService.addNotificationJob('', 'info', 'no user');
-      await eventually(async () => (await tq.getJobCounts('completed')).completed === 10 &&
-        (await tq.getJobCounts('wait', 'active')).wait === 0, 10000, 'test-queue done');
+      // all 15 done (none waiting or active): only then is the completed set stable
+      await eventually(async () => {
+        const c = await tq.getJobCounts('completed', 'wait', 'active');
+        return c.completed === 10 && c.wait === 0 && c.active === 0 && rounds.length === 15;
+      }, 10000, 'test-queue done');
       // removeOnComplete: 10 -> the 10 newest completed jobs are kept
       const kept = await tq.getCompleted();
       assert.equal(kept.length, 10);
