@@ -160,8 +160,7 @@ static void on_timer(uv_timer_t *t);
 static void connection_ended(bullc__aconn *c, const bullc_error *why) {
     c->ac = NULL;
     if (c->state == ACONN_CLOSING) {
-        if (!c->timer_closed) return; /* on_closed runs from the timer's close callback */
-        return;
+        return; /* on_closed runs from the timer's close callback */
     }
     bool was_ready = c->state == ACONN_READY;
     c->state = ACONN_WAIT_RETRY;

@@ -269,6 +269,8 @@ void bullc__jobops_drain(bullc_worker *w);
 void bullc__jobops_async_cb(uv_async_t *h);
 /* worker.c */
 void bullc__worker_pump(bullc_worker *w);
+/* Node's KeepJobs object from a removeOn* value (true, false, a count, an object). */
+cJSON *bullc__keep_jobs(const cJSON *v);
 void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, const char *token);
 void bullc__worker_maybe_closed(bullc_worker *w);
 /* process.c */

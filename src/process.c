@@ -169,19 +169,9 @@ static const cJSON *opt(const bullc_job *job, const char *name) {
 static cJSON *keep_for(bullc_worker *w, const bullc_job *job, bool completed) {
     const cJSON *v = opt(job, completed ? "removeOnComplete" : "removeOnFail");
     const cJSON *def = completed ? w->keep_complete : w->keep_fail;
-    if (!v || cJSON_IsNull(v)) {
-        if (def) return cJSON_Duplicate(def, 1);
-        cJSON *k = cJSON_CreateObject();
-        cJSON_AddNumberToObject(k, "count", -1);
-        return k;
-    }
-    if (cJSON_IsObject(v)) return cJSON_Duplicate(v, 1);
-    cJSON *k = cJSON_CreateObject();
-    if (cJSON_IsNumber(v))
-        cJSON_AddNumberToObject(k, "count", v->valuedouble);
-    else
-        cJSON_AddNumberToObject(k, "count", cJSON_IsTrue(v) ? 0 : -1);
-    return k;
+    if (v && !cJSON_IsNull(v)) return bullc__keep_jobs(v);
+    if (def) return cJSON_Duplicate(def, 1);
+    return bullc__keep_jobs(NULL); /* keep all: {count: -1} */
 }
 
 static void pack_limiter(bullc_worker *w, msgpack_packer *pk) {

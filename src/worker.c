@@ -56,7 +56,7 @@ static void uuid4(char out[37]) {
 }
 
 /* Node's KeepJobs from a job's or worker's removeOn* value. */
-static cJSON *keep_jobs(const cJSON *v) {
+cJSON *bullc__keep_jobs(const cJSON *v) {
     if (cJSON_IsObject(v)) return cJSON_Duplicate(v, 1);
     cJSON *k = cJSON_CreateObject();
     if (cJSON_IsNumber(v))
@@ -74,7 +74,7 @@ static int parse_keep(const char *json, cJSON **out, const char *what, bullc_err
         cJSON_Delete(v);
         return bullc__err(err, BULLC_EINVAL, "%s must be true, false, a count or {age, count}", what);
     }
-    *out = keep_jobs(v);
+    *out = bullc__keep_jobs(v);
     cJSON_Delete(v);
     return 0;
 }
