@@ -39,6 +39,15 @@ bool bullc__utf8_valid(const char *s, size_t len);
 /* The base64 of `len` bytes, as an sds. */
 sds bullc__base64(const char *s, size_t len);
 
+/* ---- resp.c: requests in RESP ------------------------------------------ */
+/* Bytes of the request argv/lens (every length given) formats to. */
+size_t bullc__resp_size(int argc, const size_t *lens);
+/* Writes that request at `p` (bullc__resp_size bytes free); returns its end. */
+char *bullc__resp_write(char *p, int argc, const char *const *argv, const size_t *lens);
+/* Appends that request to `s`; NULL when out of memory (then `s` is left
+ * as it was, still the caller's to free). */
+sds bullc__resp_cat(sds s, int argc, const char *const *argv, const size_t *lens);
+
 /* ---- url.c (struct behind bullc_redis_opts) ---------------------------- */
 struct bullc_redis_opts {
     char *host;

@@ -36,3 +36,36 @@ Test(util, base64) {
     cr_assert_str_eq(b, "dGVzdC1xdWV1ZQ==");
     sdsfree(b);
 }
+
+/* The one-pass RESP formatter must produce exactly what hiredis's own
+ * formatter does, for empty, binary and multi-digit-length arguments. */
+Test(resp, matches_hiredis_formatting) {
+    static char big[12345];
+    memset(big, 'x', sizeof big);
+    const char *argv[] = {"EVALSHA", "", "a\r\nb\0c", big, "0123456789"};
+    size_t lens[] = {7, 0, 6, sizeof big, 10};
+    for (int argc = 1; argc <= 5; argc++) {
+        sds want = NULL;
+        long long wl = redisFormatSdsCommandArgv(&want, argc, argv, lens);
+        cr_assert_gt(wl, 0);
+        cr_assert_eq(bullc__resp_size(argc, lens), (size_t)wl);
+        sds got = bullc__resp_cat(sdsnew("prefix"), argc, argv, lens);
+        cr_assert_not_null(got);
+        cr_assert_eq(sdslen(got), 6 + (size_t)wl);
+        cr_assert(memcmp(got, "prefix", 6) == 0);
+        cr_assert(memcmp(got + 6, want, (size_t)wl) == 0, "argc %d differs", argc);
+        sdsfree(got);
+        sdsfree(want);
+    }
+    /* eleven arguments: a two-digit array length */
+    const char *many[11];
+    size_t ml[11];
+    for (int i = 0; i < 11; i++) many[i] = "k", ml[i] = 1;
+    sds want = NULL;
+    long long wl = redisFormatSdsCommandArgv(&want, 11, many, ml);
+    sds got = bullc__resp_cat(sdsempty(), 11, many, ml);
+    cr_assert_eq(sdslen(got), (size_t)wl);
+    cr_assert(memcmp(got, want, (size_t)wl) == 0);
+    sdsfree(got);
+    sdsfree(want);
+}
