@@ -110,12 +110,14 @@ struct bullc__acmd {
     void *data;
     int64_t deadline; /* uv_now based */
     bullc__acmd *next;
-    bool done;
-    /* for EVALSHA: the call kept to resend as EVAL on NOSCRIPT */
+    /* For EVALSHA: what a NOSCRIPT answer needs to resend the call as EVAL,
+     * the script and the arguments after numkeys, still formatted (the tail
+     * of req). */
     const bullc__script *script;
-    int argc;
-    char *argbuf; /* the arguments back to back */
-    size_t *lens;
+    int argc;        /* arguments after numkeys */
+    size_t tail_off; /* where they start in req */
+    size_t req_len;
+    char req[]; /* the request as sent, in RESP */
 };
 
 static void cmd_unlink(bullc__aconn *c, bullc__acmd *cmd) {
@@ -126,10 +128,27 @@ static void cmd_unlink(bullc__aconn *c, bullc__acmd *cmd) {
     if (c->tail == cmd) c->tail = prev;
 }
 
-static void cmd_free(bullc__acmd *cmd) {
-    free(cmd->argbuf);
-    free(cmd->lens);
-    free(cmd);
+static void cmd_free(bullc__acmd *cmd) { free(cmd); }
+
+static size_t digits(size_t v) {
+    size_t n = 1;
+    while (v >= 10) v /= 10, n++;
+    return n;
+}
+
+/* A command record with room for a request of `size` bytes. */
+static bullc__acmd *cmd_new(bullc__areply_fn cb, void *data, size_t size) {
+    bullc__acmd *cmd = malloc(sizeof *cmd + size);
+    if (!cmd) return NULL;
+    cmd->conn = NULL;
+    cmd->cb = cb;
+    cmd->data = data;
+    cmd->deadline = 0;
+    cmd->next = NULL;
+    cmd->script = NULL;
+    cmd->argc = 0;
+    cmd->tail_off = cmd->req_len = size;
+    return cmd;
 }
 
 static void arm_timer(bullc__aconn *c);
@@ -333,20 +352,16 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     if (r && r->type == REDIS_REPLY_ERROR && cmd->script && !strncmp(r->str, "NOSCRIPT", 8) && c->ac &&
         !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
         /* Resend as EVAL (which caches the script again); the command stays
-         * in the list, now waiting for the EVAL's reply. */
-        const char *argv[64];
-        size_t lens[64];
-        char nk[12];
-        snprintf(nk, sizeof nk, "%d", cmd->script->numkeys);
-        argv[0] = "EVAL", lens[0] = 4;
-        argv[1] = cmd->script->text, lens[1] = cmd->script->len;
-        argv[2] = nk, lens[2] = strlen(nk);
-        const char *p = cmd->argbuf;
-        for (int i = 0; i < cmd->argc; i++) {
-            argv[i + 3] = p;
-            lens[i + 3] = cmd->lens[i];
-            p += cmd->lens[i];
-        }
+         * in the list, now waiting for the EVAL's reply. The arguments after
+         * numkeys are the formatted tail of the EVALSHA request. */
+        const bullc__script *s = cmd->script;
+        size_t tail_len = cmd->req_len - cmd->tail_off;
+        char head[64];
+        int n = snprintf(head, sizeof head, "*%d\r\n$4\r\nEVAL\r\n$%zu\r\n", cmd->argc + 3, s->len);
+        int m =
+            snprintf(head + n, sizeof head - (size_t)n, "\r\n$%zu\r\n%d\r\n", digits((size_t)s->numkeys), s->numkeys);
+        size_t len = (size_t)n + s->len + (size_t)m + tail_len;
+        char *req = malloc(len);
         cmd->script = NULL;
         /* keep the list in reply order: move to the tail */
         cmd_unlink(c, cmd);
@@ -356,7 +371,16 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
         else
             c->head = cmd;
         c->tail = cmd;
-        if (redisAsyncCommandArgv(c->ac, cmd_reply, cmd, cmd->argc + 3, argv, lens) == REDIS_OK) return;
+        if (req) {
+            char *p = req;
+            memcpy(p, head, (size_t)n), p += n;
+            memcpy(p, s->text, s->len), p += s->len;
+            memcpy(p, head + n, (size_t)m), p += m;
+            memcpy(p, cmd->req + cmd->tail_off, tail_len);
+            int rc = redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, req, len);
+            free(req);
+            if (rc == REDIS_OK) return;
+        }
         cmd_unlink(c, cmd);
     } else {
         cmd_unlink(c, cmd);
@@ -378,15 +402,15 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
 
 int bullc__areply_err(const redisReply *r, bullc_error *err) { return bullc__reply_err(r, err); }
 
-static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms, int argc, const char **argv,
-                    const size_t *lens) {
+/* Sends cmd->req (formatted by the caller); frees `cmd` when it cannot. */
+static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms) {
     if (c->state != ACONN_READY || !c->ac) {
         cmd_free(cmd);
         return BULLC_ECONN;
     }
     cmd->conn = c;
     cmd->deadline = (int64_t)uv_now(c->loop) + (timeout_ms > 0 ? timeout_ms : c->opts->command_timeout_ms);
-    if (redisAsyncCommandArgv(c->ac, cmd_reply, cmd, argc, argv, lens) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, cmd->req, cmd->req_len) != REDIS_OK) {
         cmd_free(cmd);
         return BULLC_ECONN;
     }
@@ -401,46 +425,39 @@ static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms, int a
 
 int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc, const char **argv,
                      const size_t *lens) {
-    bullc__acmd *cmd = calloc(1, sizeof *cmd);
+    size_t l[64];
+    if (argc < 1 || argc > 64) return BULLC_EINVAL;
+    for (int i = 0; i < argc; i++) l[i] = lens ? lens[i] : strlen(argv[i]);
+    size_t size = bullc__resp_size(argc, l);
+    bullc__acmd *cmd = cmd_new(cb, data, size);
     if (!cmd) return BULLC_ENOMEM;
-    cmd->cb = cb;
-    cmd->data = data;
-    return send_cmd(c, cmd, timeout_ms, argc, argv, lens);
+    bullc__resp_write(cmd->req, argc, argv, l);
+    return send_cmd(c, cmd, timeout_ms);
 }
 
 int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
                       int argc, const char **argv, const size_t *lens) {
     if (argc + 3 > 64 || argc < s->numkeys) return BULLC_EINVAL;
-    bullc__acmd *cmd = calloc(1, sizeof *cmd);
-    if (!cmd) return BULLC_ENOMEM;
-    cmd->cb = cb;
-    cmd->data = data;
-    cmd->script = s;
-    cmd->argc = argc;
-    size_t total = 0, l[64];
-    for (int i = 0; i < argc; i++) total += (l[i] = lens ? lens[i] : strlen(argv[i]));
-    cmd->argbuf = malloc(total ? total : 1);
-    cmd->lens = malloc(sizeof *cmd->lens * (size_t)(argc ? argc : 1));
-    if (!cmd->argbuf || !cmd->lens) {
-        cmd_free(cmd);
-        return BULLC_ENOMEM;
-    }
-    char *p = cmd->argbuf;
     const char *av[64];
-    size_t al[64];
+    size_t al[64], tail_len = 0;
     char nk[12];
     snprintf(nk, sizeof nk, "%d", s->numkeys);
     av[0] = "EVALSHA", al[0] = 7;
     av[1] = s->sha1, al[1] = 40;
     av[2] = nk, al[2] = strlen(nk);
     for (int i = 0; i < argc; i++) {
-        memcpy(p, argv[i], l[i]);
-        cmd->lens[i] = l[i];
-        av[i + 3] = p;
-        al[i + 3] = l[i];
-        p += l[i];
+        av[i + 3] = argv[i];
+        al[i + 3] = lens ? lens[i] : strlen(argv[i]);
+        tail_len += 5 + digits(al[i + 3]) + al[i + 3]; /* "$<len>\r\n<arg>\r\n" */
     }
-    return send_cmd(c, cmd, timeout_ms, argc + 3, av, al);
+    size_t size = bullc__resp_size(argc + 3, al);
+    bullc__acmd *cmd = cmd_new(cb, data, size);
+    if (!cmd) return BULLC_ENOMEM;
+    bullc__resp_write(cmd->req, argc + 3, av, al);
+    cmd->script = s;
+    cmd->argc = argc;
+    cmd->tail_off = size - tail_len;
+    return send_cmd(c, cmd, timeout_ms);
 }
 
 void bullc__aconn_reset(bullc__aconn *c) {
