@@ -58,6 +58,7 @@ struct bullc_redis_opts {
     int db;
     int connect_timeout_ms;
     int command_timeout_ms;
+    int busy_poll_us;
 };
 int bullc__redis_opts_copy(bullc_redis_opts *dst, const bullc_redis_opts *src);
 void bullc__redis_opts_clear(bullc_redis_opts *opts);
@@ -87,6 +88,9 @@ typedef struct bullc__conn {
     /* Bumped on every successful connect, so callers can redo per-connection
      * setup (the queue's meta write). */
     unsigned generation;
+    /* Commands appended whose replies are not read yet: while some are, the
+     * socket may hold their replies, so it is not checked for a close. */
+    size_t unread;
 } bullc__conn;
 int bullc__conn_init(bullc__conn *c, const bullc_redis_opts *opts, bullc_error *err);
 void bullc__conn_close(bullc__conn *c);
@@ -106,6 +110,10 @@ int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const cha
                      redisReply **reply, bullc_error *err);
 /* Pipelining: append the commands, then read each reply in order. */
 int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err);
+/* Sends what is appended so far without waiting for replies, so Redis parses
+ * a long pipeline while the rest of it is being formatted. One write; what
+ * the socket does not take now goes with the next read. */
+int bullc__conn_flush_some(bullc__conn *c, bullc_error *err);
 int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err);
 /* Maps a Redis error reply to a bullc code and message. */
 int bullc__reply_err(const redisReply *r, bullc_error *err);
@@ -142,6 +150,8 @@ typedef struct bullc__prepared_job {
     double delay;
     int64_t priority;
     bool lifo;
+    bool timestamp_given; /* by the options, not the clock */
+    double size_limit;    /* sizeLimit, or -1 */
 } bullc__prepared_job;
 /* Validates `opts` merged over `defaults` (either may be NULL) and `data`. */
 int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bullc_job_opts *defaults,
@@ -149,6 +159,11 @@ int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bul
 /* The same, naming the job in the sizeLimit message as Node does. */
 int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const char *data_json,
                              const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err);
+/* The same for jobs of a bulk add that share the options object of the one
+ * before (`like`, prepared from the same defaults and options): only the data
+ * and the clock are new, the validated and packed options are copied. */
+int bullc__job_prepare_like(bullc__prepared_job *pj, const bullc__prepared_job *like, const char *name,
+                            const char *data_json, bullc_error *err);
 void bullc__job_prepared_free(bullc__prepared_job *pj);
 /* Node's rules for a custom job id. */
 int bullc__validate_job_id(const char *id, bullc_error *err);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "bullc-private.h"
 
@@ -32,6 +33,7 @@ int bullc__conn_init(bullc__conn *c, const bullc_redis_opts *opts, bullc_error *
 void bullc__conn_drop(bullc__conn *c) {
     if (c->ctx) redisFree(c->ctx);
     c->ctx = NULL;
+    c->unread = 0;
 }
 
 void bullc__conn_close(bullc__conn *c) {
@@ -153,18 +155,65 @@ int bullc__script_code_err(long long code, const char *what, const char *job_id,
     }
 }
 
-int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err) {
-    int rc = bullc__conn_ensure(c, err);
-    if (rc) return rc;
-    if (redisAppendCommandArgv(c->ctx, argc, argv, lens) != REDIS_OK)
-        return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
+#define MAX_EVAL_ARGS 64
+
+/* Formats straight into hiredis's output buffer (a public field of the
+ * context), where redisAppendCommandArgv would format a copy first. */
+static int append_resp(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err) {
+    sds ob = bullc__resp_cat(c->ctx->obuf, argc, argv, lens);
+    if (!ob) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
+    c->ctx->obuf = ob;
     return 0;
+}
+
+int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err) {
+    int rc = c->ctx && c->unread ? 0 : bullc__conn_ensure(c, err);
+    if (rc) return rc;
+    c->unread++;
+    if (lens) return append_resp(c, argc, argv, lens, err);
+    if (argc > MAX_EVAL_ARGS) {
+        if (redisAppendCommandArgv(c->ctx, argc, argv, NULL) != REDIS_OK)
+            return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
+        return 0;
+    }
+    size_t l[MAX_EVAL_ARGS];
+    for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
+    return append_resp(c, argc, argv, l, err);
+}
+
+int bullc__conn_flush_some(bullc__conn *c, bullc_error *err) {
+    int done = 0;
+    if (!c->ctx) return bullc__err(err, BULLC_ECONN, "connection lost");
+    if (sdslen(c->ctx->obuf) && redisBufferWrite(c->ctx, &done) != REDIS_OK)
+        return ctx_err(c, err, "lost the connection to");
+    return 0;
+}
+
+/* Busy polling (bullc_redis_opts_set_busy_poll): sends what is buffered,
+ * then checks the socket without sleeping until a reply arrives or `us`
+ * have passed; the blocking read that follows then finds it at once. */
+static void spin_for_reply(redisContext *ctx, int us) {
+    int done = 0;
+    while (sdslen(ctx->obuf) && !done)
+        if (redisBufferWrite(ctx, &done) != REDIS_OK) return;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct pollfd p = {ctx->fd, POLLIN, 0};
+    do {
+        if (poll(&p, 1, 0) != 0) return;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 < us);
 }
 
 int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
     void *r = NULL;
     if (!c->ctx) return bullc__err(err, BULLC_ECONN, "connection lost");
-    if (redisGetReply(c->ctx, &r) != REDIS_OK || !r) return ctx_err(c, err, "lost the connection to");
+    if (c->opts->busy_poll_us > 0) {
+        if (redisGetReplyFromReader(c->ctx, &r) != REDIS_OK) return ctx_err(c, err, "lost the connection to");
+        if (!r) spin_for_reply(c->ctx, c->opts->busy_poll_us);
+    }
+    if (!r && (redisGetReply(c->ctx, &r) != REDIS_OK || !r)) return ctx_err(c, err, "lost the connection to");
+    if (c->unread) c->unread--;
     *reply = r;
     return 0;
 }
@@ -183,8 +232,6 @@ int bullc__conn_command(bullc__conn *c, redisReply **reply, bullc_error *err, in
     *reply = r;
     return 0;
 }
-
-#define MAX_EVAL_ARGS 64
 
 int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const char **argv, const size_t *lens,
                      redisReply **reply, bullc_error *err) {

@@ -368,6 +368,33 @@ static int prepare_data(bullc__prepared_job *pj, const char *data_json, bullc_er
     return 0;
 }
 
+static int check_size(const bullc__prepared_job *pj, const char *name, bullc_error *err) {
+    if (pj->size_limit >= 0 && (double)sdslen(pj->data) > pj->size_limit)
+        return bullc__err(err, BULLC_EINVAL, "The size of job %s exceeds the limit %.0f bytes", name ? name : "",
+                          pj->size_limit);
+    return 0;
+}
+
+int bullc__job_prepare_like(bullc__prepared_job *pj, const bullc__prepared_job *like, const char *name,
+                            const char *data_json, bullc_error *err) {
+    memset(pj, 0, sizeof *pj);
+    int rc = prepare_data(pj, data_json, err);
+    if (rc) return rc;
+    sds data = pj->data;
+    *pj = *like;
+    pj->data = data;
+    pj->packed_opts = sdsdup(like->packed_opts);
+    pj->job_id = like->job_id ? sdsdup(like->job_id) : NULL;
+    pj->dedup_id = like->dedup_id ? sdsdup(like->dedup_id) : NULL;
+    if (!pj->timestamp_given) pj->timestamp = bullc__now_ms();
+    if (!pj->packed_opts || (like->job_id && !pj->job_id) || (like->dedup_id && !pj->dedup_id)) {
+        bullc__job_prepared_free(pj);
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    }
+    if ((rc = check_size(pj, name, err))) bullc__job_prepared_free(pj);
+    return rc;
+}
+
 int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bullc_job_opts *defaults,
                        const bullc_job_opts *opts, bullc_error *err) {
     return bullc__job_prepare_named(pj, "", data_json, defaults, opts, err);
@@ -414,17 +441,15 @@ int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const ch
     if ((v = cJSON_GetObjectItemCaseSensitive(m, "deduplication")))
         pj->dedup_id = sdsnew(cJSON_GetObjectItemCaseSensitive(v, "id")->valuestring);
     v = cJSON_GetObjectItemCaseSensitive(m, "timestamp");
-    pj->timestamp = (v && v->valuedouble > 0) ? (int64_t)v->valuedouble : bullc__now_ms();
+    pj->timestamp_given = v && v->valuedouble > 0;
+    pj->timestamp = pj->timestamp_given ? (int64_t)v->valuedouble : bullc__now_ms();
     v = cJSON_GetObjectItemCaseSensitive(m, "delay");
     pj->delay = v ? v->valuedouble : 0;
     v = cJSON_GetObjectItemCaseSensitive(m, "priority");
     pj->priority = v ? (int64_t)v->valuedouble : 0;
     pj->lifo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "lifo"));
-    if ((v = cJSON_GetObjectItemCaseSensitive(m, "sizeLimit")) && (double)sdslen(pj->data) > v->valuedouble) {
-        rc = bullc__err(err, BULLC_EINVAL, "The size of job %s exceeds the limit %.0f bytes", name ? name : "",
-                        v->valuedouble);
-        goto out;
-    }
+    pj->size_limit = (v = cJSON_GetObjectItemCaseSensitive(m, "sizeLimit")) ? v->valuedouble : -1;
+    if ((rc = check_size(pj, name, err))) goto out;
 
     bullc__packbuf pb;
     bullc__packbuf_init(&pb);

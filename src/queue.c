@@ -6,11 +6,33 @@
 
 #include "bullc-private.h"
 
+/* The keys the add scripts take, built once per handle. */
+enum {
+    K_WAIT,
+    K_PAUSED,
+    K_META,
+    K_ID,
+    K_COMPLETED,
+    K_DELAYED,
+    K_ACTIVE,
+    K_EVENTS,
+    K_MARKER,
+    K_PRIORITIZED,
+    K_PC,
+    K_NKEYS
+};
+static const char *const key_suffix[K_NKEYS] = {"wait",   "paused", "meta",   "id",          "completed", "delayed",
+                                                "active", "events", "marker", "prioritized", "pc"};
+enum { S_STANDARD, S_DELAYED, S_PRIORITIZED, S_N };
+
 struct bullc_queue {
     bullc__conn conn;
     char *name;
     char *prefix;
     sds base; /* "prefix:name:" */
+    sds keys[K_NKEYS];
+    const bullc__script *scripts[S_N];
+    unsigned scripts_generation; /* connection generation the add scripts were loaded on */
     bullc_job_opts *defaults;
     int64_t max_len_events;
     bool skip_meta_update;
@@ -50,7 +72,12 @@ int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts 
         cJSON_Delete(q->defaults->obj);
         q->defaults->obj = cJSON_Duplicate(opts->default_job_opts->obj, 1);
     }
-    if (!q->name || !q->prefix || !q->base || (opts->default_job_opts && (!q->defaults || !q->defaults->obj))) {
+    bool keys_ok = q->base != NULL;
+    for (int k = 0; k < K_NKEYS && keys_ok; k++) keys_ok = (q->keys[k] = bullc__key(q->base, key_suffix[k])) != NULL;
+    q->scripts[S_STANDARD] = bullc__script_get("addStandardJob");
+    q->scripts[S_DELAYED] = bullc__script_get("addDelayedJob");
+    q->scripts[S_PRIORITIZED] = bullc__script_get("addPrioritizedJob");
+    if (!q->name || !q->prefix || !keys_ok || (opts->default_job_opts && (!q->defaults || !q->defaults->obj))) {
         bullc_queue_free(q);
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
@@ -64,6 +91,7 @@ void bullc_queue_free(bullc_queue *q) {
     free(q->name);
     free(q->prefix);
     sdsfree(q->base);
+    for (int k = 0; k < K_NKEYS; k++) sdsfree(q->keys[k]);
     bullc_job_opts_free(q->defaults);
     free(q);
 }
@@ -72,22 +100,33 @@ const char *bullc_queue_name(const bullc_queue *q) { return q->name; }
 const char *bullc_queue_prefix(const bullc_queue *q) { return q->prefix; }
 const char *bullc_queue_key_base(const bullc_queue *q) { return q->base; }
 
-/* Connects and, once per connection, writes the meta fields Node's Queue
- * constructor writes, so dashboards and Node peers see a normal queue. */
-static int ready(bullc_queue *q, bullc_error *err) {
-    int rc = bullc__conn_ensure(&q->conn, err);
-    if (rc || q->skip_meta_update || q->meta_generation == q->conn.generation) return rc;
-    sds key = bullc__key(q->base, "meta");
+/* Appends the HMSET of the meta fields Node's Queue constructor writes, so
+ * dashboards and Node peers see a normal queue; false when this connection
+ * has written them already (or the handle skips them). */
+static bool append_meta(bullc_queue *q, int *rc, bullc_error *err) {
+    if (q->skip_meta_update || q->meta_generation == q->conn.generation) return false;
     char maxlen[24], version[64];
     snprintf(maxlen, sizeof maxlen, "%lld", (long long)q->max_len_events);
     snprintf(version, sizeof version, "bullmq:%s", bullc__scripts_bullmq_version);
-    const char *argv[] = {"HMSET", key, "opts.maxLenEvents", maxlen, "version", version};
+    const char *argv[] = {"HMSET", q->keys[K_META], "opts.maxLenEvents", maxlen, "version", version};
+    *rc = bullc__conn_append(&q->conn, 6, argv, NULL, err);
+    return true;
+}
+
+static int read_meta(bullc_queue *q, bullc_error *err) {
     redisReply *r = NULL;
-    rc = bullc__conn_command(&q->conn, &r, err, 6, argv, NULL);
-    freeReplyObject(r);
-    sdsfree(key);
+    int rc = bullc__conn_read(&q->conn, &r, err);
+    if (!rc && r->type == REDIS_REPLY_ERROR) rc = bullc__reply_err(r, err);
     if (!rc) q->meta_generation = q->conn.generation;
+    freeReplyObject(r);
     return rc;
+}
+
+/* Connects and, once per connection, writes the meta fields. */
+static int ready(bullc_queue *q, bullc_error *err) {
+    int rc = bullc__conn_ensure(&q->conn, err);
+    if (rc || !append_meta(q, &rc, err) || rc) return rc;
+    return read_meta(q, err);
 }
 
 int bullc_queue_ping(bullc_queue *q, bullc_error *err) {
@@ -100,54 +139,46 @@ int bullc_queue_ping(bullc_queue *q, bullc_error *err) {
     return rc;
 }
 
-/* The KEYS and ARGV of one add, as Node's addJobToTransaction builds them. */
+/* The KEYS and ARGV of one add, as Node's addJobToTransaction builds them.
+ * The keys point into the queue handle; only the packed arguments are new. */
 typedef struct add_call {
     const bullc__script *script;
     int argc;
     const char *argv[12];
     size_t lens[12];
-    sds owned[10];
-    int nowned;
+    sds args;
 } add_call;
 
-static sds own(add_call *c, sds s) {
-    c->owned[c->nowned++] = s;
-    return s;
-}
+static void add_call_free(add_call *c) { sdsfree(c->args); }
 
-static void add_call_free(add_call *c) {
-    for (int i = 0; i < c->nowned; i++) sdsfree(c->owned[i]);
-}
-
-static void build_add(bullc_queue *q, const char *name, const bullc__prepared_job *pj, add_call *c) {
+static int build_add(bullc_queue *q, const char *name, const bullc__prepared_job *pj, add_call *c) {
     memset(c, 0, sizeof *c);
-    const char *const *suffixes;
-    static const char *const delayed[] = {"marker", "meta", "id", "delayed", "completed", "events", NULL};
-    static const char *const prioritized[] = {"marker",    "meta",   "id",     "prioritized", "delayed",
-                                              "completed", "active", "events", "pc",          NULL};
-    static const char *const standard[] = {"wait",    "paused", "meta",   "id",     "completed",
-                                           "delayed", "active", "events", "marker", NULL};
+    const int *keys;
+    static const int delayed[] = {K_MARKER, K_META, K_ID, K_DELAYED, K_COMPLETED, K_EVENTS, -1};
+    static const int prioritized[] = {K_MARKER,    K_META,   K_ID,     K_PRIORITIZED, K_DELAYED,
+                                      K_COMPLETED, K_ACTIVE, K_EVENTS, K_PC,          -1};
+    static const int standard[] = {K_WAIT,    K_PAUSED, K_META,   K_ID,     K_COMPLETED,
+                                   K_DELAYED, K_ACTIVE, K_EVENTS, K_MARKER, -1};
     if (pj->delay > 0) {
-        c->script = bullc__script_get("addDelayedJob");
-        suffixes = delayed;
+        c->script = q->scripts[S_DELAYED];
+        keys = delayed;
     } else if (pj->priority > 0) {
-        c->script = bullc__script_get("addPrioritizedJob");
-        suffixes = prioritized;
+        c->script = q->scripts[S_PRIORITIZED];
+        keys = prioritized;
     } else {
-        c->script = bullc__script_get("addStandardJob");
-        suffixes = standard;
+        c->script = q->scripts[S_STANDARD];
+        keys = standard;
     }
-    for (int i = 0; suffixes[i]; i++) {
-        const char *k = own(c, bullc__key(q->base, suffixes[i]));
-        c->argv[c->argc] = k;
-        c->lens[c->argc++] = strlen(k);
+    for (int i = 0; keys[i] >= 0; i++) {
+        c->argv[c->argc] = q->keys[keys[i]];
+        c->lens[c->argc++] = sdslen(q->keys[keys[i]]);
     }
     /* ARGV[1]: the 10 positional args; nil in every slot a plain add leaves
      * empty (parent, repeat key, defer-release), as msgpackr packs null. */
     bullc__packbuf pb;
     bullc__packbuf_init(&pb);
     msgpack_pack_array(&pb.pk, 10);
-    bullc__pack_str(&pb.pk, q->base);
+    bullc__pack_strn(&pb.pk, q->base, sdslen(q->base));
     bullc__pack_str(&pb.pk, pj->job_id ? pj->job_id : "");
     bullc__pack_str(&pb.pk, name);
     msgpack_pack_int64(&pb.pk, pj->timestamp);
@@ -163,14 +194,16 @@ static void build_add(bullc_queue *q, const char *name, const bullc__prepared_jo
         msgpack_pack_nil(&pb.pk);
     }
     msgpack_pack_nil(&pb.pk); /* deferParentRelease */
-    sds args = own(c, sdsnewlen(pb.sbuf.data, pb.sbuf.size));
+    c->args = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
     bullc__packbuf_destroy(&pb);
-    c->argv[c->argc] = args;
-    c->lens[c->argc++] = sdslen(args);
+    if (!c->args) return BULLC_ENOMEM;
+    c->argv[c->argc] = c->args;
+    c->lens[c->argc++] = sdslen(c->args);
     c->argv[c->argc] = pj->data;
     c->lens[c->argc++] = sdslen(pj->data);
     c->argv[c->argc] = pj->packed_opts;
     c->lens[c->argc++] = sdslen(pj->packed_opts);
+    return 0;
 }
 
 /* A custom id that already exists, or an open deduplication window, make
@@ -231,32 +264,80 @@ static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const p
 
 static bool is_noscript(const redisReply *r) { return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8); }
 
-/* Sends the pending adds in one round trip: SCRIPT LOAD of the scripts this
- * connection has not loaded yet (so no EVALSHA inside MULTI meets NOSCRIPT),
- * then MULTI, the probes and EVALSHAs, EXEC. Entries that still met NOSCRIPT
- * (a SCRIPT FLUSH in between) did nothing and stay pending for a retry. */
-static int send_batch(bullc_queue *q, bullc_bulk_job *jobs, bullc__prepared_job *pj, add_call *calls, bool *pending,
-                      size_t n, bool prefix_index, bullc_error *err) {
-    const bullc__script *need[3];
-    int nneed = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!pending[i]) continue;
-        int k = 0;
-        while (k < nneed && need[k] != calls[i].script) k++;
-        if (k == nneed) need[nneed++] = calls[i].script;
-    }
+/* SCRIPT LOAD of the three add scripts, once per connection: an EVALSHA
+ * inside MULTI that meets NOSCRIPT cannot fall back to EVAL, so the scripts
+ * must be cached before the transaction. */
+static int load_add_scripts(bullc_queue *q, bullc_error *err) {
+    if (q->scripts_generation == q->conn.generation) return 0;
     int rc = 0;
-    for (int k = 0; k < nneed && !rc; k++) {
-        const char *argv[] = {"SCRIPT", "LOAD", need[k]->text};
-        size_t lens[] = {6, 4, need[k]->len};
+    for (int k = 0; k < S_N && !rc; k++) {
+        const char *argv[] = {"SCRIPT", "LOAD", q->scripts[k]->text};
+        size_t lens[] = {6, 4, q->scripts[k]->len};
         rc = bullc__conn_append(&q->conn, 3, argv, lens, err);
     }
+    if (rc) {
+        bullc__conn_drop(&q->conn);
+        return rc;
+    }
+    redisReply *r = NULL;
+    for (int k = 0; k < S_N; k++) {
+        if ((rc = bullc__conn_read(&q->conn, &r, rc ? NULL : err))) return rc;
+        int lrc = r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, rc ? NULL : err) : 0;
+        if (!rc) rc = lrc;
+        freeReplyObject(r);
+    }
+    if (!rc) q->scripts_generation = q->conn.generation;
+    return rc;
+}
+
+/* The state of one add_many call. Jobs are validated and formatted while the
+ * transaction is being sent, so Redis parses the first part of a long batch
+ * while the rest is prepared; a job that fails validation drops the
+ * connection, which discards the open transaction: nothing is added. */
+typedef struct batch {
+    bullc_bulk_job *jobs;
+    bullc__prepared_job *pj;
+    add_call *calls;
+    bool *pending;
+    size_t n, prepared;
+    bool prefix_index;
+} batch;
+
+static int prepare_one(bullc_queue *q, batch *b, bullc_error *err) {
+    size_t i = b->prepared;
+    const bullc_bulk_job *j = &b->jobs[i];
+    int rc;
+    if (!j->name)
+        rc = bullc__err(err, BULLC_EINVAL, "job name must not be NULL");
+    else if (i > 0 && j->opts == b->jobs[i - 1].opts)
+        rc = bullc__job_prepare_like(&b->pj[i], &b->pj[i - 1], j->name, j->data_json, err);
+    else
+        rc = bullc__job_prepare_named(&b->pj[i], j->name, j->data_json, q->defaults, j->opts, err);
+    if (rc) {
+        if (b->prefix_index) bullc__err_prefix(err, "job %zu: ", i);
+        return rc;
+    }
+    b->prepared++;
+    if (build_add(q, j->name, &b->pj[i], &b->calls[i])) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    b->pending[i] = true;
+    return 0;
+}
+
+/* How many appended jobs go to the socket at once while the rest of a batch
+ * is still being prepared. */
+#define FLUSH_EVERY 64
+
+/* Sends the pending adds in one transaction and one round trip: MULTI, the
+ * probes and EVALSHAs, EXEC. Entries that met NOSCRIPT (a SCRIPT FLUSH since
+ * the scripts were loaded) did nothing and stay pending for a retry. */
+static int send_batch(bullc_queue *q, batch *b, bullc_error *err) {
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
-    if (!rc) rc = bullc__conn_append(&q->conn, 1, multi, NULL, err);
+    int rc = bullc__conn_append(&q->conn, 1, multi, NULL, err);
     size_t queued = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        if (!pending[i]) continue;
-        const add_call *c = &calls[i];
+    for (size_t i = 0; i < b->n && !rc; i++) {
+        if (i == b->prepared && (rc = prepare_one(q, b, err))) break;
+        if (!b->pending[i]) continue;
+        const add_call *c = &b->calls[i];
         const char *argv[16];
         size_t lens[16];
         char nk[8];
@@ -265,18 +346,21 @@ static int send_batch(bullc_queue *q, bullc_bulk_job *jobs, bullc__prepared_job 
         argv[1] = c->script->sha1, lens[1] = 40;
         argv[2] = nk, lens[2] = strlen(nk);
         for (int a = 0; a < c->argc; a++) argv[a + 3] = c->argv[a], lens[a + 3] = c->lens[a];
-        if (!(rc = append_probes(q, &pj[i], err))) rc = bullc__conn_append(&q->conn, c->argc + 3, argv, lens, err);
-        queued += (size_t)nprobes(&pj[i]) + 1;
+        if (!(rc = append_probes(q, &b->pj[i], err))) rc = bullc__conn_append(&q->conn, c->argc + 3, argv, lens, err);
+        queued += (size_t)nprobes(&b->pj[i]) + 1;
+        if (!rc && i % FLUSH_EVERY == FLUSH_EVERY - 1 && i + 1 < b->n) rc = bullc__conn_flush_some(&q->conn, err);
     }
     if (!rc) rc = bullc__conn_append(&q->conn, 1, exec, NULL, err);
+    /* after EXEC: a batch that fails validation must write nothing at all */
+    bool meta = !rc && append_meta(q, &rc, err);
     if (rc) {
-        bullc__conn_drop(&q->conn); /* unsent commands must not linger */
+        bullc__conn_drop(&q->conn); /* discards the transaction and what was not sent */
         return rc;
     }
     /* Every reply is read, even after an error, to keep the pipeline in step.
      * An error while queueing makes EXEC abort: then nothing was written. */
     redisReply *r = NULL;
-    for (size_t k = 0; k < (size_t)nneed + 1 + queued; k++) {
+    for (size_t k = 0; k < 1 + queued; k++) {
         if ((rc = bullc__conn_read(&q->conn, &r, err))) return rc;
         int qrc = r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, rc ? NULL : err) : 0;
         if (!rc) rc = qrc;
@@ -284,6 +368,10 @@ static int send_batch(bullc_queue *q, bullc_bulk_job *jobs, bullc__prepared_job 
     }
     int qrc = rc;
     if ((rc = bullc__conn_read(&q->conn, &r, qrc ? NULL : err))) return qrc ? qrc : rc;
+    if (meta && (rc = read_meta(q, qrc ? NULL : err))) {
+        freeReplyObject(r);
+        return qrc ? qrc : rc;
+    }
     if (qrc || r->type != REDIS_REPLY_ARRAY || r->elements != queued) {
         rc = qrc                            ? qrc
              : r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, err)
@@ -292,11 +380,11 @@ static int send_batch(bullc_queue *q, bullc_bulk_job *jobs, bullc__prepared_job 
         return rc;
     }
     size_t e = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!pending[i]) continue;
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->pending[i]) continue;
         probes pr = {0};
-        if (pj[i].job_id) pr.job_existed = r->element[e++]->integer == 1;
-        if (pj[i].dedup_id) {
+        if (b->pj[i].job_id) pr.job_existed = r->element[e++]->integer == 1;
+        if (b->pj[i].dedup_id) {
             const redisReply *o = r->element[e++];
             if (o->type == REDIS_REPLY_STRING) {
                 pr.has_dedup_owner = true;
@@ -306,14 +394,15 @@ static int send_batch(bullc_queue *q, bullc_bulk_job *jobs, bullc__prepared_job 
         const redisReply *sr = r->element[e++];
         if (is_noscript(sr)) {
             sdsfree(pr.dedup_owner);
-            continue; /* stays pending */
+            q->scripts_generation = 0; /* load them again before the retry */
+            continue;                  /* stays pending */
         }
-        int jrc = add_reply(sr, &pj[i], &pr, &jobs[i], err);
+        int jrc = add_reply(sr, &b->pj[i], &pr, &b->jobs[i], err);
         sdsfree(pr.dedup_owner);
-        pending[i] = false;
+        b->pending[i] = false;
         if (jrc && !rc) {
             rc = jrc;
-            if (prefix_index) bullc__err_prefix(err, "job %zu: ", i);
+            if (b->prefix_index) bullc__err_prefix(err, "job %zu: ", i);
         }
     }
     freeReplyObject(r);
@@ -324,42 +413,31 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
     if (n == 0) return 0;
     if (!jobs) return bullc__err(err, BULLC_EINVAL, "jobs: NULL");
     for (size_t i = 0; i < n; i++) jobs[i].id = NULL, jobs[i].status = 0;
-    bullc__prepared_job *pj = calloc(n, sizeof *pj);
-    add_call *calls = calloc(n, sizeof *calls);
-    bool *pending = calloc(n, sizeof *pending);
-    size_t prepared = 0;
+    batch b = {jobs,        calloc(n, sizeof *b.pj), calloc(n, sizeof *b.calls), calloc(n, sizeof *b.pending), n, 0,
+               prefix_index};
     int rc = 0;
-    if (!pj || !calls || !pending) {
+    if (!b.pj || !b.calls || !b.pending) {
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
         goto out;
     }
-    for (; prepared < n; prepared++) {
-        bullc_bulk_job *j = &jobs[prepared];
-        if (!j->name)
-            rc = bullc__err(err, BULLC_EINVAL, "job name must not be NULL");
-        else
-            rc = bullc__job_prepare_named(&pj[prepared], j->name, j->data_json, q->defaults, j->opts, err);
-        if (rc) {
-            if (prefix_index) bullc__err_prefix(err, "job %zu: ", prepared);
-            goto out;
-        }
-        build_add(q, j->name, &pj[prepared], &calls[prepared]);
-        pending[prepared] = true;
-    }
-    if ((rc = ready(q, err))) goto out;
-    if (n == 1 && !nprobes(&pj[0])) {
+    /* The first job is checked before connecting: bad input is reported as
+     * such even when Redis is down. */
+    if ((rc = prepare_one(q, &b, err))) goto out;
+    if (n == 1 && !nprobes(&b.pj[0])) {
+        if ((rc = ready(q, err))) goto out;
         /* The common single add: one EVALSHA, no transaction needed. */
         redisReply *r = NULL;
         probes none = {0};
-        rc = bullc__conn_eval(&q->conn, calls[0].script, calls[0].argc, calls[0].argv, calls[0].lens, &r, err);
-        if (!rc) rc = add_reply(r, &pj[0], &none, &jobs[0], err);
+        rc = bullc__conn_eval(&q->conn, b.calls[0].script, b.calls[0].argc, b.calls[0].argv, b.calls[0].lens, &r, err);
+        if (!rc) rc = add_reply(r, &b.pj[0], &none, &jobs[0], err);
         freeReplyObject(r);
         goto out;
     }
+    if ((rc = bullc__conn_ensure(&q->conn, err))) goto out;
     for (int attempt = 0; attempt < 3; attempt++) {
-        if ((rc = send_batch(q, jobs, pj, calls, pending, n, prefix_index, err))) break;
+        if ((rc = load_add_scripts(q, err)) || (rc = send_batch(q, &b, err))) break;
         size_t left = 0;
-        for (size_t i = 0; i < n; i++) left += pending[i];
+        for (size_t i = 0; i < n; i++) left += b.pending[i];
         if (!left) break;
         if (attempt == 2) rc = bullc__err(err, BULLC_EREDIS, "NOSCRIPT: Redis keeps dropping BullMQ's scripts");
     }
@@ -369,11 +447,11 @@ out:
             free(jobs[i].id);
             jobs[i].id = NULL;
         }
-    for (size_t i = 0; i < prepared && calls; i++) add_call_free(&calls[i]);
-    for (size_t i = 0; i < prepared && pj; i++) bullc__job_prepared_free(&pj[i]);
-    free(pj);
-    free(calls);
-    free(pending);
+    for (size_t i = 0; i < b.prepared && b.calls; i++) add_call_free(&b.calls[i]);
+    for (size_t i = 0; i < b.prepared && b.pj; i++) bullc__job_prepared_free(&b.pj[i]);
+    free(b.pj);
+    free(b.calls);
+    free(b.pending);
     return rc;
 }
 

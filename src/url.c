@@ -107,6 +107,12 @@ int bullc_redis_opts_set_timeouts(bullc_redis_opts *o, int connect_ms, int comma
     return 0;
 }
 
+int bullc_redis_opts_set_busy_poll(bullc_redis_opts *o, int us) {
+    if (us < 0 || us > 100000) return BULLC_EINVAL;
+    o->busy_poll_us = us;
+    return 0;
+}
+
 const char *bullc_redis_opts_host(const bullc_redis_opts *o) { return o->host; }
 int bullc_redis_opts_port(const bullc_redis_opts *o) { return o->port; }
 const char *bullc_redis_opts_unix(const bullc_redis_opts *o) { return o->unix_path; }
@@ -115,6 +121,7 @@ const char *bullc_redis_opts_password(const bullc_redis_opts *o) { return o->pas
 int bullc_redis_opts_db(const bullc_redis_opts *o) { return o->db; }
 int bullc_redis_opts_connect_timeout(const bullc_redis_opts *o) { return o->connect_timeout_ms; }
 int bullc_redis_opts_command_timeout(const bullc_redis_opts *o) { return o->command_timeout_ms; }
+int bullc_redis_opts_busy_poll(const bullc_redis_opts *o) { return o->busy_poll_us; }
 
 static int hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';

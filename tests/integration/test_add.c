@@ -207,3 +207,120 @@ Test(add, stale_deduplication_key_is_recovered_and_reported) {
     bullc_job_opts_free(o);
     bullc_queue_free(q);
 }
+
+/* A long batch is sent while it is still being validated (docs/performance.md):
+ * a bad job far into it must still leave nothing written, and jobs that share
+ * one options object get the same options, each with its own data check. */
+Test(add, long_bulk_streams_yet_stays_atomic) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    enum { N = 1500 };
+    bullc_job_opts *o;
+    bullc_job_opts_new(&o);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_job_opts_merge_json(o, "{\"removeOnComplete\":10,\"attempts\":3,\"sizeLimit\":20}", &err), 0);
+    bullc_bulk_job *jobs = calloc(N, sizeof *jobs);
+    char(*data)[32] = calloc(N, sizeof *data);
+    for (int i = 0; i < N; i++) {
+        snprintf(data[i], sizeof data[i], "{\"i\":%d}", i);
+        jobs[i] = (bullc_bulk_job){"j", data[i], o, NULL, 0};
+    }
+    jobs[1234].data_json = "{\"too\":\"long for the limit\"}";
+    cr_assert_eq(bullc_queue_add_bulk(q, jobs, N, &err), BULLC_EINVAL);
+    cr_assert(!strncmp(err.message, "job 1234: The size of job j exceeds the limit 20 bytes", 53), "%s", err.message);
+    redisReply *r = tu_cmd(rc, "KEYS %s:*", p);
+    cr_assert_eq(r->elements, 0, "a rejected batch wrote %zu keys", r->elements);
+    freeReplyObject(r);
+    jobs[1234].data_json = data[1234];
+    cr_assert_eq(bullc_queue_add_bulk(q, jobs, N, &err), 0, "%s", err.message);
+    for (int i = 0; i < N; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "%d", i + 1);
+        cr_assert_str_eq(jobs[i].id, want);
+        bullc_free(jobs[i].id);
+    }
+    r = tu_cmd(rc, "HMGET %s data opts", key(p, "q", "1500"));
+    cr_assert_str_eq(r->element[0]->str, "{\"i\":1499}");
+    freeReplyObject(r);
+    redisReply *a = tu_cmd(rc, "HGET %s opts", key(p, "q", "1"));
+    r = tu_cmd(rc, "HGET %s opts", key(p, "q", "1500"));
+    cr_assert_str_eq(a->str, r->str, "shared options packed alike");
+    cr_assert(strstr(a->str, "\"attempts\":3"), "%s", a->str);
+    freeReplyObject(a);
+    freeReplyObject(r);
+    r = tu_cmd(rc, "LLEN %s", key(p, "q", "wait"));
+    cr_assert_eq(r->integer, N);
+    freeReplyObject(r);
+    free(jobs);
+    free(data);
+    bullc_job_opts_free(o);
+    bullc_queue_free(q);
+}
+
+/* The add scripts are loaded once per connection before a transaction; a
+ * SCRIPT FLUSH after that makes the EVALSHAs inside MULTI fail with NOSCRIPT,
+ * which must be retried (loading them again) without adding anything twice. */
+Test(add, bulk_after_script_flush_retries_once) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    bullc_error err = {0};
+    bullc_bulk_job jobs[2] = {{"a", NULL, NULL, NULL, 0}, {"b", NULL, NULL, NULL, 0}};
+    cr_assert_eq(bullc_queue_add_bulk(q, jobs, 2, &err), 0, "%s", err.message);
+    bullc_free(jobs[0].id), bullc_free(jobs[1].id);
+    freeReplyObject(tu_cmd(rc, "SCRIPT FLUSH"));
+    cr_assert_eq(bullc_queue_add_bulk(q, jobs, 2, &err), 0, "%s", err.message);
+    cr_assert_str_eq(jobs[0].id, "3");
+    cr_assert_str_eq(jobs[1].id, "4");
+    bullc_free(jobs[0].id), bullc_free(jobs[1].id);
+    redisReply *r = tu_cmd(rc, "LLEN %s", key(p, "q", "wait"));
+    cr_assert_eq(r->integer, 4, "each job once");
+    freeReplyObject(r);
+    bullc_queue_free(q);
+}
+
+/* Busy polling changes how a reply is waited for, nothing else: adds, a
+ * transaction, an error reply and a dead server behave as without it. */
+Test(add, busy_poll_is_transparent) {
+    bullc_redis_opts *o;
+    bullc_redis_opts_new(&o);
+    cr_assert_eq(bullc_redis_opts_set_busy_poll(o, -1), BULLC_EINVAL);
+    cr_assert_eq(bullc_redis_opts_set_busy_poll(o, 100001), BULLC_EINVAL);
+    cr_assert_eq(bullc_redis_opts_busy_poll(o), 0);
+    cr_assert_eq(bullc_redis_opts_from_env(o, NULL) >= 0, 1);
+    cr_assert_eq(bullc_redis_opts_set_busy_poll(o, 50), 0);
+    cr_assert_eq(bullc_redis_opts_busy_poll(o), 50);
+    const char *p = tu_prefix();
+    bullc_queue_opts qo;
+    bullc_queue_opts_init(&qo);
+    qo.redis = o;
+    qo.prefix = p;
+    bullc_queue *q;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_new(&q, "q", &qo, &err), 0, "%s", err.message);
+    char *id = NULL;
+    for (int i = 1; i <= 20; i++) {
+        cr_assert_eq(bullc_queue_add(q, "x", "{\"a\":1}", NULL, &id, &err), 0, "%s", err.message);
+        char want[8];
+        snprintf(want, sizeof want, "%d", i);
+        cr_assert_str_eq(id, want);
+        bullc_free(id);
+    }
+    bullc_bulk_job jobs[2] = {{"a", NULL, NULL, NULL, 0}, {"b", NULL, NULL, NULL, 0}};
+    cr_assert_eq(bullc_queue_add_bulk(q, jobs, 2, &err), 0, "%s", err.message);
+    cr_assert_str_eq(jobs[1].id, "22");
+    bullc_free(jobs[0].id), bullc_free(jobs[1].id);
+    /* a reply slower than the spin: the blocking read takes over */
+    freeReplyObject(tu_cmd(rc, "SCRIPT FLUSH"));
+    cr_assert_eq(bullc_queue_add(q, "x", "{}", NULL, &id, &err), 0, "%s", err.message);
+    cr_assert_str_eq(id, "23");
+    bullc_free(id);
+    bullc_queue_free(q);
+    /* nothing listens on port 1: a clear error, no hang */
+    bullc_redis_opts_parse_url(o, "redis://127.0.0.1:1/0", NULL);
+    bullc_redis_opts_set_timeouts(o, 300, 300);
+    qo.redis = o;
+    cr_assert_eq(bullc_queue_new(&q, "q", &qo, &err), 0);
+    cr_assert_eq(bullc_queue_add(q, "x", "{}", NULL, &id, &err), BULLC_ECONN, "%s", err.message);
+    bullc_queue_free(q);
+    bullc_redis_opts_free(o);
+}

@@ -34,6 +34,7 @@ const S = {
   // sizes
   bulkJobs: Number(opt('bulk-jobs', smoke ? 2000 : 50000)),
   singleAdds: Number(opt('single-adds', smoke ? 200 : 5000)),
+  busyPollUs: Number(opt('busy-poll-us', 200)),
   procJobs: Number(opt('proc-jobs', smoke ? 200 : 20000)),
   procJobsC1: Number(opt('proc-jobs-c1', smoke ? 200 : 10000)),
   execJobs: Number(opt('exec-jobs', smoke ? 100 : 2000)),
@@ -213,14 +214,17 @@ async function bulkAdd(round, side) {
   log(`bulk add ${side}: ${r.jobs_per_s.toFixed(0)} jobs/s, Redis ${r.redis_cpu_us_per_job.toFixed(1)} µs/job`);
 }
 
-async function singleAdd(round, side, mode = 'single') {
+// busyPoll: bullc only, bullc_redis_opts_set_busy_poll (spin for each reply)
+async function singleAdd(round, side, mode = 'single', busyPoll = 0) {
   await fresh();
   const q = `bench-single-${side}`;
+  const bp = busyPoll ? ['--busy-poll', busyPoll] : [];
   const r = side === 'node'
     ? await run('node', [nodeSide, mode, '--queue', q, '--count', S.singleAdds])
-    : await run(path.join(S.benchBin, 'bench_add'), ['--queue', q, '--mode', mode, '--count', S.singleAdds]);
-  record(round, 'single', side, mode === 'ping' ? 'ping' : 'add', 0, r);
-  log(`${mode === 'ping' ? 'PING' : 'single add'} ${side}: p50 ${r.p50_us.toFixed(0)} µs, p99 ${r.p99_us.toFixed(0)} µs`);
+    : await run(path.join(S.benchBin, 'bench_add'), ['--queue', q, '--mode', mode, '--count', S.singleAdds, ...bp]);
+  record(round, 'single', side, (mode === 'ping' ? 'ping' : 'add') + (busyPoll ? '-bp' : ''), 0, r);
+  log(`${mode === 'ping' ? 'PING' : 'single add'} ${side}${busyPoll ? ` (busy poll ${busyPoll} µs)` : ''}: ` +
+    `p50 ${r.p50_us.toFixed(0)} µs, p99 ${r.p99_us.toFixed(0)} µs`);
 }
 
 // A worker process (or several) of a processing variant.
@@ -402,6 +406,11 @@ function buildRows() {
   row('PING round trip p99', 'µs', 'lower', ['single', 'node', 'ping', 0, 'p99_us'], ['single', 'bullc', 'ping', 0, 'p99_us']);
   row('single add p50', 'µs', 'lower', ['single', 'node', 'add', 0, 'p50_us'], ['single', 'bullc', 'add', 0, 'p50_us']);
   row('single add p99', 'µs', 'lower', ['single', 'node', 'add', 0, 'p99_us'], ['single', 'bullc', 'add', 0, 'p99_us'], atMost(100, 'µs'));
+  const bpNote = `bullc busy poll ${S.busyPollUs} µs`;
+  row(`PING round trip p50, ${bpNote}`, 'µs', 'lower', ['single', 'node', 'ping', 0, 'p50_us'], ['single', 'bullc', 'ping-bp', 0, 'p50_us']);
+  row(`PING round trip p99, ${bpNote}`, 'µs', 'lower', ['single', 'node', 'ping', 0, 'p99_us'], ['single', 'bullc', 'ping-bp', 0, 'p99_us']);
+  row(`single add p50, ${bpNote}`, 'µs', 'lower', ['single', 'node', 'add', 0, 'p50_us'], ['single', 'bullc', 'add-bp', 0, 'p50_us']);
+  row(`single add p99, ${bpNote}`, 'µs', 'lower', ['single', 'node', 'add', 0, 'p99_us'], ['single', 'bullc', 'add-bp', 0, 'p99_us'], atMost(100, 'µs'));
   const busy = { text: ', Redis ≥ 95% busy', check: () => { const u = stat('proc', 'bullc', 'noop', 64, 'redis_util'); return u && u.median >= 0.95; } };
   for (const c of S.concurrencies) {
     const t = c === 64 ? ratioAtLeast(1.4, busy) : c === 1 ? ratioAtLeast(2) : null;
@@ -539,6 +548,10 @@ async function main() {
     for (const side of ['node', 'bullc']) if (want('bulk')) await step(`bulk ${side}`, () => bulkAdd(round, side));
     for (const side of ['node', 'bullc']) if (want('single')) await step(`ping ${side}`, () => singleAdd(round, side, 'ping'));
     for (const side of ['node', 'bullc']) if (want('single')) await step(`single ${side}`, () => singleAdd(round, side));
+    if (want('single')) {
+      await step('ping bullc busy-poll', () => singleAdd(round, 'bullc', 'ping', S.busyPollUs));
+      await step('single bullc busy-poll', () => singleAdd(round, 'bullc', 'single', S.busyPollUs));
+    }
     if (want('proc'))
       for (const c of S.concurrencies) {
         const n = c === 1 ? S.procJobsC1 : S.procJobs;

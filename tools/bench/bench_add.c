@@ -6,6 +6,7 @@
  *   bench_add --queue Q --mode fill   --count N [--batch 1000]   bulk add, no timing (fills a paused queue)
  *   bench_add --queue Q --mode paced  --count N --interval-us U  one add every U µs, data {"t": µs wall clock}
  *   bench_add --queue Q --mode ping   --count N                  PING round trips (bullc_queue_ping): the floor
+ *   --busy-poll US   bullc_redis_opts_set_busy_poll (spin up to US µs for each reply; 0: off)
  *
  * Redis from REDIS_URL (as every bullc program). Every job has the options
  * {"removeOnComplete":true}, as the Node side's. Prints one JSON line. */
@@ -57,7 +58,7 @@ static void die(const char *what, const bullc_error *err) {
 
 int main(int argc, char **argv) {
     const char *queue_name = NULL, *mode = NULL;
-    long count = 1000, batch = 1000, warmup = 50, interval_us = 2000;
+    long count = 1000, batch = 1000, warmup = 50, interval_us = 2000, busy_poll = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -76,6 +77,8 @@ int main(int argc, char **argv) {
             warmup = strtol(v, NULL, 10);
         else if (!strcmp(a, "--interval-us"))
             interval_us = strtol(v, NULL, 10);
+        else if (!strcmp(a, "--busy-poll"))
+            busy_poll = strtol(v, NULL, 10);
         else {
             fprintf(stderr, "bench_add: unknown option %s\n", a);
             return 2;
@@ -84,13 +87,20 @@ int main(int argc, char **argv) {
     }
     if (!queue_name || !mode || count <= 0 || batch <= 0) {
         fprintf(stderr, "usage: bench_add --queue Q --mode bulk|single|fill|paced --count N [--batch N] "
-                        "[--warmup N] [--interval-us U]\n");
+                        "[--warmup N] [--interval-us U] [--busy-poll US]\n");
         return 2;
     }
 
     bullc_error err = {0};
     bullc_queue *q;
-    if (bullc_queue_new(&q, queue_name, NULL, &err)) die("bullc_queue_new", &err);
+    bullc_redis_opts *ro;
+    if (bullc_redis_opts_new(&ro) || bullc_redis_opts_from_env(ro, &err) < 0) die("Redis settings", &err);
+    if (bullc_redis_opts_set_busy_poll(ro, (int)busy_poll)) die("--busy-poll: 0 to 100000", NULL);
+    bullc_queue_opts qo;
+    bullc_queue_opts_init(&qo);
+    qo.redis = ro;
+    if (bullc_queue_new(&q, queue_name, &qo, &err)) die("bullc_queue_new", &err);
+    bullc_redis_opts_free(ro);
     bullc_job_opts *opts;
     if (bullc_job_opts_new(&opts)) die("bullc_job_opts_new", NULL);
     if (bullc_job_opts_merge_json(opts, "{\"removeOnComplete\":true}", &err)) die("options", &err);

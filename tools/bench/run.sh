@@ -19,6 +19,7 @@
 #                   a core of its own (as in production)
 #   sizes: --bulk-jobs N --single-adds N --proc-jobs N --proc-jobs-c1 N --exec-jobs N --lat-jobs N
 #          --lat-interval-us U
+#   --busy-poll-us U     the extra bullc single-add/PING rows with busy polling (200)
 #
 # It starts its own redis-server (loopback, a free port, no persistence) and
 # stops it on exit; REDIS_URL is ignored.
