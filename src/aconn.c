@@ -16,6 +16,8 @@ typedef struct uv_events {
     redisAsyncContext *context;
     uv_poll_t handle;
     uv_prepare_t flush; /* writes queued output once per loop iteration */
+    uv_idle_t spin;     /* busy polling: keeps the loop from sleeping */
+    uint64_t spin_ns, spin_until;
     int events;
     int open_handles;
     bool write_wanted;
@@ -46,11 +48,23 @@ static void ev_set(uv_events *p, int events) {
  * command costs two epoll_ctl calls for nothing. Writing here, not inside
  * the call that queued the command, keeps callbacks from ever running
  * inside that call when the write fails. */
+/* Busy polling (bullc_redis_opts_set_busy_poll): an active idle handle makes
+ * libuv poll for I/O without blocking, so while a reply is due the loop
+ * spins instead of sleeping, up to spin_ns after the last request sent. */
+static void ev_spin(uv_idle_t *h) {
+    uv_events *p = h->data;
+    if (!p->context || !p->context->replies.head || uv_hrtime() > p->spin_until) uv_idle_stop(h);
+}
+
 static void ev_flush(uv_prepare_t *h) {
     uv_events *p = h->data;
     uv_prepare_stop(h);
     if (!p->context || !p->write_wanted) return;
     p->write_wanted = false;
+    if (p->spin_ns) {
+        p->spin_until = uv_hrtime() + p->spin_ns;
+        uv_idle_start(&p->spin, ev_spin);
+    }
     redisAsyncHandleWrite(p->context);
     /* not all written: hiredis asked again; wait for writability */
     if (p->context && p->write_wanted) ev_set(p, p->events | UV_WRITABLE);
@@ -81,9 +95,10 @@ static void ev_cleanup(void *d) {
     p->context = NULL;
     uv_close((uv_handle_t *)&p->handle, ev_closed);
     uv_close((uv_handle_t *)&p->flush, ev_closed);
+    uv_close((uv_handle_t *)&p->spin, ev_closed);
 }
 
-static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop, int busy_poll_us) {
     uv_events *p = calloc(1, sizeof *p);
     if (!p) return REDIS_ERR;
     if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
@@ -91,10 +106,13 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
         return REDIS_ERR;
     }
     uv_prepare_init(loop, &p->flush);
-    p->open_handles = 2;
+    uv_idle_init(loop, &p->spin);
+    p->open_handles = 3;
+    p->spin_ns = (uint64_t)busy_poll_us * 1000;
     p->context = ac;
     p->handle.data = p;
     p->flush.data = p;
+    p->spin.data = p;
     ac->ev.addRead = ev_add_read;
     ac->ev.delRead = ev_del_read;
     ac->ev.addWrite = ev_add_write;
@@ -258,7 +276,7 @@ static void do_connect(bullc__aconn *c) {
         return;
     }
     ac->data = c;
-    if (ev_attach(ac, c->loop) != REDIS_OK) {
+    if (ev_attach(ac, c->loop, c->opts->busy_poll_us) != REDIS_OK) {
         redisAsyncFree(ac);
         c->attempts++;
         c->state = ACONN_WAIT_RETRY;

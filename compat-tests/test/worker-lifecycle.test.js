@@ -148,6 +148,8 @@ describe('bullc-worker start-up', () => {
       [['--queue', 'q', '--arg', 'x'], /--arg must follow an --exec/],
       [['--queue', 'q', '--builtin', 'noop', '--log-level', 'loud'], /--log-level must be/],
       [['--queue', 'q', '--builtin', 'noop', '--redis', 'http://x'], /--redis/],
+      [['--queue', 'q', '--builtin', 'noop', '--busy-poll', '-1'], /--busy-poll must be a number of µs/],
+      [['--queue', 'q', '--builtin', 'noop', '--busy-poll', '100001'], /--busy-poll must be a number of µs/],
     ];
     for (const [args, re] of cases) {
       const w = startWorker(args, { prefix: uniquePrefix('wlusage') });
@@ -271,5 +273,27 @@ describe('bullc-worker logs and configuration', () => {
     assert.equal((await Job.fromId(queue, jobs[2].id)).processedBy, 'c-worker');
     await w.stop();
   });
-});
 
+  // Busy polling spins only while a reply is due: jobs from Node are all
+  // processed, and an idle worker sleeps (it would burn a whole CPU if the
+  // spin outlived its requests).
+  it('--busy-poll: every job processed; idle, the worker does not spin', async () => {
+    const prefix = uniquePrefix('wlbusy');
+    const queue = newQueue('jobs', prefix);
+    closers.push(queue);
+    const w = await startReady(['--queue', 'jobs', '--builtin', 'noop', '--busy-poll', '500'],
+      { prefix });
+    await queue.addBulk(Array.from({ length: 300 }, (_, i) => ({ name: 'b', data: { i } })));
+    await eventually(async () => (await queue.getJobCountByTypes('completed')) === 300, 10000, '300 completed');
+    const cpu = () => {
+      const f = fs.readFileSync(`/proc/${w.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, clock ticks
+    };
+    await new Promise(r => setTimeout(r, 300));
+    const c0 = cpu();
+    await new Promise(r => setTimeout(r, 2000));
+    const used = cpu() - c0;
+    assert.ok(used < 0.5, `an idle worker with --busy-poll used ${used} s of CPU in 2 s`);
+    await w.stop();
+  });
+});

@@ -43,13 +43,13 @@ BULLC_EXPORT int bullc_redis_opts_set_db(bullc_redis_opts *opts, int db);
  * timeout; neither ever hangs. */
 BULLC_EXPORT int bullc_redis_opts_set_timeouts(bullc_redis_opts *opts, int connect_ms, int command_ms);
 
-/* Busy polling, for latency-sensitive producers: after sending a request, a
- * synchronous handle (a Queue: adds, admin calls; not a Worker, which runs on
- * an event loop) checks for the reply without sleeping for up to `us`
- * microseconds before it blocks in the kernel. Where waking a sleeping thread
- * is slow (virtual machines: tens of µs) this takes that off every round
- * trip, at the price of a busy CPU while waiting. 0 (the default) never
- * spins. Returns 0, or BULLC_EINVAL unless 0 <= us <= 100000. */
+/* Busy polling, for latency: after sending a request, wait for its reply
+ * without sleeping for up to `us` microseconds before blocking in the kernel.
+ * A Queue checks its socket in a loop; a Worker keeps its libuv loop polling
+ * without a timeout (an idle handle) while one of its replies is due. Where
+ * waking a sleeping thread is slow (virtual machines: tens of µs) this takes
+ * that off every round trip, at the price of a busy CPU while waiting. 0 (the
+ * default) never spins. Returns 0, or BULLC_EINVAL unless 0 <= us <= 100000. */
 BULLC_EXPORT int bullc_redis_opts_set_busy_poll(bullc_redis_opts *opts, int us);
 
 /* Getters. Strings are borrowed from `opts` (NULL when unset). */

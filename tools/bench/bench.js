@@ -233,7 +233,8 @@ function startWorker(side, variant, c, queues, stderrFile) {
   const args = [];
   for (const q of queues) args.push('--queue', q);
   args.push('--concurrency', c, '--log-level', variant === 'noop-loginfo' ? 'info' : 'warn');
-  if (variant === 'noop' || variant === 'noop-loginfo') args.push('--builtin', 'noop');
+  if (variant === 'noop-bp') args.push('--busy-poll', S.busyPollUs);
+  if (variant === 'noop' || variant === 'noop-loginfo' || variant === 'noop-bp') args.push('--builtin', 'noop');
   else if (variant === 'plugin') args.push('--plugin', path.join(S.bin, 'libbullc_example_plugin.so'));
   else if (variant === 'exec') args.push('--exec', '/bin/true');
   else throw new Error(`unknown variant ${variant}`);
@@ -420,6 +421,12 @@ function buildRows() {
     row(`processing bullc --plugin c${c} (vs Node noop)`, 'jobs/s', 'higher', ['proc', 'node', 'noop', c, 'jobs_per_s'], ['proc', 'bullc', 'plugin', c, 'jobs_per_s']);
   for (const c of S.concurrencies.filter(c => c > 1))
     row(`processing bullc --exec /bin/true c${c} (vs Node noop)`, 'jobs/s', 'higher', ['proc', 'node', 'noop', c, 'jobs_per_s'], ['proc', 'bullc', 'exec', c, 'jobs_per_s']);
+  if (S.concurrencies.includes(1)) {
+    const bp = `bullc-worker --busy-poll ${S.busyPollUs}`;
+    row(`processing noop c1, ${bp}`, 'jobs/s', 'higher', ['proc', 'node', 'noop', 1, 'jobs_per_s'], ['proc', 'bullc', 'noop-bp', 1, 'jobs_per_s'], ratioAtLeast(2));
+    row(`worker CPU per job c1, ${bp}`, 'µs', 'lower', ['proc', 'node', 'noop', 1, 'worker_cpu_us_per_job'], ['proc', 'bullc', 'noop-bp', 1, 'worker_cpu_us_per_job']);
+    row(`Redis busy during processing c1, ${bp}`, '%', 'higher', ['proc', 'node', 'noop', 1, 'redis_util'], ['proc', 'bullc', 'noop-bp', 1, 'redis_util']);
+  }
   row('processing noop c64, bullc-worker --log-level info', 'jobs/s', 'higher', ['proc', 'node', 'noop', 64, 'jobs_per_s'], ['proc', 'bullc', 'noop-loginfo', 64, 'jobs_per_s']);
   for (const c of S.concurrencies) {
     row(`Redis busy during processing c${c}`, '%', 'higher', ['proc', 'node', 'noop', c, 'redis_util'], ['proc', 'bullc', 'noop', c, 'redis_util']);
@@ -559,6 +566,7 @@ async function main() {
         await step(`proc bullc c${c}`, () => processing(round, 'bullc', 'noop', c, n));
         await step(`proc bullc plugin c${c}`, () => processing(round, 'bullc', 'plugin', c, n));
         if (c > 1) await step(`proc bullc exec c${c}`, () => processing(round, 'bullc', 'exec', c, S.execJobs));
+        if (c === 1) await step(`proc bullc busy-poll c${c}`, () => processing(round, 'bullc', 'noop-bp', c, n));
       }
     if (want('proc') && S.concurrencies.includes(64))
       await step('proc bullc log=info c64', () => processing(round, 'bullc', 'noop-loginfo', 64, S.procJobs));

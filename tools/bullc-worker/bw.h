@@ -106,6 +106,7 @@ typedef struct bw_config {
     const char *redis_url;
     const char *config_path;
     int64_t shutdown_timeout; /* ms; 0: wait for ever */
+    int busy_poll_us;         /* bullc_redis_opts_set_busy_poll */
     bool allow_unsafe_redis;  /* start despite the server checks' errors */
     int log_format, log_level;
     const char *log_file;

@@ -447,6 +447,10 @@ static int load_file(bw_config *cfg, file_state *fs) {
         } else if (!strcmp(k, "prefix")) {
             int rc = set_value(cfg, &fs->defaults, (size_t)find_opt("prefix"), NULL, item, where);
             if (rc) return rc;
+        } else if (!strcmp(k, "busyPoll")) {
+            if (!cJSON_IsNumber(item) || item->valuedouble < 0 || item->valuedouble > 100000)
+                return fail("%s must be a number of µs from 0 to 100000", where);
+            if (cfg->busy_poll_us < 0) cfg->busy_poll_us = (int)item->valuedouble;
         } else if (!strcmp(k, "shutdownTimeout")) {
             if (!cJSON_IsNumber(item) || item->valuedouble < 0) return fail("%s must be a number of ms >= 0", where);
             if (cfg->shutdown_timeout < 0) cfg->shutdown_timeout = (int64_t)item->valuedouble;
@@ -491,8 +495,8 @@ static int load_file(bw_config *cfg, file_state *fs) {
 /* ---- the command line --------------------------------------------------------- */
 
 static const char *const global_flags[] = {
-    "queue", "config", "redis",  "shutdown-timeout", "log-format", "log-file",      "log-level",
-    "exec",  "arg",    "plugin", "plugin-config",    "builtin",    "builtin-config"};
+    "queue", "config", "redis",  "shutdown-timeout", "log-format", "log-file",       "log-level",
+    "exec",  "arg",    "plugin", "plugin-config",    "builtin",    "builtin-config", "busy-poll"};
 
 static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -554,6 +558,11 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             cfg->config_path = value;
         } else if (!strcmp(name, "redis")) {
             cfg->redis_url = value;
+        } else if (!strcmp(name, "busy-poll")) {
+            int64_t v;
+            if (!parse_i64(value, &v) || v < 0 || v > 100000)
+                return fail("--busy-poll must be a number of µs from 0 to 100000");
+            cfg->busy_poll_us = (int)v;
         } else if (!strcmp(name, "shutdown-timeout")) {
             int64_t v;
             if (!parse_i64(value, &v) || v < 0) return fail("--shutdown-timeout must be a number of ms >= 0");
@@ -628,6 +637,7 @@ static const bw_proc *cli_proc_for(const parse_state *ps, const char *queue) {
 int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     memset(cfg, 0, sizeof *cfg);
     cfg->shutdown_timeout = -1;
+    cfg->busy_poll_us = -1;
     cfg->log_format = cfg->log_level = -1;
     parse_state ps = {0};
     file_state fs = {0};
@@ -641,6 +651,7 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     if (rc) return rc;
     if (cfg->config_path && (rc = load_file(cfg, &fs))) return rc;
     if (cfg->shutdown_timeout < 0) cfg->shutdown_timeout = 10000;
+    if (cfg->busy_poll_us < 0) cfg->busy_poll_us = 0;
     if (cfg->log_format < 0) cfg->log_format = BW_LOG_TEXT;
     if (cfg->log_level < 0) cfg->log_level = BW_LOG_INFO;
 
@@ -733,6 +744,8 @@ void bw_usage(FILE *f) {
                "                                   REDIS_PORT, REDIS_PASSWORD, REDIS_DB, else 127.0.0.1:6379)\n"
                "  --shutdown-timeout MS            on SIGINT/SIGTERM, wait up to MS for jobs in process\n"
                "                                   (10000; 0: no limit); a second signal stops at once\n"
+               "  --busy-poll US                   while a Redis reply is due, spin up to US µs instead of\n"
+               "                                   sleeping (0: off): less latency per job, a busy CPU\n"
                "  --log-format text|json           one line per event (text)\n"
                "  --log-file PATH                  append to PATH (mode 0600; SIGHUP reopens it), not stderr\n"
                "  --log-level debug|info|warn|error (info)\n"
