@@ -251,6 +251,11 @@ struct bullc_job {
     bullc_job *prev, *next;
     uv_work_t work;
     bullc_job_result result;
+    /* job.c: the options the worker reads per job, found while parsing them
+     * (the first member of each name, as cJSON_GetObjectItemCaseSensitive
+     * finds it; NULL when absent). They point into `opts`. */
+    const cJSON *o_attempts, *o_remove_on_complete, *o_remove_on_fail, *o_lifo, *o_stack_trace_limit, *o_keep_logs;
+    const cJSON *o_parent[4]; /* failParentOnFailure, continueParentOnFailure, ignore-, removeDependencyOnFailure */
 };
 
 struct bullc_worker {
@@ -283,10 +288,17 @@ struct bullc_worker {
     void *close_data;
     int64_t last_error_at; /* error events are rate-limited */
     int errors_suppressed;
+    /* The scripts the worker runs, looked up once (bullc__script_get is a
+     * linear search). */
+    const bullc__script *sc_move_to_active, *sc_move_to_finished, *sc_move_to_delayed, *sc_retry_job, *sc_move_to_wait,
+        *sc_extend_locks, *sc_extend_lock, *sc_move_stalled, *sc_update_progress, *sc_add_log, *sc_update_data;
+    /* process.c: the parts of moveToFinished's packed options that are the
+     * same for every job, built on first use; freed with the worker. */
+    sds fin_opts[6];
 };
 
-/* job.c */
-bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const redisReply *id, const char *token);
+/* job.c; takes `token` (freed on failure too) */
+bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const redisReply *id, sds token);
 void bullc__job_free(bullc_job *job);
 /* Runs the cross-thread job actions queued by blocking processors. */
 void bullc__jobops_drain(bullc_worker *w);
@@ -295,7 +307,8 @@ void bullc__jobops_async_cb(uv_async_t *h);
 void bullc__worker_pump(bullc_worker *w);
 /* Node's KeepJobs object from a removeOn* value (true, false, a count, an object). */
 cJSON *bullc__keep_jobs(const cJSON *v);
-void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, const char *token);
+/* takes `token` */
+void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, sds token);
 void bullc__worker_maybe_closed(bullc_worker *w);
 /* process.c */
 void bullc__process_start(bullc_worker *w, bullc_job *job);
@@ -361,4 +374,8 @@ cJSON *bullc__job_json(const char *id, size_t id_len, const redisReply *hash);
 /* JSON text from a stored value, leniently: the parsed value, or NULL when
  * it is not JSON. */
 cJSON *bullc__parse_stored(const char *s, size_t len);
+/* Whether cJSON_Parse accepts the string s (len = strlen(s)), deciding most
+ * texts without building a tree: strict JSON is scanned in place, the rest
+ * goes to cJSON_Parse. */
+bool bullc__json_parses(const char *s, size_t len);
 #endif

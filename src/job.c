@@ -9,92 +9,196 @@
 
 #include "bullc-private.h"
 
-static const struct {
-    const char *short_name, *name;
-} long_keys[] = {{"de", "deduplication"},
-                 {"fpof", "failParentOnFailure"},
-                 {"cpof", "continueParentOnFailure"},
-                 {"idof", "ignoreDependencyOnFailure"},
-                 {"kl", "keepLogs"},
-                 {"rdof", "removeDependencyOnFailure"},
-                 {"tm", "telemetryMetadata"},
-                 {"omc", "telemetryOmitContext"}};
-
 static int64_t to_i64(const char *s) {
     /* parseInt-like: leading digits, fractional parts (marker scores) cut;
      * garbage from a buggy producer saturates instead of overflowing */
-    return s ? bullc__double_to_i64(strtod(s, NULL)) : 0;
+    if (!s) return 0;
+    /* the usual case, a plain decimal integer, without strtod */
+    const char *p = s + (*s == '-');
+    int64_t v = 0;
+    int n = 0;
+    while (*p >= '0' && *p <= '9' && n < 15) v = v * 10 + (*p++ - '0'), n++;
+    if (n > 0 && *p == '\0') return *s == '-' ? -v : v;
+    return bullc__double_to_i64(strtod(s, NULL));
 }
 
-bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const redisReply *idr, const char *token) {
+/* Node's short option names, stored as such (the job is shown with the long
+ * ones), and the options the worker reads per job. */
+enum {
+    OPT_OTHER,
+    OPT_ATTEMPTS,
+    OPT_REMOVE_ON_COMPLETE,
+    OPT_REMOVE_ON_FAIL,
+    OPT_LIFO,
+    OPT_STACK_TRACE_LIMIT,
+    OPT_KEEP_LOGS,
+    OPT_PARENT0 /* failParentOnFailure ... removeDependencyOnFailure: OPT_PARENT0 + 0..3 */
+};
+
+static const struct {
+    const char *short_name, *name;
+    int opt;
+} long_keys[] = {{"de", "deduplication", OPT_OTHER},
+                 {"fpof", "failParentOnFailure", OPT_PARENT0},
+                 {"cpof", "continueParentOnFailure", OPT_PARENT0 + 1},
+                 {"idof", "ignoreDependencyOnFailure", OPT_PARENT0 + 2},
+                 {"kl", "keepLogs", OPT_KEEP_LOGS},
+                 {"rdof", "removeDependencyOnFailure", OPT_PARENT0 + 3},
+                 {"tm", "telemetryMetadata", OPT_OTHER},
+                 {"omc", "telemetryOmitContext", OPT_OTHER}};
+
+#define RK(name, opt) \
+    { name, sizeof name - 1, opt }
+static const struct {
+    const char *name;
+    size_t len;
+    int opt;
+} read_keys[] = {RK("attempts", OPT_ATTEMPTS),
+                 RK("removeOnComplete", OPT_REMOVE_ON_COMPLETE),
+                 RK("removeOnFail", OPT_REMOVE_ON_FAIL),
+                 RK("lifo", OPT_LIFO),
+                 RK("stackTraceLimit", OPT_STACK_TRACE_LIMIT),
+                 RK("keepLogs", OPT_KEEP_LOGS),
+                 RK("failParentOnFailure", OPT_PARENT0),
+                 RK("continueParentOnFailure", OPT_PARENT0 + 1),
+                 RK("ignoreDependencyOnFailure", OPT_PARENT0 + 2),
+                 RK("removeDependencyOnFailure", OPT_PARENT0 + 3)};
+#undef RK
+
+/* Renames a short option to its long name; returns which option it is
+ * (-1: out of memory). */
+static int opt_key(cJSON *c) {
+    const char *k = c->string;
+    size_t n = strlen(k);
+    for (size_t i = 0; n <= 4 && i < sizeof long_keys / sizeof long_keys[0]; i++)
+        if (!strcmp(k, long_keys[i].short_name)) {
+            size_t ln = strlen(long_keys[i].name);
+            char *name = cJSON_malloc(ln + 1);
+            if (!name) return -1;
+            memcpy(name, long_keys[i].name, ln + 1);
+            cJSON_free(c->string);
+            c->string = name;
+            return long_keys[i].opt;
+        }
+    for (size_t i = 0; i < sizeof read_keys / sizeof read_keys[0]; i++)
+        if (n == read_keys[i].len && !memcmp(k, read_keys[i].name, n)) return read_keys[i].opt;
+    return OPT_OTHER;
+}
+
+static bool is(const redisReply *k, const char *name, size_t len) {
+    return k->len == len && !memcmp(k->str, name, len);
+}
+#define IS(k, lit) is(k, lit, sizeof lit - 1)
+
+bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const redisReply *idr, sds token) {
     bullc_job *j = calloc(1, sizeof *j);
-    if (!j) return NULL;
+    if (!j) {
+        sdsfree(token);
+        return NULL;
+    }
     j->w = w;
-    j->id = sdsnewlen(idr->str, idr->type == REDIS_REPLY_STRING ? idr->len : 0);
-    if (idr->type == REDIS_REPLY_INTEGER) j->id = sdscatfmt(j->id, "%I", idr->integer);
-    j->key = sdscatsds(sdsnew(w->base), j->id);
-    j->token = sdsnew(token);
+    j->token = token;
+    if (idr->type == REDIS_REPLY_INTEGER)
+        j->id = sdsfromlonglong(idr->integer);
+    else
+        j->id = sdsnewlen(idr->str, idr->type == REDIS_REPLY_STRING ? idr->len : 0);
+    if (j->id) {
+        size_t bl = sdslen(w->base), il = sdslen(j->id);
+        if ((j->key = sdsnewlen(NULL, bl + il))) {
+            memcpy(j->key, w->base, bl);
+            memcpy(j->key + bl, j->id, il);
+        }
+    }
     const char *data = NULL, *opts = NULL, *atm_long = NULL, *atm = NULL;
     for (size_t i = 0; i + 1 < hash->elements; i += 2) {
         const redisReply *k = hash->element[i], *v = hash->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-        const char *f = k->str, *s = v->str;
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len < 3) continue;
+        const char *s = v->str;
+        sds *dst = NULL;
         /* a real HGETALL has each field once; a forged reply may not */
-        if (!strcmp(f, "name"))
-            sdsfree(j->name), j->name = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "data"))
-            data = s;
-        else if (!strcmp(f, "opts"))
-            opts = s;
-        else if (!strcmp(f, "timestamp"))
-            j->timestamp = to_i64(s);
-        else if (!strcmp(f, "processedOn"))
-            j->processed_on = to_i64(s);
-        else if (!strcmp(f, "atm"))
-            atm = s;
-        else if (!strcmp(f, "attemptsMade"))
-            atm_long = s;
-        else if (!strcmp(f, "ats"))
-            j->attempts_started = to_i64(s);
-        else if (!strcmp(f, "priority"))
-            j->priority = to_i64(s);
-        else if (!strcmp(f, "delay"))
-            j->delay = to_i64(s);
-        else if (!strcmp(f, "progress"))
-            sdsfree(j->progress), j->progress = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "defa"))
-            sdsfree(j->defa), j->defa = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "rjk"))
-            sdsfree(j->rjk), j->rjk = sdsnewlen(s, v->len);
-        else if (!strcmp(f, "stacktrace"))
-            sdsfree(j->stacktrace), j->stacktrace = sdsnewlen(s, v->len);
+        switch (k->str[0]) {
+        case 'n':
+            if (IS(k, "name")) dst = &j->name;
+            break;
+        case 'd':
+            if (IS(k, "data"))
+                data = s;
+            else if (IS(k, "delay"))
+                j->delay = to_i64(s);
+            else if (IS(k, "defa"))
+                dst = &j->defa;
+            break;
+        case 'o':
+            if (IS(k, "opts")) opts = s;
+            break;
+        case 't':
+            if (IS(k, "timestamp")) j->timestamp = to_i64(s);
+            break;
+        case 'p':
+            if (IS(k, "processedOn"))
+                j->processed_on = to_i64(s);
+            else if (IS(k, "priority"))
+                j->priority = to_i64(s);
+            else if (IS(k, "progress"))
+                dst = &j->progress;
+            break;
+        case 'a':
+            if (IS(k, "atm"))
+                atm = s;
+            else if (IS(k, "attemptsMade"))
+                atm_long = s;
+            else if (IS(k, "ats"))
+                j->attempts_started = to_i64(s);
+            break;
+        case 'r':
+            if (IS(k, "rjk")) dst = &j->rjk;
+            break;
+        case 's':
+            if (IS(k, "stacktrace")) dst = &j->stacktrace;
+            break;
+        default:
+            break;
+        }
+        if (dst) {
+            sdsfree(*dst);
+            *dst = sdsnewlen(s, v->len);
+        }
     }
     /* Node: attemptsMade = attemptsMade || atm || 0 (the long name is legacy) */
     j->attempts_made = to_i64(atm_long) ? to_i64(atm_long) : to_i64(atm);
     if (!j->name) j->name = sdsempty();
-    j->data = sdsnew(data ? data : "{}");
-    cJSON *d = cJSON_Parse(j->data);
-    if (!d)
-        j->bad = sdscatprintf(sdsempty(), "bullc: job %s has invalid JSON in its data field", j->id);
-    else if (!bullc__utf8_valid(j->data, sdslen(j->data)))
-        j->bad = sdscatprintf(sdsempty(), "bullc: job %s has invalid UTF-8 in its data field", j->id);
-    cJSON_Delete(d);
+    j->data = data ? sdsnewlen(data, strlen(data)) : sdsnew("{}");
+    if (j->data && j->id) {
+        if (!bullc__json_parses(j->data, sdslen(j->data)))
+            j->bad = sdscatprintf(sdsempty(), "bullc: job %s has invalid JSON in its data field", j->id);
+        else if (!bullc__utf8_valid(j->data, sdslen(j->data)))
+            j->bad = sdscatprintf(sdsempty(), "bullc: job %s has invalid UTF-8 in its data field", j->id);
+    }
     j->opts = cJSON_Parse(opts ? opts : "{}");
     if (!cJSON_IsObject(j->opts)) {
-        if (!j->bad) j->bad = sdscatprintf(sdsempty(), "bullc: job %s has invalid JSON in its opts field", j->id);
+        if (!j->bad && j->id)
+            j->bad = sdscatprintf(sdsempty(), "bullc: job %s has invalid JSON in its opts field", j->id);
         cJSON_Delete(j->opts);
         j->opts = cJSON_CreateObject();
     }
-    for (cJSON *c = j->opts ? j->opts->child : NULL; c; c = c->next)
-        for (size_t k = 0; k < sizeof long_keys / sizeof long_keys[0]; k++)
-            if (!strcmp(c->string, long_keys[k].short_name)) {
-                cJSON_free(c->string);
-                c->string = (char *)cJSON_malloc(strlen(long_keys[k].name) + 1);
-                strcpy(c->string, long_keys[k].name);
-                break;
-            }
-    if (!j->progress) j->progress = sdsnew("0");
-    if (!j->id || !j->key || !j->token || !j->data || !j->opts) {
+    bool oom = false;
+    for (cJSON *c = j->opts ? j->opts->child : NULL; c; c = c->next) {
+        const cJSON **slot = NULL;
+        int o = opt_key(c);
+        if (o < 0)
+            oom = true;
+        else if (o >= OPT_PARENT0)
+            slot = &j->o_parent[o - OPT_PARENT0];
+        else if (o != OPT_OTHER)
+            slot = o == OPT_ATTEMPTS             ? &j->o_attempts
+                   : o == OPT_REMOVE_ON_COMPLETE ? &j->o_remove_on_complete
+                   : o == OPT_REMOVE_ON_FAIL     ? &j->o_remove_on_fail
+                   : o == OPT_LIFO               ? &j->o_lifo
+                   : o == OPT_STACK_TRACE_LIMIT  ? &j->o_stack_trace_limit
+                                                 : &j->o_keep_logs;
+        if (slot && !*slot) *slot = c; /* the first of a name, as cJSON_GetObjectItemCaseSensitive */
+    }
+    if (oom || !j->id || !j->key || !j->token || !j->name || !j->data || !j->opts) {
         bullc__job_free(j);
         return NULL;
     }
@@ -204,24 +308,24 @@ static void op_send(bullc__jobop *op) {
     int rc;
     if (op->kind == OP_PROGRESS) {
         const char *argv[] = {op->key, w->k_events, w->k_meta, op->id, op->arg};
-        rc = bullc__aconn_eval(&w->cmd, bullc__script_get("updateProgress"), 0, op_reply, op, 5, argv, NULL);
+        rc = bullc__aconn_eval(&w->cmd, w->sc_update_progress, 0, op_reply, op, 5, argv, NULL);
     } else if (op->kind == OP_LOG) {
         sds logs = sdscat(sdsdup(op->key), ":logs");
         const char *argv[] = {op->key, logs, op->id, op->arg, op->keep_logs ? op->keep_logs : ""};
         size_t lens[] = {sdslen(op->key), sdslen(logs), sdslen(op->id), sdslen(op->arg),
                          op->keep_logs ? sdslen(op->keep_logs) : 0};
-        rc = bullc__aconn_eval(&w->cmd, bullc__script_get("addLog"), 0, op_reply, op, 5, argv, lens);
+        rc = bullc__aconn_eval(&w->cmd, w->sc_add_log, 0, op_reply, op, 5, argv, lens);
         sdsfree(logs);
     } else if (op->kind == OP_DATA) {
         const char *argv[] = {op->key, op->arg};
         size_t lens[] = {sdslen(op->key), sdslen(op->arg)};
-        rc = bullc__aconn_eval(&w->cmd, bullc__script_get("updateData"), 0, op_reply, op, 2, argv, lens);
+        rc = bullc__aconn_eval(&w->cmd, w->sc_update_data, 0, op_reply, op, 2, argv, lens);
     } else {
         sds lock = sdscat(sdsdup(op->key), ":lock");
         char dur[24];
         snprintf(dur, sizeof dur, "%lld", (long long)op->duration);
         const char *argv[] = {lock, w->k_stalled, op->token, dur, op->id};
-        rc = bullc__aconn_eval(&w->cmd, bullc__script_get("extendLock"), 0, op_reply, op, 5, argv, NULL);
+        rc = bullc__aconn_eval(&w->cmd, w->sc_extend_lock, 0, op_reply, op, 5, argv, NULL);
         sdsfree(lock);
     }
     if (rc == 0) {
@@ -267,7 +371,7 @@ static int op_submit(bullc_job *job, int kind, const char *arg, int64_t duration
     op->duration = duration;
     op->cb = cb;
     op->data = data;
-    const cJSON *kl = cJSON_GetObjectItemCaseSensitive(job->opts, "keepLogs");
+    const cJSON *kl = job->o_keep_logs;
     if (cJSON_IsNumber(kl) && kl->valuedouble > 0) op->keep_logs = sdsfromlonglong((long long)kl->valuedouble);
     if (kind == OP_PROGRESS) {
         /* kept for bullc_job_to_json and the local event */
@@ -292,11 +396,7 @@ static int op_submit(bullc_job *job, int kind, const char *arg, int64_t duration
     return 0;
 }
 
-static bool valid_json(const char *s) {
-    cJSON *j = s ? cJSON_Parse(s) : NULL;
-    cJSON_Delete(j);
-    return j != NULL;
-}
+static bool valid_json(const char *s) { return s && bullc__json_parses(s, strlen(s)); }
 
 int bullc_job_update_progress(bullc_job *job, const char *progress_json, bullc_job_cb cb, void *data) {
     if (!valid_json(progress_json)) return BULLC_EINVAL;

@@ -56,7 +56,7 @@ static void lock_tick(uv_timer_t *t) {
         snprintf(dur, sizeof dur, "%lld", (long long)w->o.lock_duration);
         const char *argv[] = {w->k_stalled, w->base, tokens.sbuf.data, ids.sbuf.data, dur};
         size_t lens[] = {sdslen(w->k_stalled), sdslen(w->base), tokens.sbuf.size, ids.sbuf.size, strlen(dur)};
-        bullc__aconn_eval(&w->cmd, bullc__script_get("extendLocks"), 0, renew_reply, w, 5, argv, lens);
+        bullc__aconn_eval(&w->cmd, w->sc_extend_locks, 0, renew_reply, w, 5, argv, lens);
     }
     bullc__packbuf_destroy(&tokens);
     bullc__packbuf_destroy(&ids);
@@ -119,7 +119,7 @@ static void stalled_tick(uv_timer_t *t) {
     const char *argv[] = {w->k_stalled, w->k_wait,   w->k_active, w->k_stalled_check, w->k_meta,
                           w->k_paused,  w->k_marker, w->k_events, w->k_repeat,        max,
                           w->base,      now,         interval};
-    bullc__aconn_eval(&w->cmd, bullc__script_get("moveStalledJobsToWait"), 0, stalled_reply, w, 13, argv, NULL);
+    bullc__aconn_eval(&w->cmd, w->sc_move_stalled, 0, stalled_reply, w, 13, argv, NULL);
 }
 
 void bullc__stalled_start(bullc_worker *w) {

@@ -17,13 +17,15 @@ struct bullc__finish {
      * the finish); only what is built per finish is owned. */
     const char *argv[24];
     size_t lens[24];
-    sds own[6];
+    sds own[4];
     int nown;
-    int fetch_index; /* argv index of the fetch-next flag, or -1 */
+    char now[24], delay[24]; /* numbers formatted in place */
+    int fetch_index;         /* argv index of the fetch-next flag, or -1 */
     bool fetch_next;
     bool pending;   /* to be (re)sent when the connection is ready */
     bool deferred;  /* waits for the job's own actions to be answered first */
     bool uncertain; /* an earlier send may have been applied */
+    bool oom;       /* building it failed */
     sds value;      /* result JSON or failure reason */
 };
 
@@ -120,10 +122,9 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
     default:
         if (w->ev.failed) w->ev.failed(w, job, f->value, f->kind != FIN_FAILED, w->ev_data);
     }
-    sds token = sdsdup(job->token);
+    sds token = r->type == REDIS_REPLY_ARRAY ? sdsdup(job->token) : NULL; /* the next job's too */
     finished(job);
-    if (r->type == REDIS_REPLY_ARRAY) bullc__worker_handle_next(w, r, token);
-    sdsfree(token);
+    if (token) bullc__worker_handle_next(w, r, token);
     bullc__worker_pump(w);
 }
 
@@ -150,6 +151,19 @@ void bullc__process_resend(bullc_worker *w) {
     }
 }
 
+/* A decimal integer at `buf` (24 bytes); returns its length. */
+static size_t fmt_i64(char *buf, int64_t v) {
+    char tmp[24];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do tmp[n++] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) buf[len++] = '-';
+    while (n) buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
+}
+
 static void arg(bullc__finish *f, const char *s, size_t len) {
     f->argv[f->argc] = s;
     f->lens[f->argc++] = len;
@@ -157,21 +171,64 @@ static void arg(bullc__finish *f, const char *s, size_t len) {
 static void arg_str(bullc__finish *f, const char *s) { arg(f, s, strlen(s)); }
 static void arg_sds(bullc__finish *f, const sds s) { arg(f, s, sdslen(s)); } /* borrowed */
 static void arg_own(bullc__finish *f, sds s) {
+    if (!s) {
+        f->oom = true;
+        arg(f, "", 0);
+        return;
+    }
     f->own[f->nown++] = s;
     arg_sds(f, s);
 }
 
-static const cJSON *opt(const bullc_job *job, const char *name) {
-    return cJSON_GetObjectItemCaseSensitive(job->opts, name);
+/* msgpack into an sds (one allocation for the usual sizes). */
+typedef struct sds_out {
+    sds s;
+    bool oom;
+} sds_out;
+
+static int sds_out_write(void *data, const char *buf, size_t len) {
+    sds_out *o = data;
+    if (!o->oom && sdsavail(o->s) >= len) { /* the usual case: the room was made up front */
+        memcpy(o->s + sdslen(o->s), buf, len);
+        sdssetlen(o->s, sdslen(o->s) + len);
+        o->s[sdslen(o->s)] = '\0';
+        return 0;
+    }
+    sds n = o->oom ? NULL : sdscatlen(o->s, buf, len);
+    if (!n) {
+        o->oom = true;
+        return -1;
+    }
+    o->s = n;
+    return 0;
 }
 
-/* Node's getKeepJobs: the job's removeOn* first, then the worker's. */
-static cJSON *keep_for(bullc_worker *w, const bullc_job *job, bool completed) {
-    const cJSON *v = opt(job, completed ? "removeOnComplete" : "removeOnFail");
-    const cJSON *def = completed ? w->keep_complete : w->keep_fail;
-    if (v && !cJSON_IsNull(v)) return bullc__keep_jobs(v);
-    if (def) return cJSON_Duplicate(def, 1);
-    return bullc__keep_jobs(NULL); /* keep all: {count: -1} */
+static void sds_out_init(sds_out *o, msgpack_packer *pk, size_t room) {
+    o->s = sdsnewlen(NULL, room);
+    o->oom = !o->s;
+    if (o->s) sdsclear(o->s);
+    msgpack_packer_init(pk, o, sds_out_write);
+}
+
+/* The packed result, or NULL when out of memory. */
+static sds sds_out_done(sds_out *o) {
+    if (!o->oom) return o->s;
+    sdsfree(o->s);
+    return NULL;
+}
+
+static void pack_cat(msgpack_packer *pk, const sds part) { sds_out_write(pk->data, part, sdslen(part)); }
+
+/* Node's getKeepJobs, packed: a removeOn* value of the job (true, false, a
+ * count, an object) as its KeepJobs object. */
+static void pack_keep(msgpack_packer *pk, const cJSON *v) {
+    if (cJSON_IsObject(v)) {
+        bullc__pack_json(pk, v);
+        return;
+    }
+    msgpack_pack_map(pk, 1);
+    bullc__pack_str(pk, "count");
+    bullc__pack_number(pk, cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsTrue(v) ? 0 : -1);
 }
 
 static void pack_limiter(bullc_worker *w, msgpack_packer *pk) {
@@ -183,43 +240,88 @@ static void pack_limiter(bullc_worker *w, msgpack_packer *pk) {
     msgpack_pack_int64(pk, w->o.limiter_duration);
 }
 
+static const char *const parent_flags[] = {"fpof", "cpof", "idof", "rdof"};
+
+/* moveToFinished's options map is the same for every job of the worker but
+ * for the token, keepJobs, attempts and the four parent flags: the rest is
+ * packed once, in the parts between those. */
+enum { FO_HEAD, FO_KEEP_KEY, FO_KEEP_COMPLETE, FO_KEEP_FAIL, FO_ATTEMPTS_KEY, FO_METRICS, FO_N };
+_Static_assert(FO_N == sizeof((bullc_worker *)0)->fin_opts / sizeof(sds), "bullc_worker.fin_opts holds the parts");
+
+static int fin_opts_init(bullc_worker *w) {
+    for (int i = 0; i < FO_N; i++) {
+        msgpack_packer pk;
+        sds_out o;
+        sds_out_init(&o, &pk, 64);
+        switch (i) {
+        case FO_HEAD:
+            msgpack_pack_map(&pk, 9 + (w->name != NULL) + (w->o.limiter_max > 0));
+            bullc__pack_str(&pk, "token");
+            break;
+        case FO_KEEP_KEY:
+            if (w->name) {
+                bullc__pack_str(&pk, "name");
+                bullc__pack_str(&pk, w->name);
+            }
+            bullc__pack_str(&pk, "keepJobs");
+            break;
+        case FO_KEEP_COMPLETE:
+        case FO_KEEP_FAIL: {
+            const cJSON *def = i == FO_KEEP_COMPLETE ? w->keep_complete : w->keep_fail;
+            if (def)
+                bullc__pack_json(&pk, def);
+            else
+                pack_keep(&pk, NULL); /* keep all: {count: -1} */
+            break;
+        }
+        case FO_ATTEMPTS_KEY:
+            if (w->o.limiter_max > 0) pack_limiter(w, &pk);
+            bullc__pack_str(&pk, "lockDuration");
+            msgpack_pack_int64(&pk, w->o.lock_duration);
+            bullc__pack_str(&pk, "attempts");
+            break;
+        default:
+            bullc__pack_str(&pk, "maxMetricsSize");
+            if (w->o.metrics_max_data_points > 0)
+                msgpack_pack_int64(&pk, w->o.metrics_max_data_points);
+            else
+                bullc__pack_str(&pk, "");
+        }
+        if (!(w->fin_opts[i] = sds_out_done(&o))) {
+            for (int k = 0; k < i; k++) sdsfree(w->fin_opts[k]), w->fin_opts[k] = NULL;
+            return BULLC_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* {token, name?, keepJobs, limiter?, lockDuration, attempts, maxMetricsSize,
+ * fpof, cpof, idof, rdof}, as Node packs moveToFinished's options. */
 static sds pack_finish_opts(bullc_worker *w, const bullc_job *job, bool completed) {
-    bullc__packbuf pb;
-    bullc__packbuf_init(&pb);
-    msgpack_pack_map(&pb.pk, 9 + (w->name != NULL) + (w->o.limiter_max > 0));
-    bullc__pack_str(&pb.pk, "token");
-    bullc__pack_str(&pb.pk, job->token);
-    if (w->name) {
-        bullc__pack_str(&pb.pk, "name");
-        bullc__pack_str(&pb.pk, w->name);
-    }
-    cJSON *keep = keep_for(w, job, completed);
-    bullc__pack_str(&pb.pk, "keepJobs");
-    bullc__pack_json(&pb.pk, keep);
-    cJSON_Delete(keep);
-    if (w->o.limiter_max > 0) pack_limiter(w, &pb.pk);
-    bullc__pack_str(&pb.pk, "lockDuration");
-    msgpack_pack_int64(&pb.pk, w->o.lock_duration);
-    const cJSON *att = opt(job, "attempts");
-    bullc__pack_str(&pb.pk, "attempts");
-    bullc__pack_number(&pb.pk, cJSON_IsNumber(att) ? att->valuedouble : 0);
-    bullc__pack_str(&pb.pk, "maxMetricsSize");
-    if (w->o.metrics_max_data_points > 0)
-        msgpack_pack_int64(&pb.pk, w->o.metrics_max_data_points);
+    if (!w->fin_opts[0] && fin_opts_init(w)) return NULL;
+    msgpack_packer pk;
+    sds_out o;
+    sds_out_init(&o, &pk, 192 + sdslen(job->token));
+    pack_cat(&pk, w->fin_opts[FO_HEAD]);
+    bullc__pack_strn(&pk, job->token, sdslen(job->token));
+    pack_cat(&pk, w->fin_opts[FO_KEEP_KEY]);
+    /* Node's getKeepJobs: the job's removeOn* first, then the worker's */
+    const cJSON *keep = completed ? job->o_remove_on_complete : job->o_remove_on_fail;
+    if (keep && !cJSON_IsNull(keep))
+        pack_keep(&pk, keep);
     else
-        bullc__pack_str(&pb.pk, "");
-    static const char *const flags[] = {"fpof", "failParentOnFailure",       "cpof", "continueParentOnFailure",
-                                        "idof", "ignoreDependencyOnFailure", "rdof", "removeDependencyOnFailure"};
-    for (int i = 0; i < 8; i += 2) {
-        bullc__pack_str(&pb.pk, flags[i]);
-        if (cJSON_IsTrue(opt(job, flags[i + 1])))
-            msgpack_pack_true(&pb.pk);
+        pack_cat(&pk, w->fin_opts[completed ? FO_KEEP_COMPLETE : FO_KEEP_FAIL]);
+    pack_cat(&pk, w->fin_opts[FO_ATTEMPTS_KEY]);
+    bullc__pack_number(&pk, cJSON_IsNumber(job->o_attempts) ? job->o_attempts->valuedouble : 0);
+    pack_cat(&pk, w->fin_opts[FO_METRICS]);
+    for (int i = 0; i < 4; i++) {
+        bullc__pack_strn(&pk, parent_flags[i], 4);
+        if (cJSON_IsTrue(job->o_parent[i]))
+            msgpack_pack_true(&pk);
         else
-            msgpack_pack_false(&pb.pk);
+            msgpack_pack_false(&pk);
     }
-    sds s = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
-    bullc__packbuf_destroy(&pb);
-    return s;
+    return sds_out_done(&o);
 }
 
 /* failedReason and stacktrace (the stored array plus this failure, cut to
@@ -233,7 +335,7 @@ static sds pack_fail_fields(const bullc_job *job, const char *reason) {
     sds line = sdscatprintf(sdsempty(), "Error: %s\n    at bullc worker (%s)", reason, job->w->queue);
     cJSON_AddItemToArray(st, cJSON_CreateString(line));
     sdsfree(line);
-    const cJSON *lim = opt(job, "stackTraceLimit");
+    const cJSON *lim = job->o_stack_trace_limit;
     if (cJSON_IsNumber(lim)) {
         int keep = (int)lim->valuedouble;
         while (cJSON_GetArraySize(st) > keep && cJSON_GetArraySize(st) > 0) cJSON_DeleteItemFromArray(st, 0);
@@ -291,7 +393,7 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
                       w->limit_until <= now && w->running;
     if (!ok && (fail_flags & BULLC_FAIL_RATE_LIMITED)) {
         f->kind = FIN_RATE_LIMITED;
-        f->script = bullc__script_get("moveJobFromActiveToWait");
+        f->script = w->sc_move_to_wait;
         const sds keys[] = {w->k_active,  w->k_wait,        w->k_stalled, w->k_paused, w->k_meta,
                             w->k_limiter, w->k_prioritized, w->k_marker,  w->k_events};
         for (int i = 0; i < 9; i++) arg_sds(f, keys[i]);
@@ -305,7 +407,7 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     int kind = ok ? FIN_COMPLETED : FIN_FAILED;
     int64_t delay = 0;
     if (!ok) {
-        const cJSON *att = opt(job, "attempts");
+        const cJSON *att = job->o_attempts;
         double attempts = cJSON_IsNumber(att) ? att->valuedouble : 0;
         bool unrecoverable = fail_flags & BULLC_FAIL_UNRECOVERABLE;
         bool max_started = w->o.max_started_attempts && w->o.max_started_attempts <= job->attempts_started;
@@ -315,10 +417,10 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         }
     }
     f->kind = kind;
-    sds now_s = sdsfromlonglong((long long)now);
+    size_t now_len = fmt_i64(f->now, now);
     if (kind == FIN_COMPLETED || kind == FIN_FAILED) {
         bool completed = kind == FIN_COMPLETED;
-        f->script = bullc__script_get("moveToFinished");
+        f->script = w->sc_move_to_finished;
         const sds keys[] = {w->k_wait,
                             w->k_active,
                             w->k_prioritized,
@@ -335,7 +437,7 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
                             w->k_marker};
         for (int i = 0; i < 14; i++) arg_sds(f, keys[i]);
         arg_sds(f, job->id);
-        arg_own(f, now_s);
+        arg(f, f->now, now_len);
         arg_str(f, completed ? "returnvalue" : "failedReason");
         arg_sds(f, f->value);
         arg_str(f, completed ? "completed" : "failed");
@@ -348,15 +450,15 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         else
             arg_own(f, pack_fail_fields(job, f->value));
     } else if (kind == FIN_DELAYED) {
-        f->script = bullc__script_get("moveToDelayed");
+        f->script = w->sc_move_to_delayed;
         const sds keys[] = {w->k_marker, w->k_active,  w->k_prioritized, w->k_delayed, job->key, w->k_events,
                             w->k_meta,   w->k_stalled, w->k_wait,        w->k_limiter, w->k_pc};
         for (int i = 0; i < 11; i++) arg_sds(f, keys[i]);
         arg_sds(f, w->base);
-        arg_own(f, now_s);
+        arg(f, f->now, now_len);
         arg_sds(f, job->id);
         arg_sds(f, job->token);
-        arg_own(f, sdsfromlonglong((long long)delay));
+        arg(f, f->delay, fmt_i64(f->delay, delay));
         arg_str(f, "0"); /* skipAttempt */
         arg_own(f, pack_fail_fields(job, f->value));
         f->fetch_index = f->argc;
@@ -366,19 +468,25 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         else
             arg_str(f, "");
     } else {
-        f->script = bullc__script_get("retryJob");
+        f->script = w->sc_retry_job;
         const sds keys[] = {w->k_active,  w->k_wait,        w->k_paused, job->key,    w->k_meta,   w->k_events,
                             w->k_delayed, w->k_prioritized, w->k_pc,     w->k_marker, w->k_stalled};
         for (int i = 0; i < 11; i++) arg_sds(f, keys[i]);
         arg_sds(f, w->base);
-        arg_own(f, now_s);
-        arg_str(f, cJSON_IsTrue(opt(job, "lifo")) ? "RPUSH" : "LPUSH");
+        arg(f, f->now, now_len);
+        arg_str(f, cJSON_IsTrue(job->o_lifo) ? "RPUSH" : "LPUSH");
         arg_sds(f, job->id);
         arg_sds(f, job->token);
         arg_own(f, pack_fail_fields(job, f->value));
         fetch_next = false;
     }
     f->fetch_next = fetch_next && f->fetch_index >= 0;
+    if (f->oom) {
+        job->fin = NULL;
+        fin_free(f);
+        finished(job); /* left for stalled recovery */
+        return;
+    }
     /* as Node's `await job.updateProgress()`: the job's progress and logs are
      * stored before it leaves active */
     if (job->ops_pending)
@@ -389,11 +497,7 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
 
 /* ---- running the processor -------------------------------------------- */
 
-static bool valid_json(const char *s) {
-    cJSON *j = cJSON_Parse(s);
-    cJSON_Delete(j);
-    return j != NULL;
-}
+static bool valid_json(const char *s) { return bullc__json_parses(s, strlen(s)); }
 
 static void work_cb(uv_work_t *req) {
     bullc_job *job = req->data;
@@ -459,12 +563,7 @@ void bullc__process_start(bullc_worker *w, bullc_job *job) {
 int bullc_job_complete(bullc_job *job, const char *result_json) {
     if (job->processor_done) return BULLC_EINVAL;
     job->processor_done = true;
-    int rc = 0;
-    if (result_json) {
-        cJSON *r = cJSON_Parse(result_json);
-        if (!r) rc = BULLC_EINVAL;
-        cJSON_Delete(r);
-    }
+    int rc = result_json && !valid_json(result_json) ? BULLC_EINVAL : 0;
     if (job->state != BULLC__JOB_PROCESSING)
         release_if_done(job); /* timed out before */
     else if (rc)

@@ -134,6 +134,17 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     w->name = opts->name ? sdsnew(opts->name) : NULL;
     w->min_block = 0.001;
     uuid4(w->id);
+    w->sc_move_to_active = bullc__script_get("moveToActive");
+    w->sc_move_to_finished = bullc__script_get("moveToFinished");
+    w->sc_move_to_delayed = bullc__script_get("moveToDelayed");
+    w->sc_retry_job = bullc__script_get("retryJob");
+    w->sc_move_to_wait = bullc__script_get("moveJobFromActiveToWait");
+    w->sc_extend_locks = bullc__script_get("extendLocks");
+    w->sc_extend_lock = bullc__script_get("extendLock");
+    w->sc_move_stalled = bullc__script_get("moveStalledJobsToWait");
+    w->sc_update_progress = bullc__script_get("updateProgress");
+    w->sc_add_log = bullc__script_get("addLog");
+    w->sc_update_data = bullc__script_get("updateData");
 #define K(f, s) w->f = bullc__key(w->base, s)
     K(k_wait, "wait"), K(k_active, "active"), K(k_prioritized, "prioritized"), K(k_events, "events");
     K(k_stalled, "stalled"), K(k_limiter, "limiter"), K(k_delayed, "delayed"), K(k_paused, "paused");
@@ -264,12 +275,12 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
     /* Load every script the worker runs before anything else goes out on
      * this connection: a NOSCRIPT answer is re-sent as EVAL at the back of
      * the pipeline, which would let later calls overtake it. */
-    static const char *const scripts[] = {
-        "moveToActive", "moveToFinished", "moveToDelayed",         "retryJob",       "moveJobFromActiveToWait",
-        "extendLocks",  "extendLock",     "moveStalledJobsToWait", "updateProgress", "addLog",
-        "updateData"};
+    const bullc__script *const scripts[] = {w->sc_move_to_active, w->sc_move_to_finished, w->sc_move_to_delayed,
+                                            w->sc_retry_job,      w->sc_move_to_wait,     w->sc_extend_locks,
+                                            w->sc_extend_lock,    w->sc_move_stalled,     w->sc_update_progress,
+                                            w->sc_add_log,        w->sc_update_data};
     for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
-        const bullc__script *s = bullc__script_get(scripts[i]);
+        const bullc__script *s = scripts[i];
         const char *load[] = {"SCRIPT", "LOAD", s->text};
         size_t lens[] = {6, 4, s->len};
         bullc__aconn_cmd(c, 0, preload_reply, w, 3, load, lens);
@@ -336,8 +347,11 @@ static void wake_cb(uv_timer_t *t);
 
 /* A next-job reply [hash, id, rateLimitTtl, delayUntil] (moveToActive, or a
  * fetch-next of moveToFinished / moveToDelayed). */
-void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, const char *token) {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4) return;
+void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, sds token) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
+        sdsfree(token);
+        return;
+    }
     const redisReply *hash = r->element[0], *id = r->element[1];
     int64_t ttl = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
     int64_t until = r->element[3]->type == REDIS_REPLY_INTEGER ? r->element[3]->integer : 0;
@@ -345,6 +359,7 @@ void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, const char 
     w->limit_until = ttl > 0 ? now + ttl : 0;
     w->block_until = until > 0 ? until : 0;
     if (hash->type != REDIS_REPLY_ARRAY || (id->type != REDIS_REPLY_STRING && id->type != REDIS_REPLY_INTEGER)) {
+        sdsfree(token);
         if (!w->drained) {
             w->drained = true;
             if (w->ev.drained) w->ev.drained(w, w->ev_data);
@@ -374,6 +389,7 @@ static void fetch_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
         if (r) uv_timer_start(&w->wake_timer, wake_cb, 1000, 0);
     } else {
         bullc__worker_handle_next(w, r, f->token);
+        f->token = NULL;
     }
     sdsfree(f->token);
     free(f);
@@ -400,10 +416,11 @@ static void fetch(bullc_worker *w) {
                           w->k_delayed, w->k_paused, w->k_meta,        w->k_pc,     w->k_marker,  w->base,
                           now,          packed};
     size_t lens[14];
-    for (int i = 0; i < 13; i++) lens[i] = strlen(argv[i]);
+    for (int i = 0; i < 12; i++) lens[i] = sdslen((const sds)argv[i]); /* the keys and base */
+    lens[12] = strlen(now);
     lens[13] = sdslen(packed);
     w->fetching++;
-    if (bullc__aconn_eval(&w->cmd, bullc__script_get("moveToActive"), 0, fetch_reply, f, 14, argv, lens)) {
+    if (bullc__aconn_eval(&w->cmd, w->sc_move_to_active, 0, fetch_reply, f, 14, argv, lens)) {
         w->fetching--;
         sdsfree(f->token);
         free(f);
@@ -546,6 +563,7 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
     }
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 4 && r->element[0]->type == REDIS_REPLY_ARRAY) {
         bullc_job *job = bullc__job_from_reply(w, r->element[0], r->element[1], m->token);
+        m->token = NULL; /* the job's now */
         if (!job) {
             manual_done(m, NULL, BULLC_ENOMEM);
             return;
@@ -580,9 +598,10 @@ static void manual_fetch(manual_ctx *m) {
                           w->k_delayed, w->k_paused, w->k_meta,        w->k_pc,     w->k_marker,  w->base,
                           now,          packed};
     size_t lens[14];
-    for (int i = 0; i < 13; i++) lens[i] = strlen(argv[i]);
+    for (int i = 0; i < 12; i++) lens[i] = sdslen((const sds)argv[i]); /* the keys and base */
+    lens[12] = strlen(now);
     lens[13] = sdslen(packed);
-    int rc = bullc__aconn_eval(&w->cmd, bullc__script_get("moveToActive"), 0, manual_reply, m, 14, argv, lens);
+    int rc = bullc__aconn_eval(&w->cmd, w->sc_move_to_active, 0, manual_reply, m, 14, argv, lens);
     sdsfree(packed);
     if (rc) manual_done(m, NULL, rc);
 }
@@ -697,6 +716,7 @@ void bullc_worker_free(bullc_worker *w) {
                    &w->k_metrics_completed,
                    &w->k_metrics_failed};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) sdsfree(*keys[i]);
+    for (size_t i = 0; i < sizeof w->fin_opts / sizeof w->fin_opts[0]; i++) sdsfree(w->fin_opts[i]);
     cJSON_Delete(w->keep_complete);
     cJSON_Delete(w->keep_fail);
     uv_mutex_destroy(&w->ops_mutex);

@@ -45,6 +45,15 @@ bool bw_builtin_known(const char *name) {
 
 bool bw_builtin_blocking(const char *name) { return blocking_def_of(name) != NULL; }
 
+/* The asynchronous builtins, told apart once at start: their state is
+ * which one runs (bw_builtin_process is called per job). */
+typedef enum { ASYNC_NOOP, ASYNC_ECHO, ASYNC_SLEEP } async_kind;
+static const async_kind async_kinds[] = {ASYNC_NOOP, ASYNC_ECHO, ASYNC_SLEEP};
+
+static async_kind async_kind_of(const char *name) {
+    return !strcmp(name, "noop") ? ASYNC_NOOP : !strcmp(name, "echo") ? ASYNC_ECHO : ASYNC_SLEEP;
+}
+
 int bw_builtin_init(bw_queue *q, const bullc_redis_opts *redis, char *why, size_t why_size) {
     const blocking_def *d = blocking_def_of(q->cfg->proc.builtin);
     if (d) return d->init(q, redis, q->cfg->proc.config_json, why, why_size);
@@ -52,6 +61,7 @@ int bw_builtin_init(bw_queue *q, const bullc_redis_opts *redis, char *why, size_
         snprintf(why, why_size, "builtin %s takes no configuration (queue %s)", q->cfg->proc.builtin, q->cfg->name);
         return BW_EXIT_USAGE;
     }
+    q->builtin_state = (void *)&async_kinds[async_kind_of(q->cfg->proc.builtin)];
     return 0;
 }
 
@@ -96,12 +106,13 @@ static int64_t sleep_ms(const bullc_job *job) {
 
 void bw_builtin_process(bullc_job *job, void *data) {
     bw_queue *q = data;
-    const char *name = q->cfg->proc.builtin;
-    if (!strcmp(name, "noop")) {
+    const async_kind *k = q->builtin_state;
+    async_kind kind = k ? *k : async_kind_of(q->cfg->proc.builtin);
+    if (kind == ASYNC_NOOP) {
         bullc_job_complete(job, NULL);
         return;
     }
-    if (!strcmp(name, "echo")) {
+    if (kind == ASYNC_ECHO) {
         bullc_job_complete(job, bullc_job_data(job));
         return;
     }
