@@ -204,6 +204,7 @@ struct bullc__aconn {
     void (*on_closed)(bullc__aconn *c, void *data);
     void *hook_data;
     bool timer_closed;
+    struct bullc__reply_arena *replies; /* where replies are built (aconn.c) */
 };
 
 int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *opts, const char *name,
