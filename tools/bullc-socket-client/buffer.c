@@ -51,15 +51,15 @@ static uint64_t episode_end(sc_buffer *b) {
 
 static void log_episode_end(uint64_t dropped) {
     if (dropped)
-        SC_LOG(SC_LOG_WARN, "overflow_end", SC_S("msg", "buffer has room again"), SC_I("dropped", dropped),
-               SC_I("dropped_total", atomic_load(&sc_st.dropped_overflow)));
+        TLOG(TLOG_WARN, "overflow_end", TLOG_S("msg", "buffer has room again"), TLOG_I("dropped", dropped),
+             TLOG_I("dropped_total", atomic_load(&sc_st.dropped_overflow)));
 }
 
 bool sc_buffer_push(sc_buffer *b, char *data) {
     pthread_mutex_lock(&b->mu);
     if (b->count == b->cap) {
         bool first = !b->full;
-        int64_t now = sc_mono_ms();
+        int64_t now = tlog_mono_ms();
         bool remind = !first && now - b->last_overflow_log >= 10000;
         if (first || remind) b->last_overflow_log = now;
         b->full = true;
@@ -71,11 +71,11 @@ bool sc_buffer_push(sc_buffer *b, char *data) {
          * it ends (with its count), plus the totals in every stats line:
          * never silent, and never a line per message */
         if (first)
-            SC_LOG(SC_LOG_WARN, "overflow", SC_S("msg", "buffer full: dropping new messages until Redis catches up"),
-                   SC_I("buffer", b->cap), SC_I("dropped_total", total));
+            TLOG(TLOG_WARN, "overflow", TLOG_S("msg", "buffer full: dropping new messages until Redis catches up"),
+                 TLOG_I("buffer", b->cap), TLOG_I("dropped_total", total));
         else if (remind)
-            SC_LOG(SC_LOG_WARN, "overflow_continues", SC_S("msg", "buffer still full: new messages are dropped"),
-                   SC_I("dropped", episode), SC_I("dropped_total", total));
+            TLOG(TLOG_WARN, "overflow_continues", TLOG_S("msg", "buffer still full: new messages are dropped"),
+                 TLOG_I("dropped", episode), TLOG_I("dropped_total", total));
         return false;
     }
     b->ring[(b->head + b->count) % b->cap] = (sc_entry){data, ++b->next_serial, false};

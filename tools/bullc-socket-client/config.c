@@ -250,13 +250,13 @@ static int set_value(sc_config *c, const char *flag, const char *v) {
         c->log_file = v;
     else if (IS("--log-format")) {
         if (!strcmp(v, "text"))
-            c->log_format = SC_LOG_TEXT;
+            c->log_format = TLOG_TEXT;
         else if (!strcmp(v, "json"))
-            c->log_format = SC_LOG_JSON;
+            c->log_format = TLOG_JSON;
         else
             return fail("--log-format: text or json, not '%s'", v);
     } else if (IS("--log-level")) {
-        if ((c->log_level = sc_log_level_parse(v)) < 0) return fail("--log-level: debug, info, warn or error");
+        if ((c->log_level = tlog_level_parse(v)) < 0) return fail("--log-level: debug, info, warn or error");
     } else {
         DURATION("--ping-interval", ping_interval_ms)
         DURATION("--dead-timeout", dead_timeout_ms)
@@ -298,7 +298,7 @@ int sc_config_parse(sc_config *c, int argc, char **argv) {
     c->flush_timeout_ms = 10000;
     c->stats_interval_ms = 60000;
     c->dedup_ttl_ms = 3600000;
-    c->log_level = SC_LOG_INFO;
+    c->log_level = TLOG_INFO;
     for (int i = 1; i < argc; i++) {
         char flag[64];
         const char *a = argv[i], *v = NULL, *eq = strchr(a, '=');

@@ -30,19 +30,20 @@ static struct {
 } app;
 
 /* Every counter, for the stats line and the exit line. */
-#define SC_COUNTERS                                                                                                  \
-    SC_I("received", atomic_load(&sc_st.received)), SC_I("added", atomic_load(&sc_st.added)),                        \
-        SC_I("buffered", sc_buffer_count(&app.buf)), SC_I("dropped_overflow", atomic_load(&sc_st.dropped_overflow)), \
-        SC_I("dropped_oversized", atomic_load(&sc_st.dropped_oversized)),                                            \
-        SC_I("ignored_binary", atomic_load(&sc_st.ignored_binary)), SC_I("rejected", atomic_load(&sc_st.rejected)),  \
-        SC_I("deduplicated", atomic_load(&sc_st.deduplicated)), SC_I("connects", atomic_load(&sc_st.connects)),      \
-        SC_I("disconnects", atomic_load(&sc_st.disconnects)),                                                        \
-        SC_I("connect_failures", atomic_load(&sc_st.connect_failures)),                                              \
-        SC_I("redis_failures", atomic_load(&sc_st.redis_failures)), SC_B("redis_up", atomic_load(&sc_st.redis_up))
+#define SC_COUNTERS                                                                                                 \
+    TLOG_I("received", atomic_load(&sc_st.received)), TLOG_I("added", atomic_load(&sc_st.added)),                   \
+        TLOG_I("buffered", sc_buffer_count(&app.buf)),                                                              \
+        TLOG_I("dropped_overflow", atomic_load(&sc_st.dropped_overflow)),                                           \
+        TLOG_I("dropped_oversized", atomic_load(&sc_st.dropped_oversized)),                                         \
+        TLOG_I("ignored_binary", atomic_load(&sc_st.ignored_binary)),                                               \
+        TLOG_I("rejected", atomic_load(&sc_st.rejected)), TLOG_I("deduplicated", atomic_load(&sc_st.deduplicated)), \
+        TLOG_I("connects", atomic_load(&sc_st.connects)), TLOG_I("disconnects", atomic_load(&sc_st.disconnects)),   \
+        TLOG_I("connect_failures", atomic_load(&sc_st.connect_failures)),                                           \
+        TLOG_I("redis_failures", atomic_load(&sc_st.redis_failures)), TLOG_B("redis_up", atomic_load(&sc_st.redis_up))
 
 static void on_stats(uv_timer_t *t) {
     (void)t;
-    SC_LOG(SC_LOG_INFO, "stats", SC_COUNTERS);
+    TLOG(TLOG_INFO, "stats", SC_COUNTERS);
 }
 
 /* The last step: everything is flushed (or given up). lws's handles and ours
@@ -86,7 +87,7 @@ static void on_ws_stopped(void) {
 static void abandon(const char *why) {
     if (app.abandoned) return;
     app.abandoned = true;
-    SC_LOG(SC_LOG_ERROR, "flush_abandoned", SC_S("msg", why), SC_I("buffered", sc_buffer_count(&app.buf)));
+    TLOG(TLOG_ERROR, "flush_abandoned", TLOG_S("msg", why), TLOG_I("buffered", sc_buffer_count(&app.buf)));
     sc_buffer_abandon(&app.buf);
     /* the socket may still be closing: give it a moment, not the world */
     sc_ws_stop();
@@ -102,21 +103,21 @@ static void on_flush_timeout(uv_timer_t *t) {
 static void on_signal(uv_signal_t *s, int signum) {
     (void)s;
     if (signum == SIGHUP) {
-        sc_log_reopen();
+        tlog_reopen();
         return;
     }
     if (app.shutting_down) {
         /* the same signal delivered twice (to the process and to its group,
          * as `timeout` does) is not an impatient operator */
-        if (sc_mono_ms() - app.shutdown_started < 1000) return;
+        if (tlog_mono_ms() - app.shutdown_started < 1000) return;
         app.ws_stopped = true;
         abandon("second signal: exiting without waiting for Redis");
         return;
     }
     app.shutting_down = true;
-    app.shutdown_started = sc_mono_ms();
-    SC_LOG(SC_LOG_INFO, "shutdown", SC_S("signal", signum == SIGINT ? "SIGINT" : "SIGTERM"),
-           SC_I("buffered", sc_buffer_count(&app.buf)), SC_I("flush_timeout_ms", app.cfg.flush_timeout_ms));
+    app.shutdown_started = tlog_mono_ms();
+    TLOG(TLOG_INFO, "shutdown", TLOG_S("signal", signum == SIGINT ? "SIGINT" : "SIGTERM"),
+         TLOG_I("buffered", sc_buffer_count(&app.buf)), TLOG_I("flush_timeout_ms", app.cfg.flush_timeout_ms));
     uv_timer_start(&app.flush, on_flush_timeout, (uint64_t)app.cfg.flush_timeout_ms, 0);
     sc_ws_stop();
 }
@@ -126,7 +127,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 static int instance_id(char *out, size_t size) {
     uint64_t r;
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) {
-        SC_LOG(SC_LOG_ERROR, "start", SC_S("msg", "getrandom failed"));
+        TLOG(TLOG_ERROR, "start", TLOG_S("msg", "getrandom failed"));
         return -1;
     }
     snprintf(out, size, "%016llx", (unsigned long long)r);
@@ -179,7 +180,7 @@ static int job_opts(bullc_job_opts **out) {
         cJSON *j = cJSON_Parse(app.cfg.job_opts);
         if (cJSON_HasObjectItem(j, "deduplication")) {
             app.cfg.dedup_ttl_ms = 0;
-            SC_LOG(SC_LOG_WARN, "start", SC_S("msg", "--job-opts has a deduplication option: --dedup-ttl is off"));
+            TLOG(TLOG_WARN, "start", TLOG_S("msg", "--job-opts has a deduplication option: --dedup-ttl is off"));
         }
         cJSON_Delete(j);
     }
@@ -193,7 +194,7 @@ int main(int argc, char **argv) {
         return rc < 0 ? SC_EXIT_OK : rc;
     }
     char why[256];
-    if (sc_log_open(app.cfg.log_file, app.cfg.log_format, app.cfg.log_level, why, sizeof why)) {
+    if (tlog_open(app.cfg.log_file, app.cfg.log_format, app.cfg.log_level, why, sizeof why)) {
         fprintf(stderr, "bullc-socket-client: %s\n", why);
         sc_config_free(&app.cfg);
         return SC_EXIT_USAGE;
@@ -221,11 +222,11 @@ int main(int argc, char **argv) {
     }
     char where[256], *opts_json = bullc_job_opts_to_json(jo);
     bullc_redis_opts_describe(ro, where, sizeof where);
-    SC_LOG(SC_LOG_INFO, "start", SC_S("version", bullc_version()), SC_S("url", app.cfg.url.display),
-           SC_S("provider", app.cfg.provider), SC_S("redis", where), SC_S("prefix", bullc_queue_prefix(queue)),
-           SC_S("queue", app.cfg.queue), SC_S("job_name", app.cfg.job_name), SC_S("job_opts", opts_json),
-           SC_I("buffer", app.cfg.buffer_size), SC_I("max_message_bytes", app.cfg.max_message_bytes),
-           SC_I("dedup_ttl_ms", app.cfg.dedup_ttl_ms));
+    TLOG(TLOG_INFO, "start", TLOG_S("version", bullc_version()), TLOG_S("url", app.cfg.url.display),
+         TLOG_S("provider", app.cfg.provider), TLOG_S("redis", where), TLOG_S("prefix", bullc_queue_prefix(queue)),
+         TLOG_S("queue", app.cfg.queue), TLOG_S("job_name", app.cfg.job_name), TLOG_S("job_opts", opts_json),
+         TLOG_I("buffer", app.cfg.buffer_size), TLOG_I("max_message_bytes", app.cfg.max_message_bytes),
+         TLOG_I("dedup_ttl_ms", app.cfg.dedup_ttl_ms));
     bullc_free(opts_json);
 
     /* Redis at start: a refused password or database will not fix itself;
@@ -233,14 +234,14 @@ int main(int argc, char **argv) {
     rc = bullc_queue_ping(queue, &err);
     atomic_store(&sc_st.redis_up, rc == 0);
     if (rc == BULLC_EAUTH || (rc && app.cfg.require_redis)) {
-        SC_LOG(SC_LOG_ERROR, "redis", SC_S("msg", "Redis is not usable at start"), SC_S("code", bullc_err_name(rc)),
-               SC_S("error", err.message));
+        TLOG(TLOG_ERROR, "redis", TLOG_S("msg", "Redis is not usable at start"), TLOG_S("code", bullc_err_name(rc)),
+             TLOG_S("error", err.message));
         exit_code = SC_EXIT_REDIS;
         goto out;
     }
     if (rc)
-        SC_LOG(SC_LOG_WARN, "redis_down", SC_S("msg", "Redis is unreachable at start; messages wait in the buffer"),
-               SC_S("code", bullc_err_name(rc)), SC_S("error", err.message));
+        TLOG(TLOG_WARN, "redis_down", TLOG_S("msg", "Redis is unreachable at start; messages wait in the buffer"),
+             TLOG_S("code", bullc_err_name(rc)), TLOG_S("error", err.message));
 
     char instance[20];
     if (instance_id(instance, sizeof instance)) {
@@ -275,7 +276,7 @@ int main(int argc, char **argv) {
                                  .done = &app.producer_done};
     snprintf(app.producer.instance, sizeof app.producer.instance, "%s", instance);
     if (sc_producer_start(&app.producer) || sc_ws_start(&app.loop, &app.cfg, &app.buf, on_ws_stopped)) {
-        SC_LOG(SC_LOG_ERROR, "start", SC_S("msg", "cannot start (see above)"));
+        TLOG(TLOG_ERROR, "start", TLOG_S("msg", "cannot start (see above)"));
         exit_code = SC_EXIT_FAIL;
         app.ws_stopped = true;
         abandon("start failed");
@@ -284,14 +285,14 @@ int main(int argc, char **argv) {
 
     size_t left = sc_buffer_count(&app.buf);
     if (app.abandoned && left) exit_code = exit_code ? exit_code : SC_EXIT_LOST;
-    SC_LOG(left ? SC_LOG_ERROR : SC_LOG_INFO, "exit", SC_I("code", exit_code), SC_I("lost", left),
-           SC_I("shutdown_ms", app.shutdown_started ? sc_mono_ms() - app.shutdown_started : 0), SC_COUNTERS);
+    TLOG(left ? TLOG_ERROR : TLOG_INFO, "exit", TLOG_I("code", exit_code), TLOG_I("lost", left),
+         TLOG_I("shutdown_ms", app.shutdown_started ? tlog_mono_ms() - app.shutdown_started : 0), SC_COUNTERS);
     if ((rc = uv_loop_close(&app.loop)))
-        SC_LOG(SC_LOG_WARN, "loop", SC_S("msg", "the loop did not close clean"), SC_S("error", uv_strerror(rc)));
+        TLOG(TLOG_WARN, "loop", TLOG_S("msg", "the loop did not close clean"), TLOG_S("error", uv_strerror(rc)));
     if (app.producer.started && !app.producer.finished) {
         /* abandoned in the middle of a Redis call: the thread still uses the
          * queue handle and the buffer, so both stay; exit ends it */
-        sc_log_close();
+        tlog_close();
         exit(exit_code);
     }
     if (app.producer.started) pthread_join(app.producer.thread, NULL);
@@ -301,6 +302,6 @@ out:
     bullc_job_opts_free(jo);
     bullc_redis_opts_free(ro);
     sc_config_free(&app.cfg);
-    sc_log_close();
+    tlog_close();
     return exit_code;
 }

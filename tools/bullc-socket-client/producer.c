@@ -70,7 +70,7 @@ static void *run(void *arg) {
     uint64_t failures = 0;
     bool ok = entries && jobs && slot && (per_job || p->dedup_ttl_ms <= 0);
     if (!ok) {
-        SC_LOG(SC_LOG_ERROR, "producer", SC_S("msg", "out of memory: nothing will be added to Redis"));
+        TLOG(TLOG_ERROR, "producer", TLOG_S("msg", "out of memory: nothing will be added to Redis"));
         sc_buffer_abandon(p->buf);
     }
     while (ok && !sc_buffer_finished(p->buf)) {
@@ -102,22 +102,22 @@ static void *run(void *arg) {
                 bullc_free(jobs[i].id);
             }
             if (recovered)
-                SC_LOG(SC_LOG_WARN, "dedup_key_recovered",
-                       SC_S("msg", "jobs added over a deduplication key that named another job"),
-                       SC_I("jobs", recovered));
+                TLOG(TLOG_WARN, "dedup_key_recovered",
+                     TLOG_S("msg", "jobs added over a deduplication key that named another job"),
+                     TLOG_I("jobs", recovered));
             sc_buffer_pop(p->buf, n);
             atomic_fetch_add(&sc_st.added, k - existing);
             if (existing) {
                 /* the retry of a batch Redis had written before the
                  * connection broke: its deduplication ids kept it single */
                 atomic_fetch_add(&sc_st.deduplicated, existing);
-                SC_LOG(SC_LOG_INFO, "deduplicated", SC_S("msg", "jobs already in Redis were not added twice"),
-                       SC_I("jobs", existing));
+                TLOG(TLOG_INFO, "deduplicated", TLOG_S("msg", "jobs already in Redis were not added twice"),
+                     TLOG_I("jobs", existing));
             }
             if (failing_since) {
-                SC_LOG(SC_LOG_INFO, "redis_up", SC_S("msg", "Redis takes jobs again"),
-                       SC_I("outage_ms", sc_mono_ms() - failing_since), SC_I("failed_attempts", failures),
-                       SC_I("buffered", sc_buffer_count(p->buf)));
+                TLOG(TLOG_INFO, "redis_up", TLOG_S("msg", "Redis takes jobs again"),
+                     TLOG_I("outage_ms", tlog_mono_ms() - failing_since), TLOG_I("failed_attempts", failures),
+                     TLOG_I("buffered", sc_buffer_count(p->buf)));
                 failing_since = 0;
                 failures = 0;
             }
@@ -131,21 +131,21 @@ static void *run(void *arg) {
             size_t i = slot[refused_index(err.message, k)];
             entries[i]->rejected = true;
             atomic_fetch_add(&sc_st.rejected, 1);
-            SC_LOG(SC_LOG_ERROR, "rejected", SC_S("msg", "bullc refused a job; it is dropped"),
-                   SC_S("error", err.message));
+            TLOG(TLOG_ERROR, "rejected", TLOG_S("msg", "bullc refused a job; it is dropped"),
+                 TLOG_S("error", err.message));
             continue;
         }
         /* Redis is down, restarting (LOADING), read-only, out of memory...:
          * keep the batch and try again */
         atomic_fetch_add(&sc_st.redis_failures, 1);
         failures++;
-        int64_t now = sc_mono_ms();
+        int64_t now = tlog_mono_ms();
         if (!failing_since || now - last_report >= OUTAGE_LOG_MS) {
-            SC_LOG(SC_LOG_WARN, failing_since ? "redis_still_down" : "redis_down",
-                   SC_S("msg", is_outage(rc) ? "Redis is unreachable; messages wait in the buffer"
+            TLOG(TLOG_WARN, failing_since ? "redis_still_down" : "redis_down",
+                 TLOG_S("msg", is_outage(rc) ? "Redis is unreachable; messages wait in the buffer"
                                              : "Redis refused the batch; it will be retried"),
-                   SC_S("code", bullc_err_name(rc)), SC_S("error", err.message),
-                   SC_I("buffered", sc_buffer_count(p->buf)));
+                 TLOG_S("code", bullc_err_name(rc)), TLOG_S("error", err.message),
+                 TLOG_I("buffered", sc_buffer_count(p->buf)));
             last_report = now;
             if (!failing_since) failing_since = now;
         }

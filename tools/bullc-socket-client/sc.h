@@ -32,47 +32,7 @@ enum {
     SC_EXIT_LOST = 4   /* the flush at shutdown timed out (or a second signal): buffered messages were lost */
 };
 
-/* ---- log.c: one line per event, text or JSON -------------------------------- */
-
-enum { SC_LOG_DEBUG, SC_LOG_INFO, SC_LOG_WARN, SC_LOG_ERROR };
-enum { SC_LOG_TEXT, SC_LOG_JSON };
-enum { SC_F_STR, SC_F_INT, SC_F_BOOL };
-
-/* One key=value of a log line. */
-typedef struct sc_field {
-    const char *key;
-    int type;
-    const char *s;
-    int64_t i;
-} sc_field;
-
-#define SC_S(k, v) ((sc_field){(k), SC_F_STR, (v), 0})
-#define SC_I(k, v) ((sc_field){(k), SC_F_INT, NULL, (int64_t)(v)})
-#define SC_B(k, v) ((sc_field){(k), SC_F_BOOL, NULL, (v) ? 1 : 0})
-
-/* Opens the log: `path` NULL means stderr, else the file (O_APPEND, 0600).
- * 0, or -errno with `why` filled. Call before any thread starts. */
-int sc_log_open(const char *path, int format, int level, char *why, size_t why_size);
-/* Reopens the log file (SIGHUP, after logrotate moved it). Any thread. */
-void sc_log_reopen(void);
-void sc_log_close(void);
-bool sc_log_enabled(int level);
-/* Writes one line, from any thread: `event`, then the fields in order (NULL
- * strings are left out). */
-void sc_log(int level, const char *event, size_t n, const sc_field *fields);
-/* The first element only makes the array non-empty; it is skipped. */
-#define SC_LOG(level, event, ...)                                                    \
-    do {                                                                             \
-        if (sc_log_enabled(level)) {                                                 \
-            const sc_field sc_f_[] = {{NULL, 0, NULL, 0}, __VA_ARGS__};              \
-            sc_log((level), (event), sizeof sc_f_ / sizeof sc_f_[0] - 1, sc_f_ + 1); \
-        }                                                                            \
-    } while (0)
-int sc_log_level_parse(const char *s);
-
-/* Milliseconds since the epoch (job timestamps) and a monotonic clock (timeouts). */
-int64_t sc_now_ms(void);
-int64_t sc_mono_ms(void);
+#include "tlog.h"
 
 /* ---- config.c: flags ------------------------------------------------------------ */
 

@@ -58,7 +58,7 @@ static const lws_retry_bo_t no_idle_policy = {0};
 
 static void set_state(int s) {
     ws.state = s;
-    ws.state_since = sc_mono_ms();
+    ws.state_since = tlog_mono_ms();
 }
 
 /* ---- reconnecting ------------------------------------------------------------- */
@@ -81,7 +81,7 @@ static void schedule_reconnect(void) {
     int64_t half = d / 2;
     d = d - half + (half > 0 ? (int64_t)(random() % (half + 1)) : 0);
     ws.attempt++;
-    SC_LOG(SC_LOG_INFO, "reconnect", SC_S("url", ws.cfg->url.display), SC_I("in_ms", d), SC_I("attempt", ws.attempt));
+    TLOG(TLOG_INFO, "reconnect", TLOG_S("url", ws.cfg->url.display), TLOG_I("in_ms", d), TLOG_I("attempt", ws.attempt));
     uv_timer_start(&ws.reconnect, on_reconnect, (uint64_t)d, 0);
 }
 
@@ -100,7 +100,7 @@ static void reset_message(void) {
 static void gone(struct lws *wsi, bool established, const char *why) {
     if (wsi != ws.wsi) return; /* not the current connection */
     ws.wsi = NULL;
-    int64_t up_ms = sc_mono_ms() - ws.opened_at;
+    int64_t up_ms = tlog_mono_ms() - ws.opened_at;
     set_state(WS_IDLE);
     reset_message();
     if (established) {
@@ -108,12 +108,12 @@ static void gone(struct lws *wsi, bool established, const char *why) {
         /* a connection that delivered messages, or lived long, was a good
          * one: the next attempt starts from the shortest delay again */
         if (ws.conn_received || up_ms >= ws.cfg->reconnect_max_ms) ws.attempt = 0;
-        SC_LOG(ws.stopping ? SC_LOG_INFO : SC_LOG_WARN, "disconnected", SC_S("url", ws.cfg->url.display),
-               SC_S("reason", why), SC_I("up_ms", up_ms), SC_I("received", ws.conn_received));
+        TLOG(ws.stopping ? TLOG_INFO : TLOG_WARN, "disconnected", TLOG_S("url", ws.cfg->url.display),
+             TLOG_S("reason", why), TLOG_I("up_ms", up_ms), TLOG_I("received", ws.conn_received));
     } else {
         atomic_fetch_add(&sc_st.connect_failures, 1);
-        SC_LOG(ws.stopping ? SC_LOG_INFO : SC_LOG_WARN, "connect_failed", SC_S("url", ws.cfg->url.display),
-               SC_S("error", why ? why : "unknown"));
+        TLOG(ws.stopping ? TLOG_INFO : TLOG_WARN, "connect_failed", TLOG_S("url", ws.cfg->url.display),
+             TLOG_S("error", why ? why : "unknown"));
     }
     if (ws.stopping)
         uv_timer_start(&ws.stopped, on_stopped_timer, 0, 0); /* outside lws's callback */
@@ -144,7 +144,7 @@ static void connect_now(void) {
     i.pwsi = &ws.wsi;
     set_state(WS_CONNECTING);
     ws.conn_received = 0;
-    SC_LOG(SC_LOG_DEBUG, "connecting", SC_S("url", u->display));
+    TLOG(TLOG_DEBUG, "connecting", TLOG_S("url", u->display));
     struct lws *w = lws_client_connect_via_info(&i);
     if (!w && ws.state == WS_CONNECTING) {
         /* failed before lws reported it through the callback */
@@ -158,24 +158,24 @@ static void connect_now(void) {
 /* A provider that sends nothing but binary must not flood the log: the
  * lines that are skipped are counted in the next one (and in the stats). */
 static void log_drop(struct drop_log *l, const char *event, const char *msg, size_t bytes, uint64_t total) {
-    int64_t now = sc_mono_ms();
+    int64_t now = tlog_mono_ms();
     if (l->last && now - l->last < 1000) {
         l->unlogged++;
         return;
     }
-    SC_LOG(SC_LOG_WARN, event, SC_S("msg", msg), SC_I("bytes", bytes), SC_I("total", total),
-           SC_I("not_logged_before", l->unlogged));
+    TLOG(TLOG_WARN, event, TLOG_S("msg", msg), TLOG_I("bytes", bytes), TLOG_I("total", total),
+         TLOG_I("not_logged_before", l->unlogged));
     l->last = now;
     l->unlogged = 0;
 }
 
 static void deliver(void) {
     ws.msg[ws.msg_len] = 0;
-    char *data = sc_message_to_data(ws.provider_json, ws.cfg->type_field, ws.msg, ws.msg_len, sc_now_ms());
+    char *data = sc_message_to_data(ws.provider_json, ws.cfg->type_field, ws.msg, ws.msg_len, tlog_now_ms());
     atomic_fetch_add(&sc_st.received, 1);
     ws.conn_received++;
     if (!data) {
-        SC_LOG(SC_LOG_ERROR, "dropped", SC_S("msg", "out of memory: a message was dropped"));
+        TLOG(TLOG_ERROR, "dropped", TLOG_S("msg", "out of memory: a message was dropped"));
         return;
     }
     sc_buffer_push(ws.buf, data);
@@ -256,7 +256,7 @@ static int writable(struct lws *wsi) {
         int w = lws_write(wsi, b + LWS_PRE, len, LWS_WRITE_TEXT);
         free(b);
         if (w < (int)len) return -1;
-        SC_LOG(SC_LOG_DEBUG, "subscribed", SC_I("index", ws.next_subscribe), SC_I("bytes", len));
+        TLOG(TLOG_DEBUG, "subscribed", TLOG_I("index", ws.next_subscribe), TLOG_I("bytes", len));
         if (ws.next_subscribe < ws.cfg->nsubscribe || ws.ping_due) lws_callback_on_writable(wsi);
         return 0;
     }
@@ -289,7 +289,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (wsi != ws.wsi) return -1;
         set_state(WS_OPEN);
-        ws.opened_at = ws.last_rx = ws.last_ping = sc_mono_ms();
+        ws.opened_at = ws.last_rx = ws.last_ping = tlog_mono_ms();
         ws.close_sent = false;
         ws.next_subscribe = 0;
         ws.ping_due = false;
@@ -297,18 +297,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         /* the readiness line, on stdout, for supervisors and tests */
         printf("bullc-socket-client connected url=%s provider=%s\n", ws.cfg->url.display, ws.cfg->provider);
         fflush(stdout);
-        SC_LOG(SC_LOG_INFO, "connected", SC_S("url", ws.cfg->url.display), SC_S("provider", ws.cfg->provider),
-               SC_I("subscribe_messages", ws.cfg->nsubscribe));
+        TLOG(TLOG_INFO, "connected", TLOG_S("url", ws.cfg->url.display), TLOG_S("provider", ws.cfg->provider),
+             TLOG_I("subscribe_messages", ws.cfg->nsubscribe));
         if (ws.stopping) ws.close_requested = true;
         lws_callback_on_writable(wsi);
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         if (wsi != ws.wsi) return 0;
-        ws.last_rx = sc_mono_ms();
+        ws.last_rx = tlog_mono_ms();
         receive(wsi, in, len);
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
-        if (wsi == ws.wsi) ws.last_rx = sc_mono_ms();
+        if (wsi == ws.wsi) ws.last_rx = tlog_mono_ms();
         return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
         return wsi == ws.wsi ? writable(wsi) : 0;
@@ -317,8 +317,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             int code = len >= 2 ? ((unsigned char *)in)[0] << 8 | ((unsigned char *)in)[1] : 0;
             char reason_text[128] = "";
             if (len > 2) snprintf(reason_text, sizeof reason_text, "%.*s", (int)(len - 2), (char *)in + 2);
-            SC_LOG(SC_LOG_INFO, "peer_close", SC_I("code", code), SC_S("reason", reason_text),
-                   SC_B("answer_to_ours", ws.close_sent));
+            TLOG(TLOG_INFO, "peer_close", TLOG_I("code", code), TLOG_S("reason", reason_text),
+                 TLOG_B("answer_to_ours", ws.close_sent));
             /* nonzero: lws closes at once (the handshake is complete when
              * this answers our close); zero: lws answers with a close frame */
             return ws.close_sent ? 1 : 0;
@@ -354,7 +354,7 @@ static void poke_lws(void) {
  * not answering anyway): shutting the socket down makes it readable (EOF),
  * so lws closes it on its next look, which poke_lws makes now. */
 static void kill_connection(const char *why) {
-    SC_LOG(SC_LOG_WARN, "dead", SC_S("url", ws.cfg->url.display), SC_S("msg", why));
+    TLOG(TLOG_WARN, "dead", TLOG_S("url", ws.cfg->url.display), TLOG_S("msg", why));
     set_state(WS_CLOSING);
     int fd = lws_get_socket_fd(ws.wsi);
     if (fd >= 0) shutdown(fd, SHUT_RDWR);
@@ -369,7 +369,7 @@ static void on_watchdog(uv_timer_t *t) {
     (void)t;
     poke_lws(); /* lws's own timeouts (connect, close ack) run at least this often */
     if (!ws.wsi) return;
-    int64_t now = sc_mono_ms();
+    int64_t now = tlog_mono_ms();
     switch (ws.state) {
     case WS_CONNECTING:
         /* lws has its own connect timeout, in whole seconds */
@@ -398,9 +398,9 @@ static void lws_log(int level, const char *line) {
     char text[512];
     snprintf(text, sizeof text, "%.*s", (int)(n && line[n - 1] == '\n' ? n - 1 : n), line);
     /* lws 4.1 logs its libuv teardown at error level ("lws_libuv_stop"): not ours to worry about */
-    int ours = level & LLL_ERR ? SC_LOG_WARN : SC_LOG_DEBUG;
-    if (strstr(text, "lws_libuv_stop") || strstr(text, "ignoring")) ours = SC_LOG_DEBUG;
-    SC_LOG(ours, "lws", SC_S("msg", text));
+    int ours = level & LLL_ERR ? TLOG_WARN : TLOG_DEBUG;
+    if (strstr(text, "lws_libuv_stop") || strstr(text, "ignoring")) ours = TLOG_DEBUG;
+    TLOG(ours, "lws", TLOG_S("msg", text));
 }
 
 int sc_ws_start(uv_loop_t *loop, const sc_config *cfg, sc_buffer *buf, void (*on_stopped)(void)) {
@@ -409,7 +409,7 @@ int sc_ws_start(uv_loop_t *loop, const sc_config *cfg, sc_buffer *buf, void (*on
     ws.cfg = cfg;
     ws.buf = buf;
     ws.on_stopped = on_stopped;
-    srandom((unsigned)(sc_now_ms() ^ (int64_t)getpid()));
+    srandom((unsigned)(tlog_now_ms() ^ (int64_t)getpid()));
     if (!(ws.provider_json = sc_json_string(cfg->provider, strlen(cfg->provider)))) return -1;
     uv_timer_init(loop, &ws.reconnect);
     uv_timer_init(loop, &ws.watchdog);
@@ -433,8 +433,8 @@ int sc_ws_start(uv_loop_t *loop, const sc_config *cfg, sc_buffer *buf, void (*on
     info.fd_limit_per_thread = 64;
     info.pcontext = &ws.ctx;
     if (!(ws.ctx = lws_create_context(&info))) {
-        SC_LOG(SC_LOG_ERROR, "lws",
-               SC_S("msg", "cannot create the libwebsockets context (is libwebsockets-evlib-uv "
+        TLOG(TLOG_ERROR, "lws",
+             TLOG_S("msg", "cannot create the libwebsockets context (is libwebsockets-evlib-uv "
                            "installed?)"));
         return -1;
     }

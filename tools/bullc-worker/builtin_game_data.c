@@ -147,7 +147,7 @@ void bw_game_data_process(bullc_job *job, bullc_job_result *out, void *data) {
     bw_sb_put(&rec, r.timestamp.p, r.timestamp.n);
     bw_sb_puts(&rec, ",\"data\":");
     bw_sb_put(&rec, r.data.p, r.data.n);
-    bw_sb_printf(&rec, ",\"receivedAt\":%lld}", (long long)bw_now_ms());
+    bw_sb_printf(&rec, ",\"receivedAt\":%lld}", (long long)tlog_now_ms());
     if (rec.failed) {
         free(r.provider_name);
         bw_sb_take(&rec);

@@ -158,9 +158,9 @@ int bw_notification_init(bw_queue *q, const bullc_redis_opts *redis, const char 
         free_state(s);
         return BW_EXIT_USAGE;
     }
-    BW_LOG(BW_LOG_INFO, "notification", BW_S("queue", q->cfg->name), BW_I("cap", s->cap),
-           BW_S("webhook", s->http ? bw_http_display(s->http) : "none"),
-           BW_I("timeout_ms", s->http ? s->timeout_ms : 0));
+    TLOG(TLOG_INFO, "notification", TLOG_S("queue", q->cfg->name), TLOG_I("cap", s->cap),
+         TLOG_S("webhook", s->http ? bw_http_display(s->http) : "none"),
+         TLOG_I("timeout_ms", s->http ? s->timeout_ms : 0));
     q->builtin_state = s;
     return 0;
 }

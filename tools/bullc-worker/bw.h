@@ -28,45 +28,7 @@ enum {
  * (BULLC_FAIL_UNRECOVERABLE). 78 is sysexits' EX_CONFIG. */
 #define BW_EXIT_UNRECOVERABLE 78
 
-/* ---- log.c: one line per event, text or JSON ------------------------------ */
-
-enum { BW_LOG_DEBUG, BW_LOG_INFO, BW_LOG_WARN, BW_LOG_ERROR };
-enum { BW_LOG_TEXT, BW_LOG_JSON };
-enum { BW_F_STR, BW_F_INT, BW_F_BOOL, BW_F_JSON };
-
-/* One key=value of a log line. BW_F_JSON values are JSON texts, embedded as
- * such in JSON lines and printed as they are in text lines. */
-typedef struct bw_field {
-    const char *key;
-    int type;
-    const char *s;
-    int64_t i;
-} bw_field;
-
-#define BW_S(k, v) ((bw_field){(k), BW_F_STR, (v), 0})
-#define BW_I(k, v) ((bw_field){(k), BW_F_INT, NULL, (int64_t)(v)})
-#define BW_B(k, v) ((bw_field){(k), BW_F_BOOL, NULL, (v) ? 1 : 0})
-#define BW_J(k, v) ((bw_field){(k), BW_F_JSON, (v), 0})
-
-/* Opens the log: `path` NULL means stderr, else the file is opened with
- * O_APPEND (created with mode 0600). 0, or -errno with `why` filled. */
-int bw_log_open(const char *path, int format, int level, char *why, size_t why_size);
-/* Reopens the log file (SIGHUP, after logrotate moved it). */
-void bw_log_reopen(void);
-void bw_log_close(void);
-bool bw_log_enabled(int level);
-/* Writes one line: `event` and then the fields, in order. NULL string
- * fields are left out. */
-void bw_log(int level, const char *event, size_t n, const bw_field *fields);
-/* The first element only makes the array non-empty; it is skipped. */
-#define BW_LOG(level, event, ...)                                                    \
-    do {                                                                             \
-        if (bw_log_enabled(level)) {                                                 \
-            const bw_field bw_f_[] = {{NULL, 0, NULL, 0}, __VA_ARGS__};              \
-            bw_log((level), (event), sizeof bw_f_ / sizeof bw_f_[0] - 1, bw_f_ + 1); \
-        }                                                                            \
-    } while (0)
-int bw_log_level_parse(const char *s);
+#include "tlog.h"
 
 /* ---- config.c: flags and the config file ----------------------------------- */
 
@@ -272,7 +234,6 @@ void bw_plugin_unload(bw_queue *q);
 void bw_plugin_process(bullc_job *job, bullc_job_result *out, void *data);
 
 /* Milliseconds since the epoch. */
-int64_t bw_now_ms(void);
 
 /* ---- lines.c: the exec processor's stderr protocol ---- */
 #define BW_MAX_LINE 65536 /* a longer stderr line is cut into pieces */

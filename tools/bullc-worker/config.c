@@ -458,11 +458,11 @@ static int load_file(bw_config *cfg, file_state *fs) {
             if (!cJSON_IsString(item)) return fail("%s must be a string", where);
             const char *v = item->valuestring;
             if (!strcmp(k, "logFormat")) {
-                int fmt = !strcmp(v, "json") ? BW_LOG_JSON : !strcmp(v, "text") ? BW_LOG_TEXT : -1;
+                int fmt = !strcmp(v, "json") ? TLOG_JSON : !strcmp(v, "text") ? TLOG_TEXT : -1;
                 if (fmt < 0) return fail("%s must be \"text\" or \"json\"", where);
                 if (cfg->log_format < 0) cfg->log_format = fmt;
             } else if (!strcmp(k, "logLevel")) {
-                int lv = bw_log_level_parse(v);
+                int lv = tlog_level_parse(v);
                 if (lv < 0) return fail("%s must be debug, info, warn or error", where);
                 if (cfg->log_level < 0) cfg->log_level = lv;
             } else if (!cfg->log_file) {
@@ -568,10 +568,10 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             if (!parse_i64(value, &v) || v < 0) return fail("--shutdown-timeout must be a number of ms >= 0");
             cfg->shutdown_timeout = v;
         } else if (!strcmp(name, "log-format")) {
-            cfg->log_format = !strcmp(value, "json") ? BW_LOG_JSON : !strcmp(value, "text") ? BW_LOG_TEXT : -1;
+            cfg->log_format = !strcmp(value, "json") ? TLOG_JSON : !strcmp(value, "text") ? TLOG_TEXT : -1;
             if (cfg->log_format < 0) return fail("--log-format must be text or json");
         } else if (!strcmp(name, "log-level")) {
-            if ((cfg->log_level = bw_log_level_parse(value)) < 0)
+            if ((cfg->log_level = tlog_level_parse(value)) < 0)
                 return fail("--log-level must be debug, info, warn or error");
         } else if (!strcmp(name, "log-file")) {
             if (!*value) return fail("--log-file must not be empty");
@@ -652,8 +652,8 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     if (cfg->config_path && (rc = load_file(cfg, &fs))) return rc;
     if (cfg->shutdown_timeout < 0) cfg->shutdown_timeout = 10000;
     if (cfg->busy_poll_us < 0) cfg->busy_poll_us = 0;
-    if (cfg->log_format < 0) cfg->log_format = BW_LOG_TEXT;
-    if (cfg->log_level < 0) cfg->log_level = BW_LOG_INFO;
+    if (cfg->log_format < 0) cfg->log_format = TLOG_TEXT;
+    if (cfg->log_level < 0) cfg->log_level = TLOG_INFO;
 
     /* which queues run: those given with --queue, else the file's */
     size_t n = ps.nqueues ? ps.nqueues : fs.nqueues;

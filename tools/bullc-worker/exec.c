@@ -132,8 +132,8 @@ static void finish(bw_run *r);
 static void op_done(bullc_job *job, int code, const char *message, void *data) {
     bw_run *r = data;
     if (code)
-        BW_LOG(BW_LOG_WARN, "job-action", BW_S("queue", r->q->cfg->name), BW_S("id", bullc_job_id(job)),
-               BW_S("code", bullc_err_name(code)), BW_S("msg", message));
+        TLOG(TLOG_WARN, "job-action", TLOG_S("queue", r->q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+             TLOG_S("code", bullc_err_name(code)), TLOG_S("msg", message));
     if (--r->pending == 0 && r->finish_due) finish(r);
 }
 
@@ -149,17 +149,17 @@ static void on_line(void *ctx, char *line, size_t len) {
             r->pending++;
             return;
         }
-        BW_LOG(BW_LOG_WARN, "stderr", BW_S("queue", q->cfg->name), BW_S("id", id),
-               BW_S("msg", "ignored a progress line that is not JSON"), BW_S("line", line));
+        TLOG(TLOG_WARN, "stderr", TLOG_S("queue", q->cfg->name), TLOG_S("id", id),
+             TLOG_S("msg", "ignored a progress line that is not JSON"), TLOG_S("line", line));
     } else if (kind == BW_LINE_LOG) {
         if (bullc_job_log(r->job, v, op_done, r) == 0) {
             r->pending++;
-            BW_LOG(BW_LOG_DEBUG, "log", BW_S("queue", q->cfg->name), BW_S("id", id), BW_S("line", v));
+            TLOG(TLOG_DEBUG, "log", TLOG_S("queue", q->cfg->name), TLOG_S("id", id), TLOG_S("line", v));
             return;
         }
     }
     tail_push(r, line, len);
-    BW_LOG(BW_LOG_DEBUG, "stderr", BW_S("queue", q->cfg->name), BW_S("id", id), BW_S("line", line));
+    TLOG(TLOG_DEBUG, "stderr", TLOG_S("queue", q->cfg->name), TLOG_S("id", id), TLOG_S("line", line));
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -263,8 +263,8 @@ static void finish(bw_run *r) {
     char msg[TAIL_BYTES + 256];
     char *tail = tail_text(r);
     const char *t = tail ? tail : "";
-    BW_LOG(BW_LOG_DEBUG, "exit", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)), BW_I("pid", r->pid),
-           BW_I("code", r->exit_status), BW_I("signal", r->term_signal));
+    TLOG(TLOG_DEBUG, "exit", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)), TLOG_I("pid", r->pid),
+         TLOG_I("code", r->exit_status), TLOG_I("signal", r->term_signal));
     if (r->kill_reason == KILL_TIMEOUT) {
         snprintf(msg, sizeof msg, "timed out after %lld ms", (long long)q->cfg->s.timeout);
         bullc_job_fail(job, msg, 0);
@@ -306,8 +306,8 @@ static void deadline_cb(uv_timer_t *t) {
         finish(r);
     } else if (r->phase == PHASE_RUN) {
         if (r->kill_reason == KILL_NONE) r->kill_reason = KILL_TIMEOUT;
-        BW_LOG(BW_LOG_WARN, "timeout", BW_S("queue", r->q->cfg->name), BW_S("id", bullc_job_id(r->job)),
-               BW_I("pid", r->pid), BW_I("timeout_ms", r->q->cfg->s.timeout));
+        TLOG(TLOG_WARN, "timeout", TLOG_S("queue", r->q->cfg->name), TLOG_S("id", bullc_job_id(r->job)),
+             TLOG_I("pid", r->pid), TLOG_I("timeout_ms", r->q->cfg->s.timeout));
         r->phase = PHASE_GRACE;
         signal_child(r, r->q->cfg->s.kill_grace ? SIGTERM : SIGKILL);
         if (r->q->cfg->s.kill_grace) uv_timer_start(&r->deadline, deadline_cb, (uint64_t)r->q->cfg->s.kill_grace, 0);
@@ -321,8 +321,8 @@ static void watch_cb(uv_timer_t *t) {
     if (!r->job || r->kill_reason != KILL_NONE || !bullc_job_lock_lost(r->job)) return;
     /* Another worker may own the job now: stop the duplicate work. */
     r->kill_reason = KILL_LOCK;
-    BW_LOG(BW_LOG_WARN, "lock-lost", BW_S("queue", r->q->cfg->name), BW_S("id", bullc_job_id(r->job)),
-           BW_I("pid", r->pid), BW_S("msg", "stopping the command"));
+    TLOG(TLOG_WARN, "lock-lost", TLOG_S("queue", r->q->cfg->name), TLOG_S("id", bullc_job_id(r->job)),
+         TLOG_I("pid", r->pid), TLOG_S("msg", "stopping the command"));
     uv_timer_stop(&r->watch);
     r->phase = PHASE_GRACE;
     signal_child(r, SIGTERM);
@@ -431,8 +431,8 @@ void bw_exec_process(bullc_job *job, void *data) {
         else
             q->runs = r->next;
         if (r->next) r->next->prev = r->prev;
-        BW_LOG(BW_LOG_DEBUG, "spawn-failed", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
-               BW_S("error", msg));
+        TLOG(TLOG_DEBUG, "spawn-failed", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+             TLOG_S("error", msg));
         bullc_job_fail(job, msg, 0);
         if (!proc_inited) r->handles--;
         for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
@@ -440,8 +440,8 @@ void bw_exec_process(bullc_job *job, void *data) {
         return;
     }
     r->pid = r->proc.pid;
-    BW_LOG(BW_LOG_DEBUG, "spawn", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)), BW_I("pid", r->pid),
-           BW_S("program", prog(r)));
+    TLOG(TLOG_DEBUG, "spawn", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)), TLOG_I("pid", r->pid),
+         TLOG_S("program", prog(r)));
     uv_read_start((uv_stream_t *)&r->out, alloc_cb, out_read);
     uv_read_start((uv_stream_t *)&r->err, alloc_cb, err_read);
     char *json = bullc_job_to_json(job);

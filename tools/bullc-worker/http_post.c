@@ -151,7 +151,7 @@ static void on_lws_log(int level, const char *line) {
     snprintf(msg, sizeof msg, "%s", line);
     msg[strcspn(msg, "\n")] = '\0';
     snprintf(last_lws_error, sizeof last_lws_error, "%s", msg);
-    BW_LOG(level == LLL_ERR ? BW_LOG_WARN : BW_LOG_DEBUG, "lws", BW_S("msg", msg));
+    TLOG(level == LLL_ERR ? TLOG_WARN : TLOG_DEBUG, "lws", TLOG_S("msg", msg));
 }
 
 /* The calling thread's context, created on first use. */
@@ -387,8 +387,8 @@ int bw_http_post(bw_http *h, const bw_http_req *req, int *status, char *why, siz
     if (!c.completed) {
         /* a 2xx whose body was cut short: the receiver has taken the
          * request, and only a failed delivery should be retried */
-        BW_LOG(BW_LOG_DEBUG, "webhook", BW_S("url", h->display), BW_I("status", c.status),
-               BW_S("msg", "response cut short after a 2xx status"));
+        TLOG(TLOG_DEBUG, "webhook", TLOG_S("url", h->display), TLOG_I("status", c.status),
+             TLOG_S("msg", "response cut short after a 2xx status"));
     }
     return 0;
 }

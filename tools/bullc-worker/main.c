@@ -21,8 +21,8 @@ static int fatal(const bw_config *cfg, int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    BW_LOG(BW_LOG_ERROR, "fatal", BW_S("msg", msg), BW_I("exit_code", code));
-    if (cfg->log_file || cfg->log_format == BW_LOG_JSON) fprintf(stderr, "bullc-worker: %s\n", msg);
+    TLOG(TLOG_ERROR, "fatal", TLOG_S("msg", msg), TLOG_I("exit_code", code));
+    if (cfg->log_file || cfg->log_format == TLOG_JSON) fprintf(stderr, "bullc-worker: %s\n", msg);
     return code;
 }
 
@@ -104,8 +104,8 @@ static void unload_plugins(bw_app *app) {
 
 static void log_open_handle(uv_handle_t *h, void *arg) {
     (void)arg;
-    BW_LOG(BW_LOG_ERROR, "exit", BW_S("msg", "a handle is still open after shutdown"),
-           BW_S("type", uv_handle_type_name(uv_handle_get_type(h))), BW_B("closing", uv_is_closing(h)));
+    TLOG(TLOG_ERROR, "exit", TLOG_S("msg", "a handle is still open after shutdown"),
+         TLOG_S("type", uv_handle_type_name(uv_handle_get_type(h))), TLOG_B("closing", uv_is_closing(h)));
 }
 
 /* The process's own argument strings are what `ps` shows: a --redis URL
@@ -156,12 +156,12 @@ static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
         bullc_free(report);
         const cJSON *e;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "warnings"))
-            BW_LOG(BW_LOG_WARN, "redis", BW_S("queue", cfg->queues[i].name), BW_S("msg", e->valuestring));
+            TLOG(TLOG_WARN, "redis", TLOG_S("queue", cfg->queues[i].name), TLOG_S("msg", e->valuestring));
         int errors = 0;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "errors")) {
             errors++;
-            BW_LOG(cfg->allow_unsafe_redis ? BW_LOG_WARN : BW_LOG_ERROR, "redis", BW_S("queue", cfg->queues[i].name),
-                   BW_S("msg", e->valuestring));
+            TLOG(cfg->allow_unsafe_redis ? TLOG_WARN : TLOG_ERROR, "redis", TLOG_S("queue", cfg->queues[i].name),
+                 TLOG_S("msg", e->valuestring));
         }
         char first[400] = "";
         if (errors)
@@ -185,7 +185,7 @@ int main(int argc, char **argv) {
         return code == 1 ? BW_EXIT_OK : code;
     }
     char why[512];
-    if (bw_log_open(cfg.log_file, cfg.log_format, cfg.log_level, why, sizeof why)) {
+    if (tlog_open(cfg.log_file, cfg.log_format, cfg.log_level, why, sizeof why)) {
         fprintf(stderr, "bullc-worker: %s\n", why);
         bw_config_free(&cfg);
         return BW_EXIT_USAGE;
@@ -199,8 +199,8 @@ int main(int argc, char **argv) {
     if (!code) code = redis_settings(&cfg, &app.redis);
     if (!code) {
         bullc_redis_opts_describe(app.redis, where, sizeof where);
-        BW_LOG(BW_LOG_INFO, "start", BW_S("version", bullc_version()), BW_S("bullmq", bullc_bullmq_version()),
-               BW_S("redis", where), BW_I("queues", (int64_t)cfg.nqueues), BW_I("pid", getpid()));
+        TLOG(TLOG_INFO, "start", TLOG_S("version", bullc_version()), TLOG_S("bullmq", bullc_bullmq_version()),
+             TLOG_S("redis", where), TLOG_I("queues", (int64_t)cfg.nqueues), TLOG_I("pid", getpid()));
         code = check_redis(&cfg, app.redis, where);
         if (!code) code = check_server(&cfg, app.redis);
     }
@@ -219,13 +219,13 @@ int main(int argc, char **argv) {
             uv_walk(&app.loop, log_open_handle, NULL);
             code = BW_EXIT_FAIL;
         }
-        BW_LOG(BW_LOG_INFO, "exit", BW_I("code", code), BW_B("loop_closed", rc == 0));
+        TLOG(TLOG_INFO, "exit", TLOG_I("code", code), TLOG_B("loop_closed", rc == 0));
     } else if (app.queues) {
         unload_plugins(&app);
     }
     bullc_redis_opts_free(app.redis);
     free(app.queues);
-    bw_log_close();
+    tlog_close();
     bw_config_free(&cfg);
     return code;
 }

@@ -16,56 +16,57 @@
 static void ev_active(bullc_worker *w, const bullc_job *job, void *data) {
     bw_queue *q = data;
     (void)w;
-    BW_LOG(BW_LOG_INFO, "active", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
-           BW_S("name", bullc_job_name(job)), BW_I("attempt", bullc_job_attempts_made(job) + 1));
+    TLOG(TLOG_INFO, "active", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+         TLOG_S("name", bullc_job_name(job)), TLOG_I("attempt", bullc_job_attempts_made(job) + 1));
 }
 
 static int64_t duration(const bullc_job *job) {
     int64_t on = bullc_job_processed_on(job);
-    return on > 0 ? bw_now_ms() - on : 0;
+    return on > 0 ? tlog_now_ms() - on : 0;
 }
 
 static void ev_completed(bullc_worker *w, const bullc_job *job, const char *result, void *data) {
     bw_queue *q = data;
     (void)w;
-    BW_LOG(BW_LOG_INFO, "completed", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
-           BW_S("name", bullc_job_name(job)), BW_I("duration_ms", duration(job)));
-    BW_LOG(BW_LOG_DEBUG, "result", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)), BW_J("result", result));
+    TLOG(TLOG_INFO, "completed", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+         TLOG_S("name", bullc_job_name(job)), TLOG_I("duration_ms", duration(job)));
+    TLOG(TLOG_DEBUG, "result", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+         TLOG_J("result", result));
 }
 
 static void ev_failed(bullc_worker *w, const bullc_job *job, const char *reason, bool will_retry, void *data) {
     bw_queue *q = data;
     (void)w;
-    BW_LOG(BW_LOG_WARN, "failed", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
-           BW_S("name", bullc_job_name(job)), BW_I("attempt", bullc_job_attempts_made(job) + 1),
-           BW_B("will_retry", will_retry), BW_I("duration_ms", duration(job)), BW_S("reason", reason));
+    TLOG(TLOG_WARN, "failed", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+         TLOG_S("name", bullc_job_name(job)), TLOG_I("attempt", bullc_job_attempts_made(job) + 1),
+         TLOG_B("will_retry", will_retry), TLOG_I("duration_ms", duration(job)), TLOG_S("reason", reason));
 }
 
 static void ev_progress(bullc_worker *w, const bullc_job *job, const char *progress, void *data) {
     bw_queue *q = data;
     (void)w;
-    BW_LOG(BW_LOG_DEBUG, "progress", BW_S("queue", q->cfg->name), BW_S("id", bullc_job_id(job)),
-           BW_J("progress", progress));
+    TLOG(TLOG_DEBUG, "progress", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+         TLOG_J("progress", progress));
 }
 
 static void ev_stalled(bullc_worker *w, const char *id, void *data) {
     bw_queue *q = data;
     (void)w;
-    BW_LOG(BW_LOG_WARN, "stalled", BW_S("queue", q->cfg->name), BW_S("id", id),
-           BW_S("msg", "moved back to wait (or failed) by the stalled-jobs check"));
+    TLOG(TLOG_WARN, "stalled", TLOG_S("queue", q->cfg->name), TLOG_S("id", id),
+         TLOG_S("msg", "moved back to wait (or failed) by the stalled-jobs check"));
 }
 
 static void ev_drained(bullc_worker *w, void *data) {
     bw_queue *q = data;
     (void)w;
-    BW_LOG(BW_LOG_INFO, "drained", BW_S("queue", q->cfg->name));
+    TLOG(TLOG_INFO, "drained", TLOG_S("queue", q->cfg->name));
 }
 
 static void ev_error(bullc_worker *w, int code, const char *message, void *data) {
     bw_queue *q = data;
     (void)w;
-    BW_LOG(BW_LOG_ERROR, "error", BW_S("queue", q->cfg->name), BW_S("code", bullc_err_name(code)),
-           BW_S("msg", message));
+    TLOG(TLOG_ERROR, "error", TLOG_S("queue", q->cfg->name), TLOG_S("code", bullc_err_name(code)),
+         TLOG_S("msg", message));
 }
 
 static void ev_ready(bullc_worker *w, void *data) {
@@ -73,7 +74,7 @@ static void ev_ready(bullc_worker *w, void *data) {
     bw_app *app = q->app;
     (void)w;
     if (q->ready_once) {
-        BW_LOG(BW_LOG_INFO, "reconnected", BW_S("queue", q->cfg->name));
+        TLOG(TLOG_INFO, "reconnected", TLOG_S("queue", q->cfg->name));
         return;
     }
     q->ready_once = true;
@@ -92,7 +93,7 @@ static void ev_ready(bullc_worker *w, void *data) {
         sprintf(conc + strlen(conc), "%s%d", i ? "," : "", n);
     }
     if (same && conc) *strchrnul(conc, ',') = '\0';
-    BW_LOG(BW_LOG_INFO, "ready", BW_S("queues", names), BW_S("concurrency", conc), BW_I("pid", getpid()));
+    TLOG(TLOG_INFO, "ready", TLOG_S("queues", names), TLOG_S("concurrency", conc), TLOG_I("pid", getpid()));
     free(names);
     free(conc);
 }
@@ -106,15 +107,15 @@ static void worker_closed(bullc_worker *w, void *data) {
     bw_app *app = q->app;
     (void)w;
     q->closed = true;
-    BW_LOG(BW_LOG_DEBUG, "closed", BW_S("queue", q->cfg->name));
+    TLOG(TLOG_DEBUG, "closed", TLOG_S("queue", q->cfg->name));
     if (--app->open == 0) close_all_handles(app);
 }
 
 static void hard_exit(uv_timer_t *t) {
     bw_app *app = t->data;
     (void)app;
-    BW_LOG(BW_LOG_ERROR, "exit", BW_S("msg", "a processor did not return after the forced shutdown; exiting now"));
-    bw_log_close();
+    TLOG(TLOG_ERROR, "exit", TLOG_S("msg", "a processor did not return after the forced shutdown; exiting now"));
+    tlog_close();
     _exit(BW_EXIT_ABANDONED);
 }
 
@@ -122,8 +123,8 @@ static void force(bw_app *app, const char *why) {
     if (app->forced) return;
     app->forced = true;
     app->exit_code = BW_EXIT_ABANDONED;
-    BW_LOG(BW_LOG_WARN, "shutdown", BW_S("mode", "forced"), BW_S("why", why),
-           BW_S("msg", "jobs in process are left for stalled recovery"));
+    TLOG(TLOG_WARN, "shutdown", TLOG_S("mode", "forced"), TLOG_S("why", why),
+         TLOG_S("msg", "jobs in process are left for stalled recovery"));
     /* Close with force first: the results the processors report below are
      * then dropped, and the jobs stay active until their locks expire. */
     for (size_t i = 0; i < app->nqueues; i++) {
@@ -159,14 +160,14 @@ static void drain_tick(uv_timer_t *t) {
 static void on_signal(uv_signal_t *h, int signum) {
     bw_app *app = h->data;
     if (signum == SIGHUP) {
-        bw_log_reopen();
+        tlog_reopen();
         return;
     }
     app->signals++;
     const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
     if (app->signals >= 3) {
-        BW_LOG(BW_LOG_ERROR, "exit", BW_S("signal", name), BW_S("msg", "third signal: exiting now"));
-        bw_log_close();
+        TLOG(TLOG_ERROR, "exit", TLOG_S("signal", name), TLOG_S("msg", "third signal: exiting now"));
+        tlog_close();
         _exit(BW_EXIT_ABANDONED);
     }
     if (app->shutting_down) {
@@ -174,9 +175,9 @@ static void on_signal(uv_signal_t *h, int signum) {
         return;
     }
     app->shutting_down = true;
-    BW_LOG(BW_LOG_INFO, "shutdown", BW_S("mode", "graceful"), BW_S("signal", name),
-           BW_I("timeout_ms", app->cfg->shutdown_timeout),
-           BW_S("msg", "finishing the jobs in process; a second signal stops at once"));
+    TLOG(TLOG_INFO, "shutdown", TLOG_S("mode", "graceful"), TLOG_S("signal", name),
+         TLOG_I("timeout_ms", app->cfg->shutdown_timeout),
+         TLOG_S("msg", "finishing the jobs in process; a second signal stops at once"));
     for (size_t i = 0; i < app->nqueues; i++) {
         bw_queue *q = &app->queues[i];
         if (q->worker && !q->closed) bullc_worker_close(q->worker, false, app->cfg->shutdown_timeout, worker_closed, q);
@@ -229,8 +230,8 @@ static int start_worker(bw_app *app, bw_queue *q) {
     int rc = bullc_worker_new(&q->worker, &app->loop, c->name, &o, &ev, q, &err);
     if (rc) {
         q->worker = NULL;
-        BW_LOG(BW_LOG_ERROR, "start", BW_S("queue", c->name), BW_S("code", bullc_err_name(rc)),
-               BW_S("msg", err.message));
+        TLOG(TLOG_ERROR, "start", TLOG_S("queue", c->name), TLOG_S("code", bullc_err_name(rc)),
+             TLOG_S("msg", err.message));
         return rc == BULLC_EINVAL ? BW_EXIT_USAGE : BW_EXIT_FAIL;
     }
     app->open++;

@@ -1,38 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-/* The log: one line per event, as text (`TIME LEVEL EVENT key=value...`) or
- * as one JSON object per line, to stderr or to a file that SIGHUP reopens. */
+/* The programs' log (bullc-worker, bullc-socket-client): one line per event,
+ * as text (`TIME LEVEL EVENT key=value...`) or as one JSON object per line,
+ * to stderr or to a file that SIGHUP reopens. Any thread may log: each line
+ * is one write(), so lines never interleave. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "bw.h"
+#include "tlog.h"
 
 static struct {
     int fd;
     int format, level;
     char *path;
-} lg = {2, BW_LOG_TEXT, BW_LOG_INFO, NULL};
+} lg = {2, TLOG_TEXT, TLOG_INFO, NULL};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-int bw_log_level_parse(const char *s) {
+int tlog_level_parse(const char *s) {
     for (int i = 0; i < 4; i++)
         if (!strcmp(s, level_names[i])) return i;
-    if (!strcmp(s, "warning")) return BW_LOG_WARN;
+    if (!strcmp(s, "warning")) return TLOG_WARN;
     return -1;
 }
 
 static int open_file(const char *path) {
-    /* 0600: job data and failure reasons can be private */
+    /* 0600: job data, messages and failure reasons can be private */
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 }
 
-int bw_log_open(const char *path, int format, int level, char *why, size_t why_size) {
+int tlog_open(const char *path, int format, int level, char *why, size_t why_size) {
     lg.format = format;
     lg.level = level;
     if (!path) return 0;
@@ -47,21 +50,23 @@ int bw_log_open(const char *path, int format, int level, char *why, size_t why_s
     return 0;
 }
 
-void bw_log_reopen(void) {
+void tlog_reopen(void) {
     if (!lg.path) return;
     int fd = open_file(lg.path);
     if (fd < 0) {
         /* keep writing to the old file rather than losing lines */
-        BW_LOG(BW_LOG_ERROR, "log", BW_S("msg", "cannot reopen the log file; still writing to the old one"),
-               BW_S("path", lg.path), BW_S("error", strerror(errno)));
+        TLOG(TLOG_ERROR, "log", TLOG_S("msg", "cannot reopen the log file; still writing to the old one"),
+             TLOG_S("path", lg.path), TLOG_S("error", strerror(errno)));
         return;
     }
-    close(lg.fd);
-    lg.fd = fd;
-    BW_LOG(BW_LOG_INFO, "log", BW_S("msg", "log file reopened"), BW_S("path", lg.path));
+    /* dup2 swaps the file under the same descriptor number atomically, so
+     * another thread never writes to a closed (or reused) descriptor */
+    dup2(fd, lg.fd);
+    close(fd);
+    TLOG(TLOG_INFO, "log", TLOG_S("msg", "log file reopened"), TLOG_S("path", lg.path));
 }
 
-void bw_log_close(void) {
+void tlog_close(void) {
     if (lg.path) {
         close(lg.fd);
         free(lg.path);
@@ -70,7 +75,7 @@ void bw_log_close(void) {
     }
 }
 
-bool bw_log_enabled(int level) { return level >= lg.level; }
+bool tlog_enabled(int level) { return level >= lg.level; }
 
 static void timestamp(char *buf, size_t size) {
     struct timeval tv;
@@ -143,22 +148,22 @@ static void put_text_value(buf *b, const char *s) {
     put(b, "\"", 1);
 }
 
-static void format_text(buf *b, const char *ts, int level, const char *event, size_t n, const bw_field *f) {
+static void format_text(buf *b, const char *ts, int level, const char *event, size_t n, const tlog_field *f) {
     char head[96];
     snprintf(head, sizeof head, "%s %-5s %s", ts, level_names[level], event);
     puts_(b, head);
     for (size_t i = 0; i < n; i++) {
-        if ((f[i].type == BW_F_STR || f[i].type == BW_F_JSON) && !f[i].s) continue;
+        if ((f[i].type == TLOG_F_STR || f[i].type == TLOG_F_JSON) && !f[i].s) continue;
         put(b, " ", 1);
         puts_(b, f[i].key);
         put(b, "=", 1);
         char num[32];
         switch (f[i].type) {
-        case BW_F_INT:
+        case TLOG_F_INT:
             snprintf(num, sizeof num, "%lld", (long long)f[i].i);
             puts_(b, num);
             break;
-        case BW_F_BOOL:
+        case TLOG_F_BOOL:
             puts_(b, f[i].i ? "true" : "false");
             break;
         default:
@@ -167,21 +172,22 @@ static void format_text(buf *b, const char *ts, int level, const char *event, si
     }
 }
 
-static void format_json(buf *b, const char *ts, int level, const char *event, size_t n, const bw_field *f) {
+static void format_json(buf *b, const char *ts, int level, const char *event, size_t n, const tlog_field *f) {
     cJSON *o = cJSON_CreateObject();
+    if (!o) return;
     cJSON_AddStringToObject(o, "time", ts);
     cJSON_AddStringToObject(o, "level", level_names[level]);
     cJSON_AddStringToObject(o, "event", event);
     for (size_t i = 0; i < n; i++) {
         cJSON *v = NULL;
         switch (f[i].type) {
-        case BW_F_INT:
+        case TLOG_F_INT:
             v = cJSON_CreateNumber((double)f[i].i);
             break;
-        case BW_F_BOOL:
+        case TLOG_F_BOOL:
             v = cJSON_CreateBool(f[i].i != 0);
             break;
-        case BW_F_JSON:
+        case TLOG_F_JSON:
             if (f[i].s && !(v = cJSON_Parse(f[i].s))) v = cJSON_CreateString(f[i].s);
             break;
         default:
@@ -195,12 +201,12 @@ static void format_json(buf *b, const char *ts, int level, const char *event, si
     free(s);
 }
 
-void bw_log(int level, const char *event, size_t n, const bw_field *fields) {
-    if (!bw_log_enabled(level)) return;
+void tlog(int level, const char *event, size_t n, const tlog_field *fields) {
+    if (!tlog_enabled(level)) return;
     char ts[40];
     timestamp(ts, sizeof ts);
     buf b = {0};
-    if (lg.format == BW_LOG_JSON)
+    if (lg.format == TLOG_JSON)
         format_json(&b, ts, level, event, n, fields);
     else
         format_text(&b, ts, level, event, n, fields);
@@ -218,8 +224,14 @@ void bw_log(int level, const char *event, size_t n, const bw_field *fields) {
     free(b.p);
 }
 
-int64_t bw_now_ms(void) {
+int64_t tlog_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t tlog_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
