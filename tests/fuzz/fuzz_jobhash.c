@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&w, 0, sizeof w);
     w.base = sdsnew("bull:q:");
     w.queue = sdsnew("q");
-    bullc_job *job = bullc__job_from_reply(&w, hash, id, "token:1");
+    bullc_job *job = bullc__job_from_reply(&w, hash, id, sdsnew("token:1")); /* takes the token */
     if (job) {
         char *j = bullc_job_to_json(job);
         free(j);
