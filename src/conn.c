@@ -96,7 +96,9 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     c->ctx =
         o->unix_path ? redisConnectUnixWithTimeout(o->unix_path, ct) : redisConnectWithTimeout(o->host, o->port, ct);
     if (!c->ctx || c->ctx->err) return ctx_err(c, err, "cannot connect to");
-    redisEnableKeepAlive(c->ctx);
+    /* TCP keepalive does not apply to a unix socket, and hiredis leaves the
+     * context in an error state when setting it fails there. */
+    if (!o->unix_path) redisEnableKeepAlive(c->ctx);
     if (redisSetTimeout(c->ctx, tv_ms(o->command_timeout_ms)) != REDIS_OK)
         return ctx_err(c, err, "cannot set timeout on");
     int rc;
