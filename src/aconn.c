@@ -132,6 +132,19 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop, int busy_poll_us) {
  * aconn contract already forbids keeping a reply past its callback. */
 enum { ARENA_CHUNK = 16384, ARENA_ALIGN = 16 };
 
+/* Under AddressSanitizer the arena stays off: hiredis's own reply objects,
+ * one allocation each, let ASan catch a reply used after its callback. */
+#if defined(__SANITIZE_ADDRESS__)
+#define USE_REPLY_ARENA 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define USE_REPLY_ARENA 0
+#endif
+#endif
+#ifndef USE_REPLY_ARENA
+#define USE_REPLY_ARENA 1
+#endif
+
 typedef struct arena_chunk {
     struct arena_chunk *next;
     size_t size, used;
@@ -398,7 +411,7 @@ static void do_connect(bullc__aconn *c) {
         return;
     }
     ac->data = c;
-    if (!c->replies) c->replies = calloc(1, sizeof *c->replies);
+    if (USE_REPLY_ARENA && !c->replies) c->replies = calloc(1, sizeof *c->replies);
     if (c->replies) {
         ac->c.reader->fn = &reply_fns;
         ac->c.reader->privdata = c->replies;
