@@ -130,35 +130,54 @@ static void print_json(const char *json) {
     fputc('\n', stdout);
 }
 
+/* The start of a verb that takes no flags of its own and exactly `n`
+ * positional arguments, the first a queue: parses them, then opens it. */
+static int open_verb(cli *c, int n, const char *usage, const char **pos, bullc_queue **q) {
+    cli_flag flags[] = {{NULL, false, NULL, 0}};
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, n, NULL, NULL);
+    if (rc) return rc;
+    if (npos != n) return cli_fail(EXIT_USAGE, "usage: bullc %s", usage);
+    return cli_open_admin(c, pos[0], q);
+}
+
+/* The end of a verb whose library call gave JSON text: the error, or the
+ * JSON as it is (--json), or `text` printing it for people. Frees `json`
+ * and the queue. */
+static int json_result(cli *c, bullc_queue *q, int r, const bullc_error *err, char *json,
+                       void (*text)(const char *json)) {
+    int rc = 0;
+    if (r)
+        rc = cli_fail_err(r, err);
+    else if (c->json)
+        print_json(json);
+    else
+        text(json);
+    bullc_free(json);
+    bullc_queue_free(q);
+    return rc;
+}
+
 /* ---- counts ------------------------------------------------------------------- */
 
 /* The states of `counts`, in Node's order of the --json object. */
 static const char *const count_states[] = {"waiting",   "active", "delayed", "prioritized",
                                            "completed", "failed", "paused",  "waiting-children"};
 
+static void print_counts(const char *json) {
+    cJSON *o = cJSON_Parse(json);
+    for (cJSON *e = o ? o->child : NULL; e; e = e->next) printf("%-18s %.0f\n", e->string, e->valuedouble);
+    cJSON_Delete(o);
+}
+
 int cmd_counts(cli *c) {
-    cli_flag flags[] = {{NULL, false, NULL, 0}};
     const char *pos[1] = {0};
-    int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
-    if (rc) return rc;
-    if (npos != 1) return cli_fail(EXIT_USAGE, "usage: bullc counts QUEUE");
     bullc_queue *q;
-    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    int rc = open_verb(c, 1, "counts QUEUE", pos, &q);
+    if (rc) return rc;
     bullc_error err = {0};
     char *json = NULL;
     int r = bullc_queue_get_job_counts(q, count_states, sizeof count_states / sizeof count_states[0], &json, &err);
-    if (r) {
-        rc = cli_fail_err(r, &err);
-    } else if (c->json) {
-        print_json(json);
-    } else {
-        cJSON *o = cJSON_Parse(json);
-        for (cJSON *e = o ? o->child : NULL; e; e = e->next) printf("%-18s %.0f\n", e->string, e->valuedouble);
-        cJSON_Delete(o);
-    }
-    bullc_free(json);
-    bullc_queue_free(q);
-    return rc;
+    return json_result(c, q, r, &err, json, print_counts);
 }
 
 /* ---- jobs, get ----------------------------------------------------------------- */
@@ -270,25 +289,14 @@ static void print_job(const char *json) {
 }
 
 int cmd_get(cli *c) {
-    cli_flag flags[] = {{NULL, false, NULL, 0}};
     const char *pos[2] = {0};
-    int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
-    if (rc) return rc;
-    if (npos != 2) return cli_fail(EXIT_USAGE, "usage: bullc get QUEUE ID");
     bullc_queue *q;
-    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    int rc = open_verb(c, 2, "get QUEUE ID", pos, &q);
+    if (rc) return rc;
     bullc_error err = {0};
     char *json = NULL;
     int r = bullc_queue_get_job(q, pos[1], &json, &err);
-    if (r)
-        rc = cli_fail_err(r, &err);
-    else if (c->json)
-        print_json(json);
-    else
-        print_job(json);
-    bullc_free(json);
-    bullc_queue_free(q);
-    return rc;
+    return json_result(c, q, r, &err, json, print_job);
 }
 
 /* ---- logs, state ------------------------------------------------------------------- */
@@ -337,13 +345,10 @@ int cmd_logs(cli *c) {
 }
 
 int cmd_state(cli *c) {
-    cli_flag flags[] = {{NULL, false, NULL, 0}};
     const char *pos[2] = {0};
-    int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
-    if (rc) return rc;
-    if (npos != 2) return cli_fail(EXIT_USAGE, "usage: bullc state QUEUE ID");
     bullc_queue *q;
-    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    int rc = open_verb(c, 2, "state QUEUE ID", pos, &q);
+    if (rc) return rc;
     bullc_error err = {0};
     const char *state = NULL;
     int r = bullc_queue_get_job_state(q, pos[1], &state, &err);
@@ -361,38 +366,30 @@ int cmd_state(cli *c) {
 
 /* ---- workers, queues, metrics ------------------------------------------------------------ */
 
+static void print_workers(const char *json) {
+    cJSON *a = cJSON_Parse(json);
+    printf("%-8s %-22s %-8s %-8s %s\n", "ID", "ADDR", "AGE", "IDLE", "NAME");
+    for (cJSON *w = a ? a->child : NULL; w; w = w->next) {
+        const char *f[] = {"id", "addr", "age", "idle", "rawname"};
+        const char *v[5];
+        for (int i = 0; i < 5; i++) {
+            cJSON *x = cJSON_GetObjectItemCaseSensitive(w, f[i]);
+            v[i] = cJSON_IsString(x) ? x->valuestring : "";
+        }
+        printf("%-8s %-22s %-8s %-8s %s\n", v[0], v[1], v[2], v[3], v[4]);
+    }
+    cJSON_Delete(a);
+}
+
 int cmd_workers(cli *c) {
-    cli_flag flags[] = {{NULL, false, NULL, 0}};
     const char *pos[1] = {0};
-    int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
-    if (rc) return rc;
-    if (npos != 1) return cli_fail(EXIT_USAGE, "usage: bullc workers QUEUE");
     bullc_queue *q;
-    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    int rc = open_verb(c, 1, "workers QUEUE", pos, &q);
+    if (rc) return rc;
     bullc_error err = {0};
     char *json = NULL;
     int r = bullc_queue_get_workers(q, &json, &err);
-    if (r) {
-        rc = cli_fail_err(r, &err);
-    } else if (c->json) {
-        print_json(json);
-    } else {
-        cJSON *a = cJSON_Parse(json);
-        printf("%-8s %-22s %-8s %-8s %s\n", "ID", "ADDR", "AGE", "IDLE", "NAME");
-        for (cJSON *w = a ? a->child : NULL; w; w = w->next) {
-            const char *f[] = {"id", "addr", "age", "idle", "rawname"};
-            const char *v[5];
-            for (int i = 0; i < 5; i++) {
-                cJSON *x = cJSON_GetObjectItemCaseSensitive(w, f[i]);
-                v[i] = cJSON_IsString(x) ? x->valuestring : "";
-            }
-            printf("%-8s %-22s %-8s %-8s %s\n", v[0], v[1], v[2], v[3], v[4]);
-        }
-        cJSON_Delete(a);
-    }
-    bullc_free(json);
-    bullc_queue_free(q);
-    return rc;
+    return json_result(c, q, r, &err, json, print_workers);
 }
 
 int cmd_queues(cli *c) {
