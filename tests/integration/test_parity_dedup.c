@@ -226,8 +226,7 @@ Test(parity_dedup, replace_with_ttl) {
     ph_end(h);
 }
 
-/* node: "[when extend and replace options are provided as true] resets ttl and removes last job if it is in delayed
- * state" */
+/* node: "[when extend and replace options are provided as true] resets ttl and removes last job if it is in delayed state" */
 Test(parity_dedup, extend_and_replace) {
     ph *h = ph_new("q");
     ph_qe(h);

@@ -136,19 +136,16 @@ Test(parity_removal, job_age_and_count_failed) {
     removal_case("{\"removeOnFail\":{\"age\":1,\"count\":5}}", NULL, true, 1, 5, 0, 5);
 }
 
-/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified after completed with
- * removeOnComplete" */
+/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified after completed with removeOnComplete" */
 Test(parity_removal, worker_age) { removal_case(NULL, "{\"age\":1}", false, 1, 0, 0, -1); }
 
-/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count completed
- * with removeOnComplete" */
+/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count completed with removeOnComplete" */
 Test(parity_removal, worker_age_and_count) { removal_case(NULL, "{\"age\":1,\"count\":5}", false, 1, 5, 0, 5); }
 
 /* node: "[when worker has removeOnFinish options] should keep jobs with age 10 and limit 2 with removeOnComplete" */
 Test(parity_removal, worker_age_and_limit) { removal_case(NULL, "{\"age\":1,\"limit\":2}", false, 1, 0, 2, -1); }
 
-/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count fail with
- * removeOnFail" */
+/* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count fail with removeOnFail" */
 Test(parity_removal, worker_age_and_count_failed) { removal_case(NULL, "{\"age\":1,\"count\":5}", true, 1, 5, 0, 5); }
 
 /* node: "[when worker has removeOnFinish options] should remove all jobs when count is 0 with removeOnFail" */

@@ -315,8 +315,7 @@ static void retry_failed_case(int flags, int64_t expect_second) {
 /* node: "[when job is in failed state] retries a job that fails" */
 Test(parity_worker, retry_a_failed_job) { retry_failed_case(0, 2); }
 
-/* node: "[when passing resetAttemptsMade and resetAttemptsStarted as true] retries a job that fails and resets
- * attemptsMade and attemptsStarted" */
+/* node: "[when passing resetAttemptsMade and resetAttemptsStarted as true] retries a job that fails and resets attemptsMade and attemptsStarted" */
 Test(parity_worker, retry_a_failed_job_resetting_attempts) {
     retry_failed_case(BULLC_RETRY_RESET_ATTEMPTS_MADE | BULLC_RETRY_RESET_ATTEMPTS_STARTED, 1);
 }
@@ -349,8 +348,7 @@ static void retry_completed_case(int flags, int64_t expect_second) {
 /* node: "[when job is in completed state] retries a job that completes" */
 Test(parity_worker, retry_a_completed_job) { retry_completed_case(0, 2); }
 
-/* node: "[when passing resetAttemptsMade and resetAttemptsStarted as true] retries a job that completes and resets
- * attemptsMade and attemptsStarted" */
+/* node: "[when passing resetAttemptsMade and resetAttemptsStarted as true] retries a job that completes and resets attemptsMade and attemptsStarted" */
 Test(parity_worker, retry_a_completed_job_resetting_attempts) {
     retry_completed_case(BULLC_RETRY_RESET_ATTEMPTS_MADE | BULLC_RETRY_RESET_ATTEMPTS_STARTED, 1);
 }
