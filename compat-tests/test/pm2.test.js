@@ -32,7 +32,7 @@ const freePort = () =>
     s.on('error', reject);
   });
 
-test('PM2 runs socket-client, queue-worker and api; rounds flow; pm2 kill stops them', { timeout: 120000 }, async () => {
+test('PM2 runs socket-client, queue-worker and api; rounds flow; pm2 stop drains them', { timeout: 120000 }, async () => {
   const dir = tmpDir('pm2');
   const wsPort = await freePort();
   const provider = new Proc(path.join(process.env.BULLC_BIN_DIR, 'bullc-fake-provider'),
@@ -76,9 +76,14 @@ test('PM2 runs socket-client, queue-worker and api; rounds flow; pm2 kill stops 
     await client.flushdb();
     await client.quit();
   }
+  // `pm2 stop` signals the apps while PM2's daemon, which writes their output
+  // to the log files, stays up to record their last lines; `pm2 kill` could
+  // take the daemon down before it wrote the worker's exit line.
+  const stop = spawnSync(pm2Bin, ['stop', 'all'], { env: pm2Env, encoding: 'utf8', timeout: 60000 });
+  assert.strictEqual(stop.status, 0, stop.stderr);
+  await eventually(() => /exit code=0/.test(log('queue-worker')), 10000, 'the worker drained and exited 0');
   const kill = spawnSync(pm2Bin, ['kill'], { env: pm2Env, encoding: 'utf8', timeout: 60000 });
   assert.strictEqual(kill.status, 0);
   pm2Env = null;
-  await eventually(() => /exit code=0/.test(log('queue-worker')), 10000, 'the worker drained and exited 0');
   await provider.stop();
 });
