@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -39,7 +40,12 @@ void pr_start(private_redis *r, const char *extra) {
     int slot = -1;
     for (int i = 0; i < 16 && slot < 0; i++)
         if (!running[i].port) slot = i;
-    r->port = tu_free_port();
+    /* A cluster node also listens on its port + 10000 (the cluster bus): a
+     * free port above 55535 would leave it none, and the server would not
+     * start. */
+    bool cluster = extra && strstr(extra, "--cluster-enabled yes");
+    do r->port = tu_free_port();
+    while (cluster && r->port > 65535 - 10000);
     const char *tmp = getenv("BULLC_TEST_TMP");
     snprintf(r->dir, sizeof r->dir, "%s/pr-%d-%d", tmp ? tmp : "/tmp", (int)getpid(), ++n);
     snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
