@@ -43,9 +43,11 @@ describe('docs/adding-a-queue.md: the payment queue', () => {
     const first = checkout(prefix, 'o-1001', '12.5', 'EUR');
     assert.equal(first.status, 0, first.stderr);
     assert.equal(first.stdout.trim(), 'payment-o-1001');
+    assert.equal(first.stderr, '', 'a job added: no note');
     const again = checkout(prefix, 'o-1001', '12.5', 'EUR');
     assert.equal(again.status, 0, again.stderr);
     assert.equal(again.stdout.trim(), 'payment-o-1001', 'the same order: the same job, none added');
+    assert.equal(again.stderr, 'checkout: order o-1001 was queued before as payment-o-1001; nothing added\n');
     assert.equal(await queue.count(), 1);
 
     const j = await finished(queue, 'payment-o-1001');

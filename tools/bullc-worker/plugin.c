@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bullc/plugin.h>
+
 #include "bw.h"
-#include "plugin.h"
 
 typedef int (*init_fn)(const char *, const char *, void **);
 typedef int (*process_fn)(bullc_job *, bullc_job_result *, void *);

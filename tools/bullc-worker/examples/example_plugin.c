@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../plugin.h"
+#include <bullc/plugin.h>
 
 typedef struct state {
     char *queue;

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../plugin.h"
+#include <bullc/plugin.h>
 
 typedef struct payment_cfg {
     double max_amount;

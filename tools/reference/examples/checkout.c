@@ -30,12 +30,14 @@ static int checkout_init(checkout *c, bullc_error *err) {
 static void checkout_free(checkout *c) { bullc_queue_free(c->payments); }
 
 /* Confirms an order: its payment is queued, once, whatever the retries of
- * this call. The job id to follow it in *payment_job (bullc_free). */
+ * this call. The job id to follow it in *payment_job (bullc_free). Returns
+ * 0 when the payment job was added, 1 when this order's payment was queued
+ * before (nothing added), or a negative BULLC_E* code. */
 static int checkout_confirm_order(checkout *c, const char *order_id, double amount, const char *currency,
                                   char **payment_job, bullc_error *err) {
     /* ... the order is validated and stored here ... */
     int rc = payment_add_process_payment_job(c->payments, order_id, amount, currency, payment_job, err);
-    return rc < 0 ? rc : 0; /* 1: this order's payment was queued before */
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -51,11 +53,13 @@ int main(int argc, char **argv) {
     }
     char *job = NULL;
     int rc = checkout_confirm_order(&c, argv[1], strtod(argv[2], NULL), argv[3], &job, &err);
-    if (rc)
+    if (rc < 0)
         fprintf(stderr, "checkout: %s (%s)\n", err.message, bullc_err_name(rc));
     else
         printf("%s\n", job);
+    /* as `bullc add`: the id either way, and a word when nothing was added */
+    if (rc == 1) fprintf(stderr, "checkout: order %s was queued before as %s; nothing added\n", argv[1], job);
     bullc_free(job);
     checkout_free(&c);
-    return rc == BULLC_EINVAL ? 2 : rc ? 3 : 0;
+    return rc == BULLC_EINVAL ? 2 : rc < 0 ? 3 : 0;
 }

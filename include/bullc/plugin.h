@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* bullc-worker plugins: the entry points a shared library gives
- * `bullc-worker --plugin PATH.so`. Include this header in a plugin (it is
- * not part of libbullc's installed API; copy it, it is small and stable).
+ * `bullc-worker --plugin PATH.so`. A plugin includes it as <bullc/plugin.h>
+ * (installed with libbullc's headers); libbullc itself implements none of
+ * these: bullc-worker looks them up in the plugin.
  *
  * bullc-worker loads the library with dlopen(PATH, RTLD_NOW | RTLD_LOCAL),
  * from the explicit path given only. Link the plugin with libbullc
