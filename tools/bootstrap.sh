@@ -4,7 +4,8 @@
 # build tools, redis-server, Node 20 + npm. Idempotent; quiet when all is there.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git libhiredis-dev libuv1-dev libmsgpack-dev libcjson-dev
-      libwebsockets-dev libcriterion-dev redis-server redis-tools nodejs npm clang libclang-rt-14-dev valgrind stunnel4 openssl clang-format clang-tidy python3)
+      libwebsockets-dev libcriterion-dev redis-server redis-tools nodejs npm clang libclang-rt-14-dev valgrind stunnel4 openssl clang-format clang-tidy python3
+      systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
