@@ -3,7 +3,8 @@
 //   socket-client  bullc-socket-client: the provider's WebSocket feed -> test-queue jobs
 //   queue-worker   bullc-worker: test-queue (game-data) and notification processors
 //   api            the NestJS app (QueueService producer; its own processors off)
-// Start:  pm2 start tools/pm2/ecosystem.config.js   (from the repository root)
+// Start:  (cd compat-tests && npm ci)   # once: the api app's Node packages
+//         pm2 start tools/pm2/ecosystem.config.js   (from the repository root)
 // Redis comes from REDIS_HOST / REDIS_PORT / REDIS_PASSWORD / REDIS_DB (the
 // deployment: port 6329, a password, database 2); nothing here holds a secret.
 // Signals: PM2 stops with SIGINT, then SIGKILL after kill_timeout. bullc-worker
