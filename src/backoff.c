@@ -13,7 +13,10 @@ static double random01(void) {
     return r / 4294967296.0;
 }
 
-int64_t bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attempts_made, const char *error) {
+/* Node's numbers, unclamped: a delay past int64 (1e19, 1e308, Infinity) is
+ * what Node hands moveToDelayed, whose script parks the job that far ahead;
+ * converting it to an integer here was undefined and made it a retry at once. */
+double bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attempts_made, const char *error) {
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(job->opts, "backoff");
     double delay = 0, jitter = 0;
     const char *type = "fixed";
@@ -30,15 +33,15 @@ int64_t bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t atte
         return 0; /* no backoff: retried at once */
     }
     if (!strcmp(type, "fixed")) {
-        if (jitter > 0) return (int64_t)floor(random01() * delay * jitter + delay * (1 - jitter));
-        return (int64_t)delay;
+        if (jitter > 0) return floor(random01() * delay * jitter + delay * (1 - jitter));
+        return delay;
     }
     if (!strcmp(type, "exponential")) {
         double max = round(pow(2, (double)(attempts_made - 1)) * delay);
-        if (jitter > 0) return (int64_t)floor(random01() * max * jitter + max * (1 - jitter));
-        return (int64_t)max;
+        if (jitter > 0) return floor(random01() * max * jitter + max * (1 - jitter));
+        return max;
     }
-    if (w->o.backoff_strategy) return w->o.backoff_strategy(attempts_made, type, error, job, w->o.backoff_data);
+    if (w->o.backoff_strategy) return (double)w->o.backoff_strategy(attempts_made, type, error, job, w->o.backoff_data);
     bullc__worker_error(w, BULLC_EINVAL, "job %s: unknown backoff strategy '%s' and no custom strategy: not retried",
                         job->id, type);
     return -1;

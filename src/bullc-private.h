@@ -34,6 +34,10 @@ bool bullc__parse_i64(const char *s, size_t len, int64_t *out);
 /* Truncates toward zero, saturating (NaN: 0): numbers from Redis may be
  * anything a buggy producer wrote. */
 int64_t bullc__double_to_i64(double d);
+/* v as JavaScript's String(v) prints it ("1e+21", "1.5", "Infinity"): how
+ * ioredis sends a number Node computed. Returns the length written. */
+enum { BULLC__JS_NUMBER_MAX = 32 };
+size_t bullc__js_number(char out[BULLC__JS_NUMBER_MAX], double v);
 /* Whether [s, s+len) is well-formed UTF-8 (what JSON.stringify produces). */
 bool bullc__utf8_valid(const char *s, size_t len);
 /* The base64 of `len` bytes, as an sds. */
@@ -319,8 +323,9 @@ void bullc__process_resend_timer(uv_timer_t *t);
 void bullc__process_op_done(bullc_job *job);
 /* The job's lock is gone: free its slot without writing anything. */
 void bullc__process_abandon(bullc_job *job);
-/* backoff.c: Node's Backoffs.calculate; -1: no retry */
-int64_t bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attempts_made, const char *error);
+/* backoff.c: Node's Backoffs.calculate, as a JavaScript number (any size:
+ * 1e19 or Infinity are delays Node passes on); -1: no retry */
+double bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attempts_made, const char *error);
 void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* process.c: the job's processing ended (processor result, timeout, defa). */
 void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_flags);

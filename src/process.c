@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Running a processor on a job and moving the job out of active: completed,
  * failed, retried (at once or after a backoff) or put back (rate limit). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,9 @@ struct bullc__finish {
     size_t lens[24];
     sds own[4];
     int nown;
-    char now[24], delay[24]; /* numbers formatted in place */
-    int fetch_index;         /* argv index of the fetch-next flag, or -1 */
+    char now[24];                     /* numbers formatted in place */
+    char delay[BULLC__JS_NUMBER_MAX]; /* as String(delay) in Node */
+    int fetch_index;                  /* argv index of the fetch-next flag, or -1 */
     bool fetch_next;
     bool pending;   /* to be (re)sent when the connection is ready */
     bool deferred;  /* waits for the job's own actions to be answered first */
@@ -405,7 +407,7 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         return;
     }
     int kind = ok ? FIN_COMPLETED : FIN_FAILED;
-    int64_t delay = 0;
+    double delay = 0;
     if (!ok) {
         const cJSON *att = job->o_attempts;
         double attempts = cJSON_IsNumber(att) ? att->valuedouble : 0;
@@ -413,7 +415,9 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         bool max_started = w->o.max_started_attempts && w->o.max_started_attempts <= job->attempts_started;
         if ((double)job->attempts_made + 1 < attempts && !unrecoverable && !max_started) {
             delay = bullc__backoff_delay(w, job, job->attempts_made + 1, f->value);
-            if (delay != -1) kind = delay > 0 ? FIN_DELAYED : FIN_RETRY;
+            /* Node: `if (retryDelay)`, so a negative delay goes through
+             * moveToDelayed too (the script runs it now) and NaN retries */
+            if (delay != -1) kind = delay != 0 && !isnan(delay) ? FIN_DELAYED : FIN_RETRY;
         }
     }
     f->kind = kind;
@@ -458,7 +462,7 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         arg(f, f->now, now_len);
         arg_sds(f, job->id);
         arg_sds(f, job->token);
-        arg(f, f->delay, fmt_i64(f->delay, delay));
+        arg(f, f->delay, bullc__js_number(f->delay, delay));
         arg_str(f, "0"); /* skipAttempt */
         arg_own(f, pack_fail_fields(job, f->value));
         f->fetch_index = f->argc;

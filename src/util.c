@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bullc-private.h"
@@ -71,4 +75,41 @@ bool bullc__utf8_valid(const char *s, size_t len) {
         p += n + 1;
     }
     return true;
+}
+
+size_t bullc__js_number(char out[BULLC__JS_NUMBER_MAX], double v) {
+    if (isnan(v)) return (size_t)snprintf(out, BULLC__JS_NUMBER_MAX, "NaN");
+    if (isinf(v)) return (size_t)snprintf(out, BULLC__JS_NUMBER_MAX, "%sInfinity", v < 0 ? "-" : "");
+    if (v == 0) return (size_t)snprintf(out, BULLC__JS_NUMBER_MAX, "0"); /* -0 too */
+    char e[40], digits[24];
+    int k = 0;
+    for (int p = 1; p <= 17; p++) { /* the shortest digits that read back as v */
+        snprintf(e, sizeof e, "%.*e", p - 1, fabs(v));
+        if (strtod(e, NULL) == fabs(v)) break;
+    }
+    const char *ep = strchr(e, 'e');
+    for (const char *c = e; c < ep; c++)
+        if (*c != '.') digits[k++] = *c;
+    digits[k] = '\0';
+    /* Number.prototype.toString, with n the position of the decimal point */
+    int n = atoi(ep + 1) + 1;
+    size_t len = 0;
+    if (v < 0) out[len++] = '-';
+    if (0 < n && n <= 21) {
+        for (int i = 0; i < (k > n ? k : n); i++) {
+            if (i == n) out[len++] = '.';
+            out[len++] = i < k ? digits[i] : '0';
+        }
+    } else if (-6 < n && n <= 0) {
+        out[len++] = '0', out[len++] = '.';
+        for (int i = n; i < 0; i++) out[len++] = '0';
+        for (int i = 0; i < k; i++) out[len++] = digits[i];
+    } else {
+        out[len++] = digits[0];
+        if (k > 1) out[len++] = '.';
+        for (int i = 1; i < k; i++) out[len++] = digits[i];
+        len += (size_t)snprintf(out + len, BULLC__JS_NUMBER_MAX - len, "e%c%d", n > 0 ? '+' : '-', abs(n - 1));
+    }
+    out[len] = '\0';
+    return len;
 }

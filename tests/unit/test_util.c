@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Small helpers: UTF-8 validation (job data must be what JSON.stringify can
- * produce), saturating number conversion, base64 (client names). */
+ * produce), saturating number conversion, JavaScript's number printing (how
+ * ioredis sends a computed delay), base64 (client names). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bullc-private.h"
@@ -29,6 +32,68 @@ Test(util, double_to_i64_saturates) {
     cr_assert_eq(bullc__double_to_i64(1e30), INT64_MAX);
     cr_assert_eq(bullc__double_to_i64(-1e30), INT64_MIN);
     cr_assert_eq(bullc__double_to_i64(NAN), 0);
+}
+
+static const char *js(double v) {
+    static char buf[BULLC__JS_NUMBER_MAX];
+    size_t n = bullc__js_number(buf, v);
+    cr_assert_eq(n, strlen(buf));
+    return buf;
+}
+
+Test(util, js_number_known_values) {
+    cr_assert_str_eq(js(1e19), "10000000000000000000", "a delay past int64: Node sends every digit");
+    cr_assert_str_eq(js(1e21), "1e+21");
+    cr_assert_str_eq(js(1e308), "1e+308");
+    cr_assert_str_eq(js(INFINITY), "Infinity");
+    cr_assert_str_eq(js(-INFINITY), "-Infinity");
+    cr_assert_str_eq(js(NAN), "NaN");
+    cr_assert_str_eq(js(-0.0), "0");
+    cr_assert_str_eq(js(1000), "1000");
+    cr_assert_str_eq(js(-2500), "-2500");
+    cr_assert_str_eq(js(1.5), "1.5");
+    cr_assert_str_eq(js(0.1), "0.1");
+    cr_assert_str_eq(js(1e-6), "0.000001");
+    cr_assert_str_eq(js(1e-7), "1e-7");
+    cr_assert_str_eq(js(123456789.125), "123456789.125");
+    cr_assert_str_eq(js(5e-324), "5e-324");
+    cr_assert_str_eq(js(1.7976931348623157e308), "1.7976931348623157e+308");
+    cr_assert_str_eq(js(-1.25e-10), "-1.25e-10");
+}
+
+/* Random doubles of every magnitude, printed by bullc and by node. */
+Test(util, js_number_matches_node) {
+    char path[] = "/tmp/bullc-jsnum-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    enum { N = 3000 };
+    static double vals[N];
+    srand(12);
+    for (int i = 0; i < N; i++) {
+        double m = (double)rand() / RAND_MAX * (rand() % 2 ? 1 : -1);
+        int e = rand() % 620 - 320; /* finite: %.17g of an infinity is not a JS literal */
+        vals[i] = i % 3 == 0 ? (double)(rand() % 100000) * pow(10, rand() % 25) : m * pow(10, e);
+        fprintf(f, "%.17g\n", vals[i]);
+    }
+    fclose(f);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "node -e 'for (const l of require(\"fs\").readFileSync(\"%s\",\"utf8\").split(\"\\n\")) "
+             "if (l) console.log(String(Number(l)))'",
+             path);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    char line[64];
+    int i = 0;
+    while (fgets(line, sizeof line, p) && i < N) {
+        line[strcspn(line, "\n")] = '\0';
+        cr_assert_str_eq(js(vals[i]), line, "%.17g", vals[i]);
+        i++;
+    }
+    pclose(p);
+    unlink(path);
+    cr_assert_eq(i, N, "node printed every number");
 }
 
 Test(util, base64) {
