@@ -299,7 +299,25 @@ out:
     return rc;
 }
 
+/* REDIS_CONNECT_TIMEOUT / REDIS_COMMAND_TIMEOUT (ms), whatever names the
+ * server: the timeout messages point at them. Both are checked before
+ * either is applied, so an error leaves `o` unchanged. */
+static int env_timeouts(bullc_redis_opts *o, bullc_error *err) {
+    static const char *const names[2] = {"REDIS_CONNECT_TIMEOUT", "REDIS_COMMAND_TIMEOUT"};
+    int ms[2] = {o->connect_timeout_ms, o->command_timeout_ms};
+    for (int i = 0; i < 2; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v && !parse_int_range(v, strlen(v), 1, 1 << 30, &ms[i]))
+            return bullc__err(err, BULLC_EINVAL, "%s: not a number of milliseconds > 0: '%s'", names[i], v);
+    }
+    o->connect_timeout_ms = ms[0];
+    o->command_timeout_ms = ms[1];
+    return 0;
+}
+
 int bullc_redis_opts_from_env(bullc_redis_opts *o, bullc_error *err) {
+    int trc = env_timeouts(o, err);
+    if (trc) return trc;
     const char *url = getenv("REDIS_URL");
     if (url && *url) {
         int rc = bullc_redis_opts_parse_url(o, url, err);
@@ -376,6 +394,21 @@ char *bullc_redis_opts_describe(const bullc_redis_opts *o, char *buf, size_t siz
     return buf;
 }
 
+/* Replaces url[p, end) with "***" in place, so the mask never tells the
+ * password's length. A longer password leaves room, zeroed (argv is read
+ * up to its old end by `ps`); a shorter one pushes the URL's last
+ * characters out, as argv cannot grow. Returns where the text after the
+ * mask now starts. */
+static char *mask_span(char *url, char *p, char *end) {
+    size_t total = strlen(url), tail = strlen(end), room = total - (size_t)(p - url);
+    size_t stars = room < 3 ? room : 3;
+    size_t kept = tail < room - stars ? tail : room - stars;
+    memmove(p + stars, end, kept);
+    memset(p + stars + kept, 0, room - stars - kept + 1);
+    memcpy(p, "***", stars);
+    return p + stars;
+}
+
 char *bullc_redis_url_mask(char *url) {
     if (!url) return url;
     char *scheme = strstr(url, "://");
@@ -387,11 +420,14 @@ char *bullc_redis_url_mask(char *url) {
             if (*p == '@') at = p;
         if (at) {
             char *colon = memchr(auth, ':', (size_t)(at - auth));
-            for (char *p = colon ? colon + 1 : auth; p < at; p++) *p = '*';
+            char *pw = colon ? colon + 1 : auth;
+            if (pw < at) mask_span(url, pw, at);
         }
     }
     for (char *q = strstr(url, "password="); q; q = strstr(q, "password=")) {
-        for (q += 9; *q && *q != '&'; q++) *q = '*';
+        q += 9;
+        char *end = q + strcspn(q, "&");
+        if (end > q) q = mask_span(url, q, end);
     }
     return url;
 }

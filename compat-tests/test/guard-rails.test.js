@@ -75,7 +75,8 @@ test('the Redis password is masked in the process arguments', async () => {
       { redis: `redis://:hunter2-secret@127.0.0.1:${r.port}` });
     const cmdline = fs.readFileSync(`/proc/${w.pid}/cmdline`, 'utf8');
     assert.ok(!cmdline.includes('hunter2-secret'), cmdline);
-    assert.ok(cmdline.includes('redis://:**************@127.0.0.1'), cmdline);
+    assert.ok(cmdline.includes('redis://:***@127.0.0.1:'), cmdline);
+    assert.ok(!/\*{4}/.test(cmdline), 'three stars, whatever the length: ' + cmdline);
     assert.ok(!w.text().includes('hunter2-secret'));
     await w.stop();
   } finally {

@@ -29,8 +29,11 @@ BULLC_EXPORT int bullc_redis_opts_parse_url(bullc_redis_opts *opts, const char *
 
 /* Applies the environment: REDIS_URL when set; otherwise REDIS_HOST,
  * REDIS_PORT, REDIS_PASSWORD, REDIS_USERNAME and REDIS_DB, each when set.
- * Returns 1 when any of these was set, 0 when none, BULLC_EINVAL when one is
- * malformed (e.g. REDIS_PORT=abc). */
+ * In both cases also REDIS_CONNECT_TIMEOUT and REDIS_COMMAND_TIMEOUT
+ * (milliseconds, as bullc_redis_opts_set_timeouts), each when set.
+ * Returns 1 when the environment named a server (any variable but the
+ * timeouts), 0 when not, BULLC_EINVAL when one is malformed (e.g.
+ * REDIS_PORT=abc; `opts` is then unchanged). */
 BULLC_EXPORT int bullc_redis_opts_from_env(bullc_redis_opts *opts, bullc_error *err);
 
 /* Setters; a string is copied. Return 0, BULLC_EINVAL or BULLC_ENOMEM. */
@@ -67,10 +70,12 @@ BULLC_EXPORT int bullc_redis_opts_busy_poll(const bullc_redis_opts *opts);
  * `buf` (always NUL-terminated when size > 0); safe for logs. Returns `buf`. */
 BULLC_EXPORT char *bullc_redis_opts_describe(const bullc_redis_opts *opts, char *buf, size_t size);
 
-/* Overwrites, in place, the password of a Redis URL (the userinfo's
- * password, or `password=` in the query) with '*'s of the same length, so
- * that a program can scrub its own argv after parsing and `ps` shows no
- * secret. Returns `url`. */
+/* Replaces, in place, the password of a Redis URL (the userinfo's password,
+ * or `password=` in the query) with `***` whatever its length, so that a
+ * program can scrub its own argv after parsing and `ps` shows no secret
+ * (nor its length). The text after it moves left and the bytes freed are
+ * zeroed; a password shorter than 3 characters pushes the URL's last
+ * characters out (the string never grows). Returns `url`. */
 BULLC_EXPORT char *bullc_redis_url_mask(char *url);
 
 #ifdef __cplusplus

@@ -120,15 +120,26 @@ Test(url, environment) {
 
 Test(url, mask_in_place) {
     char a[] = "redis://alice:hunter2@db:6329/2";
-    cr_assert_str_eq(bullc_redis_url_mask(a), "redis://alice:*******@db:6329/2");
+    cr_assert_str_eq(bullc_redis_url_mask(a), "redis://alice:***@db:6329/2");
+    /* argv keeps its old length in /proc/PID/cmdline: the rest is zeroed */
+    for (size_t i = strlen(a); i < sizeof a; i++) cr_assert_eq(a[i], 0, "byte %zu", i);
     char b[] = "redis://:s3cret@h";
-    cr_assert_str_eq(bullc_redis_url_mask(b), "redis://:******@h");
+    cr_assert_str_eq(bullc_redis_url_mask(b), "redis://:***@h");
     char c[] = "redis://justpw@h:1/0";
-    cr_assert_str_eq(bullc_redis_url_mask(c), "redis://******@h:1/0");
+    cr_assert_str_eq(bullc_redis_url_mask(c), "redis://***@h:1/0");
     char d[] = "unix:///s.sock?db=1&password=pw&x=1";
-    cr_assert_str_eq(bullc_redis_url_mask(d), "unix:///s.sock?db=1&password=**&x=1");
+    cr_assert_str_eq(bullc_redis_url_mask(d), "unix:///s.sock?db=1&password=***&x=", "a short one cuts the end");
     char e[] = "redis://host:6379/0";
     cr_assert_str_eq(bullc_redis_url_mask(e), "redis://host:6379/0");
     char f[] = "redis://u:p@ss@host";
-    cr_assert_str_eq(bullc_redis_url_mask(f), "redis://u:****@host", "the last @ ends the userinfo");
+    cr_assert_str_eq(bullc_redis_url_mask(f), "redis://u:***@host", "the last @ ends the userinfo");
+    char g[] = "redis://:a@h";
+    cr_assert_str_eq(bullc_redis_url_mask(g), "redis://:***", "one character: still three stars");
+    char h[] = "unix:///s?password=longsecret&password=verylongsecret2";
+    cr_assert_str_eq(bullc_redis_url_mask(h), "unix:///s?password=***&password=***");
+    char i[] = "redis://u:@h";
+    cr_assert_str_eq(bullc_redis_url_mask(i), "redis://u:@h", "no password: nothing to hide");
+    /* the same length-free mask whatever the password */
+    char j[] = "redis://:123456789012345678901234567890@h";
+    cr_assert_str_eq(bullc_redis_url_mask(j), "redis://:***@h");
 }
