@@ -109,6 +109,15 @@ static bool valid_json(const char *s) {
     return j != NULL;
 }
 
+/* Where a JSON text stops parsing, as a byte offset: the message can point
+ * at the error without showing the text, which may hold a token. */
+static size_t json_error_at(const char *s) {
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithOpts(s, &end, 1);
+    cJSON_Delete(j);
+    return end && end >= s ? (size_t)(end - s) : 0;
+}
+
 static bool push(const char ***list, size_t *n, const char *v) {
     const char **p = realloc(*list, (*n + 1) * sizeof *p);
     if (!p) return false;
@@ -203,12 +212,17 @@ static int set_value(sc_config *c, const char *flag, const char *v) {
     else if (IS("--provider"))
         c->provider = v;
     else if (IS("--subscribe")) {
-        if (!valid_json(v)) return fail("--subscribe: not valid JSON: %.60s", v);
+        /* subscribe messages carry tokens (socket-client.md: never logged) */
+        if (!valid_json(v))
+            return fail(
+                "--subscribe: not valid JSON (stops at byte %zu of %zu; the text is not shown, as it may hold a "
+                "token)",
+                json_error_at(v), strlen(v));
         if (!push(&c->subscribe, &c->nsubscribe, v)) return fail("out of memory");
     } else if (IS("--header")) {
         const char *colon = strchr(v, ':');
         if (!colon || colon == v || colon - v > 100 || strpbrk(v, "\r\n"))
-            return fail("--header: expected 'Name: value', got '%.60s'", v);
+            return fail("--header: expected 'Name: value' (the text is not shown, as it may hold a credential)");
         if (!push(&c->headers, &c->nheaders, v)) return fail("out of memory");
     } else if (IS("--subprotocol"))
         c->subprotocol = v;
