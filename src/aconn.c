@@ -261,7 +261,8 @@ struct bullc__acmd {
     bullc__aconn *conn;
     bullc__areply_fn cb;
     void *data;
-    int64_t deadline; /* uv_now based */
+    int64_t deadline;   /* uv_now based */
+    int64_t timeout_ms; /* what deadline was set from, for the message */
     bullc__acmd *next;
     /* For EVALSHA: what a NOSCRIPT answer needs to resend the call as EVAL,
      * the script and the arguments after numkeys, still formatted (the tail
@@ -493,8 +494,9 @@ static void on_timer(uv_timer_t *t) {
         redisAsyncFree(ac);
         if (!was_connected) { /* no disconnect callback for a context that never connected */
             bullc_error err;
-            bullc__err(&err, BULLC_ETIMEDOUT, "Redis did not accept the connection within %d ms",
-                       c->opts->connect_timeout_ms);
+            char where[256];
+            bullc__err(&err, BULLC_ETIMEDOUT, BULLC__CONNECT_TIMEOUT_MSG,
+                       bullc_redis_opts_describe(c->opts, where, sizeof where), c->opts->connect_timeout_ms);
             connection_ended(c, &err);
         }
         return;
@@ -546,9 +548,11 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     bullc_error err = {0};
     if (!r) {
         int64_t now = (int64_t)uv_now(c->loop);
-        if (cmd->deadline <= now)
-            bullc__err(&err, BULLC_ETIMEDOUT, "Redis did not answer in time; connection reset");
-        else
+        if (cmd->deadline <= now) {
+            char where[256];
+            bullc__err(&err, BULLC_ETIMEDOUT, BULLC__TIMEOUT_MSG,
+                       bullc_redis_opts_describe(c->opts, where, sizeof where), (int)cmd->timeout_ms);
+        } else
             bullc__err(&err, BULLC_ECONN, "connection to Redis lost");
     } else if (r->type == REDIS_REPLY_ERROR) {
         bullc__areply_err(r, &err);
@@ -567,7 +571,8 @@ static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms) {
         return BULLC_ECONN;
     }
     cmd->conn = c;
-    cmd->deadline = (int64_t)uv_now(c->loop) + (timeout_ms > 0 ? timeout_ms : c->opts->command_timeout_ms);
+    cmd->timeout_ms = timeout_ms > 0 ? timeout_ms : c->opts->command_timeout_ms;
+    cmd->deadline = (int64_t)uv_now(c->loop) + cmd->timeout_ms;
     if (redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, cmd->req, cmd->req_len) != REDIS_OK) {
         cmd_free(cmd);
         return BULLC_ECONN;

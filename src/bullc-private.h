@@ -27,6 +27,15 @@ int bullc__err(bullc_error *err, int code, const char *fmt, ...) __attribute__((
 /* Prefixes an already-filled error message ("job 3: ..."). */
 void bullc__err_prefix(bullc_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A timed-out connection's message: where, after how long, and what
+ * changes that (the programs read the environment; C sets it). */
+#define BULLC__TIMEOUT_MSG                                                                                    \
+    "Redis at %s did not answer within %d ms (the command timeout; change it with REDIS_COMMAND_TIMEOUT=MS, " \
+    "or bullc_redis_opts_set_timeouts in C)"
+#define BULLC__CONNECT_TIMEOUT_MSG                                                                 \
+    "Redis at %s did not accept the connection within %d ms (the connect timeout; change it with " \
+    "REDIS_CONNECT_TIMEOUT=MS, or bullc_redis_opts_set_timeouts in C)"
+
 /* ---- util.c ----------------------------------------------------------- */
 int64_t bullc__now_ms(void);
 /* Strict decimal integer parse of [s, s+len); false on junk or overflow. */

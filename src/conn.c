@@ -60,7 +60,12 @@ static int ctx_err(bullc__conn *c, bullc_error *err, const char *doing) {
         (errno == EAGAIN || errno == ETIMEDOUT || errno == EWOULDBLOCK || strstr(msg, "timed out")))
         code = BULLC_ETIMEDOUT;
     if (!c->ctx) code = BULLC_ENOMEM;
-    bullc__err(err, code, "%s %s: %s", doing, where, msg[0] ? msg : strerror(errno));
+    if (code == BULLC_ETIMEDOUT && strcmp(doing, "cannot connect to") != 0)
+        bullc__err(err, code, BULLC__TIMEOUT_MSG, where, c->opts->command_timeout_ms);
+    else if (code == BULLC_ETIMEDOUT)
+        bullc__err(err, code, BULLC__CONNECT_TIMEOUT_MSG, where, c->opts->connect_timeout_ms);
+    else
+        bullc__err(err, code, "%s %s: %s", doing, where, msg[0] ? msg : strerror(errno));
     bullc__conn_drop(c);
     return code;
 }
@@ -123,10 +128,20 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     return 0;
 }
 
+/* Redis asks for a password in two ways: NOAUTH, or, for a command of more
+ * than 10 arguments sent before AUTH (a script call), a protocol error
+ * about an "unauthenticated" request, which says nothing about passwords. */
+static bool wants_auth(const char *s) { return !strncmp(s, "NOAUTH", 6) || strstr(s, "unauthenticated") != NULL; }
+
 int bullc__reply_err(const redisReply *r, bullc_error *err) {
     const char *s = r->str ? r->str : "";
+    if (wants_auth(s))
+        return bullc__err(err, BULLC_EAUTH,
+                          "Redis wants a password (and maybe a user): give them in the URL "
+                          "(redis://[USER]:PASSWORD@HOST) or in REDIS_PASSWORD (and REDIS_USERNAME) (Redis said: %.*s)",
+                          (int)r->len, s);
     int code = BULLC_EREDIS;
-    if (!strncmp(s, "NOAUTH", 6) || !strncmp(s, "WRONGPASS", 9) || !strncmp(s, "NOPERM", 6)) code = BULLC_EAUTH;
+    if (!strncmp(s, "WRONGPASS", 9) || !strncmp(s, "NOPERM", 6)) code = BULLC_EAUTH;
     return bullc__err(err, code, "Redis error: %.*s", (int)r->len, s);
 }
 
@@ -269,7 +284,8 @@ int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const cha
     }
     if (r->type == REDIS_REPLY_ERROR) {
         rc = bullc__reply_err(r, err);
-        bullc__err_prefix(err, "%s: ", s->id);
+        /* the script's name helps with a script's error, not with a password */
+        if (rc != BULLC_EAUTH) bullc__err_prefix(err, "%s: ", s->id);
         freeReplyObject(r);
         return rc;
     }
