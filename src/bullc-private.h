@@ -291,7 +291,8 @@ struct bullc_worker {
     int64_t block_until, limit_until; /* ms since the epoch */
     double min_block;                 /* seconds: 0.001 on Redis >= 7.0.8, else 0.002 */
     bool integer_block;               /* Redis < 6: whole seconds only */
-    uv_timer_t wake_timer, stalled_timer, lock_timer, close_timer, watchdog_timer, retry_timer;
+    uv_timer_t wake_timer, stalled_timer, lock_timer, close_timer, watchdog_timer, retry_timer, deferred_timer;
+    struct bullc__manual_ctx *deferred; /* bullc_worker_get_next_job answers due on the next loop turn */
     uv_async_t ops_async;
     uv_mutex_t ops_mutex;
     bullc__jobop *ops_head, *ops_tail;

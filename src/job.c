@@ -303,7 +303,8 @@ static void op_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, voi
     bullc__process_op_done(job); /* may send the job's finish, or free it */
 }
 
-static void op_send(bullc__jobop *op) {
+/* Sends `op`; on an error nothing was sent and the caller still owns `op`. */
+static int op_send(bullc__jobop *op) {
     bullc_worker *w = op->w;
     int rc;
     if (op->kind == OP_PROGRESS) {
@@ -328,15 +329,8 @@ static void op_send(bullc__jobop *op) {
         rc = bullc__aconn_eval(&w->cmd, w->sc_extend_lock, 0, op_reply, op, 5, argv, NULL);
         sdsfree(lock);
     }
-    if (rc == 0) {
-        op->job->ops_pending++; /* the job's finish waits for the answer */
-        return;
-    }
-    if (op->cb)
-        op->cb(op->job, BULLC_ECONN, "not connected to Redis", op->data);
-    else
-        bullc__worker_error(w, BULLC_ECONN, "job %s: action lost: not connected to Redis", op->id);
-    op_free(op);
+    if (rc == 0) op->job->ops_pending++; /* the job's finish waits for the answer */
+    return rc;
 }
 
 void bullc__jobops_drain(bullc_worker *w) {
@@ -347,7 +341,12 @@ void bullc__jobops_drain(bullc_worker *w) {
     while (op) {
         bullc__jobop *next = op->next;
         op->next = NULL;
-        op_send(op);
+        /* submitted from a blocking processor's thread, so without a
+         * callback: the error event is the only one to tell */
+        if (op_send(op)) {
+            bullc__worker_error(w, BULLC_ECONN, "job %s: action lost: not connected to Redis", op->id);
+            op_free(op);
+        }
         op = next;
     }
 }
@@ -373,16 +372,17 @@ static int op_submit(bullc_job *job, int kind, const char *arg, int64_t duration
     op->data = data;
     const cJSON *kl = job->o_keep_logs;
     if (cJSON_IsNumber(kl) && kl->valuedouble > 0) op->keep_logs = sdsfromlonglong((long long)kl->valuedouble);
-    if (kind == OP_PROGRESS) {
-        /* kept for bullc_job_to_json and the local event */
-        if (on_loop) {
+    if (on_loop) {
+        int rc = op_send(op);
+        if (rc) { /* known at once: returned, and the callback never runs */
+            op_free(op);
+            return rc;
+        }
+        if (kind == OP_PROGRESS) { /* kept for bullc_job_to_json and the local event */
             sdsfree(job->progress);
             job->progress = sdsnew(arg);
             if (w->ev.progress) w->ev.progress(w, job, arg, w->ev_data);
         }
-    }
-    if (on_loop) {
-        op_send(op);
         return 0;
     }
     uv_mutex_lock(&w->ops_mutex);

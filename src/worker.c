@@ -192,8 +192,8 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     w->cmd.on_closed = w->block.on_closed = on_conn_closed;
     w->cmd.hook_data = w->block.hook_data = w;
     w->conns_open = 2;
-    uv_timer_t *timers[] = {&w->wake_timer,  &w->stalled_timer,  &w->lock_timer,
-                            &w->close_timer, &w->watchdog_timer, &w->retry_timer};
+    uv_timer_t *timers[] = {&w->wake_timer,     &w->stalled_timer, &w->lock_timer,    &w->close_timer,
+                            &w->watchdog_timer, &w->retry_timer,   &w->deferred_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(loop, timers[i]);
         timers[i]->data = w;
@@ -526,15 +526,16 @@ void bullc__worker_pump(bullc_worker *w) {
 
 /* ---- manual processing ------------------------------------------------------ */
 
-typedef struct manual_ctx {
+typedef struct bullc__manual_ctx {
     bullc_worker *w;
     sds token;
     bool block;
     bullc_next_job_cb cb;
     void *data;
+    struct bullc__manual_ctx *next; /* in w->deferred */
 } manual_ctx;
 
-static void manual_fetch(manual_ctx *m);
+static int manual_fetch(manual_ctx *m);
 
 static void manual_done(manual_ctx *m, bullc_job *job, int code) {
     m->cb(m->w, job, code, m->data);
@@ -550,7 +551,8 @@ static void manual_block_reply(bullc__aconn *c, redisReply *r, const bullc_error
         manual_done(m, NULL, m->w->closing ? BULLC_ECLOSED : BULLC_ECONN);
         return;
     }
-    manual_fetch(m);
+    int rc = manual_fetch(m);
+    if (rc) manual_done(m, NULL, rc);
 }
 
 static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
@@ -589,7 +591,9 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
     manual_done(m, NULL, 0);
 }
 
-static void manual_fetch(manual_ctx *m) {
+/* Sends moveToActive; on an error nothing was sent and the caller decides
+ * whether `m`'s callback runs (never inside bullc_worker_get_next_job). */
+static int manual_fetch(manual_ctx *m) {
     bullc_worker *w = m->w;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
@@ -603,17 +607,27 @@ static void manual_fetch(manual_ctx *m) {
     lens[13] = sdslen(packed);
     int rc = bullc__aconn_eval(&w->cmd, w->sc_move_to_active, 0, manual_reply, m, 14, argv, lens);
     sdsfree(packed);
-    if (rc) manual_done(m, NULL, rc);
+    return rc;
+}
+
+/* Answers the requests that need no Redis (a paused worker's) from the loop,
+ * never from inside the call that made them. */
+static void deferred_cb(uv_timer_t *t) {
+    bullc_worker *w = t->data;
+    manual_ctx *m = w->deferred;
+    w->deferred = NULL;
+    while (m) {
+        manual_ctx *next = m->next;
+        manual_done(m, NULL, 0);
+        m = next;
+    }
+    maybe_closed(w);
 }
 
 int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bullc_next_job_cb cb, void *data) {
     if (!token || !*token || !cb || w->running) return BULLC_EINVAL;
     if (w->closing) return BULLC_ECLOSED;
     if (!bullc__aconn_ready(&w->cmd)) return BULLC_ECONN;
-    if (w->paused) {
-        cb(w, NULL, 0, data); /* Node's getNextJob returns nothing while paused */
-        return 0;
-    }
     manual_ctx *m = calloc(1, sizeof *m);
     if (!m || !(m->token = sdsnew(token))) {
         free(m);
@@ -623,8 +637,18 @@ int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bu
     m->block = block;
     m->cb = cb;
     m->data = data;
-    manual_fetch(m);
-    return 0;
+    if (w->paused) { /* Node's getNextJob returns nothing while paused */
+        m->next = w->deferred;
+        w->deferred = m;
+        uv_timer_start(&w->deferred_timer, deferred_cb, 0, 0);
+        return 0;
+    }
+    int rc = manual_fetch(m);
+    if (rc) {
+        sdsfree(m->token);
+        free(m);
+    }
+    return rc;
 }
 
 /* ---- closing ---------------------------------------------------------------- */
@@ -657,11 +681,12 @@ static void maybe_closed(bullc_worker *w) {
         bullc__aconn_close(&w->block);
     }
     /* processors still holding jobs must hand them back first */
-    if (w->jobs || w->conns_open || w->handles_open == 0 || uv_is_closing((uv_handle_t *)&w->ops_async)) return;
+    if (w->jobs || w->deferred || w->conns_open || w->handles_open == 0 || uv_is_closing((uv_handle_t *)&w->ops_async))
+        return;
     uv_handle_t *hs[] = {(uv_handle_t *)&w->wake_timer,     (uv_handle_t *)&w->stalled_timer,
                          (uv_handle_t *)&w->lock_timer,     (uv_handle_t *)&w->close_timer,
                          (uv_handle_t *)&w->watchdog_timer, (uv_handle_t *)&w->retry_timer,
-                         (uv_handle_t *)&w->ops_async};
+                         (uv_handle_t *)&w->deferred_timer, (uv_handle_t *)&w->ops_async};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) uv_close(hs[i], handle_closed);
 }
 

@@ -28,7 +28,8 @@ typedef enum bullc_errcode {
     BULLC_EPROTO = -7,    /* a reply of an unexpected shape */
     BULLC_ENOTFOUND = -8, /* the job (or its parent) does not exist (Lua code -1 / -5) */
     BULLC_ELOCK = -9,     /* the job's lock is missing or held by another token (-2 / -6) */
-    BULLC_ESTATE = -10,   /* the job is not in the state the call needs (-3, -4, -9) */
+    BULLC_ESTATE = -10,   /* the job (or queue) is not in the state the call needs (-3, -4, -7, -8, -9;
+                             obliterating a queue that is not paused or has active jobs) */
     BULLC_ECLOSED = -11,  /* the handle is closing or closed */
     BULLC_ESYS = -12      /* an operating-system call failed (see the message) */
 } bullc_errcode;

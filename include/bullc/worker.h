@@ -127,10 +127,13 @@ BULLC_EXPORT int bullc_worker_rate_limit(bullc_worker *w, int64_t ms);
  * without a processor and with autorun off): takes the next job, locked
  * with `token`. When the queue is empty and `block` is set, waits up to the
  * drain delay for one. `cb` runs exactly once on the loop thread if this
- * returns 0: with the job (then finish it with bullc_job_complete or
- * bullc_job_fail; extend its lock with bullc_job_extend_lock, as nothing
- * renews it), or with NULL and code 0 (no job) or a BULLC_E* code.
- * Returns BULLC_ECONN before the worker's `ready` event. */
+ * returns 0, always after this call returned (also when the answer needs no
+ * Redis: a paused worker gives NULL and 0): with the job (then finish it
+ * with bullc_job_complete or bullc_job_fail; extend its lock with
+ * bullc_job_extend_lock, as nothing renews it), or with NULL and code 0 (no
+ * job) or a BULLC_E* code (e.g. BULLC_ECONN when the connection broke while
+ * waiting). Returns BULLC_ECONN, and never calls `cb`, before the worker's
+ * `ready` event and while Redis is out of reach. */
 typedef void (*bullc_next_job_cb)(bullc_worker *w, bullc_job *job, int code, void *data);
 BULLC_EXPORT int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bullc_next_job_cb cb,
                                            void *data);

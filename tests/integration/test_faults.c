@@ -16,11 +16,7 @@ static faultproxy *fp;
 
 static void setup(void) {
     rc = tu_redis();
-    bullc_redis_opts *o;
-    bullc_redis_opts_new(&o);
-    bullc_redis_opts_parse_url(o, tu_redis_url(), NULL);
-    fp = fp_start(bullc_redis_opts_port(o));
-    bullc_redis_opts_free(o);
+    fp = fp_start(tu_redis_port());
     cr_assert_not_null(fp);
 }
 static void teardown(void) {

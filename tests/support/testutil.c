@@ -44,6 +44,15 @@ const char *tu_prefix(void) {
     return buf;
 }
 
+int tu_redis_port(void) {
+    bullc_redis_opts *o;
+    bullc_redis_opts_new(&o);
+    cr_assert_eq(bullc_redis_opts_parse_url(o, tu_redis_url(), NULL), 0);
+    int port = bullc_redis_opts_port(o);
+    bullc_redis_opts_free(o);
+    return port;
+}
+
 redisContext *tu_redis(void) {
     bullc_redis_opts *o;
     bullc_redis_opts_new(&o);

@@ -11,6 +11,8 @@
 
 /* The tests' Redis URL (REDIS_URL set by CTest); fails the test when unset. */
 const char *tu_redis_url(void);
+/* The port of the tests' Redis. */
+int tu_redis_port(void);
 /* A unique prefix per call ("bt<pid>x<n>"), so tests never share keys. */
 const char *tu_prefix(void);
 /* A direct hiredis connection to the tests' Redis, for assertions. */
