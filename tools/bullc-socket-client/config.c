@@ -7,61 +7,98 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helptext.h"
 #include "sc.h"
 
-static const char usage_text[] =
-    "usage: bullc-socket-client --url ws[s]://HOST[:PORT]/PATH --provider NAME [flags]\n"
-    "\n"
-    "Reads a WebSocket feed and adds each text message to a BullMQ queue as a job (default: a\n"
-    "`game_data` job on `test-queue`) with data {provider, data, timestamp, messageType}. Messages\n"
-    "wait in a bounded buffer while Redis is away; the socket reconnects with backoff.\n"
-    "\n"
-    "Feed:\n"
-    "  --url URL                 ws:// or wss:// (TLS checked against the system CA store)\n"
-    "  --provider NAME           the provider's name, stored in every job (e.g. NAMED_POWERBALL)\n"
-    "  --subscribe JSON          a message sent after each (re)connect; repeatable, sent in order\n"
-    "  --header 'NAME: VALUE'    an extra handshake header (e.g. Authorization); repeatable\n"
-    "  --subprotocol NAME        the Sec-WebSocket-Protocol to ask for\n"
-    "  --origin ORIGIN           the Origin header\n"
-    "  --ca-file PEM             trust these CAs (instead of the system store)\n"
-    "  --insecure                wss: accept self-signed or expired certificates, any host name\n"
-    "  --max-message-bytes N     larger messages are dropped and counted (1048576)\n"
-    "  --ping-interval DURATION  WebSocket ping period (15s; 0: no pings)\n"
-    "  --dead-timeout DURATION   no data and no pong for this long: reconnect (45s; 0: never)\n"
-    "  --connect-timeout DURATION  TCP + TLS + handshake (10s)\n"
-    "  --reconnect-min DURATION  first reconnect delay, doubled up to --reconnect-max (250ms)\n"
-    "  --reconnect-max DURATION  (30s); each delay loses a random part of its second half\n"
-    "\n"
-    "Jobs:\n"
-    "  --queue NAME              (test-queue)\n"
-    "  --job-name NAME           (game_data)\n"
-    "  --type-field NAME         messageType is this field of the message when a string (type)\n"
-    "  --redis URL               redis://[user:password@]host[:port][/db] or unix:///path?db=N\n"
-    "                            (default: REDIS_URL, else REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB)\n"
-    "  --prefix P                key prefix (bull)\n"
-    "  --remove-on-complete JSON keep completed jobs: N, true, false or {\"age\":S,\"count\":N} (10)\n"
-    "  --remove-on-fail JSON     the same for failed jobs (5)\n"
-    "  --job-opts JSON           more job options, Node's names (merged last)\n"
-    "  --buffer N                messages held while Redis is slow or away (10000); when full, NEW\n"
-    "                            messages are dropped, counted and logged\n"
-    "  --batch N                 jobs per add (one MULTI/EXEC round trip) (100)\n"
-    "  --dedup-ttl DURATION      each job gets a BullMQ deduplication id kept this long, so that a batch\n"
-    "                            re-sent after a lost Redis reply is not added twice (1h; 0: off,\n"
-    "                            jobs exactly as Node adds them, at-least-once across Redis failures)\n"
-    "  --require-redis           exit 3 when Redis is unreachable at start (default: start and buffer)\n"
-    "  --flush-timeout DURATION  at SIGINT/SIGTERM, time to add what is buffered (10s)\n"
-    "\n"
-    "Logs:\n"
-    "  --log-file PATH           (stderr); SIGHUP reopens it\n"
-    "  --log-format text|json    (text)\n"
-    "  --log-level debug|info|warn|error  (info)\n"
-    "  --stats-interval DURATION a stats line with every counter (60s; 0: only at exit)\n"
-    "\n"
-    "DURATION: milliseconds, or with a unit: 500ms, 15s, 2m.\n"
-    "stdout gets one line per connection: \"bullc-socket-client connected url=... provider=...\".\n"
-    "Exit codes: 0 stopped by a signal with everything flushed, 1 failure, 2 usage, 3 Redis refused\n"
-    "the password/database at start (or unreachable, with --require-redis), 4 the flush timed out and\n"
-    "buffered messages were lost.\n";
+/* Every flag, once: the parser accepts these and no others (and knows from
+ * `arg` whether one takes a value), --help is printed from them, and
+ * tests/doc-test checks them against docs/socket-client.md. A NULL flag
+ * starts a section of the help. */
+typedef struct sc_flag {
+    const char *flag, *arg, *help;
+} sc_flag;
+static const sc_flag flags[] = {
+    {NULL, NULL, "Feed"},
+    {"--url", "URL", "ws:// or wss:// (TLS checked against the system CA store)"},
+    {"--provider", "NAME", "the provider's name, stored in every job (e.g. NAMED_POWERBALL)"},
+    {"--subscribe", "JSON", "a message sent after each (re)connect; repeatable, sent\nin order; never printed"},
+    {"--header", "'NAME: VALUE'", "an extra handshake header (e.g. Authorization); repeatable"},
+    {"--subprotocol", "NAME", "the Sec-WebSocket-Protocol to ask for"},
+    {"--origin", "ORIGIN", "the Origin header"},
+    {"--ca-file", "PEM", "trust these CAs (instead of the system store)"},
+    {"--insecure", NULL, "wss: accept self-signed or expired certificates, any host name"},
+    {"--max-message-bytes", "N", "larger messages are dropped and counted (1048576)"},
+    {"--ping-interval", "DURATION", "WebSocket ping period (15s; 0: no pings)"},
+    {"--dead-timeout", "DURATION", "no data and no pong for this long: reconnect (45s; 0: never)"},
+    {"--connect-timeout", "DURATION", "TCP + TLS + handshake (10s)"},
+    {"--reconnect-min", "DURATION", "first reconnect delay, doubled up to --reconnect-max (250ms)"},
+    {"--reconnect-max", "DURATION", "(30s); each delay loses a random part of its second half"},
+    {NULL, NULL, "Jobs"},
+    {"--queue", "NAME", "(test-queue)"},
+    {"--job-name", "NAME", "(game_data)"},
+    {"--type-field", "NAME", "messageType is this field of the message when a string (type)"},
+    {"--redis", "URL",
+     "redis://[user:password@]host[:port][/db] or unix:///path?db=N\n"
+     "(default: REDIS_URL, else REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/\n"
+     "REDIS_USERNAME/REDIS_DB; timeouts: REDIS_CONNECT_TIMEOUT and\n"
+     "REDIS_COMMAND_TIMEOUT, ms)"},
+    {"--prefix", "P", "key prefix (bull)"},
+    {"--remove-on-complete", "JSON", "keep completed jobs: N, true, false or {\"age\":S,\"count\":N} (10)"},
+    {"--remove-on-fail", "JSON", "the same for failed jobs (5)"},
+    {"--job-opts", "JSON", "more job options, Node's names (merged last)"},
+    {"--buffer", "N",
+     "messages held while Redis is slow or away (10000); when full,\n"
+     "NEW messages are dropped, counted and logged"},
+    {"--batch", "N", "jobs per add (one MULTI/EXEC round trip) (100)"},
+    {"--dedup-ttl", "DURATION",
+     "each job gets a BullMQ deduplication id kept this long, so\n"
+     "that a batch re-sent after a lost Redis reply is not added\n"
+     "twice (1h; 0: off, jobs exactly as Node adds them,\n"
+     "at-least-once across Redis failures)"},
+    {"--require-redis", NULL, "exit 3 when Redis is unreachable at start (default: start and buffer)"},
+    {"--flush-timeout", "DURATION", "at SIGINT/SIGTERM, time to add what is buffered (10s)"},
+    {NULL, NULL, "Logs"},
+    {"--log-file", "PATH", "(stderr); SIGHUP reopens it"},
+    {"--log-format", "text|json", "(text)"},
+    {"--log-level", "debug|info|warn|error", "(info)"},
+    {"--stats-interval", "DURATION", "a stats line with every counter (60s; 0: only at exit)"},
+    {NULL, NULL, "Program"},
+    {"--help", NULL, "this help (also -h)"},
+    {"--version", NULL, "bullc-socket-client's and BullMQ's versions"},
+};
+#define NFLAGS (sizeof flags / sizeof flags[0])
+
+static const sc_flag *find_flag(const char *name) {
+    if (!strcmp(name, "-h")) name = "--help";
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (flags[i].flag && !strcmp(flags[i].flag, name)) return &flags[i];
+    return NULL;
+}
+
+static void usage(FILE *f) {
+    fputs("usage: bullc-socket-client --url ws[s]://HOST[:PORT]/PATH --provider NAME [flags]\n"
+          "\n"
+          "Reads a WebSocket feed and adds each text message to a BullMQ queue as a job (default: a\n"
+          "`game_data` job on `test-queue`) with data {provider, data, timestamp, messageType}. Messages\n"
+          "wait in a bounded buffer while Redis is away; the socket reconnects with backoff.\n",
+          f);
+    for (size_t i = 0; i < NFLAGS; i++) {
+        if (!flags[i].flag) {
+            fprintf(f, "\n%s:\n", flags[i].help);
+            continue;
+        }
+        char head[64];
+        snprintf(head, sizeof head, "%s%s%s", flags[i].flag, flags[i].arg ? " " : "", flags[i].arg ? flags[i].arg : "");
+        help_line(f, 26, head, flags[i].help, NULL);
+    }
+    fputs("\n"
+          "DURATION: milliseconds, or with a unit: 500ms, 15s, 2m.\n"
+          "stdout gets one line per connection: \"bullc-socket-client connected url=... provider=...\".\n"
+          "Exit codes: 0 stopped by a signal with everything flushed, 1 failure, 2 usage, 3 Redis refused\n"
+          "the password/database at start (or unreachable, with --require-redis), 4 the flush timed out and\n"
+          "buffered messages were lost.\n",
+          f);
+}
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...) {
@@ -287,13 +324,6 @@ static int set_value(sc_config *c, const char *flag, const char *v) {
 #undef DURATION
 }
 
-static bool takes_value(const char *flag) {
-    static const char *const bare[] = {"--insecure", "--require-redis", "--help", "-h", "--version"};
-    for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++)
-        if (!strcmp(flag, bare[i])) return false;
-    return true;
-}
-
 int sc_config_parse(sc_config *c, int argc, char **argv) {
     memset(c, 0, sizeof *c);
     c->queue = "test-queue";
@@ -323,15 +353,17 @@ int sc_config_parse(sc_config *c, int argc, char **argv) {
         } else {
             snprintf(flag, sizeof flag, "%s", a);
         }
-        if (!strcmp(flag, "--help") || !strcmp(flag, "-h")) {
-            fputs(usage_text, stdout);
+        const sc_flag *def = find_flag(flag);
+        if (!def) return fail("unknown flag %s", flag);
+        if (!strcmp(def->flag, "--help")) {
+            usage(stdout);
             return -1;
         }
-        if (!strcmp(flag, "--version")) {
+        if (!strcmp(def->flag, "--version")) {
             printf("bullc-socket-client %s (BullMQ %s)\n", bullc_version(), bullc_bullmq_version());
             return -1;
         }
-        if (!takes_value(flag)) {
+        if (!def->arg) {
             if (v) return fail("%s takes no value", flag);
             if (!strcmp(flag, "--insecure"))
                 c->insecure = true;

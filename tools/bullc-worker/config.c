@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bw.h"
+#include "helptext.h"
 
 enum { O_POSINT, O_INT, O_MS, O_COUNT, O_SECONDS, O_BOOL, O_KEEP, O_STR };
 
@@ -494,9 +495,73 @@ static int load_file(bw_config *cfg, file_state *fs) {
 
 /* ---- the command line --------------------------------------------------------- */
 
-static const char *const global_flags[] = {
-    "queue", "config", "redis",  "shutdown-timeout", "log-format", "log-file",       "log-level",
-    "exec",  "arg",    "plugin", "plugin-config",    "builtin",    "builtin-config", "busy-poll"};
+/* The flags that are not worker options (those are `opts` above), once: the
+ * parser accepts these and `opts` and nothing else, --help is printed from
+ * both, and tests/doc-test checks them against docs/worker.md. `arg` NULL:
+ * a flag without a value; a NULL flag starts the next section of the help. */
+typedef struct progdef {
+    const char *flag, *arg, *help;
+    const char *key; /* the config file's key, NULL when none */
+} progdef;
+static const progdef progdefs[] = {
+    {"queue", "NAME", "a queue to serve (repeatable; also -q)", NULL},
+    {"exec", "[QUEUE=]PROGRAM",
+     "run PROGRAM (no shell; PATH is searched when it has no '/') per job,\n"
+     "with the --arg ARGs that follow: the job as JSON on stdin; stdout is the\n"
+     "result (JSON, or else a string); a non-zero exit fails the job with the\n"
+     "end of stderr; exit 78 fails it without retries; stderr lines\n"
+     "'progress: JSON' and 'log: TEXT' update the job's progress and logs.\n"
+     "`-- PROGRAM [ARGS...]` (last on the line): the same, for every queue",
+     NULL},
+    {"arg", "ARG", "an argument of the --exec before it (repeatable)", NULL},
+    {"plugin", "[QUEUE=]PATH.so",
+     "bullc_plugin_process() of a shared library (an explicit path), on\nlibuv's thread pool", NULL},
+    {"plugin-config", "JSON", "the settings of the --plugin before it (given to bullc_plugin_init)", NULL},
+    {"builtin", "[QUEUE=]NAME",
+     "noop|echo|sleep: complete at once / return the data / wait data.sleepMs\n"
+     "ms, then return the data; game-data|notification: the reference\n"
+     "deployment's processors of game_data and send-notification jobs\n"
+     "(docs/reference-deployment.md)",
+     NULL},
+    {"builtin-config", "[QUEUE=]JSON",
+     "a builtin's settings (an object): for the --builtin before it, or for\n"
+     "QUEUE's builtin. notification: {\"webhookUrl\":URL,\"timeoutMs\":5000,\n"
+     "\"cap\":100,\"headers\":{...},\"caFile\":PEM} (webhookUrl also from\n"
+     "NOTIFICATION_WEBHOOK_URL)",
+     NULL},
+    {NULL, NULL, "Program options", NULL},
+    {"config", "FILE.json", "queues, processors and options (see docs/worker.md); flags override\nthe file", NULL},
+    {"redis", "URL",
+     "redis://[user:password@]host[:port][/db] or unix:///path?db=N\n"
+     "(default: REDIS_URL, else REDIS_HOST, REDIS_PORT, REDIS_PASSWORD,\n"
+     "REDIS_USERNAME, REDIS_DB, else 127.0.0.1:6379; timeouts:\n"
+     "REDIS_CONNECT_TIMEOUT and REDIS_COMMAND_TIMEOUT, ms)",
+     "redis"},
+    {"shutdown-timeout", "MS",
+     "on SIGINT/SIGTERM, wait up to MS for jobs in process (10000; 0: no\nlimit); a second signal stops at once",
+     "shutdownTimeout"},
+    {"busy-poll", "US",
+     "while a Redis reply is due, spin up to US µs instead of sleeping (0:\noff): less latency per job, a busy CPU",
+     "busyPoll"},
+    {"log-format", "text|json", "one line per event (text)", "logFormat"},
+    {"log-file", "PATH", "append to PATH (mode 0600; SIGHUP reopens it), not stderr", "logFile"},
+    {"log-level", "debug|info|warn|error", "(info)", "logLevel"},
+    {"allow-unsafe-redis", NULL,
+     "start although the server checks found a setting that loses jobs\n"
+     "(eviction policy other than noeviction, a cluster without a\n"
+     "hash-tagged prefix, another BullMQ major)",
+     NULL},
+    {"help", NULL, "this help (also -h)", NULL},
+    {"version", NULL, "bullc-worker's and BullMQ's versions", NULL},
+};
+#define NPROGDEFS (sizeof progdefs / sizeof progdefs[0])
+_Static_assert(BW_EXIT_UNRECOVERABLE == 78, "--exec's help names exit 78");
+
+static const progdef *find_progdef(const char *name) {
+    for (size_t i = 0; i < NPROGDEFS; i++)
+        if (progdefs[i].flag && !strcmp(progdefs[i].flag, name)) return &progdefs[i];
+    return NULL;
+}
 
 static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -510,19 +575,8 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             for (int j = i + 1; j < argc; j++) p->proc.argv[p->proc.argc++] = argv[j];
             break;
         }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            bw_usage(stdout);
-            return 1;
-        }
-        if (!strcmp(a, "--version")) {
-            printf("bullc-worker %s (BullMQ %s)\n", bullc_version(), bullc_bullmq_version());
-            return 1;
-        }
-        if (!strcmp(a, "--allow-unsafe-redis")) {
-            cfg->allow_unsafe_redis = true;
-            continue;
-        }
         if (!strcmp(a, "-q")) a = "--queue";
+        if (!strcmp(a, "-h")) a = "--help";
         if (strncmp(a, "--", 2)) return fail("unexpected argument '%s'", a);
         /* --flag=value or --flag value */
         char name[64];
@@ -534,11 +588,10 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
         int oi = -1;
         for (size_t k = 0; k < NOPTS; k++)
             if (!strcmp(opts[k].flag, name)) oi = (int)k;
-        bool global = false;
-        for (size_t k = 0; k < sizeof global_flags / sizeof global_flags[0]; k++)
-            if (!strcmp(global_flags[k], name)) global = true;
-        if (oi < 0 && !global) return fail("unknown flag --%s", name);
-        bool needs_value = global || opts[oi].type != O_BOOL;
+        const progdef *pd = oi < 0 ? find_progdef(name) : NULL;
+        if (oi < 0 && !pd) return fail("unknown flag --%s", name);
+        bool needs_value = pd ? pd->arg != NULL : opts[oi].type != O_BOOL;
+        if (!needs_value && value) return fail("--%s takes no value", name);
         if (needs_value && !value) {
             if (i + 1 >= argc) return fail("--%s needs a value", name);
             value = argv[++i];
@@ -548,6 +601,14 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
         if (oi >= 0) {
             int rc = set_value(cfg, &ps->flags, (size_t)oi, value, NULL, where);
             if (rc) return rc;
+        } else if (!strcmp(name, "help")) {
+            bw_usage(stdout);
+            return 1;
+        } else if (!strcmp(name, "version")) {
+            printf("bullc-worker %s (BullMQ %s)\n", bullc_version(), bullc_bullmq_version());
+            return 1;
+        } else if (!strcmp(name, "allow-unsafe-redis")) {
+            cfg->allow_unsafe_redis = true;
         } else if (!strcmp(name, "queue")) {
             int rc = check_queue_name(value, where);
             if (rc) return rc;
@@ -704,58 +765,41 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     return 0;
 }
 
+/* One flag of the help: "--flag ARG", its text, and its config-file key. */
+static void usage_line(FILE *f, const char *flag, const char *arg, const char *help, const char *key) {
+    char head[80], tail[80] = "";
+    snprintf(head, sizeof head, "--%s%s%s", flag, arg ? " " : "", arg ? arg : "");
+    if (key) snprintf(tail, sizeof tail, "; file: %s", key);
+    help_line(f, 32, head, help, tail);
+}
+
 void bw_usage(FILE *f) {
     fprintf(f,
             "usage: bullc-worker --queue NAME [--queue NAME ...] PROCESSOR [OPTIONS]\n"
             "       bullc-worker --config FILE.json [--queue NAME ...] [OPTIONS]\n\n"
             "Processes the jobs of BullMQ queues, as a Node BullMQ Worker does (bullc %s, BullMQ %s).\n"
             "One worker per queue, all on one event loop.\n\n"
-            "Processors ([QUEUE=] limits one to a queue; without it, it serves every queue\n"
-            "that has no processor of its own):\n"
-            "  --exec [QUEUE=]PROGRAM [--arg ARG]...   run PROGRAM (no shell; PATH is searched when it\n"
-            "                  has no '/') per job: the job as JSON on stdin; stdout is the result\n"
-            "                  (JSON, or else a string); a non-zero exit fails the job with the end of\n"
-            "                  stderr; exit %d fails it without retries; stderr lines 'progress: JSON'\n"
-            "                  and 'log: TEXT' update the job's progress and logs\n"
-            "  -- PROGRAM [ARGS...]                    the same, for every queue (last on the line)\n"
-            "  --plugin [QUEUE=]PATH.so [--plugin-config JSON]   bullc_plugin_process() of a shared\n"
-            "                  library (an explicit path), on libuv's thread pool\n"
-            "  --builtin [QUEUE=]noop|echo|sleep       complete at once / return the data / wait\n"
-            "                  data.sleepMs ms, then return the data\n"
-            "  --builtin [QUEUE=]game-data|notification [--builtin-config JSON]   the reference\n"
-            "                  deployment's processors of game_data and send-notification jobs\n"
-            "                  (docs/reference-deployment.md)\n"
-            "  --builtin-config [QUEUE=]JSON           a builtin's settings (an object): for the --builtin\n"
-            "                  before it, or for QUEUE's builtin. notification: {\"webhookUrl\":URL,\n"
-            "                  \"timeoutMs\":5000,\"cap\":100,\"headers\":{...}} (webhookUrl also from\n"
-            "                  NOTIFICATION_WEBHOOK_URL)\n\n"
-            "Worker options (defaults are Node BullMQ's):\n",
-            bullc_version(), bullc_bullmq_version(), BW_EXIT_UNRECOVERABLE);
-    for (size_t i = 0; i < NOPTS; i++) {
-        char flag[64];
-        snprintf(flag, sizeof flag, "--%s%s%s", opts[i].flag, opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
-        fprintf(f, "  %-32s %s\n", flag, opts[i].help);
+            "Queues and processors ([QUEUE=] limits a processor to a queue; without it, it serves every\n"
+            "queue that has no processor of its own):\n",
+            bullc_version(), bullc_bullmq_version());
+    size_t i = 0;
+    for (; i < NPROGDEFS && progdefs[i].flag; i++)
+        usage_line(f, progdefs[i].flag, progdefs[i].arg, progdefs[i].help, progdefs[i].key);
+    fputs("\nWorker options (defaults are Node BullMQ's; \"file:\" names the config file's key, which may\n"
+          "also be set per queue):\n",
+          f);
+    for (size_t k = 0; k < NOPTS; k++) usage_line(f, opts[k].flag, opts[k].arg, opts[k].help, opts[k].key);
+    for (; i < NPROGDEFS; i++) {
+        if (!progdefs[i].flag)
+            fprintf(f, "\n%s:\n", progdefs[i].help);
+        else
+            usage_line(f, progdefs[i].flag, progdefs[i].arg, progdefs[i].help, progdefs[i].key);
     }
-    fprintf(f, "\nProgram options:\n"
-               "  --config FILE.json               queues, processors and options (see docs/worker.md);\n"
-               "                                   flags override the file\n"
-               "  --redis URL                      redis://[user:password@]host[:port][/db] or\n"
-               "                                   unix:///path?db=N (default: REDIS_URL, else REDIS_HOST,\n"
-               "                                   REDIS_PORT, REDIS_PASSWORD, REDIS_DB, else 127.0.0.1:6379)\n"
-               "  --shutdown-timeout MS            on SIGINT/SIGTERM, wait up to MS for jobs in process\n"
-               "                                   (10000; 0: no limit); a second signal stops at once\n"
-               "  --busy-poll US                   while a Redis reply is due, spin up to US µs instead of\n"
-               "                                   sleeping (0: off): less latency per job, a busy CPU\n"
-               "  --log-format text|json           one line per event (text)\n"
-               "  --log-file PATH                  append to PATH (mode 0600; SIGHUP reopens it), not stderr\n"
-               "  --log-level debug|info|warn|error (info)\n"
-               "  --allow-unsafe-redis             start although the server checks found a setting that\n"
-               "                                   loses jobs (eviction policy other than noeviction, a\n"
-               "                                   cluster without a hash-tagged prefix, another BullMQ major)\n"
-               "  --help, --version\n\n"
-               "Exit codes: 0 stopped by a signal after finishing the jobs in process; 1 run-time failure\n"
-               "(a worker or a plugin's init failed); 2 usage, config file, plugin or log file error;\n"
-               "3 Redis unreachable or refusing the password/database at start; 4 shutdown forced (second\n"
-               "signal or --shutdown-timeout): jobs in process were left to stalled recovery; 5 the\n"
-               "server checks refused the Redis settings (see --allow-unsafe-redis).\n");
+    fputs("\nA.b keys are key b of object a ({\"limiter\": {\"max\": N}}). Exit codes: 0 stopped by a signal after "
+          "finishing the jobs in process; 1 run-time failure\n"
+          "(a worker or a plugin's init failed); 2 usage, config file, plugin or log file error;\n"
+          "3 Redis unreachable or refusing the password/database at start; 4 shutdown forced (second\n"
+          "signal or --shutdown-timeout): jobs in process were left to stalled recovery; 5 the\n"
+          "server checks refused the Redis settings (see --allow-unsafe-redis).\n",
+          f);
 }

@@ -12,11 +12,12 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REDIS = 3, EXIT_NOTFOUND = 4 };
 
 typedef struct cli {
-    const char *redis_url; /* --redis */
-    const char *prefix;    /* --prefix */
-    bool json;             /* --json */
-    bool yes;              /* --yes */
-    int argc;              /* the verb's own arguments (verb first) */
+    const char *redis_url;   /* --redis */
+    const char *prefix;      /* --prefix */
+    bool json;               /* --json */
+    bool yes;                /* --yes */
+    const struct verb *verb; /* the verb being run; its usage names every flag it takes */
+    int argc;                /* the verb's own arguments (verb first) */
     char **argv;
 } cli;
 
@@ -55,6 +56,8 @@ typedef struct cli_flag {
  * and up to `max_pos` positionals; an unknown flag or too many positionals
  * is a usage error (exit 2). For a repeated value flag, `each` (may be NULL)
  * is called with every value. */
+/* Whether a usage line names `--flag` (a whole flag name). */
+bool cli_usage_names(const char *usage, const char *flag);
 int cli_parse_args(cli *c, cli_flag *flags, const char **pos, int *npos, int max_pos,
                    int (*each)(const char *flag, const char *value, void *data), void *data);
 /* A flag's value as a whole number in [min, max]; a usage error otherwise. */

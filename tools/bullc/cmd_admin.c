@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* bullc counts, jobs, get, logs, state, workers, queues, metrics, and the
  * helpers of the admin verbs (flags, confirmation, failures). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,9 +13,21 @@
 
 /* ---- helpers ------------------------------------------------------------------- */
 
+bool cli_usage_names(const char *usage, const char *flag) {
+    size_t n = strlen(flag);
+    for (const char *p = strstr(usage, "--"); p; p = strstr(p + 2, "--"))
+        if (!strncmp(p + 2, flag, n) && !(isalnum((unsigned char)p[2 + n]) || p[2 + n] == '-')) return true;
+    return false;
+}
+
 int cli_parse_args(cli *c, cli_flag *flags, const char **pos, int *npos, int max_pos,
                    int (*each)(const char *flag, const char *value, void *data), void *data) {
     *npos = 0;
+    /* The verb's usage line is what --help and docs/cli.md show: a flag
+     * missing there is a bug that every run of the verb reports. */
+    for (const cli_flag *f = flags; c->verb && f->name; f++)
+        if (!cli_usage_names(c->verb->usage, f->name))
+            return cli_fail(EXIT_FAIL, "internal error: --%s is not in the usage of %s", f->name, c->verb->name);
     for (int i = 1; i < c->argc; i++) {
         const char *a = c->argv[i];
         if (a[0] == '-' && a[1] == '-' && a[2]) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "helptext.h"
 
 static const verb verbs[] = {
     {"add", "add QUEUE NAME [DATA_JSON] [--opts JSON]",
@@ -59,8 +60,10 @@ static const verb verbs[] = {
      "Moves a failed or completed job back to wait (Node's job.retry), or every job in that state\n"
      "(Node's queue.retryJobs).",
      cmd_retry},
-    {"promote", "promote QUEUE [ID]",
-     "Moves a delayed job to wait now (Node's job.promote), or every delayed job (queue.promoteJobs).", cmd_promote},
+    {"promote", "promote QUEUE [ID | --count N]",
+     "Moves a delayed job to wait now (Node's job.promote), or every delayed job (queue.promoteJobs,\n"
+     "N per call, default 1000).",
+     cmd_promote},
     {"remove", "remove QUEUE ID [--keep-children]",
      "Removes a job and its children (Node's queue.remove). A locked (active) job is not removed\n"
      "(exit 1). Destructive: asks on a terminal, else needs --yes.",
@@ -91,21 +94,58 @@ static const verb verbs[] = {
      cmd_metrics},
 };
 
+/* The global flags, once: the parser below takes these, --help is printed
+ * from them, and tests/doc-test checks them against docs/cli.md. */
+enum { G_REDIS, G_PREFIX, G_JSON, G_YES, G_HELP, G_VERSION };
+static const struct gflag {
+    const char *flag, *alias, *arg, *help;
+} gflags[] = {
+    [G_REDIS] = {"--redis", NULL, "URL",
+                 "redis://[user:password@]host[:port][/db] or unix:///path?db=N\n"
+                 "(default: REDIS_URL, else REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_USERNAME/\n"
+                 "REDIS_DB, else 127.0.0.1:6379; timeouts: REDIS_CONNECT_TIMEOUT and\n"
+                 "REDIS_COMMAND_TIMEOUT, ms)"},
+    [G_PREFIX] = {"--prefix", NULL, "P", "key prefix (default bull)"},
+    [G_JSON] = {"--json", NULL, NULL, "machine-readable output"},
+    [G_YES] = {"--yes", "-y", NULL, "confirm a destructive verb without asking"},
+    [G_HELP] = {"--help", "-h", NULL, "help (also after a verb: bullc VERB --help)"},
+    [G_VERSION] = {"--version", NULL, NULL, "bullc's and BullMQ's versions"},
+};
+#define NGFLAGS (int)(sizeof gflags / sizeof gflags[0])
+
+/* The global flag `a` is (G_*), -1 if none; *value is its value when given
+ * as --flag=VALUE. */
+static int find_gflag(const char *a, const char **value) {
+    *value = NULL;
+    for (int i = 0; i < NGFLAGS; i++) {
+        size_t n = strlen(gflags[i].flag);
+        if (!strcmp(a, gflags[i].flag) || (gflags[i].alias && !strcmp(a, gflags[i].alias))) return i;
+        if (gflags[i].arg && !strncmp(a, gflags[i].flag, n) && a[n] == '=') {
+            *value = a + n + 1;
+            return i;
+        }
+    }
+    return -1;
+}
+
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: bullc [--redis URL] [--prefix PREFIX] [--json] VERB [ARGS]\n\n"
-            "bullc %s speaks BullMQ %s's protocol (its own Lua scripts).\n\nVerbs:\n",
+    fputs("usage: bullc", f);
+    for (int i = 0; i < NGFLAGS; i++)
+        if (i != G_HELP && i != G_VERSION)
+            fprintf(f, " [%s%s%s]", gflags[i].flag, gflags[i].arg ? " " : "", gflags[i].arg ? gflags[i].arg : "");
+    fprintf(f, " VERB [ARGS]\n\nbullc %s speaks BullMQ %s's protocol (its own Lua scripts).\n\nVerbs:\n",
             bullc_version(), bullc_bullmq_version());
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(f, "  %s\n", verbs[i].usage);
-    fprintf(f, "\nGlobal flags:\n"
-               "  --redis URL     redis://[user:password@]host[:port][/db] or unix:///path?db=N\n"
-               "                  (default: REDIS_URL, else REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB,\n"
-               "                  else 127.0.0.1:6379)\n"
-               "  --prefix P      key prefix (default bull)\n"
-               "  --json          machine-readable output\n"
-               "  --help          help (also after a verb)\n\n"
-               "Exit codes: 0 ok, 1 other failure, 2 usage or invalid input, 3 Redis unreachable or\n"
-               "Redis/Lua error, 4 job not found.\n");
+    fputs("\nGlobal flags (before or after the verb):\n", f);
+    for (int i = 0; i < NGFLAGS; i++) {
+        char head[64];
+        snprintf(head, sizeof head, "%s%s%s%s%s", gflags[i].flag, gflags[i].alias ? ", " : "",
+                 gflags[i].alias ? gflags[i].alias : "", gflags[i].arg ? " " : "", gflags[i].arg ? gflags[i].arg : "");
+        help_line(f, 15, head, gflags[i].help, NULL);
+    }
+    fputs("\nExit codes: 0 ok, 1 other failure, 2 usage or invalid input, 3 Redis unreachable or\n"
+          "Redis/Lua error, 4 job not found.\n",
+          f);
 }
 
 int cli_fail(int code, const char *fmt, ...) {
@@ -184,32 +224,40 @@ int main(int argc, char **argv) {
     int n = 0;
     bool help = false;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--redis") || !strcmp(a, "--prefix")) {
+        const char *a = argv[i], *value;
+        int g = find_gflag(a, &value);
+        /* after the verb, --help and --version are the verb's */
+        if (g < 0 || ((g == G_HELP || g == G_VERSION) && n > 0)) {
+            rest[n++] = argv[i];
+            continue;
+        }
+        if (gflags[g].arg && !value) {
             if (i + 1 >= argc) {
                 free(rest);
                 return cli_fail(EXIT_USAGE, "%s needs a value", a);
             }
-            if (a[2] == 'r')
-                c.redis_url = keep_url(argv[++i]);
-            else
-                c.prefix = argv[++i];
-        } else if (!strncmp(a, "--redis=", 8)) {
-            c.redis_url = keep_url(argv[i] + 8);
-        } else if (!strncmp(a, "--prefix=", 9)) {
-            c.prefix = a + 9;
-        } else if (!strcmp(a, "--json")) {
+            value = argv[++i];
+        }
+        switch (g) {
+        case G_REDIS:
+            c.redis_url = keep_url(argv[i] + (value - argv[i])); /* the writable argv, to mask */
+            break;
+        case G_PREFIX:
+            c.prefix = value;
+            break;
+        case G_JSON:
             c.json = true;
-        } else if (!strcmp(a, "--yes") || !strcmp(a, "-y")) {
+            break;
+        case G_YES:
             c.yes = true;
-        } else if ((!strcmp(a, "--help") || !strcmp(a, "-h")) && n == 0) {
+            break;
+        case G_HELP:
             help = true;
-        } else if (!strcmp(a, "--version") && n == 0) {
+            break;
+        default:
             printf("bullc %s (BullMQ %s)\n", bullc_version(), bullc_bullmq_version());
             free(rest);
             return 0;
-        } else {
-            rest[n++] = argv[i];
         }
     }
     if (c.prefix && !*c.prefix) {
@@ -226,6 +274,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
         if (strcmp(verbs[i].name, rest[0])) continue;
         int rc;
+        c.verb = &verbs[i];
         if (help || cli_wants_help(&c)) {
             cli_verb_usage(&verbs[i], stdout);
             rc = 0;
