@@ -1,261 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Asynchronous Redis connection with reconnects and command deadlines. */
+/* Asynchronous Redis connection: a command queue with deadlines, and
+ * reconnection with backoff. The event-loop glue is uv_redis.c, the reply
+ * objects come from reply_arena.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bullc-private.h"
-
-/* ---- libuv adapter ------------------------------------------------------
- * hiredis's adapters/libuv.h returns early when uv_poll reports an error
- * status; libuv reports a socket error (POLLERR after a reset) exactly that
- * way and stops the handle, so the connection would sit dead, unnoticed,
- * until a deadline. This adapter lets hiredis read instead, which surfaces
- * the error and runs the disconnect callback at once. */
-typedef struct uv_events {
-    redisAsyncContext *context;
-    uv_poll_t handle;
-    uv_prepare_t flush; /* writes queued output once per loop iteration */
-    uv_idle_t spin;     /* busy polling: keeps the loop from sleeping */
-    uint64_t spin_ns, spin_until;
-    int events;
-    int open_handles;
-    bool write_wanted;
-} uv_events;
-
-static void ev_poll(uv_poll_t *handle, int status, int events) {
-    uv_events *p = handle->data;
-    if (status < 0) events = UV_READABLE; /* let hiredis hit the error */
-    if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
-    if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
-}
-
-/* hiredis asks for write interest on every command it queues: restarting
- * the poll each time costs libuv a failing epoll_ctl per call, so only a
- * change of the event set reaches it. */
-static void ev_set(uv_events *p, int events) {
-    if (events == p->events) return;
-    p->events = events;
-    if (events)
-        uv_poll_start(&p->handle, events, ev_poll);
-    else
-        uv_poll_stop(&p->handle);
-}
-
-/* Once connected, output is written just before the loop next waits for
- * I/O (a prepare handle), in one write for all the commands queued meanwhile:
- * the socket is nearly always writable, and arming write interest per
- * command costs two epoll_ctl calls for nothing. Writing here, not inside
- * the call that queued the command, keeps callbacks from ever running
- * inside that call when the write fails. */
-/* Busy polling (bullc_redis_opts_set_busy_poll): an active idle handle makes
- * libuv poll for I/O without blocking, so while a reply is due the loop
- * spins instead of sleeping, up to spin_ns after the last request sent. */
-static void ev_spin(uv_idle_t *h) {
-    uv_events *p = h->data;
-    if (!p->context || !p->context->replies.head || uv_hrtime() > p->spin_until) uv_idle_stop(h);
-}
-
-static void ev_flush(uv_prepare_t *h) {
-    uv_events *p = h->data;
-    uv_prepare_stop(h);
-    if (!p->context || !p->write_wanted) return;
-    p->write_wanted = false;
-    if (p->spin_ns) {
-        p->spin_until = uv_hrtime() + p->spin_ns;
-        uv_idle_start(&p->spin, ev_spin);
-    }
-    redisAsyncHandleWrite(p->context);
-    /* not all written: hiredis asked again; wait for writability */
-    if (p->context && p->write_wanted) ev_set(p, p->events | UV_WRITABLE);
-}
-
-static void ev_add_read(void *d) { ev_set(d, ((uv_events *)d)->events | UV_READABLE); }
-static void ev_del_read(void *d) { ev_set(d, ((uv_events *)d)->events & ~UV_READABLE); }
-static void ev_add_write(void *d) {
-    uv_events *p = d;
-    if (p->context && (p->context->c.flags & REDIS_CONNECTED) && !(p->events & UV_WRITABLE)) {
-        p->write_wanted = true;
-        uv_prepare_start(&p->flush, ev_flush);
-    } else {
-        ev_set(p, p->events | UV_WRITABLE); /* the connect is detected by writability */
-    }
-}
-static void ev_del_write(void *d) {
-    uv_events *p = d;
-    p->write_wanted = false;
-    ev_set(p, p->events & ~UV_WRITABLE);
-}
-static void ev_closed(uv_handle_t *h) {
-    uv_events *p = h->data;
-    if (--p->open_handles == 0) free(p);
-}
-static void ev_cleanup(void *d) {
-    uv_events *p = d;
-    p->context = NULL;
-    uv_close((uv_handle_t *)&p->handle, ev_closed);
-    uv_close((uv_handle_t *)&p->flush, ev_closed);
-    uv_close((uv_handle_t *)&p->spin, ev_closed);
-}
-
-static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop, int busy_poll_us) {
-    uv_events *p = calloc(1, sizeof *p);
-    if (!p) return REDIS_ERR;
-    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
-        free(p);
-        return REDIS_ERR;
-    }
-    uv_prepare_init(loop, &p->flush);
-    uv_idle_init(loop, &p->spin);
-    p->open_handles = 3;
-    p->spin_ns = (uint64_t)busy_poll_us * 1000;
-    p->context = ac;
-    p->handle.data = p;
-    p->flush.data = p;
-    p->spin.data = p;
-    ac->ev.addRead = ev_add_read;
-    ac->ev.delRead = ev_del_read;
-    ac->ev.addWrite = ev_add_write;
-    ac->ev.delWrite = ev_del_write;
-    ac->ev.cleanup = ev_cleanup;
-    ac->ev.data = p;
-    return REDIS_OK;
-}
-
-/* ---- reply objects from an arena ----------------------------------------
- * hiredis builds a reply with one malloc per element (two per string) and
- * frees it the same way after the callback: for the ~30-field job hash that
- * comes back with each job, that was a quarter of the worker's instructions.
- * Here the objects of a reply are carved from chunks the connection keeps,
- * and freeing a reply (hiredis does it after the callback, or drops one
- * half-read with the context) only rewinds them once no reply is left. The
- * aconn contract already forbids keeping a reply past its callback. */
-enum { ARENA_CHUNK = 16384, ARENA_ALIGN = 16 };
-
-/* Under AddressSanitizer the arena stays off: hiredis's own reply objects,
- * one allocation each, let ASan catch a reply used after its callback. */
-#if defined(__SANITIZE_ADDRESS__)
-#define USE_REPLY_ARENA 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define USE_REPLY_ARENA 0
-#endif
-#endif
-#ifndef USE_REPLY_ARENA
-#define USE_REPLY_ARENA 1
-#endif
-
-typedef struct arena_chunk {
-    struct arena_chunk *next;
-    size_t size, used;
-    _Alignas(ARENA_ALIGN) unsigned char data[];
-} arena_chunk;
-
-typedef struct bullc__reply_arena {
-    arena_chunk *chunks; /* the one being filled first */
-    int live;            /* replies built and not yet freed */
-} reply_arena;
-
-/* Before each reply's root object: where it came from. */
-typedef struct root_hdr {
-    _Alignas(ARENA_ALIGN) reply_arena *arena;
-} root_hdr;
-
-static void *arena_alloc(reply_arena *a, size_t n) {
-    n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    arena_chunk *c = a->chunks;
-    if (!c || c->size - c->used < n) {
-        size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        if (!(c = malloc(sizeof *c + size))) return NULL;
-        c->size = size;
-        c->used = 0;
-        c->next = a->chunks;
-        a->chunks = c;
-    }
-    void *p = c->data + c->used;
-    c->used += n;
-    return p;
-}
-
-/* No reply left: keep one standard chunk, emptied, and free the rest. */
-static void arena_rewind(reply_arena *a) {
-    arena_chunk *keep = NULL;
-    for (arena_chunk *c = a->chunks, *next; c; c = next) {
-        next = c->next;
-        if (!keep && c->size == ARENA_CHUNK) {
-            keep = c;
-            continue;
-        }
-        free(c);
-    }
-    if (keep) keep->used = 0, keep->next = NULL;
-    a->chunks = keep;
-}
-
-static void arena_free(reply_arena *a) {
-    if (!a) return;
-    for (arena_chunk *c = a->chunks, *next; c; c = next) next = c->next, free(c);
-    free(a);
-}
-
-/* A reply object with `extra` bytes after it, linked into its parent. */
-static redisReply *reply_new(const redisReadTask *task, int type, size_t extra) {
-    reply_arena *a = task->privdata;
-    redisReply *r;
-    if (task->parent) {
-        r = arena_alloc(a, sizeof *r + extra);
-    } else {
-        root_hdr *h = arena_alloc(a, sizeof *h + sizeof *r + extra);
-        if (!h) return NULL;
-        h->arena = a;
-        r = (redisReply *)(h + 1);
-        a->live++;
-    }
-    if (!r) return NULL;
-    memset(r, 0, sizeof *r);
-    r->type = type;
-    if (task->parent) ((redisReply *)task->parent->obj)->element[task->idx] = r;
-    return r;
-}
-
-static void *reply_string(const redisReadTask *task, char *str, size_t len) {
-    redisReply *r = reply_new(task, task->type, len + 1);
-    if (!r) return NULL;
-    r->str = (char *)(r + 1);
-    memcpy(r->str, str, len);
-    r->str[len] = '\0';
-    r->len = len;
-    return r;
-}
-
-static void *reply_array(const redisReadTask *task, int elements) {
-    size_t n = elements > 0 ? (size_t)elements : 0;
-    redisReply *r = reply_new(task, REDIS_REPLY_ARRAY, n * sizeof(redisReply *));
-    if (!r) return NULL;
-    if (n) {
-        r->element = (redisReply **)(r + 1);
-        memset(r->element, 0, n * sizeof(redisReply *));
-    }
-    r->elements = n;
-    return r;
-}
-
-static void *reply_integer(const redisReadTask *task, long long value) {
-    redisReply *r = reply_new(task, REDIS_REPLY_INTEGER, 0);
-    if (r) r->integer = value;
-    return r;
-}
-
-static void *reply_nil(const redisReadTask *task) { return reply_new(task, REDIS_REPLY_NIL, 0); }
-
-/* hiredis frees only whole replies (their root objects). */
-static void reply_free(void *reply) {
-    if (!reply) return;
-    reply_arena *a = ((root_hdr *)reply - 1)->arena;
-    if (--a->live == 0) arena_rewind(a);
-}
-
-static redisReplyObjectFunctions reply_fns = {reply_string, reply_array, reply_integer, reply_nil, reply_free};
+#include "reply_arena.h"
+#include "uv_redis.h"
 
 struct bullc__acmd {
     bullc__aconn *conn;
@@ -412,12 +165,9 @@ static void do_connect(bullc__aconn *c) {
         return;
     }
     ac->data = c;
-    if (USE_REPLY_ARENA && !c->replies) c->replies = calloc(1, sizeof *c->replies);
-    if (c->replies) {
-        ac->c.reader->fn = &reply_fns;
-        ac->c.reader->privdata = c->replies;
-    }
-    if (ev_attach(ac, c->loop, c->opts->busy_poll_us) != REDIS_OK) {
+    if (!c->replies) c->replies = bullc__reply_arena_new();
+    if (c->replies) bullc__reply_arena_attach(ac->c.reader, c->replies);
+    if (bullc__uv_redis_attach(ac, c->loop, c->opts->busy_poll_us) != REDIS_OK) {
         redisAsyncFree(ac);
         c->attempts++;
         c->state = ACONN_WAIT_RETRY;
@@ -636,7 +386,7 @@ static void timer_closed(uv_handle_t *h) {
     bullc__aconn *c = h->data;
     c->timer_closed = true;
     c->state = ACONN_CLOSED;
-    arena_free(c->replies); /* the contexts, and the replies they held, are gone */
+    bullc__reply_arena_free(c->replies); /* the contexts, and the replies they held, are gone */
     c->replies = NULL;
     bullc_redis_opts_free(c->opts);
     c->opts = NULL;

@@ -190,7 +190,8 @@ int bullc__validate_queue_name(const char *name, bullc_error *err);
 /* It reconnects with backoff, replays AUTH/SELECT/CLIENT SETNAME on each
  * connect, and puts a deadline on every command: hiredis 0.14 has no async
  * timeouts, so a libuv timer drops a connection whose oldest command is
- * overdue. */
+ * overdue. Its event-loop glue is uv_redis.c, its reply objects come from
+ * reply_arena.c (private headers of their own: only aconn.c uses them). */
 typedef struct bullc__aconn bullc__aconn;
 
 /* A command's reply. `r` is NULL when the connection was lost or the command
@@ -217,7 +218,7 @@ struct bullc__aconn {
     void (*on_closed)(bullc__aconn *c, void *data);
     void *hook_data;
     bool timer_closed;
-    struct bullc__reply_arena *replies; /* where replies are built (aconn.c) */
+    struct bullc__reply_arena *replies; /* where replies are built (reply_arena.c) */
 };
 
 int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *opts, const char *name,
@@ -352,8 +353,9 @@ const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
  * once per connection unless the handle skips it), as an add would. */
 int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err);
 
-/* admin.c: a growing argument vector for commands and scripts; strings are
- * borrowed unless added with an _own/_key/_i64 call. */
+/* ---- args.c ----------------------------------------------------------- */
+/* A growing argument vector for commands and scripts; strings are borrowed
+ * unless added with an _own/_key/_i64 call. */
 typedef struct bullc__args {
     int argc, cap;
     const char **argv;
@@ -372,6 +374,8 @@ void bullc__args_i64(bullc__args *a, int64_t v);
 /* Runs a script / command with `a` (BULLC_ENOMEM if building it failed). */
 int bullc__args_eval(bullc_queue *q, const char *script, bullc__args *a, redisReply **reply, bullc_error *err);
 int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_error *err);
+
+/* ---- admin.c ---------------------------------------------------------- */
 /* Hands JSON to the caller (malloc'd text); frees `json`. */
 int bullc__json_out(cJSON *json, char **out, bullc_error *err);
 /* Node's finishedErrors for a script's negative code. */
@@ -390,6 +394,8 @@ cJSON *bullc__job_json(const char *id, size_t id_len, const redisReply *hash);
 /* JSON text from a stored value, leniently: the parsed value, or NULL when
  * it is not JSON. */
 cJSON *bullc__parse_stored(const char *s, size_t len);
+
+/* ---- json_scan.c ------------------------------------------------------- */
 /* Whether cJSON_Parse accepts the string s (len = strlen(s)), deciding most
  * texts without building a tree: strict JSON is scanned in place, the rest
  * goes to cJSON_Parse. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The worker checks each job's data with a scan that builds nothing
- * (src/jobread.c) and asks cJSON_Parse only when the scan is not sure: its
+ * (src/json_scan.c) and asks cJSON_Parse only when the scan is not sure: its
  * verdict must always be cJSON's, on valid texts, on edge cases and on
  * texts mutated at random. */
 #include <criterion/criterion.h>

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* Argument vectors for commands and scripts that grow as they are built,
+ * and running them on a queue's synchronous connection. Building never
+ * fails half-way for the caller: an allocation failure is remembered and
+ * reported once, when the vector is run. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+void bullc__args_init(bullc__args *a) { memset(a, 0, sizeof *a); }
+
+void bullc__args_free(bullc__args *a) {
+    for (int i = 0; i < a->nowned; i++) sdsfree(a->owned[i]);
+    free(a->owned);
+    free(a->argv);
+    free(a->lens);
+    memset(a, 0, sizeof *a);
+}
+
+void bullc__args_addn(bullc__args *a, const char *s, size_t len) {
+    if (a->oom) return;
+    if (!s) {
+        a->oom = true;
+        return;
+    }
+    if (a->argc == a->cap) {
+        int cap = a->cap ? a->cap * 2 : 16;
+        const char **argv = realloc(a->argv, sizeof *argv * (size_t)cap);
+        if (argv) a->argv = argv;
+        size_t *lens = realloc(a->lens, sizeof *lens * (size_t)cap);
+        if (lens) a->lens = lens;
+        if (!argv || !lens) {
+            a->oom = true;
+            return;
+        }
+        a->cap = cap;
+    }
+    a->argv[a->argc] = s;
+    a->lens[a->argc++] = len;
+}
+
+void bullc__args_add(bullc__args *a, const char *s) { bullc__args_addn(a, s, s ? strlen(s) : 0); }
+
+void bullc__args_own(bullc__args *a, sds s) {
+    if (!s || a->oom) {
+        sdsfree(s);
+        a->oom = true;
+        return;
+    }
+    if (a->nowned == a->capowned) {
+        int cap = a->capowned ? a->capowned * 2 : 16;
+        sds *o = realloc(a->owned, sizeof *o * (size_t)cap);
+        if (!o) {
+            sdsfree(s);
+            a->oom = true;
+            return;
+        }
+        a->owned = o;
+        a->capowned = cap;
+    }
+    a->owned[a->nowned++] = s;
+    bullc__args_addn(a, s, sdslen(s));
+}
+
+void bullc__args_key(bullc__args *a, bullc_queue *q, const char *suffix) {
+    bullc__args_own(a, bullc__key(bullc_queue_key_base(q), suffix));
+}
+
+void bullc__args_i64(bullc__args *a, int64_t v) { bullc__args_own(a, sdsfromlonglong(v)); }
+
+int bullc__args_eval(bullc_queue *q, const char *script, bullc__args *a, redisReply **reply, bullc_error *err) {
+    if (a->oom) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    bullc__conn *c;
+    int rc = bullc__queue_conn(q, &c, err);
+    if (rc) return rc;
+    return bullc__conn_eval(c, bullc__script_get(script), a->argc, a->argv, a->lens, reply, err);
+}
+
+int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_error *err) {
+    if (a->oom) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    bullc__conn *c;
+    int rc = bullc__queue_conn(q, &c, err);
+    if (rc) return rc;
+    return bullc__conn_command(c, reply, err, a->argc, a->argv, a->lens);
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* A libuv adapter for hiredis's async contexts, in place of hiredis's own.
+ *
+ * hiredis's adapters/libuv.h returns early when uv_poll reports an error
+ * status; libuv reports a socket error (POLLERR after a reset) exactly that
+ * way and stops the handle, so the connection would sit dead, unnoticed,
+ * until a deadline. This adapter lets hiredis read instead, which surfaces
+ * the error and runs the disconnect callback at once. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "uv_redis.h"
+
+typedef struct uv_events {
+    redisAsyncContext *context;
+    uv_poll_t handle;
+    uv_prepare_t flush; /* writes queued output once per loop iteration */
+    uv_idle_t spin;     /* busy polling: keeps the loop from sleeping */
+    uint64_t spin_ns, spin_until;
+    int events;
+    int open_handles;
+    bool write_wanted;
+} uv_events;
+
+static void ev_poll(uv_poll_t *handle, int status, int events) {
+    uv_events *p = handle->data;
+    if (status < 0) events = UV_READABLE; /* let hiredis hit the error */
+    if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
+    if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+}
+
+/* hiredis asks for write interest on every command it queues: restarting
+ * the poll each time costs libuv a failing epoll_ctl per call, so only a
+ * change of the event set reaches it. */
+static void ev_set(uv_events *p, int events) {
+    if (events == p->events) return;
+    p->events = events;
+    if (events)
+        uv_poll_start(&p->handle, events, ev_poll);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+/* Once connected, output is written just before the loop next waits for
+ * I/O (a prepare handle), in one write for all the commands queued meanwhile:
+ * the socket is nearly always writable, and arming write interest per
+ * command costs two epoll_ctl calls for nothing. Writing here, not inside
+ * the call that queued the command, keeps callbacks from ever running
+ * inside that call when the write fails. */
+/* Busy polling (bullc_redis_opts_set_busy_poll): an active idle handle makes
+ * libuv poll for I/O without blocking, so while a reply is due the loop
+ * spins instead of sleeping, up to spin_ns after the last request sent. */
+static void ev_spin(uv_idle_t *h) {
+    uv_events *p = h->data;
+    if (!p->context || !p->context->replies.head || uv_hrtime() > p->spin_until) uv_idle_stop(h);
+}
+
+static void ev_flush(uv_prepare_t *h) {
+    uv_events *p = h->data;
+    uv_prepare_stop(h);
+    if (!p->context || !p->write_wanted) return;
+    p->write_wanted = false;
+    if (p->spin_ns) {
+        p->spin_until = uv_hrtime() + p->spin_ns;
+        uv_idle_start(&p->spin, ev_spin);
+    }
+    redisAsyncHandleWrite(p->context);
+    /* not all written: hiredis asked again; wait for writability */
+    if (p->context && p->write_wanted) ev_set(p, p->events | UV_WRITABLE);
+}
+
+static void ev_add_read(void *d) { ev_set(d, ((uv_events *)d)->events | UV_READABLE); }
+static void ev_del_read(void *d) { ev_set(d, ((uv_events *)d)->events & ~UV_READABLE); }
+static void ev_add_write(void *d) {
+    uv_events *p = d;
+    if (p->context && (p->context->c.flags & REDIS_CONNECTED) && !(p->events & UV_WRITABLE)) {
+        p->write_wanted = true;
+        uv_prepare_start(&p->flush, ev_flush);
+    } else {
+        ev_set(p, p->events | UV_WRITABLE); /* the connect is detected by writability */
+    }
+}
+static void ev_del_write(void *d) {
+    uv_events *p = d;
+    p->write_wanted = false;
+    ev_set(p, p->events & ~UV_WRITABLE);
+}
+static void ev_closed(uv_handle_t *h) {
+    uv_events *p = h->data;
+    if (--p->open_handles == 0) free(p);
+}
+static void ev_cleanup(void *d) {
+    uv_events *p = d;
+    p->context = NULL;
+    uv_close((uv_handle_t *)&p->handle, ev_closed);
+    uv_close((uv_handle_t *)&p->flush, ev_closed);
+    uv_close((uv_handle_t *)&p->spin, ev_closed);
+}
+
+int bullc__uv_redis_attach(redisAsyncContext *ac, uv_loop_t *loop, int busy_poll_us) {
+    uv_events *p = calloc(1, sizeof *p);
+    if (!p) return REDIS_ERR;
+    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+        free(p);
+        return REDIS_ERR;
+    }
+    uv_prepare_init(loop, &p->flush);
+    uv_idle_init(loop, &p->spin);
+    p->open_handles = 3;
+    p->spin_ns = (uint64_t)busy_poll_us * 1000;
+    p->context = ac;
+    p->handle.data = p;
+    p->flush.data = p;
+    p->spin.data = p;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    ac->ev.data = p;
+    return REDIS_OK;
+}
