@@ -302,8 +302,9 @@ struct bullc_worker {
     int conns_open;
     void (*close_cb)(bullc_worker *w, void *data);
     void *close_data;
-    int64_t last_error_at; /* error events are rate-limited */
-    int errors_suppressed;
+    int64_t last_error_at; /* a repeated error event is held back for a while */
+    int errors_suppressed, last_error_code;
+    char last_error[512];
     /* The scripts the worker runs, looked up once (bullc__script_get is a
      * linear search). */
     const bullc__script *sc_move_to_active, *sc_move_to_finished, *sc_move_to_delayed, *sc_retry_job, *sc_move_to_wait,
@@ -332,6 +333,12 @@ void bullc__process_resend(bullc_worker *w);
 void bullc__process_resend_timer(uv_timer_t *t);
 /* A job action (progress, log...) of `job` was answered. */
 void bullc__process_op_done(bullc_job *job);
+/* adopt.c: a fetch under `token` answered an error; the job it may have
+ * taken anyway (active, locked with `token`) is found and processed. */
+void bullc__adopt(bullc_worker *w, const char *token);
+/* Whether an error reply came from inside a running script (which may have
+ * written before it), not from Redis refusing to run it (BUSY, LOADING...). */
+bool bullc__script_runtime_error(const bullc_error *err);
 /* The job's lock is gone: free its slot without writing anything. */
 void bullc__process_abandon(bullc_job *job);
 /* backoff.c: Node's Backoffs.calculate, as a JavaScript number (any size:

@@ -24,17 +24,21 @@ struct bullc__finish {
     char delay[BULLC__JS_NUMBER_MAX]; /* as String(delay) in Node */
     int fetch_index;                  /* argv index of the fetch-next flag, or -1 */
     bool fetch_next;
-    bool pending;   /* to be (re)sent when the connection is ready */
-    bool deferred;  /* waits for the job's own actions to be answered first */
-    bool uncertain; /* an earlier send may have been applied */
-    bool oom;       /* building it failed */
-    sds value;      /* result JSON or failure reason */
+    bool pending;      /* to be (re)sent when the connection is ready */
+    bool deferred;     /* waits for the job's own actions to be answered first */
+    bool uncertain;    /* an earlier send may have been applied */
+    bool oom;          /* building it failed */
+    bool asked_next;   /* the last send asked for the next job too */
+    int script_errors; /* error replies in a row with the lock still held */
+    sds value;         /* result JSON or failure reason */
+    sds error;         /* the last error reply, while its effect is checked */
 };
 
 static void fin_free(bullc__finish *f) {
     if (!f) return;
     for (int i = 0; i < f->nown; i++) sdsfree(f->own[i]);
     sdsfree(f->value);
+    sdsfree(f->error);
     free(f);
 }
 
@@ -77,14 +81,138 @@ void bullc__process_abandon(bullc_job *job) {
     finished(job);
 }
 
+/* The finish was stored: the job's events, then the next job it brought. */
+static void stored(bullc_job *job, const redisReply *r) {
+    bullc_worker *w = job->w;
+    bullc__finish *f = job->fin;
+    int64_t now = bullc__now_ms();
+    switch (f->kind) {
+    case FIN_COMPLETED:
+        if (w->ev.completed) w->ev.completed(w, job, f->value, w->ev_data);
+        break;
+    case FIN_RATE_LIMITED:
+        if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) w->limit_until = now + r->integer;
+        break;
+    default:
+        if (w->ev.failed) w->ev.failed(w, job, f->value, f->kind != FIN_FAILED, w->ev_data);
+    }
+    sds token = r && r->type == REDIS_REPLY_ARRAY ? sdsdup(job->token) : NULL; /* the next job's too */
+    finished(job);
+    if (token) bullc__worker_handle_next(w, r, token);
+    bullc__worker_pump(w);
+}
+
+/* Where a stored finish puts the job, when that is a sorted set. */
+static sds target_set(bullc_worker *w, const bullc__finish *f) {
+    switch (f->kind) {
+    case FIN_COMPLETED:
+        return w->k_completed;
+    case FIN_FAILED:
+        return w->k_failed;
+    case FIN_DELAYED:
+        return w->k_delayed;
+    default:
+        return NULL;
+    }
+}
+
+static void recheck_done(bullc_job *job, bool lock_held, bool in_target) {
+    bullc_worker *w = job->w;
+    bullc__finish *f = job->fin;
+    const char *name = f->script->name;
+    if (lock_held && ++f->script_errors < 3) {
+        /* the script stopped before it took the job out of active */
+        bullc__worker_error(w, BULLC_EREDIS, "job %s: %s failed: %s; will retry", job->id, name, f->error);
+        f->pending = true;
+        uv_timer_start(&w->retry_timer, bullc__process_resend_timer, 1000, 0);
+    } else if (lock_held) {
+        bullc__worker_error(w, BULLC_EREDIS,
+                            "job %s: %s failed 3 times (%s): the job is left active for stalled recovery", job->id,
+                            name, f->error);
+        finished(job);
+        bullc__worker_pump(w);
+    } else if (in_target) {
+        /* BullMQ's scripts keep what they wrote before an error: this one
+         * moved the job, then failed fetching the next (taken or not) */
+        bullc__worker_error(w, BULLC_EREDIS, "job %s: %s stored it, then failed: %s", job->id, name, f->error);
+        if (f->asked_next) bullc__adopt(w, job->token);
+        stored(job, NULL);
+    } else {
+        bullc__worker_error(w, BULLC_EREDIS,
+                            "job %s: %s failed (%s) and the job's lock is no longer this worker's: left to its "
+                            "new owner or to stalled recovery",
+                            job->id, name, f->error);
+        finished(job);
+        bullc__worker_pump(w);
+    }
+    bullc__worker_maybe_closed(w);
+}
+
+static void recheck_target_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    bullc_job *job = data;
+    (void)c, (void)err;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        recheck_done(job, false, false);
+        return;
+    }
+    recheck_done(job, false, r->type == REDIS_REPLY_STRING);
+}
+
+static void recheck_lock_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    bullc_job *job = data;
+    bullc_worker *w = job->w;
+    bullc__finish *f = job->fin;
+    (void)err;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        /* cannot tell: send again once Redis answers (the script's lock
+         * check keeps that from finishing the job twice) */
+        f->uncertain = true;
+        f->pending = true;
+        if (w->forced) finished(job);
+        bullc__worker_maybe_closed(w);
+        return;
+    }
+    bool held = r->type == REDIS_REPLY_STRING && r->len == sdslen(job->token) && !memcmp(r->str, job->token, r->len);
+    sds set = target_set(w, f);
+    if (held || !set) {
+        recheck_done(job, held, false);
+        return;
+    }
+    const char *argv[] = {"ZSCORE", set, job->id};
+    if (bullc__aconn_cmd(c, 0, recheck_target_reply, job, 3, argv, NULL)) recheck_done(job, false, false);
+}
+
+/* A script answered an error, which does not mean it wrote nothing: read
+ * the job's lock (and where the finish puts it) to learn what happened. */
+static void recheck(bullc_job *job, const bullc_error *err) {
+    bullc_worker *w = job->w;
+    bullc__finish *f = job->fin;
+    sdsfree(f->error);
+    f->error = sdsnew(err->message);
+    sds lock = sdscat(sdsdup(job->key), ":lock");
+    const char *argv[] = {"GET", lock};
+    int rc = lock ? bullc__aconn_cmd(&w->cmd, 0, recheck_lock_reply, job, 2, argv, NULL) : BULLC_ENOMEM;
+    sdsfree(lock);
+    if (rc) {
+        f->pending = true; /* on_cmd_ready resends */
+        if (w->forced) finished(job);
+    }
+}
+
 static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     bullc_job *job = data;
     bullc_worker *w = job->w;
     bullc__finish *f = job->fin;
     (void)c;
+    f->asked_next = f->fetch_next;
     if (f->fetch_next) {
         f->fetch_next = false;
         if (f->fetch_index >= 0) f->argv[f->fetch_index] = "0";
+    }
+    if (r && r->type == REDIS_REPLY_ERROR && !w->forced && bullc__script_runtime_error(err)) {
+        recheck(job, err);
+        bullc__worker_maybe_closed(w);
+        return;
     }
     if (!r || r->type == REDIS_REPLY_ERROR) {
         /* Not stored (or not known to be): send again once Redis is back.
@@ -113,21 +241,7 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         bullc__worker_pump(w);
         return;
     }
-    int64_t now = bullc__now_ms();
-    switch (f->kind) {
-    case FIN_COMPLETED:
-        if (w->ev.completed) w->ev.completed(w, job, f->value, w->ev_data);
-        break;
-    case FIN_RATE_LIMITED:
-        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) w->limit_until = now + r->integer;
-        break;
-    default:
-        if (w->ev.failed) w->ev.failed(w, job, f->value, f->kind != FIN_FAILED, w->ev_data);
-    }
-    sds token = r->type == REDIS_REPLY_ARRAY ? sdsdup(job->token) : NULL; /* the next job's too */
-    finished(job);
-    if (token) bullc__worker_handle_next(w, r, token);
-    bullc__worker_pump(w);
+    stored(job, r);
 }
 
 void bullc__process_resend_timer(uv_timer_t *t) { bullc__process_resend(t->data); }

@@ -25,24 +25,38 @@ void bullc_worker_opts_init(bullc_worker_opts *o) {
     o->autorun = true;
 }
 
+static void emit_error(bullc_worker *w, int code, const char *msg) {
+    if (w->ev.error) w->ev.error(w, code, msg, w->ev_data);
+}
+
 void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) {
-    /* At most 5 error events a second: a Redis that is down must not flood
-     * the logs (the count of those dropped is reported with the next one). */
+    char msg[sizeof w->last_error + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof w->last_error, fmt, ap);
+    va_end(ap);
+    /* The same error again within 5 s is held back (a Redis that is
+     * down must not flood the log) and counted; a different one always
+     * shows, so that one error never hides another. */
     int64_t now = (int64_t)uv_now(w->loop);
-    if (now - w->last_error_at < 200) {
+    bool same = !strcmp(msg, w->last_error);
+    if (same && now - w->last_error_at < 5000) {
         w->errors_suppressed++;
         return;
     }
-    w->last_error_at = now;
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (w->errors_suppressed && n > 0 && (size_t)n < sizeof msg)
-        snprintf(msg + n, sizeof msg - (size_t)n, " (%d similar errors suppressed)", w->errors_suppressed);
+    if (w->errors_suppressed && !same) {
+        char prev[sizeof msg];
+        snprintf(prev, sizeof prev, "%s (repeated %d more times)", w->last_error, w->errors_suppressed);
+        emit_error(w, w->last_error_code, prev);
+    } else if (w->errors_suppressed) {
+        size_t n = strlen(msg);
+        snprintf(msg + n, sizeof msg - n, " (%d identical errors held back)", w->errors_suppressed);
+    }
     w->errors_suppressed = 0;
-    if (w->ev.error) w->ev.error(w, code, msg, w->ev_data);
+    w->last_error_at = now;
+    w->last_error_code = code;
+    if (!same) memcpy(w->last_error, msg, strlen(msg) + 1); /* it fits: msg was cut to that size */
+    emit_error(w, code, msg);
 }
 
 static void uuid4(char out[37]) {
@@ -385,8 +399,10 @@ static void fetch_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
     w->fetching--;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         if (!w->closing) bullc__worker_error(w, err->code, "moveToActive: %s", err->message);
-        /* Not connected: on_cmd_ready pumps. A Redis error: retry in a second. */
+        /* Not connected: on_cmd_ready pumps. A Redis error: retry in a
+         * second, and process the job the script may have taken first. */
         if (r) uv_timer_start(&w->wake_timer, wake_cb, 1000, 0);
+        if (r && !w->forced && bullc__script_runtime_error(err)) bullc__adopt(w, f->token);
     } else {
         bullc__worker_handle_next(w, r, f->token);
         f->token = NULL;

@@ -50,8 +50,11 @@ static void ev_drained(bullc_worker *w, void *data) {
 }
 static void ev_error(bullc_worker *w, int code, const char *msg, void *data) {
     (void)w, (void)code;
+    wh *h = data;
     cr_log_info("worker error: %s", msg);
-    ((wh *)data)->errors++;
+    h->errors++;
+    size_t n = strlen(h->errlog);
+    snprintf(h->errlog + n, sizeof h->errlog - n, "%s\n", msg);
 }
 static void ev_ready(bullc_worker *w, void *data) {
     (void)w;

@@ -16,6 +16,7 @@ typedef struct wh {
     int completed, failed, retried, active, drained, stalled, errors, ready;
     int want; /* close all when completed + failed reaches it (0: never by count) */
     char completed_ids[WH_MAX_IDS][40];
+    char errlog[8192]; /* the error events' messages, one a line (as many as fit) */
     uv_timer_t guard;
     bool guard_fired;
     void *user;
