@@ -7,10 +7,6 @@
 
 #include "bullc-private.h"
 
-typedef struct renew_ctx {
-    bullc_worker *w;
-} renew_ctx;
-
 static void renew_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     bullc_worker *w = data;
     (void)c;

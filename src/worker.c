@@ -10,7 +10,6 @@
 
 #include "bullc-private.h"
 
-#define pump bullc__worker_pump
 static void fetch(bullc_worker *w);
 static void maybe_closed(bullc_worker *w);
 
@@ -230,7 +229,7 @@ int bullc_worker_run(bullc_worker *w) {
     w->running = true;
     if (!w->o.skip_stalled_check) bullc__stalled_start(w);
     if (!w->o.skip_lock_renewal) bullc__locks_start(w);
-    pump(w);
+    bullc__worker_pump(w);
     return 0;
 }
 
@@ -239,7 +238,7 @@ void bullc_worker_pause(bullc_worker *w) { w->paused = true; }
 void bullc_worker_resume(bullc_worker *w) {
     if (!w->paused) return;
     w->paused = false;
-    pump(w);
+    bullc__worker_pump(w);
 }
 
 bool bullc_worker_is_paused(const bullc_worker *w) { return w->paused; }
@@ -301,14 +300,14 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
     }
     bullc__process_resend(w);
     if (bullc__aconn_ready(&w->block) && w->ev.ready) w->ev.ready(w, w->ev_data);
-    pump(w);
+    bullc__worker_pump(w);
 }
 
 static void on_block_ready(bullc__aconn *c, void *data) {
     bullc_worker *w = data;
     (void)c;
     if (bullc__aconn_ready(&w->cmd) && w->ev.ready) w->ev.ready(w, w->ev_data);
-    pump(w);
+    bullc__worker_pump(w);
 }
 
 static void on_conn_down(bullc__aconn *c, const bullc_error *err, void *data) {
@@ -414,7 +413,7 @@ static void fetch_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
         return;
     }
     if (r && r->type == REDIS_REPLY_ERROR) return; /* the wake timer pumps */
-    pump(w);
+    bullc__worker_pump(w);
 }
 
 static void fetch(bullc_worker *w) {
@@ -457,7 +456,7 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
          * re-send blindly; poll with moveToActive instead (delayed jobs get
          * promoted there), and block again once reconnected. */
         w->drained = false;
-        pump(w);
+        bullc__worker_pump(w);
         return;
     }
     int64_t prev = w->block_until, next = 0;
@@ -473,7 +472,7 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
     } else {
         w->block_until = next;
     }
-    pump(w);
+    bullc__worker_pump(w);
 }
 
 static void wake_cb(uv_timer_t *t) {
@@ -486,7 +485,7 @@ static void wake_cb(uv_timer_t *t) {
         w->drained = false;
     }
     if (!bullc__aconn_ready(&w->block)) w->drained = false; /* poll while the blocking side is down */
-    pump(w);
+    bullc__worker_pump(w);
 }
 
 static void start_block(bullc_worker *w) {
