@@ -11,8 +11,10 @@ port=${BULLC_MEMCHECK_PORT:-6491}
 cmake -S . -B "$build" -DBULLC_BUILD_TESTS=ON -DBULLC_TEST_REDIS_PORT="$port" -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 dir="$PWD/$build/tests/redis-memcheck"
+# Marks what this pass starts, for the leftovers check at the end (tools/leftovers.sh).
+export BULLC_TEST_RUN="memcheck-$$-$(date +%s%N)"
 tests/redis-fixture.sh start "$dir" "$port"
-trap 'tests/redis-fixture.sh stop "$dir" "$port"' EXIT
+trap 'tests/redis-fixture.sh stop "$dir" "$port"; env -u BULLC_TEST_RUN tools/leftovers.sh "$BULLC_TEST_RUN" || exit 1' EXIT
 export REDIS_URL="redis://127.0.0.1:$port" BULLC_TEST_REDIS_PORT="$port" BULLC_TEST_AUTH_PORT=$((port + 1))
 export BULLC_BIN_DIR="$PWD/$build/bin" BULLC_SOURCE_DIR="$PWD" BULLC_TEST_TMP="$PWD/$build/tests/tmp"
 mkdir -p "$BULLC_TEST_TMP"

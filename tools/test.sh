@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Builds everything and runs all tests: Criterion unit and integration tests and
-# the Node compat tests, against private redis-servers the tests start.
+# the Node compat tests, against private redis-servers the tests start; fails
+# if any process the tests started is still running once they are done.
 #   BULLC_SANITIZE=1 tools/test.sh   same, built with ASan + UBSan (in build-asan/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +15,10 @@ cmake -S . -B "$build" -DBULLC_BUILD_TESTS=ON "${flags[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --test-dir "$build" --output-on-failure "$@"
+# Every process the suite starts inherits BULLC_TEST_RUN; whatever still runs
+# with it once ctest is done was left behind by a test and fails the run.
+export BULLC_TEST_RUN="test-$$-$(date +%s%N)"
+rc=0
+ctest --test-dir "$build" --output-on-failure "$@" || rc=$?
+env -u BULLC_TEST_RUN tools/leftovers.sh "$BULLC_TEST_RUN" || rc=1
+exit $rc

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Helpers of the bullc-worker compat tests (compat-tests/test/worker-*.test.js):
-// `bullc-worker` and Node worker child processes, their log lines, and
-// clean-up. Every process started here is killed by killAll() (call it in an
-// `after` hook), so a failing test never leaves one behind.
+// `bullc-worker`, Node worker and redis-server child processes, their log
+// lines, and clean-up. Every process started here is killed by killAll()
+// (call it in an `after` hook), and by lib/children.js when the test's process
+// ends, so a failing test never leaves one behind.
 'use strict';
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { track } = require('./children');
 const { redisUrl } = require('./harness');
 
 function binDir() {
@@ -43,11 +45,11 @@ class Proc {
     this.args = args;
     this.lines = [];
     this.waiters = [];
-    this.child = spawn(file, args, {
+    this.child = track(spawn(file, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: opts.env || process.env,
       cwd: opts.cwd,
-    });
+    }));
     live.add(this);
     this.exited = new Promise(resolve => {
       this.child.on('exit', (code, signal) => {
@@ -161,6 +163,33 @@ function startNode(code, args = [], { env } = {}) {
   return new Proc(process.execPath, ['-e', code, ...args], { cwd: path.join(__dirname, '..'), env });
 }
 
+// A redis-server of a test's own on `port` (127.0.0.1) with its data in
+// `dir`: a child of this process, not daemonized, so it cannot outlive the
+// test. start() again after kill() restarts it on the same port and data.
+class RedisServer {
+  constructor(port, dir, args = []) {
+    this.port = port;
+    this.dir = dir;
+    this.args = args;
+    this.url = `redis://127.0.0.1:${port}`;
+  }
+
+  async start(ms = 10000) {
+    this.proc = new Proc('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
+      '--save', '', ...this.args]);
+    await this.proc.waitFor(/Ready to accept connections/, ms);
+    return this;
+  }
+
+  // SIGKILL, as a crash: resolves once it is gone.
+  async kill() {
+    if (!this.proc) return;
+    this.proc.kill('SIGKILL');
+    await this.proc.exited;
+    this.proc = null;
+  }
+}
+
 // Kills (SIGKILL) every process still running and waits for them.
 async function killAll() {
   const procs = [...live];
@@ -179,4 +208,4 @@ function alive(pid) {
   }
 }
 
-module.exports = { Proc, alive, killAll, pluginPath, script, startNode, startReady, startWorker, tmpDir, workerPath };
+module.exports = { Proc, RedisServer, alive, killAll, pluginPath, script, startNode, startReady, startWorker, tmpDir, workerPath };

@@ -9,14 +9,13 @@
 
 const { test, after } = require('node:test');
 const assert = require('node:assert');
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
 const IORedis = require('ioredis');
 const { Queue } = require('bullmq');
 const { sleep, eventually } = require('../lib/harness');
-const { startWorker, startNode, killAll, tmpDir } = require('../lib/worker-proc');
+const { RedisServer, startWorker, startNode, killAll, tmpDir } = require('../lib/worker-proc');
 
 after(killAll);
 
@@ -29,44 +28,6 @@ function freePort() {
     });
     s.on('error', reject);
   });
-}
-
-class Redis {
-  constructor(port, dir) {
-    this.port = port;
-    this.dir = dir;
-  }
-  start() {
-    const r = spawnSync('redis-server', [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
-      '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'yes',
-      '--pidfile', path.join(this.dir, 'redis.pid'), '--logfile', path.join(this.dir, 'redis.log'),
-    ]);
-    if (r.status !== 0) throw new Error(`redis-server: ${r.stderr}`);
-    for (let i = 0; i < 200; i++) {
-      const p = spawnSync('redis-cli', ['-p', String(this.port), 'ping'], { encoding: 'utf8' });
-      if (p.stdout.trim() === 'PONG') return;
-      spawnSync('sleep', ['0.05']);
-    }
-    throw new Error('redis-server did not start');
-  }
-  kill() {
-    const pidFile = path.join(this.dir, 'redis.pid');
-    if (!fs.existsSync(pidFile)) return;
-    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-    for (let i = 0; i < 100; i++) {
-      try {
-        process.kill(pid, 0);
-        spawnSync('sleep', ['0.05']);
-      } catch {
-        break;
-      }
-    }
-    fs.rmSync(pidFile, { force: true });
-  }
 }
 
 const NODE_WORKER = `
@@ -85,8 +46,7 @@ w.on('ready', () => console.log('node worker ready'));
 test('chaos: random kill -9 of workers and Redis; every job completed exactly once', { timeout: 180000 }, async () => {
   const dir = tmpDir('chaos');
   const port = await freePort();
-  const redis = new Redis(port, dir);
-  redis.start();
+  const redis = await new RedisServer(port, dir, ['--appendonly', 'yes', '--appendfsync', 'always']).start();
   const url = `redis://127.0.0.1:${port}`;
   const prefix = 'chaos';
   const N = 400;
@@ -116,9 +76,9 @@ test('chaos: random kill -9 of workers and Redis; every job completed exactly on
     await sleep(300 + Math.floor(Math.random() * 900));
     step++;
     if (step === 6 || step === 14) {
-      redis.kill();
+      await redis.kill();
       await sleep(1000);
-      redis.start();
+      await redis.start();
       redisRestarts++;
       continue;
     }
@@ -154,7 +114,7 @@ test('chaos: random kill -9 of workers and Redis; every job completed exactly on
   } finally {
     await client.quit();
     await killAll();
-    redis.kill();
+    await redis.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

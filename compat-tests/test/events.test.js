@@ -10,6 +10,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { track } = require('../lib/children');
 const h = require('../lib/harness');
 const { QueueEventsProducer } = require('bullmq');
 
@@ -42,7 +43,7 @@ function asNode(e) {
 // `bullc --json events Q --follow ARGS` in the background.
 function follow(prefix, args = []) {
   const argv = ['--redis', h.redisUrl(), '--prefix', prefix, '--json', 'events', Q, '--follow', ...args];
-  const child = spawn(h.bullcPath(), argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = track(spawn(h.bullcPath(), argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   let onErr;
@@ -146,11 +147,11 @@ test('bullc events --follow sees what Node QueueEvents sees, for jobs of bullc-w
   const qe = h.newQueueEvents(Q, prefix, { lastEventId: '0-0' });
   const node = record(qe);
   const f = follow(prefix, ['--from', '0-0']);
-  const bw = spawn(
+  const bw = track(spawn(
     bin,
     ['--redis', h.redisUrl(), '--prefix', prefix, '--queue', Q, '--builtin', 'echo', '--name', 'bw'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  ));
   let bwErr = '';
   bw.stderr.on('data', d => {
     bwErr += d;

@@ -7,11 +7,10 @@
 
 const { test, after } = require('node:test');
 const assert = require('node:assert');
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const IORedis = require('ioredis');
-const { startWorker, startReady, killAll } = require('../lib/worker-proc');
+const { RedisServer, startWorker, startReady, killAll, tmpDir } = require('../lib/worker-proc');
 
 after(killAll);
 
@@ -25,16 +24,9 @@ const freePort = () =>
     s.on('error', reject);
   });
 
+// A redis-server of the test's own, stopped by kill() or, at the latest, by killAll().
 async function redis(args = []) {
-  const port = await freePort();
-  const r = spawnSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--daemonize',
-    'yes', '--logfile', '/dev/null', ...args]);
-  assert.strictEqual(r.status, 0);
-  for (let i = 0; i < 100; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') break;
-    spawnSync('sleep', ['0.05']);
-  }
-  return { port, url: `redis://127.0.0.1:${port}`, stop: () => spawnSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']) };
+  return new RedisServer(await freePort(), tmpDir('guard-rails'), args).start();
 }
 
 test('an eviction policy other than noeviction refuses to start, with one clear message', async () => {
@@ -49,7 +41,7 @@ test('an eviction policy other than noeviction refuses to start, with one clear 
     assert.match(ok.text(), /persistence is off/, 'persistence off is a warning');
     await ok.stop();
   } finally {
-    r.stop();
+    await r.kill();
   }
 });
 
@@ -64,7 +56,7 @@ test('a queue written by another BullMQ major refuses to start', async () => {
     assert.match(w.text(), /bullmq:5\.12\.0/);
   } finally {
     await c.quit();
-    r.stop();
+    await r.kill();
   }
 });
 
@@ -80,6 +72,6 @@ test('the Redis password is masked in the process arguments', async () => {
     assert.ok(!w.text().includes('hunter2-secret'));
     await w.stop();
   } finally {
-    r.stop();
+    await r.kill();
   }
 });

@@ -12,13 +12,19 @@ const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
 const { parseRedisUrl, redis, eventually } = require('../lib/harness');
+const { onExit } = require('../lib/children');
 const { Proc, killAll, tmpDir } = require('../lib/worker-proc');
 
 const root = path.resolve(__dirname, '..', '..');
 const pm2Bin = path.join(__dirname, '..', 'node_modules', '.bin', 'pm2');
 let pm2Env;
-after(async () => {
+const pm2Kill = () => {
   if (pm2Env) spawnSync(pm2Bin, ['kill'], { env: pm2Env, encoding: 'utf8', timeout: 30000 });
+  pm2Env = null;
+};
+onExit(pm2Kill); // also when the test's process is killed before `after` runs
+after(async () => {
+  pm2Kill();
   await killAll();
 });
 

@@ -6,14 +6,12 @@
 
 const { test, after } = require('node:test');
 const assert = require('node:assert');
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const path = require('node:path');
 const net = require('node:net');
 const IORedis = require('ioredis');
 const { Queue } = require('bullmq');
 const { eventually } = require('../lib/harness');
-const { startReady, killAll, tmpDir } = require('../lib/worker-proc');
+const { RedisServer, startReady, killAll, tmpDir } = require('../lib/worker-proc');
 
 after(killAll);
 
@@ -27,33 +25,12 @@ const freePort = () =>
     s.on('error', reject);
   });
 
-function startRedis(port, dir) {
-  const r = spawnSync('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-    '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'yes', '--pidfile', path.join(dir, 'r.pid'),
-    '--logfile', path.join(dir, 'r.log')]);
-  assert.strictEqual(r.status, 0, String(r.stderr));
-  for (let i = 0; i < 200; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return;
-    spawnSync('sleep', ['0.05']);
-  }
-  throw new Error('redis-server did not start');
-}
-function killRedis(dir) {
-  const f = path.join(dir, 'r.pid');
-  if (!fs.existsSync(f)) return;
-  const pid = Number(fs.readFileSync(f, 'utf8'));
-  try { process.kill(pid, 'SIGKILL'); } catch {}
-  for (let i = 0; i < 100; i++) {
-    try { process.kill(pid, 0); spawnSync('sleep', ['0.05']); } catch { break; }
-  }
-  fs.rmSync(f, { force: true });
-}
 
 test('SIGTERM mid-job with Redis down exits within the timeout; the job is recovered once', { timeout: 60000 }, async () => {
   const dir = tmpDir('shutdown');
   const port = await freePort();
-  startRedis(port, dir);
-  const url = `redis://127.0.0.1:${port}`;
+  const redis = await new RedisServer(port, dir, ['--appendonly', 'yes', '--appendfsync', 'always']).start();
+  const url = redis.url;
   const conn = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
   const q = new Queue('q', { connection: conn, prefix: 'sd' });
   q.on('error', () => {});
@@ -62,7 +39,7 @@ test('SIGTERM mid-job with Redis down exits within the timeout; the job is recov
     const w = await startReady(['--queue', 'q', '--builtin', 'sleep', '--lock-duration', '1500',
       '--shutdown-timeout', '1500'], { prefix: 'sd', redis: url });
     await w.waitFor(/active/, 5000);
-    killRedis(dir);
+    await redis.kill();
     const t0 = Date.now();
     w.kill('SIGTERM');
     const exit = await w.waitExit(5000);
@@ -70,7 +47,7 @@ test('SIGTERM mid-job with Redis down exits within the timeout; the job is recov
     assert.ok(took < 3000, `exited in ${took} ms (timeout 1500)`);
     assert.strictEqual(exit.code, 4, 'exit code 4: shutdown forced, the job left to stalled recovery');
 
-    startRedis(port, dir);
+    await redis.start();
     const client = new IORedis(conn);
     try {
       assert.deepStrictEqual(await client.lrange('sd:q:active', 0, -1), [job.id], 'the job stayed active, untouched');
@@ -88,7 +65,7 @@ test('SIGTERM mid-job with Redis down exits within the timeout; the job is recov
   } finally {
     await q.close().catch(() => {});
     await killAll();
-    killRedis(dir);
+    await redis.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -96,8 +73,8 @@ test('SIGTERM mid-job with Redis down exits within the timeout; the job is recov
 test('SIGTERM mid-job finishes the job and exits 0', { timeout: 30000 }, async () => {
   const dir = tmpDir('shutdown');
   const port = await freePort();
-  startRedis(port, dir);
-  const url = `redis://127.0.0.1:${port}`;
+  const redis = await new RedisServer(port, dir, ['--appendonly', 'yes', '--appendfsync', 'always']).start();
+  const url = redis.url;
   const conn = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
   const q = new Queue('q', { connection: conn, prefix: 'sd' });
   try {
@@ -111,7 +88,7 @@ test('SIGTERM mid-job finishes the job and exits 0', { timeout: 30000 }, async (
   } finally {
     await q.close();
     await killAll();
-    killRedis(dir);
+    await redis.kill();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

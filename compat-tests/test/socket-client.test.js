@@ -10,6 +10,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { track } = require('../lib/children');
 const h = require('../lib/harness');
 
 const Q = 'test-queue';
@@ -27,7 +28,7 @@ function freePort() {
 
 // Runs BULLC_BIN_DIR/<prog>; collects its output; `exited` resolves to the code.
 function run(prog, args) {
-  const child = spawn(path.join(process.env.BULLC_BIN_DIR, prog), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = track(spawn(path.join(process.env.BULLC_BIN_DIR, prog), args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   const p = { child, out: '', err: '' };
   child.stdout.on('data', d => (p.out += d));
   child.stderr.on('data', d => (p.err += d));

@@ -7,19 +7,15 @@
 
 const { test, after } = require('node:test');
 const assert = require('node:assert');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
 const { Queue } = require('bullmq');
 const { bullc, eventually, sleep } = require('../lib/harness');
-const { startReady, killAll, tmpDir } = require('../lib/worker-proc');
+const { Proc, startReady, killAll, tmpDir } = require('../lib/worker-proc');
 
-const children = [];
-after(async () => {
-  await killAll();
-  for (const c of children) c.kill('SIGKILL');
-});
+after(killAll);
 
 const freePort = () =>
   new Promise((resolve, reject) => {
@@ -43,18 +39,16 @@ test('bullc through a stunnel TLS tunnel to a TLS-only Redis', { timeout: 60000 
   assert.strictEqual(gen.status, 0, gen.stderr);
   const tlsPort = await freePort();
   const plainPort = await freePort();
-  const redis = spawn('redis-server', ['--port', '0', '--tls-port', String(tlsPort), '--bind', '127.0.0.1',
+  new Proc('redis-server', ['--port', '0', '--tls-port', String(tlsPort), '--bind', '127.0.0.1',
     '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no',
-    '--save', '', '--dir', dir], { stdio: 'ignore' });
-  children.push(redis);
+    '--save', '', '--dir', dir]);
   const conf = path.join(dir, 'stunnel.conf');
   fs.writeFileSync(conf, [
     'foreground = yes', `pid =`, 'output = ' + path.join(dir, 'stunnel.log'),
     '[redis]', 'client = yes', `accept = 127.0.0.1:${plainPort}`, `connect = 127.0.0.1:${tlsPort}`,
     `CAfile = ${cert}`, 'verifyChain = yes', 'checkIP = 127.0.0.1', '',
   ].join('\n'));
-  const tunnel = spawn(stunnel, [conf], { stdio: 'ignore' });
-  children.push(tunnel);
+  new Proc(stunnel, [conf]);
   const url = `redis://127.0.0.1:${plainPort}`;
   await eventually(() => bullc(['add', 'q', 'probe', '{}'], { prefix: 'tls', redis: url }).status === 0, 10000,
     'the tunnel and Redis to come up', 200);

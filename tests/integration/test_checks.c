@@ -9,33 +9,17 @@
 
 #include <cJSON.h>
 
+#include "private_redis.h"
 #include "testutil.h"
 
-static int port;
-static char dir[256];
+static private_redis pr;
 
-static void setup(void) {
-    port = tu_free_port();
-    snprintf(dir, sizeof dir, "%s/checks-%d", getenv("BULLC_TEST_TMP") ? getenv("BULLC_TEST_TMP") : "/tmp",
-             (int)getpid());
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p %s && redis-server --port %d --bind 127.0.0.1 --dir %s --save '' --appendonly no "
-             "--daemonize yes --pidfile %s/r.pid --logfile %s/r.log && "
-             "for i in $(seq 1 100); do redis-cli -p %d ping >/dev/null 2>&1 && exit 0; sleep 0.05; done; exit 1",
-             dir, port, dir, dir, dir, port);
-    cr_assert_eq(tu_run(cmd, NULL), 0);
-}
-static void teardown(void) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "redis-cli -p %d shutdown nosave >/dev/null 2>&1; rm -rf %s", port, dir);
-    tu_run(cmd, NULL);
-}
+static void setup(void) { pr_start(&pr, "--appendonly no"); }
+static void teardown(void) { pr_stop(&pr); }
 TestSuite(checks, .init = setup, .fini = teardown, .timeout = 30);
 
-static cJSON *check(const char *prefix, const char *queue) {
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+/* bullc_queue_check_server's report, parsed, for `queue` under `prefix` on the server at `url`. */
+static cJSON *check_on(const char *url, const char *prefix, const char *queue) {
     bullc_redis_opts *o;
     bullc_redis_opts_new(&o);
     bullc_redis_opts_parse_url(o, url, NULL);
@@ -55,19 +39,12 @@ static cJSON *check(const char *prefix, const char *queue) {
     bullc_redis_opts_free(o);
     return j;
 }
+static cJSON *check(const char *prefix, const char *queue) { return check_on(pr.url, prefix, queue); }
 
 static bool array_has(const cJSON *j, const char *name, const char *needle) {
     const cJSON *a = cJSON_GetObjectItem(j, name), *e;
     cJSON_ArrayForEach(e, a) if (strstr(e->valuestring, needle)) return true;
     return false;
-}
-
-static void redis(const char *fmt, const char *arg) {
-    redisContext *c = redisConnect("127.0.0.1", port);
-    redisReply *r = redisCommand(c, fmt, arg);
-    cr_assert(r && r->type != REDIS_REPLY_ERROR, "%s", r ? r->str : c->errstr);
-    freeReplyObject(r);
-    redisFree(c);
 }
 
 Test(checks, healthy_server_has_no_errors_but_warns_without_persistence) {
@@ -78,7 +55,7 @@ Test(checks, healthy_server_has_no_errors_but_warns_without_persistence) {
     cr_assert(array_has(j, "warnings", "persistence is off"));
     cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "queueVersion")), "a new queue has no version yet");
     cJSON_Delete(j);
-    redis("CONFIG SET appendonly %s", "yes");
+    pr_cmd(&pr, "CONFIG SET appendonly %s", "yes");
     j = check("bull", "q");
     cr_assert_str_eq(cJSON_GetObjectItem(j, "persistence")->valuestring, "aof");
     cr_assert_not(array_has(j, "warnings", "persistence is off"));
@@ -86,15 +63,15 @@ Test(checks, healthy_server_has_no_errors_but_warns_without_persistence) {
 }
 
 Test(checks, eviction_policy_is_an_error) {
-    redis("CONFIG SET maxmemory-policy %s", "allkeys-lru");
+    pr_cmd(&pr, "CONFIG SET maxmemory-policy %s", "allkeys-lru");
     cJSON *j = check("bull", "q");
     cr_assert(array_has(j, "errors", "maxmemory-policy is allkeys-lru"));
     cJSON_Delete(j);
 }
 
 Test(checks, foreign_queue_version_is_an_error) {
-    redis("HSET bull:old:meta version %s", "bullmq:5.12.0");
-    redis("HSET bull:new:meta version %s", "bullmq:6.2.0");
+    pr_cmd(&pr, "HSET bull:old:meta version %s", "bullmq:5.12.0");
+    pr_cmd(&pr, "HSET bull:new:meta version %s", "bullmq:6.2.0");
     cJSON *j = check("bull", "old");
     cr_assert(array_has(j, "errors", "bullmq:5.12.0"));
     cJSON_Delete(j);
@@ -105,9 +82,9 @@ Test(checks, foreign_queue_version_is_an_error) {
 
 Test(checks, forbidden_config_degrades_to_a_warning) {
     /* a managed Redis forbids CONFIG: simulate it with an ACL user without it */
-    redis("ACL SETUSER limited on >pw ~* &* +@all -config %s", "-info");
+    pr_cmd(&pr, "ACL SETUSER limited on >pw ~* &* +@all -config %s", "-info");
     char url[96];
-    snprintf(url, sizeof url, "redis://limited:pw@127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "redis://limited:pw@127.0.0.1:%d", pr.port);
     bullc_redis_opts *o;
     bullc_redis_opts_new(&o);
     bullc_redis_opts_parse_url(o, url, NULL);
@@ -130,36 +107,14 @@ Test(checks, forbidden_config_degrades_to_a_warning) {
 }
 
 /* ---- Redis Cluster: a queue's keys must share a slot ---- */
-#include "private_redis.h"
-
-static cJSON *check_on(const char *url, const char *prefix) {
-    bullc_redis_opts *o;
-    bullc_redis_opts_new(&o);
-    bullc_redis_opts_parse_url(o, url, NULL);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = o;
-    qo.prefix = prefix;
-    bullc_queue *q;
-    cr_assert_eq(bullc_queue_new(&q, "q", &qo, NULL), 0);
-    char *rep = NULL;
-    bullc_error err = {0};
-    cr_assert_eq(bullc_queue_check_server(q, &rep, &err), 0, "%s", err.message);
-    cJSON *j = cJSON_Parse(rep);
-    bullc_free(rep);
-    bullc_queue_free(q);
-    bullc_redis_opts_free(o);
-    return j;
-}
-
 Test(checks, cluster_without_a_hash_tagged_prefix_is_an_error) {
     private_redis c;
     pr_start(&c, "--cluster-enabled yes --cluster-config-file nodes.conf");
-    cJSON *j = check_on(c.url, "bull");
+    cJSON *j = check_on(c.url, "bull", "q");
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "cluster")));
     cr_assert(array_has(j, "errors", "hash-tagged prefix"));
     cJSON_Delete(j);
-    j = check_on(c.url, "{bull}");
+    j = check_on(c.url, "{bull}", "q");
     cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "hashTagged")));
     cr_assert_not(array_has(j, "errors", "hash-tagged prefix"), "a hash-tagged prefix keeps a queue in one slot");
     cJSON_Delete(j);

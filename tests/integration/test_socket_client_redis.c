@@ -3,19 +3,16 @@
  * with appendfsync always), a Redis that is down while messages arrive (the
  * buffer, its overflow), and SIGTERM with messages still buffered. Each test
  * has its own redis-server on a free port, so the shared one never moves. */
+#include "private_redis.h"
 #include "test_socket_client_util.h"
 
-static int rport;
-static char rdir[600], rurl[64], port_s[16];
+static private_redis pr;
+static char port_s[16];
 
-static void setup(void) {
-    rport = tu_free_port();
-    snprintf(rdir, sizeof rdir, "%s", sct_path("redis"));
-    snprintf(rurl, sizeof rurl, "redis://127.0.0.1:%d", rport);
-}
+static void setup(void) { pr_init(&pr, "--appendonly yes --appendfsync always"); }
 static void teardown(void) {
     sct_kill_all();
-    sct_redis_kill(rdir);
+    pr_stop(&pr);
 }
 TestSuite(socket_client_redis, .init = setup, .fini = teardown, .timeout = 60);
 
@@ -33,7 +30,7 @@ static sct_proc *client(const char *prefix, const char *const *extra) {
     snprintf(url, sizeof url, "ws://127.0.0.1:%s/", port_s);
     const char *args[48] = {
         "--url", url,        "--provider", "NAMED_POWERBALL",  "--subscribe", "{\"op\":\"subscribe\"}", "--redis",
-        rurl,    "--prefix", prefix,       "--stats-interval", "500ms"};
+        pr.url,  "--prefix", prefix,       "--stats-interval", "500ms"};
     int n = 12;
     for (int i = 0; extra[i]; i++) args[n++] = extra[i];
     args[n] = NULL;
@@ -53,17 +50,17 @@ static void assert_seqs(redisContext *c, const char *prefix, long long count) {
 
 Test(socket_client_redis, restart_mid_stream_loses_and_doubles_nothing) {
     const char *p = tu_prefix();
-    sct_redis_start(rport, rdir);
+    pr_up(&pr);
     sct_proc *fp = provider("300", "100");
     sct_proc *sc = client(p, (const char *const[]){NULL});
-    redisContext *c = sct_redis_connect(rport);
+    redisContext *c = pr_connect(&pr);
     cr_assert(sct_wait_jobs(c, p, 60, 10000), "the stream did not start");
     redisFree(c);
-    sct_redis_kill(rdir);
+    pr_kill(&pr);
     sct_sleep_ms(1500);
     cr_assert(sct_wait_for(sc->err, "redis_down", 1, 3000), "the outage is logged");
-    sct_redis_start(rport, rdir);
-    c = sct_redis_connect(rport);
+    pr_up(&pr);
+    c = pr_connect(&pr);
     cr_assert(sct_wait_jobs(c, p, 300, 20000), "300 jobs expected after the restart, %lld",
               sct_llen(c, p, "test-queue"));
     sct_sleep_ms(300);
@@ -85,8 +82,8 @@ Test(socket_client_redis, buffer_overflow_drops_new_messages_counted_and_logged)
     cr_assert(sct_wait_for(sct_path("sent.log"), "\"kind\"", 30, 10000));
     cr_assert(sct_wait_for(sc->err, "received=30", 1, 5000), "the client did not receive all 30");
     cr_assert(sct_wait_for(sc->err, "redis_down", 1, 100), "Redis down at start is logged");
-    sct_redis_start(rport, rdir);
-    redisContext *c = sct_redis_connect(rport);
+    pr_up(&pr);
+    redisContext *c = pr_connect(&pr);
     cr_assert(sct_wait_jobs(c, p, 5, 10000), "the 5 buffered messages must be added");
     sct_sleep_ms(300);
     cr_assert_eq(sct_stop(sc, SIGTERM, 10000), 0);
@@ -106,11 +103,11 @@ Test(socket_client_redis, sigterm_flushes_the_buffer_then_exits_0) {
     cr_assert(sct_wait_for(sc->err, "received=20", 1, 10000), "the client did not receive all 20");
     cr_assert_eq(sct_field(sc->err, "stats received=", "buffered"), 20);
     /* Redis comes back as the signal arrives: the flush adds everything */
-    sct_redis_start(rport, rdir);
+    pr_up(&pr);
     int64_t t0 = tu_now_ms();
     cr_assert_eq(sct_stop(sc, SIGTERM, 12000), 0, "exit 0 once the buffer is in Redis");
     cr_assert_lt(tu_now_ms() - t0, 10000, "within --flush-timeout");
-    redisContext *c = sct_redis_connect(rport);
+    redisContext *c = pr_connect(&pr);
     assert_seqs(c, p, 20);
     cr_assert_eq(sct_field(sc->err, "exit code=", "lost"), 0);
     cr_assert(sct_wait_for(fp->out, "closed conn=1", 1, 2000), "the client closed its socket");

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers of the bullc-socket-client tests (test_socket_client*.c): run the
  * programs as child processes with their output in files, wait for lines,
- * read the jobs back, and run private redis-servers. Everything is bounded
- * in time; children die with the test (PR_SET_PDEATHSIG) and are killed by
- * the suites' fini. */
+ * and read the jobs back. Everything is bounded in time; children die with
+ * the test (PR_SET_PDEATHSIG) and are killed by the suites' fini. */
 #ifndef TEST_SOCKET_CLIENT_UTIL_H
 #define TEST_SOCKET_CLIENT_UTIL_H
 
@@ -259,36 +258,6 @@ static inline cJSON *sct_sent_log(const char *path) {
     }
     free(s);
     return arr;
-}
-
-/* ---- private redis-servers ------------------------------------------------------ */
-
-static inline void sct_redis_start(int port, const char *dir) {
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p %s && redis-server --port %d --bind 127.0.0.1 --dir %s --appendonly yes --appendfsync always "
-             "--save '' --daemonize yes --pidfile %s/redis.pid --logfile %s/redis.log && "
-             "for i in $(seq 1 200); do redis-cli -p %d ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.05; done; "
-             "exit 1",
-             dir, port, dir, dir, dir, port);
-    cr_assert_eq(tu_run(cmd, NULL), 0, "cannot start the private redis-server on port %d", port);
-}
-
-/* SIGKILL, as a crash or an OOM kill would: the AOF (fsync always) keeps
- * every write Redis acknowledged. */
-static inline void sct_redis_kill(const char *dir) {
-    char cmd[900];
-    snprintf(cmd, sizeof cmd,
-             "pid=$(cat %s/redis.pid 2>/dev/null) && kill -9 $pid && "
-             "for i in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done; rm -f %s/redis.pid",
-             dir, dir);
-    tu_run(cmd, NULL);
-}
-
-static inline redisContext *sct_redis_connect(int port) {
-    redisContext *c = redisConnect("127.0.0.1", port);
-    cr_assert(c && !c->err, "cannot connect to port %d", port);
-    return c;
 }
 
 #endif

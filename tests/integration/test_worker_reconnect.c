@@ -9,51 +9,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "private_redis.h"
 #include "testutil.h"
 #include "worker_harness.h"
 
-static int port;
-static char dir[512];
+static private_redis pr;
 
-static void redis_up(void) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "redis-server --port %d --bind 127.0.0.1 --dir %s --appendonly yes --appendfsync always --save '' "
-             "--daemonize yes --pidfile %s/redis.pid --logfile %s/redis.log && "
-             "for i in $(seq 1 100); do redis-cli -p %d ping >/dev/null 2>&1 && exit 0; sleep 0.05; done; exit 1",
-             port, dir, dir, dir, port);
-    cr_assert_eq(tu_run(cmd, NULL), 0, "cannot start the private redis-server");
-}
+static void redis_up(void) { pr_up(&pr); }
+/* SIGKILL after the AOF fsync: what a crash or a container restart does */
+static void redis_down(void) { pr_kill(&pr); }
 
-static void redis_down(void) {
-    char cmd[512];
-    /* SIGKILL after the AOF fsync: what a crash or a container restart does */
-    snprintf(cmd, sizeof cmd,
-             "pid=$(cat %s/redis.pid 2>/dev/null) && kill -9 $pid && "
-             "for i in $(seq 1 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1",
-             dir);
-    tu_run(cmd, NULL);
-    snprintf(cmd, sizeof cmd, "rm -f %s/redis.pid", dir);
-    tu_run(cmd, NULL);
-}
-
-static void setup(void) {
-    port = tu_free_port();
-    const char *tmp = getenv("BULLC_TEST_TMP");
-    snprintf(dir, sizeof dir, "%s/reconnect-%d", tmp ? tmp : "/tmp", (int)getpid());
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-    tu_run(cmd, NULL);
-}
-static void teardown(void) { redis_down(); }
+static void setup(void) { pr_init(&pr, "--appendonly yes --appendfsync always"); }
+static void teardown(void) { pr_stop(&pr); }
 TestSuite(reconnect, .init = setup, .fini = teardown, .timeout = 90);
 
 static bullc_queue *queue_on_private(const char *prefix) {
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
     bullc_redis_opts *o;
     bullc_redis_opts_new(&o);
-    bullc_redis_opts_parse_url(o, url, NULL);
+    bullc_redis_opts_parse_url(o, pr.url, NULL);
     bullc_queue_opts qo;
     bullc_queue_opts_init(&qo);
     qo.redis = o;
@@ -106,10 +79,8 @@ static void restart_tick(uv_timer_t *t) {
 }
 
 static void opts_private(bullc_worker_opts *o, const char *prefix, bullc_redis_opts **ro) {
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
     bullc_redis_opts_new(ro);
-    bullc_redis_opts_parse_url(*ro, url, NULL);
+    bullc_redis_opts_parse_url(*ro, pr.url, NULL);
     bullc_redis_opts_set_timeouts(*ro, 1000, 2000);
     wh_opts(o, prefix);
     o->redis = *ro;
@@ -148,9 +119,7 @@ Test(reconnect, redis_restart_loses_nothing_and_completes_nothing_twice) {
     cr_assert_geq(h.errors, 1, "the outage was reported");
 
     /* Redis's view: every job completed exactly once */
-    char url[64];
-    snprintf(url, sizeof url, "127.0.0.1");
-    redisContext *c = redisConnect(url, port);
+    redisContext *c = pr_connect(&pr);
     redisReply *z = tu_cmd(c, "ZCARD rc:q:completed");
     cr_assert_eq(z->integer, N);
     freeReplyObject(z);

@@ -2,44 +2,48 @@
 #include "private_redis.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
 
-static void launch(private_redis *r, const char *extra) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "redis-server --port %d --bind 127.0.0.1 --dir %s --save '' --daemonize yes --pidfile %s/redis.pid "
-             "--logfile %s/redis.log %s && "
-             "for i in $(seq 1 100); do redis-cli -p %d ping 2>/dev/null | grep -q PONG && exit 0; sleep 0.05; done; "
-             "exit 1",
-             r->port, r->dir, r->dir, r->dir, extra ? extra : "", r->port);
-    cr_assert_eq(tu_run(cmd, NULL), 0, "cannot start a private redis-server: %s", cmd);
-}
-
-/* Servers still running when the test process exits (a failed assertion
- * skips the test's own pr_stop) are killed then, so none is left behind. */
-static private_redis running[16]; /* copies: the tests' own may be on a stack long gone */
-static void kill_leftovers(void) {
+/* Servers still running when the test's process exits normally (a failed
+ * assertion skips the test's own pr_stop) are stopped then, with their
+ * directories; PR_SET_PDEATHSIG covers the abnormal ends. Copies: the tests'
+ * own structs may be on a stack long gone. */
+static private_redis running[16];
+static void stop_leftovers(void) {
     for (int i = 0; i < 16; i++)
-        if (running[i].port) pr_stop(&running[i]);
+        if (running[i].pid) pr_stop(&running[i]);
 }
 
-void pr_start(private_redis *r, const char *extra) {
-    static int n;
+static void track(const private_redis *r) {
     static bool hooked;
     if (!hooked) {
-        atexit(kill_leftovers);
+        atexit(stop_leftovers);
         hooked = true;
     }
     int slot = -1;
-    for (int i = 0; i < 16 && slot < 0; i++)
-        if (!running[i].port) slot = i;
+    for (int i = 0; i < 16; i++) {
+        if (running[i].port == r->port) slot = i;
+        if (slot < 0 && !running[i].pid) slot = i;
+    }
+    if (slot >= 0) running[slot] = *r;
+}
+
+void pr_init(private_redis *r, const char *extra) {
+    static int n;
+    memset(r, 0, sizeof *r);
     /* A cluster node also listens on its port + 10000 (the cluster bus): a
      * free port above 55535 would leave it none, and the server would not
      * start. */
@@ -49,29 +53,77 @@ void pr_start(private_redis *r, const char *extra) {
     const char *tmp = getenv("BULLC_TEST_TMP");
     snprintf(r->dir, sizeof r->dir, "%s/pr-%d-%d", tmp ? tmp : "/tmp", (int)getpid(), ++n);
     snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
+    snprintf(r->extra, sizeof r->extra, "%s", extra ? extra : "");
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", r->dir, r->dir);
-    tu_run(cmd, NULL);
-    launch(r, extra);
-    if (slot >= 0) running[slot] = *r;
+    cr_assert_eq(tu_run(cmd, NULL), 0, "%s", cmd);
+}
+
+static bool answers(int port) {
+    redisContext *c = redisConnect("127.0.0.1", port);
+    bool ok = false;
+    if (c && !c->err) {
+        redisReply *rep = redisCommand(c, "PING");
+        ok = rep && rep->type == REDIS_REPLY_STATUS;
+        freeReplyObject(rep);
+    }
+    redisFree(c);
+    return ok;
+}
+
+void pr_up(private_redis *r) {
+    char port[16], log[300], extra[512];
+    snprintf(port, sizeof port, "%d", r->port);
+    snprintf(log, sizeof log, "%s/redis.log", r->dir);
+    snprintf(extra, sizeof extra, "%s", r->extra);
+    const char *argv[64] = {"redis-server", "--port", port, "--bind",    "127.0.0.1", "--dir",
+                            r->dir,         "--save", "",   "--logfile", log};
+    int n = 11;
+    for (char *save, *a = strtok_r(extra, " ", &save); a && n < 63; a = strtok_r(NULL, " ", &save)) argv[n++] = a;
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0), dup2(null, 1);
+        execvp("redis-server", (char *const *)argv);
+        _exit(127);
+    }
+    r->pid = pid;
+    track(r);
+    for (int i = 0; i < 200; i++) {
+        if (answers(r->port)) return;
+        if (waitpid(pid, NULL, WNOHANG) == pid) break;
+        struct timespec ts = {0, 25 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    pr_kill(r);
+    cr_assert_fail("the private redis-server on port %d did not start (%s %s); see %s", r->port, "redis-server",
+                   r->extra, log);
+}
+
+void pr_start(private_redis *r, const char *extra) {
+    pr_init(r, extra);
+    pr_up(r);
 }
 
 void pr_kill(private_redis *r) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd,
-             "pid=$(cat %s/redis.pid 2>/dev/null) && kill -9 $pid; "
-             "for i in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done; rm -f %s/redis.pid",
-             r->dir, r->dir);
-    tu_run(cmd, NULL);
+    if (r->pid > 0) {
+        kill(r->pid, SIGKILL);
+        while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+    for (int i = 0; i < 16; i++)
+        if (running[i].pid == r->pid) running[i].pid = 0;
+    r->pid = 0;
 }
 
-void pr_restart(private_redis *r, const char *extra) { launch(r, extra); }
-
 void pr_stop(private_redis *r) {
-    int port = r->port;
     pr_kill(r);
-    for (int i = 0; i < 16; i++)
-        if (running[i].port == port) running[i].port = 0;
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
     tu_run(cmd, NULL);

@@ -1,22 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /* A redis-server of a test's own, on a free port, for faults that must not
- * touch the shared one (restarts, REPLICAOF, maxmemory). */
+ * touch the shared one (restarts, REPLICAOF, maxmemory). It runs as a child
+ * of the test's process, not daemonized, and dies with it
+ * (PR_SET_PDEATHSIG): a test that fails, crashes or is killed at its timeout
+ * leaves no server behind. */
 #ifndef BULLC_PRIVATE_REDIS_H
 #define BULLC_PRIVATE_REDIS_H
 
 #include <hiredis.h>
+#include <sys/types.h>
 
 typedef struct private_redis {
     int port;
+    pid_t pid; /* 0 while it is down */
     char dir[256];
     char url[64];
+    char extra[512];
 } private_redis;
 
-/* Starts it with `extra` arguments (may be ""); the test fails if it cannot. */
+/* Picks a free port and an empty data directory, and keeps `extra`
+ * (redis-server arguments separated by spaces, may be NULL); starts nothing. */
+void pr_init(private_redis *r, const char *extra);
+/* Starts it on its port and directory (again, after pr_kill, with the data
+ * the directory kept); the test fails if it does not answer PING. */
+void pr_up(private_redis *r);
+/* pr_init and pr_up. */
 void pr_start(private_redis *r, const char *extra);
-/* kill -9 (as a crash), and a restart with the same data directory. */
+/* kill -9 (as a crash), waiting until it is gone; the directory stays. */
 void pr_kill(private_redis *r);
-void pr_restart(private_redis *r, const char *extra);
+/* pr_kill, and the directory removed. */
 void pr_stop(private_redis *r);
 /* A direct connection for assertions and reconfiguration. */
 redisContext *pr_connect(const private_redis *r);

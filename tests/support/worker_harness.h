@@ -7,15 +7,12 @@
 #include <bullc/bullc.h>
 #include <uv.h>
 
-#define WH_MAX_IDS 512
-
 typedef struct wh {
     uv_loop_t loop;
     bullc_worker *w[4];
     int nworkers, closed;
     int completed, failed, retried, active, drained, stalled, errors, ready;
     int want; /* close all when completed + failed reaches it (0: never by count) */
-    char completed_ids[WH_MAX_IDS][40];
     char errlog[8192]; /* the error events' messages, one a line (as many as fit) */
     uv_timer_t guard;
     bool guard_fired;
@@ -30,7 +27,5 @@ bullc_worker *wh_add_worker(wh *h, const char *queue, bullc_worker_opts *o);
  * that the loop closes clean and frees the workers. */
 void wh_run(wh *h, int guard_ms);
 void wh_close_all(wh *h, bool force);
-/* How many times `id` completed. */
-int wh_completions(const wh *h, const char *id);
 
 #endif
