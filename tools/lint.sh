@@ -13,14 +13,15 @@ if [ "${1:-}" = --fix ]; then
 fi
 clang-format --dry-run -Werror $files
 echo "lint: clang-format: $(echo "$files" | wc -l) files formatted"
-# Parity with Node's tests is counted by grepping one-line markers
-# (/* node: "<title>" */, README): a marker split over lines is lost.
+# Parity with Node's tests is counted from one-line markers
+# (/* node: "<title>" */, docs/parity/README.md): a marker split over lines is lost.
 if split=$(git grep -n 'node: "[^"]*$' -- tests compat-tests/test); then
   echo "lint: a node: title marker is split over lines (keep it on one line):" >&2
   echo "$split" >&2
   exit 1
 fi
-echo "lint: parity markers: $(git grep -hoE 'node: "[^"]+"' -- tests compat-tests/test | sort -u | wc -l) Node titles"
+# Every marker names one case of docs/parity/node-tests.tsv (tools/parity.py).
+tools/parity.py --check
 cmake -S . -B build-lint -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DBULLC_BUILD_TESTS=OFF -DBULLC_BUILD_TOOLS=OFF \
   -DBULLC_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build-lint -j"$(nproc)" >/dev/null

@@ -602,7 +602,7 @@ test('[when priority option is provided with a value greater than 2097151] throw
 test('[when deduplication id option is provided as empty string] throws an error', () =>
   sameRejection({ deduplication: { id: '' } }));
 
-// node: "[when removed debounce option is provided] throws an error"
+// node: "[.create > when removed debounce option is provided] throws an error"
 test('[when removed debounce option is provided] throws an error', () => sameRejection({ debounce: { id: 'legacy' } }));
 
 // node: "[when jitter backoff option is provided with a value lesser than 0] throws an error"

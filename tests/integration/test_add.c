@@ -68,7 +68,7 @@ Test(add, delayed_prioritized_and_custom_id) {
     cr_assert_geq(strtod(r->str, NULL), 7.0 * 4294967296.0);
     freeReplyObject(r);
 
-    /* node: "should not add a job with the same id twice" style: status 1, same id, no new hash */
+    /* a jobId that exists already: status 1, the same id, and the job is not overwritten */
     cr_assert_eq(bullc_queue_add(q, "prio", "{\"other\":1}", o, &id, &err), 1, "%s", err.message);
     cr_assert_str_eq(id, "custom-1");
     bullc_free(id);

@@ -139,7 +139,7 @@ Test(parity_dedup, ttl_window) {
     ph_end(h);
 }
 
-/* node: "[when removing deduplicated job] removes deduplication key" */
+/* node: "[when ttl is provided > when removing deduplicated job] removes deduplication key" */
 Test(parity_dedup, removing_the_job_removes_the_ttl_key) {
     ph *h = ph_new("q");
     ph_qe(h);
@@ -204,7 +204,7 @@ Test(parity_dedup, extend_resets_ttl) {
     ph_end(h);
 }
 
-/* node: "[when replace is provided as true] removes last job if it is in delayed state" */
+/* node: "[when ttl is provided > when replace is provided as true] removes last job if it is in delayed state" */
 Test(parity_dedup, replace_with_ttl) {
     ph *h = ph_new("q");
     ph_qe(h);
@@ -285,7 +285,7 @@ static void delay250(ph *h, bullc_job *job, int widx) {
     ph_complete_in(h, job, 250, NULL);
 }
 
-/* node: "[when replace is provided as true] removes last job if it is in delayed state" */
+/* node: "[when ttl is not provided > when replace is provided as true] removes last job if it is in delayed state" */
 Test(parity_dedup, replace_without_ttl) {
     ph *h = ph_new("q");
     ph_qe(h);
@@ -309,7 +309,7 @@ Test(parity_dedup, replace_without_ttl) {
     ph_end(h);
 }
 
-/* node: "[when removing deduplicated job] removes deduplication key" */
+/* node: "[when ttl is not provided > when removing deduplicated job] removes deduplication key" */
 Test(parity_dedup, removing_the_job_removes_the_key) {
     ph *h = ph_new("q");
     ph_qe(h);

@@ -154,7 +154,7 @@ static void delay25(ph *h, bullc_job *job, int widx) {
     ph_complete_in(h, job, 25, NULL);
 }
 
-/* node: "emits drained global event only once when worker is idle" */
+/* node: "[events] emits drained global event only once when worker is idle" */
 Test(parity_events, drained_once_when_idle) {
     ph *h = ph_new("q");
     ph_qe(h);

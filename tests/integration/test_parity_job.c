@@ -31,7 +31,7 @@ Test(parity_job, update_data) {
     ph_end(h);
 }
 
-/* node: "[when job is removed] throws error" */
+/* node: "[.update > when job is removed] throws error" */
 Test(parity_job, update_data_of_a_removed_job) {
     ph *h = ph_new("q");
     const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
@@ -42,7 +42,7 @@ Test(parity_job, update_data_of_a_removed_job) {
     ph_end(h);
 }
 
-/* node: "[when job is removed] throws error" */
+/* node: "[.progressProgress > when job is removed] throws error" */
 Test(parity_job, update_progress_of_a_removed_job) {
     ph *h = ph_new("q");
     const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
@@ -53,7 +53,7 @@ Test(parity_job, update_progress_of_a_removed_job) {
     ph_end(h);
 }
 
-/* node: "[when job is removed] throws error" */
+/* node: "[.log > when job is removed] throws error" */
 Test(parity_job, log_to_a_removed_job) {
     ph *h = ph_new("q");
     const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);

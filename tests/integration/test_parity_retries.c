@@ -93,7 +93,7 @@ Test(parity_retries, exponential_with_jitter) {
     delay_case("{\"attempts\":3,\"backoff\":{\"type\":\"exponential\",\"delay\":200,\"jitter\":1}}", 3, exp_jitter);
 }
 
-/* node: "[when jitter is provided with lower value than 1] updates job's delay property only applying jitter in a fixed percentage" */
+/* node: "[when backoff type is exponential > when jitter option is provided > when jitter is provided with lower value than 1] updates job's delay property only applying jitter in a fixed percentage" */
 Test(parity_retries, exponential_with_half_jitter) {
     delay_case("{\"attempts\":3,\"backoff\":{\"type\":\"exponential\",\"delay\":200,\"jitter\":0.5}}", 3,
                exp_half_jitter);
@@ -104,7 +104,7 @@ Test(parity_retries, fixed_with_jitter) {
     delay_case("{\"attempts\":3,\"backoff\":{\"type\":\"fixed\",\"delay\":750,\"jitter\":1}}", 3, fixed_jitter);
 }
 
-/* node: "[when jitter is provided with lower value than 1] updates job's delay property only applying jitter in a fixed percentage" */
+/* node: "[when backoff type is fixed > when jitter option is provided > when jitter is provided with lower value than 1] updates job's delay property only applying jitter in a fixed percentage" */
 Test(parity_retries, fixed_with_half_jitter) {
     delay_case("{\"attempts\":3,\"backoff\":{\"type\":\"fixed\",\"delay\":750,\"jitter\":0.5}}", 3, fixed_half_jitter);
 }

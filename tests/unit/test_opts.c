@@ -127,7 +127,7 @@ Test(opts, flow_and_repeat_options_are_not_supported_yet) {
     }
 }
 
-/* node: "[when removed debounce option is provided] throws an error" */
+/* node: "[.create > when removed debounce option is provided] throws an error" */
 Test(opts, debounce_was_removed) {
     REJECTS("{\"debounce\":{\"id\":\"legacy\"}}", "Debounce option has been removed. Use deduplication option instead");
 }
