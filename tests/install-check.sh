@@ -69,8 +69,9 @@ cmd=$(awk '/^```sh$/ {inb=1; b=""; next} /^```$/ {if (inb && b ~ /-o checkout ch
 cp "$src"/tools/reference/examples/{checkout.c,payment_queue.c,payment_queue.h} "$tmp/plugin/"
 (cd "$tmp/plugin" && bash -euc "$cmd $san -Wl,-rpath,$libdir") ||
   { echo "install-check: the documented checkout build failed:" >&2; echo "$cmd" >&2; exit 1; }
-# the installed worker loads it and serves a queue until SIGTERM
-clean "$prefix/bin/bullc-worker" --queue payment --prefix "$q" --plugin "$tmp/plugin/libbullc_payment_plugin.so" \
+# the installed worker loads it and serves a queue until SIGTERM (not through clean(): a function run
+# in the background is a subshell, and $! would be that subshell, not the worker the kill must reach)
+env -i PATH=/usr/bin:/bin REDIS_URL="$REDIS_URL" "$prefix/bin/bullc-worker" --queue payment --prefix "$q" --plugin "$tmp/plugin/libbullc_payment_plugin.so" \
   --plugin-config '{"maxAmount":100,"currencies":["EUR"]}' >"$tmp/worker.log" 2>&1 &
 wpid=$!
 trap 'kill $wpid 2>/dev/null || true; wait $wpid 2>/dev/null || true; rm -rf "$tmp"' EXIT
