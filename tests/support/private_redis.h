@@ -3,7 +3,8 @@
  * touch the shared one (restarts, REPLICAOF, maxmemory). It runs as a child
  * of the test's process, not daemonized, and dies with it
  * (PR_SET_PDEATHSIG): a test that fails, crashes or is killed at its timeout
- * leaves no server behind. */
+ * leaves no server behind. The kernel ties that signal to the thread that
+ * started the server: start it from the test's own thread. */
 #ifndef BULLC_PRIVATE_REDIS_H
 #define BULLC_PRIVATE_REDIS_H
 
