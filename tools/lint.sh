@@ -20,6 +20,14 @@ if split=$(git grep -n 'node: "[^"]*$' -- tests compat-tests/test); then
   echo "$split" >&2
   exit 1
 fi
+# Every test but the redis fixture's start runs under bullc-test-guard (tests/CMakeLists.txt), which
+# kills and lists what a test leaves running: a test added without it would go unchecked.
+if unguarded=$(awk '/add_test\(/{t=$0; while (t !~ /COMMAND/ && (getline l) > 0) t=t " " l;
+      if (t !~ /NAME redis_start / && t !~ /COMMAND \$\{GUARD\}/) print t}' tests/CMakeLists.txt) && [ -n "$unguarded" ]; then
+  echo "lint: tests/CMakeLists.txt: a test not run under \${GUARD} (bullc-test-guard):" >&2
+  echo "$unguarded" >&2
+  exit 1
+fi
 # Every marker names one case of docs/parity/node-tests.tsv (tools/parity.py).
 tools/parity.py --check
 cmake -S . -B build-lint -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DBULLC_BUILD_TESTS=OFF -DBULLC_BUILD_TOOLS=OFF \
