@@ -12,7 +12,7 @@ typedef struct wh {
     bullc_worker *w[4];
     int nworkers, closed;
     int completed, failed, retried, active, drained, stalled, errors, ready;
-    int want; /* close all when completed + failed reaches it (0: never by count) */
+    int want;          /* close all when completed + failed reaches it (0: never by count) */
     char errlog[8192]; /* the error events' messages, one a line (as many as fit) */
     uv_timer_t guard;
     bool guard_fired;
