@@ -11,11 +11,11 @@
 // `bullc_queue *queue` (a queue on the private Redis, for `run`).
 //   node c-examples.js BUILD_DIR SOURCE_DIR
 'use strict';
-const { execFileSync, spawn, spawnSync } = require('child_process');
+const { execFileSync, spawnSync } = require('child_process');
 const fs = require('fs');
-const net = require('net');
 const os = require('os');
 const path = require('path');
+const { startRedis } = require('./redis');
 
 const [build, src] = process.argv.slice(2);
 const pages = ['README.md', ...fs.readdirSync(path.join(src, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -112,35 +112,22 @@ for (const b of pages.flatMap(blocks)) {
   if (run) toRun.push({ where, exe });
 }
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
 async function main() {
   let redis = null;
   try {
     if (toRun.length) {
-      let port;
-      do port = await freePort(); while (port > 55535);
-      redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-        { stdio: 'ignore' });
-      for (let i = 0; i < 100; i++) {
-        if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      redis = await startRedis();
       for (const t of toRun) {
         const r = spawnSync(t.exe, [], {
           encoding: 'utf8', timeout: 20000,
-          env: { PATH: process.env.PATH, REDIS_URL: `redis://127.0.0.1:${port}`, ASAN_OPTIONS: 'detect_leaks=0' },
+          env: { PATH: process.env.PATH, REDIS_URL: redis.url, ASAN_OPTIONS: 'detect_leaks=0' },
         });
         // the examples report a failed call on stderr
         if (r.status !== 0 || r.stderr) failures.push(`${t.where}: exited ${r.status}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr}`);
       }
     }
   } finally {
-    if (redis) redis.kill();
+    if (redis) redis.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
   if (failures.length) {
