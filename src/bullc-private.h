@@ -403,8 +403,10 @@ cJSON *bullc__job_json(const char *id, size_t id_len, const redisReply *hash);
 cJSON *bullc__parse_stored(const char *s, size_t len);
 
 /* ---- json_scan.c ------------------------------------------------------- */
-/* Whether cJSON_Parse accepts the string s (len = strlen(s)), deciding most
- * texts without building a tree: strict JSON is scanned in place, the rest
- * goes to cJSON_Parse. */
+/* Whether s (len = strlen(s)) is JSON as JSON.parse reads it, at any depth,
+ * scanned in place without building a tree or recursing. */
+bool bullc__json_strict(const char *s, size_t len);
+/* That, or what cJSON_Parse accepts (laxer in places; what bullc took
+ * before): the test a job's data, results and progress pass. */
 bool bullc__json_parses(const char *s, size_t len);
 #endif

@@ -241,10 +241,14 @@ bool bullc_job_lock_lost(const bullc_job *j) { return j->lock_lost; }
 
 char *bullc_job_to_json(const bullc_job *j) {
     cJSON *o = cJSON_CreateObject();
-    cJSON *data = cJSON_Parse(j->data), *opts = cJSON_Duplicate(j->opts, 1), *progress = cJSON_Parse(j->progress);
+    /* JSON data as stored, not parsed and printed again: it may be deeper
+     * than cJSON goes, and its numbers reach the processor as written */
+    cJSON *data = bullc__json_strict(j->data, sdslen(j->data)) ? cJSON_CreateRaw(j->data) : cJSON_Parse(j->data);
+    if (!data) data = cJSON_CreateString(j->data);
+    cJSON *opts = cJSON_Duplicate(j->opts, 1), *progress = cJSON_Parse(j->progress);
     cJSON_AddStringToObject(o, "id", j->id);
     cJSON_AddStringToObject(o, "name", j->name);
-    cJSON_AddItemToObject(o, "data", data ? data : cJSON_CreateString(j->data));
+    cJSON_AddItemToObject(o, "data", data);
     cJSON_AddItemToObject(o, "opts", opts ? opts : cJSON_CreateObject());
     cJSON_AddNumberToObject(o, "attemptsMade", (double)j->attempts_made);
     cJSON_AddNumberToObject(o, "attemptsStarted", (double)j->attempts_started);

@@ -1,23 +1,60 @@
 /* SPDX-License-Identifier: MIT */
 /* The worker checks each job's data with a scan that builds nothing
- * (src/json_scan.c) and asks cJSON_Parse only when the scan is not sure: its
- * verdict must always be cJSON's, on valid texts, on edge cases and on
- * texts mutated at random. */
+ * (src/json_scan.c): it accepts what node's JSON.parse accepts, at any depth,
+ * and what cJSON_Parse (laxer in places) accepted before; on edge cases, deep
+ * nesting and texts mutated at random, checked against node itself. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bullc-private.h"
 
-static bool cjson_accepts(const char *s) {
+/* JSON.parse's verdict on each text (bytes read as latin1: no byte >= 0x80
+ * is structural, so the verdict is the one on the UTF-8 text). */
+static bool *node_accepts(char *const *texts, size_t n) {
+    char path[] = "/tmp/bullc-jsonscan-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    for (size_t i = 0; i < n; i++) {
+        for (const unsigned char *p = (const unsigned char *)texts[i]; *p; p++) fprintf(f, "%02x", *p);
+        fputc('\n', f);
+    }
+    fclose(f);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "node -e 'const out = []; for (const l of require(\"fs\").readFileSync(\"%s\", \"utf8\").split(\"\\n\")"
+             ".slice(0, -1)) { let ok = 1; try { JSON.parse(Buffer.from(l, \"hex\").toString(\"latin1\")); } "
+             "catch (e) { ok = 0; } out.push(ok); } process.stdout.write(out.join(\"\"))'",
+             path);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    bool *v = calloc(n, sizeof *v);
+    size_t i = 0;
+    for (int c; (c = fgetc(p)) != EOF && i < n; i++) v[i] = c == '1';
+    pclose(p);
+    unlink(path);
+    cr_assert_eq(i, n, "node judged every text");
+    return v;
+}
+
+static bool cjson_accepts_before(const char *s) {
     cJSON *j = cJSON_Parse(s);
     cJSON_Delete(j);
     return j != NULL;
 }
 
-static void same_verdict(const char *s) {
-    bool want = cjson_accepts(s), got = bullc__json_parses(s, strlen(s));
-    cr_assert_eq(got, want, "cJSON says %d, the scan %d: [%s]", want, got, s);
+/* The scan's verdict is JSON.parse's, or cJSON's where that is laxer. */
+static void same_verdicts(char *const *texts, size_t n) {
+    bool *node = node_accepts(texts, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = texts[i];
+        bool want = node[i] || cjson_accepts_before(s), got = bullc__json_parses(s, strlen(s));
+        cr_assert_eq(got, want, "node %d, cJSON %d, the scan %d: [%.200s]", node[i], cjson_accepts_before(s), got, s);
+    }
+    free(node);
 }
 
 Test(json_scan, edge_cases) {
@@ -69,29 +106,49 @@ Test(json_scan, edge_cases) {
                            "[NaN]",
                            "\"\\ud800\\u0041\"",
                            "\"\\ud800x\""};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) same_verdict(cases[i]);
+    same_verdicts((char *const *)cases, sizeof cases / sizeof cases[0]);
+}
+
+static char *nested(size_t depth, const char *open, const char *inner, const char *close, size_t closes) {
+    size_t ol = strlen(open), il = strlen(inner), cl = strlen(close);
+    char *b = malloc(depth * ol + il + closes * cl + 1), *p = b;
+    for (size_t i = 0; i < depth; i++, p += ol) memcpy(p, open, ol);
+    memcpy(p, inner, il), p += il;
+    for (size_t i = 0; i < closes; i++, p += cl) memcpy(p, close, cl);
+    *p = '\0';
+    return b;
 }
 
 Test(json_scan, long_numbers_and_deep_nesting) {
-    static char buf[2100];
+    enum { MAX = 200 };
+    char *t[MAX];
+    size_t n = 0;
     for (int len = 60; len < 70; len++) {
-        memset(buf, 0, sizeof buf);
-        buf[0] = '[';
-        memset(buf + 1, '1', (size_t)len);
-        buf[len + 1] = ']';
-        same_verdict(buf);
-        memset(buf, 0, sizeof buf);
-        memcpy(buf, "[0.", 3);
-        memset(buf + 3, '1', (size_t)len);
-        buf[len + 3] = ']';
-        same_verdict(buf);
+        t[n] = calloc(1, (size_t)len + 8);
+        t[n][0] = '[';
+        memset(t[n] + 1, '1', (size_t)len);
+        t[n][len + 1] = ']';
+        n++;
+        t[n] = calloc(1, (size_t)len + 8);
+        memcpy(t[n], "[0.", 3);
+        memset(t[n] + 3, '1', (size_t)len);
+        t[n][len + 3] = ']';
+        n++;
     }
-    for (int d = 190; d < 1040; d += 10) {
-        memset(buf, 0, sizeof buf);
-        memset(buf, '[', (size_t)d);
-        memset(buf + d, ']', (size_t)d);
-        same_verdict(buf);
+    /* across cJSON's limit of 1,000 and the scan's inline 512 levels */
+    size_t depths[] = {190, 511, 512, 513, 999, 1000, 1001, 1100, 5000, 100000};
+    for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
+        size_t d = depths[i];
+        t[n++] = nested(d, "[", "", "]", d);
+        t[n++] = nested(d, "{\"a\":", "1", "}", d);
+        t[n++] = nested(d, "[{\"k\" : [", "\"x\"", "]}]", d);
+        t[n++] = nested(d, "[", "", "]", d - 1);    /* one left open */
+        t[n++] = nested(d, "[", "", "]", d + 1);    /* one closed too many */
+        t[n++] = nested(d, "{\"a\":", "1", "]", d); /* closed by the wrong kind */
+        t[n++] = nested(d, "[1,", "", "]", d);      /* a trailing comma deep down */
     }
+    same_verdicts(t, n);
+    for (size_t i = 0; i < n; i++) free(t[i]);
 }
 
 /* A fixed-seed generator, so a failure reproduces. */
@@ -106,8 +163,10 @@ Test(json_scan, random_mutations_of_a_job) {
                        "{\"x\":\"\\u00e9\\ud83d\\ude00\\\"\"}],\"payload\":\"abc\"}";
     static const char alphabet[] = "{}[]\",:0123456789-+.eEtrufalsn \\u\x01\x7f\xc3\xa9"
                                    "dDx";
+    enum { N = 300000 };
+    char **t = malloc(N * sizeof *t);
     char buf[256];
-    for (int it = 0; it < 300000; it++) {
+    for (int it = 0; it < N; it++) {
         strcpy(buf, base);
         size_t len = strlen(buf);
         int muts = 1 + (int)(next_rand() % 3);
@@ -126,6 +185,9 @@ Test(json_scan, random_mutations_of_a_job) {
                 len++;
             }
         }
-        same_verdict(buf);
+        t[it] = strdup(buf);
     }
+    same_verdicts(t, N);
+    for (int i = 0; i < N; i++) free(t[i]);
+    free(t);
 }

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer target: the job data scan (src/json_scan.c) at any depth. Input:
+ * two bytes of depth (0 ... 65535 levels), then a text. The text is
+ * wrapped in that many arrays (or objects, when the first byte is odd): the
+ * scan must not crash or exhaust the stack, and the wrapped text is JSON
+ * exactly when the text is (or, in arrays, is blank). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 2) return 0;
+    size_t depth = (size_t)data[0] << 8 | data[1];
+    bool obj = data[0] & 1;
+    const char *open = obj ? "{\"k\":" : "[", *close = obj ? "}" : "]";
+    size_t ol = strlen(open), n = size - 2;
+    char *inner = malloc(n + 1);
+    memcpy(inner, data + 2, n);
+    inner[n] = '\0';
+    size_t total = depth * (ol + 1) + n;
+    char *text = malloc(total + 1), *p = text;
+    for (size_t i = 0; i < depth; i++, p += ol) memcpy(p, open, ol);
+    memcpy(p, inner, n), p += n;
+    for (size_t i = 0; i < depth; i++) *p++ = *close;
+    *p = '\0';
+    /* no NUL in the text: the scan's length and cJSON's strlen agree */
+    if (!memchr(inner, '\0', n)) {
+        bool inner_ok = bullc__json_strict(inner, n), wrapped_ok = bullc__json_strict(text, total);
+        /* whitespace around a value is fine inside a container too; a blank
+         * text is no value, but an innermost "[]" is an empty array */
+        bool blank = strspn(inner, " \t\r\n") == n;
+        if (wrapped_ok != (blank && !obj && depth > 0 ? true : inner_ok)) abort();
+        (void)bullc__json_parses(text, total); /* cJSON's fallback: its depth limit, not a crash */
+    }
+    free(inner);
+    free(text);
+    return 0;
+}
