@@ -51,6 +51,10 @@ size_t bullc__js_number(char out[BULLC__JS_NUMBER_MAX], double v);
 bool bullc__utf8_valid(const char *s, size_t len);
 /* The base64 of `len` bytes, as an sds. */
 sds bullc__base64(const char *s, size_t len);
+/* Appends [s, s+len) to `out` as a JSON string: quotes, escapes, and every
+ * byte kept (a NUL becomes \u0000, where a C string would end). NULL when
+ * out of memory (`out` is freed then). Takes `out` over. */
+sds bullc__json_quote(sds out, const char *s, size_t len);
 
 /* ---- resp.c: requests in RESP ------------------------------------------ */
 /* Bytes of the request argv/lens (every length given) formats to. */

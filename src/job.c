@@ -239,25 +239,43 @@ const char *bullc_job_token(const bullc_job *j) { return j->token; }
 const char *bullc_job_queue_name(const bullc_job *j) { return j->w->queue; }
 bool bullc_job_lock_lost(const bullc_job *j) { return j->lock_lost; }
 
+/* The job's text fields go out as stored, not parsed and printed again: a
+ * string holding \u0000 would end at the NUL in cJSON, nesting deeper than
+ * cJSON's limit would not parse at all, and 1.950 would become 1.95. The
+ * data parses here (else `bad` is set and no processor runs); only what
+ * JSON.parse would refuse goes through cJSON. */
 char *bullc_job_to_json(const bullc_job *j) {
-    cJSON *o = cJSON_CreateObject();
-    /* JSON data as stored, not parsed and printed again: it may be deeper
-     * than cJSON goes, and its numbers reach the processor as written */
-    cJSON *data = bullc__json_strict(j->data, sdslen(j->data)) ? cJSON_CreateRaw(j->data) : cJSON_Parse(j->data);
-    if (!data) data = cJSON_CreateString(j->data);
-    cJSON *opts = cJSON_Duplicate(j->opts, 1), *progress = cJSON_Parse(j->progress);
-    cJSON_AddStringToObject(o, "id", j->id);
-    cJSON_AddStringToObject(o, "name", j->name);
-    cJSON_AddItemToObject(o, "data", data);
-    cJSON_AddItemToObject(o, "opts", opts ? opts : cJSON_CreateObject());
-    cJSON_AddNumberToObject(o, "attemptsMade", (double)j->attempts_made);
-    cJSON_AddNumberToObject(o, "attemptsStarted", (double)j->attempts_started);
-    cJSON_AddNumberToObject(o, "timestamp", (double)j->timestamp);
-    cJSON_AddNumberToObject(o, "processedOn", (double)j->processed_on);
-    cJSON_AddItemToObject(o, "progress", progress ? progress : cJSON_CreateNumber(0));
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+    const char *opts = bullc_job_opts_json(j);
+    sds s = sdsMakeRoomFor(sdsempty(), sdslen(j->data) + strlen(opts) + 256);
+    s = s ? sdscatlen(s, "{\"id\":", 6) : NULL;
+    s = bullc__json_quote(s, j->id, sdslen(j->id));
+    s = s ? sdscatlen(s, ",\"name\":", 8) : NULL;
+    s = bullc__json_quote(s, j->name, sdslen(j->name));
+    s = s ? sdscatlen(s, ",\"data\":", 8) : NULL;
+    if (j->bad) {
+        s = bullc__json_quote(s, j->data, sdslen(j->data));
+    } else if (bullc__json_strict(j->data, sdslen(j->data))) {
+        s = s ? sdscatsds(s, j->data) : NULL;
+    } else { /* what only cJSON reads (bullc__json_parses): printed as JSON */
+        cJSON *d = cJSON_Parse(j->data);
+        char *p = d ? cJSON_PrintUnformatted(d) : NULL;
+        s = p && s ? sdscat(s, p) : bullc__json_quote(s, j->data, sdslen(j->data));
+        free(p);
+        cJSON_Delete(d);
+    }
+    const char *progress = j->progress && bullc__json_parses(j->progress, sdslen(j->progress)) ? j->progress : "0";
+    if (s)
+        s = sdscatprintf(s,
+                         ",\"opts\":%s,\"attemptsMade\":%lld,\"attemptsStarted\":%lld,\"timestamp\":%lld,"
+                         "\"processedOn\":%lld,\"progress\":%s}",
+                         opts, (long long)j->attempts_made, (long long)j->attempts_started, (long long)j->timestamp,
+                         (long long)j->processed_on, progress);
+    if (!s) return NULL;
+    /* the caller frees with bullc_free (free) */
+    char *out = malloc(sdslen(s) + 1);
+    if (out) memcpy(out, s, sdslen(s) + 1);
+    sdsfree(s);
+    return out;
 }
 
 /* ---- job actions ------------------------------------------------------- */

@@ -41,7 +41,17 @@ static const redisReply *truthy(const redisReply *h, const char *name) {
     return v && v->len ? v : NULL;
 }
 
+/* JSON text as a raw item (printed as it is). */
+static cJSON *raw_json(sds text) {
+    cJSON *j = text ? cJSON_CreateRaw(text) : NULL;
+    sdsfree(text);
+    return j;
+}
+
+/* A string field. One holding a NUL goes in as a quoted raw item: cJSON's
+ * strings end at the first NUL. */
 static cJSON *str_json(const redisReply *v) {
+    if (memchr(v->str, '\0', v->len)) return raw_json(bullc__json_quote(sdsempty(), v->str, v->len));
     sds s = sdsnewlen(v->str, v->len);
     cJSON *j = s ? cJSON_CreateString(s) : NULL;
     sdsfree(s);
@@ -76,6 +86,16 @@ static cJSON *field_json(const redisReply *v, const char *dflt) {
     cJSON *j = bullc__parse_stored(s, len);
     if (j) return j;
     return v ? str_json(v) : NULL;
+}
+
+/* A stored value handed on (data, returnvalue, progress): parsed, unless
+ * cJSON would change it, i.e. a string holding \u0000 (cut at the NUL) or
+ * nesting past cJSON's depth limit (not parsed at all); those go on as the
+ * stored text. NULL when the text is not JSON. */
+static cJSON *stored_value(const char *s, size_t len) {
+    cJSON *v = memmem(s, len, "\\u0000", 6) ? NULL : bullc__parse_stored(s, len);
+    if (v || !bullc__json_parses(s, len)) return v;
+    return raw_json(sdsnewlen(s, len));
 }
 
 static bool add(cJSON *o, const char *key, cJSON *item) {
@@ -171,10 +191,14 @@ cJSON *bullc__job_json(const char *id_str, size_t id_len, const redisReply *h) {
     sdsfree(id);
     const redisReply *name = hfield(h, "name");
     if (ok && name) ok = add(j, "name", str_json(name)); /* undefined (left out) without one */
-    ok = ok && add(j, "data", field_json(truthy(h, "data"), "{}"));
+    const redisReply *data = truthy(h, "data");
+    cJSON *dv = data ? stored_value(data->str, data->len) : NULL;
+    ok = ok && add(j, "data", dv ? dv : field_json(data, "{}"));
     cJSON *opts = ok ? decode_opts(truthy(h, "opts"), &rjk) : NULL;
     ok = ok && add(j, "opts", opts);
-    cJSON *progress = ok ? field_json(truthy(h, "progress"), "0") : NULL;
+    const redisReply *pv = truthy(h, "progress");
+    cJSON *progress = ok && pv ? stored_value(pv->str, pv->len) : NULL;
+    if (ok && !progress) progress = field_json(pv, "0");
     if (cJSON_IsNull(progress)) { /* Job.fromJSON: progress ?? 0 */
         cJSON_Delete(progress);
         progress = cJSON_CreateNumber(0);
@@ -202,7 +226,7 @@ cJSON *bullc__job_json(const char *id_str, size_t id_len, const redisReply *h) {
     if (ok && !rv)
         ok = add(j, "returnvalue", cJSON_CreateNull());
     else if (ok) {
-        cJSON *v = bullc__parse_stored(rv->str, rv->len);
+        cJSON *v = stored_value(rv->str, rv->len);
         if (v) ok = add(j, "returnvalue", v);
     }
     const redisReply *fr = truthy(h, "failedReason");

@@ -113,3 +113,36 @@ size_t bullc__js_number(char out[BULLC__JS_NUMBER_MAX], double v) {
     out[len] = '\0';
     return len;
 }
+
+/* sdscatlen that frees `s` when it cannot grow it (hiredis's keeps it). */
+static sds cat_or_free(sds s, const char *p, size_t n) {
+    sds grown = sdscatlen(s, p, n);
+    if (!grown) sdsfree(s);
+    return grown;
+}
+
+sds bullc__json_quote(sds out, const char *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    if (!out || !(out = cat_or_free(out, "\"", 1))) return NULL;
+    size_t run = 0; /* start of the bytes not yet copied: copied in runs */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        char esc[6] = {'\\', (char)c};
+        size_t n = 2;
+        if (c == '\n')
+            esc[1] = 'n';
+        else if (c == '\r')
+            esc[1] = 'r';
+        else if (c == '\t')
+            esc[1] = 't';
+        else if (c < 0x20) {
+            esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
+            n = 6;
+        }
+        if (!(out = cat_or_free(out, s + run, i - run)) || !(out = cat_or_free(out, esc, n))) return NULL;
+        run = i + 1;
+    }
+    if (!(out = cat_or_free(out, s + run, len - run))) return NULL;
+    return cat_or_free(out, "\"", 1);
+}

@@ -588,3 +588,16 @@ test('queues: the queues under a prefix', async () => {
     await h.closeAll(qs, other);
   }
 });
+
+test('get and jobs: \\u0000 and control characters survive --json', async () => {
+  await withQueue(async ctx => {
+    const { prefix, queue } = ctx;
+    const forged = 'x\n2            forged               2026-01-01T00:00:00.000Z 0        0';
+    const nul = await queue.add('nul\u0000name', { s: 'before\u0000after', deep: [{ t: '\u0000' }] });
+    const ansi = await queue.add(forged, { n: 1 }, { jobId: 'id\u001b[31mred' });
+    assert.deepStrictEqual(bj(prefix, 'get', Q, nul.id), nodeJob(await queue.getJob(nul.id)), 'NULs kept');
+    assert.deepStrictEqual(bj(prefix, 'get', Q, ansi.id), nodeJob(await queue.getJob(ansi.id)));
+    const listed = bj(prefix, 'jobs', Q, '--state', 'waiting');
+    assert.deepStrictEqual(listed.map(j => j.name).sort(), ['nul\u0000name', forged].sort());
+  });
+});

@@ -39,6 +39,7 @@ describe('bullc-worker --exec', () => {
   text) cat >/dev/null; printf '  hello world \\n\\n' ;;
   empty) cat >/dev/null ;;
   number) cat >/dev/null; echo 42 ;;
+  nul) cat >/dev/null; printf 'a\\000b' ;;
   env) cat >/dev/null; printf '{"queue":"%s","id":"%s","attempt":"%s"}\\n' "$BULLC_QUEUE" "$BULLC_JOB_ID" "$BULLC_JOB_ATTEMPT" ;;
   fail)
     echo "progress: 10" >&2
@@ -105,6 +106,18 @@ esac`,
     assert.deepEqual((await finished(queue, env.id)).returnvalue, { queue: 'jobs', id: env.id, attempt: '1' });
     await w.waitFor(new RegExp(`completed queue=jobs id=${env.id} `));
     assert.equal((await w.stop()).code, 0);
+  });
+
+  it('passes data holding \\u0000 on intact and keeps the NULs of a text result', async () => {
+    const { queue, w } = await setup('wxnul', ['--concurrency', '2']);
+    const data = { s: 'before\u0000after', list: ['x\u0000', 1.5] };
+    const echo = await queue.add('echo', data);
+    const nul = await queue.add('nul', {});
+    const e = await finished(queue, echo.id);
+    assert.equal(await e.getState(), 'completed', e.failedReason);
+    assert.deepEqual(e.returnvalue.data, data, 'the processor saw the data as stored');
+    assert.equal((await finished(queue, nul.id)).returnvalue, 'a\u0000b');
+    await w.stop();
   });
 
   it('fails a job with the end of stderr; exit 78 is unrecoverable', async () => {

@@ -85,3 +85,44 @@ Test(bw_json, builder_quotes_as_json_stringify) {
     free(t);
     cr_assert_null(b.p);
 }
+
+/* The exec processor decides with bw_json_valid whether stdout is stored as
+ * JSON or as a string: it must say what JSON.parse says, at any depth (cJSON
+ * refuses more than 1,000 levels, so a deep result used to become a string). */
+Test(bw_json, valid_agrees_with_json_parse_at_any_depth) {
+    const char *yes[] = {
+        "0",    "-0.5e+3", "\"a\\u0000b\\/\"", "[]", "{}", " [1, {\"a\": [null]}] ", "true", "{\"a\":1,\"a\":2}", "1E5",
+        "[[]]", "\"\"",    "{\"\":{\"\":[]}}"};
+    const char *no[] = {"",        "01",     "1.",      ".5",         "[1,]", "{\"a\":1,}", "{a:1}", "[1 2]",
+                        "\"\\x\"", "\"\t\"", "\"\\u12", "tru",        "nul",  "[",          "]",     "{\"a\"}",
+                        "1 2",     "+1",     "-",       "{\"a\":1]}", "[}",   "\"abc",      "1e",    "[1]]"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        cr_assert(bw_json_valid(yes[i], strlen(yes[i])), "%s", yes[i]);
+        cJSON *c = cJSON_Parse(yes[i]);
+        cr_assert(c, "cJSON agrees on %s", yes[i]);
+        cJSON_Delete(c);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        cr_assert_not(bw_json_valid(no[i], strlen(no[i])), "%s", no[i]);
+    cr_assert_not(bw_json_valid("\"a\0b\"", 5), "a raw NUL is a control character");
+    size_t depth = 200000, n = depth * 2 + 1;
+    char *deep = malloc(n + 1);
+    memset(deep, '[', depth);
+    deep[depth] = '1';
+    memset(deep + depth + 1, ']', depth);
+    deep[n] = '\0';
+    cr_assert(bw_json_valid(deep, n), "200,000 levels");
+    deep[n - 1] = '}';
+    cr_assert_not(bw_json_valid(deep, n), "a mismatched bracket at the end");
+    for (size_t i = 0; i < depth; i++) deep[i] = i % 2 ? '[' : '{';
+    cr_assert_not(bw_json_valid(deep, n), "an object needs keys");
+    free(deep);
+}
+
+Test(bw_json, quote_n_keeps_nuls) {
+    bw_sb b = {0};
+    bw_sb_quote_n(&b, "before\0after", 12);
+    char *t = bw_sb_take(&b);
+    cr_assert_str_eq(t, "\"before\\u0000after\"");
+    free(t);
+}

@@ -203,7 +203,8 @@ typedef struct bw_jspan {
     size_t n;
 } bw_jspan;
 enum { BW_JSON_INVALID, BW_JSON_OBJECT, BW_JSON_ARRAY, BW_JSON_STRING, BW_JSON_NUMBER, BW_JSON_BOOL, BW_JSON_NULL };
-/* Whether [json, json + len) is one valid JSON value. */
+/* Whether [json, json + len) is one valid JSON value, as JSON.parse decides
+ * (any depth). */
 bool bw_json_valid(const char *json, size_t len);
 /* The text of member `key` of the object `json` (valid JSON): the last one
  * when the key is repeated, as JSON.parse takes it. False when `json` is
@@ -232,6 +233,8 @@ int bw_plugin_init(bw_queue *q, char *why, size_t why_size);
 void bw_plugin_fini(bw_queue *q);
 void bw_plugin_unload(bw_queue *q);
 void bw_plugin_process(bullc_job *job, bullc_job_result *out, void *data);
+/* [s, s+len) as a JSON string, NULs included (as \u0000). */
+void bw_sb_quote_n(bw_sb *b, const char *s, size_t len);
 
 /* Milliseconds since the epoch. */
 

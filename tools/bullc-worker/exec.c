@@ -4,7 +4,6 @@
  * its stderr carries progress and log lines and, on failure, the reason.
  * Everything is asynchronous: a slow or stuck command never blocks the loop
  * that renews the locks of the other jobs. */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -225,17 +224,15 @@ static void complete_with_stdout(bw_run *r, bullc_job *job) {
         bullc_job_complete(job, NULL);
         return;
     }
-    const char *end = NULL;
-    cJSON *v = memchr(s, '\0', n) ? NULL : cJSON_ParseWithOpts(s, &end, 1);
-    if (v) {
-        cJSON_Delete(v);
+    /* JSON as JSON (at any depth: JSON.parse has no limit), anything else
+     * as a JSON string, NULs kept */
+    if (bw_json_valid(s, n)) {
         bullc_job_complete(job, s);
         return;
     }
-    /* not JSON: the text is the result, as a JSON string */
-    cJSON *str = cJSON_CreateString(s);
-    char *json = str ? cJSON_PrintUnformatted(str) : NULL;
-    cJSON_Delete(str);
+    bw_sb b = {0};
+    bw_sb_quote_n(&b, s, n);
+    char *json = bw_sb_take(&b);
     if (json)
         bullc_job_complete(job, json);
     else

@@ -64,12 +64,111 @@ static bool key_is(const char *p, const char *q, const char *key) {
     return same;
 }
 
+static const char *scan_string(const char *p, const char *end) {
+    for (p++; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') return p + 1;
+        if (c < 0x20) return NULL;
+        if (c != '\\') continue;
+        if (++p >= end) return NULL;
+        if (*p == 'u') {
+            for (int i = 1; i <= 4; i++)
+                if (p + i >= end || !strchr("0123456789abcdefABCDEF", p[i]) || !p[i]) return NULL;
+            p += 4;
+        } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static const char *scan_digits(const char *p, const char *end) {
+    const char *s = p;
+    while (p < end && *p >= '0' && *p <= '9') p++;
+    return p > s ? p : NULL;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static const char *scan_number(const char *p, const char *end) {
+    if (p < end && *p == '-') p++;
+    if (p < end && *p == '0')
+        p++;
+    else if (!(p = scan_digits(p, end)))
+        return NULL;
+    if (p < end && *p == '.' && !(p = scan_digits(p + 1, end))) return NULL;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (!(p = scan_digits(p, end))) return NULL;
+    }
+    return p;
+}
+
+/* Strict JSON, as JSON.parse takes it, at any depth: iterative, with the
+ * open containers on a heap stack, so that deep nesting (valid JSON that a
+ * Node processor may return) neither overflows the stack nor is refused
+ * as cJSON refuses it past 1,000 levels. */
 bool bw_json_valid(const char *json, size_t len) {
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    cJSON_Delete(v);
-    /* nothing but whitespace after the value */
-    return v && skip_ws(end, json + len) == json + len;
+    const char *p = json, *end = json + len;
+    char *stack = NULL; /* '{' or '[' per open container */
+    size_t depth = 0, cap = 0;
+    bool ok = false;
+    for (;;) {
+        /* a value */
+        p = skip_ws(p, end);
+        if (p >= end) goto out;
+        if (*p == '{' || *p == '[') {
+            if (depth == cap) {
+                char *more = realloc(stack, cap = cap ? cap * 2 : 64);
+                if (!more) goto out;
+                stack = more;
+            }
+            stack[depth++] = *p++;
+            p = skip_ws(p, end);
+            if (p < end && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
+                p++;
+                depth--;
+            } else {
+                if (stack[depth - 1] == '{') goto key;
+                continue;
+            }
+        } else if (*p == '"') {
+            if (!(p = scan_string(p, end))) goto out;
+        } else if (*p == 't' || *p == 'f' || *p == 'n') {
+            const char *lit = *p == 't' ? "true" : *p == 'f' ? "false" : "null";
+            size_t n = strlen(lit);
+            if ((size_t)(end - p) < n || memcmp(p, lit, n)) goto out;
+            p += n;
+        } else if (!(p = scan_number(p, end))) {
+            goto out;
+        }
+        /* after a value: close containers, or go on to the next member */
+        for (;;) {
+            p = skip_ws(p, end);
+            if (!depth) {
+                ok = p == end;
+                goto out;
+            }
+            if (p >= end) goto out;
+            char close = stack[depth - 1] == '{' ? '}' : ']';
+            if (*p == close) {
+                p++;
+                depth--;
+                continue;
+            }
+            if (*p++ != ',') goto out;
+            if (stack[depth - 1] == '[') break;
+        key:
+            p = skip_ws(p, end);
+            if (p >= end || *p != '"' || !(p = scan_string(p, end))) goto out;
+            p = skip_ws(p, end);
+            if (p >= end || *p++ != ':') goto out;
+            break;
+        }
+    }
+out:
+    free(stack);
+    return ok;
 }
 
 bool bw_json_member(const char *json, size_t len, const char *key, bw_jspan *out) {
@@ -161,10 +260,12 @@ void bw_sb_printf(bw_sb *b, const char *fmt, ...) {
     bw_sb_put(b, tmp, (size_t)n);
 }
 
-void bw_sb_quote(bw_sb *b, const char *s) {
+void bw_sb_quote(bw_sb *b, const char *s) { bw_sb_quote_n(b, s, strlen(s)); }
+
+void bw_sb_quote_n(bw_sb *b, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
     bw_sb_put(b, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    for (const unsigned char *c = (const unsigned char *)s, *end = c + len; c < end; c++) {
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
         switch (*c) {
