@@ -263,8 +263,13 @@ struct bullc_job {
     int state;
     bool processor_done; /* the processor handed the job back */
     bool lock_lost, timed_out;
-    int64_t lock_ts;    /* uv_now of the last lock renewal */
-    int64_t started;    /* uv_now when processing started */
+    int64_t lock_ts; /* uv_now of the last lock renewal */
+    int64_t started; /* uv_now when processing started */
+    /* A blocking processor: uv_hrtime() / 1e6 when a pool thread took the job
+     * (0 while it waits for one; written by that thread). The timeout counts
+     * from there: a job cannot be late before it runs. */
+    _Atomic int64_t run_started;
+    bool stuck;         /* timed out while its processor runs: it keeps its slot until that returns */
     int ops_pending;    /* job actions sent, not yet answered: the finish waits for them */
     bullc__finish *fin; /* the pending move out of active */
     bullc_job *prev, *next;

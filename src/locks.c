@@ -63,15 +63,28 @@ static void lock_tick(uv_timer_t *t) {
  * processor reports later is dropped. */
 static void watchdog_tick(uv_timer_t *t) {
     bullc_worker *w = t->data;
-    int64_t now = (int64_t)uv_now(w->loop);
+    int64_t now = (int64_t)uv_now(w->loop), hr_now = (int64_t)(uv_hrtime() / 1000000);
+    int stuck = 0;
+    for (bullc_job *j = w->jobs; j; j = j->next) stuck += j->stuck;
     for (bullc_job *j = w->jobs, *next; j; j = next) {
         next = j->next;
-        if (j->state == BULLC__JOB_PROCESSING && !j->processor_done && now - j->started >= w->o.job_timeout) {
-            j->timed_out = j->lock_lost = true;
-            char msg[128];
-            snprintf(msg, sizeof msg, "job timed out after %lld ms", (long long)w->o.job_timeout);
-            bullc__process_end(j, false, msg, 0);
+        if (j->state != BULLC__JOB_PROCESSING || j->processor_done) continue;
+        /* a blocking job is timed from when a pool thread took it */
+        int64_t ran = now - j->started;
+        if (w->o.blocking_processor) {
+            int64_t at = j->run_started;
+            ran = at ? hr_now - at : 0;
         }
+        if (ran < w->o.job_timeout) continue;
+        j->timed_out = j->lock_lost = true;
+        char msg[128];
+        snprintf(msg, sizeof msg, "job timed out after %lld ms", (long long)w->o.job_timeout);
+        bullc__process_end(j, false, msg, 0);
+        if (w->o.blocking_processor)
+            bullc__worker_error(w, BULLC_ETIMEDOUT,
+                                "job %s timed out after %lld ms and its processor has not returned: its slot stays "
+                                "busy until it does (%d of %d slots held so)",
+                                j->id, (long long)w->o.job_timeout, ++stuck, w->o.concurrency);
     }
 }
 

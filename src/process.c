@@ -55,11 +55,17 @@ static void release_if_done(bullc_job *job) {
     bullc__worker_maybe_closed(w);
 }
 
-/* The job left active (or will be left to stalled recovery). */
+/* The job left active (or will be left to stalled recovery). A job that
+ * timed out while its blocking processor still runs keeps its concurrency
+ * slot until the processor returns: the pool thread is still busy with it,
+ * and a job fetched into that slot would only wait for a thread. */
 static void finished(bullc_job *job) {
     bullc_worker *w = job->w;
     job->state = BULLC__JOB_FINISHED;
-    w->in_flight--;
+    if (job->timed_out && !job->processor_done && w->o.blocking_processor)
+        job->stuck = true;
+    else
+        w->in_flight--;
     release_if_done(job);
 }
 
@@ -505,8 +511,9 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     int64_t now = bullc__now_ms();
     /* Node: fetch the next job in the same call while numTotal <= concurrency
      * (this job's slot passes to the next one) */
+    bool stuck = job->timed_out && !job->processor_done && w->o.blocking_processor; /* keeps its slot */
     bool fetch_next = !w->closing && !w->paused && w->in_flight + w->fetching <= w->o.concurrency &&
-                      w->limit_until <= now && w->running;
+                      w->limit_until <= now && w->running && !stuck;
     if (!ok && (fail_flags & BULLC_FAIL_RATE_LIMITED)) {
         f->kind = FIN_RATE_LIMITED;
         f->script = w->sc_move_to_wait;
@@ -620,6 +627,7 @@ static bool valid_json(const char *s) { return bullc__json_parses(s, strlen(s));
 static void work_cb(uv_work_t *req) {
     bullc_job *job = req->data;
     bullc_worker *w = job->w;
+    job->run_started = (int64_t)(uv_hrtime() / 1000000);
     w->o.blocking_processor(job, &job->result, w->o.processor_data);
 }
 
@@ -629,6 +637,15 @@ static void after_work_cb(uv_work_t *req, int status) {
     (void)status;
     bullc__jobops_drain(w); /* its progress and logs go out before its result */
     job->processor_done = true;
+    if (job->stuck) {
+        job->stuck = false;
+        w->in_flight--;
+        bullc__worker_error(w, BULLC_ETIMEDOUT,
+                            "job %s: its processor returned %lld ms after the job timed out; its slot is free again",
+                            job->id,
+                            (long long)((int64_t)(uv_hrtime() / 1000000) - job->run_started - w->o.job_timeout));
+        bullc__worker_pump(w);
+    }
     if (job->state != BULLC__JOB_PROCESSING)
         release_if_done(job); /* timed out before */
     else if (job->result.error)

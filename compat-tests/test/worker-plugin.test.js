@@ -81,6 +81,28 @@ describe('bullc-worker --plugin', () => {
     await w.stop();
   });
 
+  it('a plugin that hangs past --timeout keeps its slot: later jobs wait for a thread and are timed from their start', async () => {
+    const { queue, w } = await setup('wphang', ['--plugin', pluginPath(), '--concurrency', '4', '--timeout', '1000']);
+    // every pool thread blocked for 3 s; the jobs behind them must not time out unrun
+    const hung = await queue.addBulk(Array.from({ length: 4 }, (_, i) => ({ name: `h${i}`, data: { hangMs: 3000 } })));
+    await eventually(async () => (await queue.getActiveCount()) === 4, 5000, 'the 4 hanging jobs to be active');
+    const healthy = await queue.addBulk(
+      Array.from({ length: 10 }, (_, i) => ({ name: `ok${i}`, data: { a: i, b: 1 }, opts: { attempts: 2 } })),
+    );
+    for (const j of hung) assert.equal((await finished(queue, j.id)).failedReason, 'job timed out after 1000 ms');
+    assert.equal(await queue.getActiveCount(), 0, 'the stuck slots took no job');
+    for (const [i, j] of healthy.entries()) {
+      const done = await finished(queue, j.id, 15000);
+      assert.equal(await done.getState(), 'completed', done.failedReason);
+      assert.equal(done.attemptsMade, 1, `job ok${i}: one attempt, the one that completed`);
+      assert.deepEqual(done.stacktrace, [], `job ok${i} never failed`);
+      assert.equal(done.returnvalue.sum, i + 1);
+    }
+    await w.waitFor(/its slot stays busy until it does/);
+    await w.waitFor(/returned \d+ ms after the job timed out/);
+    await w.stop();
+  });
+
   it('runs --concurrency plugin jobs at once (the thread pool grows to fit)', async () => {
     const { queue, w } = await setup('wppool', ['--plugin', pluginPath(), '--concurrency', '8']);
     const jobs = await queue.addBulk(Array.from({ length: 8 }, (_, i) => ({ name: `s${i}`, data: { sleepMs: 600 } })));

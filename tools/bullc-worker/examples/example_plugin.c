@@ -10,6 +10,8 @@
  *   "unrecoverable": true fail it without retries (with "fail")
  *   "steps": N            report progress 1..N (as percent) and log "step i"
  *   "sleepMs": N          sleep N ms first, stopping early if the lock is lost
+ *   "hangMs": N           block N ms first, whatever happens (a plugin that
+ *                         hangs: the tests' stuck pool thread)
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -71,6 +73,12 @@ int bullc_plugin_process(bullc_job *job, bullc_job_result *out, void *p) {
     const cJSON *steps = cJSON_GetObjectItemCaseSensitive(data, "steps");
     const cJSON *sleep = cJSON_GetObjectItemCaseSensitive(data, "sleepMs");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(data, "a"), *b = cJSON_GetObjectItemCaseSensitive(data, "b");
+    const cJSON *hang = cJSON_GetObjectItemCaseSensitive(data, "hangMs");
+    if (cJSON_IsNumber(hang)) {
+        long long ms = (long long)hang->valuedouble;
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts)) continue;
+    }
     if (cJSON_IsNumber(sleep)) sleep_ms(job, sleep->valuedouble);
     if (cJSON_IsNumber(steps)) {
         int n = (int)steps->valuedouble;
