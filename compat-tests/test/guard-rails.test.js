@@ -75,3 +75,32 @@ test('the Redis password is masked in the process arguments', async () => {
     await r.kill();
   }
 });
+
+// bullc-worker under `ulimit` (/bin/sh runs it): `limits` are the shell's ulimit arguments.
+function underUlimit(limits, args) {
+  const { Proc, workerPath } = require('../lib/worker-proc');
+  const { redisUrl } = require('../lib/harness');
+  return new Proc('/bin/sh', ['-c', `ulimit ${limits} && exec "$0" "$@"`, workerPath(), '--redis', redisUrl(), ...args]);
+}
+
+test('an open-files limit too low for the queues refuses to start (exit 5); a soft limit is raised first', async () => {
+  const queues = Array.from({ length: 15 }, (_, i) => ['--queue', `fdq${i}`]).flat();
+  // 15 queues need 2 connections each, plus the worker's own: more than 40
+  const low = underUlimit('-n 40', [...queues, '--builtin', 'noop', '--prefix', `fd${process.pid}`]);
+  const exit = await low.waitExit(10000);
+  assert.strictEqual(exit.code, 5, low.text());
+  assert.match(low.text(), /open-files limit is 40 \(hard limit 40\) but 15 queue\(s\) .* need about \d+ fds/);
+  assert.doesNotMatch(low.text(), /\bready\b/);
+
+  const raised = underUlimit('-Sn 40 && ulimit -Hn 400', [...queues, '--builtin', 'noop', '--prefix', `fd${process.pid}`]);
+  await raised.waitFor(/\bready\b.*queues=/);
+  assert.match(raised.text(), /fd-limit raised_from=40 to=\d+ needed=\d+/);
+  const limits = fs.readFileSync(`/proc/${raised.child.pid}/limits`, 'utf8');
+  assert.match(limits, /Max open files\s+(\d+)\s+400/);
+  assert.ok(Number(/Max open files\s+(\d+)/.exec(limits)[1]) > 40);
+  assert.strictEqual((await raised.stop()).code, 0);
+
+  const allowed = underUlimit('-n 40', [...queues, '--builtin', 'noop', '--allow-low-fd-limit', '--prefix', `fd${process.pid}`]);
+  await allowed.waitFor(/warn +fd-limit limit=40/);
+  await allowed.stop();
+});

@@ -8,9 +8,9 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { Job, closeAll, collect, eventually, newQueue, newQueueEvents, redis, sleep, uniquePrefix, withTimeout } =
+const { Job, closeAll, collect, eventually, newQueue, newQueueEvents, redis, redisUrl, sleep, uniquePrefix, withTimeout } =
   require('../lib/harness');
-const { alive, killAll, script, startReady, startWorker, tmpDir } = require('../lib/worker-proc');
+const { Proc, alive, killAll, script, startReady, startWorker, tmpDir, workerPath } = require('../lib/worker-proc');
 
 // Waits until job `id` is completed or failed; returns the Node Job, read
 // after that.
@@ -233,6 +233,30 @@ esac`,
     await eventually(() => !alive(pid) && !alive(child), 3000, 'the command and its child to be gone');
     await w.waitFor(/warn\s+timeout queue=jobs/);
     await w.stop();
+  });
+
+  it('out of fds, jobs go back to wait without losing an attempt, and it is said once', async () => {
+    const prefix = uniquePrefix('wxfds');
+    const queue = newQueue('jobs', prefix);
+    closers.push(queue);
+    const quick = script(dir, 'quick.sh', 'cat >/dev/null; sleep 0.05; echo \'{"ok":true}\'');
+    // 64 fds hold about 15 running commands (3 pipes each): most of the 200 slots cannot start theirs
+    const args = ['--redis', redisUrl(), '--prefix', prefix, '--queue', 'jobs', '--concurrency', '200', '--exec', quick,
+      '--drain-delay', '1', '--allow-low-fd-limit'];
+    const w = new Proc('/bin/sh', ['-c', 'ulimit -n 64 && exec "$0" "$@"', workerPath(), ...args]);
+    await w.waitFor(/\bready\b/);
+    const jobs = await queue.addBulk(Array.from({ length: 300 }, (_, i) => ({ name: `j${i}`, data: { i }, opts: { attempts: 3 } })));
+    await eventually(async () => (await queue.getCompletedCount()) === 300, 60000, 'all 300 jobs to complete');
+    assert.equal(await queue.getFailedCount(), 0);
+    for (const j of jobs.slice(0, 300)) {
+      const done = await Job.fromId(queue, j.id);
+      assert.equal(done.attemptsMade, 1, `job ${j.id}: only the attempt that completed`);
+      assert.deepEqual(done.stacktrace, []);
+    }
+    const warned = w.lines.filter(l => /warn +spawn-failed/.test(l));
+    assert.equal(warned.length, 1, w.text());
+    assert.match(warned[0], /EMFILE/);
+    assert.equal((await w.stop()).code, 0);
   });
 
   it('fails a job with a clear reason when the command cannot be started', async () => {

@@ -141,6 +141,9 @@ describe('bullc-worker start-up', () => {
       [['--queue', 'q', '--builtin', 'other=noop'], /--builtin names queue 'other', which is not run/],
       [['--queue', 'q', '--builtin', 'noop', '--concurrency', '0'], /--concurrency must be at least 1/],
       [['--queue', 'q', '--builtin', 'noop', '--lock-duration', 'abc'], /--lock-duration must be an integer/],
+      [['--queue', 'q', '--builtin', 'noop', '--lock-duration', '0'], /--lock-duration must be at least 1/],
+      [['--queue', 'q', '--builtin', 'noop', '--stalled-interval', '0'], /--stalled-interval must be at least 1/],
+      [['--queue', 'q', '--builtin', 'noop', '--drain-delay', '0'], /--drain-delay must be more than 0/],
       [['--queue', 'q', '--builtin', 'noop', '--remove-on-complete', '{x'], /--remove-on-complete must be JSON/],
       [['--queue', 'q', '--builtin', 'noop', '--frobnicate'], /unknown flag --frobnicate/],
       [['--queue', 'a:b', '--builtin', 'noop'], /must not contain ':'/],
@@ -160,6 +163,29 @@ describe('bullc-worker start-up', () => {
     const help = startWorker(['--help'], { redis: null });
     assert.equal((await help.waitExit()).code, 0);
     assert.match(help.text(), /Exit codes: 0 .*\n.*2 usage/s);
+  });
+
+  it('exec commands do not see Redis\'s password unless --exec-redis-env', async () => {
+    const dir = tmpDir('wlsecret');
+    const env = script(dir, 'env.sh', 'cat >/dev/null; printf \'{"pw":"%s","url":"%s","user":"%s"}\' "$REDIS_PASSWORD" "$REDIS_URL" "$BULLC_TEST_MARK"');
+    const url = `redis://:${AUTH_PASSWORD}@127.0.0.1:${authPort()}`;
+    for (const [extra, want] of [
+      [[], { pw: '', url: '', user: 'kept' }],
+      [['--exec-redis-env'], { pw: AUTH_PASSWORD, url, user: 'kept' }],
+    ]) {
+      const prefix = uniquePrefix('wlsecret');
+      const queue = newQueue('jobs', prefix, { connection: { host: '127.0.0.1', port: authPort(), password: AUTH_PASSWORD } });
+      closers.push(queue);
+      const w = await startReady(['--queue', 'jobs', '--exec', env, ...extra], {
+        redis: null,
+        prefix,
+        env: { ...process.env, REDIS_URL: url, REDIS_PASSWORD: AUTH_PASSWORD, BULLC_TEST_MARK: 'kept' },
+      });
+      const job = await queue.add('x', {});
+      await eventually(async () => (await queue.getJobState(job.id)) === 'completed', 10000, 'the job');
+      assert.deepEqual((await Job.fromId(queue, job.id)).returnvalue, want, extra.join(' '));
+      assert.equal((await w.stop()).code, 0);
+    }
   });
 
   it('uses REDIS_HOST / REDIS_PORT (or REDIS_URL) when --redis is not given', async () => {

@@ -64,7 +64,9 @@ BULLC_EXPORT int bullc_job_extend_lock(bullc_job *job, int64_t duration_ms, bull
 enum {
     BULLC_FAIL_RETRY = 0,         /* an ordinary failure: retried per attempts/backoff */
     BULLC_FAIL_UNRECOVERABLE = 1, /* Node's UnrecoverableError: no retry */
-    BULLC_FAIL_RATE_LIMITED = 2   /* Node's RateLimitError: back to wait, no attempt counted */
+    BULLC_FAIL_RATE_LIMITED = 2   /* Node's RateLimitError (job.moveToWait): back to wait, no attempt counted,
+                                     nothing stored; also for a failure of the worker rather than the job (it
+                                     cannot start a command: out of fds or memory) */
 };
 
 /* Ends the processing of `job` with success. `result_json` is the return

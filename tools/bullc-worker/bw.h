@@ -70,6 +70,8 @@ typedef struct bw_config {
     int64_t shutdown_timeout; /* ms; 0: wait for ever */
     int busy_poll_us;         /* bullc_redis_opts_set_busy_poll */
     bool allow_unsafe_redis;  /* start despite the server checks' errors */
+    bool allow_low_fd_limit;  /* start although the fd limit cannot cover every queue at full concurrency */
+    bool exec_redis_env;      /* exec children see REDIS_PASSWORD and a REDIS_URL with a password */
     int log_format, log_level;
     const char *log_file;
     bw_queue_cfg *queues;
@@ -106,7 +108,12 @@ typedef struct bw_queue {
     bw_plugin *plugin; /* plugin processors */
     void *plugin_state;
     bool plugin_inited;
-    bw_run *runs;        /* exec children running */
+    bw_run *runs; /* exec children running */
+    /* exec: commands that cannot be started for want of fds, memory or
+     * processes hand their jobs back; fetching pauses for spawn_backoff_ms */
+    uv_timer_t spawn_timer;
+    bool spawn_timer_inited, spawned_since_resume;
+    int64_t spawn_backoff_ms, spawn_handed_back, spawn_warned_at;
     bw_sleep *sleeps;    /* sleep builtin timers running */
     void *builtin_state; /* game-data, notification: their settings and connections */
 } bw_queue;
@@ -133,6 +140,8 @@ int bw_app_run(bw_app *app);
 void bw_exec_process(bullc_job *job, void *data);
 /* Sends `sig` to every child of the queue (forced shutdown). */
 void bw_exec_kill_all(bw_queue *q, int sig);
+/* Closes the queue's exec handles (at shutdown, with the app's). */
+void bw_exec_close(bw_queue *q);
 
 /* builtin.c: the builtins by name. noop, echo and sleep are asynchronous
  * processors on the loop; game-data and notification are blocking ones (on
@@ -224,6 +233,8 @@ void bw_sb_puts(bw_sb *b, const char *s);
 void bw_sb_printf(bw_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* `s` as a JSON string. */
 void bw_sb_quote(bw_sb *b, const char *s);
+/* [s, s+len) as a JSON string, NULs included (as \u0000). */
+void bw_sb_quote_n(bw_sb *b, const char *s, size_t len);
 /* The text (malloc'd), and the builder emptied. */
 char *bw_sb_take(bw_sb *b);
 
@@ -233,8 +244,6 @@ int bw_plugin_init(bw_queue *q, char *why, size_t why_size);
 void bw_plugin_fini(bw_queue *q);
 void bw_plugin_unload(bw_queue *q);
 void bw_plugin_process(bullc_job *job, bullc_job_result *out, void *data);
-/* [s, s+len) as a JSON string, NULs included (as \u0000). */
-void bw_sb_quote_n(bw_sb *b, const char *s, size_t len);
 
 /* Milliseconds since the epoch. */
 

@@ -12,7 +12,9 @@
 #include "bw.h"
 #include "helptext.h"
 
-enum { O_POSINT, O_INT, O_MS, O_COUNT, O_SECONDS, O_BOOL, O_KEEP, O_STR };
+/* O_MS_POS: a duration the worker cannot run with at 0 (a lock of 0 ms, a
+ * stalled check every 0 ms); O_MS: 0 means none. */
+enum { O_POSINT, O_INT, O_MS, O_MS_POS, O_COUNT, O_SECONDS, O_BOOL, O_KEEP, O_STR };
 
 #define NO_WOPT ((size_t)-1)
 typedef struct optdef {
@@ -28,10 +30,10 @@ typedef struct optdef {
     { flag, key, type, offsetof(bw_settings, field), offsetof(bullc_worker_opts, wfield), arg, help }
 static const optdef opts[] = {
     OPT("concurrency", "concurrency", O_POSINT, concurrency, concurrency, "N", "jobs processed at once (1)"),
-    OPT("lock-duration", "lockDuration", O_MS, lock_duration, lock_duration, "MS", "job lock time to live (30000)"),
+    OPT("lock-duration", "lockDuration", O_MS_POS, lock_duration, lock_duration, "MS", "job lock time to live (30000)"),
     OPT("lock-renew-time", "lockRenewTime", O_MS, lock_renew_time, lock_renew_time, "MS",
         "lock renewal period (lock-duration / 2)"),
-    OPT("stalled-interval", "stalledInterval", O_MS, stalled_interval, stalled_interval, "MS",
+    OPT("stalled-interval", "stalledInterval", O_MS_POS, stalled_interval, stalled_interval, "MS",
         "stalled-jobs check period (30000)"),
     OPT("max-stalled-count", "maxStalledCount", O_INT, max_stalled_count, max_stalled_count, "N",
         "stalls allowed before a job fails (1)"),
@@ -49,8 +51,8 @@ static const optdef opts[] = {
         "do not renew job locks"),
     OPT("max-started-attempts", "maxStartedAttempts", O_COUNT, max_started_attempts, max_started_attempts, "N",
         "fail a job started more than N times (0: no limit)"),
-    OPT("maximum-rate-limit-delay", "maximumRateLimitDelay", O_MS, max_rate_limit_delay, maximum_rate_limit_delay, "MS",
-        "longest wait when rate limited (30000)"),
+    OPT("maximum-rate-limit-delay", "maximumRateLimitDelay", O_MS_POS, max_rate_limit_delay, maximum_rate_limit_delay,
+        "MS", "longest wait when rate limited (30000)"),
     OPT("metrics-max-data-points", "metrics.maxDataPoints", O_COUNT, metrics_max_data_points, metrics_max_data_points,
         "N", "record Node's per-minute metrics, keeping N points"),
     OPT("prefix", "prefix", O_STR, prefix, prefix, "P", "key prefix (bull)"),
@@ -154,6 +156,7 @@ static int set_value(bw_config *cfg, bw_settings *s, size_t i, const char *text,
     case O_POSINT:
     case O_INT:
     case O_MS:
+    case O_MS_POS:
     case O_COUNT:
         if (json) {
             if (!cJSON_IsNumber(json) || json->valuedouble != floor(json->valuedouble) ||
@@ -163,7 +166,8 @@ static int set_value(bw_config *cfg, bw_settings *s, size_t i, const char *text,
         } else if (!parse_i64(text, &v)) {
             return fail("%s must be an integer, not '%s'", where, text);
         }
-        if (v < (d->type == O_POSINT ? 1 : 0)) return fail("%s must be at least %d", where, d->type == O_POSINT);
+        int min = d->type == O_POSINT || d->type == O_MS_POS;
+        if (v < min) return fail("%s must be at least %d", where, min);
         if (d->type == O_POSINT || d->type == O_INT) {
             if (v > 100000) return fail("%s must be at most 100000", where);
             *(int *)field = (int)v;
@@ -181,7 +185,8 @@ static int set_value(bw_config *cfg, bw_settings *s, size_t i, const char *text,
             dv = strtod(text, &end);
             if (end == text || *end) return fail("%s must be a number of seconds, not '%s'", where, text);
         }
-        if (!(dv >= 0) || dv > 1e6) return fail("%s must be between 0 and 1000000 seconds", where);
+        /* the library needs drainDelay > 0, as Node's worker */
+        if (!(dv > 0) || dv > 1e6) return fail("%s must be more than 0 and at most 1000000 seconds", where);
         *(double *)field = dv;
         break;
     }
@@ -551,6 +556,15 @@ static const progdef progdefs[] = {
      "(eviction policy other than noeviction, a cluster without a\n"
      "hash-tagged prefix, another BullMQ major)",
      NULL},
+    {"allow-low-fd-limit", NULL,
+     "start although the open-files limit (ulimit -n, raised up to the hard\n"
+     "limit when it can be) cannot cover every queue's connections and\n"
+     "processors at full concurrency",
+     NULL},
+    {"exec-redis-env", NULL,
+     "exec commands inherit REDIS_PASSWORD and a REDIS_URL that holds a\n"
+     "password (left out by default)",
+     NULL},
     {"help", NULL, "this help (also -h)", NULL},
     {"version", NULL, "bullc-worker's and BullMQ's versions", NULL},
 };
@@ -609,6 +623,10 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             return 1;
         } else if (!strcmp(name, "allow-unsafe-redis")) {
             cfg->allow_unsafe_redis = true;
+        } else if (!strcmp(name, "allow-low-fd-limit")) {
+            cfg->allow_low_fd_limit = true;
+        } else if (!strcmp(name, "exec-redis-env")) {
+            cfg->exec_redis_env = true;
         } else if (!strcmp(name, "queue")) {
             int rc = check_queue_name(value, where);
             if (rc) return rc;
@@ -800,6 +818,7 @@ void bw_usage(FILE *f) {
           "(a worker or a plugin's init failed); 2 usage, config file, plugin or log file error;\n"
           "3 Redis unreachable or refusing the password/database at start; 4 shutdown forced (second\n"
           "signal or --shutdown-timeout): jobs in process were left to stalled recovery; 5 the\n"
-          "server checks refused the Redis settings (see --allow-unsafe-redis).\n",
+          "server checks refused the Redis settings (see --allow-unsafe-redis), or the open-files\n"
+          "limit is too low for the queues (see --allow-low-fd-limit).\n",
           f);
 }

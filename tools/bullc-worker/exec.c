@@ -347,7 +347,23 @@ static void write_cb(uv_write_t *req, int status) {
 
 /* ---- the start ------------------------------------------------------------------ */
 
-/* The environment plus BULLC_QUEUE, BULLC_JOB_ID, BULLC_JOB_NAME, BULLC_JOB_ATTEMPT. */
+/* Whether an environment entry gives away Redis's password: REDIS_PASSWORD,
+ * or a REDIS_URL with one (redis://user:secret@host). */
+static bool redis_secret(const char *e) {
+    if (!strncmp(e, "REDIS_PASSWORD=", 15)) return true;
+    if (strncmp(e, "REDIS_URL=", 10)) return false;
+    const char *auth = strstr(e, "://");
+    if (!auth) return false;
+    auth += 3;
+    const char *at = strchr(auth, '@'), *slash = strchr(auth, '/');
+    if (!at || (slash && slash < at)) return false;
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    return colon && colon + 1 < at;
+}
+
+/* The environment plus BULLC_QUEUE, BULLC_JOB_ID, BULLC_JOB_NAME,
+ * BULLC_JOB_ATTEMPT; without Redis's password unless --exec-redis-env (a
+ * command that needs Redis is told so; the rest should not hold it). */
 static int build_env(bw_run *r, const bullc_job *job) {
     extern char **environ;
     size_t n = 0;
@@ -366,9 +382,66 @@ static int build_env(bw_run *r, const bullc_job *job) {
         snprintf(r->env[r->env_own++], len, "%s=%s", kv[i][0], kv[i][1]);
     }
     size_t k = r->env_own;
+    bool keep_secret = r->q->app->cfg->exec_redis_env;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "BULLC_QUEUE=", 12) && strncmp(environ[i], "BULLC_JOB_", 10)) r->env[k++] = environ[i];
+        if (strncmp(environ[i], "BULLC_QUEUE=", 12) && strncmp(environ[i], "BULLC_JOB_", 10) &&
+            (keep_secret || !redis_secret(environ[i])))
+            r->env[k++] = environ[i];
     return 0;
+}
+
+/* ---- when the worker cannot start commands ------------------------------------ */
+
+#define SPAWN_BACKOFF_MIN_MS 100
+#define SPAWN_BACKOFF_MAX_MS 10000
+#define SPAWN_WARN_EVERY_MS 60000
+
+/* Out of fds, memory or processes: the worker's trouble, not the job's. */
+static bool worker_fault(int rc) { return rc == UV_EMFILE || rc == UV_ENFILE || rc == UV_ENOMEM || rc == UV_EAGAIN; }
+
+static void spawn_resume(uv_timer_t *t) {
+    bw_queue *q = t->data;
+    q->spawned_since_resume = false;
+    if (q->worker && !q->closed && !q->app->shutting_down) bullc_worker_resume(q->worker);
+}
+
+/* Gives the job back to wait without counting an attempt (as Node's worker
+ * does with a rate-limited job) and stops fetching for a while: the pause
+ * doubles while no command starts at all, and stays short while some do
+ * (the queue then runs as many commands as the worker can hold). Said once,
+ * then at most once a minute with the count of jobs handed back. */
+static void spawn_backoff(bw_queue *q, bullc_job *job, const char *why) {
+    if (!q->spawn_timer_inited) {
+        uv_timer_init(&q->app->loop, &q->spawn_timer);
+        q->spawn_timer.data = q;
+        q->spawn_timer_inited = true;
+        q->spawn_backoff_ms = SPAWN_BACKOFF_MIN_MS;
+    }
+    q->spawn_handed_back++;
+    int64_t now = tlog_now_ms();
+    if (!q->spawn_warned_at || now - q->spawn_warned_at >= SPAWN_WARN_EVERY_MS) {
+        TLOG(TLOG_WARN, "spawn-failed", TLOG_S("queue", q->cfg->name), TLOG_S("error", why),
+             TLOG_I("handed_back", q->spawn_handed_back),
+             TLOG_S("msg", "the worker cannot start commands: their jobs go back to wait without counting an "
+                           "attempt, and fetching pauses (said at most once a minute)"));
+        q->spawn_warned_at = now;
+        q->spawn_handed_back = 0;
+    }
+    TLOG(TLOG_DEBUG, "handed-back", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)));
+    bullc_worker_pause(q->worker);
+    if (!uv_is_active((uv_handle_t *)&q->spawn_timer)) {
+        if (q->spawned_since_resume)
+            q->spawn_backoff_ms = SPAWN_BACKOFF_MIN_MS;
+        else if ((q->spawn_backoff_ms *= 2) > SPAWN_BACKOFF_MAX_MS)
+            q->spawn_backoff_ms = SPAWN_BACKOFF_MAX_MS;
+        uv_timer_start(&q->spawn_timer, spawn_resume, (uint64_t)q->spawn_backoff_ms, 0);
+    }
+    bullc_job_fail(job, why, BULLC_FAIL_RATE_LIMITED);
+}
+
+void bw_exec_close(bw_queue *q) {
+    if (q->spawn_timer_inited && !uv_is_closing((uv_handle_t *)&q->spawn_timer))
+        uv_close((uv_handle_t *)&q->spawn_timer, NULL);
 }
 
 void bw_exec_process(bullc_job *job, void *data) {
@@ -376,7 +449,7 @@ void bw_exec_process(bullc_job *job, void *data) {
     uv_loop_t *loop = &q->app->loop;
     bw_run *r = calloc(1, sizeof *r);
     if (!r) {
-        bullc_job_fail(job, "bullc-worker: out of memory", 0);
+        spawn_backoff(q, job, "bullc-worker: out of memory");
         return;
     }
     r->q = q;
@@ -430,13 +503,19 @@ void bw_exec_process(bullc_job *job, void *data) {
         if (r->next) r->next->prev = r->prev;
         TLOG(TLOG_DEBUG, "spawn-failed", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
              TLOG_S("error", msg));
-        bullc_job_fail(job, msg, 0);
+        /* a missing or non-executable program is the command's failure:
+         * the job fails with it, as before */
+        if (worker_fault(rc))
+            spawn_backoff(q, job, msg);
+        else
+            bullc_job_fail(job, msg, 0);
         if (!proc_inited) r->handles--;
         for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
             if (proc_inited || hs[i] != (uv_handle_t *)&r->proc) close_handle(hs[i]);
         return;
     }
     r->pid = r->proc.pid;
+    q->spawned_since_resume = true;
     TLOG(TLOG_DEBUG, "spawn", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)), TLOG_I("pid", r->pid),
          TLOG_S("program", prog(r)));
     uv_read_start((uv_stream_t *)&r->out, alloc_cb, out_read);

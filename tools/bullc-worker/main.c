@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -174,6 +175,61 @@ static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
     return 0;
 }
 
+/* The fds the program needs at full concurrency: a few of its own (stdio,
+ * epoll, signals, the log, the pool's eventfd), two Redis connections per
+ * queue (commands and the blocking fetch), and per job in process: three
+ * pipes for an exec command (eight while it starts), a connection for the
+ * blocking builtins (Redis or a webhook), one for a plugin. A queue that
+ * cannot connect is not a failure the worker sees at start: it logs
+ * connection errors for ever. So the limit is checked, and raised up to the
+ * hard limit, before anything starts. */
+#define FD_BASE 16
+static int64_t fds_needed(const bw_config *cfg) {
+    int64_t n = FD_BASE;
+    for (size_t i = 0; i < cfg->nqueues; i++) {
+        const bw_queue_cfg *q = &cfg->queues[i];
+        int64_t c = q->s.concurrency ? q->s.concurrency : 1;
+        n += 2;
+        if (q->proc.kind == BW_PROC_EXEC)
+            n += 3 * c + 5;
+        else if (q->proc.kind == BW_PROC_PLUGIN ||
+                 (q->proc.kind == BW_PROC_BUILTIN && bw_builtin_blocking(q->proc.builtin)))
+            n += c;
+    }
+    return n;
+}
+
+static int check_fd_limit(const bw_config *cfg) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return 0;
+    int64_t need = fds_needed(cfg);
+    if (rl.rlim_cur != RLIM_INFINITY && (int64_t)rl.rlim_cur < need) {
+        /* room for reconnections and fds the program did not count */
+        rlim_t want = (rlim_t)(need + need / 2);
+        if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max) want = rl.rlim_max;
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = want;
+        if (want > was && !setrlimit(RLIMIT_NOFILE, &rl))
+            TLOG(TLOG_INFO, "fd-limit", TLOG_I("raised_from", (int64_t)was), TLOG_I("to", (int64_t)want),
+                 TLOG_I("needed", need));
+        else
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || (int64_t)rl.rlim_cur >= need) return 0;
+    if (cfg->allow_low_fd_limit) {
+        TLOG(TLOG_WARN, "fd-limit", TLOG_I("limit", (int64_t)rl.rlim_cur), TLOG_I("needed", need),
+             TLOG_S("msg", "starting anyway (--allow-low-fd-limit): commands that cannot start go back to wait"));
+        return 0;
+    }
+    return fatal(cfg, BW_EXIT_UNSAFE,
+                 "the open-files limit is %lld (hard limit %lld) but %zu queue(s) at their concurrency need about "
+                 "%lld fds (2 Redis connections per queue, 3 per exec command, 1 per plugin or blocking builtin "
+                 "job): raise it (ulimit -n, systemd LimitNOFILE=) or lower --concurrency; "
+                 "--allow-low-fd-limit starts anyway",
+                 (long long)rl.rlim_cur, rl.rlim_max == RLIM_INFINITY ? -1LL : (long long)rl.rlim_max, cfg->nqueues,
+                 (long long)need);
+}
+
 int main(int argc, char **argv) {
     /* a command that exits without reading its input must not kill us */
     signal(SIGPIPE, SIG_IGN);
@@ -201,7 +257,8 @@ int main(int argc, char **argv) {
         bullc_redis_opts_describe(app.redis, where, sizeof where);
         TLOG(TLOG_INFO, "start", TLOG_S("version", bullc_version()), TLOG_S("bullmq", bullc_bullmq_version()),
              TLOG_S("redis", where), TLOG_I("queues", (int64_t)cfg.nqueues), TLOG_I("pid", getpid()));
-        code = check_redis(&cfg, app.redis, where);
+        code = check_fd_limit(&cfg);
+        if (!code) code = check_redis(&cfg, app.redis, where);
         if (!code) code = check_server(&cfg, app.redis);
     }
     for (size_t i = 0; i < app.nqueues && !code; i++) {

@@ -195,6 +195,7 @@ static void close_all_handles(bw_app *app) {
                          (uv_handle_t *)&app->hard_exit_timer, (uv_handle_t *)&app->drain_timer};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
+    for (size_t i = 0; i < app->nqueues; i++) bw_exec_close(&app->queues[i]);
 }
 
 /* ---- start ------------------------------------------------------------------------ */
