@@ -589,7 +589,7 @@ test('queues: the queues under a prefix', async () => {
   }
 });
 
-test('get and jobs: \\u0000 and control characters survive --json', async () => {
+test('get and jobs: \\u0000 and control characters survive --json; text output escapes them', async () => {
   await withQueue(async ctx => {
     const { prefix, queue } = ctx;
     const forged = 'x\n2            forged               2026-01-01T00:00:00.000Z 0        0';
@@ -599,5 +599,31 @@ test('get and jobs: \\u0000 and control characters survive --json', async () => 
     assert.deepStrictEqual(bj(prefix, 'get', Q, ansi.id), nodeJob(await queue.getJob(ansi.id)));
     const listed = bj(prefix, 'jobs', Q, '--state', 'waiting');
     assert.deepStrictEqual(listed.map(j => j.name).sort(), ['nul\u0000name', forged].sort());
+
+    const table = h.bullcOk(['jobs', Q, '--state', 'waiting'], { prefix });
+    assert.equal(table.trimEnd().split('\n').length, 3, `a header and two rows:\n${table}`);
+    assert.ok(!table.includes('\u001b'), 'no escape sequence reaches the terminal');
+    assert.match(table, /id\\x1b\[31mred +x\\n2 /);
+    const one = h.bullcOk(['get', Q, ansi.id], { prefix });
+    assert.ok(!one.includes('\u001b') && one.includes('name             x\\n2 '), one);
   });
+});
+
+test('numbers out of range and add-bulk stopped after earlier batches', () => {
+  const prefix = h.uniquePrefix('cmpa');
+  const big = h.bullc(['jobs', Q, '--start', '99999999999999999999999'], { prefix });
+  assert.equal(big.status, 2, big.stderr);
+  assert.match(big.stderr, /--start must be a whole number/);
+  const pos = h.bullc(['rate-limit', Q, '99999999999999999999999'], { prefix });
+  assert.equal(pos.status, 2, pos.stderr);
+  assert.match(pos.stderr, /MS must be a whole number/);
+
+  const lines = ['{"name":"a"}', '{"name":"b"}', '{"name":"c"}', 'not json'];
+  const r = h.bullc(['add-bulk', Q, '--batch', '2'], { prefix, input: lines.join('\n') + '\n' });
+  assert.equal(r.status, 5, r.stderr);
+  assert.equal(r.stdout.split('\n').filter(Boolean).length, 2, 'the first batch was added and printed');
+  assert.match(r.stderr, /line 4: /);
+  assert.match(r.stderr, /stopped after 2 job\(s\) of earlier batches were added/);
+  const none = h.bullc(['add-bulk', Q], { prefix, input: 'not json\n' });
+  assert.equal(none.status, 2, 'nothing was sent: still 2');
 });

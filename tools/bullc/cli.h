@@ -9,7 +9,7 @@
 #include <bullc/bullc.h>
 
 /* Exit codes (docs/cli.md). */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REDIS = 3, EXIT_NOTFOUND = 4 };
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REDIS = 3, EXIT_NOTFOUND = 4, EXIT_PARTIAL = 5 };
 
 typedef struct cli {
     const char *redis_url;   /* --redis */
@@ -73,6 +73,10 @@ int cli_open_admin(cli *c, const char *name, bullc_queue **out);
 int cli_confirm(cli *c, const char *what);
 /* Prints a library failure and returns its exit code (4 for a missing job). */
 int cli_fail_err(int rc, const bullc_error *err);
+/* `s` for a terminal (malloc'd): control characters (C0, DEL, C1), which
+ * could forge lines or send escape sequences, and backslashes written as
+ * escapes (\n, \x1b, \u009b, \\). */
+char *cli_printable(const char *s);
 /* Writes `ms` since the epoch as "2024-05-01T12:00:00.000Z" into buf. */
 const char *cli_iso_time(double ms, char *buf, size_t size);
 

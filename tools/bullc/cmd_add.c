@@ -193,8 +193,8 @@ out:
     return rc;
 }
 
-/* Adds a parsed batch; prints the ids. */
-static int flush_batch(cli *c, bullc_queue *q, line_job *lines, size_t n) {
+/* Adds a parsed batch; prints the ids and counts them in *added. */
+static int flush_batch(cli *c, bullc_queue *q, line_job *lines, size_t n, long *added) {
     if (!n) return 0;
     bullc_bulk_job *jobs = calloc(n, sizeof *jobs);
     if (!jobs) return cli_fail(EXIT_FAIL, "out of memory");
@@ -211,6 +211,7 @@ static int flush_batch(cli *c, bullc_queue *q, line_job *lines, size_t n) {
         else
             rc = cli_fail(cli_exit_for(r), "%s", err.message);
     } else {
+        *added += (long)n;
         for (size_t i = 0; i < n; i++) {
             if (jobs[i].status == 2)
                 fprintf(stderr,
@@ -237,7 +238,7 @@ int cmd_add_bulk(cli *c) {
     bullc_job_opts *defaults = NULL;
     char **pos = calloc((size_t)c->argc, sizeof *pos);
     int npos = 0, rc;
-    long batch = 1000;
+    long batch = 1000, added = 0;
     bullc_queue *q = NULL;
     line_job *lines = NULL;
     size_t n = 0;
@@ -262,12 +263,16 @@ int cmd_add_bulk(cli *c) {
         if (len == 0) continue;
         if ((rc = parse_line(buf, lineno, defaults, &lines[n]))) goto out;
         if (++n == (size_t)batch) {
-            if ((rc = flush_batch(c, q, lines, n))) goto out;
+            if ((rc = flush_batch(c, q, lines, n, &added))) goto out;
             while (n) line_job_clear(&lines[--n]);
         }
     }
-    rc = flush_batch(c, q, lines, n);
+    rc = flush_batch(c, q, lines, n, &added);
 out:
+    /* exit 2 and 3 say nothing was written: not true once a batch was */
+    if (rc && added)
+        rc = cli_fail(EXIT_PARTIAL, "stopped after %ld job(s) of earlier batches were added (their ids are on stdout)",
+                      added);
     if (lines) {
         for (long i = 0; i < batch; i++) line_job_clear(&lines[i]);
         free(lines);

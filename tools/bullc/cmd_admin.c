@@ -2,6 +2,7 @@
 /* bullc counts, jobs, get, logs, state, workers, queues, metrics, and the
  * helpers of the admin verbs (flags, confirmation, failures). */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,8 +65,9 @@ int cli_parse_args(cli *c, cli_flag *flags, const char **pos, int *npos, int max
 
 int cli_flag_i64(const cli_flag *f, long long min, long long max, long long *out) {
     char *end;
+    errno = 0; /* out of range: ERANGE, and v clamped into range */
     long long v = strtoll(f->value, &end, 10);
-    if (!*f->value || *end || v < min || v > max)
+    if (!*f->value || *end || errno || v < min || v > max)
         return cli_fail(EXIT_USAGE, "--%s must be a whole number from %lld to %lld", f->name, min, max);
     *out = v;
     return 0;
@@ -73,8 +75,9 @@ int cli_flag_i64(const cli_flag *f, long long min, long long max, long long *out
 
 int cli_pos_i64(const char *what, const char *s, long long min, long long max, long long *out) {
     char *end;
+    errno = 0; /* out of range: ERANGE, and v clamped into range */
     long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < min || v > max)
+    if (!*s || *end || errno || v < min || v > max)
         return cli_fail(EXIT_USAGE, "%s must be a whole number from %lld to %lld", what, min, max);
     *out = v;
     return 0;
@@ -123,6 +126,27 @@ int cli_confirm(cli *c, const char *what) {
 }
 
 int cli_fail_err(int rc, const bullc_error *err) { return cli_fail(cli_exit_for(rc), "%s", err->message); }
+
+char *cli_printable(const char *s) {
+    size_t n = strlen(s);
+    char *out = malloc(n * 6 + 1), *o = out; /* \u009b: 6 bytes for 2 */
+    if (!out) return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t' || *p == '\\') {
+            *o++ = '\\';
+            *o++ = *p == '\n' ? 'n' : *p == '\r' ? 'r' : *p == '\t' ? 't' : '\\';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            o += sprintf(o, "\\x%02x", *p);
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) { /* U+0080..U+009F, e.g. CSI */
+            o += sprintf(o, "\\u%04x", p[1]);
+            p++;
+        } else {
+            *o++ = (char)*p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
 
 const char *cli_iso_time(double ms, char *buf, size_t size) {
     time_t s = (time_t)(ms / 1000);
@@ -236,11 +260,17 @@ static void job_row(const cJSON *j) {
     char when[40];
     char *prog = pr ? cJSON_PrintUnformatted(pr) : NULL;
     char *result = fr ? NULL : rv && !cJSON_IsNull(rv) ? cJSON_PrintUnformatted(rv) : NULL;
-    const char *outcome = fr ? fr->valuestring : result ? result : "";
-    printf("%-12s %-20s %-24s %-8.0f %-8s %.60s\n", cJSON_IsString(id) ? id->valuestring : "?",
-           cJSON_IsString(name) ? name->valuestring : "",
+    /* names, ids and reasons are anyone's text: a newline or an escape
+     * sequence in them must not forge a row */
+    char *sid = cli_printable(cJSON_IsString(id) ? id->valuestring : "?");
+    char *sname = cli_printable(cJSON_IsString(name) ? name->valuestring : "");
+    char *outcome = cli_printable(cJSON_IsString(fr) ? fr->valuestring : result ? result : "");
+    printf("%-12s %-20s %-24s %-8.0f %-8s %.60s\n", sid ? sid : "?", sname ? sname : "?",
            cJSON_IsNumber(ts) ? cli_iso_time(ts->valuedouble, when, sizeof when) : "-",
-           cJSON_IsNumber(am) ? am->valuedouble : 0, prog ? prog : "", outcome);
+           cJSON_IsNumber(am) ? am->valuedouble : 0, prog ? prog : "", outcome ? outcome : "?");
+    free(sid);
+    free(sname);
+    free(outcome);
     free(prog);
     free(result);
 }
@@ -288,12 +318,14 @@ static void print_job(const char *json) {
     for (cJSON *e = j ? j->child : NULL; e; e = e->next) {
         char when[40];
         if (cJSON_IsString(e)) {
-            printf("%-16s %s\n", e->string, e->valuestring);
+            char *v = cli_printable(e->valuestring);
+            printf("%-16s %s\n", e->string, v ? v : "?");
+            free(v);
         } else if (cJSON_IsNumber(e) && (!strcmp(e->string, "timestamp") || !strcmp(e->string, "processedOn") ||
                                          !strcmp(e->string, "finishedOn"))) {
             printf("%-16s %.0f (%s)\n", e->string, e->valuedouble, cli_iso_time(e->valuedouble, when, sizeof when));
         } else {
-            char *v = cJSON_PrintUnformatted(e);
+            char *v = cJSON_PrintUnformatted(e); /* control characters escaped as JSON */
             printf("%-16s %s\n", e->string, v ? v : "?");
             free(v);
         }
@@ -346,8 +378,11 @@ int cmd_logs(cli *c) {
         cJSON *o = cJSON_Parse(json);
         cJSON *logs = cJSON_GetObjectItemCaseSensitive(o, "logs");
         cJSON *count = cJSON_GetObjectItemCaseSensitive(o, "count");
-        for (cJSON *l = logs ? logs->child : NULL; l; l = l->next)
-            printf("%s\n", cJSON_IsString(l) ? l->valuestring : "");
+        for (cJSON *l = logs ? logs->child : NULL; l; l = l->next) {
+            char *line = cli_printable(cJSON_IsString(l) ? l->valuestring : "");
+            printf("%s\n", line ? line : "?");
+            free(line);
+        }
         if (cJSON_IsNumber(count) && count->valuedouble != cJSON_GetArraySize(logs))
             fprintf(stderr, "bullc: %d of %.0f log lines shown\n", cJSON_GetArraySize(logs), count->valuedouble);
         cJSON_Delete(o);
