@@ -208,4 +208,4 @@ function alive(pid) {
   }
 }
 
-module.exports = { Proc, RedisServer, alive, killAll, pluginPath, script, startNode, startReady, startWorker, tmpDir };
+module.exports = { Proc, RedisServer, alive, killAll, pluginPath, script, startNode, startReady, startWorker, tmpDir, workerPath };
