@@ -39,6 +39,7 @@ describe('bullc-worker --exec', () => {
   text) cat >/dev/null; printf '  hello world \\n\\n' ;;
   empty) cat >/dev/null ;;
   number) cat >/dev/null; echo 42 ;;
+  deep) cat >/dev/null; i=0; o=; c=; while [ $i -lt 1100 ]; do o="$o["; c="$c]"; i=$((i+1)); done; echo "$o$c" ;;
   nul) cat >/dev/null; printf 'a\\000b' ;;
   env) cat >/dev/null; printf '{"queue":"%s","id":"%s","attempt":"%s"}\\n' "$BULLC_QUEUE" "$BULLC_JOB_ID" "$BULLC_JOB_ATTEMPT" ;;
   fail)
@@ -232,6 +233,21 @@ esac`,
     const child = Number(fs.readFileSync(path.join(dir, `child-${job.id}`), 'utf8'));
     await eventually(() => !alive(pid) && !alive(child), 3000, 'the command and its child to be gone');
     await w.waitFor(/warn\s+timeout queue=jobs/);
+    await w.stop();
+  });
+
+  it('stores a result nested 1,100 deep as JSON, as JSON.parse reads it', async () => {
+    const { queue, w } = await setup('wxdeep');
+    const deep = await queue.add('deep', {});
+    const d = await finished(queue, deep.id);
+    assert.equal(await d.getState(), 'completed', d.failedReason);
+    let v = d.returnvalue;
+    let depth = 0;
+    while (Array.isArray(v)) {
+      depth++;
+      v = v[0];
+    }
+    assert.equal(depth, 1100, 'an array, not a string');
     await w.stop();
   });
 
