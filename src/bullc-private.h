@@ -313,6 +313,7 @@ struct bullc_worker {
     void *close_data;
     int64_t last_error_at; /* a repeated error event is held back for a while */
     int errors_suppressed, last_error_code;
+    int close_left; /* jobs (and fetches) the close left active */
     char last_error[512];
     /* The scripts the worker runs, looked up once (bullc__script_get is a
      * linear search). */

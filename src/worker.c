@@ -245,6 +245,7 @@ bool bullc_worker_is_paused(const bullc_worker *w) { return w->paused; }
 bool bullc_worker_is_running(const bullc_worker *w) { return w->running && !w->closing; }
 int bullc_worker_active_count(const bullc_worker *w) { return w->in_flight; }
 const char *bullc_worker_id(const bullc_worker *w) { return w->id; }
+int bullc_worker_close_left(const bullc_worker *w) { return w->close_left; }
 
 static void rate_limit_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     (void)c;
@@ -679,6 +680,28 @@ static void handle_closed(uv_handle_t *h) {
 
 void bullc__worker_maybe_closed(bullc_worker *w) { maybe_closed(w); }
 
+/* What a forced (or timed-out) close leaves active, said once. */
+static void report_left(bullc_worker *w) {
+    char msg[400] = "";
+    size_t len = 0;
+    int n = 0;
+    bool cut = false;
+    for (bullc_job *j = w->jobs; j; j = j->next) {
+        if (j->state == BULLC__JOB_FINISHED) continue;
+        if (len + sdslen(j->id) + 8 < sizeof msg - 80)
+            len += (size_t)snprintf(msg + len, sizeof msg - len, "%s job %s", n ? "," : "", j->id);
+        else
+            cut = true;
+        n++;
+    }
+    if (cut) len += (size_t)snprintf(msg + len, sizeof msg - len, " ...");
+    if (w->fetching)
+        snprintf(msg + len, sizeof msg - len, "%s %d fetch%s in flight (the job Redis gave it, if any)", n ? ";" : "",
+                 w->fetching, w->fetching > 1 ? "es" : "");
+    w->close_left = n + w->fetching;
+    if (w->close_left) bullc__worker_error(w, BULLC_ECLOSED, "closing: left active for stalled recovery:%s", msg);
+}
+
 static void maybe_closed(bullc_worker *w) {
     if (!w->closing) return;
     bool busy = false;
@@ -686,6 +709,7 @@ static void maybe_closed(bullc_worker *w) {
         if (j->state != BULLC__JOB_FINISHED) busy = true;
     if ((busy || w->fetching) && !w->forced) return;
     if (!w->closed_cmd) {
+        report_left(w);
         w->closed_cmd = true;
         w->forced = true; /* from here on nothing more is sent */
         /* processors still running learn it through bullc_job_lock_lost:

@@ -139,14 +139,22 @@ BULLC_EXPORT int bullc_worker_get_next_job(bullc_worker *w, const char *token, b
                                            void *data);
 
 /* Closes the worker: stops fetching; unless `force`, waits up to
- * `timeout_ms` (0: no limit) for the jobs in process to finish and be stored;
- * then closes the connections. Jobs still unfinished are left to the stalled
- * checker (their locks expire); their processors must still return (a
- * blocking processor) or call complete/fail (an asynchronous one) before
- * `cb` runs. `cb` runs exactly once, on the loop thread; after it, call
+ * `timeout_ms` (0: no limit) for the jobs in process to finish and be stored
+ * (a fetch in flight is work in process: the job it brings is processed too,
+ * as Node's worker.close() does); then closes the connections. Jobs still
+ * unfinished are left to the stalled checker (their locks expire), and an
+ * `error` event (BULLC_ECLOSED) names them; their processors must still
+ * return (a blocking processor) or call complete/fail (an asynchronous one)
+ * before `cb` runs. `cb` runs exactly once, on the loop thread; after it, call
  * bullc_worker_free. A second call only makes a running close forced. */
 BULLC_EXPORT void bullc_worker_close(bullc_worker *w, bool force, int64_t timeout_ms,
                                      void (*cb)(bullc_worker *w, void *data), void *data);
+
+/* After the close callback: how many jobs the close left active for stalled
+ * recovery (forced, or its timeout passed), counting each fetch that was in
+ * flight as one (Redis may have handed it a job). 0: everything was finished
+ * and stored. Loop thread. */
+BULLC_EXPORT int bullc_worker_close_left(const bullc_worker *w);
 
 /* Frees a closed worker. NULL is a no-op. */
 BULLC_EXPORT void bullc_worker_free(bullc_worker *w);

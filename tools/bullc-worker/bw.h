@@ -104,7 +104,6 @@ typedef struct bw_queue {
     const bw_queue_cfg *cfg;
     bullc_worker *worker;
     bool ready_once, closed;
-    int idle_ticks;    /* shutdown: drain ticks seen with no job in process */
     bw_plugin *plugin; /* plugin processors */
     void *plugin_state;
     bool plugin_inited;
@@ -125,7 +124,7 @@ struct bw_app {
     bw_queue *queues;
     size_t nqueues;
     uv_signal_t sig_int, sig_term, sig_hup;
-    uv_timer_t shutdown_timer, hard_exit_timer, drain_timer;
+    uv_timer_t shutdown_timer, hard_exit_timer;
     int signals;
     bool shutting_down, forced;
     size_t ready, open;

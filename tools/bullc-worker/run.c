@@ -105,8 +105,9 @@ static void close_all_handles(bw_app *app);
 static void worker_closed(bullc_worker *w, void *data) {
     bw_queue *q = data;
     bw_app *app = q->app;
-    (void)w;
     q->closed = true;
+    /* the library's error event named them; the exit code says so too */
+    if (bullc_worker_close_left(w) > 0) app->exit_code = BW_EXIT_ABANDONED;
     TLOG(TLOG_DEBUG, "closed", TLOG_S("queue", q->cfg->name));
     if (--app->open == 0) close_all_handles(app);
 }
@@ -140,23 +141,6 @@ static void force(bw_app *app, const char *why) {
 
 static void shutdown_timeout(uv_timer_t *t) { force(t->data, "--shutdown-timeout passed"); }
 
-/* Works around a libbullc bug: a graceful bullc_worker_close() made while
- * the worker's moveToActive call is in flight is never completed when that
- * reply arrives (src/worker.c fetch_reply does not re-check the close), so
- * it would wait for the whole timeout. A worker that holds no job for two
- * ticks has nothing left to drain: closing it with force loses nothing. */
-#define DRAIN_TICK_MS 100
-static void drain_tick(uv_timer_t *t) {
-    bw_app *app = t->data;
-    for (size_t i = 0; i < app->nqueues; i++) {
-        bw_queue *q = &app->queues[i];
-        if (!q->worker || q->closed) continue;
-        bool idle = bullc_worker_active_count(q->worker) == 0 && !q->runs && !q->sleeps;
-        q->idle_ticks = idle ? q->idle_ticks + 1 : 0;
-        if (q->idle_ticks == 2) bullc_worker_close(q->worker, true, 0, worker_closed, q);
-    }
-}
-
 static void on_signal(uv_signal_t *h, int signum) {
     bw_app *app = h->data;
     if (signum == SIGHUP) {
@@ -186,13 +170,11 @@ static void on_signal(uv_signal_t *h, int signum) {
      * sleep still running holds its job: stop those too. */
     if (app->cfg->shutdown_timeout > 0 && app->open)
         uv_timer_start(&app->shutdown_timer, shutdown_timeout, (uint64_t)app->cfg->shutdown_timeout, 0);
-    if (app->open) uv_timer_start(&app->drain_timer, drain_tick, DRAIN_TICK_MS, DRAIN_TICK_MS);
 }
 
 static void close_all_handles(bw_app *app) {
-    uv_handle_t *hs[] = {(uv_handle_t *)&app->sig_int,         (uv_handle_t *)&app->sig_term,
-                         (uv_handle_t *)&app->sig_hup,         (uv_handle_t *)&app->shutdown_timer,
-                         (uv_handle_t *)&app->hard_exit_timer, (uv_handle_t *)&app->drain_timer};
+    uv_handle_t *hs[] = {(uv_handle_t *)&app->sig_int, (uv_handle_t *)&app->sig_term, (uv_handle_t *)&app->sig_hup,
+                         (uv_handle_t *)&app->shutdown_timer, (uv_handle_t *)&app->hard_exit_timer};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
     for (size_t i = 0; i < app->nqueues; i++) bw_exec_close(&app->queues[i]);
@@ -250,8 +232,7 @@ int bw_app_run(bw_app *app) {
     }
     uv_timer_init(&app->loop, &app->shutdown_timer);
     uv_timer_init(&app->loop, &app->hard_exit_timer);
-    uv_timer_init(&app->loop, &app->drain_timer);
-    app->shutdown_timer.data = app->hard_exit_timer.data = app->drain_timer.data = app;
+    app->shutdown_timer.data = app->hard_exit_timer.data = app;
     int code = 0;
     for (size_t i = 0; i < app->nqueues && !code; i++) code = start_worker(app, &app->queues[i]);
     if (code) {
