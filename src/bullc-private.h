@@ -297,7 +297,7 @@ struct bullc_worker {
     bullc_job *jobs; /* being processed or finished in Redis but not yet handed back */
     int in_flight;   /* jobs holding a concurrency slot */
     int fetching;    /* moveToActive calls (or fetch-next finishes) outstanding */
-    bool blocking, drained, running, paused, closing, forced, closed_cmd, started_once;
+    bool blocking, drained, running, paused, closing, forced, closed_cmd;
     int64_t block_until, limit_until; /* ms since the epoch */
     double min_block;                 /* seconds: 0.001 on Redis >= 7.0.8, else 0.002 */
     bool integer_block;               /* Redis < 6: whole seconds only */
