@@ -37,12 +37,6 @@ static void cmd_unlink(bullc__aconn *c, bullc__acmd *cmd) {
 
 static void cmd_free(bullc__acmd *cmd) { free(cmd); }
 
-static size_t digits(size_t v) {
-    size_t n = 1;
-    while (v >= 10) v /= 10, n++;
-    return n;
-}
-
 /* A command record with room for a request of `size` bytes. */
 static bullc__acmd *cmd_new(bullc__areply_fn cb, void *data, size_t size) {
     bullc__acmd *cmd = malloc(sizeof *cmd + size);
@@ -259,18 +253,14 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     bullc__aconn *c = cmd->conn;
     (void)ac;
     redisReply *r = reply;
-    if (r && r->type == REDIS_REPLY_ERROR && cmd->script && !strncmp(r->str, "NOSCRIPT", 8) && c->ac &&
+    if (cmd->script && bullc__reply_is_noscript(r) && c->ac &&
         !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
         /* Resend as EVAL (which caches the script again); the command stays
          * in the list, now waiting for the EVAL's reply. The arguments after
          * numkeys are the formatted tail of the EVALSHA request. */
         const bullc__script *s = cmd->script;
         size_t tail_len = cmd->req_len - cmd->tail_off;
-        char head[64];
-        int n = snprintf(head, sizeof head, "*%d\r\n$4\r\nEVAL\r\n$%zu\r\n", cmd->argc + 3, s->len);
-        int m =
-            snprintf(head + n, sizeof head - (size_t)n, "\r\n$%zu\r\n%d\r\n", digits((size_t)s->numkeys), s->numkeys);
-        size_t len = (size_t)n + s->len + (size_t)m + tail_len;
+        size_t head_len = bullc__resp_script_head_size(s, cmd->argc, true), len = head_len + tail_len;
         char *req = malloc(len);
         cmd->script = NULL;
         /* keep the list in reply order: move to the tail */
@@ -282,11 +272,8 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
             c->head = cmd;
         c->tail = cmd;
         if (req) {
-            char *p = req;
-            memcpy(p, head, (size_t)n), p += n;
-            memcpy(p, s->text, s->len), p += s->len;
-            memcpy(p, head + n, (size_t)m), p += m;
-            memcpy(p, cmd->req + cmd->tail_off, tail_len);
+            bullc__resp_script_head_write(req, s, cmd->argc, true);
+            memcpy(req + head_len, cmd->req + cmd->tail_off, tail_len);
             int rc = redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, req, len);
             free(req);
             if (rc == REDIS_OK) return;
@@ -351,23 +338,15 @@ int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, v
 int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
                       int argc, const char **argv, const size_t *lens) {
     if (argc + 3 > 64 || argc < s->numkeys) return BULLC_EINVAL;
-    const char *av[64];
-    size_t al[64], tail_len = 0;
-    char nk[24];
-    size_t nkl = digits((size_t)s->numkeys);
-    for (size_t i = nkl, v = (size_t)s->numkeys; i > 0; i--, v /= 10) nk[i - 1] = (char)('0' + v % 10);
-    av[0] = "EVALSHA", al[0] = 7;
-    av[1] = s->sha1, al[1] = 40;
-    av[2] = nk, al[2] = nkl;
-    for (int i = 0; i < argc; i++) {
-        av[i + 3] = argv[i];
-        al[i + 3] = lens ? lens[i] : strlen(argv[i]);
-        tail_len += 5 + digits(al[i + 3]) + al[i + 3]; /* "$<len>\r\n<arg>\r\n" */
+    size_t l[64], tail_len;
+    if (!lens) {
+        for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
+        lens = l;
     }
-    size_t size = bullc__resp_size(argc + 3, al);
+    size_t size = bullc__resp_script_size(s, argc, lens, false, &tail_len);
     bullc__acmd *cmd = cmd_new(cb, data, size);
     if (!cmd) return BULLC_ENOMEM;
-    bullc__resp_write(cmd->req, argc + 3, av, al);
+    bullc__resp_script_write(cmd->req, s, argc, argv, lens, false);
     cmd->script = s;
     cmd->argc = argc;
     cmd->tail_off = size - tail_len;

@@ -97,6 +97,24 @@ extern const char bullc__scripts_bullmq_version[];
 /* By name ("addStandardJob"); aborts on an unknown name, a programming error. */
 const bullc__script *bullc__script_get(const char *name);
 
+/* ---- resp.c: script calls ---------------------------------------------- */
+/* Every EVALSHA is formatted here, whichever connection sends it: a head
+ * (EVALSHA, the SHA1, numkeys; or EVAL, the text, numkeys when `eval`) and a
+ * tail, the `argc` keys then arguments. The tail does not depend on the
+ * head, so the NOSCRIPT resend as EVAL can reuse the bytes already
+ * formatted after EVALSHA's head. */
+size_t bullc__resp_script_head_size(const bullc__script *s, int argc, bool eval);
+char *bullc__resp_script_head_write(char *p, const bullc__script *s, int argc, bool eval);
+/* The whole call's size; *tail_len (may be NULL) gets the tail's. */
+size_t bullc__resp_script_size(const bullc__script *s, int argc, const size_t *lens, bool eval, size_t *tail_len);
+char *bullc__resp_script_write(char *p, const bullc__script *s, int argc, const char *const *argv, const size_t *lens,
+                               bool eval);
+/* Appends the whole call to `out`; NULL when out of memory (`out` intact). */
+sds bullc__resp_script_cat(sds out, const bullc__script *s, int argc, const char *const *argv, const size_t *lens,
+                           bool eval);
+/* Whether `r` is Redis's NOSCRIPT error (the script cache lost the SHA1). */
+bool bullc__reply_is_noscript(const redisReply *r);
+
 /* ---- conn.c: a synchronous connection --------------------------------- */
 typedef struct bullc__conn {
     redisContext *ctx;
@@ -127,6 +145,10 @@ int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const cha
                      redisReply **reply, bullc_error *err);
 /* Pipelining: append the commands, then read each reply in order. */
 int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err);
+/* Appends a script call (EVALSHA, or EVAL when `eval`) formatted by resp.c;
+ * `lens` may be NULL for NUL-terminated arguments. */
+int bullc__conn_append_script(bullc__conn *c, const bullc__script *s, bool eval, int argc, const char *const *argv,
+                              const size_t *lens, bullc_error *err);
 /* Sends what is appended so far without waiting for replies, so Redis parses
  * a long pipeline while the rest of it is being formatted. One write; what
  * the socket does not take now goes with the next read. */

@@ -183,10 +183,17 @@ static int append_resp(bullc__conn *c, int argc, const char **argv, const size_t
     return 0;
 }
 
-int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err) {
+/* Connects unless replies are pending (then the connection is live by
+ * construction), and counts one more reply to read. */
+static int begin_append(bullc__conn *c, bullc_error *err) {
     int rc = c->ctx && c->unread ? 0 : bullc__conn_ensure(c, err);
+    if (!rc) c->unread++;
+    return rc;
+}
+
+int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err) {
+    int rc = begin_append(c, err);
     if (rc) return rc;
-    c->unread++;
     if (lens) return append_resp(c, argc, argv, lens, err);
     if (argc > MAX_EVAL_ARGS) {
         if (redisAppendCommandArgv(c->ctx, argc, argv, NULL) != REDIS_OK)
@@ -196,6 +203,23 @@ int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t
     size_t l[MAX_EVAL_ARGS];
     for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
     return append_resp(c, argc, argv, l, err);
+}
+
+int bullc__conn_append_script(bullc__conn *c, const bullc__script *s, bool eval, int argc, const char *const *argv,
+                              const size_t *lens, bullc_error *err) {
+    if (argc < s->numkeys || argc + 3 > MAX_EVAL_ARGS)
+        return bullc__err(err, BULLC_EINVAL, "%s: needs %d keys, got %d arguments", s->id, s->numkeys, argc);
+    size_t l[MAX_EVAL_ARGS];
+    if (!lens) {
+        for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
+        lens = l;
+    }
+    int rc = begin_append(c, err);
+    if (rc) return rc;
+    sds ob = bullc__resp_script_cat(c->ctx->obuf, s, argc, argv, lens, eval);
+    if (!ob) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
+    c->ctx->obuf = ob;
+    return 0;
 }
 
 int bullc__conn_flush_some(bullc__conn *c, bullc_error *err) {
@@ -252,35 +276,16 @@ int bullc__conn_command(bullc__conn *c, redisReply **reply, bullc_error *err, in
 
 int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const char **argv, const size_t *lens,
                      redisReply **reply, bullc_error *err) {
-    if (argc < s->numkeys || argc + 3 > MAX_EVAL_ARGS)
-        return bullc__err(err, BULLC_EINVAL, "%s: needs %d keys, got %d arguments", s->id, s->numkeys, argc);
-    const char *a[MAX_EVAL_ARGS];
-    size_t l[MAX_EVAL_ARGS];
-    char nk[12];
-    snprintf(nk, sizeof nk, "%d", s->numkeys);
-    a[0] = "EVALSHA";
-    l[0] = 7;
-    a[1] = s->sha1;
-    l[1] = 40;
-    a[2] = nk;
-    l[2] = strlen(nk);
-    for (int i = 0; i < argc; i++) {
-        a[i + 3] = argv[i];
-        l[i + 3] = lens ? lens[i] : strlen(argv[i]);
-    }
-    int rc = bullc__conn_append(c, argc + 3, a, l, err);
+    int rc = bullc__conn_append_script(c, s, false, argc, argv, lens, err);
     if (rc) return rc;
     redisReply *r = NULL;
     if ((rc = bullc__conn_read(c, &r, err))) return rc;
-    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
+    if (bullc__reply_is_noscript(r)) {
         /* SCRIPT FLUSH, a restart or a failover emptied the cache: EVAL sends
          * the text once and caches it again under the same SHA1. */
         freeReplyObject(r);
-        a[0] = "EVAL";
-        l[0] = 4;
-        a[1] = s->text;
-        l[1] = s->len;
-        if ((rc = bullc__conn_append(c, argc + 3, a, l, err)) || (rc = bullc__conn_read(c, &r, err))) return rc;
+        if ((rc = bullc__conn_append_script(c, s, true, argc, argv, lens, err)) || (rc = bullc__conn_read(c, &r, err)))
+            return rc;
     }
     if (r->type == REDIS_REPLY_ERROR) {
         rc = bullc__reply_err(r, err);

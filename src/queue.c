@@ -262,8 +262,6 @@ static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const p
     return 0;
 }
 
-static bool is_noscript(const redisReply *r) { return r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8); }
-
 /* SCRIPT LOAD of the three add scripts, once per connection: an EVALSHA
  * inside MULTI that meets NOSCRIPT cannot fall back to EVAL, so the scripts
  * must be cached before the transaction. */
@@ -338,15 +336,8 @@ static int send_batch(bullc_queue *q, batch *b, bullc_error *err) {
         if (i == b->prepared && (rc = prepare_one(q, b, err))) break;
         if (!b->pending[i]) continue;
         const add_call *c = &b->calls[i];
-        const char *argv[16];
-        size_t lens[16];
-        char nk[8];
-        snprintf(nk, sizeof nk, "%d", c->script->numkeys);
-        argv[0] = "EVALSHA", lens[0] = 7;
-        argv[1] = c->script->sha1, lens[1] = 40;
-        argv[2] = nk, lens[2] = strlen(nk);
-        for (int a = 0; a < c->argc; a++) argv[a + 3] = c->argv[a], lens[a + 3] = c->lens[a];
-        if (!(rc = append_probes(q, &b->pj[i], err))) rc = bullc__conn_append(&q->conn, c->argc + 3, argv, lens, err);
+        if (!(rc = append_probes(q, &b->pj[i], err)))
+            rc = bullc__conn_append_script(&q->conn, c->script, false, c->argc, c->argv, c->lens, err);
         queued += (size_t)nprobes(&b->pj[i]) + 1;
         if (!rc && i % FLUSH_EVERY == FLUSH_EVERY - 1 && i + 1 < b->n) rc = bullc__conn_flush_some(&q->conn, err);
     }
@@ -392,7 +383,7 @@ static int send_batch(bullc_queue *q, batch *b, bullc_error *err) {
             }
         }
         const redisReply *sr = r->element[e++];
-        if (is_noscript(sr)) {
+        if (bullc__reply_is_noscript(sr)) {
             sdsfree(pr.dedup_owner);
             q->scripts_generation = 0; /* load them again before the retry */
             continue;                  /* stays pending */

@@ -134,3 +134,67 @@ Test(resp, matches_hiredis_formatting) {
     sdsfree(got);
     sdsfree(want);
 }
+
+/* Every connection formats a script call with resp.c: EVALSHA and the EVAL
+ * resend must be exactly hiredis's formatting of the same argv, and EVAL's
+ * head followed by the tail of the EVALSHA request (what the async
+ * connection resends on NOSCRIPT) must be the whole EVAL request. Scripts
+ * with one- and two-digit key counts, one- and two-digit array lengths. */
+Test(resp, script_calls_match_hiredis_formatting) {
+    const char *vals[20];
+    size_t vl[20];
+    static char big[1000];
+    memset(big, 'y', sizeof big);
+    for (int i = 0; i < 20; i++)
+        vals[i] = i == 5 ? big : "bull:q:k\r\n\0", vl[i] = i == 5 ? sizeof big : (size_t)(i % 12);
+    int tried_two_digit_keys = 0;
+    for (size_t k = 0; k < bullc__scripts_count; k++) {
+        const bullc__script *s = &bullc__scripts[k];
+        if (s->numkeys > 16) continue;
+        tried_two_digit_keys += s->numkeys >= 10;
+        for (int argc = s->numkeys; argc <= 16; argc++) {
+            for (int eval = 0; eval < 2; eval++) {
+                const char *av[20];
+                size_t al[20];
+                char nk[8];
+                snprintf(nk, sizeof nk, "%d", s->numkeys);
+                av[0] = eval ? "EVAL" : "EVALSHA", al[0] = strlen(av[0]);
+                av[1] = eval ? s->text : s->sha1, al[1] = eval ? s->len : 40;
+                av[2] = nk, al[2] = strlen(nk);
+                for (int i = 0; i < argc; i++) av[i + 3] = vals[i], al[i + 3] = vl[i];
+                sds want = NULL;
+                long long wl = redisFormatSdsCommandArgv(&want, argc + 3, av, al);
+                size_t tail = 0;
+                cr_assert_eq(bullc__resp_script_size(s, argc, vl, eval, &tail), (size_t)wl, "%s argc %d", s->id, argc);
+                sds got = bullc__resp_script_cat(sdsnew("p"), s, argc, vals, vl, eval);
+                cr_assert_eq(sdslen(got), 1 + (size_t)wl);
+                cr_assert(memcmp(got + 1, want, (size_t)wl) == 0, "%s argc %d eval %d differs", s->id, argc, eval);
+                if (!eval) {
+                    /* the NOSCRIPT resend: EVAL's head, then this tail */
+                    size_t hl = bullc__resp_script_head_size(s, argc, true);
+                    char *resend = malloc(hl + tail);
+                    cr_assert_eq(bullc__resp_script_head_write(resend, s, argc, true), resend + hl);
+                    memcpy(resend + hl, got + 1 + (size_t)wl - tail, tail);
+                    sds ev = bullc__resp_script_cat(sdsempty(), s, argc, vals, vl, true);
+                    cr_assert_eq(sdslen(ev), hl + tail);
+                    cr_assert(memcmp(ev, resend, hl + tail) == 0, "%s argc %d: resend differs", s->id, argc);
+                    sdsfree(ev);
+                    free(resend);
+                }
+                sdsfree(got);
+                sdsfree(want);
+            }
+        }
+    }
+    cr_assert_gt(tried_two_digit_keys, 0, "no script with 10 or more keys was tried");
+}
+
+Test(resp, noscript_is_recognised) {
+    redisReply e = {.type = REDIS_REPLY_ERROR, .str = "NOSCRIPT No matching script.", .len = 28};
+    redisReply other = {.type = REDIS_REPLY_ERROR, .str = "ERR wrong", .len = 9};
+    redisReply status = {.type = REDIS_REPLY_STATUS, .str = "NOSCRIPT", .len = 8};
+    cr_assert(bullc__reply_is_noscript(&e));
+    cr_assert_not(bullc__reply_is_noscript(&other));
+    cr_assert_not(bullc__reply_is_noscript(&status));
+    cr_assert_not(bullc__reply_is_noscript(NULL));
+}
