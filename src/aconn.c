@@ -202,7 +202,7 @@ static void schedule_retry(bullc__aconn *c) {
     unsigned n = c->attempts > 5 ? 5 : c->attempts;
     uint64_t base = 100u << n;
     if (base > 2000) base = 2000;
-    uint64_t delay = base / 2 + (uint64_t)(rand() % (int)(base / 2 + 1));
+    uint64_t delay = base / 2 + bullc__random_below(base / 2 + 1);
     uv_timer_start(&c->timer, on_timer, delay, 0);
 }
 

@@ -1,17 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Retry delays, as Node's Backoffs.calculate. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "bullc-private.h"
-
-static double random01(void) {
-    uint32_t r;
-    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint32_t)rand();
-    return r / 4294967296.0;
-}
 
 /* Node's numbers, unclamped: a delay past int64 (1e19, 1e308, Infinity) is
  * what Node hands moveToDelayed, whose script parks the job that far ahead;
@@ -33,12 +25,12 @@ double bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attem
         return 0; /* no backoff: retried at once */
     }
     if (!strcmp(type, "fixed")) {
-        if (jitter > 0) return floor(random01() * delay * jitter + delay * (1 - jitter));
+        if (jitter > 0) return floor(bullc__random01() * delay * jitter + delay * (1 - jitter));
         return delay;
     }
     if (!strcmp(type, "exponential")) {
         double max = round(pow(2, (double)(attempts_made - 1)) * delay);
-        if (jitter > 0) return floor(random01() * max * jitter + max * (1 - jitter));
+        if (jitter > 0) return floor(bullc__random01() * max * jitter + max * (1 - jitter));
         return max;
     }
     if (w->o.backoff_strategy) return (double)w->o.backoff_strategy(attempts_made, type, error, job, w->o.backoff_data);

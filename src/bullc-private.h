@@ -56,6 +56,16 @@ sds bullc__base64(const char *s, size_t len);
  * out of memory (`out` is freed then). Takes `out` over. */
 sds bullc__json_quote(sds out, const char *s, size_t len);
 
+/* ---- random.c: the process's random source ----------------------------- */
+/* Seeded from the kernel on first use and again after fork; any thread. For
+ * jitter and ids, never for secrets. */
+uint64_t bullc__random_u64(void);
+/* Uniform in [0, n); 0 when n <= 1. */
+uint64_t bullc__random_below(uint64_t n);
+/* Uniform in [0, 1). */
+double bullc__random01(void);
+void bullc__random_bytes(void *buf, size_t n);
+
 /* ---- resp.c: requests in RESP ------------------------------------------ */
 /* Bytes of the request argv/lens (every length given) formats to. */
 size_t bullc__resp_size(int argc, const size_t *lens);
@@ -328,7 +338,7 @@ struct bullc_worker {
     uv_async_t ops_async;
     uv_mutex_t ops_mutex;
     bullc__jobop *ops_head, *ops_tail;
-    unsigned long loop_thread;
+    uv_thread_t loop_thread; /* compared with uv_thread_equal */
     int handles_open;
     int conns_open;
     void (*close_cb)(bullc_worker *w, void *data);

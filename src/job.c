@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The job a processor sees: parsed leniently from the hash moveToActive
  * returns, and the actions a processor may take on it. */
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,7 +376,8 @@ void bullc__jobops_async_cb(uv_async_t *h) { bullc__jobops_drain(h->data); }
 
 static int op_submit(bullc_job *job, int kind, const char *arg, int64_t duration, bullc_job_cb cb, void *data) {
     bullc_worker *w = job->w;
-    bool on_loop = (unsigned long)pthread_self() == w->loop_thread;
+    uv_thread_t self = uv_thread_self();
+    bool on_loop = uv_thread_equal(&self, &w->loop_thread);
     if (!on_loop && cb) return BULLC_EINVAL; /* callbacks need the loop thread */
     if (job->state == BULLC__JOB_FINISHED && on_loop) return BULLC_ECLOSED;
     bullc__jobop *op = calloc(1, sizeof *op);

@@ -2,11 +2,9 @@
 /* Worker: Node BullMQ's worker algorithm on libuv. One connection runs the
  * scripts, a second one blocks in BZPOPMIN on the queue's marker. */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "bullc-private.h"
 
@@ -60,8 +58,7 @@ void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) {
 
 static void uuid4(char out[37]) {
     unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
-        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)rand();
+    bullc__random_bytes(b, sizeof b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
@@ -216,7 +213,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     w->ops_async.data = w;
     w->handles_open++;
     uv_mutex_init(&w->ops_mutex);
-    w->loop_thread = (unsigned long)pthread_self();
+    w->loop_thread = uv_thread_self();
     bullc__aconn_start(&w->cmd);
     bullc__aconn_start(&w->block);
     if (w->o.autorun) uv_timer_start(&w->wake_timer, autorun_cb, 0, 0);
