@@ -35,8 +35,6 @@ static void cmd_unlink(bullc__aconn *c, bullc__acmd *cmd) {
     if (c->tail == cmd) c->tail = prev;
 }
 
-static void cmd_free(bullc__acmd *cmd) { free(cmd); }
-
 /* A command record with room for a request of `size` bytes. */
 static bullc__acmd *cmd_new(bullc__areply_fn cb, void *data, size_t size) {
     bullc__acmd *cmd = malloc(sizeof *cmd + size);
@@ -58,9 +56,14 @@ int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *
                       bullc_error *err) {
     memset(c, 0, sizeof *c);
     c->loop = loop;
+    /* A failure leaves `c` holding nothing and already closed, so that
+     * bullc__aconn_close on it does nothing and it may be freed at once: no
+     * handle exists before the last step that can fail. */
+    c->state = ACONN_CLOSED;
     if (!(c->opts = calloc(1, sizeof *c->opts)) || bullc__redis_opts_copy(c->opts, opts) ||
         (name && !(c->name = strdup(name)))) {
-        free(c->opts);
+        bullc_redis_opts_free(c->opts); /* with what was copied into it */
+        c->opts = NULL;
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
     uv_timer_init(loop, &c->timer);
@@ -292,26 +295,24 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
         } else
             bullc__err(&err, BULLC_ECONN, "connection to Redis lost");
     } else if (r->type == REDIS_REPLY_ERROR) {
-        bullc__areply_err(r, &err);
+        bullc__reply_err(r, &err);
     }
     cmd->cb(c, r, &err, cmd->data);
-    cmd_free(cmd);
+    free(cmd);
     if (c->state == ACONN_READY) arm_timer(c);
 }
-
-int bullc__areply_err(const redisReply *r, bullc_error *err) { return bullc__reply_err(r, err); }
 
 /* Sends cmd->req (formatted by the caller); frees `cmd` when it cannot. */
 static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms) {
     if (c->state != ACONN_READY || !c->ac) {
-        cmd_free(cmd);
+        free(cmd);
         return BULLC_ECONN;
     }
     cmd->conn = c;
     cmd->timeout_ms = timeout_ms > 0 ? timeout_ms : c->opts->command_timeout_ms;
     cmd->deadline = (int64_t)uv_now(c->loop) + cmd->timeout_ms;
     if (redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, cmd->req, cmd->req_len) != REDIS_OK) {
-        cmd_free(cmd);
+        free(cmd);
         return BULLC_ECONN;
     }
     if (c->tail)
@@ -353,17 +354,8 @@ int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_m
     return send_cmd(c, cmd, timeout_ms);
 }
 
-void bullc__aconn_reset(bullc__aconn *c) {
-    if (c->state == ACONN_READY && c->ac) {
-        int64_t now = (int64_t)uv_now(c->loop);
-        for (bullc__acmd *m = c->head; m; m = m->next) m->deadline = now;
-        redisAsyncFree(c->ac); /* on_disconnect schedules the reconnect */
-    }
-}
-
 static void timer_closed(uv_handle_t *h) {
     bullc__aconn *c = h->data;
-    c->timer_closed = true;
     c->state = ACONN_CLOSED;
     bullc__reply_arena_free(c->replies); /* the contexts, and the replies they held, are gone */
     c->replies = NULL;

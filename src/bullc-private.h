@@ -253,10 +253,13 @@ struct bullc__aconn {
     void (*on_down)(bullc__aconn *c, const bullc_error *err, void *data);
     void (*on_closed)(bullc__aconn *c, void *data);
     void *hook_data;
-    bool timer_closed;
     struct bullc__reply_arena *replies; /* where replies are built (reply_arena.c) */
 };
 
+/* Sets `c` up on `loop` with a copy of `opts` and of `name`; nothing is sent
+ * before bullc__aconn_start. On failure (BULLC_ENOMEM) `c` holds nothing and
+ * counts as closed: bullc__aconn_close does nothing (on_closed does not run)
+ * and `c` may be freed at once. Loop thread. */
 int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *opts, const char *name,
                       bullc_error *err);
 /* Starts connecting (and reconnecting whenever the connection is lost). */
@@ -271,14 +274,9 @@ int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, v
  * again as EVAL, transparently. Same contract as bullc__aconn_cmd. */
 int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
                       int argc, const char **argv, const size_t *lens);
-/* Drops the current connection (pending callbacks get r == NULL) and
- * reconnects: for a blocking command that must be abandoned. */
-void bullc__aconn_reset(bullc__aconn *c);
 /* Closes for good: pending callbacks run with r == NULL, then on_closed runs
  * once the libuv handles are closed; only then may `c` be freed. */
 void bullc__aconn_close(bullc__aconn *c);
-/* The reply as a bullc error (for an error reply). */
-int bullc__areply_err(const redisReply *r, bullc_error *err);
 
 /* ---- worker.c, job.c, locks.c ---------------------------------------- */
 typedef struct bullc__jobop bullc__jobop;
