@@ -185,6 +185,46 @@ void bullc__pack_json(msgpack_packer *pk, const cJSON *v);
 /* A msgpack value back to JSON (tests and diagnostics). */
 cJSON *bullc__unpack_to_json(const char *buf, size_t len);
 
+/* ---- handle_opts.c: queue, worker and listener settings ------------------- */
+/* The structs behind the opaque settings. Pointers are owned (NULL: unset);
+ * the handle copies the scalars and takes copies of what it keeps. */
+struct bullc_queue_opts {
+    bullc_redis_opts *redis;
+    char *prefix;
+    bullc_job_opts *default_job_opts;
+    int64_t max_len_events;
+    bool skip_meta_update;
+};
+struct bullc_worker_opts {
+    bullc_redis_opts *redis;
+    char *prefix, *name;
+    int concurrency;
+    int64_t lock_duration, lock_renew_time, stalled_interval;
+    int max_stalled_count;
+    double drain_delay; /* seconds */
+    int64_t limiter_max, limiter_duration, maximum_rate_limit_delay;
+    cJSON *keep_complete, *keep_fail; /* Node's KeepJobs objects; NULL: keep all */
+    int64_t max_started_attempts, metrics_max_data_points, job_timeout;
+    bool skip_stalled_check, skip_lock_renewal, autorun;
+    bullc_processor_fn processor;
+    bullc_blocking_processor_fn blocking_processor;
+    void *processor_data;
+    bullc_backoff_fn backoff_strategy;
+    void *backoff_data;
+};
+struct bullc_queue_events_opts {
+    bullc_redis_opts *redis;
+    char *prefix, *last_event_id;
+    int64_t blocking_timeout;
+    bool autorun;
+};
+/* What bullc_queue_opts_new and bullc_queue_events_opts_new give; also used
+ * when a constructor is passed NULL settings. */
+extern const bullc_queue_opts bullc__queue_opts_default;
+extern const bullc_queue_events_opts bullc__queue_events_opts_default;
+/* A copy of `src` (NULL gives NULL) in *dst, replacing what *dst held. */
+int bullc__redis_opts_replace(bullc_redis_opts **dst, const bullc_redis_opts *src);
+
 /* ---- opts.c: job options ---------------------------------------------- */
 struct bullc_job_opts {
     cJSON *obj; /* Node's names, as given */

@@ -28,12 +28,6 @@ struct bullc_queue_events {
     void *close_data;
 };
 
-void bullc_queue_events_opts_init(bullc_queue_events_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->blocking_timeout = 10000;
-    o->autorun = true;
-}
-
 const char *bullc_event_get(const bullc_event *ev, const char *name) {
     for (size_t i = 0; ev && name && i < ev->nfields; i++)
         if (!strcmp(ev->fields[i].name, name)) return ev->fields[i].value;
@@ -199,19 +193,12 @@ static void on_timer_closed(uv_handle_t *h) { closed_one(h->data); }
 int bullc_queue_events_new(bullc_queue_events **out, struct uv_loop_s *loop, const char *queue,
                            const bullc_queue_events_opts *opts, const bullc_queue_events_callbacks *cbs, void *data,
                            bullc_error *err) {
-    bullc_queue_events_opts d;
-    if (!opts) {
-        bullc_queue_events_opts_init(&d);
-        opts = &d;
-    }
+    if (!opts) opts = &bullc__queue_events_opts_default;
     if (!loop) return bullc__err(err, BULLC_EINVAL, "loop must not be NULL");
     int rc = bullc__validate_queue_name(queue, err);
     if (rc) return rc;
-    if (opts->blocking_timeout < 0) return bullc__err(err, BULLC_EINVAL, "blocking_timeout must not be negative");
     const char *prefix = opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX;
     if (!*prefix) return bullc__err(err, BULLC_EINVAL, "prefix must not be empty");
-    if (opts->last_event_id && !*opts->last_event_id)
-        return bullc__err(err, BULLC_EINVAL, "last_event_id must not be empty");
     bullc_queue_events *qe = calloc(1, sizeof *qe);
     if (!qe) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     qe->loop = loop;

@@ -155,38 +155,52 @@ int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstat
 
 /* ---- counts and states ---------------------------------------------------------------- */
 
+/* getCounts for `names` (checked state names) into counts[i]. */
+static int get_counts(bullc_queue *q, const char *const *names, size_t n, int64_t *counts, bullc_error *err) {
+    bullc__args a;
+    bullc__args_init(&a);
+    bullc__args_add(&a, bullc_queue_key_base(q));
+    for (size_t i = 0; i < n; i++) bullc__args_add(&a, bullc__state_key(names[i]));
+    redisReply *r = NULL;
+    int rc = bullc__args_eval(q, "getCounts", &a, &r, err);
+    bullc__args_free(&a);
+    if (rc) return rc;
+    if (r->type != REDIS_REPLY_ARRAY)
+        rc = bullc__err(err, BULLC_EPROTO, "getCounts: unexpected reply type %d", r->type);
+    for (size_t i = 0; !rc && i < n; i++)
+        counts[i] = i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+    freeReplyObject(r);
+    return rc;
+}
+
+int bullc_queue_count_jobs(bullc_queue *q, const char *const *states, size_t nstates, int64_t *counts,
+                           bullc_error *err) {
+    if (!states || !nstates || !counts) return bullc__err(err, BULLC_EINVAL, "states and counts are required");
+    for (size_t i = 0; i < nstates; i++)
+        if (!bullc__state_key(states[i]))
+            return bullc__err(err, BULLC_EINVAL, "unknown job state \"%s\"", states[i] ? states[i] : "(null)");
+    return get_counts(q, states, nstates, counts, err);
+}
+
 int bullc_queue_get_job_counts(bullc_queue *q, const char *const *states, size_t nstates, char **out_json,
                                bullc_error *err) {
     const char **names;
     int n = sanitize_states(states, nstates, &names, err);
     if (n < 0) return n;
-    bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_add(&a, bullc_queue_key_base(q));
-    for (int i = 0; i < n; i++) bullc__args_add(&a, bullc__state_key(names[i]));
-    redisReply *r = NULL;
-    int rc = bullc__args_eval(q, "getCounts", &a, &r, err);
-    bullc__args_free(&a);
+    int64_t *counts = calloc((size_t)n + 1, sizeof *counts);
+    int rc = counts ? get_counts(q, names, (size_t)n, counts, err) : bullc__err(err, BULLC_ENOMEM, "out of memory");
+    cJSON *o = rc ? NULL : cJSON_CreateObject();
+    if (!rc && !o) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    for (int i = 0; !rc && i < n; i++)
+        if (!put(o, names[i], cJSON_CreateNumber((double)counts[i])))
+            rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    free(counts);
+    free(names);
     if (rc) {
-        free(names);
+        cJSON_Delete(o);
         return rc;
     }
-    cJSON *counts = cJSON_CreateObject();
-    bool ok = counts && r->type == REDIS_REPLY_ARRAY;
-    for (int i = 0; ok && i < n; i++) {
-        long long v =
-            (size_t)i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
-        ok = put(counts, names[i], cJSON_CreateNumber((double)v));
-    }
-    int type = r->type;
-    freeReplyObject(r);
-    free(names);
-    if (!ok) {
-        cJSON_Delete(counts);
-        return type != REDIS_REPLY_ARRAY ? bullc__err(err, BULLC_EPROTO, "getCounts: unexpected reply type %d", type)
-                                         : bullc__err(err, BULLC_ENOMEM, "out of memory");
-    }
-    return bullc__json_out(counts, out_json, err);
+    return bullc__json_out(o, out_json, err);
 }
 
 int bullc_queue_get_job_state(bullc_queue *q, const char *id, const char **out_state, bullc_error *err) {

@@ -39,20 +39,10 @@ struct bullc_queue {
     unsigned meta_generation; /* connection generation whose meta was written */
 };
 
-void bullc_queue_opts_init(bullc_queue_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->max_len_events = 10000;
-}
-
 int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts *opts, bullc_error *err) {
-    bullc_queue_opts d;
-    if (!opts) {
-        bullc_queue_opts_init(&d);
-        opts = &d;
-    }
+    if (!opts) opts = &bullc__queue_opts_default;
     int rc = bullc__validate_queue_name(name, err);
     if (rc) return rc;
-    if (opts->max_len_events < 0) return bullc__err(err, BULLC_EINVAL, "max_len_events must not be negative");
     if (opts->default_job_opts && (rc = bullc_job_opts_validate(opts->default_job_opts, err))) {
         bullc__err_prefix(err, "default job options: ");
         return rc;
@@ -312,6 +302,7 @@ static int prepare_one(bullc_queue *q, batch *b, bullc_error *err) {
     else
         rc = bullc__job_prepare_named(&b->pj[i], j->name, j->data_json, q->defaults, j->opts, err);
     if (rc) {
+        b->jobs[i].status = rc;
         if (b->prefix_index) bullc__err_prefix(err, "job %zu: ", i);
         return rc;
     }
@@ -393,6 +384,7 @@ static int send_batch(bullc_queue *q, batch *b, bullc_error *err) {
         b->pending[i] = false;
         if (jrc && !rc) {
             rc = jrc;
+            b->jobs[i].status = jrc;
             if (b->prefix_index) bullc__err_prefix(err, "job %zu: ", i);
         }
     }
@@ -437,6 +429,7 @@ out:
         for (size_t i = 0; i < n; i++) {
             free(jobs[i].id);
             jobs[i].id = NULL;
+            if (jobs[i].status > 0) jobs[i].status = 0; /* only the failing job's stays: negative */
         }
     for (size_t i = 0; i < b.prepared && b.calls; i++) add_call_free(&b.calls[i]);
     for (size_t i = 0; i < b.prepared && b.pj; i++) bullc__job_prepared_free(&b.pj[i]);

@@ -11,17 +11,6 @@
 static void fetch(bullc_worker *w);
 static void maybe_closed(bullc_worker *w);
 
-void bullc_worker_opts_init(bullc_worker_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->concurrency = 1;
-    o->lock_duration = 30000;
-    o->stalled_interval = 30000;
-    o->max_stalled_count = 1;
-    o->drain_delay = 5;
-    o->maximum_rate_limit_delay = 30000;
-    o->autorun = true;
-}
-
 static void emit_error(bullc_worker *w, int code, const char *msg) {
     if (w->ev.error) w->ev.error(w, code, msg, w->ev_data);
 }
@@ -76,19 +65,6 @@ cJSON *bullc__keep_jobs(const cJSON *v) {
     return k;
 }
 
-static int parse_keep(const char *json, cJSON **out, const char *what, bullc_error *err) {
-    *out = NULL;
-    if (!json) return 0;
-    cJSON *v = cJSON_Parse(json);
-    if (!v || !(cJSON_IsBool(v) || cJSON_IsNumber(v) || cJSON_IsObject(v))) {
-        cJSON_Delete(v);
-        return bullc__err(err, BULLC_EINVAL, "%s must be true, false, a count or {age, count}", what);
-    }
-    *out = bullc__keep_jobs(v);
-    cJSON_Delete(v);
-    return 0;
-}
-
 static void on_cmd_ready(bullc__aconn *c, void *data);
 static void on_block_ready(bullc__aconn *c, void *data);
 static void on_conn_down(bullc__aconn *c, const bullc_error *err, void *data);
@@ -109,31 +85,23 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     int rc = bullc__validate_queue_name(queue, err);
     if (rc) return rc;
     if (!loop || !opts) return bullc__err(err, BULLC_EINVAL, "loop and opts are required");
-    if (opts->processor && opts->blocking_processor)
-        return bullc__err(err, BULLC_EINVAL, "set processor or blocking_processor, not both");
+    /* each value was checked by its setter; only this pair is left */
     if (!opts->processor && !opts->blocking_processor && opts->autorun)
         return bullc__err(err, BULLC_EINVAL, "a processor is required (or autorun off, for manual processing)");
-    if (opts->concurrency < 1) return bullc__err(err, BULLC_EINVAL, "concurrency must be at least 1");
-    if (opts->lock_duration <= 0 || opts->stalled_interval <= 0 || opts->lock_renew_time < 0 ||
-        !(opts->drain_delay > 0) || opts->max_stalled_count < 0 || opts->limiter_max < 0 ||
-        opts->limiter_duration < 0 || (opts->limiter_max > 0) != (opts->limiter_duration > 0) ||
-        opts->job_timeout < 0 || opts->max_started_attempts < 0 || opts->maximum_rate_limit_delay <= 0)
-        return bullc__err(err, BULLC_EINVAL,
-                          "invalid worker option (drainDelay must be greater than 0; durations must be positive; "
-                          "limiter needs both max and duration)");
     bullc_worker *w = calloc(1, sizeof *w);
     if (!w) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     w->o = *opts;
     if (!w->o.lock_renew_time) w->o.lock_renew_time = w->o.lock_duration / 2;
-    w->o.redis = NULL;
-    w->o.prefix = NULL;
-    w->o.name = NULL;
-    w->o.remove_on_complete = w->o.remove_on_fail = NULL;
-    if ((rc = parse_keep(opts->remove_on_complete, &w->keep_complete, "remove_on_complete", err)) ||
-        (rc = parse_keep(opts->remove_on_fail, &w->keep_fail, "remove_on_fail", err))) {
+    w->o.redis = NULL; /* the worker keeps none of the settings' pointers */
+    w->o.prefix = w->o.name = NULL;
+    w->o.keep_complete = w->o.keep_fail = NULL;
+    w->keep_complete = opts->keep_complete ? cJSON_Duplicate(opts->keep_complete, 1) : NULL;
+    w->keep_fail = opts->keep_fail ? cJSON_Duplicate(opts->keep_fail, 1) : NULL;
+    if ((opts->keep_complete && !w->keep_complete) || (opts->keep_fail && !w->keep_fail)) {
         cJSON_Delete(w->keep_complete);
+        cJSON_Delete(w->keep_fail);
         free(w);
-        return rc;
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
     w->loop = loop;
     if (events) w->ev = *events;

@@ -29,15 +29,17 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 int main(void) {
     uv_loop_t *loop = uv_default_loop();
-    bullc_worker_opts opts;
-    bullc_worker_opts_init(&opts); /* Node's defaults: concurrency 1, lockDuration 30000, ... */
-    opts.processor = process;
-    opts.concurrency = 8;
+    bullc_worker_opts *opts = NULL;
+    if (bullc_worker_opts_new(&opts)) return 1; /* Node's defaults: concurrency 1, lockDuration 30000, ... */
+    bullc_worker_opts_set_processor(opts, process, NULL);
+    bullc_worker_opts_set_concurrency(opts, 8);
     bullc_worker_events events = {0};
     events.failed = on_failed;
     bullc_worker *worker = NULL;
     bullc_error err = {0};
-    if (bullc_worker_new(&worker, loop, "notification", &opts, &events, NULL, &err)) {
+    int rc = bullc_worker_new(&worker, loop, "notification", opts, &events, NULL, &err);
+    bullc_worker_opts_free(opts); /* the worker keeps a copy */
+    if (rc) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }

@@ -59,6 +59,13 @@ BULLC_EXPORT int bullc_queue_get_jobs(bullc_queue *queue, const char *const *sta
 BULLC_EXPORT int bullc_queue_get_job_counts(bullc_queue *queue, const char *const *states, size_t nstates,
                                             char **out_json, bullc_error *err);
 
+/* The same, typed: counts[i] (caller-owned, `nstates` long) receives the
+ * number of jobs in states[i], read in one call as getJobCounts does. The
+ * states are required (`nstates` >= 1); an unknown one is BULLC_EINVAL and
+ * nothing is sent. On an error `counts` is left as it was. */
+BULLC_EXPORT int bullc_queue_count_jobs(bullc_queue *queue, const char *const *states, size_t nstates, int64_t *counts,
+                                        bullc_error *err);
+
 /* The state of a job (Node's `queue.getJobState(id)`): *out_state is a
  * static string, one of "completed", "failed", "delayed", "active",
  * "waiting", "prioritized", "waiting-children" or "unknown" (no such job in

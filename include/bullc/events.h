@@ -40,17 +40,33 @@ BULLC_EXPORT const char *bullc_event_get(const bullc_event *ev, const char *name
  * callback is on the loop's thread. */
 typedef struct bullc_queue_events bullc_queue_events;
 
-/* Listener settings, with Node's names and defaults. Initialise with
- * bullc_queue_events_opts_init; strings are copied by bullc_queue_events_new. */
-typedef struct bullc_queue_events_opts {
-    const bullc_redis_opts *redis; /* NULL: defaults, then REDIS_URL / REDIS_HOST... */
-    const char *prefix;            /* NULL: "bull" */
-    const char *last_event_id;     /* read the entries after this id; NULL: only new ones ("$") */
-    int64_t blocking_timeout;      /* XREAD BLOCK, ms; Node's default 10000 */
-    bool autorun;                  /* true: start listening at once; else call bullc_queue_events_run */
-} bullc_queue_events_opts;
+/* Listener settings (Node's QueueEventsOptions). Opaque; created with
+ * bullc_queue_events_opts_new, freed with bullc_queue_events_opts_free.
+ * bullc_queue_events_new copies them, so they may be freed right after. Not
+ * thread-safe. Setters copy strings and return 0, BULLC_EINVAL (out of range;
+ * `opts` unchanged) or BULLC_ENOMEM. */
+typedef struct bullc_queue_events_opts bullc_queue_events_opts;
 
-BULLC_EXPORT void bullc_queue_events_opts_init(bullc_queue_events_opts *opts);
+/* Creates the defaults: Redis from bullc_redis_opts' defaults then the
+ * environment, prefix "bull", only new events ("$"), blockingTimeout
+ * 10000 ms, autorun on. 0 or BULLC_ENOMEM. */
+BULLC_EXPORT int bullc_queue_events_opts_new(bullc_queue_events_opts **out);
+
+/* Frees the settings. NULL is a no-op. */
+BULLC_EXPORT void bullc_queue_events_opts_free(bullc_queue_events_opts *opts);
+
+/* Where Redis is; NULL: the defaults, then the environment. */
+BULLC_EXPORT int bullc_queue_events_opts_set_redis(bullc_queue_events_opts *opts, const bullc_redis_opts *redis);
+/* The key prefix; NULL: "bull". */
+BULLC_EXPORT int bullc_queue_events_opts_set_prefix(bullc_queue_events_opts *opts, const char *prefix);
+/* lastEventId: deliver the entries after this id ("0-0": the whole stream);
+ * NULL: only new ones ("$"). "" is BULLC_EINVAL. */
+BULLC_EXPORT int bullc_queue_events_opts_set_last_event_id(bullc_queue_events_opts *opts, const char *id);
+/* blockingTimeout: XREAD BLOCK, ms, >= 0 (0 blocks without limit). */
+BULLC_EXPORT int bullc_queue_events_opts_set_blocking_timeout(bullc_queue_events_opts *opts, int64_t ms);
+/* autorun (default true): start listening at once; else call
+ * bullc_queue_events_run. */
+BULLC_EXPORT int bullc_queue_events_opts_set_autorun(bullc_queue_events_opts *opts, bool autorun);
 
 /* Callbacks, all optional; `data` is passed last to each. */
 typedef struct bullc_queue_events_callbacks {

@@ -3,6 +3,7 @@
 #ifndef BULLC_QUEUE_H
 #define BULLC_QUEUE_H
 
+#include <stdbool.h>
 #include <bullc/common.h>
 #include <bullc/job_opts.h>
 #include <bullc/redis.h>
@@ -16,18 +17,33 @@ extern "C" {
  * time; use one handle per thread. */
 typedef struct bullc_queue bullc_queue;
 
-/* Queue settings, copied by bullc_queue_new. Initialise with
- * bullc_queue_opts_init, then set what differs. */
-typedef struct bullc_queue_opts {
-    const bullc_redis_opts *redis;          /* NULL: defaults, then the environment (REDIS_URL, REDIS_HOST...) */
-    const char *prefix;                     /* key prefix; NULL: "bull". May hold a hash tag: "{bull}" */
-    const bullc_job_opts *default_job_opts; /* Node's defaultJobOptions; NULL: none */
-    int64_t max_len_events;                 /* the events stream's approximate cap; Node's default 10000 */
-    bool skip_meta_update;                  /* do not write meta.version / opts.maxLenEvents */
-} bullc_queue_opts;
+/* Queue settings (Node's QueueOptions). Opaque; created with
+ * bullc_queue_opts_new, freed with bullc_queue_opts_free. bullc_queue_new
+ * copies them, so they may be freed right after. Not thread-safe. Setters
+ * copy strings and objects and return 0, BULLC_EINVAL (out of range; `opts`
+ * unchanged) or BULLC_ENOMEM. */
+typedef struct bullc_queue_opts bullc_queue_opts;
 
-/* Fills `opts` with the defaults above. */
-BULLC_EXPORT void bullc_queue_opts_init(bullc_queue_opts *opts);
+/* Creates the defaults: Redis from bullc_redis_opts' defaults then the
+ * environment (REDIS_URL, REDIS_HOST...), prefix "bull", no default job
+ * options, an events stream capped near 10000 entries, meta written. 0 or
+ * BULLC_ENOMEM. */
+BULLC_EXPORT int bullc_queue_opts_new(bullc_queue_opts **out);
+
+/* Frees the settings. NULL is a no-op. */
+BULLC_EXPORT void bullc_queue_opts_free(bullc_queue_opts *opts);
+
+/* Where Redis is; NULL: the defaults, then the environment. */
+BULLC_EXPORT int bullc_queue_opts_set_redis(bullc_queue_opts *opts, const bullc_redis_opts *redis);
+/* The key prefix; NULL: "bull". May hold a hash tag: "{bull}". */
+BULLC_EXPORT int bullc_queue_opts_set_prefix(bullc_queue_opts *opts, const char *prefix);
+/* Node's defaultJobOptions, merged under each add's; NULL: none. Checked by
+ * bullc_queue_new. */
+BULLC_EXPORT int bullc_queue_opts_set_default_job_opts(bullc_queue_opts *opts, const bullc_job_opts *job_opts);
+/* streams.events.maxLen: the events stream's approximate cap, >= 0. */
+BULLC_EXPORT int bullc_queue_opts_set_max_len_events(bullc_queue_opts *opts, int64_t max_len);
+/* true: do not write meta.version / opts.maxLenEvents. */
+BULLC_EXPORT int bullc_queue_opts_set_skip_meta_update(bullc_queue_opts *opts, bool skip);
 
 /* Creates a handle for queue `name` (which may not contain ':'). Does not
  * connect: the first call that needs Redis does, and then writes the queue's
@@ -66,7 +82,9 @@ BULLC_EXPORT int bullc_queue_add(bullc_queue *queue, const char *name, const cha
 
 /* One entry of a bulk add. `name`, `data_json`, `opts` are read; `id` and
  * `status` are written: the job id (free with bullc_free) and 0, or 1 for an
- * existing job / open deduplication window, or 2 (as bullc_queue_add). */
+ * existing job / open deduplication window, or 2 (as bullc_queue_add). When
+ * the add fails because of one job, that job's `status` is the (negative)
+ * BULLC_E* code and every other one is 0. */
 typedef struct bullc_bulk_job {
     const char *name;
     const char *data_json;
@@ -77,8 +95,10 @@ typedef struct bullc_bulk_job {
 
 /* Adds `count` jobs in one round trip, atomically (MULTI/EXEC), as Node's
  * `queue.addBulk`. Every job is checked first: if any is invalid nothing is
- * written, BULLC_EINVAL is returned and the message starts with
- * "job <index>: ". On a Redis failure nothing is written either. */
+ * written, BULLC_EINVAL is returned, that job's `status` holds the code and
+ * the message starts with "job <index>: ". On a Redis failure nothing is
+ * written either (and no job's `status` is negative unless one job's script
+ * call failed). */
 BULLC_EXPORT int bullc_queue_add_bulk(bullc_queue *queue, bullc_bulk_job *jobs, size_t count, bullc_error *err);
 
 /* Checks the server and the queue before a program starts working on them,

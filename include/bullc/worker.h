@@ -41,41 +41,82 @@ typedef void (*bullc_blocking_processor_fn)(bullc_job *job, bullc_job_result *ou
 typedef int64_t (*bullc_backoff_fn)(int64_t attempts_made, const char *type, const char *error, const bullc_job *job,
                                     void *data);
 
-/* Worker settings, with Node's names and defaults. Initialise with
- * bullc_worker_opts_init; strings and objects are copied by bullc_worker_new. */
-typedef struct bullc_worker_opts {
-    const bullc_redis_opts *redis;    /* NULL: defaults, then REDIS_URL / REDIS_HOST... */
-    const char *prefix;               /* NULL: "bull" */
-    const char *name;                 /* worker name (job field `pb`, client name suffix) or NULL */
-    int concurrency;                  /* 1 */
-    int64_t lock_duration;            /* 30000 ms */
-    int64_t lock_renew_time;          /* 0: lock_duration / 2 */
-    int64_t stalled_interval;         /* 30000 ms */
-    int max_stalled_count;            /* 1 */
-    double drain_delay;               /* 5 seconds: longest block on an empty queue */
-    int64_t limiter_max;              /* rate limit: jobs per limiter_duration; 0 = none */
-    int64_t limiter_duration;         /* ms */
-    int64_t maximum_rate_limit_delay; /* 30000 ms */
-    const char *remove_on_complete;   /* worker default keepJobs as Node JSON: true, false, 10, {"age":..,"count":..};
-                                         NULL none */
-    const char *remove_on_fail;
-    int64_t max_started_attempts;    /* 0: no limit */
-    int64_t metrics_max_data_points; /* 0: metrics off */
-    bool skip_stalled_check;
-    bool skip_lock_renewal;
-    bool autorun;        /* true: start processing as soon as the loop runs */
-    int64_t job_timeout; /* ms; 0: none. A job still processing past it is failed
-                           ("job timed out"), its lock given up; bullc's addition */
-    /* The processor: one of the two (neither for manual processing, with
-     * autorun off: see bullc_worker_get_next_job). */
-    bullc_processor_fn processor;
-    bullc_blocking_processor_fn blocking_processor;
-    void *processor_data;
-    bullc_backoff_fn backoff_strategy;
-    void *backoff_data;
-} bullc_worker_opts;
+/* Worker settings, with Node's names (WorkerOptions) and defaults. Opaque;
+ * created with bullc_worker_opts_new, freed with bullc_worker_opts_free.
+ * bullc_worker_new copies what it needs, so one set may serve many workers
+ * and be freed right after. Not thread-safe; use from one thread.
+ *
+ * Every setter returns 0, BULLC_EINVAL (a value out of range: `opts` is left
+ * unchanged) or BULLC_ENOMEM. Strings and objects are copied. */
+typedef struct bullc_worker_opts bullc_worker_opts;
 
-BULLC_EXPORT void bullc_worker_opts_init(bullc_worker_opts *opts);
+/* Creates settings with Node's defaults: the Redis of bullc_redis_opts'
+ * defaults then REDIS_URL / REDIS_HOST..., prefix "bull", concurrency 1,
+ * lockDuration 30000 ms, lockRenewTime lockDuration / 2, stalledInterval
+ * 30000 ms, maxStalledCount 1, drainDelay 5 s, no limiter,
+ * maximumRateLimitDelay 30000 ms, keep every finished job, no
+ * maxStartedAttempts, metrics off, autorun on, no processor. 0 or
+ * BULLC_ENOMEM. */
+BULLC_EXPORT int bullc_worker_opts_new(bullc_worker_opts **out);
+
+/* Frees the settings. NULL is a no-op. */
+BULLC_EXPORT void bullc_worker_opts_free(bullc_worker_opts *opts);
+
+/* Where Redis is; NULL: the defaults, then the environment. */
+BULLC_EXPORT int bullc_worker_opts_set_redis(bullc_worker_opts *opts, const bullc_redis_opts *redis);
+/* The key prefix; NULL: "bull". May hold a hash tag: "{bull}". */
+BULLC_EXPORT int bullc_worker_opts_set_prefix(bullc_worker_opts *opts, const char *prefix);
+/* The worker's name (job field `pb`, client name suffix); NULL: none. */
+BULLC_EXPORT int bullc_worker_opts_set_name(bullc_worker_opts *opts, const char *name);
+/* Jobs processed at once: >= 1. */
+BULLC_EXPORT int bullc_worker_opts_set_concurrency(bullc_worker_opts *opts, int concurrency);
+/* lockDuration, ms: > 0. */
+BULLC_EXPORT int bullc_worker_opts_set_lock_duration(bullc_worker_opts *opts, int64_t ms);
+/* lockRenewTime, ms: >= 0; 0: half the lock duration. */
+BULLC_EXPORT int bullc_worker_opts_set_lock_renew_time(bullc_worker_opts *opts, int64_t ms);
+/* stalledInterval, ms: > 0. */
+BULLC_EXPORT int bullc_worker_opts_set_stalled_interval(bullc_worker_opts *opts, int64_t ms);
+/* maxStalledCount: >= 0. */
+BULLC_EXPORT int bullc_worker_opts_set_max_stalled_count(bullc_worker_opts *opts, int count);
+/* drainDelay, seconds: > 0; the longest block on an empty queue. */
+BULLC_EXPORT int bullc_worker_opts_set_drain_delay(bullc_worker_opts *opts, double seconds);
+/* limiter {max, duration}: at most `max` jobs per `duration_ms`, both > 0;
+ * both 0: no limiter. */
+BULLC_EXPORT int bullc_worker_opts_set_limiter(bullc_worker_opts *opts, int64_t max, int64_t duration_ms);
+/* maximumRateLimitDelay, ms: > 0. */
+BULLC_EXPORT int bullc_worker_opts_set_maximum_rate_limit_delay(bullc_worker_opts *opts, int64_t ms);
+/* removeOnComplete / removeOnFail, the defaults for jobs that set none:
+ * `true` removes a job as it finishes, `false` keeps all. */
+BULLC_EXPORT int bullc_worker_opts_set_remove_on_complete(bullc_worker_opts *opts, bool remove);
+BULLC_EXPORT int bullc_worker_opts_set_remove_on_fail(bullc_worker_opts *opts, bool remove);
+/* Node's KeepJobs {count, age, limit}: keep the newest `count` jobs
+ * (count < 0: no count) and/or those younger than `age_s` seconds (age_s <
+ * 0: no age limit), removing at most `limit` old jobs per finished one
+ * (limit <= 0: BullMQ's default). Values up to 2^53 - 1. */
+BULLC_EXPORT int bullc_worker_opts_set_keep_on_complete(bullc_worker_opts *opts, int64_t count, int64_t age_s,
+                                                        int64_t limit);
+BULLC_EXPORT int bullc_worker_opts_set_keep_on_fail(bullc_worker_opts *opts, int64_t count, int64_t age_s,
+                                                    int64_t limit);
+/* maxStartedAttempts: >= 0; 0: no limit. */
+BULLC_EXPORT int bullc_worker_opts_set_max_started_attempts(bullc_worker_opts *opts, int64_t attempts);
+/* metrics.maxDataPoints: >= 0; 0: metrics off. */
+BULLC_EXPORT int bullc_worker_opts_set_metrics(bullc_worker_opts *opts, int64_t max_data_points);
+BULLC_EXPORT int bullc_worker_opts_set_skip_stalled_check(bullc_worker_opts *opts, bool skip);
+BULLC_EXPORT int bullc_worker_opts_set_skip_lock_renewal(bullc_worker_opts *opts, bool skip);
+/* true (the default): start processing as soon as the loop runs; else call
+ * bullc_worker_run, or process by hand (bullc_worker_get_next_job). */
+BULLC_EXPORT int bullc_worker_opts_set_autorun(bullc_worker_opts *opts, bool autorun);
+/* bullc's addition, ms: >= 0; 0: none. A job still processing past it is
+ * failed ("job timed out"), its lock given up. */
+BULLC_EXPORT int bullc_worker_opts_set_job_timeout(bullc_worker_opts *opts, int64_t ms);
+/* The processor: an asynchronous one or a blocking one; setting one clears
+ * the other, NULL clears it (no processor: manual processing, with autorun
+ * off). `data` is passed to every call. */
+BULLC_EXPORT int bullc_worker_opts_set_processor(bullc_worker_opts *opts, bullc_processor_fn fn, void *data);
+BULLC_EXPORT int bullc_worker_opts_set_blocking_processor(bullc_worker_opts *opts, bullc_blocking_processor_fn fn,
+                                                          void *data);
+/* settings.backoffStrategy; NULL: none. */
+BULLC_EXPORT int bullc_worker_opts_set_backoff_strategy(bullc_worker_opts *opts, bullc_backoff_fn fn, void *data);
 
 /* Local events (Node's worker.on(...)). All optional; `data` is the last
  * argument of each. The job is borrowed for the call. */
@@ -98,9 +139,10 @@ typedef struct bullc_worker_events {
 } bullc_worker_events;
 
 /* Creates a worker for `queue` on `loop`. Copies what it needs from `opts`
- * (and `events`, which may be NULL). With autorun it starts on the loop's
- * next iteration; else call bullc_worker_run. Free with bullc_worker_free
- * after its close callback ran. */
+ * and `events` (which may be NULL). BULLC_EINVAL when autorun is on without
+ * a processor. With autorun it starts on the loop's next iteration; else call
+ * bullc_worker_run. Free with bullc_worker_free after its close callback
+ * ran. */
 BULLC_EXPORT int bullc_worker_new(bullc_worker **out, struct uv_loop_s *loop, const char *queue,
                                   const bullc_worker_opts *opts, const bullc_worker_events *events, void *events_data,
                                   bullc_error *err);

@@ -47,11 +47,10 @@ static void fail_once(bullc_job *job, void *data) {
 
 Test(acl, minimal_users_add_and_process) {
     bullc_redis_opts *po = as("bullc-producer", "producer-pw");
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = po;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, po);
     bullc_queue *q;
-    cr_assert_eq(bullc_queue_new(&q, "q", &qo, NULL), 0);
+    cr_assert_eq(bullc_queue_new(&q, "q", qo, NULL), 0);
     bullc_job_opts *jo;
     bullc_job_opts_new(&jo);
     bullc_job_opts_merge_json(jo, "{\"attempts\":2,\"jobId\":\"custom-1\"}", NULL);
@@ -73,14 +72,13 @@ Test(acl, minimal_users_add_and_process) {
     wh h;
     wh_init(&h);
     h.want = 4;
-    bullc_worker_opts o;
-    wh_opts(&o, "bull");
+    bullc_worker_opts *o = wh_opts("bull");
     bullc_redis_opts *wo = as("bullc-worker", "worker-pw");
-    o.redis = wo;
-    o.processor = fail_once;
-    o.stalled_interval = 200;
-    o.lock_duration = 1000; /* renewals every 250 ms */
-    wh_add_worker(&h, "q", &o);
+    bullc_worker_opts_set_redis(o, wo);
+    bullc_worker_opts_set_processor(o, fail_once, NULL);
+    bullc_worker_opts_set_stalled_interval(o, 200);
+    bullc_worker_opts_set_lock_duration(o, 1000); /* renewals every 250 ms */
+    wh_add_worker(&h, "q", o);
     bullc_redis_opts_free(wo);
     wh_run(&h, 20000);
     cr_assert_eq(h.completed, 4);

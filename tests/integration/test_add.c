@@ -129,6 +129,8 @@ Test(add, bulk_is_atomic_and_ordered) {
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_add_bulk(q, jobs, 3, &err), BULLC_EINVAL);
     cr_assert(!strncmp(err.message, "job 1: ", 7), "%s", err.message);
+    cr_assert(jobs[0].status == 0 && jobs[1].status == BULLC_EINVAL && jobs[2].status == 0,
+              "the failing job carries the code: %d %d %d", jobs[0].status, jobs[1].status, jobs[2].status);
     redisReply *r = tu_cmd(rc, "EXISTS %s", key(p, "q", "1"));
     cr_assert_eq(r->integer, 0, "a rejected batch must write nothing");
     freeReplyObject(r);
@@ -150,12 +152,11 @@ Test(add, redis_down_fails_fast_with_clear_error) {
     bullc_redis_opts_new(&o);
     bullc_redis_opts_parse_url(o, "redis://:topsecret@127.0.0.1:1/0", NULL);
     bullc_redis_opts_set_timeouts(o, 500, 500);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = o;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, o);
     bullc_queue *q;
     bullc_error err = {0};
-    cr_assert_eq(bullc_queue_new(&q, "q", &qo, &err), 0);
+    cr_assert_eq(bullc_queue_new(&q, "q", qo, &err), 0);
     char *id = NULL;
     int rc2 = bullc_queue_add(q, "x", "{}", NULL, &id, &err);
     cr_assert_eq(rc2, BULLC_ECONN, "%d %s", rc2, err.message);
@@ -228,6 +229,8 @@ Test(add, long_bulk_streams_yet_stays_atomic) {
     jobs[1234].data_json = "{\"too\":\"long for the limit\"}";
     cr_assert_eq(bullc_queue_add_bulk(q, jobs, N, &err), BULLC_EINVAL);
     cr_assert(!strncmp(err.message, "job 1234: The size of job j exceeds the limit 20 bytes", 53), "%s", err.message);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(jobs[i].status, i == 1234 ? BULLC_EINVAL : 0, "job %d: status %d", i, jobs[i].status);
     redisReply *r = tu_cmd(rc, "KEYS %s:*", p);
     cr_assert_eq(r->elements, 0, "a rejected batch wrote %zu keys", r->elements);
     freeReplyObject(r);
@@ -290,13 +293,12 @@ Test(add, busy_poll_is_transparent) {
     cr_assert_eq(bullc_redis_opts_set_busy_poll(o, 50), 0);
     cr_assert_eq(bullc_redis_opts_busy_poll(o), 50);
     const char *p = tu_prefix();
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = o;
-    qo.prefix = p;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, o);
+    bullc_queue_opts_set_prefix(qo, p);
     bullc_queue *q;
     bullc_error err = {0};
-    cr_assert_eq(bullc_queue_new(&q, "q", &qo, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_new(&q, "q", qo, &err), 0, "%s", err.message);
     char *id = NULL;
     for (int i = 1; i <= 20; i++) {
         cr_assert_eq(bullc_queue_add(q, "x", "{\"a\":1}", NULL, &id, &err), 0, "%s", err.message);
@@ -318,8 +320,8 @@ Test(add, busy_poll_is_transparent) {
     /* nothing listens on port 1: a clear error, no hang */
     bullc_redis_opts_parse_url(o, "redis://127.0.0.1:1/0", NULL);
     bullc_redis_opts_set_timeouts(o, 300, 300);
-    qo.redis = o;
-    cr_assert_eq(bullc_queue_new(&q, "q", &qo, &err), 0);
+    bullc_queue_opts_set_redis(qo, o);
+    cr_assert_eq(bullc_queue_new(&q, "q", qo, &err), 0);
     cr_assert_eq(bullc_queue_add(q, "x", "{}", NULL, &id, &err), BULLC_ECONN, "%s", err.message);
     bullc_queue_free(q);
     bullc_redis_opts_free(o);

@@ -409,11 +409,10 @@ Test(admin, unknown_state_is_einval_before_any_redis_call) {
     bullc_redis_opts *ro;
     bullc_redis_opts_new(&ro);
     bullc_redis_opts_set_host(ro, "127.0.0.1", tu_free_port());
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = ro;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, ro);
     bullc_queue *q;
-    cr_assert_eq(bullc_queue_new(&q, "q", &qo, NULL), 0);
+    cr_assert_eq(bullc_queue_new(&q, "q", qo, NULL), 0);
     bullc_redis_opts_free(ro);
     static const char *const bad[] = {"waiting", "bogus"};
     bullc_error err = {0};
@@ -421,6 +420,11 @@ Test(admin, unknown_state_is_einval_before_any_redis_call) {
     cr_assert_eq(bullc_queue_get_jobs(q, bad, 2, 0, -1, false, &json, &err), BULLC_EINVAL);
     cr_assert(strstr(err.message, "bogus"), "%s", err.message);
     cr_assert_eq(bullc_queue_get_job_counts(q, bad, 2, &json, &err), BULLC_EINVAL);
+    int64_t counts[2] = {7, 7};
+    cr_assert_eq(bullc_queue_count_jobs(q, bad, 2, counts, &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "bogus"), "%s", err.message);
+    cr_assert_eq(bullc_queue_count_jobs(q, NULL, 0, counts, &err), BULLC_EINVAL, "the states are required");
+    cr_assert(counts[0] == 7 && counts[1] == 7, "nothing written on an error");
     cr_assert_eq(bullc_queue_clean(q, 0, 0, "waiting-children", &json, &err), BULLC_EINVAL);
     cr_assert_eq(bullc_queue_retry_jobs(q, "active", 0, 0, &err), BULLC_EINVAL);
     cr_assert_eq(bullc_queue_get_metrics(q, "waiting", 0, -1, &json, &err), BULLC_EINVAL);
@@ -460,6 +464,13 @@ Test(admin, count_considers_prioritized_jobs) {
     for (cJSON *e = c->child; e; e = e->next) total += e->valuedouble;
     cr_assert_eq(total, 9);
     cJSON_Delete(c);
+    /* the typed form: one count per state, in the order given (a repeat too) */
+    static const char *const typed[] = {"prioritized", "waiting", "delayed", "waiting"};
+    int64_t n[4] = {-1, -1, -1, -1};
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_count_jobs(q, typed, 4, n, &err), 0, "%s", err.message);
+    cr_assert(n[0] == 8 && n[1] == 1 && n[2] == 0 && n[3] == 1, "%lld %lld %lld %lld", (long long)n[0], (long long)n[1],
+              (long long)n[2], (long long)n[3]);
     bullc_queue_free(q);
 }
 

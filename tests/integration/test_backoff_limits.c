@@ -39,10 +39,9 @@ static const char *run_failing(const char *prefix, const char *opts_json, int ms
     /* what a Node producer (or anyone) may store: Node's own add takes it */
     freeReplyObject(tu_cmd(rc, "HSET %s:huge:%s opts %s", prefix, sid, opts_json));
     wh_init(h);
-    bullc_worker_opts o;
-    wh_opts(&o, prefix);
-    o.processor = always_fail;
-    wh_add_worker(h, "huge", &o);
+    bullc_worker_opts *o = wh_opts(prefix);
+    bullc_worker_opts_set_processor(o, always_fail, NULL);
+    wh_add_worker(h, "huge", o);
     uv_timer_init(&h->loop, &stop);
     stop.data = h;
     uv_timer_start(&stop, stop_cb, (uint64_t)ms, 0);

@@ -141,20 +141,18 @@ static void start(cbt *t, bool manual, void (*on_step)(cbt *t)) {
     bullc_redis_opts_new(&ro);
     bullc_redis_opts_parse_url(ro, url, NULL);
     bullc_redis_opts_set_timeouts(ro, 1000, 2000);
-    bullc_worker_opts o;
-    bullc_worker_opts_init(&o);
-    o.redis = ro;
-    o.prefix = t->prefix;
-    o.drain_delay = 1;
+    bullc_worker_opts *o = tu_wopts();
+    bullc_worker_opts_set_redis(o, ro);
+    bullc_worker_opts_set_prefix(o, t->prefix);
+    bullc_worker_opts_set_drain_delay(o, 1);
     if (manual) {
-        o.autorun = false;
+        bullc_worker_opts_set_autorun(o, false);
     } else {
-        o.processor = hold;
-        o.processor_data = t;
+        bullc_worker_opts_set_processor(o, hold, t);
     }
     bullc_worker_events ev = {.ready = manual ? ev_ready : NULL};
     bullc_error err = {0};
-    cr_assert_eq(bullc_worker_new(&t->w, &t->loop, "q", &o, &ev, t, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_worker_new(&t->w, &t->loop, "q", o, &ev, t, &err), 0, "%s", err.message);
     bullc_redis_opts_free(ro);
 }
 
@@ -360,12 +358,11 @@ Test(callbacks, queue_events_close_calls_back_once_from_the_loop) {
     bullc_redis_opts *ro;
     bullc_redis_opts_new(&ro);
     bullc_redis_opts_parse_url(ro, url, NULL);
-    bullc_queue_events_opts o;
-    bullc_queue_events_opts_init(&o);
-    o.redis = ro;
-    o.prefix = tu_prefix();
+    bullc_queue_events_opts *o = tu_eopts();
+    bullc_queue_events_opts_set_redis(o, ro);
+    bullc_queue_events_opts_set_prefix(o, tu_prefix());
     bullc_queue_events *qe = NULL;
-    cr_assert_eq(bullc_queue_events_new(&qe, &t.loop, "q", &o, NULL, NULL, NULL), 0);
+    cr_assert_eq(bullc_queue_events_new(&qe, &t.loop, "q", o, NULL, NULL, NULL), 0);
     bullc_redis_opts_free(ro);
     uv_run(&t.loop, UV_RUN_NOWAIT);
     call *c = next_call(&t);

@@ -161,14 +161,10 @@ static void fx_init(fx *f) {
 
 /* Then a listener on "q" (opts may be NULL) and a ticker calling on_tick. */
 static void fx_listen(fx *f, bullc_queue_events_opts *o, void (*on_tick)(fx *f)) {
-    bullc_queue_events_opts d;
-    if (!o) {
-        bullc_queue_events_opts_init(&d);
-        o = &d;
-    }
+    if (!o) o = tu_eopts();
     bullc_redis_opts *ro = redis_opts();
-    o->redis = ro;
-    o->prefix = f->prefix;
+    bullc_queue_events_opts_set_redis(o, ro);
+    bullc_queue_events_opts_set_prefix(o, f->prefix);
     bullc_queue_events_callbacks cbs = {on_event, on_ready, on_error};
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_events_new(&f->qe, &f->loop, "q", o, &cbs, f, &err), 0, "%s", err.message);
@@ -257,15 +253,14 @@ static void worker_jobs_tick(fx *f) {
         bullc_free(add(f->q, "late", "{\"n\":4}", "{\"delay\":150}"));
         const char *fields[] = {"k", "v w", "empty", ""};
         cr_assert_eq(bullc_queue_publish_event(f->q, "custom-event", fields, 2, 0, NULL, &err), 0, "%s", err.message);
-        bullc_worker_opts o;
-        bullc_worker_opts_init(&o);
+        bullc_worker_opts *o = tu_wopts();
         bullc_redis_opts *ro = redis_opts();
-        o.redis = ro;
-        o.prefix = f->prefix;
-        o.processor = processor;
-        o.drain_delay = 1;
+        bullc_worker_opts_set_redis(o, ro);
+        bullc_worker_opts_set_prefix(o, f->prefix);
+        bullc_worker_opts_set_processor(o, processor, NULL);
+        bullc_worker_opts_set_drain_delay(o, 1);
         bullc_worker_events ev = {.completed = w_completed, .failed = w_failed};
-        cr_assert_eq(bullc_worker_new(&f->w, &f->loop, "q", &o, &ev, f, &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_worker_new(&f->w, &f->loop, "q", o, &ev, f, &err), 0, "%s", err.message);
         bullc_redis_opts_free(ro);
     } else if (f->step == 1 && f->done == 4) {
         f->step = 2;
@@ -366,13 +361,12 @@ static void close_in_event_tick(fx *f) {
 
 Test(events, close_from_an_event_callback_stops_delivery) {
     fx f;
-    bullc_queue_events_opts o;
-    bullc_queue_events_opts_init(&o);
-    o.last_event_id = "0-0";
+    bullc_queue_events_opts *o = tu_eopts();
+    bullc_queue_events_opts_set_last_event_id(o, "0-0");
     fx_init(&f);
     for (int i = 0; i < 3; i++) bullc_free(add(f.q, "x", "{}", NULL));
     f.close_in_event = true;
-    fx_listen(&f, &o, close_in_event_tick);
+    fx_listen(&f, o, close_in_event_tick);
     fx_run(&f);
     cr_assert_eq(f.ngot, 1, "one event, then nothing");
     fx_free(&f);
@@ -386,14 +380,13 @@ static void close_cb_count(bullc_queue_events *qe, void *data) {
 Test(events, close_before_running_and_twice) {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    bullc_queue_events_opts o;
-    bullc_queue_events_opts_init(&o);
-    o.autorun = false;
+    bullc_queue_events_opts *o = tu_eopts();
+    bullc_queue_events_opts_set_autorun(o, false);
     bullc_redis_opts *ro = redis_opts();
-    o.redis = ro;
+    bullc_queue_events_opts_set_redis(o, ro);
     bullc_queue_events *qe = NULL;
     bullc_error err = {0};
-    cr_assert_eq(bullc_queue_events_new(&qe, &loop, "q", &o, NULL, NULL, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_events_new(&qe, &loop, "q", o, NULL, NULL, &err), 0, "%s", err.message);
     cr_assert_str_eq(bullc_queue_events_last_id(qe), "$");
     int closed = 0, second = 0;
     bullc_queue_events_close(qe, close_cb_count, &closed);
@@ -405,10 +398,10 @@ Test(events, close_before_running_and_twice) {
     cr_assert_eq(uv_loop_close(&loop), 0);
     bullc_queue_events_free(qe);
     /* invalid arguments */
-    cr_assert_eq(bullc_queue_events_new(&qe, &loop, "a:b", &o, NULL, NULL, &err), BULLC_EINVAL);
-    cr_assert_eq(bullc_queue_events_new(&qe, NULL, "q", &o, NULL, NULL, &err), BULLC_EINVAL);
-    o.blocking_timeout = -1;
-    cr_assert_eq(bullc_queue_events_new(&qe, &loop, "q", &o, NULL, NULL, &err), BULLC_EINVAL);
+    cr_assert_eq(bullc_queue_events_new(&qe, &loop, "a:b", o, NULL, NULL, &err), BULLC_EINVAL);
+    cr_assert_eq(bullc_queue_events_new(&qe, NULL, "q", o, NULL, NULL, &err), BULLC_EINVAL);
+    cr_assert_eq(bullc_queue_events_opts_set_blocking_timeout(o, -1), BULLC_EINVAL);
+    cr_assert_eq(bullc_queue_events_opts_set_last_event_id(o, ""), BULLC_EINVAL);
     bullc_redis_opts_free(ro);
 }
 
@@ -443,10 +436,9 @@ static void autorun_tick(fx *f) {
 
 Test(events, autorun_off_waits_for_run) {
     fx f;
-    bullc_queue_events_opts o;
-    bullc_queue_events_opts_init(&o);
-    o.autorun = false;
-    fx_start(&f, &o, autorun_tick);
+    bullc_queue_events_opts *o = tu_eopts();
+    bullc_queue_events_opts_set_autorun(o, false);
+    fx_start(&f, o, autorun_tick);
     fx_run(&f);
     assert_same_as_stream(&f, NULL);
     fx_free(&f);
@@ -469,14 +461,13 @@ static void error_tick(fx *f) {
 
 Test(events, an_error_reply_is_reported_and_retried) {
     fx f;
-    bullc_queue_events_opts o;
-    bullc_queue_events_opts_init(&o);
-    o.last_event_id = "0-0";
+    bullc_queue_events_opts *o = tu_eopts();
+    bullc_queue_events_opts_set_last_event_id(o, "0-0");
     fx_init(&f);
     redisContext *c = tu_redis();
     freeReplyObject(tu_cmd(c, "SET %s:q:events not-a-stream", f.prefix)); /* XREAD: WRONGTYPE */
     redisFree(c);
-    fx_listen(&f, &o, error_tick);
+    fx_listen(&f, o, error_tick);
     fx_run(&f);
     assert_same_as_stream(&f, NULL);
     fx_free(&f);
@@ -493,10 +484,9 @@ static void short_block_tick(fx *f) {
 
 Test(events, short_blocking_timeouts_keep_listening) {
     fx f;
-    bullc_queue_events_opts o;
-    bullc_queue_events_opts_init(&o);
-    o.blocking_timeout = 50;
-    fx_start(&f, &o, short_block_tick);
+    bullc_queue_events_opts *o = tu_eopts();
+    bullc_queue_events_opts_set_blocking_timeout(o, 50);
+    fx_start(&f, o, short_block_tick);
     fx_run(&f);
     assert_same_as_stream(&f, NULL);
     cr_assert_eq(f.errors, 0, "a BLOCK timeout is not an error");

@@ -26,12 +26,11 @@ static bullc_redis_opts *opts_for(const char *url) {
 
 static void add_delayed(const char *url, const char *prefix, int64_t delay) {
     bullc_redis_opts *ro = opts_for(url);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = ro;
-    qo.prefix = prefix;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, ro);
+    bullc_queue_opts_set_prefix(qo, prefix);
     bullc_queue *q;
-    cr_assert_eq(bullc_queue_new(&q, "q", &qo, NULL), 0);
+    cr_assert_eq(bullc_queue_new(&q, "q", qo, NULL), 0);
     bullc_job_opts *o;
     bullc_job_opts_new(&o);
     if (delay) bullc_job_opts_set_delay(o, delay);
@@ -78,14 +77,12 @@ static void fault_step(uv_timer_t *t) {
 static void run_fault(fault_run *f, const char *worker_url) {
     wh_init(&f->h);
     f->h.want = 1;
-    bullc_worker_opts o;
-    wh_opts(&o, f->prefix);
+    bullc_worker_opts *o = wh_opts(f->prefix);
     bullc_redis_opts *ro = opts_for(worker_url);
-    o.redis = ro;
-    o.processor = done_proc;
-    o.processor_data = f;
-    o.drain_delay = 1;
-    wh_add_worker(&f->h, "q", &o);
+    bullc_worker_opts_set_redis(o, ro);
+    bullc_worker_opts_set_processor(o, done_proc, f);
+    bullc_worker_opts_set_drain_delay(o, 1);
+    wh_add_worker(&f->h, "q", o);
     bullc_redis_opts_free(ro);
     uv_timer_init(&f->h.loop, &f->t);
     f->t.data = f;
@@ -250,14 +247,12 @@ Test(server, maxmemory_result_kept_then_work_resumes) {
     wh h;
     wh_init(&h);
     h.want = 2;
-    bullc_worker_opts wo;
-    wh_opts(&wo, "oom");
+    bullc_worker_opts *wo = wh_opts("oom");
     bullc_redis_opts *ro = opts_for(o.r.url);
-    wo.redis = ro;
-    wo.processor = oom_proc;
-    wo.processor_data = &o;
-    wo.drain_delay = 0.2; /* many moveToActive attempts while memory is full */
-    wh_add_worker(&h, "q", &wo);
+    bullc_worker_opts_set_redis(wo, ro);
+    bullc_worker_opts_set_processor(wo, oom_proc, &o);
+    bullc_worker_opts_set_drain_delay(wo, 0.2); /* many moveToActive attempts while memory is full */
+    wh_add_worker(&h, "q", wo);
     bullc_redis_opts_free(ro);
     uv_timer_init(&h.loop, &o.t);
     o.t.data = &o;

@@ -48,11 +48,10 @@ static void delay100(ph *h, bullc_job *job, int widx) {
 }
 static bullc_worker *paused_start_worker(ph *h, ph_proc_fn proc, int concurrency) {
     h->proc = proc;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.concurrency = concurrency;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_concurrency(o, concurrency);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     return w;
 }
@@ -513,10 +512,9 @@ Test(parity_dedup, klia_requeue_with_delay) {
     const char *o = "{\"deduplication\":{\"id\":\"dedupDelayRequeue\",\"keepLastIfActive\":true},\"delay\":1000}";
     first_hold_ms = 500;
     h->proc = hold_first;
-    bullc_worker_opts wo;
-    ph_wopts(h, &wo);
-    wo.autorun = false;
-    bullc_worker *w = ph_worker(h, &wo);
+    bullc_worker_opts *wo = ph_wopts(h);
+    bullc_worker_opts_set_autorun(wo, false);
+    bullc_worker *w = ph_worker(h, wo);
     add_dedup(h, "{\"seq\":1}", o, NULL);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     bullc_worker_run(w);

@@ -51,10 +51,9 @@ static void run_manual(manual *m, const char *p) {
     wh h;
     wh_init(&h);
     m->h = &h;
-    bullc_worker_opts o;
-    wh_opts(&o, p);
-    o.autorun = false;
-    wh_add_worker(&h, "q", &o);
+    bullc_worker_opts *o = wh_opts(p);
+    bullc_worker_opts_set_autorun(o, false);
+    wh_add_worker(&h, "q", o);
     uv_timer_init(&h.loop, &m->t);
     m->t.data = m;
     uv_timer_start(&m->t, when_ready, 10, 10);
@@ -81,24 +80,12 @@ Test(parity_fixes, get_next_job_while_paused_gives_nothing) {
 }
 
 /* ---- drainDelay must be greater than 0 ---- */
-static void nop(bullc_job *job, void *data) {
-    (void)data;
-    bullc_job_complete(job, NULL);
-}
-
 /* node: "drain delay cannot be zero" */
 Test(parity_fixes, drain_delay_zero_is_refused) {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    bullc_worker_opts o;
-    bullc_worker_opts_init(&o);
-    o.processor = nop;
-    o.drain_delay = 0;
-    bullc_worker *w = NULL;
-    bullc_error err = {0};
-    cr_assert_eq(bullc_worker_new(&w, &loop, "q", &o, NULL, NULL, &err), BULLC_EINVAL);
-    cr_assert(strstr(err.message, "drainDelay must be greater than 0"), "%s", err.message);
-    cr_assert_eq(uv_loop_close(&loop), 0);
+    bullc_worker_opts *o = tu_wopts();
+    cr_assert_eq(bullc_worker_opts_set_drain_delay(o, 0), BULLC_EINVAL);
+    cr_assert_eq(bullc_worker_opts_set_drain_delay(o, -1), BULLC_EINVAL);
+    cr_assert_eq(bullc_worker_opts_set_drain_delay(o, 0.5), 0);
 }
 
 /* ---- a queue handle whose connection Redis dropped reconnects on the next call ---- */

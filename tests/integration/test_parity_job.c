@@ -273,10 +273,9 @@ static bullc_job *next_job(ph *h, bullc_worker *w) {
     return m.job;
 }
 static bullc_worker *manual_worker(ph *h) {
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker_ex(h, &o, true);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker_ex(h, o, true);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     return w;
 }
@@ -632,10 +631,9 @@ static void delay200(ph *h, bullc_job *job, int widx) {
 Test(parity_job, promoted_job_by_priority) {
     ph *h = ph_new("q");
     h->proc = delay200;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     ph_add(h, "test", "{}", "{\"jobId\":\"a\",\"priority\":1}");
     ph_add(h, "test", "{}", "{\"jobId\":\"b\",\"priority\":2}");

@@ -44,13 +44,11 @@ static int64_t rl_ttl(ph *h, int64_t max_jobs) {
 static bullc_worker *limited_worker(ph *h, ph_proc_fn proc, int concurrency, int64_t max, int64_t duration,
                                     bool autorun) {
     h->proc = proc;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.concurrency = concurrency;
-    o.limiter_max = max;
-    o.limiter_duration = duration;
-    o.autorun = autorun;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, concurrency);
+    bullc_worker_opts_set_limiter(o, max, duration);
+    bullc_worker_opts_set_autorun(o, autorun);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready >= 1));
     return w;
 }
@@ -166,11 +164,9 @@ Test(parity_limits, pause_between_rate_limits) {
     ph_qe(h);
     h->proc = noop;
     for (int i = 0; i < 4; i++) {
-        bullc_worker_opts o;
-        ph_wopts(h, &o);
-        o.limiter_max = 1;
-        o.limiter_duration = 2000;
-        ph_worker(h, &o);
+        bullc_worker_opts *o = ph_wopts(h);
+        bullc_worker_opts_set_limiter(o, 1, 2000);
+        ph_worker(h, o);
     }
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 4));
     PH_RUN_FOR(h, 100);
@@ -345,12 +341,10 @@ Test(parity_limits, too_low_rate_limit) {
     ph_qe(h);
     cr_assert_eq(rl_ttl(h, 0), -2);
     h->proc = dynamic_1;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.max_stalled_count = 0;
-    o.limiter_max = 1;
-    o.limiter_duration = 100;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_max_stalled_count(o, 0);
+    bullc_worker_opts_set_limiter(o, 1, 100);
+    ph_worker(h, o);
     run_jobs_timed(h, 10, "rate test");
     ph_end(h);
 }
@@ -367,12 +361,10 @@ Test(parity_limits, ttl_below_max_jobs) {
     ph_qe(h);
     cr_assert_eq(rl_ttl(h, 0), -2);
     h->proc = ttl_zero_below_max;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.max_stalled_count = 0;
-    o.limiter_max = 2;
-    o.limiter_duration = 100;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_max_stalled_count(o, 0);
+    bullc_worker_opts_set_limiter(o, 2, 100);
+    ph_worker(h, o);
     run_jobs_timed(h, 1, "rate test");
     ph_end(h);
 }
@@ -389,12 +381,10 @@ Test(parity_limits, ttl_above_max_jobs) {
     ph_qe(h);
     cr_assert_eq(rl_ttl(h, 0), -2);
     h->proc = ttl_at_most_duration;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.max_stalled_count = 0;
-    o.limiter_max = 1;
-    o.limiter_duration = 100;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_max_stalled_count(o, 0);
+    bullc_worker_opts_set_limiter(o, 1, 100);
+    ph_worker(h, o);
     run_jobs_timed(h, 10, "rate test");
     ph_end(h);
 }
@@ -546,11 +536,10 @@ Test(parity_limits, global_concurrency_one) {
     add_n(h, 15, "test", NULL);
     cr_assert_eq(bullc_queue_set_global_concurrency(h->q, 1, NULL), 0);
     h->proc = sequential_in_order;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.concurrency = 10;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_concurrency(o, 10);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     bullc_worker_run(w);
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 15));
@@ -579,11 +568,10 @@ Test(parity_limits, global_concurrency_removed) {
     cr_assert_eq(bullc_queue_set_global_concurrency(h->q, 1, NULL), 0);
     cr_assert_eq(bullc_queue_remove_global_concurrency(h->q, NULL), 0);
     h->proc = two_in_parallel;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.concurrency = 2;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_concurrency(o, 2);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     bullc_worker_run(w);
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 16));
@@ -642,12 +630,11 @@ Test(parity_limits, stalled_jobs_under_global_concurrency) {
     for (int j = 0; j < 4; j++) ph_add(h, "test-stalled", j % 2 ? "{\"foo\":1}" : "{\"foo\":0}", NULL);
     cr_assert_eq(bullc_queue_set_global_concurrency(h->q, 2, NULL), 0);
     h->proc = hold_forever;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_duration = 1000;
-    o.stalled_interval = 100;
-    o.concurrency = 4;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 1000);
+    bullc_worker_opts_set_stalled_interval(o, 100);
+    bullc_worker_opts_set_concurrency(o, 4);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_active == 2));
     PH_RUN_FOR(h, 100);
     cr_assert_eq(h->n_active, 2, "global concurrency 2");
@@ -656,11 +643,10 @@ Test(parity_limits, stalled_jobs_under_global_concurrency) {
     cr_assert(PH_WAIT(h, 5000, h->wdone[0]));
     int active_before = h->n_active;
     h->proc = note_order;
-    bullc_worker_opts o2;
-    ph_wopts(h, &o2);
-    o2.concurrency = 4;
-    o2.stalled_interval = 100;
-    ph_worker(h, &o2);
+    bullc_worker_opts *o2 = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o2, 4);
+    bullc_worker_opts_set_stalled_interval(o2, 100);
+    ph_worker(h, o2);
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 4));
     cr_assert_geq(h->n_stalled, 2, "both held jobs are reported stalled");
     /* completed in pairs, each pair one foo 0 and one foo 1 */
@@ -693,10 +679,9 @@ Test(parity_limits, global_concurrency_with_backoff) {
     for (int j = 0; j < 2; j++) ph_add(h, "test", "{}", "{\"attempts\":2,\"backoff\":100}");
     cr_assert_eq(bullc_queue_set_global_concurrency(h->q, 1, NULL), 0);
     h->proc = fail_first_then_ok;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.concurrency = 10;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 10);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 2));
     ph_end(h);
 }
@@ -707,10 +692,9 @@ Test(parity_limits, global_concurrency_with_zero_backoff) {
     for (int j = 0; j < 7; j++) ph_add(h, "test", "{}", "{\"attempts\":2,\"backoff\":0}");
     cr_assert_eq(bullc_queue_set_global_concurrency(h->q, 1, NULL), 0);
     h->proc = fail_first_then_ok;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.concurrency = 4;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 4);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 7));
     ph_end(h);
 }
@@ -718,11 +702,10 @@ Test(parity_limits, global_concurrency_with_zero_backoff) {
 Test(parity_limits, maximum_rate_limit_delay_then_continue) {
     ph *h = ph_new("q");
     h->proc = noop;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.maximum_rate_limit_delay = 3000;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_maximum_rate_limit_delay(o, 3000);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     cr_assert_eq(bullc_queue_set_global_rate_limit(h->q, 1, 10000, NULL), 0);
     add_n(h, 4, "rate test", NULL);
@@ -741,13 +724,11 @@ Test(parity_limits, promote_delayed_after_maximum_rate_limit_delay) {
     ph *h = ph_new("q");
     cr_assert_eq(rl_ttl(h, 0), -2);
     h->proc = noop;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.maximum_rate_limit_delay = 3000;
-    o.limiter_max = 1;
-    o.limiter_duration = 10000;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_maximum_rate_limit_delay(o, 3000);
+    bullc_worker_opts_set_limiter(o, 1, 10000);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     add_n(h, 2, "rate test", NULL);
     add_n(h, 2, "delayed test", "{\"delay\":1500}");

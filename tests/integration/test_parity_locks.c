@@ -50,11 +50,10 @@ static void check_lock_then_2000(ph *h, bullc_job *job, int widx) {
 Test(parity_locks, locks_of_concurrent_jobs) {
     ph *h = ph_new("q");
     h->proc = check_lock_then_2000;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_duration = 250;
-    o.concurrency = 57;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 250);
+    bullc_worker_opts_set_concurrency(o, 57);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     for (int i = 0; i < 57; i++) ph_add(h, "test", "{\"bar\":\"baz\"}", NULL);
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 57));
@@ -72,12 +71,11 @@ Test(parity_locks, renews_locks_of_long_jobs) {
     ph *h = ph_new("q");
     bullc_job *job = NULL;
     h->user = &job;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_renew_time = 500;
-    o.lock_duration = 2000;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_renew_time(o, 500);
+    bullc_worker_opts_set_lock_duration(o, 2000);
     h->proc = hold_job;
-    ph_worker(h, &o);
+    ph_worker(h, o);
     const char *id = ph_add(h, "test", "{\"data\":1}", NULL);
     cr_assert(PH_WAIT(h, 5000, job != NULL));
     /* the lock's time to live goes back up each time it is renewed */
@@ -120,11 +118,10 @@ Test(parity_locks, token_deleted_when_delayed) {
     ph *h = ph_new("q");
     h->proc = fail_until_attempt_2;
     h->on_failed = token_gone;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_duration = 10000;
-    o.lock_renew_time = 3000;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 10000);
+    bullc_worker_opts_set_lock_renew_time(o, 3000);
+    ph_worker(h, o);
     const char *id = ph_add(h, "test", "{\"bar\":\"baz\"}", "{\"attempts\":3,\"backoff\":100}");
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 1));
     cr_assert_eq(null_tokens, 2);
@@ -148,10 +145,9 @@ Test(parity_locks, completed_job_leaves_the_stalled_set) {
     ph *h = ph_new("q");
     h->proc = delay100;
     h->on_completed = stalled_set_size;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.stalled_interval = 10;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_stalled_interval(o, 10);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
     cr_assert(PH_WAIT(h, 5000, h->n_completed == 1));
@@ -182,13 +178,12 @@ Test(parity_locks, progress_events_capped) {
     bullc_redis_opts *ro;
     bullc_redis_opts_new(&ro);
     bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = ro;
-    qo.prefix = h->prefix;
-    qo.max_len_events = 10;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, ro);
+    bullc_queue_opts_set_prefix(qo, h->prefix);
+    bullc_queue_opts_set_max_len_events(qo, 10);
     bullc_queue *tq = NULL;
-    cr_assert_eq(bullc_queue_new(&tq, h->qname, &qo, NULL), 0);
+    cr_assert_eq(bullc_queue_new(&tq, h->qname, qo, NULL), 0);
     bullc_redis_opts_free(ro);
     const char *id;
     ph_add_to(h, tq, "test", "{\"foo\":\"bar\"}", NULL, &id);
@@ -260,11 +255,10 @@ static void delay1250(ph *h, bullc_job *job, int widx) {
 Test(parity_locks, error_when_lock_lost) {
     ph *h = ph_new("q");
     h->proc = delay1250;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_duration = 1000;
-    o.lock_renew_time = 3000; /* not renewed in time */
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 1000);
+    bullc_worker_opts_set_lock_renew_time(o, 3000); /* not renewed in time */
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     const char *id = ph_add(h, "test", "{\"bar\":\"baz\"}", NULL);
     char want[96];

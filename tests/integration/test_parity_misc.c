@@ -30,10 +30,9 @@ Test(parity_misc, prioritized_job_added_while_processing_the_last) {
     ph *h = ph_new("q");
     ph_add(h, "test1", "{\"p\":2}", "{\"priority\":2}");
     h->proc = add_second_then_check;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.drain_delay = 5; /* Node's default: a wait on the marker must not delay the second job */
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_drain_delay(o, 5); /* Node's default: a wait on the marker must not delay the second job */
+    ph_worker(h, o);
     int64_t t0 = tu_now_ms();
     cr_assert(PH_WAIT(h, 5000, h->n_completed == 2));
     cr_assert_lt(tu_now_ms() - t0, 1000, "without delay");
@@ -51,10 +50,9 @@ Test(parity_misc, prioritized_jobs_with_custom_ids) {
     ph_add(h, "test1", "{\"p\":2}", "{\"priority\":2,\"jobId\":\"custom1\"}");
     ph_add(h, "test2", "{\"p\":3}", "{\"priority\":3,\"jobId\":\"custom2\"}");
     h->proc = delay25;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     int64_t t0 = tu_now_ms();
     bullc_worker_run(w);
@@ -76,10 +74,9 @@ static void success(ph *h, bullc_job *job, int widx) {
 Test(parity_misc, failing_fetch_emits_error_and_continues) {
     ph *h = ph_new("q");
     h->proc = success;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     ph_add(h, "test", "{\"data\":\"test\"}", NULL);
     /* the next moveToActive fails: the queue's meta key has the wrong type */
@@ -146,12 +143,11 @@ static void got_next(bullc_worker *w, bullc_job *job, int code, void *data) {
 /* node: "[when job is removed] should not save stacktrace" */
 Test(parity_misc, failing_a_removed_job_saves_nothing) {
     ph *h = ph_new("q");
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.lock_duration = 100;
-    o.skip_lock_renewal = true;
-    bullc_worker *w = ph_worker_ex(h, &o, true);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_lock_duration(o, 100);
+    bullc_worker_opts_set_skip_lock_renewal(o, true);
+    bullc_worker *w = ph_worker_ex(h, o, true);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", "{\"attempts\":1}");
     manual m = {0};
@@ -186,13 +182,11 @@ static void obliterate_then_limited(ph *h, bullc_job *job, int widx) {
 Test(parity_misc, rate_limited_job_that_is_gone) {
     ph *h = ph_new("q");
     h->proc = obliterate_then_limited;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.concurrency = 10;
-    o.limiter_max = 2;
-    o.limiter_duration = 100;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_concurrency(o, 10);
+    bullc_worker_opts_set_limiter(o, 2, 100);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
     bullc_worker_run(w);
@@ -214,10 +208,9 @@ static void delay500(ph *h, bullc_job *job, int widx) {
 Test(parity_misc, get_active) {
     ph *h = ph_new("q");
     h->proc = delay500;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.concurrency = 3;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 3);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     const char *ids[3];
     for (int i = 0; i < 3; i++) {
@@ -259,10 +252,9 @@ static void delay100(ph *h, bullc_job *job, int widx) {
 Test(parity_misc, get_active_as_jobs_complete) {
     ph *h = ph_new("q");
     h->proc = delay100;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.concurrency = 2;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 2);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     ph_add(h, "test", "{\"index\":1}", NULL);
     ph_add(h, "test", "{\"index\":2}", NULL);

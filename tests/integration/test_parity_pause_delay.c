@@ -53,10 +53,9 @@ static void not_while_paused(ph *h, bullc_job *job, int widx) {
 Test(parity_pause_delay, pause_until_resumed) {
     ph *h = ph_new("q");
     h->proc = not_while_paused;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     bullc_worker_run(w);
     pause_q(h);
@@ -91,10 +90,9 @@ Test(parity_pause_delay, pause_running_queue_with_events) {
     ph *h = ph_new("q");
     ph_qe(h);
     h->proc = pause_on_first;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     ph_add(h, "test", "{\"foo\":\"paused\"}", NULL);
     ph_add(h, "test", "{\"foo\":\"paused\"}", NULL);
@@ -297,10 +295,9 @@ Test(parity_pause_delay, retry_into_paused_queue) {
     ph *h = ph_new("q");
     ph_qe(h);
     h->proc = pause_then_throw;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", "{\"attempts\":2,\"backoff\":0}");
     bullc_worker_run(w);
@@ -376,10 +373,9 @@ Test(parity_pause_delay, delayed_job_after_a_long_one) {
     ph_qe(h);
     h->proc = noop;
     h->on_completed = completed_in_margin;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.drain_delay = 5;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_drain_delay(o, 5);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     ph_add(h, "test", "{\"delayed\":\"foobar\"}", "{\"delay\":31536000000}");
     PH_RUN_FOR(h, 1000);
@@ -411,11 +407,10 @@ static void check_delay_then_100(ph *h, bullc_job *job, int widx) {
 Test(parity_pause_delay, delayed_jobs_with_several_workers) {
     ph *h = ph_new("q");
     h->proc = check_delay_then_100;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.concurrency = 25;
-    ph_worker(h, &o);
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 25);
+    ph_worker(h, o);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 2));
     enum { N = 50 };
     bullc_bulk_job jobs[N];
@@ -449,10 +444,9 @@ static void check_waited_250(ph *h, bullc_job *job, int widx) {
 Test(parity_pause_delay, delayed_jobs_concurrently) {
     ph *h = ph_new("q");
     h->proc = check_waited_250;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.concurrency = 100;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 100);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     for (int i = 1; i <= 10; i++) {
         char d[48];
@@ -476,11 +470,10 @@ static void fail_first_attempt(ph *h, bullc_job *job, int widx) {
 Test(parity_pause_delay, retried_to_delayed_not_stuck) {
     ph *h = ph_new("q");
     h->proc = fail_first_attempt;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.concurrency = 50;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_concurrency(o, 50);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     bullc_worker_run(w);
     for (int j = 0; j < 2; j++) {
@@ -527,10 +520,9 @@ Test(parity_pause_delay, delayed_job_with_autorun_off) {
     ph *h = ph_new("q");
     ph_qe(h);
     h->proc = noop;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     int64_t t0 = tu_now_ms();
     const char *id = ph_add(h, "test", "{\"delayed\":\"foobar\"}", "{\"delay\":1000}");
@@ -552,11 +544,10 @@ Test(parity_pause_delay, deleted_markers_do_not_stick) {
     ph_qe(h);
     h->proc = noop;
     h->on_completed = completed_in_margin;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.drain_delay = 5; /* Node's default */
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_drain_delay(o, 5); /* Node's default */
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     const char *id = ph_add(h, "test", "{\"delayed\":\"foobar\"}", "{\"delay\":6000}");
     cr_assert_eq(ph_job_num(h, id, "delay"), 6000);

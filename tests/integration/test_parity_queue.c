@@ -55,14 +55,13 @@ Test(parity_queue, no_version_with_skip_meta_update) {
     bullc_redis_opts *o;
     bullc_redis_opts_new(&o);
     bullc_redis_opts_parse_url(o, tu_redis_url(), NULL);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = o;
-    qo.prefix = h->prefix;
-    qo.skip_meta_update = true;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, o);
+    bullc_queue_opts_set_prefix(qo, h->prefix);
+    bullc_queue_opts_set_skip_meta_update(qo, true);
     bullc_queue *q = NULL;
     bullc_error err = {0};
-    cr_assert_eq(bullc_queue_new(&q, "ex", &qo, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_new(&q, "ex", qo, &err), 0, "%s", err.message);
     bullc_redis_opts_free(o);
     char *s = NULL;
     cr_assert_eq(bullc_queue_get_meta(q, &s, &err), 0, "%s", err.message);
@@ -531,13 +530,12 @@ static int nworkers(bullc_queue *q) {
     return n;
 }
 static bullc_worker *idle_worker(ph *h, const char *name) {
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.name = name;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_name(o, name);
     int before = h->n_ready;
     h->proc = noop;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready > before));
     return w;
 }
@@ -674,10 +672,9 @@ Test(parity_queue, clean_failed_jobs) {
     ph *h = ph_new("q");
     ph_qe(h);
     h->proc = fail_after_100;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     bullc_bulk_job jobs[2] = {{.name = "test", .data_json = "{\"some\":\"data\"}"},
                               {.name = "test", .data_json = "{\"some\":\"data\"}"}};

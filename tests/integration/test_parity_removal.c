@@ -77,8 +77,9 @@ static int expected_kept(double age_s, int count, int limit, bool keep[NJOBS]) {
 
 /* Runs 15 jobs (data 0..14) with the job options / worker option given,
  * one at a time and `spacing` ms apart, then checks what is left. */
-static void removal_case(const char *job_opts, const char *worker_opt, bool fail, double age_s, int count, int limit,
-                         int exact) {
+/* `worker_keep`: NULL, or the worker's KeepJobs {count, age, limit} (each < 0: unset). */
+static void removal_case(const char *job_opts, const int64_t *worker_keep, bool fail, double age_s, int count,
+                         int limit, int exact) {
     ph *h = ph_new("q");
     memset(&R, 0, sizeof R);
     R.fail = fail;
@@ -88,13 +89,12 @@ static void removal_case(const char *job_opts, const char *worker_opt, bool fail
         h->on_failed = note_finished_on;
     else
         h->on_completed = note_finished_on;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    if (fail)
-        o.remove_on_fail = worker_opt;
-    else
-        o.remove_on_complete = worker_opt;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    if (worker_keep && fail)
+        bullc_worker_opts_set_keep_on_fail(o, worker_keep[0], worker_keep[1], worker_keep[2]);
+    else if (worker_keep)
+        bullc_worker_opts_set_keep_on_complete(o, worker_keep[0], worker_keep[1], worker_keep[2]);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     for (int i = 0; i < NJOBS; i++) {
         char d[8];
@@ -137,19 +137,19 @@ Test(parity_removal, job_age_and_count_failed) {
 }
 
 /* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified after completed with removeOnComplete" */
-Test(parity_removal, worker_age) { removal_case(NULL, "{\"age\":1}", false, 1, 0, 0, -1); }
+Test(parity_removal, worker_age) { removal_case(NULL, (const int64_t[]){-1, 1, -1}, false, 1, 0, 0, -1); }
 
 /* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count completed with removeOnComplete" */
-Test(parity_removal, worker_age_and_count) { removal_case(NULL, "{\"age\":1,\"count\":5}", false, 1, 5, 0, 5); }
+Test(parity_removal, worker_age_and_count) { removal_case(NULL, (const int64_t[]){5, 1, -1}, false, 1, 5, 0, 5); }
 
 /* node: "[when worker has removeOnFinish options] should keep jobs with age 10 and limit 2 with removeOnComplete" */
-Test(parity_removal, worker_age_and_limit) { removal_case(NULL, "{\"age\":1,\"limit\":2}", false, 1, 0, 2, -1); }
+Test(parity_removal, worker_age_and_limit) { removal_case(NULL, (const int64_t[]){-1, 1, 2}, false, 1, 0, 2, -1); }
 
 /* node: "[when worker has removeOnFinish options] should keep of jobs newer than specified and up to a count fail with removeOnFail" */
-Test(parity_removal, worker_age_and_count_failed) { removal_case(NULL, "{\"age\":1,\"count\":5}", true, 1, 5, 0, 5); }
+Test(parity_removal, worker_age_and_count_failed) { removal_case(NULL, (const int64_t[]){5, 1, -1}, true, 1, 5, 0, 5); }
 
 /* node: "[when worker has removeOnFinish options] should remove all jobs when count is 0 with removeOnFail" */
-Test(parity_removal, worker_count_zero_failed) { removal_case(NULL, "{\"count\":0}", true, -1, 0, 0, 0); }
+Test(parity_removal, worker_count_zero_failed) { removal_case(NULL, (const int64_t[]){0, -1, -1}, true, -1, 0, 0, 0); }
 
 /* ---- default job options ------------------------------------------------------ */
 
@@ -236,10 +236,9 @@ static void noop(ph *h, bullc_job *job, int widx) {
 Test(parity_removal, no_orphans_when_limit_is_below_the_removable_jobs) {
     ph *h = ph_new("q");
     h->proc = noop;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.remove_on_complete = "{\"age\":1,\"limit\":2}";
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_keep_on_complete(o, -1, 1, -1);
+    ph_worker(h, o);
     const char *ids[10];
     for (int i = 0; i < 10; i++) {
         char d[32];

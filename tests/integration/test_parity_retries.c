@@ -36,10 +36,9 @@ static void check_delay_on_fail(ph *h, bullc_job *job, int widx) {
 static void delay_case(const char *opts, int attempts, void (*check)(int64_t, double)) {
     ph *h = ph_new("q");
     h->proc = check_delay_on_fail;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     const char *id = ph_add(h, "test", "{\"bar\":\"baz\"}", opts);
     bullc_worker_run(w);
@@ -237,10 +236,9 @@ static void order_check(ph *h, bullc_job *job, int widx) {
 Test(parity_retries, retry_job_promotes_delayed_jobs_first) {
     ph *h = ph_new("q");
     h->proc = order_check;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     ph_add(h, "test", "{\"foo\":\"bar\"}", "{\"attempts\":2}");
     bullc_job_opts *d;

@@ -38,27 +38,25 @@ static void force_close_holding(ph *h, int idx) {
 static void stall_jobs(ph *h, int n, int max_stalled) {
     ph_proc_fn saved = h->proc;
     h->proc = hold_forever;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_duration = 1000;
-    o.stalled_interval = 100;
-    o.max_stalled_count = max_stalled;
-    o.concurrency = 4;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 1000);
+    bullc_worker_opts_set_stalled_interval(o, 100);
+    bullc_worker_opts_set_max_stalled_count(o, max_stalled);
+    bullc_worker_opts_set_concurrency(o, 4);
     int idx = h->nw;
     int active0 = h->n_active;
-    ph_worker(h, &o);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_active - active0 == n), "all %d active", n);
     force_close_holding(h, idx);
     h->proc = saved;
 }
 static void second_worker(ph *h, int max_stalled) {
     h->proc = noop;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.stalled_interval = 100;
-    o.max_stalled_count = max_stalled;
-    o.concurrency = 4;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_stalled_interval(o, 100);
+    bullc_worker_opts_set_max_stalled_count(o, max_stalled);
+    bullc_worker_opts_set_concurrency(o, 4);
+    ph_worker(h, o);
 }
 static void add4(ph *h, const char *opts, const char *ids[4]) {
     const char *datas[] = {"{\"bar\":\"baz\"}", "{\"bar1\":\"baz1\"}", "{\"bar2\":\"baz2\"}", "{\"bar3\":\"baz3\"}"};
@@ -92,12 +90,11 @@ static void delay1000(ph *h, bullc_job *job, int widx) {
 Test(parity_stalled, skip_stalled_check) {
     ph *h = ph_new("q");
     h->proc = delay1000;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.stalled_interval = 50;
-    o.skip_stalled_check = true;
-    o.concurrency = 4;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_stalled_interval(o, 50);
+    bullc_worker_opts_set_skip_stalled_check(o, true);
+    bullc_worker_opts_set_concurrency(o, 4);
+    ph_worker(h, o);
     add4(h, NULL, NULL);
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 4));
     cr_assert_eq(h->n_stalled, 0);
@@ -180,13 +177,12 @@ Test(parity_stalled, past_max_stalled_count_2) {
     for (int i = 0; i <= 2; i++) stall_jobs(h, 4, 2);
     h->on_failed = count_failures;
     h->proc = hold_forever;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_duration = 1000;
-    o.stalled_interval = 100;
-    o.max_stalled_count = 2;
-    o.concurrency = 4;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 1000);
+    bullc_worker_opts_set_stalled_interval(o, 100);
+    bullc_worker_opts_set_max_stalled_count(o, 2);
+    bullc_worker_opts_set_concurrency(o, 4);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 10000, round_failures == 4), "%d failed", round_failures);
     assert_global_failures(h);
     for (int i = 0; i < 4; i++) cr_assert_not(ph_job_exists(h, ids[i]), "removed on failure");
@@ -262,14 +258,13 @@ Test(parity_stalled, stalled_failures_keep_by_age) {
         ph_add(h, "test", d, "{\"removeOnFail\":{\"count\":4,\"age\":1}}");
     }
     h->proc = fail_two_hold_two;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.lock_duration = 1000;
-    o.stalled_interval = 100;
-    o.max_stalled_count = 0;
-    o.concurrency = 4;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_lock_duration(o, 1000);
+    bullc_worker_opts_set_stalled_interval(o, 100);
+    bullc_worker_opts_set_max_stalled_count(o, 0);
+    bullc_worker_opts_set_concurrency(o, 4);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     bullc_worker_run(w);
     cr_assert(PH_WAIT(h, 5000, h->n_active == 4 && h->n_failed == 2));
@@ -300,12 +295,11 @@ static void delay4000(ph *h, bullc_job *job, int widx) {
 Test(parity_stalled, renewed_locks_do_not_stall) {
     ph *h = ph_new("q");
     h->proc = delay4000;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_duration = 100;
-    o.stalled_interval = 50;
-    o.concurrency = 4;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 100);
+    bullc_worker_opts_set_stalled_interval(o, 50);
+    bullc_worker_opts_set_concurrency(o, 4);
+    ph_worker(h, o);
     for (int i = 0; i < 4; i++) {
         char d[24];
         snprintf(d, sizeof d, "{\"bar\":\"baz-%d\"}", i);
@@ -313,11 +307,10 @@ Test(parity_stalled, renewed_locks_do_not_stall) {
     }
     cr_assert(PH_WAIT(h, 5000, h->n_active == 4));
     h->proc = noop;
-    bullc_worker_opts o2;
-    ph_wopts(h, &o2);
-    o2.stalled_interval = 50;
-    o2.concurrency = 4;
-    ph_worker(h, &o2);
+    bullc_worker_opts *o2 = ph_wopts(h);
+    bullc_worker_opts_set_stalled_interval(o2, 50);
+    bullc_worker_opts_set_concurrency(o2, 4);
+    ph_worker(h, o2);
     PH_RUN_FOR(h, 500);
     cr_assert_eq(ph_count(h, "active"), 4);
     cr_assert_eq(h->n_stalled, 0, "renewed locks keep the jobs from stalling");

@@ -95,13 +95,12 @@ static PH_UNUSED bullc_queue *ph_queue_at(ph *h, const char *url) {
     bullc_redis_opts *o;
     bullc_redis_opts_new(&o);
     cr_assert_eq(bullc_redis_opts_parse_url(o, url, NULL), 0);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = o;
-    qo.prefix = h->prefix;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, o);
+    bullc_queue_opts_set_prefix(qo, h->prefix);
     bullc_queue *q = NULL;
     bullc_error err = {0};
-    cr_assert_eq(bullc_queue_new(&q, h->qname, &qo, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_new(&q, h->qname, qo, &err), 0, "%s", err.message);
     bullc_redis_opts_free(o);
     return q;
 }
@@ -115,13 +114,12 @@ static PH_UNUSED bullc_queue *ph_queue_with_defaults(ph *h, const char *default_
     bullc_job_opts_new(&jo);
     bullc_error err = {0};
     cr_assert_eq(bullc_job_opts_merge_json(jo, default_opts_json, &err), 0, "%s", err.message);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = o;
-    qo.prefix = h->prefix;
-    qo.default_job_opts = jo;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, o);
+    bullc_queue_opts_set_prefix(qo, h->prefix);
+    bullc_queue_opts_set_default_job_opts(qo, jo);
     bullc_queue *q = NULL;
-    cr_assert_eq(bullc_queue_new(&q, h->qname, &qo, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_new(&q, h->qname, qo, &err), 0, "%s", err.message);
     bullc_redis_opts_free(o);
     bullc_job_opts_free(jo);
     return q;
@@ -264,15 +262,11 @@ static PH_UNUSED double ph_job_num(ph *h, const char *id, const char *key) {
 
 /* Count of one state (Node's getJobCounts(state)[state]). */
 static PH_UNUSED int ph_count(ph *h, const char *state) {
-    char *s = NULL;
     bullc_error err = {0};
     const char *st[] = {state};
-    cr_assert_eq(bullc_queue_get_job_counts(h->q, st, 1, &s, &err), 0, "%s", err.message);
-    cJSON *j = cJSON_Parse(s);
-    bullc_free(s);
-    int n = (int)ph_jnum(j, state);
-    cJSON_Delete(j);
-    return n;
+    int64_t n = -1;
+    cr_assert_eq(bullc_queue_count_jobs(h->q, st, 1, &n, &err), 0, "%s", err.message);
+    return (int)n;
 }
 static PH_UNUSED const char *ph_state(ph *h, const char *id) {
     const char *st = NULL;
@@ -389,22 +383,20 @@ static void ph__processor(bullc_job *job, void *data) {
     c->h->proc(c->h, job, c->idx);
 }
 
-/* Worker options with the test Redis, the ph's prefix, a 1 s drain delay and
- * the ph's processor (h->proc, set it before adding the worker). */
-static PH_UNUSED void ph_wopts(ph *h, bullc_worker_opts *o) {
-    bullc_worker_opts_init(o);
-    o->prefix = h->prefix;
-    o->drain_delay = 1;
-    o->processor = NULL; /* set by ph_worker */
+/* Worker options with the test Redis, the ph's prefix and a 1 s drain delay
+ * (freed at exit); ph_worker sets the ph's processor (h->proc, set it before
+ * adding the worker). */
+static PH_UNUSED bullc_worker_opts *ph_wopts(ph *h) {
+    bullc_worker_opts *o = tu_wopts();
+    bullc_worker_opts_set_prefix(o, h->prefix);
+    bullc_worker_opts_set_drain_delay(o, 1);
+    return o;
 }
 
-/* Creates a worker; `o` NULL: defaults of ph_wopts. With `manual`, no processor. */
+/* Creates a worker; `o` NULL: defaults of ph_wopts. With `manual`, no
+ * processor. Sets the ph's Redis, processor and backoff strategy on `o`. */
 static PH_UNUSED bullc_worker *ph_worker_ex(ph *h, bullc_worker_opts *o, bool manual) {
-    bullc_worker_opts def;
-    if (!o) {
-        ph_wopts(h, &def);
-        o = &def;
-    }
+    if (!o) o = ph_wopts(h);
     cr_assert_lt(h->nw, PH_MAXW);
     int idx = h->nw;
     h->wctx[idx].h = h;
@@ -412,17 +404,10 @@ static PH_UNUSED bullc_worker *ph_worker_ex(ph *h, bullc_worker_opts *o, bool ma
     bullc_redis_opts *ro;
     bullc_redis_opts_new(&ro);
     bullc_redis_opts_parse_url(ro, h->url ? h->url : tu_redis_url(), NULL);
-    bullc_worker_opts copy = *o;
-    copy.redis = ro;
-    if (!copy.prefix) copy.prefix = h->prefix;
-    if (!manual && !copy.blocking_processor) {
-        copy.processor = ph__processor;
-        copy.processor_data = &h->wctx[idx];
-    }
-    if (h->backoff && !copy.backoff_strategy) {
-        copy.backoff_strategy = h->backoff;
-        copy.backoff_data = h;
-    }
+    bullc_worker_opts_set_redis(o, ro);
+    bullc_redis_opts_free(ro);
+    if (!manual) bullc_worker_opts_set_processor(o, ph__processor, &h->wctx[idx]);
+    if (h->backoff) bullc_worker_opts_set_backoff_strategy(o, h->backoff, h);
     bullc_worker_events ev = {.active = ph__ev_active,
                               .completed = ph__ev_completed,
                               .failed = ph__ev_failed,
@@ -434,8 +419,7 @@ static PH_UNUSED bullc_worker *ph_worker_ex(ph *h, bullc_worker_opts *o, bool ma
                               .ready = ph__ev_ready};
     bullc_error err = {0};
     bullc_worker *w = NULL;
-    cr_assert_eq(bullc_worker_new(&w, &h->loop, h->qname, &copy, &ev, &h->wctx[idx], &err), 0, "%s", err.message);
-    bullc_redis_opts_free(ro);
+    cr_assert_eq(bullc_worker_new(&w, &h->loop, h->qname, o, &ev, &h->wctx[idx], &err), 0, "%s", err.message);
     h->w[h->nw++] = w;
     return w;
 }
@@ -546,14 +530,13 @@ static PH_UNUSED void ph_qe(ph *h) {
     bullc_redis_opts *ro;
     bullc_redis_opts_new(&ro);
     bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
-    bullc_queue_events_opts o;
-    bullc_queue_events_opts_init(&o);
-    o.redis = ro;
-    o.prefix = h->prefix;
-    o.blocking_timeout = 200;
+    bullc_queue_events_opts *o = tu_eopts();
+    bullc_queue_events_opts_set_redis(o, ro);
+    bullc_queue_events_opts_set_prefix(o, h->prefix);
+    bullc_queue_events_opts_set_blocking_timeout(o, 200);
     bullc_queue_events_callbacks cbs = {.event = ph__qe_event, .ready = ph__qe_ready};
     bullc_error err = {0};
-    cr_assert_eq(bullc_queue_events_new(&h->qe, &h->loop, h->qname, &o, &cbs, h, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_events_new(&h->qe, &h->loop, h->qname, o, &cbs, h, &err), 0, "%s", err.message);
     bullc_redis_opts_free(ro);
     cr_assert(PH_WAIT(h, 5000, h->qe_ready), "QueueEvents not ready");
 }

@@ -155,10 +155,9 @@ static void slow_first(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, slow_job_does_not_hold_the_next) {
     ph *h = ph_new("q");
     h->proc = slow_first;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.concurrency = 2;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 2);
+    ph_worker(h, o);
     ph_add(h, "test", "{\"foo\":\"bar\",\"index\":1}", NULL);
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 2));
     cr_assert(strstr(ph_wget(h, 'c', 0)->data, "\"index\":2"), "the second job completes first");
@@ -201,10 +200,9 @@ static void throws(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, job_that_throws) {
     ph *h = ph_new("q");
     h->proc = throws;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
     cr_assert_eq(bullc_worker_run(w), 0);
@@ -271,10 +269,9 @@ static void check_processed_by(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, worker_name_on_the_job) {
     ph *h = ph_new("q");
     h->proc = check_processed_by;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.name = "foobar";
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_name(o, "foobar");
+    ph_worker(h, o);
     ph_add(h, "test1", "{\"foo\":\"bar\"}", NULL);
     ph_add(h, "test2", "{\"foo\":\"baz\"}", NULL);
     cr_assert(PH_WAIT(h, 10000, h->n_completed == 2));
@@ -451,20 +448,18 @@ static void lock_extender_proc(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, lock_renewal_continues_while_closing) {
     ph *h = ph_new("q");
     h->proc = lock_extender_proc;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_duration = 1000;
-    o.lock_renew_time = 500;
-    o.stalled_interval = 1000;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 1000);
+    bullc_worker_opts_set_lock_renew_time(o, 500);
+    bullc_worker_opts_set_stalled_interval(o, 1000);
+    ph_worker(h, o);
     /* a second worker would take the job if its lock expired */
-    bullc_worker_opts o2;
-    ph_wopts(h, &o2);
-    o2.stalled_interval = 200;
-    o2.lock_duration = 1000;
+    bullc_worker_opts *o2 = ph_wopts(h);
+    bullc_worker_opts_set_stalled_interval(o2, 200);
+    bullc_worker_opts_set_lock_duration(o2, 1000);
     const char *id = ph_add(h, "test", "{\"bar\":\"baz\"}", NULL);
     cr_assert(PH_WAIT(h, 5000, h->n_active == 1));
-    ph_worker(h, &o2);
+    ph_worker(h, o2);
     cr_assert(PH_WAIT(h, 10000, h->wdone[0]));
     cr_assert_eq(h->n_completed, 1);
     cr_assert_eq(h->n_failed + h->n_retried, 0);
@@ -489,10 +484,9 @@ static void serial_check(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, autorun_off_processes_serially) {
     ph *h = ph_new("q");
     h->proc = serial_check;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     for (int i = 1; i <= 10; i++) {
         char d[64];
@@ -509,10 +503,9 @@ Test(parity_worker, autorun_off_processes_serially) {
 /* node: "[when process function is not defined] throws error" */
 Test(parity_worker, run_without_a_processor_fails) {
     ph *h = ph_new("q");
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker_ex(h, &o, true);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker_ex(h, o, true);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     cr_assert_eq(bullc_worker_run(w), BULLC_EINVAL);
     cr_assert_not(bullc_worker_is_running(w));
@@ -528,10 +521,9 @@ static void noop(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, run_twice_fails) {
     ph *h = ph_new("q");
     h->proc = noop;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     cr_assert_eq(bullc_worker_run(w), 0);
     for (int i = 1; i <= 10; i++) ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
@@ -543,30 +535,12 @@ Test(parity_worker, run_twice_fails) {
 
 /* ---- option checks -------------------------------------------------------------- */
 
-static void never_called(bullc_job *job, void *data) {
-    (void)job, (void)data;
-    cr_assert_fail("the worker must not be created");
-}
-static int new_worker_with(void (*set)(bullc_worker_opts *o)) {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    bullc_worker_opts o;
-    bullc_worker_opts_init(&o);
-    o.prefix = tu_prefix();
-    o.processor = never_called;
-    set(&o);
-    bullc_worker *w = NULL;
-    bullc_error err = {0};
-    int rc = bullc_worker_new(&w, &loop, "q", &o, NULL, NULL, &err);
-    cr_assert_null(w);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    cr_assert_eq(uv_loop_close(&loop), 0);
-    return rc;
-}
-static void set_max_stalled(bullc_worker_opts *o) { o->max_stalled_count = -1; }
-static void set_max_started(bullc_worker_opts *o) { o->max_started_attempts = -1; }
-static void set_stalled_interval(bullc_worker_opts *o) { o->stalled_interval = 0; }
-static void set_concurrency(bullc_worker_opts *o) { o->concurrency = 0; }
+/* Where Node's `new Worker(...)` throws, the setter refuses the value. */
+static int set_max_stalled(bullc_worker_opts *o) { return bullc_worker_opts_set_max_stalled_count(o, -1); }
+static int set_max_started(bullc_worker_opts *o) { return bullc_worker_opts_set_max_started_attempts(o, -1); }
+static int set_stalled_interval(bullc_worker_opts *o) { return bullc_worker_opts_set_stalled_interval(o, 0); }
+static int set_concurrency(bullc_worker_opts *o) { return bullc_worker_opts_set_concurrency(o, 0); }
+static int new_worker_with(int (*set)(bullc_worker_opts *o)) { return set(tu_wopts()); }
 
 /* node: "max stalled count cannot be less than zero" */
 Test(parity_worker, max_stalled_count_below_zero) { cr_assert_eq(new_worker_with(set_max_stalled), BULLC_EINVAL); }
@@ -592,11 +566,10 @@ static void one_at_a_time(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, concurrency_one_runs_in_sequence) {
     ph *h = ph_new("q");
     h->proc = one_at_a_time;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.concurrency = 1;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_concurrency(o, 1);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     ph_add(h, "test", "{}", NULL);
     ph_add(h, "test", "{}", NULL);
@@ -630,10 +603,9 @@ static void conc_proc(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, concurrency_is_respected) {
     ph *h = ph_new("q");
     h->proc = conc_proc;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.concurrency = 4;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 4);
+    ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     bullc_bulk_job jobs[8];
     memset(jobs, 0, sizeof jobs);
@@ -657,11 +629,10 @@ static void pause_on_first(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, pausing_keeps_no_active_jobs) {
     ph *h = ph_new("q");
     h->proc = pause_on_first;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    o.concurrency = 4;
-    bullc_worker *w = ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_concurrency(o, 4);
+    bullc_worker *w = ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     for (int i = 0; i < 8; i++) ph_add(h, "test", "{}", NULL);
     bullc_worker_run(w);
@@ -717,13 +688,12 @@ static void first_hangs(ph *h, bullc_job *job, int widx) {
 Test(parity_worker, continues_after_a_stall) {
     ph *h = ph_new("q");
     h->proc = first_hangs;
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.lock_duration = 1000;
-    o.lock_renew_time = 3000; /* the lock is not renewed in time */
-    o.stalled_interval = 100;
-    o.concurrency = 2;
-    ph_worker(h, &o);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 1000);
+    bullc_worker_opts_set_lock_renew_time(o, 3000); /* the lock is not renewed in time */
+    bullc_worker_opts_set_stalled_interval(o, 100);
+    bullc_worker_opts_set_concurrency(o, 2);
+    ph_worker(h, o);
     const char *id = ph_add(h, "test", "{\"bar\":\"baz\"}", NULL);
     cr_assert(PH_WAIT(h, 10000, h->n_completed >= 1));
     cr_assert_str_eq(ph_wget(h, 'c', 0)->id, id);
@@ -753,10 +723,9 @@ static bullc_job *next_job(ph *h, bullc_worker *w, const char *token, bool block
     return m.job;
 }
 static bullc_worker *manual_worker(ph *h) {
-    bullc_worker_opts o;
-    ph_wopts(h, &o);
-    o.autorun = false;
-    bullc_worker *w = ph_worker_ex(h, &o, true);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker *w = ph_worker_ex(h, o, true);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
     return w;
 }

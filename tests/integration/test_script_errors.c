@@ -44,10 +44,9 @@ static void poll_cb(uv_timer_t *t) {
  * than lockDuration: job 2 ends by the worker, not by stalled recovery). */
 static void run_until_job2_ends(wh *h) {
     wh_init(h);
-    bullc_worker_opts o;
-    wh_opts(&o, g_prefix);
-    o.processor = always_fail;
-    wh_add_worker(h, "supp", &o);
+    bullc_worker_opts *o = wh_opts(g_prefix);
+    bullc_worker_opts_set_processor(o, always_fail, NULL);
+    wh_add_worker(h, "supp", o);
     uv_timer_t poll;
     uv_timer_init(&h->loop, &poll);
     poll.data = h;

@@ -27,12 +27,11 @@ static bullc_queue *queue_on_private(const char *prefix) {
     bullc_redis_opts *o;
     bullc_redis_opts_new(&o);
     bullc_redis_opts_parse_url(o, pr.url, NULL);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = o;
-    qo.prefix = prefix;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, o);
+    bullc_queue_opts_set_prefix(qo, prefix);
     bullc_queue *q;
-    cr_assert_eq(bullc_queue_new(&q, "q", &qo, NULL), 0);
+    cr_assert_eq(bullc_queue_new(&q, "q", qo, NULL), 0);
     bullc_redis_opts_free(o);
     return q;
 }
@@ -78,12 +77,16 @@ static void restart_tick(uv_timer_t *t) {
     uv_timer_start(t, restart_tick, 5, 0);
 }
 
-static void opts_private(bullc_worker_opts *o, const char *prefix, bullc_redis_opts **ro) {
-    bullc_redis_opts_new(ro);
-    bullc_redis_opts_parse_url(*ro, pr.url, NULL);
-    bullc_redis_opts_set_timeouts(*ro, 1000, 2000);
-    wh_opts(o, prefix);
-    o->redis = *ro;
+/* Worker options on the private Redis (freed at exit). */
+static bullc_worker_opts *opts_private(const char *prefix) {
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    bullc_redis_opts_parse_url(ro, pr.url, NULL);
+    bullc_redis_opts_set_timeouts(ro, 1000, 2000);
+    bullc_worker_opts *o = wh_opts(prefix);
+    bullc_worker_opts_set_redis(o, ro);
+    bullc_redis_opts_free(ro);
+    return o;
 }
 
 Test(reconnect, redis_restart_loses_nothing_and_completes_nothing_twice) {
@@ -101,14 +104,10 @@ Test(reconnect, redis_restart_loses_nothing_and_completes_nothing_twice) {
     wh h;
     wh_init(&h);
     h.want = N;
-    bullc_worker_opts o;
-    bullc_redis_opts *ro;
-    opts_private(&o, p, &ro);
-    o.processor = slow_proc;
-    o.processor_data = &h;
-    o.concurrency = 4;
-    wh_add_worker(&h, "q", &o);
-    bullc_redis_opts_free(ro);
+    bullc_worker_opts *o = opts_private(p);
+    bullc_worker_opts_set_processor(o, slow_proc, &h);
+    bullc_worker_opts_set_concurrency(o, 4);
+    wh_add_worker(&h, "q", o);
     restart_ctx r = {&h, {0}, 0};
     uv_timer_init(&h.loop, &r.t);
     r.t.data = &r;
@@ -153,13 +152,9 @@ Test(reconnect, redis_down_at_start_then_up) {
     wh h;
     wh_init(&h);
     h.want = 1;
-    bullc_worker_opts o;
-    bullc_redis_opts *ro;
-    opts_private(&o, "late", &ro);
-    o.processor = slow_proc;
-    o.processor_data = &h;
-    wh_add_worker(&h, "q", &o);
-    bullc_redis_opts_free(ro);
+    bullc_worker_opts *o = opts_private("late");
+    bullc_worker_opts_set_processor(o, slow_proc, &h);
+    wh_add_worker(&h, "q", o);
     uv_timer_t t;
     uv_timer_init(&h.loop, &t);
     uv_timer_start(&t, start_redis_later, 1500, 0);
@@ -209,14 +204,10 @@ static void outage_of(int down_ms) {
     wh_init(&h);
     h.want = 1;
     outage o = {&h, {0}, 0, down_ms, 0, 0};
-    bullc_worker_opts wo;
-    bullc_redis_opts *ro;
-    opts_private(&wo, "out", &ro);
-    wo.processor = outage_proc;
-    wo.processor_data = &o;
-    wo.drain_delay = 1;
-    wh_add_worker(&h, "q", &wo);
-    bullc_redis_opts_free(ro);
+    bullc_worker_opts *wo = opts_private("out");
+    bullc_worker_opts_set_processor(wo, outage_proc, &o);
+    bullc_worker_opts_set_drain_delay(wo, 1);
+    wh_add_worker(&h, "q", wo);
     uv_timer_init(&h.loop, &o.t);
     o.t.data = &o;
     uv_timer_start(&o.t, outage_tick, 600, 0);

@@ -24,18 +24,19 @@ int main(int argc, char **argv) {
                 argv[0], argv[0]);
         return 2;
     }
-    bullc_queue_opts o;
-    bullc_queue_opts_init(&o);
-    o.prefix = argv[1];
+    bullc_queue_opts *o = NULL;
+    if (bullc_queue_opts_new(&o) || bullc_queue_opts_set_prefix(o, argv[1])) return 3;
     bullc_queue *q = NULL;
     bullc_error err = {0};
-    if (bullc_queue_new(&q, game ? BULLC_REFERENCE_TEST_QUEUE : BULLC_REFERENCE_NOTIFICATION_QUEUE, &o, &err)) {
+    int rc = bullc_queue_new(&q, game ? BULLC_REFERENCE_TEST_QUEUE : BULLC_REFERENCE_NOTIFICATION_QUEUE, o, &err);
+    bullc_queue_opts_free(o);
+    if (rc) {
         fprintf(stderr, "%s\n", err.message);
         return 3;
     }
     char *id = NULL;
-    int rc =
-        game ? bullc_reference_add_test_queue_job(q, argv[3], argv[4], argc > 5 ? argv[5] : NULL, &id, &err)
+    rc = game
+             ? bullc_reference_add_test_queue_job(q, argv[3], argv[4], argc > 5 ? argv[5] : NULL, &id, &err)
              : bullc_reference_add_notification_job(q, argv[3], argv[4], argv[5], argc > 6 ? argv[6] : NULL, &id, &err);
     if (rc < 0)
         fprintf(stderr, "%s\n", err.message);

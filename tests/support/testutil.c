@@ -72,17 +72,60 @@ redisReply *tu_cmd(redisContext *c, const char *fmt, ...) {
     return r;
 }
 
+/* Settings made by tu_*opts, freed when the test process exits: a test
+ * that fails half-way frees them too. */
+static struct {
+    void *p;
+    void (*free)(void *);
+} owned_opts[256];
+static int n_owned_opts;
+
+static void free_owned_opts(void) {
+    while (n_owned_opts > 0) {
+        n_owned_opts--;
+        owned_opts[n_owned_opts].free(owned_opts[n_owned_opts].p);
+    }
+}
+
+static void *own_opts(int rc, void *p, void (*free_fn)(void *)) {
+    cr_assert_eq(rc, 0, "out of memory");
+    cr_assert_lt(n_owned_opts, 256);
+    if (n_owned_opts == 0) atexit(free_owned_opts);
+    owned_opts[n_owned_opts].p = p;
+    owned_opts[n_owned_opts++].free = free_fn;
+    return p;
+}
+
+static void free_wopts(void *p) { bullc_worker_opts_free(p); }
+static void free_qopts(void *p) { bullc_queue_opts_free(p); }
+static void free_eopts(void *p) { bullc_queue_events_opts_free(p); }
+
+bullc_worker_opts *tu_wopts(void) {
+    bullc_worker_opts *o = NULL;
+    int rc = bullc_worker_opts_new(&o);
+    return own_opts(rc, o, free_wopts);
+}
+bullc_queue_opts *tu_qopts(void) {
+    bullc_queue_opts *o = NULL;
+    int rc = bullc_queue_opts_new(&o);
+    return own_opts(rc, o, free_qopts);
+}
+bullc_queue_events_opts *tu_eopts(void) {
+    bullc_queue_events_opts *o = NULL;
+    int rc = bullc_queue_events_opts_new(&o);
+    return own_opts(rc, o, free_eopts);
+}
+
 bullc_queue *tu_queue(const char *name, const char *prefix) {
     bullc_redis_opts *o;
     bullc_redis_opts_new(&o);
     cr_assert_eq(bullc_redis_opts_parse_url(o, tu_redis_url(), NULL), 0);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = o;
-    qo.prefix = prefix;
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, o);
+    bullc_queue_opts_set_prefix(qo, prefix);
     bullc_queue *q = NULL;
     bullc_error err = {0};
-    cr_assert_eq(bullc_queue_new(&q, name, &qo, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_new(&q, name, qo, &err), 0, "%s", err.message);
     bullc_redis_opts_free(o);
     return q;
 }

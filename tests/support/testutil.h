@@ -19,6 +19,11 @@ const char *tu_prefix(void);
 redisContext *tu_redis(void);
 /* Runs a command and returns the reply (the test fails on a NULL reply). */
 redisReply *tu_cmd(redisContext *c, const char *fmt, ...);
+/* Default settings (as bullc_*_opts_new gives them), freed when the test
+ * process exits. */
+bullc_worker_opts *tu_wopts(void);
+bullc_queue_opts *tu_qopts(void);
+bullc_queue_events_opts *tu_eopts(void);
 /* A queue handle on the tests' Redis with `prefix`. */
 bullc_queue *tu_queue(const char *name, const char *prefix);
 /* HGET as a malloc'd string, NULL when missing. */

@@ -72,15 +72,17 @@ static bullc_redis_opts *redis_opts(void) {
     return ro;
 }
 
-void wh_opts(bullc_worker_opts *o, const char *prefix) {
-    bullc_worker_opts_init(o);
-    o->prefix = prefix;
-    o->drain_delay = 1;
+bullc_worker_opts *wh_opts(const char *prefix) {
+    bullc_worker_opts *o = tu_wopts();
+    bullc_redis_opts *ro = redis_opts();
+    bullc_worker_opts_set_redis(o, ro);
+    bullc_redis_opts_free(ro);
+    bullc_worker_opts_set_prefix(o, prefix);
+    bullc_worker_opts_set_drain_delay(o, 1);
+    return o;
 }
 
-bullc_worker *wh_add_worker(wh *h, const char *queue, bullc_worker_opts *o) {
-    bullc_redis_opts *ro = NULL;
-    if (!o->redis) o->redis = ro = redis_opts();
+bullc_worker *wh_add_worker(wh *h, const char *queue, const bullc_worker_opts *o) {
     bullc_worker_events ev = {.active = ev_active,
                               .completed = ev_completed,
                               .failed = ev_failed,
@@ -91,10 +93,6 @@ bullc_worker *wh_add_worker(wh *h, const char *queue, bullc_worker_opts *o) {
     bullc_error err = {0};
     bullc_worker *w = NULL;
     cr_assert_eq(bullc_worker_new(&w, &h->loop, queue, o, &ev, h, &err), 0, "%s", err.message);
-    if (ro) {
-        bullc_redis_opts_free(ro);
-        o->redis = NULL;
-    }
     h->w[h->nworkers++] = w;
     return w;
 }

@@ -20,9 +20,10 @@ typedef struct wh {
 } wh;
 
 void wh_init(wh *h);
-/* Opts with the test Redis and `prefix`; the caller sets the processor. */
-void wh_opts(bullc_worker_opts *o, const char *prefix);
-bullc_worker *wh_add_worker(wh *h, const char *queue, bullc_worker_opts *o);
+/* Opts with the test Redis, `prefix` and a 1 s drain delay (freed at exit);
+ * the caller sets the processor. */
+bullc_worker_opts *wh_opts(const char *prefix);
+bullc_worker *wh_add_worker(wh *h, const char *queue, const bullc_worker_opts *o);
 /* Runs until every worker closed (or the guard: `guard_ms`), then checks
  * that the loop closes clean and frees the workers. */
 void wh_run(wh *h, int guard_ms);

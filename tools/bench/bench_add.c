@@ -96,10 +96,10 @@ int main(int argc, char **argv) {
     bullc_redis_opts *ro;
     if (bullc_redis_opts_new(&ro) || bullc_redis_opts_from_env(ro, &err) < 0) die("Redis settings", &err);
     if (bullc_redis_opts_set_busy_poll(ro, (int)busy_poll)) die("--busy-poll: 0 to 100000", NULL);
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = ro;
-    if (bullc_queue_new(&q, queue_name, &qo, &err)) die("bullc_queue_new", &err);
+    bullc_queue_opts *qo;
+    if (bullc_queue_opts_new(&qo) || bullc_queue_opts_set_redis(qo, ro)) die("bullc_queue_opts", NULL);
+    if (bullc_queue_new(&q, queue_name, qo, &err)) die("bullc_queue_new", &err);
+    bullc_queue_opts_free(qo);
     bullc_redis_opts_free(ro);
     bullc_job_opts *opts;
     if (bullc_job_opts_new(&opts)) die("bullc_job_opts_new", NULL);

@@ -99,13 +99,15 @@ int main(int argc, char **argv) {
     }
     if (!(lat = calloc((size_t)count, sizeof *lat))) return 1;
     uv_loop_t *loop = uv_default_loop();
-    bullc_worker_opts o;
-    bullc_worker_opts_init(&o);
-    o.processor = process;
-    o.concurrency = concurrency;
+    bullc_worker_opts *o = NULL;
+    if (bullc_worker_opts_new(&o) || bullc_worker_opts_set_processor(o, process, NULL) ||
+        bullc_worker_opts_set_concurrency(o, concurrency))
+        return 1;
     bullc_worker_events ev = {.ready = ready, .error = on_error};
     bullc_error err = {0};
-    if (bullc_worker_new(&worker, loop, queue, &o, &ev, NULL, &err)) {
+    int rc = bullc_worker_new(&worker, loop, queue, o, &ev, NULL, &err);
+    bullc_worker_opts_free(o);
+    if (rc) {
         fprintf(stderr, "bench_latency: %s\n", err.message);
         return 1;
     }

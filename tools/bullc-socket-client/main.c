@@ -211,11 +211,14 @@ int main(int argc, char **argv) {
         exit_code = rc;
         goto out;
     }
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = ro;
-    qo.prefix = app.cfg.prefix;
-    if ((rc = bullc_queue_new(&queue, app.cfg.queue, &qo, &err))) {
+    bullc_queue_opts *qo = NULL;
+    if (!(rc = bullc_queue_opts_new(&qo)) && !(rc = bullc_queue_opts_set_redis(qo, ro)) &&
+        !(rc = bullc_queue_opts_set_prefix(qo, app.cfg.prefix)))
+        rc = bullc_queue_new(&queue, app.cfg.queue, qo, &err);
+    else
+        snprintf(err.message, sizeof err.message, "%s", bullc_strerror(rc));
+    bullc_queue_opts_free(qo);
+    if (rc) {
         fprintf(stderr, "bullc-socket-client: %s\n", err.message);
         exit_code = rc == BULLC_EINVAL ? SC_EXIT_USAGE : SC_EXIT_FAIL;
         goto out;

@@ -87,8 +87,9 @@ typedef struct bw_config {
  * the reason to stderr. */
 int bw_config_parse(bw_config *cfg, int argc, char **argv);
 void bw_config_free(bw_config *cfg);
-/* The settings as bullc worker options (strings borrowed from `s`). */
-void bw_settings_to_opts(const bw_settings *s, bullc_worker_opts *o);
+/* Applies the settings given in `s` to `o`. 0, or the setter's BULLC_E*
+ * code with the reason in `why`. */
+int bw_settings_to_opts(const bw_settings *s, bullc_worker_opts *o, char *why, size_t size);
 void bw_usage(FILE *f);
 
 /* ---- run time --------------------------------------------------------------- */

@@ -16,74 +16,67 @@
  * stalled check every 0 ms); O_MS: 0 means none. */
 enum { O_POSINT, O_INT, O_MS, O_MS_POS, O_COUNT, O_SECONDS, O_BOOL, O_KEEP, O_STR };
 
-#define NO_WOPT ((size_t)-1)
+static int set_keep_complete(bullc_worker_opts *o, const char *json);
+static int set_keep_fail(bullc_worker_opts *o, const char *json);
+
+/* The bullc_worker_opts setter of an option, by its table type (the
+ * compiler checks each against the type). */
+typedef union wset {
+    int (*i)(bullc_worker_opts *, int);          /* O_POSINT, O_INT */
+    int (*i64)(bullc_worker_opts *, int64_t);    /* O_MS, O_MS_POS, O_COUNT */
+    int (*d)(bullc_worker_opts *, double);       /* O_SECONDS */
+    int (*b)(bullc_worker_opts *, bool);         /* O_BOOL */
+    int (*s)(bullc_worker_opts *, const char *); /* O_KEEP (the JSON text), O_STR */
+} wset;
+
 typedef struct optdef {
     const char *flag; /* without the leading "--" */
     const char *key;  /* config-file key; "a.b" is key b of object a */
     int type;
-    size_t off;  /* in bw_settings */
-    size_t woff; /* in bullc_worker_opts (same C type), or NO_WOPT */
+    size_t off; /* in bw_settings */
+    wset set;   /* NULL: not a bullc_worker_opts option, or the limiter (one setter of two values) */
     const char *arg, *help;
 } optdef;
 
-#define OPT(flag, key, type, field, wfield, arg, help) \
-    { flag, key, type, offsetof(bw_settings, field), offsetof(bullc_worker_opts, wfield), arg, help }
+#define OPT(flag, key, type, field, u, setter, arg, help) \
+    { flag, key, type, offsetof(bw_settings, field), {.u = setter}, arg, help }
 static const optdef opts[] = {
-    OPT("concurrency", "concurrency", O_POSINT, concurrency, concurrency, "N", "jobs processed at once (1)"),
-    OPT("lock-duration", "lockDuration", O_MS_POS, lock_duration, lock_duration, "MS", "job lock time to live (30000)"),
-    OPT("lock-renew-time", "lockRenewTime", O_MS, lock_renew_time, lock_renew_time, "MS",
+    OPT("concurrency", "concurrency", O_POSINT, concurrency, i, bullc_worker_opts_set_concurrency, "N",
+        "jobs processed at once (1)"),
+    OPT("lock-duration", "lockDuration", O_MS_POS, lock_duration, i64, bullc_worker_opts_set_lock_duration, "MS",
+        "job lock time to live (30000)"),
+    OPT("lock-renew-time", "lockRenewTime", O_MS, lock_renew_time, i64, bullc_worker_opts_set_lock_renew_time, "MS",
         "lock renewal period (lock-duration / 2)"),
-    OPT("stalled-interval", "stalledInterval", O_MS_POS, stalled_interval, stalled_interval, "MS",
-        "stalled-jobs check period (30000)"),
-    OPT("max-stalled-count", "maxStalledCount", O_INT, max_stalled_count, max_stalled_count, "N",
-        "stalls allowed before a job fails (1)"),
-    OPT("drain-delay", "drainDelay", O_SECONDS, drain_delay, drain_delay, "S",
+    OPT("stalled-interval", "stalledInterval", O_MS_POS, stalled_interval, i64, bullc_worker_opts_set_stalled_interval,
+        "MS", "stalled-jobs check period (30000)"),
+    OPT("max-stalled-count", "maxStalledCount", O_INT, max_stalled_count, i, bullc_worker_opts_set_max_stalled_count,
+        "N", "stalls allowed before a job fails (1)"),
+    OPT("drain-delay", "drainDelay", O_SECONDS, drain_delay, d, bullc_worker_opts_set_drain_delay, "S",
         "longest blocking wait on an empty queue, seconds (5)"),
-    OPT("limiter-max", "limiter.max", O_COUNT, limiter_max, limiter_max, "N", "rate limit: jobs per window"),
-    OPT("limiter-duration", "limiter.duration", O_MS, limiter_duration, limiter_duration, "MS", "rate limit window"),
-    OPT("remove-on-complete", "removeOnComplete", O_KEEP, remove_on_complete, remove_on_complete, "JSON",
+    OPT("limiter-max", "limiter.max", O_COUNT, limiter_max, i64, NULL, "N", "rate limit: jobs per window"),
+    OPT("limiter-duration", "limiter.duration", O_MS, limiter_duration, i64, NULL, "MS", "rate limit window"),
+    OPT("remove-on-complete", "removeOnComplete", O_KEEP, remove_on_complete, s, set_keep_complete, "JSON",
         "keep completed jobs: true (remove), false, N or {\"age\":S,\"count\":N}"),
-    OPT("remove-on-fail", "removeOnFail", O_KEEP, remove_on_fail, remove_on_fail, "JSON", "the same for failed jobs"),
-    OPT("name", "name", O_STR, name, name, "NAME", "worker name (stored in the job's processedBy)"),
-    OPT("skip-stalled-check", "skipStalledCheck", O_BOOL, skip_stalled_check, skip_stalled_check, NULL,
-        "do not run the stalled-jobs check"),
-    OPT("skip-lock-renewal", "skipLockRenewal", O_BOOL, skip_lock_renewal, skip_lock_renewal, NULL,
-        "do not renew job locks"),
-    OPT("max-started-attempts", "maxStartedAttempts", O_COUNT, max_started_attempts, max_started_attempts, "N",
-        "fail a job started more than N times (0: no limit)"),
-    OPT("maximum-rate-limit-delay", "maximumRateLimitDelay", O_MS_POS, max_rate_limit_delay, maximum_rate_limit_delay,
-        "MS", "longest wait when rate limited (30000)"),
-    OPT("metrics-max-data-points", "metrics.maxDataPoints", O_COUNT, metrics_max_data_points, metrics_max_data_points,
-        "N", "record Node's per-minute metrics, keeping N points"),
-    OPT("prefix", "prefix", O_STR, prefix, prefix, "P", "key prefix (bull)"),
-    {"timeout", "timeout", O_MS, offsetof(bw_settings, timeout), NO_WOPT, "MS",
-     "fail a job still running after MS ms (0: none); an exec command is killed"},
-    {"kill-grace", "killGrace", O_MS, offsetof(bw_settings, kill_grace), NO_WOPT, "MS",
-     "exec: delay between SIGTERM and SIGKILL (5000)"},
+    OPT("remove-on-fail", "removeOnFail", O_KEEP, remove_on_fail, s, set_keep_fail, "JSON", "the same for failed jobs"),
+    OPT("name", "name", O_STR, name, s, bullc_worker_opts_set_name, "NAME",
+        "worker name (stored in the job's processedBy)"),
+    OPT("skip-stalled-check", "skipStalledCheck", O_BOOL, skip_stalled_check, b,
+        bullc_worker_opts_set_skip_stalled_check, NULL, "do not run the stalled-jobs check"),
+    OPT("skip-lock-renewal", "skipLockRenewal", O_BOOL, skip_lock_renewal, b, bullc_worker_opts_set_skip_lock_renewal,
+        NULL, "do not renew job locks"),
+    OPT("max-started-attempts", "maxStartedAttempts", O_COUNT, max_started_attempts, i64,
+        bullc_worker_opts_set_max_started_attempts, "N", "fail a job started more than N times (0: no limit)"),
+    OPT("maximum-rate-limit-delay", "maximumRateLimitDelay", O_MS_POS, max_rate_limit_delay, i64,
+        bullc_worker_opts_set_maximum_rate_limit_delay, "MS", "longest wait when rate limited (30000)"),
+    OPT("metrics-max-data-points", "metrics.maxDataPoints", O_COUNT, metrics_max_data_points, i64,
+        bullc_worker_opts_set_metrics, "N", "record Node's per-minute metrics, keeping N points"),
+    OPT("prefix", "prefix", O_STR, prefix, s, bullc_worker_opts_set_prefix, "P", "key prefix (bull)"),
+    OPT("timeout", "timeout", O_MS, timeout, i64, NULL, "MS",
+        "fail a job still running after MS ms (0: none); an exec command is killed"),
+    OPT("kill-grace", "killGrace", O_MS, kill_grace, i64, NULL, "MS", "exec: delay between SIGTERM and SIGKILL (5000)"),
 };
 #undef OPT
 #define NOPTS (sizeof opts / sizeof opts[0])
-
-/* bw_settings_to_opts copies each field by its table type: a change of a
- * bullc_worker_opts field's type must fail the build, not the copy. */
-#define SAME(f, wf) _Static_assert(sizeof(((bw_settings *)0)->f) == sizeof(((bullc_worker_opts *)0)->wf), #f)
-SAME(concurrency, concurrency);
-SAME(max_stalled_count, max_stalled_count);
-SAME(lock_duration, lock_duration);
-SAME(lock_renew_time, lock_renew_time);
-SAME(stalled_interval, stalled_interval);
-SAME(drain_delay, drain_delay);
-SAME(limiter_max, limiter_max);
-SAME(limiter_duration, limiter_duration);
-SAME(max_started_attempts, max_started_attempts);
-SAME(max_rate_limit_delay, maximum_rate_limit_delay);
-SAME(metrics_max_data_points, metrics_max_data_points);
-SAME(skip_stalled_check, skip_stalled_check);
-SAME(skip_lock_renewal, skip_lock_renewal);
-SAME(remove_on_complete, remove_on_complete);
-SAME(name, name);
-SAME(prefix, prefix);
-#undef SAME
 
 static size_t type_size(int type) {
     switch (type) {
@@ -234,10 +227,64 @@ static void merge(bw_settings *dst, const bw_settings *src) {
     }
 }
 
-void bw_settings_to_opts(const bw_settings *s, bullc_worker_opts *o) {
-    for (size_t i = 0; i < NOPTS; i++)
-        if ((s->set & (1u << i)) && opts[i].woff != NO_WOPT)
-            memcpy((char *)o + opts[i].woff, (const char *)s + opts[i].off, type_size(opts[i].type));
+/* removeOn*: the JSON text (checked when parsed) to the typed setters. */
+static int set_keep(bullc_worker_opts *o, const char *json, bool complete) {
+    cJSON *j = cJSON_Parse(json);
+    int rc = BULLC_EINVAL;
+    if (cJSON_IsBool(j)) {
+        rc = complete ? bullc_worker_opts_set_remove_on_complete(o, cJSON_IsTrue(j))
+                      : bullc_worker_opts_set_remove_on_fail(o, cJSON_IsTrue(j));
+    } else if (cJSON_IsNumber(j) || cJSON_IsObject(j)) {
+        const cJSON *count = cJSON_IsNumber(j) ? j : cJSON_GetObjectItemCaseSensitive(j, "count");
+        const cJSON *age = cJSON_GetObjectItemCaseSensitive(j, "age");
+        const cJSON *limit = cJSON_GetObjectItemCaseSensitive(j, "limit");
+        int64_t c = cJSON_IsNumber(count) ? (int64_t)count->valuedouble : -1;
+        int64_t a = cJSON_IsNumber(age) ? (int64_t)age->valuedouble : -1;
+        int64_t l = cJSON_IsNumber(limit) ? (int64_t)limit->valuedouble : -1;
+        rc = complete ? bullc_worker_opts_set_keep_on_complete(o, c, a, l)
+                      : bullc_worker_opts_set_keep_on_fail(o, c, a, l);
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+static int set_keep_complete(bullc_worker_opts *o, const char *json) { return set_keep(o, json, true); }
+static int set_keep_fail(bullc_worker_opts *o, const char *json) { return set_keep(o, json, false); }
+
+int bw_settings_to_opts(const bw_settings *s, bullc_worker_opts *o, char *why, size_t size) {
+    for (size_t i = 0; i < NOPTS; i++) {
+        const optdef *d = &opts[i];
+        if (!(s->set & (1u << i)) || !d->set.i) continue;
+        const char *field = (const char *)s + d->off;
+        int rc = 0;
+        switch (d->type) {
+        case O_POSINT:
+        case O_INT:
+            rc = d->set.i(o, *(const int *)field);
+            break;
+        case O_SECONDS:
+            rc = d->set.d(o, *(const double *)field);
+            break;
+        case O_BOOL:
+            rc = d->set.b(o, *(const bool *)field);
+            break;
+        case O_KEEP:
+        case O_STR:
+            rc = d->set.s(o, *(const char *const *)field);
+            break;
+        default:
+            rc = d->set.i64(o, *(const int64_t *)field);
+        }
+        if (rc) {
+            snprintf(why, size, "%s", d->type == O_SECONDS ? "drainDelay must be greater than 0 (--drain-delay)" : "");
+            if (!*why) snprintf(why, size, "--%s (%s): value out of range", d->flag, d->key);
+            return rc;
+        }
+    }
+    if (bullc_worker_opts_set_limiter(o, s->limiter_max, s->limiter_duration)) {
+        snprintf(why, size, "limiter needs both max and duration (--limiter-max, --limiter-duration)");
+        return BULLC_EINVAL;
+    }
+    return 0;
 }
 
 /* ---- processors ------------------------------------------------------------- */

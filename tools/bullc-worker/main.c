@@ -39,17 +39,28 @@ static int redis_settings(const bw_config *cfg, bullc_redis_opts **out) {
     return 0;
 }
 
+/* A queue handle for checks: a worker writes nothing until it takes a job,
+ * so it skips the queue's meta update. */
+static int open_queue(const bullc_redis_opts *ro, const bw_queue_cfg *qc, bullc_queue **out, bullc_error *err) {
+    bullc_queue_opts *qo = NULL;
+    int rc = bullc_queue_opts_new(&qo);
+    if (!rc) rc = bullc_queue_opts_set_redis(qo, ro);
+    if (!rc) rc = bullc_queue_opts_set_prefix(qo, qc->s.prefix);
+    if (!rc) rc = bullc_queue_opts_set_skip_meta_update(qo, true);
+    if (!rc)
+        rc = bullc_queue_new(out, qc->name, qo, err);
+    else
+        snprintf(err->message, sizeof err->message, "%s", bullc_strerror(rc));
+    bullc_queue_opts_free(qo);
+    return rc;
+}
+
 /* One synchronous PING before anything starts: a wrong host or password is
  * a clear message and exit code 3, not a worker retrying for ever. */
 static int check_redis(const bw_config *cfg, const bullc_redis_opts *ro, const char *where) {
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = ro;
-    qo.prefix = cfg->queues[0].s.prefix;
-    qo.skip_meta_update = true; /* a worker writes nothing until it takes a job */
     bullc_queue *q = NULL;
     bullc_error err = {0};
-    int rc = bullc_queue_new(&q, cfg->queues[0].name, &qo, &err);
+    int rc = open_queue(ro, &cfg->queues[0], &q, &err);
     if (rc) return fatal(cfg, rc == BULLC_EINVAL ? BW_EXIT_USAGE : BW_EXIT_FAIL, "%s", err.message);
     rc = bullc_queue_ping(q, &err);
     bullc_queue_free(q);
@@ -140,15 +151,10 @@ static void mask_redis_args(int argc, char **argv) {
  * warning. CONFIG/INFO forbidden by a managed Redis only skip checks. */
 static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
     for (size_t i = 0; i < cfg->nqueues; i++) {
-        bullc_queue_opts qo;
-        bullc_queue_opts_init(&qo);
-        qo.redis = ro;
-        qo.prefix = cfg->queues[i].s.prefix;
-        qo.skip_meta_update = true;
         bullc_queue *q = NULL;
         bullc_error err = {0};
         char *report = NULL;
-        if (bullc_queue_new(&q, cfg->queues[i].name, &qo, &err) || bullc_queue_check_server(q, &report, &err)) {
+        if (open_queue(ro, &cfg->queues[i], &q, &err) || bullc_queue_check_server(q, &report, &err)) {
             bullc_queue_free(q);
             return fatal(cfg, BW_EXIT_REDIS, "server checks: %s", err.message);
         }

@@ -184,22 +184,25 @@ static void close_all_handles(bw_app *app) {
 
 static int start_worker(bw_app *app, bw_queue *q) {
     const bw_queue_cfg *c = q->cfg;
-    bullc_worker_opts o;
-    bullc_worker_opts_init(&o);
-    o.redis = app->redis;
-    bw_settings_to_opts(&c->s, &o);
-    o.processor_data = q;
+    bullc_worker_opts *o = NULL;
+    if (bullc_worker_opts_new(&o)) return BW_EXIT_FAIL;
+    char why[160];
+    int rc = bullc_worker_opts_set_redis(o, app->redis);
+    if (!rc && (rc = bw_settings_to_opts(&c->s, o, why, sizeof why))) {
+        TLOG(TLOG_ERROR, "start", TLOG_S("queue", c->name), TLOG_S("code", bullc_err_name(rc)), TLOG_S("msg", why));
+        bullc_worker_opts_free(o);
+        return rc == BULLC_EINVAL ? BW_EXIT_USAGE : BW_EXIT_FAIL;
+    }
     if (c->proc.kind == BW_PROC_EXEC) {
-        o.processor = bw_exec_process; /* its own timeout: the command is killed */
-    } else if (c->proc.kind == BW_PROC_BUILTIN && bw_builtin_blocking(c->proc.builtin)) {
-        o.blocking_processor = bw_builtin_process_blocking;
-        o.job_timeout = c->s.timeout;
-    } else if (c->proc.kind == BW_PROC_BUILTIN) {
-        o.processor = bw_builtin_process;
-        o.job_timeout = c->s.timeout;
+        bullc_worker_opts_set_processor(o, bw_exec_process, q); /* its own timeout: the command is killed */
     } else {
-        o.blocking_processor = bw_plugin_process;
-        o.job_timeout = c->s.timeout;
+        if (c->proc.kind == BW_PROC_BUILTIN && bw_builtin_blocking(c->proc.builtin))
+            bullc_worker_opts_set_blocking_processor(o, bw_builtin_process_blocking, q);
+        else if (c->proc.kind == BW_PROC_BUILTIN)
+            bullc_worker_opts_set_processor(o, bw_builtin_process, q);
+        else
+            bullc_worker_opts_set_blocking_processor(o, bw_plugin_process, q);
+        rc = bullc_worker_opts_set_job_timeout(o, c->s.timeout);
     }
     bullc_worker_events ev = {.active = ev_active,
                               .completed = ev_completed,
@@ -210,7 +213,11 @@ static int start_worker(bw_app *app, bw_queue *q) {
                               .error = ev_error,
                               .ready = ev_ready};
     bullc_error err = {0};
-    int rc = bullc_worker_new(&q->worker, &app->loop, c->name, &o, &ev, q, &err);
+    if (rc)
+        snprintf(err.message, sizeof err.message, "%s", bullc_strerror(rc));
+    else
+        rc = bullc_worker_new(&q->worker, &app->loop, c->name, o, &ev, q, &err);
+    bullc_worker_opts_free(o);
     if (rc) {
         q->worker = NULL;
         TLOG(TLOG_ERROR, "start", TLOG_S("queue", c->name), TLOG_S("code", bullc_err_name(rc)),

@@ -203,11 +203,11 @@ static int flush_batch(cli *c, bullc_queue *q, line_job *lines, size_t n, long *
     int r = bullc_queue_add_bulk(q, jobs, n, &err);
     int rc = 0;
     if (r < 0) {
-        /* "job <i>: ..." names the index in the batch: report the line */
-        char *end;
-        unsigned long idx = strncmp(err.message, "job ", 4) ? n : strtoul(err.message + 4, &end, 10);
+        /* the failing job (if one did) has its code as status: report its line */
+        size_t idx = 0;
+        while (idx < n && jobs[idx].status >= 0) idx++;
         if (idx < n)
-            rc = cli_fail(cli_exit_for(r), "line %ld: %s", lines[idx].lineno, strchr(err.message, ':') + 2);
+            rc = cli_fail(cli_exit_for(r), "line %ld: %s", lines[idx].lineno, err.message);
         else
             rc = cli_fail(cli_exit_for(r), "%s", err.message);
     } else {

@@ -101,13 +101,17 @@ int cli_open_admin(cli *c, const char *name, bullc_queue **out) {
     bullc_redis_opts *ro = NULL;
     int rc = cli_redis_opts(c, &ro);
     if (rc) return rc;
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = ro;
-    qo.prefix = c->prefix;
-    qo.skip_meta_update = true; /* looking at a queue must not create it */
     bullc_error err = {0};
-    rc = bullc_queue_new(out, name, &qo, &err);
+    bullc_queue_opts *qo = NULL;
+    rc = bullc_queue_opts_new(&qo);
+    if (!rc) rc = bullc_queue_opts_set_redis(qo, ro);
+    if (!rc) rc = bullc_queue_opts_set_prefix(qo, c->prefix);
+    if (!rc) rc = bullc_queue_opts_set_skip_meta_update(qo, true); /* looking at a queue must not create it */
+    if (!rc)
+        rc = bullc_queue_new(out, name, qo, &err);
+    else
+        snprintf(err.message, sizeof err.message, "%s", bullc_strerror(rc));
+    bullc_queue_opts_free(qo);
     bullc_redis_opts_free(ro);
     return rc ? cli_fail(cli_exit_for(rc), "%s", err.message) : 0;
 }
@@ -200,11 +204,7 @@ static int json_result(cli *c, bullc_queue *q, int r, const bullc_error *err, ch
 static const char *const count_states[] = {"waiting",   "active", "delayed", "prioritized",
                                            "completed", "failed", "paused",  "waiting-children"};
 
-static void print_counts(const char *json) {
-    cJSON *o = cJSON_Parse(json);
-    for (cJSON *e = o ? o->child : NULL; e; e = e->next) printf("%-18s %.0f\n", e->string, e->valuedouble);
-    cJSON_Delete(o);
-}
+#define NCOUNT_STATES (sizeof count_states / sizeof count_states[0])
 
 int cmd_counts(cli *c) {
     const char *pos[1] = {0};
@@ -212,9 +212,18 @@ int cmd_counts(cli *c) {
     int rc = open_verb(c, 1, "counts QUEUE", pos, &q);
     if (rc) return rc;
     bullc_error err = {0};
-    char *json = NULL;
-    int r = bullc_queue_get_job_counts(q, count_states, sizeof count_states / sizeof count_states[0], &json, &err);
-    return json_result(c, q, r, &err, json, print_counts);
+    int64_t n[NCOUNT_STATES];
+    int r = bullc_queue_count_jobs(q, count_states, NCOUNT_STATES, n, &err);
+    bullc_queue_free(q);
+    if (r) return cli_fail_err(r, &err);
+    for (size_t i = 0; i < NCOUNT_STATES; i++) {
+        if (c->json)
+            printf("%s\"%s\":%lld", i ? "," : "{", count_states[i], (long long)n[i]);
+        else
+            printf("%-18s %lld\n", count_states[i], (long long)n[i]);
+    }
+    if (c->json) printf("}\n");
+    return 0;
 }
 
 /* ---- jobs, get ----------------------------------------------------------------- */

@@ -98,14 +98,18 @@ static int follow_events(cli *c, const char *queue, const char *from) {
         bullc_redis_opts_free(ro);
         return cli_fail(EXIT_FAIL, "cannot create an event loop");
     }
-    bullc_queue_events_opts o;
-    bullc_queue_events_opts_init(&o);
-    o.redis = ro;
-    o.prefix = c->prefix;
-    o.last_event_id = from;
     bullc_queue_events_callbacks cbs = {on_event, on_ready, on_error};
     bullc_error err = {0};
-    int r = bullc_queue_events_new(&f.qe, &f.loop, queue, &o, &cbs, &f, &err);
+    bullc_queue_events_opts *o = NULL;
+    int r = bullc_queue_events_opts_new(&o);
+    if (!r) r = bullc_queue_events_opts_set_redis(o, ro);
+    if (!r) r = bullc_queue_events_opts_set_prefix(o, c->prefix);
+    if (!r) r = bullc_queue_events_opts_set_last_event_id(o, from);
+    if (!r)
+        r = bullc_queue_events_new(&f.qe, &f.loop, queue, o, &cbs, &f, &err);
+    else
+        snprintf(err.message, sizeof err.message, "%s", bullc_strerror(r));
+    bullc_queue_events_opts_free(o);
     bullc_redis_opts_free(ro);
     if (r) {
         uv_loop_close(&f.loop);

@@ -187,11 +187,15 @@ int cli_open_queue(cli *c, const char *name, bullc_queue **out) {
         bullc_redis_opts_free(ro);
         return cli_fail(EXIT_USAGE, "%s", err.message);
     }
-    bullc_queue_opts qo;
-    bullc_queue_opts_init(&qo);
-    qo.redis = ro;
-    qo.prefix = c->prefix;
-    rc = bullc_queue_new(out, name, &qo, &err);
+    bullc_queue_opts *qo = NULL;
+    rc = bullc_queue_opts_new(&qo);
+    if (!rc) rc = bullc_queue_opts_set_redis(qo, ro);
+    if (!rc) rc = bullc_queue_opts_set_prefix(qo, c->prefix);
+    if (!rc)
+        rc = bullc_queue_new(out, name, qo, &err);
+    else
+        snprintf(err.message, sizeof err.message, "%s", bullc_strerror(rc));
+    bullc_queue_opts_free(qo);
     bullc_redis_opts_free(ro);
     return rc ? cli_fail(cli_exit_for(rc), "%s", err.message) : 0;
 }

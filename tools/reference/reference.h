@@ -14,7 +14,7 @@
  * given, apart from whitespace outside strings, as JSON.stringify writes
  * it), same options. Retries are the queue's business, as in NestJS
  * (registerQueue's defaultJobOptions): give the queue handle
- * bullc_queue_opts.default_job_opts, e.g. {"attempts":5,"backoff":{...}}
+ * bullc_queue_opts_set_default_job_opts, e.g. {"attempts":5,"backoff":{...}}
  * for notifications whose webhook may be down.
  *
  * Static library `bullc_reference` (tools/reference/); it uses bullc's

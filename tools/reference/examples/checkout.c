@@ -21,10 +21,12 @@ typedef struct checkout {
 } checkout;
 
 static int checkout_init(checkout *c, bullc_error *err) {
-    bullc_queue_opts o;
-    bullc_queue_opts_init(&o);
-    o.prefix = getenv("BULL_PREFIX"); /* NULL: "bull" */
-    return bullc_queue_new(&c->payments, PAYMENT_QUEUE, &o, err);
+    bullc_queue_opts *o = NULL;
+    int rc = bullc_queue_opts_new(&o);
+    if (!rc) rc = bullc_queue_opts_set_prefix(o, getenv("BULL_PREFIX")); /* NULL: "bull" */
+    if (!rc) rc = bullc_queue_new(&c->payments, PAYMENT_QUEUE, o, err);
+    bullc_queue_opts_free(o);
+    return rc;
 }
 
 static void checkout_free(checkout *c) { bullc_queue_free(c->payments); }
