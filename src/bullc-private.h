@@ -410,6 +410,9 @@ void bullc__worker_maybe_closed(bullc_worker *w);
 /* process.c */
 void bullc__process_start(bullc_worker *w, bullc_job *job);
 void bullc__process_resend(bullc_worker *w);
+/* A forced close gives up the results waiting for Redis to come back (their
+ * jobs are left to stalled recovery), or it would wait for ever. */
+void bullc__process_drop_parked(bullc_worker *w);
 void bullc__process_resend_timer(uv_timer_t *t);
 /* A job action (progress, log...) of `job` was answered. */
 void bullc__process_op_done(bullc_job *job);

@@ -266,6 +266,13 @@ static void send_finish(bullc_job *job) {
     }
 }
 
+void bullc__process_drop_parked(bullc_worker *w) {
+    for (bullc_job *j = w->jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->state == BULLC__JOB_FINISHING && j->fin && j->fin->pending) finished(j);
+    }
+}
+
 void bullc__process_resend(bullc_worker *w) {
     for (bullc_job *j = w->jobs, *next; j; j = next) {
         next = j->next;

@@ -683,6 +683,7 @@ static void maybe_closed(bullc_worker *w) {
         bullc__locks_stop(w);
         bullc__aconn_close(&w->cmd); /* outstanding replies come back NULL */
         bullc__aconn_close(&w->block);
+        bullc__process_drop_parked(w);
     }
     /* processors still holding jobs must hand them back first */
     if (w->jobs || w->deferred || w->conns_open || w->handles_open == 0 || uv_is_closing((uv_handle_t *)&w->ops_async))

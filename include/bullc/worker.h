@@ -184,7 +184,8 @@ BULLC_EXPORT int bullc_worker_get_next_job(bullc_worker *w, const char *token, b
  * `timeout_ms` (0: no limit) for the jobs in process to finish and be stored
  * (a fetch in flight is work in process: the job it brings is processed too,
  * as Node's worker.close() does); then closes the connections. Jobs still
- * unfinished are left to the stalled checker (their locks expire), and an
+ * unfinished, and results still waiting for an unreachable Redis, are left
+ * to the stalled checker (their locks expire), and an
  * `error` event (BULLC_ECLOSED) names them; their processors must still
  * return (a blocking processor) or call complete/fail (an asynchronous one)
  * before `cb` runs. `cb` runs exactly once, on the loop thread; after it, call

@@ -262,6 +262,34 @@ Test(callbacks, job_actions_return_econn_and_never_call_back_when_redis_is_unrea
     assert_contract(&t);
 }
 
+/* A result that cannot be stored (Redis out of reach) is kept for a resend;
+ * a forced close gives it up (stalled recovery takes the job) and closes. */
+static void parked_step(cbt *t) {
+    switch (t->step++) {
+    case 0:
+        fp_set_mode(fp, FP_BLACKHOLE, 0);
+        fp_reset_all(fp);
+        uv_timer_start(&t->timer, step_cb, 300, 0);
+        return;
+    case 1:
+        bullc_job_complete(t->job, "1"); /* parked: nothing to send it on */
+        t->job = NULL;
+        uv_timer_start(&t->timer, step_cb, 100, 0);
+        return;
+    default:
+        close_worker(t, true);
+    }
+}
+
+Test(callbacks, forced_close_with_a_parked_result_calls_back_once) {
+    cbt t;
+    start(&t, false, parked_step);
+    add_job(&t);
+    finish(&t);
+    assert_contract(&t);
+    cr_assert_eq(t.calls[0].ran, 1, "the close callback ran");
+}
+
 /* ---- bullc_worker_get_next_job ------------------------------------------------ */
 
 static void next_cb(bullc_worker *w, bullc_job *job, int code, void *data) {
