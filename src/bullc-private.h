@@ -376,6 +376,11 @@ struct bullc_worker {
     uv_async_t ops_async;
     uv_mutex_t ops_mutex;
     bullc__jobop *ops_head, *ops_tail;
+    /* progress, logs and data updates made while Redis is away, in the
+     * order they were made (loop thread only), sent once it is back */
+    bullc__jobop *parked_head, *parked_tail;
+    int nparked;
+    uint64_t op_seq;
     uv_thread_t loop_thread; /* compared with uv_thread_equal */
     int handles_open;
     int conns_open;
@@ -399,6 +404,12 @@ bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const 
 void bullc__job_free(bullc_job *job);
 /* Runs the cross-thread job actions queued by blocking processors. */
 void bullc__jobops_drain(bullc_worker *w);
+/* The connection is back: the parked actions go out, in order. */
+void bullc__jobops_send_parked(bullc_worker *w);
+/* A forced close: the parked actions are dropped. */
+void bullc__jobops_drop_parked(bullc_worker *w);
+/* How many job actions are kept while Redis is away (docs/reliability.md). */
+enum { BULLC__PARKED_MAX = 10000 };
 void bullc__jobops_async_cb(uv_async_t *h);
 /* worker.c */
 void bullc__worker_pump(bullc_worker *w);

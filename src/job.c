@@ -289,10 +289,72 @@ struct bullc__jobop {
     bullc_job *job; /* only dereferenced for loop-thread calls (cb) */
     sds id, key, token, arg, keep_logs;
     int64_t duration;
+    uint64_t seq; /* order of submission, kept when parked */
     bullc_job_cb cb;
     void *data;
     bullc__jobop *next;
 };
+
+static int op_send(bullc__jobop *op);
+static void op_free(bullc__jobop *op);
+
+/* Progress, logs and data updates without a callback (nobody to tell of a
+ * failure) are kept while Redis is away, up to BULLC__PARKED_MAX a worker,
+ * and sent in order once it is back; the job's finish waits for them, so
+ * they land before its completion, as under Node's `await`. Returns false
+ * when the action cannot be kept. */
+static bool park(bullc__jobop *op) {
+    bullc_worker *w = op->w;
+    if (op->cb || op->kind == OP_EXTEND || w->forced) return false;
+    if (w->nparked >= BULLC__PARKED_MAX) {
+        bullc__worker_error(w, BULLC_ECONN,
+                            "Redis is away and %d job actions wait for it: progress and logs beyond that are dropped",
+                            BULLC__PARKED_MAX);
+        return false;
+    }
+    if (w->nparked == 0)
+        bullc__worker_error(w, BULLC_ECONN,
+                            "Redis is away: job progress, logs and data updates are kept (up to %d) and sent in "
+                            "order once it is back",
+                            BULLC__PARKED_MAX);
+    /* in submission order: one whose send failed goes before those made
+     * after it */
+    bullc__jobop **at = &w->parked_head;
+    if (w->parked_tail && w->parked_tail->seq < op->seq)
+        at = &w->parked_tail->next; /* the usual case */
+    else
+        while (*at && (*at)->seq < op->seq) at = &(*at)->next;
+    op->next = *at;
+    *at = op;
+    if (!op->next) w->parked_tail = op;
+    w->nparked++;
+    op->job->ops_pending++; /* the job's finish waits for it */
+    return true;
+}
+
+void bullc__jobops_send_parked(bullc_worker *w) {
+    while (w->parked_head) {
+        bullc__jobop *op = w->parked_head;
+        if (op_send(op)) return; /* down again: kept */
+        op->job->ops_pending--;  /* op_send counted it again */
+        w->parked_head = op->next;
+        if (!w->parked_head) w->parked_tail = NULL;
+        op->next = NULL;
+        w->nparked--;
+    }
+}
+
+void bullc__jobops_drop_parked(bullc_worker *w) {
+    while (w->parked_head) {
+        bullc__jobop *op = w->parked_head;
+        w->parked_head = op->next;
+        w->nparked--;
+        bullc_job *job = op->job;
+        op_free(op);
+        bullc__process_op_done(job);
+    }
+    w->parked_tail = NULL;
+}
 
 static void op_free(bullc__jobop *op) {
     sdsfree(op->id), sdsfree(op->key), sdsfree(op->token), sdsfree(op->arg), sdsfree(op->keep_logs);
@@ -317,6 +379,10 @@ static void op_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, voi
     } else if (op->kind == OP_EXTEND && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
         code = BULLC_ELOCK;
         msg = "the job's lock is not held by this worker any more";
+    }
+    if (!r && park(op)) {            /* the connection broke: it may not have been applied */
+        bullc__process_op_done(job); /* park counted it again */
+        return;
     }
     if (code && !op->cb) bullc__worker_error(op->w, code, "job %s: %s", op->id, msg);
     if (op->cb) op->cb(op->job, code, msg, op->data);
@@ -364,7 +430,8 @@ void bullc__jobops_drain(bullc_worker *w) {
         op->next = NULL;
         /* submitted from a blocking processor's thread, so without a
          * callback: the error event is the only one to tell */
-        if (op_send(op)) {
+        op->seq = w->op_seq++;
+        if ((w->parked_head || op_send(op)) && !park(op)) {
             bullc__worker_error(w, BULLC_ECONN, "job %s: action lost: not connected to Redis", op->id);
             op_free(op);
         }
@@ -395,8 +462,10 @@ static int op_submit(bullc_job *job, int kind, const char *arg, int64_t duration
     const cJSON *kl = job->o_keep_logs;
     if (cJSON_IsNumber(kl) && kl->valuedouble > 0) op->keep_logs = sdsfromlonglong((long long)kl->valuedouble);
     if (on_loop) {
-        int rc = op_send(op);
-        if (rc) { /* known at once: returned, and the callback never runs */
+        op->seq = w->op_seq++;
+        /* behind actions already waiting for Redis, to keep the order */
+        int rc = w->parked_head && !cb ? BULLC_ECONN : op_send(op);
+        if (rc && !park(op)) { /* known at once: returned, and the callback never runs */
             op_free(op);
             return rc;
         }

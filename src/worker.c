@@ -264,6 +264,7 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
         size_t lens[] = {6, 4, s->len};
         bullc__aconn_cmd(c, 0, preload_reply, w, 3, load, lens);
     }
+    bullc__jobops_send_parked(w); /* before any finish: a job's actions land first */
     bullc__process_resend(w);
     if (bullc__aconn_ready(&w->block) && w->ev.ready) w->ev.ready(w, w->ev_data);
     bullc__worker_pump(w);
@@ -677,6 +678,7 @@ static void maybe_closed(bullc_worker *w) {
         report_left(w);
         w->closed_cmd = true;
         w->forced = true; /* from here on nothing more is sent */
+        bullc__jobops_drop_parked(w);
         /* processors still running learn it through bullc_job_lock_lost:
          * their results will not be stored */
         for (bullc_job *j = w->jobs; j; j = j->next) j->lock_lost = true;

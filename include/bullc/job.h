@@ -48,9 +48,13 @@ typedef void (*bullc_job_cb)(bullc_job *job, int code, const char *message, void
  * They may be called from the loop thread (an asynchronous processor) or
  * from a blocking processor's thread; from the latter, `cb` must be NULL.
  * `cb` (when given) runs exactly once on the loop thread if the call returns
- * 0, always after the call returned; never otherwise. From the loop thread
- * they return BULLC_ECONN while the worker is not connected (nothing is
- * sent), BULLC_ECLOSED for a finished job. Strings are copied. */
+ * 0, always after the call returned; never otherwise. With `cb`, from the
+ * loop thread they return BULLC_ECONN while the worker is not connected
+ * (nothing is sent). Without `cb`, progress, log and data updates made while
+ * Redis is away (or in flight when the connection broke) are kept, up to
+ * 10,000 a worker, and sent in order once it is back, before the job's
+ * completion; beyond that they are dropped with an error event. They return
+ * BULLC_ECLOSED for a finished job. Strings are copied. */
 /* `progress_json`: a number or a JSON object, as text. */
 BULLC_EXPORT int bullc_job_update_progress(bullc_job *job, const char *progress_json, bullc_job_cb cb, void *data);
 /* Appends a log line (kept to the job's keepLogs option). */

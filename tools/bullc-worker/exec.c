@@ -136,6 +136,21 @@ static void op_done(bullc_job *job, int code, const char *message, void *data) {
     if (--r->pending == 0 && r->finish_due) finish(r);
 }
 
+typedef int (*job_action_fn)(bullc_job *job, const char *arg, bullc_job_cb cb, void *data);
+
+/* With a callback while connected (the job goes back after the answers);
+ * while Redis is away, without one: libbullc keeps it and sends it once
+ * Redis is back, before the job's finish (a warning per line would flood
+ * the log and lose it). */
+static int job_action(bw_run *r, job_action_fn fn, const char *arg) {
+    int rc = fn(r->job, arg, op_done, r);
+    if (rc == 0)
+        r->pending++;
+    else if (rc == BULLC_ECONN)
+        rc = fn(r->job, arg, NULL, NULL);
+    return rc;
+}
+
 static void on_line(void *ctx, char *line, size_t len) {
     bw_run *r = ctx;
     if (!r->job) return;
@@ -144,15 +159,11 @@ static void on_line(void *ctx, char *line, size_t len) {
     bw_queue *q = r->q;
     const char *id = bullc_job_id(r->job);
     if (kind == BW_LINE_PROGRESS) {
-        if (bullc_job_update_progress(r->job, v, op_done, r) == 0) {
-            r->pending++;
-            return;
-        }
+        if (job_action(r, bullc_job_update_progress, v) == 0) return;
         TLOG(TLOG_WARN, "stderr", TLOG_S("queue", q->cfg->name), TLOG_S("id", id),
              TLOG_S("msg", "ignored a progress line that is not JSON"), TLOG_S("line", line));
     } else if (kind == BW_LINE_LOG) {
-        if (bullc_job_log(r->job, v, op_done, r) == 0) {
-            r->pending++;
+        if (job_action(r, bullc_job_log, v) == 0) {
             TLOG(TLOG_DEBUG, "log", TLOG_S("queue", q->cfg->name), TLOG_S("id", id), TLOG_S("line", v));
             return;
         }
