@@ -583,6 +583,21 @@ async function main() {
   return report(info, errors);
 }
 
+// --docs FILE: the table replaces what FILE has between its bench:results
+// markers (docs/performance.md), so that the docs give each figure in one
+// place, as this run measured it. A smoke run measures nothing: refused.
+function updateDocs(file, summaryText, md) {
+  if (S.smoke) throw new Error('--docs: a smoke run is not a measurement');
+  const text = fs.readFileSync(file, 'utf8');
+  const begin = '<!-- bench:results begin', end = '<!-- bench:results end -->';
+  const a = text.indexOf(begin), b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`--docs: ${file} has no bench:results markers`);
+  const head = text.indexOf('-->', a) + 3;
+  const block = '\n' + summaryText.trim() + '\n\n' + md.trim() + '\n';
+  fs.writeFileSync(file, text.slice(0, head) + block + text.slice(b));
+  log(`written: the table of ${file}`);
+}
+
 function report(info, errors) {
   const rows = buildRows();
   const md = markdown(rows);
@@ -593,6 +608,7 @@ function report(info, errors) {
     `load average at start ${info.loadavg_start.map(x => x.toFixed(2)).join(' ')}, at end ${info.loadavg_end.map(x => x.toFixed(2)).join(' ')}\n`;
   process.stdout.write(`\n${summaryText}\n${md}\n`);
   fs.writeFileSync(path.join(S.out, 'results.md'), `${summaryText}\n${md}\n`);
+  if (opt('docs')) updateDocs(opt('docs'), summaryText, md);
   if (!opt('render'))
     fs.writeFileSync(path.join(S.out, 'results.json'), JSON.stringify({
       settings: S, machine: info, rows, samples, commands_per_job: samples.detail || [], errors,

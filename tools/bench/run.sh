@@ -20,6 +20,8 @@
 #   sizes: --bulk-jobs N --single-adds N --proc-jobs N --proc-jobs-c1 N --exec-jobs N --lat-jobs N
 #          --lat-interval-us U
 #   --busy-poll-us U     the extra bullc single-add/PING rows with busy polling (200)
+#   --update-docs   write the run's table into docs/performance.md (between its bench:results
+#                   markers), the one place the docs give these figures (not with --smoke)
 #
 # It starts its own redis-server (loopback, a free port, no persistence) and
 # stops it on exit; REDIS_URL is ignored.
@@ -35,8 +37,9 @@ while [ $# -gt 0 ]; do
     --build) build=$(cd "$2" 2>/dev/null && pwd || echo "$2"); shift 2 ;;
     --out) out=$2; shift 2 ;;
     --smoke) smoke=1; pass+=(--smoke); shift ;;
+    --update-docs) pass+=(--docs "$root/docs/performance.md"); shift ;;
     --redis-nice) export BENCH_REDIS_NICE=$2; pass+=(--redis-nice "$2"); shift 2 ;;
-    -h|--help) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
