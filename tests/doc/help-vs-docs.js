@@ -2,7 +2,9 @@
 // Every flag, environment variable and config-file key that a program's --help
 // names is in its doc page, and every one the page's flag tables (and cli.md's
 // verb headings) describe is in --help: the two cannot drift apart unnoticed.
-// --help is generated from each program's one table of options.
+// --help is generated from each program's one table of options. Also: bullc's
+// exit codes agree in --help, cli.md and README; every event bullc-worker logs
+// is in worker.md's event table.
 //   node help-vs-docs.js BIN_DIR SOURCE_DIR
 'use strict';
 const { execFileSync } = require('child_process');
@@ -74,6 +76,29 @@ else {
 }
 
 compare('bullc-socket-client', help('bullc-socket-client'), 'socket-client.md');
+
+// bullc's exit codes: --help, cli.md's table and README's list name the same ones
+const codes = (text) => new Set((text.match(/\b[0-4]\b(?= [A-Za-z])/g) || []));
+const helpCodes = codes(top.split('Exit codes:')[1] || '');
+const tableCodes = new Set([...doc('cli.md').split('## Exit codes')[1].split('\n## ')[0].matchAll(/^\| (\d) \|/gm)].map((m) => m[1]));
+const readme = fs.readFileSync(path.join(src, "README.md"), "utf8").match(/Exit codes: ([^\n]*\n[^\n]*)/);
+const readmeCodes = codes(readme ? readme[1] : '');
+for (const [what, set] of [['cli.md', tableCodes], ['README.md', readmeCodes]]) {
+  const a = [...helpCodes].sort().join(','), b = [...set].sort().join(',');
+  if (a !== b) failures.push(`bullc --help gives exit codes ${a}; ${what} ${b}`);
+}
+
+// every event bullc-worker logs is in worker.md's event table
+const events = new Set();
+for (const dir of ['tools/bullc-worker', 'tools/common']) {
+  for (const f of fs.readdirSync(path.join(src, dir)).filter((f) => f.endsWith('.c'))) {
+    const text = fs.readFileSync(path.join(src, dir, f), 'utf8');
+    for (const m of text.matchAll(/TLOG\(\s*[^,]+,\s*"([a-z-]+)"/g)) events.add(m[1]);
+  }
+}
+const table = doc('worker.md').split('\n').filter((l) => /^\| `[a-z-]+`/.test(l) && /\| (debug|info|warn|error)/.test(l)).join('\n');
+for (const e of events) if (!table.includes(`\`${e}\``)) failures.push(`bullc-worker logs the event ${e}; worker.md's event table does not list it`);
+if (events.size < 15) failures.push(`only ${events.size} log events found in tools/bullc-worker`);
 
 if (failures.length) {
   console.error(failures.join('\n'));
