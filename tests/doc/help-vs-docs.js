@@ -78,7 +78,7 @@ else {
 compare('bullc-socket-client', help('bullc-socket-client'), 'socket-client.md');
 
 // bullc's exit codes: --help, cli.md's table and README's list name the same ones
-const codes = (text) => new Set((text.match(/\b[0-4]\b(?= [A-Za-z])/g) || []));
+const codes = (text) => new Set((text.match(/\b\d\b(?= [A-Za-z`])/g) || []));
 const helpCodes = codes(top.split('Exit codes:')[1] || '');
 const tableCodes = new Set([...doc('cli.md').split('## Exit codes')[1].split('\n## ')[0].matchAll(/^\| (\d) \|/gm)].map((m) => m[1]));
 const readme = fs.readFileSync(path.join(src, "README.md"), "utf8").match(/Exit codes: ([^\n]*\n[^\n]*)/);

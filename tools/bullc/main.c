@@ -144,7 +144,7 @@ static void usage(FILE *f) {
         help_line(f, 15, head, gflags[i].help, NULL);
     }
     fputs("\nExit codes: 0 ok, 1 other failure, 2 usage or invalid input, 3 Redis unreachable or\n"
-          "Redis/Lua error, 4 job not found.\n",
+          "Redis/Lua error, 4 job not found, 5 add-bulk stopped after writing earlier batches.\n",
           f);
 }
 
