@@ -217,6 +217,7 @@ void bullc__job_free(bullc_job *j) {
 
 const char *bullc_job_id(const bullc_job *j) { return j->id; }
 const char *bullc_job_name(const bullc_job *j) { return j->name; }
+size_t bullc_job_name_len(const bullc_job *j) { return sdslen(j->name); }
 const char *bullc_job_data(const bullc_job *j) { return j->data; }
 /* Printed on first use: most processors never ask, and it is per job.
  * The job is the processor's alone while it runs, so the cache is too. */

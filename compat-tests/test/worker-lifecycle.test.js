@@ -165,6 +165,21 @@ describe('bullc-worker start-up', () => {
     assert.match(help.text(), /Exit codes: 0 .*\n.*2 usage/s);
   });
 
+  it('logs a job name holding NUL and newline bytes whole, in JSON and in text', async () => {
+    const name = 'a\u0000b\nc';
+    for (const format of ['json', 'text']) {
+      const prefix = uniquePrefix('wlnul');
+      const queue = newQueue('jobs', prefix);
+      closers.push(queue);
+      const w = await startReady(['--queue', 'jobs', '--builtin', 'noop', '--log-format', format], { prefix });
+      const job = await queue.add(name, {});
+      const line = await w.waitFor(l => l.includes('completed') && l.includes(`${job.id}`));
+      if (format === 'json') assert.equal(JSON.parse(line).name, name, line);
+      else assert.match(line, / name="a\\x00b\\nc" /);
+      assert.equal((await w.stop()).code, 0);
+    }
+  });
+
   it('exec commands do not see Redis\'s password unless --exec-redis-env', async () => {
     const dir = tmpDir('wlsecret');
     const env = script(dir, 'env.sh', 'cat >/dev/null; printf \'{"pw":"%s","url":"%s","user":"%s"}\' "$REDIS_PASSWORD" "$REDIS_URL" "$BULLC_TEST_MARK"');

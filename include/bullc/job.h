@@ -18,6 +18,9 @@ typedef struct bullc_job bullc_job;
 
 BULLC_EXPORT const char *bullc_job_id(const bullc_job *job);
 BULLC_EXPORT const char *bullc_job_name(const bullc_job *job);
+/* The name's length in bytes. A name may hold NUL bytes (a Node producer's
+ * string can), where the C string bullc_job_name returns ends early. */
+BULLC_EXPORT size_t bullc_job_name_len(const bullc_job *job);
 /* The job data as JSON text (Node's `job.data`, stringified). */
 BULLC_EXPORT const char *bullc_job_data(const bullc_job *job);
 /* The job options as stored, as JSON text with Node's long names

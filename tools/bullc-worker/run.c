@@ -17,7 +17,8 @@ static void ev_active(bullc_worker *w, const bullc_job *job, void *data) {
     bw_queue *q = data;
     (void)w;
     TLOG(TLOG_INFO, "active", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
-         TLOG_S("name", bullc_job_name(job)), TLOG_I("attempt", bullc_job_attempts_made(job) + 1));
+         TLOG_SN("name", bullc_job_name(job), bullc_job_name_len(job)),
+         TLOG_I("attempt", bullc_job_attempts_made(job) + 1));
 }
 
 static int64_t duration(const bullc_job *job) {
@@ -29,7 +30,7 @@ static void ev_completed(bullc_worker *w, const bullc_job *job, const char *resu
     bw_queue *q = data;
     (void)w;
     TLOG(TLOG_INFO, "completed", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
-         TLOG_S("name", bullc_job_name(job)), TLOG_I("duration_ms", duration(job)));
+         TLOG_SN("name", bullc_job_name(job), bullc_job_name_len(job)), TLOG_I("duration_ms", duration(job)));
     TLOG(TLOG_DEBUG, "result", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
          TLOG_J("result", result));
 }
@@ -38,8 +39,9 @@ static void ev_failed(bullc_worker *w, const bullc_job *job, const char *reason,
     bw_queue *q = data;
     (void)w;
     TLOG(TLOG_WARN, "failed", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
-         TLOG_S("name", bullc_job_name(job)), TLOG_I("attempt", bullc_job_attempts_made(job) + 1),
-         TLOG_B("will_retry", will_retry), TLOG_I("duration_ms", duration(job)), TLOG_S("reason", reason));
+         TLOG_SN("name", bullc_job_name(job), bullc_job_name_len(job)),
+         TLOG_I("attempt", bullc_job_attempts_made(job) + 1), TLOG_B("will_retry", will_retry),
+         TLOG_I("duration_ms", duration(job)), TLOG_S("reason", reason));
 }
 
 static void ev_progress(bullc_worker *w, const bullc_job *job, const char *progress, void *data) {

@@ -109,16 +109,16 @@ static void puts_(buf *b, const char *s) { put(b, s, strlen(s)); }
 
 /* A text value: bare when it is one plain word, else quoted with escapes, so
  * that a line always splits back into its fields. */
-static void put_text_value(buf *b, const char *s) {
-    bool plain = *s != '\0';
-    for (const char *c = s; *c && plain; c++)
-        if ((unsigned char)*c <= ' ' || *c == '"' || *c == '=' || *c == '\\' || *c == 0x7f) plain = false;
+static void put_text_value(buf *b, const char *s, size_t len) {
+    bool plain = len != 0;
+    for (size_t i = 0; i < len && plain; i++)
+        if ((unsigned char)s[i] <= ' ' || s[i] == '"' || s[i] == '=' || s[i] == '\\' || s[i] == 0x7f) plain = false;
     if (plain) {
-        puts_(b, s);
+        put(b, s, len);
         return;
     }
     put(b, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    for (const unsigned char *c = (const unsigned char *)s, *end = c + len; c < end; c++) {
         char esc[8];
         switch (*c) {
         case '"':
@@ -153,7 +153,7 @@ static void format_text(buf *b, const char *ts, int level, const char *event, si
     snprintf(head, sizeof head, "%s %-5s %s", ts, level_names[level], event);
     puts_(b, head);
     for (size_t i = 0; i < n; i++) {
-        if ((f[i].type == TLOG_F_STR || f[i].type == TLOG_F_JSON) && !f[i].s) continue;
+        if (f[i].type != TLOG_F_INT && f[i].type != TLOG_F_BOOL && !f[i].s) continue;
         put(b, " ", 1);
         puts_(b, f[i].key);
         put(b, "=", 1);
@@ -166,10 +166,33 @@ static void format_text(buf *b, const char *ts, int level, const char *event, si
         case TLOG_F_BOOL:
             puts_(b, f[i].i ? "true" : "false");
             break;
+        case TLOG_F_STRN:
+            put_text_value(b, f[i].s, (size_t)f[i].i);
+            break;
         default:
-            put_text_value(b, f[i].s);
+            put_text_value(b, f[i].s, strlen(f[i].s));
         }
     }
+}
+
+/* A string with NULs as a raw JSON item: cJSON's own strings end at the
+ * first NUL. */
+static cJSON *json_string_n(const char *s, size_t len) {
+    if (!memchr(s, '\0', len)) return cJSON_CreateString(s);
+    char *q = malloc(len * 6 + 3), *o = q;
+    if (!q) return NULL;
+    *o++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s, *end = c + len; c < end; c++) {
+        if (*c < 0x20 || *c == '"' || *c == '\\')
+            o += sprintf(o, "\\u%04x", *c);
+        else
+            *o++ = (char)*c;
+    }
+    *o++ = '"';
+    *o = '\0';
+    cJSON *v = cJSON_CreateRaw(q);
+    free(q);
+    return v;
 }
 
 static void format_json(buf *b, const char *ts, int level, const char *event, size_t n, const tlog_field *f) {
@@ -189,6 +212,9 @@ static void format_json(buf *b, const char *ts, int level, const char *event, si
             break;
         case TLOG_F_JSON:
             if (f[i].s && !(v = cJSON_Parse(f[i].s))) v = cJSON_CreateString(f[i].s);
+            break;
+        case TLOG_F_STRN:
+            if (f[i].s) v = json_string_n(f[i].s, (size_t)f[i].i);
             break;
         default:
             if (f[i].s) v = cJSON_CreateString(f[i].s);

@@ -10,7 +10,7 @@
 
 enum { TLOG_DEBUG, TLOG_INFO, TLOG_WARN, TLOG_ERROR };
 enum { TLOG_TEXT, TLOG_JSON };
-enum { TLOG_F_STR, TLOG_F_INT, TLOG_F_BOOL, TLOG_F_JSON };
+enum { TLOG_F_STR, TLOG_F_INT, TLOG_F_BOOL, TLOG_F_JSON, TLOG_F_STRN };
 
 /* One key=value of a log line. TLOG_F_JSON values are JSON texts, embedded as
  * such in JSON lines and printed as they are in text lines. */
@@ -25,6 +25,8 @@ typedef struct tlog_field {
 #define TLOG_I(k, v) ((tlog_field){(k), TLOG_F_INT, NULL, (int64_t)(v)})
 #define TLOG_B(k, v) ((tlog_field){(k), TLOG_F_BOOL, NULL, (v) ? 1 : 0})
 #define TLOG_J(k, v) ((tlog_field){(k), TLOG_F_JSON, (v), 0})
+/* A string of `n` bytes that may hold NULs (a job name from Node can). */
+#define TLOG_SN(k, v, n) ((tlog_field){(k), TLOG_F_STRN, (v), (int64_t)(n)})
 
 /* Opens the log: `path` NULL means stderr, else the file is opened with
  * O_APPEND (created with mode 0600). 0, or -errno with `why` filled. */
