@@ -107,7 +107,9 @@ BULLC_EXPORT int bullc_worker_opts_set_skip_lock_renewal(bullc_worker_opts *opts
  * bullc_worker_run, or process by hand (bullc_worker_get_next_job). */
 BULLC_EXPORT int bullc_worker_opts_set_autorun(bullc_worker_opts *opts, bool autorun);
 /* bullc's addition, ms: >= 0; 0: none. A job still processing past it is
- * failed ("job timed out"), its lock given up. */
+ * failed ("job timed out"), its lock given up. A blocking processor's job is
+ * timed from when a pool thread starts it, and keeps its slot until the
+ * processor returns. */
 BULLC_EXPORT int bullc_worker_opts_set_job_timeout(bullc_worker_opts *opts, int64_t ms);
 /* The processor: an asynchronous one or a blocking one; setting one clears
  * the other, NULL clears it (no processor: manual processing, with autorun
