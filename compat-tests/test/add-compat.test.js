@@ -439,7 +439,7 @@ test('bullc add-bulk: a bad line fails with its line number and writes nothing o
       const prefix = h.uniquePrefix();
       const bad = JSON.stringify({ name: 'bad', opts: { delay: -1 } });
       const r = h.bullc(['add-bulk', Q, '--batch', '2'], { prefix, input: [good, good, good, bad, good].join('\n') + '\n' });
-      assert.equal(r.status, 5, `exit 5: earlier batches were written (stderr: ${r.stderr})`);
+      assert.equal(r.status, 1, `exit 1: earlier batches were written (stderr: ${r.stderr})`);
       assert.match(r.stderr, /line 4\b/);
       assert.match(r.stderr, /stopped after 2 job\(s\)/);
       assert.deepEqual(r.stdout.split('\n').filter(Boolean), ['1', '2']);

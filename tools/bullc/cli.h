@@ -9,7 +9,7 @@
 #include <bullc/bullc.h>
 
 /* Exit codes (docs/cli.md). */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REDIS = 3, EXIT_NOTFOUND = 4, EXIT_PARTIAL = 5 };
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REDIS = 3, EXIT_NOTFOUND = 4 };
 
 typedef struct cli {
     const char *redis_url;   /* --redis */

@@ -269,9 +269,10 @@ int cmd_add_bulk(cli *c) {
     }
     rc = flush_batch(c, q, lines, n, &added);
 out:
-    /* exit 2 and 3 say nothing was written: not true once a batch was */
+    /* exit 2 and 3 say nothing was written: not true once a batch was. 5 is
+     * kept for guard rails, as in bullc-worker: a partial add is "other" (1). */
     if (rc && added)
-        rc = cli_fail(EXIT_PARTIAL, "stopped after %ld job(s) of earlier batches were added (their ids are on stdout)",
+        rc = cli_fail(EXIT_FAIL, "stopped after %ld job(s) of earlier batches were added (their ids are on stdout)",
                       added);
     if (lines) {
         for (long i = 0; i < batch; i++) line_job_clear(&lines[i]);

@@ -143,8 +143,8 @@ static void usage(FILE *f) {
                  gflags[i].alias ? gflags[i].alias : "", gflags[i].arg ? " " : "", gflags[i].arg ? gflags[i].arg : "");
         help_line(f, 15, head, gflags[i].help, NULL);
     }
-    fputs("\nExit codes: 0 ok, 1 other failure, 2 usage or invalid input, 3 Redis unreachable or\n"
-          "Redis/Lua error, 4 job not found, 5 add-bulk stopped after writing earlier batches.\n",
+    fputs("\nExit codes: 0 ok, 1 other failure (also add-bulk stopped after writing earlier batches),\n"
+          "2 usage or invalid input, 3 Redis unreachable or Redis/Lua error, 4 job not found.\n",
           f);
 }
 
