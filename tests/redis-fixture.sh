@@ -37,7 +37,11 @@ stop_one() {
     local pid
     pid=$(cat "$dir/$p/redis.pid")
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    # gone, or a zombie: a daemon's parent is init, which may be slow to reap it
+    for _ in $(seq 1 100); do
+      { kill -0 "$pid" && [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$pid/stat")" != Z ]; } 2>/dev/null || break
+      sleep 0.05
+    done
     rm -f "$dir/$p/redis.pid"
   fi
 }
