@@ -19,43 +19,12 @@ int bullc__json_out(cJSON *json, char **out, bullc_error *err) {
 
 /* ---- shared checks and names ----------------------------------------------- */
 
-int bullc__admin_code_err(long long code, const char *job_id, const char *command, const char *state,
-                          bullc_error *err) {
-    const char *id = job_id ? job_id : "";
-    const char *st = state ? state : "expected";
-    switch (code) {
-    case -1:
-        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for job %s. %s", id, command);
-    case -2:
-        return bullc__err(err, BULLC_ELOCK, "Missing lock for job %s. %s", id, command);
-    case -3:
-        return bullc__err(err, BULLC_ESTATE, "Job %s is not in the %s state. %s", id, st, command);
-    case -4:
-        return bullc__err(err, BULLC_ESTATE, "Job %s has pending dependencies. %s", id, command);
-    case -6:
-        return bullc__err(err, BULLC_ELOCK, "Lock mismatch for job %s. Cmd %s from %s", id, command, st);
-    case -8:
-        return bullc__err(err, BULLC_ESTATE, "Job %s belongs to a job scheduler and cannot be removed directly. %s", id,
-                          command);
-    default:
-        return bullc__script_code_err(code, command, job_id, err);
-    }
-}
-
 int bullc__check_job_id(const char *id, bullc_error *err) {
     if (!id || !*id) return bullc__err(err, BULLC_EINVAL, "job id must not be empty");
     return 0;
 }
 
-const char *bullc__state_key(const char *state) {
-    static const char *const names[] = {"wait",   "active", "delayed",          "prioritized", "completed",
-                                        "failed", "paused", "waiting-children", NULL};
-    if (!state) return NULL;
-    if (!strcmp(state, "waiting")) return "wait";
-    for (int i = 0; names[i]; i++)
-        if (!strcmp(state, names[i])) return names[i];
-    return NULL;
-}
+const char *bullc__state_key(const char *state) { return bullc__keys_suffix(bullc__keys_state(state)); }
 
 sds bullc__client_name(const char *prefix, const char *queue, const char *suffix) {
     sds b64 = bullc__base64(queue, strlen(queue));
@@ -65,9 +34,9 @@ sds bullc__client_name(const char *prefix, const char *queue, const char *suffix
 }
 
 /* Runs a script whose reply is an integer; *out gets it. */
-static int eval_int(bullc_queue *q, const char *script, bullc__args *a, long long *out, bullc_error *err) {
+static int eval_int(bullc_queue *q, bullc__call_id call, bullc__args *a, long long *out, bullc_error *err) {
     redisReply *r = NULL;
-    int rc = bullc__args_eval(q, script, a, &r, err);
+    int rc = bullc__args_eval(q, call, a, &r, err);
     bullc__args_free(a);
     if (rc) return rc;
     if (r->type == REDIS_REPLY_INTEGER)
@@ -75,7 +44,7 @@ static int eval_int(bullc_queue *q, const char *script, bullc__args *a, long lon
     else if (r->type == REDIS_REPLY_NIL)
         *out = 0;
     else
-        rc = bullc__err(err, BULLC_EPROTO, "%s: unexpected reply type %d", script, r->type);
+        rc = bullc__err(err, BULLC_EPROTO, "%s: unexpected reply type %d", bullc__calls[call].script, r->type);
     freeReplyObject(r);
     return rc;
 }
@@ -107,16 +76,8 @@ static int not_found(const char *id, bullc_error *err) {
 
 /* ---- pause / resume --------------------------------------------------------- */
 
-/* Node's pauseArgs: keys src, dst, meta, prioritized, events, delayed, marker. */
 static void pause_args(bullc__args *a, bullc_queue *q, bool pause, bool emit) {
-    bullc__args_init(a);
-    bullc__args_key(a, q, pause ? "wait" : "paused");
-    bullc__args_key(a, q, pause ? "paused" : "wait");
-    bullc__args_key(a, q, "meta");
-    bullc__args_key(a, q, "prioritized");
-    bullc__args_key(a, q, "events");
-    bullc__args_key(a, q, "delayed");
-    bullc__args_key(a, q, "marker");
+    bullc__args_call(a, q, pause ? BULLC__C_PAUSE : BULLC__C_RESUME, NULL, 0);
     bullc__args_add(a, pause ? "paused" : "resumed");
     bullc__args_add(a, emit ? "1" : "0");
 }
@@ -125,7 +86,7 @@ int bullc_queue_pause(bullc_queue *q, bullc_error *err) {
     bullc__args a;
     pause_args(&a, q, true, true);
     long long left;
-    return eval_int(q, "pause", &a, &left, err);
+    return eval_int(q, BULLC__C_PAUSE, &a, &left, err);
 }
 
 int bullc_queue_resume(bullc_queue *q, bullc_error *err) {
@@ -136,7 +97,7 @@ int bullc_queue_resume(bullc_queue *q, bullc_error *err) {
         bullc__args a;
         pause_args(&a, q, false, emit);
         long long left = 0;
-        int rc = eval_int(q, "pause", &a, &left, err);
+        int rc = eval_int(q, BULLC__C_PAUSE, &a, &left, err);
         if (rc) return rc;
         if (left <= 0) return 0;
         emit = false;
@@ -147,16 +108,11 @@ int bullc_queue_resume(bullc_queue *q, bullc_error *err) {
 
 int bullc_queue_drain(bullc_queue *q, bool delayed, bullc_error *err) {
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, "wait");
-    bullc__args_key(&a, q, "paused");
-    bullc__args_key(&a, q, "delayed");
-    bullc__args_key(&a, q, "prioritized");
-    bullc__args_key(&a, q, "repeat");
+    bullc__args_call(&a, q, BULLC__C_DRAIN, NULL, 0);
     bullc__args_add(&a, bullc_queue_key_base(q));
     bullc__args_add(&a, delayed ? "1" : "0");
     redisReply *r = NULL;
-    int rc = bullc__args_eval(q, "drain", &a, &r, err);
+    int rc = bullc__args_eval(q, BULLC__C_DRAIN, &a, &r, err);
     bullc__args_free(&a);
     freeReplyObject(r);
     return rc;
@@ -186,16 +142,13 @@ int bullc_queue_clean(bullc_queue *q, int64_t grace_ms, int64_t limit, const cha
     int rc = 0;
     while (deleted < max_count) {
         bullc__args a;
-        bullc__args_init(&a);
-        bullc__args_key(&a, q, type);
-        bullc__args_key(&a, q, "events");
-        bullc__args_key(&a, q, "repeat");
+        bullc__args_call(&a, q, BULLC__C_CLEAN, NULL, bullc__keys_state(type));
         bullc__args_add(&a, bullc_queue_key_base(q));
         bullc__args_i64(&a, timestamp);
         bullc__args_i64(&a, per_call);
         bullc__args_add(&a, type);
         redisReply *r = NULL;
-        rc = bullc__args_eval(q, "cleanJobsInSet", &a, &r, err);
+        rc = bullc__args_eval(q, BULLC__C_CLEAN, &a, &r, err);
         bullc__args_free(&a);
         if (rc) break;
         if (r->type != REDIS_REPLY_ARRAY) {
@@ -236,13 +189,11 @@ int bullc_queue_obliterate(bullc_queue *q, bool force, int64_t count, bullc_erro
     if (rc) return rc;
     for (;;) {
         bullc__args a;
-        bullc__args_init(&a);
-        bullc__args_key(&a, q, "meta");
-        bullc__args_add(&a, bullc_queue_key_base(q));
+        bullc__args_call(&a, q, BULLC__C_OBLITERATE, NULL, 0);
         bullc__args_i64(&a, count > 0 ? count : 1000);
         bullc__args_add(&a, force ? "force" : "");
         long long cursor = 0;
-        if ((rc = eval_int(q, "obliterate", &a, &cursor, err))) return rc;
+        if ((rc = eval_int(q, BULLC__C_OBLITERATE, &a, &cursor, err))) return rc;
         if (cursor == -1) return bullc__err(err, BULLC_ESTATE, "Cannot obliterate non-paused queue");
         if (cursor == -2) return bullc__err(err, BULLC_ESTATE, "Cannot obliterate queue with active jobs");
         if (cursor == 0) return 0;
@@ -256,20 +207,12 @@ static int move_jobs_to_wait(bullc_queue *q, const char *state, int64_t count, c
                              bullc_error *err) {
     for (;;) {
         bullc__args a;
-        bullc__args_init(&a);
-        bullc__args_add(&a, bullc_queue_key_base(q));
-        bullc__args_key(&a, q, "events");
-        bullc__args_key(&a, q, state);
-        bullc__args_key(&a, q, "wait");
-        bullc__args_key(&a, q, "paused");
-        bullc__args_key(&a, q, "meta");
-        bullc__args_key(&a, q, "active");
-        bullc__args_key(&a, q, "marker");
+        bullc__args_call(&a, q, BULLC__C_MOVE_JOBS_TO_WAIT, NULL, bullc__keys_state(state));
         bullc__args_i64(&a, count > 0 ? count : 1000);
         bullc__args_add(&a, timestamp);
         bullc__args_add(&a, state);
         long long cursor = 0;
-        int rc = eval_int(q, "moveJobsToWait", &a, &cursor, err);
+        int rc = eval_int(q, BULLC__C_MOVE_JOBS_TO_WAIT, &a, &cursor, err);
         if (rc) return rc;
         if (!cursor) return 0;
     }
@@ -298,7 +241,7 @@ int bullc_queue_trim_events(bullc_queue *q, int64_t max_len, int64_t *out_trimme
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "XTRIM");
-    bullc__args_key(&a, q, "events");
+    bullc__args_qkey(&a, q, BULLC__K_EVENTS);
     bullc__args_add(&a, "MAXLEN");
     bullc__args_add(&a, "~");
     bullc__args_i64(&a, max_len);
@@ -312,7 +255,7 @@ static int meta_set(bullc_queue *q, const char *f1, int64_t v1, const char *f2, 
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "HSET");
-    bullc__args_key(&a, q, "meta");
+    bullc__args_qkey(&a, q, BULLC__K_META);
     bullc__args_add(&a, f1);
     bullc__args_i64(&a, v1);
     if (f2) {
@@ -326,7 +269,7 @@ static int meta_del(bullc_queue *q, const char *f1, const char *f2, bullc_error 
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "HDEL");
-    bullc__args_key(&a, q, "meta");
+    bullc__args_qkey(&a, q, BULLC__K_META);
     bullc__args_add(&a, f1);
     if (f2) bullc__args_add(&a, f2);
     return cmd_void(q, &a, NULL, err);
@@ -356,7 +299,7 @@ int bullc_queue_rate_limit(bullc_queue *q, int64_t expire_ms, bullc_error *err) 
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "SET");
-    bullc__args_key(&a, q, "limiter");
+    bullc__args_qkey(&a, q, BULLC__K_LIMITER);
     bullc__args_add(&a, "9007199254740991"); /* Number.MAX_SAFE_INTEGER, as Node */
     bullc__args_add(&a, "PX");
     bullc__args_i64(&a, expire_ms);
@@ -367,7 +310,7 @@ int bullc_queue_remove_rate_limit_key(bullc_queue *q, bullc_error *err) {
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "DEL");
-    bullc__args_key(&a, q, "limiter");
+    bullc__args_qkey(&a, q, BULLC__K_LIMITER);
     return cmd_void(q, &a, NULL, err);
 }
 
@@ -377,7 +320,7 @@ int bullc_queue_remove_deduplication_key(bullc_queue *q, const char *dedup_id, i
     bullc__args_init(&a);
     bullc__args_add(&a, "DEL");
     /* Node: `${keys.de}:${id}` where keys.de is "<base>de" */
-    bullc__args_own(&a, sdscatprintf(bullc__key(bullc_queue_key_base(q), "de:"), "%s", dedup_id));
+    bullc__args_own(&a, bullc__dedup_key(bullc__queue_keys(q), dedup_id));
     long long n = 0;
     int rc = cmd_void(q, &a, &n, err);
     if (!rc && out_removed) *out_removed = n;
@@ -392,15 +335,13 @@ int bullc_queue_remove_job(bullc_queue *q, const char *id, bool remove_children,
     int existed = job_exists(q, id, err);
     if (existed < 0) return existed;
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, id);
-    bullc__args_key(&a, q, "repeat");
+    bullc__args_call(&a, q, BULLC__C_REMOVE_JOB, id, 0);
     bullc__args_add(&a, id);
     bullc__args_add(&a, remove_children ? "1" : "0");
     bullc__args_add(&a, bullc_queue_key_base(q));
     long long code = 0;
-    if ((rc = eval_int(q, "removeJob", &a, &code, err))) return rc;
-    if (code < 0) return bullc__admin_code_err(code, id, "removeJob", NULL, err);
+    if ((rc = eval_int(q, BULLC__C_REMOVE_JOB, &a, &code, err))) return rc;
+    if (code < 0) return bullc__script_code_err(code, id, "removeJob", NULL, err);
     if (code == 0)
         return bullc__err(err, BULLC_ELOCK, "Job %s could not be removed because it is locked by another worker", id);
     /* the script ran anyway, as Node's does: it also drops an orphan id
@@ -438,16 +379,7 @@ int bullc_queue_retry_job(bullc_queue *q, const char *id, const char *state, int
     bool lifo = false;
     if ((rc = job_lifo(q, id, &lifo, err))) return rc;
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, id);
-    bullc__args_key(&a, q, "events");
-    bullc__args_key(&a, q, state);
-    bullc__args_key(&a, q, "wait");
-    bullc__args_key(&a, q, "meta");
-    bullc__args_key(&a, q, "active");
-    bullc__args_key(&a, q, "marker");
-    bullc__args_key(&a, q, "prioritized");
-    bullc__args_key(&a, q, "pc");
+    bullc__args_call(&a, q, BULLC__C_REPROCESS_JOB, id, bullc__keys_state(state));
     bullc__args_add(&a, id);
     bullc__args_add(&a, lifo ? "RPUSH" : "LPUSH");
     bullc__args_add(&a, !strcmp(state, "failed") ? "failedReason" : "returnvalue");
@@ -455,32 +387,23 @@ int bullc_queue_retry_job(bullc_queue *q, const char *id, const char *state, int
     bullc__args_add(&a, flags & BULLC_RETRY_RESET_ATTEMPTS_MADE ? "1" : "0");
     bullc__args_add(&a, flags & BULLC_RETRY_RESET_ATTEMPTS_STARTED ? "1" : "0");
     long long code = 0;
-    if ((rc = eval_int(q, "reprocessJob", &a, &code, err))) return rc;
-    return code == 1 ? 0 : bullc__admin_code_err(code, id, "reprocessJob", state, err);
+    if ((rc = eval_int(q, BULLC__C_REPROCESS_JOB, &a, &code, err))) return rc;
+    return code == 1 ? 0 : bullc__script_code_err(code, id, "reprocessJob", state, err);
 }
 
 int bullc_queue_promote_job(bullc_queue *q, const char *id, bullc_error *err) {
     int rc = bullc__check_job_id(id, err);
     if (rc) return rc;
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, "delayed");
-    bullc__args_key(&a, q, "wait");
-    bullc__args_key(&a, q, "paused");
-    bullc__args_key(&a, q, "meta");
-    bullc__args_key(&a, q, "prioritized");
-    bullc__args_key(&a, q, "active");
-    bullc__args_key(&a, q, "pc");
-    bullc__args_key(&a, q, "events");
-    bullc__args_key(&a, q, "marker");
+    bullc__args_call(&a, q, BULLC__C_PROMOTE, id, 0);
     bullc__args_add(&a, bullc_queue_key_base(q));
     bullc__args_add(&a, id);
     long long code = 0;
-    if ((rc = eval_int(q, "promote", &a, &code, err))) return rc;
+    if ((rc = eval_int(q, BULLC__C_PROMOTE, &a, &code, err))) return rc;
     if (code >= 0) return 0;
     /* the script answers -3 for a missing job too: tell them apart */
     if (code == -3 && (rc = job_exists(q, id, err)) <= 0) return rc < 0 ? rc : not_found(id, err);
-    return bullc__admin_code_err(code, id, "promote", "delayed", err);
+    return bullc__script_code_err(code, id, "promote", "delayed", err);
 }
 
 int bullc_queue_change_job_delay(bullc_queue *q, const char *id, int64_t delay_ms, bullc_error *err) {
@@ -488,18 +411,14 @@ int bullc_queue_change_job_delay(bullc_queue *q, const char *id, int64_t delay_m
     if (rc) return rc;
     if (delay_ms < 0) return bullc__err(err, BULLC_EINVAL, "delay must not be negative");
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, "delayed");
-    bullc__args_key(&a, q, "meta");
-    bullc__args_key(&a, q, "marker");
-    bullc__args_key(&a, q, "events");
+    bullc__args_call(&a, q, BULLC__C_CHANGE_DELAY, id, 0);
     bullc__args_i64(&a, delay_ms);
     bullc__args_i64(&a, bullc__now_ms());
     bullc__args_add(&a, id);
     bullc__args_key(&a, q, id);
     long long code = 0;
-    if ((rc = eval_int(q, "changeDelay", &a, &code, err))) return rc;
-    return code < 0 ? bullc__admin_code_err(code, id, "changeDelay", "delayed", err) : 0;
+    if ((rc = eval_int(q, BULLC__C_CHANGE_DELAY, &a, &code, err))) return rc;
+    return code < 0 ? bullc__script_code_err(code, id, "changeDelay", "delayed", err) : 0;
 }
 
 int bullc_queue_change_job_priority(bullc_queue *q, const char *id, int64_t priority, bool lifo, bullc_error *err) {
@@ -508,21 +427,14 @@ int bullc_queue_change_job_priority(bullc_queue *q, const char *id, int64_t prio
     if (priority < 0 || priority > BULLC__PRIORITY_LIMIT)
         return bullc__err(err, BULLC_EINVAL, "Priority should be between 0 and %d", BULLC__PRIORITY_LIMIT);
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, "wait");
-    bullc__args_key(&a, q, "paused");
-    bullc__args_key(&a, q, "meta");
-    bullc__args_key(&a, q, "prioritized");
-    bullc__args_key(&a, q, "active");
-    bullc__args_key(&a, q, "pc");
-    bullc__args_key(&a, q, "marker");
+    bullc__args_call(&a, q, BULLC__C_CHANGE_PRIORITY, id, 0);
     bullc__args_i64(&a, priority);
     bullc__args_add(&a, bullc_queue_key_base(q));
     bullc__args_add(&a, id);
     bullc__args_add(&a, lifo ? "1" : "0");
     long long code = 0;
-    if ((rc = eval_int(q, "changePriority", &a, &code, err))) return rc;
-    return code < 0 ? bullc__admin_code_err(code, id, "changePriority", NULL, err) : 0;
+    if ((rc = eval_int(q, BULLC__C_CHANGE_PRIORITY, &a, &code, err))) return rc;
+    return code < 0 ? bullc__script_code_err(code, id, "changePriority", NULL, err) : 0;
 }
 
 /* Checks JSON text and returns it minified as JSON.stringify writes it:
@@ -544,12 +456,11 @@ int bullc_queue_update_job_data(bullc_queue *q, const char *id, const char *data
     sds data = NULL;
     if ((rc = minify(data_json ? data_json : "{}", &data, err, "data"))) return rc;
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, id);
+    bullc__args_call(&a, q, BULLC__C_UPDATE_DATA, id, 0);
     bullc__args_own(&a, data);
     long long code = 0;
-    if ((rc = eval_int(q, "updateData", &a, &code, err))) return rc;
-    return code < 0 ? bullc__admin_code_err(code, id, "updateData", NULL, err) : 0;
+    if ((rc = eval_int(q, BULLC__C_UPDATE_DATA, &a, &code, err))) return rc;
+    return code < 0 ? bullc__script_code_err(code, id, "updateData", NULL, err) : 0;
 }
 
 int bullc_queue_update_job_progress(bullc_queue *q, const char *id, const char *progress_json, bullc_error *err) {
@@ -559,15 +470,12 @@ int bullc_queue_update_job_progress(bullc_queue *q, const char *id, const char *
     sds progress = NULL;
     if ((rc = minify(progress_json, &progress, err, "progress"))) return rc;
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, id);
-    bullc__args_key(&a, q, "events");
-    bullc__args_key(&a, q, "meta");
+    bullc__args_call(&a, q, BULLC__C_UPDATE_PROGRESS, id, 0);
     bullc__args_add(&a, id);
     bullc__args_own(&a, progress);
     long long code = 0;
-    if ((rc = eval_int(q, "updateProgress", &a, &code, err))) return rc;
-    return code < 0 ? bullc__admin_code_err(code, id, "updateProgress", NULL, err) : 0;
+    if ((rc = eval_int(q, BULLC__C_UPDATE_PROGRESS, &a, &code, err))) return rc;
+    return code < 0 ? bullc__script_code_err(code, id, "updateProgress", NULL, err) : 0;
 }
 
 int bullc_queue_add_job_log(bullc_queue *q, const char *id, const char *line, int64_t keep_logs, int64_t *out_count,
@@ -577,9 +485,7 @@ int bullc_queue_add_job_log(bullc_queue *q, const char *id, const char *line, in
     if (!line) return bullc__err(err, BULLC_EINVAL, "log line must not be NULL");
     if (keep_logs < 0) return bullc__err(err, BULLC_EINVAL, "keep_logs must not be negative");
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, id);
-    bullc__args_own(&a, sdscat(bullc__key(bullc_queue_key_base(q), id), ":logs"));
+    bullc__args_call(&a, q, BULLC__C_ADD_LOG, id, 0);
     bullc__args_add(&a, id);
     bullc__args_add(&a, line);
     if (keep_logs > 0)
@@ -587,8 +493,8 @@ int bullc_queue_add_job_log(bullc_queue *q, const char *id, const char *line, in
     else
         bullc__args_add(&a, "");
     long long code = 0;
-    if ((rc = eval_int(q, "addLog", &a, &code, err))) return rc;
-    if (code < 0) return bullc__admin_code_err(code, id, "addLog", NULL, err);
+    if ((rc = eval_int(q, BULLC__C_ADD_LOG, &a, &code, err))) return rc;
+    if (code < 0) return bullc__script_code_err(code, id, "addLog", NULL, err);
     if (out_count) *out_count = code;
     return 0;
 }

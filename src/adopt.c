@@ -75,7 +75,7 @@ static void locks_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
     }
     sds tmp = a->ids[0];
     a->ids[0] = a->ids[found], a->ids[found] = tmp;
-    sds key = sdscatsds(sdsdup(a->w->base), a->ids[0]);
+    sds key = bullc__job_key(&a->w->keys, a->ids[0], BULLC__K_JOB);
     const char *argv[] = {"HGETALL", key};
     int rc = key ? bullc__aconn_cmd(c, 0, hash_reply, a, 2, argv, NULL) : BULLC_ENOMEM;
     sdsfree(key);
@@ -96,7 +96,7 @@ static void active_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         const redisReply *e = r->element[i];
         a->ids[a->n] =
             sdsnewlen(e->type == REDIS_REPLY_STRING ? e->str : "", e->type == REDIS_REPLY_STRING ? e->len : 0);
-        keys[a->n] = sdscat(sdscatsds(sdsdup(a->w->base), a->ids[a->n]), ":lock");
+        keys[a->n] = bullc__job_key(&a->w->keys, a->ids[a->n], BULLC__K_JOB_LOCK);
         argv[1 + a->n] = keys[a->n];
         a->n++;
     }
@@ -114,7 +114,7 @@ void bullc__adopt(bullc_worker *w, const char *token) {
     a->w = w;
     char last[24];
     snprintf(last, sizeof last, "%d", ADOPT_SCAN - 1);
-    const char *argv[] = {"LRANGE", w->k_active, "0", last};
+    const char *argv[] = {"LRANGE", w->keys.k[BULLC__K_ACTIVE], "0", last};
     w->fetching++; /* a close waits for it, as for a fetch */
     if (bullc__aconn_cmd(&w->cmd, 0, active_reply, a, 4, argv, NULL)) adopt_end(a);
 }

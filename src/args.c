@@ -67,14 +67,34 @@ void bullc__args_key(bullc__args *a, bullc_queue *q, const char *suffix) {
     bullc__args_own(a, bullc__key(bullc_queue_key_base(q), suffix));
 }
 
+void bullc__args_qkey(bullc__args *a, bullc_queue *q, bullc__key_id k) {
+    const sds key = bullc__queue_keys(q)->k[k];
+    bullc__args_addn(a, key, sdslen(key));
+}
+
 void bullc__args_i64(bullc__args *a, int64_t v) { bullc__args_own(a, sdsfromlonglong(v)); }
 
-int bullc__args_eval(bullc_queue *q, const char *script, bullc__args *a, redisReply **reply, bullc_error *err) {
+void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const char *job_id, int state) {
+    bullc__args_init(a);
+    const bullc__keys *ks = bullc__queue_keys(q);
+    const bullc__call *d = &bullc__calls[c];
+    for (int i = 0; i < d->nkeys; i++) {
+        int k = d->keys[i];
+        if (k == BULLC__K_JOB || k == BULLC__K_JOB_LOGS || k == BULLC__K_JOB_LOCK) {
+            bullc__args_own(a, bullc__job_key(ks, job_id, k));
+        } else {
+            const sds key = ks->k[k == BULLC__K_STATE ? state : k];
+            bullc__args_addn(a, key, sdslen(key));
+        }
+    }
+}
+
+int bullc__args_eval(bullc_queue *q, bullc__call_id call, bullc__args *a, redisReply **reply, bullc_error *err) {
     if (a->oom) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     bullc__conn *c;
     int rc = bullc__queue_conn(q, &c, err);
     if (rc) return rc;
-    return bullc__conn_eval(c, bullc__script_get(script), a->argc, a->argv, a->lens, reply, err);
+    return bullc__conn_eval(c, bullc__call_script(call), a->argc, a->argv, a->lens, reply, err);
 }
 
 int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_error *err) {

@@ -16,6 +16,8 @@
 #include <async.h>
 #include <uv.h>
 
+#include "protocol.h"
+
 #define BULLC__DEFAULT_PREFIX "bull"
 #define BULLC__PRIORITY_LIMIT ((1 << 21) - 1)
 #define BULLC__MAX_SAFE_INTEGER 9007199254740991.0
@@ -166,8 +168,6 @@ int bullc__conn_flush_some(bullc__conn *c, bullc_error *err);
 int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err);
 /* Maps a Redis error reply to a bullc code and message. */
 int bullc__reply_err(const redisReply *r, bullc_error *err);
-/* Maps the negative codes BullMQ scripts return (ErrorCode enum). */
-int bullc__script_code_err(long long code, const char *what, const char *job_id, bullc_error *err);
 
 /* ---- codec.c: msgpack as Node's msgpackr writes it and Lua reads it ---- */
 typedef struct bullc__packbuf {
@@ -355,9 +355,8 @@ struct bullc_job {
 struct bullc_worker {
     uv_loop_t *loop;
     bullc__aconn cmd, block;
-    sds queue, prefix, base, name;
-    sds k_wait, k_active, k_prioritized, k_events, k_stalled, k_limiter, k_delayed, k_paused, k_meta, k_pc, k_marker,
-        k_completed, k_failed, k_stalled_check, k_repeat, k_metrics_completed, k_metrics_failed;
+    sds queue, prefix, name;
+    bullc__keys keys; /* keys.k[BULLC__K_BASE] is "<prefix>:<queue>:" */
     char id[37];
     uint64_t token_seq;
     bullc_worker_opts o;
@@ -390,10 +389,6 @@ struct bullc_worker {
     int errors_suppressed, last_error_code;
     int close_left; /* jobs (and fetches) the close left active */
     char last_error[512];
-    /* The scripts the worker runs, looked up once (bullc__script_get is a
-     * linear search). */
-    const bullc__script *sc_move_to_active, *sc_move_to_finished, *sc_move_to_delayed, *sc_retry_job, *sc_move_to_wait,
-        *sc_extend_locks, *sc_extend_lock, *sc_move_stalled, *sc_update_progress, *sc_add_log, *sc_update_data;
     /* process.c: the parts of moveToFinished's packed options that are the
      * same for every job, built on first use; freed with the worker. */
     sds fin_opts[6];
@@ -413,8 +408,9 @@ enum { BULLC__PARKED_MAX = 10000 };
 void bullc__jobops_async_cb(uv_async_t *h);
 /* worker.c */
 void bullc__worker_pump(bullc_worker *w);
-/* Node's KeepJobs object from a removeOn* value (true, false, a count, an object). */
-cJSON *bullc__keep_jobs(const cJSON *v);
+/* moveToActive's packed options with `token` (also a fetch-next's); NULL
+ * when out of memory. */
+sds bullc__worker_fetch_opts(const bullc_worker *w, const char *token);
 /* takes `token` */
 void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, sds token);
 void bullc__worker_maybe_closed(bullc_worker *w);
@@ -446,6 +442,8 @@ void bullc__locks_start(bullc_worker *w);
 void bullc__locks_stop(bullc_worker *w);
 void bullc__stalled_start(bullc_worker *w);
 
+/* queue.c: the handle's keys. */
+const bullc__keys *bullc__queue_keys(const bullc_queue *q);
 /* queue.c: the settings the handle connects with (for checks.c's own connection). */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
 
@@ -472,15 +470,18 @@ void bullc__args_addn(bullc__args *a, const char *s, size_t len);
 void bullc__args_own(bullc__args *a, sds s); /* takes `s` */
 void bullc__args_key(bullc__args *a, bullc_queue *q, const char *suffix);
 void bullc__args_i64(bullc__args *a, int64_t v);
-/* Runs a script / command with `a` (BULLC_ENOMEM if building it failed). */
-int bullc__args_eval(bullc_queue *q, const char *script, bullc__args *a, redisReply **reply, bullc_error *err);
+/* A key of the queue's key set, borrowed. */
+void bullc__args_qkey(bullc__args *a, bullc_queue *q, bullc__key_id k);
+/* Starts `a` (uninitialised) with the keys of call `c`: the queue's, the
+ * keys of job `job_id`, the key of `state` (a bullc__key_id) for the caller's. */
+void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const char *job_id, int state);
+/* Runs call `c` with `a` (BULLC_ENOMEM if building it failed). */
+int bullc__args_eval(bullc_queue *q, bullc__call_id c, bullc__args *a, redisReply **reply, bullc_error *err);
 int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_error *err);
 
 /* ---- admin.c ---------------------------------------------------------- */
 /* Hands JSON to the caller (malloc'd text); frees `json`. */
 int bullc__json_out(cJSON *json, char **out, bullc_error *err);
-/* Node's finishedErrors for a script's negative code. */
-int bullc__admin_code_err(long long code, const char *job_id, const char *command, const char *state, bullc_error *err);
 /* Checks a job id argument (not NULL or empty). */
 int bullc__check_job_id(const char *id, bullc_error *err);
 /* The Redis key suffix of a Node state name ("waiting" -> "wait"), or NULL

@@ -98,7 +98,7 @@ int bullc_queue_check_server(bullc_queue *q, char **report_json, bullc_error *er
     }
     sdsfree(policy);
 
-    sds meta = bullc__key(bullc_queue_key_base(q), "meta");
+    const sds meta = bullc__queue_keys(q)->k[BULLC__K_META];
     const char *hget[] = {"HGET", meta, "version"};
     if (bullc__conn_command(&c, &r, NULL, 3, hget, NULL) == 0 && r->type == REDIS_REPLY_STRING) {
         cJSON_AddStringToObject(rep, "queueVersion", r->str);
@@ -114,7 +114,6 @@ int bullc_queue_check_server(bullc_queue *q, char **report_json, bullc_error *er
         cJSON_AddNullToObject(rep, "queueVersion");
     }
     freeReplyObject(r);
-    sdsfree(meta);
     sdsfree(version), sdsfree(mode), sdsfree(cluster);
     bullc__conn_close(&c);
     cJSON_AddItemToObject(rep, "errors", errors);

@@ -145,33 +145,6 @@ int bullc__reply_err(const redisReply *r, bullc_error *err) {
     return bullc__err(err, code, "Redis error: %.*s", (int)r->len, s);
 }
 
-int bullc__script_code_err(long long code, const char *what, const char *job_id, bullc_error *err) {
-    const char *id = job_id ? job_id : "?";
-    switch (code) {
-    case -1:
-        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for job %s. %s", id, what);
-    case -2:
-        return bullc__err(err, BULLC_ELOCK, "Missing lock for job %s. %s", id, what);
-    case -3:
-        return bullc__err(err, BULLC_ESTATE, "Job %s is not in the expected state. %s", id, what);
-    case -4:
-        return bullc__err(err, BULLC_ESTATE, "Job %s has pending dependencies. %s", id, what);
-    case -5:
-        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for parent job of %s. %s", id, what);
-    case -6:
-        return bullc__err(err, BULLC_ELOCK, "Lock mismatch for job %s. %s", id, what);
-    case -7:
-        return bullc__err(err, BULLC_ESTATE, "The parent job of job %s cannot be replaced. %s", id, what);
-    case -8:
-        return bullc__err(err, BULLC_ESTATE, "Job %s belongs to a job scheduler and cannot be removed directly. %s", id,
-                          what);
-    case -9:
-        return bullc__err(err, BULLC_ESTATE, "Job %s has failed children. %s", id, what);
-    default:
-        return bullc__err(err, BULLC_EREDIS, "Unknown code %lld from script (job %s). %s", code, id, what);
-    }
-}
-
 #define MAX_EVAL_ARGS 64
 
 /* Formats straight into hiredis's output buffer (a public field of the

@@ -13,7 +13,7 @@ enum { QE_IDLE, QE_RUNNING, QE_CLOSING, QE_CLOSED };
 struct bullc_queue_events {
     uv_loop_t *loop;
     bullc__aconn conn;
-    sds key;     /* "<prefix>:<queue>:events" */
+    bullc__keys keys;
     sds last_id; /* "$" until the stream's last id is known */
     int64_t block_ms;
     bullc_queue_events_callbacks cbs;
@@ -143,12 +143,12 @@ static void step(bullc_queue_events *qe) {
     if (qe->state != QE_RUNNING || qe->busy || !bullc__aconn_ready(&qe->conn)) return;
     int rc;
     if (!qe->resolved) {
-        const char *argv[] = {"XREVRANGE", qe->key, "+", "-", "COUNT", "1"};
+        const char *argv[] = {"XREVRANGE", qe->keys.k[BULLC__K_EVENTS], "+", "-", "COUNT", "1"};
         rc = bullc__aconn_cmd(&qe->conn, 0, on_last_id, qe, 6, argv, NULL);
     } else {
         char block[24];
         snprintf(block, sizeof block, "%lld", (long long)qe->block_ms);
-        const char *argv[] = {"XREAD", "BLOCK", block, "STREAMS", qe->key, qe->last_id};
+        const char *argv[] = {"XREAD", "BLOCK", block, "STREAMS", qe->keys.k[BULLC__K_EVENTS], qe->last_id};
         /* Node's readEvents watchdog: a read that outlives its BLOCK by a
          * second is abandoned with its connection (BLOCK 0: never) */
         int64_t deadline = qe->block_ms > 0 ? qe->block_ms + 1000 : INT64_C(1) << 50;
@@ -205,12 +205,12 @@ int bullc_queue_events_new(bullc_queue_events **out, struct uv_loop_s *loop, con
     qe->block_ms = opts->blocking_timeout;
     if (cbs) qe->cbs = *cbs;
     qe->data = data;
-    qe->key = sdscatprintf(sdsempty(), "%s:%s:events", prefix, queue);
+    bool keys_ok = bullc__keys_init(&qe->keys, prefix, queue) == 0;
     qe->last_id = sdsnew(opts->last_event_id ? opts->last_event_id : "$");
     qe->resolved = strcmp(qe->last_id ? qe->last_id : "$", "$") != 0;
     sds name = bullc__client_name(prefix, queue, ":qe");
     bullc_redis_opts *ro = NULL;
-    if (!qe->key || !qe->last_id || !name) {
+    if (!keys_ok || !qe->last_id || !name) {
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     } else if (!opts->redis) {
         rc = bullc__redis_opts_default(&ro, err);
@@ -219,7 +219,7 @@ int bullc_queue_events_new(bullc_queue_events **out, struct uv_loop_s *loop, con
     bullc_redis_opts_free(ro);
     sdsfree(name);
     if (rc) {
-        sdsfree(qe->key);
+        bullc__keys_free(&qe->keys);
         sdsfree(qe->last_id);
         free(qe);
         return rc;
@@ -259,7 +259,7 @@ void bullc_queue_events_close(bullc_queue_events *qe, void (*cb)(bullc_queue_eve
 
 void bullc_queue_events_free(bullc_queue_events *qe) {
     if (!qe) return;
-    sdsfree(qe->key);
+    bullc__keys_free(&qe->keys);
     sdsfree(qe->last_id);
     free(qe);
 }
@@ -276,7 +276,7 @@ int bullc_queue_publish_event(bullc_queue *q, const char *event_name, const char
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "XADD");
-    bullc__args_key(&a, q, "events");
+    bullc__args_qkey(&a, q, BULLC__K_EVENTS);
     bullc__args_add(&a, "MAXLEN");
     bullc__args_add(&a, "~");
     bullc__args_i64(&a, max_events > 0 ? max_events : 1000);
@@ -335,7 +335,7 @@ int bullc_queue_get_events(bullc_queue *q, const char *after_id, size_t count, c
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "XRANGE");
-    bullc__args_key(&a, q, "events");
+    bullc__args_qkey(&a, q, BULLC__K_EVENTS);
     bullc__args_own(&a, start);
     bullc__args_add(&a, "+");
     if (count) {

@@ -92,8 +92,7 @@ int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstat
     /* Node's getJobsArgs: base; start, end, asc, backfill bound 5, then the
      * Redis names of the types, without duplicates ("waiting" = "wait") */
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_add(&a, bullc_queue_key_base(q));
+    bullc__args_call(&a, q, BULLC__C_GET_JOBS, NULL, 0);
     bullc__args_i64(&a, start);
     bullc__args_i64(&a, end);
     bullc__args_add(&a, asc ? "1" : "0");
@@ -106,7 +105,7 @@ int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstat
     }
     free(names);
     redisReply *r = NULL;
-    int rc = bullc__args_eval(q, "getJobs", &a, &r, err);
+    int rc = bullc__args_eval(q, BULLC__C_GET_JOBS, &a, &r, err);
     bullc__args_free(&a);
     if (rc) return rc;
     if (r->type != REDIS_REPLY_ARRAY) {
@@ -158,11 +157,10 @@ int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstat
 /* getCounts for `names` (checked state names) into counts[i]. */
 static int get_counts(bullc_queue *q, const char *const *names, size_t n, int64_t *counts, bullc_error *err) {
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_add(&a, bullc_queue_key_base(q));
+    bullc__args_call(&a, q, BULLC__C_GET_COUNTS, NULL, 0);
     for (size_t i = 0; i < n; i++) bullc__args_add(&a, bullc__state_key(names[i]));
     redisReply *r = NULL;
-    int rc = bullc__args_eval(q, "getCounts", &a, &r, err);
+    int rc = bullc__args_eval(q, BULLC__C_GET_COUNTS, &a, &r, err);
     bullc__args_free(&a);
     if (rc) return rc;
     if (r->type != REDIS_REPLY_ARRAY)
@@ -208,17 +206,15 @@ int bullc_queue_get_job_state(bullc_queue *q, const char *id, const char **out_s
                                          "waiting",   "waiting-children", "unknown", NULL};
     int rc = bullc__check_job_id(id, err);
     if (rc) return rc;
-    static const char *const keys[] = {"completed", "failed", "delayed",          "active",
-                                       "wait",      "paused", "waiting-children", "prioritized"};
     redisReply *r = NULL;
     /* getStateV2 (LPOS) on Redis >= 6.0.6, as Node; getState scans lists on older ones */
     for (int v = 0; v < 2; v++) {
+        bullc__call_id call = v == 0 ? BULLC__C_GET_STATE_V2 : BULLC__C_GET_STATE;
         bullc__args a;
-        bullc__args_init(&a);
-        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) bullc__args_key(&a, q, keys[i]);
+        bullc__args_call(&a, q, call, id, 0);
         bullc__args_add(&a, id);
         bullc_error e2 = {0};
-        rc = bullc__args_eval(q, v == 0 ? "getStateV2" : "getState", &a, &r, v == 0 ? &e2 : err);
+        rc = bullc__args_eval(q, call, &a, &r, v == 0 ? &e2 : err);
         bullc__args_free(&a);
         if (!rc) break;
         if (v == 0 && rc != BULLC_EREDIS) return bullc__err(err, rc, "%s", e2.message);
@@ -275,7 +271,7 @@ int bullc_queue_get_job_logs(bullc_queue *q, const char *id, int64_t start, int6
     bullc__args cmds[2];
     bullc__args_init(&cmds[0]);
     bullc__args_init(&cmds[1]);
-    sds key = sdscat(bullc__key(bullc_queue_key_base(q), id), ":logs");
+    sds key = bullc__job_key(bullc__queue_keys(q), id, BULLC__K_JOB_LOGS);
     bullc__args_add(&cmds[0], "LRANGE");
     bullc__args_add(&cmds[0], key);
     /* Node: descending reads the mirrored range and reverses it */
@@ -325,12 +321,10 @@ int bullc_queue_get_counts_per_priority(bullc_queue *q, const int64_t *prioritie
     for (size_t off = 0; !rc && off < nu; off += 50) {
         size_t m = nu - off < 50 ? nu - off : 50;
         bullc__args a;
-        bullc__args_init(&a);
-        bullc__args_key(&a, q, "wait");
-        bullc__args_key(&a, q, "prioritized");
+        bullc__args_call(&a, q, BULLC__C_GET_COUNTS_PER_PRIORITY, NULL, 0);
         for (size_t i = 0; i < m; i++) bullc__args_i64(&a, uniq[off + i]);
         redisReply *r = NULL;
-        rc = bullc__args_eval(q, "getCountsPerPriority", &a, &r, err);
+        rc = bullc__args_eval(q, BULLC__C_GET_COUNTS_PER_PRIORITY, &a, &r, err);
         bullc__args_free(&a);
         if (rc) break;
         for (size_t i = 0; !rc && i < m; i++) {
@@ -357,7 +351,7 @@ int bullc_queue_is_paused(bullc_queue *q, bool *out, bullc_error *err) {
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "HEXISTS");
-    bullc__args_key(&a, q, "meta");
+    bullc__args_qkey(&a, q, BULLC__K_META);
     bullc__args_add(&a, "paused");
     redisReply *r = NULL;
     int rc = bullc__args_cmd(q, &a, &r, err);
@@ -385,7 +379,7 @@ int bullc_queue_get_meta(bullc_queue *q, char **out_json, bullc_error *err) {
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "HGETALL");
-    bullc__args_key(&a, q, "meta");
+    bullc__args_qkey(&a, q, BULLC__K_META);
     redisReply *r = NULL;
     int rc = bullc__args_cmd(q, &a, &r, err);
     bullc__args_free(&a);
@@ -432,7 +426,7 @@ static int meta_ints(bullc_queue *q, const char *f1, const char *f2, int64_t *v1
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "HMGET");
-    bullc__args_key(&a, q, "meta");
+    bullc__args_qkey(&a, q, BULLC__K_META);
     bullc__args_add(&a, f1);
     if (f2) bullc__args_add(&a, f2);
     redisReply *r = NULL;
@@ -469,12 +463,10 @@ int bullc_queue_get_global_rate_limit(bullc_queue *q, int64_t *out_max, int64_t 
 int bullc_queue_get_rate_limit_ttl(bullc_queue *q, int64_t max_jobs, int64_t *out_ttl, bullc_error *err) {
     if (max_jobs < 0) return bullc__err(err, BULLC_EINVAL, "max_jobs must not be negative");
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, "limiter");
-    bullc__args_key(&a, q, "meta");
+    bullc__args_call(&a, q, BULLC__C_GET_RATE_LIMIT_TTL, NULL, 0);
     bullc__args_i64(&a, max_jobs);
     redisReply *r = NULL;
-    int rc = bullc__args_eval(q, "getRateLimitTtl", &a, &r, err);
+    int rc = bullc__args_eval(q, BULLC__C_GET_RATE_LIMIT_TTL, &a, &r, err);
     bullc__args_free(&a);
     if (rc) return rc;
     if (r->type == REDIS_REPLY_INTEGER)
@@ -593,17 +585,13 @@ int bullc_queue_get_metrics(bullc_queue *q, const char *type, int64_t start, int
                             bullc_error *err) {
     if (!type || (strcmp(type, "completed") && strcmp(type, "failed")))
         return bullc__err(err, BULLC_EINVAL, "metrics type must be \"completed\" or \"failed\"");
-    char k1[32], k2[32];
-    snprintf(k1, sizeof k1, "metrics:%s", type);
-    snprintf(k2, sizeof k2, "metrics:%s:data", type);
+    bullc__call_id call = !strcmp(type, "completed") ? BULLC__C_GET_METRICS_COMPLETED : BULLC__C_GET_METRICS_FAILED;
     bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_key(&a, q, k1);
-    bullc__args_key(&a, q, k2);
+    bullc__args_call(&a, q, call, NULL, 0);
     bullc__args_i64(&a, start);
     bullc__args_i64(&a, end);
     redisReply *r = NULL;
-    int rc = bullc__args_eval(q, "getMetrics", &a, &r, err);
+    int rc = bullc__args_eval(q, call, &a, &r, err);
     bullc__args_free(&a);
     if (rc) return rc;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_ARRAY ||

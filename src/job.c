@@ -21,8 +21,7 @@ static int64_t to_i64(const char *s) {
     return bullc__double_to_i64(strtod(s, NULL));
 }
 
-/* Node's short option names, stored as such (the job is shown with the long
- * ones), and the options the worker reads per job. */
+/* The options the worker reads per job. */
 enum {
     OPT_OTHER,
     OPT_ATTEMPTS,
@@ -33,18 +32,6 @@ enum {
     OPT_KEEP_LOGS,
     OPT_PARENT0 /* failParentOnFailure ... removeDependencyOnFailure: OPT_PARENT0 + 0..3 */
 };
-
-static const struct {
-    const char *short_name, *name;
-    int opt;
-} long_keys[] = {{"de", "deduplication", OPT_OTHER},
-                 {"fpof", "failParentOnFailure", OPT_PARENT0},
-                 {"cpof", "continueParentOnFailure", OPT_PARENT0 + 1},
-                 {"idof", "ignoreDependencyOnFailure", OPT_PARENT0 + 2},
-                 {"kl", "keepLogs", OPT_KEEP_LOGS},
-                 {"rdof", "removeDependencyOnFailure", OPT_PARENT0 + 3},
-                 {"tm", "telemetryMetadata", OPT_OTHER},
-                 {"omc", "telemetryOmitContext", OPT_OTHER}};
 
 #define RK(name, opt) \
     { name, sizeof name - 1, opt }
@@ -64,21 +51,28 @@ static const struct {
                  RK("removeDependencyOnFailure", OPT_PARENT0 + 3)};
 #undef RK
 
+/* The long names of the telemetry options, which Node's optsDecodeMap
+ * leaves out (the job is shown with long names only). */
+static const char *telemetry_long(const char *k) {
+    return !strcmp(k, "tm") ? "telemetryMetadata" : !strcmp(k, "omc") ? "telemetryOmitContext" : NULL;
+}
+
 /* Renames a short option to its long name; returns which option it is
  * (-1: out of memory). */
 static int opt_key(cJSON *c) {
+    size_t n = strlen(c->string);
+    const char *ln = n <= 4 ? bullc__opt_long(c->string) : NULL;
+    if (n <= 3 && !ln) ln = telemetry_long(c->string);
+    if (ln) {
+        size_t len = strlen(ln);
+        char *name = cJSON_malloc(len + 1);
+        if (!name) return -1;
+        memcpy(name, ln, len + 1);
+        cJSON_free(c->string);
+        c->string = name;
+        n = len;
+    }
     const char *k = c->string;
-    size_t n = strlen(k);
-    for (size_t i = 0; n <= 4 && i < sizeof long_keys / sizeof long_keys[0]; i++)
-        if (!strcmp(k, long_keys[i].short_name)) {
-            size_t ln = strlen(long_keys[i].name);
-            char *name = cJSON_malloc(ln + 1);
-            if (!name) return -1;
-            memcpy(name, long_keys[i].name, ln + 1);
-            cJSON_free(c->string);
-            c->string = name;
-            return long_keys[i].opt;
-        }
     for (size_t i = 0; i < sizeof read_keys / sizeof read_keys[0]; i++)
         if (n == read_keys[i].len && !memcmp(k, read_keys[i].name, n)) return read_keys[i].opt;
     return OPT_OTHER;
@@ -102,9 +96,10 @@ bullc_job *bullc__job_from_reply(bullc_worker *w, const redisReply *hash, const 
     else
         j->id = sdsnewlen(idr->str, idr->type == REDIS_REPLY_STRING ? idr->len : 0);
     if (j->id) {
-        size_t bl = sdslen(w->base), il = sdslen(j->id);
+        const sds base = w->keys.k[BULLC__K_BASE];
+        size_t bl = sdslen(base), il = sdslen(j->id);
         if ((j->key = sdsnewlen(NULL, bl + il))) {
-            memcpy(j->key, w->base, bl);
+            memcpy(j->key, base, bl);
             memcpy(j->key + bl, j->id, il);
         }
     }
@@ -281,6 +276,9 @@ char *bullc_job_to_json(const bullc_job *j) {
 /* ---- job actions ------------------------------------------------------- */
 
 enum { OP_PROGRESS, OP_LOG, OP_DATA, OP_EXTEND };
+static const bullc__call_id op_calls[] = {BULLC__C_UPDATE_PROGRESS, BULLC__C_ADD_LOG, BULLC__C_UPDATE_DATA,
+                                          BULLC__C_EXTEND_LOCK};
+static const char *const op_names[] = {"updateProgress", "addLog", "updateData", "extendLock"};
 
 /* An action with everything it needs copied: a blocking processor's call
  * may run after the job is gone. */
@@ -374,7 +372,7 @@ static void op_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, voi
         msg = err->message;
     } else if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
         bullc_error e;
-        code = bullc__script_code_err(r->integer, "job action", op->id, &e);
+        code = bullc__script_code_err(r->integer, op->id, op_names[op->kind], NULL, &e);
         snprintf(buf, sizeof buf, "%s", e.message);
         msg = buf;
     } else if (op->kind == OP_EXTEND && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
@@ -394,29 +392,32 @@ static void op_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, voi
 /* Sends `op`; on an error nothing was sent and the caller still owns `op`. */
 static int op_send(bullc__jobop *op) {
     bullc_worker *w = op->w;
-    int rc;
+    sds own = NULL; /* the job's logs or lock key */
+    bullc__call_ctx x = {.job = op->key};
+    if (op->kind == OP_LOG) x.logs = own = bullc__job_key(&w->keys, op->id, BULLC__K_JOB_LOGS);
+    if (op->kind == OP_EXTEND) x.lock = own = bullc__job_key(&w->keys, op->id, BULLC__K_JOB_LOCK);
+    if ((op->kind == OP_LOG || op->kind == OP_EXTEND) && !own) return BULLC_ENOMEM;
+    const char *argv[BULLC__CALL_MAX_KEYS + 3];
+    size_t lens[BULLC__CALL_MAX_KEYS + 3];
+    int n = bullc__call_keys(op_calls[op->kind], &w->keys, &x, argv, lens);
+    char dur[24];
     if (op->kind == OP_PROGRESS) {
-        const char *argv[] = {op->key, w->k_events, w->k_meta, op->id, op->arg};
-        rc = bullc__aconn_eval(&w->cmd, w->sc_update_progress, 0, op_reply, op, 5, argv, NULL);
+        argv[n] = op->id, lens[n++] = sdslen(op->id);
+        argv[n] = op->arg, lens[n++] = sdslen(op->arg);
     } else if (op->kind == OP_LOG) {
-        sds logs = sdscat(sdsdup(op->key), ":logs");
-        const char *argv[] = {op->key, logs, op->id, op->arg, op->keep_logs ? op->keep_logs : ""};
-        size_t lens[] = {sdslen(op->key), sdslen(logs), sdslen(op->id), sdslen(op->arg),
-                         op->keep_logs ? sdslen(op->keep_logs) : 0};
-        rc = bullc__aconn_eval(&w->cmd, w->sc_add_log, 0, op_reply, op, 5, argv, lens);
-        sdsfree(logs);
+        argv[n] = op->id, lens[n++] = sdslen(op->id);
+        argv[n] = op->arg, lens[n++] = sdslen(op->arg);
+        argv[n] = op->keep_logs ? op->keep_logs : "", lens[n++] = op->keep_logs ? sdslen(op->keep_logs) : 0;
     } else if (op->kind == OP_DATA) {
-        const char *argv[] = {op->key, op->arg};
-        size_t lens[] = {sdslen(op->key), sdslen(op->arg)};
-        rc = bullc__aconn_eval(&w->cmd, w->sc_update_data, 0, op_reply, op, 2, argv, lens);
+        argv[n] = op->arg, lens[n++] = sdslen(op->arg);
     } else {
-        sds lock = sdscat(sdsdup(op->key), ":lock");
-        char dur[24];
         snprintf(dur, sizeof dur, "%lld", (long long)op->duration);
-        const char *argv[] = {lock, w->k_stalled, op->token, dur, op->id};
-        rc = bullc__aconn_eval(&w->cmd, w->sc_extend_lock, 0, op_reply, op, 5, argv, NULL);
-        sdsfree(lock);
+        argv[n] = op->token, lens[n++] = sdslen(op->token);
+        argv[n] = dur, lens[n++] = strlen(dur);
+        argv[n] = op->id, lens[n++] = sdslen(op->id);
     }
+    int rc = bullc__aconn_eval(&w->cmd, bullc__call_script(op_calls[op->kind]), 0, op_reply, op, n, argv, lens);
+    sdsfree(own);
     if (rc == 0) op->job->ops_pending++; /* the job's finish waits for the answer */
     return rc;
 }

@@ -111,14 +111,6 @@ static bool add(cJSON *o, const char *key, cJSON *item) {
  * telemetry) and the Job constructor (repeatJobKey taken out, attempts
  * defaulted to 0, backoff normalised). *rjk receives a stored repeatJobKey. */
 static cJSON *decode_opts(const redisReply *raw, cJSON **rjk) {
-    static const struct {
-        const char *from, *to;
-    } decode[] = {{"de", "deduplication"},
-                  {"fpof", "failParentOnFailure"},
-                  {"cpof", "continueParentOnFailure"},
-                  {"idof", "ignoreDependencyOnFailure"},
-                  {"kl", "keepLogs"},
-                  {"rdof", "removeDependencyOnFailure"}};
     cJSON *stored = field_json(raw, "{}");
     if (!stored) return NULL;
     if (!cJSON_IsObject(stored)) return stored; /* unreadable: kept as it is */
@@ -130,9 +122,8 @@ static cJSON *decode_opts(const redisReply *raw, cJSON **rjk) {
     }
     while (stored->child) {
         cJSON *item = cJSON_DetachItemViaPointer(stored, stored->child);
-        const char *name = item->string;
-        for (size_t i = 0; i < sizeof decode / sizeof decode[0]; i++)
-            if (!strcmp(name, decode[i].from)) name = decode[i].to;
+        const char *name = bullc__opt_long(item->string);
+        if (!name) name = item->string;
         bool ok = true;
         if (!strcmp(item->string, "tm") || !strcmp(item->string, "omc")) {
             cJSON *tel = cJSON_GetObjectItemCaseSensitive(opts, "telemetry");

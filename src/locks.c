@@ -50,9 +50,14 @@ static void lock_tick(uv_timer_t *t) {
             }
         char dur[24];
         snprintf(dur, sizeof dur, "%lld", (long long)w->o.lock_duration);
-        const char *argv[] = {w->k_stalled, w->base, tokens.sbuf.data, ids.sbuf.data, dur};
-        size_t lens[] = {sdslen(w->k_stalled), sdslen(w->base), tokens.sbuf.size, ids.sbuf.size, strlen(dur)};
-        bullc__aconn_eval(&w->cmd, w->sc_extend_locks, 0, renew_reply, w, 5, argv, lens);
+        const char *argv[BULLC__CALL_MAX_KEYS + 4];
+        size_t lens[BULLC__CALL_MAX_KEYS + 4];
+        int a = bullc__call_keys(BULLC__C_EXTEND_LOCKS, &w->keys, NULL, argv, lens);
+        argv[a] = w->keys.k[BULLC__K_BASE], lens[a++] = sdslen(w->keys.k[BULLC__K_BASE]);
+        argv[a] = tokens.sbuf.data, lens[a++] = tokens.sbuf.size;
+        argv[a] = ids.sbuf.data, lens[a++] = ids.sbuf.size;
+        argv[a] = dur, lens[a++] = strlen(dur);
+        bullc__aconn_eval(&w->cmd, bullc__call_script(BULLC__C_EXTEND_LOCKS), 0, renew_reply, w, a, argv, lens);
     }
     bullc__packbuf_destroy(&tokens);
     bullc__packbuf_destroy(&ids);
@@ -125,10 +130,12 @@ static void stalled_tick(uv_timer_t *t) {
     snprintf(max, sizeof max, "%d", w->o.max_stalled_count);
     snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
     snprintf(interval, sizeof interval, "%lld", (long long)w->o.stalled_interval);
-    const char *argv[] = {w->k_stalled, w->k_wait,   w->k_active, w->k_stalled_check, w->k_meta,
-                          w->k_paused,  w->k_marker, w->k_events, w->k_repeat,        max,
-                          w->base,      now,         interval};
-    bullc__aconn_eval(&w->cmd, w->sc_move_stalled, 0, stalled_reply, w, 13, argv, NULL);
+    const char *argv[BULLC__CALL_MAX_KEYS + 4];
+    size_t lens[BULLC__CALL_MAX_KEYS + 4];
+    int a = bullc__call_keys(BULLC__C_MOVE_STALLED, &w->keys, NULL, argv, lens);
+    const char *args[] = {max, w->keys.k[BULLC__K_BASE], now, interval};
+    for (int i = 0; i < 4; i++) argv[a] = args[i], lens[a++] = strlen(args[i]);
+    bullc__aconn_eval(&w->cmd, bullc__call_script(BULLC__C_MOVE_STALLED), 0, stalled_reply, w, a, argv, lens);
 }
 
 void bullc__stalled_start(bullc_worker *w) {

@@ -8,18 +8,6 @@
 
 #include "bullc-private.h"
 
-/* Node's optsEncodeMap: long name -> stored short key. */
-static const struct {
-    const char *name, *short_name;
-} short_keys[] = {
-    {"deduplication", "de"},
-    {"failParentOnFailure", "fpof"},
-    {"continueParentOnFailure", "cpof"},
-    {"ignoreDependencyOnFailure", "idof"},
-    {"keepLogs", "kl"},
-    {"removeDependencyOnFailure", "rdof"},
-};
-
 static const char *const unsupported[] = {"parent", "repeat", "repeatJobKey", "prevMillis", "telemetry"};
 
 int bullc_job_opts_new(bullc_job_opts **out) {
@@ -338,10 +326,10 @@ void bullc__job_prepared_free(bullc__prepared_job *pj) {
     memset(pj, 0, sizeof *pj);
 }
 
+/* Node's optsEncodeMap: the stored name of an option. */
 static const char *short_key(const char *k) {
-    for (size_t i = 0; i < sizeof short_keys / sizeof short_keys[0]; i++)
-        if (!strcmp(k, short_keys[i].name)) return short_keys[i].short_name;
-    return k;
+    const char *s = bullc__opt_short(k);
+    return s ? s : k;
 }
 
 /* The data as Node stores it: JSON.stringify's output. Minifying keeps every

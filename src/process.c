@@ -112,11 +112,11 @@ static void stored(bullc_job *job, const redisReply *r) {
 static sds target_set(bullc_worker *w, const bullc__finish *f) {
     switch (f->kind) {
     case FIN_COMPLETED:
-        return w->k_completed;
+        return w->keys.k[BULLC__K_COMPLETED];
     case FIN_FAILED:
-        return w->k_failed;
+        return w->keys.k[BULLC__K_FAILED];
     case FIN_DELAYED:
-        return w->k_delayed;
+        return w->keys.k[BULLC__K_DELAYED];
     default:
         return NULL;
     }
@@ -240,7 +240,7 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         long long code = r->integer;
         if (!(f->uncertain && (code == -1 || code == -2 || code == -3))) {
             bullc_error e;
-            bullc__admin_code_err(code, job->id, f->script->name, "active", &e); /* Node's wording */
+            bullc__script_code_err(code, job->id, f->script->name, "active", &e); /* Node's wording */
             bullc__worker_error(w, e.code, "%s", e.message);
         }
         finished(job);
@@ -309,6 +309,13 @@ static void arg_own(bullc__finish *f, sds s) {
     arg_sds(f, s);
 }
 
+/* The script of call `c` and its keys, borrowed from the worker and the job. */
+static void call_keys(bullc__finish *f, bullc__call_id c, const bullc_job *job) {
+    const bullc__call_ctx x = {.job = job->key};
+    f->script = bullc__call_script(c);
+    f->argc += bullc__call_keys(c, &job->w->keys, &x, f->argv + f->argc, f->lens + f->argc);
+}
+
 /* msgpack into an sds (one allocation for the usual sizes). */
 typedef struct sds_out {
     sds s;
@@ -348,29 +355,6 @@ static sds sds_out_done(sds_out *o) {
 
 static void pack_cat(msgpack_packer *pk, const sds part) { sds_out_write(pk->data, part, sdslen(part)); }
 
-/* Node's getKeepJobs, packed: a removeOn* value of the job (true, false, a
- * count, an object) as its KeepJobs object. */
-static void pack_keep(msgpack_packer *pk, const cJSON *v) {
-    if (cJSON_IsObject(v)) {
-        bullc__pack_json(pk, v);
-        return;
-    }
-    msgpack_pack_map(pk, 1);
-    bullc__pack_str(pk, "count");
-    bullc__pack_number(pk, cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsTrue(v) ? 0 : -1);
-}
-
-static void pack_limiter(bullc_worker *w, msgpack_packer *pk) {
-    bullc__pack_str(pk, "limiter");
-    msgpack_pack_map(pk, 2);
-    bullc__pack_str(pk, "max");
-    msgpack_pack_int64(pk, w->o.limiter_max);
-    bullc__pack_str(pk, "duration");
-    msgpack_pack_int64(pk, w->o.limiter_duration);
-}
-
-static const char *const parent_flags[] = {"fpof", "cpof", "idof", "rdof"};
-
 /* moveToFinished's options map is the same for every job of the worker but
  * for the token, keepJobs, attempts and the four parent flags: the rest is
  * packed once, in the parts between those. */
@@ -400,11 +384,11 @@ static int fin_opts_init(bullc_worker *w) {
             if (def)
                 bullc__pack_json(&pk, def);
             else
-                pack_keep(&pk, NULL); /* keep all: {count: -1} */
+                bullc__pack_keep_jobs(&pk, NULL); /* keep all: {count: -1} */
             break;
         }
         case FO_ATTEMPTS_KEY:
-            if (w->o.limiter_max > 0) pack_limiter(w, &pk);
+            if (w->o.limiter_max > 0) bullc__pack_limiter(&pk, w->o.limiter_max, w->o.limiter_duration);
             bullc__pack_str(&pk, "lockDuration");
             msgpack_pack_int64(&pk, w->o.lock_duration);
             bullc__pack_str(&pk, "attempts");
@@ -437,14 +421,14 @@ static sds pack_finish_opts(bullc_worker *w, const bullc_job *job, bool complete
     /* Node's getKeepJobs: the job's removeOn* first, then the worker's */
     const cJSON *keep = completed ? job->o_remove_on_complete : job->o_remove_on_fail;
     if (keep && !cJSON_IsNull(keep))
-        pack_keep(&pk, keep);
+        bullc__pack_keep_jobs(&pk, keep);
     else
         pack_cat(&pk, w->fin_opts[completed ? FO_KEEP_COMPLETE : FO_KEEP_FAIL]);
     pack_cat(&pk, w->fin_opts[FO_ATTEMPTS_KEY]);
     bullc__pack_number(&pk, cJSON_IsNumber(job->o_attempts) ? job->o_attempts->valuedouble : 0);
     pack_cat(&pk, w->fin_opts[FO_METRICS]);
     for (int i = 0; i < 4; i++) {
-        bullc__pack_strn(&pk, parent_flags[i], 4);
+        bullc__pack_strn(&pk, bullc__opt_parent_flags[i], 4);
         if (cJSON_IsTrue(job->o_parent[i]))
             msgpack_pack_true(&pk);
         else
@@ -484,24 +468,6 @@ static sds pack_fail_fields(const bullc_job *job, const char *reason) {
     return s;
 }
 
-static sds pack_fetch(bullc_worker *w, const char *token) {
-    bullc__packbuf pb;
-    bullc__packbuf_init(&pb);
-    msgpack_pack_map(&pb.pk, 2 + (w->name != NULL) + (w->o.limiter_max > 0));
-    bullc__pack_str(&pb.pk, "token");
-    bullc__pack_str(&pb.pk, token);
-    bullc__pack_str(&pb.pk, "lockDuration");
-    msgpack_pack_int64(&pb.pk, w->o.lock_duration);
-    if (w->o.limiter_max > 0) pack_limiter(w, &pb.pk);
-    if (w->name) {
-        bullc__pack_str(&pb.pk, "name");
-        bullc__pack_str(&pb.pk, w->name);
-    }
-    sds s = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
-    bullc__packbuf_destroy(&pb);
-    return s;
-}
-
 void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_flags) {
     bullc_worker *w = job->w;
     if (job->state != BULLC__JOB_PROCESSING) return;
@@ -523,10 +489,7 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
                       w->limit_until <= now && w->running && !stuck;
     if (!ok && (fail_flags & BULLC_FAIL_RATE_LIMITED)) {
         f->kind = FIN_RATE_LIMITED;
-        f->script = w->sc_move_to_wait;
-        const sds keys[] = {w->k_active,  w->k_wait,        w->k_stalled, w->k_paused, w->k_meta,
-                            w->k_limiter, w->k_prioritized, w->k_marker,  w->k_events};
-        for (int i = 0; i < 9; i++) arg_sds(f, keys[i]);
+        call_keys(f, BULLC__C_MOVE_ACTIVE_TO_WAIT, job);
         arg_sds(f, job->id), arg_sds(f, job->token), arg_sds(f, job->key);
         if (job->ops_pending)
             f->deferred = true;
@@ -552,22 +515,7 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     size_t now_len = fmt_i64(f->now, now);
     if (kind == FIN_COMPLETED || kind == FIN_FAILED) {
         bool completed = kind == FIN_COMPLETED;
-        f->script = w->sc_move_to_finished;
-        const sds keys[] = {w->k_wait,
-                            w->k_active,
-                            w->k_prioritized,
-                            w->k_events,
-                            w->k_stalled,
-                            w->k_limiter,
-                            w->k_delayed,
-                            w->k_paused,
-                            w->k_meta,
-                            w->k_pc,
-                            completed ? w->k_completed : w->k_failed,
-                            job->key,
-                            completed ? w->k_metrics_completed : w->k_metrics_failed,
-                            w->k_marker};
-        for (int i = 0; i < 14; i++) arg_sds(f, keys[i]);
+        call_keys(f, completed ? BULLC__C_MOVE_TO_COMPLETED : BULLC__C_MOVE_TO_FAILED, job);
         arg_sds(f, job->id);
         arg(f, f->now, now_len);
         arg_str(f, completed ? "returnvalue" : "failedReason");
@@ -575,18 +523,15 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         arg_str(f, completed ? "completed" : "failed");
         f->fetch_index = f->argc;
         arg_str(f, fetch_next ? "1" : "0");
-        arg_sds(f, w->base);
+        arg_sds(f, w->keys.k[BULLC__K_BASE]);
         arg_own(f, pack_finish_opts(w, job, completed));
         if (completed)
             arg_str(f, "");
         else
             arg_own(f, pack_fail_fields(job, f->value));
     } else if (kind == FIN_DELAYED) {
-        f->script = w->sc_move_to_delayed;
-        const sds keys[] = {w->k_marker, w->k_active,  w->k_prioritized, w->k_delayed, job->key, w->k_events,
-                            w->k_meta,   w->k_stalled, w->k_wait,        w->k_limiter, w->k_pc};
-        for (int i = 0; i < 11; i++) arg_sds(f, keys[i]);
-        arg_sds(f, w->base);
+        call_keys(f, BULLC__C_MOVE_TO_DELAYED, job);
+        arg_sds(f, w->keys.k[BULLC__K_BASE]);
         arg(f, f->now, now_len);
         arg_sds(f, job->id);
         arg_sds(f, job->token);
@@ -596,15 +541,12 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         f->fetch_index = f->argc;
         arg_str(f, fetch_next ? "1" : "0");
         if (fetch_next)
-            arg_own(f, pack_fetch(w, job->token));
+            arg_own(f, bullc__worker_fetch_opts(w, job->token));
         else
             arg_str(f, "");
     } else {
-        f->script = w->sc_retry_job;
-        const sds keys[] = {w->k_active,  w->k_wait,        w->k_paused, job->key,    w->k_meta,   w->k_events,
-                            w->k_delayed, w->k_prioritized, w->k_pc,     w->k_marker, w->k_stalled};
-        for (int i = 0; i < 11; i++) arg_sds(f, keys[i]);
-        arg_sds(f, w->base);
+        call_keys(f, BULLC__C_RETRY_JOB, job);
+        arg_sds(f, w->keys.k[BULLC__K_BASE]);
         arg(f, f->now, now_len);
         arg_str(f, cJSON_IsTrue(job->o_lifo) ? "RPUSH" : "LPUSH");
         arg_sds(f, job->id);

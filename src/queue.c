@@ -6,32 +6,15 @@
 
 #include "bullc-private.h"
 
-/* The keys the add scripts take, built once per handle. */
-enum {
-    K_WAIT,
-    K_PAUSED,
-    K_META,
-    K_ID,
-    K_COMPLETED,
-    K_DELAYED,
-    K_ACTIVE,
-    K_EVENTS,
-    K_MARKER,
-    K_PRIORITIZED,
-    K_PC,
-    K_NKEYS
-};
-static const char *const key_suffix[K_NKEYS] = {"wait",   "paused", "meta",   "id",          "completed", "delayed",
-                                                "active", "events", "marker", "prioritized", "pc"};
-enum { S_STANDARD, S_DELAYED, S_PRIORITIZED, S_N };
+/* The add calls, in the order their scripts are loaded. */
+static const bullc__call_id add_calls[] = {BULLC__C_ADD_STANDARD, BULLC__C_ADD_DELAYED, BULLC__C_ADD_PRIORITIZED};
+#define S_N 3
 
 struct bullc_queue {
     bullc__conn conn;
     char *name;
     char *prefix;
-    sds base; /* "prefix:name:" */
-    sds keys[K_NKEYS];
-    const bullc__script *scripts[S_N];
+    bullc__keys keys;            /* built once per handle */
     unsigned scripts_generation; /* connection generation the add scripts were loaded on */
     bullc_job_opts *defaults;
     int64_t max_len_events;
@@ -55,18 +38,13 @@ int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts 
     }
     q->name = strdup(name);
     q->prefix = strdup(opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX);
-    q->base = sdscatprintf(sdsempty(), "%s:%s:", q->prefix ? q->prefix : "", name);
     q->max_len_events = opts->max_len_events;
     q->skip_meta_update = opts->skip_meta_update;
     if (opts->default_job_opts && bullc_job_opts_new(&q->defaults) == 0) {
         cJSON_Delete(q->defaults->obj);
         q->defaults->obj = cJSON_Duplicate(opts->default_job_opts->obj, 1);
     }
-    bool keys_ok = q->base != NULL;
-    for (int k = 0; k < K_NKEYS && keys_ok; k++) keys_ok = (q->keys[k] = bullc__key(q->base, key_suffix[k])) != NULL;
-    q->scripts[S_STANDARD] = bullc__script_get("addStandardJob");
-    q->scripts[S_DELAYED] = bullc__script_get("addDelayedJob");
-    q->scripts[S_PRIORITIZED] = bullc__script_get("addPrioritizedJob");
+    bool keys_ok = q->prefix && bullc__keys_init(&q->keys, q->prefix, name) == 0;
     if (!q->name || !q->prefix || !keys_ok || (opts->default_job_opts && (!q->defaults || !q->defaults->obj))) {
         bullc_queue_free(q);
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
@@ -80,15 +58,14 @@ void bullc_queue_free(bullc_queue *q) {
     bullc__conn_close(&q->conn);
     free(q->name);
     free(q->prefix);
-    sdsfree(q->base);
-    for (int k = 0; k < K_NKEYS; k++) sdsfree(q->keys[k]);
+    bullc__keys_free(&q->keys);
     bullc_job_opts_free(q->defaults);
     free(q);
 }
 
 const char *bullc_queue_name(const bullc_queue *q) { return q->name; }
 const char *bullc_queue_prefix(const bullc_queue *q) { return q->prefix; }
-const char *bullc_queue_key_base(const bullc_queue *q) { return q->base; }
+const char *bullc_queue_key_base(const bullc_queue *q) { return q->keys.k[BULLC__K_BASE]; }
 
 /* Appends the HMSET of the meta fields Node's Queue constructor writes, so
  * dashboards and Node peers see a normal queue; false when this connection
@@ -98,7 +75,7 @@ static bool append_meta(bullc_queue *q, int *rc, bullc_error *err) {
     char maxlen[24], version[64];
     snprintf(maxlen, sizeof maxlen, "%lld", (long long)q->max_len_events);
     snprintf(version, sizeof version, "bullmq:%s", bullc__scripts_bullmq_version);
-    const char *argv[] = {"HMSET", q->keys[K_META], "opts.maxLenEvents", maxlen, "version", version};
+    const char *argv[] = {"HMSET", q->keys.k[BULLC__K_META], "opts.maxLenEvents", maxlen, "version", version};
     *rc = bullc__conn_append(&q->conn, 6, argv, NULL, err);
     return true;
 }
@@ -143,32 +120,18 @@ static void add_call_free(add_call *c) { sdsfree(c->args); }
 
 static int build_add(bullc_queue *q, const char *name, const bullc__prepared_job *pj, add_call *c) {
     memset(c, 0, sizeof *c);
-    const int *keys;
-    static const int delayed[] = {K_MARKER, K_META, K_ID, K_DELAYED, K_COMPLETED, K_EVENTS, -1};
-    static const int prioritized[] = {K_MARKER,    K_META,   K_ID,     K_PRIORITIZED, K_DELAYED,
-                                      K_COMPLETED, K_ACTIVE, K_EVENTS, K_PC,          -1};
-    static const int standard[] = {K_WAIT,    K_PAUSED, K_META,   K_ID,     K_COMPLETED,
-                                   K_DELAYED, K_ACTIVE, K_EVENTS, K_MARKER, -1};
-    if (pj->delay > 0) {
-        c->script = q->scripts[S_DELAYED];
-        keys = delayed;
-    } else if (pj->priority > 0) {
-        c->script = q->scripts[S_PRIORITIZED];
-        keys = prioritized;
-    } else {
-        c->script = q->scripts[S_STANDARD];
-        keys = standard;
-    }
-    for (int i = 0; keys[i] >= 0; i++) {
-        c->argv[c->argc] = q->keys[keys[i]];
-        c->lens[c->argc++] = sdslen(q->keys[keys[i]]);
-    }
+    bullc__call_id call = pj->delay > 0      ? BULLC__C_ADD_DELAYED
+                          : pj->priority > 0 ? BULLC__C_ADD_PRIORITIZED
+                                             : BULLC__C_ADD_STANDARD;
+    c->script = bullc__call_script(call);
+    c->argc = bullc__call_keys(call, &q->keys, NULL, c->argv, c->lens);
+    const sds base = q->keys.k[BULLC__K_BASE];
     /* ARGV[1]: the 10 positional args; nil in every slot a plain add leaves
      * empty (parent, repeat key, defer-release), as msgpackr packs null. */
     bullc__packbuf pb;
     bullc__packbuf_init(&pb);
     msgpack_pack_array(&pb.pk, 10);
-    bullc__pack_strn(&pb.pk, q->base, sdslen(q->base));
+    bullc__pack_strn(&pb.pk, base, sdslen(base));
     bullc__pack_str(&pb.pk, pj->job_id ? pj->job_id : "");
     bullc__pack_str(&pb.pk, name);
     msgpack_pack_int64(&pb.pk, pj->timestamp);
@@ -177,7 +140,7 @@ static int build_add(bullc_queue *q, const char *name, const bullc__prepared_job
     msgpack_pack_nil(&pb.pk); /* parent */
     msgpack_pack_nil(&pb.pk); /* repeatJobKey */
     if (pj->dedup_id) {
-        sds dk = sdscatprintf(bullc__key(q->base, "de:"), "%s", pj->dedup_id);
+        sds dk = bullc__dedup_key(&q->keys, pj->dedup_id);
         bullc__pack_strn(&pb.pk, dk, sdslen(dk));
         sdsfree(dk);
     } else {
@@ -208,13 +171,13 @@ typedef struct probes {
 static int append_probes(bullc_queue *q, const bullc__prepared_job *pj, bullc_error *err) {
     int rc = 0;
     if (pj->job_id) {
-        sds k = sdscat(sdsnew(q->base), pj->job_id);
+        sds k = sdscat(sdsdup(q->keys.k[BULLC__K_BASE]), pj->job_id);
         const char *argv[] = {"EXISTS", k};
         rc = bullc__conn_append(&q->conn, 2, argv, NULL, err);
         sdsfree(k);
     }
     if (!rc && pj->dedup_id) {
-        sds k = sdscat(bullc__key(q->base, "de:"), pj->dedup_id);
+        sds k = bullc__dedup_key(&q->keys, pj->dedup_id);
         const char *argv[] = {"GET", k};
         rc = bullc__conn_append(&q->conn, 2, argv, NULL, err);
         sdsfree(k);
@@ -230,7 +193,7 @@ static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const p
                      bullc_error *err) {
     if (r->type == REDIS_REPLY_ERROR) return bullc__reply_err(r, err);
     if (r->type == REDIS_REPLY_INTEGER && r->integer < 0)
-        return bullc__script_code_err(r->integer, "addJob", pj->job_id, err);
+        return bullc__script_code_err(r->integer, pj->job_id, "addJob", NULL, err);
     sds id;
     if (r->type == REDIS_REPLY_STRING)
         id = sdsnewlen(r->str, r->len);
@@ -259,8 +222,9 @@ static int load_add_scripts(bullc_queue *q, bullc_error *err) {
     if (q->scripts_generation == q->conn.generation) return 0;
     int rc = 0;
     for (int k = 0; k < S_N && !rc; k++) {
-        const char *argv[] = {"SCRIPT", "LOAD", q->scripts[k]->text};
-        size_t lens[] = {6, 4, q->scripts[k]->len};
+        const bullc__script *s = bullc__call_script(add_calls[k]);
+        const char *argv[] = {"SCRIPT", "LOAD", s->text};
+        size_t lens[] = {6, 4, s->len};
         rc = bullc__conn_append(&q->conn, 3, argv, lens, err);
     }
     if (rc) {
@@ -461,6 +425,8 @@ int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err) {
     if (!rc) *out = &q->conn;
     return rc;
 }
+
+const bullc__keys *bullc__queue_keys(const bullc_queue *q) { return &q->keys; }
 
 /* ---- accessors for checks.c ---- */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q) { return q->conn.opts; }

@@ -54,17 +54,6 @@ static void uuid4(char out[37]) {
              b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-/* Node's KeepJobs from a job's or worker's removeOn* value. */
-cJSON *bullc__keep_jobs(const cJSON *v) {
-    if (cJSON_IsObject(v)) return cJSON_Duplicate(v, 1);
-    cJSON *k = cJSON_CreateObject();
-    if (cJSON_IsNumber(v))
-        cJSON_AddNumberToObject(k, "count", v->valuedouble);
-    else
-        cJSON_AddNumberToObject(k, "count", cJSON_IsTrue(v) ? 0 : -1);
-    return k;
-}
-
 static void on_cmd_ready(bullc__aconn *c, void *data);
 static void on_block_ready(bullc__aconn *c, void *data);
 static void on_conn_down(bullc__aconn *c, const bullc_error *err, void *data);
@@ -108,28 +97,10 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     w->ev_data = events_data;
     w->queue = sdsnew(queue);
     w->prefix = sdsnew(opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX);
-    w->base = sdscatfmt(sdsempty(), "%S:%S:", w->prefix, w->queue);
     w->name = opts->name ? sdsnew(opts->name) : NULL;
     w->min_block = 0.001;
     uuid4(w->id);
-    w->sc_move_to_active = bullc__script_get("moveToActive");
-    w->sc_move_to_finished = bullc__script_get("moveToFinished");
-    w->sc_move_to_delayed = bullc__script_get("moveToDelayed");
-    w->sc_retry_job = bullc__script_get("retryJob");
-    w->sc_move_to_wait = bullc__script_get("moveJobFromActiveToWait");
-    w->sc_extend_locks = bullc__script_get("extendLocks");
-    w->sc_extend_lock = bullc__script_get("extendLock");
-    w->sc_move_stalled = bullc__script_get("moveStalledJobsToWait");
-    w->sc_update_progress = bullc__script_get("updateProgress");
-    w->sc_add_log = bullc__script_get("addLog");
-    w->sc_update_data = bullc__script_get("updateData");
-#define K(f, s) w->f = bullc__key(w->base, s)
-    K(k_wait, "wait"), K(k_active, "active"), K(k_prioritized, "prioritized"), K(k_events, "events");
-    K(k_stalled, "stalled"), K(k_limiter, "limiter"), K(k_delayed, "delayed"), K(k_paused, "paused");
-    K(k_meta, "meta"), K(k_pc, "pc"), K(k_marker, "marker"), K(k_completed, "completed"), K(k_failed, "failed");
-    K(k_stalled_check, "stalled-check"), K(k_repeat, "repeat"), K(k_metrics_completed, "metrics:completed");
-    K(k_metrics_failed, "metrics:failed");
-#undef K
+    if (bullc__keys_init(&w->keys, w->prefix ? w->prefix : "", queue)) rc = BULLC_ENOMEM;
     /* Node names the blocking connection "<prefix>:<base64(queue)>[:w:<name>]"
      * so that Queue.getWorkers() lists it. */
     sds b64 = bullc__base64(queue, strlen(queue));
@@ -137,7 +108,9 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     if (w->name) cname = sdscatfmt(cname, ":w:%S", w->name);
     sdsfree(b64);
     bullc_redis_opts *ro = NULL;
-    if (!opts->redis) {
+    if (rc) {
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    } else if (!opts->redis) {
         rc = bullc__redis_opts_default(&ro, err);
     } else if (!(ro = calloc(1, sizeof *ro)) || bullc__redis_opts_copy(ro, opts->redis)) {
         free(ro);
@@ -222,7 +195,7 @@ int bullc_worker_rate_limit(bullc_worker *w, int64_t ms) {
     /* Queue.rateLimit: the limiter counter set beyond any max, for `ms` */
     char px[24];
     snprintf(px, sizeof px, "%lld", (long long)ms);
-    const char *argv[] = {"SET", w->k_limiter, "9007199254740991", "PX", px};
+    const char *argv[] = {"SET", w->keys.k[BULLC__K_LIMITER], "9007199254740991", "PX", px};
     /* only the key, as Node: the rate-limited job's move back to wait
      * returns the key's TTL, which is what pauses this worker */
     return bullc__aconn_cmd(&w->cmd, 0, rate_limit_reply, w, 5, argv, NULL);
@@ -254,12 +227,9 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
     /* Load every script the worker runs before anything else goes out on
      * this connection: a NOSCRIPT answer is re-sent as EVAL at the back of
      * the pipeline, which would let later calls overtake it. */
-    const bullc__script *const scripts[] = {w->sc_move_to_active, w->sc_move_to_finished, w->sc_move_to_delayed,
-                                            w->sc_retry_job,      w->sc_move_to_wait,     w->sc_extend_locks,
-                                            w->sc_extend_lock,    w->sc_move_stalled,     w->sc_update_progress,
-                                            w->sc_add_log,        w->sc_update_data};
-    for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
-        const bullc__script *s = scripts[i];
+    for (int i = BULLC__C_MOVE_TO_ACTIVE; i <= BULLC__C_UPDATE_DATA; i++) {
+        if (i == BULLC__C_MOVE_TO_FAILED) continue; /* the script of _COMPLETED */
+        const bullc__script *s = bullc__call_script(i);
         const char *load[] = {"SCRIPT", "LOAD", s->text};
         size_t lens[] = {6, 4, s->len};
         bullc__aconn_cmd(c, 0, preload_reply, w, 3, load, lens);
@@ -296,31 +266,31 @@ static sds next_token(bullc_worker *w) {
     return sdscatfmt(sdsempty(), "%s:%U", w->id, (unsigned long long)w->token_seq++);
 }
 
-/* The packed {token, lockDuration, limiter?, name?} of moveToActive. */
-static sds pack_fetch_opts(bullc_worker *w, const char *token) {
+sds bullc__worker_fetch_opts(const bullc_worker *w, const char *token) {
+    const bullc__fetch_opts fo = {w->o.lock_duration, w->o.limiter_max, w->o.limiter_duration, w->name};
     bullc__packbuf pb;
     bullc__packbuf_init(&pb);
-    size_t n = 2 + (w->o.limiter_max > 0) + (w->name != NULL);
-    msgpack_pack_map(&pb.pk, n);
-    bullc__pack_str(&pb.pk, "token");
-    bullc__pack_str(&pb.pk, token);
-    bullc__pack_str(&pb.pk, "lockDuration");
-    msgpack_pack_int64(&pb.pk, w->o.lock_duration);
-    if (w->o.limiter_max > 0) {
-        bullc__pack_str(&pb.pk, "limiter");
-        msgpack_pack_map(&pb.pk, 2);
-        bullc__pack_str(&pb.pk, "max");
-        msgpack_pack_int64(&pb.pk, w->o.limiter_max);
-        bullc__pack_str(&pb.pk, "duration");
-        msgpack_pack_int64(&pb.pk, w->o.limiter_duration);
-    }
-    if (w->name) {
-        bullc__pack_str(&pb.pk, "name");
-        bullc__pack_str(&pb.pk, w->name);
-    }
+    bullc__pack_fetch_opts(&pb.pk, &fo, token);
     sds s = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
     bullc__packbuf_destroy(&pb);
     return s;
+}
+
+/* moveToActive with a new lock token; same contract as bullc__aconn_eval. */
+static int send_fetch(bullc_worker *w, const char *token, bullc__areply_fn cb, void *data) {
+    const char *argv[BULLC__CALL_MAX_KEYS + 3];
+    size_t lens[BULLC__CALL_MAX_KEYS + 3];
+    int n = bullc__call_keys(BULLC__C_MOVE_TO_ACTIVE, &w->keys, NULL, argv, lens);
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
+    sds packed = bullc__worker_fetch_opts(w, token);
+    if (!packed) return BULLC_ENOMEM;
+    argv[n] = w->keys.k[BULLC__K_BASE], lens[n++] = sdslen(w->keys.k[BULLC__K_BASE]);
+    argv[n] = now, lens[n++] = strlen(now);
+    argv[n] = packed, lens[n++] = sdslen(packed);
+    int rc = bullc__aconn_eval(&w->cmd, bullc__call_script(BULLC__C_MOVE_TO_ACTIVE), 0, cb, data, n, argv, lens);
+    sdsfree(packed);
+    return rc;
 }
 
 static void wake_cb(uv_timer_t *t);
@@ -391,23 +361,12 @@ static void fetch(bullc_worker *w) {
     if (!f) return;
     f->w = w;
     f->token = next_token(w);
-    char now[24];
-    snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
-    sds packed = pack_fetch_opts(w, f->token);
-    const char *argv[] = {w->k_wait,    w->k_active, w->k_prioritized, w->k_events, w->k_stalled, w->k_limiter,
-                          w->k_delayed, w->k_paused, w->k_meta,        w->k_pc,     w->k_marker,  w->base,
-                          now,          packed};
-    size_t lens[14];
-    for (int i = 0; i < 12; i++) lens[i] = sdslen((const sds)argv[i]); /* the keys and base */
-    lens[12] = strlen(now);
-    lens[13] = sdslen(packed);
     w->fetching++;
-    if (bullc__aconn_eval(&w->cmd, w->sc_move_to_active, 0, fetch_reply, f, 14, argv, lens)) {
+    if (!f->token || send_fetch(w, f->token, fetch_reply, f)) {
         w->fetching--;
         sdsfree(f->token);
         free(f);
     }
-    sdsfree(packed);
 }
 
 static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
@@ -478,7 +437,7 @@ static void start_block(bullc_worker *w) {
     if (w->integer_block) timeout = ceil(timeout);
     char ts[32];
     snprintf(ts, sizeof ts, "%.3f", timeout);
-    const char *argv[] = {"BZPOPMIN", w->k_marker, ts};
+    const char *argv[] = {"BZPOPMIN", w->keys.k[BULLC__K_MARKER], ts};
     w->blocking = true;
     /* its own deadline: the timeout plus a margin, then the connection is
      * dropped and rebuilt (a blackholed socket never answers) */
@@ -566,7 +525,7 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         double timeout = fmax(w->o.drain_delay, w->min_block);
         char ts[32];
         snprintf(ts, sizeof ts, "%.3f", timeout);
-        const char *argv[] = {"BZPOPMIN", w->k_marker, ts};
+        const char *argv[] = {"BZPOPMIN", w->keys.k[BULLC__K_MARKER], ts};
         if (bullc__aconn_cmd(&w->block, (int64_t)(timeout * 1000) + 2000, manual_block_reply, m, 3, argv, NULL) == 0)
             return;
     }
@@ -575,22 +534,7 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
 
 /* Sends moveToActive; on an error nothing was sent and the caller decides
  * whether `m`'s callback runs (never inside bullc_worker_get_next_job). */
-static int manual_fetch(manual_ctx *m) {
-    bullc_worker *w = m->w;
-    char now[24];
-    snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
-    sds packed = pack_fetch_opts(w, m->token);
-    const char *argv[] = {w->k_wait,    w->k_active, w->k_prioritized, w->k_events, w->k_stalled, w->k_limiter,
-                          w->k_delayed, w->k_paused, w->k_meta,        w->k_pc,     w->k_marker,  w->base,
-                          now,          packed};
-    size_t lens[14];
-    for (int i = 0; i < 12; i++) lens[i] = sdslen((const sds)argv[i]); /* the keys and base */
-    lens[12] = strlen(now);
-    lens[13] = sdslen(packed);
-    int rc = bullc__aconn_eval(&w->cmd, w->sc_move_to_active, 0, manual_reply, m, 14, argv, lens);
-    sdsfree(packed);
-    return rc;
-}
+static int manual_fetch(manual_ctx *m) { return send_fetch(m->w, m->token, manual_reply, m); }
 
 /* Answers the requests that need no Redis (a paused worker's) from the loop,
  * never from inside the call that made them. */
@@ -726,28 +670,10 @@ void bullc_worker_close(bullc_worker *w, bool force, int64_t timeout_ms, void (*
 
 void bullc_worker_free(bullc_worker *w) {
     if (!w) return;
-    sds *keys[] = {&w->queue,
-                   &w->prefix,
-                   &w->base,
-                   &w->name,
-                   &w->k_wait,
-                   &w->k_active,
-                   &w->k_prioritized,
-                   &w->k_events,
-                   &w->k_stalled,
-                   &w->k_limiter,
-                   &w->k_delayed,
-                   &w->k_paused,
-                   &w->k_meta,
-                   &w->k_pc,
-                   &w->k_marker,
-                   &w->k_completed,
-                   &w->k_failed,
-                   &w->k_stalled_check,
-                   &w->k_repeat,
-                   &w->k_metrics_completed,
-                   &w->k_metrics_failed};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) sdsfree(*keys[i]);
+    sdsfree(w->queue);
+    sdsfree(w->prefix);
+    sdsfree(w->name);
+    bullc__keys_free(&w->keys);
     for (size_t i = 0; i < sizeof w->fin_opts / sizeof w->fin_opts[0]; i++) sdsfree(w->fin_opts[i]);
     cJSON_Delete(w->keep_complete);
     cJSON_Delete(w->keep_fail);

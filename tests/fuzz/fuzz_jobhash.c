@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     redisReply *id = str_reply("42", 2);
     bullc_worker w;
     memset(&w, 0, sizeof w);
-    w.base = sdsnew("bull:q:");
+    bullc__keys_init(&w.keys, "bull", "q");
     w.queue = sdsnew("q");
     bullc_job *job = bullc__job_from_reply(&w, hash, id, sdsnew("token:1")); /* takes the token */
     if (job) {
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     cJSON *node_view = bullc__job_json("42", 2, hash);
     cJSON_Delete(node_view);
-    sdsfree(w.base);
+    bullc__keys_free(&w.keys);
     sdsfree(w.queue);
     freeReplyObject(hash);
     freeReplyObject(id);

@@ -28,14 +28,14 @@ static char *job_json(const char *data) {
     redisReply *id = str_reply("7");
     bullc_worker w;
     memset(&w, 0, sizeof w);
-    w.base = sdsnew("bull:q:");
+    bullc__keys_init(&w.keys, "bull", "q");
     w.queue = sdsnew("q");
     bullc_job *job = bullc__job_from_reply(&w, hash, id, sdsnew("tok"));
     cr_assert(job);
     cr_assert_null(job->bad, "%s", job->bad);
     char *s = bullc_job_to_json(job);
     bullc__job_free(job);
-    sdsfree(w.base);
+    bullc__keys_free(&w.keys);
     sdsfree(w.queue);
     freeReplyObject(hash);
     freeReplyObject(id);

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/* BullMQ 6.7.0's protocol as bullc speaks it: each script call's keys and
+ * arguments (Node's RedisQueueBackend builds the same lists), the option
+ * names, the error codes, and the option objects the worker packs. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+/* ---- keys ------------------------------------------------------------------ */
+
+static const char *const key_suffix[BULLC__K_N] = {
+    [BULLC__K_BASE] = "",
+    [BULLC__K_WAIT] = "wait",
+    [BULLC__K_ACTIVE] = "active",
+    [BULLC__K_PAUSED] = "paused",
+    [BULLC__K_DELAYED] = "delayed",
+    [BULLC__K_PRIORITIZED] = "prioritized",
+    [BULLC__K_COMPLETED] = "completed",
+    [BULLC__K_FAILED] = "failed",
+    [BULLC__K_WAITING_CHILDREN] = "waiting-children",
+    [BULLC__K_META] = "meta",
+    [BULLC__K_EVENTS] = "events",
+    [BULLC__K_MARKER] = "marker",
+    [BULLC__K_PC] = "pc",
+    [BULLC__K_ID] = "id",
+    [BULLC__K_STALLED] = "stalled",
+    [BULLC__K_STALLED_CHECK] = "stalled-check",
+    [BULLC__K_LIMITER] = "limiter",
+    [BULLC__K_REPEAT] = "repeat",
+    [BULLC__K_DE] = "de",
+    [BULLC__K_METRICS_COMPLETED] = "metrics:completed",
+    [BULLC__K_METRICS_COMPLETED_DATA] = "metrics:completed:data",
+    [BULLC__K_METRICS_FAILED] = "metrics:failed",
+    [BULLC__K_METRICS_FAILED_DATA] = "metrics:failed:data",
+};
+
+const char *bullc__keys_suffix(int id) { return id >= 0 && id < BULLC__K_N ? key_suffix[id] : NULL; }
+
+int bullc__keys_init(bullc__keys *ks, const char *prefix, const char *queue) {
+    memset(ks, 0, sizeof *ks);
+    ks->k[BULLC__K_BASE] = sdscatprintf(sdsempty(), "%s:%s:", prefix, queue);
+    if (!ks->k[BULLC__K_BASE]) return BULLC_ENOMEM;
+    for (int i = 1; i < BULLC__K_N; i++)
+        if (!(ks->k[i] = bullc__key(ks->k[BULLC__K_BASE], key_suffix[i]))) {
+            bullc__keys_free(ks);
+            return BULLC_ENOMEM;
+        }
+    return 0;
+}
+
+void bullc__keys_free(bullc__keys *ks) {
+    for (int i = 0; i < BULLC__K_N; i++) sdsfree(ks->k[i]);
+    memset(ks, 0, sizeof *ks);
+}
+
+sds bullc__dedup_key(const bullc__keys *ks, const char *dedup_id) {
+    sds k = sdsdup(ks->k[BULLC__K_DE]);
+    if (k) k = sdscatlen(k, ":", 1);
+    return k ? sdscat(k, dedup_id) : NULL;
+}
+
+sds bullc__job_key(const bullc__keys *ks, const char *job_id, bullc__key_id which) {
+    sds k = sdscat(sdsdup(ks->k[BULLC__K_BASE]), job_id);
+    if (k && which != BULLC__K_JOB) k = sdscat(k, which == BULLC__K_JOB_LOGS ? ":logs" : ":lock");
+    return k;
+}
+
+int bullc__keys_state(const char *state) {
+    static const int states[] = {BULLC__K_WAIT,      BULLC__K_ACTIVE, BULLC__K_DELAYED,          BULLC__K_PRIORITIZED,
+                                 BULLC__K_COMPLETED, BULLC__K_FAILED, BULLC__K_WAITING_CHILDREN, BULLC__K_PAUSED};
+    if (!state) return -1;
+    if (!strcmp(state, "waiting")) return BULLC__K_WAIT;
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        if (!strcmp(state, key_suffix[states[i]])) return states[i];
+    return -1;
+}
+
+/* ---- script calls ------------------------------------------------------------ */
+
+#define KEYS(...) .nkeys = sizeof((const unsigned char[]){__VA_ARGS__}) / sizeof(unsigned char), .keys = {__VA_ARGS__}
+#define QUEUE_MOVE_KEYS                                                                                        \
+    BULLC__K_WAIT, BULLC__K_ACTIVE, BULLC__K_PRIORITIZED, BULLC__K_EVENTS, BULLC__K_STALLED, BULLC__K_LIMITER, \
+        BULLC__K_DELAYED, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_PC
+#define STATE_KEYS                                                                                          \
+    BULLC__K_COMPLETED, BULLC__K_FAILED, BULLC__K_DELAYED, BULLC__K_ACTIVE, BULLC__K_WAIT, BULLC__K_PAUSED, \
+        BULLC__K_WAITING_CHILDREN, BULLC__K_PRIORITIZED
+
+const bullc__call bullc__calls[BULLC__C_N] = {
+    /* the add scripts (Node's addJobToTransaction); ARGV[1] packs [base, custom
+     * id or "", name, timestamp, parentKey, parent dependencies key, parent,
+     * repeatJobKey, deduplication key, deferParentRelease], nil where unset */
+    [BULLC__C_ADD_STANDARD] = {"addStandardJob", "addStandardJob",
+                               KEYS(BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_ID, BULLC__K_COMPLETED,
+                                    BULLC__K_DELAYED, BULLC__K_ACTIVE, BULLC__K_EVENTS, BULLC__K_MARKER),
+                               3, "packed args, data JSON, packed opts (short names)"},
+    [BULLC__C_ADD_DELAYED] = {"addDelayedJob", "addDelayedJob",
+                              KEYS(BULLC__K_MARKER, BULLC__K_META, BULLC__K_ID, BULLC__K_DELAYED, BULLC__K_COMPLETED,
+                                   BULLC__K_EVENTS),
+                              3, "packed args, data JSON, packed opts (short names)"},
+    [BULLC__C_ADD_PRIORITIZED] = {"addPrioritizedJob", "addPrioritizedJob",
+                                  KEYS(BULLC__K_MARKER, BULLC__K_META, BULLC__K_ID, BULLC__K_PRIORITIZED,
+                                       BULLC__K_DELAYED, BULLC__K_COMPLETED, BULLC__K_ACTIVE, BULLC__K_EVENTS,
+                                       BULLC__K_PC),
+                                  3, "packed args, data JSON, packed opts (short names)"},
+    /* the worker */
+    [BULLC__C_MOVE_TO_ACTIVE] = {"moveToActive", "moveToActive", KEYS(QUEUE_MOVE_KEYS, BULLC__K_MARKER), 3,
+                                 "base, now, packed fetch opts (bullc__pack_fetch_opts)"},
+    [BULLC__C_MOVE_TO_COMPLETED] = {"moveToFinished:completed", "moveToFinished",
+                                    KEYS(QUEUE_MOVE_KEYS, BULLC__K_COMPLETED, BULLC__K_JOB, BULLC__K_METRICS_COMPLETED,
+                                         BULLC__K_MARKER),
+                                    9,
+                                    "job id, now, \"returnvalue\", result JSON, \"completed\", fetch next (1/0), base, "
+                                    "packed {token, name?, keepJobs, limiter?, lockDuration, attempts, "
+                                    "maxMetricsSize, fpof, cpof, idof, rdof}, \"\""},
+    [BULLC__C_MOVE_TO_FAILED] = {"moveToFinished:failed", "moveToFinished",
+                                 KEYS(QUEUE_MOVE_KEYS, BULLC__K_FAILED, BULLC__K_JOB, BULLC__K_METRICS_FAILED,
+                                      BULLC__K_MARKER),
+                                 9,
+                                 "job id, now, \"failedReason\", reason, \"failed\", fetch next (1/0), base, packed "
+                                 "opts (as completed), packed [failedReason, r, stacktrace, JSON]"},
+    [BULLC__C_MOVE_TO_DELAYED] = {"moveToDelayed", "moveToDelayed",
+                                  KEYS(BULLC__K_MARKER, BULLC__K_ACTIVE, BULLC__K_PRIORITIZED, BULLC__K_DELAYED,
+                                       BULLC__K_JOB, BULLC__K_EVENTS, BULLC__K_META, BULLC__K_STALLED, BULLC__K_WAIT,
+                                       BULLC__K_LIMITER, BULLC__K_PC),
+                                  9,
+                                  "base, now, job id, token, delay, skipAttempt \"0\", packed fail fields, fetch "
+                                  "next (1/0), packed fetch opts or \"\""},
+    [BULLC__C_RETRY_JOB] = {"retryJob", "retryJob",
+                            KEYS(BULLC__K_ACTIVE, BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_JOB, BULLC__K_META,
+                                 BULLC__K_EVENTS, BULLC__K_DELAYED, BULLC__K_PRIORITIZED, BULLC__K_PC, BULLC__K_MARKER,
+                                 BULLC__K_STALLED),
+                            6, "base, now, LPUSH or RPUSH (lifo), job id, token, packed fail fields"},
+    [BULLC__C_MOVE_ACTIVE_TO_WAIT] = {"moveJobFromActiveToWait", "moveJobFromActiveToWait",
+                                      KEYS(BULLC__K_ACTIVE, BULLC__K_WAIT, BULLC__K_STALLED, BULLC__K_PAUSED,
+                                           BULLC__K_META, BULLC__K_LIMITER, BULLC__K_PRIORITIZED, BULLC__K_MARKER,
+                                           BULLC__K_EVENTS),
+                                      3, "job id, token, job key"},
+    [BULLC__C_EXTEND_LOCKS] = {"extendLocks", "extendLocks", KEYS(BULLC__K_STALLED), 4,
+                               "base, packed [tokens], packed [job ids], lock duration"},
+    [BULLC__C_EXTEND_LOCK] = {"extendLock", "extendLock", KEYS(BULLC__K_JOB_LOCK, BULLC__K_STALLED), 3,
+                              "token, lock duration, job id"},
+    [BULLC__C_MOVE_STALLED] = {"moveStalledJobsToWait", "moveStalledJobsToWait",
+                               KEYS(BULLC__K_STALLED, BULLC__K_WAIT, BULLC__K_ACTIVE, BULLC__K_STALLED_CHECK,
+                                    BULLC__K_META, BULLC__K_PAUSED, BULLC__K_MARKER, BULLC__K_EVENTS, BULLC__K_REPEAT),
+                               4, "maxStalledCount, base, now, stalledInterval"},
+    [BULLC__C_UPDATE_PROGRESS] = {"updateProgress", "updateProgress",
+                                  KEYS(BULLC__K_JOB, BULLC__K_EVENTS, BULLC__K_META), 2, "job id, progress JSON"},
+    [BULLC__C_ADD_LOG] = {"addLog", "addLog", KEYS(BULLC__K_JOB, BULLC__K_JOB_LOGS), 3,
+                          "job id, log line, keepLogs or \"\""},
+    [BULLC__C_UPDATE_DATA] = {"updateData", "updateData", KEYS(BULLC__K_JOB), 1, "data JSON"},
+    /* the queue's administration and getters */
+    [BULLC__C_PAUSE] = {"pause", "pause",
+                        KEYS(BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_PRIORITIZED, BULLC__K_EVENTS,
+                             BULLC__K_DELAYED, BULLC__K_MARKER),
+                        2, "\"paused\", emit event (1/0)"},
+    [BULLC__C_RESUME] = {"pause:resume", "pause",
+                         KEYS(BULLC__K_PAUSED, BULLC__K_WAIT, BULLC__K_META, BULLC__K_PRIORITIZED, BULLC__K_EVENTS,
+                              BULLC__K_DELAYED, BULLC__K_MARKER),
+                         2, "\"resumed\", emit event (1/0)"},
+    [BULLC__C_DRAIN] = {"drain", "drain",
+                        KEYS(BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_DELAYED, BULLC__K_PRIORITIZED, BULLC__K_REPEAT),
+                        2, "base, delayed too (1/0)"},
+    [BULLC__C_CLEAN] = {"cleanJobsInSet", "cleanJobsInSet", KEYS(BULLC__K_STATE, BULLC__K_EVENTS, BULLC__K_REPEAT), 4,
+                        "base, timestamp, limit, state"},
+    [BULLC__C_OBLITERATE] = {"obliterate", "obliterate", KEYS(BULLC__K_META, BULLC__K_BASE), 2,
+                             "count, \"force\" or \"\""},
+    [BULLC__C_MOVE_JOBS_TO_WAIT] = {"moveJobsToWait", "moveJobsToWait",
+                                    KEYS(BULLC__K_BASE, BULLC__K_EVENTS, BULLC__K_STATE, BULLC__K_WAIT, BULLC__K_PAUSED,
+                                         BULLC__K_META, BULLC__K_ACTIVE, BULLC__K_MARKER),
+                                    3, "count, timestamp, state"},
+    [BULLC__C_REMOVE_JOB] = {"removeJob", "removeJob", KEYS(BULLC__K_JOB, BULLC__K_REPEAT), 3,
+                             "job id, remove children (1/0), base"},
+    [BULLC__C_REPROCESS_JOB] = {"reprocessJob", "reprocessJob",
+                                KEYS(BULLC__K_JOB, BULLC__K_EVENTS, BULLC__K_STATE, BULLC__K_WAIT, BULLC__K_META,
+                                     BULLC__K_ACTIVE, BULLC__K_MARKER, BULLC__K_PRIORITIZED, BULLC__K_PC),
+                                6,
+                                "job id, LPUSH or RPUSH (lifo), \"failedReason\" or \"returnvalue\", state, reset "
+                                "attemptsMade (1/0), reset attemptsStarted (1/0)"},
+    [BULLC__C_PROMOTE] = {"promote", "promote",
+                          KEYS(BULLC__K_DELAYED, BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_PRIORITIZED,
+                               BULLC__K_ACTIVE, BULLC__K_PC, BULLC__K_EVENTS, BULLC__K_MARKER),
+                          2, "base, job id"},
+    [BULLC__C_CHANGE_DELAY] = {"changeDelay", "changeDelay",
+                               KEYS(BULLC__K_DELAYED, BULLC__K_META, BULLC__K_MARKER, BULLC__K_EVENTS), 4,
+                               "delay, now, job id, job key"},
+    [BULLC__C_CHANGE_PRIORITY] = {"changePriority", "changePriority",
+                                  KEYS(BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_PRIORITIZED,
+                                       BULLC__K_ACTIVE, BULLC__K_PC, BULLC__K_MARKER),
+                                  4, "priority, base, job id, lifo (1/0)"},
+    [BULLC__C_GET_JOBS] = {"getJobs", "getJobs", KEYS(BULLC__K_BASE), -1,
+                           "start, end, asc (1/0), backfill bound 5, the state key names"},
+    [BULLC__C_GET_COUNTS] = {"getCounts", "getCounts", KEYS(BULLC__K_BASE), -1, "the state key names"},
+    [BULLC__C_GET_STATE_V2] = {"getStateV2", "getStateV2", KEYS(STATE_KEYS), 1, "job id"},
+    [BULLC__C_GET_STATE] = {"getState", "getState", KEYS(STATE_KEYS), 1, "job id"},
+    [BULLC__C_GET_COUNTS_PER_PRIORITY] = {"getCountsPerPriority", "getCountsPerPriority",
+                                          KEYS(BULLC__K_WAIT, BULLC__K_PRIORITIZED), -1, "the priorities"},
+    [BULLC__C_GET_RATE_LIMIT_TTL] = {"getRateLimitTtl", "getRateLimitTtl", KEYS(BULLC__K_LIMITER, BULLC__K_META), 1,
+                                     "max jobs"},
+    [BULLC__C_GET_METRICS_COMPLETED] = {"getMetrics:completed", "getMetrics",
+                                        KEYS(BULLC__K_METRICS_COMPLETED, BULLC__K_METRICS_COMPLETED_DATA), 2,
+                                        "start, end"},
+    [BULLC__C_GET_METRICS_FAILED] = {"getMetrics:failed", "getMetrics",
+                                     KEYS(BULLC__K_METRICS_FAILED, BULLC__K_METRICS_FAILED_DATA), 2, "start, end"},
+};
+
+static const bullc__script *call_scripts[BULLC__C_N];
+static pthread_once_t call_scripts_once = PTHREAD_ONCE_INIT;
+
+static void find_call_scripts(void) {
+    for (int c = 0; c < BULLC__C_N; c++) {
+        const bullc__script *s = bullc__script_get(bullc__calls[c].script);
+        /* a descriptor that disagrees with the embedded script is a bullc bug
+         * that must not reach Redis */
+        if (s->numkeys != bullc__calls[c].nkeys) {
+            fprintf(stderr, "bullc: %s takes %d keys, its descriptor lists %d\n", s->id, s->numkeys,
+                    bullc__calls[c].nkeys);
+            abort();
+        }
+        call_scripts[c] = s;
+    }
+}
+
+const bullc__script *bullc__call_script(bullc__call_id c) {
+    pthread_once(&call_scripts_once, find_call_scripts);
+    return call_scripts[c];
+}
+
+int bullc__call_keys(bullc__call_id c, const bullc__keys *ks, const bullc__call_ctx *x, const char **argv,
+                     size_t *lens) {
+    const bullc__call *d = &bullc__calls[c];
+    for (int i = 0; i < d->nkeys; i++) {
+        int k = d->keys[i];
+        const char *s;
+        switch (k) {
+        case BULLC__K_STATE:
+            s = ks->k[x->state];
+            break;
+        case BULLC__K_JOB:
+            s = x->job;
+            break;
+        case BULLC__K_JOB_LOGS:
+            s = x->logs;
+            break;
+        case BULLC__K_JOB_LOCK:
+            s = x->lock;
+            break;
+        default:
+            argv[i] = ks->k[k];
+            lens[i] = sdslen(ks->k[k]);
+            continue;
+        }
+        argv[i] = s;
+        lens[i] = strlen(s);
+    }
+    return d->nkeys;
+}
+
+/* ---- job options ---------------------------------------------------------------- */
+
+/* Node's optsEncodeMap (and its inverse, optsDecodeMap). */
+static const struct {
+    const char *name, *short_name;
+} opt_names[] = {
+    {"deduplication", "de"},
+    {"failParentOnFailure", "fpof"},
+    {"continueParentOnFailure", "cpof"},
+    {"ignoreDependencyOnFailure", "idof"},
+    {"keepLogs", "kl"},
+    {"removeDependencyOnFailure", "rdof"},
+};
+
+const char *const bullc__opt_parent_flags[4] = {"fpof", "cpof", "idof", "rdof"};
+
+const char *bullc__opt_short(const char *name) {
+    for (size_t i = 0; i < sizeof opt_names / sizeof opt_names[0]; i++)
+        if (!strcmp(name, opt_names[i].name)) return opt_names[i].short_name;
+    return NULL;
+}
+
+const char *bullc__opt_long(const char *short_name) {
+    for (size_t i = 0; i < sizeof opt_names / sizeof opt_names[0]; i++)
+        if (!strcmp(short_name, opt_names[i].short_name)) return opt_names[i].name;
+    return NULL;
+}
+
+/* ---- error codes -------------------------------------------------------------------- */
+
+int bullc__script_code_err(long long code, const char *job_id, const char *command, const char *state,
+                           bullc_error *err) {
+    const char *id = job_id ? job_id : "";
+    const char *cmd = command ? command : "";
+    const char *st = state ? state : "expected";
+    switch (code) {
+    case -1: /* JobNotExist */
+        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for job %s. %s", id, cmd);
+    case -2: /* JobLockNotExist */
+        return bullc__err(err, BULLC_ELOCK, "Missing lock for job %s. %s", id, cmd);
+    case -3: /* JobNotInState */
+        return bullc__err(err, BULLC_ESTATE, "Job %s is not in the %s state. %s", id, st, cmd);
+    case -4: /* JobPendingChildren */
+        return bullc__err(err, BULLC_ESTATE, "Job %s has pending dependencies. %s", id, cmd);
+    case -5: /* ParentJobNotExist */
+        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for parent job of %s. %s", id, cmd);
+    case -6: /* JobLockMismatch */
+        return bullc__err(err, BULLC_ELOCK, "Lock mismatch for job %s. Cmd %s from %s", id, cmd, st);
+    case -7: /* ParentJobCannotBeReplaced */
+        return bullc__err(err, BULLC_ESTATE, "The parent job of job %s cannot be replaced. %s", id, cmd);
+    case -8: /* JobBelongsToJobScheduler */
+        return bullc__err(err, BULLC_ESTATE, "Job %s belongs to a job scheduler and cannot be removed directly. %s", id,
+                          cmd);
+    case -9: /* JobHasFailedChildren */
+        return bullc__err(err, BULLC_ESTATE, "Cannot complete job %s because it has at least one failed child. %s", id,
+                          cmd);
+    default:
+        return bullc__err(err, BULLC_EREDIS, "Unknown code %lld error for %s. %s", code, id, cmd);
+    }
+}
+
+/* ---- option objects the worker packs -------------------------------------------------- */
+
+void bullc__pack_limiter(msgpack_packer *pk, int64_t max, int64_t duration) {
+    bullc__pack_str(pk, "limiter");
+    msgpack_pack_map(pk, 2);
+    bullc__pack_str(pk, "max");
+    msgpack_pack_int64(pk, max);
+    bullc__pack_str(pk, "duration");
+    msgpack_pack_int64(pk, duration);
+}
+
+void bullc__pack_fetch_opts(msgpack_packer *pk, const bullc__fetch_opts *o, const char *token) {
+    msgpack_pack_map(pk, 2 + (o->limiter_max > 0) + (o->name != NULL));
+    bullc__pack_str(pk, "token");
+    bullc__pack_str(pk, token);
+    bullc__pack_str(pk, "lockDuration");
+    msgpack_pack_int64(pk, o->lock_duration);
+    if (o->limiter_max > 0) bullc__pack_limiter(pk, o->limiter_max, o->limiter_duration);
+    if (o->name) {
+        bullc__pack_str(pk, "name");
+        bullc__pack_str(pk, o->name);
+    }
+}
+
+/* Node's getKeepJobs: an object as it is, else {count}: true keeps none (0),
+ * false or nothing keeps all (-1), a number keeps that many. */
+static double keep_count(const cJSON *v) { return cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsTrue(v) ? 0 : -1; }
+
+void bullc__pack_keep_jobs(msgpack_packer *pk, const cJSON *v) {
+    if (cJSON_IsObject(v)) {
+        bullc__pack_json(pk, v);
+        return;
+    }
+    msgpack_pack_map(pk, 1);
+    bullc__pack_str(pk, "count");
+    bullc__pack_number(pk, keep_count(v));
+}

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* PRIVATE: BullMQ's protocol as bullc speaks it, in one place (protocol.c):
+ * a queue's key names, one descriptor per script call (its KEYS in order and
+ * its ARGV layout), the job options' short names, the scripts' error codes,
+ * moveToActive's fetch options and Node's KeepJobs. A BullMQ upgrade changes
+ * protocol.c; compat-tests/test/protocol.test.js compares every descriptor
+ * with the keys BullMQ's own classes send. */
+#ifndef BULLC_PROTOCOL_H
+#define BULLC_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bullc/bullc.h>
+#include <cJSON.h>
+#include <msgpack.h>
+#include <sds.h>
+
+struct bullc__script;
+
+/* ---- a queue's keys (Node's QueueKeys.getKeys) ------------------------- */
+typedef enum bullc__key_id {
+    BULLC__K_BASE, /* "<prefix>:<queue>:", Node's toKey('') */
+    BULLC__K_WAIT,
+    BULLC__K_ACTIVE,
+    BULLC__K_PAUSED,
+    BULLC__K_DELAYED,
+    BULLC__K_PRIORITIZED,
+    BULLC__K_COMPLETED,
+    BULLC__K_FAILED,
+    BULLC__K_WAITING_CHILDREN,
+    BULLC__K_META,
+    BULLC__K_EVENTS,
+    BULLC__K_MARKER,
+    BULLC__K_PC,
+    BULLC__K_ID,
+    BULLC__K_STALLED,
+    BULLC__K_STALLED_CHECK,
+    BULLC__K_LIMITER,
+    BULLC__K_REPEAT,
+    BULLC__K_DE, /* deduplication keys are "<de>:<id>" */
+    BULLC__K_METRICS_COMPLETED,
+    BULLC__K_METRICS_COMPLETED_DATA,
+    BULLC__K_METRICS_FAILED,
+    BULLC__K_METRICS_FAILED_DATA,
+    BULLC__K_N,
+    /* Keys a descriptor takes from its call rather than from the key set. */
+    BULLC__K_STATE = BULLC__K_N, /* a queue key the caller picks (a job state's) */
+    BULLC__K_JOB,                /* "<base><job id>" */
+    BULLC__K_JOB_LOGS,           /* "<base><job id>:logs" */
+    BULLC__K_JOB_LOCK,           /* "<base><job id>:lock" */
+} bullc__key_id;
+
+/* Every key name of one queue, built once per handle. */
+typedef struct bullc__keys {
+    sds k[BULLC__K_N];
+} bullc__keys;
+int bullc__keys_init(bullc__keys *ks, const char *prefix, const char *queue);
+void bullc__keys_free(bullc__keys *ks);
+/* Node's `${keys.de}:${id}`: a deduplication id's key (NULL: out of memory). */
+sds bullc__dedup_key(const bullc__keys *ks, const char *dedup_id);
+/* A job's key (BULLC__K_JOB) or its logs or lock key (NULL: out of memory). */
+sds bullc__job_key(const bullc__keys *ks, const char *job_id, bullc__key_id which);
+/* The key of a Node state name ("waiting" -> wait), or -1 for an unknown one. */
+int bullc__keys_state(const char *state);
+/* The suffix a key id stands for ("wait", "metrics:completed"...). */
+const char *bullc__keys_suffix(int id);
+
+/* ---- script calls ------------------------------------------------------- */
+typedef enum bullc__call_id {
+    BULLC__C_ADD_STANDARD,
+    BULLC__C_ADD_DELAYED,
+    BULLC__C_ADD_PRIORITIZED,
+    BULLC__C_MOVE_TO_ACTIVE,
+    BULLC__C_MOVE_TO_COMPLETED,
+    BULLC__C_MOVE_TO_FAILED,
+    BULLC__C_MOVE_TO_DELAYED,
+    BULLC__C_RETRY_JOB,
+    BULLC__C_MOVE_ACTIVE_TO_WAIT,
+    BULLC__C_EXTEND_LOCKS,
+    BULLC__C_EXTEND_LOCK,
+    BULLC__C_MOVE_STALLED,
+    BULLC__C_UPDATE_PROGRESS,
+    BULLC__C_ADD_LOG,
+    BULLC__C_UPDATE_DATA,
+    BULLC__C_PAUSE,
+    BULLC__C_RESUME,
+    BULLC__C_DRAIN,
+    BULLC__C_CLEAN,
+    BULLC__C_OBLITERATE,
+    BULLC__C_MOVE_JOBS_TO_WAIT,
+    BULLC__C_REMOVE_JOB,
+    BULLC__C_REPROCESS_JOB,
+    BULLC__C_PROMOTE,
+    BULLC__C_CHANGE_DELAY,
+    BULLC__C_CHANGE_PRIORITY,
+    BULLC__C_GET_JOBS,
+    BULLC__C_GET_COUNTS,
+    BULLC__C_GET_STATE_V2,
+    BULLC__C_GET_STATE,
+    BULLC__C_GET_COUNTS_PER_PRIORITY,
+    BULLC__C_GET_RATE_LIMIT_TTL,
+    BULLC__C_GET_METRICS_COMPLETED,
+    BULLC__C_GET_METRICS_FAILED,
+    BULLC__C_N
+} bullc__call_id;
+
+#define BULLC__CALL_MAX_KEYS 14
+
+/* One way bullc calls one of BullMQ's scripts: its KEYS in order and what
+ * its ARGV holds. A script called with different keys (moveToFinished to
+ * completed or failed, pause to pause or resume) has one descriptor each. */
+typedef struct bullc__call {
+    const char *name;   /* "moveToFinished:completed" */
+    const char *script; /* "moveToFinished" */
+    int nkeys;
+    unsigned char keys[BULLC__CALL_MAX_KEYS]; /* bullc__key_id */
+    int nargs;                                /* ARGV entries; -1: as many as the call needs */
+    const char *args;                         /* the ARGV layout, as Node packs it */
+} bullc__call;
+
+extern const bullc__call bullc__calls[BULLC__C_N];
+/* The embedded script of a call (looked up once per process). */
+const struct bullc__script *bullc__call_script(bullc__call_id c);
+
+/* What a call's keys that are not in the key set refer to. */
+typedef struct bullc__call_ctx {
+    int state;                     /* BULLC__K_STATE: a bullc__key_id */
+    const char *job, *logs, *lock; /* BULLC__K_JOB, _JOB_LOGS, _JOB_LOCK */
+} bullc__call_ctx;
+
+/* Writes call `c`'s keys to argv/lens (BULLC__CALL_MAX_KEYS at most), borrowed
+ * from `ks` and `x`; returns how many. */
+int bullc__call_keys(bullc__call_id c, const bullc__keys *ks, const bullc__call_ctx *x, const char **argv,
+                     size_t *lens);
+
+/* ---- job options: Node's optsEncodeMap / optsDecodeMap ------------------- */
+/* The stored short name of a long option name ("keepLogs" -> "kl"), or NULL. */
+const char *bullc__opt_short(const char *name);
+/* The long name of a stored short one ("kl" -> "keepLogs"), or NULL. */
+const char *bullc__opt_long(const char *short_name);
+/* moveToFinished's parent flags, in the order it packs them: the short names
+ * of failParentOnFailure, continueParentOnFailure, ignoreDependencyOnFailure,
+ * removeDependencyOnFailure. */
+extern const char *const bullc__opt_parent_flags[4];
+
+/* ---- the scripts' error codes (Node's ErrorCode and finishedErrors) ------ */
+/* A script's negative code as a BULLC_E* code and Node's message. `job_id`,
+ * `command` and `state` may be NULL ("expected" state). */
+int bullc__script_code_err(long long code, const char *job_id, const char *command, const char *state,
+                           bullc_error *err);
+
+/* ---- moveToActive's fetch options and Node's KeepJobs -------------------- */
+typedef struct bullc__fetch_opts {
+    int64_t lock_duration;
+    int64_t limiter_max, limiter_duration; /* no limiter unless limiter_max > 0 */
+    const char *name;                      /* the worker's name, or NULL */
+} bullc__fetch_opts;
+/* Packs {token, lockDuration, limiter?, name?} as Node's worker does. */
+void bullc__pack_fetch_opts(msgpack_packer *pk, const bullc__fetch_opts *o, const char *token);
+/* Packs Node's limiter entry: "limiter" then {max, duration}. */
+void bullc__pack_limiter(msgpack_packer *pk, int64_t max, int64_t duration);
+/* Node's getKeepJobs for a job's removeOn* value (true, false, a count, an
+ * object; NULL: keep all), packed. */
+void bullc__pack_keep_jobs(msgpack_packer *pk, const cJSON *v);
+
+#endif
