@@ -91,6 +91,10 @@ void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const ch
 
 int bullc__args_eval(bullc_queue *q, bullc__call_id call, bullc__args *a, redisReply **reply, bullc_error *err) {
     if (a->oom) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    const bullc__call *d = &bullc__calls[call];
+    if (d->nargs >= 0 && a->argc != d->nkeys + d->nargs) /* a bug: the call site and its descriptor disagree */
+        return bullc__err(err, BULLC_EINVAL, "%s: %d arguments where its descriptor says %d", d->name,
+                          a->argc - d->nkeys, d->nargs);
     bullc__conn *c;
     int rc = bullc__queue_conn(q, &c, err);
     if (rc) return rc;

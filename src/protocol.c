@@ -261,9 +261,7 @@ int bullc__call_keys(bullc__call_id c, const bullc__keys *ks, const bullc__call_
 /* ---- job options ---------------------------------------------------------------- */
 
 /* Node's optsEncodeMap (and its inverse, optsDecodeMap). */
-static const struct {
-    const char *name, *short_name;
-} opt_names[] = {
+const bullc__opt_name bullc__opt_names[] = {
     {"deduplication", "de"},
     {"failParentOnFailure", "fpof"},
     {"continueParentOnFailure", "cpof"},
@@ -272,17 +270,19 @@ static const struct {
     {"removeDependencyOnFailure", "rdof"},
 };
 
+const size_t bullc__opt_names_count = sizeof bullc__opt_names / sizeof bullc__opt_names[0];
+
 const char *const bullc__opt_parent_flags[4] = {"fpof", "cpof", "idof", "rdof"};
 
 const char *bullc__opt_short(const char *name) {
-    for (size_t i = 0; i < sizeof opt_names / sizeof opt_names[0]; i++)
-        if (!strcmp(name, opt_names[i].name)) return opt_names[i].short_name;
+    for (size_t i = 0; i < bullc__opt_names_count; i++)
+        if (!strcmp(name, bullc__opt_names[i].name)) return bullc__opt_names[i].short_name;
     return NULL;
 }
 
 const char *bullc__opt_long(const char *short_name) {
-    for (size_t i = 0; i < sizeof opt_names / sizeof opt_names[0]; i++)
-        if (!strcmp(short_name, opt_names[i].short_name)) return opt_names[i].name;
+    for (size_t i = 0; i < bullc__opt_names_count; i++)
+        if (!strcmp(short_name, bullc__opt_names[i].short_name)) return bullc__opt_names[i].name;
     return NULL;
 }
 
@@ -313,6 +313,12 @@ int bullc__script_code_err(long long code, const char *job_id, const char *comma
                           cmd);
     case -9: /* JobHasFailedChildren */
         return bullc__err(err, BULLC_ESTATE, "Cannot complete job %s because it has at least one failed child. %s", id,
+                          cmd);
+    case -10: /* SchedulerJobIdCollision */
+        return bullc__err(err, BULLC_ESTATE, "Cannot create job scheduler iteration - job ID already exists. %s", cmd);
+    case -11: /* SchedulerJobSlotsBusy */
+        return bullc__err(err, BULLC_ESTATE,
+                          "Cannot create job scheduler iteration - current and next time slots already have jobs. %s",
                           cmd);
     default:
         return bullc__err(err, BULLC_EREDIS, "Unknown code %lld error for %s. %s", code, id, cmd);

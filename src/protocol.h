@@ -136,6 +136,11 @@ int bullc__call_keys(bullc__call_id c, const bullc__keys *ks, const bullc__call_
                      size_t *lens);
 
 /* ---- job options: Node's optsEncodeMap / optsDecodeMap ------------------- */
+typedef struct bullc__opt_name {
+    const char *name, *short_name;
+} bullc__opt_name;
+extern const bullc__opt_name bullc__opt_names[];
+extern const size_t bullc__opt_names_count;
 /* The stored short name of a long option name ("keepLogs" -> "kl"), or NULL. */
 const char *bullc__opt_short(const char *name);
 /* The long name of a stored short one ("kl" -> "keepLogs"), or NULL. */

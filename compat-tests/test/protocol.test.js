@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: MIT
+// bullc's protocol tables (src/protocol.c) against what BullMQ 6.7.0's own
+// classes send: real Queue, Worker and Job methods run against the tests'
+// redis-server while a second connection in MONITOR mode records every
+// EVALSHA; each script call bullc makes must have been sent by Node with the
+// same keys in the same order and as many arguments. Key set, option names
+// and error messages are compared with BullMQ's QueueKeys, optsDecodeMap and
+// finishedErrors. A BullMQ upgrade that changes any of them fails here, every
+// difference listed at once.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const h = require('../lib/harness');
+const IORedis = require('ioredis');
+const { Worker, Job } = require('bullmq');
+const { QueueKeys } = require('bullmq/dist/cjs/classes/queue-keys');
+const { optsDecodeMap } = require('bullmq/dist/cjs/utils');
+const { finishedErrors } = require('bullmq/dist/cjs/classes/finished-errors');
+
+const JOB = 'j1';
+const STATE = 'failed'; // the state key of calls that take the caller's (clean, retryJobs, job.retry)
+const sha1 = text => crypto.createHash('sha1').update(text).digest('hex');
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+
+// bullc's tables for queue "q" under prefix "P", job JOB and state STATE.
+function bullcTables() {
+  const bin = path.join(process.env.BULLC_BIN_DIR, 'bullc-test-protocol');
+  const r = spawnSync(bin, ['P', 'q', JOB, STATE], { encoding: 'utf8' });
+  if (r.error) throw r.error;
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+// Every EVALSHA (or EVAL) this process's ioredis clients send whose keys are
+// under `prefix`, with "<prefix>:<queue>:" rewritten to "P:q:" (each scenario
+// uses its own queue). ioredis's sendCommand is where every command goes out,
+// pipelined and transactional ones included; it is wrapped, not replaced:
+// the commands still reach the tests' redis-server.
+function capture(prefix) {
+  const calls = [];
+  const base = new RegExp(`^${prefix}:[^:]+:`);
+  const send = IORedis.prototype.sendCommand;
+  IORedis.prototype.sendCommand = function (command, ...rest) {
+    const name = String(command.name).toLowerCase();
+    if (name === 'evalsha' || name === 'eval') {
+      const args = command.args.map(a => (Buffer.isBuffer(a) ? a : Buffer.from(String(a))));
+      const n = Number(args[1].toString());
+      const keys = args.slice(2, 2 + n).map(String);
+      if (keys.some(k => base.test(k)))
+        calls.push({
+          sha: name === 'evalsha' ? args[0].toString() : sha1(args[0]),
+          numkeys: n,
+          keys: keys.map(k => k.replace(base, 'P:q:')),
+          nargs: args.length - 2 - n,
+        });
+    }
+    return send.call(this, command, ...rest);
+  };
+  return { calls, stop: () => (IORedis.prototype.sendCommand = send) };
+}
+
+// Runs `fn(queue)` on a queue of its own and waits for `done` (a promise
+// the scenario resolves) with a worker made by `makeWorker` if given.
+async function scenario(prefix, name, fn) {
+  const queue = h.newQueue(name, prefix);
+  const closers = [queue];
+  try {
+    await fn(queue, (processor, opts) => {
+      const w = h.newWorker(name, prefix, processor, opts);
+      closers.unshift(w);
+      return w;
+    });
+  } finally {
+    await h.closeAll(closers);
+  }
+}
+
+// A job's outcome on a worker: resolves on `event` for JOB.
+const outcome = (worker, event) =>
+  h.withTimeout(
+    new Promise(resolve => worker.on(event, (job, ...rest) => job && job.id === JOB && resolve([job, ...rest]))),
+    15000,
+    `${event} of ${JOB}`,
+  );
+
+// What Node BullMQ's classes send for every script call bullc makes.
+async function driveNode(prefix) {
+  // adds
+  await scenario(prefix, 'adds', async queue => {
+    await queue.add('n', { a: 1 }, { jobId: JOB });
+    await queue.add('n', { a: 1 }, { jobId: 'd1', delay: 60000 });
+    await queue.add('n', { a: 1 }, { jobId: 'p1', priority: 3 });
+  });
+  // a worker completing a job, with every action a processor may take; a
+  // short lock so that extendLocks runs while it works
+  await scenario(prefix, 'complete', async (queue, worker) => {
+    await queue.add('n', { a: 1 }, { jobId: JOB });
+    const w = worker(
+      async job => {
+        await job.updateProgress(50);
+        await job.log('line');
+        await job.updateData({ b: 2 });
+        await job.extendLock(job.token, 30000);
+        await sleep(1500);
+        return { ok: true };
+      },
+      { lockDuration: 1000, stalledInterval: 1000 },
+    );
+    await outcome(w, 'completed');
+  });
+  // failed, retried at once, retried after a backoff, rate-limited
+  await scenario(prefix, 'fail', async (queue, worker) => {
+    await queue.add('n', {}, { jobId: JOB, attempts: 1 });
+    const w = worker(async () => {
+      throw new Error('boom');
+    });
+    await outcome(w, 'failed');
+    // bullc's job and queue actions on a failed job
+    const job = await Job.fromId(queue, JOB);
+    await queue.getMetrics('failed');
+    await queue.retryJobs({ state: 'failed' });
+    await h.eventually(async () => (await job.getState()) === 'failed', 15000, 'the job failing again');
+    await job.retry('failed');
+  });
+  await scenario(prefix, 'retry', async (queue, worker) => {
+    await queue.add('n', {}, { jobId: JOB, attempts: 2 });
+    let runs = 0;
+    const w = worker(async () => {
+      if (++runs === 1) throw new Error('once');
+      return 1;
+    });
+    await outcome(w, 'completed');
+  });
+  await scenario(prefix, 'backoff', async (queue, worker) => {
+    await queue.add('n', {}, { jobId: JOB, attempts: 2, backoff: { type: 'fixed', delay: 60000 } });
+    const w = worker(async () => {
+      throw new Error('later');
+    });
+    await outcome(w, 'failed');
+  });
+  await scenario(prefix, 'ratelimit', async (queue, worker) => {
+    await queue.add('n', {}, { jobId: JOB });
+    let runs = 0;
+    const w = worker(async () => {
+      if (++runs === 1) {
+        await w.rateLimit(200);
+        throw Worker.RateLimitError();
+      }
+      return 1;
+    });
+    await outcome(w, 'completed');
+  });
+  // the queue's administration and getters
+  await scenario(prefix, 'admin', async queue => {
+    await queue.add('n', {}, { jobId: JOB, delay: 60000 });
+    const job = await Job.fromId(queue, JOB);
+    await job.changeDelay(120000);
+    await job.getState();
+    // Node picks getState over getStateV2 on Redis < 6.0.6
+    const conn = queue.getBackend().connection;
+    Object.defineProperty(conn, 'redisVersion', { value: '6.0.0', configurable: true });
+    try {
+      await job.getState();
+    } finally {
+      delete conn.redisVersion;
+    }
+    await job.promote();
+    await job.changePriority({ priority: 2 });
+    await queue.getJobs();
+    await queue.getJobCounts();
+    await queue.getCountsPerPriority([1, 2]);
+    await queue.getRateLimitTtl(1);
+    await queue.getMetrics('completed');
+    await queue.pause();
+    await queue.resume();
+    await queue.clean(0, 10, 'failed');
+    await queue.promoteJobs();
+    await job.remove();
+    await queue.drain(true);
+    await queue.obliterate({ force: true });
+  });
+}
+
+test("bullc's protocol tables match what BullMQ 6.7.0's classes send", async () => {
+  const tables = bullcTables();
+  const prefix = h.uniquePrefix('proto');
+  const cap = capture(prefix);
+  try {
+    await driveNode(prefix);
+  } finally {
+    cap.stop();
+  }
+
+  const problems = [];
+  for (const c of tables.calls) {
+    const sent = cap.calls.filter(s => s.sha === c.sha1);
+    if (!sent.length) {
+      problems.push(`${c.name}: Node never ran ${c.id} in this test (add a scenario for it)`);
+      continue;
+    }
+    const same = sent.find(s => JSON.stringify(s.keys) === JSON.stringify(c.keys));
+    if (!same) {
+      problems.push(
+        `${c.name}: no ${c.id} call with bullc's keys\n    bullc: ${c.keys.join(' ')}\n` +
+          [...new Set(sent.map(s => s.keys.join(' ')))].map(k => `    Node:  ${k}`).join('\n'),
+      );
+      continue;
+    }
+    if (same.numkeys !== c.numkeys) problems.push(`${c.name}: Node sent ${same.numkeys} keys, bullc ${c.numkeys}`);
+    if (c.nargs >= 0 && !sent.some(s => s.nargs === c.nargs))
+      problems.push(`${c.name}: bullc sends ${c.nargs} arguments, Node ${[...new Set(sent.map(s => s.nargs))]}`);
+  }
+  assert.deepEqual(problems, [], `\n${problems.join('\n')}`);
+});
+
+test("bullc's key set is BullMQ's QueueKeys", () => {
+  const { keys } = bullcTables();
+  const node = new QueueKeys('P').getKeys('q');
+  for (const [name, key] of Object.entries(node)) {
+    // Node's toKey('') is "P:q:" too (base + ':' + '')
+    assert.equal(keys[name], key, `key "${name}"`);
+  }
+  // the metrics keys Node builds where it reads them (Queue.getMetrics)
+  for (const t of ['completed', 'failed']) {
+    assert.equal(keys[`metrics:${t}`], node[''] + `metrics:${t}`);
+    assert.equal(keys[`metrics:${t}:data`], node[''] + `metrics:${t}:data`);
+  }
+});
+
+test("bullc's option names are BullMQ's optsDecodeMap", () => {
+  assert.deepEqual(bullcTables().optsDecodeMap, optsDecodeMap);
+});
+
+test("bullc's messages for the scripts' error codes are BullMQ's finishedErrors", () => {
+  const { errors } = bullcTables();
+  for (const [code, e] of Object.entries(errors)) {
+    // ParentJobNotExist, ParentJobCannotBeReplaced: Node names the parent's
+    // key, which bullc (no flows) does not know
+    if (code === '-5' || code === '-7') continue;
+    const node = finishedErrors({ code: Number(code), jobId: JOB, command: 'cmd', state: 'active' });
+    assert.equal(e.message, node.message, `code ${code}`);
+  }
+});
