@@ -64,7 +64,7 @@ static int job_exists(bullc_queue *q, const char *id, bullc_error *err) {
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "EXISTS");
-    bullc__args_key(&a, q, id);
+    bullc__args_job_key(&a, q, id);
     long long n = 0;
     int rc = cmd_void(q, &a, &n, err);
     return rc ? rc : n > 0;
@@ -354,7 +354,7 @@ static int job_lifo(bullc_queue *q, const char *id, bool *lifo, bullc_error *err
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "HGET");
-    bullc__args_key(&a, q, id);
+    bullc__args_job_key(&a, q, id);
     bullc__args_add(&a, "opts");
     redisReply *r = NULL;
     int rc = bullc__args_cmd(q, &a, &r, err);
@@ -415,7 +415,7 @@ int bullc_queue_change_job_delay(bullc_queue *q, const char *id, int64_t delay_m
     bullc__args_i64(&a, delay_ms);
     bullc__args_i64(&a, bullc__now_ms());
     bullc__args_add(&a, id);
-    bullc__args_key(&a, q, id);
+    bullc__args_job_key(&a, q, id);
     long long code = 0;
     if ((rc = eval_int(q, BULLC__C_CHANGE_DELAY, &a, &code, err))) return rc;
     return code < 0 ? bullc__script_code_err(code, id, "changeDelay", "delayed", err) : 0;

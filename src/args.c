@@ -63,8 +63,8 @@ void bullc__args_own(bullc__args *a, sds s) {
     bullc__args_addn(a, s, sdslen(s));
 }
 
-void bullc__args_key(bullc__args *a, bullc_queue *q, const char *suffix) {
-    bullc__args_own(a, bullc__key(bullc_queue_key_base(q), suffix));
+void bullc__args_job_key(bullc__args *a, bullc_queue *q, const char *id) {
+    bullc__args_own(a, bullc__job_key(bullc__queue_keys(q), id, BULLC__K_JOB));
 }
 
 void bullc__args_qkey(bullc__args *a, bullc_queue *q, bullc__key_id k) {

@@ -257,11 +257,6 @@ void bullc__job_prepared_free(bullc__prepared_job *pj);
 /* Node's rules for a custom job id. */
 int bullc__validate_job_id(const char *id, bullc_error *err);
 
-/* ---- keys.c ----------------------------------------------------------- */
-/* The key "base" + suffix (base ends with ':'). */
-sds bullc__key(const char *base, const char *suffix);
-int bullc__validate_queue_name(const char *name, bullc_error *err);
-
 /* ---- aconn.c: an asynchronous connection on libuv ---------------------- */
 /* It reconnects with backoff, replays AUTH/SELECT/CLIENT SETNAME on each
  * connect, and puts a deadline on every command: hiredis 0.14 has no async
@@ -468,7 +463,8 @@ void bullc__args_free(bullc__args *a);
 void bullc__args_add(bullc__args *a, const char *s);
 void bullc__args_addn(bullc__args *a, const char *s, size_t len);
 void bullc__args_own(bullc__args *a, sds s); /* takes `s` */
-void bullc__args_key(bullc__args *a, bullc_queue *q, const char *suffix);
+/* The key of job `id` ("<prefix>:<queue>:<id>"). */
+void bullc__args_job_key(bullc__args *a, bullc_queue *q, const char *id);
 void bullc__args_i64(bullc__args *a, int64_t v);
 /* A key of the queue's key set, borrowed. */
 void bullc__args_qkey(bullc__args *a, bullc_queue *q, bullc__key_id k);

@@ -69,7 +69,7 @@ int bullc_queue_get_job(bullc_queue *q, const char *id, char **out_json, bullc_e
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "HGETALL");
-    bullc__args_key(&a, q, id);
+    bullc__args_job_key(&a, q, id);
     redisReply *r = NULL;
     rc = bullc__args_cmd(q, &a, &r, err);
     bullc__args_free(&a);

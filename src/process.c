@@ -195,7 +195,7 @@ static void recheck(bullc_job *job, const bullc_error *err) {
     bullc__finish *f = job->fin;
     sdsfree(f->error);
     f->error = sdsnew(err->message);
-    sds lock = sdscat(sdsdup(job->key), ":lock");
+    sds lock = bullc__job_key(&w->keys, job->id, BULLC__K_JOB_LOCK);
     const char *argv[] = {"GET", lock};
     int rc = lock ? bullc__aconn_cmd(&w->cmd, 0, recheck_lock_reply, job, 2, argv, NULL) : BULLC_ENOMEM;
     sdsfree(lock);

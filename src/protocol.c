@@ -37,6 +37,13 @@ static const char *const key_suffix[BULLC__K_N] = {
     [BULLC__K_METRICS_FAILED_DATA] = "metrics:failed:data",
 };
 
+int bullc__validate_queue_name(const char *name, bullc_error *err) {
+    if (!name || !*name) return bullc__err(err, BULLC_EINVAL, "queue name must not be empty");
+    /* Node's Queue constructor throws on ':' because keys are split on it. */
+    if (strchr(name, ':')) return bullc__err(err, BULLC_EINVAL, "queue name cannot contain ':' (\"%s\")", name);
+    return 0;
+}
+
 const char *bullc__keys_suffix(int id) { return id >= 0 && id < BULLC__K_N ? key_suffix[id] : NULL; }
 
 int bullc__keys_init(bullc__keys *ks, const char *prefix, const char *queue) {
@@ -44,7 +51,7 @@ int bullc__keys_init(bullc__keys *ks, const char *prefix, const char *queue) {
     ks->k[BULLC__K_BASE] = sdscatprintf(sdsempty(), "%s:%s:", prefix, queue);
     if (!ks->k[BULLC__K_BASE]) return BULLC_ENOMEM;
     for (int i = 1; i < BULLC__K_N; i++)
-        if (!(ks->k[i] = bullc__key(ks->k[BULLC__K_BASE], key_suffix[i]))) {
+        if (!(ks->k[i] = sdscat(sdsdup(ks->k[BULLC__K_BASE]), key_suffix[i]))) {
             bullc__keys_free(ks);
             return BULLC_ENOMEM;
         }

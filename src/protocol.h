@@ -56,6 +56,8 @@ typedef enum bullc__key_id {
 typedef struct bullc__keys {
     sds k[BULLC__K_N];
 } bullc__keys;
+/* Node's rules for a queue name (not empty, no ':'). */
+int bullc__validate_queue_name(const char *name, bullc_error *err);
 int bullc__keys_init(bullc__keys *ks, const char *prefix, const char *queue);
 void bullc__keys_free(bullc__keys *ks);
 /* Node's `${keys.de}:${id}`: a deduplication id's key (NULL: out of memory). */

@@ -171,7 +171,7 @@ typedef struct probes {
 static int append_probes(bullc_queue *q, const bullc__prepared_job *pj, bullc_error *err) {
     int rc = 0;
     if (pj->job_id) {
-        sds k = sdscat(sdsdup(q->keys.k[BULLC__K_BASE]), pj->job_id);
+        sds k = bullc__job_key(&q->keys, pj->job_id, BULLC__K_JOB);
         const char *argv[] = {"EXISTS", k};
         rc = bullc__conn_append(&q->conn, 2, argv, NULL, err);
         sdsfree(k);
