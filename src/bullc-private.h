@@ -4,6 +4,7 @@
 #ifndef BULLC_PRIVATE_H
 #define BULLC_PRIVATE_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,6 +68,19 @@ uint64_t bullc__random_below(uint64_t n);
 /* Uniform in [0, 1). */
 double bullc__random01(void);
 void bullc__random_bytes(void *buf, size_t n);
+
+/* ---- sigpipe.c: writes that cannot kill the process ------------------- */
+/* Around every hiredis call that may write: SIGPIPE blocked in this thread
+ * only, and one the write raised consumed before the mask is restored (the
+ * process's disposition is never touched). Any thread; pairs nest nowhere. */
+typedef struct bullc__sigpipe {
+    sigset_t old;
+    bool active, pending_before;
+} bullc__sigpipe;
+void bullc__sigpipe_block(bullc__sigpipe *g);
+/* `write_failed`: the guarded call reported an error (only then is a
+ * pending SIGPIPE looked for). Keeps errno. */
+void bullc__sigpipe_unblock(bullc__sigpipe *g, bool write_failed);
 
 /* ---- resp.c: requests in RESP ------------------------------------------ */
 /* Bytes of the request argv/lens (every length given) formats to. */

@@ -70,9 +70,33 @@ static int ctx_err(bullc__conn *c, bullc_error *err, const char *doing) {
     return code;
 }
 
+/* hiredis's calls that may write, with SIGPIPE kept from the process
+ * (sigpipe.c). */
+static redisReply *command_argv(redisContext *ctx, int argc, const char **argv) {
+    bullc__sigpipe g;
+    bullc__sigpipe_block(&g);
+    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+    bullc__sigpipe_unblock(&g, !r);
+    return r;
+}
+static int buffer_write(redisContext *ctx, int *done) {
+    bullc__sigpipe g;
+    bullc__sigpipe_block(&g);
+    int rc = redisBufferWrite(ctx, done);
+    bullc__sigpipe_unblock(&g, rc != REDIS_OK);
+    return rc;
+}
+static int get_reply(redisContext *ctx, void **r) {
+    bullc__sigpipe g;
+    bullc__sigpipe_block(&g);
+    int rc = redisGetReply(ctx, r);
+    bullc__sigpipe_unblock(&g, rc != REDIS_OK);
+    return rc;
+}
+
 /* Runs one setup command right after connecting. */
 static int setup_cmd(bullc__conn *c, bullc_error *err, int code, int argc, const char **argv) {
-    redisReply *r = redisCommandArgv(c->ctx, argc, argv, NULL);
+    redisReply *r = command_argv(c->ctx, argc, argv);
     if (!r) return ctx_err(c, err, "while setting up the connection to");
     int rc = 0;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -119,7 +143,7 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     }
     if (c->client_name) {
         const char *a[3] = {"CLIENT", "SETNAME", c->client_name};
-        redisReply *r = redisCommandArgv(c->ctx, 3, a, NULL);
+        redisReply *r = command_argv(c->ctx, 3, a);
         /* Managed Redis services may forbid CLIENT: naming is best effort. */
         if (!r) return ctx_err(c, err, "while naming the connection to");
         freeReplyObject(r);
@@ -198,7 +222,7 @@ int bullc__conn_append_script(bullc__conn *c, const bullc__script *s, bool eval,
 int bullc__conn_flush_some(bullc__conn *c, bullc_error *err) {
     int done = 0;
     if (!c->ctx) return bullc__err(err, BULLC_ECONN, "connection lost");
-    if (sdslen(c->ctx->obuf) && redisBufferWrite(c->ctx, &done) != REDIS_OK)
+    if (sdslen(c->ctx->obuf) && buffer_write(c->ctx, &done) != REDIS_OK)
         return ctx_err(c, err, "lost the connection to");
     return 0;
 }
@@ -209,7 +233,7 @@ int bullc__conn_flush_some(bullc__conn *c, bullc_error *err) {
 static void spin_for_reply(redisContext *ctx, int us) {
     int done = 0;
     while (sdslen(ctx->obuf) && !done)
-        if (redisBufferWrite(ctx, &done) != REDIS_OK) return;
+        if (buffer_write(ctx, &done) != REDIS_OK) return;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct pollfd p = {ctx->fd, POLLIN, 0};
@@ -226,7 +250,7 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
         if (redisGetReplyFromReader(c->ctx, &r) != REDIS_OK) return ctx_err(c, err, "lost the connection to");
         if (!r) spin_for_reply(c->ctx, c->opts->busy_poll_us);
     }
-    if (!r && (redisGetReply(c->ctx, &r) != REDIS_OK || !r)) return ctx_err(c, err, "lost the connection to");
+    if (!r && (get_reply(c->ctx, &r) != REDIS_OK || !r)) return ctx_err(c, err, "lost the connection to");
     if (c->unread) c->unread--;
     *reply = r;
     return 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "bullc-private.h"
 #include "uv_redis.h"
 
 typedef struct uv_events {
@@ -23,11 +24,22 @@ typedef struct uv_events {
     bool write_wanted;
 } uv_events;
 
+/* hiredis writes with write(): SIGPIPE is kept from the process around it
+ * (sigpipe.c). A failed write frees the context, running its callbacks, and
+ * ev_cleanup clears p->context: that, or an error left on the context, is
+ * the failure. */
+static void handle_write(uv_events *p) {
+    bullc__sigpipe g;
+    bullc__sigpipe_block(&g);
+    redisAsyncHandleWrite(p->context);
+    bullc__sigpipe_unblock(&g, !p->context || p->context->err);
+}
+
 static void ev_poll(uv_poll_t *handle, int status, int events) {
     uv_events *p = handle->data;
     if (status < 0) events = UV_READABLE; /* let hiredis hit the error */
     if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
-    if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+    if (p->context && (events & UV_WRITABLE)) handle_write(p);
 }
 
 /* hiredis asks for write interest on every command it queues: restarting
@@ -65,7 +77,7 @@ static void ev_flush(uv_prepare_t *h) {
         p->spin_until = uv_hrtime() + p->spin_ns;
         uv_idle_start(&p->spin, ev_spin);
     }
-    redisAsyncHandleWrite(p->context);
+    handle_write(p);
     /* not all written: hiredis asked again; wait for writability */
     if (p->context && p->write_wanted) ev_set(p, p->events | UV_WRITABLE);
 }
