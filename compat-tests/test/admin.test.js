@@ -620,7 +620,7 @@ test('numbers out of range and add-bulk stopped after earlier batches', () => {
 
   const lines = ['{"name":"a"}', '{"name":"b"}', '{"name":"c"}', 'not json'];
   const r = h.bullc(['add-bulk', Q, '--batch', '2'], { prefix, input: lines.join('\n') + '\n' });
-  assert.equal(r.status, 5, r.stderr);
+  assert.equal(r.status, 1, r.stderr);
   assert.equal(r.stdout.split('\n').filter(Boolean).length, 2, 'the first batch was added and printed');
   assert.match(r.stderr, /line 4: /);
   assert.match(r.stderr, /stopped after 2 job\(s\) of earlier batches were added/);
