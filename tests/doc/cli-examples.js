@@ -92,10 +92,13 @@ async function main() {
   const helpers = `
 bg() { local n=$1; shift; "$@" >"${tmp}/$n.log" 2>&1 & echo $! >"${tmp}/$n.pid"; }
 stop() { local p; p=$(cat "${tmp}/$1.pid") && kill "$p" && while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; rm -f "${tmp}/$1.pid"; }
-wait_for() { for _ in $(seq 200); do eval "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "timed out: $1" >&2; return 1; }
+wait_for() { for _ in $(seq 200); do eval "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "timed out: $1" >&2; for l in "${tmp}"/*.log; do [ -e "$l" ] && { echo "--- $l:"; tail -n 20 "$l"; } >&2; done; return 1; }
 `;
   const env = { PATH: `${bin}:${process.env.PATH}`, REDIS_URL: redis.url, TZ: 'UTC', HOME: tmp, LC_ALL: 'C',
-    DOC: path.join(src, 'tests', 'doc') };
+    DOC: path.join(src, 'tests', 'doc'),
+    // stdbuf preloads its library ahead of an ASan build's runtime, which ASan refuses unless told
+    ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':') };
+  for (const k of ['UBSAN_OPTIONS', 'BULLC_TEST_RUN']) if (process.env[k]) env[k] = process.env[k];
   // line-buffered stdout, as on a terminal, so that stdout and stderr interleave as the page shows them
   const sh = (code) => spawnSync('stdbuf', ['-oL', 'bash', '-c', `${helpers}\n{ ${code}\n} 2>&1`],
     { env, encoding: 'utf8', timeout: 60000 });
