@@ -401,6 +401,11 @@ struct bullc_worker {
     /* process.c: the parts of moveToFinished's packed options that are the
      * same for every job, built on first use; freed with the worker. */
     sds fin_opts[6];
+    /* tokens of fetches (moveToActive, or a finish that asked for the next
+     * job) whose reply was lost: Redis may have locked a job with one; looked
+     * for (bullc__adopt) once the command connection is back */
+    sds *lost_fetches;
+    int nlost_fetches;
 };
 
 /* job.c; takes `token` (freed on failure too) */
@@ -423,6 +428,9 @@ sds bullc__worker_fetch_opts(const bullc_worker *w, const char *token);
 /* takes `token` */
 void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, sds token);
 void bullc__worker_maybe_closed(bullc_worker *w);
+/* The reply of a fetch under `token` was lost (copied; adopted once the
+ * command connection is back). */
+void bullc__worker_lost_fetch(bullc_worker *w, const char *token);
 /* process.c */
 void bullc__process_start(bullc_worker *w, bullc_job *job);
 void bullc__process_resend(bullc_worker *w);

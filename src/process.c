@@ -137,12 +137,19 @@ static void recheck_done(bullc_job *job, bool lock_held, bool in_target) {
                             name, f->error);
         finished(job);
         bullc__worker_pump(w);
+    } else if (in_target && f->uncertain) {
+        stored(job, NULL); /* by the send whose reply was lost */
     } else if (in_target) {
         /* BullMQ's scripts keep what they wrote before an error: this one
          * moved the job, then failed fetching the next (taken or not) */
         bullc__worker_error(w, BULLC_EREDIS, "job %s: %s stored it, then failed: %s", job->id, name, f->error);
         if (f->asked_next) bullc__adopt(w, job->token);
         stored(job, NULL);
+    } else if (f->uncertain) {
+        /* moved by the lost send (then removed, or put where no set tells),
+         * or taken over: either way no longer this worker's */
+        finished(job);
+        bullc__worker_pump(w);
     } else {
         bullc__worker_error(w, BULLC_EREDIS,
                             "job %s: %s failed (%s) and the job's lock is no longer this worker's: left to its "
@@ -225,6 +232,7 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
          * The lock check in the script keeps a second send from completing
          * the job twice. */
         if (!r) f->uncertain = true;
+        if (!r && f->asked_next && !w->forced) bullc__worker_lost_fetch(w, job->token);
         f->pending = true;
         if (w->forced) {
             finished(job); /* closing: left for stalled recovery */
@@ -238,11 +246,16 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
     }
     if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
         long long code = r->integer;
-        if (!(f->uncertain && (code == -1 || code == -2 || code == -3))) {
-            bullc_error e;
-            bullc__script_code_err(code, job->id, f->script->name, "active", &e); /* Node's wording */
-            bullc__worker_error(w, e.code, "%s", e.message);
+        bullc_error e;
+        bullc__script_code_err(code, job->id, f->script->name, "active", &e); /* Node's wording */
+        if (f->uncertain && (code == -1 || code == -2 || code == -3)) {
+            /* gone from active or unlocked: most likely by the send whose
+             * reply was lost; where the job is tells */
+            recheck(job, &e);
+            bullc__worker_maybe_closed(w);
+            return;
         }
+        bullc__worker_error(w, e.code, "%s", e.message);
         finished(job);
         bullc__worker_pump(w);
         return;

@@ -236,6 +236,13 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
     }
     bullc__jobops_send_parked(w); /* before any finish: a job's actions land first */
     bullc__process_resend(w);
+    /* after the resends: a finish whose first send was applied leaves its
+     * job unlocked, so only the job its lost reply brought is found */
+    for (int i = 0; i < w->nlost_fetches; i++) {
+        if (!w->closing) bullc__adopt(w, w->lost_fetches[i]);
+        sdsfree(w->lost_fetches[i]);
+    }
+    w->nlost_fetches = 0;
     if (bullc__aconn_ready(&w->block) && w->ev.ready) w->ev.ready(w, w->ev_data);
     bullc__worker_pump(w);
 }
@@ -325,6 +332,18 @@ void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, sds token) 
     bullc__process_start(w, job);
 }
 
+void bullc__worker_lost_fetch(bullc_worker *w, const char *token) {
+    if (w->closing) return; /* left to stalled recovery, as the close's other jobs */
+    sds *grown = realloc(w->lost_fetches, (size_t)(w->nlost_fetches + 1) * sizeof *grown);
+    sds t = grown ? sdsnew(token) : NULL;
+    if (grown) w->lost_fetches = grown;
+    if (!t) {
+        bullc__worker_error(w, BULLC_ENOMEM, "out of memory: a job a lost fetch took is left for stalled recovery");
+        return;
+    }
+    w->lost_fetches[w->nlost_fetches++] = t;
+}
+
 static void fetch_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     (void)c;
     struct fetch_ctx {
@@ -339,6 +358,8 @@ static void fetch_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
          * second, and process the job the script may have taken first. */
         if (r) uv_timer_start(&w->wake_timer, wake_cb, 1000, 0);
         if (r && !w->forced && bullc__script_runtime_error(err)) bullc__adopt(w, f->token);
+        /* lost: Redis may have run it, and locked a job with the token */
+        if (!r) bullc__worker_lost_fetch(w, f->token);
     } else {
         bullc__worker_handle_next(w, r, f->token);
         f->token = NULL;
@@ -675,6 +696,8 @@ void bullc_worker_free(bullc_worker *w) {
     sdsfree(w->name);
     bullc__keys_free(&w->keys);
     for (size_t i = 0; i < sizeof w->fin_opts / sizeof w->fin_opts[0]; i++) sdsfree(w->fin_opts[i]);
+    for (int i = 0; i < w->nlost_fetches; i++) sdsfree(w->lost_fetches[i]);
+    free(w->lost_fetches);
     cJSON_Delete(w->keep_complete);
     cJSON_Delete(w->keep_fail);
     uv_mutex_destroy(&w->ops_mutex);

@@ -68,13 +68,9 @@ static void step(uv_timer_t *t) {
     }
 }
 
-static void run_scenario(scenario *s, double drain_delay) {
-    s->prefix = tu_prefix();
-    wh h;
-    wh_init(&h);
-    h.want = 1;
-    s->h = &h;
-    bullc_worker_opts *o = wh_opts(s->prefix);
+/* Worker options through the proxy, 1 s timeouts (freed at exit). */
+static bullc_worker_opts *proxied_opts(const char *prefix) {
+    bullc_worker_opts *o = wh_opts(prefix);
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", fp_port(fp));
     bullc_redis_opts *ro;
@@ -82,10 +78,20 @@ static void run_scenario(scenario *s, double drain_delay) {
     bullc_redis_opts_parse_url(ro, url, NULL);
     bullc_redis_opts_set_timeouts(ro, 1000, 1000);
     bullc_worker_opts_set_redis(o, ro);
+    bullc_redis_opts_free(ro);
+    return o;
+}
+
+static void run_scenario(scenario *s, double drain_delay) {
+    s->prefix = tu_prefix();
+    wh h;
+    wh_init(&h);
+    h.want = 1;
+    s->h = &h;
+    bullc_worker_opts *o = proxied_opts(s->prefix);
     bullc_worker_opts_set_processor(o, echo, s);
     bullc_worker_opts_set_drain_delay(o, drain_delay);
     wh_add_worker(&h, "q", o);
-    bullc_redis_opts_free(ro);
     uv_timer_init(&h.loop, &s->t);
     s->t.data = s;
     uv_timer_start(&s->t, step, 700, 0); /* let it connect and block first */
@@ -177,4 +183,70 @@ Test(faults, marker_consumed_by_another_client) {
     s.fault = steal_marker;
     s.fault_ms = 10;
     run_scenario(&s, 1);
+}
+
+/* ---- the reply of a finish that fetched the next job is lost ---------------- */
+typedef struct lost_next {
+    wh *h;
+    uv_timer_t t;
+    bullc_job *job;
+} lost_next;
+
+static void complete_with_reply_dropped(uv_timer_t *t) {
+    lost_next *l = t->data;
+    /* nothing else is in flight (concurrency 1, not blocking, no renewal
+     * due): the next chunk from Redis is this finish's reply, which holds
+     * job 2, already active and locked for this worker */
+    fp_set_mode(fp, FP_DROP_REPLY, 0);
+    bullc_job_complete(l->job, "1");
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void complete_first_after_drop(bullc_job *job, void *data) {
+    lost_next *l = data;
+    if (strcmp(bullc_job_id(job), "1")) {
+        bullc_job_complete(job, "2");
+        return;
+    }
+    l->job = job;
+    uv_timer_start(&l->t, complete_with_reply_dropped, 300, 0);
+}
+
+Test(faults, lost_reply_of_a_finish_that_fetched_the_next_job) {
+    const char *p = tu_prefix();
+    bullc_queue *q = tu_queue("q", p);
+    cr_assert_geq(bullc_queue_add(q, "a", "{}", NULL, NULL, NULL), 0);
+    cr_assert_geq(bullc_queue_add(q, "b", "{}", NULL, NULL, NULL), 0);
+    bullc_queue_free(q);
+    wh h;
+    wh_init(&h);
+    h.want = 2;
+    lost_next l = {&h, {0}, NULL};
+    uv_timer_init(&h.loop, &l.t);
+    l.t.data = &l;
+    bullc_worker_opts *o = proxied_opts(p);
+    bullc_worker_opts_set_processor(o, complete_first_after_drop, &l);
+    wh_add_worker(&h, "q", o);
+    int64_t t0 = tu_now_ms();
+    /* well below the stalled checker's 30 s, which alone would free job 2 */
+    wh_run(&h, 10000);
+    cr_log_info("both done in %lld ms; errors:\n%s", (long long)(tu_now_ms() - t0), h.errlog);
+    cr_assert_not(h.guard_fired, "job 2, taken by the lost reply, was processed (completed %d)", h.completed);
+    cr_assert_eq(h.completed, 2, "job 1's completion was reported, and job 2's");
+    for (int id = 1; id <= 2; id++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s:q:%d", p, id);
+        char *rv = tu_hget(rc, key, "returnvalue");
+        char want[2] = {(char)('0' + id), 0};
+        cr_assert_str_eq(rv ? rv : "", want, "job %d completed, by its own processor call", id);
+        free(rv);
+    }
+    redisReply *ev = tu_cmd(rc, "XRANGE %s:q:events - +", p);
+    int seen[3] = {0};
+    for (size_t i = 0; i < ev->elements; i++) {
+        redisReply *f = ev->element[i]->element[1];
+        if (f->elements >= 4 && !strcmp(f->element[1]->str, "completed")) seen[atoi(f->element[3]->str) % 3]++;
+    }
+    freeReplyObject(ev);
+    cr_assert(seen[1] == 1 && seen[2] == 1, "each completed once in Redis (%d, %d)", seen[1], seen[2]);
 }
