@@ -3,7 +3,7 @@
  * two bytes of depth (0 ... 65535 levels), then a text. The text is
  * wrapped in that many arrays (or objects, when the first byte is odd): the
  * scan must not crash or exhaust the stack, and the wrapped text is JSON
- * exactly when the text is (or, in arrays, is blank). */
+ * exactly when the text wrapped once is (a JSON text, wrapped, always is). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +28,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* no NUL in the text: the scan's length and cJSON's strlen agree */
     if (!memchr(inner, '\0', n)) {
         bool inner_ok = bullc__json_strict(inner, n), wrapped_ok = bullc__json_strict(text, total);
-        /* whitespace around a value is fine inside a container too; a blank
-         * text is no value, but an innermost "[]" is an empty array */
-        bool blank = strspn(inner, " \t\r\n") == n;
-        if (wrapped_ok != (blank && !obj && depth > 0 ? true : inner_ok)) abort();
+        /* Depth must not change the verdict: N levels are JSON exactly when one
+         * level is. One level is not simply "inner is JSON": "1,2" is no value
+         * but [1,2] is an array, and a blank text is no value while [] is. */
+        bool expect = inner_ok;
+        if (depth > 0) {
+            size_t one_len = ol + n + 1;
+            char *one = malloc(one_len + 1);
+            memcpy(one, open, ol);
+            memcpy(one + ol, inner, n);
+            memcpy(one + ol + n, close, 2);
+            expect = bullc__json_strict(one, one_len);
+            free(one);
+            bool blank = strspn(inner, " \t\r\n") == n;
+            if ((inner_ok || (blank && !obj)) && !expect) abort(); /* a value stays one in a container */
+        }
+        if (wrapped_ok != expect) abort();
         (void)bullc__json_parses(text, total); /* cJSON's fallback: its depth limit, not a crash */
     }
     free(inner);
