@@ -3,12 +3,46 @@
 // tests' Redis (from REDIS_URL, as CTest sets it), unique key prefixes and
 // small async utilities. Everything talks to a real redis-server and the real
 // bullmq package; nothing here is a mock.
+//
+// The Node peer is BullMQ 6.7.0 (`bullmq`) or 5.81.5 (`bullmq5`, an npm alias):
+// BULLC_COMPAT_BULLMQ=5 makes 5.81.5 the default of every helper, so one test
+// file runs against either major (CTest registers compat5_<name> for that);
+// a test that needs both majors at once asks nodeBullmq(5) or nodeBullmq(6).
 'use strict';
 
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const IORedis = require('ioredis');
-const { Queue, Worker, QueueEvents, Job } = require('bullmq');
+
+const BULLMQ_PACKAGES = { 5: 'bullmq5', 6: 'bullmq' };
+
+// The major of the tests' Node peer: BULLC_COMPAT_BULLMQ (5 or 6), else 6.
+function bullmqMajor() {
+  const v = process.env.BULLC_COMPAT_BULLMQ;
+  if (v === undefined || v === '') return 6;
+  const major = Number(v);
+  if (!BULLMQ_PACKAGES[major]) throw new Error(`BULLC_COMPAT_BULLMQ=${v}: expected 5 or 6`);
+  return major;
+}
+
+// The package name of a major's Node BullMQ, for child scripts' require().
+function bullmqPackage(major = bullmqMajor()) {
+  const name = BULLMQ_PACKAGES[major];
+  if (!name) throw new Error(`no Node BullMQ of major ${major} (5 or 6)`);
+  return name;
+}
+
+// The Node BullMQ module of `major` (default: bullmqMajor()).
+function nodeBullmq(major = bullmqMajor()) {
+  return require(bullmqPackage(major));
+}
+
+// What a peer of that major writes to meta.version ("bullmq:5.81.5").
+function bullmqVersionString(major = bullmqMajor()) {
+  return `bullmq:${require(`${bullmqPackage(major)}/package.json`).version}`;
+}
+
+const { Queue, Worker, QueueEvents, Job } = nodeBullmq();
 
 function requireEnv(name) {
   const v = process.env[name];
@@ -98,16 +132,26 @@ function bullcAddBulk(prefix, queueName, jobs, extraArgs = []) {
   return out.split('\n').filter(Boolean);
 }
 
+// Node's Queue, Worker and QueueEvents of the default major; `bullmqMajor` in
+// the options picks the other one (it is not passed to BullMQ).
+function classOf(cls, opts) {
+  const { bullmqMajor: major, ...rest } = opts;
+  return [major === undefined ? cls : nodeBullmq(major)[cls.name], rest];
+}
+
 function newQueue(name, prefix, opts = {}) {
-  return new Queue(name, { connection: connection(), prefix, ...opts });
+  const [Q, rest] = classOf(Queue, opts);
+  return new Q(name, { connection: connection(), prefix, ...rest });
 }
 
 function newWorker(name, prefix, processor, opts = {}) {
-  return new Worker(name, processor, { connection: connection(), prefix, ...opts });
+  const [W, rest] = classOf(Worker, opts);
+  return new W(name, processor, { connection: connection(), prefix, ...rest });
 }
 
 function newQueueEvents(name, prefix, opts = {}) {
-  return new QueueEvents(name, { connection: connection(), prefix, ...opts });
+  const [E, rest] = classOf(QueueEvents, opts);
+  return new E(name, { connection: connection(), prefix, ...rest });
 }
 
 // Closes Queues, Workers, QueueEvents and ioredis clients, in order, ignoring
@@ -187,6 +231,9 @@ module.exports = {
   bullcAddBulk,
   bullcOk,
   bullcPath,
+  bullmqMajor,
+  bullmqPackage,
+  bullmqVersionString,
   closeAll,
   collect,
   connection,
@@ -196,6 +243,7 @@ module.exports = {
   newQueue,
   newQueueEvents,
   newWorker,
+  nodeBullmq,
   parseRedisUrl,
   redis,
   redisUrl,

@@ -8,7 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../lib/harness');
-const { UnrecoverableError } = require('bullmq');
+const { UnrecoverableError } = h.nodeBullmq();
 
 const Q = 'adm';
 const STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed', 'paused', 'waiting-children'];

@@ -12,7 +12,7 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { track } = require('../lib/children');
 const h = require('../lib/harness');
-const { QueueEventsProducer } = require('bullmq');
+const { QueueEventsProducer } = h.nodeBullmq();
 
 const Q = 'evq';
 

@@ -5,7 +5,7 @@
 
 const { describe, it, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Job, closeAll, eventually, newQueue, newQueueEvents, newWorker, sleep, uniquePrefix } =
+const { Job, bullmqPackage, closeAll, eventually, newQueue, newQueueEvents, newWorker, sleep, uniquePrefix } =
   require('../lib/harness');
 const { killAll, startNode, startReady } = require('../lib/worker-proc');
 
@@ -100,7 +100,7 @@ describe('bullc-worker with Node workers', () => {
     // queue's stalled-check key for the checker's interval, so with Node's
     // default (30 s) no worker could check again for 30 s.
     const child = startNode(
-      `const { Worker } = require('bullmq');
+      `const { Worker } = require('${bullmqPackage()}');
        const { connection } = require('./lib/harness');
        const w = new Worker('jobs', async job => {
          console.log('active ' + job.id);
