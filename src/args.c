@@ -77,7 +77,7 @@ void bullc__args_i64(bullc__args *a, int64_t v) { bullc__args_own(a, sdsfromlong
 void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const char *job_id, int state) {
     bullc__args_init(a);
     const bullc__keys *ks = bullc__queue_keys(q);
-    const bullc__call *d = &bullc__calls[c];
+    const bullc__call *d = bullc__call_of(bullc__queue_proto(q), c);
     for (int i = 0; i < d->nkeys; i++) {
         int k = d->keys[i];
         if (k == BULLC__K_JOB || k == BULLC__K_JOB_LOGS || k == BULLC__K_JOB_LOCK) {
@@ -91,14 +91,14 @@ void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const ch
 
 int bullc__args_eval(bullc_queue *q, bullc__call_id call, bullc__args *a, redisReply **reply, bullc_error *err) {
     if (a->oom) return bullc__err(err, BULLC_ENOMEM, "out of memory");
-    const bullc__call *d = &bullc__calls[call];
+    const bullc__call *d = bullc__call_of(bullc__queue_proto(q), call);
     if (d->nargs >= 0 && a->argc != d->nkeys + d->nargs) /* a bug: the call site and its descriptor disagree */
         return bullc__err(err, BULLC_EINVAL, "%s: %d arguments where its descriptor says %d", d->name,
                           a->argc - d->nkeys, d->nargs);
     bullc__conn *c;
     int rc = bullc__queue_conn(q, &c, err);
     if (rc) return rc;
-    return bullc__conn_eval(c, bullc__call_script(call), a->argc, a->argv, a->lens, reply, err);
+    return bullc__conn_eval(c, bullc__call_script(bullc__queue_proto(q), call), a->argc, a->argv, a->lens, reply, err);
 }
 
 int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_error *err) {

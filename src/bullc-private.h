@@ -117,11 +117,16 @@ typedef struct bullc__script {
     size_t len;
     const char *sha1; /* 40 hex digits */
 } bullc__script;
+/* The 6.x table (bullc_script_* describe it) and the 5.x one. */
 extern const bullc__script bullc__scripts[];
 extern const size_t bullc__scripts_count;
 extern const char bullc__scripts_bullmq_version[];
-/* By name ("addStandardJob"); aborts on an unknown name, a programming error. */
-const bullc__script *bullc__script_get(const char *name);
+extern const bullc__script bullc__scripts5[];
+extern const size_t bullc__scripts5_count;
+extern const char bullc__scripts5_bullmq_version[];
+/* By name ("addStandardJob") in one table; aborts on an unknown name, a
+ * programming error. */
+const bullc__script *bullc__script_find(const bullc__script *table, size_t n, const char *name);
 
 /* ---- resp.c: script calls ---------------------------------------------- */
 /* Every EVALSHA is formatted here, whichever connection sends it: a head
@@ -365,7 +370,8 @@ struct bullc_worker {
     uv_loop_t *loop;
     bullc__aconn cmd, block;
     sds queue, prefix, name;
-    bullc__keys keys; /* keys.k[BULLC__K_BASE] is "<prefix>:<queue>:" */
+    bullc__keys keys;             /* keys.k[BULLC__K_BASE] is "<prefix>:<queue>:" */
+    const bullc__protocol *proto; /* the BullMQ major spoken to this queue */
     char id[37];
     uint64_t token_seq;
     bullc_worker_opts o;
@@ -468,6 +474,8 @@ const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
 /* queue.c: the handle's connection, connected (and the queue's meta written
  * once per connection unless the handle skips it), as an add would. */
 int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err);
+/* The protocol the queue speaks (its major is resolved on the first connection). */
+const bullc__protocol *bullc__queue_proto(const bullc_queue *q);
 
 /* ---- args.c ----------------------------------------------------------- */
 /* A growing argument vector for commands and scripts; strings are borrowed

@@ -399,7 +399,7 @@ static int op_send(bullc__jobop *op) {
     if ((op->kind == OP_LOG || op->kind == OP_EXTEND) && !own) return BULLC_ENOMEM;
     const char *argv[BULLC__CALL_MAX_KEYS + 3];
     size_t lens[BULLC__CALL_MAX_KEYS + 3];
-    int n = bullc__call_keys(op_calls[op->kind], &w->keys, &x, argv, lens);
+    int n = bullc__call_keys(w->proto, op_calls[op->kind], &w->keys, &x, argv, lens);
     char dur[24];
     if (op->kind == OP_PROGRESS) {
         argv[n] = op->id, lens[n++] = sdslen(op->id);
@@ -416,7 +416,8 @@ static int op_send(bullc__jobop *op) {
         argv[n] = dur, lens[n++] = strlen(dur);
         argv[n] = op->id, lens[n++] = sdslen(op->id);
     }
-    int rc = bullc__aconn_eval(&w->cmd, bullc__call_script(op_calls[op->kind]), 0, op_reply, op, n, argv, lens);
+    int rc =
+        bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, op_calls[op->kind]), 0, op_reply, op, n, argv, lens);
     sdsfree(own);
     if (rc == 0) op->job->ops_pending++; /* the job's finish waits for the answer */
     return rc;

@@ -52,12 +52,13 @@ static void lock_tick(uv_timer_t *t) {
         snprintf(dur, sizeof dur, "%lld", (long long)w->o.lock_duration);
         const char *argv[BULLC__CALL_MAX_KEYS + 4];
         size_t lens[BULLC__CALL_MAX_KEYS + 4];
-        int a = bullc__call_keys(BULLC__C_EXTEND_LOCKS, &w->keys, NULL, argv, lens);
+        int a = bullc__call_keys(w->proto, BULLC__C_EXTEND_LOCKS, &w->keys, NULL, argv, lens);
         argv[a] = w->keys.k[BULLC__K_BASE], lens[a++] = sdslen(w->keys.k[BULLC__K_BASE]);
         argv[a] = tokens.sbuf.data, lens[a++] = tokens.sbuf.size;
         argv[a] = ids.sbuf.data, lens[a++] = ids.sbuf.size;
         argv[a] = dur, lens[a++] = strlen(dur);
-        bullc__aconn_eval(&w->cmd, bullc__call_script(BULLC__C_EXTEND_LOCKS), 0, renew_reply, w, a, argv, lens);
+        bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_EXTEND_LOCKS), 0, renew_reply, w, a, argv,
+                          lens);
     }
     bullc__packbuf_destroy(&tokens);
     bullc__packbuf_destroy(&ids);
@@ -132,10 +133,10 @@ static void stalled_tick(uv_timer_t *t) {
     snprintf(interval, sizeof interval, "%lld", (long long)w->o.stalled_interval);
     const char *argv[BULLC__CALL_MAX_KEYS + 4];
     size_t lens[BULLC__CALL_MAX_KEYS + 4];
-    int a = bullc__call_keys(BULLC__C_MOVE_STALLED, &w->keys, NULL, argv, lens);
+    int a = bullc__call_keys(w->proto, BULLC__C_MOVE_STALLED, &w->keys, NULL, argv, lens);
     const char *args[] = {max, w->keys.k[BULLC__K_BASE], now, interval};
     for (int i = 0; i < 4; i++) argv[a] = args[i], lens[a++] = strlen(args[i]);
-    bullc__aconn_eval(&w->cmd, bullc__call_script(BULLC__C_MOVE_STALLED), 0, stalled_reply, w, a, argv, lens);
+    bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_MOVE_STALLED), 0, stalled_reply, w, a, argv, lens);
 }
 
 void bullc__stalled_start(bullc_worker *w) {

@@ -325,8 +325,8 @@ static void arg_own(bullc__finish *f, sds s) {
 /* The script of call `c` and its keys, borrowed from the worker and the job. */
 static void call_keys(bullc__finish *f, bullc__call_id c, const bullc_job *job) {
     const bullc__call_ctx x = {.job = job->key};
-    f->script = bullc__call_script(c);
-    f->argc += bullc__call_keys(c, &job->w->keys, &x, f->argv + f->argc, f->lens + f->argc);
+    f->script = bullc__call_script(job->w->proto, c);
+    f->argc += bullc__call_keys(job->w->proto, c, &job->w->keys, &x, f->argv + f->argc, f->lens + f->argc);
 }
 
 /* msgpack into an sds (one allocation for the usual sizes). */

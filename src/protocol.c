@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* BullMQ 6.7.0's protocol as bullc speaks it: each script call's keys and
- * arguments (Node's RedisQueueBackend builds the same lists), the option
- * names, the error codes, and the option objects the worker packs. */
+/* BullMQ's protocol as bullc speaks it, 6.7.0's and 5.81.5's: each script
+ * call's keys and arguments (Node 6's RedisQueueBackend and Node 5's Scripts
+ * build the same lists), the option names, the error codes, and the option
+ * objects the worker packs. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,31 +214,75 @@ const bullc__call bullc__calls[BULLC__C_N] = {
                                      KEYS(BULLC__K_METRICS_FAILED, BULLC__K_METRICS_FAILED_DATA), 2, "start, end"},
 };
 
-static const bullc__script *call_scripts[BULLC__C_N];
+/* 5.81.5's calls that differ from 6.7.0's (its Scripts class): keys that 6.x
+ * dropped or added around its pause-by-flag layout. */
+static const bullc__call calls_v5[BULLC__C_N] = {
+    [BULLC__C_MOVE_TO_DELAYED] = {"moveToDelayed", "moveToDelayed",
+                                  KEYS(BULLC__K_MARKER, BULLC__K_ACTIVE, BULLC__K_PRIORITIZED, BULLC__K_DELAYED,
+                                       BULLC__K_JOB, BULLC__K_EVENTS, BULLC__K_META, BULLC__K_STALLED, BULLC__K_WAIT,
+                                       BULLC__K_LIMITER, BULLC__K_PAUSED, BULLC__K_PC),
+                                  9,
+                                  "base, now, job id, token, delay, skipAttempt \"0\", packed fail fields, fetch "
+                                  "next (1/0), packed fetch opts or \"\""},
+    [BULLC__C_REPROCESS_JOB] = {"reprocessJob", "reprocessJob",
+                                KEYS(BULLC__K_JOB, BULLC__K_EVENTS, BULLC__K_STATE, BULLC__K_WAIT, BULLC__K_META,
+                                     BULLC__K_PAUSED, BULLC__K_ACTIVE, BULLC__K_MARKER),
+                                6,
+                                "job id, LPUSH or RPUSH (lifo), \"failedReason\" or \"returnvalue\", state, reset "
+                                "attemptsMade (1/0), reset attemptsStarted (1/0)"},
+    [BULLC__C_GET_COUNTS_PER_PRIORITY] = {"getCountsPerPriority", "getCountsPerPriority",
+                                          KEYS(BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_PRIORITIZED), -1,
+                                          "the priorities"},
+};
+
+const bullc__protocol bullc__protocol_v6 = {
+    6, bullc__scripts_bullmq_version, "bullmq:" BULLC_BULLMQ_VERSION, NULL, 10, false};
+const bullc__protocol bullc__protocol_v5 = {
+    5, bullc__scripts5_bullmq_version, "bullmq:" BULLC_BULLMQ5_VERSION, calls_v5, 9, true};
+
+const bullc__protocol *bullc__protocol_of(int major) {
+    return major == 6 ? &bullc__protocol_v6 : major == 5 ? &bullc__protocol_v5 : NULL;
+}
+
+int bullc__meta_version_major(const char *v) {
+    if (!v || strncmp(v, "bullmq:", 7)) return 0;
+    char *end;
+    long m = strtol(v + 7, &end, 10);
+    return end > v + 7 && (*end == '.' || !*end) && m > 0 && m < 1000 ? (int)m : 0;
+}
+
+/* The scripts of every call, per protocol; [0] is 6.x, [1] is 5.x. */
+static const bullc__script *call_scripts[2][BULLC__C_N];
 static pthread_once_t call_scripts_once = PTHREAD_ONCE_INIT;
 
-static void find_call_scripts(void) {
+static void find_scripts_of(const bullc__protocol *p, const bullc__script *table, size_t n, const bullc__script **out) {
     for (int c = 0; c < BULLC__C_N; c++) {
-        const bullc__script *s = bullc__script_get(bullc__calls[c].script);
+        const bullc__call *d = bullc__call_of(p, c);
+        const bullc__script *s = bullc__script_find(table, n, d->script);
         /* a descriptor that disagrees with the embedded script is a bullc bug
          * that must not reach Redis */
-        if (s->numkeys != bullc__calls[c].nkeys) {
-            fprintf(stderr, "bullc: %s takes %d keys, its descriptor lists %d\n", s->id, s->numkeys,
-                    bullc__calls[c].nkeys);
+        if (s->numkeys != d->nkeys) {
+            fprintf(stderr, "bullc: %s (bullmq %s) takes %d keys, its descriptor lists %d\n", s->id, p->version,
+                    s->numkeys, d->nkeys);
             abort();
         }
-        call_scripts[c] = s;
+        out[c] = s;
     }
 }
 
-const bullc__script *bullc__call_script(bullc__call_id c) {
-    pthread_once(&call_scripts_once, find_call_scripts);
-    return call_scripts[c];
+static void find_call_scripts(void) {
+    find_scripts_of(&bullc__protocol_v6, bullc__scripts, bullc__scripts_count, call_scripts[0]);
+    find_scripts_of(&bullc__protocol_v5, bullc__scripts5, bullc__scripts5_count, call_scripts[1]);
 }
 
-int bullc__call_keys(bullc__call_id c, const bullc__keys *ks, const bullc__call_ctx *x, const char **argv,
-                     size_t *lens) {
-    const bullc__call *d = &bullc__calls[c];
+const bullc__script *bullc__call_script(const bullc__protocol *p, bullc__call_id c) {
+    pthread_once(&call_scripts_once, find_call_scripts);
+    return call_scripts[p->major == 5][c];
+}
+
+int bullc__call_keys(const bullc__protocol *p, bullc__call_id c, const bullc__keys *ks, const bullc__call_ctx *x,
+                     const char **argv, size_t *lens) {
+    const bullc__call *d = bullc__call_of(p, c);
     for (int i = 0; i < d->nkeys; i++) {
         int k = d->keys[i];
         const char *s;

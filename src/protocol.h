@@ -122,9 +122,36 @@ typedef struct bullc__call {
     const char *args;                         /* the ARGV layout, as Node packs it */
 } bullc__call;
 
+/* ---- the protocol of one BullMQ major ----------------------------------- */
+/* What differs between the majors bullc speaks: the script table, the calls
+ * whose keys or arguments changed, the add scripts' packed argument count,
+ * whether pausing moves `wait` to `paused` (5.x) or only flags the queue
+ * (6.x). Every handle holds one, chosen when it is created or first reaches
+ * Redis (bullc__protocol_resolve), and makes every script call through it. */
+typedef struct bullc__protocol {
+    int major;                  /* 5 or 6 */
+    const char *version;        /* "6.7.0": the release its scripts come from */
+    const char *meta_version;   /* "bullmq:6.7.0": what it writes to meta.version */
+    const bullc__call *changed; /* BULLC__C_N entries, name NULL where 6.x's holds */
+    int add_args;               /* items packed in the add scripts' ARGV[1] */
+    bool paused_list;           /* a paused queue keeps its jobs in `paused` (5.x) */
+} bullc__protocol;
+
+extern const bullc__protocol bullc__protocol_v6;
+extern const bullc__protocol bullc__protocol_v5;
+/* The protocol of major 5 or 6; NULL for any other. */
+const bullc__protocol *bullc__protocol_of(int major);
+/* The major of a meta.version value ("bullmq:5.81.5" -> 5; 0: not BullMQ's
+ * "bullmq:<major>." form). */
+int bullc__meta_version_major(const char *meta_version);
+
+/* The 6.x descriptors; bullc__call_of gives a protocol's. */
 extern const bullc__call bullc__calls[BULLC__C_N];
+static inline const bullc__call *bullc__call_of(const bullc__protocol *p, bullc__call_id c) {
+    return p->changed && p->changed[c].name ? &p->changed[c] : &bullc__calls[c];
+}
 /* The embedded script of a call (looked up once per process). */
-const struct bullc__script *bullc__call_script(bullc__call_id c);
+const struct bullc__script *bullc__call_script(const bullc__protocol *p, bullc__call_id c);
 
 /* What a call's keys that are not in the key set refer to. */
 typedef struct bullc__call_ctx {
@@ -134,8 +161,8 @@ typedef struct bullc__call_ctx {
 
 /* Writes call `c`'s keys to argv/lens (BULLC__CALL_MAX_KEYS at most), borrowed
  * from `ks` and `x`; returns how many. */
-int bullc__call_keys(bullc__call_id c, const bullc__keys *ks, const bullc__call_ctx *x, const char **argv,
-                     size_t *lens);
+int bullc__call_keys(const bullc__protocol *p, bullc__call_id c, const bullc__keys *ks, const bullc__call_ctx *x,
+                     const char **argv, size_t *lens);
 
 /* ---- job options: Node's optsEncodeMap / optsDecodeMap ------------------- */
 typedef struct bullc__opt_name {

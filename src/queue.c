@@ -14,8 +14,9 @@ struct bullc_queue {
     bullc__conn conn;
     char *name;
     char *prefix;
-    bullc__keys keys;            /* built once per handle */
-    unsigned scripts_generation; /* connection generation the add scripts were loaded on */
+    bullc__keys keys;             /* built once per handle */
+    const bullc__protocol *proto; /* the BullMQ major spoken to this queue */
+    unsigned scripts_generation;  /* connection generation the add scripts were loaded on */
     bullc_job_opts *defaults;
     int64_t max_len_events;
     bool skip_meta_update;
@@ -40,6 +41,7 @@ int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts 
     q->prefix = strdup(opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX);
     q->max_len_events = opts->max_len_events;
     q->skip_meta_update = opts->skip_meta_update;
+    q->proto = &bullc__protocol_v6;
     if (opts->default_job_opts && bullc_job_opts_new(&q->defaults) == 0) {
         cJSON_Delete(q->defaults->obj);
         q->defaults->obj = cJSON_Duplicate(opts->default_job_opts->obj, 1);
@@ -123,14 +125,14 @@ static int build_add(bullc_queue *q, const char *name, const bullc__prepared_job
     bullc__call_id call = pj->delay > 0      ? BULLC__C_ADD_DELAYED
                           : pj->priority > 0 ? BULLC__C_ADD_PRIORITIZED
                                              : BULLC__C_ADD_STANDARD;
-    c->script = bullc__call_script(call);
-    c->argc = bullc__call_keys(call, &q->keys, NULL, c->argv, c->lens);
+    c->script = bullc__call_script(q->proto, call);
+    c->argc = bullc__call_keys(q->proto, call, &q->keys, NULL, c->argv, c->lens);
     const sds base = q->keys.k[BULLC__K_BASE];
     /* ARGV[1]: the 10 positional args; nil in every slot a plain add leaves
      * empty (parent, repeat key, defer-release), as msgpackr packs null. */
     bullc__packbuf pb;
     bullc__packbuf_init(&pb);
-    msgpack_pack_array(&pb.pk, 10);
+    msgpack_pack_array(&pb.pk, (uint32_t)q->proto->add_args);
     bullc__pack_strn(&pb.pk, base, sdslen(base));
     bullc__pack_str(&pb.pk, pj->job_id ? pj->job_id : "");
     bullc__pack_str(&pb.pk, name);
@@ -146,7 +148,7 @@ static int build_add(bullc_queue *q, const char *name, const bullc__prepared_job
     } else {
         msgpack_pack_nil(&pb.pk);
     }
-    msgpack_pack_nil(&pb.pk); /* deferParentRelease */
+    if (q->proto->add_args > 9) msgpack_pack_nil(&pb.pk); /* deferParentRelease (6.x) */
     c->args = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
     bullc__packbuf_destroy(&pb);
     if (!c->args) return BULLC_ENOMEM;
@@ -222,7 +224,7 @@ static int load_add_scripts(bullc_queue *q, bullc_error *err) {
     if (q->scripts_generation == q->conn.generation) return 0;
     int rc = 0;
     for (int k = 0; k < S_N && !rc; k++) {
-        const bullc__script *s = bullc__call_script(add_calls[k]);
+        const bullc__script *s = bullc__call_script(q->proto, add_calls[k]);
         const char *argv[] = {"SCRIPT", "LOAD", s->text};
         size_t lens[] = {6, 4, s->len};
         rc = bullc__conn_append(&q->conn, 3, argv, lens, err);
@@ -420,6 +422,8 @@ int bullc_queue_add(bullc_queue *q, const char *name, const char *data_json, con
 }
 
 /* ---- accessors for admin.c / events.c ---- */
+const bullc__protocol *bullc__queue_proto(const bullc_queue *q) { return q->proto; }
+
 int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err) {
     int rc = ready(q, err);
     if (!rc) *out = &q->conn;

@@ -6,9 +6,9 @@
 
 #include "bullc-private.h"
 
-const bullc__script *bullc__script_get(const char *name) {
-    for (size_t i = 0; i < bullc__scripts_count; i++)
-        if (!strcmp(bullc__scripts[i].name, name)) return &bullc__scripts[i];
+const bullc__script *bullc__script_find(const bullc__script *table, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(table[i].name, name)) return &table[i];
     /* Only ever called with literal names: a miss means the table does not
      * come from the pinned BullMQ release. */
     fprintf(stderr, "bullc: BullMQ script '%s' is not embedded\n", name);

@@ -100,6 +100,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     w->name = opts->name ? sdsnew(opts->name) : NULL;
     w->min_block = 0.001;
     uuid4(w->id);
+    w->proto = &bullc__protocol_v6;
     if (bullc__keys_init(&w->keys, w->prefix ? w->prefix : "", queue)) rc = BULLC_ENOMEM;
     /* Node names the blocking connection "<prefix>:<base64(queue)>[:w:<name>]"
      * so that Queue.getWorkers() lists it. */
@@ -229,7 +230,7 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
      * the pipeline, which would let later calls overtake it. */
     for (int i = BULLC__C_MOVE_TO_ACTIVE; i <= BULLC__C_UPDATE_DATA; i++) {
         if (i == BULLC__C_MOVE_TO_FAILED) continue; /* the script of _COMPLETED */
-        const bullc__script *s = bullc__call_script(i);
+        const bullc__script *s = bullc__call_script(w->proto, i);
         const char *load[] = {"SCRIPT", "LOAD", s->text};
         size_t lens[] = {6, 4, s->len};
         bullc__aconn_cmd(c, 0, preload_reply, w, 3, load, lens);
@@ -287,7 +288,7 @@ sds bullc__worker_fetch_opts(const bullc_worker *w, const char *token) {
 static int send_fetch(bullc_worker *w, const char *token, bullc__areply_fn cb, void *data) {
     const char *argv[BULLC__CALL_MAX_KEYS + 3];
     size_t lens[BULLC__CALL_MAX_KEYS + 3];
-    int n = bullc__call_keys(BULLC__C_MOVE_TO_ACTIVE, &w->keys, NULL, argv, lens);
+    int n = bullc__call_keys(w->proto, BULLC__C_MOVE_TO_ACTIVE, &w->keys, NULL, argv, lens);
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
     sds packed = bullc__worker_fetch_opts(w, token);
@@ -295,7 +296,8 @@ static int send_fetch(bullc_worker *w, const char *token, bullc__areply_fn cb, v
     argv[n] = w->keys.k[BULLC__K_BASE], lens[n++] = sdslen(w->keys.k[BULLC__K_BASE]);
     argv[n] = now, lens[n++] = strlen(now);
     argv[n] = packed, lens[n++] = sdslen(packed);
-    int rc = bullc__aconn_eval(&w->cmd, bullc__call_script(BULLC__C_MOVE_TO_ACTIVE), 0, cb, data, n, argv, lens);
+    int rc =
+        bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_MOVE_TO_ACTIVE), 0, cb, data, n, argv, lens);
     sdsfree(packed);
     return rc;
 }

@@ -1,22 +1,22 @@
 /* SPDX-License-Identifier: MIT */
-/* bullc-test-protocol PREFIX QUEUE JOB_ID STATE: prints bullc's protocol
+/* bullc-test-protocol PREFIX QUEUE JOB_ID STATE [MAJOR]: prints bullc's protocol
  * tables (src/protocol.c) as JSON, every key made concrete for that queue,
  * job and state, for compat-tests/test/protocol.test.js to compare with what
- * BullMQ's own classes send. Test-only: it reads bullc's private tables. */
+ * BullMQ's own classes send; MAJOR 5 gives the 5.x protocol's. Test-only: it reads bullc's private tables. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "bullc-private.h"
 
-static cJSON *call_json(bullc__call_id c, const bullc__keys *ks, const char *job, int state) {
-    const bullc__call *d = &bullc__calls[c];
-    const bullc__script *s = bullc__call_script(c);
+static cJSON *call_json(const bullc__protocol *p, bullc__call_id c, const bullc__keys *ks, const char *job, int state) {
+    const bullc__call *d = bullc__call_of(p, c);
+    const bullc__script *s = bullc__call_script(p, c);
     sds logs = bullc__job_key(ks, job, BULLC__K_JOB_LOGS), lock = bullc__job_key(ks, job, BULLC__K_JOB_LOCK);
     sds jk = bullc__job_key(ks, job, BULLC__K_JOB);
     const bullc__call_ctx x = {state, jk, logs, lock};
     const char *argv[BULLC__CALL_MAX_KEYS];
     size_t lens[BULLC__CALL_MAX_KEYS];
-    int n = bullc__call_keys(c, ks, &x, argv, lens);
+    int n = bullc__call_keys(p, c, ks, &x, argv, lens);
     cJSON *o = cJSON_CreateObject(), *keys = cJSON_CreateArray();
     cJSON_AddStringToObject(o, "name", d->name);
     cJSON_AddStringToObject(o, "script", d->script);
@@ -32,8 +32,9 @@ static cJSON *call_json(bullc__call_id c, const bullc__keys *ks, const char *job
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s PREFIX QUEUE JOB_ID STATE\n", argv[0]);
+    const bullc__protocol *p = argc == 6 ? bullc__protocol_of(atoi(argv[5])) : &bullc__protocol_v6;
+    if ((argc != 5 && argc != 6) || !p) {
+        fprintf(stderr, "usage: %s PREFIX QUEUE JOB_ID STATE [5|6]\n", argv[0]);
         return 2;
     }
     const char *job = argv[3];
@@ -44,10 +45,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "major", p->major);
+    cJSON_AddStringToObject(out, "version", p->version);
+    cJSON_AddStringToObject(out, "metaVersion", p->meta_version);
+    cJSON_AddNumberToObject(out, "addArgs", p->add_args);
     cJSON *keys = cJSON_AddObjectToObject(out, "keys");
     for (int k = 0; k < BULLC__K_N; k++) cJSON_AddStringToObject(keys, bullc__keys_suffix(k), ks.k[k]);
     cJSON *calls = cJSON_AddArrayToObject(out, "calls");
-    for (int c = 0; c < BULLC__C_N; c++) cJSON_AddItemToArray(calls, call_json(c, &ks, job, state));
+    for (int c = 0; c < BULLC__C_N; c++) cJSON_AddItemToArray(calls, call_json(p, c, &ks, job, state));
     cJSON *opts = cJSON_AddObjectToObject(out, "optsDecodeMap");
     for (size_t i = 0; i < bullc__opt_names_count; i++)
         cJSON_AddStringToObject(opts, bullc__opt_names[i].short_name, bullc__opt_names[i].name);

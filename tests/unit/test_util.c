@@ -148,8 +148,10 @@ Test(resp, script_calls_match_hiredis_formatting) {
     for (int i = 0; i < 20; i++)
         vals[i] = i == 5 ? big : "bull:q:k\r\n\0", vl[i] = i == 5 ? sizeof big : (size_t)(i % 12);
     int tried_two_digit_keys = 0;
-    for (size_t k = 0; k < bullc__scripts_count; k++) {
-        const bullc__script *s = &bullc__scripts[k];
+    /* both embedded tables: 6.x's, then 5.x's */
+    for (size_t k = 0; k < bullc__scripts_count + bullc__scripts5_count; k++) {
+        const bullc__script *s =
+            k < bullc__scripts_count ? &bullc__scripts[k] : &bullc__scripts5[k - bullc__scripts_count];
         if (s->numkeys > 16) continue;
         tried_two_digit_keys += s->numkeys >= 10;
         for (int argc = s->numkeys; argc <= 16; argc++) {
