@@ -17,5 +17,6 @@
 #include <bullc/worker.h>
 #include <bullc/admin.h>
 #include <bullc/events.h>
+#include <bullc/cron.h>
 
 #endif
