@@ -467,6 +467,8 @@ void bullc__stalled_start(bullc_worker *w);
 
 /* queue.c: the handle's keys. */
 const bullc__keys *bullc__queue_keys(const bullc_queue *q);
+/* queue.c: the handle's default job options, or NULL. */
+const bullc_job_opts *bullc__queue_default_opts(const bullc_queue *q);
 /* queue.c: the settings the handle connects with (for checks.c's own connection). */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
 
@@ -476,6 +478,24 @@ const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
 int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err);
 /* The protocol the queue speaks (its major is resolved on the first connection). */
 const bullc__protocol *bullc__queue_proto(const bullc_queue *q);
+
+/* ---- scheduler.c, sched_worker.c: job schedulers ---------------------- */
+/* cron-parser's next time of `pattern` in zone `tz` (NULL: UTC) after
+ * `from` (epoch ms); BULLC_ENOTFOUND when there is none. */
+int bullc__sched_cron_next(const char *pattern, const char *tz, int64_t from, int64_t *next, bullc_error *err);
+/* Node's getNextJobOpts over `opts` (an iteration's stored options, short
+ * names; taken): its jobId, delay, timestamp, prevMillis, repeatJobKey and
+ * `repeat` (taken) with offset, count, startDate, endDate. `next` NULL: an
+ * `every` scheduler (the script computes the time); `offset` NULL: none.
+ * NULL when out of memory (both are freed). */
+cJSON *bullc__sched_iteration_opts(cJSON *opts, const char *id, const int64_t *next, cJSON *repeat, int64_t count,
+                                   const double *offset, int64_t now);
+/* A JSON value packed with msgpack, as an sds (NULL: out of memory). */
+sds bullc__sched_pack(const cJSON *v);
+/* The worker took `job`, an iteration of a scheduler (job->rjk): schedules
+ * the next one as Node's worker does (updateJobScheduler, override false,
+ * the job's id as producer). Loop thread. */
+void bullc__sched_next(bullc_worker *w, const bullc_job *job);
 
 /* ---- args.c ----------------------------------------------------------- */
 /* A growing argument vector for commands and scripts; strings are borrowed

@@ -626,14 +626,7 @@ void bullc__process_start(bullc_worker *w, bullc_job *job) {
     job->state = BULLC__JOB_PROCESSING;
     job->lock_ts = job->started = (int64_t)uv_now(w->loop);
     if (w->ev.active) w->ev.active(w, job, w->ev_data);
-    if (job->rjk)
-        /* A Node worker would schedule the scheduler's next job now; bullc does
-         * not implement job schedulers yet, so say so rather than let the
-         * schedule stop in silence. */
-        bullc__worker_error(w, BULLC_EINVAL,
-                            "job %s belongs to job scheduler '%s': bullc does not schedule its next iteration "
-                            "(job schedulers are not supported yet; run a Node worker for this queue)",
-                            job->id, job->rjk);
+    if (job->rjk) bullc__sched_next(w, job); /* Node's worker schedules the next iteration on taking one */
     const char *unrecoverable = NULL;
     if (job->bad)
         unrecoverable = job->bad;

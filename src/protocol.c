@@ -212,6 +212,28 @@ const bullc__call bullc__calls[BULLC__C_N] = {
                                         "start, end"},
     [BULLC__C_GET_METRICS_FAILED] = {"getMetrics:failed", "getMetrics",
                                      KEYS(BULLC__K_METRICS_FAILED, BULLC__K_METRICS_FAILED_DATA), 2, "start, end"},
+    /* job schedulers (Node's JobScheduler); the iteration's job options are
+     * packed as an add's, with short names */
+    [BULLC__C_ADD_JOB_SCHEDULER] = {"addJobScheduler", "addJobScheduler",
+                                    KEYS(BULLC__K_REPEAT, BULLC__K_DELAYED, BULLC__K_WAIT, BULLC__K_PAUSED,
+                                         BULLC__K_META, BULLC__K_PRIORITIZED, BULLC__K_MARKER, BULLC__K_ID,
+                                         BULLC__K_EVENTS, BULLC__K_PC, BULLC__K_ACTIVE),
+                                    9,
+                                    "next millis (\"\" for every), packed {name, startDate, endDate, tz, pattern, "
+                                    "every, limit, offset}, scheduler id, template data JSON, packed template opts, "
+                                    "packed iteration opts, now, base, producer job key or \"\""},
+    /* KEYS[11] is the producer's job key: "<base><producer job id>" */
+    [BULLC__C_UPDATE_JOB_SCHEDULER] = {"updateJobScheduler", "updateJobScheduler",
+                                       KEYS(BULLC__K_REPEAT, BULLC__K_DELAYED, BULLC__K_WAIT, BULLC__K_PAUSED,
+                                            BULLC__K_META, BULLC__K_PRIORITIZED, BULLC__K_MARKER, BULLC__K_ID,
+                                            BULLC__K_EVENTS, BULLC__K_PC, BULLC__K_JOB, BULLC__K_ACTIVE),
+                                       7,
+                                       "next millis (\"\" for every), scheduler id, job data JSON, packed iteration "
+                                       "opts, now, base, producer job id"},
+    [BULLC__C_REMOVE_JOB_SCHEDULER] = {"removeJobScheduler", "removeJobScheduler",
+                                       KEYS(BULLC__K_REPEAT, BULLC__K_DELAYED, BULLC__K_EVENTS), 2,
+                                       "scheduler id, base"},
+    [BULLC__C_GET_JOB_SCHEDULER] = {"getJobScheduler", "getJobScheduler", KEYS(BULLC__K_REPEAT), 1, "scheduler id"},
 };
 
 /* 5.81.5's calls that differ from 6.7.0's (its Scripts class): keys that 6.x

@@ -432,5 +432,7 @@ int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err) {
 
 const bullc__keys *bullc__queue_keys(const bullc_queue *q) { return &q->keys; }
 
+const bullc_job_opts *bullc__queue_default_opts(const bullc_queue *q) { return q->defaults; }
+
 /* ---- accessors for checks.c ---- */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q) { return q->conn.opts; }

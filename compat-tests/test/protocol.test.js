@@ -154,6 +154,18 @@ async function driveNode(prefix) {
     });
     await outcome(w, 'completed');
   });
+  // job schedulers: the queue's upsert (override), a worker's next iteration
+  // (override false, produced by job JOB), get and removal
+  await scenario(prefix, 'schedulers', async queue => {
+    await queue.upsertJobScheduler('s1', { every: 60000 }, { name: 'n', data: { a: 1 } });
+    await queue.getJobScheduler('s1');
+    const scheduler = await queue.jobScheduler;
+    await scheduler.upsertJobScheduler('s1', { every: 60000, count: 1 }, 'n', {}, {}, {
+      override: false,
+      producerId: JOB,
+    });
+    await queue.removeJobScheduler('s1');
+  });
   // the queue's administration and getters
   await scenario(prefix, 'admin', async queue => {
     await queue.add('n', {}, { jobId: JOB, delay: 60000 });

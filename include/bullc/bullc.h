@@ -18,5 +18,6 @@
 #include <bullc/admin.h>
 #include <bullc/events.h>
 #include <bullc/cron.h>
+#include <bullc/scheduler.h>
 
 #endif

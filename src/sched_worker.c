@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/* What Node's worker does when it takes a job scheduler's job: it upserts
+ * the scheduler with override false and the job's id as producer, so the
+ * script adds the next iteration only if this job is the current one. Node
+ * and bullc workers sharing a scheduler thus never add an iteration twice,
+ * and none is skipped. Legacy (v5) repeat keys are refused as Node refuses
+ * them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bullc-private.h"
+
+#define SCHED_ERR "Failed to add repeatable job for next iteration: "
+#define LEGACY_MSG                                                                                                \
+    "Legacy repeatable job metadata is not supported in BullMQ v6 (key: \"%s\"). Migrate legacy repeatable jobs " \
+    "to Job Schedulers before upgrading. See https://docs.bullmq.io/guide/migrations/migrate-from-v5-to-v6"
+
+typedef struct sched_call {
+    bullc_worker *w;
+    sds rjk, job_id, data;
+    cJSON *opts; /* the job's stored options (short names) */
+} sched_call;
+
+static void call_free(sched_call *c) {
+    sdsfree(c->rjk);
+    sdsfree(c->job_id);
+    sdsfree(c->data);
+    cJSON_Delete(c->opts);
+    free(c);
+}
+
+static bool digits(const char *s, size_t from, size_t to) {
+    if (from >= to) return false;
+    for (size_t i = from; i < to; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    return true;
+}
+
+/* Node's hasLegacyRepeatableKeyShape: "name:id:endDate:tz:<cron|every>". */
+static bool legacy_shape(const char *k) {
+    size_t len = strlen(k), colon[4];
+    size_t from = 0;
+    for (int i = 0; i < 4; i++) {
+        const char *c = strchr(k + from, ':');
+        if (!c) return false;
+        colon[i] = (size_t)(c - k);
+        from = colon[i] + 1;
+    }
+    if (colon[1] + 1 < colon[2] && !digits(k, colon[1] + 1, colon[2])) return false;
+    size_t suffix = colon[3] + 1;
+    if (suffix >= len) return false;
+    if (strchr(k + suffix, ' ')) return true;
+    return digits(k, suffix, len);
+}
+
+static const cJSON *item(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+
+/* JavaScript truthiness of a JSON value. */
+static bool truthy(const cJSON *v) {
+    if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v)) return false;
+    if (cJSON_IsNumber(v)) return v->valuedouble != 0 && v->valuedouble == v->valuedouble;
+    if (cJSON_IsString(v)) return v->valuestring[0] != 0;
+    return true;
+}
+
+static double num(const cJSON *v) {
+    if (cJSON_IsNumber(v)) return v->valuedouble;
+    if (cJSON_IsString(v)) return strtod(v->valuestring, NULL);
+    return 0;
+}
+
+static void update_reply(bullc__aconn *ac, redisReply *r, const bullc_error *err, void *data) {
+    (void)ac;
+    sched_call *c = data;
+    bullc_worker *w = c->w;
+    if (!r) {
+        if (!w->closing) bullc__worker_error(w, err->code, SCHED_ERR "%s", err->message);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        bullc__worker_error(w, BULLC_EREDIS, SCHED_ERR "%s", r->str);
+    } else if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
+        bullc_error e = {0};
+        bullc__script_code_err(r->integer, c->job_id, "updateJobScheduler", NULL, &e);
+        bullc__worker_error(w, e.code, SCHED_ERR "%s", e.message);
+    }
+    call_free(c);
+}
+
+/* JobScheduler.upsertJobScheduler(rjk, opts.repeat, name, data, opts,
+ * {override: false, producerId: job id}); takes `c`. */
+static void schedule(sched_call *c) {
+    bullc_worker *w = c->w;
+    const cJSON *repeat = item(c->opts, "repeat");
+    const cJSON *every = item(repeat, "every"), *pattern = item(repeat, "pattern");
+    const char *problem = NULL;
+    if (!cJSON_IsObject(repeat))
+        problem = "the job has no repeat options";
+    else if (truthy(pattern) && truthy(every))
+        problem = "Both .pattern and .every options are defined for this repeatable job";
+    else if (!truthy(pattern) && !truthy(every))
+        problem = "Either .pattern or .every options must be defined for this repeatable job";
+    else if (truthy(item(repeat, "immediately")) && truthy(item(repeat, "startDate")))
+        problem = "Both .immediately and .startDate options are defined for this repeatable job";
+    else if (item(c->opts, "debounce"))
+        problem = "Debounce option has been removed. Use deduplication option instead";
+    if (problem) {
+        bullc__worker_error(w, BULLC_EINVAL, SCHED_ERR "%s", problem);
+        call_free(c);
+        return;
+    }
+    const cJSON *count = item(repeat, "count"), *limit = item(repeat, "limit"), *end = item(repeat, "endDate");
+    int64_t iteration = truthy(count) ? (int64_t)num(count) + 1 : 1;
+    int64_t now = bullc__now_ms();
+    /* the last iteration, or past the end: the scheduler just stops */
+    if ((limit && (double)iteration > num(limit)) || (truthy(end) && (double)now > num(end))) {
+        call_free(c);
+        return;
+    }
+    int64_t prev = (int64_t)num(item(c->opts, "prevMillis"));
+    if (prev > now) now = prev;
+    int64_t next = 0;
+    if (truthy(pattern)) {
+        const cJSON *tz = item(repeat, "tz"), *start = item(repeat, "startDate");
+        int64_t from = truthy(start) && num(start) > (double)now ? (int64_t)num(start) : now;
+        bullc_error e = {0};
+        int rc = bullc__sched_cron_next(cJSON_IsString(pattern) ? pattern->valuestring : "",
+                                        cJSON_IsString(tz) ? tz->valuestring : NULL, from, &next, &e);
+        if (!rc && truthy(item(repeat, "immediately"))) next = bullc__now_ms();
+        if (!rc && truthy(end) && (double)next > num(end)) rc = BULLC_ENOTFOUND;
+        if (rc) {
+            /* cron-parser's throw past the end is swallowed; a bad pattern is not */
+            if (rc != BULLC_ENOTFOUND) bullc__worker_error(w, rc, SCHED_ERR "%s", e.message);
+            call_free(c);
+            return;
+        }
+        if (next < now) next = now;
+    }
+    double offset = num(item(repeat, "offset"));
+    const double *new_offset = truthy(every) && offset != 0 ? &offset : NULL;
+    cJSON *r = cJSON_Duplicate(repeat, 1);
+    if (r) cJSON_DeleteItemFromObjectCaseSensitive(r, "immediately");
+    cJSON *opts = bullc__sched_iteration_opts(c->opts, c->rjk, truthy(pattern) ? &next : NULL, r, iteration,
+                                              new_offset, bullc__now_ms());
+    c->opts = NULL;
+    sds packed = opts ? bullc__sched_pack(opts) : NULL;
+    cJSON_Delete(opts);
+    sds producer = bullc__job_key(&w->keys, c->job_id, BULLC__K_JOB);
+    char nbuf[24] = "", tbuf[24];
+    if (truthy(pattern)) snprintf(nbuf, sizeof nbuf, "%lld", (long long)next);
+    snprintf(tbuf, sizeof tbuf, "%lld", (long long)bullc__now_ms());
+    const char *argv[BULLC__CALL_MAX_KEYS + 7];
+    size_t lens[BULLC__CALL_MAX_KEYS + 7];
+    bullc__call_ctx x = {.job = producer};
+    int rc = BULLC_ENOMEM;
+    if (packed && producer) {
+        int n = bullc__call_keys(BULLC__C_UPDATE_JOB_SCHEDULER, &w->keys, &x, argv, lens);
+        const char *args[7] = {nbuf, c->rjk, c->data, packed, tbuf, w->keys.k[BULLC__K_BASE], c->job_id};
+        size_t alens[7] = {strlen(nbuf),  sdslen(c->rjk), sdslen(c->data),
+                           sdslen(packed), strlen(tbuf),   sdslen(w->keys.k[BULLC__K_BASE]),
+                           sdslen(c->job_id)};
+        for (int i = 0; i < 7; i++) {
+            argv[n + i] = args[i];
+            lens[n + i] = alens[i];
+        }
+        /* the job's processing goes on meanwhile: its finish is sent later on
+         * the same connection, so Redis runs this first, as in Node */
+        rc = bullc__aconn_eval(&w->cmd, bullc__call_script(BULLC__C_UPDATE_JOB_SCHEDULER), 0, update_reply, c, n + 7,
+                               argv, lens);
+    }
+    sdsfree(packed);
+    sdsfree(producer);
+    if (rc) {
+        bullc__worker_error(w, rc, SCHED_ERR "%s",
+                            rc == BULLC_ENOMEM ? "out of memory" : "the connection to Redis is down");
+        call_free(c);
+    }
+}
+
+static void legacy_reply(bullc__aconn *ac, redisReply *r, const bullc_error *err, void *data) {
+    (void)ac;
+    (void)err;
+    sched_call *c = data;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        schedule(c); /* a scheduler whose id only looks like a legacy key */
+        return;
+    }
+    if (r) bullc__worker_error(c->w, BULLC_EINVAL, SCHED_ERR LEGACY_MSG, c->rjk);
+    call_free(c);
+}
+
+void bullc__sched_next(bullc_worker *w, const bullc_job *job) {
+    sched_call *c = calloc(1, sizeof *c);
+    if (c) {
+        c->w = w;
+        c->rjk = sdsdup(job->rjk);
+        c->job_id = sdsdup(job->id);
+        c->data = sdsdup(job->data);
+        c->opts = cJSON_Duplicate(job->opts, 1);
+    }
+    if (!c || !c->rjk || !c->job_id || !c->data || !c->opts) {
+        bullc__worker_error(w, BULLC_ENOMEM, SCHED_ERR "out of memory");
+        if (c) call_free(c);
+        return;
+    }
+    if (!legacy_shape(job->rjk)) {
+        schedule(c);
+        return;
+    }
+    /* Node's isJobScheduler: only a scheduler's hash has the `ic` field */
+    sds key = sdscat(sdscat(sdsdup(w->keys.k[BULLC__K_REPEAT]), ":"), job->rjk);
+    const char *argv[3] = {"HEXISTS", key, "ic"};
+    size_t lens[3] = {7, key ? sdslen(key) : 0, 2};
+    int rc = key ? bullc__aconn_cmd(&w->cmd, 0, legacy_reply, c, 3, argv, lens) : BULLC_ENOMEM;
+    sdsfree(key);
+    if (rc) {
+        bullc__worker_error(w, rc, SCHED_ERR "%s", rc == BULLC_ENOMEM ? "out of memory" : "the connection is down");
+        call_free(c);
+    }
+}
