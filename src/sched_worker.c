@@ -138,8 +138,8 @@ static void schedule(sched_call *c) {
     const double *new_offset = truthy(every) && offset != 0 ? &offset : NULL;
     cJSON *r = cJSON_Duplicate(repeat, 1);
     if (r) cJSON_DeleteItemFromObjectCaseSensitive(r, "immediately");
-    cJSON *opts = bullc__sched_iteration_opts(c->opts, c->rjk, truthy(pattern) ? &next : NULL, r, iteration,
-                                              new_offset, bullc__now_ms());
+    cJSON *opts = bullc__sched_iteration_opts(c->opts, c->rjk, truthy(pattern) ? &next : NULL, r, iteration, new_offset,
+                                              bullc__now_ms());
     c->opts = NULL;
     sds packed = opts ? bullc__sched_pack(opts) : NULL;
     cJSON_Delete(opts);
@@ -154,8 +154,8 @@ static void schedule(sched_call *c) {
     if (packed && producer) {
         int n = bullc__call_keys(BULLC__C_UPDATE_JOB_SCHEDULER, &w->keys, &x, argv, lens);
         const char *args[7] = {nbuf, c->rjk, c->data, packed, tbuf, w->keys.k[BULLC__K_BASE], c->job_id};
-        size_t alens[7] = {strlen(nbuf),  sdslen(c->rjk), sdslen(c->data),
-                           sdslen(packed), strlen(tbuf),   sdslen(w->keys.k[BULLC__K_BASE]),
+        size_t alens[7] = {strlen(nbuf),     sdslen(c->rjk), sdslen(c->data),
+                           sdslen(packed),   strlen(tbuf),   sdslen(w->keys.k[BULLC__K_BASE]),
                            sdslen(c->job_id)};
         for (int i = 0; i < 7; i++) {
             argv[n + i] = args[i];

@@ -49,12 +49,12 @@ int bullc_scheduler_opts_set_pattern(bullc_scheduler_opts *o, const char *patter
     return 0;
 }
 
-#define SETTER(fn, field, flag)                                   \
-    int fn(bullc_scheduler_opts *o, int64_t v) {                  \
+#define SETTER(fn, field, flag)                                              \
+    int fn(bullc_scheduler_opts *o, int64_t v) {                             \
         if (!o || v < 0 || v > BULLC__MAX_SAFE_INTEGER) return BULLC_EINVAL; \
-        o->field = v;                                             \
-        o->flag = true;                                           \
-        return 0;                                                 \
+        o->field = v;                                                        \
+        o->flag = true;                                                      \
+        return 0;                                                            \
     }
 SETTER(bullc_scheduler_opts_set_limit, limit, has_limit)
 SETTER(bullc_scheduler_opts_set_start_date, start_date, has_start)
@@ -177,17 +177,17 @@ static sds pack_scheduler(const bullc_scheduler_opts *r, const char *name, const
     msgpack_pack_map(pk, 8);
     bullc__pack_str(pk, "name");
     bullc__pack_str(pk, name);
-#define OPT_INT(key, has, v)                 \
-    bullc__pack_str(pk, key);                \
-    if (has)                                 \
-        msgpack_pack_int64(pk, v);           \
-    else                                     \
+#define OPT_INT(key, has, v)       \
+    bullc__pack_str(pk, key);      \
+    if (has)                       \
+        msgpack_pack_int64(pk, v); \
+    else                           \
         msgpack_pack_nil(pk);
-#define OPT_STR(key, s)      \
-    bullc__pack_str(pk, key); \
-    if (s)                   \
+#define OPT_STR(key, s)         \
+    bullc__pack_str(pk, key);   \
+    if (s)                      \
         bullc__pack_str(pk, s); \
-    else                     \
+    else                        \
         msgpack_pack_nil(pk);
     /* Node: `startDate ? getTime() : undefined`, so 0 is unset */
     OPT_INT("startDate", r->has_start && r->start_date, r->start_date)
@@ -327,8 +327,8 @@ static cJSON *scheduler_json(const char *key, const redisReply *fields, const do
     if (!fields || fields->type != REDIS_REPLY_ARRAY || fields->elements < 2) return NULL;
     const char *v[10] = {0};
     size_t vlen[10] = {0};
-    static const char *const names[10] = {"name",  "ic",     "limit",  "startDate", "endDate",
-                                          "tz",    "pattern", "every", "offset",    "data"};
+    static const char *const names[10] = {"name", "ic",      "limit", "startDate", "endDate",
+                                          "tz",   "pattern", "every", "offset",    "data"};
     const char *opts = NULL;
     size_t opts_len = 0;
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
@@ -381,7 +381,8 @@ static cJSON *scheduler_json(const char *key, const redisReply *fields, const do
 }
 
 int bullc_queue_get_job_scheduler(bullc_queue *q, const char *id, char **out_json, bullc_error *err) {
-    if (!q || !id || !*id || !out_json) return bullc__err(err, BULLC_EINVAL, "a queue, an id and out_json are required");
+    if (!q || !id || !*id || !out_json)
+        return bullc__err(err, BULLC_EINVAL, "a queue, an id and out_json are required");
     bullc__args a;
     bullc__args_call(&a, q, BULLC__C_GET_JOB_SCHEDULER, NULL, 0);
     bullc__args_add(&a, id);

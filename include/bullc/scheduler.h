@@ -52,9 +52,10 @@ BULLC_EXPORT int bullc_scheduler_opts_set_offset(bullc_scheduler_opts *opts, int
  * Invalid options (both or neither of every and pattern, immediately with a
  * start date, an end date in the past, an invalid pattern or zone, invalid
  * job options): BULLC_EINVAL and nothing is written. The queue's thread. */
-BULLC_EXPORT int bullc_queue_upsert_job_scheduler(bullc_queue *queue, const char *id, const bullc_scheduler_opts *repeat,
-                                                  const char *name, const char *data_json, const bullc_job_opts *opts,
-                                                  char **out_job_id, bullc_error *err);
+BULLC_EXPORT int bullc_queue_upsert_job_scheduler(bullc_queue *queue, const char *id,
+                                                  const bullc_scheduler_opts *repeat, const char *name,
+                                                  const char *data_json, const bullc_job_opts *opts, char **out_job_id,
+                                                  bullc_error *err);
 
 /* Scheduler `id` (Node's `queue.getJobScheduler(id)`) as JSON in *out_json
  * (malloc'd, bullc_free): {key, name, next, iterationCount?, limit?,

@@ -100,5 +100,7 @@ int cmd_global_concurrency(cli *c);
 int cmd_global_rate_limit(cli *c);
 int cmd_rate_limit(cli *c);
 int cmd_events(cli *c);
+/* cmd_scheduler.c */
+int cmd_scheduler(cli *c);
 
 #endif

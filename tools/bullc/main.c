@@ -92,6 +92,17 @@ static const verb verbs[] = {
      "Prints the completed and failed metrics (Node's queue.getMetrics). --json: {completed, failed},\n"
      "each {meta: {count, prevTS, prevCount}, data, count}.",
      cmd_metrics},
+    {"scheduler",
+     "scheduler upsert QUEUE KEY (--every MS | --pattern CRON) [--tz ZONE] [--limit N] [--offset MS]\n"
+     "  scheduler upsert ... [--start-date MS|ISO] [--end-date MS|ISO] [--immediately] [--name NAME] [--data JSON]\n"
+     "  scheduler upsert ... [--opts JSON]\n"
+     "  scheduler get QUEUE KEY | list QUEUE [--start N] [--end N] [--asc] | remove QUEUE KEY | count QUEUE",
+     "Job schedulers (Node's upsertJobScheduler, getJobScheduler, getJobSchedulers, removeJobScheduler,\n"
+     "getJobSchedulersCount). upsert creates or replaces scheduler KEY and prints its next job's id; the\n"
+     "template is --name (default KEY), --data (default {}) and --opts (Node's job options). get and list\n"
+     "print Node's scheduler objects (--json: as Node returns them); get and remove exit 4 for a missing\n"
+     "KEY. Dates are epoch ms or ISO 8601 (a time with its zone). Invalid input exits 2, nothing written.",
+     cmd_scheduler},
 };
 
 /* The global flags, once: the parser below takes these, --help is printed

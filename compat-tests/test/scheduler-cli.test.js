@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+// `bullc scheduler`: schedulers made by bullc run under a Node worker with
+// Node's iterations and template, and get/list/count/remove agree with
+// Node's getJobScheduler, getJobSchedulers, getJobSchedulersCount and
+// removeJobScheduler on the same Redis; invalid input exits 2 and writes
+// nothing.
+'use strict';
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('../lib/harness');
+
+const slotOf = job => Number(job.id.split(':').pop());
+
+test('a bullc-made every scheduler runs under a Node worker with its template', async () => {
+  const prefix = h.uniquePrefix('sched-cli');
+  const queue = h.newQueue('q', prefix);
+  const seen = [];
+  const worker = h.newWorker('q', prefix, async job => {
+    seen.push({ id: job.id, name: job.name, data: job.data, attempts: job.opts.attempts });
+    return 1;
+  });
+  try {
+    const id = h.bullcOk(['scheduler', 'upsert', 'q', 'beat', '--every', '300', '--name', 'pulse', '--data',
+      '{"v":7}', '--opts', '{"attempts":2}'], { prefix }).trim();
+    assert.match(id, /^repeat:beat:\d+$/);
+    await h.eventually(async () => seen.length >= 5, 10000, 'five iterations');
+    const ms = seen.map(slotOf).sort((a, b) => a - b);
+    assert.equal(new Set(ms).size, ms.length, `no iteration twice: ${ms}`);
+    for (const s of seen) assert.deepEqual([s.name, s.data, s.attempts], ['pulse', { v: 7 }, 2]);
+    const node = await queue.getJobScheduler('beat');
+    assert.equal(node.every, 300);
+    assert.equal(node.name, 'pulse');
+    assert.deepEqual(node.template, { data: { v: 7 }, opts: { attempts: 2 } });
+    // bullc's view of it is Node's
+    const got = JSON.parse(h.bullcOk(['--json', 'scheduler', 'get', 'q', 'beat'], { prefix }));
+    const now = await queue.getJobScheduler('beat');
+    assert.deepEqual(got, JSON.parse(JSON.stringify(now)));
+  } finally {
+    await h.closeAll(worker, queue);
+  }
+});
+
+test('bullc scheduler get, list, count and remove answer as Node does', async () => {
+  const prefix = h.uniquePrefix('sched-cli');
+  const queue = h.newQueue('q', prefix);
+  try {
+    const start = Date.now() + 3600000;
+    await queue.upsertJobScheduler('a', { every: 60000, limit: 5, offset: 7 }, { name: 'x', data: { a: 1 } });
+    await queue.upsertJobScheduler('b', { every: 120000, startDate: start, endDate: start + 86400000 });
+    h.bullcOk(['scheduler', 'upsert', 'q', 'c', '--every', '90000', '--limit', '3', '--start-date',
+      new Date(start + 1000).toISOString()], { prefix });
+    assert.equal(h.bullcOk(['scheduler', 'count', 'q'], { prefix }).trim(), '3');
+    assert.equal(await queue.getJobSchedulersCount(), 3);
+    for (const asc of [false, true]) {
+      const args = ['--json', 'scheduler', 'list', 'q'];
+      if (asc) args.push('--asc');
+      const mine = JSON.parse(h.bullcOk(args, { prefix }));
+      const node = JSON.parse(JSON.stringify(await queue.getJobSchedulers(0, -1, asc)));
+      assert.deepEqual(mine, node);
+    }
+    const two = JSON.parse(h.bullcOk(['--json', 'scheduler', 'list', 'q', '--start', '1', '--end', '1'], { prefix }));
+    assert.deepEqual(two, JSON.parse(JSON.stringify(await queue.getJobSchedulers(1, 1))));
+    const c = await queue.getJobScheduler('c');
+    assert.equal(c.startDate, start + 1000);
+    assert.equal(c.limit, 3);
+    // a missing scheduler: exit 4, for get and remove
+    assert.equal(h.bullc(['scheduler', 'get', 'q', 'nope'], { prefix }).status, 4);
+    assert.equal(h.bullc(['scheduler', 'remove', 'q', 'nope'], { prefix }).status, 4);
+    h.bullcOk(['scheduler', 'remove', 'q', 'a'], { prefix });
+    assert.equal(await queue.getJobScheduler('a'), undefined);
+    assert.equal(await queue.getJobSchedulersCount(), 2);
+  } finally {
+    await h.closeAll(queue);
+  }
+});
+
+test('invalid scheduler input exits 2 and writes nothing', async () => {
+  const prefix = h.uniquePrefix('sched-cli');
+  const r = h.redis();
+  try {
+    const past = String(Date.now() - 1000);
+    for (const [args, msg] of [
+      [['--every', '100', '--pattern', '* * * * *'], /one of --every and --pattern/],
+      [[], /one of --every and --pattern/],
+      [['--every', '0'], /--every must be a whole number/],
+      [['--every', 'x'], /--every must be a whole number/],
+      [['--every', '100', '--end-date', past], /End date must be greater than current timestamp/],
+      [['--pattern', '* * * * *', '--immediately', '--start-date', String(Date.now() + 5000)],
+        /Both .immediately and .startDate/],
+      [['--every', '100', '--start-date', 'tomorrow'], /--start-date must be epoch milliseconds or an ISO date/],
+      [['--every', '100', '--start-date', '2030-01-01T10:00:00'], /ISO date/],
+      [['--every', '100', '--data', '{bad'], /JSON|data/i],
+      [['--every', '100', '--opts', '{"attempts":"x"}'], /attempts/],
+      [['--every', '100', '--limit', '-1'], /--limit must be a whole number/],
+      [['--every', '100', '--tz', 'Europe/Paris'], /--tz goes with --pattern/],
+    ]) {
+      const res = h.bullc(['scheduler', 'upsert', 'q', 'k', ...args], { prefix });
+      assert.equal(res.status, 2, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, msg, args.join(' '));
+    }
+    assert.equal(h.bullc(['scheduler', 'frob', 'q'], { prefix }).status, 2);
+    assert.equal(h.bullc(['scheduler', 'get', 'q'], { prefix }).status, 2);
+    assert.deepEqual(await h.keysOf(r, prefix), [], 'nothing written');
+  } finally {
+    r.disconnect();
+  }
+});
