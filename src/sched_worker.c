@@ -152,7 +152,7 @@ static void schedule(sched_call *c) {
     bullc__call_ctx x = {.job = producer};
     int rc = BULLC_ENOMEM;
     if (packed && producer) {
-        int n = bullc__call_keys(BULLC__C_UPDATE_JOB_SCHEDULER, &w->keys, &x, argv, lens);
+        int n = bullc__call_keys(w->proto, BULLC__C_UPDATE_JOB_SCHEDULER, &w->keys, &x, argv, lens);
         const char *args[7] = {nbuf, c->rjk, c->data, packed, tbuf, w->keys.k[BULLC__K_BASE], c->job_id};
         size_t alens[7] = {strlen(nbuf),     sdslen(c->rjk), sdslen(c->data),
                            sdslen(packed),   strlen(tbuf),   sdslen(w->keys.k[BULLC__K_BASE]),
@@ -163,7 +163,7 @@ static void schedule(sched_call *c) {
         }
         /* the job's processing goes on meanwhile: its finish is sent later on
          * the same connection, so Redis runs this first, as in Node */
-        rc = bullc__aconn_eval(&w->cmd, bullc__call_script(BULLC__C_UPDATE_JOB_SCHEDULER), 0, update_reply, c, n + 7,
+        rc = bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_UPDATE_JOB_SCHEDULER), 0, update_reply, c, n + 7,
                                argv, lens);
     }
     sdsfree(packed);

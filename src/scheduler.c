@@ -71,8 +71,7 @@ int bullc_scheduler_opts_set_immediately(bullc_scheduler_opts *o, bool immediate
 /* ---- shared with the worker ----------------------------------------------- */
 
 int bullc__sched_cron_next(const char *pattern, const char *tz, int64_t from, int64_t *next, bullc_error *err) {
-    (void)pattern, (void)tz, (void)from, (void)next;
-    return bullc__err(err, BULLC_EINVAL, "cron patterns are not supported by this build yet (use every)");
+    return bullc_cron_next(pattern, tz, from, next, err);
 }
 
 static bool put(cJSON *o, const char *k, cJSON *v) {
