@@ -163,8 +163,8 @@ static void schedule(sched_call *c) {
         }
         /* the job's processing goes on meanwhile: its finish is sent later on
          * the same connection, so Redis runs this first, as in Node */
-        rc = bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_UPDATE_JOB_SCHEDULER), 0, update_reply, c, n + 7,
-                               argv, lens);
+        rc = bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_UPDATE_JOB_SCHEDULER), 0, update_reply, c,
+                               n + 7, argv, lens);
     }
     sdsfree(packed);
     sdsfree(producer);
