@@ -68,6 +68,8 @@ uint64_t bullc__random_below(uint64_t n);
 /* Uniform in [0, 1). */
 double bullc__random01(void);
 void bullc__random_bytes(void *buf, size_t n);
+/* A random (version 4) UUID, as Node's crypto.randomUUID prints it. */
+void bullc__uuid4(char out[37]);
 
 /* ---- sigpipe.c: writes that cannot kill the process ------------------- */
 /* Around every hiredis call that may write: SIGPIPE blocked in this thread
@@ -185,6 +187,10 @@ int bullc__conn_append_script(bullc__conn *c, const bullc__script *s, bool eval,
  * the socket does not take now goes with the next read. */
 int bullc__conn_flush_some(bullc__conn *c, bullc_error *err);
 int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err);
+/* SCRIPT LOAD of `scripts` unless *loaded is this connection's generation
+ * (then sets it): an EVALSHA inside MULTI cannot fall back to EVAL. */
+int bullc__conn_load_scripts(bullc__conn *c, const bullc__script *const *scripts, size_t n, unsigned *loaded,
+                             bullc_error *err);
 /* Maps a Redis error reply to a bullc code and message. */
 int bullc__reply_err(const redisReply *r, bullc_error *err);
 
@@ -254,6 +260,8 @@ typedef struct bullc__prepared_job {
     sds packed_opts;   /* msgpack map, short keys */
     sds job_id;        /* custom id or NULL */
     sds dedup_id;      /* deduplication id or NULL */
+    sds parent_key;    /* opts.parent's job key "<prefix>:<queue>:<id>", or NULL */
+    sds parent_packed; /* the add scripts' `parent` argument (msgpack), or NULL */
     int64_t timestamp; /* ms */
     double delay;
     int64_t priority;
@@ -275,6 +283,27 @@ int bullc__job_prepare_like(bullc__prepared_job *pj, const bullc__prepared_job *
 void bullc__job_prepared_free(bullc__prepared_job *pj);
 /* Node's rules for a custom job id. */
 int bullc__validate_job_id(const char *id, bullc_error *err);
+
+/* ---- queue.c: one add script call ---------------------------------------- */
+/* The KEYS and ARGV of one add, as Node's addJobToTransaction builds them:
+ * the script Node picks, the keys of `ks`'s queue (borrowed), the packed
+ * positional args (owned: free with bullc__add_call_free), the job's data
+ * and packed options (borrowed from the prepared job). A job whose options
+ * hold `parent` is added as that parent's child (flows, and children added
+ * from a processor). */
+typedef struct bullc__add_call {
+    const bullc__script *script;
+    int argc;
+    const char *argv[12];
+    size_t lens[12];
+    sds args;
+} bullc__add_call;
+#define BULLC__ADD_WAITING_CHILDREN 1u /* addParentJob: a flow node with children */
+#define BULLC__ADD_DEFER_RELEASE 2u    /* leave the parent in waiting-children (6.x's addFlow releases it) */
+/* 0 or BULLC_ENOMEM. */
+int bullc__add_call_build(bullc__add_call *c, const bullc__protocol *proto, const bullc__keys *ks, const char *name,
+                          const bullc__prepared_job *pj, unsigned flags);
+void bullc__add_call_free(bullc__add_call *c);
 
 /* ---- aconn.c: an asynchronous connection on libuv ---------------------- */
 /* It reconnects with backoff, replays AUTH/SELECT/CLIENT SETNAME on each

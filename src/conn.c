@@ -294,3 +294,27 @@ int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const cha
     *reply = r;
     return 0;
 }
+
+int bullc__conn_load_scripts(bullc__conn *c, const bullc__script *const *scripts, size_t n, unsigned *loaded,
+                             bullc_error *err) {
+    if (*loaded == c->generation) return 0;
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k++) {
+        const char *argv[] = {"SCRIPT", "LOAD", scripts[k]->text};
+        size_t lens[] = {6, 4, scripts[k]->len};
+        rc = bullc__conn_append(c, 3, argv, lens, err);
+    }
+    if (rc) {
+        bullc__conn_drop(c);
+        return rc;
+    }
+    redisReply *r = NULL;
+    for (size_t k = 0; k < n; k++) {
+        if ((rc = bullc__conn_read(c, &r, rc ? NULL : err))) return rc;
+        int lrc = r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, rc ? NULL : err) : 0;
+        if (!rc) rc = lrc;
+        freeReplyObject(r);
+    }
+    if (!rc) *loaded = c->generation;
+    return rc;
+}

@@ -8,7 +8,7 @@
 
 #include "bullc-private.h"
 
-static const char *const unsupported[] = {"parent", "repeat", "repeatJobKey", "prevMillis", "telemetry"};
+static const char *const unsupported[] = {"repeat", "repeatJobKey", "prevMillis", "telemetry"};
 
 int bullc_job_opts_new(bullc_job_opts **out) {
     bullc_job_opts *o = calloc(1, sizeof *o);
@@ -230,12 +230,26 @@ static int validate_dedup(const cJSON *v, bullc_error *err) {
     return 0;
 }
 
+/* Node's opts.parent: {id, queue} where queue is the parent's qualified
+ * name "<prefix>:<queue>" (its keys are "<queue>:<id>..."). */
+static int validate_parent(const cJSON *v, bullc_error *err) {
+    if (!cJSON_IsObject(v)) return bullc__err(err, BULLC_EINVAL, "parent must be an object {id, queue}");
+    static const char *const keys[] = {"id", "queue"};
+    int rc = only_keys(v, "parent", keys, 2, err);
+    if (rc) return rc;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
+    const cJSON *queue = cJSON_GetObjectItemCaseSensitive(v, "queue");
+    if (!cJSON_IsString(id) || !*id->valuestring) return bullc__err(err, BULLC_EINVAL, "parent.id must be a job id");
+    if (!cJSON_IsString(queue) || !strchr(queue->valuestring, ':'))
+        return bullc__err(err, BULLC_EINVAL, "parent.queue must be the parent queue's \"<prefix>:<name>\"");
+    return 0;
+}
+
 /* Validates one option by name; `v` is never JSON null (nulls are unset). */
 static int validate_one(const char *k, const cJSON *v, bullc_error *err) {
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (!strcmp(k, unsupported[i]))
-            return bullc__err(err, BULLC_EINVAL,
-                              "job option '%s' is not supported by bullc yet (flows and repeatable jobs)", k);
+            return bullc__err(err, BULLC_EINVAL, "job option '%s' is not supported by bullc yet (repeatable jobs)", k);
     if (!strcmp(k, "debounce"))
         return bullc__err(err, BULLC_EINVAL, "Debounce option has been removed. Use deduplication option instead");
     if (!strcmp(k, "jobId")) {
@@ -264,6 +278,7 @@ static int validate_one(const char *k, const cJSON *v, bullc_error *err) {
     if (!strcmp(k, "backoff")) return validate_backoff(v, err);
     if (!strcmp(k, "removeOnComplete") || !strcmp(k, "removeOnFail")) return validate_keep(v, k, err);
     if (!strcmp(k, "deduplication")) return validate_dedup(v, err);
+    if (!strcmp(k, "parent")) return validate_parent(v, err);
     if (!strcmp(k, "lifo") || !strcmp(k, "failParentOnFailure") || !strcmp(k, "continueParentOnFailure") ||
         !strcmp(k, "ignoreDependencyOnFailure") || !strcmp(k, "removeDependencyOnFailure"))
         return want_bool(v, k, err);
@@ -287,6 +302,10 @@ static int validate_obj(const cJSON *obj, bullc_error *err) {
             strcat(list, exclusive[i]);
         }
     if (n > 1) return bullc__err(err, BULLC_EINVAL, "The following options cannot be used together: %s", list);
+    if (cJSON_HasObjectItem(obj, "deduplication") && cJSON_HasObjectItem(obj, "parent") &&
+        !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, "deduplication")) &&
+        !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, "parent")))
+        return bullc__err(err, BULLC_EINVAL, "Deduplication and parent options cannot be used together");
     return 0;
 }
 
@@ -323,6 +342,8 @@ void bullc__job_prepared_free(bullc__prepared_job *pj) {
     sdsfree(pj->packed_opts);
     sdsfree(pj->job_id);
     sdsfree(pj->dedup_id);
+    sdsfree(pj->parent_key);
+    sdsfree(pj->parent_packed);
     memset(pj, 0, sizeof *pj);
 }
 
@@ -374,13 +395,49 @@ int bullc__job_prepare_like(bullc__prepared_job *pj, const bullc__prepared_job *
     pj->packed_opts = sdsdup(like->packed_opts);
     pj->job_id = like->job_id ? sdsdup(like->job_id) : NULL;
     pj->dedup_id = like->dedup_id ? sdsdup(like->dedup_id) : NULL;
+    pj->parent_key = like->parent_key ? sdsdup(like->parent_key) : NULL;
+    pj->parent_packed = like->parent_packed ? sdsdup(like->parent_packed) : NULL;
     if (!pj->timestamp_given) pj->timestamp = bullc__now_ms();
-    if (!pj->packed_opts || (like->job_id && !pj->job_id) || (like->dedup_id && !pj->dedup_id)) {
+    if (!pj->packed_opts || (like->job_id && !pj->job_id) || (like->dedup_id && !pj->dedup_id) ||
+        (like->parent_key && (!pj->parent_key || !pj->parent_packed))) {
         bullc__job_prepared_free(pj);
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
     if ((rc = check_size(pj, name, err))) bullc__job_prepared_free(pj);
     return rc;
+}
+
+/* Node's job.parentKey and job.parent: the parent's key "<queue>:<id>", and
+ * {id, queueKey} plus the one on-failure flag set, packed as msgpackr packs
+ * the object (the add scripts store it as the job's "parent" field). */
+static int prepare_parent(bullc__prepared_job *pj, const cJSON *m) {
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(m, "parent");
+    if (!p) return 0;
+    const char *id = cJSON_GetObjectItemCaseSensitive(p, "id")->valuestring;
+    const char *queue = cJSON_GetObjectItemCaseSensitive(p, "queue")->valuestring;
+    pj->parent_key = sdscatprintf(sdsempty(), "%s:%s", queue, id);
+    /* job.js sets them in this order; validate_obj allows one at most */
+    static const char *const flags[][2] = {{"failParentOnFailure", "fpof"},
+                                           {"removeDependencyOnFailure", "rdof"},
+                                           {"ignoreDependencyOnFailure", "idof"},
+                                           {"continueParentOnFailure", "cpof"}};
+    const char *flag = NULL;
+    for (size_t i = 0; i < 4; i++)
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, flags[i][0]))) flag = flags[i][1];
+    bullc__packbuf pb;
+    bullc__packbuf_init(&pb);
+    msgpack_pack_map(&pb.pk, flag ? 3 : 2);
+    bullc__pack_str(&pb.pk, "id");
+    bullc__pack_str(&pb.pk, id);
+    bullc__pack_str(&pb.pk, "queueKey");
+    bullc__pack_str(&pb.pk, queue);
+    if (flag) {
+        bullc__pack_str(&pb.pk, flag);
+        msgpack_pack_true(&pb.pk);
+    }
+    pj->parent_packed = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
+    bullc__packbuf_destroy(&pb);
+    return pj->parent_key && pj->parent_packed ? 0 : BULLC_ENOMEM;
 }
 
 int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bullc_job_opts *defaults,
@@ -438,6 +495,7 @@ int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const ch
     pj->lifo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "lifo"));
     pj->size_limit = (v = cJSON_GetObjectItemCaseSensitive(m, "sizeLimit")) ? v->valuedouble : -1;
     if ((rc = check_size(pj, name, err))) goto out;
+    if (prepare_parent(pj, m)) goto oom;
 
     bullc__packbuf pb;
     bullc__packbuf_init(&pb);

@@ -72,7 +72,8 @@ sds bullc__dedup_key(const bullc__keys *ks, const char *dedup_id) {
 
 sds bullc__job_key(const bullc__keys *ks, const char *job_id, bullc__key_id which) {
     sds k = sdscat(sdsdup(ks->k[BULLC__K_BASE]), job_id);
-    if (k && which != BULLC__K_JOB) k = sdscat(k, which == BULLC__K_JOB_LOGS ? ":logs" : ":lock");
+    if (k && which != BULLC__K_JOB)
+        k = sdscat(k, which == BULLC__K_JOB_LOGS ? ":logs" : which == BULLC__K_JOB_DEPS ? ":dependencies" : ":lock");
     return k;
 }
 
@@ -234,6 +235,16 @@ const bullc__call bullc__calls[BULLC__C_N] = {
                                        KEYS(BULLC__K_REPEAT, BULLC__K_DELAYED, BULLC__K_EVENTS), 2,
                                        "scheduler id, base"},
     [BULLC__C_GET_JOB_SCHEDULER] = {"getJobScheduler", "getJobScheduler", KEYS(BULLC__K_REPEAT), 1, "scheduler id"},
+    /* flows (Node's RedisQueueBackend.addFlow): a node with children is added
+     * to waiting-children, packed as the add scripts are; once the whole tree
+     * is in the transaction each parent is released if nothing is pending */
+    [BULLC__C_ADD_PARENT] = {"addParentJob", "addParentJob",
+                             KEYS(BULLC__K_META, BULLC__K_ID, BULLC__K_DELAYED, BULLC__K_WAITING_CHILDREN,
+                                  BULLC__K_COMPLETED, BULLC__K_EVENTS),
+                             3, "packed args, data JSON, packed opts (short names)"},
+    [BULLC__C_RELEASE_PARENT] = {"releaseParentIfNoPendingDependencies", "releaseParentIfNoPendingDependencies",
+                                 KEYS(BULLC__K_JOB, BULLC__K_JOB_DEPS), 3,
+                                 "parent queue's qualified name, parent id, now"},
 };
 
 /* 5.81.5's calls that differ from 6.7.0's (its Scripts class): keys that 6.x
@@ -255,6 +266,8 @@ static const bullc__call calls_v5[BULLC__C_N] = {
     [BULLC__C_GET_COUNTS_PER_PRIORITY] = {"getCountsPerPriority", "getCountsPerPriority",
                                           KEYS(BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_PRIORITIZED), -1,
                                           "the priorities"},
+    /* 5.x's FlowProducer releases no parent at the end: no such script */
+    [BULLC__C_RELEASE_PARENT] = {"releaseParentIfNoPendingDependencies", NULL, 0, {0}, 0, "absent in 5.x"},
 };
 
 const bullc__protocol bullc__protocol_v6 = {
@@ -280,6 +293,10 @@ static pthread_once_t call_scripts_once = PTHREAD_ONCE_INIT;
 static void find_scripts_of(const bullc__protocol *p, const bullc__script *table, size_t n, const bullc__script **out) {
     for (int c = 0; c < BULLC__C_N; c++) {
         const bullc__call *d = bullc__call_of(p, c);
+        if (!d->script) { /* a call this major does not have */
+            out[c] = NULL;
+            continue;
+        }
         const bullc__script *s = bullc__script_find(table, n, d->script);
         /* a descriptor that disagrees with the embedded script is a bullc bug
          * that must not reach Redis */
@@ -320,6 +337,9 @@ int bullc__call_keys(const bullc__protocol *p, bullc__call_id c, const bullc__ke
             break;
         case BULLC__K_JOB_LOCK:
             s = x->lock;
+            break;
+        case BULLC__K_JOB_DEPS:
+            s = x->deps;
             break;
         default:
             argv[i] = ks->k[k];
@@ -377,11 +397,11 @@ int bullc__script_code_err(long long code, const char *job_id, const char *comma
     case -4: /* JobPendingChildren */
         return bullc__err(err, BULLC_ESTATE, "Job %s has pending dependencies. %s", id, cmd);
     case -5: /* ParentJobNotExist */
-        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for parent job of %s. %s", id, cmd);
+        return bullc__err(err, BULLC_ENOTFOUND, "Missing key for parent job %s. %s", id, cmd);
     case -6: /* JobLockMismatch */
         return bullc__err(err, BULLC_ELOCK, "Lock mismatch for job %s. Cmd %s from %s", id, cmd, st);
     case -7: /* ParentJobCannotBeReplaced */
-        return bullc__err(err, BULLC_ESTATE, "The parent job of job %s cannot be replaced. %s", id, cmd);
+        return bullc__err(err, BULLC_ESTATE, "The parent job %s cannot be replaced. %s", id, cmd);
     case -8: /* JobBelongsToJobScheduler */
         return bullc__err(err, BULLC_ESTATE, "Job %s belongs to a job scheduler and cannot be removed directly. %s", id,
                           cmd);

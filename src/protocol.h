@@ -50,6 +50,7 @@ typedef enum bullc__key_id {
     BULLC__K_JOB,                /* "<base><job id>" */
     BULLC__K_JOB_LOGS,           /* "<base><job id>:logs" */
     BULLC__K_JOB_LOCK,           /* "<base><job id>:lock" */
+    BULLC__K_JOB_DEPS,           /* "<base><job id>:dependencies" */
 } bullc__key_id;
 
 /* Every key name of one queue, built once per handle. */
@@ -62,7 +63,8 @@ int bullc__keys_init(bullc__keys *ks, const char *prefix, const char *queue);
 void bullc__keys_free(bullc__keys *ks);
 /* Node's `${keys.de}:${id}`: a deduplication id's key (NULL: out of memory). */
 sds bullc__dedup_key(const bullc__keys *ks, const char *dedup_id);
-/* A job's key (BULLC__K_JOB) or its logs or lock key (NULL: out of memory). */
+/* A job's key (BULLC__K_JOB) or its logs, lock or dependencies key (NULL:
+ * out of memory). */
 sds bullc__job_key(const bullc__keys *ks, const char *job_id, bullc__key_id which);
 /* The key of a Node state name ("waiting" -> wait), or -1 for an unknown one. */
 int bullc__keys_state(const char *state);
@@ -109,6 +111,9 @@ typedef enum bullc__call_id {
     BULLC__C_UPDATE_JOB_SCHEDULER,
     BULLC__C_REMOVE_JOB_SCHEDULER,
     BULLC__C_GET_JOB_SCHEDULER,
+    /* flows */
+    BULLC__C_ADD_PARENT,
+    BULLC__C_RELEASE_PARENT,
     BULLC__C_N
 } bullc__call_id;
 
@@ -119,7 +124,7 @@ typedef enum bullc__call_id {
  * completed or failed, pause to pause or resume) has one descriptor each. */
 typedef struct bullc__call {
     const char *name;   /* "moveToFinished:completed" */
-    const char *script; /* "moveToFinished" */
+    const char *script; /* "moveToFinished"; NULL: this major has no such call */
     int nkeys;
     unsigned char keys[BULLC__CALL_MAX_KEYS]; /* bullc__key_id */
     int nargs;                                /* ARGV entries; -1: as many as the call needs */
@@ -154,13 +159,15 @@ extern const bullc__call bullc__calls[BULLC__C_N];
 static inline const bullc__call *bullc__call_of(const bullc__protocol *p, bullc__call_id c) {
     return p->changed && p->changed[c].name ? &p->changed[c] : &bullc__calls[c];
 }
-/* The embedded script of a call (looked up once per process). */
+/* The embedded script of a call (looked up once per process); NULL for a
+ * call the major does not have (5.x: releaseParentIfNoPendingDependencies). */
 const struct bullc__script *bullc__call_script(const bullc__protocol *p, bullc__call_id c);
 
 /* What a call's keys that are not in the key set refer to. */
 typedef struct bullc__call_ctx {
     int state;                     /* BULLC__K_STATE: a bullc__key_id */
     const char *job, *logs, *lock; /* BULLC__K_JOB, _JOB_LOGS, _JOB_LOCK */
+    const char *deps;              /* BULLC__K_JOB_DEPS */
 } bullc__call_ctx;
 
 /* Writes call `c`'s keys to argv/lens (BULLC__CALL_MAX_KEYS at most), borrowed
@@ -185,7 +192,8 @@ extern const char *const bullc__opt_parent_flags[4];
 
 /* ---- the scripts' error codes (Node's ErrorCode and finishedErrors) ------ */
 /* A script's negative code as a BULLC_E* code and Node's message. `job_id`,
- * `command` and `state` may be NULL ("expected" state). */
+ * `command` and `state` may be NULL ("expected" state); for the parent's
+ * codes (-5, -7) Node names the parent's key: pass it as `job_id`. */
 int bullc__script_code_err(long long code, const char *job_id, const char *command, const char *state,
                            bullc_error *err);
 

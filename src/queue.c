@@ -108,48 +108,55 @@ int bullc_queue_ping(bullc_queue *q, bullc_error *err) {
     return rc;
 }
 
-/* The KEYS and ARGV of one add, as Node's addJobToTransaction builds them.
- * The keys point into the queue handle; only the packed arguments are new. */
-typedef struct add_call {
-    const bullc__script *script;
-    int argc;
-    const char *argv[12];
-    size_t lens[12];
-    sds args;
-} add_call;
+void bullc__add_call_free(bullc__add_call *c) { sdsfree(c->args); }
 
-static void add_call_free(add_call *c) { sdsfree(c->args); }
-
-static int build_add(bullc_queue *q, const char *name, const bullc__prepared_job *pj, add_call *c) {
+int bullc__add_call_build(bullc__add_call *c, const bullc__protocol *proto, const bullc__keys *ks, const char *name,
+                          const bullc__prepared_job *pj, unsigned flags) {
     memset(c, 0, sizeof *c);
-    bullc__call_id call = pj->delay > 0      ? BULLC__C_ADD_DELAYED
-                          : pj->priority > 0 ? BULLC__C_ADD_PRIORITIZED
-                                             : BULLC__C_ADD_STANDARD;
-    c->script = bullc__call_script(q->proto, call);
-    c->argc = bullc__call_keys(q->proto, call, &q->keys, NULL, c->argv, c->lens);
-    const sds base = q->keys.k[BULLC__K_BASE];
-    /* ARGV[1]: the 10 positional args; nil in every slot a plain add leaves
-     * empty (parent, repeat key, defer-release), as msgpackr packs null. */
+    bullc__call_id call = flags & BULLC__ADD_WAITING_CHILDREN ? BULLC__C_ADD_PARENT
+                          : pj->delay > 0                     ? BULLC__C_ADD_DELAYED
+                          : pj->priority > 0                  ? BULLC__C_ADD_PRIORITIZED
+                                                              : BULLC__C_ADD_STANDARD;
+    c->script = bullc__call_script(proto, call);
+    c->argc = bullc__call_keys(proto, call, ks, NULL, c->argv, c->lens);
+    const sds base = ks->k[BULLC__K_BASE];
+    /* ARGV[1]: the positional args (10 in 6.x, 9 in 5.x); nil in every slot
+     * left empty (parent, repeat key, defer-release), as msgpackr packs null. */
     bullc__packbuf pb;
     bullc__packbuf_init(&pb);
-    msgpack_pack_array(&pb.pk, (uint32_t)q->proto->add_args);
+    msgpack_pack_array(&pb.pk, (uint32_t)proto->add_args);
     bullc__pack_strn(&pb.pk, base, sdslen(base));
     bullc__pack_str(&pb.pk, pj->job_id ? pj->job_id : "");
     bullc__pack_str(&pb.pk, name);
     msgpack_pack_int64(&pb.pk, pj->timestamp);
-    msgpack_pack_nil(&pb.pk); /* parentKey */
-    msgpack_pack_nil(&pb.pk); /* parent dependencies key */
-    msgpack_pack_nil(&pb.pk); /* parent */
+    bool oom = false;
+    if (pj->parent_key) {
+        bullc__pack_strn(&pb.pk, pj->parent_key, sdslen(pj->parent_key));
+        sds deps = sdscat(sdsdup(pj->parent_key), ":dependencies");
+        oom = !deps;
+        if (deps) bullc__pack_strn(&pb.pk, deps, sdslen(deps));
+        sdsfree(deps);
+        msgpack_sbuffer_write(&pb.sbuf, pj->parent_packed, sdslen(pj->parent_packed)); /* packed already */
+    } else {
+        msgpack_pack_nil(&pb.pk); /* parentKey */
+        msgpack_pack_nil(&pb.pk); /* parent dependencies key */
+        msgpack_pack_nil(&pb.pk); /* parent */
+    }
     msgpack_pack_nil(&pb.pk); /* repeatJobKey */
     if (pj->dedup_id) {
-        sds dk = bullc__dedup_key(&q->keys, pj->dedup_id);
+        sds dk = bullc__dedup_key(ks, pj->dedup_id);
         bullc__pack_strn(&pb.pk, dk, sdslen(dk));
         sdsfree(dk);
     } else {
         msgpack_pack_nil(&pb.pk);
     }
-    if (q->proto->add_args > 9) msgpack_pack_nil(&pb.pk); /* deferParentRelease (6.x) */
-    c->args = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
+    if (proto->add_args > 9) { /* deferParentRelease (6.x) */
+        if (flags & BULLC__ADD_DEFER_RELEASE)
+            msgpack_pack_int(&pb.pk, 1);
+        else
+            msgpack_pack_nil(&pb.pk);
+    }
+    c->args = oom ? NULL : sdsnewlen(pb.sbuf.data, pb.sbuf.size);
     bullc__packbuf_destroy(&pb);
     if (!c->args) return BULLC_ENOMEM;
     c->argv[c->argc] = c->args;
@@ -195,7 +202,8 @@ static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const p
                      bullc_error *err) {
     if (r->type == REDIS_REPLY_ERROR) return bullc__reply_err(r, err);
     if (r->type == REDIS_REPLY_INTEGER && r->integer < 0)
-        return bullc__script_code_err(r->integer, pj->job_id, "addJob", NULL, err);
+        return bullc__script_code_err(r->integer, r->integer == -5 || r->integer == -7 ? pj->parent_key : pj->job_id,
+                                      "addJob", NULL, err);
     sds id;
     if (r->type == REDIS_REPLY_STRING)
         id = sdsnewlen(r->str, r->len);
@@ -221,27 +229,9 @@ static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const p
  * inside MULTI that meets NOSCRIPT cannot fall back to EVAL, so the scripts
  * must be cached before the transaction. */
 static int load_add_scripts(bullc_queue *q, bullc_error *err) {
-    if (q->scripts_generation == q->conn.generation) return 0;
-    int rc = 0;
-    for (int k = 0; k < S_N && !rc; k++) {
-        const bullc__script *s = bullc__call_script(q->proto, add_calls[k]);
-        const char *argv[] = {"SCRIPT", "LOAD", s->text};
-        size_t lens[] = {6, 4, s->len};
-        rc = bullc__conn_append(&q->conn, 3, argv, lens, err);
-    }
-    if (rc) {
-        bullc__conn_drop(&q->conn);
-        return rc;
-    }
-    redisReply *r = NULL;
-    for (int k = 0; k < S_N; k++) {
-        if ((rc = bullc__conn_read(&q->conn, &r, rc ? NULL : err))) return rc;
-        int lrc = r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, rc ? NULL : err) : 0;
-        if (!rc) rc = lrc;
-        freeReplyObject(r);
-    }
-    if (!rc) q->scripts_generation = q->conn.generation;
-    return rc;
+    const bullc__script *scripts[S_N];
+    for (int k = 0; k < S_N; k++) scripts[k] = bullc__call_script(q->proto, add_calls[k]);
+    return bullc__conn_load_scripts(&q->conn, scripts, S_N, &q->scripts_generation, err);
 }
 
 /* The state of one add_many call. Jobs are validated and formatted while the
@@ -251,7 +241,7 @@ static int load_add_scripts(bullc_queue *q, bullc_error *err) {
 typedef struct batch {
     bullc_bulk_job *jobs;
     bullc__prepared_job *pj;
-    add_call *calls;
+    bullc__add_call *calls;
     bool *pending;
     size_t n, prepared;
     bool prefix_index;
@@ -273,7 +263,8 @@ static int prepare_one(bullc_queue *q, batch *b, bullc_error *err) {
         return rc;
     }
     b->prepared++;
-    if (build_add(q, j->name, &b->pj[i], &b->calls[i])) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    if (bullc__add_call_build(&b->calls[i], q->proto, &q->keys, j->name, &b->pj[i], 0))
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
     b->pending[i] = true;
     return 0;
 }
@@ -292,7 +283,7 @@ static int send_batch(bullc_queue *q, batch *b, bullc_error *err) {
     for (size_t i = 0; i < b->n && !rc; i++) {
         if (i == b->prepared && (rc = prepare_one(q, b, err))) break;
         if (!b->pending[i]) continue;
-        const add_call *c = &b->calls[i];
+        const bullc__add_call *c = &b->calls[i];
         if (!(rc = append_probes(q, &b->pj[i], err)))
             rc = bullc__conn_append_script(&q->conn, c->script, false, c->argc, c->argv, c->lens, err);
         queued += (size_t)nprobes(&b->pj[i]) + 1;
@@ -397,7 +388,7 @@ out:
             jobs[i].id = NULL;
             if (jobs[i].status > 0) jobs[i].status = 0; /* only the failing job's stays: negative */
         }
-    for (size_t i = 0; i < b.prepared && b.calls; i++) add_call_free(&b.calls[i]);
+    for (size_t i = 0; i < b.prepared && b.calls; i++) bullc__add_call_free(&b.calls[i]);
     for (size_t i = 0; i < b.prepared && b.pj; i++) bullc__job_prepared_free(&b.pj[i]);
     free(b.pj);
     free(b.calls);

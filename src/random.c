@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* One random source per process, for reconnect and backoff jitter and for
- * ids (worker ids, hence lock tokens).
+ * ids (worker ids, hence lock tokens; flow job ids).
  *
  * rand() was used before, and nothing seeds it: workers started or
  * restarted together drew the same reconnect delays and reconnected in step
@@ -14,6 +14,7 @@
  * differ between processes and calls. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
@@ -76,4 +77,13 @@ void bullc__random_bytes(void *buf, size_t n) {
         memcpy(p, &r, k);
         p += k, n -= k;
     }
+}
+
+void bullc__uuid4(char out[37]) {
+    unsigned char b[16];
+    bullc__random_bytes(b, sizeof b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }

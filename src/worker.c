@@ -45,15 +45,6 @@ void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) {
     emit_error(w, code, msg);
 }
 
-static void uuid4(char out[37]) {
-    unsigned char b[16];
-    bullc__random_bytes(b, sizeof b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 static void on_cmd_ready(bullc__aconn *c, void *data);
 static void on_block_ready(bullc__aconn *c, void *data);
 static void on_conn_down(bullc__aconn *c, const bullc_error *err, void *data);
@@ -99,7 +90,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     w->prefix = sdsnew(opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX);
     w->name = opts->name ? sdsnew(opts->name) : NULL;
     w->min_block = 0.001;
-    uuid4(w->id);
+    bullc__uuid4(w->id);
     w->proto = &bullc__protocol_v6;
     if (bullc__keys_init(&w->keys, w->prefix ? w->prefix : "", queue)) rc = BULLC_ENOMEM;
     /* Node names the blocking connection "<prefix>:<base64(queue)>[:w:<name>]"

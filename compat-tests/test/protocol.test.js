@@ -16,7 +16,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const h = require('../lib/harness');
 const IORedis = require('ioredis');
-const { Worker, Job } = require('bullmq');
+const { Worker, Job, FlowProducer } = require('bullmq');
 const { QueueKeys } = require('bullmq/dist/cjs/classes/queue-keys');
 const { optsDecodeMap } = require('bullmq/dist/cjs/utils');
 const { finishedErrors } = require('bullmq/dist/cjs/classes/finished-errors');
@@ -94,6 +94,16 @@ async function driveNode(prefix) {
     await queue.add('n', { a: 1 }, { jobId: JOB });
     await queue.add('n', { a: 1 }, { jobId: 'd1', delay: 60000 });
     await queue.add('n', { a: 1 }, { jobId: 'p1', priority: 3 });
+  });
+  // a flow: its root goes to waiting-children and is released once the
+  // whole tree is in the transaction
+  await scenario(prefix, 'flow', async () => {
+    const flow = new FlowProducer({ connection: h.connection(), prefix });
+    try {
+      await flow.add({ name: 'root', queueName: 'flow', opts: { jobId: JOB }, children: [{ name: 'c', queueName: 'flow' }] });
+    } finally {
+      await flow.close();
+    }
   });
   // a worker completing a job, with every action a processor may take; a
   // short lock so that extendLocks runs while it works
@@ -251,9 +261,8 @@ test("bullc's messages for the scripts' error codes are BullMQ's finishedErrors"
   const { errors } = bullcTables();
   for (const [code, e] of Object.entries(errors)) {
     // ParentJobNotExist, ParentJobCannotBeReplaced: Node names the parent's
-    // key, which bullc (no flows) does not know
-    if (code === '-5' || code === '-7') continue;
-    const node = finishedErrors({ code: Number(code), jobId: JOB, command: 'cmd', state: 'active' });
+    // key, which bullc's callers pass in the job id's place
+    const node = finishedErrors({ code: Number(code), jobId: JOB, parentKey: JOB, command: 'cmd', state: 'active' });
     assert.equal(e.message, node.message, `code ${code}`);
   }
 });

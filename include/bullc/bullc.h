@@ -12,6 +12,7 @@
 #include <bullc/redis.h>
 #include <bullc/job_opts.h>
 #include <bullc/queue.h>
+#include <bullc/flow.h>
 #include <bullc/scripts.h>
 #include <bullc/job.h>
 #include <bullc/worker.h>

@@ -12,8 +12,8 @@ static cJSON *call_json(const bullc__protocol *p, bullc__call_id c, const bullc_
     const bullc__call *d = bullc__call_of(p, c);
     const bullc__script *s = bullc__call_script(p, c);
     sds logs = bullc__job_key(ks, job, BULLC__K_JOB_LOGS), lock = bullc__job_key(ks, job, BULLC__K_JOB_LOCK);
-    sds jk = bullc__job_key(ks, job, BULLC__K_JOB);
-    const bullc__call_ctx x = {state, jk, logs, lock};
+    sds jk = bullc__job_key(ks, job, BULLC__K_JOB), deps = bullc__job_key(ks, job, BULLC__K_JOB_DEPS);
+    const bullc__call_ctx x = {state, jk, logs, lock, deps};
     const char *argv[BULLC__CALL_MAX_KEYS];
     size_t lens[BULLC__CALL_MAX_KEYS];
     int n = bullc__call_keys(p, c, ks, &x, argv, lens);
@@ -27,7 +27,7 @@ static cJSON *call_json(const bullc__protocol *p, bullc__call_id c, const bullc_
     cJSON_AddStringToObject(o, "args", d->args);
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(keys, cJSON_CreateString(argv[i]));
     cJSON_AddItemToObject(o, "keys", keys);
-    sdsfree(logs), sdsfree(lock), sdsfree(jk);
+    sdsfree(logs), sdsfree(lock), sdsfree(jk), sdsfree(deps);
     return o;
 }
 
@@ -52,7 +52,8 @@ int main(int argc, char **argv) {
     cJSON *keys = cJSON_AddObjectToObject(out, "keys");
     for (int k = 0; k < BULLC__K_N; k++) cJSON_AddStringToObject(keys, bullc__keys_suffix(k), ks.k[k]);
     cJSON *calls = cJSON_AddArrayToObject(out, "calls");
-    for (int c = 0; c < BULLC__C_N; c++) cJSON_AddItemToArray(calls, call_json(p, c, &ks, job, state));
+    for (int c = 0; c < BULLC__C_N; c++)
+        if (bullc__call_script(p, c)) cJSON_AddItemToArray(calls, call_json(p, c, &ks, job, state));
     cJSON *opts = cJSON_AddObjectToObject(out, "optsDecodeMap");
     for (size_t i = 0; i < bullc__opt_names_count; i++)
         cJSON_AddStringToObject(opts, bullc__opt_names[i].short_name, bullc__opt_names[i].name);

@@ -116,15 +116,34 @@ Test(opts, unknown_option_is_rejected) {
     REJECTS("{\"JobId\":\"x\"}", "unknown job option 'JobId'");
 }
 
-Test(opts, flow_and_repeat_options_are_not_supported_yet) {
-    const char *names[] = {"parent", "repeat", "repeatJobKey", "prevMillis", "telemetry"};
+Test(opts, repeat_options_are_not_supported_yet) {
+    const char *names[] = {"repeat", "repeatJobKey", "prevMillis", "telemetry"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char json[96], msg[160];
         snprintf(json, sizeof json, "{\"%s\":{\"id\":\"1\",\"queue\":\"bull:q\"}}", names[i]);
-        snprintf(msg, sizeof msg, "job option '%s' is not supported by bullc yet (flows and repeatable jobs)",
-                 names[i]);
+        snprintf(msg, sizeof msg, "job option '%s' is not supported by bullc yet (repeatable jobs)", names[i]);
         REJECTS(json, msg);
     }
+}
+
+Test(opts, parent_is_an_id_and_a_qualified_queue_name) {
+    bullc_job_opts *o;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_job_opts_new(&o), 0);
+    cr_assert_eq(bullc_job_opts_merge_json(o, "{\"parent\":{\"id\":\"p1\",\"queue\":\"bull:parents\"}}", &err), 0, "%s",
+                 err.message);
+    bullc_job_opts_free(o);
+    REJECTS("{\"parent\":\"p1\"}", "parent must be an object {id, queue}");
+    REJECTS("{\"parent\":{\"id\":\"p1\",\"queue\":\"parents\"}}",
+            "parent.queue must be the parent queue's \"<prefix>:<name>\"");
+    REJECTS("{\"parent\":{\"id\":\"\",\"queue\":\"bull:q\"}}", "parent.id must be a job id");
+    REJECTS("{\"parent\":{\"id\":\"p1\",\"queue\":\"bull:q\",\"x\":1}}", "parent: unknown field 'x'");
+}
+
+/* node: "[.create > when deduplication and parent options are provided] throws an error" */
+Test(opts, deduplication_and_parent_together_are_refused) {
+    REJECTS("{\"parent\":{\"id\":\"p1\",\"queue\":\"bull:q\"},\"deduplication\":{\"id\":\"d\"}}",
+            "Deduplication and parent options cannot be used together");
 }
 
 /* node: "[.create > when removed debounce option is provided] throws an error" */

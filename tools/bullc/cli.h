@@ -41,6 +41,7 @@ void cli_verb_usage(const verb *v, FILE *f);
 int cmd_add(cli *c);
 int cmd_add_bulk(cli *c);
 int cmd_scripts(cli *c);
+int cmd_flow(cli *c);
 
 /* ---- admin and events verbs (cmd_admin.c, cmd_manage.c, cmd_events.c) ---- */
 /* A verb's flag: `--name` alone, or `--name VALUE` / `--name=VALUE` when

@@ -18,6 +18,13 @@ static const verb verbs[] = {
      "batches of N (default 1000) and prints one id per line. A bad line is reported with its line\n"
      "number; its batch is not written and bullc stops (exit 2). --opts gives defaults for every line.",
      cmd_add_bulk},
+    {"flow", "flow add [FILE|-]",
+     "Adds a flow: a tree of jobs in Node's FlowJob shape {name, queueName, data, opts, prefix, children},\n"
+     "or an array of trees (Node's addBulk), read from FILE or stdin, in one transaction: the whole\n"
+     "tree or nothing. Prints each root's id. --json: the created tree {job: {id, name, queueName},\n"
+     "children} (an array for an array). An invalid node exits 2 naming it, nothing written; a root's\n"
+     "missing parent (opts.parent) exits 4.",
+     cmd_flow},
     {"scripts", "scripts", "Lists the embedded BullMQ scripts: name, number of keys, SHA1, size.", cmd_scripts},
     {"counts", "counts QUEUE",
      "Prints the number of jobs per state. --json: {waiting, active, delayed, prioritized, completed,\n"

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+// Flows added by bullc (`bullc flow add`, the library's FlowProducer and the
+// `parent` job option) against Node BullMQ 6.7.0: Node workers process them
+// children first and their parents see the children's results; the jobs
+// bullc writes are the ones Node's FlowProducer writes; a bad tree writes
+// nothing.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('../lib/harness');
+const { FlowProducer } = require('bullmq');
+
+const flowAdd = (prefix, tree, args = []) =>
+  h.bullc(['flow', 'add', '-', ...args], { prefix, input: JSON.stringify(tree) });
+
+async function keysUnder(prefix) {
+  const r = h.redis();
+  try {
+    return (await r.keys(`${prefix}:*`)).sort();
+  } finally {
+    await r.quit();
+  }
+}
+
+// node: "[flows] should process children before the parent"
+test('a tree added by bullc runs on Node workers: grandchildren, then children, then the parent', async () => {
+  const prefix = h.uniquePrefix('flow');
+  const order = [];
+  const workers = [];
+  let parentValues;
+  const done = new Promise(resolve => {
+    workers.push(
+      h.newWorker('parents', prefix, async job => {
+        order.push(job.name);
+        parentValues = await job.getChildrenValues();
+        resolve();
+        return 'root done';
+      }),
+      h.newWorker('children', prefix, async job => {
+        order.push(job.name);
+        const values = await job.getChildrenValues();
+        return { child: job.name, grandchildren: Object.values(values) };
+      }),
+      h.newWorker('grandchildren', prefix, async job => {
+        order.push(job.name);
+        return job.data.n * 10;
+      }),
+    );
+  });
+  try {
+    const tree = {
+      name: 'root',
+      queueName: 'parents',
+      data: { r: 1 },
+      children: [
+        { name: 'c1', queueName: 'children', children: [{ name: 'g1', queueName: 'grandchildren', data: { n: 1 } }] },
+        { name: 'c2', queueName: 'children', children: [{ name: 'g2', queueName: 'grandchildren', data: { n: 2 } }] },
+      ],
+    };
+    const r = flowAdd(prefix, tree, ['--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const created = JSON.parse(r.stdout);
+    assert.equal(created.job.name, 'root');
+    assert.equal(created.job.queueName, 'parents');
+    assert.match(created.job.id, /^[0-9a-f-]{36}$/);
+    assert.deepEqual(
+      created.children.map(c => [c.job.name, c.children.map(g => g.job.name)]),
+      [
+        ['c1', ['g1']],
+        ['c2', ['g2']],
+      ],
+    );
+    await h.withTimeout(done, 20000, 'the root to run');
+    assert.deepEqual(order.slice(0, 2).sort(), ['g1', 'g2']);
+    assert.deepEqual(order.slice(2, 4).sort(), ['c1', 'c2']);
+    assert.equal(order[4], 'root');
+    const c1 = created.children[0].job.id;
+    const c2 = created.children[1].job.id;
+    assert.deepEqual(parentValues, {
+      [`${prefix}:children:${c1}`]: { child: 'c1', grandchildren: [10] },
+      [`${prefix}:children:${c2}`]: { child: 'c2', grandchildren: [20] },
+    });
+  } finally {
+    await h.closeAll(workers);
+  }
+});
+
+// Node's FlowProducer and bullc, the same tree with the same ids: the same hashes
+// node: "[flows] should allow passing custom jobId in options"
+test("bullc writes the jobs Node's FlowProducer writes", async () => {
+  const nodePrefix = h.uniquePrefix('flown');
+  const bullcPrefix = h.uniquePrefix('flowc');
+  const tree = {
+    name: 'root',
+    queueName: 'pq',
+    data: { a: [1, 2] },
+    opts: { jobId: 'root-id', attempts: 3, timestamp: 1700000000000 },
+    children: [
+      { name: 'k1', queueName: 'cq', opts: { jobId: 'k1', failParentOnFailure: true, timestamp: 1700000000000 } },
+      { name: 'k2', queueName: 'cq', opts: { jobId: 'k2', ignoreDependencyOnFailure: true, timestamp: 1700000000000 } },
+      { name: 'k3', queueName: 'pq', opts: { jobId: 'k3', continueParentOnFailure: true, delay: 60000, timestamp: 1700000000000 } },
+      { name: 'k4', queueName: 'cq', opts: { jobId: 'k4', removeDependencyOnFailure: true, priority: 4, timestamp: 1700000000000 } },
+    ],
+  };
+  const fp = new FlowProducer({ connection: h.connection(), prefix: nodePrefix });
+  const r = h.redis();
+  try {
+    await fp.add(tree);
+    const out = flowAdd(bullcPrefix, tree);
+    assert.equal(out.status, 0, out.stderr);
+    assert.equal(out.stdout, 'root-id\n');
+    const norm = (p, v) => JSON.parse(JSON.stringify(v).split(p).join('P'));
+    for (const [q, id] of [
+      ['pq', 'root-id'],
+      ['cq', 'k1'],
+      ['cq', 'k2'],
+      ['pq', 'k3'],
+      ['cq', 'k4'],
+    ]) {
+      const n = norm(nodePrefix, await h.jobHash(r, nodePrefix, q, id));
+      const c = norm(bullcPrefix, await h.jobHash(r, bullcPrefix, q, id));
+      assert.deepEqual(c, n, `${q}:${id}`);
+      if (n.parent) assert.deepEqual(JSON.parse(c.parent), JSON.parse(n.parent));
+    }
+    const deps = async p => (await r.smembers(`${p}:pq:root-id:dependencies`)).map(k => k.replace(p, 'P')).sort();
+    assert.deepEqual(await deps(bullcPrefix), await deps(nodePrefix));
+    for (const s of ['waiting-children', 'delayed', 'prioritized', 'wait']) {
+      for (const q of ['pq', 'cq']) {
+        const key = p => `${p}:${q}:${s}`;
+        const type = await r.type(key(nodePrefix));
+        const read = p =>
+          type === 'zset' ? r.zrange(key(p), 0, -1, 'WITHSCORES') : type === 'list' ? r.lrange(key(p), 0, -1) : [];
+        assert.deepEqual(await read(bullcPrefix), await read(nodePrefix), key('P'));
+      }
+    }
+  } finally {
+    await h.closeAll(fp, r);
+  }
+});
+
+// node: "[.addBulk] should process jobs"
+test('an array is added as addBulk: every root printed, every tree processed', async () => {
+  const prefix = h.uniquePrefix('flowb');
+  const w = h.newWorker('bq', prefix, async job => job.name);
+  try {
+    const flows = [1, 2, 3].map(i => ({
+      name: `root${i}`,
+      queueName: 'bq',
+      opts: { jobId: `r${i}` },
+      children: [{ name: `kid${i}`, queueName: 'bq' }],
+    }));
+    const completed = h.collect(w, 'completed', 6);
+    const r = flowAdd(prefix, flows);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'r1\nr2\nr3\n');
+    const seen = (await h.withTimeout(completed, 20000, 'six jobs')).map(([job]) => job.name);
+    for (let i = 1; i <= 3; i++) assert.ok(seen.indexOf(`kid${i}`) < seen.indexOf(`root${i}`), seen.join());
+  } finally {
+    await h.closeAll(w);
+  }
+});
+
+test('an invalid node anywhere in the tree exits 2 naming it, and nothing is written', async () => {
+  const prefix = h.uniquePrefix('flowx');
+  const cases = [
+    [{ name: 'x', queueName: 'q', children: [{ name: 'a', queueName: 'q' }, { name: 'b' }] }, /children\[1\].*'b'.*queueName/],
+    [
+      { name: 'x', queueName: 'q', children: [{ name: 'a', queueName: 'q', opts: { priority: 1.5 } }] },
+      /children\[0\] \('a' in queue 'q'\): Priority should not be float/,
+    ],
+    [
+      {
+        name: 'x',
+        queueName: 'q',
+        children: [{ name: 'a', queueName: 'q', opts: { deduplication: { id: 'd' } }, children: [{ name: 'z', queueName: 'q' }] }],
+      },
+      /Deduplication options cannot be used on flow nodes with children/,
+    ],
+    [
+      { name: 'x', queueName: 'q', children: [{ name: 'a', queueName: 'q', opts: { deduplication: { id: 'd' } } }] },
+      /Deduplication and parent options cannot be used together/,
+    ],
+  ];
+  for (const [tree, message] of cases) {
+    const r = flowAdd(prefix, tree);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, message);
+  }
+  const bad = h.bullc(['flow', 'add', '-'], { prefix, input: '{"name":' });
+  assert.equal(bad.status, 2);
+  assert.deepEqual(await keysUnder(prefix), []);
+});
+
+// node: "[flows] throws an error instead of silently dropping the job"
+test('a root whose parent is missing exits 4 with Node\'s message, and nothing is written', async () => {
+  const prefix = h.uniquePrefix('flowm');
+  const r = flowAdd(prefix, {
+    name: 'orphan',
+    queueName: 'q',
+    opts: { parent: { id: 'nope', queue: `${prefix}:parents` } },
+    children: [{ name: 'kid', queueName: 'q' }],
+  });
+  assert.equal(r.status, 4, r.stderr);
+  assert.match(r.stderr, new RegExp(`Missing key for parent job ${prefix}:parents:nope. addJob`));
+  assert.deepEqual(
+    (await keysUnder(prefix)).filter(k => !/:(events|meta|id)$/.test(k)),
+    [],
+  );
+});
+
+// node: "[flows] should allow parent opts on the root job"
+test("a root with opts.parent joins an existing parent's dependencies; a single add's parent option too", async () => {
+  const prefix = h.uniquePrefix('flowp');
+  const fp = new FlowProducer({ connection: h.connection(), prefix });
+  const q = h.newQueue('up', prefix);
+  const down = h.newQueue('down', prefix);
+  try {
+    const top = await fp.add({ name: 'top', queueName: 'up', opts: { jobId: 'top' }, children: [{ name: 'first', queueName: 'up' }] });
+    const parent = { id: 'top', queue: `${prefix}:up` };
+    const r = flowAdd(prefix, { name: 'sub', queueName: 'down', opts: { parent }, children: [{ name: 'leaf', queueName: 'down' }] });
+    assert.equal(r.status, 0, r.stderr);
+    const subId = r.stdout.trim();
+    const single = h.bullcAdd(prefix, 'down', 'single', { s: 1 }, { parent, failParentOnFailure: true });
+    const job = await q.getJob('top');
+    assert.equal(await job.getState(), 'waiting-children');
+    const deps = await job.getDependencies();
+    assert.deepEqual(
+      deps.unprocessed.sort(),
+      [`${prefix}:up:${top.children[0].job.id}`, `${prefix}:down:${subId}`, `${prefix}:down:${single}`].sort(),
+    );
+    const child = await h.Job.fromId(down, single);
+    assert.equal(child.parentKey, `${prefix}:up:top`);
+    assert.deepEqual(child.parent, { id: 'top', queueKey: `${prefix}:up`, fpof: true });
+  } finally {
+    await h.closeAll(fp, q, down);
+  }
+});
