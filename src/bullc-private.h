@@ -376,6 +376,7 @@ struct bullc_job {
     int state;
     bool processor_done; /* the processor handed the job back */
     bool lock_lost, timed_out;
+    bool moved;      /* its processor moved it to delayed or waiting-children: the lock is gone, nothing to store */
     int64_t lock_ts; /* uv_now of the last lock renewal */
     int64_t started; /* uv_now when processing started */
     /* A blocking processor: uv_hrtime() / 1e6 when a pool thread took the job

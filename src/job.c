@@ -275,10 +275,22 @@ char *bullc_job_to_json(const bullc_job *j) {
 
 /* ---- job actions ------------------------------------------------------- */
 
-enum { OP_PROGRESS, OP_LOG, OP_DATA, OP_EXTEND };
-static const bullc__call_id op_calls[] = {BULLC__C_UPDATE_PROGRESS, BULLC__C_ADD_LOG, BULLC__C_UPDATE_DATA,
-                                          BULLC__C_EXTEND_LOCK};
-static const char *const op_names[] = {"updateProgress", "addLog", "updateData", "extendLock"};
+enum { OP_PROGRESS, OP_LOG, OP_DATA, OP_EXTEND, OP_WAIT_CHILDREN, OP_DELAYED };
+static const bullc__call_id op_calls[] = {
+    BULLC__C_UPDATE_PROGRESS,          BULLC__C_ADD_LOG,        BULLC__C_UPDATE_DATA, BULLC__C_EXTEND_LOCK,
+    BULLC__C_MOVE_TO_WAITING_CHILDREN, BULLC__C_MOVE_TO_DELAYED};
+static const char *const op_names[] = {"updateProgress",        "addLog",       "updateData", "extendLock",
+                                       "moveToWaitingChildren", "moveToDelayed"};
+#define OP_IS_MOVE(k) ((k) == OP_WAIT_CHILDREN || (k) == OP_DELAYED)
+
+/* A blocking processor's thread waiting for the answer to a move: it needs
+ * it before it returns (moved or not, as Node's `await`). */
+typedef struct jobwait {
+    uv_mutex_t mutex;
+    uv_cond_t cond;
+    bool done;
+    int code;
+} jobwait;
 
 /* An action with everything it needs copied: a blocking processor's call
  * may run after the job is gone. */
@@ -287,8 +299,9 @@ struct bullc__jobop {
     bullc_worker *w;
     bullc_job *job; /* only dereferenced for loop-thread calls (cb) */
     sds id, key, token, arg, keep_logs;
-    int64_t duration;
-    uint64_t seq; /* order of submission, kept when parked */
+    int64_t duration; /* extendLock's duration; moveToDelayed's timestamp */
+    uint64_t seq;     /* order of submission, kept when parked */
+    jobwait *wait;    /* a blocking processor's thread waits for the answer */
     bullc_job_cb cb;
     void *data;
     bullc__jobop *next;
@@ -304,7 +317,7 @@ static void op_free(bullc__jobop *op);
  * when the action cannot be kept. */
 static bool park(bullc__jobop *op) {
     bullc_worker *w = op->w;
-    if (op->cb || op->kind == OP_EXTEND || w->forced) return false;
+    if (op->cb || op->wait || op->kind == OP_EXTEND || OP_IS_MOVE(op->kind) || w->forced) return false;
     if (w->nparked >= BULLC__PARKED_MAX) {
         bullc__worker_error(w, BULLC_ECONN,
                             "Redis is away and %d job actions wait for it: progress and logs beyond that are dropped",
@@ -360,6 +373,19 @@ static void op_free(bullc__jobop *op) {
     free(op);
 }
 
+/* Tells whoever asked: the callback, the waiting thread, or the error event. */
+static void op_answer(bullc__jobop *op, int code, const char *msg) {
+    if (code < 0 && !op->cb) bullc__worker_error(op->w, code, "job %s: %s", op->id, msg);
+    if (op->cb) op->cb(op->job, code, msg, op->data);
+    if (op->wait) {
+        uv_mutex_lock(&op->wait->mutex);
+        op->wait->code = code;
+        op->wait->done = true;
+        uv_cond_signal(&op->wait->cond);
+        uv_mutex_unlock(&op->wait->mutex);
+    }
+}
+
 static void op_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     bullc__jobop *op = data;
     bullc_job *job = op->job;
@@ -378,13 +404,18 @@ static void op_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, voi
     } else if (op->kind == OP_EXTEND && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
         code = BULLC_ELOCK;
         msg = "the job's lock is not held by this worker any more";
+    } else if (op->kind == OP_WAIT_CHILDREN) {
+        code = r->type == REDIS_REPLY_INTEGER && r->integer == 0; /* 1: no pending children, it stays active */
+        job->moved = code == 1;
+    } else if (op->kind == OP_DELAYED) {
+        code = 1;
+        job->moved = true;
     }
     if (!r && park(op)) {            /* the connection broke: it may not have been applied */
         bullc__process_op_done(job); /* park counted it again */
         return;
     }
-    if (code && !op->cb) bullc__worker_error(op->w, code, "job %s: %s", op->id, msg);
-    if (op->cb) op->cb(op->job, code, msg, op->data);
+    op_answer(op, code, msg);
     op_free(op);
     bullc__process_op_done(job); /* may send the job's finish, or free it */
 }
@@ -394,13 +425,20 @@ static int op_send(bullc__jobop *op) {
     bullc_worker *w = op->w;
     sds own = NULL; /* the job's logs or lock key */
     bullc__call_ctx x = {.job = op->key};
+    sds own2 = NULL;
     if (op->kind == OP_LOG) x.logs = own = bullc__job_key(&w->keys, op->id, BULLC__K_JOB_LOGS);
     if (op->kind == OP_EXTEND) x.lock = own = bullc__job_key(&w->keys, op->id, BULLC__K_JOB_LOCK);
-    if ((op->kind == OP_LOG || op->kind == OP_EXTEND) && !own) return BULLC_ENOMEM;
-    const char *argv[BULLC__CALL_MAX_KEYS + 3];
-    size_t lens[BULLC__CALL_MAX_KEYS + 3];
+    if (op->kind == OP_WAIT_CHILDREN) {
+        x.deps = own = bullc__job_key(&w->keys, op->id, BULLC__K_JOB_DEPS);
+        x.unsuccessful = own2 = bullc__job_key(&w->keys, op->id, BULLC__K_JOB_UNSUCCESSFUL);
+        if (!own2) own = (sdsfree(own), NULL);
+    }
+    if ((op->kind == OP_LOG || op->kind == OP_EXTEND || op->kind == OP_WAIT_CHILDREN) && !own) return BULLC_ENOMEM;
+    const char *argv[BULLC__CALL_MAX_KEYS + 9];
+    size_t lens[BULLC__CALL_MAX_KEYS + 9];
     int n = bullc__call_keys(w->proto, op_calls[op->kind], &w->keys, &x, argv, lens);
-    char dur[24];
+    char dur[24], now[24], delay[24];
+    const sds base = w->keys.k[BULLC__K_BASE];
     if (op->kind == OP_PROGRESS) {
         argv[n] = op->id, lens[n++] = sdslen(op->id);
         argv[n] = op->arg, lens[n++] = sdslen(op->arg);
@@ -410,6 +448,19 @@ static int op_send(bullc__jobop *op) {
         argv[n] = op->keep_logs ? op->keep_logs : "", lens[n++] = op->keep_logs ? sdslen(op->keep_logs) : 0;
     } else if (op->kind == OP_DATA) {
         argv[n] = op->arg, lens[n++] = sdslen(op->arg);
+    } else if (op->kind == OP_WAIT_CHILDREN) { /* Node's moveToWaitingChildrenArgs, without opts.child */
+        snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
+        argv[n] = op->token, lens[n++] = sdslen(op->token);
+        argv[n] = "", lens[n++] = 0;
+        argv[n] = now, lens[n++] = strlen(now);
+        argv[n] = op->id, lens[n++] = sdslen(op->id);
+        argv[n] = base, lens[n++] = sdslen(base);
+    } else if (op->kind == OP_DELAYED) { /* Node's job.moveToDelayed(timestamp, token): skipAttempt, no fetch */
+        int64_t t = bullc__now_ms(), d = op->duration - t;
+        snprintf(now, sizeof now, "%lld", (long long)t);
+        snprintf(delay, sizeof delay, "%lld", (long long)(d > 0 ? d : 0));
+        const char *rest[] = {base, now, op->id, op->token, delay, "1", "", "0", ""};
+        for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) argv[n] = rest[i], lens[n++] = strlen(rest[i]);
     } else {
         snprintf(dur, sizeof dur, "%lld", (long long)op->duration);
         argv[n] = op->token, lens[n++] = sdslen(op->token);
@@ -418,7 +469,7 @@ static int op_send(bullc__jobop *op) {
     }
     int rc =
         bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, op_calls[op->kind]), 0, op_reply, op, n, argv, lens);
-    sdsfree(own);
+    sdsfree(own), sdsfree(own2);
     if (rc == 0) op->job->ops_pending++; /* the job's finish waits for the answer */
     return rc;
 }
@@ -434,7 +485,12 @@ void bullc__jobops_drain(bullc_worker *w) {
         /* submitted from a blocking processor's thread, so without a
          * callback: the error event is the only one to tell */
         op->seq = w->op_seq++;
-        if ((w->parked_head || op_send(op)) && !park(op)) {
+        if (op->wait) {
+            if (op_send(op)) { /* the waiting thread hears it */
+                op_answer(op, BULLC_ECONN, "not connected to Redis");
+                op_free(op);
+            }
+        } else if ((w->parked_head || op_send(op)) && !park(op)) {
             bullc__worker_error(w, BULLC_ECONN, "job %s: action lost: not connected to Redis", op->id);
             op_free(op);
         }
@@ -448,7 +504,8 @@ static int op_submit(bullc_job *job, int kind, const char *arg, int64_t duration
     bullc_worker *w = job->w;
     uv_thread_t self = uv_thread_self();
     bool on_loop = uv_thread_equal(&self, &w->loop_thread);
-    if (!on_loop && cb) return BULLC_EINVAL; /* callbacks need the loop thread */
+    if (!on_loop && cb) return BULLC_EINVAL;                     /* callbacks need the loop thread */
+    if (on_loop && !cb && OP_IS_MOVE(kind)) return BULLC_EINVAL; /* the answer needs one there */
     if (job->state == BULLC__JOB_FINISHED && on_loop) return BULLC_ECLOSED;
     bullc__jobop *op = calloc(1, sizeof *op);
     if (!op) return BULLC_ENOMEM;
@@ -479,6 +536,13 @@ static int op_submit(bullc_job *job, int kind, const char *arg, int64_t duration
         }
         return 0;
     }
+    jobwait wait;
+    if (OP_IS_MOVE(kind)) {
+        if (uv_mutex_init(&wait.mutex)) return op_free(op), BULLC_ENOMEM;
+        if (uv_cond_init(&wait.cond)) return uv_mutex_destroy(&wait.mutex), op_free(op), BULLC_ENOMEM;
+        wait.done = false;
+        op->wait = &wait;
+    }
     uv_mutex_lock(&w->ops_mutex);
     if (w->ops_tail)
         w->ops_tail->next = op;
@@ -487,7 +551,13 @@ static int op_submit(bullc_job *job, int kind, const char *arg, int64_t duration
     w->ops_tail = op;
     uv_mutex_unlock(&w->ops_mutex);
     uv_async_send(&w->ops_async);
-    return 0;
+    if (!OP_IS_MOVE(kind)) return 0;
+    uv_mutex_lock(&wait.mutex);
+    while (!wait.done) uv_cond_wait(&wait.cond, &wait.mutex);
+    uv_mutex_unlock(&wait.mutex);
+    uv_cond_destroy(&wait.cond);
+    uv_mutex_destroy(&wait.mutex);
+    return wait.code;
 }
 
 static bool valid_json(const char *s) { return s && bullc__json_parses(s, strlen(s)); }
@@ -510,4 +580,12 @@ int bullc_job_update_data(bullc_job *job, const char *data_json, bullc_job_cb cb
 int bullc_job_extend_lock(bullc_job *job, int64_t duration_ms, bullc_job_cb cb, void *data) {
     if (duration_ms <= 0) return BULLC_EINVAL;
     return op_submit(job, OP_EXTEND, NULL, duration_ms, cb, data);
+}
+
+int bullc_job_move_to_waiting_children(bullc_job *job, bullc_job_cb cb, void *data) {
+    return op_submit(job, OP_WAIT_CHILDREN, NULL, 0, cb, data);
+}
+
+int bullc_job_move_to_delayed(bullc_job *job, int64_t timestamp_ms, bullc_job_cb cb, void *data) {
+    return op_submit(job, OP_DELAYED, NULL, timestamp_ms, cb, data);
 }

@@ -20,7 +20,9 @@ static void renew_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
         if (id->type != REDIS_REPLY_STRING) continue;
         for (bullc_job *j = w->jobs, *next; j; j = next) {
             next = j->next;
-            if (j->state == BULLC__JOB_PROCESSING && sdslen(j->id) == id->len && !memcmp(j->id, id->str, id->len)) {
+            /* a job its processor moved has no lock any more */
+            if (j->state == BULLC__JOB_PROCESSING && !j->moved && sdslen(j->id) == id->len &&
+                !memcmp(j->id, id->str, id->len)) {
                 j->lock_lost = true;
                 bullc__worker_error(w, BULLC_ELOCK, "could not renew lock for job %s: giving it up", j->id);
                 if (w->ev.lock_lost) w->ev.lock_lost(w, j, w->ev_data);
@@ -38,12 +40,12 @@ static void lock_tick(uv_timer_t *t) {
     bullc__packbuf_init(&ids);
     size_t n = 0;
     for (bullc_job *j = w->jobs; j; j = j->next)
-        if (j->state != BULLC__JOB_FINISHED && !j->lock_lost && j->lock_ts + half <= now) n++;
+        if (j->state != BULLC__JOB_FINISHED && !j->lock_lost && !j->moved && j->lock_ts + half <= now) n++;
     if (n && bullc__aconn_ready(&w->cmd)) {
         msgpack_pack_array(&tokens.pk, n);
         msgpack_pack_array(&ids.pk, n);
         for (bullc_job *j = w->jobs; j; j = j->next)
-            if (j->state != BULLC__JOB_FINISHED && !j->lock_lost && j->lock_ts + half <= now) {
+            if (j->state != BULLC__JOB_FINISHED && !j->lock_lost && !j->moved && j->lock_ts + half <= now) {
                 bullc__pack_str(&tokens.pk, j->token);
                 bullc__pack_str(&ids.pk, j->id);
                 j->lock_ts = now;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Running a processor on a job and moving the job out of active: completed,
- * failed, retried (at once or after a backoff) or put back (rate limit). */
+ * failed, retried (at once or after a backoff), put back (rate limit), or
+ * left where its processor moved it (delayed, waiting-children). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 
 #include "bullc-private.h"
 
-enum { FIN_COMPLETED, FIN_FAILED, FIN_DELAYED, FIN_RETRY, FIN_RATE_LIMITED };
+enum { FIN_COMPLETED, FIN_FAILED, FIN_DELAYED, FIN_RETRY, FIN_RATE_LIMITED, FIN_MOVED };
 
 struct bullc__finish {
     int kind;
@@ -29,6 +30,7 @@ struct bullc__finish {
     bool uncertain;    /* an earlier send may have been applied */
     bool oom;          /* building it failed */
     bool asked_next;   /* the last send asked for the next job too */
+    bool said_moved;   /* FIN_MOVED: the processor ended with BULLC_FAIL_MOVED */
     int script_errors; /* error replies in a row with the lock still held */
     sds value;         /* result JSON or failure reason */
     sds error;         /* the last error reply, while its effect is checked */
@@ -71,11 +73,31 @@ static void finished(bullc_job *job) {
 
 static void send_finish(bullc_job *job);
 
+/* The processor moved its job (Node's WaitingChildrenError, DelayedError):
+ * nothing is stored, and the slot goes to the next job, as Node's worker
+ * fetches one then. A job said moved that was not stays active with nobody
+ * renewing its lock: the stalled checker takes it back, as with Node. */
+static void moved_end(bullc_job *job) {
+    bullc_worker *w = job->w;
+    if (!job->moved)
+        bullc__worker_error(w, BULLC_ESTATE,
+                            "job %s: its processor ended it as moved, but it was not moved: it stays active until "
+                            "the stalled checker takes it back",
+                            job->id);
+    else if (!job->fin->said_moved)
+        bullc__worker_error(w, BULLC_ESTATE, "job %s was moved by its processor: its result is not stored", job->id);
+    finished(job);
+    bullc__worker_pump(w);
+}
+
 void bullc__process_op_done(bullc_job *job) {
     if (--job->ops_pending > 0) return;
     if (job->fin && job->fin->deferred) {
         job->fin->deferred = false;
-        send_finish(job);
+        if (job->fin->kind == FIN_MOVED)
+            moved_end(job);
+        else
+            send_finish(job);
     } else {
         release_if_done(job);
     }
@@ -500,6 +522,15 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     bool stuck = job->timed_out && !job->processor_done && w->o.blocking_processor; /* keeps its slot */
     bool fetch_next = !w->closing && !w->paused && w->in_flight + w->fetching <= w->o.concurrency &&
                       w->limit_until <= now && w->running && !stuck;
+    if (job->moved || (!ok && (fail_flags & BULLC_FAIL_MOVED))) {
+        f->kind = FIN_MOVED;
+        f->said_moved = !ok && (fail_flags & BULLC_FAIL_MOVED);
+        if (job->ops_pending) /* the move's answer among them */
+            f->deferred = true;
+        else
+            moved_end(job);
+        return;
+    }
     if (!ok && (fail_flags & BULLC_FAIL_RATE_LIMITED)) {
         f->kind = FIN_RATE_LIMITED;
         call_keys(f, BULLC__C_MOVE_ACTIVE_TO_WAIT, job);
@@ -610,7 +641,7 @@ static void after_work_cb(uv_work_t *req, int status) {
     }
     if (job->state != BULLC__JOB_PROCESSING)
         release_if_done(job); /* timed out before */
-    else if (job->result.error)
+    else if (job->result.error || (job->result.fail_flags & BULLC_FAIL_MOVED))
         bullc__process_end(job, false, job->result.error, job->result.fail_flags);
     else if (job->result.result_json && !valid_json(job->result.result_json))
         bullc__process_end(job, false, "bullc: the processor returned invalid JSON", BULLC_FAIL_UNRECOVERABLE);

@@ -72,8 +72,8 @@ sds bullc__dedup_key(const bullc__keys *ks, const char *dedup_id) {
 
 sds bullc__job_key(const bullc__keys *ks, const char *job_id, bullc__key_id which) {
     sds k = sdscat(sdsdup(ks->k[BULLC__K_BASE]), job_id);
-    if (k && which != BULLC__K_JOB)
-        k = sdscat(k, which == BULLC__K_JOB_LOGS ? ":logs" : which == BULLC__K_JOB_DEPS ? ":dependencies" : ":lock");
+    static const char *const own[] = {":logs", ":lock", ":dependencies", ":unsuccessful"};
+    if (k && which != BULLC__K_JOB) k = sdscat(k, own[which - BULLC__K_JOB_LOGS]);
     return k;
 }
 
@@ -160,6 +160,11 @@ const bullc__call bullc__calls[BULLC__C_N] = {
     [BULLC__C_ADD_LOG] = {"addLog", "addLog", KEYS(BULLC__K_JOB, BULLC__K_JOB_LOGS), 3,
                           "job id, log line, keepLogs or \"\""},
     [BULLC__C_UPDATE_DATA] = {"updateData", "updateData", KEYS(BULLC__K_JOB), 1, "data JSON"},
+    [BULLC__C_MOVE_TO_WAITING_CHILDREN] = {"moveToWaitingChildren", "moveToWaitingChildren",
+                                           KEYS(BULLC__K_ACTIVE, BULLC__K_WAITING_CHILDREN, BULLC__K_JOB,
+                                                BULLC__K_JOB_DEPS, BULLC__K_JOB_UNSUCCESSFUL, BULLC__K_STALLED,
+                                                BULLC__K_EVENTS),
+                                           5, "token, child key or \"\", now (JSON), job id, base"},
     /* the queue's administration and getters */
     [BULLC__C_PAUSE] = {"pause", "pause",
                         KEYS(BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_PRIORITIZED, BULLC__K_EVENTS,
@@ -340,6 +345,9 @@ int bullc__call_keys(const bullc__protocol *p, bullc__call_id c, const bullc__ke
             break;
         case BULLC__K_JOB_DEPS:
             s = x->deps;
+            break;
+        case BULLC__K_JOB_UNSUCCESSFUL:
+            s = x->unsuccessful;
             break;
         default:
             argv[i] = ks->k[k];

@@ -51,6 +51,7 @@ typedef enum bullc__key_id {
     BULLC__K_JOB_LOGS,           /* "<base><job id>:logs" */
     BULLC__K_JOB_LOCK,           /* "<base><job id>:lock" */
     BULLC__K_JOB_DEPS,           /* "<base><job id>:dependencies" */
+    BULLC__K_JOB_UNSUCCESSFUL,   /* "<base><job id>:unsuccessful" */
 } bullc__key_id;
 
 /* Every key name of one queue, built once per handle. */
@@ -63,8 +64,8 @@ int bullc__keys_init(bullc__keys *ks, const char *prefix, const char *queue);
 void bullc__keys_free(bullc__keys *ks);
 /* Node's `${keys.de}:${id}`: a deduplication id's key (NULL: out of memory). */
 sds bullc__dedup_key(const bullc__keys *ks, const char *dedup_id);
-/* A job's key (BULLC__K_JOB) or its logs, lock or dependencies key (NULL:
- * out of memory). */
+/* A job's key (BULLC__K_JOB) or one of its own keys (BULLC__K_JOB_LOGS,
+ * _LOCK, _DEPS, _UNSUCCESSFUL); NULL: out of memory. */
 sds bullc__job_key(const bullc__keys *ks, const char *job_id, bullc__key_id which);
 /* The key of a Node state name ("waiting" -> wait), or -1 for an unknown one. */
 int bullc__keys_state(const char *state);
@@ -88,6 +89,7 @@ typedef enum bullc__call_id {
     BULLC__C_UPDATE_PROGRESS,
     BULLC__C_ADD_LOG,
     BULLC__C_UPDATE_DATA,
+    BULLC__C_MOVE_TO_WAITING_CHILDREN,
     BULLC__C_PAUSE,
     BULLC__C_RESUME,
     BULLC__C_DRAIN,
@@ -165,9 +167,9 @@ const struct bullc__script *bullc__call_script(const bullc__protocol *p, bullc__
 
 /* What a call's keys that are not in the key set refer to. */
 typedef struct bullc__call_ctx {
-    int state;                     /* BULLC__K_STATE: a bullc__key_id */
-    const char *job, *logs, *lock; /* BULLC__K_JOB, _JOB_LOGS, _JOB_LOCK */
-    const char *deps;              /* BULLC__K_JOB_DEPS */
+    int state;                       /* BULLC__K_STATE: a bullc__key_id */
+    const char *job, *logs, *lock;   /* BULLC__K_JOB, _JOB_LOGS, _JOB_LOCK */
+    const char *deps, *unsuccessful; /* BULLC__K_JOB_DEPS, _JOB_UNSUCCESSFUL */
 } bullc__call_ctx;
 
 /* Writes call `c`'s keys to argv/lens (BULLC__CALL_MAX_KEYS at most), borrowed

@@ -219,7 +219,7 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
     /* Load every script the worker runs before anything else goes out on
      * this connection: a NOSCRIPT answer is re-sent as EVAL at the back of
      * the pipeline, which would let later calls overtake it. */
-    for (int i = BULLC__C_MOVE_TO_ACTIVE; i <= BULLC__C_UPDATE_DATA; i++) {
+    for (int i = BULLC__C_MOVE_TO_ACTIVE; i <= BULLC__C_MOVE_TO_WAITING_CHILDREN; i++) {
         if (i == BULLC__C_MOVE_TO_FAILED) continue; /* the script of _COMPLETED */
         const bullc__script *s = bullc__call_script(w->proto, i);
         const char *load[] = {"SCRIPT", "LOAD", s->text};

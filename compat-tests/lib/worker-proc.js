@@ -10,7 +10,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { track } = require('./children');
-const { redisUrl } = require('./harness');
+const { Job, eventually, redisUrl } = require('./harness');
 
 function binDir() {
   const d = process.env.BULLC_BIN_DIR;
@@ -208,4 +208,27 @@ function alive(pid) {
   }
 }
 
-module.exports = { Proc, RedisServer, alive, killAll, pluginPath, script, startNode, startReady, startWorker, tmpDir, workerPath };
+// Waits until job `id` of `queue` is completed or failed; the Node Job, read then.
+async function finished(queue, id, ms = 15000) {
+  await eventually(
+    async () => ['completed', 'failed'].includes(await queue.getJobState(id)),
+    ms,
+    `job ${id} to finish`,
+  );
+  return Job.fromId(queue, id);
+}
+
+module.exports = {
+  Proc,
+  RedisServer,
+  alive,
+  finished,
+  killAll,
+  pluginPath,
+  script,
+  startNode,
+  startReady,
+  startWorker,
+  tmpDir,
+  workerPath,
+};

@@ -114,6 +114,7 @@ async function driveNode(prefix) {
         await job.updateProgress(50);
         await job.log('line');
         await job.updateData({ b: 2 });
+        await job.moveToWaitingChildren(job.token); // no children: stays active
         await job.extendLock(job.token, 30000);
         await sleep(1500);
         return { ok: true };

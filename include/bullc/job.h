@@ -67,13 +67,43 @@ BULLC_EXPORT int bullc_job_update_data(bullc_job *job, const char *data_json, bu
 /* Extends the job's lock by `duration_ms` from now. */
 BULLC_EXPORT int bullc_job_extend_lock(bullc_job *job, int64_t duration_ms, bullc_job_cb cb, void *data);
 
+/* Flow control (Node's job.moveToWaitingChildren / job.moveToDelayed, with
+ * the worker's token). A processor that moved its job ends it with
+ * bullc_job_fail(job, NULL, BULLC_FAIL_MOVED) (a blocking processor: sets
+ * out->fail_flags to BULLC_FAIL_MOVED), as a Node processor throws
+ * WaitingChildrenError or DelayedError: the worker then neither completes
+ * nor fails it, and the job comes back to a worker later (its children
+ * done, or its delay passed) with the data it holds then (the step-job
+ * pattern: update the data, move, return). Whatever a processor reports for
+ * a job it moved is not stored.
+ *
+ * From the loop thread (an asynchronous processor) `cb` is required: it runs
+ * once, after the call returned, with the answer as `code`. From a blocking
+ * processor's thread `cb` must be NULL and the call waits for Redis's answer
+ * and returns it. Either way the answer is 1 (moved), 0 (not moved: only
+ * bullc_job_move_to_waiting_children, when the job has no pending children;
+ * the job stays active and the processor goes on, e.g. to complete it) or a
+ * BULLC_E* code (BULLC_ELOCK: the lock is not held any more; BULLC_ESTATE:
+ * not active, or a child failed; BULLC_ECONN: Redis out of reach, nothing
+ * moved). A call that fails at once returns the code and never runs `cb`. */
+/* Moves the job to waiting-children if it has pending children (Node's
+ * moveToWaitingChildren(token) without opts.child). */
+BULLC_EXPORT int bullc_job_move_to_waiting_children(bullc_job *job, bullc_job_cb cb, void *data);
+/* Moves the job to delayed until `timestamp_ms` (ms since the epoch; a past
+ * one: due at once), without counting an attempt (Node's moveToDelayed with
+ * skipAttempt). Answers 1 on success. */
+BULLC_EXPORT int bullc_job_move_to_delayed(bullc_job *job, int64_t timestamp_ms, bullc_job_cb cb, void *data);
+
 /* How a job failed (flags of bullc_job_fail). */
 enum {
     BULLC_FAIL_RETRY = 0,         /* an ordinary failure: retried per attempts/backoff */
     BULLC_FAIL_UNRECOVERABLE = 1, /* Node's UnrecoverableError: no retry */
-    BULLC_FAIL_RATE_LIMITED = 2   /* Node's RateLimitError (job.moveToWait): back to wait, no attempt counted,
+    BULLC_FAIL_RATE_LIMITED = 2,  /* Node's RateLimitError (job.moveToWait): back to wait, no attempt counted,
                                      nothing stored; also for a failure of the worker rather than the job (it
                                      cannot start a command: out of fds or memory) */
+    BULLC_FAIL_MOVED = 4          /* Node's WaitingChildrenError / DelayedError: the processor moved the job
+                                     (bullc_job_move_to_*); nothing is stored, the message is ignored. A job
+                                     that was not moved is left active for the stalled checker, as Node does */
 };
 
 /* Ends the processing of `job` with success. `result_json` is the return

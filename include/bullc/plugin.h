@@ -40,7 +40,15 @@ int bullc_plugin_init(const char *queue, const char *config_json, void **state);
  * message; it becomes failedReason) and return non-zero; out->fail_flags =
  * BULLC_FAIL_UNRECOVERABLE fails the job without retries. A non-zero return
  * without out->error fails the job with "plugin returned N". bullc-worker
- * frees both strings. */
+ * frees both strings.
+ *
+ * Flow control (Node's moveToDelayed / moveToWaitingChildren and their
+ * DelayedError / WaitingChildrenError): call bullc_job_move_to_delayed or
+ * bullc_job_move_to_waiting_children with a NULL callback (they wait for
+ * Redis's answer: 1 moved, 0 not moved, or a BULLC_E* code); after a move,
+ * set out->fail_flags = BULLC_FAIL_MOVED and return non-zero: the job is
+ * neither completed nor failed, and comes back later with the data it holds
+ * then (bullc_job_update_data before the move: the step-job pattern). */
 int bullc_plugin_process(bullc_job *job, bullc_job_result *out, void *state);
 
 /* Optional. Called once per queue after its worker closed (no call of

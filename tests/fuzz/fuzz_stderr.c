@@ -23,7 +23,7 @@ static void on_line(void *ctx, char *line, size_t len) {
     bw_line_kind k = bw_line_classify(line, &n, &v);
     if (n > len || memchr(line, 0, n)) abort();
     if (v < line || v > line + n) abort();
-    if (k != BW_LINE_TEXT && k != BW_LINE_PROGRESS && k != BW_LINE_LOG) abort();
+    if (k < BW_LINE_TEXT || k > BW_LINE_WAIT_CHILDREN) abort();
     s->nlines++;
     s->total += n;
     for (size_t i = 0; i < n; i++) s->hash = s->hash * 1099511628211u ^ (unsigned char)line[i];

@@ -13,7 +13,8 @@ static cJSON *call_json(const bullc__protocol *p, bullc__call_id c, const bullc_
     const bullc__script *s = bullc__call_script(p, c);
     sds logs = bullc__job_key(ks, job, BULLC__K_JOB_LOGS), lock = bullc__job_key(ks, job, BULLC__K_JOB_LOCK);
     sds jk = bullc__job_key(ks, job, BULLC__K_JOB), deps = bullc__job_key(ks, job, BULLC__K_JOB_DEPS);
-    const bullc__call_ctx x = {state, jk, logs, lock, deps};
+    sds unsuccessful = bullc__job_key(ks, job, BULLC__K_JOB_UNSUCCESSFUL);
+    const bullc__call_ctx x = {state, jk, logs, lock, deps, unsuccessful};
     const char *argv[BULLC__CALL_MAX_KEYS];
     size_t lens[BULLC__CALL_MAX_KEYS];
     int n = bullc__call_keys(p, c, ks, &x, argv, lens);
@@ -27,7 +28,7 @@ static cJSON *call_json(const bullc__protocol *p, bullc__call_id c, const bullc_
     cJSON_AddStringToObject(o, "args", d->args);
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(keys, cJSON_CreateString(argv[i]));
     cJSON_AddItemToObject(o, "keys", keys);
-    sdsfree(logs), sdsfree(lock), sdsfree(jk), sdsfree(deps);
+    sdsfree(logs), sdsfree(lock), sdsfree(jk), sdsfree(deps), sdsfree(unsuccessful);
     return o;
 }
 

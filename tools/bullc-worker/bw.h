@@ -259,9 +259,16 @@ void bw_lines_feed(bw_lines *l, const char *buf, size_t n, bw_line_fn fn, void *
 /* Hands over the partial line (at end of stream), or an empty one when `empty_too`. */
 void bw_lines_flush_line(bw_lines *l, bw_line_fn fn, void *ctx, bool empty_too);
 void bw_lines_free(bw_lines *l);
-typedef enum { BW_LINE_TEXT, BW_LINE_PROGRESS, BW_LINE_LOG } bw_line_kind;
+typedef enum {
+    BW_LINE_TEXT,
+    BW_LINE_PROGRESS,
+    BW_LINE_LOG,
+    BW_LINE_DATA,         /* `data: JSON`: job.updateData */
+    BW_LINE_DELAY,        /* `delay: TIMESTAMP_MS`: move to delayed at a clean exit */
+    BW_LINE_WAIT_CHILDREN /* `wait-children`: move to waiting-children at a clean exit */
+} bw_line_kind;
 /* Strips a trailing '\r', replaces NULs, and tells what the line is; *value
- * points at the progress JSON or the log text (or the whole line). */
+ * points at the value after the prefix (or the whole line). */
 bw_line_kind bw_line_classify(char *line, size_t *len, const char **value);
 
 #endif

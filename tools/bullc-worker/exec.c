@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The --exec processor: one child process per job, started with uv_spawn
  * (no shell). The job goes to its stdin as JSON; its stdout is the result;
- * its stderr carries progress and log lines and, on failure, the reason.
+ * its stderr carries progress, log and data lines, the flow-control moves
+ * (delay, wait-children) and, on failure, the reason.
  * Everything is asynchronous: a slow or stuck command never blocks the loop
  * that renews the locks of the other jobs. */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #define PIPE_GRACE_MS 1000     /* after the exit, how long a grandchild may hold the pipes */
 
 enum { KILL_NONE, KILL_TIMEOUT, KILL_LOCK, KILL_SHUTDOWN };
+enum { MOVE_NONE, MOVE_DELAYED, MOVE_WAIT_CHILDREN };
 enum { PHASE_RUN, PHASE_GRACE, PHASE_EXITED };
 
 struct bw_run {
@@ -33,6 +35,11 @@ struct bw_run {
     int handles;     /* still open */
     int pending;     /* progress/log calls not yet answered */
     bool finish_due; /* the command is done; the job goes back once `pending` is 0 */
+    int move;        /* MOVE_*: asked for on stderr, made at a clean exit */
+    int64_t move_ts; /* MOVE_DELAYED's timestamp, ms */
+    bool move_sent;
+    int move_code;     /* its answer: 1 moved, 0 not moved, or a BULLC_E* code */
+    char *move_reason; /* why it failed */
     int phase, kill_reason;
     bool exited, out_eof, err_eof;
     int64_t exit_status;
@@ -54,6 +61,7 @@ static void run_closed(uv_handle_t *h) {
     if (--r->handles) return;
     for (size_t i = 0; i < TAIL_LINES; i++) free(r->tail[i]);
     for (size_t i = 0; i < r->env_own; i++) free(r->env[i]);
+    free(r->move_reason);
     free(r->env);
     free(r->out_buf);
     bw_lines_free(&r->err_lines);
@@ -167,6 +175,23 @@ static void on_line(void *ctx, char *line, size_t len) {
             TLOG(TLOG_DEBUG, "log", TLOG_S("queue", q->cfg->name), TLOG_S("id", id), TLOG_S("line", v));
             return;
         }
+    } else if (kind == BW_LINE_DATA) {
+        if (job_action(r, bullc_job_update_data, v) == 0) return;
+        TLOG(TLOG_WARN, "stderr", TLOG_S("queue", q->cfg->name), TLOG_S("id", id),
+             TLOG_S("msg", "ignored a data line that is not JSON"), TLOG_S("line", line));
+    } else if (kind == BW_LINE_DELAY) {
+        char *end;
+        long long ts = strtoll(v, &end, 10);
+        if (end != v && !*end) {
+            r->move = MOVE_DELAYED; /* the last move asked for is the one made */
+            r->move_ts = ts;
+            return;
+        }
+        TLOG(TLOG_WARN, "stderr", TLOG_S("queue", q->cfg->name), TLOG_S("id", id),
+             TLOG_S("msg", "ignored a delay line that is not a timestamp in ms"), TLOG_S("line", line));
+    } else if (kind == BW_LINE_WAIT_CHILDREN) {
+        r->move = MOVE_WAIT_CHILDREN;
+        return;
     }
     tail_push(r, line, len);
     TLOG(TLOG_DEBUG, "stderr", TLOG_S("queue", q->cfg->name), TLOG_S("id", id), TLOG_S("line", line));
@@ -251,13 +276,41 @@ static void complete_with_stdout(bw_run *r, bullc_job *job) {
     free(json);
 }
 
+/* The answer to the move a command asked for. */
+static void move_done(bullc_job *job, int code, const char *message, void *data) {
+    bw_run *r = data;
+    (void)job;
+    r->move_code = code;
+    if (code < 0) r->move_reason = strdup(message ? message : bullc_strerror(code));
+    if (--r->pending == 0 && r->finish_due) finish(r);
+}
+
+/* A clean exit that asked for a move makes it now, as a Node processor
+ * awaits job.moveToDelayed / moveToWaitingChildren before it throws.
+ * Returns true when the answer is awaited. */
+static bool start_move(bw_run *r) {
+    if (r->move == MOVE_NONE || r->move_sent || r->kill_reason != KILL_NONE || r->term_signal || r->exit_status ||
+        r->out_overflow)
+        return false;
+    r->move_sent = true;
+    int rc = r->move == MOVE_DELAYED ? bullc_job_move_to_delayed(r->job, r->move_ts, move_done, r)
+                                     : bullc_job_move_to_waiting_children(r->job, move_done, r);
+    if (rc) {
+        r->move_code = rc;
+        r->move_reason = strdup(bullc_strerror(rc));
+        return false;
+    }
+    r->pending++;
+    return true;
+}
+
 static void finish(bw_run *r) {
     bullc_job *job = r->job;
     if (!job) return;
     uv_timer_stop(&r->deadline);
     uv_timer_stop(&r->watch);
-    if (r->pending) {
-        r->finish_due = true; /* op_done finishes */
+    if (r->pending || start_move(r)) {
+        r->finish_due = true; /* op_done / move_done finishes */
         return;
     }
     r->job = NULL;
@@ -291,7 +344,15 @@ static void finish(bw_run *r) {
     } else if (r->out_overflow) {
         snprintf(msg, sizeof msg, "%s wrote more than %u bytes on stdout", prog(r), MAX_STDOUT);
         bullc_job_fail(job, msg, 0);
-    } else {
+    } else if (r->move_sent && r->move_code == 1) {
+        TLOG(TLOG_DEBUG, "moved", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+             TLOG_S("to", r->move == MOVE_DELAYED ? "delayed" : "waiting-children"));
+        bullc_job_fail(job, NULL, BULLC_FAIL_MOVED);
+    } else if (r->move_sent && r->move_code < 0) { /* as the error a Node processor's await throws */
+        snprintf(msg, sizeof msg, "%s: %s", r->move == MOVE_DELAYED ? "moveToDelayed" : "moveToWaitingChildren",
+                 r->move_reason ? r->move_reason : "failed");
+        bullc_job_fail(job, msg, 0);
+    } else { /* wait-children without pending children: the job completes */
         complete_with_stdout(r, job);
     }
     free(tail);

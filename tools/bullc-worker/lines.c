@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The exec processor's stderr protocol: bytes cut into lines (a longer line
  * into pieces of BW_MAX_LINE), and each line classified as `progress: JSON`,
- * `log: TEXT` or ordinary text (which may become the failure reason). Kept
+ * `log: TEXT`, `data: JSON`, `delay: MS`, `wait-children` or ordinary text
+ * (which may become the failure reason). Kept
  * apart from the process plumbing so that it can be fuzzed on its own. */
 #include <stdlib.h>
 #include <string.h>
@@ -61,5 +62,20 @@ bw_line_kind bw_line_classify(char *line, size_t *len, const char **value) {
         *value = v;
         return BW_LINE_LOG;
     }
+    static const struct {
+        const char *prefix;
+        bw_line_kind kind;
+    } valued[] = {{"data:", BW_LINE_DATA}, {"delay:", BW_LINE_DELAY}};
+    for (size_t i = 0; i < sizeof valued / sizeof valued[0]; i++) {
+        size_t pl = strlen(valued[i].prefix);
+        if (strncmp(line, valued[i].prefix, pl)) continue;
+        const char *v = line + pl;
+        while (*v == ' ' || *v == '\t') v++;
+        *value = v;
+        return valued[i].kind;
+    }
+    size_t t = n; /* a bare word: trailing blanks are no part of it */
+    while (t && (line[t - 1] == ' ' || line[t - 1] == '\t')) t--;
+    if (t == 13 && !memcmp(line, "wait-children", 13)) return BW_LINE_WAIT_CHILDREN;
     return BW_LINE_TEXT;
 }

@@ -82,12 +82,12 @@ void bw_plugin_unload(bw_queue *q) {
 void bw_plugin_process(bullc_job *job, bullc_job_result *out, void *data) {
     bw_queue *q = data;
     int rc = q->plugin->process(job, out, q->plugin_state);
-    if (rc && !out->error) {
+    if (rc && !out->error && !(out->fail_flags & BULLC_FAIL_MOVED)) {
         char msg[64];
         snprintf(msg, sizeof msg, "plugin returned %d", rc);
         out->error = strdup(msg);
     }
-    if (out->error) {
+    if (out->error || (out->fail_flags & BULLC_FAIL_MOVED)) {
         free(out->result_json);
         out->result_json = NULL;
         return;

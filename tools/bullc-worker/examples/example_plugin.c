@@ -12,8 +12,18 @@
  *   "sleepMs": N          sleep N ms first, stopping early if the lock is lost
  *   "hangMs": N           block N ms first, whatever happens (a plugin that
  *                         hangs: the tests' stuck pool thread)
+ *   "delayMs": N          a step job: the first run sets "delayed": true in
+ *                         the data and moves the job to delayed for N ms
+ *                         (Node's moveToDelayed + DelayedError); the next
+ *                         run goes on as usual
+ *   "waitChildren": true  a step job: counts the run in "waits" (data and
+ *                         result) and moves the job to waiting-children
+ *                         while it has pending children (Node's
+ *                         moveToWaitingChildren + WaitingChildrenError);
+ *                         without them it goes on as usual
  */
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,9 +76,55 @@ static void sleep_ms(bullc_job *job, double ms) {
     }
 }
 
+/* Stores `data` as the job's data (sent before whatever the job does next). */
+static void update_data(bullc_job *job, const cJSON *data) {
+    char *d = cJSON_PrintUnformatted(data);
+    if (d) bullc_job_update_data(job, d, NULL, NULL);
+    free(d);
+}
+
+/* The flow-control steps; returns 1 when the job was moved or the move
+ * failed (`out` says which), 0 to go on. */
+static int flow_steps(bullc_job *job, cJSON *data, bullc_job_result *out) {
+    const cJSON *delay = cJSON_GetObjectItemCaseSensitive(data, "delayMs");
+    int rc = 0;
+    if (cJSON_IsNumber(delay) && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "delayed"))) {
+        cJSON_AddTrueToObject(data, "delayed");
+        update_data(job, data);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t at = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + (int64_t)delay->valuedouble;
+        rc = bullc_job_move_to_delayed(job, at, NULL, NULL); /* waits for Redis's answer */
+    } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "waitChildren"))) {
+        cJSON *waits = cJSON_GetObjectItemCaseSensitive(data, "waits");
+        double n = cJSON_IsNumber(waits) ? waits->valuedouble + 1 : 1;
+        if (waits)
+            cJSON_SetNumberValue(waits, n);
+        else
+            cJSON_AddNumberToObject(data, "waits", n);
+        update_data(job, data);
+        rc = bullc_job_move_to_waiting_children(job, NULL, NULL);
+    }
+    if (rc == 1) {
+        out->fail_flags = BULLC_FAIL_MOVED; /* as a Node processor throws DelayedError */
+        return 1;
+    }
+    if (rc < 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the move failed: %s", bullc_strerror(rc));
+        out->error = strdup(msg);
+        return 1;
+    }
+    return 0;
+}
+
 int bullc_plugin_process(bullc_job *job, bullc_job_result *out, void *p) {
     state *s = p;
     cJSON *data = cJSON_Parse(bullc_job_data(job));
+    if (flow_steps(job, data, out)) {
+        cJSON_Delete(data);
+        return 1;
+    }
     const cJSON *fail = cJSON_GetObjectItemCaseSensitive(data, "fail");
     const cJSON *steps = cJSON_GetObjectItemCaseSensitive(data, "steps");
     const cJSON *sleep = cJSON_GetObjectItemCaseSensitive(data, "sleepMs");
@@ -104,6 +160,8 @@ int bullc_plugin_process(bullc_job *job, bullc_job_result *out, void *p) {
     cJSON_AddStringToObject(r, "id", bullc_job_id(job));
     cJSON_AddStringToObject(r, "name", bullc_job_name(job));
     cJSON_AddNumberToObject(r, "attemptsMade", (double)bullc_job_attempts_made(job));
+    const cJSON *waits = cJSON_GetObjectItemCaseSensitive(data, "waits");
+    if (cJSON_IsNumber(waits)) cJSON_AddNumberToObject(r, "waits", waits->valuedouble);
     out->result_json = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
     cJSON_Delete(data);
