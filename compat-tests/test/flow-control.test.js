@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: MIT
 // Flow control inside processors under bullc-worker, with live Node BullMQ
-// peers: --exec commands ask for moves on stderr (`data:`, `delay:`,
-// `wait-children`), the example plugin calls bullc_job_move_to_* from the
-// thread pool, and Node workers and bullc-worker share the same flows (the
-// step-job pattern: update the data, move to waiting-children or delayed,
-// be processed again later with that data).
+// peers (of the major BULLC_COMPAT_BULLMQ names): --exec commands ask for
+// moves on stderr (`data:`, `delay:`, `wait-children`), the example plugin
+// calls bullc_job_move_to_* from the thread pool, and Node workers and
+// bullc-worker share the same flows (the step-job pattern: update the data,
+// move to waiting-children or delayed, be processed again later with that
+// data).
 'use strict';
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const fs = require('node:fs');
-const { WaitingChildrenError } = require('bullmq');
-const { Job, closeAll, eventually, newQueue, newWorker, uniquePrefix } = require('../lib/harness');
+const { Job, bullmqPackage, closeAll, eventually, newQueue, newWorker, nodeBullmq, uniquePrefix } = require('../lib/harness');
 const { finished, killAll, pluginPath, startReady, tmpDir } = require('../lib/worker-proc');
+
+const { WaitingChildrenError } = nodeBullmq(); // the Node peer's major (BULLC_COMPAT_BULLMQ)
 
 const closers = [];
 after(async () => {
@@ -27,7 +29,7 @@ after(async () => {
 let processor;
 before(() => {
   const dir = tmpDir('flow-control');
-  const bullmq = require.resolve('bullmq');
+  const bullmq = require.resolve(bullmqPackage());
   processor = path.join(dir, 'proc.js');
   fs.writeFileSync(
     processor,
