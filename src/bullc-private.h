@@ -400,6 +400,7 @@ struct bullc_worker {
     uv_loop_t *loop;
     bullc__aconn cmd, block;
     sds queue, prefix, name;
+    sds qualified_name;           /* "<prefix>:<queue>", Node's queueQualifiedName */
     bullc__keys keys;             /* keys.k[BULLC__K_BASE] is "<prefix>:<queue>:" */
     const bullc__protocol *proto; /* the BullMQ major spoken to this queue */
     char id[37];

@@ -232,6 +232,7 @@ int64_t bullc_job_processed_on(const bullc_job *j) { return j->processed_on; }
 int64_t bullc_job_priority(const bullc_job *j) { return j->priority; }
 const char *bullc_job_token(const bullc_job *j) { return j->token; }
 const char *bullc_job_queue_name(const bullc_job *j) { return j->w->queue; }
+const char *bullc_job_queue_qualified_name(const bullc_job *j) { return j->w->qualified_name; }
 bool bullc_job_lock_lost(const bullc_job *j) { return j->lock_lost; }
 
 /* The job's text fields go out as stored, not parsed and printed again: a

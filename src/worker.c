@@ -93,6 +93,8 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     bullc__uuid4(w->id);
     w->proto = &bullc__protocol_v6;
     if (bullc__keys_init(&w->keys, w->prefix ? w->prefix : "", queue)) rc = BULLC_ENOMEM;
+    const sds base = w->keys.k[BULLC__K_BASE]; /* "<prefix>:<queue>:" */
+    if (base && !(w->qualified_name = sdsnewlen(base, sdslen(base) - 1))) rc = BULLC_ENOMEM;
     /* Node names the blocking connection "<prefix>:<base64(queue)>[:w:<name>]"
      * so that Queue.getWorkers() lists it. */
     sds b64 = bullc__base64(queue, strlen(queue));
@@ -687,6 +689,7 @@ void bullc_worker_free(bullc_worker *w) {
     sdsfree(w->queue);
     sdsfree(w->prefix);
     sdsfree(w->name);
+    sdsfree(w->qualified_name);
     bullc__keys_free(&w->keys);
     for (size_t i = 0; i < sizeof w->fin_opts / sizeof w->fin_opts[0]; i++) sdsfree(w->fin_opts[i]);
     for (int i = 0; i < w->nlost_fetches; i++) sdsfree(w->lost_fetches[i]);

@@ -12,8 +12,9 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const fs = require('node:fs');
-const { Job, bullmqPackage, closeAll, eventually, newQueue, newWorker, nodeBullmq, uniquePrefix } = require('../lib/harness');
-const { finished, killAll, pluginPath, startReady, tmpDir } = require('../lib/worker-proc');
+const { Job, bullcPath, bullmqPackage, closeAll, eventually, newQueue, newWorker, nodeBullmq, uniquePrefix } =
+  require('../lib/harness');
+const { finished, killAll, pluginPath, script, startReady, tmpDir } = require('../lib/worker-proc');
 
 const { WaitingChildrenError } = nodeBullmq(); // the Node peer's major (BULLC_COMPAT_BULLMQ)
 
@@ -138,6 +139,35 @@ describe('flow control in --exec processors', () => {
     assert.deepEqual(deps, { processed: 2, unprocessed: 0, failed: 0, ignored: 0 });
     assert.equal((await wp.stop()).code, 0);
     assert.equal((await wc.stop()).code, 0);
+  });
+
+  it('a shell step job adds its own child with `bullc add` (BULLC_PREFIX) and waits for it', async () => {
+    const prefix = uniquePrefix('fcsh');
+    const parents = newQueue('parent', prefix);
+    closers.push(parents);
+    // the parent option names this job: {"id": BULLC_JOB_ID, "queue": "BULLC_PREFIX:BULLC_QUEUE"}
+    const step = script(
+      tmpDir('flow-control-sh'),
+      'step.sh',
+      `job=$(cat)
+case "$job" in
+  *'"step":"wait"'*) echo '{"done":true}' ;;
+  *) parent="{\\"id\\":\\"$BULLC_JOB_ID\\",\\"queue\\":\\"$BULLC_PREFIX:$BULLC_QUEUE\\"}"
+     "${bullcPath()}" --prefix "$BULLC_PREFIX" add child c '{"n":1}' --opts "{\\"parent\\":$parent}" >/dev/null || exit 1
+     echo 'data: {"step":"wait"}' >&2
+     echo 'wait-children' >&2 ;;
+esac`,
+    );
+    const wp = await bullcWorker(prefix, 'parent', ['--exec', step]);
+    const parent = await parents.add('p', { step: 'init' });
+    await eventually(async () => (await parents.getJobState(parent.id)) === 'waiting-children', 10000, 'waiting-children');
+    const nodeWorker = newWorker('child', prefix, async job => job.data.n + 41);
+    closers.unshift(nodeWorker);
+    const p = await finished(parents, parent.id);
+    assert.equal(await p.getState(), 'completed', p.failedReason);
+    assert.deepEqual(p.returnvalue, { done: true });
+    assert.deepEqual(Object.values(await p.getChildrenValues()), [42]);
+    assert.equal((await wp.stop()).code, 0);
   });
 
   // node: "should retry job after a delay time, keeping the current step"

@@ -38,6 +38,11 @@ BULLC_EXPORT int64_t bullc_job_priority(const bullc_job *job);
 BULLC_EXPORT const char *bullc_job_token(const bullc_job *job);
 /* The queue's name. */
 BULLC_EXPORT const char *bullc_job_queue_name(const bullc_job *job);
+/* "<prefix>:<queue>" (Node's job.queueQualifiedName): the `queue` of the
+ * `parent` option {"id": bullc_job_id(job), "queue": ...} that makes a job
+ * added with bullc_queue_add a child of this one (a processor adding
+ * children to the job it runs, then waiting for them). */
+BULLC_EXPORT const char *bullc_job_queue_qualified_name(const bullc_job *job);
 /* True once the worker knows it lost the job's lock (renewal failed, or the
  * job's deadline passed): the result will not be stored, so a long-running
  * processor should stop. */

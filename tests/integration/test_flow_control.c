@@ -104,6 +104,56 @@ Test(flow_control, moving_to_delayed_deletes_the_lock) {
     ph_end(h);
 }
 
+/* ---- a processor that adds children to its own job and waits for them ------------- */
+
+static void waiting_for_own_children(bullc_job *job, int code, const char *message, void *data) {
+    ph *h = data;
+    cr_assert_eq(code, 1, "moveToWaitingChildren: %d %s", code, message ? message : "");
+    ph_fail(h, job, NULL, BULLC_FAIL_MOVED); /* Node: throw new WaitingChildrenError() */
+}
+
+static void adds_own_children(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    if (!strcmp(bullc_job_name(job), "child")) {
+        ph_complete(h, job, bullc_job_data(job));
+        return;
+    }
+    if (strcmp(bullc_job_data(job), "{\"step\":\"init\"}")) {
+        ph_complete(h, job, "\"parent done\"");
+        return;
+    }
+    char opts[256];
+    snprintf(opts, sizeof opts, "{\"parent\":{\"id\":\"%s\",\"queue\":\"%s\"}}", bullc_job_id(job),
+             bullc_job_queue_qualified_name(job));
+    ph_add(h, "child", "{\"n\":1}", opts);
+    ph_add(h, "child", "{\"n\":2}", opts);
+    cr_assert_eq(bullc_job_update_data(job, "{\"step\":\"wait\"}", NULL, NULL), 0);
+    cr_assert_eq(bullc_job_move_to_waiting_children(job, waiting_for_own_children, h), 0);
+}
+
+/* The step job of Node's "should wait children as one step of the parent job",
+ * its children in the parent's own queue: the worker's one slot passes from
+ * the waiting parent to the children, then back to the parent. */
+Test(flow_control, a_processor_waits_for_children_it_adds_itself) {
+    ph *h = ph_new("q");
+    h->proc = adds_own_children;
+    ph_worker(h, NULL);
+    const char *id = ph_add(h, "parent", "{\"step\":\"init\"}", NULL);
+    cr_assert(PH_WAIT(h, 10000, h->n_completed == 3));
+    cr_assert_eq(h->n_active, 4, "parent, two children, parent again");
+    cr_assert_str_eq(ph_wget(h, 'c', 2)->text, "\"parent done\"", "the parent completes last");
+    cr_assert_str_eq(ph_state(h, id), "completed");
+    char suffix[96];
+    snprintf(suffix, sizeof suffix, "%s:processed", id);
+    cr_assert_eq(ph_icmd("HLEN %s", ph_key(h, suffix)), 2, "both children's results are the parent's");
+    cr_assert_eq(ph_job_num(h, id, "attemptsMade"), 1, "waiting for children counted no attempt");
+    char *d = stored_data(h, id);
+    cr_assert_str_eq(d, "{\"step\":\"wait\"}");
+    free(d);
+    cr_assert_eq(h->n_failed + h->n_retried + h->n_errors, 0);
+    ph_end(h);
+}
+
 /* ---- closing while a job moves ------------------------------------------------------ */
 
 static void moved_while_closing(bullc_job *job, int code, const char *message, void *data) {

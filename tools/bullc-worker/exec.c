@@ -433,22 +433,25 @@ static bool redis_secret(const char *e) {
     return colon && colon + 1 < at;
 }
 
-/* The environment plus BULLC_QUEUE, BULLC_JOB_ID, BULLC_JOB_NAME,
- * BULLC_JOB_ATTEMPT; without Redis's password unless --exec-redis-env (a
+/* The environment plus BULLC_QUEUE, BULLC_PREFIX, BULLC_JOB_ID,
+ * BULLC_JOB_NAME, BULLC_JOB_ATTEMPT; without Redis's password unless --exec-redis-env (a
  * command that needs Redis is told so; the rest should not hold it). */
 static int build_env(bw_run *r, const bullc_job *job) {
     extern char **environ;
     size_t n = 0;
     while (environ[n]) n++;
-    r->env = calloc(n + 5, sizeof *r->env);
+    r->env = calloc(n + 6, sizeof *r->env);
     if (!r->env) return -1;
     char attempt[24];
     snprintf(attempt, sizeof attempt, "%lld", (long long)bullc_job_attempts_made(job) + 1);
+    /* the prefix lets a command name this job as a child's parent:
+     * {"id": BULLC_JOB_ID, "queue": "BULLC_PREFIX:BULLC_QUEUE"} */
     const char *kv[][2] = {{"BULLC_QUEUE", r->q->cfg->name},
+                           {"BULLC_PREFIX", r->q->cfg->s.prefix ? r->q->cfg->s.prefix : "bull"},
                            {"BULLC_JOB_ID", bullc_job_id(job)},
                            {"BULLC_JOB_NAME", bullc_job_name(job)},
                            {"BULLC_JOB_ATTEMPT", attempt}};
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
         size_t len = strlen(kv[i][0]) + strlen(kv[i][1]) + 2;
         if (!(r->env[r->env_own] = malloc(len))) return -1;
         snprintf(r->env[r->env_own++], len, "%s=%s", kv[i][0], kv[i][1]);
@@ -456,8 +459,8 @@ static int build_env(bw_run *r, const bullc_job *job) {
     size_t k = r->env_own;
     bool keep_secret = r->q->app->cfg->exec_redis_env;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "BULLC_QUEUE=", 12) && strncmp(environ[i], "BULLC_JOB_", 10) &&
-            (keep_secret || !redis_secret(environ[i])))
+        if (strncmp(environ[i], "BULLC_QUEUE=", 12) && strncmp(environ[i], "BULLC_PREFIX=", 13) &&
+            strncmp(environ[i], "BULLC_JOB_", 10) && (keep_secret || !redis_secret(environ[i])))
             r->env[k++] = environ[i];
     return 0;
 }
