@@ -76,6 +76,8 @@ void bullc__args_i64(bullc__args *a, int64_t v) { bullc__args_own(a, sdsfromlong
 
 void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const char *job_id, int state) {
     bullc__args_init(a);
+    bullc__conn *conn;
+    if ((a->rc = bullc__queue_conn(q, &conn, &a->err))) return;
     const bullc__keys *ks = bullc__queue_keys(q);
     const bullc__call *d = bullc__call_of(bullc__queue_proto(q), c);
     for (int i = 0; i < d->nkeys; i++) {
@@ -90,6 +92,7 @@ void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const ch
 }
 
 int bullc__args_eval(bullc_queue *q, bullc__call_id call, bullc__args *a, redisReply **reply, bullc_error *err) {
+    if (a->rc) return bullc__err(err, a->rc, "%s", a->err.message);
     if (a->oom) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     const bullc__call *d = bullc__call_of(bullc__queue_proto(q), call);
     if (d->nargs >= 0 && a->argc != d->nkeys + d->nargs) /* a bug: the call site and its descriptor disagree */

@@ -219,6 +219,7 @@ struct bullc_queue_opts {
     bullc_job_opts *default_job_opts;
     int64_t max_len_events;
     bool skip_meta_update;
+    int bullmq_version; /* 0: auto, 5, 6 */
 };
 struct bullc_worker_opts {
     bullc_redis_opts *redis;
@@ -231,6 +232,7 @@ struct bullc_worker_opts {
     cJSON *keep_complete, *keep_fail; /* Node's KeepJobs objects; NULL: keep all */
     int64_t max_started_attempts, metrics_max_data_points, job_timeout;
     bool skip_stalled_check, skip_lock_renewal, autorun;
+    int bullmq_version; /* 0: auto, 5, 6 */
     bullc_processor_fn processor;
     bullc_blocking_processor_fn blocking_processor;
     void *processor_data;
@@ -242,6 +244,7 @@ struct bullc_queue_events_opts {
     char *prefix, *last_event_id;
     int64_t blocking_timeout;
     bool autorun;
+    int bullmq_version; /* 0: auto, 5, 6 */
 };
 /* What bullc_queue_opts_new and bullc_queue_events_opts_new give; also used
  * when a constructor is passed NULL settings. */
@@ -292,6 +295,7 @@ int bullc__validate_job_id(const char *id, bullc_error *err);
  * hold `parent` is added as that parent's child (flows, and children added
  * from a processor). */
 typedef struct bullc__add_call {
+    const bullc__protocol *proto; /* the one it was built for */
     const bullc__script *script;
     int argc;
     const char *argv[12];
@@ -403,6 +407,9 @@ struct bullc_worker {
     sds qualified_name;           /* "<prefix>:<queue>", Node's queueQualifiedName */
     bullc__keys keys;             /* keys.k[BULLC__K_BASE] is "<prefix>:<queue>:" */
     const bullc__protocol *proto; /* the BullMQ major spoken to this queue */
+    bool settled;                 /* proto read from the queue's meta.version once */
+    bool version_stopped;         /* meta.version conflicts: fetch nothing more */
+    bool cmd_settling;            /* the command connection is up, its meta.version read not answered */
     char id[37];
     uint64_t token_seq;
     bullc_worker_opts o;
@@ -503,12 +510,18 @@ const bullc_job_opts *bullc__queue_default_opts(const bullc_queue *q);
 /* queue.c: the settings the handle connects with (for checks.c's own connection). */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
 
+/* worker.c: meta.version read again (at each stalled-jobs check): a change
+ * of major stops the worker's fetching with an error event. */
+void bullc__worker_check_version(bullc_worker *w);
+
 /* ---- admin.c / events.c ---- */
 /* queue.c: the handle's connection, connected (and the queue's meta written
  * once per connection unless the handle skips it), as an add would. */
 int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err);
 /* The protocol the queue speaks (its major is resolved on the first connection). */
 const bullc__protocol *bullc__queue_proto(const bullc_queue *q);
+/* The major set with bullc_queue_opts_set_bullmq_version (0: auto). */
+int bullc__queue_explicit_major(const bullc_queue *q);
 
 /* ---- scheduler.c, sched_worker.c: job schedulers ---------------------- */
 /* cron-parser's next time of `pattern` in zone `tz` (NULL: UTC) after
@@ -538,6 +551,8 @@ typedef struct bullc__args {
     sds *owned;
     int nowned, capowned;
     bool oom;
+    int rc;          /* bullc__args_call could not reach the queue: reported when run */
+    bullc_error err; /* its message */
 } bullc__args;
 void bullc__args_init(bullc__args *a);
 void bullc__args_free(bullc__args *a);
@@ -550,7 +565,8 @@ void bullc__args_i64(bullc__args *a, int64_t v);
 /* A key of the queue's key set, borrowed. */
 void bullc__args_qkey(bullc__args *a, bullc_queue *q, bullc__key_id k);
 /* Starts `a` (uninitialised) with the keys of call `c`: the queue's, the
- * keys of job `job_id`, the key of `state` (a bullc__key_id) for the caller's. */
+ * keys of job `job_id`, the key of `state` (a bullc__key_id) for the caller's.
+ * Connects first: the keys depend on the major the queue settles on. */
 void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const char *job_id, int state);
 /* Runs call `c` with `a` (BULLC_ENOMEM if building it failed). */
 int bullc__args_eval(bullc_queue *q, bullc__call_id c, bullc__args *a, redisReply **reply, bullc_error *err);

@@ -100,18 +100,21 @@ int bullc_queue_check_server(bullc_queue *q, char **report_json, bullc_error *er
 
     const sds meta = bullc__queue_keys(q)->k[BULLC__K_META];
     const char *hget[] = {"HGET", meta, "version"};
-    if (bullc__conn_command(&c, &r, NULL, 3, hget, NULL) == 0 && r->type == REDIS_REPLY_STRING) {
+    bool has_meta = bullc__conn_command(&c, &r, NULL, 3, hget, NULL) == 0 && r->type == REDIS_REPLY_STRING;
+    if (has_meta)
         cJSON_AddStringToObject(rep, "queueVersion", r->str);
-        if (strncmp(r->str, "bullmq:6.", 9)) {
-            sds m = sdscatprintf(sdsempty(),
-                                 "queue meta.version is %s: written by another BullMQ major, whose "
-                                 "data layout bullc (bullmq 6.x) does not speak",
-                                 r->str);
-            cJSON_AddItemToArray(errors, cJSON_CreateString(m));
-            sdsfree(m);
-        }
-    } else {
+    else
         cJSON_AddNullToObject(rep, "queueVersion");
+    /* the major the queue's handles would settle on, as they do */
+    const bullc__protocol *p;
+    bool write_version;
+    bullc_error e = {0};
+    if (bullc__protocol_settle(bullc_queue_name(q), bullc__queue_explicit_major(q), has_meta ? r->str : NULL, NULL, &p,
+                               &write_version, &e)) {
+        cJSON_AddNullToObject(rep, "bullmqVersion");
+        cJSON_AddItemToArray(errors, cJSON_CreateString(e.message));
+    } else {
+        cJSON_AddNumberToObject(rep, "bullmqVersion", p->major);
     }
     freeReplyObject(r);
     sdsfree(version), sdsfree(mode), sdsfree(cluster);

@@ -45,6 +45,7 @@ static const struct {
     {BULLC_ESTATE, "BULLC_ESTATE", "job not in the expected state"},
     {BULLC_ECLOSED, "BULLC_ECLOSED", "handle closed"},
     {BULLC_ESYS, "BULLC_ESYS", "system call failed"},
+    {BULLC_EVERSION, "BULLC_EVERSION", "queue written by another BullMQ major"},
 };
 
 const char *bullc_strerror(int code) {

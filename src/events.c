@@ -15,15 +15,20 @@ struct bullc_queue_events {
     bullc__aconn conn;
     bullc__keys keys;
     sds last_id; /* "$" until the stream's last id is known */
+    sds queue;
     int64_t block_ms;
     bullc_queue_events_callbacks cbs;
     void *data;
     uv_timer_t retry; /* waits after an error reply */
     int state;
-    bool resolved;      /* last_id is an id (not "$") */
-    bool busy;          /* a command is in flight */
-    unsigned announced; /* connection generation `ready` was reported for */
-    int open;           /* handles still to close: connection, timer */
+    bool resolved;                /* last_id is an id (not "$") */
+    const bullc__protocol *proto; /* settled from meta.version (NULL: not yet) */
+    int explicit_major;           /* 0: auto */
+    unsigned settled;             /* connection generation whose meta.version was read */
+    bool version_stopped;         /* meta.version conflicts: listening stopped */
+    bool busy;                    /* a command is in flight */
+    unsigned announced;           /* connection generation `ready` was reported for */
+    int open;                     /* handles still to close: connection, timer */
     void (*close_cb)(bullc_queue_events *qe, void *data);
     void *close_data;
 };
@@ -137,12 +142,42 @@ static void on_last_id(bullc__aconn *c, redisReply *r, const bullc_error *err, v
     step(qe);
 }
 
+/* The queue's meta.version, once per connection: a queue taken over by
+ * another major than the one chosen stops the listener (its events differ:
+ * 5.x writes `debounced` too). */
+static void on_version(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    bullc_queue_events *qe = data;
+    (void)err;
+    qe->busy = false;
+    if (qe->state != QE_RUNNING || !r) return;
+    if (r->type != REDIS_REPLY_ERROR) {
+        sds v = r->type == REDIS_REPLY_STRING ? sdsnewlen(r->str, r->len) : NULL;
+        const bullc__protocol *p;
+        bool write_version;
+        bullc_error e = {0};
+        int rc = bullc__protocol_settle(qe->queue, qe->explicit_major, v, qe->proto, &p, &write_version, &e);
+        sdsfree(v);
+        if (rc) {
+            report(qe, rc, e.message);
+            qe->version_stopped = true;
+            return;
+        }
+        qe->proto = p;
+    }
+    qe->settled = c->generation;
+    step(qe);
+}
+
 /* Sends the next command when the connection is ready and none is in
- * flight: the stream's last id first (when started from "$"), then XREAD. */
+ * flight: the queue's meta.version once per connection, the stream's last
+ * id (when started from "$"), then XREAD. */
 static void step(bullc_queue_events *qe) {
-    if (qe->state != QE_RUNNING || qe->busy || !bullc__aconn_ready(&qe->conn)) return;
+    if (qe->state != QE_RUNNING || qe->busy || qe->version_stopped || !bullc__aconn_ready(&qe->conn)) return;
     int rc;
-    if (!qe->resolved) {
+    if (qe->settled != qe->conn.generation) {
+        const char *argv[] = {"HGET", qe->keys.k[BULLC__K_META], "version"};
+        rc = bullc__aconn_cmd(&qe->conn, 0, on_version, qe, 3, argv, NULL);
+    } else if (!qe->resolved) {
         const char *argv[] = {"XREVRANGE", qe->keys.k[BULLC__K_EVENTS], "+", "-", "COUNT", "1"};
         rc = bullc__aconn_cmd(&qe->conn, 0, on_last_id, qe, 6, argv, NULL);
     } else {
@@ -203,14 +238,16 @@ int bullc_queue_events_new(bullc_queue_events **out, struct uv_loop_s *loop, con
     if (!qe) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     qe->loop = loop;
     qe->block_ms = opts->blocking_timeout;
+    qe->explicit_major = opts->bullmq_version;
     if (cbs) qe->cbs = *cbs;
     qe->data = data;
     bool keys_ok = bullc__keys_init(&qe->keys, prefix, queue) == 0;
     qe->last_id = sdsnew(opts->last_event_id ? opts->last_event_id : "$");
+    qe->queue = sdsnew(queue);
     qe->resolved = strcmp(qe->last_id ? qe->last_id : "$", "$") != 0;
     sds name = bullc__client_name(prefix, queue, ":qe");
     bullc_redis_opts *ro = NULL;
-    if (!keys_ok || !qe->last_id || !name) {
+    if (!keys_ok || !qe->last_id || !qe->queue || !name) {
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     } else if (!opts->redis) {
         rc = bullc__redis_opts_default(&ro, err);
@@ -221,6 +258,7 @@ int bullc_queue_events_new(bullc_queue_events **out, struct uv_loop_s *loop, con
     if (rc) {
         bullc__keys_free(&qe->keys);
         sdsfree(qe->last_id);
+        sdsfree(qe->queue);
         free(qe);
         return rc;
     }
@@ -261,6 +299,7 @@ void bullc_queue_events_free(bullc_queue_events *qe) {
     if (!qe) return;
     bullc__keys_free(&qe->keys);
     sdsfree(qe->last_id);
+    sdsfree(qe->queue);
     free(qe);
 }
 

@@ -14,14 +14,16 @@ static const char *const default_states[] = {"active",      "completed", "delaye
 #define NDEFAULT (sizeof default_states / sizeof default_states[0])
 
 /* Validates `states` (NULL/0: the defaults) and removes duplicates, keeping
- * the first of each (Node's `new Set(types)`). `names` gets borrowed
- * pointers; returns the count or a negative error. */
-static int sanitize_states(const char *const *states, size_t n, const char ***names, bullc_error *err) {
+ * the first of each (Node's `new Set(types)`); on a queue spoken to as 5.x,
+ * "waiting" brings "paused" along, as Node 5's sanitizeJobTypes (a paused
+ * 5.x queue keeps its waiting jobs there). `names` gets borrowed pointers;
+ * returns the count or a negative error. */
+static int sanitize_states(bullc_queue *q, const char *const *states, size_t n, const char ***names, bullc_error *err) {
     if (!states || !n) {
         states = default_states;
         n = NDEFAULT;
     }
-    const char **out = calloc(n, sizeof *out);
+    const char **out = calloc(n + 1, sizeof *out);
     if (!out) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     int k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -35,6 +37,17 @@ static int sanitize_states(const char *const *states, size_t n, const char ***na
         int j = 0;
         while (j < k && strcmp(out[j], states[i])) j++;
         if (j == k) out[k++] = states[i];
+    }
+    bullc__conn *c;
+    int rc = bullc__queue_conn(q, &c, err);
+    if (rc) {
+        free(out);
+        return rc;
+    }
+    if (bullc__queue_proto(q)->paused_list) {
+        bool waiting = false, paused = false;
+        for (int j = 0; j < k; j++) waiting |= !strcmp(out[j], "waiting"), paused |= !strcmp(out[j], "paused");
+        if (waiting && !paused) out[k++] = "paused";
     }
     *names = out;
     return k;
@@ -87,7 +100,7 @@ int bullc_queue_get_job(bullc_queue *q, const char *id, char **out_json, bullc_e
 int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstates, int64_t start, int64_t end,
                          bool asc, char **out_json, bullc_error *err) {
     const char **names;
-    int n = sanitize_states(states, nstates, &names, err);
+    int n = sanitize_states(q, states, nstates, &names, err);
     if (n < 0) return n;
     /* Node's getJobsArgs: base; start, end, asc, backfill bound 5, then the
      * Redis names of the types, without duplicates ("waiting" = "wait") */
@@ -177,13 +190,27 @@ int bullc_queue_count_jobs(bullc_queue *q, const char *const *states, size_t nst
     for (size_t i = 0; i < nstates; i++)
         if (!bullc__state_key(states[i]))
             return bullc__err(err, BULLC_EINVAL, "unknown job state \"%s\"", states[i] ? states[i] : "(null)");
-    return get_counts(q, states, nstates, counts, err);
+    bullc__conn *c;
+    int rc = bullc__queue_conn(q, &c, err);
+    if (rc || !bullc__queue_proto(q)->paused_list) return rc ? rc : get_counts(q, states, nstates, counts, err);
+    /* 5.x: a paused queue's waiting jobs are in `paused`; Node 5's waiting
+     * count (getJobCountByTypes('waiting')) adds them */
+    const char **names = calloc(nstates + 1, sizeof *names);
+    int64_t *all = calloc(nstates + 1, sizeof *all);
+    if (!names || !all) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < nstates; i++) names[i] = states[i];
+    if (!rc) names[nstates] = "paused";
+    if (!rc && !(rc = get_counts(q, names, nstates + 1, all, err)))
+        for (size_t i = 0; i < nstates; i++) counts[i] = all[i] + (!strcmp(states[i], "waiting") ? all[nstates] : 0);
+    free(names);
+    free(all);
+    return rc;
 }
 
 int bullc_queue_get_job_counts(bullc_queue *q, const char *const *states, size_t nstates, char **out_json,
                                bullc_error *err) {
     const char **names;
-    int n = sanitize_states(states, nstates, &names, err);
+    int n = sanitize_states(q, states, nstates, &names, err);
     if (n < 0) return n;
     int64_t *counts = calloc((size_t)n + 1, sizeof *counts);
     int rc = counts ? get_counts(q, names, (size_t)n, counts, err) : bullc__err(err, BULLC_ENOMEM, "out of memory");

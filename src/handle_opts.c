@@ -83,6 +83,21 @@ int bullc_queue_opts_set_skip_meta_update(bullc_queue_opts *o, bool skip) {
     return 0;
 }
 
+/* 0 (auto), 5 or 6: the majors whose protocol bullc has. */
+static int set_major(int *dst, int major) {
+    if (major != 0 && !bullc__protocol_of(major)) return BULLC_EINVAL;
+    *dst = major;
+    return 0;
+}
+
+int bullc_queue_opts_set_bullmq_version(bullc_queue_opts *o, int major) { return set_major(&o->bullmq_version, major); }
+int bullc_worker_opts_set_bullmq_version(bullc_worker_opts *o, int major) {
+    return set_major(&o->bullmq_version, major);
+}
+int bullc_queue_events_opts_set_bullmq_version(bullc_queue_events_opts *o, int major) {
+    return set_major(&o->bullmq_version, major);
+}
+
 /* ---- worker ----------------------------------------------------------------- */
 
 int bullc_worker_opts_new(bullc_worker_opts **out) {

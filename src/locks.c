@@ -129,6 +129,7 @@ static void stalled_reply(bullc__aconn *c, redisReply *r, const bullc_error *err
 static void stalled_tick(uv_timer_t *t) {
     bullc_worker *w = t->data;
     if (w->closing || w->paused || !bullc__aconn_ready(&w->cmd)) return;
+    bullc__worker_check_version(w); /* a peer of another major may have taken the queue over */
     char max[16], now[24], interval[24];
     snprintf(max, sizeof max, "%d", w->o.max_stalled_count);
     snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());

@@ -291,6 +291,42 @@ int bullc__meta_version_major(const char *v) {
     return end > v + 7 && (*end == '.' || !*end) && m > 0 && m < 1000 ? (int)m : 0;
 }
 
+#define WAY_OUT                                                                                            \
+    "set the major explicitly (--bullmq-version 5|6, BULLC_BULLMQ_VERSION, bullmqVersion, or the C API's " \
+    "*_set_bullmq_version) to the one the queue's Node peers run"
+
+int bullc__protocol_settle(const char *queue, int explicit_major, const char *meta_version,
+                           const bullc__protocol *before, const bullc__protocol **out, bool *write_version,
+                           bullc_error *err) {
+    int m = meta_version ? bullc__meta_version_major(meta_version) : -1; /* -1: none, 0: not BullMQ's form */
+    const bullc__protocol *p;
+    if (explicit_major) {
+        p = bullc__protocol_of(explicit_major);
+        if (m > 0 && bullc__protocol_of(m) && m != explicit_major)
+            return bullc__err(err, BULLC_EVERSION,
+                              "queue %s: its meta.version is %s (BullMQ %d) but BullMQ %d was chosen: nothing "
+                              "written; choose %d or auto, or move all of the queue's peers to BullMQ %d first "
+                              "(mixing majors on one queue loses jobs when it is paused)",
+                              queue, meta_version, m, explicit_major, m, explicit_major);
+    } else if (m < 0) {
+        p = before ? before : &bullc__protocol_v6;
+    } else if (!(p = bullc__protocol_of(m))) {
+        return bullc__err(err, BULLC_EVERSION,
+                          "queue %s: its meta.version is %s, a BullMQ major bullc does not speak (5 and 6): "
+                          "nothing written; " WAY_OUT " if that major is compatible",
+                          queue, meta_version);
+    }
+    if (before && before != p)
+        return bullc__err(err, BULLC_EVERSION,
+                          "queue %s: its meta.version changed to %s while bullc spoke BullMQ %d to it: a peer of "
+                          "another major took the queue over; stopped; " WAY_OUT,
+                          queue, meta_version ? meta_version : "(none)", before->major);
+    *out = p;
+    /* a meta.version of another major stays: Node's peers of that major read it */
+    *write_version = m < 0 || m == p->major;
+    return 0;
+}
+
 /* The scripts of every call, per protocol; [0] is 6.x, [1] is 5.x. */
 static const bullc__script *call_scripts[2][BULLC__C_N];
 static pthread_once_t call_scripts_once = PTHREAD_ONCE_INIT;

@@ -156,6 +156,16 @@ const bullc__protocol *bullc__protocol_of(int major);
  * "bullmq:<major>." form). */
 int bullc__meta_version_major(const char *meta_version);
 
+/* Settles which protocol a handle speaks to queue `queue` from its explicit
+ * major (0: auto), the queue's meta.version (NULL: the queue has none) and
+ * the protocol it settled on before (NULL: none yet). Returns 0 and sets
+ * *out and *write_version (whether the handle may write its meta.version:
+ * never over another major's), or BULLC_EVERSION with a message naming the
+ * way out. */
+int bullc__protocol_settle(const char *queue, int explicit_major, const char *meta_version,
+                           const bullc__protocol *before, const bullc__protocol **out, bool *write_version,
+                           bullc_error *err);
+
 /* The 6.x descriptors; bullc__call_of gives a protocol's. */
 extern const bullc__call bullc__calls[BULLC__C_N];
 static inline const bullc__call *bullc__call_of(const bullc__protocol *p, bullc__call_id c) {

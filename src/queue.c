@@ -16,6 +16,10 @@ struct bullc_queue {
     char *prefix;
     bullc__keys keys;             /* built once per handle */
     const bullc__protocol *proto; /* the BullMQ major spoken to this queue */
+    int explicit_major;           /* 0: auto */
+    bool settled;                 /* proto read from the queue's meta.version once */
+    bool write_version;           /* meta.version is ours to write (not another major's) */
+    unsigned settled_generation;  /* connection generation whose meta.version was read */
     unsigned scripts_generation;  /* connection generation the add scripts were loaded on */
     bullc_job_opts *defaults;
     int64_t max_len_events;
@@ -41,7 +45,8 @@ int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts 
     q->prefix = strdup(opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX);
     q->max_len_events = opts->max_len_events;
     q->skip_meta_update = opts->skip_meta_update;
-    q->proto = &bullc__protocol_v6;
+    q->explicit_major = opts->bullmq_version;
+    q->proto = opts->bullmq_version ? bullc__protocol_of(opts->bullmq_version) : &bullc__protocol_v6;
     if (opts->default_job_opts && bullc_job_opts_new(&q->defaults) == 0) {
         cJSON_Delete(q->defaults->obj);
         q->defaults->obj = cJSON_Duplicate(opts->default_job_opts->obj, 1);
@@ -68,17 +73,39 @@ void bullc_queue_free(bullc_queue *q) {
 const char *bullc_queue_name(const bullc_queue *q) { return q->name; }
 const char *bullc_queue_prefix(const bullc_queue *q) { return q->prefix; }
 const char *bullc_queue_key_base(const bullc_queue *q) { return q->keys.k[BULLC__K_BASE]; }
+int bullc_queue_bullmq_version(const bullc_queue *q) { return q->proto->major; }
+
+/* Reads meta.version once per connection and settles the major spoken to the
+ * queue: before anything is written, so a conflict writes nothing. */
+static int settle(bullc_queue *q, bullc_error *err) {
+    if (q->settled_generation == q->conn.generation) return 0;
+    const char *argv[] = {"HGET", q->keys.k[BULLC__K_META], "version"};
+    redisReply *r = NULL;
+    int rc = bullc__conn_command(&q->conn, &r, err, 3, argv, NULL);
+    if (rc) return rc;
+    sds v = r->type == REDIS_REPLY_STRING ? sdsnewlen(r->str, r->len) : NULL;
+    freeReplyObject(r);
+    const bullc__protocol *p;
+    rc =
+        bullc__protocol_settle(q->name, q->explicit_major, v, q->settled ? q->proto : NULL, &p, &q->write_version, err);
+    sdsfree(v);
+    if (rc) return rc;
+    q->proto = p;
+    q->settled = true;
+    q->settled_generation = q->conn.generation;
+    return 0;
+}
 
 /* Appends the HMSET of the meta fields Node's Queue constructor writes, so
  * dashboards and Node peers see a normal queue; false when this connection
  * has written them already (or the handle skips them). */
 static bool append_meta(bullc_queue *q, int *rc, bullc_error *err) {
     if (q->skip_meta_update || q->meta_generation == q->conn.generation) return false;
-    char maxlen[24], version[64];
+    char maxlen[24];
     snprintf(maxlen, sizeof maxlen, "%lld", (long long)q->max_len_events);
-    snprintf(version, sizeof version, "bullmq:%s", bullc__scripts_bullmq_version);
-    const char *argv[] = {"HMSET", q->keys.k[BULLC__K_META], "opts.maxLenEvents", maxlen, "version", version};
-    *rc = bullc__conn_append(&q->conn, 6, argv, NULL, err);
+    const char *argv[] = {"HMSET",   q->keys.k[BULLC__K_META], "opts.maxLenEvents", maxlen,
+                          "version", q->proto->meta_version};
+    *rc = bullc__conn_append(&q->conn, q->write_version ? 6 : 4, argv, NULL, err);
     return true;
 }
 
@@ -91,10 +118,11 @@ static int read_meta(bullc_queue *q, bullc_error *err) {
     return rc;
 }
 
-/* Connects and, once per connection, writes the meta fields. */
+/* Connects and, once per connection, settles the major and writes the meta
+ * fields. */
 static int ready(bullc_queue *q, bullc_error *err) {
     int rc = bullc__conn_ensure(&q->conn, err);
-    if (rc || !append_meta(q, &rc, err) || rc) return rc;
+    if (rc || (rc = settle(q, err)) || !append_meta(q, &rc, err) || rc) return rc;
     return read_meta(q, err);
 }
 
@@ -117,6 +145,7 @@ int bullc__add_call_build(bullc__add_call *c, const bullc__protocol *proto, cons
                           : pj->delay > 0                     ? BULLC__C_ADD_DELAYED
                           : pj->priority > 0                  ? BULLC__C_ADD_PRIORITIZED
                                                               : BULLC__C_ADD_STANDARD;
+    c->proto = proto;
     c->script = bullc__call_script(proto, call);
     c->argc = bullc__call_keys(proto, call, ks, NULL, c->argv, c->lens);
     const sds base = ks->k[BULLC__K_BASE];
@@ -269,6 +298,16 @@ static int prepare_one(bullc_queue *q, batch *b, bullc_error *err) {
     return 0;
 }
 
+/* The first job is prepared before connecting, so before the queue's major
+ * was settled: built again when it settled on another. */
+static int rebuild_first(bullc_queue *q, batch *b, bullc_error *err) {
+    if (b->calls[0].proto == q->proto) return 0;
+    bullc__add_call_free(&b->calls[0]);
+    if (bullc__add_call_build(&b->calls[0], q->proto, &q->keys, b->jobs[0].name, &b->pj[0], 0))
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    return 0;
+}
+
 /* How many appended jobs go to the socket at once while the rest of a batch
  * is still being prepared. */
 #define FLUSH_EVERY 64
@@ -364,7 +403,7 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
      * such even when Redis is down. */
     if ((rc = prepare_one(q, &b, err))) goto out;
     if (n == 1 && !nprobes(&b.pj[0])) {
-        if ((rc = ready(q, err))) goto out;
+        if ((rc = ready(q, err)) || (rc = rebuild_first(q, &b, err))) goto out;
         /* The common single add: one EVALSHA, no transaction needed. */
         redisReply *r = NULL;
         probes none = {0};
@@ -373,7 +412,7 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
         freeReplyObject(r);
         goto out;
     }
-    if ((rc = bullc__conn_ensure(&q->conn, err))) goto out;
+    if ((rc = bullc__conn_ensure(&q->conn, err)) || (rc = settle(q, err)) || (rc = rebuild_first(q, &b, err))) goto out;
     for (int attempt = 0; attempt < 3; attempt++) {
         if ((rc = load_add_scripts(q, err)) || (rc = send_batch(q, &b, err))) break;
         size_t left = 0;
@@ -414,6 +453,7 @@ int bullc_queue_add(bullc_queue *q, const char *name, const char *data_json, con
 
 /* ---- accessors for admin.c / events.c ---- */
 const bullc__protocol *bullc__queue_proto(const bullc_queue *q) { return q->proto; }
+int bullc__queue_explicit_major(const bullc_queue *q) { return q->explicit_major; }
 
 int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err) {
     int rc = ready(q, err);

@@ -91,7 +91,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     w->name = opts->name ? sdsnew(opts->name) : NULL;
     w->min_block = 0.001;
     bullc__uuid4(w->id);
-    w->proto = &bullc__protocol_v6;
+    w->proto = opts->bullmq_version ? bullc__protocol_of(opts->bullmq_version) : &bullc__protocol_v6;
     if (bullc__keys_init(&w->keys, w->prefix ? w->prefix : "", queue)) rc = BULLC_ENOMEM;
     const sds base = w->keys.k[BULLC__K_BASE]; /* "<prefix>:<queue>:" */
     if (base && !(w->qualified_name = sdsnewlen(base, sdslen(base) - 1))) rc = BULLC_ENOMEM;
@@ -214,8 +214,55 @@ static void preload_reply(bullc__aconn *c, redisReply *r, const bullc_error *err
     (void)c, (void)r, (void)err, (void)data; /* a failure only means EVALSHA meets NOSCRIPT later */
 }
 
+/* Settles the major from meta.version's reply; false (and the worker stopped
+ * with an error event) on a conflict. */
+static bool settle(bullc_worker *w, const redisReply *r) {
+    if (!r || r->type == REDIS_REPLY_ERROR) return true; /* unreadable: keep speaking what it spoke */
+    sds v = r->type == REDIS_REPLY_STRING ? sdsnewlen(r->str, r->len) : NULL;
+    const bullc__protocol *p;
+    bool write_version;
+    bullc_error e = {0};
+    int rc =
+        bullc__protocol_settle(w->queue, w->o.bullmq_version, v, w->settled ? w->proto : NULL, &p, &write_version, &e);
+    sdsfree(v);
+    if (rc) {
+        if (!w->version_stopped) bullc__worker_error(w, rc, "%s", e.message);
+        w->version_stopped = true;
+        return false;
+    }
+    w->proto = p;
+    w->settled = true;
+    return true;
+}
+
+static void version_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    (void)c, (void)err;
+    settle(data, r);
+}
+
+void bullc__worker_check_version(bullc_worker *w) {
+    const char *argv[] = {"HGET", w->keys.k[BULLC__K_META], "version"};
+    bullc__aconn_cmd(&w->cmd, 0, version_reply, w, 3, argv, NULL);
+}
+
+static void cmd_ready(bullc_worker *w, bullc__aconn *c);
+
+static void ready_version_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    (void)err;
+    bullc_worker *w = data;
+    w->cmd_settling = false;
+    if (settle(w, r) && bullc__aconn_ready(c)) cmd_ready(w, c);
+}
+
+/* The scripts a worker runs depend on the queue's major: meta.version is
+ * read before anything else goes out on a new connection. */
 static void on_cmd_ready(bullc__aconn *c, void *data) {
     bullc_worker *w = data;
+    const char *argv[] = {"HGET", w->keys.k[BULLC__K_META], "version"};
+    w->cmd_settling = bullc__aconn_cmd(c, 0, ready_version_reply, w, 3, argv, NULL) == 0;
+}
+
+static void cmd_ready(bullc_worker *w, bullc__aconn *c) {
     const char *argv[] = {"INFO", "server"};
     bullc__aconn_cmd(c, 0, info_reply, w, 2, argv, NULL);
     /* Load every script the worker runs before anything else goes out on
@@ -244,7 +291,7 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
 static void on_block_ready(bullc__aconn *c, void *data) {
     bullc_worker *w = data;
     (void)c;
-    if (bullc__aconn_ready(&w->cmd) && w->ev.ready) w->ev.ready(w, w->ev_data);
+    if (bullc__aconn_ready(&w->cmd) && !w->cmd_settling && w->ev.ready) w->ev.ready(w, w->ev_data);
     bullc__worker_pump(w);
 }
 
@@ -464,7 +511,8 @@ static void start_block(bullc_worker *w) {
 }
 
 void bullc__worker_pump(bullc_worker *w) {
-    if (!w->running || w->closing || w->paused || !bullc__aconn_ready(&w->cmd)) return;
+    if (!w->running || w->closing || w->paused || w->version_stopped || w->cmd_settling || !bullc__aconn_ready(&w->cmd))
+        return;
     int64_t now = bullc__now_ms();
     if (w->limit_until > now) {
         int64_t d = w->limit_until - now;

@@ -45,15 +45,20 @@ test('an eviction policy other than noeviction refuses to start, with one clear 
   }
 });
 
-test('a queue written by another BullMQ major refuses to start', async () => {
+test('a queue written by another BullMQ major than the one chosen refuses to start', async () => {
   const r = await redis();
   const c = new IORedis(r.port);
   try {
     await c.hset('bull:old:meta', 'version', 'bullmq:5.12.0');
-    const w = startWorker(['--queue', 'old', '--builtin', 'noop'], { redis: r.url });
+    const w = startWorker(['--queue', 'old', '--builtin', 'noop', '--bullmq-version', '6'], { redis: r.url });
     const exit = await w.waitExit(10000);
     assert.strictEqual(exit.code, 5);
     assert.match(w.text(), /bullmq:5\.12\.0/);
+    // a major bullc does not speak refuses to start without an explicit choice
+    await c.hset('bull:older:meta', 'version', 'bullmq:4.18.0');
+    const w4 = startWorker(['--queue', 'older', '--builtin', 'noop'], { redis: r.url });
+    assert.strictEqual((await w4.waitExit(10000)).code, 5);
+    assert.match(w4.text(), /bullmq:4\.18\.0/);
   } finally {
     await c.quit();
     await r.kill();

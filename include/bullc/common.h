@@ -31,7 +31,9 @@ typedef enum bullc_errcode {
     BULLC_ESTATE = -10,   /* the job (or queue) is not in the state the call needs (-3, -4, -7, -8, -9;
                              obliterating a queue that is not paused or has active jobs) */
     BULLC_ECLOSED = -11,  /* the handle is closing or closed */
-    BULLC_ESYS = -12      /* an operating-system call failed (see the message) */
+    BULLC_ESYS = -12,     /* an operating-system call failed (see the message) */
+    BULLC_EVERSION = -13  /* the queue's meta.version is another BullMQ major than the one chosen (or
+                             changed major while the handle runs): nothing was written */
 } bullc_errcode;
 
 /* Filled by fallible calls when the caller passes one (it may pass NULL).

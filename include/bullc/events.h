@@ -67,6 +67,11 @@ BULLC_EXPORT int bullc_queue_events_opts_set_blocking_timeout(bullc_queue_events
 /* autorun (default true): start listening at once; else call
  * bullc_queue_events_run. */
 BULLC_EXPORT int bullc_queue_events_opts_set_autorun(bullc_queue_events_opts *opts, bool autorun);
+/* The BullMQ major of the queue's events: 5, 6 or 0 (auto: the queue's
+ * meta.version, else 6), as bullc_queue_opts_set_bullmq_version. A conflict
+ * with the queue's meta.version is reported as an error event
+ * (BULLC_EVERSION) and the listener stops. Else BULLC_EINVAL, unchanged. */
+BULLC_EXPORT int bullc_queue_events_opts_set_bullmq_version(bullc_queue_events_opts *opts, int major);
 
 /* Callbacks, all optional; `data` is passed last to each. */
 typedef struct bullc_queue_events_callbacks {

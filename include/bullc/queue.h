@@ -44,10 +44,19 @@ BULLC_EXPORT int bullc_queue_opts_set_default_job_opts(bullc_queue_opts *opts, c
 BULLC_EXPORT int bullc_queue_opts_set_max_len_events(bullc_queue_opts *opts, int64_t max_len);
 /* true: do not write meta.version / opts.maxLenEvents. */
 BULLC_EXPORT int bullc_queue_opts_set_skip_meta_update(bullc_queue_opts *opts, bool skip);
+/* The BullMQ major spoken to the queue: 5 (bullmq 5.81.5's protocol), 6
+ * (6.7.0's) or 0, auto: the major of the queue's meta.version when it has
+ * one, else 6 (docs/versions.md). An explicit major that the queue's
+ * meta.version contradicts makes every call fail with BULLC_EVERSION, having
+ * written nothing. Anything else: BULLC_EINVAL, settings unchanged. */
+BULLC_EXPORT int bullc_queue_opts_set_bullmq_version(bullc_queue_opts *opts, int major);
 
 /* Creates a handle for queue `name` (which may not contain ':'). Does not
- * connect: the first call that needs Redis does, and then writes the queue's
- * meta (version "bullmq:6.7.0", opts.maxLenEvents) as Node's Queue does.
+ * connect: the first call that needs Redis does, reads the queue's
+ * meta.version to settle the BullMQ major (bullc_queue_opts_set_bullmq_version)
+ * and then writes the queue's meta (version "bullmq:6.7.0" or
+ * "bullmq:5.81.5", opts.maxLenEvents) as a Node Queue of that major does; a
+ * meta.version of an unknown major is never rewritten.
  * Returns 0 and sets *out, or BULLC_EINVAL / BULLC_ENOMEM. Free with
  * bullc_queue_free. */
 BULLC_EXPORT int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts *opts, bullc_error *err);
@@ -59,6 +68,10 @@ BULLC_EXPORT void bullc_queue_free(bullc_queue *queue);
 BULLC_EXPORT const char *bullc_queue_name(const bullc_queue *queue);
 BULLC_EXPORT const char *bullc_queue_prefix(const bullc_queue *queue);
 BULLC_EXPORT const char *bullc_queue_key_base(const bullc_queue *queue);
+/* The BullMQ major (5 or 6) the handle speaks: the explicit one, else the
+ * one settled on its first connection, else (not connected yet) 6. Any thread
+ * that owns the handle. */
+BULLC_EXPORT int bullc_queue_bullmq_version(const bullc_queue *queue);
 
 /* Adds a job, as Node's `queue.add(name, data, opts)`.
  *
@@ -108,10 +121,12 @@ BULLC_EXPORT int bullc_queue_add_bulk(bullc_queue *queue, bullc_bulk_job *jobs, 
  *    "maxmemoryPolicy": "noeviction" | null (CONFIG forbidden),
  *    "persistence": "aof" | "rdb" | "aof+rdb" | "none" | null,
  *    "queueVersion": "bullmq:6.7.0" | null (new queue),
+ *    "bullmqVersion": 6 (the major the handle would speak) | null (a conflict),
  *    "errors": [...], "warnings": [...]}
  * `errors` holds what makes BullMQ lose jobs: an eviction policy other than
  * noeviction, a cluster with a prefix (or queue name) without a hash tag, a
- * queue written by another BullMQ major (meta.version not bullmq:6.x).
+ * meta.version whose major conflicts with the handle's explicit one or that
+ * bullc does not speak (what the handle's calls refuse with BULLC_EVERSION).
  * `warnings`: persistence off, INFO/CONFIG forbidden (checks skipped).
  * Returns 0 when the report could be made (whatever it says), or the
  * connection error. */

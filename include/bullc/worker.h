@@ -68,6 +68,14 @@ BULLC_EXPORT int bullc_worker_opts_set_redis(bullc_worker_opts *opts, const bull
 BULLC_EXPORT int bullc_worker_opts_set_prefix(bullc_worker_opts *opts, const char *prefix);
 /* The worker's name (job field `pb`, client name suffix); NULL: none. */
 BULLC_EXPORT int bullc_worker_opts_set_name(bullc_worker_opts *opts, const char *name);
+/* The BullMQ major spoken to the queue: 5, 6 or 0 (auto: the queue's
+ * meta.version major when it has one, else 6), as
+ * bullc_queue_opts_set_bullmq_version. The worker reads meta.version on
+ * every connection and at each stalled-jobs check: an explicit major it
+ * contradicts, or a major that changed while running, is an error event
+ * BULLC_EVERSION and the worker closes (fetching nothing more). Else
+ * BULLC_EINVAL, settings unchanged. */
+BULLC_EXPORT int bullc_worker_opts_set_bullmq_version(bullc_worker_opts *opts, int major);
 /* Jobs processed at once: >= 1. */
 BULLC_EXPORT int bullc_worker_opts_set_concurrency(bullc_worker_opts *opts, int concurrency);
 /* lockDuration, ms: > 0. */

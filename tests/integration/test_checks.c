@@ -69,13 +69,20 @@ Test(checks, eviction_policy_is_an_error) {
 }
 
 Test(checks, foreign_queue_version_is_an_error) {
-    pr_cmd(&pr, "HSET bull:old:meta version %s", "bullmq:5.12.0");
+    pr_cmd(&pr, "HSET bull:old:meta version %s", "bullmq:4.12.0");
+    pr_cmd(&pr, "HSET bull:five:meta version %s", "bullmq:5.12.0");
     pr_cmd(&pr, "HSET bull:new:meta version %s", "bullmq:6.2.0");
     cJSON *j = check("bull", "old");
-    cr_assert(array_has(j, "errors", "bullmq:5.12.0"));
+    cr_assert(array_has(j, "errors", "bullmq:4.12.0"), "a major bullc does not speak");
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "bullmqVersion")));
+    cJSON_Delete(j);
+    j = check("bull", "five");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "errors")), 0, "5.x is spoken (auto)");
+    cr_assert_eq(cJSON_GetObjectItem(j, "bullmqVersion")->valueint, 5);
     cJSON_Delete(j);
     j = check("bull", "new");
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "errors")), 0, "any 6.x is fine");
+    cr_assert_eq(cJSON_GetObjectItem(j, "bullmqVersion")->valueint, 6);
     cJSON_Delete(j);
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bullmq_version.h"
 #include "helptext.h"
 #include "sc.h"
 
@@ -43,6 +44,9 @@ static const sc_flag flags[] = {
      "REDIS_USERNAME/REDIS_DB; timeouts: REDIS_CONNECT_TIMEOUT and\n"
      "REDIS_COMMAND_TIMEOUT, ms)"},
     {"--prefix", "P", "key prefix (bull)"},
+    {"--bullmq-version", "5|6|auto",
+     "BullMQ major spoken to the queue (default BULLC_BULLMQ_VERSION, else\n"
+     "auto: the queue's meta.version, else 6; docs/versions.md)"},
     {"--remove-on-complete", "JSON", "keep completed jobs: N, true, false or {\"age\":S,\"count\":N} (10)"},
     {"--remove-on-fail", "JSON", "the same for failed jobs (5)"},
     {"--job-opts", "JSON", "more job options, Node's names (merged last)"},
@@ -282,7 +286,10 @@ static int set_value(sc_config *c, const char *flag, const char *v) {
         c->redis_url = copy;
     } else if (IS("--prefix"))
         c->prefix = v;
-    else if (IS("--remove-on-complete"))
+    else if (IS("--bullmq-version")) {
+        if ((c->bullmq_version = bw_parse_bullmq_version(v)) < 0)
+            return fail("--bullmq-version must be 5, 6 or auto, not '%s'", v);
+    } else if (IS("--remove-on-complete"))
         c->remove_on_complete = v;
     else if (IS("--remove-on-fail"))
         c->remove_on_fail = v;
@@ -343,6 +350,10 @@ int sc_config_parse(sc_config *c, int argc, char **argv) {
     c->stats_interval_ms = 60000;
     c->dedup_ttl_ms = 3600000;
     c->log_level = TLOG_INFO;
+    /* the environment's major first: --bullmq-version overrides it */
+    const char *env_major = getenv("BULLC_BULLMQ_VERSION");
+    if (env_major && *env_major && (c->bullmq_version = bw_parse_bullmq_version(env_major)) < 0)
+        return fail("BULLC_BULLMQ_VERSION must be 5, 6 or auto, not '%s'", env_major);
     for (int i = 1; i < argc; i++) {
         char flag[64];
         const char *a = argv[i], *v = NULL, *eq = strchr(a, '=');
@@ -386,6 +397,7 @@ int sc_config_parse(sc_config *c, int argc, char **argv) {
     if (!*c->job_name) return fail("--job-name must not be empty");
     if (!*c->type_field) return fail("--type-field must not be empty");
     if (c->prefix && !*c->prefix) return fail("--prefix must not be empty");
+
     if (c->dead_timeout_ms && c->dead_timeout_ms < 100) return fail("--dead-timeout must be 0 (off) or at least 100ms");
     /* a quiet feed is only known to be alive through its pongs */
     if (c->dead_timeout_ms && c->ping_interval_ms >= c->dead_timeout_ms)

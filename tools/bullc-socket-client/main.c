@@ -213,7 +213,8 @@ int main(int argc, char **argv) {
     }
     bullc_queue_opts *qo = NULL;
     if (!(rc = bullc_queue_opts_new(&qo)) && !(rc = bullc_queue_opts_set_redis(qo, ro)) &&
-        !(rc = bullc_queue_opts_set_prefix(qo, app.cfg.prefix)))
+        !(rc = bullc_queue_opts_set_prefix(qo, app.cfg.prefix)) &&
+        !(rc = bullc_queue_opts_set_bullmq_version(qo, app.cfg.bullmq_version)))
         rc = bullc_queue_new(&queue, app.cfg.queue, qo, &err);
     else
         snprintf(err.message, sizeof err.message, "%s", bullc_strerror(rc));
@@ -236,6 +237,12 @@ int main(int argc, char **argv) {
      * an absent Redis may come back, and the buffer covers it meanwhile. */
     rc = bullc_queue_ping(queue, &err);
     atomic_store(&sc_st.redis_up, rc == 0);
+    if (rc == BULLC_EVERSION) {
+        TLOG(TLOG_ERROR, "redis", TLOG_S("msg", "BullMQ major conflict"), TLOG_S("code", bullc_err_name(rc)),
+             TLOG_S("error", err.message));
+        exit_code = SC_EXIT_VERSION;
+        goto out;
+    }
     if (rc == BULLC_EAUTH || (rc && app.cfg.require_redis)) {
         TLOG(TLOG_ERROR, "redis", TLOG_S("msg", "Redis is not usable at start"), TLOG_S("code", bullc_err_name(rc)),
              TLOG_S("error", err.message));

@@ -25,11 +25,12 @@
 
 /* Exit codes (also in --help and docs/socket-client.md). */
 enum {
-    SC_EXIT_OK = 0,    /* stopped by a signal; every message received was added to Redis (or dropped as counted) */
-    SC_EXIT_FAIL = 1,  /* a failure at start or run time (libwebsockets context, thread, memory) */
-    SC_EXIT_USAGE = 2, /* bad flags, bad JSON in --subscribe / --job-opts, bad URL, log file */
-    SC_EXIT_REDIS = 3, /* Redis refused the password or database at start, or was unreachable with --require-redis */
-    SC_EXIT_LOST = 4   /* the flush at shutdown timed out (or a second signal): buffered messages were lost */
+    SC_EXIT_OK = 0,     /* stopped by a signal; every message received was added to Redis (or dropped as counted) */
+    SC_EXIT_FAIL = 1,   /* a failure at start or run time (libwebsockets context, thread, memory) */
+    SC_EXIT_USAGE = 2,  /* bad flags, bad JSON in --subscribe / --job-opts, bad URL, log file */
+    SC_EXIT_REDIS = 3,  /* Redis refused the password or database at start, or was unreachable with --require-redis */
+    SC_EXIT_LOST = 4,   /* the flush at shutdown timed out (or a second signal): buffered messages were lost */
+    SC_EXIT_VERSION = 5 /* the queue's meta.version is another BullMQ major than the one chosen (nothing written) */
 };
 
 #include "tlog.h"
@@ -57,6 +58,7 @@ typedef struct sc_config {
     bool insecure;
     const char *queue, *job_name, *type_field;
     const char *redis_url, *prefix;
+    int bullmq_version;                              /* --bullmq-version / BULLC_BULLMQ_VERSION: 0 auto, 5, 6 */
     const char *remove_on_complete, *remove_on_fail; /* JSON values */
     const char *job_opts;                            /* JSON object, merged last */
     size_t buffer_size, max_message_bytes, batch;

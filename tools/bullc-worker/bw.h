@@ -56,6 +56,7 @@ typedef struct bw_settings {
     int64_t kill_grace; /* ms between SIGTERM and SIGKILL of an exec child */
     const char *remove_on_complete, *remove_on_fail, *name, *prefix;
     bool skip_stalled_check, skip_lock_renewal;
+    int bullmq_version; /* 0: auto, 5, 6 */
 } bw_settings;
 
 typedef struct bw_queue_cfg {

@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bullmq_version.h"
 #include "bw.h"
 #include "helptext.h"
 
 /* O_MS_POS: a duration the worker cannot run with at 0 (a lock of 0 ms, a
  * stalled check every 0 ms); O_MS: 0 means none. */
-enum { O_POSINT, O_INT, O_MS, O_MS_POS, O_COUNT, O_SECONDS, O_BOOL, O_KEEP, O_STR };
+enum { O_POSINT, O_INT, O_MS, O_MS_POS, O_COUNT, O_SECONDS, O_BOOL, O_KEEP, O_STR, O_MAJOR };
 
 static int set_keep_complete(bullc_worker_opts *o, const char *json);
 static int set_keep_fail(bullc_worker_opts *o, const char *json);
@@ -22,7 +23,7 @@ static int set_keep_fail(bullc_worker_opts *o, const char *json);
 /* The bullc_worker_opts setter of an option, by its table type (the
  * compiler checks each against the type). */
 typedef union wset {
-    int (*i)(bullc_worker_opts *, int);          /* O_POSINT, O_INT */
+    int (*i)(bullc_worker_opts *, int);          /* O_POSINT, O_INT, O_MAJOR */
     int (*i64)(bullc_worker_opts *, int64_t);    /* O_MS, O_MS_POS, O_COUNT */
     int (*d)(bullc_worker_opts *, double);       /* O_SECONDS */
     int (*b)(bullc_worker_opts *, bool);         /* O_BOOL */
@@ -71,6 +72,9 @@ static const optdef opts[] = {
     OPT("metrics-max-data-points", "metrics.maxDataPoints", O_COUNT, metrics_max_data_points, i64,
         bullc_worker_opts_set_metrics, "N", "record Node's per-minute metrics, keeping N points"),
     OPT("prefix", "prefix", O_STR, prefix, s, bullc_worker_opts_set_prefix, "P", "key prefix (bull)"),
+    OPT("bullmq-version", "bullmqVersion", O_MAJOR, bullmq_version, i, bullc_worker_opts_set_bullmq_version, "5|6|auto",
+        "BullMQ major spoken to the queue (auto: its meta.version's, else 6;\nalso BULLC_BULLMQ_VERSION); "
+        "docs/versions.md"),
     OPT("timeout", "timeout", O_MS, timeout, i64, NULL, "MS",
         "fail a job still running after MS ms (0: none); an exec command is killed"),
     OPT("kill-grace", "killGrace", O_MS, kill_grace, i64, NULL, "MS", "exec: delay between SIGTERM and SIGKILL (5000)"),
@@ -82,6 +86,7 @@ static size_t type_size(int type) {
     switch (type) {
     case O_POSINT:
     case O_INT:
+    case O_MAJOR:
         return sizeof(int);
     case O_SECONDS:
         return sizeof(double);
@@ -208,6 +213,15 @@ static int set_value(bw_config *cfg, bw_settings *s, size_t i, const char *text,
         *(const char **)field = p;
         break;
     }
+    case O_MAJOR: {
+        char num[8];
+        if (json && cJSON_IsNumber(json)) snprintf(num, sizeof num, "%g", json->valuedouble);
+        const char *t = json ? (cJSON_IsString(json) ? json->valuestring : cJSON_IsNumber(json) ? num : "") : text;
+        int m = bw_parse_bullmq_version(t);
+        if (m < 0) return fail("%s must be 5, 6 or auto, not '%s'", where, t);
+        *(int *)field = m;
+        break;
+    }
     default:
         if (json && !cJSON_IsString(json)) return fail("%s must be a string", where);
         text = json ? json->valuestring : text;
@@ -259,6 +273,7 @@ int bw_settings_to_opts(const bw_settings *s, bullc_worker_opts *o, char *why, s
         switch (d->type) {
         case O_POSINT:
         case O_INT:
+        case O_MAJOR:
             rc = d->set.i(o, *(const int *)field);
             break;
         case O_SECONDS:
@@ -497,8 +512,8 @@ static int load_file(bw_config *cfg, file_state *fs) {
         if (!strcmp(k, "redis")) {
             if (!cJSON_IsString(item)) return fail("%s must be a URL string", where);
             if (!cfg->redis_url) cfg->redis_url = item->valuestring;
-        } else if (!strcmp(k, "prefix")) {
-            int rc = set_value(cfg, &fs->defaults, (size_t)find_opt("prefix"), NULL, item, where);
+        } else if (!strcmp(k, "prefix") || !strcmp(k, "bullmqVersion")) {
+            int rc = set_value(cfg, &fs->defaults, (size_t)find_opt(k), NULL, item, where);
             if (rc) return rc;
         } else if (!strcmp(k, "busyPoll")) {
             if (!cJSON_IsNumber(item) || item->valuedouble < 0 || item->valuedouble > 100000)
@@ -776,6 +791,12 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     int rc = parse_args(cfg, &ps, argc, argv);
     if (rc) return rc;
     if (cfg->config_path && (rc = load_file(cfg, &fs))) return rc;
+    /* the environment's major is the lowest layer: the file and flags override it */
+    bw_settings env = {0};
+    const char *env_major = getenv("BULLC_BULLMQ_VERSION");
+    if (env_major && *env_major &&
+        (rc = set_value(cfg, &env, (size_t)find_opt("bullmqVersion"), env_major, NULL, "BULLC_BULLMQ_VERSION")))
+        return rc;
     if (cfg->shutdown_timeout < 0) cfg->shutdown_timeout = 10000;
     if (cfg->busy_poll_us < 0) cfg->busy_poll_us = 0;
     if (cfg->log_format < 0) cfg->log_format = TLOG_TEXT;
@@ -805,6 +826,7 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
         const file_queue *fq = NULL;
         for (size_t k = 0; k < fs.nqueues; k++)
             if (!strcmp(fs.queues[k].name, q->name)) fq = &fs.queues[k];
+        merge(&q->s, &env);
         merge(&q->s, &fs.defaults);
         if (fq) merge(&q->s, &fq->s);
         merge(&q->s, &ps.flags);

@@ -47,6 +47,7 @@ static int open_queue(const bullc_redis_opts *ro, const bw_queue_cfg *qc, bullc_
     if (!rc) rc = bullc_queue_opts_set_redis(qo, ro);
     if (!rc) rc = bullc_queue_opts_set_prefix(qo, qc->s.prefix);
     if (!rc) rc = bullc_queue_opts_set_skip_meta_update(qo, true);
+    if (!rc) rc = bullc_queue_opts_set_bullmq_version(qo, qc->s.bullmq_version);
     if (!rc)
         rc = bullc_queue_new(out, qc->name, qo, err);
     else
@@ -72,6 +73,8 @@ static int check_redis(const bw_config *cfg, const bullc_redis_opts *ro, const c
         return fatal(cfg, BW_EXIT_REDIS, "cannot reach Redis at %s: %s", where, err.message);
     case BULLC_EAUTH:
         return fatal(cfg, BW_EXIT_REDIS, "Redis at %s refused the credentials or the database: %s", where, err.message);
+    case BULLC_EVERSION: /* not bypassed by --allow-unsafe-redis: the worker could not run its scripts */
+        return fatal(cfg, BW_EXIT_UNSAFE, "%s", err.message);
     default:
         return fatal(cfg, BW_EXIT_REDIS, "Redis at %s: %s", where, err.message);
     }

@@ -64,11 +64,20 @@ static void ev_drained(bullc_worker *w, void *data) {
     TLOG(TLOG_INFO, "drained", TLOG_S("queue", q->cfg->name));
 }
 
+static void graceful(bw_app *app, const char *why);
+
 static void ev_error(bullc_worker *w, int code, const char *message, void *data) {
     bw_queue *q = data;
     (void)w;
     TLOG(TLOG_ERROR, "error", TLOG_S("queue", q->cfg->name), TLOG_S("code", bullc_err_name(code)),
          TLOG_S("msg", message));
+    /* the queue's meta.version conflicts with the major spoken to it (a peer
+     * of another major took it over): the worker fetches nothing more, and the
+     * program stops with the guard rails' code */
+    if (code == BULLC_EVERSION && !q->app->shutting_down) {
+        q->app->exit_code = BW_EXIT_UNSAFE;
+        graceful(q->app, "BullMQ major conflict");
+    }
 }
 
 static void ev_ready(bullc_worker *w, void *data) {
@@ -160,8 +169,12 @@ static void on_signal(uv_signal_t *h, int signum) {
         force(app, name);
         return;
     }
+    graceful(app, name);
+}
+
+static void graceful(bw_app *app, const char *why) {
     app->shutting_down = true;
-    TLOG(TLOG_INFO, "shutdown", TLOG_S("mode", "graceful"), TLOG_S("signal", name),
+    TLOG(TLOG_INFO, "shutdown", TLOG_S("mode", "graceful"), TLOG_S("signal", why),
          TLOG_I("timeout_ms", app->cfg->shutdown_timeout),
          TLOG_S("msg", "finishing the jobs in process; a second signal stops at once"));
     for (size_t i = 0; i < app->nqueues; i++) {

@@ -9,11 +9,12 @@
 #include <bullc/bullc.h>
 
 /* Exit codes (docs/cli.md). */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REDIS = 3, EXIT_NOTFOUND = 4 };
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REDIS = 3, EXIT_NOTFOUND = 4, EXIT_VERSION = 5 };
 
 typedef struct cli {
     const char *redis_url;   /* --redis */
     const char *prefix;      /* --prefix */
+    int bullmq_version;      /* --bullmq-version or BULLC_BULLMQ_VERSION: 5, 6, 0 (auto) */
     bool json;               /* --json */
     bool yes;                /* --yes */
     const struct verb *verb; /* the verb being run; its usage names every flag it takes */

@@ -107,6 +107,7 @@ int cli_open_admin(cli *c, const char *name, bullc_queue **out) {
     if (!rc) rc = bullc_queue_opts_set_redis(qo, ro);
     if (!rc) rc = bullc_queue_opts_set_prefix(qo, c->prefix);
     if (!rc) rc = bullc_queue_opts_set_skip_meta_update(qo, true); /* looking at a queue must not create it */
+    if (!rc) rc = bullc_queue_opts_set_bullmq_version(qo, c->bullmq_version);
     if (!rc)
         rc = bullc_queue_new(out, name, qo, &err);
     else

@@ -104,6 +104,7 @@ static int follow_events(cli *c, const char *queue, const char *from) {
     int r = bullc_queue_events_opts_new(&o);
     if (!r) r = bullc_queue_events_opts_set_redis(o, ro);
     if (!r) r = bullc_queue_events_opts_set_prefix(o, c->prefix);
+    if (!r) r = bullc_queue_events_opts_set_bullmq_version(o, c->bullmq_version);
     if (!r) r = bullc_queue_events_opts_set_last_event_id(o, from);
     if (!r)
         r = bullc_queue_events_new(&f.qe, &f.loop, queue, o, &cbs, &f, &err);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bullmq_version.h"
 #include "cli.h"
 #include "helptext.h"
 
@@ -114,7 +115,7 @@ static const verb verbs[] = {
 
 /* The global flags, once: the parser below takes these, --help is printed
  * from them, and tests/doc-test checks them against docs/cli.md. */
-enum { G_REDIS, G_PREFIX, G_JSON, G_YES, G_HELP, G_VERSION };
+enum { G_REDIS, G_PREFIX, G_BULLMQ, G_JSON, G_YES, G_HELP, G_VERSION };
 static const struct gflag {
     const char *flag, *alias, *arg, *help;
 } gflags[] = {
@@ -124,6 +125,9 @@ static const struct gflag {
                  "REDIS_DB, else 127.0.0.1:6379; timeouts: REDIS_CONNECT_TIMEOUT and\n"
                  "REDIS_COMMAND_TIMEOUT, ms)"},
     [G_PREFIX] = {"--prefix", NULL, "P", "key prefix (default bull)"},
+    [G_BULLMQ] = {"--bullmq-version", NULL, "5|6|auto",
+                  "BullMQ major spoken to the queue (default BULLC_BULLMQ_VERSION, else auto:\n"
+                  "the queue's meta.version, else 6; docs/versions.md)"},
     [G_JSON] = {"--json", NULL, NULL, "machine-readable output"},
     [G_YES] = {"--yes", "-y", NULL, "confirm a destructive verb without asking"},
     [G_HELP] = {"--help", "-h", NULL, "help (also after a verb: bullc VERB --help)"},
@@ -151,8 +155,10 @@ static void usage(FILE *f) {
     for (int i = 0; i < NGFLAGS; i++)
         if (i != G_HELP && i != G_VERSION)
             fprintf(f, " [%s%s%s]", gflags[i].flag, gflags[i].arg ? " " : "", gflags[i].arg ? gflags[i].arg : "");
-    fprintf(f, " VERB [ARGS]\n\nbullc %s speaks BullMQ %s's protocol (its own Lua scripts).\n\nVerbs:\n",
-            bullc_version(), bullc_bullmq_version());
+    fprintf(f,
+            " VERB [ARGS]\n\nbullc %s speaks BullMQ %s's and %s's protocols (their own Lua scripts).\n\n"
+            "Verbs:\n",
+            bullc_version(), bullc_bullmq_version(), BULLC_BULLMQ5_VERSION);
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(f, "  %s\n", verbs[i].usage);
     fputs("\nGlobal flags (before or after the verb):\n", f);
     for (int i = 0; i < NGFLAGS; i++) {
@@ -162,7 +168,8 @@ static void usage(FILE *f) {
         help_line(f, 15, head, gflags[i].help, NULL);
     }
     fputs("\nExit codes: 0 ok, 1 other failure (also add-bulk stopped after writing earlier batches),\n"
-          "2 usage or invalid input, 3 Redis unreachable or Redis/Lua error, 4 job not found.\n",
+          "2 usage or invalid input, 3 Redis unreachable or Redis/Lua error, 4 job not found,\n"
+          "5 the queue's meta.version is another BullMQ major than the one chosen (nothing written).\n",
           f);
 }
 
@@ -190,6 +197,8 @@ int cli_exit_for(int rc) {
     case BULLC_EREDIS:
     case BULLC_EPROTO:
         return EXIT_REDIS;
+    case BULLC_EVERSION:
+        return EXIT_VERSION;
     default:
         return EXIT_FAIL;
     }
@@ -209,6 +218,7 @@ int cli_open_queue(cli *c, const char *name, bullc_queue **out) {
     rc = bullc_queue_opts_new(&qo);
     if (!rc) rc = bullc_queue_opts_set_redis(qo, ro);
     if (!rc) rc = bullc_queue_opts_set_prefix(qo, c->prefix);
+    if (!rc) rc = bullc_queue_opts_set_bullmq_version(qo, c->bullmq_version);
     if (!rc)
         rc = bullc_queue_new(out, name, qo, &err);
     else
@@ -245,6 +255,8 @@ int main(int argc, char **argv) {
     if (!rest) return cli_fail(EXIT_FAIL, "out of memory");
     int n = 0;
     bool help = false;
+    const char *major = getenv("BULLC_BULLMQ_VERSION");
+    bool major_flag = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *value;
         int g = find_gflag(a, &value);
@@ -267,6 +279,10 @@ int main(int argc, char **argv) {
         case G_PREFIX:
             c.prefix = value;
             break;
+        case G_BULLMQ:
+            major = value;
+            major_flag = true;
+            break;
         case G_JSON:
             c.json = true;
             break;
@@ -285,6 +301,11 @@ int main(int argc, char **argv) {
     if (c.prefix && !*c.prefix) {
         free(rest);
         return cli_fail(EXIT_USAGE, "--prefix must not be empty");
+    }
+    if (major && (major_flag || *major) && (c.bullmq_version = bw_parse_bullmq_version(major)) < 0) {
+        free(rest);
+        return cli_fail(EXIT_USAGE, "%s must be 5, 6 or auto, not '%s'",
+                        major_flag ? "--bullmq-version" : "BULLC_BULLMQ_VERSION", major);
     }
     if (n == 0) {
         usage(help ? stdout : stderr);

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/* BullMQ majors (docs/versions.md): a queue whose meta.version a 5.81.5
+ * Queue wrote is served with 5.x's scripts (its pause moves wait to paused),
+ * an explicit major the meta contradicts is refused with nothing written
+ * (the whole keyspace compared), and a meta.version changing major under a
+ * running worker stops it (library: error event; bullc-worker: exit 5). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_socket_client_util.h"
+#include "testutil.h"
+#include "worker_harness.h"
+
+static void teardown(void) { sct_kill_all(); }
+TestSuite(versions, .fini = teardown, .timeout = 60);
+
+/* What a 5.81.5 Queue's constructor writes (its metaValues). */
+static void meta_as_node(redisContext *c, const char *prefix, const char *queue, const char *version) {
+    freeReplyObject(tu_cmd(c, "HSET %s:%s:meta opts.maxLenEvents 10000 version %s", prefix, queue, version));
+}
+
+static long long llen(redisContext *c, const char *prefix, const char *queue, const char *list) {
+    redisReply *r = tu_cmd(c, "LLEN %s:%s:%s", prefix, queue, list);
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+static bullc_queue *queue_of(const char *prefix, const char *name, int major) {
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_prefix(qo, prefix);
+    cr_assert_eq(bullc_queue_opts_set_bullmq_version(qo, major), 0);
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_queue_opts_set_redis(qo, ro);
+    bullc_redis_opts_free(ro);
+    bullc_queue *q;
+    cr_assert_eq(bullc_queue_new(&q, name, qo, NULL), 0);
+    cr_assert_eq(bullc_queue_opts_set_bullmq_version(qo, 0), 0); /* tu_qopts is shared */
+    return q;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Every key under `prefix` with its DUMP, sorted: the keyspace to compare. */
+static char *snapshot(redisContext *c, const char *prefix) {
+    redisReply *keys = tu_cmd(c, "KEYS %s:*", prefix);
+    size_t n = keys->elements;
+    char **names = calloc(n + 1, sizeof *names);
+    for (size_t i = 0; i < n; i++) names[i] = keys->element[i]->str;
+    qsort(names, n, sizeof *names, by_name);
+    size_t cap = 1 << 16, len = 0;
+    char *out = calloc(1, cap);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *d = tu_cmd(c, "DUMP %s", names[i]);
+        size_t need = strlen(names[i]) + 2 * d->len + 4;
+        while (len + need >= cap) out = realloc(out, cap *= 2);
+        len += (size_t)sprintf(out + len, "%s=", names[i]);
+        for (size_t k = 0; k < d->len; k++) len += (size_t)sprintf(out + len, "%02x", (unsigned char)d->str[k]);
+        out[len++] = '\n';
+        out[len] = '\0';
+        freeReplyObject(d);
+    }
+    free(names);
+    freeReplyObject(keys);
+    return out;
+}
+
+Test(versions, setters_take_auto_5_and_6_only) {
+    bullc_queue_opts *qo;
+    bullc_worker_opts *wo;
+    bullc_queue_events_opts *eo;
+    bullc_queue_opts_new(&qo);
+    bullc_worker_opts_new(&wo);
+    bullc_queue_events_opts_new(&eo);
+    int bad[] = {-1, 1, 4, 7, 60};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(bullc_queue_opts_set_bullmq_version(qo, bad[i]), BULLC_EINVAL);
+        cr_assert_eq(bullc_worker_opts_set_bullmq_version(wo, bad[i]), BULLC_EINVAL);
+        cr_assert_eq(bullc_queue_events_opts_set_bullmq_version(eo, bad[i]), BULLC_EINVAL);
+    }
+    for (int m = 0; m <= 6; m += m ? 1 : 5) {
+        cr_assert_eq(bullc_queue_opts_set_bullmq_version(qo, m), 0);
+        cr_assert_eq(bullc_worker_opts_set_bullmq_version(wo, m), 0);
+        cr_assert_eq(bullc_queue_events_opts_set_bullmq_version(eo, m), 0);
+    }
+    cr_assert_str_eq(bullc_err_name(BULLC_EVERSION), "BULLC_EVERSION");
+    bullc_queue_opts_free(qo);
+    bullc_worker_opts_free(wo);
+    bullc_queue_events_opts_free(eo);
+}
+
+Test(versions, a_new_queue_is_6_and_an_explicit_5_writes_what_a_5x_queue_writes) {
+    const char *prefix = tu_prefix();
+    redisContext *c = tu_redis();
+    bullc_queue *q6 = queue_of(prefix, "six", 0), *q5 = queue_of(prefix, "five", 5);
+    cr_assert_eq(bullc_queue_bullmq_version(q5), 5);
+    cr_assert_eq(bullc_queue_add(q6, "j", "{}", NULL, NULL, NULL), 0);
+    cr_assert_eq(bullc_queue_add(q5, "j", "{}", NULL, NULL, NULL), 0);
+    cr_assert_eq(bullc_queue_bullmq_version(q6), 6);
+    char key[256];
+    snprintf(key, sizeof key, "%s:six:meta", prefix);
+    char *v = tu_hget(c, key, "version");
+    cr_assert_str_eq(v, "bullmq:" BULLC_BULLMQ_VERSION);
+    free(v);
+    snprintf(key, sizeof key, "%s:five:meta", prefix);
+    v = tu_hget(c, key, "version");
+    cr_assert_str_eq(v, "bullmq:5.81.5");
+    free(v);
+    bullc_queue_free(q6);
+    bullc_queue_free(q5);
+    redisFree(c);
+}
+
+/* Node 5's pause renames wait to paused and its adds go there; its resume
+ * renames paused back over wait. bullc speaking 5.x must do the same, or a
+ * 5.x peer's resume loses the jobs bullc left in wait. */
+Test(versions, a_5x_queue_is_paused_resumed_and_counted_as_5x_does) {
+    const char *prefix = tu_prefix();
+    redisContext *c = tu_redis();
+    meta_as_node(c, prefix, "q", "bullmq:5.81.5");
+    bullc_queue *q = queue_of(prefix, "q", 0);
+    bullc_error err = {0};
+    for (int i = 0; i < 2; i++) cr_assert_eq(bullc_queue_add(q, "j", "{}", NULL, NULL, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_bullmq_version(q), 5, "settled from meta.version");
+    cr_assert_eq(bullc_queue_pause(q, &err), 0, "%s", err.message);
+    cr_assert_eq(llen(c, prefix, "q", "wait"), 0, "5.x's pause empties wait");
+    cr_assert_eq(llen(c, prefix, "q", "paused"), 2);
+    cr_assert_eq(bullc_queue_add(q, "j", "{}", NULL, NULL, &err), 0, "%s", err.message);
+    cr_assert_eq(llen(c, prefix, "q", "paused"), 3, "an add while paused goes to paused");
+    const char *states[] = {"waiting"};
+    int64_t n = 0;
+    cr_assert_eq(bullc_queue_count_jobs(q, states, 1, &n, &err), 0, "%s", err.message);
+    cr_assert_eq(n, 3, "5.x's waiting count includes paused");
+    char *json = NULL;
+    cr_assert_eq(bullc_queue_get_job_counts(q, states, 1, &json, &err), 0, "%s", err.message);
+    cr_assert(strstr(json, "\"paused\":3"), "getJobCounts('waiting') lists paused too, as Node 5: %s", json);
+    bullc_free(json);
+    cr_assert_eq(bullc_queue_get_jobs(q, states, 1, 0, -1, true, &json, &err), 0, "%s", err.message);
+    cJSON *jobs = cJSON_Parse(json);
+    cr_assert_eq(cJSON_GetArraySize(jobs), 3, "getJobs('waiting') lists the paused jobs: %s", json);
+    cJSON_Delete(jobs);
+    bullc_free(json);
+    cr_assert_eq(bullc_queue_resume(q, &err), 0, "%s", err.message);
+    cr_assert_eq(llen(c, prefix, "q", "wait"), 3);
+    cr_assert_eq(llen(c, prefix, "q", "paused"), 0);
+    char key[256];
+    snprintf(key, sizeof key, "%s:q:meta", prefix);
+    char *v = tu_hget(c, key, "version");
+    cr_assert_str_eq(v, "bullmq:5.81.5", "a 5.x queue keeps a 5.x meta.version");
+    free(v);
+    bullc_queue_free(q);
+    redisFree(c);
+}
+
+static void complete(bullc_job *job, void *data) {
+    (void)data;
+    bullc_job_complete(job, "1");
+}
+
+Test(versions, a_worker_serves_a_5x_queue_with_5x_scripts) {
+    const char *prefix = tu_prefix();
+    redisContext *c = tu_redis();
+    meta_as_node(c, prefix, "q", "bullmq:5.81.5");
+    bullc_queue *q = queue_of(prefix, "q", 0);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_pause(q, &err), 0, "%s", err.message);
+    for (int i = 0; i < 3; i++) cr_assert_eq(bullc_queue_add(q, "j", "{}", NULL, NULL, &err), 0, "%s", err.message);
+    cr_assert_eq(llen(c, prefix, "q", "paused"), 3);
+    cr_assert_eq(bullc_queue_resume(q, &err), 0, "%s", err.message);
+    wh h;
+    wh_init(&h);
+    h.want = 3;
+    bullc_worker_opts *o = wh_opts(prefix);
+    bullc_worker_opts_set_processor(o, complete, NULL);
+    wh_add_worker(&h, "q", o);
+    wh_run(&h, 15000);
+    cr_assert_eq(h.completed, 3, "errors: %s", h.errlog);
+    cr_assert_eq(h.errors, 0, "%s", h.errlog);
+    bullc_queue_free(q);
+    redisFree(c);
+}
+
+Test(versions, an_explicit_major_the_meta_contradicts_writes_nothing) {
+    const char *prefix = tu_prefix();
+    redisContext *c = tu_redis();
+    meta_as_node(c, prefix, "q", "bullmq:5.81.5");
+    bullc_queue *q5 = queue_of(prefix, "q", 5);
+    cr_assert_eq(bullc_queue_add(q5, "j", "{}", NULL, NULL, NULL), 0);
+    bullc_queue_free(q5);
+    char *before = snapshot(c, prefix);
+    bullc_queue *q = queue_of(prefix, "q", 6);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_add(q, "j", "{}", NULL, NULL, &err), BULLC_EVERSION);
+    cr_assert(strstr(err.message, "bullmq:5.81.5") && strstr(err.message, "BullMQ 6 was chosen"), "%s", err.message);
+    bullc_bulk_job bulk[2] = {{"a", "{}", NULL, NULL, 0}, {"b", "{}", NULL, NULL, 0}};
+    cr_assert_eq(bullc_queue_add_bulk(q, bulk, 2, &err), BULLC_EVERSION);
+    cr_assert_eq(bullc_queue_pause(q, &err), BULLC_EVERSION);
+    const char *states[] = {"waiting"};
+    int64_t n;
+    cr_assert_eq(bullc_queue_count_jobs(q, states, 1, &n, &err), BULLC_EVERSION);
+    char *rep = NULL;
+    cr_assert_eq(bullc_queue_check_server(q, &rep, &err), 0, "%s", err.message);
+    cr_assert(strstr(rep, "BullMQ 6 was chosen") && strstr(rep, "\"bullmqVersion\":null"), "%s", rep);
+    bullc_free(rep);
+    bullc_queue_free(q);
+    /* the programs: bullc's verbs and bullc-worker exit 5 */
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s --redis %s --prefix %s --bullmq-version 6 add q j '{}' 2>&1", tu_bin("bullc"),
+             tu_redis_url(), prefix);
+    cr_assert_eq(tu_run(cmd, &out), 5, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "BULLC_BULLMQ_VERSION=6 %s --redis %s --prefix %s pause q 2>&1", tu_bin("bullc"),
+             tu_redis_url(), prefix);
+    cr_assert_eq(tu_run(cmd, &out), 5, "%s", out);
+    free(out);
+    const char *args[] = {"--redis",   tu_redis_url(), "--prefix",         prefix, "--queue", "q",
+                          "--builtin", "noop",         "--bullmq-version", "6",    NULL};
+    sct_proc *p = sct_spawn("bullc-worker", "worker", args);
+    int code = sct_wait_exit(p, 10000);
+    char *log = sct_read(p->err);
+    cr_assert_eq(code, 5, "%s", log);
+    cr_assert(strstr(log, "bullmq:5.81.5"), "%s", log);
+    free(log);
+    char *after = snapshot(c, prefix);
+    cr_assert_str_eq(after, before, "nothing written:\n%s\n---\n%s", before, after);
+    free(before);
+    free(after);
+    redisFree(c);
+}
+
+Test(versions, an_unknown_major_is_refused_unless_chosen_and_never_rewritten) {
+    const char *prefix = tu_prefix();
+    redisContext *c = tu_redis();
+    meta_as_node(c, prefix, "q", "bullmq:7.0.0");
+    char *before = snapshot(c, prefix);
+    bullc_queue *q = queue_of(prefix, "q", 0);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_add(q, "j", "{}", NULL, NULL, &err), BULLC_EVERSION);
+    cr_assert(strstr(err.message, "--bullmq-version"), "names the way out: %s", err.message);
+    bullc_queue_free(q);
+    char *after = snapshot(c, prefix);
+    cr_assert_str_eq(after, before, "nothing written:\n%s\n---\n%s", before, after);
+    free(before);
+    free(after);
+    q = queue_of(prefix, "q", 6);
+    cr_assert_eq(bullc_queue_add(q, "j", "{}", NULL, NULL, &err), 0, "%s", err.message);
+    char key[256];
+    snprintf(key, sizeof key, "%s:q:meta", prefix);
+    char *v = tu_hget(c, key, "version");
+    cr_assert_str_eq(v, "bullmq:7.0.0", "another major's meta.version is left as it is");
+    free(v);
+    bullc_queue_free(q);
+    redisFree(c);
+}
+
+/* ---- the meta changing major under a running worker ------------------------------ */
+
+typedef struct takeover {
+    wh *h;
+    const char *prefix;
+    uv_timer_t t;
+    int ticks;
+} takeover;
+
+static void takeover_tick(uv_timer_t *t) {
+    takeover *k = t->data;
+    if (++k->ticks == 5) { /* the worker has run a while: a 5.x peer takes the queue over */
+        redisContext *c = tu_redis();
+        meta_as_node(c, k->prefix, "q", "bullmq:5.81.5");
+        redisFree(c);
+    }
+    if (k->h->errors || k->ticks > 100) {
+        uv_timer_stop(t);
+        uv_close((uv_handle_t *)t, NULL);
+        wh_close_all(k->h, false);
+    }
+}
+
+Test(versions, meta_changing_major_stops_a_running_worker) {
+    const char *prefix = tu_prefix();
+    wh h;
+    wh_init(&h);
+    bullc_worker_opts *o = wh_opts(prefix);
+    bullc_worker_opts_set_processor(o, complete, NULL);
+    bullc_worker_opts_set_stalled_interval(o, 200);
+    wh_add_worker(&h, "q", o);
+    takeover k = {&h, prefix, {0}, 0};
+    uv_timer_init(&h.loop, &k.t);
+    k.t.data = &k;
+    uv_timer_start(&k.t, takeover_tick, 100, 100);
+    wh_run(&h, 20000);
+    cr_assert_eq(h.errors, 1, "one error event: %s", h.errlog);
+    cr_assert(strstr(h.errlog, "changed to bullmq:5.81.5"), "%s", h.errlog);
+
+    /* bullc-worker: exit 5 */
+    redisContext *c = tu_redis();
+    freeReplyObject(tu_cmd(c, "DEL %s:q:meta", prefix));
+    const char *args[] = {"--redis",   tu_redis_url(), "--prefix",           prefix, "--queue", "q",
+                          "--builtin", "noop",         "--stalled-interval", "200",  NULL};
+    sct_proc *p = sct_spawn("bullc-worker", "worker", args);
+    cr_assert(sct_wait_for(p->err, "ready", 1, 10000), "bullc-worker did not start");
+    meta_as_node(c, prefix, "q", "bullmq:5.81.5");
+    int code = sct_wait_exit(p, 10000);
+    char *log = sct_read(p->err);
+    cr_assert_eq(code, 5, "%s", log);
+    cr_assert(strstr(log, "BULLC_EVERSION"), "%s", log);
+    free(log);
+    redisFree(c);
+}
