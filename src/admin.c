@@ -77,9 +77,11 @@ static int not_found(const char *id, bullc_error *err) {
 /* ---- pause / resume --------------------------------------------------------- */
 
 static void pause_args(bullc__args *a, bullc_queue *q, bool pause, bool emit) {
-    bullc__args_call(a, q, pause ? BULLC__C_PAUSE : BULLC__C_RESUME, NULL, 0);
+    bullc__call_id c = pause ? BULLC__C_PAUSE : BULLC__C_RESUME;
+    bullc__args_call(a, q, c, NULL, 0);
     bullc__args_add(a, pause ? "paused" : "resumed");
-    bullc__args_add(a, emit ? "1" : "0");
+    /* 6.x's script also takes whether to write the event (5.x's always does) */
+    if (bullc__call_of(bullc__queue_proto(q), c)->nargs > 1) bullc__args_add(a, emit ? "1" : "0");
 }
 
 int bullc_queue_pause(bullc_queue *q, bullc_error *err) {

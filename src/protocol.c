@@ -253,8 +253,16 @@ const bullc__call bullc__calls[BULLC__C_N] = {
 };
 
 /* 5.81.5's calls that differ from 6.7.0's (its Scripts class): keys that 6.x
- * dropped or added around its pause-by-flag layout. */
+ * dropped or added around its pause-by-flag layout, and pause's arguments. */
 static const bullc__call calls_v5[BULLC__C_N] = {
+    [BULLC__C_PAUSE] = {"pause", "pause",
+                        KEYS(BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_PRIORITIZED, BULLC__K_EVENTS,
+                             BULLC__K_DELAYED, BULLC__K_MARKER),
+                        1, "\"paused\""},
+    [BULLC__C_RESUME] = {"pause:resume", "pause",
+                         KEYS(BULLC__K_PAUSED, BULLC__K_WAIT, BULLC__K_META, BULLC__K_PRIORITIZED, BULLC__K_EVENTS,
+                              BULLC__K_DELAYED, BULLC__K_MARKER),
+                         1, "\"resumed\""},
     [BULLC__C_MOVE_TO_DELAYED] = {"moveToDelayed", "moveToDelayed",
                                   KEYS(BULLC__K_MARKER, BULLC__K_ACTIVE, BULLC__K_PRIORITIZED, BULLC__K_DELAYED,
                                        BULLC__K_JOB, BULLC__K_EVENTS, BULLC__K_META, BULLC__K_STALLED, BULLC__K_WAIT,

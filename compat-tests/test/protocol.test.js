@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // bullc's protocol tables (src/protocol.c) against what BullMQ 6.7.0's own
-// classes send: real Queue, Worker and Job methods run against the tests'
+// classes send, and bullc's 5.x tables against BullMQ 5.81.5's (bullmq5):
+// real Queue, Worker and Job methods run against the tests'
 // redis-server while a second connection in MONITOR mode records every
 // EVALSHA; each script call bullc makes must have been sent by Node with the
 // same keys in the same order and as many arguments. Key set, option names
@@ -16,7 +17,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const h = require('../lib/harness');
 const IORedis = require('ioredis');
-const { Worker, Job, FlowProducer } = require('bullmq');
+const { unpackMultiple } = require('msgpackr');
 const { QueueKeys } = require('bullmq/dist/cjs/classes/queue-keys');
 const { optsDecodeMap } = require('bullmq/dist/cjs/utils');
 const { finishedErrors } = require('bullmq/dist/cjs/classes/finished-errors');
@@ -26,10 +27,11 @@ const STATE = 'failed'; // the state key of calls that take the caller's (clean,
 const sha1 = text => crypto.createHash('sha1').update(text).digest('hex');
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
 
-// bullc's tables for queue "q" under prefix "P", job JOB and state STATE.
-function bullcTables() {
+// bullc's tables for queue "q" under prefix "P", job JOB and state STATE, of
+// BullMQ major `major`.
+function bullcTables(major = 6) {
   const bin = path.join(process.env.BULLC_BIN_DIR, 'bullc-test-protocol');
-  const r = spawnSync(bin, ['P', 'q', JOB, STATE], { encoding: 'utf8' });
+  const r = spawnSync(bin, ['P', 'q', JOB, STATE, String(major)], { encoding: 'utf8' });
   if (r.error) throw r.error;
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
@@ -40,9 +42,25 @@ function bullcTables() {
 // uses its own queue). ioredis's sendCommand is where every command goes out,
 // pipelined and transactional ones included; it is wrapped, not replaced:
 // the commands still reach the tests' redis-server.
+// Each major's BullMQ may load its own copy of ioredis (bullmq5 does): every
+// copy's sendCommand is wrapped.
+function ioredisCopies() {
+  const copies = new Set([IORedis]);
+  for (const major of [5, 6]) {
+    const dir = path.dirname(require.resolve(`${h.bullmqPackage(major)}/package.json`));
+    copies.add(require(require.resolve('ioredis', { paths: [dir] })));
+  }
+  return [...copies];
+}
+
 function capture(prefix) {
   const calls = [];
   const base = new RegExp(`^${prefix}:[^:]+:`);
+  const stops = ioredisCopies().map(copy => wrap(copy, base, calls));
+  return { calls, stop: () => stops.forEach(stop => stop()) };
+}
+
+function wrap(IORedis, base, calls) {
   const send = IORedis.prototype.sendCommand;
   IORedis.prototype.sendCommand = function (command, ...rest) {
     const name = String(command.name).toLowerCase();
@@ -56,21 +74,23 @@ function capture(prefix) {
           numkeys: n,
           keys: keys.map(k => k.replace(base, 'P:q:')),
           nargs: args.length - 2 - n,
+          arg1: args[2 + n],
         });
     }
     return send.call(this, command, ...rest);
   };
-  return { calls, stop: () => (IORedis.prototype.sendCommand = send) };
+  return () => (IORedis.prototype.sendCommand = send);
 }
 
 // Runs `fn(queue)` on a queue of its own and waits for `done` (a promise
-// the scenario resolves) with a worker made by `makeWorker` if given.
-async function scenario(prefix, name, fn) {
-  const queue = h.newQueue(name, prefix);
+// the scenario resolves) with a worker made by `makeWorker` if given; Node's
+// classes of BullMQ major `major`.
+async function scenarioOf(prefix, name, fn, major) {
+  const queue = h.newQueue(name, prefix, { bullmqMajor: major });
   const closers = [queue];
   try {
     await fn(queue, (processor, opts) => {
-      const w = h.newWorker(name, prefix, processor, opts);
+      const w = h.newWorker(name, prefix, processor, { ...opts, bullmqMajor: major });
       closers.unshift(w);
       return w;
     });
@@ -88,7 +108,9 @@ const outcome = (worker, event) =>
   );
 
 // What Node BullMQ's classes send for every script call bullc makes.
-async function driveNode(prefix) {
+async function driveNode(prefix, major) {
+  const { Job, Worker, FlowProducer } = h.nodeBullmq(major);
+  const scenario = (p, name, fn) => scenarioOf(p, name, fn, major);
   // adds
   await scenario(prefix, 'adds', async queue => {
     await queue.add('n', { a: 1 }, { jobId: JOB });
@@ -184,7 +206,7 @@ async function driveNode(prefix) {
     await job.changeDelay(120000);
     await job.getState();
     // Node picks getState over getStateV2 on Redis < 6.0.6
-    const conn = queue.getBackend().connection;
+    const conn = major === 5 ? queue.connection : queue.getBackend().connection;
     Object.defineProperty(conn, 'redisVersion', { value: '6.0.0', configurable: true });
     try {
       await job.getState();
@@ -208,12 +230,15 @@ async function driveNode(prefix) {
   });
 }
 
-test("bullc's protocol tables match what BullMQ 6.7.0's classes send", async () => {
-  const tables = bullcTables();
+for (const [major, version] of [[6, '6.7.0'], [5, '5.81.5']])
+test(`bullc's protocol tables match what BullMQ ${version}'s classes send`, async () => {
+  const tables = bullcTables(major);
+  assert.equal(tables.version, version);
+  assert.equal(tables.metaVersion, h.bullmqVersionString(major), "what bullc writes to meta.version");
   const prefix = h.uniquePrefix('proto');
   const cap = capture(prefix);
   try {
-    await driveNode(prefix);
+    await driveNode(prefix, major);
   } finally {
     cap.stop();
   }
@@ -234,6 +259,9 @@ test("bullc's protocol tables match what BullMQ 6.7.0's classes send", async () 
       continue;
     }
     if (same.numkeys !== c.numkeys) problems.push(`${c.name}: Node sent ${same.numkeys} keys, bullc ${c.numkeys}`);
+    // the add scripts' packed ARGV[1]: 10 items in 6.x, 9 in 5.x
+    if (/^add(Standard|Delayed|Prioritized)Job$/.test(c.script) && unpackMultiple(same.arg1)[0].length !== tables.addArgs)
+      problems.push(`${c.name}: Node packs ${unpackMultiple(same.arg1)[0].length} arguments, bullc ${tables.addArgs}`);
     if (c.nargs >= 0 && !sent.some(s => s.nargs === c.nargs))
       problems.push(`${c.name}: bullc sends ${c.nargs} arguments, Node ${[...new Set(sent.map(s => s.nargs))]}`);
   }
