@@ -68,8 +68,10 @@ Test(messages, a_server_that_wants_a_password_says_so_to_the_library) {
 }
 
 Test(messages, bullc_tells_that_a_password_is_needed) {
-    /* counts is the script call that got the bare protocol error; get and
-     * add get NOAUTH */
+    /* every verb's first command is now the read of meta.version (the
+     * BullMQ major), which gets NOAUTH; a script call of more than 10
+     * arguments as the first command got Redis's bare "Protocol error:
+     * unauthenticated multibulk length" instead (conn.c still maps both) */
     static const char *const verbs[] = {"counts q", "get q 1", "add q n", "jobs q"};
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
         char cmd[512], *out = NULL;
@@ -77,9 +79,6 @@ Test(messages, bullc_tells_that_a_password_is_needed) {
                  tu_prefix(), verbs[i]);
         cr_expect_eq(run_both(cmd, &out), 3, "bullc %s: %s", verbs[i], out);
         cr_expect(strstr(out, "wants a password") && strstr(out, "REDIS_PASSWORD"), "bullc %s: %s", verbs[i], out);
-        /* counts' script call has more than 10 arguments: Redis answers it
-         * "Protocol error: unauthenticated multibulk length", not NOAUTH */
-        if (i == 0) cr_expect(strstr(out, "unauthenticated"), "%s", out);
         free(out);
     }
 }

@@ -616,7 +616,7 @@ static const progdef progdefs[] = {
     {"allow-unsafe-redis", NULL,
      "start although the server checks found a setting that loses jobs\n"
      "(eviction policy other than noeviction, a cluster without a\n"
-     "hash-tagged prefix, another BullMQ major)",
+     "hash-tagged prefix; a BullMQ major conflict is never bypassed)",
      NULL},
     {"allow-low-fd-limit", NULL,
      "start although the open-files limit (ulimit -n, raised up to the hard\n"
