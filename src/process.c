@@ -520,8 +520,8 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     /* Node: fetch the next job in the same call while numTotal <= concurrency
      * (this job's slot passes to the next one) */
     bool stuck = job->timed_out && !job->processor_done && w->o.blocking_processor; /* keeps its slot */
-    bool fetch_next = !w->closing && !w->paused && !w->version_stopped && w->in_flight + w->fetching <= w->o.concurrency &&
-                      w->limit_until <= now && w->running && !stuck;
+    bool fetch_next = !w->closing && !w->paused && !w->version_stopped &&
+                      w->in_flight + w->fetching <= w->o.concurrency && w->limit_until <= now && w->running && !stuck;
     if (job->moved || (!ok && (fail_flags & BULLC_FAIL_MOVED))) {
         f->kind = FIN_MOVED;
         f->said_moved = !ok && (fail_flags & BULLC_FAIL_MOVED);
