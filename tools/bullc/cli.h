@@ -104,5 +104,7 @@ int cmd_rate_limit(cli *c);
 int cmd_events(cli *c);
 /* cmd_scheduler.c */
 int cmd_scheduler(cli *c);
+/* cmd_cron.c */
+int cmd_cron(cli *c);
 
 #endif

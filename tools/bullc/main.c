@@ -96,6 +96,13 @@ static const verb verbs[] = {
      "Rate-limits the queue now for MS milliseconds (Node's queue.rateLimit); prints the limiter's TTL\n"
      "(Node's getRateLimitTtl; --json: the number).",
      cmd_rate_limit},
+    {"cron", "cron next PATTERN [--tz ZONE] [--from MS|ISO] [--count N]",
+     "Prints the next N (default 1) fire times of a cron expression after --from (default now), one\n"
+     "epoch-ms per line (--json: an array), as Node BullMQ computes them (cron-parser 5.10.3). --tz\n"
+     "takes an IANA zone (default: TZ, else /etc/localtime); --from epoch ms or an ISO 8601 time with\n"
+     "Z or an offset. An invalid pattern, zone or option exits 2; no further fire time exits 1.\n"
+     "Talks to no Redis.",
+     cmd_cron},
     {"metrics", "metrics QUEUE [--start N] [--end N]",
      "Prints the completed and failed metrics (Node's queue.getMetrics). --json: {completed, failed},\n"
      "each {meta: {count, prevTS, prevCount}, data, count}.",
