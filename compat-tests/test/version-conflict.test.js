@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+// bullc speaks the BullMQ major a queue's meta.version names unless told
+// another one; told a major that conflicts with the meta a Node peer wrote
+// (or finding a major it does not speak), `bullc` and `bullc-worker` stop with
+// exit 5 and write nothing: the whole keyspace under the prefix is compared,
+// byte for byte, before and after. A queue bullc speaks 5.x to keeps the
+// meta.version a 5.81.5 Queue wrote.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const h = require('../lib/harness');
+const { killAll, startReady, startWorker, tmpDir } = require('../lib/worker-proc');
+
+const Q = 'vc';
+
+test.after(killAll);
+
+// Every key under `prefix` with its type, TTL and DUMP (values byte for byte).
+async function keyspace(client, prefix) {
+  const out = {};
+  for (const k of await h.keysOf(client, prefix)) {
+    const [type, pttl, dump] = await Promise.all([client.type(k), client.pttl(k), client.dumpBuffer(k)]);
+    out[k] = { type, pttl: pttl > 0 ? 'ttl' : pttl, dump: dump.toString('hex') };
+  }
+  return out;
+}
+
+// A queue a Node Queue of `major` wrote to (meta and one waiting job), with
+// the keyspace as it stands; `run` gets them, everything is closed after.
+async function withQueue(major, run) {
+  const prefix = h.uniquePrefix('vc');
+  const queue = h.newQueue(Q, prefix, { bullmqMajor: major });
+  const client = h.redis();
+  try {
+    await queue.add('n', { by: `node${major}` });
+    assert.equal(await client.hget(`${prefix}:${Q}:meta`, 'version'), h.bullmqVersionString(major));
+    return await run({ prefix, queue, client, before: await keyspace(client, prefix) });
+  } finally {
+    await h.closeAll(queue, client);
+  }
+}
+
+// The refusal's message: the version meta holds, and the way out (the other
+// choice, or auto).
+function assertMessage(text) {
+  assert.match(text, /bullmq:\d+\.\d+\.\d+/, 'names the version meta holds');
+  assert.match(text, /\bauto\b|--bullmq-version/, 'names the way out');
+}
+
+// Runs `bullc ARGS` expecting exit 5 with that message, and checks the
+// keyspace did not change.
+async function refused(ctx, args, opts = {}) {
+  const r = h.bullc(args, { prefix: ctx.prefix, ...opts });
+  assert.equal(r.status, 5, `bullc ${args.join(' ')}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+  assertMessage(r.stderr);
+  assert.deepEqual(await keyspace(ctx.client, ctx.prefix), ctx.before, `bullc ${args.join(' ')} wrote nothing`);
+  return r;
+}
+
+const env = (v) => ({ ...process.env, BULLC_BULLMQ_VERSION: v });
+const ADD = ['add', Q, 'c', '{"by":"bullc"}'];
+
+test('bullc add, add-bulk and pause told 6 on a queue a 5.x Queue wrote: exit 5, nothing written', async () => {
+  await withQueue(5, async ctx => {
+    await refused(ctx, [...ADD, '--bullmq-version', '6']);
+    await refused(ctx, ADD, { env: env('6') });
+    await refused(ctx, ['add-bulk', Q, '--bullmq-version', '6'], { input: '{"name":"b","data":{}}\n' });
+    await refused(ctx, ['pause', Q, '--bullmq-version', '6']);
+    assert.equal(await ctx.queue.isPaused(), false);
+  });
+});
+
+test('bullc add and pause told 5 on a queue a 6.x Queue wrote: exit 5, nothing written', async () => {
+  await withQueue(6, async ctx => {
+    await refused(ctx, [...ADD, '--bullmq-version', '5']);
+    await refused(ctx, ADD, { env: env('5') });
+    await refused(ctx, ['pause', Q, '--bullmq-version', '5']);
+  });
+});
+
+test('a meta.version of a major bullc does not speak: exit 5, nothing written', async () => {
+  await withQueue(6, async ctx => {
+    await ctx.client.hset(`${ctx.prefix}:${Q}:meta`, 'version', 'bullmq:7.0.0');
+    ctx.before = await keyspace(ctx.client, ctx.prefix);
+    const r = await refused(ctx, ADD);
+    assert.match(r.stderr, /bullmq:7\.0\.0/);
+  });
+});
+
+test('bullc add speaking 5.x keeps the meta.version a 5.x Queue wrote; an explicit 5 on a new queue writes it', async () => {
+  await withQueue(5, async ctx => {
+    h.bullcOk(ADD, { prefix: ctx.prefix });
+    h.bullcOk([...ADD, '--bullmq-version', '5'], { prefix: ctx.prefix });
+    assert.equal(await ctx.client.hget(`${ctx.prefix}:${Q}:meta`, 'version'), h.bullmqVersionString(5));
+    assert.equal(await ctx.queue.count(), 3);
+    const prefix = h.uniquePrefix('vcnew');
+    h.bullcOk(['add', 'fresh', 'x', '{}'], { prefix, env: env('5') });
+    assert.deepEqual(await ctx.client.hgetall(`${prefix}:fresh:meta`), {
+      'opts.maxLenEvents': '10000',
+      version: h.bullmqVersionString(5),
+    });
+  });
+});
+
+// bullc-worker refusing: exit 5 before `ready`, its message naming the way out, nothing written.
+async function workerRefused(ctx, args, opts = {}) {
+  const w = startWorker(['--queue', Q, '--builtin', 'echo', ...args], { prefix: ctx.prefix, ...opts });
+  const exit = await w.waitExit(10000);
+  assert.equal(exit.code, 5, w.text());
+  assert.doesNotMatch(w.text(), /\bready\b.*queues=/);
+  assertMessage(w.text());
+  assert.deepEqual(await keyspace(ctx.client, ctx.prefix), ctx.before, `bullc-worker ${args.join(' ')} wrote nothing`);
+}
+
+test('bullc-worker told the other major (flag, environment, config file): exit 5, nothing written', async () => {
+  await withQueue(5, async ctx => {
+    await workerRefused(ctx, ['--bullmq-version', '6']);
+    await workerRefused(ctx, [], { env: env('6') });
+    const dir = tmpDir('version-conflict');
+    const top = path.join(dir, 'top.json');
+    fs.writeFileSync(top, JSON.stringify({ bullmqVersion: 6, queues: { [Q]: { builtin: 'echo' } } }));
+    const perQueue = path.join(dir, 'per-queue.json');
+    fs.writeFileSync(perQueue, JSON.stringify({ queues: { [Q]: { builtin: 'echo', bullmqVersion: 6 } } }));
+    for (const config of [top, perQueue]) {
+      const w = startWorker(['--config', config], { prefix: ctx.prefix });
+      const exit = await w.waitExit(10000);
+      assert.equal(exit.code, 5, `${config}: ${w.text()}`);
+      assertMessage(w.text());
+      assert.deepEqual(await keyspace(ctx.client, ctx.prefix), ctx.before, `${config}: nothing written`);
+    }
+  });
+  await withQueue(6, async ctx => {
+    await workerRefused(ctx, ['--bullmq-version', '5']);
+  });
+});
+
+test('bullc-worker speaking 5.x stops (exit 5) when a 6.x Queue rewrites meta.version under it', async () => {
+  await withQueue(5, async ctx => {
+    // meta.version is read again at each stalled-jobs check
+    const w = await startReady(['--queue', Q, '--builtin', 'echo', '--drain-delay', '1', '--stalled-interval', '1000'],
+      { prefix: ctx.prefix });
+    try {
+      await h.eventually(async () => (await ctx.queue.getCompletedCount()) === 1, 10000, 'the waiting job');
+      const q6 = h.newQueue(Q, ctx.prefix, { bullmqMajor: 6 });
+      await q6.waitUntilReady();
+      await h.eventually(async () => (await ctx.client.hget(`${ctx.prefix}:${Q}:meta`, 'version')) === h.bullmqVersionString(6), 5000, 'meta rewritten');
+      await q6.close();
+      const exit = await w.waitExit(10000);
+      assert.equal(exit.code, 5, w.text());
+      assert.match(w.text(), /bullmq:6\.7\.0/);
+    } finally {
+      await w.stop();
+    }
+  });
+});
