@@ -380,9 +380,10 @@ struct bullc_job {
     int state;
     bool processor_done; /* the processor handed the job back */
     bool lock_lost, timed_out;
-    bool moved;      /* its processor moved it to delayed or waiting-children: the lock is gone, nothing to store */
-    int64_t lock_ts; /* uv_now of the last lock renewal */
-    int64_t started; /* uv_now when processing started */
+    bool moved;          /* its processor moved it to delayed or waiting-children: the lock is gone, nothing to store */
+    int64_t lock_ts;     /* uv_now of the last lock renewal */
+    int64_t started;     /* uv_now when processing started */
+    uint64_t started_ns; /* uv_hrtime then: the duration histogram wants sub-ms times */
     /* A blocking processor: uv_hrtime() / 1e6 when a pool thread took the job
      * (0 while it waits for one; written by that thread). The timeout counts
      * from there: a job cannot be late before it runs. */
@@ -399,6 +400,17 @@ struct bullc_job {
     const cJSON *o_attempts, *o_remove_on_complete, *o_remove_on_fail, *o_lifo, *o_stack_trace_limit, *o_keep_logs;
     const cJSON *o_parent[4]; /* failParentOnFailure, continueParentOnFailure, ignore-, removeDependencyOnFailure */
 };
+
+/* stats.c: what bullc_worker_stats reports; loop thread only. */
+enum { BULLC__DURATION_BUCKETS = 12 }; /* Prometheus' 11 default bounds, then +Inf */
+typedef struct bullc__wstats {
+    uint64_t completed, failed, lock_lost, stalled, reconnects;
+    uint64_t duration_count, duration_buckets[BULLC__DURATION_BUCKETS]; /* per bucket, not cumulative */
+    double duration_sum;
+    bool cmd_ready_once;
+} bullc__wstats;
+/* A job's processing took `seconds` (its finish was stored). */
+void bullc__wstats_duration(bullc__wstats *s, double seconds);
 
 struct bullc_worker {
     uv_loop_t *loop;
@@ -450,6 +462,7 @@ struct bullc_worker {
      * for (bullc__adopt) once the command connection is back */
     sds *lost_fetches;
     int nlost_fetches;
+    bullc__wstats stats;
 };
 
 /* job.c; takes `token` (freed on failure too) */

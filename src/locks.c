@@ -25,6 +25,7 @@ static void renew_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
                 !memcmp(j->id, id->str, id->len)) {
                 j->lock_lost = true;
                 bullc__worker_error(w, BULLC_ELOCK, "could not renew lock for job %s: giving it up", j->id);
+                w->stats.lock_lost++;
                 if (w->ev.lock_lost) w->ev.lock_lost(w, j, w->ev_data);
                 bullc__process_abandon(j); /* may free j */
             }
@@ -121,9 +122,11 @@ static void stalled_reply(bullc__aconn *c, redisReply *r, const bullc_error *err
         return;
     }
     if (r->type != REDIS_REPLY_ARRAY) return;
-    for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING && w->ev.stalled)
-            w->ev.stalled(w, r->element[i]->str, w->ev_data);
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+        w->stats.stalled++;
+        if (w->ev.stalled) w->ev.stalled(w, r->element[i]->str, w->ev_data);
+    }
 }
 
 static void stalled_tick(uv_timer_t *t) {

@@ -114,14 +114,17 @@ static void stored(bullc_job *job, const redisReply *r) {
     bullc_worker *w = job->w;
     bullc__finish *f = job->fin;
     int64_t now = bullc__now_ms();
+    if (f->kind != FIN_RATE_LIMITED) bullc__wstats_duration(&w->stats, (double)(uv_hrtime() - job->started_ns) / 1e9);
     switch (f->kind) {
     case FIN_COMPLETED:
+        w->stats.completed++;
         if (w->ev.completed) w->ev.completed(w, job, f->value, w->ev_data);
         break;
     case FIN_RATE_LIMITED:
         if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) w->limit_until = now + r->integer;
         break;
     default:
+        w->stats.failed++;
         if (w->ev.failed) w->ev.failed(w, job, f->value, f->kind != FIN_FAILED, w->ev_data);
     }
     sds token = r && r->type == REDIS_REPLY_ARRAY ? sdsdup(job->token) : NULL; /* the next job's too */
@@ -656,6 +659,7 @@ void bullc__process_start(bullc_worker *w, bullc_job *job) {
     w->in_flight++;
     job->state = BULLC__JOB_PROCESSING;
     job->lock_ts = job->started = (int64_t)uv_now(w->loop);
+    job->started_ns = uv_hrtime();
     if (w->ev.active) w->ev.active(w, job, w->ev_data);
     if (job->rjk) bullc__sched_next(w, job); /* Node's worker schedules the next iteration on taking one */
     const char *unrecoverable = NULL;

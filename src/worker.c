@@ -258,6 +258,8 @@ static void ready_version_reply(bullc__aconn *c, redisReply *r, const bullc_erro
  * read before anything else goes out on a new connection. */
 static void on_cmd_ready(bullc__aconn *c, void *data) {
     bullc_worker *w = data;
+    if (w->stats.cmd_ready_once) w->stats.reconnects++;
+    w->stats.cmd_ready_once = true;
     const char *argv[] = {"HGET", w->keys.k[BULLC__K_META], "version"};
     w->cmd_settling = bullc__aconn_cmd(c, 0, ready_version_reply, w, 3, argv, NULL) == 0;
 }
@@ -581,6 +583,7 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         w->in_flight++;
         job->state = BULLC__JOB_PROCESSING;
         job->lock_ts = job->started = (int64_t)uv_now(w->loop);
+        job->started_ns = uv_hrtime();
         if (w->ev.active) w->ev.active(w, job, w->ev_data); /* as Node's getNextJob */
         manual_done(m, job, 0);
         return;

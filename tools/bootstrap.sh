@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs what bullc needs on Debian 12, when missing: the C libraries, the
-# build tools, redis-server, Node 20 + npm. Idempotent; quiet when all is there.
+# build tools, redis-server, Node 20 + npm, prometheus (promtool and a server for the
+# observability tests). Idempotent; quiet when all is there.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git libhiredis-dev libuv1-dev libmsgpack-dev libcjson-dev
-      libwebsockets-dev libcriterion-dev redis-server redis-tools nodejs npm clang libclang-rt-14-dev valgrind stunnel4 openssl clang-format clang-tidy python3
+      libwebsockets-dev libcriterion-dev redis-server redis-tools nodejs npm clang libclang-rt-14-dev valgrind stunnel4 openssl clang-format clang-tidy python3 prometheus
       systemd)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -16,6 +16,7 @@
 #include <bullc/scripts.h>
 #include <bullc/job.h>
 #include <bullc/worker.h>
+#include <bullc/stats.h>
 #include <bullc/admin.h>
 #include <bullc/events.h>
 #include <bullc/cron.h>

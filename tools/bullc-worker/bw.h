@@ -73,6 +73,9 @@ typedef struct bw_config {
     bool allow_unsafe_redis;  /* start despite the server checks' errors */
     bool allow_low_fd_limit;  /* start although the fd limit cannot cover every queue at full concurrency */
     bool exec_redis_env;      /* exec children see REDIS_PASSWORD and a REDIS_URL with a password */
+    const char *http;         /* --http ADDR:PORT: /metrics, /healthz, /readyz (NULL: no server) */
+    int64_t counts_cache_ms;  /* how long /metrics reuses the queues' job counts */
+    int64_t health_max_lag;   /* ms: a loop stalled longer (within the last minute) fails /healthz */
     int log_format, log_level;
     const char *log_file;
     bw_queue_cfg *queues;
@@ -96,6 +99,8 @@ void bw_usage(FILE *f);
 /* ---- run time --------------------------------------------------------------- */
 
 typedef struct bw_app bw_app;
+typedef struct bw_httpd bw_httpd;
+typedef struct bw_metrics bw_metrics;
 typedef struct bw_plugin bw_plugin;
 typedef struct bw_run bw_run;
 typedef struct bw_sleep bw_sleep;
@@ -131,10 +136,31 @@ struct bw_app {
     bool shutting_down, forced;
     size_t ready, open;
     int exit_code;
+    bw_httpd *httpd;     /* --http */
+    bw_metrics *metrics; /* --http: what /metrics reads */
 };
 
 /* run.c: runs every queue's worker until signals stop them; the exit code. */
 int bw_app_run(bw_app *app);
+
+/* httpd.c: --http's server on the app's loop. Start: 0, or an exit code
+ * with `why` (BW_EXIT_USAGE: a bad or unusable ADDR:PORT). Close: at
+ * shutdown, once the workers closed (it answers /readyz 503 meanwhile). */
+int bw_httpd_start(bw_app *app, char *why, size_t n);
+void bw_httpd_close(bw_app *app);
+/* metrics.c says fresh job counts arrived (loop thread; NULL: no-op). */
+void bw_httpd_counts_ready(bw_httpd *h);
+
+/* metrics.c: what /metrics shows, and the job counts' thread. */
+struct bw_sb;
+int bw_metrics_start(bw_app *app);
+void bw_metrics_stop(bw_app *app);
+/* Asks for fresh job counts unless the cached ones are recent enough:
+ * true while a fetch is in progress (then bw_httpd_counts_ready follows). */
+bool bw_metrics_refresh(bw_app *app);
+void bw_metrics_write(bw_app *app, struct bw_sb *b);
+/* Whether the queue's worker has both of its connections ready. */
+bool bw_queue_redis_up(bw_queue *q);
 
 /* exec.c: the --exec processor (asynchronous; the command runs as a child
  * process, without a shell). */
@@ -202,6 +228,10 @@ void bw_http_free(bw_http *h);
 const char *bw_http_display(const bw_http *h);
 /* Makes requests in progress, and later ones, fail at once. Any thread. */
 void bw_http_abort(bw_http *h);
+/* lws' log handler for every lws user of the program (lws_set_log_level is
+ * process-wide): a `lws` line, warn for its errors, debug otherwise; the
+ * webhook client also keeps the calling thread's last one for its reasons. */
+void bw_lws_log(int level, const char *line);
 /* POSTs the body (application/json) and waits for the response. 0 for a
  * 2xx status (in *status); -1 with `why` ("webhook URL: HTTP 500: ...",
  * "...: connection failed: ...", "...: timed out after N ms"). */

@@ -519,6 +519,14 @@ static int load_file(bw_config *cfg, file_state *fs) {
             if (!cJSON_IsNumber(item) || item->valuedouble < 0 || item->valuedouble > 100000)
                 return fail("%s must be a number of µs from 0 to 100000", where);
             if (cfg->busy_poll_us < 0) cfg->busy_poll_us = (int)item->valuedouble;
+        } else if (!strcmp(k, "http")) {
+            if (!cJSON_IsString(item)) return fail("%s must be a string \"ADDR:PORT\"", where);
+            if (!cfg->http) cfg->http = item->valuestring;
+        } else if (!strcmp(k, "countsCache") || !strcmp(k, "healthMaxLag")) {
+            if (!cJSON_IsNumber(item) || item->valuedouble < 0 || item->valuedouble > 86400000)
+                return fail("%s must be a number of ms from 0 to 86400000", where);
+            int64_t *v = k[0] == 'c' ? &cfg->counts_cache_ms : &cfg->health_max_lag;
+            if (*v < 0) *v = (int64_t)item->valuedouble;
         } else if (!strcmp(k, "shutdownTimeout")) {
             if (!cJSON_IsNumber(item) || item->valuedouble < 0) return fail("%s must be a number of ms >= 0", where);
             if (cfg->shutdown_timeout < 0) cfg->shutdown_timeout = (int64_t)item->valuedouble;
@@ -610,6 +618,18 @@ static const progdef progdefs[] = {
     {"busy-poll", "US",
      "while a Redis reply is due, spin up to US µs instead of sleeping (0:\noff): less latency per job, a busy CPU",
      "busyPoll"},
+    {"http", "ADDR:PORT",
+     "serve GET /metrics (Prometheus), /healthz and /readyz on ADDR:PORT\n"
+     "(docs/observability.md)",
+     "http"},
+    {"counts-cache", "MS",
+     "/metrics fetches the queues' job counts at most once per MS (1000;\n"
+     "0: on every scrape)",
+     "countsCache"},
+    {"health-max-lag", "MS",
+     "/healthz answers 503 for a minute after the event loop was stalled\n"
+     "longer than MS (5000)",
+     "healthMaxLag"},
     {"log-format", "text|json", "one line per event (text)", "logFormat"},
     {"log-file", "PATH", "append to PATH (mode 0600; SIGHUP reopens it), not stderr", "logFile"},
     {"log-level", "debug|info|warn|error", "(info)", "logLevel"},
@@ -704,6 +724,13 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             if (!parse_i64(value, &v) || v < 0 || v > 100000)
                 return fail("--busy-poll must be a number of µs from 0 to 100000");
             cfg->busy_poll_us = (int)v;
+        } else if (!strcmp(name, "http")) {
+            cfg->http = value;
+        } else if (!strcmp(name, "counts-cache") || !strcmp(name, "health-max-lag")) {
+            int64_t v;
+            if (!parse_i64(value, &v) || v < 0 || v > 86400000)
+                return fail("--%s must be a number of ms from 0 to 86400000", name);
+            *(name[0] == 'c' ? &cfg->counts_cache_ms : &cfg->health_max_lag) = v;
         } else if (!strcmp(name, "shutdown-timeout")) {
             int64_t v;
             if (!parse_i64(value, &v) || v < 0) return fail("--shutdown-timeout must be a number of ms >= 0");
@@ -779,6 +806,7 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     memset(cfg, 0, sizeof *cfg);
     cfg->shutdown_timeout = -1;
     cfg->busy_poll_us = -1;
+    cfg->counts_cache_ms = cfg->health_max_lag = -1;
     cfg->log_format = cfg->log_level = -1;
     parse_state ps = {0};
     file_state fs = {0};
@@ -799,6 +827,9 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
         return rc;
     if (cfg->shutdown_timeout < 0) cfg->shutdown_timeout = 10000;
     if (cfg->busy_poll_us < 0) cfg->busy_poll_us = 0;
+    if (cfg->counts_cache_ms < 0) cfg->counts_cache_ms = 1000;
+    if (cfg->health_max_lag < 0) cfg->health_max_lag = 5000;
+    if (cfg->health_max_lag == 0) return fail("--health-max-lag must be more than 0 ms");
     if (cfg->log_format < 0) cfg->log_format = TLOG_TEXT;
     if (cfg->log_level < 0) cfg->log_level = TLOG_INFO;
 

@@ -146,7 +146,7 @@ static const struct lws_protocols protocols[] = {{"bw-webhook", on_lws, 0, 0, 0,
  * the context, which is the thread of the request. */
 static _Thread_local char last_lws_error[200];
 
-static void on_lws_log(int level, const char *line) {
+void bw_lws_log(int level, const char *line) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", line);
     msg[strcspn(msg, "\n")] = '\0';
@@ -259,8 +259,8 @@ int bw_http_new(bw_http **out, const char *url, const char *ca_file, char *why, 
         free(h->host), free(h->host_header), free(h->path), free(h->display), free(h->ca_file), free(h);
         return -ENOMEM;
     }
-    /* lws logs through ours (process-wide; bullc-worker has no other lws user) */
-    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
+    /* lws logs through ours (process-wide: the --http server shares it) */
+    lws_set_log_level(LLL_ERR | LLL_WARN, bw_lws_log);
     *out = h;
     return 0;
 }

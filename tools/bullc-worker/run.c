@@ -193,6 +193,8 @@ static void close_all_handles(bw_app *app) {
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
     for (size_t i = 0; i < app->nqueues; i++) bw_exec_close(&app->queues[i]);
+    bw_httpd_close(app);
+    bw_metrics_stop(app);
 }
 
 /* ---- start ------------------------------------------------------------------------ */
@@ -256,6 +258,15 @@ int bw_app_run(bw_app *app) {
     uv_timer_init(&app->loop, &app->hard_exit_timer);
     app->shutdown_timer.data = app->hard_exit_timer.data = app;
     int code = 0;
+    if (app->cfg->http) {
+        char why[200];
+        if (bw_metrics_start(app)) {
+            TLOG(TLOG_ERROR, "start", TLOG_S("msg", "--http: out of memory"));
+            code = BW_EXIT_FAIL;
+        } else if ((code = bw_httpd_start(app, why, sizeof why))) {
+            TLOG(TLOG_ERROR, "start", TLOG_S("msg", why));
+        }
+    }
     for (size_t i = 0; i < app->nqueues && !code; i++) code = start_worker(app, &app->queues[i]);
     if (code) {
         /* one queue cannot start: stop the others before exiting */

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+// bullc-worker --http (docs/observability.md): /metrics checked by Debian's
+// promtool and scraped by a real Prometheus server, counters equal to the
+// jobs processed and job counts equal to Node's getJobCounts; /healthz
+// measured (Redis stopped and back, the process frozen); /readyz during a
+// graceful drain.
+'use strict';
+
+const { describe, it, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const IORedis = require('ioredis');
+const { closeAll, eventually, newQueue, redisUrl, uniquePrefix } = require('../lib/harness');
+const { Proc, RedisServer, killAll, startReady, tmpDir } = require('../lib/worker-proc');
+
+const closers = [];
+after(async () => {
+  await killAll();
+  await closeAll(closers);
+});
+
+// The test's HTTP (and own redis-server) ports: 5 to 9 above the suite's
+// Redis port, the range given to this suite's observability tests.
+const base = Number(new URL(redisUrl()).port) + 5;
+const HTTP = base, PROM = base + 1, OWN_REDIS = base + 2, HTTP2 = base + 3;
+
+async function get(port, p) {
+  const res = await fetch(`http://127.0.0.1:${port}${p}`);
+  return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+}
+
+// The samples of a Prometheus text page: {name, labels, value}.
+function samples(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    for (const l of (m[2] || '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+const value = (text, name, labels = {}) => {
+  const s = samples(text).find(x => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+  return s ? s.value : undefined;
+};
+
+describe('bullc-worker --http', () => {
+  it('/metrics: promtool accepts it, counters equal the jobs processed, counts equal getJobCounts', async () => {
+    const prefix = uniquePrefix('obsm');
+    const queue = newQueue('obs', prefix);
+    closers.push(queue);
+    const w = await startReady(['--queue', 'obs', '--builtin', 'echo', '--http', `127.0.0.1:${HTTP}`,
+      '--counts-cache', '0'], { prefix });
+    await queue.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'ok', data: { i } })));
+    await queue.add('later', {}, { delay: 60000 });
+    await eventually(async () => (await queue.getJobCounts('completed')).completed === 20, 10000, '20 completed');
+    const m = await get(HTTP, '/metrics');
+    assert.equal(m.status, 200);
+    assert.equal(m.type, 'text/plain; version=0.0.4; charset=utf-8');
+    const counts = await queue.getJobCounts();
+    for (const [state, n] of Object.entries(counts))
+      assert.equal(value(m.body, 'bullmq_job_count', { queue: 'obs', state }), n, `bullmq_job_count ${state}`);
+    assert.equal(value(m.body, 'bullmq_job_count', { queue: 'obs', state: 'delayed' }), 1);
+    assert.equal(value(m.body, 'bullc_worker_jobs_total', { queue: 'obs', result: 'completed' }), 20);
+    assert.equal(value(m.body, 'bullc_worker_jobs_total', { queue: 'obs', result: 'failed' }), 0);
+    assert.equal(value(m.body, 'bullc_worker_job_duration_seconds_count', { queue: 'obs' }), 20);
+    assert.equal(value(m.body, 'bullc_worker_job_duration_seconds_bucket', { queue: 'obs', le: '+Inf' }), 20);
+    assert.equal(value(m.body, 'bullc_worker_active_jobs', { queue: 'obs' }), 0);
+    assert.equal(value(m.body, 'bullc_worker_redis_up'), 1);
+    assert.equal(value(m.body, 'bullc_worker_reconnects_total'), 0);
+    assert.equal(value(m.body, 'bullc_worker_lock_lost_total', { queue: 'obs' }), 0);
+    assert.equal(value(m.body, 'bullc_worker_stalled_total', { queue: 'obs' }), 0);
+    assert.ok(value(m.body, 'process_resident_memory_bytes') > 1e6);
+    assert.ok(value(m.body, 'process_cpu_seconds_total') > 0);
+    assert.match(m.body, /^bullc_worker_info\{version="\d+\.\d+\.\d+",bullmq="\d+\.\d+\.\d+"\} 1$/m);
+    // promtool's only complaint is the name Node's exportPrometheusMetrics
+    // chose (and dashboards use): a gauge ending in _count
+    const pt = spawnSync('promtool', ['check', 'metrics'], { input: m.body, encoding: 'utf8' });
+    assert.equal(pt.error, undefined, 'promtool runs (Debian package prometheus)');
+    const complaints = (pt.stdout + pt.stderr).split('\n').filter(Boolean);
+    assert.deepEqual(complaints,
+      ['bullmq_job_count non-histogram and non-summary metrics should not have "_count" suffix'], pt.stdout + pt.stderr);
+    // a scrape within --counts-cache 0 reads Redis again
+    await queue.add('more', {});
+    await eventually(async () =>
+      value((await get(HTTP, '/metrics')).body, 'bullc_worker_jobs_total', { queue: 'obs', result: 'completed' }) === 21,
+    10000, 'the 21st job counted');
+    assert.equal((await get(HTTP, '/nope')).status, 404);
+    assert.equal((await w.stop()).code, 0);
+  });
+
+  it('a Prometheus server scrapes it: the counter it stores equals the jobs processed', async () => {
+    const prefix = uniquePrefix('obsp');
+    const queue = newQueue('scraped', prefix);
+    closers.push(queue);
+    const w = await startReady(['--queue', 'scraped', '--builtin', 'echo', '--http', `127.0.0.1:${HTTP}`], { prefix });
+    const dir = tmpDir('prometheus');
+    fs.writeFileSync(path.join(dir, 'prometheus.yml'), [
+      'global: {scrape_interval: 1s, scrape_timeout: 900ms}',
+      'scrape_configs:',
+      '  - job_name: bullc-worker',
+      `    static_configs: [{targets: ['127.0.0.1:${HTTP}']}]`,
+      '',
+    ].join('\n'));
+    const prom = new Proc('prometheus', [`--config.file=${path.join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${PROM}`]);
+    await prom.waitFor(/Server is ready to receive web requests/, 30000);
+    await queue.addBulk(Array.from({ length: 37 }, (_, i) => ({ name: 'n', data: { i } })));
+    const query = async q => {
+      const r = await fetch(`http://127.0.0.1:${PROM}/api/v1/query?query=${encodeURIComponent(q)}`);
+      const j = await r.json();
+      return j.data.result;
+    };
+    await eventually(async () => {
+      const r = await query('bullc_worker_jobs_total{queue="scraped",result="completed"}');
+      return r.length === 1 && r[0].value[1] === '37';
+    }, 30000, 'Prometheus to store 37 completed jobs', 500);
+    const up = await query('up{job="bullc-worker"}');
+    assert.equal(up[0].value[1], '1');
+    const waiting = await query('bullmq_job_count{queue="scraped",state="completed"}');
+    assert.equal(waiting[0].value[1], '37');
+    prom.kill('SIGTERM');
+    assert.equal((await prom.waitExit(15000)).code, 0);
+    assert.equal((await w.stop()).code, 0);
+  });
+
+  it('/healthz: 503 with the reason while Redis is stopped, 200 again after it restarts, processing resumed', async () => {
+    const r = await new RedisServer(OWN_REDIS, tmpDir('obs-redis')).start();
+    const client = new IORedis(OWN_REDIS, { maxRetriesPerRequest: null });
+    closers.push(client);
+    const queue = newQueue('health', 'obsh', { connection: { port: OWN_REDIS } });
+    closers.push(queue);
+    const w = await startReady(['--queue', 'health', '--prefix', 'obsh', '--builtin', 'echo',
+      '--http', `127.0.0.1:${HTTP2}`], { redis: r.url });
+    let h = await get(HTTP2, '/healthz');
+    assert.deepEqual([h.status, h.body], [200, 'ok\n']);
+    assert.equal((await get(HTTP2, '/readyz')).status, 200);
+    await r.kill();
+    await eventually(async () => (await get(HTTP2, '/healthz')).status === 503, 10000, '/healthz 503');
+    h = await get(HTTP2, '/healthz');
+    assert.match(h.body, /^redis unreachable \(queue health: not connected\)\n$/);
+    assert.equal((await get(HTTP2, '/readyz')).status, 503);
+    let m = await get(HTTP2, '/metrics');
+    assert.equal(m.status, 200, 'metrics still answer, without job counts');
+    assert.equal(value(m.body, 'bullc_worker_redis_up'), 0);
+    assert.equal(value(m.body, 'bullmq_job_count', { queue: 'health', state: 'waiting' }), undefined);
+    await r.start();
+    await eventually(async () => (await get(HTTP2, '/healthz')).status === 200, 20000, '/healthz 200 again');
+    const job = await queue.add('after', { x: 1 });
+    await eventually(async () => (await queue.getJobState(job.id)) === 'completed', 10000, 'a job after the restart');
+    m = await get(HTTP2, '/metrics');
+    assert.equal(value(m.body, 'bullc_worker_redis_up'), 1);
+    assert.ok(value(m.body, 'bullc_worker_reconnects_total') >= 1);
+    assert.equal(value(m.body, 'bullc_worker_jobs_total', { queue: 'health', result: 'completed' }), 1);
+    assert.equal((await w.stop()).code, 0);
+    await r.kill();
+  });
+
+  it('/healthz: 503 after the event loop was stuck longer than --health-max-lag (process frozen)', async () => {
+    const prefix = uniquePrefix('obsl');
+    const w = await startReady(['--queue', 'lag', '--builtin', 'noop', '--http', `127.0.0.1:${HTTP}`,
+      '--health-max-lag', '500'], { prefix });
+    assert.equal((await get(HTTP, '/healthz')).status, 200);
+    process.kill(w.pid, 'SIGSTOP');
+    await new Promise(res => setTimeout(res, 1500));
+    process.kill(w.pid, 'SIGCONT');
+    const h = await get(HTTP, '/healthz');
+    assert.equal(h.status, 503);
+    assert.match(h.body, /^event loop stalled for \d+ ms \(limit 500 ms\) \d+ s ago\n$/);
+    await w.waitFor(/stalled-loop ms=\d+/);
+    assert.equal((await w.stop()).code, 0);
+  });
+
+  it('/readyz: 503 while a graceful shutdown drains the job in process', async () => {
+    const prefix = uniquePrefix('obsr');
+    const queue = newQueue('drain', prefix);
+    closers.push(queue);
+    const w = await startReady(['--queue', 'drain', '--builtin', 'sleep', '--http', `127.0.0.1:${HTTP}`], { prefix });
+    assert.deepEqual(await get(HTTP, '/readyz').then(r => [r.status, r.body]), [200, 'ok\n']);
+    const job = await queue.add('slow', { sleepMs: 1500 });
+    await eventually(async () => (await queue.getJobState(job.id)) === 'active', 5000, 'job active');
+    w.kill('SIGTERM');
+    await w.waitFor(/shutdown mode=graceful/);
+    const r = await get(HTTP, '/readyz');
+    assert.deepEqual([r.status, r.body], [503, 'shutting down: draining the jobs in process\n']);
+    assert.equal((await get(HTTP, '/healthz')).status, 200, 'draining is healthy');
+    assert.equal((await w.waitExit(10000)).code, 0);
+    assert.equal(await queue.getJobState(job.id), 'completed');
+  });
+
+  it('--http refuses a bad address (exit 2) and a port in use', async () => {
+    const prefix = uniquePrefix('obsb');
+    const { startWorker } = require('../lib/worker-proc');
+    const bad = startWorker(['--queue', 'b', '--builtin', 'noop', '--http', 'nonsense'], { prefix });
+    assert.equal((await bad.waitExit()).code, 2);
+    assert.match(bad.text(), /--http must be ADDR:PORT/);
+    const first = await startReady(['--queue', 'b', '--builtin', 'noop', '--http', `127.0.0.1:${HTTP}`], { prefix });
+    const second = startWorker(['--queue', 'b', '--builtin', 'noop', '--http', `127.0.0.1:${HTTP}`], { prefix });
+    assert.equal((await second.waitExit()).code, 2);
+    assert.match(second.text(), /cannot listen there/);
+    assert.equal((await first.stop()).code, 0);
+  });
+});

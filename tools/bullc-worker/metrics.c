@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/* /metrics' text: the workers' own figures (bullc_worker_stats, read on the
+ * loop, free) and the queues' job counts, which cost Redis a script call
+ * each. The counts are fetched by a thread of their own with synchronous
+ * bullc_queue handles, at most once per --counts-cache, and the HTTP
+ * server (httpd.c) waits for them without blocking the loop. A thread of
+ * its own rather than libuv's pool: plugin processors can fill the pool
+ * for as long as a job runs, and the counts would wait behind them. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bw.h"
+
+/* Node's getJobCounts() with no arguments (queue-getters.js,
+ * sanitizeJobTypes), in its order: exportPrometheusMetrics prints these. */
+static const char *const states[] = {"active", "completed", "delayed", "failed", "prioritized", "waiting",
+                                     "waiting-children"};
+#define NSTATES (sizeof states / sizeof states[0])
+
+struct bw_metrics {
+    bw_app *app;
+    bullc_stats *stats;
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    uv_async_t done;
+    bool want, busy, stop; /* under mu */
+    uint64_t fetched_at;   /* uv_hrtime ms of the last fetch (0: never); under mu */
+    int64_t *counts;       /* nqueues x NSTATES; under mu */
+    bool *have;            /* whether queue i's counts were read by the last fetch; under mu */
+    bullc_queue **queues;  /* counts thread only */
+};
+
+static uint64_t mono_ms(void) { return uv_hrtime() / 1000000; }
+
+static void counts_thread(void *arg) {
+    bw_metrics *m = arg;
+    bw_app *app = m->app;
+    int64_t *got = calloc(NSTATES, sizeof *got);
+    for (;;) {
+        uv_mutex_lock(&m->mu);
+        while (!m->want && !m->stop) uv_cond_wait(&m->cond, &m->mu);
+        bool stop = m->stop;
+        m->want = false;
+        uv_mutex_unlock(&m->mu);
+        if (stop || !got) break;
+        for (size_t i = 0; i < app->nqueues; i++) {
+            const bw_queue_cfg *c = app->queues[i].cfg;
+            bullc_error err = {0};
+            int rc = 0;
+            if (!m->queues[i]) {
+                bullc_queue_opts *o = NULL;
+                rc = bullc_queue_opts_new(&o);
+                if (!rc) rc = bullc_queue_opts_set_redis(o, app->redis);
+                if (!rc && c->s.prefix) rc = bullc_queue_opts_set_prefix(o, c->s.prefix);
+                if (!rc) rc = bullc_queue_opts_set_skip_meta_update(o, true); /* counting writes nothing */
+                if (!rc) rc = bullc_queue_new(&m->queues[i], c->name, o, &err);
+                bullc_queue_opts_free(o);
+            }
+            if (!rc) rc = bullc_queue_count_jobs(m->queues[i], states, NSTATES, got, &err);
+            uv_mutex_lock(&m->mu);
+            m->have[i] = rc == 0;
+            if (!rc) memcpy(m->counts + i * NSTATES, got, NSTATES * sizeof *got);
+            uv_mutex_unlock(&m->mu);
+        }
+        uv_mutex_lock(&m->mu);
+        m->fetched_at = mono_ms();
+        m->busy = false;
+        uv_mutex_unlock(&m->mu);
+        uv_async_send(&m->done);
+    }
+    free(got);
+    for (size_t i = 0; i < app->nqueues; i++) bullc_queue_free(m->queues[i]);
+}
+
+static void on_done(uv_async_t *a) {
+    bw_metrics *m = a->data;
+    bw_httpd_counts_ready(m->app->httpd);
+}
+
+int bw_metrics_start(bw_app *app) {
+    bw_metrics *m = calloc(1, sizeof *m);
+    if (!m) return BULLC_ENOMEM;
+    m->app = app;
+    m->counts = calloc(app->nqueues * NSTATES, sizeof *m->counts);
+    m->have = calloc(app->nqueues, sizeof *m->have);
+    m->queues = calloc(app->nqueues, sizeof *m->queues);
+    if (!m->counts || !m->have || !m->queues || bullc_stats_new(&m->stats)) goto fail;
+    uv_mutex_init(&m->mu);
+    uv_cond_init(&m->cond);
+    uv_async_init(&app->loop, &m->done, on_done);
+    m->done.data = m;
+    if (uv_thread_create(&m->thread, counts_thread, m)) {
+        uv_close((uv_handle_t *)&m->done, NULL);
+        uv_cond_destroy(&m->cond);
+        uv_mutex_destroy(&m->mu);
+        goto fail;
+    }
+    app->metrics = m;
+    return 0;
+fail:
+    bullc_stats_free(m->stats);
+    free(m->counts);
+    free(m->have);
+    free(m->queues);
+    free(m);
+    return BULLC_ENOMEM;
+}
+
+static void free_on_close(uv_handle_t *h) {
+    bw_metrics *m = h->data;
+    bullc_stats_free(m->stats);
+    free(m->counts);
+    free(m->have);
+    free(m->queues);
+    free(m);
+}
+
+void bw_metrics_stop(bw_app *app) {
+    bw_metrics *m = app->metrics;
+    if (!m) return;
+    app->metrics = NULL;
+    uv_mutex_lock(&m->mu);
+    m->stop = true;
+    uv_cond_signal(&m->cond);
+    uv_mutex_unlock(&m->mu);
+    /* at exit only: waits for a fetch in progress (bounded by Redis'
+     * command timeout) so the thread's handles are freed */
+    uv_thread_join(&m->thread);
+    uv_cond_destroy(&m->cond);
+    uv_mutex_destroy(&m->mu);
+    uv_close((uv_handle_t *)&m->done, free_on_close);
+}
+
+bool bw_metrics_refresh(bw_app *app) {
+    bw_metrics *m = app->metrics;
+    if (!m) return false;
+    uv_mutex_lock(&m->mu);
+    bool fresh = m->fetched_at && mono_ms() - m->fetched_at < (uint64_t)app->cfg->counts_cache_ms;
+    if (!fresh && !m->busy) {
+        m->busy = m->want = true;
+        uv_cond_signal(&m->cond);
+    }
+    bool busy = m->busy;
+    uv_mutex_unlock(&m->mu);
+    return busy;
+}
+
+bool bw_queue_redis_up(bw_queue *q) {
+    bw_metrics *m = q->app->metrics;
+    return m && q->worker && !bullc_worker_stats(q->worker, m->stats) && bullc_stats_redis_up(m->stats);
+}
+
+/* A label value as Prometheus' text format (and Node's
+ * escapePrometheusLabelValue) escapes it. */
+static void put_label(bw_sb *b, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\')
+            bw_sb_puts(b, "\\\\");
+        else if (*v == '"')
+            bw_sb_puts(b, "\\\"");
+        else if (*v == '\n')
+            bw_sb_puts(b, "\\n");
+        else
+            bw_sb_put(b, v, 1);
+    }
+}
+
+static void head(bw_sb *b, const char *name, const char *type, const char *help) {
+    bw_sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void queue_sample(bw_sb *b, const char *name, const bw_queue *q, const char *more, uint64_t v) {
+    bw_sb_printf(b, "%s{queue=\"", name);
+    put_label(b, q->cfg->name);
+    bw_sb_printf(b, "\"%s} %llu\n", more ? more : "", (unsigned long long)v);
+}
+
+/* Per-queue counter or gauge read from the workers' stats. */
+typedef uint64_t (*stat_fn)(const bullc_stats *s);
+static void per_queue(bw_app *app, bw_sb *b, const char *name, const char *type, const char *help, stat_fn fn) {
+    bw_metrics *m = app->metrics;
+    head(b, name, type, help);
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bw_queue *q = &app->queues[i];
+        if (q->worker && !bullc_worker_stats(q->worker, m->stats)) queue_sample(b, name, q, NULL, fn(m->stats));
+    }
+}
+
+static uint64_t st_lock_lost(const bullc_stats *s) { return bullc_stats_lock_lost(s); }
+static uint64_t st_stalled(const bullc_stats *s) { return bullc_stats_stalled(s); }
+static uint64_t st_active(const bullc_stats *s) { return (uint64_t)bullc_stats_active(s); }
+
+void bw_metrics_write(bw_app *app, bw_sb *b) {
+    bw_metrics *m = app->metrics;
+    head(b, "bullmq_job_count", "gauge", "Number of jobs in the queue by state");
+    uv_mutex_lock(&m->mu);
+    for (size_t i = 0; i < app->nqueues; i++) {
+        if (!m->have[i]) continue; /* Redis did not answer: no figure rather than an old one */
+        for (size_t s = 0; s < NSTATES; s++) {
+            char more[64];
+            snprintf(more, sizeof more, ",state=\"%s\"", states[s]);
+            queue_sample(b, "bullmq_job_count", &app->queues[i], more, (uint64_t)m->counts[i * NSTATES + s]);
+        }
+    }
+    uv_mutex_unlock(&m->mu);
+
+    head(b, "bullc_worker_jobs_total", "counter", "Jobs this worker finished, by result (failed: every failed attempt)");
+    uint64_t reconnects = 0;
+    bool up = true;
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bw_queue *q = &app->queues[i];
+        if (!q->worker || bullc_worker_stats(q->worker, m->stats)) continue;
+        queue_sample(b, "bullc_worker_jobs_total", q, ",result=\"completed\"", bullc_stats_completed(m->stats));
+        queue_sample(b, "bullc_worker_jobs_total", q, ",result=\"failed\"", bullc_stats_failed(m->stats));
+        reconnects += bullc_stats_reconnects(m->stats);
+        up = up && bullc_stats_redis_up(m->stats);
+    }
+
+    head(b, "bullc_worker_job_duration_seconds", "histogram",
+         "Processing time of the jobs this worker finished, from active to the stored result");
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bw_queue *q = &app->queues[i];
+        if (!q->worker || bullc_worker_stats(q->worker, m->stats)) continue;
+        size_t nb = bullc_stats_duration_buckets(m->stats);
+        for (size_t k = 0; k < nb; k++) {
+            double le;
+            uint64_t n = bullc_stats_duration_bucket(m->stats, k, &le);
+            char more[48];
+            if (isinf(le))
+                snprintf(more, sizeof more, ",le=\"+Inf\"");
+            else
+                snprintf(more, sizeof more, ",le=\"%g\"", le);
+            queue_sample(b, "bullc_worker_job_duration_seconds_bucket", q, more, n);
+        }
+        bw_sb_puts(b, "bullc_worker_job_duration_seconds_sum{queue=\"");
+        put_label(b, q->cfg->name);
+        bw_sb_printf(b, "\"} %.9g\n", bullc_stats_duration_sum(m->stats));
+        queue_sample(b, "bullc_worker_job_duration_seconds_count", q, NULL, bullc_stats_duration_count(m->stats));
+    }
+    per_queue(app, b, "bullc_worker_active_jobs", "gauge", "Jobs being processed now", st_active);
+    per_queue(app, b, "bullc_worker_lock_lost_total", "counter",
+              "Jobs given up because their lock could not be renewed", st_lock_lost);
+    per_queue(app, b, "bullc_worker_stalled_total", "counter",
+              "Stalled jobs this worker's stalled check moved back to wait or failed", st_stalled);
+    head(b, "bullc_worker_redis_up", "gauge", "1 when every queue's connections to Redis are ready, else 0");
+    bw_sb_printf(b, "bullc_worker_redis_up %d\n", up ? 1 : 0);
+    head(b, "bullc_worker_reconnects_total", "counter", "Times a worker's connection to Redis came back");
+    bw_sb_printf(b, "bullc_worker_reconnects_total %llu\n", (unsigned long long)reconnects);
+    head(b, "bullc_worker_info", "gauge", "bullc-worker's version and the BullMQ version it speaks");
+    bw_sb_printf(b, "bullc_worker_info{version=\"%s\",bullmq=\"%s\"} 1\n", bullc_version(), bullc_bullmq_version());
+
+    uv_rusage_t ru;
+    if (!uv_getrusage(&ru)) {
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                     (double)ru.ru_stime.tv_usec / 1e6;
+        head(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+        bw_sb_printf(b, "process_cpu_seconds_total %.6f\n", cpu);
+    }
+    size_t rss;
+    if (!uv_resident_set_memory(&rss)) {
+        head(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        bw_sb_printf(b, "process_resident_memory_bytes %zu\n", rss);
+    }
+}
