@@ -12,7 +12,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const IORedis = require('ioredis');
-const { closeAll, eventually, newQueue, redisUrl, uniquePrefix } = require('../lib/harness');
+const { bullc, bullcOk, closeAll, eventually, newQueue, newWorker, redisUrl, uniquePrefix } = require('../lib/harness');
 const { Proc, RedisServer, killAll, startReady, tmpDir } = require('../lib/worker-proc');
 
 const closers = [];
@@ -203,5 +203,38 @@ describe('bullc-worker --http', () => {
     assert.equal((await second.waitExit()).code, 2);
     assert.match(second.text(), /cannot listen there/);
     assert.equal((await first.stop()).code, 0);
+  });
+});
+
+describe('bullc metrics --prometheus', () => {
+  it("prints what Node's exportPrometheusMetrics prints, with and without labels", async () => {
+    const prefix = uniquePrefix('obsx');
+    const name = 'm"q\\x\ny';
+    const queue = newQueue(name, prefix);
+    closers.push(queue);
+    const worker = newWorker(name, prefix, async job => {
+      if (job.data.fail) throw new Error('no');
+      return 1;
+    }, { metrics: { maxDataPoints: 10 } });
+    closers.push(worker);
+    await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }, { name: 'c', data: { fail: 1 } }]);
+    await eventually(async () => {
+      const c = await queue.getJobCounts('completed', 'failed');
+      return c.completed === 2 && c.failed === 1;
+    }, 10000, 'jobs processed by Node');
+    await worker.close();
+    await queue.add('later', {}, { delay: 60000 });
+    await queue.add('prio', {}, { priority: 3 });
+    const node = await queue.exportPrometheusMetrics();
+    assert.match(node, /bullmq_job_completed_total\{queue="m\\"q\\\\x\\ny"\} 2/);
+    assert.equal(bullcOk(['metrics', name, '--prometheus'], { prefix }), `${node}\n`);
+    const labels = { env: 'prod', tricky: 'a"b\\c\nd', env2: 'x' };
+    const withLabels = await queue.exportPrometheusMetrics({ ...labels, env: 'again' });
+    assert.equal(bullcOk(['metrics', name, '--prometheus', '--label', 'env=prod', '--label', `tricky=${labels.tricky}`,
+      '--label', 'env2=x', '--label', 'env=again'], { prefix }), `${withLabels}\n`);
+    const bad = bullc(['metrics', name, '--prometheus', '--label', 'novalue'], { prefix });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--label must be KEY=VALUE/);
+    assert.equal(bullc(['metrics', name, '--label', 'a=b'], { prefix }).status, 2, '--label needs --prometheus');
   });
 });

@@ -14,8 +14,8 @@
 
 /* Node's getJobCounts() with no arguments (queue-getters.js,
  * sanitizeJobTypes), in its order: exportPrometheusMetrics prints these. */
-static const char *const states[] = {"active", "completed", "delayed", "failed", "prioritized", "waiting",
-                                     "waiting-children"};
+static const char *const states[] = {"active",      "completed", "delayed",         "failed",
+                                     "prioritized", "waiting",   "waiting-children"};
 #define NSTATES (sizeof states / sizeof states[0])
 
 struct bw_metrics {
@@ -206,7 +206,8 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
     }
     uv_mutex_unlock(&m->mu);
 
-    head(b, "bullc_worker_jobs_total", "counter", "Jobs this worker finished, by result (failed: every failed attempt)");
+    head(b, "bullc_worker_jobs_total", "counter",
+         "Jobs this worker finished, by result (failed: every failed attempt)");
     uint64_t reconnects = 0;
     bool up = true;
     for (size_t i = 0; i < app->nqueues; i++) {

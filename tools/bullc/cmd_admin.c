@@ -474,12 +474,100 @@ int cmd_queues(cli *c) {
     return rc;
 }
 
+/* --label K=V, in the order given; a repeated K keeps its first place and
+ * takes the last value, as keys of Node's globalVariables object do. */
+typedef struct labels {
+    const char *k[64], *v[64];
+    size_t kn[64];
+    int n;
+} labels;
+
+static int add_label(const char *flag, const char *value, void *data) {
+    labels *l = data;
+    if (strcmp(flag, "label")) return 0;
+    const char *eq = strchr(value, '=');
+    if (!eq || eq == value) return cli_fail(EXIT_USAGE, "--label must be KEY=VALUE, not '%s'", value);
+    size_t kn = (size_t)(eq - value);
+    for (int i = 0; i < l->n; i++)
+        if (l->kn[i] == kn && !memcmp(l->k[i], value, kn)) {
+            l->v[i] = eq + 1;
+            return 0;
+        }
+    if (l->n == 64) return cli_fail(EXIT_USAGE, "at most 64 --label");
+    l->k[l->n] = value, l->kn[l->n] = kn, l->v[l->n++] = eq + 1;
+    return 0;
+}
+
+/* Node's escapePrometheusLabelValue: backslash, double quote, newline. */
+static void put_label_value(const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            printf("\\%c", *v);
+        else if (*v == '\n')
+            fputs("\\n", stdout);
+        else
+            putchar(*v);
+    }
+}
+
+static double meta_count(const char *metrics_json) {
+    cJSON *o = cJSON_Parse(metrics_json);
+    cJSON *cnt = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "meta"), "count");
+    double n = cJSON_IsNumber(cnt) ? cnt->valuedouble : 0;
+    cJSON_Delete(o);
+    return n;
+}
+
+/* What Node's queue.exportPrometheusMetrics(globalVariables) returns, byte
+ * for byte (its ", " between labels included), and console.log's newline. */
+static int print_prometheus(bullc_queue *q, const labels *l, char *const m[2]) {
+    static const char *const states[] = {"active",      "completed", "delayed",         "failed",
+                                         "prioritized", "waiting",   "waiting-children"};
+    enum { NSTATES = sizeof states / sizeof states[0] };
+    int64_t counts[NSTATES];
+    bullc_error err = {0};
+    int r = bullc_queue_count_jobs(q, states, NSTATES, counts, &err);
+    if (r) return cli_fail_err(r, &err);
+    printf("# HELP bullmq_job_count Number of jobs in the queue by state\n# TYPE bullmq_job_count gauge\n");
+    for (int round = 0; round < NSTATES + 2; round++) {
+        if (round == NSTATES)
+            printf("# HELP bullmq_job_completed_total Total number of completed jobs\n"
+                   "# TYPE bullmq_job_completed_total counter\n");
+        if (round == NSTATES + 1)
+            printf("# HELP bullmq_job_failed_total Total number of failed jobs\n"
+                   "# TYPE bullmq_job_failed_total counter\n");
+        printf("%s{queue=\"", round < NSTATES    ? "bullmq_job_count"
+                              : round == NSTATES ? "bullmq_job_completed_total"
+                                                 : "bullmq_job_failed_total");
+        put_label_value(bullc_queue_name(q));
+        putchar('"');
+        if (round < NSTATES) printf(", state=\"%s\"", states[round]);
+        for (int i = 0; i < l->n; i++) {
+            printf(", %.*s=\"", (int)l->kn[i], l->k[i]);
+            put_label_value(l->v[i]);
+            putchar('"');
+        }
+        if (round < NSTATES)
+            printf("} %lld\n", (long long)counts[round]);
+        else
+            printf("} %.0f\n", meta_count(m[round - NSTATES]));
+    }
+    return 0;
+}
+
 int cmd_metrics(cli *c) {
-    cli_flag flags[] = {{"start", true, NULL, 0}, {"end", true, NULL, 0}, {NULL, false, NULL, 0}};
+    cli_flag flags[] = {{"start", true, NULL, 0},
+                        {"end", true, NULL, 0},
+                        {"prometheus", false, NULL, 0},
+                        {"label", true, NULL, 0},
+                        {NULL, false, NULL, 0}};
     const char *pos[1] = {0};
-    int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, NULL, NULL);
+    labels l = {.n = 0};
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 1, add_label, &l);
     long long start = 0, end = -1;
-    if (!rc && npos != 1) rc = cli_fail(EXIT_USAGE, "usage: bullc metrics QUEUE [--start N] [--end N]");
+    if (!rc && npos != 1)
+        rc = cli_fail(EXIT_USAGE, "usage: bullc metrics QUEUE [--start N] [--end N] [--prometheus [--label K=V]...]");
+    if (!rc && flags[3].set && !flags[2].set) rc = cli_fail(EXIT_USAGE, "--label needs --prometheus");
     if (!rc && flags[0].set) rc = cli_flag_i64(&flags[0], INT64_MIN, INT64_MAX, &start);
     if (!rc && flags[1].set) rc = cli_flag_i64(&flags[1], INT64_MIN, INT64_MAX, &end);
     if (rc) return rc;
@@ -492,6 +580,8 @@ int cmd_metrics(cli *c) {
     for (int i = 0; i < 2 && !r; i++) r = bullc_queue_get_metrics(q, types[i], start, end, &m[i], &err);
     if (r) {
         rc = cli_fail_err(r, &err);
+    } else if (flags[2].set) {
+        rc = print_prometheus(q, &l, m);
     } else if (c->json) {
         printf("{\"completed\":%s,\"failed\":%s}\n", m[0], m[1]);
     } else {

@@ -103,9 +103,10 @@ static const verb verbs[] = {
      "Z or an offset. An invalid pattern, zone or option exits 2; no further fire time exits 1.\n"
      "Talks to no Redis.",
      cmd_cron},
-    {"metrics", "metrics QUEUE [--start N] [--end N]",
+    {"metrics", "metrics QUEUE [--start N] [--end N] [--prometheus [--label K=V]...]",
      "Prints the completed and failed metrics (Node's queue.getMetrics). --json: {completed, failed},\n"
-     "each {meta: {count, prevTS, prevCount}, data, count}.",
+     "each {meta: {count, prevTS, prevCount}, data, count}. --prometheus: what Node's\n"
+     "queue.exportPrometheusMetrics({K: V, ...}) prints (job counts by state, completed and failed totals).",
      cmd_metrics},
     {"scheduler",
      "scheduler upsert QUEUE KEY (--every MS | --pattern CRON) [--tz ZONE] [--limit N] [--offset MS]\n"
