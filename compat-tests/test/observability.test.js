@@ -238,3 +238,46 @@ describe('bullc metrics --prometheus', () => {
     assert.equal(bullc(['metrics', name, '--label', 'a=b'], { prefix }).status, 2, '--label needs --prometheus');
   });
 });
+
+describe('bullc top', () => {
+  it('plain frames when stdout is a pipe: counts, rates from the events stream, workers, oldest waiting age', async () => {
+    const prefix = uniquePrefix('obst');
+    const idle = newQueue('idle', prefix);
+    const busy = newQueue('busy', prefix);
+    closers.push(idle, busy);
+    await idle.add('old', {});
+    await idle.add('new', {});
+    const w = await startReady(['--queue', 'busy', '--builtin', 'echo'], { prefix });
+    const top = new Proc(require('../lib/harness').bullcPath(), ['--redis', redisUrl(), '--prefix', prefix, 'top',
+      '--count', '2', '--interval', '1500']);
+    await top.waitFor(/^bullc top /);
+    await busy.addBulk(Array.from({ length: 12 }, (_, i) => ({ name: 'x', data: { i } })));
+    const exit = await top.waitExit(15000);
+    assert.equal(exit.code, 0, top.text());
+    const out = top.text();
+    assert.doesNotMatch(out, /\x1b/, 'no escape sequences on a pipe');
+    const frames = out.split(/\n(?=bullc top )/);
+    assert.equal(frames.length, 2, out);
+    const rows = f => Object.fromEntries(f.split('\n').slice(2).filter(Boolean).map(l => {
+      const c = l.trim().split(/\s+/);
+      return [c[0], { waiting: +c[1], active: +c[2], completed: +c[5], added: c[7], done: c[8], fail: c[9],
+        workers: +c[10], oldest: c[11] }];
+    }));
+    const first = rows(frames[0]), second = rows(frames[1]);
+    assert.deepEqual(Object.keys(second).sort(), ['busy', 'idle'], 'every queue under the prefix');
+    assert.equal(first.busy.added, '-', 'no rate before a second frame');
+    assert.equal(second.idle.waiting, 2);
+    assert.match(second.idle.oldest, /^\d+\.\ds$/);
+    assert.ok(parseFloat(second.idle.oldest) >= 1, `the oldest waiting job is older than a frame: ${second.idle.oldest}`);
+    assert.equal(second.idle.workers, 0);
+    assert.equal(second.idle.added, '0.0');
+    assert.equal(second.busy.completed, 12);
+    assert.equal(second.busy.workers, 1);
+    assert.equal(second.busy.oldest, '-');
+    // 12 added and 12 completed within one interval of about 1.5 s
+    assert.ok(Math.abs(parseFloat(second.busy.added) * 1.5 - 12) < 2.5, `added/s ${second.busy.added}`);
+    assert.ok(Math.abs(parseFloat(second.busy.done) * 1.5 - 12) < 2.5, `done/s ${second.busy.done}`);
+    assert.equal(second.busy.fail, '0.0');
+    assert.equal((await w.stop()).code, 0);
+  });
+});

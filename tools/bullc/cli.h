@@ -90,6 +90,7 @@ int cmd_state(cli *c);
 int cmd_workers(cli *c);
 int cmd_queues(cli *c);
 int cmd_metrics(cli *c);
+int cmd_top(cli *c); /* cmd_top.c */
 int cmd_pause(cli *c);
 int cmd_resume(cli *c);
 int cmd_drain(cli *c);

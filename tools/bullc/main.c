@@ -119,6 +119,12 @@ static const verb verbs[] = {
      "print Node's scheduler objects (--json: as Node returns them); get and remove exit 4 for a missing\n"
      "KEY. Dates are epoch ms or ISO 8601 (a time with its zone). Invalid input exits 2, nothing written.",
      cmd_scheduler},
+    {"top", "top [QUEUE...] [--interval MS] [--count N]",
+     "A live view of the queues (all under the prefix when none is named): job counts, rates of added,\n"
+     "completed and failed jobs per second (from the events stream), workers, and the oldest waiting\n"
+     "job's age; a new frame every --interval MS (1000) until SIGINT, or --count frames. Plain text,\n"
+     "one frame after the other, when stdout is not a terminal.",
+     cmd_top},
 };
 
 /* The global flags, once: the parser below takes these, --help is printed
