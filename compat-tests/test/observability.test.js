@@ -113,12 +113,21 @@ describe('bullc-worker --http', () => {
     const query = async q => {
       const r = await fetch(`http://127.0.0.1:${PROM}/api/v1/query?query=${encodeURIComponent(q)}`);
       const j = await r.json();
+      if (j.status !== 'success') throw new Error(`Prometheus refused ${q}: ${j.error}`);
       return j.data.result;
     };
     await eventually(async () => {
       const r = await query('bullc_worker_jobs_total{queue="scraped",result="completed"}');
       return r.length === 1 && r[0].value[1] === '37';
     }, 30000, 'Prometheus to store 37 completed jobs', 500);
+    // every query of the Grafana dashboard (docs/grafana) evaluates, on this
+    // server, to some series
+    const dash = JSON.parse(fs.readFileSync(path.join(__dirname, '../../docs/grafana/bullc-dashboard.json'), 'utf8'));
+    const exprs = dash.panels.flatMap(p => p.targets.map(t => t.expr
+      .replace(/\$__rate_interval/g, '1m').replace(/\$queue|\$job/g, '.*')));
+    assert.ok(exprs.length >= 10, `${exprs.length} dashboard queries`);
+    for (const e of exprs)
+      await eventually(async () => (await query(e)).length > 0, 15000, `the dashboard query ${e} to return series`, 500);
     const up = await query('up{job="bullc-worker"}');
     assert.equal(up[0].value[1], '1');
     const waiting = await query('bullmq_job_count{queue="scraped",state="completed"}');
