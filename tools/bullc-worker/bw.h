@@ -83,7 +83,8 @@ typedef struct bw_config {
     /* everything parsed is owned here */
     void **owned;
     size_t nowned, owned_cap;
-    void *file_json; /* the parsed config file (cJSON), strings point into it */
+    void *file_json;                /* the parsed config file (cJSON), strings point into it */
+    const struct cJSON *schedulers; /* the file's "schedulers" (checked), or NULL */
 } bw_config;
 
 /* Parses argv (and the --config file it names) into `cfg`. Returns 0; 1 when
@@ -95,6 +96,14 @@ void bw_config_free(bw_config *cfg);
  * code with the reason in `why`. */
 int bw_settings_to_opts(const bw_settings *s, bullc_worker_opts *o, char *why, size_t size);
 void bw_usage(FILE *f);
+
+/* ---- schedulers.c: the config file's job schedulers ----------------------- */
+/* Checks the "schedulers" array (options, pattern and zone, template): 0, or
+ * -1 with the reason in `why`. Writes nothing. */
+int bw_schedulers_check(const struct cJSON *list, char *why, size_t size);
+/* Upserts every scheduler of the file (after bw_schedulers_check): 0, or a
+ * BW_EXIT_* code, logged. */
+int bw_schedulers_upsert(const bw_config *cfg, const bullc_redis_opts *redis);
 
 /* ---- run time --------------------------------------------------------------- */
 

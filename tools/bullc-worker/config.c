@@ -561,6 +561,10 @@ static int load_file(bw_config *cfg, file_state *fs) {
                 if (!rc) rc = file_section(cfg, q, w, &fq->s, &fq->proc);
                 if (rc) return rc;
             }
+        } else if (!strcmp(k, "schedulers")) {
+            char why[512];
+            if (bw_schedulers_check(item, why, sizeof why)) return fail("%s: %s", cfg->config_path, why);
+            cfg->schedulers = item;
         } else {
             return fail("%s: unknown key '%s'", cfg->config_path, k);
         }

@@ -269,6 +269,7 @@ int main(int argc, char **argv) {
         code = check_fd_limit(&cfg);
         if (!code) code = check_redis(&cfg, app.redis, where);
         if (!code) code = check_server(&cfg, app.redis);
+        if (!code) code = bw_schedulers_upsert(&cfg, app.redis);
     }
     for (size_t i = 0; i < app.nqueues && !code; i++) {
         app.queues[i].app = &app;
