@@ -106,3 +106,40 @@ test('invalid scheduler input exits 2 and writes nothing', async () => {
     r.disconnect();
   }
 });
+
+test('a bullc-made cron scheduler with a time zone starts where Node starts it, and a Node worker runs it', async () => {
+  const prefix = h.uniquePrefix('sched-cli');
+  const queue = h.newQueue('q', prefix);
+  try {
+    const pattern = '0 45 23 * * 1-5';
+    for (const tz of ['Asia/Kathmandu', 'Australia/Lord_Howe', 'America/St_Johns']) {
+      const key = `c-${tz.replace('/', '-')}`;
+      const id = h.bullcOk(['scheduler', 'upsert', 'q', key, '--pattern', pattern, '--tz', tz], { prefix }).trim();
+      await queue.upsertJobScheduler(`${key}-node`, { pattern, tz });
+      const node = await queue.getJobScheduler(`${key}-node`);
+      assert.equal(id, `repeat:${key}:${node.next}`, tz);
+      const mine = await queue.getJobScheduler(key);
+      assert.deepEqual([mine.pattern, mine.tz, mine.next], [pattern, tz, node.next]);
+    }
+    // an invalid pattern or zone: cron-parser's refusal, exit 2, nothing written
+    for (const args of [['--pattern', '61 * * * *'], ['--pattern', '* * * * *', '--tz', 'Mars/Olympus']]) {
+      const r = h.bullc(['scheduler', 'upsert', 'q', 'bad', ...args], { prefix });
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(await queue.getJobScheduler('bad'), undefined);
+    }
+    // every second, under a Node worker
+    const seen = [];
+    const worker = h.newWorker('q', prefix, async job => {
+      if (job.repeatJobKey === 'sec') seen.push(Number(job.id.split(':').pop()));
+    });
+    try {
+      h.bullcOk(['scheduler', 'upsert', 'q', 'sec', '--pattern', '* * * * * *'], { prefix });
+      await h.eventually(async () => seen.length >= 3, 10000, 'three iterations');
+      assert.equal(new Set(seen).size, seen.length, `no iteration twice: ${seen}`);
+    } finally {
+      await worker.close();
+    }
+  } finally {
+    await h.closeAll(queue);
+  }
+});

@@ -55,6 +55,7 @@ async function underBullc(tag, fn, builtin = 'echo') {
   }
 }
 
+// node: "should use ".every" as a valid interval"
 test('a Node every scheduler runs under bullc-worker, every slot once', async () => {
   await underBullc('sched-every', async (queue, prefix, w) => {
     await queue.upsertJobScheduler('tick', { every: 400 }, { name: 'tick', data: { n: 1 } });
@@ -70,13 +71,14 @@ test('a Node every scheduler runs under bullc-worker, every slot once', async ()
   });
 });
 
+// node: "should not repeat more than 5 times"
 test('a Node scheduler with a limit stops after that many iterations under bullc-worker', async () => {
   await underBullc('sched-limit', async queue => {
-    await queue.upsertJobScheduler('lim', { every: 200, limit: 3 }, { name: 'l' });
-    await h.eventually(async () => (await slots(queue, 'lim')).length === 3, 10000, 'three iterations');
+    await queue.upsertJobScheduler('lim', { every: 200, limit: 5 }, { name: 'l' });
+    await h.eventually(async () => (await slots(queue, 'lim')).length === 5, 10000, 'five iterations');
     await h.sleep(1000);
-    const ms = await assertNoDoublesOrGaps(queue, 'lim', 200, 'limit 3');
-    assert.equal(ms.length, 3, `only three: ${ms}`);
+    const ms = await assertNoDoublesOrGaps(queue, 'lim', 200, 'limit 5');
+    assert.equal(ms.length, 5, `only five: ${ms}`);
     assert.equal((await queue.getDelayed()).length + (await queue.getWaitingCount()), 0);
   });
 });
@@ -105,6 +107,7 @@ async function dateWindow(kind) {
   }
 }
 
+// node: "it should stop repeating after endDate"
 test('a Node scheduler with start and end dates gets the same iterations under bullc-worker as under Node', async () => {
   const node = await dateWindow('node');
   const bullc = await dateWindow('bullc');
@@ -163,5 +166,50 @@ test('removing a Node scheduler stops it under bullc-worker', async () => {
     assert.equal((await slots(queue, 'gone')).length, n, 'no iteration after the removal');
     assert.equal(await queue.getJobSchedulersCount(), 0);
     assert.equal((await queue.getDelayed()).length, 0);
+  });
+});
+
+// cron-parser, as Node BullMQ 6.7.0 calls it (its own dependency)
+const nextCron = (pattern, tz, from) =>
+  require('cron-parser').CronExpressionParser.parse(pattern, { currentDate: new Date(from), tz }).next().getTime();
+
+// A pattern scheduler in a zone with a 45-minute offset, run once at once
+// (immediately): the worker that takes that iteration computes the next
+// one with the cron engine; bullc-worker's must be the one Node's computes.
+async function cronNext(kind) {
+  const prefix = h.uniquePrefix(`sched-cron-${kind}`);
+  const queue = h.newQueue('q', prefix);
+  let w;
+  try {
+    if (kind === 'node') w = h.newWorker('q', prefix, async job => job.data);
+    else w = await startReady(['--queue', 'q', '--builtin', 'echo'], { prefix });
+    const pattern = '0 15 10 * * *';
+    const tz = 'Asia/Kathmandu';
+    await queue.upsertJobScheduler('daily', { pattern, tz, immediately: true }, { name: 'd', data: { k: 1 } });
+    await h.eventually(async () => (await slots(queue, 'daily')).length === 1, 10000, 'the immediate iteration');
+    await h.eventually(async () => (await queue.getDelayedCount()) === 1, 5000, 'the next iteration');
+    const [first] = await iterations(queue, 'daily');
+    const [next] = await queue.getDelayed();
+    assert.equal(next.id, `repeat:daily:${nextCron(pattern, tz, first.processedOn)}`, `${kind}: the next day's 10:15`);
+    assert.equal(next.opts.repeat.tz, tz);
+    assert.equal(next.opts.repeat.count, 2);
+    return next.id;
+  } finally {
+    if (w) await (kind === 'node' ? w.close() : w.stop());
+    await h.closeAll(queue);
+  }
+}
+
+test('a Node cron scheduler with a time zone gets its next iteration from bullc-worker at the time Node gives it', async () => {
+  assert.equal(await cronNext('bullc'), await cronNext('node'));
+});
+
+test('a Node cron scheduler every second runs under bullc-worker, every second once', async () => {
+  await underBullc('sched-cron-sec', async (queue, prefix, w) => {
+    await queue.upsertJobScheduler('sec', { pattern: '* * * * * *', tz: 'America/Sao_Paulo' }, { name: 's' });
+    await h.eventually(async () => (await slots(queue, 'sec')).length >= 4, 10000, 'four iterations');
+    const ms = await assertNoDoublesOrGaps(queue, 'sec', 1000, 'every second');
+    for (const t of ms) assert.equal(t % 1000, 0, `on whole seconds: ${ms}`);
+    assert.doesNotMatch(w.text(), /Failed to add repeatable job/);
   });
 });

@@ -30,6 +30,7 @@ test("a job scheduler's job is processed and its next iteration scheduled", asyn
   }
 });
 
+// node: "should emit a migration error while continuing current job processing"
 test("a legacy repeatable job's key is refused with Node's message", async () => {
   const prefix = uniquePrefix('sched');
   const q = newQueue('q', prefix);
