@@ -163,8 +163,9 @@ Test(parity_scheduler, different_patterns) {
 /* node: "should return a valid job with the job's options and data passed as the job template" */
 Test(parity_scheduler, template) {
     ph *h = ph_new("q");
-    char *id = upsert(h, "test", every(1000), "test", "{\"foo\":\"bar\"}", "{\"attempts\":3,\"backoff\":{\"type\":"
-                                                                            "\"exponential\",\"delay\":1000}}");
+    char *id = upsert(h, "test", every(1000), "test", "{\"foo\":\"bar\"}",
+                      "{\"attempts\":3,\"backoff\":{\"type\":"
+                      "\"exponential\",\"delay\":1000}}");
     cr_assert(id && !strncmp(id, "repeat:test:", 12), "%s", id);
     cJSON *job = ph_job(h, id);
     cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(job, "name")->valuestring, "test");

@@ -51,7 +51,8 @@ static int read_entry(const cJSON *o, entry *e, char *why, size_t size) {
         int rc = 0;
         if (!strcmp(k, "queue") || !strcmp(k, "key") || !strcmp(k, "prefix") || !strcmp(k, "name") ||
             !strcmp(k, "pattern") || !strcmp(k, "tz")) {
-            if (!cJSON_IsString(v) || !*v->valuestring) return snprintf(why, size, "%s must be a non-empty string", k), -1;
+            if (!cJSON_IsString(v) || !*v->valuestring)
+                return snprintf(why, size, "%s must be a non-empty string", k), -1;
             const char **dst = !strcmp(k, "queue")    ? &e->queue
                                : !strcmp(k, "key")    ? &e->key
                                : !strcmp(k, "prefix") ? &e->prefix
@@ -98,7 +99,8 @@ static int read_entry(const cJSON *o, entry *e, char *why, size_t size) {
         return snprintf(why, size, "out of memory"), -1;
     bool every = cJSON_GetObjectItemCaseSensitive(o, "every") != NULL;
     if (!!pattern == every) return snprintf(why, size, "give one of every and pattern"), -1;
-    if (immediately && has_start) return snprintf(why, size, "Both .immediately and .startDate options are defined"), -1;
+    if (immediately && has_start)
+        return snprintf(why, size, "Both .immediately and .startDate options are defined"), -1;
     const cJSON *end = cJSON_GetObjectItemCaseSensitive(o, "endDate");
     if (end && end->valuedouble > 0 && end->valuedouble < (double)now_ms())
         return snprintf(why, size, "End date must be greater than current timestamp"), -1;
@@ -149,8 +151,7 @@ int bw_schedulers_upsert(const bw_config *cfg, const bullc_redis_opts *redis) {
         if (!rc) rc = bullc_queue_opts_set_redis(qo, redis);
         if (!rc && prefix) rc = bullc_queue_opts_set_prefix(qo, prefix);
         if (!rc) rc = bullc_queue_new(&queue, e.queue, qo, &err);
-        if (!rc)
-            rc = bullc_queue_upsert_job_scheduler(queue, e.key, e.repeat, e.name, e.data, e.opts, &job_id, &err);
+        if (!rc) rc = bullc_queue_upsert_job_scheduler(queue, e.key, e.repeat, e.name, e.data, e.opts, &job_id, &err);
         if (rc < 0)
             TLOG(TLOG_ERROR, "scheduler", TLOG_S("queue", e.queue), TLOG_S("key", e.key),
                  TLOG_S("error", err.message[0] ? err.message : bullc_strerror(rc)));
