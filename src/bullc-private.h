@@ -309,6 +309,12 @@ int bullc__add_call_build(bullc__add_call *c, const bullc__protocol *proto, cons
                           const bullc__prepared_job *pj, unsigned flags);
 void bullc__add_call_free(bullc__add_call *c);
 
+/* ---- flow_read.c ------------------------------------------------------------ */
+/* Node's getFlow on connection `c`: job `id` of "<prefix>:<queue>" and its
+ * children, `depth` levels, `max_children` of each kind. */
+int bullc__flow_get(bullc__conn *c, const char *prefix, const char *queue, const char *id, int depth, int max_children,
+                    char **out_json, bullc_error *err);
+
 /* ---- aconn.c: an asynchronous connection on libuv ---------------------- */
 /* It reconnects with backoff, replays AUTH/SELECT/CLIENT SETNAME on each
  * connect, and puts a deadline on every command: hiredis 0.14 has no async

@@ -523,3 +523,9 @@ int bullc_flow_producer_add_bulk(bullc_flow_producer *fp, const char *flows_json
     cJSON_Delete(flows);
     return rc;
 }
+
+int bullc_flow_producer_get_flow(bullc_flow_producer *fp, const char *queue, const char *id, const char *prefix,
+                                 int depth, int max_children, char **out_tree, bullc_error *err) {
+    return bullc__flow_get(&fp->conn, prefix ? prefix : fp->prefix, queue, id, depth ? depth : 10,
+                           max_children ? max_children : 20, out_tree, err);
+}

@@ -236,3 +236,116 @@ test("a root with opts.parent joins an existing parent's dependencies; a single 
     await h.closeAll(fp, q, down);
   }
 });
+
+// A tree made by Node, partly processed: processed (with results), unprocessed
+// and ignored children; bullc's flow get and deps against Node's answers.
+async function nodeTree(prefix) {
+  const fp = new FlowProducer({ connection: h.connection(), prefix });
+  const q = h.newQueue('top', prefix);
+  const kids = h.newQueue('kids', prefix);
+  const closers = [fp, q, kids];
+  try {
+    await fp.add({
+      name: 'top',
+      queueName: 'top',
+      opts: { jobId: 'top' },
+      children: [
+        { name: 'done1', queueName: 'kids', data: { v: 1 }, opts: { jobId: 'done1' } },
+        { name: 'done2', queueName: 'kids', data: { v: 2 }, opts: { jobId: 'done2' } },
+        { name: 'bad', queueName: 'kids', opts: { jobId: 'bad', ignoreDependencyOnFailure: true } },
+        {
+          name: 'mid',
+          queueName: 'top',
+          opts: { jobId: 'mid', delay: 600000 },
+          children: [{ name: 'leaf', queueName: 'kids', opts: { jobId: 'leaf', delay: 600000 } }],
+        },
+      ],
+    });
+    // process done1, done2 and bad (the delayed ones stay)
+    const w = h.newWorker('kids', prefix, async job => {
+      if (job.name === 'bad') throw new Error('ignored failure');
+      return { twice: job.data.v * 2 };
+    });
+    closers.unshift(w);
+    await h.eventually(async () => (await q.getJob('top')).getDependenciesCount().then(c => c.processed === 2 && c.ignored === 1), 15000, 'children done');
+    return { q, closers };
+  } catch (e) {
+    await h.closeAll(closers);
+    throw e;
+  }
+}
+
+// node: "[flows] should get a flow tree"
+test("bullc flow get and deps agree with Node's getFlow and getDependencies", async () => {
+  const prefix = h.uniquePrefix('flowg');
+  const { q, closers } = await nodeTree(prefix);
+  const fp = new FlowProducer({ connection: h.connection(), prefix });
+  closers.push(fp);
+  try {
+    const top = await q.getJob('top');
+    const deps = JSON.parse(h.bullcOk(['--json', 'deps', 'top', 'top'], { prefix }));
+    assert.deepEqual(deps, JSON.parse(JSON.stringify(await top.getDependencies())));
+    assert.deepEqual(deps.processed, {
+      [`${prefix}:kids:done1`]: { twice: 2 },
+      [`${prefix}:kids:done2`]: { twice: 4 },
+    });
+    assert.deepEqual(Object.keys(deps.ignored), [`${prefix}:kids:bad`]);
+
+    // the shape of a tree: ids in Node's order, each job as `bullc --json get` prints it
+    const shape = n => (n ? { id: n.job.id, name: n.job.name, ...(n.children ? { children: n.children.map(shape) } : {}) } : null);
+    for (const [args, opts] of [
+      [[], {}],
+      [['--depth', '1'], { depth: 1 }],
+      [['--max-children', '1'], { maxChildren: 1 }],
+    ]) {
+      const ours = JSON.parse(h.bullcOk(['--json', 'flow', 'get', 'top', 'top', ...args], { prefix }));
+      const theirs = await fp.getFlow({ id: 'top', queueName: 'top', ...opts });
+      assert.deepEqual(shape(ours), shape(theirs), args.join(' '));
+      const walk = async (n, queue) => {
+        const got = JSON.parse(h.bullcOk(['--json', 'get', queue, n.job.id], { prefix }));
+        assert.deepEqual(n.job, got);
+        for (const c of n.children || []) await walk(c, c.job.name === 'mid' ? 'top' : 'kids');
+      };
+      await walk(ours, 'top');
+    }
+    const text = h.bullcOk(['flow', 'get', 'top', 'top', '--depth', '2'], { prefix });
+    assert.match(text, /^top top\n( {2}\S+ \S+\n){4}$/);
+  } finally {
+    await h.closeAll(closers);
+  }
+});
+
+test('flow get and deps of a missing job exit 4', () => {
+  const prefix = h.uniquePrefix('flowz');
+  assert.equal(h.bullc(['flow', 'get', 'q', 'nope'], { prefix }).status, 4);
+  assert.equal(h.bullc(['deps', 'q', 'nope'], { prefix }).status, 4);
+});
+
+// node: "[.remove] should remove all children when removing a parent"
+// node: "[when removeChildren option is provided as false] does not remove any children when removing a parent"
+test('removing a bullc-made parent removes its children unless kept', async () => {
+  const prefix = h.uniquePrefix('flowr');
+  const q = h.newQueue('kids', prefix);
+  try {
+    for (const keep of [false, true]) {
+      const tree = {
+        name: 'root',
+        queueName: 'top',
+        opts: { jobId: `root-${keep}` },
+        children: [
+          { name: 'a', queueName: 'kids', opts: { jobId: `a-${keep}` } },
+          { name: 'b', queueName: 'kids', opts: { jobId: `b-${keep}` }, children: [{ name: 'g', queueName: 'kids', opts: { jobId: `g-${keep}` } }] },
+        ],
+      };
+      const r = flowAdd(prefix, tree);
+      assert.equal(r.status, 0, r.stderr);
+      h.bullcOk(['--yes', 'remove', 'top', `root-${keep}`, ...(keep ? ['--keep-children'] : [])], { prefix });
+      for (const id of ['a', 'b', 'g']) {
+        const job = await q.getJob(`${id}-${keep}`);
+        assert.equal(Boolean(job), keep, `${id} with keep=${keep}`);
+      }
+    }
+  } finally {
+    await h.closeAll(q);
+  }
+});

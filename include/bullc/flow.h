@@ -3,7 +3,9 @@
 #ifndef BULLC_FLOW_H
 #define BULLC_FLOW_H
 
+#include <stdint.h>
 #include <bullc/common.h>
+#include <bullc/queue.h>
 #include <bullc/redis.h>
 
 #ifdef __cplusplus
@@ -65,6 +67,43 @@ BULLC_EXPORT int bullc_flow_producer_add(bullc_flow_producer *fp, const char *fl
  * Same checks, errors and ownership. */
 BULLC_EXPORT int bullc_flow_producer_add_bulk(bullc_flow_producer *fp, const char *flows_json, char **out_trees,
                                               bullc_error *err);
+
+/* Reads a tree (Node's `flowProducer.getFlow({id, queueName, prefix, depth,
+ * maxChildren})`): job `id` of `queue` under `prefix` (NULL: the producer's),
+ * `depth` levels (0: Node's default 10), at most `max_children` children of
+ * each kind per node (0: Node's default 20). JSON {"job": <the job as
+ * bullc_queue_get_job gives it>, "children": [...]}; "children" is there when
+ * the node has some and depth is left; a child whose job is gone is null.
+ * A missing root: BULLC_ENOTFOUND. Ownership as bullc_flow_producer_add. */
+BULLC_EXPORT int bullc_flow_producer_get_flow(bullc_flow_producer *fp, const char *queue, const char *id,
+                                              const char *prefix, int depth, int max_children, char **out_tree,
+                                              bullc_error *err);
+
+/* ---- a parent's dependencies, on a queue handle ------------------------------ */
+
+/* Node's `job.getDependencies(opts)` for job `job_id` of `queue`, as JSON.
+ * `opts_json` NULL: everything, {"processed": {"<child key>": <its result>},
+ * "unprocessed": [keys], "failed": [keys], "ignored": {"<child key>":
+ * "<failure>"}}. Otherwise Node's DependenciesOpts, e.g. {"processed":
+ * {"cursor": 0, "count": 10}, "unprocessed": {}}: only those kinds, a page
+ * each ({cursor 0, count 20} by default) with Node's next*Cursor fields (0:
+ * no more). A job without dependencies (or no such job) gives empty ones, as
+ * in Node. *out_json is freed with bullc_free. Same thread rule as the queue. */
+BULLC_EXPORT int bullc_queue_get_dependencies(bullc_queue *queue, const char *job_id, const char *opts_json,
+                                              char **out_json, bullc_error *err);
+/* Node's `job.getDependenciesCount()`: counts[0..3] = processed, unprocessed,
+ * failed, ignored. */
+BULLC_EXPORT int bullc_queue_get_dependencies_count(bullc_queue *queue, const char *job_id, int64_t counts[4],
+                                                    bullc_error *err);
+/* Node's `job.getChildrenValues()`: {"<child key>": <its return value>} as
+ * JSON (values parsed; a value that is not JSON stays a string). */
+BULLC_EXPORT int bullc_queue_get_children_values(bullc_queue *queue, const char *job_id, char **out_json,
+                                                 bullc_error *err);
+/* Node's `job.getIgnoredChildrenFailures()` (and the deprecated
+ * getFailedChildrenValues): {"<child key>": "<failed reason>"} of children
+ * that failed with ignoreDependencyOnFailure. */
+BULLC_EXPORT int bullc_queue_get_ignored_children_failures(bullc_queue *queue, const char *job_id, char **out_json,
+                                                           bullc_error *err);
 
 #ifdef __cplusplus
 }

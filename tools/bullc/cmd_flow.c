@@ -103,12 +103,96 @@ done:
     return rc;
 }
 
+/* One line per job, indented by its depth: "<id> <name>". */
+static void print_tree(const cJSON *node, int level) {
+    const cJSON *job = cJSON_GetObjectItemCaseSensitive(node, "job");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(job, "id");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(job, "name");
+    char *pid = cli_printable(cJSON_IsString(id) ? id->valuestring : "?");
+    char *pname = cli_printable(cJSON_IsString(name) ? name->valuestring : "");
+    if (job)
+        printf("%*s%s %s\n", 2 * level, "", pid ? pid : "?", pname ? pname : "");
+    else
+        printf("%*s(gone)\n", 2 * level, "");
+    free(pid), free(pname);
+    const cJSON *kids = cJSON_GetObjectItemCaseSensitive(node, "children");
+    for (const cJSON *k = kids ? kids->child : NULL; k; k = k->next) print_tree(k, level + 1);
+}
+
+static int flow_get(cli *c, const char *queue, const char *id, const cli_flag *depth, const cli_flag *max) {
+    long long d = 10, m = 20;
+    int rc = 0;
+    if (depth->set) rc = cli_flag_i64(depth, 1, 1000000, &d);
+    if (!rc && max->set) rc = cli_flag_i64(max, 1, 1000000, &m);
+    bullc_flow_producer *fp = NULL;
+    if (rc || (rc = open_producer(c, &fp))) return rc;
+    bullc_error err = {0};
+    char *out = NULL;
+    int r = bullc_flow_producer_get_flow(fp, queue, id, NULL, (int)d, (int)m, &out, &err);
+    if (r < 0) {
+        rc = cli_fail_err(r, &err);
+    } else if (c->json) {
+        printf("%s\n", out);
+    } else {
+        cJSON *tree = cJSON_Parse(out);
+        print_tree(tree, 0);
+        cJSON_Delete(tree);
+    }
+    bullc_free(out);
+    bullc_flow_producer_free(fp);
+    return rc;
+}
+
 int cmd_flow(cli *c) {
-    cli_flag flags[] = {{NULL, false, NULL, 0}};
+    cli_flag flags[] = {{"depth", true, NULL, 0}, {"max-children", true, NULL, 0}, {NULL, false, NULL, 0}};
     const char *pos[3];
     int npos = 0;
-    int rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    int rc = cli_parse_args(c, flags, pos, &npos, 3, NULL, NULL);
     if (rc) return rc;
-    if (npos >= 1 && !strcmp(pos[0], "add")) return flow_add(c, npos == 2 ? pos[1] : NULL);
+    bool add = npos >= 1 && !strcmp(pos[0], "add") && npos <= 2 && !flags[0].set && !flags[1].set;
+    if (add) return flow_add(c, npos == 2 ? pos[1] : NULL);
+    if (npos == 3 && !strcmp(pos[0], "get")) return flow_get(c, pos[1], pos[2], &flags[0], &flags[1]);
     return cli_fail(EXIT_USAGE, "usage: bullc %s", c->verb->usage);
+}
+
+/* "<kind> <child key>[ <value>]" lines. */
+static void print_deps(const cJSON *o) {
+    for (const cJSON *kind = o->child; kind; kind = kind->next)
+        for (const cJSON *e = kind->child; e; e = e->next) {
+            bool list = cJSON_IsArray(kind); /* unprocessed and failed: keys; the others map keys to values */
+            char *v = list ? NULL : cJSON_IsString(e) ? strdup(e->valuestring) : cJSON_PrintUnformatted(e);
+            char *key = cli_printable(list ? (cJSON_IsString(e) ? e->valuestring : "") : e->string);
+            char *pv = v ? cli_printable(v) : NULL;
+            printf("%s %s%s%s\n", kind->string, key ? key : "", pv ? " " : "", pv ? pv : "");
+            free(v), free(key), free(pv);
+        }
+}
+
+int cmd_deps(cli *c) {
+    cli_flag flags[] = {{NULL, false, NULL, 0}};
+    const char *pos[2];
+    int npos = 0;
+    int rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    if (!rc && npos != 2) rc = cli_fail(EXIT_USAGE, "usage: bullc %s", c->verb->usage);
+    bullc_queue *q = NULL;
+    if (rc || (rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    char *job = NULL, *out = NULL;
+    /* Node answers empty dependencies for a job that does not exist: bullc
+     * tells the user instead */
+    int r = bullc_queue_get_job(q, pos[1], &job, &err);
+    bullc_free(job);
+    if (!r) r = bullc_queue_get_dependencies(q, pos[1], NULL, &out, &err);
+    if (r < 0) {
+        rc = cli_fail_err(r, &err);
+    } else if (c->json) {
+        printf("%s\n", out);
+    } else {
+        cJSON *o = cJSON_Parse(out);
+        if (o) print_deps(o);
+        cJSON_Delete(o);
+    }
+    bullc_free(out);
+    bullc_queue_free(q);
+    return rc;
 }

@@ -19,13 +19,21 @@ static const verb verbs[] = {
      "batches of N (default 1000) and prints one id per line. A bad line is reported with its line\n"
      "number; its batch is not written and bullc stops (exit 2). --opts gives defaults for every line.",
      cmd_add_bulk},
-    {"flow", "flow add [FILE|-]",
-     "Adds a flow: a tree of jobs in Node's FlowJob shape {name, queueName, data, opts, prefix, children},\n"
-     "or an array of trees (Node's addBulk), read from FILE or stdin, in one transaction: the whole\n"
-     "tree or nothing. Prints each root's id. --json: the created tree {job: {id, name, queueName},\n"
-     "children} (an array for an array). An invalid node exits 2 naming it, nothing written; a root's\n"
-     "missing parent (opts.parent) exits 4.",
+    {"flow", "flow (add [FILE|-] | get QUEUE ID [--depth N] [--max-children N])",
+     "add: adds a flow, a tree of jobs in Node's FlowJob shape {name, queueName, data, opts, prefix,\n"
+     "children}, or an array of trees (Node's addBulk), read from FILE or stdin, in one transaction:\n"
+     "the whole tree or nothing. Prints each root's id. --json: the created tree {job: {id, name,\n"
+     "queueName}, children} (an array for an array). An invalid node exits 2 naming it, nothing\n"
+     "written; a root's missing parent (opts.parent) exits 4.\n"
+     "get: prints the tree under job ID (Node's getFlow; depth 10 and 20 children of each kind per\n"
+     "node unless given), one job a line indented by depth. --json: {job, children} with each job as\n"
+     "`bullc --json get` prints it. A missing job exits 4.",
      cmd_flow},
+    {"deps", "deps QUEUE ID",
+     "Prints a parent's dependencies (Node's job.getDependencies()): one line per child, its kind\n"
+     "(processed, unprocessed, failed, ignored), key and result or failure. --json: Node's\n"
+     "{processed, unprocessed, failed, ignored}. A missing job exits 4.",
+     cmd_deps},
     {"scripts", "scripts", "Lists the embedded BullMQ scripts: name, number of keys, SHA1, size.", cmd_scripts},
     {"counts", "counts QUEUE",
      "Prints the number of jobs per state. --json: {waiting, active, delayed, prioritized, completed,\n"
