@@ -311,3 +311,49 @@ Test(versions, meta_changing_major_stops_a_running_worker) {
     free(log);
     redisFree(c);
 }
+
+/* ---- the programs' options ----------------------------------------------------- */
+
+Test(versions, bad_values_exit_2_and_the_config_file_chooses_per_queue) {
+    const char *prefix = tu_prefix();
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s --redis %s --bullmq-version 7 counts q 2>&1", tu_bin("bullc"), tu_redis_url());
+    cr_assert_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_assert(strstr(out, "--bullmq-version must be 5, 6 or auto"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "BULLC_BULLMQ_VERSION=4 %s --redis %s counts q 2>&1", tu_bin("bullc"), tu_redis_url());
+    cr_assert_eq(tu_run(cmd, &out), 2, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s --queue q --builtin noop --bullmq-version five 2>&1", tu_bin("bullc-worker"));
+    cr_assert_eq(tu_run(cmd, &out), 2, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "BULLC_BULLMQ_VERSION=7 %s --queue q --builtin noop 2>&1", tu_bin("bullc-worker"));
+    cr_assert_eq(tu_run(cmd, &out), 2, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s --url ws://127.0.0.1:1 --provider p --bullmq-version 4 2>&1",
+             tu_bin("bullc-socket-client"));
+    cr_assert_eq(tu_run(cmd, &out), 2, "%s", out);
+    free(out);
+
+    /* the file's per-queue choice wins over its top level and the environment */
+    redisContext *c = tu_redis();
+    meta_as_node(c, prefix, "five", "bullmq:5.81.5");
+    const char *path = sct_path("workers.json");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "{\"bullmqVersion\": 5, \"queues\": {\"five\": {\"builtin\": \"noop\", \"bullmqVersion\": \"6\"}}}");
+    fclose(f);
+    const char *args[] = {"--redis", tu_redis_url(), "--prefix", prefix, "--config", path, NULL};
+    sct_proc *p = sct_spawn("bullc-worker", "worker", args);
+    int code = sct_wait_exit(p, 10000);
+    char *log = sct_read(p->err);
+    cr_assert_eq(code, 5, "queues.five.bullmqVersion 6 on a 5.x queue: %s", log);
+    free(log);
+    f = fopen(path, "w");
+    fprintf(f, "{\"bullmqVersion\": \"auto\", \"queues\": {\"five\": {\"builtin\": \"noop\", \"bullmqVersion\": 5}}}");
+    fclose(f);
+    p = sct_spawn("bullc-worker", "worker", args);
+    cr_assert(sct_wait_for(p->err, "ready", 1, 10000), "bullc-worker did not start on its 5.x queue");
+    cr_assert_eq(sct_stop(p, SIGTERM, 10000), 0);
+    redisFree(c);
+}
