@@ -385,11 +385,31 @@ static int entry_reply(flow_entry *e, const redisReply *r, bullc_error *err) {
     return 0;
 }
 
+/* The producer speaks one major; a queue another major wrote to would get
+ * adds in the wrong layout (5.x's paused list: jobs a 5.x resume loses), so
+ * the tree is refused before anything is written. */
+static int check_majors(flow_tx *tx, bullc_error *err) {
+    for (flow_queue *q = tx->queues; q; q = q->next) {
+        const char *argv[] = {"HGET", q->keys.k[BULLC__K_META], "version"};
+        redisReply *r = NULL;
+        int rc = bullc__conn_command(&tx->fp->conn, &r, err, 3, argv, NULL);
+        if (rc) return rc;
+        if (r->type == REDIS_REPLY_STRING && bullc__meta_version_major(r->str) != tx->fp->proto->major)
+            rc = bullc__err(err, BULLC_EVERSION,
+                            "queue '%s' has meta.version %s: bullc's flow producer speaks BullMQ %d.x only for now "
+                            "(add this flow from a Node FlowProducer of that major)",
+                            q->qualified, r->str, tx->fp->proto->major);
+        freeReplyObject(r);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* MULTI, every entry's add, every parent's release, EXEC; one round trip. */
 static int send_tx(flow_tx *tx, const size_t *roots, size_t nroots, bullc_error *err) {
     bullc_flow_producer *fp = tx->fp;
     int rc = bullc__conn_ensure(&fp->conn, err);
-    if (rc || (rc = load_scripts(fp, err))) return rc;
+    if (rc || (rc = check_majors(tx, err)) || (rc = load_scripts(fp, err))) return rc;
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());

@@ -272,6 +272,17 @@ int bullc_queue_upsert_job_scheduler(bullc_queue *q, const char *id, const bullc
     /* Node: no iteration is left (limit 0), nothing is written */
     if (r->has_limit && r->limit < 1) rc = 1;
     if (!rc && r->pattern) rc = first_time(r, now, &next, err);
+    /* 5.81.5 packs the template's options as given (6.7.0 converts them to
+     * short names first): until that packing is carried, a 5.x queue gets a
+     * clear refusal rather than a template its Node peers would misread
+     * (after every check: connecting writes a new queue's meta) */
+    bullc__conn *c;
+    if (!rc) rc = bullc__queue_conn(q, &c, err);
+    if (!rc && bullc__queue_proto(q)->major == 5)
+        rc = bullc__err(err, BULLC_EVERSION,
+                        "queue '%s' speaks BullMQ 5.x: bullc upserts job schedulers on 6.x queues only for now "
+                        "(upsert this one from a Node BullMQ 5.x Queue)",
+                        bullc_queue_name(q));
     if (rc) {
         bullc__job_prepared_free(&pj);
         return rc;

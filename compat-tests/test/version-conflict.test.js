@@ -156,3 +156,19 @@ test('bullc-worker speaking 5.x stops (exit 5) when a 6.x Queue rewrites meta.ve
     }
   });
 });
+
+// Flows and scheduler upserts are written in 6.x's layout only for now: on a
+// 5.x queue (auto) they are refused before anything is written, not stored
+// in a form the 5.x peers would lose (a flow's jobs beside a 5.x pause) or
+// misread (a scheduler template's option names).
+test('bullc flow add and scheduler upsert on a 5.x queue: exit 5, nothing written', async () => {
+  await withQueue(5, async ctx => {
+    const tree = JSON.stringify({ name: 'p', queueName: Q, children: [{ name: 'c', queueName: Q }] });
+    for (const args of [['flow', 'add', '-'], ['scheduler', 'upsert', Q, 'tick', '--every', '1000']]) {
+      const r = h.bullc(args, { prefix: ctx.prefix, input: tree });
+      assert.equal(r.status, 5, `bullc ${args.join(' ')}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /5\.x|bullmq:5\./, 'names the major');
+      assert.deepEqual(await keyspace(ctx.client, ctx.prefix), ctx.before, `bullc ${args.join(' ')} wrote nothing`);
+    }
+  });
+});
