@@ -19,7 +19,12 @@ static const char *const default_states[] = {"active",      "completed", "delaye
  * 5.x queue keeps its waiting jobs there). `names` gets borrowed pointers;
  * returns the count or a negative error. */
 static int sanitize_states(bullc_queue *q, const char *const *states, size_t n, const char ***names, bullc_error *err) {
-    if (!states || !n) {
+    /* Node 5's defaults, in its order (its getJobCounts() keys): "paused" is
+     * a state of its own there */
+    static const char *const default_states5[] = {"active", "completed",   "delayed", "failed",
+                                                  "paused", "prioritized", "waiting", "waiting-children"};
+    bool defaults = !states || !n;
+    if (defaults) {
         states = default_states;
         n = NDEFAULT;
     }
@@ -44,7 +49,10 @@ static int sanitize_states(bullc_queue *q, const char *const *states, size_t n, 
         free(out);
         return rc;
     }
-    if (bullc__queue_proto(q)->paused_list) {
+    if (defaults && bullc__queue_proto(q)->paused_list) {
+        k = (int)(sizeof default_states5 / sizeof default_states5[0]);
+        for (int j = 0; j < k; j++) out[j] = default_states5[j];
+    } else if (bullc__queue_proto(q)->paused_list) {
         bool waiting = false, paused = false;
         for (int j = 0; j < k; j++) waiting |= !strcmp(out[j], "waiting"), paused |= !strcmp(out[j], "paused");
         if (waiting && !paused) out[k++] = "paused";

@@ -246,6 +246,19 @@ describe('bullc metrics --prometheus', () => {
     assert.match(bad.stderr, /--label must be KEY=VALUE/);
     assert.equal(bullc(['metrics', name, '--label', 'a=b'], { prefix }).status, 2, '--label needs --prometheus');
   });
+
+  it("on a BullMQ 5.x queue prints what Node 5's exportPrometheusMetrics prints (paused is a state there)", async () => {
+    const prefix = uniquePrefix('obs5');
+    const queue = newQueue('m5', prefix, { bullmqMajor: 5 });
+    closers.push(queue);
+    await queue.add('w', {});
+    await queue.pause();
+    await queue.addBulk([{ name: 'p1', data: {} }, { name: 'p2', data: {} }]);
+    await queue.add('later', {}, { delay: 60000 });
+    const node = await queue.exportPrometheusMetrics();
+    assert.match(node, /state="paused"\} 3/, 'Node 5 counts the paused jobs apart');
+    assert.equal(bullcOk(['metrics', 'm5', '--prometheus'], { prefix }), `${node}\n`);
+  });
 });
 
 describe('bullc top', () => {

@@ -519,15 +519,19 @@ static double meta_count(const char *metrics_json) {
 }
 
 /* What Node's queue.exportPrometheusMetrics(globalVariables) returns, byte
- * for byte (its ", " between labels included), and console.log's newline. */
+ * for byte (its ", " between labels included), and console.log's newline.
+ * Its states are getJobCounts()'s keys, in their order: the queue's major's
+ * (5.x has a "paused" state of its own). */
 static int print_prometheus(bullc_queue *q, const labels *l, char *const m[2]) {
-    static const char *const states[] = {"active",      "completed", "delayed",         "failed",
-                                         "prioritized", "waiting",   "waiting-children"};
-    enum { NSTATES = sizeof states / sizeof states[0] };
-    int64_t counts[NSTATES];
+    char *json = NULL;
     bullc_error err = {0};
-    int r = bullc_queue_count_jobs(q, states, NSTATES, counts, &err);
+    int r = bullc_queue_get_job_counts(q, NULL, 0, &json, &err);
     if (r) return cli_fail_err(r, &err);
+    cJSON *o = cJSON_Parse(json);
+    bullc_free(json);
+    if (!o) return cli_fail_err(BULLC_ENOMEM, NULL);
+    int NSTATES = cJSON_GetArraySize(o);
+    const cJSON *state = o ? o->child : NULL;
     printf("# HELP bullmq_job_count Number of jobs in the queue by state\n# TYPE bullmq_job_count gauge\n");
     for (int round = 0; round < NSTATES + 2; round++) {
         if (round == NSTATES)
@@ -541,17 +545,19 @@ static int print_prometheus(bullc_queue *q, const labels *l, char *const m[2]) {
                                                  : "bullmq_job_failed_total");
         put_label_value(bullc_queue_name(q));
         putchar('"');
-        if (round < NSTATES) printf(", state=\"%s\"", states[round]);
+        if (round < NSTATES) printf(", state=\"%s\"", state->string);
         for (int i = 0; i < l->n; i++) {
             printf(", %.*s=\"", (int)l->kn[i], l->k[i]);
             put_label_value(l->v[i]);
             putchar('"');
         }
-        if (round < NSTATES)
-            printf("} %lld\n", (long long)counts[round]);
-        else
+        if (round < NSTATES) {
+            printf("} %.0f\n", state->valuedouble);
+            state = state->next;
+        } else
             printf("} %.0f\n", meta_count(m[round - NSTATES]));
     }
+    cJSON_Delete(o);
     return 0;
 }
 
