@@ -138,14 +138,16 @@ static void schedule(sched_call *c) {
     const double *new_offset = truthy(every) && offset != 0 ? &offset : NULL;
     cJSON *r = cJSON_Duplicate(repeat, 1);
     if (r) cJSON_DeleteItemFromObjectCaseSensitive(r, "immediately");
-    cJSON *opts = bullc__sched_iteration_opts(c->opts, c->rjk, truthy(pattern) ? &next : NULL, r, iteration, new_offset,
-                                              bullc__now_ms());
+    /* `pattern` and `repeat` point into c->opts, which the call takes over */
+    bool cron = truthy(pattern);
+    cJSON *opts =
+        bullc__sched_iteration_opts(c->opts, c->rjk, cron ? &next : NULL, r, iteration, new_offset, bullc__now_ms());
     c->opts = NULL;
     sds packed = opts ? bullc__sched_pack(opts) : NULL;
     cJSON_Delete(opts);
     sds producer = bullc__job_key(&w->keys, c->job_id, BULLC__K_JOB);
     char nbuf[24] = "", tbuf[24];
-    if (truthy(pattern)) snprintf(nbuf, sizeof nbuf, "%lld", (long long)next);
+    if (cron) snprintf(nbuf, sizeof nbuf, "%lld", (long long)next);
     snprintf(tbuf, sizeof tbuf, "%lld", (long long)bullc__now_ms());
     const char *argv[BULLC__CALL_MAX_KEYS + 7];
     size_t lens[BULLC__CALL_MAX_KEYS + 7];
