@@ -145,8 +145,9 @@ struct bw_app {
     bool shutting_down, forced;
     size_t ready, open;
     int exit_code;
-    bw_httpd *httpd;     /* --http */
-    bw_metrics *metrics; /* --http: what /metrics reads */
+    bw_httpd *httpd;               /* --http */
+    struct lws_context *httpd_ctx; /* --http's lws context until lws has wholly destroyed it (lws NULLs it) */
+    bw_metrics *metrics;           /* --http: what /metrics reads */
 };
 
 /* run.c: runs every queue's worker until signals stop them; the exit code. */
@@ -157,6 +158,9 @@ int bw_app_run(bw_app *app);
  * shutdown, once the workers closed (it answers /readyz 503 meanwhile). */
 int bw_httpd_start(bw_app *app, char *why, size_t n);
 void bw_httpd_close(bw_app *app);
+/* After the loop ran out: completes the destruction of the lws context,
+ * which on a foreign loop needs its handles closed by the loop first. */
+void bw_httpd_finish(bw_app *app);
 /* metrics.c says fresh job counts arrived (loop thread; NULL: no-op). */
 void bw_httpd_counts_ready(bw_httpd *h);
 

@@ -229,7 +229,8 @@ int bw_httpd_start(bw_app *app, char *why, size_t n) {
     info.foreign_loops = loops;
     info.user = h;
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-    h->ctx = lws_create_context(&info);
+    info.pcontext = &app->httpd_ctx; /* lws clears it once the context is wholly freed */
+    h->ctx = app->httpd_ctx = lws_create_context(&info);
     app->httpd = h;
     /* "[::1]" style addresses lose their brackets; lws takes an interface
      * name or an address */
@@ -252,6 +253,13 @@ int bw_httpd_start(bw_app *app, char *why, size_t n) {
     uv_timer_start(&h->lag_timer, on_lag_tick, LAG_TICK_MS, LAG_TICK_MS);
     TLOG(TLOG_INFO, "http", TLOG_S("listen", spec), TLOG_S("paths", "/metrics /healthz /readyz"));
     return 0;
+}
+
+void bw_httpd_finish(bw_app *app) {
+    /* lws_context_destroy on a foreign loop closes lws's handles and leaves
+     * the rest to a second call once the loop has run their close callbacks */
+    if (app->httpd_ctx) lws_context_destroy(app->httpd_ctx);
+    app->httpd_ctx = NULL;
 }
 
 static void free_on_close(uv_handle_t *hd) {

@@ -278,6 +278,7 @@ int bw_app_run(bw_app *app) {
         if (!app->open) close_all_handles(app);
     }
     uv_run(&app->loop, UV_RUN_DEFAULT);
+    bw_httpd_finish(app);
     for (size_t i = 0; i < app->nqueues; i++) {
         bullc_worker_free(app->queues[i].worker);
         app->queues[i].worker = NULL;
