@@ -389,20 +389,30 @@ static int entry_reply(flow_entry *e, const redisReply *r, bullc_error *err) {
  * adds in the wrong layout (5.x's paused list: jobs a 5.x resume loses), so
  * the tree is refused before anything is written. */
 static int check_majors(flow_tx *tx, bullc_error *err) {
-    for (flow_queue *q = tx->queues; q; q = q->next) {
+    /* one pipelined HGET per queue: one round trip however many queues */
+    size_t n = 0;
+    int rc = 0;
+    for (flow_queue *q = tx->queues; q && !rc; q = q->next, n++) {
         const char *argv[] = {"HGET", q->keys.k[BULLC__K_META], "version"};
+        rc = bullc__conn_append(&tx->fp->conn, 3, argv, NULL, err);
+    }
+    if (rc) {
+        bullc__conn_drop(&tx->fp->conn);
+        return rc;
+    }
+    flow_queue *q = tx->queues;
+    for (size_t i = 0; i < n; i++, q = q->next) {
         redisReply *r = NULL;
-        int rc = bullc__conn_command(&tx->fp->conn, &r, err, 3, argv, NULL);
-        if (rc) return rc;
-        if (r->type == REDIS_REPLY_STRING && bullc__meta_version_major(r->str) != tx->fp->proto->major)
+        int rrc = bullc__conn_read(&tx->fp->conn, &r, rc ? NULL : err);
+        if (rrc) return rc ? rc : rrc;
+        if (!rc && r->type == REDIS_REPLY_STRING && bullc__meta_version_major(r->str) != tx->fp->proto->major)
             rc = bullc__err(err, BULLC_EVERSION,
                             "queue '%s' has meta.version %s: bullc's flow producer speaks BullMQ %d.x only for now "
                             "(add this flow from a Node FlowProducer of that major)",
                             q->qualified, r->str, tx->fp->proto->major);
         freeReplyObject(r);
-        if (rc) return rc;
     }
-    return 0;
+    return rc;
 }
 
 /* MULTI, every entry's add, every parent's release, EXEC; one round trip. */
