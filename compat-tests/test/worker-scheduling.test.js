@@ -46,14 +46,17 @@ describe('bullc-worker scheduling', () => {
     const prefix = uniquePrefix('wsprio18');
     const queue = newQueue('jobs', prefix);
     closers.push(queue);
-    const w = await startReady(['--queue', 'jobs', '--builtin', 'echo'], { prefix });
     const jobs = [];
     for (let i = 0; i < 6; i++) {
       jobs.push({ name: 'test', data: { p: 2 }, opts: { priority: 2 } });
       jobs.push({ name: 'test', data: { p: 3 }, opts: { priority: 3 } });
       jobs.push({ name: 'test', data: { p: 1 }, opts: { priority: 1 } });
     }
+    // 6.7.0's addBulk is a pipeline, not a transaction: a worker already
+    // waiting would take the first priority-2 job before the priority-1 ones
+    // exist, as Node's worker would. Node's case adds first, then processes.
     const added = await queue.addBulk(jobs);
+    const w = await startReady(['--queue', 'jobs', '--builtin', 'echo'], { prefix });
     const p = new Map(added.map(j => [j.id, j.data.p]));
     const order = (await activeOrder(prefix, 18)).map(id => p.get(id));
     assert.deepEqual(order, [...Array(6).fill(1), ...Array(6).fill(2), ...Array(6).fill(3)]);
