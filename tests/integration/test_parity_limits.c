@@ -288,8 +288,10 @@ Test(parity_limits, global_rate_limit_removed) {
     int64_t max = -1, dur = -1;
     cr_assert_eq(bullc_queue_get_global_rate_limit(h->q, &max, &dur, NULL), 0);
     cr_assert(max == 0 && dur == 0, "null");
+    /* With the 1-per-500 ms limit still in force the 10 jobs would take 4.5 s;
+       the bound leaves room for a loaded CI machine, not for the limit. */
     int64_t took = run_jobs_timed(h, 10, "rate test");
-    cr_assert_leq(took, 150, "took %lld", (long long)took);
+    cr_assert_leq(took, 2000, "took %lld", (long long)took);
     ph_end(h);
 }
 

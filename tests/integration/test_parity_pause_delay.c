@@ -398,7 +398,9 @@ static void check_delay_then_100(ph *h, bullc_job *job, int widx) {
     double want = ph_jnum(o, "delay");
     cJSON_Delete(o);
     cr_assert_geq(d, want, "waited at least delay time");
-    cr_assert_lt(d, fmax(want * 1.3, want + 250), "processedOn is not within margin");
+    /* The bound catches a promotion missed until the next block timeout
+       (seconds), not scheduling jitter on a loaded 2-core CI machine. */
+    cr_assert_lt(d, fmax(want * 1.3, want + 1000), "processedOn is not within margin");
     delay_ok_checked = true;
     ph_complete_in(h, job, 100, NULL);
 }
@@ -436,7 +438,7 @@ static void check_waited_250(ph *h, bullc_job *job, int widx) {
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     int64_t d = now - bullc_job_timestamp(job);
     cr_assert_geq(d, 250, "waited at least delay time");
-    cr_assert_lt(d, 500, "waited less than delay time and margin");
+    cr_assert_lt(d, 1250, "waited less than delay time and margin (a missed promotion waits seconds)");
     ph_complete(h, job, NULL);
 }
 
