@@ -559,6 +559,9 @@ sds bullc__sched_pack(const cJSON *v);
  * the next one as Node's worker does (updateJobScheduler, override false,
  * the job's id as producer). Loop thread. */
 void bullc__sched_next(bullc_worker *w, const bullc_job *job);
+/* The same; `then(arg)` runs once on the loop thread when the scheduling is
+ * done or given up (never inside this call unless it fails at once). */
+void bullc__sched_next_then(bullc_worker *w, const bullc_job *job, void (*then)(void *arg), void *arg);
 
 /* ---- args.c ----------------------------------------------------------- */
 /* A growing argument vector for commands and scripts; strings are borrowed

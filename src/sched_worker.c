@@ -19,9 +19,14 @@ typedef struct sched_call {
     bullc_worker *w;
     sds rjk, job_id, data;
     cJSON *opts; /* the job's stored options (short names) */
+    void (*then)(void *arg);
+    void *then_arg;
 } sched_call;
 
+/* Ends the call: whoever waits for it (a manual getNextJob, which Node
+ * answers only once the next iteration is scheduled) learns it here. */
 static void call_free(sched_call *c) {
+    if (c->then) c->then(c->then_arg);
     sdsfree(c->rjk);
     sdsfree(c->job_id);
     sdsfree(c->data);
@@ -189,10 +194,14 @@ static void legacy_reply(bullc__aconn *ac, redisReply *r, const bullc_error *err
     call_free(c);
 }
 
-void bullc__sched_next(bullc_worker *w, const bullc_job *job) {
+void bullc__sched_next(bullc_worker *w, const bullc_job *job) { bullc__sched_next_then(w, job, NULL, NULL); }
+
+void bullc__sched_next_then(bullc_worker *w, const bullc_job *job, void (*then)(void *arg), void *arg) {
     sched_call *c = calloc(1, sizeof *c);
     if (c) {
         c->w = w;
+        c->then = then;
+        c->then_arg = arg;
         c->rjk = sdsdup(job->rjk);
         c->job_id = sdsdup(job->id);
         c->data = sdsdup(job->data);
@@ -200,7 +209,10 @@ void bullc__sched_next(bullc_worker *w, const bullc_job *job) {
     }
     if (!c || !c->rjk || !c->job_id || !c->data || !c->opts) {
         bullc__worker_error(w, BULLC_ENOMEM, SCHED_ERR "out of memory");
-        if (c) call_free(c);
+        if (c)
+            call_free(c);
+        else if (then)
+            then(arg);
         return;
     }
     if (!legacy_shape(job->rjk)) {

@@ -535,6 +535,7 @@ void bullc__worker_pump(bullc_worker *w) {
 
 typedef struct bullc__manual_ctx {
     bullc_worker *w;
+    bullc_job *job; /* taken, waiting for its scheduler's next iteration */
     sds token;
     bool block;
     bullc_next_job_cb cb;
@@ -562,6 +563,11 @@ static void manual_block_reply(bullc__aconn *c, redisReply *r, const bullc_error
     if (rc) manual_done(m, NULL, rc);
 }
 
+static void manual_scheduled(void *arg) {
+    manual_ctx *m = arg;
+    manual_done(m, m->job, 0);
+}
+
 static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     manual_ctx *m = data;
     bullc_worker *w = m->w;
@@ -585,6 +591,13 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         job->lock_ts = job->started = (int64_t)uv_now(w->loop);
         job->started_ns = uv_hrtime();
         if (w->ev.active) w->ev.active(w, job, w->ev_data); /* as Node's getNextJob */
+        if (job->rjk) {
+            /* Node's getNextJob schedules a scheduler's next iteration
+             * before it returns the job */
+            m->job = job;
+            bullc__sched_next_then(w, job, manual_scheduled, m);
+            return;
+        }
         manual_done(m, job, 0);
         return;
     }

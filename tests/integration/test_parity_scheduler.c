@@ -3,23 +3,9 @@
  * (scheduler.h): validation with Node's messages and nothing written, upsert
  * of the same id and of several ids, the template, get, count and remove.
  * The iterations under workers are compat_scheduler_interop's. */
-#include "test_parity_util.h"
+#include "test_sched_util.h"
 
 TestSuite(parity_scheduler, .timeout = 60);
-
-static bullc_scheduler_opts *every(int64_t ms) {
-    bullc_scheduler_opts *o;
-    cr_assert_eq(bullc_scheduler_opts_new(&o), 0);
-    cr_assert_eq(bullc_scheduler_opts_set_every(o, ms), 0);
-    return o;
-}
-
-static bullc_scheduler_opts *pattern(const char *p) {
-    bullc_scheduler_opts *o;
-    cr_assert_eq(bullc_scheduler_opts_new(&o), 0);
-    cr_assert_eq(bullc_scheduler_opts_set_pattern(o, p, NULL), 0);
-    return o;
-}
 
 /* Upserts and expects Node's error message; nothing may be written. */
 static void refused(ph *h, bullc_scheduler_opts *o, const char *message) {
@@ -33,21 +19,6 @@ static void refused(ph *h, bullc_scheduler_opts *o, const char *message) {
     cr_assert_eq(n, 0);
     cr_assert_eq(ph_count(h, "delayed") + ph_count(h, "waiting"), 0);
     bullc_scheduler_opts_free(o);
-}
-
-static char *upsert(ph *h, const char *id, bullc_scheduler_opts *o, const char *name, const char *data,
-                    const char *opts_json) {
-    bullc_error err = {0};
-    bullc_job_opts *jo = NULL;
-    if (opts_json) {
-        bullc_job_opts_new(&jo);
-        cr_assert(bullc_job_opts_merge_json(jo, opts_json, &err) >= 0, "%s", err.message);
-    }
-    char *job = NULL;
-    cr_assert_eq(bullc_queue_upsert_job_scheduler(h->q, id, o, name, data, jo, &job, &err), 0, "%s", err.message);
-    bullc_job_opts_free(jo);
-    bullc_scheduler_opts_free(o);
-    return job;
 }
 
 static int64_t count(ph *h) {
