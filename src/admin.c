@@ -33,22 +33,6 @@ sds bullc__client_name(const char *prefix, const char *queue, const char *suffix
     return s;
 }
 
-/* Runs a script whose reply is an integer; *out gets it. */
-static int eval_int(bullc_queue *q, bullc__call_id call, bullc__args *a, long long *out, bullc_error *err) {
-    redisReply *r = NULL;
-    int rc = bullc__args_eval(q, call, a, &r, err);
-    bullc__args_free(a);
-    if (rc) return rc;
-    if (r->type == REDIS_REPLY_INTEGER)
-        *out = r->integer;
-    else if (r->type == REDIS_REPLY_NIL)
-        *out = 0;
-    else
-        rc = bullc__err(err, BULLC_EPROTO, "%s: unexpected reply type %d", bullc__calls[call].script, r->type);
-    freeReplyObject(r);
-    return rc;
-}
-
 /* Runs a command and drops its reply. */
 static int cmd_void(bullc_queue *q, bullc__args *a, long long *out_int, bullc_error *err) {
     redisReply *r = NULL;
@@ -59,8 +43,7 @@ static int cmd_void(bullc_queue *q, bullc__args *a, long long *out_int, bullc_er
     return rc;
 }
 
-/* Whether the job hash exists: 1, 0, or an error. */
-static int job_exists(bullc_queue *q, const char *id, bullc_error *err) {
+int bullc__job_exists(bullc_queue *q, const char *id, bullc_error *err) {
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "EXISTS");
@@ -70,7 +53,7 @@ static int job_exists(bullc_queue *q, const char *id, bullc_error *err) {
     return rc ? rc : n > 0;
 }
 
-static int not_found(const char *id, bullc_error *err) {
+int bullc__job_not_found(const char *id, bullc_error *err) {
     return bullc__err(err, BULLC_ENOTFOUND, "job %s not found", id);
 }
 
@@ -88,7 +71,7 @@ int bullc_queue_pause(bullc_queue *q, bullc_error *err) {
     bullc__args a;
     pause_args(&a, q, true, true);
     long long left;
-    return eval_int(q, BULLC__C_PAUSE, &a, &left, err);
+    return bullc__args_eval_int(q, BULLC__C_PAUSE, &a, &left, err);
 }
 
 int bullc_queue_resume(bullc_queue *q, bullc_error *err) {
@@ -99,7 +82,7 @@ int bullc_queue_resume(bullc_queue *q, bullc_error *err) {
         bullc__args a;
         pause_args(&a, q, false, emit);
         long long left = 0;
-        int rc = eval_int(q, BULLC__C_PAUSE, &a, &left, err);
+        int rc = bullc__args_eval_int(q, BULLC__C_PAUSE, &a, &left, err);
         if (rc) return rc;
         if (left <= 0) return 0;
         emit = false;
@@ -195,7 +178,7 @@ int bullc_queue_obliterate(bullc_queue *q, bool force, int64_t count, bullc_erro
         bullc__args_i64(&a, count > 0 ? count : 1000);
         bullc__args_add(&a, force ? "force" : "");
         long long cursor = 0;
-        if ((rc = eval_int(q, BULLC__C_OBLITERATE, &a, &cursor, err))) return rc;
+        if ((rc = bullc__args_eval_int(q, BULLC__C_OBLITERATE, &a, &cursor, err))) return rc;
         if (cursor == -1) return bullc__err(err, BULLC_ESTATE, "Cannot obliterate non-paused queue");
         if (cursor == -2) return bullc__err(err, BULLC_ESTATE, "Cannot obliterate queue with active jobs");
         if (cursor == 0) return 0;
@@ -214,7 +197,7 @@ static int move_jobs_to_wait(bullc_queue *q, const char *state, int64_t count, c
         bullc__args_add(&a, timestamp);
         bullc__args_add(&a, state);
         long long cursor = 0;
-        int rc = eval_int(q, BULLC__C_MOVE_JOBS_TO_WAIT, &a, &cursor, err);
+        int rc = bullc__args_eval_int(q, BULLC__C_MOVE_JOBS_TO_WAIT, &a, &cursor, err);
         if (rc) return rc;
         if (!cursor) return 0;
     }
@@ -334,7 +317,7 @@ int bullc_queue_remove_deduplication_key(bullc_queue *q, const char *dedup_id, i
 int bullc_queue_remove_job(bullc_queue *q, const char *id, bool remove_children, bullc_error *err) {
     int rc = bullc__check_job_id(id, err);
     if (rc) return rc;
-    int existed = job_exists(q, id, err);
+    int existed = bullc__job_exists(q, id, err);
     if (existed < 0) return existed;
     bullc__args a;
     bullc__args_call(&a, q, BULLC__C_REMOVE_JOB, id, 0);
@@ -342,13 +325,13 @@ int bullc_queue_remove_job(bullc_queue *q, const char *id, bool remove_children,
     bullc__args_add(&a, remove_children ? "1" : "0");
     bullc__args_add(&a, bullc_queue_key_base(q));
     long long code = 0;
-    if ((rc = eval_int(q, BULLC__C_REMOVE_JOB, &a, &code, err))) return rc;
+    if ((rc = bullc__args_eval_int(q, BULLC__C_REMOVE_JOB, &a, &code, err))) return rc;
     if (code < 0) return bullc__script_code_err(code, id, "removeJob", NULL, err);
     if (code == 0)
         return bullc__err(err, BULLC_ELOCK, "Job %s could not be removed because it is locked by another worker", id);
     /* the script ran anyway, as Node's does: it also drops an orphan id
      * (one without a hash) from the state it sits in */
-    return existed ? 0 : not_found(id, err);
+    return existed ? 0 : bullc__job_not_found(id, err);
 }
 
 /* The job's stored `lifo` option (its opts JSON), for re-queueing like Node. */
@@ -389,7 +372,7 @@ int bullc_queue_retry_job(bullc_queue *q, const char *id, const char *state, int
     bullc__args_add(&a, flags & BULLC_RETRY_RESET_ATTEMPTS_MADE ? "1" : "0");
     bullc__args_add(&a, flags & BULLC_RETRY_RESET_ATTEMPTS_STARTED ? "1" : "0");
     long long code = 0;
-    if ((rc = eval_int(q, BULLC__C_REPROCESS_JOB, &a, &code, err))) return rc;
+    if ((rc = bullc__args_eval_int(q, BULLC__C_REPROCESS_JOB, &a, &code, err))) return rc;
     return code == 1 ? 0 : bullc__script_code_err(code, id, "reprocessJob", state, err);
 }
 
@@ -401,10 +384,10 @@ int bullc_queue_promote_job(bullc_queue *q, const char *id, bullc_error *err) {
     bullc__args_add(&a, bullc_queue_key_base(q));
     bullc__args_add(&a, id);
     long long code = 0;
-    if ((rc = eval_int(q, BULLC__C_PROMOTE, &a, &code, err))) return rc;
+    if ((rc = bullc__args_eval_int(q, BULLC__C_PROMOTE, &a, &code, err))) return rc;
     if (code >= 0) return 0;
     /* the script answers -3 for a missing job too: tell them apart */
-    if (code == -3 && (rc = job_exists(q, id, err)) <= 0) return rc < 0 ? rc : not_found(id, err);
+    if (code == -3 && (rc = bullc__job_exists(q, id, err)) <= 0) return rc < 0 ? rc : bullc__job_not_found(id, err);
     return bullc__script_code_err(code, id, "promote", "delayed", err);
 }
 
@@ -419,7 +402,7 @@ int bullc_queue_change_job_delay(bullc_queue *q, const char *id, int64_t delay_m
     bullc__args_add(&a, id);
     bullc__args_job_key(&a, q, id);
     long long code = 0;
-    if ((rc = eval_int(q, BULLC__C_CHANGE_DELAY, &a, &code, err))) return rc;
+    if ((rc = bullc__args_eval_int(q, BULLC__C_CHANGE_DELAY, &a, &code, err))) return rc;
     return code < 0 ? bullc__script_code_err(code, id, "changeDelay", "delayed", err) : 0;
 }
 
@@ -435,7 +418,7 @@ int bullc_queue_change_job_priority(bullc_queue *q, const char *id, int64_t prio
     bullc__args_add(&a, id);
     bullc__args_add(&a, lifo ? "1" : "0");
     long long code = 0;
-    if ((rc = eval_int(q, BULLC__C_CHANGE_PRIORITY, &a, &code, err))) return rc;
+    if ((rc = bullc__args_eval_int(q, BULLC__C_CHANGE_PRIORITY, &a, &code, err))) return rc;
     return code < 0 ? bullc__script_code_err(code, id, "changePriority", NULL, err) : 0;
 }
 
@@ -461,7 +444,7 @@ int bullc_queue_update_job_data(bullc_queue *q, const char *id, const char *data
     bullc__args_call(&a, q, BULLC__C_UPDATE_DATA, id, 0);
     bullc__args_own(&a, data);
     long long code = 0;
-    if ((rc = eval_int(q, BULLC__C_UPDATE_DATA, &a, &code, err))) return rc;
+    if ((rc = bullc__args_eval_int(q, BULLC__C_UPDATE_DATA, &a, &code, err))) return rc;
     return code < 0 ? bullc__script_code_err(code, id, "updateData", NULL, err) : 0;
 }
 
@@ -476,7 +459,7 @@ int bullc_queue_update_job_progress(bullc_queue *q, const char *id, const char *
     bullc__args_add(&a, id);
     bullc__args_own(&a, progress);
     long long code = 0;
-    if ((rc = eval_int(q, BULLC__C_UPDATE_PROGRESS, &a, &code, err))) return rc;
+    if ((rc = bullc__args_eval_int(q, BULLC__C_UPDATE_PROGRESS, &a, &code, err))) return rc;
     return code < 0 ? bullc__script_code_err(code, id, "updateProgress", NULL, err) : 0;
 }
 
@@ -495,7 +478,7 @@ int bullc_queue_add_job_log(bullc_queue *q, const char *id, const char *line, in
     else
         bullc__args_add(&a, "");
     long long code = 0;
-    if ((rc = eval_int(q, BULLC__C_ADD_LOG, &a, &code, err))) return rc;
+    if ((rc = bullc__args_eval_int(q, BULLC__C_ADD_LOG, &a, &code, err))) return rc;
     if (code < 0) return bullc__script_code_err(code, id, "addLog", NULL, err);
     if (out_count) *out_count = code;
     return 0;

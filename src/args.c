@@ -104,6 +104,21 @@ int bullc__args_eval(bullc_queue *q, bullc__call_id call, bullc__args *a, redisR
     return bullc__conn_eval(c, bullc__call_script(bullc__queue_proto(q), call), a->argc, a->argv, a->lens, reply, err);
 }
 
+int bullc__args_eval_int(bullc_queue *q, bullc__call_id call, bullc__args *a, long long *out, bullc_error *err) {
+    redisReply *r = NULL;
+    int rc = bullc__args_eval(q, call, a, &r, err);
+    bullc__args_free(a);
+    if (rc) return rc;
+    if (r->type == REDIS_REPLY_INTEGER)
+        *out = r->integer;
+    else if (r->type == REDIS_REPLY_NIL)
+        *out = 0;
+    else
+        rc = bullc__err(err, BULLC_EPROTO, "%s: unexpected reply type %d", bullc__calls[call].script, r->type);
+    freeReplyObject(r);
+    return rc;
+}
+
 int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_error *err) {
     if (a->oom) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     bullc__conn *c;

@@ -592,6 +592,8 @@ void bullc__args_qkey(bullc__args *a, bullc_queue *q, bullc__key_id k);
 void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const char *job_id, int state);
 /* Runs call `c` with `a` (BULLC_ENOMEM if building it failed). */
 int bullc__args_eval(bullc_queue *q, bullc__call_id c, bullc__args *a, redisReply **reply, bullc_error *err);
+/* Runs call `c` whose script answers one integer (nil: 0) and frees `a`. */
+int bullc__args_eval_int(bullc_queue *q, bullc__call_id c, bullc__args *a, long long *out, bullc_error *err);
 int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_error *err);
 
 /* ---- admin.c ---------------------------------------------------------- */
@@ -599,6 +601,10 @@ int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_er
 int bullc__json_out(cJSON *json, char **out, bullc_error *err);
 /* Checks a job id argument (not NULL or empty). */
 int bullc__check_job_id(const char *id, bullc_error *err);
+/* Whether the job hash exists: 1, 0, or an error. */
+int bullc__job_exists(bullc_queue *q, const char *id, bullc_error *err);
+/* BULLC_ENOTFOUND, "job <id> not found". */
+int bullc__job_not_found(const char *id, bullc_error *err);
 /* The Redis key suffix of a Node state name ("waiting" -> "wait"), or NULL
  * for an unknown one. */
 const char *bullc__state_key(const char *state);

@@ -250,6 +250,12 @@ const bullc__call bullc__calls[BULLC__C_N] = {
     [BULLC__C_RELEASE_PARENT] = {"releaseParentIfNoPendingDependencies", "releaseParentIfNoPendingDependencies",
                                  KEYS(BULLC__K_JOB, BULLC__K_JOB_DEPS), 3,
                                  "parent queue's qualified name, parent id, now"},
+    /* a parent's dependencies changed from outside the workers (Node's
+     * job.removeChildDependency and job.removeUnprocessedChildren) */
+    [BULLC__C_REMOVE_CHILD_DEPENDENCY] = {"removeChildDependency", "removeChildDependency", KEYS(BULLC__K_BASE), 2,
+                                          "child's job key, parent's job key"},
+    [BULLC__C_REMOVE_UNPROCESSED_CHILDREN] = {"removeUnprocessedChildren", "removeUnprocessedChildren",
+                                              KEYS(BULLC__K_JOB, BULLC__K_META), 2, "base, job id"},
 };
 
 /* 5.81.5's calls that differ from 6.7.0's (its Scripts class): keys that 6.x

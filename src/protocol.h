@@ -116,6 +116,8 @@ typedef enum bullc__call_id {
     /* flows */
     BULLC__C_ADD_PARENT,
     BULLC__C_RELEASE_PARENT,
+    BULLC__C_REMOVE_CHILD_DEPENDENCY,
+    BULLC__C_REMOVE_UNPROCESSED_CHILDREN,
     BULLC__C_N
 } bullc__call_id;
 

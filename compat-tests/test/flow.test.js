@@ -349,3 +349,87 @@ test('removing a bullc-made parent removes its children unless kept', async () =
     await h.closeAll(q);
   }
 });
+
+// The same tree twice under one prefix, made by Node's FlowProducer of
+// `major`: Node changes one (job.removeChildDependency(),
+// job.removeUnprocessedChildren()), bullc the other (remove-child-dependency,
+// remove-unprocessed-children), and both end the same, step by step. The
+// queues' meta.version is the major's (a Queue of it wrote it), so bullc
+// speaks that major's scripts.
+for (const major of [6, 5])
+  test(`remove-child-dependency and remove-unprocessed-children do what Node ${h.bullmqVersionString(major)}'s Job methods do`, async () => {
+    const prefix = h.uniquePrefix(`flowd${major}`);
+    const { FlowProducer: FP } = h.nodeBullmq(major);
+    const top = h.newQueue('top', prefix, { bullmqMajor: major });
+    const kids = h.newQueue('kids', prefix, { bullmqMajor: major });
+    const flow = new FP({ connection: h.connection(), prefix });
+    try {
+      await top.waitUntilReady();
+      await kids.waitUntilReady();
+      const tree = side => ({
+        name: 'root',
+        queueName: 'top',
+        opts: { jobId: `${side}-root` },
+        children: [
+          { name: 'a', queueName: 'kids', opts: { jobId: `${side}-a` } },
+          { name: 'b', queueName: 'kids', opts: { jobId: `${side}-b` }, children: [{ name: 'g', queueName: 'kids', opts: { jobId: `${side}-g` } }] },
+          { name: 'c', queueName: 'kids', opts: { jobId: `${side}-c` } },
+        ],
+      });
+      const node = await flow.add(tree('node'));
+      await flow.add(tree('bullc'));
+      // what each side's jobs look like: state, parent fields, pending children
+      const r = h.redis();
+      const picture = async side => {
+        const out = {};
+        for (const [q, id] of [[top, 'root'], [kids, 'a'], [kids, 'b'], [kids, 'g'], [kids, 'c']]) {
+          const job = await q.getJob(`${side}-${id}`);
+          out[id] = {
+            state: await q.getJobState(`${side}-${id}`),
+            parent: job && job.parent ? job.parent.id.replace(side, 'S') : null,
+            parentKey: job && job.parentKey ? job.parentKey.replace(side, 'S') : null,
+            pending: (await r.smembers(`${prefix}:${q.name}:${side}-${id}:dependencies`)).map(k => k.replace(side, 'S')).sort(),
+          };
+        }
+        return out;
+      };
+      try {
+        const stale = await kids.getJob('node-a'); // still holds its parentKey after the cut
+        assert.equal(await node.children[0].job.removeChildDependency(), true);
+        const cut = JSON.parse(h.bullcOk(['--json', 'remove-child-dependency', 'kids', 'bullc-a'], { prefix }));
+        assert.deepEqual(cut, { id: 'bullc-a', removed: true });
+        assert.deepEqual(await picture('bullc'), await picture('node'));
+        assert.equal((await picture('node')).a.parentKey, null);
+        // nothing left to cut: Node's false, with the parent named or not
+        assert.equal(await stale.removeChildDependency(), false);
+        for (const parent of [['--parent', `${prefix}:top:bullc-root`], []])
+          assert.deepEqual(
+            JSON.parse(h.bullcOk(['--json', 'remove-child-dependency', 'kids', 'bullc-a', ...parent], { prefix })),
+            { id: 'bullc-a', removed: false },
+          );
+
+        await node.job.removeUnprocessedChildren();
+        h.bullcOk(['--yes', 'remove-unprocessed-children', 'top', 'bullc-root'], { prefix });
+        const after = await picture('node');
+        assert.deepEqual(await picture('bullc'), after);
+        assert.equal(after.a.state, 'waiting', 'the child cut loose stays');
+        for (const id of ['b', 'g', 'c']) assert.equal(after[id].state, 'unknown', id);
+
+        // Node's messages for a missing child and a missing parent, exit 4
+        const missing = h.bullc(['remove-child-dependency', 'kids', 'nope'], { prefix });
+        assert.equal(missing.status, 4);
+        assert.match(missing.stderr, /Missing key for job nope\. removeChildDependency/);
+        const orphan = h.bullc(['remove-child-dependency', 'kids', 'bullc-a', '--parent', `${prefix}:top:gone`], { prefix });
+        assert.equal(orphan.status, 4);
+        assert.match(orphan.stderr, new RegExp(`Missing key for parent job ${prefix}:top:gone\\. removeChildDependency`));
+        assert.equal(h.bullc(['--yes', 'remove-unprocessed-children', 'top', 'nope'], { prefix }).status, 4);
+        assert.equal(h.bullc(['remove-unprocessed-children', 'top', 'bullc-root'], { prefix }).status, 2, 'destructive: needs --yes');
+        // bullc wrote nothing of another major: the meta is still the peer's
+        assert.equal(await r.hget(`${prefix}:top:meta`, 'version'), h.bullmqVersionString(major));
+      } finally {
+        await r.quit();
+      }
+    } finally {
+      await h.closeAll(flow, top, kids);
+    }
+  });

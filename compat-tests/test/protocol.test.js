@@ -118,11 +118,19 @@ async function driveNode(prefix, major) {
     await queue.add('n', { a: 1 }, { jobId: 'p1', priority: 3 });
   });
   // a flow: its root goes to waiting-children and is released once the
-  // whole tree is in the transaction
+  // whole tree is in the transaction; then a child is cut loose and the
+  // root's unprocessed children removed
   await scenario(prefix, 'flow', async () => {
     const flow = new FlowProducer({ connection: h.connection(), prefix });
     try {
-      await flow.add({ name: 'root', queueName: 'flow', opts: { jobId: JOB }, children: [{ name: 'c', queueName: 'flow' }] });
+      const tree = await flow.add({
+        name: 'root',
+        queueName: 'flow',
+        opts: { jobId: JOB },
+        children: [{ name: 'c', queueName: 'flow' }, { name: 'c', queueName: 'flow' }],
+      });
+      await tree.children[0].job.removeChildDependency();
+      await tree.job.removeUnprocessedChildren();
     } finally {
       await flow.close();
     }

@@ -105,6 +105,31 @@ BULLC_EXPORT int bullc_queue_get_children_values(bullc_queue *queue, const char 
 BULLC_EXPORT int bullc_queue_get_ignored_children_failures(bullc_queue *queue, const char *job_id, char **out_json,
                                                            bullc_error *err);
 
+/* ---- changing a parent's dependencies, on a queue handle ------------------------ */
+
+/* Cuts job `job_id` of `queue` loose from its parent (Node's
+ * `job.removeChildDependency()`): the parent no longer waits for it (when it
+ * was the last one pending, the parent moves on to wait, or delayed or
+ * prioritized as its options say) and the job loses its `parent` and
+ * `parentKey` fields. `parent_key` is the parent's job key
+ * ("<prefix>:<queue>:<id>"), or NULL to use the job's stored `parentKey`.
+ * 0: the dependency was removed (Node's true); 1: there was none (the job has
+ * no parent, or the parent does not list it as pending; Node's false).
+ * BULLC_ENOTFOUND: no such job ("Missing key for job <id>.
+ * removeChildDependency") or no such parent ("Missing key for parent job
+ * <parent key>. removeChildDependency"), Node's messages. Same thread rule as
+ * the queue. */
+BULLC_EXPORT int bullc_queue_remove_child_dependency(bullc_queue *queue, const char *job_id, const char *parent_key,
+                                                     bullc_error *err);
+
+/* Removes the children that parent `job_id` of `queue` still waits for, and
+ * their own children (Node's `job.removeUnprocessedChildren()`): completed
+ * and failed children stay, and so does a child being processed (locked); a
+ * `removed` event is written for each job removed. The parent itself stays
+ * where it is. 0 on success; BULLC_ENOTFOUND when there is no such job (Node
+ * reports nothing). Same thread rule as the queue. */
+BULLC_EXPORT int bullc_queue_remove_unprocessed_children(bullc_queue *queue, const char *job_id, bullc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

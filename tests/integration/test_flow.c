@@ -2,22 +2,11 @@
 /* Node BullMQ's flow.test.ts cases for the producer and reader half: trees
  * added with bullc_flow_producer, processed by bullc workers, read back with
  * the dependency getters and getFlow. */
-#include "test_parity_util.h"
+#include "test_flow_util.h"
 
 #include "private_redis.h"
 
 TestSuite(flow, .timeout = 60);
-
-static bullc_flow_producer *producer(ph *h) {
-    bullc_flow_producer_opts *o;
-    cr_assert_eq(bullc_flow_producer_opts_new(&o), 0);
-    cr_assert_eq(bullc_flow_producer_opts_set_prefix(o, h->prefix), 0);
-    bullc_flow_producer *fp;
-    bullc_error err = {0};
-    cr_assert_eq(bullc_flow_producer_new(&fp, o, &err), 0, "%s", err.message);
-    bullc_flow_producer_opts_free(o);
-    return fp;
-}
 
 static char order[512];
 

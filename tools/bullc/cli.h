@@ -44,6 +44,8 @@ int cmd_add_bulk(cli *c);
 int cmd_scripts(cli *c);
 int cmd_flow(cli *c);
 int cmd_deps(cli *c);
+int cmd_remove_child_dependency(cli *c);
+int cmd_remove_unprocessed_children(cli *c);
 
 /* ---- admin and events verbs (cmd_admin.c, cmd_manage.c, cmd_events.c) ---- */
 /* A verb's flag: `--name` alone, or `--name VALUE` / `--name=VALUE` when

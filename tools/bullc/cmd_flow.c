@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* bullc flow add: trees of parent and child jobs (Node's FlowProducer). */
+/* bullc flow, deps and the verbs that change a parent's dependencies: trees of
+ * parent and child jobs (Node's FlowProducer and the Job methods of flows). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,6 +194,71 @@ int cmd_deps(cli *c) {
         cJSON_Delete(o);
     }
     bullc_free(out);
+    bullc_queue_free(q);
+    return rc;
+}
+
+/* {"id", "<key>": value} with --json, else the sentence. */
+static void print_outcome(cli *c, const char *id, const char *key, bool value, const char *sentence) {
+    if (!c->json) {
+        printf("%s\n", sentence);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddBoolToObject(o, key, value);
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s ? s : "{}");
+    free(s);
+    cJSON_Delete(o);
+}
+
+/* remove-child-dependency QUEUE ID [--parent KEY] */
+int cmd_remove_child_dependency(cli *c) {
+    cli_flag flags[] = {{"parent", true, NULL, 0}, {NULL, false, NULL, 0}};
+    const char *pos[2];
+    int npos = 0;
+    int rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    if (!rc && npos != 2) rc = cli_fail(EXIT_USAGE, "usage: bullc %s", c->verb->usage);
+    if (!rc && flags[0].set && !*flags[0].value) rc = cli_fail(EXIT_USAGE, "--parent needs a job key");
+    bullc_queue *q = NULL;
+    if (rc || (rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    int r = bullc_queue_remove_child_dependency(q, pos[1], flags[0].set ? flags[0].value : NULL, &err);
+    if (r < 0) {
+        rc = cli_fail_err(r, &err);
+    } else {
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 r == 0 ? "job %s is no longer a dependency of its parent"
+                        : "job %s was no pending dependency of a parent: nothing changed",
+                 pos[1]);
+        print_outcome(c, pos[1], "removed", r == 0, msg);
+    }
+    bullc_queue_free(q);
+    return rc;
+}
+
+/* remove-unprocessed-children QUEUE ID */
+int cmd_remove_unprocessed_children(cli *c) {
+    cli_flag flags[] = {{NULL, false, NULL, 0}};
+    const char *pos[2];
+    int npos = 0;
+    int rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    if (!rc && npos != 2) rc = cli_fail(EXIT_USAGE, "usage: bullc %s", c->verb->usage);
+    char what[400] = "";
+    if (!rc) snprintf(what, sizeof what, "Remove the unprocessed children of job %s of queue %s", pos[1], pos[0]);
+    bullc_queue *q = NULL;
+    if (rc || (rc = cli_confirm(c, what)) || (rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    int r = bullc_queue_remove_unprocessed_children(q, pos[1], &err);
+    if (r < 0) {
+        rc = cli_fail_err(r, &err);
+    } else {
+        char msg[400];
+        snprintf(msg, sizeof msg, "unprocessed children of job %s removed", pos[1]);
+        print_outcome(c, pos[1], "removed", true, msg);
+    }
     bullc_queue_free(q);
     return rc;
 }

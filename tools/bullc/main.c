@@ -34,6 +34,17 @@ static const verb verbs[] = {
      "(processed, unprocessed, failed, ignored), key and result or failure. --json: Node's\n"
      "{processed, unprocessed, failed, ignored}. A missing job exits 4.",
      cmd_deps},
+    {"remove-child-dependency", "remove-child-dependency QUEUE ID [--parent KEY]",
+     "Cuts job ID loose from its parent (Node's job.removeChildDependency()): the parent no longer\n"
+     "waits for it and moves on when it was the last one pending. --parent names the parent's key\n"
+     "(<prefix>:<queue>:<id>; default: the job's parentKey). Prints whether a dependency was removed\n"
+     "(--json: {id, removed}); none to remove is no error. A missing job or parent exits 4.",
+     cmd_remove_child_dependency},
+    {"remove-unprocessed-children", "remove-unprocessed-children QUEUE ID",
+     "Removes the children job ID still waits for, with their own children (Node's\n"
+     "job.removeUnprocessedChildren()); completed, failed and active ones stay. A missing job exits 4.\n"
+     "Destructive: asks on a terminal, else needs --yes.",
+     cmd_remove_unprocessed_children},
     {"scripts", "scripts", "Lists the embedded BullMQ scripts: name, number of keys, SHA1, size.", cmd_scripts},
     {"counts", "counts QUEUE",
      "Prints the number of jobs per state. --json: {waiting, active, delayed, prioritized, completed,\n"
