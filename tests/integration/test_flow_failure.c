@@ -65,13 +65,6 @@ static const char *ignored_reason(ph *h, const char *id) {
     return reason;
 }
 
-static int64_t count_in(bullc_queue *q, const char *state) {
-    int64_t n = -1;
-    bullc_error err = {0};
-    cr_assert_eq(bullc_queue_count_jobs(q, &state, 1, &n, &err), 0, "%s", err.message);
-    return n;
-}
-
 /* ---- children removed when they end ------------------------------------------- */
 
 static void child0_fails(ph *h, bullc_job *job, int widx) {

@@ -92,4 +92,12 @@ static PH_UNUSED cJSON *ph_job_in(bullc_queue *q, const char *id) {
     return j;
 }
 
+/* How many jobs `q` has in Node state `state`. */
+static PH_UNUSED int64_t count_in(bullc_queue *q, const char *state) {
+    int64_t n = -1;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_count_jobs(q, &state, 1, &n, &err), 0, "%s", err.message);
+    return n;
+}
+
 #endif
