@@ -230,3 +230,49 @@ Test(flow, get_flow_reads_the_tree_with_node_defaults) {
     bullc_flow_producer_free(fp);
     ph_end(h);
 }
+
+/* The job id Node's queue.getDeduplicationJobId(id) reads. */
+static char *dedup_job_id(ph *h, const char *dedup_id) {
+    char suffix[128];
+    snprintf(suffix, sizeof suffix, "de:%s", dedup_id);
+    redisReply *r = ph_cmd("GET %s", ph_key(h, suffix));
+    char *id = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
+    freeReplyObject(r);
+    return id;
+}
+
+#define DEDUP_ROOT(name) \
+    "{\"name\":\"" name "\",\"queueName\":\"q\",\"opts\":{\"deduplication\":{\"id\":\"dd\"},\"delay\":1000}}"
+
+/* node: "[when root parent job has deduplication option] should return deduplicated root job id when flow has no children" */
+Test(flow, a_root_without_children_is_deduplicated) {
+    ph *h = ph_new("q");
+    cJSON *first = add_flow(h, DEDUP_ROOT("root")), *second = add_flow(h, DEDUP_ROOT("root"));
+    const char *id = nid(first, "");
+    cr_assert_str_eq(nid(second, ""), id);
+    char *dd = dedup_job_id(h, "dd");
+    cr_assert_str_eq(dd, id);
+    free(dd);
+    cJSON_Delete(first), cJSON_Delete(second);
+    ph_end(h);
+}
+
+/* node: "[when root parent job has deduplication option] should return deduplicated ids from addBulk when roots share deduplication id" */
+Test(flow, add_bulk_roots_sharing_a_deduplication_id_get_one_id) {
+    ph *h = ph_new("q");
+    bullc_flow_producer *fp = producer(h);
+    bullc_error err = {0};
+    char *out = NULL;
+    cr_assert_eq(bullc_flow_producer_add_bulk(fp, "[" DEDUP_ROOT("root-1") "," DEDUP_ROOT("root-2") "]", &out, &err), 0,
+                 "%s", err.message);
+    cJSON *trees = cJSON_Parse(out);
+    const char *id = nid(cJSON_GetArrayItem(trees, 0), "");
+    cr_assert_str_eq(nid(cJSON_GetArrayItem(trees, 1), ""), id);
+    char *dd = dedup_job_id(h, "dd");
+    cr_assert_str_eq(dd, id);
+    free(dd);
+    cJSON_Delete(trees);
+    bullc_free(out);
+    bullc_flow_producer_free(fp);
+    ph_end(h);
+}

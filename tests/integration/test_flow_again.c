@@ -210,3 +210,77 @@ Test(flow_again, a_parent_added_again_over_its_completed_child_completes) {
     cJSON_Delete(t1), cJSON_Delete(t2);
     ph_end(h);
 }
+
+/* ---- attempts ------------------------------------------------------------------------ */
+
+/* fails a job unless this is the last of its attempts (Node: attemptsMade + 1
+ * == opts.attempts) */
+static void only_on_last_attempt(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    cJSON *o = cJSON_Parse(bullc_job_opts_json(job));
+    int attempts = cJSON_GetObjectItem(o, "attempts")->valueint;
+    cJSON_Delete(o);
+    if (bullc_job_attempts_made(job) + 1 != attempts)
+        ph_fail(h, job, "{}", 0);
+    else
+        ph_complete(h, job, "null");
+}
+
+#define TASK(name, status, children)                                                                                   \
+    "{\"name\":\"" name "\",\"queueName\":\"q\",\"data\":{" status "},\"opts\":{\"attempts\":1,\"backoff\":{\"type\":" \
+    "\"fixed\",\"delay\":1000}}" children "}"
+
+/* node: "[when moving jobs from wait to active continuing] begins with attemptsMade as 1" */
+Test(flow_again, every_node_starts_at_its_first_attempt) {
+    ph *h = ph_new("q");
+    h->proc = only_on_last_attempt;
+    ph_worker(h, NULL);
+    cJSON *t =
+        add_flow(h, TASK("task3", "\"status\":\"plan\"",
+                         ",\"children\":[" TASK(
+                             "task2", "", ",\"children\":[" TASK("task3", "\"status\":\"proposal\"", "") "]") "]"));
+    cr_assert_str_eq(ph_state(h, nid(t, "")), "waiting-children");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t, "children")), 1);
+    cr_assert(PH_WAIT(h, 15000, ph_wcount(h, 'c', nid(t, "")) == 1), "the root did not complete");
+    cr_assert_eq(h->n_failed, 0);
+    cr_assert_eq(ph_count(h, "completed"), 3);
+    cJSON_Delete(t);
+    ph_end(h);
+}
+
+static int64_t times_500(int64_t attempts_made, const char *type, const char *error, const bullc_job *job, void *data) {
+    (void)type, (void)error, (void)job, (void)data;
+    return attempts_made * 500;
+}
+
+/* children fail their first attempt; parents complete */
+static void not_yet(ph *h, bullc_job *job, int widx) {
+    if (widx == 0 && bullc_job_attempts_made(job) < 1)
+        ph_fail(h, job, "Not yet!", 0);
+    else
+        ph_complete(h, job, widx == 0 ? "{\"bar\":\"something\"}" : "{}");
+}
+
+/* node: "[when backoff strategy is provided] retries a job after a delay if a fixed backoff is given" */
+Test(flow_again, a_child_retried_by_a_custom_backoff_releases_its_parent) {
+    ph *h = ph_new("q");
+    h->proc = not_yet;
+    h->backoff = times_500;
+    ph_worker(h, NULL);
+    worker_on(h, "parents");
+    cJSON *t = add_flow(h, "{\"name\":\"parent-job\",\"queueName\":\"parents\",\"children\":[{\"name\":\"child-job\","
+                           "\"queueName\":\"q\",\"data\":{\"idx\":0,\"foo\":\"bar\"},\"opts\":{\"attempts\":3,"
+                           "\"backoff\":{\"type\":\"custom\"}}}]}");
+    bullc_queue *parents = tu_queue("parents", h->prefix);
+    cr_assert_str_eq(state_of(parents, nid(t, "")), "waiting-children");
+    bullc_queue_free(parents);
+    cr_assert(PH_WAIT(h, 15000, ph_wcount(h, 'c', nid(t, "")) == 1), "the parent did not complete");
+    cr_assert_eq(ph_wcount(h, 'f', nid(t, "0")), 1);
+    cr_assert(ph_wget(h, 'f', 0)->will_retry);
+    ph_wev *done = NULL;
+    for (int i = 0; (done = ph_wget(h, 'c', i)); i++)
+        if (!strcmp(done->id, nid(t, "0"))) break;
+    cr_assert(done && done->t - ph_wget(h, 'f', 0)->t >= 450, "the retry waited for the backoff");
+    cJSON_Delete(t);
+    ph_end(h);
+}

@@ -313,3 +313,29 @@ Test(flow_tree, add_bulk_takes_a_root_with_a_parent) {
     seen_end();
     ph_end(h);
 }
+
+/* node: "[when custom prefix is set in flow producer] uses default prefix to add jobs" */
+Test(flow_tree, a_custom_prefix_holds_the_whole_tree) {
+    ph *h = ph_new("q");
+    char custom[sizeof h->prefix];
+    snprintf(custom, sizeof custom, "{%.40s}:custom", h->prefix);
+    snprintf(h->prefix, sizeof h->prefix, "%s", custom);
+    bullc_queue_free(h->q);
+    h->q = tu_queue("q", h->prefix);
+    seen_reset(h);
+    h->proc = process;
+    ph_worker(h, NULL);
+    worker_on(h, "parents");
+    cJSON *t = add_flow(h, "{\"name\":\"parent-job\",\"queueName\":\"parents\",\"children\":[{\"name\":\"child-job\","
+                           "\"queueName\":\"q\",\"data\":{\"idx\":0,\"foo\":\"bar\"}}]}");
+    cr_assert_str_eq(state_of(seen.parents, nid(t, "")), "waiting-children");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t, "children")), 1);
+    cJSON *child = ph_job(h, nid(t, "0"));
+    cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(child, "data"), "foo")->valuestring, "bar");
+    cJSON_Delete(child);
+    cr_assert(PH_WAIT(h, 10000, seen.runs == 1), "the parent did not run");
+    assert_parent_saw(h, t, 1);
+    seen_end();
+    cJSON_Delete(t);
+    ph_end(h);
+}
