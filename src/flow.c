@@ -13,13 +13,14 @@
 struct bullc_flow_producer_opts {
     bullc_redis_opts *redis;
     char *prefix;
+    int bullmq_version; /* 0: auto */
 };
 
 struct bullc_flow_producer {
     bullc__conn conn;
     char *prefix;
-    const bullc__protocol *proto; /* one BullMQ major for every queue of a tree */
-    unsigned scripts_generation;  /* connection generation the flow's scripts were loaded on */
+    int explicit_major;             /* 0: each flow settles on its queues' meta.version */
+    unsigned scripts_generation[2]; /* connection generation each major's scripts were loaded on: [0] 6.x, [1] 5.x */
 };
 
 int bullc_flow_producer_opts_new(bullc_flow_producer_opts **out) {
@@ -48,6 +49,12 @@ int bullc_flow_producer_opts_set_prefix(bullc_flow_producer_opts *o, const char 
     return 0;
 }
 
+int bullc_flow_producer_opts_set_bullmq_version(bullc_flow_producer_opts *o, int major) {
+    if (major != 0 && !bullc__protocol_of(major)) return BULLC_EINVAL;
+    o->bullmq_version = major;
+    return 0;
+}
+
 int bullc_flow_producer_new(bullc_flow_producer **out, const bullc_flow_producer_opts *opts, bullc_error *err) {
     bullc_flow_producer *fp = calloc(1, sizeof *fp);
     if (!fp) return bullc__err(err, BULLC_ENOMEM, "out of memory");
@@ -56,7 +63,7 @@ int bullc_flow_producer_new(bullc_flow_producer **out, const bullc_flow_producer
         free(fp);
         return rc;
     }
-    fp->proto = &bullc__protocol_v6;
+    fp->explicit_major = opts ? opts->bullmq_version : 0;
     if (!(fp->prefix = strdup(opts && opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX))) {
         bullc_flow_producer_free(fp);
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
@@ -85,8 +92,9 @@ typedef struct flow_queue {
 /* One job to add: one node of a tree. */
 typedef struct flow_entry {
     bullc__prepared_job pj;
-    bullc__add_call call;
+    bullc__add_call call; /* built once the tree's major is settled */
     sds name;
+    unsigned flags; /* BULLC__ADD_* */
     flow_queue *queue;
     cJSON *out; /* its {"job": ...} in the result tree, borrowed */
 } flow_entry;
@@ -98,7 +106,8 @@ typedef struct flow_parent {
 
 typedef struct flow_tx {
     bullc_flow_producer *fp;
-    const cJSON *queues_opts; /* queuesOptions, or NULL */
+    const bullc__protocol *proto; /* the tree's major, settled from its queues' meta.version */
+    const cJSON *queues_opts;     /* queuesOptions, or NULL */
     flow_queue *queues;
     flow_entry *entries;
     size_t n, cap;
@@ -301,9 +310,8 @@ static int add_node(flow_tx *tx, const cJSON *node, const cJSON *parent, cJSON *
         e->pj.job_id = sdsnew(uuid);
     }
     e->name = sdsnew(name);
-    unsigned flags = BULLC__ADD_DEFER_RELEASE | (nchildren > 0 ? BULLC__ADD_WAITING_CHILDREN : 0);
-    if (!e->pj.job_id || !e->name || bullc__add_call_build(&e->call, tx->fp->proto, &q->keys, name, &e->pj, flags) ||
-        (e->pj.parent_key && note_parent(tx, parent, e->pj.parent_key)))
+    e->flags = BULLC__ADD_DEFER_RELEASE | (nchildren > 0 ? BULLC__ADD_WAITING_CHILDREN : 0);
+    if (!e->pj.job_id || !e->name || (e->pj.parent_key && note_parent(tx, parent, e->pj.parent_key)))
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
 
     cJSON *job = cJSON_AddObjectToObject(out, "job");
@@ -346,23 +354,23 @@ static const bullc__call_id flow_calls[] = {BULLC__C_ADD_STANDARD, BULLC__C_ADD_
 
 /* SCRIPT LOAD once per connection: an EVALSHA inside MULTI cannot fall back
  * to EVAL (ioredis loads a pipeline's scripts first for the same reason). */
-static int load_scripts(bullc_flow_producer *fp, bullc_error *err) {
+static int load_scripts(bullc_flow_producer *fp, const bullc__protocol *proto, bullc_error *err) {
     const bullc__script *scripts[FLOW_CALLS];
     size_t n = 0;
     for (size_t k = 0; k < FLOW_CALLS; k++)
-        if ((scripts[n] = bullc__call_script(fp->proto, flow_calls[k]))) n++; /* 5.x has no release script */
-    return bullc__conn_load_scripts(&fp->conn, scripts, n, &fp->scripts_generation, err);
+        if ((scripts[n] = bullc__call_script(proto, flow_calls[k]))) n++; /* 5.x has no release script */
+    return bullc__conn_load_scripts(&fp->conn, scripts, n, &fp->scripts_generation[proto->major == 5], err);
 }
 
 static int append_release(flow_tx *tx, const flow_parent *p, const char *now, bullc_error *err) {
     const bullc__call_ctx x = {.job = p->key, .deps = p->deps};
     const char *argv[BULLC__CALL_MAX_KEYS + 3];
     size_t lens[BULLC__CALL_MAX_KEYS + 3];
-    int argc = bullc__call_keys(tx->fp->proto, BULLC__C_RELEASE_PARENT, NULL, &x, argv, lens);
+    int argc = bullc__call_keys(tx->proto, BULLC__C_RELEASE_PARENT, NULL, &x, argv, lens);
     const char *args[] = {p->queue_key, p->id, now};
     for (int i = 0; i < 3; i++) argv[argc] = args[i], lens[argc++] = strlen(args[i]);
-    return bullc__conn_append_script(&tx->fp->conn, bullc__call_script(tx->fp->proto, BULLC__C_RELEASE_PARENT), false,
-                                     argc, argv, lens, err);
+    return bullc__conn_append_script(&tx->fp->conn, bullc__call_script(tx->proto, BULLC__C_RELEASE_PARENT), false, argc,
+                                     argv, lens, err);
 }
 
 /* An entry's reply: its id (the one asked for, or an existing job's). */
@@ -385,41 +393,97 @@ static int entry_reply(flow_entry *e, const redisReply *r, bullc_error *err) {
     return 0;
 }
 
-/* The producer speaks one major; a queue another major wrote to would get
- * adds in the wrong layout (5.x's paused list: jobs a 5.x resume loses), so
- * the tree is refused before anything is written. */
-static int check_majors(flow_tx *tx, bullc_error *err) {
+/* The queues a tree touches: its nodes' and a root's existing parent's. */
+typedef struct touched {
+    sds name; /* qualified: "<prefix>:<queue>" */
+    sds meta; /* its meta key */
+} touched;
+
+static int touch(touched *t, size_t *n, const char *qualified) {
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(t[i].name, qualified)) return 0;
+    t[*n].name = sdsnew(qualified);
+    t[*n].meta = t[*n].name ? sdscat(sdsdup(t[*n].name), ":meta") : NULL;
+    (*n)++;
+    return t[*n - 1].meta ? 0 : BULLC_ENOMEM;
+}
+
+/* One tree speaks one major to all its queues: a child's moveToFinished
+ * moves its parent in the parent's queue by the child's major's layout (5.x
+ * to `paused` on a paused queue, 6.x to `wait`), so queues whose majors
+ * differ cannot share a tree. Each queue settles as a queue handle does
+ * (explicit, else its meta.version, else 6) and they must agree; anything
+ * else is BULLC_EVERSION before anything is written. */
+static int settle_tree(flow_tx *tx, bullc_error *err) {
+    const int explicit_major = tx->fp->explicit_major;
+    size_t nq = 0, cap = tx->nparents;
+    for (flow_queue *q = tx->queues; q; q = q->next) cap++;
+    touched *t = calloc(cap ? cap : 1, sizeof *t);
+    int rc = t ? 0 : BULLC_ENOMEM;
+    for (flow_queue *q = tx->queues; q && !rc; q = q->next) rc = touch(t, &nq, q->qualified);
+    for (size_t i = 0; i < nq / 2; i++) { /* tx->queues is newest first: messages name them in tree order */
+        touched tmp = t[i];
+        t[i] = t[nq - 1 - i], t[nq - 1 - i] = tmp;
+    }
+    for (size_t i = 0; i < tx->nparents && !rc; i++) rc = touch(t, &nq, tx->parents[i].queue_key);
+    if (rc) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     /* one pipelined HGET per queue: one round trip however many queues */
-    size_t n = 0;
-    int rc = 0;
-    for (flow_queue *q = tx->queues; q && !rc; q = q->next, n++) {
-        const char *argv[] = {"HGET", q->keys.k[BULLC__K_META], "version"};
+    for (size_t i = 0; i < nq && !rc; i++) {
+        const char *argv[] = {"HGET", t[i].meta, "version"};
         rc = bullc__conn_append(&tx->fp->conn, 3, argv, NULL, err);
     }
-    if (rc) {
-        bullc__conn_drop(&tx->fp->conn);
-        return rc;
-    }
-    flow_queue *q = tx->queues;
-    for (size_t i = 0; i < n; i++, q = q->next) {
+    if (rc) bullc__conn_drop(&tx->fp->conn);
+    const bullc__protocol *p = NULL;
+    size_t from = 0;           /* in auto, the first queue with a meta.version: it chose p */
+    redisReply *from_r = NULL; /* its reply */
+    for (size_t i = 0; i < nq && !rc; i++) {
         redisReply *r = NULL;
-        int rrc = bullc__conn_read(&tx->fp->conn, &r, rc ? NULL : err);
-        if (rrc) return rc ? rc : rrc;
-        if (!rc && r->type == REDIS_REPLY_STRING && bullc__meta_version_major(r->str) != tx->fp->proto->major)
+        if ((rc = bullc__conn_read(&tx->fp->conn, &r, err))) break;
+        const char *v = r->type == REDIS_REPLY_STRING ? r->str : NULL;
+        const bullc__protocol *mine = NULL;
+        bool write_version;
+        rc = bullc__protocol_settle(t[i].name, explicit_major, v, NULL, &mine, &write_version, err);
+        if (!rc && explicit_major) {
+            p = mine;
+        } else if (!rc && v && p && p != mine) {
             rc = bullc__err(err, BULLC_EVERSION,
-                            "queue '%s' has meta.version %s: bullc's flow producer speaks BullMQ %d.x only for now "
-                            "(add this flow from a Node FlowProducer of that major)",
-                            q->qualified, r->str, tx->fp->proto->major);
+                            "flow: queue %s has meta.version %s (BullMQ %d) but queue %s has %s (BullMQ %d): one "
+                            "tree speaks one major to all its queues (a child's completion moves its parent by its "
+                            "own major's layout): nothing written; move these queues' Node peers to one major first",
+                            t[from].name, from_r->str, p->major, t[i].name, v, mine->major);
+        } else if (!rc && v && !p) {
+            p = mine, from = i, from_r = r;
+            continue; /* kept for a later message */
+        }
         freeReplyObject(r);
     }
-    return rc;
+    freeReplyObject(from_r);
+    /* the replies of the queues after a conflict are still owed: a fresh
+     * connection is simpler than reading them off */
+    if (rc && tx->fp->conn.unread) bullc__conn_drop(&tx->fp->conn);
+    for (size_t i = 0; i < nq; i++) sdsfree(t[i].name), sdsfree(t[i].meta);
+    free(t);
+    if (rc) return rc;
+    tx->proto = p ? p : &bullc__protocol_v6;
+    return 0;
+}
+
+/* Every entry's add call, in the tree's major. */
+static int build_calls(flow_tx *tx, bullc_error *err) {
+    for (size_t i = 0; i < tx->n; i++) {
+        flow_entry *e = &tx->entries[i];
+        if (bullc__add_call_build(&e->call, tx->proto, &e->queue->keys, e->name, &e->pj, e->flags))
+            return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    }
+    return 0;
 }
 
 /* MULTI, every entry's add, every parent's release, EXEC; one round trip. */
 static int send_tx(flow_tx *tx, const size_t *roots, size_t nroots, bullc_error *err) {
     bullc_flow_producer *fp = tx->fp;
     int rc = bullc__conn_ensure(&fp->conn, err);
-    if (rc || (rc = check_majors(tx, err)) || (rc = load_scripts(fp, err))) return rc;
+    if (rc || (rc = settle_tree(tx, err)) || (rc = build_calls(tx, err)) || (rc = load_scripts(fp, tx->proto, err)))
+        return rc;
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bullc__now_ms());
@@ -430,7 +494,7 @@ static int send_tx(flow_tx *tx, const size_t *roots, size_t nroots, bullc_error 
     }
     /* 5.x's adds release nothing to defer: a parent waits for its children
      * as each child is added, and 5.x has no release script */
-    size_t nreleases = fp->proto->major == 5 ? 0 : tx->nparents;
+    size_t nreleases = tx->proto->major == 5 ? 0 : tx->nparents;
     for (size_t i = 0; i < nreleases && !rc; i++) rc = append_release(tx, &tx->parents[i], now, err);
     if (!rc) rc = bullc__conn_append(&fp->conn, 1, exec, NULL, err);
     if (rc) {
@@ -456,7 +520,7 @@ static int send_tx(flow_tx *tx, const size_t *roots, size_t nroots, bullc_error 
     }
     for (size_t i = 0; i < queued && !rc; i++)
         if (bullc__reply_is_noscript(r->element[i])) {
-            fp->scripts_generation = 0;
+            fp->scripts_generation[tx->proto->major == 5] = 0;
             rc = bullc__err(err, BULLC_EREDIS,
                             "NOSCRIPT: Redis's script cache was flushed while the flow was being added");
         }

@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: MIT
 // Flows added by bullc (`bullc flow add`, the library's FlowProducer and the
-// `parent` job option) against Node BullMQ 6.7.0: Node workers process them
-// children first and their parents see the children's results; the jobs
-// bullc writes are the ones Node's FlowProducer writes; a bad tree writes
-// nothing.
+// `parent` job option) against Node BullMQ of the major BULLC_COMPAT_BULLMQ
+// names (6.7.0, or 5.81.5 as compat5_flow with bullc told 5): Node workers
+// process them children first and their parents see the children's results;
+// the keys and jobs bullc writes are the ones Node's FlowProducer writes;
+// Node's trees run on bullc-worker; a tree added beside Node's pause waits
+// in that major's paused layout and loses nothing when Node resumes; a bad
+// tree writes nothing.
 'use strict';
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../lib/harness');
-const { FlowProducer } = require('bullmq');
+const { finished, killAll, script, startReady, tmpDir } = require('../lib/worker-proc');
+
+const { FlowProducer } = h.nodeBullmq(); // the Node peer's major (BULLC_COMPAT_BULLMQ)
+
+test.after(killAll);
 
 const flowAdd = (prefix, tree, args = []) =>
   h.bullc(['flow', 'add', '-', ...args], { prefix, input: JSON.stringify(tree) });
@@ -124,6 +131,9 @@ test("bullc writes the jobs Node's FlowProducer writes", async () => {
       if (n.parent) assert.deepEqual(JSON.parse(c.parent), JSON.parse(n.parent));
     }
     const deps = async p => (await r.smembers(`${p}:pq:root-id:dependencies`)).map(k => k.replace(p, 'P')).sort();
+    // the same keys (no meta written by either FlowProducer), each of the same type
+    const keys = async p => Promise.all((await keysUnder(p)).map(async k => [k.replace(p, 'P'), await r.type(k)]));
+    assert.deepEqual(await keys(bullcPrefix), await keys(nodePrefix));
     assert.deepEqual(await deps(bullcPrefix), await deps(nodePrefix));
     for (const s of ['waiting-children', 'delayed', 'prioritized', 'wait']) {
       for (const q of ['pq', 'cq']) {
@@ -356,7 +366,9 @@ test('removing a bullc-made parent removes its children unless kept', async () =
 // remove-unprocessed-children), and both end the same, step by step. The
 // queues' meta.version is the major's (a Queue of it wrote it), so bullc
 // speaks that major's scripts.
-for (const major of [6, 5])
+// compat_flow runs both majors here; compat5_flow (bullc told 5 by the
+// environment) would contradict the 6.x queues, so it leaves this to compat_flow
+for (const major of h.bullmqMajor() === 6 ? [6, 5] : [])
   test(`remove-child-dependency and remove-unprocessed-children do what Node ${h.bullmqVersionString(major)}'s Job methods do`, async () => {
     const prefix = h.uniquePrefix(`flowd${major}`);
     const { FlowProducer: FP } = h.nodeBullmq(major);
@@ -433,3 +445,127 @@ for (const major of [6, 5])
       await h.closeAll(flow, top, kids);
     }
   });
+
+// Node's FlowProducer adds, bullc-worker processes: leaves first, each parent
+// with its children's results.
+test("a tree Node's FlowProducer added runs on bullc-worker: children first, parents read their results", async () => {
+  const prefix = h.uniquePrefix('flowbw');
+  const fp = new FlowProducer({ connection: h.connection(), prefix });
+  const parents = h.newQueue('parents', prefix);
+  const kids = h.newQueue('kids', prefix);
+  const exec = script(tmpDir('flow-bw'), 'proc.sh', `cat >/dev/null\nprintf '{"id":"%s"}' "$BULLC_JOB_ID"`);
+  const procs = [];
+  try {
+    await fp.add({
+      name: 'root',
+      queueName: 'parents',
+      opts: { jobId: 'root' },
+      children: [
+        { name: 'k1', queueName: 'kids', opts: { jobId: 'k1' } },
+        { name: 'k2', queueName: 'kids', opts: { jobId: 'k2' }, children: [{ name: 'g', queueName: 'kids', opts: { jobId: 'g' } }] },
+      ],
+    });
+    for (const q of ['kids', 'parents'])
+      procs.push(await startReady(['--queue', q, '--exec', exec, '--drain-delay', '1'], { prefix }));
+    const root = await finished(parents, 'root');
+    assert.equal(await root.getState(), 'completed', root.failedReason);
+    assert.deepEqual(root.returnvalue, { id: 'root' });
+    assert.deepEqual(await root.getChildrenValues(), {
+      [`${prefix}:kids:k1`]: { id: 'k1' },
+      [`${prefix}:kids:k2`]: { id: 'k2' },
+    });
+    const [k1, k2, g] = await Promise.all(['k1', 'k2', 'g'].map(id => h.Job.fromId(kids, id)));
+    assert.deepEqual(await k2.getChildrenValues(), { [`${prefix}:kids:g`]: { id: 'g' } });
+    assert.ok(g.finishedOn <= k2.processedOn, 'the grandchild before its parent');
+    for (const k of [k1, k2]) {
+      assert.equal(await k.getState(), 'completed');
+      assert.ok(k.finishedOn <= root.processedOn, `${k.id} before the root`);
+    }
+    for (const w of procs) assert.equal((await w.stop()).code, 0);
+  } finally {
+    for (const w of procs) await w.stop();
+    await h.closeAll(fp, parents, kids);
+  }
+});
+
+// Job hashes of `queue` under `prefix` in none of its state lists and sets.
+async function orphans(client, prefix, queue) {
+  const base = `${prefix}:${queue}:`;
+  const lost = [];
+  for (const k of await client.keys(`${base}*`)) {
+    const id = k.slice(base.length);
+    if (id.includes(':') || id === 'meta' || (await client.type(k)) !== 'hash') continue;
+    let found = false;
+    for (const l of ['wait', 'paused', 'active']) found = found || (await client.lpos(base + l, id)) !== null;
+    for (const z of ['delayed', 'prioritized', 'completed', 'failed', 'waiting-children'])
+      found = found || (await client.zscore(base + z, id)) !== null;
+    if (!found) lost.push(id);
+  }
+  return lost;
+}
+
+// node: "[flows] should not process parent until queue is unpaused"
+test('a tree bullc adds while Node has its queues paused waits in that layout, and runs whole once Node resumes', async () => {
+  const prefix = h.uniquePrefix('flowpz');
+  const pq = h.newQueue('pp', prefix);
+  const kq = h.newQueue('pk', prefix);
+  const client = h.redis();
+  const workers = [];
+  const runs = new Map();
+  const processor = async job => {
+    runs.set(job.id, (runs.get(job.id) || 0) + 1);
+    return job.name;
+  };
+  try {
+    await pq.pause();
+    await kq.pause();
+    const tree = {
+      name: 'root',
+      queueName: 'pp',
+      opts: { jobId: 'root' },
+      children: [
+        { name: 'a', queueName: 'pk', opts: { jobId: 'a' } },
+        { name: 'b', queueName: 'pk', opts: { jobId: 'b' } },
+        { name: 'c', queueName: 'pk', opts: { jobId: 'c', priority: 2 } },
+        { name: 'd', queueName: 'pp', opts: { jobId: 'd' } },
+      ],
+    };
+    // auto: the major of the meta.version both Node Queues wrote
+    const r = flowAdd(prefix, tree, ['--bullmq-version', 'auto']);
+    assert.equal(r.status, 0, r.stderr);
+    // 5.x keeps a paused queue's jobs in `paused`, 6.x in `wait` with meta's flag
+    const [held, empty] = h.bullmqMajor() === 5 ? ['paused', 'wait'] : ['wait', 'paused'];
+    const list = (q, l) => client.lrange(`${prefix}:${q}:${l}`, 0, -1);
+    assert.deepEqual((await list('pk', held)).sort(), ['a', 'b']);
+    assert.deepEqual(await list('pk', empty), []);
+    assert.notEqual(await client.zscore(`${prefix}:pk:prioritized`, 'c'), null);
+    assert.deepEqual(await list('pp', held), ['d']);
+    assert.deepEqual(await list('pp', empty), []);
+    assert.equal(await client.zscore(`${prefix}:pp:waiting-children`, 'root') !== null, true);
+
+    workers.push(h.newWorker('pk', prefix, processor, { drainDelay: 1 }), h.newWorker('pp', prefix, processor, { drainDelay: 1 }));
+    await Promise.all(workers.map(w => w.waitUntilReady()));
+    await h.sleep(300);
+    assert.equal(runs.size, 0, 'nothing runs on paused queues');
+
+    await kq.resume();
+    await h.eventually(async () => (await client.zcard(`${prefix}:pk:completed`)) === 3, 15000, 'the 3 children in pk');
+    await h.sleep(300);
+    assert.equal(runs.has('root') || runs.has('d'), false, 'the parent queue stays paused');
+    assert.notEqual(await client.zscore(`${prefix}:pp:waiting-children`, 'root'), null, 'd is pending: root waits');
+
+    await pq.resume();
+    const root = await finished(pq, 'root');
+    assert.equal(await root.getState(), 'completed', root.failedReason);
+    assert.deepEqual(Object.keys(await root.getChildrenValues()).sort(), [
+      `${prefix}:pk:a`, `${prefix}:pk:b`, `${prefix}:pk:c`, `${prefix}:pp:d`,
+    ]);
+    for (const id of ['root', 'a', 'b', 'c', 'd']) assert.equal(runs.get(id), 1, `${id} ran once`);
+    for (const q of ['pp', 'pk']) {
+      assert.deepEqual(await orphans(client, prefix, q), [], `${q}: job hashes in no list`);
+      assert.deepEqual([await list(q, 'wait'), await list(q, 'paused')], [[], []]);
+    }
+  } finally {
+    await h.closeAll(workers, pq, kq, client);
+  }
+});

@@ -157,18 +157,61 @@ test('bullc-worker speaking 5.x stops (exit 5) when a 6.x Queue rewrites meta.ve
   });
 });
 
-// Flows and scheduler upserts are written in 6.x's layout only for now: on a
-// 5.x queue (auto) they are refused before anything is written, not stored
-// in a form the 5.x peers would lose (a flow's jobs beside a 5.x pause) or
-// misread (a scheduler template's option names).
-test('bullc flow add and scheduler upsert on a 5.x queue: exit 5, nothing written', async () => {
+// Scheduler upserts are written in 6.x's layout only for now: on a 5.x queue
+// (auto) they are refused before anything is written, not stored in a form
+// the 5.x peers would misread (a scheduler template's option names).
+test('bullc scheduler upsert on a 5.x queue: exit 5, nothing written', async () => {
   await withQueue(5, async ctx => {
-    const tree = JSON.stringify({ name: 'p', queueName: Q, children: [{ name: 'c', queueName: Q }] });
-    for (const args of [['flow', 'add', '-'], ['scheduler', 'upsert', Q, 'tick', '--every', '1000']]) {
-      const r = h.bullc(args, { prefix: ctx.prefix, input: tree });
-      assert.equal(r.status, 5, `bullc ${args.join(' ')}: exit ${r.status}\n${r.stdout}${r.stderr}`);
-      assert.match(r.stderr, /5\.x|bullmq:5\./, 'names the major');
-      assert.deepEqual(await keyspace(ctx.client, ctx.prefix), ctx.before, `bullc ${args.join(' ')} wrote nothing`);
+    const args = ['scheduler', 'upsert', Q, 'tick', '--every', '1000'];
+    const r = h.bullc(args, { prefix: ctx.prefix });
+    assert.equal(r.status, 5, `bullc ${args.join(' ')}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /5\.x|bullmq:5\./, 'names the major');
+    assert.deepEqual(await keyspace(ctx.client, ctx.prefix), ctx.before, `bullc ${args.join(' ')} wrote nothing`);
+  });
+});
+
+// A flow settles one major for every queue it touches: its nodes' queues and
+// a root's existing parent's.
+const tree = (root, child, opts = {}) =>
+  JSON.stringify({ name: 'p', queueName: root, opts, children: [{ name: 'c', queueName: child }] });
+
+test('bullc flow add on a 5.x queue speaks 5.x; an explicit 6 is refused: exit 5, nothing written', async () => {
+  await withQueue(5, async ctx => {
+    await refused(ctx, ['flow', 'add', '-', '--bullmq-version', '6'], { input: tree(Q, Q) });
+    const r = await refused(ctx, ['flow', 'add', '-'], { input: tree(Q, 'fresh'), env: env('6') });
+    assert.match(r.stderr, new RegExp(`queue ${ctx.prefix}:${Q}\\b`), 'names the queue');
+    const id = h.bullcOk(['flow', 'add', '-'], { prefix: ctx.prefix, input: tree(Q, Q) }).trim();
+    assert.equal(await ctx.client.zscore(`${ctx.prefix}:${Q}:waiting-children`, id) !== null, true);
+    assert.equal(await ctx.client.hget(`${ctx.prefix}:${Q}:meta`, 'version'), h.bullmqVersionString(5));
+  });
+});
+
+test("a tree over a 5.x and a 6.x queue, or under a parent of the other major: exit 5, nothing written", async () => {
+  await withQueue(5, async ctx => {
+    const q6 = h.newQueue('vc6', ctx.prefix, { bullmqMajor: 6 });
+    try {
+      await q6.add('n', {});
+      ctx.before = await keyspace(ctx.client, ctx.prefix);
+      for (const [input, opts] of [
+        [tree(Q, 'vc6'), {}],
+        [tree('vc6', Q), {}],
+        [tree(Q, 'vc6'), { env: env('') }],
+      ]) {
+        const r = h.bullc(['flow', 'add', '-'], { prefix: ctx.prefix, input, ...opts });
+        assert.equal(r.status, 5, r.stderr);
+        assert.match(r.stderr, new RegExp(`${ctx.prefix}:${Q}\\b.*bullmq:5\\.`), 'names the 5.x queue');
+        assert.match(r.stderr, new RegExp(`${ctx.prefix}:vc6\\b.*bullmq:6\\.`), 'names the 6.x queue');
+        assert.deepEqual(await keyspace(ctx.client, ctx.prefix), ctx.before, 'nothing written');
+      }
+      await refused(ctx, ['flow', 'add', '-', '--bullmq-version', '5'], { input: tree(Q, 'vc6') });
+    } finally {
+      await q6.close();
     }
+  });
+  await withQueue(6, async ctx => {
+    // the Node Queue's job 1 as the parent of a tree whose own queues have no meta
+    const parent = { id: '1', queue: `${ctx.prefix}:${Q}` };
+    const r = await refused(ctx, ['flow', 'add', '-', '--bullmq-version', '5'], { input: tree('fresh', 'fresh', { parent }) });
+    assert.match(r.stderr, new RegExp(`queue ${ctx.prefix}:${Q}\\b`), "names the parent's queue");
   });
 });

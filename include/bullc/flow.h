@@ -32,6 +32,15 @@ BULLC_EXPORT void bullc_flow_producer_opts_free(bullc_flow_producer_opts *opts);
 BULLC_EXPORT int bullc_flow_producer_opts_set_redis(bullc_flow_producer_opts *opts, const bullc_redis_opts *redis);
 /* The key prefix of nodes that name none; NULL: "bull". */
 BULLC_EXPORT int bullc_flow_producer_opts_set_prefix(bullc_flow_producer_opts *opts, const char *prefix);
+/* The BullMQ major spoken to every queue a tree touches (its nodes' queues
+ * and a root's opts.parent's): 5 (bullmq 5.81.5's protocol: what a Node 5
+ * FlowProducer writes), 6 (6.7.0's) or 0, auto: the major of those queues'
+ * meta.version, else 6 (docs/versions.md). One tree speaks one major: a
+ * queue whose meta.version contradicts the explicit major, two queues whose
+ * meta.version majors differ, or a major bullc does not speak make the add
+ * fail with BULLC_EVERSION naming the queue, having written nothing.
+ * Anything else: BULLC_EINVAL, settings unchanged. */
+BULLC_EXPORT int bullc_flow_producer_opts_set_bullmq_version(bullc_flow_producer_opts *opts, int major);
 
 /* Creates a flow producer (NULL opts: the defaults). Does not connect.
  * 0 and *out, or BULLC_ENOMEM. Free with bullc_flow_producer_free. */
@@ -57,7 +66,9 @@ BULLC_EXPORT void bullc_flow_producer_free(bullc_flow_producer *fp);
  * {"job":{"id","name","queueName"},"children":[...]} ("children" on nodes
  * that have some) in *out_tree (free with bullc_free). A root whose
  * opts.parent is missing: BULLC_ENOTFOUND, "Missing key for parent job
- * <key>. addJob"; a root that exists with another parent: BULLC_ESTATE. */
+ * <key>. addJob"; a root that exists with another parent: BULLC_ESTATE;
+ * queues of different BullMQ majors: BULLC_EVERSION (see
+ * bullc_flow_producer_opts_set_bullmq_version). */
 BULLC_EXPORT int bullc_flow_producer_add(bullc_flow_producer *fp, const char *flow_json, const char *opts_json,
                                          char **out_tree, bullc_error *err);
 

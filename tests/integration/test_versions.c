@@ -357,3 +357,83 @@ Test(versions, bad_values_exit_2_and_the_config_file_chooses_per_queue) {
     cr_assert_eq(sct_stop(p, SIGTERM, 10000), 0);
     redisFree(c);
 }
+
+/* ---- flows: one major per tree ------------------------------------------------- */
+
+static bullc_flow_producer *flow_producer(const char *prefix, int major) {
+    bullc_flow_producer_opts *o;
+    cr_assert_eq(bullc_flow_producer_opts_new(&o), 0);
+    int bad[] = {-1, 4, 7};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(bullc_flow_producer_opts_set_bullmq_version(o, bad[i]), BULLC_EINVAL);
+    cr_assert_eq(bullc_flow_producer_opts_set_bullmq_version(o, major), 0);
+    cr_assert_eq(bullc_flow_producer_opts_set_prefix(o, prefix), 0);
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_flow_producer_opts_set_redis(o, ro);
+    bullc_redis_opts_free(ro);
+    bullc_flow_producer *fp;
+    cr_assert_eq(bullc_flow_producer_new(&fp, o, NULL), 0);
+    bullc_flow_producer_opts_free(o);
+    return fp;
+}
+
+#define TREE(root, kid1, kid2)                                                                                        \
+    "{\"name\":\"p\",\"queueName\":\"" root "\",\"children\":[{\"name\":\"a\",\"queueName\":\"" kid1 "\"},{\"name\":" \
+    "\"b\",\"queueName\":\"" kid2 "\"}]}"
+
+/* A paused 5.x queue keeps its jobs in `paused`: a tree added there in 6.x's
+ * layout would leave them in `wait`, where a 5.x resume loses them. */
+Test(versions, a_flow_speaks_the_major_of_its_queues_meta) {
+    const char *prefix = tu_prefix();
+    redisContext *c = tu_redis();
+    meta_as_node(c, prefix, "five", "bullmq:5.81.5");
+    bullc_queue *q = queue_of(prefix, "five", 0);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_pause(q, &err), 0, "%s", err.message);
+    bullc_flow_producer *fp = flow_producer(prefix, 0);
+    cr_assert_eq(bullc_flow_producer_add(fp, TREE("five", "five", "five"), NULL, NULL, &err), 0, "%s", err.message);
+    cr_assert_eq(llen(c, prefix, "five", "paused"), 2, "5.x's adds beside its pause go to paused");
+    cr_assert_eq(llen(c, prefix, "five", "wait"), 0);
+    cr_assert_eq(bullc_queue_resume(q, &err), 0, "%s", err.message);
+    cr_assert_eq(llen(c, prefix, "five", "wait"), 2);
+    /* the same producer, a tree on queues without meta: 6.x, its own scripts */
+    cr_assert_eq(bullc_flow_producer_add(fp, TREE("six", "six", "six"), NULL, NULL, &err), 0, "%s", err.message);
+    cr_assert_eq(llen(c, prefix, "six", "wait"), 2);
+    bullc_flow_producer_free(fp);
+    bullc_queue_free(q);
+    redisFree(c);
+}
+
+Test(versions, a_flow_over_queues_of_two_majors_writes_nothing) {
+    const char *prefix = tu_prefix();
+    redisContext *c = tu_redis();
+    meta_as_node(c, prefix, "five", "bullmq:5.81.5");
+    meta_as_node(c, prefix, "six", "bullmq:" BULLC_BULLMQ_VERSION);
+    char *before = snapshot(c, prefix);
+    bullc_flow_producer *fp = flow_producer(prefix, 0);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_flow_producer_add(fp, TREE("five", "fresh", "six"), NULL, NULL, &err), BULLC_EVERSION);
+    char five[128], six[128];
+    snprintf(five, sizeof five, "queue %s:five has meta.version bullmq:5.81.5", prefix);
+    snprintf(six, sizeof six, "queue %s:six has bullmq:%s", prefix, BULLC_BULLMQ_VERSION);
+    cr_assert(strstr(err.message, five) && strstr(err.message, six), "%s", err.message);
+    const char *bulk = "[" TREE("fresh", "fresh", "fresh") "," TREE("six", "five", "fresh") "]";
+    cr_assert_eq(bullc_flow_producer_add_bulk(fp, bulk, NULL, &err), BULLC_EVERSION, "one tree refuses the bulk");
+    bullc_flow_producer_free(fp);
+    fp = flow_producer(prefix, 6);
+    cr_assert_eq(bullc_flow_producer_add(fp, TREE("fresh", "fresh", "five"), NULL, NULL, &err), BULLC_EVERSION);
+    snprintf(five, sizeof five, "queue %s:five: its meta.version is bullmq:5.81.5 (BullMQ 5) but BullMQ 6 was chosen",
+             prefix);
+    cr_assert(strstr(err.message, five), "%s", err.message);
+    char *after = snapshot(c, prefix);
+    cr_assert_str_eq(after, before, "nothing written:\n%s\n---\n%s", before, after);
+    /* the connection a refusal left replies on is usable again */
+    cr_assert_eq(bullc_flow_producer_add(fp, TREE("six", "fresh", "fresh"), NULL, NULL, &err), 0, "%s", err.message);
+    cr_assert_eq(llen(c, prefix, "fresh", "wait"), 2);
+    bullc_flow_producer_free(fp);
+    free(before);
+    free(after);
+    redisFree(c);
+}

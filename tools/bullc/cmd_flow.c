@@ -43,6 +43,7 @@ static int open_producer(cli *c, bullc_flow_producer **out) {
     rc = bullc_flow_producer_opts_new(&o);
     if (!rc) rc = bullc_flow_producer_opts_set_redis(o, ro);
     if (!rc) rc = bullc_flow_producer_opts_set_prefix(o, c->prefix);
+    if (!rc) rc = bullc_flow_producer_opts_set_bullmq_version(o, c->bullmq_version);
     if (!rc)
         rc = bullc_flow_producer_new(out, o, &err);
     else
