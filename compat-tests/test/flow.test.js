@@ -134,6 +134,9 @@ test("bullc writes the jobs Node's FlowProducer writes", async () => {
     // the same keys (no meta written by either FlowProducer), each of the same type
     const keys = async p => Promise.all((await keysUnder(p)).map(async k => [k.replace(p, 'P'), await r.type(k)]));
     assert.deepEqual(await keys(bullcPrefix), await keys(nodePrefix));
+    // the same events, in the same order (each stream entry's fields)
+    const events = async (p, q) => (await r.xrange(`${p}:${q}:events`, '-', '+')).map(([, f]) => norm(p, f));
+    for (const q of ['pq', 'cq']) assert.deepEqual(await events(bullcPrefix, q), await events(nodePrefix, q), `${q} events`);
     assert.deepEqual(await deps(bullcPrefix), await deps(nodePrefix));
     for (const s of ['waiting-children', 'delayed', 'prioritized', 'wait']) {
       for (const q of ['pq', 'cq']) {
