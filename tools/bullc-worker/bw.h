@@ -32,12 +32,12 @@ enum {
 
 /* ---- config.c: flags and the config file ----------------------------------- */
 
-enum { BW_PROC_NONE, BW_PROC_EXEC, BW_PROC_PLUGIN, BW_PROC_BUILTIN };
+enum { BW_PROC_NONE, BW_PROC_EXEC, BW_PROC_PLUGIN, BW_PROC_BUILTIN, BW_PROC_EXEC_PERSISTENT };
 
 /* How a queue's jobs are processed. */
 typedef struct bw_proc {
     int kind;
-    char **argv; /* exec: program and arguments, NULL-terminated */
+    char **argv; /* exec, exec-persistent: program and arguments, NULL-terminated */
     int argc;
     const char *path;        /* plugin: the .so */
     const char *config_json; /* plugin: passed to bullc_plugin_init; builtin: its configuration (NULL: none) */
@@ -108,6 +108,7 @@ int bw_schedulers_upsert(const bw_config *cfg, const bullc_redis_opts *redis);
 /* ---- run time --------------------------------------------------------------- */
 
 typedef struct bw_app bw_app;
+typedef struct bw_execp bw_execp;
 typedef struct bw_httpd bw_httpd;
 typedef struct bw_metrics bw_metrics;
 typedef struct bw_plugin bw_plugin;
@@ -123,7 +124,8 @@ typedef struct bw_queue {
     bw_plugin *plugin; /* plugin processors */
     void *plugin_state;
     bool plugin_inited;
-    bw_run *runs; /* exec children running */
+    bw_run *runs;     /* exec children running */
+    bw_execp *execp;  /* exec-persistent: the children, one per slot (made at the first job) */
     /* exec: commands that cannot be started for want of fds, memory or
      * processes hand their jobs back; fetching pauses for spawn_backoff_ms */
     uv_timer_t spawn_timer;
@@ -182,6 +184,18 @@ void bw_exec_process(bullc_job *job, void *data);
 void bw_exec_kill_all(bw_queue *q, int sig);
 /* Closes the queue's exec handles (at shutdown, with the app's). */
 void bw_exec_close(bw_queue *q);
+/* Whether an environment entry gives away Redis's password (REDIS_PASSWORD,
+ * a REDIS_URL with one): children do not get it without --exec-redis-env. */
+bool bw_exec_redis_secret(const char *env_entry);
+
+/* exec_persistent.c: the --exec-persistent processor (asynchronous; one
+ * long-lived child per concurrency slot, a JSON line per job each way). */
+void bw_execp_process(bullc_job *job, void *data);
+/* Sends `sig` to every child of the queue (forced shutdown). */
+void bw_execp_kill_all(bw_queue *q, int sig);
+/* After the queue's worker closed: stops the children (stdin closed,
+ * SIGTERM, SIGKILL after --kill-grace) and frees the pool once they went. */
+void bw_execp_close(bw_queue *q);
 
 /* builtin.c: the builtins by name. noop, echo and sleep are asynchronous
  * processors on the loop; game-data and notification are blocking ones (on

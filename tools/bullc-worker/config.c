@@ -349,7 +349,7 @@ static cli_proc *add_proc(bw_config *cfg, parse_state *ps, const char *flag, int
     p->proc.kind = kind;
     const char *value;
     split_queue(v, &p->queue, &value, cfg);
-    if (kind == BW_PROC_EXEC) {
+    if (kind == BW_PROC_EXEC || kind == BW_PROC_EXEC_PERSISTENT) {
         /* room for every remaining argument: --arg never reallocates */
         p->proc.argv = own(cfg, calloc((size_t)ps->argc + 1, sizeof(char *)));
         if (p->proc.argv) p->proc.argv[p->proc.argc++] = (char *)value;
@@ -380,9 +380,9 @@ static int file_proc(bw_config *cfg, const cJSON *item, const char *where, bw_pr
         p->config_json = s;
         return 0;
     }
-    if (p->kind != BW_PROC_NONE) return fail("%s: give one of exec, plugin and builtin", where);
-    if (!strcmp(k, "exec")) {
-        p->kind = BW_PROC_EXEC;
+    if (p->kind != BW_PROC_NONE) return fail("%s: give one of exec, execPersistent, plugin and builtin", where);
+    if (!strcmp(k, "exec") || !strcmp(k, "execPersistent")) {
+        p->kind = k[4] ? BW_PROC_EXEC_PERSISTENT : BW_PROC_EXEC;
         int n = cJSON_IsArray(item) ? cJSON_GetArraySize(item) : 1;
         if (n < 1 || !(p->argv = own(cfg, calloc((size_t)n + 1, sizeof(char *)))))
             return fail("%s must be a program or a non-empty array [program, args...]", w);
@@ -422,7 +422,8 @@ static int file_section(bw_config *cfg, const cJSON *obj, const char *where, bw_
         char w[300];
         snprintf(w, sizeof w, "%s: %s", cfg->config_path, k);
         bool is_config = !strcmp(k, "pluginConfig") || !strcmp(k, "builtinConfig");
-        if (is_config || !strcmp(k, "exec") || !strcmp(k, "plugin") || !strcmp(k, "builtin")) {
+        if (is_config || !strcmp(k, "exec") || !strcmp(k, "execPersistent") || !strcmp(k, "plugin") ||
+            !strcmp(k, "builtin")) {
             if (is_config && config_key) return fail("%s: give pluginConfig or builtinConfig, not both", where);
             if (is_config) config_key = k;
             int rc = file_proc(cfg, item, where, p);
@@ -592,7 +593,15 @@ static const progdef progdefs[] = {
      "'progress: JSON' and 'log: TEXT' update the job's progress and logs.\n"
      "`-- PROGRAM [ARGS...]` (last on the line): the same, for every queue",
      NULL},
-    {"arg", "ARG", "an argument of the --exec before it (repeatable)", NULL},
+    {"exec-persistent", "[QUEUE=]PROGRAM",
+     "keep one PROGRAM (with the --arg ARGs that follow) per concurrency\n"
+     "slot running: a JSON line per job on its stdin, and back on stdout\n"
+     "{\"id\",\"result\"} or {\"id\",\"error\",\"unrecoverable\"}, after optional\n"
+     "{\"id\",\"progress\"|\"log\"|\"data\"} lines; a child that dies, hangs past\n"
+     "--timeout or writes a bad line fails its job and is restarted\n"
+     "(docs/worker.md)",
+     NULL},
+    {"arg", "ARG", "an argument of the --exec or --exec-persistent before it (repeatable)", NULL},
     {"plugin", "[QUEUE=]PATH.so",
      "bullc_plugin_process() of a shared library (an explicit path), on\nlibuv's thread pool", NULL},
     {"plugin-config", "JSON", "the settings of the --plugin before it (given to bullc_plugin_init)", NULL},
@@ -748,21 +757,29 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
         } else if (!strcmp(name, "log-file")) {
             if (!*value) return fail("--log-file must not be empty");
             cfg->log_file = value;
-        } else if (!strcmp(name, "exec") || !strcmp(name, "plugin") || !strcmp(name, "builtin")) {
-            int kind = name[0] == 'e' ? BW_PROC_EXEC : name[0] == 'p' ? BW_PROC_PLUGIN : BW_PROC_BUILTIN;
+        } else if (!strcmp(name, "exec") || !strcmp(name, "exec-persistent") || !strcmp(name, "plugin") ||
+                   !strcmp(name, "builtin")) {
+            bool persistent = !strcmp(name, "exec-persistent");
+            int kind = persistent        ? BW_PROC_EXEC_PERSISTENT
+                       : name[0] == 'e' ? BW_PROC_EXEC
+                       : name[0] == 'p' ? BW_PROC_PLUGIN
+                                        : BW_PROC_BUILTIN;
             cli_proc *p = add_proc(cfg, ps,
-                                   name[0] == 'e'   ? "--exec"
+                                   persistent       ? "--exec-persistent"
+                                   : name[0] == 'e' ? "--exec"
                                    : name[0] == 'p' ? "--plugin"
                                                     : "--builtin",
                                    kind, value);
-            if (kind == BW_PROC_EXEC && !p->proc.argv) return fail("out of memory");
-            const char *v = kind == BW_PROC_EXEC     ? p->proc.argv[0]
+            bool exec_like = kind == BW_PROC_EXEC || kind == BW_PROC_EXEC_PERSISTENT;
+            if (exec_like && !p->proc.argv) return fail("out of memory");
+            const char *v = exec_like                ? p->proc.argv[0]
                             : kind == BW_PROC_PLUGIN ? p->proc.path
                                                      : p->proc.builtin;
             if (!*v) return fail("--%s needs a value after the queue name", name);
         } else if (!strcmp(name, "arg")) {
             cli_proc *p = ps->nprocs ? &ps->procs[ps->nprocs - 1] : NULL;
-            if (!p || p->proc.kind != BW_PROC_EXEC) return fail("--arg must follow an --exec");
+            if (!p || (p->proc.kind != BW_PROC_EXEC && p->proc.kind != BW_PROC_EXEC_PERSISTENT))
+                return fail("--arg must follow an --exec or --exec-persistent");
             p->proc.argv[p->proc.argc++] = (char *)value;
         } else if (!strcmp(name, "plugin-config")) {
             cli_proc *p = ps->nprocs ? &ps->procs[ps->nprocs - 1] : NULL;
@@ -868,9 +885,9 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
         const bw_proc *p = cli_proc_for(&ps, q->name);
         if (!p && fq && fq->proc.kind != BW_PROC_NONE) p = &fq->proc;
         if (!p && fs.default_proc.kind != BW_PROC_NONE) p = &fs.default_proc;
-        if (!p) return fail("queue '%s' has no processor: give --exec, --plugin or --builtin", q->name);
+        if (!p) return fail("queue '%s' has no processor: give --exec, --exec-persistent, --plugin or --builtin", q->name);
         q->proc = *p;
-        if (q->proc.kind == BW_PROC_EXEC) q->proc.argv[q->proc.argc] = NULL;
+        if (q->proc.kind == BW_PROC_EXEC || q->proc.kind == BW_PROC_EXEC_PERSISTENT) q->proc.argv[q->proc.argc] = NULL;
         if (q->proc.kind == BW_PROC_BUILTIN && !bw_builtin_known(q->proc.builtin))
             return fail("unknown builtin '%s' (noop, echo, sleep, game-data or notification)", q->proc.builtin);
         for (size_t k = 0; k < ps.nbconfs; k++) {

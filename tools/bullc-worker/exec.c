@@ -421,7 +421,7 @@ static void write_cb(uv_write_t *req, int status) {
 
 /* Whether an environment entry gives away Redis's password: REDIS_PASSWORD,
  * or a REDIS_URL with one (redis://user:secret@host). */
-static bool redis_secret(const char *e) {
+bool bw_exec_redis_secret(const char *e) {
     if (!strncmp(e, "REDIS_PASSWORD=", 15)) return true;
     if (strncmp(e, "REDIS_URL=", 10)) return false;
     const char *auth = strstr(e, "://");
@@ -460,7 +460,7 @@ static int build_env(bw_run *r, const bullc_job *job) {
     bool keep_secret = r->q->app->cfg->exec_redis_env;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "BULLC_QUEUE=", 12) && strncmp(environ[i], "BULLC_PREFIX=", 13) &&
-            strncmp(environ[i], "BULLC_JOB_", 10) && (keep_secret || !redis_secret(environ[i])))
+            strncmp(environ[i], "BULLC_JOB_", 10) && (keep_secret || !bw_exec_redis_secret(environ[i])))
             r->env[k++] = environ[i];
     return 0;
 }

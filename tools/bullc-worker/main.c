@@ -199,7 +199,7 @@ static int64_t fds_needed(const bw_config *cfg) {
         const bw_queue_cfg *q = &cfg->queues[i];
         int64_t c = q->s.concurrency ? q->s.concurrency : 1;
         n += 2;
-        if (q->proc.kind == BW_PROC_EXEC)
+        if (q->proc.kind == BW_PROC_EXEC || q->proc.kind == BW_PROC_EXEC_PERSISTENT)
             n += 3 * c + 5;
         else if (q->proc.kind == BW_PROC_PLUGIN ||
                  (q->proc.kind == BW_PROC_BUILTIN && bw_builtin_blocking(q->proc.builtin)))

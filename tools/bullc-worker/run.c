@@ -145,6 +145,7 @@ static void force(bw_app *app, const char *why) {
     }
     for (size_t i = 0; i < app->nqueues; i++) {
         bw_exec_kill_all(&app->queues[i], SIGKILL);
+        bw_execp_kill_all(&app->queues[i], SIGKILL);
         bw_builtin_abort_all(&app->queues[i]);
     }
     if (app->open) uv_timer_start(&app->hard_exit_timer, hard_exit, HARD_EXIT_MS, 0);
@@ -192,7 +193,10 @@ static void close_all_handles(bw_app *app) {
                          (uv_handle_t *)&app->shutdown_timer, (uv_handle_t *)&app->hard_exit_timer};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
-    for (size_t i = 0; i < app->nqueues; i++) bw_exec_close(&app->queues[i]);
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bw_exec_close(&app->queues[i]);
+        bw_execp_close(&app->queues[i]);
+    }
     bw_httpd_close(app);
     bw_metrics_stop(app);
 }
@@ -210,8 +214,9 @@ static int start_worker(bw_app *app, bw_queue *q) {
         bullc_worker_opts_free(o);
         return rc == BULLC_EINVAL ? BW_EXIT_USAGE : BW_EXIT_FAIL;
     }
-    if (c->proc.kind == BW_PROC_EXEC) {
-        bullc_worker_opts_set_processor(o, bw_exec_process, q); /* its own timeout: the command is killed */
+    if (c->proc.kind == BW_PROC_EXEC || c->proc.kind == BW_PROC_EXEC_PERSISTENT) {
+        /* their own timeout: the child is killed */
+        bullc_worker_opts_set_processor(o, c->proc.kind == BW_PROC_EXEC ? bw_exec_process : bw_execp_process, q);
     } else {
         if (c->proc.kind == BW_PROC_BUILTIN && bw_builtin_blocking(c->proc.builtin))
             bullc_worker_opts_set_blocking_processor(o, bw_builtin_process_blocking, q);

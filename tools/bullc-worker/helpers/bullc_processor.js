@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+// A Node.js processor for bullc-worker --exec-persistent (docs/worker.md).
+//
+//   const { run, UnrecoverableError } = require('./bullc_processor');
+//   run(async job => {
+//     await job.updateProgress(50);
+//     await job.log('resizing');
+//     return { ok: true, n: job.data.n * 2 };   // throw to fail the job
+//   });
+//
+// run() reads one job per line on stdin until EOF and answers each on stdout,
+// one job at a time. The job: id, name, data, opts, attemptsMade,
+// attemptsStarted, timestamp, queue, prefix. UnrecoverableError fails it
+// without retries; DelayedJob(epochMs) and WaitChildren(result) move it (as
+// Node's moveToDelayed / moveToWaitingChildren); any other error fails it
+// with its message. console.log goes to stderr: stdout belongs to the protocol.
+'use strict';
+
+const readline = require('node:readline');
+
+class UnrecoverableError extends Error {}
+class DelayedJob extends Error {
+  constructor(timestamp) {
+    super('delayed');
+    this.timestamp = Math.trunc(Number(timestamp));
+  }
+}
+class WaitChildren extends Error {
+  constructor(result = null) {
+    super('waiting for children');
+    this.result = result;
+  }
+}
+
+// Pipes are synchronous on Linux: a line is written whole before the next.
+function send(obj) {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+function run(processor) {
+  for (const k of ['log', 'info', 'debug']) console[k] = console.error;
+  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  (async () => {
+    for await (const line of rl) {
+      if (!line.trim()) continue;
+      const raw = JSON.parse(line);
+      const id = raw.id;
+      const job = Object.assign(raw, {
+        updateProgress: async value => send({ id, progress: value }),
+        log: async text => send({ id, log: String(text) }),
+        updateData: async data => {
+          job.data = data;
+          send({ id, data });
+        },
+      });
+      try {
+        const result = await processor(job);
+        send({ id, result: result === undefined ? null : result });
+      } catch (e) {
+        if (e instanceof DelayedJob) send({ id, delay: e.timestamp });
+        else if (e instanceof WaitChildren) send({ id, waitChildren: true, result: e.result });
+        else send({ id, error: String((e && e.message) || e), unrecoverable: e instanceof UnrecoverableError });
+      }
+    }
+  })().catch(e => {
+    console.error(e);
+    process.exit(1);
+  });
+}
+
+module.exports = { run, UnrecoverableError, DelayedJob, WaitChildren };
