@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+// bullc-worker --exec-persistent: long-lived children speaking the JSON line
+// protocol, with the Python, Node.js and POSIX sh helpers of
+// tools/bullc-worker/helpers/. A Node BullMQ Queue adds the jobs, Node reads
+// results, failures, progress, logs and data back, and a QueueEvents sees the
+// events; children that crash, hang, write garbage or a 100 MB line, or exit
+// at start fail their job with the reason and are restarted.
+'use strict';
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { closeAll, eventually, newQueue, newQueueEvents, uniquePrefix } = require('../lib/harness');
+const { alive, finished, killAll, startReady, tmpDir } = require('../lib/worker-proc');
+
+const HELPERS = path.join(__dirname, '..', '..', 'tools', 'bullc-worker', 'helpers');
+
+// A child of `ppid` that exited and was not reaped.
+function zombieOf(pid, ppid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return f[0] === 'Z' && Number(f[1]) === ppid;
+  } catch {
+    return false;
+  }
+}
+
+// The pids of the children bullc-worker started (its debug `spawn` lines).
+const spawned = w => w.lines.filter(l => / spawn /.test(l)).map(l => Number(/pid=(\d+)/.exec(l)[1]));
+
+describe('bullc-worker --exec-persistent', () => {
+  let dir;
+  const closers = [];
+  const py = () => path.join(dir, 'proc.py');
+
+  before(() => {
+    dir = tmpDir('worker-execp');
+    fs.writeFileSync(
+      py(),
+      `import os, sys, time
+sys.path.insert(0, ${JSON.stringify(HELPERS)})
+import bullc_processor as bp
+pids = ${JSON.stringify(dir)}
+def process(job):
+    n = job.name
+    if n == "echo":
+        return {"job": job.raw, "pid": os.getpid()}
+    if n == "steps":
+        job.progress(25)
+        job.log("first line")
+        job.progress({"pct": 50, "stage": "resize"})
+        job.update_data({"seen": job.data, "step": 2})
+        job.log("second line")
+        print("a print goes to the log")
+        return {"done": True}
+    if n == "fail":
+        raise ValueError("no luck on attempt %d" % (job.attempts_made + 1))
+    if n == "unrecoverable":
+        raise bp.Unrecoverable("bad input")
+    if n == "sleep":
+        with open(os.path.join(pids, "pid-" + job.id), "w") as f:
+            f.write(str(os.getpid()))
+        if job.attempts_made == 0:
+            time.sleep(60)
+        return "second attempt"
+    if n == "hang":
+        time.sleep(3600)
+    raise ValueError("unknown job " + n)
+bp.run(process)
+`,
+    );
+  });
+
+  after(async () => {
+    await killAll();
+    await closeAll(closers);
+  });
+
+  async function setup(tag, args, prog = ['python3', '--arg', py()]) {
+    const prefix = uniquePrefix(tag);
+    const queue = newQueue('jobs', prefix);
+    closers.push(queue);
+    const w = await startReady(
+      ['--queue', 'jobs', '--exec-persistent', prog[0], ...prog.slice(1), '--drain-delay', '1', '--log-level', 'debug', ...args],
+      { prefix },
+    );
+    return { prefix, queue, w };
+  }
+
+  it('results, errors, unrecoverable, progress, logs and updateData; a Node QueueEvents sees them', async () => {
+    const { prefix, queue, w } = await setup('xpres', ['--concurrency', '2']);
+    const qe = newQueueEvents('jobs', prefix, { lastEventId: '0-0' });
+    closers.push(qe);
+    await qe.waitUntilReady();
+    const events = [];
+    for (const name of ['active', 'progress', 'completed', 'failed'])
+      qe.on(name, a => events.push({ name, ...a }));
+
+    const echo = await queue.add('echo', { a: 1, s: 'x\u0000y\nz', deep: [[[{ b: 1.5 }]]] }, { attempts: 2 });
+    const steps = await queue.add('steps', { k: 'v' });
+    const fail = await queue.add('fail', {}, { attempts: 2, backoff: { type: 'fixed', delay: 50 } });
+    const unrec = await queue.add('unrecoverable', {}, { attempts: 3 });
+
+    const e = await finished(queue, echo.id);
+    assert.equal(await e.getState(), 'completed', e.failedReason);
+    const seen = e.returnvalue.job;
+    assert.equal(seen.id, echo.id);
+    assert.equal(seen.name, 'echo');
+    assert.deepEqual(seen.data, { a: 1, s: 'x\u0000y\nz', deep: [[[{ b: 1.5 }]]] });
+    assert.equal(seen.opts.attempts, 2);
+    assert.equal(seen.attemptsMade, 0);
+    assert.equal(seen.timestamp, echo.timestamp);
+    assert.equal(seen.queue, 'jobs');
+    assert.equal(seen.prefix, prefix);
+
+    const s = await finished(queue, steps.id);
+    assert.equal(await s.getState(), 'completed', s.failedReason);
+    assert.deepEqual(s.returnvalue, { done: true });
+    assert.deepEqual(s.progress, { pct: 50, stage: 'resize' });
+    assert.deepEqual(s.data, { seen: { k: 'v' }, step: 2 });
+    assert.deepEqual((await queue.getJobLogs(steps.id)).logs, ['first line', 'second line']);
+    await w.waitFor(/info +stderr queue=jobs .*line="a print goes to the log"/);
+
+    const f = await finished(queue, fail.id);
+    assert.equal(await f.getState(), 'failed');
+    assert.equal(f.failedReason, 'no luck on attempt 2');
+    assert.equal(f.attemptsMade, 2, 'retried per its attempts');
+
+    const u = await finished(queue, unrec.id);
+    assert.equal(u.failedReason, 'bad input');
+    assert.equal(u.attemptsMade, 1, 'unrecoverable: no retry although attempts is 3');
+
+    await eventually(async () => events.filter(x => x.name === 'completed').length === 2, 5000, 'completed events');
+    const prog = events.filter(x => x.name === 'progress' && x.jobId === steps.id).map(x => x.data);
+    assert.deepEqual(prog, [25, { pct: 50, stage: 'resize' }]);
+    const order = events.filter(x => x.jobId === steps.id).map(x => x.name);
+    assert.equal(order[order.length - 1], 'completed', `progress before completed: ${order}`);
+    assert.ok(events.some(x => x.name === 'failed' && x.jobId === unrec.id && x.failedReason === 'bad input'));
+
+    // two slots, two children, kept for every job
+    assert.equal(new Set(spawned(w)).size, 2, w.text());
+    assert.equal((await w.stop()).code, 0);
+    for (const pid of spawned(w)) assert.ok(!alive(pid), `child ${pid} stopped with the worker`);
+  });
+
+  it('a child killed with SIGKILL mid-job fails its job (retried on a new child); other slots go on; no zombie', async () => {
+    const { queue, w } = await setup('xpkill', ['--concurrency', '2']);
+    const job = await queue.add('sleep', {}, { attempts: 2, backoff: 10 });
+    const pidFile = path.join(dir, `pid-${job.id}`);
+    await eventually(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').length > 0, 10000, 'the child');
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    fs.unlinkSync(pidFile);
+    // the other slot keeps working while this one is busy
+    const other = await queue.add('echo', { n: 1 });
+    assert.equal(await (await finished(queue, other.id)).getState(), 'completed');
+    process.kill(pid, 'SIGKILL');
+    const j = await finished(queue, job.id);
+    assert.equal(await j.getState(), 'completed', j.failedReason);
+    assert.equal(j.returnvalue, 'second attempt');
+    assert.equal(j.attemptsMade, 2);
+    assert.match(j.stacktrace[0] || '', /python3 killed by signal 9 \(KILL\) while processing the job/);
+    await w.waitFor(new RegExp(`warn +exit queue=jobs pid=${pid} .*signal=9`));
+    assert.ok(!zombieOf(pid, w.pid), 'the killed child was reaped');
+    const more = await Promise.all([1, 2, 3, 4].map(n => queue.add('echo', { n })));
+    for (const m of more) assert.equal(await (await finished(queue, m.id)).getState(), 'completed');
+    await w.stop();
+  });
+
+  it('a hang past --timeout, garbage and a 100 MB line fail their job with the reason; the slot restarts', async () => {
+    const prog = path.join(dir, 'bad.sh');
+    // a sh child answering by job name; the 100 MB line is written by head
+    fs.writeFileSync(
+      prog,
+      `#!/bin/sh
+. ${HELPERS}/bullc_processor.sh
+process() {
+    case $BULLC_NAME in
+    '"hang"') sleep 3600 ;;
+    '"garbage"') echo 'this is not JSON' ;;
+    '"half"') printf '{"id":%s,"result":' "$BULLC_JOB_ID"; exit 0 ;;
+    '"other-id"') printf '{"id":"no-such-job","result":1}\\n' ;;
+    '"huge"') head -c 104857600 /dev/zero | tr '\\0' 'x'; echo ;;
+    *) bullc_result "{\\"ok\\":$BULLC_JOB_ID}" ;;
+    esac
+}
+bullc_run process
+`,
+      { mode: 0o755 },
+    );
+    const { queue, w } = await setup('xpbad', ['--concurrency', '3', '--timeout', '1500', '--kill-grace', '200'], [prog]);
+    const hang = await queue.add('hang', {});
+    const garbage = await queue.add('garbage', {});
+    const half = await queue.add('half', {});
+    const other = await queue.add('other-id', {});
+    const huge = await queue.add('huge', {});
+    const oks = await Promise.all([1, 2, 3, 4, 5, 6].map(n => queue.add('ok', { n })));
+
+    const h = await finished(queue, hang.id);
+    assert.equal(h.failedReason, 'timed out after 1500 ms');
+    const g = await finished(queue, garbage.id);
+    assert.match(g.failedReason, /bad\.sh wrote a line that is not a JSON object with an "id": this is not JSON$/);
+    const hf = await finished(queue, half.id);
+    assert.match(hf.failedReason, /bad\.sh exited with code 0 while processing the job/);
+    const o = await finished(queue, other.id);
+    assert.match(o.failedReason, /answered for another job id/);
+    const u = await finished(queue, huge.id, 60000);
+    assert.match(u.failedReason, /bad\.sh wrote an answer line longer than 16777216 bytes/);
+    for (const ok of oks) {
+      const j = await finished(queue, ok.id, 30000);
+      assert.equal(await j.getState(), 'completed', j.failedReason);
+      assert.deepEqual(j.returnvalue, { ok: ok.id });
+    }
+    await w.waitFor(/warn +timeout queue=jobs/);
+    assert.ok(spawned(w).length >= 4, 'children were restarted');
+    assert.equal((await w.stop()).code, 0);
+    await eventually(() => spawned(w).every(pid => !alive(pid)), 5000, 'every child gone');
+  });
+
+  it('a child that exits at start fails each job with its stderr, with backoff; nothing is lost', async () => {
+    const prog = path.join(dir, 'broken.py');
+    fs.writeFileSync(prog, 'import sys\nsys.stderr.write("ImportError: no module named thing\\n")\nsys.exit(1)\n');
+    const { queue, w } = await setup('xpstart', ['--concurrency', '1'], ['python3', '--arg', prog]);
+    const jobs = await Promise.all([1, 2, 3].map(n => queue.add('any', { n }, { attempts: 1 })));
+    const t0 = Date.now();
+    for (const j of jobs) {
+      const f = await finished(queue, j.id, 20000);
+      assert.equal(await f.getState(), 'failed');
+      assert.equal(f.failedReason,
+        'python3 exited with code 1 while processing the job: ImportError: no module named thing');
+    }
+    // restarts after 100 and 200 ms at least
+    assert.ok(Date.now() - t0 >= 300, `three starts in ${Date.now() - t0} ms: no backoff`);
+    assert.equal(spawned(w).length, 3);
+    assert.equal((await w.stop()).code, 0);
+  });
+
+  for (const [lang, prog] of [
+    ['Node.js', dir => {
+      const p = path.join(dir, 'proc.js');
+      fs.writeFileSync(p, `const { run, UnrecoverableError } = require(${JSON.stringify(path.join(HELPERS, 'bullc_processor.js'))});
+run(async job => {
+  if (job.name === 'fail') throw new Error('node says no');
+  if (job.name === 'unrecoverable') throw new UnrecoverableError('never');
+  await job.updateProgress(40);
+  await job.log('from node');
+  await job.updateData({ ...job.data, touched: true });
+  console.log('to the log');
+  return { sum: job.data.a + job.data.b, queue: job.queue };
+});
+`);
+      return [process.execPath, '--arg', p];
+    }],
+    ['POSIX sh', dir => {
+      const p = path.join(dir, 'proc.sh');
+      fs.writeFileSync(p, `#!/bin/sh
+. ${HELPERS}/bullc_processor.sh
+process() {
+    case $BULLC_NAME in
+    '"fail"') bullc_fail 'sh says "no"' ;;
+    '"unrecoverable"') bullc_fail_unrecoverable never ;;
+    *)
+        bullc_progress 40
+        bullc_log "from sh	tab"
+        bullc_data "{\\"was\\":$BULLC_DATA,\\"touched\\":true}"
+        echo "to the log" >&2
+        bullc_result "{\\"data\\":$BULLC_DATA,\\"id\\":$BULLC_JOB_ID}" ;;
+    esac
+}
+bullc_run process
+`, { mode: 0o755 });
+      return [p];
+    }],
+  ]) {
+    it(`the ${lang} helper: result, progress, log, data, error and unrecoverable`, async () => {
+      const { queue, w } = await setup(`xp${lang[0]}`, ['--concurrency', '2'], prog(dir));
+      const ok = await queue.add('sum', { a: 2, b: 3 });
+      const fail = await queue.add('fail', {}, { attempts: 1 });
+      const unrec = await queue.add('unrecoverable', {}, { attempts: 3 });
+      const j = await finished(queue, ok.id);
+      assert.equal(await j.getState(), 'completed', j.failedReason);
+      assert.equal(j.progress, 40);
+      if (lang === 'Node.js') {
+        assert.deepEqual(j.returnvalue, { sum: 5, queue: 'jobs' });
+        assert.deepEqual(j.data, { a: 2, b: 3, touched: true });
+        assert.deepEqual((await queue.getJobLogs(ok.id)).logs, ['from node']);
+      } else {
+        // bullc_data also sets BULLC_DATA
+        assert.deepEqual(j.returnvalue, { data: { was: { a: 2, b: 3 }, touched: true }, id: ok.id });
+        assert.deepEqual(j.data, { was: { a: 2, b: 3 }, touched: true });
+        assert.deepEqual((await queue.getJobLogs(ok.id)).logs, ['from sh\ttab']);
+      }
+      await w.waitFor(/info +stderr queue=jobs .*line="to the log"/);
+      const f = await finished(queue, fail.id);
+      assert.equal(f.failedReason, lang === 'Node.js' ? 'node says no' : 'sh says "no"');
+      const u = await finished(queue, unrec.id);
+      assert.equal(u.failedReason, 'never');
+      assert.equal(u.attemptsMade, 1);
+      assert.equal((await w.stop()).code, 0);
+    });
+  }
+});
