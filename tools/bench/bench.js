@@ -38,6 +38,7 @@ const S = {
   procJobs: Number(opt('proc-jobs', smoke ? 200 : 20000)),
   procJobsC1: Number(opt('proc-jobs-c1', smoke ? 200 : 10000)),
   execJobs: Number(opt('exec-jobs', smoke ? 100 : 2000)),
+  execpJobs: Number(opt('execp-jobs', smoke ? 100 : 10000)), // --exec-persistent and Node's sandbox
   latJobs: Number(opt('lat-jobs', smoke ? 100 : 2000)),
   latIntervalUs: Number(opt('lat-interval-us', 3000)),
   concurrencies: (opt('concurrency', '1,8,64')).split(',').map(Number),
@@ -229,7 +230,10 @@ async function singleAdd(round, side, mode = 'single', busyPoll = 0) {
 
 // A worker process (or several) of a processing variant.
 function startWorker(side, variant, c, queues, stderrFile) {
-  if (side === 'node') return new Proc('node', [nodeSide, 'worker', '--queue', queues[0], '--concurrency', c], { stderrFile });
+  if (side === 'node') {
+    const sandbox = variant === 'sandbox' ? ['--processor', path.join(__dirname, 'sandbox_noop.js')] : [];
+    return new Proc('node', [nodeSide, 'worker', '--queue', queues[0], '--concurrency', c, ...sandbox], { stderrFile });
+  }
   const args = [];
   for (const q of queues) args.push('--queue', q);
   args.push('--concurrency', c, '--log-level', variant === 'noop-loginfo' ? 'info' : 'warn');
@@ -237,6 +241,8 @@ function startWorker(side, variant, c, queues, stderrFile) {
   if (variant === 'noop' || variant === 'noop-loginfo' || variant === 'noop-bp') args.push('--builtin', 'noop');
   else if (variant === 'plugin') args.push('--plugin', path.join(S.bin, 'libbullc_example_plugin.so'));
   else if (variant === 'exec') args.push('--exec', '/bin/true');
+  else if (variant === 'execp-py') args.push('--exec-persistent', 'python3', '--arg', path.join(__dirname, 'execp_noop.py'));
+  else if (variant === 'execp-sh') args.push('--exec-persistent', '/bin/sh', '--arg', path.join(__dirname, 'execp_noop.sh'));
   else throw new Error(`unknown variant ${variant}`);
   return new Proc(path.join(S.bin, 'bullc-worker'), args, { stderrFile });
 }
@@ -421,6 +427,11 @@ function buildRows() {
     row(`processing bullc --plugin c${c} (vs Node noop)`, 'jobs/s', 'higher', ['proc', 'node', 'noop', c, 'jobs_per_s'], ['proc', 'bullc', 'plugin', c, 'jobs_per_s']);
   for (const c of S.concurrencies.filter(c => c > 1))
     row(`processing bullc --exec /bin/true c${c} (vs Node noop)`, 'jobs/s', 'higher', ['proc', 'node', 'noop', c, 'jobs_per_s'], ['proc', 'bullc', 'exec', c, 'jobs_per_s']);
+  if (S.concurrencies.includes(8)) {
+    const sandbox = ['proc', 'node', 'sandbox', 8, 'jobs_per_s'];
+    row('processing c8: --exec-persistent, Python helper (vs Node sandboxed child processes)', 'jobs/s', 'higher', sandbox, ['proc', 'bullc', 'execp-py', 8, 'jobs_per_s'], ratioAtLeast(3));
+    row('processing c8: --exec-persistent, POSIX sh helper (vs Node sandboxed child processes)', 'jobs/s', 'higher', sandbox, ['proc', 'bullc', 'execp-sh', 8, 'jobs_per_s'], ratioAtLeast(1));
+  }
   if (S.concurrencies.includes(1)) {
     const bp = `bullc-worker --busy-poll ${S.busyPollUs}`;
     row(`processing noop c1, ${bp}`, 'jobs/s', 'higher', ['proc', 'node', 'noop', 1, 'jobs_per_s'], ['proc', 'bullc', 'noop-bp', 1, 'jobs_per_s'], ratioAtLeast(2));
@@ -566,6 +577,11 @@ async function main() {
         await step(`proc bullc c${c}`, () => processing(round, 'bullc', 'noop', c, n));
         await step(`proc bullc plugin c${c}`, () => processing(round, 'bullc', 'plugin', c, n));
         if (c > 1) await step(`proc bullc exec c${c}`, () => processing(round, 'bullc', 'exec', c, S.execJobs));
+        if (c === 8) { // processors in other languages: children kept alive, Node's sandbox against bullc's helpers
+          await step('proc node sandbox c8', () => processing(round, 'node', 'sandbox', c, S.execpJobs));
+          await step('proc bullc exec-persistent python c8', () => processing(round, 'bullc', 'execp-py', c, S.execpJobs));
+          await step('proc bullc exec-persistent sh c8', () => processing(round, 'bullc', 'execp-sh', c, S.execpJobs));
+        }
         if (c === 1) await step(`proc bullc busy-poll c${c}`, () => processing(round, 'bullc', 'noop-bp', c, n));
       }
     if (want('proc') && S.concurrencies.includes(64))
@@ -640,6 +656,7 @@ function report(info, errors) {
     for (const c of S.concurrencies) {
       sel('proc', 'bullc', 'plugin', c, 'jobs_per_s');
       if (c > 1) sel('proc', 'bullc', 'exec', c, 'jobs_per_s');
+      if (c === 8) for (const [side, v] of [['node', 'sandbox'], ['bullc', 'execp-py'], ['bullc', 'execp-sh']]) sel('proc', side, v, c, 'jobs_per_s');
     }
   const missing = need.filter(k => { const s = stat(...k); return !s || !Number.isFinite(s.median) || s.median <= 0; });
   for (const m of missing) errors.push(`no number for ${m.join(' ')}`);

@@ -6,7 +6,8 @@
 //   node node_side.js single  --queue Q --count N [--warmup 50]
 //   node node_side.js ping    --queue Q --count N              (ioredis PING round trips: the floor)
 //   node node_side.js paced   --queue Q --count N --interval-us U
-//   node node_side.js worker  --queue Q --concurrency C        (noop, until SIGTERM)
+//   node node_side.js worker  --queue Q --concurrency C [--processor FILE.js]
+//                                                  (noop, or FILE.js sandboxed in child processes; until SIGTERM)
 //   node node_side.js latency --queue Q --count N [--skip K]   (concurrency 1)
 //
 // Redis from REDIS_URL. Node modules from NODE_PATH (compat-tests/node_modules).
@@ -92,7 +93,9 @@ async function producer() {
 
 async function worker() {
   const concurrency = Number(args.concurrency || 1);
-  const w = new Worker(queueName, async () => {}, { connection: connection(), concurrency });
+  // a file: BullMQ's sandboxed processor, a child process per slot (useWorkerThreads false)
+  const processor = args.processor || (async () => {});
+  const w = new Worker(queueName, processor, { connection: connection(), concurrency, useWorkerThreads: false });
   w.on('error', e => process.stderr.write(`node worker error: ${e.message}\n`));
   await w.waitUntilReady();
   out({ ready: true });

@@ -17,8 +17,8 @@
 #   --redis-nice N  run redis-server at nice N (full runs as root: -10; 0: as everything else): on
 #                   a shared machine other load then takes less of Redis's core, as if Redis had
 #                   a core of its own (as in production)
-#   sizes: --bulk-jobs N --single-adds N --proc-jobs N --proc-jobs-c1 N --exec-jobs N --lat-jobs N
-#          --lat-interval-us U
+#   sizes: --bulk-jobs N --single-adds N --proc-jobs N --proc-jobs-c1 N --exec-jobs N --execp-jobs N
+#          --lat-jobs N --lat-interval-us U
 #   --busy-poll-us U     the extra bullc single-add/PING rows with busy polling (200)
 #   --update-docs   write the run's table into docs/performance.md (between its bench:results
 #                   markers), the one place the docs give these figures (not with --smoke)

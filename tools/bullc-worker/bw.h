@@ -124,8 +124,8 @@ typedef struct bw_queue {
     bw_plugin *plugin; /* plugin processors */
     void *plugin_state;
     bool plugin_inited;
-    bw_run *runs;     /* exec children running */
-    bw_execp *execp;  /* exec-persistent: the children, one per slot (made at the first job) */
+    bw_run *runs;    /* exec children running */
+    bw_execp *execp; /* exec-persistent: the children, one per slot (made at the first job) */
     /* exec: commands that cannot be started for want of fds, memory or
      * processes hand their jobs back; fetching pauses for spawn_backoff_ms */
     uv_timer_t spawn_timer;

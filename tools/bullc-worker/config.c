@@ -760,7 +760,7 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
         } else if (!strcmp(name, "exec") || !strcmp(name, "exec-persistent") || !strcmp(name, "plugin") ||
                    !strcmp(name, "builtin")) {
             bool persistent = !strcmp(name, "exec-persistent");
-            int kind = persistent        ? BW_PROC_EXEC_PERSISTENT
+            int kind = persistent       ? BW_PROC_EXEC_PERSISTENT
                        : name[0] == 'e' ? BW_PROC_EXEC
                        : name[0] == 'p' ? BW_PROC_PLUGIN
                                         : BW_PROC_BUILTIN;
@@ -772,9 +772,7 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
                                    kind, value);
             bool exec_like = kind == BW_PROC_EXEC || kind == BW_PROC_EXEC_PERSISTENT;
             if (exec_like && !p->proc.argv) return fail("out of memory");
-            const char *v = exec_like                ? p->proc.argv[0]
-                            : kind == BW_PROC_PLUGIN ? p->proc.path
-                                                     : p->proc.builtin;
+            const char *v = exec_like ? p->proc.argv[0] : kind == BW_PROC_PLUGIN ? p->proc.path : p->proc.builtin;
             if (!*v) return fail("--%s needs a value after the queue name", name);
         } else if (!strcmp(name, "arg")) {
             cli_proc *p = ps->nprocs ? &ps->procs[ps->nprocs - 1] : NULL;
@@ -885,7 +883,8 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
         const bw_proc *p = cli_proc_for(&ps, q->name);
         if (!p && fq && fq->proc.kind != BW_PROC_NONE) p = &fq->proc;
         if (!p && fs.default_proc.kind != BW_PROC_NONE) p = &fs.default_proc;
-        if (!p) return fail("queue '%s' has no processor: give --exec, --exec-persistent, --plugin or --builtin", q->name);
+        if (!p)
+            return fail("queue '%s' has no processor: give --exec, --exec-persistent, --plugin or --builtin", q->name);
         q->proc = *p;
         if (q->proc.kind == BW_PROC_EXEC || q->proc.kind == BW_PROC_EXEC_PERSISTENT) q->proc.argv[q->proc.argc] = NULL;
         if (q->proc.kind == BW_PROC_BUILTIN && !bw_builtin_known(q->proc.builtin))

@@ -58,10 +58,10 @@ struct xslot {
     uv_timer_t restart, deadline;
     int failures; /* children retired since the last answer: the backoff's exponent */
     bullc_job *job;
-    bool sent;    /* the job's line went to the current child */
-    int pending;  /* progress/log/data calls and a move not yet answered */
-    int outcome;  /* OUT_*: decided, applied once `pending` is 0 */
-    char *value;  /* the result's JSON text, or the error's text */
+    bool sent;   /* the job's line went to the current child */
+    int pending; /* progress/log/data calls and a move not yet answered */
+    int outcome; /* OUT_*: decided, applied once `pending` is 0 */
+    char *value; /* the result's JSON text, or the error's text */
     int fail_flags;
     int64_t delay_ts;
     int move_code; /* 1 moved, 0 not, <0 BULLC_E* */
@@ -112,16 +112,18 @@ static void child_close_all(xchild *c) {
     close_h(c, &c->timer);
 }
 
+static void slot_child_gone(xslot *s, xchild *c, bool overlong);
+
 static void grace_cb(uv_timer_t *t) {
     xchild *c = t->data;
     if (!c->exited) {
         signal_child(c, SIGKILL);
     } else { /* exited, but a grandchild still holds a pipe: do not wait for it */
+        if (c->slot) slot_child_gone(c->slot, c, false);
         child_close_all(c);
     }
 }
 
-static void slot_child_gone(xslot *s, xchild *c, bool overlong);
 
 /* Gives up on the child: it no longer serves its slot, is told to stop
  * (stdin closed, `sig` to its group; SIGKILL after --kill-grace) and frees
@@ -186,8 +188,8 @@ static void on_err_line(void *ctx, char *line, size_t len) {
     (void)bw_line_classify(line, &len, &v); /* only for its clean-up: '\r', NULs */
     tail_push(c, line, len);
     const char *id = c->slot && c->slot->job && c->slot->sent ? bullc_job_id(c->slot->job) : NULL;
-    TLOG(TLOG_INFO, "stderr", TLOG_S("queue", c->q->cfg->name), TLOG_I("pid", c->pid),
-         TLOG_S("id", id ? id : ""), TLOG_S("line", line));
+    TLOG(TLOG_INFO, "stderr", TLOG_S("queue", c->q->cfg->name), TLOG_I("pid", c->pid), TLOG_S("id", id ? id : ""),
+         TLOG_S("line", line));
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -276,7 +278,8 @@ static int build_env(bw_execp *x) {
     size_t n = 0;
     while (environ[n]) n++;
     if (!(x->env = calloc(n + 3, sizeof *x->env))) return -1;
-    const char *kv[][2] = {{"BULLC_QUEUE", q->cfg->name}, {"BULLC_PREFIX", q->cfg->s.prefix ? q->cfg->s.prefix : "bull"}};
+    const char *kv[][2] = {{"BULLC_QUEUE", q->cfg->name},
+                           {"BULLC_PREFIX", q->cfg->s.prefix ? q->cfg->s.prefix : "bull"}};
     for (size_t i = 0; i < 2; i++) {
         size_t len = strlen(kv[i][0]) + strlen(kv[i][1]) + 2;
         if (!(x->env[x->env_own] = malloc(len))) return -1;
@@ -421,8 +424,8 @@ static void slot_child_gone(xslot *s, xchild *c, bool overlong) {
         snprintf(head, sizeof head, "%s exited with code %lld", prog(q), (long long)c->status);
     bool had_job = s->job && s->sent && s->outcome == OUT_NONE;
     TLOG(TLOG_WARN, overlong ? "protocol" : "exit", TLOG_S("queue", q->cfg->name), TLOG_I("pid", c->pid),
-         TLOG_S("id", had_job ? bullc_job_id(s->job) : ""), TLOG_I("code", c->status),
-         TLOG_I("signal", c->term_signal), TLOG_S("msg", head));
+         TLOG_S("id", had_job ? bullc_job_id(s->job) : ""), TLOG_I("code", c->status), TLOG_I("signal", c->term_signal),
+         TLOG_S("msg", head));
     bw_sb b = {0};
     bw_sb_puts(&b, head);
     if (had_job) {
@@ -597,7 +600,8 @@ static void on_answer(xchild *c, char *line, size_t len) {
         decide(s, OUT_RESULT, t, 0);
         return;
     }
-    if (!any) bad_line(c, line, len, "wrote a line with none of result, error, progress, log, data, delay, waitChildren");
+    if (!any)
+        bad_line(c, line, len, "wrote a line with none of result, error, progress, log, data, delay, waitChildren");
 }
 
 /* ---- the slot's job ------------------------------------------------------------- */
