@@ -65,6 +65,13 @@ def process(job):
         if job.attempts_made == 0:
             time.sleep(60)
         return "second attempt"
+    if n == "step":
+        if job.data.get("step") != 1:
+            job.update_data({"step": 1})
+            raise bp.Delay(int(time.time() * 1000) + 300)
+        return "after the delay"
+    if n == "alone":
+        raise bp.WaitChildren({"alone": True})
     if n == "hang":
         time.sleep(3600)
     raise ValueError("unknown job " + n)
@@ -143,6 +150,27 @@ bp.run(process)
     assert.equal(new Set(spawned(w)).size, 2, w.text());
     assert.equal((await w.stop()).code, 0);
     for (const pid of spawned(w)) assert.ok(!alive(pid), `child ${pid} stopped with the worker`);
+  });
+
+  it('flow control: delay and waitChildren answers move the job as Node\'s step jobs do; the config file\'s execPersistent', async () => {
+    const prefix = uniquePrefix('xpflow');
+    const queue = newQueue('jobs', prefix);
+    closers.push(queue);
+    const cfg = path.join(dir, 'flow.json');
+    fs.writeFileSync(cfg, JSON.stringify({ queues: { jobs: { execPersistent: ['python3', py()], concurrency: 2 } } }));
+    const w = await startReady(['--config', cfg, '--drain-delay', '1'], { prefix });
+    const step = await queue.add('step', { step: 0 }, { attempts: 1 });
+    const alone = await queue.add('alone', {});
+    const j = await finished(queue, step.id);
+    assert.equal(await j.getState(), 'completed', j.failedReason);
+    assert.equal(j.returnvalue, 'after the delay');
+    assert.deepEqual(j.data, { step: 1 });
+    assert.equal(j.attemptsMade, 1, 'the delay counted no attempt');
+    assert.ok(j.finishedOn - step.timestamp >= 300, `finished ${j.finishedOn - step.timestamp} ms after the add`);
+    const a = await finished(queue, alone.id);
+    assert.equal(await a.getState(), 'completed', a.failedReason);
+    assert.deepEqual(a.returnvalue, { alone: true }, 'no pending child: completes with the result');
+    assert.equal((await w.stop()).code, 0);
   });
 
   it('a child killed with SIGKILL mid-job fails its job (retried on a new child); other slots go on; no zombie', async () => {
