@@ -44,6 +44,12 @@ class WaitChildren(Exception):
         self.result = result
 
 
+def _write(fd, data):
+    # one write per line, unbuffered: bullc-worker reads the answer at once
+    while data:
+        data = data[os.write(fd, data):]
+
+
 def _dumps(obj):
     # ensure_ascii keeps the line one line whatever the text holds
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
@@ -64,8 +70,8 @@ class Job:
         self._out = out
 
     def _send(self, **kv):
-        self._out.write(_dumps(dict(id=self.id, **kv)))
-        self._out.flush()
+        kv["id"] = self.id
+        _write(self._out, _dumps(kv))
 
     def progress(self, value):
         """job.updateProgress(value): a number or a dict."""
@@ -84,7 +90,7 @@ class Job:
 def run(process):
     # The protocol keeps the real stdout; fd 1 becomes stderr, so that any
     # print (ours, a library's, a C extension's) lands in the log.
-    out = os.fdopen(os.dup(1), "wb")
+    out = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     for line in sys.stdin.buffer:
