@@ -124,7 +124,6 @@ static void grace_cb(uv_timer_t *t) {
     }
 }
 
-
 /* Gives up on the child: it no longer serves its slot, is told to stop
  * (stdin closed, `sig` to its group; SIGKILL after --kill-grace) and frees
  * itself once it exited and its pipes closed. */
