@@ -495,6 +495,8 @@ void bullc__worker_maybe_closed(bullc_worker *w);
  * command connection is back). */
 void bullc__worker_lost_fetch(bullc_worker *w, const char *token);
 /* process.c */
+/* A job just taken is the worker's: listed, counted in flight, locked now. */
+void bullc__process_track(bullc_worker *w, bullc_job *job);
 void bullc__process_start(bullc_worker *w, bullc_job *job);
 void bullc__process_resend(bullc_worker *w);
 /* A forced close gives up the results waiting for Redis to come back (their
@@ -558,6 +560,12 @@ sds bullc__sched_pack(const cJSON *v);
 /* The worker took `job`, an iteration of a scheduler (job->rjk): schedules
  * the next one as Node's worker does (updateJobScheduler, override false,
  * the job's id as producer). Loop thread. */
+/* Node's hasLegacyRepeatableKeyShape: a BullMQ 5 repeatable job's key
+ * ("name:id:endDate:tz:<cron|every>"), which 6.x refuses with this message. */
+bool bullc__sched_legacy_shape(const char *key);
+#define BULLC__SCHED_LEGACY_MSG                                                                                   \
+    "Legacy repeatable job metadata is not supported in BullMQ v6 (key: \"%s\"). Migrate legacy repeatable jobs " \
+    "to Job Schedulers before upgrading. See https://docs.bullmq.io/guide/migrations/migrate-from-v5-to-v6"
 void bullc__sched_next(bullc_worker *w, const bullc_job *job);
 /* The same; `then(arg)` runs once on the loop thread when the scheduling is
  * done or given up (never inside this call unless it fails at once). */

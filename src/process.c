@@ -652,16 +652,10 @@ static void after_work_cb(uv_work_t *req, int status) {
         bullc__process_end(job, true, job->result.result_json, 0);
 }
 
-void bullc__process_start(bullc_worker *w, bullc_job *job) {
-    job->next = w->jobs;
-    if (w->jobs) w->jobs->prev = job;
-    w->jobs = job;
-    w->in_flight++;
-    job->state = BULLC__JOB_PROCESSING;
-    job->lock_ts = job->started = (int64_t)uv_now(w->loop);
-    job->started_ns = uv_hrtime();
+/* Runs the processor on a job taken (and, for a scheduler's job, once its
+ * next iteration is scheduled). */
+static void process_run(bullc_worker *w, bullc_job *job) {
     if (w->ev.active) w->ev.active(w, job, w->ev_data);
-    if (job->rjk) bullc__sched_next(w, job); /* Node's worker schedules the next iteration on taking one */
     const char *unrecoverable = NULL;
     if (job->bad)
         unrecoverable = job->bad;
@@ -683,6 +677,38 @@ void bullc__process_start(bullc_worker *w, bullc_job *job) {
         job->processor_done = true;
         bullc__process_end(job, false, "bullc: cannot queue the job on the thread pool", 0);
     }
+}
+
+static void scheduled(void *arg) {
+    bullc_job *job = arg;
+    if (job->state == BULLC__JOB_PROCESSING) {
+        process_run(job->w, job);
+        return;
+    }
+    /* it timed out while the next iteration was being scheduled: no processor ran */
+    job->processor_done = true;
+    release_if_done(job);
+}
+
+void bullc__process_track(bullc_worker *w, bullc_job *job) {
+    job->next = w->jobs;
+    if (w->jobs) w->jobs->prev = job;
+    w->jobs = job;
+    w->in_flight++;
+    job->state = BULLC__JOB_PROCESSING;
+    job->lock_ts = job->started = (int64_t)uv_now(w->loop);
+    job->started_ns = uv_hrtime();
+}
+
+void bullc__process_start(bullc_worker *w, bullc_job *job) {
+    bullc__process_track(w, job);
+    /* Node's worker schedules a scheduler's next iteration when it takes one
+     * of its jobs, and only then emits active and runs the processor: the
+     * processor finds the next iteration there */
+    if (job->rjk)
+        bullc__sched_next_then(w, job, scheduled, job);
+    else
+        process_run(w, job);
 }
 
 int bullc_job_complete(bullc_job *job, const char *result_json) {

@@ -11,10 +11,6 @@
 #include "bullc-private.h"
 
 #define SCHED_ERR "Failed to add repeatable job for next iteration: "
-#define LEGACY_MSG                                                                                                \
-    "Legacy repeatable job metadata is not supported in BullMQ v6 (key: \"%s\"). Migrate legacy repeatable jobs " \
-    "to Job Schedulers before upgrading. See https://docs.bullmq.io/guide/migrations/migrate-from-v5-to-v6"
-
 typedef struct sched_call {
     bullc_worker *w;
     sds rjk, job_id, data;
@@ -32,30 +28,6 @@ static void call_free(sched_call *c) {
     sdsfree(c->data);
     cJSON_Delete(c->opts);
     free(c);
-}
-
-static bool digits(const char *s, size_t from, size_t to) {
-    if (from >= to) return false;
-    for (size_t i = from; i < to; i++)
-        if (s[i] < '0' || s[i] > '9') return false;
-    return true;
-}
-
-/* Node's hasLegacyRepeatableKeyShape: "name:id:endDate:tz:<cron|every>". */
-static bool legacy_shape(const char *k) {
-    size_t len = strlen(k), colon[4];
-    size_t from = 0;
-    for (int i = 0; i < 4; i++) {
-        const char *c = strchr(k + from, ':');
-        if (!c) return false;
-        colon[i] = (size_t)(c - k);
-        from = colon[i] + 1;
-    }
-    if (colon[1] + 1 < colon[2] && !digits(k, colon[1] + 1, colon[2])) return false;
-    size_t suffix = colon[3] + 1;
-    if (suffix >= len) return false;
-    if (strchr(k + suffix, ' ')) return true;
-    return digits(k, suffix, len);
 }
 
 static const cJSON *item(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
@@ -190,7 +162,7 @@ static void legacy_reply(bullc__aconn *ac, redisReply *r, const bullc_error *err
         schedule(c); /* a scheduler whose id only looks like a legacy key */
         return;
     }
-    if (r) bullc__worker_error(c->w, BULLC_EINVAL, SCHED_ERR LEGACY_MSG, c->rjk);
+    if (r) bullc__worker_error(c->w, BULLC_EINVAL, SCHED_ERR BULLC__SCHED_LEGACY_MSG, c->rjk);
     call_free(c);
 }
 
@@ -215,7 +187,7 @@ void bullc__sched_next_then(bullc_worker *w, const bullc_job *job, void (*then)(
             then(arg);
         return;
     }
-    if (!legacy_shape(job->rjk)) {
+    if (!bullc__sched_legacy_shape(job->rjk)) {
         schedule(c);
         return;
     }

@@ -287,12 +287,16 @@ int bullc_queue_upsert_job_scheduler(bullc_queue *q, const char *id, const bullc
         bullc__job_prepared_free(&pj);
         return rc;
     }
+    /* Node stamps the job and the script's now after computing the first
+     * time: an immediate pattern's job is then due (delay 0), not 1 ms late */
+    int64_t stamp = bullc__now_ms();
+    if (stamp < now) stamp = now;
     double offset = (double)r->offset;
     const double *new_offset = r->every && r->has_offset && r->offset ? &offset : NULL;
     cJSON *tmpl = merged_opts(q, opts);
     cJSON *tmpl_short = short_names(tmpl);
     cJSON *iter = bullc__sched_iteration_opts(short_names(tmpl), id, r->pattern ? &next : NULL, repeat_json(r), 1,
-                                              new_offset, now);
+                                              new_offset, stamp);
     bullc__args a;
     bullc__args_call(&a, q, BULLC__C_ADD_JOB_SCHEDULER, NULL, 0);
     if (r->pattern)
@@ -304,7 +308,7 @@ int bullc_queue_upsert_job_scheduler(bullc_queue *q, const char *id, const bullc
     bullc__args_addn(&a, pj.data, sdslen(pj.data));
     bullc__args_own(&a, tmpl_short ? bullc__sched_pack(tmpl_short) : NULL);
     bullc__args_own(&a, iter ? bullc__sched_pack(iter) : NULL);
-    bullc__args_i64(&a, now);
+    bullc__args_i64(&a, stamp);
     bullc__args_qkey(&a, q, BULLC__K_BASE);
     bullc__args_add(&a, "");
     cJSON_Delete(tmpl);
@@ -324,6 +328,30 @@ int bullc_queue_upsert_job_scheduler(bullc_queue *q, const char *id, const bullc
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     freeReplyObject(reply);
     return rc;
+}
+
+static bool digits(const char *s, size_t from, size_t to) {
+    if (from >= to) return false;
+    for (size_t i = from; i < to; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    return true;
+}
+
+/* Node's hasLegacyRepeatableKeyShape: "name:id:endDate:tz:<cron|every>". */
+bool bullc__sched_legacy_shape(const char *k) {
+    size_t len = strlen(k), colon[4];
+    size_t from = 0;
+    for (int i = 0; i < 4; i++) {
+        const char *c = strchr(k + from, ':');
+        if (!c) return false;
+        colon[i] = (size_t)(c - k);
+        from = colon[i] + 1;
+    }
+    if (colon[1] + 1 < colon[2] && !digits(k, colon[1] + 1, colon[2])) return false;
+    size_t suffix = colon[3] + 1;
+    if (suffix >= len) return false;
+    if (strchr(k + suffix, ' ')) return true;
+    return digits(k, suffix, len);
 }
 
 /* ---- reading --------------------------------------------------------------------- */
@@ -406,6 +434,7 @@ int bullc_queue_get_job_scheduler(bullc_queue *q, const char *id, char **out_jso
         j = scheduler_json(id, r->element[0], &next);
     }
     freeReplyObject(r);
+    if (!j && bullc__sched_legacy_shape(id)) return bullc__err(err, BULLC_ESTATE, BULLC__SCHED_LEGACY_MSG, id);
     if (!j) return bullc__err(err, BULLC_ENOTFOUND, "no job scheduler '%s'", id);
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
@@ -462,6 +491,9 @@ static int list_one(bullc_queue *q, const char *id, double next, cJSON **out, bu
     if (rc) return rc;
     *out = scheduler_json(id, r, &next);
     freeReplyObject(r);
+    /* Node 6 refuses a v5 repeatable job's entry (its metadata lives in the
+     * key itself) rather than removing it as a dangling scheduler */
+    if (!*out && bullc__sched_legacy_shape(id)) return bullc__err(err, BULLC_ESTATE, BULLC__SCHED_LEGACY_MSG, id);
     if (!*out) {
         rc = bullc_queue_remove_job_scheduler(q, id, err);
         return rc < 0 ? rc : 0;

@@ -583,13 +583,7 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
             manual_done(m, NULL, BULLC_ENOMEM);
             return;
         }
-        job->next = w->jobs;
-        if (w->jobs) w->jobs->prev = job;
-        w->jobs = job;
-        w->in_flight++;
-        job->state = BULLC__JOB_PROCESSING;
-        job->lock_ts = job->started = (int64_t)uv_now(w->loop);
-        job->started_ns = uv_hrtime();
+        bullc__process_track(w, job);
         if (w->ev.active) w->ev.active(w, job, w->ev_data); /* as Node's getNextJob */
         if (job->rjk) {
             /* Node's getNextJob schedules a scheduler's next iteration
