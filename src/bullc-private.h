@@ -442,7 +442,8 @@ struct bullc_worker {
     double min_block;                 /* seconds: 0.001 on Redis >= 7.0.8, else 0.002 */
     bool integer_block;               /* Redis < 6: whole seconds only */
     uv_timer_t wake_timer, stalled_timer, lock_timer, close_timer, watchdog_timer, retry_timer, deferred_timer;
-    struct bullc__manual_ctx *deferred; /* bullc_worker_get_next_job answers due on the next loop turn */
+    struct bullc__manual_ctx *deferred;     /* bullc_worker_get_next_job answers due on the next loop turn */
+    struct bullc__sched_call *sched_parked; /* next iterations to schedule once reconnected */
     uv_async_t ops_async;
     uv_mutex_t ops_mutex;
     bullc__jobop *ops_head, *ops_tail;
@@ -570,6 +571,10 @@ void bullc__sched_next(bullc_worker *w, const bullc_job *job);
 /* The same; `then(arg)` runs once on the loop thread when the scheduling is
  * done or given up (never inside this call unless it fails at once). */
 void bullc__sched_next_then(bullc_worker *w, const bullc_job *job, void (*then)(void *arg), void *arg);
+/* Schedules again what a lost connection left unscheduled (Node's worker
+ * retries the upsert until Redis is back); on a forced close, gives it up. */
+void bullc__sched_resend(bullc_worker *w);
+void bullc__sched_drop_parked(bullc_worker *w);
 
 /* ---- args.c ----------------------------------------------------------- */
 /* A growing argument vector for commands and scripts; strings are borrowed

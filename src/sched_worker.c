@@ -11,7 +11,8 @@
 #include "bullc-private.h"
 
 #define SCHED_ERR "Failed to add repeatable job for next iteration: "
-typedef struct sched_call {
+typedef struct bullc__sched_call {
+    struct bullc__sched_call *next; /* in w->sched_parked */
     bullc_worker *w;
     sds rjk, job_id, data;
     cJSON *opts; /* the job's stored options (short names) */
@@ -46,12 +47,24 @@ static double num(const cJSON *v) {
     return 0;
 }
 
+/* Keeps a call the connection lost for bullc__sched_resend. */
+static void park(sched_call *c) {
+    c->next = c->w->sched_parked;
+    c->w->sched_parked = c;
+}
+
 static void update_reply(bullc__aconn *ac, redisReply *r, const bullc_error *err, void *data) {
-    (void)ac;
+    (void)ac, (void)err;
     sched_call *c = data;
     bullc_worker *w = c->w;
     if (!r) {
-        if (!w->closing) bullc__worker_error(w, err->code, SCHED_ERR "%s", err->message);
+        /* Node's retryIfFailed: a connection error is retried, and the job
+         * waits; the script only adds an iteration still missing, so one
+         * that did run before the reply was lost is not added twice */
+        if (!w->closing) {
+            park(c);
+            return;
+        }
     } else if (r->type == REDIS_REPLY_ERROR) {
         bullc__worker_error(w, BULLC_EREDIS, SCHED_ERR "%s", r->str);
     } else if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
@@ -115,11 +128,10 @@ static void schedule(sched_call *c) {
     const double *new_offset = truthy(every) && offset != 0 ? &offset : NULL;
     cJSON *r = cJSON_Duplicate(repeat, 1);
     if (r) cJSON_DeleteItemFromObjectCaseSensitive(r, "immediately");
-    /* `pattern` and `repeat` point into c->opts, which the call takes over */
     bool cron = truthy(pattern);
-    cJSON *opts =
-        bullc__sched_iteration_opts(c->opts, c->rjk, cron ? &next : NULL, r, iteration, new_offset, bullc__now_ms());
-    c->opts = NULL;
+    /* a copy: a call the connection lost is computed again when resent */
+    cJSON *opts = bullc__sched_iteration_opts(cJSON_Duplicate(c->opts, 1), c->rjk, cron ? &next : NULL, r, iteration,
+                                              new_offset, bullc__now_ms());
     sds packed = opts ? bullc__sched_pack(opts) : NULL;
     cJSON_Delete(opts);
     sds producer = bullc__job_key(&w->keys, c->job_id, BULLC__K_JOB);
@@ -147,10 +159,33 @@ static void schedule(sched_call *c) {
     }
     sdsfree(packed);
     sdsfree(producer);
-    if (rc) {
+    if (rc && rc != BULLC_ENOMEM && !w->closing) {
+        park(c); /* sent again once the connection is back */
+    } else if (rc) {
         bullc__worker_error(w, rc, SCHED_ERR "%s",
                             rc == BULLC_ENOMEM ? "out of memory" : "the connection to Redis is down");
         call_free(c);
+    }
+}
+
+void bullc__sched_resend(bullc_worker *w) {
+    sched_call *c = w->sched_parked;
+    w->sched_parked = NULL;
+    while (c) {
+        sched_call *next = c->next;
+        schedule(c);
+        c = next;
+    }
+}
+
+void bullc__sched_drop_parked(bullc_worker *w) {
+    sched_call *c = w->sched_parked;
+    w->sched_parked = NULL;
+    while (c) {
+        sched_call *next = c->next;
+        bullc__worker_error(w, BULLC_ECLOSED, SCHED_ERR "the worker closed before Redis was back");
+        call_free(c);
+        c = next;
     }
 }
 

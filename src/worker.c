@@ -278,6 +278,7 @@ static void cmd_ready(bullc_worker *w, bullc__aconn *c) {
         bullc__aconn_cmd(c, 0, preload_reply, w, 3, load, lens);
     }
     bullc__jobops_send_parked(w); /* before any finish: a job's actions land first */
+    bullc__sched_resend(w);       /* its job waits for it before it runs */
     bullc__process_resend(w);
     /* after the resends: a finish whose first send was applied leaves its
      * job unlocked, so only the job its lost reply brought is found */
@@ -704,6 +705,7 @@ static void maybe_closed(bullc_worker *w) {
         bullc__aconn_close(&w->cmd); /* outstanding replies come back NULL */
         bullc__aconn_close(&w->block);
         bullc__process_drop_parked(w);
+        bullc__sched_drop_parked(w);
     }
     /* processors still holding jobs must hand them back first */
     if (w->jobs || w->deferred || w->conns_open || w->handles_open == 0 || uv_is_closing((uv_handle_t *)&w->ops_async))
