@@ -609,6 +609,10 @@ int bullc__args_eval(bullc_queue *q, bullc__call_id c, bullc__args *a, redisRepl
 int bullc__args_eval_int(bullc_queue *q, bullc__call_id c, bullc__args *a, long long *out, bullc_error *err);
 int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_error *err);
 
+/* ---- getters.c -------------------------------------------------------- */
+/* `s` with SCAN MATCH's glob characters escaped (NULL: out of memory). */
+sds bullc__glob_escape(const char *s);
+
 /* ---- admin.c ---------------------------------------------------------- */
 /* Hands JSON to the caller (malloc'd text); frees `json`. */
 int bullc__json_out(cJSON *json, char **out, bullc_error *err);

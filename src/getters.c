@@ -663,7 +663,7 @@ int bullc_queue_get_metrics(bullc_queue *q, const char *type, int64_t start, int
 
 /* ---- queues under a prefix ------------------------------------------------------------------ */
 
-static sds glob_escape(const char *s) {
+sds bullc__glob_escape(const char *s) {
     sds out = sdsempty();
     for (; out && *s; s++) {
         if (strchr("*?[]\\", *s)) out = sdscatlen(out, "\\", 1);
@@ -685,7 +685,7 @@ int bullc_queue_list(const bullc_redis_opts *redis, const char *prefix, char **o
     size_t plen = strlen(prefix);
     static const char *const suffixes[] = {":meta", ":id"};
     for (int s = 0; s < 2 && !rc; s++) {
-        sds pattern = glob_escape(prefix);
+        sds pattern = bullc__glob_escape(prefix);
         if (pattern) pattern = sdscatprintf(pattern, ":*%s", suffixes[s]);
         if (!pattern) {
             rc = bullc__err(err, BULLC_ENOMEM, "out of memory");

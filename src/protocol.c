@@ -256,7 +256,17 @@ const bullc__call bullc__calls[BULLC__C_N] = {
                                           "child's job key, parent's job key"},
     [BULLC__C_REMOVE_UNPROCESSED_CHILDREN] = {"removeUnprocessedChildren", "removeUnprocessedChildren",
                                               KEYS(BULLC__K_JOB, BULLC__K_META), 2, "base, job id"},
+    [BULLC__C_REMOVE_ORPHANED_JOBS] = {"removeOrphanedJobs", "removeOrphanedJobs", KEYS(BULLC__K_BASE), -1,
+                                       "N, N state key suffixes, M, M job sub-key suffixes, candidate job ids"},
 };
+
+const char *const bullc__queuekeys_names[] = {
+    "active",        "wait",      "waiting-children", "paused",  "id",     "delayed", "prioritized",
+    "stalled-check", "completed", "failed",           "stalled", "repeat", "limiter", "meta",
+    "events",        "pc",        "marker",           "de",      NULL};
+const char *const bullc__orphan_skip_extra[] = {"metrics", NULL};
+const char *const bullc__orphan_subkeys[] = {"logs",         "dependencies", "processed", "failed",
+                                             "unsuccessful", "lock",         NULL};
 
 /* 5.81.5's calls that differ from 6.7.0's (its Scripts class): keys that 6.x
  * dropped or added around its pause-by-flag layout, and pause's arguments. */

@@ -118,6 +118,7 @@ typedef enum bullc__call_id {
     BULLC__C_RELEASE_PARENT,
     BULLC__C_REMOVE_CHILD_DEPENDENCY,
     BULLC__C_REMOVE_UNPROCESSED_CHILDREN,
+    BULLC__C_REMOVE_ORPHANED_JOBS,
     BULLC__C_N
 } bullc__call_id;
 
@@ -188,6 +189,20 @@ typedef struct bullc__call_ctx {
  * from `ks` and `x`; returns how many. */
 int bullc__call_keys(const bullc__protocol *p, bullc__call_id c, const bullc__keys *ks, const bullc__call_ctx *x,
                      const char **argv, size_t *lens);
+
+/* ---- Queue.removeOrphanedJobs ------------------------------------------ */
+/* The key names of Node's QueueKeys.getKeys but '' (the keys a job id can be
+ * found in, and the infrastructure names a scanned key is skipped by), in
+ * Node's order, NULL-terminated: removeOrphanedJobs' ARGV takes them as sent. */
+extern const char *const bullc__queuekeys_names[];
+/* The job sub-keys removeOrphanedJobs deletes with an orphan's hash, in
+ * Node's order, NULL-terminated. */
+extern const char *const bullc__orphan_subkeys[];
+/* The queue's keys Node's key map leaves out (metrics:completed, ...): their
+ * first segment, which removeOrphanedJobs' scan skips where Node's does not
+ * (Node takes metrics:failed for the failed key of job "metrics" and deletes
+ * it). NULL-terminated. */
+extern const char *const bullc__orphan_skip_extra[];
 
 /* ---- job options: Node's optsEncodeMap / optsDecodeMap ------------------- */
 typedef struct bullc__opt_name {

@@ -231,6 +231,7 @@ async function driveNode(prefix, major) {
     await queue.pause();
     await queue.resume();
     await queue.clean(0, 10, 'failed');
+    await queue.removeOrphanedJobs();
     await queue.promoteJobs();
     await job.remove();
     await queue.drain(true);
@@ -283,6 +284,8 @@ test("bullc's key set is BullMQ's QueueKeys", () => {
     // Node's toKey('') is "P:q:" too (base + ':' + '')
     assert.equal(keys[name], key, `key "${name}"`);
   }
+  // removeOrphanedJobs sends Node's key names but '' as its state suffixes, in order
+  assert.deepEqual(bullcTables().queueKeysNames, Object.keys(node).filter(s => s !== ''));
   // the metrics keys Node builds where it reads them (Queue.getMetrics)
   for (const t of ['completed', 'failed']) {
     assert.equal(keys[`metrics:${t}`], node[''] + `metrics:${t}`);

@@ -154,6 +154,17 @@ BULLC_EXPORT int bullc_queue_drain(bullc_queue *queue, bool delayed, bullc_error
 BULLC_EXPORT int bullc_queue_clean(bullc_queue *queue, int64_t grace_ms, int64_t limit, const char *state,
                                    char **out_json, bullc_error *err);
 
+/* Removes the job hashes (and their logs, dependencies, processed, failed,
+ * unsuccessful and lock keys) that no state of the queue references: what
+ * the removal-by-age bug of BullMQ 5.66.6 left behind (Node's
+ * `queue.removeOrphanedJobs(count, limit)`). Scans the queue's keys `count`
+ * at a time (0: 1000) and checks each batch atomically, so a job added or
+ * moved meanwhile is never taken for an orphan; stops once `limit` jobs are
+ * removed (0: no limit) and stores how many were in `*removed` (may be
+ * NULL). Blocking; any thread that owns the queue handle. */
+BULLC_EXPORT int bullc_queue_remove_orphaned_jobs(bullc_queue *queue, int64_t count, int64_t limit, int64_t *removed,
+                                                  bullc_error *err);
+
 /* Destroys the queue and all its jobs and keys (Node's
  * `queue.obliterate({force, count})`): pauses it, then deletes `count` keys
  * per call (0: 1000) until done. With active jobs and no `force`: BULLC_ESTATE

@@ -58,6 +58,10 @@ Test(admin_cli, usage_errors_exit_2_and_write_nothing) {
         "clean q --grace 0 --limit x --yes",
         "obliterate",
         "obliterate q --force=1 --yes",
+        "remove-orphans",
+        "remove-orphans q --count 0 --yes",
+        "remove-orphans q --limit -1 --yes",
+        "remove-orphans q --count x --yes",
         "retry q",
         "retry q 1 --state failed",
         "retry q --state active",
@@ -106,8 +110,9 @@ Test(admin_cli, destructive_verbs_need_yes_and_change_nothing_without_it) {
     long long n = (long long)before->elements;
     freeReplyObject(before);
     redisReply *s1 = tu_cmd(rc, "XLEN %s:q:events", p);
-    static const char *const cases[] = {"drain q",      "drain q --delayed",    "clean q --state waiting --grace 0",
-                                        "obliterate q", "obliterate q --force", "remove q 1"};
+    static const char *const cases[] = {"drain q",         "drain q --delayed",    "clean q --state waiting --grace 0",
+                                        "obliterate q",    "obliterate q --force", "remove q 1",
+                                        "remove-orphans q"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_expect_eq(run(tu_redis_url(), p, cases[i], &out), 2, "bullc %s", cases[i]);
         cr_expect_str_empty(out);

@@ -52,6 +52,9 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(out, "addArgs", p->add_args);
     cJSON *keys = cJSON_AddObjectToObject(out, "keys");
     for (int k = 0; k < BULLC__K_N; k++) cJSON_AddStringToObject(keys, bullc__keys_suffix(k), ks.k[k]);
+    cJSON *names = cJSON_AddArrayToObject(out, "queueKeysNames");
+    for (int i = 0; bullc__queuekeys_names[i]; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(bullc__queuekeys_names[i]));
     cJSON *calls = cJSON_AddArrayToObject(out, "calls");
     for (int c = 0; c < BULLC__C_N; c++)
         if (bullc__call_script(p, c)) cJSON_AddItemToArray(calls, call_json(p, c, &ks, job, state));

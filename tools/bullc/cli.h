@@ -99,6 +99,7 @@ int cmd_resume(cli *c);
 int cmd_drain(cli *c);
 int cmd_clean(cli *c);
 int cmd_obliterate(cli *c);
+int cmd_remove_orphans(cli *c);
 int cmd_retry(cli *c);
 int cmd_promote(cli *c);
 int cmd_remove(cli *c);

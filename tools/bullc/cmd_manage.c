@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bullc pause, resume, drain, clean, obliterate, retry, promote, remove,
+/* bullc pause, resume, drain, clean, remove-orphans, obliterate, retry, promote, remove,
  * global-concurrency, global-rate-limit, rate-limit: Node's Queue and Job
  * actions. Destructive verbs need --yes (or a "y" on a terminal). */
 #include <stdlib.h>
@@ -116,6 +116,34 @@ int cmd_clean(cli *c) {
         cJSON_Delete(a);
     }
     bullc_free(ids);
+    bullc_queue_free(q);
+    return rc;
+}
+
+int cmd_remove_orphans(cli *c) {
+    cli_flag flags[] = {{"count", true, NULL, 0}, {"limit", true, NULL, 0}, {NULL, false, NULL, 0}};
+    const char *name = NULL;
+    int rc = queue_only(c, flags, &name, "remove-orphans QUEUE [--count N] [--limit N]");
+    if (rc) return rc;
+    long long count = 1000, limit = 0;
+    if (flags[0].set && (rc = cli_flag_i64(&flags[0], 1, INT64_MAX, &count))) return rc;
+    if (flags[1].set && (rc = cli_flag_i64(&flags[1], 0, INT64_MAX, &limit))) return rc;
+    char what[300];
+    snprintf(what, sizeof what, "Remove the job keys of queue %s that no state references", name);
+    if ((rc = cli_confirm(c, what))) return rc;
+    bullc_queue *q = NULL;
+    if ((rc = cli_open_admin(c, name, &q))) return rc;
+    bullc_error err = {0};
+    int64_t removed = 0;
+    int r = bullc_queue_remove_orphaned_jobs(q, count, limit, &removed, &err);
+    if (r) {
+        rc = cli_fail_err(r, &err);
+    } else {
+        char n[24];
+        snprintf(n, sizeof n, "%lld", (long long)removed);
+        snprintf(what, sizeof what, "queue %s: %lld orphaned job(s) removed", name, (long long)removed);
+        done(c, name, "removed", n, what);
+    }
     bullc_queue_free(q);
     return rc;
 }

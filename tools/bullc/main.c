@@ -83,6 +83,12 @@ static const verb verbs[] = {
      "Destroys the queue: every job and key (Node's queue.obliterate). Refused while jobs are active\n"
      "unless --force. Destructive: asks on a terminal, else needs --yes.",
      cmd_obliterate},
+    {"remove-orphans", "remove-orphans QUEUE [--count N] [--limit N]",
+     "Removes job hashes and their keys that no state of the queue references (what BullMQ 5.66.6's\n"
+     "removal-by-age bug left behind; Node's queue.removeOrphanedJobs): scans N keys at a time (default\n"
+     "1000), stops after --limit jobs, and prints how many it removed. Destructive: asks on a terminal,\n"
+     "else needs --yes.",
+     cmd_remove_orphans},
     {"retry", "retry QUEUE (ID | --state failed|completed [--count N])",
      "Moves a failed or completed job back to wait (Node's job.retry), or every job in that state\n"
      "(Node's queue.retryJobs).",
