@@ -76,8 +76,7 @@ static int remove_batch(bullc_queue *q, const char **ids, const size_t *lens, si
     return 0;
 }
 
-int bullc_queue_remove_orphaned_jobs(bullc_queue *q, int64_t count, int64_t limit, int64_t *removed,
-                                     bullc_error *err) {
+int bullc_queue_remove_orphaned_jobs(bullc_queue *q, int64_t count, int64_t limit, int64_t *removed, bullc_error *err) {
     if (removed) *removed = 0;
     if (!q) return bullc__err(err, BULLC_EINVAL, "queue must not be NULL");
     if (count < 0) return bullc__err(err, BULLC_EINVAL, "count must not be negative (0: 1000 keys per scan)");
