@@ -177,6 +177,7 @@ bool bullc_worker_is_paused(const bullc_worker *w) { return w->paused; }
 bool bullc_worker_is_running(const bullc_worker *w) { return w->running && !w->closing; }
 int bullc_worker_active_count(const bullc_worker *w) { return w->in_flight; }
 const char *bullc_worker_id(const bullc_worker *w) { return w->id; }
+int bullc_worker_bullmq_version(const bullc_worker *w) { return w->proto->major; }
 int bullc_worker_close_left(const bullc_worker *w) { return w->close_left; }
 
 static void rate_limit_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {

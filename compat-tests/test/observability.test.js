@@ -12,7 +12,9 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const IORedis = require('ioredis');
-const { bullc, bullcOk, closeAll, eventually, newQueue, newWorker, redisUrl, uniquePrefix } = require('../lib/harness');
+const {
+  bullc, bullcOk, bullmqVersionString, closeAll, eventually, newQueue, newWorker, redisUrl, uniquePrefix,
+} = require('../lib/harness');
 const { Proc, RedisServer, killAll, startReady, tmpDir } = require('../lib/worker-proc');
 
 const closers = [];
@@ -92,6 +94,57 @@ describe('bullc-worker --http', () => {
     assert.equal((await get(HTTP, '/nope')).status, 404);
     assert.equal((await w.stop()).code, 0);
   });
+
+  it("/metrics serving a BullMQ 5.x and a 6.x queue: each one's counts as its Node major lists them, info per major",
+    async () => {
+      const prefix = uniquePrefix('obs56');
+      const q5 = newQueue('q5', prefix, { bullmqMajor: 5 });
+      const q6 = newQueue('q6', prefix, { bullmqMajor: 6 });
+      closers.push(q5, q6);
+      // paused: a 5.x queue keeps its waiting jobs in `paused`, a 6.x one in `wait`
+      await q5.pause();
+      await q6.pause();
+      await q5.addBulk([1, 2, 3].map(i => ({ name: 'p', data: { i } })));
+      await q5.add('later', {}, { delay: 60000 });
+      await q6.addBulk([1, 2].map(i => ({ name: 'p', data: { i } })));
+      const dir = tmpDir('obs56');
+      const file = path.join(dir, 'worker.json');
+      fs.writeFileSync(file, JSON.stringify({
+        queues: { q5: { builtin: 'echo', bullmqVersion: 5 }, q6: { builtin: 'echo', bullmqVersion: 6 } },
+      }));
+      const w = await startReady(['--config', file, '--http', `127.0.0.1:${HTTP}`, '--counts-cache', '0'], { prefix });
+      const check = async (m, what) => {
+        for (const [queue, q] of [['q5', q5], ['q6', q6]]) {
+          const node = await q.getJobCounts();
+          const listed = samples(m.body).filter(x => x.name === 'bullmq_job_count' && x.labels.queue === queue);
+          assert.deepEqual(listed.map(x => [x.labels.state, x.value]), Object.entries(node),
+            `${what}: ${queue}'s states, their order and counts are its Node major's getJobCounts()`);
+        }
+      };
+      let m = await get(HTTP, '/metrics');
+      await check(m, 'paused');
+      assert.equal(value(m.body, 'bullmq_job_count', { queue: 'q5', state: 'paused' }), 3);
+      assert.equal(value(m.body, 'bullmq_job_count', { queue: 'q5', state: 'waiting' }), 0);
+      assert.equal(value(m.body, 'bullmq_job_count', { queue: 'q6', state: 'waiting' }), 2);
+      assert.equal(value(m.body, 'bullmq_job_count', { queue: 'q6', state: 'paused' }), undefined);
+      const info = samples(m.body).filter(x => x.name === 'bullc_worker_info');
+      assert.deepEqual(info.map(x => x.labels.bullmq),
+        [5, 6].map(major => bullmqVersionString(major).replace('bullmq:', '')), 'one bullc_worker_info per major');
+      const pt = spawnSync('promtool', ['check', 'metrics'], { input: m.body, encoding: 'utf8' });
+      assert.deepEqual((pt.stdout + pt.stderr).split('\n').filter(Boolean),
+        ['bullmq_job_count non-histogram and non-summary metrics should not have "_count" suffix'], pt.stdout + pt.stderr);
+      // resumed by their Node peers, both queues are processed by the one bullc-worker
+      await q5.resume();
+      await q6.resume();
+      await eventually(async () => {
+        m = await get(HTTP, '/metrics');
+        return value(m.body, 'bullmq_job_count', { queue: 'q5', state: 'completed' }) === 3 &&
+          value(m.body, 'bullmq_job_count', { queue: 'q6', state: 'completed' }) === 2;
+      }, 10000, 'the 5 jobs completed and counted');
+      await check(m, 'resumed');
+      assert.equal(value(m.body, 'bullc_worker_jobs_total', { queue: 'q5', result: 'completed' }), 3);
+      assert.equal((await w.stop()).code, 0);
+    });
 
   it('a Prometheus server scrapes it: the counter it stores equals the jobs processed', async () => {
     const prefix = uniquePrefix('obsp');

@@ -170,6 +170,10 @@ BULLC_EXPORT bool bullc_worker_is_running(const bullc_worker *w);
 BULLC_EXPORT int bullc_worker_active_count(const bullc_worker *w);
 /* The worker's id (a UUID; tokens are "<id>:<n>"). */
 BULLC_EXPORT const char *bullc_worker_id(const bullc_worker *w);
+/* The BullMQ major (5 or 6) the worker speaks to its queue: the explicit
+ * one, else the one settled from the queue's meta.version on its last
+ * connection, else (not connected yet) 6. Loop thread. */
+BULLC_EXPORT int bullc_worker_bullmq_version(const bullc_worker *w);
 
 /* Rate-limits the queue for `ms` (Node's worker.rateLimit / queue.rateLimit):
  * then fail the current job with BULLC_FAIL_RATE_LIMITED to put it back. */

@@ -10,12 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "bw.h"
 
-/* Node's getJobCounts() with no arguments (queue-getters.js,
- * sanitizeJobTypes), in its order: exportPrometheusMetrics prints these. */
-static const char *const states[] = {"active",      "completed", "delayed",         "failed",
-                                     "prioritized", "waiting",   "waiting-children"};
+/* The states Node's getJobCounts() with no arguments lists (queue-getters.js,
+ * sanitizeJobTypes), in its order: exportPrometheusMetrics prints these. A
+ * 6.x queue has all but "paused"; a 5.x one has "paused" too (its paused
+ * queue keeps the waiting jobs there). bullc_queue_get_job_counts gives the
+ * queue's major's list. */
+static const char *const states[] = {"active", "completed",   "delayed", "failed",
+                                     "paused", "prioritized", "waiting", "waiting-children"};
 #define NSTATES (sizeof states / sizeof states[0])
 
 struct bw_metrics {
@@ -27,24 +32,41 @@ struct bw_metrics {
     uv_async_t done;
     bool want, busy, stop; /* under mu */
     uint64_t fetched_at;   /* uv_hrtime ms of the last fetch (0: never); under mu */
-    int64_t *counts;       /* nqueues x NSTATES; under mu */
+    int64_t *counts;       /* nqueues x NSTATES, -1: a state the queue's major does not list; under mu */
     bool *have;            /* whether queue i's counts were read by the last fetch; under mu */
     bullc_queue **queues;  /* counts thread only */
 };
 
 static uint64_t mono_ms(void) { return uv_hrtime() / 1000000; }
 
+/* Node's getJobCounts() of the queue's major into got[NSTATES] (-1 where
+ * that major lists no such state). */
+static int read_counts(bullc_queue *q, int64_t *got, bullc_error *err) {
+    char *json = NULL;
+    int rc = bullc_queue_get_job_counts(q, NULL, 0, &json, err);
+    if (rc) return rc;
+    cJSON *o = cJSON_Parse(json);
+    bullc_free(json);
+    if (!o) return BULLC_ENOMEM;
+    for (size_t s = 0; s < NSTATES; s++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, states[s]);
+        got[s] = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+    }
+    cJSON_Delete(o);
+    return 0;
+}
+
 static void counts_thread(void *arg) {
     bw_metrics *m = arg;
     bw_app *app = m->app;
-    int64_t *got = calloc(NSTATES, sizeof *got);
+    int64_t got[NSTATES];
     for (;;) {
         uv_mutex_lock(&m->mu);
         while (!m->want && !m->stop) uv_cond_wait(&m->cond, &m->mu);
         bool stop = m->stop;
         m->want = false;
         uv_mutex_unlock(&m->mu);
-        if (stop || !got) break;
+        if (stop) break;
         for (size_t i = 0; i < app->nqueues; i++) {
             const bw_queue_cfg *c = app->queues[i].cfg;
             bullc_error err = {0};
@@ -55,10 +77,12 @@ static void counts_thread(void *arg) {
                 if (!rc) rc = bullc_queue_opts_set_redis(o, app->redis);
                 if (!rc && c->s.prefix) rc = bullc_queue_opts_set_prefix(o, c->s.prefix);
                 if (!rc) rc = bullc_queue_opts_set_skip_meta_update(o, true); /* counting writes nothing */
+                /* the worker's major, so a queue without meta.version counts as it is served */
+                if (!rc) rc = bullc_queue_opts_set_bullmq_version(o, c->s.bullmq_version);
                 if (!rc) rc = bullc_queue_new(&m->queues[i], c->name, o, &err);
                 bullc_queue_opts_free(o);
             }
-            if (!rc) rc = bullc_queue_count_jobs(m->queues[i], states, NSTATES, got, &err);
+            if (!rc) rc = read_counts(m->queues[i], got, &err);
             uv_mutex_lock(&m->mu);
             m->have[i] = rc == 0;
             if (!rc) memcpy(m->counts + i * NSTATES, got, NSTATES * sizeof *got);
@@ -70,7 +94,6 @@ static void counts_thread(void *arg) {
         uv_mutex_unlock(&m->mu);
         uv_async_send(&m->done);
     }
-    free(got);
     for (size_t i = 0; i < app->nqueues; i++) bullc_queue_free(m->queues[i]);
 }
 
@@ -199,6 +222,7 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
     for (size_t i = 0; i < app->nqueues; i++) {
         if (!m->have[i]) continue; /* Redis did not answer: no figure rather than an old one */
         for (size_t s = 0; s < NSTATES; s++) {
+            if (m->counts[i * NSTATES + s] < 0) continue;
             char more[64];
             snprintf(more, sizeof more, ",state=\"%s\"", states[s]);
             queue_sample(b, "bullmq_job_count", &app->queues[i], more, (uint64_t)m->counts[i * NSTATES + s]);
@@ -249,8 +273,17 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
     bw_sb_printf(b, "bullc_worker_redis_up %d\n", up ? 1 : 0);
     head(b, "bullc_worker_reconnects_total", "counter", "Times a worker's connection to Redis came back");
     bw_sb_printf(b, "bullc_worker_reconnects_total %llu\n", (unsigned long long)reconnects);
+    /* one sample per BullMQ release spoken: each queue speaks its Node
+     * peers' major, so a worker serving 5.x and 6.x queues is counted in both */
     head(b, "bullc_worker_info", "gauge", "bullc-worker's version and the BullMQ version it speaks");
-    bw_sb_printf(b, "bullc_worker_info{version=\"%s\",bullmq=\"%s\"} 1\n", bullc_version(), bullc_bullmq_version());
+    bool spoken[2] = {false, false}; /* 5.x, 6.x */
+    for (size_t i = 0; i < app->nqueues; i++)
+        if (app->queues[i].worker) spoken[bullc_worker_bullmq_version(app->queues[i].worker) == 5 ? 0 : 1] = true;
+    if (!spoken[0] && !spoken[1]) spoken[1] = true; /* no worker yet: the default */
+    for (int k = 0; k < 2; k++)
+        if (spoken[k])
+            bw_sb_printf(b, "bullc_worker_info{version=\"%s\",bullmq=\"%s\"} 1\n", bullc_version(),
+                         k == 0 ? BULLC_BULLMQ5_VERSION : bullc_bullmq_version());
 
     uv_rusage_t ru;
     if (!uv_getrusage(&ru)) {
