@@ -271,6 +271,7 @@ typedef struct bullc__prepared_job {
     bool lifo;
     bool timestamp_given; /* by the options, not the clock */
     double size_limit;    /* sizeLimit, or -1 */
+    int major;            /* the BullMQ major whose rules it was checked and packed by; 0: not known yet */
 } bullc__prepared_job;
 /* Validates `opts` merged over `defaults` (either may be NULL) and `data`. */
 int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bullc_job_opts *defaults,
@@ -278,14 +279,21 @@ int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bul
 /* The same, naming the job in the sizeLimit message as Node does. */
 int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const char *data_json,
                              const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err);
+/* The same by the rules of BullMQ major 5 or 6 (the two prepare a 6.x job):
+ * the jobId '0' message, and `debounce`, refused by 6.x and 5.x's old name
+ * of deduplication. 0 (the queue's major is not known yet) leaves those two
+ * unchecked: a job prepared so is prepared again once the major is known. */
+int bullc__job_prepare_major(bullc__prepared_job *pj, int major, const char *name, const char *data_json,
+                             const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err);
 /* The same for jobs of a bulk add that share the options object of the one
  * before (`like`, prepared from the same defaults and options): only the data
  * and the clock are new, the validated and packed options are copied. */
 int bullc__job_prepare_like(bullc__prepared_job *pj, const bullc__prepared_job *like, const char *name,
                             const char *data_json, bullc_error *err);
 void bullc__job_prepared_free(bullc__prepared_job *pj);
-/* Node's rules for a custom job id. */
-int bullc__validate_job_id(const char *id, bullc_error *err);
+/* Node's rules for a custom job id, by major 5 or 6 (0: all but the rule on
+ * '0', whose message differs between the majors). */
+int bullc__validate_job_id(const char *id, int major, bullc_error *err);
 
 /* ---- queue.c: one add script call ---------------------------------------- */
 /* The KEYS and ARGV of one add, as Node's addJobToTransaction builds them:

@@ -162,9 +162,12 @@ static bool js_integer_string(const char *id) {
     return !strcmp(printed, d);
 }
 
-int bullc__validate_job_id(const char *id, bullc_error *err) {
-    if (!strcmp(id, "0") || !strncmp(id, "0:", 2))
-        return bullc__err(err, BULLC_EINVAL, "JobId cannot be '0' or start with '0:'");
+int bullc__validate_job_id(const char *id, int major, bullc_error *err) {
+    if (!strcmp(id, "0") || !strncmp(id, "0:", 2)) /* both majors refuse it, in their words */
+        return major ? bullc__err(err, BULLC_EINVAL,
+                                  major == 5 ? "JobId cannot be '0' or start with 0:"
+                                             : "JobId cannot be '0' or start with '0:'")
+                     : 0;
     if (!*id) return 0; /* "" means an automatic id, as in Node */
     if (js_integer_string(id)) return bullc__err(err, BULLC_EINVAL, "Custom Id cannot be integers");
     if (strchr(id, ':')) {
@@ -211,19 +214,22 @@ static int validate_backoff(const cJSON *v, bullc_error *err) {
     return 0;
 }
 
-static int validate_dedup(const cJSON *v, bullc_error *err) {
+/* deduplication, or 5.x's debounce (its old name, Node's messages say which) */
+static int validate_dedup(const cJSON *v, const char *name, bullc_error *err) {
+    bool debounce = !strcmp(name, "debounce");
     if (!cJSON_IsObject(v))
-        return bullc__err(err, BULLC_EINVAL, "deduplication must be an object {id, ttl, extend, replace}");
+        return bullc__err(err, BULLC_EINVAL, "%s must be an object {id, ttl, extend, replace}", name);
     static const char *const keys[] = {"id", "ttl", "extend", "replace", "keepLastIfActive", "reschedule"};
-    int rc = only_keys(v, "deduplication", keys, 6, err);
+    int rc = only_keys(v, name, keys, 6, err);
     if (rc) return rc;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
     if (!cJSON_IsString(id) || !*id->valuestring)
-        return bullc__err(err, BULLC_EINVAL, "Deduplication id must be provided");
+        return bullc__err(err, BULLC_EINVAL,
+                          debounce ? "Debounce id must be provided" : "Deduplication id must be provided");
     for (const cJSON *c = v->child; c; c = c->next) {
         if (!strcmp(c->string, "id") || cJSON_IsNull(c)) continue;
         char what[64];
-        snprintf(what, sizeof what, "deduplication.%s", c->string);
+        snprintf(what, sizeof what, "%s.%s", name, c->string);
         rc = !strcmp(c->string, "ttl") ? want_int(c, what, 1, BULLC__MAX_SAFE_INTEGER, err) : want_bool(c, what, err);
         if (rc) return rc;
     }
@@ -245,16 +251,20 @@ static int validate_parent(const cJSON *v, bullc_error *err) {
     return 0;
 }
 
-/* Validates one option by name; `v` is never JSON null (nulls are unset). */
-static int validate_one(const char *k, const cJSON *v, bullc_error *err) {
+/* Validates one option by name by major 5 or 6's rules (0: not known yet,
+ * see bullc__job_prepare_major); `v` is never JSON null (nulls are unset). */
+static int validate_one(const char *k, const cJSON *v, int major, bullc_error *err) {
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (!strcmp(k, unsupported[i]))
             return bullc__err(err, BULLC_EINVAL, "job option '%s' is not supported by bullc yet (repeatable jobs)", k);
-    if (!strcmp(k, "debounce"))
-        return bullc__err(err, BULLC_EINVAL, "Debounce option has been removed. Use deduplication option instead");
+    if (!strcmp(k, "debounce")) {
+        if (major == 6)
+            return bullc__err(err, BULLC_EINVAL, "Debounce option has been removed. Use deduplication option instead");
+        return major == 5 ? validate_dedup(v, k, err) : 0;
+    }
     if (!strcmp(k, "jobId")) {
         if (!cJSON_IsString(v)) return bullc__err(err, BULLC_EINVAL, "jobId must be a string");
-        return bullc__validate_job_id(v->valuestring, err);
+        return bullc__validate_job_id(v->valuestring, major, err);
     }
     if (!strcmp(k, "delay")) {
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
@@ -277,7 +287,7 @@ static int validate_one(const char *k, const cJSON *v, bullc_error *err) {
     if (!strcmp(k, "timestamp")) return want_int(v, "timestamp", 0, BULLC__MAX_SAFE_INTEGER, err);
     if (!strcmp(k, "backoff")) return validate_backoff(v, err);
     if (!strcmp(k, "removeOnComplete") || !strcmp(k, "removeOnFail")) return validate_keep(v, k, err);
-    if (!strcmp(k, "deduplication")) return validate_dedup(v, err);
+    if (!strcmp(k, "deduplication")) return validate_dedup(v, k, err);
     if (!strcmp(k, "parent")) return validate_parent(v, err);
     if (!strcmp(k, "lifo") || !strcmp(k, "failParentOnFailure") || !strcmp(k, "continueParentOnFailure") ||
         !strcmp(k, "ignoreDependencyOnFailure") || !strcmp(k, "removeDependencyOnFailure"))
@@ -285,10 +295,15 @@ static int validate_one(const char *k, const cJSON *v, bullc_error *err) {
     return bullc__err(err, BULLC_EINVAL, "unknown job option '%s'", k);
 }
 
-static int validate_obj(const cJSON *obj, bullc_error *err) {
+static bool set(const cJSON *obj, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, k);
+    return v && !cJSON_IsNull(v);
+}
+
+static int validate_obj(const cJSON *obj, int major, bullc_error *err) {
     for (const cJSON *c = obj->child; c; c = c->next) {
         if (cJSON_IsNull(c)) continue;
-        int rc = validate_one(c->string, c, err);
+        int rc = validate_one(c->string, c, major, err);
         if (rc) return rc;
     }
     /* Node lists the enabled ones, in this order */
@@ -302,14 +317,15 @@ static int validate_obj(const cJSON *obj, bullc_error *err) {
             strcat(list, exclusive[i]);
         }
     if (n > 1) return bullc__err(err, BULLC_EINVAL, "The following options cannot be used together: %s", list);
-    if (cJSON_HasObjectItem(obj, "deduplication") && cJSON_HasObjectItem(obj, "parent") &&
-        !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, "deduplication")) &&
-        !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, "parent")))
+    if (set(obj, "deduplication") && set(obj, "parent"))
         return bullc__err(err, BULLC_EINVAL, "Deduplication and parent options cannot be used together");
+    if (major == 5 && set(obj, "debounce") && set(obj, "parent"))
+        return bullc__err(err, BULLC_EINVAL, "Debounce and parent options cannot be used together");
     return 0;
 }
 
-int bullc_job_opts_validate(const bullc_job_opts *o, bullc_error *err) { return validate_obj(o->obj, err); }
+/* Without a queue, the major is not known: its rules are checked by the add. */
+int bullc_job_opts_validate(const bullc_job_opts *o, bullc_error *err) { return validate_obj(o->obj, 0, err); }
 
 int bullc_job_opts_merge_json(bullc_job_opts *o, const char *json, bullc_error *err) {
     if (!json) return bullc__err(err, BULLC_EINVAL, "options: NULL JSON");
@@ -321,7 +337,7 @@ int bullc_job_opts_merge_json(bullc_job_opts *o, const char *json, bullc_error *
         cJSON_Delete(in);
         return bullc__err(err, BULLC_EINVAL, "options must be a JSON object");
     }
-    int rc = validate_obj(in, err);
+    int rc = validate_obj(in, 0, err);
     if (rc) {
         cJSON_Delete(in);
         return rc;
@@ -347,8 +363,10 @@ void bullc__job_prepared_free(bullc__prepared_job *pj) {
     memset(pj, 0, sizeof *pj);
 }
 
-/* Node's optsEncodeMap: the stored name of an option. */
-static const char *short_key(const char *k) {
+/* Node's optsEncodeMap: the stored name of an option (5.x's maps its
+ * legacy debounce to deduplication's "de" too). */
+static const char *short_key(const char *k, int major) {
+    if (major == 5 && !strcmp(k, "debounce")) return "de";
     const char *s = bullc__opt_short(k);
     return s ? s : k;
 }
@@ -447,7 +465,13 @@ int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bul
 
 int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const char *data_json,
                              const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err) {
+    return bullc__job_prepare_major(pj, 6, name, data_json, defaults, opts, err);
+}
+
+int bullc__job_prepare_major(bullc__prepared_job *pj, int major, const char *name, const char *data_json,
+                             const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err) {
     memset(pj, 0, sizeof *pj);
+    pj->major = major;
     int rc = prepare_data(pj, data_json, err);
     if (rc) return rc;
 
@@ -467,7 +491,7 @@ int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const ch
         next = c->next;
         if (cJSON_IsNull(c)) cJSON_Delete(cJSON_DetachItemViaPointer(m, c));
     }
-    if ((rc = validate_obj(m, err))) goto out;
+    if ((rc = validate_obj(m, major, err))) goto out;
 
     /* The Job constructor's normalisation: attempts defaults to 0; a number
      * backoff becomes {type: 'fixed', delay}. */
@@ -483,7 +507,9 @@ int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const ch
 
     const cJSON *v;
     if ((v = cJSON_GetObjectItemCaseSensitive(m, "jobId")) && *v->valuestring) pj->job_id = sdsnew(v->valuestring);
-    if ((v = cJSON_GetObjectItemCaseSensitive(m, "deduplication")))
+    /* 5.x: deduplication.id, else debounce.id (Job's deduplicationId) */
+    if ((v = cJSON_GetObjectItemCaseSensitive(m, "deduplication")) ||
+        (major == 5 && (v = cJSON_GetObjectItemCaseSensitive(m, "debounce"))))
         pj->dedup_id = sdsnew(cJSON_GetObjectItemCaseSensitive(v, "id")->valuestring);
     v = cJSON_GetObjectItemCaseSensitive(m, "timestamp");
     pj->timestamp_given = v && v->valuedouble > 0;
@@ -497,12 +523,23 @@ int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const ch
     if ((rc = check_size(pj, name, err))) goto out;
     if (prepare_parent(pj, m)) goto oom;
 
+    /* 5.x with both deduplication and debounce: Node's optsAsJSON assigns
+     * "de" twice, so it stays where the first one was, with the last value */
+    const cJSON *de_last = NULL;
+    size_t n_de = 0;
+    for (const cJSON *c = m->child; c; c = c->next)
+        if (!strcmp(short_key(c->string, major), "de")) de_last = c, n_de++;
     bullc__packbuf pb;
     bullc__packbuf_init(&pb);
-    msgpack_pack_map(&pb.pk, (size_t)cJSON_GetArraySize(m));
+    msgpack_pack_map(&pb.pk, (size_t)cJSON_GetArraySize(m) - (n_de > 1 ? n_de - 1 : 0));
+    bool de_packed = false;
     for (const cJSON *c = m->child; c; c = c->next) {
-        bullc__pack_str(&pb.pk, short_key(c->string));
-        bullc__pack_json(&pb.pk, c);
+        const char *k = short_key(c->string, major);
+        bool de = !strcmp(k, "de");
+        if (de && de_packed) continue;
+        de_packed = de_packed || de;
+        bullc__pack_str(&pb.pk, k);
+        bullc__pack_json(&pb.pk, de ? de_last : c);
     }
     pj->packed_opts = sdsnewlen(pb.sbuf.data, pb.sbuf.size);
     bullc__packbuf_destroy(&pb);

@@ -550,7 +550,8 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
         const cJSON *att = job->o_attempts;
         double attempts = cJSON_IsNumber(att) ? att->valuedouble : 0;
         bool unrecoverable = fail_flags & BULLC_FAIL_UNRECOVERABLE;
-        bool max_started = w->o.max_started_attempts && w->o.max_started_attempts <= job->attempts_started;
+        bool max_started = w->proto->max_started_ends_retries && w->o.max_started_attempts &&
+                           w->o.max_started_attempts <= job->attempts_started;
         if ((double)job->attempts_made + 1 < attempts && !unrecoverable && !max_started) {
             delay = bullc__backoff_delay(w, job, job->attempts_made + 1, f->value);
             /* Node: `if (retryDelay)`, so a negative delay goes through

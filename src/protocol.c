@@ -300,9 +300,9 @@ static const bullc__call calls_v5[BULLC__C_N] = {
 };
 
 const bullc__protocol bullc__protocol_v6 = {
-    6, bullc__scripts_bullmq_version, "bullmq:" BULLC_BULLMQ_VERSION, NULL, 10, false};
+    6, bullc__scripts_bullmq_version, "bullmq:" BULLC_BULLMQ_VERSION, NULL, 10, false, true};
 const bullc__protocol bullc__protocol_v5 = {
-    5, bullc__scripts5_bullmq_version, "bullmq:" BULLC_BULLMQ5_VERSION, calls_v5, 9, true};
+    5, bullc__scripts5_bullmq_version, "bullmq:" BULLC_BULLMQ5_VERSION, calls_v5, 9, true, false};
 
 const bullc__protocol *bullc__protocol_of(int major) {
     return major == 6 ? &bullc__protocol_v6 : major == 5 ? &bullc__protocol_v5 : NULL;

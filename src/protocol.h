@@ -149,6 +149,9 @@ typedef struct bullc__protocol {
     const bullc__call *changed; /* BULLC__C_N entries, name NULL where 6.x's holds */
     int add_args;               /* items packed in the add scripts' ARGV[1] */
     bool paused_list;           /* a paused queue keeps its jobs in `paused` (5.x) */
+    /* Job.moveToFailed retries no job started maxStartedAttempts times (6.x);
+     * 5.x retries it and its next start fails it as unrecoverable */
+    bool max_started_ends_retries;
 } bullc__protocol;
 
 extern const bullc__protocol bullc__protocol_v6;

@@ -284,8 +284,9 @@ static int prepare_one(bullc_queue *q, batch *b, bullc_error *err) {
         rc = bullc__err(err, BULLC_EINVAL, "job name must not be NULL");
     else if (i > 0 && j->opts == b->jobs[i - 1].opts)
         rc = bullc__job_prepare_like(&b->pj[i], &b->pj[i - 1], j->name, j->data_json, err);
-    else
-        rc = bullc__job_prepare_named(&b->pj[i], j->name, j->data_json, q->defaults, j->opts, err);
+    else /* the major is known once told or settled; else rebuild_first checks its rules */
+        rc = bullc__job_prepare_major(&b->pj[i], q->explicit_major || q->settled ? q->proto->major : 0, j->name,
+                                      j->data_json, q->defaults, j->opts, err);
     if (rc) {
         b->jobs[i].status = rc;
         if (b->prefix_index) bullc__err_prefix(err, "job %zu: ", i);
@@ -299,9 +300,23 @@ static int prepare_one(bullc_queue *q, batch *b, bullc_error *err) {
 }
 
 /* The first job is prepared before connecting, so before the queue's major
- * was settled: built again when it settled on another. */
+ * was settled: prepared again by its major's rules (jobId '0', debounce)
+ * when it was not known, built again when it settled on another. */
 static int rebuild_first(bullc_queue *q, batch *b, bullc_error *err) {
-    if (b->calls[0].proto == q->proto) return 0;
+    if (b->pj[0].major != q->proto->major) {
+        bullc__prepared_job pj;
+        const bullc_bulk_job *j = &b->jobs[0];
+        int rc = bullc__job_prepare_major(&pj, q->proto->major, j->name, j->data_json, q->defaults, j->opts, err);
+        if (rc) {
+            b->jobs[0].status = rc;
+            if (b->prefix_index) bullc__err_prefix(err, "job 0: ");
+            return rc;
+        }
+        bullc__job_prepared_free(&b->pj[0]);
+        b->pj[0] = pj;
+    } else if (b->calls[0].proto == q->proto) {
+        return 0;
+    }
     bullc__add_call_free(&b->calls[0]);
     if (bullc__add_call_build(&b->calls[0], q->proto, &q->keys, b->jobs[0].name, &b->pj[0], 0))
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
@@ -402,8 +417,10 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
     /* The first job is checked before connecting: bad input is reported as
      * such even when Redis is down. */
     if ((rc = prepare_one(q, &b, err))) goto out;
+    /* settled before the meta is written: a job its major refuses writes nothing */
+    if ((rc = bullc__conn_ensure(&q->conn, err)) || (rc = settle(q, err)) || (rc = rebuild_first(q, &b, err))) goto out;
     if (n == 1 && !nprobes(&b.pj[0])) {
-        if ((rc = ready(q, err)) || (rc = rebuild_first(q, &b, err))) goto out;
+        if ((rc = ready(q, err))) goto out;
         /* The common single add: one EVALSHA, no transaction needed. */
         redisReply *r = NULL;
         probes none = {0};
@@ -412,7 +429,6 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
         freeReplyObject(r);
         goto out;
     }
-    if ((rc = bullc__conn_ensure(&q->conn, err)) || (rc = settle(q, err)) || (rc = rebuild_first(q, &b, err))) goto out;
     for (int attempt = 0; attempt < 3; attempt++) {
         if ((rc = load_add_scripts(q, err)) || (rc = send_batch(q, &b, err))) break;
         size_t left = 0;

@@ -234,6 +234,28 @@ test('an existing jobId or an open deduplication window adds nothing, as in Node
   }
 });
 
+// Adds each step with bullc (under prefix pb) and Node's queue qn; returns
+// [bullc's ids, Node's ids].
+async function addSteps(pb, qn, steps) {
+  const idsB = [];
+  const idsN = [];
+  for (const { data, opts } of steps) {
+    idsB.push(h.bullcAdd(pb, Q, 'd', data, opts));
+    idsN.push((await qn.add('d', data, structuredClone(opts))).id);
+  }
+  return [idsB, idsN];
+}
+
+// Each deduplication id's key holds the same owner on both sides, with about the same TTL.
+async function sameDedupKeys(client, pb, pn, dedupIds) {
+  for (const d of dedupIds) {
+    const key = p => `${p}:${Q}:de:${d}`;
+    assert.equal(await client.get(key(pb)), await client.get(key(pn)), `owner of ${d}`);
+    const [tb, tn] = [await client.pttl(key(pb)), await client.pttl(key(pn))];
+    assert.ok(Math.abs(tb - tn) < 5000 || (tb < 0 && tn < 0), `ttl of ${d}: ${tb} vs ${tn}`);
+  }
+}
+
 test('deduplication with ttl/extend and replace behaves as in Node', async () => {
   const pb = h.uniquePrefix('cmpb');
   const pn = h.uniquePrefix('cmpn');
@@ -251,29 +273,62 @@ test('deduplication with ttl/extend and replace behaves as in Node', async () =>
       { data: { s: 5 }, opts: { deduplication: { id: 'rep2', replace: true } } },
       { data: { s: 6 }, opts: { deduplication: { id: 'rep2', replace: true } } },
     ];
-    const idsB = [];
-    const idsN = [];
-    for (const { data, opts } of steps) {
-      idsB.push(h.bullcAdd(pb, Q, 'd', data, opts));
-      idsN.push((await qn.add('d', data, structuredClone(opts))).id);
-    }
+    const [idsB, idsN] = await addSteps(pb, qn, steps);
     assert.deepEqual(idsB, idsN);
     assert.deepEqual(idsB, ['1', '1', '3', '4', '5', '5']);
     for (const id of ['1', '2', '3', '4', '5', '6']) {
       assert.equal(await client.exists(`${pb}:${Q}:${id}`), await client.exists(`${pn}:${Q}:${id}`), `job ${id} exists`);
     }
-    for (const d of ['ext', 'rep', 'rep2']) {
-      const key = p => `${p}:${Q}:de:${d}`;
-      assert.equal(await client.get(key(pb)), await client.get(key(pn)), `owner of ${d}`);
-      const [tb, tn] = [await client.pttl(key(pb)), await client.pttl(key(pn))];
-      assert.ok(Math.abs(tb - tn) < 5000 || (tb < 0 && tn < 0), `ttl of ${d}: ${tb} vs ${tn}`);
-    }
+    await sameDedupKeys(client, pb, pn, ['ext', 'rep', 'rep2']);
     const keep = { keepDelayValue: false };
     assert.deepEqual(await events(client, pb, keep), await events(client, pn, keep), 'events');
   } finally {
     await h.closeAll(qn, client);
   }
 });
+
+test(
+  "debounce on a 5.x queue is deduplication under its old name: bullc writes what Node 5 writes",
+  // 6.x refuses it ('[when removed debounce option is provided] throws an error')
+  { skip: h.bullmqMajor() !== 5 && 'BullMQ 6 removed debounce' },
+  async () => {
+    const pb = h.uniquePrefix('cmpb');
+    const pn = h.uniquePrefix('cmpn');
+    const client = h.redis();
+    const qn = h.newQueue(Q, pn);
+    try {
+      const steps = [
+        { data: { s: 1 }, opts: { debounce: { id: 'old', ttl: 60000 } } },
+        { data: { s: 2 }, opts: { debounce: { id: 'old', ttl: 60000 } } },
+        // both names: the key is deduplication's, the stored "de" the last one's
+        { data: { s: 3 }, opts: { deduplication: { id: 'new' }, attempts: 2, debounce: { id: 'old2', ttl: 1000 } } },
+        { data: { s: 4 }, opts: { deduplication: { id: 'new' } } },
+      ];
+      const [idsB, idsN] = await addSteps(pb, qn, steps);
+      assert.deepEqual(idsB, idsN);
+      assert.deepEqual(idsB, ['1', '1', '3', '3']);
+      for (const id of ['1', '3']) {
+        const [b, n] = [await h.jobHash(client, pb, Q, id), await h.jobHash(client, pn, Q, id)];
+        delete b.timestamp;
+        delete n.timestamp;
+        assert.deepEqual(b, n, `job ${id}'s hash`);
+      }
+      assert.equal((await h.jobHash(client, pb, Q, '1')).deid, 'old');
+      await sameDedupKeys(client, pb, pn, ['old', 'new', 'old2']);
+      const keep = { keepDelayValue: false };
+      const ev = await events(client, pb, keep);
+      assert.deepEqual(ev, await events(client, pn, keep), 'events');
+      assert.ok(ev.some(e => e.event === 'debounced'), '5.x writes debounced beside deduplicated');
+      // its rules, in Node 5's words
+      const bad = h.bullc(['add', Q, 'd', '{}', '--opts', '{"debounce":{"ttl":5}}'], { prefix: pb });
+      assert.equal(bad.status, 2, bad.stderr);
+      await assert.rejects(qn.add('d', {}, { debounce: { ttl: 5 } }), /Debounce id must be provided/);
+      assert.match(bad.stderr, /Debounce id must be provided/);
+    } finally {
+      await h.closeAll(qn, client);
+    }
+  },
+);
 
 test('bullc --json add / add-bulk print valid JSON, whatever the job id', async () => {
   const prefix = h.uniquePrefix();
@@ -637,15 +692,11 @@ test('[when jobId is provided as integer] throws error', () => sameRejection({ j
 // node: "[when custom job id contains :] throws an error"
 test('[when custom job id contains :] throws an error', () => sameRejection({ jobId: '1:0' }, { data: { foo: 1 } }));
 
-test(
-  'jobId 0 and 0:x are rejected with Node message',
-  // 5.x words it "start with 0:" (6.x quotes '0:'); bullc has 6.x's words for both majors
-  { skip: h.bullmqMajor() === 5 && "BullMQ 5.x's message differs by two quotes" },
-  async () => {
-    await sameRejection({ jobId: '0' });
-    await sameRejection({ jobId: '0:x' });
-  },
-);
+// 5.x words it "start with 0:" (6.x quotes '0:'): bullc words it as the queue's major
+test('jobId 0 and 0:x are rejected with Node message', async () => {
+  await sameRejection({ jobId: '0' });
+  await sameRejection({ jobId: '0:x' });
+});
 
 // node: "should set default size limit and fail due to size limit exception"
 test('should set default size limit and fail due to size limit exception', () =>

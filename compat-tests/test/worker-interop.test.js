@@ -5,9 +5,10 @@
 
 const { describe, it, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { Job, bullmqPackage, closeAll, eventually, newQueue, newQueueEvents, newWorker, sleep, uniquePrefix } =
-  require('../lib/harness');
-const { killAll, startNode, startReady } = require('../lib/worker-proc');
+const {
+  Job, bullmqMajor, bullmqPackage, closeAll, eventually, newQueue, newQueueEvents, newWorker, sleep, uniquePrefix,
+} = require('../lib/harness');
+const { killAll, script, startNode, startReady, tmpDir } = require('../lib/worker-proc');
 
 const closers = [];
 after(async () => {
@@ -120,5 +121,36 @@ describe('bullc-worker with Node workers', () => {
     assert.equal(j.stalledCounter, 1);
     await c.waitFor(new RegExp(`stalled queue=jobs id=${job.id} `));
     assert.equal((await c.stop()).code, 0);
+  });
+
+  it("maxStartedAttempts: a job failing at each start ends as the peer major's Node worker ends it", async () => {
+    // 6.x retries no job started maxStartedAttempts times (Job.moveToFailed);
+    // 5.x retries it, and its next start fails it as started too often
+    const boom = script(tmpDir('wimsa'), 'boom.sh', 'cat >/dev/null; echo boom >&2; exit 1');
+    const ends = [];
+    for (const side of ['node', 'bullc']) {
+      const prefix = uniquePrefix('wimsa');
+      const queue = newQueue('jobs', prefix);
+      closers.push(queue);
+      const job = await queue.add('x', {}, { attempts: 4 });
+      let stop;
+      if (side === 'node') {
+        const w = newWorker('jobs', prefix, async () => {
+          throw new Error('boom');
+        }, { maxStartedAttempts: 1 });
+        stop = () => w.close();
+      } else {
+        const c = await startReady(['--queue', 'jobs', '--exec', boom, '--max-started-attempts', '1'], { prefix });
+        stop = async () => assert.equal((await c.stop()).code, 0);
+      }
+      await eventually(async () => (await queue.getJobState(job.id)) === 'failed', 10000, `${side}: the job failed`);
+      await stop();
+      const j = await Job.fromId(queue, job.id);
+      ends.push({ attemptsMade: j.attemptsMade, attemptsStarted: j.attemptsStarted, failedReason: j.failedReason });
+    }
+    assert.deepEqual(ends[1], ends[0], 'bullc-worker ends the job as Node does');
+    assert.deepEqual(ends[0], bullmqMajor() === 5
+      ? { attemptsMade: 2, attemptsStarted: 2, failedReason: 'job started more than allowable limit' }
+      : { attemptsMade: 1, attemptsStarted: 1, failedReason: 'boom' });
   });
 });

@@ -50,7 +50,7 @@ static int merge(const char *json, bullc_error *err) {
     } while (0)
 
 /* The job id rule alone. */
-static int job_id(const char *id, bullc_error *err) { return bullc__validate_job_id(id, err); }
+static int job_id(const char *id, bullc_error *err) { return bullc__validate_job_id(id, 6, err); }
 
 #define ID_OK(id)                                                                           \
     do {                                                                                    \
@@ -148,7 +148,50 @@ Test(opts, deduplication_and_parent_together_are_refused) {
 
 /* node: "[.create > when removed debounce option is provided] throws an error" */
 Test(opts, debounce_was_removed) {
-    REJECTS("{\"debounce\":{\"id\":\"legacy\"}}", "Debounce option has been removed. Use deduplication option instead");
+    /* 5.x still takes it: refused by the add of a 6.x queue, when the major is known */
+    ACCEPTS("{\"debounce\":{\"id\":\"legacy\"}}");
+    bullc_error err = {0};
+    cr_expect_eq(prepare_fails(NULL, NULL, "{\"debounce\":{\"id\":\"legacy\"}}", &err), BULLC_EINVAL);
+    cr_expect_str_eq(err.message, "Debounce option has been removed. Use deduplication option instead");
+}
+
+/* BullMQ 5.x's add of {debounce}: deduplication under its old name (5.81.5's
+ * optsEncodeMap packs both as "de", Job takes deduplicationId from
+ * deduplication.id, else debounce.id), with its own messages. */
+static int prepare5(bullc__prepared_job *pj, const char *opts, bullc_error *err) {
+    bullc_job_opts *o = opts_of(opts);
+    int rc = bullc__job_prepare_major(pj, 5, "j", "{}", NULL, o, err);
+    bullc_job_opts_free(o);
+    return rc;
+}
+
+Test(opts, debounce_is_deduplication_on_5x) {
+    bullc__prepared_job pj;
+    bullc_error err = {0};
+    cr_assert_eq(prepare5(&pj, "{\"debounce\":{\"id\":\"legacy\",\"ttl\":500}}", &err), 0, "%s", err.message);
+    cJSON *j = bullc__unpack_to_json(pj.packed_opts, sdslen(pj.packed_opts));
+    expect_json(j, "{\"de\":{\"id\":\"legacy\",\"ttl\":500},\"attempts\":0}");
+    cr_expect_str_eq(pj.dedup_id, "legacy");
+    cJSON_Delete(j);
+    bullc__job_prepared_free(&pj);
+    /* both: "de" where the first was, with the last one's value; the id is deduplication's */
+    cr_assert_eq(
+        prepare5(&pj, "{\"deduplication\":{\"id\":\"new\"},\"lifo\":true,\"debounce\":{\"id\":\"old\"}}", &err), 0,
+        "%s", err.message);
+    j = bullc__unpack_to_json(pj.packed_opts, sdslen(pj.packed_opts));
+    char *text = cJSON_PrintUnformatted(j);
+    cr_expect_str_eq(text, "{\"de\":{\"id\":\"old\"},\"lifo\":true,\"attempts\":0}");
+    cr_expect_str_eq(pj.dedup_id, "new");
+    free(text);
+    cJSON_Delete(j);
+    bullc__job_prepared_free(&pj);
+    cr_expect_eq(prepare5(&pj, "{\"debounce\":{\"ttl\":5}}", &err), BULLC_EINVAL);
+    cr_expect_str_eq(err.message, "Debounce id must be provided");
+    cr_expect_eq(prepare5(&pj, "{\"parent\":{\"id\":\"p1\",\"queue\":\"bull:q\"},\"debounce\":{\"id\":\"d\"}}", &err),
+                 BULLC_EINVAL);
+    cr_expect_str_eq(err.message, "Debounce and parent options cannot be used together");
+    cr_expect_eq(prepare5(&pj, "{\"debounce\":{\"id\":\"d\",\"extend\":1}}", &err), BULLC_EINVAL);
+    cr_expect_str_eq(err.message, "debounce.extend must be true or false");
 }
 
 /* ---- jobId ---------------------------------------------------------------- */
@@ -165,7 +208,15 @@ Test(opts, job_id_zero_and_zero_colon) {
     ID_BAD("0", "JobId cannot be '0' or start with '0:'");
     ID_BAD("0:x", "JobId cannot be '0' or start with '0:'");
     ID_BAD("0:a:b", "JobId cannot be '0' or start with '0:'");
-    REJECTS("{\"jobId\":\"0\"}", "JobId cannot be '0' or start with '0:'");
+    /* merge_json leaves it to the add, whose queue's major words it */
+    ACCEPTS("{\"jobId\":\"0\"}");
+    bullc_error err = {0};
+    cr_expect_eq(prepare_fails(NULL, NULL, "{\"jobId\":\"0:x\"}", &err), BULLC_EINVAL);
+    cr_expect_str_eq(err.message, "JobId cannot be '0' or start with '0:'");
+    bullc__prepared_job pj;
+    cr_expect_eq(prepare5(&pj, "{\"jobId\":\"0\"}", &err), BULLC_EINVAL);
+    cr_expect_str_eq(err.message, "JobId cannot be '0' or start with 0:", "5.x's words");
+    cr_expect_eq(bullc__validate_job_id("0", 0, &err), 0, "not checked before the major is known");
     ID_OK("00");
     ID_OK("a0:b:c");
 }
