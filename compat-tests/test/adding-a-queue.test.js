@@ -36,6 +36,9 @@ describe('docs/adding-a-queue.md: the payment queue', () => {
     const prefix = uniquePrefix('pay');
     const queue = newQueue('payment', prefix);
     closers.push(queue);
+    // the checkout (the library in auto) finds the major in the meta the Node Queue writes, as
+    // a service's would: on a queue without it, it would write 6.x's and stop a 5.x worker
+    await eventually(async () => (await queue.getVersion()) !== null, 5000, "the Node Queue's meta.version");
     const cfg = { maxAmount: 1000, currencies: ['EUR', 'USD'], outageAttempts: 1 };
     const w = await startReady(['--queue', 'payment', '--plugin', bin('libbullc_payment_plugin.so'),
       '--plugin-config', JSON.stringify(cfg), '--concurrency', '4', '--drain-delay', '1'], { prefix });
@@ -68,6 +71,7 @@ describe('docs/adding-a-queue.md: the payment queue', () => {
     const prefix = uniquePrefix('paybad');
     const queue = newQueue('payment', prefix);
     closers.push(queue);
+    await eventually(async () => (await queue.getVersion()) !== null, 5000, "the Node Queue's meta.version");
     for (const args of [['', '10', 'EUR'], ['o-1', '0', 'EUR'], ['o-1', '-3', 'EUR'], ['o-1', '10', 'eur']]) {
       const r = checkout(prefix, ...args);
       assert.equal(r.status, 2, `${args}: ${r.stderr}`);

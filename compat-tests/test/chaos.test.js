@@ -13,8 +13,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
 const IORedis = require('ioredis');
-const { Queue } = require('bullmq');
-const { sleep, eventually } = require('../lib/harness');
+const { bullmqPackage, eventually, nodeBullmq, sleep } = require('../lib/harness');
+
+const { Queue } = nodeBullmq(); // the Node peer's major (BULLC_COMPAT_BULLMQ)
 const { RedisServer, startWorker, startNode, killAll, tmpDir } = require('../lib/worker-proc');
 
 after(killAll);
@@ -31,7 +32,7 @@ function freePort() {
 }
 
 const NODE_WORKER = `
-const { Worker } = require('bullmq');
+const { Worker } = require('${bullmqPackage()}');
 const [url, prefix] = process.argv.slice(1);
 const u = new URL(url);
 const w = new Worker('chaos', async job => {

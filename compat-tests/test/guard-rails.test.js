@@ -56,7 +56,8 @@ test('a queue written by another BullMQ major than the one chosen refuses to sta
     assert.match(w.text(), /bullmq:5\.12\.0/);
     // a major bullc does not speak refuses to start without an explicit choice
     await c.hset('bull:older:meta', 'version', 'bullmq:4.18.0');
-    const w4 = startWorker(['--queue', 'older', '--builtin', 'noop'], { redis: r.url });
+    const w4 = startWorker(['--queue', 'older', '--builtin', 'noop'],
+      { redis: r.url, env: { ...process.env, BULLC_BULLMQ_VERSION: '' } });
     assert.strictEqual((await w4.waitExit(10000)).code, 5);
     assert.match(w4.text(), /bullmq:4\.18\.0/);
   } finally {

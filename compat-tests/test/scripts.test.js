@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// bullc embeds BullMQ 6.7.0's scripts byte for byte: same names, same number
-// of keys, same SHA1 as the text Node's ioredis sends, so both share Redis's
-// script cache.
+// bullc embeds BullMQ 6.7.0's and 5.81.5's scripts byte for byte: same names,
+// same number of keys, same SHA1 as the text Node's ioredis sends, so both
+// share Redis's script cache. Checked against the Node peer's major
+// (BULLC_COMPAT_BULLMQ; bullc lists that major's scripts when told it).
 'use strict';
 
 const test = require('node:test');
@@ -11,7 +12,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const h = require('../lib/harness');
 
-const bullmqDir = path.dirname(require.resolve('bullmq/package.json'));
+const bullmqDir = path.dirname(require.resolve(`${h.bullmqPackage()}/package.json`));
+const major = h.bullmqMajor();
 const scriptsDir = path.join(bullmqDir, 'dist', 'cjs', 'scripts');
 const sha1 = text => crypto.createHash('sha1').update(text).digest('hex');
 
@@ -32,16 +34,17 @@ function nodeScripts() {
 }
 
 function bullcScripts() {
-  const list = JSON.parse(h.bullcOk(['--json', 'scripts'], { redis: null }));
+  const list = JSON.parse(h.bullcOk(['--json', '--bullmq-version', String(major), 'scripts'], { redis: null }));
   assert.ok(Array.isArray(list), 'bullc --json scripts prints an array');
   return list;
 }
 
 test('bullc is built against the bullmq version the compat tests run', () => {
-  const version = require('bullmq/package.json').version;
-  assert.equal(version, '6.7.0');
-  const out = h.bullcOk(['--version'], { redis: null });
-  assert.match(out, /\(BullMQ 6\.7\.0\)/);
+  const version = require(`${h.bullmqPackage()}/package.json`).version;
+  assert.equal(version, major === 5 ? '5.81.5' : '6.7.0');
+  assert.match(h.bullcOk(['--version'], { redis: null }), /\(BullMQ 6\.7\.0\)/);
+  const help = h.bullc(['--help'], { redis: null });
+  assert.ok(`${help.stdout}${help.stderr}`.includes(`BullMQ 6.7.0's and 5.81.5's protocols`), help.stdout);
 });
 
 test('bullc scripts --json lists {id, keys, sha1, size} for each script', () => {
@@ -77,6 +80,7 @@ test('bullc embeds every Node script with the same keys and SHA1', () => {
 
 test("Node's workers and bullc share Redis's script cache", async () => {
   const bullc = new Map(bullcScripts().map(s => [s.id, s]));
+  // 5.x's moveToFinished takes the same 14 keys
   const shas = ['addStandardJob-9', 'moveToActive-11', 'moveToFinished-14'].map(id => {
     assert.ok(bullc.has(id), `bullc embeds ${id}`);
     return bullc.get(id).sha1;

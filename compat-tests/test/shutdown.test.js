@@ -9,8 +9,9 @@ const assert = require('node:assert');
 const fs = require('node:fs');
 const net = require('node:net');
 const IORedis = require('ioredis');
-const { Queue } = require('bullmq');
-const { eventually } = require('../lib/harness');
+const { eventually, nodeBullmq } = require('../lib/harness');
+
+const { Queue } = nodeBullmq(); // the Node peer's major (BULLC_COMPAT_BULLMQ)
 const { RedisServer, startReady, killAll, tmpDir } = require('../lib/worker-proc');
 
 after(killAll);

@@ -11,8 +11,9 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');
-const { Queue } = require('bullmq');
-const { bullc, eventually, sleep } = require('../lib/harness');
+const { bullc, eventually, nodeBullmq, sleep } = require('../lib/harness');
+
+const { Queue } = nodeBullmq(); // the Node peer's major (BULLC_COMPAT_BULLMQ)
 const { Proc, startReady, killAll, tmpDir } = require('../lib/worker-proc');
 
 after(killAll);

@@ -20,6 +20,13 @@ BULLC_EXPORT int bullc_script_info(size_t index, const char **id, int *numkeys, 
 /* The text of script `index`, NULL when out of range. Static. */
 BULLC_EXPORT const char *bullc_script_text(size_t index);
 
+/* The same for the scripts of BullMQ major 5 or 6 whose protocol bullc
+ * speaks (docs/versions.md); bullc_script_count and bullc_script_info give
+ * 6's. Another major: 0 scripts, BULLC_EINVAL. Pointers are static. */
+BULLC_EXPORT size_t bullc_script_count_of(int major);
+BULLC_EXPORT int bullc_script_info_of(int major, size_t index, const char **id, int *numkeys, const char **sha1,
+                                      size_t *size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -287,13 +287,15 @@ out:
 
 int cmd_scripts(cli *c) {
     if (c->argc != 1) return cli_fail(EXIT_USAGE, "usage: bullc scripts");
-    size_t n = bullc_script_count();
+    /* no queue to settle on: auto is the default major, 6 */
+    int major = c->bullmq_version ? c->bullmq_version : 6;
+    size_t n = bullc_script_count_of(major);
     if (c->json) printf("[");
     for (size_t i = 0; i < n; i++) {
         const char *id, *sha;
         int nk;
         size_t size;
-        bullc_script_info(i, &id, &nk, &sha, &size);
+        bullc_script_info_of(major, i, &id, &nk, &sha, &size);
         if (c->json)
             printf("%s{\"id\":\"%s\",\"keys\":%d,\"sha1\":\"%s\",\"size\":%zu}", i ? "," : "", id, nk, sha, size);
         else

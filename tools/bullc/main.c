@@ -45,7 +45,8 @@ static const verb verbs[] = {
      "job.removeUnprocessedChildren()); completed, failed and active ones stay. A missing job exits 4.\n"
      "Destructive: asks on a terminal, else needs --yes.",
      cmd_remove_unprocessed_children},
-    {"scripts", "scripts", "Lists the embedded BullMQ scripts: name, number of keys, SHA1, size.", cmd_scripts},
+    {"scripts", "scripts",
+     "Lists the embedded BullMQ scripts: name, number of keys, SHA1, size (--bullmq-version 5: 5.x's).", cmd_scripts},
     {"counts", "counts QUEUE",
      "Prints the number of jobs per state. --json: {waiting, active, delayed, prioritized, completed,\n"
      "failed, paused, waiting-children}, as Node's queue.getJobCounts(those states).",
