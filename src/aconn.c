@@ -164,7 +164,8 @@ static void do_connect(bullc__aconn *c) {
     ac->data = c;
     if (!c->replies) c->replies = bullc__reply_arena_new();
     if (c->replies) bullc__reply_arena_attach(ac->c.reader, c->replies);
-    if (bullc__uv_redis_attach(ac, c->loop, c->opts->busy_poll_us) != REDIS_OK) {
+    if (bullc__uv_redis_attach(ac, c->loop, c->opts->busy_poll_us, o->tls && !o->unix_path ? c->opts : NULL) !=
+        REDIS_OK) {
         redisAsyncFree(ac);
         c->attempts++;
         c->state = ACONN_WAIT_RETRY;

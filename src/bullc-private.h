@@ -104,6 +104,11 @@ struct bullc_redis_opts {
     int connect_timeout_ms;
     int command_timeout_ms;
     int busy_poll_us;
+    /* TLS (tls.c): on for rediss:// or any TLS setting; verification stays
+     * on unless tls_insecure. */
+    bool tls;
+    bool tls_insecure;
+    char *tls_ca_file, *tls_ca_dir, *tls_cert, *tls_key, *tls_server_name;
 };
 int bullc__redis_opts_copy(bullc_redis_opts *dst, const bullc_redis_opts *src);
 void bullc__redis_opts_clear(bullc_redis_opts *opts);
@@ -148,9 +153,32 @@ sds bullc__resp_script_cat(sds out, const bullc__script *s, int argc, const char
 /* Whether `r` is Redis's NOSCRIPT error (the script cache lost the SHA1). */
 bool bullc__reply_is_noscript(const redisReply *r);
 
+/* ---- tls.c: TLS over a connected socket (OpenSSL) --------------------- */
+struct ssl_st;
+/* Sets --tls-ca-cert's path: a directory of hashed certificates or a file. */
+int bullc__tls_set_ca_path(bullc_redis_opts *o, const char *path);
+/* An SSL object over `fd` for the settings (CA, client certificate, SNI,
+ * host name check), its handshake not begun. */
+int bullc__tls_start(const bullc_redis_opts *o, int fd, struct ssl_st **out, bullc_error *err);
+/* One step of the handshake: 0 done, 1 wants readability, 2 writability,
+ * or BULLC_ECONN with what failed (certificate, host name, handshake). */
+int bullc__tls_handshake(struct ssl_st *ssl, const bullc_redis_opts *o, bullc_error *err);
+/* The whole handshake on a blocking socket within timeout_ms. */
+int bullc__tls_connect(const bullc_redis_opts *o, int fd, int timeout_ms, struct ssl_st **out, bullc_error *err);
+/* Bytes moved (> 0), 0 when the socket would block (or, on a blocking socket,
+ * timed out), or BULLC_ECONN with the reason. SIGPIPE is kept from the
+ * process. *want_write (may be NULL): the read needs writability. */
+ssize_t bullc__tls_read(struct ssl_st *ssl, char *buf, size_t n, bool *want_write, bullc_error *err);
+ssize_t bullc__tls_write(struct ssl_st *ssl, const char *buf, size_t n, bullc_error *err);
+/* Between calls of a synchronous connection: false when the server closed. */
+bool bullc__tls_alive(struct ssl_st *ssl, int fd);
+size_t bullc__tls_pending(struct ssl_st *ssl);
+void bullc__tls_free(struct ssl_st *ssl);
+
 /* ---- conn.c: a synchronous connection --------------------------------- */
 typedef struct bullc__conn {
     redisContext *ctx;
+    struct ssl_st *ssl; /* TLS over ctx's socket, or NULL */
     bullc_redis_opts *opts;
     char *client_name; /* CLIENT SETNAME after connecting, or NULL */
     /* Bumped on every successful connect, so callers can redo per-connection

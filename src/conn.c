@@ -31,6 +31,8 @@ int bullc__conn_init(bullc__conn *c, const bullc_redis_opts *opts, bullc_error *
 }
 
 void bullc__conn_drop(bullc__conn *c) {
+    if (c->ssl) bullc__tls_free(c->ssl);
+    c->ssl = NULL;
     if (c->ctx) redisFree(c->ctx);
     c->ctx = NULL;
     c->unread = 0;
@@ -65,7 +67,11 @@ static int ctx_err(bullc__conn *c, bullc_error *err, const char *doing) {
     else if (code == BULLC_ETIMEDOUT)
         bullc__err(err, code, BULLC__CONNECT_TIMEOUT_MSG, where, c->opts->connect_timeout_ms);
     else
-        bullc__err(err, code, "%s %s: %s", doing, where, msg[0] ? msg : strerror(errno));
+        /* a TLS port closes a plain connection at its first bytes */
+        bullc__err(err, code, "%s %s: %s%s", doing, where, msg[0] ? msg : strerror(errno),
+                   !c->opts->tls && (strstr(msg, "closed the connection") || strstr(msg, "reset by peer"))
+                       ? " (if that port speaks TLS, use rediss://)"
+                       : "");
     bullc__conn_drop(c);
     return code;
 }
@@ -94,11 +100,76 @@ static int get_reply(redisContext *ctx, void **r) {
     return rc;
 }
 
+/* Over TLS, hiredis's buffers stay in use and the socket is ours: the
+ * output buffer is written with SSL_write, and what SSL_read decrypts feeds
+ * the reply reader. A blocking socket with SO_SNDTIMEO/SO_RCVTIMEO set
+ * (redisSetTimeout) turns a late answer into "would block": a timeout. */
+static int tls_timeout(bullc__conn *c, bullc_error *err) {
+    char where[256];
+    bullc__err(err, BULLC_ETIMEDOUT, BULLC__TIMEOUT_MSG, bullc_redis_opts_describe(c->opts, where, sizeof where),
+               c->opts->command_timeout_ms);
+    bullc__conn_drop(c);
+    return BULLC_ETIMEDOUT;
+}
+static int tls_fail(bullc__conn *c, int rc, bullc_error *err) {
+    char where[256];
+    bullc__err_prefix(err, "%s: ", bullc_redis_opts_describe(c->opts, where, sizeof where));
+    bullc__conn_drop(c);
+    return rc;
+}
+static int tls_flush(bullc__conn *c, bullc_error *err) {
+    sds ob = c->ctx->obuf;
+    while (sdslen(ob)) {
+        ssize_t n = bullc__tls_write(c->ssl, ob, sdslen(ob), err);
+        if (n < 0) return tls_fail(c, (int)n, err);
+        if (n == 0) return tls_timeout(c, err);
+        sdsrange(ob, n, -1);
+    }
+    return 0;
+}
+static int tls_get_reply(bullc__conn *c, void **r, bullc_error *err) {
+    int rc = tls_flush(c, err);
+    if (rc) return rc;
+    char buf[16 * 1024];
+    while (!*r) {
+        if (redisGetReplyFromReader(c->ctx, r) != REDIS_OK) {
+            char where[256];
+            bullc__err(err, BULLC_EPROTO, "bad reply from %s: %s",
+                       bullc_redis_opts_describe(c->opts, where, sizeof where), c->ctx->errstr);
+            bullc__conn_drop(c);
+            return BULLC_EPROTO;
+        }
+        if (*r) break;
+        ssize_t n = bullc__tls_read(c->ssl, buf, sizeof buf, NULL, err);
+        if (n < 0) return tls_fail(c, (int)n, err);
+        if (n == 0) return tls_timeout(c, err);
+        redisReaderFeed(c->ctx->reader, buf, (size_t)n);
+    }
+    return 0;
+}
+
+/* One command and its reply, straight on the socket (no reconnect). */
+static redisReply *roundtrip(bullc__conn *c, int argc, const char **argv, const char *doing, bullc_error *err,
+                             int *rc) {
+    if (!c->ssl) {
+        redisReply *r = command_argv(c->ctx, argc, argv);
+        if (!r) *rc = ctx_err(c, err, doing);
+        return r;
+    }
+    void *r = NULL;
+    if (redisAppendCommandArgv(c->ctx, argc, argv, NULL) != REDIS_OK) {
+        *rc = bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
+        bullc__conn_drop(c);
+    } else
+        *rc = tls_get_reply(c, &r, err);
+    return r;
+}
+
 /* Runs one setup command right after connecting. */
 static int setup_cmd(bullc__conn *c, bullc_error *err, int code, int argc, const char **argv) {
-    redisReply *r = command_argv(c->ctx, argc, argv);
-    if (!r) return ctx_err(c, err, "while setting up the connection to");
     int rc = 0;
+    redisReply *r = roundtrip(c, argc, argv, "while setting up the connection to", err, &rc);
+    if (!r) return rc;
     if (r->type == REDIS_REPLY_ERROR) {
         char where[256];
         bullc_redis_opts_describe(c->opts, where, sizeof where);
@@ -117,7 +188,7 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
          * restart, CLIENT KILL). Reconnecting now, before anything is sent,
          * cannot apply a command twice. */
         struct pollfd p = {c->ctx->fd, POLLIN, 0};
-        if (poll(&p, 1, 0) == 0) return 0;
+        if (poll(&p, 1, 0) == 0 || (c->ssl && bullc__tls_alive(c->ssl, c->ctx->fd))) return 0;
         bullc__conn_drop(c);
     }
     const bullc_redis_opts *o = c->opts;
@@ -125,12 +196,19 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     c->ctx =
         o->unix_path ? redisConnectUnixWithTimeout(o->unix_path, ct) : redisConnectWithTimeout(o->host, o->port, ct);
     if (!c->ctx || c->ctx->err) return ctx_err(c, err, "cannot connect to");
+    if (o->tls && !o->unix_path) {
+        int trc = bullc__tls_connect(o, c->ctx->fd, o->connect_timeout_ms, &c->ssl, err);
+        if (trc) {
+            bullc__conn_drop(c);
+            return trc;
+        }
+    }
     /* TCP keepalive does not apply to a unix socket, and hiredis leaves the
      * context in an error state when setting it fails there. */
     if (!o->unix_path) redisEnableKeepAlive(c->ctx);
     if (redisSetTimeout(c->ctx, tv_ms(o->command_timeout_ms)) != REDIS_OK)
         return ctx_err(c, err, "cannot set timeout on");
-    int rc;
+    int rc = 0;
     if (o->password) {
         const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
         if ((rc = setup_cmd(c, err, BULLC_EAUTH, o->user ? 3 : 2, a))) return rc;
@@ -143,9 +221,9 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     }
     if (c->client_name) {
         const char *a[3] = {"CLIENT", "SETNAME", c->client_name};
-        redisReply *r = command_argv(c->ctx, 3, a);
+        redisReply *r = roundtrip(c, 3, a, "while naming the connection to", err, &rc);
         /* Managed Redis services may forbid CLIENT: naming is best effort. */
-        if (!r) return ctx_err(c, err, "while naming the connection to");
+        if (!r) return rc;
         freeReplyObject(r);
     }
     c->generation++;
@@ -222,6 +300,7 @@ int bullc__conn_append_script(bullc__conn *c, const bullc__script *s, bool eval,
 int bullc__conn_flush_some(bullc__conn *c, bullc_error *err) {
     int done = 0;
     if (!c->ctx) return bullc__err(err, BULLC_ECONN, "connection lost");
+    if (c->ssl) return tls_flush(c, err);
     if (sdslen(c->ctx->obuf) && buffer_write(c->ctx, &done) != REDIS_OK)
         return ctx_err(c, err, "lost the connection to");
     return 0;
@@ -246,6 +325,13 @@ static void spin_for_reply(redisContext *ctx, int us) {
 int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
     void *r = NULL;
     if (!c->ctx) return bullc__err(err, BULLC_ECONN, "connection lost");
+    if (c->ssl) {
+        int rc = tls_get_reply(c, &r, err);
+        if (rc) return rc;
+        if (c->unread) c->unread--;
+        *reply = r;
+        return 0;
+    }
     if (c->opts->busy_poll_us > 0) {
         if (redisGetReplyFromReader(c->ctx, &r) != REDIS_OK) return ctx_err(c, err, "lost the connection to");
         if (!r) spin_for_reply(c->ctx, c->opts->busy_poll_us);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bullc-private.h"
 
@@ -31,6 +32,11 @@ void bullc__redis_opts_clear(bullc_redis_opts *o) {
     free(o->unix_path);
     free(o->user);
     wipe_free(o->password);
+    free(o->tls_ca_file);
+    free(o->tls_ca_dir);
+    free(o->tls_cert);
+    free(o->tls_key);
+    free(o->tls_server_name);
     memset(o, 0, sizeof *o);
 }
 
@@ -50,8 +56,12 @@ static int dup_or_null(char **dst, const char *src) {
 int bullc__redis_opts_copy(bullc_redis_opts *dst, const bullc_redis_opts *src) {
     bullc_redis_opts t = *src;
     t.host = t.unix_path = t.user = t.password = NULL;
+    t.tls_ca_file = t.tls_ca_dir = t.tls_cert = t.tls_key = t.tls_server_name = NULL;
     if (dup_or_null(&t.host, src->host) || dup_or_null(&t.unix_path, src->unix_path) ||
-        dup_or_null(&t.user, src->user) || dup_or_null(&t.password, src->password)) {
+        dup_or_null(&t.user, src->user) || dup_or_null(&t.password, src->password) ||
+        dup_or_null(&t.tls_ca_file, src->tls_ca_file) || dup_or_null(&t.tls_ca_dir, src->tls_ca_dir) ||
+        dup_or_null(&t.tls_cert, src->tls_cert) || dup_or_null(&t.tls_key, src->tls_key) ||
+        dup_or_null(&t.tls_server_name, src->tls_server_name)) {
         bullc__redis_opts_clear(&t);
         return BULLC_ENOMEM;
     }
@@ -111,6 +121,67 @@ int bullc_redis_opts_set_busy_poll(bullc_redis_opts *o, int us) {
     if (us < 0 || us > 100000) return BULLC_EINVAL;
     o->busy_poll_us = us;
     return 0;
+}
+
+/* Replaces *dst with a copy of src (NULL or "" clears it). */
+static int set_str(char **dst, const char *src) {
+    char *d = NULL;
+    if (src && *src && !(d = strdup(src))) return BULLC_ENOMEM;
+    free(*dst);
+    *dst = d;
+    return 0;
+}
+
+int bullc_redis_opts_set_tls(bullc_redis_opts *o, bool on) {
+    o->tls = on;
+    return 0;
+}
+
+int bullc_redis_opts_set_tls_ca(bullc_redis_opts *o, const char *ca_file, const char *ca_dir) {
+    char *f = NULL;
+    if (ca_file && *ca_file && !(f = strdup(ca_file))) return BULLC_ENOMEM;
+    if (set_str(&o->tls_ca_dir, ca_dir)) {
+        free(f);
+        return BULLC_ENOMEM;
+    }
+    free(o->tls_ca_file);
+    o->tls_ca_file = f;
+    o->tls = true;
+    return 0;
+}
+
+int bullc_redis_opts_set_tls_cert(bullc_redis_opts *o, const char *cert_file, const char *key_file) {
+    if (!cert_file != !key_file || (cert_file && (!*cert_file || !*key_file))) return BULLC_EINVAL;
+    char *c = NULL;
+    if (cert_file && !(c = strdup(cert_file))) return BULLC_ENOMEM;
+    if (set_str(&o->tls_key, key_file)) {
+        free(c);
+        return BULLC_ENOMEM;
+    }
+    free(o->tls_cert);
+    o->tls_cert = c;
+    o->tls = true;
+    return 0;
+}
+
+int bullc_redis_opts_set_tls_server_name(bullc_redis_opts *o, const char *name) {
+    if (set_str(&o->tls_server_name, name)) return BULLC_ENOMEM;
+    o->tls = true;
+    return 0;
+}
+
+int bullc_redis_opts_set_tls_insecure(bullc_redis_opts *o, bool insecure) {
+    o->tls_insecure = insecure;
+    if (insecure) o->tls = true;
+    return 0;
+}
+
+bool bullc_redis_opts_tls(const bullc_redis_opts *o) { return o->tls; }
+
+int bullc__tls_set_ca_path(bullc_redis_opts *o, const char *path) {
+    struct stat st;
+    bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    return bullc_redis_opts_set_tls_ca(o, dir ? NULL : path, dir ? path : NULL);
 }
 
 const char *bullc_redis_opts_host(const bullc_redis_opts *o) { return o->host; }
@@ -206,8 +277,19 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
         }
         free(t.unix_path);
         if (!(t.unix_path = strdup(path))) goto oom;
-    } else if (!strncmp(copy, "redis://", 8)) {
-        char *rest = copy + 8;
+        t.tls = false;
+    } else if (!strncmp(copy, "redis+sentinel://", 17) || !strncmp(copy, "redis+cluster://", 16)) {
+        bullc__err(err, BULLC_EINVAL,
+                   "%s:// is not supported yet: bullc speaks to one Redis server (redis://, rediss:// or unix://); "
+                   "Sentinel and Cluster are planned, see docs/connection.md",
+                   copy[6] == 's' ? "redis+sentinel" : "redis+cluster");
+        goto out;
+    } else if (!strncmp(copy, "redis://", 8) || !strncmp(copy, "rediss://", 9)) {
+        bool tls = copy[5] == 's';
+        char *rest = copy + (tls ? 9 : 8);
+        /* redis:// never turns TLS off once a TLS setting asked for it: no
+         * silent fallback to plain TCP */
+        if (tls) t.tls = true;
         char *slash = strchr(rest, '/');
         if (slash) *slash = 0;
         char *at = strrchr(rest, '@');
@@ -274,12 +356,9 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
             bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad database number '%s'", slash + 1);
             goto out;
         }
-    } else if (!strncmp(copy, "rediss://", 9)) {
-        bullc__err(err, BULLC_EINVAL,
-                   "rediss:// (TLS) is not supported: Debian 12's hiredis 0.14 has no TLS; see docs/connection.md");
-        goto out;
     } else {
-        bullc__err(err, BULLC_EINVAL, "invalid Redis URL: expected redis://host[:port][/db] or unix:///path");
+        bullc__err(err, BULLC_EINVAL,
+                   "invalid Redis URL: expected redis://host[:port][/db], rediss://host[:port][/db] or unix:///path");
         goto out;
     }
     if ((rc = apply_query(&t, q, err)) != 0) goto out;
@@ -315,6 +394,27 @@ static int env_timeouts(bullc_redis_opts *o, bullc_error *err) {
     return 0;
 }
 
+/* REDIS_TLS_CA (a file or a directory of hashed certificates),
+ * REDIS_TLS_CERT + REDIS_TLS_KEY, REDIS_TLS_SERVER_NAME, REDIS_TLS_INSECURE=1:
+ * each turns TLS on. Checked whole before anything is applied. */
+static int env_tls(bullc_redis_opts *o, bullc_error *err) {
+    const char *ca = getenv("REDIS_TLS_CA"), *cert = getenv("REDIS_TLS_CERT"), *key = getenv("REDIS_TLS_KEY"),
+               *sn = getenv("REDIS_TLS_SERVER_NAME"), *insecure = getenv("REDIS_TLS_INSECURE");
+    bool has_cert = cert && *cert, has_key = key && *key;
+    if (has_cert != has_key)
+        return bullc__err(err, BULLC_EINVAL,
+                          "REDIS_TLS_CERT and REDIS_TLS_KEY go together (a client certificate "
+                          "and its key)");
+    if (insecure && *insecure && strcmp(insecure, "0") && strcmp(insecure, "1"))
+        return bullc__err(err, BULLC_EINVAL, "REDIS_TLS_INSECURE: 0 or 1, not '%s'", insecure);
+    int rc = 0;
+    if (ca && *ca) rc = bullc__tls_set_ca_path(o, ca);
+    if (!rc && has_cert) rc = bullc_redis_opts_set_tls_cert(o, cert, key);
+    if (!rc && sn && *sn) rc = bullc_redis_opts_set_tls_server_name(o, sn);
+    if (!rc && insecure && !strcmp(insecure, "1")) rc = bullc_redis_opts_set_tls_insecure(o, true);
+    return rc ? bullc__err(err, rc, "out of memory") : 0;
+}
+
 int bullc_redis_opts_from_env(bullc_redis_opts *o, bullc_error *err) {
     int trc = env_timeouts(o, err);
     if (trc) return trc;
@@ -322,6 +422,7 @@ int bullc_redis_opts_from_env(bullc_redis_opts *o, bullc_error *err) {
     if (url && *url) {
         int rc = bullc_redis_opts_parse_url(o, url, err);
         if (rc) bullc__err_prefix(err, "REDIS_URL: ");
+        if (!rc) rc = env_tls(o, err);
         return rc ? rc : 1;
     }
     const char *host = getenv("REDIS_HOST"), *port = getenv("REDIS_PORT"), *pw = getenv("REDIS_PASSWORD"),
@@ -360,6 +461,7 @@ int bullc_redis_opts_from_env(bullc_redis_opts *o, bullc_error *err) {
             goto out;
         }
     }
+    if ((rc = env_tls(&t, err))) goto out;
     bullc__redis_opts_clear(o);
     *o = t;
     memset(&t, 0, sizeof t);
@@ -388,9 +490,9 @@ char *bullc_redis_opts_describe(const bullc_redis_opts *o, char *buf, size_t siz
     if (o->unix_path)
         snprintf(buf, size, "unix://%s?db=%d%s", o->unix_path, o->db, o->password ? "&password=***" : "");
     else if (strchr(o->host, ':'))
-        snprintf(buf, size, "redis://%s[%s]:%d/%d", auth, o->host, o->port, o->db);
+        snprintf(buf, size, "%s://%s[%s]:%d/%d", o->tls ? "rediss" : "redis", auth, o->host, o->port, o->db);
     else
-        snprintf(buf, size, "redis://%s%s:%d/%d", auth, o->host, o->port, o->db);
+        snprintf(buf, size, "%s://%s%s:%d/%d", o->tls ? "rediss" : "redis", auth, o->host, o->port, o->db);
     return buf;
 }
 

@@ -6,15 +6,28 @@
  * way and stops the handle, so the connection would sit dead, unnoticed,
  * until a deadline. This adapter lets hiredis read instead, which surfaces
  * the error and runs the disconnect callback at once. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "bullc-private.h"
 #include "uv_redis.h"
 
+/* hiredis 0.14 exports it without declaring it: over TLS the adapter reads
+ * the socket itself and then hands the reader's replies to the callbacks. */
+void redisProcessCallbacks(redisAsyncContext *ac);
+
 typedef struct uv_events {
     redisAsyncContext *context;
+    /* TLS: the settings (owned by the aconn, which outlives the context) and
+     * the session, NULL until the TCP connect completes */
+    const bullc_redis_opts *tls_opts;
+    struct ssl_st *ssl;
+    bool tls_up; /* handshake done: the context counts as connected */
     uv_poll_t handle;
     uv_prepare_t flush; /* writes queued output once per loop iteration */
     uv_idle_t spin;     /* busy polling: keeps the loop from sleeping */
@@ -28,15 +41,25 @@ typedef struct uv_events {
  * (sigpipe.c). A failed write frees the context, running its callbacks, and
  * ev_cleanup clears p->context: that, or an error left on the context, is
  * the failure. */
+static void tls_write(uv_events *p);
 static void handle_write(uv_events *p) {
+    if (p->tls_opts) {
+        tls_write(p);
+        return;
+    }
     bullc__sigpipe g;
     bullc__sigpipe_block(&g);
     redisAsyncHandleWrite(p->context);
     bullc__sigpipe_unblock(&g, !p->context || p->context->err);
 }
 
+static void tls_poll(uv_events *p, int status, int events);
 static void ev_poll(uv_poll_t *handle, int status, int events) {
     uv_events *p = handle->data;
+    if (p->tls_opts) {
+        tls_poll(p, status, events);
+        return;
+    }
     if (status < 0) events = UV_READABLE; /* let hiredis hit the error */
     if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
     if (p->context && (events & UV_WRITABLE)) handle_write(p);
@@ -105,12 +128,116 @@ static void ev_closed(uv_handle_t *h) {
 static void ev_cleanup(void *d) {
     uv_events *p = d;
     p->context = NULL;
+    if (p->ssl) bullc__tls_free(p->ssl);
+    p->ssl = NULL;
     uv_close((uv_handle_t *)&p->handle, ev_closed);
     uv_close((uv_handle_t *)&p->flush, ev_closed);
     uv_close((uv_handle_t *)&p->spin, ev_closed);
 }
 
-int bullc__uv_redis_attach(redisAsyncContext *ac, uv_loop_t *loop, int busy_poll_us) {
+/* Ends the context with `why` as hiredis ends it after an I/O error: before
+ * the handshake is done, as a failed connect (the connect callback with
+ * REDIS_ERR); after, as a lost connection (pending callbacks with NULL,
+ * then the disconnect callback with REDIS_ERR). */
+static void tls_fail(uv_events *p, const char *why) {
+    redisAsyncContext *ac = p->context;
+    ac->c.err = REDIS_ERR_IO;
+    snprintf(ac->c.errstr, sizeof ac->c.errstr, "%s", why);
+    ac->err = ac->c.err;
+    ac->errstr = ac->c.errstr;
+    if (!(ac->c.flags & REDIS_CONNECTED)) {
+        if (ac->onConnect) ac->onConnect(ac, REDIS_ERR);
+    } else {
+        ac->c.flags |= REDIS_DISCONNECTING;
+    }
+    redisAsyncFree(ac);
+}
+
+static void tls_write(uv_events *p) {
+    if (!p->tls_up) return; /* the handshake sends what is queued when done */
+    sds ob = p->context->c.obuf;
+    bullc_error err;
+    while (sdslen(ob)) {
+        ssize_t n = bullc__tls_write(p->ssl, ob, sdslen(ob), &err);
+        if (n < 0) {
+            tls_fail(p, err.message);
+            return;
+        }
+        if (n == 0) {
+            ev_set(p, p->events | UV_WRITABLE);
+            return;
+        }
+        sdsrange(ob, n, -1);
+    }
+    ev_set(p, UV_READABLE);
+}
+
+static void tls_read(uv_events *p) {
+    char buf[16 * 1024];
+    bullc_error err;
+    bool want_write = false;
+    for (;;) {
+        ssize_t n = bullc__tls_read(p->ssl, buf, sizeof buf, &want_write, &err);
+        if (n < 0) {
+            tls_fail(p, err.message);
+            return;
+        }
+        if (n == 0) break;
+        if (redisReaderFeed(p->context->c.reader, buf, (size_t)n) != REDIS_OK) {
+            tls_fail(p, "bad reply from Redis");
+            return;
+        }
+    }
+    if (want_write) ev_set(p, p->events | UV_WRITABLE);
+    redisProcessCallbacks(p->context); /* may free the context (ev_cleanup) */
+}
+
+/* The TCP connect completes (writability), then the handshake runs in steps
+ * as the socket allows; when it is done, the context is marked connected as
+ * hiredis marks it, and the commands queued meanwhile (AUTH, SELECT, ...)
+ * go out. */
+static void tls_handshake(uv_events *p, int status) {
+    redisAsyncContext *ac = p->context;
+    bullc_error err;
+    if (!p->ssl) {
+        int soerr = 0;
+        socklen_t len = sizeof soerr;
+        if (status < 0 || getsockopt(ac->c.fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr) {
+            tls_fail(p, strerror(soerr ? soerr : status < 0 ? -status : errno));
+            return;
+        }
+        if (bullc__tls_start(p->tls_opts, ac->c.fd, &p->ssl, &err)) {
+            tls_fail(p, err.message);
+            return;
+        }
+    }
+    int rc = bullc__tls_handshake(p->ssl, p->tls_opts, &err);
+    if (rc < 0) {
+        tls_fail(p, err.message);
+        return;
+    }
+    if (rc > 0) {
+        ev_set(p, rc == 1 ? UV_READABLE : UV_WRITABLE);
+        return;
+    }
+    p->tls_up = true;
+    ac->c.flags |= REDIS_CONNECTED;
+    if (ac->onConnect) ac->onConnect(ac, REDIS_OK);
+    if (p->context) tls_write(p);
+}
+
+static void tls_poll(uv_events *p, int status, int events) {
+    if (!p->context) return;
+    if (!p->tls_up) {
+        tls_handshake(p, status);
+        return;
+    }
+    if (status < 0) events = UV_READABLE; /* SSL_read reports the error */
+    if (events & UV_READABLE) tls_read(p);
+    if (p->context && (events & UV_WRITABLE)) tls_write(p);
+}
+
+int bullc__uv_redis_attach(redisAsyncContext *ac, uv_loop_t *loop, int busy_poll_us, const bullc_redis_opts *tls_opts) {
     uv_events *p = calloc(1, sizeof *p);
     if (!p) return REDIS_ERR;
     if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
@@ -121,6 +248,7 @@ int bullc__uv_redis_attach(redisAsyncContext *ac, uv_loop_t *loop, int busy_poll
     uv_idle_init(loop, &p->spin);
     p->open_handles = 3;
     p->spin_ns = (uint64_t)busy_poll_us * 1000;
+    p->tls_opts = tls_opts;
     p->context = ac;
     p->handle.data = p;
     p->flush.data = p;

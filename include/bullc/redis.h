@@ -3,6 +3,8 @@
 #ifndef BULLC_REDIS_H
 #define BULLC_REDIS_H
 
+#include <stdbool.h>
+
 #include <bullc/common.h>
 
 #ifdef __cplusplus
@@ -22,15 +24,22 @@ BULLC_EXPORT int bullc_redis_opts_new(bullc_redis_opts **out);
 BULLC_EXPORT void bullc_redis_opts_free(bullc_redis_opts *opts);
 
 /* Applies a URL: redis://[[user]:password@]host[:port][/db] (also
- * `?db=N`), or unix:///path/to.sock[?db=N] (also `?password=`). Percent
- * escapes are decoded in user and password. On error returns BULLC_EINVAL,
+ * `?db=N`), rediss://... (the same over TLS: turns TLS on), or
+ * unix:///path/to.sock[?db=N] (also `?password=`; turns TLS off). A redis://
+ * URL leaves TLS as it was (on when a TLS setting asked for it: never a
+ * silent fallback to plain TCP). redis+sentinel:// and redis+cluster:// are
+ * refused (not supported yet). Percent escapes are decoded in user and
+ * password. On error returns BULLC_EINVAL,
  * leaves `opts` unchanged and fills `err` (the message masks the password). */
 BULLC_EXPORT int bullc_redis_opts_parse_url(bullc_redis_opts *opts, const char *url, bullc_error *err);
 
 /* Applies the environment: REDIS_URL when set; otherwise REDIS_HOST,
  * REDIS_PORT, REDIS_PASSWORD, REDIS_USERNAME and REDIS_DB, each when set.
  * In both cases also REDIS_CONNECT_TIMEOUT and REDIS_COMMAND_TIMEOUT
- * (milliseconds, as bullc_redis_opts_set_timeouts), each when set.
+ * (milliseconds, as bullc_redis_opts_set_timeouts), and the TLS settings
+ * REDIS_TLS_CA (a CA file, or a directory of hashed CA certificates),
+ * REDIS_TLS_CERT with REDIS_TLS_KEY, REDIS_TLS_SERVER_NAME and
+ * REDIS_TLS_INSECURE=1, each when set (each turns TLS on).
  * Returns 1 when the environment named a server (any variable but the
  * timeouts), 0 when not, BULLC_EINVAL when one is malformed (e.g.
  * REDIS_PORT=abc; `opts` is then unchanged). */
@@ -54,6 +63,25 @@ BULLC_EXPORT int bullc_redis_opts_set_timeouts(bullc_redis_opts *opts, int conne
  * that off every round trip, at the price of a busy CPU while waiting. 0 (the
  * default) never spins. Returns 0, or BULLC_EINVAL unless 0 <= us <= 100000. */
 BULLC_EXPORT int bullc_redis_opts_set_busy_poll(bullc_redis_opts *opts, int us);
+
+/* TLS (OpenSSL 3). bullc_redis_opts_set_tls turns it on or off; every other
+ * TLS setter also turns it on. The server's certificate is verified, against
+ * the system's CAs unless a CA file or directory is given, and must name the
+ * host (or the server name when set); the server name is also sent as SNI
+ * (not for an IP address). A client certificate and its key (PEM) are for
+ * servers that require them (mutual TLS). _set_tls_insecure(true) skips the
+ * verification of the server (tests only: anyone on the path can read and
+ * change the traffic). Files are read when a connection is opened: a missing
+ * or bad file is reported then, as BULLC_ECONN with what failed. Strings are
+ * copied; NULL or "" clears one. Return 0, BULLC_EINVAL (a certificate
+ * without its key, or the reverse) or BULLC_ENOMEM. Not for unix:// sockets. */
+BULLC_EXPORT int bullc_redis_opts_set_tls(bullc_redis_opts *opts, bool on);
+BULLC_EXPORT int bullc_redis_opts_set_tls_ca(bullc_redis_opts *opts, const char *ca_file, const char *ca_dir);
+BULLC_EXPORT int bullc_redis_opts_set_tls_cert(bullc_redis_opts *opts, const char *cert_file, const char *key_file);
+BULLC_EXPORT int bullc_redis_opts_set_tls_server_name(bullc_redis_opts *opts, const char *name);
+BULLC_EXPORT int bullc_redis_opts_set_tls_insecure(bullc_redis_opts *opts, bool insecure);
+/* Whether connections use TLS. */
+BULLC_EXPORT bool bullc_redis_opts_tls(const bullc_redis_opts *opts);
 
 /* Getters. Strings are borrowed from `opts` (NULL when unset). */
 BULLC_EXPORT const char *bullc_redis_opts_host(const bullc_redis_opts *opts);

@@ -62,7 +62,9 @@ Test(url, errors_leave_opts_unchanged_and_hide_password) {
                          "unix://relative",
                          "redis://u:%zz@h",
                          "redis://h?foo=1",
-                         "rediss://h"};
+                         "rediss://h:0",
+                         "redis+sentinel://s1:26379,s2:26379/mymaster",
+                         "redis+cluster://n1:7000,n2:7001"};
     cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://keep:6380/1", NULL), 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bullc_error err = {0};
@@ -85,6 +87,58 @@ Test(url, describe_masks_password) {
     cr_assert_eq(bullc_redis_opts_parse_url(o, "unix:///s.sock?password=hunter2", NULL), 0);
     bullc_redis_opts_describe(o, buf, sizeof buf);
     cr_assert_null(strstr(buf, "hunter2"));
+}
+
+Test(url, rediss_turns_tls_on_and_redis_never_turns_it_off) {
+    char buf[256];
+    cr_assert_not(bullc_redis_opts_tls(o));
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "rediss://bob:hunter2@db.example:6380/2", NULL), 0);
+    cr_assert(bullc_redis_opts_tls(o));
+    cr_assert_str_eq(bullc_redis_opts_host(o), "db.example");
+    cr_assert_eq(bullc_redis_opts_port(o), 6380);
+    cr_assert_str_eq(bullc_redis_opts_describe(o, buf, sizeof buf), "rediss://bob:***@db.example:6380/2");
+    /* a later plain URL keeps TLS: no silent fallback to plain TCP */
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://other:6379", NULL), 0);
+    cr_assert(bullc_redis_opts_tls(o));
+    cr_assert_eq(bullc_redis_opts_set_tls(o, false), 0);
+    cr_assert_not(bullc_redis_opts_tls(o));
+    cr_assert_eq(bullc_redis_opts_set_tls_ca(o, "/ca.pem", NULL), 0);
+    cr_assert(bullc_redis_opts_tls(o), "a TLS setting turns TLS on");
+    cr_assert_eq(bullc_redis_opts_set_tls_cert(o, "/c.pem", NULL), BULLC_EINVAL, "a certificate needs its key");
+    cr_assert_eq(bullc_redis_opts_set_tls_cert(o, NULL, "/k.pem"), BULLC_EINVAL);
+    cr_assert_eq(bullc_redis_opts_set_tls_cert(o, "/c.pem", "/k.pem"), 0);
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "unix:///s.sock", NULL), 0);
+    cr_assert_not(bullc_redis_opts_tls(o), "a unix socket is local: no TLS");
+
+    bullc_error err = {0};
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis+sentinel://s1:26379/mymaster", &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "not supported yet"), "%s", err.message);
+}
+
+Test(url, tls_environment) {
+    unsetenv("REDIS_HOST");
+    unsetenv("REDIS_PORT");
+    unsetenv("REDIS_PASSWORD");
+    unsetenv("REDIS_DB");
+    unsetenv("REDIS_USERNAME");
+    setenv("REDIS_URL", "redis://h:1", 1);
+    setenv("REDIS_TLS_CA", "/nonexistent-ca.pem", 1);
+    setenv("REDIS_TLS_CERT", "/c.pem", 1);
+    unsetenv("REDIS_TLS_KEY");
+    bullc_error err = {0};
+    cr_assert_eq(bullc_redis_opts_from_env(o, &err), BULLC_EINVAL, "a certificate without its key");
+    cr_assert(strstr(err.message, "REDIS_TLS_KEY"), "%s", err.message);
+    setenv("REDIS_TLS_KEY", "/k.pem", 1);
+    setenv("REDIS_TLS_INSECURE", "yes", 1);
+    cr_assert_eq(bullc_redis_opts_from_env(o, &err), BULLC_EINVAL);
+    setenv("REDIS_TLS_INSECURE", "0", 1);
+    cr_assert_eq(bullc_redis_opts_from_env(o, NULL), 1);
+    cr_assert(bullc_redis_opts_tls(o), "REDIS_TLS_CA turns TLS on under a redis:// URL");
+    unsetenv("REDIS_URL");
+    unsetenv("REDIS_TLS_CA");
+    unsetenv("REDIS_TLS_CERT");
+    unsetenv("REDIS_TLS_KEY");
+    unsetenv("REDIS_TLS_INSECURE");
 }
 
 Test(url, environment) {
