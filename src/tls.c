@@ -64,8 +64,12 @@ static SSL_CTX *ctx_new(const bullc_redis_opts *o, bullc_error *err) {
             goto fail;
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
-            bullc__err(err, BULLC_ECONN, "TLS: cannot load the client key %s: %s", o->tls_key,
-                       ssl_reason(why, sizeof why));
+            const char *r = ssl_reason(why, sizeof why);
+            if (strstr(r, "key values mismatch"))
+                bullc__err(err, BULLC_ECONN, "TLS: the key %s does not belong to the certificate %s", o->tls_key,
+                           o->tls_cert);
+            else
+                bullc__err(err, BULLC_ECONN, "TLS: cannot load the client key %s: %s", o->tls_key, r);
             goto fail;
         }
         if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -161,8 +165,8 @@ int bullc__tls_connect(const bullc_redis_opts *o, int fd, int timeout_ms, SSL **
         if (left <= 0 || poll(&p, 1, (int)left) == 0) {
             char where[256];
             rc = bullc__err(err, BULLC_ETIMEDOUT,
-                            "TLS handshake with %s failed: no answer within %d ms (REDIS_CONNECT_TIMEOUT; "
-                            "is it a TLS port?)",
+                            "TLS handshake with %s failed: no answer within %d ms (REDIS_CONNECT_TIMEOUT): "
+                            "is it a TLS port? A plain Redis port does not answer a TLS hello",
                             bullc_redis_opts_describe(o, where, sizeof where), timeout_ms);
             break;
         }
@@ -184,10 +188,15 @@ static int io_err(SSL *ssl, int rc, const char *doing, bullc_error *err) {
     char why[256];
     int e = SSL_get_error(ssl, rc), saved = errno;
     const char *reason = ssl_reason(why, sizeof why);
+    /* A server that requires a client certificate may reset the connection
+     * before its alert is read: without one of ours, say so. */
+    const char *hint =
+        SSL_get_certificate(ssl) ? "" : " (if the server requires client certificates: --tls-cert and --tls-key)";
     if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && !reason[0] && !saved))
-        return bullc__err(err, BULLC_ECONN, "TLS: the server closed the connection");
+        return bullc__err(err, BULLC_ECONN, "TLS: the server closed the connection%s", hint);
     if (e == SSL_ERROR_SYSCALL && !reason[0])
-        return bullc__err(err, BULLC_ECONN, "TLS: %s failed: %s", doing, strerror(saved));
+        return bullc__err(err, BULLC_ECONN, "TLS: %s failed: %s%s", doing, strerror(saved),
+                          saved == ECONNRESET || saved == EPIPE ? hint : "");
     return bullc__err(err, BULLC_ECONN, "TLS: %s failed: %s%s", doing, reason,
                       strstr(reason, "certificate required") ? " (the server wants a client certificate: "
                                                                "--tls-cert and --tls-key)"

@@ -218,7 +218,19 @@ async function finished(queue, id, ms = 15000) {
   return Job.fromId(queue, id);
 }
 
+// A TCP port free on 127.0.0.1 right now (for a server of a test's own).
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const s = require('node:net').createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+
 module.exports = {
+  freePort,
   Proc,
   RedisServer,
   alive,

@@ -39,7 +39,7 @@ static const sc_flag flags[] = {
     {"--job-name", "NAME", "(game_data)"},
     {"--type-field", "NAME", "messageType is this field of the message when a string (type)"},
     {"--redis", "URL",
-     "redis://[user:password@]host[:port][/db] or unix:///path?db=N\n"
+     "redis://[user:password@]host[:port][/db], rediss://... (TLS)\nor unix:///path?db=N\n"
      "(default: REDIS_URL, else REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/\n"
      "REDIS_USERNAME/REDIS_DB; timeouts: REDIS_CONNECT_TIMEOUT and\n"
      "REDIS_COMMAND_TIMEOUT, ms)"},
@@ -94,6 +94,12 @@ static void usage(FILE *f) {
         char head[64];
         snprintf(head, sizeof head, "%s%s%s", flags[i].flag, flags[i].arg ? " " : "", flags[i].arg ? flags[i].arg : "");
         help_line(f, 26, head, flags[i].help, NULL);
+        if (!strcmp(flags[i].flag, "--redis"))
+            for (int t = 0; t < CLI_TLS_NFLAGS; t++) {
+                snprintf(head, sizeof head, "--%s%s%s", cli_tls_flags[t].name, cli_tls_flags[t].arg ? " " : "",
+                         cli_tls_flags[t].arg ? cli_tls_flags[t].arg : "");
+                help_line(f, 26, head, cli_tls_flags[t].help, NULL);
+            }
     }
     fputs("\n"
           "DURATION: milliseconds, or with a unit: 500ms, 15s, 2m.\n"
@@ -363,6 +369,14 @@ int sc_config_parse(sc_config *c, int argc, char **argv) {
             v = eq + 1;
         } else {
             snprintf(flag, sizeof flag, "%s", a);
+        }
+        cli_tls probe = {0};
+        int ti = cli_tls_set(&probe, flag + 2, NULL);
+        if (ti >= 0) {
+            if (!cli_tls_flags[ti].arg && v) return fail("%s takes no value", flag);
+            if (cli_tls_flags[ti].arg && !v && ++i >= argc) return fail("%s needs a value", flag);
+            cli_tls_set(&c->tls, flag + 2, cli_tls_flags[ti].arg && !v ? argv[i] : v);
+            continue;
         }
         const sc_flag *def = find_flag(flag);
         if (!def) return fail("unknown flag %s", flag);

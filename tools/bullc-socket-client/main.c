@@ -140,6 +140,7 @@ static int redis_opts(bullc_redis_opts **out) {
     if (bullc_redis_opts_new(out)) return SC_EXIT_FAIL;
     int rc = bullc_redis_opts_from_env(*out, &err);
     if (rc >= 0 && app.cfg.redis_url) rc = bullc_redis_opts_parse_url(*out, app.cfg.redis_url, &err);
+    if (rc >= 0) rc = cli_tls_apply(&app.cfg.tls, *out, &err);
     if (rc < 0) {
         fprintf(stderr, "bullc-socket-client: %s\n", err.message);
         return SC_EXIT_USAGE;

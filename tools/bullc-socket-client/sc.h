@@ -34,6 +34,7 @@ enum {
 };
 
 #include "tlog.h"
+#include "tls_flags.h"
 
 /* ---- config.c: flags ------------------------------------------------------------ */
 
@@ -58,6 +59,7 @@ typedef struct sc_config {
     bool insecure;
     const char *queue, *job_name, *type_field;
     const char *redis_url, *prefix;
+    cli_tls tls;                                     /* --tls-*: Redis over TLS */
     int bullmq_version;                              /* --bullmq-version / BULLC_BULLMQ_VERSION: 0 auto, 5, 6 */
     const char *remove_on_complete, *remove_on_fail; /* JSON values */
     const char *job_opts;                            /* JSON object, merged last */

@@ -58,6 +58,12 @@ int bw_game_data_init(bw_queue *q, const bullc_redis_opts *redis, const char *co
     if (g && asprintf(&g->latest_key, "%s:%s:latest", prefix, q->cfg->name) < 0) g->latest_key = NULL;
     if (g && asprintf(&g->channel, "%s:%s:rounds", prefix, q->cfg->name) < 0) g->channel = NULL;
     q->builtin_state = g;
+    if (bullc_redis_opts_tls(redis)) {
+        /* its side connections (redis_pool.c) are plain hiredis ones */
+        bw_game_data_fini(q);
+        snprintf(why, n, "the game-data builtin does not speak TLS yet (rediss://); use --exec or a plugin");
+        return BW_EXIT_USAGE;
+    }
     if (!g || !g->latest_key || !g->channel || bw_redis_pool_new(&g->pool, redis)) {
         bw_game_data_fini(q);
         snprintf(why, n, "out of memory");

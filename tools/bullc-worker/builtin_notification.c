@@ -144,6 +144,12 @@ int bw_notification_init(bw_queue *q, const bullc_redis_opts *redis, const char 
     notification *s = calloc(1, sizeof *s);
     const char *prefix = q->cfg->s.prefix ? q->cfg->s.prefix : "bull";
     if (s && asprintf(&s->base, "%s:%s", prefix, q->cfg->name) < 0) s->base = NULL;
+    if (bullc_redis_opts_tls(redis)) {
+        /* its side connections (redis_pool.c) are plain hiredis ones */
+        free_state(s);
+        snprintf(why, n, "the notification builtin does not speak TLS yet (rediss://); use --exec or a plugin");
+        return BW_EXIT_USAGE;
+    }
     if (!s || !s->base || bw_redis_pool_new(&s->pool, redis)) {
         free_state(s);
         snprintf(why, n, "out of memory");

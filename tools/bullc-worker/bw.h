@@ -29,6 +29,7 @@ enum {
 #define BW_EXIT_UNRECOVERABLE 78
 
 #include "tlog.h"
+#include "tls_flags.h"
 
 /* ---- config.c: flags and the config file ----------------------------------- */
 
@@ -67,6 +68,7 @@ typedef struct bw_queue_cfg {
 
 typedef struct bw_config {
     const char *redis_url;
+    cli_tls tls; /* --tls-* flags over the file's tls* keys */
     const char *config_path;
     int64_t shutdown_timeout; /* ms; 0: wait for ever */
     int busy_poll_us;         /* bullc_redis_opts_set_busy_poll */

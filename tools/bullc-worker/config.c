@@ -510,9 +510,23 @@ static int load_file(bw_config *cfg, file_state *fs) {
     for (const cJSON *item = root->child; item; item = item->next) {
         const char *k = item->string;
         snprintf(where, sizeof where, "%s: %s", cfg->config_path, k);
+        cli_tls from_file = {0};
+        int ti = cli_tls_set_file_key(&from_file, k, NULL);
         if (!strcmp(k, "redis")) {
             if (!cJSON_IsString(item)) return fail("%s must be a URL string", where);
             if (!cfg->redis_url) cfg->redis_url = item->valuestring;
+        } else if (ti >= 0) {
+            /* flags win over the file */
+            if (!cli_tls_flags[ti].arg) {
+                if (!cJSON_IsBool(item)) return fail("%s must be true or false", where);
+                if (!cfg->tls.insecure) cfg->tls.insecure = cJSON_IsTrue(item);
+            } else {
+                if (!cJSON_IsString(item) || !*item->valuestring) return fail("%s must be a path or name", where);
+                cli_tls given = cfg->tls;
+                cli_tls_set(&cfg->tls, cli_tls_flags[ti].name, item->valuestring);
+                const char *const before[] = {given.ca, given.cert, given.key, given.server_name};
+                if (before[ti]) cfg->tls = given;
+            }
         } else if (!strcmp(k, "prefix") || !strcmp(k, "bullmqVersion")) {
             int rc = set_value(cfg, &fs->defaults, (size_t)find_opt(k), NULL, item, where);
             if (rc) return rc;
@@ -620,7 +634,7 @@ static const progdef progdefs[] = {
     {NULL, NULL, "Program options", NULL},
     {"config", "FILE.json", "queues, processors and options (see docs/worker.md); flags override\nthe file", NULL},
     {"redis", "URL",
-     "redis://[user:password@]host[:port][/db] or unix:///path?db=N\n"
+     "redis://[user:password@]host[:port][/db], rediss://... (TLS)\nor unix:///path?db=N\n"
      "(default: REDIS_URL, else REDIS_HOST, REDIS_PORT, REDIS_PASSWORD,\n"
      "REDIS_USERNAME, REDIS_DB, else 127.0.0.1:6379; timeouts:\n"
      "REDIS_CONNECT_TIMEOUT and REDIS_COMMAND_TIMEOUT, ms)",
@@ -694,6 +708,17 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
         if (nlen >= sizeof name) return fail("unknown flag %s", a);
         memcpy(name, a + 2, nlen);
         name[nlen] = '\0';
+        cli_tls probe = {0};
+        int ti = cli_tls_set(&probe, name, NULL);
+        if (ti >= 0) {
+            if (!cli_tls_flags[ti].arg && value) return fail("--%s takes no value", name);
+            if (cli_tls_flags[ti].arg && !value) {
+                if (i + 1 >= argc) return fail("--%s needs a value", name);
+                value = argv[++i];
+            }
+            cli_tls_set(&cfg->tls, name, value);
+            continue;
+        }
         int oi = -1;
         for (size_t k = 0; k < NOPTS; k++)
             if (!strcmp(opts[k].flag, name)) oi = (int)k;
@@ -932,6 +957,10 @@ void bw_usage(FILE *f) {
             fprintf(f, "\n%s:\n", progdefs[i].help);
         else
             usage_line(f, progdefs[i].flag, progdefs[i].arg, progdefs[i].help, progdefs[i].key);
+        if (progdefs[i].flag && !strcmp(progdefs[i].flag, "redis"))
+            for (int t = 0; t < CLI_TLS_NFLAGS; t++)
+                usage_line(f, cli_tls_flags[t].name, cli_tls_flags[t].arg, cli_tls_flags[t].help,
+                           cli_tls_flags[t].file_key);
     }
     fputs("\nA.b keys are key b of object a ({\"limiter\": {\"max\": N}}). Exit codes: 0 stopped by a signal after "
           "finishing the jobs in process; 1 run-time failure\n"

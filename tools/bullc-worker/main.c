@@ -35,6 +35,7 @@ static int redis_settings(const bw_config *cfg, bullc_redis_opts **out) {
     if (rc < 0) return fatal(cfg, BW_EXIT_USAGE, "Redis settings from the environment: %s", err.message);
     if (cfg->redis_url && bullc_redis_opts_parse_url(*out, cfg->redis_url, &err) < 0)
         return fatal(cfg, BW_EXIT_USAGE, "--redis: %s", err.message);
+    if (cli_tls_apply(&cfg->tls, *out, &err) < 0) return fatal(cfg, BW_EXIT_USAGE, "%s", err.message);
     bullc_redis_opts_set_busy_poll(*out, cfg->busy_poll_us); /* range checked by the parser */
     return 0;
 }

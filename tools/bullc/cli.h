@@ -8,11 +8,14 @@
 
 #include <bullc/bullc.h>
 
+#include "tls_flags.h"
+
 /* Exit codes (docs/cli.md). */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_REDIS = 3, EXIT_NOTFOUND = 4, EXIT_VERSION = 5 };
 
 typedef struct cli {
     const char *redis_url;   /* --redis */
+    cli_tls tls;             /* --tls-* */
     const char *prefix;      /* --prefix */
     int bullmq_version;      /* --bullmq-version or BULLC_BULLMQ_VERSION: 5, 6, 0 (auto) */
     bool json;               /* --json */

@@ -89,6 +89,7 @@ int cli_redis_opts(cli *c, bullc_redis_opts **out) {
     if (bullc_redis_opts_new(&ro)) return cli_fail(EXIT_FAIL, "out of memory");
     int rc = bullc_redis_opts_from_env(ro, &err);
     if (rc >= 0 && c->redis_url) rc = bullc_redis_opts_parse_url(ro, c->redis_url, &err);
+    if (rc >= 0) rc = cli_tls_apply(&c->tls, ro, &err);
     if (rc < 0) {
         bullc_redis_opts_free(ro);
         return cli_fail(EXIT_USAGE, "%s", err.message);

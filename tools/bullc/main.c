@@ -160,7 +160,7 @@ static const struct gflag {
     const char *flag, *alias, *arg, *help;
 } gflags[] = {
     [G_REDIS] = {"--redis", NULL, "URL",
-                 "redis://[user:password@]host[:port][/db] or unix:///path?db=N\n"
+                 "redis://[user:password@]host[:port][/db], rediss://... (TLS)\nor unix:///path?db=N\n"
                  "(default: REDIS_URL, else REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_USERNAME/\n"
                  "REDIS_DB, else 127.0.0.1:6379; timeouts: REDIS_CONNECT_TIMEOUT and\n"
                  "REDIS_COMMAND_TIMEOUT, ms)"},
@@ -207,6 +207,12 @@ static void usage(FILE *f) {
                  gflags[i].alias ? gflags[i].alias : "", gflags[i].arg ? " " : "", gflags[i].arg ? gflags[i].arg : "");
         help_line(f, 15, head, gflags[i].help, NULL);
     }
+    for (int i = 0; i < CLI_TLS_NFLAGS; i++) {
+        char head[64];
+        snprintf(head, sizeof head, "--%s%s%s", cli_tls_flags[i].name, cli_tls_flags[i].arg ? " " : "",
+                 cli_tls_flags[i].arg ? cli_tls_flags[i].arg : "");
+        help_line(f, 15, head, cli_tls_flags[i].help, NULL);
+    }
     fputs("\nExit codes: 0 ok, 1 other failure (also add-bulk stopped after writing earlier batches),\n"
           "2 usage or invalid input, 3 Redis unreachable or Redis/Lua error, 4 job not found,\n"
           "5 the queue's meta.version is another BullMQ major than the one chosen (nothing written).\n",
@@ -247,13 +253,8 @@ int cli_exit_for(int rc) {
 int cli_open_queue(cli *c, const char *name, bullc_queue **out) {
     bullc_error err = {0};
     bullc_redis_opts *ro = NULL;
-    if (bullc_redis_opts_new(&ro)) return cli_fail(EXIT_FAIL, "out of memory");
-    int rc = bullc_redis_opts_from_env(ro, &err);
-    if (rc >= 0 && c->redis_url) rc = bullc_redis_opts_parse_url(ro, c->redis_url, &err);
-    if (rc < 0) {
-        bullc_redis_opts_free(ro);
-        return cli_fail(EXIT_USAGE, "%s", err.message);
-    }
+    int rc = cli_redis_opts(c, &ro);
+    if (rc) return rc;
     bullc_queue_opts *qo = NULL;
     rc = bullc_queue_opts_new(&qo);
     if (!rc) rc = bullc_queue_opts_set_redis(qo, ro);
@@ -299,6 +300,21 @@ int main(int argc, char **argv) {
     bool major_flag = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *value;
+        if (!strncmp(a, "--tls-", 6)) {
+            /* --tls-NAME VALUE, --tls-NAME=VALUE, or --tls-insecure */
+            char name[32];
+            const char *eq = strchr(a, '=');
+            snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - a - 2 : (int)strlen(a) - 2), a + 2);
+            int t = cli_tls_set(&c.tls, name, NULL);
+            if (t >= 0) {
+                if (cli_tls_flags[t].arg && !eq && i + 1 >= argc) {
+                    free(rest);
+                    return cli_fail(EXIT_USAGE, "%s needs a value", a);
+                }
+                if (cli_tls_flags[t].arg) cli_tls_set(&c.tls, name, eq ? eq + 1 : argv[++i]);
+                continue;
+            }
+        }
         int g = find_gflag(a, &value);
         /* after the verb, --help and --version are the verb's */
         if (g < 0 || ((g == G_HELP || g == G_VERSION) && n > 0)) {

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: MIT
+// Native TLS (src/tls.c): redis-servers of the test's own with --tls-port and
+// certificates made here with openssl (a CA, a server and a client
+// certificate; another CA, an expired and a self-signed server certificate),
+// with and without client certificates required. Jobs go both ways between
+// bullc (bullc add, bullc-worker) and Node BullMQ 6.7.0 and 5.81.5 over
+// ioredis's TLS; every bad setting is a clear error, exit 3 (2 for usage),
+// with nothing written.
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const IORedis = require('ioredis');
+const { bullc, eventually, nodeBullmq, redis, redisUrl, sleep } = require('../lib/harness');
+const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
+
+const dir = tmpDir('tls');
+const f = (name) => path.join(dir, name);
+const servers = {};
+
+function openssl(...args) {
+  const r = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir });
+  assert.strictEqual(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+}
+
+// A key and a certificate signed by `ca` ({crt, key}) for `san`, valid
+// between `start` and `end` (openssl ca's YYMMDDHHMMSSZ), or self-signed.
+function cert(name, cn, { ca, san, start, end } = {}) {
+  openssl('genrsa', '-out', f(`${name}.key`), '2048');
+  if (!ca) {
+    openssl('req', '-x509', '-new', '-key', f(`${name}.key`), '-out', f(`${name}.crt`), '-days', '2', '-subj',
+      `/CN=${cn}`, ...(san ? ['-addext', `subjectAltName=${san}`] : []));
+    return;
+  }
+  openssl('req', '-new', '-key', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`);
+  // openssl ca is the tool that takes explicit validity dates (an expired certificate)
+  const cadir = f(`ca-${name}`);
+  fs.mkdirSync(cadir, { recursive: true });
+  fs.writeFileSync(path.join(cadir, 'index.txt'), '');
+  fs.writeFileSync(path.join(cadir, 'serial'), '1000\n');
+  fs.writeFileSync(path.join(cadir, 'ca.cnf'), [
+    '[ca]', 'default_ca = d', '[d]', `dir = ${cadir}`, 'database = $dir/index.txt', 'serial = $dir/serial',
+    'new_certs_dir = $dir', 'default_md = sha256', 'policy = p', 'copy_extensions = none', 'unique_subject = no',
+    '[p]', 'commonName = supplied', '[ext]', 'basicConstraints = CA:FALSE',
+    ...(san ? [`subjectAltName = ${san}`] : []), '',
+  ].join('\n'));
+  openssl('ca', '-batch', '-config', path.join(cadir, 'ca.cnf'), '-extensions', 'ext', '-cert', f(`${ca}.crt`),
+    '-keyfile', f(`${ca}.key`), '-in', f(`${name}.csr`), '-out', f(`${name}.crt`), '-notext',
+    '-startdate', start || '200101000000Z', '-enddate', end || '20991231000000Z');
+}
+
+async function tlsServer(name, crt, extra = []) {
+  const port = await freePort();
+  const p = new Proc('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1',
+    '--tls-cert-file', f(`${crt}.crt`), '--tls-key-file', f(`${crt}.key`), '--tls-ca-cert-file', f('ca.crt'),
+    '--save', '', '--dir', dir, '--dbfilename', `${name}.rdb`, ...extra]);
+  await p.waitFor(/Ready to accept connections/, 10000);
+  servers[name] = port;
+  return port;
+}
+
+// ioredis over TLS to one of the servers, with the client certificate
+const tlsConn = (port, more = {}) => ({
+  host: '127.0.0.1', port, maxRetriesPerRequest: null,
+  tls: { ca: fs.readFileSync(f('ca.crt')), cert: fs.readFileSync(f('client.crt')), key: fs.readFileSync(f('client.key')),
+    servername: 'localhost', ...more },
+});
+
+before(async () => {
+  cert('ca', 'bullc test CA');
+  cert('otherca', 'another CA');
+  cert('server', 'localhost', { ca: 'ca', san: 'DNS:localhost,IP:127.0.0.1' });
+  cert('client', 'bullc client', { ca: 'ca' });
+  cert('expired', 'localhost', { ca: 'ca', san: 'DNS:localhost,IP:127.0.0.1', start: '200101000000Z',
+    end: '200102000000Z' });
+  cert('selfsigned', 'localhost', { san: 'DNS:localhost,IP:127.0.0.1' });
+  await tlsServer('open', 'server', ['--tls-auth-clients', 'no']);
+  await tlsServer('mutual', 'server', ['--tls-auth-clients', 'yes']);
+  await tlsServer('expired', 'expired', ['--tls-auth-clients', 'no']);
+  await tlsServer('selfsigned', 'selfsigned', ['--tls-auth-clients', 'no']);
+});
+
+after(killAll);
+
+// bullc's TLS flags for one server
+const flags = (extra = []) => ['--tls-ca-cert', f('ca.crt'), ...extra];
+const withClient = ['--tls-cert', f('client.crt'), '--tls-key', f('client.key')];
+const url = (name, host = 'localhost') => `rediss://${host}:${servers[name]}`;
+
+for (const major of [6, 5]) {
+  test(`over TLS without client certificates, bullc and Node BullMQ ${major} both ways`, { timeout: 60000 }, async () => {
+    const { Queue, Worker } = nodeBullmq(major);
+    const prefix = `tls${major}`;
+    const conn = tlsConn(servers.open);
+    const q = new Queue('q', { prefix, connection: conn });
+    try {
+      // bullc adds, Node processes
+      const r = bullc(['add', 'q', 'from-bullc', '{"by":"bullc"}', ...flags()], { prefix, redis: url('open') });
+      assert.strictEqual(r.status, 0, r.stderr);
+      const seen = [];
+      const w = new Worker('q', async (job) => { seen.push(job.data); return { ok: job.data.by }; },
+        { prefix, connection: conn });
+      await eventually(() => seen.length === 1, 15000, 'the Node worker to take the bullc job');
+      assert.deepStrictEqual(seen, [{ by: 'bullc' }]);
+      await w.close();
+      // Node adds, bullc-worker processes (the async connection over TLS)
+      const job = await q.add('from-node', { by: 'node' });
+      const bw = await startReady(['--queue', 'q', '--builtin', 'echo', ...flags()], { prefix, redis: url('open') });
+      try {
+        const done = await eventually(async () => {
+          const j = await q.getJob(job.id);
+          return j && j.finishedOn ? j : null;
+        }, 15000, 'bullc-worker to process the Node job over TLS');
+        assert.deepStrictEqual(done.returnvalue, { by: 'node' });
+      } finally {
+        assert.strictEqual((await bw.stop()).code, 0);
+      }
+      // an IP address is checked against the certificate's IP entry (no SNI)
+      const ip = bullc(['counts', 'q', '--json', ...flags()], { prefix, redis: url('open', '127.0.0.1') });
+      assert.strictEqual(ip.status, 0, ip.stderr);
+      assert.strictEqual(JSON.parse(ip.stdout).completed, 2);
+    } finally {
+      await q.close();
+    }
+  });
+}
+
+test('mutual TLS: a client certificate from flags, the environment and the config file', { timeout: 60000 }, async () => {
+  const prefix = 'mtls';
+  const q = new (nodeBullmq().Queue)('q', { prefix, connection: tlsConn(servers.mutual) });
+  try {
+    const r = bullc(['add', 'q', 'a', '{"n":1}', ...flags(withClient)], { prefix, redis: url('mutual') });
+    assert.strictEqual(r.status, 0, r.stderr);
+    const env = { ...process.env, REDIS_URL: url('mutual'), REDIS_TLS_CA: f('ca.crt'),
+      REDIS_TLS_CERT: f('client.crt'), REDIS_TLS_KEY: f('client.key') };
+    const e = bullc(['add', 'q', 'b', '{"n":2}'], { prefix, redis: null, env });
+    assert.strictEqual(e.status, 0, e.stderr);
+    // a directory of hashed CA certificates works as the CA file does
+    const cadir = f('cadir');
+    fs.mkdirSync(cadir, { recursive: true });
+    fs.copyFileSync(f('ca.crt'), path.join(cadir, 'ca.pem'));
+    assert.strictEqual(spawnSync('openssl', ['rehash', cadir]).status, 0);
+    const d = bullc(['add', 'q', 'c', '{"n":3}', '--tls-ca-cert', cadir, ...withClient], { prefix, redis: url('mutual') });
+    assert.strictEqual(d.status, 0, d.stderr);
+    // bullc-worker with its TLS settings in the config file
+    const config = f('worker.json');
+    fs.writeFileSync(config, JSON.stringify({ redis: url('mutual'), prefix, tlsCaCert: f('ca.crt'),
+      tlsCert: f('client.crt'), tlsKey: f('client.key'), queues: { q: { builtin: 'echo' } } }));
+    const w = await startReady(['--config', config], { redis: null });
+    try {
+      await eventually(async () => (await q.getJobCounts('completed')).completed === 3, 15000, 'three jobs done');
+    } finally {
+      assert.strictEqual((await w.stop()).code, 0);
+    }
+  } finally {
+    await q.close();
+  }
+});
+
+// What a refused connection must leave: no key under the prefix on the server.
+// (the check itself skips the verification: some servers carry bad certificates on purpose)
+async function nothingWritten(port, prefix) {
+  const c = new IORedis(tlsConn(port, { rejectUnauthorized: false }));
+  try {
+    assert.deepStrictEqual(await c.keys(`${prefix}:*`), []);
+  } finally {
+    c.disconnect();
+  }
+}
+
+const bad = [
+  ['the wrong CA', 'open', ['--tls-ca-cert', f('otherca.crt')], /certificate .* was refused: .*(self-signed|local issuer)/],
+  ['no CA (the system store does not know the test CA)', 'open', [], /certificate .* was refused/],
+  ['an expired certificate', 'expired', flags(), /was refused: certificate has expired/],
+  ['a self-signed certificate', 'selfsigned', flags(), /was refused: self-signed certificate/],
+  ['a server name the certificate does not carry', 'open', flags(['--tls-server-name', 'redis.example.com']),
+    /not for host name 'redis.example.com' \(host name check failed/],
+  ['no client certificate where one is required', 'mutual', flags(), /client certificate|certificate required/],
+  ['a client key that is not the certificate\'s', 'mutual', flags(['--tls-cert', f('client.crt'), '--tls-key',
+    f('server.key')]), /does not belong to the certificate/],
+  ['a CA file that does not exist', 'open', ['--tls-ca-cert', f('missing.crt')], /cannot load the CA certificates/],
+];
+for (const [what, server, args, message] of bad) {
+  test(`bad TLS input: ${what}: exit 3, a clear error, nothing written`, { timeout: 30000 }, async () => {
+    const prefix = `bad${Math.floor(Math.random() * 1e9)}`;
+    const r = bullc(['add', 'q', 'x', '{}', ...args], { prefix, redis: url(server) });
+    assert.strictEqual(r.status, 3, r.stderr);
+    assert.match(r.stderr, message);
+    await nothingWritten(servers[server], prefix);
+  });
+}
+
+test('bullc-worker with a refused certificate exits 3 at start', { timeout: 30000 }, async () => {
+  const w = startWorker(['--queue', 'q', '--builtin', 'echo', '--tls-ca-cert', f('otherca.crt')],
+    { prefix: 'badw', redis: url('open') });
+  const exit = await w.waitExit(20000);
+  assert.strictEqual(exit.code, 3, w.lines.join('\n'));
+  assert.match(w.lines.join('\n'), /certificate .* was refused/);
+  await nothingWritten(servers.open, 'badw');
+});
+
+test('TLS to a plain port and plain to a TLS port: exit 3, nothing written', { timeout: 30000 }, async () => {
+  const plain = new URL(redisUrl());
+  const prefix = `plainport${Math.floor(Math.random() * 1e9)}`;
+  // a plain Redis reads the TLS hello as an inline command and waits for its end: the connect timeout
+  const t = bullc(['add', 'q', 'x', '{}', ...flags()], { prefix, redis: `rediss://localhost:${plain.port}`,
+    env: { ...process.env, REDIS_CONNECT_TIMEOUT: '1500' } });
+  assert.strictEqual(t.status, 3, t.stderr);
+  assert.match(t.stderr, /TLS handshake with .* failed: no answer within 1500 ms .*is it a TLS port\?/);
+  const c = redis();
+  try {
+    assert.deepStrictEqual(await c.keys(`${prefix}:*`), []);
+  } finally {
+    c.disconnect();
+  }
+  const p = bullc(['add', 'q', 'x', '{}'], { prefix, redis: `redis://localhost:${servers.open}` });
+  assert.strictEqual(p.status, 3, p.stderr);
+  assert.match(p.stderr, /use rediss:\/\//);
+  await nothingWritten(servers.open, prefix);
+});
+
+test('usage errors exit 2: a certificate without its key, Sentinel and Cluster URLs', async () => {
+  const k = bullc(['counts', 'q', '--tls-cert', f('client.crt')], { redis: url('open') });
+  assert.strictEqual(k.status, 2, k.stderr);
+  assert.match(k.stderr, /--tls-cert and --tls-key go together/);
+  for (const u of ['redis+sentinel://127.0.0.1:26379/mymaster', 'redis+cluster://127.0.0.1:7000,127.0.0.1:7001']) {
+    const r = bullc(['counts', 'q'], { redis: u });
+    assert.strictEqual(r.status, 2, r.stderr);
+    assert.match(r.stderr, /not supported yet/);
+  }
+  await sleep(1);
+});

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#include "tls_flags.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const cli_tls_flag cli_tls_flags[CLI_TLS_NFLAGS] = {
+    {"tls-ca-cert", "PATH",
+     "TLS: the CA certificate(s) that signed the server's (a PEM file, or a\n"
+     "directory of hashed certificates; default: the system's; REDIS_TLS_CA)",
+     "tlsCaCert"},
+    {"tls-cert", "PEM", "TLS: a client certificate, for servers that require one (REDIS_TLS_CERT)", "tlsCert"},
+    {"tls-key", "PEM", "TLS: the client certificate's key (REDIS_TLS_KEY)", "tlsKey"},
+    {"tls-server-name", "NAME",
+     "TLS: the name the server's certificate must carry, also sent as SNI\n"
+     "(default: the host; REDIS_TLS_SERVER_NAME)",
+     "tlsServerName"},
+    {"tls-insecure", NULL,
+     "TLS without checking the server's certificate (tests only;\n"
+     "REDIS_TLS_INSECURE=1)",
+     "tlsInsecure"},
+};
+
+static int store(cli_tls *t, int i, const char *value) {
+    switch (i) {
+    case 0:
+        t->ca = value;
+        break;
+    case 1:
+        t->cert = value;
+        break;
+    case 2:
+        t->key = value;
+        break;
+    case 3:
+        t->server_name = value;
+        break;
+    default:
+        t->insecure = !value || strcmp(value, "false") != 0;
+        break;
+    }
+    return i;
+}
+
+int cli_tls_set(cli_tls *t, const char *name, const char *value) {
+    for (int i = 0; i < CLI_TLS_NFLAGS; i++)
+        if (!strcmp(name, cli_tls_flags[i].name)) return store(t, i, value);
+    return -1;
+}
+
+int cli_tls_set_file_key(cli_tls *t, const char *key, const char *value) {
+    for (int i = 0; i < CLI_TLS_NFLAGS; i++)
+        if (!strcmp(key, cli_tls_flags[i].file_key)) return store(t, i, value);
+    return -1;
+}
+
+int cli_tls_apply(const cli_tls *t, bullc_redis_opts *o, bullc_error *err) {
+    int rc = 0;
+    if (!t->cert != !t->key) {
+        snprintf(err->message, sizeof err->message,
+                 "--tls-cert and --tls-key go together (a client certificate and its key)");
+        return err->code = BULLC_EINVAL;
+    }
+    if (t->ca) {
+        struct stat st;
+        bool dir = stat(t->ca, &st) == 0 && S_ISDIR(st.st_mode);
+        rc = bullc_redis_opts_set_tls_ca(o, dir ? NULL : t->ca, dir ? t->ca : NULL);
+    }
+    if (!rc && t->cert) rc = bullc_redis_opts_set_tls_cert(o, t->cert, t->key);
+    if (!rc && t->server_name) rc = bullc_redis_opts_set_tls_server_name(o, t->server_name);
+    if (!rc && t->insecure) rc = bullc_redis_opts_set_tls_insecure(o, true);
+    if (rc) {
+        snprintf(err->message, sizeof err->message, "TLS settings: %s", bullc_strerror(rc));
+        err->code = rc;
+    }
+    return rc;
+}

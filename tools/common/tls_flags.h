@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* The --tls-* flags of every program (docs/connection.md), parsed and
+ * applied in one place so that bullc, bullc-worker and bullc-socket-client
+ * take the same ones with the same rules. */
+#ifndef BULLC_TOOLS_TLS_FLAGS_H
+#define BULLC_TOOLS_TLS_FLAGS_H
+
+#include <stdbool.h>
+
+#include <bullc/bullc.h>
+
+/* What the flags gave (borrowed strings, NULL when not given). */
+typedef struct cli_tls {
+    const char *ca, *cert, *key, *server_name;
+    bool insecure;
+} cli_tls;
+
+/* One flag: its name without "--", its argument's name (NULL: none), its
+ * help, and its key in bullc-worker's config file. */
+typedef struct cli_tls_flag {
+    const char *name, *arg, *help, *file_key;
+} cli_tls_flag;
+#define CLI_TLS_NFLAGS 5
+extern const cli_tls_flag cli_tls_flags[CLI_TLS_NFLAGS];
+
+/* Stores `value` when `name` (without "--") is a TLS flag and returns its
+ * index in cli_tls_flags; -1 when it is not one. A later value wins. */
+int cli_tls_set(cli_tls *t, const char *name, const char *value);
+/* By config-file key; the same. */
+int cli_tls_set_file_key(cli_tls *t, const char *key, const char *value);
+/* Applies what was given over `o` (after the URL and the environment). 0, or
+ * BULLC_EINVAL with `err` filled (--tls-cert without --tls-key). */
+int cli_tls_apply(const cli_tls *t, bullc_redis_opts *o, bullc_error *err);
+
+#endif
