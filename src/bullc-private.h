@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <bullc/bullc.h>
@@ -70,6 +71,71 @@ double bullc__random01(void);
 void bullc__random_bytes(void *buf, size_t n);
 /* A random (version 4) UUID, as Node's crypto.randomUUID prints it. */
 void bullc__uuid4(char out[37]);
+
+/* ---- trace.c, otlp.c: OpenTelemetry spans ------------------------------ */
+struct bullc_tracer_opts {
+    char *endpoint, *service;
+    cJSON *resource, *headers; /* string values */
+    double ratio;
+    bool parent_based;
+    size_t max_queue, max_batch;
+    int64_t delay_ms, timeout_ms;
+};
+struct bullc_tracer {
+    /* settings, read-only once started (any thread reads them) */
+    double ratio;
+    bool parent_based;
+    char *host, *port, *path;
+    sds head;     /* the request line and headers before Content-Length */
+    sds resource; /* the body's start: resource and scope, up to "spans":[ */
+    size_t max_queue, max_batch;
+    int64_t delay_ms, timeout_ms;
+    /* the queue: a ring of serialised spans, under mu */
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    sds *ring;
+    size_t head_i, count;
+    bool stopping;
+    uv_thread_t thread;
+    _Atomic uint64_t dropped, exported;
+};
+/* OTLP span kinds */
+enum { BULLC__SPAN_INTERNAL = 1, BULLC__SPAN_PRODUCER = 4, BULLC__SPAN_CONSUMER = 5 };
+typedef struct bullc__span_ctx {
+    uint8_t trace[16], span[8], flags; /* flags bit 0: sampled */
+} bullc__span_ctx;
+typedef struct bullc__span {
+    bullc__span_ctx ctx;
+    uint8_t parent[8];
+    bool has_parent;
+    int kind;
+    int64_t start_ns; /* wall clock */
+} bullc__span;
+enum { BULLC__ATTR_STR, BULLC__ATTR_INT, BULLC__ATTR_STR_ARRAY };
+typedef struct bullc__attr {
+    const char *key;
+    int type;
+    const char *s; /* STR: len bytes; STR_ARRAY: i strings, each NUL-terminated, one after another */
+    size_t len;
+    int64_t i;
+} bullc__attr;
+/* A W3C traceparent header value; false when malformed (or all-zero ids). */
+bool bullc__traceparent_parse(const char *s, bullc__span_ctx *out);
+/* Its text, 55 characters and a NUL. */
+void bullc__traceparent_format(const bullc__span_ctx *c, char out[56]);
+/* The parent in a job's "tm" option (bullmq-otel's metadata JSON). */
+bool bullc__trace_metadata_parse(const char *tm, bullc__span_ctx *out);
+/* Starts a span now: a child of `parent` (NULL: a new trace), sampled as
+ * `t` says. No allocation. */
+void bullc__span_start(const bullc_tracer *t, bullc__span *s, int kind, const bullc__span_ctx *parent);
+/* The span's context as bullmq-otel stores it in "tm": {"traceparent":"..."}. */
+sds bullc__span_metadata(const bullc__span *s);
+/* Ends the span now and queues it for export when sampled (never blocks:
+ * a full queue drops and counts it). An optional event at the end. */
+void bullc__span_end(bullc_tracer *t, const bullc__span *s, const char *name, size_t name_len, const bullc__attr *a,
+                     size_t n, const char *event, const bullc__attr *ea, size_t en);
+/* Takes the serialised span over (NULL counts as dropped). Any thread. */
+void bullc__tracer_push(bullc_tracer *t, sds span);
 
 /* ---- sigpipe.c: writes that cannot kill the process ------------------- */
 /* Around every hiredis call that may write: SIGPIPE blocked in this thread
@@ -247,7 +313,8 @@ struct bullc_queue_opts {
     bullc_job_opts *default_job_opts;
     int64_t max_len_events;
     bool skip_meta_update;
-    int bullmq_version; /* 0: auto, 5, 6 */
+    int bullmq_version;   /* 0: auto, 5, 6 */
+    bullc_tracer *tracer; /* borrowed; NULL: no spans */
 };
 struct bullc_worker_opts {
     bullc_redis_opts *redis;
@@ -266,6 +333,7 @@ struct bullc_worker_opts {
     void *processor_data;
     bullc_backoff_fn backoff_strategy;
     void *backoff_data;
+    bullc_tracer *tracer; /* borrowed; NULL: no spans */
 };
 struct bullc_queue_events_opts {
     bullc_redis_opts *redis;
@@ -310,9 +378,12 @@ int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const ch
 /* The same by the rules of BullMQ major 5 or 6 (the two prepare a 6.x job):
  * the jobId '0' message, and `debounce`, refused by 6.x and 5.x's old name
  * of deduplication. 0 (the queue's major is not known yet) leaves those two
- * unchecked: a job prepared so is prepared again once the major is known. */
+ * unchecked: a job prepared so is prepared again once the major is known.
+ * `tm` (a trace context, bullmq-otel's metadata; NULL: none) is stored in
+ * the options as Node's traced add does. */
 int bullc__job_prepare_major(bullc__prepared_job *pj, int major, const char *name, const char *data_json,
-                             const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err);
+                             const bullc_job_opts *defaults, const bullc_job_opts *opts, const char *tm,
+                             bullc_error *err);
 /* The same for jobs of a bulk add that share the options object of the one
  * before (`like`, prepared from the same defaults and options): only the data
  * and the clock are new, the validated and packed options are copied. */
@@ -426,6 +497,7 @@ struct bullc_job {
     int64_t lock_ts;     /* uv_now of the last lock renewal */
     int64_t started;     /* uv_now when processing started */
     uint64_t started_ns; /* uv_hrtime then: the duration histogram wants sub-ms times */
+    bullc__span span;    /* the process span, when the worker traces */
     /* A blocking processor: uv_hrtime() / 1e6 when a pool thread took the job
      * (0 while it waits for one; written by that thread). The timeout counts
      * from there: a job cannot be late before it runs. */
@@ -442,6 +514,12 @@ struct bullc_job {
     const cJSON *o_attempts, *o_remove_on_complete, *o_remove_on_fail, *o_lifo, *o_stack_trace_limit, *o_keep_logs;
     const cJSON *o_parent[4]; /* failParentOnFailure, continueParentOnFailure, ignore-, removeDependencyOnFailure */
 };
+
+/* worker_trace.c: the worker's "process <queue>" span of a job, started
+ * when processing starts and ended when its finish was stored (`kind`:
+ * 0 completed, 1 failed, with the result JSON or the reason). */
+void bullc__trace_job_start(bullc_worker *w, bullc_job *job);
+void bullc__trace_job_end(bullc_worker *w, bullc_job *job, bool completed, const char *value);
 
 /* stats.c: what bullc_worker_stats reports; loop thread only. */
 enum { BULLC__DURATION_BUCKETS = 12 }; /* Prometheus' 11 default bounds, then +Inf */

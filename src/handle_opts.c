@@ -83,6 +83,16 @@ int bullc_queue_opts_set_skip_meta_update(bullc_queue_opts *o, bool skip) {
     return 0;
 }
 
+int bullc_queue_opts_set_tracer(bullc_queue_opts *o, bullc_tracer *tracer) {
+    o->tracer = tracer;
+    return 0;
+}
+
+int bullc_worker_opts_set_tracer(bullc_worker_opts *o, bullc_tracer *tracer) {
+    o->tracer = tracer;
+    return 0;
+}
+
 /* 0 (auto), 5 or 6: the majors whose protocol bullc has. */
 static int set_major(int *dst, int major) {
     if (major != 0 && !bullc__protocol_of(major)) return BULLC_EINVAL;

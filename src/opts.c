@@ -465,11 +465,12 @@ int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bul
 
 int bullc__job_prepare_named(bullc__prepared_job *pj, const char *name, const char *data_json,
                              const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err) {
-    return bullc__job_prepare_major(pj, 6, name, data_json, defaults, opts, err);
+    return bullc__job_prepare_major(pj, 6, name, data_json, defaults, opts, NULL, err);
 }
 
 int bullc__job_prepare_major(bullc__prepared_job *pj, int major, const char *name, const char *data_json,
-                             const bullc_job_opts *defaults, const bullc_job_opts *opts, bullc_error *err) {
+                             const bullc_job_opts *defaults, const bullc_job_opts *opts, const char *tm,
+                             bullc_error *err) {
     memset(pj, 0, sizeof *pj);
     pj->major = major;
     int rc = prepare_data(pj, data_json, err);
@@ -504,6 +505,9 @@ int bullc__job_prepare_major(bullc__prepared_job *pj, int major, const char *nam
         cJSON_AddNumberToObject(b, "delay", bo->valuedouble);
         cJSON_ReplaceItemInObjectCaseSensitive(m, "backoff", b);
     }
+    /* Node's add: opts = {...opts, telemetry: {metadata}}, stored as "tm"
+     * after the options given (and after attempts, which Node puts first) */
+    if (tm && !cJSON_AddStringToObject(m, "tm", tm)) goto oom;
 
     const cJSON *v;
     if ((v = cJSON_GetObjectItemCaseSensitive(m, "jobId")) && *v->valuestring) pj->job_id = sdsnew(v->valuestring);

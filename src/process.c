@@ -115,6 +115,8 @@ static void stored(bullc_job *job, const redisReply *r) {
     bullc__finish *f = job->fin;
     int64_t now = bullc__now_ms();
     if (f->kind != FIN_RATE_LIMITED) bullc__wstats_duration(&w->stats, (double)(uv_hrtime() - job->started_ns) / 1e9);
+    if (w->o.tracer && f->kind != FIN_RATE_LIMITED && f->kind != FIN_MOVED)
+        bullc__trace_job_end(w, job, f->kind == FIN_COMPLETED, f->value);
     switch (f->kind) {
     case FIN_COMPLETED:
         w->stats.completed++;
@@ -699,6 +701,7 @@ void bullc__process_track(bullc_worker *w, bullc_job *job) {
     job->state = BULLC__JOB_PROCESSING;
     job->lock_ts = job->started = (int64_t)uv_now(w->loop);
     job->started_ns = uv_hrtime();
+    if (w->o.tracer) bullc__trace_job_start(w, job);
 }
 
 void bullc__process_start(bullc_worker *w, bullc_job *job) {

@@ -24,6 +24,7 @@ struct bullc_queue {
     bullc_job_opts *defaults;
     int64_t max_len_events;
     bool skip_meta_update;
+    bullc_tracer *tracer;     /* borrowed */
     unsigned meta_generation; /* connection generation whose meta was written */
 };
 
@@ -45,6 +46,7 @@ int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts 
     q->prefix = strdup(opts->prefix ? opts->prefix : BULLC__DEFAULT_PREFIX);
     q->max_len_events = opts->max_len_events;
     q->skip_meta_update = opts->skip_meta_update;
+    q->tracer = opts->tracer;
     q->explicit_major = opts->bullmq_version;
     q->proto = opts->bullmq_version ? bullc__protocol_of(opts->bullmq_version) : &bullc__protocol_v6;
     if (opts->default_job_opts && bullc_job_opts_new(&q->defaults) == 0) {
@@ -274,6 +276,7 @@ typedef struct batch {
     bool *pending;
     size_t n, prepared;
     bool prefix_index;
+    sds tm; /* the add span's context for every job's options, or NULL */
 } batch;
 
 static int prepare_one(bullc_queue *q, batch *b, bullc_error *err) {
@@ -286,7 +289,7 @@ static int prepare_one(bullc_queue *q, batch *b, bullc_error *err) {
         rc = bullc__job_prepare_like(&b->pj[i], &b->pj[i - 1], j->name, j->data_json, err);
     else /* the major is known once told or settled; else rebuild_first checks its rules */
         rc = bullc__job_prepare_major(&b->pj[i], q->explicit_major || q->settled ? q->proto->major : 0, j->name,
-                                      j->data_json, q->defaults, j->opts, err);
+                                      j->data_json, q->defaults, j->opts, b->tm, err);
     if (rc) {
         b->jobs[i].status = rc;
         if (b->prefix_index) bullc__err_prefix(err, "job %zu: ", i);
@@ -306,7 +309,8 @@ static int rebuild_first(bullc_queue *q, batch *b, bullc_error *err) {
     if (b->pj[0].major != q->proto->major) {
         bullc__prepared_job pj;
         const bullc_bulk_job *j = &b->jobs[0];
-        int rc = bullc__job_prepare_major(&pj, q->proto->major, j->name, j->data_json, q->defaults, j->opts, err);
+        int rc =
+            bullc__job_prepare_major(&pj, q->proto->major, j->name, j->data_json, q->defaults, j->opts, b->tm, err);
         if (rc) {
             b->jobs[0].status = rc;
             if (b->prefix_index) bullc__err_prefix(err, "job 0: ");
@@ -403,14 +407,44 @@ static int send_batch(bullc_queue *q, batch *b, bullc_error *err) {
     return rc;
 }
 
+/* Node's add span: "add <queue>.<name>" with the job's name and id, or
+ * "addBulk <queue>" with every name and the count. */
+static void end_add_span(bullc_queue *q, const bullc__span *s, const bullc_bulk_job *jobs, size_t n, bool bulk) {
+    sds name = sdscatprintf(sdsempty(), bulk ? "addBulk %s" : "add %s.%s", q->name, jobs[0].name ? jobs[0].name : "");
+    sds names = sdsempty();
+    for (size_t i = 0; bulk && i < n && names; i++)
+        names = sdscatlen(names, jobs[i].name ? jobs[i].name : "", (jobs[i].name ? strlen(jobs[i].name) : 0) + 1);
+    const char *op = bulk ? "addBulk" : "add";
+    bullc__attr a[4] = {{"bullmq.queue.name", BULLC__ATTR_STR, q->name, strlen(q->name), 0},
+                        {"bullmq.queue.operation", BULLC__ATTR_STR, op, strlen(op), 0}};
+    size_t na = 2;
+    if (bulk) {
+        a[na++] = (bullc__attr){"bullmq.job.bulk.names", BULLC__ATTR_STR_ARRAY, names, 0, (int64_t)n};
+        a[na++] = (bullc__attr){"bullmq.job.bulk.count", BULLC__ATTR_INT, NULL, 0, (int64_t)n};
+    } else {
+        a[na++] =
+            (bullc__attr){"bullmq.job.name", BULLC__ATTR_STR, jobs[0].name, jobs[0].name ? strlen(jobs[0].name) : 0, 0};
+        if (jobs[0].id) a[na++] = (bullc__attr){"bullmq.job.id", BULLC__ATTR_STR, jobs[0].id, strlen(jobs[0].id), 0};
+    }
+    if (name && names) bullc__span_end(q->tracer, s, name, sdslen(name), a, na, NULL, NULL, 0);
+    sdsfree(name);
+    sdsfree(names);
+}
+
 static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_index, bullc_error *err) {
     if (n == 0) return 0;
     if (!jobs) return bullc__err(err, BULLC_EINVAL, "jobs: NULL");
     for (size_t i = 0; i < n; i++) jobs[i].id = NULL, jobs[i].status = 0;
-    batch b = {jobs,        calloc(n, sizeof *b.pj), calloc(n, sizeof *b.calls), calloc(n, sizeof *b.pending), n, 0,
-               prefix_index};
+    batch b = {
+        jobs, calloc(n, sizeof *b.pj), calloc(n, sizeof *b.calls), calloc(n, sizeof *b.pending), n, 0, prefix_index,
+        NULL};
     int rc = 0;
-    if (!b.pj || !b.calls || !b.pending) {
+    bullc__span span;
+    if (q->tracer) {
+        bullc__span_start(q->tracer, &span, BULLC__SPAN_PRODUCER, NULL);
+        b.tm = bullc__span_metadata(&span);
+    }
+    if (!b.pj || !b.calls || !b.pending || (q->tracer && !b.tm)) {
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
         goto out;
     }
@@ -443,6 +477,8 @@ out:
             jobs[i].id = NULL;
             if (jobs[i].status > 0) jobs[i].status = 0; /* only the failing job's stays: negative */
         }
+    if (q->tracer) end_add_span(q, &span, jobs, n, prefix_index);
+    sdsfree(b.tm);
     for (size_t i = 0; i < b.prepared && b.calls; i++) bullc__add_call_free(&b.calls[i]);
     for (size_t i = 0; i < b.prepared && b.pj; i++) bullc__job_prepared_free(&b.pj[i]);
     free(b.pj);

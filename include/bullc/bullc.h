@@ -17,6 +17,7 @@
 #include <bullc/job.h>
 #include <bullc/worker.h>
 #include <bullc/stats.h>
+#include <bullc/trace.h>
 #include <bullc/admin.h>
 #include <bullc/events.h>
 #include <bullc/cron.h>

@@ -7,6 +7,7 @@
 #include <bullc/common.h>
 #include <bullc/job_opts.h>
 #include <bullc/redis.h>
+#include <bullc/trace.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +51,12 @@ BULLC_EXPORT int bullc_queue_opts_set_skip_meta_update(bullc_queue_opts *opts, b
  * meta.version contradicts makes every call fail with BULLC_EVERSION, having
  * written nothing. Anything else: BULLC_EINVAL, settings unchanged. */
 BULLC_EXPORT int bullc_queue_opts_set_bullmq_version(bullc_queue_opts *opts, int major);
+/* Traces adds (NULL: none, the default): each add is an "add <queue>.<name>"
+ * span (addBulk: one "addBulk <queue>" span) of a new trace, and its context
+ * goes into the job's options as bullmq-otel stores it, so a Node worker
+ * with bullmq-otel (or bullc's) continues the trace. Borrowed: the tracer
+ * must outlive the queue. Returns 0. */
+BULLC_EXPORT int bullc_queue_opts_set_tracer(bullc_queue_opts *opts, bullc_tracer *tracer);
 
 /* Creates a handle for queue `name` (which may not contain ':'). Does not
  * connect: the first call that needs Redis does, reads the queue's

@@ -7,6 +7,7 @@
 #include <bullc/common.h>
 #include <bullc/job.h>
 #include <bullc/redis.h>
+#include <bullc/trace.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,6 +77,12 @@ BULLC_EXPORT int bullc_worker_opts_set_name(bullc_worker_opts *opts, const char 
  * BULLC_EVERSION and the worker closes (fetching nothing more). Else
  * BULLC_EINVAL, settings unchanged. */
 BULLC_EXPORT int bullc_worker_opts_set_bullmq_version(bullc_worker_opts *opts, int major);
+/* Traces processing (NULL: none, the default): each job stored as completed
+ * or failed is a "process <queue>" span, as Node's worker writes it, child
+ * of the context a producer stored in the job (bullmq-otel's "tm"), else of
+ * a new trace. Spans are queued for the tracer's thread on the loop thread,
+ * never waited for. Borrowed: the tracer must outlive the worker. Returns 0. */
+BULLC_EXPORT int bullc_worker_opts_set_tracer(bullc_worker_opts *opts, bullc_tracer *tracer);
 /* Jobs processed at once: >= 1. */
 BULLC_EXPORT int bullc_worker_opts_set_concurrency(bullc_worker_opts *opts, int concurrency);
 /* lockDuration, ms: > 0. */

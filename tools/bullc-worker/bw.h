@@ -152,6 +152,7 @@ struct bw_app {
     bw_httpd *httpd;               /* --http */
     struct lws_context *httpd_ctx; /* --http's lws context until lws has wholly destroyed it (lws NULLs it) */
     bw_metrics *metrics;           /* --http: what /metrics reads */
+    bullc_tracer *tracer;          /* OTEL_* configured: the workers' spans */
 };
 
 /* run.c: runs every queue's worker until signals stop them; the exit code. */

@@ -27,6 +27,22 @@ static int fatal(const bw_config *cfg, int code, const char *fmt, ...) {
     return code;
 }
 
+/* OpenTelemetry from the standard OTEL_* variables: off unless an endpoint
+ * is set. */
+static int tracer_settings(const bw_config *cfg, bullc_tracer **out) {
+    bullc_error err = {0};
+    bullc_tracer_opts *o = NULL;
+    bool on = false;
+    if (bullc_tracer_opts_new(&o)) return fatal(cfg, BW_EXIT_FAIL, "out of memory");
+    bullc_tracer_opts_set_service_name(o, "bullc-worker");
+    int rc = bullc_tracer_opts_from_env(o, &on, &err);
+    if (!rc && on) rc = bullc_tracer_new(out, o, &err);
+    bullc_tracer_opts_free(o);
+    if (rc) return fatal(cfg, rc == BULLC_EINVAL ? BW_EXIT_USAGE : BW_EXIT_FAIL, "OpenTelemetry: %s", err.message);
+    if (on) TLOG(TLOG_INFO, "tracing", TLOG_S("exporter", "otlp/http-json"));
+    return 0;
+}
+
 static int redis_settings(const bw_config *cfg, bullc_redis_opts **out) {
     bullc_error err = {0};
     if (bullc_redis_opts_new(out)) return fatal(cfg, BW_EXIT_FAIL, "out of memory");
@@ -263,6 +279,7 @@ int main(int argc, char **argv) {
     char where[512] = "";
     if (!(app.queues = calloc(cfg.nqueues, sizeof *app.queues))) code = fatal(&cfg, BW_EXIT_FAIL, "out of memory");
     if (!code) code = redis_settings(&cfg, &app.redis);
+    if (!code) code = tracer_settings(&cfg, &app.tracer);
     if (!code) {
         bullc_redis_opts_describe(app.redis, where, sizeof where);
         TLOG(TLOG_INFO, "start", TLOG_S("version", bullc_version()), TLOG_S("bullmq", bullc_bullmq_version()),
@@ -291,6 +308,7 @@ int main(int argc, char **argv) {
     } else if (app.queues) {
         unload_plugins(&app);
     }
+    bullc_tracer_free(app.tracer); /* the workers are gone: exports what they left */
     bullc_redis_opts_free(app.redis);
     free(app.queues);
     tlog_close();

@@ -284,6 +284,15 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
         if (spoken[k])
             bw_sb_printf(b, "bullc_worker_info{version=\"%s\",bullmq=\"%s\"} 1\n", bullc_version(),
                          k == 0 ? BULLC_BULLMQ5_VERSION : bullc_bullmq_version());
+    if (app->tracer) {
+        head(b, "bullc_worker_trace_spans_exported_total", "counter", "Spans the OTLP endpoint accepted");
+        bw_sb_printf(b, "bullc_worker_trace_spans_exported_total %llu\n",
+                     (unsigned long long)bullc_tracer_exported(app->tracer));
+        head(b, "bullc_worker_trace_spans_dropped_total", "counter",
+             "Spans dropped: the export queue was full, or their export failed or timed out");
+        bw_sb_printf(b, "bullc_worker_trace_spans_dropped_total %llu\n",
+                     (unsigned long long)bullc_tracer_dropped(app->tracer));
+    }
 
     uv_rusage_t ru;
     if (!uv_getrusage(&ru)) {

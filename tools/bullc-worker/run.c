@@ -209,6 +209,7 @@ static int start_worker(bw_app *app, bw_queue *q) {
     if (bullc_worker_opts_new(&o)) return BW_EXIT_FAIL;
     char why[160];
     int rc = bullc_worker_opts_set_redis(o, app->redis);
+    bullc_worker_opts_set_tracer(o, app->tracer);
     if (!rc && (rc = bw_settings_to_opts(&c->s, o, why, sizeof why))) {
         TLOG(TLOG_ERROR, "start", TLOG_S("queue", c->name), TLOG_S("code", bullc_err_name(rc)), TLOG_S("msg", why));
         bullc_worker_opts_free(o);

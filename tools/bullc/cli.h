@@ -20,6 +20,7 @@ typedef struct cli {
     int bullmq_version;      /* --bullmq-version or BULLC_BULLMQ_VERSION: 5, 6, 0 (auto) */
     bool json;               /* --json */
     bool yes;                /* --yes */
+    bullc_tracer *tracer;    /* add, add-bulk with OTEL_* set: their spans */
     const struct verb *verb; /* the verb being run; its usage names every flag it takes */
     int argc;                /* the verb's own arguments (verb first) */
     char **argv;
@@ -36,6 +37,11 @@ typedef struct verb {
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The exit code for a bullc error code. */
 int cli_exit_for(int bullc_code);
+/* Starts c->tracer when the OTEL_* variables configure tracing (else leaves
+ * it NULL); 0 or an exit code. cli_open_queue hands it to the queue;
+ * cli_close_tracer exports what is left and frees it. */
+int cli_open_tracer(cli *c);
+void cli_close_tracer(cli *c);
 /* Opens the queue named on the command line with the global flags. */
 int cli_open_queue(cli *c, const char *name, bullc_queue **out);
 /* True when argv[i] is --help / -h. */

@@ -56,7 +56,7 @@ int cmd_add(cli *c) {
         rc = cli_fail(EXIT_USAGE, "usage: bullc add QUEUE NAME [DATA_JSON] [--opts JSON]");
         goto out;
     }
-    if ((rc = cli_open_queue(c, pos[0], &q))) goto out;
+    if ((rc = cli_open_tracer(c)) || (rc = cli_open_queue(c, pos[0], &q))) goto out;
     bullc_error err = {0};
     char *id = NULL;
     int r = bullc_queue_add(q, pos[1], npos == 3 ? pos[2] : NULL, opts, &id, &err);
@@ -79,6 +79,7 @@ int cmd_add(cli *c) {
     rc = 0;
 out:
     bullc_queue_free(q);
+    cli_close_tracer(c);
     bullc_job_opts_free(opts);
     free(pos);
     return rc;
@@ -250,7 +251,7 @@ int cmd_add_bulk(cli *c) {
         rc = cli_fail(EXIT_USAGE, "usage: bullc add-bulk QUEUE [--batch N] [--opts JSON] < jobs.ndjson");
         goto out;
     }
-    if ((rc = cli_open_queue(c, pos[0], &q))) goto out;
+    if ((rc = cli_open_tracer(c)) || (rc = cli_open_queue(c, pos[0], &q))) goto out;
     if (!(lines = calloc((size_t)batch, sizeof *lines))) {
         rc = cli_fail(EXIT_FAIL, "out of memory");
         goto out;
@@ -280,6 +281,7 @@ out:
     }
     free(buf);
     bullc_queue_free(q);
+    cli_close_tracer(c);
     bullc_job_opts_free(defaults);
     free(pos);
     return rc;

@@ -250,6 +250,23 @@ int cli_exit_for(int rc) {
     }
 }
 
+int cli_open_tracer(cli *c) {
+    bullc_error err = {0};
+    bullc_tracer_opts *o = NULL;
+    bool on = false;
+    if (bullc_tracer_opts_new(&o)) return cli_fail(EXIT_FAIL, "out of memory");
+    bullc_tracer_opts_set_service_name(o, "bullc");
+    int rc = bullc_tracer_opts_from_env(o, &on, &err);
+    if (!rc && on) rc = bullc_tracer_new(&c->tracer, o, &err);
+    bullc_tracer_opts_free(o);
+    return rc ? cli_fail(rc == BULLC_EINVAL ? EXIT_USAGE : EXIT_FAIL, "OpenTelemetry: %s", err.message) : 0;
+}
+
+void cli_close_tracer(cli *c) {
+    bullc_tracer_free(c->tracer);
+    c->tracer = NULL;
+}
+
 int cli_open_queue(cli *c, const char *name, bullc_queue **out) {
     bullc_error err = {0};
     bullc_redis_opts *ro = NULL;
@@ -260,6 +277,7 @@ int cli_open_queue(cli *c, const char *name, bullc_queue **out) {
     if (!rc) rc = bullc_queue_opts_set_redis(qo, ro);
     if (!rc) rc = bullc_queue_opts_set_prefix(qo, c->prefix);
     if (!rc) rc = bullc_queue_opts_set_bullmq_version(qo, c->bullmq_version);
+    if (!rc) rc = bullc_queue_opts_set_tracer(qo, c->tracer);
     if (!rc)
         rc = bullc_queue_new(out, name, qo, &err);
     else

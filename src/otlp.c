@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/* The OTLP/HTTP JSON exporter: finished spans wait in a bounded queue and
+ * one thread of the tracer's own sends them in batches with a blocking
+ * socket, so the loop that processes jobs never waits for the collector. A
+ * full queue drops the new span, a failed or late export its batch; both are
+ * counted (bullc_tracer_dropped, bullc-worker's /metrics). */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bullc-private.h"
+
+static int64_t mono_ms(void) { return (int64_t)(uv_hrtime() / 1000000); }
+
+/* "http://host[:port]/path" */
+static int split_url(bullc_tracer *t, const char *url) {
+    const char *h = url + 7, *slash = strchr(h, '/');
+    size_t hl = slash ? (size_t)(slash - h) : strlen(h);
+    const char *colon = memchr(h, ':', hl);
+    if (h[0] == '[') colon = NULL; /* an IPv6 literal: no port split here */
+    t->host = strndup(h, colon ? (size_t)(colon - h) : hl);
+    t->port = colon ? strndup(colon + 1, hl - (size_t)(colon + 1 - h)) : strdup("80");
+    t->path = strdup(slash ? slash : "/");
+    return t->host && t->port && t->path && *t->host ? 0 : BULLC_EINVAL;
+}
+
+static sds kv_attr(sds b, const char *k, const char *v, bool comma) {
+    b = sdscat(b, comma ? ",{\"key\":" : "{\"key\":");
+    if (b) b = bullc__json_quote(b, k, strlen(k));
+    if (b) b = sdscat(b, ",\"value\":{\"stringValue\":");
+    if (b) b = bullc__json_quote(b, v, strlen(v));
+    return b ? sdscat(b, "}}") : NULL;
+}
+
+static int build_fixed(bullc_tracer *t, const bullc_tracer_opts *o) {
+    sds r = sdsnew("{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    if (r) r = kv_attr(r, "service.name", o->service, false);
+    if (r) r = kv_attr(r, "telemetry.sdk.name", "bullc", true);
+    if (r) r = kv_attr(r, "telemetry.sdk.version", bullc_version(), true);
+    for (const cJSON *c = o->resource->child; c && r; c = c->next) r = kv_attr(r, c->string, c->valuestring, true);
+    /* bullmq-otel's tracer: trace.getTracer('bullmq') */
+    if (r) r = sdscat(r, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"bullmq\"},\"spans\":[");
+    t->resource = r;
+    sds h = sdscatprintf(sdsempty(),
+                         "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
+                         "User-Agent: bullc/%s\r\nConnection: close\r\n",
+                         t->path, t->host, t->port, bullc_version());
+    for (const cJSON *c = o->headers->child; c && h; c = c->next)
+        h = sdscatprintf(h, "%s: %s\r\n", c->string, c->valuestring);
+    t->head = h;
+    return r && h ? 0 : BULLC_ENOMEM;
+}
+
+void bullc__tracer_push(bullc_tracer *t, sds span) {
+    if (!span) {
+        atomic_fetch_add(&t->dropped, 1);
+        return;
+    }
+    uv_mutex_lock(&t->mu);
+    if (t->count == t->max_queue || t->stopping) {
+        uv_mutex_unlock(&t->mu);
+        sdsfree(span);
+        atomic_fetch_add(&t->dropped, 1);
+        return;
+    }
+    t->ring[(t->head_i + t->count++) % t->max_queue] = span;
+    bool wake = t->count == t->max_batch;
+    uv_mutex_unlock(&t->mu);
+    if (wake) uv_cond_signal(&t->cv);
+}
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+static int wait_fd(int fd, short ev, int64_t deadline) {
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0) return -1;
+        struct pollfd p = {fd, ev, 0};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0) return 0;
+        if (n < 0 && errno != EINTR) return -1;
+    }
+}
+
+static int connect_to(const bullc_tracer *t, int64_t deadline) {
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(t->host, t->port, &hints, &res)) return -1;
+    int fd = -1;
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) continue;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+        int e = 0;
+        socklen_t el = sizeof e;
+        if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) ||
+            e) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* POSTs the body; 0 on a 2xx answer. */
+static int post(const bullc_tracer *t, const sds body, int64_t deadline) {
+    int fd = connect_to(t, deadline);
+    if (fd < 0) return -1;
+    sds req = sdscatprintf(sdsdup(t->head), "Content-Length: %zu\r\n\r\n", sdslen(body));
+    int rc = -1;
+    if (!req) goto out;
+    const sds parts[2] = {req, body};
+    for (int i = 0; i < 2; i++)
+        for (size_t off = 0; off < sdslen(parts[i]);) {
+            ssize_t n = send(fd, parts[i] + off, sdslen(parts[i]) - off, MSG_NOSIGNAL);
+            if (n > 0) {
+                off += (size_t)n;
+            } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                if (wait_fd(fd, POLLOUT, deadline)) goto out;
+            } else {
+                goto out;
+            }
+        }
+    /* only the status line matters: "HTTP/1.1 200 ..." */
+    char buf[64];
+    size_t got = 0;
+    while (got < 12) {
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (wait_fd(fd, POLLIN, deadline)) goto out;
+        } else {
+            goto out;
+        }
+    }
+    buf[got] = 0;
+    rc = !strncmp(buf, "HTTP/1.", 7) && buf[9] == '2' ? 0 : -1;
+out:
+    sdsfree(req);
+    close(fd);
+    return rc;
+}
+
+/* ---- the export thread ------------------------------------------------------ */
+
+static size_t take(bullc_tracer *t, sds *batch) {
+    size_t n = t->count < t->max_batch ? t->count : t->max_batch;
+    for (size_t i = 0; i < n; i++) batch[i] = t->ring[(t->head_i + i) % t->max_queue];
+    t->head_i = (t->head_i + n) % t->max_queue;
+    t->count -= n;
+    return n;
+}
+
+static void export_batch(bullc_tracer *t, sds *batch, size_t n, int64_t deadline) {
+    sds body = sdsdup(t->resource);
+    for (size_t i = 0; i < n && body; i++) {
+        if (i) body = sdscat(body, ",");
+        if (body) body = sdscatsds(body, batch[i]);
+    }
+    if (body) body = sdscat(body, "]}]}]}");
+    bool ok = body && post(t, body, deadline) == 0;
+    atomic_fetch_add(ok ? &t->exported : &t->dropped, n);
+    sdsfree(body);
+    for (size_t i = 0; i < n; i++) sdsfree(batch[i]);
+}
+
+static void run(void *arg) {
+    bullc_tracer *t = arg;
+    sds *batch = malloc(t->max_batch * sizeof *batch);
+    int64_t final_deadline = 0;
+    uv_mutex_lock(&t->mu);
+    for (;;) {
+        int64_t due = mono_ms() + t->delay_ms;
+        while (!t->stopping && t->count < t->max_batch) {
+            int64_t left = due - mono_ms();
+            if (left <= 0 || uv_cond_timedwait(&t->cv, &t->mu, (uint64_t)left * 1000000) != 0) break;
+        }
+        if (t->stopping && !final_deadline) final_deadline = mono_ms() + t->timeout_ms;
+        if (!t->count && t->stopping) break;
+        if (!t->count) continue;
+        if (!batch) {
+            atomic_fetch_add(&t->dropped, t->count);
+            while (t->count) sdsfree(t->ring[t->head_i]), t->head_i = (t->head_i + 1) % t->max_queue, t->count--;
+            continue;
+        }
+        size_t n = take(t, batch);
+        bool stopping = t->stopping;
+        uv_mutex_unlock(&t->mu);
+        int64_t deadline = mono_ms() + t->timeout_ms;
+        /* on close everything left shares one export timeout */
+        if (stopping && final_deadline < deadline) deadline = final_deadline;
+        export_batch(t, batch, n, deadline);
+        uv_mutex_lock(&t->mu);
+    }
+    uv_mutex_unlock(&t->mu);
+    free(batch);
+}
+
+int bullc_tracer_new(bullc_tracer **out, const bullc_tracer_opts *o, bullc_error *err) {
+    if (!out || !o) return bullc__err(err, BULLC_EINVAL, "tracer: NULL");
+    if (!o->endpoint) return bullc__err(err, BULLC_EINVAL, "tracer: no endpoint");
+    bullc_tracer *t = calloc(1, sizeof *t);
+    if (!t) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    t->ratio = o->ratio;
+    t->parent_based = o->parent_based;
+    t->max_queue = o->max_queue;
+    t->max_batch = o->max_batch;
+    t->delay_ms = o->delay_ms;
+    t->timeout_ms = o->timeout_ms;
+    int rc = split_url(t, o->endpoint);
+    if (rc) {
+        rc = bullc__err(err, BULLC_EINVAL, "tracer: bad endpoint '%s'", o->endpoint);
+    } else if (build_fixed(t, o) || !(t->ring = calloc(t->max_queue, sizeof *t->ring))) {
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    } else if (uv_mutex_init(&t->mu)) {
+        rc = bullc__err(err, BULLC_ESYS, "tracer: cannot create a mutex");
+    } else if (uv_cond_init(&t->cv)) {
+        uv_mutex_destroy(&t->mu);
+        rc = bullc__err(err, BULLC_ESYS, "tracer: cannot create a condition variable");
+    } else if (uv_thread_create(&t->thread, run, t)) {
+        uv_cond_destroy(&t->cv);
+        uv_mutex_destroy(&t->mu);
+        rc = bullc__err(err, BULLC_ESYS, "tracer: cannot start the export thread");
+    }
+    if (rc) {
+        free(t->host), free(t->port), free(t->path), sdsfree(t->head), sdsfree(t->resource), free(t->ring);
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+void bullc_tracer_free(bullc_tracer *t) {
+    if (!t) return;
+    uv_mutex_lock(&t->mu);
+    t->stopping = true;
+    uv_mutex_unlock(&t->mu);
+    uv_cond_signal(&t->cv);
+    uv_thread_join(&t->thread);
+    uv_cond_destroy(&t->cv);
+    uv_mutex_destroy(&t->mu);
+    free(t->host), free(t->port), free(t->path), sdsfree(t->head), sdsfree(t->resource), free(t->ring);
+    free(t);
+}
+
+uint64_t bullc_tracer_dropped(const bullc_tracer *t) { return t ? atomic_load(&((bullc_tracer *)t)->dropped) : 0; }
+uint64_t bullc_tracer_exported(const bullc_tracer *t) { return t ? atomic_load(&((bullc_tracer *)t)->exported) : 0; }
