@@ -85,7 +85,7 @@ struct bullc_tracer {
     /* settings, read-only once started (any thread reads them) */
     double ratio;
     bool parent_based;
-    char *host, *port, *path;
+    char *host, *host_header, *port, *path;
     sds head;     /* the request line and headers before Content-Length */
     sds resource; /* the body's start: resource and scope, up to "spans":[ */
     size_t max_queue, max_batch;

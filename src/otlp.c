@@ -19,16 +19,27 @@
 
 static int64_t mono_ms(void) { return (int64_t)(uv_hrtime() / 1000000); }
 
-/* "http://host[:port]/path" */
+/* "http://host[:port]/path", the host possibly an IPv6 literal in brackets
+ * (getaddrinfo wants it without them; the Host header keeps them). */
 static int split_url(bullc_tracer *t, const char *url) {
     const char *h = url + 7, *slash = strchr(h, '/');
     size_t hl = slash ? (size_t)(slash - h) : strlen(h);
-    const char *colon = memchr(h, ':', hl);
-    if (h[0] == '[') colon = NULL; /* an IPv6 literal: no port split here */
-    t->host = strndup(h, colon ? (size_t)(colon - h) : hl);
-    t->port = colon ? strndup(colon + 1, hl - (size_t)(colon + 1 - h)) : strdup("80");
+    const char *host = h, *end = h + hl, *colon;
+    if (h[0] == '[') {
+        const char *close = memchr(h, ']', hl);
+        if (!close) return BULLC_EINVAL;
+        host = h + 1;
+        colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+        if (!colon && close + 1 != end) return BULLC_EINVAL;
+        t->host = strndup(host, (size_t)(close - host));
+    } else {
+        colon = memchr(h, ':', hl);
+        t->host = strndup(h, colon ? (size_t)(colon - h) : hl);
+    }
+    t->host_header = strndup(h, colon ? (size_t)(colon - h) : hl);
+    t->port = colon ? strndup(colon + 1, (size_t)(end - colon - 1)) : strdup("80");
     t->path = strdup(slash ? slash : "/");
-    return t->host && t->port && t->path && *t->host ? 0 : BULLC_EINVAL;
+    return t->host && t->host_header && t->port && t->path && *t->host && *t->port ? 0 : BULLC_EINVAL;
 }
 
 static sds kv_attr(sds b, const char *k, const char *v, bool comma) {
@@ -51,7 +62,7 @@ static int build_fixed(bullc_tracer *t, const bullc_tracer_opts *o) {
     sds h = sdscatprintf(sdsempty(),
                          "POST %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Type: application/json\r\n"
                          "User-Agent: bullc/%s\r\nConnection: close\r\n",
-                         t->path, t->host, t->port, bullc_version());
+                         t->path, t->host_header, t->port, bullc_version());
     for (const cJSON *c = o->headers->child; c && h; c = c->next)
         h = sdscatprintf(h, "%s: %s\r\n", c->string, c->valuestring);
     t->head = h;
@@ -205,6 +216,17 @@ static void run(void *arg) {
     free(batch);
 }
 
+static void release(bullc_tracer *t) {
+    free(t->host);
+    free(t->host_header);
+    free(t->port);
+    free(t->path);
+    sdsfree(t->head);
+    sdsfree(t->resource);
+    free(t->ring);
+    free(t);
+}
+
 int bullc_tracer_new(bullc_tracer **out, const bullc_tracer_opts *o, bullc_error *err) {
     if (!out || !o) return bullc__err(err, BULLC_EINVAL, "tracer: NULL");
     if (!o->endpoint) return bullc__err(err, BULLC_EINVAL, "tracer: no endpoint");
@@ -232,8 +254,7 @@ int bullc_tracer_new(bullc_tracer **out, const bullc_tracer_opts *o, bullc_error
         rc = bullc__err(err, BULLC_ESYS, "tracer: cannot start the export thread");
     }
     if (rc) {
-        free(t->host), free(t->port), free(t->path), sdsfree(t->head), sdsfree(t->resource), free(t->ring);
-        free(t);
+        release(t);
         return rc;
     }
     *out = t;
@@ -249,8 +270,7 @@ void bullc_tracer_free(bullc_tracer *t) {
     uv_thread_join(&t->thread);
     uv_cond_destroy(&t->cv);
     uv_mutex_destroy(&t->mu);
-    free(t->host), free(t->port), free(t->path), sdsfree(t->head), sdsfree(t->resource), free(t->ring);
-    free(t);
+    release(t);
 }
 
 uint64_t bullc_tracer_dropped(const bullc_tracer *t) { return t ? atomic_load(&((bullc_tracer *)t)->dropped) : 0; }

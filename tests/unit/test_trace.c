@@ -216,6 +216,11 @@ Test(trace, tracer_new_checks_its_endpoint) {
     cr_assert_eq(bullc_tracer_opts_set_sampler(o, 1.5, false), BULLC_EINVAL);
     cr_assert_eq(bullc_tracer_opts_set_batching(o, 0, 1, 1, 1), BULLC_EINVAL);
     cr_assert_eq(bullc_tracer_opts_add_header(o, "x\r\ny", "v"), BULLC_EINVAL);
+    cr_assert_eq(bullc_tracer_opts_set_endpoint(o, "http://[::1/v1/traces"), 0);
+    cr_assert_eq(bullc_tracer_new(&t, o, NULL), BULLC_EINVAL, "an unclosed IPv6 literal");
+    cr_assert_eq(bullc_tracer_opts_set_endpoint(o, "http://[::1]:4318"), 0);
+    cr_assert_eq(bullc_tracer_new(&t, o, NULL), 0, "an IPv6 literal with a port, no path");
+    bullc_tracer_free(t);
     cr_assert_eq(bullc_tracer_opts_set_endpoint(o, "http://127.0.0.1:9/v1/traces"), 0);
     cr_assert_eq(bullc_tracer_new(&t, o, NULL), 0);
     cr_assert_eq(bullc_tracer_dropped(t), 0);
