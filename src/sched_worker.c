@@ -3,14 +3,20 @@
  * the scheduler with override false and the job's id as producer, so the
  * script adds the next iteration only if this job is the current one. Node
  * and bullc workers sharing a scheduler thus never add an iteration twice,
- * and none is skipped. Legacy (v5) repeat keys are refused as Node refuses
- * them. */
+ * and none is skipped. Legacy (v5) repeat keys are refused as Node 6 refuses
+ * them; a 5.x worker would run them through its Repeat class, which bullc
+ * does not carry, so on a 5.x queue they are refused too, with a message
+ * saying so. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bullc-private.h"
 
 #define SCHED_ERR "Failed to add repeatable job for next iteration: "
+#define LEGACY5_MSG                                                                                          \
+    "legacy repeatable jobs (key: \"%s\") are not implemented by bullc: a Node BullMQ 5.x worker schedules " \
+    "their next iteration; migrate them to Job Schedulers (queue.upsertJobScheduler)"
+
 typedef struct bullc__sched_call {
     struct bullc__sched_call *next; /* in w->sched_parked */
     bullc_worker *w;
@@ -29,6 +35,15 @@ static void call_free(sched_call *c) {
     sdsfree(c->data);
     cJSON_Delete(c->opts);
     free(c);
+}
+
+/* Node 6's hasLegacyRepeatableKeyShape (bullc__sched_legacy_shape); Node 5's
+ * worker only counts the segments (five or more). */
+static bool legacy_shape(const char *k, int major) {
+    if (major != 5) return bullc__sched_legacy_shape(k);
+    int n = 0;
+    for (const char *c = strchr(k, ':'); c; c = strchr(c + 1, ':')) n++;
+    return n >= 4;
 }
 
 static const cJSON *item(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
@@ -90,7 +105,7 @@ static void schedule(sched_call *c) {
         problem = "Either .pattern or .every options must be defined for this repeatable job";
     else if (truthy(item(repeat, "immediately")) && truthy(item(repeat, "startDate")))
         problem = "Both .immediately and .startDate options are defined for this repeatable job";
-    else if (item(c->opts, "debounce"))
+    else if (w->proto->major != 5 && item(c->opts, "debounce")) /* 5.x takes it as deduplication */
         problem = "Debounce option has been removed. Use deduplication option instead";
     if (problem) {
         bullc__worker_error(w, BULLC_EINVAL, SCHED_ERR "%s", problem);
@@ -197,7 +212,10 @@ static void legacy_reply(bullc__aconn *ac, redisReply *r, const bullc_error *err
         schedule(c); /* a scheduler whose id only looks like a legacy key */
         return;
     }
-    if (r) bullc__worker_error(c->w, BULLC_EINVAL, SCHED_ERR BULLC__SCHED_LEGACY_MSG, c->rjk);
+    if (r && c->w->proto->major == 5)
+        bullc__worker_error(c->w, BULLC_EINVAL, SCHED_ERR LEGACY5_MSG, c->rjk);
+    else if (r)
+        bullc__worker_error(c->w, BULLC_EINVAL, SCHED_ERR BULLC__SCHED_LEGACY_MSG, c->rjk);
     call_free(c);
 }
 
@@ -222,7 +240,7 @@ void bullc__sched_next_then(bullc_worker *w, const bullc_job *job, void (*then)(
             then(arg);
         return;
     }
-    if (!bullc__sched_legacy_shape(job->rjk)) {
+    if (!legacy_shape(job->rjk, w->proto->major)) {
         schedule(c);
         return;
     }

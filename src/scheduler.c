@@ -272,17 +272,6 @@ int bullc_queue_upsert_job_scheduler(bullc_queue *q, const char *id, const bullc
     /* Node: no iteration is left (limit 0), nothing is written */
     if (r->has_limit && r->limit < 1) rc = 1;
     if (!rc && r->pattern) rc = first_time(r, now, &next, err);
-    /* 5.81.5 packs the template's options as given (6.7.0 converts them to
-     * short names first): until that packing is carried, a 5.x queue gets a
-     * clear refusal rather than a template its Node peers would misread
-     * (after every check: connecting writes a new queue's meta) */
-    bullc__conn *c;
-    if (!rc) rc = bullc__queue_conn(q, &c, err);
-    if (!rc && bullc__queue_proto(q)->major == 5)
-        rc = bullc__err(err, BULLC_EVERSION,
-                        "queue '%s' speaks BullMQ 5.x: bullc upserts job schedulers on 6.x queues only for now "
-                        "(upsert this one from a Node BullMQ 5.x Queue)",
-                        bullc_queue_name(q));
     if (rc) {
         bullc__job_prepared_free(&pj);
         return rc;
@@ -359,6 +348,42 @@ bool bullc__sched_legacy_shape(const char *k) {
 /* JavaScript's parseInt of a stored field (leading integer digits). */
 static double parse_int(const char *s) { return (double)strtoll(s, NULL, 10); }
 
+/* JavaScript's `parseInt(s) || null`. */
+static cJSON *int_or_null(const char *s) {
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    const char *d = s + (*s == '-' || *s == '+');
+    if (*d < '0' || *d > '9') return cJSON_CreateNull();
+    double v = parse_int(s);
+    return v != 0 ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+/* Node 5's keyToData: what 5.x answers for a listed key without a hash when
+ * the key has a colon (a legacy repeatable key,
+ * "name:id:endDate:tz:pattern"). */
+static cJSON *legacy_key_json(const char *key, const double *next) {
+    sds *parts;
+    int n = 0;
+    cJSON *o = cJSON_CreateObject();
+    parts = o ? sdssplitlen(key, (ssize_t)strlen(key), ":", 1, &n) : NULL;
+    bool ok = parts && n >= 2;
+    sds pattern = ok ? sdsempty() : NULL;
+    for (int i = 4; ok && pattern && i < n; i++) pattern = sdscat(i > 4 ? sdscat(pattern, ":") : pattern, parts[i]);
+    ok = ok && pattern && put(o, "key", cJSON_CreateString(key));
+    ok = ok && put(o, "name", cJSON_CreateString(parts[0]));
+    ok = ok && put(o, "id", *parts[1] ? cJSON_CreateString(parts[1]) : cJSON_CreateNull());
+    ok = ok && put(o, "endDate", n > 2 ? int_or_null(parts[2]) : cJSON_CreateNull());
+    ok = ok && put(o, "tz", n > 3 && *parts[3] ? cJSON_CreateString(parts[3]) : cJSON_CreateNull());
+    ok = ok && put(o, "pattern", *pattern ? cJSON_CreateString(pattern) : cJSON_CreateNull());
+    ok = ok && put(o, "next", next ? cJSON_CreateNumber(*next) : cJSON_CreateNull());
+    sdsfree(pattern);
+    if (parts) sdsfreesplitres(parts, n);
+    if (!ok) {
+        cJSON_Delete(o);
+        return cJSON_CreateString(""); /* out of memory: a non-object the caller reports */
+    }
+    return o;
+}
+
 /* Node's transformSchedulerData: the hash's fields (name/value pairs) as the
  * scheduler object; NULL when the hash is empty (no such scheduler). */
 static cJSON *scheduler_json(const char *key, const redisReply *fields, const double *next) {
@@ -429,9 +454,15 @@ int bullc_queue_get_job_scheduler(bullc_queue *q, const char *id, char **out_jso
     bullc__args_free(&a);
     if (rc) return rc;
     cJSON *j = NULL;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
-        double next = parse_int(r->element[1]->str);
-        j = scheduler_json(id, r->element[0], &next);
+    bool v5 = bullc__queue_proto(q)->major == 5;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        /* Node: `next ? parseInt(next) : null`; the script answers {} when
+         * the id is not in the set */
+        bool has_next = r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING;
+        double next = has_next ? parse_int(r->element[1]->str) : 0;
+        if (has_next) j = scheduler_json(id, r->element[0], &next);
+        /* 5.x still answers for a legacy repeatable key (any id with a colon) */
+        if (!j && v5 && strchr(id, ':')) j = legacy_key_json(id, has_next ? &next : NULL);
     }
     freeReplyObject(r);
     if (!j && bullc__sched_legacy_shape(id)) return bullc__err(err, BULLC_ESTATE, BULLC__SCHED_LEGACY_MSG, id);
@@ -477,8 +508,10 @@ int bullc_queue_get_job_schedulers_count(bullc_queue *q, int64_t *out_count, bul
     return rc;
 }
 
-/* One listed scheduler: its hash, or (Node's getSchedulerData) its removal
- * when the hash is gone. *out NULL: left out. */
+/* One listed scheduler: its hash, or (Node 6's getSchedulerData) its removal
+ * when the hash is gone, *out NULL: left out. Node 5 removes nothing: it
+ * lists a legacy repeatable key as its parts, and anything else as
+ * undefined (null in JSON). */
 static int list_one(bullc_queue *q, const char *id, double next, cJSON **out, bullc_error *err) {
     *out = NULL;
     bullc__args a;
@@ -491,6 +524,10 @@ static int list_one(bullc_queue *q, const char *id, double next, cJSON **out, bu
     if (rc) return rc;
     *out = scheduler_json(id, r, &next);
     freeReplyObject(r);
+    if (!*out && bullc__queue_proto(q)->major == 5) {
+        *out = strchr(id, ':') ? legacy_key_json(id, &next) : cJSON_CreateNull();
+        if (!*out) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    }
     /* Node 6 refuses a v5 repeatable job's entry (its metadata lives in the
      * key itself) rather than removing it as a dangling scheduler */
     if (!*out && bullc__sched_legacy_shape(id)) return bullc__err(err, BULLC_ESTATE, BULLC__SCHED_LEGACY_MSG, id);
@@ -498,7 +535,7 @@ static int list_one(bullc_queue *q, const char *id, double next, cJSON **out, bu
         rc = bullc_queue_remove_job_scheduler(q, id, err);
         return rc < 0 ? rc : 0;
     }
-    if (!cJSON_IsObject(*out)) {
+    if (!cJSON_IsObject(*out) && !cJSON_IsNull(*out)) {
         cJSON_Delete(*out);
         *out = NULL;
         return bullc__err(err, BULLC_ENOMEM, "out of memory");

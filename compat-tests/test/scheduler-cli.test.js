@@ -2,8 +2,9 @@
 // `bullc scheduler`: schedulers made by bullc run under a Node worker with
 // Node's iterations and template, and get/list/count/remove agree with
 // Node's getJobScheduler, getJobSchedulers, getJobSchedulersCount and
-// removeJobScheduler on the same Redis; invalid input exits 2 and writes
-// nothing.
+// removeJobScheduler on the same Redis; the scheduler hash and the first
+// iteration bullc writes are Node's for the same upsert; invalid input exits
+// 2 and writes nothing. Runs against BullMQ 6.7.0 and (compat5_) 5.81.5.
 'use strict';
 
 const { test } = require('node:test');
@@ -38,6 +39,56 @@ test('a bullc-made every scheduler runs under a Node worker with its template', 
     assert.deepEqual(got, JSON.parse(JSON.stringify(now)));
   } finally {
     await h.closeAll(worker, queue);
+  }
+});
+
+// What an upsert wrote: the scheduler hash (its template options parsed:
+// the script stores them as JSON, in its own key order), its score, and the first iteration's job hash less the times of
+// the call itself (timestamp, delay). An `every` without a start date or an
+// offset starts at the call's own millisecond, so the cases below have one.
+async function written(client, prefix, id, jobId) {
+  const sched = await client.hgetall(`${prefix}:q:repeat:${id}`);
+  if (sched.opts !== undefined) sched.opts = JSON.parse(sched.opts);
+  const job = await h.jobHash(client, prefix, 'q', jobId);
+  for (const o of [job, job.opts]) {
+    delete o.timestamp;
+    delete o.delay;
+  }
+  return { sched, score: await client.zscore(`${prefix}:q:repeat`, id), job };
+}
+
+test('the scheduler hash and first iteration bullc writes are the ones Node writes for the same upsert', async () => {
+  const client = h.redis();
+  const nodePrefix = h.uniquePrefix('sched-eq-node');
+  const mine = h.uniquePrefix('sched-eq-bullc');
+  const queue = h.newQueue('q', nodePrefix);
+  try {
+    const start = Date.now() + 7200000;
+    const tmplOpts = { attempts: 3, backoff: { type: 'fixed', delay: 50 }, removeOnComplete: 10, keepLogs: 5,
+      priority: 2 };
+    for (const [id, repeat, args, template] of [
+      ['dates', { every: 3600000, limit: 7, startDate: start, endDate: start + 86400000 },
+        ['--every', '3600000', '--limit', '7', '--start-date', String(start), '--end-date', String(start + 86400000)],
+        { name: 'rep', data: { a: [1, 2], s: 'x' }, opts: tmplOpts }],
+      ['off', { every: 3600000, offset: 1234 }, ['--every', '3600000', '--offset', '1234'], { name: 'o' }],
+      ['cron', { pattern: '0 30 9 * * 1-5', tz: 'Europe/Berlin' }, ['--pattern', '0 30 9 * * 1-5', '--tz',
+        'Europe/Berlin'], { name: 'c', data: { k: true }, opts: { removeOnFail: true, lifo: true } }],
+      ['plain', { every: 5000000, startDate: start + 5 }, ['--every', '5000000', '--start-date', String(start + 5)],
+        undefined],
+    ]) {
+      const nodeJob = await queue.upsertJobScheduler(id, repeat, template);
+      const cli = ['scheduler', 'upsert', 'q', id, ...args];
+      if (template) cli.push('--name', template.name);
+      if (template && template.data) cli.push('--data', JSON.stringify(template.data));
+      if (template && template.opts) cli.push('--opts', JSON.stringify(template.opts));
+      const jobId = h.bullcOk(cli, { prefix: mine }).trim();
+      assert.equal(jobId, nodeJob.id, `${id}: the first iteration's id`);
+      const node = await written(client, nodePrefix, id, nodeJob.id);
+      assert.ok(Object.keys(node.sched).length > 0 && node.job.name, `${id}: Node wrote its scheduler`);
+      assert.deepEqual(await written(client, mine, id, jobId), node, id);
+    }
+  } finally {
+    await h.closeAll(queue, client);
   }
 });
 

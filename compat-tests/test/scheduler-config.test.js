@@ -32,8 +32,10 @@ test('schedulers of the config file are upserted at start and run', async () => 
       { queue: 'other', key: 'elsewhere', every: 60000, startDate: Date.now() + 3600000 },
     ],
   });
-  const w = await startReady(['--config', file], { prefix });
+  let w;
   try {
+    // inside the try: a worker that does not start must not leave the queue open
+    w = await startReady(['--config', file], { prefix });
     assert.match(w.text(), /scheduler queue=q key=beat next_job=repeat:beat:\d+/);
     const beat = await queue.getJobScheduler('beat');
     assert.deepEqual([beat.every, beat.name, beat.template], [300, 'pulse', { data: { v: 1 }, opts: { attempts: 2 } }]);
@@ -51,7 +53,7 @@ test('schedulers of the config file are upserted at start and run', async () => 
       return done.filter(j => j.repeatJobKey === 'beat').length >= 3;
     }, 10000, 'three iterations of beat');
   } finally {
-    await w.stop();
+    if (w) await w.stop();
     await h.closeAll(queue);
   }
 });

@@ -61,13 +61,17 @@ BULLC_EXPORT int bullc_queue_upsert_job_scheduler(bullc_queue *queue, const char
  * (malloc'd, bullc_free): {key, name, next, iterationCount?, limit?,
  * startDate?, endDate?, tz?, pattern?, every?, offset?, template?: {data?,
  * opts?}} with Node's names. No such scheduler: BULLC_ENOTFOUND (Node
- * returns undefined). */
+ * returns undefined). On a BullMQ 5.x queue an id with a colon and no hash
+ * is answered as Node 5 answers it, its parts as a legacy repeatable key:
+ * {key, name, id, endDate, tz, pattern, next} (nulls where empty). */
 BULLC_EXPORT int bullc_queue_get_job_scheduler(bullc_queue *queue, const char *id, char **out_json, bullc_error *err);
 
 /* Schedulers by next run (Node's `queue.getJobSchedulers(start, end, asc)`,
  * defaults 0, -1, false): a JSON array of the objects above, ranks [start,
- * end] inclusive, latest first unless `asc`. As in Node, a listed id whose
- * scheduler hash is gone is removed and left out. */
+ * end] inclusive, latest first unless `asc`. As in Node 6, a listed id
+ * whose scheduler hash is gone is removed and left out; on a BullMQ 5.x
+ * queue, as in Node 5, nothing is removed and such an id is listed as its
+ * legacy key's parts (see above) when it has a colon, else as null. */
 BULLC_EXPORT int bullc_queue_get_job_schedulers(bullc_queue *queue, int64_t start, int64_t end, bool asc,
                                                 char **out_json, bullc_error *err);
 

@@ -140,9 +140,14 @@ int bw_schedulers_upsert(const bw_config *cfg, const bullc_redis_opts *redis) {
         /* the prefix of the entry, else of the queue when this worker serves
          * it, else the first queue's (the file's defaults and the flags) */
         const char *prefix = e.prefix;
-        for (size_t q = 0; !prefix && q < cfg->nqueues; q++)
-            if (!strcmp(cfg->queues[q].name, e.queue)) prefix = cfg->queues[q].s.prefix;
+        const bw_queue_cfg *served = NULL;
+        for (size_t q = 0; !served && q < cfg->nqueues; q++)
+            if (!strcmp(cfg->queues[q].name, e.queue)) served = &cfg->queues[q];
+        if (!prefix && served) prefix = served->s.prefix;
         if (!prefix && cfg->nqueues) prefix = cfg->queues[0].s.prefix;
+        /* the BullMQ major likewise: a scheduler is written as the queue's
+         * workers speak, and a major left to auto follows meta.version */
+        if (!served && cfg->nqueues) served = &cfg->queues[0];
         bullc_queue_opts *qo = NULL;
         bullc_queue *queue = NULL;
         bullc_error err = {0};
@@ -150,6 +155,7 @@ int bw_schedulers_upsert(const bw_config *cfg, const bullc_redis_opts *redis) {
         int rc = bullc_queue_opts_new(&qo);
         if (!rc) rc = bullc_queue_opts_set_redis(qo, redis);
         if (!rc && prefix) rc = bullc_queue_opts_set_prefix(qo, prefix);
+        if (!rc && served) rc = bullc_queue_opts_set_bullmq_version(qo, served->s.bullmq_version);
         if (!rc) rc = bullc_queue_new(&queue, e.queue, qo, &err);
         if (!rc) rc = bullc_queue_upsert_job_scheduler(queue, e.key, e.repeat, e.name, e.data, e.opts, &job_id, &err);
         if (rc < 0)
@@ -163,7 +169,8 @@ int bw_schedulers_upsert(const bw_config *cfg, const bullc_redis_opts *redis) {
         bullc_queue_opts_free(qo);
         entry_free(&e);
         if (rc < 0)
-            return rc == BULLC_EINVAL ? BW_EXIT_USAGE
+            return rc == BULLC_EINVAL     ? BW_EXIT_USAGE
+                   : rc == BULLC_EVERSION ? BW_EXIT_UNSAFE
                    : rc == BULLC_ECONN || rc == BULLC_ETIMEDOUT || rc == BULLC_EAUTH || rc == BULLC_EREDIS
                        ? BW_EXIT_REDIS
                        : BW_EXIT_FAIL;
