@@ -298,7 +298,10 @@ static int add_node(flow_tx *tx, const cJSON *node, const cJSON *parent, cJSON *
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(node, "data");
     char *data_json = data && !cJSON_IsNull(data) ? cJSON_PrintUnformatted(data) : NULL;
     bullc_error je = {0};
-    rc = bullc__job_prepare_named(&e->pj, name, data_json, q->defaults, &opts, &je);
+    /* a node is prepared before the tree's major is settled: by 5.x's rules
+       (debounce, jobId '0') when the producer was told 5, else by 6.x's */
+    rc = bullc__job_prepare_major(&e->pj, tx->fp->explicit_major == 5 ? 5 : 6, name, data_json, q->defaults, &opts,
+                                  NULL, &je);
     cJSON_free(data_json);
     cJSON_Delete(opts.obj);
     if (rc) return node_err(err, rc, at, node, je.message);

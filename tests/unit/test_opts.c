@@ -160,7 +160,7 @@ Test(opts, debounce_was_removed) {
  * deduplication.id, else debounce.id), with its own messages. */
 static int prepare5(bullc__prepared_job *pj, const char *opts, bullc_error *err) {
     bullc_job_opts *o = opts_of(opts);
-    int rc = bullc__job_prepare_major(pj, 5, "j", "{}", NULL, o, err);
+    int rc = bullc__job_prepare_major(pj, 5, "j", "{}", NULL, o, NULL, err);
     bullc_job_opts_free(o);
     return rc;
 }
