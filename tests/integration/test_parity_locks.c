@@ -51,7 +51,10 @@ Test(parity_locks, locks_of_concurrent_jobs) {
     ph *h = ph_new("q");
     h->proc = check_lock_then_2000;
     bullc_worker_opts *o = ph_wopts(h);
-    bullc_worker_opts_set_lock_duration(o, 250);
+    /* Node's case holds 250 ms locks; 1000 ms still has each lock expire
+       twice over during the 2 s job unless renewed, and a loaded machine
+       (the ASan pass under CI's load) can stall the loop past 250 ms */
+    bullc_worker_opts_set_lock_duration(o, 1000);
     bullc_worker_opts_set_concurrency(o, 57);
     ph_worker(h, o);
     cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
