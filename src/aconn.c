@@ -96,8 +96,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     bullc_error err = {0};
     char where[256];
     bullc_redis_opts_describe(c->opts, where, sizeof where);
-    bullc__err(&err, BULLC_ECONN, "connection to %s lost%s%s", where, status == REDIS_OK ? "" : ": ",
-               status == REDIS_OK ? "" : ac->errstr);
+    /* a TLS failure ends the context through redisAsyncFree, which reports
+       REDIS_OK: its reason is in ac->err/errstr all the same */
+    bool failed = status != REDIS_OK || ac->err;
+    bullc__err(&err, BULLC_ECONN, "connection to %s lost%s%s", where, failed ? ": " : "", failed ? ac->errstr : "");
     connection_ended(c, &err);
 }
 

@@ -6,6 +6,7 @@
  * counted (bullc_tracer_dropped, bullc-worker's /metrics). */
 #include <errno.h>
 #include <netdb.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -94,7 +95,7 @@ static int wait_fd(int fd, short ev, int64_t deadline) {
         int64_t left = deadline - mono_ms();
         if (left <= 0) return -1;
         struct pollfd p = {fd, ev, 0};
-        int n = poll(&p, 1, (int)left);
+        int n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (n > 0) return 0;
         if (n < 0 && errno != EINTR) return -1;
     }
@@ -178,7 +179,9 @@ static void export_batch(bullc_tracer *t, sds *batch, size_t n, int64_t deadline
         if (body) body = sdscatsds(body, batch[i]);
     }
     if (body) body = sdscat(body, "]}]}]}");
-    bool ok = body && post(t, body, deadline) == 0;
+    /* past the close's deadline nothing is sent: post() would still resolve
+       the host, which no deadline bounds */
+    bool ok = body && mono_ms() < deadline && post(t, body, deadline) == 0;
     atomic_fetch_add(ok ? &t->exported : &t->dropped, n);
     sdsfree(body);
     for (size_t i = 0; i < n; i++) sdsfree(batch[i]);

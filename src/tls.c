@@ -135,7 +135,12 @@ static int handshake_err(SSL *ssl, const bullc_redis_opts *o, int sslerr, bullc_
 int bullc__tls_handshake(SSL *ssl, const bullc_redis_opts *o, bullc_error *err) {
     ERR_clear_error();
     errno = 0;
+    /* a failing handshake writes an alert to a peer that may have gone: on
+       the libuv path too, a program embedding bullc must not die of it */
+    bullc__sigpipe g;
+    bullc__sigpipe_block(&g);
     int rc = SSL_connect(ssl);
+    bullc__sigpipe_unblock(&g, rc != 1);
     if (rc == 1) return 0;
     int e = SSL_get_error(ssl, rc);
     if (e == SSL_ERROR_WANT_READ) return 1;
@@ -157,8 +162,6 @@ int bullc__tls_connect(const bullc_redis_opts *o, int fd, int timeout_ms, SSL **
     int flags = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     int64_t deadline = now_ms() + timeout_ms;
-    bullc__sigpipe g;
-    bullc__sigpipe_block(&g);
     while ((rc = bullc__tls_handshake(ssl, o, err)) > 0) {
         struct pollfd p = {fd, rc == 1 ? POLLIN : POLLOUT, 0};
         int64_t left = deadline - now_ms();
@@ -171,7 +174,6 @@ int bullc__tls_connect(const bullc_redis_opts *o, int fd, int timeout_ms, SSL **
             break;
         }
     }
-    bullc__sigpipe_unblock(&g, rc != 0);
     fcntl(fd, F_SETFL, flags);
     if (rc) {
         SSL_free(ssl);
@@ -238,7 +240,10 @@ bool bullc__tls_alive(SSL *ssl, int fd) {
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     char b;
     ERR_clear_error();
+    bullc__sigpipe g; /* SSL_peek may answer a key update: a write */
+    bullc__sigpipe_block(&g);
     int rc = SSL_peek(ssl, &b, 1);
+    bullc__sigpipe_unblock(&g, rc <= 0);
     int e = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl, rc);
     ERR_clear_error();
     fcntl(fd, F_SETFL, flags);

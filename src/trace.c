@@ -127,16 +127,22 @@ static char *decode(char *s) {
 static int parse_pairs(const char *var, const char *list, cJSON *into, bullc_error *err) {
     char *copy = strdup(list), *save = NULL;
     if (!copy) return bullc__err(err, BULLC_ENOMEM, "out of memory");
-    int rc = 0;
+    int rc = 0, n = 0;
+    bool headers = strstr(var, "HEADERS") != NULL;
     for (char *item = strtok_r(copy, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
+        n++;
         if (!eq) {
-            rc = bullc__err(err, BULLC_EINVAL, "%s: '%s' is not key=value", var, item);
+            /* not echoed: a header entry written "Authorization: Bearer ..." holds a secret */
+            rc = bullc__err(err, BULLC_EINVAL, "%s: entry %d is not key=value", var, n);
             break;
         }
         *eq = 0;
         char *k = decode(item), *v = decode(eq + 1);
-        if (!*k || (into && put_str(into, k, v)))
+        /* decoding may yield CR/LF: a header must not split the request */
+        if (headers && (strpbrk(k, "\r\n:") || strpbrk(v, "\r\n")))
+            rc = bullc__err(err, BULLC_EINVAL, "%s: entry %d holds a line break or ':' in its name", var, n);
+        else if (!*k || (into && put_str(into, k, v)))
             rc = bullc__err(err, BULLC_EINVAL, "%s: a bad entry (key '%s')", var, k);
     }
     free(copy);

@@ -58,6 +58,8 @@ Test(admin_cli, usage_errors_exit_2_and_write_nothing) {
         "clean q --grace 0 --limit x --yes",
         "obliterate",
         "obliterate q --force=1 --yes",
+        "--tls-insecure=false counts q",
+        "--tls-insecure=0 counts q",
         "remove-orphans",
         "remove-orphans q --count 0 --yes",
         "remove-orphans q --limit -1 --yes",

@@ -207,6 +207,26 @@ Test(trace, env_errors_name_the_variable) {
     clear_env();
 }
 
+/* A header written the HTTP way holds a secret: the error names the entry,
+ * not its text; a line break decoded from %0D%0A never reaches a request. */
+Test(trace, header_errors_keep_secrets_and_lines) {
+    static const char *const bad[] = {"Authorization: Bearer s3cret-token", "api-key=ok,x-key:s3cret-token",
+                                      "x-a=1%0D%0AHost: evil", "x%0Ab=1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        clear_env();
+        setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
+        setenv("OTEL_EXPORTER_OTLP_HEADERS", bad[i], 1);
+        bullc_tracer_opts *o;
+        bool on = true;
+        bullc_error err = {0};
+        cr_assert_eq(from_env(&o, &on, &err), BULLC_EINVAL, "%s", bad[i]);
+        cr_assert(strstr(err.message, "OTEL_EXPORTER_OTLP_HEADERS"), "%s", err.message);
+        cr_assert_null(strstr(err.message, "s3cret"), "%s", err.message);
+        bullc_tracer_opts_free(o);
+    }
+    clear_env();
+}
+
 Test(trace, tracer_new_checks_its_endpoint) {
     bullc_tracer_opts *o;
     bullc_tracer *t = NULL;

@@ -323,8 +323,14 @@ int main(int argc, char **argv) {
             char name[32];
             const char *eq = strchr(a, '=');
             snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - a - 2 : (int)strlen(a) - 2), a + 2);
-            int t = cli_tls_set(&c.tls, name, NULL);
+            cli_tls probe = {0}; /* which flag it is, without setting it */
+            int t = cli_tls_set(&probe, name, NULL);
             if (t >= 0) {
+                if (!cli_tls_flags[t].arg && eq) {
+                    free(rest);
+                    return cli_fail(EXIT_USAGE, "--%s takes no value", name);
+                }
+                if (!cli_tls_flags[t].arg) cli_tls_set(&c.tls, name, NULL);
                 if (cli_tls_flags[t].arg && !eq && i + 1 >= argc) {
                     free(rest);
                     return cli_fail(EXIT_USAGE, "%s needs a value", a);
