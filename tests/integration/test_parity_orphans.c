@@ -277,7 +277,7 @@ Test(parity_orphans, keeps_metrics_keys) {
     ph_end(h);
 }
 
-/* Not one of Node's: the limit, a glob character in the prefix, and the CLI. */
+/* Not one of Node's: the limit, another queue's keys, and the CLI. */
 Test(parity_orphans, limit_glob_prefix_and_cli) {
     ph *h = ph_new("q");
     char id[32];
@@ -291,7 +291,8 @@ Test(parity_orphans, limit_glob_prefix_and_cli) {
     cr_assert(removed >= 3 && removed < 40, "stopped at the limit after a batch: %lld", (long long)removed);
     cr_assert_eq(bullc_queue_remove_orphaned_jobs(h->q, -1, 0, NULL, &err), BULLC_EINVAL);
     cr_assert_eq(bullc_queue_remove_orphaned_jobs(h->q, 0, -1, NULL, &err), BULLC_EINVAL);
-    /* a queue whose name holds glob characters scans its own keys only */
+    /* another queue's key under the same prefix is never this queue's orphan
+       (the scan's match and the base check both keep to "<prefix>:q:") */
     ph_vcmd("HSET %s:q*:x name orphan", h->prefix);
     char cmd[512], *out = NULL;
     snprintf(cmd, sizeof cmd, "'%s' --redis '%s' --prefix '%s' --json remove-orphans q --yes </dev/null 2>/dev/null",
