@@ -9,7 +9,8 @@
 require('reflect-metadata');
 const { Module, Injectable } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
-const { BullModule, InjectQueue, Processor, WorkerHost, OnWorkerEvent } = require('@nestjs/bullmq');
+// @nestjs/bullmq over 6.7.0, or 5.81.5 under BULLC_COMPAT_BULLMQ=5 (lib/nest-bullmq.js).
+const { BullModule, InjectQueue, Processor, WorkerHost, OnWorkerEvent } = require('../lib/nest-bullmq').nestBullmq();
 
 const decorate = (decorators, target, key, desc) => Reflect.decorate(decorators, target, key, desc);
 const param = (index, decorator) => (target, key) => decorator(target, key, index);

@@ -8,7 +8,7 @@
 const { test, after } = require('node:test');
 const assert = require('node:assert');
 const { start } = require('../nest-app/app');
-const { uniquePrefix, bullcAdd, newQueue, closeAll, eventually, Job, withTimeout } = require('../lib/harness');
+const { uniquePrefix, bullcAdd, newQueue, closeAll, eventually, Job, withTimeout, redis, bullmqVersionString } = require('../lib/harness');
 const { startReady, killAll } = require('../lib/worker-proc');
 
 after(killAll);
@@ -37,6 +37,13 @@ test('NestJS QueueService -> bullc-worker processes test-queue and notification 
     assert.deepStrictEqual(jb.returnvalue, { userId: 'user-1', type: 'info', message: 'round 7 is over', data: { round: 7 } });
     assert.deepStrictEqual(ja.opts.removeOnComplete, 10);
     assert.deepStrictEqual(ja.opts.removeOnFail, 5);
+    // The app's queues are the tests' Node major (5.81.5 under compat5_nest).
+    const client = redis();
+    try {
+      assert.strictEqual(await client.hget(`${prefix}:test-queue:meta`, 'version'), bullmqVersionString());
+    } finally {
+      client.disconnect();
+    }
     await worker.stop();
   } finally {
     await closeAll(q1, q2);
