@@ -11,12 +11,21 @@ compat-tests/test/:
 describe it sits in (its innermost describe, or any run of its describe path
 joined with " > ") when the title alone names several cases.
 
-    tools/parity.py            per Node test file: mirrored/all, the cases not
-                               mirrored, then the total
+A case that tests a JavaScript-only mechanism (a promise, a listener that
+throws, a private class driven through a mock...) has no C counterpart: it is
+listed in docs/parity/not-applicable.tsv (file, describe path, title, reason)
+instead of being mirrored. Every one of the cases is then mirrored, not
+applicable, or missing.
+
+    tools/parity.py            per Node test file: its counts, the cases
+                               missing and those not applicable (with the
+                               reason), then the total
     tools/parity.py --summary  the per-file counts and the total only
     tools/parity.py --count    the number of mirrored cases only
-    tools/parity.py --check    the data file parses and every marker names
-                               exactly one case (a typo fails); exit 1 if not
+    tools/parity.py --check    both data files parse, every marker names
+                               exactly one case (a typo fails), every
+                               not-applicable entry names one case, and no case
+                               is both mirrored and not applicable; exit 1 if not
 """
 import os
 import re
@@ -26,6 +35,7 @@ from collections import OrderedDict
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 DATA = os.path.join(ROOT, "docs", "parity", "node-tests.tsv")
+NOT_APPLICABLE = os.path.join(ROOT, "docs", "parity", "not-applicable.tsv")
 MARKER_DIRS = ("tests", os.path.join("compat-tests", "test"))
 MARKER_EXT = (".c", ".h", ".js")
 MARKER = re.compile(r'(?:/\*|//)\s*node: "(.*)"\s*(?:\*/)?\s*$')
@@ -103,8 +113,8 @@ def contains(path, run):
 
 
 def resolve(cases, markers, errors):
-    """Marker -> the index of the case it mirrors."""
-    mirrored = {}
+    """Markers -> the indexes of the cases they mirror."""
+    mirrored = {}  # marker text -> the cases it names, in order; each marker takes the next one
     for where, text in markers:
         found = candidates(cases, text)
         same = {(cases[i]["file"], tuple(cases[i]["path"])) for i in found}
@@ -115,9 +125,43 @@ def resolve(cases, markers, errors):
             errors.append(f'{where}: "{text}" names {len(found)} cases ({where_all}): '
                           f'name the describe, as "[D] title" with D a run of the describe path joined by " > "')
         else:
-            # Node has a few cases twice under the same describe and title; one marker counts for one.
-            mirrored.setdefault(text, found[0])
-    return set(mirrored.values())
+            # Node has a few cases twice under the same describe and title: each marker mirrors one
+            # of them, so both need a marker (a third marker of the same text adds nothing).
+            taken = mirrored.setdefault(text, [])
+            if len(taken) < len(found):
+                taken.append(found[len(taken)])
+    return {i for taken in mirrored.values() for i in taken}
+
+
+def load_not_applicable(cases, errors):
+    """docs/parity/not-applicable.tsv -> {case index: reason}. An entry names its case exactly
+    (file, whole describe path, title); a case Node has twice needs two entries."""
+    na = {}
+    if not os.path.exists(NOT_APPLICABLE):
+        return na
+    by_key = {}
+    for i, c in enumerate(cases):
+        by_key.setdefault((c["file"], " > ".join(c["path"]), c["title"]), []).append(i)
+    with open(NOT_APPLICABLE, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            where = f"{os.path.relpath(NOT_APPLICABLE, ROOT)}:{n}"
+            fields = line.split("\t")
+            if len(fields) != 4 or not all(f.strip() for f in fields):
+                errors.append(f"{where}: expected 4 tab-separated fields: file, describe path, title, reason")
+                continue
+            key, reason = tuple(fields[:3]), fields[3]
+            free = [i for i in by_key.get(key, []) if i not in na]
+            if not by_key.get(key):
+                errors.append(f"{where}: names no Node test case (file, describe path and title as in "
+                              f"docs/parity/node-tests.tsv): {' | '.join(key)}")
+            elif not free:
+                errors.append(f"{where}: lists a case already listed: {' | '.join(key)}")
+            else:
+                na[free[0]] = reason
+    return na
 
 
 def main(argv):
@@ -129,9 +173,14 @@ def main(argv):
     cases = load_cases(errors)
     markers = load_markers(errors)
     done = resolve(cases, markers, errors)
+    na = load_not_applicable(cases, errors)
+    for i in sorted(done & set(na)):
+        c = cases[i]
+        errors.append(f"{c['file']}: [{' > '.join(c['path'])}] {c['title']}: both mirrored by a marker "
+                      f"and listed as not applicable (docs/parity/not-applicable.tsv): keep one")
     if mode == "--check":
-        print(f"parity: {len(cases)} Node cases, {len(markers)} markers, {len(done)} cases mirrored"
-              + (f", {len(errors)} error(s):" if errors else ""))
+        print(f"parity: {len(cases)} Node cases, {len(markers)} markers, {len(done)} cases mirrored, "
+              f"{len(na)} not applicable" + (f", {len(errors)} error(s):" if errors else ""))
         for e in errors:
             print(f"parity: {e}")
         return 1 if errors or not cases else 0
@@ -143,14 +192,23 @@ def main(argv):
     files = OrderedDict()
     for i, c in enumerate(cases):
         files.setdefault(c["file"], []).append(i)
+    missing = [i for i in range(len(cases)) if i not in done and i not in na]
     for file, idx in files.items():
-        n = sum(1 for i in idx if i in done)
-        print(f"{file}: {n}/{len(idx)} mirrored")
+        m = sum(1 for i in idx if i in done)
+        n = sum(1 for i in idx if i in na and i not in done)
+        print(f"{file}: {len(idx)} cases: {m} mirrored, {n} not applicable, {len(idx) - m - n} missing")
         if mode == "":
             for i in idx:
-                if i not in done:
-                    print(f"    not mirrored: [{' > '.join(cases[i]['path'])}] {cases[i]['title']}")
-    print(f"total: {len(done)} of {len(cases)} Node BullMQ behavioural test cases mirrored by a bullc test")
+                if i in done:
+                    continue
+                where = f"[{' > '.join(cases[i]['path'])}] {cases[i]['title']}"
+                if i in na:
+                    print(f"    not applicable: {where}: {na[i]}")
+                else:
+                    print(f"    missing: {where}")
+    n_na = len(set(na) - done)
+    print(f"total: {len(cases)} accounted for: {len(done)} mirrored, {n_na} not applicable, "
+          f"{len(missing)} missing (Node BullMQ behavioural test cases)")
     return 0
 
 
