@@ -327,30 +327,42 @@ static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms) {
     return 0;
 }
 
+/* Argument lengths: the caller's, else measured into `stack` (room for
+ * STACK_ARGS) or, past that, into a heap array the caller frees. */
+enum { STACK_ARGS = 64 };
+static const size_t *arg_lens(int argc, const char *const *argv, const size_t *lens, size_t *stack, size_t **heap) {
+    *heap = NULL;
+    if (lens) return lens;
+    size_t *l = stack;
+    if (argc > STACK_ARGS && !(l = *heap = malloc((size_t)argc * sizeof *l))) return NULL;
+    for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
+    return l;
+}
+
 int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc, const char **argv,
                      const size_t *lens) {
-    size_t l[64];
-    if (argc < 1 || argc > 64) return BULLC_EINVAL;
-    for (int i = 0; i < argc; i++) l[i] = lens ? lens[i] : strlen(argv[i]);
+    size_t stack[STACK_ARGS], *heap;
+    if (argc < 1) return BULLC_EINVAL;
+    const size_t *l = arg_lens(argc, argv, lens, stack, &heap);
+    if (!l) return BULLC_ENOMEM;
     size_t size = bullc__resp_size(argc, l);
     bullc__acmd *cmd = cmd_new(cb, data, size);
-    if (!cmd) return BULLC_ENOMEM;
-    bullc__resp_write(cmd->req, argc, argv, l);
-    return send_cmd(c, cmd, timeout_ms);
+    if (cmd) bullc__resp_write(cmd->req, argc, argv, l);
+    free(heap);
+    return cmd ? send_cmd(c, cmd, timeout_ms) : BULLC_ENOMEM;
 }
 
 int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
                       int argc, const char **argv, const size_t *lens) {
-    if (argc + 3 > 64 || argc < s->numkeys) return BULLC_EINVAL;
-    size_t l[64], tail_len;
-    if (!lens) {
-        for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
-        lens = l;
-    }
-    size_t size = bullc__resp_script_size(s, argc, lens, false, &tail_len);
+    size_t stack[STACK_ARGS], *heap, tail_len;
+    if (argc < s->numkeys) return BULLC_EINVAL;
+    const size_t *l = arg_lens(argc, argv, lens, stack, &heap);
+    if (!l) return BULLC_ENOMEM;
+    size_t size = bullc__resp_script_size(s, argc, l, false, &tail_len);
     bullc__acmd *cmd = cmd_new(cb, data, size);
+    if (cmd) bullc__resp_script_write(cmd->req, s, argc, argv, l, false);
+    free(heap);
     if (!cmd) return BULLC_ENOMEM;
-    bullc__resp_script_write(cmd->req, s, argc, argv, lens, false);
     cmd->script = s;
     cmd->argc = argc;
     cmd->tail_off = size - tail_len;

@@ -247,7 +247,17 @@ int bullc__reply_err(const redisReply *r, bullc_error *err) {
     return bullc__err(err, code, "Redis error: %.*s", (int)r->len, s);
 }
 
-#define MAX_EVAL_ARGS 64
+/* Argument lengths: the caller's, else measured into `stack` (room for
+ * STACK_ARGS) or, past that, into a heap array the caller frees. */
+enum { STACK_ARGS = 64 };
+static const size_t *arg_lens(int argc, const char *const *argv, const size_t *lens, size_t *stack, size_t **heap) {
+    *heap = NULL;
+    if (lens) return lens;
+    size_t *l = stack;
+    if (argc > STACK_ARGS && !(l = *heap = malloc((size_t)argc * sizeof *l))) return NULL;
+    for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
+    return l;
+}
 
 /* Formats straight into hiredis's output buffer (a public field of the
  * context), where redisAppendCommandArgv would format a copy first. */
@@ -267,34 +277,32 @@ static int begin_append(bullc__conn *c, bullc_error *err) {
 }
 
 int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err) {
+    size_t stack[STACK_ARGS], *heap;
+    const size_t *l = arg_lens(argc, argv, lens, stack, &heap);
+    if (!l) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
     int rc = begin_append(c, err);
-    if (rc) return rc;
-    if (lens) return append_resp(c, argc, argv, lens, err);
-    if (argc > MAX_EVAL_ARGS) {
-        if (redisAppendCommandArgv(c->ctx, argc, argv, NULL) != REDIS_OK)
-            return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
-        return 0;
-    }
-    size_t l[MAX_EVAL_ARGS];
-    for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
-    return append_resp(c, argc, argv, l, err);
+    if (!rc) rc = append_resp(c, argc, argv, l, err);
+    free(heap);
+    return rc;
 }
 
 int bullc__conn_append_script(bullc__conn *c, const bullc__script *s, bool eval, int argc, const char *const *argv,
                               const size_t *lens, bullc_error *err) {
-    if (argc < s->numkeys || argc + 3 > MAX_EVAL_ARGS)
+    if (argc < s->numkeys)
         return bullc__err(err, BULLC_EINVAL, "%s: needs %d keys, got %d arguments", s->id, s->numkeys, argc);
-    size_t l[MAX_EVAL_ARGS];
-    if (!lens) {
-        for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
-        lens = l;
-    }
+    size_t stack[STACK_ARGS], *heap;
+    const size_t *l = arg_lens(argc, argv, lens, stack, &heap);
+    if (!l) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
     int rc = begin_append(c, err);
-    if (rc) return rc;
-    sds ob = bullc__resp_script_cat(c->ctx->obuf, s, argc, argv, lens, eval);
-    if (!ob) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
-    c->ctx->obuf = ob;
-    return 0;
+    if (!rc) {
+        sds ob = bullc__resp_script_cat(c->ctx->obuf, s, argc, argv, l, eval);
+        if (ob)
+            c->ctx->obuf = ob;
+        else
+            rc = bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
+    }
+    free(heap);
+    return rc;
 }
 
 int bullc__conn_flush_some(bullc__conn *c, bullc_error *err) {

@@ -33,12 +33,6 @@ static const char *candidate(const char *suffix, size_t len, size_t *id_len) {
     return suffix;
 }
 
-/* A script call carries at most 64 arguments (conn.c), and the suffix lists
- * take 27 of them: a scan batch's candidates go in calls of this many. Each
- * candidate is checked and removed on its own inside the script, so the
- * split changes nothing but the number of calls. */
-#define IDS_PER_CALL 32
-
 /* Node collects a scan batch's ids in a Set: each once, in the order first
  * seen. */
 static bool seen(const char **ids, const size_t *lens, size_t n, const char *id, size_t len) {
@@ -47,33 +41,30 @@ static bool seen(const char **ids, const size_t *lens, size_t n, const char *id,
     return false;
 }
 
-/* Runs the script over ids[0..n); adds what it removed to *total. */
+/* Runs the script over ids[0..n), one call for the scan batch as Node
+ * makes it; adds what it removed to *total. */
 static int remove_batch(bullc_queue *q, const char **ids, const size_t *lens, size_t n, int64_t *total,
                         bullc_error *err) {
-    for (size_t at = 0; at < n; at += IDS_PER_CALL) {
-        bullc__args a;
-        bullc__args_call(&a, q, BULLC__C_REMOVE_ORPHANED_JOBS, NULL, 0);
-        int ns = 0, nk = 0;
-        while (bullc__queuekeys_names[ns]) ns++;
-        while (bullc__orphan_subkeys[nk]) nk++;
-        bullc__args_i64(&a, ns);
-        for (int i = 0; i < ns; i++) bullc__args_add(&a, bullc__queuekeys_names[i]);
-        bullc__args_i64(&a, nk);
-        for (int i = 0; i < nk; i++) bullc__args_add(&a, bullc__orphan_subkeys[i]);
-        for (size_t i = at; i < n && i < at + IDS_PER_CALL; i++) bullc__args_addn(&a, ids[i], lens[i]);
-        redisReply *r = NULL;
-        int rc = bullc__args_eval(q, BULLC__C_REMOVE_ORPHANED_JOBS, &a, &r, err);
-        bullc__args_free(&a);
-        if (rc) return rc;
-        if (r->type != REDIS_REPLY_INTEGER) {
-            rc = bullc__err(err, BULLC_EPROTO, "removeOrphanedJobs: unexpected reply type %d", r->type);
-            freeReplyObject(r);
-            return rc;
-        }
+    bullc__args a;
+    bullc__args_call(&a, q, BULLC__C_REMOVE_ORPHANED_JOBS, NULL, 0);
+    int ns = 0, nk = 0;
+    while (bullc__queuekeys_names[ns]) ns++;
+    while (bullc__orphan_subkeys[nk]) nk++;
+    bullc__args_i64(&a, ns);
+    for (int i = 0; i < ns; i++) bullc__args_add(&a, bullc__queuekeys_names[i]);
+    bullc__args_i64(&a, nk);
+    for (int i = 0; i < nk; i++) bullc__args_add(&a, bullc__orphan_subkeys[i]);
+    for (size_t i = 0; i < n; i++) bullc__args_addn(&a, ids[i], lens[i]);
+    redisReply *r = NULL;
+    int rc = bullc__args_eval(q, BULLC__C_REMOVE_ORPHANED_JOBS, &a, &r, err);
+    bullc__args_free(&a);
+    if (rc) return rc;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rc = bullc__err(err, BULLC_EPROTO, "removeOrphanedJobs: unexpected reply type %d", r->type);
+    else
         *total += r->integer;
-        freeReplyObject(r);
-    }
-    return 0;
+    freeReplyObject(r);
+    return rc;
 }
 
 int bullc_queue_remove_orphaned_jobs(bullc_queue *q, int64_t count, int64_t limit, int64_t *removed, bullc_error *err) {

@@ -251,7 +251,7 @@ Test(parity_orphans, many_orphans_over_many_scans) {
         cr_assert_eq(exists(h, id), 0);
     }
     cr_assert_eq(ph_count(h, "wait"), 2);
-    /* one scan of every key: more candidates than one script call takes */
+    /* one scan of every key: 150 candidates in one script call, as Node sends them */
     for (int i = 0; i < 150; i++) {
         snprintf(id, sizeof id, "again-%04d", i);
         orphan_hash(h, id);
