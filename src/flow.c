@@ -97,6 +97,10 @@ typedef struct flow_entry {
     unsigned flags; /* BULLC__ADD_* */
     flow_queue *queue;
     cJSON *out; /* its {"job": ...} in the result tree, borrowed */
+    /* in auto, what prepares the node again once the tree settled its major */
+    const cJSON *node; /* borrowed from the caller's tree */
+    cJSON *opts;       /* jobOpts, owned */
+    sds at;            /* its node_path */
 } flow_entry;
 
 /* A parent released at the end of the transaction (deduplicated by key). */
@@ -120,6 +124,8 @@ static void tx_free(flow_tx *tx) {
         bullc__add_call_free(&tx->entries[i].call);
         bullc__job_prepared_free(&tx->entries[i].pj);
         sdsfree(tx->entries[i].name);
+        cJSON_Delete(tx->entries[i].opts);
+        sdsfree(tx->entries[i].at);
     }
     free(tx->entries);
     for (size_t i = 0; i < tx->nparents; i++) {
@@ -298,15 +304,19 @@ static int add_node(flow_tx *tx, const cJSON *node, const cJSON *parent, cJSON *
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(node, "data");
     char *data_json = data && !cJSON_IsNull(data) ? cJSON_PrintUnformatted(data) : NULL;
     bullc_error je = {0};
-    /* a node is prepared before the tree's major is settled: by 5.x's rules
-       (debounce, jobId '0') when the producer was told 5, else by 6.x's */
-    rc = bullc__job_prepare_major(&e->pj, tx->fp->explicit_major == 5 ? 5 : 6, name, data_json, q->defaults, &opts,
-                                  NULL, &je);
+    /* a node is prepared before the tree's major is settled: in auto its
+       major's rules (debounce, jobId '0') wait for reprepare */
+    const int major = tx->fp->explicit_major;
+    rc = bullc__job_prepare_major(&e->pj, major, name, data_json, q->defaults, &opts, NULL, &je);
     cJSON_free(data_json);
-    cJSON_Delete(opts.obj);
+    if (rc || major) cJSON_Delete(opts.obj);
     if (rc) return node_err(err, rc, at, node, je.message);
     tx->n++; /* from here tx_free frees it */
     e->queue = q;
+    if (!major) {
+        e->node = node, e->opts = opts.obj;
+        if (!(e->at = sdsnew(at->text))) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    }
     char uuid[37];
     if (!e->pj.job_id) {
         bullc__uuid4(uuid);
@@ -471,10 +481,35 @@ static int settle_tree(flow_tx *tx, bullc_error *err) {
     return 0;
 }
 
+/* A node prepared in auto is prepared again by the rules of the major its
+ * tree settled on, as a queue's first add is (its generated id kept: its
+ * children's opts.parent name it). */
+static int reprepare(flow_tx *tx, flow_entry *e, bullc_error *err) {
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(e->node, "data");
+    char *data_json = data && !cJSON_IsNull(data) ? cJSON_PrintUnformatted(data) : NULL;
+    if (data && !cJSON_IsNull(data) && !data_json) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    bullc_job_opts opts = {.obj = e->opts};
+    bullc__prepared_job pj;
+    bullc_error je = {0};
+    int rc = bullc__job_prepare_major(&pj, tx->proto->major, e->name, data_json, e->queue->defaults, &opts, NULL, &je);
+    cJSON_free(data_json);
+    if (rc) {
+        node_path at;
+        snprintf(at.text, sizeof at.text, "%s", e->at);
+        return node_err(err, rc, &at, e->node, je.message);
+    }
+    if (!pj.job_id) pj.job_id = e->pj.job_id, e->pj.job_id = NULL;
+    bullc__job_prepared_free(&e->pj);
+    e->pj = pj;
+    return 0;
+}
+
 /* Every entry's add call, in the tree's major. */
 static int build_calls(flow_tx *tx, bullc_error *err) {
     for (size_t i = 0; i < tx->n; i++) {
         flow_entry *e = &tx->entries[i];
+        int rc = e->pj.major != tx->proto->major ? reprepare(tx, e, err) : 0;
+        if (rc) return rc;
         if (bullc__add_call_build(&e->call, tx->proto, &e->queue->keys, e->name, &e->pj, e->flags))
             return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }

@@ -93,6 +93,36 @@ test('a tree added by bullc runs on Node workers: grandchildren, then children, 
   }
 });
 
+// The trees Node's FlowProducer wrote under nodePrefix and bullc under
+// bullcPrefix (queues pq and cq, root 'root-id'): the same job hashes, keys,
+// events, dependencies and lists
+async function sameAsNode(r, nodePrefix, bullcPrefix, jobs) {
+  const norm = (p, v) => JSON.parse(JSON.stringify(v).split(p).join('P'));
+  for (const [q, id] of jobs) {
+    const n = norm(nodePrefix, await h.jobHash(r, nodePrefix, q, id));
+    const c = norm(bullcPrefix, await h.jobHash(r, bullcPrefix, q, id));
+    assert.deepEqual(c, n, `${q}:${id}`);
+    if (n.parent) assert.deepEqual(JSON.parse(c.parent), JSON.parse(n.parent));
+  }
+  const deps = async p => (await r.smembers(`${p}:pq:root-id:dependencies`)).map(k => k.replace(p, 'P')).sort();
+  // the same keys, each of the same type
+  const keys = async p => Promise.all((await keysUnder(p)).map(async k => [k.replace(p, 'P'), await r.type(k)]));
+  assert.deepEqual(await keys(bullcPrefix), await keys(nodePrefix));
+  // the same events, in the same order (each stream entry's fields)
+  const events = async (p, q) => (await r.xrange(`${p}:${q}:events`, '-', '+')).map(([, f]) => norm(p, f));
+  for (const q of ['pq', 'cq']) assert.deepEqual(await events(bullcPrefix, q), await events(nodePrefix, q), `${q} events`);
+  assert.deepEqual(await deps(bullcPrefix), await deps(nodePrefix));
+  for (const s of ['waiting-children', 'delayed', 'prioritized', 'wait']) {
+    for (const q of ['pq', 'cq']) {
+      const key = p => `${p}:${q}:${s}`;
+      const type = await r.type(key(nodePrefix));
+      const read = p =>
+        type === 'zset' ? r.zrange(key(p), 0, -1, 'WITHSCORES') : type === 'list' ? r.lrange(key(p), 0, -1) : [];
+      assert.deepEqual(await read(bullcPrefix), await read(nodePrefix), key('P'));
+    }
+  }
+}
+
 // Node's FlowProducer and bullc, the same tree with the same ids: the same hashes
 // node: "[flows] should allow passing custom jobId in options"
 test("bullc writes the jobs Node's FlowProducer writes", async () => {
@@ -117,40 +147,75 @@ test("bullc writes the jobs Node's FlowProducer writes", async () => {
     const out = flowAdd(bullcPrefix, tree);
     assert.equal(out.status, 0, out.stderr);
     assert.equal(out.stdout, 'root-id\n');
-    const norm = (p, v) => JSON.parse(JSON.stringify(v).split(p).join('P'));
-    for (const [q, id] of [
+    await sameAsNode(r, nodePrefix, bullcPrefix, [
       ['pq', 'root-id'],
       ['cq', 'k1'],
       ['cq', 'k2'],
       ['pq', 'k3'],
       ['cq', 'k4'],
-    ]) {
-      const n = norm(nodePrefix, await h.jobHash(r, nodePrefix, q, id));
-      const c = norm(bullcPrefix, await h.jobHash(r, bullcPrefix, q, id));
-      assert.deepEqual(c, n, `${q}:${id}`);
-      if (n.parent) assert.deepEqual(JSON.parse(c.parent), JSON.parse(n.parent));
-    }
-    const deps = async p => (await r.smembers(`${p}:pq:root-id:dependencies`)).map(k => k.replace(p, 'P')).sort();
-    // the same keys (no meta written by either FlowProducer), each of the same type
-    const keys = async p => Promise.all((await keysUnder(p)).map(async k => [k.replace(p, 'P'), await r.type(k)]));
-    assert.deepEqual(await keys(bullcPrefix), await keys(nodePrefix));
-    // the same events, in the same order (each stream entry's fields)
-    const events = async (p, q) => (await r.xrange(`${p}:${q}:events`, '-', '+')).map(([, f]) => norm(p, f));
-    for (const q of ['pq', 'cq']) assert.deepEqual(await events(bullcPrefix, q), await events(nodePrefix, q), `${q} events`);
-    assert.deepEqual(await deps(bullcPrefix), await deps(nodePrefix));
-    for (const s of ['waiting-children', 'delayed', 'prioritized', 'wait']) {
-      for (const q of ['pq', 'cq']) {
-        const key = p => `${p}:${q}:${s}`;
-        const type = await r.type(key(nodePrefix));
-        const read = p =>
-          type === 'zset' ? r.zrange(key(p), 0, -1, 'WITHSCORES') : type === 'list' ? r.lrange(key(p), 0, -1) : [];
-        assert.deepEqual(await read(bullcPrefix), await read(nodePrefix), key('P'));
-      }
-    }
+    ]);
   } finally {
     await h.closeAll(fp, r);
   }
 });
+
+// In auto, a tree's nodes are checked and packed by the rules of the major
+// its queues' meta.version settles: on 5.x queues `debounce` is 5.x's name of
+// deduplication (6.x refuses it), packed as `de`, as Node 5's FlowProducer
+// does; on 6.x queues Node 6's refusal, nothing written.
+// compat_flow runs both majors here (compat5_flow's environment tells bullc 5)
+for (const major of h.bullmqMajor() === 6 ? [5, 6] : [])
+  test(`a tree added in auto to BullMQ ${major} queues is what Node ${h.bullmqVersionString(major)}'s FlowProducer writes`, async () => {
+    const nodePrefix = h.uniquePrefix(`flowan${major}`);
+    const bullcPrefix = h.uniquePrefix(`flowac${major}`);
+    const { FlowProducer: FP } = h.nodeBullmq(major);
+    const queues = [];
+    for (const prefix of [nodePrefix, bullcPrefix])
+      for (const name of ['pq', 'cq']) queues.push(h.newQueue(name, prefix, { bullmqMajor: major }));
+    const ts = 1700000000000;
+    const tree = {
+      name: 'root',
+      queueName: 'pq',
+      data: { d: 1 },
+      opts: { jobId: 'root-id', timestamp: ts, debounce: { id: 'deb-1', ttl: 60000 } },
+      children: [
+        { name: 'k1', queueName: 'cq', opts: { jobId: 'k1', timestamp: ts } },
+        { name: 'k2', queueName: 'pq', opts: { jobId: 'k2', timestamp: ts, delay: 5000 }, children: [{ name: 'g', queueName: 'cq', opts: { jobId: 'g', timestamp: ts } }] },
+      ],
+    };
+    const fp = new FP({ connection: h.connection(), prefix: nodePrefix });
+    const r = h.redis();
+    try {
+      // a Node Queue writes its meta.version with its first add: one each side
+      await Promise.all(queues.map(q => q.add('seed', null, { jobId: 'seed' })));
+      if (major === 6) {
+        await assert.rejects(fp.add(tree), /Debounce option has been removed/);
+        const before = await keysUnder(bullcPrefix);
+        const out = flowAdd(bullcPrefix, tree, ['--bullmq-version', 'auto']);
+        assert.equal(out.status, 2, out.stderr);
+        assert.match(out.stderr, /flow node root .*Debounce option has been removed/);
+        assert.deepEqual(await keysUnder(bullcPrefix), before, 'nothing written');
+        return;
+      }
+      await fp.add(tree);
+      const out = flowAdd(bullcPrefix, tree, ['--bullmq-version', 'auto']);
+      assert.equal(out.status, 0, out.stderr);
+      await sameAsNode(r, nodePrefix, bullcPrefix, [['pq', 'root-id'], ['cq', 'k1'], ['pq', 'k2'], ['cq', 'g']]);
+      const root = await r.hgetall(`${bullcPrefix}:pq:root-id`);
+      assert.equal(JSON.parse(root.opts).de.id, 'deb-1', 'debounce packed as de');
+      assert.equal(root.deid, 'deb-1');
+      assert.equal(await r.get(`${bullcPrefix}:pq:de:deb-1`), 'root-id');
+      // generated ids survive the second preparation: the child's parent is its parent
+      const gen = { name: 'r2', queueName: 'pq', opts: { debounce: { id: 'deb-2' } }, children: [{ name: 'c2', queueName: 'cq' }] };
+      const made = JSON.parse(h.bullcOk(['flow', 'add', '-', '--bullmq-version', 'auto', '--json'], { prefix: bullcPrefix, input: JSON.stringify(gen) }));
+      const child = await r.hgetall(`${bullcPrefix}:cq:${made.children[0].job.id}`);
+      assert.equal(child.parentKey, `${bullcPrefix}:pq:${made.job.id}`);
+      assert.equal(await r.get(`${bullcPrefix}:pq:de:deb-2`), made.job.id);
+      assert.equal(await r.zscore(`${bullcPrefix}:pq:waiting-children`, made.job.id) !== null, true);
+    } finally {
+      await h.closeAll(fp, r, ...queues);
+    }
+  });
 
 // node: "[.addBulk] should process jobs"
 test('an array is added as addBulk: every root printed, every tree processed', async () => {
