@@ -85,4 +85,42 @@ state=$(clean "$prefix/bin/bullc" --prefix "$q" state payment "$id")
 kill $wpid; wait $wpid || true
 clean "$prefix/bin/bullc" --prefix "$q" obliterate payment --force --yes >/dev/null
 [ "$state" = completed ] || { echo "install-check: the plugin's job is $state; worker log:" >&2; cat "$tmp/worker.log" >&2; exit 1; }
-echo "install-check: programs ran from the prefix; pkg-config, find_package(bullc) and plugin builds ran"
+
+# 4. the --exec-persistent helpers, installed and found by the installed worker from its own place:
+# processors written as docs/worker.md shows them (import / require / source, no path given)
+for f in bullc_processor.py bullc_processor.js bullc_processor.sh; do
+  [ -f "$prefix/share/bullc/helpers/$f" ] || { echo "install-check: share/bullc/helpers/$f is not installed" >&2; exit 1; }
+done
+mkdir -p "$tmp/proc"
+cat > "$tmp/proc/proc.py" <<'PY'
+import bullc_processor
+bullc_processor.run(lambda job: {"py": job.data["n"] * 2})
+PY
+cat > "$tmp/proc/proc.js" <<'JS'
+require('bullc_processor').run(async job => ({ js: job.data.n * 2 }));
+JS
+cat > "$tmp/proc/proc.sh" <<'SH'
+. "$BULLC_HELPERS/bullc_processor.sh"
+process() { bullc_result "{\"sh\":$BULLC_DATA}"; }
+bullc_run process
+SH
+for lang in py:python3 js:node sh:sh; do
+  ext=${lang%%:*}
+  interp=$(PATH=/usr/bin:/bin command -v "${lang#*:}") || { echo "install-check: no ${lang#*:} in /usr/bin:/bin" >&2; exit 1; }
+  pq="helpers-$ext"
+  env -i PATH=/usr/bin:/bin REDIS_URL="$REDIS_URL" "$prefix/bin/bullc-worker" --queue "$pq" --prefix "$q" \
+    --exec-persistent "$interp" --arg "$tmp/proc/proc.$ext" >"$tmp/worker-$ext.log" 2>&1 &
+  wpid=$!
+  id=$(clean "$prefix/bin/bullc" --prefix "$q" add "$pq" job '{"n":21}')
+  for _ in $(seq 100); do
+    [ "$(clean "$prefix/bin/bullc" --prefix "$q" state "$pq" "$id" 2>/dev/null)" = completed ] && break
+    sleep 0.1
+  done
+  got=$(clean "$prefix/bin/bullc" --prefix "$q" --json get "$pq" "$id")
+  kill $wpid; wait $wpid || true
+  clean "$prefix/bin/bullc" --prefix "$q" obliterate "$pq" --force --yes >/dev/null
+  case $ext in sh) want='"returnvalue":{"sh":{"n":21}}' ;; *) want="\"returnvalue\":{\"$ext\":42}" ;; esac
+  printf '%s' "$got" | tr -d ' ' | grep -qF "$want" ||
+    { echo "install-check: the $ext helper's job: $got; worker log:" >&2; cat "$tmp/worker-$ext.log" >&2; exit 1; }
+done
+echo "install-check: programs ran from the prefix; pkg-config, find_package(bullc), plugin builds and helpers ran"

@@ -191,6 +191,12 @@ void bw_exec_close(bw_queue *q);
  * a REDIS_URL with one): children do not get it without --exec-redis-env. */
 bool bw_exec_redis_secret(const char *env_entry);
 
+/* helpers_path.c: exports BULLC_HELPERS (the installed exec-persistent
+ * helpers, found relative to this program unless already set) and appends it
+ * to PYTHONPATH and NODE_PATH, for every processor started later. Call before
+ * any thread starts. 0, or -1 when out of memory. */
+int bw_helpers_export(void);
+
 /* exec_persistent.c: the --exec-persistent processor (asynchronous; one
  * long-lived child per concurrency slot, a JSON line per job each way). */
 void bw_execp_process(bullc_job *job, void *data);

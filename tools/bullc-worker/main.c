@@ -272,6 +272,11 @@ int main(int argc, char **argv) {
         bw_config_free(&cfg);
         return BW_EXIT_USAGE;
     }
+    if (bw_helpers_export()) {
+        fprintf(stderr, "bullc-worker: out of memory\n");
+        bw_config_free(&cfg);
+        return BW_EXIT_FAIL;
+    }
     bw_app app;
     memset(&app, 0, sizeof app);
     app.cfg = &cfg;
