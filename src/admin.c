@@ -483,3 +483,20 @@ int bullc_queue_add_job_log(bullc_queue *q, const char *id, const char *line, in
     if (out_count) *out_count = code;
     return 0;
 }
+
+int bullc_queue_clear_job_logs(bullc_queue *q, const char *id, int64_t keep_logs, bullc_error *err) {
+    int rc = bullc__check_job_id(id, err);
+    if (rc) return rc;
+    if (keep_logs < 0) return bullc__err(err, BULLC_EINVAL, "keep_logs must not be negative");
+    bullc__args a;
+    bullc__args_init(&a);
+    /* Node's clearLogs: LTRIM to the last keepLogs lines, DEL without it; no
+     * script, so a missing job is no error there either */
+    bullc__args_add(&a, keep_logs ? "LTRIM" : "DEL");
+    bullc__args_own(&a, bullc__job_key(bullc__queue_keys(q), id, BULLC__K_JOB_LOGS));
+    if (keep_logs) {
+        bullc__args_i64(&a, -keep_logs);
+        bullc__args_add(&a, "-1");
+    }
+    return cmd_void(q, &a, NULL, err);
+}

@@ -314,6 +314,110 @@ describe('bullc metrics --prometheus', () => {
   });
 });
 
+// Node's #exportPrometheusMetrics cases stub getJobCounts and getMetrics with sinon; here the queue
+// really holds those counts (jobs in each state, metrics counted by a worker), and bullc's page is
+// Node's page byte for byte besides holding the lines Node's case expects.
+describe("bullc metrics --prometheus: Node's #exportPrometheusMetrics cases", () => {
+  // A queue holding `counts` jobs per state (waiting, active, completed, delayed, failed), the
+  // completed and failed ones processed by a Node worker collecting metrics unless `metrics` is false.
+  async function queueWith(name, prefix, counts, { metrics = true } = {}) {
+    const queue = newQueue(name, prefix);
+    closers.push(queue);
+    const finished = (counts.completed || 0) + (counts.failed || 0);
+    if (finished) {
+      const worker = newWorker(name, prefix, async job => {
+        if (job.data.fail) throw new Error('no');
+        return 1;
+      }, metrics ? { metrics: { maxDataPoints: 10 } } : {});
+      closers.push(worker);
+      await queue.addBulk([
+        ...Array.from({ length: counts.completed || 0 }, () => ({ name: 'c', data: {} })),
+        ...Array.from({ length: counts.failed || 0 }, () => ({ name: 'f', data: { fail: 1 } })),
+      ]);
+      await eventually(async () => {
+        const c = await queue.getJobCounts('completed', 'failed');
+        return c.completed === (counts.completed || 0) && c.failed === (counts.failed || 0);
+      }, 20000, 'jobs processed by Node');
+      await worker.close();
+    }
+    if (counts.active) {
+      // taken by a worker that does not process them: they stay active
+      await queue.addBulk(Array.from({ length: counts.active }, () => ({ name: 'a', data: {} })));
+      const manual = newWorker(name, prefix, null, { autorun: false });
+      closers.push(manual);
+      for (let i = 0; i < counts.active; i++) assert.ok(await manual.getNextJob(`t${i}`), 'an active job');
+    }
+    for (let i = 0; i < (counts.delayed || 0); i++) await queue.add('d', {}, { delay: 600000 });
+    if (counts.waiting) await queue.addBulk(Array.from({ length: counts.waiting }, () => ({ name: 'w', data: {} })));
+    return queue;
+  }
+
+  // bullc's page, checked equal to Node's
+  async function page(queue, name, prefix, labels = {}) {
+    const node = await queue.exportPrometheusMetrics(Object.keys(labels).length ? labels : undefined);
+    const flags = Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+    const out = bullcOk(['metrics', name, '--prometheus', ...flags], { prefix });
+    assert.equal(out, `${node}\n`);
+    return out;
+  }
+
+  const counts = { waiting: 5, active: 3, completed: 10, delayed: 2, failed: 1 };
+
+  // node: "should export all job states in Prometheus gauge format"
+  it('every job state as a bullmq_job_count gauge', async () => {
+    const prefix = uniquePrefix('obsg');
+    const queue = await queueWith('gauge', prefix, counts);
+    const out = await page(queue, 'gauge', prefix);
+    assert.ok(out.includes('# HELP bullmq_job_count Number of jobs in the queue by state\n'), out);
+    assert.ok(out.includes('# TYPE bullmq_job_count gauge\n'), out);
+    for (const [state, n] of Object.entries(counts))
+      assert.ok(out.includes(`bullmq_job_count{queue="gauge", state="${state}"} ${n}\n`), `${state} ${n}:\n${out}`);
+  });
+
+  // node: "should export all job states in Prometheus gauge format with global variables"
+  it('every job state with the global variables as labels, in their order', async () => {
+    const prefix = uniquePrefix('obsv');
+    const queue = await queueWith('vars', prefix, counts);
+    const out = await page(queue, 'vars', prefix, { env: 'Production', server: '1' });
+    for (const [state, n] of Object.entries(counts))
+      assert.ok(out.includes(`bullmq_job_count{queue="vars", state="${state}", env="Production", server="1"} ${n}\n`),
+        `${state} ${n}:\n${out}`);
+  });
+
+  // node: "should export bullmq_job_completed_total and bullmq_job_failed_total counters from getMetrics"
+  it('completed and failed totals from the metrics a worker counted', async () => {
+    const prefix = uniquePrefix('obsc');
+    const queue = await queueWith('totals', prefix, { completed: 42, failed: 7 });
+    const out = await page(queue, 'totals', prefix);
+    for (const line of ['# HELP bullmq_job_completed_total Total number of completed jobs',
+      '# TYPE bullmq_job_completed_total counter', 'bullmq_job_completed_total{queue="totals"} 42',
+      '# HELP bullmq_job_failed_total Total number of failed jobs', '# TYPE bullmq_job_failed_total counter',
+      'bullmq_job_failed_total{queue="totals"} 7'])
+      assert.ok(out.split('\n').includes(line), `${line}:\n${out}`);
+  });
+
+  // node: "should emit zero-valued counters when metrics collection is disabled"
+  it('zero totals when no worker collected metrics, though jobs finished', async () => {
+    const prefix = uniquePrefix('obsz');
+    const queue = await queueWith('zero', prefix, { completed: 2, failed: 1 }, { metrics: false });
+    const out = await page(queue, 'zero', prefix);
+    assert.ok(out.includes('bullmq_job_completed_total{queue="zero"} 0\n'), out);
+    assert.ok(out.includes('bullmq_job_failed_total{queue="zero"} 0\n'), out);
+    assert.ok(out.includes('bullmq_job_count{queue="zero", state="completed"} 2\n'), out);
+  });
+
+  // node: "should escape special characters in queue names and global variable values"
+  it('a queue name and a label value with a double quote, a backslash and a newline, escaped', async () => {
+    const prefix = uniquePrefix('obse');
+    const rawName = 'queue' + '"' + 'name' + '\\' + 'with' + '\n' + 'specials';
+    const queue = await queueWith(rawName, prefix, { waiting: 1 });
+    const out = await page(queue, rawName, prefix, { env: 'pro' + '"' + 'd' });
+    assert.ok(out.includes('queue="' + 'queue' + '\\"' + 'name' + '\\\\' + 'with' + '\\n' + 'specials' + '"'), out);
+    assert.ok(out.includes('env="' + 'pro' + '\\"' + 'd' + '"'), out);
+    assert.ok(out.includes('state="waiting", env="pro\\"d"} 1\n'), out);
+  });
+});
+
 describe('bullc top', () => {
   it('plain frames when stdout is a pipe: counts, rates from the events stream, workers, oldest waiting age', async () => {
     const prefix = uniquePrefix('obst');

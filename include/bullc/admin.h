@@ -266,6 +266,12 @@ BULLC_EXPORT int bullc_queue_update_job_progress(bullc_queue *queue, const char 
 BULLC_EXPORT int bullc_queue_add_job_log(bullc_queue *queue, const char *job_id, const char *line, int64_t keep_logs,
                                          int64_t *out_count, bullc_error *err);
 
+/* Clears a job's log, keeping its last `keep_logs` lines (0: none) (Node's
+ * `job.clearLogs(keepLogs)`). As in Node, a job without logs, or no such
+ * job, is no error. Same thread rule as the queue. */
+BULLC_EXPORT int bullc_queue_clear_job_logs(bullc_queue *queue, const char *job_id, int64_t keep_logs,
+                                            bullc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

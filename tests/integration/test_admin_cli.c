@@ -46,6 +46,9 @@ Test(admin_cli, usage_errors_exit_2_and_write_nothing) {
         "get q 1 2",
         "logs q",
         "logs q 1 --start",
+        "clear-logs q --yes",
+        "clear-logs q 1 --keep -1 --yes",
+        "clear-logs q 1 --keep x --yes",
         "state q",
         "pause",
         "resume a b",
@@ -112,9 +115,9 @@ Test(admin_cli, destructive_verbs_need_yes_and_change_nothing_without_it) {
     long long n = (long long)before->elements;
     freeReplyObject(before);
     redisReply *s1 = tu_cmd(rc, "XLEN %s:q:events", p);
-    static const char *const cases[] = {"drain q",         "drain q --delayed",    "clean q --state waiting --grace 0",
-                                        "obliterate q",    "obliterate q --force", "remove q 1",
-                                        "remove-orphans q"};
+    static const char *const cases[] = {"drain q",          "drain q --delayed",    "clean q --state waiting --grace 0",
+                                        "obliterate q",     "obliterate q --force", "remove q 1",
+                                        "remove-orphans q", "clear-logs q 1"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cr_expect_eq(run(tu_redis_url(), p, cases[i], &out), 2, "bullc %s", cases[i]);
         cr_expect_str_empty(out);
@@ -136,7 +139,7 @@ Test(admin_cli, destructive_verbs_need_yes_and_change_nothing_without_it) {
 Test(admin_cli, missing_jobs_exit_4) {
     const char *p = tu_prefix();
     cr_assert_eq(run(tu_redis_url(), p, "add q a '{}'", NULL), 0);
-    static const char *const cases[] = {"get q 99",   "logs q 99",    "state q 99",
+    static const char *const cases[] = {"get q 99",   "logs q 99",    "state q 99",       "clear-logs q 99 --yes",
                                         "retry q 99", "promote q 99", "remove q 99 --yes"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = NULL;
@@ -144,6 +147,27 @@ Test(admin_cli, missing_jobs_exit_4) {
         cr_expect_str_empty(out, "bullc %s", cases[i]);
         free(out);
     }
+}
+
+/* Node's job.clearLogs(keepLogs) from the shell: the last N lines stay, then none */
+Test(admin_cli, clear_logs_keeps_the_last_lines) {
+    const char *p = tu_prefix();
+    cr_assert_eq(run(tu_redis_url(), p, "add q a '{}'", NULL), 0);
+    for (int i = 1; i <= 3; i++) freeReplyObject(tu_cmd(rc, "RPUSH %s:q:1:logs line%d", p, i));
+    char *out = NULL;
+    cr_assert_eq(run(tu_redis_url(), p, "--yes clear-logs q 1 --keep 2", &out), 0);
+    cr_assert_str_empty(out);
+    free(out);
+    cr_assert_eq(run(tu_redis_url(), p, "logs q 1", &out), 0);
+    cr_assert_str_eq(out, "line2\nline3\n");
+    free(out);
+    cr_assert_eq(run(tu_redis_url(), p, "--yes clear-logs q 1", NULL), 0);
+    redisReply *r = tu_cmd(rc, "EXISTS %s:q:1:logs", p);
+    cr_assert_eq(r->integer, 0, "no lines left");
+    freeReplyObject(r);
+    r = tu_cmd(rc, "EXISTS %s:q:1", p);
+    cr_assert_eq(r->integer, 1, "the job stays");
+    freeReplyObject(r);
 }
 
 Test(admin_cli, unreachable_redis_exits_3) {
@@ -160,6 +184,7 @@ Test(admin_cli, every_verb_has_help) {
                                         "jobs",
                                         "get",
                                         "logs",
+                                        "clear-logs",
                                         "state",
                                         "pause",
                                         "resume",

@@ -240,14 +240,63 @@ Test(parity_job, keep_logs) {
     ph_end(h);
 }
 
+/* A job with `n` log lines "some log text 1".. added through the queue. */
+static const char *job_with_logs(ph *h, int n) {
+    const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
+    bullc_error err = {0};
+    for (int i = 1; i <= n; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "some log text %d", i);
+        cr_assert_eq(bullc_queue_add_job_log(h->q, id, line, 0, NULL, &err), 0, "%s", err.message);
+    }
+    return id;
+}
+
 /* node: "should allow to add job logs from Queue instance" */
 Test(parity_job, queue_add_job_log) {
     ph *h = ph_new("q");
-    const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
-    bullc_error err = {0};
-    cr_assert_eq(bullc_queue_add_job_log(h->q, id, "some log text 1", 0, NULL, &err), 0);
-    cr_assert_eq(bullc_queue_add_job_log(h->q, id, "some log text 2", 0, NULL, &err), 0);
+    const char *id = job_with_logs(h, 2);
     assert_logs(h, id, 0, -1, true, "{\"logs\":[\"some log text 1\",\"some log text 2\"],\"count\":2}");
+    ph_end(h);
+}
+
+static void clear_logs(ph *h, const char *id, int64_t keep) {
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_clear_job_logs(h->q, id, keep, &err), 0, "%s", err.message);
+}
+
+/* node: "[.clearLogs] can clear the log" */
+Test(parity_job, clear_logs) {
+    ph *h = ph_new("q");
+    const char *id = job_with_logs(h, 2);
+    assert_logs(h, id, 0, -1, true, "{\"logs\":[\"some log text 1\",\"some log text 2\"],\"count\":2}");
+    clear_logs(h, id, 0);
+    assert_logs(h, id, 0, -1, true, "{\"logs\":[],\"count\":0}");
+    cJSON *j = ph_job(h, id);
+    cr_assert_not_null(j, "the job itself stays");
+    cJSON_Delete(j);
+    /* Node's clearLogs is no script: a job without logs, or none, is no error */
+    clear_logs(h, id, 0);
+    clear_logs(h, "no-such-job", 2);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_clear_job_logs(h->q, id, -1, &err), BULLC_EINVAL);
+    ph_end(h);
+}
+
+/* node: "[.clearLogs] can preserve up to keepLogs latest entries" */
+Test(parity_job, clear_logs_keeping_the_last) {
+    ph *h = ph_new("q");
+    const char *id = job_with_logs(h, 3);
+    const char *all = "{\"logs\":[\"some log text 1\",\"some log text 2\",\"some log text 3\"],\"count\":3}";
+    assert_logs(h, id, 0, -1, true, all);
+    clear_logs(h, id, 4);
+    assert_logs(h, id, 0, -1, true, all);
+    clear_logs(h, id, 3);
+    assert_logs(h, id, 0, -1, true, all);
+    clear_logs(h, id, 2);
+    assert_logs(h, id, 0, -1, true, "{\"logs\":[\"some log text 2\",\"some log text 3\"],\"count\":2}");
+    clear_logs(h, id, 0);
+    assert_logs(h, id, 0, -1, true, "{\"logs\":[],\"count\":0}");
     ph_end(h);
 }
 

@@ -98,6 +98,7 @@ int cmd_counts(cli *c);
 int cmd_jobs(cli *c);
 int cmd_get(cli *c);
 int cmd_logs(cli *c);
+int cmd_clear_logs(cli *c);
 int cmd_state(cli *c);
 int cmd_workers(cli *c);
 int cmd_queues(cli *c);

@@ -357,6 +357,19 @@ int cmd_get(cli *c) {
 
 /* ---- logs, state ------------------------------------------------------------------- */
 
+/* Node answers a job's logs (and clears them) whether or not the job exists:
+ * bullc tells the user instead (BULLC_ENOTFOUND, exit 4). */
+static int check_job(bullc_queue *q, const char *id, bullc_error *err) {
+    const char *state = NULL;
+    int r = bullc_queue_get_job_state(q, id, &state, err);
+    if (!r && !strcmp(state, "unknown")) {
+        char *job = NULL;
+        r = bullc_queue_get_job(q, id, &job, err);
+        bullc_free(job);
+    }
+    return r;
+}
+
 int cmd_logs(cli *c) {
     cli_flag flags[] = {
         {"start", true, NULL, 0}, {"end", true, NULL, 0}, {"desc", false, NULL, 0}, {NULL, false, NULL, 0}};
@@ -370,16 +383,8 @@ int cmd_logs(cli *c) {
     bullc_queue *q;
     if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
     bullc_error err = {0};
-    const char *state = NULL;
     char *json = NULL;
-    /* Node answers {logs:[], count:0} for a job that does not exist: bullc
-     * tells the user instead */
-    int r = bullc_queue_get_job_state(q, pos[1], &state, &err);
-    if (!r && !strcmp(state, "unknown")) {
-        char *job = NULL;
-        r = bullc_queue_get_job(q, pos[1], &job, &err);
-        bullc_free(job);
-    }
+    int r = check_job(q, pos[1], &err);
     if (!r) r = bullc_queue_get_job_logs(q, pos[1], start, end, flags[2].set == 0, &json, &err);
     if (r) {
         rc = cli_fail_err(r, &err);
@@ -399,6 +404,28 @@ int cmd_logs(cli *c) {
         cJSON_Delete(o);
     }
     bullc_free(json);
+    bullc_queue_free(q);
+    return rc;
+}
+
+int cmd_clear_logs(cli *c) {
+    cli_flag flags[] = {{"keep", true, NULL, 0}, {NULL, false, NULL, 0}};
+    const char *pos[2] = {0};
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    long long keep = 0;
+    if (!rc && npos != 2) rc = cli_fail(EXIT_USAGE, "usage: bullc clear-logs QUEUE ID [--keep N]");
+    if (!rc && flags[0].set) rc = cli_flag_i64(&flags[0], 0, INT64_MAX, &keep);
+    if (rc) return rc;
+    char what[300];
+    snprintf(what, sizeof what, "Clear the log of job %s of queue %s%s", pos[1], pos[0],
+             keep ? ", but its last lines" : "");
+    if ((rc = cli_confirm(c, what))) return rc;
+    bullc_queue *q;
+    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    int r = check_job(q, pos[1], &err);
+    if (!r) r = bullc_queue_clear_job_logs(q, pos[1], keep, &err);
+    if (r) rc = cli_fail_err(r, &err);
     bullc_queue_free(q);
     return rc;
 }

@@ -65,6 +65,10 @@ static const verb verbs[] = {
      "Prints a job's log lines, oldest first (Node's queue.getJobLogs). --json: {logs, count}.\n"
      "A missing job exits 4.",
      cmd_logs},
+    {"clear-logs", "clear-logs QUEUE ID [--keep N]",
+     "Clears a job's log lines, keeping the last N (default 0: none) (Node's job.clearLogs(keepLogs)).\n"
+     "A missing job exits 4. Destructive: asks on a terminal, else needs --yes.",
+     cmd_clear_logs},
     {"state", "state QUEUE ID",
      "Prints a job's state: waiting, active, delayed, prioritized, completed, failed or\n"
      "waiting-children (Node's queue.getJobState). A missing job (state unknown) exits 4.",
