@@ -114,24 +114,39 @@ void bullc__locks_stop(bullc_worker *w) {
     uv_timer_stop(&w->watchdog_timer);
 }
 
+/* A bullc_worker_check_stalled call waiting for its answer. */
+typedef struct stalled_call {
+    bullc_worker *w;
+    bullc_stalled_check_cb cb;
+    void *data;
+} stalled_call;
+
 static void stalled_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
-    bullc_worker *w = data;
+    stalled_call *call = data;
+    bullc_worker *w = call->w;
     (void)c;
+    int code = 0, n = 0;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        if (!w->closing) bullc__worker_error(w, err->code, "moveStalledJobsToWait: %s", err->message);
-        return;
+        code = err->code ? err->code : BULLC_EREDIS;
+        if (!w->closing) bullc__worker_error(w, code, "moveStalledJobsToWait: %s", err->message);
+    } else if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+            w->stats.stalled++;
+            n++;
+            if (w->ev.stalled) w->ev.stalled(w, r->element[i]->str, w->ev_data);
+        }
     }
-    if (r->type != REDIS_REPLY_ARRAY) return;
-    for (size_t i = 0; i < r->elements; i++) {
-        if (r->element[i]->type != REDIS_REPLY_STRING) continue;
-        w->stats.stalled++;
-        if (w->ev.stalled) w->ev.stalled(w, r->element[i]->str, w->ev_data);
-    }
+    if (call->cb) call->cb(w, code, n, call->data);
+    free(call);
 }
 
-static void stalled_tick(uv_timer_t *t) {
-    bullc_worker *w = t->data;
-    if (w->closing || w->paused || !bullc__aconn_ready(&w->cmd)) return;
+/* One moveStalledJobsToWait; `call` is freed by its reply, or here when it
+ * cannot be sent. */
+static int stalled_send(bullc_worker *w, bullc_stalled_check_cb cb, void *data) {
+    stalled_call *call = malloc(sizeof *call);
+    if (!call) return BULLC_ENOMEM;
+    *call = (stalled_call){.w = w, .cb = cb, .data = data};
     bullc__worker_check_version(w); /* a peer of another major may have taken the queue over */
     char max[16], now[24], interval[24];
     snprintf(max, sizeof max, "%d", w->o.max_stalled_count);
@@ -142,7 +157,22 @@ static void stalled_tick(uv_timer_t *t) {
     int a = bullc__call_keys(w->proto, BULLC__C_MOVE_STALLED, &w->keys, NULL, argv, lens);
     const char *args[] = {max, w->keys.k[BULLC__K_BASE], now, interval};
     for (int i = 0; i < 4; i++) argv[a] = args[i], lens[a++] = strlen(args[i]);
-    bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_MOVE_STALLED), 0, stalled_reply, w, a, argv, lens);
+    int rc = bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_MOVE_STALLED), 0, stalled_reply, call, a,
+                               argv, lens);
+    if (rc) free(call);
+    return rc;
+}
+
+static void stalled_tick(uv_timer_t *t) {
+    bullc_worker *w = t->data;
+    if (w->closing || w->paused || !bullc__aconn_ready(&w->cmd)) return;
+    stalled_send(w, NULL, NULL);
+}
+
+int bullc_worker_check_stalled(bullc_worker *w, bullc_stalled_check_cb cb, void *data) {
+    if (w->closing) return BULLC_ECLOSED;
+    if (!bullc__aconn_ready(&w->cmd)) return BULLC_ECONN;
+    return stalled_send(w, cb, data);
 }
 
 void bullc__stalled_start(bullc_worker *w) {

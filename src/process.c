@@ -283,6 +283,16 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
             return;
         }
         bullc__worker_error(w, e.code, "%s", e.message);
+        if (f->kind == FIN_COMPLETED && (code == -4 || code == -9) && !w->forced) {
+            /* Node's worker fails a job whose completion the script refused
+             * (pending or failed children): handleFailed with that error.
+             * The job is still active and locked, so the failure is stored. */
+            job->fin = NULL;
+            job->state = BULLC__JOB_PROCESSING;
+            fin_free(f);
+            bullc__process_end(job, false, e.message, 0);
+            return;
+        }
         finished(job);
         bullc__worker_pump(w);
         return;

@@ -116,7 +116,13 @@ BULLC_EXPORT int bullc_worker_opts_set_keep_on_fail(bullc_worker_opts *opts, int
 BULLC_EXPORT int bullc_worker_opts_set_max_started_attempts(bullc_worker_opts *opts, int64_t attempts);
 /* metrics.maxDataPoints: >= 0; 0: metrics off. */
 BULLC_EXPORT int bullc_worker_opts_set_metrics(bullc_worker_opts *opts, int64_t max_data_points);
+/* skipStalledCheck (default false): the worker never runs the stalled-jobs
+ * check on its own (another process, or bullc_worker_check_stalled, does).
+ * Returns 0. */
 BULLC_EXPORT int bullc_worker_opts_set_skip_stalled_check(bullc_worker_opts *opts, bool skip);
+/* skipLockRenewal (default false): the locks of the jobs in process are not
+ * renewed, so a job running past lockDuration is found stalled by a stalled
+ * check, as with Node's option. Returns 0. */
 BULLC_EXPORT int bullc_worker_opts_set_skip_lock_renewal(bullc_worker_opts *opts, bool skip);
 /* true (the default): start processing as soon as the loop runs; else call
  * bullc_worker_run, or process by hand (bullc_worker_get_next_job). */
@@ -200,6 +206,20 @@ BULLC_EXPORT int bullc_worker_rate_limit(bullc_worker *w, int64_t ms);
 typedef void (*bullc_next_job_cb)(bullc_worker *w, bullc_job *job, int code, void *data);
 BULLC_EXPORT int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bullc_next_job_cb cb,
                                            void *data);
+
+/* Runs one stalled-jobs check now, as the worker's own check does every
+ * stalledInterval (Node's moveStalledJobsToWait, the first step of
+ * worker.startStalledCheckTimer()): active jobs whose lock is gone are moved
+ * back to wait, or failed past maxStalledCount; each is a `stalled` event.
+ * The check shares the queue's stalled-check key with every worker, so it
+ * does nothing while that key is set (within stalledInterval of the last
+ * check). Also with skipStalledCheck. `cb` (NULL: none) runs exactly once on
+ * the loop thread if this returns 0, always after this call returned, with
+ * 0 and the number of jobs found stalled, or a BULLC_E* code and 0. Returns
+ * BULLC_ECONN (Redis out of reach, before `ready`), BULLC_ECLOSED (closing)
+ * or BULLC_ENOMEM, and then never calls `cb`. Loop thread. */
+typedef void (*bullc_stalled_check_cb)(bullc_worker *w, int code, int stalled, void *data);
+BULLC_EXPORT int bullc_worker_check_stalled(bullc_worker *w, bullc_stalled_check_cb cb, void *data);
 
 /* Closes the worker: stops fetching; unless `force`, waits up to
  * `timeout_ms` (0: no limit) for the jobs in process to finish and be stored

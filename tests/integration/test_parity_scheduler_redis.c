@@ -167,3 +167,122 @@ Test(parity_scheduler_redis, every_slots_busy) {
     cr_assert_eq(count(h), 0, "no scheduler stored");
     ph_end(h);
 }
+
+/* ---- a scheduler's job found stalled (bullc_worker_check_stalled) ---------------- */
+
+static bullc_job *held;
+static void hold(ph *h, bullc_job *job, int widx) {
+    (void)h, (void)widx;
+    held = job;
+}
+static void must_not_run(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    cr_assert_fail("processor called for job %s", bullc_job_id(job));
+    ph_complete(h, job, NULL);
+}
+
+static int checks_answered;
+static void check_answered(bullc_worker *w, int code, int stalled, void *data) {
+    (void)w, (void)stalled, (void)data;
+    cr_assert_eq(code, 0);
+    checks_answered++;
+}
+
+/* Runs the worker's stalled check once, the stalled-check key deleted first
+ * so that it runs whenever asked (Node's test calls the script so). */
+static void check_stalled_now(ph *h, bullc_worker *w) {
+    ph_vcmd("DEL %s", ph_key(h, "stalled-check"));
+    int before = checks_answered;
+    cr_assert_eq(bullc_worker_check_stalled(w, check_answered, NULL), 0);
+    cr_assert_eq(checks_answered, before, "the answer never comes inside the call");
+    cr_assert(PH_WAIT(h, 5000, checks_answered == before + 1));
+}
+
+/* A worker without lock renewal nor stalled checks of its own (Node's
+ * skipLockRenewal / skipStalledCheck), holding the scheduler's first job
+ * `id`, whose lock is then deleted. */
+static bullc_worker *hold_unlocked(ph *h, const char *id, int max_stalled) {
+    held = NULL;
+    h->proc = hold;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_skip_lock_renewal(o, true);
+    bullc_worker_opts_set_skip_stalled_check(o, true);
+    bullc_worker_opts_set_max_stalled_count(o, max_stalled);
+    bullc_worker *w = ph_worker(h, o);
+    cr_assert(PH_WAIT(h, 5000, held != NULL));
+    cr_assert_str_eq(bullc_job_id(held), id);
+    char lock[128];
+    snprintf(lock, sizeof lock, "%s:lock", id);
+    ph_vcmd("DEL %s", ph_key(h, lock));
+    return w;
+}
+
+/* Closes worker `idx` (gracefully) and lets its held job end: its completion
+ * finds no lock (Node's "Missing lock ... moveToFinished") and stores nothing. */
+static void close_holding(ph *h, int idx) {
+    ph_close_worker_async(h, idx, false);
+    ph_complete(h, held, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->wdone[idx]));
+}
+
+static void second_worker(ph *h, ph_proc_fn proc, int max_stalled) {
+    h->proc = proc;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_skip_lock_renewal(o, true);
+    bullc_worker_opts_set_skip_stalled_check(o, true);
+    bullc_worker_opts_set_max_stalled_count(o, max_stalled);
+    ph_worker(h, o);
+}
+
+/* Node freezes its clock at the scheduler's first iteration; an interval
+ * far longer than the case keeps the next iteration from coming due here. */
+#define FAR_EVERY 600000
+
+/* node: "[when repeatable job fails] should not create a new delayed job if the failed job is stalled and moved back to wait" */
+Test(parity_scheduler_redis, stalled_iteration_back_to_wait_adds_no_iteration) {
+    ph *h = ph_new("q");
+    char *id = upsert(h, "test", every(FAR_EVERY), NULL, NULL, NULL);
+    cr_assert_eq(ph_count(h, "waiting"), 1);
+    bullc_worker *w = hold_unlocked(h, id, 1);
+    cr_assert(PH_WAIT(h, 5000, ph_count(h, "delayed") == 1), "the next iteration is scheduled as the job starts");
+    check_stalled_now(h, w);
+    check_stalled_now(h, w);
+    cr_assert_eq(ph_count(h, "waiting"), 1, "moved back to wait");
+    cr_assert_eq(h->n_stalled, 1);
+    close_holding(h, 0);
+    cr_assert_eq(ph_count(h, "delayed"), 1);
+    cr_assert_eq(ph_count(h, "completed"), 0);
+    second_worker(h, proc_complete, 1);
+    cr_assert(PH_WAIT(h, 5000, h->n_completed == 1));
+    cr_assert_eq(ph_count(h, "completed"), 1);
+    cr_assert_eq(ph_count(h, "waiting"), 0);
+    cr_assert_eq(ph_count(h, "delayed"), 1, "no second next iteration");
+    bullc_free(id);
+    ph_end(h);
+}
+
+/* node: "[when repeatable job fails > when the scheduler has been removed] should fail a stalled scheduler job after maxStalledCount" */
+Test(parity_scheduler_redis, stalled_job_of_a_removed_scheduler_fails) {
+    ph *h = ph_new("q");
+    char *id = upsert(h, "test-scheduler", every(FAR_EVERY), NULL, NULL, NULL);
+    cr_assert_eq(ph_count(h, "waiting"), 1);
+    bullc_worker *w = hold_unlocked(h, id, 0);
+    cr_assert_eq(bullc_queue_remove_job_scheduler(h->q, "test-scheduler", NULL), 0);
+    check_stalled_now(h, w);
+    check_stalled_now(h, w);
+    cr_assert_eq(ph_count(h, "waiting"), 1);
+    cJSON *job = ph_job(h, id);
+    ph_assert_json(job, "deferredFailure", "\"job stalled more than allowable limit\"");
+    cJSON_Delete(job);
+    close_holding(h, 0);
+    second_worker(h, must_not_run, 0);
+    cr_assert(PH_WAIT(h, 5000, h->n_failed == 1));
+    const ph_wev *f = NULL;
+    for (int i = 0; i < h->nwev; i++)
+        if (h->wev[i].kind == 'f') f = &h->wev[i];
+    cr_assert_str_eq(f->id, id);
+    cr_assert_str_eq(f->text, "job stalled more than allowable limit");
+    cr_assert_eq(f->widx, 1);
+    bullc_free(id);
+    ph_end(h);
+}

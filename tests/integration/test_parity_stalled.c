@@ -5,7 +5,7 @@
  * worker's stalled checker, moved back to wait or failed past
  * maxStalledCount, with removeOnFail applied; renewed locks keep jobs from
  * stalling. */
-#include "test_parity_util.h"
+#include "test_flow_util.h"
 
 #include <math.h>
 #include <unistd.h>
@@ -316,5 +316,127 @@ Test(parity_stalled, renewed_locks_do_not_stall) {
     cr_assert_eq(h->n_stalled, 0, "renewed locks keep the jobs from stalling");
     force_close_holding(h, 0);
     cr_assert(PH_WAIT(h, 5000, h->n_stalled == 4));
+    ph_end(h);
+}
+
+/* ---- a flow's child among the stalled jobs: its parent's on-failure option ------- */
+
+/* Writes queue `queue`'s meta as a Node 5.81.5 Queue does, so that every
+ * handle of the case (auto) speaks 5.x to it. */
+static void node5_meta(ph *h, const char *queue) {
+    freeReplyObject(ph_cmd("HSET %s:%s:meta opts.maxLenEvents 10000 version bullmq:5.81.5", h->prefix, queue));
+}
+
+static int failed_on(ph *h, int widx) {
+    int n = 0;
+    for (int i = 0; i < h->nwev; i++) n += h->wev[i].kind == 'f' && h->wev[i].widx == widx;
+    return n;
+}
+
+/* A one-child flow (parent on "parents", child on "q" with `child_opts`) and
+ * three plain jobs, all four stalled past maxStalledCount 0 and failed by a
+ * second worker speaking `major`; with `parent_worker`, worker 0 serves
+ * "parents". Returns the ph and the created tree. */
+static ph *stall_flow_child(int major, const char *child_opts, bool parent_worker, cJSON **tree) {
+    ph *h = ph_new("q");
+    if (major == 5) node5_meta(h, "q"), node5_meta(h, "parents");
+    h->proc = noop;
+    if (parent_worker) worker_on(h, "parents");
+    char flow[512];
+    snprintf(flow, sizeof flow,
+             "{\"name\":\"parent-job\",\"queueName\":\"parents\",\"data\":{},\"children\":[{\"name\":\"test\","
+             "\"data\":{\"foo\":\"bar\"},\"queueName\":\"q\",\"opts\":%s}]}",
+             child_opts);
+    *tree = add_flow(h, flow);
+    for (int i = 0; i < 3; i++) {
+        char d[16];
+        snprintf(d, sizeof d, "{\"index\":%d}", i);
+        ph_add(h, "test", d, NULL);
+    }
+    stall_jobs(h, 4, 0);
+    second_worker(h, 0);
+    cr_assert(PH_WAIT(h, 10000, failed_on(h, h->nw - 1) == 4), "%d failed", failed_on(h, h->nw - 1));
+    cr_assert_eq(bullc_worker_bullmq_version(h->w[h->nw - 1]), major);
+    for (int i = 0; i < h->nwev; i++) {
+        if (h->wev[i].kind != 'f' || h->wev[i].widx != h->nw - 1) continue;
+        cr_assert_str_eq(h->wev[i].text, STALL_MSG);
+    }
+    return h;
+}
+
+/* Each case runs speaking BullMQ 6 (the marked test) and 5 (its twin). */
+#define BOTH_MAJORS(name)                             \
+    static void name(int major);                      \
+    Test(parity_stalled, name) { name(6); }           \
+    Test(parity_stalled, name##_bullmq5) { name(5); } \
+    static void name(int major)
+
+static void assert_parent(ph *h, const cJSON *tree, const char *state, const char *reason) {
+    bullc_queue *pq = tu_queue("parents", h->prefix);
+    cr_assert(PH_WAIT(h, 10000, !strcmp(state_of(pq, nid(tree, "")), state)), "parent %s, not %s",
+              state_of(pq, nid(tree, "")), state);
+    if (reason) {
+        cJSON *j = ph_job_in(pq, nid(tree, ""));
+        cr_assert_str_eq(cJSON_GetObjectItem(j, "failedReason")->valuestring, reason);
+        cJSON_Delete(j);
+    }
+    bullc_queue_free(pq);
+}
+
+/* node: "[when failParentOnFailure is provided as true] should move parent to failed when child is moved to failed" */
+BOTH_MAJORS(stalled_child_fails_parent) {
+    cJSON *tree;
+    ph *h = stall_flow_child(major, "{\"failParentOnFailure\":true}", true, &tree);
+    char reason[256];
+    snprintf(reason, sizeof reason, "child %s failed", job_key(h, "q", nid(tree, "0")));
+    assert_parent(h, tree, "failed", reason);
+    /* both majors release the parent to wait with a deferred failure: the
+     * worker taking it fails it without running its processor */
+    int parent_failed = 0;
+    for (int i = 0; i < h->nwev; i++)
+        if (h->wev[i].kind == 'f' && h->wev[i].widx == 0 && !strcmp(h->wev[i].text, reason)) parent_failed++;
+    cr_assert_eq(parent_failed, 1);
+    cJSON_Delete(tree);
+    ph_end(h);
+}
+
+/* node: "[when continueParentOnFailure is provided as true] should start processing parent when child is moved to failed" */
+BOTH_MAJORS(stalled_child_continues_parent) {
+    cJSON *tree;
+    ph *h = stall_flow_child(major, "{\"continueParentOnFailure\":true}", false, &tree);
+    assert_parent(h, tree, "waiting", NULL);
+    cJSON_Delete(tree);
+    ph_end(h);
+}
+
+/* node: "[when ignoreDependencyOnFailure is provided as true] should move parent to waiting when child is moved to failed and save child failedReason" */
+BOTH_MAJORS(stalled_child_ignored_by_parent) {
+    cJSON *tree;
+    ph *h = stall_flow_child(major, "{\"ignoreDependencyOnFailure\":true}", false, &tree);
+    assert_parent(h, tree, "waiting", NULL);
+    bullc_queue *pq = tu_queue("parents", h->prefix);
+    char *ignored = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_get_ignored_children_failures(pq, nid(tree, ""), &ignored, &err), 0, "%s", err.message);
+    char want[256];
+    snprintf(want, sizeof want, "{\"%s\":\"%s\"}", job_key(h, "q", nid(tree, "0")), STALL_MSG);
+    cr_assert_str_eq(ignored, want);
+    bullc_free(ignored);
+    bullc_queue_free(pq);
+    cJSON_Delete(tree);
+    ph_end(h);
+}
+
+/* node: "[when removeDependencyOnFailure is provided as true] should move parent to waiting when child is moved to failed" */
+BOTH_MAJORS(stalled_child_removed_from_parent) {
+    cJSON *tree;
+    ph *h = stall_flow_child(major, "{\"removeDependencyOnFailure\":true}", false, &tree);
+    assert_parent(h, tree, "waiting", NULL);
+    int64_t counts[4];
+    bullc_queue *pq = tu_queue("parents", h->prefix);
+    cr_assert_eq(bullc_queue_get_dependencies_count(pq, nid(tree, ""), counts, NULL), 0);
+    cr_assert(counts[0] == 0 && counts[1] == 0 && counts[2] == 0 && counts[3] == 0, "the dependency is gone");
+    bullc_queue_free(pq);
+    cJSON_Delete(tree);
     ph_end(h);
 }
