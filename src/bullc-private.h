@@ -502,7 +502,13 @@ struct bullc_job {
      * (0 while it waits for one; written by that thread). The timeout counts
      * from there: a job cannot be late before it runs. */
     _Atomic int64_t run_started;
-    bool stuck;         /* timed out while its processor runs: it keeps its slot until that returns */
+    bool stuck; /* timed out while its processor runs: it keeps its slot until that returns */
+    /* cancel.c: set once on the loop thread (the reason first), read by
+     * blocking processors on pool threads */
+    _Atomic bool cancelled;
+    sds cancel_reason;
+    bullc_job_cancel_cb cancel_cb; /* registered by an asynchronous processor, not run yet */
+    void *cancel_data;
     int ops_pending;    /* job actions sent, not yet answered: the finish waits for them */
     bullc__finish *fin; /* the pending move out of active */
     bullc_job *prev, *next;
@@ -609,6 +615,9 @@ void bullc__worker_maybe_closed(bullc_worker *w);
 /* The reply of a fetch under `token` was lost (copied; adopted once the
  * command connection is back). */
 void bullc__worker_lost_fetch(bullc_worker *w, const char *token);
+/* cancel.c: the processor handed `job` back; a cancel callback still
+ * registered runs now, told the job was not cancelled. */
+void bullc__cancel_settle(bullc_job *job);
 /* process.c */
 /* A job just taken is the worker's: listed, counted in flight, locked now. */
 void bullc__process_track(bullc_worker *w, bullc_job *job);

@@ -203,7 +203,7 @@ void bullc__job_free(bullc_job *j) {
     if (!j) return;
     sdsfree(j->id), sdsfree(j->name), sdsfree(j->data), sdsfree(j->opts_json), sdsfree(j->token);
     sdsfree(j->key), sdsfree(j->progress), sdsfree(j->defa), sdsfree(j->stacktrace), sdsfree(j->bad);
-    sdsfree(j->rjk);
+    sdsfree(j->rjk), sdsfree(j->cancel_reason);
     cJSON_Delete(j->opts);
     free(j->result.result_json);
     free(j->result.error);

@@ -728,6 +728,7 @@ void bullc__process_start(bullc_worker *w, bullc_job *job) {
 int bullc_job_complete(bullc_job *job, const char *result_json) {
     if (job->processor_done) return BULLC_EINVAL;
     job->processor_done = true;
+    bullc__cancel_settle(job);
     int rc = result_json && !valid_json(result_json) ? BULLC_EINVAL : 0;
     if (job->state != BULLC__JOB_PROCESSING)
         release_if_done(job); /* timed out before */
@@ -741,6 +742,7 @@ int bullc_job_complete(bullc_job *job, const char *result_json) {
 int bullc_job_fail(bullc_job *job, const char *message, int flags) {
     if (job->processor_done) return BULLC_EINVAL;
     job->processor_done = true;
+    bullc__cancel_settle(job);
     if (job->state != BULLC__JOB_PROCESSING)
         release_if_done(job);
     else

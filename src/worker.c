@@ -176,6 +176,16 @@ void bullc_worker_resume(bullc_worker *w) {
 bool bullc_worker_is_paused(const bullc_worker *w) { return w->paused; }
 bool bullc_worker_is_running(const bullc_worker *w) { return w->running && !w->closing; }
 int bullc_worker_active_count(const bullc_worker *w) { return w->in_flight; }
+int bullc_worker_concurrency(const bullc_worker *w) { return w->o.concurrency; }
+
+int bullc_worker_set_concurrency(bullc_worker *w, int concurrency) {
+    if (concurrency < 1) return BULLC_EINVAL;
+    w->o.concurrency = concurrency;
+    /* Node's main loop reads it before each fetch: new slots fill now; a
+     * lower value only holds fetches back until the jobs in process end */
+    bullc__worker_pump(w);
+    return 0;
+}
 const char *bullc_worker_id(const bullc_worker *w) { return w->id; }
 int bullc_worker_bullmq_version(const bullc_worker *w) { return w->proto->major; }
 int bullc_worker_close_left(const bullc_worker *w) { return w->close_left; }

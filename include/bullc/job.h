@@ -48,6 +48,35 @@ BULLC_EXPORT const char *bullc_job_queue_qualified_name(const bullc_job *job);
  * processor should stop. */
 BULLC_EXPORT bool bullc_job_lock_lost(const bullc_job *job);
 
+/* Cancellation (Node's AbortSignal handed to a processor; see
+ * bullc_worker_cancel_job). Cancelling only tells the processor: the job
+ * ends as the processor ends it, as in Node, where a processor throws on
+ * abort: bullc_job_fail(job, reason, 0) is retried per its attempts and
+ * backoff, BULLC_FAIL_UNRECOVERABLE is not; a processor that ignores the
+ * cancellation completes its job as usual. */
+/* True once the job was cancelled (signal.aborted). Any thread: a blocking
+ * processor or a plugin polls it. */
+BULLC_EXPORT bool bullc_job_is_cancelled(const bullc_job *job);
+/* The cancellation's reason (signal.reason): the text given to the cancel
+ * call, or Node's default "This operation was aborted" when it gave none;
+ * NULL while the job is not cancelled. Borrowed, lives as long as the job.
+ * Any thread, after bullc_job_is_cancelled returned true. */
+BULLC_EXPORT const char *bullc_job_cancel_reason(const bullc_job *job);
+/* Called once per registration: with the reason when the job is cancelled
+ * (inside the cancel call, as an abort listener runs inside abort(), so the
+ * callback may fail the job right there), or with NULL when the processor
+ * hands the job back uncancelled (inside bullc_job_complete / bullc_job_fail,
+ * before they return, the job still valid; it must not complete or fail the
+ * job again then). Loop thread. */
+typedef void (*bullc_job_cancel_cb)(bullc_job *job, const char *reason, void *data);
+/* Registers the job's cancel callback (signal.addEventListener('abort')),
+ * for asynchronous processors, on the loop thread; one per job. Returns 0:
+ * `cb` runs exactly once, never inside this call; 1: the job is already
+ * cancelled, nothing is registered (read bullc_job_cancel_reason);
+ * BULLC_EINVAL: `cb` is NULL, a callback is registered already, or the
+ * processor already handed the job back (`cb` never runs). */
+BULLC_EXPORT int bullc_job_on_cancel(bullc_job *job, bullc_job_cancel_cb cb, void *data);
+
 /* Completion callback of the job actions below: `code` is 0 or a BULLC_E*
  * code; `message` explains an error (NULL on success). */
 typedef void (*bullc_job_cb)(bullc_job *job, int code, const char *message, void *data);

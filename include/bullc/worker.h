@@ -188,6 +188,28 @@ BULLC_EXPORT const char *bullc_worker_id(const bullc_worker *w);
  * connection, else (not connected yet) 6. Loop thread. */
 BULLC_EXPORT int bullc_worker_bullmq_version(const bullc_worker *w);
 
+/* Cancels a job this worker is processing (Node's worker.cancelJob): marks
+ * it cancelled with `reason` (copied; NULL: Node's default "This operation
+ * was aborted") and runs its cancel callback, if one is registered, before
+ * returning. The processor decides how the job ends (bullc_job_on_cancel).
+ * Returns 1 when the job was found (also when it was cancelled before: the
+ * first reason stays, the callback does not run again), 0 when this worker
+ * does not process it (unknown id, another worker's, already finished, its
+ * processor already returned), BULLC_ENOMEM. Loop thread only. */
+BULLC_EXPORT int bullc_worker_cancel_job(bullc_worker *w, const char *job_id, const char *reason);
+/* Cancels every job the worker is processing (Node's cancelAllJobs), as
+ * bullc_worker_cancel_job does each; the number of jobs found. Loop thread
+ * only. */
+BULLC_EXPORT int bullc_worker_cancel_all_jobs(bullc_worker *w, const char *reason);
+/* Changes the number of jobs processed at once while the worker runs
+ * (Node's `worker.concurrency = n`): >= 1, else BULLC_EINVAL. A higher one
+ * fetches more jobs at once; a lower one lets the jobs in process finish and
+ * fetches again only below it. Blocking processors also share libuv's
+ * thread pool (UV_THREADPOOL_SIZE). Loop thread only. */
+BULLC_EXPORT int bullc_worker_set_concurrency(bullc_worker *w, int concurrency);
+/* The current concurrency. Loop thread. */
+BULLC_EXPORT int bullc_worker_concurrency(const bullc_worker *w);
+
 /* Rate-limits the queue for `ms` (Node's worker.rateLimit / queue.rateLimit):
  * then fail the current job with BULLC_FAIL_RATE_LIMITED to put it back. */
 BULLC_EXPORT int bullc_worker_rate_limit(bullc_worker *w, int64_t ms);
