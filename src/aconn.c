@@ -107,8 +107,19 @@ static void setup_reply(redisAsyncContext *ac, void *reply, void *priv) {
     bullc__aconn *c = ac->data;
     redisReply *r = reply;
     const char *what = priv;
-    if (!r) return; /* the connection is going away; on_disconnect handles it */
-    if (r->type == REDIS_REPLY_ERROR && strcmp(what, "CLIENT")) {
+    /* the connection is going away (on_disconnect handles it), or being
+     * dropped after a refused step: later setup replies change nothing */
+    if (!r || (ac->c.flags & REDIS_DISCONNECTING)) return;
+    bullc_error role_err;
+    if (!strcmp(what, "ROLE") && !bullc__sentinel_role_is_master(r, c->opts, &role_err)) {
+        /* not the master (yet): drop it and ask the sentinels again */
+        c->attempts++;
+        if (c->on_down) c->on_down(c, &role_err, c->hook_data);
+        c->state = ACONN_CONNECTING;
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR && strcmp(what, "CLIENT") && strcmp(what, "ROLE")) {
         /* AUTH or SELECT refused: report, drop, retry later (the password
          * may be fixed server-side; a program checks at start). */
         bullc_error err;
@@ -148,7 +159,62 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     }
 }
 
+static void connect_now(bullc__aconn *c);
+static void timer_closed(uv_handle_t *h);
+
+static void resolve_work(uv_work_t *w) {
+    bullc__aconn *c = w->data;
+    c->resolve_rc = bullc__sentinel_resolve(c->resolving, &c->resolve_err);
+}
+
+static void resolve_done(uv_work_t *w, int status) {
+    bullc__aconn *c = w->data;
+    bullc_redis_opts *found = c->resolving;
+    c->resolving = NULL;
+    if (c->state == ACONN_CLOSING) {
+        bullc_redis_opts_free(found);
+        uv_close((uv_handle_t *)&c->timer, timer_closed);
+        return;
+    }
+    if (status == 0 && c->resolve_rc == 0) {
+        /* the connection's settings now point at the master */
+        char *h = c->opts->host;
+        c->opts->host = found->host;
+        found->host = h;
+        c->opts->port = found->port;
+        c->opts->sentinel_resolved = true;
+        bullc_redis_opts_free(found);
+        connect_now(c);
+        return;
+    }
+    bullc_redis_opts_free(found);
+    c->attempts++;
+    c->state = ACONN_WAIT_RETRY;
+    if (c->on_down && c->attempts == 1) c->on_down(c, &c->resolve_err, c->hook_data);
+    schedule_retry(c);
+}
+
+/* Through Sentinel, asks where the master is first (blocking calls, so on
+ * the thread pool, never on the loop); then connects. */
 static void do_connect(bullc__aconn *c) {
+    if (!c->opts->nsentinels) {
+        connect_now(c);
+        return;
+    }
+    c->state = ACONN_RESOLVING;
+    c->resolve_err = (bullc_error){0};
+    c->resolve.data = c;
+    if (!(c->resolving = calloc(1, sizeof *c->resolving)) || bullc__redis_opts_copy(c->resolving, c->opts) ||
+        uv_queue_work(c->loop, &c->resolve, resolve_work, resolve_done)) {
+        free(c->resolving); /* a failed copy holds nothing */
+        c->resolving = NULL;
+        c->attempts++;
+        c->state = ACONN_WAIT_RETRY;
+        schedule_retry(c);
+    }
+}
+
+static void connect_now(bullc__aconn *c) {
     const bullc_redis_opts *o = c->opts;
     c->state = ACONN_CONNECTING;
     c->connect_started = (int64_t)uv_now(c->loop);
@@ -181,6 +247,11 @@ static void do_connect(bullc__aconn *c) {
     if (o->password) {
         const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
         redisAsyncCommandArgv(ac, setup_reply, "AUTH", o->user ? 3 : 2, a, NULL);
+    }
+    if (o->nsentinels) {
+        /* a sentinel's answer may lag a failover: the node must say master */
+        const char *a[1] = {"ROLE"};
+        redisAsyncCommandArgv(ac, setup_reply, "ROLE", 1, a, NULL);
     }
     if (o->db) {
         char db[16];
@@ -302,6 +373,11 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     }
     cmd->cb(c, r, &err, cmd->data);
     free(cmd);
+    /* READONLY through Sentinel: the node was demoted by a failover; the
+     * reconnection asks the sentinels where the master went. */
+    if (c->opts->nsentinels && bullc__reply_is_readonly(r) && c->ac &&
+        !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+        redisAsyncDisconnect(c->ac);
     if (c->state == ACONN_READY) arm_timer(c);
 }
 
@@ -383,8 +459,10 @@ static void timer_closed(uv_handle_t *h) {
 
 void bullc__aconn_close(bullc__aconn *c) {
     if (c->state == ACONN_CLOSING || c->state == ACONN_CLOSED) return;
+    bool resolving = c->state == ACONN_RESOLVING;
     c->state = ACONN_CLOSING;
     uv_timer_stop(&c->timer);
+    if (resolving) return; /* resolve_done closes the timer */
     if (c->ac) {
         redisAsyncContext *ac = c->ac;
         bool connected = ac->c.flags & REDIS_CONNECTED;

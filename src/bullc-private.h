@@ -149,6 +149,8 @@ void bullc__sigpipe_block(bullc__sigpipe *g);
 /* `write_failed`: the guarded call reported an error (only then is a
  * pending SIGPIPE looked for). Keeps errno. */
 void bullc__sigpipe_unblock(bullc__sigpipe *g, bool write_failed);
+/* hiredis's blocking redisCommandArgv with SIGPIPE kept from the process. */
+redisReply *bullc__command_argv(redisContext *ctx, int argc, const char **argv);
 
 /* ---- resp.c: requests in RESP ------------------------------------------ */
 /* Bytes of the request argv/lens (every length given) formats to. */
@@ -175,11 +177,35 @@ struct bullc_redis_opts {
     bool tls;
     bool tls_insecure;
     char *tls_ca_file, *tls_ca_dir, *tls_cert, *tls_key, *tls_server_name;
+    /* Sentinel (sentinel.c): with sentinels, host and port are only where
+     * the master was last found; each connect asks the sentinels again. */
+    struct bullc__sentinel_addr {
+        char *host;
+        int port;
+    } * sentinels;
+    size_t nsentinels;
+    bool sentinel_resolved; /* host and port are the master's */
+    char *sentinel_master, *sentinel_user, *sentinel_password;
 };
 int bullc__redis_opts_copy(bullc_redis_opts *dst, const bullc_redis_opts *src);
 void bullc__redis_opts_clear(bullc_redis_opts *opts);
 /* Defaults, then the environment: what a handle created with no settings uses. */
 int bullc__redis_opts_default(bullc_redis_opts **out, bullc_error *err);
+
+/* ---- sentinel.c --------------------------------------------------------- */
+/* The one place every connection (conn.c, aconn.c, and through
+ * bullc_redis_opts_resolve the programs' own) learns where to connect: with
+ * sentinels, asks them in turn for the master's address and writes it into
+ * o->host / o->port (the connection's own copy of the settings); without,
+ * does nothing. Blocks for up to the connect timeout per sentinel; any
+ * thread. 0, BULLC_EINVAL (no master name) or BULLC_ECONN with `err` saying
+ * what each sentinel answered. */
+int bullc__sentinel_resolve(bullc_redis_opts *o, bullc_error *err);
+/* Whether a ROLE reply names a master; `err` says what it named otherwise. */
+bool bullc__sentinel_role_is_master(const redisReply *r, const bullc_redis_opts *o, bullc_error *err);
+/* A READONLY error: the node was demoted under us (a failover); the
+ * connection is dropped so that the next one asks the sentinels again. */
+bool bullc__reply_is_readonly(const redisReply *r);
 
 /* ---- scripts.c + generated scripts_gen.c ------------------------------ */
 typedef struct bullc__script {
@@ -253,6 +279,9 @@ typedef struct bullc__conn {
     /* Commands appended whose replies are not read yet: while some are, the
      * socket may hold their replies, so it is not checked for a close. */
     size_t unread;
+    /* A READONLY reply came through Sentinel: the connection is dropped once
+     * the replies still due are read, so the next call finds the master. */
+    bool demoted;
 } bullc__conn;
 int bullc__conn_init(bullc__conn *c, const bullc_redis_opts *opts, bullc_error *err);
 void bullc__conn_close(bullc__conn *c);
@@ -442,7 +471,15 @@ struct bullc__aconn {
     redisAsyncContext *ac;
     bullc_redis_opts *opts;
     char *name; /* CLIENT SETNAME, or NULL */
-    enum { ACONN_IDLE, ACONN_CONNECTING, ACONN_READY, ACONN_WAIT_RETRY, ACONN_CLOSING, ACONN_CLOSED } state;
+    enum {
+        ACONN_IDLE,
+        ACONN_RESOLVING, /* asking the sentinels, on libuv's thread pool */
+        ACONN_CONNECTING,
+        ACONN_READY,
+        ACONN_WAIT_RETRY,
+        ACONN_CLOSING,
+        ACONN_CLOSED
+    } state;
     uv_timer_t timer;         /* connect timeout, reconnect delay, command deadlines */
     bullc__acmd *head, *tail; /* commands sent, in reply order */
     unsigned attempts;        /* failed connects in a row (backoff) */
@@ -454,6 +491,12 @@ struct bullc__aconn {
     void (*on_closed)(bullc__aconn *c, void *data);
     void *hook_data;
     struct bullc__reply_arena *replies; /* where replies are built (reply_arena.c) */
+    /* Through Sentinel: the master is looked up off the loop, on a copy of
+     * the settings; a close waits for the lookup to end. */
+    uv_work_t resolve;
+    bullc_redis_opts *resolving;
+    int resolve_rc;
+    bullc_error resolve_err;
 };
 
 /* Sets `c` up on `loop` with a copy of `opts` and of `name`; nothing is sent

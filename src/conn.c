@@ -36,6 +36,7 @@ void bullc__conn_drop(bullc__conn *c) {
     if (c->ctx) redisFree(c->ctx);
     c->ctx = NULL;
     c->unread = 0;
+    c->demoted = false;
 }
 
 void bullc__conn_close(bullc__conn *c) {
@@ -78,13 +79,6 @@ static int ctx_err(bullc__conn *c, bullc_error *err, const char *doing) {
 
 /* hiredis's calls that may write, with SIGPIPE kept from the process
  * (sigpipe.c). */
-static redisReply *command_argv(redisContext *ctx, int argc, const char **argv) {
-    bullc__sigpipe g;
-    bullc__sigpipe_block(&g);
-    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
-    bullc__sigpipe_unblock(&g, !r);
-    return r;
-}
 static int buffer_write(redisContext *ctx, int *done) {
     bullc__sigpipe g;
     bullc__sigpipe_block(&g);
@@ -152,7 +146,7 @@ static int tls_get_reply(bullc__conn *c, void **r, bullc_error *err) {
 static redisReply *roundtrip(bullc__conn *c, int argc, const char **argv, const char *doing, bullc_error *err,
                              int *rc) {
     if (!c->ssl) {
-        redisReply *r = command_argv(c->ctx, argc, argv);
+        redisReply *r = bullc__command_argv(c->ctx, argc, argv);
         if (!r) *rc = ctx_err(c, err, doing);
         return r;
     }
@@ -181,6 +175,23 @@ static int setup_cmd(bullc__conn *c, bullc_error *err, int code, int argc, const
     return rc;
 }
 
+/* Through Sentinel: the node must say it is a master (ROLE), as ioredis
+ * checks, since a sentinel's answer may lag a failover. */
+static int check_role(bullc__conn *c, bullc_error *err) {
+    const char *a[1] = {"ROLE"};
+    int rc = 0;
+    redisReply *r = roundtrip(c, 1, a, "while asking the role of", err, &rc);
+    if (!r) return rc;
+    if (!bullc__sentinel_role_is_master(r, c->opts, err)) {
+        rc = BULLC_ECONN;
+        bullc__conn_drop(c);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int connect_once(bullc__conn *c, bullc_error *err);
+
 int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     if (c->ctx) {
         /* A synchronous connection never has unread data between calls: if
@@ -191,6 +202,24 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
         if (poll(&p, 1, 0) == 0 || (c->ssl && bullc__tls_alive(c->ssl, c->ctx->fd))) return 0;
         bullc__conn_drop(c);
     }
+    if (!c->opts->nsentinels) return connect_once(c, err);
+    /* During a failover the sentinels may name the old master, or a node
+     * not yet promoted, for a moment: ask again for up to the connect
+     * timeout before giving up. */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int rc = bullc__sentinel_resolve(c->opts, err);
+        if (!rc) rc = connect_once(c, err);
+        if (!rc || rc == BULLC_EINVAL || rc == BULLC_EAUTH || rc == BULLC_ENOMEM) return rc;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 + 250 > c->opts->connect_timeout_ms)
+            return rc;
+        nanosleep(&(struct timespec){0, 250 * 1000000L}, NULL);
+    }
+}
+
+static int connect_once(bullc__conn *c, bullc_error *err) {
     const bullc_redis_opts *o = c->opts;
     struct timeval ct = tv_ms(o->connect_timeout_ms);
     c->ctx =
@@ -213,6 +242,7 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
         const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
         if ((rc = setup_cmd(c, err, BULLC_EAUTH, o->user ? 3 : 2, a))) return rc;
     }
+    if (o->nsentinels && (rc = check_role(c, err))) return rc;
     if (o->db) {
         char db[16];
         snprintf(db, sizeof db, "%d", o->db);
@@ -257,6 +287,15 @@ static const size_t *arg_lens(int argc, const char *const *argv, const size_t *l
     if (argc > STACK_ARGS && !(l = *heap = malloc((size_t)argc * sizeof *l))) return NULL;
     for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
     return l;
+}
+
+/* A READONLY reply through Sentinel: the node is a replica now (a
+ * failover). Dropping the connection once no reply is due makes the next
+ * call ask the sentinels where the master went. */
+static void got_reply(bullc__conn *c, const redisReply *r) {
+    if (c->unread) c->unread--;
+    if (c->opts->nsentinels && bullc__reply_is_readonly(r)) c->demoted = true;
+    if (c->demoted && !c->unread) bullc__conn_drop(c);
 }
 
 /* Formats straight into hiredis's output buffer (a public field of the
@@ -336,7 +375,7 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
     if (c->ssl) {
         int rc = tls_get_reply(c, &r, err);
         if (rc) return rc;
-        if (c->unread) c->unread--;
+        got_reply(c, r);
         *reply = r;
         return 0;
     }
@@ -345,7 +384,7 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
         if (!r) spin_for_reply(c->ctx, c->opts->busy_poll_us);
     }
     if (!r && (get_reply(c->ctx, &r) != REDIS_OK || !r)) return ctx_err(c, err, "lost the connection to");
-    if (c->unread) c->unread--;
+    got_reply(c, r);
     *reply = r;
     return 0;
 }

@@ -53,3 +53,11 @@ void bullc__sigpipe_unblock(bullc__sigpipe *g, bool write_failed) {
     pthread_sigmask(SIG_SETMASK, &g->old, NULL);
     errno = saved;
 }
+
+redisReply *bullc__command_argv(redisContext *ctx, int argc, const char **argv) {
+    bullc__sigpipe g;
+    bullc__sigpipe_block(&g);
+    redisReply *r = redisCommandArgv(ctx, argc, argv, NULL);
+    bullc__sigpipe_unblock(&g, !r);
+    return r;
+}

@@ -7,6 +7,17 @@
 
 #include "bullc-private.h"
 
+static void wipe_free(char *s);
+
+/* Forgets the sentinel list (not the master name nor the sentinels'
+ * password): a URL or a host naming one server replaces it. */
+static void bullc__sentinels_clear(bullc_redis_opts *o) {
+    for (size_t i = 0; i < o->nsentinels; i++) free(o->sentinels[i].host);
+    free(o->sentinels);
+    o->sentinels = NULL;
+    o->nsentinels = 0;
+}
+
 static void wipe_free(char *s) {
     if (!s) return;
     /* volatile so the wipe of a password is not optimised away */
@@ -37,6 +48,10 @@ void bullc__redis_opts_clear(bullc_redis_opts *o) {
     free(o->tls_cert);
     free(o->tls_key);
     free(o->tls_server_name);
+    bullc__sentinels_clear(o);
+    free(o->sentinel_master);
+    free(o->sentinel_user);
+    wipe_free(o->sentinel_password);
     memset(o, 0, sizeof *o);
 }
 
@@ -57,11 +72,23 @@ int bullc__redis_opts_copy(bullc_redis_opts *dst, const bullc_redis_opts *src) {
     bullc_redis_opts t = *src;
     t.host = t.unix_path = t.user = t.password = NULL;
     t.tls_ca_file = t.tls_ca_dir = t.tls_cert = t.tls_key = t.tls_server_name = NULL;
-    if (dup_or_null(&t.host, src->host) || dup_or_null(&t.unix_path, src->unix_path) ||
-        dup_or_null(&t.user, src->user) || dup_or_null(&t.password, src->password) ||
-        dup_or_null(&t.tls_ca_file, src->tls_ca_file) || dup_or_null(&t.tls_ca_dir, src->tls_ca_dir) ||
-        dup_or_null(&t.tls_cert, src->tls_cert) || dup_or_null(&t.tls_key, src->tls_key) ||
-        dup_or_null(&t.tls_server_name, src->tls_server_name)) {
+    t.sentinels = NULL;
+    t.nsentinels = 0;
+    t.sentinel_master = t.sentinel_user = t.sentinel_password = NULL;
+    if (src->nsentinels && !(t.sentinels = calloc(src->nsentinels, sizeof *t.sentinels))) return BULLC_ENOMEM;
+    for (size_t i = 0; i < src->nsentinels; i++, t.nsentinels++) {
+        t.sentinels[i].port = src->sentinels[i].port;
+        if (!(t.sentinels[i].host = strdup(src->sentinels[i].host))) {
+            bullc__redis_opts_clear(&t);
+            return BULLC_ENOMEM;
+        }
+    }
+    if (dup_or_null(&t.sentinel_master, src->sentinel_master) || dup_or_null(&t.sentinel_user, src->sentinel_user) ||
+        dup_or_null(&t.sentinel_password, src->sentinel_password) || dup_or_null(&t.host, src->host) ||
+        dup_or_null(&t.unix_path, src->unix_path) || dup_or_null(&t.user, src->user) ||
+        dup_or_null(&t.password, src->password) || dup_or_null(&t.tls_ca_file, src->tls_ca_file) ||
+        dup_or_null(&t.tls_ca_dir, src->tls_ca_dir) || dup_or_null(&t.tls_cert, src->tls_cert) ||
+        dup_or_null(&t.tls_key, src->tls_key) || dup_or_null(&t.tls_server_name, src->tls_server_name)) {
         bullc__redis_opts_clear(&t);
         return BULLC_ENOMEM;
     }
@@ -78,6 +105,7 @@ int bullc_redis_opts_set_host(bullc_redis_opts *o, const char *host, int port) {
     o->unix_path = NULL;
     o->host = h;
     o->port = port;
+    bullc__sentinels_clear(o);
     return 0;
 }
 
@@ -87,6 +115,7 @@ int bullc_redis_opts_set_unix(bullc_redis_opts *o, const char *path) {
     if (!p) return BULLC_ENOMEM;
     free(o->unix_path);
     o->unix_path = p;
+    bullc__sentinels_clear(o);
     return 0;
 }
 
@@ -178,12 +207,6 @@ int bullc_redis_opts_set_tls_insecure(bullc_redis_opts *o, bool insecure) {
 
 bool bullc_redis_opts_tls(const bullc_redis_opts *o) { return o->tls; }
 
-int bullc__tls_set_ca_path(bullc_redis_opts *o, const char *path) {
-    struct stat st;
-    bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-    return bullc_redis_opts_set_tls_ca(o, dir ? NULL : path, dir ? path : NULL);
-}
-
 const char *bullc_redis_opts_host(const bullc_redis_opts *o) { return o->host; }
 int bullc_redis_opts_port(const bullc_redis_opts *o) { return o->port; }
 const char *bullc_redis_opts_unix(const bullc_redis_opts *o) { return o->unix_path; }
@@ -256,6 +279,128 @@ static int apply_query(bullc_redis_opts *t, const char *q, bullc_error *err) {
     return 0;
 }
 
+int bullc_redis_opts_add_sentinel(bullc_redis_opts *o, const char *host, int port) {
+    if (!host || !*host || port <= 0 || port > 65535) return BULLC_EINVAL;
+    for (size_t i = 0; i < o->nsentinels; i++) /* a URL and flags may name the same one */
+        if (o->sentinels[i].port == port && !strcmp(o->sentinels[i].host, host)) return 0;
+    struct bullc__sentinel_addr *n = realloc(o->sentinels, (o->nsentinels + 1) * sizeof *n);
+    if (!n) return BULLC_ENOMEM;
+    o->sentinels = n;
+    if (!(n[o->nsentinels].host = strdup(host))) return BULLC_ENOMEM;
+    n[o->nsentinels++].port = port;
+    free(o->unix_path);
+    o->unix_path = NULL;
+    return 0;
+}
+
+int bullc_redis_opts_set_sentinel_master(bullc_redis_opts *o, const char *name) {
+    return set_str(&o->sentinel_master, name);
+}
+
+int bullc_redis_opts_set_sentinel_auth(bullc_redis_opts *o, const char *user, const char *password) {
+    char *u = NULL, *p = NULL;
+    if ((user && *user && !(u = strdup(user))) || (password && *password && !(p = strdup(password)))) {
+        free(u);
+        wipe_free(p);
+        return BULLC_ENOMEM;
+    }
+    free(o->sentinel_user);
+    wipe_free(o->sentinel_password);
+    o->sentinel_user = u;
+    o->sentinel_password = p;
+    return 0;
+}
+
+size_t bullc_redis_opts_sentinel_count(const bullc_redis_opts *o) { return o->nsentinels; }
+const char *bullc_redis_opts_sentinel_master(const bullc_redis_opts *o) { return o->sentinel_master; }
+
+/* Splits "host:port[,host:port...]" (IPv6 as [addr]:port) into sentinels
+ * appended to `o`. */
+static int parse_sentinel_list(bullc_redis_opts *o, char *list, bullc_error *err) {
+    for (char *item = list, *next; item; item = next) {
+        next = strchr(item, ',');
+        if (next) *next++ = 0;
+        char *host = item, *colon;
+        if (*host == '[') {
+            char *end = strchr(host, ']');
+            if (!end || end[1] != ':')
+                return bullc__err(err, BULLC_EINVAL, "invalid sentinel '%s': expected [IPv6]:PORT", item);
+            *end = 0;
+            host++;
+            colon = end + 1;
+        } else if (!(colon = strrchr(host, ':')))
+            return bullc__err(err, BULLC_EINVAL, "invalid sentinel '%s': expected HOST:PORT", item);
+        *colon = 0;
+        int port;
+        if (!*host || !parse_int_range(colon + 1, strlen(colon + 1), 1, 65535, &port))
+            return bullc__err(err, BULLC_EINVAL, "invalid sentinel '%s:%s': expected HOST:PORT", host, colon + 1);
+        if (bullc_redis_opts_add_sentinel(o, host, port)) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int bullc_redis_opts_add_sentinels(bullc_redis_opts *o, const char *list, bullc_error *err) {
+    if (!list || !*list) return bullc__err(err, BULLC_EINVAL, "invalid sentinel list: empty");
+    bullc_redis_opts t;
+    if (bullc__redis_opts_copy(&t, o)) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    char *copy = strdup(list);
+    int rc = copy ? parse_sentinel_list(&t, copy, err) : bullc__err(err, BULLC_ENOMEM, "out of memory");
+    free(copy);
+    if (!rc) {
+        bullc__redis_opts_clear(o);
+        *o = t;
+    } else
+        bullc__redis_opts_clear(&t);
+    return rc;
+}
+
+/* redis+sentinel://[user:pass@]host:port[,host:port...]/MASTER[/db]: the
+ * user and password are the master's (the sentinels' are set apart). */
+static int parse_sentinel_url(bullc_redis_opts *t, char *rest, bullc_error *err) {
+    char *slash = strchr(rest, '/');
+    if (!slash || !slash[1] || slash[1] == '/')
+        return bullc__err(err, BULLC_EINVAL,
+                          "invalid Redis URL: redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] needs the "
+                          "master's name");
+    *slash = 0;
+    char *master = slash + 1, *dbs = strchr(master, '/');
+    if (dbs) *dbs++ = 0;
+    char *at = strrchr(rest, '@'), *hosts = rest;
+    if (at) {
+        *at = 0;
+        hosts = at + 1;
+        char *colon = strchr(rest, ':');
+        char *u = colon ? pct_decode(rest, (size_t)(colon - rest)) : NULL;
+        char *p = pct_decode(colon ? colon + 1 : rest, strlen(colon ? colon + 1 : rest));
+        if ((colon && !u) || !p) {
+            free(u);
+            wipe_free(p);
+            return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in user or password");
+        }
+        free(t->user);
+        wipe_free(t->password);
+        t->user = (u && *u) ? u : (free(u), NULL);
+        t->password = p;
+    }
+    if (dbs && *dbs && !parse_int_range(dbs, strlen(dbs), 0, 1 << 30, &t->db))
+        return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad database number '%s'", dbs);
+    char *name = pct_decode(master, strlen(master));
+    if (!name) return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in the master's name");
+    free(t->sentinel_master);
+    t->sentinel_master = name;
+    if (!*hosts) return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: redis+sentinel:// names no sentinel");
+    bullc__sentinels_clear(t);
+    int rc = parse_sentinel_list(t, hosts, err);
+    if (rc) bullc__err_prefix(err, "invalid Redis URL: ");
+    return rc;
+}
+
+int bullc__tls_set_ca_path(bullc_redis_opts *o, const char *path) {
+    struct stat st;
+    bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    return bullc_redis_opts_set_tls_ca(o, dir ? NULL : path, dir ? path : NULL);
+}
+
 int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error *err) {
     if (!url || !*url) return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: empty");
     bullc_redis_opts t;
@@ -278,11 +423,15 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
         free(t.unix_path);
         if (!(t.unix_path = strdup(path))) goto oom;
         t.tls = false;
-    } else if (!strncmp(copy, "redis+sentinel://", 17) || !strncmp(copy, "redis+cluster://", 16)) {
+        bullc__sentinels_clear(&t);
+    } else if (!strncmp(copy, "redis+sentinel://", 17)) {
+        if ((rc = parse_sentinel_url(&t, copy + 17, err)) != 0) goto out;
+        rc = BULLC_EINVAL;
+    } else if (!strncmp(copy, "redis+cluster://", 16)) {
         bullc__err(err, BULLC_EINVAL,
-                   "%s:// is not supported yet: bullc speaks to one Redis server (redis://, rediss:// or unix://); "
-                   "Sentinel and Cluster are planned, see docs/connection.md",
-                   copy[6] == 's' ? "redis+sentinel" : "redis+cluster");
+                   "redis+cluster:// is not supported yet: bullc speaks to one Redis server or to a master found "
+                   "through Sentinel (redis://, rediss://, unix:// or redis+sentinel://); Cluster is planned, see "
+                   "docs/connection.md");
         goto out;
     } else if (!strncmp(copy, "redis://", 8) || !strncmp(copy, "rediss://", 9)) {
         bool tls = copy[5] == 's';
@@ -290,6 +439,7 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
         /* redis:// never turns TLS off once a TLS setting asked for it: no
          * silent fallback to plain TCP */
         if (tls) t.tls = true;
+        bullc__sentinels_clear(&t);
         char *slash = strchr(rest, '/');
         if (slash) *slash = 0;
         char *at = strrchr(rest, '@');
@@ -358,7 +508,8 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
         }
     } else {
         bullc__err(err, BULLC_EINVAL,
-                   "invalid Redis URL: expected redis://host[:port][/db], rediss://host[:port][/db] or unix:///path");
+                   "invalid Redis URL: expected redis://host[:port][/db], rediss://host[:port][/db], unix:///path "
+                   "or redis+sentinel://host:port[,host:port...]/master[/db]");
         goto out;
     }
     if ((rc = apply_query(&t, q, err)) != 0) goto out;
@@ -415,8 +566,18 @@ static int env_tls(bullc_redis_opts *o, bullc_error *err) {
     return rc ? bullc__err(err, rc, "out of memory") : 0;
 }
 
+/* REDIS_SENTINEL_PASSWORD: the sentinels' password, apart from Redis's
+ * (a URL carries only the master's). */
+static int env_sentinel(bullc_redis_opts *o, bullc_error *err) {
+    const char *pw = getenv("REDIS_SENTINEL_PASSWORD");
+    if (!pw || !*pw) return 0;
+    return bullc_redis_opts_set_sentinel_auth(o, o->sentinel_user, pw) ? bullc__err(err, BULLC_ENOMEM, "out of memory")
+                                                                       : 0;
+}
+
 int bullc_redis_opts_from_env(bullc_redis_opts *o, bullc_error *err) {
     int trc = env_timeouts(o, err);
+    if (!trc) trc = env_sentinel(o, err);
     if (trc) return trc;
     const char *url = getenv("REDIS_URL");
     if (url && *url) {
@@ -487,6 +648,19 @@ char *bullc_redis_opts_describe(const bullc_redis_opts *o, char *buf, size_t siz
     if (!size) return buf;
     char auth[300] = "";
     if (o->user || o->password) snprintf(auth, sizeof auth, "%s%s@", o->user ? o->user : "", o->password ? ":***" : "");
+    if (o->nsentinels) {
+        /* the sentinels, then the master where it was last found */
+        int n = snprintf(buf, size, "redis+sentinel://%s", auth);
+        for (size_t i = 0; i < o->nsentinels && n >= 0 && (size_t)n < size; i++)
+            n += snprintf(buf + n, size - (size_t)n, strchr(o->sentinels[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d",
+                          i ? "," : "", o->sentinels[i].host, o->sentinels[i].port);
+        if (n >= 0 && (size_t)n < size)
+            n += snprintf(buf + n, size - (size_t)n, "/%s/%d", o->sentinel_master ? o->sentinel_master : "", o->db);
+        if (o->sentinel_resolved && n >= 0 && (size_t)n < size)
+            snprintf(buf + n, size - (size_t)n, strchr(o->host, ':') ? " (master at [%s]:%d)" : " (master at %s:%d)",
+                     o->host, o->port);
+        return buf;
+    }
     if (o->unix_path)
         snprintf(buf, size, "unix://%s?db=%d%s", o->unix_path, o->db, o->password ? "&password=***" : "");
     else if (strchr(o->host, ':'))

@@ -27,8 +27,12 @@ BULLC_EXPORT void bullc_redis_opts_free(bullc_redis_opts *opts);
  * `?db=N`), rediss://... (the same over TLS: turns TLS on), or
  * unix:///path/to.sock[?db=N] (also `?password=`; turns TLS off). A redis://
  * URL leaves TLS as it was (on when a TLS setting asked for it: never a
- * silent fallback to plain TCP). redis+sentinel:// and redis+cluster:// are
- * refused (not supported yet). Percent escapes are decoded in user and
+ * silent fallback to plain TCP).
+ * redis+sentinel://[user:password@]host:port[,host:port...]/MASTER[/db]
+ * replaces the sentinel list and sets the master's name (the user and
+ * password are the master's, not the sentinels'); redis://, rediss:// and
+ * unix:// clear the sentinel list. redis+cluster:// is refused (not
+ * supported yet). Percent escapes are decoded in user and
  * password. On error returns BULLC_EINVAL,
  * leaves `opts` unchanged and fills `err` (the message masks the password). */
 BULLC_EXPORT int bullc_redis_opts_parse_url(bullc_redis_opts *opts, const char *url, bullc_error *err);
@@ -39,7 +43,8 @@ BULLC_EXPORT int bullc_redis_opts_parse_url(bullc_redis_opts *opts, const char *
  * (milliseconds, as bullc_redis_opts_set_timeouts), and the TLS settings
  * REDIS_TLS_CA (a CA file, or a directory of hashed CA certificates),
  * REDIS_TLS_CERT with REDIS_TLS_KEY, REDIS_TLS_SERVER_NAME and
- * REDIS_TLS_INSECURE=1, each when set (each turns TLS on).
+ * REDIS_TLS_INSECURE=1, each when set (each turns TLS on), and
+ * REDIS_SENTINEL_PASSWORD (the sentinels' password).
  * Returns 1 when the environment named a server (any variable but the
  * timeouts), 0 when not, BULLC_EINVAL when one is malformed (e.g.
  * REDIS_PORT=abc; `opts` is then unchanged). */
@@ -82,6 +87,40 @@ BULLC_EXPORT int bullc_redis_opts_set_tls_server_name(bullc_redis_opts *opts, co
 BULLC_EXPORT int bullc_redis_opts_set_tls_insecure(bullc_redis_opts *opts, bool insecure);
 /* Whether connections use TLS. */
 BULLC_EXPORT bool bullc_redis_opts_tls(const bullc_redis_opts *opts);
+
+/* Redis Sentinel. With at least one sentinel, every connection (and every
+ * reconnection) asks the sentinels, in the order given, for the address of
+ * the master named by _set_sentinel_master (SENTINEL
+ * get-master-addr-by-name), connects there and checks with ROLE that the node
+ * is a master; a lost connection or a READONLY reply (the node was demoted)
+ * makes the next connection ask again. Sentinels are reached over plain TCP;
+ * the TLS settings, the password and the database apply to the master.
+ * _add_sentinel appends one sentinel; _add_sentinels appends a list
+ * "host:port[,host:port...]" (IPv6 as [addr]:port; on error `opts` is
+ * unchanged and `err` says why); _set_host, _set_unix and a redis://,
+ * rediss:// or unix:// URL clear the list. _set_sentinel_auth sets the
+ * sentinels' own user (may be NULL) and password (NULL or "" clears it; it is
+ * never logged). Strings are copied. Return 0, BULLC_EINVAL or BULLC_ENOMEM.
+ * Any thread that owns `opts`. */
+BULLC_EXPORT int bullc_redis_opts_add_sentinel(bullc_redis_opts *opts, const char *host, int port);
+BULLC_EXPORT int bullc_redis_opts_add_sentinels(bullc_redis_opts *opts, const char *list, bullc_error *err);
+BULLC_EXPORT int bullc_redis_opts_set_sentinel_master(bullc_redis_opts *opts, const char *name);
+BULLC_EXPORT int bullc_redis_opts_set_sentinel_auth(bullc_redis_opts *opts, const char *user, const char *password);
+/* How many sentinels are set (0: not through Sentinel), and the master's name
+ * (borrowed; NULL when unset). */
+BULLC_EXPORT size_t bullc_redis_opts_sentinel_count(const bullc_redis_opts *opts);
+BULLC_EXPORT const char *bullc_redis_opts_sentinel_master(const bullc_redis_opts *opts);
+
+/* Where a connection made now would go: the master's address as the
+ * sentinels give it now (blocking: up to the connect timeout per sentinel
+ * that does not answer), or the host and port as set. For programs that open
+ * connections of their own with the same settings. Writes the host (NUL
+ * terminated) into `host` and the port into `*port`; `opts` is not changed.
+ * Returns 0, BULLC_EINVAL (a unix socket, no master name, `host_size` too
+ * small) or BULLC_ECONN (no sentinel answered, or none knows the master:
+ * `err` says what each said). Any thread. */
+BULLC_EXPORT int bullc_redis_opts_resolve(const bullc_redis_opts *opts, char *host, size_t host_size, int *port,
+                                          bullc_error *err);
 
 /* Getters. Strings are borrowed from `opts` (NULL when unset). */
 BULLC_EXPORT const char *bullc_redis_opts_host(const bullc_redis_opts *opts);

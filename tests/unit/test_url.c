@@ -63,7 +63,11 @@ Test(url, errors_leave_opts_unchanged_and_hide_password) {
                          "redis://u:%zz@h",
                          "redis://h?foo=1",
                          "rediss://h:0",
-                         "redis+sentinel://s1:26379,s2:26379/mymaster",
+                         "redis+sentinel://s1:26379,s2:26379",
+                         "redis+sentinel://s1/mymaster",
+                         "redis+sentinel://s1:0/mymaster",
+                         "redis+sentinel:///mymaster",
+                         "redis+sentinel://s1:1/m/x",
                          "redis+cluster://n1:7000,n2:7001"};
     cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://keep:6380/1", NULL), 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -111,8 +115,45 @@ Test(url, rediss_turns_tls_on_and_redis_never_turns_it_off) {
     cr_assert_not(bullc_redis_opts_tls(o), "a unix socket is local: no TLS");
 
     bullc_error err = {0};
-    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis+sentinel://s1:26379/mymaster", &err), BULLC_EINVAL);
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis+cluster://s1:7000", &err), BULLC_EINVAL);
     cr_assert(strstr(err.message, "not supported yet"), "%s", err.message);
+}
+
+Test(url, sentinel) {
+    bullc_redis_opts *o;
+    char buf[256];
+    cr_assert_eq(bullc_redis_opts_new(&o), 0);
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis+sentinel://:s3cr%40t@s1:26379,[::1]:26380/my%20master/3", NULL),
+                 0);
+    cr_assert_eq(bullc_redis_opts_sentinel_count(o), 2);
+    cr_assert_str_eq(bullc_redis_opts_sentinel_master(o), "my master");
+    cr_assert_eq(bullc_redis_opts_db(o), 3);
+    cr_assert_str_eq(bullc_redis_opts_password(o), "s3cr@t", "the URL's password is the master's");
+    cr_assert_str_eq(bullc_redis_opts_describe(o, buf, sizeof buf),
+                     "redis+sentinel://:***@s1:26379,[::1]:26380/my master/3");
+    /* flags add to the URL's list; the same sentinel twice is kept once */
+    bullc_error err = {0};
+    cr_assert_eq(bullc_redis_opts_add_sentinels(o, "s1:26379,s3:1", &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_redis_opts_sentinel_count(o), 3);
+    cr_assert_eq(bullc_redis_opts_add_sentinels(o, "s4", &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "expected HOST:PORT"), "%s", err.message);
+    cr_assert_eq(bullc_redis_opts_sentinel_count(o), 3, "a bad list changes nothing");
+    /* the sentinels' password is apart, and never described */
+    cr_assert_eq(bullc_redis_opts_set_sentinel_auth(o, NULL, "sentinel-pw"), 0);
+    cr_assert_null(strstr(bullc_redis_opts_describe(o, buf, sizeof buf), "sentinel-pw"));
+    /* a URL naming one server ends Sentinel */
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://h:1", NULL), 0);
+    cr_assert_eq(bullc_redis_opts_sentinel_count(o), 0);
+    cr_assert_eq(bullc_redis_opts_add_sentinel(o, "s1", 26379), 0);
+    cr_assert_eq(bullc_redis_opts_set_host(o, "h", 2), 0);
+    cr_assert_eq(bullc_redis_opts_sentinel_count(o), 0);
+    /* no master's name: refused when resolving, before any connection */
+    cr_assert_eq(bullc_redis_opts_add_sentinel(o, "127.0.0.1", 1), 0);
+    cr_assert_eq(bullc_redis_opts_set_sentinel_master(o, NULL), 0);
+    int port = 0;
+    cr_assert_eq(bullc_redis_opts_resolve(o, buf, sizeof buf, &port, &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "no master name"), "%s", err.message);
+    bullc_redis_opts_free(o);
 }
 
 Test(url, tls_environment) {

@@ -237,6 +237,8 @@ void bw_notification_abort(bw_queue *q);
  * made from bullc-worker's Redis settings; thread-safe. */
 typedef struct bw_redis_pool bw_redis_pool;
 struct redisReply;
+/* `redis` is borrowed (through Sentinel each new connection reads it) and
+ * must outlive the pool. */
 int bw_redis_pool_new(bw_redis_pool **out, const bullc_redis_opts *redis);
 void bw_redis_pool_free(bw_redis_pool *p);
 /* Runs one command (binary-safe arguments) on a pooled connection,

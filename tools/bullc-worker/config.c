@@ -521,11 +521,9 @@ static int load_file(bw_config *cfg, file_state *fs) {
                 if (!cJSON_IsBool(item)) return fail("%s must be true or false", where);
                 if (!cfg->tls.insecure) cfg->tls.insecure = cJSON_IsTrue(item);
             } else {
-                if (!cJSON_IsString(item) || !*item->valuestring) return fail("%s must be a path or name", where);
-                cli_tls given = cfg->tls;
-                cli_tls_set(&cfg->tls, cli_tls_flags[ti].name, item->valuestring);
-                const char *const before[] = {given.ca, given.cert, given.key, given.server_name};
-                if (before[ti]) cfg->tls = given;
+                if (!cJSON_IsString(item) || !*item->valuestring)
+                    return fail("%s must be a %s", where, ti >= 5 ? "string" : "path or name");
+                if (!cli_tls_given(&cfg->tls, ti)) cli_tls_set(&cfg->tls, cli_tls_flags[ti].name, item->valuestring);
             }
         } else if (!strcmp(k, "prefix") || !strcmp(k, "bullmqVersion")) {
             int rc = set_value(cfg, &fs->defaults, (size_t)find_opt(k), NULL, item, where);

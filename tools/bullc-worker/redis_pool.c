@@ -9,7 +9,8 @@
  *
  * The settings are bullc-worker's own (--redis, REDIS_URL, ...), read
  * through bullc_redis_opts' getters, so the builtins talk to the server and
- * database the workers use. */
+ * database the workers use; through Sentinel, each new connection asks
+ * bullc_redis_opts_resolve where the master is, as the library's do. */
 #include <errno.h>
 #include <hiredis.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include "bw.h"
 
 struct bw_redis_pool {
+    const bullc_redis_opts *opts; /* borrowed: bullc-worker's, for Sentinel */
     char *host, *unix_path, *user, *password;
     int port, db;
     struct timeval connect_tv, command_tv;
@@ -38,6 +40,7 @@ static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 int bw_redis_pool_new(bw_redis_pool **out, const bullc_redis_opts *o) {
     bw_redis_pool *p = calloc(1, sizeof *p);
     if (!p) return -ENOMEM;
+    p->opts = o;
     p->host = dup_or_null(bullc_redis_opts_host(o));
     p->unix_path = dup_or_null(bullc_redis_opts_unix(o));
     p->user = dup_or_null(bullc_redis_opts_user(o));
@@ -75,7 +78,18 @@ static bool reply_error(redisReply *r, const char *what, char *why, size_t n) {
 
 /* Opens a connection and authenticates; NULL with `why` filled. */
 static redisContext *open_conn(bw_redis_pool *p, char *why, size_t n) {
+    char master[256];
+    int master_port = 0;
+    bool sentinel = bullc_redis_opts_sentinel_count(p->opts) > 0;
+    if (sentinel) {
+        bullc_error err = {0};
+        if (bullc_redis_opts_resolve(p->opts, master, sizeof master, &master_port, &err)) {
+            snprintf(why, n, "%s", err.message);
+            return NULL;
+        }
+    }
     redisContext *c = p->unix_path ? redisConnectUnixWithTimeout(p->unix_path, p->connect_tv)
+                      : sentinel   ? redisConnectWithTimeout(master, master_port, p->connect_tv)
                                    : redisConnectWithTimeout(p->host ? p->host : "127.0.0.1", p->port, p->connect_tv);
     if (!c || c->err) {
         snprintf(why, n, "cannot connect to Redis: %s", c ? c->errstr : "out of memory");
@@ -88,6 +102,20 @@ static redisContext *open_conn(bw_redis_pool *p, char *why, size_t n) {
         r = p->user ? redisCommand(c, "AUTH %s %s", p->user, p->password) : redisCommand(c, "AUTH %s", p->password);
         bool bad = reply_error(r, "Redis refused AUTH", why, n);
         if (!r) snprintf(why, n, "Redis AUTH: %s", c->errstr);
+        freeReplyObject(r);
+        if (bad) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+    if (sentinel) {
+        /* a sentinel's answer may lag a failover: the node must say master */
+        r = redisCommand(c, "ROLE");
+        bool bad = !r || r->type != REDIS_REPLY_ARRAY || !r->elements || r->element[0]->type != REDIS_REPLY_STRING ||
+                   strcmp(r->element[0]->str, "master") != 0;
+        if (bad)
+            snprintf(why, n, "Redis at %s:%d is not the master (yet): a failover may be under way", master,
+                     master_port);
         freeReplyObject(r);
         if (bad) {
             redisFree(c);
@@ -138,6 +166,11 @@ redisReply *bw_redis_pool_command(bw_redis_pool *p, int argc, const char **argv,
         redisContext *c = take(p, &reused);
         if (!c && !(c = open_conn(p, why, n))) return NULL;
         redisReply *r = redisCommandArgv(c, argc, argv, lens);
+        if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "READONLY", 8)) {
+            /* demoted by a failover: the next connection finds the master */
+            redisFree(c);
+            return r;
+        }
         if (r) {
             give_back(p, c);
             return r;

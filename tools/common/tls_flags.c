@@ -20,6 +20,15 @@ const cli_tls_flag cli_tls_flags[CLI_TLS_NFLAGS] = {
      "TLS without checking the server's certificate (tests only;\n"
      "REDIS_TLS_INSECURE=1)",
      "tlsInsecure"},
+    {"sentinel", "HOST:PORT",
+     "Sentinel: ask this sentinel where the master is (repeatable, or\n"
+     "HOST:PORT,HOST:PORT...; asked in order; with --sentinel-master)",
+     "sentinels"},
+    {"sentinel-master", "NAME", "Sentinel: the name of the master the sentinels monitor", "sentinelMaster"},
+    {"sentinel-password", "PASSWORD",
+     "Sentinel: the sentinels' password, apart from Redis's (prefer\n"
+     "REDIS_SENTINEL_PASSWORD: a flag shows in ps)",
+     "sentinelPassword"},
 };
 
 static int store(cli_tls *t, int i, const char *value) {
@@ -36,11 +45,29 @@ static int store(cli_tls *t, int i, const char *value) {
     case 3:
         t->server_name = value;
         break;
-    default:
+    case 4:
         t->insecure = !value || strcmp(value, "false") != 0;
+        break;
+    case 5:
+        if (t->nsentinels <= CLI_MAX_SENTINEL_FLAGS) {
+            if (t->nsentinels < CLI_MAX_SENTINEL_FLAGS) t->sentinels[t->nsentinels] = value;
+            t->nsentinels++;
+        }
+        break;
+    case 6:
+        t->sentinel_master = value;
+        break;
+    default:
+        t->sentinel_password = value;
         break;
     }
     return i;
+}
+
+bool cli_tls_given(const cli_tls *t, int i) {
+    const char *const v[CLI_TLS_NFLAGS] = {
+        t->ca, t->cert, t->key, t->server_name, NULL, NULL, t->sentinel_master, t->sentinel_password};
+    return i == 4 ? t->insecure : i == 5 ? t->nsentinels > 0 : v[i] != NULL;
 }
 
 int cli_tls_set(cli_tls *t, const char *name, const char *value) {
@@ -73,6 +100,32 @@ int cli_tls_apply(const cli_tls *t, bullc_redis_opts *o, bullc_error *err) {
     if (rc) {
         snprintf(err->message, sizeof err->message, "TLS settings: %s", bullc_strerror(rc));
         err->code = rc;
+        return rc;
     }
-    return rc;
+    if (t->nsentinels > CLI_MAX_SENTINEL_FLAGS) {
+        snprintf(err->message, sizeof err->message,
+                 "--sentinel: at most %d flags (give several as HOST:PORT,HOST:PORT)", CLI_MAX_SENTINEL_FLAGS);
+        return err->code = BULLC_EINVAL;
+    }
+    for (int i = 0; i < t->nsentinels; i++)
+        if ((rc = bullc_redis_opts_add_sentinels(o, t->sentinels[i], err))) {
+            char m[sizeof err->message];
+            snprintf(m, sizeof m, "--sentinel: %s", err->message);
+            memcpy(err->message, m, sizeof m);
+            return rc;
+        }
+    if (!rc && t->sentinel_master) rc = bullc_redis_opts_set_sentinel_master(o, t->sentinel_master);
+    if (!rc && t->sentinel_password) rc = bullc_redis_opts_set_sentinel_auth(o, NULL, t->sentinel_password);
+    if (rc) {
+        snprintf(err->message, sizeof err->message, "Sentinel settings: %s", bullc_strerror(rc));
+        return err->code = rc;
+    }
+    bool sentinels = bullc_redis_opts_sentinel_count(o) > 0, master = bullc_redis_opts_sentinel_master(o) != NULL;
+    if (sentinels != master) {
+        snprintf(err->message, sizeof err->message,
+                 sentinels ? "sentinels given without the master's name (--sentinel-master NAME)"
+                           : "--sentinel-master without a sentinel (--sentinel HOST:PORT, or a redis+sentinel:// URL)");
+        return err->code = BULLC_EINVAL;
+    }
+    return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The --tls-* flags of every program (docs/connection.md), parsed and
- * applied in one place so that bullc, bullc-worker and bullc-socket-client
- * take the same ones with the same rules. */
+/* The connection flags of every program (docs/connection.md): --tls-* and
+ * --sentinel*, parsed and applied in one place so that bullc, bullc-worker
+ * and bullc-socket-client take the same ones with the same rules. */
 #ifndef BULLC_TOOLS_TLS_FLAGS_H
 #define BULLC_TOOLS_TLS_FLAGS_H
 
@@ -10,9 +10,14 @@
 #include <bullc/bullc.h>
 
 /* What the flags gave (borrowed strings, NULL when not given). */
+#define CLI_MAX_SENTINEL_FLAGS 16
 typedef struct cli_tls {
     const char *ca, *cert, *key, *server_name;
     bool insecure;
+    /* --sentinel (repeatable, each HOST:PORT[,HOST:PORT...]) */
+    const char *sentinels[CLI_MAX_SENTINEL_FLAGS];
+    int nsentinels;
+    const char *sentinel_master, *sentinel_password;
 } cli_tls;
 
 /* One flag: its name without "--", its argument's name (NULL: none), its
@@ -20,16 +25,21 @@ typedef struct cli_tls {
 typedef struct cli_tls_flag {
     const char *name, *arg, *help, *file_key;
 } cli_tls_flag;
-#define CLI_TLS_NFLAGS 5
+#define CLI_TLS_NFLAGS 8
 extern const cli_tls_flag cli_tls_flags[CLI_TLS_NFLAGS];
 
-/* Stores `value` when `name` (without "--") is a TLS flag and returns its
- * index in cli_tls_flags; -1 when it is not one. A later value wins. */
+/* Stores `value` when `name` (without "--") is a connection flag and returns
+ * its index in cli_tls_flags; -1 when it is not one. A later value wins,
+ * except --sentinel's, which add up (past 16 the rest are ignored and
+ * cli_tls_apply refuses them). */
 int cli_tls_set(cli_tls *t, const char *name, const char *value);
 /* By config-file key; the same. */
 int cli_tls_set_file_key(cli_tls *t, const char *key, const char *value);
+/* Whether flag `i` was given (config-file values yield to flags). */
+bool cli_tls_given(const cli_tls *t, int i);
 /* Applies what was given over `o` (after the URL and the environment). 0, or
- * BULLC_EINVAL with `err` filled (--tls-cert without --tls-key). */
+ * BULLC_EINVAL with `err` filled (--tls-cert without --tls-key, a malformed
+ * --sentinel, sentinels without a master's name or the reverse). */
 int cli_tls_apply(const cli_tls *t, bullc_redis_opts *o, bullc_error *err);
 
 #endif
