@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: MIT
+// Redis Sentinel (src/sentinel.c): a master, a replica and three sentinels of
+// the test's own (redis-server --sentinel: Debian's redis-sentinel package is the same
+// binary under another name), with a password on the data nodes
+// and another on the sentinels. bullc add, bullc-worker (flags and config
+// file) and Node BullMQ 6.7.0 and 5.81.5 (ioredis's Sentinel connection) find
+// the master by name; the master is killed while a Node producer adds 2,000
+// jobs and two bullc-workers process them: every job completes exactly once
+// on the promoted replica. Bad input: an unknown master name or no live
+// sentinel exits 3 with what each sentinel said, a malformed URL exits 2.
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const path = require('node:path');
+const IORedis = require('ioredis');
+const { bullc, bullmqPackage, eventually, nodeBullmq } = require('../lib/harness');
+const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
+
+const DATA_PW = 'data-secret';
+const SENTINEL_PW = 'sentinel-secret';
+const dir = tmpDir('sentinel');
+
+// A master, its replica and three sentinels (quorum 2) watching them as
+// 'mymaster'; every process is a child of this test (killAll stops them).
+async function topology(tag) {
+  const t = { procs: {} };
+  const node = async (name, extra) => {
+    const port = await freePort();
+    const p = new Proc('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir,
+      '--dbfilename', `${tag}-${name}.rdb`, '--requirepass', DATA_PW, '--masterauth', DATA_PW, ...extra]);
+    await p.waitFor(/Ready to accept connections/, 10000);
+    t.procs[port] = p;
+    return port;
+  };
+  t.master = await node('master', ['--repl-diskless-sync-delay', '0']);
+  t.replica = await node('replica', ['--replicaof', '127.0.0.1', String(t.master)]);
+  t.data = port => new IORedis({ host: '127.0.0.1', port, password: DATA_PW });
+  // the replica holds the master's data before anything else starts: a
+  // failover before the first sync ends would lose everything
+  const r = t.data(t.replica);
+  try {
+    await eventually(async () => /master_link_status:up/.test(await r.info('replication')), 30000,
+      'the replica in sync', 100);
+  } finally {
+    r.disconnect();
+  }
+  t.sentinels = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const conf = path.join(dir, `${tag}-sentinel-${i}.conf`);
+    fs.writeFileSync(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `requirepass ${SENTINEL_PW}`,
+      `sentinel monitor mymaster 127.0.0.1 ${t.master} 2`, `sentinel auth-pass mymaster ${DATA_PW}`,
+      'sentinel down-after-milliseconds mymaster 1000', 'sentinel failover-timeout mymaster 5000', ''].join('\n'));
+    const p = new Proc('redis-server', [conf, '--sentinel']);
+    await p.waitFor(/Sentinel ID is/, 10000);
+    t.procs[port] = p;
+    t.sentinels.push(port);
+  }
+  // ready once every sentinel knows the replica and the two other sentinels
+  // (a failover needs the quorum to agree)
+  for (const port of t.sentinels) {
+    const s = new IORedis({ host: '127.0.0.1', port, password: SENTINEL_PW });
+    try {
+      await eventually(async () => (await s.call('SENTINEL', 'replicas', 'mymaster')).length === 1 &&
+        (await s.call('SENTINEL', 'sentinels', 'mymaster')).length === 2, 30000, `sentinel ${port} to see everyone`,
+      200);
+    } finally {
+      s.disconnect();
+    }
+  }
+  t.list = t.sentinels.map(p => `127.0.0.1:${p}`).join(',');
+  t.url = `redis+sentinel://:${DATA_PW}@${t.list}/mymaster`;
+  t.flags = ['--sentinel', t.list, '--sentinel-master', 'mymaster', '--sentinel-password', SENTINEL_PW];
+  t.env = { ...process.env, REDIS_SENTINEL_PASSWORD: SENTINEL_PW };
+  t.conn = {
+    sentinels: t.sentinels.map(port => ({ host: '127.0.0.1', port })), name: 'mymaster',
+    sentinelPassword: SENTINEL_PW, password: DATA_PW, maxRetriesPerRequest: null,
+  };
+  return t;
+}
+
+let shared;
+before(async () => {
+  shared = await topology('shared');
+});
+after(async () => {
+  await killAll();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+for (const major of [6, 5]) {
+  test(`discovery: bullc add, bullc-worker and Node BullMQ ${major} find the master through the sentinels`,
+    { timeout: 60000 }, async () => {
+      const { Queue } = nodeBullmq(major);
+      const prefix = `sent${major}`;
+      const q = new Queue('q', { prefix, connection: shared.conn });
+      try {
+        await q.add('from-node', { by: 'node' });
+        // the URL, with the sentinels' password from the environment
+        const r = bullc(['add', 'q', 'from-url', '{"by":"url"}'], { prefix, redis: shared.url, env: shared.env });
+        assert.strictEqual(r.status, 0, r.stderr);
+        // the flags, the master's password from REDIS_PASSWORD (no REDIS_URL)
+        const f = bullc(['add', 'q', 'from-flags', '{"by":"flags"}', ...shared.flags], { prefix, redis: null,
+          env: { ...process.env, REDIS_URL: '', REDIS_PASSWORD: DATA_PW } });
+        assert.strictEqual(f.status, 0, f.stderr);
+        // the jobs are on the master, none on the replica's own writes
+        const m = shared.data(shared.master);
+        try {
+          assert.strictEqual(await m.llen(`${prefix}:q:wait`), 3);
+        } finally {
+          m.disconnect();
+        }
+        // bullc-worker by flags: its blocking and command connections resolve too
+        const bw = await startReady(['--queue', 'q', '--builtin', 'echo', ...shared.flags], { prefix, redis: null,
+          env: { ...process.env, REDIS_URL: '', REDIS_PASSWORD: DATA_PW } });
+        try {
+          await eventually(async () => (await q.getJobCounts('completed')).completed === 3, 15000,
+            'bullc-worker to process the three jobs');
+          const done = await q.getJobs(['completed']);
+          assert.deepStrictEqual(done.map(j => j.returnvalue.by).sort(), ['flags', 'node', 'url']);
+        } finally {
+          assert.strictEqual((await bw.stop()).code, 0);
+        }
+        // bullc reads through the sentinels as well
+        const c = bullc(['counts', 'q', '--json'], { prefix, redis: shared.url, env: shared.env });
+        assert.strictEqual(c.status, 0, c.stderr);
+        assert.strictEqual(JSON.parse(c.stdout).completed, 3);
+        // the sentinels' password never shows
+        assert.doesNotMatch(r.stderr + f.stderr + c.stderr + bw.text(), new RegExp(`${SENTINEL_PW}|${DATA_PW}`));
+      } finally {
+        await q.close();
+      }
+    });
+}
+
+test('bullc-worker takes sentinels, sentinelMaster and sentinelPassword from its config file', { timeout: 60000 },
+  async () => {
+    const prefix = 'sentcfg';
+    const q = new (nodeBullmq().Queue)('q', { prefix, connection: shared.conn });
+    try {
+      await q.add('a', { n: 1 });
+      const config = path.join(dir, 'worker.json');
+      fs.writeFileSync(config, JSON.stringify({ sentinels: shared.list, sentinelMaster: 'mymaster',
+        sentinelPassword: SENTINEL_PW, prefix, queues: { q: { builtin: 'echo' } } }));
+      const w = await startReady(['--config', config], { redis: null,
+        env: { ...process.env, REDIS_URL: '', REDIS_PASSWORD: DATA_PW } });
+      try {
+        await eventually(async () => (await q.getJobCounts('completed')).completed === 1, 15000, 'the job done');
+      } finally {
+        assert.strictEqual((await w.stop()).code, 0);
+      }
+    } finally {
+      await q.close();
+    }
+  });
+
+// What a refused start must leave: nothing under the prefix on the master.
+async function nothingWritten(prefix) {
+  const m = shared.data(shared.master);
+  try {
+    assert.deepStrictEqual(await m.keys(`${prefix}:*`), []);
+  } finally {
+    m.disconnect();
+  }
+}
+
+test('bad Sentinel input: unknown master, no live sentinel, wrong sentinel password: exit 3; malformed: exit 2',
+  { timeout: 60000 }, async () => {
+    const prefix = 'sentbad';
+    const dead = await freePort();
+    const cases = [
+      [`redis+sentinel://:${DATA_PW}@${shared.list}/nosuchmaster`, shared.env, 3,
+        /no sentinel knows a master named 'nosuchmaster' \(sentinel 127\.0\.0\.1:\d+ knows no master/],
+      [`redis+sentinel://127.0.0.1:${dead}/mymaster`, shared.env, 3,
+        new RegExp(`no sentinel answered for master 'mymaster' \\(sentinel 127\\.0\\.0\\.1:${dead}: Connection refused`)],
+      [`redis+sentinel://:${DATA_PW}@${shared.list}/mymaster`, { ...process.env, REDIS_SENTINEL_PASSWORD: 'wrong' }, 3,
+        /sentinel 127\.0\.0\.1:\d+ refused AUTH: WRONGPASS/],
+      [`redis+sentinel://:${DATA_PW}@${shared.list}/mymaster`, process.env, 3, /NOAUTH.*--sentinel-password/],
+      [`redis+sentinel://${shared.list}`, shared.env, 2, /needs the master's name/],
+      ['redis+sentinel://127.0.0.1/mymaster', shared.env, 2, /invalid sentinel '127\.0\.0\.1': expected HOST:PORT/],
+      ['redis+sentinel://127.0.0.1:99999/mymaster', shared.env, 2, /expected HOST:PORT/],
+    ];
+    for (const [url, env, code, message] of cases) {
+      const r = bullc(['add', 'q', 'x', '{}'], { prefix, redis: url, env });
+      assert.strictEqual(r.status, code, `${url}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, new RegExp(SENTINEL_PW));
+    }
+    // flags: a master's name without sentinels, and sentinels without a name
+    const n = bullc(['add', 'q', 'x', '{}', '--sentinel-master', 'mymaster'], { prefix, redis: null });
+    assert.strictEqual(n.status, 2, n.stderr);
+    assert.match(n.stderr, /--sentinel-master without a sentinel/);
+    const s = bullc(['add', 'q', 'x', '{}', '--sentinel', shared.list], { prefix, redis: null });
+    assert.strictEqual(s.status, 2, s.stderr);
+    assert.match(s.stderr, /without the master's name/);
+    // bullc-worker stops at start with the same reason
+    const w = startWorker(['--queue', 'q', '--builtin', 'echo', '--sentinel', shared.list, '--sentinel-master',
+      'nosuchmaster'], { prefix, redis: null, env: shared.env });
+    assert.strictEqual((await w.waitExit(20000)).code, 3, w.text());
+    assert.match(w.text(), /no sentinel knows a master named 'nosuchmaster'/);
+    await nothingWritten(prefix);
+  });
+
+// The producer: 2,000 adds with ids of their own (an add ioredis sends again
+// after a reconnection cannot make a second job), a few at a time.
+const PRODUCER = major => `
+const { Queue } = require(${JSON.stringify(bullmqPackage(major))});
+const conn = JSON.parse(process.argv[1]);
+const q = new Queue('fo', { prefix: process.argv[2], connection: conn, streams: { events: { maxLen: 100000 } } });
+q.on('error', () => {});
+(async () => {
+  for (let i = 0; i < 2000; i += 10) {
+    await Promise.all(Array.from({ length: 10 }, (_, k) => q.add('j', { i: i + k }, { jobId: 'j' + (i + k) })));
+    if (i % 200 === 0) console.log('added ' + (i + 10));
+  }
+  console.log('all added');
+  await q.close();
+})().catch(e => { console.error(e); process.exit(1); });
+`;
+
+for (const major of [6, 5]) {
+  test(`failover (the master killed) while Node BullMQ ${major} adds 2,000 jobs: each completed exactly once`,
+    { timeout: 180000 }, async () => {
+      const t = await topology(`fo${major}`);
+      const prefix = `fo${major}`;
+      const args = ['--queue', 'fo', '--builtin', 'echo', '--concurrency', '8', '--lock-duration', '2000',
+        '--stalled-interval', '1000', '--max-stalled-count', '1000', '--drain-delay', '1',
+        '--sentinel-master', 'mymaster', '--bullmq-version', String(major)];
+      // the sentinels from the URL, their password from the environment
+      const opts = { prefix, redis: `redis+sentinel://:${DATA_PW}@${t.list}/mymaster`, env: t.env };
+      const workers = [startWorker(args, opts), startWorker(args, opts)];
+      const producer = new Proc(process.execPath, ['-e', PRODUCER(major), JSON.stringify(t.conn), prefix],
+        { cwd: path.join(__dirname, '..') });
+      try {
+        await producer.waitFor(/added 610/, 60000);
+        // the master dies mid-flow: the sentinels promote the replica
+        t.procs[t.master].kill('SIGKILL');
+        await t.procs[t.master].exited;
+        await producer.waitFor(/all added/, 120000);
+        const m = t.data(t.replica);
+        try {
+          assert.deepStrictEqual((await m.call('ROLE'))[0], 'master', 'the replica was promoted');
+          await eventually(async () => (await m.zcard(`${prefix}:fo:completed`)) === 2000, 90000,
+            'all 2,000 jobs completed on the promoted replica', 250);
+          assert.strictEqual(await m.zcard(`${prefix}:fo:failed`), 0, 'no job failed because of the failover');
+          assert.strictEqual(await m.llen(`${prefix}:fo:active`), 0);
+          const completed = new Map();
+          for (const [, fields] of await m.xrange(`${prefix}:fo:events`, '-', '+')) {
+            const f = {};
+            for (let i = 0; i < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+            if (f.event === 'completed') completed.set(f.jobId, (completed.get(f.jobId) || 0) + 1);
+          }
+          assert.deepStrictEqual([...completed].filter(([, n]) => n !== 1), [], 'every job completed exactly once');
+          assert.strictEqual(completed.size, 2000, 'no job lost');
+          for (let i = 0; i < 2000; i++) assert.ok(completed.has(`j${i}`), `j${i} completed`);
+        } finally {
+          m.disconnect();
+        }
+        // the workers lost the master and followed the failover, alive
+        for (const w of workers) {
+          assert.strictEqual(w.exit, undefined, w.text());
+          assert.match(w.text(), new RegExp(`master at 127\\.0\\.0\\.1:${t.master}\\) lost`));
+        }
+      } finally {
+        producer.kill('SIGKILL');
+        for (const w of workers) await w.stop();
+        for (const p of Object.values(t.procs)) p.kill('SIGKILL');
+      }
+    });
+}
