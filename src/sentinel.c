@@ -17,7 +17,6 @@ static struct timeval tv_ms(int ms) {
     return tv;
 }
 
-
 /* Appends "; what" to the list of reasons (truncated when full). */
 static void note(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void note(char *why, size_t size, const char *fmt, ...) {
@@ -91,7 +90,8 @@ out:
 int bullc__sentinel_resolve(bullc_redis_opts *o, bullc_error *err) {
     if (!o->nsentinels) return 0;
     if (!o->sentinel_master)
-        return bullc__err(err, BULLC_EINVAL, "Sentinel: no master name (redis+sentinel://.../MASTER or --sentinel-master)");
+        return bullc__err(err, BULLC_EINVAL,
+                          "Sentinel: no master name (redis+sentinel://.../MASTER or --sentinel-master)");
     char why[768] = "";
     bool unknown = false;
     o->sentinel_resolved = false;
@@ -115,7 +115,8 @@ bool bullc__sentinel_role_is_master(const redisReply *r, const bullc_redis_opts 
         return true;
     const char *role = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING
                            ? r->element[0]->str
-                           : r->type == REDIS_REPLY_ERROR ? r->str : "?";
+                       : r->type == REDIS_REPLY_ERROR ? r->str
+                                                      : "?";
     bullc__err(err, BULLC_ECONN,
                "Sentinel: %s:%d, named master '%s' by a sentinel, is not a master (ROLE: %s); a failover may be "
                "under way",
@@ -127,8 +128,7 @@ bool bullc__reply_is_readonly(const redisReply *r) {
     return r && r->type == REDIS_REPLY_ERROR && r->str && !strncmp(r->str, "READONLY", 8);
 }
 
-int bullc_redis_opts_resolve(const bullc_redis_opts *opts, char *host, size_t host_size, int *port,
-                             bullc_error *err) {
+int bullc_redis_opts_resolve(const bullc_redis_opts *opts, char *host, size_t host_size, int *port, bullc_error *err) {
     if (!opts || !host || !host_size || !port) return bullc__err(err, BULLC_EINVAL, "bullc_redis_opts_resolve: NULL");
     if (opts->unix_path) return bullc__err(err, BULLC_EINVAL, "a unix socket has no host and port");
     bullc_redis_opts t;
