@@ -9,6 +9,7 @@
 
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const IORedis = require('ioredis');
@@ -228,23 +229,45 @@ async function singleAdd(round, side, mode = 'single', busyPoll = 0) {
     `p50 ${r.p50_us.toFixed(0)} µs, p99 ${r.p99_us.toFixed(0)} µs`);
 }
 
+// The observability variants' other side: an HTTP server on a free port
+// that answers every request 200 and counts OTLP spans (noop-otel's
+// receiver), or the port --http serves on (noop-http, scraped each second).
+async function sideServer() {
+  let spans = 0;
+  const srv = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', d => (body += d));
+    req.on('end', () => {
+      spans += (body.match(/"spanId"/g) || []).length;
+      res.end('{}');
+    });
+  });
+  await new Promise(r => srv.listen(0, '127.0.0.1', r));
+  return { port: srv.address().port, spans: () => spans, close: () => new Promise(r => srv.close(r)) };
+}
+async function freePort() {
+  const s = await sideServer();
+  await s.close();
+  return s.port;
+}
+
 // A worker process (or several) of a processing variant.
-function startWorker(side, variant, c, queues, stderrFile) {
+function startWorker(side, variant, c, queues, stderrFile, { args: extra = [], env } = {}) {
   if (side === 'node') {
     const sandbox = variant === 'sandbox' ? ['--processor', path.join(__dirname, 'sandbox_noop.js')] : [];
     return new Proc('node', [nodeSide, 'worker', '--queue', queues[0], '--concurrency', c, ...sandbox], { stderrFile });
   }
-  const args = [];
+  const args = [...extra];
   for (const q of queues) args.push('--queue', q);
   args.push('--concurrency', c, '--log-level', variant === 'noop-loginfo' ? 'info' : 'warn');
   if (variant === 'noop-bp') args.push('--busy-poll', S.busyPollUs);
-  if (variant === 'noop' || variant === 'noop-loginfo' || variant === 'noop-bp') args.push('--builtin', 'noop');
+  if (['noop', 'noop-loginfo', 'noop-bp', 'noop-http', 'noop-otel'].includes(variant)) args.push('--builtin', 'noop');
   else if (variant === 'plugin') args.push('--plugin', path.join(S.bin, 'libbullc_example_plugin.so'));
   else if (variant === 'exec') args.push('--exec', '/bin/true');
   else if (variant === 'execp-py') args.push('--exec-persistent', 'python3', '--arg', path.join(__dirname, 'execp_noop.py'));
   else if (variant === 'execp-sh') args.push('--exec-persistent', '/bin/sh', '--arg', path.join(__dirname, 'execp_noop.sh'));
   else throw new Error(`unknown variant ${variant}`);
-  return new Proc(path.join(S.bin, 'bullc-worker'), args, { stderrFile });
+  return new Proc(path.join(S.bin, 'bullc-worker'), args, { stderrFile, env });
 }
 
 // Jobs added while the queue(s) are paused, then timed from resume until
@@ -259,7 +282,18 @@ async function processing(round, side, variant, c, n, { queues = ['bench-proc'],
   const errFile = path.join(S.out, 'logs', `${workload}-${side}-${variant}-c${c}-r${round}.log`);
   const blocked0 = await blockedClients();
   const W = [];
-  for (let p = 0; p < procs; p++) W.push(startWorker(side, variant, c, queues, errFile));
+  // noop-http: --http scraped every second; noop-otel: every job traced,
+  // exported (default batching) to a receiver on this machine
+  const extra = {};
+  let receiver = null, scraper = null;
+  if (variant === 'noop-http') extra.args = ['--http', `127.0.0.1:${await freePort()}`];
+  if (variant === 'noop-otel') {
+    receiver = await sideServer();
+    extra.env = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}` };
+  }
+  for (let p = 0; p < procs; p++) W.push(startWorker(side, variant, c, queues, errFile, extra));
+  if (variant === 'noop-http')
+    scraper = setInterval(() => fetch(`http://${extra.args[1]}/metrics`).then(r => r.text()).catch(() => {}), 1000);
   try {
     await waitBlocked(blocked0 + procs * (side === 'node' ? 1 : queues.length), W);
     await sleep(500); // settle: every connection open, nothing to do
@@ -338,7 +372,12 @@ async function processing(round, side, variant, c, n, { queues = ['bench-proc'],
         `RSS ${r.rss_idle_mib.toFixed(1)}/${r.rss_peak_mib.toFixed(1)} MiB, ` +
         `waited for a CPU: worker ${(r.worker_cpu_wait * 100).toFixed(0)}%, Redis ${(r.redis_cpu_wait * 100).toFixed(0)}% of the time`);
   } finally {
+    if (scraper) clearInterval(scraper);
     for (const w of W) await w.stop();
+    if (receiver) {
+      log(`${variant}: ${receiver.spans()} spans received`);
+      await receiver.close();
+    }
     for (const q of Q) await q.close();
   }
 }
@@ -439,6 +478,9 @@ function buildRows() {
     row(`Redis busy during processing c1, ${bp}`, '%', 'higher', ['proc', 'node', 'noop', 1, 'redis_util'], ['proc', 'bullc', 'noop-bp', 1, 'redis_util']);
   }
   row('processing noop c64, bullc-worker --log-level info', 'jobs/s', 'higher', ['proc', 'node', 'noop', 64, 'jobs_per_s'], ['proc', 'bullc', 'noop-loginfo', 64, 'jobs_per_s']);
+  row('processing noop c64, bullc-worker --http scraped every second', 'jobs/s', 'higher', ['proc', 'node', 'noop', 64, 'jobs_per_s'], ['proc', 'bullc', 'noop-http', 64, 'jobs_per_s']);
+  row('processing noop c64, bullc-worker tracing every job (OTLP)', 'jobs/s', 'higher', ['proc', 'node', 'noop', 64, 'jobs_per_s'], ['proc', 'bullc', 'noop-otel', 64, 'jobs_per_s']);
+  row('worker CPU per job c64, tracing every job (OTLP)', 'µs', 'lower', ['proc', 'node', 'noop', 64, 'worker_cpu_us_per_job'], ['proc', 'bullc', 'noop-otel', 64, 'worker_cpu_us_per_job']);
   for (const c of S.concurrencies) {
     row(`Redis busy during processing c${c}`, '%', 'higher', ['proc', 'node', 'noop', c, 'redis_util'], ['proc', 'bullc', 'noop', c, 'redis_util']);
   }
@@ -584,8 +626,11 @@ async function main() {
         }
         if (c === 1) await step(`proc bullc busy-poll c${c}`, () => processing(round, 'bullc', 'noop-bp', c, n));
       }
-    if (want('proc') && S.concurrencies.includes(64))
+    if (want('proc') && S.concurrencies.includes(64)) {
       await step('proc bullc log=info c64', () => processing(round, 'bullc', 'noop-loginfo', 64, S.procJobs));
+      await step('proc bullc --http scraped c64', () => processing(round, 'bullc', 'noop-http', 64, S.procJobs));
+      await step('proc bullc tracing c64', () => processing(round, 'bullc', 'noop-otel', 64, S.procJobs));
+    }
     for (const side of ['node', 'bullc']) if (want('latency')) await step(`latency ${side}`, () => latency(round, side));
     if (S.scale && want('scale')) {
       for (const side of ['node', 'bullc'])
