@@ -75,6 +75,9 @@ void bullc__uuid4(char out[37]);
 /* ---- trace.c, otlp.c: OpenTelemetry spans ------------------------------ */
 struct bullc_tracer_opts {
     char *endpoint, *service;
+    char *tls_ca, *tls_cert, *tls_key; /* https:// only */
+    bullc_tracer_error_cb on_error;
+    void *on_error_data;
     cJSON *resource, *headers; /* string values */
     double ratio;
     bool parent_based;
@@ -86,6 +89,11 @@ struct bullc_tracer {
     double ratio;
     bool parent_based;
     char *host, *host_header, *port, *path;
+    char *endpoint;        /* for messages */
+    bullc_redis_opts *tls; /* https://: TLS settings for tls.c; NULL: plain HTTP */
+    bullc_tracer_error_cb on_error;
+    void *on_error_data;
+    bool failing; /* export thread only: the last export failed */
     sds head;     /* the request line and headers before Content-Length */
     sds resource; /* the body's start: resource and scope, up to "spans":[ */
     size_t max_queue, max_batch;
@@ -162,6 +170,17 @@ char *bullc__resp_write(char *p, int argc, const char *const *argv, const size_t
 sds bullc__resp_cat(sds s, int argc, const char *const *argv, const size_t *lens);
 
 /* ---- url.c (struct behind bullc_redis_opts) ---------------------------- */
+/* How TLS errors (tls.c) name the settings that would mend them and the
+ * peer: Redis's flags unless a bullc_redis_opts says otherwise (the OTLP
+ * exporter reuses the TLS code for https:// with its OTEL_* variables). */
+typedef struct bullc__tls_words {
+    const char *scheme;      /* "https://": with host and port, the peer in messages */
+    const char *ca;          /* what names the CA */
+    const char *client_cert; /* what names the client certificate and key */
+    const char *server_name; /* after "not for host name 'x'" */
+    const char *plain;       /* what to use for a port without TLS */
+    const char *timeout;     /* what bounds the handshake */
+} bullc__tls_words;
 struct bullc_redis_opts {
     char *host;
     int port;
@@ -186,6 +205,7 @@ struct bullc_redis_opts {
     size_t nsentinels;
     bool sentinel_resolved; /* host and port are the master's */
     char *sentinel_master, *sentinel_user, *sentinel_password;
+    const bullc__tls_words *tls_words; /* static; NULL: Redis's */
 };
 int bullc__redis_opts_copy(bullc_redis_opts *dst, const bullc_redis_opts *src);
 void bullc__redis_opts_clear(bullc_redis_opts *opts);

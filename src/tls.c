@@ -37,6 +37,25 @@ static bool is_ip(const char *host) {
 
 static const char *check_name(const bullc_redis_opts *o) { return o->tls_server_name ? o->tls_server_name : o->host; }
 
+/* Redis's settings are flags and REDIS_* variables; another peer (the OTLP
+ * exporter) names its own, so a hint never points at a setting that would
+ * not help. */
+static const bullc__tls_words redis_words = {
+    .ca = "--tls-ca-cert / REDIS_TLS_CA",
+    .client_cert = "--tls-cert and --tls-key",
+    .server_name = " (host name check failed; --tls-server-name / REDIS_TLS_SERVER_NAME names the host the "
+                   "certificate is for)",
+    .plain = "use redis:// for a plain port",
+    .timeout = "REDIS_CONNECT_TIMEOUT",
+};
+static const bullc__tls_words *words(const bullc_redis_opts *o) { return o->tls_words ? o->tls_words : &redis_words; }
+
+static const char *where(const bullc_redis_opts *o, char *buf, size_t size) {
+    if (!o->tls_words) return bullc_redis_opts_describe(o, buf, size);
+    snprintf(buf, size, strchr(o->host, ':') ? "%s[%s]:%d" : "%s%s:%d", o->tls_words->scheme, o->host, o->port);
+    return buf;
+}
+
 static SSL_CTX *ctx_new(const bullc_redis_opts *o, bullc_error *err) {
     char why[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -99,37 +118,40 @@ int bullc__tls_start(const bullc_redis_opts *o, int fd, SSL **out, bullc_error *
         SSL_free(ssl);
         return bullc__err(err, BULLC_ENOMEM, "TLS: cannot set up the connection: %s", ssl_reason(why, sizeof why));
     }
+    SSL_set_app_data(ssl, (void *)o->tls_words); /* io_err's hints, after the handshake */
     *out = ssl;
     return 0;
 }
 
 /* The error of a failed handshake, in the words of what failed. */
 static int handshake_err(SSL *ssl, const bullc_redis_opts *o, int sslerr, bullc_error *err) {
-    char why[256], where[256];
+    char why[256], wbuf[256];
     int saved = errno;
-    const char *reason = ssl_reason(why, sizeof why);
-    bullc_redis_opts_describe(o, where, sizeof where);
+    const char *reason = ssl_reason(why, sizeof why), *at = where(o, wbuf, sizeof wbuf);
+    const bullc__tls_words *w = words(o);
     long v = SSL_get_verify_result(ssl);
     if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
-        return bullc__err(err, BULLC_ECONN,
-                          "TLS: the certificate of %s is not for host name '%s' (host name check failed; "
-                          "--tls-server-name / REDIS_TLS_SERVER_NAME names the host the certificate is for)",
-                          where, check_name(o));
+        return bullc__err(err, BULLC_ECONN, "TLS: the certificate of %s is not for host name '%s'%s", at, check_name(o),
+                          w->server_name);
     if (v != X509_V_OK)
         return bullc__err(err, BULLC_ECONN,
                           "TLS: the certificate of %s was refused: %s (certificate verification failed; "
-                          "--tls-ca-cert / REDIS_TLS_CA names the CA that signed it)",
-                          where, X509_verify_cert_error_string(v));
+                          "%s names the CA that signed it)",
+                          at, X509_verify_cert_error_string(v), w->ca);
     if (sslerr == SSL_ERROR_SYSCALL && !reason[0])
         return bullc__err(err, BULLC_ECONN,
-                          "TLS handshake with %s failed: the server closed the connection%s%s (is it a TLS port?)",
-                          where, saved ? ": " : "", saved ? strerror(saved) : "");
-    return bullc__err(err, BULLC_ECONN, "TLS handshake with %s failed: %s%s", where, reason[0] ? reason : "error",
-                      strstr(reason, "wrong version number") || strstr(reason, "packet length")
-                          ? " (the server does not speak TLS on that port: use redis:// for a plain port)"
-                      : strstr(reason, "certificate required")
-                          ? " (the server wants a client certificate: --tls-cert and --tls-key)"
-                          : "");
+                          "TLS handshake with %s failed: the server closed the connection%s%s (is it a TLS port?)", at,
+                          saved ? ": " : "", saved ? strerror(saved) : "");
+    bool plain = strstr(reason, "wrong version number") || strstr(reason, "packet length");
+    bool want_cert = strstr(reason, "certificate required");
+    return bullc__err(err, BULLC_ECONN, "TLS handshake with %s failed: %s%s%s%s", at, reason[0] ? reason : "error",
+                      plain       ? " (the server does not speak TLS on that port: "
+                      : want_cert ? " (the server wants a client certificate: "
+                                  : "",
+                      plain       ? w->plain
+                      : want_cert ? w->client_cert
+                                  : "",
+                      plain || want_cert ? ")" : "");
 }
 
 int bullc__tls_handshake(SSL *ssl, const bullc_redis_opts *o, bullc_error *err) {
@@ -166,11 +188,11 @@ int bullc__tls_connect(const bullc_redis_opts *o, int fd, int timeout_ms, SSL **
         struct pollfd p = {fd, rc == 1 ? POLLIN : POLLOUT, 0};
         int64_t left = deadline - now_ms();
         if (left <= 0 || poll(&p, 1, (int)left) == 0) {
-            char where[256];
+            char wbuf[256];
             rc = bullc__err(err, BULLC_ETIMEDOUT,
-                            "TLS handshake with %s failed: no answer within %d ms (REDIS_CONNECT_TIMEOUT): "
-                            "is it a TLS port? A plain Redis port does not answer a TLS hello",
-                            bullc_redis_opts_describe(o, where, sizeof where), timeout_ms);
+                            "TLS handshake with %s failed: no answer within %d ms (%s): "
+                            "is it a TLS port? A plain port does not answer a TLS hello",
+                            where(o, wbuf, sizeof wbuf), timeout_ms, words(o)->timeout);
             break;
         }
     }
@@ -188,21 +210,25 @@ int bullc__tls_connect(const bullc_redis_opts *o, int fd, int timeout_ms, SSL **
  * so it surfaces here. */
 static int io_err(SSL *ssl, int rc, const char *doing, bullc_error *err) {
     char why[256];
+    const bullc__tls_words *w = SSL_get_app_data(ssl);
+    const char *cc = (w ? w : &redis_words)->client_cert;
     int e = SSL_get_error(ssl, rc), saved = errno;
     const char *reason = ssl_reason(why, sizeof why);
     /* A server that requires a client certificate may reset the connection
      * before its alert is read: without one of ours, say so. */
-    const char *hint =
-        SSL_get_certificate(ssl) ? "" : " (if the server requires client certificates: --tls-cert and --tls-key)";
+    bool mine = SSL_get_certificate(ssl);
+    const char *hint = mine ? "" : " (if the server requires client certificates: ";
     if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && !reason[0] && !saved))
-        return bullc__err(err, BULLC_ECONN, "TLS: the server closed the connection%s", hint);
+        return bullc__err(err, BULLC_ECONN, "TLS: the server closed the connection%s%s%s", hint, mine ? "" : cc,
+                          mine ? "" : ")");
+    bool reset = saved == ECONNRESET || saved == EPIPE;
     if (e == SSL_ERROR_SYSCALL && !reason[0])
-        return bullc__err(err, BULLC_ECONN, "TLS: %s failed: %s%s", doing, strerror(saved),
-                          saved == ECONNRESET || saved == EPIPE ? hint : "");
-    return bullc__err(err, BULLC_ECONN, "TLS: %s failed: %s%s", doing, reason,
-                      strstr(reason, "certificate required") ? " (the server wants a client certificate: "
-                                                               "--tls-cert and --tls-key)"
-                                                             : "");
+        return bullc__err(err, BULLC_ECONN, "TLS: %s failed: %s%s%s%s", doing, strerror(saved), reset ? hint : "",
+                          reset && !mine ? cc : "", reset && !mine ? ")" : "");
+    bool want_cert = strstr(reason, "certificate required");
+    return bullc__err(err, BULLC_ECONN, "TLS: %s failed: %s%s%s%s", doing, reason,
+                      want_cert ? " (the server wants a client certificate: " : "", want_cert ? cc : "",
+                      want_cert ? ")" : "");
 }
 
 ssize_t bullc__tls_read(SSL *ssl, char *buf, size_t n, bool *want_write, bullc_error *err) {

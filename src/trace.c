@@ -35,6 +35,9 @@ void bullc_tracer_opts_free(bullc_tracer_opts *o) {
     if (!o) return;
     free(o->endpoint);
     free(o->service);
+    free(o->tls_ca);
+    free(o->tls_cert);
+    free(o->tls_key);
     cJSON_Delete(o->resource);
     cJSON_Delete(o->headers);
     free(o);
@@ -50,8 +53,30 @@ static int set_str(char **dst, const char *v) {
 }
 
 int bullc_tracer_opts_set_endpoint(bullc_tracer_opts *o, const char *url) {
-    if (!url || strncmp(url, "http://", 7) || !url[7]) return BULLC_EINVAL;
+    if (!url || !((!strncmp(url, "http://", 7) && url[7]) || (!strncmp(url, "https://", 8) && url[8])))
+        return BULLC_EINVAL;
     return set_str(&o->endpoint, url);
+}
+int bullc_tracer_opts_set_tls_ca(bullc_tracer_opts *o, const char *path) {
+    return path && *path ? set_str(&o->tls_ca, path) : BULLC_EINVAL;
+}
+int bullc_tracer_opts_set_tls_client_cert(bullc_tracer_opts *o, const char *cert, const char *key) {
+    if (!cert || !*cert || !key || !*key) return BULLC_EINVAL;
+    char *c = strdup(cert), *k = strdup(key);
+    if (!c || !k) {
+        free(c);
+        free(k);
+        return BULLC_ENOMEM;
+    }
+    free(o->tls_cert);
+    free(o->tls_key);
+    o->tls_cert = c;
+    o->tls_key = k;
+    return 0;
+}
+void bullc_tracer_opts_set_error_cb(bullc_tracer_opts *o, bullc_tracer_error_cb cb, void *data) {
+    o->on_error = cb;
+    o->on_error_data = data;
 }
 int bullc_tracer_opts_set_service_name(bullc_tracer_opts *o, const char *name) {
     return name && *name ? set_str(&o->service, name) : BULLC_EINVAL;
@@ -121,6 +146,30 @@ static char *decode(char *s) {
     while (w > s && (w[-1] == ' ' || w[-1] == '\t')) w--;
     *w = 0;
     return s;
+}
+
+/* The spec's TLS variables (file paths, PEM): the CA that signs the
+ * collector's certificate, and a client certificate with its key for mutual
+ * TLS. They need an https:// endpoint: with http:// they would protect
+ * nothing, which the user believes they do, so that is refused. */
+static int env_tls(bullc_tracer_opts *o, bullc_error *err) {
+    const char *ca = env2("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE");
+    const char *cert = env2("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE");
+    const char *key = env2("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY");
+    if ((ca || cert || key) && strncmp(o->endpoint, "https://", 8))
+        return bullc__err(err, BULLC_EINVAL,
+                          "OTEL_EXPORTER_OTLP_%s is set but the endpoint '%s' is not https:// (spans would go "
+                          "unencrypted)",
+                          ca     ? "CERTIFICATE"
+                          : cert ? "CLIENT_CERTIFICATE"
+                                 : "CLIENT_KEY",
+                          o->endpoint);
+    if (!cert != !key)
+        return bullc__err(err, BULLC_EINVAL, "OTEL_EXPORTER_OTLP_CLIENT_%s is set without OTEL_EXPORTER_OTLP_CLIENT_%s",
+                          cert ? "CERTIFICATE" : "KEY", cert ? "KEY" : "CERTIFICATE");
+    int rc = ca ? bullc_tracer_opts_set_tls_ca(o, ca) : 0;
+    if (!rc && cert) rc = bullc_tracer_opts_set_tls_client_cert(o, cert, key);
+    return rc ? bullc__err(err, rc, "out of memory") : 0;
 }
 
 /* "k=v,k2=v2" (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS). */
@@ -219,9 +268,10 @@ int bullc_tracer_opts_from_env(bullc_tracer_opts *o, bool *enabled, bullc_error 
         sdsfree(url);
     }
     if (rc)
-        return bullc__err(err, rc, "%s: '%s' is not an http:// URL (bullc exports over plain HTTP)",
+        return bullc__err(err, rc, "%s: '%s' is not an http:// or https:// URL",
                           ep && *ep ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT",
                           ep && *ep ? ep : base);
+    if ((rc = env_tls(o, err))) return rc;
     if ((v = getenv("OTEL_RESOURCE_ATTRIBUTES")) && (rc = parse_pairs("OTEL_RESOURCE_ATTRIBUTES", v, o->resource, err)))
         return rc;
     if ((v = getenv("OTEL_EXPORTER_OTLP_HEADERS")) &&

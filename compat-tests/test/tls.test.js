@@ -16,41 +16,11 @@ const path = require('node:path');
 const IORedis = require('ioredis');
 const { bullc, eventually, nodeBullmq, redis, redisUrl, sleep } = require('../lib/harness');
 const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
+const { certs } = require('../lib/certs');
 
 const dir = tmpDir('tls');
-const f = (name) => path.join(dir, name);
+const { f, cert } = certs(dir);
 const servers = {};
-
-function openssl(...args) {
-  const r = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir });
-  assert.strictEqual(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
-}
-
-// A key and a certificate signed by `ca` ({crt, key}) for `san`, valid
-// between `start` and `end` (openssl ca's YYMMDDHHMMSSZ), or self-signed.
-function cert(name, cn, { ca, san, start, end } = {}) {
-  openssl('genrsa', '-out', f(`${name}.key`), '2048');
-  if (!ca) {
-    openssl('req', '-x509', '-new', '-key', f(`${name}.key`), '-out', f(`${name}.crt`), '-days', '2', '-subj',
-      `/CN=${cn}`, ...(san ? ['-addext', `subjectAltName=${san}`] : []));
-    return;
-  }
-  openssl('req', '-new', '-key', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`);
-  // openssl ca is the tool that takes explicit validity dates (an expired certificate)
-  const cadir = f(`ca-${name}`);
-  fs.mkdirSync(cadir, { recursive: true });
-  fs.writeFileSync(path.join(cadir, 'index.txt'), '');
-  fs.writeFileSync(path.join(cadir, 'serial'), '1000\n');
-  fs.writeFileSync(path.join(cadir, 'ca.cnf'), [
-    '[ca]', 'default_ca = d', '[d]', `dir = ${cadir}`, 'database = $dir/index.txt', 'serial = $dir/serial',
-    'new_certs_dir = $dir', 'default_md = sha256', 'policy = p', 'copy_extensions = none', 'unique_subject = no',
-    '[p]', 'commonName = supplied', '[ext]', 'basicConstraints = CA:FALSE',
-    ...(san ? [`subjectAltName = ${san}`] : []), '',
-  ].join('\n'));
-  openssl('ca', '-batch', '-config', path.join(cadir, 'ca.cnf'), '-extensions', 'ext', '-cert', f(`${ca}.crt`),
-    '-keyfile', f(`${ca}.key`), '-in', f(`${name}.csr`), '-out', f(`${name}.crt`), '-notext',
-    '-startdate', start || '200101000000Z', '-enddate', end || '20991231000000Z');
-}
 
 async function tlsServer(name, crt, extra = []) {
   const port = await freePort();

@@ -269,8 +269,8 @@ describe('OpenTelemetry with bullmq-otel', () => {
     const r = new IORedis(redisUrl());
     closers.push(r);
     assert.equal(JSON.parse(await r.hget(`${prefix}:plain:${id}`, 'opts')).tm, undefined);
-    const bad = bullc(['add', 'plain', 'x'], { prefix, env: { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4318' } });
+    const bad = bullc(['add', 'plain', 'x'], { prefix, env: { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317' } });
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /OTEL_EXPORTER_OTLP_ENDPOINT.*http:\/\//);
+    assert.match(bad.stderr, /OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc:\/\/collector:4317' is not an http:\/\/ or https:\/\/ URL/);
   });
 });

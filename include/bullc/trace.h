@@ -34,14 +34,32 @@ BULLC_EXPORT void bullc_tracer_opts_free(bullc_tracer_opts *o);
 /* Reads the standard variables: OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER
  * (otlp or none), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as is) or
  * OTEL_EXPORTER_OTLP_ENDPOINT (+ "/v1/traces"), OTEL_EXPORTER_OTLP[_TRACES]
- * _PROTOCOL (http/json only), _HEADERS and _TIMEOUT, OTEL_SERVICE_NAME,
+ * _PROTOCOL (http/json only), _HEADERS, _TIMEOUT, _CERTIFICATE,
+ * _CLIENT_CERTIFICATE and _CLIENT_KEY (with an https:// endpoint only), OTEL_SERVICE_NAME,
  * OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and _ARG, OTEL_BSP_
  * SCHEDULE_DELAY, MAX_QUEUE_SIZE and MAX_EXPORT_BATCH_SIZE. *enabled tells
  * whether tracing is configured (an endpoint, not disabled): tracing is off
  * unless it is. 0, or BULLC_EINVAL with a message naming the variable. */
 BULLC_EXPORT int bullc_tracer_opts_from_env(bullc_tracer_opts *o, bool *enabled, bullc_error *err);
-/* The URL spans are POSTed to, "http://host[:port]/path" (plain HTTP). */
+/* The URL spans are POSTed to, "http://host[:port]/path" or
+ * "https://host[:port]/path" (TLS 1.2+, the server's certificate verified
+ * against the CA below or the system's store, and its host name checked;
+ * never a fallback to plain HTTP). */
 BULLC_EXPORT int bullc_tracer_opts_set_endpoint(bullc_tracer_opts *o, const char *url);
+/* The CA certificates (a PEM file or a directory of hashed certificates)
+ * that verify an https:// endpoint instead of the system's store. */
+BULLC_EXPORT int bullc_tracer_opts_set_tls_ca(bullc_tracer_opts *o, const char *path);
+/* A client certificate (PEM chain) and its key for an https:// endpoint that
+ * asks for one (mutual TLS). */
+BULLC_EXPORT int bullc_tracer_opts_set_tls_client_cert(bullc_tracer_opts *o, const char *cert, const char *key);
+/* Called when an export fails after the previous one succeeded (or on the
+ * first export): once per outage, not once per batch, so a log it writes
+ * says once why spans are being dropped. `err` is borrowed for the call and
+ * names the endpoint and the cause (a refused certificate, a connection
+ * refused, an HTTP status). Runs on the tracer's export thread, never on a
+ * loop: it must be thread-safe and quick. NULL (the default): nothing. */
+typedef void (*bullc_tracer_error_cb)(const bullc_error *err, void *data);
+BULLC_EXPORT void bullc_tracer_opts_set_error_cb(bullc_tracer_opts *o, bullc_tracer_error_cb cb, void *data);
 /* The resource's service.name. */
 BULLC_EXPORT int bullc_tracer_opts_set_service_name(bullc_tracer_opts *o, const char *name);
 /* A resource attribute (a string); a key given again replaces its value. */
@@ -60,7 +78,8 @@ BULLC_EXPORT int bullc_tracer_opts_set_batching(bullc_tracer_opts *o, size_t max
                                                 int64_t delay_ms, int64_t timeout_ms);
 
 /* Starts a tracer (its export thread) in *out. BULLC_EINVAL without an
- * endpoint or with one that is not http://; BULLC_ENOMEM; BULLC_ESYS when the
+ * endpoint, with one that is not http:// or https://, or with TLS settings
+ * and an http:// endpoint; BULLC_ENOMEM; BULLC_ESYS when the
  * thread cannot start. `o` stays the caller's. Any thread. */
 BULLC_EXPORT int bullc_tracer_new(bullc_tracer **out, const bullc_tracer_opts *o, bullc_error *err);
 /* Exports what is queued (waiting at most the export timeout), stops the

@@ -114,6 +114,12 @@ static void clear_env(void) {
                           "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
                           "OTEL_EXPORTER_OTLP_TIMEOUT",
                           "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                          "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                          "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                          "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                          "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                          "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                          "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
                           "OTEL_SERVICE_NAME",
                           "OTEL_RESOURCE_ATTRIBUTES",
                           "OTEL_TRACES_SAMPLER",
@@ -191,7 +197,9 @@ Test(trace, env_errors_name_the_variable) {
                  {"OTEL_BSP_MAX_QUEUE_SIZE", "0"},
                  {"OTEL_RESOURCE_ATTRIBUTES", "novalue"},
                  {"OTEL_EXPORTER_OTLP_TIMEOUT", "soon"},
-                 {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318"}};
+                 {"OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://c:4317"},
+                 {"OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"},
+                 {"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/client.key"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         clear_env();
         setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
@@ -232,7 +240,8 @@ Test(trace, tracer_new_checks_its_endpoint) {
     bullc_tracer *t = NULL;
     cr_assert_eq(bullc_tracer_opts_new(&o), 0);
     cr_assert_eq(bullc_tracer_new(&t, o, NULL), BULLC_EINVAL, "no endpoint");
-    cr_assert_eq(bullc_tracer_opts_set_endpoint(o, "https://x"), BULLC_EINVAL);
+    cr_assert_eq(bullc_tracer_opts_set_endpoint(o, "ftp://x"), BULLC_EINVAL);
+    cr_assert_eq(bullc_tracer_opts_set_endpoint(o, "https://"), BULLC_EINVAL);
     cr_assert_eq(bullc_tracer_opts_set_sampler(o, 1.5, false), BULLC_EINVAL);
     cr_assert_eq(bullc_tracer_opts_set_batching(o, 0, 1, 1, 1), BULLC_EINVAL);
     cr_assert_eq(bullc_tracer_opts_add_header(o, "x\r\ny", "v"), BULLC_EINVAL);
@@ -245,5 +254,32 @@ Test(trace, tracer_new_checks_its_endpoint) {
     cr_assert_eq(bullc_tracer_new(&t, o, NULL), 0);
     cr_assert_eq(bullc_tracer_dropped(t), 0);
     bullc_tracer_free(t);
+    /* TLS settings protect nothing over http://: refused, not ignored */
+    cr_assert_eq(bullc_tracer_opts_set_tls_ca(o, "/ca.pem"), 0);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_tracer_new(&t, o, &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "use https://"), "%s", err.message);
+    cr_assert_eq(bullc_tracer_opts_set_endpoint(o, "https://127.0.0.1:9/v1/traces"), 0);
+    cr_assert_eq(bullc_tracer_new(&t, o, NULL), 0, "a CA file is read at export, where a bad one drops spans");
+    bullc_tracer_free(t);
     bullc_tracer_opts_free(o);
+}
+
+Test(trace, env_tls_settings) {
+    clear_env();
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318", 1);
+    setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", "/general-ca.pem", 1);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/traces-ca.pem", 1);
+    setenv("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/client.crt", 1);
+    setenv("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/client.key", 1);
+    bullc_tracer_opts *o;
+    bool on = false;
+    cr_assert_eq(from_env(&o, &on, NULL), 0);
+    cr_assert(on);
+    cr_assert_str_eq(o->endpoint, "https://collector:4318/v1/traces");
+    cr_assert_str_eq(o->tls_ca, "/traces-ca.pem", "the traces variable wins, as for the endpoint");
+    cr_assert_str_eq(o->tls_cert, "/client.crt");
+    cr_assert_str_eq(o->tls_key, "/client.key");
+    bullc_tracer_opts_free(o);
+    clear_env();
 }

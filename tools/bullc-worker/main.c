@@ -27,6 +27,13 @@ static int fatal(const bw_config *cfg, int code, const char *fmt, ...) {
     return code;
 }
 
+/* On the exporter's thread (tlog is thread-safe): once per outage, so an
+ * operator learns why bullc_worker_trace_spans_dropped_total grows. */
+static void export_failed(const bullc_error *err, void *data) {
+    (void)data;
+    TLOG(TLOG_WARN, "tracing-export-failed", TLOG_S("error", err->message));
+}
+
 /* OpenTelemetry from the standard OTEL_* variables: off unless an endpoint
  * is set. */
 static int tracer_settings(const bw_config *cfg, bullc_tracer **out) {
@@ -35,6 +42,7 @@ static int tracer_settings(const bw_config *cfg, bullc_tracer **out) {
     bool on = false;
     if (bullc_tracer_opts_new(&o)) return fatal(cfg, BW_EXIT_FAIL, "out of memory");
     bullc_tracer_opts_set_service_name(o, "bullc-worker");
+    bullc_tracer_opts_set_error_cb(o, export_failed, NULL);
     int rc = bullc_tracer_opts_from_env(o, &on, &err);
     if (!rc && on) rc = bullc_tracer_new(out, o, &err);
     bullc_tracer_opts_free(o);

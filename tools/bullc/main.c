@@ -254,12 +254,20 @@ int cli_exit_for(int rc) {
     }
 }
 
+/* On the exporter's thread: one line per outage, so the user knows why the
+ * trace is missing (the command itself succeeds). */
+static void export_failed(const bullc_error *err, void *data) {
+    (void)data;
+    fprintf(stderr, "bullc: %s\n", err->message);
+}
+
 int cli_open_tracer(cli *c) {
     bullc_error err = {0};
     bullc_tracer_opts *o = NULL;
     bool on = false;
     if (bullc_tracer_opts_new(&o)) return cli_fail(EXIT_FAIL, "out of memory");
     bullc_tracer_opts_set_service_name(o, "bullc");
+    bullc_tracer_opts_set_error_cb(o, export_failed, NULL);
     int rc = bullc_tracer_opts_from_env(o, &on, &err);
     if (!rc && on) rc = bullc_tracer_new(&c->tracer, o, &err);
     bullc_tracer_opts_free(o);
