@@ -76,12 +76,16 @@ function niceTicks(min, max, n = 5) {
 const esc = s => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function timeseries(p, series, w, h, start, end) {
-  const padL = 70, padR = 12, padT = 8, legendH = 18 * Math.ceil(series.length / 3) + 6, padB = 22 + legendH;
+  // the legend below the plot, in as many columns as keep it to half the panel
+  const maxRows = Math.max(1, Math.floor(h / 2 / 14));
+  const cols = Math.max(3, Math.ceil(series.length / maxRows)), rows = Math.ceil(series.length / cols);
+  const lh = cols > 3 ? 14 : 16;
+  const padL = 70, padR = 12, padT = 8, legendH = lh * rows + 6, padB = 22 + legendH;
   const pw = w - padL - padR, ph = h - padT - padB;
   const vals = series.flatMap(s => s.points.map(q => q[1]));
   let lo = Math.min(0, ...vals), hi = Math.max(...vals, 0);
   if (!vals.length || hi === lo) hi = lo + 1;
-  const ticks = niceTicks(lo, hi);
+  const ticks = niceTicks(lo, hi, Math.max(2, Math.min(5, Math.floor(ph / 25)))); // labels ~25 px apart
   lo = Math.min(lo, ticks[0]);
   hi = Math.max(hi, ticks[ticks.length - 1]);
   const X = t => padL + ((t - start) / (end - start)) * pw, Y = v => padT + ph - ((v - lo) / (hi - lo)) * ph;
@@ -105,9 +109,9 @@ function timeseries(p, series, w, h, start, end) {
       prev = t;
     }
     svg += `<path d="${d}" fill="none" stroke="${c}" stroke-width="1.5"/>`;
-    const lx = padL + (i % 3) * (pw / 3), ly = padT + ph + 36 + 18 * Math.floor(i / 3);
+    const lx = padL + (i % cols) * (pw / cols), ly = padT + ph + 36 + lh * Math.floor(i / cols);
     svg += `<rect x="${lx}" y="${ly - 9}" width="14" height="4" fill="${c}"/>`;
-    svg += `<text x="${lx + 20}" y="${ly - 3}" class="lg">${esc(s.name)}</text>`;
+    svg += `<text x="${lx + 20}" y="${ly - 3}" class="${cols > 3 ? 'lg sm' : 'lg'}">${esc(s.name)}</text>`;
   });
   if (!series.length) svg += `<text x="${w / 2}" y="${h / 2}" text-anchor="middle" class="ax">No data</text>`;
   return `<svg width="${w}" height="${h}">${svg}</svg>`;
@@ -149,7 +153,7 @@ body{margin:0;background:#111217;font-family:Inter,Helvetica,Arial,sans-serif;co
 .grid{position:relative;margin:8px}
 .panel{position:absolute;background:#181b1f;border:1px solid #24272e;border-radius:2px;box-sizing:border-box;padding:0 8px}
 .title{height:30px;line-height:30px;font-size:13px;font-weight:500}
-.ax{fill:#8e8e99;font-size:11px}.lg{fill:#ccccdc;font-size:12px}
+.ax{fill:#8e8e99;font-size:11px}.lg{fill:#ccccdc;font-size:12px}.sm{font-size:10.5px}
 .stat{display:flex;gap:8px}.stat>div{border-radius:2px;color:#fff;padding:8px;box-sizing:border-box;font-size:13px}
 .big{font-size:44px;font-weight:500}
 </style><div class="top">${title}</div><div class="grid" style="height:${bottom}px">${html}</div>`;
