@@ -480,6 +480,7 @@ function buildRows() {
   row('processing noop c64, bullc-worker --log-level info', 'jobs/s', 'higher', ['proc', 'node', 'noop', 64, 'jobs_per_s'], ['proc', 'bullc', 'noop-loginfo', 64, 'jobs_per_s']);
   row('processing noop c64, bullc-worker --http scraped every second', 'jobs/s', 'higher', ['proc', 'node', 'noop', 64, 'jobs_per_s'], ['proc', 'bullc', 'noop-http', 64, 'jobs_per_s']);
   row('processing noop c64, bullc-worker tracing every job (OTLP)', 'jobs/s', 'higher', ['proc', 'node', 'noop', 64, 'jobs_per_s'], ['proc', 'bullc', 'noop-otel', 64, 'jobs_per_s']);
+  row('worker CPU per job c64, bullc-worker --http scraped every second', 'µs', 'lower', ['proc', 'node', 'noop', 64, 'worker_cpu_us_per_job'], ['proc', 'bullc', 'noop-http', 64, 'worker_cpu_us_per_job']);
   row('worker CPU per job c64, tracing every job (OTLP)', 'µs', 'lower', ['proc', 'node', 'noop', 64, 'worker_cpu_us_per_job'], ['proc', 'bullc', 'noop-otel', 64, 'worker_cpu_us_per_job']);
   for (const c of S.concurrencies) {
     row(`Redis busy during processing c${c}`, '%', 'higher', ['proc', 'node', 'noop', c, 'redis_util'], ['proc', 'bullc', 'noop', c, 'redis_util']);
