@@ -116,7 +116,7 @@ void bullc__adopt(bullc_worker *w, const char *token) {
     snprintf(last, sizeof last, "%d", ADOPT_SCAN - 1);
     const char *argv[] = {"LRANGE", w->keys.k[BULLC__K_ACTIVE], "0", last};
     w->fetching++; /* a close waits for it, as for a fetch */
-    if (bullc__aconn_cmd(&w->cmd, 0, active_reply, a, 4, argv, NULL)) adopt_end(a);
+    if (bullc__aconn_cmd(w->cmd, 0, active_reply, a, 4, argv, NULL)) adopt_end(a);
 }
 
 bool bullc__script_runtime_error(const bullc_error *err) {

@@ -382,7 +382,8 @@ struct bullc_worker_opts {
     void *processor_data;
     bullc_backoff_fn backoff_strategy;
     void *backoff_data;
-    bullc_tracer *tracer; /* borrowed; NULL: no spans */
+    bullc_tracer *tracer;      /* borrowed; NULL: no spans */
+    bullc_worker_group *group; /* borrowed; NULL: the worker's own connections */
 };
 struct bullc_queue_events_opts {
     bullc_redis_opts *redis;
@@ -528,7 +529,7 @@ int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *
 /* Starts connecting (and reconnecting whenever the connection is lost). */
 void bullc__aconn_start(bullc__aconn *c);
 bool bullc__aconn_ready(const bullc__aconn *c);
-/* Sends a command when the connection is ready: returns 0 and `cb` runs
+/* Sends a command (any number of arguments) when the connection is ready: returns 0 and `cb` runs
  * exactly once; otherwise returns BULLC_ECONN and `cb` never runs.
  * `timeout_ms` <= 0 uses the command timeout of the settings. */
 int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc, const char **argv,
@@ -540,6 +541,33 @@ int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_m
 /* Closes for good: pending callbacks run with r == NULL, then on_closed runs
  * once the libuv handles are closed; only then may `c` be freed. */
 void bullc__aconn_close(bullc__aconn *c);
+
+/* ---- worker_group.c ------------------------------------------------------ */
+struct bullc_worker_group {
+    uv_loop_t *loop;
+    bullc__aconn cmd, block;
+    bullc_worker *members; /* a list through gprev/gnext */
+    int nmembers;
+    bullc_worker **idle; /* members waiting for their marker */
+    int nidle, cap_idle;
+    bullc_worker **snap; /* the keys of the BZPOPMIN in flight, in order (NULL: left since) */
+    int nsnap, cap_snap;
+    int rot;            /* where the next BZPOPMIN's keys start, for fairness */
+    bool blocking;      /* a BZPOPMIN is in flight */
+    bool unblocking;    /* a CLIENT UNBLOCK is in flight or due */
+    long long block_id; /* the blocking connection's CLIENT ID (0: unknown) */
+    double min_block;
+    bool integer_block;
+    int max_active, active, fetching; /* the process-wide cap (0: none), jobs in process, moveToActive out */
+    bullc_worker **want;              /* members held back by the cap, in turn order (a ring) */
+    int want_head, nwant, cap_want;
+    bullc_worker *granted; /* the member being given a free slot in turn */
+    uv_timer_t join_timer, unblock_timer, slot_timer;
+    int handles_open;
+    bool closing;
+    void (*close_cb)(bullc_worker_group *g, void *data);
+    void *close_data;
+};
 
 /* ---- worker.c, job.c, locks.c ---------------------------------------- */
 typedef struct bullc__jobop bullc__jobop;
@@ -603,7 +631,16 @@ void bullc__wstats_duration(bullc__wstats *s, double seconds);
 
 struct bullc_worker {
     uv_loop_t *loop;
-    bullc__aconn cmd, block;
+    /* own_cmd/own_block, or a group's shared pair (worker_group.c) */
+    bullc__aconn *cmd, *block;
+    bullc__aconn own_cmd, own_block;
+    bullc_worker_group *group;   /* NULL: the worker's own two connections */
+    bullc_worker *gprev, *gnext; /* in the group's members */
+    int g_idle;                  /* index in the group's waiting workers, -1: not waiting */
+    int g_snap;                  /* index in the keys of the group's BZPOPMIN in flight, -1: not in it */
+    int64_t g_poll_due;          /* ms since the epoch: poll once then (drain delay) without a marker */
+    bool g_ready_due;            /* the group's command connection is ready: run this worker's ready steps */
+    bool g_wanting;              /* held back by the group's cap, in its turn ring */
     sds queue, prefix, name;
     sds qualified_name;           /* "<prefix>:<queue>", Node's queueQualifiedName */
     bullc__keys keys;             /* keys.k[BULLC__K_BASE] is "<prefix>:<queue>:" */
@@ -717,6 +754,42 @@ const bullc__keys *bullc__queue_keys(const bullc_queue *q);
 const bullc_job_opts *bullc__queue_default_opts(const bullc_queue *q);
 /* queue.c: the settings the handle connects with (for checks.c's own connection). */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
+
+/* worker_group.c: many workers on one command and one blocking connection. */
+/* Joins/leaves the group's members (bullc_worker_new / the close). */
+void bullc__group_join(bullc_worker_group *g, bullc_worker *w);
+void bullc__group_leave(bullc_worker_group *g, bullc_worker *w);
+/* The worker's queue is drained: wait for its marker on the group's blocking
+ * connection (w->blocking is set); bullc__worker_block_done runs once. */
+void bullc__group_wait(bullc_worker_group *g, bullc_worker *w);
+/* Stops waiting (a close): w->blocking is cleared, nothing runs. */
+void bullc__group_unwait(bullc_worker_group *g, bullc_worker *w);
+/* Whether the process-wide cap leaves no slot: the worker is queued and
+ * pumped when one frees (round-robin across the group's workers). */
+bool bullc__group_full(bullc_worker_group *g, bullc_worker *w);
+/* A job of a member took / left a slot (in_flight went up / down). */
+void bullc__group_slot_taken(bullc_worker_group *g);
+void bullc__group_slot_freed(bullc_worker_group *g);
+/* Whether workers wait for a slot under the cap: a finishing job then
+ * leaves its slot to them instead of fetching its queue's next job. */
+bool bullc__group_contended(const bullc_worker_group *g);
+/* A member's moveToActive went out / came back (the cap counts it). */
+void bullc__group_fetch(bullc_worker_group *g, int delta);
+/* worker.c: the shortest BZPOPMIN timeout the server takes, and whether it
+ * takes whole seconds only, from an INFO server reply (unchanged when it is
+ * not one: INFO may be forbidden). */
+void bullc__worker_info_limits(const redisReply *r, double *min_block, bool *integer_block);
+/* worker.c: loads the worker scripts of `proto` on `c`. */
+void bullc__worker_preload(bullc__aconn *c, const bullc__protocol *proto);
+/* The group's Redis facts for its workers' BZPOPMIN timeouts. */
+void bullc__group_block_limits(const bullc_worker_group *g, double *min_block, bool *integer_block);
+/* worker.c: the group's command connection is ready (its scripts loaded):
+ * the worker's own ready steps (meta.version, resends, pump). */
+void bullc__worker_cmd_ready(bullc_worker *w);
+void bullc__worker_block_ready(bullc_worker *w);
+/* A wait ended: `r` the BZPOPMIN reply ([key, member, score] or nil), or
+ * NULL when the blocking connection failed. */
+void bullc__worker_block_done(bullc_worker *w, const redisReply *r);
 
 /* worker.c: meta.version read again (at each stalled-jobs check): a change
  * of major stops the worker's fetching with an error event. */

@@ -93,6 +93,11 @@ int bullc_worker_opts_set_tracer(bullc_worker_opts *o, bullc_tracer *tracer) {
     return 0;
 }
 
+int bullc_worker_opts_set_group(bullc_worker_opts *o, bullc_worker_group *group) {
+    o->group = group;
+    return 0;
+}
+
 /* 0 (auto), 5 or 6: the majors whose protocol bullc has. */
 static int set_major(int *dst, int major) {
     if (major != 0 && !bullc__protocol_of(major)) return BULLC_EINVAL;

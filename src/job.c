@@ -469,7 +469,7 @@ static int op_send(bullc__jobop *op) {
         argv[n] = op->id, lens[n++] = sdslen(op->id);
     }
     int rc =
-        bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, op_calls[op->kind]), 0, op_reply, op, n, argv, lens);
+        bullc__aconn_eval(w->cmd, bullc__call_script(w->proto, op_calls[op->kind]), 0, op_reply, op, n, argv, lens);
     sdsfree(own), sdsfree(own2);
     if (rc == 0) op->job->ops_pending++; /* the job's finish waits for the answer */
     return rc;

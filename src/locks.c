@@ -42,7 +42,7 @@ static void lock_tick(uv_timer_t *t) {
     size_t n = 0;
     for (bullc_job *j = w->jobs; j; j = j->next)
         if (j->state != BULLC__JOB_FINISHED && !j->lock_lost && !j->moved && j->lock_ts + half <= now) n++;
-    if (n && bullc__aconn_ready(&w->cmd)) {
+    if (n && bullc__aconn_ready(w->cmd)) {
         msgpack_pack_array(&tokens.pk, n);
         msgpack_pack_array(&ids.pk, n);
         for (bullc_job *j = w->jobs; j; j = j->next)
@@ -60,7 +60,7 @@ static void lock_tick(uv_timer_t *t) {
         argv[a] = tokens.sbuf.data, lens[a++] = tokens.sbuf.size;
         argv[a] = ids.sbuf.data, lens[a++] = ids.sbuf.size;
         argv[a] = dur, lens[a++] = strlen(dur);
-        bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_EXTEND_LOCKS), 0, renew_reply, w, a, argv,
+        bullc__aconn_eval(w->cmd, bullc__call_script(w->proto, BULLC__C_EXTEND_LOCKS), 0, renew_reply, w, a, argv,
                           lens);
     }
     bullc__packbuf_destroy(&tokens);
@@ -157,7 +157,7 @@ static int stalled_send(bullc_worker *w, bullc_stalled_check_cb cb, void *data) 
     int a = bullc__call_keys(w->proto, BULLC__C_MOVE_STALLED, &w->keys, NULL, argv, lens);
     const char *args[] = {max, w->keys.k[BULLC__K_BASE], now, interval};
     for (int i = 0; i < 4; i++) argv[a] = args[i], lens[a++] = strlen(args[i]);
-    int rc = bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_MOVE_STALLED), 0, stalled_reply, call, a,
+    int rc = bullc__aconn_eval(w->cmd, bullc__call_script(w->proto, BULLC__C_MOVE_STALLED), 0, stalled_reply, call, a,
                                argv, lens);
     if (rc) free(call);
     return rc;
@@ -165,13 +165,13 @@ static int stalled_send(bullc_worker *w, bullc_stalled_check_cb cb, void *data) 
 
 static void stalled_tick(uv_timer_t *t) {
     bullc_worker *w = t->data;
-    if (w->closing || w->paused || !bullc__aconn_ready(&w->cmd)) return;
+    if (w->closing || w->paused || !bullc__aconn_ready(w->cmd)) return;
     stalled_send(w, NULL, NULL);
 }
 
 int bullc_worker_check_stalled(bullc_worker *w, bullc_stalled_check_cb cb, void *data) {
     if (w->closing) return BULLC_ECLOSED;
-    if (!bullc__aconn_ready(&w->cmd)) return BULLC_ECONN;
+    if (!bullc__aconn_ready(w->cmd)) return BULLC_ECONN;
     return stalled_send(w, cb, data);
 }
 

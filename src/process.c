@@ -64,10 +64,12 @@ static void release_if_done(bullc_job *job) {
 static void finished(bullc_job *job) {
     bullc_worker *w = job->w;
     job->state = BULLC__JOB_FINISHED;
-    if (job->timed_out && !job->processor_done && w->o.blocking_processor)
+    if (job->timed_out && !job->processor_done && w->o.blocking_processor) {
         job->stuck = true;
-    else
+    } else {
         w->in_flight--;
+        if (w->group) bullc__group_slot_freed(w->group);
+    }
     release_if_done(job);
 }
 
@@ -231,7 +233,7 @@ static void recheck(bullc_job *job, const bullc_error *err) {
     f->error = sdsnew(err->message);
     sds lock = bullc__job_key(&w->keys, job->id, BULLC__K_JOB_LOCK);
     const char *argv[] = {"GET", lock};
-    int rc = lock ? bullc__aconn_cmd(&w->cmd, 0, recheck_lock_reply, job, 2, argv, NULL) : BULLC_ENOMEM;
+    int rc = lock ? bullc__aconn_cmd(w->cmd, 0, recheck_lock_reply, job, 2, argv, NULL) : BULLC_ENOMEM;
     sdsfree(lock);
     if (rc) {
         f->pending = true; /* on_cmd_ready resends */
@@ -306,7 +308,7 @@ static void send_finish(bullc_job *job) {
     bullc_worker *w = job->w;
     bullc__finish *f = job->fin;
     f->pending = false;
-    if (bullc__aconn_eval(&w->cmd, f->script, 0, finish_reply, job, f->argc, f->argv, f->lens)) {
+    if (bullc__aconn_eval(w->cmd, f->script, 0, finish_reply, job, f->argc, f->argv, f->lens)) {
         if (f->fetch_next) {
             f->fetch_next = false;
             if (f->fetch_index >= 0) f->argv[f->fetch_index] = "0";
@@ -536,7 +538,8 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
      * (this job's slot passes to the next one) */
     bool stuck = job->timed_out && !job->processor_done && w->o.blocking_processor; /* keeps its slot */
     bool fetch_next = !w->closing && !w->paused && !w->version_stopped &&
-                      w->in_flight + w->fetching <= w->o.concurrency && w->limit_until <= now && w->running && !stuck;
+                      w->in_flight + w->fetching <= w->o.concurrency && w->limit_until <= now && w->running && !stuck &&
+                      !(w->group && bullc__group_contended(w->group));
     if (job->moved || (!ok && (fail_flags & BULLC_FAIL_MOVED))) {
         f->kind = FIN_MOVED;
         f->said_moved = !ok && (fail_flags & BULLC_FAIL_MOVED);
@@ -649,6 +652,7 @@ static void after_work_cb(uv_work_t *req, int status) {
     if (job->stuck) {
         job->stuck = false;
         w->in_flight--;
+        if (w->group) bullc__group_slot_freed(w->group);
         bullc__worker_error(w, BULLC_ETIMEDOUT,
                             "job %s: its processor returned %lld ms after the job timed out; its slot is free again",
                             job->id,
@@ -708,6 +712,7 @@ void bullc__process_track(bullc_worker *w, bullc_job *job) {
     if (w->jobs) w->jobs->prev = job;
     w->jobs = job;
     w->in_flight++;
+    if (w->group) bullc__group_slot_taken(w->group);
     job->state = BULLC__JOB_PROCESSING;
     job->lock_ts = job->started = (int64_t)uv_now(w->loop);
     job->started_ns = uv_hrtime();

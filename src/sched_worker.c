@@ -169,7 +169,7 @@ static void schedule(sched_call *c) {
         }
         /* the job's processing goes on meanwhile: its finish is sent later on
          * the same connection, so Redis runs this first, as in Node */
-        rc = bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_UPDATE_JOB_SCHEDULER), 0, update_reply, c,
+        rc = bullc__aconn_eval(w->cmd, bullc__call_script(w->proto, BULLC__C_UPDATE_JOB_SCHEDULER), 0, update_reply, c,
                                n + 7, argv, lens);
     }
     sdsfree(packed);
@@ -248,7 +248,7 @@ void bullc__sched_next_then(bullc_worker *w, const bullc_job *job, void (*then)(
     sds key = sdscat(sdscat(sdsdup(w->keys.k[BULLC__K_REPEAT]), ":"), job->rjk);
     const char *argv[3] = {"HEXISTS", key, "ic"};
     size_t lens[3] = {7, key ? sdslen(key) : 0, 2};
-    int rc = key ? bullc__aconn_cmd(&w->cmd, 0, legacy_reply, c, 3, argv, lens) : BULLC_ENOMEM;
+    int rc = key ? bullc__aconn_cmd(w->cmd, 0, legacy_reply, c, 3, argv, lens) : BULLC_ENOMEM;
     sdsfree(key);
     if (rc) {
         bullc__worker_error(w, rc, SCHED_ERR "%s", rc == BULLC_ENOMEM ? "out of memory" : "the connection is down");

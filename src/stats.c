@@ -36,7 +36,7 @@ int bullc_worker_stats(const bullc_worker *w, bullc_stats *s) {
     if (!w || !s) return BULLC_EINVAL;
     s->w = w->stats;
     s->active = w->in_flight;
-    s->redis_up = bullc__aconn_ready(&w->cmd) && bullc__aconn_ready(&w->block);
+    s->redis_up = bullc__aconn_ready(w->cmd) && bullc__aconn_ready(w->block);
     return 0;
 }
 

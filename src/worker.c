@@ -102,8 +102,16 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     if (w->name) cname = sdscatfmt(cname, ":w:%S", w->name);
     sdsfree(b64);
     bullc_redis_opts *ro = NULL;
+    w->cmd = &w->own_cmd;
+    w->block = &w->own_block;
+    w->g_idle = w->g_snap = -1;
     if (rc) {
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    } else if (opts->group) {
+        /* the group's connections: none of the worker's own */
+        w->group = opts->group;
+        w->cmd = &w->group->cmd;
+        w->block = &w->group->block;
     } else if (!opts->redis) {
         rc = bullc__redis_opts_default(&ro, err);
     } else if (!(ro = calloc(1, sizeof *ro)) || bullc__redis_opts_copy(ro, opts->redis)) {
@@ -111,10 +119,10 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
         ro = NULL;
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
-    if (!rc) rc = bullc__aconn_init(&w->cmd, loop, ro, NULL, err);
-    if (!rc) {
-        rc = bullc__aconn_init(&w->block, loop, ro, cname, err);
-        if (rc) bullc__aconn_close(&w->cmd);
+    if (!rc && !w->group) rc = bullc__aconn_init(w->cmd, loop, ro, NULL, err);
+    if (!rc && !w->group) {
+        rc = bullc__aconn_init(w->block, loop, ro, cname, err);
+        if (rc) bullc__aconn_close(w->cmd);
     }
     bullc_redis_opts_free(ro);
     sdsfree(cname);
@@ -122,21 +130,25 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
         /* Nothing was started. A connection that was set up holds a timer
          * handle: closing it (and freeing w) happens once the loop runs its
          * close callback, so w is handed to that callback. */
-        if (w->cmd.opts) {
-            w->cmd.on_closed = free_after_failed_new;
-            w->cmd.hook_data = w;
-            bullc__aconn_close(&w->cmd);
+        if (!w->group && w->cmd->opts) {
+            w->cmd->on_closed = free_after_failed_new;
+            w->cmd->hook_data = w;
+            bullc__aconn_close(w->cmd);
         } else {
             bullc_worker_free(w);
         }
         return rc;
     }
-    w->cmd.on_ready = on_cmd_ready;
-    w->block.on_ready = on_block_ready;
-    w->cmd.on_down = w->block.on_down = on_conn_down;
-    w->cmd.on_closed = w->block.on_closed = on_conn_closed;
-    w->cmd.hook_data = w->block.hook_data = w;
-    w->conns_open = 2;
+    if (!w->group) {
+        w->cmd->on_ready = on_cmd_ready;
+        w->block->on_ready = on_block_ready;
+        w->cmd->on_down = w->block->on_down = on_conn_down;
+        w->cmd->on_closed = w->block->on_closed = on_conn_closed;
+        w->cmd->hook_data = w->block->hook_data = w;
+    }
+    /* a group member's one "connection" is its last command's reply: the
+     * close waits for it (see maybe_closed) */
+    w->conns_open = w->group ? 1 : 2;
     uv_timer_t *timers[] = {&w->wake_timer,     &w->stalled_timer, &w->lock_timer,    &w->close_timer,
                             &w->watchdog_timer, &w->retry_timer,   &w->deferred_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
@@ -149,8 +161,12 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     w->handles_open++;
     uv_mutex_init(&w->ops_mutex);
     w->loop_thread = uv_thread_self();
-    bullc__aconn_start(&w->cmd);
-    bullc__aconn_start(&w->block);
+    if (w->group) {
+        bullc__group_join(w->group, w);
+    } else {
+        bullc__aconn_start(w->cmd);
+        bullc__aconn_start(w->block);
+    }
     if (w->o.autorun) uv_timer_start(&w->wake_timer, autorun_cb, 0, 0);
     *out = w;
     return 0;
@@ -203,22 +219,25 @@ int bullc_worker_rate_limit(bullc_worker *w, int64_t ms) {
     const char *argv[] = {"SET", w->keys.k[BULLC__K_LIMITER], "9007199254740991", "PX", px};
     /* only the key, as Node: the rate-limited job's move back to wait
      * returns the key's TTL, which is what pauses this worker */
-    return bullc__aconn_cmd(&w->cmd, 0, rate_limit_reply, w, 5, argv, NULL);
+    return bullc__aconn_cmd(w->cmd, 0, rate_limit_reply, w, 5, argv, NULL);
 }
 
 /* ---- connections ---------------------------------------------------------- */
 
-static void info_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
-    bullc_worker *w = data;
-    (void)c, (void)err;
-    if (!r || r->type != REDIS_REPLY_STRING) return; /* INFO may be forbidden: keep defaults */
-    const char *v = strstr(r->str, "redis_version:");
-    if (!v) return;
+void bullc__worker_info_limits(const redisReply *r, double *min_block, bool *integer_block) {
+    const char *v = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "redis_version:") : NULL;
+    if (!v) return; /* INFO may be forbidden: keep defaults */
     int maj = 0, min = 0, pat = 0;
     sscanf(v + 14, "%d.%d.%d", &maj, &min, &pat);
     long ver = maj * 10000L + min * 100L + pat;
-    w->min_block = ver >= 70008 ? 0.001 : 0.002;
-    w->integer_block = ver < 60000;
+    *min_block = ver >= 70008 ? 0.001 : 0.002;
+    *integer_block = ver < 60000;
+}
+
+static void info_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    bullc_worker *w = data;
+    (void)c, (void)err;
+    bullc__worker_info_limits(r, &w->min_block, &w->integer_block);
 }
 
 static void preload_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
@@ -253,7 +272,7 @@ static void version_reply(bullc__aconn *c, redisReply *r, const bullc_error *err
 
 void bullc__worker_check_version(bullc_worker *w) {
     const char *argv[] = {"HGET", w->keys.k[BULLC__K_META], "version"};
-    bullc__aconn_cmd(&w->cmd, 0, version_reply, w, 3, argv, NULL);
+    bullc__aconn_cmd(w->cmd, 0, version_reply, w, 3, argv, NULL);
 }
 
 static void cmd_ready(bullc_worker *w, bullc__aconn *c);
@@ -275,18 +294,27 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
     w->cmd_settling = bullc__aconn_cmd(c, 0, ready_version_reply, w, 3, argv, NULL) == 0;
 }
 
-static void cmd_ready(bullc_worker *w, bullc__aconn *c) {
-    const char *argv[] = {"INFO", "server"};
-    bullc__aconn_cmd(c, 0, info_reply, w, 2, argv, NULL);
+void bullc__worker_preload(bullc__aconn *c, const bullc__protocol *proto) {
     /* Load every script the worker runs before anything else goes out on
      * this connection: a NOSCRIPT answer is re-sent as EVAL at the back of
      * the pipeline, which would let later calls overtake it. */
     for (int i = BULLC__C_MOVE_TO_ACTIVE; i <= BULLC__C_MOVE_TO_WAITING_CHILDREN; i++) {
         if (i == BULLC__C_MOVE_TO_FAILED) continue; /* the script of _COMPLETED */
-        const bullc__script *s = bullc__call_script(w->proto, i);
+        const bullc__script *s = bullc__call_script(proto, i);
         const char *load[] = {"SCRIPT", "LOAD", s->text};
         size_t lens[] = {6, 4, s->len};
-        bullc__aconn_cmd(c, 0, preload_reply, w, 3, load, lens);
+        bullc__aconn_cmd(c, 0, preload_reply, NULL, 3, load, lens);
+    }
+}
+
+static void cmd_ready(bullc_worker *w, bullc__aconn *c) {
+    if (w->group) {
+        /* the group asked INFO and loaded both majors' scripts once */
+        bullc__group_block_limits(w->group, &w->min_block, &w->integer_block);
+    } else {
+        const char *argv[] = {"INFO", "server"};
+        bullc__aconn_cmd(c, 0, info_reply, w, 2, argv, NULL);
+        bullc__worker_preload(c, w->proto);
     }
     bullc__jobops_send_parked(w); /* before any finish: a job's actions land first */
     bullc__sched_resend(w);       /* its job waits for it before it runs */
@@ -298,21 +326,29 @@ static void cmd_ready(bullc_worker *w, bullc__aconn *c) {
         sdsfree(w->lost_fetches[i]);
     }
     w->nlost_fetches = 0;
-    if (bullc__aconn_ready(&w->block) && w->ev.ready) w->ev.ready(w, w->ev_data);
+    if (bullc__aconn_ready(w->block) && w->ev.ready) w->ev.ready(w, w->ev_data);
     bullc__worker_pump(w);
+}
+
+void bullc__worker_cmd_ready(bullc_worker *w) {
+    if (!w->closing) on_cmd_ready(w->cmd, w);
+}
+
+void bullc__worker_block_ready(bullc_worker *w) {
+    if (!w->closing) on_block_ready(w->block, w);
 }
 
 static void on_block_ready(bullc__aconn *c, void *data) {
     bullc_worker *w = data;
     (void)c;
-    if (bullc__aconn_ready(&w->cmd) && !w->cmd_settling && w->ev.ready) w->ev.ready(w, w->ev_data);
+    if (bullc__aconn_ready(w->cmd) && !w->cmd_settling && w->ev.ready) w->ev.ready(w, w->ev_data);
     bullc__worker_pump(w);
 }
 
 static void on_conn_down(bullc__aconn *c, const bullc_error *err, void *data) {
     bullc_worker *w = data;
     if (w->closing) return;
-    bullc__worker_error(w, err->code, "%s connection: %s", c == &w->block ? "blocking" : "command", err->message);
+    bullc__worker_error(w, err->code, "%s connection: %s", c == w->block ? "blocking" : "command", err->message);
 }
 
 static void on_conn_closed(bullc__aconn *c, void *data) {
@@ -351,7 +387,7 @@ static int send_fetch(bullc_worker *w, const char *token, bullc__areply_fn cb, v
     argv[n] = now, lens[n++] = strlen(now);
     argv[n] = packed, lens[n++] = sdslen(packed);
     int rc =
-        bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_MOVE_TO_ACTIVE), 0, cb, data, n, argv, lens);
+        bullc__aconn_eval(w->cmd, bullc__call_script(w->proto, BULLC__C_MOVE_TO_ACTIVE), 0, cb, data, n, argv, lens);
     sdsfree(packed);
     return rc;
 }
@@ -408,6 +444,7 @@ static void fetch_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
     } *f = data;
     bullc_worker *w = f->w;
     w->fetching--;
+    if (w->group) bullc__group_fetch(w->group, -1);
     if (!r || r->type == REDIS_REPLY_ERROR) {
         if (!w->closing) bullc__worker_error(w, err->code, "moveToActive: %s", err->message);
         /* Not connected: on_cmd_ready pumps. A Redis error: retry in a
@@ -443,12 +480,17 @@ static void fetch(bullc_worker *w) {
         w->fetching--;
         sdsfree(f->token);
         free(f);
+        return;
     }
+    if (w->group) bullc__group_fetch(w->group, 1);
 }
 
 static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
-    bullc_worker *w = data;
     (void)c, (void)err;
+    bullc__worker_block_done(data, r);
+}
+
+void bullc__worker_block_done(bullc_worker *w, const redisReply *r) {
     w->blocking = false;
     if (w->closing) {
         maybe_closed(w);
@@ -467,7 +509,8 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
         next = bullc__double_to_i64(strtod(r->element[2]->str, NULL));
     if (prev && next > prev) next = prev;
     if (next <= 0 || next - bullc__now_ms() < 1) {
-        if (!w->paused && bullc__aconn_ready(&w->cmd) && w->in_flight + w->fetching < w->o.concurrency) {
+        if (!w->paused && bullc__aconn_ready(w->cmd) && w->in_flight + w->fetching < w->o.concurrency &&
+            !(w->group && bullc__group_full(w->group, w))) {
             fetch(w);
             return;
         }
@@ -487,12 +530,12 @@ static void wake_cb(uv_timer_t *t) {
         w->limit_until = 0;
         w->drained = false;
     }
-    if (!bullc__aconn_ready(&w->block)) w->drained = false; /* poll while the blocking side is down */
+    if (!bullc__aconn_ready(w->block)) w->drained = false; /* poll while the blocking side is down */
     bullc__worker_pump(w);
 }
 
 static void start_block(bullc_worker *w) {
-    if (!bullc__aconn_ready(&w->block)) {
+    if (!bullc__aconn_ready(w->block)) {
         /* Keep promoting delayed jobs and picking up work while the blocking
          * connection is away: poll every drain delay (at most 1 s). */
         double s = w->o.drain_delay < 1 ? w->o.drain_delay : 1;
@@ -512,20 +555,25 @@ static void start_block(bullc_worker *w) {
         timeout = fmax(w->o.drain_delay, w->min_block);
     }
     if (w->integer_block) timeout = ceil(timeout);
+    if (w->group) {
+        w->g_poll_due = bullc__now_ms() + (int64_t)(timeout * 1000);
+        bullc__group_wait(w->group, w);
+        return;
+    }
     char ts[32];
     snprintf(ts, sizeof ts, "%.3f", timeout);
     const char *argv[] = {"BZPOPMIN", w->keys.k[BULLC__K_MARKER], ts};
     w->blocking = true;
     /* its own deadline: the timeout plus a margin, then the connection is
      * dropped and rebuilt (a blackholed socket never answers) */
-    if (bullc__aconn_cmd(&w->block, (int64_t)(timeout * 1000) + 2000, block_reply, w, 3, argv, NULL)) {
+    if (bullc__aconn_cmd(w->block, (int64_t)(timeout * 1000) + 2000, block_reply, w, 3, argv, NULL)) {
         w->blocking = false;
         uv_timer_start(&w->wake_timer, wake_cb, 100, 0);
     }
 }
 
 void bullc__worker_pump(bullc_worker *w) {
-    if (!w->running || w->closing || w->paused || w->version_stopped || w->cmd_settling || !bullc__aconn_ready(&w->cmd))
+    if (!w->running || w->closing || w->paused || w->version_stopped || w->cmd_settling || !bullc__aconn_ready(w->cmd))
         return;
     int64_t now = bullc__now_ms();
     if (w->limit_until > now) {
@@ -537,6 +585,7 @@ void bullc__worker_pump(bullc_worker *w) {
     /* One fetch at a time, as Node does: several moveToActive at once on an
      * empty queue only load Redis. */
     if (w->fetching || w->blocking || w->in_flight >= w->o.concurrency) return;
+    if (w->group && bullc__group_full(w->group, w)) return;
     if (w->drained)
         start_block(w);
     else
@@ -607,12 +656,12 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         manual_done(m, job, 0);
         return;
     }
-    if (m->block && bullc__aconn_ready(&w->block)) {
+    if (m->block && !w->group && bullc__aconn_ready(w->block)) {
         double timeout = fmax(w->o.drain_delay, w->min_block);
         char ts[32];
         snprintf(ts, sizeof ts, "%.3f", timeout);
         const char *argv[] = {"BZPOPMIN", w->keys.k[BULLC__K_MARKER], ts};
-        if (bullc__aconn_cmd(&w->block, (int64_t)(timeout * 1000) + 2000, manual_block_reply, m, 3, argv, NULL) == 0)
+        if (bullc__aconn_cmd(w->block, (int64_t)(timeout * 1000) + 2000, manual_block_reply, m, 3, argv, NULL) == 0)
             return;
     }
     manual_done(m, NULL, 0);
@@ -639,7 +688,7 @@ static void deferred_cb(uv_timer_t *t) {
 int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bullc_next_job_cb cb, void *data) {
     if (!token || !*token || !cb || w->running) return BULLC_EINVAL;
     if (w->closing) return BULLC_ECLOSED;
-    if (!bullc__aconn_ready(&w->cmd)) return BULLC_ECONN;
+    if (!bullc__aconn_ready(w->cmd)) return BULLC_ECONN;
     manual_ctx *m = calloc(1, sizeof *m);
     if (!m || !(m->token = sdsnew(token))) {
         free(m);
@@ -698,6 +747,22 @@ static void report_left(bullc_worker *w) {
     if (w->close_left) bullc__worker_error(w, BULLC_ECLOSED, "closing: left active for stalled recovery:%s", msg);
 }
 
+static void barrier_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    bullc_worker *w = data;
+    (void)c, (void)r, (void)err;
+    w->conns_open--;
+    maybe_closed(w);
+}
+
+/* A member leaves its group: the shared connection stays, so the close
+ * waits for the reply of a PING sent after the worker's last command (Redis
+ * answers in order; a lost connection runs the callbacks in order too). */
+static void leave_group(bullc_worker *w) {
+    bullc__group_leave(w->group, w);
+    const char *argv[] = {"PING"};
+    if (bullc__aconn_cmd(w->cmd, 0, barrier_reply, w, 1, argv, NULL)) w->conns_open--;
+}
+
 static void maybe_closed(bullc_worker *w) {
     if (!w->closing) return;
     bool busy = false;
@@ -713,8 +778,12 @@ static void maybe_closed(bullc_worker *w) {
          * their results will not be stored */
         for (bullc_job *j = w->jobs; j; j = j->next) j->lock_lost = true;
         bullc__locks_stop(w);
-        bullc__aconn_close(&w->cmd); /* outstanding replies come back NULL */
-        bullc__aconn_close(&w->block);
+        if (w->group)
+            leave_group(w);
+        else {
+            bullc__aconn_close(w->cmd); /* outstanding replies come back NULL */
+            bullc__aconn_close(w->block);
+        }
         bullc__process_drop_parked(w);
         bullc__sched_drop_parked(w);
     }
@@ -750,7 +819,10 @@ void bullc_worker_close(bullc_worker *w, bool force, int64_t timeout_ms, void (*
     uv_timer_stop(&w->wake_timer);
     uv_timer_stop(&w->stalled_timer);
     /* interrupt BZPOPMIN at once: nothing more will be fetched */
-    if (!w->closed_cmd) bullc__aconn_close(&w->block);
+    if (w->group)
+        bullc__group_unwait(w->group, w);
+    else if (!w->closed_cmd)
+        bullc__aconn_close(w->block);
     if (timeout_ms > 0 && !force) uv_timer_start(&w->close_timer, close_timeout, (uint64_t)timeout_ms, 0);
     maybe_closed(w);
 }

@@ -19,6 +19,14 @@ struct uv_loop_s; /* libuv's loop; this header does not include uv.h */
  * (except blocking processors, which run on libuv's thread pool). */
 typedef struct bullc_worker bullc_worker;
 
+/* A worker group: many workers (thousands of queues) on one command
+ * connection and one blocking connection, whatever their number. The group
+ * loads the scripts once per connection; its blocking connection waits with
+ * one BZPOPMIN on the marker keys of every member whose queue is drained,
+ * rotating their order so that no queue's marker is always served first; a
+ * process-wide cap on jobs in process is optional. Opaque; loop thread only. */
+typedef struct bullc_worker_group bullc_worker_group;
+
 /* An asynchronous processor: called on the loop thread for each job; it must
  * later call bullc_job_complete or bullc_job_fail exactly once (it may do so
  * before returning). */
@@ -83,6 +91,13 @@ BULLC_EXPORT int bullc_worker_opts_set_bullmq_version(bullc_worker_opts *opts, i
  * a new trace. Spans are queued for the tracer's thread on the loop thread,
  * never waited for. Borrowed: the tracer must outlive the worker. Returns 0. */
 BULLC_EXPORT int bullc_worker_opts_set_tracer(bullc_worker_opts *opts, bullc_tracer *tracer);
+/* Serves the queue through `group`'s two connections instead of two of the
+ * worker's own (NULL: its own, the default). The worker's own Redis settings
+ * are then unused. Its blocking connection is not named after the queue, so
+ * Node's Queue.getWorkers() does not list it; bullc_worker_get_next_job
+ * never blocks. Borrowed: the group must outlive the worker (close it after
+ * every member's close callback ran). Returns 0. */
+BULLC_EXPORT int bullc_worker_opts_set_group(bullc_worker_opts *opts, bullc_worker_group *group);
 /* Jobs processed at once: >= 1. */
 BULLC_EXPORT int bullc_worker_opts_set_concurrency(bullc_worker_opts *opts, int concurrency);
 /* lockDuration, ms: > 0. */
@@ -264,6 +279,28 @@ BULLC_EXPORT int bullc_worker_close_left(const bullc_worker *w);
 
 /* Frees a closed worker. NULL is a no-op. */
 BULLC_EXPORT void bullc_worker_free(bullc_worker *w);
+
+/* Makes a group on `loop` with a copy of `redis` (NULL: REDIS_URL...,
+ * as a worker's defaults) and starts connecting its two connections. 0, or
+ * BULLC_EINVAL / BULLC_ENOMEM with nothing made. Loop thread. */
+BULLC_EXPORT int bullc_worker_group_new(bullc_worker_group **out, struct uv_loop_s *loop, const bullc_redis_opts *redis,
+                                        bullc_error *err);
+/* The most jobs the group's workers process at once, all queues together
+ * (each worker's concurrency still holds); 0: no cap (the default). A
+ * worker held back by the cap is served in turn as slots free. 0 or
+ * BULLC_EINVAL (negative). */
+BULLC_EXPORT int bullc_worker_group_set_concurrency(bullc_worker_group *g, int max);
+/* Jobs the group's workers process now, all queues together. */
+BULLC_EXPORT int bullc_worker_group_active_count(const bullc_worker_group *g);
+/* Closes the group's connections, once every member worker's close
+ * callback ran (BULLC_ESTATE, nothing done, while members are left). `cb`
+ * runs exactly once on the loop thread, after this call returned; then
+ * call bullc_worker_group_free. */
+BULLC_EXPORT int bullc_worker_group_close(bullc_worker_group *g, void (*cb)(bullc_worker_group *g, void *data),
+                                          void *data);
+/* Frees a closed group (or one whose close failed to start: never used).
+ * NULL is a no-op. */
+BULLC_EXPORT void bullc_worker_group_free(bullc_worker_group *g);
 
 #ifdef __cplusplus
 }

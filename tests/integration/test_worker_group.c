@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/* Worker groups against a real redis-server: thousands of queues served over
+ * a fixed number of connections, fairness under a flooding queue and the
+ * process-wide cap, both BullMQ majors. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "testutil.h"
+
+static redisContext *rc;
+static void setup(void) { rc = tu_redis(); }
+static void teardown(void) { redisFree(rc); }
+TestSuite(worker_group, .init = setup, .fini = teardown, .timeout = 240);
+
+/* TCP connections this process holds to the tests' Redis, from /proc: what
+ * the server sees as this process's clients. */
+static int own_redis_connections(void) {
+    char inodes[4096][24];
+    int ninodes = 0;
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert(d);
+    for (struct dirent *e; (e = readdir(d)) && ninodes < 4096;) {
+        char path[300], link[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n <= 0) continue;
+        link[n] = '\0';
+        if (!strncmp(link, "socket:[", 8)) snprintf(inodes[ninodes++], 24, "%.*s", (int)(strlen(link) - 9), link + 8);
+    }
+    closedir(d);
+    int count = 0;
+    const char *tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    for (int t = 0; t < 2; t++) {
+        FILE *f = fopen(tables[t], "r");
+        if (!f) continue;
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            char rem[64], inode[24];
+            unsigned st;
+            /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+            if (sscanf(line, " %*s %*s %63s %x %*s %*s %*s %*s %*s %23s", rem, &st, inode) != 3) continue;
+            const char *colon = strrchr(rem, ':');
+            if (!colon || (int)strtol(colon + 1, NULL, 16) != tu_redis_port() || st != 1 /* ESTABLISHED */)
+                continue;
+            for (int i = 0; i < ninodes; i++)
+                if (!strcmp(inodes[i], inode)) count++;
+        }
+        fclose(f);
+    }
+    return count;
+}
+
+typedef struct gctx {
+    uv_loop_t loop;
+    bullc_worker_group *g;
+    bullc_worker **w;
+    int nw, closed, completed, want;
+    bool group_closed, closing;
+    int conns_at_end;
+    const char *prefix;
+    /* fairness */
+    int flood_completed, flood_total, max_active, quiet_added, quiet_started;
+    int64_t added_at[64], latency[64];
+    int flood_done_when_quiet[64];
+    uv_timer_t guard, adder;
+} gctx;
+
+static void group_closed(bullc_worker_group *g, void *data) {
+    (void)g;
+    ((gctx *)data)->group_closed = true;
+}
+
+static void worker_closed(bullc_worker *w, void *data) {
+    gctx *c = data;
+    (void)w;
+    if (++c->closed == c->nw) cr_assert_eq(bullc_worker_group_close(c->g, group_closed, c), 0);
+}
+
+static void close_all(gctx *c, bool force) {
+    c->closing = true;
+    uv_timer_stop(&c->adder);
+    for (int i = 0; i < c->nw; i++) bullc_worker_close(c->w[i], force, 5000, worker_closed, c);
+}
+
+static void add_later(uv_timer_t *t);
+
+static void guard_cb(uv_timer_t *t) {
+    gctx *c = t->data;
+    cr_log_error("test guard fired: completed=%d of %d", c->completed, c->want);
+    close_all(c, true);
+}
+
+static void complete(bullc_job *job, void *data) {
+    (void)data;
+    bullc_job_complete(job, "true");
+}
+
+static void ev_completed(bullc_worker *w, const bullc_job *job, const char *res, void *data) {
+    gctx *c = data;
+    (void)w, (void)res;
+    /* the quiet jobs come once the flood is being worked through */
+    if (!strcmp(bullc_job_name(job), "flood") && ++c->flood_completed == 500)
+        uv_timer_start(&c->adder, add_later, 0, 0);
+    if (++c->completed == c->want && !c->closing) {
+        c->conns_at_end = own_redis_connections();
+        close_all(c, false);
+    }
+}
+
+static void ev_active(bullc_worker *w, const bullc_job *job, void *data) {
+    gctx *c = data;
+    (void)w;
+    int a = bullc_worker_group_active_count(c->g);
+    if (a > c->max_active) c->max_active = a;
+    if (!strncmp(bullc_job_name(job), "quiet", 5)) {
+        int i = atoi(bullc_job_name(job) + 5);
+        c->latency[i] = tu_now_ms() - c->added_at[i];
+        c->flood_done_when_quiet[i] = c->flood_completed;
+        c->quiet_started++;
+    }
+}
+
+/* Starts `nw` workers named <name><i> (prefix c->prefix) in one group. */
+static void start(gctx *c, int nw, const char *name, int concurrency, int major, int cap) {
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_worker_group_new(&c->g, &c->loop, ro, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_worker_group_set_concurrency(c->g, cap), 0);
+    bullc_redis_opts_free(ro);
+    c->w = calloc((size_t)nw + 1, sizeof *c->w);
+    bullc_worker_opts *o;
+    bullc_worker_opts_new(&o);
+    bullc_worker_opts_set_group(o, c->g);
+    bullc_worker_opts_set_prefix(o, c->prefix);
+    bullc_worker_opts_set_processor(o, complete, NULL);
+    bullc_worker_opts_set_bullmq_version(o, major);
+    bullc_worker_events ev = {.completed = ev_completed, .active = ev_active};
+    for (int i = 0; i < nw; i++) {
+        char q[64];
+        snprintf(q, sizeof q, "%s%d", name, i);
+        bullc_worker_opts_set_concurrency(o, i == 0 && concurrency ? concurrency : 1);
+        cr_assert_eq(bullc_worker_new(&c->w[i], &c->loop, q, o, &ev, c, &err), 0, "%s", err.message);
+        c->nw++;
+    }
+    bullc_worker_opts_free(o);
+    uv_timer_init(&c->loop, &c->guard);
+    uv_timer_init(&c->loop, &c->adder);
+    c->guard.data = c->adder.data = c;
+    uv_timer_start(&c->guard, guard_cb, 180000, 0);
+    uv_unref((uv_handle_t *)&c->guard);
+}
+
+static void finish(gctx *c) {
+    while (!c->group_closed) uv_run(&c->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&c->guard, NULL);
+    uv_close((uv_handle_t *)&c->adder, NULL);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < c->nw; i++) bullc_worker_free(c->w[i]);
+    free(c->w);
+    bullc_worker_group_free(c->g);
+    cr_assert_eq(uv_loop_close(&c->loop), 0, "the loop must close clean");
+}
+
+static void add_one(const char *prefix, const char *queue, const char *name, int major) {
+    bullc_queue_opts *qo;
+    bullc_queue_opts_new(&qo);
+    bullc_queue_opts_set_prefix(qo, prefix);
+    bullc_queue_opts_set_bullmq_version(qo, major);
+    bullc_queue *q;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_new(&q, queue, qo, &err), 0, "%s", err.message);
+    cr_assert_geq(bullc_queue_add(q, name, "{}", NULL, NULL, &err), 0, "%s", err.message);
+    bullc_queue_free(q);
+    bullc_queue_opts_free(qo);
+}
+
+Test(worker_group, two_thousand_queues_over_three_connections) {
+    gctx c = {.prefix = tu_prefix(), .want = 2000};
+    for (int i = 0; i < c.want; i++) {
+        char q[32];
+        snprintf(q, sizeof q, "tenant%d", i);
+        add_one(c.prefix, q, "job", 0);
+    }
+    uv_loop_init(&c.loop);
+    start(&c, c.want, "tenant", 1, 0, 0);
+    finish(&c);
+    cr_assert_eq(c.completed, c.want);
+    /* the group's command and blocking connections, and this test's own */
+    cr_assert_leq(c.conns_at_end, 3, "%d connections to Redis", c.conns_at_end);
+    cr_assert_geq(c.conns_at_end, 2);
+    for (int i = 0; i < c.want; i += 199) {
+        redisReply *r = tu_cmd(rc, "ZCARD %s:tenant%d:completed", c.prefix, i);
+        cr_assert_eq(r->integer, 1, "tenant%d", i);
+        freeReplyObject(r);
+    }
+}
+
+/* Jobs added once the workers wait: each is taken through its marker. */
+static void add_later(uv_timer_t *t) {
+    gctx *c = t->data;
+    if (c->quiet_added == 40 || c->closing) return;
+    int i = c->quiet_added++;
+    char q[32], name[32];
+    snprintf(q, sizeof q, "quiet%d", 1 + (i * 37) % (c->nw - 1));
+    snprintf(name, sizeof name, "quiet%d", i);
+    add_one(c->prefix, q, name, 0);
+    c->added_at[i] = tu_now_ms();
+    uv_timer_start(&c->adder, add_later, 50, 0);
+}
+
+static void check_latencies(gctx *c, int64_t bound_ms) {
+    int64_t worst = 0;
+    for (int i = 0; i < c->quiet_added; i++) worst = c->latency[i] > worst ? c->latency[i] : worst;
+    cr_log_info("quiet jobs: %d started, the slowest %lld ms after its add (first %lld, last %lld)", c->quiet_started,
+                (long long)worst, (long long)c->latency[0], (long long)c->latency[c->quiet_added - 1]);
+    cr_assert_eq(c->quiet_started, c->quiet_added);
+    cr_assert_leq(worst, bound_ms);
+}
+
+/* One queue with 10,000 jobs waiting; 40 jobs added one by one to 299 quiet
+ * queues of the same group start promptly, long before the flood is done. */
+static void flood_case(int cap, int flood_concurrency) {
+    gctx c = {.prefix = tu_prefix(), .flood_total = 10000};
+    bullc_queue *fq = tu_queue("quiet0", c.prefix);
+    bullc_bulk_job jobs[1000];
+    for (int b = 0; b < 10; b++) {
+        for (int i = 0; i < 1000; i++) jobs[i] = (bullc_bulk_job){.name = "flood", .data_json = "{}"};
+        cr_assert_eq(bullc_queue_add_bulk(fq, jobs, 1000, NULL), 0);
+        for (int i = 0; i < 1000; i++) bullc_free(jobs[i].id);
+    }
+    bullc_queue_free(fq);
+    c.want = c.flood_total + 40;
+    uv_loop_init(&c.loop);
+    start(&c, 300, "quiet", flood_concurrency, 0, cap);
+    finish(&c);
+    cr_assert_eq(c.completed, c.want);
+    /* a loaded two-core machine: the bound is generous, the log has the value */
+    check_latencies(&c, 1000);
+    for (int i = 0; i < c.quiet_added; i++)
+        cr_assert_lt(c.flood_done_when_quiet[i], c.flood_total, "quiet job %d waited for the flood", i);
+    if (cap) cr_assert_leq(c.max_active, cap, "%d jobs at once over the cap of %d", c.max_active, cap);
+}
+
+Test(worker_group, a_flooding_queue_does_not_delay_the_others) { flood_case(0, 1); }
+
+Test(worker_group, the_cap_serves_waiting_queues_in_turn) { flood_case(4, 8); }
+
+/* Queues of both majors in one group: each worker speaks its queue's. */
+Test(worker_group, both_majors) {
+    gctx c = {.prefix = tu_prefix(), .want = 20};
+    for (int i = 0; i < 10; i++) {
+        char q[32];
+        snprintf(q, sizeof q, "v5q%d", i);
+        add_one(c.prefix, q, "job", 5);
+        snprintf(q, sizeof q, "v6q%d", i);
+        add_one(c.prefix, q, "job", 6);
+    }
+    uv_loop_init(&c.loop);
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_worker_group_new(&c.g, &c.loop, ro, &err), 0, "%s", err.message);
+    bullc_redis_opts_free(ro);
+    c.w = calloc(20, sizeof *c.w);
+    bullc_worker_opts *o;
+    bullc_worker_opts_new(&o);
+    bullc_worker_opts_set_group(o, c.g);
+    bullc_worker_opts_set_prefix(o, c.prefix);
+    bullc_worker_opts_set_processor(o, complete, NULL);
+    bullc_worker_events ev = {.completed = ev_completed, .active = ev_active};
+    for (int i = 0; i < 20; i++) {
+        char q[32];
+        snprintf(q, sizeof q, "v%dq%d", i % 2 ? 6 : 5, i / 2);
+        cr_assert_eq(bullc_worker_new(&c.w[i], &c.loop, q, o, &ev, &c, &err), 0, "%s", err.message);
+        c.nw++;
+    }
+    bullc_worker_opts_free(o);
+    uv_timer_init(&c.loop, &c.guard);
+    uv_timer_init(&c.loop, &c.adder);
+    c.guard.data = c.adder.data = &c;
+    uv_timer_start(&c.guard, guard_cb, 60000, 0);
+    uv_unref((uv_handle_t *)&c.guard);
+    finish(&c);
+    cr_assert_eq(c.completed, 20);
+    for (int i = 0; i < 10; i++) {
+        for (int major = 5; major <= 6; major++) {
+            char key[128];
+            snprintf(key, sizeof key, "%s:v%dq%d:meta", c.prefix, major, i);
+            char *v = tu_hget(rc, key, "version");
+            cr_assert(v && !strncmp(v, major == 5 ? "bullmq:5." : "bullmq:6.", 9), "%s: %s", key, v ? v : "none");
+            free(v);
+            redisReply *r = tu_cmd(rc, "ZCARD %s:v%dq%d:completed", c.prefix, major, i);
+            cr_assert_eq(r->integer, 1, "v%dq%d", major, i);
+            freeReplyObject(r);
+        }
+    }
+}
