@@ -209,6 +209,8 @@ const bullc__call bullc__calls[BULLC__C_N] = {
     [BULLC__C_GET_COUNTS] = {"getCounts", "getCounts", KEYS(BULLC__K_BASE), -1, "the state key names"},
     [BULLC__C_GET_STATE_V2] = {"getStateV2", "getStateV2", KEYS(STATE_KEYS), 1, "job id"},
     [BULLC__C_GET_STATE] = {"getState", "getState", KEYS(STATE_KEYS), 1, "job id"},
+    [BULLC__C_IS_FINISHED] = {"isFinished", "isFinished", KEYS(BULLC__K_COMPLETED, BULLC__K_FAILED, BULLC__K_JOB), 2,
+                              "job id, \"1\" (answer the return value or failed reason too)"},
     [BULLC__C_GET_COUNTS_PER_PRIORITY] = {"getCountsPerPriority", "getCountsPerPriority",
                                           KEYS(BULLC__K_WAIT, BULLC__K_PRIORITIZED), -1, "the priorities"},
     [BULLC__C_GET_RATE_LIMIT_TTL] = {"getRateLimitTtl", "getRateLimitTtl", KEYS(BULLC__K_LIMITER, BULLC__K_META), 1,

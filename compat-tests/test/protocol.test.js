@@ -162,6 +162,14 @@ async function driveNode(prefix, major) {
     await outcome(w, 'failed');
     // bullc's job and queue actions on a failed job
     const job = await Job.fromId(queue, JOB);
+    // waitUntilFinished on a job already failed: isFinished answers
+    const events = h.newQueueEvents('fail', prefix, { bullmqMajor: major });
+    try {
+      await events.waitUntilReady();
+      await assert.rejects(job.waitUntilFinished(events), /boom/);
+    } finally {
+      await events.close();
+    }
     await queue.getMetrics('failed');
     await queue.retryJobs({ state: 'failed' });
     await h.eventually(async () => (await job.getState()) === 'failed', 15000, 'the job failing again');

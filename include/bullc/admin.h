@@ -73,6 +73,20 @@ BULLC_EXPORT int bullc_queue_count_jobs(bullc_queue *queue, const char *const *s
 BULLC_EXPORT int bullc_queue_get_job_state(bullc_queue *queue, const char *job_id, const char **out_state,
                                            bullc_error *err);
 
+/* Waits until job `job_id` completes or fails (Node's
+ * `job.waitUntilFinished(queueEvents, ttl)`), blocking the calling thread: a
+ * job already finished answers at once (BullMQ's isFinished script), else the
+ * queue's events stream is read until the job's completed or failed event.
+ * `timeout_ms` 0 waits without limit. On 0, *out_failed tells which, and
+ * *out_value holds the return value as JSON text (completed) or the failed
+ * reason (failed), malloc'd, for the caller to bullc_free; NULL when Redis
+ * holds none. BULLC_ENOTFOUND for a job that does not exist (Node's "Missing
+ * key for job <key>. isFinished", e.g. one removed on completion),
+ * BULLC_ETIMEDOUT after `timeout_ms` (Node's message). The queue's
+ * connection is busy meanwhile; same thread rule as the queue. */
+BULLC_EXPORT int bullc_queue_wait_until_finished(bullc_queue *queue, const char *job_id, int64_t timeout_ms,
+                                                 bool *out_failed, char **out_value, bullc_error *err);
+
 /* A job's log lines (Node's `queue.getJobLogs(id, start, end, asc)`,
  * defaults 0, -1, true): JSON {"logs":[...], "count": <total lines>}. A
  * job without logs (or no job) gives {"logs":[],"count":0}, as in Node. */

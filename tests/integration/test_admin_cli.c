@@ -47,6 +47,9 @@ Test(admin_cli, usage_errors_exit_2_and_write_nothing) {
         "logs q",
         "logs q 1 --start",
         "clear-logs q --yes",
+        "wait q",
+        "wait q 1 --timeout x",
+        "wait q 1 --timeout -5",
         "clear-logs q 1 --keep -1 --yes",
         "clear-logs q 1 --keep x --yes",
         "state q",
@@ -139,8 +142,8 @@ Test(admin_cli, destructive_verbs_need_yes_and_change_nothing_without_it) {
 Test(admin_cli, missing_jobs_exit_4) {
     const char *p = tu_prefix();
     cr_assert_eq(run(tu_redis_url(), p, "add q a '{}'", NULL), 0);
-    static const char *const cases[] = {"get q 99",   "logs q 99",    "state q 99",       "clear-logs q 99 --yes",
-                                        "retry q 99", "promote q 99", "remove q 99 --yes"};
+    static const char *const cases[] = {"get q 99",  "logs q 99",  "state q 99",   "clear-logs q 99 --yes",
+                                        "wait q 99", "retry q 99", "promote q 99", "remove q 99 --yes"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = NULL;
         cr_expect_eq(run(tu_redis_url(), p, cases[i], &out), 4, "bullc %s", cases[i]);
@@ -170,6 +173,29 @@ Test(admin_cli, clear_logs_keeps_the_last_lines) {
     freeReplyObject(r);
 }
 
+/* Node's job.waitUntilFinished from the shell: the return value printed, a failure or no end in time
+ * exit 1 (the jobs' ends are written as the scripts would leave them) */
+Test(admin_cli, wait_prints_the_return_value_or_exits_1) {
+    const char *p = tu_prefix();
+    cr_assert_eq(run(tu_redis_url(), p, "add q a '{}'", NULL), 0);
+    cr_assert_eq(run(tu_redis_url(), p, "add q b '{}'", NULL), 0);
+    cr_assert_eq(run(tu_redis_url(), p, "add q c '{}'", NULL), 0);
+    char *out = NULL;
+    cr_assert_eq(run(tu_redis_url(), p, "wait q 1 --timeout 200", &out), 1, "still waiting");
+    cr_assert_str_empty(out);
+    free(out);
+    freeReplyObject(tu_cmd(rc, "ZADD %s:q:completed 1 1", p));
+    freeReplyObject(tu_cmd(rc, "HSET %s:q:1 returnvalue {\"ok\":1}", p));
+    cr_assert_eq(run(tu_redis_url(), p, "wait q 1", &out), 0);
+    cr_assert_str_eq(out, "{\"ok\":1}\n");
+    free(out);
+    freeReplyObject(tu_cmd(rc, "ZADD %s:q:failed 1 2", p));
+    freeReplyObject(tu_cmd(rc, "HSET %s:q:2 failedReason boom", p));
+    cr_assert_eq(run(tu_redis_url(), p, "wait q 2", &out), 1);
+    cr_assert_str_empty(out);
+    free(out);
+}
+
 Test(admin_cli, unreachable_redis_exits_3) {
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", tu_free_port());
@@ -185,6 +211,7 @@ Test(admin_cli, every_verb_has_help) {
                                         "get",
                                         "logs",
                                         "clear-logs",
+                                        "wait",
                                         "state",
                                         "pause",
                                         "resume",

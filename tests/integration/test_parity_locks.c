@@ -100,6 +100,74 @@ Test(parity_locks, renews_locks_of_long_jobs) {
     ph_end(h);
 }
 
+/* Node reads its private LockManager's count of tracked jobs; bullc's worker
+ * tracks the jobs it processes (bullc_worker_active_count) and holds a lock
+ * on each while it does. */
+static int max_tracked;
+static void track_then_complete(ph *h, bullc_job *job, int widx) {
+    int n = bullc_worker_active_count(h->w[widx]);
+    if (n > max_tracked) max_tracked = n;
+    char *lock = lock_of(h, bullc_job_id(job));
+    cr_assert_not_null(lock, "job %s is locked while tracked", bullc_job_id(job));
+    free(lock);
+    ph_complete_in(h, job, 100, "{\"processed\":true}");
+}
+
+/* node: "[integration with Worker] should track jobs during processing" */
+Test(parity_locks, tracks_jobs_while_processing) {
+    ph *h = ph_new("q");
+    h->proc = track_then_complete;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 3);
+    bullc_worker *w = ph_worker(h, o);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    const char *ids[3];
+    for (int i = 0; i < 3; i++) ids[i] = ph_add(h, "test", "{\"data\":1}", NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_completed == 3));
+    PH_RUN_FOR(h, 50);
+    cr_assert(max_tracked >= 1 && max_tracked <= 3, "%d tracked at most", max_tracked);
+    cr_assert_eq(bullc_worker_active_count(w), 0, "nothing tracked once done");
+    for (int i = 0; i < 3; i++) cr_assert_null(lock_of(h, ids[i]), "job %s's lock released", ids[i]);
+    ph_end(h);
+}
+
+static void fail_job(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    ph_fail(h, job, "Processing failed", 0);
+}
+
+/* node: "[integration with Worker] should untrack jobs on failure" */
+Test(parity_locks, untracks_failed_jobs) {
+    ph *h = ph_new("q");
+    h->proc = fail_job;
+    bullc_worker *w = ph_worker(h, NULL);
+    const char *id = ph_add(h, "test", "{\"data\":1}", NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_failed == 1));
+    PH_RUN_FOR(h, 50);
+    cr_assert_eq(bullc_worker_active_count(w), 0);
+    cr_assert_null(lock_of(h, id), "the failed job's lock is released");
+    cr_assert_str_eq(ph_state(h, id), "failed");
+    ph_end(h);
+}
+
+/* node: "[integration with Worker] should handle lock manager closure during worker shutdown" */
+Test(parity_locks, lock_renewal_stops_with_the_worker) {
+    ph *h = ph_new("q");
+    h->proc = track_then_complete;
+    bullc_worker *w = ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    cr_assert(bullc_worker_is_running(w));
+    ph_close_worker(h, 0, false);
+    cr_assert_not(bullc_worker_is_running(w));
+    cr_assert_eq(bullc_worker_active_count(w), 0);
+    /* closed, it takes and renews nothing: a job added now stays waiting, unlocked */
+    const char *id = ph_add(h, "test", "{\"data\":1}", NULL);
+    PH_RUN_FOR(h, 300);
+    cr_assert_str_eq(ph_state(h, id), "waiting");
+    cr_assert_null(lock_of(h, id));
+    ph_end(h);
+}
+
 /* ---- tokens and the stalled set ------------------------------------------------------------------ */
 
 static void fail_until_attempt_2(ph *h, bullc_job *job, int widx) {

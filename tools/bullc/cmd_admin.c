@@ -430,6 +430,33 @@ int cmd_clear_logs(cli *c) {
     return rc;
 }
 
+int cmd_wait(cli *c) {
+    cli_flag flags[] = {{"timeout", true, NULL, 0}, {NULL, false, NULL, 0}};
+    const char *pos[2] = {0};
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    long long timeout = 0;
+    if (!rc && npos != 2) rc = cli_fail(EXIT_USAGE, "usage: bullc wait QUEUE ID [--timeout MS]");
+    if (!rc && flags[0].set) rc = cli_flag_i64(&flags[0], 0, INT64_MAX, &timeout);
+    if (rc) return rc;
+    bullc_queue *q;
+    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    bool failed = false;
+    char *value = NULL;
+    int r = bullc_queue_wait_until_finished(q, pos[1], timeout, &failed, &value, &err);
+    if (r == BULLC_ETIMEDOUT && !strncmp(err.message, "Job wait", 8))
+        rc = cli_fail(EXIT_FAIL, "%s", err.message); /* the job's, not Redis's: Redis answered */
+    else if (r)
+        rc = cli_fail_err(r, &err);
+    else if (failed)
+        rc = cli_fail(EXIT_FAIL, "job %s failed: %s", pos[1], value ? value : "");
+    else
+        printf("%s\n", value ? value : "null");
+    bullc_free(value);
+    bullc_queue_free(q);
+    return rc;
+}
+
 int cmd_state(cli *c) {
     const char *pos[2] = {0};
     bullc_queue *q;

@@ -73,6 +73,11 @@ static const verb verbs[] = {
      "Prints a job's state: waiting, active, delayed, prioritized, completed, failed or\n"
      "waiting-children (Node's queue.getJobState). A missing job (state unknown) exits 4.",
      cmd_state},
+    {"wait", "wait QUEUE ID [--timeout MS]",
+     "Waits until job ID completes or fails (Node's job.waitUntilFinished) and prints its return value as\n"
+     "JSON; a failed job exits 1 with its failed reason, no end within MS milliseconds (default: no\n"
+     "limit) exits 1 with Node's timeout message, a missing job exits 4.",
+     cmd_wait},
     {"pause", "pause QUEUE", "Pauses the queue for every worker (Node's queue.pause).", cmd_pause},
     {"resume", "resume QUEUE", "Resumes a paused queue (Node's queue.resume).", cmd_resume},
     {"drain", "drain QUEUE [--delayed]",
