@@ -70,6 +70,31 @@ Test(parity_events, global_waiting) {
     ph_end(h);
 }
 
+/* Node reports both cleans to its own 'cleaned' listeners as type "wait";
+ * what reaches other processes is the stream's cleaned event, one a call */
+/* node: "should emit correct events for both "wait" and "waiting" clean operations" */
+Test(parity_events, cleaned_events_of_wait_and_waiting) {
+    ph *h = ph_new("q");
+    ph_qe(h);
+    ph_add(h, "test", "{\"some\":\"data\"}", NULL);
+    ph_add(h, "test", "{\"some\":\"data\"}", NULL);
+    PH_RUN_FOR(h, 100);
+    const char *types[] = {"wait", "waiting"};
+    for (int i = 0; i < 2; i++) {
+        bullc_error err = {0};
+        char *ids = NULL;
+        cr_assert_eq(bullc_queue_clean(h->q, 0, 1, types[i], &ids, &err), 0, "%s", err.message);
+        cJSON *a = cJSON_Parse(ids);
+        cr_assert_eq(cJSON_GetArraySize(a), 1, "%s cleans one job: %s", types[i], ids);
+        cJSON_Delete(a);
+        bullc_free(ids);
+        cr_assert(PH_WAIT(h, 5000, ph_qe_count(h, "cleaned", NULL) == i + 1));
+        cr_assert_str_eq(ph_qe_field(ph_qe_get(h, "cleaned", i), "count"), "1");
+        cr_assert_eq(ph_count(h, "waiting"), 1 - i);
+    }
+    ph_end(h);
+}
+
 static void delay10(ph *h, bullc_job *job, int widx) {
     (void)widx;
     ph_complete_in(h, job, 10, NULL);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Node BullMQ cases from worker.test.ts, bulk.test.ts, job.redis.test.ts,
  * rate_limiter.test.ts, job_cancellation.test.ts (queue.getActive) and
- * connection.test.ts (an unreachable Redis, closing), reproduced with bullc. */
-#include "test_parity_util.h"
+ * connection.test.ts (an unreachable Redis, closing) and getters.test.ts
+ * (.getJobCounts over every state), reproduced with bullc. */
+#include "test_flow_util.h"
 
 #include <math.h>
 #include <unistd.h>
@@ -342,4 +343,45 @@ Test(parity_misc, close_closes_the_connection) {
     cr_assert_eq(clients_of(&pr), 1);
     ph_end(h);
     pr_stop(&pr);
+}
+
+/* ---- getJobCounts over every state ------------------------------------------------ */
+
+static void fail_first_then_complete(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    if (h->n_failed + h->n_completed == 0 && !h->user) {
+        h->user = job; /* the first job fails */
+        ph_fail_in(h, job, 200, "failed", 0);
+    } else {
+        ph_complete_in(h, job, 200, NULL);
+    }
+}
+
+/* node: "[.getJobCounts] returns job counts for active, completed, delayed, failed, prioritized, waiting and waiting-children" */
+Test(parity_misc, job_counts_of_every_state) {
+    ph *h = ph_new("q");
+    h->proc = fail_first_then_complete;
+    ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    cJSON *t = add_flow(h, "{\"name\":\"parent-job\",\"queueName\":\"q\",\"data\":{},\"children\":["
+                           "{\"name\":\"child-1\",\"data\":{\"idx\":0,\"foo\":\"bar\"},\"queueName\":\"q\"},"
+                           "{\"name\":\"child-2\",\"data\":{\"idx\":1,\"foo\":\"baz\"},\"queueName\":\"q\"},"
+                           "{\"name\":\"child-3\",\"data\":{\"idx\":2,\"foo\":\"bac\"},\"queueName\":\"q\"},"
+                           "{\"name\":\"child-4\",\"data\":{\"idx\":3,\"foo\":\"bad\"},\"queueName\":\"q\"}]}");
+    cJSON_Delete(t);
+    ph_add(h, "test", "{\"idx\":2}", "{\"delay\":5000}");
+    ph_add(h, "test", "{\"idx\":3}", "{\"priority\":5}");
+    cr_assert(PH_WAIT(h, 10000, h->n_completed == 1));
+    char *json = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_get_job_counts(h->q, NULL, 0, &json, &err), 0, "%s", err.message);
+    cJSON *c = cJSON_Parse(json);
+    static const char *const states[] = {"active",      "completed", "delayed",         "failed",
+                                         "prioritized", "waiting",   "waiting-children"};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        cr_expect_eq(ph_jnum(c, states[i]), 1, "%s in %s", states[i], json);
+    cr_assert_eq(cJSON_GetArraySize(c), 7, "%s", json);
+    cJSON_Delete(c);
+    bullc_free(json);
+    ph_end(h);
 }
