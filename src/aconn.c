@@ -206,7 +206,7 @@ static void do_connect(bullc__aconn *c) {
     c->resolve.data = c;
     if (!(c->resolving = calloc(1, sizeof *c->resolving)) || bullc__redis_opts_copy(c->resolving, c->opts) ||
         uv_queue_work(c->loop, &c->resolve, resolve_work, resolve_done)) {
-        free(c->resolving); /* a failed copy holds nothing */
+        bullc_redis_opts_free(c->resolving); /* a failed copy left it empty */
         c->resolving = NULL;
         c->attempts++;
         c->state = ACONN_WAIT_RETRY;

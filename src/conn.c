@@ -205,12 +205,14 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     if (!c->opts->nsentinels) return connect_once(c, err);
     /* During a failover the sentinels may name the old master, or a node
      * not yet promoted, for a moment: ask again for up to the connect
-     * timeout before giving up. */
+     * timeout before giving up. Sentinels that do not answer, or know no
+     * such master, are the answer at once. */
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         int rc = bullc__sentinel_resolve(c->opts, err);
-        if (!rc) rc = connect_once(c, err);
+        if (rc) return rc;
+        rc = connect_once(c, err);
         if (!rc || rc == BULLC_EINVAL || rc == BULLC_EAUTH || rc == BULLC_ENOMEM) return rc;
         clock_gettime(CLOCK_MONOTONIC, &t);
         if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 + 250 > c->opts->connect_timeout_ms)
