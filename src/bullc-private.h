@@ -418,6 +418,8 @@ typedef struct bullc__prepared_job {
     bool timestamp_given; /* by the options, not the clock */
     double size_limit;    /* sizeLimit, or -1 */
     int major;            /* the BullMQ major whose rules it was checked and packed by; 0: not known yet */
+    bool repeat;          /* opts.repeat: a 5.x legacy repeatable job's add (repeat5.c) */
+    sds rjk;              /* the add scripts' repeatJobKey argument, or NULL */
 } bullc__prepared_job;
 /* Validates `opts` merged over `defaults` (either may be NULL) and `data`. */
 int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bullc_job_opts *defaults,
@@ -465,6 +467,34 @@ typedef struct bullc__add_call {
 int bullc__add_call_build(bullc__add_call *c, const bullc__protocol *proto, const bullc__keys *ks, const char *name,
                           const bullc__prepared_job *pj, unsigned flags);
 void bullc__add_call_free(bullc__add_call *c);
+
+/* ---- repeat5.c: 5.x's legacy repeatable jobs (Node 5's Repeat) --------------- */
+/* One iteration to schedule, by Node 5's updateRepeatableJob. */
+typedef struct bullc__repeat5 {
+    cJSON *opts;         /* the job's options with `repeat` as the next job carries it (less count) */
+    sds key, legacy_key; /* the repeat key (repeat.key or the md5 of the legacy one) and the legacy one */
+    int64_t next;        /* the next time; 0: none (limit or end reached) */
+    int64_t count;       /* the next job's repeat.count */
+    bool immediately;    /* hasImmediately: the job runs at once */
+    bool has_offset;     /* repeat.offset (every with immediately) */
+    double offset;
+} bullc__repeat5;
+/* Plans the next iteration of `opts` (its repeat, prevMillis and jobId, by
+ * their names either long or short: none of them is shortened). 0 with
+ * p->next 0: no more iterations. Free with bullc__repeat5_free. */
+int bullc__repeat5_plan(bullc__repeat5 *p, const char *name, const cJSON *opts, bullc_error *err);
+void bullc__repeat5_free(bullc__repeat5 *p);
+/* getRepeatConcatOptions: "name:jobId:endDate:tz:pattern|every". */
+sds bullc__repeat5_concat(const char *name, const cJSON *repeat);
+/* addRepeatableJob's packed {name, endDate, tz, pattern, every}. */
+sds bullc__repeat5_pack_meta(const char *name, const cJSON *opts);
+/* createNextJob: the job id for repeat key `rjk`, the time it is stamped
+ * with and its delay, and its options (returned, owned; NULL: out of memory). */
+cJSON *bullc__repeat5_next_opts(const bullc__repeat5 *p, const char *name, const char *data_json, const char *rjk,
+                                sds *job_id, int64_t *now, double *delay);
+/* Queue.add of a job with `repeat` on a 5.x queue (settled, connected);
+ * job->id is NULL when no iteration is left. */
+int bullc__repeat5_add(bullc_queue *q, bullc_bulk_job *job, bullc_error *err);
 
 /* ---- flow_read.c ------------------------------------------------------------ */
 /* Node's getFlow on connection `c`: job `id` of "<prefix>:<queue>" and its
@@ -815,6 +845,10 @@ int bullc__sched_cron_next(const char *pattern, const char *tz, int64_t from, in
  * NULL when out of memory (both are freed). */
 cJSON *bullc__sched_iteration_opts(cJSON *opts, const char *id, const int64_t *next, cJSON *repeat, int64_t count,
                                    const double *offset, int64_t now);
+/* A copy of a job's stored options as Node's Job constructor holds them
+ * ({attempts: 0, ...opts} less repeatJobKey, which it keeps apart); NULL:
+ * out of memory. */
+cJSON *bullc__sched_job_opts(const cJSON *stored);
 /* A JSON value packed with msgpack, as an sds (NULL: out of memory). */
 sds bullc__sched_pack(const cJSON *v);
 /* The worker took `job`, an iteration of a scheduler (job->rjk): schedules

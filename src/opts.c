@@ -8,7 +8,7 @@
 
 #include "bullc-private.h"
 
-static const char *const unsupported[] = {"repeat", "repeatJobKey", "prevMillis", "telemetry"};
+static const char *const unsupported[] = {"repeatJobKey", "telemetry"};
 
 int bullc_job_opts_new(bullc_job_opts **out) {
     bullc_job_opts *o = calloc(1, sizeof *o);
@@ -257,6 +257,17 @@ static int validate_one(const char *k, const cJSON *v, int major, bullc_error *e
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (!strcmp(k, unsupported[i]))
             return bullc__err(err, BULLC_EINVAL, "job option '%s' is not supported by bullc yet (repeatable jobs)", k);
+    /* 5.x's Queue.add takes repeat (a legacy repeatable job, repeat5.c);
+       prevMillis is what its next iterations carry */
+    if (!strcmp(k, "repeat") || !strcmp(k, "prevMillis")) {
+        if (major == 6)
+            return bullc__err(err, BULLC_EINVAL,
+                              "job option '%s' belongs to repeatable jobs, which BullMQ 6 removed: use a job "
+                              "scheduler (bullc_queue_upsert_job_scheduler, bullc scheduler upsert)",
+                              k);
+        if (!strcmp(k, "prevMillis")) return want_int(v, k, 0, BULLC__MAX_SAFE_INTEGER, err);
+        return cJSON_IsObject(v) ? 0 : bullc__err(err, BULLC_EINVAL, "repeat must be an object");
+    }
     if (!strcmp(k, "debounce")) {
         if (major == 6)
             return bullc__err(err, BULLC_EINVAL, "Debounce option has been removed. Use deduplication option instead");
@@ -360,6 +371,7 @@ void bullc__job_prepared_free(bullc__prepared_job *pj) {
     sdsfree(pj->dedup_id);
     sdsfree(pj->parent_key);
     sdsfree(pj->parent_packed);
+    sdsfree(pj->rjk);
     memset(pj, 0, sizeof *pj);
 }
 
@@ -410,6 +422,7 @@ int bullc__job_prepare_like(bullc__prepared_job *pj, const bullc__prepared_job *
     sds data = pj->data;
     *pj = *like;
     pj->data = data;
+    pj->rjk = NULL; /* only a repeatable job's own add sets it */
     pj->packed_opts = sdsdup(like->packed_opts);
     pj->job_id = like->job_id ? sdsdup(like->job_id) : NULL;
     pj->dedup_id = like->dedup_id ? sdsdup(like->dedup_id) : NULL;
@@ -523,6 +536,7 @@ int bullc__job_prepare_major(bullc__prepared_job *pj, int major, const char *nam
     v = cJSON_GetObjectItemCaseSensitive(m, "priority");
     pj->priority = v ? (int64_t)v->valuedouble : 0;
     pj->lifo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "lifo"));
+    pj->repeat = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(m, "repeat"));
     pj->size_limit = (v = cJSON_GetObjectItemCaseSensitive(m, "sizeLimit")) ? v->valuedouble : -1;
     if ((rc = check_size(pj, name, err))) goto out;
     if (prepare_parent(pj, m)) goto oom;

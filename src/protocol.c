@@ -260,6 +260,10 @@ const bullc__call bullc__calls[BULLC__C_N] = {
                                               KEYS(BULLC__K_JOB, BULLC__K_META), 2, "base, job id"},
     [BULLC__C_REMOVE_ORPHANED_JOBS] = {"removeOrphanedJobs", "removeOrphanedJobs", KEYS(BULLC__K_BASE), -1,
                                        "N, N state key suffixes, M, M job sub-key suffixes, candidate job ids"},
+    /* 5.x's legacy repeatable jobs (Node 5's Repeat class); 6.x has none */
+    [BULLC__C_ADD_REPEATABLE_JOB] = {"addRepeatableJob", NULL, 0, {0}, 0, "absent in 6.x"},
+    [BULLC__C_UPDATE_REPEATABLE_JOB_MILLIS] = {"updateRepeatableJobMillis", NULL, 0, {0}, 0, "absent in 6.x"},
+    [BULLC__C_REMOVE_REPEATABLE] = {"removeRepeatable", NULL, 0, {0}, 0, "absent in 6.x"},
 };
 
 const char *const bullc__queuekeys_names[] = {
@@ -297,6 +301,13 @@ static const bullc__call calls_v5[BULLC__C_N] = {
     [BULLC__C_GET_COUNTS_PER_PRIORITY] = {"getCountsPerPriority", "getCountsPerPriority",
                                           KEYS(BULLC__K_WAIT, BULLC__K_PAUSED, BULLC__K_META, BULLC__K_PRIORITIZED), -1,
                                           "the priorities"},
+    [BULLC__C_ADD_REPEATABLE_JOB] = {"addRepeatableJob", "addRepeatableJob", KEYS(BULLC__K_REPEAT, BULLC__K_DELAYED), 5,
+                                     "next millis, packed {name, endDate, tz, pattern, every}, legacy key, key, base"},
+    [BULLC__C_UPDATE_REPEATABLE_JOB_MILLIS] = {"updateRepeatableJobMillis", "updateRepeatableJobMillis",
+                                               KEYS(BULLC__K_REPEAT), 3, "next millis, key, legacy key"},
+    [BULLC__C_REMOVE_REPEATABLE] = {"removeRepeatable", "removeRepeatable",
+                                    KEYS(BULLC__K_REPEAT, BULLC__K_DELAYED, BULLC__K_EVENTS), 4,
+                                    "legacy job id, concatenated options or the key, key, base"},
     /* 5.x's FlowProducer releases no parent at the end: no such script */
     [BULLC__C_RELEASE_PARENT] = {"releaseParentIfNoPendingDependencies", NULL, 0, {0}, 0, "absent in 5.x"},
 };

@@ -120,6 +120,9 @@ typedef enum bullc__call_id {
     BULLC__C_REMOVE_CHILD_DEPENDENCY,
     BULLC__C_REMOVE_UNPROCESSED_CHILDREN,
     BULLC__C_REMOVE_ORPHANED_JOBS,
+    BULLC__C_ADD_REPEATABLE_JOB, /* 5.x only: legacy repeatable jobs (Node 5's Repeat) */
+    BULLC__C_UPDATE_REPEATABLE_JOB_MILLIS,
+    BULLC__C_REMOVE_REPEATABLE,
     BULLC__C_N
 } bullc__call_id;
 

@@ -173,7 +173,10 @@ int bullc__add_call_build(bullc__add_call *c, const bullc__protocol *proto, cons
         msgpack_pack_nil(&pb.pk); /* parent dependencies key */
         msgpack_pack_nil(&pb.pk); /* parent */
     }
-    msgpack_pack_nil(&pb.pk); /* repeatJobKey */
+    if (pj->rjk)
+        bullc__pack_strn(&pb.pk, pj->rjk, sdslen(pj->rjk));
+    else
+        msgpack_pack_nil(&pb.pk);
     if (pj->dedup_id) {
         sds dk = bullc__dedup_key(ks, pj->dedup_id);
         bullc__pack_strn(&pb.pk, dk, sdslen(dk));
@@ -453,6 +456,12 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
     if ((rc = prepare_one(q, &b, err))) goto out;
     /* settled before the meta is written: a job its major refuses writes nothing */
     if ((rc = bullc__conn_ensure(&q->conn, err)) || (rc = settle(q, err)) || (rc = rebuild_first(q, &b, err))) goto out;
+    /* 5.x's legacy repeatable job: its own two calls, as Node 5's Queue.add
+       makes them (its addBulk adds such a job as any other) */
+    if (b.pj[0].repeat && !prefix_index) {
+        rc = bullc__repeat5_add(q, &jobs[0], err);
+        goto out;
+    }
     if (n == 1 && !nprobes(&b.pj[0])) {
         if ((rc = ready(q, err))) goto out;
         /* The common single add: one EVALSHA, no transaction needed. */

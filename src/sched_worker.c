@@ -4,24 +4,21 @@
  * script adds the next iteration only if this job is the current one. Node
  * and bullc workers sharing a scheduler thus never add an iteration twice,
  * and none is skipped. Legacy (v5) repeat keys are refused as Node 6 refuses
- * them; a 5.x worker would run them through its Repeat class, which bullc
- * does not carry, so on a 5.x queue they are refused too, with a message
- * saying so. */
+ * them; on a 5.x queue they run as a 5.x worker runs them, through Node 5's
+ * Repeat class (repeat5.c): the repeat entry moved, then the next job added. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bullc-private.h"
 
 #define SCHED_ERR "Failed to add repeatable job for next iteration: "
-#define LEGACY5_MSG                                                                                          \
-    "legacy repeatable jobs (key: \"%s\") are not implemented by bullc: a Node BullMQ 5.x worker schedules " \
-    "their next iteration; migrate them to Job Schedulers (queue.upsertJobScheduler)"
-
 typedef struct bullc__sched_call {
     struct bullc__sched_call *next; /* in w->sched_parked */
     bullc_worker *w;
-    sds rjk, job_id, data;
-    cJSON *opts; /* the job's stored options (short names) */
+    sds rjk, job_id, data, name;
+    cJSON *opts;         /* the job's stored options (short names) */
+    bullc__repeat5 *leg; /* a 5.x legacy repeatable job's next iteration, once planned */
     void (*then)(void *arg);
     void *then_arg;
 } sched_call;
@@ -33,7 +30,10 @@ static void call_free(sched_call *c) {
     sdsfree(c->rjk);
     sdsfree(c->job_id);
     sdsfree(c->data);
+    sdsfree(c->name);
     cJSON_Delete(c->opts);
+    if (c->leg) bullc__repeat5_free(c->leg);
+    free(c->leg);
     free(c);
 }
 
@@ -145,8 +145,8 @@ static void schedule(sched_call *c) {
     if (r) cJSON_DeleteItemFromObjectCaseSensitive(r, "immediately");
     bool cron = truthy(pattern);
     /* a copy: a call the connection lost is computed again when resent */
-    cJSON *opts = bullc__sched_iteration_opts(cJSON_Duplicate(c->opts, 1), c->rjk, cron ? &next : NULL, r, iteration,
-                                              new_offset, bullc__now_ms());
+    cJSON *opts = bullc__sched_job_opts(c->opts);
+    opts = bullc__sched_iteration_opts(opts, c->rjk, cron ? &next : NULL, r, iteration, new_offset, bullc__now_ms());
     sds packed = opts ? bullc__sched_pack(opts) : NULL;
     cJSON_Delete(opts);
     sds producer = bullc__job_key(&w->keys, c->job_id, BULLC__K_JOB);
@@ -204,6 +204,89 @@ void bullc__sched_drop_parked(bullc_worker *w) {
     }
 }
 
+/* ---- 5.x legacy repeatable jobs: Node 5's Repeat, override false ---------- */
+
+static void legacy5_added(bullc__aconn *ac, redisReply *r, const bullc_error *err, void *data) {
+    (void)ac, (void)err;
+    sched_call *c = data;
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        bullc__worker_error(c->w, BULLC_EREDIS, SCHED_ERR "%s", r->str);
+    } else if (r && r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
+        bullc_error e = {0};
+        bullc__script_code_err(r->integer, c->job_id, "addJob", NULL, &e);
+        bullc__worker_error(c->w, e.code, SCHED_ERR "%s", e.message);
+    } else if (!r && !c->w->closing) {
+        bullc__worker_error(c->w, BULLC_EREDIS, SCHED_ERR "the connection to Redis was lost");
+    }
+    call_free(c);
+}
+
+/* updateRepeatableJobMillis answered the key it moved (or ""): the next
+ * iteration's job, as createNextJob adds it. */
+static void legacy5_moved(bullc__aconn *ac, redisReply *r, const bullc_error *err, void *data) {
+    (void)ac, (void)err;
+    sched_call *c = data;
+    bullc_worker *w = c->w;
+    if (!r || r->type != REDIS_REPLY_STRING) {
+        if (r || !w->closing)
+            bullc__worker_error(w, BULLC_EREDIS, SCHED_ERR "%s",
+                                r && r->type == REDIS_REPLY_ERROR ? r->str : "the connection to Redis was lost");
+        call_free(c);
+        return;
+    }
+    bullc__prepared_job pj = {0};
+    int64_t now = 0;
+    cJSON *opts = bullc__repeat5_next_opts(c->leg, c->name, c->data, r->str, &pj.job_id, &now, &pj.delay);
+    const cJSON *prio = item(opts, "priority"), *de = item(item(opts, "de"), "id");
+    pj.timestamp = now;
+    pj.priority = cJSON_IsNumber(prio) ? (int64_t)prio->valuedouble : 0;
+    pj.data = sdsdup(c->data);
+    pj.packed_opts = opts ? bullc__sched_pack(opts) : NULL;
+    pj.rjk = sdsnewlen(r->str, r->len);
+    if (cJSON_IsString(de)) pj.dedup_id = sdsnew(de->valuestring);
+    cJSON_Delete(opts);
+    bullc__add_call call = {0};
+    int rc = BULLC_ENOMEM;
+    if (pj.job_id && pj.data && pj.packed_opts && pj.rjk && (!cJSON_IsString(de) || pj.dedup_id) &&
+        !bullc__add_call_build(&call, w->proto, &w->keys, c->name, &pj, 0)) {
+        sdsfree(c->job_id);
+        c->job_id = sdsdup(pj.job_id); /* the one a refusal names */
+        rc = bullc__aconn_eval(&w->cmd, call.script, 0, legacy5_added, c, call.argc, call.argv, call.lens);
+    }
+    bullc__add_call_free(&call);
+    bullc__job_prepared_free(&pj);
+    if (rc) {
+        bullc__worker_error(w, rc, SCHED_ERR "%s", rc == BULLC_ENOMEM ? "out of memory" : "the connection is down");
+        call_free(c);
+    }
+}
+
+static void legacy5(sched_call *c) {
+    bullc_worker *w = c->w;
+    bullc_error e = {0};
+    c->leg = calloc(1, sizeof *c->leg);
+    int rc = c->leg ? bullc__repeat5_plan(c->leg, c->name, c->opts, &e) : BULLC_ENOMEM;
+    if (rc || !c->leg->next) { /* an error, or the limit or the end reached */
+        if (rc) bullc__worker_error(w, rc, SCHED_ERR "%s", rc == BULLC_ENOMEM ? "out of memory" : e.message);
+        call_free(c);
+        return;
+    }
+    char next[24];
+    snprintf(next, sizeof next, "%lld", (long long)c->leg->next);
+    const char *argv[BULLC__CALL_MAX_KEYS + 3];
+    size_t lens[BULLC__CALL_MAX_KEYS + 3];
+    int n = bullc__call_keys(w->proto, BULLC__C_UPDATE_REPEATABLE_JOB_MILLIS, &w->keys, NULL, argv, lens);
+    argv[n] = next, lens[n] = strlen(next);
+    argv[n + 1] = c->leg->key, lens[n + 1] = sdslen(c->leg->key);
+    argv[n + 2] = c->leg->legacy_key, lens[n + 2] = sdslen(c->leg->legacy_key);
+    rc = bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_UPDATE_REPEATABLE_JOB_MILLIS), 0,
+                           legacy5_moved, c, n + 3, argv, lens);
+    if (rc) {
+        bullc__worker_error(w, rc, SCHED_ERR "%s", rc == BULLC_ENOMEM ? "out of memory" : "the connection is down");
+        call_free(c);
+    }
+}
+
 static void legacy_reply(bullc__aconn *ac, redisReply *r, const bullc_error *err, void *data) {
     (void)ac;
     (void)err;
@@ -212,10 +295,11 @@ static void legacy_reply(bullc__aconn *ac, redisReply *r, const bullc_error *err
         schedule(c); /* a scheduler whose id only looks like a legacy key */
         return;
     }
-    if (r && c->w->proto->major == 5)
-        bullc__worker_error(c->w, BULLC_EINVAL, SCHED_ERR LEGACY5_MSG, c->rjk);
-    else if (r)
-        bullc__worker_error(c->w, BULLC_EINVAL, SCHED_ERR BULLC__SCHED_LEGACY_MSG, c->rjk);
+    if (r && c->w->proto->major == 5) {
+        legacy5(c); /* Node 5's Repeat.updateRepeatableJob */
+        return;
+    }
+    if (r) bullc__worker_error(c->w, BULLC_EINVAL, SCHED_ERR BULLC__SCHED_LEGACY_MSG, c->rjk);
     call_free(c);
 }
 
@@ -230,9 +314,10 @@ void bullc__sched_next_then(bullc_worker *w, const bullc_job *job, void (*then)(
         c->rjk = sdsdup(job->rjk);
         c->job_id = sdsdup(job->id);
         c->data = sdsdup(job->data);
+        c->name = sdsnew(job->name ? job->name : "");
         c->opts = cJSON_Duplicate(job->opts, 1);
     }
-    if (!c || !c->rjk || !c->job_id || !c->data || !c->opts) {
+    if (!c || !c->rjk || !c->job_id || !c->data || !c->name || !c->opts) {
         bullc__worker_error(w, BULLC_ENOMEM, SCHED_ERR "out of memory");
         if (c)
             call_free(c);

@@ -114,8 +114,9 @@ cJSON *bullc__sched_iteration_opts(cJSON *opts, const char *id, const int64_t *n
         int64_t ms;
         if (cJSON_IsString(d) && bullc__parse_i64(d->valuestring, strlen(d->valuestring), &ms) && ms)
             ok = put(repeat, k, cJSON_CreateNumber((double)ms));
-        else
-            cJSON_DeleteItemFromObjectCaseSensitive(repeat, k); /* falsy: undefined */
+        else /* falsy: undefined, packed as nil, whose slot in the script's Lua
+                table decides the order the options are stored in */
+            ok = put(repeat, k, cJSON_CreateNull());
     }
     if (ok && cJSON_GetObjectItemCaseSensitive(opts, "repeat"))
         ok = cJSON_ReplaceItemInObjectCaseSensitive(opts, "repeat", repeat);

@@ -215,6 +215,17 @@ async function driveNode(prefix, major) {
     });
     await queue.removeJobScheduler('s1');
   });
+  // 5.x's legacy repeatable jobs (its Repeat class): the add, a worker's
+  // next iteration of a key of the legacy shape, removal by key
+  if (major === 5)
+    await scenario(prefix, 'repeatables', async queue => {
+      await queue.add('n', {}, { repeat: { every: 60000, key: 'a:b:c:d:e' } });
+      const repeat = await queue.repeat;
+      await repeat.updateRepeatableJob('n', {}, { repeat: { every: 60000, key: 'a:b:c:d:e' }, prevMillis: 1 }, {
+        override: false,
+      });
+      await queue.removeRepeatableByKey('a:b:c:d:e');
+    });
   // the queue's administration and getters
   await scenario(prefix, 'admin', async queue => {
     await queue.add('n', {}, { jobId: JOB, delay: 60000 });

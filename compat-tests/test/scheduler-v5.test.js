@@ -4,8 +4,9 @@
 // 5.x meta; get and list answer what Node 5's do, which still reads legacy
 // repeatable jobs (their hashes, or a colon key's parts) and removes nothing;
 // bullc-worker speaking 5.x tells a legacy repeatable job by Node 5's rule
-// (five or more key segments and no scheduler hash) and says it does not run
-// its Repeat class. The rest runs as compat5_scheduler_interop, _cli, _config.
+// (five or more key segments and no scheduler hash) and runs it as Node 5's
+// Repeat class does (compat_repeat_v5 covers that class in full). The rest
+// runs as compat5_scheduler_interop, _cli, _config.
 'use strict';
 
 const { test, after } = require('node:test');
@@ -75,23 +76,24 @@ test('bullc scheduler list and get on a 5.x queue with legacy repeatable jobs an
   }
 });
 
-test('bullc-worker speaking 5.x: a legacy repeatable key by Node 5\'s rule is processed and named, not scheduled', async () => {
+test('bullc-worker speaking 5.x: a legacy repeatable key by Node 5\'s rule runs through Node 5\'s Repeat path', async () => {
   const prefix = h.uniquePrefix('sched5-leg');
   const queue = h.newQueue('q', prefix, v5);
   let w;
   try {
     // five segments whose third is no end date: a scheduler id for Node 6's
-    // rule, a legacy key for Node 5's (no `ic` in a hash of that id)
+    // rule, a legacy key for Node 5's (no `ic` in a hash of that id), whose
+    // next iteration Node 5's Repeat.updateRepeatableJob schedules
     const key = 'a:b:c:d:e';
-    await queue.add('old', { n: 1 }, { repeat: { every: 60000, key, immediately: true } });
+    await queue.add('old', { n: 1 }, { repeat: { every: 500, key, immediately: true, limit: 2 } });
     w = await startReady(['--queue', 'q', '--builtin', 'echo', '--bullmq-version', '5'], { prefix });
-    await h.eventually(async () => (await queue.getCompletedCount()) === 1, 10000, 'the legacy job completed');
-    await h.eventually(() => /not implemented by bullc/.test(w.text()), 5000, 'the error event');
-    assert.match(w.text(), /Failed to add repeatable job for next iteration: legacy repeatable jobs \(key: \\?"a:b:c:d:e\\?"\)/);
-    assert.doesNotMatch(w.text(), /not supported in BullMQ v6/);
-    const [done] = await queue.getCompleted();
-    assert.equal(done.repeatJobKey, key);
-    assert.equal(await queue.getJobSchedulersCount(), 1, 'the legacy entry is left as it is');
+    await h.eventually(async () => (await queue.getCompletedCount()) === 2, 10000, 'both iterations completed');
+    assert.doesNotMatch(w.text(), /Failed to add repeatable job|not supported in BullMQ v6/);
+    const done = await queue.getCompleted();
+    assert.deepEqual(done.map(j => j.repeatJobKey), [key, key]);
+    assert.deepEqual(done.map(j => j.opts.repeat.count).sort(), [1, 2]);
+    assert.equal(await queue.getJobSchedulersCount(), 1, 'the legacy entry stays, no scheduler hash made');
+    assert.equal(await queue.getDelayedCount(), 0, 'the limit ended it');
   } finally {
     if (w) await w.stop();
     await h.closeAll(queue);

@@ -116,8 +116,8 @@ Test(opts, unknown_option_is_rejected) {
     REJECTS("{\"JobId\":\"x\"}", "unknown job option 'JobId'");
 }
 
-Test(opts, repeat_options_are_not_supported_yet) {
-    const char *names[] = {"repeat", "repeatJobKey", "prevMillis", "telemetry"};
+Test(opts, repeat_job_key_and_telemetry_are_not_supported_yet) {
+    const char *names[] = {"repeatJobKey", "telemetry"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char json[96], msg[160];
         snprintf(json, sizeof json, "{\"%s\":{\"id\":\"1\",\"queue\":\"bull:q\"}}", names[i]);
@@ -163,6 +163,20 @@ static int prepare5(bullc__prepared_job *pj, const char *opts, bullc_error *err)
     int rc = bullc__job_prepare_major(pj, 5, "j", "{}", NULL, o, NULL, err);
     bullc_job_opts_free(o);
     return rc;
+}
+
+/* repeat is 5.x's legacy repeatable job (Queue.add's); 6.x removed it */
+Test(opts, repeat_is_taken_on_5x_only) {
+    bullc_error err = {0};
+    cr_expect_eq(prepare_fails("{}", NULL, "{\"repeat\":{\"every\":1000}}", &err), BULLC_EINVAL);
+    cr_expect_str_eq(err.message, "job option 'repeat' belongs to repeatable jobs, which BullMQ 6 removed: use a job "
+                                  "scheduler (bullc_queue_upsert_job_scheduler, bullc scheduler upsert)");
+    bullc__prepared_job pj;
+    cr_assert_eq(prepare5(&pj, "{\"repeat\":{\"every\":1000},\"prevMillis\":1700000000000}", &err), 0, "%s",
+                 err.message);
+    cr_expect(pj.repeat);
+    bullc__job_prepared_free(&pj);
+    REJECTS("{\"repeat\":5}", "repeat must be an object");
 }
 
 Test(opts, debounce_is_deduplication_on_5x) {
