@@ -109,7 +109,8 @@ static int next_millis(const cJSON *r, int64_t millis, int64_t *next, bullc_erro
         return 0;
     }
     if (!cJSON_IsString(pattern))
-        return bullc__err(err, BULLC_EINVAL, "Either .pattern or .every options must be defined for this repeatable job");
+        return bullc__err(err, BULLC_EINVAL,
+                          "Either .pattern or .every options must be defined for this repeatable job");
     const cJSON *start = item(r, "startDate"), *tz = item(r, "tz"), *end = item(r, "endDate");
     int64_t from = cJSON_IsNumber(start) && start->valuedouble > (double)millis ? (int64_t)start->valuedouble : millis;
     int rc = bullc__sched_cron_next(pattern->valuestring, cJSON_IsString(tz) ? tz->valuestring : NULL, from, next, err);
@@ -175,7 +176,7 @@ int bullc__repeat5_plan(bullc__repeat5 *p, const char *name, const cJSON *opts, 
     if (!prev_ms && truthy(job_id)) ok = put(r, "jobId", cJSON_Duplicate(job_id, 1));
     p->legacy_key = ok ? bullc__repeat5_concat(name, r) : NULL;
     const cJSON *key = item(given, "key");
-    p->key = !p->legacy_key          ? NULL
+    p->key = !p->legacy_key        ? NULL
              : cJSON_IsString(key) ? sdsnew(key->valuestring)
                                    : md5_hex(p->legacy_key, sdslen(p->legacy_key));
     /* opts = {...opts, repeat: {offset, ...repeatOpts less immediately}} */
@@ -184,6 +185,10 @@ int bullc__repeat5_plan(bullc__repeat5 *p, const char *name, const cJSON *opts, 
     if (nr) ok = ok && put(nr, "offset", p->has_offset ? cJSON_CreateNumber(p->offset) : cJSON_CreateNull());
     for (cJSON *c = r ? r->child : NULL; ok && nr && c; c = c->next) ok = put(nr, c->string, cJSON_Duplicate(c, 1));
     cJSON_Delete(r);
+    /* createNextJob's delay takes the offset the job carries: an earlier
+       iteration's, spread over this one's */
+    const cJSON *off = item(nr, "offset");
+    p->offset = cJSON_IsNumber(off) ? off->valuedouble : 0;
     p->opts = cJSON_Duplicate(opts, 1);
     if (!ok || !nr || !p->opts || !p->key || !put(p->opts, "repeat", nr)) {
         if (!p->opts || !ok) cJSON_Delete(nr);

@@ -251,7 +251,7 @@ static void legacy5_moved(bullc__aconn *ac, redisReply *r, const bullc_error *er
         !bullc__add_call_build(&call, w->proto, &w->keys, c->name, &pj, 0)) {
         sdsfree(c->job_id);
         c->job_id = sdsdup(pj.job_id); /* the one a refusal names */
-        rc = bullc__aconn_eval(&w->cmd, call.script, 0, legacy5_added, c, call.argc, call.argv, call.lens);
+        rc = bullc__aconn_eval(w->cmd, call.script, 0, legacy5_added, c, call.argc, call.argv, call.lens);
     }
     bullc__add_call_free(&call);
     bullc__job_prepared_free(&pj);
@@ -279,7 +279,7 @@ static void legacy5(sched_call *c) {
     argv[n] = next, lens[n] = strlen(next);
     argv[n + 1] = c->leg->key, lens[n + 1] = sdslen(c->leg->key);
     argv[n + 2] = c->leg->legacy_key, lens[n + 2] = sdslen(c->leg->legacy_key);
-    rc = bullc__aconn_eval(&w->cmd, bullc__call_script(w->proto, BULLC__C_UPDATE_REPEATABLE_JOB_MILLIS), 0,
+    rc = bullc__aconn_eval(w->cmd, bullc__call_script(w->proto, BULLC__C_UPDATE_REPEATABLE_JOB_MILLIS), 0,
                            legacy5_moved, c, n + 3, argv, lens);
     if (rc) {
         bullc__worker_error(w, rc, SCHED_ERR "%s", rc == BULLC_ENOMEM ? "out of memory" : "the connection is down");

@@ -368,8 +368,7 @@ static void free_after_failed_new(bullc_worker_group *g, void *data) {
     bullc_worker_group_free(g);
 }
 
-int bullc_worker_group_new(bullc_worker_group **out, uv_loop_t *loop, const bullc_redis_opts *redis,
-                           bullc_error *err) {
+int bullc_worker_group_new(bullc_worker_group **out, uv_loop_t *loop, const bullc_redis_opts *redis, bullc_error *err) {
     if (!out || !loop) return bullc__err(err, BULLC_EINVAL, "out and loop are required");
     bullc_worker_group *g = calloc(1, sizeof *g);
     if (!g) return bullc__err(err, BULLC_ENOMEM, "out of memory");

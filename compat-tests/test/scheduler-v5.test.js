@@ -92,6 +92,10 @@ test('bullc-worker speaking 5.x: a legacy repeatable key by Node 5\'s rule runs 
     const done = await queue.getCompleted();
     assert.deepEqual(done.map(j => j.repeatJobKey), [key, key]);
     assert.deepEqual(done.map(j => j.opts.repeat.count).sort(), [1, 2]);
+    // the second is due at its time plus the offset the first carries (createNextJob's delay)
+    const second = done.find(j => j.opts.repeat.count === 2);
+    assert.equal(typeof second.opts.repeat.offset, 'number');
+    assert.equal(second.opts.timestamp + second.opts.delay, second.opts.prevMillis + second.opts.repeat.offset);
     assert.equal(await queue.getJobSchedulersCount(), 1, 'the legacy entry stays, no scheduler hash made');
     assert.equal(await queue.getDelayedCount(), 0, 'the limit ended it');
   } finally {

@@ -45,8 +45,7 @@ static int own_redis_connections(void) {
             /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
             if (sscanf(line, " %*s %*s %63s %x %*s %*s %*s %*s %*s %23s", rem, &st, inode) != 3) continue;
             const char *colon = strrchr(rem, ':');
-            if (!colon || (int)strtol(colon + 1, NULL, 16) != tu_redis_port() || st != 1 /* ESTABLISHED */)
-                continue;
+            if (!colon || (int)strtol(colon + 1, NULL, 16) != tu_redis_port() || st != 1 /* ESTABLISHED */) continue;
             for (int i = 0; i < ninodes; i++)
                 if (!strcmp(inodes[i], inode)) count++;
         }
