@@ -26,36 +26,22 @@ Test(parity_scheduler_upsert, quick_succession) {
 /* node: "[when job schedulers are upserted in quick succession] should create only one job scheduler and one delayed job with different settings" */
 Test(parity_scheduler_upsert, quick_succession_different_settings) {
     ph *h = ph_new("q");
-    bullc_worker *w = manual_worker(h);
-    char *id = upsert(h, "test", every(60000), NULL, NULL, NULL);
-    int64_t first = strtoll(id + strlen("repeat:test:"), NULL, 10);
-    bullc_free(id);
-    bullc_job *job = get_next_job(h, w, "my-token");
+    bullc_worker *w;
+    bullc_job *job;
+    int64_t first = every_minute_first_taken(h, &w, &job);
     UPSERT(h, "test", every(2 * 60000));
     UPSERT(h, "test", every(3 * 60000));
     int64_t t0 = now_ms();
     UPSERT(h, "test", every(4 * 60000));
     int64_t t1 = now_ms();
-    cJSON *l = schedulers(h);
-    cr_assert_eq(cJSON_GetArraySize(l), 1);
-    cJSON *s = cJSON_GetArrayItem(l, 0);
-    cr_assert_eq(cJSON_GetArraySize(s), 6, "key, name, next, iterationCount, every, offset: %s", cJSON_Print(s));
-    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(s, "key")->valuestring, "test");
-    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(s, "name")->valuestring, "test");
-    int64_t next = num_field(s, "next");
-    cr_assert(next >= t0 && next <= t1, "next %lld is the last upsert's now [%lld, %lld]", (long long)next,
-              (long long)t0, (long long)t1);
-    cr_assert_eq(num_field(s, "iterationCount"), 2);
-    cr_assert_eq(num_field(s, "every"), 240000);
     /* the offset of the first upsert, where its first slot fell in the minute */
-    cr_assert_eq(num_field(s, "offset"), first % 60000);
-    cJSON_Delete(l);
+    int64_t next = assert_the_test_scheduler(h, 240000, first % 60000, 2, t0, t1);
     complete(h, job);
     job = get_next_job(h, w, "my-token");
     cr_assert_eq(ph_count(h, "delayed") + ph_count(h, "waiting"), 1);
-    l = schedulers(h);
+    cJSON *l = schedulers(h);
     cr_assert_eq(cJSON_GetArraySize(l), 1);
-    s = cJSON_GetArrayItem(l, 0);
+    cJSON *s = cJSON_GetArrayItem(l, 0);
     cr_assert_eq(num_field(s, "next"), next + 4 * 60000);
     cr_assert_eq(num_field(s, "iterationCount"), 3);
     cr_assert_eq(num_field(s, "every"), 240000);

@@ -111,4 +111,36 @@ static PH_UNUSED int64_t num_field(const cJSON *o, const char *k) {
     return (int64_t)v->valuedouble;
 }
 
+/* Scheduler "test" every minute, its first iteration taken by a manual
+ * worker (*w) with token "my-token" (*job); returns that iteration's slot. */
+static PH_UNUSED int64_t every_minute_first_taken(ph *h, bullc_worker **w, bullc_job **job) {
+    *w = manual_worker(h);
+    char *id = upsert(h, "test", every(60000), NULL, NULL, NULL);
+    int64_t first = strtoll(id + strlen("repeat:test:"), NULL, 10);
+    bullc_free(id);
+    *job = get_next_job(h, *w, "my-token");
+    return first;
+}
+
+/* The queue's only scheduler is "test" (name "test") with `every`, `offset`
+ * and `iterations` and no more fields, made by an upsert between t0 and t1:
+ * its next iteration is due at that upsert's now, which it returns. */
+static PH_UNUSED int64_t assert_the_test_scheduler(ph *h, int64_t every_ms, int64_t offset, int64_t iterations,
+                                                   int64_t t0, int64_t t1) {
+    cJSON *l = schedulers(h);
+    cr_assert_eq(cJSON_GetArraySize(l), 1);
+    cJSON *s = cJSON_GetArrayItem(l, 0);
+    cr_assert_eq(cJSON_GetArraySize(s), 6, "key, name, next, iterationCount, every, offset: %s", cJSON_Print(s));
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(s, "key")->valuestring, "test");
+    cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(s, "name")->valuestring, "test");
+    int64_t next = num_field(s, "next");
+    cr_assert(next >= t0 && next <= t1, "next %lld is the last upsert's now [%lld, %lld]", (long long)next,
+              (long long)t0, (long long)t1);
+    cr_assert_eq(num_field(s, "iterationCount"), iterations);
+    cr_assert_eq(num_field(s, "every"), every_ms);
+    cr_assert_eq(num_field(s, "offset"), offset);
+    cJSON_Delete(l);
+    return next;
+}
+
 #endif
