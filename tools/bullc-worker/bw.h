@@ -143,7 +143,9 @@ struct bw_app {
     bullc_redis_opts *redis;
     bw_queue *queues;
     size_t nqueues;
-    uv_signal_t sig_int, sig_term, sig_hup;
+    uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
+    int argc; /* SIGHUP parses them again for the config file's concurrency */
+    char **argv;
     uv_timer_t shutdown_timer, hard_exit_timer;
     int signals;
     bool shutting_down, forced;

@@ -19,7 +19,7 @@
 #define LOCK_CHECK_MS 250      /* how often a lost lock is looked for */
 #define PIPE_GRACE_MS 1000     /* after the exit, how long a grandchild may hold the pipes */
 
-enum { KILL_NONE, KILL_TIMEOUT, KILL_LOCK, KILL_SHUTDOWN };
+enum { KILL_NONE, KILL_TIMEOUT, KILL_LOCK, KILL_SHUTDOWN, KILL_CANCEL };
 enum { MOVE_NONE, MOVE_DELAYED, MOVE_WAIT_CHILDREN };
 enum { PHASE_RUN, PHASE_GRACE, PHASE_EXITED };
 
@@ -334,6 +334,11 @@ static void finish(bw_run *r) {
         bullc_job_fail(job, "the job's lock was lost: another worker may process it", 0);
     } else if (r->kill_reason == KILL_SHUTDOWN) {
         bullc_job_fail(job, "bullc-worker shut down", 0);
+    } else if (r->kill_reason == KILL_CANCEL) {
+        /* as a Node processor throwing signal.reason: retried per its
+         * attempts, unless the command chose to exit unrecoverable */
+        bullc_job_fail(job, bullc_job_cancel_reason(job),
+                       r->exited && r->exit_status == BW_EXIT_UNRECOVERABLE ? BULLC_FAIL_UNRECOVERABLE : 0);
     } else if (r->term_signal) {
         snprintf(msg, sizeof msg, "%s killed by signal %d (%s)%s%s", prog(r), r->term_signal,
                  sigabbrev_np(r->term_signal) ? sigabbrev_np(r->term_signal) : "?", *t ? ": " : "", t);
@@ -395,6 +400,20 @@ static void watch_cb(uv_timer_t *t) {
     uv_timer_stop(&r->watch);
     r->phase = PHASE_GRACE;
     signal_child(r, SIGTERM);
+    uv_timer_start(&r->deadline, deadline_cb, (uint64_t)(r->q->cfg->s.kill_grace ? r->q->cfg->s.kill_grace : 1), 0);
+}
+
+/* The job was cancelled (bullc_worker_cancel_job, SIGUSR1): the command
+ * gets SIGTERM, and SIGKILL after --kill-grace if it is still there. */
+static void cancelled(bullc_job *job, const char *reason, void *data) {
+    bw_run *r = data;
+    if (!reason || r->kill_reason != KILL_NONE || r->phase != PHASE_RUN) return;
+    r->kill_reason = KILL_CANCEL;
+    TLOG(TLOG_INFO, "cancelled", TLOG_S("queue", r->q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+         TLOG_I("pid", r->pid), TLOG_S("reason", reason), TLOG_S("msg", "stopping the command"));
+    uv_timer_stop(&r->watch);
+    r->phase = PHASE_GRACE;
+    signal_child(r, r->q->cfg->s.kill_grace ? SIGTERM : SIGKILL);
     uv_timer_start(&r->deadline, deadline_cb, (uint64_t)(r->q->cfg->s.kill_grace ? r->q->cfg->s.kill_grace : 1), 0);
 }
 
@@ -613,6 +632,7 @@ void bw_exec_process(bullc_job *job, void *data) {
     bullc_free(json);
     if (q->cfg->s.timeout > 0) uv_timer_start(&r->deadline, deadline_cb, (uint64_t)q->cfg->s.timeout, 0);
     uv_timer_start(&r->watch, watch_cb, LOCK_CHECK_MS, LOCK_CHECK_MS);
+    if (bullc_job_on_cancel(job, cancelled, r) == 1) cancelled(job, bullc_job_cancel_reason(job), r);
 }
 
 void bw_exec_kill_all(bw_queue *q, int sig) {

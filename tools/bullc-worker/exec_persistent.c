@@ -757,6 +757,21 @@ static bw_execp *pool_new(bw_queue *q) {
     return x;
 }
 
+/* The job was cancelled: its child is retired the way a timed-out one is
+ * (stdin closed, SIGTERM, SIGKILL after --kill-grace; the slot starts a new
+ * one) and the job fails with the reason, as a Node processor throwing
+ * signal.reason (retried per its attempts). */
+static void cancelled(bullc_job *job, const char *reason, void *data) {
+    xslot *s = data;
+    if (!reason || s->job != job || s->outcome != OUT_NONE) return;
+    TLOG(TLOG_INFO, "cancelled", TLOG_S("queue", s->q->cfg->name), TLOG_S("id", bullc_job_id(job)),
+         TLOG_I("pid", s->child ? s->child->pid : 0), TLOG_S("reason", reason), TLOG_S("msg", "stopping the child"));
+    if (s->sent)
+        fail_and_retire(s, 0, "%s", reason);
+    else /* no child has it yet: nothing to stop */
+        decide(s, OUT_ERROR, strdup(reason), 0);
+}
+
 void bw_execp_process(bullc_job *job, void *data) {
     bw_queue *q = data;
     bw_execp *x = q->execp ? q->execp : pool_new(q);
@@ -782,6 +797,10 @@ void bw_execp_process(bullc_job *job, void *data) {
     pick->job = job;
     pick->sent = false;
     pick->outcome = OUT_NONE;
+    if (bullc_job_on_cancel(job, cancelled, pick) == 1) {
+        decide(pick, OUT_ERROR, strdup(bullc_job_cancel_reason(job)), 0);
+        return;
+    }
     slot_feed(pick);
 }
 

@@ -288,6 +288,8 @@ int main(int argc, char **argv) {
     bw_app app;
     memset(&app, 0, sizeof app);
     app.cfg = &cfg;
+    app.argc = argc;
+    app.argv = argv;
     app.nqueues = cfg.nqueues;
     char where[512] = "";
     if (!(app.queues = calloc(cfg.nqueues, sizeof *app.queues))) code = fatal(&cfg, BW_EXIT_FAIL, "out of memory");

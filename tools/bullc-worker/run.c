@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The running program: one bullc_worker per queue on one loop, their events
  * as log lines, and the signals (SIGINT/SIGTERM drain, a second one forces,
- * SIGHUP reopens the log). */
+ * SIGHUP reopens the log and applies the config file's concurrency again,
+ * SIGUSR1 cancels every job in process). */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,10 +154,54 @@ static void force(bw_app *app, const char *why) {
 
 static void shutdown_timeout(uv_timer_t *t) { force(t->data, "--shutdown-timeout passed"); }
 
+/* SIGHUP: the flags and the config file are read again, and each queue whose
+ * concurrency they now set otherwise runs with the new one (Node's
+ * `worker.concurrency = n`). Nothing else changes at run time. */
+static void reload_concurrency(bw_app *app) {
+    bw_config fresh = {0};
+    int rc = bw_config_parse(&fresh, app->argc, app->argv);
+    if (rc) {
+        TLOG(TLOG_ERROR, "reload", TLOG_S("msg", "the configuration does not parse: concurrency unchanged"));
+        bw_config_free(&fresh);
+        return;
+    }
+    for (size_t i = 0; i < app->nqueues; i++) {
+        bw_queue *q = &app->queues[i];
+        if (!q->worker || q->closed) continue;
+        for (size_t k = 0; k < fresh.nqueues; k++) {
+            if (strcmp(fresh.queues[k].name, q->cfg->name)) continue;
+            int n = fresh.queues[k].s.concurrency ? fresh.queues[k].s.concurrency : 1;
+            int was = bullc_worker_concurrency(q->worker);
+            int slots = q->cfg->s.concurrency ? q->cfg->s.concurrency : 1;
+            if (n == was) break;
+            /* exec-persistent has one child per slot, made for the start's concurrency */
+            if (q->cfg->proc.kind == BW_PROC_EXEC_PERSISTENT && n > slots) {
+                TLOG(TLOG_WARN, "reload", TLOG_S("queue", q->cfg->name), TLOG_I("concurrency", was),
+                     TLOG_S("msg", "exec-persistent cannot go above its starting concurrency"));
+                break;
+            }
+            bullc_worker_set_concurrency(q->worker, n);
+            TLOG(TLOG_INFO, "reload", TLOG_S("queue", q->cfg->name), TLOG_I("was", was), TLOG_I("concurrency", n));
+            break;
+        }
+    }
+    bw_config_free(&fresh);
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
     bw_app *app = h->data;
     if (signum == SIGHUP) {
         tlog_reopen();
+        if (!app->shutting_down) reload_concurrency(app);
+        return;
+    }
+    if (signum == SIGUSR1) {
+        for (size_t i = 0; i < app->nqueues; i++) {
+            bw_queue *q = &app->queues[i];
+            if (!q->worker || q->closed) continue;
+            int n = bullc_worker_cancel_all_jobs(q->worker, "cancelled by SIGUSR1");
+            TLOG(TLOG_INFO, "cancel", TLOG_S("queue", q->cfg->name), TLOG_I("jobs", n), TLOG_S("signal", "SIGUSR1"));
+        }
         return;
     }
     app->signals++;
@@ -189,7 +234,8 @@ static void graceful(bw_app *app, const char *why) {
 }
 
 static void close_all_handles(bw_app *app) {
-    uv_handle_t *hs[] = {(uv_handle_t *)&app->sig_int, (uv_handle_t *)&app->sig_term, (uv_handle_t *)&app->sig_hup,
+    uv_handle_t *hs[] = {(uv_handle_t *)&app->sig_int,        (uv_handle_t *)&app->sig_term,
+                         (uv_handle_t *)&app->sig_hup,        (uv_handle_t *)&app->sig_usr1,
                          (uv_handle_t *)&app->shutdown_timer, (uv_handle_t *)&app->hard_exit_timer};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
@@ -253,9 +299,9 @@ static int start_worker(bw_app *app, bw_queue *q) {
 
 /* Runs every queue's worker until a signal stops them. Returns the exit code. */
 int bw_app_run(bw_app *app) {
-    uv_signal_t *sigs[] = {&app->sig_int, &app->sig_term, &app->sig_hup};
-    int signums[] = {SIGINT, SIGTERM, SIGHUP};
-    for (size_t i = 0; i < 3; i++) {
+    uv_signal_t *sigs[] = {&app->sig_int, &app->sig_term, &app->sig_hup, &app->sig_usr1};
+    int signums[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+    for (size_t i = 0; i < 4; i++) {
         uv_signal_init(&app->loop, sigs[i]);
         sigs[i]->data = app;
         uv_signal_start(sigs[i], on_signal, signums[i]);
