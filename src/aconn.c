@@ -403,23 +403,11 @@ static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms) {
     return 0;
 }
 
-/* Argument lengths: the caller's, else measured into `stack` (room for
- * STACK_ARGS) or, past that, into a heap array the caller frees. */
-enum { STACK_ARGS = 64 };
-static const size_t *arg_lens(int argc, const char *const *argv, const size_t *lens, size_t *stack, size_t **heap) {
-    *heap = NULL;
-    if (lens) return lens;
-    size_t *l = stack;
-    if (argc > STACK_ARGS && !(l = *heap = malloc((size_t)argc * sizeof *l))) return NULL;
-    for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
-    return l;
-}
-
 int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc, const char **argv,
                      const size_t *lens) {
-    size_t stack[STACK_ARGS], *heap;
+    size_t stack[BULLC__RESP_STACK_ARGS], *heap;
     if (argc < 1) return BULLC_EINVAL;
-    const size_t *l = arg_lens(argc, argv, lens, stack, &heap);
+    const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
     if (!l) return BULLC_ENOMEM;
     size_t size = bullc__resp_size(argc, l);
     bullc__acmd *cmd = cmd_new(cb, data, size);
@@ -430,9 +418,9 @@ int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, v
 
 int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
                       int argc, const char **argv, const size_t *lens) {
-    size_t stack[STACK_ARGS], *heap, tail_len;
+    size_t stack[BULLC__RESP_STACK_ARGS], *heap, tail_len;
     if (argc < s->numkeys) return BULLC_EINVAL;
-    const size_t *l = arg_lens(argc, argv, lens, stack, &heap);
+    const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
     if (!l) return BULLC_ENOMEM;
     size_t size = bullc__resp_script_size(s, argc, l, false, &tail_len);
     bullc__acmd *cmd = cmd_new(cb, data, size);

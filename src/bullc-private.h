@@ -162,6 +162,11 @@ redisReply *bullc__command_argv(redisContext *ctx, int argc, const char **argv);
 
 /* ---- resp.c: requests in RESP ------------------------------------------ */
 /* Bytes of the request argv/lens (every length given) formats to. */
+/* Argument lengths for the formatters: `lens` when given, else measured
+ * into `stack` (room for BULLC__RESP_STACK_ARGS) or, past that, into a heap
+ * array stored in *heap for the caller to free. NULL when out of memory. */
+enum { BULLC__RESP_STACK_ARGS = 64 };
+const size_t *bullc__resp_arg_lens(int argc, const char *const *argv, const size_t *lens, size_t *stack, size_t **heap);
 size_t bullc__resp_size(int argc, const size_t *lens);
 /* Writes that request at `p` (bullc__resp_size bytes free); returns its end. */
 char *bullc__resp_write(char *p, int argc, const char *const *argv, const size_t *lens);

@@ -279,18 +279,6 @@ int bullc__reply_err(const redisReply *r, bullc_error *err) {
     return bullc__err(err, code, "Redis error: %.*s", (int)r->len, s);
 }
 
-/* Argument lengths: the caller's, else measured into `stack` (room for
- * STACK_ARGS) or, past that, into a heap array the caller frees. */
-enum { STACK_ARGS = 64 };
-static const size_t *arg_lens(int argc, const char *const *argv, const size_t *lens, size_t *stack, size_t **heap) {
-    *heap = NULL;
-    if (lens) return lens;
-    size_t *l = stack;
-    if (argc > STACK_ARGS && !(l = *heap = malloc((size_t)argc * sizeof *l))) return NULL;
-    for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
-    return l;
-}
-
 /* A READONLY reply through Sentinel: the node is a replica now (a
  * failover). Dropping the connection once no reply is due makes the next
  * call ask the sentinels where the master went. */
@@ -318,8 +306,8 @@ static int begin_append(bullc__conn *c, bullc_error *err) {
 }
 
 int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err) {
-    size_t stack[STACK_ARGS], *heap;
-    const size_t *l = arg_lens(argc, argv, lens, stack, &heap);
+    size_t stack[BULLC__RESP_STACK_ARGS], *heap;
+    const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
     if (!l) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
     int rc = begin_append(c, err);
     if (!rc) rc = append_resp(c, argc, argv, l, err);
@@ -331,8 +319,8 @@ int bullc__conn_append_script(bullc__conn *c, const bullc__script *s, bool eval,
                               const size_t *lens, bullc_error *err) {
     if (argc < s->numkeys)
         return bullc__err(err, BULLC_EINVAL, "%s: needs %d keys, got %d arguments", s->id, s->numkeys, argc);
-    size_t stack[STACK_ARGS], *heap;
-    const size_t *l = arg_lens(argc, argv, lens, stack, &heap);
+    size_t stack[BULLC__RESP_STACK_ARGS], *heap;
+    const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
     if (!l) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
     int rc = begin_append(c, err);
     if (!rc) {

@@ -11,6 +11,7 @@
  * tail). When Redis answers NOSCRIPT the call goes again as EVAL with the
  * script's text, and the tail is the same bytes, so a caller that kept them
  * sends EVAL's head and that tail without formatting anything again. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bullc-private.h"
@@ -49,6 +50,16 @@ static size_t args_size(int argc, const size_t *lens) {
 static char *args_write(char *p, int argc, const char *const *argv, const size_t *lens) {
     for (int i = 0; i < argc; i++) p = put_bulk(p, argv[i], lens[i]);
     return p;
+}
+
+const size_t *bullc__resp_arg_lens(int argc, const char *const *argv, const size_t *lens, size_t *stack,
+                                   size_t **heap) {
+    *heap = NULL;
+    if (lens) return lens;
+    size_t *l = stack;
+    if (argc > BULLC__RESP_STACK_ARGS && !(l = *heap = malloc((size_t)argc * sizeof *l))) return NULL;
+    for (int i = 0; i < argc; i++) l[i] = strlen(argv[i]);
+    return l;
 }
 
 size_t bullc__resp_size(int argc, const size_t *lens) { return 3 + digits((size_t)argc) + args_size(argc, lens); }
