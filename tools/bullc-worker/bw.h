@@ -75,6 +75,9 @@ typedef struct bw_config {
     bool allow_unsafe_redis;  /* start despite the server checks' errors */
     bool allow_low_fd_limit;  /* start although the fd limit cannot cover every queue at full concurrency */
     bool exec_redis_env;      /* exec children see REDIS_PASSWORD and a REDIS_URL with a password */
+    bool shared_connections;  /* every queue on one bullc_worker_group (two connections in all) */
+    int global_concurrency;   /* the group's cap on jobs in process (0: none) */
+    const char *queues_file;  /* --queues-file: more queue names, one per line */
     const char *http;         /* --http ADDR:PORT: /metrics, /healthz, /readyz (NULL: no server) */
     int64_t counts_cache_ms;  /* how long /metrics reuses the queues' job counts */
     int64_t health_max_lag;   /* ms: a loop stalled longer (within the last minute) fails /healthz */
@@ -151,6 +154,7 @@ struct bw_app {
     bool shutting_down, forced;
     size_t ready, open;
     int exit_code;
+    bullc_worker_group *group;     /* --shared-connections: every queue's worker is a member */
     bw_httpd *httpd;               /* --http */
     struct lws_context *httpd_ctx; /* --http's lws context until lws has wholly destroyed it (lws NULLs it) */
     bw_metrics *metrics;           /* --http: what /metrics reads */

@@ -597,6 +597,10 @@ typedef struct progdef {
 } progdef;
 static const progdef progdefs[] = {
     {"queue", "NAME", "a queue to serve (repeatable; also -q)", NULL},
+    {"queues-file", "PATH",
+     "serve the queues named in PATH too, one per line (blank lines and\n"
+     "lines starting with # are skipped); turns --shared-connections on",
+     NULL},
     {"exec", "[QUEUE=]PROGRAM",
      "run PROGRAM (no shell; PATH is searched when it has no '/') per job,\n"
      "with the --arg ARGs that follow: the job as JSON on stdin; stdout is the\n"
@@ -658,6 +662,16 @@ static const progdef progdefs[] = {
     {"log-format", "text|json", "one line per event (text)", "logFormat"},
     {"log-file", "PATH", "append to PATH (mode 0600; SIGHUP reopens it), not stderr", "logFile"},
     {"log-level", "debug|info|warn|error", "(info)", "logLevel"},
+    {"shared-connections", NULL,
+     "serve every queue over two Redis connections in all (one shared\n"
+     "command connection, one BZPOPMIN on every drained queue's marker)\n"
+     "instead of two per queue (docs/worker.md)",
+     NULL},
+    {"global-concurrency", "N",
+     "at most N jobs in process across all queues, each queue's own\n"
+     "--concurrency still holding; queues held back are served in turn\n"
+     "(0: no cap); turns --shared-connections on",
+     NULL},
     {"allow-unsafe-redis", NULL,
      "start although the server checks found a setting that loses jobs\n"
      "(eviction policy other than noeviction, a cluster without a\n"
@@ -745,6 +759,16 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             cfg->allow_low_fd_limit = true;
         } else if (!strcmp(name, "exec-redis-env")) {
             cfg->exec_redis_env = true;
+        } else if (!strcmp(name, "shared-connections")) {
+            cfg->shared_connections = true;
+        } else if (!strcmp(name, "global-concurrency")) {
+            int64_t v;
+            if (!parse_i64(value, &v) || v < 0 || v > 1000000)
+                return fail("--global-concurrency must be a number of jobs from 0 to 1000000");
+            cfg->global_concurrency = (int)v;
+        } else if (!strcmp(name, "queues-file")) {
+            if (!*value) return fail("--queues-file must not be empty");
+            cfg->queues_file = value;
         } else if (!strcmp(name, "queue")) {
             int rc = check_queue_name(value, where);
             if (rc) return rc;
@@ -836,6 +860,51 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
     return 0;
 }
 
+/* --queues-file: its names join those of --queue (a name given twice is
+ * served once). */
+static int read_queues_file(bw_config *cfg, parse_state *ps) {
+    FILE *f = fopen(cfg->queues_file, "r");
+    if (!f) return fail("--queues-file %s: %s", cfg->queues_file, strerror(errno));
+    size_t cap = ps->nqueues + 64;
+    const char **names = malloc(cap * sizeof *names);
+    int rc = names ? 0 : fail("out of memory");
+    if (names) memcpy(names, ps->queues, ps->nqueues * sizeof *names);
+    size_t n = ps->nqueues, lineno = 0;
+    char *line = NULL;
+    size_t size = 0;
+    ssize_t len;
+    while (!rc && (len = getline(&line, &size, f)) >= 0) {
+        lineno++;
+        while (len > 0 && strchr(" \t\r\n", line[len - 1])) line[--len] = '\0';
+        const char *name = line + strspn(line, " \t");
+        if (!*name || *name == '#') continue;
+        char where[300];
+        snprintf(where, sizeof where, "%s:%zu", cfg->queues_file, lineno);
+        if ((rc = check_queue_name(name, where))) break;
+        bool dup = false;
+        for (size_t k = 0; k < n && !dup; k++) dup = !strcmp(names[k], name);
+        if (dup) continue;
+        if (n == cap) {
+            const char **grown = realloc(names, (cap *= 2) * sizeof *names);
+            if (!grown) {
+                rc = fail("out of memory");
+                break;
+            }
+            names = grown;
+        }
+        if (!(names[n++] = own(cfg, strdup(name)))) rc = fail("out of memory");
+    }
+    free(line);
+    fclose(f);
+    if (rc) {
+        free(names);
+        return rc;
+    }
+    ps->queues = own(cfg, names);
+    ps->nqueues = n;
+    return ps->queues ? 0 : fail("out of memory");
+}
+
 static const bw_proc *cli_proc_for(const parse_state *ps, const char *queue) {
     for (size_t i = 0; i < ps->nprocs; i++)
         if (ps->procs[i].queue && !strcmp(ps->procs[i].queue, queue)) return &ps->procs[i].proc;
@@ -875,7 +944,9 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     if (cfg->log_format < 0) cfg->log_format = TLOG_TEXT;
     if (cfg->log_level < 0) cfg->log_level = TLOG_INFO;
 
-    /* which queues run: those given with --queue, else the file's */
+    if (cfg->queues_file && (rc = read_queues_file(cfg, &ps))) return rc;
+    if (cfg->queues_file || cfg->global_concurrency) cfg->shared_connections = true;
+    /* which queues run: those given with --queue (or in --queues-file), else the config file's */
     size_t n = ps.nqueues ? ps.nqueues : fs.nqueues;
     if (!n) return fail("no queue: give --queue NAME (or a config file with \"queues\")");
     /* a processor flag naming a queue that does not run is a typo */

@@ -219,11 +219,11 @@ static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
  * hard limit, before anything starts. */
 #define FD_BASE 16
 static int64_t fds_needed(const bw_config *cfg) {
-    int64_t n = FD_BASE;
+    int64_t n = FD_BASE + (cfg->shared_connections ? 2 : 0);
     for (size_t i = 0; i < cfg->nqueues; i++) {
         const bw_queue_cfg *q = &cfg->queues[i];
         int64_t c = q->s.concurrency ? q->s.concurrency : 1;
-        n += 2;
+        if (!cfg->shared_connections) n += 2;
         if (q->proc.kind == BW_PROC_EXEC || q->proc.kind == BW_PROC_EXEC_PERSISTENT)
             n += 3 * c + 5;
         else if (q->proc.kind == BW_PROC_PLUGIN ||
@@ -255,13 +255,14 @@ static int check_fd_limit(const bw_config *cfg) {
              TLOG_S("msg", "starting anyway (--allow-low-fd-limit): commands that cannot start go back to wait"));
         return 0;
     }
-    return fatal(cfg, BW_EXIT_UNSAFE,
-                 "the open-files limit is %lld (hard limit %lld) but %zu queue(s) at their concurrency need about "
-                 "%lld fds (2 Redis connections per queue, 3 per exec command, 1 per plugin or blocking builtin "
-                 "job): raise it (ulimit -n, systemd LimitNOFILE=) or lower --concurrency; "
-                 "--allow-low-fd-limit starts anyway",
-                 (long long)rl.rlim_cur, rl.rlim_max == RLIM_INFINITY ? -1LL : (long long)rl.rlim_max, cfg->nqueues,
-                 (long long)need);
+    return fatal(
+        cfg, BW_EXIT_UNSAFE,
+        "the open-files limit is %lld (hard limit %lld) but %zu queue(s) at their concurrency need about "
+        "%lld fds (2 Redis connections per queue unless shared, 3 per exec command, 1 per plugin or blocking builtin "
+        "job): raise it (ulimit -n, systemd LimitNOFILE=) or lower --concurrency; "
+        "--allow-low-fd-limit starts anyway",
+        (long long)rl.rlim_cur, rl.rlim_max == RLIM_INFINITY ? -1LL : (long long)rl.rlim_max, cfg->nqueues,
+        (long long)need);
 }
 
 int main(int argc, char **argv) {

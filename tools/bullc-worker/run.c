@@ -93,10 +93,13 @@ static void ev_ready(bullc_worker *w, void *data) {
     if (++app->ready < app->nqueues || app->shutting_down) return;
     /* every queue is connected and fetching: say so once, for supervisors */
     size_t len = 1;
-    for (size_t i = 0; i < app->nqueues; i++) len += strlen(app->queues[i].cfg->name) + 16;
+    /* thousands of queues: the first ones, and how many more */
+    size_t listed = app->nqueues > 20 ? 20 : app->nqueues;
+    for (size_t i = 0; i < listed; i++) len += strlen(app->queues[i].cfg->name) + 16;
+    len += 32;
     char *names = calloc(1, len), *conc = calloc(1, len);
     bool same = true;
-    for (size_t i = 0; i < app->nqueues && names && conc; i++) {
+    for (size_t i = 0; i < listed && names && conc; i++) {
         const bw_queue_cfg *c = app->queues[i].cfg;
         int n = c->s.concurrency ? c->s.concurrency : 1;
         int n0 = app->queues[0].cfg->s.concurrency ? app->queues[0].cfg->s.concurrency : 1;
@@ -104,6 +107,7 @@ static void ev_ready(bullc_worker *w, void *data) {
         sprintf(names + strlen(names), "%s%s", i ? "," : "", c->name);
         sprintf(conc + strlen(conc), "%s%d", i ? "," : "", n);
     }
+    if (names && listed < app->nqueues) sprintf(names + strlen(names), ",... (%zu in all)", app->nqueues);
     if (same && conc) *strchrnul(conc, ',') = '\0';
     TLOG(TLOG_INFO, "ready", TLOG_S("queues", names), TLOG_S("concurrency", conc), TLOG_I("pid", getpid()));
     free(names);
@@ -233,7 +237,11 @@ static void graceful(bw_app *app, const char *why) {
         uv_timer_start(&app->shutdown_timer, shutdown_timeout, (uint64_t)app->cfg->shutdown_timeout, 0);
 }
 
+static void group_closed(bullc_worker_group *g, void *data) { (void)g, (void)data; }
+
 static void close_all_handles(bw_app *app) {
+    /* every member closed: the group's connections go too */
+    if (app->group) bullc_worker_group_close(app->group, group_closed, NULL);
     uv_handle_t *hs[] = {(uv_handle_t *)&app->sig_int,        (uv_handle_t *)&app->sig_term,
                          (uv_handle_t *)&app->sig_hup,        (uv_handle_t *)&app->sig_usr1,
                          (uv_handle_t *)&app->shutdown_timer, (uv_handle_t *)&app->hard_exit_timer};
@@ -256,6 +264,7 @@ static int start_worker(bw_app *app, bw_queue *q) {
     char why[160];
     int rc = bullc_worker_opts_set_redis(o, app->redis);
     bullc_worker_opts_set_tracer(o, app->tracer);
+    bullc_worker_opts_set_group(o, app->group);
     if (!rc && (rc = bw_settings_to_opts(&c->s, o, why, sizeof why))) {
         TLOG(TLOG_ERROR, "start", TLOG_S("queue", c->name), TLOG_S("code", bullc_err_name(rc)), TLOG_S("msg", why));
         bullc_worker_opts_free(o);
@@ -319,6 +328,14 @@ int bw_app_run(bw_app *app) {
             TLOG(TLOG_ERROR, "start", TLOG_S("msg", why));
         }
     }
+    if (!code && app->cfg->shared_connections) {
+        bullc_error err = {0};
+        if (bullc_worker_group_new(&app->group, &app->loop, app->redis, &err) ||
+            bullc_worker_group_set_concurrency(app->group, app->cfg->global_concurrency)) {
+            TLOG(TLOG_ERROR, "start", TLOG_S("msg", err.message));
+            code = BW_EXIT_FAIL;
+        }
+    }
     for (size_t i = 0; i < app->nqueues && !code; i++) code = start_worker(app, &app->queues[i]);
     if (code) {
         /* one queue cannot start: stop the others before exiting */
@@ -335,5 +352,7 @@ int bw_app_run(bw_app *app) {
         bullc_worker_free(app->queues[i].worker);
         app->queues[i].worker = NULL;
     }
+    bullc_worker_group_free(app->group);
+    app->group = NULL;
     return app->exit_code;
 }
