@@ -339,3 +339,95 @@ int bullc__flow_get(bullc__conn *c, const char *prefix, const char *queue, const
     }
     return bullc__json_out(tree, out_json, err);
 }
+
+/* ---- Node's queue.getDependencies(parent, type, start, end) -------------------------- */
+
+/* Appends one paginate reply's items and jobs; `hash`: items are [field,
+ * value] pairs (Node's {id, v} or {id, err} when the value is not JSON). */
+static bool add_page(const redisReply *items, const redisReply *jobs, cJSON *out_items, cJSON *out_jobs, size_t *n) {
+    for (size_t i = 0; i < items->elements; i++) {
+        const redisReply *it = items->element[i];
+        const redisReply *id = it->type == REDIS_REPLY_ARRAY && it->elements == 2 ? it->element[0] : it;
+        cJSON *o = cJSON_CreateObject();
+        sds s = sdsnewlen(id->str ? id->str : "", id->len);
+        bool ok = o && s && cJSON_AddStringToObject(o, "id", s);
+        sdsfree(s);
+        if (ok && id != it) {
+            const redisReply *v = it->element[1];
+            cJSON *val = bullc__parse_stored(v->str, v->len);
+            /* JSON.parse's message for what it refuses */
+            ok = val ? cJSON_AddItemToObject(o, "v", val)
+                     : cJSON_AddStringToObject(o, "err", "Unexpected token, not valid JSON") != NULL;
+        }
+        if (!ok || !cJSON_AddItemToArray(out_items, o)) {
+            cJSON_Delete(o);
+            return false;
+        }
+        (*n)++;
+        const redisReply *h = jobs && i < jobs->elements ? jobs->element[i] : NULL;
+        if (!h || h->type != REDIS_REPLY_ARRAY || !h->elements) continue; /* the child's hash is gone */
+        const char *last = strrchr(id->str ? id->str : "", ':');
+        const char *jid = last ? last + 1 : id->str;
+        cJSON *j = bullc__job_json(jid, id->len - (size_t)(jid - id->str), h);
+        if (!j || !cJSON_AddItemToArray(out_jobs, j)) {
+            cJSON_Delete(j);
+            return false;
+        }
+    }
+    return true;
+}
+
+int bullc_queue_get_dependencies_page(bullc_queue *q, const char *job_id, const char *type, int64_t start, int64_t end,
+                                      char **out_json, bullc_error *err) {
+    bool processed = type && !strcmp(type, "processed");
+    if (!type || (!processed && strcmp(type, "pending")))
+        return bullc__err(err, BULLC_EINVAL, "dependencies type must be \"processed\" or \"pending\"");
+    if (start < 0 || end < -1 || (end >= 0 && end < start))
+        return bullc__err(err, BULLC_EINVAL, "dependencies page: start >= 0 and end >= start, or -1 for all");
+    int rc = bullc__check_job_id(job_id, err);
+    if (rc) return rc;
+    bullc__call_id call = processed ? BULLC__C_PAGINATE_PROCESSED : BULLC__C_PAGINATE_PENDING;
+    cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items"),
+          *jobs = cJSON_AddArrayToObject(o, "jobs");
+    if (!items || !jobs) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    /* Node's paginate: up to 5 scan rounds a call, called again from the
+     * cursor it stopped at until the page is full or the scan is over */
+    sds cursor = sdsnew("0");
+    long long offset = 0, total = 0;
+    size_t n = 0;
+    do {
+        bullc__args a;
+        bullc__args_call(&a, q, call, job_id, 0);
+        bullc__args_i64(&a, start + (int64_t)n);
+        bullc__args_i64(&a, end);
+        bullc__args_add(&a, cursor);
+        bullc__args_i64(&a, offset);
+        bullc__args_add(&a, "5");
+        bullc__args_add(&a, "1");
+        redisReply *r = NULL;
+        if (!rc) rc = bullc__args_eval(q, call, &a, &r, err);
+        bullc__args_free(&a);
+        if (rc) break;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 || r->element[2]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            rc = bullc__err(err, BULLC_EPROTO, "paginate: unexpected reply");
+            break;
+        }
+        const redisReply *c = r->element[0];
+        sdsfree(cursor);
+        cursor = c->type == REDIS_REPLY_INTEGER ? sdsfromlonglong(c->integer) : sdsnewlen(c->str, c->len);
+        offset = r->element[1]->integer;
+        total = r->element[3]->integer;
+        if (!cursor || !add_page(r->element[2], r->elements > 4 ? r->element[4] : NULL, items, jobs, &n))
+            rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+        freeReplyObject(r);
+    } while (!rc && strcmp(cursor, "0") && (end < 0 || (int64_t)n < end - start + 1));
+    if (!rc && (!cJSON_AddNumberToObject(o, "total", (double)total) || !cJSON_AddStringToObject(o, "cursor", cursor)))
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    sdsfree(cursor);
+    if (rc) {
+        cJSON_Delete(o);
+        return rc;
+    }
+    return bullc__json_out(o, out_json, err);
+}

@@ -72,7 +72,7 @@ sds bullc__dedup_key(const bullc__keys *ks, const char *dedup_id) {
 
 sds bullc__job_key(const bullc__keys *ks, const char *job_id, bullc__key_id which) {
     sds k = sdscat(sdsdup(ks->k[BULLC__K_BASE]), job_id);
-    static const char *const own[] = {":logs", ":lock", ":dependencies", ":unsuccessful"};
+    static const char *const own[] = {":logs", ":lock", ":dependencies", ":unsuccessful", ":processed"};
     if (k && which != BULLC__K_JOB) k = sdscat(k, own[which - BULLC__K_JOB_LOGS]);
     return k;
 }
@@ -258,6 +258,12 @@ const bullc__call bullc__calls[BULLC__C_N] = {
                                           "child's job key, parent's job key"},
     [BULLC__C_REMOVE_UNPROCESSED_CHILDREN] = {"removeUnprocessedChildren", "removeUnprocessedChildren",
                                               KEYS(BULLC__K_JOB, BULLC__K_META), 2, "base, job id"},
+    /* Node's queue.getDependencies(parent, type, start, end): a page of the
+     * parent's processed hash or pending set, with the children's hashes */
+    [BULLC__C_PAGINATE_PROCESSED] = {"paginate:processed", "paginate", KEYS(BULLC__K_JOB_PROCESSED), 6,
+                                     "start, end, cursor, offset, max iterations, fetch jobs (1)"},
+    [BULLC__C_PAGINATE_PENDING] = {"paginate:pending", "paginate", KEYS(BULLC__K_JOB_DEPS), 6,
+                                   "start, end, cursor, offset, max iterations, fetch jobs (1)"},
     [BULLC__C_REMOVE_ORPHANED_JOBS] = {"removeOrphanedJobs", "removeOrphanedJobs", KEYS(BULLC__K_BASE), -1,
                                        "N, N state key suffixes, M, M job sub-key suffixes, candidate job ids"},
     /* 5.x's legacy repeatable jobs (Node 5's Repeat class); 6.x has none */
@@ -421,6 +427,9 @@ int bullc__call_keys(const bullc__protocol *p, bullc__call_id c, const bullc__ke
             break;
         case BULLC__K_JOB_UNSUCCESSFUL:
             s = x->unsuccessful;
+            break;
+        case BULLC__K_JOB_PROCESSED:
+            s = x->processed;
             break;
         default:
             argv[i] = ks->k[k];

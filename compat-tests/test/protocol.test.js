@@ -119,8 +119,9 @@ async function driveNode(prefix, major) {
   });
   // a flow: its root goes to waiting-children and is released once the
   // whole tree is in the transaction; then a child is cut loose and the
-  // root's unprocessed children removed
-  await scenario(prefix, 'flow', async () => {
+  // root's unprocessed children removed; its children read by page
+  // (queue.getDependencies: the paginate script on each kind)
+  await scenario(prefix, 'flow', async queue => {
     const flow = new FlowProducer({ connection: h.connection(), prefix });
     try {
       const tree = await flow.add({
@@ -129,6 +130,8 @@ async function driveNode(prefix, major) {
         opts: { jobId: JOB },
         children: [{ name: 'c', queueName: 'flow' }, { name: 'c', queueName: 'flow' }],
       });
+      await queue.getDependencies(JOB, 'pending', 0, -1);
+      await queue.getDependencies(JOB, 'processed', 0, -1);
       await tree.children[0].job.removeChildDependency();
       await tree.job.removeUnprocessedChildren();
     } finally {

@@ -102,6 +102,19 @@ BULLC_EXPORT int bullc_flow_producer_get_flow(bullc_flow_producer *fp, const cha
  * in Node. *out_json is freed with bullc_free. Same thread rule as the queue. */
 BULLC_EXPORT int bullc_queue_get_dependencies(bullc_queue *queue, const char *job_id, const char *opts_json,
                                               char **out_json, bullc_error *err);
+/* Node's `queue.getDependencies(parentId, type, start, end)`: one page of
+ * job `job_id`'s children, `type` "processed" (its processed hash) or
+ * "pending" (its dependencies set), items `start` to `end` inclusive (-1:
+ * to the last), walked with SSCAN/HSCAN as BullMQ's paginate script does:
+ * the order is Redis's, not stable while the set changes. *out_json (free
+ * with bullc_free): {"items": [{"id": "<child key>"}] for pending, [{"id",
+ * "v": <its return value>}] for processed ({"id", "err"} when the value is
+ * not JSON), "jobs": [the children's jobs as bullc_queue_get_job gives them,
+ * those whose hash is gone left out], "total": <members in all>, "cursor":
+ * "0" once the scan is over}. BULLC_EINVAL for another type or a bad range.
+ * Same thread rule as the queue. */
+BULLC_EXPORT int bullc_queue_get_dependencies_page(bullc_queue *queue, const char *job_id, const char *type,
+                                                   int64_t start, int64_t end, char **out_json, bullc_error *err);
 /* Node's `job.getDependenciesCount()`: counts[0..3] = processed, unprocessed,
  * failed, ignored. */
 BULLC_EXPORT int bullc_queue_get_dependencies_count(bullc_queue *queue, const char *job_id, int64_t counts[4],

@@ -14,7 +14,8 @@ static cJSON *call_json(const bullc__protocol *p, bullc__call_id c, const bullc_
     sds logs = bullc__job_key(ks, job, BULLC__K_JOB_LOGS), lock = bullc__job_key(ks, job, BULLC__K_JOB_LOCK);
     sds jk = bullc__job_key(ks, job, BULLC__K_JOB), deps = bullc__job_key(ks, job, BULLC__K_JOB_DEPS);
     sds unsuccessful = bullc__job_key(ks, job, BULLC__K_JOB_UNSUCCESSFUL);
-    const bullc__call_ctx x = {state, jk, logs, lock, deps, unsuccessful};
+    sds processed = bullc__job_key(ks, job, BULLC__K_JOB_PROCESSED);
+    const bullc__call_ctx x = {state, jk, logs, lock, deps, unsuccessful, processed};
     const char *argv[BULLC__CALL_MAX_KEYS];
     size_t lens[BULLC__CALL_MAX_KEYS];
     int n = bullc__call_keys(p, c, ks, &x, argv, lens);
@@ -28,7 +29,7 @@ static cJSON *call_json(const bullc__protocol *p, bullc__call_id c, const bullc_
     cJSON_AddStringToObject(o, "args", d->args);
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(keys, cJSON_CreateString(argv[i]));
     cJSON_AddItemToObject(o, "keys", keys);
-    sdsfree(logs), sdsfree(lock), sdsfree(jk), sdsfree(deps), sdsfree(unsuccessful);
+    sdsfree(logs), sdsfree(lock), sdsfree(jk), sdsfree(deps), sdsfree(unsuccessful), sdsfree(processed);
     return o;
 }
 
