@@ -582,6 +582,29 @@ static PH_UNUSED ph_wev *ph_wget(ph *h, char kind, int nth) {
     return NULL;
 }
 
+/* ---- manual processing ------------------------------------------------------------ */
+
+typedef struct ph_manual {
+    bullc_job *job;
+    int code;
+    bool done;
+} ph_manual;
+static void ph__got_next(bullc_worker *w, bullc_job *job, int code, void *data) {
+    (void)w;
+    ph_manual *m = data;
+    m->job = job, m->code = code, m->done = true;
+}
+/* Takes the next job of a worker without a processor (Node's
+ * worker.getNextJob(token)); fails the test when there is none. */
+static PH_UNUSED bullc_job *ph_next_job(ph *h, bullc_worker *w, const char *token) {
+    ph_manual m = {0};
+    cr_assert_eq(bullc_worker_get_next_job(w, token, false, ph__got_next, &m), 0);
+    cr_assert(PH_WAIT(h, 10000, m.done));
+    cr_assert_eq(m.code, 0);
+    cr_assert_not_null(m.job);
+    return m.job;
+}
+
 /* ---- the end ------------------------------------------------------------------ */
 
 static void ph__wclosed(bullc_worker *w, void *data) {
