@@ -312,6 +312,18 @@ int bullc_queue_remove_deduplication_key(bullc_queue *q, const char *dedup_id, i
     return rc;
 }
 
+int bullc_queue_remove_deprecated_priority_key(bullc_queue *q, int64_t *out_removed, bullc_error *err) {
+    bullc__args a;
+    bullc__args_init(&a);
+    bullc__args_add(&a, "DEL");
+    /* Node's toKey('priority'): BullMQ 2's priority set, in no key set since */
+    bullc__args_own(&a, sdscat(sdsdup(bullc__queue_keys(q)->k[BULLC__K_BASE]), "priority"));
+    long long n = 0;
+    int rc = cmd_void(q, &a, &n, err);
+    if (!rc && out_removed) *out_removed = n;
+    return rc;
+}
+
 /* ---- job actions ----------------------------------------------------------------- */
 
 int bullc_queue_remove_job(bullc_queue *q, const char *id, bool remove_children, bullc_error *err) {

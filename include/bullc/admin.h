@@ -227,6 +227,12 @@ BULLC_EXPORT int bullc_queue_remove_rate_limit_key(bullc_queue *queue, bullc_err
 BULLC_EXPORT int bullc_queue_remove_deduplication_key(bullc_queue *queue, const char *dedup_id, int64_t *out_removed,
                                                       bullc_error *err);
 
+/* Deletes the "<prefix>:<queue>:priority" sorted set that BullMQ before 3.x
+ * kept prioritized jobs in (Node's `queue.removeDeprecatedPriorityKey()`);
+ * *out_removed (may be NULL): 1 if there was one, else 0. Same thread rule
+ * as the queue. */
+BULLC_EXPORT int bullc_queue_remove_deprecated_priority_key(bullc_queue *queue, int64_t *out_removed, bullc_error *err);
+
 /* ---- Job actions, by id ------------------------------------------------ */
 
 /* Removes a job, its keys and (when `remove_children`, Node's default) its

@@ -4,7 +4,8 @@
  * becomes of a parent whose children are removed (in the same queue or in
  * another), and clean beside a job scheduler. Each case runs speaking BullMQ
  * 6 (the marked test) and 5 (its twin, on queues a Node 5.81.5 Queue made):
- * the removal scripts differ between the majors. */
+ * the removal scripts differ between the majors. Also queue.redis.test.ts's
+ * removal of BullMQ 2's priority set. */
 #include "test_flow_util.h"
 #include "test_sched_util.h"
 
@@ -459,5 +460,23 @@ BOTH_MAJORS(clean_runtime_child_of_active_parent) {
     cr_assert(r.parent_exists, "the parent's record stays");
     cr_assert_str_eq(r.parent_state, "active");
     cr_assert_eq(r.completed_after, 0);
+    ph_end(h);
+}
+
+/* ---- BullMQ 2's priority set ------------------------------------------------------- */
+
+/* node: "[queues (redis-only) > .removeDeprecatedPriorityKey] removes old priority key" */
+BOTH_MAJORS(remove_deprecated_priority_key) {
+    ph *h = setup(major);
+    ph_vcmd("ZADD %s 1 a 2 b", ph_key(h, "priority"));
+    cr_assert_eq(ph_icmd("ZCARD %s", ph_key(h, "priority")), 2);
+    int64_t removed = -1;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_remove_deprecated_priority_key(h->q, &removed, &err), 0, "%s", err.message);
+    cr_assert_eq(removed, 1);
+    cr_assert_eq(ph_icmd("ZCARD %s", ph_key(h, "priority")), 0);
+    cr_assert_eq(bullc_queue_remove_deprecated_priority_key(h->q, &removed, &err), 0, "%s", err.message);
+    cr_assert_eq(removed, 0, "nothing left to remove");
+    cr_assert(majors_speak(h, major));
     ph_end(h);
 }
