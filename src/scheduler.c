@@ -266,13 +266,26 @@ int bullc_queue_upsert_job_scheduler(bullc_queue *q, const char *id, const bullc
     int rc = check_repeat(r, now, err);
     if (rc) return rc;
     if (!name) name = id;
+    /* A template may carry prevMillis, as Node's does (a peer's last next
+     * time): the pattern's next time is computed from no earlier than it.
+     * A 6.x add refuses the option (repeatable jobs are gone), so the job is
+     * checked without it; the stored template keeps it, as Node's. */
+    const cJSON *prev = opts ? cJSON_GetObjectItemCaseSensitive(opts->obj, "prevMillis") : NULL;
+    bullc_job_opts checked = {.obj = NULL};
+    if (cJSON_IsNumber(prev)) {
+        if (!(checked.obj = cJSON_Duplicate(opts->obj, 1))) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+        cJSON_DeleteItemFromObjectCaseSensitive(checked.obj, "prevMillis");
+    }
+    int64_t from = cJSON_IsNumber(prev) && prev->valuedouble > (double)now ? (int64_t)prev->valuedouble : now;
     bullc__prepared_job pj;
-    rc = bullc__job_prepare_named(&pj, name, data_json ? data_json : "{}", bullc__queue_default_opts(q), opts, err);
+    rc = bullc__job_prepare_named(&pj, name, data_json ? data_json : "{}", bullc__queue_default_opts(q),
+                                  checked.obj ? &checked : opts, err);
+    cJSON_Delete(checked.obj);
     if (rc) return rc;
     int64_t next = 0;
     /* Node: no iteration is left (limit 0), nothing is written */
     if (r->has_limit && r->limit < 1) rc = 1;
-    if (!rc && r->pattern) rc = first_time(r, now, &next, err);
+    if (!rc && r->pattern) rc = first_time(r, from, &next, err);
     if (rc) {
         bullc__job_prepared_free(&pj);
         return rc;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,25 @@
 
 #include "bullc-private.h"
 
+/* The frozen time of bullc_test_clock_set, 0 while the system clock runs:
+ * one relaxed load is all the hot paths pay for the hook. */
+static _Atomic int64_t test_clock;
+
+void bullc_test_clock_set(int64_t epoch_ms) {
+    atomic_store_explicit(&test_clock, epoch_ms > 0 ? epoch_ms : 0, memory_order_relaxed);
+}
+
+int64_t bullc_test_clock_tick(int64_t ms) {
+    int64_t t = atomic_load_explicit(&test_clock, memory_order_relaxed);
+    while (t && !atomic_compare_exchange_weak_explicit(&test_clock, &t, t + ms, memory_order_relaxed,
+                                                       memory_order_relaxed)) {
+    }
+    return t ? t + ms : 0;
+}
+
 int64_t bullc__now_ms(void) {
+    int64_t frozen = atomic_load_explicit(&test_clock, memory_order_relaxed);
+    if (frozen) return frozen;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

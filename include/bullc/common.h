@@ -54,6 +54,23 @@ BULLC_EXPORT const char *bullc_err_name(int code);
  * texts). NULL is a no-op. */
 BULLC_EXPORT void bullc_free(void *ptr);
 
+/* Test hook, never for production: freezes the wall clock bullc reads for
+ * every time it computes or sends to Redis (job timestamps and delays, the
+ * "now" of every script call, a scheduler's next iteration) at `epoch_ms`,
+ * as Node's tests freeze Date.now() with fake timers, so a test can run a
+ * scenario of days or months against a real Redis at once; `epoch_ms` <= 0
+ * returns to the system clock. Process-wide (every handle, every thread; an
+ * atomic, callable from any thread). Event-loop timers and blocking waits
+ * (lock renewal, stalled checks, retries' and rate limits' waits, command
+ * timeouts, a worker's block on the marker, capped at 10 s) keep real time:
+ * move the frozen clock before an operation that should see the new time. */
+BULLC_EXPORT void bullc_test_clock_set(int64_t epoch_ms);
+
+/* Moves the frozen clock of bullc_test_clock_set forward by `ms` (Node's
+ * clock.tick, without running timers) and returns the new time; on the
+ * system clock it changes nothing and returns 0. Any thread. */
+BULLC_EXPORT int64_t bullc_test_clock_tick(int64_t ms);
+
 /* The library's version ("0.1.0") and the BullMQ version whose scripts it
  * embeds ("6.7.0"). Static strings. */
 BULLC_EXPORT const char *bullc_version(void);

@@ -513,6 +513,15 @@ static void ph__qe_closed(bullc_queue_events *qe, void *data) {
 
 static void ph__tick(uv_timer_t *t) { (void)t; }
 
+/* A case that runs speaking BullMQ 6 (test `name`, which carries the Node
+ * marker) and 5 (its twin `name`_bullmq5): the body follows, taking `int
+ * major`; further Test options (.fini = ...) go after the name. */
+#define PH_BOTH_MAJORS(suite, name, ...)                    \
+    static void name(int major);                            \
+    Test(suite, name, ##__VA_ARGS__) { name(6); }           \
+    Test(suite, name##_bullmq5, ##__VA_ARGS__) { name(5); } \
+    static void name(int major)
+
 /* Runs the loop until `cond` holds or `ms` pass; the value of `cond`. */
 #define PH_WAIT(h, ms, cond)                                                 \
     ({                                                                       \
