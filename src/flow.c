@@ -516,8 +516,9 @@ static int build_calls(flow_tx *tx, bullc_error *err) {
     return 0;
 }
 
-/* MULTI, every entry's add, every parent's release, EXEC; one round trip. */
-static int send_tx(flow_tx *tx, const size_t *roots, size_t nroots, bullc_error *err) {
+/* MULTI, every entry's add, every parent's release, EXEC; one round trip.
+ * `bulk`: an addBulk, whose roots 6.x does not fail the call for. */
+static int send_tx(flow_tx *tx, const size_t *roots, size_t nroots, bool bulk, bullc_error *err) {
     bullc_flow_producer *fp = tx->fp;
     int rc = bullc__conn_ensure(&fp->conn, err);
     if (rc || (rc = settle_tree(tx, err)) || (rc = build_calls(tx, err)) || (rc = load_scripts(fp, tx->proto, err)))
@@ -563,8 +564,14 @@ static int send_tx(flow_tx *tx, const size_t *roots, size_t nroots, bullc_error 
                             "NOSCRIPT: Redis's script cache was flushed while the flow was being added");
         }
     /* Node reports a root's error (a missing or replaced parent); the other
-     * nodes' replies only give their ids */
-    for (size_t k = 0; k < nroots && !rc; k++) rc = entry_reply(&tx->entries[roots[k]], r->element[roots[k]], err);
+     * nodes' replies only give their ids. 6.7.0's addBulk reports none: a
+     * root the script refused keeps its generated id, and no job has it. */
+    bool lenient = bulk && tx->proto->major == 6;
+    for (size_t k = 0; k < nroots && !rc; k++) {
+        const redisReply *e = r->element[roots[k]];
+        if (lenient && e->type == REDIS_REPLY_INTEGER && e->integer < 0) continue;
+        rc = entry_reply(&tx->entries[roots[k]], e, err);
+    }
     for (size_t i = 0; i < tx->n && !rc; i++)
         if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer >= 0)
             rc = entry_reply(&tx->entries[i], r->element[i], err);
@@ -601,7 +608,7 @@ static int add_flows(bullc_flow_producer *fp, const cJSON *flows, bool bulk, con
         const cJSON *parent = cJSON_GetObjectItemCaseSensitive(opts, "parent");
         rc = add_node(&tx, f, parent, tree, &at, err);
     }
-    if (!rc && tx.n) rc = send_tx(&tx, roots, nroots, err);
+    if (!rc && tx.n) rc = send_tx(&tx, roots, nroots, bulk, err);
     tx_free(&tx);
     free(roots);
     if (rc) {

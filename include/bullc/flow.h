@@ -75,7 +75,12 @@ BULLC_EXPORT int bullc_flow_producer_add(bullc_flow_producer *fp, const char *fl
 /* Adds several flows in one transaction, as Node's `addBulk(flows)`:
  * `flows_json` is a JSON array of FlowJob trees (no queuesOptions). The
  * result is a JSON array of trees as bullc_flow_producer_add gives one.
- * Same checks, errors and ownership. */
+ * Same checks, errors and ownership, but for a root the add script refuses
+ * (its opts.parent missing, or existing with another parent): the other
+ * roots are written all the same (a transaction does not roll a script's
+ * refusal back), and, as Node 6.7.0's addBulk, a tree speaking 6.x returns
+ * 0 with that root's tree holding the id bullc generated, which no job has;
+ * speaking 5.x the call fails with that root's error, as 5.81.5's throws. */
 BULLC_EXPORT int bullc_flow_producer_add_bulk(bullc_flow_producer *fp, const char *flows_json, char **out_trees,
                                               bullc_error *err);
 

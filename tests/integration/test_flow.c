@@ -4,6 +4,8 @@
  * the dependency getters and getFlow. */
 #include "test_flow_util.h"
 
+#include <pthread.h>
+
 #include "private_redis.h"
 
 TestSuite(flow, .timeout = 60);
@@ -273,6 +275,132 @@ Test(flow, add_bulk_roots_sharing_a_deduplication_id_get_one_id) {
     free(dd);
     cJSON_Delete(trees);
     bullc_free(out);
+    bullc_flow_producer_free(fp);
+    ph_end(h);
+}
+
+/* A producer speaking BullMQ `major` to every queue it touches. */
+static bullc_flow_producer *producer_of(ph *h, int major) {
+    bullc_flow_producer_opts *o;
+    cr_assert_eq(bullc_flow_producer_opts_new(&o), 0);
+    cr_assert_eq(bullc_flow_producer_opts_set_prefix(o, h->prefix), 0);
+    cr_assert_eq(bullc_flow_producer_opts_set_bullmq_version(o, major), 0);
+    bullc_flow_producer *fp;
+    cr_assert_eq(bullc_flow_producer_new(&fp, o, NULL), 0);
+    bullc_flow_producer_opts_free(o);
+    return fp;
+}
+
+#define BOTH_MAJORS(name) PH_BOTH_MAJORS(flow, name)
+
+/* One of Node's flow.add promises in flight: a thread with its own producer
+ * (a producer is used by one thread at a time) adds a deduplicated root
+ * once every thread is ready. */
+typedef struct concurrent_add {
+    pthread_t t;
+    ph *h;
+    int major, index, rc;
+    pthread_barrier_t *start;
+    char id[64];
+} concurrent_add;
+
+static void *add_in_flight(void *arg) {
+    concurrent_add *c = arg;
+    bullc_flow_producer *fp = producer_of(c->h, c->major);
+    char flow[256], *tree = NULL;
+    snprintf(flow, sizeof flow,
+             "{\"name\":\"root-%d\",\"data\":{\"index\":%d},\"queueName\":\"q\",\"opts\":{\"deduplication\":"
+             "{\"id\":\"dedup-concurrent-root\"},\"delay\":1000}}",
+             c->index, c->index);
+    pthread_barrier_wait(c->start);
+    c->rc = bullc_flow_producer_add(fp, flow, NULL, &tree, NULL);
+    cJSON *t = c->rc ? NULL : cJSON_Parse(tree);
+    const cJSON *id = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "job"), "id");
+    snprintf(c->id, sizeof c->id, "%s", cJSON_IsString(id) ? id->valuestring : "");
+    cJSON_Delete(t);
+    bullc_free(tree);
+    bullc_flow_producer_free(fp);
+    return NULL;
+}
+
+/* node: "[when root parent job has deduplication option] should return same deduplicated id for concurrent add calls" */
+BOTH_MAJORS(concurrent_adds_get_one_deduplicated_id) {
+    ph *h = ph_new("q");
+    enum { CALLS = 8 };
+    concurrent_add c[CALLS];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, CALLS);
+    for (int i = 0; i < CALLS; i++) {
+        c[i] = (concurrent_add){.h = h, .major = major, .index = i, .start = &start};
+        cr_assert_eq(pthread_create(&c[i].t, NULL, add_in_flight, &c[i]), 0);
+    }
+    for (int i = 0; i < CALLS; i++) pthread_join(c[i].t, NULL);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < CALLS; i++) {
+        cr_assert_eq(c[i].rc, 0, "add %d", i);
+        cr_assert_str_eq(c[i].id, c[0].id, "add %d's id", i);
+    }
+    cr_assert_eq(ph_count(h, "delayed"), 1);
+    ph_end(h);
+}
+
+/* node: "[when root parent job has deduplication option] should not corrupt id mapping for successful jobs when some addBulk commands fail" */
+BOTH_MAJORS(add_bulk_with_a_missing_parent_keeps_the_other_ids) {
+    ph *h = ph_new("q");
+    bullc_flow_producer *fp = producer_of(h, major);
+    char flows[512], *out = NULL;
+    snprintf(flows, sizeof flows,
+             "[{\"name\":\"valid-root\",\"data\":{},\"queueName\":\"q\",\"opts\":{\"deduplication\":{\"id\":"
+             "\"dedup-valid-on-partial-failure\"},\"delay\":1000}},{\"name\":\"invalid-root\",\"data\":{},"
+             "\"queueName\":\"q\",\"opts\":{\"parent\":{\"id\":\"missing-parent\",\"queue\":\"%s:q\"}}}]",
+             h->prefix);
+    bullc_error err = {0};
+    int rc = bullc_flow_producer_add_bulk(fp, flows, &out, &err);
+    char *valid = dedup_job_id(h, "dedup-valid-on-partial-failure");
+    cr_assert_not_null(valid, "the valid root is written");
+    cr_assert_eq(ph_count(h, "delayed"), 1);
+    cr_assert_eq(ph_count(h, "wait"), 0, "the invalid root is not");
+    if (major == 6) {
+        /* 6.7.0's addBulk reports no root's failure: each tree is handed
+         * back, the valid one with its job's id, the invalid with an id no
+         * job has */
+        cr_assert_eq(rc, 0, "%s", err.message);
+        cJSON *trees = cJSON_Parse(out);
+        cr_assert_str_eq(nid(cJSON_GetArrayItem(trees, 0), ""), valid);
+        cr_assert(ph_job_exists(h, valid));
+        cr_assert_not(ph_job_exists(h, nid(cJSON_GetArrayItem(trees, 1), "")));
+        cJSON_Delete(trees);
+    } else {
+        /* 5.81.5's throws the refused root's error after the transaction */
+        cr_assert_eq(rc, BULLC_ENOTFOUND);
+        char want[256];
+        snprintf(want, sizeof want, "Missing key for parent job %s:q:missing-parent. addJob", h->prefix);
+        cr_assert(strstr(err.message, want), "%s", err.message);
+        cr_assert_null(out);
+    }
+    bullc_free(out);
+    free(valid);
+    bullc_flow_producer_free(fp);
+    ph_end(h);
+}
+
+/* node: "[flows (redis-only)] should add meta key to both parents and children" */
+BOTH_MAJORS(a_flow_writes_the_meta_of_every_queue) {
+    ph *h = ph_new("q");
+    bullc_flow_producer *fp = producer_of(h, major);
+    const char *flow = "{\"name\":\"root-job\",\"queueName\":\"top-queue\",\"data\":{},\"children\":[{"
+                       "\"name\":\"child-job\",\"data\":{\"idx\":0,\"foo\":\"bar\"},\"queueName\":\"q\","
+                       "\"children\":[{\"name\":\"child-job\",\"data\":{\"idx\":1,\"foo\":\"baz\"},"
+                       "\"queueName\":\"q\",\"children\":[{\"name\":\"child-job\",\"data\":{\"idx\":2,"
+                       "\"foo\":\"qux\"},\"queueName\":\"q\"}]}]}]}";
+    bullc_error err = {0};
+    cr_assert_eq(bullc_flow_producer_add(fp, flow, NULL, NULL, &err), 0, "%s", err.message);
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = ph_cmd("HGET %s:%s:meta opts.maxLenEvents", h->prefix, i ? "q" : "top-queue");
+        cr_assert(r->type == REDIS_REPLY_STRING && !strcmp(r->str, "10000"), "%s's meta",
+                  i ? "the children's queue" : "the parent's queue");
+        freeReplyObject(r);
+    }
     bullc_flow_producer_free(fp);
     ph_end(h);
 }
