@@ -11,7 +11,7 @@ const path = require('node:path');
 const {
   closeAll, connection, eventually, newQueue, newWorker, nodeBullmq, parseRedisUrl, redis, redisUrl, uniquePrefix,
 } = require('../lib/harness');
-const { killAll, startReady, tmpDir } = require('../lib/worker-proc');
+const { finished, killAll, startReady, tmpDir } = require('../lib/worker-proc');
 
 const closers = [];
 after(async () => {
@@ -93,5 +93,117 @@ describe('bullc-worker serving many queues', () => {
     await closeAll(nodes);
     await Promise.all(queues.map(q => q.close()));
     await shared.quit();
+  });
+
+  it('SIGHUP adds and removes queues while jobs flow: a removed one finishes its job first', async () => {
+    const prefix = uniquePrefix('manyqhup');
+    const dir = tmpDir('manyqhup');
+    const kept = Array.from({ length: 40 }, (_, i) => `kept-${i}`);
+    const file = path.join(dir, 'queues.txt');
+    fs.writeFileSync(file, [...kept, 'gone-0', 'gone-1'].join('\n'));
+    const client = redis();
+    closers.push(client);
+    const shared = new (require('ioredis'))(connection());
+    const { Queue } = nodeBullmq();
+    const queue = name => new Queue(name, { connection: shared, prefix });
+    const keptQ = kept.map(queue);
+    const [gone0, gone1, new0, new1] = ['gone-0', 'gone-1', 'new-0', 'new-1'].map(queue);
+    let adding = true;
+    try {
+      const w = await startReady(['--queues-file', file, '--builtin', 'sleep', '--drain-delay', '1'], { prefix }, 30000);
+
+      // jobs flow into the kept queues the whole time
+      let added = 0;
+      const flow = (async () => {
+        while (adding) {
+          await keptQ[added % keptQ.length].add('flow', { sleepMs: 5 });
+          added++;
+          await new Promise(r => setTimeout(r, 5));
+        }
+      })();
+      const long = await gone0.add('long', { sleepMs: 2000 });
+      await eventually(async () => (await gone0.getJobState(long.id)) === 'active', 10000, 'the long job active');
+      const waiting = await Promise.all([new0.add('early', { sleepMs: 1 }), new1.add('early', { sleepMs: 1 })]);
+
+      fs.writeFileSync(file, `# gone-0 and gone-1 removed\n${[...kept, 'new-0', 'new-1'].join('\n')}\n`);
+      w.kill('SIGHUP');
+      await w.waitFor(/reload queue=gone-0 action=removing/);
+      await w.waitFor(/reload queue=new-1 action=added/);
+      // the added queues serve the jobs that waited for them, and new ones
+      for (const [q, job] of [[new0, waiting[0]], [new1, waiting[1]]]) {
+        assert.equal((await finished(q, job.id, 10000)).returnvalue.sleepMs, 1);
+        const later = await q.add('later', { sleepMs: 1 });
+        assert.equal((await finished(q, later.id, 10000)).failedReason, undefined);
+      }
+      // the removed queue's worker finished the job it held, then closed
+      await w.waitFor(/reload queue=gone-0 action=removed left=0/, 10000);
+      assert.equal(await gone0.getJobState(long.id), 'completed');
+      await w.waitFor(/reload queue=gone-1 action=removed left=0/, 10000);
+      const orphan = await gone1.add('after', { sleepMs: 1 });
+      const late = await gone0.add('after', { sleepMs: 1 });
+      await new Promise(r => setTimeout(r, 1500));
+      assert.equal(await gone1.getJobState(orphan.id), 'waiting');
+      assert.equal(await gone0.getJobState(late.id), 'waiting');
+
+      adding = false;
+      await flow;
+      let done = 0;
+      await eventually(async () => {
+        done = (await completedCounts(client, prefix, kept)).reduce((a, b) => a + b, 0);
+        return done === added;
+      }, 20000, 'every flowing job completed');
+      for (const q of keptQ.slice(0, 5)) assert.equal(await q.getFailedCount(), 0);
+      assert.ok(added > 50, `${added} jobs flowed`);
+      // a second SIGHUP with the same file changes nothing
+      w.kill('SIGHUP');
+      await new Promise(r => setTimeout(r, 500));
+      assert.equal(w.text().match(/action=added/g).length, 2);
+      assert.equal((await w.stop()).code, 0);
+    } finally {
+      adding = false;
+      await killAll();
+      await closeAll(keptQ, gone0, gone1, new0, new1, shared);
+    }
+  });
+
+  it('--queue-glob serves the matching queues, one a Node producer makes later, and drops one obliterated', async () => {
+    const prefix = uniquePrefix('manyqglob');
+    const shared = new (require('ioredis'))(connection());
+    const { Queue } = nodeBullmq();
+    const made = [];
+    const queue = name => made[made.push(new Queue(name, { connection: shared, prefix })) - 1];
+    try {
+        const [acme1, acme2, other] = ['acme-1', 'acme-2', 'other-1'].map(queue);
+        const first = await Promise.all([acme1, acme2, other].map(q => q.add('early', { n: 1 })));
+        const w = await startReady(['--queue-glob', 'acme-*', '--queue-glob-interval', '300', '--builtin', 'echo',
+          '--drain-delay', '1'], { prefix });
+        assert.match(w.text(), /ready queues=acme-1,acme-2 /);
+        assert.deepEqual((await finished(acme1, first[0].id)).returnvalue, { n: 1 });
+        assert.deepEqual((await finished(acme2, first[1].id)).returnvalue, { n: 1 });
+        // a queue made after the start, by a Node producer, is found by the next scan
+        const acme3 = queue('acme-3');
+        const later = await acme3.add('later', { n: 3 });
+        assert.deepEqual((await finished(acme3, later.id, 10000)).returnvalue, { n: 3 });
+        await w.waitFor(/reload queue=acme-3 action=added/);
+        // an obliterated queue is no longer found: its worker closes
+        await acme2.obliterate({ force: true });
+        await w.waitFor(/reload queue=acme-2 action=removed left=0/, 10000);
+        assert.equal(await other.getJobState(first[2].id), 'waiting');
+        assert.equal((await w.stop()).code, 0);
+
+        // no queue matches at start, and no periodic scan: SIGHUP looks again
+        const w2 = await startReady(['--queue-glob', 'late-*', '--queue-glob-interval', '0', '--builtin', 'echo'],
+          { prefix });
+        const late = queue('late-1');
+        const job = await late.add('late', { n: 9 });
+        await new Promise(r => setTimeout(r, 800));
+        assert.equal(await late.getJobState(job.id), 'waiting');
+        w2.kill('SIGHUP');
+        assert.deepEqual((await finished(late, job.id, 10000)).returnvalue, { n: 9 });
+        assert.equal((await w2.stop()).code, 0);
+    } finally {
+      await killAll();
+      await closeAll(made, shared);
+    }
   });
 });

@@ -78,6 +78,10 @@ typedef struct bw_config {
     bool shared_connections;  /* every queue on one bullc_worker_group (two connections in all) */
     int global_concurrency;   /* the group's cap on jobs in process (0: none) */
     const char *queues_file;  /* --queues-file: more queue names, one per line */
+    const char **globs;       /* --queue-glob: patterns matched against the queues found in Redis */
+    size_t nglobs;
+    int64_t glob_interval_ms; /* how often the globs are matched again (0: at start and on SIGHUP only) */
+    const char *glob_prefix;  /* the prefix the globs look under (NULL: bull) */
     const char *http;         /* --http ADDR:PORT: /metrics, /healthz, /readyz (NULL: no server) */
     int64_t counts_cache_ms;  /* how long /metrics reuses the queues' job counts */
     int64_t health_max_lag;   /* ms: a loop stalled longer (within the last minute) fails /healthz */
@@ -92,10 +96,11 @@ typedef struct bw_config {
     const struct cJSON *schedulers; /* the file's "schedulers" (checked), or NULL */
 } bw_config;
 
-/* Parses argv (and the --config file it names) into `cfg`. Returns 0; 1 when
+/* Parses argv (and the --config file it names) into `cfg`, serving the
+ * `nfound` queue names --queue-glob found too (copied). Returns 0; 1 when
  * --help or --version was printed (exit 0); or BW_EXIT_USAGE after printing
  * the reason to stderr. */
-int bw_config_parse(bw_config *cfg, int argc, char **argv);
+int bw_config_parse(bw_config *cfg, int argc, char **argv, char *const *found, size_t nfound);
 void bw_config_free(bw_config *cfg);
 /* Applies the settings given in `s` to `o`. 0, or the setter's BULLC_E*
  * code with the reason in `why`. */
@@ -126,6 +131,7 @@ typedef struct bw_queue {
     const bw_queue_cfg *cfg;
     bullc_worker *worker;
     bool ready_once, closed;
+    bool removed;      /* SIGHUP no longer names it: its worker closes (or could not start) */
     bw_plugin *plugin; /* plugin processors */
     void *plugin_state;
     bool plugin_inited;
@@ -144,8 +150,16 @@ struct bw_app {
     uv_loop_t loop;
     bw_config *cfg;
     bullc_redis_opts *redis;
-    bw_queue *queues;
-    size_t nqueues;
+    bw_queue **queues; /* apart, so that SIGHUP can add queues without moving their handles */
+    size_t nqueues, queues_cap;
+    size_t nremoved;   /* queues SIGHUP removed (still listed: their worker closes or closed) */
+    bool ready_logged; /* the ready line for the queues at start was written */
+    bw_config **kept;  /* configurations that SIGHUP read and whose queues were added */
+    size_t nkept;
+    char **found; /* the queues --queue-glob found last, sorted */
+    size_t nfound;
+    uv_timer_t glob_timer;
+    bool glob_timer_inited, glob_scanning, glob_again;
     uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
     int argc; /* SIGHUP parses them again for the config file's concurrency */
     char **argv;
@@ -163,6 +177,26 @@ struct bw_app {
 
 /* run.c: runs every queue's worker until signals stop them; the exit code. */
 int bw_app_run(bw_app *app);
+/* Frees what SIGHUP's reloads kept (after the queues are gone). */
+void bw_app_free_kept(bw_app *app);
+/* Reads the configuration again (with the queues --queue-glob found last)
+ * and applies it: concurrency, queues added and removed (SIGHUP). Loop thread. */
+void bw_app_reload(bw_app *app);
+
+/* glob.c: --queue-glob. The queues under the configuration's prefix whose
+ * names match its globs, sorted (caller frees with bw_glob_names_free): 0 or
+ * a BULLC_E* code with `err`. Any thread. */
+int bw_glob_scan(const bw_config *cfg, const bullc_redis_opts *redis, char ***out, size_t *n, bullc_error *err);
+void bw_glob_names_free(char **names, size_t n);
+/* The periodic scan (start, stop), and one now (SIGHUP): a change in the
+ * names found is applied with bw_app_reload. Loop thread; no-ops without globs. */
+void bw_glob_start(bw_app *app);
+void bw_glob_stop(bw_app *app);
+void bw_glob_rescan(bw_app *app);
+
+/* main.c: a queue's builtin initialised or plugin loaded and initialised (at
+ * start, and for a queue SIGHUP adds). 0, or a BW_EXIT_* code with `why`. */
+int bw_queue_load(bw_queue *q, const bullc_redis_opts *redis, char *why, size_t n);
 
 /* httpd.c: --http's server on the app's loop. Start: 0, or an exit code
  * with `why` (BW_EXIT_USAGE: a bad or unusable ADDR:PORT). Close: at

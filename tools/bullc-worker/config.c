@@ -599,7 +599,8 @@ static const progdef progdefs[] = {
     {"queue", "NAME", "a queue to serve (repeatable; also -q)", NULL},
     {"queues-file", "PATH",
      "serve the queues named in PATH too, one per line (blank lines and\n"
-     "lines starting with # are skipped); turns --shared-connections on",
+     "lines starting with # are skipped; read again on SIGHUP); turns\n"
+     "--shared-connections on",
      NULL},
     {"exec", "[QUEUE=]PROGRAM",
      "run PROGRAM (no shell; PATH is searched when it has no '/') per job,\n"
@@ -662,6 +663,13 @@ static const progdef progdefs[] = {
     {"log-format", "text|json", "one line per event (text)", "logFormat"},
     {"log-file", "PATH", "append to PATH (mode 0600; SIGHUP reopens it), not stderr", "logFile"},
     {"log-level", "debug|info|warn|error", "(info)", "logLevel"},
+    {"queue-glob", "PATTERN",
+     "serve every queue in Redis whose name matches PATTERN too (fnmatch:\n"
+     "* ? [...]; repeatable), found by SCAN of <prefix>:*:meta and :id at\n"
+     "start, every --queue-glob-interval and on SIGHUP; turns\n"
+     "--shared-connections on",
+     NULL},
+    {"queue-glob-interval", "MS", "how often --queue-glob looks for new queues (10000; 0: on SIGHUP only)", NULL},
     {"shared-connections", NULL,
      "serve every queue over two Redis connections in all (one shared\n"
      "command connection, one BZPOPMIN on every drained queue's marker)\n"
@@ -766,6 +774,14 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             if (!parse_i64(value, &v) || v < 0 || v > 1000000)
                 return fail("--global-concurrency must be a number of jobs from 0 to 1000000");
             cfg->global_concurrency = (int)v;
+        } else if (!strcmp(name, "queue-glob")) {
+            if (!*value || strchr(value, ':')) return fail("--queue-glob must be a non-empty pattern without ':'");
+            cfg->globs[cfg->nglobs++] = value;
+        } else if (!strcmp(name, "queue-glob-interval")) {
+            int64_t v;
+            if (!parse_i64(value, &v) || v < 0 || v > 86400000)
+                return fail("--queue-glob-interval must be a number of ms from 0 to 86400000");
+            cfg->glob_interval_ms = v;
         } else if (!strcmp(name, "queues-file")) {
             if (!*value) return fail("--queues-file must not be empty");
             cfg->queues_file = value;
@@ -860,19 +876,43 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
     return 0;
 }
 
-/* --queues-file: its names join those of --queue (a name given twice is
- * served once). */
-static int read_queues_file(bw_config *cfg, parse_state *ps) {
+/* --queues-file and --queue-glob: their names join those of --queue (a name
+ * given twice is served once). The list grows: `ps->queues` is moved into a
+ * larger array owned by `cfg` at the first name. */
+typedef struct name_list {
+    const char **names;
+    size_t n, cap;
+} name_list;
+
+static int join_name(bw_config *cfg, parse_state *ps, name_list *l, const char *name) {
+    if (!l->names) {
+        l->cap = ps->nqueues + 64;
+        if (!(l->names = own(cfg, malloc(l->cap * sizeof *l->names)))) return fail("out of memory");
+        memcpy(l->names, ps->queues, ps->nqueues * sizeof *l->names);
+        l->n = ps->nqueues;
+        ps->queues = l->names;
+    }
+    for (size_t k = 0; k < l->n; k++)
+        if (!strcmp(l->names[k], name)) return 0;
+    if (l->n == l->cap) {
+        const char **grown = own(cfg, malloc(l->cap * 2 * sizeof *grown));
+        if (!grown) return fail("out of memory");
+        memcpy(grown, l->names, l->n * sizeof *grown);
+        l->names = ps->queues = grown;
+        l->cap *= 2;
+    }
+    if (!(l->names[l->n] = own(cfg, strdup(name)))) return fail("out of memory");
+    ps->nqueues = ++l->n;
+    return 0;
+}
+
+static int read_queues_file(bw_config *cfg, parse_state *ps, name_list *l) {
     FILE *f = fopen(cfg->queues_file, "r");
     if (!f) return fail("--queues-file %s: %s", cfg->queues_file, strerror(errno));
-    size_t cap = ps->nqueues + 64;
-    const char **names = malloc(cap * sizeof *names);
-    int rc = names ? 0 : fail("out of memory");
-    if (names) memcpy(names, ps->queues, ps->nqueues * sizeof *names);
-    size_t n = ps->nqueues, lineno = 0;
+    size_t lineno = 0, size = 0;
     char *line = NULL;
-    size_t size = 0;
     ssize_t len;
+    int rc = 0;
     while (!rc && (len = getline(&line, &size, f)) >= 0) {
         lineno++;
         while (len > 0 && strchr(" \t\r\n", line[len - 1])) line[--len] = '\0';
@@ -880,29 +920,11 @@ static int read_queues_file(bw_config *cfg, parse_state *ps) {
         if (!*name || *name == '#') continue;
         char where[300];
         snprintf(where, sizeof where, "%s:%zu", cfg->queues_file, lineno);
-        if ((rc = check_queue_name(name, where))) break;
-        bool dup = false;
-        for (size_t k = 0; k < n && !dup; k++) dup = !strcmp(names[k], name);
-        if (dup) continue;
-        if (n == cap) {
-            const char **grown = realloc(names, (cap *= 2) * sizeof *names);
-            if (!grown) {
-                rc = fail("out of memory");
-                break;
-            }
-            names = grown;
-        }
-        if (!(names[n++] = own(cfg, strdup(name)))) rc = fail("out of memory");
+        if (!(rc = check_queue_name(name, where))) rc = join_name(cfg, ps, l, name);
     }
     free(line);
     fclose(f);
-    if (rc) {
-        free(names);
-        return rc;
-    }
-    ps->queues = own(cfg, names);
-    ps->nqueues = n;
-    return ps->queues ? 0 : fail("out of memory");
+    return rc;
 }
 
 static const bw_proc *cli_proc_for(const parse_state *ps, const char *queue) {
@@ -913,7 +935,7 @@ static const bw_proc *cli_proc_for(const parse_state *ps, const char *queue) {
     return NULL;
 }
 
-int bw_config_parse(bw_config *cfg, int argc, char **argv) {
+int bw_config_parse(bw_config *cfg, int argc, char **argv, char *const *found, size_t nfound) {
     memset(cfg, 0, sizeof *cfg);
     cfg->shutdown_timeout = -1;
     cfg->busy_poll_us = -1;
@@ -926,7 +948,9 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     ps.queues = own(cfg, calloc((size_t)argc + 1, sizeof *ps.queues));
     ps.procs = own(cfg, calloc((size_t)argc + 1, sizeof *ps.procs));
     ps.bconfs = own(cfg, calloc((size_t)argc + 1, sizeof *ps.bconfs));
-    if (!ps.queues || !ps.procs || !ps.bconfs) return fail("out of memory");
+    cfg->globs = own(cfg, calloc((size_t)argc + 1, sizeof *cfg->globs));
+    cfg->glob_interval_ms = -1;
+    if (!ps.queues || !ps.procs || !ps.bconfs || !cfg->globs) return fail("out of memory");
     int rc = parse_args(cfg, &ps, argc, argv);
     if (rc) return rc;
     if (cfg->config_path && (rc = load_file(cfg, &fs))) return rc;
@@ -944,25 +968,36 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv) {
     if (cfg->log_format < 0) cfg->log_format = TLOG_TEXT;
     if (cfg->log_level < 0) cfg->log_level = TLOG_INFO;
 
-    if (cfg->queues_file && (rc = read_queues_file(cfg, &ps))) return rc;
-    if (cfg->queues_file || cfg->global_concurrency) cfg->shared_connections = true;
+    name_list more = {0};
+    if (cfg->queues_file && (rc = read_queues_file(cfg, &ps, &more))) return rc;
+    for (size_t i = 0; i < nfound && !rc; i++) rc = join_name(cfg, &ps, &more, found[i]);
+    if (rc) return rc;
+    if (cfg->queues_file || cfg->global_concurrency || cfg->nglobs) cfg->shared_connections = true;
+    if (cfg->glob_interval_ms < 0) cfg->glob_interval_ms = 10000;
+    /* the prefix a queue that only a glob names would get */
+    bw_settings d = {0};
+    merge(&d, &env);
+    merge(&d, &fs.defaults);
+    merge(&d, &ps.flags);
+    cfg->glob_prefix = d.prefix;
     /* which queues run: those given with --queue (or in --queues-file), else the config file's */
     size_t n = ps.nqueues ? ps.nqueues : fs.nqueues;
-    if (!n) return fail("no queue: give --queue NAME (or a config file with \"queues\")");
-    /* a processor flag naming a queue that does not run is a typo */
-    for (size_t i = 0; i < ps.nprocs; i++) {
-        bool found = !ps.procs[i].queue;
-        for (size_t k = 0; k < n && !found; k++)
-            found = !strcmp(ps.nqueues ? ps.queues[k] : fs.queues[k].name, ps.procs[i].queue);
-        if (!found) return fail("%s names queue '%s', which is not run", ps.procs[i].flag, ps.procs[i].queue);
+    /* a glob may find its queues later */
+    if (!n && !cfg->nglobs) return fail("no queue: give --queue NAME (or a config file with \"queues\")");
+    /* a processor flag naming a queue that does not run is a typo (a glob may find it later) */
+    for (size_t i = 0; i < ps.nprocs && !cfg->nglobs; i++) {
+        bool run = !ps.procs[i].queue;
+        for (size_t k = 0; k < n && !run; k++)
+            run = !strcmp(ps.nqueues ? ps.queues[k] : fs.queues[k].name, ps.procs[i].queue);
+        if (!run) return fail("%s names queue '%s', which is not run", ps.procs[i].flag, ps.procs[i].queue);
     }
-    for (size_t i = 0; i < ps.nbconfs; i++) {
-        bool found = false;
-        for (size_t k = 0; k < n && !found; k++)
-            found = !strcmp(ps.nqueues ? ps.queues[k] : fs.queues[k].name, ps.bconfs[i].queue);
-        if (!found) return fail("--builtin-config names queue '%s', which is not run", ps.bconfs[i].queue);
+    for (size_t i = 0; i < ps.nbconfs && !cfg->nglobs; i++) {
+        bool run = false;
+        for (size_t k = 0; k < n && !run; k++)
+            run = !strcmp(ps.nqueues ? ps.queues[k] : fs.queues[k].name, ps.bconfs[i].queue);
+        if (!run) return fail("--builtin-config names queue '%s', which is not run", ps.bconfs[i].queue);
     }
-    cfg->queues = own(cfg, calloc(n, sizeof *cfg->queues));
+    cfg->queues = own(cfg, calloc(n ? n : 1, sizeof *cfg->queues));
     if (!cfg->queues) return fail("out of memory");
     for (size_t i = 0; i < n; i++) {
         bw_queue_cfg *q = &cfg->queues[cfg->nqueues++];

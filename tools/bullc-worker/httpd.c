@@ -91,7 +91,7 @@ static const char *unhealthy(bw_httpd *h, char *buf, size_t n) {
     }
     /* a draining worker has closed its blocking connection on purpose */
     for (size_t i = 0; i < app->nqueues && !app->shutting_down; i++) {
-        bw_queue *q = &app->queues[i];
+        bw_queue *q = app->queues[i];
         if (q->closed || !q->worker) continue;
         if (!bw_queue_redis_up(q)) {
             snprintf(buf, n, "redis unreachable (queue %s: not connected)", q->cfg->name);
@@ -105,7 +105,7 @@ static const char *not_ready(bw_httpd *h, char *buf, size_t n) {
     bw_app *app = h->app;
     if (app->shutting_down) return "shutting down: draining the jobs in process";
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_queue *q = &app->queues[i];
+        bw_queue *q = app->queues[i];
         if (!q->ready_once) {
             snprintf(buf, n, "starting (queue %s: not connected yet)", q->cfg->name);
             return buf;

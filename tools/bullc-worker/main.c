@@ -86,7 +86,10 @@ static int open_queue(const bullc_redis_opts *ro, const bw_queue_cfg *qc, bullc_
 static int check_redis(const bw_config *cfg, const bullc_redis_opts *ro, const char *where) {
     bullc_queue *q = NULL;
     bullc_error err = {0};
-    int rc = open_queue(ro, &cfg->queues[0], &q, &err);
+    /* only globs, which found nothing yet: a handle on an unused name does for the PING (it writes nothing) */
+    bw_queue_cfg probe = {.name = "bullc-worker"};
+    probe.s.prefix = cfg->glob_prefix;
+    int rc = open_queue(ro, cfg->nqueues ? &cfg->queues[0] : &probe, &q, &err);
     if (rc) return fatal(cfg, rc == BULLC_EINVAL ? BW_EXIT_USAGE : BW_EXIT_FAIL, "%s", err.message);
     rc = bullc_queue_ping(q, &err);
     bullc_queue_free(q);
@@ -107,22 +110,24 @@ static int check_redis(const bw_config *cfg, const bullc_redis_opts *ro, const c
 
 /* Plugins are loaded and initialised, builtins that take a configuration
  * check it (and make their connections' settings). */
+int bw_queue_load(bw_queue *q, const bullc_redis_opts *redis, char *why, size_t n) {
+    if (q->cfg->proc.kind == BW_PROC_BUILTIN) return bw_builtin_init(q, redis, why, n);
+    if (q->cfg->proc.kind != BW_PROC_PLUGIN) return 0;
+    if (bw_plugin_load(q, why, n)) return BW_EXIT_USAGE;
+    if (bw_plugin_init(q, why, n)) return BW_EXIT_FAIL;
+    return 0;
+}
+
 static int load_plugins(bw_app *app) {
     char why[600];
     size_t threads = 0;
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_queue *q = &app->queues[i];
-        if (q->cfg->proc.kind == BW_PROC_BUILTIN) {
-            int code = bw_builtin_init(q, app->redis, why, sizeof why);
-            if (code) return fatal(app->cfg, code, "%s", why);
-            if (bw_builtin_blocking(q->cfg->proc.builtin))
-                threads += (size_t)(q->cfg->s.concurrency ? q->cfg->s.concurrency : 1);
-            continue;
-        }
-        if (q->cfg->proc.kind != BW_PROC_PLUGIN) continue;
-        if (bw_plugin_load(q, why, sizeof why)) return fatal(app->cfg, BW_EXIT_USAGE, "%s", why);
-        if (bw_plugin_init(q, why, sizeof why)) return fatal(app->cfg, BW_EXIT_FAIL, "%s", why);
-        threads += (size_t)(q->cfg->s.concurrency ? q->cfg->s.concurrency : 1);
+        bw_queue *q = app->queues[i];
+        int code = bw_queue_load(q, app->redis, why, sizeof why);
+        if (code) return fatal(app->cfg, code, "%s", why);
+        bool blocking = q->cfg->proc.kind == BW_PROC_PLUGIN ||
+                        (q->cfg->proc.kind == BW_PROC_BUILTIN && bw_builtin_blocking(q->cfg->proc.builtin));
+        if (blocking) threads += (size_t)(q->cfg->s.concurrency ? q->cfg->s.concurrency : 1);
     }
     /* Blocking processors (plugins, and the builtins that wait on Redis or
      * HTTP) run on libuv's pool (4 threads by default): give every
@@ -137,9 +142,9 @@ static int load_plugins(bw_app *app) {
 
 static void unload_plugins(bw_app *app) {
     for (size_t i = 0; i < app->nqueues; i++)
-        if (app->queues[i].cfg && app->queues[i].cfg->proc.kind == BW_PROC_BUILTIN) bw_builtin_fini(&app->queues[i]);
-    for (size_t i = 0; i < app->nqueues; i++) bw_plugin_fini(&app->queues[i]);
-    for (size_t i = 0; i < app->nqueues; i++) bw_plugin_unload(&app->queues[i]);
+        if (app->queues[i]->cfg && app->queues[i]->cfg->proc.kind == BW_PROC_BUILTIN) bw_builtin_fini(app->queues[i]);
+    for (size_t i = 0; i < app->nqueues; i++) bw_plugin_fini(app->queues[i]);
+    for (size_t i = 0; i < app->nqueues; i++) bw_plugin_unload(app->queues[i]);
 }
 
 static void log_open_handle(uv_handle_t *h, void *arg) {
@@ -265,12 +270,27 @@ static int check_fd_limit(const bw_config *cfg) {
         (long long)need);
 }
 
+/* --queue-glob: the queues it matches at start are served from the start
+ * (the configuration is read again with them); the loop looks again later. */
+static int glob_at_start(bw_config *cfg, int argc, char **argv, char ***found, size_t *nfound) {
+    bullc_redis_opts *ro = NULL;
+    int code = redis_settings(cfg, &ro);
+    bullc_error err = {0};
+    if (!code && bw_glob_scan(cfg, ro, found, nfound, &err))
+        code = fatal(cfg, BW_EXIT_REDIS, "--queue-glob: looking for the queues: %s", err.message);
+    bullc_redis_opts_free(ro);
+    if (code) return code;
+    bw_config_free(cfg);
+    code = bw_config_parse(cfg, argc, argv, *found, *nfound);
+    return code == 1 ? BW_EXIT_USAGE : code;
+}
+
 int main(int argc, char **argv) {
     /* a command that exits without reading its input must not kill us */
     signal(SIGPIPE, SIG_IGN);
     mask_redis_args(argc, argv);
     bw_config cfg;
-    int code = bw_config_parse(&cfg, argc, argv);
+    int code = bw_config_parse(&cfg, argc, argv, NULL, 0);
     if (code) {
         bw_config_free(&cfg);
         return code == 1 ? BW_EXIT_OK : code;
@@ -288,12 +308,26 @@ int main(int argc, char **argv) {
     }
     bw_app app;
     memset(&app, 0, sizeof app);
+    if (cfg.nglobs && (code = glob_at_start(&cfg, argc, argv, &app.found, &app.nfound))) {
+        bw_glob_names_free(app.found, app.nfound);
+        tlog_close();
+        bw_config_free(&cfg);
+        return code;
+    }
     app.cfg = &cfg;
     app.argc = argc;
     app.argv = argv;
     app.nqueues = cfg.nqueues;
     char where[512] = "";
-    if (!(app.queues = calloc(cfg.nqueues, sizeof *app.queues))) code = fatal(&cfg, BW_EXIT_FAIL, "out of memory");
+    /* each queue apart: SIGHUP adds queues, and their handles must not move */
+    app.queues_cap = cfg.nqueues;
+    if (!(app.queues = calloc(cfg.nqueues ? cfg.nqueues : 1, sizeof *app.queues)))
+        code = fatal(&cfg, BW_EXIT_FAIL, "out of memory");
+    for (size_t i = 0; i < cfg.nqueues && !code; i++)
+        if (!(app.queues[i] = calloc(1, sizeof **app.queues))) {
+            app.nqueues = i;
+            code = fatal(&cfg, BW_EXIT_FAIL, "out of memory");
+        }
     if (!code) code = redis_settings(&cfg, &app.redis);
     if (!code) code = tracer_settings(&cfg, &app.tracer);
     if (!code) {
@@ -306,8 +340,8 @@ int main(int argc, char **argv) {
         if (!code) code = bw_schedulers_upsert(&cfg, app.redis);
     }
     for (size_t i = 0; i < app.nqueues && !code; i++) {
-        app.queues[i].app = &app;
-        app.queues[i].cfg = &cfg.queues[i];
+        app.queues[i]->app = &app;
+        app.queues[i]->cfg = &cfg.queues[i];
     }
     if (!code) code = load_plugins(&app);
     if (!code && uv_loop_init(&app.loop)) code = fatal(&cfg, BW_EXIT_FAIL, "cannot create the event loop");
@@ -326,7 +360,10 @@ int main(int argc, char **argv) {
     }
     bullc_tracer_free(app.tracer); /* the workers are gone: exports what they left */
     bullc_redis_opts_free(app.redis);
+    for (size_t i = 0; app.queues && i < app.nqueues; i++) free(app.queues[i]);
     free(app.queues);
+    bw_app_free_kept(&app);
+    bw_glob_names_free(app.found, app.nfound);
     tlog_close();
     bw_config_free(&cfg);
     return code;

@@ -68,7 +68,7 @@ static void counts_thread(void *arg) {
         uv_mutex_unlock(&m->mu);
         if (stop) break;
         for (size_t i = 0; i < app->nqueues; i++) {
-            const bw_queue_cfg *c = app->queues[i].cfg;
+            const bw_queue_cfg *c = app->queues[i]->cfg;
             bullc_error err = {0};
             int rc = 0;
             if (!m->queues[i]) {
@@ -206,7 +206,7 @@ static void per_queue(bw_app *app, bw_sb *b, const char *name, const char *type,
     bw_metrics *m = app->metrics;
     head(b, name, type, help);
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_queue *q = &app->queues[i];
+        bw_queue *q = app->queues[i];
         if (q->worker && !bullc_worker_stats(q->worker, m->stats)) queue_sample(b, name, q, NULL, fn(m->stats));
     }
 }
@@ -225,7 +225,7 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
             if (m->counts[i * NSTATES + s] < 0) continue;
             char more[64];
             snprintf(more, sizeof more, ",state=\"%s\"", states[s]);
-            queue_sample(b, "bullmq_job_count", &app->queues[i], more, (uint64_t)m->counts[i * NSTATES + s]);
+            queue_sample(b, "bullmq_job_count", app->queues[i], more, (uint64_t)m->counts[i * NSTATES + s]);
         }
     }
     uv_mutex_unlock(&m->mu);
@@ -235,7 +235,7 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
     uint64_t reconnects = 0;
     bool up = true;
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_queue *q = &app->queues[i];
+        bw_queue *q = app->queues[i];
         if (!q->worker || bullc_worker_stats(q->worker, m->stats)) continue;
         queue_sample(b, "bullc_worker_jobs_total", q, ",result=\"completed\"", bullc_stats_completed(m->stats));
         queue_sample(b, "bullc_worker_jobs_total", q, ",result=\"failed\"", bullc_stats_failed(m->stats));
@@ -246,7 +246,7 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
     head(b, "bullc_worker_job_duration_seconds", "histogram",
          "Processing time of the jobs this worker finished, from active to the stored result");
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_queue *q = &app->queues[i];
+        bw_queue *q = app->queues[i];
         if (!q->worker || bullc_worker_stats(q->worker, m->stats)) continue;
         size_t nb = bullc_stats_duration_buckets(m->stats);
         for (size_t k = 0; k < nb; k++) {
@@ -278,7 +278,7 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
     head(b, "bullc_worker_info", "gauge", "bullc-worker's version and the BullMQ version it speaks");
     bool spoken[2] = {false, false}; /* 5.x, 6.x */
     for (size_t i = 0; i < app->nqueues; i++)
-        if (app->queues[i].worker) spoken[bullc_worker_bullmq_version(app->queues[i].worker) == 5 ? 0 : 1] = true;
+        if (app->queues[i]->worker) spoken[bullc_worker_bullmq_version(app->queues[i]->worker) == 5 ? 0 : 1] = true;
     if (!spoken[0] && !spoken[1]) spoken[1] = true; /* no worker yet: the default */
     for (int k = 0; k < 2; k++)
         if (spoken[k])

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The running program: one bullc_worker per queue on one loop, their events
  * as log lines, and the signals (SIGINT/SIGTERM drain, a second one forces,
- * SIGHUP reopens the log and applies the config file's concurrency again,
- * SIGUSR1 cancels every job in process). */
+ * SIGHUP reopens the log and reads the configuration again: concurrency,
+ * queues added and removed; SIGUSR1 cancels every job in process). */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,28 +81,20 @@ static void ev_error(bullc_worker *w, int code, const char *message, void *data)
     }
 }
 
-static void ev_ready(bullc_worker *w, void *data) {
-    bw_queue *q = data;
-    bw_app *app = q->app;
-    (void)w;
-    if (q->ready_once) {
-        TLOG(TLOG_INFO, "reconnected", TLOG_S("queue", q->cfg->name));
-        return;
-    }
-    q->ready_once = true;
-    if (++app->ready < app->nqueues || app->shutting_down) return;
-    /* every queue is connected and fetching: say so once, for supervisors */
+/* every queue is connected and fetching: say so once, for supervisors */
+static void log_ready(bw_app *app) {
+    app->ready_logged = true;
     size_t len = 1;
     /* thousands of queues: the first ones, and how many more */
     size_t listed = app->nqueues > 20 ? 20 : app->nqueues;
-    for (size_t i = 0; i < listed; i++) len += strlen(app->queues[i].cfg->name) + 16;
+    for (size_t i = 0; i < listed; i++) len += strlen(app->queues[i]->cfg->name) + 16;
     len += 32;
     char *names = calloc(1, len), *conc = calloc(1, len);
     bool same = true;
     for (size_t i = 0; i < listed && names && conc; i++) {
-        const bw_queue_cfg *c = app->queues[i].cfg;
+        const bw_queue_cfg *c = app->queues[i]->cfg;
         int n = c->s.concurrency ? c->s.concurrency : 1;
-        int n0 = app->queues[0].cfg->s.concurrency ? app->queues[0].cfg->s.concurrency : 1;
+        int n0 = app->queues[0]->cfg->s.concurrency ? app->queues[0]->cfg->s.concurrency : 1;
         same = same && n == n0;
         sprintf(names + strlen(names), "%s%s", i ? "," : "", c->name);
         sprintf(conc + strlen(conc), "%s%d", i ? "," : "", n);
@@ -112,6 +104,23 @@ static void ev_ready(bullc_worker *w, void *data) {
     TLOG(TLOG_INFO, "ready", TLOG_S("queues", names), TLOG_S("concurrency", conc), TLOG_I("pid", getpid()));
     free(names);
     free(conc);
+}
+
+static void ev_ready(bullc_worker *w, void *data) {
+    bw_queue *q = data;
+    bw_app *app = q->app;
+    (void)w;
+    if (q->ready_once) {
+        TLOG(TLOG_INFO, "reconnected", TLOG_S("queue", q->cfg->name));
+        return;
+    }
+    q->ready_once = true;
+    if (app->ready_logged) {
+        TLOG(TLOG_INFO, "ready", TLOG_S("queue", q->cfg->name)); /* a queue SIGHUP added */
+        return;
+    }
+    if (++app->ready < app->nqueues - app->nremoved || app->shutting_down) return;
+    log_ready(app);
 }
 
 /* ---- shutdown --------------------------------------------------------------------- */
@@ -145,63 +154,200 @@ static void force(bw_app *app, const char *why) {
     /* Close with force first: the results the processors report below are
      * then dropped, and the jobs stay active until their locks expire. */
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_queue *q = &app->queues[i];
+        bw_queue *q = app->queues[i];
         if (q->worker && !q->closed) bullc_worker_close(q->worker, true, 0, worker_closed, q);
     }
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_exec_kill_all(&app->queues[i], SIGKILL);
-        bw_execp_kill_all(&app->queues[i], SIGKILL);
-        bw_builtin_abort_all(&app->queues[i]);
+        bw_exec_kill_all(app->queues[i], SIGKILL);
+        bw_execp_kill_all(app->queues[i], SIGKILL);
+        bw_builtin_abort_all(app->queues[i]);
     }
     if (app->open) uv_timer_start(&app->hard_exit_timer, hard_exit, HARD_EXIT_MS, 0);
 }
 
 static void shutdown_timeout(uv_timer_t *t) { force(t->data, "--shutdown-timeout passed"); }
 
-/* SIGHUP: the flags and the config file are read again, and each queue whose
- * concurrency they now set otherwise runs with the new one (Node's
- * `worker.concurrency = n`). Nothing else changes at run time. */
-static void reload_concurrency(bw_app *app) {
-    bw_config fresh = {0};
-    int rc = bw_config_parse(&fresh, app->argc, app->argv);
-    if (rc) {
-        TLOG(TLOG_ERROR, "reload", TLOG_S("msg", "the configuration does not parse: concurrency unchanged"));
-        bw_config_free(&fresh);
+static int start_worker(bw_app *app, bw_queue *q);
+
+static int by_name(const void *a, const void *b) {
+    return strcmp((*(const bw_queue_cfg *const *)a)->name, (*(const bw_queue_cfg *const *)b)->name);
+}
+
+/* The queues' configurations sorted by name: SIGHUP compares thousands of
+ * queues with thousands. NULL when out of memory. */
+static const bw_queue_cfg **sorted_cfgs(const bw_queue_cfg *const *in, size_t n) {
+    const bw_queue_cfg **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return NULL;
+    memcpy(v, in, n * sizeof *v);
+    qsort(v, n, sizeof *v, by_name);
+    return v;
+}
+
+static const bw_queue_cfg *find_cfg(const bw_queue_cfg **sorted, size_t n, const char *name) {
+    bw_queue_cfg key = {.name = name};
+    const bw_queue_cfg *k = &key, **hit = bsearch(&k, sorted, n, sizeof *sorted, by_name);
+    return hit ? *hit : NULL;
+}
+
+/* A queue SIGHUP removed: its jobs in process finished (or were left at the
+ * shutdown timeout) and its worker closed. */
+static void removed_closed(bullc_worker *w, void *data) {
+    bw_queue *q = data;
+    bw_app *app = q->app;
+    q->closed = true;
+    int left = bullc_worker_close_left(w);
+    /* what its processors still hold goes with the queue */
+    bw_exec_kill_all(q, SIGKILL);
+    bw_execp_kill_all(q, SIGKILL);
+    bw_builtin_abort_all(q);
+    bw_exec_close(q);
+    bw_execp_close(q);
+    TLOG(left ? TLOG_WARN : TLOG_INFO, "reload", TLOG_S("queue", q->cfg->name), TLOG_S("action", "removed"),
+         TLOG_I("left", left));
+    if (--app->open == 0 && app->shutting_down) close_all_handles(app);
+}
+
+static void apply_concurrency(bw_queue *q, const bw_queue_cfg *now) {
+    int n = now->s.concurrency ? now->s.concurrency : 1;
+    int was = bullc_worker_concurrency(q->worker);
+    int slots = q->cfg->s.concurrency ? q->cfg->s.concurrency : 1;
+    if (n == was) return;
+    /* exec-persistent has one child per slot, made for the start's concurrency */
+    if (q->cfg->proc.kind == BW_PROC_EXEC_PERSISTENT && n > slots) {
+        TLOG(TLOG_WARN, "reload", TLOG_S("queue", q->cfg->name), TLOG_I("concurrency", was),
+             TLOG_S("msg", "exec-persistent cannot go above its starting concurrency"));
         return;
     }
+    bullc_worker_set_concurrency(q->worker, n);
+    TLOG(TLOG_INFO, "reload", TLOG_S("queue", q->cfg->name), TLOG_I("was", was), TLOG_I("concurrency", n));
+}
+
+/* Serves `c` (a configuration `fresh` holds) from now on. False when the
+ * queue could not start (logged). */
+static bool add_queue(bw_app *app, const bw_queue_cfg *c) {
+    if (app->nqueues == app->queues_cap) {
+        size_t cap = app->queues_cap ? app->queues_cap * 2 : 16;
+        bw_queue **grown = realloc(app->queues, cap * sizeof *grown);
+        if (!grown) return false;
+        app->queues = grown;
+        app->queues_cap = cap;
+    }
+    bw_queue *q = calloc(1, sizeof *q);
+    if (!q) return false;
+    q->app = app;
+    q->cfg = c;
+    app->queues[app->nqueues++] = q;
+    char why[600];
+    int code = bw_queue_load(q, app->redis, why, sizeof why);
+    if (code) TLOG(TLOG_ERROR, "reload", TLOG_S("queue", c->name), TLOG_S("msg", why));
+    if (!code) code = start_worker(app, q);
+    if (code) {
+        /* listed, so that exit finalises what its load made */
+        q->removed = q->closed = true;
+        app->nremoved++;
+        return false;
+    }
+    TLOG(TLOG_INFO, "reload", TLOG_S("queue", c->name), TLOG_S("action", "added"));
+    return true;
+}
+
+/* SIGHUP (and --queue-glob finding other queues): the flags, the config
+ * file and --queues-file are read again. Each
+ * queue they still name runs with the concurrency they now set (Node's
+ * `worker.concurrency = n`); a queue they no longer name stops fetching,
+ * finishes its jobs in process (up to --shutdown-timeout) and closes; a queue
+ * they newly name starts. A configuration that does not parse changes
+ * nothing. With --http the queues stay those of the start (the job counts'
+ * thread reads their list). */
+void bw_app_reload(bw_app *app) {
+    bw_config *fresh = calloc(1, sizeof *fresh);
+    int rc = fresh ? bw_config_parse(fresh, app->argc, app->argv, app->found, app->nfound) : BW_EXIT_FAIL;
+    if (rc) {
+        TLOG(TLOG_ERROR, "reload", TLOG_S("msg", "the configuration does not parse: nothing changed"));
+        if (fresh) bw_config_free(fresh);
+        free(fresh);
+        return;
+    }
+    const bw_queue_cfg **now = NULL, **had = NULL;
+    const bw_queue_cfg **ptrs = malloc((fresh->nqueues + app->nqueues + 1) * sizeof *ptrs);
+    size_t nhad = 0;
+    if (ptrs) {
+        for (size_t k = 0; k < fresh->nqueues; k++) ptrs[k] = &fresh->queues[k];
+        now = sorted_cfgs(ptrs, fresh->nqueues);
+        for (size_t i = 0; i < app->nqueues; i++)
+            if (!app->queues[i]->removed) ptrs[nhad++] = app->queues[i]->cfg;
+        had = sorted_cfgs(ptrs, nhad);
+    }
+    free(ptrs);
+    if (!now || !had) {
+        TLOG(TLOG_ERROR, "reload", TLOG_S("msg", "out of memory: nothing changed"));
+        goto done;
+    }
+    bool fixed = app->cfg->http != NULL;
+    size_t removing = 0, adding = 0;
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_queue *q = &app->queues[i];
-        if (!q->worker || q->closed) continue;
-        for (size_t k = 0; k < fresh.nqueues; k++) {
-            if (strcmp(fresh.queues[k].name, q->cfg->name)) continue;
-            int n = fresh.queues[k].s.concurrency ? fresh.queues[k].s.concurrency : 1;
-            int was = bullc_worker_concurrency(q->worker);
-            int slots = q->cfg->s.concurrency ? q->cfg->s.concurrency : 1;
-            if (n == was) break;
-            /* exec-persistent has one child per slot, made for the start's concurrency */
-            if (q->cfg->proc.kind == BW_PROC_EXEC_PERSISTENT && n > slots) {
-                TLOG(TLOG_WARN, "reload", TLOG_S("queue", q->cfg->name), TLOG_I("concurrency", was),
-                     TLOG_S("msg", "exec-persistent cannot go above its starting concurrency"));
-                break;
-            }
-            bullc_worker_set_concurrency(q->worker, n);
-            TLOG(TLOG_INFO, "reload", TLOG_S("queue", q->cfg->name), TLOG_I("was", was), TLOG_I("concurrency", n));
-            break;
+        bw_queue *q = app->queues[i];
+        if (q->removed || !q->worker || q->closed) continue;
+        const bw_queue_cfg *c = find_cfg(now, fresh->nqueues, q->cfg->name);
+        if (c) {
+            apply_concurrency(q, c);
+        } else if (fixed) {
+            removing++;
+        } else {
+            q->removed = true;
+            app->nremoved++;
+            TLOG(TLOG_INFO, "reload", TLOG_S("queue", q->cfg->name), TLOG_S("action", "removing"));
+            bullc_worker_close(q->worker, false, app->cfg->shutdown_timeout, removed_closed, q);
         }
     }
-    bw_config_free(&fresh);
+    /* room to keep `fresh`, where the added queues' settings live */
+    bw_config **kept = fixed ? NULL : realloc(app->kept, (app->nkept + 1) * sizeof *kept);
+    if (kept) app->kept = kept;
+    size_t nhad_before = app->nqueues;
+    for (size_t k = 0; k < fresh->nqueues; k++) {
+        if (find_cfg(had, nhad, fresh->queues[k].name)) continue;
+        if (kept)
+            add_queue(app, &fresh->queues[k]);
+        else
+            adding++;
+    }
+    if (fixed && (removing || adding))
+        TLOG(TLOG_WARN, "reload", TLOG_I("added", (int64_t)adding), TLOG_I("removed", (int64_t)removing),
+             TLOG_S("msg", "--http: the queues served stay those of the start"));
+    else if (adding)
+        TLOG(TLOG_ERROR, "reload", TLOG_I("added", 0), TLOG_S("msg", "out of memory: no queue added"));
+    if (app->nqueues > nhad_before) {
+        app->kept[app->nkept++] = fresh;
+        fresh = NULL;
+    }
+done:
+    free(now);
+    free(had);
+    if (fresh) bw_config_free(fresh);
+    free(fresh);
+}
+
+void bw_app_free_kept(bw_app *app) {
+    for (size_t i = 0; i < app->nkept; i++) {
+        bw_config_free(app->kept[i]);
+        free(app->kept[i]);
+    }
+    free(app->kept);
+    app->kept = NULL;
+    app->nkept = 0;
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
     bw_app *app = h->data;
     if (signum == SIGHUP) {
         tlog_reopen();
-        if (!app->shutting_down) reload_concurrency(app);
+        if (!app->shutting_down) bw_app_reload(app);
+        bw_glob_rescan(app);
         return;
     }
     if (signum == SIGUSR1) {
         for (size_t i = 0; i < app->nqueues; i++) {
-            bw_queue *q = &app->queues[i];
+            bw_queue *q = app->queues[i];
             if (!q->worker || q->closed) continue;
             int n = bullc_worker_cancel_all_jobs(q->worker, "cancelled by SIGUSR1");
             TLOG(TLOG_INFO, "cancel", TLOG_S("queue", q->cfg->name), TLOG_I("jobs", n), TLOG_S("signal", "SIGUSR1"));
@@ -228,13 +374,15 @@ static void graceful(bw_app *app, const char *why) {
          TLOG_I("timeout_ms", app->cfg->shutdown_timeout),
          TLOG_S("msg", "finishing the jobs in process; a second signal stops at once"));
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_queue *q = &app->queues[i];
+        bw_queue *q = app->queues[i];
         if (q->worker && !q->closed) bullc_worker_close(q->worker, false, app->cfg->shutdown_timeout, worker_closed, q);
     }
     /* The workers give up on their jobs at the timeout, but a command or a
      * sleep still running holds its job: stop those too. */
     if (app->cfg->shutdown_timeout > 0 && app->open)
         uv_timer_start(&app->shutdown_timer, shutdown_timeout, (uint64_t)app->cfg->shutdown_timeout, 0);
+    /* no worker (a glob that found nothing yet): nothing to wait for */
+    if (!app->open) close_all_handles(app);
 }
 
 static void group_closed(bullc_worker_group *g, void *data) { (void)g, (void)data; }
@@ -248,9 +396,10 @@ static void close_all_handles(bw_app *app) {
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
     for (size_t i = 0; i < app->nqueues; i++) {
-        bw_exec_close(&app->queues[i]);
-        bw_execp_close(&app->queues[i]);
+        bw_exec_close(app->queues[i]);
+        bw_execp_close(app->queues[i]);
     }
+    bw_glob_stop(app);
     bw_httpd_close(app);
     bw_metrics_stop(app);
 }
@@ -336,21 +485,24 @@ int bw_app_run(bw_app *app) {
             code = BW_EXIT_FAIL;
         }
     }
-    for (size_t i = 0; i < app->nqueues && !code; i++) code = start_worker(app, &app->queues[i]);
+    for (size_t i = 0; i < app->nqueues && !code; i++) code = start_worker(app, app->queues[i]);
+    if (!code) bw_glob_start(app);
+    /* only globs, which found no queue yet: ready for the ones they will find */
+    if (!code && !app->nqueues) log_ready(app);
     if (code) {
         /* one queue cannot start: stop the others before exiting */
         app->exit_code = code;
         app->shutting_down = app->forced = true;
         for (size_t i = 0; i < app->nqueues; i++)
-            if (app->queues[i].worker)
-                bullc_worker_close(app->queues[i].worker, true, 0, worker_closed, &app->queues[i]);
+            if (app->queues[i]->worker)
+                bullc_worker_close(app->queues[i]->worker, true, 0, worker_closed, app->queues[i]);
         if (!app->open) close_all_handles(app);
     }
     uv_run(&app->loop, UV_RUN_DEFAULT);
     bw_httpd_finish(app);
     for (size_t i = 0; i < app->nqueues; i++) {
-        bullc_worker_free(app->queues[i].worker);
-        app->queues[i].worker = NULL;
+        bullc_worker_free(app->queues[i]->worker);
+        app->queues[i]->worker = NULL;
     }
     bullc_worker_group_free(app->group);
     app->group = NULL;
