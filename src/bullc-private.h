@@ -583,11 +583,11 @@ struct bullc_worker_group {
     bullc__aconn cmd, block;
     bullc_worker *members; /* a list through gprev/gnext */
     int nmembers;
-    bullc_worker **idle; /* members waiting for their marker */
-    int nidle, cap_idle;
+    bullc_worker *idle; /* members waiting for their marker: a ring through g_inext/g_iprev, oldest first */
+    int nidle;
     bullc_worker **snap; /* the keys of the BZPOPMIN in flight, in order (NULL: left since) */
     int nsnap, cap_snap;
-    int rot;            /* where the next BZPOPMIN's keys start, for fairness */
+    bullc_worker *rot;  /* the waiting member the next BZPOPMIN's keys start at, for fairness (NULL: the oldest) */
     bool blocking;      /* a BZPOPMIN is in flight */
     bool unblocking;    /* a CLIENT UNBLOCK is in flight or due */
     long long block_id; /* the blocking connection's CLIENT ID (0: unknown) */
@@ -669,13 +669,14 @@ struct bullc_worker {
     /* own_cmd/own_block, or a group's shared pair (worker_group.c) */
     bullc__aconn *cmd, *block;
     bullc__aconn own_cmd, own_block;
-    bullc_worker_group *group;   /* NULL: the worker's own two connections */
-    bullc_worker *gprev, *gnext; /* in the group's members */
-    int g_idle;                  /* index in the group's waiting workers, -1: not waiting */
-    int g_snap;                  /* index in the keys of the group's BZPOPMIN in flight, -1: not in it */
-    int64_t g_poll_due;          /* ms since the epoch: poll once then (drain delay) without a marker */
-    bool g_ready_due;            /* the group's command connection is ready: run this worker's ready steps */
-    bool g_wanting;              /* held back by the group's cap, in its turn ring */
+    bullc_worker_group *group;       /* NULL: the worker's own two connections */
+    bullc_worker *gprev, *gnext;     /* in the group's members */
+    bool g_idle;                     /* in the group's waiting members */
+    bullc_worker *g_inext, *g_iprev; /* its neighbours in that ring */
+    int g_snap;                      /* index in the keys of the group's BZPOPMIN in flight, -1: not in it */
+    int64_t g_poll_due;              /* ms since the epoch: poll once then (drain delay) without a marker */
+    bool g_ready_due;                /* the group's command connection is ready: run this worker's ready steps */
+    bool g_wanting;                  /* held back by the group's cap, in its turn ring */
     sds queue, prefix, name;
     sds qualified_name;           /* "<prefix>:<queue>", Node's queueQualifiedName */
     bullc__keys keys;             /* keys.k[BULLC__K_BASE] is "<prefix>:<queue>:" */

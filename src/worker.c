@@ -104,7 +104,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     bullc_redis_opts *ro = NULL;
     w->cmd = &w->own_cmd;
     w->block = &w->own_block;
-    w->g_idle = w->g_snap = -1;
+    w->g_snap = -1;
     if (rc) {
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     } else if (opts->group) {

@@ -22,15 +22,23 @@ static void issue(bullc_worker_group *g);
 
 /* ---- the waiting members ------------------------------------------------------- */
 
+/* The waiting members are a ring in the order they started waiting (a
+ * member's removal keeps the others' order, which is the rotation's, in
+ * O(1): thousands of queues wait, and each fetch removes one). */
 static void idle_remove(bullc_worker_group *g, bullc_worker *w) {
-    int i = w->g_idle;
-    if (i < 0) return;
-    /* keep the order (it is the rotation's): shift the tail down */
-    memmove(&g->idle[i], &g->idle[i + 1], (size_t)(g->nidle - i - 1) * sizeof(bullc_worker *));
-    g->nidle--;
-    for (int k = i; k < g->nidle; k++) g->idle[k]->g_idle = k;
-    if (g->rot > i) g->rot--;
-    w->g_idle = -1;
+    if (!w->g_idle) return;
+    bullc_worker *next = w->g_inext;
+    if (--g->nidle == 0) {
+        g->idle = g->rot = NULL;
+    } else {
+        w->g_iprev->g_inext = next;
+        next->g_iprev = w->g_iprev;
+        if (g->idle == w) g->idle = next;
+        /* the rotation goes on from the member after it */
+        if (g->rot == w) g->rot = next;
+    }
+    w->g_idle = false;
+    w->g_inext = w->g_iprev = NULL;
     if (w->g_snap >= 0) g->snap[w->g_snap] = NULL;
     w->g_snap = -1;
 }
@@ -47,21 +55,18 @@ static void kick(bullc_worker_group *g) {
 
 void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
     w->blocking = true;
-    if (w->g_idle >= 0) return;
-    if (g->nidle == g->cap_idle) {
-        int cap = g->cap_idle ? g->cap_idle * 2 : 64;
-        bullc_worker **grown = realloc(g->idle, (size_t)cap * sizeof(bullc_worker *));
-        if (!grown) {
-            /* cannot wait: poll again after the drain delay, as without a
-             * blocking connection */
-            w->blocking = false;
-            w->drained = false;
-            return;
-        }
-        g->idle = grown, g->cap_idle = cap;
+    if (w->g_idle) return;
+    /* the newest: just before the oldest in the ring */
+    if (!g->idle) {
+        g->idle = w->g_inext = w->g_iprev = w;
+    } else {
+        w->g_inext = g->idle;
+        w->g_iprev = g->idle->g_iprev;
+        w->g_iprev->g_inext = w;
+        g->idle->g_iprev = w;
     }
-    w->g_idle = g->nidle;
-    g->idle[g->nidle++] = w;
+    w->g_idle = true;
+    g->nidle++;
     kick(g); /* the BZPOPMIN in flight, if any, does not name its key */
 }
 
@@ -76,17 +81,18 @@ static const redisReply nil_reply = {.type = REDIS_REPLY_NIL};
  * they wait for is due). */
 static void wake_due(bullc_worker_group *g) {
     int64_t now = bullc__now_ms();
-    for (int i = 0; i < g->nidle;) {
-        bullc_worker *w = g->idle[i];
+    /* oldest first; the members due are taken out of the ring */
+    bullc_worker *w = g->idle;
+    for (int left = g->nidle; left > 0; left--) {
+        bullc_worker *next = w->g_inext;
         /* a delayed job's time is kept exactly: waking early only finds it
          * not due yet and waits again */
         bool due = w->block_until ? w->g_poll_due <= now + 1 : w->g_poll_due <= now + POLL_SLACK_MS;
-        if (!due) {
-            i++;
-            continue;
+        if (due) {
+            idle_remove(g, w);
+            bullc__worker_block_done(w, &nil_reply);
         }
-        idle_remove(g, w);
-        bullc__worker_block_done(w, &nil_reply);
+        w = next;
     }
 }
 
@@ -110,15 +116,15 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
         /* the blocking connection failed: every waiting member polls, as a
          * worker of its own would (and blocks again once it is back) */
         while (g->nidle) {
-            bullc_worker *w = g->idle[g->nidle - 1];
+            bullc_worker *w = g->idle->g_iprev; /* the newest first */
             idle_remove(g, w);
             bullc__worker_block_done(w, NULL);
         }
         return;
     }
-    if (hit && hit->g_idle >= 0) {
+    if (hit && hit->g_idle) {
         /* the next BZPOPMIN starts after it: round-robin over the queues */
-        g->rot = hit->g_idle;
+        g->rot = hit;
         idle_remove(g, hit);
         bullc__worker_block_done(hit, r);
     }
@@ -137,10 +143,9 @@ static void issue(bullc_worker_group *g) {
     const char **argv = malloc((size_t)(n + 2) * sizeof *argv);
     if (!argv) return;
     int64_t now = bullc__now_ms(), due = INT64_MAX;
-    if (g->rot >= n) g->rot = 0;
     argv[0] = "BZPOPMIN";
-    for (int k = 0; k < n; k++) {
-        bullc_worker *w = g->idle[(g->rot + k) % n];
+    bullc_worker *w = g->rot ? g->rot : g->idle;
+    for (int k = 0; k < n; k++, w = w->g_inext) {
         g->snap[k] = w;
         w->g_snap = k;
         argv[k + 1] = w->keys.k[BULLC__K_MARKER];
@@ -434,7 +439,6 @@ int bullc_worker_group_close(bullc_worker_group *g, void (*cb)(bullc_worker_grou
 
 void bullc_worker_group_free(bullc_worker_group *g) {
     if (!g) return;
-    free(g->idle);
     free(g->snap);
     free(g->want);
     free(g);
