@@ -91,6 +91,8 @@ static void connection_ended(bullc__aconn *c, const bullc_error *why) {
     schedule_retry(c);
 }
 
+static void watch_start(bullc__aconn *c);
+
 static void on_disconnect(const redisAsyncContext *ac, int status) {
     bullc__aconn *c = ac->data;
     bullc_error err = {0};
@@ -99,7 +101,12 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     /* a TLS failure ends the context through redisAsyncFree, which reports
        REDIS_OK: its reason is in ac->err/errstr all the same */
     bool failed = status != REDIS_OK || ac->err;
-    bullc__err(&err, BULLC_ECONN, "connection to %s lost%s%s", where, failed ? ": " : "", failed ? ac->errstr : "");
+    if (c->switched_to[0])
+        bullc__err(&err, BULLC_ECONN, "connection to %s lost: the sentinels moved the master to %s (+switch-master)",
+                   where, c->switched_to);
+    else
+        bullc__err(&err, BULLC_ECONN, "connection to %s lost%s%s", where, failed ? ": " : "", failed ? ac->errstr : "");
+    c->switched_to[0] = '\0';
     connection_ended(c, &err);
 }
 
@@ -136,6 +143,7 @@ static void setup_reply(redisAsyncContext *ac, void *reply, void *priv) {
         c->state = ACONN_READY;
         c->attempts = 0;
         c->generation++;
+        if (c->opts->nsentinels && !c->watch) watch_start(c);
         arm_timer(c);
         if (c->on_ready) c->on_ready(c, c->hook_data);
     }
@@ -160,6 +168,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
 }
 
 static void connect_now(bullc__aconn *c);
+static void do_connect(bullc__aconn *c);
 static void timer_closed(uv_handle_t *h);
 
 static void resolve_work(uv_work_t *w) {
@@ -174,6 +183,13 @@ static void resolve_done(uv_work_t *w, int status) {
     if (c->state == ACONN_CLOSING) {
         bullc_redis_opts_free(found);
         uv_close((uv_handle_t *)&c->timer, timer_closed);
+        return;
+    }
+    if (c->switch_during_resolve) {
+        /* the sentinels may have answered before the switch: ask again */
+        c->switch_during_resolve = false;
+        bullc_redis_opts_free(found);
+        do_connect(c);
         return;
     }
     if (status == 0 && c->resolve_rc == 0) {
@@ -268,6 +284,96 @@ static void connect_now(bullc__aconn *c) {
     arm_timer(c);
 }
 
+/* +switch-master, as ioredis's failoverDetector follows it: after a
+ * SENTINEL FAILOVER the old master stays up and keeps its clients until the
+ * sentinels turn it into a replica, seconds later, and what is written there
+ * meanwhile is lost in its resynchronisation. One subscription per
+ * connection, on one sentinel at a time; lost, it is made again a second
+ * later on the next sentinel, and until then a failover is still followed
+ * when the old master drops the connection or answers READONLY. */
+static void watch_lost(bullc__aconn *c) {
+    c->watch = NULL;
+    c->watch_next++;
+    if (c->state == ACONN_CLOSING || c->state == ACONN_CLOSED) return;
+    c->watch_retry_at = (int64_t)uv_now(c->loop) + 1000;
+    if (c->state == ACONN_READY) arm_timer(c);
+}
+
+/* Drops the connection at once: the replies due from the old master run
+ * their callbacks as lost (what they wrote there would not survive). */
+static void drop_now(bullc__aconn *c) {
+    redisAsyncContext *ac = c->ac;
+    bool was_connected = ac->c.flags & REDIS_CONNECTED;
+    redisAsyncFree(ac);
+    if (!was_connected) { /* no disconnect callback for a context that never connected */
+        bullc_error err;
+        bullc__err(&err, BULLC_ECONN, "the sentinels moved the master to %s (+switch-master)", c->switched_to);
+        c->switched_to[0] = '\0';
+        connection_ended(c, &err);
+    }
+}
+
+static void watch_message(redisAsyncContext *ac, void *reply, void *priv) {
+    bullc__aconn *c = ac->data;
+    const redisReply *r = reply;
+    (void)priv;
+    if (!r || c->watch != ac) return;
+    if (r->type == REDIS_REPLY_ERROR) { /* AUTH refused: another sentinel, later */
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    /* ["message", "+switch-master", "<name> <old ip> <old port> <new ip> <new port>"] */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(r->element[0]->str, "message") || r->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    char name[256], old_host[256], host[256];
+    int old_port, port;
+    if (sscanf(r->element[2]->str, "%255s %255s %d %255s %d", name, old_host, &old_port, host, &port) != 5 ||
+        strcmp(name, c->opts->sentinel_master) || (!strcmp(host, c->opts->host) && port == c->opts->port))
+        return;
+    snprintf(c->switched_to, sizeof c->switched_to, "%s:%d", host, port);
+    if (c->state == ACONN_RESOLVING)
+        c->switch_during_resolve = true;
+    else if ((c->state == ACONN_READY || c->state == ACONN_CONNECTING) && c->ac &&
+             !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+        drop_now(c);
+    else
+        c->switched_to[0] = '\0'; /* waiting to reconnect: it will ask the sentinels */
+}
+
+static void watch_connected(const redisAsyncContext *ac, int status) {
+    bullc__aconn *c = ac->data;
+    if (status != REDIS_OK && c->watch == ac) watch_lost(c); /* hiredis frees it after this */
+}
+
+static void watch_disconnected(const redisAsyncContext *ac, int status) {
+    bullc__aconn *c = ac->data;
+    (void)status;
+    if (c->watch == ac) watch_lost(c);
+}
+
+static void watch_start(bullc__aconn *c) {
+    const bullc_redis_opts *o = c->opts;
+    const struct bullc__sentinel_addr *s = &o->sentinels[c->watch_next % o->nsentinels];
+    c->watch_retry_at = 0;
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    if (!ac || ac->err || bullc__uv_redis_attach(ac, c->loop, 0, NULL) != REDIS_OK) {
+        if (ac) redisAsyncFree(ac);
+        watch_lost(c);
+        return;
+    }
+    ac->data = c;
+    c->watch = ac;
+    redisAsyncSetConnectCallback(ac, watch_connected);
+    redisAsyncSetDisconnectCallback(ac, watch_disconnected);
+    if (o->sentinel_password) {
+        const char *a[3] = {"AUTH", o->sentinel_user ? o->sentinel_user : o->sentinel_password, o->sentinel_password};
+        redisAsyncCommandArgv(ac, watch_message, NULL, o->sentinel_user ? 3 : 2, a, NULL);
+    }
+    const char *a[2] = {"SUBSCRIBE", "+switch-master"};
+    redisAsyncCommandArgv(ac, watch_message, NULL, 2, a, NULL);
+}
+
 void bullc__aconn_start(bullc__aconn *c) {
     if (c->state == ACONN_IDLE) do_connect(c);
 }
@@ -288,6 +394,8 @@ static void arm_timer(bullc__aconn *c) {
     int64_t now = (int64_t)uv_now(c->loop), due = -1;
     if (c->state == ACONN_CONNECTING) due = c->connect_started + c->opts->connect_timeout_ms;
     if (c->head && (due < 0 || c->head->deadline < due)) due = c->head->deadline;
+    if (c->state == ACONN_READY && !c->watch && c->watch_retry_at && (due < 0 || c->watch_retry_at < due))
+        due = c->watch_retry_at;
     if (due < 0) {
         uv_timer_stop(&c->timer);
         return;
@@ -302,6 +410,7 @@ static void on_timer(uv_timer_t *t) {
         return;
     }
     int64_t now = (int64_t)uv_now(c->loop);
+    if (c->state == ACONN_READY && !c->watch && c->watch_retry_at && now >= c->watch_retry_at) watch_start(c);
     bool overdue = (c->state == ACONN_CONNECTING && now >= c->connect_started + c->opts->connect_timeout_ms) ||
                    (c->head && now >= c->head->deadline);
     if (overdue && c->ac) {
@@ -450,6 +559,9 @@ void bullc__aconn_close(bullc__aconn *c) {
     bool resolving = c->state == ACONN_RESOLVING;
     c->state = ACONN_CLOSING;
     uv_timer_stop(&c->timer);
+    redisAsyncContext *watch = c->watch;
+    c->watch = NULL; /* its callbacks see it is no longer watched */
+    if (watch) redisAsyncFree(watch);
     if (resolving) return; /* resolve_done closes the timer */
     if (c->ac) {
         redisAsyncContext *ac = c->ac;

@@ -553,6 +553,14 @@ struct bullc__aconn {
     bullc_redis_opts *resolving;
     int resolve_rc;
     bullc_error resolve_err;
+    /* Through Sentinel: a subscription to +switch-master on one sentinel
+     * (aconn.c), so that a failover moves the connection at once, not only
+     * when the old master drops it or answers READONLY. */
+    redisAsyncContext *watch;
+    size_t watch_next;      /* the sentinel to subscribe on next */
+    int64_t watch_retry_at; /* uv_now when a lost subscription is made again */
+    bool switch_during_resolve;
+    char switched_to[300]; /* "host:port" a +switch-master named, for the message */
 };
 
 /* Sets `c` up on `loop` with a copy of `opts` and of `name`; nothing is sent

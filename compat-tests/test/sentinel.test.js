@@ -4,7 +4,8 @@
 // binary under another name), with a password on the data nodes
 // and another on the sentinels. bullc add, bullc-worker (flags and config
 // file) and Node BullMQ 6.7.0 and 5.81.5 (ioredis's Sentinel connection) find
-// the master by name; the master is killed while a Node producer adds 2,000
+// the master by name; the master is killed, or switched by SENTINEL FAILOVER
+// (bullc-worker follows +switch-master), while a Node producer adds 2,000
 // jobs and two bullc-workers process them: every job Redis kept completes
 // exactly once on the promoted replica. Bad input: an unknown master name or no live
 // sentinel exits 3 with what each sentinel said, a malformed URL exits 2.
@@ -355,4 +356,75 @@ for (const major of [6, 5]) {
         for (const p of Object.values(t.procs)) p.kill('SIGKILL');
       }
     });
+}
+
+// The TCP connections the processes `pids` hold to 127.0.0.1:`port`,
+// read from /proc (their sockets' inodes in /proc/net/tcp).
+function connectionsTo(pids, port) {
+  const inodes = new Set();
+  for (const pid of pids) {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch {
+        // closed while listed
+      }
+    }
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map(l => l.trim().split(/\s+/))
+    .filter(f => f.length > 9 && f[2] === `0100007F:${hexPort}` && f[3] === '01' && inodes.has(f[9])).length;
+}
+
+for (const major of [6, 5]) {
+  test(`SENTINEL FAILOVER with the old master alive while Node BullMQ ${major} adds 2,000 jobs: bullc-worker ` +
+    'follows +switch-master at once, each job completed exactly once', { timeout: 180000 }, async ctx => {
+    const t = await topology(`sw${major}`);
+    const prefix = `sw${major}`;
+    const [masterId, replicaId] = [await runId(t, t.master), await runId(t, t.replica)];
+    // Node's producer follows +switch-master as well (ioredis's failoverDetector): without it, its adds
+    // go on to the old master until the sentinels demote it, and are lost there
+    const { workers, producer } = await flow(t, major, prefix, { ...t.conn, failoverDetector: true }, masterId);
+    const sub = new IORedis({ host: '127.0.0.1', port: t.sentinels[1], password: SENTINEL_PW });
+    const old = t.data(t.master);
+    try {
+      await producer.waitFor(/added 610/, 60000);
+      const pids = workers.map(w => w.pid);
+      assert.ok(connectionsTo(pids, t.master) >= 4, 'the workers work on the master');
+      const switched = new Promise(resolve => sub.on('message', (ch, msg) => resolve(msg)));
+      await sub.subscribe('+switch-master');
+      const s = new IORedis({ host: '127.0.0.1', port: t.sentinels[0], password: SENTINEL_PW });
+      try {
+        assert.strictEqual(await s.call('SENTINEL', 'failover', 'mymaster'), 'OK');
+      } finally {
+        s.disconnect();
+      }
+      const msg = await Promise.race([switched, new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('no +switch-master within 30 s')), 30000))]);
+      assert.strictEqual(msg, `mymaster 127.0.0.1 ${t.master} 127.0.0.1 ${t.replica}`);
+      const at = Date.now();
+      // the workers leave the old master while it is still a master (the sentinels demote it, and it
+      // drops its clients, seconds later): what they would write there would be lost
+      await eventually(async () => connectionsTo(pids, t.master) === 0, 3000,
+        'the workers off the old master', 20);
+      assert.strictEqual((await old.call('ROLE'))[0], 'master',
+        `the old master still a master ${Date.now() - at} ms after +switch-master`);
+      ctx.diagnostic(`bullc-workers off the old master within ${Date.now() - at} ms`);
+      await eventually(async () => connectionsTo(pids, t.replica) >= 4, 10000, 'the workers on the new master');
+      await producer.waitFor(/all added/, 120000);
+      await assertExactlyOnce(ctx, t, producer, prefix, masterId, replicaId);
+      for (const w of workers) {
+        assert.strictEqual(w.exit, undefined, w.text());
+        assert.match(w.text(), new RegExp(`master at 127\\.0\\.0\\.1:${t.master}\\) lost: the sentinels moved ` +
+          `the master to 127\\.0\\.0\\.1:${t.replica} \\(\\+switch-master\\)`));
+      }
+    } finally {
+      sub.disconnect();
+      old.disconnect();
+      producer.kill('SIGKILL');
+      for (const w of workers) await w.stop();
+      for (const p of Object.values(t.procs)) p.kill('SIGKILL');
+    }
+  });
 }
