@@ -734,6 +734,7 @@ struct bullc_worker {
     sds *lost_fetches;
     int nlost_fetches;
     bullc__wstats stats;
+    bullc_cancel_listener *cancel_listener; /* cancel_channel.c: the one it joined, or NULL */
 };
 
 /* job.c; takes `token` (freed on failure too) */

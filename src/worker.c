@@ -829,6 +829,7 @@ void bullc_worker_close(bullc_worker *w, bool force, int64_t timeout_ms, void (*
 
 void bullc_worker_free(bullc_worker *w) {
     if (!w) return;
+    bullc_cancel_listener_remove(w->cancel_listener, w);
     sdsfree(w->queue);
     sdsfree(w->prefix);
     sdsfree(w->name);

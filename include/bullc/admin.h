@@ -73,6 +73,21 @@ BULLC_EXPORT int bullc_queue_count_jobs(bullc_queue *queue, const char *const *s
 BULLC_EXPORT int bullc_queue_get_job_state(bullc_queue *queue, const char *job_id, const char **out_state,
                                            bullc_error *err);
 
+/* Cancels job `job_id` in the bullc worker that processes it, from any
+ * process (`bullc cancel`; docs/worker-api.md): reads the job's lock token,
+ * publishes the request with `reason` (NULL: Node's default, "This operation
+ * was aborted") on the queue's cancel channel and waits up to `timeout_ms`
+ * (> 0) for the worker holding the job under that token to answer, through
+ * a bullc_cancel_listener. 0 when it cancelled the job (its worker id is
+ * copied into `out_worker`, `out_size` bytes, when not NULL; the job then
+ * ends as its processor ends it); BULLC_ENOTFOUND when the job does not exist
+ * or no worker holds its lock; BULLC_ESTATE when no listening bullc worker
+ * holds it (a Node worker, a worker without a listener, or its processor
+ * already returned); Redis errors. Blocks the calling thread; same thread
+ * rule as the queue. */
+BULLC_EXPORT int bullc_queue_cancel_job(bullc_queue *queue, const char *job_id, const char *reason, int64_t timeout_ms,
+                                        char *out_worker, size_t out_size, bullc_error *err);
+
 /* Waits until job `job_id` completes or fails (Node's
  * `job.waitUntilFinished(queueEvents, ttl)`), blocking the calling thread: a
  * job already finished answers at once (BullMQ's isFinished script), else the

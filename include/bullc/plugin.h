@@ -35,8 +35,8 @@ int bullc_plugin_init(const char *queue, const char *config_json, void **state);
  * bullc_job_lock_lost() turns true when the job's lock was lost or its
  * --timeout passed: the result will be dropped, so a long job should stop.
  * bullc_job_is_cancelled() turns true when the job is cancelled (SIGUSR1 to
- * bullc-worker, or bullc_worker_cancel_job in a program embedding the
- * worker): stop, and fail the job with bullc_job_cancel_reason() as
+ * bullc-worker, `bullc cancel QUEUE ID`, or bullc_worker_cancel_job in a
+ * program embedding the worker): stop, and fail the job with bullc_job_cancel_reason() as
  * out->error (retried per its attempts; BULLC_FAIL_UNRECOVERABLE if it must
  * not be), as a Node processor throws signal.reason. A plugin that ignores
  * it completes the job as usual.

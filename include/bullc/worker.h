@@ -216,6 +216,35 @@ BULLC_EXPORT int bullc_worker_cancel_job(bullc_worker *w, const char *job_id, co
  * bullc_worker_cancel_job does each; the number of jobs found. Loop thread
  * only. */
 BULLC_EXPORT int bullc_worker_cancel_all_jobs(bullc_worker *w, const char *reason);
+/* Cancellation from other processes (bullc_queue_cancel_job, `bullc
+ * cancel`): a listener holds one Redis connection in subscribe mode, shared
+ * by every worker added to it (one per process is enough), and subscribes to
+ * each worker's queue channel "<prefix>:<queue>:bullc:cancel". A request for
+ * a job a member processes under the token named in it cancels the job as
+ * bullc_worker_cancel_job does and is answered through the worker's own
+ * command connection. Makes the listener on `loop` with a copy of `redis`
+ * (NULL: REDIS_URL..., as a worker's defaults) and starts connecting (and
+ * reconnecting, subscribing again). 0, or BULLC_EINVAL / BULLC_ENOMEM with
+ * nothing made. Loop thread only, as every call on the listener. */
+typedef struct bullc_cancel_listener bullc_cancel_listener;
+BULLC_EXPORT int bullc_cancel_listener_new(bullc_cancel_listener **out, struct uv_loop_s *loop,
+                                           const bullc_redis_opts *redis, bullc_error *err);
+/* Adds worker `w` (borrowed: bullc_worker_free removes it): requests for its
+ * queue reach it. A worker joins one listener. 0, BULLC_EINVAL (already a
+ * member), BULLC_ECLOSED (the listener is closing), BULLC_ENOMEM. */
+BULLC_EXPORT int bullc_cancel_listener_add(bullc_cancel_listener *l, bullc_worker *w, bullc_error *err);
+/* Takes `w` out: requests no longer reach it. Not a member: a no-op. */
+BULLC_EXPORT void bullc_cancel_listener_remove(bullc_cancel_listener *l, bullc_worker *w);
+/* Closes the listener's connection; its members stay as they are. `cb`
+ * (NULL: none) runs exactly once on the loop thread, after this call
+ * returned; then call bullc_cancel_listener_free. BULLC_ECLOSED (nothing
+ * done, `cb` never runs) on a second call. */
+BULLC_EXPORT int bullc_cancel_listener_close(bullc_cancel_listener *l, void (*cb)(bullc_cancel_listener *l, void *data),
+                                             void *data);
+/* Frees a closed listener (the workers still in it are taken out). NULL is a
+ * no-op. */
+BULLC_EXPORT void bullc_cancel_listener_free(bullc_cancel_listener *l);
+
 /* Changes the number of jobs processed at once while the worker runs
  * (Node's `worker.concurrency = n`): >= 1, else BULLC_EINVAL. A higher one
  * fetches more jobs at once; a lower one lets the jobs in process finish and

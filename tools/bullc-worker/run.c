@@ -195,6 +195,7 @@ static void removed_closed(bullc_worker *w, void *data) {
     bw_queue *q = data;
     bw_app *app = q->app;
     q->closed = true;
+    bullc_cancel_listener_remove(app->cancel, w);
     int left = bullc_worker_close_left(w);
     /* what its processors still hold goes with the queue */
     bw_exec_kill_all(q, SIGKILL);
@@ -400,6 +401,7 @@ static void close_all_handles(bw_app *app) {
         bw_execp_close(app->queues[i]);
     }
     bw_glob_stop(app);
+    if (app->cancel) bullc_cancel_listener_close(app->cancel, NULL, NULL);
     bw_httpd_close(app);
     bw_metrics_stop(app);
 }
@@ -452,6 +454,10 @@ static int start_worker(bw_app *app, bw_queue *q) {
         return rc == BULLC_EINVAL ? BW_EXIT_USAGE : BW_EXIT_FAIL;
     }
     app->open++;
+    /* out of memory only: the queue runs, `bullc cancel` does not reach it */
+    if ((rc = bullc_cancel_listener_add(app->cancel, q->worker, &err)))
+        TLOG(TLOG_WARN, "start", TLOG_S("queue", c->name), TLOG_S("code", bullc_err_name(rc)),
+             TLOG_S("msg", err.message));
     return 0;
 }
 
@@ -477,13 +483,18 @@ int bw_app_run(bw_app *app) {
             TLOG(TLOG_ERROR, "start", TLOG_S("msg", why));
         }
     }
+    bullc_error err = {0};
     if (!code && app->cfg->shared_connections) {
-        bullc_error err = {0};
         if (bullc_worker_group_new(&app->group, &app->loop, app->redis, &err) ||
             bullc_worker_group_set_concurrency(app->group, app->cfg->global_concurrency)) {
             TLOG(TLOG_ERROR, "start", TLOG_S("msg", err.message));
             code = BW_EXIT_FAIL;
         }
+    }
+    /* one connection for the whole process hears `bullc cancel` for every queue */
+    if (!code && bullc_cancel_listener_new(&app->cancel, &app->loop, app->redis, &err)) {
+        TLOG(TLOG_ERROR, "start", TLOG_S("msg", err.message));
+        code = BW_EXIT_FAIL;
     }
     for (size_t i = 0; i < app->nqueues && !code; i++) code = start_worker(app, app->queues[i]);
     if (!code) bw_glob_start(app);
@@ -506,5 +517,7 @@ int bw_app_run(bw_app *app) {
     }
     bullc_worker_group_free(app->group);
     app->group = NULL;
+    bullc_cancel_listener_free(app->cancel);
+    app->cancel = NULL;
     return app->exit_code;
 }

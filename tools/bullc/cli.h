@@ -101,6 +101,7 @@ int cmd_logs(cli *c);
 int cmd_clear_logs(cli *c);
 int cmd_state(cli *c);
 int cmd_wait(cli *c);
+int cmd_cancel(cli *c);
 int cmd_workers(cli *c);
 int cmd_queues(cli *c);
 int cmd_metrics(cli *c);

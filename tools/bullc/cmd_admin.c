@@ -457,6 +457,29 @@ int cmd_wait(cli *c) {
     return rc;
 }
 
+int cmd_cancel(cli *c) {
+    cli_flag flags[] = {{"reason", true, NULL, 0}, {"timeout", true, NULL, 0}, {NULL, false, NULL, 0}};
+    const char *pos[2] = {0};
+    int npos, rc = cli_parse_args(c, flags, pos, &npos, 2, NULL, NULL);
+    long long timeout = 5000;
+    if (!rc && npos != 2) rc = cli_fail(EXIT_USAGE, "usage: bullc cancel QUEUE ID [--reason R] [--timeout MS]");
+    if (!rc && flags[1].set) rc = cli_flag_i64(&flags[1], 1, INT64_MAX, &timeout);
+    if (rc) return rc;
+    bullc_queue *q;
+    if ((rc = cli_open_admin(c, pos[0], &q))) return rc;
+    bullc_error err = {0};
+    char by[64];
+    int r = bullc_queue_cancel_job(q, pos[1], flags[0].value, timeout, by, sizeof by, &err);
+    if (r == BULLC_ESTATE)
+        rc = cli_fail(EXIT_FAIL, "%s", err.message); /* Redis answered: no worker did */
+    else if (r)
+        rc = cli_fail_err(r, &err);
+    else
+        printf("job %s cancelled by worker %s\n", pos[1], by);
+    bullc_queue_free(q);
+    return rc;
+}
+
 int cmd_state(cli *c) {
     const char *pos[2] = {0};
     bullc_queue *q;

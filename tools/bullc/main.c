@@ -78,6 +78,14 @@ static const verb verbs[] = {
      "JSON; a failed job exits 1 with its failed reason, no end within MS milliseconds (default: no\n"
      "limit) exits 1 with Node's timeout message, a missing job exits 4.",
      cmd_wait},
+    {"cancel", "cancel QUEUE ID [--reason R] [--timeout MS]",
+     "Cancels job ID in the bullc worker (bullc-worker, or a program with a cancel listener) that\n"
+     "processes it (Node's worker.cancelJob(id, reason), from another process): the job's processor is\n"
+     "told, an exec command gets SIGTERM, and the job fails with R (default \"This operation was\n"
+     "aborted\") as its processor ends it. Exits 0 once that worker answered, 4 when the job does not\n"
+     "exist or is not being processed, 1 when no bullc worker holding it answered within MS (default\n"
+     "5000) milliseconds (a Node worker holds it, or its processor returned).",
+     cmd_cancel},
     {"pause", "pause QUEUE", "Pauses the queue for every worker (Node's queue.pause).", cmd_pause},
     {"resume", "resume QUEUE", "Resumes a paused queue (Node's queue.resume).", cmd_resume},
     {"drain", "drain QUEUE [--delayed]",

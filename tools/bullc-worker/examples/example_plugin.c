@@ -10,6 +10,9 @@
  *   "unrecoverable": true fail it without retries (with "fail")
  *   "steps": N            report progress 1..N (as percent) and log "step i"
  *   "sleepMs": N          sleep N ms first, stopping early if the lock is lost
+ *                         or the job is cancelled (then it fails with the
+ *                         cancel reason, as a Node processor throwing
+ *                         signal.reason)
  *   "hangMs": N           block N ms first, whatever happens (a plugin that
  *                         hangs: the tests' stuck pool thread)
  *   "delayMs": N          a step job: the first run sets "delayed": true in
@@ -68,7 +71,7 @@ void bullc_plugin_fini(void *p) {
 
 static void sleep_ms(bullc_job *job, double ms) {
     /* in slices, so that a lost lock (or the worker's timeout) stops it */
-    while (ms > 0 && !bullc_job_lock_lost(job)) {
+    while (ms > 0 && !bullc_job_lock_lost(job) && !bullc_job_is_cancelled(job)) {
         double slice = ms < 20 ? ms : 20;
         struct timespec ts = {0, (long)(slice * 1e6)};
         nanosleep(&ts, NULL);
@@ -136,6 +139,11 @@ int bullc_plugin_process(bullc_job *job, bullc_job_result *out, void *p) {
         while (nanosleep(&ts, &ts)) continue;
     }
     if (cJSON_IsNumber(sleep)) sleep_ms(job, sleep->valuedouble);
+    if (bullc_job_is_cancelled(job)) {
+        out->error = strdup(bullc_job_cancel_reason(job));
+        cJSON_Delete(data);
+        return 1;
+    }
     if (cJSON_IsNumber(steps)) {
         int n = (int)steps->valuedouble;
         for (int i = 1; i <= n; i++) {
