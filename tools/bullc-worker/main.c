@@ -215,8 +215,8 @@ static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
 }
 
 /* The fds the program needs at full concurrency: a few of its own (stdio,
- * epoll, signals, the log, the pool's eventfd), two Redis connections per
- * queue (commands and the blocking fetch), and per job in process: three
+ * epoll, signals, the log, the pool's eventfd), the cancel listener's Redis
+ * connection, two per queue (commands and the blocking fetch), and per job in process: three
  * pipes for an exec command (eight while it starts), a connection for the
  * blocking builtins (Redis or a webhook), one for a plugin. A queue that
  * cannot connect is not a failure the worker sees at start: it logs
@@ -224,7 +224,7 @@ static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
  * hard limit, before anything starts. */
 #define FD_BASE 16
 static int64_t fds_needed(const bw_config *cfg) {
-    int64_t n = FD_BASE + (cfg->shared_connections ? 2 : 0);
+    int64_t n = FD_BASE + 1 + (cfg->shared_connections ? 2 : 0);
     for (size_t i = 0; i < cfg->nqueues; i++) {
         const bw_queue_cfg *q = &cfg->queues[i];
         int64_t c = q->s.concurrency ? q->s.concurrency : 1;
