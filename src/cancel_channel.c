@@ -272,8 +272,8 @@ static int await_ack(bullc_queue *q, const char *reply, int64_t timeout_ms, char
     }
 }
 
-int bullc_queue_cancel_job(bullc_queue *q, const char *job_id, const char *reason, int64_t timeout_ms,
-                           char *out_worker, size_t out_size, bullc_error *err) {
+int bullc_queue_cancel_job(bullc_queue *q, const char *job_id, const char *reason, int64_t timeout_ms, char *out_worker,
+                           size_t out_size, bullc_error *err) {
     int rc = bullc__check_job_id(job_id, err);
     if (rc) return rc;
     if (timeout_ms <= 0) return bullc__err(err, BULLC_EINVAL, "timeout_ms must be positive");
@@ -294,8 +294,8 @@ int bullc_queue_cancel_job(bullc_queue *q, const char *job_id, const char *reaso
                         (long long)timeout_ms);
     else if (rc == 0)
         rc = bullc__err(err, BULLC_ESTATE,
-                        "no bullc worker listens for cancellations on this queue (job %s is held by token %s)",
-                        job_id, token);
+                        "no bullc worker listens for cancellations on this queue (job %s is held by token %s)", job_id,
+                        token);
     else if (rc == 1) {
         rc = 0;
         if (out_worker && out_size) snprintf(out_worker, out_size, "%s", by);
