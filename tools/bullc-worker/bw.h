@@ -151,7 +151,7 @@ struct bw_app {
     bw_config *cfg;
     bullc_redis_opts *redis;
     bullc_cancel_listener *cancel; /* `bullc cancel` requests, for every queue */
-    bw_queue **queues; /* apart, so that SIGHUP can add queues without moving their handles */
+    bw_queue **queues;             /* apart, so that SIGHUP can add queues without moving their handles */
     size_t nqueues, queues_cap;
     size_t nremoved;   /* queues SIGHUP removed (still listed: their worker closes or closed) */
     bool ready_logged; /* the ready line for the queues at start was written */
