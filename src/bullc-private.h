@@ -702,6 +702,7 @@ struct bullc_worker {
     int in_flight;   /* jobs holding a concurrency slot */
     int fetching;    /* moveToActive calls (or fetch-next finishes) outstanding */
     bool blocking, drained, running, paused, closing, forced, closed_cmd;
+    bool pause_pending, pause_done;   /* the paused event is due / ran (see bullc__worker_maybe_paused) */
     int64_t block_until, limit_until; /* ms since the epoch */
     double min_block;                 /* seconds: 0.001 on Redis >= 7.0.8, else 0.002 */
     bool integer_block;               /* Redis < 6: whole seconds only */
@@ -757,6 +758,7 @@ sds bullc__worker_fetch_opts(const bullc_worker *w, const char *token);
 /* takes `token` */
 void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, sds token);
 void bullc__worker_maybe_closed(bullc_worker *w);
+void bullc__worker_maybe_paused(bullc_worker *w);
 /* The reply of a fetch under `token` was lost (copied; adopted once the
  * command connection is back). */
 void bullc__worker_lost_fetch(bullc_worker *w, const char *token);

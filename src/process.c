@@ -71,6 +71,7 @@ static void finished(bullc_job *job) {
         if (w->group) bullc__group_slot_freed(w->group);
     }
     release_if_done(job);
+    bullc__worker_maybe_paused(w);
 }
 
 static void send_finish(bullc_job *job);
@@ -657,6 +658,7 @@ static void after_work_cb(uv_work_t *req, int status) {
                             "job %s: its processor returned %lld ms after the job timed out; its slot is free again",
                             job->id,
                             (long long)((int64_t)(uv_hrtime() / 1000000) - job->run_started - w->o.job_timeout));
+        bullc__worker_maybe_paused(w);
         bullc__worker_pump(w);
     }
     if (job->state != BULLC__JOB_PROCESSING)

@@ -181,16 +181,43 @@ int bullc_worker_run(bullc_worker *w) {
     return 0;
 }
 
-void bullc_worker_pause(bullc_worker *w) { w->paused = true; }
+static void deferred_cb(uv_timer_t *t);
+
+void bullc_worker_pause(bullc_worker *w) {
+    if (w->paused || w->closing) return;
+    w->paused = w->pause_pending = true;
+    /* the paused event comes from the loop even when nothing is in process */
+    uv_timer_start(&w->deferred_timer, deferred_cb, 0, 0);
+}
 
 void bullc_worker_resume(bullc_worker *w) {
     if (!w->paused) return;
-    w->paused = false;
+    w->paused = w->pause_pending = w->pause_done = false;
+    if (w->ev.resumed) w->ev.resumed(w, w->ev_data);
     bullc__worker_pump(w);
 }
 
+/* Node's pause resolves, and emits 'paused', once its main loop has
+ * nothing left: no job in process, no fetch in flight (the job a fetch
+ * brings is processed). */
+void bullc__worker_maybe_paused(bullc_worker *w) {
+    if (!w->pause_pending || w->closing || w->in_flight || w->fetching) return;
+    w->pause_pending = false;
+    w->pause_done = true;
+    if (w->ev.paused) w->ev.paused(w, w->ev_data);
+}
+
 bool bullc_worker_is_paused(const bullc_worker *w) { return w->paused; }
-bool bullc_worker_is_running(const bullc_worker *w) { return w->running && !w->closing; }
+bool bullc_worker_is_running(const bullc_worker *w) { return w->running && !w->closing && !w->pause_done; }
+
+double bullc_worker_block_timeout(const bullc_worker *w, int64_t block_until_ms) {
+    if (!block_until_ms) return fmax(w->o.drain_delay, w->min_block);
+    double delay = (double)(block_until_ms - bullc__now_ms());
+    if (delay <= 0) return delay / 1000;
+    /* at most 10 s: a block outliving a reconnection is lost time (Node's
+     * maximumBlockTimeout, BullMQ issue 1658) */
+    return delay < w->min_block * 1000 ? w->min_block : fmin(delay / 1000, 10);
+}
 int bullc_worker_active_count(const bullc_worker *w) { return w->in_flight; }
 int bullc_worker_concurrency(const bullc_worker *w) { return w->o.concurrency; }
 
@@ -459,6 +486,7 @@ static void fetch_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
     }
     sdsfree(f->token);
     free(f);
+    bullc__worker_maybe_paused(w);
     if (w->closing) {
         maybe_closed(w); /* a close may have been waiting for this fetch */
         return;
@@ -542,17 +570,11 @@ static void start_block(bullc_worker *w) {
         uv_timer_start(&w->wake_timer, wake_cb, (uint64_t)(s * 1000) + 1, 0);
         return;
     }
-    double timeout;
-    if (w->block_until) {
-        double delay = (double)(w->block_until - bullc__now_ms());
-        if (delay <= 0) {
-            w->block_until = 0;
-            fetch(w);
-            return;
-        }
-        timeout = delay < w->min_block * 1000 ? w->min_block : fmin(delay / 1000, 10);
-    } else {
-        timeout = fmax(w->o.drain_delay, w->min_block);
+    double timeout = bullc_worker_block_timeout(w, w->block_until);
+    if (timeout <= 0) {
+        w->block_until = 0;
+        fetch(w);
+        return;
     }
     if (w->integer_block) timeout = ceil(timeout);
     if (w->group) {
@@ -657,7 +679,7 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         return;
     }
     if (m->block && !w->group && bullc__aconn_ready(w->block)) {
-        double timeout = fmax(w->o.drain_delay, w->min_block);
+        double timeout = bullc_worker_block_timeout(w, 0);
         char ts[32];
         snprintf(ts, sizeof ts, "%.3f", timeout);
         const char *argv[] = {"BZPOPMIN", w->keys.k[BULLC__K_MARKER], ts};
@@ -682,6 +704,7 @@ static void deferred_cb(uv_timer_t *t) {
         manual_done(m, NULL, 0);
         m = next;
     }
+    bullc__worker_maybe_paused(w);
     maybe_closed(w);
 }
 

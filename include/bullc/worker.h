@@ -174,6 +174,13 @@ typedef struct bullc_worker_events {
      * at once (its slot is free, nothing more is written for it; whatever
      * the processor reports later is dropped). The processor should stop. */
     void (*lock_lost)(bullc_worker *w, const bullc_job *job, void *data);
+    /* Node's 'paused': once after bullc_worker_pause, when the jobs in
+     * process (and a fetch in flight, whose job is processed too) have
+     * ended; never inside bullc_worker_pause. Not after a resume that came
+     * first, nor while closing. */
+    void (*paused)(bullc_worker *w, void *data);
+    /* Node's 'resumed': inside bullc_worker_resume of a paused worker. */
+    void (*resumed)(bullc_worker *w, void *data);
 } bullc_worker_events;
 
 /* Creates a worker for `queue` on `loop`. Copies what it needs from `opts`
@@ -189,10 +196,14 @@ BULLC_EXPORT int bullc_worker_new(bullc_worker **out, struct uv_loop_s *loop, co
  * already running or closing. */
 BULLC_EXPORT int bullc_worker_run(bullc_worker *w);
 
-/* Stops fetching new jobs (Node's worker.pause); jobs in process finish. */
+/* Stops fetching new jobs (Node's worker.pause); jobs in process finish,
+ * then the `paused` event runs. Resume runs `resumed` and fetches again. A
+ * pause of a paused worker does nothing. Loop thread. */
 BULLC_EXPORT void bullc_worker_pause(bullc_worker *w);
 BULLC_EXPORT void bullc_worker_resume(bullc_worker *w);
 BULLC_EXPORT bool bullc_worker_is_paused(const bullc_worker *w);
+/* Running: started and not closing, and not paused with its jobs ended (as
+ * Node's main loop, which returns once a pause has waited for them). */
 BULLC_EXPORT bool bullc_worker_is_running(const bullc_worker *w);
 /* Jobs being processed now. */
 BULLC_EXPORT int bullc_worker_active_count(const bullc_worker *w);
@@ -253,6 +264,15 @@ BULLC_EXPORT void bullc_cancel_listener_free(bullc_cancel_listener *l);
 BULLC_EXPORT int bullc_worker_set_concurrency(bullc_worker *w, int concurrency);
 /* The current concurrency. Loop thread. */
 BULLC_EXPORT int bullc_worker_concurrency(const bullc_worker *w);
+/* How long, in seconds, the worker blocks on its queue's marker when the
+ * queue is drained (Node's getBlockTimeout): with no delayed job due
+ * (`block_until_ms` 0) the drain delay, at least Redis's shortest block
+ * (0.001 s from Redis 7.0.8, else 0.002, known once the worker is ready);
+ * with one due at `block_until_ms` (ms since the epoch) the time left, at
+ * least that shortest block and at most 10 s, or the time past it (<= 0:
+ * the worker fetches at once). Redis before 6 blocks whole seconds; the
+ * worker rounds up what this returns. Loop thread. */
+BULLC_EXPORT double bullc_worker_block_timeout(const bullc_worker *w, int64_t block_until_ms);
 
 /* Rate-limits the queue for `ms` (Node's worker.rateLimit / queue.rateLimit):
  * then fail the current job with BULLC_FAIL_RATE_LIMITED to put it back. */

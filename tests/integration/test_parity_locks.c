@@ -168,6 +168,123 @@ Test(parity_locks, lock_renewal_stops_with_the_worker) {
     ph_end(h);
 }
 
+/* ---- lock renewal: Node drives its LockManager with a mocked worker; here
+ * the worker's own renewals are read from the locks' time to live ------------ */
+
+static bullc_job *held[4];
+static int nheld;
+static void hold_jobs(ph *h, bullc_job *job, int widx) {
+    (void)h, (void)widx;
+    held[nheld++] = job;
+}
+static void complete_held(ph *h) {
+    for (int i = 0; i < nheld; i++) ph_complete(h, held[i], NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_completed == nheld));
+}
+static long long lock_pttl(ph *h, const char *id) {
+    char suffix[96];
+    snprintf(suffix, sizeof suffix, "%s:lock", id);
+    return ph_icmd("PTTL %s", ph_key(h, suffix));
+}
+/* Two jobs of 30 s locks held by a worker renewing every `renew_ms`. */
+static ph *two_held_jobs(int64_t renew_ms) {
+    ph *h = ph_new("q");
+    nheld = 0;
+    h->proc = hold_jobs;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 30000);
+    bullc_worker_opts_set_lock_renew_time(o, renew_ms);
+    bullc_worker_opts_set_concurrency(o, 2);
+    ph_worker(h, o);
+    ph_add(h, "test", "{}", NULL);
+    ph_add(h, "test", "{}", NULL);
+    cr_assert(PH_WAIT(h, 5000, nheld == 2));
+    return h;
+}
+
+/* node: "should extend locks for tracked jobs" */
+Test(parity_locks, renewal_extends_every_tracked_job) {
+    ph *h = two_held_jobs(500);
+    PH_RUN_FOR(h, 700);
+    /* unrenewed, each lock would be down to about 29,300 ms; a renewal in
+       the last 250 ms sets it back to 30,000 */
+    for (int i = 0; i < 2; i++) {
+        long long ttl = lock_pttl(h, bullc_job_id(held[i]));
+        cr_assert_gt(ttl, 29600, "job %s: lock ttl %lld", bullc_job_id(held[i]), ttl);
+    }
+    cr_assert_eq(h->n_errors, 0);
+    complete_held(h);
+    ph_end(h);
+}
+
+/* node: "should not extend locks if no jobs need renewal" */
+Test(parity_locks, no_renewal_before_it_is_due) {
+    ph *h = two_held_jobs(1000);
+    long long before[2];
+    for (int i = 0; i < 2; i++) before[i] = lock_pttl(h, bullc_job_id(held[i]));
+    PH_RUN_FOR(h, 300);
+    for (int i = 0; i < 2; i++) {
+        long long ttl = lock_pttl(h, bullc_job_id(held[i]));
+        cr_assert_lt(ttl, before[i] - 200, "job %s: lock ttl %lld, was %lld: renewed before it was due",
+                     bullc_job_id(held[i]), ttl, before[i]);
+    }
+    complete_held(h);
+    ph_end(h);
+}
+
+static bool error_with(ph *h, const char *text) {
+    for (int i = 0; i < h->nwev; i++)
+        if (h->wev[i].kind == 'e' && strstr(h->wev[i].text, text)) return true;
+    return false;
+}
+
+/* One job held by a worker renewing every 200 ms; its lock key in `lock`. */
+static ph *one_held_job(char lock[96]) {
+    ph *h = ph_new("q");
+    nheld = 0;
+    h->proc = hold_jobs;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_renew_time(o, 200);
+    ph_worker(h, o);
+    const char *id = ph_add(h, "test", "{}", NULL);
+    cr_assert(PH_WAIT(h, 5000, nheld == 1));
+    char suffix[96];
+    snprintf(suffix, sizeof suffix, "%s:lock", id);
+    snprintf(lock, 96, "%s", ph_key(h, suffix));
+    return h;
+}
+
+/* The lock now holds another token: the renewal reports the job failed. */
+/* node: "should emit error when lock extension fails" */
+Test(parity_locks, renewal_failure_is_an_error_event) {
+    char lock[96], want[128];
+    ph *h = one_held_job(lock);
+    ph_vcmd("SET %s token-of-another", lock);
+    snprintf(want, sizeof want, "could not renew lock for job %s", bullc_job_id(held[0]));
+    cr_assert(PH_WAIT(h, 2000, error_with(h, want)), "an error event naming the job");
+    cr_assert_eq(h->n_lock_lost, 1);
+    cr_assert(bullc_job_lock_lost(held[0]));
+    ph_complete(h, held[0], NULL); /* given up: dropped */
+    ph_end(h);
+}
+
+/* The renewal's script call itself fails (GET on a lock that is not a
+ * string): the error reply is the worker's error event. */
+/* node: "should emit error when extendJobLocks throws" */
+Test(parity_locks, renewal_call_error_is_an_error_event) {
+    char lock[96];
+    ph *h = one_held_job(lock);
+    ph_vcmd("DEL %s", lock);
+    ph_vcmd("HSET %s not a-string", lock);
+    cr_assert(PH_WAIT(h, 2000, error_with(h, "extendLocks: ") && error_with(h, "WRONGTYPE")),
+              "the script's error as an error event");
+    /* the lock back as the worker took it: the job completes */
+    ph_vcmd("DEL %s", lock);
+    ph_vcmd("SET %s %s PX 30000", lock, bullc_job_token(held[0]));
+    complete_held(h);
+    ph_end(h);
+}
+
 /* ---- tokens and the stalled set ------------------------------------------------------------------ */
 
 static void fail_until_attempt_2(ph *h, bullc_job *job, int widx) {

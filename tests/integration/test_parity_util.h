@@ -64,7 +64,9 @@ typedef struct ph {
     ph_wev *wev;
     int nwev;
     int n_ready, n_active, n_completed, n_failed, n_retried, n_progress, n_stalled, n_drained, n_errors, n_lock_lost;
-    int in_process, max_in_process; /* processor calls not yet finished */
+    int n_paused, n_resumed;
+    void (*on_paused)(struct ph *h, int widx); /* after counting */
+    int in_process, max_in_process;            /* processor calls not yet finished */
     bullc_queue_events *qe;
     bool qe_ready, qe_closed;
     cJSON *qev; /* array of {"event":..., "jobId":..., fields...} */
@@ -371,6 +373,16 @@ static void ph__ev_lock_lost(bullc_worker *w, const bullc_job *job, void *data) 
     c->h->n_lock_lost++;
     ph_rec(c->h, 'l', c->idx, job, NULL);
 }
+static void ph__ev_paused(bullc_worker *w, void *data) {
+    (void)w;
+    ph_wctx *c = data;
+    c->h->n_paused++;
+    if (c->h->on_paused) c->h->on_paused(c->h, c->idx);
+}
+static void ph__ev_resumed(bullc_worker *w, void *data) {
+    (void)w;
+    ((ph_wctx *)data)->h->n_resumed++;
+}
 static void ph__ev_ready(bullc_worker *w, void *data) {
     (void)w;
     ((ph_wctx *)data)->h->n_ready++;
@@ -416,7 +428,9 @@ static PH_UNUSED bullc_worker *ph_worker_ex(ph *h, bullc_worker_opts *o, bool ma
                               .drained = ph__ev_drained,
                               .error = ph__ev_error,
                               .lock_lost = ph__ev_lock_lost,
-                              .ready = ph__ev_ready};
+                              .ready = ph__ev_ready,
+                              .paused = ph__ev_paused,
+                              .resumed = ph__ev_resumed};
     bullc_error err = {0};
     bullc_worker *w = NULL;
     cr_assert_eq(bullc_worker_new(&w, &h->loop, h->qname, o, &ev, &h->wctx[idx], &err), 0, "%s", err.message);
