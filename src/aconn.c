@@ -75,8 +75,11 @@ int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *
 bool bullc__aconn_ready(const bullc__aconn *c) { return c->state == ACONN_READY; }
 
 static void schedule_retry(bullc__aconn *c);
+static void do_connect(bullc__aconn *c);
+static void resend_due(bullc__aconn *c, bool all);
 
 static void on_timer(uv_timer_t *t);
+static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv);
 
 /* Everything after the connection ended: callbacks of sent commands have run
  * (hiredis calls them with NULL while freeing the context). */
@@ -87,6 +90,13 @@ static void connection_ended(bullc__aconn *c, const bullc_error *why) {
     }
     bool was_ready = c->state == ACONN_READY;
     c->state = ACONN_WAIT_RETRY;
+    if (c->redirecting) {
+        /* a MOVED repointed the connection: not an outage to report, and
+         * the node it named is connected to at once */
+        c->redirecting = false;
+        do_connect(c);
+        return;
+    }
     if (c->on_down && (was_ready || c->attempts == 1)) c->on_down(c, why, c->hook_data);
     schedule_retry(c);
 }
@@ -144,6 +154,7 @@ static void setup_reply(redisAsyncContext *ac, void *reply, void *priv) {
         c->attempts = 0;
         c->generation++;
         if (c->opts->nsentinels && !c->watch) watch_start(c);
+        resend_due(c, true); /* what a MOVED sent here */
         arm_timer(c);
         if (c->on_ready) c->on_ready(c, c->hook_data);
     }
@@ -174,6 +185,7 @@ static void timer_closed(uv_handle_t *h);
 static void resolve_work(uv_work_t *w) {
     bullc__aconn *c = w->data;
     c->resolve_rc = bullc__sentinel_resolve(c->resolving, &c->resolve_err);
+    if (!c->resolve_rc) c->resolve_rc = bullc__cluster_resolve(c->resolving, &c->resolve_err);
 }
 
 static void resolve_done(uv_work_t *w, int status) {
@@ -199,6 +211,7 @@ static void resolve_done(uv_work_t *w, int status) {
         found->host = h;
         c->opts->port = found->port;
         c->opts->sentinel_resolved = true;
+        c->opts->cluster_redirected = false;
         bullc_redis_opts_free(found);
         connect_now(c);
         return;
@@ -210,10 +223,12 @@ static void resolve_done(uv_work_t *w, int status) {
     schedule_retry(c);
 }
 
-/* Through Sentinel, asks where the master is first (blocking calls, so on
- * the thread pool, never on the loop); then connects. */
+/* Through Sentinel or in a cluster, asks where the master is first
+ * (blocking calls, so on the thread pool, never on the loop); then
+ * connects. A MOVED named the node already. */
 static void do_connect(bullc__aconn *c) {
-    if (!c->opts->nsentinels) {
+    if (!bullc__opts_resolved(c->opts) || c->opts->cluster_redirected) {
+        c->opts->cluster_redirected = false;
         connect_now(c);
         return;
     }
@@ -396,6 +411,7 @@ static void arm_timer(bullc__aconn *c) {
     if (c->head && (due < 0 || c->head->deadline < due)) due = c->head->deadline;
     if (c->state == ACONN_READY && !c->watch && c->watch_retry_at && (due < 0 || c->watch_retry_at < due))
         due = c->watch_retry_at;
+    if (c->resend && c->resend_at && c->state == ACONN_READY && (due < 0 || c->resend_at < due)) due = c->resend_at;
     if (due < 0) {
         uv_timer_stop(&c->timer);
         return;
@@ -431,7 +447,80 @@ static void on_timer(uv_timer_t *t) {
         }
         return;
     }
+    resend_due(c, false);
     arm_timer(c);
+}
+
+/* Runs a command's callback with no reply and frees it. */
+static void cmd_fail(bullc__aconn *c, bullc__acmd *cmd, int code) {
+    bullc_error err = {0};
+    char where[256];
+    if (code == BULLC_ETIMEDOUT)
+        bullc__err(&err, code, BULLC__TIMEOUT_MSG, bullc_redis_opts_describe(c->opts, where, sizeof where),
+                   (int)cmd->timeout_ms);
+    else
+        bullc__err(&err, code, "connection to Redis lost");
+    cmd->cb(c, NULL, &err, cmd->data);
+    free(cmd);
+}
+
+/* Sends again, as it was, a command a cluster redirected (it did not run);
+ * false when it cannot be queued. */
+static bool cmd_requeue(bullc__aconn *c, bullc__acmd *cmd) {
+    cmd->next = NULL;
+    if (redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, cmd->req, cmd->req_len) != REDIS_OK) return false;
+    if (c->tail)
+        c->tail->next = cmd;
+    else
+        c->head = cmd;
+    c->tail = cmd;
+    return true;
+}
+
+/* Sends what waits on the resend list: all of it on a new connection (`all`),
+ * else once resend_at has come. A command past its deadline gets its
+ * timeout instead. */
+static void resend_due(bullc__aconn *c, bool all) {
+    int64_t now = (int64_t)uv_now(c->loop);
+    if (!c->resend || c->state != ACONN_READY || !c->ac || (!all && now < c->resend_at)) return;
+    bullc__acmd *list = c->resend;
+    c->resend = c->resend_tail = NULL;
+    c->resend_at = 0;
+    while (list) {
+        bullc__acmd *cmd = list;
+        list = cmd->next;
+        if (cmd->deadline <= now)
+            cmd_fail(c, cmd, BULLC_ETIMEDOUT);
+        else if (c->state != ACONN_READY || !c->ac || !cmd_requeue(c, cmd))
+            cmd_fail(c, cmd, BULLC_ECONN);
+    }
+}
+
+/* A cluster's redirection of a command, which did not run: MOVED
+ * repointed the settings (cluster.c), so the connection is dropped once
+ * the replies due are in and the command sent again on the next one; ASK,
+ * TRYAGAIN and CLUSTERDOWN send it again after a jittered pause (a slot
+ * migrating, a failover). True when `cmd` was taken. */
+static bool cluster_redirected(bullc__aconn *c, bullc__acmd *cmd, const redisReply *r) {
+    int kind = bullc__cluster_redirect(c->opts, r);
+    if (kind == BULLC__CLUSTER_NONE) return false;
+    cmd_unlink(c, cmd);
+    cmd->next = NULL;
+    if (c->resend_tail)
+        c->resend_tail->next = cmd;
+    else
+        c->resend = cmd;
+    c->resend_tail = cmd;
+    if (kind == BULLC__CLUSTER_MOVED) {
+        if (c->ac && !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
+            c->redirecting = true;
+            redisAsyncDisconnect(c->ac);
+        }
+    } else if (!c->resend_at) {
+        c->resend_at = (int64_t)uv_now(c->loop) + 25 + (int64_t)bullc__random_below(51);
+        arm_timer(c);
+    }
+    return true;
 }
 
 static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
@@ -439,6 +528,9 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     bullc__aconn *c = cmd->conn;
     (void)ac;
     redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_ERROR && c->opts->ncluster && c->state != ACONN_CLOSING &&
+        cluster_redirected(c, cmd, r))
+        return;
     if (cmd->script && bullc__reply_is_noscript(r) && c->ac &&
         !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
         /* Resend as EVAL (which caches the script again); the command stays
@@ -448,7 +540,8 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
         size_t tail_len = cmd->req_len - cmd->tail_off;
         size_t head_len = bullc__resp_script_head_size(s, cmd->argc, true), len = head_len + tail_len;
         char *req = malloc(len);
-        cmd->script = NULL;
+        /* cmd->script stays: EVAL never answers NOSCRIPT, and an EVALSHA
+         * sent again to another node of a cluster may need the EVAL too */
         /* keep the list in reply order: move to the tail */
         cmd_unlink(c, cmd);
         cmd->next = NULL;
@@ -558,6 +651,12 @@ void bullc__aconn_close(bullc__aconn *c) {
     if (c->state == ACONN_CLOSING || c->state == ACONN_CLOSED) return;
     bool resolving = c->state == ACONN_RESOLVING;
     c->state = ACONN_CLOSING;
+    while (c->resend) { /* redirected commands end as the pending ones do */
+        bullc__acmd *cmd = c->resend;
+        c->resend = cmd->next;
+        cmd_fail(c, cmd, BULLC_ECONN);
+    }
+    c->resend_tail = NULL;
     uv_timer_stop(&c->timer);
     redisAsyncContext *watch = c->watch;
     c->watch = NULL; /* its callbacks see it is no longer watched */

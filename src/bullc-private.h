@@ -210,6 +210,12 @@ struct bullc_redis_opts {
     size_t nsentinels;
     bool sentinel_resolved; /* host and port are the master's */
     char *sentinel_master, *sentinel_user, *sentinel_password;
+    /* Redis Cluster (cluster.c): the seed nodes; with them, host and port
+     * are the master last found serving `cluster_slot`. */
+    struct bullc__sentinel_addr *cluster_nodes;
+    size_t ncluster;
+    int cluster_slot;                  /* the slot this connection serves; -1: any */
+    bool cluster_redirected;           /* host and port came from a MOVED: no lookup */
     const bullc__tls_words *tls_words; /* static; NULL: Redis's */
 };
 int bullc__redis_opts_copy(bullc_redis_opts *dst, const bullc_redis_opts *src);
@@ -226,11 +232,40 @@ int bullc__redis_opts_default(bullc_redis_opts **out, bullc_error *err);
  * thread. 0, BULLC_EINVAL (no master name) or BULLC_ECONN with `err` saying
  * what each sentinel answered. */
 int bullc__sentinel_resolve(bullc_redis_opts *o, bullc_error *err);
+/* Appends "; what" to a list of reasons in `why` (truncated when full): what
+ * each sentinel or seed node answered. */
+void bullc__note_reason(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Whether a ROLE reply names a master; `err` says what it named otherwise. */
 bool bullc__sentinel_role_is_master(const redisReply *r, const bullc_redis_opts *o, bullc_error *err);
 /* A READONLY error: the node was demoted under us (a failover); the
  * connection is dropped so that the next one asks the sentinels again. */
 bool bullc__reply_is_readonly(const redisReply *r);
+
+/* ---- cluster.c ---------------------------------------------------------- */
+/* Redis Cluster's slot of a key (CRC16 of its hash tag, or of the key). */
+int bullc__cluster_key_slot(const char *key, size_t len);
+/* With seed nodes, asks them in turn for the slot map (CLUSTER SLOTS) and
+ * writes the master serving o->cluster_slot (any master for -1) into
+ * o->host / o->port, unless a MOVED named it already; without, does
+ * nothing. Blocking (up to the connect timeout per seed); any thread. 0 or
+ * BULLC_ECONN with `err` saying what each seed answered. */
+int bullc__cluster_resolve(bullc_redis_opts *o, bullc_error *err);
+/* Routes a handle's connection settings to the slot of queue `name` under
+ * `prefix` (no-op without seed nodes). BULLC_EINVAL when neither carries a
+ * hash tag: BullMQ's scripts need all of a queue's keys in one slot. */
+int bullc__cluster_route(bullc_redis_opts *o, const char *prefix, const char *name, bullc_error *err);
+/* The same check, and the slot into *slot (-1 without seed nodes), leaving
+ * `o` as it is. */
+int bullc__cluster_slot_of(const bullc_redis_opts *o, const char *prefix, const char *name, int *slot,
+                           bullc_error *err);
+enum { BULLC__CLUSTER_NONE, BULLC__CLUSTER_MOVED, BULLC__CLUSTER_RETRY };
+/* What a reply asks of a cluster client: NONE (an ordinary reply), MOVED
+ * (the slot's master is elsewhere: written into `o`, reconnect and resend)
+ * or RETRY (ASK, TRYAGAIN, CLUSTERDOWN: the command did not run; send it
+ * again after a pause). Always NONE without seed nodes. */
+int bullc__cluster_redirect(bullc_redis_opts *o, const redisReply *r);
+/* Whether a connection with these settings is resolved before connecting. */
+static inline bool bullc__opts_resolved(const bullc_redis_opts *o) { return o->nsentinels || o->ncluster; }
 
 /* ---- scripts.c + generated scripts_gen.c ------------------------------ */
 typedef struct bullc__script {
@@ -304,8 +339,9 @@ typedef struct bullc__conn {
     /* Commands appended whose replies are not read yet: while some are, the
      * socket may hold their replies, so it is not checked for a close. */
     size_t unread;
-    /* A READONLY reply came through Sentinel: the connection is dropped once
-     * the replies still due are read, so the next call finds the master. */
+    /* A READONLY reply came through Sentinel, or a MOVED in a cluster: the
+     * connection is dropped once the replies still due are read, so the
+     * next call finds the master. */
     bool demoted;
 } bullc__conn;
 int bullc__conn_init(bullc__conn *c, const bullc_redis_opts *opts, bullc_error *err);
@@ -561,6 +597,13 @@ struct bullc__aconn {
     int64_t watch_retry_at; /* uv_now when a lost subscription is made again */
     bool switch_during_resolve;
     char switched_to[300]; /* "host:port" a +switch-master named, for the message */
+    /* In a cluster: commands a MOVED, ASK, TRYAGAIN or CLUSTERDOWN answered
+     * (they did not run), sent again once reconnected to the slot's master
+     * or at resend_at (uv_now); `redirecting` keeps that reconnection from
+     * being reported as a lost connection. */
+    bullc__acmd *resend, *resend_tail;
+    int64_t resend_at;
+    bool redirecting;
 };
 
 /* Sets `c` up on `loop` with a copy of `opts` and of `name`; nothing is sent

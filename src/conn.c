@@ -202,15 +202,17 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
         if (poll(&p, 1, 0) == 0 || (c->ssl && bullc__tls_alive(c->ssl, c->ctx->fd))) return 0;
         bullc__conn_drop(c);
     }
-    if (!c->opts->nsentinels) return connect_once(c, err);
+    if (!bullc__opts_resolved(c->opts)) return connect_once(c, err);
     /* During a failover the sentinels may name the old master, or a node
-     * not yet promoted, for a moment: ask again for up to the connect
-     * timeout before giving up. Sentinels that do not answer, or know no
-     * such master, are the answer at once. */
+     * not yet promoted, for a moment (a cluster's slot map, likewise): ask
+     * again for up to the connect timeout before giving up. Sentinels or
+     * seed nodes that do not answer, or know no such master, are the answer
+     * at once. */
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         int rc = bullc__sentinel_resolve(c->opts, err);
+        if (!rc) rc = bullc__cluster_resolve(c->opts, err);
         if (rc) return rc;
         rc = connect_once(c, err);
         if (!rc || rc == BULLC_EINVAL || rc == BULLC_EAUTH || rc == BULLC_ENOMEM) return rc;
@@ -285,6 +287,11 @@ int bullc__reply_err(const redisReply *r, bullc_error *err) {
 static void got_reply(bullc__conn *c, const redisReply *r) {
     if (c->unread) c->unread--;
     if (c->opts->nsentinels && bullc__reply_is_readonly(r)) c->demoted = true;
+    /* A MOVED in a cluster: the slot is served elsewhere (written into the
+     * settings); the next call connects there. */
+    if (c->opts->ncluster && r && r->type == REDIS_REPLY_ERROR &&
+        bullc__cluster_redirect(c->opts, r) == BULLC__CLUSTER_MOVED)
+        c->demoted = true;
     if (c->demoted && !c->unread) bullc__conn_drop(c);
 }
 
@@ -379,12 +386,35 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
     return 0;
 }
 
+/* In a cluster, whether a lone command's reply is a redirection to follow:
+ * MOVED, ASK, TRYAGAIN and CLUSTERDOWN all say the command did not run, so
+ * sending it again cannot apply it twice. A MOVED already repointed the
+ * settings (got_reply); the others wait a little, as the asynchronous
+ * connection's backoff does, while a slot migrates or a failover ends.
+ * Frees the reply when it says to resend. */
+static bool cluster_resend(bullc__conn *c, redisReply *r, int *tries) {
+    if (!c->opts->ncluster || r->type != REDIS_REPLY_ERROR || c->unread || ++*tries > 50) return false;
+    if (!strncmp(r->str, "MOVED ", 6)) {
+        freeReplyObject(r);
+        return true;
+    }
+    if (strncmp(r->str, "ASK ", 4) && strncmp(r->str, "TRYAGAIN", 8) && strncmp(r->str, "CLUSTERDOWN", 11))
+        return false;
+    freeReplyObject(r);
+    unsigned n = *tries > 5 ? 5 : (unsigned)*tries;
+    long ms = (long)(25u << n) / 2 + (long)bullc__random_below((25u << n) / 2 + 1);
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+    return true;
+}
+
 int bullc__conn_command(bullc__conn *c, redisReply **reply, bullc_error *err, int argc, const char **argv,
                         const size_t *lens) {
-    int rc = bullc__conn_append(c, argc, argv, lens, err);
-    if (rc) return rc;
+    int rc, tries = 0;
     redisReply *r = NULL;
-    if ((rc = bullc__conn_read(c, &r, err))) return rc;
+    do {
+        if ((rc = bullc__conn_append(c, argc, argv, lens, err))) return rc;
+        if ((rc = bullc__conn_read(c, &r, err))) return rc;
+    } while (cluster_resend(c, r, &tries));
     if (r->type == REDIS_REPLY_ERROR) {
         rc = bullc__reply_err(r, err);
         freeReplyObject(r);
@@ -396,17 +426,21 @@ int bullc__conn_command(bullc__conn *c, redisReply **reply, bullc_error *err, in
 
 int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const char **argv, const size_t *lens,
                      redisReply **reply, bullc_error *err) {
-    int rc = bullc__conn_append_script(c, s, false, argc, argv, lens, err);
-    if (rc) return rc;
+    int rc, tries = 0;
     redisReply *r = NULL;
-    if ((rc = bullc__conn_read(c, &r, err))) return rc;
-    if (bullc__reply_is_noscript(r)) {
-        /* SCRIPT FLUSH, a restart or a failover emptied the cache: EVAL sends
-         * the text once and caches it again under the same SHA1. */
-        freeReplyObject(r);
-        if ((rc = bullc__conn_append_script(c, s, true, argc, argv, lens, err)) || (rc = bullc__conn_read(c, &r, err)))
-            return rc;
-    }
+    do {
+        if ((rc = bullc__conn_append_script(c, s, false, argc, argv, lens, err))) return rc;
+        if ((rc = bullc__conn_read(c, &r, err))) return rc;
+        if (bullc__reply_is_noscript(r)) {
+            /* SCRIPT FLUSH, a restart, a failover or a node new to the slot
+             * lacks the script: EVAL sends the text once and caches it again
+             * under the same SHA1. */
+            freeReplyObject(r);
+            if ((rc = bullc__conn_append_script(c, s, true, argc, argv, lens, err)) ||
+                (rc = bullc__conn_read(c, &r, err)))
+                return rc;
+        }
+    } while (cluster_resend(c, r, &tries));
     if (r->type == REDIS_REPLY_ERROR) {
         rc = bullc__reply_err(r, err);
         /* the script's name helps with a script's error, not with a password */

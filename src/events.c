@@ -252,7 +252,10 @@ int bullc_queue_events_new(bullc_queue_events **out, struct uv_loop_s *loop, con
     } else if (!opts->redis) {
         rc = bullc__redis_opts_default(&ro, err);
     }
+    int slot = -1;
+    if (!rc) rc = bullc__cluster_slot_of(opts->redis ? opts->redis : ro, prefix, queue, &slot, err);
     if (!rc) rc = bullc__aconn_init(&qe->conn, loop, opts->redis ? opts->redis : ro, name, err);
+    if (!rc && slot >= 0) qe->conn.opts->cluster_slot = slot; /* in a cluster, the queue's slot */
     bullc_redis_opts_free(ro);
     sdsfree(name);
     if (rc) {

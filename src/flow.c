@@ -516,11 +516,40 @@ static int build_calls(flow_tx *tx, bullc_error *err) {
     return 0;
 }
 
+/* In a cluster, a flow is one transaction on one node: every queue of the
+ * tree must be in one slot (Node's rule too), and the producer's
+ * connection moves to that slot's master. */
+static int route_tx(flow_tx *tx, bullc_error *err) {
+    bullc_redis_opts *o = tx->fp->conn.opts;
+    if (!o->ncluster || !tx->n) return 0;
+    int slot = -1;
+    for (size_t i = 0; i < tx->n; i++) {
+        const sds q = tx->entries[i].queue->qualified;
+        int s = bullc__cluster_key_slot(q, sdslen(q));
+        if (!strchr(q, '{'))
+            return bullc__err(err, BULLC_EINVAL,
+                              "Redis Cluster needs a hash-tagged prefix such as \"{bull}\" (or a queue name with "
+                              "one): all of queue '%s''s keys must share a slot",
+                              q);
+        if (slot >= 0 && s != slot)
+            return bullc__err(err, BULLC_EINVAL,
+                              "Redis Cluster: a flow's queues must share one hash tag (one slot); '%s' differs", q);
+        slot = s;
+    }
+    if (slot != o->cluster_slot) {
+        o->cluster_slot = slot;
+        o->cluster_redirected = false;
+        bullc__conn_drop(&tx->fp->conn);
+    }
+    return 0;
+}
+
 /* MULTI, every entry's add, every parent's release, EXEC; one round trip.
  * `bulk`: an addBulk, whose roots 6.x does not fail the call for. */
 static int send_tx(flow_tx *tx, const size_t *roots, size_t nroots, bool bulk, bullc_error *err) {
     bullc_flow_producer *fp = tx->fp;
-    int rc = bullc__conn_ensure(&fp->conn, err);
+    int rc = route_tx(tx, err);
+    if (!rc) rc = bullc__conn_ensure(&fp->conn, err);
     if (rc || (rc = settle_tree(tx, err)) || (rc = build_calls(tx, err)) || (rc = load_scripts(fp, tx->proto, err)))
         return rc;
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};

@@ -58,6 +58,10 @@ int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts 
         bullc_queue_free(q);
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
+    if ((rc = bullc__cluster_route(q->conn.opts, q->prefix, name, err))) {
+        bullc_queue_free(q);
+        return rc;
+    }
     *out = q;
     return 0;
 }

@@ -17,9 +17,7 @@ static struct timeval tv_ms(int ms) {
     return tv;
 }
 
-/* Appends "; what" to the list of reasons (truncated when full). */
-static void note(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void note(char *why, size_t size, const char *fmt, ...) {
+void bullc__note_reason(char *why, size_t size, const char *fmt, ...) {
     size_t n = strlen(why);
     if (n + 3 >= size) return;
     if (n) {
@@ -39,7 +37,7 @@ static int ask(bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *
     redisContext *ctx = redisConnectWithTimeout(s->host, s->port, tv_ms(o->connect_timeout_ms));
     int res = ASKED_DOWN;
     if (!ctx || ctx->err) {
-        note(why, size, "sentinel %s:%d: %s", s->host, s->port, ctx ? ctx->errstr : "out of memory");
+        bullc__note_reason(why, size, "sentinel %s:%d: %s", s->host, s->port, ctx ? ctx->errstr : "out of memory");
         goto out;
     }
     redisSetTimeout(ctx, tv_ms(o->command_timeout_ms));
@@ -49,7 +47,8 @@ static int ask(bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *
         r = bullc__command_argv(ctx, o->sentinel_user ? 3 : 2, a);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             /* the password is never in the reply: Redis says WRONGPASS */
-            note(why, size, "sentinel %s:%d refused AUTH: %s", s->host, s->port, r ? r->str : ctx->errstr);
+            bullc__note_reason(why, size, "sentinel %s:%d refused AUTH: %s", s->host, s->port,
+                               r ? r->str : ctx->errstr);
             freeReplyObject(r);
             goto out;
         }
@@ -58,13 +57,15 @@ static int ask(bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *
     const char *a[3] = {"SENTINEL", "get-master-addr-by-name", o->sentinel_master};
     r = bullc__command_argv(ctx, 3, a);
     if (!r)
-        note(why, size, "sentinel %s:%d: %s", s->host, s->port, ctx->errstr);
+        bullc__note_reason(why, size, "sentinel %s:%d: %s", s->host, s->port, ctx->errstr);
     else if (r->type == REDIS_REPLY_ERROR)
-        note(why, size, "sentinel %s:%d: %s%s", s->host, s->port, r->str,
-             strstr(r->str, "NOAUTH") ? " (the sentinels' password: --sentinel-password or REDIS_SENTINEL_PASSWORD)"
-                                      : "");
+        bullc__note_reason(why, size, "sentinel %s:%d: %s%s", s->host, s->port, r->str,
+                           strstr(r->str, "NOAUTH")
+                               ? " (the sentinels' password: --sentinel-password or REDIS_SENTINEL_PASSWORD)"
+                               : "");
     else if (r->type == REDIS_REPLY_NIL) {
-        note(why, size, "sentinel %s:%d knows no master named '%s'", s->host, s->port, o->sentinel_master);
+        bullc__note_reason(why, size, "sentinel %s:%d knows no master named '%s'", s->host, s->port,
+                           o->sentinel_master);
         res = ASKED_UNKNOWN;
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
                r->element[1]->type == REDIS_REPLY_STRING) {
@@ -77,10 +78,10 @@ static int ask(bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *
             res = ASKED_FOUND;
         } else {
             free(host);
-            note(why, size, "sentinel %s:%d: unexpected answer", s->host, s->port);
+            bullc__note_reason(why, size, "sentinel %s:%d: unexpected answer", s->host, s->port);
         }
     } else
-        note(why, size, "sentinel %s:%d: unexpected answer", s->host, s->port);
+        bullc__note_reason(why, size, "sentinel %s:%d: unexpected answer", s->host, s->port);
     freeReplyObject(r);
 out:
     if (ctx) redisFree(ctx);

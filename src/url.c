@@ -18,6 +18,29 @@ static void bullc__sentinels_clear(bullc_redis_opts *o) {
     o->nsentinels = 0;
 }
 
+/* Forgets the cluster's seed nodes, likewise. */
+static void bullc__cluster_clear(bullc_redis_opts *o) {
+    for (size_t i = 0; i < o->ncluster; i++) free(o->cluster_nodes[i].host);
+    free(o->cluster_nodes);
+    o->cluster_nodes = NULL;
+    o->ncluster = 0;
+    o->cluster_redirected = false;
+}
+
+/* A copy of an address list; false when out of memory (then *dst holds the
+ * `*n` copied so far). */
+static bool addrs_copy(struct bullc__sentinel_addr **dst, size_t *n, const struct bullc__sentinel_addr *src,
+                       size_t count) {
+    *dst = NULL;
+    *n = 0;
+    if (count && !(*dst = calloc(count, sizeof **dst))) return false;
+    for (size_t i = 0; i < count; i++, (*n)++) {
+        (*dst)[i].port = src[i].port;
+        if (!((*dst)[i].host = strdup(src[i].host))) return false;
+    }
+    return true;
+}
+
 static void wipe_free(char *s) {
     if (!s) return;
     /* volatile so the wipe of a password is not optimised away */
@@ -32,6 +55,7 @@ int bullc_redis_opts_new(bullc_redis_opts **out) {
         return BULLC_ENOMEM;
     }
     o->port = 6379;
+    o->cluster_slot = -1;
     o->connect_timeout_ms = 5000;
     o->command_timeout_ms = 10000;
     *out = o;
@@ -49,6 +73,7 @@ void bullc__redis_opts_clear(bullc_redis_opts *o) {
     free(o->tls_key);
     free(o->tls_server_name);
     bullc__sentinels_clear(o);
+    bullc__cluster_clear(o);
     free(o->sentinel_master);
     free(o->sentinel_user);
     wipe_free(o->sentinel_password);
@@ -75,15 +100,11 @@ int bullc__redis_opts_copy(bullc_redis_opts *dst, const bullc_redis_opts *src) {
     t.sentinels = NULL;
     t.nsentinels = 0;
     t.sentinel_master = t.sentinel_user = t.sentinel_password = NULL;
-    if (src->nsentinels && !(t.sentinels = calloc(src->nsentinels, sizeof *t.sentinels))) return BULLC_ENOMEM;
-    for (size_t i = 0; i < src->nsentinels; i++, t.nsentinels++) {
-        t.sentinels[i].port = src->sentinels[i].port;
-        if (!(t.sentinels[i].host = strdup(src->sentinels[i].host))) {
-            bullc__redis_opts_clear(&t);
-            return BULLC_ENOMEM;
-        }
-    }
-    if (dup_or_null(&t.sentinel_master, src->sentinel_master) || dup_or_null(&t.sentinel_user, src->sentinel_user) ||
+    t.cluster_nodes = NULL;
+    t.ncluster = 0;
+    if (!addrs_copy(&t.sentinels, &t.nsentinels, src->sentinels, src->nsentinels) ||
+        !addrs_copy(&t.cluster_nodes, &t.ncluster, src->cluster_nodes, src->ncluster) ||
+        dup_or_null(&t.sentinel_master, src->sentinel_master) || dup_or_null(&t.sentinel_user, src->sentinel_user) ||
         dup_or_null(&t.sentinel_password, src->sentinel_password) || dup_or_null(&t.host, src->host) ||
         dup_or_null(&t.unix_path, src->unix_path) || dup_or_null(&t.user, src->user) ||
         dup_or_null(&t.password, src->password) || dup_or_null(&t.tls_ca_file, src->tls_ca_file) ||
@@ -106,6 +127,7 @@ int bullc_redis_opts_set_host(bullc_redis_opts *o, const char *host, int port) {
     o->host = h;
     o->port = port;
     bullc__sentinels_clear(o);
+    bullc__cluster_clear(o);
     return 0;
 }
 
@@ -116,6 +138,7 @@ int bullc_redis_opts_set_unix(bullc_redis_opts *o, const char *path) {
     free(o->unix_path);
     o->unix_path = p;
     bullc__sentinels_clear(o);
+    bullc__cluster_clear(o);
     return 0;
 }
 
@@ -314,9 +337,10 @@ int bullc_redis_opts_set_sentinel_auth(bullc_redis_opts *o, const char *user, co
 size_t bullc_redis_opts_sentinel_count(const bullc_redis_opts *o) { return o->nsentinels; }
 const char *bullc_redis_opts_sentinel_master(const bullc_redis_opts *o) { return o->sentinel_master; }
 
-/* Splits "host:port[,host:port...]" (IPv6 as [addr]:port) into sentinels
- * appended to `o`. */
-static int parse_sentinel_list(bullc_redis_opts *o, char *list, bullc_error *err) {
+/* Splits "host:port[,host:port...]" (IPv6 as [addr]:port) into sentinels,
+ * or cluster seed nodes when `what` says so, appended to `o`. */
+static int parse_addr_list(bullc_redis_opts *o, char *list, const char *what, bullc_error *err) {
+    bool cluster = !strcmp(what, "cluster node");
     for (char *item = list, *next; item; item = next) {
         next = strchr(item, ',');
         if (next) *next++ = 0;
@@ -324,27 +348,31 @@ static int parse_sentinel_list(bullc_redis_opts *o, char *list, bullc_error *err
         if (*host == '[') {
             char *end = strchr(host, ']');
             if (!end || end[1] != ':')
-                return bullc__err(err, BULLC_EINVAL, "invalid sentinel '%s': expected [IPv6]:PORT", item);
+                return bullc__err(err, BULLC_EINVAL, "invalid %s '%s': expected [IPv6]:PORT", what, item);
             *end = 0;
             host++;
             colon = end + 1;
         } else if (!(colon = strrchr(host, ':')))
-            return bullc__err(err, BULLC_EINVAL, "invalid sentinel '%s': expected HOST:PORT", item);
+            return bullc__err(err, BULLC_EINVAL, "invalid %s '%s': expected HOST:PORT", what, item);
         *colon = 0;
         int port;
         if (!*host || !parse_int_range(colon + 1, strlen(colon + 1), 1, 65535, &port))
-            return bullc__err(err, BULLC_EINVAL, "invalid sentinel '%s:%s': expected HOST:PORT", host, colon + 1);
-        if (bullc_redis_opts_add_sentinel(o, host, port)) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+            return bullc__err(err, BULLC_EINVAL, "invalid %s '%s:%s': expected HOST:PORT", what, host, colon + 1);
+        if (cluster ? bullc_redis_opts_add_cluster_node(o, host, port) : bullc_redis_opts_add_sentinel(o, host, port))
+            return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
     return 0;
 }
+#define parse_sentinel_list(o, list, err) parse_addr_list(o, list, "sentinel", err)
 
-int bullc_redis_opts_add_sentinels(bullc_redis_opts *o, const char *list, bullc_error *err) {
-    if (!list || !*list) return bullc__err(err, BULLC_EINVAL, "invalid sentinel list: empty");
+/* Appends the list to a copy of `o`, which replaces `o` only when all of it
+ * parsed. */
+static int add_addr_list(bullc_redis_opts *o, const char *list, const char *what, bullc_error *err) {
+    if (!list || !*list) return bullc__err(err, BULLC_EINVAL, "invalid %s list: empty", what);
     bullc_redis_opts t;
     if (bullc__redis_opts_copy(&t, o)) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     char *copy = strdup(list);
-    int rc = copy ? parse_sentinel_list(&t, copy, err) : bullc__err(err, BULLC_ENOMEM, "out of memory");
+    int rc = copy ? parse_addr_list(&t, copy, what, err) : bullc__err(err, BULLC_ENOMEM, "out of memory");
     free(copy);
     if (!rc) {
         bullc__redis_opts_clear(o);
@@ -352,6 +380,54 @@ int bullc_redis_opts_add_sentinels(bullc_redis_opts *o, const char *list, bullc_
     } else
         bullc__redis_opts_clear(&t);
     return rc;
+}
+
+int bullc_redis_opts_add_cluster_node(bullc_redis_opts *o, const char *host, int port) {
+    if (!host || !*host || port <= 0 || port > 65535) return BULLC_EINVAL;
+    bullc__sentinels_clear(o);
+    free(o->unix_path);
+    o->unix_path = NULL;
+    for (size_t i = 0; i < o->ncluster; i++) /* a URL and flags may name the same one */
+        if (o->cluster_nodes[i].port == port && !strcmp(o->cluster_nodes[i].host, host)) return 0;
+    struct bullc__sentinel_addr *n = realloc(o->cluster_nodes, (o->ncluster + 1) * sizeof *n);
+    if (!n) return BULLC_ENOMEM;
+    o->cluster_nodes = n;
+    if (!(n[o->ncluster].host = strdup(host))) return BULLC_ENOMEM;
+    n[o->ncluster++].port = port;
+    return 0;
+}
+
+int bullc_redis_opts_add_cluster_nodes(bullc_redis_opts *o, const char *list, bullc_error *err) {
+    return add_addr_list(o, list, "cluster node", err);
+}
+
+size_t bullc_redis_opts_cluster_count(const bullc_redis_opts *o) { return o->ncluster; }
+
+int bullc_redis_opts_add_sentinels(bullc_redis_opts *o, const char *list, bullc_error *err) {
+    return add_addr_list(o, list, "sentinel", err);
+}
+
+/* "[user:]password@hosts": takes the user and password into `t` and points
+ * *hosts past them; -1 on a bad escape. */
+static int take_userinfo(bullc_redis_opts *t, char *rest, char **hosts) {
+    char *at = strrchr(rest, '@');
+    *hosts = rest;
+    if (!at) return 0;
+    *at = 0;
+    *hosts = at + 1;
+    char *colon = strchr(rest, ':');
+    char *u = colon ? pct_decode(rest, (size_t)(colon - rest)) : NULL;
+    char *p = pct_decode(colon ? colon + 1 : rest, strlen(colon ? colon + 1 : rest));
+    if ((colon && !u) || !p) {
+        free(u);
+        wipe_free(p);
+        return -1;
+    }
+    free(t->user);
+    wipe_free(t->password);
+    t->user = (u && *u) ? u : (free(u), NULL);
+    t->password = p;
+    return 0;
 }
 
 /* redis+sentinel://[user:pass@]host:port[,host:port...]/MASTER[/db]: the
@@ -365,23 +441,9 @@ static int parse_sentinel_url(bullc_redis_opts *t, char *rest, bullc_error *err)
     *slash = 0;
     char *master = slash + 1, *dbs = strchr(master, '/');
     if (dbs) *dbs++ = 0;
-    char *at = strrchr(rest, '@'), *hosts = rest;
-    if (at) {
-        *at = 0;
-        hosts = at + 1;
-        char *colon = strchr(rest, ':');
-        char *u = colon ? pct_decode(rest, (size_t)(colon - rest)) : NULL;
-        char *p = pct_decode(colon ? colon + 1 : rest, strlen(colon ? colon + 1 : rest));
-        if ((colon && !u) || !p) {
-            free(u);
-            wipe_free(p);
-            return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in user or password");
-        }
-        free(t->user);
-        wipe_free(t->password);
-        t->user = (u && *u) ? u : (free(u), NULL);
-        t->password = p;
-    }
+    char *hosts;
+    if (take_userinfo(t, rest, &hosts))
+        return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in user or password");
     if (dbs && *dbs && !parse_int_range(dbs, strlen(dbs), 0, 1 << 30, &t->db))
         return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad database number '%s'", dbs);
     char *name = pct_decode(master, strlen(master));
@@ -390,7 +452,29 @@ static int parse_sentinel_url(bullc_redis_opts *t, char *rest, bullc_error *err)
     t->sentinel_master = name;
     if (!*hosts) return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: redis+sentinel:// names no sentinel");
     bullc__sentinels_clear(t);
+    bullc__cluster_clear(t);
     int rc = parse_sentinel_list(t, hosts, err);
+    if (rc) bullc__err_prefix(err, "invalid Redis URL: ");
+    return rc;
+}
+
+/* redis+cluster://[user:pass@]host:port[,host:port...][/]: seed nodes (the
+ * user and password are every node's; a cluster has database 0 only). */
+static int parse_cluster_url(bullc_redis_opts *t, char *rest, bullc_error *err) {
+    char *slash = strchr(rest, '/');
+    if (slash) {
+        if (slash[1] && strcmp(slash + 1, "0"))
+            return bullc__err(err, BULLC_EINVAL,
+                              "invalid Redis URL: redis+cluster:// takes no database (a cluster has only 0)");
+        *slash = 0;
+    }
+    char *hosts;
+    if (take_userinfo(t, rest, &hosts))
+        return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in user or password");
+    if (!*hosts) return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: redis+cluster:// names no node");
+    bullc__cluster_clear(t);
+    t->db = 0;
+    int rc = parse_addr_list(t, hosts, "cluster node", err);
     if (rc) bullc__err_prefix(err, "invalid Redis URL: ");
     return rc;
 }
@@ -424,15 +508,13 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
         if (!(t.unix_path = strdup(path))) goto oom;
         t.tls = false;
         bullc__sentinels_clear(&t);
+        bullc__cluster_clear(&t);
     } else if (!strncmp(copy, "redis+sentinel://", 17)) {
         if ((rc = parse_sentinel_url(&t, copy + 17, err)) != 0) goto out;
         rc = BULLC_EINVAL;
     } else if (!strncmp(copy, "redis+cluster://", 16)) {
-        bullc__err(err, BULLC_EINVAL,
-                   "redis+cluster:// is not supported yet: bullc speaks to one Redis server or to a master found "
-                   "through Sentinel (redis://, rediss://, unix:// or redis+sentinel://); Cluster is planned, see "
-                   "docs/connection.md");
-        goto out;
+        if ((rc = parse_cluster_url(&t, copy + 16, err)) != 0) goto out;
+        rc = BULLC_EINVAL;
     } else if (!strncmp(copy, "redis://", 8) || !strncmp(copy, "rediss://", 9)) {
         bool tls = copy[5] == 's';
         char *rest = copy + (tls ? 9 : 8);
@@ -440,6 +522,7 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
          * silent fallback to plain TCP */
         if (tls) t.tls = true;
         bullc__sentinels_clear(&t);
+        bullc__cluster_clear(&t);
         char *slash = strchr(rest, '/');
         if (slash) *slash = 0;
         char *at = strrchr(rest, '@');
@@ -508,8 +591,9 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
         }
     } else {
         bullc__err(err, BULLC_EINVAL,
-                   "invalid Redis URL: expected redis://host[:port][/db], rediss://host[:port][/db], unix:///path "
-                   "or redis+sentinel://host:port[,host:port...]/master[/db]");
+                   "invalid Redis URL: expected redis://host[:port][/db], rediss://host[:port][/db], unix:///path, "
+                   "redis+sentinel://host:port[,host:port...]/master[/db] or "
+                   "redis+cluster://host:port[,host:port...]");
         goto out;
     }
     if ((rc = apply_query(&t, q, err)) != 0) goto out;
@@ -659,6 +743,17 @@ char *bullc_redis_opts_describe(const bullc_redis_opts *o, char *buf, size_t siz
         if (o->sentinel_resolved && n >= 0 && (size_t)n < size)
             snprintf(buf + n, size - (size_t)n, strchr(o->host, ':') ? " (master at [%s]:%d)" : " (master at %s:%d)",
                      o->host, o->port);
+        return buf;
+    }
+    if (o->ncluster) {
+        /* the seeds, then the node this connection serves */
+        int n = snprintf(buf, size, "redis+cluster://%s", auth);
+        for (size_t i = 0; i < o->ncluster && n >= 0 && (size_t)n < size; i++)
+            n += snprintf(buf + n, size - (size_t)n, strchr(o->cluster_nodes[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d",
+                          i ? "," : "", o->cluster_nodes[i].host, o->cluster_nodes[i].port);
+        if (o->cluster_slot >= 0 && n >= 0 && (size_t)n < size)
+            snprintf(buf + n, size - (size_t)n, strchr(o->host, ':') ? " (slot %d at [%s]:%d)" : " (slot %d at %s:%d)",
+                     o->cluster_slot, o->host, o->port);
         return buf;
     }
     if (o->unix_path)

@@ -119,6 +119,8 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
         ro = NULL;
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
+    /* in a cluster, the worker's connections serve its queue's slot */
+    if (!rc && !w->group) rc = bullc__cluster_route(ro, w->prefix, queue, err);
     if (!rc && !w->group) rc = bullc__aconn_init(w->cmd, loop, ro, NULL, err);
     if (!rc && !w->group) {
         rc = bullc__aconn_init(w->block, loop, ro, cname, err);

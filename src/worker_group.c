@@ -379,6 +379,10 @@ int bullc_worker_group_new(bullc_worker_group **out, uv_loop_t *loop, const bull
     if (!g) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     bullc_redis_opts *ro = NULL;
     int rc = redis ? 0 : bullc__redis_opts_default(&ro, err);
+    if (!rc && bullc_redis_opts_cluster_count(redis ? redis : ro))
+        /* one BZPOPMIN over the queues' markers cannot span slots */
+        rc = bullc__err(err, BULLC_EINVAL,
+                        "worker groups do not support Redis Cluster yet: give each queue a worker of its own");
     if (!rc) rc = bullc__aconn_init(&g->cmd, loop, redis ? redis : ro, NULL, err);
     if (!rc && (rc = bullc__aconn_init(&g->block, loop, redis ? redis : ro, "bullc:worker-group", err))) {
         /* the command connection holds a timer handle: freed from its close */

@@ -192,14 +192,14 @@ test('TLS to a plain port and plain to a TLS port: exit 3, nothing written', { t
   await nothingWritten(servers.open, prefix);
 });
 
-test('usage errors exit 2: a certificate without its key, a Cluster URL', async () => {
+test('usage errors exit 2: a certificate without its key, a Cluster URL for a queue without a hash tag', async () => {
   const k = bullc(['counts', 'q', '--tls-cert', f('client.crt')], { redis: url('open') });
   assert.strictEqual(k.status, 2, k.stderr);
   assert.match(k.stderr, /--tls-cert and --tls-key go together/);
   for (const u of ['redis+cluster://127.0.0.1:7000,127.0.0.1:7001']) {
     const r = bullc(['counts', 'q'], { redis: u });
     assert.strictEqual(r.status, 2, r.stderr);
-    assert.match(r.stderr, /not supported yet/);
+    assert.match(r.stderr, /Redis Cluster needs a hash-tagged prefix/);
   }
   await sleep(1);
 });

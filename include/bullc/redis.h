@@ -31,8 +31,11 @@ BULLC_EXPORT void bullc_redis_opts_free(bullc_redis_opts *opts);
  * redis+sentinel://[user:password@]host:port[,host:port...]/MASTER[/db]
  * replaces the sentinel list and sets the master's name (the user and
  * password are the master's, not the sentinels'); redis://, rediss:// and
- * unix:// clear the sentinel list. redis+cluster:// is refused (not
- * supported yet). Percent escapes are decoded in user and
+ * unix:// clear the sentinel list.
+ * redis+cluster://[user:password@]host:port[,host:port...] replaces the
+ * cluster's seed nodes (see _add_cluster_node; the user and password are
+ * every node's; no database but 0); redis://, rediss://, unix:// and
+ * redis+sentinel:// clear them. Percent escapes are decoded in user and
  * password. On error returns BULLC_EINVAL,
  * leaves `opts` unchanged and fills `err` (the message masks the password). */
 BULLC_EXPORT int bullc_redis_opts_parse_url(bullc_redis_opts *opts, const char *url, bullc_error *err);
@@ -110,6 +113,28 @@ BULLC_EXPORT int bullc_redis_opts_set_sentinel_auth(bullc_redis_opts *opts, cons
  * (borrowed; NULL when unset). */
 BULLC_EXPORT size_t bullc_redis_opts_sentinel_count(const bullc_redis_opts *opts);
 BULLC_EXPORT const char *bullc_redis_opts_sentinel_master(const bullc_redis_opts *opts);
+
+/* Redis Cluster. With at least one seed node, every connection (and every
+ * reconnection) asks the seeds, in the order given, for the slot map
+ * (CLUSTER SLOTS) and connects to the master serving its queue's slot: a
+ * queue's handles (producer, admin, worker, QueueEvents) each route to the
+ * master of the slot of the queue's keys, which must share one slot through
+ * a hash tag in the prefix or the queue name ("{bull}"); a handle made for a
+ * queue without one fails with BULLC_EINVAL, before anything is sent. A
+ * MOVED reply repoints the connection at the node it names and the command
+ * is sent again there; ASK, TRYAGAIN and CLUSTERDOWN (the command did not
+ * run) are sent again after a pause, so a resharded or failed-over slot is
+ * followed. Seed nodes are reached over plain TCP with the password; the
+ * database is 0. _add_cluster_node appends one seed node; _add_cluster_nodes
+ * a list "host:port[,host:port...]" (IPv6 as [addr]:port; on error `opts` is
+ * unchanged and `err` says why). Either clears the sentinel list; _set_host,
+ * _set_unix and a redis://, rediss://, unix:// or redis+sentinel:// URL
+ * clear the seed nodes. Strings are copied. Return 0, BULLC_EINVAL or
+ * BULLC_ENOMEM. Any thread that owns `opts`. */
+BULLC_EXPORT int bullc_redis_opts_add_cluster_node(bullc_redis_opts *opts, const char *host, int port);
+BULLC_EXPORT int bullc_redis_opts_add_cluster_nodes(bullc_redis_opts *opts, const char *list, bullc_error *err);
+/* How many seed nodes are set (0: not a cluster). */
+BULLC_EXPORT size_t bullc_redis_opts_cluster_count(const bullc_redis_opts *opts);
 
 /* Where a connection made now would go: the master's address as the
  * sentinels give it now (blocking: up to the connect timeout per sentinel

@@ -68,7 +68,9 @@ Test(url, errors_leave_opts_unchanged_and_hide_password) {
                          "redis+sentinel://s1:0/mymaster",
                          "redis+sentinel:///mymaster",
                          "redis+sentinel://s1:1/m/x",
-                         "redis+cluster://n1:7000,n2:7001"};
+                         "redis+cluster://n1",
+                         "redis+cluster://n1:7000/2",
+                         "redis+cluster://"};
     cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://keep:6380/1", NULL), 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bullc_error err = {0};
@@ -113,10 +115,59 @@ Test(url, rediss_turns_tls_on_and_redis_never_turns_it_off) {
     cr_assert_eq(bullc_redis_opts_set_tls_cert(o, "/c.pem", "/k.pem"), 0);
     cr_assert_eq(bullc_redis_opts_parse_url(o, "unix:///s.sock", NULL), 0);
     cr_assert_not(bullc_redis_opts_tls(o), "a unix socket is local: no TLS");
+}
 
+Test(url, cluster) {
+    char buf[256];
     bullc_error err = {0};
-    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis+cluster://s1:7000", &err), BULLC_EINVAL);
-    cr_assert(strstr(err.message, "not supported yet"), "%s", err.message);
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis+cluster://bob:hunter2@n1:7000,[::1]:7001", &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(bullc_redis_opts_cluster_count(o), 2);
+    cr_assert_str_eq(bullc_redis_opts_describe(o, buf, sizeof buf), "redis+cluster://bob:***@n1:7000,[::1]:7001");
+    cr_assert_str_eq(bullc_redis_opts_password(o), "hunter2");
+    /* a URL and the flags may name the same node once */
+    cr_assert_eq(bullc_redis_opts_add_cluster_nodes(o, "n1:7000,n3:7002", &err), 0);
+    cr_assert_eq(bullc_redis_opts_cluster_count(o), 3);
+    cr_assert_eq(bullc_redis_opts_add_cluster_nodes(o, "n4", &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "invalid cluster node 'n4'"), "%s", err.message);
+    cr_assert_eq(bullc_redis_opts_cluster_count(o), 3, "a bad list changes nothing");
+    /* seed nodes and sentinels exclude each other; redis:// ends the cluster */
+    cr_assert_eq(bullc_redis_opts_add_sentinel(o, "s1", 26379), 0);
+    cr_assert_eq(bullc_redis_opts_add_cluster_node(o, "n1", 7000), 0);
+    cr_assert_eq(bullc_redis_opts_sentinel_count(o), 0);
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://h:6379", NULL), 0);
+    cr_assert_eq(bullc_redis_opts_cluster_count(o), 0);
+}
+
+Test(url, cluster_slots_and_routing) {
+    /* the slots Redis's CLUSTER KEYSLOT gives */
+    cr_assert_eq(bullc__cluster_key_slot("{bull}", 6), 9263);
+    cr_assert_eq(bullc__cluster_key_slot("{bull}:q:wait", 13), 9263);
+    cr_assert_eq(bullc__cluster_key_slot("mv:{mv}:wait", 12), 8999);
+    cr_assert_eq(bullc__cluster_key_slot("bull:{a}:id", 11), 15495);
+    cr_assert_eq(bullc__cluster_key_slot("{b}", 3), 3300);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_redis_opts_add_cluster_node(o, "n1", 7000), 0);
+    cr_assert_eq(bullc__cluster_route(o, "bull", "plain", &err), BULLC_EINVAL);
+    cr_assert(strstr(err.message, "hash-tagged prefix"), "%s", err.message);
+    cr_assert_eq(bullc__cluster_route(o, "{bull}", "q", &err), 0);
+    cr_assert_eq(o->cluster_slot, 9263);
+    cr_assert_eq(bullc__cluster_route(o, "bull", "{a}", &err), 0);
+    cr_assert_eq(o->cluster_slot, 15495);
+    /* MOVED repoints the settings; ASK, TRYAGAIN and CLUSTERDOWN ask for a retry */
+    redisReply r = {.type = REDIS_REPLY_ERROR, .str = "MOVED 3300 10.0.0.2:7002"};
+    cr_assert_eq(bullc__cluster_redirect(o, &r), BULLC__CLUSTER_MOVED);
+    cr_assert_str_eq(bullc_redis_opts_host(o), "10.0.0.2");
+    cr_assert_eq(bullc_redis_opts_port(o), 7002);
+    cr_assert_eq(o->cluster_slot, 3300);
+    const char *retry[] = {"ASK 3300 10.0.0.3:7003", "TRYAGAIN Multiple keys", "CLUSTERDOWN The cluster is down"};
+    for (size_t i = 0; i < 3; i++) {
+        r.str = (char *)retry[i];
+        cr_assert_eq(bullc__cluster_redirect(o, &r), BULLC__CLUSTER_RETRY, "%s", retry[i]);
+    }
+    r.str = "ERR something else";
+    cr_assert_eq(bullc__cluster_redirect(o, &r), BULLC__CLUSTER_NONE);
+    cr_assert_str_eq(bullc_redis_opts_host(o), "10.0.0.2", "only MOVED repoints");
 }
 
 Test(url, sentinel) {

@@ -343,8 +343,8 @@ int main(int argc, char **argv) {
     bool major_flag = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *value;
-        if (!strncmp(a, "--tls-", 6) || !strncmp(a, "--sentinel", 10)) {
-            /* --tls-NAME VALUE, --tls-NAME=VALUE, --tls-insecure, --sentinel* */
+        if (!strncmp(a, "--tls-", 6) || !strncmp(a, "--sentinel", 10) || !strncmp(a, "--cluster", 9)) {
+            /* --tls-NAME VALUE, --tls-NAME=VALUE, --tls-insecure, --sentinel*, --cluster */
             char name[32];
             const char *eq = strchr(a, '=');
             snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - a - 2 : (int)strlen(a) - 2), a + 2);

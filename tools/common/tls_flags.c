@@ -29,6 +29,10 @@ const cli_tls_flag cli_tls_flags[CLI_TLS_NFLAGS] = {
      "Sentinel: the sentinels' password, apart from Redis's (prefer\n"
      "REDIS_SENTINEL_PASSWORD: a flag shows in ps)",
      "sentinelPassword"},
+    {"cluster", "HOST:PORT",
+     "Redis Cluster: a seed node to ask for the slot map (repeatable, or\n"
+     "HOST:PORT,HOST:PORT...; the prefix or queue needs a hash tag)",
+     "cluster"},
 };
 
 static int store(cli_tls *t, int i, const char *value) {
@@ -57,8 +61,14 @@ static int store(cli_tls *t, int i, const char *value) {
     case 6:
         t->sentinel_master = value;
         break;
-    default:
+    case 7:
         t->sentinel_password = value;
+        break;
+    default:
+        if (t->nclusters <= CLI_MAX_SENTINEL_FLAGS) {
+            if (t->nclusters < CLI_MAX_SENTINEL_FLAGS) t->clusters[t->nclusters] = value;
+            t->nclusters++;
+        }
         break;
     }
     return i;
@@ -66,8 +76,8 @@ static int store(cli_tls *t, int i, const char *value) {
 
 bool cli_tls_given(const cli_tls *t, int i) {
     const char *const v[CLI_TLS_NFLAGS] = {
-        t->ca, t->cert, t->key, t->server_name, NULL, NULL, t->sentinel_master, t->sentinel_password};
-    return i == 4 ? t->insecure : i == 5 ? t->nsentinels > 0 : v[i] != NULL;
+        t->ca, t->cert, t->key, t->server_name, NULL, NULL, t->sentinel_master, t->sentinel_password, NULL};
+    return i == 4 ? t->insecure : i == 5 ? t->nsentinels > 0 : i == 8 ? t->nclusters > 0 : v[i] != NULL;
 }
 
 int cli_tls_set(cli_tls *t, const char *name, const char *value) {
@@ -111,6 +121,22 @@ int cli_tls_apply(const cli_tls *t, bullc_redis_opts *o, bullc_error *err) {
         if ((rc = bullc_redis_opts_add_sentinels(o, t->sentinels[i], err))) {
             char m[sizeof err->message];
             snprintf(m, sizeof m, "--sentinel: %s", err->message);
+            memcpy(err->message, m, sizeof m);
+            return rc;
+        }
+    if (t->nclusters > CLI_MAX_SENTINEL_FLAGS) {
+        snprintf(err->message, sizeof err->message, "--cluster: at most %d flags (give several as HOST:PORT,HOST:PORT)",
+                 CLI_MAX_SENTINEL_FLAGS);
+        return err->code = BULLC_EINVAL;
+    }
+    if (t->nclusters && t->nsentinels) {
+        snprintf(err->message, sizeof err->message, "--cluster and --sentinel do not go together");
+        return err->code = BULLC_EINVAL;
+    }
+    for (int i = 0; i < t->nclusters; i++)
+        if ((rc = bullc_redis_opts_add_cluster_nodes(o, t->clusters[i], err))) {
+            char m[sizeof err->message];
+            snprintf(m, sizeof m, "--cluster: %s", err->message);
             memcpy(err->message, m, sizeof m);
             return rc;
         }

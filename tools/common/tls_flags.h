@@ -18,6 +18,9 @@ typedef struct cli_tls {
     const char *sentinels[CLI_MAX_SENTINEL_FLAGS];
     int nsentinels;
     const char *sentinel_master, *sentinel_password;
+    /* --cluster (repeatable, each HOST:PORT[,HOST:PORT...]) */
+    const char *clusters[CLI_MAX_SENTINEL_FLAGS];
+    int nclusters;
 } cli_tls;
 
 /* One flag: its name without "--", its argument's name (NULL: none), its
@@ -25,12 +28,12 @@ typedef struct cli_tls {
 typedef struct cli_tls_flag {
     const char *name, *arg, *help, *file_key;
 } cli_tls_flag;
-#define CLI_TLS_NFLAGS 8
+#define CLI_TLS_NFLAGS 9
 extern const cli_tls_flag cli_tls_flags[CLI_TLS_NFLAGS];
 
 /* Stores `value` when `name` (without "--") is a connection flag and returns
  * its index in cli_tls_flags; -1 when it is not one. A later value wins,
- * except --sentinel's, which add up (past 16 the rest are ignored and
+ * except --sentinel's and --cluster's, which add up (past 16 the rest are ignored and
  * cli_tls_apply refuses them). */
 int cli_tls_set(cli_tls *t, const char *name, const char *value);
 /* By config-file key; the same. */
@@ -39,7 +42,8 @@ int cli_tls_set_file_key(cli_tls *t, const char *key, const char *value);
 bool cli_tls_given(const cli_tls *t, int i);
 /* Applies what was given over `o` (after the URL and the environment). 0, or
  * BULLC_EINVAL with `err` filled (--tls-cert without --tls-key, a malformed
- * --sentinel, sentinels without a master's name or the reverse). */
+ * --sentinel or --cluster, sentinels without a master's name or the reverse,
+ * sentinels and cluster nodes together). */
 int cli_tls_apply(const cli_tls *t, bullc_redis_opts *o, bullc_error *err);
 
 #endif

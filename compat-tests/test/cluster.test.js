@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+// Redis Cluster (src/cluster.c): three masters of the test's own, made with
+// `redis-cli --cluster create`. bullc add and bullc-worker over queues whose
+// hash tags put them on different masters; Node BullMQ over ioredis's
+// Cluster client producing for bullc-worker and consuming what bullc adds;
+// a queue's slot moved to another master (CLUSTER SETSLOT IMPORTING /
+// MIGRATING, MIGRATE, SETSLOT NODE, as `redis-cli --cluster reshard` does)
+// while a Node producer adds jobs and bullc-worker processes them: each job
+// completed exactly once. Bad input: no live seed node (exit 3), a prefix and
+// queue without a hash tag (exit 2), nothing written.
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const IORedis = require('ioredis');
+const { bullc, bullmqMajor, bullmqPackage, eventually, nodeBullmq } = require('../lib/harness');
+const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
+
+const dir = tmpDir('cluster');
+const major = bullmqMajor();
+const version = ['--bullmq-version', String(major)];
+let cl;
+
+// Three masters on ports of their own (bus ports too: cluster-port, since
+// port + 10000 may not exist for a high free port).
+async function cluster() {
+  const t = { procs: {}, ports: [] };
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const bus = await freePort();
+    const d = path.join(dir, String(port));
+    fs.mkdirSync(d, { recursive: true });
+    const p = new Proc('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', d,
+      '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf',
+      '--cluster-node-timeout', '2000']);
+    await p.waitFor(/Ready to accept connections/, 10000);
+    t.procs[port] = p;
+    t.ports.push(port);
+  }
+  const r = spawnSync('redis-cli', ['--cluster', 'create', ...t.ports.map(p => `127.0.0.1:${p}`), '--cluster-yes'],
+    { encoding: 'utf8', timeout: 60000 });
+  assert.strictEqual(r.status, 0, r.stdout + r.stderr);
+  t.node = port => new IORedis({ host: '127.0.0.1', port });
+  // ready once every node says ok and knows the three masters
+  for (const port of t.ports) {
+    const n = t.node(port);
+    try {
+      await eventually(async () => /cluster_state:ok/.test(await n.cluster('INFO')) &&
+        (await n.cluster('SLOTS')).length === 3, 30000, `node ${port} to see the cluster`, 100);
+    } finally {
+      n.disconnect();
+    }
+  }
+  t.seeds = t.ports.map(p => `127.0.0.1:${p}`).join(',');
+  t.url = `redis+cluster://${t.seeds}`;
+  t.startup = t.ports.map(port => ({ host: '127.0.0.1', port }));
+  return t;
+}
+
+// The port of the master serving `key`'s slot.
+async function masterOf(key) {
+  const n = cl.node(cl.ports[0]);
+  try {
+    const slot = await n.cluster('KEYSLOT', key);
+    for (const [lo, hi, [, port]] of await n.cluster('SLOTS')) if (slot >= lo && slot <= hi) return port;
+    throw new Error(`no master for slot ${slot}`);
+  } finally {
+    n.disconnect();
+  }
+}
+
+const ioCluster = () => new IORedis.Cluster(cl.startup, { redisOptions: { maxRetriesPerRequest: null } });
+
+before(async () => {
+  cl = await cluster();
+});
+after(async () => {
+  await killAll();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('bullc add and one bullc-worker over queues on all three masters; the --cluster flag', { timeout: 60000 },
+  async () => {
+    const prefix = `cl${major}`;
+    // queue names carrying the hash tag, chosen to land on three masters
+    const queues = ['{a}', '{b}', '{c}'];
+    const homes = await Promise.all(queues.map(q => masterOf(`${prefix}:${q}:wait`)));
+    assert.strictEqual(new Set(homes).size, 3, `the queues spread over the masters: ${homes}`);
+    for (const [i, q] of queues.entries()) {
+      for (let k = 0; k < 5; k++) {
+        const r = bullc(['add', q, 'j', JSON.stringify({ q, k }), ...version], { prefix, redis: cl.url });
+        assert.strictEqual(r.status, 0, r.stderr);
+      }
+      // the keys are on the master of the queue's slot, not elsewhere
+      const n = cl.node(homes[i]);
+      try {
+        assert.strictEqual(await n.llen(`${prefix}:${q}:wait`), 5);
+      } finally {
+        n.disconnect();
+      }
+    }
+    // one seed named by the flag is enough to find every master
+    const w = await startReady(['--cluster', `127.0.0.1:${cl.ports[1]}`, ...queues.flatMap(q => ['--queue', q]),
+      '--builtin', 'echo', ...version], { prefix, redis: null });
+    try {
+      for (const [i, q] of queues.entries()) {
+        const n = cl.node(homes[i]);
+        try {
+          await eventually(async () => (await n.zcard(`${prefix}:${q}:completed`)) === 5, 15000, `${q} done`);
+        } finally {
+          n.disconnect();
+        }
+      }
+    } finally {
+      assert.strictEqual((await w.stop()).code, 0, w.text());
+    }
+    // bullc's reads route as well
+    const c = bullc(['counts', '{b}', '--json'], { prefix, redis: cl.url });
+    assert.strictEqual(c.status, 0, c.stderr);
+    assert.strictEqual(JSON.parse(c.stdout).completed, 5);
+  });
+
+test(`Node BullMQ ${major} over ioredis Cluster ({bull} prefix): its jobs run on bullc-worker, bullc's on a Node Worker`,
+  { timeout: 60000 }, async () => {
+    const { Queue, Worker } = nodeBullmq(major);
+    const prefix = `{bull${major}}`;
+    const conn = ioCluster();
+    const q = new Queue('nq', { prefix, connection: conn });
+    try {
+      for (let i = 0; i < 20; i++) await q.add('n', { i });
+      const w = await startReady(['--queue', 'nq', '--builtin', 'echo', ...version], { prefix, redis: cl.url });
+      try {
+        await eventually(async () => (await q.getJobCounts('completed')).completed === 20, 15000, 'the 20 jobs');
+        const done = await q.getJobs(['completed']);
+        assert.deepStrictEqual(done.map(j => j.returnvalue.i).sort((a, b) => a - b), [...Array(20).keys()]);
+      } finally {
+        assert.strictEqual((await w.stop()).code, 0, w.text());
+      }
+      // the other way: bullc adds, a Node Worker over the Cluster client runs them
+      for (let i = 0; i < 10; i++) {
+        const r = bullc(['add', 'bq', 'b', JSON.stringify({ i }), ...version], { prefix, redis: cl.url });
+        assert.strictEqual(r.status, 0, r.stderr);
+      }
+      const seen = [];
+      const wconn = ioCluster();
+      const nw = new Worker('bq', async job => {
+        seen.push(job.data.i);
+        return job.data.i;
+      }, { prefix, connection: wconn });
+      try {
+        await eventually(async () => seen.length === 10, 15000, 'the Node Worker to run bullc\'s 10 jobs');
+      } finally {
+        await nw.close();
+        wconn.disconnect();
+      }
+      assert.deepStrictEqual(seen.sort((a, b) => a - b), [...Array(10).keys()]);
+    } finally {
+      await q.close();
+      conn.disconnect();
+    }
+  });
+
+test('a flow over two queues of one hash tag: added by bullc flow add, run by bullc-worker, read by Node',
+  { timeout: 60000 }, async () => {
+    const { Queue } = nodeBullmq(major);
+    const prefix = `{flow${major}}`;
+    const tree = { name: 'parent', queueName: 'fp', data: { p: 1 },
+      children: [{ name: 'c1', queueName: 'fc', data: { c: 1 } }, { name: 'c2', queueName: 'fc', data: { c: 2 } }] };
+    const r = bullc(['flow', 'add', '-', ...version], { prefix, redis: cl.url, input: JSON.stringify(tree) });
+    assert.strictEqual(r.status, 0, r.stderr);
+    // a tree spanning two hash tags is refused before anything is written
+    const bad = bullc(['flow', 'add', '-', ...version], { prefix: 'plain', redis: cl.url,
+      input: JSON.stringify({ name: 'p', queueName: '{x}', children: [{ name: 'c', queueName: '{y}' }] }) });
+    assert.strictEqual(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /a flow's queues must share one hash tag/);
+    const w = await startReady(['--queue', 'fp', '--queue', 'fc', '--builtin', 'echo', ...version],
+      { prefix, redis: cl.url });
+    const conn = ioCluster();
+    const q = new Queue('fp', { prefix, connection: conn });
+    try {
+      await eventually(async () => (await q.getJobCounts('completed')).completed === 1, 15000, 'the parent done');
+      const [parent] = await q.getJobs(['completed']);
+      const values = await parent.getChildrenValues();
+      assert.deepStrictEqual(Object.values(values).map(v => v.c).sort(), [1, 2]);
+    } finally {
+      await q.close();
+      conn.disconnect();
+      assert.strictEqual((await w.stop()).code, 0, w.text());
+    }
+  });
+
+// Moves `slot` from the master on `from` to the one on `to` as redis-cli's
+// reshard does, in batches of 10 keys with a pause between them so that the
+// migration overlaps the traffic.
+async function moveSlot(slot, from, to) {
+  const src = cl.node(from);
+  const dst = cl.node(to);
+  const others = cl.ports.filter(p => p !== from && p !== to).map(p => cl.node(p));
+  try {
+    const srcId = await src.cluster('MYID');
+    const dstId = await dst.cluster('MYID');
+    await dst.cluster('SETSLOT', slot, 'IMPORTING', srcId);
+    await src.cluster('SETSLOT', slot, 'MIGRATING', dstId);
+    for (;;) {
+      const keys = await src.cluster('GETKEYSINSLOT', slot, 10);
+      if (!keys.length) break;
+      await src.call('MIGRATE', '127.0.0.1', to, '', 0, 5000, 'REPLACE', 'KEYS', ...keys);
+      await new Promise(r => setTimeout(r, 20));
+    }
+    await dst.cluster('SETSLOT', slot, 'NODE', dstId);
+    await src.cluster('SETSLOT', slot, 'NODE', dstId);
+    for (const o of others) await o.cluster('SETSLOT', slot, 'NODE', dstId);
+  } finally {
+    for (const c of [src, dst, ...others]) c.disconnect();
+  }
+}
+
+const PRODUCER = `
+const IORedis = require('ioredis');
+const { Queue } = require(process.argv[3]);
+// ioredis gives up after 16 redirections by default: a migration's ASK /
+// TRYAGAIN / MOVED rounds can take more
+const conn = new IORedis.Cluster(JSON.parse(process.argv[1]), { redisOptions: { maxRetriesPerRequest: null },
+  maxRedirections: 1000, retryDelayOnTryAgain: 20, retryDelayOnMoved: 10 });
+const q = new Queue('{mv}', { prefix: process.argv[2], connection: conn });
+q.on('error', () => {});
+(async () => {
+  for (let i = 0; i < 1000; i += 10) {
+    await Promise.all(Array.from({ length: 10 }, (_, k) => q.add('j', { i: i + k }, { jobId: 'j' + (i + k) })));
+    if (i % 100 === 0) console.log('added ' + (i + 10));
+    await new Promise(r => setTimeout(r, 5));
+  }
+  console.log('all added');
+  await q.close();
+  conn.disconnect();
+})().catch(e => { console.error(e); process.exit(1); });
+`;
+
+test('the queue\'s slot moved to another master while jobs flow: each of 1,000 jobs completed exactly once',
+  { timeout: 180000 }, async () => {
+    const prefix = `mv${major}`;
+    const key = `${prefix}:{mv}:wait`;
+    const from = await masterOf(key);
+    const to = cl.ports.find(p => p !== from);
+    const n = cl.node(cl.ports[0]);
+    const slot = await n.cluster('KEYSLOT', key);
+    n.disconnect();
+    const w = await startReady(['--queue', '{mv}', '--builtin', 'echo', '--concurrency', '8', ...version],
+      { prefix, redis: cl.url });
+    const producer = new Proc(process.execPath, ['-e', PRODUCER, JSON.stringify(cl.startup), prefix,
+      bullmqPackage(major)], { cwd: path.join(__dirname, '..') });
+    try {
+      await producer.waitFor(/added 310/, 60000);
+      await moveSlot(slot, from, to);
+      assert.strictEqual(await masterOf(key), to, 'the slot moved');
+      await producer.waitFor(/all added/, 60000);
+      const m = cl.node(to);
+      try {
+        await eventually(async () => (await m.zcard(`${prefix}:{mv}:completed`)) === 1000, 60000,
+          'all 1,000 jobs completed on the new master', 200);
+        assert.strictEqual(await m.zcard(`${prefix}:{mv}:failed`), 0);
+        // once each: every job was started once (ats) and completed once
+        const pipe = m.pipeline();
+        for (let i = 0; i < 1000; i++) pipe.hget(`${prefix}:{mv}:j${i}`, 'ats');
+        const ats = (await pipe.exec()).map(([, v]) => v);
+        assert.deepStrictEqual([...new Set(ats)], ['1'], 'every job started exactly once');
+        const completed = w.lines.filter(l => /\bcompleted\b/.test(l)).map(l => /id=(\S+)/.exec(l)[1]);
+        assert.strictEqual(completed.length, 1000, 'bullc-worker reported 1,000 completions');
+        assert.strictEqual(new Set(completed).size, 1000, 'no job completed twice');
+      } finally {
+        m.disconnect();
+      }
+      // nothing left on the old master
+      const o = cl.node(from);
+      try {
+        assert.deepStrictEqual(await o.cluster('GETKEYSINSLOT', slot, 10), []);
+      } finally {
+        o.disconnect();
+      }
+    } catch (err) {
+      err.message += `\nproducer: ${producer.text()}`;
+      console.error("PRIMARY", err);
+      throw err;
+    } finally {
+      await producer.stop();
+      const stopped = await w.stop();
+      // eslint-disable-next-line no-unsafe-finally
+      if (stopped.code !== 0) throw new Error(`bullc-worker ended ${JSON.stringify(stopped)}:\n${w.text()}`);
+    }
+  });
+
+test('bad cluster input: no live seed node exits 3, no hash tag exits 2, a malformed URL exits 2; nothing written',
+  { timeout: 60000 }, async () => {
+    const prefix = `clbad${major}`;
+    const dead = await freePort();
+    const cases = [
+      [`redis+cluster://127.0.0.1:${dead}`, 'q{t}', 3,
+        new RegExp(`Redis Cluster: no seed node gave the master of slot \\d+ \\(node 127\\.0\\.0\\.1:${dead}: Connection refused`)],
+      [cl.url, 'untagged', 2, /Redis Cluster needs a hash-tagged prefix such as "\{bull\}"/],
+      ['redis+cluster://127.0.0.1', 'q{t}', 2, /invalid cluster node '127\.0\.0\.1': expected HOST:PORT/],
+      [`${cl.url}/3`, 'q{t}', 2, /takes no database/],
+    ];
+    for (const [url, q, code, message] of cases) {
+      const r = bullc(['add', q, 'x', '{}'], { prefix, redis: url });
+      assert.strictEqual(r.status, code, `${url}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    // bullc-worker stops at start with the same reasons
+    for (const [args, code, message] of [
+      [['--cluster', `127.0.0.1:${dead}`, '--queue', 'q{t}'], 3, /no seed node gave the master/],
+      [['--cluster', cl.seeds, '--queue', 'untagged'], 2, /needs a hash-tagged prefix/],
+      [['--cluster', cl.seeds, '--sentinel', cl.seeds, '--queue', 'q{t}'], 2, /do not go together/],
+    ]) {
+      const w = startWorker([...args, '--builtin', 'echo'], { prefix, redis: null });
+      assert.strictEqual((await w.waitExit(20000)).code, code, w.text());
+      // the exit may be seen before the last of its output is read
+      await eventually(async () => message.test(w.text()), 2000, `${message} in: ${w.text()}`);
+    }
+    for (const port of cl.ports) {
+      const n = cl.node(port);
+      try {
+        assert.deepStrictEqual(await n.keys(`${prefix}:*`), [], `nothing written on ${port}`);
+      } finally {
+        n.disconnect();
+      }
+    }
+  });

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/* Redis Cluster: which master serves a connection's slot. BullMQ keeps all
+ * of a queue's keys in one slot (a hash tag), and its scripts touch only
+ * that queue's keys, so each connection serves one slot: it is routed to
+ * that slot's master before connecting (conn.c, aconn.c through the thread
+ * pool), and follows MOVED afterwards. Written once, as Sentinel's lookup
+ * is (sentinel.c), for every stack. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "bullc-private.h"
+
+/* CRC16-CCITT (XMODEM), the checksum Redis Cluster takes modulo 16384. */
+static unsigned crc16(const char *buf, size_t len) {
+    unsigned crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (unsigned)(unsigned char)buf[i] << 8;
+        for (int b = 0; b < 8; b++) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1;
+        crc &= 0xffff;
+    }
+    return crc;
+}
+
+int bullc__cluster_key_slot(const char *key, size_t len) {
+    /* the first {...} with something inside is what is hashed */
+    const char *o = memchr(key, '{', len);
+    if (o) {
+        const char *c = memchr(o + 1, '}', len - (size_t)(o + 1 - key));
+        if (c && c > o + 1) return (int)(crc16(o + 1, (size_t)(c - o - 1)) & 16383);
+    }
+    return (int)(crc16(key, len) & 16383);
+}
+
+static bool has_hash_tag(const char *s) {
+    const char *o = strchr(s, '{');
+    const char *c = o ? strchr(o + 1, '}') : NULL;
+    return c && c > o + 1;
+}
+
+int bullc__cluster_slot_of(const bullc_redis_opts *o, const char *prefix, const char *name, int *slot,
+                           bullc_error *err) {
+    *slot = -1;
+    if (!o || !o->ncluster) return 0;
+    if (!has_hash_tag(prefix) && !has_hash_tag(name))
+        return bullc__err(err, BULLC_EINVAL,
+                          "Redis Cluster needs a hash-tagged prefix such as \"{bull}\" (or a queue name with one): "
+                          "all of queue '%s''s keys must share a slot",
+                          name);
+    /* BullMQ's keys are prefix:name:suffix; the tag decides the slot */
+    sds key = sdscatprintf(sdsempty(), "%s:%s:", prefix, name);
+    if (!key) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    *slot = bullc__cluster_key_slot(key, sdslen(key));
+    sdsfree(key);
+    return 0;
+}
+
+int bullc__cluster_route(bullc_redis_opts *o, const char *prefix, const char *name, bullc_error *err) {
+    int slot, rc = bullc__cluster_slot_of(o, prefix, name, &slot, err);
+    if (!rc && o->ncluster) o->cluster_slot = slot;
+    return rc;
+}
+
+static struct timeval tv_ms(int ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/* The master of `slot` (any master for -1) in a CLUSTER SLOTS reply:
+ * [[start, end, [host, port, id...], replicas...]...]. Its host, or NULL;
+ * an empty host means the node asked. */
+static const redisReply *slot_master(const redisReply *r, int slot) {
+    if (r->type != REDIS_REPLY_ARRAY) return NULL;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[0]->type != REDIS_REPLY_INTEGER ||
+            e->element[1]->type != REDIS_REPLY_INTEGER || e->element[2]->type != REDIS_REPLY_ARRAY ||
+            e->element[2]->elements < 2 || e->element[2]->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
+            continue;
+        if (slot < 0 || (slot >= e->element[0]->integer && slot <= e->element[1]->integer)) return e->element[2];
+    }
+    return NULL;
+}
+
+enum { ASKED_DOWN, ASKED_FOUND };
+
+/* Asks one seed for the slot map; ASKED_FOUND with host and port in `o`. */
+static int ask(bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *why, size_t size) {
+    redisContext *ctx = redisConnectWithTimeout(s->host, s->port, tv_ms(o->connect_timeout_ms));
+    int res = ASKED_DOWN;
+    if (!ctx || ctx->err) {
+        bullc__note_reason(why, size, "node %s:%d: %s", s->host, s->port, ctx ? ctx->errstr : "out of memory");
+        goto out;
+    }
+    redisSetTimeout(ctx, tv_ms(o->command_timeout_ms));
+    redisReply *r;
+    if (o->password) {
+        const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
+        r = bullc__command_argv(ctx, o->user ? 3 : 2, a);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            bullc__note_reason(why, size, "node %s:%d refused AUTH: %s", s->host, s->port, r ? r->str : ctx->errstr);
+            freeReplyObject(r);
+            goto out;
+        }
+        freeReplyObject(r);
+    }
+    const char *a[2] = {"CLUSTER", "SLOTS"};
+    r = bullc__command_argv(ctx, 2, a);
+    const redisReply *m = r ? slot_master(r, o->cluster_slot) : NULL;
+    if (!r)
+        bullc__note_reason(why, size, "node %s:%d: %s", s->host, s->port, ctx->errstr);
+    else if (r->type == REDIS_REPLY_ERROR)
+        bullc__note_reason(why, size, "node %s:%d: %s%s", s->host, s->port, r->str,
+                           strstr(r->str, "cluster support disabled") ? " (not a cluster: use redis://)" : "");
+    else if (!m)
+        bullc__note_reason(why, size, "node %s:%d: no master serves slot %d (the cluster is down or not set up)",
+                           s->host, s->port, o->cluster_slot);
+    else {
+        const char *host = m->element[0]->len ? m->element[0]->str : s->host;
+        char *h = strdup(host);
+        if (h && m->element[1]->integer > 0 && m->element[1]->integer <= 65535) {
+            free(o->host);
+            o->host = h;
+            o->port = (int)m->element[1]->integer;
+            res = ASKED_FOUND;
+        } else {
+            free(h);
+            bullc__note_reason(why, size, "node %s:%d: unexpected answer", s->host, s->port);
+        }
+    }
+    freeReplyObject(r);
+out:
+    if (ctx) redisFree(ctx);
+    return res;
+}
+
+int bullc__cluster_resolve(bullc_redis_opts *o, bullc_error *err) {
+    if (!o->ncluster) return 0;
+    if (o->cluster_redirected) {
+        /* a MOVED named the node; if it cannot be reached, ask next time */
+        o->cluster_redirected = false;
+        return 0;
+    }
+    char why[768] = "";
+    for (size_t i = 0; i < o->ncluster; i++)
+        if (ask(o, &o->cluster_nodes[i], why, sizeof why) == ASKED_FOUND) return 0;
+    return bullc__err(err, BULLC_ECONN, "Redis Cluster: no seed node gave the master of slot %d (%s)", o->cluster_slot,
+                      why);
+}
+
+int bullc__cluster_redirect(bullc_redis_opts *o, const redisReply *r) {
+    if (!o->ncluster || !r || r->type != REDIS_REPLY_ERROR || !r->str) return BULLC__CLUSTER_NONE;
+    if (!strncmp(r->str, "ASK ", 4) || !strncmp(r->str, "TRYAGAIN", 8) || !strncmp(r->str, "CLUSTERDOWN", 11))
+        return BULLC__CLUSTER_RETRY;
+    if (strncmp(r->str, "MOVED ", 6)) return BULLC__CLUSTER_NONE;
+    /* MOVED <slot> <host>:<port> (an empty host: the node that answered) */
+    char *end;
+    long slot = strtol(r->str + 6, &end, 10);
+    const char *addr = *end == ' ' ? end + 1 : NULL, *colon = addr ? strrchr(addr, ':') : NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || *end || port <= 0 || port > 65535 || slot < 0 || slot > 16383) return BULLC__CLUSTER_RETRY;
+    if (colon > addr) {
+        size_t hl = (size_t)(colon - addr);
+        if (*addr == '[' && colon[-1] == ']') addr++, hl -= 2;
+        char *h = strndup(addr, hl);
+        if (!h) return BULLC__CLUSTER_RETRY;
+        free(o->host);
+        o->host = h;
+    }
+    o->port = (int)port;
+    o->cluster_slot = (int)slot;
+    o->cluster_redirected = true;
+    return BULLC__CLUSTER_MOVED;
+}
