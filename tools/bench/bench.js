@@ -44,10 +44,15 @@ const S = {
   latIntervalUs: Number(opt('lat-interval-us', 3000)),
   concurrencies: (opt('concurrency', '1,8,64')).split(',').map(Number),
   scale: !smoke && !argv.includes('--no-scale'),
+  // --only manyq: one worker process serving many idle queues (many_queues.js); not in a default run
+  manyqBullc: (opt('manyq-bullc', '1000,5000')).split(',').map(Number),
+  manyqNode: (opt('manyq-node', '1000')).split(',').map(Number),
+  manyqJobs: Number(opt('manyq-jobs', 300)),
   redisNice: Number(opt('redis-nice', 0)),
 };
 const nodeSide = path.join(__dirname, 'node_side.js');
-const want = w => !S.only.length || S.only.includes(w);
+let manyQueues; // many_queues.js, made once the helpers below exist
+const want = w => (w === 'manyq' ? S.only.includes(w) : !S.only.length || S.only.includes(w));
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const log = (...a) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`);
@@ -511,12 +516,27 @@ function buildRows() {
     row('4 queues c16 each (bullc: 1 process; Node: 4 workers in 4 processes)', 'jobs/s', 'higher', ['scale', 'node', 'queues4', 16, 'jobs_per_s'], ['scale', 'bullc', 'queues4', 16, 'jobs_per_s']);
     row('4 queues: Redis busy', '%', 'higher', ['scale', 'node', 'queues4', 16, 'redis_util'], ['scale', 'bullc', 'queues4', 16, 'redis_util']);
   }
+  const nodeN = S.manyqNode[S.manyqNode.length - 1];
+  for (const n of S.manyqBullc) {
+    const sel = (side, k) => [['manyq', side, `q${side === 'node' ? nodeN : n}`, 1, k]];
+    const vs = n === nodeN ? '' : ` (Node: ${nodeN.toLocaleString('en')} queues)`;
+    const what = `${n.toLocaleString('en')} queues in one worker process${vs}`;
+    const big = n >= 5000;
+    row(`${what}: Redis connections`, 'conns', 'lower', ...sel('node', 'redis_conns'), ...sel('bullc', 'redis_conns'), big ? atMost(8, 'conns') : null);
+    row(`${what}: worker RSS idle`, 'MiB', 'lower', ...sel('node', 'rss_idle_mib'), ...sel('bullc', 'rss_idle_mib'), big ? atMost(32, 'MiB') : null);
+    row(`${what}: idle Redis CPU`, '% core', 'lower', ...sel('node', 'idle_redis_cpu'), ...sel('bullc', 'idle_redis_cpu'));
+    row(`${what}: idle worker CPU`, '% core', 'lower', ...sel('node', 'idle_worker_cpu'), ...sel('bullc', 'idle_worker_cpu'));
+    row(`${what}: add → start p50, random queue`, 'ms', 'lower', ...sel('node', 'start_p50_ms'), ...sel('bullc', 'start_p50_ms'));
+    row(`${what}: add → start p99, random queue`, 'ms', 'lower', ...sel('node', 'start_p99_ms'), ...sel('bullc', 'start_p99_ms'), big ? atMost(50, 'ms') : null);
+    row(`${what}: start until ready`, 's', 'lower', ...sel('node', 'start_s'), ...sel('bullc', 'start_s'));
+  }
   return rows.filter(r => r.node || r.bullc);
 }
 
 function fmt(v, unit) {
   if (v === null || v === undefined) return '—';
   if (unit === '%') return `${(v * 100).toFixed(0)}%`;
+  if (unit === '% core') return `${(v * 100).toFixed(2)}%`; // an idle process's few hundredths of a core
   if (unit === 'MiB') return v.toFixed(1);
   if (unit === 'calls') return v.toFixed(2);
   if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
@@ -596,6 +616,7 @@ function render(dir) {
 
 async function main() {
   if (opt('render')) return render(opt('render'));
+  manyQueues = require('./many_queues')({ R, S, Proc, record, log, sleep, cpuSec, vm, fresh, redisCpu, nodeSide });
   fs.mkdirSync(path.join(S.out, 'logs'), { recursive: true });
   const info = machine();
   info.redis = parseInfo(await R.info('server')).redis_version;
@@ -633,6 +654,10 @@ async function main() {
       await step('proc bullc tracing c64', () => processing(round, 'bullc', 'noop-otel', 64, S.procJobs));
     }
     for (const side of ['node', 'bullc']) if (want('latency')) await step(`latency ${side}`, () => latency(round, side));
+    if (want('manyq')) {
+      for (const n of S.manyqNode) await step(`manyq node ${n}`, () => manyQueues(round, 'node', n));
+      for (const n of S.manyqBullc) await step(`manyq bullc ${n}`, () => manyQueues(round, 'bullc', n));
+    }
     if (S.scale && want('scale')) {
       for (const side of ['node', 'bullc'])
         await step(`scale x2 ${side}`, () => processing(round, side, 'noop', 64, S.procJobs, { procs: 2, workload: 'scale' }).then(() => relabel('noop', 'noop-x2')));

@@ -9,6 +9,8 @@
 //   node node_side.js worker  --queue Q --concurrency C [--processor FILE.js]
 //                                                  (noop, or FILE.js sandboxed in child processes; until SIGTERM)
 //   node node_side.js latency --queue Q --count N [--skip K]   (concurrency 1)
+//   node node_side.js workers --queue - --queues-file FILE      (a noop Worker per queue named in FILE, as a
+//                                                  Node deployment serves many queues; until SIGTERM)
 //
 // Redis from REDIS_URL. Node modules from NODE_PATH (compat-tests/node_modules).
 // Prints JSON lines on stdout ({"ready":true} for the workers).
@@ -107,6 +109,20 @@ async function worker() {
   process.on('SIGINT', stop);
 }
 
+async function workers() {
+  const names = require('node:fs').readFileSync(args['queues-file'], 'utf8').split('\n').filter(Boolean);
+  const ws = names.map(name => new Worker(name, async () => {}, { connection: connection() }));
+  for (const w of ws) w.on('error', e => process.stderr.write(`node worker error: ${e.message}\n`));
+  await Promise.all(ws.map(w => w.waitUntilReady()));
+  out({ ready: true, workers: ws.length });
+  const stop = async () => {
+    await Promise.all(ws.map(w => w.close()));
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
 async function latency() {
   const skip = Number(args.skip || 10);
   const lat = [];
@@ -134,9 +150,9 @@ async function latency() {
   process.exit(0);
 }
 
-const run = { bulk: producer, single: producer, ping: producer, paced: producer, worker, latency }[mode];
+const run = { bulk: producer, single: producer, ping: producer, paced: producer, worker, workers, latency }[mode];
 if (!run || !queueName) {
-  process.stderr.write('usage: node node_side.js bulk|single|ping|paced|worker|latency --queue Q [...]\n');
+  process.stderr.write('usage: node node_side.js bulk|single|ping|paced|worker|workers|latency --queue Q [...]\n');
   process.exit(2);
 }
 run().catch(e => {

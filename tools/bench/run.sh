@@ -11,7 +11,9 @@
 #                   Release when its bin/bullc-worker is missing)
 #   --out DIR       results directory (default: DIR/bench-results/<date>-<time>[-smoke])
 #   --rounds N      rounds (3; smoke: 1)
-#   --only LIST     some of bulk,single,proc,latency,scale
+#   --only LIST     some of bulk,single,proc,latency,scale; or manyq (only when named): one worker
+#                   process serving many idle queues (--manyq-bullc 1000,5000 --manyq-node 1000
+#                   --manyq-jobs 300; tools/bench/many_queues.js)
 #   --no-scale      skip the scaling rows (2 worker processes, 4 queues)
 #   --concurrency LIST   processing concurrencies (1,8,64)
 #   --redis-nice N  run redis-server at nice N (full runs as root: -10; 0: as everything else): on
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; pass+=(--smoke); shift ;;
     --update-docs) pass+=(--docs "$root/docs/performance.md"); shift ;;
     --redis-nice) export BENCH_REDIS_NICE=$2; pass+=(--redis-nice "$2"); shift 2 ;;
-    -h|--help) sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
