@@ -405,6 +405,8 @@ struct bullc_queue_opts {
     bool skip_meta_update;
     int bullmq_version;   /* 0: auto, 5, 6 */
     bullc_tracer *tracer; /* borrowed; NULL: no spans */
+    bullc_repeat_strategy_fn repeat_strategy;
+    void *repeat_data;
 };
 struct bullc_worker_opts {
     bullc_redis_opts *redis;
@@ -423,6 +425,8 @@ struct bullc_worker_opts {
     void *processor_data;
     bullc_backoff_fn backoff_strategy;
     void *backoff_data;
+    bullc_repeat_strategy_fn repeat_strategy;
+    void *repeat_data;
     bullc_tracer *tracer;      /* borrowed; NULL: no spans */
     bullc_worker_group *group; /* borrowed; NULL: the worker's own connections */
 };
@@ -842,6 +846,8 @@ void bullc__stalled_start(bullc_worker *w);
 const bullc__keys *bullc__queue_keys(const bullc_queue *q);
 /* queue.c: the handle's default job options, or NULL. */
 const bullc_job_opts *bullc__queue_default_opts(const bullc_queue *q);
+/* The queue's repeat strategy (NULL: none) and its data. */
+bullc_repeat_strategy_fn bullc__queue_repeat_strategy(const bullc_queue *q, void **data);
 /* queue.c: the settings the handle connects with (for checks.c's own connection). */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
 
@@ -898,6 +904,10 @@ int bullc__queue_explicit_major(const bullc_queue *q);
 /* cron-parser's next time of `pattern` in zone `tz` (NULL: UTC) after
  * `from` (epoch ms); BULLC_ENOTFOUND when there is none. */
 int bullc__sched_cron_next(const char *pattern, const char *tz, int64_t from, int64_t *next, bullc_error *err);
+/* Node's repeatStrategy(millis, repeat, name) through a caller's function:
+ * 0 and *next (never before millis), 1 for no time, or its error. */
+int bullc__sched_strategy_next(bullc_repeat_strategy_fn fn, void *data, int64_t millis, const cJSON *repeat,
+                               const char *name, int64_t *next, bullc_error *err);
 /* Node's getNextJobOpts over `opts` (an iteration's stored options, short
  * names; taken): its jobId, delay, timestamp, prevMillis, repeatJobKey and
  * `repeat` (taken) with offset, count, startDate, endDate. `next` NULL: an

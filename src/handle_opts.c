@@ -88,6 +88,18 @@ int bullc_queue_opts_set_tracer(bullc_queue_opts *o, bullc_tracer *tracer) {
     return 0;
 }
 
+int bullc_queue_opts_set_repeat_strategy(bullc_queue_opts *o, bullc_repeat_strategy_fn fn, void *data) {
+    o->repeat_strategy = fn;
+    o->repeat_data = data;
+    return 0;
+}
+
+int bullc_worker_opts_set_repeat_strategy(bullc_worker_opts *o, bullc_repeat_strategy_fn fn, void *data) {
+    o->repeat_strategy = fn;
+    o->repeat_data = data;
+    return 0;
+}
+
 int bullc_worker_opts_set_tracer(bullc_worker_opts *o, bullc_tracer *tracer) {
     o->tracer = tracer;
     return 0;

@@ -26,6 +26,8 @@ struct bullc_queue {
     bool skip_meta_update;
     bullc_tracer *tracer;     /* borrowed */
     unsigned meta_generation; /* connection generation whose meta was written */
+    bullc_repeat_strategy_fn repeat_strategy;
+    void *repeat_data;
 };
 
 int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts *opts, bullc_error *err) {
@@ -47,6 +49,8 @@ int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts 
     q->max_len_events = opts->max_len_events;
     q->skip_meta_update = opts->skip_meta_update;
     q->tracer = opts->tracer;
+    q->repeat_strategy = opts->repeat_strategy;
+    q->repeat_data = opts->repeat_data;
     q->explicit_major = opts->bullmq_version;
     q->proto = opts->bullmq_version ? bullc__protocol_of(opts->bullmq_version) : &bullc__protocol_v6;
     if (opts->default_job_opts && bullc_job_opts_new(&q->defaults) == 0) {
@@ -529,6 +533,11 @@ int bullc__queue_conn(bullc_queue *q, bullc__conn **out, bullc_error *err) {
 const bullc__keys *bullc__queue_keys(const bullc_queue *q) { return &q->keys; }
 
 const bullc_job_opts *bullc__queue_default_opts(const bullc_queue *q) { return q->defaults; }
+
+bullc_repeat_strategy_fn bullc__queue_repeat_strategy(const bullc_queue *q, void **data) {
+    *data = q->repeat_data;
+    return q->repeat_strategy;
+}
 
 /* ---- accessors for checks.c ---- */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q) { return q->conn.opts; }

@@ -123,7 +123,16 @@ static void schedule(sched_call *c) {
     int64_t prev = (int64_t)num(item(c->opts, "prevMillis"));
     if (prev > now) now = prev;
     int64_t next = 0;
-    if (truthy(pattern)) {
+    if (truthy(pattern) && w->o.repeat_strategy) {
+        bullc_error e = {0};
+        int rc = bullc__sched_strategy_next(w->o.repeat_strategy, w->o.repeat_data, now, repeat, c->name, &next, &e);
+        if (rc) {
+            /* no time: Node's undefined schedules nothing */
+            if (rc < 0) bullc__worker_error(w, rc, SCHED_ERR "%s", e.message);
+            call_free(c);
+            return;
+        }
+    } else if (truthy(pattern)) {
         const cJSON *tz = item(repeat, "tz"), *start = item(repeat, "startDate");
         int64_t from = truthy(start) && num(start) > (double)now ? (int64_t)num(start) : now;
         bullc_error e = {0};

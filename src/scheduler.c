@@ -227,6 +227,19 @@ static cJSON *repeat_json(const bullc_scheduler_opts *r) {
     return o;
 }
 
+int bullc__sched_strategy_next(bullc_repeat_strategy_fn fn, void *data, int64_t millis, const cJSON *repeat,
+                               const char *name, int64_t *next, bullc_error *err) {
+    char *json = cJSON_PrintUnformatted(repeat);
+    if (!json) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    int64_t t = 0;
+    int rc = fn(millis, json, name, &t, data);
+    cJSON_free(json);
+    if (rc < 0) return bullc__err(err, rc, "the repeat strategy failed: %s", bullc_strerror(rc));
+    if (rc > 0) return 1;
+    *next = t < millis ? millis : t;
+    return 0;
+}
+
 static int check_repeat(const bullc_scheduler_opts *r, int64_t now, bullc_error *err) {
     if (r->has_end && r->end_date && r->end_date < now)
         return bullc__err(err, BULLC_EINVAL, "End date must be greater than current timestamp");
@@ -285,7 +298,18 @@ int bullc_queue_upsert_job_scheduler(bullc_queue *q, const char *id, const bullc
     int64_t next = 0;
     /* Node: no iteration is left (limit 0), nothing is written */
     if (r->has_limit && r->limit < 1) rc = 1;
-    if (!rc && r->pattern) rc = first_time(r, from, &next, err);
+    void *sdata = NULL;
+    bullc_repeat_strategy_fn strategy = bullc__queue_repeat_strategy(q, &sdata);
+    if (!rc && r->pattern && strategy) {
+        /* Node hands the strategy the options as given, immediately too */
+        cJSON *given = repeat_json(r);
+        if (given && r->immediately) cJSON_AddTrueToObject(given, "immediately");
+        rc = given ? bullc__sched_strategy_next(strategy, sdata, from, given, name, &next, err)
+                   : bullc__err(err, BULLC_ENOMEM, "out of memory");
+        cJSON_Delete(given);
+    } else if (!rc && r->pattern) {
+        rc = first_time(r, from, &next, err);
+    }
     if (rc) {
         bullc__job_prepared_free(&pj);
         return rc;

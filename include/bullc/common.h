@@ -54,6 +54,20 @@ BULLC_EXPORT const char *bullc_err_name(int code);
  * texts). NULL is a no-op. */
 BULLC_EXPORT void bullc_free(void *ptr);
 
+/* A custom repeat strategy (Node's settings.repeatStrategy), set on a queue
+ * (its upserts) and on a worker (the iterations it schedules): the next time
+ * of a scheduler with a `pattern`, in place of the cron engine, so a pattern
+ * may be anything the function reads (an RRULE, say). `millis` is Node's
+ * "now" (the clock, or the template's prevMillis when later), `repeat_json`
+ * the repeat options as Node hands them (pattern, tz, startDate, ...),
+ * `name` the job name. Returns 0 with *next_ms set (a time before `millis`
+ * is taken as `millis`), 1 for no next time (nothing is scheduled, as when
+ * Node's returns undefined), or a negative BULLC_E* code: the upsert fails
+ * with it, a worker reports it as its scheduling error. Called on the
+ * thread of the call that schedules: the upsert's, the worker's loop. */
+typedef int (*bullc_repeat_strategy_fn)(int64_t millis, const char *repeat_json, const char *name, int64_t *next_ms,
+                                        void *data);
+
 /* Test hook, never for production: freezes the wall clock bullc reads for
  * every time it computes or sends to Redis (job timestamps and delays, the
  * "now" of every script call, a scheduler's next iteration) at `epoch_ms`,

@@ -57,6 +57,10 @@ BULLC_EXPORT int bullc_queue_opts_set_bullmq_version(bullc_queue_opts *opts, int
  * with bullmq-otel (or bullc's) continues the trace. Borrowed: the tracer
  * must outlive the queue. Returns 0. */
 BULLC_EXPORT int bullc_queue_opts_set_tracer(bullc_queue_opts *opts, bullc_tracer *tracer);
+/* settings.repeatStrategy for this queue's scheduler upserts (see
+ * bullc_repeat_strategy_fn); NULL: the cron engine. `data` is passed to
+ * every call. Returns 0. */
+BULLC_EXPORT int bullc_queue_opts_set_repeat_strategy(bullc_queue_opts *opts, bullc_repeat_strategy_fn fn, void *data);
 
 /* Creates a handle for queue `name` (which may not contain ':'). Does not
  * connect: the first call that needs Redis does, reads the queue's

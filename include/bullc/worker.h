@@ -155,6 +155,10 @@ BULLC_EXPORT int bullc_worker_opts_set_blocking_processor(bullc_worker_opts *opt
                                                           void *data);
 /* settings.backoffStrategy; NULL: none. */
 BULLC_EXPORT int bullc_worker_opts_set_backoff_strategy(bullc_worker_opts *opts, bullc_backoff_fn fn, void *data);
+/* settings.repeatStrategy for the scheduler iterations the worker schedules
+ * (see bullc_repeat_strategy_fn); NULL: the cron engine. Loop thread. */
+BULLC_EXPORT int bullc_worker_opts_set_repeat_strategy(bullc_worker_opts *opts, bullc_repeat_strategy_fn fn,
+                                                       void *data);
 
 /* Local events (Node's worker.on(...)). All optional; `data` is the last
  * argument of each. The job is borrowed for the call. */

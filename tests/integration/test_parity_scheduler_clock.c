@@ -16,8 +16,8 @@ static const int64_t ONE_SECOND = 1000, ONE_HOUR = 3600 * 1000, ONE_DAY = 24 * 3
 /* Node's new Date('Y-M-D h:m:s'): a local time, in the zone bullc's
  * scheduler uses without tz (TZ, else /etc/localtime), as mktime reads it. */
 static int64_t local_ms(int y, int mo, int d, int h, int mi, int s) {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = s,
-                    .tm_isdst = -1};
+    struct tm tm = {
+        .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = s, .tm_isdst = -1};
     return (int64_t)mktime(&tm) * 1000;
 }
 
@@ -58,7 +58,7 @@ static bool tick_monthly;
 static int nprocessed;
 static char delays[16][32]; /* each job's opts.delay as its processor saw it */
 
-static int hold_from;     /* 0, or the first job the processor keeps */
+static int hold_from; /* 0, or the first job the processor keeps */
 static bullc_job *held;
 
 static void tick_then_complete(ph *h, bullc_job *job, int widx) {
@@ -88,10 +88,14 @@ static void tick_then_complete(ph *h, bullc_job *job, int widx) {
 /* A worker on the frozen clock whose processor ticks it. autorun false
  * (started by bullc_worker_run) unless `autorun`; Node's day-long cases also
  * skip the stalled check and lock renewal. */
+static bullc_repeat_strategy_fn worker_strategy; /* the next ticking_worker's settings.repeatStrategy */
+static int worker_strategy_calls;
+
 static bullc_worker *ticking_worker(ph *h, int major, int64_t first, int64_t next, bool autorun) {
     tick_first = first, tick_next = next, tick_monthly = false, nprocessed = 0, hold_from = 0, held = NULL;
     h->proc = tick_then_complete;
     bullc_worker_opts *o = ph_wopts(h);
+    if (worker_strategy) bullc_worker_opts_set_repeat_strategy(o, worker_strategy, &worker_strategy_calls);
     bullc_worker_opts_set_autorun(o, autorun);
     bullc_worker_opts_set_skip_stalled_check(o, true);
     bullc_worker_opts_set_skip_lock_renewal(o, true);
@@ -171,7 +175,8 @@ BOTH_MAJORS(once_a_day_immediately_until_end_date) {
     bullc_test_clock_set(local_ms(2017, 5, 5, 1, 1, 0));
     const int64_t next_tick = ONE_DAY + 10 * ONE_SECOND, delay = 5 * ONE_SECOND + 500;
     bullc_worker *w = ticking_worker(h, major, 0, next_tick, false);
-    bullc_free(upsert(h, "repeat", daily_at_1(local_ms(2017, 5, 10, 13, 13, 0), true), NULL, "{\"foo\":\"bar\"}", NULL));
+    bullc_free(
+        upsert(h, "repeat", daily_at_1(local_ms(2017, 5, 10, 13, 13, 0), true), NULL, "{\"foo\":\"bar\"}", NULL));
     run_days(h, w, delay, "timestamp", delay);
     ph_end(h);
 }
@@ -434,7 +439,8 @@ BOTH_MAJORS(changing_every_reschedules_at_once) {
     cr_assert_eq(ph_jnum(job2, "delay"), 0);
     cr_assert_eq(repeat_every(job2), 2000);
     int64_t ts = (int64_t)ph_jnum(job2, "timestamp");
-    cr_assert(ts - initial <= 100 && initial - ts <= 100, "timestamp %lld, now %lld", (long long)ts, (long long)initial);
+    cr_assert(ts - initial <= 100 && initial - ts <= 100, "timestamp %lld, now %lld", (long long)ts,
+              (long long)initial);
     cJSON_Delete(job2);
     ph_end(h);
 }
@@ -468,5 +474,157 @@ BOTH_MAJORS(removed_and_updated_emits_duplicated) {
     cr_assert(PH_WAIT(h, 5000, ph_qe_count(h, "duplicated", "repeat:test:1486439650000") == 1), "duplicated event");
     cr_assert_eq(nschedulers(h), 1);
     cr_assert_eq(ph_count(h, "delayed"), 0);
+    ph_end(h);
+}
+
+/* ---- a custom repeat strategy (Node's settings.repeatStrategy) ---- */
+
+/* Node's test strategy: rrule's "RRULE:FREQ=SECONDLY;INTERVAL=n" without a
+ * DTSTART, which rrule takes as the clock's whole second, and the first
+ * occurrence after max(startDate, millis). */
+static int rrule_seconds(int64_t millis, const cJSON *repeat, int64_t *next) {
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(repeat, "pattern");
+    const cJSON *start = cJSON_GetObjectItemCaseSensitive(repeat, "startDate");
+    int interval = 0;
+    if (!cJSON_IsString(p) || sscanf(p->valuestring, "RRULE:FREQ=SECONDLY;INTERVAL=%d", &interval) != 1 || interval < 1)
+        return BULLC_EINVAL;
+    int64_t from = cJSON_IsNumber(start) && start->valuedouble > (double)millis ? (int64_t)start->valuedouble : millis;
+    int64_t dtstart = bullc_test_clock_tick(0) / 1000 * 1000, step = interval * ONE_SECOND;
+    *next = from < dtstart ? dtstart : dtstart + ((from - dtstart) / step + 1) * step;
+    return 0;
+}
+
+static int rrule_strategy(int64_t millis, const char *repeat_json, const char *name, int64_t *next, void *data) {
+    (void)name;
+    ++*(int *)data;
+    cJSON *r = cJSON_Parse(repeat_json);
+    int rc = rrule_seconds(millis, r, next);
+    cJSON_Delete(r);
+    return rc;
+}
+
+/* The second case's: rrule for jobs named "rrule", else Node's
+ * getNextMillis (the cron engine from max(startDate, millis)). */
+static int strategy_by_name(int64_t millis, const char *repeat_json, const char *name, int64_t *next, void *data) {
+    ++*(int *)data;
+    cJSON *r = cJSON_Parse(repeat_json);
+    int rc;
+    if (!strcmp(name, "rrule")) {
+        rc = rrule_seconds(millis, r, next);
+    } else {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(r, "pattern"),
+                    *tz = cJSON_GetObjectItemCaseSensitive(r, "tz");
+        const cJSON *start = cJSON_GetObjectItemCaseSensitive(r, "startDate");
+        int64_t from =
+            cJSON_IsNumber(start) && start->valuedouble > (double)millis ? (int64_t)start->valuedouble : millis;
+        rc = bullc_cron_next(cJSON_IsString(p) ? p->valuestring : "", cJSON_IsString(tz) ? tz->valuestring : NULL, from,
+                             next, NULL);
+    }
+    cJSON_Delete(r);
+    return rc;
+}
+
+/* A second handle on the ph's queue with settings.repeatStrategy. */
+static bullc_queue *queue_with_strategy(ph *h, bullc_repeat_strategy_fn fn, int *calls) {
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    cr_assert_eq(bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL), 0);
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, ro);
+    bullc_queue_opts_set_prefix(qo, h->prefix);
+    cr_assert_eq(bullc_queue_opts_set_repeat_strategy(qo, fn, calls), 0);
+    bullc_queue *q = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_new(&q, h->qname, qo, &err), 0, "%s", err.message);
+    bullc_redis_opts_free(ro);
+    return q;
+}
+
+static const char *RRULE = "RRULE:FREQ=SECONDLY;INTERVAL=2;WKST=MO";
+
+/* Jobs k0..k0+4 completed, their timestamps at least 2 s apart. */
+static void assert_2s_apart_from(ph *h, int k0) {
+    cr_assert(PH_WAIT(h, 30000, h->n_completed >= k0 + 5), "%d completed", h->n_completed);
+    for (int k = k0 + 1; k < k0 + 5; k++) {
+        cJSON *prev = completed(h, k - 1), *job = completed(h, k);
+        cr_assert_geq(jnum(job, "timestamp") - jnum(prev, "timestamp"), 2000, "job %d", k);
+        cJSON_Delete(prev), cJSON_Delete(job);
+    }
+}
+
+/* node: "[Job Scheduler > when custom cron strategy is provided] should repeat every 2 seconds" */
+BOTH_MAJORS(custom_strategy_repeats_every_2_seconds) {
+    ph *h = clock_ph(major);
+    int queue_calls = 0;
+    bullc_queue *q = queue_with_strategy(h, rrule_strategy, &queue_calls);
+    worker_strategy = rrule_strategy, worker_strategy_calls = 0;
+    bullc_test_clock_set(local_ms(2017, 2, 7, 9, 24, 0));
+    ticking_worker(h, major, 0, 2 * ONE_SECOND + 100, true);
+    char *id = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(
+        bullc_queue_upsert_job_scheduler(q, "test", pattern(RRULE), NULL, "{\"foo\":\"bar\"}", NULL, &id, &err), 0,
+        "%s", err.message);
+    bullc_free(id);
+    bullc_test_clock_tick(2 * ONE_SECOND + 100);
+    assert_2s_apart_from(h, 0);
+    cr_assert_eq(queue_calls, 1, "the queue's upsert asked the strategy");
+    cr_assert_geq(worker_strategy_calls, 5, "each iteration taken asked the worker's");
+    worker_strategy = NULL;
+    bullc_queue_free(q);
+    ph_end(h);
+}
+
+/* The processor of the second case: ticks; the rrule scheduler's fifth
+ * iteration removes it. */
+static void tick_remove_at_5(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    bullc_test_clock_tick(2 * ONE_SECOND + 100);
+    cJSON *j = ph_job(h, bullc_job_id(job));
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "opts"), "repeat");
+    if (ph_jnum(r, "count") == 5 && !strcmp(bullc_job_name(job), "rrule"))
+        cr_assert_eq(bullc_queue_remove_job_scheduler(h->q, "rrule", NULL), 0, "removed");
+    cJSON_Delete(j);
+    ph_complete(h, job, NULL);
+}
+
+/* node: "[when custom cron strategy is provided > when differentiating strategy by job name] should repeat every 2 seconds" */
+BOTH_MAJORS(custom_strategy_by_job_name) {
+    ph *h = clock_ph(major);
+    int queue_calls = 0;
+    bullc_queue *q = queue_with_strategy(h, strategy_by_name, &queue_calls);
+    worker_strategy = strategy_by_name, worker_strategy_calls = 0;
+    ticking_worker(h, major, 0, 0, true);
+    h->proc = tick_remove_at_5;
+    bullc_test_clock_set(1486481040000); /* 2017-02-07T15:24:00.000Z */
+    char *id = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_upsert_job_scheduler(q, "rrule", pattern(RRULE), "rrule", NULL, NULL, &id, &err), 0, "%s",
+                 err.message);
+    bullc_free(id);
+    char *json = NULL;
+    cr_assert_eq(bullc_queue_get_job_scheduler(h->q, "rrule", &json, NULL), 0);
+    cJSON *got = cJSON_Parse(json), *want = cJSON_Parse("{\"iterationCount\":1,\"key\":\"rrule\",\"name\":\"rrule\","
+                                                        "\"offset\":0,\"next\":1486481042000,\"pattern\":"
+                                                        "\"RRULE:FREQ=SECONDLY;INTERVAL=2;WKST=MO\"}");
+    cr_assert(cJSON_Compare(got, want, true), "%s", json);
+    cJSON_Delete(got), cJSON_Delete(want);
+    bullc_free(json);
+    bullc_test_clock_tick(2 * ONE_SECOND + 100);
+    assert_2s_apart_from(h, 0);
+    /* upserted again by the plain queue, as a cron pattern for jobs named "standard" */
+    bullc_scheduler_opts *o = pattern("*/2 * * * * *");
+    cr_assert_eq(bullc_scheduler_opts_set_start_date(o, local_ms(2017, 2, 7, 9, 24, 5)), 0);
+    bullc_free(upsert(h, "rrule", o, "standard", NULL, NULL));
+    bullc_test_clock_tick(2 * ONE_SECOND + 100);
+    assert_2s_apart_from(h, 5);
+    for (int k = 5; k < 10; k++) {
+        cJSON *j = completed(h, k);
+        cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "name")->valuestring, "standard");
+        cJSON_Delete(j);
+    }
+    cr_assert_eq(queue_calls, 1);
+    worker_strategy = NULL;
+    bullc_queue_free(q);
     ph_end(h);
 }
