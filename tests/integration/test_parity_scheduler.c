@@ -110,9 +110,14 @@ Test(parity_scheduler, same_pattern_two_ids) {
     ph_end(h);
 }
 
+static void clock_restore(void) { bullc_test_clock_set(0); }
+
 /* node: "should create job schedulers with different cron patterns" */
-Test(parity_scheduler, different_patterns) {
+Test(parity_scheduler, different_patterns, .fini = clock_restore) {
     ph *h = ph_new("q");
+    /* Node's frozen instant: on the real clock, in an hour's tenth minute
+     * "2 10 * * * *" could fire first */
+    bullc_test_clock_set(1486481040000); /* 2017-02-07T15:24:00.000Z */
     bullc_free(upsert(h, "first", pattern("10 * * * * *"), "first", NULL, NULL));
     bullc_free(upsert(h, "second", pattern("2 10 * * * *"), "second", NULL, NULL));
     char *json = NULL;
