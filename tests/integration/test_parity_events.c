@@ -190,6 +190,26 @@ Test(parity_events, drained_once_when_idle) {
     ph_end(h);
 }
 
+/* The same with a global concurrency of 1 set after the adds and a worker
+ * of concurrency 10: the jobs run one at a time, and the idle worker's
+ * blocking polls (drain delay 1 s) write no more drained events. */
+/* node: "[Concurrency] emits drained global event only once when worker is idle" */
+Test(parity_events, drained_once_with_global_concurrency) {
+    ph *h = ph_new("q");
+    ph_qe(h);
+    h->proc = delay25;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, 10);
+    ph_worker(h, o);
+    add_two(h);
+    cr_assert_eq(bullc_queue_set_global_concurrency(h->q, 1, NULL), 0);
+    PH_RUN_FOR(h, 4000);
+    cr_assert_eq(ph_count(h, "completed"), 2);
+    cr_assert_eq(ph_qe_count(h, "drained", NULL), 1);
+    cr_assert_eq(h->max_in_process, 1, "one at a time once the global concurrency is set");
+    ph_end(h);
+}
+
 /* node: "emits drained event in worker when all jobs have been processed" */
 Test(parity_events, worker_drained_event) {
     ph *h = ph_new("q");

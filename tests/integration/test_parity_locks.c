@@ -455,3 +455,28 @@ Test(parity_locks, error_when_lock_lost) {
     cr_assert(strstr(ph_wget(h, 'e', 0)->text, want), "%s", ph_wget(h, 'e', 0)->text);
     ph_end(h);
 }
+
+static void steal_then_complete(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    char suffix[96];
+    snprintf(suffix, sizeof suffix, "%s:lock", bullc_job_id(job));
+    ph_vcmd("SET %s foo", ph_key(h, suffix));
+    ph_complete_in(h, job, 2000, NULL);
+}
+
+/* Another token in the lock when the job completes: moveToFinished refuses,
+ * and the worker says so in Node's words. */
+/* node: "emits error if lock is "stolen"" */
+Test(parity_locks, error_when_lock_stolen) {
+    ph *h = ph_new("q");
+    h->proc = steal_then_complete;
+    ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    const char *id = ph_add(h, "test", "{\"bar\":\"baz\"}", NULL);
+    char want[96];
+    snprintf(want, sizeof want, "Lock mismatch for job %s. Cmd moveToFinished from active", id);
+    cr_assert(PH_WAIT(h, 5000, h->n_errors >= 1));
+    cr_assert(strstr(ph_wget(h, 'e', 0)->text, want), "%s", ph_wget(h, 'e', 0)->text);
+    cr_assert_eq(h->n_completed, 0);
+    ph_end(h);
+}
