@@ -512,6 +512,21 @@ int bullc_queue_get_rate_limit_ttl(bullc_queue *q, int64_t max_jobs, int64_t *ou
     return rc;
 }
 
+int bullc_queue_is_maxed(bullc_queue *q, bool *out, bullc_error *err) {
+    bullc__args a;
+    bullc__args_call(&a, q, BULLC__C_IS_MAXED, NULL, 0);
+    redisReply *r = NULL;
+    int rc = bullc__args_eval(q, BULLC__C_IS_MAXED, &a, &r, err);
+    bullc__args_free(&a);
+    if (rc) return rc;
+    if (r->type == REDIS_REPLY_INTEGER || r->type == REDIS_REPLY_NIL) /* the script's Lua false is nil */
+        *out = r->type == REDIS_REPLY_INTEGER && r->integer != 0;
+    else
+        rc = bullc__err(err, BULLC_EPROTO, "isMaxed: unexpected reply type %d", r->type);
+    freeReplyObject(r);
+    return rc;
+}
+
 /* ---- workers, metrics ------------------------------------------------------------------- */
 
 /* Node's parseClientList: every "k=v" of every line whose name matches. */

@@ -215,6 +215,7 @@ const bullc__call bullc__calls[BULLC__C_N] = {
                                           KEYS(BULLC__K_WAIT, BULLC__K_PRIORITIZED), -1, "the priorities"},
     [BULLC__C_GET_RATE_LIMIT_TTL] = {"getRateLimitTtl", "getRateLimitTtl", KEYS(BULLC__K_LIMITER, BULLC__K_META), 1,
                                      "max jobs"},
+    [BULLC__C_IS_MAXED] = {"isMaxed", "isMaxed", KEYS(BULLC__K_META, BULLC__K_ACTIVE), 0, ""},
     [BULLC__C_GET_METRICS_COMPLETED] = {"getMetrics:completed", "getMetrics",
                                         KEYS(BULLC__K_METRICS_COMPLETED, BULLC__K_METRICS_COMPLETED_DATA), 2,
                                         "start, end"},

@@ -249,6 +249,7 @@ async function driveNode(prefix, major) {
     await queue.getJobCounts();
     await queue.getCountsPerPriority([1, 2]);
     await queue.getRateLimitTtl(1);
+    await queue.isMaxed();
     await queue.getMetrics('completed');
     await queue.pause();
     await queue.resume();

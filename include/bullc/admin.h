@@ -131,6 +131,12 @@ BULLC_EXPORT int bullc_queue_get_global_concurrency(bullc_queue *queue, int64_t 
 BULLC_EXPORT int bullc_queue_get_global_rate_limit(bullc_queue *queue, int64_t *out_max, int64_t *out_duration,
                                                    bullc_error *err);
 
+/* Whether the queue's active jobs reached its global concurrency (Node's
+ * `queue.isMaxed()`, BullMQ's isMaxed script): `*out` true when a global
+ * concurrency is set and that many jobs are active; false without one. 0 or
+ * a negative BULLC_E* code. Blocking; any thread that owns the queue handle. */
+BULLC_EXPORT int bullc_queue_is_maxed(bullc_queue *queue, bool *out, bullc_error *err);
+
 /* The rate limiter's remaining time in ms (Node's `getRateLimitTtl(maxJobs)`):
  * with `max_jobs` > 0 (or a global rate limit set), the TTL when the limit is
  * reached and 0 otherwise; with neither, the raw PTTL (-2: no key, -1: no

@@ -771,6 +771,36 @@ static void add_later(ph *h, void *arg) {
     ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
 }
 
+/* node: "[when lock is expired and removing a job in active state] does not get stuck in max state" */
+Test(parity_worker, removed_active_job_frees_global_slot) {
+    ph *h = ph_new("q");
+    cr_assert_eq(bullc_queue_set_global_concurrency(h->q, 1, NULL), 0);
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_lock_duration(o, 20);
+    bullc_worker_opts_set_lock_renew_time(o, 200);
+    bullc_worker_opts_set_skip_stalled_check(o, true);
+    bullc_worker_opts_set_skip_lock_renewal(o, true);
+    bullc_worker *w = ph_worker_ex(h, o, true);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    for (int i = 0; i < 4; i++) ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
+    bullc_job *job = next_job(h, w, "my-token", true);
+    cr_assert_not_null(job);
+    cr_assert_str_eq(ph_state(h, bullc_job_id(job)), "active");
+    PH_RUN_FOR(h, 50);
+    bool maxed = false;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_is_maxed(h->q, &maxed, &err), 0, "%s", err.message);
+    cr_assert(maxed, "one active job at a global concurrency of 1");
+    /* its lock expired: the active job can be removed, and its slot with it */
+    cr_assert_eq(bullc_queue_remove_job(h->q, bullc_job_id(job), false, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_queue_is_maxed(h->q, &maxed, &err), 0, "%s", err.message);
+    cr_assert_not(maxed);
+    bullc_job_fail(job, "removed", 0); /* handed back; nothing of it is left to store */
+    PH_RUN_FOR(h, 100);
+    ph_end(h);
+}
+
 /* node: "should block by default" */
 Test(parity_worker, manual_fetch_blocks_by_default) {
     ph *h = ph_new("q");
