@@ -16,6 +16,7 @@ const { bullc, closeAll, eventually, newQueue, newQueueEvents, newWorker, unique
 const { finished, killAll, pluginPath, script, startReady, tmpDir } = require('../lib/worker-proc');
 
 const reaped = pid => !fs.existsSync(`/proc/${pid}`);
+const HELPERS = path.join(__dirname, '..', '..', 'tools', 'bullc-worker', 'helpers');
 
 describe('bullc cancel', () => {
   const closers = [];
@@ -104,5 +105,83 @@ sleep 30 & wait $!`);
     assert.equal(bullc(['cancel', 'jobs'], { prefix }).status, 2);
     assert.equal(bullc(['cancel', 'jobs', '1', '--timeout', '0'], { prefix }).status, 2);
     assert.equal(bullc(['cancel', 'jobs', '1'], { prefix, redis: 'redis://127.0.0.1:1' }).status, 3);
+  });
+
+  // --exec-persistent: the child holding the job gets {"cancel":ID,"reason":R} on its stdin and has
+  // --kill-grace to answer; the helpers turn it into job.signal (Node.js) and job.cancelled (Python)
+  const helperProcs = {
+    'Node.js': () => {
+      const p = path.join(dir, 'coop.js');
+      fs.writeFileSync(p, `const { run } = require(${JSON.stringify(path.join(HELPERS, 'bullc_processor.js'))});
+run(async job => {
+  if (job.name === 'echo') return { pid: process.pid };
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, 30000);
+    job.signal.addEventListener('abort', () => { clearTimeout(t); reject(job.signal.reason); });
+  });
+  return 'not cancelled';
+});
+`);
+      return ['node', p];
+    },
+    Python: () => {
+      const p = path.join(dir, 'coop.py');
+      fs.writeFileSync(p, `import os, sys
+sys.path.insert(0, ${JSON.stringify(HELPERS)})
+import bullc_processor as bp
+def process(job):
+    if job.name == "echo":
+        return {"pid": os.getpid()}
+    if job.cancelled.wait(30):
+        raise Exception(job.cancel_reason)
+    return "not cancelled"
+bp.run(process)
+`);
+      return ['python3', p];
+    },
+  };
+  for (const [lang, make] of Object.entries(helperProcs)) {
+    it(`an exec-persistent ${lang} helper is told and fails the job itself; its child goes on`, async () => {
+      const [interp, file] = make();
+      const { prefix, queue, failed, w } = await setup(`ccp${lang[0]}`, [
+        '--exec-persistent', interp, '--arg', file, '--kill-grace', '5000']);
+      const before = await finished(queue, (await queue.add('echo', {})).id, 10000);
+      const pid = before.returnvalue.pid;
+      const job = await queue.add('long', {});
+      await eventually(async () => (await queue.getJobState(job.id)) === 'active', 10000, 'the job active');
+      await new Promise(r => setTimeout(r, 200)); // the child holds it
+      const started = Date.now();
+      const r = bullc(['cancel', 'jobs', job.id, '--reason', `${lang} stop`], { prefix });
+      assert.equal(r.status, 0, r.stderr);
+      await cancelled(queue, failed, job.id, `${lang} stop`);
+      assert.ok(Date.now() - started < 4000, 'answered, not killed after the grace');
+      // the same child serves the next job: it was not retired
+      const after = await finished(queue, (await queue.add('echo', {})).id, 10000);
+      assert.equal(after.returnvalue.pid, pid);
+      assert.ok(!w.lines.some(l => /no answer to the cancel line/.test(l)));
+      assert.equal((await w.stop()).code, 0);
+    });
+  }
+
+  it('an exec-persistent child that does not answer the cancel line is killed after the grace and replaced', async () => {
+    const child = script(dir, 'deaf.sh', `while IFS= read -r line; do echo $$ > "${dir}/deaf-pid"; sleep 30; done`);
+    const { prefix, queue, failed, w } = await setup('ccdeaf', ['--exec-persistent', child, '--kill-grace', '400']);
+    const job = await queue.add('slow', {});
+    await eventually(() => fs.existsSync(path.join(dir, 'deaf-pid')), 10000, 'the child to take the job');
+    const pid = Number(fs.readFileSync(path.join(dir, 'deaf-pid'), 'utf8'));
+    fs.rmSync(path.join(dir, 'deaf-pid'));
+    const started = Date.now();
+    const r = bullc(['cancel', 'jobs', job.id, '--reason', 'deaf'], { prefix });
+    assert.equal(r.status, 0, r.stderr);
+    await cancelled(queue, failed, job.id, 'deaf');
+    assert.ok(Date.now() - started >= 380, 'the child had the grace to answer');
+    await w.waitFor(/no answer to the cancel line/);
+    await eventually(() => reaped(pid), 5000, 'the child reaped (no zombie)');
+    const next = await queue.add('slow', {});
+    await eventually(() => fs.existsSync(path.join(dir, 'deaf-pid')), 10000, 'a new child to take the next job');
+    assert.notEqual(Number(fs.readFileSync(path.join(dir, 'deaf-pid'), 'utf8')), pid);
+    assert.equal(bullc(['cancel', 'jobs', next.id], { prefix }).status, 0);
+    await finished(queue, next.id, 10000);
+    assert.equal((await w.stop()).code, 0);
   });
 });

@@ -59,6 +59,7 @@ struct xslot {
     int failures; /* children retired since the last answer: the backoff's exponent */
     bullc_job *job;
     bool sent;   /* the job's line went to the current child */
+    bool asked;  /* a cancel line went to it: the deadline is now the answer's grace */
     int pending; /* progress/log/data calls and a move not yet answered */
     int outcome; /* OUT_*: decided, applied once `pending` is 0 */
     char *value; /* the result's JSON text, or the error's text */
@@ -608,6 +609,13 @@ static void on_answer(xchild *c, char *line, size_t len) {
 static void deadline_cb(uv_timer_t *t) {
     xslot *s = t->data;
     if (!s->job || s->outcome != OUT_NONE) return;
+    if (s->asked) {
+        TLOG(TLOG_INFO, "cancelled", TLOG_S("queue", s->q->cfg->name), TLOG_S("id", bullc_job_id(s->job)),
+             TLOG_I("pid", s->child ? s->child->pid : 0),
+             TLOG_S("msg", "no answer to the cancel line: stopping the child"));
+        fail_and_retire(s, 0, "%s", bullc_job_cancel_reason(s->job));
+        return;
+    }
     TLOG(TLOG_WARN, "timeout", TLOG_S("queue", s->q->cfg->name), TLOG_S("id", bullc_job_id(s->job)),
          TLOG_I("pid", s->child ? s->child->pid : 0), TLOG_I("timeout_ms", s->q->cfg->s.timeout));
     fail_and_retire(s, 0, "timed out after %lld ms", (long long)s->q->cfg->s.timeout);
@@ -658,6 +666,7 @@ static void send_job(xslot *s) {
         return;
     }
     s->sent = true;
+    s->asked = false;
     s->move_code = 0;
     uv_buf_t b = uv_buf_init(s->wbuf, (unsigned)len);
     int n = uv_try_write((uv_stream_t *)&c->in, &b, 1);
@@ -757,19 +766,57 @@ static bw_execp *pool_new(bw_queue *q) {
     return x;
 }
 
-/* The job was cancelled: its child is retired the way a timed-out one is
- * (stdin closed, SIGTERM, SIGKILL after --kill-grace; the slot starts a new
- * one) and the job fails with the reason, as a Node processor throwing
- * signal.reason (retried per its attempts). */
+/* Tells the child holding the job that it is cancelled, a line of its own:
+ * {"cancel":ID,"reason":R}. */
+static bool ask_child(xslot *s, const char *reason) {
+    xchild *c = s->child;
+    if (!c || uv_is_closing((uv_handle_t *)&c->in)) return false;
+    bw_sb b = {0};
+    bw_sb_puts(&b, "{\"cancel\":");
+    bw_sb_quote(&b, bullc_job_id(s->job));
+    bw_sb_puts(&b, ",\"reason\":");
+    bw_sb_quote(&b, reason);
+    bw_sb_puts(&b, "}\n");
+    if (b.failed) {
+        free(b.p);
+        return false;
+    }
+    xwrite *w = malloc(sizeof *w + b.len);
+    bool ok = w != NULL;
+    if (w) {
+        memcpy(w->buf, b.p, b.len);
+        uv_buf_t buf = uv_buf_init(w->buf, (unsigned)b.len);
+        /* queued behind the rest of a long job line, if any */
+        ok = !uv_write(&w->req, (uv_stream_t *)&c->in, &buf, 1, write_cb);
+        if (!ok) free(w);
+    }
+    free(b.p);
+    return ok;
+}
+
+/* The job was cancelled: its child is told with a cancel line and has
+ * --kill-grace to answer for the job (a cooperative processor fails it with
+ * the reason, as a Node processor throwing signal.reason; one that ignores
+ * it may complete it). Without an answer by then, or without a grace, the
+ * child is retired the way a timed-out one is (stdin closed, SIGTERM, SIGKILL
+ * after --kill-grace; the slot starts a new one) and the job fails with the
+ * reason (retried per its attempts). */
 static void cancelled(bullc_job *job, const char *reason, void *data) {
     xslot *s = data;
     if (!reason || s->job != job || s->outcome != OUT_NONE) return;
+    int64_t grace = s->q->cfg->s.kill_grace;
+    bool ask = s->sent && grace > 0 && ask_child(s, reason);
     TLOG(TLOG_INFO, "cancelled", TLOG_S("queue", s->q->cfg->name), TLOG_S("id", bullc_job_id(job)),
-         TLOG_I("pid", s->child ? s->child->pid : 0), TLOG_S("reason", reason), TLOG_S("msg", "stopping the child"));
-    if (s->sent)
+         TLOG_I("pid", s->child ? s->child->pid : 0), TLOG_S("reason", reason),
+         TLOG_S("msg", ask ? "told the child" : "stopping the child"));
+    if (ask) {
+        s->asked = true;
+        uv_timer_start(&s->deadline, deadline_cb, (uint64_t)grace, 0);
+    } else if (s->sent) {
         fail_and_retire(s, 0, "%s", reason);
-    else /* no child has it yet: nothing to stop */
+    } else { /* no child has it yet: nothing to stop */
         decide(s, OUT_ERROR, strdup(reason), 0);
+    }
 }
 
 void bw_execp_process(bullc_job *job, void *data) {

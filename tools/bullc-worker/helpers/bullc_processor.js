@@ -14,6 +14,10 @@
 // without retries; DelayedJob(epochMs) and WaitChildren(result) move it (as
 // Node's moveToDelayed / moveToWaitingChildren); any other error fails it
 // with its message. console.log goes to stderr: stdout belongs to the protocol.
+// job.signal (also the processor's second argument) is an AbortSignal, as a
+// Node processor's: it aborts with the reason when the job is cancelled
+// (`bullc cancel`, SIGUSR1 to bullc-worker); throw signal.reason to fail the
+// job with it.
 'use strict';
 
 const readline = require('node:readline');
@@ -40,12 +44,36 @@ function send(obj) {
 function run(processor) {
   for (const k of ['log', 'info', 'debug']) console[k] = console.error;
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  // Lines are read while a job runs: a cancel line aborts the job's signal.
+  const waiting = [];
+  let current = null;
+  let wake = null;
+  let closed = false;
+  rl.on('line', line => {
+    if (!line.trim()) return;
+    const raw = JSON.parse(line);
+    if (Object.hasOwn(raw, 'cancel')) {
+      if (current && String(current.id) === String(raw.cancel)) current.controller.abort(raw.reason);
+      return;
+    }
+    waiting.push(raw);
+    if (wake) wake();
+  });
+  rl.on('close', () => {
+    closed = true;
+    if (wake) wake();
+  });
   (async () => {
-    for await (const line of rl) {
-      if (!line.trim()) continue;
-      const raw = JSON.parse(line);
+    for (;;) {
+      while (!waiting.length && !closed) await new Promise(r => (wake = r));
+      wake = null;
+      if (!waiting.length) break;
+      const raw = waiting.shift();
       const id = raw.id;
+      const controller = new AbortController();
+      current = { id, controller };
       const job = Object.assign(raw, {
+        signal: controller.signal,
         updateProgress: async value => send({ id, progress: value }),
         log: async text => send({ id, log: String(text) }),
         updateData: async data => {
@@ -54,13 +82,14 @@ function run(processor) {
         },
       });
       try {
-        const result = await processor(job);
+        const result = await processor(job, controller.signal);
         send({ id, result: result === undefined ? null : result });
       } catch (e) {
         if (e instanceof DelayedJob) send({ id, delay: e.timestamp });
         else if (e instanceof WaitChildren) send({ id, waitChildren: true, result: e.result });
         else send({ id, error: String((e && e.message) || e), unrecoverable: e instanceof UnrecoverableError });
       }
+      current = null;
     }
   })().catch(e => {
     console.error(e);

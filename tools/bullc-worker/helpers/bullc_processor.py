@@ -15,12 +15,16 @@ The job: id, name, data, opts, attempts_made, attempts_started, timestamp,
 queue, prefix (and `raw`, the whole object). Raising Unrecoverable fails the
 job without retries; Delay(epoch_ms) and WaitChildren() move it (Node's
 moveToDelayed / moveToWaitingChildren); any other exception fails it with
-its text. Whatever the processor prints goes to stderr (bullc-worker's log):
+its text. job.cancelled (a threading.Event) is set, with job.cancel_reason,
+when the job is cancelled (`bullc cancel`, SIGUSR1 to bullc-worker): stop and
+raise Exception(job.cancel_reason) to fail it with the reason. Whatever the processor prints goes to stderr (bullc-worker's log):
 stdout belongs to the protocol.
 """
 import json
 import os
+import queue
 import sys
+import threading
 
 
 class Unrecoverable(Exception):
@@ -67,6 +71,8 @@ class Job:
         self.timestamp = raw.get("timestamp")
         self.queue = raw.get("queue")
         self.prefix = raw.get("prefix")
+        self.cancelled = threading.Event()  # set when the job is cancelled
+        self.cancel_reason = None
         self._out = out
 
     def _send(self, **kv):
@@ -93,10 +99,32 @@ def run(process):
     out = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    for line in sys.stdin.buffer:
-        if not line.strip():
-            continue
-        job = Job(json.loads(line), out)
+    # Lines are read on a thread while a job runs: a cancel line sets the
+    # job's `cancelled` event (and `cancel_reason`) for the processor to check.
+    jobs = queue.Queue()
+    current = [None]
+
+    def reader():
+        for line in sys.stdin.buffer:
+            if not line.strip():
+                continue
+            raw = json.loads(line)
+            if "cancel" in raw:
+                job = current[0]
+                if job is not None and str(job.id) == str(raw["cancel"]):
+                    job.cancel_reason = raw.get("reason")
+                    job.cancelled.set()
+                continue
+            jobs.put(raw)
+        jobs.put(None)
+
+    threading.Thread(target=reader, daemon=True).start()
+    while True:
+        raw = jobs.get()
+        if raw is None:
+            break
+        job = Job(raw, out)
+        current[0] = job
         try:
             result = process(job)
         except Unrecoverable as e:

@@ -93,6 +93,9 @@ bullc_data() {
 bullc_run() {
     while IFS= read -r BULLC_JOB || [ -n "$BULLC_JOB" ]; do
         [ -n "$BULLC_JOB" ] || continue
+        # a cancel line for a job already answered: the shell cannot be told
+        # mid-job (bullc-worker stops it after --kill-grace instead)
+        case $BULLC_JOB in '{"cancel":'*) continue ;; esac
         BULLC_JOB_ID=${BULLC_JOB#\{\"id\":}
         BULLC_JOB_ID=${BULLC_JOB_ID%%,\"name\":*}
         BULLC_NAME=${BULLC_JOB#*,\"name\":}
