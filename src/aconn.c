@@ -540,8 +540,9 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
         size_t tail_len = cmd->req_len - cmd->tail_off;
         size_t head_len = bullc__resp_script_head_size(s, cmd->argc, true), len = head_len + tail_len;
         char *req = malloc(len);
-        /* cmd->script stays: EVAL never answers NOSCRIPT, and an EVALSHA
-         * sent again to another node of a cluster may need the EVAL too */
+        /* once only: a server answering NOSCRIPT to EVAL too must not make
+         * a hot loop (it_faults_server) */
+        cmd->script = NULL;
         /* keep the list in reply order: move to the tail */
         cmd_unlink(c, cmd);
         cmd->next = NULL;
