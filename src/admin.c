@@ -312,6 +312,20 @@ int bullc_queue_remove_deduplication_key(bullc_queue *q, const char *dedup_id, i
     return rc;
 }
 
+int bullc_queue_remove_deduplication_key_of_job(bullc_queue *q, const char *dedup_id, const char *job_id,
+                                                int64_t *out_removed, bullc_error *err) {
+    if (!dedup_id || !*dedup_id) return bullc__err(err, BULLC_EINVAL, "deduplication id must not be empty");
+    int rc = bullc__check_job_id(job_id, err);
+    if (rc) return rc;
+    bullc__args a;
+    bullc__args_call(&a, q, BULLC__C_REMOVE_DEDUP_KEY_OF_JOB, dedup_id, 0);
+    bullc__args_add(&a, job_id);
+    long long n = 0;
+    if ((rc = bullc__args_eval_int(q, BULLC__C_REMOVE_DEDUP_KEY_OF_JOB, &a, &n, err))) return rc;
+    if (out_removed) *out_removed = n;
+    return 0;
+}
+
 int bullc_queue_remove_deprecated_priority_key(bullc_queue *q, int64_t *out_removed, bullc_error *err) {
     bullc__args a;
     bullc__args_init(&a);

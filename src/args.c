@@ -82,7 +82,7 @@ void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const ch
     const bullc__call *d = bullc__call_of(bullc__queue_proto(q), c);
     for (int i = 0; i < d->nkeys; i++) {
         int k = d->keys[i];
-        if (k >= BULLC__K_JOB && k <= BULLC__K_JOB_PROCESSED) {
+        if (k >= BULLC__K_JOB && k <= BULLC__K_DEDUP_ID) {
             bullc__args_own(a, bullc__job_key(ks, job_id, k));
         } else {
             const sds key = ks->k[k == BULLC__K_STATE ? state : k];

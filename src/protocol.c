@@ -71,6 +71,7 @@ sds bullc__dedup_key(const bullc__keys *ks, const char *dedup_id) {
 }
 
 sds bullc__job_key(const bullc__keys *ks, const char *job_id, bullc__key_id which) {
+    if (which == BULLC__K_DEDUP_ID) return bullc__dedup_key(ks, job_id);
     sds k = sdscat(sdsdup(ks->k[BULLC__K_BASE]), job_id);
     static const char *const own[] = {":logs", ":lock", ":dependencies", ":unsuccessful", ":processed"};
     if (k && which != BULLC__K_JOB) k = sdscat(k, own[which - BULLC__K_JOB_LOGS]);
@@ -265,6 +266,9 @@ const bullc__call bullc__calls[BULLC__C_N] = {
                                      "start, end, cursor, offset, max iterations, fetch jobs (1)"},
     [BULLC__C_PAGINATE_PENDING] = {"paginate:pending", "paginate", KEYS(BULLC__K_JOB_DEPS), 6,
                                    "start, end, cursor, offset, max iterations, fetch jobs (1)"},
+    /* Node's job.removeDeduplicationKey(): the key goes only while it names the job */
+    [BULLC__C_REMOVE_DEDUP_KEY_OF_JOB] = {"removeDeduplicationKey", "removeDeduplicationKey", KEYS(BULLC__K_DEDUP_ID),
+                                          1, "job id"},
     [BULLC__C_REMOVE_ORPHANED_JOBS] = {"removeOrphanedJobs", "removeOrphanedJobs", KEYS(BULLC__K_BASE), -1,
                                        "N, N state key suffixes, M, M job sub-key suffixes, candidate job ids"},
     /* 5.x's legacy repeatable jobs (Node 5's Repeat class); 6.x has none */
@@ -431,6 +435,9 @@ int bullc__call_keys(const bullc__protocol *p, bullc__call_id c, const bullc__ke
             break;
         case BULLC__K_JOB_PROCESSED:
             s = x->processed;
+            break;
+        case BULLC__K_DEDUP_ID:
+            s = x->dedup;
             break;
         default:
             argv[i] = ks->k[k];

@@ -53,6 +53,7 @@ typedef enum bullc__key_id {
     BULLC__K_JOB_DEPS,           /* "<base><job id>:dependencies" */
     BULLC__K_JOB_UNSUCCESSFUL,   /* "<base><job id>:unsuccessful" */
     BULLC__K_JOB_PROCESSED,      /* "<base><job id>:processed" */
+    BULLC__K_DEDUP_ID,           /* "<base>de:<id>": the call's id is a deduplication id */
 } bullc__key_id;
 
 /* Every key name of one queue, built once per handle. */
@@ -66,7 +67,8 @@ void bullc__keys_free(bullc__keys *ks);
 /* Node's `${keys.de}:${id}`: a deduplication id's key (NULL: out of memory). */
 sds bullc__dedup_key(const bullc__keys *ks, const char *dedup_id);
 /* A job's key (BULLC__K_JOB) or one of its own keys (BULLC__K_JOB_LOGS,
- * _LOCK, _DEPS, _UNSUCCESSFUL, _PROCESSED); NULL: out of memory. */
+ * _LOCK, _DEPS, _UNSUCCESSFUL, _PROCESSED), or with BULLC__K_DEDUP_ID the
+ * key of deduplication id `job_id`; NULL: out of memory. */
 sds bullc__job_key(const bullc__keys *ks, const char *job_id, bullc__key_id which);
 /* The key of a Node state name ("waiting" -> wait), or -1 for an unknown one. */
 int bullc__keys_state(const char *state);
@@ -123,6 +125,7 @@ typedef enum bullc__call_id {
     BULLC__C_REMOVE_UNPROCESSED_CHILDREN,
     BULLC__C_PAGINATE_PROCESSED,
     BULLC__C_PAGINATE_PENDING,
+    BULLC__C_REMOVE_DEDUP_KEY_OF_JOB,
     BULLC__C_REMOVE_ORPHANED_JOBS,
     BULLC__C_ADD_REPEATABLE_JOB, /* 5.x only: legacy repeatable jobs (Node 5's Repeat) */
     BULLC__C_UPDATE_REPEATABLE_JOB_MILLIS,
@@ -195,6 +198,7 @@ typedef struct bullc__call_ctx {
     const char *job, *logs, *lock;   /* BULLC__K_JOB, _JOB_LOGS, _JOB_LOCK */
     const char *deps, *unsuccessful; /* BULLC__K_JOB_DEPS, _JOB_UNSUCCESSFUL */
     const char *processed;           /* BULLC__K_JOB_PROCESSED */
+    const char *dedup;               /* BULLC__K_DEDUP_ID */
 } bullc__call_ctx;
 
 /* Writes call `c`'s keys to argv/lens (BULLC__CALL_MAX_KEYS at most), borrowed

@@ -116,6 +116,9 @@ async function driveNode(prefix, major) {
     await queue.add('n', { a: 1 }, { jobId: JOB });
     await queue.add('n', { a: 1 }, { jobId: 'd1', delay: 60000 });
     await queue.add('n', { a: 1 }, { jobId: 'p1', priority: 3 });
+    // a job ending its own deduplication window (the id as the dedup id)
+    const deduplicated = await queue.add('n', { a: 1 }, { deduplication: { id: JOB } });
+    await deduplicated.removeDeduplicationKey();
   });
   // a flow: its root goes to waiting-children and is released once the
   // whole tree is in the transaction; then a child is cut loose and the

@@ -248,6 +248,15 @@ BULLC_EXPORT int bullc_queue_remove_rate_limit_key(bullc_queue *queue, bullc_err
 BULLC_EXPORT int bullc_queue_remove_deduplication_key(bullc_queue *queue, const char *dedup_id, int64_t *out_removed,
                                                       bullc_error *err);
 
+/* Deletes the deduplication key of `dedup_id` only while it still names job
+ * `job_id` (Node's `job.removeDeduplicationKey()`, BullMQ's
+ * removeDeduplicationKey script): a job ends its own deduplication window
+ * without ending a later job's. *out_removed (may be NULL): 1 if removed,
+ * else 0 (no key, or it names another job). Same thread rule as the queue. */
+BULLC_EXPORT int bullc_queue_remove_deduplication_key_of_job(bullc_queue *queue, const char *dedup_id,
+                                                             const char *job_id, int64_t *out_removed,
+                                                             bullc_error *err);
+
 /* Deletes the "<prefix>:<queue>:priority" sorted set that BullMQ before 3.x
  * kept prioritized jobs in (Node's `queue.removeDeprecatedPriorityKey()`);
  * *out_removed (may be NULL): 1 if there was one, else 0. Same thread rule

@@ -27,6 +27,12 @@ static char *dedup_job_id(ph *h, const char *dedup_id) {
         free(got_);                                                                                                \
     } while (0)
 
+static bool dedup_job_id_exists(ph *h, const char *dedup_id) {
+    char *s = dedup_job_id(h, dedup_id);
+    free(s);
+    return s != NULL;
+}
+
 /* Node's getJobCountByTypes() with no types: its default states. */
 static int all_count(ph *h) {
     static const char *const st[] = {"active",      "completed", "delayed",         "failed",
@@ -112,6 +118,94 @@ Test(parity_dedup, removing_the_key_stops_deduplication) {
     cJSON_Delete(j);
     ph_end(h);
 }
+
+/* ---- the job's own removal: only while the key names it ---------------------------- */
+
+typedef struct own_removal {
+    int64_t removed[2]; /* a1's, a2's answer; -1 until asked */
+    int64_t after_ms;   /* how long a job works before asking */
+} own_removal;
+
+static void ask_own_removal(ph *h, void *arg) {
+    bullc_job *job = arg;
+    own_removal *o = h->user;
+    cJSON *j = ph_job(h, bullc_job_id(job));
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "deduplicationId");
+    cr_assert(cJSON_IsString(d));
+    bullc_error err = {0};
+    int64_t *slot = &o->removed[!strcmp(bullc_job_id(job), "a2")];
+    cr_assert_eq(bullc_queue_remove_deduplication_key_of_job(h->q, d->valuestring, bullc_job_id(job), slot, &err), 0,
+                 "%s", err.message);
+    cJSON_Delete(j);
+}
+/* Asks after `after_ms` (Node: at once, then works 100 ms; or works 200 ms, then asks). */
+static void own_removal_proc(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    own_removal *o = h->user;
+    if (o->after_ms) {
+        ph_call_in(h, o->after_ms, ask_own_removal, job);
+        ph_complete_in(h, job, o->after_ms + 10, NULL);
+    } else {
+        ask_own_removal(h, job);
+        ph_complete_in(h, job, 100, NULL);
+    }
+}
+
+static ph *own_removal_case(int major, own_removal *o) {
+    ph *h = ph_new("q");
+    if (major == 5) freeReplyObject(ph_cmd("HSET %s opts.maxLenEvents 10000 version bullmq:5.81.5", ph_key(h, "meta")));
+    o->removed[0] = o->removed[1] = -1;
+    h->user = o;
+    bullc_worker_run(paused_start_worker(h, own_removal_proc, 1));
+    return h;
+}
+
+/* a1 ends its own window as it starts: a2 is added, not deduplicated */
+static void own_key_removed(int major) {
+    own_removal o = {.after_ms = 0};
+    ph *h = own_removal_case(major, &o);
+    add_dedup(h, "{\"foo\":\"bar\"}", "{\"jobId\":\"a1\",\"deduplication\":{\"id\":\"dedupId\"}}", NULL);
+    cr_assert(PH_WAIT(h, 5000, o.removed[0] >= 0), "a1 asked");
+    cr_assert_eq(o.removed[0], 1, "the key named a1: removed");
+    int st;
+    add_dedup(h, "{\"foo\":\"bar\"}", "{\"jobId\":\"a2\",\"deduplication\":{\"id\":\"dedupId\"}}", &st);
+    cr_assert_eq(st, 0, "added");
+    cr_assert(PH_WAIT(h, 5000, ph_wcount(h, 'c', "a2") == 1));
+    cr_assert_eq(o.removed[1], 1, "a2's own key, removed by a2");
+    cr_assert_eq(h->n_completed, 2);
+    cr_assert_eq(bullc_worker_bullmq_version(h->w[0]), major);
+    for (int i = 0; i < 2; i++) {
+        cJSON *j = ph_job(h, i ? "a2" : "a1");
+        ph_assert_json(j, "deduplicationId", "\"dedupId\"");
+        cJSON_Delete(j);
+    }
+    ph_end(h);
+}
+/* node: "[when job id is still present inside deduplication key] should stop deduplication" */
+Test(parity_dedup, own_key_removed) { own_key_removed(6); }
+Test(parity_dedup, own_key_removed_bullmq5) { own_key_removed(5); }
+
+/* a1's window (ttl 100) ends while it works; a2 opens one of its own
+ * before a1 asks: a1 must not end a2's window */
+static void other_jobs_key_kept(int major) {
+    own_removal o = {.after_ms = 200};
+    ph *h = own_removal_case(major, &o);
+    add_dedup(h, "{\"foo\":\"bar\"}", "{\"jobId\":\"a1\",\"deduplication\":{\"id\":\"dedupId\",\"ttl\":100}}", NULL);
+    PH_RUN_FOR(h, 105);
+    cr_assert(PH_WAIT(h, 1000, !dedup_job_id_exists(h, "dedupId")), "a1's window is over");
+    int st;
+    add_dedup(h, "{\"foo\":\"bar\"}", "{\"jobId\":\"a2\",\"deduplication\":{\"id\":\"dedupId\",\"ttl\":5000}}", &st);
+    cr_assert_eq(st, 0, "added");
+    cr_assert(PH_WAIT(h, 5000, o.removed[0] >= 0), "a1 asked");
+    cr_assert_eq(o.removed[0], 0, "the key names a2: kept");
+    cr_assert(PH_WAIT(h, 5000, ph_wcount(h, 'c', "a2") == 1));
+    cr_assert_eq(h->n_completed, 2);
+    cr_assert_eq(bullc_worker_bullmq_version(h->w[0]), major);
+    ph_end(h);
+}
+/* node: "[when job id is not present inside deduplication key] should not stop deduplication" */
+Test(parity_dedup, other_jobs_key_kept) { other_jobs_key_kept(6); }
+Test(parity_dedup, other_jobs_key_kept_bullmq5) { other_jobs_key_kept(5); }
 
 /* node: "[when ttl is provided] uses a fixed time period and emits deduplicated event" */
 Test(parity_dedup, ttl_window) {

@@ -15,7 +15,8 @@ static cJSON *call_json(const bullc__protocol *p, bullc__call_id c, const bullc_
     sds jk = bullc__job_key(ks, job, BULLC__K_JOB), deps = bullc__job_key(ks, job, BULLC__K_JOB_DEPS);
     sds unsuccessful = bullc__job_key(ks, job, BULLC__K_JOB_UNSUCCESSFUL);
     sds processed = bullc__job_key(ks, job, BULLC__K_JOB_PROCESSED);
-    const bullc__call_ctx x = {state, jk, logs, lock, deps, unsuccessful, processed};
+    sds dedup = bullc__job_key(ks, job, BULLC__K_DEDUP_ID); /* the job id as the deduplication id */
+    const bullc__call_ctx x = {state, jk, logs, lock, deps, unsuccessful, processed, dedup};
     const char *argv[BULLC__CALL_MAX_KEYS];
     size_t lens[BULLC__CALL_MAX_KEYS];
     int n = bullc__call_keys(p, c, ks, &x, argv, lens);
@@ -29,7 +30,7 @@ static cJSON *call_json(const bullc__protocol *p, bullc__call_id c, const bullc_
     cJSON_AddStringToObject(o, "args", d->args);
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(keys, cJSON_CreateString(argv[i]));
     cJSON_AddItemToObject(o, "keys", keys);
-    sdsfree(logs), sdsfree(lock), sdsfree(jk), sdsfree(deps), sdsfree(unsuccessful), sdsfree(processed);
+    sdsfree(logs), sdsfree(lock), sdsfree(jk), sdsfree(deps), sdsfree(unsuccessful), sdsfree(processed), sdsfree(dedup);
     return o;
 }
 
