@@ -2,42 +2,16 @@
 /* Node BullMQ's metrics.test.ts. The metrics scripts count a finished job in
  * the minute of the timestamp the worker sends with moveToFinished (its own
  * clock, not Redis's), and Node's tests move that clock with sinon's fake
- * Date. This executable does the same to bullc: it defines clock_gettime,
- * which the statically linked library calls, and adds an offset to
- * CLOCK_REALTIME that a processor moves forward as Node's processors call
- * clock.tick (every other clock, libuv's monotonic one included, is the
- * kernel's). The clock starts at 2017-02-07 09:24:00 UTC, as Node's does (in
- * its local time: the minute boundaries are the same). Each case runs
+ * Date; here bullc's test clock (bullc_test_clock_set) is frozen at
+ * 2017-02-07 09:24:00 UTC, as Node's is (in its local time: the minute
+ * boundaries are the same), and each processor moves it by the job's timing
+ * with bullc_test_clock_tick, as Node's call clock.tick. Each case runs
  * speaking BullMQ 6 and 5. */
-#include <stdatomic.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
 #include "test_parity_util.h"
 
-static _Atomic int64_t fake_offset_ms;
-
-int clock_gettime(clockid_t id, struct timespec *ts) {
-    int rc = (int)syscall(SYS_clock_gettime, id, ts);
-    int64_t off = atomic_load(&fake_offset_ms);
-    if (rc == 0 && id == CLOCK_REALTIME && off) {
-        int64_t ns = (int64_t)ts->tv_nsec + (off % 1000) * 1000000;
-        ts->tv_sec += (time_t)(off / 1000 + (ns >= 1000000000) - (ns < 0));
-        ts->tv_nsec = (long)((ns % 1000000000 + 1000000000) % 1000000000);
-    }
-    return rc;
-}
-
-static int64_t real_now_ms(void) {
-    struct timespec ts;
-    syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* clock.setSystemTime(new Date('2017-02-07 9:24:00')) */
-static void set_system_time(void) { atomic_store(&fake_offset_ms, 1486459440000LL - real_now_ms()); }
-static void tick(int64_t ms) { atomic_fetch_add(&fake_offset_ms, ms); }
+static void set_system_time(void) { bullc_test_clock_set(1486459440000LL); }
+static void tick(int64_t ms) { bullc_test_clock_tick(ms); }
 
 #define SECOND 1000
 #define MINUTE (60 * SECOND)
@@ -139,6 +113,7 @@ BOTH_MAJORS(completed) {
     assert_metrics(m, n, fixture, (int)(sizeof fixture / sizeof *fixture));
     cJSON_Delete(m);
     ph_end(h);
+    bullc_test_clock_set(0);
 }
 
 /* node: "should only keep metrics for "maxDataPoints"" */
@@ -154,6 +129,7 @@ BOTH_MAJORS(max_data_points) {
     assert_metrics(m, n, fixture, FIFTEEN_MINUTES_OF_POINTS);
     cJSON_Delete(m);
     ph_end(h);
+    bullc_test_clock_set(0);
 }
 
 /* node: "should gather metrics for failed jobs" */
@@ -171,6 +147,7 @@ BOTH_MAJORS(failed) {
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(c, "data")), 0, "no completed metrics");
     cJSON_Delete(c);
     ph_end(h);
+    bullc_test_clock_set(0);
 }
 
 /* node: "should get metrics with pagination" */
@@ -198,4 +175,5 @@ BOTH_MAJORS(pagination) {
     cr_assert_eq(k, points, "the pages hold every point");
     cJSON_Delete(all);
     ph_end(h);
+    bullc_test_clock_set(0);
 }
