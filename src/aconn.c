@@ -371,8 +371,15 @@ static void watch_start(bullc__aconn *c) {
     const bullc_redis_opts *o = c->opts;
     const struct bullc__sentinel_addr *s = &o->sentinels[c->watch_next % o->nsentinels];
     c->watch_retry_at = 0;
+    if (o->sentinel_tls) {
+        /* the sentinel's certificate must name it, not the master */
+        c->watch_tls = *o;
+        c->watch_tls.host = s->host;
+        c->watch_tls.port = s->port;
+        c->watch_tls.tls_server_name = NULL;
+    }
     redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
-    if (!ac || ac->err || bullc__uv_redis_attach(ac, c->loop, 0, NULL) != REDIS_OK) {
+    if (!ac || ac->err || bullc__uv_redis_attach(ac, c->loop, 0, o->sentinel_tls ? &c->watch_tls : NULL) != REDIS_OK) {
         if (ac) redisAsyncFree(ac);
         watch_lost(c);
         return;

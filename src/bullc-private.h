@@ -209,6 +209,7 @@ struct bullc_redis_opts {
     } * sentinels;
     size_t nsentinels;
     bool sentinel_resolved; /* host and port are the master's */
+    bool sentinel_tls;      /* the sentinels are spoken to over TLS */
     char *sentinel_master, *sentinel_user, *sentinel_password;
     /* Redis Cluster (cluster.c): the seed nodes; with them, host and port
      * are the master last found serving `cluster_slot`. */
@@ -597,8 +598,9 @@ struct bullc__aconn {
      * (aconn.c), so that a failover moves the connection at once, not only
      * when the old master drops it or answers READONLY. */
     redisAsyncContext *watch;
-    size_t watch_next;      /* the sentinel to subscribe on next */
-    int64_t watch_retry_at; /* uv_now when a lost subscription is made again */
+    bullc_redis_opts watch_tls; /* over TLS: the settings, naming the sentinel (borrowed strings) */
+    size_t watch_next;          /* the sentinel to subscribe on next */
+    int64_t watch_retry_at;     /* uv_now when a lost subscription is made again */
     bool switch_during_resolve;
     char switched_to[300]; /* "host:port" a +switch-master named, for the message */
     /* In a cluster: commands a MOVED, ASK, TRYAGAIN or CLUSTERDOWN answered

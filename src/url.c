@@ -334,6 +334,12 @@ int bullc_redis_opts_set_sentinel_auth(bullc_redis_opts *o, const char *user, co
     return 0;
 }
 
+int bullc_redis_opts_set_sentinel_tls(bullc_redis_opts *o, bool on) {
+    o->sentinel_tls = on;
+    return 0;
+}
+bool bullc_redis_opts_sentinel_tls(const bullc_redis_opts *o) { return o->sentinel_tls; }
+
 size_t bullc_redis_opts_sentinel_count(const bullc_redis_opts *o) { return o->nsentinels; }
 const char *bullc_redis_opts_sentinel_master(const bullc_redis_opts *o) { return o->sentinel_master; }
 
@@ -509,8 +515,13 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
         t.tls = false;
         bullc__sentinels_clear(&t);
         bullc__cluster_clear(&t);
-    } else if (!strncmp(copy, "redis+sentinel://", 17)) {
-        if ((rc = parse_sentinel_url(&t, copy + 17, err)) != 0) goto out;
+    } else if (!strncmp(copy, "redis+sentinel://", 17) || !strncmp(copy, "rediss+sentinel://", 18)) {
+        /* rediss+sentinel://: TLS to the sentinels and to the master; a
+         * later redis+sentinel:// does not turn either off (no silent
+         * fallback to plain TCP) */
+        bool tls = copy[5] == 's';
+        if (tls) t.tls = t.sentinel_tls = true;
+        if ((rc = parse_sentinel_url(&t, copy + (tls ? 18 : 17), err)) != 0) goto out;
         rc = BULLC_EINVAL;
     } else if (!strncmp(copy, "redis+cluster://", 16)) {
         if ((rc = parse_cluster_url(&t, copy + 16, err)) != 0) goto out;
@@ -653,6 +664,10 @@ static int env_tls(bullc_redis_opts *o, bullc_error *err) {
 /* REDIS_SENTINEL_PASSWORD: the sentinels' password, apart from Redis's
  * (a URL carries only the master's). */
 static int env_sentinel(bullc_redis_opts *o, bullc_error *err) {
+    const char *tls = getenv("REDIS_SENTINEL_TLS");
+    if (tls && *tls && strcmp(tls, "0") && strcmp(tls, "1"))
+        return bullc__err(err, BULLC_EINVAL, "REDIS_SENTINEL_TLS: 0 or 1, not '%s'", tls);
+    if (tls && !strcmp(tls, "1")) o->sentinel_tls = true;
     const char *pw = getenv("REDIS_SENTINEL_PASSWORD");
     if (!pw || !*pw) return 0;
     return bullc_redis_opts_set_sentinel_auth(o, o->sentinel_user, pw) ? bullc__err(err, BULLC_ENOMEM, "out of memory")
@@ -734,7 +749,7 @@ char *bullc_redis_opts_describe(const bullc_redis_opts *o, char *buf, size_t siz
     if (o->user || o->password) snprintf(auth, sizeof auth, "%s%s@", o->user ? o->user : "", o->password ? ":***" : "");
     if (o->nsentinels) {
         /* the sentinels, then the master where it was last found */
-        int n = snprintf(buf, size, "redis+sentinel://%s", auth);
+        int n = snprintf(buf, size, "redis%s+sentinel://%s", o->sentinel_tls ? "s" : "", auth);
         for (size_t i = 0; i < o->nsentinels && n >= 0 && (size_t)n < size; i++)
             n += snprintf(buf + n, size - (size_t)n, strchr(o->sentinels[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d",
                           i ? "," : "", o->sentinels[i].host, o->sentinels[i].port);

@@ -96,8 +96,11 @@ BULLC_EXPORT bool bullc_redis_opts_tls(const bullc_redis_opts *opts);
  * the master named by _set_sentinel_master (SENTINEL
  * get-master-addr-by-name), connects there and checks with ROLE that the node
  * is a master; a lost connection or a READONLY reply (the node was demoted)
- * makes the next connection ask again. Sentinels are reached over plain TCP;
- * the TLS settings, the password and the database apply to the master.
+ * makes the next connection ask again. Sentinels are reached over plain TCP
+ * unless _set_sentinel_tls(true) (ioredis's sentinelTLS); the password and
+ * the database apply to the master, the TLS settings to the master when TLS
+ * is on and to the sentinels when sentinel TLS is on (a sentinel's
+ * certificate must name its host as given, not the server name).
  * _add_sentinel appends one sentinel; _add_sentinels appends a list
  * "host:port[,host:port...]" (IPv6 as [addr]:port; on error `opts` is
  * unchanged and `err` says why); _set_host, _set_unix and a redis://,
@@ -109,6 +112,12 @@ BULLC_EXPORT int bullc_redis_opts_add_sentinel(bullc_redis_opts *opts, const cha
 BULLC_EXPORT int bullc_redis_opts_add_sentinels(bullc_redis_opts *opts, const char *list, bullc_error *err);
 BULLC_EXPORT int bullc_redis_opts_set_sentinel_master(bullc_redis_opts *opts, const char *name);
 BULLC_EXPORT int bullc_redis_opts_set_sentinel_auth(bullc_redis_opts *opts, const char *user, const char *password);
+/* TLS to the sentinels on or off (off by default; a rediss+sentinel:// URL
+ * turns it on with TLS to the master). Returns 0. Any thread that owns
+ * `opts`. */
+BULLC_EXPORT int bullc_redis_opts_set_sentinel_tls(bullc_redis_opts *opts, bool on);
+/* Whether the sentinels are spoken to over TLS. */
+BULLC_EXPORT bool bullc_redis_opts_sentinel_tls(const bullc_redis_opts *opts);
 /* How many sentinels are set (0: not through Sentinel), and the master's name
  * (borrowed; NULL when unset). */
 BULLC_EXPORT size_t bullc_redis_opts_sentinel_count(const bullc_redis_opts *opts);

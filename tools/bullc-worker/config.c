@@ -519,7 +519,8 @@ static int load_file(bw_config *cfg, file_state *fs) {
             /* flags win over the file */
             if (!cli_tls_flags[ti].arg) {
                 if (!cJSON_IsBool(item)) return fail("%s must be true or false", where);
-                if (!cfg->tls.insecure) cfg->tls.insecure = cJSON_IsTrue(item);
+                if (!cli_tls_given(&cfg->tls, ti) && cJSON_IsTrue(item))
+                    cli_tls_set(&cfg->tls, cli_tls_flags[ti].name, NULL);
             } else {
                 if (!cJSON_IsString(item) || !*item->valuestring)
                     return fail("%s must be a %s", where, ti >= 5 ? "string" : "path or name");

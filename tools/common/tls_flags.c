@@ -33,6 +33,10 @@ const cli_tls_flag cli_tls_flags[CLI_TLS_NFLAGS] = {
      "Redis Cluster: a seed node to ask for the slot map (repeatable, or\n"
      "HOST:PORT,HOST:PORT...; the prefix or queue needs a hash tag)",
      "cluster"},
+    {"sentinel-tls", NULL,
+     "Sentinel: speak TLS to the sentinels too, with the TLS settings\n"
+     "(ioredis's sentinelTLS; rediss+sentinel:// URLs turn it on; REDIS_SENTINEL_TLS=1)",
+     "sentinelTLS"},
 };
 
 static int store(cli_tls *t, int i, const char *value) {
@@ -64,11 +68,14 @@ static int store(cli_tls *t, int i, const char *value) {
     case 7:
         t->sentinel_password = value;
         break;
-    default:
+    case 8:
         if (t->nclusters <= CLI_MAX_SENTINEL_FLAGS) {
             if (t->nclusters < CLI_MAX_SENTINEL_FLAGS) t->clusters[t->nclusters] = value;
             t->nclusters++;
         }
+        break;
+    default:
+        t->sentinel_tls = !value || strcmp(value, "false") != 0;
         break;
     }
     return i;
@@ -76,8 +83,12 @@ static int store(cli_tls *t, int i, const char *value) {
 
 bool cli_tls_given(const cli_tls *t, int i) {
     const char *const v[CLI_TLS_NFLAGS] = {
-        t->ca, t->cert, t->key, t->server_name, NULL, NULL, t->sentinel_master, t->sentinel_password, NULL};
-    return i == 4 ? t->insecure : i == 5 ? t->nsentinels > 0 : i == 8 ? t->nclusters > 0 : v[i] != NULL;
+        t->ca, t->cert, t->key, t->server_name, NULL, NULL, t->sentinel_master, t->sentinel_password, NULL, NULL};
+    return i == 4   ? t->insecure
+           : i == 5 ? t->nsentinels > 0
+           : i == 8 ? t->nclusters > 0
+           : i == 9 ? t->sentinel_tls
+                    : v[i] != NULL;
 }
 
 int cli_tls_set(cli_tls *t, const char *name, const char *value) {
@@ -142,6 +153,7 @@ int cli_tls_apply(const cli_tls *t, bullc_redis_opts *o, bullc_error *err) {
         }
     if (!rc && t->sentinel_master) rc = bullc_redis_opts_set_sentinel_master(o, t->sentinel_master);
     if (!rc && t->sentinel_password) rc = bullc_redis_opts_set_sentinel_auth(o, NULL, t->sentinel_password);
+    if (!rc && t->sentinel_tls) rc = bullc_redis_opts_set_sentinel_tls(o, true);
     if (rc) {
         snprintf(err->message, sizeof err->message, "Sentinel settings: %s", bullc_strerror(rc));
         return err->code = rc;

@@ -21,6 +21,7 @@ typedef struct cli_tls {
     /* --cluster (repeatable, each HOST:PORT[,HOST:PORT...]) */
     const char *clusters[CLI_MAX_SENTINEL_FLAGS];
     int nclusters;
+    bool sentinel_tls;
 } cli_tls;
 
 /* One flag: its name without "--", its argument's name (NULL: none), its
@@ -28,7 +29,7 @@ typedef struct cli_tls {
 typedef struct cli_tls_flag {
     const char *name, *arg, *help, *file_key;
 } cli_tls_flag;
-#define CLI_TLS_NFLAGS 9
+#define CLI_TLS_NFLAGS 10
 extern const cli_tls_flag cli_tls_flags[CLI_TLS_NFLAGS];
 
 /* Stores `value` when `name` (without "--") is a connection flag and returns
