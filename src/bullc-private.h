@@ -259,7 +259,13 @@ int bullc__cluster_route(bullc_redis_opts *o, const char *prefix, const char *na
  * `o` as it is. */
 int bullc__cluster_slot_of(const bullc_redis_opts *o, const char *prefix, const char *name, int *slot,
                            bullc_error *err);
+/* The slot of the queue "<prefix>:<name>" (`qualified`); BULLC_EINVAL when
+ * it carries no hash tag. The one place the hash-tag rule is checked. */
+int bullc__cluster_queue_slot(const char *qualified, int *slot, bullc_error *err);
 enum { BULLC__CLUSTER_NONE, BULLC__CLUSTER_MOVED, BULLC__CLUSTER_RETRY };
+/* What kind of redirection a reply is, with no side effect (NONE, MOVED or
+ * RETRY as below). */
+int bullc__cluster_reply_kind(const redisReply *r);
 /* What a reply asks of a cluster client: NONE (an ordinary reply), MOVED
  * (the slot's master is elsewhere: written into `o`, reconnect and resend)
  * or RETRY (ASK, TRYAGAIN, CLUSTERDOWN: the command did not run; send it

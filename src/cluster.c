@@ -39,21 +39,26 @@ static bool has_hash_tag(const char *s) {
     return c && c > o + 1;
 }
 
+int bullc__cluster_queue_slot(const char *qualified, int *slot, bullc_error *err) {
+    if (!has_hash_tag(qualified))
+        return bullc__err(err, BULLC_EINVAL,
+                          "Redis Cluster needs a hash-tagged prefix such as \"{bull}\" (or a queue name with one): "
+                          "all of queue '%s''s keys must share a slot",
+                          qualified);
+    /* BullMQ's keys are <prefix>:<name>:<suffix>: the tag decides the slot */
+    *slot = bullc__cluster_key_slot(qualified, strlen(qualified));
+    return 0;
+}
+
 int bullc__cluster_slot_of(const bullc_redis_opts *o, const char *prefix, const char *name, int *slot,
                            bullc_error *err) {
     *slot = -1;
     if (!o || !o->ncluster) return 0;
-    if (!has_hash_tag(prefix) && !has_hash_tag(name))
-        return bullc__err(err, BULLC_EINVAL,
-                          "Redis Cluster needs a hash-tagged prefix such as \"{bull}\" (or a queue name with one): "
-                          "all of queue '%s''s keys must share a slot",
-                          name);
-    /* BullMQ's keys are prefix:name:suffix; the tag decides the slot */
-    sds key = sdscatprintf(sdsempty(), "%s:%s:", prefix, name);
-    if (!key) return bullc__err(err, BULLC_ENOMEM, "out of memory");
-    *slot = bullc__cluster_key_slot(key, sdslen(key));
-    sdsfree(key);
-    return 0;
+    sds q = sdscatprintf(sdsempty(), "%s:%s", prefix, name);
+    if (!q) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    int rc = bullc__cluster_queue_slot(q, slot, err);
+    sdsfree(q);
+    return rc;
 }
 
 int bullc__cluster_route(bullc_redis_opts *o, const char *prefix, const char *name, bullc_error *err) {
@@ -150,11 +155,17 @@ int bullc__cluster_resolve(bullc_redis_opts *o, bullc_error *err) {
                       why);
 }
 
-int bullc__cluster_redirect(bullc_redis_opts *o, const redisReply *r) {
-    if (!o->ncluster || !r || r->type != REDIS_REPLY_ERROR || !r->str) return BULLC__CLUSTER_NONE;
+int bullc__cluster_reply_kind(const redisReply *r) {
+    if (!r || r->type != REDIS_REPLY_ERROR || !r->str) return BULLC__CLUSTER_NONE;
+    if (!strncmp(r->str, "MOVED ", 6)) return BULLC__CLUSTER_MOVED;
     if (!strncmp(r->str, "ASK ", 4) || !strncmp(r->str, "TRYAGAIN", 8) || !strncmp(r->str, "CLUSTERDOWN", 11))
         return BULLC__CLUSTER_RETRY;
-    if (strncmp(r->str, "MOVED ", 6)) return BULLC__CLUSTER_NONE;
+    return BULLC__CLUSTER_NONE;
+}
+
+int bullc__cluster_redirect(bullc_redis_opts *o, const redisReply *r) {
+    int kind = o->ncluster ? bullc__cluster_reply_kind(r) : BULLC__CLUSTER_NONE;
+    if (kind != BULLC__CLUSTER_MOVED) return kind;
     /* MOVED <slot> <host>:<port> (an empty host: the node that answered) */
     char *end;
     long slot = strtol(r->str + 6, &end, 10);

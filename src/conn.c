@@ -393,14 +393,10 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
  * connection's backoff does, while a slot migrates or a failover ends.
  * Frees the reply when it says to resend. */
 static bool cluster_resend(bullc__conn *c, redisReply *r, int *tries) {
-    if (!c->opts->ncluster || r->type != REDIS_REPLY_ERROR || c->unread || ++*tries > 50) return false;
-    if (!strncmp(r->str, "MOVED ", 6)) {
-        freeReplyObject(r);
-        return true;
-    }
-    if (strncmp(r->str, "ASK ", 4) && strncmp(r->str, "TRYAGAIN", 8) && strncmp(r->str, "CLUSTERDOWN", 11))
-        return false;
+    int kind = c->opts->ncluster ? bullc__cluster_reply_kind(r) : BULLC__CLUSTER_NONE;
+    if (kind == BULLC__CLUSTER_NONE || c->unread || ++*tries > 50) return false;
     freeReplyObject(r);
+    if (kind == BULLC__CLUSTER_MOVED) return true;
     unsigned n = *tries > 5 ? 5 : (unsigned)*tries;
     long ms = (long)(25u << n) / 2 + (long)bullc__random_below((25u << n) / 2 + 1);
     nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);

@@ -525,12 +525,8 @@ static int route_tx(flow_tx *tx, bullc_error *err) {
     int slot = -1;
     for (size_t i = 0; i < tx->n; i++) {
         const sds q = tx->entries[i].queue->qualified;
-        int s = bullc__cluster_key_slot(q, sdslen(q));
-        if (!strchr(q, '{'))
-            return bullc__err(err, BULLC_EINVAL,
-                              "Redis Cluster needs a hash-tagged prefix such as \"{bull}\" (or a queue name with "
-                              "one): all of queue '%s''s keys must share a slot",
-                              q);
+        int s, rc = bullc__cluster_queue_slot(q, &s, err);
+        if (rc) return rc;
         if (slot >= 0 && s != slot)
             return bullc__err(err, BULLC_EINVAL,
                               "Redis Cluster: a flow's queues must share one hash tag (one slot); '%s' differs", q);
