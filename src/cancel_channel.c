@@ -29,9 +29,9 @@ struct bullc_cancel_listener {
     void *close_data;
 };
 
-static sds channel_of(const char *prefix, const char *queue) {
-    return sdscatfmt(sdsempty(), "%s:%s:bullc:cancel", prefix, queue);
-}
+/* The channel of a queue whose base key is "<prefix>:<queue>:"; a
+ * canceller's reply list is named after it. */
+static sds channel_of(const char *base) { return sdscat(sdsnew(base), "bullc:cancel"); }
 
 static void ignore_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     (void)c, (void)r, (void)err, (void)data;
@@ -137,7 +137,7 @@ int bullc_cancel_listener_add(bullc_cancel_listener *l, bullc_worker *w, bullc_e
         l->members = m;
         l->cap = cap;
     }
-    sds ch = channel_of(w->prefix, w->queue);
+    sds ch = channel_of(w->keys.k[BULLC__K_BASE]);
     if (!ch) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     bool known = false;
     for (int i = 0; i < l->nmembers; i++) known |= !strcmp(l->members[i].channel, ch);
@@ -232,8 +232,7 @@ static int publish(bullc_queue *q, const char *msg, long long *receivers, bullc_
     bullc__args a;
     bullc__args_init(&a);
     bullc__args_add(&a, "PUBLISH");
-    /* the base key is "<prefix>:<queue>:" */
-    bullc__args_own(&a, sdscat(sdsdup(ks->k[BULLC__K_BASE]), "bullc:cancel"));
+    bullc__args_own(&a, channel_of(ks->k[BULLC__K_BASE]));
     bullc__args_add(&a, msg);
     redisReply *r = NULL;
     int rc = run(q, &a, &r, err);
@@ -282,7 +281,8 @@ int bullc_queue_cancel_job(bullc_queue *q, const char *job_id, const char *reaso
     if (!token) return not_held(q, job_id, err);
     char uuid[37], by[64] = "";
     bullc__uuid4(uuid);
-    sds reply = sdscatfmt(sdsdup(bullc__queue_keys(q)->k[BULLC__K_BASE]), "bullc:cancel:%s", uuid);
+    sds reply = channel_of(bullc__queue_keys(q)->k[BULLC__K_BASE]);
+    if (reply) reply = sdscatfmt(reply, ":%s", uuid);
     sds msg = reply ? request(job_id, token, reason, reply) : NULL;
     long long receivers = 0;
     if (!msg)
