@@ -10,7 +10,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { track } = require('./children');
-const { Job, eventually, redisUrl } = require('./harness');
+const { Job, eventually, newQueue, newQueueEvents, redisUrl, uniquePrefix } = require('./harness');
 
 function binDir() {
   const d = process.env.BULLC_BIN_DIR;
@@ -229,6 +229,21 @@ const freePort = () =>
     s.on('error', reject);
   });
 
+// A queue under a fresh prefix with a QueueEvents collecting its 'failed'
+// events, and (with `args`) a bullc-worker serving it; the Node handles go
+// on `closers`. What the cancellation tests start from.
+async function watchedQueue(tag, closers, args) {
+  const prefix = uniquePrefix(tag);
+  const queue = newQueue('jobs', prefix);
+  const events = newQueueEvents('jobs', prefix);
+  closers.push(events, queue);
+  await events.waitUntilReady();
+  const failed = [];
+  events.on('failed', e => failed.push(e));
+  const w = args && (await startReady(['--queue', 'jobs', '--drain-delay', '1', ...args], { prefix }));
+  return { prefix, queue, failed, w };
+}
+
 module.exports = {
   freePort,
   Proc,
@@ -242,5 +257,6 @@ module.exports = {
   startReady,
   startWorker,
   tmpDir,
+  watchedQueue,
   workerPath,
 };

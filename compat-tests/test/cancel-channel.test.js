@@ -12,8 +12,8 @@ const { describe, it, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { bullc, closeAll, eventually, newQueue, newQueueEvents, newWorker, uniquePrefix } = require('../lib/harness');
-const { finished, killAll, pluginPath, script, startReady, tmpDir } = require('../lib/worker-proc');
+const { bullc, closeAll, eventually, newWorker } = require('../lib/harness');
+const { finished, killAll, pluginPath, script, tmpDir, watchedQueue } = require('../lib/worker-proc');
 
 const reaped = pid => !fs.existsSync(`/proc/${pid}`);
 const HELPERS = path.join(__dirname, '..', '..', 'tools', 'bullc-worker', 'helpers');
@@ -30,17 +30,7 @@ sleep 30 & wait $!`);
     await closeAll(closers);
   });
 
-  async function setup(tag, args) {
-    const prefix = uniquePrefix(tag);
-    const queue = newQueue('jobs', prefix);
-    const events = newQueueEvents('jobs', prefix);
-    closers.push(events, queue);
-    await events.waitUntilReady();
-    const failed = [];
-    events.on('failed', e => failed.push(e));
-    const w = args && (await startReady(['--queue', 'jobs', '--drain-delay', '1', ...args], { prefix }));
-    return { prefix, queue, failed, w };
-  }
+  const setup = (tag, args) => watchedQueue(tag, closers, args);
 
   async function cancelled(queue, failed, id, reason) {
     const j = await finished(queue, id, 10000);

@@ -12,8 +12,8 @@ const { describe, it, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { closeAll, eventually, newQueue, newQueueEvents, uniquePrefix } = require('../lib/harness');
-const { alive, finished, killAll, script, startReady, tmpDir } = require('../lib/worker-proc');
+const { closeAll, eventually, newQueue, uniquePrefix } = require('../lib/harness');
+const { alive, finished, killAll, script, startReady, tmpDir, watchedQueue } = require('../lib/worker-proc');
 
 const REASON = 'cancelled by SIGUSR1';
 
@@ -39,17 +39,7 @@ esac`,
     await closeAll(closers);
   });
 
-  async function setup(tag, args) {
-    const prefix = uniquePrefix(tag);
-    const queue = newQueue('jobs', prefix);
-    const events = newQueueEvents('jobs', prefix);
-    closers.push(events, queue);
-    await events.waitUntilReady();
-    const failed = [];
-    events.on('failed', e => failed.push(e));
-    const w = await startReady(['--queue', 'jobs', '--drain-delay', '1', ...args], { prefix });
-    return { queue, failed, w };
-  }
+  const setup = (tag, args) => watchedQueue(tag, closers, args);
 
   const pidFile = (id, attempt) => path.join(dir, `pid-${id}-${attempt}`);
   const pidOf = (id, attempt = 1) =>

@@ -86,7 +86,7 @@ Test(cancel_channel, reaches_the_worker_holding_the_job) {
     cr_assert_eq(cancel_from_thread(h, &c, "q", id, "stop", 5000), 0, "%s", c.err.message);
     cr_assert_str_eq(c.by, bullc_worker_id(w));
     cr_assert(PH_WAIT(h, 10000, h->n_failed == 1));
-    cr_assert_str_eq(h->wev[h->nwev - 1].text, "stop");
+    cr_assert_str_eq(ph_wget(h, 'f', 0)->text, "stop");
     cJSON *j = ph_job(h, id);
     ph_assert_json(j, "failedReason", "\"stop\"");
     cJSON_Delete(j);
@@ -124,8 +124,8 @@ Test(cancel_channel, one_listener_many_queues_and_the_token_checked) {
     cr_assert_eq(cancel_from_thread(h, &c, "b", idb, NULL, 5000), 0, "%s", c.err.message);
     cr_assert_str_eq(c.by, bullc_worker_id(wb));
     cr_assert(PH_WAIT(h, 10000, h->n_failed == 1));
-    cr_assert_str_eq(h->wev[h->nwev - 1].text, "This operation was aborted");
-    cr_assert_eq(h->wev[h->nwev - 1].widx, 1);
+    cr_assert_str_eq(ph_wget(h, 'f', 0)->text, "This operation was aborted");
+    cr_assert_eq(ph_wget(h, 'f', 0)->widx, 1);
     /* queue a's job under a token its worker does not hold */
     char lock[160];
     snprintf(lock, sizeof lock, "%s:a:%s:lock", h->prefix, ida);
