@@ -120,36 +120,30 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     connection_ended(c, &err);
 }
 
+/* Each setup reply's command kind, as the callbacks' private data (static:
+ * it outlives the context). */
+static const int setup_kinds[] = {BULLC__SETUP_AUTH, BULLC__SETUP_ROLE, BULLC__SETUP_SELECT, BULLC__SETUP_NAME,
+                                  BULLC__SETUP_READY};
+
 static void setup_reply(redisAsyncContext *ac, void *reply, void *priv) {
     bullc__aconn *c = ac->data;
     redisReply *r = reply;
-    const char *what = priv;
+    int kind = *(const int *)priv;
     /* the connection is going away (on_disconnect handles it), or being
      * dropped after a refused step: later setup replies change nothing */
     if (!r || (ac->c.flags & REDIS_DISCONNECTING)) return;
-    bullc_error role_err;
-    if (!strcmp(what, "ROLE") && !bullc__sentinel_role_is_master(r, c->opts, &role_err)) {
-        /* not the master (yet): drop it and ask the sentinels again */
-        c->attempts++;
-        if (c->on_down) c->on_down(c, &role_err, c->hook_data);
-        c->state = ACONN_CONNECTING;
-        redisAsyncDisconnect(ac);
-        return;
-    }
-    if (r->type == REDIS_REPLY_ERROR && strcmp(what, "CLIENT") && strcmp(what, "ROLE")) {
-        /* AUTH or SELECT refused: report, drop, retry later (the password
-         * may be fixed server-side; a program checks at start). */
-        bullc_error err;
-        char where[256];
-        bullc_redis_opts_describe(c->opts, where, sizeof where);
-        bullc__err(&err, BULLC_EAUTH, "%s refused by %s: %.*s", what, where, (int)r->len, r->str);
+    bullc_error err;
+    if (bullc__conn_setup_check(kind, r, c->opts, &err)) {
+        /* AUTH or SELECT refused, or not the master (yet): report, drop,
+         * retry later (the password may be fixed server-side; a program
+         * checks at start; the sentinels are asked again). */
         c->attempts++;
         if (c->on_down) c->on_down(c, &err, c->hook_data);
         c->state = ACONN_CONNECTING; /* not ready; the disconnect below retries */
         redisAsyncDisconnect(ac);
         return;
     }
-    if (!strcmp(what, "READY")) {
+    if (kind == BULLC__SETUP_READY) {
         c->state = ACONN_READY;
         c->attempts = 0;
         c->generation++;
@@ -274,28 +268,14 @@ static void connect_now(bullc__aconn *c) {
     c->ac = ac;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    /* Queued before the connection completes; hiredis sends them first. */
-    if (o->password) {
-        const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
-        redisAsyncCommandArgv(ac, setup_reply, "AUTH", o->user ? 3 : 2, a, NULL);
-    }
-    if (o->nsentinels) {
-        /* a sentinel's answer may lag a failover: the node must say master */
-        const char *a[1] = {"ROLE"};
-        redisAsyncCommandArgv(ac, setup_reply, "ROLE", 1, a, NULL);
-    }
-    if (o->db) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", o->db);
-        const char *a[2] = {"SELECT", db};
-        redisAsyncCommandArgv(ac, setup_reply, "SELECT", 2, a, NULL);
-    }
-    if (c->name) {
-        const char *a[3] = {"CLIENT", "SETNAME", c->name};
-        redisAsyncCommandArgv(ac, setup_reply, "CLIENT", 3, a, NULL);
-    }
+    /* The hand-shake (conn_setup.c), queued before the connection completes:
+     * hiredis sends it first; a PING after it says when it is done. */
+    bullc__conn_setup s;
+    bullc__conn_setup_build(&s, o, c->name);
+    for (int i = 0; i < s.n; i++)
+        redisAsyncCommandArgv(ac, setup_reply, (void *)&setup_kinds[s.cmd[i].kind], s.cmd[i].argc, s.cmd[i].argv, NULL);
     const char *ping[1] = {"PING"};
-    redisAsyncCommandArgv(ac, setup_reply, "READY", 1, ping, NULL);
+    redisAsyncCommandArgv(ac, setup_reply, (void *)&setup_kinds[BULLC__SETUP_READY], 1, ping, NULL);
     arm_timer(c);
 }
 
@@ -535,10 +515,11 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     bullc__aconn *c = cmd->conn;
     (void)ac;
     redisReply *r = reply;
-    if (r && r->type == REDIS_REPLY_ERROR && c->opts->ncluster && c->state != ACONN_CLOSING &&
+    int cls = bullc__reply_class(r, c->opts);
+    if ((cls == BULLC__REPLY_MOVED || cls == BULLC__REPLY_RETRY) && c->state != ACONN_CLOSING &&
         cluster_redirected(c, cmd, r))
         return;
-    if (cmd->script && bullc__reply_is_noscript(r) && c->ac &&
+    if (cmd->script && cls == BULLC__REPLY_NOSCRIPT && c->ac &&
         !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
         /* Resend as EVAL (which caches the script again); the command stays
          * in the list, now waiting for the EVAL's reply. The arguments after
@@ -578,15 +559,14 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
                        bullc_redis_opts_describe(c->opts, where, sizeof where), (int)cmd->timeout_ms);
         } else
             bullc__err(&err, BULLC_ECONN, "connection to Redis lost");
-    } else if (r->type == REDIS_REPLY_ERROR) {
+    } else if (cls != BULLC__REPLY_FINE) {
         bullc__reply_err(r, &err);
     }
     cmd->cb(c, r, &err, cmd->data);
     free(cmd);
     /* READONLY through Sentinel: the node was demoted by a failover; the
      * reconnection asks the sentinels where the master went. */
-    if (c->opts->nsentinels && bullc__reply_is_readonly(r) && c->ac &&
-        !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+    if (cls == BULLC__REPLY_READONLY && c->ac && !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
         redisAsyncDisconnect(c->ac);
     if (c->state == ACONN_READY) arm_timer(c);
 }

@@ -238,9 +238,6 @@ int bullc__sentinel_resolve(bullc_redis_opts *o, bullc_error *err);
 void bullc__note_reason(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Whether a ROLE reply names a master; `err` says what it named otherwise. */
 bool bullc__sentinel_role_is_master(const redisReply *r, const bullc_redis_opts *o, bullc_error *err);
-/* A READONLY error: the node was demoted under us (a failover); the
- * connection is dropped so that the next one asks the sentinels again. */
-bool bullc__reply_is_readonly(const redisReply *r);
 
 /* ---- cluster.c ---------------------------------------------------------- */
 /* Redis Cluster's slot of a key (CRC16 of its hash tag, or of the key). */
@@ -309,8 +306,6 @@ char *bullc__resp_script_write(char *p, const bullc__script *s, int argc, const 
 /* Appends the whole call to `out`; NULL when out of memory (`out` intact). */
 sds bullc__resp_script_cat(sds out, const bullc__script *s, int argc, const char *const *argv, const size_t *lens,
                            bool eval);
-/* Whether `r` is Redis's NOSCRIPT error (the script cache lost the SHA1). */
-bool bullc__reply_is_noscript(const redisReply *r);
 
 /* ---- tls.c: TLS over a connected socket (OpenSSL) --------------------- */
 struct ssl_st;
@@ -333,6 +328,64 @@ ssize_t bullc__tls_write(struct ssl_st *ssl, const char *buf, size_t n, bullc_er
 bool bullc__tls_alive(struct ssl_st *ssl, int fd);
 size_t bullc__tls_pending(struct ssl_st *ssl);
 void bullc__tls_free(struct ssl_st *ssl);
+
+/* ---- conn_setup.c: a connection's hand-shake and Redis's error replies -- */
+/* The hand-shake every connection sends right after connecting, built once
+ * for conn.c and aconn.c: AUTH, ROLE (through Sentinel), SELECT, CLIENT
+ * SETNAME, in that order, each only when configured. */
+enum {
+    BULLC__SETUP_AUTH,
+    BULLC__SETUP_ROLE,
+    BULLC__SETUP_SELECT,
+    BULLC__SETUP_NAME,
+    BULLC__SETUP_READY /* aconn.c's PING after the others: not built here */
+};
+typedef struct bullc__setup_cmd {
+    int kind; /* BULLC__SETUP_* */
+    int argc;
+    const char *argv[3];
+} bullc__setup_cmd;
+typedef struct bullc__conn_setup {
+    int n;
+    bullc__setup_cmd cmd[4];
+    char db[16];
+} bullc__conn_setup;
+/* Fills `s` from `o` and `client_name` (NULL: no name), whose strings it
+ * borrows; argv may point into `s` itself, so it is used where it was built,
+ * never copied. */
+void bullc__conn_setup_build(bullc__conn_setup *s, const bullc_redis_opts *o, const char *client_name);
+/* Whether the reply to a hand-shake command of `kind` lets the set-up go
+ * on: 0, or BULLC_EAUTH (AUTH or SELECT refused) or BULLC_ECONN (ROLE: not
+ * the master yet) with `err` set. A refused CLIENT SETNAME is fine (best
+ * effort). */
+int bullc__conn_setup_check(int kind, const redisReply *r, const bullc_redis_opts *o, bullc_error *err);
+/* What a reply asks of a connection, decided here for both stacks:
+ * FINE (not an error), ERROR (hand it to the caller), NOSCRIPT (send the
+ * script call again as EVAL, once), NOAUTH / DENIED (a password missing or
+ * refused: BULLC_EAUTH), READONLY (through Sentinel: the node was demoted,
+ * reconnect), LOADING / BUSY (reported as errors: the caller's own retry
+ * decides), MOVED and RETRY (ASK, TRYAGAIN, CLUSTERDOWN: in a cluster, the
+ * command did not run; cluster.c's classifier). With `o`, READONLY counts
+ * only through Sentinel and MOVED / RETRY only in a cluster; NULL: always. */
+enum {
+    BULLC__REPLY_FINE,
+    BULLC__REPLY_ERROR,
+    BULLC__REPLY_NOSCRIPT,
+    BULLC__REPLY_NOAUTH,
+    BULLC__REPLY_DENIED,
+    BULLC__REPLY_READONLY,
+    BULLC__REPLY_LOADING,
+    BULLC__REPLY_BUSY,
+    BULLC__REPLY_MOVED,
+    BULLC__REPLY_RETRY,
+};
+int bullc__reply_class(const redisReply *r, const bullc_redis_opts *o);
+/* Whether `r` is Redis's NOSCRIPT error (the script cache lost the SHA1). */
+bool bullc__reply_is_noscript(const redisReply *r);
+/* A READONLY error: the node was demoted under us (a failover). */
+bool bullc__reply_is_readonly(const redisReply *r);
+/* Maps a Redis error reply to a bullc code and message. */
+int bullc__reply_err(const redisReply *r, bullc_error *err);
 
 /* ---- conn.c: a synchronous connection --------------------------------- */
 typedef struct bullc__conn {
@@ -382,8 +435,6 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err);
  * (then sets it): an EVALSHA inside MULTI cannot fall back to EVAL. */
 int bullc__conn_load_scripts(bullc__conn *c, const bullc__script *const *scripts, size_t n, unsigned *loaded,
                              bullc_error *err);
-/* Maps a Redis error reply to a bullc code and message. */
-int bullc__reply_err(const redisReply *r, bullc_error *err);
 
 /* ---- codec.c: msgpack as Node's msgpackr writes it and Lua reads it ---- */
 typedef struct bullc__packbuf {

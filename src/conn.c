@@ -159,35 +159,27 @@ static redisReply *roundtrip(bullc__conn *c, int argc, const char **argv, const 
     return r;
 }
 
-/* Runs one setup command right after connecting. */
-static int setup_cmd(bullc__conn *c, bullc_error *err, int code, int argc, const char **argv) {
-    int rc = 0;
-    redisReply *r = roundtrip(c, argc, argv, "while setting up the connection to", err, &rc);
-    if (!r) return rc;
-    if (r->type == REDIS_REPLY_ERROR) {
-        char where[256];
-        bullc_redis_opts_describe(c->opts, where, sizeof where);
-        /* argv[0] names the command, never its arguments (AUTH's password) */
-        rc = bullc__err(err, code, "%s refused by %s: %.*s", argv[0], where, (int)r->len, r->str);
-        bullc__conn_drop(c);
+/* The hand-shake (conn_setup.c), one command and its reply at a time. */
+static int setup(bullc__conn *c, bullc_error *err) {
+    bullc__conn_setup s;
+    bullc__conn_setup_build(&s, c->opts, c->client_name);
+    for (int i = 0; i < s.n; i++) {
+        bullc__setup_cmd *cmd = &s.cmd[i];
+        int rc = 0;
+        redisReply *r = roundtrip(c, cmd->argc, cmd->argv,
+                                  cmd->kind == BULLC__SETUP_ROLE   ? "while asking the role of"
+                                  : cmd->kind == BULLC__SETUP_NAME ? "while naming the connection to"
+                                                                   : "while setting up the connection to",
+                                  err, &rc);
+        if (!r) return rc;
+        rc = bullc__conn_setup_check(cmd->kind, r, c->opts, err);
+        freeReplyObject(r);
+        if (rc) {
+            bullc__conn_drop(c);
+            return rc;
+        }
     }
-    freeReplyObject(r);
-    return rc;
-}
-
-/* Through Sentinel: the node must say it is a master (ROLE), as ioredis
- * checks, since a sentinel's answer may lag a failover. */
-static int check_role(bullc__conn *c, bullc_error *err) {
-    const char *a[1] = {"ROLE"};
-    int rc = 0;
-    redisReply *r = roundtrip(c, 1, a, "while asking the role of", err, &rc);
-    if (!r) return rc;
-    if (!bullc__sentinel_role_is_master(r, c->opts, err)) {
-        rc = BULLC_ECONN;
-        bullc__conn_drop(c);
-    }
-    freeReplyObject(r);
-    return rc;
+    return 0;
 }
 
 static int connect_once(bullc__conn *c, bullc_error *err);
@@ -241,56 +233,21 @@ static int connect_once(bullc__conn *c, bullc_error *err) {
     if (!o->unix_path) redisEnableKeepAlive(c->ctx);
     if (redisSetTimeout(c->ctx, tv_ms(o->command_timeout_ms)) != REDIS_OK)
         return ctx_err(c, err, "cannot set timeout on");
-    int rc = 0;
-    if (o->password) {
-        const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
-        if ((rc = setup_cmd(c, err, BULLC_EAUTH, o->user ? 3 : 2, a))) return rc;
-    }
-    if (o->nsentinels && (rc = check_role(c, err))) return rc;
-    if (o->db) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", o->db);
-        const char *a[2] = {"SELECT", db};
-        if ((rc = setup_cmd(c, err, BULLC_EAUTH, 2, a))) return rc;
-    }
-    if (c->client_name) {
-        const char *a[3] = {"CLIENT", "SETNAME", c->client_name};
-        redisReply *r = roundtrip(c, 3, a, "while naming the connection to", err, &rc);
-        /* Managed Redis services may forbid CLIENT: naming is best effort. */
-        if (!r) return rc;
-        freeReplyObject(r);
-    }
+    int rc = setup(c, err);
+    if (rc) return rc;
     c->generation++;
     return 0;
 }
 
-/* Redis asks for a password in two ways: NOAUTH, or, for a command of more
- * than 10 arguments sent before AUTH (a script call), a protocol error
- * about an "unauthenticated" request, which says nothing about passwords. */
-static bool wants_auth(const char *s) { return !strncmp(s, "NOAUTH", 6) || strstr(s, "unauthenticated") != NULL; }
-
-int bullc__reply_err(const redisReply *r, bullc_error *err) {
-    const char *s = r->str ? r->str : "";
-    if (wants_auth(s))
-        return bullc__err(err, BULLC_EAUTH,
-                          "Redis wants a password (and maybe a user): give them in the URL "
-                          "(redis://[USER]:PASSWORD@HOST) or in REDIS_PASSWORD (and REDIS_USERNAME) (Redis said: %.*s)",
-                          (int)r->len, s);
-    int code = BULLC_EREDIS;
-    if (!strncmp(s, "WRONGPASS", 9) || !strncmp(s, "NOPERM", 6)) code = BULLC_EAUTH;
-    return bullc__err(err, code, "Redis error: %.*s", (int)r->len, s);
-}
-
 /* A READONLY reply through Sentinel: the node is a replica now (a
- * failover). Dropping the connection once no reply is due makes the next
- * call ask the sentinels where the master went. */
+ * failover). A MOVED in a cluster: the slot is served elsewhere (written
+ * into the settings). Dropping the connection once no reply is due makes
+ * the next call connect where the master went. */
 static void got_reply(bullc__conn *c, const redisReply *r) {
     if (c->unread) c->unread--;
-    if (c->opts->nsentinels && bullc__reply_is_readonly(r)) c->demoted = true;
-    /* A MOVED in a cluster: the slot is served elsewhere (written into the
-     * settings); the next call connects there. */
-    if (c->opts->ncluster && r && r->type == REDIS_REPLY_ERROR &&
-        bullc__cluster_redirect(c->opts, r) == BULLC__CLUSTER_MOVED)
+    int cls = bullc__reply_class(r, c->opts);
+    if (cls == BULLC__REPLY_READONLY ||
+        (cls == BULLC__REPLY_MOVED && bullc__cluster_redirect(c->opts, r) == BULLC__CLUSTER_MOVED))
         c->demoted = true;
     if (c->demoted && !c->unread) bullc__conn_drop(c);
 }
@@ -393,10 +350,10 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
  * connection's backoff does, while a slot migrates or a failover ends.
  * Frees the reply when it says to resend. */
 static bool cluster_resend(bullc__conn *c, redisReply *r, int *tries) {
-    int kind = c->opts->ncluster ? bullc__cluster_reply_kind(r) : BULLC__CLUSTER_NONE;
-    if (kind == BULLC__CLUSTER_NONE || c->unread || ++*tries > 50) return false;
+    int cls = bullc__reply_class(r, c->opts);
+    if ((cls != BULLC__REPLY_MOVED && cls != BULLC__REPLY_RETRY) || c->unread || ++*tries > 50) return false;
     freeReplyObject(r);
-    if (kind == BULLC__CLUSTER_MOVED) return true;
+    if (cls == BULLC__REPLY_MOVED) return true;
     unsigned n = *tries > 5 ? 5 : (unsigned)*tries;
     long ms = (long)(25u << n) / 2 + (long)bullc__random_below((25u << n) / 2 + 1);
     nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
@@ -427,7 +384,7 @@ int bullc__conn_eval(bullc__conn *c, const bullc__script *s, int argc, const cha
     do {
         if ((rc = bullc__conn_append_script(c, s, false, argc, argv, lens, err))) return rc;
         if ((rc = bullc__conn_read(c, &r, err))) return rc;
-        if (bullc__reply_is_noscript(r)) {
+        if (bullc__reply_class(r, c->opts) == BULLC__REPLY_NOSCRIPT) {
             /* SCRIPT FLUSH, a restart, a failover or a node new to the slot
              * lacks the script: EVAL sends the text once and caches it again
              * under the same SHA1. */

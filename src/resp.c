@@ -110,7 +110,3 @@ sds bullc__resp_script_cat(sds out, const bullc__script *s, int argc, const char
     sdsIncrLen(out, (int)(end - (out + sdslen(out))));
     return out;
 }
-
-bool bullc__reply_is_noscript(const redisReply *r) {
-    return r && r->type == REDIS_REPLY_ERROR && r->len >= 8 && !strncmp(r->str, "NOSCRIPT", 8);
-}

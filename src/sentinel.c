@@ -185,10 +185,6 @@ bool bullc__sentinel_role_is_master(const redisReply *r, const bullc_redis_opts 
     return false;
 }
 
-bool bullc__reply_is_readonly(const redisReply *r) {
-    return r && r->type == REDIS_REPLY_ERROR && r->str && !strncmp(r->str, "READONLY", 8);
-}
-
 int bullc_redis_opts_resolve(const bullc_redis_opts *opts, char *host, size_t host_size, int *port, bullc_error *err) {
     if (!opts || !host || !host_size || !port) return bullc__err(err, BULLC_EINVAL, "bullc_redis_opts_resolve: NULL");
     if (opts->unix_path) return bullc__err(err, BULLC_EINVAL, "a unix socket has no host and port");
