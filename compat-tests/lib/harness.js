@@ -222,6 +222,18 @@ async function keysOf(client, prefix) {
   return (await client.keys(`${prefix}:*`)).sort();
 }
 
+// How many 'completed' events each job has in a queue's events stream (a
+// Map of job id to count): what the exactly-once checks of the fault tests read.
+async function completedEvents(client, prefix, queueName) {
+  const completed = new Map();
+  for (const [, fields] of await client.xrange(`${prefix}:${queueName}:events`, '-', '+')) {
+    const f = {};
+    for (let i = 0; i < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+    if (f.event === 'completed') completed.set(f.jobId, (completed.get(f.jobId) || 0) + 1);
+  }
+  return completed;
+}
+
 module.exports = {
   AUTH_PASSWORD,
   Job,
@@ -236,6 +248,7 @@ module.exports = {
   bullmqVersionString,
   closeAll,
   collect,
+  completedEvents,
   connection,
   eventually,
   jobHash,

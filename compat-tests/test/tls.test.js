@@ -14,8 +14,8 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const IORedis = require('ioredis');
-const { bullc, eventually, nodeBullmq, redis, redisUrl, sleep } = require('../lib/harness');
-const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
+const { bullc, bullmqPackage, completedEvents, eventually, nodeBullmq, redis, redisUrl, sleep } = require('../lib/harness');
+const { Proc, freePort, startNode, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
 const { certs } = require('../lib/certs');
 
 const dir = tmpDir('tls');
@@ -202,4 +202,78 @@ test('usage errors exit 2: a certificate without its key, a Cluster URL for a qu
     assert.match(r.stderr, /Redis Cluster needs a hash-tagged prefix/);
   }
   await sleep(1);
+});
+
+// Node's producer over TLS for the restart case: 3,000 jobs with ids of
+// their own (an add ioredis sends again after the restart finds its job
+// there: a duplicated event, never a second job), in batches of 50.
+const RESTART_PRODUCER = `
+const fs = require('node:fs');
+const { Queue } = require(process.argv[4]);
+const [port, ca] = [Number(process.argv[1]), process.argv[2]];
+const q = new Queue('rs', { prefix: process.argv[3], streams: { events: { maxLen: 100000 } }, connection: {
+  host: '127.0.0.1', port, maxRetriesPerRequest: null, tls: { ca: fs.readFileSync(ca), servername: 'localhost' } } });
+q.on('error', () => {});
+(async () => {
+  for (let i = 0; i < 3000; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, (_, k) => q.add('j', { i: i + k }, { jobId: 'j' + (i + k) })));
+    console.log('added ' + (i + 50));
+  }
+  console.log('all added');
+  await q.close();
+})().catch(e => { console.error(e); process.exit(1); });
+`;
+
+test('the TLS server restarted while Node BullMQ adds 3,000 jobs over TLS: bullc-workers reconnect over TLS, ' +
+  'each job completed exactly once', { timeout: 120000 }, async ctx => {
+  const port = await freePort();
+  // appendonly: a restart keeps every write Redis acknowledged
+  const args = ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', f('server.crt'),
+    '--tls-key-file', f('server.key'), '--tls-ca-cert-file', f('ca.crt'), '--tls-auth-clients', 'no', '--save', '',
+    '--dir', dir, '--appendonly', 'yes', '--appenddirname', 'restart-aof', '--appendfsync', 'always'];
+  const start = async () => {
+    const p = new Proc('redis-server', args);
+    await p.waitFor(/Ready to accept connections/, 10000);
+    return p;
+  };
+  let server = await start();
+  const prefix = 'restart';
+  const opts = { prefix, redis: `rediss://localhost:${port}` };
+  const wargs = ['--queue', 'rs', '--builtin', 'echo', '--concurrency', '8', '--drain-delay', '1', ...flags()];
+  const workers = [await startReady(wargs, opts), await startReady(wargs, opts)];
+  const producer = startNode(RESTART_PRODUCER, [String(port), f('ca.crt'), prefix, bullmqPackage()]);
+  const c = () => new IORedis(tlsConn(port));
+  try {
+    await producer.waitFor(/added 1000$/, 60000);
+    // a clean restart: SIGTERM (the AOF synced), the same port, certificates and data
+    server.kill('SIGTERM');
+    assert.strictEqual((await server.waitExit(10000)).code, 0, server.text());
+    server = await start();
+    await producer.waitFor(/all added/, 60000);
+    const r = c();
+    try {
+      await eventually(async () => (await r.zcard(`${prefix}:rs:completed`)) === 3000, 60000,
+        'every job completed after the restart', 250);
+      assert.strictEqual(await r.zcard(`${prefix}:rs:failed`), 0);
+      assert.strictEqual(await r.llen(`${prefix}:rs:active`), 0);
+      const completed = await completedEvents(r, prefix, 'rs');
+      assert.deepStrictEqual([...completed].filter(([, n]) => n !== 1), [], 'every job completed exactly once');
+      assert.strictEqual(completed.size, 3000);
+    } finally {
+      r.disconnect();
+    }
+    // both workers lost the server mid-flow and came back to it over TLS, alive
+    let held = 0;
+    for (const w of workers) {
+      assert.strictEqual(w.exit, undefined, w.text());
+      assert.match(w.text(), /connection to rediss:\/\/localhost:\d+\/0 lost/);
+      assert.match(w.text(), /\breconnected\b/);
+      held += w.lines.filter(l => /cannot store its result yet/.test(l)).length;
+    }
+    ctx.diagnostic(`results held over the restart and stored after it: ${held}`);
+  } finally {
+    producer.kill('SIGKILL');
+    for (const w of workers) await w.stop();
+    server.kill('SIGKILL');
+  }
 });
