@@ -184,6 +184,29 @@ static int setup(bullc__conn *c, bullc_error *err) {
 
 static int connect_once(bullc__conn *c, bullc_error *err);
 
+static int64_t mono_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Whether the sentinels still name the node this connection is on. A
+ * synchronous connection has no loop to hear +switch-master on, and after a
+ * SENTINEL FAILOVER the old master accepts writes (lost once it is demoted)
+ * for seconds: so, at most once a second, the call that finds the
+ * connection live asks the sentinels first. A sentinel that does not answer
+ * keeps the connection (READONLY or a lost connection still move it). */
+static bool sentinel_moved(bullc__conn *c) {
+    int64_t now = mono_ms();
+    if (now - c->sentinel_asked_ms < 1000) return false;
+    c->sentinel_asked_ms = now;
+    bullc_redis_opts t;
+    if (bullc__redis_opts_copy(&t, c->opts)) return false;
+    bool moved = !bullc__sentinel_resolve(&t, NULL) && (t.port != c->opts->port || strcmp(t.host, c->opts->host));
+    bullc__redis_opts_clear(&t);
+    return moved;
+}
+
 int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     if (c->ctx) {
         /* A synchronous connection never has unread data between calls: if
@@ -191,7 +214,9 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
          * restart, CLIENT KILL). Reconnecting now, before anything is sent,
          * cannot apply a command twice. */
         struct pollfd p = {c->ctx->fd, POLLIN, 0};
-        if (poll(&p, 1, 0) == 0 || (c->ssl && bullc__tls_alive(c->ssl, c->ctx->fd))) return 0;
+        if ((poll(&p, 1, 0) == 0 || (c->ssl && bullc__tls_alive(c->ssl, c->ctx->fd))) &&
+            !(c->opts->nsentinels && sentinel_moved(c)))
+            return 0;
         bullc__conn_drop(c);
     }
     if (!bullc__opts_resolved(c->opts)) return connect_once(c, err);
@@ -204,6 +229,7 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         int rc = bullc__sentinel_resolve(c->opts, err);
+        c->sentinel_asked_ms = mono_ms();
         if (!rc) rc = bullc__cluster_resolve(c->opts, err);
         if (rc) return rc;
         rc = connect_once(c, err);

@@ -40,13 +40,14 @@ const live = new Set();
 
 // A child process whose stdout and stderr lines are collected; waitFor()
 // resolves on the first line (past or future) matching a RegExp or predicate.
+// opts.stdin: a pipe to write to (this.child.stdin) instead of none.
 class Proc {
   constructor(file, args, opts = {}) {
     this.args = args;
     this.lines = [];
     this.waiters = [];
     this.child = track(spawn(file, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       env: opts.env || process.env,
       cwd: opts.cwd,
     }));

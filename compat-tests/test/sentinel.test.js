@@ -16,7 +16,7 @@ const assert = require('node:assert');
 const fs = require('node:fs');
 const path = require('node:path');
 const IORedis = require('ioredis');
-const { bullc, bullmqPackage, eventually, nodeBullmq } = require('../lib/harness');
+const { bullc, bullcPath, bullmqPackage, completedEvents, eventually, nodeBullmq } = require('../lib/harness');
 const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
 
 const DATA_PW = 'data-secret';
@@ -302,12 +302,7 @@ async function assertExactlyOnce(ctx, t, producer, prefix, masterId, replicaId) 
     for (const id of ids) assert.ok(must.has(batch(id)) || may.has(batch(id)), id);
     assert.strictEqual(await m.zcard(`${prefix}:fo:failed`), 0, 'no job failed because of the failover');
     assert.strictEqual(await m.llen(`${prefix}:fo:active`), 0);
-    const completed = new Map();
-    for (const [, fields] of await m.xrange(`${prefix}:fo:events`, '-', '+')) {
-      const f = {};
-      for (let i = 0; i < fields.length; i += 2) f[fields[i]] = fields[i + 1];
-      if (f.event === 'completed') completed.set(f.jobId, (completed.get(f.jobId) || 0) + 1);
-    }
+    const completed = await completedEvents(m, prefix, 'fo');
     assert.deepStrictEqual([...completed].filter(([, n]) => n !== 1), [], 'every job completed exactly once');
     assert.deepStrictEqual([...completed.keys()].sort(), [...ids].sort(), 'every job kept completed');
     assert.ok(ids.size >= 2000 - 10 * may.size, `${ids.size} jobs kept`);
@@ -428,3 +423,39 @@ for (const major of [6, 5]) {
     }
   });
 }
+
+// Last in this file: it moves the shared topology's master.
+test('a synchronous producer idle across a SENTINEL FAILOVER adds its next job on the new master, not on the old ' +
+  'one still taking writes', { timeout: 60000 }, async () => {
+  const t = shared;
+  const prefix = 'syncfo';
+  const s = new IORedis({ host: '127.0.0.1', port: t.sentinels[0], password: SENTINEL_PW });
+  const sub = new IORedis({ host: '127.0.0.1', port: t.sentinels[1], password: SENTINEL_PW });
+  // one bullc_queue (a synchronous connection) adding a job per line of its stdin
+  const add = new Proc(bullcPath(), ['add-bulk', 'q', '--batch', '1', '--prefix', prefix, '--redis', t.url],
+    { env: t.env, stdin: true });
+  const nodes = [];
+  try {
+    add.child.stdin.write('{"name":"before","data":{}}\n');
+    const first = await add.waitFor(/^\d+$/, 10000);
+    const switched = new Promise(resolve => sub.on('message', (ch, msg) => resolve(msg)));
+    await sub.subscribe('+switch-master');
+    assert.strictEqual(await s.call('SENTINEL', 'failover', 'mymaster'), 'OK');
+    const msg = await Promise.race([switched, new Promise((_, reject) =>
+      setTimeout(() => reject(new Error('no +switch-master within 30 s')), 30000))]);
+    const [, , oldPort, , newPort] = msg.split(' ').map(Number);
+    add.child.stdin.write('{"name":"after","data":{}}\n');
+    const second = await add.waitFor(l => /^\d+$/.test(l) && l !== first, 10000);
+    const [old, now] = [t.data(oldPort), t.data(newPort)];
+    nodes.push(old, now);
+    // the old master took writes still: a write there would have been lost when it was demoted
+    assert.strictEqual((await old.call('ROLE'))[0], 'master', 'the old master not demoted yet');
+    assert.strictEqual(await old.exists(`${prefix}:q:${second}`), 0, 'nothing added on the old master');
+    assert.strictEqual(await now.hget(`${prefix}:q:${second}`, 'name'), 'after');
+    add.child.stdin.end();
+    assert.strictEqual((await add.waitExit(10000)).code, 0, add.text());
+  } finally {
+    add.kill('SIGKILL');
+    for (const c of [s, sub, ...nodes]) c.disconnect();
+  }
+});
