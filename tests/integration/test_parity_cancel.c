@@ -3,9 +3,16 @@
  * bullc's worker: bullc_worker_cancel_job / cancel_all_jobs, the flag, the
  * reason and the cancel callback a processor gets (Node's AbortSignal), and
  * how the job ends as its processor ends it (retried, unrecoverable,
- * completed when ignored). Also worker.test.ts' runtime concurrency cases
+ * completed when ignored); a cancel from the lock_lost event, a failure that
+ * cannot be stored without the lock, and processors holding real resources
+ * (a Redis connection, sockets, a file, an unanswered HTTP call). Also worker.test.ts' runtime concurrency cases
  * (bullc_worker_set_concurrency, Node's `worker.concurrency = n`). */
 #include "test_parity_util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 TestSuite(parity_cancel, .timeout = 90);
 
@@ -611,6 +618,367 @@ Test(parity_cancel, progress_then_cancel) {
     int n = h->n_progress;
     PH_RUN_FOR(h, 300);
     cr_assert_eq(h->n_progress, n, "no progress after the cancellation");
+    ph_end(h);
+}
+
+/* ---- a lost lock ---------------------------------------------------------------- */
+
+static void cancel_on_lock_lost(ph *h, ph_wev *e) {
+    cr_assert_eq(bullc_worker_cancel_job(h->w[e->widx], e->id, "Cancelled due to lock renewal failure"), 1);
+}
+
+/* Node's lockRenewalFailed is bullc's lock_lost event: a handler that
+ * cancels the job reaches its processor while the job is still its own;
+ * the worker has given the job up, so what the processor reports after is
+ * not written (the lock's holder decides). */
+/* node: "should allow manual cancellation on lockRenewalFailed event" */
+Test(parity_cancel, cancel_on_lock_renewal_failure) {
+    cfg c = {.mode = ON_EVENT, .work_ms = 5000, .cleanup_ms = 20};
+    ph *h = ph_new("q");
+    h->user = &c;
+    h->proc = proc;
+    h->on_lock_lost = cancel_on_lock_lost;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_lock_duration(o, 1000); /* renewed every 250 ms */
+    ph_worker(h, o);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
+    wait_active(h, id);
+    char lock[96];
+    snprintf(lock, sizeof lock, "%s:lock", id);
+    ph_vcmd("SET %s another-token XX", ph_key(h, lock));
+    cr_assert(PH_WAIT(h, 3000, h->n_lock_lost == 1), "the renewal failed");
+    cr_assert_eq(c.callbacks, 1, "the processor was told by the handler's cancel");
+    cr_assert(PH_WAIT(h, 3000, h->in_process == 0), "the processor ended the job");
+    cr_assert_eq(bullc_worker_active_count(h->w[0]), 0);
+    PH_RUN_FOR(h, 200);
+    cr_assert_eq(h->n_failed + h->n_retried + h->n_completed, 0);
+    cr_assert_str_eq(ph_state(h, id), "active", "left to the lock's holder");
+    redisReply *r = ph_cmd("GET %s", ph_key(h, lock));
+    cr_assert_str_eq(r->str, "another-token");
+    freeReplyObject(r);
+    char want[96];
+    snprintf(want, sizeof want, "could not renew lock for job %s", id);
+    cr_assert(h->n_errors >= 1 && strstr(ph_wget(h, 'e', 0)->text, want), "an error event names the job");
+    ph_end(h);
+}
+
+static void lose_lock_then_fail(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    if (strcmp(bullc_job_name(job), "lose")) {
+        ph_complete(h, job, NULL);
+        return;
+    }
+    char lock[96];
+    snprintf(lock, sizeof lock, "%s:lock", bullc_job_id(job));
+    ph_vcmd("DEL %s", ph_key(h, lock));
+    ph_fail(h, job, "Job processing error", 0);
+}
+
+/* The failure cannot be stored without the lock: an error event, no failed
+ * event, and the worker goes on with the next job. */
+/* node: "should catch error from moveToFailed when lock is lost" */
+PH_BOTH_MAJORS(parity_cancel, move_to_failed_without_lock) {
+    ph *h = ph_new("q");
+    if (major == 5)
+        freeReplyObject(ph_cmd("HSET %s:%s:meta opts.maxLenEvents 10000 version bullmq:5.81.5", h->prefix, h->qname));
+    h->proc = lose_lock_then_fail;
+    bullc_worker *w = ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    cr_assert_eq(bullc_worker_bullmq_version(w), major);
+    const char *id = ph_add(h, "lose", "{\"foo\":\"bar\"}", "{\"attempts\":1}");
+    char want[96];
+    snprintf(want, sizeof want, "Missing lock for job %s. moveToFinished", id);
+    cr_assert(PH_WAIT(h, 5000, h->n_errors >= 1));
+    cr_assert(strstr(ph_wget(h, 'e', 0)->text, want), "%s", ph_wget(h, 'e', 0)->text);
+    PH_RUN_FOR(h, 100);
+    cr_assert_eq(h->n_failed + h->n_retried, 0, "no failed event");
+    cr_assert_str_eq(ph_state(h, id), "active");
+    const char *next = ph_add(h, "next", "{}", NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_completed == 1), "the worker goes on");
+    cr_assert_str_eq(ph_state(h, next), "completed");
+    ph_end(h);
+}
+
+/* ---- complex cancellation patterns -------------------------------------------------------- */
+
+/* A processor holding three real resources: a Redis connection (the
+ * "database"), one end of a socket pair (the "cache", whose other end the
+ * test keeps) and a temporary file. A cancel releases them one by one, 20 ms
+ * apart, then fails the job. */
+typedef struct held {
+    uv_timer_t t;
+    ph *h;
+    bullc_job *job;
+    redisContext *db;
+    int cache_fd, peer_fd, file_fd, step;
+    char path[64], log[256], db_name[64];
+    bool emergency;
+} held;
+
+static void held_log(held *r, const char *what) {
+    size_t n = strlen(r->log);
+    snprintf(r->log + n, sizeof r->log - n, "%s%s", n ? "," : "", what);
+}
+
+static void held_step(uv_timer_t *t) {
+    held *r = t->data;
+    switch (r->step++) {
+    case 0:
+        redisFree(r->db);
+        r->db = NULL;
+        held_log(r, "db-closed");
+        break;
+    case 1:
+        close(r->cache_fd);
+        r->cache_fd = -1;
+        held_log(r, "cache-cleared");
+        break;
+    default:
+        close(r->file_fd);
+        unlink(r->path);
+        r->file_fd = -1;
+        held_log(r, "file-closed");
+        uv_timer_stop(t);
+        if (r->db) { /* never: the database went first */
+            redisFree(r->db);
+            r->db = NULL;
+            r->emergency = true;
+        }
+        ph_fail(r->h, r->job, "Gracefully cancelled", 0);
+    }
+}
+
+static void held_cancelled(bullc_job *job, const char *reason, void *data) {
+    (void)job;
+    held *r = data;
+    if (!reason) return;
+    held_log(r, "cancellation-detected");
+    uv_timer_start(&r->t, held_step, 20, 20);
+}
+
+static void hold_resources(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    held *r = h->user;
+    r->h = h;
+    r->job = job;
+    r->db = tu_redis();
+    snprintf(r->db_name, sizeof r->db_name, "held-db-%d", (int)getpid());
+    freeReplyObject(redisCommand(r->db, "CLIENT SETNAME %s", r->db_name));
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    r->cache_fd = sv[0], r->peer_fd = sv[1];
+    snprintf(r->path, sizeof r->path, "/tmp/bullc-held-XXXXXX");
+    r->file_fd = mkstemp(r->path);
+    cr_assert_geq(r->file_fd, 0);
+    uv_timer_init(&h->loop, &r->t);
+    r->t.data = r;
+    cr_assert_eq(bullc_job_on_cancel(job, held_cancelled, r), 0);
+}
+
+static bool client_named(const char *name) {
+    redisReply *r = ph_cmd("CLIENT LIST");
+    bool found = strstr(r->str, name) != NULL;
+    freeReplyObject(r);
+    return found;
+}
+
+/* node: "should handle complex async cleanup with multiple resources" */
+Test(parity_cancel, cleanup_of_several_resources) {
+    held r = {.cache_fd = -1, .peer_fd = -1, .file_fd = -1};
+    ph *h = ph_new("q");
+    h->user = &r;
+    h->proc = hold_resources;
+    ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
+    wait_active(h, id);
+    PH_RUN_FOR(h, 50);
+    cr_assert(client_named(r.db_name), "the database connection is open");
+    cr_assert_eq(access(r.path, F_OK), 0);
+    cr_assert_eq(bullc_worker_cancel_job(h->w[0], id, NULL), 1);
+    cr_assert(PH_WAIT(h, 5000, h->n_failed == 1));
+    cr_assert_str_eq(ph_wget(h, 'f', 0)->text, "Gracefully cancelled");
+    cr_assert_str_eq(r.log, "cancellation-detected,db-closed,cache-cleared,file-closed");
+    cr_assert(!r.emergency);
+    cr_assert(!client_named(r.db_name), "the database connection was closed");
+    char b;
+    cr_assert_eq(recv(r.peer_fd, &b, 1, MSG_DONTWAIT), 0, "the cache's end was closed");
+    cr_assert_neq(access(r.path, F_OK), 0, "the file was removed");
+    close(r.peer_fd);
+    uv_close((uv_handle_t *)&r.t, NULL);
+    ph_end(h);
+}
+
+/* A cleanup of 200 ms raced against a 100 ms limit: the limit wins and the
+ * job fails saying so. */
+typedef struct raced {
+    uv_timer_t poll, cleanup, limit;
+    ph *h;
+    bullc_job *job;
+    bool attempted, timed_out, cleaned;
+    int64_t cancelled_at;
+} raced;
+
+static void raced_cleanup_done(uv_timer_t *t) {
+    raced *r = t->data;
+    r->cleaned = true;
+    uv_timer_stop(&r->limit);
+    ph_fail(r->h, r->job, "Cancelled after cleanup", 0);
+}
+
+static void raced_limit(uv_timer_t *t) {
+    raced *r = t->data;
+    r->timed_out = true;
+    uv_timer_stop(&r->cleanup);
+    ph_fail(r->h, r->job, "Cancelled - cleanup timeout", 0);
+}
+
+static void raced_poll(uv_timer_t *t) {
+    raced *r = t->data;
+    if (!bullc_job_is_cancelled(r->job)) return;
+    uv_timer_stop(t);
+    r->attempted = true;
+    r->cancelled_at = tu_now_ms();
+    uv_timer_start(&r->cleanup, raced_cleanup_done, 200, 0);
+    uv_timer_start(&r->limit, raced_limit, 100, 0);
+}
+
+static void race_cleanup(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    raced *r = h->user;
+    r->h = h;
+    r->job = job;
+    uv_timer_t *ts[] = {&r->poll, &r->cleanup, &r->limit};
+    for (int i = 0; i < 3; i++) {
+        uv_timer_init(&h->loop, ts[i]);
+        ts[i]->data = r;
+    }
+    uv_timer_start(&r->poll, raced_poll, 10, 10);
+}
+
+/* node: "should handle timeout during async cleanup" */
+Test(parity_cancel, cleanup_overruns_its_limit) {
+    raced r = {0};
+    ph *h = ph_new("q");
+    h->user = &r;
+    h->proc = race_cleanup;
+    ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
+    wait_active(h, id);
+    PH_RUN_FOR(h, 50);
+    cr_assert_eq(bullc_worker_cancel_job(h->w[0], id, NULL), 1);
+    cr_assert(PH_WAIT(h, 5000, h->n_failed == 1));
+    cr_assert(strstr(ph_wget(h, 'f', 0)->text, "cleanup timeout"), "%s", ph_wget(h, 'f', 0)->text);
+    cr_assert(r.attempted && r.timed_out);
+    cr_assert_geq(ph_wget(h, 'f', 0)->t - r.cancelled_at, 95, "the limit ran out first");
+    PH_RUN_FOR(h, 200);
+    cr_assert(!r.cleaned, "the overrunning cleanup was dropped");
+    cr_assert_str_eq(failed_reason(h, id), "Cancelled - cleanup timeout");
+    uv_close((uv_handle_t *)&r.poll, NULL);
+    uv_close((uv_handle_t *)&r.cleanup, NULL);
+    uv_close((uv_handle_t *)&r.limit, NULL);
+    ph_end(h);
+}
+
+/* An HTTP call to a local server that accepts the connection (the kernel's
+ * backlog) and never answers: the cancel closes the socket, which ends the
+ * call; the server then reads the request and the end of the stream. */
+typedef struct api_call {
+    uv_tcp_t tcp;
+    uv_connect_t conn;
+    uv_write_t wr;
+    ph *h;
+    bullc_job *job;
+    int port;
+    bool started, completed, closed;
+} api_call;
+
+static const char api_request[] = "GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+static void api_alloc(uv_handle_t *hd, size_t sz, uv_buf_t *b) {
+    (void)hd, (void)sz;
+    static char buf[256];
+    *b = uv_buf_init(buf, sizeof buf);
+}
+
+static void api_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+    (void)b;
+    api_call *a = s->data;
+    if (n > 0) a->completed = true; /* an answer: never sent */
+}
+
+static void api_written(uv_write_t *wr, int status) {
+    api_call *a = wr->data;
+    if (status == 0) a->started = true;
+}
+
+static void api_connected(uv_connect_t *c, int status) {
+    api_call *a = c->data;
+    cr_assert_eq(status, 0, "%s", uv_strerror(status));
+    uv_buf_t b = uv_buf_init((char *)api_request, sizeof api_request - 1);
+    a->wr.data = a;
+    uv_write(&a->wr, (uv_stream_t *)&a->tcp, &b, 1, api_written);
+    uv_read_start((uv_stream_t *)&a->tcp, api_alloc, api_read);
+}
+
+static void api_closed(uv_handle_t *hd) { ((api_call *)hd->data)->closed = true; }
+
+static void api_abort(bullc_job *job, const char *reason, void *data) {
+    (void)job;
+    api_call *a = data;
+    if (!reason) return;
+    uv_close((uv_handle_t *)&a->tcp, api_closed);
+    ph_fail(a->h, a->job, "API call aborted", 0);
+}
+
+static void call_api(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    api_call *a = h->user;
+    a->h = h;
+    a->job = job;
+    uv_tcp_init(&h->loop, &a->tcp);
+    a->tcp.data = a->conn.data = a;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", a->port, &sa);
+    cr_assert_eq(uv_tcp_connect(&a->conn, &a->tcp, (const struct sockaddr *)&sa, api_connected), 0);
+    cr_assert_eq(bullc_job_on_cancel(job, api_abort, a), 0);
+}
+
+/* node: "should cancel job that makes external API calls" */
+Test(parity_cancel, cancel_interrupts_a_slow_call) {
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    cr_assert_eq(bind(ls, (struct sockaddr *)&sa, sl), 0);
+    cr_assert_eq(listen(ls, 4), 0);
+    cr_assert_eq(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    api_call a = {.port = ntohs(sa.sin_port)};
+    ph *h = ph_new("q");
+    h->user = &a;
+    h->proc = call_api;
+    ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
+    cr_assert(PH_WAIT(h, 5000, a.started), "the request was sent");
+    PH_RUN_FOR(h, 50);
+    cr_assert_eq(bullc_worker_cancel_job(h->w[0], id, NULL), 1);
+    cr_assert(PH_WAIT(h, 5000, h->n_failed == 1 && a.closed));
+    cr_assert_str_eq(ph_wget(h, 'f', 0)->text, "API call aborted");
+    cr_assert(!a.completed);
+    int cs = accept(ls, NULL, NULL);
+    cr_assert_geq(cs, 0);
+    struct timeval tv = {.tv_sec = 2};
+    setsockopt(cs, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[256];
+    size_t got = 0;
+    ssize_t n;
+    while ((n = recv(cs, buf + got, sizeof buf - got, 0)) > 0) got += (size_t)n;
+    cr_assert_eq(n, 0, "the call's connection was closed");
+    cr_assert_eq(got, sizeof api_request - 1, "the request reached the server, which never answered");
+    close(cs);
+    close(ls);
     ph_end(h);
 }
 

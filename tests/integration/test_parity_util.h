@@ -60,6 +60,7 @@ typedef struct ph {
     void (*on_completed)(struct ph *h, ph_wev *e);
     void (*on_failed)(struct ph *h, ph_wev *e);
     void (*on_active)(struct ph *h, ph_wev *e);
+    void (*on_lock_lost)(struct ph *h, ph_wev *e);
     bullc_backoff_fn backoff;
     ph_wev *wev;
     int nwev;
@@ -371,7 +372,8 @@ static void ph__ev_lock_lost(bullc_worker *w, const bullc_job *job, void *data) 
     (void)w;
     ph_wctx *c = data;
     c->h->n_lock_lost++;
-    ph_rec(c->h, 'l', c->idx, job, NULL);
+    ph_wev *e = ph_rec(c->h, 'l', c->idx, job, NULL);
+    if (c->h->on_lock_lost) c->h->on_lock_lost(c->h, e);
 }
 static void ph__ev_paused(bullc_worker *w, void *data) {
     (void)w;
