@@ -2,11 +2,14 @@
 /* Node BullMQ's events.test.ts / events.redis.test.ts cases: the events a
  * bullc producer and worker write to the queue's stream, as bullc's
  * QueueEvents listener delivers them, the worker's local events, and the
- * stream's trimming (maxLenEvents, trimEvents). */
+ * stream's trimming (maxLenEvents, trimEvents), and the listener's watchdog
+ * over an XREAD whose answer never comes. */
 #include "test_parity_util.h"
 
 #include <math.h>
 #include <unistd.h>
+
+#include "faultproxy.h"
 
 TestSuite(parity_events, .timeout = 60);
 
@@ -553,4 +556,52 @@ Test(parity_events, trim_with_max_len_zero) {
     cr_assert_leq(xlen(h), 2);
     bullc_queue_free(tq);
     ph_end(h);
+}
+
+/* ---- a read that never settles ------------------------------------------------------------- */
+
+static int wedge_ready, wedge_errors;
+static void wedge_ready_cb(bullc_queue_events *qe, const char *after, void *data) {
+    wedge_ready++;
+    ph__qe_ready(qe, after, data);
+}
+static void wedge_error_cb(bullc_queue_events *qe, int code, const char *message, void *data) {
+    (void)qe, (void)code, (void)message, (void)data;
+    wedge_errors++;
+}
+
+/* The proxy between the listener and Redis swallows the answer to the
+ * listener's XREAD BLOCK 200, so the read never settles (as #4479's
+ * re-sent read): a second past its BLOCK the listener gives it up with
+ * its connection, connects again and reads on from the last id it
+ * delivered, so the job added while it was stuck is not lost. */
+/* node: "[events (redis-only) > when the blocking XREAD never settles (#4479)] recovers via the readEvents watchdog" */
+Test(parity_events, xread_watchdog) {
+    faultproxy *fp = fp_start(tu_redis_port());
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", fp_port(fp));
+    ph *h = ph_new("q");
+    bullc_queue_events_callbacks cbs = {.event = ph__qe_event, .ready = wedge_ready_cb, .error = wedge_error_cb};
+    h->qe = ph_qe_at(h, url, 200, &cbs, h);
+    cr_assert(PH_WAIT(h, 5000, h->qe_ready));
+    const char *first = ph_add(h, "test", "{}", NULL);
+    cr_assert(PH_WAIT(h, 3000, ph_qe_count(h, "waiting", first) == 1));
+    cr_assert_eq(fp_accepted(fp), 1);
+    fp_set_mode(fp, FP_DROP_REPLY, 0); /* the pending (or next) read's answer */
+    PH_RUN_FOR(h, 300);
+    int64_t wedged = tu_now_ms();
+    const char *during = ph_add(h, "test", "{}", NULL);
+    PH_RUN_FOR(h, 300);
+    cr_assert_eq(ph_qe_count(h, "waiting", during), 0, "the read is stuck");
+    cr_assert_eq(fp_accepted(fp), 1);
+    cr_assert(PH_WAIT(h, 5000, fp_accepted(fp) == 2), "the watchdog gave the read up with its connection");
+    cr_assert_lt(tu_now_ms() - wedged, 3500, "a second past its BLOCK, not a reconnect of its own");
+    cr_assert(PH_WAIT(h, 3000, ph_qe_count(h, "waiting", during) == 1), "read on from the last id");
+    cr_assert_eq(wedge_ready, 2, "listening again on the new connection");
+    cr_assert_geq(wedge_errors, 1, "the abandoned read was reported");
+    const char *after = ph_add(h, "test", "{}", NULL);
+    cr_assert(PH_WAIT(h, 3000, ph_qe_count(h, "waiting", after) == 1));
+    cr_assert_eq(ph_qe_count(h, "waiting", first), 1, "nothing delivered twice");
+    ph_end(h);
+    fp_stop(fp);
 }

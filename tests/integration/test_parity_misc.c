@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Node BullMQ cases from worker.test.ts, bulk.test.ts, job.redis.test.ts,
  * rate_limiter.test.ts, job_cancellation.test.ts (queue.getActive) and
- * connection.test.ts (an unreachable Redis, closing) and getters.test.ts
+ * connection.test.ts (an unreachable Redis, closing, a disconnect between
+ * two jobs) and getters.test.ts
  * (.getJobCounts over every state), reproduced with bullc. */
 #include "test_flow_util.h"
 
@@ -310,6 +311,127 @@ Test(parity_misc, close_after_a_failed_connection) {
     cr_assert_eq(bullc_queue_ping(q, NULL), BULLC_ECONN);
     cr_assert_lt(bullc_queue_add(q, "test", "{}", NULL, NULL, NULL), 0);
     bullc_queue_free(q); /* closes without hanging */
+    ph_end(h);
+}
+
+/* node: "should handle jobs added before and after a redis disconnect" */
+Test(parity_misc, jobs_added_before_and_after_a_disconnect) {
+    private_redis pr;
+    pr_start(&pr, "");
+    ph *h = ph_new("q");
+    h->url = pr.url;
+    h->proc = noop;
+    bullc_queue *q = ph_queue_at(h, pr.url);
+    ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    const char *first = NULL;
+    ph_add_to(h, q, "test", "{\"foo\":\"bar\"}", NULL, &first);
+    cr_assert(PH_WAIT(h, 5000, h->n_completed == 1));
+    cr_assert_str_eq(ph_wget(h, 'c', 0)->id, first);
+    /* every connection but this one: the worker's two and the queue's */
+    redisContext *c = pr_connect(&pr);
+    redisReply *r = redisCommand(c, "CLIENT KILL TYPE normal SKIPME yes");
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER && r->integer >= 3, "killed %lld", r ? r->integer : -1);
+    freeReplyObject(r);
+    const char *second = NULL;
+    ph_add_to(h, q, "test", "{\"foo\":\"bar\"}", NULL, &second);
+    cr_assert(PH_WAIT(h, 10000, h->n_completed == 2), "the job added after the disconnect is processed");
+    cr_assert_str_eq(ph_wget(h, 'c', 1)->id, second);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready >= 2), "the worker connected again");
+    redisFree(c);
+    bullc_queue_free(q);
+    ph_end(h);
+    pr_stop(&pr);
+}
+
+static int refused_errors;
+static char refused_msg[256];
+static void record_refusal(bullc_queue_events *qe, int code, const char *message, void *data) {
+    (void)qe, (void)data;
+    cr_assert_eq(code, BULLC_ECONN);
+    if (!refused_errors++) snprintf(refused_msg, sizeof refused_msg, "%s", message);
+}
+static void qe_closed(bullc_queue_events *qe, void *data) {
+    (void)qe;
+    ++*(int *)data;
+}
+
+/* A listener on a port nobody listens on: its error callback names the
+ * refusal and the address. */
+/* node: "should emit error if redis connection fails" */
+Test(parity_misc, unreachable_redis_is_an_error_event) {
+    int port = tu_free_port();
+    char url[64], where[32];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    snprintf(where, sizeof where, "127.0.0.1:%d", port);
+    ph *h = ph_new("q");
+    bullc_queue_events_callbacks cbs = {.error = record_refusal};
+    refused_errors = 0;
+    bullc_queue_events *qe = ph_qe_at(h, url, -1, &cbs, h);
+    cr_assert(PH_WAIT(h, 5000, refused_errors >= 1));
+    cr_assert(strstr(refused_msg, "refused") || strstr(refused_msg, "REFUSED"), "%s", refused_msg);
+    cr_assert(strstr(refused_msg, where), "%s", refused_msg);
+    int closed = 0;
+    bullc_queue_events_close(qe, qe_closed, &closed);
+    cr_assert(PH_WAIT(h, 3000, closed == 1));
+    bullc_queue_events_free(qe);
+    ph_end(h);
+}
+
+/* A server that takes each connection and closes it at once, counting them:
+ * a Redis whose connections keep failing. */
+typedef struct closer {
+    uv_tcp_t srv;
+    int accepted;
+} closer;
+static void closer_client_closed(uv_handle_t *c) { free(c); }
+static void closer_conn(uv_stream_t *srv, int status) {
+    closer *k = srv->data;
+    if (status < 0) return;
+    uv_tcp_t *c = malloc(sizeof *c);
+    uv_tcp_init(srv->loop, c);
+    if (uv_accept(srv, (uv_stream_t *)c) == 0) k->accepted++;
+    uv_close((uv_handle_t *)c, closer_client_closed);
+}
+
+/* Node's retryStrategy tries once more after 10 ms, then gives up: a queue
+ * handle whose connects keep failing answers each call with the refusal (a
+ * call is a new attempt), and closes at once; so does a listener that keeps
+ * connecting to a server that closes each connection. */
+/* node: "should close if connection is failing" */
+Test(parity_misc, close_while_the_connection_is_failing) {
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", tu_free_port());
+    ph *h = ph_new("q");
+    bullc_queue *q = ph_queue_at(h, url);
+    bullc_error err = {0};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(bullc_queue_ping(q, &err), BULLC_ECONN);
+        cr_assert(strstr(err.message, "refused") || strstr(err.message, "REFUSED"), "%s", err.message);
+    }
+    bullc_queue_free(q);
+    closer k = {0};
+    uv_tcp_init(&h->loop, &k.srv);
+    k.srv.data = &k;
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    cr_assert_eq(uv_tcp_bind(&k.srv, (const struct sockaddr *)&sa, 0), 0);
+    cr_assert_eq(uv_listen((uv_stream_t *)&k.srv, 8, closer_conn), 0);
+    int len = sizeof sa;
+    uv_tcp_getsockname(&k.srv, (struct sockaddr *)&sa, &len);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", ntohs(sa.sin_port));
+    bullc_queue_events *qe = ph_qe_at(h, url, -1, NULL, NULL);
+    cr_assert(PH_WAIT(h, 5000, k.accepted >= 2), "connected again after a failure");
+    int closed = 0;
+    int64_t t0 = tu_now_ms();
+    bullc_queue_events_close(qe, qe_closed, &closed);
+    cr_assert(PH_WAIT(h, 3000, closed == 1));
+    cr_assert_lt(tu_now_ms() - t0, 1000, "closed without waiting for a connection");
+    int n = k.accepted;
+    PH_RUN_FOR(h, 500);
+    cr_assert_eq(k.accepted, n, "no attempt after the close");
+    bullc_queue_events_free(qe);
+    uv_close((uv_handle_t *)&k.srv, NULL);
     ph_end(h);
 }
 

@@ -550,19 +550,29 @@ static void ph__tick(uv_timer_t *t) { (void)t; }
 /* Runs the loop for `ms`. */
 #define PH_RUN_FOR(h, ms) ((void)PH_WAIT(h, ms, false))
 
-/* Starts a QueueEvents listener (from "$") and waits until it listens. */
-static PH_UNUSED void ph_qe(ph *h) {
+/* A QueueEvents listener (from "$") for the ph's queue on the Redis at
+ * `url`, blocking `block_ms` (< 0: the default), on the ph's loop; `cbs` and
+ * `data` as bullc_queue_events_new takes them. */
+static PH_UNUSED bullc_queue_events *ph_qe_at(ph *h, const char *url, int64_t block_ms,
+                                              const bullc_queue_events_callbacks *cbs, void *data) {
     bullc_redis_opts *ro;
     bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    cr_assert_eq(bullc_redis_opts_parse_url(ro, url, NULL), 0);
     bullc_queue_events_opts *o = tu_eopts();
     bullc_queue_events_opts_set_redis(o, ro);
     bullc_queue_events_opts_set_prefix(o, h->prefix);
-    bullc_queue_events_opts_set_blocking_timeout(o, 200);
-    bullc_queue_events_callbacks cbs = {.event = ph__qe_event, .ready = ph__qe_ready};
+    if (block_ms >= 0) bullc_queue_events_opts_set_blocking_timeout(o, block_ms);
     bullc_error err = {0};
-    cr_assert_eq(bullc_queue_events_new(&h->qe, &h->loop, h->qname, o, &cbs, h, &err), 0, "%s", err.message);
+    bullc_queue_events *qe = NULL;
+    cr_assert_eq(bullc_queue_events_new(&qe, &h->loop, h->qname, o, cbs, data, &err), 0, "%s", err.message);
     bullc_redis_opts_free(ro);
+    return qe;
+}
+
+/* Starts a QueueEvents listener (from "$") and waits until it listens. */
+static PH_UNUSED void ph_qe(ph *h) {
+    bullc_queue_events_callbacks cbs = {.event = ph__qe_event, .ready = ph__qe_ready};
+    h->qe = ph_qe_at(h, tu_redis_url(), 200, &cbs, h);
     cr_assert(PH_WAIT(h, 5000, h->qe_ready), "QueueEvents not ready");
 }
 
