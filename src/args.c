@@ -75,11 +75,22 @@ void bullc__args_qkey(bullc__args *a, bullc_queue *q, bullc__key_id k) {
 void bullc__args_i64(bullc__args *a, int64_t v) { bullc__args_own(a, sdsfromlonglong(v)); }
 
 void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const char *job_id, int state) {
-    bullc__args_init(a);
     bullc__conn *conn;
-    if ((a->rc = bullc__queue_conn(q, &conn, &a->err))) return;
-    const bullc__keys *ks = bullc__queue_keys(q);
-    const bullc__call *d = bullc__call_of(bullc__queue_proto(q), c);
+    bullc_error err = {0};
+    int rc = bullc__queue_conn(q, &conn, &err);
+    if (rc) {
+        bullc__args_init(a);
+        a->rc = rc;
+        a->err = err;
+        return;
+    }
+    bullc__args_call_keys(a, bullc__queue_proto(q), bullc__queue_keys(q), c, job_id, state);
+}
+
+void bullc__args_call_keys(bullc__args *a, const bullc__protocol *p, const bullc__keys *ks, bullc__call_id c,
+                           const char *job_id, int state) {
+    bullc__args_init(a);
+    const bullc__call *d = bullc__call_of(p, c);
     for (int i = 0; i < d->nkeys; i++) {
         int k = d->keys[i];
         if (k >= BULLC__K_JOB && k <= BULLC__K_DEDUP_ID) {

@@ -1028,6 +1028,10 @@ void bullc__args_qkey(bullc__args *a, bullc_queue *q, bullc__key_id k);
  * keys of job `job_id`, the key of `state` (a bullc__key_id) for the caller's.
  * Connects first: the keys depend on the major the queue settles on. */
 void bullc__args_call(bullc__args *a, bullc_queue *q, bullc__call_id c, const char *job_id, int state);
+/* The same keys from a key set and a protocol, for a handle without a
+ * bullc_queue (aqueue.c): `a` is started here. */
+void bullc__args_call_keys(bullc__args *a, const bullc__protocol *p, const bullc__keys *ks, bullc__call_id c,
+                           const char *job_id, int state);
 /* Runs call `c` with `a` (BULLC_ENOMEM if building it failed). */
 int bullc__args_eval(bullc_queue *q, bullc__call_id c, bullc__args *a, redisReply **reply, bullc_error *err);
 /* Runs call `c` whose script answers one integer (nil: 0) and frees `a`. */
@@ -1037,6 +1041,23 @@ int bullc__args_cmd(bullc_queue *q, bullc__args *a, redisReply **reply, bullc_er
 /* ---- getters.c -------------------------------------------------------- */
 /* `s` with SCAN MATCH's glob characters escaped (NULL: out of memory). */
 sds bullc__glob_escape(const char *s);
+/* Shared by the synchronous getters and aqueue.c, so that both send the same
+ * calls and read their replies alike. Node's sanitizeJobTypes in two halves:
+ * bullc__states_check validates `states` (NULL/0: Node's defaults, then
+ * *defaults is set) and drops duplicates into *names (malloc'd, the caller
+ * frees it; borrowed strings, room for bullc__states_for's additions) and
+ * returns the count or a negative error; bullc__states_for, once the major
+ * is known, adds what 5.x lists ("paused") and returns the new count. */
+int bullc__states_check(const char *const *states, size_t n, const char ***names, bool *defaults, bullc_error *err);
+int bullc__states_for(const bullc__protocol *p, const char **names, int k, bool defaults);
+/* getCounts' ARGV (after its keys) for checked state names. */
+void bullc__counts_args(bullc__args *a, const char *const *names, size_t n);
+/* getCounts' reply into counts[n]. */
+int bullc__counts_read(const redisReply *r, size_t n, int64_t *counts, bullc_error *err);
+/* getJobCounts' JSON object ({name: count}) in *out_json (malloc'd). */
+int bullc__counts_json(const char *const *names, const int64_t *counts, size_t n, char **out_json, bullc_error *err);
+/* getJob's JSON from the HGETALL reply of job `id` (BULLC_ENOTFOUND when empty). */
+int bullc__job_reply(const char *id, const redisReply *r, char **out_json, bullc_error *err);
 
 /* ---- admin.c ---------------------------------------------------------- */
 /* Hands JSON to the caller (malloc'd text); frees `json`. */

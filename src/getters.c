@@ -13,22 +13,20 @@ static const char *const default_states[] = {"active",      "completed", "delaye
                                              "prioritized", "waiting",   "waiting-children"};
 #define NDEFAULT (sizeof default_states / sizeof default_states[0])
 
-/* Validates `states` (NULL/0: the defaults) and removes duplicates, keeping
- * the first of each (Node's `new Set(types)`); on a queue spoken to as 5.x,
- * "waiting" brings "paused" along, as Node 5's sanitizeJobTypes (a paused
- * 5.x queue keeps its waiting jobs there). `names` gets borrowed pointers;
- * returns the count or a negative error. */
-static int sanitize_states(bullc_queue *q, const char *const *states, size_t n, const char ***names, bullc_error *err) {
-    /* Node 5's defaults, in its order (its getJobCounts() keys): "paused" is
-     * a state of its own there */
-    static const char *const default_states5[] = {"active", "completed",   "delayed", "failed",
-                                                  "paused", "prioritized", "waiting", "waiting-children"};
-    bool defaults = !states || !n;
-    if (defaults) {
+/* Node 5's defaults, in its order (its getJobCounts() keys): "paused" is a
+ * state of its own there */
+static const char *const default_states5[] = {"active", "completed",   "delayed", "failed",
+                                              "paused", "prioritized", "waiting", "waiting-children"};
+#define NDEFAULT5 (sizeof default_states5 / sizeof default_states5[0])
+
+int bullc__states_check(const char *const *states, size_t n, const char ***names, bool *defaults, bullc_error *err) {
+    *defaults = !states || !n;
+    if (*defaults) {
         states = default_states;
         n = NDEFAULT;
     }
-    const char **out = calloc(n + 1, sizeof *out);
+    /* room for 5.x's additions: "paused" after the given ones, or its defaults */
+    const char **out = calloc(n + 1 > NDEFAULT5 ? n + 1 : NDEFAULT5, sizeof *out);
     if (!out) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     int k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -43,22 +41,36 @@ static int sanitize_states(bullc_queue *q, const char *const *states, size_t n, 
         while (j < k && strcmp(out[j], states[i])) j++;
         if (j == k) out[k++] = states[i];
     }
+    *names = out;
+    return k;
+}
+
+int bullc__states_for(const bullc__protocol *p, const char **names, int k, bool defaults) {
+    if (!p->paused_list) return k;
+    if (defaults) {
+        for (size_t j = 0; j < NDEFAULT5; j++) names[j] = default_states5[j];
+        return (int)NDEFAULT5;
+    }
+    bool waiting = false, paused = false;
+    for (int j = 0; j < k; j++) waiting |= !strcmp(names[j], "waiting"), paused |= !strcmp(names[j], "paused");
+    if (waiting && !paused) names[k++] = "paused";
+    return k;
+}
+
+/* Node's sanitizeJobTypes for queue `q`: bullc__states_check, then (once
+ * connected: the major decides) bullc__states_for. `names` gets borrowed
+ * pointers; returns the count or a negative error. */
+static int sanitize_states(bullc_queue *q, const char *const *states, size_t n, const char ***names, bullc_error *err) {
+    bool defaults;
+    int k = bullc__states_check(states, n, names, &defaults, err);
+    if (k < 0) return k;
     bullc__conn *c;
     int rc = bullc__queue_conn(q, &c, err);
     if (rc) {
-        free(out);
+        free(*names);
         return rc;
     }
-    if (defaults && bullc__queue_proto(q)->paused_list) {
-        k = (int)(sizeof default_states5 / sizeof default_states5[0]);
-        for (int j = 0; j < k; j++) out[j] = default_states5[j];
-    } else if (bullc__queue_proto(q)->paused_list) {
-        bool waiting = false, paused = false;
-        for (int j = 0; j < k; j++) waiting |= !strcmp(out[j], "waiting"), paused |= !strcmp(out[j], "paused");
-        if (waiting && !paused) out[k++] = "paused";
-    }
-    *names = out;
-    return k;
+    return bullc__states_for(bullc__queue_proto(q), *names, k, defaults);
 }
 
 static cJSON *reply_string(const redisReply *r) {
@@ -95,14 +107,16 @@ int bullc_queue_get_job(bullc_queue *q, const char *id, char **out_json, bullc_e
     rc = bullc__args_cmd(q, &a, &r, err);
     bullc__args_free(&a);
     if (rc) return rc;
-    if (r->type != REDIS_REPLY_ARRAY)
-        rc = bullc__err(err, BULLC_EPROTO, "HGETALL: unexpected reply type %d", r->type);
-    else if (r->elements == 0)
-        rc = bullc__err(err, BULLC_ENOTFOUND, "job %s not found", id);
-    else
-        rc = bullc__json_out(bullc__job_json(id, strlen(id), r), out_json, err);
+    rc = bullc__job_reply(id, r, out_json, err);
     freeReplyObject(r);
     return rc;
+}
+
+int bullc__job_reply(const char *id, const redisReply *r, char **out_json, bullc_error *err) {
+    if (r->type != REDIS_REPLY_ARRAY)
+        return bullc__err(err, BULLC_EPROTO, "HGETALL: unexpected reply type %d", r->type);
+    if (r->elements == 0) return bullc__err(err, BULLC_ENOTFOUND, "job %s not found", id);
+    return bullc__json_out(bullc__job_json(id, strlen(id), r), out_json, err);
 }
 
 int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstates, int64_t start, int64_t end,
@@ -175,19 +189,28 @@ int bullc_queue_get_jobs(bullc_queue *q, const char *const *states, size_t nstat
 
 /* ---- counts and states ---------------------------------------------------------------- */
 
+void bullc__counts_args(bullc__args *a, const char *const *names, size_t n) {
+    for (size_t i = 0; i < n; i++) bullc__args_add(a, bullc__state_key(names[i]));
+}
+
+int bullc__counts_read(const redisReply *r, size_t n, int64_t *counts, bullc_error *err) {
+    if (r->type != REDIS_REPLY_ARRAY)
+        return bullc__err(err, BULLC_EPROTO, "getCounts: unexpected reply type %d", r->type);
+    for (size_t i = 0; i < n; i++)
+        counts[i] = i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+    return 0;
+}
+
 /* getCounts for `names` (checked state names) into counts[i]. */
 static int get_counts(bullc_queue *q, const char *const *names, size_t n, int64_t *counts, bullc_error *err) {
     bullc__args a;
     bullc__args_call(&a, q, BULLC__C_GET_COUNTS, NULL, 0);
-    for (size_t i = 0; i < n; i++) bullc__args_add(&a, bullc__state_key(names[i]));
+    bullc__counts_args(&a, names, n);
     redisReply *r = NULL;
     int rc = bullc__args_eval(q, BULLC__C_GET_COUNTS, &a, &r, err);
     bullc__args_free(&a);
     if (rc) return rc;
-    if (r->type != REDIS_REPLY_ARRAY)
-        rc = bullc__err(err, BULLC_EPROTO, "getCounts: unexpected reply type %d", r->type);
-    for (size_t i = 0; !rc && i < n; i++)
-        counts[i] = i < r->elements && r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+    rc = bullc__counts_read(r, n, counts, err);
     freeReplyObject(r);
     return rc;
 }
@@ -222,16 +245,19 @@ int bullc_queue_get_job_counts(bullc_queue *q, const char *const *states, size_t
     if (n < 0) return n;
     int64_t *counts = calloc((size_t)n + 1, sizeof *counts);
     int rc = counts ? get_counts(q, names, (size_t)n, counts, err) : bullc__err(err, BULLC_ENOMEM, "out of memory");
-    cJSON *o = rc ? NULL : cJSON_CreateObject();
-    if (!rc && !o) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
-    for (int i = 0; !rc && i < n; i++)
-        if (!put(o, names[i], cJSON_CreateNumber((double)counts[i])))
-            rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    if (!rc) rc = bullc__counts_json(names, counts, (size_t)n, out_json, err);
     free(counts);
     free(names);
-    if (rc) {
+    return rc;
+}
+
+int bullc__counts_json(const char *const *names, const int64_t *counts, size_t n, char **out_json, bullc_error *err) {
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o != NULL;
+    for (size_t i = 0; ok && i < n; i++) ok = put(o, names[i], cJSON_CreateNumber((double)counts[i]));
+    if (!ok) {
         cJSON_Delete(o);
-        return rc;
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
     return bullc__json_out(o, out_json, err);
 }

@@ -19,6 +19,7 @@
 #include <bullc/stats.h>
 #include <bullc/trace.h>
 #include <bullc/admin.h>
+#include <bullc/aqueue.h>
 #include <bullc/events.h>
 #include <bullc/cron.h>
 #include <bullc/scheduler.h>

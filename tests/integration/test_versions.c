@@ -3,11 +3,14 @@
  * Queue wrote is served with 5.x's scripts (its pause moves wait to paused),
  * an explicit major the meta contradicts is refused with nothing written
  * (the whole keyspace compared), and a meta.version changing major under a
- * running worker stops it (library: error event; bullc-worker: exit 5). */
+ * running worker stops it (library: error event; bullc-worker: exit 5). The
+ * asynchronous getters (bullc_aqueue) answer as the synchronous ones on both
+ * majors, and exactly once when Redis is down or the handle is closed. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test_socket_client_util.h"
 #include "testutil.h"
@@ -436,4 +439,177 @@ Test(versions, a_flow_over_queues_of_two_majors_writes_nothing) {
     free(before);
     free(after);
     redisFree(c);
+}
+
+/* ---- bullc_aqueue: the asynchronous getters, on both majors ---------------- */
+
+typedef struct {
+    int calls, status;
+    char *json;
+} answer;
+
+static void on_answer(bullc_aqueue *aq, int status, const char *json, const bullc_error *err, void *data) {
+    answer *a = data;
+    (void)aq;
+    cr_assert((status == 0) == (json != NULL) && (status == 0 || err), "a status goes with its JSON or its error");
+    a->calls++;
+    a->status = status;
+    free(a->json);
+    a->json = json ? strdup(json) : NULL;
+}
+
+/* Runs `loop` until every answer in `as` came (or 10 s went by). */
+static void wait_answers(uv_loop_t *loop, answer *as, int n) {
+    int64_t until = tu_now_ms() + 10000;
+    for (;;) {
+        int missing = 0;
+        for (int i = 0; i < n; i++) missing += as[i].calls == 0;
+        if (!missing || tu_now_ms() > until) break;
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+}
+
+static void on_aq_closed(bullc_aqueue *aq, void *data) {
+    ++*(int *)data;
+    bullc_aqueue_free(aq);
+}
+
+/* Closes `aq` and runs `loop` until its close callback ran, once. */
+static void close_aqueue(uv_loop_t *loop, bullc_aqueue *aq) {
+    int closed = 0;
+    bullc_aqueue_close(aq, on_aq_closed, &closed);
+    bullc_aqueue_close(aq, on_aq_closed, &closed); /* a second close does nothing */
+    while (uv_run(loop, UV_RUN_ONCE)) {
+    }
+    cr_assert_eq(closed, 1, "the close callback runs exactly once");
+    cr_assert_eq(uv_loop_close(loop), 0, "every handle of the queue is closed");
+}
+
+static bullc_aqueue *aqueue_of(uv_loop_t *loop, const char *prefix, const char *name, int major, const char *url) {
+    bullc_queue_opts *qo;
+    cr_assert_eq(bullc_queue_opts_new(&qo), 0);
+    bullc_queue_opts_set_prefix(qo, prefix);
+    bullc_queue_opts_set_bullmq_version(qo, major);
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    cr_assert_eq(bullc_redis_opts_parse_url(ro, url, NULL), 0);
+    bullc_redis_opts_set_timeouts(ro, 2000, 5000);
+    bullc_queue_opts_set_redis(qo, ro);
+    bullc_redis_opts_free(ro);
+    bullc_aqueue *aq;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_aqueue_new(&aq, loop, name, qo, &err), 0, "%s", err.message);
+    bullc_queue_opts_free(qo);
+    return aq;
+}
+
+/* A queue with a different number of jobs in every state its major lists:
+ * waiting, delayed and prioritized ones added, the others put in place as a
+ * worker would leave them (getCounts counts the structures). */
+static void fill_every_state(redisContext *c, bullc_queue *q, const char *prefix, bool paused_list) {
+    bullc_error err = {0};
+    bullc_job_opts *delayed, *prioritized;
+    bullc_job_opts_new(&delayed);
+    bullc_job_opts_set_delay(delayed, 60000);
+    bullc_job_opts_new(&prioritized);
+    bullc_job_opts_set_priority(prioritized, 3);
+    for (int i = 0; i < 6; i++) cr_assert_eq(bullc_queue_add(q, "w", "{}", NULL, NULL, &err), 0, "%s", err.message);
+    for (int i = 0; i < 3; i++) cr_assert_eq(bullc_queue_add(q, "d", "{}", delayed, NULL, &err), 0, "%s", err.message);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(bullc_queue_add(q, "p", "{}", prioritized, NULL, &err), 0, "%s", err.message);
+    bullc_job_opts_free(delayed);
+    bullc_job_opts_free(prioritized);
+    freeReplyObject(tu_cmd(c, "RPUSH %s:q:active a1", prefix));
+    freeReplyObject(tu_cmd(c, "ZADD %s:q:completed 1 c1 2 c2", prefix));
+    freeReplyObject(tu_cmd(c, "ZADD %s:q:failed 1 f1 2 f2 3 f3 4 f4", prefix));
+    freeReplyObject(tu_cmd(c, "ZADD %s:q:waiting-children 1 k1 2 k2 3 k3 4 k4 5 k5 6 k6 7 k7", prefix));
+    if (paused_list) freeReplyObject(tu_cmd(c, "RPUSH %s:q:paused p1 p2 p3 p4 p5 p6 p7 p8", prefix));
+}
+
+Test(versions, async_counts_and_job_equal_the_sync_getters_on_6x_and_5x) {
+    for (int major = 6; major >= 5; major--) {
+        const char *prefix = tu_prefix();
+        redisContext *c = tu_redis();
+        if (major == 5) meta_as_node(c, prefix, "q", "bullmq:5.81.5");
+        bullc_queue *q = queue_of(prefix, "q", 0);
+        fill_every_state(c, q, prefix, major == 5);
+        bullc_error err = {0};
+        char *sync_all = NULL, *sync_waiting = NULL, *sync_job = NULL;
+        const char *waiting[] = {"waiting"};
+        cr_assert_eq(bullc_queue_get_job_counts(q, NULL, 0, &sync_all, &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_queue_get_job_counts(q, waiting, 1, &sync_waiting, &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_queue_get_job(q, "2", &sync_job, &err), 0, "%s", err.message);
+        cr_assert(strstr(sync_all, "\"failed\":4") && strstr(sync_all, "\"waiting-children\":7"), "%s", sync_all);
+        cr_assert_eq(strstr(sync_all, "\"paused\":8") != NULL, major == 5, "%s", sync_all);
+
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        /* major 0: settled from meta.version, as the synchronous handle did */
+        bullc_aqueue *aq = aqueue_of(&loop, prefix, "q", 0, tu_redis_url());
+        answer as[4] = {0};
+        cr_assert_eq(bullc_aqueue_get_job_counts(aq, NULL, 0, on_answer, &as[0]), 0);
+        cr_assert_eq(bullc_aqueue_get_job_counts(aq, waiting, 1, on_answer, &as[1]), 0);
+        cr_assert_eq(bullc_aqueue_get_job(aq, "2", on_answer, &as[2]), 0);
+        cr_assert_eq(bullc_aqueue_get_job(aq, "nope", on_answer, &as[3]), 0);
+        cr_assert_eq(as[0].calls + as[1].calls + as[2].calls + as[3].calls, 0, "no callback inside the call");
+        const char *bad[] = {"nowhere"};
+        cr_assert_eq(bullc_aqueue_get_job_counts(aq, bad, 1, on_answer, &as[0]), BULLC_EINVAL);
+        cr_assert_eq(bullc_aqueue_get_job(aq, "", on_answer, &as[0]), BULLC_EINVAL);
+        wait_answers(&loop, as, 4);
+        for (int i = 0; i < 4; i++) cr_assert_eq(as[i].calls, 1, "%d.x: call %d answered once", major, i);
+        cr_assert_eq(as[0].status, 0);
+        cr_assert_str_eq(as[0].json, sync_all, "%d.x: the default counts", major);
+        cr_assert_str_eq(as[1].json, sync_waiting, "%d.x: waiting (and 5.x's paused)", major);
+        cr_assert_str_eq(as[2].json, sync_job, "%d.x: one job", major);
+        cr_assert_eq(as[3].status, BULLC_ENOTFOUND);
+        close_aqueue(&loop, aq);
+        for (int i = 0; i < 4; i++) free(as[i].json);
+        bullc_free(sync_all);
+        bullc_free(sync_waiting);
+        bullc_free(sync_job);
+        bullc_queue_free(q);
+    }
+}
+
+Test(versions, async_getters_answer_once_when_redis_is_down_and_when_closed) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", tu_free_port());
+    bullc_aqueue *aq = aqueue_of(&loop, tu_prefix(), "q", 6, url);
+    answer down[2] = {0};
+    cr_assert_eq(bullc_aqueue_get_job_counts(aq, NULL, 0, on_answer, &down[0]), 0);
+    wait_answers(&loop, down, 1);
+    cr_assert_eq(down[0].status, BULLC_ECONN, "nothing listens there");
+    cr_assert_eq(bullc_aqueue_get_job(aq, "1", on_answer, &down[1]), 0);
+    cr_assert_eq(down[1].calls, 0, "no callback inside the call, even when Redis is known down");
+    wait_answers(&loop, down, 2);
+    /* the backoff's retries go on: no second answer to a call */
+    int64_t until = tu_now_ms() + 500;
+    while (tu_now_ms() < until) uv_run(&loop, UV_RUN_NOWAIT), usleep(2000);
+    cr_assert(down[0].calls == 1 && down[1].calls == 1 && down[1].status == BULLC_ECONN);
+    close_aqueue(&loop, aq);
+
+    /* closed with calls in flight and waiting: each answered once, cancelled */
+    uv_loop_init(&loop);
+    aq = aqueue_of(&loop, tu_prefix(), "q", 0, tu_redis_url());
+    answer first = {0}, more[3] = {0};
+    cr_assert_eq(bullc_aqueue_get_job_counts(aq, NULL, 0, on_answer, &first), 0);
+    wait_answers(&loop, &first, 1);
+    cr_assert_eq(first.status, 0, "connected");
+    cr_assert_eq(bullc_aqueue_get_job_counts(aq, NULL, 0, on_answer, &more[0]), 0);
+    cr_assert_eq(bullc_aqueue_get_job(aq, "1", on_answer, &more[1]), 0);
+    cr_assert_eq(bullc_aqueue_get_job_counts(aq, NULL, 0, on_answer, &more[2]), 0);
+    int closed = 0;
+    bullc_aqueue_close(aq, on_aq_closed, &closed);
+    for (int i = 0; i < 3; i++)
+        cr_assert(more[i].calls == 1 && more[i].status == BULLC_ECLOSED, "call %d: %d answers, status %d", i,
+                  more[i].calls, more[i].status);
+    while (uv_run(&loop, UV_RUN_ONCE)) {
+    }
+    cr_assert_eq(closed, 1);
+    for (int i = 0; i < 3; i++) cr_assert_eq(more[i].calls, 1, "still once after the loop ran");
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    free(first.json);
 }

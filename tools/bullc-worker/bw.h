@@ -210,12 +210,14 @@ void bw_httpd_finish(bw_app *app);
 /* metrics.c says fresh job counts arrived (loop thread; NULL: no-op). */
 void bw_httpd_counts_ready(bw_httpd *h);
 
-/* metrics.c: what /metrics shows, and the job counts' thread. */
+/* metrics.c: what /metrics shows, and the queues' job counts (asked on the loop). */
 struct bw_sb;
 int bw_metrics_start(bw_app *app);
 void bw_metrics_stop(bw_app *app);
 /* Asks for fresh job counts unless the cached ones are recent enough:
- * true while a fetch is in progress (then bw_httpd_counts_ready follows). */
+ * true while a fetch is in progress (then bw_httpd_counts_ready follows).
+ * bw_metrics_stop answers a fetch in progress and frees what is left once
+ * its handles closed (the loop runs on). */
 bool bw_metrics_refresh(bw_app *app);
 void bw_metrics_write(bw_app *app, struct bw_sb *b);
 /* Whether the queue's worker has both of its connections ready. */

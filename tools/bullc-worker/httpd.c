@@ -3,7 +3,7 @@
  * workers' own libuv loop (a foreign loop for lws, as the socket client's).
  *
  * Nothing here waits: a /metrics request whose cached job counts are too
- * old asks the counts thread (metrics.c) for fresh ones and is answered
+ * old asks Redis for fresh ones (metrics.c, on this loop) and is answered
  * when they arrive, or after COUNTS_WAIT_MS with what the cache holds, so
  * a slow or absent Redis delays a scrape a little and never the jobs.
  * Health is measured: the workers' connection state (bullc_stats) and the

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* /metrics' text: the workers' own figures (bullc_worker_stats, read on the
  * loop, free) and the queues' job counts, which cost Redis a script call
- * each. The counts are fetched by a thread of their own with synchronous
- * bullc_queue handles, at most once per --counts-cache, and the HTTP
- * server (httpd.c) waits for them without blocking the loop. A thread of
- * its own rather than libuv's pool: plugin processors can fill the pool
- * for as long as a job runs, and the counts would wait behind them. */
+ * each. The counts are asked for on the loop itself, through an
+ * asynchronous bullc_aqueue per queue, at most once per --counts-cache; the
+ * HTTP server (httpd.c) is told when the last answer is in. No thread: a
+ * slow Redis delays the scrape, never the workers. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +16,8 @@
 /* The states Node's getJobCounts() with no arguments lists (queue-getters.js,
  * sanitizeJobTypes), in its order: exportPrometheusMetrics prints these. A
  * 6.x queue has all but "paused"; a 5.x one has "paused" too (its paused
- * queue keeps the waiting jobs there). bullc_queue_get_job_counts gives the
- * queue's major's list. */
+ * queue keeps the waiting jobs there). bullc_aqueue_get_job_counts gives
+ * the queue's major's list. */
 static const char *const states[] = {"active", "completed",   "delayed", "failed",
                                      "paused", "prioritized", "waiting", "waiting-children"};
 #define NSTATES (sizeof states / sizeof states[0])
@@ -26,80 +25,73 @@ static const char *const states[] = {"active", "completed",   "delayed", "failed
 struct bw_metrics {
     bw_app *app;
     bullc_stats *stats;
-    uv_thread_t thread;
-    uv_mutex_t mu;
-    uv_cond_t cond;
-    uv_async_t done;
-    bool want, busy, stop; /* under mu */
-    uint64_t fetched_at;   /* uv_hrtime ms of the last fetch (0: never); under mu */
-    int64_t *counts;       /* nqueues x NSTATES, -1: a state the queue's major does not list; under mu */
-    bool *have;            /* whether queue i's counts were read by the last fetch; under mu */
-    bullc_queue **queues;  /* counts thread only */
+    bullc_aqueue **queues; /* one per queue, made at the first fetch */
+    size_t pending;        /* counts asked for and not answered yet */
+    size_t open;           /* handles whose close has not completed */
+    bool stopping;
+    uint64_t fetched_at; /* uv_hrtime ms of the last fetch (0: never) */
+    int64_t *counts;     /* nqueues x NSTATES, -1: a state the queue's major does not list */
+    bool *have;          /* whether queue i's counts were read by the last fetch */
+    bool *got;           /* this fetch's answers, moved to `have` once all are in */
 };
+
+typedef struct {
+    bw_metrics *m;
+    size_t i;
+} ask;
 
 static uint64_t mono_ms(void) { return uv_hrtime() / 1000000; }
 
-/* Node's getJobCounts() of the queue's major into got[NSTATES] (-1 where
+static void free_metrics(bw_metrics *m) {
+    bullc_stats_free(m->stats);
+    free(m->counts);
+    free(m->have);
+    free(m->got);
+    free(m->queues);
+    free(m);
+}
+
+static void fetch_done(bw_metrics *m) {
+    memcpy(m->have, m->got, m->app->nqueues * sizeof *m->have);
+    m->fetched_at = mono_ms();
+    bw_httpd_counts_ready(m->app->httpd);
+}
+
+/* Node's getJobCounts() of the queue's major into the queue's row (-1 where
  * that major lists no such state). */
-static int read_counts(bullc_queue *q, int64_t *got, bullc_error *err) {
-    char *json = NULL;
-    int rc = bullc_queue_get_job_counts(q, NULL, 0, &json, err);
-    if (rc) return rc;
-    cJSON *o = cJSON_Parse(json);
-    bullc_free(json);
-    if (!o) return BULLC_ENOMEM;
-    for (size_t s = 0; s < NSTATES; s++) {
+static void on_counts(bullc_aqueue *aq, int status, const char *json, const bullc_error *err, void *data) {
+    ask *a = data;
+    bw_metrics *m = a->m;
+    size_t i = a->i;
+    (void)aq;
+    (void)err;
+    free(a);
+    cJSON *o = status ? NULL : cJSON_Parse(json);
+    m->got[i] = o != NULL; /* Redis did not answer: no figure rather than an old one */
+    for (size_t s = 0; o && s < NSTATES; s++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, states[s]);
-        got[s] = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+        m->counts[i * NSTATES + s] = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
     }
     cJSON_Delete(o);
-    return 0;
+    if (--m->pending == 0 && !m->stopping) fetch_done(m);
 }
 
-static void counts_thread(void *arg) {
-    bw_metrics *m = arg;
+/* A queue's handle, made as the worker's queue is opened: its prefix, and
+ * its major so that a queue without meta.version counts as it is served. */
+static bullc_aqueue *queue_handle(bw_metrics *m, size_t i) {
+    if (m->queues[i]) return m->queues[i];
     bw_app *app = m->app;
-    int64_t got[NSTATES];
-    for (;;) {
-        uv_mutex_lock(&m->mu);
-        while (!m->want && !m->stop) uv_cond_wait(&m->cond, &m->mu);
-        bool stop = m->stop;
-        m->want = false;
-        uv_mutex_unlock(&m->mu);
-        if (stop) break;
-        for (size_t i = 0; i < app->nqueues; i++) {
-            const bw_queue_cfg *c = app->queues[i]->cfg;
-            bullc_error err = {0};
-            int rc = 0;
-            if (!m->queues[i]) {
-                bullc_queue_opts *o = NULL;
-                rc = bullc_queue_opts_new(&o);
-                if (!rc) rc = bullc_queue_opts_set_redis(o, app->redis);
-                if (!rc && c->s.prefix) rc = bullc_queue_opts_set_prefix(o, c->s.prefix);
-                if (!rc) rc = bullc_queue_opts_set_skip_meta_update(o, true); /* counting writes nothing */
-                /* the worker's major, so a queue without meta.version counts as it is served */
-                if (!rc) rc = bullc_queue_opts_set_bullmq_version(o, c->s.bullmq_version);
-                if (!rc) rc = bullc_queue_new(&m->queues[i], c->name, o, &err);
-                bullc_queue_opts_free(o);
-            }
-            if (!rc) rc = read_counts(m->queues[i], got, &err);
-            uv_mutex_lock(&m->mu);
-            m->have[i] = rc == 0;
-            if (!rc) memcpy(m->counts + i * NSTATES, got, NSTATES * sizeof *got);
-            uv_mutex_unlock(&m->mu);
-        }
-        uv_mutex_lock(&m->mu);
-        m->fetched_at = mono_ms();
-        m->busy = false;
-        uv_mutex_unlock(&m->mu);
-        uv_async_send(&m->done);
-    }
-    for (size_t i = 0; i < app->nqueues; i++) bullc_queue_free(m->queues[i]);
-}
-
-static void on_done(uv_async_t *a) {
-    bw_metrics *m = a->data;
-    bw_httpd_counts_ready(m->app->httpd);
+    const bw_queue_cfg *c = app->queues[i]->cfg;
+    bullc_queue_opts *o = NULL;
+    bullc_error err = {0};
+    int rc = bullc_queue_opts_new(&o);
+    if (!rc) rc = bullc_queue_opts_set_redis(o, app->redis);
+    if (!rc && c->s.prefix) rc = bullc_queue_opts_set_prefix(o, c->s.prefix);
+    if (!rc) rc = bullc_queue_opts_set_bullmq_version(o, c->s.bullmq_version);
+    if (!rc) rc = bullc_aqueue_new(&m->queues[i], &app->loop, c->name, o, &err);
+    bullc_queue_opts_free(o);
+    if (!rc) m->open++;
+    return rc ? NULL : m->queues[i];
 }
 
 int bw_metrics_start(bw_app *app) {
@@ -108,66 +100,56 @@ int bw_metrics_start(bw_app *app) {
     m->app = app;
     m->counts = calloc(app->nqueues * NSTATES, sizeof *m->counts);
     m->have = calloc(app->nqueues, sizeof *m->have);
+    m->got = calloc(app->nqueues, sizeof *m->got);
     m->queues = calloc(app->nqueues, sizeof *m->queues);
-    if (!m->counts || !m->have || !m->queues || bullc_stats_new(&m->stats)) goto fail;
-    uv_mutex_init(&m->mu);
-    uv_cond_init(&m->cond);
-    uv_async_init(&app->loop, &m->done, on_done);
-    m->done.data = m;
-    if (uv_thread_create(&m->thread, counts_thread, m)) {
-        uv_close((uv_handle_t *)&m->done, NULL);
-        uv_cond_destroy(&m->cond);
-        uv_mutex_destroy(&m->mu);
-        goto fail;
+    if ((app->nqueues && (!m->counts || !m->have || !m->got || !m->queues)) || bullc_stats_new(&m->stats)) {
+        free_metrics(m);
+        return BULLC_ENOMEM;
     }
     app->metrics = m;
     return 0;
-fail:
-    bullc_stats_free(m->stats);
-    free(m->counts);
-    free(m->have);
-    free(m->queues);
-    free(m);
-    return BULLC_ENOMEM;
 }
 
-static void free_on_close(uv_handle_t *h) {
-    bw_metrics *m = h->data;
-    bullc_stats_free(m->stats);
-    free(m->counts);
-    free(m->have);
-    free(m->queues);
-    free(m);
+static void on_queue_closed(bullc_aqueue *aq, void *data) {
+    bw_metrics *m = data;
+    bullc_aqueue_free(aq);
+    if (--m->open == 0) free_metrics(m);
 }
 
 void bw_metrics_stop(bw_app *app) {
     bw_metrics *m = app->metrics;
     if (!m) return;
     app->metrics = NULL;
-    uv_mutex_lock(&m->mu);
-    m->stop = true;
-    uv_cond_signal(&m->cond);
-    uv_mutex_unlock(&m->mu);
-    /* at exit only: waits for a fetch in progress (bounded by Redis'
-     * command timeout) so the thread's handles are freed */
-    uv_thread_join(&m->thread);
-    uv_cond_destroy(&m->cond);
-    uv_mutex_destroy(&m->mu);
-    uv_close((uv_handle_t *)&m->done, free_on_close);
+    m->stopping = true;
+    if (!m->open) {
+        free_metrics(m);
+        return;
+    }
+    /* a fetch in progress is answered (cancelled) by the closes; the last
+     * close frees the rest */
+    for (size_t i = 0; i < app->nqueues; i++)
+        if (m->queues[i]) bullc_aqueue_close(m->queues[i], on_queue_closed, m);
 }
 
 bool bw_metrics_refresh(bw_app *app) {
     bw_metrics *m = app->metrics;
     if (!m) return false;
-    uv_mutex_lock(&m->mu);
-    bool fresh = m->fetched_at && mono_ms() - m->fetched_at < (uint64_t)app->cfg->counts_cache_ms;
-    if (!fresh && !m->busy) {
-        m->busy = m->want = true;
-        uv_cond_signal(&m->cond);
+    if (m->pending) return true;
+    if (m->fetched_at && mono_ms() - m->fetched_at < (uint64_t)app->cfg->counts_cache_ms) return false;
+    for (size_t i = 0; i < app->nqueues; i++) {
+        m->got[i] = false;
+        bullc_aqueue *aq = queue_handle(m, i);
+        ask *a = aq ? malloc(sizeof *a) : NULL;
+        if (!a) continue;
+        *a = (ask){m, i};
+        if (bullc_aqueue_get_job_counts(aq, NULL, 0, on_counts, a))
+            free(a);
+        else
+            m->pending++;
     }
-    bool busy = m->busy;
-    uv_mutex_unlock(&m->mu);
-    return busy;
+    if (m->pending) return true;
+    fetch_done(m); /* nothing could be asked: no figures, at once */
+    return false;
 }
 
 bool bw_queue_redis_up(bw_queue *q) {
@@ -218,9 +200,9 @@ static uint64_t st_active(const bullc_stats *s) { return (uint64_t)bullc_stats_a
 void bw_metrics_write(bw_app *app, bw_sb *b) {
     bw_metrics *m = app->metrics;
     head(b, "bullmq_job_count", "gauge", "Number of jobs in the queue by state");
-    uv_mutex_lock(&m->mu);
     for (size_t i = 0; i < app->nqueues; i++) {
-        if (!m->have[i]) continue; /* Redis did not answer: no figure rather than an old one */
+        /* Redis did not answer (yet): no figure rather than an old one */
+        if (m->pending ? !m->got[i] : !m->have[i]) continue;
         for (size_t s = 0; s < NSTATES; s++) {
             if (m->counts[i * NSTATES + s] < 0) continue;
             char more[64];
@@ -228,7 +210,6 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
             queue_sample(b, "bullmq_job_count", app->queues[i], more, (uint64_t)m->counts[i * NSTATES + s]);
         }
     }
-    uv_mutex_unlock(&m->mu);
 
     head(b, "bullc_worker_jobs_total", "counter",
          "Jobs this worker finished, by result (failed: every failed attempt)");
