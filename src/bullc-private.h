@@ -866,6 +866,9 @@ void bullc__worker_pump(bullc_worker *w);
 sds bullc__worker_fetch_opts(const bullc_worker *w, const char *token);
 /* takes `token` */
 void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, sds token);
+/* No job was there to take: the worker blocks on its next fetch (the
+ * drained event, once per run of empty answers). */
+void bullc__worker_drained(bullc_worker *w);
 void bullc__worker_maybe_closed(bullc_worker *w);
 void bullc__worker_maybe_paused(bullc_worker *w);
 /* The reply of a fetch under `token` was lost (copied; adopted once the

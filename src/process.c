@@ -133,8 +133,15 @@ static void stored(bullc_job *job, const redisReply *r) {
         if (w->ev.failed) w->ev.failed(w, job, f->value, f->kind != FIN_FAILED, w->ev_data);
     }
     sds token = r && r->type == REDIS_REPLY_ARRAY ? sdsdup(job->token) : NULL; /* the next job's too */
+    /* The script answers 0 when it found no next job to hand over: Node
+     * reads that as an empty next-job answer and is drained (it blocks
+     * next instead of asking moveToActive once more). */
+    bool none_next = f->asked_next && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0;
     finished(job);
-    if (token) bullc__worker_handle_next(w, r, token);
+    if (token)
+        bullc__worker_handle_next(w, r, token);
+    else if (none_next)
+        bullc__worker_drained(w);
     bullc__worker_pump(w);
 }
 

@@ -423,6 +423,12 @@ static int send_fetch(bullc_worker *w, const char *token, bullc__areply_fn cb, v
 
 static void wake_cb(uv_timer_t *t);
 
+void bullc__worker_drained(bullc_worker *w) {
+    if (w->drained) return;
+    w->drained = true;
+    if (w->ev.drained) w->ev.drained(w, w->ev_data);
+}
+
 /* A next-job reply [hash, id, rateLimitTtl, delayUntil] (moveToActive, or a
  * fetch-next of moveToFinished / moveToDelayed). */
 void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, sds token) {
@@ -438,10 +444,7 @@ void bullc__worker_handle_next(bullc_worker *w, const redisReply *r, sds token) 
     w->block_until = until > 0 ? until : 0;
     if (hash->type != REDIS_REPLY_ARRAY || (id->type != REDIS_REPLY_STRING && id->type != REDIS_REPLY_INTEGER)) {
         sdsfree(token);
-        if (!w->drained) {
-            w->drained = true;
-            if (w->ev.drained) w->ev.drained(w, w->ev_data);
-        }
+        bullc__worker_drained(w);
         return;
     }
     w->drained = false;

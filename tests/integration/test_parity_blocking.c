@@ -4,7 +4,10 @@
  * (getBlockTimeout), how many moveToActive calls and BZPOPMINs it makes for
  * a batch of jobs, and that Redis's shortest block returns. The calls are
  * counted on the wire, from a MONITOR connection, where Node spies on its
- * methods; on both majors. */
+ * methods; on both majors. And that a worker whose blocking connection
+ * breaks, cannot reconnect for a while or never hears its BZPOPMIN's answer
+ * comes back to work. */
+#include "faultproxy.h"
 #include "test_parity_util.h"
 
 #include <sys/time.h>
@@ -204,4 +207,141 @@ Test(parity_blocking, shortest_block_returns) {
     ph_add(h, "test", "{}", NULL);
     cr_assert(PH_WAIT(h, 5000, h->n_completed == 1));
     ph_end(h);
+}
+
+static void complete_in_250_bulk(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    cr_assert_str_eq(bullc_job_data(job), "{\"foo\":\"bar\"}");
+    ph_complete_in(h, job, 250, NULL);
+}
+
+static void concurrency_plus_one(int major) {
+    enum { NUM_JOBS = 57, CONCURRENCY = 13 };
+    ph *h = ph_new("q");
+    if (major == 5) node5_meta(h);
+    h->proc = complete_in_250_bulk;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_concurrency(o, CONCURRENCY);
+    bullc_worker *w = ph_worker(h, o);
+    wait_blocked(h);
+    redisContext *mon = monitor_start();
+    bullc_bulk_job jobs[NUM_JOBS];
+    for (int i = 0; i < NUM_JOBS; i++) jobs[i] = (bullc_bulk_job){.name = "test", .data_json = "{\"foo\":\"bar\"}"};
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_add_bulk(h->q, jobs, NUM_JOBS, &err), 0, "%s", err.message);
+    for (int i = 0; i < NUM_JOBS; i++) bullc_free(jobs[i].id);
+    cr_assert(PH_WAIT(h, 20000, h->n_completed == NUM_JOBS));
+    PH_RUN_FOR(h, 300); /* blocked again (the queue was drained as the last jobs were taken) */
+    char base[128];
+    snprintf(base, sizeof base, "%s:%s:", h->prefix, h->qname);
+    wire_counts n = monitor_stop(mon, base);
+    cr_assert_eq(bullc_worker_bullmq_version(w), major);
+    /* one per slot, the finished jobs fetching the others; the first
+       finish that finds none leaves the worker drained, so it blocks: the
+       marker the last job taken left ends that block at once, one
+       moveToActive finds the queue empty, and the worker blocks again (the
+       block that the adds ended began before the count, as Node's spies) */
+    cr_assert_eq(n.move_to_active, CONCURRENCY + 1, "%d moveToActive, %d BZPOPMIN (%s)", n.move_to_active, n.bzpopmin,
+                 n.timeouts);
+    cr_assert_eq(n.bzpopmin, 2, "%d BZPOPMIN (%s)", n.bzpopmin, n.timeouts);
+    ph_end(h);
+}
+
+/* node: "do not call moveToActive more than concurrency factor + 1" */
+Test(parity_blocking, move_to_active_concurrency_plus_one) {
+    concurrency_plus_one(6);
+    concurrency_plus_one(5);
+}
+
+/* ---- the blocking connection broken, refused, or never answered ----------------------- */
+
+/* The CLIENT ID of the worker's blocking connection while it waits in
+ * BZPOPMIN (named "<prefix>:<base64(queue)>" as Node names it), or 0. */
+static long long blocking_client(ph *h) {
+    redisReply *r = ph_cmd("CLIENT LIST");
+    char name[128];
+    snprintf(name, sizeof name, " name=%s:", h->prefix);
+    long long id = 0;
+    for (char *line = strtok(r->str, "\n"); line && !id; line = strtok(NULL, "\n"))
+        if (strstr(line, name) && strstr(line, " cmd=bzpopmin")) sscanf(line, "id=%lld", &id);
+    freeReplyObject(r);
+    return id;
+}
+
+static void kill_client(long long id) { cr_assert_eq(ph_icmd("CLIENT KILL ID %lld", id), 1); }
+
+/* Node's waitForJob meets 'Connection is closed.', reconnects the blocking
+ * client and goes on: here Redis closes it. */
+/* node: "[when waiting for a job] reconnects blocking transport after a connection error (#4378)" */
+Test(parity_blocking, blocking_connection_killed) {
+    ph *h = ph_new("q");
+    h->proc = noop;
+    ph_worker(h, NULL);
+    wait_blocked(h);
+    long long first = blocking_client(h);
+    cr_assert_neq(first, 0);
+    kill_client(first);
+    cr_assert(PH_WAIT(h, 5000, blocking_client(h) > first), "blocking again on a new connection");
+    ph_add(h, "test", "{}", NULL);
+    cr_assert(PH_WAIT(h, 3000, h->n_completed == 1));
+    ph_end(h);
+}
+
+/* A worker reaching Redis through a fault proxy, blocked in BZPOPMIN for
+ * up to `drain_delay` s at a time. */
+static faultproxy *proxied_worker(ph *h, char *url, size_t len, double drain_delay) {
+    faultproxy *fp = fp_start(tu_redis_port());
+    snprintf(url, len, "redis://127.0.0.1:%d", fp_port(fp));
+    h->url = url;
+    h->proc = noop;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_drain_delay(o, drain_delay);
+    ph_worker(h, o);
+    wait_blocked(h);
+    return fp;
+}
+
+/* Node's reconnectBlocking rejects too; the worker waits and tries again:
+ * here each new connection is closed as soon as it is accepted. */
+/* node: "[when waiting for a job] retries after reconnecting blocking transport fails" */
+Test(parity_blocking, blocking_reconnect_refused) {
+    ph *h = ph_new("q");
+    char url[64];
+    faultproxy *fp = proxied_worker(h, url, sizeof url, 1);
+    long long first = blocking_client(h);
+    cr_assert_neq(first, 0);
+    fp_set_mode(fp, FP_REFUSE, 0);
+    kill_client(first);
+    cr_assert(PH_WAIT(h, 5000, fp_refused(fp) >= 3), "%d reconnections refused", fp_refused(fp));
+    cr_assert_eq(blocking_client(h), 0);
+    fp_set_mode(fp, FP_PASS, 0);
+    cr_assert(PH_WAIT(h, 5000, blocking_client(h) > first), "blocking again on a new connection");
+    ph_add(h, "test", "{}", NULL);
+    cr_assert(PH_WAIT(h, 3000, h->n_completed == 1));
+    ph_end(h);
+    fp_stop(fp);
+}
+
+/* Node's bzpopmin re-sent by ioredis never settles and a watchdog gives the
+ * wait up: here the proxy swallows the answer of the BZPOPMIN that the add
+ * ends, and the worker's deadline for it (its timeout, 2 s, plus 2 s) gives
+ * the blocking connection up and rebuilds it. The worker is otherwise idle:
+ * the swallowed chunk is that answer. */
+/* node: "[when waiting for a job] recovers when the blocking command never settles (#4479)" */
+Test(parity_blocking, blocking_answer_never_comes) {
+    ph *h = ph_new("q");
+    char url[64];
+    faultproxy *fp = proxied_worker(h, url, sizeof url, 2);
+    int accepted = fp_accepted(fp);
+    cr_assert_neq(blocking_client(h), 0, "waiting in BZPOPMIN");
+    fp_set_mode(fp, FP_DROP_REPLY, 0);
+    int64_t added = tu_now_ms();
+    const char *id = ph_add(h, "test", "{}", NULL);
+    PH_RUN_FOR(h, 1500);
+    cr_assert_eq(h->n_completed, 0, "the marker's answer was swallowed");
+    cr_assert(PH_WAIT(h, 5000, h->n_completed == 1), "not processed: the job is %s", ph_state(h, id));
+    cr_assert_lt(tu_now_ms() - added, 4500);
+    cr_assert(PH_WAIT(h, 3000, fp_accepted(fp) > accepted), "a new blocking connection");
+    ph_end(h);
+    fp_stop(fp);
 }

@@ -28,7 +28,7 @@ typedef struct pair {
 struct faultproxy {
     int lfd, port, upstream;
     pthread_t th;
-    atomic_int mode, delay_ms, stop, reset, accepted, errors_sent;
+    atomic_int mode, delay_ms, stop, reset, accepted, refused, errors_sent;
     char error[256];
     pthread_mutex_t mu;
     pair pairs[FP_MAX];
@@ -126,6 +126,11 @@ static void *run(void *arg) {
             if (map[k] < 0) {
                 int c = accept(p->lfd, NULL, NULL);
                 if (c < 0) continue;
+                if (mode == FP_REFUSE) {
+                    close(c);
+                    atomic_fetch_add(&p->refused, 1);
+                    continue;
+                }
                 int u = dial(p->upstream);
                 int slot = -1;
                 for (int i = 0; i < FP_MAX && slot < 0; i++)
@@ -163,10 +168,9 @@ static void *run(void *arg) {
                 continue;
             }
             if (!from_upstream) count_commands(pr, buf, r); /* stay in step for a later FP_ERROR */
-            if (mode == FP_DROP_REPLY && from_upstream) {
-                atomic_store(&p->mode, FP_PASS);
-                continue;
-            }
+            /* read afresh: a mode set while poll() waited applies to what it brought */
+            int drop = FP_DROP_REPLY;
+            if (from_upstream && atomic_compare_exchange_strong(&p->mode, &drop, FP_PASS)) continue;
             if (mode == FP_DELAY) {
                 struct timespec ts = {atomic_load(&p->delay_ms) / 1000, (atomic_load(&p->delay_ms) % 1000) * 1000000L};
                 nanosleep(&ts, NULL);
@@ -214,6 +218,7 @@ void fp_reset_all(faultproxy *p) { atomic_store(&p->reset, 1); }
 void fp_set_error(faultproxy *p, const char *error) { snprintf(p->error, sizeof p->error, "%s", error); }
 int fp_errors_sent(const faultproxy *p) { return atomic_load(&((faultproxy *)p)->errors_sent); }
 int fp_accepted(const faultproxy *p) { return atomic_load(&((faultproxy *)p)->accepted); }
+int fp_refused(const faultproxy *p) { return atomic_load(&((faultproxy *)p)->refused); }
 
 void fp_stop(faultproxy *p) {
     if (!p) return;

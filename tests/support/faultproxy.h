@@ -10,7 +10,8 @@ typedef enum fp_mode {
     FP_BLACKHOLE = 1,  /* read nothing, send nothing; sockets stay open */
     FP_DELAY = 2,      /* hold each chunk for delay_ms before relaying it */
     FP_DROP_REPLY = 3, /* drop the next chunk coming from upstream, then pass */
-    FP_ERROR = 4       /* answer every command with an error reply (fp_set_error), upstream untouched */
+    FP_ERROR = 4,      /* answer every command with an error reply (fp_set_error), upstream untouched */
+    FP_REFUSE = 5      /* close each new connection as soon as it is accepted; those open still relay */
 } fp_mode;
 
 typedef struct faultproxy faultproxy;
@@ -25,8 +26,10 @@ void fp_set_error(faultproxy *p, const char *error);
 int fp_errors_sent(const faultproxy *p);
 /* Resets every connection now (RST), new ones are accepted. */
 void fp_reset_all(faultproxy *p);
-/* Connections accepted so far. */
+/* Connections accepted so far (relayed, not those FP_REFUSE closed). */
 int fp_accepted(const faultproxy *p);
+/* Connections FP_REFUSE closed so far. */
+int fp_refused(const faultproxy *p);
 void fp_stop(faultproxy *p);
 
 #endif
