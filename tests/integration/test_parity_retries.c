@@ -7,6 +7,7 @@
 #include "test_parity_util.h"
 
 #include <math.h>
+#include <time.h>
 #include <unistd.h>
 
 TestSuite(parity_retries, .timeout = 60);
@@ -588,4 +589,235 @@ Test(parity_retries, no_retry_of_an_active_job) {
     snprintf(want, sizeof want, "Job %s is not in the failed state. reprocessJob", id);
     cr_assert(strstr(err.message, want), "%s", err.message);
     ph_end(h);
+}
+
+/* ---- step jobs: a processor keeps its progress in job.data across runs ------------------- */
+
+static void node5_meta(ph *h) {
+    freeReplyObject(ph_cmd("HSET %s:%s:meta opts.maxLenEvents 10000 version bullmq:5.81.5", h->prefix, h->qname));
+}
+
+/* The step a job's data names: {"step":N,...}. */
+static int data_step(const bullc_job *job) {
+    cJSON *d = cJSON_Parse(bullc_job_data(job));
+    cr_assert(d, "%s", bullc_job_data(job));
+    int step = (int)cJSON_GetObjectItem(d, "step")->valuedouble;
+    cJSON_Delete(d);
+    return step;
+}
+
+/* Node's enum Step { Initial, Second, Finish } */
+enum { STEP_INITIAL, STEP_SECOND, STEP_FINISH };
+
+static void step_or_not_yet(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    int step = data_step(job);
+    if (step == STEP_INITIAL) {
+        cr_assert_eq(bullc_job_update_data(job, "{\"step\":1}", NULL, NULL), 0);
+        step = STEP_SECOND;
+    }
+    cr_assert_eq(step, STEP_SECOND);
+    if (bullc_job_attempts_made(job) < 2) {
+        ph_fail(h, job, "Not yet!", 0);
+        return;
+    }
+    cr_assert_eq(bullc_job_update_data(job, "{\"step\":2}", NULL, NULL), 0);
+    ph_complete(h, job, "2");
+}
+
+/* node: "should retry a job after a delay if a fixed backoff is given, keeping the current step" */
+Test(parity_retries, step_job_keeps_its_step_across_backoffs) {
+    ph *h = ph_new("q");
+    h->proc = step_or_not_yet;
+    ph_worker(h, NULL);
+    int64_t t0 = tu_now_ms();
+    const char *id = ph_add(h, "test", "{\"step\":0}", "{\"attempts\":3,\"backoff\":1000}");
+    cr_assert(PH_WAIT(h, 10000, h->n_completed == 1));
+    cr_assert_gt(tu_now_ms() - t0, 2000, "two backoffs of 1 s");
+    cr_assert_eq(h->n_retried, 2);
+    /* every run after the first started at the second step */
+    for (int i = 1; i < 3; i++) cr_assert_str_eq(ph_wget(h, 'a', i)->data, "{\"step\":1}");
+    cr_assert_str_eq(ph_wget(h, 'c', 0)->text, "2");
+    cJSON *j = ph_job(h, id);
+    cr_assert_eq(ph_jnum(j, "attemptsMade"), 3);
+    cr_assert_eq(ph_jnum(j, "returnvalue"), STEP_FINISH);
+    cJSON_Delete(j);
+    ph_end(h);
+}
+
+/* One run of the timed step job: its start, and whether its timeout passed. */
+typedef struct timed_run {
+    ph *h;
+    bullc_job *job;
+    int64_t started, timeout;
+    int step;
+} timed_run;
+
+static void timed_step(ph *h, void *arg) {
+    timed_run *r = arg;
+    if (tu_now_ms() - r->started > r->timeout) {
+        ph_fail(h, r->job, "Timeout", 0);
+        free(r);
+        return;
+    }
+    if (r->step == STEP_INITIAL) {
+        cr_assert_eq(bullc_job_update_data(r->job, "{\"step\":1,\"timeout\":1500}", NULL, NULL), 0);
+        r->step = STEP_SECOND;
+        ph_call_in(h, 1000, timed_step, r);
+        return;
+    }
+    cr_assert_eq(bullc_job_update_data(r->job, "{\"step\":2,\"timeout\":1500}", NULL, NULL), 0);
+    ph_complete(h, r->job, "2");
+    free(r);
+}
+
+/* each step takes 1 s; the run fails once it is past data.timeout when a step ends */
+static void timed_steps(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    timed_run *r = calloc(1, sizeof *r);
+    cJSON *d = cJSON_Parse(bullc_job_data(job));
+    *r = (timed_run){h, job, tu_now_ms(), (int64_t)cJSON_GetObjectItem(d, "timeout")->valuedouble,
+                     (int)cJSON_GetObjectItem(d, "step")->valuedouble};
+    cJSON_Delete(d);
+    ph_call_in(h, 1000, timed_step, r);
+}
+
+/* node: "[when timeout is provided] should check if timeout is reached in each step" */
+Test(parity_retries, step_job_checks_its_timeout_at_each_step) {
+    ph *h = ph_new("q");
+    h->proc = timed_steps;
+    ph_worker(h, NULL);
+    int64_t t0 = tu_now_ms();
+    const char *id = ph_add(h, "test", "{\"step\":0,\"timeout\":1500}", "{\"attempts\":3,\"backoff\":500}");
+    cr_assert(PH_WAIT(h, 10000, h->n_completed == 1));
+    int64_t took = tu_now_ms() - t0;
+    /* two steps past the timeout, 500 ms of backoff, then the second step alone */
+    cr_assert(took > 3000 && took < 4000, "%lld ms", (long long)took);
+    cJSON *j = ph_job(h, id);
+    ph_assert_json(j, "failedReason", "\"Timeout\"");
+    cr_assert_eq(ph_jnum(j, "returnvalue"), STEP_FINISH);
+    cr_assert_eq(ph_jnum(j, "attemptsMade"), 2);
+    cJSON_Delete(j);
+    ph_end(h);
+}
+
+/* ms since the epoch, as the moves take them (tu_now_ms is monotonic) */
+static int64_t epoch_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void delayed_then_moved(bullc_job *job, int code, const char *message, void *data) {
+    cr_assert_eq(code, 1, "moveToDelayed: %d %s", code, message ? message : "");
+    ph_fail(data, job, NULL, BULLC_FAIL_MOVED);
+}
+
+static void delay_200(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    cr_assert_eq(bullc_job_move_to_delayed(job, epoch_ms() + 200, delayed_then_moved, h), 0);
+}
+
+static void fail_when_started_twice(int major) {
+    ph *h = ph_new("q");
+    if (major == 5) node5_meta(h);
+    h->proc = delay_200;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_max_started_attempts(o, 1);
+    bullc_worker *w = ph_worker(h, o);
+    int64_t t0 = tu_now_ms();
+    const char *id = ph_add(h, "test", "{}", NULL);
+    cr_assert(PH_WAIT(h, 10000, h->n_failed == 1));
+    cr_assert_eq(bullc_worker_bullmq_version(w), major);
+    cr_assert_gt(tu_now_ms() - t0, 200);
+    cr_assert_str_eq(ph_wget(h, 'f', 0)->text, "job started more than allowable limit");
+    cJSON *j = ph_job(h, id);
+    cr_assert_eq(ph_jnum(j, "attemptsMade"), 1);
+    cr_assert_eq(ph_jnum(j, "attemptsStarted"), 2);
+    cJSON_Delete(j);
+    cr_assert_eq(h->n_errors, 0);
+    ph_end(h);
+}
+
+/* node: "[when moving job to delayed in one step > when passing maxStartedAttempts] should fail job when consuming the max started attempts" */
+Test(parity_retries, step_job_fails_past_max_started_attempts) {
+    fail_when_started_twice(6);
+    fail_when_started_twice(5);
+}
+
+/* 6.7.0's shouldRetryJob retries no job started maxStartedAttempts times
+ * (hasReachedMaxStartedAttempts): the first failure is the last, and
+ * job.retry() gives it one more start, refused. 5.81.5 retries it once and
+ * refuses that start, then the one job.retry() gives it, as Node's test
+ * (written before 6.x) expects. */
+static void retry_past_max_started(int major) {
+    ph *h = ph_new("q");
+    if (major == 5) node5_meta(h);
+    attempts_left = 0;
+    h->proc = fail_three_times;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_max_started_attempts(o, 1);
+    ph_worker(h, o);
+    const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", "{\"attempts\":2}");
+    cr_assert(PH_WAIT(h, 10000, h->n_failed == 1));
+    int64_t made = major == 5 ? 2 : 1;
+    ph_wev *f = ph_wget(h, 'f', (int)made - 1);
+    cr_assert_not_null(f, "%d failed events", ph_wcount(h, 'f', NULL));
+    cr_assert_str_eq(f->data, "{\"foo\":\"bar\"}");
+    cr_assert_str_eq(f->text, major == 5 ? "job started more than allowable limit" : "failed");
+    cr_assert_eq(ph_job_num(h, id, "attemptsMade"), made);
+    cr_assert_eq(ph_job_num(h, id, "attemptsStarted"), made);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_retry_job(h->q, id, NULL, 0, &err), 0, "%s", err.message);
+    cr_assert(PH_WAIT(h, 10000, h->n_failed == 2));
+    cr_assert_str_eq(ph_wget(h, 'f', (int)made)->text, "job started more than allowable limit");
+    cr_assert_eq(ph_job_num(h, id, "attemptsMade"), made + 1);
+    cr_assert_eq(ph_job_num(h, id, "attemptsStarted"), made + 1);
+    cr_assert_eq(attempts_left, 1, "the processor ran only the first time");
+    cr_assert_eq(ph_count(h, "failed"), 1);
+    cr_assert_eq(ph_count(h, "completed"), 0);
+    ph_end(h);
+}
+
+/* node: "[when moving job to delayed in one step > when passing maxStartedAttempts] should allow only retry a job once after it has reached the max attemptsStarted" */
+Test(parity_retries, retry_once_past_max_started_attempts) {
+    retry_past_max_started(6);
+    retry_past_max_started(5);
+}
+
+/* Node's job.moveToWait(token) then WaitingError: BULLC_FAIL_RATE_LIMITED
+ * runs the same moveJobFromActiveToWait, counting no attempt. */
+static void wait_then_finish(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    if (data_step(job) == STEP_INITIAL) {
+        cr_assert_eq(bullc_job_update_data(job, "{\"step\":1}", NULL, NULL), 0);
+        ph_fail(h, job, NULL, BULLC_FAIL_RATE_LIMITED);
+        return;
+    }
+    cr_assert_eq(data_step(job), STEP_SECOND);
+    cr_assert_eq(bullc_job_update_data(job, "{\"step\":2}", NULL, NULL), 0);
+    ph_complete(h, job, "2");
+}
+
+static void wait_step(int major) {
+    ph *h = ph_new("q");
+    if (major == 5) node5_meta(h);
+    h->proc = wait_then_finish;
+    bullc_worker *w = ph_worker(h, NULL);
+    const char *id = ph_add(h, "test", "{\"step\":0}", NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_completed == 1));
+    cr_assert_eq(bullc_worker_bullmq_version(w), major);
+    cr_assert_eq(h->n_failed + h->n_retried + h->n_errors, 0);
+    cr_assert_str_eq(ph_wget(h, 'c', 0)->text, "2");
+    cJSON *j = ph_job(h, id);
+    cr_assert_eq(ph_jnum(j, "attemptsMade"), 1);
+    cr_assert_eq(ph_jnum(j, "attemptsStarted"), 2);
+    cJSON_Delete(j);
+    ph_end(h);
+}
+
+/* node: "[when moving job to waiting in one step] should retry job right away, keeping the current step" */
+Test(parity_retries, step_job_back_to_wait_keeps_its_step) {
+    wait_step(6);
+    wait_step(5);
 }
