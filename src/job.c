@@ -234,6 +234,7 @@ const char *bullc_job_token(const bullc_job *j) { return j->token; }
 const char *bullc_job_queue_name(const bullc_job *j) { return j->w->queue; }
 const char *bullc_job_queue_qualified_name(const bullc_job *j) { return j->w->qualified_name; }
 bool bullc_job_lock_lost(const bullc_job *j) { return j->lock_lost; }
+const char *bullc_job_deferred_failure(const bullc_job *j) { return j->defa; }
 
 /* The job's text fields go out as stored, not parsed and printed again: a
  * string holding \u0000 would end at the NUL in cJSON, nesting deeper than

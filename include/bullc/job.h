@@ -43,6 +43,15 @@ BULLC_EXPORT const char *bullc_job_queue_name(const bullc_job *job);
  * added with bullc_queue_add a child of this one (a processor adding
  * children to the job it runs, then waiting for them). */
 BULLC_EXPORT const char *bullc_job_queue_qualified_name(const bullc_job *job);
+/* Node's job.deferredFailure: the failure a stalled-jobs check left on a
+ * job it moved back to wait past maxStalledCount (the job failed at its
+ * next start), e.g. "job stalled more than allowable limit"; NULL when
+ * none. A worker with a processor fails such a job itself without running
+ * the processor; a job taken by hand (bullc_worker_get_next_job) comes with
+ * it, for the caller to fail the job: bullc_job_fail(job, it,
+ * BULLC_FAIL_UNRECOVERABLE), as Node's test does. Borrowed, lives as long
+ * as the job. */
+BULLC_EXPORT const char *bullc_job_deferred_failure(const bullc_job *job);
 /* True once the worker knows it lost the job's lock (renewal failed, or the
  * job's deadline passed): the result will not be stored, so a long-running
  * processor should stop. */

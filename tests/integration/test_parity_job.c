@@ -302,25 +302,7 @@ Test(parity_job, clear_logs_keeping_the_last) {
 
 /* ---- a job taken with a token: moveToFailed / moveToWait / moveToCompleted ----------- */
 
-typedef struct manual {
-    bullc_job *job;
-    int code;
-    bool done;
-} manual;
-static void got_next(bullc_worker *w, bullc_job *job, int code, void *data) {
-    (void)w;
-    manual *m = data;
-    m->job = job;
-    m->code = code;
-    m->done = true;
-}
-static bullc_job *next_job(ph *h, bullc_worker *w) {
-    manual m = {0};
-    cr_assert_eq(bullc_worker_get_next_job(w, "my-token", false, got_next, &m), 0);
-    cr_assert(PH_WAIT(h, 10000, m.done));
-    cr_assert_eq(m.code, 0);
-    return m.job;
-}
+static bullc_job *next_job(ph *h, bullc_worker *w) { return ph_next_job_or_null(h, w, "my-token"); }
 static bullc_worker *manual_worker(ph *h) {
     bullc_worker_opts *o = ph_wopts(h);
     bullc_worker_opts_set_autorun(o, false);

@@ -447,3 +447,111 @@ BOTH_MAJORS(stalled_child_removed_from_parent) {
     cJSON_Delete(tree);
     ph_end(h);
 }
+
+/* ---- a stalled job taken by hand past maxStalledCount --------------------------------- */
+
+static int checks_answered;
+static void check_answered(bullc_worker *w, int code, int stalled, void *data) {
+    (void)w, (void)stalled, (void)data;
+    cr_assert_eq(code, 0);
+    checks_answered++;
+}
+
+/* Node's markJobForDeferredFailure: the lock of `job` is deleted and two
+ * stalled checks run (the first marks it, the second finds it). */
+static void mark_for_deferred_failure(ph *h, bullc_worker *w, const char *id) {
+    char lock[96];
+    snprintf(lock, sizeof lock, "%s:lock", id);
+    ph_vcmd("DEL %s", ph_key(h, lock));
+    for (int i = 0; i < 2; i++) {
+        ph_vcmd("DEL %s", ph_key(h, "stalled-check"));
+        int before = checks_answered;
+        cr_assert_eq(bullc_worker_check_stalled(w, check_answered, NULL), 0);
+        cr_assert(PH_WAIT(h, 5000, checks_answered == before + 1));
+    }
+    cr_assert_eq(h->n_stalled, 1);
+    cr_assert_str_eq(ph_wget(h, 's', 0)->id, id);
+}
+
+/* A manual worker (no processor, no autorun) with maxStalledCount 0. */
+static bullc_worker *manual_worker(ph *h) {
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_lock_duration(o, 1000);
+    bullc_worker_opts_set_stalled_interval(o, 100);
+    bullc_worker_opts_set_max_stalled_count(o, 0);
+    bullc_worker *w = ph_worker_ex(h, o, true);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    return w;
+}
+
+/* Takes the deferred-failure job `id` again and fails it as Node's test does. */
+static void fail_deferred(ph *h, bullc_worker *w, const char *id) {
+    bullc_job *again = ph_next_job_or_null(h, w, "my-token");
+    cr_assert_not_null(again);
+    cr_assert_str_eq(bullc_job_id(again), id);
+    cr_assert_str_eq(bullc_job_deferred_failure(again), STALL_MSG);
+    cr_assert_eq(bullc_job_fail(again, bullc_job_deferred_failure(again), BULLC_FAIL_UNRECOVERABLE), 0);
+    cr_assert(PH_WAIT(h, 5000, ph_count(h, "failed") == 1));
+}
+
+/* Node's setup: a job named `name` taken by hand and found stalled past
+ * maxStalledCount 0; its id in `id`. */
+static bullc_worker *stalled_by_hand(ph *h, int major, const char *name, char id[64]) {
+    if (major == 5) node5_meta(h, h->qname);
+    snprintf(id, 64, "%s", ph_add(h, name, "{\"foo\":\"bar\"}", NULL));
+    bullc_worker *w = manual_worker(h);
+    bullc_job *first = ph_next_job(h, w, "my-token");
+    cr_assert_null(bullc_job_deferred_failure(first));
+    mark_for_deferred_failure(h, w, id);
+    cr_assert_eq(bullc_worker_bullmq_version(w), major);
+    /* the job is back in wait, still held by this process's handle: hand
+       that one back without storing anything */
+    cr_assert_eq(bullc_job_fail(first, NULL, BULLC_FAIL_MOVED), 0);
+    return w;
+}
+
+static void deferred_then_nothing(int major) {
+    ph *h = ph_new("q");
+    char id[64];
+    bullc_worker *w = stalled_by_hand(h, major, "test", id);
+    fail_deferred(h, w, id);
+    cr_assert_null(ph_next_job_or_null(h, w, "my-token"));
+    cr_assert_eq(ph_count(h, "failed"), 1);
+    cr_assert_eq(ph_count(h, "waiting"), 0);
+    cr_assert_eq(ph_count(h, "active"), 0);
+    cJSON *j = ph_job(h, id);
+    ph_assert_json(j, "failedReason", "\"job stalled more than allowable limit\"");
+    cJSON_Delete(j);
+    ph_end(h);
+}
+
+/* node: "[when a stalled job has exhausted its max stalled attempts] should move the job to failed automatically on the next getNextJob call and return undefined when no other jobs are waiting" */
+Test(parity_stalled, manual_deferred_failure_then_nothing) {
+    deferred_then_nothing(6);
+    deferred_then_nothing(5);
+}
+
+static void deferred_then_next(int major) {
+    ph *h = ph_new("q");
+    char id[64];
+    bullc_worker *w = stalled_by_hand(h, major, "stalled-job", id);
+    char second[64];
+    snprintf(second, sizeof second, "%s", ph_add(h, "runnable-job", "{\"foo\":\"baz\"}", NULL));
+    fail_deferred(h, w, id);
+    bullc_job *next = ph_next_job_or_null(h, w, "my-token");
+    cr_assert_not_null(next);
+    cr_assert_str_eq(bullc_job_id(next), second);
+    cr_assert_eq(ph_count(h, "failed"), 1);
+    cr_assert_eq(ph_count(h, "waiting"), 0);
+    cr_assert_eq(ph_count(h, "active"), 1);
+    cr_assert_eq(bullc_job_complete(next, "\"done\""), 0);
+    cr_assert(PH_WAIT(h, 5000, ph_count(h, "completed") == 1));
+    ph_end(h);
+}
+
+/* node: "[when a stalled job has exhausted its max stalled attempts] should fail the deferred-failure job and return the next waiting job" */
+Test(parity_stalled, manual_deferred_failure_then_next) {
+    deferred_then_next(6);
+    deferred_then_next(5);
+}

@@ -630,14 +630,20 @@ static void ph__got_next(bullc_worker *w, bullc_job *job, int code, void *data) 
     m->job = job, m->code = code, m->done = true;
 }
 /* Takes the next job of a worker without a processor (Node's
- * worker.getNextJob(token)); fails the test when there is none. */
-static PH_UNUSED bullc_job *ph_next_job(ph *h, bullc_worker *w, const char *token) {
+ * worker.getNextJob(token, {block: false})): the job, or NULL when there is
+ * none. */
+static PH_UNUSED bullc_job *ph_next_job_or_null(ph *h, bullc_worker *w, const char *token) {
     ph_manual m = {0};
     cr_assert_eq(bullc_worker_get_next_job(w, token, false, ph__got_next, &m), 0);
     cr_assert(PH_WAIT(h, 10000, m.done));
     cr_assert_eq(m.code, 0);
-    cr_assert_not_null(m.job);
     return m.job;
+}
+/* As ph_next_job_or_null; fails the test when there is none. */
+static PH_UNUSED bullc_job *ph_next_job(ph *h, bullc_worker *w, const char *token) {
+    bullc_job *job = ph_next_job_or_null(h, w, token);
+    cr_assert_not_null(job);
+    return job;
 }
 
 /* ---- the end ------------------------------------------------------------------ */
