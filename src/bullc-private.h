@@ -248,6 +248,13 @@ int bullc__cluster_key_slot(const char *key, size_t len);
  * nothing. Blocking (up to the connect timeout per seed); any thread. 0 or
  * BULLC_ECONN with `err` saying what each seed answered. */
 int bullc__cluster_resolve(bullc_redis_opts *o, bullc_error *err);
+/* Every master of the cluster, for the getters that must visit each node
+ * (queue listing, CLIENT LIST): the slot map of the first seed that gives
+ * one, as copies of `o` aimed at one master each, without seed nodes (the
+ * caller frees them with bullc__cluster_masters_free). Without seed nodes,
+ * one copy of `o`. Blocking; any thread. 0, BULLC_ENOMEM or BULLC_ECONN. */
+int bullc__cluster_masters(const bullc_redis_opts *o, bullc_redis_opts **out, size_t *n, bullc_error *err);
+void bullc__cluster_masters_free(bullc_redis_opts *nodes, size_t n);
 /* Routes a handle's connection settings to the slot of queue `name` under
  * `prefix` (no-op without seed nodes). BULLC_EINVAL when neither carries a
  * hash tag: BullMQ's scripts need all of a queue's keys in one slot. */

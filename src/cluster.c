@@ -72,73 +72,96 @@ static struct timeval tv_ms(int ms) {
     return tv;
 }
 
-/* The master of `slot` (any master for -1) in a CLUSTER SLOTS reply:
- * [[start, end, [host, port, id...], replicas...]...]. Its host, or NULL;
- * an empty host means the node asked. */
+/* The master of one CLUSTER SLOTS entry, [start, end, [host, port, id...],
+ * replicas...]: its [host, port, id...], or NULL when malformed. */
+static const redisReply *entry_master(const redisReply *e) {
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[0]->type != REDIS_REPLY_INTEGER ||
+        e->element[1]->type != REDIS_REPLY_INTEGER || e->element[2]->type != REDIS_REPLY_ARRAY ||
+        e->element[2]->elements < 2 || e->element[2]->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
+        return NULL;
+    return e->element[2];
+}
+
+/* The master of `slot` (any master for -1) in a CLUSTER SLOTS reply; an
+ * empty host in it means the node asked. */
 static const redisReply *slot_master(const redisReply *r, int slot) {
-    if (r->type != REDIS_REPLY_ARRAY) return NULL;
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[0]->type != REDIS_REPLY_INTEGER ||
-            e->element[1]->type != REDIS_REPLY_INTEGER || e->element[2]->type != REDIS_REPLY_ARRAY ||
-            e->element[2]->elements < 2 || e->element[2]->element[0]->type != REDIS_REPLY_STRING ||
-            e->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
-            continue;
-        if (slot < 0 || (slot >= e->element[0]->integer && slot <= e->element[1]->integer)) return e->element[2];
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *e = r->element[i], *m = entry_master(e);
+        if (m && (slot < 0 || (slot >= e->element[0]->integer && slot <= e->element[1]->integer))) return m;
     }
     return NULL;
 }
 
-enum { ASKED_DOWN, ASKED_FOUND };
-
-/* Asks one seed for the slot map; ASKED_FOUND with host and port in `o`. */
-static int ask(bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *why, size_t size) {
+/* Asks one seed for the slot map: its CLUSTER SLOTS reply (an array), or
+ * NULL with what went wrong noted in `why`. */
+static redisReply *slots_of(const bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *why, size_t size) {
     redisContext *ctx = redisConnectWithTimeout(s->host, s->port, tv_ms(o->connect_timeout_ms));
-    int res = ASKED_DOWN;
+    redisReply *r = NULL;
     if (!ctx || ctx->err) {
         bullc__note_reason(why, size, "node %s:%d: %s", s->host, s->port, ctx ? ctx->errstr : "out of memory");
         goto out;
     }
     redisSetTimeout(ctx, tv_ms(o->command_timeout_ms));
-    redisReply *r;
     if (o->password) {
         const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
         r = bullc__command_argv(ctx, o->user ? 3 : 2, a);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             bullc__note_reason(why, size, "node %s:%d refused AUTH: %s", s->host, s->port, r ? r->str : ctx->errstr);
             freeReplyObject(r);
+            r = NULL;
             goto out;
         }
         freeReplyObject(r);
     }
     const char *a[2] = {"CLUSTER", "SLOTS"};
     r = bullc__command_argv(ctx, 2, a);
-    const redisReply *m = r ? slot_master(r, o->cluster_slot) : NULL;
     if (!r)
         bullc__note_reason(why, size, "node %s:%d: %s", s->host, s->port, ctx->errstr);
     else if (r->type == REDIS_REPLY_ERROR)
         bullc__note_reason(why, size, "node %s:%d: %s%s", s->host, s->port, r->str,
                            strstr(r->str, "cluster support disabled") ? " (not a cluster: use redis://)" : "");
-    else if (!m)
-        bullc__note_reason(why, size, "node %s:%d: no master serves slot %d (the cluster is down or not set up)",
-                           s->host, s->port, o->cluster_slot);
-    else {
-        const char *host = m->element[0]->len ? m->element[0]->str : s->host;
-        char *h = strdup(host);
-        if (h && m->element[1]->integer > 0 && m->element[1]->integer <= 65535) {
-            free(o->host);
-            o->host = h;
-            o->port = (int)m->element[1]->integer;
-            res = ASKED_FOUND;
-        } else {
-            free(h);
+    if (r && r->type != REDIS_REPLY_ARRAY) {
+        if (r->type != REDIS_REPLY_ERROR)
             bullc__note_reason(why, size, "node %s:%d: unexpected answer", s->host, s->port);
-        }
+        freeReplyObject(r);
+        r = NULL;
     }
-    freeReplyObject(r);
 out:
     if (ctx) redisFree(ctx);
-    return res;
+    return r;
+}
+
+/* A node named in a slot map entry ([host, port, id...]): its host (an
+ * empty one is the seed asked) into *host, newly allocated; false when the
+ * entry is unusable or out of memory. */
+static bool node_addr(const redisReply *m, const struct bullc__sentinel_addr *seed, char **host, int *port) {
+    if (m->element[1]->integer <= 0 || m->element[1]->integer > 65535) return false;
+    *host = strdup(m->element[0]->len ? m->element[0]->str : seed->host);
+    *port = (int)m->element[1]->integer;
+    return *host != NULL;
+}
+
+/* Asks one seed where o->cluster_slot is served; true with host and port in `o`. */
+static bool ask(bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *why, size_t size) {
+    redisReply *r = slots_of(o, s, why, size);
+    const redisReply *m = r ? slot_master(r, o->cluster_slot) : NULL;
+    char *h = NULL;
+    int port = 0;
+    bool found = false;
+    if (r && !m)
+        bullc__note_reason(why, size, "node %s:%d: no master serves slot %d (the cluster is down or not set up)",
+                           s->host, s->port, o->cluster_slot);
+    else if (m && !node_addr(m, s, &h, &port))
+        bullc__note_reason(why, size, "node %s:%d: unexpected answer", s->host, s->port);
+    else if (m) {
+        free(o->host);
+        o->host = h;
+        o->port = port;
+        found = true;
+    }
+    freeReplyObject(r);
+    return found;
 }
 
 int bullc__cluster_resolve(bullc_redis_opts *o, bullc_error *err) {
@@ -150,9 +173,81 @@ int bullc__cluster_resolve(bullc_redis_opts *o, bullc_error *err) {
     }
     char why[768] = "";
     for (size_t i = 0; i < o->ncluster; i++)
-        if (ask(o, &o->cluster_nodes[i], why, sizeof why) == ASKED_FOUND) return 0;
+        if (ask(o, &o->cluster_nodes[i], why, sizeof why)) return 0;
     return bullc__err(err, BULLC_ECONN, "Redis Cluster: no seed node gave the master of slot %d (%s)", o->cluster_slot,
                       why);
+}
+
+/* Appends a copy of `o` aimed at host:port alone (no seed nodes: a plain
+ * connection to that node), unless one for that node is there already. */
+static int add_node(bullc_redis_opts **nodes, size_t *n, const bullc_redis_opts *o, char *host, int port) {
+    for (size_t i = 0; i < *n; i++)
+        if ((*nodes)[i].port == port && !strcmp((*nodes)[i].host, host)) {
+            free(host);
+            return 0;
+        }
+    bullc_redis_opts *more = realloc(*nodes, sizeof **nodes * (*n + 1));
+    if (!more) {
+        free(host);
+        return BULLC_ENOMEM;
+    }
+    *nodes = more;
+    bullc_redis_opts t = *o;
+    t.cluster_nodes = NULL;
+    t.ncluster = 0;
+    t.cluster_slot = -1;
+    t.cluster_redirected = false;
+    int rc = bullc__redis_opts_copy(&more[*n], &t);
+    if (!rc) {
+        free(more[*n].host);
+        more[*n].host = host;
+        more[*n].port = port;
+        (*n)++;
+    } else {
+        free(host);
+    }
+    return rc;
+}
+
+int bullc__cluster_masters(const bullc_redis_opts *o, bullc_redis_opts **out, size_t *nout, bullc_error *err) {
+    *out = NULL;
+    *nout = 0;
+    if (!o->ncluster) {
+        bullc_redis_opts *one = malloc(sizeof *one);
+        if (!one || bullc__redis_opts_copy(one, o)) {
+            free(one);
+            return bullc__err(err, BULLC_ENOMEM, "out of memory");
+        }
+        *out = one;
+        *nout = 1;
+        return 0;
+    }
+    char why[768] = "";
+    for (size_t i = 0; i < o->ncluster; i++) {
+        redisReply *r = slots_of(o, &o->cluster_nodes[i], why, sizeof why);
+        if (!r) continue;
+        int rc = 0;
+        for (size_t k = 0; k < r->elements && !rc; k++) {
+            const redisReply *m = entry_master(r->element[k]);
+            char *h;
+            int port;
+            if (m && node_addr(m, &o->cluster_nodes[i], &h, &port)) rc = add_node(out, nout, o, h, port);
+        }
+        freeReplyObject(r);
+        if (!rc && *nout) return 0;
+        bullc__cluster_masters_free(*out, *nout);
+        *out = NULL;
+        *nout = 0;
+        if (rc) return bullc__err(err, rc, "out of memory");
+        bullc__note_reason(why, sizeof why, "node %s:%d: no master serves a slot", o->cluster_nodes[i].host,
+                           o->cluster_nodes[i].port);
+    }
+    return bullc__err(err, BULLC_ECONN, "Redis Cluster: no seed node gave the slot map (%s)", why);
+}
+
+void bullc__cluster_masters_free(bullc_redis_opts *nodes, size_t n) {
+    for (size_t i = 0; i < n; i++) bullc__redis_opts_clear(&nodes[i]);
+    free(nodes);
 }
 
 int bullc__cluster_reply_kind(const redisReply *r) {

@@ -611,31 +611,14 @@ static bool parse_client_list(cJSON *out, const char *list, size_t len, const ch
     return true;
 }
 
-int bullc_queue_get_workers(bullc_queue *q, char **out_json, bullc_error *err) {
-    bullc__args a;
-    bullc__args_init(&a);
-    bullc__args_add(&a, "CLIENT");
-    bullc__args_add(&a, "LIST");
-    redisReply *r = NULL;
-    bullc_error e2 = {0};
-    int rc = bullc__args_cmd(q, &a, &r, &e2);
-    bullc__args_free(&a);
+/* The queue's clients in one node's CLIENT LIST reply into *best, unless
+ * *best has more (Node's baseGetClients: in a cluster, the node with the
+ * most). Frees `r`. */
+static int keep_workers(bullc_queue *q, redisReply *r, cJSON **best, bullc_error *err) {
     cJSON *out = cJSON_CreateArray();
-    if (!out) {
-        freeReplyObject(r);
-        return bullc__err(err, BULLC_ENOMEM, "out of memory");
-    }
-    if (rc) {
-        cJSON_Delete(out);
-        /* Node's clientCommandMessageReg: managed services without CLIENT */
-        if (rc == BULLC_EREDIS && strstr(e2.message, "unknown command") && strstr(e2.message, "lient")) {
-            return bullc__json_out(cJSON_Parse("[{\"name\":\"GCP does not support client list\"}]"), out_json, err);
-        }
-        return bullc__err(err, rc, "%s", e2.message);
-    }
     sds plain = bullc__client_name(bullc_queue_prefix(q), bullc_queue_name(q), "");
     sds named = bullc__client_name(bullc_queue_prefix(q), bullc_queue_name(q), ":w:");
-    bool ok = plain && named && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+    bool ok = out && plain && named && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
     if (ok) ok = parse_client_list(out, r->str, r->len, bullc_queue_name(q), plain, named);
     int type = r->type;
     sdsfree(plain);
@@ -647,7 +630,60 @@ int bullc_queue_get_workers(bullc_queue *q, char **out_json, bullc_error *err) {
                    ? bullc__err(err, BULLC_ENOMEM, "out of memory")
                    : bullc__err(err, BULLC_EPROTO, "CLIENT LIST: unexpected reply type %d", type);
     }
-    return bullc__json_out(out, out_json, err);
+    if (!*best || cJSON_GetArraySize(out) > cJSON_GetArraySize(*best)) {
+        cJSON_Delete(*best);
+        *best = out;
+    } else {
+        cJSON_Delete(out);
+    }
+    return 0;
+}
+
+/* CLIENT LIST on every master of a cluster (a worker's connections are on
+ * its queue's master, a Node worker's on any node). */
+static int cluster_client_lists(bullc_queue *q, cJSON **best, bullc_error *err) {
+    bullc_redis_opts *nodes;
+    size_t n;
+    int rc = bullc__cluster_masters(bullc__queue_redis_opts(q), &nodes, &n, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        bullc__conn c;
+        if ((rc = bullc__conn_init(&c, &nodes[i], err))) break;
+        const char *argv[] = {"CLIENT", "LIST"};
+        redisReply *r = NULL;
+        rc = bullc__conn_command(&c, &r, err, 2, argv, NULL);
+        bullc__conn_close(&c);
+        if (!rc) rc = keep_workers(q, r, best, err);
+    }
+    bullc__cluster_masters_free(nodes, n);
+    return rc;
+}
+
+int bullc_queue_get_workers(bullc_queue *q, char **out_json, bullc_error *err) {
+    redisReply *r = NULL;
+    bullc_error e2 = {0};
+    cJSON *best = NULL;
+    const bullc_redis_opts *ro = bullc__queue_redis_opts(q);
+    int rc;
+    if (ro && ro->ncluster) {
+        rc = cluster_client_lists(q, &best, &e2);
+    } else {
+        bullc__args a;
+        bullc__args_init(&a);
+        bullc__args_add(&a, "CLIENT");
+        bullc__args_add(&a, "LIST");
+        rc = bullc__args_cmd(q, &a, &r, &e2);
+        bullc__args_free(&a);
+        if (!rc) rc = keep_workers(q, r, &best, &e2);
+    }
+    if (rc) {
+        cJSON_Delete(best);
+        /* Node's clientCommandMessageReg: managed services without CLIENT */
+        if (rc == BULLC_EREDIS && strstr(e2.message, "unknown command") && strstr(e2.message, "lient")) {
+            return bullc__json_out(cJSON_Parse("[{\"name\":\"GCP does not support client list\"}]"), out_json, err);
+        }
+        return bullc__err(err, rc, "%s", e2.message);
+    }
+    return bullc__json_out(best, out_json, err);
 }
 
 /* JavaScript's parseInt(s || '0', 10) for the metrics counters. */
@@ -715,28 +751,20 @@ sds bullc__glob_escape(const char *s) {
 
 static int cmp_sds(const void *a, const void *b) { return strcmp(*(const sds *)a, *(const sds *)b); }
 
-int bullc_queue_list(const bullc_redis_opts *redis, const char *prefix, char **out_json, bullc_error *err) {
-    if (!prefix) prefix = BULLC__DEFAULT_PREFIX;
-    if (!*prefix) return bullc__err(err, BULLC_EINVAL, "prefix must not be empty");
-    bullc__conn c;
-    int rc = bullc__conn_init(&c, redis, err);
-    if (rc) return rc;
-    sds *names = NULL;
-    size_t n = 0;
+/* Adds the queue names SCAN finds on one node to names[0..*n) (no repeats). */
+static int scan_names(bullc__conn *c, const char *prefix, sds **names, size_t *n, bullc_error *err) {
     size_t plen = strlen(prefix);
     static const char *const suffixes[] = {":meta", ":id"};
+    int rc = 0;
     for (int s = 0; s < 2 && !rc; s++) {
         sds pattern = bullc__glob_escape(prefix);
         if (pattern) pattern = sdscatprintf(pattern, ":*%s", suffixes[s]);
-        if (!pattern) {
-            rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
-            break;
-        }
+        if (!pattern) return bullc__err(err, BULLC_ENOMEM, "out of memory");
         sds cursor = sdsnew("0");
         do {
             const char *argv[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
             redisReply *r = NULL;
-            if ((rc = bullc__conn_command(&c, &r, err, 6, argv, NULL))) break;
+            if ((rc = bullc__conn_command(c, &r, err, 6, argv, NULL))) break;
             if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_ARRAY) {
                 freeReplyObject(r);
                 rc = bullc__err(err, BULLC_EPROTO, "SCAN: unexpected reply");
@@ -754,16 +782,17 @@ int bullc_queue_list(const bullc_redis_opts *redis, const char *prefix, char **o
                 /* a queue name has no ':' (else it is some job's or scheduler's key) */
                 if (memchr(name, ':', nl) || !nl) continue;
                 bool dup = false;
-                for (size_t j = 0; j < n && !dup; j++) dup = sdslen(names[j]) == nl && !memcmp(names[j], name, nl);
+                for (size_t j = 0; j < *n && !dup; j++)
+                    dup = sdslen((*names)[j]) == nl && !memcmp((*names)[j], name, nl);
                 if (dup) continue;
-                sds *more = realloc(names, sizeof *names * (n + 1));
-                if (!more || !(more[n] = sdsnewlen(name, nl))) {
-                    if (more) names = more;
+                sds *more = realloc(*names, sizeof **names * (*n + 1));
+                if (!more || !(more[*n] = sdsnewlen(name, nl))) {
+                    if (more) *names = more;
                     rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
                     break;
                 }
-                names = more;
-                n++;
+                *names = more;
+                (*n)++;
             }
             freeReplyObject(r);
         } while (!rc && cursor && strcmp(cursor, "0"));
@@ -771,7 +800,33 @@ int bullc_queue_list(const bullc_redis_opts *redis, const char *prefix, char **o
         sdsfree(cursor);
         sdsfree(pattern);
     }
-    bullc__conn_close(&c);
+    return rc;
+}
+
+int bullc_queue_list(const bullc_redis_opts *redis, const char *prefix, char **out_json, bullc_error *err) {
+    if (!prefix) prefix = BULLC__DEFAULT_PREFIX;
+    if (!*prefix) return bullc__err(err, BULLC_EINVAL, "prefix must not be empty");
+    bullc_redis_opts *defaults = NULL;
+    if (!redis) {
+        int rc = bullc__redis_opts_default(&defaults, err);
+        if (rc) return rc;
+        redis = defaults;
+    }
+    /* in a cluster each master holds the queues of its slots: SCAN visits one node */
+    bullc_redis_opts *nodes;
+    size_t nnodes;
+    int rc = bullc__cluster_masters(redis, &nodes, &nnodes, err);
+    bullc_redis_opts_free(defaults);
+    if (rc) return rc;
+    sds *names = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < nnodes && !rc; i++) {
+        bullc__conn c;
+        if ((rc = bullc__conn_init(&c, &nodes[i], err))) break;
+        rc = scan_names(&c, prefix, &names, &n, err);
+        bullc__conn_close(&c);
+    }
+    bullc__cluster_masters_free(nodes, nnodes);
     cJSON *arr = NULL;
     if (!rc) {
         if (n) qsort(names, n, sizeof *names, cmp_sds);

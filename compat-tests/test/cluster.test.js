@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-// Redis Cluster (src/cluster.c): three masters of the test's own, made with
-// `redis-cli --cluster create`. bullc add and bullc-worker over queues whose
-// hash tags put them on different masters; Node BullMQ over ioredis's
+// Redis Cluster (src/cluster.c): three masters of the test's own, each with a
+// replica, made with `redis-cli --cluster create --cluster-replicas 1`. bullc
+// add and bullc-worker over queues whose hash tags put them on different
+// masters, listed by `bullc queues` and `bullc workers` (every master); Node BullMQ over ioredis's
 // Cluster client producing for bullc-worker and consuming what bullc adds;
 // a queue's slot moved to another master (CLUSTER SETSLOT IMPORTING /
 // MIGRATING, MIGRATE, SETSLOT NODE, as `redis-cli --cluster reshard` does)
 // while a Node producer adds jobs and bullc-worker processes them: each job
-// completed exactly once. Bad input: no live seed node (exit 3), a prefix and
+// completed exactly once. The master of a queue's slot killed while jobs
+// flow: bullc-workers follow the promoted replica. Bad input: no live seed node (exit 3), a prefix and
 // queue without a hash tag (exit 2), nothing written.
 'use strict';
 
@@ -18,17 +20,20 @@ const { spawnSync } = require('node:child_process');
 const IORedis = require('ioredis');
 const { bullc, bullmqMajor, bullmqPackage, eventually, nodeBullmq } = require('../lib/harness');
 const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
+const { assertExactlyOnce } = require('../lib/failover');
 
 const dir = tmpDir('cluster');
 const major = bullmqMajor();
 const version = ['--bullmq-version', String(major)];
 let cl;
 
-// Three masters on ports of their own (bus ports too: cluster-port, since
-// port + 10000 may not exist for a high free port).
+// Three masters, each with a replica (the failover case promotes one), on
+// ports of their own (bus ports too: cluster-port, since port + 10000 may not
+// exist for a high free port).
 async function cluster() {
-  const t = { procs: {}, ports: [] };
-  for (let i = 0; i < 3; i++) {
+  const t = { procs: {}, ports: [], replicaOf: {} };
+  const all = [];
+  for (let i = 0; i < 6; i++) {
     const port = await freePort();
     const bus = await freePort();
     const d = path.join(dir, String(port));
@@ -36,23 +41,32 @@ async function cluster() {
     const p = new Proc('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', d,
       '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf',
       '--cluster-node-timeout', '2000']);
-    await p.waitFor(/Ready to accept connections/, 10000);
     t.procs[port] = p;
-    t.ports.push(port);
+    all.push(port);
   }
-  const r = spawnSync('redis-cli', ['--cluster', 'create', ...t.ports.map(p => `127.0.0.1:${p}`), '--cluster-yes'],
-    { encoding: 'utf8', timeout: 60000 });
+  for (const port of all) await t.procs[port].waitFor(/Ready to accept connections/, 10000);
+  const r = spawnSync('redis-cli', ['--cluster', 'create', ...all.map(p => `127.0.0.1:${p}`),
+    '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8', timeout: 60000 });
   assert.strictEqual(r.status, 0, r.stdout + r.stderr);
   t.node = port => new IORedis({ host: '127.0.0.1', port });
-  // ready once every node says ok and knows the three masters
-  for (const port of t.ports) {
+  // ready once every node says ok and knows the three masters, each with its replica
+  for (const port of all) {
     const n = t.node(port);
     try {
       await eventually(async () => /cluster_state:ok/.test(await n.cluster('INFO')) &&
-        (await n.cluster('SLOTS')).length === 3, 30000, `node ${port} to see the cluster`, 100);
+        (await n.cluster('SLOTS')).every(s => s.length === 4), 30000, `node ${port} to see the cluster`, 100);
     } finally {
       n.disconnect();
     }
+  }
+  const n = t.node(all[0]);
+  try {
+    for (const [, , [, master], [, replica]] of await n.cluster('SLOTS')) {
+      t.ports.push(master);
+      t.replicaOf[master] = replica;
+    }
+  } finally {
+    n.disconnect();
   }
   t.seeds = t.ports.map(p => `127.0.0.1:${p}`).join(',');
   t.url = `redis+cluster://${t.seeds}`;
@@ -71,6 +85,15 @@ async function masterOf(key) {
     n.disconnect();
   }
 }
+
+const runId = async port => {
+  const r = cl.node(port);
+  try {
+    return /run_id:(\w+)/.exec(await r.info('server'))[1];
+  } finally {
+    r.disconnect();
+  }
+};
 
 const ioCluster = () => new IORedis.Cluster(cl.startup, { redisOptions: { maxRetriesPerRequest: null } });
 
@@ -114,9 +137,19 @@ test('bullc add and one bullc-worker over queues on all three masters; the --clu
           n.disconnect();
         }
       }
+      // getters that visit every master: each queue's workers (CLIENT LIST on its own master) ...
+      for (const q of queues) {
+        const r = bullc(['workers', q, '--json'], { prefix, redis: cl.url });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.ok(JSON.parse(r.stdout).length >= 1, `${q}'s worker listed: ${r.stdout}`);
+      }
     } finally {
       assert.strictEqual((await w.stop()).code, 0, w.text());
     }
+    // ... and the queues, whose keys are on three masters (SCAN reads one node)
+    const l = bullc(['queues', '--json'], { prefix, redis: cl.url });
+    assert.strictEqual(l.status, 0, l.stderr);
+    assert.deepStrictEqual(JSON.parse(l.stdout), queues);
     // bullc's reads route as well
     const c = bullc(['counts', '{b}', '--json'], { prefix, redis: cl.url });
     assert.strictEqual(c.status, 0, c.stderr);
@@ -152,6 +185,18 @@ test(`Node BullMQ ${major} over ioredis Cluster ({bull} prefix): its jobs run on
       }, { prefix, connection: wconn });
       try {
         await eventually(async () => seen.length === 10, 15000, 'the Node Worker to run bullc\'s 10 jobs');
+        // ioredis names the worker's connection on whichever node it sent CLIENT SETNAME to: bullc
+        // reads every master's CLIENT LIST and keeps the longest, as Node's getWorkers does
+        const bq = new Queue('bq', { prefix, connection: conn });
+        try {
+          const nodeSide = await bq.getWorkers();
+          assert.ok(nodeSide.length >= 1, 'Node sees its worker');
+          const r = bullc(['workers', 'bq', '--json'], { prefix, redis: cl.url });
+          assert.strictEqual(r.status, 0, r.stderr);
+          assert.deepStrictEqual(JSON.parse(r.stdout).map(c => c.name), nodeSide.map(c => c.name));
+        } finally {
+          await bq.close();
+        }
       } finally {
         await nw.close();
         wconn.disconnect();
@@ -328,3 +373,82 @@ test('bad cluster input: no live seed node exits 3, no hash tag exits 2, a malfo
       }
     }
   });
+
+// The failover's producer: 2,000 adds with ids of their own, ten at a time,
+// over ioredis's Cluster client. Replication is asynchronous, as with
+// Sentinel (compat-tests/test/sentinel.test.js): after each batch it asks the
+// connection to the slot's master which server answered (run_id, before and
+// after) and, while that is the first master, WAIT 1, so that the test knows
+// which batches had to survive.
+const FO_PRODUCER = `
+const IORedis = require('ioredis');
+const { Queue } = require(process.argv[3]);
+const masterId = process.argv[4];
+const conn = new IORedis.Cluster(JSON.parse(process.argv[1]), { redisOptions: { maxRetriesPerRequest: null },
+  maxRedirections: 1000, retryDelayOnClusterDown: 100, retryDelayOnFailover: 100 });
+const q = new Queue('{fo}', { prefix: process.argv[2], connection: conn, streams: { events: { maxLen: 100000 } } });
+q.on('error', () => {});
+const slot = Number(process.argv[5]);
+// the connection the cluster client sends the slot's commands on
+const master = () => conn.connectionPool.getInstanceByKey(conn.slots[slot][0]);
+// the killed master's connection fails until the client has the new slot map: ask again
+const retry = async f => {
+  for (;;) {
+    try {
+      return await f();
+    } catch {
+      await new Promise(r => setTimeout(r, 100));
+    }
+  }
+};
+const node = () => retry(async () => /run_id:(\\w+)/.exec(await master().info('server'))[1]);
+(async () => {
+  for (let i = 0; i < 2000; i += 10) {
+    await Promise.all(Array.from({ length: 10 }, (_, k) => q.add('j', { i: i + k }, { jobId: 'j' + (i + k) })));
+    const before = await node();
+    const replicas = before === masterId ? await master().wait(1, 1000).catch(() => 0) : 0;
+    console.log('batch ' + i + ' node ' + before + ' replicas ' + replicas + ' node ' + await node());
+    if (i % 200 === 0) console.log('added ' + (i + 10));
+  }
+  console.log('all added');
+  await q.close();
+  conn.disconnect();
+})().catch(e => { console.error(e); process.exit(1); });
+`;
+
+test('the master of the queue\'s slot killed while Node BullMQ adds 2,000 jobs: bullc-worker follows the ' +
+  'promoted replica, each job kept completed exactly once', { timeout: 180000 }, async ctx => {
+  const prefix = `fo${major}`;
+  const key = `${prefix}:{fo}:wait`;
+  const master = await masterOf(key);
+  const replica = cl.replicaOf[master];
+  const n = cl.node(master);
+  const slot = await n.cluster('KEYSLOT', key);
+  n.disconnect();
+  const [masterId, replicaId] = [await runId(master), await runId(replica)];
+  const args = ['--queue', '{fo}', '--builtin', 'echo', '--concurrency', '8', '--lock-duration', '2000',
+    '--stalled-interval', '1000', '--max-stalled-count', '1000', '--drain-delay', '1', ...version];
+  const workers = [await startReady(args, { prefix, redis: cl.url }), await startReady(args, { prefix, redis: cl.url })];
+  const producer = new Proc(process.execPath, ['-e', FO_PRODUCER, JSON.stringify(cl.startup), prefix,
+    bullmqPackage(major), masterId, String(slot)], { cwd: path.join(__dirname, '..') });
+  try {
+    await producer.waitFor(/added 610/, 60000);
+    cl.procs[master].kill('SIGKILL');
+    await cl.procs[master].exited;
+    await producer.waitFor(/all added/, 120000);
+    await assertExactlyOnce(ctx, { data: cl.node, replica }, producer, prefix, masterId, replicaId, '{fo}');
+    // the workers lost the master and came back once the replica took its slot, alive
+    for (const w of workers) {
+      assert.strictEqual(w.exit, undefined, w.text());
+      assert.match(w.text(), new RegExp(`slot ${slot} at 127\\.0\\.0\\.1:${master}\\) lost`));
+      // (one worker may have served the last jobs while the other's backoff ran)
+      await w.waitFor(/reconnected queue=\{fo\}/, 30000);
+    }
+  } catch (err) {
+    err.message += `\nproducer: ${producer.text()}\nworker: ${workers[0].text()}`;
+    throw err;
+  } finally {
+    producer.kill('SIGKILL');
+    for (const w of workers) await w.stop();
+  }
+});
