@@ -761,6 +761,10 @@ struct bullc_job {
     void *cancel_data;
     int ops_pending;    /* job actions sent, not yet answered: the finish waits for them */
     bullc__finish *fin; /* the pending move out of active */
+    /* bullc_job_move_to_completed / _failed: the caller's answer, due once
+     * the move is stored (with the next job it fetched) or failed */
+    struct bullc__manual_ctx *next_req;
+    bool next_fetch; /* ... and it asked for the next job in the same call */
     bullc_job *prev, *next;
     uv_work_t work;
     bullc_job_result result;
@@ -881,6 +885,14 @@ void bullc__worker_maybe_paused(bullc_worker *w);
 /* The reply of a fetch under `token` was lost (copied; adopted once the
  * command connection is back). */
 void bullc__worker_lost_fetch(bullc_worker *w, const char *token);
+/* A caller waiting for a next job (bullc_worker_get_next_job's request, also
+ * used by bullc_job_move_to_completed / _failed): made with a copy of
+ * `token` (NULL when out of memory); answered once, by _reply (a reply
+ * holding the next job or none, on a reply callback) or _fail (on the next
+ * loop turn, with `code` and no job), which free it. */
+struct bullc__manual_ctx *bullc__worker_next_req(bullc_worker *w, const char *token, bullc_next_job_cb cb, void *data);
+void bullc__worker_next_req_reply(struct bullc__manual_ctx *m, const redisReply *r);
+void bullc__worker_next_req_fail(struct bullc__manual_ctx *m, int code);
 /* cancel.c: the processor handed `job` back; a cancel callback still
  * registered runs now, told the job was not cancelled. */
 void bullc__cancel_settle(bullc_job *job);

@@ -32,6 +32,7 @@ struct bullc__finish {
     bool asked_next;   /* the last send asked for the next job too */
     bool said_moved;   /* FIN_MOVED: the processor ended with BULLC_FAIL_MOVED */
     int script_errors; /* error replies in a row with the lock still held */
+    int next_code;     /* for a caller waiting for the move (job->next_req): why it was not stored */
     sds value;         /* result JSON or failure reason */
     sds error;         /* the last error reply, while its effect is checked */
 };
@@ -64,6 +65,13 @@ static void release_if_done(bullc_job *job) {
 static void finished(bullc_job *job) {
     bullc_worker *w = job->w;
     job->state = BULLC__JOB_FINISHED;
+    if (job->next_req) { /* stored() answers it first: here the move was not stored (or was a processor's) */
+        const bullc__finish *f = job->fin;
+        int code = !f ? (w->forced ? BULLC_ECLOSED : BULLC_ENOMEM)
+                      : (f->next_code ? f->next_code : (w->forced && f->kind != FIN_MOVED ? BULLC_ECLOSED : 0));
+        bullc__worker_next_req_fail(job->next_req, code);
+        job->next_req = NULL;
+    }
     if (job->timed_out && !job->processor_done && w->o.blocking_processor) {
         job->stuck = true;
     } else {
@@ -132,12 +140,18 @@ static void stored(bullc_job *job, const redisReply *r) {
         w->stats.failed++;
         if (w->ev.failed) w->ev.failed(w, job, f->value, f->kind != FIN_FAILED, w->ev_data);
     }
-    sds token = r && r->type == REDIS_REPLY_ARRAY ? sdsdup(job->token) : NULL; /* the next job's too */
+    struct bullc__manual_ctx *req = job->next_req; /* the caller takes the next job, not the worker */
+    job->next_req = NULL;
+    sds token = !req && r && r->type == REDIS_REPLY_ARRAY ? sdsdup(job->token) : NULL; /* the next job's too */
     /* The script answers 0 when it found no next job to hand over: Node
      * reads that as an empty next-job answer and is drained (it blocks
      * next instead of asking moveToActive once more). */
-    bool none_next = f->asked_next && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+    bool none_next = !req && f->asked_next && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0;
     finished(job);
+    if (req && r)
+        bullc__worker_next_req_reply(req, r);
+    else if (req)
+        bullc__worker_next_req_fail(req, 0); /* stored by a send whose reply was lost */
     if (token)
         bullc__worker_handle_next(w, r, token);
     else if (none_next)
@@ -239,6 +253,7 @@ static void recheck(bullc_job *job, const bullc_error *err) {
     bullc__finish *f = job->fin;
     sdsfree(f->error);
     f->error = sdsnew(err->message);
+    f->next_code = err->code ? err->code : BULLC_EREDIS;
     sds lock = bullc__job_key(&w->keys, job->id, BULLC__K_JOB_LOCK);
     const char *argv[] = {"GET", lock};
     int rc = lock ? bullc__aconn_cmd(w->cmd, 0, recheck_lock_reply, job, 2, argv, NULL) : BULLC_ENOMEM;
@@ -293,6 +308,7 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
             return;
         }
         bullc__worker_error(w, e.code, "%s", e.message);
+        f->next_code = e.code;
         if (f->kind == FIN_COMPLETED && (code == -4 || code == -9) && !w->forced) {
             /* Node's worker fails a job whose completion the script refused
              * (pending or failed children): handleFailed with that error.
@@ -548,6 +564,7 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
     bool fetch_next = !w->closing && !w->paused && !w->version_stopped &&
                       w->in_flight + w->fetching <= w->o.concurrency && w->limit_until <= now && w->running && !stuck &&
                       !(w->group && bullc__group_contended(w->group));
+    if (job->next_req) fetch_next = job->next_fetch; /* the caller's choice: a manual worker never fetches */
     if (job->moved || (!ok && (fail_flags & BULLC_FAIL_MOVED))) {
         f->kind = FIN_MOVED;
         f->said_moved = !ok && (fail_flags & BULLC_FAIL_MOVED);
@@ -751,6 +768,35 @@ int bullc_job_complete(bullc_job *job, const char *result_json) {
     else
         bullc__process_end(job, true, result_json, 0);
     return rc;
+}
+
+/* bullc_job_move_to_completed / _failed: the move of bullc_job_complete /
+ * bullc_job_fail, answered to `cb` with the next job when asked for. */
+static int move_answered(bullc_job *job, bool ok, const char *value, int flags, bool fetch_next, bullc_next_job_cb cb,
+                         void *data) {
+    bullc_worker *w = job->w;
+    if (!cb || job->processor_done || w->running || (ok && value && !valid_json(value))) return BULLC_EINVAL;
+    if (job->state != BULLC__JOB_PROCESSING) {
+        job->processor_done = true;
+        release_if_done(job);
+        return BULLC_ECLOSED;
+    }
+    if (!(job->next_req = bullc__worker_next_req(w, job->token, cb, data))) return BULLC_ENOMEM;
+    job->next_fetch = fetch_next;
+    job->processor_done = true;
+    bullc__cancel_settle(job);
+    bullc__process_end(job, ok, value ? value : (ok ? NULL : "Unknown error"), flags);
+    return 0;
+}
+
+int bullc_job_move_to_completed(bullc_job *job, const char *result_json, bool fetch_next, bullc_next_job_cb cb,
+                                void *data) {
+    return move_answered(job, true, result_json, 0, fetch_next, cb, data);
+}
+
+int bullc_job_move_to_failed(bullc_job *job, const char *message, int flags, bool fetch_next, bullc_next_job_cb cb,
+                             void *data) {
+    return move_answered(job, false, message && *message ? message : NULL, flags, fetch_next, cb, data);
 }
 
 int bullc_job_fail(bullc_job *job, const char *message, int flags) {

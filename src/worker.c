@@ -628,6 +628,7 @@ typedef struct bullc__manual_ctx {
     bool block;
     bullc_next_job_cb cb;
     void *data;
+    int code;                       /* the answer, when deferred */
     struct bullc__manual_ctx *next; /* in w->deferred */
 } manual_ctx;
 
@@ -656,14 +657,10 @@ static void manual_scheduled(void *arg) {
     manual_done(m, m->job, 0);
 }
 
-static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
-    manual_ctx *m = data;
+/* A reply that is no error: the job it holds, or none (then one wait on
+ * the marker when asked to block). */
+static void manual_answer(manual_ctx *m, const redisReply *r) {
     bullc_worker *w = m->w;
-    (void)c;
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        manual_done(m, NULL, err->code ? err->code : BULLC_EREDIS);
-        return;
-    }
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 4 && r->element[0]->type == REDIS_REPLY_ARRAY) {
         bullc_job *job = bullc__job_from_reply(w, r->element[0], r->element[1], m->token);
         m->token = NULL; /* the job's now */
@@ -694,6 +691,16 @@ static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
     manual_done(m, NULL, 0);
 }
 
+static void manual_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
+    manual_ctx *m = data;
+    (void)c;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        manual_done(m, NULL, err->code ? err->code : BULLC_EREDIS);
+        return;
+    }
+    manual_answer(m, r);
+}
+
 /* Sends moveToActive; on an error nothing was sent and the caller decides
  * whether `m`'s callback runs (never inside bullc_worker_get_next_job). */
 static int manual_fetch(manual_ctx *m) { return send_fetch(m->w, m->token, manual_reply, m); }
@@ -706,30 +713,46 @@ static void deferred_cb(uv_timer_t *t) {
     w->deferred = NULL;
     while (m) {
         manual_ctx *next = m->next;
-        manual_done(m, NULL, 0);
+        manual_done(m, NULL, m->code);
         m = next;
     }
     bullc__worker_maybe_paused(w);
     maybe_closed(w);
 }
 
+static void defer(manual_ctx *m, int code) {
+    bullc_worker *w = m->w;
+    m->code = code;
+    m->next = w->deferred;
+    w->deferred = m;
+    uv_timer_start(&w->deferred_timer, deferred_cb, 0, 0);
+}
+
+manual_ctx *bullc__worker_next_req(bullc_worker *w, const char *token, bullc_next_job_cb cb, void *data) {
+    manual_ctx *m = calloc(1, sizeof *m);
+    if (!m || !(m->token = sdsnew(token))) {
+        free(m);
+        return NULL;
+    }
+    m->w = w;
+    m->cb = cb;
+    m->data = data;
+    return m;
+}
+
+void bullc__worker_next_req_reply(manual_ctx *m, const redisReply *r) { manual_answer(m, r); }
+
+void bullc__worker_next_req_fail(manual_ctx *m, int code) { defer(m, code); }
+
 int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bullc_next_job_cb cb, void *data) {
     if (!token || !*token || !cb || w->running) return BULLC_EINVAL;
     if (w->closing) return BULLC_ECLOSED;
     if (!bullc__aconn_ready(w->cmd)) return BULLC_ECONN;
-    manual_ctx *m = calloc(1, sizeof *m);
-    if (!m || !(m->token = sdsnew(token))) {
-        free(m);
-        return BULLC_ENOMEM;
-    }
-    m->w = w;
+    manual_ctx *m = bullc__worker_next_req(w, token, cb, data);
+    if (!m) return BULLC_ENOMEM;
     m->block = block;
-    m->cb = cb;
-    m->data = data;
     if (w->paused) { /* Node's getNextJob returns nothing while paused */
-        m->next = w->deferred;
-        w->deferred = m;
-        uv_timer_start(&w->deferred_timer, deferred_cb, 0, 0);
+        defer(m, 0);
         return 0;
     }
     int rc = manual_fetch(m);

@@ -297,6 +297,32 @@ typedef void (*bullc_next_job_cb)(bullc_worker *w, bullc_job *job, int code, voi
 BULLC_EXPORT int bullc_worker_get_next_job(bullc_worker *w, const char *token, bool block, bullc_next_job_cb cb,
                                            void *data);
 
+/* A manually taken job's move out of active, answered (Node's
+ * job.moveToCompleted(value, token, fetchNext) and job.moveToFailed(err,
+ * token, fetchNext)): as bullc_job_complete / bullc_job_fail (the failure
+ * retried per the job's attempts and backoff, or stored), and with
+ * `fetch_next` the same script call takes the next waiting job, locked with
+ * the job's token (moveToFinished, or moveToDelayed for a failure retried
+ * after a backoff; a retry at once and a rate-limited failure fetch none, as
+ * in Node). Loop thread, for a worker without a processor (manual
+ * processing). Returns 0: `job` is gone, and `cb` runs exactly once on the
+ * loop thread, never inside this call: once the move is stored, with code 0
+ * and the next job (then yours as one bullc_worker_get_next_job gives) or
+ * NULL (none waiting, or not asked); or with NULL and a BULLC_E* code when
+ * it was not stored (BULLC_ESTATE: the job is not active; BULLC_ELOCK: its
+ * lock is missing or another token's; the worker's `error` event carries
+ * Node's message; BULLC_ECLOSED: the worker closed first). A move Redis did
+ * not answer is sent again once it is back, as a processor's. Returns
+ * BULLC_EINVAL (`cb` NULL, a worker with a processor, the job already
+ * handed back, or invalid result_json) or BULLC_ENOMEM with the job still
+ * yours; BULLC_ECLOSED when the worker already gave the job up (closing):
+ * the job is gone. `cb` never runs when this does not return 0. */
+BULLC_EXPORT int bullc_job_move_to_completed(bullc_job *job, const char *result_json, bool fetch_next,
+                                             bullc_next_job_cb cb, void *data);
+/* `message` and `flags` as bullc_job_fail's. */
+BULLC_EXPORT int bullc_job_move_to_failed(bullc_job *job, const char *message, int flags, bool fetch_next,
+                                          bullc_next_job_cb cb, void *data);
+
 /* Runs one stalled-jobs check now, as the worker's own check does every
  * stalledInterval (Node's moveStalledJobsToWait, the first step of
  * worker.startStalledCheckTimer()): active jobs whose lock is gone are moved

@@ -710,3 +710,137 @@ Test(parity_job, promote_while_paused) { promote_while_paused(true); }
 
 /* node: "[when queue is empty] should promote delayed job to the right queue" */
 Test(parity_job, promote_in_an_empty_queue) { promote_while_paused(false); }
+
+/* ---- a manual job's move answered, with the next job (fetchNext) ----------------- */
+
+/* A ph whose queue speaks BullMQ `major` (its meta names the version before
+ * any handle reads it), with a manual worker. */
+static ph *major_case(int major, bullc_worker **w) {
+    ph *h = ph_new("q");
+    if (major == 5) freeReplyObject(ph_cmd("HSET %s opts.maxLenEvents 10000 version bullmq:5.81.5", ph_key(h, "meta")));
+    *w = manual_worker(h);
+    cr_assert_eq(bullc_worker_bullmq_version(*w), major);
+    return h;
+}
+
+/* Waits for a move's answer, which never comes inside the call. */
+static void wait_answer(ph *h, ph_manual *m) {
+    cr_assert_not(m->done, "answered inside the call");
+    cr_assert(PH_WAIT(h, 5000, m->done));
+}
+
+/* node: "marks the job as completed and returns new job" */
+PH_BOTH_MAJORS(parity_job, move_to_completed_fetches_next) {
+    bullc_worker *w;
+    ph *h = major_case(major, &w);
+    char id1[64], id2[64];
+    snprintf(id1, sizeof id1, "%s", ph_add(h, "test", "{\"foo\":\"bar\"}", NULL));
+    snprintf(id2, sizeof id2, "%s", ph_add(h, "test", "{\"baz\":\"qux\"}", NULL));
+    bullc_job *job1 = next_job(h, w);
+    cr_assert_str_eq(bullc_job_id(job1), id1);
+    cr_assert_str_eq(ph_state(h, id1), "active");
+    ph_manual m = {0};
+    cr_assert_eq(bullc_job_move_to_completed(job1, "\"succeeded\"", true, ph__got_next, &m), 0);
+    wait_answer(h, &m);
+    cr_assert_eq(m.code, 0);
+    cr_assert_not_null(m.job, "the next job comes with the move");
+    cr_assert_str_eq(bullc_job_id(m.job), id2);
+    cr_assert_str_eq(bullc_job_token(m.job), "my-token");
+    cr_assert_str_eq(ph_state(h, id1), "completed");
+    cJSON *j = ph_job(h, id1);
+    ph_assert_json(j, "returnvalue", "\"succeeded\"");
+    cJSON_Delete(j);
+    cr_assert_str_eq(ph_state(h, id2), "active");
+    cr_assert_eq(bullc_job_complete(m.job, NULL), 0);
+    cr_assert(PH_WAIT(h, 5000, !strcmp(ph_state(h, id2), "completed")));
+    ph_end(h);
+}
+
+static void check_answered(bullc_worker *w, int code, int stalled, void *data) {
+    (void)w, (void)stalled;
+    cr_assert_eq(code, 0);
+    (*(int *)data)++;
+}
+
+/* node: "[.moveToFailed > when job is not in active state] throws an error" */
+PH_BOTH_MAJORS(parity_job, move_to_failed_not_active) {
+    bullc_worker *w;
+    ph *h = major_case(major, &w);
+    const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", "{\"attempts\":3}");
+    /* Node's case calls moveToFailed with the token "0" on a job in wait.
+     * Taken with "0" (for BullMQ's scripts: no lock at all), the job is
+     * found stalled by the second check and moved back to wait. */
+    bullc_job *job = ph_next_job(h, w, "0");
+    char lock[128];
+    snprintf(lock, sizeof lock, "%s%s:lock", ph_key(h, ""), id);
+    cr_assert_eq(ph_icmd("EXISTS %s", lock), 0);
+    int checks = 0;
+    for (int i = 1; i <= 2; i++) {
+        ph_vcmd("DEL %s", ph_key(h, "stalled-check"));
+        cr_assert_eq(bullc_worker_check_stalled(w, check_answered, &checks), 0);
+        cr_assert(PH_WAIT(h, 5000, checks == i));
+    }
+    cr_assert_str_eq(ph_state(h, id), "waiting");
+    ph_manual m = {0};
+    cr_assert_eq(bullc_job_move_to_failed(job, "test error", 0, true, ph__got_next, &m), 0);
+    wait_answer(h, &m);
+    cr_assert_eq(m.code, BULLC_ESTATE);
+    cr_assert_null(m.job);
+    char want[96];
+    snprintf(want, sizeof want, "Job %s is not in the active state. retryJob", id);
+    bool said = false;
+    for (int i = 0; ph_wget(h, 'e', i); i++) said = said || !strcmp(ph_wget(h, 'e', i)->text, want);
+    cr_assert(said, "an error event \"%s\"", want);
+    cr_assert_str_eq(ph_state(h, id), "waiting");
+    ph_end(h);
+}
+
+/* Takes the job of a {attempts: 3, backoff: 300} add (a 'test2' job after it
+ * when `another`) and fails it, fetching the next job when `fetch_next`:
+ * the failed job goes to delayed; the answer is `m`. */
+static ph *fail_to_delayed(int major, bool another, bool fetch_next, ph_manual *m, char *next_id) {
+    bullc_worker *w;
+    ph *h = major_case(major, &w);
+    const char *id = ph_add(h, "test", "{\"foo\":\"bar\"}", "{\"attempts\":3,\"backoff\":300}");
+    if (another) snprintf(next_id, 64, "%s", ph_add(h, "test2", "{\"baz\":\"qux\"}", NULL));
+    bullc_job *job = next_job(h, w);
+    cr_assert_str_eq(bullc_job_id(job), id);
+    cr_assert_eq(bullc_job_move_to_failed(job, "test error", 0, fetch_next, ph__got_next, m), 0);
+    wait_answer(h, m);
+    cr_assert_eq(m->code, 0);
+    cr_assert_str_eq(ph_state(h, id), "delayed");
+    return h;
+}
+
+/* node: "[when another job is waiting] returns the next job data after moving the failed job to delayed" */
+PH_BOTH_MAJORS(parity_job, failed_to_delayed_fetches_next) {
+    ph_manual m = {0};
+    char next_id[64] = "";
+    ph *h = fail_to_delayed(major, true, true, &m, next_id);
+    cr_assert_not_null(m.job);
+    cr_assert_str_eq(bullc_job_id(m.job), next_id);
+    cr_assert_str_eq(bullc_job_name(m.job), "test2");
+    cr_assert_str_eq(bullc_job_data(m.job), "{\"baz\":\"qux\"}");
+    cr_assert_str_eq(ph_state(h, next_id), "active");
+    cr_assert_eq(bullc_job_complete(m.job, NULL), 0);
+    cr_assert(PH_WAIT(h, 5000, !strcmp(ph_state(h, next_id), "completed")));
+    ph_end(h);
+}
+
+/* node: "[when no job is waiting] does not return any job data after moving the failed job to delayed" */
+PH_BOTH_MAJORS(parity_job, failed_to_delayed_nothing_to_fetch) {
+    ph_manual m = {0};
+    ph *h = fail_to_delayed(major, false, true, &m, NULL);
+    cr_assert_null(m.job);
+    ph_end(h);
+}
+
+/* node: "[when fetchNext is false and another job is waiting] does not return next job data" */
+PH_BOTH_MAJORS(parity_job, failed_to_delayed_without_fetch) {
+    ph_manual m = {0};
+    char next_id[64] = "";
+    ph *h = fail_to_delayed(major, true, false, &m, next_id);
+    cr_assert_null(m.job);
+    cr_assert_str_eq(ph_state(h, next_id), "waiting");
+    ph_end(h);
+}

@@ -316,7 +316,7 @@ static void dynamic_250(ph *h, bullc_job *job, int widx) {
     ph_complete(h, job, NULL);
 }
 
-/* node: "should obey the rate limit" */
+/* node: "[when dynamic limit is used] should obey the rate limit" */
 Test(parity_limits, dynamic_rate_limit) {
     ph *h = ph_new("q");
     ph_qe(h);
