@@ -51,14 +51,17 @@ static PH_UNUSED const char *state_of(bullc_queue *q, const char *id) {
     return st;
 }
 
-/* A worker on queue `qname` of the ph's prefix (the ph's processor). */
-static PH_UNUSED void worker_on(ph *h, const char *qname) {
+/* A worker with options `o` (from ph_wopts) on queue `qname` of the ph's
+ * prefix (the ph's processor). */
+static PH_UNUSED bullc_worker *worker_on_with(ph *h, const char *qname, bullc_worker_opts *o) {
     char keep[sizeof h->qname];
     snprintf(keep, sizeof keep, "%s", h->qname);
     snprintf(h->qname, sizeof h->qname, "%s", qname);
-    ph_worker(h, ph_wopts(h));
+    bullc_worker *w = ph_worker(h, o);
     snprintf(h->qname, sizeof h->qname, "%s", keep);
+    return w;
 }
+static PH_UNUSED void worker_on(ph *h, const char *qname) { worker_on_with(h, qname, ph_wopts(h)); }
 
 /* "<prefix>:<queue>:<id>" */
 static PH_UNUSED const char *job_key(ph *h, const char *queue, const char *id) {

@@ -5,7 +5,7 @@
  * RateLimitError), reproduced with bullc. Where the Node test only waits out
  * 1 s limiter windows, the windows are shorter here (the assertion scales
  * with them). */
-#include "test_parity_util.h"
+#include "test_flow_util.h"
 
 #include <math.h>
 #include <unistd.h>
@@ -759,5 +759,109 @@ Test(parity_limits, removing_the_rate_limit_key) {
     int64_t took = tu_now_ms() - t0;
     cr_assert_geq(took, 1000);
     cr_assert_leq(took, 2000, "took %lld", (long long)took);
+    ph_end(h);
+}
+
+/* ---- flows ------------------------------------------------------------------------------ */
+
+/* Major `major`'s queue metas for each of `queues`, written before any
+ * handle reads them. */
+static void speak(ph *h, int major, const char *const *queues, int n) {
+    for (int i = 0; major == 5 && i < n; i++)
+        freeReplyObject(ph_cmd("HSET %s:%s:meta opts.maxLenEvents 10000 version bullmq:5.81.5", h->prefix, queues[i]));
+}
+
+/* When worker `widx` completed its n-th job (1-based), or -1. */
+static int64_t nth_completed_at(ph *h, int widx, int n) {
+    for (int i = 0; i < h->nwev; i++)
+        if (h->wev[i].kind == 'c' && h->wev[i].widx == widx && --n == 0) return h->wev[i].t;
+    return -1;
+}
+
+static void complete_in_50(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    ph_complete_in(h, job, 50, NULL);
+}
+
+/* Node's windows are 1 s for the children and 2 s for the parents; here
+ * 100 and 400 ms, so that the parents' bound is not already met by waiting
+ * for their children (done by 1 s). */
+/* node: "[when using flows] should obey the rate limit per queue" */
+PH_BOTH_MAJORS(parity_limits, flow_rate_limit_per_queue) {
+    ph *h = ph_new("q");
+    const char *queues[] = {"q", "parent"};
+    speak(h, major, queues, 2);
+    h->proc = complete_in_50;
+    for (int i = 0; i < 2; i++) {
+        bullc_worker_opts *o = ph_wopts(h);
+        bullc_worker_opts_set_concurrency(o, 2);
+        bullc_worker_opts_set_limiter(o, 1, i == 0 ? 100 : 400);
+        worker_on_with(h, queues[i], o);
+    }
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 2));
+    cr_assert_eq(bullc_worker_bullmq_version(h->w[1]), major);
+    const char *flow = "{\"name\":\"parent-job\",\"queueName\":\"parent\",\"data\":{},\"children\":["
+                       "{\"name\":\"child-job\",\"data\":{\"idx\":0,\"foo\":\"bar\"},\"queueName\":\"q\"},"
+                       "{\"name\":\"child-job\",\"data\":{\"idx\":1,\"foo\":\"baz\"},\"queueName\":\"q\"}]}";
+    char flows[2048] = "[";
+    for (int i = 0; i < 5; i++)
+        snprintf(flows + strlen(flows), sizeof flows - strlen(flows), "%s%s", i ? "," : "", flow);
+    strcat(flows, "]");
+    int64_t t0 = tu_now_ms();
+    char *trees = NULL;
+    bullc_error err = {0};
+    bullc_flow_producer *fp = producer(h);
+    cr_assert_eq(bullc_flow_producer_add_bulk(fp, flows, &trees, &err), 0, "%s", err.message);
+    bullc_free(trees);
+    bullc_flow_producer_free(fp);
+    cr_assert(PH_WAIT(h, 15000, h->n_completed == 15), "%d completed", h->n_completed);
+    cr_assert_eq(h->n_failed, 0);
+    int64_t children = nth_completed_at(h, 0, 10) - t0, parents = nth_completed_at(h, 1, 5) - t0;
+    cr_assert_geq(children, 9 * 100, "children took %lld ms", (long long)children);
+    cr_assert_geq(parents, 4 * 400, "parents took %lld ms", (long long)parents);
+    ph_end(h);
+}
+
+static void waiting_children_answered(bullc_job *job, int code, const char *message, void *data) {
+    ph *h = data;
+    cr_assert(code == 0 || code == 1, "moveToWaitingChildren: %d %s", code, message ? message : "");
+    if (code == 1)
+        ph_fail(h, job, NULL, BULLC_FAIL_MOVED);
+    else
+        ph_complete(h, job, NULL);
+}
+static void one_then_wait_children(ph *h, void *arg) {
+    bullc_job *job = arg;
+    cr_assert_eq(h->in_process, 1, "global concurrency 1");
+    cr_assert_eq(bullc_job_move_to_waiting_children(job, waiting_children_answered, h), 0);
+}
+static void move_to_waiting_children_in_100(ph *h, bullc_job *job, int widx) {
+    (void)widx;
+    ph_call_in(h, 100, one_then_wait_children, job);
+}
+
+/* node: "[when moving job to waiting-children] should run max concurrency for jobs added first processed" */
+PH_BOTH_MAJORS(parity_limits, global_concurrency_with_waiting_children) {
+    ph *h = ph_new("q");
+    const char *queues[] = {"q"};
+    speak(h, major, queues, 1);
+    add_n(h, 5, "test", NULL);
+    cr_assert_eq(bullc_queue_set_global_concurrency(h->q, 1, NULL), 0);
+    cJSON_Delete(add_flow(h, "{\"name\":\"parent-job\",\"queueName\":\"q\",\"data\":{},\"children\":[{\"name\":"
+                             "\"child-job\",\"data\":{\"idx\":0,\"foo\":\"bar\"},\"queueName\":\"q\",\"children\":[{"
+                             "\"name\":\"child-job\",\"data\":{\"idx\":0,\"foo\":\"bar\"},\"queueName\":\"q\"}]}]}"));
+    h->proc = move_to_waiting_children_in_100;
+    bullc_worker_opts *o = ph_wopts(h);
+    bullc_worker_opts_set_autorun(o, false);
+    bullc_worker_opts_set_concurrency(o, 10);
+    bullc_worker_opts_set_drain_delay(o, 10);
+    bullc_worker *w = ph_worker(h, o);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    cr_assert_eq(bullc_worker_bullmq_version(w), major);
+    bullc_worker_run(w);
+    cr_assert(PH_WAIT(h, 10000, h->n_completed == 5 + 3), "%d completed", h->n_completed);
+    cr_assert_eq(h->n_active, 5 + 3, "each job processed once");
+    cr_assert_eq(h->max_in_process, 1);
+    cr_assert_eq(h->n_failed, 0);
     ph_end(h);
 }
