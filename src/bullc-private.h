@@ -709,10 +709,14 @@ struct bullc_worker_group {
     int nmembers;
     bullc_worker *idle; /* members waiting for their marker: a ring through g_inext/g_iprev, oldest first */
     int nidle;
-    bullc_worker **snap; /* the keys of the BZPOPMIN in flight, in order (NULL: left since) */
+    bullc_worker **snap; /* the keys of the BZPOPMIN in flight, in order (NULL: left the group since) */
     int nsnap, cap_snap;
+    bullc_worker **back; /* members a reply took out of the waiting ones, named in the next BZPOPMIN too */
+    int nback, cap_back;
+    int64_t block_due;  /* ms since the epoch: when the BZPOPMIN in flight times out */
     bullc_worker *rot;  /* the waiting member the next BZPOPMIN's keys start at, for fairness (NULL: the oldest) */
     bool blocking;      /* a BZPOPMIN is in flight */
+    bool replying;      /* its reply is being handled (a new one follows: no kick) */
     bool unblocking;    /* a CLIENT UNBLOCK is in flight or due */
     long long block_id; /* the blocking connection's CLIENT ID (0: unknown) */
     double min_block;
@@ -796,12 +800,14 @@ struct bullc_worker {
     uv_loop_t *loop;
     /* own_cmd/own_block, or a group's shared pair (worker_group.c) */
     bullc__aconn *cmd, *block;
-    bullc__aconn own_cmd, own_block;
+    bullc__aconn *own;               /* its own command and blocking connections, allocated only outside a group */
     bullc_worker_group *group;       /* NULL: the worker's own two connections */
     bullc_worker *gprev, *gnext;     /* in the group's members */
     bool g_idle;                     /* in the group's waiting members */
     bullc_worker *g_inext, *g_iprev; /* its neighbours in that ring */
     int g_snap;                      /* index in the keys of the group's BZPOPMIN in flight, -1: not in it */
+    bool g_pending;                  /* that BZPOPMIN took its marker while it was not waiting */
+    int64_t g_pending_score;         /* the marker's score, handled when it waits next */
     int64_t g_poll_due;              /* ms since the epoch: poll once then (drain delay) without a marker */
     bool g_ready_due;                /* the group's command connection is ready: run this worker's ready steps */
     bool g_wanting;                  /* held back by the group's cap, in its turn ring */

@@ -102,9 +102,10 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     if (w->name) cname = sdscatfmt(cname, ":w:%S", w->name);
     sdsfree(b64);
     bullc_redis_opts *ro = NULL;
-    w->cmd = &w->own_cmd;
-    w->block = &w->own_block;
     w->g_snap = -1;
+    /* a group's thousands of members have no connection of their own to hold */
+    if (!rc && !opts->group && !(w->own = calloc(2, sizeof *w->own))) rc = BULLC_ENOMEM;
+    if (w->own) w->cmd = &w->own[0], w->block = &w->own[1];
     if (rc) {
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     } else if (opts->group) {
@@ -132,7 +133,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
         /* Nothing was started. A connection that was set up holds a timer
          * handle: closing it (and freeing w) happens once the loop runs its
          * close callback, so w is handed to that callback. */
-        if (!w->group && w->cmd->opts) {
+        if (w->own && w->cmd->opts) {
             w->cmd->on_closed = free_after_failed_new;
             w->cmd->hook_data = w;
             bullc__aconn_close(w->cmd);
@@ -892,5 +893,6 @@ void bullc_worker_free(bullc_worker *w) {
     cJSON_Delete(w->keep_complete);
     cJSON_Delete(w->keep_fail);
     uv_mutex_destroy(&w->ops_mutex);
+    free(w->own);
     free(w);
 }

@@ -4,10 +4,15 @@
  * keys of every member whose queue is drained (BZPOPMIN takes many keys and
  * answers with the first non-empty one, in argument order: the order rotates
  * past the queue served last, so that one busy queue cannot be served ahead
- * of the others every time). A member that starts waiting while a BZPOPMIN
- * is in flight without its key has the wait cut short with CLIENT UNBLOCK,
- * a few milliseconds later so that many members joining at once cost one
- * new BZPOPMIN. */
+ * of the others every time). With thousands of members each BZPOPMIN costs
+ * Redis a registration per key, so a new one is sent as seldom as can be:
+ * the one sent after a reply also names the members that reply took out of
+ * the waiting ones (they wait again once their fetch is done, and then find
+ * their key already named), and a marker it takes for a member that is not
+ * waiting is kept for that member's next wait. A member that starts waiting
+ * while a BZPOPMIN is in flight without its key has the wait cut short with
+ * CLIENT UNBLOCK, a few milliseconds later so that many members joining at
+ * once cost one new BZPOPMIN. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +44,31 @@ static void idle_remove(bullc_worker_group *g, bullc_worker *w) {
     }
     w->g_idle = false;
     w->g_inext = w->g_iprev = NULL;
-    if (w->g_snap >= 0) g->snap[w->g_snap] = NULL;
-    w->g_snap = -1;
+}
+
+/* A member a reply took out of the waiting ones: the next BZPOPMIN names
+ * its key too (if the list cannot grow, it asks for a new one when it waits). */
+static void back_add(bullc_worker_group *g, bullc_worker *w) {
+    if (g->nback == g->cap_back) {
+        int cap = g->cap_back ? g->cap_back * 2 : 64;
+        bullc_worker **grown = realloc(g->back, (size_t)cap * sizeof(bullc_worker *));
+        if (!grown) return;
+        g->back = grown, g->cap_back = cap;
+    }
+    g->back[g->nback++] = w;
+}
+
+/* The marker the group took for it while it was not waiting, handled as its
+ * own BZPOPMIN's answer would be (a delayed job's score sets its wake-up). */
+static void replay_marker(bullc_worker *w) {
+    char score[32];
+    int len = snprintf(score, sizeof score, "%lld", (long long)w->g_pending_score);
+    redisReply key = {.type = REDIS_REPLY_STRING, .str = "", .len = 0};
+    redisReply sc = {.type = REDIS_REPLY_STRING, .str = score, .len = (size_t)len};
+    redisReply *el[3] = {&key, &key, &sc};
+    redisReply r = {.type = REDIS_REPLY_ARRAY, .elements = 3, .element = el};
+    w->g_pending = false;
+    bullc__worker_block_done(w, &r);
 }
 
 static void kick_cb(uv_timer_t *t);
@@ -48,12 +76,16 @@ static void kick_cb(uv_timer_t *t);
 /* A new BZPOPMIN is needed: now when none is in flight, else once the one in
  * flight is cut short. */
 static void kick(bullc_worker_group *g) {
-    if (g->closing) return;
+    if (g->closing || g->replying) return; /* a reply's handling ends with a new one */
     if (!uv_is_active((uv_handle_t *)&g->unblock_timer))
         uv_timer_start(&g->unblock_timer, kick_cb, g->blocking ? UNBLOCK_DELAY_MS : 0, 0);
 }
 
 void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
+    if (w->g_pending) {
+        replay_marker(w);
+        return;
+    }
     w->blocking = true;
     if (w->g_idle) return;
     /* the newest: just before the oldest in the ring */
@@ -67,7 +99,9 @@ void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
     }
     w->g_idle = true;
     g->nidle++;
-    kick(g); /* the BZPOPMIN in flight, if any, does not name its key */
+    /* a new BZPOPMIN unless the one in flight names its key and times out
+     * no later than its own wait should */
+    if (!g->blocking || w->g_snap < 0 || w->g_poll_due < g->block_due) kick(g);
 }
 
 void bullc__group_unwait(bullc_worker_group *g, bullc_worker *w) {
@@ -90,6 +124,7 @@ static void wake_due(bullc_worker_group *g) {
         bool due = w->block_until ? w->g_poll_due <= now + 1 : w->g_poll_due <= now + POLL_SLACK_MS;
         if (due) {
             idle_remove(g, w);
+            back_add(g, w);
             bullc__worker_block_done(w, &nil_reply);
         }
         w = next;
@@ -112,6 +147,8 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
         }
     }
     g->nsnap = 0;
+    g->nback = 0;
+    g->replying = true;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         /* the blocking connection failed: every waiting member polls, as a
          * worker of its own would (and blocks again once it is back) */
@@ -120,21 +157,36 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
             idle_remove(g, w);
             bullc__worker_block_done(w, NULL);
         }
+        g->replying = false;
         return;
     }
     if (hit && hit->g_idle) {
         /* the next BZPOPMIN starts after it: round-robin over the queues */
         g->rot = hit;
         idle_remove(g, hit);
+        back_add(g, hit);
         bullc__worker_block_done(hit, r);
+    } else if (hit && !hit->closing && r->element[2]->type == REDIS_REPLY_STRING) {
+        /* fetching or processing: it fetches once it would wait. The first
+         * such marker is mostly the one the script that gave it its job puts
+         * back (BullMQ's prepareJobForProcessing does, for the next fetch):
+         * named once more, its key is in flight when it waits again. A second
+         * one means its queue is busy: not named until it waits. */
+        int64_t score = bullc__double_to_i64(strtod(r->element[2]->str, NULL));
+        if (!hit->g_pending) back_add(g, hit);
+        if (!hit->g_pending || score < hit->g_pending_score) hit->g_pending_score = score;
+        hit->g_pending = true;
     }
     wake_due(g);
+    g->replying = false;
     issue(g);
 }
 
 static void issue(bullc_worker_group *g) {
+    int nback = g->nback;
+    g->nback = 0;
     if (g->blocking || g->closing || !g->nidle || !bullc__aconn_ready(&g->block)) return;
-    int n = g->nidle;
+    int n = g->nidle + nback;
     if (n > g->cap_snap) {
         bullc_worker **grown = realloc(g->snap, (size_t)n * sizeof(bullc_worker *));
         if (!grown) return; /* the members' own timers are not running: retried on the next wait */
@@ -145,23 +197,33 @@ static void issue(bullc_worker_group *g) {
     int64_t now = bullc__now_ms(), due = INT64_MAX;
     argv[0] = "BZPOPMIN";
     bullc_worker *w = g->rot ? g->rot : g->idle;
-    for (int k = 0; k < n; k++, w = w->g_inext) {
+    int k = 0;
+    for (int i = 0; i < g->nidle; i++, w = w->g_inext) {
         g->snap[k] = w;
         w->g_snap = k;
-        argv[k + 1] = w->keys.k[BULLC__K_MARKER];
+        argv[++k] = w->keys.k[BULLC__K_MARKER];
         if (w->g_poll_due < due) due = w->g_poll_due;
     }
-    g->nsnap = n;
+    /* the members served by the last reply come last: their turn was taken */
+    for (int i = 0; i < nback; i++) {
+        w = g->back[i];
+        if (!w || w->g_snap >= 0 || w->closing) continue; /* left, already named (waiting again), or closing */
+        g->snap[k] = w;
+        w->g_snap = k;
+        argv[++k] = w->keys.k[BULLC__K_MARKER];
+    }
+    g->nsnap = k;
     double timeout = fmax((double)(due - now) / 1000, g->min_block);
     if (g->integer_block) timeout = ceil(timeout);
     char ts[32];
     snprintf(ts, sizeof ts, "%.3f", timeout);
-    argv[n + 1] = ts;
+    argv[k + 1] = ts;
     g->blocking = true;
+    g->block_due = now + (int64_t)(timeout * 1000);
     /* its own deadline, as a worker's BZPOPMIN: a blackholed socket is dropped */
-    if (bullc__aconn_cmd(&g->block, (int64_t)(timeout * 1000) + 2000, block_reply, g, n + 2, argv, NULL)) {
+    if (bullc__aconn_cmd(&g->block, (int64_t)(timeout * 1000) + 2000, block_reply, g, k + 2, argv, NULL)) {
         g->blocking = false;
-        for (int k = 0; k < n; k++) g->snap[k]->g_snap = -1;
+        for (int i = 0; i < k; i++) g->snap[i]->g_snap = -1;
         g->nsnap = 0;
     }
     free(argv);
@@ -277,6 +339,11 @@ void bullc__group_join(bullc_worker_group *g, bullc_worker *w) {
 
 void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
     idle_remove(g, w);
+    if (w->g_snap >= 0) g->snap[w->g_snap] = NULL;
+    w->g_snap = -1;
+    w->g_pending = false;
+    for (int i = 0; i < g->nback; i++)
+        if (g->back[i] == w) g->back[i] = NULL;
     w->blocking = false;
     if (w->g_wanting) {
         for (int i = 0; i < g->nwant; i++)
@@ -444,6 +511,7 @@ int bullc_worker_group_close(bullc_worker_group *g, void (*cb)(bullc_worker_grou
 void bullc_worker_group_free(bullc_worker_group *g) {
     if (!g) return;
     free(g->snap);
+    free(g->back);
     free(g->want);
     free(g);
 }

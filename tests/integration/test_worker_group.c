@@ -66,6 +66,9 @@ typedef struct gctx {
     int flood_completed, flood_total, max_active, quiet_added, quiet_started;
     int64_t added_at[64], latency[64];
     int flood_done_when_quiet[64];
+    /* jobs one after another: the group's BZPOPMINs and CLIENT UNBLOCKs */
+    bool one_by_one;
+    long long bzpopmin_at_start, unblock_at_start, bzpopmin_at_end, unblock_at_end;
     uv_timer_t guard, adder;
 } gctx;
 
@@ -87,6 +90,19 @@ static void close_all(gctx *c, bool force) {
 }
 
 static void add_later(uv_timer_t *t);
+static void next_cb(uv_timer_t *t);
+
+/* How many times Redis ran a command ("bzpopmin", "client|unblock"), from
+ * INFO commandstats (the tests run one at a time on their Redis). */
+static long long calls_of(const char *cmd) {
+    redisReply *r = tu_cmd(rc, "INFO commandstats");
+    char field[64];
+    snprintf(field, sizeof field, "cmdstat_%s:calls=", cmd);
+    const char *p = strstr(r->str, field);
+    long long n = p ? atoll(p + strlen(field)) : 0;
+    freeReplyObject(r);
+    return n;
+}
 
 static void guard_cb(uv_timer_t *t) {
     gctx *c = t->data;
@@ -105,7 +121,10 @@ static void ev_completed(bullc_worker *w, const bullc_job *job, const char *res,
     /* the quiet jobs come once the flood is being worked through */
     if (!strcmp(bullc_job_name(job), "flood") && ++c->flood_completed == 500)
         uv_timer_start(&c->adder, add_later, 0, 0);
+    if (c->one_by_one && c->completed + 1 < c->want) uv_timer_start(&c->adder, next_cb, 20, 0);
     if (++c->completed == c->want && !c->closing) {
+        c->bzpopmin_at_end = calls_of("bzpopmin");
+        c->unblock_at_end = calls_of("client|unblock");
         c->conns_at_end = own_redis_connections();
         close_all(c, false);
     }
@@ -253,6 +272,40 @@ static void flood_case(int cap, int flood_concurrency) {
 Test(worker_group, a_flooding_queue_does_not_delay_the_others) { flood_case(0, 1); }
 
 Test(worker_group, the_cap_serves_waiting_queues_in_turn) { flood_case(4, 8); }
+
+/* Jobs added one at a time, each 20 ms after the one before completed, to
+ * queues the group's BZPOPMIN names: each costs it two BZPOPMINs (one after
+ * the job's marker, one after the marker BullMQ puts back as it hands the job
+ * out, both naming the queue served), and no CLIENT UNBLOCK with a BZPOPMIN
+ * more when that queue waits again (thousands of keys each with thousands of
+ * queues). */
+static void add_next(gctx *c) {
+    char q[32];
+    snprintf(q, sizeof q, "seq%d", 1 + (c->completed * 7) % (c->nw - 1));
+    add_one(c->prefix, q, "one", 0);
+}
+
+static void next_cb(uv_timer_t *t) { add_next(t->data); }
+
+static void first_add(uv_timer_t *t) {
+    gctx *c = t->data;
+    c->bzpopmin_at_start = calls_of("bzpopmin");
+    c->unblock_at_start = calls_of("client|unblock");
+    add_next(c);
+}
+
+Test(worker_group, one_bzpopmin_per_job_one_after_another) {
+    gctx c = {.prefix = tu_prefix(), .want = 30, .one_by_one = true};
+    uv_loop_init(&c.loop);
+    start(&c, 200, "seq", 1, 0, 0);
+    /* once every member waits */
+    uv_timer_start(&c.adder, first_add, 500, 0);
+    finish(&c);
+    cr_assert_eq(c.completed, c.want);
+    long long bz = c.bzpopmin_at_end - c.bzpopmin_at_start, ub = c.unblock_at_end - c.unblock_at_start;
+    cr_assert_leq(bz, 2 * c.want + 3, "%lld BZPOPMINs (%lld CLIENT UNBLOCKs) for %d jobs", bz, ub, c.want);
+    cr_assert_leq(ub, 3, "%lld CLIENT UNBLOCKs for %d jobs", ub, c.want);
+}
 
 /* Queues of both majors in one group: each worker speaks its queue's. */
 Test(worker_group, both_majors) {
