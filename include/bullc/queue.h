@@ -143,6 +143,22 @@ BULLC_EXPORT int bullc_queue_add_bulk(bullc_queue *queue, bullc_bulk_job *jobs, 
  * connection error. */
 BULLC_EXPORT int bullc_queue_check_server(bullc_queue *queue, char **report_json, bullc_error *err);
 
+/* Checks `count` queues (count >= 1) at once, as bullc_queue_check_server
+ * checks one, on one connection of its own made with the first queue's
+ * Redis options (every queue must live on that server): the server is read
+ * once and the queues' meta.version in pipelined slices, so thousands of
+ * queues cost a few round trips, not a connection each. `*report_json`
+ * (free with bullc_free) holds the server's fields, "errors" and "warnings"
+ * (eviction policy, persistence, INFO/CONFIG forbidden) once, and "queues":
+ * per queue in order {"name", "hashTagged", "queueVersion", "bullmqVersion",
+ * "errors": [...]} with that queue's errors (a cluster without a hash tag, a
+ * conflicting or unknown meta.version). The queues stay the caller's; they
+ * are only read (one thread at a time per queue, as for their other calls).
+ * Returns 0 when the report could be made (whatever it says), or the
+ * connection error (nothing to free then). */
+BULLC_EXPORT int bullc_queue_check_servers(bullc_queue *const *queues, size_t count, char **report_json,
+                                           bullc_error *err);
+
 /* Sends PING (connecting first if needed). 0, or the connection error. */
 BULLC_EXPORT int bullc_queue_ping(bullc_queue *queue, bullc_error *err);
 

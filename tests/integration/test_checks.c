@@ -86,6 +86,49 @@ Test(checks, foreign_queue_version_is_an_error) {
     cJSON_Delete(j);
 }
 
+/* Many queues at once (bullc-worker's start): the server's findings once,
+ * each queue's own under its name, in order. */
+Test(checks, many_queues_in_one_report) {
+    pr_cmd(&pr, "CONFIG SET maxmemory-policy %s", "allkeys-lru");
+    pr_cmd(&pr, "HSET bull:old:meta version %s", "bullmq:4.12.0");
+    pr_cmd(&pr, "HSET bull:five:meta version %s", "bullmq:5.12.0");
+    pr_cmd(&pr, "HSET bull:new:meta version %s", "bullmq:6.2.0");
+    const char *names[] = {"old", "five", "new", "unused"};
+    enum { N = 4 };
+    bullc_redis_opts *o;
+    bullc_redis_opts_new(&o);
+    bullc_redis_opts_parse_url(o, pr.url, NULL);
+    bullc_queue_opts *qo = tu_qopts();
+    bullc_queue_opts_set_redis(qo, o);
+    bullc_queue_opts_set_prefix(qo, "bull");
+    bullc_queue *qs[N];
+    for (int i = 0; i < N; i++) cr_assert_eq(bullc_queue_new(&qs[i], names[i], qo, NULL), 0);
+    char *rep = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_check_servers(qs, N, &rep, &err), 0, "%s", err.message);
+    cJSON *j = cJSON_Parse(rep);
+    cr_assert_not_null(j, "%s", rep);
+    bullc_free(rep);
+    for (int i = 0; i < N; i++) bullc_queue_free(qs[i]);
+    bullc_redis_opts_free(o);
+    const cJSON *errors = cJSON_GetObjectItem(j, "errors"), *warnings = cJSON_GetObjectItem(j, "warnings");
+    cr_assert_eq(cJSON_GetArraySize(errors), 1, "the eviction policy, once");
+    cr_assert(array_has(j, "errors", "maxmemory-policy is allkeys-lru"));
+    cr_assert_eq(cJSON_GetArraySize(warnings), 1, "persistence off, once");
+    const cJSON *list = cJSON_GetObjectItem(j, "queues");
+    cr_assert_eq(cJSON_GetArraySize(list), N);
+    for (int i = 0; i < N; i++) {
+        const cJSON *q = cJSON_GetArrayItem(list, i);
+        cr_assert_str_eq(cJSON_GetObjectItem(q, "name")->valuestring, names[i]);
+        cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(q, "errors")), i == 0 ? 1 : 0, "%s", names[i]);
+    }
+    cr_assert(array_has(cJSON_GetArrayItem(list, 0), "errors", "bullmq:4.12.0"));
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 1), "bullmqVersion")->valueint, 5);
+    cr_assert_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 2), "bullmqVersion")->valueint, 6);
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 3), "queueVersion")));
+    cJSON_Delete(j);
+}
+
 Test(checks, forbidden_config_degrades_to_a_warning) {
     /* a managed Redis forbids CONFIG: simulate it with an ACL user without it */
     pr_cmd(&pr, "ACL SETUSER limited on >pw ~* &* +@all -config %s", "-info");

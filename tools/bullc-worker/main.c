@@ -183,33 +183,51 @@ static void mask_redis_args(int argc, char **argv) {
  * worker refuses to start on them unless told otherwise; the rest is a
  * warning. CONFIG/INFO forbidden by a managed Redis only skip checks. */
 static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
-    for (size_t i = 0; i < cfg->nqueues; i++) {
-        bullc_queue *q = NULL;
-        bullc_error err = {0};
-        char *report = NULL;
-        if (open_queue(ro, &cfg->queues[i], &q, &err) || bullc_queue_check_server(q, &report, &err)) {
-            bullc_queue_free(q);
-            return fatal(cfg, BW_EXIT_REDIS, "server checks: %s", err.message);
-        }
-        bullc_queue_free(q);
-        cJSON *r = cJSON_Parse(report);
-        bullc_free(report);
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "warnings"))
-            TLOG(TLOG_WARN, "redis", TLOG_S("queue", cfg->queues[i].name), TLOG_S("msg", e->valuestring));
-        int errors = 0;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "errors")) {
-            errors++;
-            TLOG(cfg->allow_unsafe_redis ? TLOG_WARN : TLOG_ERROR, "redis", TLOG_S("queue", cfg->queues[i].name),
+    if (!cfg->nqueues) return 0;
+    /* every queue at once: one connection, the server read once (a warning
+     * about it is said once, not once per queue), the meta reads pipelined */
+    bullc_queue **qs = calloc(cfg->nqueues, sizeof *qs);
+    if (!qs) return fatal(cfg, BW_EXIT_FAIL, "server checks: out of memory");
+    bullc_error err = {0};
+    char *report = NULL;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < cfg->nqueues; i++) rc = open_queue(ro, &cfg->queues[i], &qs[i], &err);
+    if (!rc) rc = bullc_queue_check_servers(qs, cfg->nqueues, &report, &err);
+    for (size_t i = 0; i < cfg->nqueues; i++) bullc_queue_free(qs[i]);
+    free(qs);
+    if (rc) return fatal(cfg, BW_EXIT_REDIS, "server checks: %s", err.message);
+    cJSON *r = cJSON_Parse(report);
+    bullc_free(report);
+    const char *where = cfg->nqueues == 1 ? cfg->queues[0].name : NULL;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "warnings"))
+        TLOG(TLOG_WARN, "redis", TLOG_S("queue", where), TLOG_S("msg", e->valuestring));
+    int errors = 0;
+    char first[400] = "", first_queue[200] = "";
+    const cJSON *server_errors = cJSON_GetObjectItem(r, "errors"), *q;
+    cJSON_ArrayForEach(e, server_errors) {
+        if (!errors++) snprintf(first, sizeof first, "%s", e->valuestring);
+        TLOG(cfg->allow_unsafe_redis ? TLOG_WARN : TLOG_ERROR, "redis", TLOG_S("queue", where),
+             TLOG_S("msg", e->valuestring));
+    }
+    cJSON_ArrayForEach(q, cJSON_GetObjectItem(r, "queues")) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(q, "name"));
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(q, "errors")) {
+            if (!errors++) {
+                snprintf(first, sizeof first, "%s", e->valuestring);
+                snprintf(first_queue, sizeof first_queue, "%s", name);
+            }
+            TLOG(cfg->allow_unsafe_redis ? TLOG_WARN : TLOG_ERROR, "redis", TLOG_S("queue", name),
                  TLOG_S("msg", e->valuestring));
         }
-        char first[400] = "";
-        if (errors)
-            snprintf(first, sizeof first, "%s", cJSON_GetArrayItem(cJSON_GetObjectItem(r, "errors"), 0)->valuestring);
-        cJSON_Delete(r);
-        if (errors && !cfg->allow_unsafe_redis)
-            return fatal(cfg, BW_EXIT_UNSAFE, "queue %s: %s (--allow-unsafe-redis starts anyway)", cfg->queues[i].name,
-                         first);
+    }
+    cJSON_Delete(r);
+    if (errors && !cfg->allow_unsafe_redis) {
+        const char *qn = *first_queue ? first_queue : cfg->queues[0].name;
+        if (errors > 1)
+            return fatal(cfg, BW_EXIT_UNSAFE, "queue %s: %s (and %d more; --allow-unsafe-redis starts anyway)", qn,
+                         first, errors - 1);
+        return fatal(cfg, BW_EXIT_UNSAFE, "queue %s: %s (--allow-unsafe-redis starts anyway)", qn, first);
     }
     return 0;
 }
