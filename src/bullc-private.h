@@ -850,8 +850,8 @@ struct bullc_worker {
     void *close_data;
     int64_t last_error_at; /* a repeated error event is held back for a while */
     int errors_suppressed, last_error_code;
-    int close_left; /* jobs (and fetches) the close left active */
-    char last_error[512];
+    int close_left;   /* jobs (and fetches) the close left active */
+    char *last_error; /* NULL until the first */
     /* process.c: the parts of moveToFinished's packed options that are the
      * same for every job, built on first use; freed with the worker. */
     sds fin_opts[6];

@@ -47,20 +47,60 @@ int bullc__validate_queue_name(const char *name, bullc_error *err) {
 
 const char *bullc__keys_suffix(int id) { return id >= 0 && id < BULLC__K_N ? key_suffix[id] : NULL; }
 
+/* A queue's keys in one allocation, as sds strings of type 8 (a queue's
+ * handle holds twenty-odd keys: with thousands of queues in a process, an
+ * allocation each doubles what they take). Keys longer than type 8 holds
+ * are allocated one by one. */
+static bool keys_in_block(bullc__keys *ks, const char *prefix, size_t pl, const char *queue, size_t ql) {
+    size_t bl = pl + ql + 2, total = 0;
+    for (int i = 0; i < BULLC__K_N; i++) {
+        size_t len = bl + (i ? strlen(key_suffix[i]) : 0);
+        if (len > UINT8_MAX) return false;
+        total += sizeof(struct sdshdr8) + len + 1;
+    }
+    char *p = ks->block = malloc(total);
+    if (!p) return false;
+    for (int i = 0; i < BULLC__K_N; i++) {
+        size_t sl = i ? strlen(key_suffix[i]) : 0;
+        struct sdshdr8 *h = (struct sdshdr8 *)p;
+        h->len = h->alloc = (uint8_t)(bl + sl);
+        h->flags = SDS_TYPE_8;
+        memcpy(h->buf, prefix, pl);
+        h->buf[pl] = ':';
+        memcpy(h->buf + pl + 1, queue, ql);
+        h->buf[bl - 1] = ':';
+        memcpy(h->buf + bl, i ? key_suffix[i] : "", sl + 1);
+        ks->k[i] = h->buf;
+        p += sizeof *h + bl + sl + 1;
+    }
+    return true;
+}
+
 int bullc__keys_init(bullc__keys *ks, const char *prefix, const char *queue) {
     memset(ks, 0, sizeof *ks);
-    ks->k[BULLC__K_BASE] = sdscatprintf(sdsempty(), "%s:%s:", prefix, queue);
-    if (!ks->k[BULLC__K_BASE]) return BULLC_ENOMEM;
-    for (int i = 1; i < BULLC__K_N; i++)
-        if (!(ks->k[i] = sdscat(sdsdup(ks->k[BULLC__K_BASE]), key_suffix[i]))) {
+    size_t pl = strlen(prefix), ql = strlen(queue), bl = pl + ql + 2;
+    if (keys_in_block(ks, prefix, pl, queue, ql)) return 0;
+    ks->block = NULL;
+    for (int i = 0; i < BULLC__K_N; i++) {
+        size_t sl = i ? strlen(key_suffix[i]) : 0;
+        if (!(ks->k[i] = sdsnewlen(NULL, bl + sl))) {
             bullc__keys_free(ks);
             return BULLC_ENOMEM;
         }
+        memcpy(ks->k[i], prefix, pl);
+        ks->k[i][pl] = ':';
+        memcpy(ks->k[i] + pl + 1, queue, ql);
+        ks->k[i][bl - 1] = ':';
+        memcpy(ks->k[i] + bl, i ? key_suffix[i] : "", sl);
+    }
     return 0;
 }
 
 void bullc__keys_free(bullc__keys *ks) {
-    for (int i = 0; i < BULLC__K_N; i++) sdsfree(ks->k[i]);
+    if (ks->block)
+        free(ks->block);
+    else
+        for (int i = 0; i < BULLC__K_N; i++) sdsfree(ks->k[i]);
     memset(ks, 0, sizeof *ks);
 }
 

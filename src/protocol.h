@@ -59,6 +59,7 @@ typedef enum bullc__key_id {
 /* Every key name of one queue, built once per handle. */
 typedef struct bullc__keys {
     sds k[BULLC__K_N];
+    char *block; /* the keys as sds strings one after another in one allocation, or NULL: each its own */
 } bullc__keys;
 /* Node's rules for a queue name (not empty, no ':'). */
 int bullc__validate_queue_name(const char *name, bullc_error *err);

@@ -15,17 +15,19 @@ static void emit_error(bullc_worker *w, int code, const char *msg) {
     if (w->ev.error) w->ev.error(w, code, msg, w->ev_data);
 }
 
+enum { LAST_ERROR_MAX = 512 };
+
 void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) {
-    char msg[sizeof w->last_error + 64];
+    char msg[LAST_ERROR_MAX + 64];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof w->last_error, fmt, ap);
+    vsnprintf(msg, LAST_ERROR_MAX, fmt, ap);
     va_end(ap);
     /* The same error again within 5 s is held back (a Redis that is
      * down must not flood the log) and counted; a different one always
      * shows, so that one error never hides another. */
     int64_t now = (int64_t)uv_now(w->loop);
-    bool same = !strcmp(msg, w->last_error);
+    bool same = w->last_error && !strcmp(msg, w->last_error);
     if (same && now - w->last_error_at < 5000) {
         w->errors_suppressed++;
         return;
@@ -41,7 +43,9 @@ void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) {
     w->errors_suppressed = 0;
     w->last_error_at = now;
     w->last_error_code = code;
-    if (!same) memcpy(w->last_error, msg, strlen(msg) + 1); /* it fits: msg was cut to that size */
+    /* its own buffer on its first error: thousands of a group's workers never have one */
+    if (!w->last_error) w->last_error = malloc(LAST_ERROR_MAX);
+    if (!same && w->last_error) memcpy(w->last_error, msg, strlen(msg) + 1); /* it fits: msg was cut to that size */
     emit_error(w, code, msg);
 }
 
@@ -894,5 +898,6 @@ void bullc_worker_free(bullc_worker *w) {
     cJSON_Delete(w->keep_fail);
     uv_mutex_destroy(&w->ops_mutex);
     free(w->own);
+    free(w->last_error);
     free(w);
 }

@@ -200,3 +200,33 @@ Test(resp, noscript_is_recognised) {
     cr_assert_not(bullc__reply_is_noscript(&status));
     cr_assert_not(bullc__reply_is_noscript(NULL));
 }
+
+/* A queue's keys are sds strings whatever their length: in one block when
+ * they are short, one by one past 255 bytes. */
+static void check_keys(const char *prefix, const char *queue) {
+    bullc__keys ks;
+    cr_assert_eq(bullc__keys_init(&ks, prefix, queue), 0);
+    for (int i = 0; i < BULLC__K_N; i++) {
+        char want[1024];
+        snprintf(want, sizeof want, "%s:%s:%s", prefix, queue, bullc__keys_suffix(i));
+        cr_assert_str_eq(ks.k[i], want);
+        cr_assert_eq(sdslen(ks.k[i]), strlen(want), "%s", want);
+        sds copy = sdscat(sdsdup(ks.k[i]), "x");
+        cr_assert_eq(sdslen(copy), strlen(want) + 1);
+        sdsfree(copy);
+    }
+    bullc__keys_free(&ks);
+}
+
+Test(util, queue_keys_short_and_long) {
+    check_keys("bull", "q");
+    check_keys("{bull}", "tenant-42");
+    char longq[301];
+    memset(longq, 'q', 300);
+    longq[300] = '\0';
+    check_keys("bull", longq);
+    char edge[256]; /* base 255 bytes: the base fits type 8, its keys do not */
+    memset(edge, 'e', 249);
+    edge[249] = '\0';
+    check_keys("bull", edge);
+}
