@@ -400,7 +400,9 @@ static void op_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, voi
         msg = err->message;
     } else if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
         bullc_error e;
-        code = bullc__script_code_err(r->integer, op->id, op_names[op->kind], NULL, &e);
+        /* Node names the state a move expects: "Job <id> is not in the active state." */
+        code =
+            bullc__script_code_err(r->integer, op->id, op_names[op->kind], OP_IS_MOVE(op->kind) ? "active" : NULL, &e);
         snprintf(buf, sizeof buf, "%s", e.message);
         msg = buf;
     } else if (op->kind == OP_EXTEND && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
