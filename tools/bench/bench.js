@@ -48,11 +48,19 @@ const S = {
   manyqBullc: (opt('manyq-bullc', '1000,5000')).split(',').map(Number),
   manyqNode: (opt('manyq-node', '1000')).split(',').map(Number),
   manyqJobs: Number(opt('manyq-jobs', 300)),
+  // --only tls: the same redis-server over TCP and over TLS (run.sh gives it a TLS port and a
+  // self-signed certificate: BENCH_TLS_URL, BENCH_TLS_CA); not in a default run
+  tlsJobs: Number(opt('tls-jobs', smoke ? 200 : 20000)),
   redisNice: Number(opt('redis-nice', 0)),
 };
 const nodeSide = path.join(__dirname, 'node_side.js');
 let manyQueues; // many_queues.js, made once the helpers below exist
-const want = w => (w === 'manyq' ? S.only.includes(w) : !S.only.length || S.only.includes(w));
+const named = ['manyq', 'tls']; // sections run only when --only names them
+const want = w => (named.includes(w) ? S.only.includes(w) : !S.only.length || S.only.includes(w));
+// The environment of a program of the tls section: REDIS_URL and REDIS_TLS_CA (read by bullc's
+// bullc_redis_opts_from_env and by node_side.js) for TLS, the plain URL for TCP.
+const tlsEnv = tls => (tls ? { ...process.env, REDIS_URL: process.env.BENCH_TLS_URL, REDIS_TLS_CA: process.env.BENCH_TLS_CA }
+  : process.env);
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const log = (...a) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`);
@@ -207,18 +215,18 @@ async function fresh() {
   await R.flushall();
 }
 
-async function bulkAdd(round, side) {
+async function bulkAdd(round, side, { env, workload = 'bulk', variant = 'add' } = {}) {
   await fresh();
   const q = `bench-bulk-${side}`;
   const cpu0 = await redisCpu();
   const r = side === 'node'
-    ? await run('node', [nodeSide, 'bulk', '--queue', q, '--count', S.bulkJobs, '--batch', 1000])
-    : await run(path.join(S.benchBin, 'bench_add'), ['--queue', q, '--mode', 'bulk', '--count', S.bulkJobs, '--batch', 1000]);
+    ? await run('node', [nodeSide, 'bulk', '--queue', q, '--count', S.bulkJobs, '--batch', 1000], { env })
+    : await run(path.join(S.benchBin, 'bench_add'), ['--queue', q, '--mode', 'bulk', '--count', S.bulkJobs, '--batch', 1000], { env });
   const cpu1 = await redisCpu();
   r.redis_cpu_us_per_job = ((cpu1 - cpu0) * 1e6) / (S.bulkJobs + 10);
   r.redis_util = (cpu1 - cpu0) / r.seconds;
-  record(round, 'bulk', side, 'add', 0, r);
-  log(`bulk add ${side}: ${r.jobs_per_s.toFixed(0)} jobs/s, Redis ${r.redis_cpu_us_per_job.toFixed(1)} µs/job`);
+  record(round, workload, side, variant, 0, r);
+  log(`bulk add ${side}${env ? ` (${workload})` : ''}: ${r.jobs_per_s.toFixed(0)} jobs/s, Redis ${r.redis_cpu_us_per_job.toFixed(1)} µs/job`);
 }
 
 // busyPoll: bullc only, bullc_redis_opts_set_busy_poll (spin for each reply)
@@ -260,7 +268,7 @@ async function freePort() {
 function startWorker(side, variant, c, queues, stderrFile, { args: extra = [], env } = {}) {
   if (side === 'node') {
     const sandbox = variant === 'sandbox' ? ['--processor', path.join(__dirname, 'sandbox_noop.js')] : [];
-    return new Proc('node', [nodeSide, 'worker', '--queue', queues[0], '--concurrency', c, ...sandbox], { stderrFile });
+    return new Proc('node', [nodeSide, 'worker', '--queue', queues[0], '--concurrency', c, ...sandbox], { stderrFile, env });
   }
   const args = [...extra];
   for (const q of queues) args.push('--queue', q);
@@ -277,7 +285,7 @@ function startWorker(side, variant, c, queues, stderrFile, { args: extra = [], e
 
 // Jobs added while the queue(s) are paused, then timed from resume until
 // wait, paused, prioritized and active are all empty.
-async function processing(round, side, variant, c, n, { queues = ['bench-proc'], procs = 1, workload = 'proc' } = {}) {
+async function processing(round, side, variant, c, n, { queues = ['bench-proc'], procs = 1, workload = 'proc', env } = {}) {
   await fresh();
   const Q = queues.map(name => new Queue(name, { connection: R }));
   for (const q of Q) await q.pause();
@@ -289,7 +297,7 @@ async function processing(round, side, variant, c, n, { queues = ['bench-proc'],
   const W = [];
   // noop-http: --http scraped every second; noop-otel: every job traced,
   // exported (default batching) to a receiver on this machine
-  const extra = {};
+  const extra = { env };
   let receiver = null, scraper = null;
   if (variant === 'noop-http') extra.args = ['--http', `127.0.0.1:${await freePort()}`];
   if (variant === 'noop-otel') {
@@ -516,6 +524,21 @@ function buildRows() {
     row('4 queues c16 each (bullc: 1 process; Node: 4 workers in 4 processes)', 'jobs/s', 'higher', ['scale', 'node', 'queues4', 16, 'jobs_per_s'], ['scale', 'bullc', 'queues4', 16, 'jobs_per_s']);
     row('4 queues: Redis busy', '%', 'higher', ['scale', 'node', 'queues4', 16, 'redis_util'], ['scale', 'bullc', 'queues4', 16, 'redis_util']);
   }
+  // --only tls: TCP and TLS to the same server in the same round; each side's TLS/TCP ratio (per
+  // round, as a sample of workload 'tls-ratio') is a row of its own
+  for (const [what, v, key, c] of [['bulk add (batches of 1,000)', 'bulk', 'jobs_per_s', 0], ['processing noop c8', 'noop', 'jobs_per_s', 8],
+    ['processing c8: worker CPU per job', 'noop', 'worker_cpu_us_per_job', 8], ['processing c8: Redis CPU per job', 'noop', 'redis_cpu_us_per_job', 8]]) {
+    const unit = key === 'jobs_per_s' ? 'jobs/s' : 'µs', better = key === 'jobs_per_s' ? 'higher' : 'lower';
+    const at = (workload, side, r) => samples.find(x => x.round === r && x.workload === workload && x.side === side && x.variant === v && x.c === c && x.key === key);
+    for (const side of ['node', 'bullc'])
+      for (let r = 1; r <= S.rounds; r++) {
+        const [tcp, tls] = [at('tcp', side, r), at('tls', side, r)];
+        if (tcp && tls && tcp.value && !at('tls-ratio', side, r)) samples.push({ round: r, workload: 'tls-ratio', side, variant: v, c, key, value: tls.value / tcp.value });
+      }
+    row(`${what}, plain TCP`, unit, better, ['tcp', 'node', v, c, key], ['tcp', 'bullc', v, c, key]);
+    row(`${what}, TLS`, unit, better, ['tls', 'node', v, c, key], ['tls', 'bullc', v, c, key]);
+    row(`${what}: TLS / TCP (each side's own)`, 'ratio', better, ['tls-ratio', 'node', v, c, key], ['tls-ratio', 'bullc', v, c, key]);
+  }
   const nodeN = S.manyqNode[S.manyqNode.length - 1];
   for (const n of S.manyqBullc) {
     const sel = (side, k) => [['manyq', side, `q${side === 'node' ? nodeN : n}`, 1, k]];
@@ -539,6 +562,7 @@ function fmt(v, unit) {
   if (unit === '% core') return `${(v * 100).toFixed(2)}%`; // an idle process's few hundredths of a core
   if (unit === 'MiB') return v.toFixed(1);
   if (unit === 'calls') return v.toFixed(2);
+  if (unit === 'ratio') return `${v.toFixed(2)}×`;
   if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
   return v.toFixed(1);
 }
@@ -658,6 +682,14 @@ async function main() {
       for (const n of S.manyqNode) await step(`manyq node ${n}`, () => manyQueues(round, 'node', n));
       for (const n of S.manyqBullc) await step(`manyq bullc ${n}`, () => manyQueues(round, 'bullc', n));
     }
+    if (want('tls'))
+      for (const tls of [false, true]) {
+        const workload = tls ? 'tls' : 'tcp', env = tlsEnv(tls);
+        for (const side of ['node', 'bullc'])
+          await step(`${workload} bulk ${side}`, () => bulkAdd(round, side, { env, workload, variant: 'bulk' }));
+        for (const side of ['node', 'bullc'])
+          await step(`${workload} proc ${side} c8`, () => processing(round, side, 'noop', 8, S.tlsJobs, { workload, env }));
+      }
     if (S.scale && want('scale')) {
       for (const side of ['node', 'bullc'])
         await step(`scale x2 ${side}`, () => processing(round, side, 'noop', 64, S.procJobs, { procs: 2, workload: 'scale' }).then(() => relabel('noop', 'noop-x2')));
@@ -675,6 +707,8 @@ async function main() {
 // place, as this run measured it. A smoke run measures nothing: refused.
 function updateDocs(file, summaryText, md) {
   if (S.smoke) throw new Error('--docs: a smoke run is not a measurement');
+  // the table between the markers is the default run's; these sections have tables of their own
+  if (S.only.some(w => named.includes(w))) throw new Error(`--docs: --only ${named.join('/')} runs replace no table`);
   const text = fs.readFileSync(file, 'utf8');
   const begin = '<!-- bench:results begin', end = '<!-- bench:results end -->';
   const a = text.indexOf(begin), b = text.indexOf(end);

@@ -71,8 +71,8 @@ bench_node_modules() {
   touch "$dir/package-lock.json"
 }
 
-# A private redis-server: loopback, a free port, no persistence. Sets
-# redis_pid, redis_port and REDIS_URL; stopped by bench_redis_stop (the
+# A private redis-server: loopback, a free port, no persistence (and a TLS
+# port with BENCH_TLS). Sets redis_pid, redis_port and REDIS_URL; stopped by bench_redis_stop (the
 # callers' EXIT trap). $1: its log file.
 redis_pid=
 bench_redis_start() {
@@ -81,8 +81,20 @@ bench_redis_start() {
   redis_dir=$(mktemp -d "${TMPDIR:-/tmp}/bullc-bench-redis.XXXXXX")
   # BENCH_REDIS_NICE (run.sh --redis-nice N): Redis's scheduling priority, so
   # that other load on a shared machine takes less of its core
+  # BENCH_TLS (run.sh --only tls): a TLS port besides, with a self-signed certificate for
+  # localhost (its own CA): BENCH_TLS_URL and BENCH_TLS_CA
+  local tls=()
+  if [ -n "${BENCH_TLS:-}" ]; then
+    local tls_port
+    tls_port=$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$redis_dir/tls.key" -out "$redis_dir/tls.crt" -days 2 \
+      -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null || die "openssl could not make a certificate"
+    tls=(--tls-port "$tls_port" --tls-cert-file "$redis_dir/tls.crt" --tls-key-file "$redis_dir/tls.key"
+      --tls-ca-cert-file "$redis_dir/tls.crt" --tls-auth-clients no)
+    export BENCH_TLS_URL=rediss://localhost:$tls_port BENCH_TLS_CA=$redis_dir/tls.crt
+  fi
   ${BENCH_REDIS_NICE:+nice -n "$BENCH_REDIS_NICE"} redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" \
-    --daemonize no --logfile "$logfile" --maxmemory-policy noeviction &
+    --daemonize no --logfile "$logfile" --maxmemory-policy noeviction "${tls[@]}" &
   redis_pid=$!
   for _ in $(seq 100); do
     redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && break

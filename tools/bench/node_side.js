@@ -12,7 +12,7 @@
 //   node node_side.js workers --queue - --queues-file FILE      (a noop Worker per queue named in FILE, as a
 //                                                  Node deployment serves many queues; until SIGTERM)
 //
-// Redis from REDIS_URL. Node modules from NODE_PATH (compat-tests/node_modules).
+// Redis from REDIS_URL (rediss://: TLS, the CA from REDIS_TLS_CA). Node modules from NODE_PATH (compat-tests/node_modules).
 // Prints JSON lines on stdout ({"ready":true} for the workers).
 'use strict';
 
@@ -24,9 +24,12 @@ for (let i = 3; i < process.argv.length; i += 2) args[process.argv[i].replace(/^
 const queueName = args.queue;
 const count = Number(args.count || 1000);
 
+// rediss:// (bench.js --only tls): ioredis's TLS with REDIS_TLS_CA, as bullc reads them
 function connection() {
   const u = new URL(process.env.REDIS_URL || 'redis://127.0.0.1:6379');
-  return { host: u.hostname, port: Number(u.port || 6379), maxRetriesPerRequest: null };
+  const tls = u.protocol === 'rediss:'
+    ? { tls: { ca: require('node:fs').readFileSync(process.env.REDIS_TLS_CA), servername: u.hostname } } : {};
+  return { host: u.hostname, port: Number(u.port || 6379), maxRetriesPerRequest: null, ...tls };
 }
 
 const jobOpts = { removeOnComplete: true };

@@ -11,9 +11,11 @@
 #                   Release when its bin/bullc-worker is missing)
 #   --out DIR       results directory (default: DIR/bench-results/<date>-<time>[-smoke])
 #   --rounds N      rounds (3; smoke: 1)
-#   --only LIST     some of bulk,single,proc,latency,scale; or manyq (only when named): one worker
+#   --only LIST     some of bulk,single,proc,latency,scale; or, only when named: manyq, one worker
 #                   process serving many idle queues (--manyq-bullc 1000,5000 --manyq-node 1000
-#                   --manyq-jobs 300; tools/bench/many_queues.js)
+#                   --manyq-jobs 300; tools/bench/many_queues.js); tls, bulk add and processing c8
+#                   over plain TCP and over TLS to the same redis-server (its TLS port has a
+#                   self-signed certificate made with openssl; --tls-jobs 20000)
 #   --no-scale      skip the scaling rows (2 worker processes, 4 queues)
 #   --concurrency LIST   processing concurrencies (1,8,64)
 #   --redis-nice N  run redis-server at nice N (full runs as root: -10; 0: as everything else): on
@@ -41,7 +43,8 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; pass+=(--smoke); shift ;;
     --update-docs) pass+=(--docs "$root/docs/performance.md"); shift ;;
     --redis-nice) export BENCH_REDIS_NICE=$2; pass+=(--redis-nice "$2"); shift 2 ;;
-    -h|--help) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) case ,$2, in *,tls,*) export BENCH_TLS=1 ;; esac; pass+=(--only "$2"); shift 2 ;;
+    -h|--help) sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
