@@ -96,7 +96,11 @@ BULLC_EXPORT bool bullc_redis_opts_tls(const bullc_redis_opts *opts);
  * the master named by _set_sentinel_master (SENTINEL
  * get-master-addr-by-name), connects there and checks with ROLE that the node
  * is a master; a lost connection or a READONLY reply (the node was demoted)
- * makes the next connection ask again. Sentinels are reached over plain TCP
+ * makes the next connection ask again. To leave an old master that still
+ * takes writes after a failover, asynchronous connections (workers,
+ * QueueEvents) subscribe to +switch-master, and a synchronous call
+ * (producers, administration) asks the sentinels again, at most once a
+ * second, before it sends on an open connection. Sentinels are reached over plain TCP
  * unless _set_sentinel_tls(true) (ioredis's sentinelTLS); the password and
  * the database apply to the master, the TLS settings to the master when TLS
  * is on and to the sentinels when sentinel TLS is on (a sentinel's
