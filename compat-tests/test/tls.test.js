@@ -239,7 +239,10 @@ test('the TLS server restarted while Node BullMQ adds 3,000 jobs over TLS: bullc
   let server = await start();
   const prefix = 'restart';
   const opts = { prefix, redis: `rediss://localhost:${port}` };
-  const wargs = ['--queue', 'rs', '--builtin', 'echo', '--concurrency', '8', '--drain-delay', '1', ...flags()];
+  // short locks and stalled checks, as in compat_sentinel's failovers: a job whose lock the restart
+  // lost is recovered in seconds, not after the default 30 s
+  const wargs = ['--queue', 'rs', '--builtin', 'echo', '--concurrency', '8', '--drain-delay', '1', '--lock-duration',
+    '2000', '--stalled-interval', '1000', '--max-stalled-count', '1000', ...flags()];
   const workers = [await startReady(wargs, opts), await startReady(wargs, opts)];
   const producer = startNode(RESTART_PRODUCER, [String(port), f('ca.crt'), prefix, bullmqPackage()]);
   const c = () => new IORedis(tlsConn(port));
