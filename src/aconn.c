@@ -381,13 +381,7 @@ void bullc__aconn_start(bullc__aconn *c) {
 }
 
 static void schedule_retry(bullc__aconn *c) {
-    /* 100 ms doubling to 2 s, with jitter so that many workers do not stampede
-     * a restarting Redis; the cap bounds how long work waits once Redis is
-     * back (one connect attempt per 2 s costs a down server nothing). */
-    unsigned n = c->attempts > 5 ? 5 : c->attempts;
-    uint64_t base = 100u << n;
-    if (base > 2000) base = 2000;
-    uint64_t delay = base / 2 + bullc__random_below(base / 2 + 1);
+    uint64_t delay = bullc__retry_delay_ms(c->attempts, BULLC__RECONNECT_BASE_MS, BULLC__RECONNECT_CAP_MS);
     uv_timer_start(&c->timer, on_timer, delay, 0);
 }
 
@@ -486,8 +480,9 @@ static void resend_due(bullc__aconn *c, bool all) {
 /* A cluster's redirection of a command, which did not run: MOVED
  * repointed the settings (cluster.c), so the connection is dropped once
  * the replies due are in and the command sent again on the next one; ASK,
- * TRYAGAIN and CLUSTERDOWN send it again after a jittered pause (a slot
- * migrating, a failover). True when `cmd` was taken. */
+ * TRYAGAIN and CLUSTERDOWN send it again after the retry policy's pause
+ * (backoff.c), longer while they go on (a slot migrating, a failover).
+ * True when `cmd` was taken. */
 static bool cluster_redirected(bullc__aconn *c, bullc__acmd *cmd, const redisReply *r) {
     int kind = bullc__cluster_redirect(c->opts, r);
     if (kind == BULLC__CLUSTER_NONE) return false;
@@ -504,7 +499,10 @@ static bool cluster_redirected(bullc__aconn *c, bullc__acmd *cmd, const redisRep
             redisAsyncDisconnect(c->ac);
         }
     } else if (!c->resend_at) {
-        c->resend_at = (int64_t)uv_now(c->loop) + 25 + (int64_t)bullc__random_below(51);
+        c->redirect_tries++;
+        c->resend_at =
+            (int64_t)uv_now(c->loop) +
+            (int64_t)bullc__retry_delay_ms(c->redirect_tries, BULLC__REDIRECT_BASE_MS, BULLC__REDIRECT_CAP_MS);
         arm_timer(c);
     }
     return true;
@@ -519,6 +517,7 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     if ((cls == BULLC__REPLY_MOVED || cls == BULLC__REPLY_RETRY) && c->state != ACONN_CLOSING &&
         cluster_redirected(c, cmd, r))
         return;
+    if (r) c->redirect_tries = 0; /* a command ran: a migration or failover ended */
     if (cmd->script && cls == BULLC__REPLY_NOSCRIPT && c->ac &&
         !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
         /* Resend as EVAL (which caches the script again); the command stays

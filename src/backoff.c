@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Retry delays, as Node's Backoffs.calculate. */
+/* Retry delays: a job's, as Node's Backoffs.calculate, and a connection's
+ * (one policy for every reconnect and cluster retry). */
 #include <math.h>
 #include <string.h>
 
@@ -37,4 +38,14 @@ double bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attem
     bullc__worker_error(w, BULLC_EINVAL, "job %s: unknown backoff strategy '%s' and no custom strategy: not retried",
                         job->id, type);
     return -1;
+}
+
+uint64_t bullc__retry_delay_ms(unsigned attempt, unsigned base_ms, unsigned cap_ms) {
+    /* Exponential so that a long outage costs a down server little, capped
+     * so that work resumes soon after it is back, and jittered over the
+     * upper half so that many clients that lost Redis together do not come
+     * back in step (the random source is seeded per process). */
+    uint64_t d = (uint64_t)base_ms << (attempt > 16 ? 16 : attempt);
+    if (d > cap_ms) d = cap_ms;
+    return d / 2 + bullc__random_below(d / 2 + 1);
 }

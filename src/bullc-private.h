@@ -676,6 +676,7 @@ struct bullc__aconn {
      * being reported as a lost connection. */
     bullc__acmd *resend, *resend_tail;
     int64_t resend_at;
+    unsigned redirect_tries; /* ASK / TRYAGAIN / CLUSTERDOWN pauses in a row (backoff) */
     bool redirecting;
 };
 
@@ -924,6 +925,18 @@ void bullc__process_abandon(bullc_job *job);
 /* backoff.c: Node's Backoffs.calculate, as a JavaScript number (any size:
  * 1e19 or Infinity are delays Node passes on); -1: no retry */
 double bullc__backoff_delay(bullc_worker *w, const bullc_job *job, int64_t attempts_made, const char *error);
+/* The one reconnect / retry policy of every connection (docs/connection.md):
+ * the wait before retry number `attempt` (from 1), drawn uniformly from
+ * [d/2, d] where d = base_ms doubled `attempt` times, at most cap_ms: for
+ * reconnects 100-200 ms first, up to 1-2 s; for a cluster's ASK, TRYAGAIN
+ * and CLUSTERDOWN 25-50 ms first, up to 400-800 ms. Any thread. */
+enum {
+    BULLC__RECONNECT_BASE_MS = 100,
+    BULLC__RECONNECT_CAP_MS = 2000,
+    BULLC__REDIRECT_BASE_MS = 25,
+    BULLC__REDIRECT_CAP_MS = 800,
+};
+uint64_t bullc__retry_delay_ms(unsigned attempt, unsigned base_ms, unsigned cap_ms);
 void bullc__worker_error(bullc_worker *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* process.c: the job's processing ended (processor result, timeout, defa). */
 void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_flags);

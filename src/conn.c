@@ -207,6 +207,10 @@ static bool sentinel_moved(bullc__conn *c) {
     return moved;
 }
 
+static void sleep_ms(uint64_t ms) {
+    nanosleep(&(struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L}, NULL);
+}
+
 int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     if (c->ctx) {
         /* A synchronous connection never has unread data between calls: if
@@ -227,17 +231,19 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
      * at once. */
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
+    for (unsigned attempt = 1;; attempt++) {
         int rc = bullc__sentinel_resolve(c->opts, err);
         c->sentinel_asked_ms = mono_ms();
         if (!rc) rc = bullc__cluster_resolve(c->opts, err);
         if (rc) return rc;
         rc = connect_once(c, err);
         if (!rc || rc == BULLC_EINVAL || rc == BULLC_EAUTH || rc == BULLC_ENOMEM) return rc;
+        uint64_t wait = bullc__retry_delay_ms(attempt, BULLC__RECONNECT_BASE_MS, BULLC__RECONNECT_CAP_MS);
         clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 + 250 > c->opts->connect_timeout_ms)
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 + (int64_t)wait >
+            c->opts->connect_timeout_ms)
             return rc;
-        nanosleep(&(struct timespec){0, 250 * 1000000L}, NULL);
+        sleep_ms(wait);
     }
 }
 
@@ -372,17 +378,16 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
 /* In a cluster, whether a lone command's reply is a redirection to follow:
  * MOVED, ASK, TRYAGAIN and CLUSTERDOWN all say the command did not run, so
  * sending it again cannot apply it twice. A MOVED already repointed the
- * settings (got_reply); the others wait a little, as the asynchronous
- * connection's backoff does, while a slot migrates or a failover ends.
+ * settings (got_reply); the others wait as the retry policy says
+ * (backoff.c, as the asynchronous connection does) while a slot migrates
+ * or a failover ends.
  * Frees the reply when it says to resend. */
 static bool cluster_resend(bullc__conn *c, redisReply *r, int *tries) {
     int cls = bullc__reply_class(r, c->opts);
     if ((cls != BULLC__REPLY_MOVED && cls != BULLC__REPLY_RETRY) || c->unread || ++*tries > 50) return false;
     freeReplyObject(r);
     if (cls == BULLC__REPLY_MOVED) return true;
-    unsigned n = *tries > 5 ? 5 : (unsigned)*tries;
-    long ms = (long)(25u << n) / 2 + (long)bullc__random_below((25u << n) / 2 + 1);
-    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+    sleep_ms(bullc__retry_delay_ms((unsigned)*tries, BULLC__REDIRECT_BASE_MS, BULLC__REDIRECT_CAP_MS));
     return true;
 }
 
