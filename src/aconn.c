@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bullc-private.h"
+#include "hiredis_glue.h"
 #include "reply_arena.h"
 #include "uv_redis.h"
 
@@ -131,7 +132,7 @@ static void setup_reply(redisAsyncContext *ac, void *reply, void *priv) {
     int kind = *(const int *)priv;
     /* the connection is going away (on_disconnect handles it), or being
      * dropped after a refused step: later setup replies change nothing */
-    if (!r || (ac->c.flags & REDIS_DISCONNECTING)) return;
+    if (!r || bullc__hiredis_is_disconnecting(ac)) return;
     bullc_error err;
     if (bullc__conn_setup_check(kind, r, c->opts, &err)) {
         /* AUTH or SELECT refused, or not the master (yet): report, drop,
@@ -159,7 +160,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     if (status == REDIS_OK && !c->opts->unix_path)
         /* NATs and load balancers drop idle TCP connections silently; probes
          * keep an idle worker's connections alive and expose dead ones. */
-        redisEnableKeepAlive((redisContext *)&ac->c);
+        bullc__hiredis_keepalive((redisAsyncContext *)ac);
     if (status != REDIS_OK) {
         bullc_error err;
         char where[256];
@@ -256,7 +257,7 @@ static void connect_now(bullc__aconn *c) {
     }
     ac->data = c;
     if (!c->replies) c->replies = bullc__reply_arena_new();
-    if (c->replies) bullc__reply_arena_attach(ac->c.reader, c->replies);
+    if (c->replies) bullc__reply_arena_attach(&ac->c, c->replies);
     if (bullc__uv_redis_attach(ac, c->loop, c->opts->busy_poll_us, o->tls && !o->unix_path ? c->opts : NULL) !=
         REDIS_OK) {
         redisAsyncFree(ac);
@@ -298,7 +299,7 @@ static void watch_lost(bullc__aconn *c) {
  * their callbacks as lost (what they wrote there would not survive). */
 static void drop_now(bullc__aconn *c) {
     redisAsyncContext *ac = c->ac;
-    bool was_connected = ac->c.flags & REDIS_CONNECTED;
+    bool was_connected = bullc__hiredis_is_connected(ac);
     redisAsyncFree(ac);
     if (!was_connected) { /* no disconnect callback for a context that never connected */
         bullc_error err;
@@ -329,8 +330,7 @@ static void watch_message(redisAsyncContext *ac, void *reply, void *priv) {
     snprintf(c->switched_to, sizeof c->switched_to, "%s:%d", host, port);
     if (c->state == ACONN_RESOLVING)
         c->switch_during_resolve = true;
-    else if ((c->state == ACONN_READY || c->state == ACONN_CONNECTING) && c->ac &&
-             !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+    else if ((c->state == ACONN_READY || c->state == ACONN_CONNECTING) && c->ac && !bullc__hiredis_is_ending(c->ac))
         drop_now(c);
     else
         c->switched_to[0] = '\0'; /* waiting to reconnect: it will ask the sentinels */
@@ -417,7 +417,7 @@ static void on_timer(uv_timer_t *t) {
         if (c->state == ACONN_CONNECTING) c->attempts++;
         for (bullc__acmd *m = c->head; m; m = m->next) m->deadline = now; /* all report timeouts */
         redisAsyncContext *ac = c->ac;
-        bool was_connected = ac->c.flags & REDIS_CONNECTED;
+        bool was_connected = bullc__hiredis_is_connected(ac);
         redisAsyncFree(ac);
         if (!was_connected) { /* no disconnect callback for a context that never connected */
             bullc_error err;
@@ -494,7 +494,7 @@ static bool cluster_redirected(bullc__aconn *c, bullc__acmd *cmd, const redisRep
         c->resend = cmd;
     c->resend_tail = cmd;
     if (kind == BULLC__CLUSTER_MOVED) {
-        if (c->ac && !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
+        if (c->ac && !bullc__hiredis_is_ending(c->ac)) {
             c->redirecting = true;
             redisAsyncDisconnect(c->ac);
         }
@@ -518,8 +518,7 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
         cluster_redirected(c, cmd, r))
         return;
     if (r) c->redirect_tries = 0; /* a command ran: a migration or failover ended */
-    if (cmd->script && cls == BULLC__REPLY_NOSCRIPT && c->ac &&
-        !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
+    if (cmd->script && cls == BULLC__REPLY_NOSCRIPT && c->ac && !bullc__hiredis_is_ending(c->ac)) {
         /* Resend as EVAL (which caches the script again); the command stays
          * in the list, now waiting for the EVAL's reply. The arguments after
          * numkeys are the formatted tail of the EVALSHA request. */
@@ -565,8 +564,7 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     free(cmd);
     /* READONLY through Sentinel: the node was demoted by a failover; the
      * reconnection asks the sentinels where the master went. */
-    if (cls == BULLC__REPLY_READONLY && c->ac && !(c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
-        redisAsyncDisconnect(c->ac);
+    if (cls == BULLC__REPLY_READONLY && c->ac && !bullc__hiredis_is_ending(c->ac)) redisAsyncDisconnect(c->ac);
     if (c->state == ACONN_READY) arm_timer(c);
 }
 
@@ -651,7 +649,7 @@ void bullc__aconn_close(bullc__aconn *c) {
     if (resolving) return; /* resolve_done closes the timer */
     if (c->ac) {
         redisAsyncContext *ac = c->ac;
-        bool connected = ac->c.flags & REDIS_CONNECTED;
+        bool connected = bullc__hiredis_is_connected(ac);
         redisAsyncFree(ac); /* pending callbacks run now, with NULL */
         if (!connected) c->ac = NULL;
     }

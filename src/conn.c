@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "bullc-private.h"
+#include "hiredis_glue.h"
 
 int bullc__conn_init(bullc__conn *c, const bullc_redis_opts *opts, bullc_error *err) {
     memset(c, 0, sizeof *c);
@@ -112,12 +113,13 @@ static int tls_fail(bullc__conn *c, int rc, bullc_error *err) {
     return rc;
 }
 static int tls_flush(bullc__conn *c, bullc_error *err) {
-    sds ob = c->ctx->obuf;
-    while (sdslen(ob)) {
-        ssize_t n = bullc__tls_write(c->ssl, ob, sdslen(ob), err);
+    size_t len;
+    const char *ob;
+    while ((ob = bullc__hiredis_out(c->ctx, &len)), len) {
+        ssize_t n = bullc__tls_write(c->ssl, ob, len, err);
         if (n < 0) return tls_fail(c, (int)n, err);
         if (n == 0) return tls_timeout(c, err);
-        sdsrange(ob, n, -1);
+        bullc__hiredis_out_consumed(c->ctx, (size_t)n);
     }
     return 0;
 }
@@ -137,7 +139,7 @@ static int tls_get_reply(bullc__conn *c, void **r, bullc_error *err) {
         ssize_t n = bullc__tls_read(c->ssl, buf, sizeof buf, NULL, err);
         if (n < 0) return tls_fail(c, (int)n, err);
         if (n == 0) return tls_timeout(c, err);
-        redisReaderFeed(c->ctx->reader, buf, (size_t)n);
+        bullc__hiredis_feed(c->ctx, buf, (size_t)n);
     }
     return 0;
 }
@@ -284,15 +286,6 @@ static void got_reply(bullc__conn *c, const redisReply *r) {
     if (c->demoted && !c->unread) bullc__conn_drop(c);
 }
 
-/* Formats straight into hiredis's output buffer (a public field of the
- * context), where redisAppendCommandArgv would format a copy first. */
-static int append_resp(bullc__conn *c, int argc, const char **argv, const size_t *lens, bullc_error *err) {
-    sds ob = bullc__resp_cat(c->ctx->obuf, argc, argv, lens);
-    if (!ob) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
-    c->ctx->obuf = ob;
-    return 0;
-}
-
 /* Connects unless replies are pending (then the connection is live by
  * construction), and counts one more reply to read. */
 static int begin_append(bullc__conn *c, bullc_error *err) {
@@ -306,7 +299,10 @@ int bullc__conn_append(bullc__conn *c, int argc, const char **argv, const size_t
     const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
     if (!l) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
     int rc = begin_append(c, err);
-    if (!rc) rc = append_resp(c, argc, argv, l, err);
+    /* straight into hiredis's output buffer, where redisAppendCommandArgv
+     * would format a copy first */
+    if (!rc && bullc__hiredis_append_resp(c->ctx, argc, argv, l))
+        rc = bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
     free(heap);
     return rc;
 }
@@ -319,22 +315,18 @@ int bullc__conn_append_script(bullc__conn *c, const bullc__script *s, bool eval,
     const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
     if (!l) return bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
     int rc = begin_append(c, err);
-    if (!rc) {
-        sds ob = bullc__resp_script_cat(c->ctx->obuf, s, argc, argv, l, eval);
-        if (ob)
-            c->ctx->obuf = ob;
-        else
-            rc = bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
-    }
+    if (!rc && bullc__hiredis_append_script(c->ctx, s, eval, argc, argv, l))
+        rc = bullc__err(err, BULLC_ENOMEM, "cannot queue a command");
     free(heap);
     return rc;
 }
 
 int bullc__conn_flush_some(bullc__conn *c, bullc_error *err) {
     int done = 0;
+    size_t len;
     if (!c->ctx) return bullc__err(err, BULLC_ECONN, "connection lost");
     if (c->ssl) return tls_flush(c, err);
-    if (sdslen(c->ctx->obuf) && buffer_write(c->ctx, &done) != REDIS_OK)
+    if ((bullc__hiredis_out(c->ctx, &len), len) && buffer_write(c->ctx, &done) != REDIS_OK)
         return ctx_err(c, err, "lost the connection to");
     return 0;
 }
@@ -344,7 +336,8 @@ int bullc__conn_flush_some(bullc__conn *c, bullc_error *err) {
  * have passed; the blocking read that follows then finds it at once. */
 static void spin_for_reply(redisContext *ctx, int us) {
     int done = 0;
-    while (sdslen(ctx->obuf) && !done)
+    size_t len;
+    while ((bullc__hiredis_out(ctx, &len), len) && !done)
         if (buffer_write(ctx, &done) != REDIS_OK) return;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hiredis_glue.h"
 #include "reply_arena.h"
 
 enum { ARENA_CHUNK = 16384, ARENA_ALIGN = 16 };
@@ -143,7 +144,4 @@ static redisReplyObjectFunctions reply_fns = {reply_string, reply_array, reply_i
 
 reply_arena *bullc__reply_arena_new(void) { return USE_REPLY_ARENA ? calloc(1, sizeof(reply_arena)) : NULL; }
 
-void bullc__reply_arena_attach(redisReader *reader, reply_arena *a) {
-    reader->fn = &reply_fns;
-    reader->privdata = a;
-}
+void bullc__reply_arena_attach(redisContext *ctx, reply_arena *a) { bullc__hiredis_set_reply_fns(ctx, &reply_fns, a); }

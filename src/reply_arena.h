@@ -13,8 +13,9 @@ bullc__reply_arena *bullc__reply_arena_new(void);
 /* Frees the arena's memory: only once no reply built in it is alive (the
  * contexts it was attached to are freed). NULL is fine. */
 void bullc__reply_arena_free(bullc__reply_arena *a);
-/* Makes `reader` build its replies in `a`. One arena may serve successive
- * contexts; a reply must not be kept past the callback it is handed to. */
-void bullc__reply_arena_attach(redisReader *reader, bullc__reply_arena *a);
+/* Makes the reader of `ctx` build its replies in `a`. One arena may serve
+ * successive contexts; a reply must not be kept past the callback it is
+ * handed to. */
+void bullc__reply_arena_attach(redisContext *ctx, bullc__reply_arena *a);
 
 #endif

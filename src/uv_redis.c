@@ -15,11 +15,8 @@
 #include <sys/socket.h>
 
 #include "bullc-private.h"
+#include "hiredis_glue.h"
 #include "uv_redis.h"
-
-/* hiredis 0.14 exports it without declaring it: over TLS the adapter reads
- * the socket itself and then hands the reader's replies to the callbacks. */
-void redisProcessCallbacks(redisAsyncContext *ac);
 
 typedef struct uv_events {
     redisAsyncContext *context;
@@ -88,7 +85,7 @@ static void ev_set(uv_events *p, int events) {
  * spins instead of sleeping, up to spin_ns after the last request sent. */
 static void ev_spin(uv_idle_t *h) {
     uv_events *p = h->data;
-    if (!p->context || !p->context->replies.head || uv_hrtime() > p->spin_until) uv_idle_stop(h);
+    if (!p->context || !bullc__hiredis_replies_due(p->context) || uv_hrtime() > p->spin_until) uv_idle_stop(h);
 }
 
 static void ev_flush(uv_prepare_t *h) {
@@ -109,7 +106,7 @@ static void ev_add_read(void *d) { ev_set(d, ((uv_events *)d)->events | UV_READA
 static void ev_del_read(void *d) { ev_set(d, ((uv_events *)d)->events & ~UV_READABLE); }
 static void ev_add_write(void *d) {
     uv_events *p = d;
-    if (p->context && (p->context->c.flags & REDIS_CONNECTED) && !(p->events & UV_WRITABLE)) {
+    if (p->context && bullc__hiredis_is_connected(p->context) && !(p->events & UV_WRITABLE)) {
         p->write_wanted = true;
         uv_prepare_start(&p->flush, ev_flush);
     } else {
@@ -135,30 +132,17 @@ static void ev_cleanup(void *d) {
     uv_close((uv_handle_t *)&p->spin, ev_closed);
 }
 
-/* Ends the context with `why` as hiredis ends it after an I/O error: before
- * the handshake is done, as a failed connect (the connect callback with
- * REDIS_ERR); after, as a lost connection (pending callbacks with NULL,
- * then the disconnect callback with REDIS_ERR). */
-static void tls_fail(uv_events *p, const char *why) {
-    redisAsyncContext *ac = p->context;
-    ac->c.err = REDIS_ERR_IO;
-    snprintf(ac->c.errstr, sizeof ac->c.errstr, "%s", why);
-    ac->err = ac->c.err;
-    ac->errstr = ac->c.errstr;
-    if (!(ac->c.flags & REDIS_CONNECTED)) {
-        if (ac->onConnect) ac->onConnect(ac, REDIS_ERR);
-    } else {
-        ac->c.flags |= REDIS_DISCONNECTING;
-    }
-    redisAsyncFree(ac);
-}
+/* Before the handshake is done, a failed connect; after, a lost
+ * connection (hiredis_glue.c). */
+static void tls_fail(uv_events *p, const char *why) { bullc__hiredis_fail(p->context, why); }
 
 static void tls_write(uv_events *p) {
     if (!p->tls_up) return; /* the handshake sends what is queued when done */
-    sds ob = p->context->c.obuf;
     bullc_error err;
-    while (sdslen(ob)) {
-        ssize_t n = bullc__tls_write(p->ssl, ob, sdslen(ob), &err);
+    size_t len;
+    const char *ob;
+    while ((ob = bullc__hiredis_out(&p->context->c, &len)), len) {
+        ssize_t n = bullc__tls_write(p->ssl, ob, len, &err);
         if (n < 0) {
             tls_fail(p, err.message);
             return;
@@ -167,7 +151,7 @@ static void tls_write(uv_events *p) {
             ev_set(p, p->events | UV_WRITABLE);
             return;
         }
-        sdsrange(ob, n, -1);
+        bullc__hiredis_out_consumed(&p->context->c, (size_t)n);
     }
     ev_set(p, UV_READABLE);
 }
@@ -183,13 +167,13 @@ static void tls_read(uv_events *p) {
             return;
         }
         if (n == 0) break;
-        if (redisReaderFeed(p->context->c.reader, buf, (size_t)n) != REDIS_OK) {
+        if (bullc__hiredis_feed(&p->context->c, buf, (size_t)n) != REDIS_OK) {
             tls_fail(p, "bad reply from Redis");
             return;
         }
     }
     if (want_write) ev_set(p, p->events | UV_WRITABLE);
-    redisProcessCallbacks(p->context); /* may free the context (ev_cleanup) */
+    bullc__hiredis_process_callbacks(p->context); /* may free the context (ev_cleanup) */
 }
 
 /* The TCP connect completes (writability), then the handshake runs in steps
@@ -221,8 +205,7 @@ static void tls_handshake(uv_events *p, int status) {
         return;
     }
     p->tls_up = true;
-    ac->c.flags |= REDIS_CONNECTED;
-    if (ac->onConnect) ac->onConnect(ac, REDIS_OK);
+    bullc__hiredis_mark_connected(ac);
     if (p->context) tls_write(p);
 }
 
