@@ -46,7 +46,8 @@ int bullc__conn_setup_check(int kind, const redisReply *r, const bullc_redis_opt
 static bool starts(const redisReply *r, const char *word) { return !strncmp(r->str, word, strlen(word)); }
 
 int bullc__reply_class(const redisReply *r, const bullc_redis_opts *o) {
-    if (!r || r->type != REDIS_REPLY_ERROR || !r->str) return BULLC__REPLY_FINE;
+    if (!r || r->type != REDIS_REPLY_ERROR) return BULLC__REPLY_FINE;
+    if (!r->str) return BULLC__REPLY_ERROR;
     if (starts(r, "NOSCRIPT")) return BULLC__REPLY_NOSCRIPT;
     /* Redis asks for a password in two ways: NOAUTH, or, for a command of
      * more than 10 arguments sent before AUTH (a script call), a protocol
