@@ -363,8 +363,8 @@ typedef struct bullc__conn_setup {
 void bullc__conn_setup_build(bullc__conn_setup *s, const bullc_redis_opts *o, const char *client_name);
 /* Whether the reply to a hand-shake command of `kind` lets the set-up go
  * on: 0, or BULLC_EAUTH (AUTH or SELECT refused) or BULLC_ECONN (ROLE: not
- * the master yet) with `err` set. A refused CLIENT SETNAME is fine (best
- * effort). */
+ * the master yet; the closing PING refused, e.g. LOADING) with `err` set. A
+ * refused CLIENT SETNAME is fine (best effort). */
 int bullc__conn_setup_check(int kind, const redisReply *r, const bullc_redis_opts *o, bullc_error *err);
 /* What a reply asks of a connection, decided here for both stacks:
  * FINE (not an error), ERROR (hand it to the caller), NOSCRIPT (send the

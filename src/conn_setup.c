@@ -35,9 +35,13 @@ void bullc__conn_setup_build(bullc__conn_setup *s, const bullc_redis_opts *o, co
 int bullc__conn_setup_check(int kind, const redisReply *r, const bullc_redis_opts *o, bullc_error *err) {
     if (kind == BULLC__SETUP_ROLE) return bullc__sentinel_role_is_master(r, o, err) ? 0 : BULLC_ECONN;
     /* managed Redis services may forbid CLIENT: naming is best effort */
-    if ((kind != BULLC__SETUP_AUTH && kind != BULLC__SETUP_SELECT) || r->type != REDIS_REPLY_ERROR) return 0;
+    if (kind == BULLC__SETUP_NAME || r->type != REDIS_REPLY_ERROR) return 0;
     char where[256];
     bullc_redis_opts_describe(o, where, sizeof where);
+    /* a PING answered LOADING (a restart reading its data back): not ready
+     * yet, try again later */
+    if (kind == BULLC__SETUP_READY)
+        return bullc__err(err, BULLC_ECONN, "PING refused by %s: %.*s", where, (int)r->len, r->str);
     /* the command's name, never its arguments (AUTH's password) */
     return bullc__err(err, BULLC_EAUTH, "%s refused by %s: %.*s", kind == BULLC__SETUP_AUTH ? "AUTH" : "SELECT", where,
                       (int)r->len, r->str);
