@@ -569,6 +569,7 @@ Test(versions, async_counts_and_job_equal_the_sync_getters_on_6x_and_5x) {
         bullc_free(sync_waiting);
         bullc_free(sync_job);
         bullc_queue_free(q);
+        redisFree(c);
     }
 }
 
