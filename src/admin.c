@@ -312,6 +312,24 @@ int bullc_queue_remove_deduplication_key(bullc_queue *q, const char *dedup_id, i
     return rc;
 }
 
+int bullc_queue_get_deduplication_job_id(bullc_queue *q, const char *dedup_id, char **out_id, bullc_error *err) {
+    if (!out_id) return bullc__err(err, BULLC_EINVAL, "out_id must not be NULL");
+    *out_id = NULL;
+    if (!dedup_id || !*dedup_id) return bullc__err(err, BULLC_EINVAL, "deduplication id must not be empty");
+    bullc__args a;
+    bullc__args_init(&a);
+    bullc__args_add(&a, "GET");
+    bullc__args_own(&a, bullc__dedup_key(bullc__queue_keys(q), dedup_id));
+    redisReply *r = NULL;
+    int rc = bullc__args_cmd(q, &a, &r, err);
+    bullc__args_free(&a);
+    if (rc) return rc;
+    if (r->type == REDIS_REPLY_STRING && !(*out_id = strdup(r->str)))
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    freeReplyObject(r);
+    return rc;
+}
+
 int bullc_queue_remove_deduplication_key_of_job(bullc_queue *q, const char *dedup_id, const char *job_id,
                                                 int64_t *out_removed, bullc_error *err) {
     if (!dedup_id || !*dedup_id) return bullc__err(err, BULLC_EINVAL, "deduplication id must not be empty");

@@ -872,6 +872,7 @@ void bullc_worker_close(bullc_worker *w, bool force, int64_t timeout_ms, void (*
     w->close_cb = cb;
     w->close_data = data;
     w->forced = force;
+    if (w->ev.closing) w->ev.closing(w, "closing queue", w->ev_data);
     uv_timer_stop(&w->wake_timer);
     uv_timer_stop(&w->stalled_timer);
     /* interrupt BZPOPMIN at once: nothing more will be fetched */

@@ -248,6 +248,14 @@ BULLC_EXPORT int bullc_queue_remove_rate_limit_key(bullc_queue *queue, bullc_err
 BULLC_EXPORT int bullc_queue_remove_deduplication_key(bullc_queue *queue, const char *dedup_id, int64_t *out_removed,
                                                       bullc_error *err);
 
+/* The id of the job whose deduplication window `dedup_id` names (Node's
+ * `queue.getDeduplicationJobId(id)`): *out_id is a new string the caller
+ * frees with bullc_free, or NULL when no window is open (0 either way).
+ * BULLC_EINVAL for an empty id. Blocking; any one thread at a time per
+ * queue handle. */
+BULLC_EXPORT int bullc_queue_get_deduplication_job_id(bullc_queue *queue, const char *dedup_id, char **out_id,
+                                                      bullc_error *err);
+
 /* Deletes the deduplication key of `dedup_id` only while it still names job
  * `job_id` (Node's `job.removeDeduplicationKey()`, BullMQ's
  * removeDeduplicationKey script): a job ends its own deduplication window

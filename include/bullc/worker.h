@@ -185,6 +185,9 @@ typedef struct bullc_worker_events {
     void (*paused)(bullc_worker *w, void *data);
     /* Node's 'resumed': inside bullc_worker_resume of a paused worker. */
     void (*resumed)(bullc_worker *w, void *data);
+    /* Node's 'closing': once, inside the first bullc_worker_close, before
+     * the worker stops fetching; `msg` is Node's "closing queue". */
+    void (*closing)(bullc_worker *w, const char *msg, void *data);
 } bullc_worker_events;
 
 /* Creates a worker for `queue` on `loop`. Copies what it needs from `opts`

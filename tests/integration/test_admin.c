@@ -885,11 +885,18 @@ Test(admin, global_limits_rate_limit_and_dedup_keys) {
     cr_assert_eq(icmd("EXISTS %s", k(p, "limiter")), 0);
     /* deduplication key */
     char *id = add(q, "x", "{}", "{\"deduplication\":{\"id\":\"dd\"}}");
+    char *dedup_of = NULL;
+    cr_assert_eq(bullc_queue_get_deduplication_job_id(q, "dd", &dedup_of, &err), 0, "%s", err.message);
+    cr_assert_str_eq(dedup_of, id, "Node's getDeduplicationJobId names the job");
+    bullc_free(dedup_of);
+    cr_assert_eq(bullc_queue_get_deduplication_job_id(q, "", &dedup_of, &err), BULLC_EINVAL);
     int64_t removed = -1;
     cr_assert_eq(bullc_queue_remove_deduplication_key(q, "dd", &removed, &err), 0, "%s", err.message);
     cr_assert_eq(removed, 1);
     cr_assert_eq(bullc_queue_remove_deduplication_key(q, "dd", &removed, &err), 0);
     cr_assert_eq(removed, 0);
+    cr_assert_eq(bullc_queue_get_deduplication_job_id(q, "dd", &dedup_of, &err), 0);
+    cr_assert_null(dedup_of, "no window open: NULL");
     bullc_free(id);
     bullc_queue_free(q);
 }

@@ -65,7 +65,8 @@ typedef struct ph {
     ph_wev *wev;
     int nwev;
     int n_ready, n_active, n_completed, n_failed, n_retried, n_progress, n_stalled, n_drained, n_errors, n_lock_lost;
-    int n_paused, n_resumed;
+    int n_paused, n_resumed, n_closing;
+    char closing_msg[32];
     void (*on_paused)(struct ph *h, int widx); /* after counting */
     int in_process, max_in_process;            /* processor calls not yet finished */
     bullc_queue_events *qe;
@@ -385,6 +386,12 @@ static void ph__ev_resumed(bullc_worker *w, void *data) {
     (void)w;
     ((ph_wctx *)data)->h->n_resumed++;
 }
+static void ph__ev_closing(bullc_worker *w, const char *msg, void *data) {
+    (void)w;
+    ph *h = ((ph_wctx *)data)->h;
+    h->n_closing++;
+    snprintf(h->closing_msg, sizeof h->closing_msg, "%s", msg);
+}
 static void ph__ev_ready(bullc_worker *w, void *data) {
     (void)w;
     ((ph_wctx *)data)->h->n_ready++;
@@ -432,7 +439,8 @@ static PH_UNUSED bullc_worker *ph_worker_ex(ph *h, bullc_worker_opts *o, bool ma
                               .lock_lost = ph__ev_lock_lost,
                               .ready = ph__ev_ready,
                               .paused = ph__ev_paused,
-                              .resumed = ph__ev_resumed};
+                              .resumed = ph__ev_resumed,
+                              .closing = ph__ev_closing};
     bullc_error err = {0};
     bullc_worker *w = NULL;
     cr_assert_eq(bullc_worker_new(&w, &h->loop, h->qname, o, &ev, &h->wctx[idx], &err), 0, "%s", err.message);

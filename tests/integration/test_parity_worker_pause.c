@@ -111,3 +111,22 @@ Test(parity_worker_pause, concurrency_getter) {
     cr_assert_eq(bullc_worker_concurrency(w), 10);
     ph_end(h);
 }
+
+/* Node's worker emits 'closing' ("closing queue") when close() starts, once,
+ * before the worker has closed. */
+Test(parity_worker_pause, closing_event) {
+    ph *h = ph_new("q");
+    h->proc = hold_1000;
+    ph_worker(h, NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_ready == 1));
+    ph_add(h, "test", "{}", NULL);
+    cr_assert(PH_WAIT(h, 5000, h->n_active == 1));
+    ph_close_worker_async(h, 0, false);
+    cr_assert_eq(h->n_closing, 1);
+    cr_assert_str_eq(h->closing_msg, "closing queue");
+    cr_assert_not(h->wdone[0], "emitted before the worker closed (its job still runs)");
+    ph_close_worker_async(h, 0, true);
+    cr_assert(PH_WAIT(h, 5000, h->wdone[0]));
+    cr_assert_eq(h->n_closing, 1, "once, also when a forced close follows");
+    ph_end(h);
+}
