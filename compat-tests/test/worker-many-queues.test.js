@@ -44,6 +44,16 @@ function redisConnectionsOf(pid) {
   return n;
 }
 
+// --http's port: 9 above the suite's Redis port (in the observability tests'
+// range, 5 to 9 above it, where nothing uses the ninth)
+const HTTP = Number(new URL(redisUrl()).port) + 9;
+
+// The queues /metrics gives job counts for.
+async function countedQueues() {
+  const body = await (await fetch(`http://127.0.0.1:${HTTP}/metrics`)).text();
+  return new Set([...body.matchAll(/^bullmq_job_count\{queue="([^"]+)",state="waiting"\}/gm)].map(m => m[1]));
+}
+
 async function completedCounts(client, prefix, names) {
   const pipe = client.pipeline();
   for (const q of names) pipe.zcard(`${prefix}:${q}:completed`);
@@ -110,7 +120,10 @@ describe('bullc-worker serving many queues', () => {
     const [gone0, gone1, new0, new1] = ['gone-0', 'gone-1', 'new-0', 'new-1'].map(queue);
     let adding = true;
     try {
-      const w = await startReady(['--queues-file', file, '--builtin', 'sleep', '--drain-delay', '1'], { prefix }, 30000);
+      const w = await startReady(['--queues-file', file, '--builtin', 'sleep', '--drain-delay', '1',
+        '--http', `127.0.0.1:${HTTP}`, '--counts-cache', '0'], { prefix }, 30000);
+      const before = await countedQueues();
+      assert.ok(before.has('gone-0') && before.has('kept-39') && !before.has('new-0'), [...before].join());
 
       // jobs flow into the kept queues the whole time
       let added = 0;
@@ -139,6 +152,9 @@ describe('bullc-worker serving many queues', () => {
       await w.waitFor(/reload queue=gone-0 action=removed left=0/, 10000);
       assert.equal(await gone0.getJobState(long.id), 'completed');
       await w.waitFor(/reload queue=gone-1 action=removed left=0/, 10000);
+      // --http's /metrics follows the queues served
+      const now = await countedQueues();
+      assert.deepEqual([...now].sort(), [...kept, 'new-0', 'new-1'].sort());
       const orphan = await gone1.add('after', { sleepMs: 1 });
       const late = await gone0.add('after', { sleepMs: 1 });
       await new Promise(r => setTimeout(r, 1500));

@@ -106,7 +106,7 @@ static const char *not_ready(bw_httpd *h, char *buf, size_t n) {
     if (app->shutting_down) return "shutting down: draining the jobs in process";
     for (size_t i = 0; i < app->nqueues; i++) {
         bw_queue *q = app->queues[i];
-        if (!q->ready_once) {
+        if (!q->ready_once && !q->removed) {
             snprintf(buf, n, "starting (queue %s: not connected yet)", q->cfg->name);
             return buf;
         }

@@ -26,6 +26,7 @@ struct bw_metrics {
     bw_app *app;
     bullc_stats *stats;
     bullc_aqueue **queues; /* one per queue, made at the first fetch */
+    size_t n;              /* rows in the arrays: SIGHUP adds queues, the arrays follow at the next fetch */
     size_t pending;        /* counts asked for and not answered yet */
     size_t open;           /* handles whose close has not completed */
     bool stopping;
@@ -52,7 +53,7 @@ static void free_metrics(bw_metrics *m) {
 }
 
 static void fetch_done(bw_metrics *m) {
-    memcpy(m->have, m->got, m->app->nqueues * sizeof *m->have);
+    memcpy(m->have, m->got, m->n * sizeof *m->have);
     m->fetched_at = mono_ms();
     bw_httpd_counts_ready(m->app->httpd);
 }
@@ -98,11 +99,12 @@ int bw_metrics_start(bw_app *app) {
     bw_metrics *m = calloc(1, sizeof *m);
     if (!m) return BULLC_ENOMEM;
     m->app = app;
-    m->counts = calloc(app->nqueues * NSTATES, sizeof *m->counts);
-    m->have = calloc(app->nqueues, sizeof *m->have);
-    m->got = calloc(app->nqueues, sizeof *m->got);
-    m->queues = calloc(app->nqueues, sizeof *m->queues);
-    if ((app->nqueues && (!m->counts || !m->have || !m->got || !m->queues)) || bullc_stats_new(&m->stats)) {
+    m->n = app->nqueues;
+    m->counts = calloc(m->n * NSTATES, sizeof *m->counts);
+    m->have = calloc(m->n, sizeof *m->have);
+    m->got = calloc(m->n, sizeof *m->got);
+    m->queues = calloc(m->n, sizeof *m->queues);
+    if ((m->n && (!m->counts || !m->have || !m->got || !m->queues)) || bullc_stats_new(&m->stats)) {
         free_metrics(m);
         return BULLC_ENOMEM;
     }
@@ -113,7 +115,29 @@ int bw_metrics_start(bw_app *app) {
 static void on_queue_closed(bullc_aqueue *aq, void *data) {
     bw_metrics *m = data;
     bullc_aqueue_free(aq);
-    if (--m->open == 0) free_metrics(m);
+    if (--m->open == 0 && m->stopping) free_metrics(m);
+}
+
+/* Rows for the queues SIGHUP added since the last fetch (zeroed: no figure
+ * yet). False when out of memory: the new queues then have no counts. */
+static bool grow(bw_metrics *m) {
+    size_t n = m->app->nqueues;
+    if (n <= m->n) return true;
+    int64_t *counts = realloc(m->counts, n * NSTATES * sizeof *counts);
+    if (counts) m->counts = counts;
+    bool *have = realloc(m->have, n * sizeof *have);
+    if (have) m->have = have;
+    bool *got = realloc(m->got, n * sizeof *got);
+    if (got) m->got = got;
+    bullc_aqueue **queues = realloc(m->queues, n * sizeof *queues);
+    if (queues) m->queues = queues;
+    if (!counts || !have || !got || !queues) return false;
+    memset(counts + m->n * NSTATES, 0, (n - m->n) * NSTATES * sizeof *counts);
+    memset(have + m->n, 0, (n - m->n) * sizeof *have);
+    memset(got + m->n, 0, (n - m->n) * sizeof *got);
+    memset(queues + m->n, 0, (n - m->n) * sizeof *queues);
+    m->n = n;
+    return true;
 }
 
 void bw_metrics_stop(bw_app *app) {
@@ -127,7 +151,7 @@ void bw_metrics_stop(bw_app *app) {
     }
     /* a fetch in progress is answered (cancelled) by the closes; the last
      * close frees the rest */
-    for (size_t i = 0; i < app->nqueues; i++)
+    for (size_t i = 0; i < m->n; i++)
         if (m->queues[i]) bullc_aqueue_close(m->queues[i], on_queue_closed, m);
 }
 
@@ -136,8 +160,15 @@ bool bw_metrics_refresh(bw_app *app) {
     if (!m) return false;
     if (m->pending) return true;
     if (m->fetched_at && mono_ms() - m->fetched_at < (uint64_t)app->cfg->counts_cache_ms) return false;
-    for (size_t i = 0; i < app->nqueues; i++) {
+    grow(m);
+    for (size_t i = 0; i < m->n; i++) {
         m->got[i] = false;
+        if (app->queues[i]->removed) {
+            /* SIGHUP removed it: no more figures, and its connection goes */
+            if (m->queues[i]) bullc_aqueue_close(m->queues[i], on_queue_closed, m);
+            m->queues[i] = NULL;
+            continue;
+        }
         bullc_aqueue *aq = queue_handle(m, i);
         ask *a = aq ? malloc(sizeof *a) : NULL;
         if (!a) continue;
@@ -189,7 +220,8 @@ static void per_queue(bw_app *app, bw_sb *b, const char *name, const char *type,
     head(b, name, type, help);
     for (size_t i = 0; i < app->nqueues; i++) {
         bw_queue *q = app->queues[i];
-        if (q->worker && !bullc_worker_stats(q->worker, m->stats)) queue_sample(b, name, q, NULL, fn(m->stats));
+        if (!q->removed && q->worker && !bullc_worker_stats(q->worker, m->stats))
+            queue_sample(b, name, q, NULL, fn(m->stats));
     }
 }
 
@@ -200,9 +232,9 @@ static uint64_t st_active(const bullc_stats *s) { return (uint64_t)bullc_stats_a
 void bw_metrics_write(bw_app *app, bw_sb *b) {
     bw_metrics *m = app->metrics;
     head(b, "bullmq_job_count", "gauge", "Number of jobs in the queue by state");
-    for (size_t i = 0; i < app->nqueues; i++) {
+    for (size_t i = 0; i < m->n; i++) {
         /* Redis did not answer (yet): no figure rather than an old one */
-        if (m->pending ? !m->got[i] : !m->have[i]) continue;
+        if (app->queues[i]->removed || (m->pending ? !m->got[i] : !m->have[i])) continue;
         for (size_t s = 0; s < NSTATES; s++) {
             if (m->counts[i * NSTATES + s] < 0) continue;
             char more[64];
@@ -217,7 +249,7 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
     bool up = true;
     for (size_t i = 0; i < app->nqueues; i++) {
         bw_queue *q = app->queues[i];
-        if (!q->worker || bullc_worker_stats(q->worker, m->stats)) continue;
+        if (q->removed || !q->worker || bullc_worker_stats(q->worker, m->stats)) continue;
         queue_sample(b, "bullc_worker_jobs_total", q, ",result=\"completed\"", bullc_stats_completed(m->stats));
         queue_sample(b, "bullc_worker_jobs_total", q, ",result=\"failed\"", bullc_stats_failed(m->stats));
         reconnects += bullc_stats_reconnects(m->stats);
@@ -228,7 +260,7 @@ void bw_metrics_write(bw_app *app, bw_sb *b) {
          "Processing time of the jobs this worker finished, from active to the stored result");
     for (size_t i = 0; i < app->nqueues; i++) {
         bw_queue *q = app->queues[i];
-        if (!q->worker || bullc_worker_stats(q->worker, m->stats)) continue;
+        if (q->removed || !q->worker || bullc_worker_stats(q->worker, m->stats)) continue;
         size_t nb = bullc_stats_duration_buckets(m->stats);
         for (size_t k = 0; k < nb; k++) {
             double le;

@@ -258,8 +258,8 @@ static bool add_queue(bw_app *app, const bw_queue_cfg *c) {
  * `worker.concurrency = n`); a queue they no longer name stops fetching,
  * finishes its jobs in process (up to --shutdown-timeout) and closes; a queue
  * they newly name starts. A configuration that does not parse changes
- * nothing. With --http the queues stay those of the start (the job counts'
- * thread reads their list). */
+ * nothing. --http's /metrics follows: an added queue is counted from the
+ * next fetch, a removed one is no longer listed. */
 void bw_app_reload(bw_app *app) {
     bw_config *fresh = calloc(1, sizeof *fresh);
     int rc = fresh ? bw_config_parse(fresh, app->argc, app->argv, app->found, app->nfound) : BW_EXIT_FAIL;
@@ -284,16 +284,13 @@ void bw_app_reload(bw_app *app) {
         TLOG(TLOG_ERROR, "reload", TLOG_S("msg", "out of memory: nothing changed"));
         goto done;
     }
-    bool fixed = app->cfg->http != NULL;
-    size_t removing = 0, adding = 0;
+    size_t adding = 0;
     for (size_t i = 0; i < app->nqueues; i++) {
         bw_queue *q = app->queues[i];
         if (q->removed || !q->worker || q->closed) continue;
         const bw_queue_cfg *c = find_cfg(now, fresh->nqueues, q->cfg->name);
         if (c) {
             apply_concurrency(q, c);
-        } else if (fixed) {
-            removing++;
         } else {
             q->removed = true;
             app->nremoved++;
@@ -302,7 +299,7 @@ void bw_app_reload(bw_app *app) {
         }
     }
     /* room to keep `fresh`, where the added queues' settings live */
-    bw_config **kept = fixed ? NULL : realloc(app->kept, (app->nkept + 1) * sizeof *kept);
+    bw_config **kept = realloc(app->kept, (app->nkept + 1) * sizeof *kept);
     if (kept) app->kept = kept;
     size_t nhad_before = app->nqueues;
     for (size_t k = 0; k < fresh->nqueues; k++) {
@@ -312,11 +309,7 @@ void bw_app_reload(bw_app *app) {
         else
             adding++;
     }
-    if (fixed && (removing || adding))
-        TLOG(TLOG_WARN, "reload", TLOG_I("added", (int64_t)adding), TLOG_I("removed", (int64_t)removing),
-             TLOG_S("msg", "--http: the queues served stay those of the start"));
-    else if (adding)
-        TLOG(TLOG_ERROR, "reload", TLOG_I("added", 0), TLOG_S("msg", "out of memory: no queue added"));
+    if (adding) TLOG(TLOG_ERROR, "reload", TLOG_I("added", 0), TLOG_S("msg", "out of memory: no queue added"));
     if (app->nqueues > nhad_before) {
         app->kept[app->nkept++] = fresh;
         fresh = NULL;
