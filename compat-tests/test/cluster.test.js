@@ -358,6 +358,9 @@ test('bad cluster input: no live seed node exits 3, no hash tag exits 2, a malfo
       [['--cluster', `127.0.0.1:${dead}`, '--queue', 'q{t}'], 3, /no seed node gave the master/],
       [['--cluster', cl.seeds, '--queue', 'untagged'], 2, /needs a hash-tagged prefix/],
       [['--cluster', cl.seeds, '--sentinel', cl.seeds, '--queue', 'q{t}'], 2, /do not go together/],
+      // one BZPOPMIN over many queues' markers cannot span slots: a usage error with what to do instead
+      [['--cluster', cl.seeds, '--queue', 'q{t}', '--global-concurrency', '4'], 2,
+        /--shared-connections .* does not support Redis Cluster seed nodes yet: list the queues with --queue/],
     ]) {
       const w = startWorker([...args, '--builtin', 'echo'], { prefix, redis: null });
       assert.strictEqual((await w.waitExit(20000)).code, code, w.text());
