@@ -233,9 +233,25 @@ int bullc__redis_opts_default(bullc_redis_opts **out, bullc_error *err);
  * thread. 0, BULLC_EINVAL (no master name) or BULLC_ECONN with `err` saying
  * what each sentinel answered. */
 int bullc__sentinel_resolve(bullc_redis_opts *o, bullc_error *err);
+/* ---- node_ask.c: one short-lived request to a sentinel or a seed node --- */
 /* Appends "; what" to a list of reasons in `why` (truncated when full): what
  * each sentinel or seed node answered. */
 void bullc__note_reason(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+typedef struct bullc__node_req {
+    const char *label;           /* how reasons name the node: "sentinel", "node" */
+    bool tls;                    /* over TLS with o's settings, checked against the node's own name */
+    const char *user, *password; /* AUTH first when there is a password */
+    int argc;
+    const char **argv;
+    const char *plain_hint; /* added when a plain request found the connection closed (a TLS port?) */
+} bullc__node_req;
+/* Connects to `node` within o's connect timeout, sends AUTH (when asked)
+ * and the command with o's command timeout, and returns its reply (the
+ * caller frees it; an error reply too), or NULL with why it failed added to
+ * `why` ("<label> host:port: ..."). Strings are borrowed. Blocking; any
+ * thread. */
+redisReply *bullc__node_ask(const bullc_redis_opts *o, const struct bullc__sentinel_addr *node,
+                            const bullc__node_req *q, char *why, size_t size);
 /* Whether a ROLE reply names a master; `err` says what it named otherwise. */
 bool bullc__sentinel_role_is_master(const redisReply *r, const bullc_redis_opts *o, bullc_error *err);
 

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "bullc-private.h"
 
@@ -67,11 +66,6 @@ int bullc__cluster_route(bullc_redis_opts *o, const char *prefix, const char *na
     return rc;
 }
 
-static struct timeval tv_ms(int ms) {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    return tv;
-}
-
 /* The master of one CLUSTER SLOTS entry, [start, end, [host, port, id...],
  * replicas...]: its [host, port, id...], or NULL when malformed. */
 static const redisReply *entry_master(const redisReply *e) {
@@ -96,29 +90,10 @@ static const redisReply *slot_master(const redisReply *r, int slot) {
 /* Asks one seed for the slot map: its CLUSTER SLOTS reply (an array), or
  * NULL with what went wrong noted in `why`. */
 static redisReply *slots_of(const bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *why, size_t size) {
-    redisContext *ctx = redisConnectWithTimeout(s->host, s->port, tv_ms(o->connect_timeout_ms));
-    redisReply *r = NULL;
-    if (!ctx || ctx->err) {
-        bullc__note_reason(why, size, "node %s:%d: %s", s->host, s->port, ctx ? ctx->errstr : "out of memory");
-        goto out;
-    }
-    redisSetTimeout(ctx, tv_ms(o->command_timeout_ms));
-    if (o->password) {
-        const char *a[3] = {"AUTH", o->user ? o->user : o->password, o->password};
-        r = bullc__command_argv(ctx, o->user ? 3 : 2, a);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            bullc__note_reason(why, size, "node %s:%d refused AUTH: %s", s->host, s->port, r ? r->str : ctx->errstr);
-            freeReplyObject(r);
-            r = NULL;
-            goto out;
-        }
-        freeReplyObject(r);
-    }
     const char *a[2] = {"CLUSTER", "SLOTS"};
-    r = bullc__command_argv(ctx, 2, a);
-    if (!r)
-        bullc__note_reason(why, size, "node %s:%d: %s", s->host, s->port, ctx->errstr);
-    else if (r->type == REDIS_REPLY_ERROR)
+    bullc__node_req q = {"node", false, o->user, o->password, 2, a, NULL};
+    redisReply *r = bullc__node_ask(o, s, &q, why, size);
+    if (r && r->type == REDIS_REPLY_ERROR)
         bullc__note_reason(why, size, "node %s:%d: %s%s", s->host, s->port, r->str,
                            strstr(r->str, "cluster support disabled") ? " (not a cluster: use redis://)" : "");
     if (r && r->type != REDIS_REPLY_ARRAY) {
@@ -127,8 +102,6 @@ static redisReply *slots_of(const bullc_redis_opts *o, const struct bullc__senti
         freeReplyObject(r);
         r = NULL;
     }
-out:
-    if (ctx) redisFree(ctx);
     return r;
 }
 

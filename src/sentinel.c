@@ -8,116 +8,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "bullc-private.h"
 
-static struct timeval tv_ms(int ms) {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    return tv;
-}
-
-void bullc__note_reason(char *why, size_t size, const char *fmt, ...) {
-    size_t n = strlen(why);
-    if (n + 3 >= size) return;
-    if (n) {
-        memcpy(why + n, "; ", 3);
-        n += 2;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why + n, size - n, fmt, ap);
-    va_end(ap);
-}
-
 enum { ASKED_DOWN, ASKED_UNKNOWN, ASKED_FOUND };
-
-/* One command to a sentinel and its reply; NULL with `fail` written. Over
- * TLS the socket is ours (tls.c): the request is formatted and the reply
- * parsed with hiredis's public formatter and reader, and the socket's
- * timeouts (redisSetTimeout) make a late answer a timeout. */
-static redisReply *sentinel_cmd(redisContext *ctx, struct ssl_st *ssl, int argc, const char **argv, int timeout_ms,
-                                char *fail, size_t fail_size) {
-    if (!ssl) {
-        redisReply *r = bullc__command_argv(ctx, argc, argv);
-        if (!r) snprintf(fail, fail_size, "%s", ctx->errstr);
-        return r;
-    }
-    bullc_error err = {0};
-    char *req = NULL;
-    void *r = NULL;
-    redisReader *reader = redisReaderCreate();
-    long long len = redisFormatCommandArgv(&req, argc, argv, NULL);
-    if (!reader || len < 0) {
-        snprintf(fail, fail_size, "out of memory");
-        goto done;
-    }
-    for (long long off = 0; off < len;) {
-        ssize_t n = bullc__tls_write(ssl, req + off, (size_t)(len - off), &err);
-        if (n <= 0) goto failed;
-        off += n;
-    }
-    char buf[4096];
-    while (redisReaderGetReply(reader, &r) == REDIS_OK && !r) {
-        ssize_t n = bullc__tls_read(ssl, buf, sizeof buf, NULL, &err);
-        if (n <= 0) goto failed;
-        redisReaderFeed(reader, buf, (size_t)n);
-    }
-    if (!r) snprintf(fail, fail_size, "bad reply: %s", reader->errstr);
-    goto done;
-failed:
-    if (err.message[0])
-        snprintf(fail, fail_size, "%s", err.message);
-    else
-        snprintf(fail, fail_size, "no answer within %d ms", timeout_ms);
-done:
-    redisFreeCommand(req);
-    if (reader) redisReaderFree(reader);
-    return r;
-}
 
 /* Asks one sentinel; ASKED_FOUND with host and port written into `o`. */
 static int ask(bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *why, size_t size) {
-    redisContext *ctx = redisConnectWithTimeout(s->host, s->port, tv_ms(o->connect_timeout_ms));
-    struct ssl_st *ssl = NULL;
-    char fail[512];
-    int res = ASKED_DOWN;
-    if (!ctx || ctx->err) {
-        bullc__note_reason(why, size, "sentinel %s:%d: %s", s->host, s->port, ctx ? ctx->errstr : "out of memory");
-        goto out;
-    }
-    if (o->sentinel_tls) {
-        /* the TLS settings, with the sentinel's own name to check */
-        bullc_redis_opts so = *o;
-        so.host = s->host;
-        so.port = s->port;
-        so.tls_server_name = NULL;
-        bullc_error terr = {0};
-        if (bullc__tls_connect(&so, ctx->fd, o->connect_timeout_ms, &ssl, &terr)) {
-            bullc__note_reason(why, size, "sentinel %s:%d: %s", s->host, s->port, terr.message);
-            goto out;
-        }
-    }
-    redisSetTimeout(ctx, tv_ms(o->command_timeout_ms));
-    redisReply *r;
-    if (o->sentinel_password) {
-        const char *a[3] = {"AUTH", o->sentinel_user ? o->sentinel_user : o->sentinel_password, o->sentinel_password};
-        r = sentinel_cmd(ctx, ssl, o->sentinel_user ? 3 : 2, a, o->command_timeout_ms, fail, sizeof fail);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            /* the password is never in the reply: Redis says WRONGPASS */
-            bullc__note_reason(why, size, "sentinel %s:%d refused AUTH: %s", s->host, s->port, r ? r->str : fail);
-            freeReplyObject(r);
-            goto out;
-        }
-        freeReplyObject(r);
-    }
     const char *a[3] = {"SENTINEL", "get-master-addr-by-name", o->sentinel_master};
-    r = sentinel_cmd(ctx, ssl, 3, a, o->command_timeout_ms, fail, sizeof fail);
-    if (!r) /* a TLS port closes on a plain request */
-        bullc__note_reason(why, size, "sentinel %s:%d: %s%s", s->host, s->port, fail,
-                           !ssl && (strstr(fail, "closed") || strstr(fail, "reset")) ? " (a TLS port? --sentinel-tls)"
-                                                                                     : "");
-    else if (r->type == REDIS_REPLY_ERROR)
+    bullc__node_req q = {
+        "sentinel", o->sentinel_tls, o->sentinel_user, o->sentinel_password, 3, a, " (a TLS port? --sentinel-tls)"};
+    redisReply *r = bullc__node_ask(o, s, &q, why, size);
+    int res = ASKED_DOWN;
+    if (!r) return res;
+    if (r->type == REDIS_REPLY_ERROR)
         bullc__note_reason(why, size, "sentinel %s:%d: %s%s", s->host, s->port, r->str,
                            strstr(r->str, "NOAUTH")
                                ? " (the sentinels' password: --sentinel-password or REDIS_SENTINEL_PASSWORD)"
@@ -142,9 +46,6 @@ static int ask(bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *
     } else
         bullc__note_reason(why, size, "sentinel %s:%d: unexpected answer", s->host, s->port);
     freeReplyObject(r);
-out:
-    if (ssl) bullc__tls_free(ssl);
-    if (ctx) redisFree(ctx);
     return res;
 }
 
