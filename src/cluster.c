@@ -91,7 +91,8 @@ static const redisReply *slot_master(const redisReply *r, int slot) {
  * NULL with what went wrong noted in `why`. */
 static redisReply *slots_of(const bullc_redis_opts *o, const struct bullc__sentinel_addr *s, char *why, size_t size) {
     const char *a[2] = {"CLUSTER", "SLOTS"};
-    bullc__node_req q = {"node", false, o->user, o->password, 2, a, NULL};
+    /* the seeds speak TLS when the masters do: one cluster, one setting */
+    bullc__node_req q = {"node", o->tls, o->user, o->password, 2, a, " (a TLS port? use rediss+cluster://)"};
     redisReply *r = bullc__node_ask(o, s, &q, why, size);
     if (r && r->type == REDIS_REPLY_ERROR)
         bullc__note_reason(why, size, "node %s:%d: %s%s", s->host, s->port, r->str,

@@ -523,8 +523,12 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
         if (tls) t.tls = t.sentinel_tls = true;
         if ((rc = parse_sentinel_url(&t, copy + (tls ? 18 : 17), err)) != 0) goto out;
         rc = BULLC_EINVAL;
-    } else if (!strncmp(copy, "redis+cluster://", 16)) {
-        if ((rc = parse_cluster_url(&t, copy + 16, err)) != 0) goto out;
+    } else if (!strncmp(copy, "redis+cluster://", 16) || !strncmp(copy, "rediss+cluster://", 17)) {
+        /* rediss+cluster://: TLS to the seeds and to every master; like
+         * redis://, a later plain URL does not turn it off */
+        bool tls = copy[5] == 's';
+        if (tls) t.tls = true;
+        if ((rc = parse_cluster_url(&t, copy + (tls ? 17 : 16), err)) != 0) goto out;
         rc = BULLC_EINVAL;
     } else if (!strncmp(copy, "redis://", 8) || !strncmp(copy, "rediss://", 9)) {
         bool tls = copy[5] == 's';
@@ -604,7 +608,7 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
         bullc__err(err, BULLC_EINVAL,
                    "invalid Redis URL: expected redis://host[:port][/db], rediss://host[:port][/db], unix:///path, "
                    "redis+sentinel://host:port[,host:port...]/master[/db] or "
-                   "redis+cluster://host:port[,host:port...]");
+                   "redis[s]+cluster://host:port[,host:port...]");
         goto out;
     }
     if ((rc = apply_query(&t, q, err)) != 0) goto out;
@@ -762,7 +766,7 @@ char *bullc_redis_opts_describe(const bullc_redis_opts *o, char *buf, size_t siz
     }
     if (o->ncluster) {
         /* the seeds, then the node this connection serves */
-        int n = snprintf(buf, size, "redis+cluster://%s", auth);
+        int n = snprintf(buf, size, "%s+cluster://%s", o->tls ? "rediss" : "redis", auth);
         for (size_t i = 0; i < o->ncluster && n >= 0 && (size_t)n < size; i++)
             n += snprintf(buf + n, size - (size_t)n, strchr(o->cluster_nodes[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d",
                           i ? "," : "", o->cluster_nodes[i].host, o->cluster_nodes[i].port);

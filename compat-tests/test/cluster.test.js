@@ -9,7 +9,9 @@
 // while a Node producer adds jobs and bullc-worker processes them: each job
 // completed exactly once. The master of a queue's slot killed while jobs
 // flow: bullc-workers follow the promoted replica. Bad input: no live seed node (exit 3), a prefix and
-// queue without a hash tag (exit 2), nothing written.
+// queue without a hash tag (exit 2), nothing written. A TLS-only cluster node
+// (--tls-cluster): its seed asked over TLS (rediss+cluster://, --cluster with
+// --tls-ca-cert), a plain request to it exit 3.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -21,6 +23,7 @@ const IORedis = require('ioredis');
 const { bullc, bullmqMajor, bullmqPackage, eventually, nodeBullmq } = require('../lib/harness');
 const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
 const { assertExactlyOnce } = require('../lib/failover');
+const { certs } = require('../lib/certs');
 
 const dir = tmpDir('cluster');
 const major = bullmqMajor();
@@ -336,6 +339,51 @@ test('the queue\'s slot moved to another master while jobs flow: each of 1,000 j
       if (stopped.code !== 0) throw new Error(`bullc-worker ended ${JSON.stringify(stopped)}:\n${w.text()}`);
     }
   });
+
+test('a TLS-only cluster: bullc add (rediss+cluster://) and bullc-worker (--cluster --tls-ca-cert) ask the seed ' +
+  'over TLS; a plain request to it exits 3', { timeout: 60000 }, async () => {
+  const tdir = path.join(dir, 'tls');
+  fs.mkdirSync(tdir, { recursive: true });
+  const { f, cert } = certs(tdir);
+  cert('ca', 'bullc test CA');
+  cert('server', 'localhost', { ca: 'ca', san: 'DNS:localhost,IP:127.0.0.1' });
+  // one node holding every slot: a cluster with no plain port at all
+  const port = await freePort();
+  const bus = await freePort();
+  const p = new Proc('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1',
+    '--tls-cert-file', f('server.crt'), '--tls-key-file', f('server.key'), '--tls-ca-cert-file', f('ca.crt'),
+    '--tls-auth-clients', 'no', '--tls-cluster', 'yes', '--tls-replication', 'yes', '--save', '', '--dir', tdir,
+    '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf']);
+  await p.waitFor(/Ready to accept connections/, 10000);
+  const n = new IORedis({ host: '127.0.0.1', port,
+    tls: { ca: fs.readFileSync(f('ca.crt')), servername: 'localhost' } });
+  try {
+    await n.cluster('ADDSLOTSRANGE', '0', '16383');
+    await eventually(async () => /cluster_state:ok/.test(await n.cluster('INFO')), 10000, 'the TLS cluster up', 100);
+    const prefix = `cltls${major}`;
+    const tls = ['--tls-ca-cert', f('ca.crt')];
+    const r = bullc(['add', '{t}', 'j', '{"x":1}', ...tls, ...version],
+      { prefix, redis: `rediss+cluster://127.0.0.1:${port}` });
+    assert.strictEqual(r.status, 0, r.stderr);
+    const w = await startReady(['--cluster', `127.0.0.1:${port}`, ...tls, '--queue', '{t}', '--builtin', 'echo',
+      ...version], { prefix, redis: null });
+    try {
+      await eventually(async () => (await n.zcard(`${prefix}:{t}:completed`)) === 1, 15000, 'the job done over TLS');
+    } finally {
+      assert.strictEqual((await w.stop()).code, 0, w.text());
+    }
+    // the seed closes a plain request: exit 3, with the hint, nothing written
+    const plain = bullc(['add', '{t}', 'j', '{}', ...version], { prefix, redis: `redis+cluster://127.0.0.1:${port}` });
+    assert.strictEqual(plain.status, 3, plain.stderr);
+    assert.match(plain.stderr,
+      /no seed node gave the master of slot \d+ \(node 127\.0\.0\.1:\d+: .*a TLS port\? use rediss\+cluster:\/\//);
+    assert.strictEqual(await n.llen(`${prefix}:{t}:wait`), 0);
+    assert.strictEqual(await n.zcard(`${prefix}:{t}:completed`), 1);
+  } finally {
+    n.disconnect();
+    p.kill();
+  }
+});
 
 test('bad cluster input: no live seed node exits 3, no hash tag exits 2, a malformed URL exits 2; nothing written',
   { timeout: 60000 }, async () => {

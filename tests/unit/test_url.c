@@ -137,6 +137,12 @@ Test(url, cluster) {
     cr_assert_eq(bullc_redis_opts_sentinel_count(o), 0);
     cr_assert_eq(bullc_redis_opts_parse_url(o, "redis://h:6379", NULL), 0);
     cr_assert_eq(bullc_redis_opts_cluster_count(o), 0);
+    /* rediss+cluster://: TLS to the seeds and the masters, kept by a later plain URL */
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "rediss+cluster://n1:7000", &err), 0, "%s", err.message);
+    cr_assert(o->tls);
+    cr_assert_str_eq(bullc_redis_opts_describe(o, buf, sizeof buf), "rediss+cluster://bob:***@n1:7000");
+    cr_assert_eq(bullc_redis_opts_parse_url(o, "redis+cluster://n2:7000", &err), 0, "%s", err.message);
+    cr_assert(o->tls);
 }
 
 Test(url, cluster_slots_and_routing) {
