@@ -231,8 +231,7 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
      * again for up to the connect timeout before giving up. Sentinels or
      * seed nodes that do not answer, or know no such master, are the answer
      * at once. */
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = mono_ms();
     for (unsigned attempt = 1;; attempt++) {
         int rc = bullc__sentinel_resolve(c->opts, err);
         c->sentinel_asked_ms = mono_ms();
@@ -241,10 +240,7 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
         rc = connect_once(c, err);
         if (!rc || rc == BULLC_EINVAL || rc == BULLC_EAUTH || rc == BULLC_ENOMEM) return rc;
         uint64_t wait = bullc__retry_delay_ms(attempt, BULLC__RECONNECT_BASE_MS, BULLC__RECONNECT_CAP_MS);
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 + (int64_t)wait >
-            c->opts->connect_timeout_ms)
-            return rc;
+        if (mono_ms() - t0 + (int64_t)wait > c->opts->connect_timeout_ms) return rc;
         sleep_ms(wait);
     }
 }
