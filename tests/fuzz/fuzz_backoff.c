@@ -47,5 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     cJSON_Delete(job.opts);
     sdsfree(job.id);
+    free(w.last_error); /* the worker keeps its first error's text on the heap */
     return 0;
 }
