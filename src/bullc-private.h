@@ -597,6 +597,65 @@ int bullc__add_call_build(bullc__add_call *c, const bullc__protocol *proto, cons
                           const bullc__prepared_job *pj, unsigned flags);
 void bullc__add_call_free(bullc__add_call *c);
 
+/* ---- add_batch.c: a batch of adds (queue.c's, aqueue_add.c's) ------------- */
+/* The queue a batch is added to: its major's protocol, its keys and default
+ * job options (borrowed), and `major`, the queue's major when told or
+ * settled, 0 when not known yet (jobs are then checked again by its rules). */
+typedef struct bullc__add_target {
+    const bullc__protocol *proto;
+    const bullc__keys *keys;
+    const bullc_job_opts *defaults;
+    int major;
+} bullc__add_target;
+/* `jobs[0, n)` (borrowed; their id and status are the results), each
+ * prepared and its script call built in turn, `pending` until EXEC's reply
+ * answered it. `prefix_index`: errors start "job <i>: " (add_bulk). */
+typedef struct bullc__add_batch {
+    bullc_bulk_job *jobs;
+    bullc__prepared_job *pj;
+    bullc__add_call *calls;
+    bool *pending;
+    size_t n, prepared;
+    bool prefix_index;
+    sds tm; /* the add span's context for every job's options (borrowed), or NULL */
+} bullc__add_batch;
+/* The probes' answers for one job, read before its script's reply. */
+typedef struct bullc__add_probes_seen {
+    bool job_existed;
+    bool has_dedup_owner;
+    sds dedup_owner;
+} bullc__add_probes_seen;
+/* 0 or BULLC_ENOMEM (free with bullc__add_batch_free either way). */
+int bullc__add_batch_init(bullc__add_batch *b, bullc_bulk_job *jobs, size_t n, bool prefix_index, sds tm);
+void bullc__add_batch_free(bullc__add_batch *b);
+/* Prepares job b->prepared (checks it, builds its call for t->proto). */
+int bullc__add_batch_prepare(bullc__add_batch *b, const bullc__add_target *t, bullc_error *err);
+/* Job `i` again once the queue's major is known: checked by its rules when it
+ * was prepared without them, its call built again for another major. */
+int bullc__add_batch_rebuild(bullc__add_batch *b, size_t i, const bullc__add_target *t, bullc_error *err);
+/* How many probes a job's add is preceded by in the MULTI. */
+size_t bullc__add_probes(const bullc__prepared_job *pj);
+/* Where a batch's commands go: `script` NULL for a plain command, else an
+ * EVALSHA of `script` with these keys and args. 0 or a BULLC_E* code. */
+typedef int (*bullc__add_emit_fn)(void *ctx, const bullc__script *script, int argc, const char *const *argv,
+                                  const size_t *lens, bullc_error *err);
+/* Emits job i's commands: its probes (EXISTS of a custom id's job, GET of
+ * the deduplication key), then its add script call. */
+int bullc__add_batch_emit(const bullc__add_batch *b, size_t i, const bullc__keys *ks, bullc__add_emit_fn emit,
+                          void *ctx, bullc_error *err);
+/* The add script's reply `r` for one job: 0 and job->id / job->status
+ * (0 added, 1 an existing job's id, 2 added over a stale deduplication
+ * key), or the error. */
+int bullc__add_reply(const redisReply *r, const bullc__prepared_job *pj, const bullc__add_probes_seen *pr,
+                     bullc_bulk_job *job, bullc_error *err);
+/* EXEC's reply to the pending jobs' `queued` commands: each job's result
+ * (the first failure is returned, its job's status set). A job whose script
+ * met NOSCRIPT (a SCRIPT FLUSH since the load) did nothing and stays
+ * pending, with *noscript set. */
+int bullc__add_batch_exec(bullc__add_batch *b, const redisReply *r, size_t queued, bool *noscript, bullc_error *err);
+/* After a failure: no job keeps an id, only the failing job its status. */
+void bullc__add_batch_fail(bullc__add_batch *b);
+
 /* ---- repeat5.c: 5.x's legacy repeatable jobs (Node 5's Repeat) --------------- */
 /* One iteration to schedule, by Node 5's updateRepeatableJob. */
 typedef struct bullc__repeat5 {

@@ -210,63 +210,6 @@ int bullc__add_call_build(bullc__add_call *c, const bullc__protocol *proto, cons
     return 0;
 }
 
-/* A custom id that already exists, or an open deduplication window, make
- * the add script return an id without adding anything. Probes run in the
- * same transaction, just before the script, tell these apart. */
-typedef struct probes {
-    bool job_existed;
-    bool has_dedup_owner;
-    sds dedup_owner;
-} probes;
-
-static int append_probes(bullc_queue *q, const bullc__prepared_job *pj, bullc_error *err) {
-    int rc = 0;
-    if (pj->job_id) {
-        sds k = bullc__job_key(&q->keys, pj->job_id, BULLC__K_JOB);
-        const char *argv[] = {"EXISTS", k};
-        rc = bullc__conn_append(&q->conn, 2, argv, NULL, err);
-        sdsfree(k);
-    }
-    if (!rc && pj->dedup_id) {
-        sds k = bullc__dedup_key(&q->keys, pj->dedup_id);
-        const char *argv[] = {"GET", k};
-        rc = bullc__conn_append(&q->conn, 2, argv, NULL, err);
-        sdsfree(k);
-    }
-    return rc;
-}
-
-static int nprobes(const bullc__prepared_job *pj) { return (pj->job_id != NULL) + (pj->dedup_id != NULL); }
-
-/* The add script's reply: the job id, or a negative BullMQ error code.
- * Returns 0 (added) or 1 (an existing job's id), or an error. */
-static int add_reply(const redisReply *r, const bullc__prepared_job *pj, const probes *pr, bullc_bulk_job *job,
-                     bullc_error *err) {
-    if (r->type == REDIS_REPLY_ERROR) return bullc__reply_err(r, err);
-    if (r->type == REDIS_REPLY_INTEGER && r->integer < 0)
-        return bullc__script_code_err(r->integer, r->integer == -5 || r->integer == -7 ? pj->parent_key : pj->job_id,
-                                      "addJob", NULL, err);
-    sds id;
-    if (r->type == REDIS_REPLY_STRING)
-        id = sdsnewlen(r->str, r->len);
-    else if (r->type == REDIS_REPLY_INTEGER)
-        id = sdsfromlonglong(r->integer);
-    else
-        return bullc__err(err, BULLC_EPROTO, "addJob: unexpected reply type %d", r->type);
-    int status = 0;
-    if (pr->job_existed) status = 1;
-    if (pr->has_dedup_owner && !strcmp(pr->dedup_owner, id)) status = 1;
-    /* the key named another job, yet this one was added: that job was a
-     * delayed one replaced, or gone (a stale key BullMQ 6.7 recovers) */
-    else if (pr->has_dedup_owner)
-        status = 2;
-    job->id = strdup(id);
-    sdsfree(id);
-    if (!job->id) return bullc__err(err, BULLC_ENOMEM, "out of memory");
-    job->status = status;
-    return 0;
-}
-
 /* SCRIPT LOAD of the three add scripts, once per connection: an EVALSHA
  * inside MULTI that meets NOSCRIPT cannot fall back to EVAL, so the scripts
  * must be cached before the transaction. */
@@ -276,66 +219,17 @@ static int load_add_scripts(bullc_queue *q, bullc_error *err) {
     return bullc__conn_load_scripts(&q->conn, scripts, S_N, &q->scripts_generation, err);
 }
 
-/* The state of one add_many call. Jobs are validated and formatted while the
- * transaction is being sent, so Redis parses the first part of a long batch
- * while the rest is prepared; a job that fails validation drops the
- * connection, which discards the open transaction: nothing is added. */
-typedef struct batch {
-    bullc_bulk_job *jobs;
-    bullc__prepared_job *pj;
-    bullc__add_call *calls;
-    bool *pending;
-    size_t n, prepared;
-    bool prefix_index;
-    sds tm; /* the add span's context for every job's options, or NULL */
-} batch;
-
-static int prepare_one(bullc_queue *q, batch *b, bullc_error *err) {
-    size_t i = b->prepared;
-    const bullc_bulk_job *j = &b->jobs[i];
-    int rc;
-    if (!j->name)
-        rc = bullc__err(err, BULLC_EINVAL, "job name must not be NULL");
-    else if (i > 0 && j->opts == b->jobs[i - 1].opts)
-        rc = bullc__job_prepare_like(&b->pj[i], &b->pj[i - 1], j->name, j->data_json, err);
-    else /* the major is known once told or settled; else rebuild_first checks its rules */
-        rc = bullc__job_prepare_major(&b->pj[i], q->explicit_major || q->settled ? q->proto->major : 0, j->name,
-                                      j->data_json, q->defaults, j->opts, b->tm, err);
-    if (rc) {
-        b->jobs[i].status = rc;
-        if (b->prefix_index) bullc__err_prefix(err, "job %zu: ", i);
-        return rc;
-    }
-    b->prepared++;
-    if (bullc__add_call_build(&b->calls[i], q->proto, &q->keys, j->name, &b->pj[i], 0))
-        return bullc__err(err, BULLC_ENOMEM, "out of memory");
-    b->pending[i] = true;
-    return 0;
+/* The queue as a batch sees it; the major is known once told or settled. */
+static bullc__add_target target(const bullc_queue *q) {
+    return (bullc__add_target){q->proto, &q->keys, q->defaults, q->explicit_major || q->settled ? q->proto->major : 0};
 }
 
-/* The first job is prepared before connecting, so before the queue's major
- * was settled: prepared again by its major's rules (jobId '0', debounce)
- * when it was not known, built again when it settled on another. */
-static int rebuild_first(bullc_queue *q, batch *b, bullc_error *err) {
-    if (b->pj[0].major != q->proto->major) {
-        bullc__prepared_job pj;
-        const bullc_bulk_job *j = &b->jobs[0];
-        int rc =
-            bullc__job_prepare_major(&pj, q->proto->major, j->name, j->data_json, q->defaults, j->opts, b->tm, err);
-        if (rc) {
-            b->jobs[0].status = rc;
-            if (b->prefix_index) bullc__err_prefix(err, "job 0: ");
-            return rc;
-        }
-        bullc__job_prepared_free(&b->pj[0]);
-        b->pj[0] = pj;
-    } else if (b->calls[0].proto == q->proto) {
-        return 0;
-    }
-    bullc__add_call_free(&b->calls[0]);
-    if (bullc__add_call_build(&b->calls[0], q->proto, &q->keys, b->jobs[0].name, &b->pj[0], 0))
-        return bullc__err(err, BULLC_ENOMEM, "out of memory");
-    return 0;
+/* A batch's commands go to the connection's output buffer. */
+static int append_cmd(void *ctx, const bullc__script *script, int argc, const char *const *argv, const size_t *lens,
+                      bullc_error *err) {
+    bullc_queue *q = ctx;
+    if (!script) return bullc__conn_append(&q->conn, argc, (const char **)argv, lens, err); /* only read */
+    return bullc__conn_append_script(&q->conn, script, false, argc, argv, lens, err);
 }
 
 /* How many appended jobs go to the socket at once while the rest of a batch
@@ -343,19 +237,22 @@ static int rebuild_first(bullc_queue *q, batch *b, bullc_error *err) {
 #define FLUSH_EVERY 64
 
 /* Sends the pending adds in one transaction and one round trip: MULTI, the
- * probes and EVALSHAs, EXEC. Entries that met NOSCRIPT (a SCRIPT FLUSH since
- * the scripts were loaded) did nothing and stay pending for a retry. */
-static int send_batch(bullc_queue *q, batch *b, bullc_error *err) {
+ * probes and EVALSHAs, EXEC. Jobs are validated and formatted while the
+ * transaction is being sent, so Redis parses the first part of a long batch
+ * while the rest is prepared; a job that fails validation drops the
+ * connection, which discards the open transaction: nothing is added.
+ * Entries that met NOSCRIPT (a SCRIPT FLUSH since the scripts were loaded)
+ * did nothing and stay pending for a retry. */
+static int send_batch(bullc_queue *q, bullc__add_batch *b, bullc_error *err) {
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
     int rc = bullc__conn_append(&q->conn, 1, multi, NULL, err);
     size_t queued = 0;
+    bullc__add_target t = target(q);
     for (size_t i = 0; i < b->n && !rc; i++) {
-        if (i == b->prepared && (rc = prepare_one(q, b, err))) break;
+        if (i == b->prepared && (rc = bullc__add_batch_prepare(b, &t, err))) break;
         if (!b->pending[i]) continue;
-        const bullc__add_call *c = &b->calls[i];
-        if (!(rc = append_probes(q, &b->pj[i], err)))
-            rc = bullc__conn_append_script(&q->conn, c->script, false, c->argc, c->argv, c->lens, err);
-        queued += (size_t)nprobes(&b->pj[i]) + 1;
+        rc = bullc__add_batch_emit(b, i, &q->keys, append_cmd, q, err);
+        queued += bullc__add_probes(&b->pj[i]) + 1;
         if (!rc && i % FLUSH_EVERY == FLUSH_EVERY - 1 && i + 1 < b->n) rc = bullc__conn_flush_some(&q->conn, err);
     }
     if (!rc) rc = bullc__conn_append(&q->conn, 1, exec, NULL, err);
@@ -380,40 +277,13 @@ static int send_batch(bullc_queue *q, batch *b, bullc_error *err) {
         freeReplyObject(r);
         return qrc ? qrc : rc;
     }
-    if (qrc || r->type != REDIS_REPLY_ARRAY || r->elements != queued) {
-        rc = qrc                            ? qrc
-             : r->type == REDIS_REPLY_ERROR ? bullc__reply_err(r, err)
-                                            : bullc__err(err, BULLC_EPROTO, "EXEC: unexpected reply");
+    if (qrc) {
         freeReplyObject(r);
-        return rc;
+        return qrc;
     }
-    size_t e = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        if (!b->pending[i]) continue;
-        probes pr = {0};
-        if (b->pj[i].job_id) pr.job_existed = r->element[e++]->integer == 1;
-        if (b->pj[i].dedup_id) {
-            const redisReply *o = r->element[e++];
-            if (o->type == REDIS_REPLY_STRING) {
-                pr.has_dedup_owner = true;
-                pr.dedup_owner = sdsnewlen(o->str, o->len);
-            }
-        }
-        const redisReply *sr = r->element[e++];
-        if (bullc__reply_is_noscript(sr)) {
-            sdsfree(pr.dedup_owner);
-            q->scripts_generation = 0; /* load them again before the retry */
-            continue;                  /* stays pending */
-        }
-        int jrc = add_reply(sr, &b->pj[i], &pr, &b->jobs[i], err);
-        sdsfree(pr.dedup_owner);
-        b->pending[i] = false;
-        if (jrc && !rc) {
-            rc = jrc;
-            b->jobs[i].status = jrc;
-            if (b->prefix_index) bullc__err_prefix(err, "job %zu: ", i);
-        }
-    }
+    bool noscript;
+    rc = bullc__add_batch_exec(b, r, queued, &noscript, err);
+    if (noscript) q->scripts_generation = 0; /* load them again before the retry */
     freeReplyObject(r);
     return rc;
 }
@@ -445,38 +315,39 @@ static void end_add_span(bullc_queue *q, const bullc__span *s, const bullc_bulk_
 static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_index, bullc_error *err) {
     if (n == 0) return 0;
     if (!jobs) return bullc__err(err, BULLC_EINVAL, "jobs: NULL");
-    for (size_t i = 0; i < n; i++) jobs[i].id = NULL, jobs[i].status = 0;
-    batch b = {
-        jobs, calloc(n, sizeof *b.pj), calloc(n, sizeof *b.calls), calloc(n, sizeof *b.pending), n, 0, prefix_index,
-        NULL};
+    bullc__add_batch b;
     int rc = 0;
     bullc__span span;
+    sds tm = NULL;
     if (q->tracer) {
         bullc__span_start(q->tracer, &span, BULLC__SPAN_PRODUCER, NULL);
-        b.tm = bullc__span_metadata(&span);
+        tm = bullc__span_metadata(&span);
     }
-    if (!b.pj || !b.calls || !b.pending || (q->tracer && !b.tm)) {
+    if (bullc__add_batch_init(&b, jobs, n, prefix_index, tm) || (q->tracer && !tm)) {
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
         goto out;
     }
     /* The first job is checked before connecting: bad input is reported as
      * such even when Redis is down. */
-    if ((rc = prepare_one(q, &b, err))) goto out;
+    bullc__add_target t = target(q);
+    if ((rc = bullc__add_batch_prepare(&b, &t, err))) goto out;
     /* settled before the meta is written: a job its major refuses writes nothing */
-    if ((rc = bullc__conn_ensure(&q->conn, err)) || (rc = settle(q, err)) || (rc = rebuild_first(q, &b, err))) goto out;
+    if ((rc = bullc__conn_ensure(&q->conn, err)) || (rc = settle(q, err))) goto out;
+    t = target(q);
+    if ((rc = bullc__add_batch_rebuild(&b, 0, &t, err))) goto out;
     /* 5.x's legacy repeatable job: its own two calls, as Node 5's Queue.add
        makes them (its addBulk adds such a job as any other) */
     if (b.pj[0].repeat && !prefix_index) {
         rc = bullc__repeat5_add(q, &jobs[0], err);
         goto out;
     }
-    if (n == 1 && !nprobes(&b.pj[0])) {
+    if (n == 1 && !bullc__add_probes(&b.pj[0])) {
         if ((rc = ready(q, err))) goto out;
         /* The common single add: one EVALSHA, no transaction needed. */
         redisReply *r = NULL;
-        probes none = {0};
+        bullc__add_probes_seen none = {0};
         rc = bullc__conn_eval(&q->conn, b.calls[0].script, b.calls[0].argc, b.calls[0].argv, b.calls[0].lens, &r, err);
-        if (!rc) rc = add_reply(r, &b.pj[0], &none, &jobs[0], err);
+        if (!rc) rc = bullc__add_reply(r, &b.pj[0], &none, &jobs[0], err);
         freeReplyObject(r);
         goto out;
     }
@@ -488,19 +359,10 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
         if (attempt == 2) rc = bullc__err(err, BULLC_EREDIS, "NOSCRIPT: Redis keeps dropping BullMQ's scripts");
     }
 out:
-    if (rc < 0)
-        for (size_t i = 0; i < n; i++) {
-            free(jobs[i].id);
-            jobs[i].id = NULL;
-            if (jobs[i].status > 0) jobs[i].status = 0; /* only the failing job's stays: negative */
-        }
+    if (rc < 0) bullc__add_batch_fail(&b);
     if (q->tracer) end_add_span(q, &span, jobs, n, prefix_index);
-    sdsfree(b.tm);
-    for (size_t i = 0; i < b.prepared && b.calls; i++) bullc__add_call_free(&b.calls[i]);
-    for (size_t i = 0; i < b.prepared && b.pj; i++) bullc__job_prepared_free(&b.pj[i]);
-    free(b.pj);
-    free(b.calls);
-    free(b.pending);
+    sdsfree(tm);
+    bullc__add_batch_free(&b);
     return rc;
 }
 
