@@ -11,7 +11,7 @@
 
 #include "bullc-private.h"
 
-typedef enum { AQ_COUNTS, AQ_JOB } aq_kind;
+typedef enum { AQ_COUNTS, AQ_JOB, AQ_EXT } aq_kind;
 
 typedef struct aq_call {
     bullc_aqueue *q;
@@ -22,6 +22,8 @@ typedef struct aq_call {
     int nnames;
     bool defaults;
     char *id; /* AQ_JOB */
+    const bullc__aq_ext *ext_ops; /* AQ_EXT: a call made elsewhere (aqueue_add.c) */
+    void *ext;
     int rc;   /* a failure decided before any reply, for the deferred callback */
     bullc_error err;
     struct aq_call *next; /* in the waiting or the failed list */
@@ -40,6 +42,8 @@ struct bullc_aqueue {
     const bullc__protocol *proto; /* NULL until settled once */
     unsigned settled_generation;  /* the connection proto was settled on (0: none) */
     bool settling;                /* meta.version's HGET is in flight */
+    bool write_version;           /* meta.version is ours to write (not another major's) */
+    bullc__aq_adds *adds;         /* what adds need (aqueue_add.c) */
     bool down;                    /* the connection failed and has not come back */
     bullc_error down_err;
     aq_list waiting; /* for the connection or the major */
@@ -74,7 +78,10 @@ static void call_free(aq_call *c) {
 
 /* Runs a call's callback with a failure and frees the call. */
 static void call_fail(aq_call *c, int rc, const bullc_error *err) {
-    c->cb(c->q, rc, NULL, err, c->data);
+    if (c->kind == AQ_EXT)
+        c->ext_ops->fail(c->q, c->ext, rc, err);
+    else
+        c->cb(c->q, rc, NULL, err, c->data);
     call_free(c);
 }
 
@@ -104,7 +111,11 @@ static void job_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err,
 /* Sends a call; 0, or the code with `c` failed (deferred). */
 static int send_call(bullc_aqueue *q, aq_call *c) {
     int rc;
-    if (c->kind == AQ_COUNTS) {
+    bullc_error e = {0};
+    if (c->kind == AQ_EXT) {
+        rc = c->ext_ops->send(q, c->ext, &e);
+        if (!rc) free(c); /* the call is the extension's now */
+    } else if (c->kind == AQ_COUNTS) {
         c->nnames = bullc__states_for(q->proto, c->names, c->nnames, c->defaults);
         bullc__args a;
         bullc__args_call_keys(&a, q->proto, &q->keys, BULLC__C_GET_COUNTS, NULL, 0);
@@ -122,7 +133,10 @@ static int send_call(bullc_aqueue *q, aq_call *c) {
     }
     if (rc) {
         c->rc = rc;
-        bullc__err(&c->err, rc, rc == BULLC_ENOMEM ? "out of memory" : "connection to Redis lost");
+        if (e.code)
+            c->err = e;
+        else
+            bullc__err(&c->err, rc, rc == BULLC_ENOMEM ? "out of memory" : "connection to Redis lost");
         push(&q->failed, c);
         uv_timer_start(&q->defer, on_defer, 0, 0);
     }
@@ -140,9 +154,8 @@ static void settle_reply(bullc__aconn *conn, redisReply *r, const bullc_error *e
     }
     sds v = r->type == REDIS_REPLY_STRING ? sdsnewlen(r->str, r->len) : NULL;
     const bullc__protocol *p;
-    bool write_version;
     bullc_error e = {0};
-    int rc = bullc__protocol_settle(q->name, q->explicit_major, v, q->proto, &p, &write_version, &e);
+    int rc = bullc__protocol_settle(q->name, q->explicit_major, v, q->proto, &p, &q->write_version, &e);
     sdsfree(v);
     if (rc) {
         fail_waiting(q, &e);
@@ -260,11 +273,13 @@ int bullc_aqueue_new(bullc_aqueue **out, uv_loop_t *loop, const char *name, cons
         rc = bullc__redis_opts_default(&ro, err);
     int slot = -1;
     if (!rc) rc = bullc__cluster_slot_of(opts->redis ? opts->redis : ro, prefix, name, &slot, err);
+    if (!rc && !(q->adds = bullc__aq_adds_new(opts))) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     if (!rc) rc = bullc__aconn_init(&q->conn, loop, opts->redis ? opts->redis : ro, cname, err);
     if (!rc && slot >= 0) q->conn.opts->cluster_slot = slot; /* in a cluster, the queue's slot */
     bullc_redis_opts_free(ro);
     sdsfree(cname);
     if (rc) {
+        bullc__aq_adds_free(q->adds);
         bullc__keys_free(&q->keys);
         free(q->name);
         free(q);
@@ -338,7 +353,24 @@ void bullc_aqueue_close(bullc_aqueue *q, void (*cb)(bullc_aqueue *aq, void *data
 
 void bullc_aqueue_free(bullc_aqueue *q) {
     if (!q) return;
+    bullc__aq_adds_free(q->adds);
     bullc__keys_free(&q->keys);
     free(q->name);
     free(q);
 }
+
+/* ---- for aqueue_add.c ---- */
+int bullc__aqueue_enqueue(bullc_aqueue *q, const bullc__aq_ext *ops, void *ext) {
+    aq_call *c = q->closing ? NULL : calloc(1, sizeof *c);
+    if (!c) return q->closing ? BULLC_ECLOSED : BULLC_ENOMEM;
+    *c = (aq_call){.q = q, .kind = AQ_EXT, .ext_ops = ops, .ext = ext};
+    return enqueue(q, c);
+}
+
+bullc__aconn *bullc__aqueue_conn(bullc_aqueue *q) { return &q->conn; }
+const bullc__keys *bullc__aqueue_keys(const bullc_aqueue *q) { return &q->keys; }
+const bullc__protocol *bullc__aqueue_proto(const bullc_aqueue *q) { return q->proto; }
+int bullc__aqueue_explicit_major(const bullc_aqueue *q) { return q->explicit_major; }
+bool bullc__aqueue_write_version(const bullc_aqueue *q) { return q->write_version; }
+bool bullc__aqueue_closing(const bullc_aqueue *q) { return q->closing; }
+bullc__aq_adds *bullc__aqueue_adds(bullc_aqueue *q) { return q->adds; }

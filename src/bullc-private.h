@@ -777,6 +777,30 @@ int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_m
  * once the libuv handles are closed; only then may `c` be freed. */
 void bullc__aconn_close(bullc__aconn *c);
 
+/* ---- aqueue.c / aqueue_add.c: calls made outside aqueue.c ---------------- */
+/* A call that waits in the aqueue's queue like its getters (for the
+ * connection and the queue's major): `send` runs on the loop once both are
+ * there (0: the call is sent and answers itself; else its code, with `err`
+ * filled, and `fail` runs later); `fail` runs instead, once, when the call
+ * cannot be sent (Redis down, the handle closed). */
+typedef struct bullc__aq_ext {
+    int (*send)(bullc_aqueue *q, void *ext, bullc_error *err);
+    void (*fail)(bullc_aqueue *q, void *ext, int rc, const bullc_error *err);
+} bullc__aq_ext;
+/* 0, BULLC_ECLOSED or BULLC_ENOMEM (then nothing runs). */
+int bullc__aqueue_enqueue(bullc_aqueue *q, const bullc__aq_ext *ops, void *ext);
+bullc__aconn *bullc__aqueue_conn(bullc_aqueue *q);
+const bullc__keys *bullc__aqueue_keys(const bullc_aqueue *q);
+const bullc__protocol *bullc__aqueue_proto(const bullc_aqueue *q); /* NULL: not settled yet */
+int bullc__aqueue_explicit_major(const bullc_aqueue *q);
+bool bullc__aqueue_write_version(const bullc_aqueue *q);
+bool bullc__aqueue_closing(const bullc_aqueue *q);
+/* The producer's settings and per-connection state of an aqueue's adds. */
+typedef struct bullc__aq_adds bullc__aq_adds;
+bullc__aq_adds *bullc__aqueue_adds(bullc_aqueue *q);
+bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts); /* NULL: out of memory */
+void bullc__aq_adds_free(bullc__aq_adds *a);
+
 /* ---- worker_group.c ------------------------------------------------------ */
 struct bullc_worker_group {
     uv_loop_t *loop;

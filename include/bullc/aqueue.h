@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Asynchronous queue getters on a libuv loop: the reads a worker or a server
+/* An asynchronous queue on a libuv loop: the reads a worker or a server
  * needs without stalling its loop on Redis (job counts, one job), with the
- * same calls and results as their synchronous forms in admin.h. See
- * docs/admin.md ("On an event loop"). */
+ * same calls and results as their synchronous forms in admin.h, and adds
+ * (as queue.h's). See docs/admin.md ("On an event loop"). */
 #ifndef BULLC_AQUEUE_H
 #define BULLC_AQUEUE_H
 
@@ -17,9 +17,10 @@ struct uv_loop_s; /* libuv's loop; this header does not include uv.h */
 
 /* A queue handle whose calls answer through callbacks on one libuv loop,
  * over one connection of its own (reconnected with backoff, through
- * Sentinel, Cluster redirects and TLS as its settings say). It writes
- * nothing to Redis: not even the queue's meta (a reader, unlike
- * bullc_queue). Every function below is for the loop's thread only. */
+ * Sentinel, Cluster redirects and TLS as its settings say). Until its
+ * first add it writes nothing to Redis, not even the queue's meta (a
+ * reader, unlike bullc_queue). Every function below is for the loop's
+ * thread only. */
 typedef struct bullc_aqueue bullc_aqueue;
 
 /* A call's outcome: `status` 0 and `json` (borrowed: valid until the
@@ -32,8 +33,9 @@ typedef void (*bullc_aqueue_json_cb)(bullc_aqueue *aq, int status, const char *j
 /* Creates a handle for queue `name` on `loop` and starts connecting. From
  * `opts` (NULL: defaults; copied, the caller keeps it) it takes the Redis
  * settings, the prefix and the BullMQ major (0: settled from the queue's
- * meta.version, as bullc_queue does, on each new connection); the other
- * options are a producer's and are ignored. The connection is named as
+ * meta.version, as bullc_queue does, on each new connection), and for its
+ * adds the default job options, max_len_events and skip_meta_update (the
+ * tracer and the repeat strategy are ignored). The connection is named as
  * Node's Queue's ("<prefix>:<base64(name)>"). Returns 0 and *out, or
  * BULLC_EINVAL (a bad name, a prefix without a hash tag on a cluster) or
  * BULLC_ENOMEM with `err` (may be NULL) filled. Close it with
@@ -56,6 +58,55 @@ BULLC_EXPORT int bullc_aqueue_get_job_counts(bullc_aqueue *aq, const char *const
  * or BULLC_ENOTFOUND. `job_id` is copied. Same contract as
  * bullc_aqueue_get_job_counts (BULLC_EINVAL: an empty or NULL id). */
 BULLC_EXPORT int bullc_aqueue_get_job(bullc_aqueue *aq, const char *job_id, bullc_aqueue_json_cb cb, void *data);
+
+/* An add's outcome: `status` as bullc_queue_add's return (0 added, 1 the id
+ * of a job that already had that jobId or deduplication id, 2 added over a
+ * stale deduplication key) and `job_id` (borrowed: valid until the callback
+ * returns), or a negative BULLC_E* code, `job_id` NULL and `err` saying what
+ * failed. */
+typedef void (*bullc_aqueue_add_cb)(bullc_aqueue *aq, int status, const char *job_id, const bullc_error *err,
+                                    void *data);
+
+/* A bulk add's outcome: `status` 0 and every job's `id` and `status` filled
+ * as bullc_queue_add_bulk fills them, or a negative BULLC_E* code and `err`
+ * (the failing job's `status` negative, its message starting "job <i>: ").
+ * `jobs` (`count` of them, the handle's copies of the caller's) are
+ * borrowed: valid until the callback returns. */
+typedef void (*bullc_aqueue_bulk_cb)(bullc_aqueue *aq, int status, const bullc_bulk_job *jobs, size_t count,
+                                     const bullc_error *err, void *data);
+
+/* Adds a job as bullc_queue_add does (Node's `queue.add`), on the handle's
+ * connection: the queue's meta is written with its first add on each
+ * connection, as bullc_queue writes it; the handle's default job options
+ * (bullc_queue_opts_set_default_job_opts) apply. `name`, `data_json` and
+ * `opts` are checked and copied during the call (the caller keeps them).
+ * Returns 0 and `cb` runs exactly once, later, on the loop (never inside
+ * this call); or returns BULLC_EINVAL (a bad name, data or option: nothing
+ * is written), BULLC_ENOMEM or BULLC_ECLOSED with `err` (may be NULL)
+ * filled, and `cb` never runs. A job with `repeat` on a 5.x queue (Node 5's
+ * legacy repeatable job) is refused with BULLC_EINVAL: bullc_queue_add adds
+ * those.
+ *
+ * While Redis is known to be down `cb` gets BULLC_ECONN at once, and
+ * nothing was written. When the connection breaks (or a command times out)
+ * after the add was sent and before its reply came, `cb` gets BULLC_ECONN
+ * (or BULLC_ETIMEDOUT) with a message saying the add may have been written:
+ * the handle never sends an add twice. Adding it again with the same jobId
+ * or deduplication id is safe (Redis keeps one job, and the add answers 1);
+ * without either it may make a second job. */
+BULLC_EXPORT int bullc_aqueue_add(bullc_aqueue *aq, const char *name, const char *data_json, const bullc_job_opts *opts,
+                                  bullc_aqueue_add_cb cb, void *data, bullc_error *err);
+
+/* Adds `count` jobs (count >= 1) in one transaction (MULTI/EXEC: all or
+ * none), as bullc_queue_add_bulk does (Node's `queue.addBulk`). Every job is
+ * checked during the call: if one is invalid nothing is written,
+ * BULLC_EINVAL is returned, that job's `status` in `jobs` holds the code and
+ * the message starts with "job <index>: ". `jobs`' name, data and options
+ * are copied (their `id` and `status` are not written on success: the
+ * results come in `cb`'s copies). Same contract as bullc_aqueue_add
+ * otherwise; a batch is answered whole, never in part. */
+BULLC_EXPORT int bullc_aqueue_add_bulk(bullc_aqueue *aq, bullc_bulk_job *jobs, size_t count, bullc_aqueue_bulk_cb cb,
+                                       void *data, bullc_error *err);
 
 /* Closes the handle: the callback of every call not answered yet runs now,
  * once, with BULLC_ECLOSED (new calls return BULLC_ECLOSED); `cb` (may be
