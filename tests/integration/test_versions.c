@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "test_socket_client_util.h"
+#include "private_redis.h"
 #include "testutil.h"
 #include "worker_harness.h"
 
@@ -613,4 +614,227 @@ Test(versions, async_getters_answer_once_when_redis_is_down_and_when_closed) {
     for (int i = 0; i < 3; i++) cr_assert_eq(more[i].calls, 1, "still once after the loop ran");
     cr_assert_eq(uv_loop_close(&loop), 0);
     free(first.json);
+}
+
+/* ---- bullc_aqueue: adds ----------------------------------------------------- */
+
+typedef struct {
+    int calls, status;
+    char *id;         /* a single add's */
+    char **ids;       /* a bulk's, each job's */
+    int *statuses;    /* a bulk's, each job's */
+    size_t n;
+} added;
+
+static void on_added(bullc_aqueue *aq, int status, const char *id, const bullc_error *err, void *data) {
+    added *a = data;
+    (void)aq;
+    cr_assert((status >= 0) == (id != NULL) && (status >= 0 || err), "a status goes with its id or its error");
+    a->calls++;
+    a->status = status;
+    a->id = id ? strdup(id) : NULL;
+}
+
+static void on_bulk(bullc_aqueue *aq, int status, const bullc_bulk_job *jobs, size_t n, const bullc_error *err,
+                    void *data) {
+    added *a = data;
+    (void)aq;
+    cr_assert(status == 0 || err);
+    a->calls++;
+    a->status = status;
+    a->n = n;
+    a->ids = calloc(n, sizeof *a->ids);
+    a->statuses = calloc(n, sizeof *a->statuses);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert((status == 0) == (jobs[i].id != NULL), "job %zu: an id only when added", i);
+        a->ids[i] = jobs[i].id ? strdup(jobs[i].id) : NULL;
+        a->statuses[i] = jobs[i].status;
+    }
+}
+
+static void added_free(added *a) {
+    free(a->id);
+    for (size_t i = 0; i < a->n; i++) free(a->ids[i]);
+    free(a->ids);
+    free(a->statuses);
+}
+
+static void wait_added(uv_loop_t *loop, added *as, int n) {
+    int64_t until = tu_now_ms() + 20000;
+    for (;;) {
+        int missing = 0;
+        for (int i = 0; i < n; i++) missing += as[i].calls == 0;
+        if (!missing || tu_now_ms() > until) break;
+        uv_run(loop, UV_RUN_NOWAIT);
+        usleep(500);
+    }
+}
+
+static bullc_job_opts *opts_of(const char *json) {
+    bullc_job_opts *o;
+    bullc_job_opts_new(&o);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_job_opts_merge_json(o, json, &err), 0, "%s", err.message);
+    return o;
+}
+
+static long long dbsize(redisContext *c) {
+    redisReply *r = tu_cmd(c, "DBSIZE");
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+Test(versions, async_add_options_bulk_and_refusals_on_6x_and_5x) {
+    for (int major = 6; major >= 5; major--) {
+        const char *prefix = tu_prefix();
+        redisContext *c = tu_redis();
+        if (major == 5) meta_as_node(c, prefix, "q", "bullmq:5.81.5");
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        bullc_aqueue *aq = aqueue_of(&loop, prefix, "q", 0, tu_redis_url());
+        bullc_error err = {0};
+        /* refused during the call, before Redis is even reached: nothing written */
+        long long before = dbsize(c);
+        bullc_job_opts *bad = opts_of("{\"sizeLimit\":3}"), *id = opts_of("{\"jobId\":\"order-1\"}"),
+                       *delay = opts_of("{\"delay\":60000}"), *prio = opts_of("{\"priority\":4}"),
+                       *dedup = opts_of("{\"deduplication\":{\"id\":\"d1\"}}"),
+                       *roc = opts_of("{\"removeOnComplete\":true}");
+        added none = {0};
+        cr_assert_eq(bullc_aqueue_add(aq, "x", "{\"a\":1}", bad, on_added, &none, &err), BULLC_EINVAL);
+        cr_assert(strstr(err.message, "exceeds the limit"), "%s", err.message);
+        cr_assert_eq(bullc_aqueue_add(aq, "x", "{not json", NULL, on_added, &none, &err), BULLC_EINVAL);
+        bullc_bulk_job badbulk[3] = {{"a", "{}", NULL, NULL, 0}, {"b", "{\"a\":1}", bad, NULL, 0}, {"c", "{}", NULL, NULL, 0}};
+        cr_assert_eq(bullc_aqueue_add_bulk(aq, badbulk, 3, on_bulk, &none, &err), BULLC_EINVAL);
+        cr_assert(!strncmp(err.message, "job 1: ", 7), "%s", err.message);
+        cr_assert(badbulk[1].status == BULLC_EINVAL && badbulk[0].status == 0);
+        for (int i = 0; i < 50; i++) uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+        cr_assert_eq(dbsize(c), before, "a refused add writes nothing");
+        cr_assert_eq(none.calls, 0, "a refused add has no callback");
+
+        added a[8] = {0};
+        cr_assert_eq(bullc_aqueue_add(aq, "plain", "{\"n\":1}", NULL, on_added, &a[0], &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_aqueue_add(aq, "custom", "{}", id, on_added, &a[1], &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_aqueue_add(aq, "custom", "{}", id, on_added, &a[2], &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_aqueue_add(aq, "later", "{}", delay, on_added, &a[3], &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_aqueue_add(aq, "urgent", "{}", prio, on_added, &a[4], &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_aqueue_add(aq, "once", "{}", dedup, on_added, &a[5], &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_aqueue_add(aq, "once", "{}", dedup, on_added, &a[6], &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_aqueue_add(aq, "tidy", "{}", roc, on_added, &a[7], &err), 0, "%s", err.message);
+        for (int i = 0; i < 8; i++) cr_assert_eq(a[i].calls, 0, "no callback inside the call");
+        /* the caller's inputs are copied: freed before the answers come */
+        bullc_job_opts_free(id), bullc_job_opts_free(delay), bullc_job_opts_free(prio);
+        bullc_job_opts_free(dedup), bullc_job_opts_free(roc);
+        wait_added(&loop, a, 8);
+        for (int i = 0; i < 8; i++) cr_assert_eq(a[i].calls, 1, "%d.x: add %d answered once", major, i);
+        cr_assert_eq(a[0].status, 0);
+        cr_assert_str_eq(a[1].id, "order-1");
+        cr_assert(a[1].status == 0 && a[2].status == 1, "a second add of a jobId answers 1");
+        cr_assert(a[5].status == 0 && a[6].status == 1 && !strcmp(a[5].id, a[6].id), "deduplicated");
+        char k[256];
+        snprintf(k, sizeof k, "%s:q:delayed", prefix);
+        redisReply *r = tu_cmd(c, "ZSCORE %s %s", k, a[3].id);
+        cr_assert_eq(r->type, REDIS_REPLY_STRING, "the delayed job is in the delayed set");
+        freeReplyObject(r);
+        snprintf(k, sizeof k, "%s:q:prioritized", prefix);
+        r = tu_cmd(c, "ZSCORE %s %s", k, a[4].id);
+        cr_assert_eq(r->type, REDIS_REPLY_STRING, "the prioritized job is in the prioritized set");
+        freeReplyObject(r);
+        snprintf(k, sizeof k, "%s:q:%s", prefix, a[7].id);
+        char *o = tu_hget(c, k, "opts");
+        cr_assert(o && strstr(o, "\"removeOnComplete\":true"), "%s", o ? o : "(none)");
+        free(o);
+        snprintf(k, sizeof k, "%s:q:meta", prefix);
+        char *version = tu_hget(c, k, "version");
+        cr_assert_str_eq(version, major == 6 ? "bullmq:6.7.0" : "bullmq:5.81.5", "the meta written with the first add");
+        free(version);
+
+        /* a bulk of 1,000, whole, in order */
+        enum { N = 1000 };
+        static bullc_bulk_job jobs[N];
+        bullc_job_opts *shared = opts_of("{\"attempts\":3}");
+        for (int i = 0; i < N; i++) jobs[i] = (bullc_bulk_job){"bulk", "{\"i\":1}", shared, NULL, 0};
+        added bulk = {0};
+        cr_assert_eq(bullc_aqueue_add_bulk(aq, jobs, N, on_bulk, &bulk, &err), 0, "%s", err.message);
+        bullc_job_opts_free(shared);
+        wait_added(&loop, &bulk, 1);
+        cr_assert(bulk.calls == 1 && bulk.status == 0 && bulk.n == N);
+        for (int i = 1; i < N; i++)
+            cr_assert_eq(atoll(bulk.ids[i]), atoll(bulk.ids[i - 1]) + 1, "ids in order");
+        cr_assert_eq(llen(c, prefix, "q", "wait"), N + 4, "plain, custom, once, tidy and the bulk");
+        close_aqueue(&loop, aq);
+        for (int i = 0; i < 8; i++) added_free(&a[i]);
+        added_free(&bulk);
+        bullc_job_opts_free(bad);
+        redisFree(c);
+    }
+}
+
+/* Redis killed (kill -9, appendfsync always) and restarted while adds are in
+ * flight: every callback runs once, and every job reported added is in
+ * Redis once. */
+Test(versions, async_adds_across_a_redis_kill_are_answered_once_and_never_doubled) {
+    private_redis pr;
+    pr_start(&pr, "--appendonly yes --appendfsync always");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *prefix = tu_prefix();
+    bullc_aqueue *aq = aqueue_of(&loop, prefix, "q", 6, pr.url);
+    enum { CALLS = 400, PER = 5 };
+    static added as[CALLS];
+    static bullc_bulk_job jobs[PER];
+    for (int i = 0; i < PER; i++) jobs[i] = (bullc_bulk_job){"j", "{}", NULL, NULL, 0};
+    bullc_error err = {0};
+    int sent = 0;
+    bool killed = false, restarted = false;
+    int64_t until = tu_now_ms() + 30000;
+    while (sent < CALLS && tu_now_ms() < until) {
+        /* a few in flight at a time, so that the kill lands among them */
+        int answered = 0;
+        for (int i = 0; i < sent; i++) answered += as[i].calls > 0;
+        if (sent - answered < 8) {
+            cr_assert_eq(bullc_aqueue_add_bulk(aq, jobs, PER, on_bulk, &as[sent], &err), 0, "%s", err.message);
+            sent++;
+        }
+        if (!killed && answered >= 100) {
+            pr_kill(&pr);
+            killed = true;
+        } else if (killed && !restarted && sent >= 250) {
+            pr_up(&pr);
+            restarted = true;
+        }
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(200);
+    }
+    if (!restarted) pr_up(&pr);
+    wait_added(&loop, as, sent);
+    int ok = 0, failed = 0;
+    redisContext *c = pr_connect(&pr);
+    for (int i = 0; i < sent; i++) {
+        cr_assert_eq(as[i].calls, 1, "call %d answered once", i);
+        if (as[i].status) {
+            failed++;
+            continue;
+        }
+        ok++;
+        for (size_t j = 0; j < PER; j++) {
+            char k[256];
+            snprintf(k, sizeof k, "%s:q:%s", prefix, as[i].ids[j]);
+            redisReply *r = tu_cmd(c, "EXISTS %s", k);
+            cr_assert_eq(r->integer, 1, "job %s reported added is in Redis", as[i].ids[j]);
+            freeReplyObject(r);
+        }
+    }
+    cr_assert(ok >= 100 && failed > 0, "%d added, %d failed: the kill landed among the adds", ok, failed);
+    /* each id reported once: a job is never reported twice (nor resent) */
+    char key[256];
+    snprintf(key, sizeof key, "%s:q:wait", prefix);
+    redisReply *r = tu_cmd(c, "LLEN %s", key);
+    cr_assert(r->integer >= ok * PER, "%lld jobs waiting, %d reported added", r->integer, ok * PER);
+    cr_assert(r->integer <= (ok + failed) * PER, "no job added twice: %lld for %d calls", r->integer, ok + failed);
+    freeReplyObject(r);
+    redisFree(c);
+    close_aqueue(&loop, aq);
+    for (int i = 0; i < sent; i++) added_free(&as[i]);
+    pr_stop(&pr);
 }
