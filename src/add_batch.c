@@ -13,8 +13,9 @@
 
 int bullc__add_batch_init(bullc__add_batch *b, bullc_bulk_job *jobs, size_t n, bool prefix_index, sds tm) {
     for (size_t i = 0; i < n; i++) jobs[i].id = NULL, jobs[i].status = 0;
-    *b = (bullc__add_batch){jobs, calloc(n, sizeof *b->pj), calloc(n, sizeof *b->calls), calloc(n, sizeof *b->pending),
-                            n, 0, prefix_index, tm};
+    *b = (bullc__add_batch){
+        jobs, calloc(n, sizeof *b->pj), calloc(n, sizeof *b->calls), calloc(n, sizeof *b->pending), n, 0, prefix_index,
+        tm};
     return b->pj && b->calls && b->pending ? 0 : BULLC_ENOMEM;
 }
 
@@ -53,7 +54,8 @@ int bullc__add_batch_rebuild(bullc__add_batch *b, size_t i, const bullc__add_tar
     if (b->pj[i].major != t->proto->major) {
         bullc__prepared_job pj;
         const bullc_bulk_job *j = &b->jobs[i];
-        int rc = bullc__job_prepare_major(&pj, t->proto->major, j->name, j->data_json, t->defaults, j->opts, b->tm, err);
+        int rc =
+            bullc__job_prepare_major(&pj, t->proto->major, j->name, j->data_json, t->defaults, j->opts, b->tm, err);
         if (rc) {
             b->jobs[i].status = rc;
             if (b->prefix_index) bullc__err_prefix(err, "job %zu: ", i);

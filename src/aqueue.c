@@ -21,10 +21,10 @@ typedef struct aq_call {
     const char **names; /* AQ_COUNTS: checked states, borrowed strings (bullc__states_check) */
     int nnames;
     bool defaults;
-    char *id; /* AQ_JOB */
+    char *id;                     /* AQ_JOB */
     const bullc__aq_ext *ext_ops; /* AQ_EXT: a call made elsewhere (aqueue_add.c) */
     void *ext;
-    int rc;   /* a failure decided before any reply, for the deferred callback */
+    int rc; /* a failure decided before any reply, for the deferred callback */
     bullc_error err;
     struct aq_call *next; /* in the waiting or the failed list */
 } aq_call;

@@ -287,8 +287,7 @@ static int copy_jobs(aq_add *a, const bullc_bulk_job *jobs, size_t n) {
     return 0;
 }
 
-static int add_new(bullc_aqueue *q, const bullc_bulk_job *jobs, size_t n, bool bulk, aq_add **out,
-                   bullc_error *err) {
+static int add_new(bullc_aqueue *q, const bullc_bulk_job *jobs, size_t n, bool bulk, aq_add **out, bullc_error *err) {
     if (bullc__aqueue_closing(q)) return bullc__err(err, BULLC_ECLOSED, "the queue handle was closed");
     aq_add *a = calloc(1, sizeof *a);
     int rc = !a ? BULLC_ENOMEM : copy_jobs(a, jobs, n);

@@ -620,9 +620,9 @@ Test(versions, async_getters_answer_once_when_redis_is_down_and_when_closed) {
 
 typedef struct {
     int calls, status;
-    char *id;         /* a single add's */
-    char **ids;       /* a bulk's, each job's */
-    int *statuses;    /* a bulk's, each job's */
+    char *id;      /* a single add's */
+    char **ids;    /* a bulk's, each job's */
+    int *statuses; /* a bulk's, each job's */
     size_t n;
 } added;
 
@@ -704,7 +704,8 @@ Test(versions, async_add_options_bulk_and_refusals_on_6x_and_5x) {
         cr_assert_eq(bullc_aqueue_add(aq, "x", "{\"a\":1}", bad, on_added, &none, &err), BULLC_EINVAL);
         cr_assert(strstr(err.message, "exceeds the limit"), "%s", err.message);
         cr_assert_eq(bullc_aqueue_add(aq, "x", "{not json", NULL, on_added, &none, &err), BULLC_EINVAL);
-        bullc_bulk_job badbulk[3] = {{"a", "{}", NULL, NULL, 0}, {"b", "{\"a\":1}", bad, NULL, 0}, {"c", "{}", NULL, NULL, 0}};
+        bullc_bulk_job badbulk[3] = {
+            {"a", "{}", NULL, NULL, 0}, {"b", "{\"a\":1}", bad, NULL, 0}, {"c", "{}", NULL, NULL, 0}};
         cr_assert_eq(bullc_aqueue_add_bulk(aq, badbulk, 3, on_bulk, &none, &err), BULLC_EINVAL);
         cr_assert(!strncmp(err.message, "job 1: ", 7), "%s", err.message);
         cr_assert(badbulk[1].status == BULLC_EINVAL && badbulk[0].status == 0);
@@ -759,8 +760,7 @@ Test(versions, async_add_options_bulk_and_refusals_on_6x_and_5x) {
         bullc_job_opts_free(shared);
         wait_added(&loop, &bulk, 1);
         cr_assert(bulk.calls == 1 && bulk.status == 0 && bulk.n == N);
-        for (int i = 1; i < N; i++)
-            cr_assert_eq(atoll(bulk.ids[i]), atoll(bulk.ids[i - 1]) + 1, "ids in order");
+        for (int i = 1; i < N; i++) cr_assert_eq(atoll(bulk.ids[i]), atoll(bulk.ids[i - 1]) + 1, "ids in order");
         cr_assert_eq(llen(c, prefix, "q", "wait"), N + 4, "plain, custom, once, tidy and the bulk");
         close_aqueue(&loop, aq);
         for (int i = 0; i < 8; i++) added_free(&a[i]);
