@@ -426,9 +426,10 @@ typedef struct bullc__conn {
      * connection is dropped once the replies still due are read, so the
      * next call finds the master. */
     bool demoted;
-    /* Through Sentinel: when the sentinels were last asked where the master
-     * is (CLOCK_MONOTONIC ms), see bullc__conn_ensure. */
-    int64_t sentinel_asked_ms;
+    /* Through Sentinel: when a reply was last read or the sentinels last
+     * asked (CLOCK_MONOTONIC ms); a call after a second or more of this
+     * idleness asks them again, see bullc__conn_ensure. */
+    int64_t active_ms;
 } bullc__conn;
 int bullc__conn_init(bullc__conn *c, const bullc_redis_opts *opts, bullc_error *err);
 void bullc__conn_close(bullc__conn *c);

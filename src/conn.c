@@ -195,13 +195,16 @@ static int64_t mono_ms(void) {
 /* Whether the sentinels still name the node this connection is on. A
  * synchronous connection has no loop to hear +switch-master on, and after a
  * SENTINEL FAILOVER the old master accepts writes (lost once it is demoted)
- * for seconds: so, at most once a second, the call that finds the
- * connection live asks the sentinels first. A sentinel that does not answer
- * keeps the connection (READONLY or a lost connection still move it). */
+ * for seconds: so a call that finds the connection live after a second or
+ * more without a reply asks the sentinels first. Only then: a busy producer
+ * would otherwise pay a sentinel round trip (or, with a dead sentinel, its
+ * connect timeout) every second on its own path, and it meets READONLY or
+ * the old master's close soon enough, which move it. A sentinel that does
+ * not answer keeps the connection. */
 static bool sentinel_moved(bullc__conn *c) {
     int64_t now = mono_ms();
-    if (now - c->sentinel_asked_ms < 1000) return false;
-    c->sentinel_asked_ms = now;
+    if (now - c->active_ms < 1000) return false;
+    c->active_ms = now; /* a call may ensure twice before its first reply */
     bullc_redis_opts t;
     if (bullc__redis_opts_copy(&t, c->opts)) return false;
     bool moved = !bullc__sentinel_resolve(&t, NULL) && (t.port != c->opts->port || strcmp(t.host, c->opts->host));
@@ -234,7 +237,7 @@ int bullc__conn_ensure(bullc__conn *c, bullc_error *err) {
     int64_t t0 = mono_ms();
     for (unsigned attempt = 1;; attempt++) {
         int rc = bullc__sentinel_resolve(c->opts, err);
-        c->sentinel_asked_ms = mono_ms();
+        c->active_ms = mono_ms();
         if (!rc) rc = bullc__cluster_resolve(c->opts, err);
         if (rc) return rc;
         rc = connect_once(c, err);
@@ -275,6 +278,7 @@ static int connect_once(bullc__conn *c, bullc_error *err) {
  * the next call connect where the master went. */
 static void got_reply(bullc__conn *c, const redisReply *r) {
     if (c->unread) c->unread--;
+    if (c->opts->nsentinels) c->active_ms = mono_ms();
     int cls = bullc__reply_class(r, c->opts);
     if (cls == BULLC__REPLY_READONLY ||
         (cls == BULLC__REPLY_MOVED && bullc__cluster_redirect(c->opts, r) == BULLC__CLUSTER_MOVED))
