@@ -51,11 +51,14 @@ const S = {
   // --only tls: the same redis-server over TCP and over TLS (run.sh gives it a TLS port and a
   // self-signed certificate: BENCH_TLS_URL, BENCH_TLS_CA); not in a default run
   tlsJobs: Number(opt('tls-jobs', smoke ? 200 : 20000)),
+  // --only cluster: 6 queues on a Redis Cluster of three masters (run.sh starts it: BENCH_CLUSTER_URL,
+  // BENCH_CLUSTER_PORTS) and on the one redis-server; not in a default run
+  clusterJobs: Number(opt('cluster-jobs', smoke ? 600 : 12000)),
   redisNice: Number(opt('redis-nice', 0)),
 };
 const nodeSide = path.join(__dirname, 'node_side.js');
 let manyQueues; // many_queues.js, made once the helpers below exist
-const named = ['manyq', 'tls']; // sections run only when --only names them
+const named = ['manyq', 'tls', 'cluster']; // sections run only when --only names them
 const want = w => (named.includes(w) ? S.only.includes(w) : !S.only.length || S.only.includes(w));
 // The environment of a program of the tls section: REDIS_URL and REDIS_TLS_CA (read by bullc's
 // bullc_redis_opts_from_env and by node_side.js) for TLS, the plain URL for TCP.
@@ -420,6 +423,122 @@ async function latency(round, side) {
   }
 }
 
+// ---- --only cluster ---------------------------------------------------------------
+
+// The same six queues on the one redis-server and on the cluster: hash-tagged names, two on each
+// master (a queue lives on its tag's slot). Bulk add: a producer process per queue, all at once;
+// processing: one bullc-worker process serving the six (c16 each) against a Node process per queue
+// (a Node Worker serves one queue), as the scaling rows do.
+const CLUSTER_CONC = 16;
+let clTargets = null;
+async function clusterTargets() {
+  if (clTargets) return clTargets;
+  const ports = (process.env.BENCH_CLUSTER_PORTS || '').split(',').filter(Boolean).map(Number);
+  if (ports.length !== 3) throw new Error('no cluster: run.sh --only cluster starts one (BENCH_CLUSTER_PORTS)');
+  const nodes = ports.map(port => new IORedis({ host: '127.0.0.1', port, maxRetriesPerRequest: null }));
+  const conn = new IORedis.Cluster(ports.map(port => ({ host: '127.0.0.1', port })),
+    { redisOptions: { maxRetriesPerRequest: null } });
+  // which master serves a slot, then two names per master
+  const owner = [];
+  for (const [from, to, [, port]] of await nodes[0].cluster('SLOTS')) owner.push([from, to, port]);
+  const per = new Map(ports.map(p => [p, []]));
+  for (let i = 0; [...per.values()].some(v => v.length < 2); i++) {
+    const name = `bench-{c${i}}`;
+    const slot = await nodes[0].cluster('KEYSLOT', `bull:${name}:wait`);
+    const port = owner.find(([a, b]) => slot >= a && slot <= b)[2];
+    if (per.get(port).length < 2) per.get(port).push(name);
+  }
+  const names = [...per.values()].flat();
+  log(`cluster queues: ${[...per].map(([p, n]) => `${n.join(' ')} on ${p}`).join(', ')}`);
+  clTargets = {
+    names,
+    single: { where: 'single', env: process.env, clients: [R], conn: R, pids: [S.redisPid] },
+    cluster: { where: 'cluster', env: { ...process.env, REDIS_URL: process.env.BENCH_CLUSTER_URL }, clients: nodes, conn },
+    close() { conn.disconnect(); for (const n of nodes) n.disconnect(); },
+  };
+  return clTargets;
+}
+async function sumOver(t, fn) {
+  let n = 0;
+  for (const c of t.clients) n += await fn(c);
+  return n;
+}
+const nodeCpu = async c => {
+  const i = parseInfo(await c.info('cpu'));
+  return Number(i.used_cpu_sys_main_thread ?? i.used_cpu_sys) + Number(i.used_cpu_user_main_thread ?? i.used_cpu_user);
+};
+const nodeBlocked = async c => (await c.client('LIST')).split('\n').filter(l => / flags=\S*b/.test(l)).length;
+
+async function clusterBulk(round, side, t, names) {
+  for (const c of t.clients) await c.flushall();
+  const per = Math.ceil(S.clusterJobs / names.length);
+  const cpu0 = await sumOver(t, nodeCpu);
+  const P = names.map(q => (side === 'node'
+    ? new Proc('node', [nodeSide, 'bulk', '--queue', q, '--count', per, '--batch', 1000], { env: t.env })
+    : new Proc(path.join(S.benchBin, 'bench_add'), ['--queue', q, '--mode', 'bulk', '--count', per, '--batch', 1000],
+      { env: t.env })));
+  const rs = [];
+  for (const p of P) rs.push((await p.done()).json());
+  const cpu1 = await sumOver(t, nodeCpu);
+  // the producers overlap (each times its own adds, not its start): their rates add up
+  const r = { jobs_per_s: rs.reduce((a, x) => a + x.jobs_per_s, 0), redis_cpu_us_per_job: ((cpu1 - cpu0) * 1e6) / (per * names.length) };
+  record(round, `cl-${t.where}`, side, 'bulk', 0, r);
+  log(`cluster bench, ${t.where} Redis: bulk add ${side}: ${r.jobs_per_s.toFixed(0)} jobs/s, Redis ${r.redis_cpu_us_per_job.toFixed(1)} µs/job`);
+}
+
+async function clusterProc(round, side, t, names) {
+  for (const c of t.clients) await c.flushall();
+  const Q = names.map(name => new Queue(name, { connection: t.conn }));
+  const W = [];
+  try {
+    for (const q of Q) await q.pause();
+    const per = Math.ceil(S.clusterJobs / names.length), total = per * names.length;
+    for (const name of names)
+      await run(path.join(S.benchBin, 'bench_add'), ['--queue', name, '--mode', 'fill', '--count', per], { env: t.env });
+    const blocked0 = await sumOver(t, nodeBlocked);
+    const errFile = path.join(S.out, 'logs', `cluster-${t.where}-${side}-r${round}.log`);
+    if (side === 'node')
+      for (const name of names)
+        W.push(new Proc('node', [nodeSide, 'worker', '--queue', name, '--concurrency', CLUSTER_CONC], { stderrFile: errFile, env: t.env }));
+    else
+      W.push(new Proc(path.join(S.bin, 'bullc-worker'), [...names.flatMap(n => ['--queue', n]), '--concurrency', CLUSTER_CONC,
+        '--builtin', 'noop', '--log-level', 'warn'], { stderrFile: errFile, env: t.env }));
+    for (let end = Date.now() + 30000; (await sumOver(t, nodeBlocked)) < blocked0 + names.length;) {
+      const gone = W.find(w => w.exit);
+      if (gone) throw new Error(`${gone.cmd} exited (${gone.exit.code ?? gone.exit.signal}); see ${errFile}`);
+      if (Date.now() > end) throw new Error('timed out waiting for the workers to block');
+      await sleep(20);
+    }
+    await sleep(500);
+    const cpu0 = await sumOver(t, nodeCpu);
+    const wcpu0 = W.reduce((a, w) => a + cpuSec(w.pid), 0);
+    const t0 = process.hrtime.bigint();
+    for (const q of Q) await q.resume();
+    // a queue's keys share its slot: one pipeline per queue (a cluster pipeline stays on one node)
+    const left = name => t.conn.pipeline(['wait', 'paused', 'active'].map(k => ['llen', `bull:${name}:${k}`])).exec();
+    for (const deadline = Date.now() + Math.max(120000, total * 20); ;) {
+      const res = (await Promise.all(names.map(left))).flat();
+      if (res.every(([e, v]) => !e && v === 0)) break;
+      if (Date.now() > deadline) throw new Error(`processing did not finish: ${JSON.stringify(res.map(x => x[1]))}`);
+      await sleep(5);
+    }
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu1 = await sumOver(t, nodeCpu);
+    const wcpu1 = W.reduce((a, w) => a + cpuSec(w.pid), 0);
+    let failed = 0;
+    for (const name of names) failed += await t.conn.zcard(`bull:${name}:failed`);
+    if (failed) throw new Error(`${failed} jobs failed (cluster ${t.where} ${side})`);
+    const r = { jobs_per_s: total / seconds, redis_cpu_us_per_job: ((cpu1 - cpu0) * 1e6) / total,
+      worker_cpu_us_per_job: ((wcpu1 - wcpu0) * 1e6) / total };
+    record(round, `cl-${t.where}`, side, 'noop', CLUSTER_CONC, r);
+    log(`cluster bench, ${t.where} Redis: processing ${side} 6 queues c${CLUSTER_CONC}: ${r.jobs_per_s.toFixed(0)} jobs/s, ` +
+      `Redis ${r.redis_cpu_us_per_job.toFixed(1)} µs/job (all masters), worker ${r.worker_cpu_us_per_job.toFixed(1)} µs/job`);
+  } finally {
+    for (const w of W) await w.stop();
+    for (const q of Q) await q.close();
+  }
+}
+
 // ---- summary ---------------------------------------------------------------------
 
 const median = v => {
@@ -538,6 +657,23 @@ function buildRows() {
     row(`${what}, plain TCP`, unit, better, ['tcp', 'node', v, c, key], ['tcp', 'bullc', v, c, key]);
     row(`${what}, TLS`, unit, better, ['tls', 'node', v, c, key], ['tls', 'bullc', v, c, key]);
     row(`${what}: TLS / TCP (each side's own)`, 'ratio', better, ['tls-ratio', 'node', v, c, key], ['tls-ratio', 'bullc', v, c, key]);
+  }
+  // --only cluster: the one redis-server and the cluster in the same round; each side's cluster / one
+  // Redis ratio (per round, as workload 'cl-ratio') is a row of its own
+  for (const [what, v, key, c] of [['6 queues: bulk add (batches of 1,000, a producer per queue at once)', 'bulk', 'jobs_per_s', 0],
+    [`6 queues: processing noop c${CLUSTER_CONC} each (bullc: 1 process; Node: 6)`, 'noop', 'jobs_per_s', CLUSTER_CONC],
+    ['6 queues: processing, worker CPU per job', 'noop', 'worker_cpu_us_per_job', CLUSTER_CONC],
+    ['6 queues: processing, Redis CPU per job (all masters)', 'noop', 'redis_cpu_us_per_job', CLUSTER_CONC]]) {
+    const unit = key === 'jobs_per_s' ? 'jobs/s' : 'µs', better = key === 'jobs_per_s' ? 'higher' : 'lower';
+    const at = (workload, side, r) => samples.find(x => x.round === r && x.workload === workload && x.side === side && x.variant === v && x.c === c && x.key === key);
+    for (const side of ['node', 'bullc'])
+      for (let r = 1; r <= S.rounds; r++) {
+        const [one, cl] = [at('cl-single', side, r), at('cl-cluster', side, r)];
+        if (one && cl && one.value && !at('cl-ratio', side, r)) samples.push({ round: r, workload: 'cl-ratio', side, variant: v, c, key, value: cl.value / one.value });
+      }
+    row(`${what}, one Redis`, unit, better, ['cl-single', 'node', v, c, key], ['cl-single', 'bullc', v, c, key]);
+    row(`${what}, cluster of 3 masters`, unit, better, ['cl-cluster', 'node', v, c, key], ['cl-cluster', 'bullc', v, c, key]);
+    row(`${what}: cluster / one Redis (each side's own)`, 'ratio', better, ['cl-ratio', 'node', v, c, key], ['cl-ratio', 'bullc', v, c, key]);
   }
   const nodeN = S.manyqNode[S.manyqNode.length - 1];
   for (const n of S.manyqBullc) {
@@ -690,6 +826,15 @@ async function main() {
         for (const side of ['node', 'bullc'])
           await step(`${workload} proc ${side} c8`, () => processing(round, side, 'noop', 8, S.tlsJobs, { workload, env }));
       }
+    if (want('cluster')) {
+      const T = await clusterTargets();
+      for (const where of ['single', 'cluster']) {
+        for (const side of ['node', 'bullc'])
+          await step(`cluster bench ${where} bulk ${side}`, () => clusterBulk(round, side, T[where], T.names));
+        for (const side of ['node', 'bullc'])
+          await step(`cluster bench ${where} proc ${side}`, () => clusterProc(round, side, T[where], T.names));
+      }
+    }
     if (S.scale && want('scale')) {
       for (const side of ['node', 'bullc'])
         await step(`scale x2 ${side}`, () => processing(round, side, 'noop', 64, S.procJobs, { procs: 2, workload: 'scale' }).then(() => relabel('noop', 'noop-x2')));
@@ -699,6 +844,7 @@ async function main() {
     }
   }
   info.loadavg_end = os.loadavg();
+  if (clTargets) clTargets.close();
   return report(info, errors);
 }
 

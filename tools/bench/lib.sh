@@ -106,7 +106,52 @@ bench_redis_start() {
   unset REDIS_HOST REDIS_PORT REDIS_PASSWORD REDIS_DB REDIS_USERNAME
 }
 
+# BENCH_CLUSTER (run.sh --only cluster): three more redis-servers (loopback, free ports, each with a
+# bus port of its own: port + 10000 may not exist), made one cluster of three masters with
+# `redis-cli --cluster create`. Sets cluster_pids and exports BENCH_CLUSTER_URL (redis+cluster://,
+# the three masters) and BENCH_CLUSTER_PORTS; stopped by bench_redis_stop. $1: the log files' prefix.
+cluster_pids=()
+bench_cluster_start() {
+  local prefix=$1 ports=() port bus d
+  for i in 1 2 3; do
+    port=$(bench_free_port)
+    bus=$(bench_free_port)
+    d=$redis_dir/cluster-$i
+    mkdir -p "$d"
+    ${BENCH_REDIS_NICE:+nice -n "$BENCH_REDIS_NICE"} redis-server --port "$port" --bind 127.0.0.1 --save '' \
+      --appendonly no --dir "$d" --daemonize no --logfile "$prefix-$i.log" --maxmemory-policy noeviction \
+      --cluster-enabled yes --cluster-port "$bus" --cluster-config-file nodes.conf &
+    cluster_pids+=($!)
+    ports+=("$port")
+  done
+  for port in "${ports[@]}"; do
+    for _ in $(seq 100); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+  done
+  redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >"$prefix-create.log" 2>&1 \
+    || die "redis-cli --cluster create failed (see $prefix-create.log)"
+  for port in "${ports[@]}"; do
+    for _ in $(seq 200); do
+      redis-cli -p "$port" cluster info 2>/dev/null | grep -q cluster_state:ok && break
+      sleep 0.05
+    done
+    redis-cli -p "$port" cluster info 2>/dev/null | grep -q cluster_state:ok || die "the cluster is not ok on port $port"
+  done
+  BENCH_CLUSTER_PORTS=$(IFS=,; echo "${ports[*]}")
+  BENCH_CLUSTER_URL=redis+cluster://$(printf '127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')
+  export BENCH_CLUSTER_PORTS BENCH_CLUSTER_URL
+}
+bench_free_port() {
+  node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
+}
+
 bench_redis_stop() {
+  local p
+  for p in "${cluster_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${cluster_pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  cluster_pids=()
   if [ -n "$redis_pid" ] && kill -0 "$redis_pid" 2>/dev/null; then
     kill "$redis_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$redis_pid" 2>/dev/null || break; sleep 0.1; done

@@ -12,7 +12,8 @@
 //   node node_side.js workers --queue - --queues-file FILE      (a noop Worker per queue named in FILE, as a
 //                                                  Node deployment serves many queues; until SIGTERM)
 //
-// Redis from REDIS_URL (rediss://: TLS, the CA from REDIS_TLS_CA). Node modules from NODE_PATH (compat-tests/node_modules).
+// Redis from REDIS_URL (rediss://: TLS, the CA from REDIS_TLS_CA; redis+cluster://: ioredis's
+// Cluster client). Node modules from NODE_PATH (compat-tests/node_modules).
 // Prints JSON lines on stdout ({"ready":true} for the workers).
 'use strict';
 
@@ -24,9 +25,18 @@ for (let i = 3; i < process.argv.length; i += 2) args[process.argv[i].replace(/^
 const queueName = args.queue;
 const count = Number(args.count || 1000);
 
-// rediss:// (bench.js --only tls): ioredis's TLS with REDIS_TLS_CA, as bullc reads them
+// rediss:// (bench.js --only tls): ioredis's TLS with REDIS_TLS_CA, as bullc reads them;
+// redis+cluster://host:port,... (--only cluster): ioredis's Cluster client on those seed nodes
 function connection() {
-  const u = new URL(process.env.REDIS_URL || 'redis://127.0.0.1:6379');
+  const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  if (url.startsWith('redis+cluster://')) {
+    const seeds = url.slice('redis+cluster://'.length).split(',').map(hp => {
+      const i = hp.lastIndexOf(':');
+      return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
+    });
+    return new (require('ioredis').Cluster)(seeds, { redisOptions: { maxRetriesPerRequest: null } });
+  }
+  const u = new URL(url);
   const tls = u.protocol === 'rediss:'
     ? { tls: { ca: require('node:fs').readFileSync(process.env.REDIS_TLS_CA), servername: u.hostname } } : {};
   return { host: u.hostname, port: Number(u.port || 6379), maxRetriesPerRequest: null, ...tls };
@@ -53,7 +63,8 @@ function summary(values) {
 const out = o => process.stdout.write(JSON.stringify(o) + '\n');
 
 async function producer() {
-  const queue = new Queue(queueName, { connection: connection() });
+  const conn = connection();
+  const queue = new Queue(queueName, { connection: conn });
   await queue.waitUntilReady();
   if (mode === 'bulk') {
     const batch = Number(args.batch || 1000);
@@ -94,6 +105,7 @@ async function producer() {
     out({ mode, count });
   }
   await queue.close();
+  if (conn.disconnect) conn.disconnect(); // a Cluster client of our own: BullMQ closes only what it made
 }
 
 async function worker() {

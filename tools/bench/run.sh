@@ -15,7 +15,9 @@
 #                   process serving many idle queues (--manyq-bullc 1000,5000 --manyq-node 1000
 #                   --manyq-jobs 300; tools/bench/many_queues.js); tls, bulk add and processing c8
 #                   over plain TCP and over TLS to the same redis-server (its TLS port has a
-#                   self-signed certificate made with openssl; --tls-jobs 20000)
+#                   self-signed certificate made with openssl; --tls-jobs 20000); cluster, bulk add
+#                   and processing over 6 queues on a Redis Cluster of three masters (started here,
+#                   free ports) and on the one redis-server (--cluster-jobs 12000)
 #   --no-scale      skip the scaling rows (2 worker processes, 4 queues)
 #   --concurrency LIST   processing concurrencies (1,8,64)
 #   --redis-nice N  run redis-server at nice N (full runs as root: -10; 0: as everything else): on
@@ -43,8 +45,11 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; pass+=(--smoke); shift ;;
     --update-docs) pass+=(--docs "$root/docs/performance.md"); shift ;;
     --redis-nice) export BENCH_REDIS_NICE=$2; pass+=(--redis-nice "$2"); shift 2 ;;
-    --only) case ,$2, in *,tls,*) export BENCH_TLS=1 ;; esac; pass+=(--only "$2"); shift 2 ;;
-    -h|--help) sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only)
+      case ,$2, in *,tls,*) export BENCH_TLS=1 ;; esac
+      case ,$2, in *,cluster,*) export BENCH_CLUSTER=1 ;; esac
+      pass+=(--only "$2"); shift 2 ;;
+    -h|--help) sed -n '3,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
@@ -74,6 +79,10 @@ trap bench_redis_stop EXIT
 trap 'exit 130' INT TERM
 bench_redis_start "$out/redis.log"
 say "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on 127.0.0.1:$redis_port (pid $redis_pid), results in $out"
+if [ -n "${BENCH_CLUSTER:-}" ]; then
+  bench_cluster_start "$out/cluster"
+  say "Redis Cluster of three masters on 127.0.0.1:{$BENCH_CLUSTER_PORTS}"
+fi
 
 export NODE_PATH=$nm
 BENCH_GIT=$(git -C "$root" describe --always --dirty 2>/dev/null || true)
