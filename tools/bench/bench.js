@@ -643,38 +643,31 @@ function buildRows() {
     row('4 queues c16 each (bullc: 1 process; Node: 4 workers in 4 processes)', 'jobs/s', 'higher', ['scale', 'node', 'queues4', 16, 'jobs_per_s'], ['scale', 'bullc', 'queues4', 16, 'jobs_per_s']);
     row('4 queues: Redis busy', '%', 'higher', ['scale', 'node', 'queues4', 16, 'redis_util'], ['scale', 'bullc', 'queues4', 16, 'redis_util']);
   }
-  // --only tls: TCP and TLS to the same server in the same round; each side's TLS/TCP ratio (per
-  // round, as a sample of workload 'tls-ratio') is a row of its own
-  for (const [what, v, key, c] of [['bulk add (batches of 1,000)', 'bulk', 'jobs_per_s', 0], ['processing noop c8', 'noop', 'jobs_per_s', 8],
-    ['processing c8: worker CPU per job', 'noop', 'worker_cpu_us_per_job', 8], ['processing c8: Redis CPU per job', 'noop', 'redis_cpu_us_per_job', 8]]) {
-    const unit = key === 'jobs_per_s' ? 'jobs/s' : 'µs', better = key === 'jobs_per_s' ? 'higher' : 'lower';
-    const at = (workload, side, r) => samples.find(x => x.round === r && x.workload === workload && x.side === side && x.variant === v && x.c === c && x.key === key);
-    for (const side of ['node', 'bullc'])
-      for (let r = 1; r <= S.rounds; r++) {
-        const [tcp, tls] = [at('tcp', side, r), at('tls', side, r)];
-        if (tcp && tls && tcp.value && !at('tls-ratio', side, r)) samples.push({ round: r, workload: 'tls-ratio', side, variant: v, c, key, value: tls.value / tcp.value });
-      }
-    row(`${what}, plain TCP`, unit, better, ['tcp', 'node', v, c, key], ['tcp', 'bullc', v, c, key]);
-    row(`${what}, TLS`, unit, better, ['tls', 'node', v, c, key], ['tls', 'bullc', v, c, key]);
-    row(`${what}: TLS / TCP (each side's own)`, 'ratio', better, ['tls-ratio', 'node', v, c, key], ['tls-ratio', 'bullc', v, c, key]);
-  }
-  // --only cluster: the one redis-server and the cluster in the same round; each side's cluster / one
-  // Redis ratio (per round, as workload 'cl-ratio') is a row of its own
-  for (const [what, v, key, c] of [['6 queues: bulk add (batches of 1,000, a producer per queue at once)', 'bulk', 'jobs_per_s', 0],
+  // Sections that run each workload two ways in the same round (--only tls: plain TCP, then TLS to the
+  // same server; --only cluster: the one redis-server, then the cluster): a row for each way, and each
+  // side's other / base ratio, per round (as samples of workload `ratio`), as a row of its own
+  const paired = (specs, [base, baseText], [other, otherText], ratio, ratioText) => {
+    for (const [what, v, key, c] of specs) {
+      const unit = key === 'jobs_per_s' ? 'jobs/s' : 'µs', better = key === 'jobs_per_s' ? 'higher' : 'lower';
+      const at = (workload, side, r) => samples.find(x => x.round === r && x.workload === workload && x.side === side && x.variant === v && x.c === c && x.key === key);
+      for (const side of ['node', 'bullc'])
+        for (let r = 1; r <= S.rounds; r++) {
+          const [b, o] = [at(base, side, r), at(other, side, r)];
+          if (b && o && b.value && !at(ratio, side, r)) samples.push({ round: r, workload: ratio, side, variant: v, c, key, value: o.value / b.value });
+        }
+      row(`${what}, ${baseText}`, unit, better, [base, 'node', v, c, key], [base, 'bullc', v, c, key]);
+      row(`${what}, ${otherText}`, unit, better, [other, 'node', v, c, key], [other, 'bullc', v, c, key]);
+      row(`${what}: ${ratioText} (each side's own)`, 'ratio', better, [ratio, 'node', v, c, key], [ratio, 'bullc', v, c, key]);
+    }
+  };
+  paired([['bulk add (batches of 1,000)', 'bulk', 'jobs_per_s', 0], ['processing noop c8', 'noop', 'jobs_per_s', 8],
+    ['processing c8: worker CPU per job', 'noop', 'worker_cpu_us_per_job', 8], ['processing c8: Redis CPU per job', 'noop', 'redis_cpu_us_per_job', 8]],
+  ['tcp', 'plain TCP'], ['tls', 'TLS'], 'tls-ratio', 'TLS / TCP');
+  paired([['6 queues: bulk add (batches of 1,000, a producer per queue at once)', 'bulk', 'jobs_per_s', 0],
     [`6 queues: processing noop c${CLUSTER_CONC} each (bullc: 1 process; Node: 6)`, 'noop', 'jobs_per_s', CLUSTER_CONC],
     ['6 queues: processing, worker CPU per job', 'noop', 'worker_cpu_us_per_job', CLUSTER_CONC],
-    ['6 queues: processing, Redis CPU per job (all masters)', 'noop', 'redis_cpu_us_per_job', CLUSTER_CONC]]) {
-    const unit = key === 'jobs_per_s' ? 'jobs/s' : 'µs', better = key === 'jobs_per_s' ? 'higher' : 'lower';
-    const at = (workload, side, r) => samples.find(x => x.round === r && x.workload === workload && x.side === side && x.variant === v && x.c === c && x.key === key);
-    for (const side of ['node', 'bullc'])
-      for (let r = 1; r <= S.rounds; r++) {
-        const [one, cl] = [at('cl-single', side, r), at('cl-cluster', side, r)];
-        if (one && cl && one.value && !at('cl-ratio', side, r)) samples.push({ round: r, workload: 'cl-ratio', side, variant: v, c, key, value: cl.value / one.value });
-      }
-    row(`${what}, one Redis`, unit, better, ['cl-single', 'node', v, c, key], ['cl-single', 'bullc', v, c, key]);
-    row(`${what}, cluster of 3 masters`, unit, better, ['cl-cluster', 'node', v, c, key], ['cl-cluster', 'bullc', v, c, key]);
-    row(`${what}: cluster / one Redis (each side's own)`, 'ratio', better, ['cl-ratio', 'node', v, c, key], ['cl-ratio', 'bullc', v, c, key]);
-  }
+    ['6 queues: processing, Redis CPU per job (all masters)', 'noop', 'redis_cpu_us_per_job', CLUSTER_CONC]],
+  ['cl-single', 'one Redis'], ['cl-cluster', 'cluster of 3 masters'], 'cl-ratio', 'cluster / one Redis');
   const nodeN = S.manyqNode[S.manyqNode.length - 1];
   for (const n of S.manyqBullc) {
     const sel = (side, k) => [['manyq', side, `q${side === 'node' ? nodeN : n}`, 1, k]];
