@@ -11,8 +11,9 @@
  * off the pending set with sigtimedwait before the mask is restored, as
  * libpq and libcurl do. A SIGPIPE already pending before (the caller had it
  * blocked) is left pending: it is not ours to consume. Cost: two
- * pthread_sigmask calls per write (one write per loop iteration in the
- * worker), and sigpending/sigtimedwait only after a failed write. */
+ * pthread_sigmask calls per write, and sigpending/sigtimedwait only after a
+ * failed write. The asynchronous connections write a connected plain socket
+ * themselves, with send(MSG_NOSIGNAL), and skip this (uv_redis.c). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>

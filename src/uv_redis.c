@@ -34,20 +34,56 @@ typedef struct uv_events {
     bool write_wanted;
 } uv_events;
 
-/* hiredis writes with write(): SIGPIPE is kept from the process around it
- * (sigpipe.c). A failed write frees the context, running its callbacks, and
- * ev_cleanup clears p->context: that, or an error left on the context, is
- * the failure. */
+/* A failed write frees the context, running its callbacks, and ev_cleanup
+ * clears p->context: that, or an error left on the context, is the failure. */
 static void tls_write(uv_events *p);
+static bool plain_write(uv_events *p);
+static void ev_set(uv_events *p, int events);
 static void handle_write(uv_events *p) {
     if (p->tls_opts) {
         tls_write(p);
         return;
     }
+    if (plain_write(p)) return;
+    /* hiredis writes with write(): SIGPIPE is kept from the process around
+     * it (sigpipe.c) */
     bullc__sigpipe g;
     bullc__sigpipe_block(&g);
     redisAsyncHandleWrite(p->context);
     bullc__sigpipe_unblock(&g, !p->context || p->context->err);
+}
+
+/* A connected plain socket's output, written here rather than by hiredis:
+ * send() with MSG_NOSIGNAL cannot raise SIGPIPE, so the two signal-mask
+ * calls sigpipe.c wraps around hiredis's write() are saved on every write
+ * (one per job at concurrency 1, where each system call is on the job's
+ * round trip). The buffer is hiredis's own, consumed as hiredis would.
+ * False: not handled here (not connected yet, or no MSG_NOSIGNAL). */
+static bool plain_write(uv_events *p) {
+#ifdef MSG_NOSIGNAL
+    redisAsyncContext *ac = p->context;
+    if (!bullc__hiredis_is_connected(ac)) return false; /* the connect is detected by hiredis */
+    size_t len;
+    const char *ob;
+    while ((ob = bullc__hiredis_out(&ac->c, &len)), len) {
+        ssize_t n = send(ac->c.fd, ob, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_set(p, p->events | UV_WRITABLE | UV_READABLE);
+            return true;
+        }
+        if (n < 0) {
+            bullc__hiredis_fail(ac, strerror(errno)); /* as hiredis words it */
+            return true;
+        }
+        bullc__hiredis_out_consumed(&ac->c, (size_t)n);
+    }
+    ev_set(p, (p->events & ~UV_WRITABLE) | UV_READABLE);
+    return true;
+#else
+    (void)p;
+    return false;
+#endif
 }
 
 static void tls_poll(uv_events *p, int status, int events);

@@ -72,12 +72,14 @@ bench_node_modules() {
 }
 
 # A private redis-server: loopback, a free port, no persistence (and a TLS
-# port with BENCH_TLS). Sets redis_pid, redis_port and REDIS_URL; stopped by bench_redis_stop (the
+# port with BENCH_TLS; BENCH_REDIS_PORT picks the port, for a machine whose users keep to port ranges).
+# Sets redis_pid, redis_port and REDIS_URL; stopped by bench_redis_stop (the
 # callers' EXIT trap). $1: its log file.
 redis_pid=
 bench_redis_start() {
   local logfile=$1
-  redis_port=$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+  redis_port=${BENCH_REDIS_PORT:-}
+  [ -n "$redis_port" ] || redis_port=$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
   redis_dir=$(mktemp -d "${TMPDIR:-/tmp}/bullc-bench-redis.XXXXXX")
   # BENCH_REDIS_NICE (run.sh --redis-nice N): Redis's scheduling priority, so
   # that other load on a shared machine takes less of its core
