@@ -29,8 +29,8 @@
 #   --update-docs   write the run's table into docs/performance.md (between its bench:results
 #                   markers), the one place the docs give these figures (not with --smoke)
 #
-# It starts its own redis-server (loopback, a free port, no persistence) and
-# stops it on exit; REDIS_URL is ignored.
+# It starts its own redis-server (loopback, a free port or BENCH_REDIS_PORT, no
+# persistence) and stops it on exit; REDIS_URL is ignored.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
