@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* bullc-socket-client: a WebSocket feed into a BullMQ queue. This file puts
  * the pieces together: settings, the Redis handle and job options, the
- * producer thread, the socket, signals, the stats line and the exit code.
+ * producer, the socket, signals, the stats line and the exit code, all on
+ * one libuv loop.
  *
  * Shutdown (SIGINT/SIGTERM): the socket is closed with a close frame, then
  * the producer adds what is left in the buffer; the process exits 0 once the
@@ -22,10 +23,10 @@ static struct {
     uv_loop_t loop;
     sc_buffer buf;
     sc_producer producer;
-    uv_async_t producer_done;
+    bullc_aqueue *queue;
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_timer_t stats, flush, finish;
-    bool shutting_down, ws_stopped, abandoned, finished;
+    bool shutting_down, ws_stopped, abandoned, finished, loop_open;
     int64_t shutdown_started;
 } app;
 
@@ -52,12 +53,11 @@ static void finish(void) {
     if (app.finished) return;
     app.finished = true;
     sc_ws_destroy();
-    pthread_mutex_lock(&app.buf.mu);
-    app.producer.done_closed = true;
-    pthread_mutex_unlock(&app.buf.mu);
-    uv_handle_t *hs[] = {(uv_handle_t *)&app.producer_done, (uv_handle_t *)&app.sig_int, (uv_handle_t *)&app.sig_term,
-                         (uv_handle_t *)&app.sig_hup,       (uv_handle_t *)&app.stats,   (uv_handle_t *)&app.flush,
-                         (uv_handle_t *)&app.finish};
+    sc_producer_stop(&app.producer);
+    /* an add still in flight (abandoned) is answered now, as cancelled */
+    if (app.queue) bullc_aqueue_close(app.queue, NULL, NULL);
+    uv_handle_t *hs[] = {(uv_handle_t *)&app.sig_int, (uv_handle_t *)&app.sig_term, (uv_handle_t *)&app.sig_hup,
+                         (uv_handle_t *)&app.stats,   (uv_handle_t *)&app.flush,    (uv_handle_t *)&app.finish};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i])) uv_close(hs[i], NULL);
 }
@@ -71,11 +71,7 @@ static void on_finish_timer(uv_timer_t *t) {
     maybe_finish();
 }
 
-static void on_producer_done(uv_async_t *a) {
-    (void)a;
-    app.producer.finished = true;
-    maybe_finish();
-}
+static void on_producer_finished(void) { maybe_finish(); }
 
 static void on_ws_stopped(void) {
     app.ws_stopped = true;
@@ -132,6 +128,36 @@ static int instance_id(char *out, size_t size) {
     }
     snprintf(out, size, "%016llx", (unsigned long long)r);
     return 0;
+}
+
+typedef struct check {
+    bool done;
+    int status;
+    bullc_error err;
+} check;
+
+static void on_checked(bullc_aqueue *aq, int status, const char *json, const bullc_error *err, void *data) {
+    check *c = data;
+    (void)aq;
+    (void)json;
+    c->done = true;
+    c->status = status;
+    if (status) c->err = *err;
+}
+
+/* Redis at start, before the socket: the connection's hand-shake and the
+ * queue's major, through a read of the queue, on the loop. */
+static int check_redis(bullc_error *err) {
+    const char *waiting[] = {"waiting"};
+    check c = {0};
+    int rc = bullc_aqueue_get_job_counts(app.queue, waiting, 1, on_checked, &c);
+    if (rc) {
+        snprintf(err->message, sizeof err->message, "%s", bullc_strerror(rc));
+        return rc;
+    }
+    while (!c.done) uv_run(&app.loop, UV_RUN_ONCE);
+    if (c.status) *err = c.err;
+    return c.status;
 }
 
 /* Redis settings: defaults, then the environment, then --redis. */
@@ -205,7 +231,6 @@ int main(int argc, char **argv) {
 
     bullc_redis_opts *ro = NULL;
     bullc_job_opts *jo = NULL;
-    bullc_queue *queue = NULL;
     bullc_error err = {0};
     int exit_code = SC_EXIT_OK;
     if ((rc = redis_opts(&ro)) || (rc = job_opts(&jo))) {
@@ -215,9 +240,11 @@ int main(int argc, char **argv) {
     bullc_queue_opts *qo = NULL;
     if (!(rc = bullc_queue_opts_new(&qo)) && !(rc = bullc_queue_opts_set_redis(qo, ro)) &&
         !(rc = bullc_queue_opts_set_prefix(qo, app.cfg.prefix)) &&
-        !(rc = bullc_queue_opts_set_bullmq_version(qo, app.cfg.bullmq_version)))
-        rc = bullc_queue_new(&queue, app.cfg.queue, qo, &err);
-    else
+        !(rc = bullc_queue_opts_set_bullmq_version(qo, app.cfg.bullmq_version)) &&
+        !(rc = uv_loop_init(&app.loop) ? BULLC_ENOMEM : 0)) {
+        app.loop_open = true;
+        rc = bullc_aqueue_new(&app.queue, &app.loop, app.cfg.queue, qo, &err);
+    } else
         snprintf(err.message, sizeof err.message, "%s", bullc_strerror(rc));
     bullc_queue_opts_free(qo);
     if (rc) {
@@ -228,15 +255,15 @@ int main(int argc, char **argv) {
     char where[256], *opts_json = bullc_job_opts_to_json(jo);
     bullc_redis_opts_describe(ro, where, sizeof where);
     TLOG(TLOG_INFO, "start", TLOG_S("version", bullc_version()), TLOG_S("url", app.cfg.url.display),
-         TLOG_S("provider", app.cfg.provider), TLOG_S("redis", where), TLOG_S("prefix", bullc_queue_prefix(queue)),
-         TLOG_S("queue", app.cfg.queue), TLOG_S("job_name", app.cfg.job_name), TLOG_S("job_opts", opts_json),
-         TLOG_I("buffer", app.cfg.buffer_size), TLOG_I("max_message_bytes", app.cfg.max_message_bytes),
-         TLOG_I("dedup_ttl_ms", app.cfg.dedup_ttl_ms));
+         TLOG_S("provider", app.cfg.provider), TLOG_S("redis", where),
+         TLOG_S("prefix", app.cfg.prefix ? app.cfg.prefix : "bull"), TLOG_S("queue", app.cfg.queue),
+         TLOG_S("job_name", app.cfg.job_name), TLOG_S("job_opts", opts_json), TLOG_I("buffer", app.cfg.buffer_size),
+         TLOG_I("max_message_bytes", app.cfg.max_message_bytes), TLOG_I("dedup_ttl_ms", app.cfg.dedup_ttl_ms));
     bullc_free(opts_json);
 
     /* Redis at start: a refused password or database will not fix itself;
      * an absent Redis may come back, and the buffer covers it meanwhile. */
-    rc = bullc_queue_ping(queue, &err);
+    rc = check_redis(&err);
     atomic_store(&sc_st.redis_up, rc == 0);
     if (rc == BULLC_EVERSION) {
         TLOG(TLOG_ERROR, "redis", TLOG_S("msg", "BullMQ major conflict"), TLOG_S("code", bullc_err_name(rc)),
@@ -264,8 +291,6 @@ int main(int argc, char **argv) {
         exit_code = SC_EXIT_FAIL;
         goto out;
     }
-    uv_loop_init(&app.loop);
-    uv_async_init(&app.loop, &app.producer_done, on_producer_done);
     uv_timer_init(&app.loop, &app.stats);
     uv_timer_init(&app.loop, &app.flush);
     uv_timer_init(&app.loop, &app.finish);
@@ -278,13 +303,14 @@ int main(int argc, char **argv) {
     if (app.cfg.stats_interval_ms > 0)
         uv_timer_start(&app.stats, on_stats, (uint64_t)app.cfg.stats_interval_ms, (uint64_t)app.cfg.stats_interval_ms);
 
-    app.producer = (sc_producer){.buf = &app.buf,
-                                 .queue = queue,
+    app.producer = (sc_producer){.loop = &app.loop,
+                                 .buf = &app.buf,
+                                 .queue = app.queue,
                                  .opts = jo,
                                  .job_name = app.cfg.job_name,
                                  .batch = app.cfg.batch,
                                  .dedup_ttl_ms = app.cfg.dedup_ttl_ms,
-                                 .done = &app.producer_done};
+                                 .on_finished = on_producer_finished};
     snprintf(app.producer.instance, sizeof app.producer.instance, "%s", instance);
     if (sc_producer_start(&app.producer) || sc_ws_start(&app.loop, &app.cfg, &app.buf, on_ws_stopped)) {
         TLOG(TLOG_ERROR, "start", TLOG_S("msg", "cannot start (see above)"));
@@ -300,16 +326,15 @@ int main(int argc, char **argv) {
          TLOG_I("shutdown_ms", app.shutdown_started ? tlog_mono_ms() - app.shutdown_started : 0), SC_COUNTERS);
     if ((rc = uv_loop_close(&app.loop)))
         TLOG(TLOG_WARN, "loop", TLOG_S("msg", "the loop did not close clean"), TLOG_S("error", uv_strerror(rc)));
-    if (app.producer.started && !app.producer.finished) {
-        /* abandoned in the middle of a Redis call: the thread still uses the
-         * queue handle and the buffer, so both stay; exit ends it */
-        tlog_close();
-        exit(exit_code);
-    }
-    if (app.producer.started) pthread_join(app.producer.thread, NULL);
+    app.loop_open = false;
     sc_buffer_destroy(&app.buf);
 out:
-    bullc_queue_free(queue);
+    if (app.loop_open) { /* a stop at start: the queue's handles close before the loop goes */
+        if (app.queue) bullc_aqueue_close(app.queue, NULL, NULL);
+        uv_run(&app.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&app.loop);
+    }
+    bullc_aqueue_free(app.queue);
     bullc_job_opts_free(jo);
     bullc_redis_opts_free(ro);
     sc_config_free(&app.cfg);

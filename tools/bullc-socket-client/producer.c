@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The Redis side: a thread that adds the buffer's entries as game_data jobs,
- * oldest first, in atomic batches (bullc_queue_add_bulk: MULTI/EXEC, so a
- * batch is written whole or not at all). A batch that fails is retried, the
+/* The Redis side, on the loop: it adds the buffer's entries as game_data
+ * jobs, oldest first, in atomic batches (bullc_aqueue_add_bulk: MULTI/EXEC,
+ * so a batch is written whole or not at all), one batch in flight at a time. A batch that fails is retried, the
  * same entries in the same order, until Redis takes it; only then are they
  * removed from the buffer. So jobs are added in arrival order, and nothing
  * is lost while Redis is down or restarting (the buffer holds it).
@@ -9,8 +9,9 @@
  * One window is ambiguous: when the connection breaks after the batch was
  * sent and before its reply came back (a kill -9 of Redis lands there often
  * with appendfsync always: the reply waits for the fsync), Redis may or may
- * not have written the batch, and bullc's API has no way to ask (no job
- * lookup; Node's job ids must stay the queue's counter, so no custom ids).
+ * not have written the batch (bullc_aqueue_add_bulk says so and never sends
+ * it again itself), and there is no way to ask (no job lookup; Node's job
+ * ids must stay the queue's counter, so no custom ids).
  * So each job carries a BullMQ deduplication id, "<instance>:<serial>", with
  * a TTL (--dedup-ttl): the retry of a batch that was written adds nothing
  * (the add script finds the id and returns the job that has it). With
@@ -60,116 +61,163 @@ static const bullc_job_opts *job_opts(const sc_producer *p, bullc_job_opts **per
     return per_job[k];
 }
 
-static void *run(void *arg) {
-    sc_producer *p = arg;
-    sc_entry **entries = calloc(p->batch, sizeof *entries);
-    bullc_bulk_job *jobs = calloc(p->batch, sizeof *jobs);
-    size_t *slot = calloc(p->batch, sizeof *slot); /* jobs[k] is entries[slot[k]] */
-    bullc_job_opts **per_job = p->dedup_ttl_ms > 0 ? per_job_opts(p) : NULL;
-    int64_t retry_ms = RETRY_MIN_MS, failing_since = 0, last_report = 0;
-    uint64_t failures = 0;
-    bool ok = entries && jobs && slot && (per_job || p->dedup_ttl_ms <= 0);
-    if (!ok) {
-        TLOG(TLOG_ERROR, "producer", TLOG_S("msg", "out of memory: nothing will be added to Redis"));
-        sc_buffer_abandon(p->buf);
+static void kick(sc_producer *p);
+
+static void on_retry(uv_timer_t *t) { kick(t->data); }
+
+/* Redis is down, restarting (LOADING), read-only, out of memory...: keep
+ * the batch and try again after a pause. */
+static void failed(sc_producer *p, int rc, const char *message) {
+    atomic_fetch_add(&sc_st.redis_failures, 1);
+    p->failures++;
+    int64_t now = tlog_mono_ms();
+    if (!p->failing_since || now - p->last_report >= OUTAGE_LOG_MS) {
+        TLOG(TLOG_WARN, p->failing_since ? "redis_still_down" : "redis_down",
+             TLOG_S("msg", is_outage(rc) ? "Redis is unreachable; messages wait in the buffer"
+                                         : "Redis refused the batch; it will be retried"),
+             TLOG_S("code", bullc_err_name(rc)), TLOG_S("error", message), TLOG_I("buffered", sc_buffer_count(p->buf)));
+        p->last_report = now;
+        if (!p->failing_since) p->failing_since = now;
     }
-    while (ok && !sc_buffer_finished(p->buf)) {
-        size_t n = sc_buffer_peek(p->buf, entries, p->batch, 1000);
-        if (!n) continue;
-        size_t k = 0, used = 0; /* jobs made from entries[0, used) */
-        for (; used < n; used++) {
-            if (entries[used]->rejected) continue;
-            const bullc_job_opts *o = job_opts(p, per_job, k, entries[used]->serial);
-            if (!o) break; /* out of memory: a smaller batch */
-            jobs[k] = (bullc_bulk_job){p->job_name, entries[used]->data, o, NULL, 0};
-            slot[k++] = used;
-        }
-        if (!used) {
-            sc_buffer_sleep(p->buf, RETRY_MAX_MS);
-            continue;
-        }
-        n = used;
-        bullc_error err = {0};
-        int rc = k ? bullc_queue_add_bulk(p->queue, jobs, k, &err) : 0;
-        if (rc == 0) {
-            size_t existing = 0, recovered = 0;
-            for (size_t i = 0; i < k; i++) {
-                existing += jobs[i].status == 1;
-                /* 2: added although its deduplication key named another job
-                 * (a stale key BullMQ recovered): our keys have a TTL, so
-                 * this should not happen; if it does, it may be a double */
-                recovered += jobs[i].status == 2;
-                bullc_free(jobs[i].id);
-            }
-            if (recovered)
-                TLOG(TLOG_WARN, "dedup_key_recovered",
-                     TLOG_S("msg", "jobs added over a deduplication key that named another job"),
-                     TLOG_I("jobs", recovered));
-            sc_buffer_pop(p->buf, n);
-            atomic_fetch_add(&sc_st.added, k - existing);
-            if (existing) {
-                /* the retry of a batch Redis had written before the
-                 * connection broke: its deduplication ids kept it single */
-                atomic_fetch_add(&sc_st.deduplicated, existing);
-                TLOG(TLOG_INFO, "deduplicated", TLOG_S("msg", "jobs already in Redis were not added twice"),
-                     TLOG_I("jobs", existing));
-            }
-            if (failing_since) {
-                TLOG(TLOG_INFO, "redis_up", TLOG_S("msg", "Redis takes jobs again"),
-                     TLOG_I("outage_ms", tlog_mono_ms() - failing_since), TLOG_I("failed_attempts", failures),
-                     TLOG_I("buffered", sc_buffer_count(p->buf)));
-                failing_since = 0;
-                failures = 0;
-            }
-            atomic_store(&sc_st.redis_up, true);
-            retry_ms = RETRY_MIN_MS;
-            continue;
-        }
-        if (rc == BULLC_EINVAL) {
-            /* bullc refused one job (the batch wrote nothing): drop that one
-             * and send the rest again */
-            size_t i = slot[refused_index(err.message, k)];
-            entries[i]->rejected = true;
-            atomic_fetch_add(&sc_st.rejected, 1);
-            TLOG(TLOG_ERROR, "rejected", TLOG_S("msg", "bullc refused a job; it is dropped"),
-                 TLOG_S("error", err.message));
-            continue;
-        }
-        /* Redis is down, restarting (LOADING), read-only, out of memory...:
-         * keep the batch and try again */
-        atomic_fetch_add(&sc_st.redis_failures, 1);
-        failures++;
-        int64_t now = tlog_mono_ms();
-        if (!failing_since || now - last_report >= OUTAGE_LOG_MS) {
-            TLOG(TLOG_WARN, failing_since ? "redis_still_down" : "redis_down",
-                 TLOG_S("msg", is_outage(rc) ? "Redis is unreachable; messages wait in the buffer"
-                                             : "Redis refused the batch; it will be retried"),
-                 TLOG_S("code", bullc_err_name(rc)), TLOG_S("error", err.message),
-                 TLOG_I("buffered", sc_buffer_count(p->buf)));
-            last_report = now;
-            if (!failing_since) failing_since = now;
-        }
-        atomic_store(&sc_st.redis_up, false);
-        if (sc_buffer_sleep(p->buf, retry_ms)) break;
-        retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
-    }
-    for (size_t i = 0; per_job && i < p->batch; i++) bullc_job_opts_free(per_job[i]);
-    free(per_job);
-    free(entries);
-    free(jobs);
-    free(slot);
-    /* the main thread closes the async when it gives up on us (abandon):
-     * then the loop may be gone, so the check and the send are under the
-     * lock the main thread takes to close it */
-    pthread_mutex_lock(&p->buf->mu);
-    if (!p->done_closed) uv_async_send(p->done);
-    pthread_mutex_unlock(&p->buf->mu);
-    return NULL;
+    atomic_store(&sc_st.redis_up, false);
+    uv_timer_start(&p->retry, on_retry, (uint64_t)p->retry_ms, 0);
+    p->retry_ms = p->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : p->retry_ms * 2;
 }
 
+/* bullc refused one job (the batch wrote nothing): drop that one; the rest
+ * goes again. */
+static void refused(sc_producer *p, const char *message, size_t k) {
+    size_t i = p->slot[refused_index(message, k)];
+    p->entries[i]->rejected = true;
+    atomic_fetch_add(&sc_st.rejected, 1);
+    TLOG(TLOG_ERROR, "rejected", TLOG_S("msg", "bullc refused a job; it is dropped"), TLOG_S("error", message));
+}
+
+static void added(sc_producer *p, const bullc_bulk_job *jobs, size_t k) {
+    size_t existing = 0, recovered = 0;
+    for (size_t i = 0; i < k; i++) {
+        existing += jobs[i].status == 1;
+        /* 2: added although its deduplication key named another job (a
+         * stale key BullMQ recovered): our keys have a TTL, so this should
+         * not happen; if it does, it may be a double */
+        recovered += jobs[i].status == 2;
+    }
+    if (recovered)
+        TLOG(TLOG_WARN, "dedup_key_recovered",
+             TLOG_S("msg", "jobs added over a deduplication key that named another job"), TLOG_I("jobs", recovered));
+    sc_buffer_pop(p->buf, p->taken);
+    atomic_fetch_add(&sc_st.added, k - existing);
+    if (existing) {
+        /* the retry of a batch Redis had written before the connection
+         * broke: its deduplication ids kept it single */
+        atomic_fetch_add(&sc_st.deduplicated, existing);
+        TLOG(TLOG_INFO, "deduplicated", TLOG_S("msg", "jobs already in Redis were not added twice"),
+             TLOG_I("jobs", existing));
+    }
+    if (p->failing_since) {
+        TLOG(TLOG_INFO, "redis_up", TLOG_S("msg", "Redis takes jobs again"),
+             TLOG_I("outage_ms", tlog_mono_ms() - p->failing_since), TLOG_I("failed_attempts", p->failures),
+             TLOG_I("buffered", sc_buffer_count(p->buf)));
+        p->failing_since = 0;
+        p->failures = 0;
+    }
+    atomic_store(&sc_st.redis_up, true);
+    p->retry_ms = RETRY_MIN_MS;
+}
+
+static void on_added(bullc_aqueue *aq, int status, const bullc_bulk_job *jobs, size_t k, const bullc_error *err,
+                     void *data) {
+    sc_producer *p = data;
+    (void)aq;
+    p->in_flight = false;
+    if (p->stopped) return; /* the close answered it: what it held stays counted as buffered */
+    if (status == 0)
+        added(p, jobs, k);
+    else if (status == BULLC_EINVAL)
+        refused(p, err->message, k);
+    else {
+        failed(p, status, err->message);
+        return;
+    }
+    kick(p);
+}
+
+/* Sends the next batch when none is in flight and no retry is waiting. */
+static void kick(sc_producer *p) {
+    while (!p->stopped && !p->in_flight && !uv_is_active((uv_handle_t *)&p->retry)) {
+        if (sc_buffer_finished(p->buf)) {
+            if (!p->finished) {
+                p->finished = true;
+                p->on_finished();
+            }
+            return;
+        }
+        size_t n = sc_buffer_peek(p->buf, p->entries, p->batch);
+        if (!n) return;
+        size_t k = 0, used = 0; /* jobs made from entries[0, used) */
+        for (; used < n; used++) {
+            if (p->entries[used]->rejected) continue;
+            const bullc_job_opts *o = job_opts(p, p->per_job, k, p->entries[used]->serial);
+            if (!o) break; /* out of memory: a smaller batch */
+            p->jobs[k] = (bullc_bulk_job){p->job_name, p->entries[used]->data, o, NULL, 0};
+            p->slot[k++] = used;
+        }
+        if (!used) {
+            uv_timer_start(&p->retry, on_retry, RETRY_MAX_MS, 0);
+            return;
+        }
+        p->taken = used;
+        if (!k) { /* every one of them refused */
+            sc_buffer_pop(p->buf, used);
+            continue;
+        }
+        bullc_error err = {0};
+        int rc = bullc_aqueue_add_bulk(p->queue, p->jobs, k, on_added, p, &err);
+        if (!rc) {
+            p->in_flight = true;
+            return;
+        }
+        if (rc == BULLC_EINVAL)
+            refused(p, err.message, k);
+        else
+            failed(p, rc, err.message);
+    }
+}
+
+static void kick_cb(void *arg) { kick(arg); }
+
 int sc_producer_start(sc_producer *p) {
-    int rc = pthread_create(&p->thread, NULL, run, p);
-    if (rc) return -rc;
+    p->entries = calloc(p->batch, sizeof *p->entries);
+    p->jobs = calloc(p->batch, sizeof *p->jobs);
+    p->slot = calloc(p->batch, sizeof *p->slot);
+    p->per_job = p->dedup_ttl_ms > 0 ? per_job_opts(p) : NULL;
+    p->retry_ms = RETRY_MIN_MS;
+    uv_timer_init(p->loop, &p->retry);
+    p->retry.data = p;
     p->started = true;
+    if (!p->entries || !p->jobs || !p->slot || (!p->per_job && p->dedup_ttl_ms > 0)) {
+        TLOG(TLOG_ERROR, "producer", TLOG_S("msg", "out of memory: nothing will be added to Redis"));
+        return -1;
+    }
+    p->buf->on_data = kick_cb;
+    p->buf->on_data_arg = p;
+    kick(p);
     return 0;
+}
+
+static void retry_closed(uv_handle_t *h) {
+    sc_producer *p = h->data;
+    for (size_t i = 0; p->per_job && i < p->batch; i++) bullc_job_opts_free(p->per_job[i]);
+    free(p->per_job);
+    free(p->entries);
+    free(p->jobs);
+    free(p->slot);
+}
+
+void sc_producer_stop(sc_producer *p) {
+    if (p->stopped) return;
+    p->stopped = true;
+    if (!p->started) return;
+    p->buf->on_data = NULL;
+    uv_close((uv_handle_t *)&p->retry, retry_closed);
 }

@@ -1,19 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* bullc-socket-client's private header: shared by its .c files only.
  *
- * The program has two sides that never wait for each other. The socket side
- * (ws.c, on the main thread's libuv loop, driven by libwebsockets) turns
- * each text message into job data and appends it to a bounded FIFO
- * (buffer.c). The Redis side (producer.c, a thread with its own bullc_queue
- * handle: the queue API is synchronous) takes batches from the front of the
- * FIFO and adds them with bullc_queue_add_bulk, retrying a batch until Redis
- * takes it. So a slow or absent Redis never stalls the socket, and jobs are
- * added in arrival order. It uses bullc's public API, libwebsockets, libuv,
- * cJSON and libc, like any user would. */
+ * The program has two sides that never wait for each other, both on one
+ * libuv loop on one thread. The socket side (ws.c, driven by libwebsockets)
+ * turns each text message into job data and appends it to a bounded FIFO
+ * (buffer.c). The Redis side (producer.c, a bullc_aqueue: adds answered on
+ * the loop) takes batches from the front of the FIFO and adds them with
+ * bullc_aqueue_add_bulk, one batch in flight at a time, retrying a batch
+ * until Redis takes it. So a slow or absent Redis never stalls the socket,
+ * and jobs are added in arrival order. It uses bullc's public API,
+ * libwebsockets, libuv, cJSON and libc, like any user would. */
 #ifndef SC_H
 #define SC_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,7 +25,7 @@
 /* Exit codes (also in --help and docs/socket-client.md). */
 enum {
     SC_EXIT_OK = 0,     /* stopped by a signal; every message received was added to Redis (or dropped as counted) */
-    SC_EXIT_FAIL = 1,   /* a failure at start or run time (libwebsockets context, thread, memory) */
+    SC_EXIT_FAIL = 1,   /* a failure at start or run time (libwebsockets context, memory) */
     SC_EXIT_USAGE = 2,  /* bad flags, bad JSON in --subscribe / --job-opts, bad URL, log file */
     SC_EXIT_REDIS = 3,  /* Redis refused the password or database at start, or was unreachable with --require-redis */
     SC_EXIT_LOST = 4,   /* the flush at shutdown timed out (or a second signal): buffered messages were lost */
@@ -78,7 +77,7 @@ typedef struct sc_config {
 int sc_config_parse(sc_config *cfg, int argc, char **argv);
 void sc_config_free(sc_config *cfg);
 
-/* ---- counters, shared by both threads ------------------------------------------------ */
+/* ---- counters ------------------------------------------------------------------------ */
 
 typedef struct sc_stats {
     _Atomic uint64_t received;          /* text messages received whole */
@@ -106,8 +105,6 @@ typedef struct sc_entry {
 } sc_entry;
 
 typedef struct sc_buffer {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
     sc_entry *ring;
     size_t cap, head, count;
     bool closed;  /* no more input: the producer stops once it is empty */
@@ -116,6 +113,8 @@ typedef struct sc_buffer {
     int64_t last_overflow_log;
     uint64_t next_serial;
     uint64_t episode_drops;
+    void (*on_data)(void *arg); /* after each push and the close: the producer's kick */
+    void *on_data_arg;
 } sc_buffer;
 
 int sc_buffer_init(sc_buffer *b, size_t cap);
@@ -123,20 +122,18 @@ void sc_buffer_destroy(sc_buffer *b);
 /* Appends `data` (taking it over). When the buffer is full the new entry
  * is dropped (freed), counted and logged, and false is returned. */
 bool sc_buffer_push(sc_buffer *b, char *data);
-/* Waits up to `wait_ms` for entries, then points `out` at up to `max` of the
- * oldest, which stay in the buffer (and count against its size) until
- * sc_buffer_pop. Returns how many; 0 on timeout, when closed and empty, or
- * when abandoned. Producer thread only. */
-size_t sc_buffer_peek(sc_buffer *b, sc_entry **out, size_t max, int64_t wait_ms);
-/* Removes (and frees) the `n` oldest entries. Producer thread only. */
+/* Points `out` at up to `max` of the oldest entries, which stay in the
+ * buffer (and count against its size) until sc_buffer_pop. Returns how
+ * many; 0 when empty or abandoned. */
+size_t sc_buffer_peek(sc_buffer *b, sc_entry **out, size_t max);
+/* Removes (and frees) the `n` oldest entries. */
 void sc_buffer_pop(sc_buffer *b, size_t n);
-/* Sleeps up to `ms`; returns early (true) when abandoned. */
-bool sc_buffer_sleep(sc_buffer *b, int64_t ms);
+/* No more input: the producer stops once it is empty. */
 void sc_buffer_close(sc_buffer *b);
 void sc_buffer_abandon(sc_buffer *b);
 /* True when the producer should stop: abandoned, or closed and empty. */
-bool sc_buffer_finished(sc_buffer *b);
-size_t sc_buffer_count(sc_buffer *b);
+bool sc_buffer_finished(const sc_buffer *b);
+size_t sc_buffer_count(const sc_buffer *b);
 
 /* ---- message.c: a message as job data ------------------------------------------------ */
 
@@ -154,20 +151,32 @@ char *sc_json_string(const char *s, size_t len);
 /* ---- producer.c: the Redis side -------------------------------------------------------- */
 
 typedef struct sc_producer {
-    pthread_t thread;
-    bool started, finished;
+    uv_loop_t *loop;
     sc_buffer *buf;
-    bullc_queue *queue; /* owned by the thread while it runs */
+    bullc_aqueue *queue; /* owned by main.c */
     const bullc_job_opts *opts;
     const char *job_name;
     size_t batch;
     int64_t dedup_ttl_ms;
-    char instance[20]; /* random, per process: deduplication ids are "<instance>:<serial>" */
-    uv_async_t *done;  /* sent once when the thread ends... */
-    bool done_closed;  /* ...unless the main thread closed it (under buf->mu) */
+    char instance[20];         /* random, per process: deduplication ids are "<instance>:<serial>" */
+    void (*on_finished)(void); /* once, when the buffer is closed and empty, or abandoned */
+    /* the producer's own */
+    bool started, in_flight, finished, stopped;
+    uv_timer_t retry;
+    sc_entry **entries;
+    bullc_bulk_job *jobs;
+    size_t *slot; /* jobs[k] is entries[slot[k]] */
+    bullc_job_opts **per_job;
+    size_t taken; /* entries of the batch in flight */
+    int64_t retry_ms, failing_since, last_report;
+    uint64_t failures;
 } sc_producer;
 
+/* Starts adding the buffer's entries (the buffer's on_data kicks it). 0 or -1. */
 int sc_producer_start(sc_producer *p);
+/* Stops: no new batch (the one in flight ends with the aqueue's close); its
+ * timer closes on the loop. */
+void sc_producer_stop(sc_producer *p);
 
 /* ---- ws.c: the socket side ------------------------------------------------------------- */
 
