@@ -66,7 +66,6 @@ typedef struct aq_add {
     size_t queued;       /* commands between MULTI and EXEC */
     int outstanding;     /* commands sent whose replies have not come */
     int tries;
-    bool sent_exec; /* EXEC went out: a lost reply leaves the outcome unknown */
     bool noscript;
     int rc;
     bullc_error err;
@@ -111,7 +110,6 @@ static void settle_add(aq_add *a) {
     if (!a->rc && a->noscript) {
         if (++a->tries < NOSCRIPT_TRIES) {
             a->noscript = false;
-            a->sent_exec = false;
             int rc = bullc__aqueue_enqueue(a->q, &add_ext, a);
             if (!rc) return;
             bullc__err(&a->err, rc, rc == BULLC_ECLOSED ? "the queue handle was closed" : "out of memory");
@@ -253,7 +251,6 @@ static int send_add(bullc_aqueue *q, void *ext, bullc_error *err) {
         send_piece(a, piece_reply, 1, discard, NULL);
         return late_fail(a, rc, err);
     }
-    a->sent_exec = true;
     if (!ad->skip_meta_update && ad->meta_generation != conn->generation) {
         ad->meta_generation = conn->generation; /* once, however many adds follow before its reply */
         char maxlen[24];

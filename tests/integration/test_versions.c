@@ -750,6 +750,14 @@ Test(versions, async_add_options_bulk_and_refusals_on_6x_and_5x) {
         cr_assert_str_eq(version, major == 6 ? "bullmq:6.7.0" : "bullmq:5.81.5", "the meta written with the first add");
         free(version);
 
+        /* the scripts flushed under the connection: NOSCRIPT in EXEC, loaded again, sent again, once */
+        freeReplyObject(tu_cmd(c, "SCRIPT FLUSH"));
+        added again = {0};
+        cr_assert_eq(bullc_aqueue_add(aq, "again", "{}", NULL, on_added, &again, &err), 0, "%s", err.message);
+        wait_added(&loop, &again, 1);
+        cr_assert(again.calls == 1 && again.status == 0, "%d.x: added after SCRIPT FLUSH (%d)", major, again.status);
+        added_free(&again);
+
         /* a bulk of 1,000, whole, in order */
         enum { N = 1000 };
         static bullc_bulk_job jobs[N];
@@ -761,7 +769,7 @@ Test(versions, async_add_options_bulk_and_refusals_on_6x_and_5x) {
         wait_added(&loop, &bulk, 1);
         cr_assert(bulk.calls == 1 && bulk.status == 0 && bulk.n == N);
         for (int i = 1; i < N; i++) cr_assert_eq(atoll(bulk.ids[i]), atoll(bulk.ids[i - 1]) + 1, "ids in order");
-        cr_assert_eq(llen(c, prefix, "q", "wait"), N + 4, "plain, custom, once, tidy and the bulk");
+        cr_assert_eq(llen(c, prefix, "q", "wait"), N + 5, "plain, custom, once, tidy, again and the bulk");
         close_aqueue(&loop, aq);
         for (int i = 0; i < 8; i++) added_free(&a[i]);
         added_free(&bulk);
