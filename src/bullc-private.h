@@ -803,8 +803,14 @@ bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts); /* NULL: out o
 void bullc__aq_adds_free(bullc__aq_adds *a);
 
 /* ---- worker_group.c ------------------------------------------------------ */
-struct bullc_worker_group {
-    uv_loop_t *loop;
+/* One command and one blocking connection of a group, with the BZPOPMIN
+ * state of the members they serve. Outside a cluster a group has one lane;
+ * on Redis Cluster one per hash slot its members' queues are in (a
+ * BZPOPMIN over many keys must name keys of one slot). */
+typedef struct bullc__lane {
+    bullc_worker_group *g;
+    int slot;  /* the slot it was made for; -1 outside a cluster */
+    bool live; /* both connections and its timers were set up */
     bullc__aconn cmd, block;
     bullc_worker *members; /* a list through gprev/gnext */
     int nmembers;
@@ -822,11 +828,20 @@ struct bullc_worker_group {
     long long block_id; /* the blocking connection's CLIENT ID (0: unknown) */
     double min_block;
     bool integer_block;
+    uv_timer_t join_timer, unblock_timer;
+} bullc__lane;
+
+struct bullc_worker_group {
+    uv_loop_t *loop;
+    bullc_redis_opts *redis; /* a copy: lanes are made as members join */
+    bullc__lane **lanes;
+    int nlanes;
+    int nmembers;
     int max_active, active, fetching; /* the process-wide cap (0: none), jobs in process, moveToActive out */
     bullc_worker **want;              /* members held back by the cap, in turn order (a ring) */
     int want_head, nwant, cap_want;
     bullc_worker *granted; /* the member being given a free slot in turn */
-    uv_timer_t join_timer, unblock_timer, slot_timer;
+    uv_timer_t slot_timer;
     int handles_open;
     bool closing;
     void (*close_cb)(bullc_worker_group *g, void *data);
@@ -903,6 +918,7 @@ struct bullc_worker {
     bullc__aconn *cmd, *block;
     bullc__aconn *own;               /* its own command and blocking connections, allocated only outside a group */
     bullc_worker_group *group;       /* NULL: the worker's own two connections */
+    bullc__lane *lane;               /* the group's connections it is served by */
     bullc_worker *gprev, *gnext;     /* in the group's members */
     bool g_idle;                     /* in the group's waiting members */
     bullc_worker *g_inext, *g_iprev; /* its neighbours in that ring */
@@ -1055,7 +1071,13 @@ bullc_repeat_strategy_fn bullc__queue_repeat_strategy(const bullc_queue *q, void
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
 
 /* worker_group.c: many workers on one command and one blocking connection. */
-/* Joins/leaves the group's members (bullc_worker_new / the close). */
+/* The lane of the group serving queue `prefix`:`queue` (made, and its
+ * connections started, when it is the first of its slot): 0, or
+ * BULLC_EINVAL (no hash tag on a cluster), BULLC_ECLOSED, BULLC_ENOMEM. */
+int bullc__group_lane(bullc_worker_group *g, const char *prefix, const char *queue, bullc__lane **out,
+                      bullc_error *err);
+/* Joins/leaves the group's members (bullc_worker_new / the close); w->lane
+ * is set before the join. */
 void bullc__group_join(bullc_worker_group *g, bullc_worker *w);
 void bullc__group_leave(bullc_worker_group *g, bullc_worker *w);
 /* The worker's queue is drained: wait for its marker on the group's blocking
@@ -1081,7 +1103,7 @@ void bullc__worker_info_limits(const redisReply *r, double *min_block, bool *int
 /* worker.c: loads the worker scripts of `proto` on `c`. */
 void bullc__worker_preload(bullc__aconn *c, const bullc__protocol *proto);
 /* The group's Redis facts for its workers' BZPOPMIN timeouts. */
-void bullc__group_block_limits(const bullc_worker_group *g, double *min_block, bool *integer_block);
+void bullc__group_block_limits(const bullc__lane *l, double *min_block, bool *integer_block);
 /* worker.c: the group's command connection is ready (its scripts loaded):
  * the worker's own ready steps (meta.version, resends, pump). */
 void bullc__worker_cmd_ready(bullc_worker *w);

@@ -113,10 +113,14 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     if (rc) {
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     } else if (opts->group) {
-        /* the group's connections: none of the worker's own */
-        w->group = opts->group;
-        w->cmd = &w->group->cmd;
-        w->block = &w->group->block;
+        /* the group's connections (those of the queue's slot on a
+         * cluster): none of the worker's own */
+        rc = bullc__group_lane(opts->group, w->prefix, queue, &w->lane, err);
+        if (!rc) {
+            w->group = opts->group;
+            w->cmd = &w->lane->cmd;
+            w->block = &w->lane->block;
+        }
     } else if (!opts->redis) {
         rc = bullc__redis_opts_default(&ro, err);
     } else if (!(ro = calloc(1, sizeof *ro)) || bullc__redis_opts_copy(ro, opts->redis)) {
@@ -344,7 +348,7 @@ void bullc__worker_preload(bullc__aconn *c, const bullc__protocol *proto) {
 static void cmd_ready(bullc_worker *w, bullc__aconn *c) {
     if (w->group) {
         /* the group asked INFO and loaded both majors' scripts once */
-        bullc__group_block_limits(w->group, &w->min_block, &w->integer_block);
+        bullc__group_block_limits(w->lane, &w->min_block, &w->integer_block);
     } else {
         const char *argv[] = {"INFO", "server"};
         bullc__aconn_cmd(c, 0, info_reply, w, 2, argv, NULL);

@@ -12,7 +12,15 @@
  * waiting is kept for that member's next wait. A member that starts waiting
  * while a BZPOPMIN is in flight without its key has the wait cut short with
  * CLIENT UNBLOCK, a few milliseconds later so that many members joining at
- * once cost one new BZPOPMIN. */
+ * once cost one new BZPOPMIN.
+ *
+ * On Redis Cluster a BZPOPMIN names keys of one slot only, so the group
+ * has a lane (a command and a blocking connection, and all of the above)
+ * per hash slot its members' queues are in, made when its first member
+ * joins and routed to that slot's master; each follows MOVED (a reshard, a
+ * failover) as any connection does. Queues sharing a hash tag (the prefix
+ * "{bull}") share a lane. Outside a cluster there is one lane. The cap on
+ * jobs in process is the group's, over every lane. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,24 +31,24 @@
 #define UNBLOCK_DELAY_MS 5 /* members starting to wait within this share one new BZPOPMIN */
 #define POLL_SLACK_MS 250  /* a drain-delay poll due this soon is made now, with the others due */
 
-static void issue(bullc_worker_group *g);
+static void issue(bullc__lane *l);
 
 /* ---- the waiting members ------------------------------------------------------- */
 
 /* The waiting members are a ring in the order they started waiting (a
  * member's removal keeps the others' order, which is the rotation's, in
  * O(1): thousands of queues wait, and each fetch removes one). */
-static void idle_remove(bullc_worker_group *g, bullc_worker *w) {
+static void idle_remove(bullc__lane *l, bullc_worker *w) {
     if (!w->g_idle) return;
     bullc_worker *next = w->g_inext;
-    if (--g->nidle == 0) {
-        g->idle = g->rot = NULL;
+    if (--l->nidle == 0) {
+        l->idle = l->rot = NULL;
     } else {
         w->g_iprev->g_inext = next;
         next->g_iprev = w->g_iprev;
-        if (g->idle == w) g->idle = next;
+        if (l->idle == w) l->idle = next;
         /* the rotation goes on from the member after it */
-        if (g->rot == w) g->rot = next;
+        if (l->rot == w) l->rot = next;
     }
     w->g_idle = false;
     w->g_inext = w->g_iprev = NULL;
@@ -48,14 +56,14 @@ static void idle_remove(bullc_worker_group *g, bullc_worker *w) {
 
 /* A member a reply took out of the waiting ones: the next BZPOPMIN names
  * its key too (if the list cannot grow, it asks for a new one when it waits). */
-static void back_add(bullc_worker_group *g, bullc_worker *w) {
-    if (g->nback == g->cap_back) {
-        int cap = g->cap_back ? g->cap_back * 2 : 64;
-        bullc_worker **grown = realloc(g->back, (size_t)cap * sizeof(bullc_worker *));
+static void back_add(bullc__lane *l, bullc_worker *w) {
+    if (l->nback == l->cap_back) {
+        int cap = l->cap_back ? l->cap_back * 2 : 64;
+        bullc_worker **grown = realloc(l->back, (size_t)cap * sizeof(bullc_worker *));
         if (!grown) return;
-        g->back = grown, g->cap_back = cap;
+        l->back = grown, l->cap_back = cap;
     }
-    g->back[g->nback++] = w;
+    l->back[l->nback++] = w;
 }
 
 /* The marker the group took for it while it was not waiting, handled as its
@@ -75,13 +83,15 @@ static void kick_cb(uv_timer_t *t);
 
 /* A new BZPOPMIN is needed: now when none is in flight, else once the one in
  * flight is cut short. */
-static void kick(bullc_worker_group *g) {
-    if (g->closing || g->replying) return; /* a reply's handling ends with a new one */
-    if (!uv_is_active((uv_handle_t *)&g->unblock_timer))
-        uv_timer_start(&g->unblock_timer, kick_cb, g->blocking ? UNBLOCK_DELAY_MS : 0, 0);
+static void kick(bullc__lane *l) {
+    if (l->g->closing || l->replying) return; /* a reply's handling ends with a new one */
+    if (!uv_is_active((uv_handle_t *)&l->unblock_timer))
+        uv_timer_start(&l->unblock_timer, kick_cb, l->blocking ? UNBLOCK_DELAY_MS : 0, 0);
 }
 
 void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
+    bullc__lane *l = w->lane;
+    (void)g;
     if (w->g_pending) {
         replay_marker(w);
         return;
@@ -89,23 +99,25 @@ void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
     w->blocking = true;
     if (w->g_idle) return;
     /* the newest: just before the oldest in the ring */
-    if (!g->idle) {
-        g->idle = w->g_inext = w->g_iprev = w;
+    if (!l->idle) {
+        l->idle = w->g_inext = w->g_iprev = w;
     } else {
-        w->g_inext = g->idle;
-        w->g_iprev = g->idle->g_iprev;
+        w->g_inext = l->idle;
+        w->g_iprev = l->idle->g_iprev;
         w->g_iprev->g_inext = w;
-        g->idle->g_iprev = w;
+        l->idle->g_iprev = w;
     }
     w->g_idle = true;
-    g->nidle++;
+    l->nidle++;
     /* a new BZPOPMIN unless the one in flight names its key and times out
      * no later than its own wait should */
-    if (!g->blocking || w->g_snap < 0 || w->g_poll_due < g->block_due) kick(g);
+    if (!l->blocking || w->g_snap < 0 || w->g_poll_due < l->block_due) kick(l);
 }
 
 void bullc__group_unwait(bullc_worker_group *g, bullc_worker *w) {
-    idle_remove(g, w);
+    (void)g;
+    bullc__lane *l = w->lane;
+    idle_remove(l, w);
     w->blocking = false;
 }
 
@@ -113,18 +125,18 @@ static const redisReply nil_reply = {.type = REDIS_REPLY_NIL};
 
 /* Ends the waits that are due (their drain delay passed, or the delayed job
  * they wait for is due). */
-static void wake_due(bullc_worker_group *g) {
+static void wake_due(bullc__lane *l) {
     int64_t now = bullc__now_ms();
     /* oldest first; the members due are taken out of the ring */
-    bullc_worker *w = g->idle;
-    for (int left = g->nidle; left > 0; left--) {
+    bullc_worker *w = l->idle;
+    for (int left = l->nidle; left > 0; left--) {
         bullc_worker *next = w->g_inext;
         /* a delayed job's time is kept exactly: waking early only finds it
          * not due yet and waits again */
         bool due = w->block_until ? w->g_poll_due <= now + 1 : w->g_poll_due <= now + POLL_SLACK_MS;
         if (due) {
-            idle_remove(g, w);
-            back_add(g, w);
+            idle_remove(l, w);
+            back_add(l, w);
             bullc__worker_block_done(w, &nil_reply);
         }
         w = next;
@@ -132,39 +144,39 @@ static void wake_due(bullc_worker_group *g) {
 }
 
 static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
-    bullc_worker_group *g = data;
+    bullc__lane *l = data;
     (void)c, (void)err;
-    g->blocking = false;
-    for (int i = 0; i < g->nsnap; i++)
-        if (g->snap[i]) g->snap[i]->g_snap = -1;
+    l->blocking = false;
+    for (int i = 0; i < l->nsnap; i++)
+        if (l->snap[i]) l->snap[i]->g_snap = -1;
     bullc_worker *hit = NULL;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING) {
         const redisReply *key = r->element[0];
-        for (int i = 0; i < g->nsnap && !hit; i++) {
-            bullc_worker *w = g->snap[i];
+        for (int i = 0; i < l->nsnap && !hit; i++) {
+            bullc_worker *w = l->snap[i];
             const sds mk = w ? w->keys.k[BULLC__K_MARKER] : NULL;
             if (mk && sdslen(mk) == key->len && !memcmp(mk, key->str, key->len)) hit = w;
         }
     }
-    g->nsnap = 0;
-    g->nback = 0;
-    g->replying = true;
+    l->nsnap = 0;
+    l->nback = 0;
+    l->replying = true;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         /* the blocking connection failed: every waiting member polls, as a
          * worker of its own would (and blocks again once it is back) */
-        while (g->nidle) {
-            bullc_worker *w = g->idle->g_iprev; /* the newest first */
-            idle_remove(g, w);
+        while (l->nidle) {
+            bullc_worker *w = l->idle->g_iprev; /* the newest first */
+            idle_remove(l, w);
             bullc__worker_block_done(w, NULL);
         }
-        g->replying = false;
+        l->replying = false;
         return;
     }
     if (hit && hit->g_idle) {
         /* the next BZPOPMIN starts after it: round-robin over the queues */
-        g->rot = hit;
-        idle_remove(g, hit);
-        back_add(g, hit);
+        l->rot = hit;
+        idle_remove(l, hit);
+        back_add(l, hit);
         bullc__worker_block_done(hit, r);
     } else if (hit && !hit->closing && r->element[2]->type == REDIS_REPLY_STRING) {
         /* fetching or processing: it fetches once it would wait. The first
@@ -173,80 +185,88 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
          * named once more, its key is in flight when it waits again. A second
          * one means its queue is busy: not named until it waits. */
         int64_t score = bullc__double_to_i64(strtod(r->element[2]->str, NULL));
-        if (!hit->g_pending) back_add(g, hit);
+        if (!hit->g_pending) back_add(l, hit);
         if (!hit->g_pending || score < hit->g_pending_score) hit->g_pending_score = score;
         hit->g_pending = true;
     }
-    wake_due(g);
-    g->replying = false;
-    issue(g);
+    wake_due(l);
+    l->replying = false;
+    issue(l);
 }
 
-static void issue(bullc_worker_group *g) {
-    int nback = g->nback;
-    g->nback = 0;
-    if (g->blocking || g->closing || !g->nidle || !bullc__aconn_ready(&g->block)) return;
-    int n = g->nidle + nback;
-    if (n > g->cap_snap) {
-        bullc_worker **grown = realloc(g->snap, (size_t)n * sizeof(bullc_worker *));
+static void issue(bullc__lane *l) {
+    int nback = l->nback;
+    l->nback = 0;
+    if (l->blocking || l->g->closing || !l->nidle || !bullc__aconn_ready(&l->block)) return;
+    int n = l->nidle + nback;
+    if (n > l->cap_snap) {
+        bullc_worker **grown = realloc(l->snap, (size_t)n * sizeof(bullc_worker *));
         if (!grown) return; /* the members' own timers are not running: retried on the next wait */
-        g->snap = grown, g->cap_snap = n;
+        l->snap = grown, l->cap_snap = n;
     }
     const char **argv = malloc((size_t)(n + 2) * sizeof *argv);
     if (!argv) return;
     int64_t now = bullc__now_ms(), due = INT64_MAX;
     argv[0] = "BZPOPMIN";
-    bullc_worker *w = g->rot ? g->rot : g->idle;
+    bullc_worker *w = l->rot ? l->rot : l->idle;
     int k = 0;
-    for (int i = 0; i < g->nidle; i++, w = w->g_inext) {
-        g->snap[k] = w;
+    for (int i = 0; i < l->nidle; i++, w = w->g_inext) {
+        l->snap[k] = w;
         w->g_snap = k;
         argv[++k] = w->keys.k[BULLC__K_MARKER];
         if (w->g_poll_due < due) due = w->g_poll_due;
     }
     /* the members served by the last reply come last: their turn was taken */
     for (int i = 0; i < nback; i++) {
-        w = g->back[i];
+        w = l->back[i];
         if (!w || w->g_snap >= 0 || w->closing) continue; /* left, already named (waiting again), or closing */
-        g->snap[k] = w;
+        l->snap[k] = w;
         w->g_snap = k;
         argv[++k] = w->keys.k[BULLC__K_MARKER];
     }
-    g->nsnap = k;
-    double timeout = fmax((double)(due - now) / 1000, g->min_block);
-    if (g->integer_block) timeout = ceil(timeout);
+    l->nsnap = k;
+    double timeout = fmax((double)(due - now) / 1000, l->min_block);
+    if (l->integer_block) timeout = ceil(timeout);
     char ts[32];
     snprintf(ts, sizeof ts, "%.3f", timeout);
     argv[k + 1] = ts;
-    g->blocking = true;
-    g->block_due = now + (int64_t)(timeout * 1000);
+    l->blocking = true;
+    l->block_due = now + (int64_t)(timeout * 1000);
     /* its own deadline, as a worker's BZPOPMIN: a blackholed socket is dropped */
-    if (bullc__aconn_cmd(&g->block, (int64_t)(timeout * 1000) + 2000, block_reply, g, k + 2, argv, NULL)) {
-        g->blocking = false;
-        for (int i = 0; i < k; i++) g->snap[i]->g_snap = -1;
-        g->nsnap = 0;
+    if (bullc__aconn_cmd(&l->block, (int64_t)(timeout * 1000) + 2000, block_reply, l, k + 2, argv, NULL)) {
+        l->blocking = false;
+        for (int i = 0; i < k; i++) l->snap[i]->g_snap = -1;
+        l->nsnap = 0;
     }
     free(argv);
 }
 
+static bool same_node(const bullc__aconn *a, const bullc__aconn *b) {
+    const bullc_redis_opts *x = a->opts, *y = b->opts;
+    return x->port == y->port && (x->host == y->host || (x->host && y->host && !strcmp(x->host, y->host)));
+}
+
 static void unblock_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
-    bullc_worker_group *g = data;
+    bullc__lane *l = data;
     (void)c, (void)r, (void)err;
-    g->unblocking = false;
+    l->unblocking = false;
 }
 
 static void kick_cb(uv_timer_t *t) {
-    bullc_worker_group *g = t->data;
-    if (!g->blocking) {
-        issue(g);
+    bullc__lane *l = t->data;
+    if (!l->blocking) {
+        issue(l);
         return;
     }
-    if (g->unblocking || !g->block_id) return; /* the BZPOPMIN in flight times out by itself */
+    /* the BZPOPMIN in flight times out by itself; on a cluster a client id
+     * names a client of one node only, and the command connection may be
+     * on another for a moment (a MOVED) */
+    if (l->unblocking || !l->block_id || !same_node(&l->cmd, &l->block)) return;
     /* as if its timeout passed: the reply is nil (or the marker it took) */
     char id[24];
-    snprintf(id, sizeof id, "%lld", g->block_id);
+    snprintf(id, sizeof id, "%lld", l->block_id);
     const char *argv[] = {"CLIENT", "UNBLOCK", id, "TIMEOUT"};
-    g->unblocking = bullc__aconn_cmd(&g->cmd, 0, unblock_reply, g, 4, argv, NULL) == 0;
+    l->unblocking = bullc__aconn_cmd(&l->cmd, 0, unblock_reply, l, 4, argv, NULL) == 0;
 }
 
 /* ---- the process-wide cap ------------------------------------------------------ */
@@ -314,8 +334,8 @@ void bullc__group_fetch(bullc_worker_group *g, int delta) {
 /* ---- members ------------------------------------------------------------------- */
 
 static void join_cb(uv_timer_t *t) {
-    bullc_worker_group *g = t->data;
-    for (bullc_worker *w = g->members, *next; w; w = next) {
+    bullc__lane *l = t->data;
+    for (bullc_worker *w = l->members, *next; w; w = next) {
         next = w->gnext;
         if (!w->g_ready_due) continue;
         w->g_ready_due = false;
@@ -324,26 +344,29 @@ static void join_cb(uv_timer_t *t) {
 }
 
 void bullc__group_join(bullc_worker_group *g, bullc_worker *w) {
+    bullc__lane *l = w->lane;
     w->gprev = NULL;
-    w->gnext = g->members;
-    if (g->members) g->members->gprev = w;
-    g->members = w;
+    w->gnext = l->members;
+    if (l->members) l->members->gprev = w;
+    l->members = w;
+    l->nmembers++;
     g->nmembers++;
     /* ready now: its own ready steps run from the loop (never inside
      * bullc_worker_new), with those of every member joining in this turn */
-    if (bullc__aconn_ready(&g->cmd)) {
+    if (bullc__aconn_ready(&l->cmd)) {
         w->g_ready_due = true;
-        if (!uv_is_active((uv_handle_t *)&g->join_timer)) uv_timer_start(&g->join_timer, join_cb, 0, 0);
+        if (!uv_is_active((uv_handle_t *)&l->join_timer)) uv_timer_start(&l->join_timer, join_cb, 0, 0);
     }
 }
 
 void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
-    idle_remove(g, w);
-    if (w->g_snap >= 0) g->snap[w->g_snap] = NULL;
+    bullc__lane *l = w->lane;
+    idle_remove(l, w);
+    if (w->g_snap >= 0) l->snap[w->g_snap] = NULL;
     w->g_snap = -1;
     w->g_pending = false;
-    for (int i = 0; i < g->nback; i++)
-        if (g->back[i] == w) g->back[i] = NULL;
+    for (int i = 0; i < l->nback; i++)
+        if (l->back[i] == w) l->back[i] = NULL;
     w->blocking = false;
     if (w->g_wanting) {
         for (int i = 0; i < g->nwant; i++)
@@ -352,35 +375,36 @@ void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
     }
     if (w->gprev)
         w->gprev->gnext = w->gnext;
-    else if (g->members == w)
-        g->members = w->gnext;
+    else if (l->members == w)
+        l->members = w->gnext;
     if (w->gnext) w->gnext->gprev = w->gprev;
     w->gprev = w->gnext = NULL;
+    l->nmembers--;
     g->nmembers--;
 }
 
-void bullc__group_block_limits(const bullc_worker_group *g, double *min_block, bool *integer_block) {
-    *min_block = g->min_block;
-    *integer_block = g->integer_block;
+void bullc__group_block_limits(const bullc__lane *l, double *min_block, bool *integer_block) {
+    *min_block = l->min_block;
+    *integer_block = l->integer_block;
 }
 
 /* ---- connections --------------------------------------------------------------- */
 
 static void info_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
-    bullc_worker_group *g = data;
+    bullc__lane *l = data;
     (void)c, (void)err;
-    bullc__worker_info_limits(r, &g->min_block, &g->integer_block);
+    bullc__worker_info_limits(r, &l->min_block, &l->integer_block);
 }
 
 static void on_cmd_ready(bullc__aconn *c, void *data) {
-    bullc_worker_group *g = data;
+    bullc__lane *l = data;
     const char *argv[] = {"INFO", "server"};
-    bullc__aconn_cmd(c, 0, info_reply, g, 2, argv, NULL);
+    bullc__aconn_cmd(c, 0, info_reply, l, 2, argv, NULL);
     /* once per connection for every member, whichever major each speaks:
      * the members' meta.version reads go out after these */
     bullc__worker_preload(c, &bullc__protocol_v6);
     bullc__worker_preload(c, &bullc__protocol_v5);
-    for (bullc_worker *w = g->members, *next; w; w = next) {
+    for (bullc_worker *w = l->members, *next; w; w = next) {
         next = w->gnext;
         w->g_ready_due = false;
         bullc__worker_cmd_ready(w);
@@ -388,29 +412,29 @@ static void on_cmd_ready(bullc__aconn *c, void *data) {
 }
 
 static void id_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
-    bullc_worker_group *g = data;
+    bullc__lane *l = data;
     (void)c, (void)err;
-    g->block_id = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    l->block_id = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 }
 
 static void on_block_ready(bullc__aconn *c, void *data) {
-    bullc_worker_group *g = data;
+    bullc__lane *l = data;
     const char *argv[] = {"CLIENT", "ID"};
-    g->block_id = 0;
-    bullc__aconn_cmd(c, 0, id_reply, g, 2, argv, NULL);
-    for (bullc_worker *w = g->members, *next; w; w = next) {
+    l->block_id = 0;
+    bullc__aconn_cmd(c, 0, id_reply, l, 2, argv, NULL);
+    for (bullc_worker *w = l->members, *next; w; w = next) {
         next = w->gnext;
         bullc__worker_block_ready(w);
     }
-    issue(g);
+    issue(l);
 }
 
 static void on_down(bullc__aconn *c, const bullc_error *err, void *data) {
-    bullc_worker_group *g = data;
+    bullc__lane *l = data;
     /* said once, by one member, not once per queue */
-    if (g->members && !g->closing)
-        bullc__worker_error(g->members, err->code, "worker group's %s connection: %s",
-                            c == &g->block ? "blocking" : "command", err->message);
+    if (l->members && !l->g->closing)
+        bullc__worker_error(l->members, err->code, "worker group's %s connection: %s",
+                            c == &l->block ? "blocking" : "command", err->message);
 }
 
 static void maybe_done(bullc_worker_group *g) {
@@ -422,15 +446,80 @@ static void maybe_done(bullc_worker_group *g) {
 
 static void on_conn_closed(bullc__aconn *c, void *data) {
     (void)c;
-    bullc_worker_group *g = data;
-    g->handles_open--;
-    maybe_done(g);
+    bullc__lane *l = data;
+    l->g->handles_open--;
+    maybe_done(l->g);
+}
+
+static void lane_timer_closed(uv_handle_t *h) {
+    bullc__lane *l = h->data;
+    l->g->handles_open--;
+    maybe_done(l->g);
 }
 
 static void timer_closed(uv_handle_t *h) {
     bullc_worker_group *g = h->data;
     g->handles_open--;
     maybe_done(g);
+}
+
+/* A lane for `slot` with its connections started; a lane whose block
+ * connection could not be set up stays in the list, not live, its command
+ * connection closing (its handle is the group's to wait for). */
+static int lane_new(bullc_worker_group *g, int slot, bullc__lane **out, bullc_error *err) {
+    bullc__lane **grown = realloc(g->lanes, (size_t)(g->nlanes + 1) * sizeof(bullc__lane *));
+    if (!grown) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    g->lanes = grown;
+    bullc__lane *l = calloc(1, sizeof *l);
+    if (!l) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    l->g = g;
+    l->slot = slot;
+    l->min_block = 0.001;
+    bullc_redis_opts *ro = calloc(1, sizeof *ro);
+    int rc = ro && !bullc__redis_opts_copy(ro, g->redis) ? 0 : bullc__err(err, BULLC_ENOMEM, "out of memory");
+    if (!rc) ro->cluster_slot = slot; /* the connections serve that slot's master */
+    if (!rc) rc = bullc__aconn_init(&l->cmd, g->loop, ro, NULL, err);
+    if (!rc) {
+        l->cmd.on_closed = on_conn_closed;
+        l->cmd.hook_data = l;
+        g->handles_open++;
+        g->lanes[g->nlanes++] = l;
+        if ((rc = bullc__aconn_init(&l->block, g->loop, ro, "bullc:worker-group", err))) bullc__aconn_close(&l->cmd);
+    } else {
+        free(l);
+    }
+    bullc_redis_opts_free(ro);
+    if (rc) return rc;
+    l->cmd.on_ready = on_cmd_ready;
+    l->block.on_ready = on_block_ready;
+    l->cmd.on_down = l->block.on_down = on_down;
+    l->block.on_closed = on_conn_closed;
+    l->block.hook_data = l;
+    uv_timer_t *timers[] = {&l->join_timer, &l->unblock_timer};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+        uv_timer_init(g->loop, timers[i]);
+        timers[i]->data = l;
+    }
+    g->handles_open += 3;
+    l->live = true;
+    bullc__aconn_start(&l->cmd);
+    bullc__aconn_start(&l->block);
+    *out = l;
+    return 0;
+}
+
+int bullc__group_lane(bullc_worker_group *g, const char *prefix, const char *queue, bullc__lane **out,
+                      bullc_error *err) {
+    if (g->closing) return bullc__err(err, BULLC_ECLOSED, "the worker group is closing");
+    int slot;
+    int rc = bullc__cluster_slot_of(g->redis, prefix, queue, &slot, err);
+    if (rc) return rc;
+    for (int i = 0; i < g->nlanes; i++)
+        if (g->lanes[i]->live && g->lanes[i]->slot == slot) {
+            *out = g->lanes[i];
+            return 0;
+        }
+    return lane_new(g, slot, out, err);
 }
 
 /* ---- public API ---------------------------------------------------------------- */
@@ -444,43 +533,28 @@ int bullc_worker_group_new(bullc_worker_group **out, uv_loop_t *loop, const bull
     if (!out || !loop) return bullc__err(err, BULLC_EINVAL, "out and loop are required");
     bullc_worker_group *g = calloc(1, sizeof *g);
     if (!g) return bullc__err(err, BULLC_ENOMEM, "out of memory");
-    bullc_redis_opts *ro = NULL;
-    int rc = redis ? 0 : bullc__redis_opts_default(&ro, err);
-    if (!rc && bullc_redis_opts_cluster_count(redis ? redis : ro))
-        /* one BZPOPMIN over the queues' markers cannot span slots */
-        rc = bullc__err(err, BULLC_EINVAL,
-                        "worker groups do not support Redis Cluster yet: give each queue a worker of its own");
-    if (!rc) rc = bullc__aconn_init(&g->cmd, loop, redis ? redis : ro, NULL, err);
-    if (!rc && (rc = bullc__aconn_init(&g->block, loop, redis ? redis : ro, "bullc:worker-group", err))) {
-        /* the command connection holds a timer handle: freed from its close */
-        g->cmd.on_closed = on_conn_closed;
-        g->cmd.hook_data = g;
-        g->handles_open = 1;
-        g->close_cb = free_after_failed_new;
-        bullc__aconn_close(&g->cmd);
-        bullc_redis_opts_free(ro);
-        return rc;
-    }
-    bullc_redis_opts_free(ro);
-    if (rc) {
-        free(g);
-        return rc;
-    }
     g->loop = loop;
-    g->min_block = 0.001;
-    g->cmd.on_ready = on_cmd_ready;
-    g->block.on_ready = on_block_ready;
-    g->cmd.on_down = g->block.on_down = on_down;
-    g->cmd.on_closed = g->block.on_closed = on_conn_closed;
-    g->cmd.hook_data = g->block.hook_data = g;
-    uv_timer_t *timers[] = {&g->join_timer, &g->unblock_timer, &g->slot_timer};
-    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
-        uv_timer_init(loop, timers[i]);
-        timers[i]->data = g;
+    int rc = 0;
+    if (!redis)
+        rc = bullc__redis_opts_default(&g->redis, err);
+    else if (!(g->redis = calloc(1, sizeof *g->redis)) || bullc__redis_opts_copy(g->redis, redis))
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    if (rc) {
+        bullc_worker_group_free(g);
+        return rc;
     }
-    g->handles_open = 5;
-    bullc__aconn_start(&g->cmd);
-    bullc__aconn_start(&g->block);
+    uv_timer_init(loop, &g->slot_timer);
+    g->slot_timer.data = g;
+    g->handles_open = 1;
+    bullc__lane *l;
+    /* one server: its lane connects now; on a cluster each slot's connects
+     * when its first member joins */
+    if (!g->redis->ncluster && (rc = lane_new(g, -1, &l, err))) {
+        g->closing = true;
+        g->close_cb = free_after_failed_new;
+        uv_close((uv_handle_t *)&g->slot_timer, timer_closed);
+        return rc;
+    }
     *out = g;
     return 0;
 }
@@ -500,18 +574,27 @@ int bullc_worker_group_close(bullc_worker_group *g, void (*cb)(bullc_worker_grou
     g->closing = true;
     g->close_cb = cb;
     g->close_data = data;
-    bullc__aconn_close(&g->cmd);
-    bullc__aconn_close(&g->block);
-    uv_handle_t *hs[] = {(uv_handle_t *)&g->join_timer, (uv_handle_t *)&g->unblock_timer,
-                         (uv_handle_t *)&g->slot_timer};
-    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) uv_close(hs[i], timer_closed);
+    for (int i = 0; i < g->nlanes; i++) {
+        bullc__lane *l = g->lanes[i];
+        if (!l->live) continue; /* its command connection is closing already */
+        bullc__aconn_close(&l->cmd);
+        bullc__aconn_close(&l->block);
+        uv_close((uv_handle_t *)&l->join_timer, lane_timer_closed);
+        uv_close((uv_handle_t *)&l->unblock_timer, lane_timer_closed);
+    }
+    uv_close((uv_handle_t *)&g->slot_timer, timer_closed);
     return 0;
 }
 
 void bullc_worker_group_free(bullc_worker_group *g) {
     if (!g) return;
-    free(g->snap);
-    free(g->back);
+    for (int i = 0; i < g->nlanes; i++) {
+        free(g->lanes[i]->snap);
+        free(g->lanes[i]->back);
+        free(g->lanes[i]);
+    }
+    free(g->lanes);
     free(g->want);
+    bullc_redis_opts_free(g->redis);
     free(g);
 }

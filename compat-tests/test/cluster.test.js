@@ -240,6 +240,92 @@ test('a flow over two queues of one hash tag: added by bullc flow add, run by bu
     }
   });
 
+// The TCP connections process `pid` holds to the cluster's nodes: its
+// sockets (/proc/PID/fd) among the established ones to a node's port.
+function nodeConnections(pid) {
+  const inodes = new Set();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  const ports = new Set(Object.keys(cl.procs).map(Number));
+  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map(l => l.trim().split(/\s+/))
+    .filter(f => f.length > 9 && f[3] === '01' && ports.has(parseInt(f[2].split(':')[1], 16)) && inodes.has(f[9]))
+    .length;
+}
+
+// The clients named `name` on each master.
+async function named(name) {
+  const out = {};
+  for (const port of cl.ports) {
+    const n = cl.node(port);
+    try {
+      out[port] = (await n.client('LIST')).split('\n').filter(l => l.includes(` name=${name} `)).length;
+    } finally {
+      n.disconnect();
+    }
+  }
+  return out;
+}
+
+// Node producers add `per` jobs to each queue; all must complete, each started once.
+async function produceAndCheck(prefix, queues, per) {
+  const { Queue } = nodeBullmq(major);
+  const conn = ioCluster();
+  const qs = queues.map(name => new Queue(name, { prefix, connection: conn }));
+  try {
+    await Promise.all(qs.map(q => q.addBulk(Array.from({ length: per }, (_, i) => ({ name: 'j', data: { i } })))));
+    await eventually(async () => (await Promise.all(qs.map(q => q.getJobCounts('completed'))))
+      .every(c => c.completed === per), 30000, `${queues.length * per} jobs completed`, 200);
+    for (const q of qs) {
+      const counts = await q.getJobCounts('failed', 'active', 'wait');
+      assert.deepStrictEqual(counts, { failed: 0, active: 0, wait: 0 }, q.name);
+      const ats = await Promise.all((await q.getJobs(['completed'])).map(j => conn.hget(`${prefix}:${q.name}:${j.id}`,
+        'ats')));
+      assert.deepStrictEqual([...new Set(ats)], ['1'], `${q.name}: every job started exactly once`);
+    }
+  } finally {
+    await Promise.all(qs.map(q => q.close()));
+    conn.disconnect();
+  }
+}
+
+test('--shared-connections on a cluster: 20 queues under {bull} share one blocking connection; queues of ' +
+  'different slots over the three masters get one lane per slot', { timeout: 90000 }, async () => {
+  // one hash tag in the prefix: every queue in one slot, one lane (command + blocking connection)
+  const prefix = `{bull${major}g}`;
+  const queues = Array.from({ length: 20 }, (_, i) => `g${i}`);
+  const w = await startReady(['--shared-connections', ...queues.flatMap(q => ['--queue', q]), '--builtin', 'echo',
+    ...version], { prefix, redis: cl.url });
+  try {
+    await produceAndCheck(prefix, queues, 5);
+    // two for the lane and one for the cancel channel, where a worker per queue would hold 40
+    assert.strictEqual(nodeConnections(w.pid), 3, w.text());
+    const blocking = await named('bullc:worker-group');
+    assert.strictEqual(Object.values(blocking).reduce((a, b) => a + b, 0), 1, JSON.stringify(blocking));
+    assert.strictEqual(blocking[await masterOf(`${prefix}:g0:wait`)], 1);
+  } finally {
+    assert.strictEqual((await w.stop()).code, 0, w.text());
+  }
+  // hash tags in the names: six slots over three masters, a lane each, on its slot's master
+  const sprefix = `spread${major}`;
+  const tagged = ['{a}', '{b}', '{c}', '{d}', '{e}', '{f}'];
+  const homes = await Promise.all(tagged.map(q => masterOf(`${sprefix}:${q}:wait`)));
+  assert.strictEqual(new Set(homes).size, 3, `the queues spread over the masters: ${homes}`);
+  const s = await startReady(['--shared-connections', ...tagged.flatMap(q => ['--queue', q]), '--builtin', 'echo',
+    ...version], { prefix: sprefix, redis: cl.url });
+  try {
+    await produceAndCheck(sprefix, tagged, 10);
+    assert.strictEqual(nodeConnections(s.pid), 2 * tagged.length + 1, s.text());
+    const blocking = await named('bullc:worker-group');
+    for (const port of cl.ports) assert.strictEqual(blocking[port], homes.filter(h => h === port).length, port);
+  } finally {
+    assert.strictEqual((await s.stop()).code, 0, s.text());
+  }
+});
+
 // Moves `slot` from the master on `from` to the one on `to` as redis-cli's
 // reshard does, in batches of 10 keys with a pause between them so that the
 // migration overlaps the traffic.
@@ -406,9 +492,9 @@ test('bad cluster input: no live seed node exits 3, no hash tag exits 2, a malfo
       [['--cluster', `127.0.0.1:${dead}`, '--queue', 'q{t}'], 3, /no seed node gave the master/],
       [['--cluster', cl.seeds, '--queue', 'untagged'], 2, /needs a hash-tagged prefix/],
       [['--cluster', cl.seeds, '--sentinel', cl.seeds, '--queue', 'q{t}'], 2, /do not go together/],
-      // one BZPOPMIN over many queues' markers cannot span slots: a usage error with what to do instead
-      [['--cluster', cl.seeds, '--queue', 'q{t}', '--global-concurrency', '4'], 2,
-        /--shared-connections .* does not support Redis Cluster seed nodes yet: list the queues with --queue/],
+      // a worker group's queue too
+      [['--cluster', cl.seeds, '--queue', 'untagged', '--queue', 'q{t}', '--global-concurrency', '4'], 2,
+        /needs a hash-tagged prefix/],
     ]) {
       const w = startWorker([...args, '--builtin', 'echo'], { prefix, redis: null });
       assert.strictEqual((await w.waitExit(20000)).code, code, w.text());

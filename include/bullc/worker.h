@@ -20,7 +20,10 @@ struct uv_loop_s; /* libuv's loop; this header does not include uv.h */
 typedef struct bullc_worker bullc_worker;
 
 /* A worker group: many workers (thousands of queues) on one command
- * connection and one blocking connection, whatever their number. The group
+ * connection and one blocking connection, whatever their number (on Redis
+ * Cluster, one such pair per hash slot the queues are in: a BZPOPMIN names
+ * keys of one slot; a shared hash tag such as the prefix "{bull}" keeps
+ * them to one pair). The group
  * loads the scripts once per connection; its blocking connection waits with
  * one BZPOPMIN on the marker keys of every member whose queue is drained,
  * rotating their order so that no queue's marker is always served first; a
@@ -91,12 +94,13 @@ BULLC_EXPORT int bullc_worker_opts_set_bullmq_version(bullc_worker_opts *opts, i
  * a new trace. Spans are queued for the tracer's thread on the loop thread,
  * never waited for. Borrowed: the tracer must outlive the worker. Returns 0. */
 BULLC_EXPORT int bullc_worker_opts_set_tracer(bullc_worker_opts *opts, bullc_tracer *tracer);
-/* Serves the queue through `group`'s two connections instead of two of the
- * worker's own (NULL: its own, the default). The worker's own Redis settings
- * are then unused. Its blocking connection is not named after the queue, so
- * Node's Queue.getWorkers() does not list it; bullc_worker_get_next_job
- * never blocks. Borrowed: the group must outlive the worker (close it after
- * every member's close callback ran). Returns 0. */
+/* Serves the queue through `group`'s two connections (on a cluster, those
+ * of the queue's slot) instead of two of the worker's own (NULL: its own,
+ * the default). The worker's own Redis settings are then unused. Its
+ * blocking connection is not named after the queue, so Node's
+ * Queue.getWorkers() does not list it; bullc_worker_get_next_job never
+ * blocks. Borrowed: the group must outlive the worker (close it after every
+ * member's close callback ran). Returns 0. */
 BULLC_EXPORT int bullc_worker_opts_set_group(bullc_worker_opts *opts, bullc_worker_group *group);
 /* Jobs processed at once: >= 1. */
 BULLC_EXPORT int bullc_worker_opts_set_concurrency(bullc_worker_opts *opts, int concurrency);
@@ -363,8 +367,9 @@ BULLC_EXPORT int bullc_worker_close_left(const bullc_worker *w);
 BULLC_EXPORT void bullc_worker_free(bullc_worker *w);
 
 /* Makes a group on `loop` with a copy of `redis` (NULL: REDIS_URL...,
- * as a worker's defaults) and starts connecting its two connections. 0, or
- * BULLC_EINVAL / BULLC_ENOMEM with nothing made. Loop thread. */
+ * as a worker's defaults) and starts connecting its two connections (with
+ * seed nodes, a slot's pair connects when the slot's first member joins).
+ * 0, or BULLC_EINVAL / BULLC_ENOMEM with nothing made. Loop thread. */
 BULLC_EXPORT int bullc_worker_group_new(bullc_worker_group **out, struct uv_loop_s *loop, const bullc_redis_opts *redis,
                                         bullc_error *err);
 /* The most jobs the group's workers process at once, all queues together

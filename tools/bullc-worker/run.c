@@ -478,15 +478,8 @@ int bw_app_run(bw_app *app) {
     }
     bullc_error err = {0};
     if (!code && app->cfg->shared_connections) {
-        if (app->redis && bullc_redis_opts_cluster_count(app->redis)) {
-            /* a combination of flags this release cannot serve: usage, not a run-time failure */
-            TLOG(TLOG_ERROR, "start",
-                 TLOG_S("msg", "--shared-connections (also turned on by --queues-file and --global-concurrency) "
-                               "does not support Redis Cluster seed nodes yet: list the queues with --queue and "
-                               "leave it off (each queue then has connections of its own to its slot's master)"));
-            code = BW_EXIT_USAGE;
-        } else if (bullc_worker_group_new(&app->group, &app->loop, app->redis, &err) ||
-                   bullc_worker_group_set_concurrency(app->group, app->cfg->global_concurrency)) {
+        if (bullc_worker_group_new(&app->group, &app->loop, app->redis, &err) ||
+            bullc_worker_group_set_concurrency(app->group, app->cfg->global_concurrency)) {
             TLOG(TLOG_ERROR, "start", TLOG_S("msg", err.message));
             code = BW_EXIT_FAIL;
         }
