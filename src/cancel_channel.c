@@ -242,6 +242,38 @@ static int publish(bullc_queue *q, const char *msg, long long *receivers, bullc_
     return 0;
 }
 
+static bool in_cluster(bullc_queue *q) {
+    const bullc_redis_opts *ro = bullc__queue_redis_opts(q);
+    return ro && ro->ncluster;
+}
+
+/* A cluster broadcasts a PUBLISH to every node but counts the receivers of
+ * the node it was made on only: the listener of the holding process may be
+ * subscribed on another master (cancel listeners subscribe on any). The
+ * channel's subscribers on every master, or 0 when one cannot be asked. */
+static long long cluster_receivers(bullc_queue *q) {
+    bullc_redis_opts *nodes;
+    size_t n;
+    bullc_error e = {0};
+    if (bullc__cluster_masters(bullc__queue_redis_opts(q), &nodes, &n, &e)) return 0;
+    sds ch = channel_of(bullc__queue_keys(q)->k[BULLC__K_BASE]);
+    long long total = 0;
+    for (size_t i = 0; i < n && ch; i++) {
+        bullc__conn c;
+        if (bullc__conn_init(&c, &nodes[i], &e)) break;
+        const char *argv[] = {"PUBSUB", "NUMSUB", ch};
+        redisReply *r = NULL;
+        if (!bullc__conn_command(&c, &r, &e, 3, argv, NULL) && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[1]->type == REDIS_REPLY_INTEGER)
+            total += r->element[1]->integer;
+        freeReplyObject(r);
+        bullc__conn_close(&c);
+    }
+    sdsfree(ch);
+    bullc__cluster_masters_free(nodes, n);
+    return total;
+}
+
 /* Waits for the holder's answer on `reply`, in BLPOPs shorter than the
  * connection's command timeout. 1 when it came (its worker id in `by`). */
 static int await_ack(bullc_queue *q, const char *reply, int64_t timeout_ms, char *by, size_t n, bullc_error *err) {
@@ -287,8 +319,9 @@ int bullc_queue_cancel_job(bullc_queue *q, const char *job_id, const char *reaso
     long long receivers = 0;
     if (!msg)
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
-    else if (!(rc = publish(q, msg, &receivers, err)) && receivers > 0)
-        rc = await_ack(q, reply, timeout_ms, by, sizeof by, err);
+    else if (!(rc = publish(q, msg, &receivers, err)) && !receivers && in_cluster(q))
+        receivers = cluster_receivers(q);
+    if (!rc && receivers > 0) rc = await_ack(q, reply, timeout_ms, by, sizeof by, err);
     if (rc == 0 && receivers)
         rc = bullc__err(err, BULLC_ESTATE, "no bullc worker holding job %s answered within %lld ms", job_id,
                         (long long)timeout_ms);

@@ -11,7 +11,9 @@
 // flow: bullc-workers follow the promoted replica. Bad input: no live seed node (exit 3), a prefix and
 // queue without a hash tag (exit 2), nothing written. A TLS-only cluster node
 // (--tls-cluster): its seed asked over TLS (rediss+cluster://, --cluster with
-// --tls-ca-cert), a plain request to it exit 3.
+// --tls-ca-cert), a plain request to it exit 3. Worker groups (--shared-connections): 20 queues under a
+// {bull} prefix on one lane (its connections counted), six tagged queues over the three masters with a
+// lane per slot; `bullc cancel` reaching a group's worker through a listener on another master.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -323,6 +325,36 @@ test('--shared-connections on a cluster: 20 queues under {bull} share one blocki
     for (const port of cl.ports) assert.strictEqual(blocking[port], homes.filter(h => h === port).length, port);
   } finally {
     assert.strictEqual((await s.stop()).code, 0, s.text());
+  }
+});
+
+test('bullc cancel on a cluster: the listener subscribes on one master and hears the PUBLISH made on each ' +
+  'queue\'s master; the group\'s worker cancels the job', { timeout: 60000 }, async () => {
+  const { Queue } = nodeBullmq(major);
+  const prefix = `cc${major}`;
+  const tagged = ['{a}', '{b}', '{c}'];
+  const homes = await Promise.all(tagged.map(q => masterOf(`${prefix}:${q}:wait`)));
+  assert.strictEqual(new Set(homes).size, 3, `the queues spread over the masters: ${homes}`);
+  const slow = path.join(dir, 'slow.sh');
+  fs.writeFileSync(slow, '#!/bin/sh\ncat >/dev/null\nsleep 30 & wait $!\n', { mode: 0o755 });
+  const w = await startReady(['--shared-connections', ...tagged.flatMap(q => ['--queue', q]), '--exec', slow,
+    ...version], { prefix, redis: cl.url });
+  const conn = ioCluster();
+  const qs = tagged.map(name => new Queue(name, { prefix, connection: conn }));
+  try {
+    const jobs = await Promise.all(qs.map(q => q.add('slow', {})));
+    for (const [i, q] of qs.entries()) {
+      await eventually(async () => (await q.getJobState(jobs[i].id)) === 'active', 10000, `${q.name}'s job active`);
+      const r = bullc(['cancel', q.name, jobs[i].id, '--reason', `stop ${i}`], { prefix, redis: cl.url });
+      assert.strictEqual(r.status, 0, r.stderr + w.text());
+      assert.match(r.stdout, new RegExp(`^job ${jobs[i].id} cancelled by worker [0-9a-f-]{36}\\n$`));
+      await eventually(async () => (await q.getJobState(jobs[i].id)) === 'failed', 10000, `${q.name}'s job failed`);
+      assert.strictEqual((await q.getJob(jobs[i].id)).failedReason, `stop ${i}`);
+    }
+  } finally {
+    await Promise.all(qs.map(q => q.close()));
+    conn.disconnect();
+    assert.strictEqual((await w.stop()).code, 0, w.text());
   }
 });
 
