@@ -841,6 +841,7 @@ struct bullc_worker_group {
     bullc_worker **want;              /* members held back by the cap, in turn order (a ring) */
     int want_head, nwant, cap_want;
     bullc_worker *granted; /* the member being given a free slot in turn */
+    unsigned stagger_stalled, stagger_poll; /* the members' phases, in the order they asked (bullc__group_stagger_*) */
     uv_timer_t slot_timer;
     int handles_open;
     bool closing;
@@ -928,6 +929,7 @@ struct bullc_worker {
     int64_t g_poll_due;              /* ms since the epoch: poll once then (drain delay) without a marker */
     bool g_ready_due;                /* the group's command connection is ready: run this worker's ready steps */
     bool g_wanting;                  /* held back by the group's cap, in its turn ring */
+    bool g_waited;                   /* it waited once: its drain-delay polls have their phase */
     sds queue, prefix, name;
     sds qualified_name;           /* "<prefix>:<queue>", Node's queueQualifiedName */
     bullc__keys keys;             /* keys.k[BULLC__K_BASE] is "<prefix>:<queue>:" */
@@ -1080,6 +1082,9 @@ int bullc__group_lane(bullc_worker_group *g, const char *prefix, const char *que
  * is set before the join. */
 void bullc__group_join(bullc_worker_group *g, bullc_worker *w);
 void bullc__group_leave(bullc_worker_group *g, bullc_worker *w);
+/* ms to add to a member's first stalled check so that the members' checks
+ * come one a millisecond (within `interval_ms`), not all at once. */
+int64_t bullc__group_stagger_stalled(bullc_worker_group *g, int64_t interval_ms);
 /* The worker's queue is drained: wait for its marker on the group's blocking
  * connection (w->blocking is set); bullc__worker_block_done runs once. */
 void bullc__group_wait(bullc_worker_group *g, bullc_worker *w);

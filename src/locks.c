@@ -176,6 +176,11 @@ int bullc_worker_check_stalled(bullc_worker *w, bullc_stalled_check_cb cb, void 
 }
 
 void bullc__stalled_start(bullc_worker *w) {
-    /* first check soon after start (once connected), then every interval */
-    uv_timer_start(&w->stalled_timer, stalled_tick, 50, (uint64_t)w->o.stalled_interval);
+    /* first check soon after start (once connected), then every interval; a
+     * group's members one a millisecond: 5,000 queues' checks at once held
+     * Redis for a tenth of a second every interval, and every job added
+     * meanwhile waited */
+    int64_t first = 50;
+    if (w->group) first += bullc__group_stagger_stalled(w->group, w->o.stalled_interval);
+    uv_timer_start(&w->stalled_timer, stalled_tick, (uint64_t)first, (uint64_t)w->o.stalled_interval);
 }

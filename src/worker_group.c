@@ -30,6 +30,7 @@
 
 #define UNBLOCK_DELAY_MS 5 /* members starting to wait within this share one new BZPOPMIN */
 #define POLL_SLACK_MS 250  /* a drain-delay poll due this soon is made now, with the others due */
+#define POLL_PHASES 8      /* the members' first drain-delay polls are spread over this many phases */
 
 static void issue(bullc__lane *l);
 
@@ -91,11 +92,20 @@ static void kick(bullc__lane *l) {
 
 void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
     bullc__lane *l = w->lane;
-    (void)g;
     if (w->g_pending) {
         replay_marker(w);
         return;
     }
+    if (!w->g_waited && !w->block_until) {
+        /* Members that start together would poll together, every drain
+         * delay, for ever: 5,000 moveToActive at once hold Redis (and a job
+         * added meanwhile) for a tenth of a second. The first poll of each
+         * comes earlier by a phase of its own (an early poll only finds the
+         * queue empty), and the later ones keep that phase. */
+        int64_t left = w->g_poll_due - bullc__now_ms();
+        if (left > 0) w->g_poll_due -= left * (int64_t)(g->stagger_poll++ % POLL_PHASES) / POLL_PHASES;
+    }
+    w->g_waited = true;
     w->blocking = true;
     if (w->g_idle) return;
     /* the newest: just before the oldest in the ring */
@@ -167,6 +177,7 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
         while (l->nidle) {
             bullc_worker *w = l->idle->g_iprev; /* the newest first */
             idle_remove(l, w);
+            w->g_waited = false; /* all poll now: each takes a phase again */
             bullc__worker_block_done(w, NULL);
         }
         l->replying = false;
@@ -381,6 +392,10 @@ void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
     w->gprev = w->gnext = NULL;
     l->nmembers--;
     g->nmembers--;
+}
+
+int64_t bullc__group_stagger_stalled(bullc_worker_group *g, int64_t interval_ms) {
+    return interval_ms > 0 ? (int64_t)(g->stagger_stalled++ % (uint64_t)interval_ms) : 0;
 }
 
 void bullc__group_block_limits(const bullc__lane *l, double *min_block, bool *integer_block) {

@@ -162,6 +162,9 @@ static void start(gctx *c, int nw, const char *name, int concurrency, int major,
     bullc_worker_opts_set_prefix(o, c->prefix);
     bullc_worker_opts_set_processor(o, complete, NULL);
     bullc_worker_opts_set_bullmq_version(o, major);
+    /* counting a job's BZPOPMINs: the members' drain-delay polls, spread over
+     * the delay (worker_group.c), come after the count */
+    if (c->one_by_one) bullc_worker_opts_set_drain_delay(o, 60);
     bullc_worker_events ev = {.completed = ev_completed, .active = ev_active};
     for (int i = 0; i < nw; i++) {
         char q[64];
