@@ -105,13 +105,14 @@ void bullc__locks_start(bullc_worker *w) {
         uint64_t tick = (uint64_t)(w->o.job_timeout / 10);
         if (tick < 10) tick = 10;
         if (tick > 1000) tick = 1000;
-        uv_timer_start(&w->watchdog_timer, watchdog_tick, tick, tick);
+        if (bullc__worker_timer_start(w, &w->watchdog_timer, watchdog_tick, tick, tick))
+            bullc__worker_error(w, BULLC_ENOMEM, "out of memory: the job timeout is not enforced");
     }
 }
 
 void bullc__locks_stop(bullc_worker *w) {
     uv_timer_stop(&w->lock_timer);
-    uv_timer_stop(&w->watchdog_timer);
+    if (w->watchdog_timer) uv_timer_stop(w->watchdog_timer);
 }
 
 /* A bullc_worker_check_stalled call waiting for its answer. */

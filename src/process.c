@@ -173,6 +173,12 @@ static sds target_set(bullc_worker *w, const bullc__finish *f) {
     }
 }
 
+/* The results pending go out again in a second (and, failing a timer, once
+ * the connection is back: bullc__process_resend). */
+static void resend_later(bullc_worker *w) {
+    bullc__worker_timer_start(w, &w->retry_timer, bullc__process_resend_timer, 1000, 0);
+}
+
 static void recheck_done(bullc_job *job, bool lock_held, bool in_target) {
     bullc_worker *w = job->w;
     bullc__finish *f = job->fin;
@@ -181,7 +187,7 @@ static void recheck_done(bullc_job *job, bool lock_held, bool in_target) {
         /* the script stopped before it took the job out of active */
         bullc__worker_error(w, BULLC_EREDIS, "job %s: %s failed: %s; will retry", job->id, name, f->error);
         f->pending = true;
-        uv_timer_start(&w->retry_timer, bullc__process_resend_timer, 1000, 0);
+        resend_later(w);
     } else if (lock_held) {
         bullc__worker_error(w, BULLC_EREDIS,
                             "job %s: %s failed 3 times (%s): the job is left active for stalled recovery", job->id,
@@ -291,7 +297,7 @@ static void finish_reply(bullc__aconn *c, redisReply *r, const bullc_error *err,
         } else {
             bullc__worker_error(w, err->code, "job %s: cannot store its result yet (%s); will retry", job->id,
                                 err->message);
-            if (r) uv_timer_start(&w->retry_timer, bullc__process_resend_timer, 1000, 0);
+            if (r) resend_later(w);
         }
         bullc__worker_maybe_closed(w);
         return;

@@ -160,8 +160,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
     /* a group member's one "connection" is its last command's reply: the
      * close waits for it (see maybe_closed) */
     w->conns_open = w->group ? 1 : 2;
-    uv_timer_t *timers[] = {&w->wake_timer,     &w->stalled_timer, &w->lock_timer,    &w->close_timer,
-                            &w->watchdog_timer, &w->retry_timer,   &w->deferred_timer};
+    uv_timer_t *timers[] = {&w->wake_timer, &w->stalled_timer, &w->lock_timer, &w->deferred_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(loop, timers[i]);
         timers[i]->data = w;
@@ -783,6 +782,11 @@ static void handle_closed(uv_handle_t *h) {
     }
 }
 
+static void lazy_closed(uv_handle_t *h) {
+    handle_closed(h);
+    free(h);
+}
+
 void bullc__worker_maybe_closed(bullc_worker *w) { maybe_closed(w); }
 
 /* What a forced (or timed-out) close leaves active, said once. */
@@ -850,11 +854,29 @@ static void maybe_closed(bullc_worker *w) {
     /* processors still holding jobs must hand them back first */
     if (w->jobs || w->deferred || w->conns_open || w->handles_open == 0 || uv_is_closing((uv_handle_t *)&w->ops_async))
         return;
-    uv_handle_t *hs[] = {(uv_handle_t *)&w->wake_timer,     (uv_handle_t *)&w->stalled_timer,
-                         (uv_handle_t *)&w->lock_timer,     (uv_handle_t *)&w->close_timer,
-                         (uv_handle_t *)&w->watchdog_timer, (uv_handle_t *)&w->retry_timer,
+    uv_handle_t *hs[] = {(uv_handle_t *)&w->wake_timer, (uv_handle_t *)&w->stalled_timer, (uv_handle_t *)&w->lock_timer,
                          (uv_handle_t *)&w->deferred_timer, (uv_handle_t *)&w->ops_async};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) uv_close(hs[i], handle_closed);
+    uv_timer_t **lazy[] = {&w->close_timer, &w->watchdog_timer, &w->retry_timer};
+    for (size_t i = 0; i < sizeof lazy / sizeof lazy[0]; i++) {
+        if (!*lazy[i]) continue;
+        uv_close((uv_handle_t *)*lazy[i], lazy_closed);
+        *lazy[i] = NULL;
+    }
+}
+
+int bullc__worker_timer_start(bullc_worker *w, uv_timer_t **slot, uv_timer_cb cb, uint64_t timeout, uint64_t repeat) {
+    if (uv_is_closing((uv_handle_t *)&w->ops_async)) return BULLC_ECLOSED;
+    if (!*slot) {
+        uv_timer_t *t = malloc(sizeof *t);
+        if (!t) return BULLC_ENOMEM;
+        uv_timer_init(w->loop, t);
+        t->data = w;
+        w->handles_open++;
+        *slot = t;
+    }
+    uv_timer_start(*slot, cb, timeout, repeat);
+    return 0;
 }
 
 static void close_timeout(uv_timer_t *t) {
@@ -884,7 +906,9 @@ void bullc_worker_close(bullc_worker *w, bool force, int64_t timeout_ms, void (*
         bullc__group_unwait(w->group, w);
     else if (!w->closed_cmd)
         bullc__aconn_close(w->block);
-    if (timeout_ms > 0 && !force) uv_timer_start(&w->close_timer, close_timeout, (uint64_t)timeout_ms, 0);
+    if (timeout_ms > 0 && !force &&
+        bullc__worker_timer_start(w, &w->close_timer, close_timeout, (uint64_t)timeout_ms, 0))
+        w->forced = true; /* no timer for the timeout: closed now rather than never */
     maybe_closed(w);
 }
 
