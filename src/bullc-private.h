@@ -840,7 +840,7 @@ struct bullc_worker_group {
     int max_active, active, fetching; /* the process-wide cap (0: none), jobs in process, moveToActive out */
     bullc_worker **want;              /* members held back by the cap, in turn order (a ring) */
     int want_head, nwant, cap_want;
-    bullc_worker *granted; /* the member being given a free slot in turn */
+    bullc_worker *granted;                  /* the member being given a free slot in turn */
     unsigned stagger_stalled, stagger_poll; /* the members' phases, in the order they asked (bullc__group_stagger_*) */
     uv_timer_t slot_timer;
     int handles_open;
