@@ -73,6 +73,23 @@ int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *
     return 0;
 }
 
+int bullc__aconn_init_queue(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *opts, const char *prefix,
+                            const char *name, const char *suffix, bullc_error *err) {
+    memset(c, 0, sizeof *c);
+    c->state = ACONN_CLOSED; /* as a failed bullc__aconn_init leaves it */
+    bullc_redis_opts *ro = NULL;
+    int rc = opts ? 0 : bullc__redis_opts_default(&ro, err), slot = -1;
+    if (!opts) opts = ro;
+    sds cname = NULL;
+    if (!rc) rc = bullc__cluster_slot_of(opts, prefix, name, &slot, err);
+    if (!rc && !(cname = bullc__client_name(prefix, name, suffix))) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    if (!rc) rc = bullc__aconn_init(c, loop, opts, cname, err);
+    if (!rc && slot >= 0) c->opts->cluster_slot = slot;
+    bullc_redis_opts_free(ro);
+    sdsfree(cname);
+    return rc;
+}
+
 bool bullc__aconn_ready(const bullc__aconn *c) { return c->state == ACONN_READY; }
 
 static void schedule_retry(bullc__aconn *c);

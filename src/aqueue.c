@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* bullc_aqueue: queue getters answered on a libuv loop, over one
- * asynchronous connection (aconn.c), for programs that must not stall their
- * loop on Redis (bullc-worker's /metrics). The calls, their keys and the
- * reading of their replies are the synchronous getters' (getters.c,
- * args.c); what is here is the waiting: for the connection, for the
- * queue's major (meta.version, read once per connection as bullc_queue
- * does), for the reply. */
+/* bullc_aqueue: queue getters answered on a libuv loop, over a connection
+ * of its own or one shared with other handles (aqueue_conn.c), for
+ * programs that must not stall their loop on Redis (bullc-worker's
+ * /metrics). The calls, their keys and the reading of their replies are the
+ * synchronous getters' (getters.c, args.c); what is here is the waiting:
+ * for the connection, for the queue's major (meta.version, read once per
+ * connection as bullc_queue does), for the reply. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bullc-private.h"
 
-typedef enum { AQ_COUNTS, AQ_JOB, AQ_EXT } aq_kind;
+typedef enum { AQ_COUNTS, AQ_JOB, AQ_EXT, AQ_SETTLE } aq_kind;
 
 typedef struct aq_call {
-    bullc_aqueue *q;
+    bullc_aqueue *q; /* NULL once the handle closed with the call in flight: its reply is dropped */
     aq_kind kind;
     bullc_aqueue_json_cb cb;
     void *data;
@@ -26,7 +26,7 @@ typedef struct aq_call {
     void *ext;
     int rc; /* a failure decided before any reply, for the deferred callback */
     bullc_error err;
-    struct aq_call *next; /* in the waiting or the failed list */
+    struct aq_call *next, *prev; /* in the waiting or the failed list (next only), or in `sent` */
 } aq_call;
 
 typedef struct {
@@ -35,7 +35,10 @@ typedef struct {
 
 struct bullc_aqueue {
     uv_loop_t *loop;
-    bullc__aconn conn;
+    bullc_aqueue_conn *own; /* bullc_aqueue_new's connection, closed with the handle; NULL when shared */
+    bullc_aqueue_conn *conn;
+    bullc__aq_node *node; /* the connection its calls go over */
+    bullc__aq_link link;
     bullc__keys keys;
     char *name;
     int explicit_major;
@@ -44,12 +47,11 @@ struct bullc_aqueue {
     bool settling;                /* meta.version's HGET is in flight */
     bool write_version;           /* meta.version is ours to write (not another major's) */
     bullc__aq_adds *adds;         /* what adds need (aqueue_add.c) */
-    bool down;                    /* the connection failed and has not come back */
-    bullc_error down_err;
     aq_list waiting; /* for the connection or the major */
     aq_list failed;  /* answered without Redis: their callbacks run from `defer` */
+    aq_call *sent;   /* in flight: the close answers them if it comes first */
     uv_timer_t defer;
-    int open; /* handles not closed yet: the connection and `defer` */
+    int open; /* handles not closed yet: `defer`, and `own` */
     bool closing;
     void (*close_cb)(bullc_aqueue *aq, void *data);
     void *close_data;
@@ -69,6 +71,17 @@ static aq_call *pop(aq_list *l) {
     if (c && !(l->head = c->next)) l->tail = NULL;
     return c;
 }
+
+static void sent_add(bullc_aqueue *q, aq_call *c) {
+    c->prev = NULL;
+    c->next = q->sent;
+    if (q->sent) q->sent->prev = c;
+    q->sent = c;
+}
+
+/* A reply's call, taken off `sent`; NULL (and the call freed) when its
+ * handle closed meanwhile. */
+static aq_call *sent_take(aq_call *c);
 
 static void call_free(aq_call *c) {
     free(c->names);
@@ -108,11 +121,26 @@ static void kick(bullc_aqueue *q);
 static void counts_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data);
 static void job_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data);
 
+static aq_call *sent_take(aq_call *c) {
+    bullc_aqueue *q = c->q;
+    if (!q) {
+        call_free(c);
+        return NULL;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        q->sent = c->next;
+    if (c->next) c->next->prev = c->prev;
+    return c;
+}
+
 /* Sends a call; 0, or the code with `c` failed (deferred). */
 static int send_call(bullc_aqueue *q, aq_call *c) {
     int rc;
     bullc_error e = {0};
-    if (c->kind == AQ_EXT) {
+    bool ext = c->kind == AQ_EXT;
+    if (ext) {
         rc = c->ext_ops->send(q, c->ext, &e);
         if (!rc) free(c); /* the call is the extension's now */
     } else if (c->kind == AQ_COUNTS) {
@@ -121,16 +149,17 @@ static int send_call(bullc_aqueue *q, aq_call *c) {
         bullc__args_call_keys(&a, q->proto, &q->keys, BULLC__C_GET_COUNTS, NULL, 0);
         bullc__counts_args(&a, c->names, (size_t)c->nnames);
         rc = a.oom ? BULLC_ENOMEM
-                   : bullc__aconn_eval(&q->conn, bullc__call_script(q->proto, BULLC__C_GET_COUNTS), 0, counts_reply, c,
+                   : bullc__aconn_eval(&q->node->conn, bullc__call_script(q->proto, BULLC__C_GET_COUNTS), 0, counts_reply, c,
                                        a.argc, a.argv, a.lens);
         bullc__args_free(&a);
     } else {
         sds key = bullc__job_key(&q->keys, c->id, BULLC__K_JOB);
         const char *argv[] = {"HGETALL", key};
         size_t lens[] = {7, key ? sdslen(key) : 0};
-        rc = key ? bullc__aconn_cmd(&q->conn, 0, job_reply, c, 2, argv, lens) : BULLC_ENOMEM;
+        rc = key ? bullc__aconn_cmd(&q->node->conn, 0, job_reply, c, 2, argv, lens) : BULLC_ENOMEM;
         sdsfree(key);
     }
+    if (!rc && !ext) sent_add(q, c); /* (an extension's call is its own now) */
     if (rc) {
         c->rc = rc;
         if (e.code)
@@ -144,10 +173,12 @@ static int send_call(bullc_aqueue *q, aq_call *c) {
 }
 
 static void settle_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data) {
-    bullc_aqueue *q = data;
+    aq_call *c = sent_take(data);
     (void)conn;
+    if (!c) return; /* the waiting calls were answered by the close */
+    bullc_aqueue *q = c->q;
+    call_free(c);
     q->settling = false;
-    if (q->closing) return; /* the waiting calls were answered by the close */
     if (!r || r->type == REDIS_REPLY_ERROR) {
         fail_waiting(q, err);
         return;
@@ -162,46 +193,52 @@ static void settle_reply(bullc__aconn *conn, redisReply *r, const bullc_error *e
         return;
     }
     q->proto = p;
-    q->settled_generation = q->conn.generation;
+    q->settled_generation = q->node->conn.generation;
     kick(q);
 }
 
 /* Moves the waiting calls on as far as the connection allows. */
 static void kick(bullc_aqueue *q) {
     if (q->closing || !q->waiting.head) return;
-    if (!bullc__aconn_ready(&q->conn)) {
+    bullc__aconn *conn = &q->node->conn;
+    if (!bullc__aconn_ready(conn)) {
         /* Redis is known to be down: an error now rather than a wait of
-         * unknown length; otherwise on_ready or on_down moves them on */
-        if (q->down) fail_waiting(q, &q->down_err);
+         * unknown length; otherwise the node's next event moves them on */
+        if (q->node->down) fail_waiting(q, &q->node->down_err);
         return;
     }
-    if (q->settled_generation != q->conn.generation) {
+    if (q->settled_generation != conn->generation) {
         if (q->settling) return;
         const char *argv[] = {"HGET", q->keys.k[BULLC__K_META], "version"};
-        if (bullc__aconn_cmd(&q->conn, 0, settle_reply, q, 3, argv, NULL)) {
+        aq_call *c = calloc(1, sizeof *c);
+        if (c) *c = (aq_call){.q = q, .kind = AQ_SETTLE};
+        if (!c || bullc__aconn_cmd(conn, 0, settle_reply, c, 3, argv, NULL)) {
+            free(c);
             bullc_error e;
-            bullc__err(&e, BULLC_ECONN, "connection to Redis lost");
+            bullc__err(&e, c ? BULLC_ECONN : BULLC_ENOMEM, c ? "connection to Redis lost" : "out of memory");
             fail_waiting(q, &e);
             return;
         }
+        sent_add(q, c);
         q->settling = true;
         return;
     }
     for (aq_call *c; (c = pop(&q->waiting));) send_call(q, c);
 }
 
-/* A reply's failure as the caller sees it: the close's, or the connection's. */
-static int reply_failure(aq_call *c, const redisReply *r, const bullc_error *err, bullc_error *out) {
-    if (!r && c->q->closing) return bullc__err(out, BULLC_ECLOSED, "the queue handle was closed");
+/* A reply's failure as the caller sees it (a close answered its calls
+ * before their replies came). */
+static int reply_failure(const redisReply *r, const bullc_error *err, bullc_error *out) {
     *out = *err;
     return err->code ? err->code : bullc__err(out, BULLC_EREDIS, "%s", r ? r->str : "no reply");
 }
 
 static void counts_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data) {
-    aq_call *c = data;
+    aq_call *c = sent_take(data);
     (void)conn;
+    if (!c) return;
     bullc_error e = {0};
-    int rc = !r || r->type == REDIS_REPLY_ERROR ? reply_failure(c, r, err, &e) : 0;
+    int rc = !r || r->type == REDIS_REPLY_ERROR ? reply_failure(r, err, &e) : 0;
     int64_t *counts = rc ? NULL : calloc((size_t)c->nnames + 1, sizeof *counts);
     char *json = NULL;
     if (!rc && !counts) rc = bullc__err(&e, BULLC_ENOMEM, "out of memory");
@@ -214,10 +251,11 @@ static void counts_reply(bullc__aconn *conn, redisReply *r, const bullc_error *e
 }
 
 static void job_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data) {
-    aq_call *c = data;
+    aq_call *c = sent_take(data);
     (void)conn;
+    if (!c) return;
     bullc_error e = {0};
-    int rc = !r || r->type == REDIS_REPLY_ERROR ? reply_failure(c, r, err, &e) : 0;
+    int rc = !r || r->type == REDIS_REPLY_ERROR ? reply_failure(r, err, &e) : 0;
     char *json = NULL;
     if (!rc) rc = bullc__job_reply(c->id, r, &json, &e);
     c->cb(c->q, rc, json, rc ? &e : NULL, c->data);
@@ -225,18 +263,8 @@ static void job_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err,
     call_free(c);
 }
 
-static void on_ready(bullc__aconn *conn, void *data) {
-    bullc_aqueue *q = data;
-    (void)conn;
-    q->down = false;
-    kick(q);
-}
-
-static void on_down(bullc__aconn *conn, const bullc_error *err, void *data) {
-    bullc_aqueue *q = data;
-    (void)conn;
-    q->down = true;
-    q->down_err = *err;
+void bullc__aqueue_node_event(bullc_aqueue *q, const bullc_error *down) {
+    (void)down; /* kick reads it from the node */
     kick(q);
 }
 
@@ -244,15 +272,23 @@ static void closed_one(bullc_aqueue *q) {
     if (--q->open == 0 && q->close_cb) q->close_cb(q, q->close_data);
 }
 
-static void on_conn_closed(bullc__aconn *conn, void *data) {
-    (void)conn;
-    closed_one(data);
+static void on_own_closed(bullc_aqueue_conn *conn, void *data) {
+    bullc_aqueue *q = data;
+    bullc_aqueue_conn_free(conn);
+    q->own = NULL;
+    closed_one(q);
 }
 
 static void on_defer_closed(uv_handle_t *h) { closed_one(h->data); }
 
-int bullc_aqueue_new(bullc_aqueue **out, uv_loop_t *loop, const char *name, const bullc_queue_opts *opts,
-                     bullc_error *err) {
+static void free_conn(bullc_aqueue_conn *conn, void *data) {
+    (void)data;
+    bullc_aqueue_conn_free(conn);
+}
+
+/* A handle on `shared`, or on a connection of its own when NULL. */
+static int aqueue_new(bullc_aqueue **out, uv_loop_t *loop, bullc_aqueue_conn *shared, const char *name,
+                      const bullc_queue_opts *opts, bullc_error *err) {
     if (!opts) opts = &bullc__queue_opts_default;
     int rc = bullc__validate_queue_name(name, err);
     if (rc) return rc;
@@ -261,40 +297,42 @@ int bullc_aqueue_new(bullc_aqueue **out, uv_loop_t *loop, const char *name, cons
     bullc_aqueue *q = calloc(1, sizeof *q);
     if (!q) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     q->loop = loop;
+    q->link.q = q;
     q->explicit_major = opts->bullmq_version;
     if (opts->bullmq_version) q->proto = bullc__protocol_of(opts->bullmq_version);
     q->name = strdup(name);
-    bool keys_ok = bullc__keys_init(&q->keys, prefix, name) == 0;
-    sds cname = bullc__client_name(prefix, name, "");
-    bullc_redis_opts *ro = NULL;
-    if (!q->name || !keys_ok || !cname)
+    if (bullc__keys_init(&q->keys, prefix, name) || !q->name)
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
-    else if (!opts->redis)
-        rc = bullc__redis_opts_default(&ro, err);
-    int slot = -1;
-    if (!rc) rc = bullc__cluster_slot_of(opts->redis ? opts->redis : ro, prefix, name, &slot, err);
-    if (!rc && !(q->adds = bullc__aq_adds_new(opts))) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
-    if (!rc) rc = bullc__aconn_init(&q->conn, loop, opts->redis ? opts->redis : ro, cname, err);
-    if (!rc && slot >= 0) q->conn.opts->cluster_slot = slot; /* in a cluster, the queue's slot */
-    bullc_redis_opts_free(ro);
-    sdsfree(cname);
+    else if (!(q->adds = bullc__aq_adds_new(opts)))
+        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    else if (!shared && !(rc = bullc__aqueue_conn_own(&q->own, loop, opts->redis, prefix, name, err)))
+        shared = q->own;
+    if (!rc) rc = bullc__aqueue_conn_attach(shared, &q->link, prefix, name, &q->node, err);
     if (rc) {
+        if (q->own) bullc_aqueue_conn_close(q->own, free_conn, NULL);
         bullc__aq_adds_free(q->adds);
         bullc__keys_free(&q->keys);
         free(q->name);
         free(q);
         return rc;
     }
-    q->conn.on_ready = on_ready;
-    q->conn.on_down = on_down;
-    q->conn.on_closed = on_conn_closed;
-    q->conn.hook_data = q;
+    q->conn = shared;
     uv_timer_init(loop, &q->defer);
     q->defer.data = q;
-    q->open = 2;
-    bullc__aconn_start(&q->conn);
+    q->open = q->own ? 2 : 1;
     *out = q;
     return 0;
+}
+
+int bullc_aqueue_new(bullc_aqueue **out, uv_loop_t *loop, const char *name, const bullc_queue_opts *opts,
+                     bullc_error *err) {
+    return aqueue_new(out, loop, NULL, name, opts, err);
+}
+
+int bullc_aqueue_new_shared(bullc_aqueue **out, bullc_aqueue_conn *conn, const char *name,
+                            const bullc_queue_opts *opts, bullc_error *err) {
+    if (!conn) return bullc__err(err, BULLC_EINVAL, "conn: NULL");
+    return aqueue_new(out, bullc__aqueue_conn_loop(conn), conn, name, opts, err);
 }
 
 /* A new call's record, or NULL with *rc set. */
@@ -346,9 +384,18 @@ void bullc_aqueue_close(bullc_aqueue *q, void (*cb)(bullc_aqueue *aq, void *data
     bullc__err(&e, BULLC_ECLOSED, "the queue handle was closed");
     for (aq_call *c; (c = pop(&q->waiting));) call_fail(c, BULLC_ECLOSED, &e);
     for (aq_call *c; (c = pop(&q->failed));) call_fail(c, BULLC_ECLOSED, &e);
+    /* the calls in flight are answered now; their replies, when they come,
+     * only free them (the connection may be shared and stay) */
+    for (aq_call *c = q->sent, *next; c; c = next) {
+        next = c->next;
+        if (c->kind != AQ_SETTLE) c->cb(q, BULLC_ECLOSED, NULL, &e, c->data);
+        c->q = NULL;
+    }
+    q->sent = NULL;
     uv_timer_stop(&q->defer);
     uv_close((uv_handle_t *)&q->defer, on_defer_closed);
-    bullc__aconn_close(&q->conn); /* the calls in flight are answered now, with no reply */
+    bullc__aqueue_conn_detach(q->conn, q->node, &q->link);
+    if (q->own) bullc_aqueue_conn_close(q->own, on_own_closed, q);
 }
 
 void bullc_aqueue_free(bullc_aqueue *q) {
@@ -367,7 +414,8 @@ int bullc__aqueue_enqueue(bullc_aqueue *q, const bullc__aq_ext *ops, void *ext) 
     return enqueue(q, c);
 }
 
-bullc__aconn *bullc__aqueue_conn(bullc_aqueue *q) { return &q->conn; }
+bullc__aconn *bullc__aqueue_conn(bullc_aqueue *q) { return &q->node->conn; }
+bool bullc__aqueue_shared(const bullc_aqueue *q) { return q->own == NULL; }
 const bullc__keys *bullc__aqueue_keys(const bullc_aqueue *q) { return &q->keys; }
 const bullc__protocol *bullc__aqueue_proto(const bullc_aqueue *q) { return q->proto; }
 int bullc__aqueue_explicit_major(const bullc_aqueue *q) { return q->explicit_major; }

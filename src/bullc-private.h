@@ -268,8 +268,11 @@ int bullc__cluster_resolve(bullc_redis_opts *o, bullc_error *err);
  * (queue listing, CLIENT LIST): the slot map of the first seed that gives
  * one, as copies of `o` aimed at one master each, without seed nodes (the
  * caller frees them with bullc__cluster_masters_free). Without seed nodes,
- * one copy of `o`. Blocking; any thread. 0, BULLC_ENOMEM or BULLC_ECONN. */
-int bullc__cluster_masters(const bullc_redis_opts *o, bullc_redis_opts **out, size_t *n, bullc_error *err);
+ * one copy of `o`. With `slot_node` (16384 entries), each served slot's
+ * master's index in *out (the other entries left as they were). Blocking;
+ * any thread. 0, BULLC_ENOMEM or BULLC_ECONN. */
+int bullc__cluster_masters(const bullc_redis_opts *o, bullc_redis_opts **out, size_t *n, uint16_t *slot_node,
+                           bullc_error *err);
 void bullc__cluster_masters_free(bullc_redis_opts *nodes, size_t n);
 /* Routes a handle's connection settings to the slot of queue `name` under
  * `prefix` (no-op without seed nodes). BULLC_EINVAL when neither carries a
@@ -762,6 +765,13 @@ struct bullc__aconn {
  * and `c` may be freed at once. Loop thread. */
 int bullc__aconn_init(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *opts, const char *name,
                       bullc_error *err);
+/* The connection of one queue's handle (aqueue.c, events.c): `opts` (NULL:
+ * the defaults) aimed, in a cluster, at the slot of "<prefix>:<name>"
+ * (BULLC_EINVAL when neither carries a hash tag), and named as Node names
+ * that queue's connection ("<prefix>:<base64(name)><suffix>"). Same
+ * contract as bullc__aconn_init. */
+int bullc__aconn_init_queue(bullc__aconn *c, uv_loop_t *loop, const bullc_redis_opts *opts, const char *prefix,
+                            const char *name, const char *suffix, bullc_error *err);
 /* Starts connecting (and reconnecting whenever the connection is lost). */
 void bullc__aconn_start(bullc__aconn *c);
 bool bullc__aconn_ready(const bullc__aconn *c);
@@ -796,11 +806,49 @@ const bullc__protocol *bullc__aqueue_proto(const bullc_aqueue *q); /* NULL: not 
 int bullc__aqueue_explicit_major(const bullc_aqueue *q);
 bool bullc__aqueue_write_version(const bullc_aqueue *q);
 bool bullc__aqueue_closing(const bullc_aqueue *q);
+/* Whether its calls go over a bullc_aqueue_conn it does not own (adds are
+ * refused there: their replies may come after the handle is freed). */
+bool bullc__aqueue_shared(const bullc_aqueue *q);
 /* The producer's settings and per-connection state of an aqueue's adds. */
 typedef struct bullc__aq_adds bullc__aq_adds;
 bullc__aq_adds *bullc__aqueue_adds(bullc_aqueue *q);
 bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts); /* NULL: out of memory */
 void bullc__aq_adds_free(bullc__aq_adds *a);
+
+/* ---- aqueue_conn.c: connections shared by asynchronous queue handles ---- */
+/* An aqueue's place in its node's list of users. */
+typedef struct bullc__aq_link {
+    struct bullc__aq_link *prev, *next;
+    bullc_aqueue *q;
+} bullc__aq_link;
+
+/* One connection of a bullc_aqueue_conn (one per cluster master) and the
+ * aqueues whose calls it carries; `down` and `down_err` say whether its
+ * last connect failed or it was lost (for the aqueues that attach later). */
+typedef struct bullc__aq_node {
+    bullc__aconn conn;
+    bullc_aqueue_conn *owner;
+    bullc__aq_link *users;
+    bool down;
+    bullc_error down_err;
+} bullc__aq_node;
+
+/* A connection set of one queue's handle (bullc_aqueue_new): one node, aimed
+ * at the queue's slot in a cluster, named as Node's Queue's. Closed and
+ * freed through the public calls. */
+int bullc__aqueue_conn_own(bullc_aqueue_conn **out, uv_loop_t *loop, const bullc_redis_opts *opts, const char *prefix,
+                           const char *name, bullc_error *err);
+uv_loop_t *bullc__aqueue_conn_loop(const bullc_aqueue_conn *c);
+/* Puts `link` on the node that serves queue "<prefix>:<name>" (in a
+ * cluster, its slot's master's) into *node. BULLC_EINVAL (no hash tag in a
+ * cluster), BULLC_ECLOSED (the set is closing) or BULLC_ENOMEM. */
+int bullc__aqueue_conn_attach(bullc_aqueue_conn *c, bullc__aq_link *link, const char *prefix, const char *name,
+                              bullc__aq_node **node, bullc_error *err);
+/* Takes `link` off its node; the set closes if it was asked to and this was
+ * its last user. */
+void bullc__aqueue_conn_detach(bullc_aqueue_conn *c, bullc__aq_node *node, bullc__aq_link *link);
+/* aqueue.c: the node of `q` became ready (`down` NULL) or went down. */
+void bullc__aqueue_node_event(bullc_aqueue *q, const bullc_error *down);
 
 /* ---- worker_group.c ------------------------------------------------------ */
 /* One command and one blocking connection of a group, with the BZPOPMIN

@@ -153,13 +153,16 @@ int bullc__cluster_resolve(bullc_redis_opts *o, bullc_error *err) {
 }
 
 /* Appends a copy of `o` aimed at host:port alone (no seed nodes: a plain
- * connection to that node), unless one for that node is there already. */
-static int add_node(bullc_redis_opts **nodes, size_t *n, const bullc_redis_opts *o, char *host, int port) {
+ * connection to that node), unless one for that node is there already;
+ * its index into *at. */
+static int add_node(bullc_redis_opts **nodes, size_t *n, const bullc_redis_opts *o, char *host, int port, size_t *at) {
     for (size_t i = 0; i < *n; i++)
         if ((*nodes)[i].port == port && !strcmp((*nodes)[i].host, host)) {
             free(host);
+            *at = i;
             return 0;
         }
+    *at = *n;
     bullc_redis_opts *more = realloc(*nodes, sizeof **nodes * (*n + 1));
     if (!more) {
         free(host);
@@ -183,7 +186,8 @@ static int add_node(bullc_redis_opts **nodes, size_t *n, const bullc_redis_opts 
     return rc;
 }
 
-int bullc__cluster_masters(const bullc_redis_opts *o, bullc_redis_opts **out, size_t *nout, bullc_error *err) {
+int bullc__cluster_masters(const bullc_redis_opts *o, bullc_redis_opts **out, size_t *nout, uint16_t *slot_node,
+                           bullc_error *err) {
     *out = NULL;
     *nout = 0;
     if (!o->ncluster) {
@@ -205,7 +209,12 @@ int bullc__cluster_masters(const bullc_redis_opts *o, bullc_redis_opts **out, si
             const redisReply *m = entry_master(r->element[k]);
             char *h;
             int port;
-            if (m && node_addr(m, &o->cluster_nodes[i], &h, &port)) rc = add_node(out, nout, o, h, port);
+            size_t at;
+            if (!m || !node_addr(m, &o->cluster_nodes[i], &h, &port) || (rc = add_node(out, nout, o, h, port, &at)))
+                continue;
+            const redisReply *e = r->element[k];
+            for (long long sl = e->element[0]->integer; slot_node && sl <= e->element[1]->integer && sl < 16384; sl++)
+                if (sl >= 0) slot_node[sl] = (uint16_t)at;
         }
         freeReplyObject(r);
         if (!rc && *nout) return 0;

@@ -245,19 +245,10 @@ int bullc_queue_events_new(bullc_queue_events **out, struct uv_loop_s *loop, con
     qe->last_id = sdsnew(opts->last_event_id ? opts->last_event_id : "$");
     qe->queue = sdsnew(queue);
     qe->resolved = strcmp(qe->last_id ? qe->last_id : "$", "$") != 0;
-    sds name = bullc__client_name(prefix, queue, ":qe");
-    bullc_redis_opts *ro = NULL;
-    if (!keys_ok || !qe->last_id || !qe->queue || !name) {
+    if (!keys_ok || !qe->last_id || !qe->queue)
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
-    } else if (!opts->redis) {
-        rc = bullc__redis_opts_default(&ro, err);
-    }
-    int slot = -1;
-    if (!rc) rc = bullc__cluster_slot_of(opts->redis ? opts->redis : ro, prefix, queue, &slot, err);
-    if (!rc) rc = bullc__aconn_init(&qe->conn, loop, opts->redis ? opts->redis : ro, name, err);
-    if (!rc && slot >= 0) qe->conn.opts->cluster_slot = slot; /* in a cluster, the queue's slot */
-    bullc_redis_opts_free(ro);
-    sdsfree(name);
+    else
+        rc = bullc__aconn_init_queue(&qe->conn, loop, opts->redis, prefix, queue, ":qe", err);
     if (rc) {
         bullc__keys_free(&qe->keys);
         sdsfree(qe->last_id);

@@ -644,7 +644,7 @@ static int keep_workers(bullc_queue *q, redisReply *r, cJSON **best, bullc_error
 static int cluster_client_lists(bullc_queue *q, cJSON **best, bullc_error *err) {
     bullc_redis_opts *nodes;
     size_t n;
-    int rc = bullc__cluster_masters(bullc__queue_redis_opts(q), &nodes, &n, err);
+    int rc = bullc__cluster_masters(bullc__queue_redis_opts(q), &nodes, &n, NULL, err);
     for (size_t i = 0; i < n && !rc; i++) {
         bullc__conn c;
         if ((rc = bullc__conn_init(&c, &nodes[i], err))) break;
@@ -815,7 +815,7 @@ int bullc_queue_list(const bullc_redis_opts *redis, const char *prefix, char **o
     /* in a cluster each master holds the queues of its slots: SCAN visits one node */
     bullc_redis_opts *nodes;
     size_t nnodes;
-    int rc = bullc__cluster_masters(redis, &nodes, &nnodes, err);
+    int rc = bullc__cluster_masters(redis, &nodes, &nnodes, NULL, err);
     bullc_redis_opts_free(defaults);
     if (rc) return rc;
     sds *names = NULL;

@@ -23,6 +23,12 @@ struct uv_loop_s; /* libuv's loop; this header does not include uv.h */
  * thread only. */
 typedef struct bullc_aqueue bullc_aqueue;
 
+/* Connections that many bullc_aqueue handles share, for a program reading
+ * the counts of thousands of queues (bullc-worker's /metrics): one
+ * connection, or in a Redis Cluster one per master, each queue's calls
+ * going to its slot's master. Loop thread only. */
+typedef struct bullc_aqueue_conn bullc_aqueue_conn;
+
 /* A call's outcome: `status` 0 and `json` (borrowed: valid until the
  * callback returns) as the synchronous call's *out_json, or a negative
  * BULLC_E* code, `json` NULL and `err` saying what failed (BULLC_ECLOSED:
@@ -42,6 +48,36 @@ typedef void (*bullc_aqueue_json_cb)(bullc_aqueue *aq, int status, const char *j
  * bullc_aqueue_close, free it after the close callback. */
 BULLC_EXPORT int bullc_aqueue_new(bullc_aqueue **out, struct uv_loop_s *loop, const char *name,
                                   const bullc_queue_opts *opts, bullc_error *err);
+
+/* Makes a connection set on `loop` with the Redis settings `redis` (NULL:
+ * defaults and environment; copied, the caller keeps them) and starts
+ * connecting. In a cluster it first asks a seed node for the masters and
+ * their slots: a blocking request within the connect timeout, so make it
+ * before the loop runs when that matters. The connections are unnamed.
+ * Returns 0 and *out, or BULLC_EINVAL, BULLC_ENOMEM or (a cluster whose seeds
+ * did not answer) BULLC_ECONN with `err` (may be NULL) filled. Close it with
+ * bullc_aqueue_conn_close, free it after the close callback. */
+BULLC_EXPORT int bullc_aqueue_conn_new(bullc_aqueue_conn **out, struct uv_loop_s *loop,
+                                       const bullc_redis_opts *redis, bullc_error *err);
+
+/* As bullc_aqueue_new, but the handle's calls go over `conn` (made on the
+ * same loop), which it does not own: the Redis settings of `opts` are
+ * ignored, its prefix and BullMQ major are used. Many handles may share one
+ * `conn`; each is closed and freed as any other. BULLC_ECLOSED when `conn`
+ * is closing. */
+BULLC_EXPORT int bullc_aqueue_new_shared(bullc_aqueue **out, bullc_aqueue_conn *conn, const char *name,
+                                         const bullc_queue_opts *opts, bullc_error *err);
+
+/* Closes the set: no handle may be made on it any more, and its connections
+ * close once every handle made on it is closed (before or after this call).
+ * `cb` (may be NULL) runs exactly once on the loop then, never inside this
+ * call; then call bullc_aqueue_conn_free. A second call does nothing (its
+ * `cb` never runs). */
+BULLC_EXPORT void bullc_aqueue_conn_close(bullc_aqueue_conn *conn, void (*cb)(bullc_aqueue_conn *conn, void *data),
+                                          void *data);
+
+/* Frees a set whose close callback ran. NULL is a no-op. */
+BULLC_EXPORT void bullc_aqueue_conn_free(bullc_aqueue_conn *conn);
 
 /* Job counts (Node's `queue.getJobCounts(...types)`), the JSON object
  * bullc_queue_get_job_counts gives for the same `states` (NULL/0: Node's
@@ -85,7 +121,8 @@ typedef void (*bullc_aqueue_bulk_cb)(bullc_aqueue *aq, int status, const bullc_b
  * is written), BULLC_ENOMEM or BULLC_ECLOSED with `err` (may be NULL)
  * filled, and `cb` never runs. A job with `repeat` on a 5.x queue (Node 5's
  * legacy repeatable job) is refused with BULLC_EINVAL: bullc_queue_add adds
- * those.
+ * those; so is any add on a handle of bullc_aqueue_new_shared (adds need a
+ * connection of the handle's own).
  *
  * While Redis is known to be down `cb` gets BULLC_ECONN at once, and
  * nothing was written. When the connection breaks (or a command times out)

@@ -4,7 +4,9 @@
  * each. The counts are asked for on the loop itself, through an
  * asynchronous bullc_aqueue per queue, at most once per --counts-cache; the
  * HTTP server (httpd.c) is told when the last answer is in. No thread: a
- * slow Redis delays the scrape, never the workers. */
+ * slow Redis delays the scrape, never the workers. The handles share one
+ * bullc_aqueue_conn (one connection, one per master in a cluster): with
+ * thousands of queues, not thousands of connections. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,8 @@ static const char *const states[] = {"active", "completed",   "delayed", "failed
 struct bw_metrics {
     bw_app *app;
     bullc_stats *stats;
-    bullc_aqueue **queues; /* one per queue, made at the first fetch */
+    bullc_aqueue_conn *conn; /* the queues' handles' connections, made at start (or at a fetch) */
+    bullc_aqueue **queues;   /* one per queue, made at the first fetch */
     size_t n;              /* rows in the arrays: SIGHUP adds queues, the arrays follow at the next fetch */
     size_t pending;        /* counts asked for and not answered yet */
     size_t open;           /* handles whose close has not completed */
@@ -77,19 +80,33 @@ static void on_counts(bullc_aqueue *aq, int status, const char *json, const bull
     if (--m->pending == 0 && !m->stopping) fetch_done(m);
 }
 
+/* The handles' connections; NULL when they cannot be made (a cluster's
+ * seeds did not answer: again at the next fetch). On a cluster it asks a seed
+ * for the slot map, blocking: at start, before the loop runs, if it can. */
+static bullc_aqueue_conn *shared_conn(bw_metrics *m) {
+    if (m->conn) return m->conn;
+    bullc_error err = {0};
+    if (bullc_aqueue_conn_new(&m->conn, &m->app->loop, m->app->redis, &err)) {
+        TLOG(TLOG_WARN, "metrics", TLOG_S("msg", err.message));
+        return NULL;
+    }
+    m->open++;
+    return m->conn;
+}
+
 /* A queue's handle, made as the worker's queue is opened: its prefix, and
  * its major so that a queue without meta.version counts as it is served. */
 static bullc_aqueue *queue_handle(bw_metrics *m, size_t i) {
     if (m->queues[i]) return m->queues[i];
     bw_app *app = m->app;
+    if (!shared_conn(m)) return NULL;
     const bw_queue_cfg *c = app->queues[i]->cfg;
     bullc_queue_opts *o = NULL;
     bullc_error err = {0};
     int rc = bullc_queue_opts_new(&o);
-    if (!rc) rc = bullc_queue_opts_set_redis(o, app->redis);
     if (!rc && c->s.prefix) rc = bullc_queue_opts_set_prefix(o, c->s.prefix);
     if (!rc) rc = bullc_queue_opts_set_bullmq_version(o, c->s.bullmq_version);
-    if (!rc) rc = bullc_aqueue_new(&m->queues[i], &app->loop, c->name, o, &err);
+    if (!rc) rc = bullc_aqueue_new_shared(&m->queues[i], m->conn, c->name, o, &err);
     bullc_queue_opts_free(o);
     if (!rc) m->open++;
     return rc ? NULL : m->queues[i];
@@ -109,13 +126,22 @@ int bw_metrics_start(bw_app *app) {
         return BULLC_ENOMEM;
     }
     app->metrics = m;
+    shared_conn(m);
     return 0;
 }
 
-static void on_queue_closed(bullc_aqueue *aq, void *data) {
-    bw_metrics *m = data;
-    bullc_aqueue_free(aq);
+static void closed_one(bw_metrics *m) {
     if (--m->open == 0 && m->stopping) free_metrics(m);
+}
+
+static void on_queue_closed(bullc_aqueue *aq, void *data) {
+    bullc_aqueue_free(aq);
+    closed_one(data);
+}
+
+static void on_conn_closed(bullc_aqueue_conn *conn, void *data) {
+    bullc_aqueue_conn_free(conn);
+    closed_one(data);
 }
 
 /* Rows for the queues SIGHUP added since the last fetch (zeroed: no figure
@@ -153,6 +179,7 @@ void bw_metrics_stop(bw_app *app) {
      * close frees the rest */
     for (size_t i = 0; i < m->n; i++)
         if (m->queues[i]) bullc_aqueue_close(m->queues[i], on_queue_closed, m);
+    if (m->conn) bullc_aqueue_conn_close(m->conn, on_conn_closed, m); /* once the handles are closed */
 }
 
 bool bw_metrics_refresh(bw_app *app) {
