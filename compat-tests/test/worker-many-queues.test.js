@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // One bullc-worker serving thousands of queues (--queues-file, which shares
 // two Redis connections among them all), beside Node workers on some of the
-// same queues.
+// same queues; its /metrics reads their counts over one more.
 'use strict';
 
 const { describe, it, after } = require('node:test');
@@ -19,8 +19,9 @@ after(async () => {
   await closeAll(closers);
 });
 
-// TCP connections process `pid` holds to the tests' Redis (from /proc).
-function redisConnectionsOf(pid) {
+// The local ports of the TCP connections process `pid` holds to the tests'
+// Redis (from /proc).
+function redisPortsOf(pid) {
   const { port } = parseRedisUrl(redisUrl());
   const inodes = new Set();
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
@@ -31,18 +32,19 @@ function redisConnectionsOf(pid) {
       // closed meanwhile
     }
   }
-  let n = 0;
+  const ports = [];
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     if (!fs.existsSync(table)) continue;
     for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f.length < 10) continue;
       const remotePort = parseInt(f[2].split(':')[1], 16);
-      if (remotePort === port && f[3] === '01' && inodes.has(f[9])) n++;
+      if (remotePort === port && f[3] === '01' && inodes.has(f[9])) ports.push(parseInt(f[1].split(':')[1], 16));
     }
   }
-  return n;
+  return ports;
 }
+const redisConnectionsOf = pid => redisPortsOf(pid).length;
 
 // --http's port: 9 above the suite's Redis port (in the observability tests'
 // range, 5 to 9 above it, where nothing uses the ninth)
@@ -103,6 +105,44 @@ describe('bullc-worker serving many queues', () => {
     await closeAll(nodes);
     await Promise.all(queues.map(q => q.close()));
     await shared.quit();
+  });
+
+  it('/metrics over 10 and 300 queues: every count right, and the same connections (CLIENT LIST) for both', async () => {
+    const client = redis();
+    closers.push(client);
+    const shared = new (require('ioredis'))(connection());
+    closers.push(shared);
+    const { Queue } = nodeBullmq();
+    const held = {};
+    for (const n of [10, 300]) {
+      const prefix = uniquePrefix(`manyqm${n}`);
+      const names = Array.from({ length: n }, (_, i) => `m-${i}`);
+      const file = path.join(tmpDir('manyqm'), 'queues.txt');
+      fs.writeFileSync(file, names.join('\n'));
+      // delayed jobs stay where they are: queue m-i of the first three holds i + 1
+      const few = names.slice(0, 3).map(q => new Queue(q, { connection: shared, prefix }));
+      await Promise.all(few.flatMap((q, i) => Array.from({ length: i + 1 }, () => q.add('later', {}, { delay: 600000 }))));
+      const w = await startReady(['--queues-file', file, '--builtin', 'noop', '--http', `127.0.0.1:${HTTP}`,
+        '--counts-cache', '0'], { prefix }, 30000);
+      let body;
+      await eventually(async () => {
+        body = await (await fetch(`http://127.0.0.1:${HTTP}/metrics`)).text();
+        return [...body.matchAll(/^bullmq_job_count\{queue="[^"]+",state="waiting"\} 0$/gm)].length === n;
+      }, 20000, `counts of all ${n} queues`);
+      for (const [i, q] of names.entries()) {
+        const m = new RegExp(`^bullmq_job_count\\{queue="${q}",state="delayed"\\} (\\d+)$`, 'm').exec(body);
+        assert.equal(Number(m && m[1]), i < 3 ? i + 1 : 0, `${q} delayed`);
+      }
+      // the worker's clients as Redis lists them, found by their ports
+      const ports = new Set(redisPortsOf(w.pid));
+      const listed = (await client.client('LIST')).split('\n')
+        .filter(l => ports.has(Number((/ addr=\S+:(\d+) /.exec(` ${l}`) || [])[1])));
+      held[n] = listed.length;
+      assert.equal(held[n], ports.size, 'CLIENT LIST names every connection of the worker');
+      assert.equal((await w.stop()).code, 0);
+      await Promise.all(few.map(q => q.close()));
+    }
+    assert.ok(held[300] === held[10] && held[300] <= 8, `connections: ${JSON.stringify(held)}`);
   });
 
   it('SIGHUP adds and removes queues while jobs flow: a removed one finishes its job first', async () => {
