@@ -57,8 +57,8 @@ BULLC_EXPORT int bullc_aqueue_new(bullc_aqueue **out, struct uv_loop_s *loop, co
  * Returns 0 and *out, or BULLC_EINVAL, BULLC_ENOMEM or (a cluster whose seeds
  * did not answer) BULLC_ECONN with `err` (may be NULL) filled. Close it with
  * bullc_aqueue_conn_close, free it after the close callback. */
-BULLC_EXPORT int bullc_aqueue_conn_new(bullc_aqueue_conn **out, struct uv_loop_s *loop,
-                                       const bullc_redis_opts *redis, bullc_error *err);
+BULLC_EXPORT int bullc_aqueue_conn_new(bullc_aqueue_conn **out, struct uv_loop_s *loop, const bullc_redis_opts *redis,
+                                       bullc_error *err);
 
 /* As bullc_aqueue_new, but the handle's calls go over `conn` (made on the
  * same loop), which it does not own: the Redis settings of `opts` are

@@ -29,9 +29,9 @@ struct bw_metrics {
     bullc_stats *stats;
     bullc_aqueue_conn *conn; /* the queues' handles' connections, made at start (or at a fetch) */
     bullc_aqueue **queues;   /* one per queue, made at the first fetch */
-    size_t n;              /* rows in the arrays: SIGHUP adds queues, the arrays follow at the next fetch */
-    size_t pending;        /* counts asked for and not answered yet */
-    size_t open;           /* handles whose close has not completed */
+    size_t n;                /* rows in the arrays: SIGHUP adds queues, the arrays follow at the next fetch */
+    size_t pending;          /* counts asked for and not answered yet */
+    size_t open;             /* handles whose close has not completed */
     bool stopping;
     uint64_t fetched_at; /* uv_hrtime ms of the last fetch (0: never) */
     int64_t *counts;     /* nqueues x NSTATES, -1: a state the queue's major does not list */
