@@ -47,9 +47,9 @@ struct bullc_aqueue {
     bool settling;                /* meta.version's HGET is in flight */
     bool write_version;           /* meta.version is ours to write (not another major's) */
     bullc__aq_adds *adds;         /* what adds need (aqueue_add.c) */
-    aq_list waiting; /* for the connection or the major */
-    aq_list failed;  /* answered without Redis: their callbacks run from `defer` */
-    aq_call *sent;   /* in flight: the close answers them if it comes first */
+    aq_list waiting;              /* for the connection or the major */
+    aq_list failed;               /* answered without Redis: their callbacks run from `defer` */
+    aq_call *sent;                /* in flight: the close answers them if it comes first */
     uv_timer_t defer;
     int open; /* handles not closed yet: `defer`, and `own` */
     bool closing;
@@ -149,8 +149,8 @@ static int send_call(bullc_aqueue *q, aq_call *c) {
         bullc__args_call_keys(&a, q->proto, &q->keys, BULLC__C_GET_COUNTS, NULL, 0);
         bullc__counts_args(&a, c->names, (size_t)c->nnames);
         rc = a.oom ? BULLC_ENOMEM
-                   : bullc__aconn_eval(&q->node->conn, bullc__call_script(q->proto, BULLC__C_GET_COUNTS), 0, counts_reply, c,
-                                       a.argc, a.argv, a.lens);
+                   : bullc__aconn_eval(&q->node->conn, bullc__call_script(q->proto, BULLC__C_GET_COUNTS), 0,
+                                       counts_reply, c, a.argc, a.argv, a.lens);
         bullc__args_free(&a);
     } else {
         sds key = bullc__job_key(&q->keys, c->id, BULLC__K_JOB);
@@ -329,8 +329,8 @@ int bullc_aqueue_new(bullc_aqueue **out, uv_loop_t *loop, const char *name, cons
     return aqueue_new(out, loop, NULL, name, opts, err);
 }
 
-int bullc_aqueue_new_shared(bullc_aqueue **out, bullc_aqueue_conn *conn, const char *name,
-                            const bullc_queue_opts *opts, bullc_error *err) {
+int bullc_aqueue_new_shared(bullc_aqueue **out, bullc_aqueue_conn *conn, const char *name, const bullc_queue_opts *opts,
+                            bullc_error *err) {
     if (!conn) return bullc__err(err, BULLC_EINVAL, "conn: NULL");
     return aqueue_new(out, bullc__aqueue_conn_loop(conn), conn, name, opts, err);
 }
