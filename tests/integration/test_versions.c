@@ -846,66 +846,67 @@ Test(versions, async_adds_across_a_redis_kill_are_answered_once_and_never_double
     close_aqueue(&loop, aq);
     for (int i = 0; i < sent; i++) added_free(&as[i]);
     pr_stop(&pr);
+}
 
-    static void on_conn_closed(bullc_aqueue_conn * conn, void *data) {
-        ++*(int *)data;
-        bullc_aqueue_conn_free(conn);
+static void on_conn_closed(bullc_aqueue_conn *conn, void *data) {
+    ++*(int *)data;
+    bullc_aqueue_conn_free(conn);
+}
+
+Test(versions, async_handles_sharing_one_connection_answer_as_their_own_and_close_in_any_order) {
+    const char *prefix = tu_prefix();
+    redisContext *c = tu_redis();
+    meta_as_node(c, prefix, "five", "bullmq:5.81.5");
+    freeReplyObject(tu_cmd(c, "ZADD %s:five:failed 1 f1 2 f2", prefix));
+    freeReplyObject(tu_cmd(c, "ZADD %s:six:completed 1 c1 2 c2 3 c3", prefix));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    cr_assert_eq(bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL), 0);
+    bullc_aqueue_conn *conn;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_aqueue_conn_new(&conn, &loop, ro, &err), 0, "%s", err.message);
+    bullc_redis_opts_free(ro);
+    bullc_queue_opts *qo;
+    bullc_queue_opts_new(&qo);
+    bullc_queue_opts_set_prefix(qo, prefix);
+    bullc_aqueue *five, *six;
+    cr_assert_eq(bullc_aqueue_new_shared(&five, conn, "five", qo, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_aqueue_new_shared(&six, conn, "six", qo, &err), 0, "%s", err.message);
+    answer as[3] = {0};
+    cr_assert_eq(bullc_aqueue_get_job_counts(five, NULL, 0, on_answer, &as[0]), 0);
+    cr_assert_eq(bullc_aqueue_get_job_counts(six, NULL, 0, on_answer, &as[1]), 0);
+    wait_answers(&loop, as, 2);
+    cr_assert(as[0].status == 0 && strstr(as[0].json, "\"failed\":2") && strstr(as[0].json, "\"paused\":0"), "%s",
+              as[0].json);
+    cr_assert(as[1].status == 0 && strstr(as[1].json, "\"completed\":3") && !strstr(as[1].json, "paused"), "%s",
+              as[1].json);
+    redisReply *r = tu_cmd(c, "CLIENT LIST");
+    cr_assert(r && r->type == REDIS_REPLY_STRING && !strstr(r->str, prefix), "not named for a queue");
+    freeReplyObject(r);
+
+    /* one handle closed with a call in flight: the connection stays for the other */
+    int closed = 0, conn_closed = 0;
+    answer gone = {0};
+    cr_assert_eq(bullc_aqueue_get_job_counts(five, NULL, 0, on_answer, &gone), 0);
+    bullc_aqueue_close(five, on_aq_closed, &closed);
+    cr_assert(gone.calls == 1 && gone.status == BULLC_ECLOSED);
+    cr_assert_eq(bullc_aqueue_get_job_counts(six, NULL, 0, on_answer, &as[2]), 0);
+    wait_answers(&loop, &as[2], 1);
+    cr_assert_eq(as[2].status, 0, "%d", as[2].status);
+    /* the set closed before its last handle: it waits for it */
+    bullc_aqueue_conn_close(conn, on_conn_closed, &conn_closed);
+    cr_assert_eq(bullc_aqueue_new_shared(&five, conn, "five", qo, &err), BULLC_ECLOSED);
+    for (int i = 0; i < 50; i++) uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+    cr_assert(closed == 1 && conn_closed == 0 && gone.calls == 1, "closed %d, set closed %d", closed, conn_closed);
+    bullc_aqueue_close(six, on_aq_closed, &closed);
+    while (uv_run(&loop, UV_RUN_ONCE)) {
     }
-
-    Test(versions, async_handles_sharing_one_connection_answer_as_their_own_and_close_in_any_order) {
-        const char *prefix = tu_prefix();
-        redisContext *c = tu_redis();
-        meta_as_node(c, prefix, "five", "bullmq:5.81.5");
-        freeReplyObject(tu_cmd(c, "ZADD %s:five:failed 1 f1 2 f2", prefix));
-        freeReplyObject(tu_cmd(c, "ZADD %s:six:completed 1 c1 2 c2 3 c3", prefix));
-        uv_loop_t loop;
-        uv_loop_init(&loop);
-        bullc_redis_opts *ro;
-        bullc_redis_opts_new(&ro);
-        cr_assert_eq(bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL), 0);
-        bullc_aqueue_conn *conn;
-        bullc_error err = {0};
-        cr_assert_eq(bullc_aqueue_conn_new(&conn, &loop, ro, &err), 0, "%s", err.message);
-        bullc_redis_opts_free(ro);
-        bullc_queue_opts *qo;
-        bullc_queue_opts_new(&qo);
-        bullc_queue_opts_set_prefix(qo, prefix);
-        bullc_aqueue *five, *six;
-        cr_assert_eq(bullc_aqueue_new_shared(&five, conn, "five", qo, &err), 0, "%s", err.message);
-        cr_assert_eq(bullc_aqueue_new_shared(&six, conn, "six", qo, &err), 0, "%s", err.message);
-        answer as[3] = {0};
-        cr_assert_eq(bullc_aqueue_get_job_counts(five, NULL, 0, on_answer, &as[0]), 0);
-        cr_assert_eq(bullc_aqueue_get_job_counts(six, NULL, 0, on_answer, &as[1]), 0);
-        wait_answers(&loop, as, 2);
-        cr_assert(as[0].status == 0 && strstr(as[0].json, "\"failed\":2") && strstr(as[0].json, "\"paused\":0"), "%s",
-                  as[0].json);
-        cr_assert(as[1].status == 0 && strstr(as[1].json, "\"completed\":3") && !strstr(as[1].json, "paused"), "%s",
-                  as[1].json);
-        redisReply *r = tu_cmd(c, "CLIENT LIST");
-        cr_assert(r && r->type == REDIS_REPLY_STRING && !strstr(r->str, prefix), "not named for a queue");
-        freeReplyObject(r);
-
-        /* one handle closed with a call in flight: the connection stays for the other */
-        int closed = 0, conn_closed = 0;
-        answer gone = {0};
-        cr_assert_eq(bullc_aqueue_get_job_counts(five, NULL, 0, on_answer, &gone), 0);
-        bullc_aqueue_close(five, on_aq_closed, &closed);
-        cr_assert(gone.calls == 1 && gone.status == BULLC_ECLOSED);
-        cr_assert_eq(bullc_aqueue_get_job_counts(six, NULL, 0, on_answer, &as[2]), 0);
-        wait_answers(&loop, &as[2], 1);
-        cr_assert_eq(as[2].status, 0, "%d", as[2].status);
-        /* the set closed before its last handle: it waits for it */
-        bullc_aqueue_conn_close(conn, on_conn_closed, &conn_closed);
-        cr_assert_eq(bullc_aqueue_new_shared(&five, conn, "five", qo, &err), BULLC_ECLOSED);
-        for (int i = 0; i < 50; i++) uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
-        cr_assert(closed == 1 && conn_closed == 0 && gone.calls == 1, "closed %d, set closed %d", closed, conn_closed);
-        bullc_aqueue_close(six, on_aq_closed, &closed);
-        while (uv_run(&loop, UV_RUN_ONCE)) {
-        }
-        cr_assert(closed == 2 && conn_closed == 1, "closed %d, set closed %d", closed, conn_closed);
-        cr_assert_eq(uv_loop_close(&loop), 0);
-        bullc_queue_opts_free(qo);
-        for (int i = 0; i < 3; i++) free(as[i].json);
-        free(gone.json);
-        redisFree(c);
-    }
+    cr_assert(closed == 2 && conn_closed == 1, "closed %d, set closed %d", closed, conn_closed);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    bullc_queue_opts_free(qo);
+    for (int i = 0; i < 3; i++) free(as[i].json);
+    free(gone.json);
+    redisFree(c);
+}
