@@ -255,7 +255,7 @@ static long long cluster_receivers(bullc_queue *q) {
     bullc_redis_opts *nodes;
     size_t n;
     bullc_error e = {0};
-    if (bullc__cluster_masters(bullc__queue_redis_opts(q), &nodes, &n, &e)) return 0;
+    if (bullc__cluster_masters(bullc__queue_redis_opts(q), &nodes, &n, NULL, &e)) return 0;
     sds ch = channel_of(bullc__queue_keys(q)->k[BULLC__K_BASE]);
     long long total = 0;
     for (size_t i = 0; i < n && ch; i++) {
