@@ -98,6 +98,34 @@ for (const major of [6, 5]) {
   });
 }
 
+test('the game-data builtin writes over TLS (the library\'s synchronous connections)', { timeout: 60000 }, async () => {
+  const prefix = 'tlsgd';
+  const conn = tlsConn(servers.mutual);
+  const q = new (nodeBullmq().Queue)('gd', { prefix, connection: conn });
+  const client = new IORedis(conn);
+  try {
+    const jobs = await Promise.all(['P1', 'P2'].map((provider, i) => q.add('game_data',
+      { provider, messageType: 'round_result', timestamp: 1000 + i, data: { round: i + 1 } })));
+    const w = await startReady(['--queue', 'gd', '--builtin', 'game-data', ...flags(withClient)],
+      { prefix, redis: url('mutual') });
+    try {
+      await eventually(async () => (await q.getJobCounts('completed')).completed === 2, 15000, 'two rounds recorded');
+    } finally {
+      assert.strictEqual((await w.stop()).code, 0);
+    }
+    const done = await Promise.all(jobs.map((j) => q.getJob(j.id)));
+    assert.deepStrictEqual(done.map((j) => j.returnvalue), [1, 2].map((round, i) =>
+      ({ provider: `P${i + 1}`, messageType: 'round_result', round, published: 0 })));
+    const latest = await client.hgetall(`${prefix}:gd:latest`);
+    assert.deepStrictEqual(Object.keys(latest).sort(), ['P1', 'P2']);
+    assert.strictEqual(JSON.parse(latest.P2).jobId, jobs[1].id);
+    assert.deepStrictEqual(JSON.parse(latest.P2).data, { round: 2 });
+  } finally {
+    await q.close();
+    await client.quit();
+  }
+});
+
 test('mutual TLS: a client certificate from flags, the environment and the config file', { timeout: 60000 }, async () => {
   const prefix = 'mtls';
   const q = new (nodeBullmq().Queue)('q', { prefix, connection: tlsConn(servers.mutual) });

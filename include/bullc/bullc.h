@@ -10,6 +10,7 @@
 #include <bullc/version.h>
 #include <bullc/common.h>
 #include <bullc/redis.h>
+#include <bullc/redis_conn.h>
 #include <bullc/job_opts.h>
 #include <bullc/queue.h>
 #include <bullc/flow.h>

@@ -21,7 +21,6 @@
  * A malformed job (another name, a missing or ill-typed field) fails
  * without retries (a retry cannot fix its data), with a reason naming the
  * field. A Redis failure fails it as usual: attempts and backoff apply. */
-#include <hiredis.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +57,6 @@ int bw_game_data_init(bw_queue *q, const bullc_redis_opts *redis, const char *co
     if (g && asprintf(&g->latest_key, "%s:%s:latest", prefix, q->cfg->name) < 0) g->latest_key = NULL;
     if (g && asprintf(&g->channel, "%s:%s:rounds", prefix, q->cfg->name) < 0) g->channel = NULL;
     q->builtin_state = g;
-    if (bullc_redis_opts_tls(redis)) {
-        /* its side connections (redis_pool.c) are plain hiredis ones */
-        bw_game_data_fini(q);
-        snprintf(why, n, "the game-data builtin does not speak TLS yet (rediss://); use --exec or a plugin");
-        return BW_EXIT_USAGE;
-    }
     if (!g || !g->latest_key || !g->channel || bw_redis_pool_new(&g->pool, redis)) {
         bw_game_data_fini(q);
         snprintf(why, n, "out of memory");
@@ -166,15 +159,14 @@ void bw_game_data_process(bullc_job *job, bullc_job_result *out, void *data) {
     size_t lens[] = {4,          sizeof record_script - 1, 1, strlen(g->latest_key), strlen(r.provider_name), rec.len,
                      strlen(ts), strlen(g->channel)};
     char why[600];
-    redisReply *rep = bw_redis_pool_command(g->pool, 8, argv, lens, why, sizeof why);
+    bullc_redis_reply *rep = bw_redis_pool_command(g->pool, 8, argv, lens, why, sizeof why);
     long long published = -1;
-    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_INTEGER)
-        published = rep->element[1]->integer;
-    else if (rep && rep->type == REDIS_REPLY_ERROR)
-        snprintf(why, sizeof why, "Redis: %s", rep->str);
+    const bullc_redis_reply *subs = rep ? bullc_redis_reply_element(rep, 1) : NULL;
+    if (subs && bullc_redis_reply_count(rep) == 2 && bullc_redis_reply_type(subs) == BULLC_REPLY_INTEGER)
+        published = bullc_redis_reply_integer(subs);
     else if (rep)
         snprintf(why, sizeof why, "Redis: unexpected reply to the record script");
-    freeReplyObject(rep);
+    bullc_redis_reply_free(rep);
     free(rec.p);
     free(r.provider_name);
     if (published < 0) {

@@ -27,7 +27,6 @@
  * reason naming the field. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <hiredis.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,12 +143,6 @@ int bw_notification_init(bw_queue *q, const bullc_redis_opts *redis, const char 
     notification *s = calloc(1, sizeof *s);
     const char *prefix = q->cfg->s.prefix ? q->cfg->s.prefix : "bull";
     if (s && asprintf(&s->base, "%s:%s", prefix, q->cfg->name) < 0) s->base = NULL;
-    if (bullc_redis_opts_tls(redis)) {
-        /* its side connections (redis_pool.c) are plain hiredis ones */
-        free_state(s);
-        snprintf(why, n, "the notification builtin does not speak TLS yet (rediss://); use --exec or a plugin");
-        return BW_EXIT_USAGE;
-    }
     if (!s || !s->base || bw_redis_pool_new(&s->pool, redis)) {
         free_state(s);
         snprintf(why, n, "out of memory");
@@ -273,15 +266,13 @@ static long long deliver_in_app(notification *s, const bullc_job *job, const cha
         memmove(&lens[4], &lens[5], 4 * sizeof lens[0]);
         argc = 8;
     }
-    redisReply *r = bw_redis_pool_command(s->pool, argc, argv, lens, why, n);
+    bullc_redis_reply *r = bw_redis_pool_command(s->pool, argc, argv, lens, why, n);
     long long v = -2;
-    if (r && r->type == REDIS_REPLY_INTEGER)
-        v = r->integer;
-    else if (r && r->type == REDIS_REPLY_ERROR)
-        snprintf(why, n, "Redis: %s", r->str);
+    if (r && bullc_redis_reply_type(r) == BULLC_REPLY_INTEGER)
+        v = bullc_redis_reply_integer(r);
     else if (r)
         snprintf(why, n, "Redis: unexpected reply to the in-app script");
-    freeReplyObject(r);
+    bullc_redis_reply_free(r);
     free(list);
     return v;
 }
@@ -319,7 +310,7 @@ void bw_notification_process(bullc_job *job, bullc_job_result *out, void *data) 
         /* delivered everywhere: a later job may reuse the id */
         const char *argv[] = {"DEL", marker};
         size_t lens[] = {3, strlen(marker)};
-        freeReplyObject(bw_redis_pool_command(s->pool, 2, argv, lens, why, sizeof why));
+        bullc_redis_reply_free(bw_redis_pool_command(s->pool, 2, argv, lens, why, sizeof why));
     }
     bw_sb res = {0};
     bw_sb_puts(&res, "{\"delivered\":true,\"userId\":");

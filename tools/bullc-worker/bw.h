@@ -276,19 +276,21 @@ void bw_notification_fini(bw_queue *q);
 void bw_notification_process(bullc_job *job, bullc_job_result *out, void *data);
 void bw_notification_abort(bw_queue *q);
 
-/* redis_pool.c: synchronous hiredis connections for blocking builtins,
- * made from bullc-worker's Redis settings; thread-safe. */
+/* redis_pool.c: the library's synchronous connections (bullc_redis_conn)
+ * for blocking builtins, made from bullc-worker's Redis settings (TLS,
+ * Sentinel, Cluster); thread-safe. */
 typedef struct bw_redis_pool bw_redis_pool;
-struct redisReply;
-/* `redis` is borrowed (through Sentinel each new connection reads it) and
- * must outlive the pool. */
+/* `redis` is borrowed (each new connection copies it) and must outlive the
+ * pool. */
 int bw_redis_pool_new(bw_redis_pool **out, const bullc_redis_opts *redis);
 void bw_redis_pool_free(bw_redis_pool *p);
-/* Runs one command (binary-safe arguments) on a pooled connection,
+/* Runs one command (binary-safe arguments) on a pooled connection (on a
+ * cluster: routed by its first key, see bullc_redis_conn_command),
  * reconnecting once when an idle connection turns out broken. The reply
- * (free with freeReplyObject; it may be a Redis error reply), or NULL with
- * `why` filled when Redis could not be reached or did not answer. */
-struct redisReply *bw_redis_pool_command(bw_redis_pool *p, int argc, const char **argv, const size_t *lens, char *why,
+ * (free with bullc_redis_reply_free), or NULL with `why` filled: a Redis
+ * error reply ("Redis error: ..."), or Redis could not be reached or did
+ * not answer. */
+bullc_redis_reply *bw_redis_pool_command(bw_redis_pool *p, int argc, const char **argv, const size_t *lens, char *why,
                                          size_t n);
 
 /* http_post.c: webhook POSTs from thread-pool threads (libwebsockets). */
