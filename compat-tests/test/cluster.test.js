@@ -13,7 +13,8 @@
 // (--tls-cluster): its seed asked over TLS (rediss+cluster://, --cluster with
 // --tls-ca-cert), a plain request to it exit 3. Worker groups (--shared-connections): 20 queues under a
 // {bull} prefix on one lane (its connections counted), six tagged queues over the three masters with a
-// lane per slot; `bullc cancel` reaching a group's worker through a listener on another master.
+// lane per slot; `bullc cancel` reaching a group's worker through a listener on another master. The
+// game-data and notification builtins writing to the masters of their queues' slots.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -159,6 +160,42 @@ test('bullc add and one bullc-worker over queues on all three masters; the --clu
     const c = bullc(['counts', '{b}', '--json'], { prefix, redis: cl.url });
     assert.strictEqual(c.status, 0, c.stderr);
     assert.strictEqual(JSON.parse(c.stdout).completed, 5);
+  });
+
+test('the game-data and notification builtins write to the masters of their queues\' slots', { timeout: 60000 },
+  async () => {
+    const prefix = `clb${major}`;
+    const queues = ['{a}', '{b}', '{c}'];
+    const homes = await Promise.all(queues.map(q => masterOf(`${prefix}:${q}:wait`)));
+    assert.strictEqual(new Set(homes).size, 3, `the queues spread over the masters: ${homes}`);
+    const round = (p, n) => JSON.stringify({ provider: p, messageType: 'round_result', timestamp: 1000 + n, data: { n } });
+    for (const [q, name, data] of [['{a}', 'game_data', round('PA', 1)], ['{b}', 'game_data', round('PB', 2)],
+      ['{c}', 'send-notification', JSON.stringify({ userId: 'u1', type: 'info', message: 'hi' })]]) {
+      const r = bullc(['add', q, name, data, ...version], { prefix, redis: cl.url });
+      assert.strictEqual(r.status, 0, r.stderr);
+    }
+    const w = await startReady([...queues.flatMap(q => ['--queue', q]), '--builtin', '{a}=game-data',
+      '--builtin', '{b}=game-data', '--builtin', '{c}=notification', ...version], { prefix, redis: cl.url });
+    try {
+      for (const [i, q] of queues.entries()) {
+        const n = cl.node(homes[i]);
+        try {
+          await eventually(async () => (await n.zcard(`${prefix}:${q}:completed`)) === 1, 15000, `${q} done`);
+          // what each builtin wrote is on its queue's master
+          if (q === '{c}') {
+            const [entry] = await n.lrange(`${prefix}:{c}:user:u1`, 0, -1);
+            assert.strictEqual(JSON.parse(entry).message, 'hi');
+          } else {
+            const p = q === '{a}' ? 'PA' : 'PB';
+            assert.deepStrictEqual(JSON.parse(await n.hget(`${prefix}:${q}:latest`, p)).data, { n: i + 1 });
+          }
+        } finally {
+          n.disconnect();
+        }
+      }
+    } finally {
+      assert.strictEqual((await w.stop()).code, 0, w.text());
+    }
   });
 
 test(`Node BullMQ ${major} over ioredis Cluster ({bull} prefix): its jobs run on bullc-worker, bullc's on a Node Worker`,
