@@ -75,12 +75,18 @@ void bullc_redis_reply_free(bullc_redis_reply *r) {
 int bullc_redis_reply_type(const bullc_redis_reply *reply) {
     const redisReply *r = (const redisReply *)reply;
     switch (r->type) {
-    case REDIS_REPLY_STRING: return BULLC_REPLY_STRING;
-    case REDIS_REPLY_STATUS: return BULLC_REPLY_STATUS;
-    case REDIS_REPLY_INTEGER: return BULLC_REPLY_INTEGER;
-    case REDIS_REPLY_ARRAY: return BULLC_REPLY_ARRAY;
-    case REDIS_REPLY_ERROR: return BULLC_REPLY_ERROR;
-    default: return BULLC_REPLY_NIL;
+    case REDIS_REPLY_STRING:
+        return BULLC_REPLY_STRING;
+    case REDIS_REPLY_STATUS:
+        return BULLC_REPLY_STATUS;
+    case REDIS_REPLY_INTEGER:
+        return BULLC_REPLY_INTEGER;
+    case REDIS_REPLY_ARRAY:
+        return BULLC_REPLY_ARRAY;
+    case REDIS_REPLY_ERROR:
+        return BULLC_REPLY_ERROR;
+    default:
+        return BULLC_REPLY_NIL;
     }
 }
 
