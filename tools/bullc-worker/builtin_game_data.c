@@ -16,7 +16,9 @@
  * processed after a newer one: the hash keeps the newest `timestamp` (ties:
  * the later job), while every round is published. Both happen in one Lua
  * script, atomically. The job returns {provider, messageType, round
- * (data.round, when present), published (subscribers reached)}.
+ * (data.round, when present), published (subscribers reached: on a Redis
+ * Cluster, those of the node that ran the script, the master of the hash's
+ * slot, though the message reaches every node's)}.
  *
  * A malformed job (another name, a missing or ill-typed field) fails
  * without retries (a retry cannot fix its data), with a reason naming the
