@@ -14,7 +14,8 @@
 // --tls-ca-cert), a plain request to it exit 3. Worker groups (--shared-connections): 20 queues under a
 // {bull} prefix on one lane (its connections counted), six tagged queues over the three masters with a
 // lane per slot; `bullc cancel` reaching a group's worker through a listener on another master. The
-// game-data and notification builtins writing to the masters of their queues' slots.
+// game-data and notification builtins writing to the masters of their queues' slots, and following one
+// moved to another master.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -192,6 +193,21 @@ test('the game-data and notification builtins write to the masters of their queu
         } finally {
           n.disconnect();
         }
+      }
+      // {a}'s slot moved to {b}'s master: game-data's pooled connection follows the MOVED
+      const n = cl.node(homes[0]);
+      const slot = await n.cluster('KEYSLOT', `${prefix}:{a}:latest`);
+      n.disconnect();
+      await moveSlot(slot, homes[0], homes[1]);
+      const r = bullc(['add', '{a}', 'game_data', round('PA', 3), ...version], { prefix, redis: cl.url });
+      assert.strictEqual(r.status, 0, r.stderr);
+      const m = cl.node(homes[1]);
+      try {
+        await eventually(async () => (await m.zcard(`${prefix}:{a}:completed`)) === 2, 15000, 'the moved {a} done');
+        assert.deepStrictEqual(JSON.parse(await m.hget(`${prefix}:{a}:latest`, 'PA')).data, { n: 3 });
+      } finally {
+        m.disconnect();
+        await moveSlot(slot, homes[1], homes[0]); // the later cases want {a}, {b}, {c} on three masters
       }
     } finally {
       assert.strictEqual((await w.stop()).code, 0, w.text());
