@@ -34,15 +34,9 @@ bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts) {
     if (!a) return NULL;
     a->max_len_events = opts->max_len_events;
     a->skip_meta_update = opts->skip_meta_update;
-    if (opts->default_job_opts) {
-        if (bullc_job_opts_new(&a->defaults) == 0) {
-            cJSON_Delete(a->defaults->obj);
-            a->defaults->obj = cJSON_Duplicate(opts->default_job_opts->obj, 1);
-        }
-        if (!a->defaults || !a->defaults->obj) {
-            bullc__aq_adds_free(a);
-            return NULL;
-        }
+    if (opts->default_job_opts && !(a->defaults = bullc__job_opts_dup(opts->default_job_opts))) {
+        bullc__aq_adds_free(a);
+        return NULL;
     }
     return a;
 }
@@ -275,11 +269,7 @@ static int copy_jobs(aq_add *a, const bullc_bulk_job *jobs, size_t n) {
             c->opts = a->jobs[i - 1].opts;
             continue;
         }
-        bullc_job_opts *o = NULL;
-        if (bullc_job_opts_new(&o)) return BULLC_ENOMEM;
-        c->opts = o;
-        cJSON_Delete(o->obj);
-        if (!(o->obj = cJSON_Duplicate(jobs[i].opts->obj, 1))) return BULLC_ENOMEM;
+        if (!(c->opts = bullc__job_opts_dup(jobs[i].opts))) return BULLC_ENOMEM;
     }
     return 0;
 }
@@ -307,38 +297,36 @@ static int add_new(bullc_aqueue *q, const bullc_bulk_job *jobs, size_t n, bool b
     return rc;
 }
 
-int bullc_aqueue_add(bullc_aqueue *q, const char *name, const char *data_json, const bullc_job_opts *opts,
-                     bullc_aqueue_add_cb cb, void *data, bullc_error *err) {
-    if (!cb) return bullc__err(err, BULLC_EINVAL, "cb: NULL");
-    bullc_bulk_job one = {name, data_json, opts, NULL, 0};
+/* Checks and queues an add; on a refusal the jobs' statuses are copied back
+ * (bulk: the refused one's code), and the callback never runs. */
+static int start_add(bullc_aqueue *q, bullc_bulk_job *jobs, size_t n, bool bulk, bullc_aqueue_add_cb cb1,
+                     bullc_aqueue_bulk_cb cbn, void *data, bullc_error *err) {
     aq_add *a = NULL;
-    int rc = add_new(q, &one, 1, false, &a, err);
+    int rc = add_new(q, jobs, n, bulk, &a, err);
     if (!rc) {
-        a->cb1 = cb;
+        a->cb1 = cb1;
+        a->cbn = cbn;
         a->data = data;
         rc = bullc__aqueue_enqueue(q, &add_ext, a);
         if (!rc) return 0;
         bullc__err(err, rc, rc == BULLC_ECLOSED ? "the queue handle was closed" : "out of memory");
+    } else if (a && bulk) {
+        for (size_t i = 0; i < n; i++) jobs[i].status = a->jobs[i].status; /* the refused one's code */
     }
     if (a) add_free(a);
     return rc;
+}
+
+int bullc_aqueue_add(bullc_aqueue *q, const char *name, const char *data_json, const bullc_job_opts *opts,
+                     bullc_aqueue_add_cb cb, void *data, bullc_error *err) {
+    if (!cb) return bullc__err(err, BULLC_EINVAL, "cb: NULL");
+    bullc_bulk_job one = {name, data_json, opts, NULL, 0};
+    return start_add(q, &one, 1, false, cb, NULL, data, err);
 }
 
 int bullc_aqueue_add_bulk(bullc_aqueue *q, bullc_bulk_job *jobs, size_t count, bullc_aqueue_bulk_cb cb, void *data,
                           bullc_error *err) {
     if (!cb) return bullc__err(err, BULLC_EINVAL, "cb: NULL");
     if (!jobs || !count) return bullc__err(err, BULLC_EINVAL, "jobs: none");
-    aq_add *a = NULL;
-    int rc = add_new(q, jobs, count, true, &a, err);
-    if (!rc) {
-        a->cbn = cb;
-        a->data = data;
-        rc = bullc__aqueue_enqueue(q, &add_ext, a);
-        if (!rc) return 0;
-        bullc__err(err, rc, rc == BULLC_ECLOSED ? "the queue handle was closed" : "out of memory");
-    } else if (a) {
-        for (size_t i = 0; i < count; i++) jobs[i].status = a->jobs[i].status; /* the refused one's code */
-    }
-    if (a) add_free(a);
-    return rc;
+    return start_add(q, jobs, count, true, NULL, cb, data, err);
 }

@@ -555,6 +555,8 @@ typedef struct bullc__prepared_job {
     sds rjk;              /* the add scripts' repeatJobKey argument, or NULL */
 } bullc__prepared_job;
 /* Validates `opts` merged over `defaults` (either may be NULL) and `data`. */
+/* A deep copy of `src` (the caller frees it), or NULL: out of memory. */
+bullc_job_opts *bullc__job_opts_dup(const bullc_job_opts *src);
 int bullc__job_prepare(bullc__prepared_job *pj, const char *data_json, const bullc_job_opts *defaults,
                        const bullc_job_opts *opts, bullc_error *err);
 /* The same, naming the job in the sizeLimit message as Node does. */

@@ -59,14 +59,7 @@ int bullc_queue_opts_set_prefix(bullc_queue_opts *o, const char *prefix) { retur
 
 int bullc_queue_opts_set_default_job_opts(bullc_queue_opts *o, const bullc_job_opts *job_opts) {
     bullc_job_opts *copy = NULL;
-    if (job_opts) {
-        if (bullc_job_opts_new(&copy)) return BULLC_ENOMEM;
-        cJSON_Delete(copy->obj);
-        if (!(copy->obj = cJSON_Duplicate(job_opts->obj, 1))) {
-            bullc_job_opts_free(copy);
-            return BULLC_ENOMEM;
-        }
-    }
+    if (job_opts && !(copy = bullc__job_opts_dup(job_opts))) return BULLC_ENOMEM;
     bullc_job_opts_free(o->default_job_opts);
     o->default_job_opts = copy;
     return 0;

@@ -20,6 +20,15 @@ int bullc_job_opts_new(bullc_job_opts **out) {
     return 0;
 }
 
+bullc_job_opts *bullc__job_opts_dup(const bullc_job_opts *src) {
+    bullc_job_opts *o = calloc(1, sizeof *o);
+    if (!o || !(o->obj = cJSON_Duplicate(src->obj, 1))) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
 void bullc_job_opts_free(bullc_job_opts *o) {
     if (!o) return;
     cJSON_Delete(o->obj);

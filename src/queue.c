@@ -53,12 +53,9 @@ int bullc_queue_new(bullc_queue **out, const char *name, const bullc_queue_opts 
     q->repeat_data = opts->repeat_data;
     q->explicit_major = opts->bullmq_version;
     q->proto = opts->bullmq_version ? bullc__protocol_of(opts->bullmq_version) : &bullc__protocol_v6;
-    if (opts->default_job_opts && bullc_job_opts_new(&q->defaults) == 0) {
-        cJSON_Delete(q->defaults->obj);
-        q->defaults->obj = cJSON_Duplicate(opts->default_job_opts->obj, 1);
-    }
+    if (opts->default_job_opts) q->defaults = bullc__job_opts_dup(opts->default_job_opts);
     bool keys_ok = q->prefix && bullc__keys_init(&q->keys, q->prefix, name) == 0;
-    if (!q->name || !q->prefix || !keys_ok || (opts->default_job_opts && (!q->defaults || !q->defaults->obj))) {
+    if (!q->name || !q->prefix || !keys_ok || (opts->default_job_opts && !q->defaults)) {
         bullc_queue_free(q);
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
