@@ -9,6 +9,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../lib/harness');
 const { ADD_CORPUS } = require('../lib/opts-corpus');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 
 const Q = 'cmp';
 const NAME = 'job-name';
@@ -57,70 +59,123 @@ const jobView = job => ({
   returnvalue: job.returnvalue,
 });
 
-test('bullc add stores each option exactly as Node queue.add does', async t => {
-  const client = h.redis();
+// The asynchronous add (bullc_aqueue_add on a libuv loop) with `bullc add`'s
+// command line (tests/support/aqueue_add.c); returns the printed job id. The
+// library stores data as given: the CLI is what minifies, so it gets it
+// minified.
+function aqueueAdd(prefix, name, data, opts) {
+  const bin = path.join(process.env.BULLC_BIN_DIR, 'bullc-test-aqueue-add');
+  const args = ['--redis', h.redisUrl(), '--prefix', prefix, 'add', Q, name, JSON.stringify(data)];
+  if (opts !== undefined) args.push('--opts', JSON.stringify(opts));
+  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 60000 });
+  if (r.error) throw r.error;
+  assert.equal(r.status, 0, `bullc-test-aqueue-add ${args.join(' ')}: exit ${r.status} ${r.signal || ''}\n${r.stderr}`);
+  return r.stdout.trim();
+}
+
+// bullc gets the data pretty-printed: it must store it minified, as
+// JSON.stringify does.
+const ADDERS = [
+  ['bullc add', (p, opts) => h.bullcAdd(p, Q, NAME, JSON.stringify(DATA, null, 2), opts)],
+  ['bullc_aqueue_add', (p, opts) => aqueueAdd(p, NAME, DATA, opts)],
+];
+
+for (const [via, add] of ADDERS) {
+  test(`${via} stores each option exactly as Node queue.add does`, async t => {
+    const client = h.redis();
+    try {
+      for (const { title, opts } of ADD_CORPUS) {
+        await t.test(title, async () => {
+          const pb = h.uniquePrefix('cmpb');
+          const pn = h.uniquePrefix('cmpn');
+          const idB = add(pb, opts);
+          const qn = h.newQueue(Q, pn);
+          const qb = h.newQueue(Q, pb, { skipMetasUpdate: true });
+          try {
+            const jobN = await qn.add(NAME, structuredClone(DATA), structuredClone(opts));
+            assert.equal(idB, jobN.id, 'same job id (separate queues, same history)');
+            const timestampGiven = Boolean(opts.timestamp);
+
+            // 1. what Node reads back
+            const [b, n] = await Promise.all([h.Job.fromId(qb, idB), h.Job.fromId(qn, jobN.id)]);
+            assert.ok(b, `Job.fromId finds bullc's job ${idB}`);
+            assert.deepEqual(jobView(b), jobView(n));
+            assert.deepEqual(b.data, DATA);
+            if (timestampGiven) assert.equal(b.timestamp, opts.timestamp);
+            else assert.ok(Math.abs(b.timestamp - Date.now()) < 60000, `timestamp ${b.timestamp} is now`);
+            assert.equal(await b.getState(), await n.getState(), 'same state');
+
+            // 2. the job hashes, field by field
+            const [hb, hn] = await Promise.all([h.jobHash(client, pb, Q, idB), h.jobHash(client, pn, Q, jobN.id)]);
+            assert.deepEqual(Object.keys(hb).sort(), Object.keys(hn).sort(), 'same hash fields');
+            for (const f of Object.keys(hn)) {
+              if (f === 'timestamp' && !timestampGiven) continue;
+              assert.deepEqual(hb[f], hn[f], `hash field ${f}`);
+            }
+            assert.equal(hb.data, JSON.stringify(DATA), 'data stored minified, as JSON.stringify');
+
+            // 3. the structure the job is in
+            const [sb, sn] = await Promise.all([placement(client, pb, idB), placement(client, pn, jobN.id)]);
+            if (!timestampGiven) sb.delayedScore = sn.delayedScore = sb.delayed;
+            assert.deepEqual(sb, sn, 'wait / delayed / prioritized');
+            const expected = opts.delay > 0 ? 'delayed' : opts.priority > 0 ? 'prioritized' : 'wait';
+            assert.ok(expected === 'wait' ? sb.wait !== null : sb[expected], `in ${expected}`);
+
+            // 4. the deduplication key
+            if (opts.deduplication) {
+              const key = p => `${p}:${Q}:de:${opts.deduplication.id}`;
+              assert.equal(await client.get(key(pb)), idB, 'bullc set the deduplication key to the job id');
+              assert.equal(await client.get(key(pn)), jobN.id);
+              const [tb, tn] = await Promise.all([client.pttl(key(pb)), client.pttl(key(pn))]);
+              assert.equal(tb > 0, tn > 0, `deduplication key ttl: ${tb} vs ${tn}`);
+            }
+
+            // 5. events and queue meta
+            const keep = { keepDelayValue: timestampGiven };
+            assert.deepEqual(await events(client, pb, keep), await events(client, pn, keep), 'events');
+            await h.eventually(async () => (await client.hget(`${pn}:${Q}:meta`, 'version')) !== null, 5000, 'Node meta');
+            assert.deepEqual(await client.hgetall(`${pb}:${Q}:meta`), await client.hgetall(`${pn}:${Q}:meta`), 'meta');
+            assert.deepEqual(await client.get(`${pb}:${Q}:id`), await client.get(`${pn}:${Q}:id`), 'id counter');
+          } finally {
+            await h.closeAll(qn, qb);
+          }
+        });
+      }
+    } finally {
+      await h.closeAll(client);
+    }
+  });
+}
+
+test('a Node Worker processes the jobs bullc_aqueue_add added, with their options', async () => {
+  const prefix = h.uniquePrefix();
+  const q = h.newQueue(Q, prefix, { skipMetasUpdate: true });
+  const seen = new Map();
+  const ids = [
+    aqueueAdd(prefix, 'plain', { n: 1 }),
+    aqueueAdd(prefix, 'urgent', { n: 2 }, { priority: 1, attempts: 3 }),
+    aqueueAdd(prefix, 'custom', { n: 3 }, { jobId: 'aq-1' }),
+    aqueueAdd(prefix, 'later', { n: 4 }, { delay: 300 }),
+  ];
+  assert.equal(ids[2], 'aq-1');
+  const w = h.newWorker(Q, prefix, async job => {
+    seen.set(job.id, { name: job.name, data: job.data, opts: job.opts, delayed: job.processedOn - job.timestamp });
+    return job.data.n * 10;
+  });
   try {
-    for (const { title, opts } of ADD_CORPUS) {
-      await t.test(title, async () => {
-        const pb = h.uniquePrefix('cmpb');
-        const pn = h.uniquePrefix('cmpn');
-        // bullc gets the data pretty-printed: it must store it minified, as
-        // JSON.stringify does.
-        const idB = h.bullcAdd(pb, Q, NAME, JSON.stringify(DATA, null, 2), opts);
-        const qn = h.newQueue(Q, pn);
-        const qb = h.newQueue(Q, pb, { skipMetasUpdate: true });
-        try {
-          const jobN = await qn.add(NAME, structuredClone(DATA), structuredClone(opts));
-          assert.equal(idB, jobN.id, 'same job id (separate queues, same history)');
-          const timestampGiven = Boolean(opts.timestamp);
-
-          // 1. what Node reads back
-          const [b, n] = await Promise.all([h.Job.fromId(qb, idB), h.Job.fromId(qn, jobN.id)]);
-          assert.ok(b, `Job.fromId finds bullc's job ${idB}`);
-          assert.deepEqual(jobView(b), jobView(n));
-          assert.deepEqual(b.data, DATA);
-          if (timestampGiven) assert.equal(b.timestamp, opts.timestamp);
-          else assert.ok(Math.abs(b.timestamp - Date.now()) < 60000, `timestamp ${b.timestamp} is now`);
-          assert.equal(await b.getState(), await n.getState(), 'same state');
-
-          // 2. the job hashes, field by field
-          const [hb, hn] = await Promise.all([h.jobHash(client, pb, Q, idB), h.jobHash(client, pn, Q, jobN.id)]);
-          assert.deepEqual(Object.keys(hb).sort(), Object.keys(hn).sort(), 'same hash fields');
-          for (const f of Object.keys(hn)) {
-            if (f === 'timestamp' && !timestampGiven) continue;
-            assert.deepEqual(hb[f], hn[f], `hash field ${f}`);
-          }
-          assert.equal(hb.data, JSON.stringify(DATA), 'data stored minified, as JSON.stringify');
-
-          // 3. the structure the job is in
-          const [sb, sn] = await Promise.all([placement(client, pb, idB), placement(client, pn, jobN.id)]);
-          if (!timestampGiven) sb.delayedScore = sn.delayedScore = sb.delayed;
-          assert.deepEqual(sb, sn, 'wait / delayed / prioritized');
-          const expected = opts.delay > 0 ? 'delayed' : opts.priority > 0 ? 'prioritized' : 'wait';
-          assert.ok(expected === 'wait' ? sb.wait !== null : sb[expected], `in ${expected}`);
-
-          // 4. the deduplication key
-          if (opts.deduplication) {
-            const key = p => `${p}:${Q}:de:${opts.deduplication.id}`;
-            assert.equal(await client.get(key(pb)), idB, 'bullc set the deduplication key to the job id');
-            assert.equal(await client.get(key(pn)), jobN.id);
-            const [tb, tn] = await Promise.all([client.pttl(key(pb)), client.pttl(key(pn))]);
-            assert.equal(tb > 0, tn > 0, `deduplication key ttl: ${tb} vs ${tn}`);
-          }
-
-          // 5. events and queue meta
-          const keep = { keepDelayValue: timestampGiven };
-          assert.deepEqual(await events(client, pb, keep), await events(client, pn, keep), 'events');
-          await h.eventually(async () => (await client.hget(`${pn}:${Q}:meta`, 'version')) !== null, 5000, 'Node meta');
-          assert.deepEqual(await client.hgetall(`${pb}:${Q}:meta`), await client.hgetall(`${pn}:${Q}:meta`), 'meta');
-          assert.deepEqual(await client.get(`${pb}:${Q}:id`), await client.get(`${pn}:${Q}:id`), 'id counter');
-        } finally {
-          await h.closeAll(qn, qb);
-        }
-      });
+    await h.eventually(async () => seen.size === 4, 20000, 'the four jobs processed by Node');
+    assert.deepEqual(seen.get(ids[0]).data, { n: 1 });
+    assert.equal(seen.get(ids[1]).name, 'urgent');
+    assert.equal(seen.get(ids[1]).opts.priority, 1);
+    assert.equal(seen.get(ids[1]).opts.attempts, 3);
+    assert.deepEqual(seen.get('aq-1').data, { n: 3 });
+    assert.ok(seen.get(ids[3]).delayed >= 300, `the delayed job ran ${seen.get(ids[3]).delayed} ms after its add`);
+    for (const [i, id] of ids.entries()) {
+      await h.eventually(async () => (await q.getJobState(id)) === 'completed', 5000, `job ${id} completed`);
+      assert.equal((await h.Job.fromId(q, id)).returnvalue, (i + 1) * 10);
     }
   } finally {
-    await h.closeAll(client);
+    await h.closeAll(w, q);
   }
 });
 
