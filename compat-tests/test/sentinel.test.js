@@ -288,6 +288,58 @@ for (const major of [6, 5]) {
     });
 }
 
+// The builtins' own connections (src/redis_pool.c, bullc_redis_conn) find the master through the
+// sentinels and, idle across a SENTINEL FAILOVER, write the next round on the new master.
+test('the game-data and notification builtins write through the sentinels and follow a SENTINEL FAILOVER',
+  { timeout: 90000 }, async () => {
+    const t = await topology('bi');
+    const prefix = 'bi';
+    const round = n => JSON.stringify({ provider: 'PA', messageType: 'round_result', timestamp: 1000 + n, data: { n } });
+    const note = m => JSON.stringify({ userId: 'u1', type: 'info', message: m });
+    const add = (q, name, data) => {
+      const r = bullc(['add', q, name, data], { prefix, redis: t.url, env: t.env });
+      assert.strictEqual(r.status, 0, r.stderr);
+    };
+    // both on one node, both written by the builtins on it
+    const written = async (port, n) => {
+      const c = t.data(port);
+      try {
+        await eventually(async () => (await c.zcard(`${prefix}:g:completed`)) === n &&
+          (await c.zcard(`${prefix}:n:completed`)) === n, 15000, `round ${n} done on ${port}`);
+        assert.deepStrictEqual(JSON.parse(await c.hget(`${prefix}:g:latest`, 'PA')).data, { n });
+        assert.ok((await c.lrange(`${prefix}:n:user:u1`, 0, -1)).some(e => JSON.parse(e).message === `m${n}`),
+          `notification m${n} stored on ${port}`);
+      } finally {
+        c.disconnect();
+      }
+    };
+    const w = await startReady(['--queue', 'g', '--queue', 'n', '--builtin', 'g=game-data', '--builtin',
+      'n=notification'], { prefix, redis: t.url, env: t.env });
+    const sub = new IORedis({ host: '127.0.0.1', port: t.sentinels[1], password: SENTINEL_PW });
+    const s = new IORedis({ host: '127.0.0.1', port: t.sentinels[0], password: SENTINEL_PW });
+    try {
+      add('g', 'game_data', round(1));
+      add('n', 'send-notification', note('m1'));
+      await written(t.master, 1);
+      const switched = new Promise(resolve => sub.on('message', (ch, msg) => resolve(msg)));
+      await sub.subscribe('+switch-master');
+      assert.strictEqual(await s.call('SENTINEL', 'failover', 'mymaster'), 'OK');
+      const msg = await Promise.race([switched, new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('no +switch-master within 30 s')), 30000))]);
+      assert.strictEqual(msg, `mymaster 127.0.0.1 ${t.master} 127.0.0.1 ${t.replica}`);
+      add('g', 'game_data', round(2));
+      add('n', 'send-notification', note('m2'));
+      await written(t.replica, 2);
+      assert.strictEqual(w.exit, undefined, w.text());
+      assert.doesNotMatch(w.text(), new RegExp(`${SENTINEL_PW}|${DATA_PW}`));
+    } finally {
+      sub.disconnect();
+      s.disconnect();
+      assert.strictEqual((await w.stop()).code, 0, w.text());
+      for (const p of Object.values(t.procs)) p.kill('SIGKILL');
+    }
+  });
+
 // The TCP connections the processes `pids` hold to 127.0.0.1:`port`,
 // read from /proc (their sockets' inodes in /proc/net/tcp).
 function connectionsTo(pids, port) {
