@@ -854,7 +854,8 @@ void bullc__aqueue_node_event(bullc_aqueue *q, const bullc_error *down);
 
 /* ---- worker_group.c ------------------------------------------------------ */
 /* One command and one blocking connection of a group, with the BZPOPMIN
- * state of the members they serve. Outside a cluster a group has one lane;
+ * state of the members they serve. Outside a cluster a group has one lane
+ * per LANE_MEMBERS members, at most PLAIN_LANES (worker_group.c);
  * on Redis Cluster one per hash slot its members' queues are in (a
  * BZPOPMIN over many keys must name keys of one slot). */
 typedef struct bullc__lane {

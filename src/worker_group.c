@@ -19,8 +19,9 @@
  * per hash slot its members' queues are in, made when its first member
  * joins and routed to that slot's master; each follows MOVED (a reshard, a
  * failover) as any connection does. Queues sharing a hash tag (the prefix
- * "{bull}") share a lane. Outside a cluster there is one lane. The cap on
- * jobs in process is the group's, over every lane. */
+ * "{bull}") share a lane. Outside a cluster the members are spread over a
+ * few lanes by count (PLAIN_LANES below). The cap on jobs in process is the
+ * group's, over every lane. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,14 @@
 #define UNBLOCK_DELAY_MS 5 /* members starting to wait within this share one new BZPOPMIN */
 #define POLL_SLACK_MS 250  /* a drain-delay poll due this soon is made now, with the others due */
 #define POLL_PHASES 8      /* the members' first drain-delay polls are spread over this many phases */
+/* Outside a cluster the members are spread over up to PLAIN_LANES lanes, a
+ * new one opening once every lane serves LANE_MEMBERS: a job's marker makes
+ * its lane send a new BZPOPMIN naming that lane's waiting members only (a
+ * third of 5,000 queues' keys, not all of them), and the other lanes' waits
+ * go on untouched. Two connections a lane: 3 lanes and bullc-worker's own
+ * connection (and --http's) stay within 8. */
+#define PLAIN_LANES 3
+#define LANE_MEMBERS 1000
 
 static void issue(bullc__lane *l);
 
@@ -529,6 +538,18 @@ int bullc__group_lane(bullc_worker_group *g, const char *prefix, const char *que
     int slot;
     int rc = bullc__cluster_slot_of(g->redis, prefix, queue, &slot, err);
     if (rc) return rc;
+    if (slot < 0) {
+        /* the live lane serving the fewest, unless all are full and one more may open */
+        bullc__lane *least = NULL;
+        int live = 0;
+        for (int i = 0; i < g->nlanes; i++)
+            if (g->lanes[i]->live && (live++, !least || g->lanes[i]->nmembers < least->nmembers)) least = g->lanes[i];
+        if (least && (least->nmembers < LANE_MEMBERS || live >= PLAIN_LANES)) {
+            *out = least;
+            return 0;
+        }
+        return lane_new(g, slot, out, err);
+    }
     for (int i = 0; i < g->nlanes; i++)
         if (g->lanes[i]->live && g->lanes[i]->slot == slot) {
             *out = g->lanes[i];
@@ -562,8 +583,8 @@ int bullc_worker_group_new(bullc_worker_group **out, uv_loop_t *loop, const bull
     g->slot_timer.data = g;
     g->handles_open = 1;
     bullc__lane *l;
-    /* one server: its lane connects now; on a cluster each slot's connects
-     * when its first member joins */
+    /* one server: its first lane connects now (the others as members
+     * fill it); on a cluster each slot's connects when its first member joins */
     if (!g->redis->ncluster && (rc = lane_new(g, -1, &l, err))) {
         g->closing = true;
         g->close_cb = free_after_failed_new;
