@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // One bullc-worker serving thousands of queues (--queues-file, which shares
-// two Redis connections among them all), beside Node workers on some of the
+// two to six Redis connections among them all), beside Node workers on some of the
 // same queues; its /metrics reads their counts over one more.
 'use strict';
 

@@ -75,7 +75,7 @@ typedef struct bw_config {
     bool allow_unsafe_redis;  /* start despite the server checks' errors */
     bool allow_low_fd_limit;  /* start although the fd limit cannot cover every queue at full concurrency */
     bool exec_redis_env;      /* exec children see REDIS_PASSWORD and a REDIS_URL with a password */
-    bool shared_connections;  /* every queue on one bullc_worker_group (two connections in all) */
+    bool shared_connections;  /* every queue on one bullc_worker_group (2 to 6 connections in all) */
     int global_concurrency;   /* the group's cap on jobs in process (0: none) */
     const char *queues_file;  /* --queues-file: more queue names, one per line */
     const char **globs;       /* --queue-glob: patterns matched against the queues found in Redis */

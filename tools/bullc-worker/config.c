@@ -674,7 +674,8 @@ static const progdef progdefs[] = {
     {"shared-connections", NULL,
      "serve every queue over two Redis connections in all (one shared\n"
      "command connection, one BZPOPMIN on every drained queue's marker)\n"
-     "instead of two per queue; on Redis Cluster two per hash slot the\n"
+     "instead of two per queue, two more per 1,000 queues up to six in\n"
+     "all; on Redis Cluster two per hash slot the\n"
      "queues are in (two in all with --prefix '{bull}') (docs/worker.md)",
      NULL},
     {"global-concurrency", "N",
