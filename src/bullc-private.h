@@ -429,8 +429,8 @@ typedef struct bullc__conn {
      * connection is dropped once the replies still due are read, so the
      * next call finds the master. */
     bool demoted;
-    /* Through Sentinel: when a reply was last read or the sentinels last
-     * asked (CLOCK_MONOTONIC ms); a call after a second or more of this
+    /* Through Sentinel: when the last reply due was read or the sentinels
+     * last asked (CLOCK_MONOTONIC ms); a call after a second or more of this
      * idleness asks them again, see bullc__conn_ensure. */
     int64_t active_ms;
 } bullc__conn;

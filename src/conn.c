@@ -278,7 +278,10 @@ static int connect_once(bullc__conn *c, bullc_error *err) {
  * the next call connect where the master went. */
 static void got_reply(bullc__conn *c, const redisReply *r) {
     if (c->unread) c->unread--;
-    if (c->opts->nsentinels) c->active_ms = mono_ms();
+    /* Only the last reply a call waits for dates the idleness: a call
+     * ensures its connection only once no reply is due, so the clock is read
+     * once per call or pipeline, not once per reply. */
+    if (!c->unread && c->opts->nsentinels) c->active_ms = mono_ms();
     int cls = bullc__reply_class(r, c->opts);
     if (cls == BULLC__REPLY_READONLY ||
         (cls == BULLC__REPLY_MOVED && bullc__cluster_redirect(c->opts, r) == BULLC__CLUSTER_MOVED))
