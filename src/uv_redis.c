@@ -36,15 +36,10 @@ typedef struct uv_events {
 
 /* A failed write frees the context, running its callbacks, and ev_cleanup
  * clears p->context: that, or an error left on the context, is the failure. */
-static void tls_write(uv_events *p);
-static bool plain_write(uv_events *p);
+static bool write_out(uv_events *p);
 static void ev_set(uv_events *p, int events);
 static void handle_write(uv_events *p) {
-    if (p->tls_opts) {
-        tls_write(p);
-        return;
-    }
-    if (plain_write(p)) return;
+    if (write_out(p)) return;
     /* hiredis writes with write(): SIGPIPE is kept from the process around
      * it (sigpipe.c) */
     bullc__sigpipe g;
@@ -53,37 +48,58 @@ static void handle_write(uv_events *p) {
     bullc__sigpipe_unblock(&g, !p->context || p->context->err);
 }
 
-/* A connected plain socket's output, written here rather than by hiredis:
- * send() with MSG_NOSIGNAL cannot raise SIGPIPE, so the two signal-mask
- * calls sigpipe.c wraps around hiredis's write() are saved on every write
- * (one per job at concurrency 1, where each system call is on the job's
- * round trip). The buffer is hiredis's own, consumed as hiredis would.
- * False: not handled here (not connected yet, or no MSG_NOSIGNAL). */
-static bool plain_write(uv_events *p) {
+/* Writes from the start of the output: the bytes taken, 0 when the socket
+ * would block, or -1 with err filled. A plain socket is written with send()
+ * and MSG_NOSIGNAL, which cannot raise SIGPIPE, so the two signal-mask calls
+ * sigpipe.c wraps around hiredis's write() are saved on every write (one per
+ * job at concurrency 1, where each system call is on the job's round trip). */
+static ssize_t transport_write(uv_events *p, const char *ob, size_t len, bullc_error *err) {
+    if (p->tls_opts) return bullc__tls_write(p->ssl, ob, len, err);
 #ifdef MSG_NOSIGNAL
+    for (;;) {
+        ssize_t n = send(p->context->c.fd, ob, len, MSG_NOSIGNAL);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        return bullc__err(err, BULLC_ECONN, "%s", strerror(errno)); /* as hiredis words it */
+    }
+#else
+    return bullc__err(err, BULLC_ESYS, "no MSG_NOSIGNAL"); /* not reached: write_out leaves it to hiredis */
+#endif
+}
+
+/* A connected socket's output, written here rather than by hiredis (the
+ * buffer is hiredis's own, consumed as hiredis would), over TLS or plain.
+ * False: left to hiredis (a plain socket not connected yet, whose connect
+ * hiredis detects, or a system without MSG_NOSIGNAL). */
+static bool write_out(uv_events *p) {
     redisAsyncContext *ac = p->context;
-    if (!bullc__hiredis_is_connected(ac)) return false; /* the connect is detected by hiredis */
+    if (p->tls_opts) {
+        if (!p->tls_up) return true; /* the handshake sends what is queued when done */
+    } else {
+#ifdef MSG_NOSIGNAL
+        if (!bullc__hiredis_is_connected(ac)) return false;
+#else
+        return false;
+#endif
+    }
+    bullc_error err;
     size_t len;
     const char *ob;
     while ((ob = bullc__hiredis_out(&ac->c, &len)), len) {
-        ssize_t n = send(ac->c.fd, ob, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            ev_set(p, p->events | UV_WRITABLE | UV_READABLE);
+        ssize_t n = transport_write(p, ob, len, &err);
+        if (n < 0) {
+            bullc__hiredis_fail(ac, err.message);
             return true;
         }
-        if (n < 0) {
-            bullc__hiredis_fail(ac, strerror(errno)); /* as hiredis words it */
+        if (n == 0) {
+            ev_set(p, p->events | UV_WRITABLE | UV_READABLE);
             return true;
         }
         bullc__hiredis_out_consumed(&ac->c, (size_t)n);
     }
     ev_set(p, (p->events & ~UV_WRITABLE) | UV_READABLE);
     return true;
-#else
-    (void)p;
-    return false;
-#endif
 }
 
 static void tls_poll(uv_events *p, int status, int events);
@@ -172,26 +188,6 @@ static void ev_cleanup(void *d) {
  * connection (hiredis_glue.c). */
 static void tls_fail(uv_events *p, const char *why) { bullc__hiredis_fail(p->context, why); }
 
-static void tls_write(uv_events *p) {
-    if (!p->tls_up) return; /* the handshake sends what is queued when done */
-    bullc_error err;
-    size_t len;
-    const char *ob;
-    while ((ob = bullc__hiredis_out(&p->context->c, &len)), len) {
-        ssize_t n = bullc__tls_write(p->ssl, ob, len, &err);
-        if (n < 0) {
-            tls_fail(p, err.message);
-            return;
-        }
-        if (n == 0) {
-            ev_set(p, p->events | UV_WRITABLE);
-            return;
-        }
-        bullc__hiredis_out_consumed(&p->context->c, (size_t)n);
-    }
-    ev_set(p, UV_READABLE);
-}
-
 static void tls_read(uv_events *p) {
     char buf[16 * 1024];
     bullc_error err;
@@ -242,7 +238,7 @@ static void tls_handshake(uv_events *p, int status) {
     }
     p->tls_up = true;
     bullc__hiredis_mark_connected(ac);
-    if (p->context) tls_write(p);
+    if (p->context) write_out(p);
 }
 
 static void tls_poll(uv_events *p, int status, int events) {
@@ -253,7 +249,7 @@ static void tls_poll(uv_events *p, int status, int events) {
     }
     if (status < 0) events = UV_READABLE; /* SSL_read reports the error */
     if (events & UV_READABLE) tls_read(p);
-    if (p->context && (events & UV_WRITABLE)) tls_write(p);
+    if (p->context && (events & UV_WRITABLE)) write_out(p);
 }
 
 int bullc__uv_redis_attach(redisAsyncContext *ac, uv_loop_t *loop, int busy_poll_us, const bullc_redis_opts *tls_opts) {
