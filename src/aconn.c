@@ -18,6 +18,7 @@ struct bullc__acmd {
     int64_t deadline;   /* uv_now based */
     int64_t timeout_ms; /* what deadline was set from, for the message */
     bullc__acmd *next;
+    const void *owner; /* whose it is, for bullc__aconn_forget; cb NULL once forgotten */
     /* For EVALSHA: what a NOSCRIPT answer needs to resend the call as EVAL,
      * the script and the arguments after numkeys, still formatted (the tail
      * of req). */
@@ -34,6 +35,7 @@ static void cmd_unlink(bullc__aconn *c, bullc__acmd *cmd) {
     if (!*pp) return;
     *pp = cmd->next;
     if (c->tail == cmd) c->tail = prev;
+    c->unlinked++;
 }
 
 /* A command record with room for a request of `size` bytes. */
@@ -45,6 +47,7 @@ static bullc__acmd *cmd_new(bullc__areply_fn cb, void *data, size_t size) {
     cmd->data = data;
     cmd->deadline = 0;
     cmd->next = NULL;
+    cmd->owner = NULL;
     cmd->script = NULL;
     cmd->argc = 0;
     cmd->tail_off = cmd->req_len = size;
@@ -451,6 +454,10 @@ static void on_timer(uv_timer_t *t) {
 
 /* Runs a command's callback with no reply and frees it. */
 static void cmd_fail(bullc__aconn *c, bullc__acmd *cmd, int code) {
+    if (!cmd->cb) { /* forgotten: its owner was answered already */
+        free(cmd);
+        return;
+    }
     bullc_error err = {0};
     char where[256];
     if (code == BULLC_ETIMEDOUT)
@@ -531,11 +538,11 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     (void)ac;
     redisReply *r = reply;
     int cls = bullc__reply_class(r, c->opts);
-    if ((cls == BULLC__REPLY_MOVED || cls == BULLC__REPLY_RETRY) && c->state != ACONN_CLOSING &&
+    if ((cls == BULLC__REPLY_MOVED || cls == BULLC__REPLY_RETRY) && c->state != ACONN_CLOSING && cmd->cb &&
         cluster_redirected(c, cmd, r))
         return;
     if (r) c->redirect_tries = 0; /* a command ran: a migration or failover ended */
-    if (cmd->script && cls == BULLC__REPLY_NOSCRIPT && c->ac && !bullc__hiredis_is_ending(c->ac)) {
+    if (cmd->script && cmd->cb && cls == BULLC__REPLY_NOSCRIPT && c->ac && !bullc__hiredis_is_ending(c->ac)) {
         /* Resend as EVAL (which caches the script again); the command stays
          * in the list, now waiting for the EVAL's reply. The arguments after
          * numkeys are the formatted tail of the EVALSHA request. */
@@ -566,7 +573,9 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
         cmd_unlink(c, cmd);
     }
     bullc_error err = {0};
-    if (!r) {
+    if (!cmd->cb) {
+        /* forgotten: its owner was answered when it went away */
+    } else if (!r) {
         int64_t now = (int64_t)uv_now(c->loop);
         if (cmd->deadline <= now) {
             char where[256];
@@ -577,7 +586,7 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     } else if (cls != BULLC__REPLY_FINE) {
         bullc__reply_err(r, &err);
     }
-    cmd->cb(c, r, &err, cmd->data);
+    if (cmd->cb) cmd->cb(c, r, &err, cmd->data);
     free(cmd);
     /* READONLY through Sentinel: the node was demoted by a failover; the
      * reconnection asks the sentinels where the master went. */
@@ -586,12 +595,13 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
 }
 
 /* Sends cmd->req (formatted by the caller); frees `cmd` when it cannot. */
-static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms) {
+static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms, const void *owner) {
     if (c->state != ACONN_READY || !c->ac) {
         free(cmd);
         return BULLC_ECONN;
     }
     cmd->conn = c;
+    cmd->owner = owner;
     cmd->timeout_ms = timeout_ms > 0 ? timeout_ms : c->opts->command_timeout_ms;
     cmd->deadline = (int64_t)uv_now(c->loop) + cmd->timeout_ms;
     if (redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, cmd->req, cmd->req_len) != REDIS_OK) {
@@ -607,8 +617,8 @@ static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms) {
     return 0;
 }
 
-int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc, const char **argv,
-                     const size_t *lens) {
+int bullc__aconn_cmd_for(bullc__aconn *c, const void *owner, int64_t timeout_ms, bullc__areply_fn cb, void *data,
+                         int argc, const char **argv, const size_t *lens) {
     size_t stack[BULLC__RESP_STACK_ARGS], *heap;
     if (argc < 1) return BULLC_EINVAL;
     const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
@@ -617,11 +627,16 @@ int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, v
     bullc__acmd *cmd = cmd_new(cb, data, size);
     if (cmd) bullc__resp_write(cmd->req, argc, argv, l);
     free(heap);
-    return cmd ? send_cmd(c, cmd, timeout_ms) : BULLC_ENOMEM;
+    return cmd ? send_cmd(c, cmd, timeout_ms, owner) : BULLC_ENOMEM;
 }
 
-int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
-                      int argc, const char **argv, const size_t *lens) {
+int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc, const char **argv,
+                     const size_t *lens) {
+    return bullc__aconn_cmd_for(c, NULL, timeout_ms, cb, data, argc, argv, lens);
+}
+
+int bullc__aconn_eval_for(bullc__aconn *c, const void *owner, const bullc__script *s, int64_t timeout_ms,
+                          bullc__areply_fn cb, void *data, int argc, const char **argv, const size_t *lens) {
     size_t stack[BULLC__RESP_STACK_ARGS], *heap, tail_len;
     if (argc < s->numkeys) return BULLC_EINVAL;
     const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
@@ -634,7 +649,45 @@ int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_m
     cmd->script = s;
     cmd->argc = argc;
     cmd->tail_off = size - tail_len;
-    return send_cmd(c, cmd, timeout_ms);
+    return send_cmd(c, cmd, timeout_ms, owner);
+}
+
+int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
+                      int argc, const char **argv, const size_t *lens) {
+    return bullc__aconn_eval_for(c, NULL, s, timeout_ms, cb, data, argc, argv, lens);
+}
+
+/* The commands stay where they are (sent, their replies still due, their
+ * deadlines still watched): only their callbacks are taken away. A callback
+ * may send or end commands; `unlinked` says when the walk must start over. */
+void bullc__aconn_forget(bullc__aconn *c, const void *owner, const bullc_error *why) {
+    for (bullc__acmd **pp = &c->resend; *pp;) {
+        bullc__acmd *cmd = *pp;
+        if (cmd->owner != owner || !cmd->cb) {
+            pp = &cmd->next;
+            continue;
+        }
+        *pp = cmd->next;
+        if (c->resend_tail == cmd) { /* the one before it, found again */
+            c->resend_tail = NULL;
+            for (bullc__acmd *m = c->resend; m; m = m->next) c->resend_tail = m;
+        }
+        cmd->cb(c, NULL, why, cmd->data);
+        free(cmd);
+        pp = &c->resend; /* the callback may have changed the list */
+    }
+    bullc__acmd *cmd = c->head;
+    while (cmd) {
+        if (cmd->owner != owner || !cmd->cb) {
+            cmd = cmd->next;
+            continue;
+        }
+        bullc__areply_fn cb = cmd->cb;
+        cmd->cb = NULL; /* its reply, when it comes, is dropped */
+        unsigned unlinked = c->unlinked;
+        cb(c, NULL, why, cmd->data);
+        cmd = unlinked == c->unlinked ? cmd->next : c->head;
+    }
 }
 
 static void timer_closed(uv_handle_t *h) {

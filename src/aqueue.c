@@ -14,7 +14,7 @@
 typedef enum { AQ_COUNTS, AQ_JOB, AQ_EXT, AQ_SETTLE } aq_kind;
 
 typedef struct aq_call {
-    bullc_aqueue *q; /* NULL once the handle closed with the call in flight: its reply is dropped */
+    bullc_aqueue *q;
     aq_kind kind;
     bullc_aqueue_json_cb cb;
     void *data;
@@ -26,7 +26,7 @@ typedef struct aq_call {
     void *ext;
     int rc; /* a failure decided before any reply, for the deferred callback */
     bullc_error err;
-    struct aq_call *next, *prev; /* in the waiting or the failed list (next only), or in `sent` */
+    struct aq_call *next; /* in the waiting or the failed list; once sent, aconn's list holds it */
 } aq_call;
 
 typedef struct {
@@ -49,7 +49,6 @@ struct bullc_aqueue {
     bullc__aq_adds *adds;         /* what adds need (aqueue_add.c) */
     aq_list waiting;              /* for the connection or the major */
     aq_list failed;               /* answered without Redis: their callbacks run from `defer` */
-    aq_call *sent;                /* in flight: the close answers them if it comes first */
     uv_timer_t defer;
     int open; /* handles not closed yet: `defer`, and `own` */
     bool closing;
@@ -71,17 +70,6 @@ static aq_call *pop(aq_list *l) {
     if (c && !(l->head = c->next)) l->tail = NULL;
     return c;
 }
-
-static void sent_add(bullc_aqueue *q, aq_call *c) {
-    c->prev = NULL;
-    c->next = q->sent;
-    if (q->sent) q->sent->prev = c;
-    q->sent = c;
-}
-
-/* A reply's call, taken off `sent`; NULL (and the call freed) when its
- * handle closed meanwhile. */
-static aq_call *sent_take(aq_call *c);
 
 static void call_free(aq_call *c) {
     free(c->names);
@@ -121,20 +109,6 @@ static void kick(bullc_aqueue *q);
 static void counts_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data);
 static void job_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data);
 
-static aq_call *sent_take(aq_call *c) {
-    bullc_aqueue *q = c->q;
-    if (!q) {
-        call_free(c);
-        return NULL;
-    }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        q->sent = c->next;
-    if (c->next) c->next->prev = c->prev;
-    return c;
-}
-
 /* Sends a call; 0, or the code with `c` failed (deferred). */
 static int send_call(bullc_aqueue *q, aq_call *c) {
     int rc;
@@ -149,17 +123,16 @@ static int send_call(bullc_aqueue *q, aq_call *c) {
         bullc__args_call_keys(&a, q->proto, &q->keys, BULLC__C_GET_COUNTS, NULL, 0);
         bullc__counts_args(&a, c->names, (size_t)c->nnames);
         rc = a.oom ? BULLC_ENOMEM
-                   : bullc__aconn_eval(&q->node->conn, bullc__call_script(q->proto, BULLC__C_GET_COUNTS), 0,
-                                       counts_reply, c, a.argc, a.argv, a.lens);
+                   : bullc__aconn_eval_for(&q->node->conn, q, bullc__call_script(q->proto, BULLC__C_GET_COUNTS), 0,
+                                           counts_reply, c, a.argc, a.argv, a.lens);
         bullc__args_free(&a);
     } else {
         sds key = bullc__job_key(&q->keys, c->id, BULLC__K_JOB);
         const char *argv[] = {"HGETALL", key};
         size_t lens[] = {7, key ? sdslen(key) : 0};
-        rc = key ? bullc__aconn_cmd(&q->node->conn, 0, job_reply, c, 2, argv, lens) : BULLC_ENOMEM;
+        rc = key ? bullc__aconn_cmd_for(&q->node->conn, q, 0, job_reply, c, 2, argv, lens) : BULLC_ENOMEM;
         sdsfree(key);
     }
-    if (!rc && !ext) sent_add(q, c); /* (an extension's call is its own now) */
     if (rc) {
         c->rc = rc;
         if (e.code)
@@ -173,9 +146,8 @@ static int send_call(bullc_aqueue *q, aq_call *c) {
 }
 
 static void settle_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data) {
-    aq_call *c = sent_take(data);
+    aq_call *c = data;
     (void)conn;
-    if (!c) return; /* the waiting calls were answered by the close */
     bullc_aqueue *q = c->q;
     call_free(c);
     q->settling = false;
@@ -212,14 +184,13 @@ static void kick(bullc_aqueue *q) {
         const char *argv[] = {"HGET", q->keys.k[BULLC__K_META], "version"};
         aq_call *c = calloc(1, sizeof *c);
         if (c) *c = (aq_call){.q = q, .kind = AQ_SETTLE};
-        if (!c || bullc__aconn_cmd(conn, 0, settle_reply, c, 3, argv, NULL)) {
+        if (!c || bullc__aconn_cmd_for(conn, q, 0, settle_reply, c, 3, argv, NULL)) {
             free(c);
             bullc_error e;
             bullc__err(&e, c ? BULLC_ECONN : BULLC_ENOMEM, c ? "connection to Redis lost" : "out of memory");
             fail_waiting(q, &e);
             return;
         }
-        sent_add(q, c);
         q->settling = true;
         return;
     }
@@ -234,9 +205,8 @@ static int reply_failure(const redisReply *r, const bullc_error *err, bullc_erro
 }
 
 static void counts_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data) {
-    aq_call *c = sent_take(data);
+    aq_call *c = data;
     (void)conn;
-    if (!c) return;
     bullc_error e = {0};
     int rc = !r || r->type == REDIS_REPLY_ERROR ? reply_failure(r, err, &e) : 0;
     int64_t *counts = rc ? NULL : calloc((size_t)c->nnames + 1, sizeof *counts);
@@ -251,9 +221,8 @@ static void counts_reply(bullc__aconn *conn, redisReply *r, const bullc_error *e
 }
 
 static void job_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data) {
-    aq_call *c = sent_take(data);
+    aq_call *c = data;
     (void)conn;
-    if (!c) return;
     bullc_error e = {0};
     int rc = !r || r->type == REDIS_REPLY_ERROR ? reply_failure(r, err, &e) : 0;
     char *json = NULL;
@@ -384,14 +353,10 @@ void bullc_aqueue_close(bullc_aqueue *q, void (*cb)(bullc_aqueue *aq, void *data
     bullc__err(&e, BULLC_ECLOSED, "the queue handle was closed");
     for (aq_call *c; (c = pop(&q->waiting));) call_fail(c, BULLC_ECLOSED, &e);
     for (aq_call *c; (c = pop(&q->failed));) call_fail(c, BULLC_ECLOSED, &e);
-    /* the calls in flight are answered now; their replies, when they come,
-     * only free them (the connection may be shared and stay) */
-    for (aq_call *c = q->sent, *next; c; c = next) {
-        next = c->next;
-        if (c->kind != AQ_SETTLE) c->cb(q, BULLC_ECLOSED, NULL, &e, c->data);
-        c->q = NULL;
-    }
-    q->sent = NULL;
+    /* the calls in flight (adds' commands too) are answered now; their
+     * replies, when they come, are dropped (the connection may be shared
+     * and stay) */
+    bullc__aconn_forget(&q->node->conn, q, &e);
     uv_timer_stop(&q->defer);
     uv_close((uv_handle_t *)&q->defer, on_defer_closed);
     bullc__aqueue_conn_detach(q->conn, q->node, &q->link);

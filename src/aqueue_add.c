@@ -158,7 +158,9 @@ static void meta_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err
 }
 
 static int send_piece(aq_add *a, bullc__areply_fn cb, int argc, const char **argv, const size_t *lens) {
-    int rc = bullc__aconn_cmd(bullc__aqueue_conn(a->q), 0, cb, a, argc, argv, lens);
+    /* the handle's own: its close answers the add even when the connection
+     * is shared and stays */
+    int rc = bullc__aconn_cmd_for(bullc__aqueue_conn(a->q), a->q, 0, cb, a, argc, argv, lens);
     if (!rc) a->outstanding++;
     return rc;
 }

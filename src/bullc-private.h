@@ -759,6 +759,7 @@ struct bullc__aconn {
     int64_t resend_at;
     unsigned redirect_tries; /* ASK / TRYAGAIN / CLUSTERDOWN pauses in a row (backoff) */
     bool redirecting;
+    unsigned unlinked; /* commands taken off head..tail so far (bullc__aconn_forget's walk) */
 };
 
 /* Sets `c` up on `loop` with a copy of `opts` and of `name`; nothing is sent
@@ -786,6 +787,18 @@ int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, v
  * again as EVAL, transparently. Same contract as bullc__aconn_cmd. */
 int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
                       int argc, const char **argv, const size_t *lens);
+/* As bullc__aconn_cmd and _eval, the command belonging to `owner` (any
+ * address; NULL: none), for bullc__aconn_forget. */
+int bullc__aconn_cmd_for(bullc__aconn *c, const void *owner, int64_t timeout_ms, bullc__areply_fn cb, void *data,
+                         int argc, const char **argv, const size_t *lens);
+int bullc__aconn_eval_for(bullc__aconn *c, const void *owner, const bullc__script *s, int64_t timeout_ms,
+                          bullc__areply_fn cb, void *data, int argc, const char **argv, const size_t *lens);
+/* The owner of commands in flight goes away while the connection stays (a
+ * queue handle closed on a shared connection): the callback of each of its
+ * commands runs now, with r == NULL and `why`, and never again; the replies
+ * are read and dropped when they come. Loop thread, never from a reply
+ * callback of `c` with this owner's command in progress. */
+void bullc__aconn_forget(bullc__aconn *c, const void *owner, const bullc_error *why);
 /* Closes for good: pending callbacks run with r == NULL, then on_closed runs
  * once the libuv handles are closed; only then may `c` be freed. */
 void bullc__aconn_close(bullc__aconn *c);
