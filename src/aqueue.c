@@ -380,7 +380,6 @@ int bullc__aqueue_enqueue(bullc_aqueue *q, const bullc__aq_ext *ops, void *ext) 
 }
 
 bullc__aconn *bullc__aqueue_conn(bullc_aqueue *q) { return &q->node->conn; }
-bool bullc__aqueue_shared(const bullc_aqueue *q) { return q->own == NULL; }
 const bullc__keys *bullc__aqueue_keys(const bullc_aqueue *q) { return &q->keys; }
 const bullc__protocol *bullc__aqueue_proto(const bullc_aqueue *q) { return q->proto; }
 int bullc__aqueue_explicit_major(const bullc_aqueue *q) { return q->explicit_major; }

@@ -278,8 +278,6 @@ static int copy_jobs(aq_add *a, const bullc_bulk_job *jobs, size_t n) {
 
 static int add_new(bullc_aqueue *q, const bullc_bulk_job *jobs, size_t n, bool bulk, aq_add **out, bullc_error *err) {
     if (bullc__aqueue_closing(q)) return bullc__err(err, BULLC_ECLOSED, "the queue handle was closed");
-    if (bullc__aqueue_shared(q))
-        return bullc__err(err, BULLC_EINVAL, "adds need a handle with a connection of its own (bullc_aqueue_new)");
     aq_add *a = calloc(1, sizeof *a);
     int rc = !a ? BULLC_ENOMEM : copy_jobs(a, jobs, n);
     if (!rc) rc = bullc__add_batch_init(&a->b, a->jobs, n, bulk, NULL);

@@ -821,9 +821,6 @@ const bullc__protocol *bullc__aqueue_proto(const bullc_aqueue *q); /* NULL: not 
 int bullc__aqueue_explicit_major(const bullc_aqueue *q);
 bool bullc__aqueue_write_version(const bullc_aqueue *q);
 bool bullc__aqueue_closing(const bullc_aqueue *q);
-/* Whether its calls go over a bullc_aqueue_conn it does not own (adds are
- * refused there: their replies may come after the handle is freed). */
-bool bullc__aqueue_shared(const bullc_aqueue *q);
 /* The producer's settings and per-connection state of an aqueue's adds. */
 typedef struct bullc__aq_adds bullc__aq_adds;
 bullc__aq_adds *bullc__aqueue_adds(bullc_aqueue *q);

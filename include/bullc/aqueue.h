@@ -121,8 +121,9 @@ typedef void (*bullc_aqueue_bulk_cb)(bullc_aqueue *aq, int status, const bullc_b
  * is written), BULLC_ENOMEM or BULLC_ECLOSED with `err` (may be NULL)
  * filled, and `cb` never runs. A job with `repeat` on a 5.x queue (Node 5's
  * legacy repeatable job) is refused with BULLC_EINVAL: bullc_queue_add adds
- * those; so is any add on a handle of bullc_aqueue_new_shared (adds need a
- * connection of the handle's own).
+ * those. On a handle of bullc_aqueue_new_shared the add goes over the set's
+ * connection (in a cluster, its queue's slot's master's), between the other
+ * handles' calls; bullc_aqueue_close answers it if its reply has not come.
  *
  * While Redis is known to be down `cb` gets BULLC_ECONN at once, and
  * nothing was written. When the connection breaks (or a command times out)

@@ -853,6 +853,18 @@ static void on_conn_closed(bullc_aqueue_conn *conn, void *data) {
     bullc_aqueue_conn_free(conn);
 }
 
+/* A connection set on `loop` to the Redis at `url`. */
+static bullc_aqueue_conn *shared_conn(uv_loop_t *loop, const char *url) {
+    bullc_redis_opts *ro;
+    bullc_redis_opts_new(&ro);
+    cr_assert_eq(bullc_redis_opts_parse_url(ro, url, NULL), 0);
+    bullc_aqueue_conn *conn;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_aqueue_conn_new(&conn, loop, ro, &err), 0, "%s", err.message);
+    bullc_redis_opts_free(ro);
+    return conn;
+}
+
 Test(versions, async_handles_sharing_one_connection_answer_as_their_own_and_close_in_any_order) {
     const char *prefix = tu_prefix();
     redisContext *c = tu_redis();
@@ -861,13 +873,8 @@ Test(versions, async_handles_sharing_one_connection_answer_as_their_own_and_clos
     freeReplyObject(tu_cmd(c, "ZADD %s:six:completed 1 c1 2 c2 3 c3", prefix));
     uv_loop_t loop;
     uv_loop_init(&loop);
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    cr_assert_eq(bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL), 0);
-    bullc_aqueue_conn *conn;
+    bullc_aqueue_conn *conn = shared_conn(&loop, tu_redis_url());
     bullc_error err = {0};
-    cr_assert_eq(bullc_aqueue_conn_new(&conn, &loop, ro, &err), 0, "%s", err.message);
-    bullc_redis_opts_free(ro);
     bullc_queue_opts *qo;
     bullc_queue_opts_new(&qo);
     bullc_queue_opts_set_prefix(qo, prefix);
@@ -886,12 +893,31 @@ Test(versions, async_handles_sharing_one_connection_answer_as_their_own_and_clos
     cr_assert(r && r->type == REDIS_REPLY_STRING && !strstr(r->str, prefix), "not named for a queue");
     freeReplyObject(r);
 
-    /* one handle closed with a call in flight: the connection stays for the other */
+    /* adds of both handles interleaved on the one connection: each lands in its queue */
+    added ad[6] = {0};
+    bullc_bulk_job two[2] = {{"b", "{}", NULL, NULL, 0}, {"b", "{}", NULL, NULL, 0}};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(bullc_aqueue_add(five, "f", "{}", NULL, on_added, &ad[2 * i], &err), 0, "%s", err.message);
+        cr_assert_eq(bullc_aqueue_add_bulk(six, two, 2, on_bulk, &ad[2 * i + 1], &err), 0, "%s", err.message);
+    }
+    wait_added(&loop, ad, 6);
+    for (int i = 0; i < 6; i++) cr_assert(ad[i].calls == 1 && ad[i].status == 0, "add %d: %d", i, ad[i].status);
+    cr_assert(llen(c, prefix, "five", "wait") == 3 && llen(c, prefix, "six", "wait") == 6);
+    char mk[256];
+    snprintf(mk, sizeof mk, "%s:five:meta", prefix);
+    char *version = tu_hget(c, mk, "version");
+    cr_assert_str_eq(version, "bullmq:5.81.5", "each handle's own major");
+    free(version);
+
+    /* one handle closed with a call and an add in flight: the connection stays for the other */
     int closed = 0, conn_closed = 0;
     answer gone = {0};
+    added gone_add = {0};
     cr_assert_eq(bullc_aqueue_get_job_counts(five, NULL, 0, on_answer, &gone), 0);
+    cr_assert_eq(bullc_aqueue_add(five, "f", "{}", NULL, on_added, &gone_add, &err), 0, "%s", err.message);
     bullc_aqueue_close(five, on_aq_closed, &closed);
     cr_assert(gone.calls == 1 && gone.status == BULLC_ECLOSED);
+    cr_assert(gone_add.calls == 1 && gone_add.status == BULLC_ECLOSED, "%d", gone_add.status);
     cr_assert_eq(bullc_aqueue_get_job_counts(six, NULL, 0, on_answer, &as[2]), 0);
     wait_answers(&loop, &as[2], 1);
     cr_assert_eq(as[2].status, 0, "%d", as[2].status);
@@ -899,7 +925,8 @@ Test(versions, async_handles_sharing_one_connection_answer_as_their_own_and_clos
     bullc_aqueue_conn_close(conn, on_conn_closed, &conn_closed);
     cr_assert_eq(bullc_aqueue_new_shared(&five, conn, "five", qo, &err), BULLC_ECLOSED);
     for (int i = 0; i < 50; i++) uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
-    cr_assert(closed == 1 && conn_closed == 0 && gone.calls == 1, "closed %d, set closed %d", closed, conn_closed);
+    cr_assert(closed == 1 && conn_closed == 0 && gone.calls == 1 && gone_add.calls == 1, "closed %d, set closed %d",
+              closed, conn_closed);
     bullc_aqueue_close(six, on_aq_closed, &closed);
     while (uv_run(&loop, UV_RUN_ONCE)) {
     }
@@ -907,6 +934,85 @@ Test(versions, async_handles_sharing_one_connection_answer_as_their_own_and_clos
     cr_assert_eq(uv_loop_close(&loop), 0);
     bullc_queue_opts_free(qo);
     for (int i = 0; i < 3; i++) free(as[i].json);
+    for (int i = 0; i < 6; i++) added_free(&ad[i]);
+    added_free(&gone_add);
     free(gone.json);
     redisFree(c);
+}
+
+typedef struct {
+    int calls, status;
+    bool may_be_written;
+} lost_add;
+
+static void on_lost_add(bullc_aqueue *aq, int status, const char *id, const bullc_error *err, void *data) {
+    lost_add *l = data;
+    (void)aq;
+    (void)id;
+    l->calls++;
+    l->status = status;
+    l->may_be_written = err && strstr(err->message, "may have been written");
+}
+
+/* Redis killed with adds of two shared handles in flight (held by CLIENT
+ * PAUSE, so that none is answered first): each callback runs once, saying
+ * the add may have been written; the set serves both once Redis is back. */
+Test(versions, adds_of_shared_handles_in_flight_when_redis_dies_are_answered_once) {
+    private_redis pr;
+    pr_start(&pr, NULL);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bullc_aqueue_conn *conn = shared_conn(&loop, pr.url);
+    bullc_error err = {0};
+    bullc_queue_opts *qo;
+    bullc_queue_opts_new(&qo);
+    bullc_aqueue *q[2];
+    cr_assert_eq(bullc_aqueue_new_shared(&q[0], conn, "a", qo, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_aqueue_new_shared(&q[1], conn, "b", qo, &err), 0, "%s", err.message);
+    added warm[2] = {0};
+    for (int i = 0; i < 2; i++) cr_assert_eq(bullc_aqueue_add(q[i], "w", "{}", NULL, on_added, &warm[i], &err), 0);
+    wait_added(&loop, warm, 2);
+    cr_assert(warm[0].status == 0 && warm[1].status == 0);
+    redisContext *c = pr_connect(&pr);
+    freeReplyObject(redisCommand(c, "CLIENT PAUSE 10000 ALL"));
+    enum { N = 10 };
+    lost_add l[N] = {{0}};
+    for (int i = 0; i < N; i++) cr_assert_eq(bullc_aqueue_add(q[i % 2], "j", "{}", NULL, on_lost_add, &l[i], &err), 0);
+    for (int i = 0; i < 50; i++) uv_run(&loop, UV_RUN_NOWAIT), usleep(1000); /* written out, unanswered */
+    for (int i = 0; i < N; i++) cr_assert_eq(l[i].calls, 0, "add %d held by the pause", i);
+    pr_kill(&pr);
+    redisFree(c);
+    int64_t until = tu_now_ms() + 10000;
+    for (int missing = N; missing && tu_now_ms() < until;) {
+        uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
+        missing = 0;
+        for (int i = 0; i < N; i++) missing += !l[i].calls;
+    }
+    for (int i = 0; i < 200; i++) uv_run(&loop, UV_RUN_NOWAIT), usleep(1000); /* and never again */
+    for (int i = 0; i < N; i++)
+        cr_assert(l[i].calls == 1 && l[i].status == BULLC_ECONN && l[i].may_be_written, "add %d: %d calls, %d", i,
+                  l[i].calls, l[i].status);
+    pr_up(&pr);
+    added back[2] = {0};
+    until = tu_now_ms() + 10000;
+    for (int i = 0; i < 2; i++)
+        while (tu_now_ms() < until) { /* answered ECONN at once until the set reconnected */
+            added_free(&back[i]);
+            back[i] = (added){0};
+            cr_assert_eq(bullc_aqueue_add(q[i], "back", "{}", NULL, on_added, &back[i], &err), 0);
+            wait_added(&loop, &back[i], 1);
+            if (back[i].status == 0) break;
+            usleep(50000);
+        }
+    cr_assert(back[0].status == 0 && back[1].status == 0, "%d %d", back[0].status, back[1].status);
+    int closed = 0, conn_closed = 0;
+    bullc_aqueue_conn_close(conn, on_conn_closed, &conn_closed);
+    for (int i = 0; i < 2; i++) bullc_aqueue_close(q[i], on_aq_closed, &closed);
+    while (uv_run(&loop, UV_RUN_ONCE)) {
+    }
+    cr_assert(closed == 2 && conn_closed == 1);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    bullc_queue_opts_free(qo);
+    for (int i = 0; i < 2; i++) added_free(&warm[i]), added_free(&back[i]);
+    pr_stop(&pr);
 }
