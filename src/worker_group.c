@@ -110,9 +110,22 @@ void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
          * delay, for ever: 5,000 moveToActive at once hold Redis (and a job
          * added meanwhile) for a tenth of a second. The first poll of each
          * comes earlier by a phase of its own (an early poll only finds the
-         * queue empty), and the later ones keep that phase. */
-        int64_t left = w->g_poll_due - bullc__now_ms();
-        if (left > 0) w->g_poll_due -= left * (int64_t)(g->stagger_poll++ % POLL_PHASES) / POLL_PHASES;
+         * queue empty), and the later ones keep that phase. Outside a
+         * cluster the phases are dealt out by lane (the k-th of n takes k,
+         * k+n, ...): a poll ends its lane's BZPOPMIN, so each lane re-sends
+         * its keys 8/n times a drain delay, not 8. */
+        int k = 0, n = 0;
+        for (int i = 0; i < g->nlanes && l->slot < 0; i++) {
+            if (!g->lanes[i]->live || g->lanes[i]->slot >= 0) continue;
+            if (g->lanes[i] == l) k = n;
+            n++;
+        }
+        int64_t left = w->g_poll_due - bullc__now_ms(), phase;
+        if (n > 1)
+            phase = k + n * (int64_t)(l->stagger_poll++ % (unsigned)((POLL_PHASES - k + n - 1) / n));
+        else
+            phase = g->stagger_poll++ % POLL_PHASES;
+        if (left > 0) w->g_poll_due -= left * phase / POLL_PHASES;
     }
     w->g_waited = true;
     w->blocking = true;
