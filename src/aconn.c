@@ -501,6 +501,41 @@ static void resend_due(bullc__aconn *c, bool all) {
     }
 }
 
+enum { HANDED_OVER = -1 };
+
+/* A MOVED on a connection that serves several slots (on_moved): it stays
+ * where it is, the command goes to the connection on_moved names, sent at
+ * once when that one is ready, else when it becomes so (its resend list).
+ * HANDED_OVER, or what this connection does with it: NONE (not a
+ * redirection), RETRY (on_moved named none, or this one). */
+static int hand_over(bullc__aconn *c, bullc__acmd *cmd, const redisReply *r) {
+    int kind = c->opts->ncluster ? bullc__cluster_reply_kind(r) : BULLC__CLUSTER_NONE;
+    if (kind != BULLC__CLUSTER_MOVED) return kind;
+    int slot, port;
+    char *host;
+    bullc__aconn *to = NULL;
+    if (bullc__cluster_moved(r, &slot, &host, &port))
+        to = c->on_moved(c, slot, host ? host : c->opts->host, port, c->hook_data);
+    else
+        host = NULL;
+    free(host);
+    if (!to || to == c || to->state == ACONN_CLOSING || to->state == ACONN_CLOSED) return BULLC__CLUSTER_RETRY;
+    cmd_unlink(c, cmd);
+    cmd->next = NULL;
+    cmd->conn = to;
+    if (to->state == ACONN_READY && to->ac && !to->resend) {
+        if (!cmd_requeue(to, cmd)) cmd_fail(to, cmd, BULLC_ECONN);
+        arm_timer(to);
+        return HANDED_OVER;
+    }
+    if (to->resend_tail)
+        to->resend_tail->next = cmd;
+    else
+        to->resend = cmd;
+    to->resend_tail = cmd;
+    return HANDED_OVER;
+}
+
 /* A cluster's redirection of a command, which did not run: MOVED
  * repointed the settings (cluster.c), so the connection is dropped once
  * the replies due are in and the command sent again on the next one; ASK,
@@ -508,7 +543,8 @@ static void resend_due(bullc__aconn *c, bool all) {
  * (backoff.c), longer while they go on (a slot migrating, a failover).
  * True when `cmd` was taken. */
 static bool cluster_redirected(bullc__aconn *c, bullc__acmd *cmd, const redisReply *r) {
-    int kind = bullc__cluster_redirect(c->opts, r);
+    int kind = c->on_moved ? hand_over(c, cmd, r) : bullc__cluster_redirect(c->opts, r);
+    if (kind == HANDED_OVER) return true;
     if (kind == BULLC__CLUSTER_NONE) return false;
     cmd_unlink(c, cmd);
     cmd->next = NULL;

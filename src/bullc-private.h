@@ -294,6 +294,9 @@ int bullc__cluster_reply_kind(const redisReply *r);
  * or RETRY (ASK, TRYAGAIN, CLUSTERDOWN: the command did not run; send it
  * again after a pause). Always NONE without seed nodes. */
 int bullc__cluster_redirect(bullc_redis_opts *o, const redisReply *r);
+/* A MOVED reply's slot and node: *host newly allocated, or NULL when the
+ * reply names the node that answered; false when malformed or out of memory. */
+bool bullc__cluster_moved(const redisReply *r, int *slot, char **host, int *port);
 /* Whether a connection with these settings is resolved before connecting. */
 static inline bool bullc__opts_resolved(const bullc_redis_opts *o) { return o->nsentinels || o->ncluster; }
 
@@ -760,6 +763,11 @@ struct bullc__aconn {
     unsigned redirect_tries; /* ASK / TRYAGAIN / CLUSTERDOWN pauses in a row (backoff) */
     bool redirecting;
     unsigned unlinked; /* commands taken off head..tail so far (bullc__aconn_forget's walk) */
+    /* Optional, for a connection shared by the slots of one master: a MOVED
+     * leaves it where it is and the command goes to the connection this
+     * names for `slot` (host:port serves it now), sent there once that one
+     * is ready; NULL (none to name): the command is retried here later. */
+    bullc__aconn *(*on_moved)(bullc__aconn *c, int slot, const char *host, int port, void *data);
 };
 
 /* Sets `c` up on `loop` with a copy of `opts` and of `name`; nothing is sent
@@ -863,16 +871,26 @@ void bullc__aqueue_conn_detach(bullc_aqueue_conn *c, bullc__aq_node *node, bullc
 void bullc__aqueue_node_event(bullc_aqueue *q, const bullc_error *down);
 
 /* ---- worker_group.c ------------------------------------------------------ */
-/* One command and one blocking connection of a group, with the BZPOPMIN
- * state of the members they serve. Outside a cluster a group has one lane
- * per LANE_MEMBERS members, at most PLAIN_LANES (worker_group.c);
- * on Redis Cluster one per hash slot its members' queues are in (a
- * BZPOPMIN over many keys must name keys of one slot). */
+/* A command connection of a group: one per lane outside a cluster; on Redis Cluster
+ * one per master serving the group's slots (`fixed`: aimed at that master,
+ * known from the slot map or a MOVED, and shared by the lanes of its slots;
+ * else aimed at one lane's slot, found as any connection finds it). */
+typedef struct bullc__gnode {
+    bullc__aconn conn;
+    bullc_worker_group *g;
+    bool fixed;
+} bullc__gnode;
+
+/* A group's blocking connection, with the BZPOPMIN state of the members it
+ * serves, and the command connection they use. Outside a cluster a group
+ * has one lane per LANE_MEMBERS members, at most PLAIN_LANES (worker_group.c); on Redis Cluster one per hash slot its
+ * members' queues are in (a BZPOPMIN over many keys must name keys of one slot). */
 typedef struct bullc__lane {
     bullc_worker_group *g;
-    int slot;  /* the slot it was made for; -1 outside a cluster */
-    bool live; /* both connections and its timers were set up */
-    bullc__aconn cmd, block;
+    int slot;           /* the slot it was made for; -1 outside a cluster */
+    bool live;          /* its blocking connection and its timers were set up */
+    bullc__gnode *node; /* the command connection of its slot's master */
+    bullc__aconn block;
     bullc_worker *members; /* a list through gprev/gnext */
     int nmembers;
     bullc_worker *idle; /* members waiting for their marker: a ring through g_inext/g_iprev, oldest first */
@@ -898,6 +916,14 @@ struct bullc_worker_group {
     bullc_redis_opts *redis; /* a copy: lanes are made as members join */
     bullc__lane **lanes;
     int nlanes;
+    bullc__gnode **nodes; /* the command connections */
+    int nnodes;
+    /* in a cluster, read when the first lane is made: each slot's master
+     * (an index into masters; 0xFFFF: none), NULL when it could not be read */
+    uint16_t *slot_node;
+    bullc_redis_opts *masters;
+    size_t nmasters;
+    bool map_read; /* asked once: a cluster down at start does not hold every join */
     int nmembers;
     int max_active, active, fetching; /* the process-wide cap (0: none), jobs in process, moveToActive out */
     bullc_worker **want;              /* members held back by the cap, in turn order (a ring) */

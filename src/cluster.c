@@ -241,25 +241,36 @@ int bullc__cluster_reply_kind(const redisReply *r) {
     return BULLC__CLUSTER_NONE;
 }
 
-int bullc__cluster_redirect(bullc_redis_opts *o, const redisReply *r) {
-    int kind = o->ncluster ? bullc__cluster_reply_kind(r) : BULLC__CLUSTER_NONE;
-    if (kind != BULLC__CLUSTER_MOVED) return kind;
+bool bullc__cluster_moved(const redisReply *r, int *slot, char **host, int *port) {
     /* MOVED <slot> <host>:<port> (an empty host: the node that answered) */
     char *end;
-    long slot = strtol(r->str + 6, &end, 10);
+    long sl = strtol(r->str + 6, &end, 10);
     const char *addr = *end == ' ' ? end + 1 : NULL, *colon = addr ? strrchr(addr, ':') : NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : 0;
-    if (!colon || *end || port <= 0 || port > 65535 || slot < 0 || slot > 16383) return BULLC__CLUSTER_RETRY;
+    long p = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || *end || p <= 0 || p > 65535 || sl < 0 || sl > 16383) return false;
+    *host = NULL;
     if (colon > addr) {
         size_t hl = (size_t)(colon - addr);
         if (*addr == '[' && colon[-1] == ']') addr++, hl -= 2;
-        char *h = strndup(addr, hl);
-        if (!h) return BULLC__CLUSTER_RETRY;
+        if (!(*host = strndup(addr, hl))) return false;
+    }
+    *slot = (int)sl;
+    *port = (int)p;
+    return true;
+}
+
+int bullc__cluster_redirect(bullc_redis_opts *o, const redisReply *r) {
+    int kind = o->ncluster ? bullc__cluster_reply_kind(r) : BULLC__CLUSTER_NONE;
+    if (kind != BULLC__CLUSTER_MOVED) return kind;
+    int slot, port;
+    char *h;
+    if (!bullc__cluster_moved(r, &slot, &h, &port)) return BULLC__CLUSTER_RETRY;
+    if (h) {
         free(o->host);
         o->host = h;
     }
-    o->port = (int)port;
-    o->cluster_slot = (int)slot;
+    o->port = port;
+    o->cluster_slot = slot;
     o->cluster_redirected = true;
     return BULLC__CLUSTER_MOVED;
 }

@@ -118,7 +118,7 @@ int bullc_worker_new(bullc_worker **out, uv_loop_t *loop, const char *queue, con
         rc = bullc__group_lane(opts->group, w->prefix, queue, &w->lane, err);
         if (!rc) {
             w->group = opts->group;
-            w->cmd = &w->lane->cmd;
+            w->cmd = &w->lane->node->conn;
             w->block = &w->lane->block;
         }
     } else if (!opts->redis) {

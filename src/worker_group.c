@@ -15,13 +15,15 @@
  * once cost one new BZPOPMIN.
  *
  * On Redis Cluster a BZPOPMIN names keys of one slot only, so the group
- * has a lane (a command and a blocking connection, and all of the above)
- * per hash slot its members' queues are in, made when its first member
- * joins and routed to that slot's master; each follows MOVED (a reshard, a
- * failover) as any connection does. Queues sharing a hash tag (the prefix
- * "{bull}") share a lane. Outside a cluster the members are spread over a
- * few lanes by count (PLAIN_LANES below). The cap on jobs in process is the
- * group's, over every lane. */
+ * has a lane (a blocking connection and all of the above) per hash slot its
+ * members' queues are in, made when its first member joins and routed to
+ * that slot's master, following MOVED as any connection does. Commands go
+ * over one connection per master: a MOVED there moves only that slot's lane
+ * to the connection of its new master (see on_moved). Queues sharing a hash
+ * tag (the prefix "{bull}") share a lane. Outside a cluster the members
+ * are spread over a few lanes by count (PLAIN_LANES below), a command
+ * connection each. The cap on jobs in process is the group's, over every
+ * lane. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,12 +296,12 @@ static void kick_cb(uv_timer_t *t) {
     /* the BZPOPMIN in flight times out by itself; on a cluster a client id
      * names a client of one node only, and the command connection may be
      * on another for a moment (a MOVED) */
-    if (l->unblocking || !l->block_id || !same_node(&l->cmd, &l->block)) return;
+    if (l->unblocking || !l->block_id || !same_node(&l->node->conn, &l->block)) return;
     /* as if its timeout passed: the reply is nil (or the marker it took) */
     char id[24];
     snprintf(id, sizeof id, "%lld", l->block_id);
     const char *argv[] = {"CLIENT", "UNBLOCK", id, "TIMEOUT"};
-    l->unblocking = bullc__aconn_cmd(&l->cmd, 0, unblock_reply, l, 4, argv, NULL) == 0;
+    l->unblocking = bullc__aconn_cmd(&l->node->conn, 0, unblock_reply, l, 4, argv, NULL) == 0;
 }
 
 /* ---- the process-wide cap ------------------------------------------------------ */
@@ -386,7 +388,7 @@ void bullc__group_join(bullc_worker_group *g, bullc_worker *w) {
     g->nmembers++;
     /* ready now: its own ready steps run from the loop (never inside
      * bullc_worker_new), with those of every member joining in this turn */
-    if (bullc__aconn_ready(&l->cmd)) {
+    if (bullc__aconn_ready(&l->node->conn)) {
         w->g_ready_due = true;
         if (!uv_is_active((uv_handle_t *)&l->join_timer)) uv_timer_start(&l->join_timer, join_cb, 0, 0);
     }
@@ -425,28 +427,167 @@ void bullc__group_block_limits(const bullc__lane *l, double *min_block, bool *in
     *integer_block = l->integer_block;
 }
 
-/* ---- connections --------------------------------------------------------------- */
+/* ---- command connections: one per master ------------------------------------ */
 
 static void info_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
-    bullc__lane *l = data;
+    bullc__gnode *n = data;
     (void)c, (void)err;
-    bullc__worker_info_limits(r, &l->min_block, &l->integer_block);
+    for (int i = 0; i < n->g->nlanes; i++)
+        if (n->g->lanes[i]->node == n)
+            bullc__worker_info_limits(r, &n->g->lanes[i]->min_block, &n->g->lanes[i]->integer_block);
 }
 
 static void on_cmd_ready(bullc__aconn *c, void *data) {
-    bullc__lane *l = data;
+    bullc__gnode *n = data;
+    bullc_worker_group *g = n->g;
     const char *argv[] = {"INFO", "server"};
-    bullc__aconn_cmd(c, 0, info_reply, l, 2, argv, NULL);
+    bullc__aconn_cmd(c, 0, info_reply, n, 2, argv, NULL);
     /* once per connection for every member, whichever major each speaks:
      * the members' meta.version reads go out after these */
     bullc__worker_preload(c, &bullc__protocol_v6);
     bullc__worker_preload(c, &bullc__protocol_v5);
-    for (bullc_worker *w = l->members, *next; w; w = next) {
-        next = w->gnext;
-        w->g_ready_due = false;
-        bullc__worker_cmd_ready(w);
+    for (int i = 0; i < g->nlanes; i++) {
+        if (g->lanes[i]->node != n) continue;
+        for (bullc_worker *w = g->lanes[i]->members, *next; w; w = next) {
+            next = w->gnext;
+            w->g_ready_due = false;
+            bullc__worker_cmd_ready(w);
+        }
     }
 }
+
+static void on_cmd_down(bullc__aconn *c, const bullc_error *err, void *data) {
+    bullc__gnode *n = data;
+    (void)c;
+    if (n->g->closing) return;
+    /* said once, by one member, not once per queue */
+    for (int i = 0; i < n->g->nlanes; i++)
+        if (n->g->lanes[i]->node == n && n->g->lanes[i]->members) {
+            bullc__worker_error(n->g->lanes[i]->members, err->code, "worker group's command connection: %s",
+                                err->message);
+            return;
+        }
+}
+
+static void maybe_done(bullc_worker_group *g) {
+    if (g->handles_open || !g->close_cb) return;
+    void (*cb)(bullc_worker_group *, void *) = g->close_cb;
+    g->close_cb = NULL;
+    cb(g, g->close_data);
+}
+
+static void on_node_closed(bullc__aconn *c, void *data) {
+    bullc__gnode *n = data;
+    (void)c;
+    n->g->handles_open--;
+    maybe_done(n->g);
+}
+
+static bullc__aconn *on_moved(bullc__aconn *c, int slot, const char *host, int port, void *data);
+
+/* A command connection aimed at host:port (`host` NULL: at `slot`'s master,
+ * found as any connection finds it), started; NULL when out of memory. */
+static bullc__gnode *node_new(bullc_worker_group *g, int slot, const char *host, int port) {
+    bullc__gnode **grown = realloc(g->nodes, (size_t)(g->nnodes + 1) * sizeof(bullc__gnode *));
+    if (!grown) return NULL;
+    g->nodes = grown;
+    bullc__gnode *n = calloc(1, sizeof *n);
+    bullc_redis_opts *ro = calloc(1, sizeof *ro);
+    char *h = host ? strdup(host) : NULL;
+    if (!n || !ro || bullc__redis_opts_copy(ro, g->redis) || (host && !h) ||
+        bullc__aconn_init(&n->conn, g->loop, ro, NULL, NULL)) {
+        free(h);
+        bullc_redis_opts_free(ro);
+        free(n);
+        return NULL;
+    }
+    bullc_redis_opts_free(ro);
+    /* reconnections look up the master of a slot of its (node_aim) */
+    n->conn.opts->cluster_slot = slot;
+    if (h) {
+        free(n->conn.opts->host);
+        n->conn.opts->host = h;
+        n->conn.opts->port = port;
+        n->conn.opts->cluster_redirected = true; /* the first connect goes straight there */
+        n->fixed = true;
+    }
+    n->g = g;
+    n->conn.on_ready = on_cmd_ready;
+    n->conn.on_down = on_cmd_down;
+    n->conn.on_closed = on_node_closed;
+    if (g->redis->ncluster) n->conn.on_moved = on_moved;
+    n->conn.hook_data = n;
+    g->nodes[g->nnodes++] = n;
+    g->handles_open++;
+    bullc__aconn_start(&n->conn);
+    return n;
+}
+
+/* The command connection of the master on host:port, made if there is none. */
+static bullc__gnode *node_at(bullc_worker_group *g, int slot, const char *host, int port) {
+    for (int i = 0; i < g->nnodes; i++) {
+        const bullc_redis_opts *o = g->nodes[i]->conn.opts;
+        if (g->nodes[i]->fixed && o && o->port == port && o->host && !strcmp(o->host, host)) return g->nodes[i];
+    }
+    return node_new(g, slot, host, port);
+}
+
+/* A reconnection of `n` looks up the master of a slot one of its lanes is
+ * in: the one it was made for may have moved away since. */
+static void node_aim(bullc__gnode *n) {
+    for (int i = 0; i < n->g->nlanes && n->conn.opts; i++)
+        if (n->g->lanes[i]->node == n) {
+            n->conn.opts->cluster_slot = n->g->lanes[i]->slot;
+            return;
+        }
+}
+
+/* A MOVED on a command connection: the lane of that slot (and its members'
+ * later commands) goes to the connection of the master serving it now,
+ * the others stay. */
+static bullc__aconn *on_moved(bullc__aconn *c, int slot, const char *host, int port, void *data) {
+    bullc__gnode *from = data;
+    bullc_worker_group *g = from->g;
+    (void)c;
+    if (g->closing) return NULL;
+    for (int i = 0; i < g->nlanes; i++) {
+        bullc__lane *l = g->lanes[i];
+        if (!l->live || l->slot != slot) continue;
+        bullc__gnode *to = node_at(g, slot, host, port);
+        if (!to) return NULL; /* retried here */
+        if (l->node != to) {
+            bullc__gnode *old = l->node;
+            l->node = to;
+            for (bullc_worker *w = l->members; w; w = w->gnext) w->cmd = &to->conn;
+            node_aim(old);
+            node_aim(to);
+        }
+        return &to->conn;
+    }
+    return NULL;
+}
+
+/* The command connection for a new lane of `slot`: its master's, from the
+ * slot map read when the first lane is made (blocking, once: it names the
+ * masters before anything connects). */
+static bullc__gnode *node_for(bullc_worker_group *g, int slot) {
+    if (slot < 0) return node_new(g, slot, NULL, 0); /* each plain lane has its own */
+    if (!g->map_read) {
+        g->map_read = true;
+        if ((g->slot_node = malloc(16384 * sizeof *g->slot_node))) {
+            memset(g->slot_node, 0xFF, 16384 * sizeof *g->slot_node);
+            if (bullc__cluster_masters(g->redis, &g->masters, &g->nmasters, g->slot_node, NULL)) {
+                free(g->slot_node);
+                g->slot_node = NULL;
+            }
+        }
+    }
+    if (!g->slot_node || g->slot_node[slot] == 0xFFFF) return node_new(g, slot, NULL, 0);
+    const bullc_redis_opts *m = &g->masters[g->slot_node[slot]];
+    return node_at(g, slot, m->host, m->port);
+}
+
+/* ---- blocking connections: one per lane ---------------------------------------- */
 
 static void id_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     bullc__lane *l = data;
@@ -466,19 +607,12 @@ static void on_block_ready(bullc__aconn *c, void *data) {
     issue(l);
 }
 
-static void on_down(bullc__aconn *c, const bullc_error *err, void *data) {
+static void on_block_down(bullc__aconn *c, const bullc_error *err, void *data) {
     bullc__lane *l = data;
+    (void)c;
     /* said once, by one member, not once per queue */
     if (l->members && !l->g->closing)
-        bullc__worker_error(l->members, err->code, "worker group's %s connection: %s",
-                            c == &l->block ? "blocking" : "command", err->message);
-}
-
-static void maybe_done(bullc_worker_group *g) {
-    if (g->handles_open || !g->close_cb) return;
-    void (*cb)(bullc_worker_group *, void *) = g->close_cb;
-    g->close_cb = NULL;
-    cb(g, g->close_data);
+        bullc__worker_error(l->members, err->code, "worker group's blocking connection: %s", err->message);
 }
 
 static void on_conn_closed(bullc__aconn *c, void *data) {
@@ -500,36 +634,32 @@ static void timer_closed(uv_handle_t *h) {
     maybe_done(g);
 }
 
-/* A lane for `slot` with its connections started; a lane whose block
- * connection could not be set up stays in the list, not live, its command
- * connection closing (its handle is the group's to wait for). */
+/* A lane for `slot` with its blocking connection started, on the command
+ * connection of the slot's master. */
 static int lane_new(bullc_worker_group *g, int slot, bullc__lane **out, bullc_error *err) {
     bullc__lane **grown = realloc(g->lanes, (size_t)(g->nlanes + 1) * sizeof(bullc__lane *));
     if (!grown) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     g->lanes = grown;
+    bullc__gnode *n = node_for(g, slot);
+    if (!n) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     bullc__lane *l = calloc(1, sizeof *l);
     if (!l) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     l->g = g;
     l->slot = slot;
+    l->node = n;
     l->min_block = 0.001;
     bullc_redis_opts *ro = calloc(1, sizeof *ro);
     int rc = ro && !bullc__redis_opts_copy(ro, g->redis) ? 0 : bullc__err(err, BULLC_ENOMEM, "out of memory");
-    if (!rc) ro->cluster_slot = slot; /* the connections serve that slot's master */
-    if (!rc) rc = bullc__aconn_init(&l->cmd, g->loop, ro, NULL, err);
-    if (!rc) {
-        l->cmd.on_closed = on_conn_closed;
-        l->cmd.hook_data = l;
-        g->handles_open++;
-        g->lanes[g->nlanes++] = l;
-        if ((rc = bullc__aconn_init(&l->block, g->loop, ro, "bullc:worker-group", err))) bullc__aconn_close(&l->cmd);
-    } else {
-        free(l);
-    }
+    if (!rc) ro->cluster_slot = slot; /* it serves that slot's master */
+    if (!rc) rc = bullc__aconn_init(&l->block, g->loop, ro, "bullc:worker-group", err);
     bullc_redis_opts_free(ro);
-    if (rc) return rc;
-    l->cmd.on_ready = on_cmd_ready;
+    if (rc) {
+        free(l);
+        return rc;
+    }
+    g->lanes[g->nlanes++] = l;
     l->block.on_ready = on_block_ready;
-    l->cmd.on_down = l->block.on_down = on_down;
+    l->block.on_down = on_block_down;
     l->block.on_closed = on_conn_closed;
     l->block.hook_data = l;
     uv_timer_t *timers[] = {&l->join_timer, &l->unblock_timer};
@@ -539,7 +669,6 @@ static int lane_new(bullc_worker_group *g, int slot, bullc__lane **out, bullc_er
     }
     g->handles_open += 3;
     l->live = true;
-    bullc__aconn_start(&l->cmd);
     bullc__aconn_start(&l->block);
     *out = l;
     return 0;
@@ -601,6 +730,7 @@ int bullc_worker_group_new(bullc_worker_group **out, uv_loop_t *loop, const bull
     if (!g->redis->ncluster && (rc = lane_new(g, -1, &l, err))) {
         g->closing = true;
         g->close_cb = free_after_failed_new;
+        for (int i = 0; i < g->nnodes; i++) bullc__aconn_close(&g->nodes[i]->conn);
         uv_close((uv_handle_t *)&g->slot_timer, timer_closed);
         return rc;
     }
@@ -623,10 +753,9 @@ int bullc_worker_group_close(bullc_worker_group *g, void (*cb)(bullc_worker_grou
     g->closing = true;
     g->close_cb = cb;
     g->close_data = data;
+    for (int i = 0; i < g->nnodes; i++) bullc__aconn_close(&g->nodes[i]->conn);
     for (int i = 0; i < g->nlanes; i++) {
         bullc__lane *l = g->lanes[i];
-        if (!l->live) continue; /* its command connection is closing already */
-        bullc__aconn_close(&l->cmd);
         bullc__aconn_close(&l->block);
         uv_close((uv_handle_t *)&l->join_timer, lane_timer_closed);
         uv_close((uv_handle_t *)&l->unblock_timer, lane_timer_closed);
@@ -643,6 +772,10 @@ void bullc_worker_group_free(bullc_worker_group *g) {
         free(g->lanes[i]);
     }
     free(g->lanes);
+    for (int i = 0; i < g->nnodes; i++) free(g->nodes[i]);
+    free(g->nodes);
+    free(g->slot_node);
+    bullc__cluster_masters_free(g->masters, g->nmasters);
     free(g->want);
     bullc_redis_opts_free(g->redis);
     free(g);

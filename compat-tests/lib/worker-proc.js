@@ -219,16 +219,29 @@ async function finished(queue, id, ms = 15000) {
   return Job.fromId(queue, id);
 }
 
-// A TCP port free on 127.0.0.1 right now (for a server of a test's own).
-const freePort = () =>
+// A TCP port free on 127.0.0.1 right now (for a server of a test's own):
+// any, or with BULLC_TEST_PORTS=LO-HI the next one of that range not handed
+// out yet (a machine shared by several test runs, each with its range).
+const portRange = /^(\d+)-(\d+)$/.exec(process.env.BULLC_TEST_PORTS || '');
+let nextPort = portRange ? Number(portRange[1]) : 0;
+const listenOn = port =>
   new Promise((resolve, reject) => {
     const s = require('node:net').createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+    s.listen(port, '127.0.0.1', () => {
+      const got = s.address().port;
+      s.close(() => resolve(got));
     });
     s.on('error', reject);
   });
+const freePort = async () => {
+  if (!portRange) return listenOn(0);
+  for (; nextPort <= Number(portRange[2]); ) {
+    try {
+      return await listenOn(nextPort++);
+    } catch { /* taken: the next one */ }
+  }
+  throw new Error(`BULLC_TEST_PORTS ${process.env.BULLC_TEST_PORTS}: no free port left`);
+};
 
 // A queue under a fresh prefix with a QueueEvents collecting its 'failed'
 // events, and (with `args`) a bullc-worker serving it; the Node handles go

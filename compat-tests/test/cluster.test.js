@@ -373,7 +373,8 @@ test('--shared-connections on a cluster: 20 queues under {bull} share one blocki
     ...version], { prefix: sprefix, redis: cl.url });
   try {
     await produceAndCheck(sprefix, tagged, 10);
-    assert.strictEqual(nodeConnections(s.pid), 2 * tagged.length + 1, s.text());
+    // a blocking connection per slot, a command connection per master, the cancel channel
+    assert.strictEqual(nodeConnections(s.pid), tagged.length + 3 + 1, s.text());
     const blocking = await named('bullc:worker-group');
     for (const port of cl.ports) assert.strictEqual(blocking[port], homes.filter(h => h === port).length, port);
   } finally {
@@ -510,6 +511,78 @@ test('the queue\'s slot moved to another master while jobs flow: each of 1,000 j
       if (stopped.code !== 0) throw new Error(`bullc-worker ended ${JSON.stringify(stopped)}:\n${w.text()}`);
     }
   });
+
+const GROUP_PRODUCER = `
+const IORedis = require('ioredis');
+const { Queue } = require(process.argv[3]);
+const conn = new IORedis.Cluster(JSON.parse(process.argv[1]), { redisOptions: { maxRetriesPerRequest: null },
+  maxRedirections: 1000, retryDelayOnTryAgain: 20, retryDelayOnMoved: 10 });
+const qs = JSON.parse(process.argv[4]).map(n => new Queue(n, { prefix: process.argv[2], connection: conn }));
+for (const q of qs) q.on('error', () => {});
+(async () => {
+  for (let i = 0; i < 150; i++) {
+    await Promise.all(qs.map(q => q.add('j', { i }, { jobId: 'j' + i })));
+    if (i % 10 === 9) console.log('round ' + (i + 1));
+    await new Promise(r => setTimeout(r, 10));
+  }
+  console.log('all added');
+  await Promise.all(qs.map(q => q.close()));
+  conn.disconnect();
+})().catch(e => { console.error(e); process.exit(1); });
+`;
+
+test('--shared-connections: a slot of the group moved to another master and back while jobs flow; each job ' +
+  'completed once, one command connection per master', { timeout: 120000 }, async () => {
+  const prefix = `mvg${major}`;
+  const tagged = ['{a}', '{b}', '{c}', '{d}', '{e}', '{f}'];
+  const homes = await Promise.all(tagged.map(q => masterOf(`${prefix}:${q}:wait`)));
+  assert.strictEqual(new Set(homes).size, 3, `the queues spread over the masters: ${homes}`);
+  const from = homes[0];
+  const to = homes.find(h => h !== from); // a master holding another lane's slot
+  const n = cl.node(cl.ports[0]);
+  const slot = await n.cluster('KEYSLOT', `${prefix}:{a}:wait`);
+  n.disconnect();
+  const w = await startReady(['--shared-connections', ...tagged.flatMap(q => ['--queue', q]), '--builtin', 'echo',
+    '--concurrency', '4', ...version], { prefix, redis: cl.url });
+  const producer = new Proc(process.execPath, ['-e', GROUP_PRODUCER, JSON.stringify(cl.startup), prefix,
+    bullmqPackage(major), JSON.stringify(tagged)], { cwd: path.join(__dirname, '..') });
+  const { Queue } = nodeBullmq(major);
+  const conn = ioCluster();
+  const qs = tagged.map(name => new Queue(name, { prefix, connection: conn }));
+  try {
+    await producer.waitFor(/round 30\b/, 60000);
+    await moveSlot(slot, from, to);
+    assert.strictEqual(await masterOf(`${prefix}:{a}:wait`), to, 'the slot moved');
+    await producer.waitFor(/round 90\b/, 60000);
+    await moveSlot(slot, to, from);
+    assert.strictEqual(await masterOf(`${prefix}:{a}:wait`), from, 'the slot moved back');
+    await producer.waitFor(/all added/, 60000);
+    await eventually(async () => (await Promise.all(qs.map(q => q.getJobCounts('completed'))))
+      .every(c => c.completed === 150), 60000, 'every job completed', 200);
+    for (const q of qs) {
+      assert.deepStrictEqual(await q.getJobCounts('failed', 'active', 'wait'), { failed: 0, active: 0, wait: 0 },
+        q.name);
+      const ats = await Promise.all(Array.from({ length: 150 }, (_, i) => conn.hget(`${prefix}:${q.name}:j${i}`,
+        'ats')));
+      assert.deepStrictEqual([...new Set(ats)], ['1'], `${q.name}: every job started exactly once`);
+    }
+    const completed = w.lines.filter(l => /\bcompleted\b/.test(l)).map(l => /id=(\S+)/.exec(l)[1]);
+    assert.strictEqual(completed.length, 900, 'bullc-worker reported 900 completions');
+    // a blocking connection per slot, a command connection per master (the
+    // one the slot left stays), the cancel channel
+    assert.strictEqual(nodeConnections(w.pid), tagged.length + 3 + 1, w.text());
+  } catch (err) {
+    err.message += `\nproducer: ${producer.text()}\nworker: ${w.text()}`;
+    throw err;
+  } finally {
+    await producer.stop();
+    await Promise.all(qs.map(q => q.close()));
+    conn.disconnect();
+    const stopped = await w.stop();
+    // eslint-disable-next-line no-unsafe-finally
+    if (stopped.code !== 0) throw new Error(`bullc-worker ended ${JSON.stringify(stopped)}:\n${w.text()}`);
+  }
+});
 
 test('a TLS-only cluster: bullc add (rediss+cluster://) and bullc-worker (--cluster --tls-ca-cert) ask the seed ' +
   'over TLS; a plain request to it exits 3', { timeout: 60000 }, async () => {
