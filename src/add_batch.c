@@ -167,3 +167,29 @@ void bullc__add_batch_fail(bullc__add_batch *b) {
         if (b->jobs[i].status > 0) b->jobs[i].status = 0; /* only the failing job's stays: negative */
     }
 }
+
+/* Node's add span: "add <queue>.<name>" with the job's name and id, or
+ * "addBulk <queue>" with every name and the count (bullc_queue's adds and
+ * bullc_aqueue's alike). */
+void bullc__add_span_end(bullc_tracer *tracer, const bullc__span *s, const char *queue, const bullc_bulk_job *jobs,
+                         size_t n, bool bulk) {
+    sds name = sdscatprintf(sdsempty(), bulk ? "addBulk %s" : "add %s.%s", queue, jobs[0].name ? jobs[0].name : "");
+    sds names = sdsempty();
+    for (size_t i = 0; bulk && i < n && names; i++)
+        names = sdscatlen(names, jobs[i].name ? jobs[i].name : "", (jobs[i].name ? strlen(jobs[i].name) : 0) + 1);
+    const char *op = bulk ? "addBulk" : "add";
+    bullc__attr a[4] = {{"bullmq.queue.name", BULLC__ATTR_STR, queue, strlen(queue), 0},
+                        {"bullmq.queue.operation", BULLC__ATTR_STR, op, strlen(op), 0}};
+    size_t na = 2;
+    if (bulk) {
+        a[na++] = (bullc__attr){"bullmq.job.bulk.names", BULLC__ATTR_STR_ARRAY, names, 0, (int64_t)n};
+        a[na++] = (bullc__attr){"bullmq.job.bulk.count", BULLC__ATTR_INT, NULL, 0, (int64_t)n};
+    } else {
+        a[na++] =
+            (bullc__attr){"bullmq.job.name", BULLC__ATTR_STR, jobs[0].name, jobs[0].name ? strlen(jobs[0].name) : 0, 0};
+        if (jobs[0].id) a[na++] = (bullc__attr){"bullmq.job.id", BULLC__ATTR_STR, jobs[0].id, strlen(jobs[0].id), 0};
+    }
+    if (name && names) bullc__span_end(tracer, s, name, sdslen(name), a, na, NULL, NULL, 0);
+    sdsfree(name);
+    sdsfree(names);
+}

@@ -272,7 +272,7 @@ static int aqueue_new(bullc_aqueue **out, uv_loop_t *loop, bullc_aqueue_conn *sh
     q->name = strdup(name);
     if (bullc__keys_init(&q->keys, prefix, name) || !q->name)
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
-    else if (!(q->adds = bullc__aq_adds_new(opts)))
+    else if (!(q->adds = bullc__aq_adds_new(opts, name)))
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
     else if (!shared && !(rc = bullc__aqueue_conn_own(&q->own, loop, opts->redis, prefix, name, err)))
         shared = q->own;

@@ -23,18 +23,22 @@ static const bullc__call_id add_calls[] = {BULLC__C_ADD_STANDARD, BULLC__C_ADD_D
 
 struct bullc__aq_adds {
     bullc_job_opts *defaults;
+    bullc_tracer *tracer; /* borrowed; NULL: no spans */
+    char *name;           /* the queue's, for the spans */
     int64_t max_len_events;
     bool skip_meta_update;
     unsigned scripts_generation; /* the connection the add scripts were loaded on */
     unsigned meta_generation;    /* the connection the meta was written on */
 };
 
-bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts) {
+bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts, const char *name) {
     bullc__aq_adds *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->max_len_events = opts->max_len_events;
     a->skip_meta_update = opts->skip_meta_update;
-    if (opts->default_job_opts && !(a->defaults = bullc__job_opts_dup(opts->default_job_opts))) {
+    a->tracer = opts->tracer;
+    if (!(a->name = strdup(name)) ||
+        (opts->default_job_opts && !(a->defaults = bullc__job_opts_dup(opts->default_job_opts)))) {
         bullc__aq_adds_free(a);
         return NULL;
     }
@@ -44,6 +48,7 @@ bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts) {
 void bullc__aq_adds_free(bullc__aq_adds *a) {
     if (!a) return;
     bullc_job_opts_free(a->defaults);
+    free(a->name);
     free(a);
 }
 
@@ -56,6 +61,8 @@ typedef struct aq_add {
     bullc_bulk_job *jobs; /* copies: names, data, options (one per run of a shared pointer) */
     size_t n;
     bullc__add_batch b;
+    bullc__span span;    /* started by the call, as bullc_queue_add's; ended with the answer */
+    sds tm;              /* the span's context, stored in each job's options (NULL: not traced) */
     unsigned generation; /* the connection it was sent on */
     size_t queued;       /* commands between MULTI and EXEC */
     int outstanding;     /* commands sent whose replies have not come */
@@ -67,6 +74,7 @@ typedef struct aq_add {
 
 static void add_free(aq_add *a) {
     bullc__add_batch_free(&a->b);
+    sdsfree(a->tm);
     for (size_t i = 0; i < a->n; i++) {
         free((char *)a->jobs[i].name);
         free((char *)a->jobs[i].data_json);
@@ -79,6 +87,8 @@ static void add_free(aq_add *a) {
 
 static void answer(aq_add *a) {
     if (a->rc) bullc__add_batch_fail(&a->b);
+    bullc__aq_adds *ad = bullc__aqueue_adds(a->q);
+    if (a->tm) bullc__add_span_end(ad->tracer, &a->span, ad->name, a->jobs, a->n, a->bulk);
     const bullc_error *e = a->rc ? &a->err : NULL;
     if (a->bulk)
         a->cbn(a->q, a->rc, a->jobs, a->n, e, a->data);
@@ -280,7 +290,12 @@ static int add_new(bullc_aqueue *q, const bullc_bulk_job *jobs, size_t n, bool b
     if (bullc__aqueue_closing(q)) return bullc__err(err, BULLC_ECLOSED, "the queue handle was closed");
     aq_add *a = calloc(1, sizeof *a);
     int rc = !a ? BULLC_ENOMEM : copy_jobs(a, jobs, n);
-    if (!rc) rc = bullc__add_batch_init(&a->b, a->jobs, n, bulk, NULL);
+    bullc_tracer *tracer = bullc__aqueue_adds(q)->tracer;
+    if (!rc && tracer) {
+        bullc__span_start(tracer, &a->span, BULLC__SPAN_PRODUCER, NULL);
+        if (!(a->tm = bullc__span_metadata(&a->span))) rc = BULLC_ENOMEM;
+    }
+    if (!rc) rc = bullc__add_batch_init(&a->b, a->jobs, n, bulk, a->tm);
     if (rc) {
         if (a) add_free(a);
         return bullc__err(err, rc, "out of memory");
@@ -313,6 +328,9 @@ static int start_add(bullc_aqueue *q, bullc_bulk_job *jobs, size_t n, bool bulk,
     } else if (a && bulk) {
         for (size_t i = 0; i < n; i++) jobs[i].status = a->jobs[i].status; /* the refused one's code */
     }
+    /* a refused add has its span too, as bullc_queue_add's */
+    if (a && a->tm)
+        bullc__add_span_end(bullc__aqueue_adds(q)->tracer, &a->span, bullc__aqueue_adds(q)->name, a->jobs, n, bulk);
     if (a) add_free(a);
     return rc;
 }

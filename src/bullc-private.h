@@ -664,6 +664,10 @@ int bullc__add_reply(const redisReply *r, const bullc__prepared_job *pj, const b
 int bullc__add_batch_exec(bullc__add_batch *b, const redisReply *r, size_t queued, bool *noscript, bullc_error *err);
 /* After a failure: no job keeps an id, only the failing job its status. */
 void bullc__add_batch_fail(bullc__add_batch *b);
+/* Ends an add's producer span `s` (started when the add was called) as Node
+ * names it, with the jobs' names and, for a single add, its id. */
+void bullc__add_span_end(bullc_tracer *tracer, const bullc__span *s, const char *queue, const bullc_bulk_job *jobs,
+                         size_t n, bool bulk);
 
 /* ---- repeat5.c: 5.x's legacy repeatable jobs (Node 5's Repeat) --------------- */
 /* One iteration to schedule, by Node 5's updateRepeatableJob. */
@@ -832,7 +836,8 @@ bool bullc__aqueue_closing(const bullc_aqueue *q);
 /* The producer's settings and per-connection state of an aqueue's adds. */
 typedef struct bullc__aq_adds bullc__aq_adds;
 bullc__aq_adds *bullc__aqueue_adds(bullc_aqueue *q);
-bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts); /* NULL: out of memory */
+/* `name`: the queue's, for its add spans. NULL: out of memory. */
+bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts, const char *name);
 void bullc__aq_adds_free(bullc__aq_adds *a);
 
 /* ---- aqueue_conn.c: connections shared by asynchronous queue handles ---- */

@@ -285,30 +285,6 @@ static int send_batch(bullc_queue *q, bullc__add_batch *b, bullc_error *err) {
     return rc;
 }
 
-/* Node's add span: "add <queue>.<name>" with the job's name and id, or
- * "addBulk <queue>" with every name and the count. */
-static void end_add_span(bullc_queue *q, const bullc__span *s, const bullc_bulk_job *jobs, size_t n, bool bulk) {
-    sds name = sdscatprintf(sdsempty(), bulk ? "addBulk %s" : "add %s.%s", q->name, jobs[0].name ? jobs[0].name : "");
-    sds names = sdsempty();
-    for (size_t i = 0; bulk && i < n && names; i++)
-        names = sdscatlen(names, jobs[i].name ? jobs[i].name : "", (jobs[i].name ? strlen(jobs[i].name) : 0) + 1);
-    const char *op = bulk ? "addBulk" : "add";
-    bullc__attr a[4] = {{"bullmq.queue.name", BULLC__ATTR_STR, q->name, strlen(q->name), 0},
-                        {"bullmq.queue.operation", BULLC__ATTR_STR, op, strlen(op), 0}};
-    size_t na = 2;
-    if (bulk) {
-        a[na++] = (bullc__attr){"bullmq.job.bulk.names", BULLC__ATTR_STR_ARRAY, names, 0, (int64_t)n};
-        a[na++] = (bullc__attr){"bullmq.job.bulk.count", BULLC__ATTR_INT, NULL, 0, (int64_t)n};
-    } else {
-        a[na++] =
-            (bullc__attr){"bullmq.job.name", BULLC__ATTR_STR, jobs[0].name, jobs[0].name ? strlen(jobs[0].name) : 0, 0};
-        if (jobs[0].id) a[na++] = (bullc__attr){"bullmq.job.id", BULLC__ATTR_STR, jobs[0].id, strlen(jobs[0].id), 0};
-    }
-    if (name && names) bullc__span_end(q->tracer, s, name, sdslen(name), a, na, NULL, NULL, 0);
-    sdsfree(name);
-    sdsfree(names);
-}
-
 static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_index, bullc_error *err) {
     if (n == 0) return 0;
     if (!jobs) return bullc__err(err, BULLC_EINVAL, "jobs: NULL");
@@ -357,7 +333,7 @@ static int add_many(bullc_queue *q, bullc_bulk_job *jobs, size_t n, bool prefix_
     }
 out:
     if (rc < 0) bullc__add_batch_fail(&b);
-    if (q->tracer) end_add_span(q, &span, jobs, n, prefix_index);
+    if (q->tracer) bullc__add_span_end(q->tracer, &span, q->name, jobs, n, prefix_index);
     sdsfree(tm);
     bullc__add_batch_free(&b);
     return rc;

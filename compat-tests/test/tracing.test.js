@@ -19,6 +19,8 @@ const { BasicTracerProvider, SimpleSpanProcessor } = require('@opentelemetry/sdk
 const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http');
 const { BullMQOtel } = require('bullmq-otel');
 const IORedis = require('ioredis');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 const { bullc, closeAll, eventually, newQueue, newWorker, redisUrl, uniquePrefix } =
   require('../lib/harness');
 const { killAll, startReady } = require('../lib/worker-proc');
@@ -260,6 +262,31 @@ describe('OpenTelemetry with bullmq-otel', () => {
       }
     });
   }
+
+  it('bullc_aqueue_add\'s trace continues in a Node worker as well', async () => {
+    const prefix = uniquePrefix('otela');
+    const env = otelEnv({ OTEL_SERVICE_NAME: 'bullc-async-producer' });
+    // the asynchronous add (tests/support/aqueue_add.c: bullc add's command line over bullc_aqueue_add)
+    const r = spawnSync(path.join(process.env.BULLC_BIN_DIR, 'bullc-test-aqueue-add'),
+      ['--redis', redisUrl(), '--prefix', prefix, 'add', 'arev', 'from-async', '{"a":1}'], { env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const id = r.stdout.trim();
+    const addSpan = await span(s => s.name === 'add arev.from-async' && s.resource['service.name'] ===
+      'bullc-async-producer', 'bullc_aqueue_add\'s add span', 5000);
+    assert.equal(addSpan.kind, 4); // SPAN_KIND_PRODUCER
+    assert.deepEqual(addSpan.attributes, { 'bullmq.queue.name': 'arev', 'bullmq.queue.operation': 'add',
+      'bullmq.job.name': 'from-async', 'bullmq.job.id': id });
+    const queue = newQueue('arev', prefix);
+    closers.push(queue);
+    const job = await queue.getJob(id);
+    assert.equal(job.opts.telemetry.metadata, `{"traceparent":"00-${addSpan.traceId}-${addSpan.spanId}-01"}`);
+    const worker = newWorker('arev', prefix, async () => 'ok', { telemetry: telemetry() });
+    closers.push(worker);
+    const proc = await span(s => s.name === 'process arev' && s.attributes['bullmq.job.id'] === id,
+      'Node\'s process span of the asynchronously added job');
+    assert.equal(proc.traceId, addSpan.traceId);
+    assert.equal(proc.parentSpanId, addSpan.spanId);
+  });
 
   it('without OTEL_* settings nothing is traced and no context is stored', async () => {
     const prefix = uniquePrefix('oteln');

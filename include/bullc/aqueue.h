@@ -40,8 +40,9 @@ typedef void (*bullc_aqueue_json_cb)(bullc_aqueue *aq, int status, const char *j
  * `opts` (NULL: defaults; copied, the caller keeps it) it takes the Redis
  * settings, the prefix and the BullMQ major (0: settled from the queue's
  * meta.version, as bullc_queue does, on each new connection), and for its
- * adds the default job options, max_len_events and skip_meta_update (the
- * tracer and the repeat strategy are ignored). The connection is named as
+ * adds the default job options, max_len_events, skip_meta_update and the
+ * tracer (its adds' spans, as bullc_queue_add's: borrowed, it must outlive
+ * the handle; the repeat strategy is ignored). The connection is named as
  * Node's Queue's ("<prefix>:<base64(name)>"). Returns 0 and *out, or
  * BULLC_EINVAL (a bad name, a prefix without a hash tag on a cluster) or
  * BULLC_ENOMEM with `err` (may be NULL) filled. Close it with

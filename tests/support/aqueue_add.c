@@ -7,7 +7,9 @@
  *   bullc-test-aqueue-add --redis URL [--prefix P] add QUEUE NAME [DATA] [--opts JSON]
  *
  * DATA is stored as given (the CLI minifies it; the library does not).
- * BULLC_BULLMQ_VERSION (5 or 6) sets the major as it does for the CLI.
+ * BULLC_BULLMQ_VERSION (5 or 6) sets the major as it does for the CLI, and
+ * OTEL_EXPORTER_OTLP_ENDPOINT (and the other OTEL_* the CLI reads) traces
+ * the add.
  * Prints the job id; exit 0, 2 (usage, invalid input) or 3 (Redis). */
 #include <bullc/bullc.h>
 #include <stdio.h>
@@ -63,7 +65,15 @@ int main(int argc, char **argv) {
     bullc_job_opts *jo = NULL;
     if (bullc_redis_opts_new(&ro) || bullc_queue_opts_new(&qo) || bullc_job_opts_new(&jo)) return 1;
     const char *major = getenv("BULLC_BULLMQ_VERSION");
-    int rc = bullc_redis_opts_parse_url(ro, url, &err);
+    bullc_tracer_opts *to = NULL;
+    bullc_tracer *tracer = NULL;
+    bool traced = false;
+    int rc = bullc_tracer_opts_new(&to);
+    if (!rc) rc = bullc_tracer_opts_from_env(to, &traced, &err);
+    if (!rc && traced) rc = bullc_tracer_new(&tracer, to, &err);
+    bullc_tracer_opts_free(to);
+    if (!rc) rc = bullc_queue_opts_set_tracer(qo, tracer);
+    if (!rc) rc = bullc_redis_opts_parse_url(ro, url, &err);
     if (!rc) rc = bullc_queue_opts_set_redis(qo, ro);
     if (!rc && prefix) rc = bullc_queue_opts_set_prefix(qo, prefix);
     if (!rc && major && *major) rc = bullc_queue_opts_set_bullmq_version(qo, atoi(major));
@@ -72,6 +82,7 @@ int main(int argc, char **argv) {
     if (rc) {
         fprintf(stderr, "%s\n", err.message[0] ? err.message : "invalid options");
         bullc_queue_opts_free(qo), bullc_job_opts_free(jo);
+        bullc_tracer_free(tracer);
         return 2;
     }
 
@@ -97,6 +108,7 @@ int main(int argc, char **argv) {
     }
     bullc_job_opts_free(jo);
     uv_loop_close(&loop);
+    bullc_tracer_free(tracer); /* exports the add's span */
     int status = rc ? rc : out.status;
     if (status < 0)
         fprintf(stderr, "%s\n", rc ? err.message : out.message);
