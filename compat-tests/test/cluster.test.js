@@ -686,11 +686,15 @@ q.on('error', () => {});
 const slot = Number(process.argv[5]);
 // the connection the cluster client sends the slot's commands on
 const master = () => conn.connectionPool.getInstanceByKey(conn.slots[slot][0]);
-// the killed master's connection fails until the client has the new slot map: ask again
+// the killed master's connection fails until the client has the new slot map: ask again. A command
+// sent to the dead node's connection before the map changed never fails (maxRetriesPerRequest: null
+// queues it for a reconnect that never comes): it is given up after 2 s, as a failure
+const within = (p, ms) => Promise.race([p, new Promise((_, reject) =>
+  setTimeout(() => reject(new Error('no answer within ' + ms + ' ms')), ms).unref())]);
 const retry = async f => {
   for (;;) {
     try {
-      return await f();
+      return await within(f(), 2000);
     } catch {
       await new Promise(r => setTimeout(r, 100));
     }
@@ -701,7 +705,7 @@ const node = () => retry(async () => /run_id:(\\w+)/.exec(await master().info('s
   for (let i = 0; i < 2000; i += 10) {
     await Promise.all(Array.from({ length: 10 }, (_, k) => q.add('j', { i: i + k }, { jobId: 'j' + (i + k) })));
     const before = await node();
-    const replicas = before === masterId ? await master().wait(1, 1000).catch(() => 0) : 0;
+    const replicas = before === masterId ? await within(master().wait(1, 1000), 2000).catch(() => 0) : 0;
     console.log('batch ' + i + ' node ' + before + ' replicas ' + replicas + ' node ' + await node());
     if (i % 200 === 0) console.log('added ' + (i + 10));
   }
