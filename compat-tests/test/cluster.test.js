@@ -28,6 +28,7 @@ const { bullc, bullmqMajor, bullmqPackage, eventually, nodeBullmq } = require('.
 const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
 const { assertExactlyOnce } = require('../lib/failover');
 const { certs } = require('../lib/certs');
+const { connectionsTo } = require('../lib/tcp');
 
 const dir = tmpDir('cluster');
 const major = bullmqMajor();
@@ -295,21 +296,8 @@ test('a flow over two queues of one hash tag: added by bullc flow add, run by bu
     }
   });
 
-// The TCP connections process `pid` holds to the cluster's nodes: its
-// sockets (/proc/PID/fd) among the established ones to a node's port.
-function nodeConnections(pid) {
-  const inodes = new Set();
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch { /* closed meanwhile */ }
-  }
-  const ports = new Set(Object.keys(cl.procs).map(Number));
-  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map(l => l.trim().split(/\s+/))
-    .filter(f => f.length > 9 && f[3] === '01' && ports.has(parseInt(f[2].split(':')[1], 16)) && inodes.has(f[9]))
-    .length;
-}
+// The TCP connections process `pid` holds to the cluster's nodes.
+const nodeConnections = pid => connectionsTo(pid, Object.keys(cl.procs));
 
 // The clients named `name` on each master.
 async function named(name) {

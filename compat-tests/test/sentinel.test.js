@@ -19,6 +19,7 @@ const IORedis = require('ioredis');
 const { bullc, bullcPath, bullmqPackage, eventually, nodeBullmq } = require('../lib/harness');
 const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
 const { assertExactlyOnce } = require('../lib/failover');
+const { connectionsTo } = require('../lib/tcp');
 
 const DATA_PW = 'data-secret';
 const SENTINEL_PW = 'sentinel-secret';
@@ -339,25 +340,6 @@ test('the game-data and notification builtins write through the sentinels and fo
       for (const p of Object.values(t.procs)) p.kill('SIGKILL');
     }
   });
-
-// The TCP connections the processes `pids` hold to 127.0.0.1:`port`,
-// read from /proc (their sockets' inodes in /proc/net/tcp).
-function connectionsTo(pids, port) {
-  const inodes = new Set();
-  for (const pid of pids) {
-    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m) inodes.add(m[1]);
-      } catch {
-        // closed while listed
-      }
-    }
-  }
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map(l => l.trim().split(/\s+/))
-    .filter(f => f.length > 9 && f[2] === `0100007F:${hexPort}` && f[3] === '01' && inodes.has(f[9])).length;
-}
 
 for (const major of [6, 5]) {
   test(`SENTINEL FAILOVER with the old master alive while Node BullMQ ${major} adds 2,000 jobs: bullc-worker ` +

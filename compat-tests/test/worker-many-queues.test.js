@@ -12,6 +12,7 @@ const {
   closeAll, connection, eventually, newQueue, newWorker, nodeBullmq, parseRedisUrl, redis, redisUrl, uniquePrefix,
 } = require('../lib/harness');
 const { finished, killAll, startReady, tmpDir } = require('../lib/worker-proc');
+const { localPortsTo } = require('../lib/tcp');
 
 const closers = [];
 after(async () => {
@@ -20,30 +21,8 @@ after(async () => {
 });
 
 // The local ports of the TCP connections process `pid` holds to the tests'
-// Redis (from /proc).
-function redisPortsOf(pid) {
-  const { port } = parseRedisUrl(redisUrl());
-  const inodes = new Set();
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  const ports = [];
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    if (!fs.existsSync(table)) continue;
-    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const remotePort = parseInt(f[2].split(':')[1], 16);
-      if (remotePort === port && f[3] === '01' && inodes.has(f[9])) ports.push(parseInt(f[1].split(':')[1], 16));
-    }
-  }
-  return ports;
-}
+// Redis.
+const redisPortsOf = pid => localPortsTo(pid, parseRedisUrl(redisUrl()).port);
 const redisConnectionsOf = pid => redisPortsOf(pid).length;
 
 // --http's port: 9 above the suite's Redis port (in the observability tests'

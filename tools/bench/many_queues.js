@@ -14,29 +14,10 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { Queue } = require('bullmq');
+const { connectionsTo } = require('../../compat-tests/lib/tcp');
 
 module.exports = function manyQueuesWorkload(h) {
   const { R, S, Proc, record, log, sleep, cpuSec, vm, fresh, redisCpu, nodeSide } = h;
-
-  // TCP connections process `pid` holds to Redis's port.
-  function redisConnections(pid, port) {
-    const inodes = new Set();
-    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m) inodes.add(m[1]);
-      } catch { /* closed meanwhile */ }
-    }
-    let n = 0;
-    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-      if (!fs.existsSync(table)) continue;
-      for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
-        const f = line.trim().split(/\s+/);
-        if (f.length > 9 && parseInt(f[2].split(':')[1], 16) === port && f[3] === '01' && inodes.has(f[9])) n++;
-      }
-    }
-    return n;
-  }
 
   const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 
@@ -61,7 +42,7 @@ module.exports = function manyQueuesWorkload(h) {
       }
       const startSeconds = (Date.now() - t0) / 1000;
       await sleep(5000);
-      const conns = redisConnections(w.pid, port);
+      const conns = connectionsTo(w.pid, port);
       const rssIdle = vm(w.pid).rss / 1024;
       const [r0, c0] = [await redisCpu(), cpuSec(w.pid)];
       const idleSeconds = S.smoke ? 2 : 10;
