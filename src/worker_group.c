@@ -21,8 +21,8 @@
  * over one connection per master: a MOVED there moves only that slot's lane
  * to the connection of its new master (see on_moved). Queues sharing a hash
  * tag (the prefix "{bull}") share a lane. Outside a cluster the members
- * are spread over a few lanes by count (PLAIN_LANES below), a command
- * connection each. The cap on jobs in process is the group's, over every
+ * are spread over a few lanes by count (PLAIN_LANES below), which share one
+ * command connection. The cap on jobs in process is the group's, over every
  * lane. */
 #include <math.h>
 #include <stdio.h>
@@ -37,11 +37,13 @@
 /* Outside a cluster the members are spread over up to PLAIN_LANES lanes, a
  * new one opening once every lane serves LANE_MEMBERS: a job's marker makes
  * its lane send a new BZPOPMIN naming that lane's waiting members only (a
- * third of 5,000 queues' keys, not all of them), and the other lanes' waits
- * go on untouched. Two connections a lane: 3 lanes and bullc-worker's own
- * connection (and --http's) stay within 8. */
-#define PLAIN_LANES 3
-#define LANE_MEMBERS 1000
+ * fifth of 5,000 queues' keys, not all of them), and the other lanes' waits
+ * go on untouched. Registering and dropping a BZPOPMIN's keys is most of
+ * what a job's start costs Redis (about 1 us a key), so the lanes share one
+ * command connection and spend the connections on blocking: 5 lanes, their
+ * command connection and bullc-worker's own (and --http's) stay within 8. */
+#define PLAIN_LANES 5
+#define LANE_MEMBERS 500
 
 static void issue(bullc__lane *l);
 
@@ -571,7 +573,7 @@ static bullc__aconn *on_moved(bullc__aconn *c, int slot, const char *host, int p
  * slot map read when the first lane is made (blocking, once: it names the
  * masters before anything connects). */
 static bullc__gnode *node_for(bullc_worker_group *g, int slot) {
-    if (slot < 0) return node_new(g, slot, NULL, 0); /* each plain lane has its own */
+    if (slot < 0) return g->nnodes ? g->nodes[0] : node_new(g, slot, NULL, 0); /* the plain lanes share one */
     if (!g->map_read) {
         g->map_read = true;
         if ((g->slot_node = malloc(16384 * sizeof *g->slot_node))) {
@@ -648,6 +650,14 @@ static int lane_new(bullc_worker_group *g, int slot, bullc__lane **out, bullc_er
     l->slot = slot;
     l->node = n;
     l->min_block = 0.001;
+    /* a later lane on a command connection that read INFO already (else
+     * info_reply sets it with the others) */
+    for (int i = 0; i < g->nlanes; i++)
+        if (g->lanes[i]->node == n) {
+            l->min_block = g->lanes[i]->min_block;
+            l->integer_block = g->lanes[i]->integer_block;
+            break;
+        }
     bullc_redis_opts *ro = calloc(1, sizeof *ro);
     int rc = ro && !bullc__redis_opts_copy(ro, g->redis) ? 0 : bullc__err(err, BULLC_ENOMEM, "out of memory");
     if (!rc) ro->cluster_slot = slot; /* it serves that slot's master */

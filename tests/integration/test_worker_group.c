@@ -205,7 +205,7 @@ static void add_one(const char *prefix, const char *queue, const char *name, int
     bullc_queue_opts_free(qo);
 }
 
-Test(worker_group, two_thousand_queues_over_two_lanes) {
+Test(worker_group, two_thousand_queues_over_four_lanes) {
     gctx c = {.prefix = tu_prefix(), .want = 2000};
     for (int i = 0; i < c.want; i++) {
         char q[32];
@@ -216,9 +216,9 @@ Test(worker_group, two_thousand_queues_over_two_lanes) {
     start(&c, c.want, "tenant", 1, 0, 0);
     finish(&c);
     cr_assert_eq(c.completed, c.want);
-    /* two lanes of 1,000 members (a command and a blocking connection
-     * each), and this test's own */
-    cr_assert_eq(c.conns_at_end, 5, "%d connections to Redis", c.conns_at_end);
+    /* four lanes of 500 members (a blocking connection each) on one
+     * command connection, and this test's own */
+    cr_assert_eq(c.conns_at_end, 6, "%d connections to Redis", c.conns_at_end);
     for (int i = 0; i < c.want; i += 199) {
         redisReply *r = tu_cmd(rc, "ZCARD %s:tenant%d:completed", c.prefix, i);
         cr_assert_eq(r->integer, 1, "tenant%d", i);

@@ -242,7 +242,7 @@ static int check_server(const bw_config *cfg, const bullc_redis_opts *ro) {
  * hard limit, before anything starts. */
 #define FD_BASE 16
 static int64_t fds_needed(const bw_config *cfg) {
-    int64_t n = FD_BASE + 1 + (cfg->shared_connections ? 6 : 0); /* a group's 3 lanes at most */
+    int64_t n = FD_BASE + 1 + (cfg->shared_connections ? 6 : 0); /* a group's 5 lanes and their command connection */
     for (size_t i = 0; i < cfg->nqueues; i++) {
         const bw_queue_cfg *q = &cfg->queues[i];
         int64_t c = q->s.concurrency ? q->s.concurrency : 1;
