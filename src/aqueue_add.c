@@ -4,7 +4,8 @@
  * read) sent on the aqueue's asynchronous connection. Each add is one
  * transaction, sent in one go (nothing else can come between its MULTI and
  * its EXEC on the loop's thread), preceded on each new connection by SCRIPT
- * LOAD of the add scripts (an EVALSHA inside MULTI cannot fall back to EVAL)
+ * LOAD of the add scripts, once whatever the number of handles sharing it
+ * (an EVALSHA inside MULTI cannot fall back to EVAL)
  * and followed by the queue's meta, as queue.c does. An add whose reply is
  * lost with the connection is reported, never sent again: only the caller
  * knows whether its jobs carry an id that makes a second add harmless. */
@@ -27,8 +28,7 @@ struct bullc__aq_adds {
     char *name;           /* the queue's, for the spans */
     int64_t max_len_events;
     bool skip_meta_update;
-    unsigned scripts_generation; /* the connection the add scripts were loaded on */
-    unsigned meta_generation;    /* the connection the meta was written on */
+    unsigned meta_generation; /* the connection the meta was written on */
 };
 
 bullc__aq_adds *bullc__aq_adds_new(const bullc_queue_opts *opts, const char *name) {
@@ -153,7 +153,8 @@ static void exec_reply(bullc__aconn *conn, redisReply *r, const bullc_error *err
                                err->message[0] ? err->message : "connection to Redis lost");
     } else {
         a->rc = bullc__add_batch_exec(&a->b, r, a->queued, &a->noscript, &a->err);
-        if (a->noscript) bullc__aqueue_adds(a->q)->scripts_generation = 0; /* loaded again before the retry */
+        /* loaded again before the retry (whichever handle's add comes first) */
+        if (a->noscript) bullc__aqueue_conn(a->q)->add_scripts[bullc__aqueue_proto(a->q)->major == 5] = 0;
     }
     settle_add(a);
 }
@@ -231,7 +232,8 @@ static int send_add(bullc_aqueue *q, void *ext, bullc_error *err) {
     }
     if (rc) return rc;
     a->generation = conn->generation;
-    if (ad->scripts_generation != conn->generation) {
+    unsigned *loaded = &conn->add_scripts[p->major == 5];
+    if (*loaded != conn->generation) {
         /* no need to wait: Redis runs them before the MULTI that follows */
         for (int k = 0; k < S_N && !rc; k++) {
             const bullc__script *s = bullc__call_script(p, add_calls[k]);
@@ -240,7 +242,7 @@ static int send_add(bullc_aqueue *q, void *ext, bullc_error *err) {
             rc = send_piece(a, piece_reply, 3, argv, lens);
         }
         if (rc) return late_fail(a, rc, err);
-        ad->scripts_generation = conn->generation;
+        *loaded = conn->generation;
     }
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"}, *discard[] = {"DISCARD"};
     if ((rc = send_piece(a, piece_reply, 1, multi, NULL))) return late_fail(a, rc, err);

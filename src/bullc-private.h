@@ -737,6 +737,10 @@ struct bullc__aconn {
     unsigned attempts;        /* failed connects in a row (backoff) */
     int64_t connect_started;
     unsigned generation; /* successful connects so far */
+    /* The generation the asynchronous add scripts (aqueue_add.c) were loaded
+     * on, of 6.x [0] and of 5.x [1]: once per connection, however many
+     * handles share it. */
+    unsigned add_scripts[2];
     /* Hooks, all optional; `hook_data` is passed to each. */
     void (*on_ready)(bullc__aconn *c, void *data);
     void (*on_down)(bullc__aconn *c, const bullc_error *err, void *data);

@@ -940,6 +940,83 @@ Test(versions, async_handles_sharing_one_connection_answer_as_their_own_and_clos
     redisFree(c);
 }
 
+/* SCRIPT LOADs Redis ran so far (commandstats: "script|load" since Redis 7). */
+static long long script_loads(redisContext *c) {
+    redisReply *r = tu_cmd(c, "INFO commandstats");
+    const char *at = strstr(r->str, "cmdstat_script|load:calls=");
+    if (!at) at = strstr(r->str, "cmdstat_script:calls=");
+    long long n = at ? atoll(strchr(at, '=') + 1) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* One add of each handle in `q`, retried while the set reconnects
+ * (answered ECONN at once until it is back). */
+static void add_each(uv_loop_t *loop, bullc_aqueue **q, int n) {
+    for (int i = 0; i < n; i++)
+        for (int64_t until = tu_now_ms() + 10000;;) {
+            added a = {0};
+            bullc_error err = {0};
+            cr_assert_eq(bullc_aqueue_add(q[i], "j", "{}", NULL, on_added, &a, &err), 0, "%s", err.message);
+            wait_added(loop, &a, 1);
+            cr_assert_eq(a.calls, 1, "handle %d: answered", i);
+            int status = a.status;
+            added_free(&a);
+            if (!status) break;
+            cr_assert(tu_now_ms() < until, "handle %d: %d", i, status);
+            usleep(20000);
+        }
+}
+
+/* `n` handles (q0, q1...) on a set of their own on `loop`, to the Redis at `url`. */
+static bullc_aqueue_conn *shared_handles(uv_loop_t *loop, const char *url, bullc_aqueue **q, int n) {
+    uv_loop_init(loop);
+    bullc_aqueue_conn *conn = shared_conn(loop, url);
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        bullc_error err = {0};
+        snprintf(name, sizeof name, "q%d", i);
+        cr_assert_eq(bullc_aqueue_new_shared(&q[i], conn, name, NULL, &err), 0, "%s", err.message);
+    }
+    return conn;
+}
+
+/* Closes the set (first: it waits for its handles) and its `n` handles. */
+static void close_shared(uv_loop_t *loop, bullc_aqueue_conn *conn, bullc_aqueue **q, int n) {
+    int closed = 0, conn_closed = 0;
+    bullc_aqueue_conn_close(conn, on_conn_closed, &conn_closed);
+    for (int i = 0; i < n; i++) bullc_aqueue_close(q[i], on_aq_closed, &closed);
+    while (uv_run(loop, UV_RUN_ONCE)) {
+    }
+    cr_assert(closed == n && conn_closed == 1);
+    cr_assert_eq(uv_loop_close(loop), 0);
+}
+
+/* The add scripts are loaded once per connection, not once per handle:
+ * 20 handles' first adds cost 3 SCRIPT LOADs, and 3 again once the
+ * connection was killed and made again. */
+Test(versions, shared_handles_load_the_add_scripts_once_per_connection) {
+    private_redis pr;
+    pr_start(&pr, NULL);
+    redisContext *c = pr_connect(&pr);
+    uv_loop_t loop;
+    enum { N = 20 };
+    bullc_aqueue *q[N];
+    bullc_aqueue_conn *conn = shared_handles(&loop, pr.url, q, N);
+    long long before = script_loads(c);
+    add_each(&loop, q, N);
+    cr_assert_eq(script_loads(c) - before, 3, "%lld SCRIPT LOADs", script_loads(c) - before);
+    redisReply *r = tu_cmd(c, "CLIENT KILL TYPE normal SKIPME yes");
+    cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == 1, "the set's one connection killed");
+    freeReplyObject(r);
+    before = script_loads(c);
+    add_each(&loop, q, N);
+    cr_assert_eq(script_loads(c) - before, 3, "after the reconnect: %lld SCRIPT LOADs", script_loads(c) - before);
+    close_shared(&loop, conn, q, N);
+    redisFree(c);
+    pr_stop(&pr);
+}
+
 typedef struct {
     int calls, status;
     bool may_be_written;
@@ -961,14 +1038,9 @@ Test(versions, adds_of_shared_handles_in_flight_when_redis_dies_are_answered_onc
     private_redis pr;
     pr_start(&pr, NULL);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    bullc_aqueue_conn *conn = shared_conn(&loop, pr.url);
-    bullc_error err = {0};
-    bullc_queue_opts *qo;
-    bullc_queue_opts_new(&qo);
     bullc_aqueue *q[2];
-    cr_assert_eq(bullc_aqueue_new_shared(&q[0], conn, "a", qo, &err), 0, "%s", err.message);
-    cr_assert_eq(bullc_aqueue_new_shared(&q[1], conn, "b", qo, &err), 0, "%s", err.message);
+    bullc_aqueue_conn *conn = shared_handles(&loop, pr.url, q, 2);
+    bullc_error err = {0};
     added warm[2] = {0};
     for (int i = 0; i < 2; i++) cr_assert_eq(bullc_aqueue_add(q[i], "w", "{}", NULL, on_added, &warm[i], &err), 0);
     wait_added(&loop, warm, 2);
@@ -993,26 +1065,8 @@ Test(versions, adds_of_shared_handles_in_flight_when_redis_dies_are_answered_onc
         cr_assert(l[i].calls == 1 && l[i].status == BULLC_ECONN && l[i].may_be_written, "add %d: %d calls, %d", i,
                   l[i].calls, l[i].status);
     pr_up(&pr);
-    added back[2] = {0};
-    until = tu_now_ms() + 10000;
-    for (int i = 0; i < 2; i++)
-        while (tu_now_ms() < until) { /* answered ECONN at once until the set reconnected */
-            added_free(&back[i]);
-            back[i] = (added){0};
-            cr_assert_eq(bullc_aqueue_add(q[i], "back", "{}", NULL, on_added, &back[i], &err), 0);
-            wait_added(&loop, &back[i], 1);
-            if (back[i].status == 0) break;
-            usleep(50000);
-        }
-    cr_assert(back[0].status == 0 && back[1].status == 0, "%d %d", back[0].status, back[1].status);
-    int closed = 0, conn_closed = 0;
-    bullc_aqueue_conn_close(conn, on_conn_closed, &conn_closed);
-    for (int i = 0; i < 2; i++) bullc_aqueue_close(q[i], on_aq_closed, &closed);
-    while (uv_run(&loop, UV_RUN_ONCE)) {
-    }
-    cr_assert(closed == 2 && conn_closed == 1);
-    cr_assert_eq(uv_loop_close(&loop), 0);
-    bullc_queue_opts_free(qo);
-    for (int i = 0; i < 2; i++) added_free(&warm[i]), added_free(&back[i]);
+    add_each(&loop, q, 2); /* the set serves both again */
+    close_shared(&loop, conn, q, 2);
+    for (int i = 0; i < 2; i++) added_free(&warm[i]);
     pr_stop(&pr);
 }
