@@ -18,6 +18,7 @@ struct bullc__acmd {
     int64_t deadline;   /* uv_now based */
     int64_t timeout_ms; /* what deadline was set from, for the message */
     bullc__acmd *next;
+    uint64_t seq;      /* its connection's `sent` when written there */
     const void *owner; /* whose it is, for bullc__aconn_forget; cb NULL once forgotten */
     /* For EVALSHA: what a NOSCRIPT answer needs to resend the call as EVAL,
      * the script and the arguments after numkeys, still formatted (the tail
@@ -47,6 +48,7 @@ static bullc__acmd *cmd_new(bullc__areply_fn cb, void *data, size_t size) {
     cmd->data = data;
     cmd->deadline = 0;
     cmd->next = NULL;
+    cmd->seq = 0;
     cmd->owner = NULL;
     cmd->script = NULL;
     cmd->argc = 0;
@@ -474,6 +476,7 @@ static void cmd_fail(bullc__aconn *c, bullc__acmd *cmd, int code) {
 static bool cmd_requeue(bullc__aconn *c, bullc__acmd *cmd) {
     cmd->next = NULL;
     if (redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, cmd->req, cmd->req_len) != REDIS_OK) return false;
+    cmd->seq = ++c->sent;
     if (c->tail)
         c->tail->next = cmd;
     else
@@ -501,6 +504,84 @@ static void resend_due(bullc__aconn *c, bool all) {
     }
 }
 
+/* Puts `cmd` last on a list of commands not written yet (resend, held). */
+static void list_push(bullc__acmd **head, bullc__acmd **tail, bullc__acmd *cmd) {
+    cmd->next = NULL;
+    if (*tail)
+        (*tail)->next = cmd;
+    else
+        *head = cmd;
+    *tail = cmd;
+}
+
+/* Puts `cmd` last on the list of what `c` sends once it can. */
+static void resend_push(bullc__aconn *c, bullc__acmd *cmd) { list_push(&c->resend, &c->resend_tail, cmd); }
+
+/* Ends the hold of `c` (see held_for): what it held goes out after what
+ * was handed over to it. */
+static void release(bullc__aconn *c) {
+    c->held_for = NULL;
+    c->hold_next = NULL;
+    c->held_until = 0;
+    if (!c->held) return;
+    if (c->resend_tail)
+        c->resend_tail->next = c->held;
+    else
+        c->resend = c->held;
+    c->resend_tail = c->held_tail;
+    c->held = c->held_tail = NULL;
+    resend_due(c, true); /* when not ready, once it is */
+    arm_timer(c);
+}
+
+/* Releases the connections held for `c` whose wait is over: no command
+ * written to `c` up to their held_until is still unanswered. */
+static void release_check(bullc__aconn *c) {
+    for (bullc__aconn **pp = &c->holding; *pp;) {
+        bullc__aconn *h = *pp;
+        bool waiting = false;
+        for (const bullc__acmd *m = c->head; m && !waiting; m = m->next) waiting = m->seq <= h->held_until;
+        if (waiting) {
+            pp = &h->hold_next;
+            continue;
+        }
+        *pp = h->hold_next;
+        release(h);
+    }
+}
+
+/* `to` was handed a command `from` had been sent: what is sent to `to`
+ * from now on waits for `from`'s older commands (the handed-over command's
+ * slot's may be among them). Held for one connection at a time: a second
+ * one's hand-over meanwhile (two masters giving slots to one at once) keeps
+ * only the first's order. */
+static void hold(bullc__aconn *to, bullc__aconn *from) {
+    if (!to->held_for) {
+        to->held_for = from;
+        to->hold_next = from->holding;
+        from->holding = to;
+    }
+    if (to->held_for == from) to->held_until = from->sent;
+    release_check(from);
+}
+
+/* `c` is closing: the connections held for it are released, and it leaves
+ * the one it is held for. */
+static void hold_end(bullc__aconn *c) {
+    while (c->holding) {
+        bullc__aconn *h = c->holding;
+        c->holding = h->hold_next;
+        release(h);
+    }
+    if (!c->held_for) return;
+    for (bullc__aconn **pp = &c->held_for->holding; *pp; pp = &(*pp)->hold_next)
+        if (*pp == c) {
+            *pp = c->hold_next;
+            break;
+        }
+    c->held_for = c->hold_next = NULL;
+}
+
 enum { HANDED_OVER = -1 };
 
 /* A MOVED on a connection that serves several slots (on_moved): it stays
@@ -526,13 +607,10 @@ static int hand_over(bullc__aconn *c, bullc__acmd *cmd, const redisReply *r) {
     if (to->state == ACONN_READY && to->ac && !to->resend) {
         if (!cmd_requeue(to, cmd)) cmd_fail(to, cmd, BULLC_ECONN);
         arm_timer(to);
-        return HANDED_OVER;
+    } else {
+        resend_push(to, cmd);
     }
-    if (to->resend_tail)
-        to->resend_tail->next = cmd;
-    else
-        to->resend = cmd;
-    to->resend_tail = cmd;
+    hold(to, c);
     return HANDED_OVER;
 }
 
@@ -547,12 +625,7 @@ static bool cluster_redirected(bullc__aconn *c, bullc__acmd *cmd, const redisRep
     if (kind == HANDED_OVER) return true;
     if (kind == BULLC__CLUSTER_NONE) return false;
     cmd_unlink(c, cmd);
-    cmd->next = NULL;
-    if (c->resend_tail)
-        c->resend_tail->next = cmd;
-    else
-        c->resend = cmd;
-    c->resend_tail = cmd;
+    resend_push(c, cmd);
     if (kind == BULLC__CLUSTER_MOVED) {
         if (c->ac && !bullc__hiredis_is_ending(c->ac)) {
             c->redirecting = true;
@@ -627,6 +700,7 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     /* READONLY through Sentinel: the node was demoted by a failover; the
      * reconnection asks the sentinels where the master went. */
     if (cls == BULLC__REPLY_READONLY && c->ac && !bullc__hiredis_is_ending(c->ac)) redisAsyncDisconnect(c->ac);
+    if (c->holding) release_check(c);
     if (c->state == ACONN_READY) arm_timer(c);
 }
 
@@ -640,10 +714,15 @@ static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms, const
     cmd->owner = owner;
     cmd->timeout_ms = timeout_ms > 0 ? timeout_ms : c->opts->command_timeout_ms;
     cmd->deadline = (int64_t)uv_now(c->loop) + cmd->timeout_ms;
+    if (c->held_for) { /* behind what was handed over (held_for) */
+        list_push(&c->held, &c->held_tail, cmd);
+        return 0;
+    }
     if (redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, cmd->req, cmd->req_len) != REDIS_OK) {
         free(cmd);
         return BULLC_ECONN;
     }
+    cmd->seq = ++c->sent;
     if (c->tail)
         c->tail->next = cmd;
     else
@@ -693,25 +772,33 @@ int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_m
     return bullc__aconn_eval_for(c, NULL, s, timeout_ms, cb, data, argc, argv, lens);
 }
 
-/* The commands stay where they are (sent, their replies still due, their
- * deadlines still watched): only their callbacks are taken away. A callback
- * may send or end commands; `unlinked` says when the walk must start over. */
-void bullc__aconn_forget(bullc__aconn *c, const void *owner, const bullc_error *why) {
-    for (bullc__acmd **pp = &c->resend; *pp;) {
+/* bullc__aconn_forget on a list of commands not written yet: they end at
+ * once. */
+static void forget_unwritten(bullc__aconn *c, bullc__acmd **head, bullc__acmd **tail, const void *owner,
+                             const bullc_error *why) {
+    for (bullc__acmd **pp = head; *pp;) {
         bullc__acmd *cmd = *pp;
         if (cmd->owner != owner || !cmd->cb) {
             pp = &cmd->next;
             continue;
         }
         *pp = cmd->next;
-        if (c->resend_tail == cmd) { /* the one before it, found again */
-            c->resend_tail = NULL;
-            for (bullc__acmd *m = c->resend; m; m = m->next) c->resend_tail = m;
+        if (*tail == cmd) { /* the one before it, found again */
+            *tail = NULL;
+            for (bullc__acmd *m = *head; m; m = m->next) *tail = m;
         }
         cmd->cb(c, NULL, why, cmd->data);
         free(cmd);
-        pp = &c->resend; /* the callback may have changed the list */
+        pp = head; /* the callback may have changed the list */
     }
+}
+
+/* The commands sent stay where they are (their replies still due, their
+ * deadlines still watched): only their callbacks are taken away. A callback
+ * may send or end commands; `unlinked` says when the walk must start over. */
+void bullc__aconn_forget(bullc__aconn *c, const void *owner, const bullc_error *why) {
+    forget_unwritten(c, &c->resend, &c->resend_tail, owner, why);
+    forget_unwritten(c, &c->held, &c->held_tail, owner, why);
     bullc__acmd *cmd = c->head;
     while (cmd) {
         if (cmd->owner != owner || !cmd->cb) {
@@ -742,12 +829,16 @@ void bullc__aconn_close(bullc__aconn *c) {
     if (c->state == ACONN_CLOSING || c->state == ACONN_CLOSED) return;
     bool resolving = c->state == ACONN_RESOLVING;
     c->state = ACONN_CLOSING;
-    while (c->resend) { /* redirected commands end as the pending ones do */
-        bullc__acmd *cmd = c->resend;
-        c->resend = cmd->next;
-        cmd_fail(c, cmd, BULLC_ECONN);
-    }
-    c->resend_tail = NULL;
+    hold_end(c);
+    /* redirected and held commands end as the pending ones do */
+    bullc__acmd **lists[] = {&c->resend, &c->held};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        while (*lists[i]) {
+            bullc__acmd *cmd = *lists[i];
+            *lists[i] = cmd->next;
+            cmd_fail(c, cmd, BULLC_ECONN);
+        }
+    c->resend_tail = c->held_tail = NULL;
     uv_timer_stop(&c->timer);
     redisAsyncContext *watch = c->watch;
     c->watch = NULL; /* its callbacks see it is no longer watched */

@@ -776,6 +776,16 @@ struct bullc__aconn {
      * names for `slot` (host:port serves it now), sent there once that one
      * is ready; NULL (none to name): the command is retried here later. */
     bullc__aconn *(*on_moved)(bullc__aconn *c, int slot, const char *host, int port, void *data);
+    /* A slot's order across a hand-over (on_moved): once another connection
+     * handed commands over to this one, what is sent here waits on `held`
+     * until that one (`held_for`) has answered, or lost, every command
+     * written to it up to `held_until`: the slot's older commands, handed
+     * over as their MOVED come in, are written here before its newer ones.
+     * `holding` lists the connections held for this one (by hold_next). */
+    uint64_t sent; /* commands written so far, each numbered by it */
+    bullc__aconn *held_for, *holding, *hold_next;
+    uint64_t held_until;
+    bullc__acmd *held, *held_tail;
 };
 
 /* Sets `c` up on `loop` with a copy of `opts` and of `name`; nothing is sent

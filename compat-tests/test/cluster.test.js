@@ -13,7 +13,8 @@
 // (--tls-cluster): its seed asked over TLS (rediss+cluster://, --cluster with
 // --tls-ca-cert), a plain request to it exit 3. Worker groups (--shared-connections): 20 queues under a
 // {bull} prefix on one lane (its connections counted), six tagged queues over the three masters with a
-// lane per slot; `bullc cancel` reaching a group's worker through a listener on another master. The
+// lane per slot; a slot's commands in issue order across a group's MOVED hand-over between two command
+// connections (tests/support/aconn_moved.c); `bullc cancel` reaching a group's worker through a listener on another master. The
 // game-data and notification builtins writing to the masters of their queues' slots, and following one
 // moved to another master.
 'use strict';
@@ -569,6 +570,30 @@ test('--shared-connections: a slot of the group moved to another master and back
     const stopped = await w.stop();
     // eslint-disable-next-line no-unsafe-finally
     if (stopped.code !== 0) throw new Error(`bullc-worker ended ${JSON.stringify(stopped)}:\n${w.text()}`);
+  }
+});
+
+// A worker group's command connections hand a moved slot's commands over
+// (aconn's on_moved): the older ones, answered MOVED one by one on the old
+// master's connection, still run before newer ones sent straight to the new
+// master's (tests/support/aconn_moved.c holds the old master's replies back
+// with a WAIT while a newer command is sent).
+test('a slot\'s commands keep their issue order across a MOVED hand-over between two command connections',
+  { timeout: 30000 }, async () => {
+  const key = `mvo${major}:{order}:list`;
+  const from = await masterOf(key);
+  const to = cl.ports.find(p => p !== from);
+  const n = cl.node(cl.ports[0]);
+  const slot = await n.cluster('KEYSLOT', key);
+  n.disconnect();
+  await moveSlot(slot, from, to);
+  try {
+    const r = spawnSync(path.join(process.env.BULLC_BIN_DIR, 'bullc-test-aconn-moved'),
+      [String(cl.ports[0]), String(from), String(to), key], { encoding: 'utf8', timeout: 20000 });
+    assert.strictEqual(r.status, 0, `exit ${r.status} ${r.signal || ''}: ${r.stderr}`);
+    assert.strictEqual(r.stdout.trim(), '1 2 3 4 5 6 7 8 9 10 11', 'run on the new master in issue order');
+  } finally {
+    await moveSlot(slot, to, from);
   }
 });
 
