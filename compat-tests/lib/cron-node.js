@@ -33,9 +33,12 @@ function nodeCase(pattern, tz, from, count) {
   return out.join(' ');
 }
 
+// How many threads (and bullc processes) share the cases: the machine's cores, at most 4.
+const threads = () => Math.max(1, Math.min(4, os.availableParallelism ? os.availableParallelism() : os.cpus().length));
+
 // Results of all cases, in order; TZ (the zone of cases without one) is set in each thread.
 async function nodeResults(cases, tz) {
-  const n = Math.max(1, Math.min(4, os.availableParallelism ? os.availableParallelism() : os.cpus().length));
+  const n = threads();
   const size = Math.ceil(cases.length / n);
   const parts = await Promise.all(
     Array.from({ length: n }, (_, i) =>
@@ -54,4 +57,4 @@ if (!isMainThread) {
   parentPort.postMessage(workerData.cases.map(k => nodeCase(k.pattern, k.zone, k.from, k.count)));
 }
 
-module.exports = { nodeResults, cronParserPkg, luxonPath };
+module.exports = { nodeResults, threads, cronParserPkg, luxonPath };
