@@ -8,7 +8,10 @@
  * (an EVALSHA inside MULTI cannot fall back to EVAL)
  * and followed by the queue's meta, as queue.c does. An add whose reply is
  * lost with the connection is reported, never sent again: only the caller
- * knows whether its jobs carry an id that makes a second add harmless. */
+ * knows whether its jobs carry an id that makes a second add harmless.
+ * A 5.x legacy repeatable job (bullc_aqueue_add with `repeat`) is Node 5's
+ * two calls instead (repeat5.c builds them), the second sent from the
+ * first's reply. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,9 @@ static const bullc__call_id add_calls[] = {BULLC__C_ADD_STANDARD, BULLC__C_ADD_D
 /* NOSCRIPT in EXEC (a SCRIPT FLUSH between the load and the add): the
  * scripts are loaded again and the jobs it answered sent again, so often. */
 #define NOSCRIPT_TRIES 3
+/* send_add's answer for a repeatable job with no iteration left (nothing to
+ * write): a code that is no error, so that `fail` answers it from the loop. */
+#define REPEAT_NONE 1
 
 struct bullc__aq_adds {
     bullc_job_opts *defaults;
@@ -61,11 +67,12 @@ typedef struct aq_add {
     bullc_bulk_job *jobs; /* copies: names, data, options (one per run of a shared pointer) */
     size_t n;
     bullc__add_batch b;
-    bullc__span span;    /* started by the call, as bullc_queue_add's; ended with the answer */
-    sds tm;              /* the span's context, stored in each job's options (NULL: not traced) */
-    unsigned generation; /* the connection it was sent on */
-    size_t queued;       /* commands between MULTI and EXEC */
-    int outstanding;     /* commands sent whose replies have not come */
+    bullc__repeat5_calls *rep; /* a 5.x legacy repeatable job's two calls, or NULL */
+    bullc__span span;          /* started by the call, as bullc_queue_add's; ended with the answer */
+    sds tm;                    /* the span's context, stored in each job's options (NULL: not traced) */
+    unsigned generation;       /* the connection it was sent on */
+    size_t queued;             /* commands between MULTI and EXEC */
+    int outstanding;           /* commands sent whose replies have not come */
     int tries;
     bool noscript;
     int rc;
@@ -74,6 +81,8 @@ typedef struct aq_add {
 
 static void add_free(aq_add *a) {
     bullc__add_batch_free(&a->b);
+    if (a->rep) bullc__repeat5_calls_free(a->rep);
+    free(a->rep);
     sdsfree(a->tm);
     for (size_t i = 0; i < a->n; i++) {
         free((char *)a->jobs[i].name);
@@ -100,8 +109,10 @@ static void answer(aq_add *a) {
 static void fail(bullc_aqueue *q, void *ext, int rc, const bullc_error *err) {
     aq_add *a = ext;
     (void)q;
-    a->rc = rc;
-    a->err = *err;
+    if (rc != REPEAT_NONE) {
+        a->rc = rc;
+        a->err = *err;
+    }
     answer(a);
 }
 
@@ -214,6 +225,86 @@ static int late_fail(aq_add *a, int rc, bullc_error *err) {
     return 0;
 }
 
+/* The queue's meta, once per connection, after an add's first command. */
+static void send_meta(aq_add *a) {
+    bullc__aq_adds *ad = bullc__aqueue_adds(a->q);
+    bullc__aconn *conn = bullc__aqueue_conn(a->q);
+    if (ad->skip_meta_update || ad->meta_generation == conn->generation) return;
+    ad->meta_generation = conn->generation; /* once, however many adds follow before its reply */
+    char maxlen[24];
+    snprintf(maxlen, sizeof maxlen, "%lld", (long long)ad->max_len_events);
+    const char *argv[] = {"HMSET",   bullc__aqueue_keys(a->q)->k[BULLC__K_META], "opts.maxLenEvents", maxlen,
+                          "version", bullc__aqueue_proto(a->q)->meta_version};
+    send_piece(a, meta_reply, bullc__aqueue_write_version(a->q) ? 6 : 4, argv, NULL); /* best effort, as queue.c */
+}
+
+/* A repeatable job's call whose reply did not come: `what` may have been
+ * written. */
+static void repeat_lost(aq_add *a, const bullc_error *err, const char *what) {
+    if (bullc__aqueue_closing(a->q))
+        a->rc = bullc__err(&a->err, BULLC_ECLOSED, "the queue handle was closed before Redis answered: %s", what);
+    else
+        a->rc = bullc__err(&a->err, err->code ? err->code : BULLC_ECONN, "%s before Redis answered: %s",
+                           err->message[0] ? err->message : "connection to Redis lost", what);
+}
+
+static void repeat_added(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data) {
+    aq_add *a = data;
+    (void)conn;
+    if (!a->rc && !r)
+        repeat_lost(a, err,
+                    "the repeatable job was written and its first job may have been (adding it again adds "
+                    "the same job within its time slot)");
+    else if (!a->rc)
+        a->rc = bullc__repeat5_result(a->rep, r, &a->jobs[0], &a->err);
+    settle_add(a);
+}
+
+/* addRepeatableJob answered: the first iteration's add goes out. */
+static void repeat_entered(bullc__aconn *conn, redisReply *r, const bullc_error *err, void *data) {
+    aq_add *a = data;
+    (void)conn;
+    bullc__repeat5_calls *c = a->rep;
+    if (a->rc) {
+        /* answered already */
+    } else if (!r) {
+        repeat_lost(a, err, "the repeatable job (its repeat entry) may have been written, its first job was not");
+    } else if (!(a->rc = bullc__repeat5_second(c, r, bullc__aqueue_proto(a->q), bullc__aqueue_keys(a->q), &a->jobs[0],
+                                               &a->err))) {
+        int rc = bullc__aqueue_closing(a->q)
+                     ? BULLC_ECLOSED
+                     : bullc__aconn_eval_for(bullc__aqueue_conn(a->q), a->q, c->call.script, 0, repeat_added, a,
+                                             c->call.argc, c->call.argv, c->call.lens);
+        if (!rc)
+            a->outstanding++;
+        else
+            a->rc =
+                bullc__err(&a->err, rc, "%s: the repeatable job (its repeat entry) was written, its first job was not",
+                           rc == BULLC_ECLOSED  ? "the queue handle was closed"
+                           : rc == BULLC_ENOMEM ? "out of memory"
+                                                : "connection to Redis lost");
+    }
+    settle_add(a);
+}
+
+/* A 5.x legacy repeatable job: addRepeatableJob, then (repeat_entered) the
+ * first iteration's add, as Node 5's Queue.add makes them. */
+static int send_repeat(aq_add *a, bullc_error *err) {
+    bullc__aconn *conn = bullc__aqueue_conn(a->q);
+    if (!(a->rep = calloc(1, sizeof *a->rep))) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    int rc = bullc__repeat5_first(a->rep, bullc__aqueue_proto(a->q), bullc__aqueue_keys(a->q),
+                                  bullc__aqueue_adds(a->q)->defaults, &a->jobs[0], err);
+    if (rc) return rc;
+    if (!a->rep->plan.next) return REPEAT_NONE; /* the limit or the end reached: no job, as Node returns none */
+    rc = bullc__aconn_eval_for(conn, a->q, a->rep->script, 0, repeat_entered, a, a->rep->argc, a->rep->argv,
+                               a->rep->lens);
+    if (rc) return bullc__err(err, rc, rc == BULLC_ENOMEM ? "out of memory" : "connection to Redis lost");
+    a->outstanding++;
+    a->generation = conn->generation;
+    send_meta(a);
+    return 0;
+}
+
 /* On the loop, connected and the queue's major settled: the jobs are
  * checked by its rules, then the scripts (once per connection), the
  * transaction and the meta go out. */
@@ -225,12 +316,10 @@ static int send_add(bullc_aqueue *q, void *ext, bullc_error *err) {
     const bullc__keys *ks = bullc__aqueue_keys(q);
     bullc__add_target t = {p, ks, ad->defaults, p->major};
     int rc = 0;
-    for (size_t i = 0; i < a->n && !rc; i++) {
-        rc = bullc__add_batch_rebuild(&a->b, i, &t, err);
-        if (!rc && a->b.pj[i].repeat && !a->bulk)
-            rc = bullc__err(err, BULLC_EINVAL, "repeat: a 5.x legacy repeatable job is added by bullc_queue_add");
-    }
+    for (size_t i = 0; i < a->n && !rc; i++) rc = bullc__add_batch_rebuild(&a->b, i, &t, err);
     if (rc) return rc;
+    /* Node 5's addBulk adds a job with `repeat` as any other */
+    if (a->b.pj[0].repeat && !a->bulk) return send_repeat(a, err);
     a->generation = conn->generation;
     unsigned *loaded = &conn->add_scripts[p->major == 5];
     if (*loaded != conn->generation) {
@@ -259,13 +348,7 @@ static int send_add(bullc_aqueue *q, void *ext, bullc_error *err) {
         send_piece(a, piece_reply, 1, discard, NULL);
         return late_fail(a, rc, err);
     }
-    if (!ad->skip_meta_update && ad->meta_generation != conn->generation) {
-        ad->meta_generation = conn->generation; /* once, however many adds follow before its reply */
-        char maxlen[24];
-        snprintf(maxlen, sizeof maxlen, "%lld", (long long)ad->max_len_events);
-        const char *argv[] = {"HMSET", ks->k[BULLC__K_META], "opts.maxLenEvents", maxlen, "version", p->meta_version};
-        send_piece(a, meta_reply, bullc__aqueue_write_version(q) ? 6 : 4, argv, NULL); /* best effort, as queue.c */
-    }
+    send_meta(a);
     return 0;
 }
 

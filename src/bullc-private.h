@@ -693,8 +693,38 @@ sds bullc__repeat5_pack_meta(const char *name, const cJSON *opts);
  * with and its delay, and its options (returned, owned; NULL: out of memory). */
 cJSON *bullc__repeat5_next_opts(const bullc__repeat5 *p, const char *name, const char *data_json, const char *rjk,
                                 sds *job_id, int64_t *now, double *delay);
-/* Queue.add of a job with `repeat` on a 5.x queue (settled, connected);
- * job->id is NULL when no iteration is left. */
+/* Queue.add of a job with `repeat` on a 5.x queue as its two calls, for the
+ * synchronous add (bullc__repeat5_add) and the asynchronous one
+ * (aqueue_add.c) alike: addRepeatableJob, then the first iteration's add,
+ * built from the first call's reply. */
+typedef struct bullc__repeat5_calls {
+    bullc__repeat5 plan;
+    sds meta;
+    char next[24];
+    const bullc__script *script; /* the first call: addRepeatableJob's keys and args (into this struct) */
+    int argc;
+    const char *argv[BULLC__CALL_MAX_KEYS + 5];
+    size_t lens[BULLC__CALL_MAX_KEYS + 5];
+    cJSON *opts; /* the second: the iteration's options, job and add call */
+    sds job_id;
+    bullc__prepared_job pj;
+    bullc__add_call call;
+} bullc__repeat5_calls;
+/* Plans the add of `job` (the queue's `defaults`, borrowed, merged under its
+ * options) and builds the first call. 0 with c->plan.next 0: no iteration
+ * left (Node adds nothing and returns no job). Free with
+ * bullc__repeat5_calls_free whatever it returns; `c` must not move. */
+int bullc__repeat5_first(bullc__repeat5_calls *c, const bullc__protocol *proto, const bullc__keys *ks,
+                         const bullc_job_opts *defaults, const bullc_bulk_job *job, bullc_error *err);
+/* The second call (c->call) from the first's reply `r` (an error reply is
+ * returned as the error). */
+int bullc__repeat5_second(bullc__repeat5_calls *c, const redisReply *r, const bullc__protocol *proto,
+                          const bullc__keys *ks, const bullc_bulk_job *job, bullc_error *err);
+/* The second call's reply: 0 and job->id (owned), or the error. */
+int bullc__repeat5_result(const bullc__repeat5_calls *c, const redisReply *r, bullc_bulk_job *job, bullc_error *err);
+void bullc__repeat5_calls_free(bullc__repeat5_calls *c);
+/* Queue.add of a job with `repeat` on a 5.x queue (settled, connected), the
+ * two calls in turn; job->id is NULL when no iteration is left. */
 int bullc__repeat5_add(bullc_queue *q, bullc_bulk_job *job, bullc_error *err);
 
 /* ---- flow_read.c ------------------------------------------------------------ */

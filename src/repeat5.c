@@ -265,69 +265,93 @@ cJSON *bullc__repeat5_next_opts(const bullc__repeat5 *p, const char *name, const
     return m;
 }
 
-/* Node 5's Queue.add with `repeat`: the entry in the repeat zset and its
- * hash (addRepeatableJob), then the first iteration's job. */
-int bullc__repeat5_add(bullc_queue *q, bullc_bulk_job *job, bullc_error *err) {
-    const bullc_job_opts *d = bullc__queue_default_opts(q);
-    cJSON *m = d ? cJSON_Duplicate(d->obj, 1) : cJSON_CreateObject();
-    for (const cJSON *c = job->opts ? job->opts->obj->child : NULL; m && c; c = c->next)
-        if (!put(m, c->string, cJSON_Duplicate(c, 1))) cJSON_Delete(m), m = NULL;
-    for (cJSON *c = m ? m->child : NULL, *next; c; c = next) { /* null means unset */
-        next = c->next;
-        if (cJSON_IsNull(c)) cJSON_Delete(cJSON_DetachItemViaPointer(m, c));
+/* Node 5's Queue.add with `repeat`, its first call (addRepeatableJob: the
+ * entry in the repeat zset and its hash) built. */
+int bullc__repeat5_first(bullc__repeat5_calls *c, const bullc__protocol *proto, const bullc__keys *ks,
+                         const bullc_job_opts *defaults, const bullc_bulk_job *job, bullc_error *err) {
+    memset(c, 0, sizeof *c);
+    cJSON *m = defaults ? cJSON_Duplicate(defaults->obj, 1) : cJSON_CreateObject();
+    for (const cJSON *o = job->opts ? job->opts->obj->child : NULL; m && o; o = o->next)
+        if (!put(m, o->string, cJSON_Duplicate(o, 1))) cJSON_Delete(m), m = NULL;
+    for (cJSON *o = m ? m->child : NULL, *next; o; o = next) { /* null means unset */
+        next = o->next;
+        if (cJSON_IsNull(o)) cJSON_Delete(cJSON_DetachItemViaPointer(m, o));
     }
     if (!m) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     const cJSON *end = item(item(m, "repeat"), "endDate");
-    bullc__repeat5 p = {0};
     int rc = 0;
     if (truthy(end) && end->valuedouble < (double)bullc__now_ms())
         rc = bullc__err(err, BULLC_EINVAL, "End date must be greater than current timestamp");
-    if (!rc) rc = bullc__repeat5_plan(&p, job->name, m, err);
+    if (!rc) rc = bullc__repeat5_plan(&c->plan, job->name, m, err);
     cJSON_Delete(m);
-    if (rc || !p.next) return rc; /* the limit or the end reached: no job, as Node returns none */
+    if (rc || !c->plan.next) return rc;
+    if (!(c->meta = bullc__repeat5_pack_meta(job->name, c->plan.opts)))
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    snprintf(c->next, sizeof c->next, "%lld", (long long)c->plan.next);
+    int n = bullc__call_keys(proto, BULLC__C_ADD_REPEATABLE_JOB, ks, NULL, c->argv, c->lens);
+    const char *args[5] = {c->next, c->meta, c->plan.legacy_key, c->plan.key, ks->k[BULLC__K_BASE]};
+    for (int i = 0; i < 5; i++) c->argv[n + i] = args[i], c->lens[n + i] = i == 1 ? sdslen(c->meta) : strlen(args[i]);
+    c->argc = n + 5;
+    c->script = bullc__call_script(proto, BULLC__C_ADD_REPEATABLE_JOB);
+    return 0;
+}
 
-    bullc__conn *conn = NULL;
-    const bullc__protocol *proto = bullc__queue_proto(q);
-    const bullc__keys *ks = bullc__queue_keys(q);
-    redisReply *r = NULL;
-    sds meta = bullc__repeat5_pack_meta(job->name, p.opts), job_id = NULL;
-    char next[24];
-    snprintf(next, sizeof next, "%lld", (long long)p.next);
-    if (!meta) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
-    if (!rc) rc = bullc__queue_conn(q, &conn, err);
-    if (!rc) {
-        const char *argv[BULLC__CALL_MAX_KEYS + 5];
-        size_t lens[BULLC__CALL_MAX_KEYS + 5];
-        int n = bullc__call_keys(proto, BULLC__C_ADD_REPEATABLE_JOB, ks, NULL, argv, lens);
-        const char *args[5] = {next, meta, p.legacy_key, p.key, ks->k[BULLC__K_BASE]};
-        for (int i = 0; i < 5; i++) argv[n + i] = args[i], lens[n + i] = i == 1 ? sdslen(meta) : strlen(args[i]);
-        rc = bullc__conn_eval(conn, bullc__call_script(proto, BULLC__C_ADD_REPEATABLE_JOB), n + 5, argv, lens, &r, err);
-    }
-    if (!rc && r->type == REDIS_REPLY_ERROR) rc = bullc__reply_err(r, err);
-    if (!rc && r->type != REDIS_REPLY_STRING) rc = bullc__err(err, BULLC_EPROTO, "addRepeatableJob: unexpected reply");
-    cJSON *opts = NULL;
+/* The first iteration's job (createNextJob), under the key the first call
+ * answered. */
+int bullc__repeat5_second(bullc__repeat5_calls *c, const redisReply *r, const bullc__protocol *proto,
+                          const bullc__keys *ks, const bullc_bulk_job *job, bullc_error *err) {
+    if (r->type == REDIS_REPLY_ERROR) return bullc__reply_err(r, err);
+    if (r->type != REDIS_REPLY_STRING) return bullc__err(err, BULLC_EPROTO, "addRepeatableJob: unexpected reply");
     int64_t now = 0;
     double delay = 0;
-    if (!rc && !(opts = bullc__repeat5_next_opts(&p, job->name, job->data_json, r->str, &job_id, &now, &delay)))
+    if (!(c->opts = bullc__repeat5_next_opts(&c->plan, job->name, job->data_json, r->str, &c->job_id, &now, &delay)))
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    int rc =
+        bullc__job_prepare_major(&c->pj, 5, job->name, job->data_json, NULL, &(bullc_job_opts){c->opts}, NULL, err);
+    if (!rc &&
+        (!(c->pj.rjk = sdsnewlen(r->str, r->len)) || bullc__add_call_build(&c->call, proto, ks, job->name, &c->pj, 0)))
         rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
-    bullc__prepared_job pj = {0};
-    bullc__add_call call = {0};
-    if (!rc) rc = bullc__job_prepare_major(&pj, 5, job->name, job->data_json, NULL, &(bullc_job_opts){opts}, NULL, err);
-    if (!rc && (!(pj.rjk = sdsnewlen(r->str, r->len)) || bullc__add_call_build(&call, proto, ks, job->name, &pj, 0)))
-        rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    return rc;
+}
+
+int bullc__repeat5_result(const bullc__repeat5_calls *c, const redisReply *r, bullc_bulk_job *job, bullc_error *err) {
+    if (r->type == REDIS_REPLY_ERROR) return bullc__reply_err(r, err);
+    if (r->type == REDIS_REPLY_INTEGER && r->integer < 0)
+        return bullc__script_code_err(r->integer, c->pj.job_id, "addJob", NULL, err);
+    if (!(job->id = strdup(c->pj.job_id))) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    return 0;
+}
+
+void bullc__repeat5_calls_free(bullc__repeat5_calls *c) {
+    bullc__add_call_free(&c->call);
+    bullc__job_prepared_free(&c->pj);
+    cJSON_Delete(c->opts);
+    sdsfree(c->meta);
+    sdsfree(c->job_id);
+    bullc__repeat5_free(&c->plan);
+    memset(c, 0, sizeof *c);
+}
+
+/* The synchronous add: its two calls in turn. */
+int bullc__repeat5_add(bullc_queue *q, bullc_bulk_job *job, bullc_error *err) {
+    const bullc__protocol *proto = bullc__queue_proto(q);
+    const bullc__keys *ks = bullc__queue_keys(q);
+    bullc__repeat5_calls c;
+    int rc = bullc__repeat5_first(&c, proto, ks, bullc__queue_default_opts(q), job, err);
+    if (rc || !c.plan.next) { /* the limit or the end reached: no job, as Node returns none */
+        bullc__repeat5_calls_free(&c);
+        return rc;
+    }
+    bullc__conn *conn = NULL;
+    redisReply *r = NULL;
+    rc = bullc__queue_conn(q, &conn, err);
+    if (!rc) rc = bullc__conn_eval(conn, c.script, c.argc, c.argv, c.lens, &r, err);
+    if (!rc) rc = bullc__repeat5_second(&c, r, proto, ks, job, err);
     freeReplyObject(r);
     r = NULL;
-    if (!rc) rc = bullc__conn_eval(conn, call.script, call.argc, call.argv, call.lens, &r, err);
-    if (!rc && r->type == REDIS_REPLY_ERROR) rc = bullc__reply_err(r, err);
-    if (!rc && r->type == REDIS_REPLY_INTEGER && r->integer < 0)
-        rc = bullc__script_code_err(r->integer, pj.job_id, "addJob", NULL, err);
-    if (!rc && !(job->id = strdup(pj.job_id))) rc = bullc__err(err, BULLC_ENOMEM, "out of memory");
+    if (!rc) rc = bullc__conn_eval(conn, c.call.script, c.call.argc, c.call.argv, c.call.lens, &r, err);
+    if (!rc) rc = bullc__repeat5_result(&c, r, job, err);
     freeReplyObject(r);
-    bullc__add_call_free(&call);
-    bullc__job_prepared_free(&pj);
-    cJSON_Delete(opts);
-    sdsfree(meta);
-    sdsfree(job_id);
-    bullc__repeat5_free(&p);
+    bullc__repeat5_calls_free(&c);
     return rc;
 }

@@ -117,6 +117,21 @@ function bullcOk(args, opts) {
   return r.stdout;
 }
 
+// The asynchronous add (bullc_aqueue_add on a libuv loop) with `bullc add`'s
+// command line (tests/support/aqueue_add.c); returns the printed job id. The
+// library stores data as given (the CLI is what minifies): a string is passed
+// as it is, anything else as JSON.stringify prints it.
+function bullcAqueueAdd(prefix, queueName, name, data, opts) {
+  const bin = path.join(process.env.BULLC_BIN_DIR, 'bullc-test-aqueue-add');
+  const args = ['--redis', redisUrl(), '--prefix', prefix, 'add', queueName, name];
+  args.push(typeof data === 'string' ? data : JSON.stringify(data));
+  if (opts !== undefined) args.push('--opts', JSON.stringify(opts));
+  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 60000 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`bullc-test-aqueue-add ${args.join(' ')}: exit ${r.status} ${r.signal || ''}\n${r.stderr}`);
+  return r.stdout.trim();
+}
+
 // `bullc add QUEUE NAME DATA --opts JSON`; returns the printed job id.
 function bullcAdd(prefix, queueName, name, data, opts) {
   const args = ['add', queueName, name];
@@ -240,6 +255,7 @@ module.exports = {
   authPort,
   bullc,
   bullcAdd,
+  bullcAqueueAdd,
   bullcAddBulk,
   bullcOk,
   bullcPath,

@@ -9,8 +9,6 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../lib/harness');
 const { ADD_CORPUS } = require('../lib/opts-corpus');
-const path = require('node:path');
-const { spawnSync } = require('node:child_process');
 
 const Q = 'cmp';
 const NAME = 'job-name';
@@ -59,19 +57,9 @@ const jobView = job => ({
   returnvalue: job.returnvalue,
 });
 
-// The asynchronous add (bullc_aqueue_add on a libuv loop) with `bullc add`'s
-// command line (tests/support/aqueue_add.c); returns the printed job id. The
-// library stores data as given: the CLI is what minifies, so it gets it
-// minified.
-function aqueueAdd(prefix, name, data, opts) {
-  const bin = path.join(process.env.BULLC_BIN_DIR, 'bullc-test-aqueue-add');
-  const args = ['--redis', h.redisUrl(), '--prefix', prefix, 'add', Q, name, JSON.stringify(data)];
-  if (opts !== undefined) args.push('--opts', JSON.stringify(opts));
-  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 60000 });
-  if (r.error) throw r.error;
-  assert.equal(r.status, 0, `bullc-test-aqueue-add ${args.join(' ')}: exit ${r.status} ${r.signal || ''}\n${r.stderr}`);
-  return r.stdout.trim();
-}
+// The asynchronous add (bullc_aqueue_add): the library stores data as given,
+// the CLI is what minifies, so it gets it minified.
+const aqueueAdd = (prefix, name, data, opts) => h.bullcAqueueAdd(prefix, Q, name, data, opts);
 
 // bullc gets the data pretty-printed: it must store it minified, as
 // JSON.stringify does.

@@ -3,8 +3,9 @@
 // with `repeat` and its Repeat class), bullc beside Node 5 both ways: the
 // same series run by bullc-worker and by a Node 5 worker side by side (the
 // same job ids in the same time slots, counts, repeat entries and options,
-// in Node's order), bullc's add with `repeat` writing what Node 5's
-// Queue.add writes and a Node 5 worker running it, limit and endDate ending
+// in Node's order), bullc's add with `repeat` (`bullc add` and the
+// asynchronous bullc_aqueue_add) writing what Node 5's Queue.add writes and a
+// Node 5 worker running it, limit and endDate ending
 // a series as in Node 5, keys of the legacy shape (Node 5's Repeat path
 // proper), and BullMQ 6 queues refusing `repeat`, nothing written.
 'use strict';
@@ -91,16 +92,18 @@ for (const [title, opts, data] of [
     }
   });
 
-test("bullc add with repeat on a 5.x queue writes what Node 5's Queue.add writes, and a Node 5 worker runs it", async () => {
+test("bullc add and bullc_aqueue_add with repeat on a 5.x queue write what Node 5's Queue.add writes, and a Node 5 worker runs them", async () => {
   const nodePrefix = h.uniquePrefix('rep5an');
   const bullcPrefix = h.uniquePrefix('rep5ac');
+  const asyncPrefix = h.uniquePrefix('rep5aa');
   const nodeQueue = h.newQueue('q', nodePrefix, v5);
   const bullcQueue = h.newQueue('q', bullcPrefix, v5);
+  const asyncQueue = h.newQueue('q', asyncPrefix, v5);
   const client = h.redis();
   let worker;
   try {
     // a Node 5 Queue writes the meta.version bullc then speaks by (auto)
-    for (const q of [nodeQueue, bullcQueue]) await q.add('seed', null, { jobId: 'seed' });
+    for (const q of [nodeQueue, bullcQueue, asyncQueue]) await q.add('seed', null, { jobId: 'seed' });
     const end = Date.now() + 3600000;
     const cases = [
       ['ev', { a: 1 }, { repeat: { every: 60000, limit: 3 } }],
@@ -113,26 +116,38 @@ test("bullc add with repeat on a 5.x queue writes what Node 5's Queue.add writes
     for (const [name, data, opts] of cases) {
       const job = await nodeQueue.add(name, data, opts);
       const id = h.bullcOk(['add', 'q', name, JSON.stringify(data), '--opts', JSON.stringify(opts)], { prefix: bullcPrefix }).trim();
-      assert.equal(id.replace(/:\d{13}$/, ''), job.id.replace(/:\d{13}$/, ''), name);
+      const aid = h.bullcAqueueAdd(asyncPrefix, 'q', name, data, opts);
+      for (const got of [id, aid]) assert.equal(got.replace(/:\d{13}$/, ''), job.id.replace(/:\d{13}$/, ''), name);
     }
-    assert.deepEqual(await picture(client, bullcPrefix), await picture(client, nodePrefix));
+    const want = await picture(client, nodePrefix);
+    assert.deepEqual(await picture(client, bullcPrefix), want, 'bullc add');
+    assert.deepEqual(await picture(client, asyncPrefix), want, 'bullc_aqueue_add');
     const listed = async q => (await q.getRepeatableJobs()).map(j => ({ ...j, next: 'N' }));
     assert.deepEqual(await listed(bullcQueue), await listed(nodeQueue));
+    assert.deepEqual(await listed(asyncQueue), await listed(nodeQueue));
+    // a limit already reached: no job, no id, nothing written, as Node returns none
+    assert.equal(await nodeQueue.add('spent', {}, { repeat: { every: 1000, limit: 0 } }), undefined);
+    assert.equal(h.bullcAqueueAdd(asyncPrefix, 'q', 'spent', {}, { repeat: { every: 1000, limit: 0 } }), '');
+    assert.deepEqual(await picture(client, asyncPrefix), await picture(client, nodePrefix));
 
-    // a Node 5 worker runs bullc's: every 500 ms, three times
-    const seen = [];
-    const id = h.bullcOk(['add', 'q', 'beat', '{"v":5}', '--opts', '{"repeat":{"every":500,"limit":3}}'], { prefix: bullcPrefix }).trim();
-    assert.match(id, /^repeat:[0-9a-f]{32}:\d+$/);
+    // a Node 5 worker runs bullc's, from either add: every 500 ms, three times
+    const seen = { beat: [], abeat: [] };
+    const every = { repeat: { every: 500, limit: 3 } };
+    const id = h.bullcOk(['add', 'q', 'beat', '{"v":5}', '--opts', JSON.stringify(every)], { prefix: bullcPrefix }).trim();
+    const aid = h.bullcAqueueAdd(bullcPrefix, 'q', 'abeat', { v: 5 }, every);
+    for (const i of [id, aid]) assert.match(i, /^repeat:[0-9a-f]{32}:\d+$/);
     worker = h.newWorker('q', bullcPrefix, async job => {
-      if (job.name === 'beat') seen.push([job.id, job.opts.repeat.count]);
+      if (seen[job.name]) seen[job.name].push([job.id, job.opts.repeat.count]);
     }, v5);
-    await h.eventually(() => seen.length === 3, 10000, 'three iterations');
+    await h.eventually(() => seen.beat.length === 3 && seen.abeat.length === 3, 10000, 'three iterations of each');
     await h.sleep(800);
-    assert.deepEqual(seen.map(s => s[1]), [1, 2, 3]);
-    assert.equal(seen[0][0], id);
-    assert.equal(new Set(seen.map(s => s[0].split(':')[1])).size, 1, 'one repeat key');
+    for (const [name, first] of [['beat', id], ['abeat', aid]]) {
+      assert.deepEqual(seen[name].map(s => s[1]), [1, 2, 3], name);
+      assert.equal(seen[name][0][0], first, name);
+      assert.equal(new Set(seen[name].map(s => s[0].split(':')[1])).size, 1, `${name}: one repeat key`);
+    }
   } finally {
-    await h.closeAll(worker, nodeQueue, bullcQueue, client);
+    await h.closeAll(worker, nodeQueue, bullcQueue, asyncQueue, client);
   }
 });
 

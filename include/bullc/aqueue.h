@@ -120,9 +120,15 @@ typedef void (*bullc_aqueue_bulk_cb)(bullc_aqueue *aq, int status, const bullc_b
  * Returns 0 and `cb` runs exactly once, later, on the loop (never inside
  * this call); or returns BULLC_EINVAL (a bad name, data or option: nothing
  * is written), BULLC_ENOMEM or BULLC_ECLOSED with `err` (may be NULL)
- * filled, and `cb` never runs. A job with `repeat` on a 5.x queue (Node 5's
- * legacy repeatable job) is refused with BULLC_EINVAL: bullc_queue_add adds
- * those. On a handle of bullc_aqueue_new_shared the add goes over the set's
+ * filled, and `cb` never runs. A job with `repeat` on a 5.x queue is Node
+ * 5's legacy repeatable job, as bullc_queue_add makes it: two calls, the
+ * `repeat` entry and hash (addRepeatableJob) and then the first iteration's
+ * delayed job, whose id `cb` gets (0 and `job_id` NULL: its limit or end
+ * already reached, nothing written). Lost between or during those calls,
+ * `cb` gets the error once: the entry may have been written (it has if the
+ * second call was sent), the job too if the second call was out; adding it
+ * again writes the same entry and, in the same time slot, the same job. On
+ * a handle of bullc_aqueue_new_shared the add goes over the set's
  * connection (in a cluster, its queue's slot's master's), between the other
  * handles' calls; bullc_aqueue_close answers it if its reply has not come.
  *

@@ -779,6 +779,96 @@ Test(versions, async_add_options_bulk_and_refusals_on_6x_and_5x) {
     }
 }
 
+static void on_no_job(bullc_aqueue *aq, int status, const char *id, const bullc_error *err, void *data) {
+    added *a = data;
+    (void)aq;
+    (void)err;
+    a->calls++;
+    a->status = id ? -1000 : status;
+}
+
+/* The hash at "<prefix>:<queue>:<key>", its fields in order, the volatile
+ * ones (the add's clock) left out. */
+static char *hash_of(redisContext *c, const char *prefix, const char *queue, const char *key) {
+    redisReply *r = tu_cmd(c, "HGETALL %s:%s:%s", prefix, queue, key);
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements > 0, "%s:%s:%s exists", prefix, queue, key);
+    char *out = calloc(1, 1);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+        if (!strcmp(f, "timestamp") || !strcmp(f, "delay")) continue;
+        cJSON *o = !strcmp(f, "opts") ? cJSON_Parse(v) : NULL;
+        cJSON_DeleteItemFromObject(o, "timestamp"), cJSON_DeleteItemFromObject(o, "delay");
+        char *ov = o ? cJSON_PrintUnformatted(o) : NULL;
+        size_t n = strlen(out) + strlen(f) + strlen(ov ? ov : v) + 3;
+        out = realloc(out, n);
+        strcat(strcat(strcat(strcat(out, f), "="), ov ? ov : v), "\n");
+        free(ov);
+        cJSON_Delete(o);
+    }
+    freeReplyObject(r);
+    return out;
+}
+
+/* A 5.x legacy repeatable job added on the loop writes what the synchronous
+ * add writes (the repeat entry and hash, the delayed job), answered once and
+ * never inside the call; none when its limit is reached; BULLC_ECLOSED once
+ * when the handle closes with the first of its two calls in flight. */
+Test(versions, async_repeat_on_5x_adds_what_the_sync_add_adds_and_answers_once) {
+    const char *prefix = tu_prefix();
+    redisContext *c = tu_redis();
+    meta_as_node(c, prefix, "qa", "bullmq:5.81.5");
+    meta_as_node(c, prefix, "qs", "bullmq:5.81.5");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bullc_aqueue *aq = aqueue_of(&loop, prefix, "qa", 0, tu_redis_url());
+    bullc_queue *q = queue_of(prefix, "qs", 0);
+    bullc_job_opts *rep = opts_of("{\"repeat\":{\"every\":3600000,\"tz\":\"UTC\"},\"attempts\":2}"),
+                   *spent = opts_of("{\"repeat\":{\"every\":1000,\"limit\":0}}");
+    bullc_error err = {0};
+    char *sync_id = NULL;
+    cr_assert_eq(bullc_queue_add(q, "r", "{\"x\":1}", rep, &sync_id, &err), 0, "%s", err.message);
+    added a = {0}, none = {0}, gone = {0};
+    cr_assert_eq(bullc_aqueue_add(aq, "r", "{\"x\":1}", rep, on_added, &a, &err), 0, "%s", err.message);
+    cr_assert_eq(bullc_aqueue_add(aq, "r", "{}", spent, on_no_job, &none, &err), 0, "%s", err.message);
+    cr_assert(a.calls == 0 && none.calls == 0, "no callback inside the call");
+    wait_added(&loop, &a, 1);
+    wait_added(&loop, &none, 1);
+    cr_assert(a.calls == 1 && a.status == 0, "%d", a.status);
+    cr_assert(none.calls == 1 && none.status == 0, "the limit reached: no job, no error (%d)", none.status);
+    cr_assert_str_eq(a.id, sync_id, "the same job id: the same repeat key and time slot");
+    char *ka = NULL, *ks = NULL, *ha, *hs;
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = tu_cmd(c, "ZRANGE %s:%s:repeat 0 -1 WITHSCORES", prefix, i ? "qs" : "qa");
+        cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "one repeat entry");
+        *(i ? &ks : &ka) = strdup(r->element[0]->str);
+        cr_assert(strstr(sync_id, r->element[0]->str) && strstr(sync_id, r->element[1]->str), "%s", sync_id);
+        freeReplyObject(r);
+    }
+    cr_assert_str_eq(ka, ks);
+    char rk[128];
+    snprintf(rk, sizeof rk, "repeat:%s", ka);
+    ha = hash_of(c, prefix, "qa", rk), hs = hash_of(c, prefix, "qs", rk);
+    cr_assert_str_eq(ha, hs, "the repeat hash");
+    free(ha), free(hs);
+    ha = hash_of(c, prefix, "qa", a.id), hs = hash_of(c, prefix, "qs", sync_id);
+    cr_assert_str_eq(ha, hs, "the job hash");
+    free(ha), free(hs);
+    redisReply *r = tu_cmd(c, "ZSCORE %s:qa:delayed %s", prefix, a.id);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING, "the job is delayed");
+    freeReplyObject(r);
+
+    /* closed with addRepeatableJob in flight: answered once, BULLC_ECLOSED */
+    cr_assert_eq(bullc_aqueue_add(aq, "r2", "{}", rep, on_added, &gone, &err), 0, "%s", err.message);
+    close_aqueue(&loop, aq); /* runs the loop until every reply came or was dropped */
+    cr_assert(gone.calls == 1 && gone.status == BULLC_ECLOSED, "%d calls, %d", gone.calls, gone.status);
+    bullc_job_opts_free(rep), bullc_job_opts_free(spent);
+    bullc_queue_free(q);
+    bullc_free(sync_id);
+    free(ka), free(ks);
+    added_free(&a), added_free(&gone);
+    redisFree(c);
+}
+
 /* Redis killed (kill -9, appendfsync always) and restarted while adds are in
  * flight: every callback runs once, and every job reported added is in
  * Redis once. */
@@ -1032,11 +1122,14 @@ static void on_lost_add(bullc_aqueue *aq, int status, const char *id, const bull
 }
 
 /* Redis killed with adds of two shared handles in flight (held by CLIENT
- * PAUSE, so that none is answered first): each callback runs once, saying
- * the add may have been written; the set serves both once Redis is back. */
+ * PAUSE, so that none is answered first; one a 5.x legacy repeatable job's
+ * first call): each callback runs once, saying the add may have been
+ * written; the set serves both once Redis is back. */
 Test(versions, adds_of_shared_handles_in_flight_when_redis_dies_are_answered_once) {
     private_redis pr;
     pr_start(&pr, NULL);
+    redisContext *c = pr_connect(&pr);
+    meta_as_node(c, "bull", "q1", "bullmq:5.81.5"); /* q[1] speaks 5.x */
     uv_loop_t loop;
     bullc_aqueue *q[2];
     bullc_aqueue_conn *conn = shared_handles(&loop, pr.url, q, 2);
@@ -1045,11 +1138,13 @@ Test(versions, adds_of_shared_handles_in_flight_when_redis_dies_are_answered_onc
     for (int i = 0; i < 2; i++) cr_assert_eq(bullc_aqueue_add(q[i], "w", "{}", NULL, on_added, &warm[i], &err), 0);
     wait_added(&loop, warm, 2);
     cr_assert(warm[0].status == 0 && warm[1].status == 0);
-    redisContext *c = pr_connect(&pr);
     freeReplyObject(redisCommand(c, "CLIENT PAUSE 10000 ALL"));
-    enum { N = 10 };
+    enum { N = 11 };
     lost_add l[N] = {{0}};
-    for (int i = 0; i < N; i++) cr_assert_eq(bullc_aqueue_add(q[i % 2], "j", "{}", NULL, on_lost_add, &l[i], &err), 0);
+    bullc_job_opts *rep = opts_of("{\"repeat\":{\"every\":60000}}");
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(bullc_aqueue_add(q[i % 2], "j", "{}", i == N - 2 ? rep : NULL, on_lost_add, &l[i], &err), 0);
+    bullc_job_opts_free(rep);
     for (int i = 0; i < 50; i++) uv_run(&loop, UV_RUN_NOWAIT), usleep(1000); /* written out, unanswered */
     for (int i = 0; i < N; i++) cr_assert_eq(l[i].calls, 0, "add %d held by the pause", i);
     pr_kill(&pr);

@@ -10,7 +10,8 @@
  * BULLC_BULLMQ_VERSION (5 or 6) sets the major as it does for the CLI, and
  * OTEL_EXPORTER_OTLP_ENDPOINT (and the other OTEL_* the CLI reads) traces
  * the add.
- * Prints the job id; exit 0, 2 (usage, invalid input) or 3 (Redis). */
+ * Prints the job id (nothing when there is none: a 5.x repeatable job whose
+ * limit or end is reached); exit 0, 2 (usage, invalid input) or 3 (Redis). */
 #include <bullc/bullc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +113,7 @@ int main(int argc, char **argv) {
     int status = rc ? rc : out.status;
     if (status < 0)
         fprintf(stderr, "%s\n", rc ? err.message : out.message);
-    else
+    else if (out.id) /* none: a repeatable job whose limit or end is reached */
         printf("%s\n", out.id);
     free(out.id);
     if (out.calls > 1) return 1;
