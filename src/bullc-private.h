@@ -948,16 +948,16 @@ typedef struct bullc__lane {
     int nsnap, cap_snap;
     bullc_worker **back; /* members a reply took out of the waiting ones, named in the next BZPOPMIN too */
     int nback, cap_back;
-    int64_t block_due;     /* ms since the epoch: when the BZPOPMIN in flight times out */
-    bullc_worker *rot;     /* the waiting member the next BZPOPMIN's keys start at, for fairness (NULL: the oldest) */
-    bool blocking;         /* a BZPOPMIN is in flight */
-    bool replying;         /* its reply is being handled (a new one follows: no kick) */
-    bool unblocking;       /* a CLIENT UNBLOCK is in flight or due */
-    long long block_id;    /* the blocking connection's CLIENT ID (0: unknown) */
-    unsigned stagger_poll; /* its members' drain-delay poll phases, outside a cluster (bullc__group_wait) */
+    int64_t block_due;  /* ms since the epoch: when the BZPOPMIN in flight times out */
+    bullc_worker *rot;  /* the waiting member the next BZPOPMIN's keys start at, for fairness (NULL: the oldest) */
+    bool blocking;      /* a BZPOPMIN is in flight */
+    bool replying;      /* its reply is being handled (a new one follows: no kick) */
+    bool unblocking;    /* a CLIENT UNBLOCK is in flight or due */
+    long long block_id; /* the blocking connection's CLIENT ID (0: unknown) */
+    int64_t poll_at;    /* ms since the epoch: when poll_timer fires (0: not running) */
     double min_block;
     bool integer_block;
-    uv_timer_t join_timer, unblock_timer;
+    uv_timer_t join_timer, unblock_timer, poll_timer;
 } bullc__lane;
 
 struct bullc_worker_group {

@@ -32,8 +32,11 @@
 #include "bullc-private.h"
 
 #define UNBLOCK_DELAY_MS 5 /* members starting to wait within this share one new BZPOPMIN */
-#define POLL_SLACK_MS 250  /* a drain-delay poll due this soon is made now, with the others due */
-#define POLL_PHASES 8      /* the members' first drain-delay polls are spread over this many phases */
+#define POLL_SLACK_MS 50   /* a drain-delay poll due this soon is made now, with the others due */
+#define POLL_TICK_MS \
+    200 /* drain-delay polls are made at most this often (a lane's; each time its waiting members are scanned) */
+#define POLL_PHASES 25    /* the members' first drain-delay polls are spread over this many phases */
+#define LANE_BLOCK_S 10.0 /* a lane's BZPOPMIN timeout when no member waits for a delayed job */
 /* Outside a cluster the members are spread over up to PLAIN_LANES lanes, a
  * new one opening once every lane serves LANE_MEMBERS: a job's marker makes
  * its lane send a new BZPOPMIN naming that lane's waiting members only (a
@@ -94,6 +97,24 @@ static void replay_marker(bullc_worker *w) {
 }
 
 static void kick_cb(uv_timer_t *t);
+static void poll_cb(uv_timer_t *t);
+
+/* The drain-delay polls run on a timer of their own, not as the BZPOPMIN's
+ * timeout: a member polls (moveToActive, as a worker of its own does when
+ * its BZPOPMIN times out) while the lane's BZPOPMIN stays in flight naming
+ * it, and waits again on that same BZPOPMIN when the poll finds nothing. So
+ * a poll costs no new BZPOPMIN (a thousand keys registered again), and the
+ * polls can come spread out, a few every POLL_TICK_MS, instead of hundreds
+ * at once in a few phases (a burst of moveToActive that held Redis, and
+ * every job added meanwhile, for tens of ms on a loaded machine). */
+static void poll_arm(bullc__lane *l, int64_t due) {
+    int64_t now = bullc__now_ms();
+    if (l->g->closing || (l->poll_at && l->poll_at <= due)) return;
+    if (due < now + POLL_TICK_MS) due = now + POLL_TICK_MS;
+    if (l->poll_at && l->poll_at <= due) return;
+    l->poll_at = due;
+    uv_timer_start(&l->poll_timer, poll_cb, (uint64_t)(due - now), 0);
+}
 
 /* A new BZPOPMIN is needed: now when none is in flight, else once the one in
  * flight is cut short. */
@@ -114,22 +135,9 @@ void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
          * delay, for ever: 5,000 moveToActive at once hold Redis (and a job
          * added meanwhile) for a tenth of a second. The first poll of each
          * comes earlier by a phase of its own (an early poll only finds the
-         * queue empty), and the later ones keep that phase. Outside a
-         * cluster the phases are dealt out by lane (the k-th of n takes k,
-         * k+n, ...): a poll ends its lane's BZPOPMIN, so each lane re-sends
-         * its keys 8/n times a drain delay, not 8. */
-        int k = 0, n = 0;
-        for (int i = 0; i < g->nlanes && l->slot < 0; i++) {
-            if (!g->lanes[i]->live || g->lanes[i]->slot >= 0) continue;
-            if (g->lanes[i] == l) k = n;
-            n++;
-        }
-        int64_t left = w->g_poll_due - bullc__now_ms(), phase;
-        if (n > 1)
-            phase = k + n * (int64_t)(l->stagger_poll++ % (unsigned)((POLL_PHASES - k + n - 1) / n));
-        else
-            phase = g->stagger_poll++ % POLL_PHASES;
-        if (left > 0) w->g_poll_due -= left * phase / POLL_PHASES;
+         * queue empty), and the later ones keep that phase. */
+        int64_t left = w->g_poll_due - bullc__now_ms();
+        if (left > 0) w->g_poll_due -= left * (int64_t)(g->stagger_poll++ % POLL_PHASES) / POLL_PHASES;
     }
     w->g_waited = true;
     w->blocking = true;
@@ -146,8 +154,10 @@ void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
     w->g_idle = true;
     l->nidle++;
     /* a new BZPOPMIN unless the one in flight names its key and times out
-     * no later than its own wait should */
-    if (!l->blocking || w->g_snap < 0 || w->g_poll_due < l->block_due) kick(l);
+     * no later than its delayed job is due (its drain-delay poll is
+     * poll_timer's) */
+    if (!l->blocking || w->g_snap < 0 || (w->block_until && w->g_poll_due < l->block_due)) kick(l);
+    if (!w->block_until) poll_arm(l, w->g_poll_due - POLL_SLACK_MS);
 }
 
 void bullc__group_unwait(bullc_worker_group *g, bullc_worker *w) {
@@ -179,6 +189,28 @@ static void wake_due(bullc__lane *l) {
     }
 }
 
+static void poll_cb(uv_timer_t *t) {
+    bullc__lane *l = t->data;
+    int64_t now = bullc__now_ms(), next = 0;
+    l->poll_at = 0;
+    /* oldest first; the members due poll, keeping their key in the
+     * BZPOPMIN in flight for their next wait */
+    bullc_worker *w = l->idle;
+    for (int left = l->nidle; left > 0; left--) {
+        bullc_worker *nx = w->g_inext;
+        if (w->g_poll_due <= now + POLL_SLACK_MS) {
+            if (!w->block_until) {
+                idle_remove(l, w);
+                bullc__worker_block_done(w, &nil_reply);
+            }
+        } else if ((!next || w->g_poll_due < next) && !w->block_until) {
+            next = w->g_poll_due;
+        }
+        w = nx;
+    }
+    if (next) poll_arm(l, next - POLL_SLACK_MS);
+}
+
 static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     bullc__lane *l = data;
     (void)c, (void)err;
@@ -194,8 +226,15 @@ static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, 
             if (mk && sdslen(mk) == key->len && !memcmp(mk, key->str, key->len)) hit = w;
         }
     }
-    l->nsnap = 0;
     l->nback = 0;
+    /* members whose drain-delay poll is out while this named them wait again
+     * once it finds nothing: named again (a member that took a job has its
+     * queue's marker put back, and is then kept pending as below) */
+    for (int i = 0; i < l->nsnap; i++) {
+        bullc_worker *w = l->snap[i];
+        if (w && w != hit && !w->g_idle && !w->closing && w->fetching && !w->in_flight) back_add(l, w);
+    }
+    l->nsnap = 0;
     l->replying = true;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         /* the blocking connection failed: every waiting member polls, as a
@@ -243,7 +282,7 @@ static void issue(bullc__lane *l) {
     }
     const char **argv = malloc((size_t)(n + 2) * sizeof *argv);
     if (!argv) return;
-    int64_t now = bullc__now_ms(), due = INT64_MAX;
+    int64_t now = bullc__now_ms(), due = now + (int64_t)(LANE_BLOCK_S * 1000);
     argv[0] = "BZPOPMIN";
     bullc_worker *w = l->rot ? l->rot : l->idle;
     int k = 0;
@@ -251,7 +290,7 @@ static void issue(bullc__lane *l) {
         l->snap[k] = w;
         w->g_snap = k;
         argv[++k] = w->keys.k[BULLC__K_MARKER];
-        if (w->g_poll_due < due) due = w->g_poll_due;
+        if (w->block_until && w->g_poll_due < due) due = w->g_poll_due;
     }
     /* the members served by the last reply come last: their turn was taken */
     for (int i = 0; i < nback; i++) {
@@ -672,12 +711,12 @@ static int lane_new(bullc_worker_group *g, int slot, bullc__lane **out, bullc_er
     l->block.on_down = on_block_down;
     l->block.on_closed = on_conn_closed;
     l->block.hook_data = l;
-    uv_timer_t *timers[] = {&l->join_timer, &l->unblock_timer};
+    uv_timer_t *timers[] = {&l->join_timer, &l->unblock_timer, &l->poll_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(g->loop, timers[i]);
         timers[i]->data = l;
     }
-    g->handles_open += 3;
+    g->handles_open += 4;
     l->live = true;
     bullc__aconn_start(&l->block);
     *out = l;
@@ -769,6 +808,7 @@ int bullc_worker_group_close(bullc_worker_group *g, void (*cb)(bullc_worker_grou
         bullc__aconn_close(&l->block);
         uv_close((uv_handle_t *)&l->join_timer, lane_timer_closed);
         uv_close((uv_handle_t *)&l->unblock_timer, lane_timer_closed);
+        uv_close((uv_handle_t *)&l->poll_timer, lane_timer_closed);
     }
     uv_close((uv_handle_t *)&g->slot_timer, timer_closed);
     return 0;
