@@ -469,6 +469,33 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err);
 int bullc__conn_load_scripts(bullc__conn *c, const bullc__script *const *scripts, size_t n, unsigned *loaded,
                              bullc_error *err);
 
+/* ---- command_keys.c ----------------------------------------------------- */
+/* A connection's cache of the server's command table (COMMAND INFO per
+ * name, asked on first use): which arguments of a command are keys. */
+typedef struct bullc__cmd_table bullc__cmd_table;
+void bullc__cmd_table_free(bullc__cmd_table *t);
+typedef struct bullc__cmd_key {
+    const char *p; /* borrowed: an argument, or a string of `held` */
+    size_t len;
+} bullc__cmd_key;
+typedef struct bullc__cmd_keys {
+    bullc__cmd_key *key;
+    size_t n;
+    redisReply *held; /* COMMAND GETKEYS's reply, when the server was asked */
+} bullc__cmd_keys;
+/* The keys of a command, in order (bullc__cmd_keys_clear frees them). The
+ * table (*t, created at first use) is filled from the server through `c`,
+ * which may connect: COMMAND INFO for a new name, COMMAND GETKEYS where the
+ * key specs cannot tell. Without COMMAND (renamed, denied): a script call's
+ * first key, else argv[1]. 0, BULLC_ENOMEM, or `c`'s ECONN / ETIMEDOUT. */
+int bullc__command_keys(bullc__cmd_table **t, bullc__conn *c, int argc, const char *const *argv, const size_t *lens,
+                        bullc__cmd_keys *out, bullc_error *err);
+void bullc__cmd_keys_clear(bullc__cmd_keys *k);
+/* The slot of a command's keys into *slot (-1: no key); BULLC_EINVAL "keys
+ * in different slots" when they span several. As bullc__command_keys. */
+int bullc__command_slot(bullc__cmd_table **t, bullc__conn *c, int argc, const char *const *argv, const size_t *lens,
+                        int *slot, bullc_error *err);
+
 /* ---- codec.c: msgpack as Node's msgpackr writes it and Lua reads it ---- */
 typedef struct bullc__packbuf {
     msgpack_sbuffer sbuf;

@@ -11,6 +11,7 @@
 
 struct bullc_redis_conn {
     bullc__conn conn;
+    bullc__cmd_table *cmds; /* on a cluster: where each command's keys are */
 };
 
 int bullc_redis_conn_new(bullc_redis_conn **out, const bullc_redis_opts *opts, bullc_error *err) {
@@ -28,41 +29,49 @@ int bullc_redis_conn_new(bullc_redis_conn **out, const bullc_redis_opts *opts, b
 void bullc_redis_conn_free(bullc_redis_conn *c) {
     if (!c) return;
     bullc__conn_close(&c->conn);
+    bullc__cmd_table_free(c->cmds);
     free(c);
 }
 
-/* Where a cluster client sends a command: its first key, after the script
- * and the key count of a script call. -1: no key (any master). */
-static int first_key(int argc, const char *const *argv, const size_t *lens) {
-    static const char *const scripts[] = {"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"};
-    size_t n0 = lens ? lens[0] : strlen(argv[0]);
-    for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++)
-        if (n0 == strlen(scripts[i]) && !strncasecmp(argv[0], scripts[i], n0))
-            /* a key count of 1 or more starts with a digit 1-9 */
-            return argc > 3 && (lens ? lens[2] : strlen(argv[2])) && argv[2][0] >= '1' && argv[2][0] <= '9' ? 3 : -1;
-    return argc > 1 ? 1 : -1;
+static void aim(bullc_redis_opts *o, int slot) {
+    if (slot == o->cluster_slot) return;
+    o->cluster_slot = slot;
+    o->cluster_redirected = false;
 }
 
-/* On a cluster, a connection yet to be made goes to the master of the
- * command's slot; a live one is used as it is, and a MOVED moves it (the
- * pool's connections serve every slot in turn: connecting anew for each
- * would cost more than the odd redirection). */
-static void route(bullc__conn *c, int argc, const char *const *argv, const size_t *lens) {
-    if (!c->opts->ncluster || c->ctx) return;
-    int k = first_key(argc, argv, lens);
-    int slot = k < 0 ? -1 : bullc__cluster_key_slot(argv[k], lens ? lens[k] : strlen(argv[k]));
-    if (slot != c->opts->cluster_slot) {
-        c->opts->cluster_slot = slot;
-        c->opts->cluster_redirected = false;
+/* On a cluster, a command goes where its keys are, as the server's command
+ * table says (command_keys.c); a keyless one wherever the connection is. A
+ * connection yet to be made goes to the master of the keys' slot; a live
+ * one is used as it is, and a MOVED moves it (the pool's connections serve
+ * every slot in turn: connecting anew for each would cost more than the odd
+ * redirection). Keys of several slots: BULLC_EINVAL, nothing sent. */
+static int route(bullc_redis_conn *rc, int argc, const char *const *argv, const size_t *lens, bullc_error *err) {
+    bullc__conn *c = &rc->conn;
+    bullc_redis_opts *o = c->opts;
+    if (!o->ncluster) return 0;
+    bool fresh = !c->ctx;
+    int was = o->cluster_slot, slot;
+    /* A new command name is asked of the server, which connects: aimed at
+     * argv[1]'s slot, right for most commands, the answer rarely means
+     * connecting again. */
+    if (fresh && argc > 1) aim(o, bullc__cluster_key_slot(argv[1], lens ? lens[1] : strlen(argv[1])));
+    int r = bullc__command_slot(&rc->cmds, c, argc, argv, lens, &slot, err);
+    if (r || !fresh) return r;
+    if (slot < 0 && !c->ctx) aim(o, was);
+    if (slot >= 0 && slot != o->cluster_slot) {
+        bullc__conn_drop(c); /* made only to ask, at the wrong master */
+        aim(o, slot);
     }
+    return 0;
 }
 
 int bullc_redis_conn_command(bullc_redis_conn *c, int argc, const char *const *argv, const size_t *lens,
                              bullc_redis_reply **reply, bullc_error *err) {
     if (argc < 1 || !argv || !argv[0]) return bullc__err(err, BULLC_EINVAL, "a command needs at least its name");
-    route(&c->conn, argc, argv, lens);
+    int rc = route(c, argc, argv, lens, err);
+    if (rc) return rc;
     redisReply *r = NULL;
-    int rc = bullc__conn_command(&c->conn, &r, err, argc, (const char **)argv, lens);
+    rc = bullc__conn_command(&c->conn, &r, err, argc, (const char **)argv, lens);
     if (rc) return rc;
     *reply = (bullc_redis_reply *)r;
     return 0;

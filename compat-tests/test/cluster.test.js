@@ -16,7 +16,8 @@
 // lane per slot; a slot's commands in issue order across a group's MOVED hand-over between two command
 // connections (tests/support/aconn_moved.c); `bullc cancel` reaching a group's worker through a listener on another master. The
 // game-data and notification builtins writing to the masters of their queues' slots, and following one
-// moved to another master.
+// moved to another master. bullc_redis_conn routing each command by the keys the server's command
+// table names (XREAD ... STREAMS, OBJECT ENCODING, ZUNION: no MOVED), keyless ones, keys of two slots refused.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -215,6 +216,55 @@ test('the game-data and notification builtins write to the masters of their queu
       assert.strictEqual((await w.stop()).code, 0, w.text());
     }
   });
+
+// bullc_redis_conn (bullc-test-redis-command: one connection per run, fresh) routes by the keys
+// COMMAND INFO's key specs name, not by argv[1]: no MOVED on any master (INFO errorstats).
+test('bullc_redis_conn sends each command to its keys\' master (XREAD ... STREAMS, OBJECT ENCODING, ZUNION), ' +
+  'keyless ones to any, keys of two slots nowhere', { timeout: 30000 }, async () => {
+  const p = `kr${major}`;
+  const errors = async what => {
+    let n = 0;
+    for (const port of cl.ports) {
+      const c = cl.node(port);
+      try {
+        n += Number((new RegExp(`errorstat_${what}:count=(\\d+)`).exec(await c.info('errorstats')) || [0, 0])[1]);
+      } finally {
+        c.disconnect();
+      }
+    }
+    return n;
+  };
+  const run = (...cmds) => {
+    const r = spawnSync(path.join(process.env.BULLC_BIN_DIR, 'bullc-test-redis-command'),
+      cmds.flatMap((c, i) => (i ? ['--', ...c] : c)), { env: { ...process.env, REDIS_URL: cl.url }, encoding: 'utf8' });
+    assert.strictEqual(r.status, 0, r.stderr);
+    return r.stdout.trim().split('\n');
+  };
+  const [moved, crossslot] = [await errors('MOVED'), await errors('CROSSSLOT')];
+  const s = `${p}{t}s`;
+  const [added] = run(['XADD', s, '*', 'f', 'v']);
+  assert.match(added, /^ok \d+-\d+$/);
+  const id = added.slice(3);
+  assert.deepStrictEqual(run(['XREAD', 'COUNT', '1', 'STREAMS', s, '0'], ['OBJECT', 'ENCODING', s]),
+    [`ok [[${s}, [[${id}, [f, v]]]]]`, 'ok stream']);
+  const [info, pong] = run(['INFO', 'server'], ['PING']);
+  assert.match(info, /^ok # Server .*redis_version:/);
+  assert.strictEqual(pong, 'ok PONG');
+  run(['ZADD', `${p}{a}x`, '1', 'm'], ['ZADD', `${p}{a}y`, '2', 'n']);
+  assert.deepStrictEqual(run(['ZUNION', '2', `${p}{a}x`, `${p}{a}y`]), ['ok [m, n]']);
+  assert.strictEqual(await errors('MOVED'), moved, 'no command was redirected');
+  const [cross] = run(['MSET', `${p}{a}k`, '1', `${p}{b}k`, '2']);
+  assert.match(cross, /^error BULLC_EINVAL keys in different slots/);
+  assert.strictEqual(await errors('CROSSSLOT'), crossslot, 'nothing sent');
+  for (const k of [`${p}{a}k`, `${p}{b}k`]) {
+    const c = cl.node(await masterOf(k));
+    try {
+      assert.strictEqual(await c.exists(k), 0);
+    } finally {
+      c.disconnect();
+    }
+  }
+});
 
 test(`Node BullMQ ${major} over ioredis Cluster ({bull} prefix): its jobs run on bullc-worker, bullc's on a Node Worker`,
   { timeout: 60000 }, async () => {

@@ -19,7 +19,7 @@ extern "C" {
  * SELECT; through Sentinel it asks the sentinels where the master is and
  * checks its ROLE, and a READONLY reply (the node was demoted) makes the
  * next command find the master again; on a Redis Cluster it connects to the
- * master of the command's key's slot and follows MOVED, ASK, TRYAGAIN and
+ * master of the command's keys' slot and follows MOVED, ASK, TRYAGAIN and
  * CLUSTERDOWN as the library's handles do. Used by one thread at a time
  * (any thread; a pool of them serves several threads). */
 typedef struct bullc_redis_conn bullc_redis_conn;
@@ -54,20 +54,27 @@ BULLC_EXPORT void bullc_redis_conn_free(bullc_redis_conn *conn);
 /* Sends one command (`argc` arguments; `lens` gives their lengths, binary
  * safe, or NULL for NUL-terminated strings), connecting first when needed,
  * and waits for its reply within the command timeout. On a cluster the
- * command goes to the master of its first key's slot: argv[3] for EVAL,
- * EVALSHA, EVAL_RO, EVALSHA_RO, FCALL and FCALL_RO with at least one key,
- * argv[1] for any other command (as cluster clients route simple commands;
- * a command whose argv[1] is no key, say PUBLISH's channel, runs on the
- * master of that name's slot, which is right for commands that run on any
- * node); a multi-key command's keys must share one slot (a hash tag), or
- * the node answers CROSSSLOT. A MOVED reply repoints the connection and the
- * command is sent again; ASK, TRYAGAIN and CLUSTERDOWN (it did not run) are
- * sent again after a pause.
+ * command goes to the master of its keys' slot, the keys being where the
+ * server's command table says (COMMAND INFO, asked once per command name
+ * per connection, its key specs applied here; COMMAND GETKEYS per call for
+ * the few commands whose specs cannot tell: SORT ... STORE, MIGRATE ...
+ * KEYS, modules' commands without specs, any movable-keys command of a
+ * Redis 6): XREAD ... STREAMS k, OBJECT ENCODING k, ZUNION 2 k1 k2 and
+ * EVALSHA sha 1 k route by k. A command without keys (INFO, PING, PUBLISH,
+ * CLIENT LIST) runs on the master the connection is on (any master when it
+ * has none yet). Keys of several slots are refused with BULLC_EINVAL ("keys
+ * in different slots"; give them one hash tag) and nothing is sent. If the
+ * server refuses COMMAND (renamed, or denied by ACL), a script call routes
+ * by its first key and any other command by argv[1]. A connection yet to be
+ * made goes to the keys' master; a live one is used as it is and a MOVED
+ * reply repoints it and the command is sent again; ASK, TRYAGAIN and
+ * CLUSTERDOWN (it did not run) are sent again after a pause.
  * Returns 0 with *reply set (the caller frees it), or: BULLC_EREDIS (Redis
  * replied with an error: its text in `err`), BULLC_EAUTH (AUTH, SELECT or
  * permissions refused), BULLC_ECONN (cannot connect, or the connection broke:
  * the command may or may not have run), BULLC_ETIMEDOUT (no reply within the
- * command timeout: likewise), BULLC_EINVAL (argc < 1). After ECONN or
+ * command timeout: likewise), BULLC_EINVAL (argc < 1, keys of several
+ * slots on a cluster), BULLC_ENOMEM. After ECONN or
  * ETIMEDOUT the next command reconnects. The thread that uses `conn`. */
 BULLC_EXPORT int bullc_redis_conn_command(bullc_redis_conn *conn, int argc, const char *const *argv, const size_t *lens,
                                           bullc_redis_reply **reply, bullc_error *err);

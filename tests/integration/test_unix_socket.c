@@ -3,13 +3,15 @@
  * adds single and bulk jobs and a worker processes them. TCP keepalive does
  * not apply to such a socket: setting it anyway used to leave the queue's
  * connection in an error state, so every call failed. The public any-command
- * connection (bullc_redis_conn) and its reply accessors. */
+ * connection (bullc_redis_conn) and its reply accessors, and where it finds
+ * a command's keys to route it on a cluster. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bullc-private.h"
 #include "private_redis.h"
 #include "testutil.h"
 #include "worker_harness.h"
@@ -30,13 +32,20 @@ static void ok(bullc_job *job, void *data) {
     bullc_job_complete(job, "\"done\"");
 }
 
-Test(unix_socket, queue_and_worker) {
+/* Settings for the private server's socket (unix://PATH). */
+static bullc_redis_opts *sock_opts(void) {
     char url[200];
     snprintf(url, sizeof url, "unix://%s", sock);
     bullc_redis_opts *ro;
     bullc_redis_opts_new(&ro);
     bullc_error err = {0};
     cr_assert_eq(bullc_redis_opts_parse_url(ro, url, &err), 0, "%s", err.message);
+    return ro;
+}
+
+Test(unix_socket, queue_and_worker) {
+    bullc_redis_opts *ro = sock_opts();
+    bullc_error err = {0};
     bullc_queue_opts *qo = tu_qopts();
     bullc_queue_opts_set_redis(qo, ro);
     bullc_queue *q;
@@ -75,12 +84,8 @@ Test(unix_socket, queue_and_worker) {
 /* bullc_redis_conn (any command) and its reply accessors, on the same
  * socket: every reply type, binary values, an error reply, bad input. */
 Test(unix_socket, any_command) {
-    char url[200];
-    snprintf(url, sizeof url, "unix://%s", sock);
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
+    bullc_redis_opts *ro = sock_opts();
     bullc_error err = {0};
-    cr_assert_eq(bullc_redis_opts_parse_url(ro, url, &err), 0, "%s", err.message);
     bullc_redis_conn *c;
     cr_assert_eq(bullc_redis_conn_new(&c, ro, &err), 0, "%s", err.message);
     bullc_redis_opts_free(ro); /* the connection has its copy */
@@ -116,4 +121,68 @@ Test(unix_socket, any_command) {
     cr_assert_eq(bullc_redis_conn_command(c, 2, get, NULL, &r, &err), 0, "%s", err.message);
     bullc_redis_reply_free(r);
     bullc_redis_conn_free(c);
+}
+
+/* Where a command's keys are, as bullc_redis_conn finds them to route it on
+ * a cluster (command_keys.c: the server's key specs applied locally, COMMAND
+ * GETKEYS where they cannot tell), equals what the server itself names
+ * (COMMAND GETKEYS; no keys where it refuses). */
+Test(unix_socket, command_keys) {
+    bullc_redis_opts *ro = sock_opts();
+    bullc_error err = {0};
+    bullc__conn c;
+    bullc__cmd_table *table = NULL;
+    cr_assert_eq(bullc__conn_init(&c, ro, &err), 0, "%s", err.message);
+    bullc_redis_opts_free(ro);
+    static const char *const cmds[][12] = {
+        {"GET", "k"},
+        {"mset", "a", "1", "b", "2"},
+        {"XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"},
+        {"XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s1", ">"},
+        {"OBJECT", "ENCODING", "k"},
+        {"object", "help"},
+        {"MEMORY", "USAGE", "k"},
+        {"XINFO", "STREAM", "s"},
+        {"XGROUP", "CREATE", "s", "g", "$"},
+        {"BITOP", "AND", "dest", "k1", "k2"},
+        {"ZUNION", "2", "a", "b"},
+        {"ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"},
+        {"SINTERCARD", "2", "a", "b", "LIMIT", "1"},
+        {"LMPOP", "2", "a", "b", "LEFT"},
+        {"BLMPOP", "0", "2", "a", "b", "LEFT"},
+        {"BZMPOP", "0", "1", "z", "MIN"},
+        {"GEORADIUS", "g", "0", "0", "1", "km", "STORE", "dst"},
+        {"GEORADIUS", "g", "0", "0", "1", "km", "STOREDIST", "dst"},
+        {"EVAL", "return 1", "2", "k1", "k2", "a"},
+        {"EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0", "a"},
+        {"SORT", "k", "BY", "w*", "STORE", "dst"},
+        {"MIGRATE", "h", "1", "", "0", "5000", "KEYS", "a", "b"},
+        {"LMOVE", "a", "b", "LEFT", "RIGHT"},
+        {"INFO", "server"},
+        {"PUBLISH", "ch", "m"},
+        {"PING"},
+        {"NOSUCHCOMMAND", "x"},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        int argc = 0;
+        while (argc < 12 && cmds[i][argc]) argc++;
+        bullc__cmd_keys k;
+        cr_assert_eq(bullc__command_keys(&table, &c, argc, cmds[i], NULL, &k, &err), 0, "%s: %s", cmds[i][0],
+                     err.message);
+        const char *q[14] = {"COMMAND", "GETKEYS"};
+        for (int a = 0; a < argc; a++) q[a + 2] = cmds[i][a];
+        redisReply *r = NULL;
+        int rc = bullc__conn_command(&c, &r, &err, argc + 2, q, NULL);
+        size_t want = rc ? 0 : r->elements;
+        cr_assert_eq(k.n, want, "%s %s: %zu keys, the server says %zu", cmds[i][0], argc > 1 ? cmds[i][1] : "", k.n,
+                     want);
+        for (size_t j = 0; j < want; j++)
+            cr_assert(k.key[j].len == r->element[j]->len && !memcmp(k.key[j].p, r->element[j]->str, k.key[j].len),
+                      "%s: key %zu is %.*s, the server says %s", cmds[i][0], j, (int)k.key[j].len, k.key[j].p,
+                      r->element[j]->str);
+        if (r) freeReplyObject(r);
+        bullc__cmd_keys_clear(&k);
+    }
+    bullc__cmd_table_free(table);
+    bullc__conn_close(&c);
 }
