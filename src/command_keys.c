@@ -57,7 +57,9 @@ static const entry *find(const bullc__cmd_table *t, const char *name, size_t len
     return NULL;
 }
 
-static bool is_str(const redisReply *r) { return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS); }
+static bool is_str(const redisReply *r) {
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
 
 /* The value after `name` in a RESP2 flat map ([k, v, k, v...]), or NULL. */
 static const redisReply *map_get(const redisReply *m, const char *name) {
@@ -149,10 +151,12 @@ static int add_info(bullc__cmd_table *t, const redisReply *ci, char *name) {
     } else if (ci->element[3]->integer > 0) {
         /* Redis 6: first, last (negative: from the end), step */
         long long first = ci->element[3]->integer, last = ci->element[4]->integer, step = ci->element[5]->integer;
-        if (!(e.specs = calloc(1, sizeof *e.specs))) e.ask = true;
+        if (!(e.specs = calloc(1, sizeof *e.specs)))
+            e.ask = true;
         else {
             e.nspecs = 1;
-            e.specs[0] = (spec){.pos = (int)first, .a = (int)(last < 0 ? last : last - first), .step = step > 0 ? (int)step : 1};
+            e.specs[0] =
+                (spec){.pos = (int)first, .a = (int)(last < 0 ? last : last - first), .step = step > 0 ? (int)step : 1};
         }
     }
     int rc = add_entry(t, &e);
@@ -177,8 +181,8 @@ static int lookup(bullc__cmd_table *t, bullc__conn *c, int argc, const char *con
         redisReply *r = NULL;
         bullc_error ie = {0};
         int rc = bullc__conn_command(c, &r, &ie, 3, q, ql);
-        if (rc == BULLC_EREDIS || rc == BULLC_EAUTH) {
-            t->no_command = true; /* renamed, or not allowed to this user */
+        if (rc == BULLC_EAUTH || (rc == BULLC_EREDIS && strstr(ie.message, "unknown command"))) {
+            t->no_command = true; /* not allowed to this user, or renamed */
             *out = NULL;
             return 0;
         }
@@ -212,7 +216,8 @@ static int lookup(bullc__cmd_table *t, bullc__conn *c, int argc, const char *con
 static size_t len_of(const char *const *argv, const size_t *lens, int i) { return lens ? lens[i] : strlen(argv[i]); }
 
 /* The keys one spec finds in argv, appended to keys[]. */
-static void apply(const spec *s, int argc, const char *const *argv, const size_t *lens, bullc__cmd_key *keys, size_t *n) {
+static void apply(const spec *s, int argc, const char *const *argv, const size_t *lens, bullc__cmd_key *keys,
+                  size_t *n) {
     int first = -1;
     if (!s->keyword) {
         first = s->pos;
@@ -270,8 +275,8 @@ static void fallback(int argc, const char *const *argv, const size_t *lens, bull
     }
 }
 
-int bullc__command_keys(bullc__cmd_table **tp, bullc__conn *c, int argc, const char *const *argv,
-                        const size_t *lens, bullc__cmd_keys *out, bullc_error *err) {
+int bullc__command_keys(bullc__cmd_table **tp, bullc__conn *c, int argc, const char *const *argv, const size_t *lens,
+                        bullc__cmd_keys *out, bullc_error *err) {
     memset(out, 0, sizeof *out);
     if (!*tp && !(*tp = calloc(1, sizeof **tp))) return bullc__err(err, BULLC_ENOMEM, "out of memory");
     bullc__cmd_table *t = *tp;

@@ -12,6 +12,10 @@
 struct bullc_redis_conn {
     bullc__conn conn;
     bullc__cmd_table *cmds; /* on a cluster: where each command's keys are */
+    /* Inside MULTI on the connection of this generation: a lookup would be
+     * queued into the transaction, so queued commands are not routed. */
+    bool multi;
+    unsigned multi_gen;
 };
 
 int bullc_redis_conn_new(bullc_redis_conn **out, const bullc_redis_opts *opts, bullc_error *err) {
@@ -48,7 +52,7 @@ static void aim(bullc_redis_opts *o, int slot) {
 static int route(bullc_redis_conn *rc, int argc, const char *const *argv, const size_t *lens, bullc_error *err) {
     bullc__conn *c = &rc->conn;
     bullc_redis_opts *o = c->opts;
-    if (!o->ncluster) return 0;
+    if (!o->ncluster || (rc->multi && c->ctx && c->generation == rc->multi_gen)) return 0;
     bool fresh = !c->ctx;
     int was = o->cluster_slot, slot;
     /* A new command name is asked of the server, which connects: aimed at
@@ -72,6 +76,13 @@ int bullc_redis_conn_command(bullc_redis_conn *c, int argc, const char *const *a
     if (rc) return rc;
     redisReply *r = NULL;
     rc = bullc__conn_command(&c->conn, &r, err, argc, (const char **)argv, lens);
+    size_t n0 = lens ? lens[0] : strlen(argv[0]);
+    if (n0 == 5 && !strncasecmp(argv[0], "MULTI", 5)) {
+        c->multi = !rc;
+        c->multi_gen = c->conn.generation;
+    } else if ((n0 == 4 && !strncasecmp(argv[0], "EXEC", 4)) || (n0 == 7 && !strncasecmp(argv[0], "DISCARD", 7))) {
+        c->multi = false;
+    }
     if (rc) return rc;
     *reply = (bullc_redis_reply *)r;
     return 0;

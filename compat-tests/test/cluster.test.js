@@ -252,6 +252,9 @@ test('bullc_redis_conn sends each command to its keys\' master (XREAD ... STREAM
   assert.strictEqual(pong, 'ok PONG');
   run(['ZADD', `${p}{a}x`, '1', 'm'], ['ZADD', `${p}{a}y`, '2', 'n']);
   assert.deepStrictEqual(run(['ZUNION', '2', `${p}{a}x`, `${p}{a}y`]), ['ok [m, n]']);
+  // inside MULTI nothing is looked up (a COMMAND INFO would join the transaction)
+  assert.deepStrictEqual(run(['WATCH', `${p}{a}x`], ['MULTI'], ['SET', `${p}{a}w`, '1'], ['INCR', `${p}{a}w`], ['EXEC']),
+    ['ok OK', 'ok OK', 'ok QUEUED', 'ok QUEUED', 'ok [OK, 2]']);
   assert.strictEqual(await errors('MOVED'), moved, 'no command was redirected');
   const [cross] = run(['MSET', `${p}{a}k`, '1', `${p}{b}k`, '2']);
   assert.match(cross, /^error BULLC_EINVAL keys in different slots/);

@@ -65,7 +65,9 @@ BULLC_EXPORT void bullc_redis_conn_free(bullc_redis_conn *conn);
  * has none yet). Keys of several slots are refused with BULLC_EINVAL ("keys
  * in different slots"; give them one hash tag) and nothing is sent. If the
  * server refuses COMMAND (renamed, or denied by ACL), a script call routes
- * by its first key and any other command by argv[1]. A connection yet to be
+ * by its first key and any other command by argv[1]. Between MULTI and
+ * EXEC / DISCARD commands are not routed (a lookup would join the
+ * transaction): they go to the connection's node. A connection yet to be
  * made goes to the keys' master; a live one is used as it is and a MOVED
  * reply repoints it and the command is sent again; ASK, TRYAGAIN and
  * CLUSTERDOWN (it did not run) are sent again after a pause.

@@ -126,7 +126,8 @@ Test(unix_socket, any_command) {
 /* Where a command's keys are, as bullc_redis_conn finds them to route it on
  * a cluster (command_keys.c: the server's key specs applied locally, COMMAND
  * GETKEYS where they cannot tell), equals what the server itself names
- * (COMMAND GETKEYS; no keys where it refuses). */
+ * (COMMAND GETKEYS; no keys where it refuses). A user denied COMMAND gets
+ * the fallback. */
 Test(unix_socket, command_keys) {
     bullc_redis_opts *ro = sock_opts();
     bullc_error err = {0};
@@ -181,6 +182,30 @@ Test(unix_socket, command_keys) {
                       "%s: key %zu is %.*s, the server says %s", cmds[i][0], j, (int)k.key[j].len, k.key[j].p,
                       r->element[j]->str);
         if (r) freeReplyObject(r);
+        bullc__cmd_keys_clear(&k);
+    }
+    bullc__cmd_table_free(table);
+    table = NULL;
+    /* a user without COMMAND: a script call's first key, else argv[1] */
+    const char *acl[] = {"ACL", "SETUSER", "nocmd", "on", ">pw", "+@all", "-command", "~*"};
+    redisReply *r = NULL;
+    cr_assert_eq(bullc__conn_command(&c, &r, &err, 8, acl, NULL), 0, "%s", err.message);
+    freeReplyObject(r);
+    bullc__conn_close(&c);
+    ro = sock_opts();
+    bullc_redis_opts_set_auth(ro, "nocmd", "pw");
+    cr_assert_eq(bullc__conn_init(&c, ro, &err), 0, "%s", err.message);
+    bullc_redis_opts_free(ro);
+    static const char *const fallback[][6] = {
+        {"XREAD", "STREAMS", "s", "0"}, {"EVALSHA", "x", "2", "k1", "k2"}, {"EVAL", "x", "0", "a"}, {"PING"}};
+    static const char *const want[] = {"STREAMS", "k1", NULL, NULL};
+    for (size_t i = 0; i < sizeof fallback / sizeof *fallback; i++) {
+        int argc = 0;
+        while (argc < 6 && fallback[i][argc]) argc++;
+        bullc__cmd_keys k;
+        cr_assert_eq(bullc__command_keys(&table, &c, argc, fallback[i], NULL, &k, &err), 0, "%s", err.message);
+        cr_assert_eq(k.n, want[i] ? 1u : 0u, "%s: %zu keys", fallback[i][0], k.n);
+        if (want[i]) cr_assert(k.key[0].len == strlen(want[i]) && !memcmp(k.key[0].p, want[i], k.key[0].len));
         bullc__cmd_keys_clear(&k);
     }
     bullc__cmd_table_free(table);
