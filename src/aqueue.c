@@ -380,6 +380,7 @@ int bullc__aqueue_enqueue(bullc_aqueue *q, const bullc__aq_ext *ops, void *ext) 
 }
 
 bullc__aconn *bullc__aqueue_conn(bullc_aqueue *q) { return &q->node->conn; }
+void bullc__aqueue_set_node(bullc_aqueue *q, bullc__aq_node *node) { q->node = node; }
 const bullc__keys *bullc__aqueue_keys(const bullc_aqueue *q) { return &q->keys; }
 const bullc__protocol *bullc__aqueue_proto(const bullc_aqueue *q) { return q->proto; }
 int bullc__aqueue_explicit_major(const bullc_aqueue *q) { return q->explicit_major; }

@@ -274,6 +274,37 @@ int bullc__cluster_resolve(bullc_redis_opts *o, bullc_error *err);
 int bullc__cluster_masters(const bullc_redis_opts *o, bullc_redis_opts **out, size_t *n, uint16_t *slot_node,
                            bullc_error *err);
 void bullc__cluster_masters_free(bullc_redis_opts *nodes, size_t n);
+/* One seed's CLUSTER SLOTS reply `r` (any reply: an error or odd one is
+ * noted in `why`) as bullc__cluster_masters gives it: the one parser of the
+ * map, for the blocking read above and the loop's (cluster_map.c). 0,
+ * BULLC_ENOMEM, or BULLC_ECONN (noted in `why`: no master in it). */
+int bullc__cluster_map(const bullc_redis_opts *o, const struct bullc__sentinel_addr *seed, const redisReply *r,
+                       bullc_redis_opts **out, size_t *nout, uint16_t *slot_node, char *why, size_t size);
+/* Whether `r` is a CLUSTER SLOTS map (an array); else why not, into `why`. */
+bool bullc__cluster_slots_ok(const redisReply *r, const struct bullc__sentinel_addr *seed, char *why, size_t size);
+
+/* ---- cluster_map.c: the slot map read on the loop ------------------------- */
+/* CLUSTER SLOTS asked of the seeds in turn over an asynchronous connection
+ * (never a blocking call on the loop), until one gives a map; a round in
+ * which none did is reported and, after the reconnections' backoff, asked
+ * again. Heap-allocated; frees itself after on_closed. */
+typedef struct bullc__map_read bullc__map_read;
+typedef struct bullc__map_read_hooks {
+    /* the map is in (0: the masters and each slot's index into them, which
+     * the hook takes over, with bullc__cluster_masters_free and free), or a
+     * round failed (`err`: what each seed answered; asked again later) */
+    void (*on_map)(int rc, const bullc_error *err, bullc_redis_opts *masters, size_t n, uint16_t *slot_node,
+                   void *data);
+    /* its handles are closed (after the map came, or bullc__map_read_close) */
+    void (*on_closed)(void *data);
+    void *data;
+} bullc__map_read_hooks;
+/* Starts reading the map of the cluster `o` names (its seeds); NULL when
+ * out of memory (no hook runs). Hooks run from the loop, never inside this
+ * call. Loop thread. */
+bullc__map_read *bullc__map_read_start(uv_loop_t *loop, const bullc_redis_opts *o, const bullc__map_read_hooks *h);
+/* Stops it: on_map does not run again, on_closed runs from the loop. */
+void bullc__map_read_close(bullc__map_read *m);
 /* Routes a handle's connection settings to the slot of queue `name` under
  * `prefix` (no-op without seed nodes). BULLC_EINVAL when neither carries a
  * hash tag: BullMQ's scripts need all of a queue's keys in one slot. */
@@ -943,6 +974,9 @@ int bullc__aqueue_conn_attach(bullc_aqueue_conn *c, bullc__aq_link *link, const 
 /* Takes `link` off its node; the set closes if it was asked to and this was
  * its last user. */
 void bullc__aqueue_conn_detach(bullc_aqueue_conn *c, bullc__aq_node *node, bullc__aq_link *link);
+/* aqueue.c: `q`'s calls go over `node` from now on (a cluster's map came
+ * after the handle was made: none was sent on the node it waited on). */
+void bullc__aqueue_set_node(bullc_aqueue *q, bullc__aq_node *node);
 /* aqueue.c: the node of `q` became ready (`down` NULL) or went down. */
 void bullc__aqueue_node_event(bullc_aqueue *q, const bullc_error *down);
 
@@ -955,6 +989,7 @@ typedef struct bullc__gnode {
     bullc__aconn conn;
     bullc_worker_group *g;
     bool fixed;
+    bool waiting; /* never started: the lanes made before the slot map came wait on it */
 } bullc__gnode;
 
 /* A group's blocking connection, with the BZPOPMIN state of the members it
@@ -994,12 +1029,14 @@ struct bullc_worker_group {
     int nlanes;
     bullc__gnode **nodes; /* the command connections */
     int nnodes;
-    /* in a cluster, read when the first lane is made: each slot's master
-     * (an index into masters; 0xFFFF: none), NULL when it could not be read */
+    /* in a cluster, read on the loop when the first lane is made
+     * (cluster_map.c): each slot's master (an index into masters; 0xFFFF:
+     * none); NULL until it came. The lanes made meanwhile wait on wait_node. */
     uint16_t *slot_node;
     bullc_redis_opts *masters;
     size_t nmasters;
-    bool map_read; /* asked once: a cluster down at start does not hold every join */
+    bullc__map_read *map_read; /* the read under way (NULL: none) */
+    bullc__gnode *wait_node;
     int nmembers;
     int max_active, active, fetching; /* the process-wide cap (0: none), jobs in process, moveToActive out */
     bullc_worker **want;              /* members held back by the cap, in turn order (a ring) */

@@ -94,16 +94,20 @@ static redisReply *slots_of(const bullc_redis_opts *o, const struct bullc__senti
     /* the seeds speak TLS when the masters do: one cluster, one setting */
     bullc__node_req q = {"node", o->tls, o->user, o->password, 2, a, " (a TLS port? use rediss+cluster://)"};
     redisReply *r = bullc__node_ask(o, s, &q, why, size);
-    if (r && r->type == REDIS_REPLY_ERROR)
-        bullc__note_reason(why, size, "node %s:%d: %s%s", s->host, s->port, r->str,
-                           strstr(r->str, "cluster support disabled") ? " (not a cluster: use redis://)" : "");
-    if (r && r->type != REDIS_REPLY_ARRAY) {
-        if (r->type != REDIS_REPLY_ERROR)
-            bullc__note_reason(why, size, "node %s:%d: unexpected answer", s->host, s->port);
+    if (r && !bullc__cluster_slots_ok(r, s, why, size)) {
         freeReplyObject(r);
         r = NULL;
     }
     return r;
+}
+
+bool bullc__cluster_slots_ok(const redisReply *r, const struct bullc__sentinel_addr *s, char *why, size_t size) {
+    if (r->type == REDIS_REPLY_ERROR)
+        bullc__note_reason(why, size, "node %s:%d: %s%s", s->host, s->port, r->str,
+                           strstr(r->str, "cluster support disabled") ? " (not a cluster: use redis://)" : "");
+    else if (r->type != REDIS_REPLY_ARRAY)
+        bullc__note_reason(why, size, "node %s:%d: unexpected answer", s->host, s->port);
+    return r->type == REDIS_REPLY_ARRAY;
 }
 
 /* A node named in a slot map entry ([host, port, id...]): its host (an
@@ -203,29 +207,37 @@ int bullc__cluster_masters(const bullc_redis_opts *o, bullc_redis_opts **out, si
     char why[768] = "";
     for (size_t i = 0; i < o->ncluster; i++) {
         redisReply *r = slots_of(o, &o->cluster_nodes[i], why, sizeof why);
-        if (!r) continue;
-        int rc = 0;
-        for (size_t k = 0; k < r->elements && !rc; k++) {
-            const redisReply *m = entry_master(r->element[k]);
-            char *h;
-            int port;
-            size_t at;
-            if (!m || !node_addr(m, &o->cluster_nodes[i], &h, &port) || (rc = add_node(out, nout, o, h, port, &at)))
-                continue;
-            const redisReply *e = r->element[k];
-            for (long long sl = e->element[0]->integer; slot_node && sl <= e->element[1]->integer && sl < 16384; sl++)
-                if (sl >= 0) slot_node[sl] = (uint16_t)at;
-        }
+        int rc =
+            r ? bullc__cluster_map(o, &o->cluster_nodes[i], r, out, nout, slot_node, why, sizeof why) : BULLC_ECONN;
         freeReplyObject(r);
-        if (!rc && *nout) return 0;
-        bullc__cluster_masters_free(*out, *nout);
-        *out = NULL;
-        *nout = 0;
-        if (rc) return bullc__err(err, rc, "out of memory");
-        bullc__note_reason(why, sizeof why, "node %s:%d: no master serves a slot", o->cluster_nodes[i].host,
-                           o->cluster_nodes[i].port);
+        if (rc == BULLC_ENOMEM) return bullc__err(err, rc, "out of memory");
+        if (!rc) return 0;
     }
     return bullc__err(err, BULLC_ECONN, "Redis Cluster: no seed node gave the slot map (%s)", why);
+}
+
+int bullc__cluster_map(const bullc_redis_opts *o, const struct bullc__sentinel_addr *seed, const redisReply *r,
+                       bullc_redis_opts **out, size_t *nout, uint16_t *slot_node, char *why, size_t size) {
+    *out = NULL;
+    *nout = 0;
+    int rc = 0;
+    for (size_t k = 0; k < r->elements && !rc; k++) {
+        const redisReply *m = entry_master(r->element[k]);
+        char *h;
+        int port;
+        size_t at;
+        if (!m || !node_addr(m, seed, &h, &port) || (rc = add_node(out, nout, o, h, port, &at))) continue;
+        const redisReply *e = r->element[k];
+        for (long long sl = e->element[0]->integer; slot_node && sl <= e->element[1]->integer && sl < 16384; sl++)
+            if (sl >= 0) slot_node[sl] = (uint16_t)at;
+    }
+    if (!rc && *nout) return 0;
+    bullc__cluster_masters_free(*out, *nout);
+    *out = NULL;
+    *nout = 0;
+    if (rc) return rc;
+    bullc__note_reason(why, size, "node %s:%d: no master serves a slot", seed->host, seed->port);
+    return BULLC_ECONN;
 }
 
 void bullc__cluster_masters_free(bullc_redis_opts *nodes, size_t n) {

@@ -435,6 +435,13 @@ void bullc__group_join(bullc_worker_group *g, bullc_worker *w) {
     }
 }
 
+/* The lane moved to a connection that is ready already: its members' ready
+ * steps, from the loop. */
+static void join_soon(bullc__lane *l) {
+    for (bullc_worker *w = l->members; w; w = w->gnext) w->g_ready_due = true;
+    if (l->members && !uv_is_active((uv_handle_t *)&l->join_timer)) uv_timer_start(&l->join_timer, join_cb, 0, 0);
+}
+
 void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
     bullc__lane *l = w->lane;
     idle_remove(l, w);
@@ -527,8 +534,9 @@ static void on_node_closed(bullc__aconn *c, void *data) {
 static bullc__aconn *on_moved(bullc__aconn *c, int slot, const char *host, int port, void *data);
 
 /* A command connection aimed at host:port (`host` NULL: at `slot`'s master,
- * found as any connection finds it), started; NULL when out of memory. */
-static bullc__gnode *node_new(bullc_worker_group *g, int slot, const char *host, int port) {
+ * found as any connection finds it), started unless `wait`; NULL when out
+ * of memory. */
+static bullc__gnode *node_make(bullc_worker_group *g, int slot, const char *host, int port, bool wait) {
     bullc__gnode **grown = realloc(g->nodes, (size_t)(g->nnodes + 1) * sizeof(bullc__gnode *));
     if (!grown) return NULL;
     g->nodes = grown;
@@ -560,8 +568,13 @@ static bullc__gnode *node_new(bullc_worker_group *g, int slot, const char *host,
     n->conn.hook_data = n;
     g->nodes[g->nnodes++] = n;
     g->handles_open++;
-    bullc__aconn_start(&n->conn);
+    n->waiting = wait;
+    if (!wait) bullc__aconn_start(&n->conn);
     return n;
+}
+
+static bullc__gnode *node_new(bullc_worker_group *g, int slot, const char *host, int port) {
+    return node_make(g, slot, host, port, false);
 }
 
 /* The command connection of the master on host:port, made if there is none. */
@@ -608,24 +621,65 @@ static bullc__aconn *on_moved(bullc__aconn *c, int slot, const char *host, int p
     return NULL;
 }
 
+static void join_soon(bullc__lane *l);
+static void map_in(int rc, const bullc_error *err, bullc_redis_opts *masters, size_t n, uint16_t *slot_node,
+                   void *data);
+
+static void map_closed(void *data) {
+    bullc_worker_group *g = data;
+    g->map_read = NULL;
+    g->handles_open--;
+    maybe_done(g);
+}
+
 /* The command connection for a new lane of `slot`: its master's, from the
- * slot map read when the first lane is made (blocking, once: it names the
- * masters before anything connects). */
+ * slot map. The map is read on the loop when the first lane is made (never
+ * a blocking read there: bullc_worker_new may run on a busy loop); lanes
+ * made before it came wait on a connection that is never started, and
+ * their members join once it is in. */
 static bullc__gnode *node_for(bullc_worker_group *g, int slot) {
     if (slot < 0) return g->nnodes ? g->nodes[0] : node_new(g, slot, NULL, 0); /* the plain lanes share one */
-    if (!g->map_read) {
-        g->map_read = true;
-        if ((g->slot_node = malloc(16384 * sizeof *g->slot_node))) {
-            memset(g->slot_node, 0xFF, 16384 * sizeof *g->slot_node);
-            if (bullc__cluster_masters(g->redis, &g->masters, &g->nmasters, g->slot_node, NULL)) {
-                free(g->slot_node);
-                g->slot_node = NULL;
-            }
-        }
+    if (g->slot_node) {
+        if (g->slot_node[slot] == 0xFFFF) return node_new(g, slot, NULL, 0);
+        const bullc_redis_opts *m = &g->masters[g->slot_node[slot]];
+        return node_at(g, slot, m->host, m->port);
     }
-    if (!g->slot_node || g->slot_node[slot] == 0xFFFF) return node_new(g, slot, NULL, 0);
-    const bullc_redis_opts *m = &g->masters[g->slot_node[slot]];
-    return node_at(g, slot, m->host, m->port);
+    if (!g->map_read) {
+        bullc__map_read_hooks h = {map_in, map_closed, g};
+        if (!(g->map_read = bullc__map_read_start(g->loop, g->redis, &h))) return NULL;
+        g->handles_open++;
+    }
+    if (!g->wait_node) g->wait_node = node_make(g, slot, NULL, 0, true);
+    return g->wait_node;
+}
+
+/* The slot map came (or a round of asking for it failed: said once, by one
+ * waiting member, and asked again): the waiting lanes go to their
+ * masters' connections, which give their members their ready steps. */
+static void map_in(int rc, const bullc_error *err, bullc_redis_opts *masters, size_t n, uint16_t *slot_node,
+                   void *data) {
+    bullc_worker_group *g = data;
+    if (rc) {
+        for (int i = 0; i < g->nlanes; i++)
+            if (g->lanes[i]->node == g->wait_node && g->lanes[i]->members) {
+                bullc__worker_error(g->lanes[i]->members, rc, "worker group: %s", err->message);
+                break;
+            }
+        return;
+    }
+    g->masters = masters;
+    g->nmasters = n;
+    g->slot_node = slot_node;
+    g->map_read = NULL; /* it closes by itself; map_closed still counts it */
+    for (int i = 0; i < g->nlanes; i++) {
+        bullc__lane *l = g->lanes[i];
+        if (l->node != g->wait_node) continue;
+        bullc__gnode *to = node_for(g, l->slot);
+        if (!to) continue; /* out of memory: this lane's members wait on */
+        l->node = to;
+        for (bullc_worker *w = l->members; w; w = w->gnext) w->cmd = &to->conn;
+        if (bullc__aconn_ready(&to->conn)) join_soon(l);
+    }
 }
 
 /* ---- blocking connections: one per lane ---------------------------------------- */
@@ -802,6 +856,7 @@ int bullc_worker_group_close(bullc_worker_group *g, void (*cb)(bullc_worker_grou
     g->closing = true;
     g->close_cb = cb;
     g->close_data = data;
+    bullc__map_read_close(g->map_read); /* map_closed counts it closed */
     for (int i = 0; i < g->nnodes; i++) bullc__aconn_close(&g->nodes[i]->conn);
     for (int i = 0; i < g->nlanes; i++) {
         bullc__lane *l = g->lanes[i];

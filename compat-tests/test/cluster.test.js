@@ -13,8 +13,11 @@
 // (--tls-cluster): its seed asked over TLS (rediss+cluster://, --cluster with
 // --tls-ca-cert), a plain request to it exit 3. Worker groups (--shared-connections): 20 queues under a
 // {bull} prefix on one lane (its connections counted), six tagged queues over the three masters with a
-// lane per slot; a slot's commands in issue order across a group's MOVED hand-over between two command
-// connections (tests/support/aconn_moved.c); `bullc cancel` reaching a group's worker through a listener on another master. The
+// lane per slot, one master of them killed under a Node producer (every job kept completed once, the lanes
+// on the promoted replica); a slot's commands in issue order across a group's MOVED hand-over between two
+// command connections (tests/support/aconn_moved.c); a group made on a running loop and a bullc_aqueue_conn
+// while a seed node is paused (the loop never held by a slot-map read); `bullc cancel` reaching a group's
+// worker through a listener on another master. The
 // game-data and notification builtins writing to the masters of their queues' slots, and following one
 // moved to another master. bullc_redis_conn routing each command by the keys the server's command
 // table names (XREAD ... STREAMS, OBJECT ENCODING, ZUNION: no MOVED), keyless ones, keys of two slots refused.
@@ -26,7 +29,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const IORedis = require('ioredis');
-const { bullc, bullmqMajor, bullmqPackage, eventually, nodeBullmq } = require('../lib/harness');
+const { bullc, bullmqMajor, bullmqPackage, completedEvents, eventually, nodeBullmq } = require('../lib/harness');
 const { Proc, freePort, startReady, startWorker, killAll, tmpDir } = require('../lib/worker-proc');
 const { assertExactlyOnce } = require('../lib/failover');
 const { certs } = require('../lib/certs');
@@ -735,20 +738,18 @@ test('bad cluster input: no live seed node exits 3, no hash tag exits 2, a malfo
     }
   });
 
-// The failover's producer: 2,000 adds with ids of their own, ten at a time,
-// over ioredis's Cluster client. Replication is asynchronous, as with
+// The failover producers (FO_PRODUCER: 2,000 adds with ids of their own, ten
+// at a time; KG_PRODUCER below), over ioredis's Cluster client. Replication is asynchronous, as with
 // Sentinel (compat-tests/test/sentinel.test.js): after each batch it asks the
 // connection to the slot's master which server answered (run_id, before and
 // after) and, while that is the first master, WAIT 1, so that the test knows
 // which batches had to survive.
-const FO_PRODUCER = `
+const FAILOVER_CLIENT = `
 const IORedis = require('ioredis');
 const { Queue } = require(process.argv[3]);
 const masterId = process.argv[4];
 const conn = new IORedis.Cluster(JSON.parse(process.argv[1]), { redisOptions: { maxRetriesPerRequest: null },
   maxRedirections: 1000, retryDelayOnClusterDown: 100, retryDelayOnFailover: 100 });
-const q = new Queue('{fo}', { prefix: process.argv[2], connection: conn, streams: { events: { maxLen: 100000 } } });
-q.on('error', () => {});
 const slot = Number(process.argv[5]);
 // the connection the cluster client sends the slot's commands on
 const master = () => conn.connectionPool.getInstanceByKey(conn.slots[slot][0]);
@@ -767,12 +768,20 @@ const retry = async f => {
   }
 };
 const node = () => retry(async () => /run_id:(\\w+)/.exec(await master().info('server'))[1]);
+const report = async i => {
+  const before = await node();
+  const replicas = before === masterId ? await within(master().wait(1, 1000), 2000).catch(() => 0) : 0;
+  console.log('batch ' + i + ' node ' + before + ' replicas ' + replicas + ' node ' + await node());
+};
+`;
+
+const FO_PRODUCER = `${FAILOVER_CLIENT}
+const q = new Queue('{fo}', { prefix: process.argv[2], connection: conn, streams: { events: { maxLen: 100000 } } });
+q.on('error', () => {});
 (async () => {
   for (let i = 0; i < 2000; i += 10) {
     await Promise.all(Array.from({ length: 10 }, (_, k) => q.add('j', { i: i + k }, { jobId: 'j' + (i + k) })));
-    const before = await node();
-    const replicas = before === masterId ? await within(master().wait(1, 1000), 2000).catch(() => 0) : 0;
-    console.log('batch ' + i + ' node ' + before + ' replicas ' + replicas + ' node ' + await node());
+    await report(i);
     if (i % 200 === 0) console.log('added ' + (i + 10));
   }
   console.log('all added');
@@ -780,6 +789,119 @@ const node = () => retry(async () => /run_id:(\\w+)/.exec(await master().info('s
   conn.disconnect();
 })().catch(e => { console.error(e); process.exit(1); });
 `;
+
+test('the slot map read on the loop: a worker group made on a running loop, and a connection set whose only ' +
+  'seed is paused at start, never hold the loop while a seed is paused (SIGSTOP)', { timeout: 60000 }, async ctx => {
+  const prefix = `lp${major}`;
+  const tagged = ['{a}', '{b}', '{c}', '{d}', '{e}', '{f}'];
+  const paused = cl.replicaOf[cl.ports[1]]; // a replica: its pause fails nothing over
+  const p = new Proc(path.join(process.env.BULLC_BIN_DIR, 'bullc-test-cluster-loop'),
+    [`redis+cluster://127.0.0.1:${paused},${cl.seeds}`, `redis+cluster://127.0.0.1:${paused}`, prefix, '60', ...tagged]);
+  const { Queue } = nodeBullmq(major);
+  const conn = ioCluster();
+  const qs = tagged.map(name => new Queue(name, { prefix, connection: conn }));
+  cl.procs[paused].kill('SIGSTOP');
+  try {
+    await p.waitFor(/^started$/, 10000);
+    await Promise.all(qs.map(q => q.addBulk(Array.from({ length: 10 }, (_, i) => ({ name: 'j', data: { i } })))));
+    // the group's map came from the next seed; the set's waits for this one
+    await p.waitFor(/^completed 60$/, 15000);
+    assert.doesNotMatch(p.text(), /counts ok/);
+    cl.procs[paused].kill('SIGCONT');
+    await p.waitFor(/^counts ok$/, 15000);
+    const { code } = await p.exited;
+    assert.strictEqual(code, 0, p.text());
+    // a blocking read would have held it for the command timeout (1 s)
+    const gap = Number(/max gap (\d+) ms/.exec(p.text())[1]);
+    assert.ok(gap < 300, `the loop was held ${gap} ms:\n${p.text()}`);
+    ctx.diagnostic(`the loop was held ${gap} ms at most`);
+  } finally {
+    cl.procs[paused].kill('SIGCONT');
+    p.kill('SIGKILL');
+    await Promise.all(qs.map(q => q.close()));
+    conn.disconnect();
+  }
+});
+
+// The group failover's producer: 20 batches of ten jobs on each of the
+// group's queues, reporting after each batch, as FO_PRODUCER does, on the
+// connection to the master of the killed one's first queue.
+const KG_PRODUCER = `${FAILOVER_CLIENT}
+const qs = JSON.parse(process.argv[6]).map(n => new Queue(n, { prefix: process.argv[2], connection: conn }));
+for (const q of qs) q.on('error', () => {});
+(async () => {
+  for (let i = 0; i < 200; i += 10) {
+    await Promise.all(qs.flatMap(q => Array.from({ length: 10 }, (_, k) => q.add('j', { i: i + k },
+      { jobId: 'j' + (i + k) }))));
+    await report(i);
+  }
+  console.log('all added');
+  await Promise.all(qs.map(q => q.close()));
+  conn.disconnect();
+})().catch(e => { console.error(e); process.exit(1); });
+`;
+
+test('--shared-connections: a master of the group\'s queues killed while Node BullMQ adds 1,200 jobs over six ' +
+  'queues; the group follows the promoted replica, each job kept completed exactly once', { timeout: 120000 },
+async ctx => {
+  const prefix = `kg${major}`;
+  const tagged = ['{a}', '{b}', '{c}', '{d}', '{e}', '{f}'];
+  const homes = await Promise.all(tagged.map(q => masterOf(`${prefix}:${q}:wait`)));
+  assert.strictEqual(new Set(homes).size, 3, `the queues spread over the masters: ${homes}`);
+  // not the master masterOf() asks, nor the one the next case kills (it needs its replica)
+  const fo = await masterOf(`fo${major}:{fo}:wait`);
+  const victim = cl.ports.find(p => p !== cl.ports[0] && p !== fo);
+  const lost = tagged.filter((q, i) => homes[i] === victim);
+  const kept = tagged.filter((q, i) => homes[i] !== victim);
+  const replica = cl.replicaOf[victim];
+  const n = cl.node(victim);
+  const slot = await n.cluster('KEYSLOT', `${prefix}:${lost[0]}:wait`);
+  n.disconnect();
+  const [victimId, replicaId] = [await runId(victim), await runId(replica)];
+  const w = await startReady(['--shared-connections', ...tagged.flatMap(q => ['--queue', q]), '--builtin', 'echo',
+    '--concurrency', '8', '--lock-duration', '2000', '--stalled-interval', '1000', '--max-stalled-count', '1000',
+    '--drain-delay', '1', ...version], { prefix, redis: cl.url });
+  const producer = new Proc(process.execPath, ['-e', KG_PRODUCER, JSON.stringify(cl.startup), prefix,
+    bullmqPackage(major), victimId, String(slot), JSON.stringify(tagged)], { cwd: path.join(__dirname, '..') });
+  try {
+    await producer.waitFor(/batch 60 /, 60000);
+    cl.procs[victim].kill('SIGKILL');
+    await cl.procs[victim].exited;
+    await producer.waitFor(/all added/, 60000);
+    for (const q of lost)
+      await assertExactlyOnce(ctx, { data: cl.node, replica }, producer, prefix, victimId, replicaId, q, 20);
+    // the queues on the masters left alive: every job, none lost
+    for (const q of kept) {
+      const m = cl.node(homes[tagged.indexOf(q)]);
+      try {
+        await eventually(async () => (await m.zcard(`${prefix}:${q}:completed`)) === 200, 30000, `${q} completed`, 200);
+        assert.strictEqual(await m.zcard(`${prefix}:${q}:failed`), 0, q);
+        const completed = await completedEvents(m, prefix, q);
+        assert.deepStrictEqual([...completed].filter(([, c]) => c !== 1), [], `${q}: every job completed once`);
+        assert.strictEqual(completed.size, 200, q);
+      } finally {
+        m.disconnect();
+      }
+    }
+    // the lanes of the killed master's slots block on the promoted replica
+    const r = cl.node(replica);
+    try {
+      const names = (await r.client('LIST')).split('\n').filter(l => l.includes(' name=bullc:worker-group '));
+      assert.strictEqual(names.length, new Set(lost).size, names.join('\n'));
+    } finally {
+      r.disconnect();
+    }
+    assert.strictEqual(w.exit, undefined, w.text());
+  } catch (err) {
+    err.message += `\nproducer: ${producer.text()}\nworker: ${w.text()}`;
+    throw err;
+  } finally {
+    producer.kill('SIGKILL');
+    const stopped = await w.stop();
+    // eslint-disable-next-line no-unsafe-finally
+    if (stopped.code !== 0) throw new Error(`bullc-worker ended ${JSON.stringify(stopped)}:\n${w.text()}`);
+  }
+});
 
 test('the master of the queue\'s slot killed while Node BullMQ adds 2,000 jobs: bullc-worker follows the ' +
   'promoted replica, each job kept completed exactly once', { timeout: 180000 }, async ctx => {

@@ -52,11 +52,14 @@ BULLC_EXPORT int bullc_aqueue_new(bullc_aqueue **out, struct uv_loop_s *loop, co
 
 /* Makes a connection set on `loop` with the Redis settings `redis` (NULL:
  * defaults and environment; copied, the caller keeps them) and starts
- * connecting. In a cluster it first asks a seed node for the masters and
- * their slots: a blocking request within the connect timeout, so make it
- * before the loop runs when that matters. The connections are unnamed.
- * Returns 0 and *out, or BULLC_EINVAL, BULLC_ENOMEM or (a cluster whose seeds
- * did not answer) BULLC_ECONN with `err` (may be NULL) filled. Close it with
+ * connecting. In a cluster it first asks the seed nodes for the masters
+ * and their slots: a blocking request within the connect timeout per seed,
+ * so make it before the loop runs when that matters. If no seed answers,
+ * the set is made all the same and reads the map on the loop (no blocking
+ * call there), asking again with the reconnections' backoff: until it is
+ * in, its handles' calls fail with BULLC_ECONN at once. The connections are
+ * unnamed. Returns 0 and *out, or BULLC_EINVAL or BULLC_ENOMEM with `err`
+ * (may be NULL) filled. Close it with
  * bullc_aqueue_conn_close, free it after the close callback. */
 BULLC_EXPORT int bullc_aqueue_conn_new(bullc_aqueue_conn **out, struct uv_loop_s *loop, const bullc_redis_opts *redis,
                                        bullc_error *err);

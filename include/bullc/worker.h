@@ -368,7 +368,10 @@ BULLC_EXPORT void bullc_worker_free(bullc_worker *w);
 
 /* Makes a group on `loop` with a copy of `redis` (NULL: REDIS_URL...,
  * as a worker's defaults) and starts connecting its two connections (with
- * seed nodes, a slot's pair connects when the slot's first member joins).
+ * seed nodes, a slot's pair connects when the slot's first member joins;
+ * the slot map is read on the loop, never by a blocking call, when the
+ * first member joins: members wait for it, and a round in which no seed
+ * answered is reported on a member's error event and asked again).
  * 0, or BULLC_EINVAL / BULLC_ENOMEM with nothing made. Loop thread. */
 BULLC_EXPORT int bullc_worker_group_new(bullc_worker_group **out, struct uv_loop_s *loop, const bullc_redis_opts *redis,
                                         bullc_error *err);

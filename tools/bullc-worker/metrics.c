@@ -80,9 +80,10 @@ static void on_counts(bullc_aqueue *aq, int status, const char *json, const bull
     if (--m->pending == 0 && !m->stopping) fetch_done(m);
 }
 
-/* The handles' connections; NULL when they cannot be made (a cluster's
- * seeds did not answer: again at the next fetch). On a cluster it asks a seed
- * for the slot map, blocking: at start, before the loop runs, if it can. */
+/* The handles' connections; NULL when they cannot be made (out of memory:
+ * again at the next fetch). On a cluster they ask a seed for the slot map,
+ * blocking, at start before the loop runs; when no seed answers then, the
+ * set reads it on the loop by itself (no blocking call after start). */
 static bullc_aqueue_conn *shared_conn(bw_metrics *m) {
     if (m->conn) return m->conn;
     bullc_error err = {0};
