@@ -25,19 +25,6 @@ static const char *k(const char *p, const char *suffix) {
     return buf[i];
 }
 
-static char *add(bullc_queue *q, const char *name, const char *data, const char *opts_json) {
-    bullc_job_opts *o = NULL;
-    bullc_error err = {0};
-    if (opts_json) {
-        bullc_job_opts_new(&o);
-        cr_assert_eq(bullc_job_opts_merge_json(o, opts_json, &err), 0, "%s", err.message);
-    }
-    char *id = NULL;
-    cr_assert_eq(bullc_queue_add(q, name, data, o, &id, &err), 0, "%s", err.message);
-    bullc_job_opts_free(o);
-    return id;
-}
-
 /* Parsed JSON of a call that must succeed. */
 #define JSON_OF(call)                                     \
     ({                                                    \
@@ -123,8 +110,9 @@ static void activate(const char *p, const char *id) {
 Test(admin, get_job_reads_every_field_with_node_names) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    char *id = add(q, "greet", "{\"a\":[1,2.5,\"x\"]}",
-                   "{\"attempts\":3,\"backoff\":1000,\"keepLogs\":5,\"deduplication\":{\"id\":\"d1\"},\"lifo\":true}");
+    char *id =
+        tu_add(q, "greet", "{\"a\":[1,2.5,\"x\"]}",
+               "{\"attempts\":3,\"backoff\":1000,\"keepLogs\":5,\"deduplication\":{\"id\":\"d1\"},\"lifo\":true}");
     cmd("HSET %s atm 2 ats 3 stc 1 processedOn 1700000000100 finishedOn 1700000000200 returnvalue {\"r\":[true,null]}"
         " failedReason boom stacktrace [\"l1\",\"l2\"] progress {\"p\":1} pb w1 defa later",
         k(p, id));
@@ -208,7 +196,7 @@ Test(admin, get_job_reads_lua_cjson_output_and_legacy_fields_leniently) {
 Test(admin, get_a_specific_job) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    char *id = add(q, "test", "{\"foo\":\"sup!\"}", NULL);
+    char *id = tu_add(q, "test", "{\"foo\":\"sup!\"}", NULL);
     cJSON *j = get_job(q, id);
     assert_json(j, "data", "{\"foo\":\"sup!\"}");
     cr_assert_str_eq(str(j, "id"), id);
@@ -246,8 +234,8 @@ static const char *const WAITING[] = {"waiting"};
 Test(admin, get_waiting_jobs) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    bullc_free(add(q, "test", "{\"foo\":\"bar\"}", NULL));
-    bullc_free(add(q, "test", "{\"baz\":\"qux\"}", NULL));
+    bullc_free(tu_add(q, "test", "{\"foo\":\"bar\"}", NULL));
+    bullc_free(tu_add(q, "test", "{\"baz\":\"qux\"}", NULL));
     cJSON *jobs = get_jobs(q, WAITING, 1, 0, -1, true); /* Node's getWaiting() */
     char *d = datas(jobs, NULL);
     cr_assert_str_eq(d, "{\"foo\":\"bar\"} {\"baz\":\"qux\"} ");
@@ -262,7 +250,7 @@ Test(admin, get_all_waiting_jobs_without_range) {
     for (int i = 0; i < 4; i++) {
         char data[32];
         snprintf(data, sizeof data, "{\"foo\":%d}", i);
-        bullc_free(add(q, "test", data, NULL));
+        bullc_free(tu_add(q, "test", data, NULL));
     }
     cJSON *jobs = get_jobs(q, WAITING, 1, 0, -1, true);
     char *d = datas(jobs, "foo");
@@ -276,9 +264,9 @@ Test(admin, get_all_waiting_jobs_without_range) {
 Test(admin, missing_job_hashes_are_skipped) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    bullc_free(add(q, "test", "{\"foo\":\"bar\"}", NULL));
-    char *b = add(q, "test", "{\"baz\":\"qux\"}", NULL);
-    bullc_free(add(q, "test", "{\"bar\":\"baz\"}", NULL));
+    bullc_free(tu_add(q, "test", "{\"foo\":\"bar\"}", NULL));
+    char *b = tu_add(q, "test", "{\"baz\":\"qux\"}", NULL);
+    bullc_free(tu_add(q, "test", "{\"bar\":\"baz\"}", NULL));
     cmd("DEL %s", k(p, b));
     cJSON *jobs = get_jobs(q, WAITING, 1, 0, -1, false);
     cr_assert_eq(cJSON_GetArraySize(jobs), 2);
@@ -298,7 +286,7 @@ Test(admin, bounded_range_is_backfilled) {
     for (int i = 0; i < 5; i++) {
         char data[32];
         snprintf(data, sizeof data, "{\"foo\":%d}", i + 1);
-        ids[i] = add(q, "test", data, NULL);
+        ids[i] = tu_add(q, "test", data, NULL);
     }
     cmd("DEL %s", k(p, ids[1]));
     cJSON *jobs = get_jobs(q, WAITING, 1, 0, 2, true);
@@ -313,7 +301,7 @@ Test(admin, bounded_range_is_backfilled) {
 /* node: "should return an empty array for an ascending bounded range beyond the list length" */
 Test(admin, ascending_range_beyond_the_list_is_empty) {
     bullc_queue *q = tu_queue("q", tu_prefix());
-    for (int i = 0; i < 3; i++) bullc_free(add(q, "test", "{}", NULL));
+    for (int i = 0; i < 3; i++) bullc_free(tu_add(q, "test", "{}", NULL));
     cJSON *jobs = get_jobs(q, WAITING, 1, 10, 12, true);
     cr_assert_eq(cJSON_GetArraySize(jobs), 0);
     cJSON_Delete(jobs);
@@ -325,8 +313,8 @@ Test(admin, get_paused_jobs) {
     bullc_queue *q = tu_queue("q", tu_prefix());
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_pause(q, &err), 0, "%s", err.message);
-    bullc_free(add(q, "test", "{\"foo\":\"bar\"}", NULL));
-    bullc_free(add(q, "test", "{\"baz\":\"qux\"}", NULL));
+    bullc_free(tu_add(q, "test", "{\"foo\":\"bar\"}", NULL));
+    bullc_free(tu_add(q, "test", "{\"baz\":\"qux\"}", NULL));
     cJSON *jobs = get_jobs(q, WAITING, 1, 0, -1, true);
     char *d = datas(jobs, NULL);
     cr_assert_str_eq(d, "{\"foo\":\"bar\"} {\"baz\":\"qux\"} ");
@@ -338,8 +326,8 @@ Test(admin, get_paused_jobs) {
 /* node: "should return deduplicated jobs for duplicates types" */
 Test(admin, duplicate_types_list_each_job_once) {
     bullc_queue *q = tu_queue("q", tu_prefix());
-    bullc_free(add(q, "test", "{\"foo\":1}", NULL));
-    bullc_free(add(q, "test", "{\"foo\":2}", NULL));
+    bullc_free(tu_add(q, "test", "{\"foo\":1}", NULL));
+    bullc_free(tu_add(q, "test", "{\"foo\":2}", NULL));
     static const char *const wait[] = {"wait"}, *const dups[] = {"wait", "waiting", "waiting"};
     cJSON *expected = get_jobs(q, wait, 1, 0, -1, false), *jobs = get_jobs(q, dups, 3, 0, -1, false);
     char *a = js(expected, NULL), *b = js(jobs, NULL);
@@ -354,8 +342,8 @@ Test(admin, duplicate_types_list_each_job_once) {
 Test(admin, waiting_jobs_with_a_delayed_job) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    bullc_free(add(q, "test1", "{\"foo\":3}", "{\"delay\":2000}"));
-    char *w = add(q, "test2", "{\"foo\":2}", NULL);
+    bullc_free(tu_add(q, "test1", "{\"foo\":3}", "{\"delay\":2000}"));
+    char *w = tu_add(q, "test2", "{\"foo\":2}", NULL);
     cJSON *jobs = get_jobs(q, WAITING, 1, 0, -1, false);
     cr_assert_eq(cJSON_GetArraySize(jobs), 1);
     cr_assert_str_eq(str(jobs->child, "name"), "test2");
@@ -371,7 +359,7 @@ Test(admin, waiting_jobs_with_a_delayed_job) {
 /* node: "[when there is only one delayed job and get waiting jobs] filters marker and returns an empty array" */
 Test(admin, no_waiting_jobs_with_only_a_delayed_job) {
     bullc_queue *q = tu_queue("q", tu_prefix());
-    bullc_free(add(q, "test1", "{\"foo\":3}", "{\"delay\":2000}"));
+    bullc_free(tu_add(q, "test1", "{\"foo\":3}", "{\"delay\":2000}"));
     cJSON *jobs = get_jobs(q, WAITING, 1, 0, -1, false);
     cr_assert_eq(cJSON_GetArraySize(jobs), 0);
     cJSON_Delete(jobs);
@@ -381,7 +369,7 @@ Test(admin, no_waiting_jobs_with_only_a_delayed_job) {
 Test(admin, jobs_across_states_and_ranges) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    char *c1 = add(q, "c1", "{}", NULL), *c2 = add(q, "c2", "{}", NULL), *f1 = add(q, "f1", "{}", NULL);
+    char *c1 = tu_add(q, "c1", "{}", NULL), *c2 = tu_add(q, "c2", "{}", NULL), *f1 = tu_add(q, "f1", "{}", NULL);
     finish(p, c1, "completed", 1000, "returnvalue", "1");
     finish(p, c2, "completed", 2000, "returnvalue", "2");
     finish(p, f1, "failed", 1500, "failedReason", "x");
@@ -454,9 +442,9 @@ Test(admin, count_considers_prioritized_jobs) {
         char o[32], d[32];
         snprintf(o, sizeof o, "{\"priority\":%d}", i + 1);
         snprintf(d, sizeof d, "{\"idx\":%d}", i);
-        bullc_free(add(q, "test", d, o));
+        bullc_free(tu_add(q, "test", d, o));
     }
-    bullc_free(add(q, "test", "{}", NULL));
+    bullc_free(tu_add(q, "test", "{}", NULL));
     /* Node's count(): waiting + delayed + prioritized + waiting-children */
     static const char *const counted[] = {"waiting", "delayed", "prioritized", "waiting-children"};
     cJSON *c = JSON_OF(bullc_queue_get_job_counts(q, counted, 4, &s_, &e_));
@@ -480,7 +468,7 @@ Test(admin, get_prioritized_jobs) {
     for (int i = 0; i < 8; i++) {
         char o[32];
         snprintf(o, sizeof o, "{\"priority\":%d}", i + 1);
-        bullc_free(add(q, "test", "{}", o));
+        bullc_free(tu_add(q, "test", "{}", o));
     }
     static const char *const prio[] = {"prioritized"};
     cJSON *jobs = get_jobs(q, prio, 1, 0, -1, true);
@@ -495,7 +483,7 @@ Test(admin, prioritized_count) {
     for (int i = 0; i < 8; i++) {
         char o[32];
         snprintf(o, sizeof o, "{\"priority\":%d}", i + 1);
-        bullc_free(add(q, "test", "{}", o));
+        bullc_free(tu_add(q, "test", "{}", o));
     }
     static const char *const prio[] = {"prioritized"};
     cJSON *c = JSON_OF(bullc_queue_get_job_counts(q, prio, 1, &s_, &e_));
@@ -539,7 +527,7 @@ Test(admin, counts_per_priority_when_paused) { counts_per_priority(true); }
 /* node: "[.getJobState] gets current job state" */
 Test(admin, job_state_of_a_new_job) {
     bullc_queue *q = tu_queue("q", tu_prefix());
-    char *id = add(q, "test", "{\"foo\":\"bar\"}", NULL);
+    char *id = tu_add(q, "test", "{\"foo\":\"bar\"}", NULL);
     const char *state = NULL;
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_get_job_state(q, id, &state, &err), 0, "%s", err.message);
@@ -551,9 +539,9 @@ Test(admin, job_state_of_a_new_job) {
 Test(admin, job_state_in_every_state) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    char *w = add(q, "w", "{}", NULL), *d = add(q, "d", "{}", "{\"delay\":50000}"),
-         *pr = add(q, "p", "{}", "{\"priority\":2}"), *a = add(q, "a", "{}", NULL), *c = add(q, "c", "{}", NULL),
-         *f = add(q, "f", "{}", NULL);
+    char *w = tu_add(q, "w", "{}", NULL), *d = tu_add(q, "d", "{}", "{\"delay\":50000}"),
+         *pr = tu_add(q, "p", "{}", "{\"priority\":2}"), *a = tu_add(q, "a", "{}", NULL),
+         *c = tu_add(q, "c", "{}", NULL), *f = tu_add(q, "f", "{}", NULL);
     activate(p, a);
     finish(p, c, "completed", 1000, "returnvalue", "null");
     finish(p, f, "failed", 1000, "failedReason", "x");
@@ -583,7 +571,7 @@ Test(admin, job_state_in_every_state) {
 Test(admin, logs_progress_and_data_updates) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    char *id = add(q, "x", "{}", NULL);
+    char *id = tu_add(q, "x", "{}", NULL);
     bullc_error err = {0};
     int64_t n = 0;
     const char *lines[] = {"one", "two", "three"};
@@ -663,9 +651,9 @@ Test(admin, pause_resume_and_the_legacy_paused_list) {
 Test(admin, drain_with_and_without_delayed) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    bullc_free(add(q, "w", "{}", NULL));
-    bullc_free(add(q, "p", "{}", "{\"priority\":3}"));
-    char *d = add(q, "d", "{}", "{\"delay\":60000}");
+    bullc_free(tu_add(q, "w", "{}", NULL));
+    bullc_free(tu_add(q, "p", "{}", "{\"priority\":3}"));
+    char *d = tu_add(q, "d", "{}", "{\"delay\":60000}");
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_drain(q, false, &err), 0, "%s", err.message);
     cJSON *c =
@@ -692,8 +680,8 @@ Test(admin, clean_an_empty_queue) {
 /* node: "should succeed when the limit is higher than the actual number of jobs" */
 Test(admin, clean_with_a_limit_higher_than_the_jobs) {
     bullc_queue *q = tu_queue("q", tu_prefix());
-    bullc_free(add(q, "test", "{\"some\":\"data\"}", NULL));
-    bullc_free(add(q, "test", "{\"some\":\"data\"}", NULL));
+    bullc_free(tu_add(q, "test", "{\"some\":\"data\"}", NULL));
+    bullc_free(tu_add(q, "test", "{\"some\":\"data\"}", NULL));
     usleep(100 * 1000);
     cJSON *ids = JSON_OF(bullc_queue_clean(q, 0, 100, "wait", &s_, &e_));
     cr_assert_eq(cJSON_GetArraySize(ids), 2);
@@ -710,7 +698,7 @@ Test(admin, clean_finished_jobs_by_age_and_limit) {
     bullc_queue *q = tu_queue("q", p);
     char *ids[4];
     long long now = (long long)time(NULL) * 1000;
-    for (int i = 0; i < 4; i++) ids[i] = add(q, "c", "{}", NULL);
+    for (int i = 0; i < 4; i++) ids[i] = tu_add(q, "c", "{}", NULL);
     finish(p, ids[0], "completed", now - 100000, "returnvalue", "1");
     finish(p, ids[1], "completed", now - 90000, "returnvalue", "1");
     finish(p, ids[2], "completed", now - 80000, "returnvalue", "1");
@@ -736,8 +724,8 @@ Test(admin, clean_finished_jobs_by_age_and_limit) {
 Test(admin, obliterate_pauses_refuses_active_jobs_and_loops) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    char *a = add(q, "a", "{}", NULL);
-    for (int i = 0; i < 30; i++) bullc_free(add(q, "x", "{\"i\":1}", i % 3 ? NULL : "{\"delay\":9000}"));
+    char *a = tu_add(q, "a", "{}", NULL);
+    for (int i = 0; i < 30; i++) bullc_free(tu_add(q, "x", "{\"i\":1}", i % 3 ? NULL : "{\"delay\":9000}"));
     activate(p, a);
     cmd("RPUSH %s:logs l1", k(p, a));
     bullc_error err = {0};
@@ -758,7 +746,8 @@ Test(admin, retry_and_promote_jobs) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
     long long now = (long long)time(NULL) * 1000;
-    char *f1 = add(q, "f1", "{}", NULL), *f2 = add(q, "f2", "{}", NULL), *c1 = add(q, "c1", "{}", "{\"lifo\":true}");
+    char *f1 = tu_add(q, "f1", "{}", NULL), *f2 = tu_add(q, "f2", "{}", NULL),
+         *c1 = tu_add(q, "c1", "{}", "{\"lifo\":true}");
     finish(p, f1, "failed", now - 5000, "failedReason", "x");
     finish(p, f2, "failed", now + 100000, "failedReason", "y");
     finish(p, c1, "completed", now - 5000, "returnvalue", "{}");
@@ -782,7 +771,7 @@ Test(admin, retry_and_promote_jobs) {
     cr_assert_eq(bullc_queue_retry_job(q, f2, "active", 0, &err), BULLC_EINVAL);
     cr_assert_eq(bullc_queue_retry_job(q, f2, NULL, 0, &err), 0, "%s", err.message);
     /* promotion */
-    char *d1 = add(q, "d1", "{}", "{\"delay\":60000}"), *d2 = add(q, "d2", "{}", "{\"delay\":60000}");
+    char *d1 = tu_add(q, "d1", "{}", "{\"delay\":60000}"), *d2 = tu_add(q, "d2", "{}", "{\"delay\":60000}");
     cr_assert_eq(bullc_queue_promote_job(q, d1, &err), 0, "%s", err.message);
     char *delay = tu_hget(rc, k(p, d1), "delay");
     cr_assert_str_eq(delay, "0");
@@ -801,7 +790,7 @@ Test(admin, retry_and_promote_jobs) {
 Test(admin, change_delay_and_priority) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    char *d = add(q, "d", "{}", "{\"delay\":60000}"), *w = add(q, "w", "{}", NULL);
+    char *d = tu_add(q, "d", "{}", "{\"delay\":60000}"), *w = tu_add(q, "w", "{}", NULL);
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_change_job_delay(q, d, 5000, &err), 0, "%s", err.message);
     char *delay = tu_hget(rc, k(p, d), "delay");
@@ -822,7 +811,7 @@ Test(admin, change_delay_and_priority) {
 Test(admin, remove_job_not_found_locked_and_removed) {
     const char *p = tu_prefix();
     bullc_queue *q = tu_queue("q", p);
-    char *w = add(q, "w", "{}", NULL), *a = add(q, "a", "{}", NULL);
+    char *w = tu_add(q, "w", "{}", NULL), *a = tu_add(q, "a", "{}", NULL);
     activate(p, a);
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_remove_job(q, "nope", true, &err), BULLC_ENOTFOUND);
@@ -884,7 +873,7 @@ Test(admin, global_limits_rate_limit_and_dedup_keys) {
     cr_assert_eq(bullc_queue_remove_rate_limit_key(q, &err), 0);
     cr_assert_eq(icmd("EXISTS %s", k(p, "limiter")), 0);
     /* deduplication key */
-    char *id = add(q, "x", "{}", "{\"deduplication\":{\"id\":\"dd\"}}");
+    char *id = tu_add(q, "x", "{}", "{\"deduplication\":{\"id\":\"dd\"}}");
     char *dedup_of = NULL;
     cr_assert_eq(bullc_queue_get_deduplication_job_id(q, "dd", &dedup_of, &err), 0, "%s", err.message);
     cr_assert_str_eq(dedup_of, id, "Node's getDeduplicationJobId names the job");
@@ -952,12 +941,10 @@ Test(admin, queue_list_under_a_prefix) {
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_ping(a, &err), 0); /* writes meta */
     cr_assert_eq(bullc_queue_ping(c, &err), 0);
-    bullc_free(add(b, "x", "{}", NULL));
+    bullc_free(tu_add(b, "x", "{}", NULL));
     cmd("SET %s:beta:sub:meta 1", p); /* not a queue: names have no ':' */
     cmd("SET %s:zeta:id 3", p);       /* only an id key, as an old queue */
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     char *json = NULL;
     cr_assert_eq(bullc_queue_list(ro, p, &json, &err), 0, "%s", err.message);
     cr_assert_str_eq(json, "[\"alpha\",\"beta\",\"zeta\"]");

@@ -56,9 +56,7 @@ static void hold_until_cancelled(ph *h, bullc_job *job, int widx) {
 static bullc_cancel_listener *listener(ph *h) {
     bullc_cancel_listener *l;
     bullc_error err = {0};
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     cr_assert_eq(bullc_cancel_listener_new(&l, &h->loop, ro, &err), 0, "%s", err.message);
     bullc_redis_opts_free(ro);
     return l;

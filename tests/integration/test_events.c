@@ -145,9 +145,7 @@ static void tick_cb(uv_timer_t *t) {
 }
 
 static bullc_redis_opts *redis_opts(void) {
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     return ro;
 }
 
@@ -198,19 +196,6 @@ static void fx_free(fx *f) {
     free((void *)f->prefix);
 }
 
-static char *add(bullc_queue *q, const char *name, const char *data, const char *opts_json) {
-    bullc_job_opts *o = NULL;
-    bullc_error err = {0};
-    if (opts_json) {
-        bullc_job_opts_new(&o);
-        cr_assert_eq(bullc_job_opts_merge_json(o, opts_json, &err), 0, "%s", err.message);
-    }
-    char *id = NULL;
-    cr_assert_eq(bullc_queue_add(q, name, data, o, &id, &err), 0, "%s", err.message);
-    bullc_job_opts_free(o);
-    return id;
-}
-
 static long long xlen(const char *prefix) {
     redisContext *c = tu_redis();
     redisReply *r = tu_cmd(c, "XLEN %s:q:events", prefix);
@@ -247,10 +232,10 @@ static void worker_jobs_tick(fx *f) {
     bullc_error err = {0};
     if (f->step == 0 && f->ready == 1) {
         f->step = 1;
-        bullc_free(add(f->q, "ok", "{\"n\":1}", NULL));
-        bullc_free(add(f->q, "prog", "{\"n\":2}", NULL));
-        bullc_free(add(f->q, "bad", "{\"n\":3}", "{\"attempts\":2}"));
-        bullc_free(add(f->q, "late", "{\"n\":4}", "{\"delay\":150}"));
+        bullc_free(tu_add(f->q, "ok", "{\"n\":1}", NULL));
+        bullc_free(tu_add(f->q, "prog", "{\"n\":2}", NULL));
+        bullc_free(tu_add(f->q, "bad", "{\"n\":3}", "{\"attempts\":2}"));
+        bullc_free(tu_add(f->q, "late", "{\"n\":4}", "{\"delay\":150}"));
         const char *fields[] = {"k", "v w", "empty", ""};
         cr_assert_eq(bullc_queue_publish_event(f->q, "custom-event", fields, 2, 0, NULL, &err), 0, "%s", err.message);
         bullc_worker_opts *o = tu_wopts();
@@ -273,7 +258,7 @@ Test(events, delivers_the_streams_entries_for_jobs_of_a_bullc_worker) {
     fx f;
     fx_start(&f, NULL, worker_jobs_tick);
     /* entries written before the listener starts from "$" are not delivered */
-    bullc_free(add(f.q, "before", "{}", "{\"delay\":600000}"));
+    bullc_free(tu_add(f.q, "before", "{}", "{\"delay\":600000}"));
     char *before[4];
     cr_assert_eq(stream(f.prefix, NULL, before, 4), 2);
     fx_run(&f);
@@ -322,14 +307,14 @@ static void kill_listener(const char *prefix) {
 static void reconnect_tick(fx *f) {
     if (f->step == 0 && f->ready == 1) {
         f->step = 1;
-        bullc_free(add(f->q, "a", "{}", NULL));
+        bullc_free(tu_add(f->q, "a", "{}", NULL));
     } else if (f->step == 1 && f->ngot == 2) {
         f->step = 2;
         kill_listener(f->prefix);
-        bullc_free(add(f->q, "b", "{}", NULL)); /* written while the listener is away */
+        bullc_free(tu_add(f->q, "b", "{}", NULL)); /* written while the listener is away */
     } else if (f->step == 2 && f->ready == 2 && f->ngot == 4) {
         f->step = 3;
-        bullc_free(add(f->q, "c", "{\"x\":1}", "{\"priority\":1}"));
+        bullc_free(tu_add(f->q, "c", "{\"x\":1}", "{\"priority\":1}"));
     } else if (f->step == 3 && f->ngot == 6) {
         finish(f);
     }
@@ -364,7 +349,7 @@ Test(events, close_from_an_event_callback_stops_delivery) {
     bullc_queue_events_opts *o = tu_eopts();
     bullc_queue_events_opts_set_last_event_id(o, "0-0");
     fx_init(&f);
-    for (int i = 0; i < 3; i++) bullc_free(add(f.q, "x", "{}", NULL));
+    for (int i = 0; i < 3; i++) bullc_free(tu_add(f.q, "x", "{}", NULL));
     f.close_in_event = true;
     fx_listen(&f, o, close_in_event_tick);
     fx_run(&f);
@@ -427,7 +412,7 @@ static void autorun_tick(fx *f) {
         cr_assert_eq(bullc_queue_events_run(f->qe), BULLC_EINVAL, "already running");
     } else if (f->step > 10 && f->ready == 1 && f->ngot == 0 && f->step < 1000) {
         cr_assert(listener_connected(f->prefix));
-        bullc_free(add(f->q, "x", "{}", NULL));
+        bullc_free(tu_add(f->q, "x", "{}", NULL));
         f->step = 1000;
     } else if (f->step > 1000 && f->ngot == 2) {
         finish(f);
@@ -453,7 +438,7 @@ static void error_tick(fx *f) {
         redisContext *c = tu_redis();
         freeReplyObject(tu_cmd(c, "DEL %s", key));
         redisFree(c);
-        bullc_free(add(f->q, "x", "{}", NULL));
+        bullc_free(tu_add(f->q, "x", "{}", NULL));
     } else if (f->step == 1 && f->ngot == 2) {
         finish(f);
     }
@@ -476,7 +461,7 @@ Test(events, an_error_reply_is_reported_and_retried) {
 static void short_block_tick(fx *f) {
     f->step++;
     if (f->step == 25 && f->ready == 1) { /* 500 ms: ten 50 ms blocks timed out */
-        bullc_free(add(f->q, "x", "{}", NULL));
+        bullc_free(tu_add(f->q, "x", "{}", NULL));
     } else if (f->step > 25 && f->ngot == 2) {
         finish(f);
     }

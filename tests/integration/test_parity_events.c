@@ -23,17 +23,10 @@ static long long xlen(ph *h) { return ph_icmd("XLEN %s", ph_key(h, "events")); }
 /* node: "[when autorun option is provided as false] emits waiting when a job has been added" */
 Test(parity_events, autorun_off_then_run) {
     ph *h = ph_new("q");
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
-    bullc_queue_events_opts *o = tu_eopts();
-    bullc_queue_events_opts_set_redis(o, ro);
-    bullc_queue_events_opts_set_prefix(o, h->prefix);
+    bullc_queue_events_opts *o = ph_qe_opts(h, tu_redis_url(), 200);
     bullc_queue_events_opts_set_autorun(o, false);
-    bullc_queue_events_opts_set_blocking_timeout(o, 200);
     bullc_queue_events_callbacks cbs = {.event = ph__qe_event, .ready = ph__qe_ready};
     cr_assert_eq(bullc_queue_events_new(&h->qe, &h->loop, h->qname, o, &cbs, h, NULL), 0);
-    bullc_redis_opts_free(ro);
     PH_RUN_FOR(h, 100);
     cr_assert_not(h->qe_ready, "not listening before run()");
     cr_assert_eq(bullc_queue_events_run(h->qe), 0);
@@ -46,17 +39,10 @@ Test(parity_events, autorun_off_then_run) {
 /* node: "[when run method is called when queueEvent is running] throws error" */
 Test(parity_events, run_twice) {
     ph *h = ph_new("q");
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
-    bullc_queue_events_opts *o = tu_eopts();
-    bullc_queue_events_opts_set_redis(o, ro);
-    bullc_queue_events_opts_set_prefix(o, h->prefix);
+    bullc_queue_events_opts *o = ph_qe_opts(h, tu_redis_url(), 200);
     bullc_queue_events_opts_set_autorun(o, false);
-    bullc_queue_events_opts_set_blocking_timeout(o, 200);
     bullc_queue_events_callbacks cbs = {.event = ph__qe_event, .ready = ph__qe_ready};
     cr_assert_eq(bullc_queue_events_new(&h->qe, &h->loop, h->qname, o, &cbs, h, NULL), 0);
-    bullc_redis_opts_free(ro);
     cr_assert_eq(bullc_queue_events_run(h->qe), 0);
     ph_add(h, "test", "{\"foo\":\"bar\"}", NULL);
     cr_assert_eq(bullc_queue_events_run(h->qe), BULLC_EINVAL, "Queue Events is already running.");
@@ -384,9 +370,7 @@ Test(parity_events, trim_events_manually) {
 
 /* A queue handle on the ph's prefix with maxLenEvents `max_len`. */
 static bullc_queue *trimmed_queue(ph *h, int64_t max_len) {
-    bullc_redis_opts *o;
-    bullc_redis_opts_new(&o);
-    bullc_redis_opts_parse_url(o, tu_redis_url(), NULL);
+    bullc_redis_opts *o = tu_redis_opts();
     bullc_queue_opts *qo = tu_qopts();
     bullc_queue_opts_set_redis(qo, o);
     bullc_queue_opts_set_prefix(qo, h->prefix);
@@ -399,11 +383,7 @@ static bullc_queue *trimmed_queue(ph *h, int64_t max_len) {
     return q;
 }
 static void add_80(bullc_queue *q, const char *opts_json) {
-    bullc_job_opts *o = NULL;
-    if (opts_json) {
-        bullc_job_opts_new(&o);
-        cr_assert_eq(bullc_job_opts_merge_json(o, opts_json, NULL), 0);
-    }
+    bullc_job_opts *o = tu_job_opts(opts_json);
     bullc_bulk_job jobs[80];
     for (int i = 0; i < 80; i++)
         jobs[i] = (bullc_bulk_job){.name = "test", .data_json = "{\"foo\":\"bar\"}", .opts = o};
@@ -512,18 +492,11 @@ Test(parity_events, custom_event) {
     bullc_error err = {0};
     cr_assert_eq(bullc_queue_publish_event(h->q, "example", fields, 1, 0, NULL, &err), 0, "%s", err.message);
     /* a listener started from 0-0 after the event was published */
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
-    bullc_queue_events_opts *o = tu_eopts();
-    bullc_queue_events_opts_set_redis(o, ro);
-    bullc_queue_events_opts_set_prefix(o, h->prefix);
+    bullc_queue_events_opts *o = ph_qe_opts(h, tu_redis_url(), 200);
     bullc_queue_events_opts_set_autorun(o, false);
     bullc_queue_events_opts_set_last_event_id(o, "0-0");
-    bullc_queue_events_opts_set_blocking_timeout(o, 200);
     bullc_queue_events_callbacks cbs = {.event = ph__qe_event, .ready = ph__qe_ready};
     cr_assert_eq(bullc_queue_events_new(&h->qe, &h->loop, h->qname, o, &cbs, h, NULL), 0);
-    bullc_redis_opts_free(ro);
     cr_assert_eq(bullc_queue_events_run(h->qe), 0);
     cr_assert(PH_WAIT(h, 5000, ph_qe_count(h, "example", NULL) == 1));
     cr_assert_str_eq(ph_qe_field(ph_qe_get(h, "example", 0), "custom"), "value");

@@ -17,11 +17,7 @@ static void noop(ph *h, bullc_job *job, int widx) {
     ph_complete(h, job, NULL);
 }
 static void add_n(ph *h, int n, const char *name, const char *opts_json) {
-    bullc_job_opts *o = NULL;
-    if (opts_json) {
-        bullc_job_opts_new(&o);
-        cr_assert_eq(bullc_job_opts_merge_json(o, opts_json, NULL), 0);
-    }
+    bullc_job_opts *o = tu_job_opts(opts_json);
     bullc_bulk_job *jobs = calloc((size_t)n, sizeof *jobs);
     char(*data)[32] = calloc((size_t)n, sizeof *data);
     for (int i = 0; i < n; i++) {

@@ -363,9 +363,7 @@ static void progress_500(ph *h, bullc_job *job, int widx) {
 /* node: "should cap progress events" */
 Test(parity_locks, progress_events_capped) {
     ph *h = ph_new("q");
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     bullc_queue_opts *qo = tu_qopts();
     bullc_queue_opts_set_redis(qo, ro);
     bullc_queue_opts_set_prefix(qo, h->prefix);

@@ -52,9 +52,7 @@ Test(parity_queue, queue_version) {
 /* node: "should return default library version when using skipMetasUpdate" */
 Test(parity_queue, no_version_with_skip_meta_update) {
     ph *h = ph_new("q");
-    bullc_redis_opts *o;
-    bullc_redis_opts_new(&o);
-    bullc_redis_opts_parse_url(o, tu_redis_url(), NULL);
+    bullc_redis_opts *o = tu_redis_opts();
     bullc_queue_opts *qo = tu_qopts();
     bullc_queue_opts_set_redis(qo, o);
     bullc_queue_opts_set_prefix(qo, h->prefix);

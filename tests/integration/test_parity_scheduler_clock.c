@@ -526,9 +526,7 @@ static int strategy_by_name(int64_t millis, const char *repeat_json, const char 
 
 /* A second handle on the ph's queue with settings.repeatStrategy. */
 static bullc_queue *queue_with_strategy(ph *h, bullc_repeat_strategy_fn fn, int *calls) {
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    cr_assert_eq(bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL), 0);
+    bullc_redis_opts *ro = tu_redis_opts();
     bullc_queue_opts *qo = tu_qopts();
     bullc_queue_opts_set_redis(qo, ro);
     bullc_queue_opts_set_prefix(qo, h->prefix);

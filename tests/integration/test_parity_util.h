@@ -111,9 +111,7 @@ static PH_UNUSED bullc_queue *ph_queue_at(ph *h, const char *url) {
 
 /* A queue handle on the same prefix, with Node's defaultJobOptions. */
 static PH_UNUSED bullc_queue *ph_queue_with_defaults(ph *h, const char *default_opts_json) {
-    bullc_redis_opts *o;
-    bullc_redis_opts_new(&o);
-    cr_assert_eq(bullc_redis_opts_parse_url(o, tu_redis_url(), NULL), 0);
+    bullc_redis_opts *o = tu_redis_opts();
     bullc_job_opts *jo = NULL;
     bullc_job_opts_new(&jo);
     bullc_error err = {0};
@@ -179,12 +177,8 @@ static PH_UNUSED const char *ph_key(ph *h, const char *suffix) {
  * error. */
 static PH_UNUSED int ph_add_to(ph *h, bullc_queue *q, const char *name, const char *data, const char *opts_json,
                                const char **id) {
-    bullc_job_opts *o = NULL;
+    bullc_job_opts *o = tu_job_opts(opts_json);
     bullc_error err = {0};
-    if (opts_json) {
-        bullc_job_opts_new(&o);
-        cr_assert_eq(bullc_job_opts_merge_json(o, opts_json, &err), 0, "%s", err.message);
-    }
     char *out = NULL;
     int rc = bullc_queue_add(q ? q : h->q, name, data, o, &out, &err);
     cr_assert_geq(rc, 0, "add %s %s: %s", data ? data : "", opts_json ? opts_json : "", err.message);
@@ -422,9 +416,7 @@ static PH_UNUSED bullc_worker *ph_worker_ex(ph *h, bullc_worker_opts *o, bool ma
     int idx = h->nw;
     h->wctx[idx].h = h;
     h->wctx[idx].idx = idx;
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, h->url ? h->url : tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts_url(h->url ? h->url : tu_redis_url());
     bullc_worker_opts_set_redis(o, ro);
     bullc_redis_opts_free(ro);
     if (!manual) bullc_worker_opts_set_processor(o, ph__processor, &h->wctx[idx]);
@@ -558,22 +550,27 @@ static void ph__tick(uv_timer_t *t) { (void)t; }
 /* Runs the loop for `ms`. */
 #define PH_RUN_FOR(h, ms) ((void)PH_WAIT(h, ms, false))
 
+/* QueueEvents settings for the ph's queue on the Redis at `url`, blocking
+ * `block_ms` (< 0: the default); freed at exit (tu_eopts). */
+static PH_UNUSED bullc_queue_events_opts *ph_qe_opts(ph *h, const char *url, int64_t block_ms) {
+    bullc_redis_opts *ro = tu_redis_opts_url(url);
+    bullc_queue_events_opts *o = tu_eopts();
+    bullc_queue_events_opts_set_redis(o, ro);
+    bullc_redis_opts_free(ro);
+    bullc_queue_events_opts_set_prefix(o, h->prefix);
+    if (block_ms >= 0) bullc_queue_events_opts_set_blocking_timeout(o, block_ms);
+    return o;
+}
+
 /* A QueueEvents listener (from "$") for the ph's queue on the Redis at
  * `url`, blocking `block_ms` (< 0: the default), on the ph's loop; `cbs` and
  * `data` as bullc_queue_events_new takes them. */
 static PH_UNUSED bullc_queue_events *ph_qe_at(ph *h, const char *url, int64_t block_ms,
                                               const bullc_queue_events_callbacks *cbs, void *data) {
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    cr_assert_eq(bullc_redis_opts_parse_url(ro, url, NULL), 0);
-    bullc_queue_events_opts *o = tu_eopts();
-    bullc_queue_events_opts_set_redis(o, ro);
-    bullc_queue_events_opts_set_prefix(o, h->prefix);
-    if (block_ms >= 0) bullc_queue_events_opts_set_blocking_timeout(o, block_ms);
+    bullc_queue_events_opts *o = ph_qe_opts(h, url, block_ms);
     bullc_error err = {0};
     bullc_queue_events *qe = NULL;
     cr_assert_eq(bullc_queue_events_new(&qe, &h->loop, h->qname, o, cbs, data, &err), 0, "%s", err.message);
-    bullc_redis_opts_free(ro);
     return qe;
 }
 

@@ -43,9 +43,7 @@ static void add_job(const char *prefix) {
 }
 
 static faultproxy *proxy(char *url, size_t size) {
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     faultproxy *fp = fp_start(bullc_redis_opts_port(ro));
     bullc_redis_opts_free(ro);
     snprintf(url, size, "redis://127.0.0.1:%d", fp_port(fp));

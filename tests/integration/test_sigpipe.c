@@ -26,9 +26,7 @@ static void setup(void) {
      * not ask otherwise */
     signal(SIGPIPE, SIG_DFL);
     rc = tu_redis();
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     fp = fp_start(bullc_redis_opts_port(ro));
     bullc_redis_opts_free(ro);
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", fp_port(fp));

@@ -88,9 +88,7 @@ static void guard_cb(uv_timer_t *t) {
 
 /* Runs a worker on queue q until it closes; its stats after the close in *out. */
 static void run(ctx *c, bullc_worker_opts *o, bullc_stats *out) {
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     bullc_worker_opts_set_redis(o, ro);
     bullc_worker_opts_set_prefix(o, c->prefix);
     bullc_worker_opts_set_processor(o, proc, c);

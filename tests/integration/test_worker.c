@@ -78,9 +78,7 @@ static void guard_cb(uv_timer_t *t) {
 }
 
 static void run(ctx *c, const char *prefix, bullc_worker_opts *o) {
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     bullc_worker_opts_set_redis(o, ro);
     bullc_worker_opts_set_prefix(o, prefix);
     bullc_worker_events ev = {0};

@@ -16,11 +16,7 @@ static void teardown(void) { redisFree(rc); }
 TestSuite(behaviour, .init = setup, .fini = teardown, .timeout = 60);
 
 static void add_n(bullc_queue *q, int n, const char *opts_json) {
-    bullc_job_opts *o = NULL;
-    if (opts_json) {
-        bullc_job_opts_new(&o);
-        cr_assert_eq(bullc_job_opts_merge_json(o, opts_json, NULL), 0);
-    }
+    bullc_job_opts *o = tu_job_opts(opts_json);
     for (int i = 0; i < n; i++) {
         char data[32];
         snprintf(data, sizeof data, "{\"i\":%d}", i);
@@ -414,9 +410,7 @@ Test(behaviour, lost_lock_gives_the_job_up) {
     bullc_worker_opts *o = wh_opts(p);
     bullc_worker_opts_set_processor(o, stolen_proc, &h);
     bullc_worker_opts_set_lock_duration(o, 600); /* renewal every 150 ms */
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     bullc_worker_opts_set_redis(o, ro);
     bullc_worker_events ev = {0};
     ev.lock_lost = on_lock_lost;

@@ -44,19 +44,25 @@ const char *tu_prefix(void) {
     return buf;
 }
 
-int tu_redis_port(void) {
+bullc_redis_opts *tu_redis_opts_url(const char *url) {
     bullc_redis_opts *o;
-    bullc_redis_opts_new(&o);
-    cr_assert_eq(bullc_redis_opts_parse_url(o, tu_redis_url(), NULL), 0);
+    cr_assert_eq(bullc_redis_opts_new(&o), 0);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_redis_opts_parse_url(o, url, &err), 0, "%s: %s", url, err.message);
+    return o;
+}
+
+bullc_redis_opts *tu_redis_opts(void) { return tu_redis_opts_url(tu_redis_url()); }
+
+int tu_redis_port(void) {
+    bullc_redis_opts *o = tu_redis_opts();
     int port = bullc_redis_opts_port(o);
     bullc_redis_opts_free(o);
     return port;
 }
 
 redisContext *tu_redis(void) {
-    bullc_redis_opts *o;
-    bullc_redis_opts_new(&o);
-    cr_assert_eq(bullc_redis_opts_parse_url(o, tu_redis_url(), NULL), 0);
+    bullc_redis_opts *o = tu_redis_opts();
     redisContext *c = redisConnect(bullc_redis_opts_host(o), bullc_redis_opts_port(o));
     bullc_redis_opts_free(o);
     cr_assert(c && !c->err, "cannot connect to the test Redis: %s", c ? c->errstr : "?");
@@ -116,10 +122,26 @@ bullc_queue_events_opts *tu_eopts(void) {
     return own_opts(rc, o, free_eopts);
 }
 
+bullc_job_opts *tu_job_opts(const char *opts_json) {
+    if (!opts_json) return NULL;
+    bullc_job_opts *o;
+    cr_assert_eq(bullc_job_opts_new(&o), 0);
+    bullc_error err = {0};
+    cr_assert_eq(bullc_job_opts_merge_json(o, opts_json, &err), 0, "%s: %s", opts_json, err.message);
+    return o;
+}
+
+char *tu_add(bullc_queue *q, const char *name, const char *data, const char *opts_json) {
+    bullc_job_opts *o = tu_job_opts(opts_json);
+    char *id = NULL;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_queue_add(q, name, data, o, &id, &err), 0, "%s", err.message);
+    bullc_job_opts_free(o);
+    return id;
+}
+
 bullc_queue *tu_queue(const char *name, const char *prefix) {
-    bullc_redis_opts *o;
-    bullc_redis_opts_new(&o);
-    cr_assert_eq(bullc_redis_opts_parse_url(o, tu_redis_url(), NULL), 0);
+    bullc_redis_opts *o = tu_redis_opts();
     bullc_queue_opts *qo = tu_qopts();
     bullc_queue_opts_set_redis(qo, o);
     bullc_queue_opts_set_prefix(qo, prefix);

@@ -24,6 +24,16 @@ redisReply *tu_cmd(redisContext *c, const char *fmt, ...);
 bullc_worker_opts *tu_wopts(void);
 bullc_queue_opts *tu_qopts(void);
 bullc_queue_events_opts *tu_eopts(void);
+/* Redis settings for the tests' Redis, or for the Redis at `url`; the
+ * caller frees them. The test fails when the URL is refused. */
+bullc_redis_opts *tu_redis_opts(void);
+bullc_redis_opts *tu_redis_opts_url(const char *url);
+/* Job options from a JSON object of Node's JobsOptions (NULL: NULL); the
+ * caller frees them. The test fails when the JSON is refused. */
+bullc_job_opts *tu_job_opts(const char *opts_json);
+/* bullc_queue_add with tu_job_opts(opts_json); returns the id (bullc_free
+ * it). The test fails on an error. */
+char *tu_add(bullc_queue *q, const char *name, const char *data, const char *opts_json);
 /* A queue handle on the tests' Redis with `prefix`. */
 bullc_queue *tu_queue(const char *name, const char *prefix);
 /* HGET as a malloc'd string, NULL when missing. */

@@ -65,16 +65,9 @@ void wh_init(wh *h) {
     cr_assert_eq(uv_loop_init(&h->loop), 0);
 }
 
-static bullc_redis_opts *redis_opts(void) {
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
-    return ro;
-}
-
 bullc_worker_opts *wh_opts(const char *prefix) {
     bullc_worker_opts *o = tu_wopts();
-    bullc_redis_opts *ro = redis_opts();
+    bullc_redis_opts *ro = tu_redis_opts();
     bullc_worker_opts_set_redis(o, ro);
     bullc_redis_opts_free(ro);
     bullc_worker_opts_set_prefix(o, prefix);
