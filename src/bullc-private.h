@@ -59,6 +59,15 @@ sds bullc__base64(const char *s, size_t len);
  * byte kept (a NUL becomes \u0000, where a C string would end). NULL when
  * out of memory (`out` is freed then). Takes `out` over. */
 sds bullc__json_quote(sds out, const char *s, size_t len);
+/* The setters' string fields. *dst = a copy of `s` (NULL: none), the old
+ * value freed; BULLC_ENOMEM leaves *dst as it was. */
+int bullc__str_set(char **dst, const char *s);
+/* Two fields set together (a user and a password, a file and a
+ * directory): both or, out of memory, neither. With `secret_b` the old and
+ * the unused new value of *b are wiped (bullc__wipe_free). */
+int bullc__str_set2(char **a, const char *sa, char **b, const char *sb, bool secret_b);
+/* Frees a secret (a password), zeroed first; NULL is fine. */
+void bullc__wipe_free(char *s);
 
 /* ---- random.c: the process's random source ----------------------------- */
 /* Seeded from the kernel on first use and again after fork; any thread. For

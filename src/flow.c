@@ -42,11 +42,7 @@ int bullc_flow_producer_opts_set_redis(bullc_flow_producer_opts *o, const bullc_
 }
 
 int bullc_flow_producer_opts_set_prefix(bullc_flow_producer_opts *o, const char *prefix) {
-    char *copy = NULL;
-    if (prefix && !(copy = strdup(prefix))) return BULLC_ENOMEM;
-    free(o->prefix);
-    o->prefix = copy;
-    return 0;
+    return bullc__str_set(&o->prefix, prefix);
 }
 
 int bullc_flow_producer_opts_set_bullmq_version(bullc_flow_producer_opts *o, int major) {

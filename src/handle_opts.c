@@ -22,16 +22,6 @@ int bullc__redis_opts_replace(bullc_redis_opts **dst, const bullc_redis_opts *sr
     return 0;
 }
 
-/* *dst = a copy of `s` (NULL: unset); `nonempty` refuses "". */
-static int set_str(char **dst, const char *s, bool nonempty) {
-    if (s && nonempty && !*s) return BULLC_EINVAL;
-    char *copy = NULL;
-    if (s && !(copy = strdup(s))) return BULLC_ENOMEM;
-    free(*dst);
-    *dst = copy;
-    return 0;
-}
-
 /* ---- queue ------------------------------------------------------------------ */
 
 const bullc_queue_opts bullc__queue_opts_default = {.max_len_events = 10000};
@@ -55,7 +45,7 @@ void bullc_queue_opts_free(bullc_queue_opts *o) {
 int bullc_queue_opts_set_redis(bullc_queue_opts *o, const bullc_redis_opts *redis) {
     return bullc__redis_opts_replace(&o->redis, redis);
 }
-int bullc_queue_opts_set_prefix(bullc_queue_opts *o, const char *prefix) { return set_str(&o->prefix, prefix, false); }
+int bullc_queue_opts_set_prefix(bullc_queue_opts *o, const char *prefix) { return bullc__str_set(&o->prefix, prefix); }
 
 int bullc_queue_opts_set_default_job_opts(bullc_queue_opts *o, const bullc_job_opts *job_opts) {
     bullc_job_opts *copy = NULL;
@@ -148,9 +138,9 @@ int bullc_worker_opts_set_redis(bullc_worker_opts *o, const bullc_redis_opts *re
     return bullc__redis_opts_replace(&o->redis, redis);
 }
 int bullc_worker_opts_set_prefix(bullc_worker_opts *o, const char *prefix) {
-    return set_str(&o->prefix, prefix, false);
+    return bullc__str_set(&o->prefix, prefix);
 }
-int bullc_worker_opts_set_name(bullc_worker_opts *o, const char *name) { return set_str(&o->name, name, false); }
+int bullc_worker_opts_set_name(bullc_worker_opts *o, const char *name) { return bullc__str_set(&o->name, name); }
 
 /* Sets an integer field when `ok`. */
 #define SET_IF(field, value, ok)        \
@@ -267,10 +257,10 @@ int bullc_queue_events_opts_set_redis(bullc_queue_events_opts *o, const bullc_re
     return bullc__redis_opts_replace(&o->redis, redis);
 }
 int bullc_queue_events_opts_set_prefix(bullc_queue_events_opts *o, const char *prefix) {
-    return set_str(&o->prefix, prefix, false);
+    return bullc__str_set(&o->prefix, prefix);
 }
 int bullc_queue_events_opts_set_last_event_id(bullc_queue_events_opts *o, const char *id) {
-    return set_str(&o->last_event_id, id, true);
+    return id && !*id ? BULLC_EINVAL : bullc__str_set(&o->last_event_id, id);
 }
 int bullc_queue_events_opts_set_blocking_timeout(bullc_queue_events_opts *o, int64_t ms) {
     SET_IF(o->blocking_timeout, ms, ms >= 0);

@@ -36,17 +36,7 @@ int bullc_scheduler_opts_set_every(bullc_scheduler_opts *o, int64_t ms) {
 
 int bullc_scheduler_opts_set_pattern(bullc_scheduler_opts *o, const char *pattern, const char *tz) {
     if (!o || !pattern || !*pattern || (tz && !*tz)) return BULLC_EINVAL;
-    char *p = strdup(pattern), *z = tz ? strdup(tz) : NULL;
-    if (!p || (tz && !z)) {
-        free(p);
-        free(z);
-        return BULLC_ENOMEM;
-    }
-    free(o->pattern);
-    free(o->tz);
-    o->pattern = p;
-    o->tz = z;
-    return 0;
+    return bullc__str_set2(&o->pattern, pattern, &o->tz, tz, false);
 }
 
 #define SETTER(fn, field, flag)                                              \

@@ -43,43 +43,24 @@ void bullc_tracer_opts_free(bullc_tracer_opts *o) {
     free(o);
 }
 
-static int set_str(char **dst, const char *v) {
-    if (!v) return BULLC_EINVAL;
-    char *c = strdup(v);
-    if (!c) return BULLC_ENOMEM;
-    free(*dst);
-    *dst = c;
-    return 0;
-}
-
 int bullc_tracer_opts_set_endpoint(bullc_tracer_opts *o, const char *url) {
     if (!url || !((!strncmp(url, "http://", 7) && url[7]) || (!strncmp(url, "https://", 8) && url[8])))
         return BULLC_EINVAL;
-    return set_str(&o->endpoint, url);
+    return bullc__str_set(&o->endpoint, url);
 }
 int bullc_tracer_opts_set_tls_ca(bullc_tracer_opts *o, const char *path) {
-    return path && *path ? set_str(&o->tls_ca, path) : BULLC_EINVAL;
+    return path && *path ? bullc__str_set(&o->tls_ca, path) : BULLC_EINVAL;
 }
 int bullc_tracer_opts_set_tls_client_cert(bullc_tracer_opts *o, const char *cert, const char *key) {
     if (!cert || !*cert || !key || !*key) return BULLC_EINVAL;
-    char *c = strdup(cert), *k = strdup(key);
-    if (!c || !k) {
-        free(c);
-        free(k);
-        return BULLC_ENOMEM;
-    }
-    free(o->tls_cert);
-    free(o->tls_key);
-    o->tls_cert = c;
-    o->tls_key = k;
-    return 0;
+    return bullc__str_set2(&o->tls_cert, cert, &o->tls_key, key, false);
 }
 void bullc_tracer_opts_set_error_cb(bullc_tracer_opts *o, bullc_tracer_error_cb cb, void *data) {
     o->on_error = cb;
     o->on_error_data = data;
 }
 int bullc_tracer_opts_set_service_name(bullc_tracer_opts *o, const char *name) {
-    return name && *name ? set_str(&o->service, name) : BULLC_EINVAL;
+    return name && *name ? bullc__str_set(&o->service, name) : BULLC_EINVAL;
 }
 
 static int put_str(cJSON *obj, const char *k, const char *v) {
@@ -283,8 +264,8 @@ int bullc_tracer_opts_from_env(bullc_tracer_opts *o, bool *enabled, bullc_error 
     /* the spec: OTEL_SERVICE_NAME wins over service.name in the attributes */
     const cJSON *sn = cJSON_GetObjectItemCaseSensitive(o->resource, "service.name");
     if ((v = getenv("OTEL_SERVICE_NAME")) && *v) {
-        if (set_str(&o->service, v)) return bullc__err(err, BULLC_ENOMEM, "out of memory");
-    } else if (cJSON_IsString(sn) && *sn->valuestring && set_str(&o->service, sn->valuestring)) {
+        if (bullc__str_set(&o->service, v)) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+    } else if (cJSON_IsString(sn) && *sn->valuestring && bullc__str_set(&o->service, sn->valuestring)) {
         return bullc__err(err, BULLC_ENOMEM, "out of memory");
     }
     cJSON_DeleteItemFromObjectCaseSensitive(o->resource, "service.name");

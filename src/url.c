@@ -7,8 +7,6 @@
 
 #include "bullc-private.h"
 
-static void wipe_free(char *s);
-
 /* Forgets the sentinel list (not the master name nor the sentinels'
  * password): a URL or a host naming one server replaces it. */
 static void bullc__sentinels_clear(bullc_redis_opts *o) {
@@ -41,12 +39,8 @@ static bool addrs_copy(struct bullc__sentinel_addr **dst, size_t *n, const struc
     return true;
 }
 
-static void wipe_free(char *s) {
-    if (!s) return;
-    /* volatile so the wipe of a password is not optimised away */
-    for (volatile char *p = s; *p; p++) *p = 0;
-    free(s);
-}
+/* An empty string given for a name or a path means none. */
+static const char *nonempty(const char *s) { return s && *s ? s : NULL; }
 
 int bullc_redis_opts_new(bullc_redis_opts **out) {
     bullc_redis_opts *o = calloc(1, sizeof *o);
@@ -66,7 +60,7 @@ void bullc__redis_opts_clear(bullc_redis_opts *o) {
     free(o->host);
     free(o->unix_path);
     free(o->user);
-    wipe_free(o->password);
+    bullc__wipe_free(o->password);
     free(o->tls_ca_file);
     free(o->tls_ca_dir);
     free(o->tls_cert);
@@ -76,7 +70,7 @@ void bullc__redis_opts_clear(bullc_redis_opts *o) {
     bullc__cluster_clear(o);
     free(o->sentinel_master);
     free(o->sentinel_user);
-    wipe_free(o->sentinel_password);
+    bullc__wipe_free(o->sentinel_password);
     memset(o, 0, sizeof *o);
 }
 
@@ -143,17 +137,7 @@ int bullc_redis_opts_set_unix(bullc_redis_opts *o, const char *path) {
 }
 
 int bullc_redis_opts_set_auth(bullc_redis_opts *o, const char *user, const char *password) {
-    char *u = NULL, *p = NULL;
-    if ((user && *user && !(u = strdup(user))) || (password && !(p = strdup(password)))) {
-        free(u);
-        wipe_free(p);
-        return BULLC_ENOMEM;
-    }
-    free(o->user);
-    wipe_free(o->password);
-    o->user = u;
-    o->password = p;
-    return 0;
+    return bullc__str_set2(&o->user, nonempty(user), &o->password, password, true);
 }
 
 int bullc_redis_opts_set_db(bullc_redis_opts *o, int db) {
@@ -175,49 +159,27 @@ int bullc_redis_opts_set_busy_poll(bullc_redis_opts *o, int us) {
     return 0;
 }
 
-/* Replaces *dst with a copy of src (NULL or "" clears it). */
-static int set_str(char **dst, const char *src) {
-    char *d = NULL;
-    if (src && *src && !(d = strdup(src))) return BULLC_ENOMEM;
-    free(*dst);
-    *dst = d;
-    return 0;
-}
-
 int bullc_redis_opts_set_tls(bullc_redis_opts *o, bool on) {
     o->tls = on;
     return 0;
 }
 
 int bullc_redis_opts_set_tls_ca(bullc_redis_opts *o, const char *ca_file, const char *ca_dir) {
-    char *f = NULL;
-    if (ca_file && *ca_file && !(f = strdup(ca_file))) return BULLC_ENOMEM;
-    if (set_str(&o->tls_ca_dir, ca_dir)) {
-        free(f);
+    if (bullc__str_set2(&o->tls_ca_file, nonempty(ca_file), &o->tls_ca_dir, nonempty(ca_dir), false))
         return BULLC_ENOMEM;
-    }
-    free(o->tls_ca_file);
-    o->tls_ca_file = f;
     o->tls = true;
     return 0;
 }
 
 int bullc_redis_opts_set_tls_cert(bullc_redis_opts *o, const char *cert_file, const char *key_file) {
     if (!cert_file != !key_file || (cert_file && (!*cert_file || !*key_file))) return BULLC_EINVAL;
-    char *c = NULL;
-    if (cert_file && !(c = strdup(cert_file))) return BULLC_ENOMEM;
-    if (set_str(&o->tls_key, key_file)) {
-        free(c);
-        return BULLC_ENOMEM;
-    }
-    free(o->tls_cert);
-    o->tls_cert = c;
+    if (bullc__str_set2(&o->tls_cert, cert_file, &o->tls_key, key_file, false)) return BULLC_ENOMEM;
     o->tls = true;
     return 0;
 }
 
 int bullc_redis_opts_set_tls_server_name(bullc_redis_opts *o, const char *name) {
-    if (set_str(&o->tls_server_name, name)) return BULLC_ENOMEM;
+    if (bullc__str_set(&o->tls_server_name, nonempty(name))) return BULLC_ENOMEM;
     o->tls = true;
     return 0;
 }
@@ -292,7 +254,7 @@ static int apply_query(bullc_redis_opts *t, const char *q, bullc_error *err) {
         } else if (kn == 8 && !memcmp(q, "password", 8)) {
             char *p = pct_decode(eq + 1, vn);
             if (!p) return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in password");
-            wipe_free(t->password);
+            bullc__wipe_free(t->password);
             t->password = p;
         } else {
             return bullc__err(err, BULLC_EINVAL, "invalid Redis URL: unknown parameter '%.*s'", (int)kn, q);
@@ -317,21 +279,11 @@ int bullc_redis_opts_add_sentinel(bullc_redis_opts *o, const char *host, int por
 }
 
 int bullc_redis_opts_set_sentinel_master(bullc_redis_opts *o, const char *name) {
-    return set_str(&o->sentinel_master, name);
+    return bullc__str_set(&o->sentinel_master, nonempty(name));
 }
 
 int bullc_redis_opts_set_sentinel_auth(bullc_redis_opts *o, const char *user, const char *password) {
-    char *u = NULL, *p = NULL;
-    if ((user && *user && !(u = strdup(user))) || (password && *password && !(p = strdup(password)))) {
-        free(u);
-        wipe_free(p);
-        return BULLC_ENOMEM;
-    }
-    free(o->sentinel_user);
-    wipe_free(o->sentinel_password);
-    o->sentinel_user = u;
-    o->sentinel_password = p;
-    return 0;
+    return bullc__str_set2(&o->sentinel_user, nonempty(user), &o->sentinel_password, nonempty(password), true);
 }
 
 int bullc_redis_opts_set_sentinel_tls(bullc_redis_opts *o, bool on) {
@@ -426,11 +378,11 @@ static int take_userinfo(bullc_redis_opts *t, char *rest, char **hosts) {
     char *p = pct_decode(colon ? colon + 1 : rest, strlen(colon ? colon + 1 : rest));
     if ((colon && !u) || !p) {
         free(u);
-        wipe_free(p);
+        bullc__wipe_free(p);
         return -1;
     }
     free(t->user);
-    wipe_free(t->password);
+    bullc__wipe_free(t->password);
     t->user = (u && *u) ? u : (free(u), NULL);
     t->password = p;
     return 0;
@@ -552,7 +504,7 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
                 p = pct_decode(colon + 1, strlen(colon + 1));
                 if (!u || !p) {
                     free(u);
-                    wipe_free(p);
+                    bullc__wipe_free(p);
                     bullc__err(err, BULLC_EINVAL, "invalid Redis URL: bad escape in user or password");
                     goto out;
                 }
@@ -564,7 +516,7 @@ int bullc_redis_opts_parse_url(bullc_redis_opts *o, const char *url, bullc_error
                 }
             }
             free(t.user);
-            wipe_free(t.password);
+            bullc__wipe_free(t.password);
             t.user = (u && *u) ? u : (free(u), NULL);
             t.password = p;
         }

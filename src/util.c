@@ -165,3 +165,32 @@ sds bullc__json_quote(sds out, const char *s, size_t len) {
     if (!(out = cat_or_free(out, s + run, len - run))) return NULL;
     return cat_or_free(out, "\"", 1);
 }
+
+void bullc__wipe_free(char *s) {
+    if (!s) return;
+    /* volatile so the wipe of a password is not optimised away */
+    for (volatile char *p = s; *p; p++) *p = 0;
+    free(s);
+}
+
+int bullc__str_set(char **dst, const char *s) {
+    char *copy = NULL;
+    if (s && !(copy = strdup(s))) return BULLC_ENOMEM;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+int bullc__str_set2(char **a, const char *sa, char **b, const char *sb, bool secret_b) {
+    char *ca = NULL, *cb = NULL;
+    if ((sa && !(ca = strdup(sa))) || (sb && !(cb = strdup(sb)))) {
+        free(ca);
+        secret_b ? bullc__wipe_free(cb) : free(cb);
+        return BULLC_ENOMEM;
+    }
+    free(*a);
+    secret_b ? bullc__wipe_free(*b) : free(*b);
+    *a = ca;
+    *b = cb;
+    return 0;
+}
