@@ -560,9 +560,10 @@ BOTH_MAJORS(custom_strategy_repeats_every_2_seconds) {
     ticking_worker(h, major, 0, 2 * ONE_SECOND + 100, true);
     char *id = NULL;
     bullc_error err = {0};
-    cr_assert_eq(
-        bullc_queue_upsert_job_scheduler(q, "test", pattern(RRULE), NULL, "{\"foo\":\"bar\"}", NULL, &id, &err), 0,
-        "%s", err.message);
+    bullc_scheduler_opts *so = pattern(RRULE);
+    cr_assert_eq(bullc_queue_upsert_job_scheduler(q, "test", so, NULL, "{\"foo\":\"bar\"}", NULL, &id, &err), 0, "%s",
+                 err.message);
+    bullc_scheduler_opts_free(so);
     bullc_free(id);
     bullc_test_clock_tick(2 * ONE_SECOND + 100);
     assert_2s_apart_from(h, 0);
@@ -597,8 +598,10 @@ BOTH_MAJORS(custom_strategy_by_job_name) {
     bullc_test_clock_set(1486481040000); /* 2017-02-07T15:24:00.000Z */
     char *id = NULL;
     bullc_error err = {0};
-    cr_assert_eq(bullc_queue_upsert_job_scheduler(q, "rrule", pattern(RRULE), "rrule", NULL, NULL, &id, &err), 0, "%s",
+    bullc_scheduler_opts *so = pattern(RRULE);
+    cr_assert_eq(bullc_queue_upsert_job_scheduler(q, "rrule", so, "rrule", NULL, NULL, &id, &err), 0, "%s",
                  err.message);
+    bullc_scheduler_opts_free(so);
     bullc_free(id);
     char *json = NULL;
     cr_assert_eq(bullc_queue_get_job_scheduler(h->q, "rrule", &json, NULL), 0);
