@@ -472,6 +472,10 @@ typedef struct bullc__conn {
      * connection is dropped once the replies still due are read, so the
      * next call finds the master. */
     bool demoted;
+    /* Inside a transaction (MULTI, set by redis_conn.c): a redirection is
+     * not followed, as the command was not queued and sending it again,
+     * on another connection, would run it outside the transaction. */
+    bool in_multi;
     /* Through Sentinel: when the last reply due was read or the sentinels
      * last asked (CLOCK_MONOTONIC ms); a call after a second or more of this
      * idleness asks them again, see bullc__conn_ensure. */

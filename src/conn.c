@@ -376,11 +376,13 @@ int bullc__conn_read(bullc__conn *c, redisReply **reply, bullc_error *err) {
  * sending it again cannot apply it twice. A MOVED already repointed the
  * settings (got_reply); the others wait as the retry policy says
  * (backoff.c, as the asynchronous connection does) while a slot migrates
- * or a failover ends.
+ * or a failover ends. Not inside MULTI: Redis refused to queue it, and
+ * EXEC will say the transaction was not run.
  * Frees the reply when it says to resend. */
 static bool cluster_resend(bullc__conn *c, redisReply *r, int *tries) {
     int cls = bullc__reply_class(r, c->opts);
-    if ((cls != BULLC__REPLY_MOVED && cls != BULLC__REPLY_RETRY) || c->unread || ++*tries > 50) return false;
+    if ((cls != BULLC__REPLY_MOVED && cls != BULLC__REPLY_RETRY) || c->unread || c->in_multi || ++*tries > 50)
+        return false;
     freeReplyObject(r);
     if (cls == BULLC__REPLY_MOVED) return true;
     sleep_ms(bullc__retry_delay_ms((unsigned)*tries, BULLC__REDIRECT_BASE_MS, BULLC__REDIRECT_CAP_MS));

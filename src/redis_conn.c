@@ -75,7 +75,9 @@ int bullc_redis_conn_command(bullc_redis_conn *c, int argc, const char *const *a
     int rc = route(c, argc, argv, lens, err);
     if (rc) return rc;
     redisReply *r = NULL;
+    c->conn.in_multi = c->multi && c->conn.ctx && c->conn.generation == c->multi_gen;
     rc = bullc__conn_command(&c->conn, &r, err, argc, (const char **)argv, lens);
+    c->conn.in_multi = false;
     size_t n0 = lens ? lens[0] : strlen(argv[0]);
     if (n0 == 5 && !strncasecmp(argv[0], "MULTI", 5)) {
         c->multi = !rc;

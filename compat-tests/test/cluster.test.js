@@ -262,7 +262,13 @@ test('bullc_redis_conn sends each command to its keys\' master (XREAD ... STREAM
   const [cross] = run(['MSET', `${p}{a}k`, '1', `${p}{b}k`, '2']);
   assert.match(cross, /^error BULLC_EINVAL keys in different slots/);
   assert.strictEqual(await errors('CROSSSLOT'), crossslot, 'nothing sent');
-  for (const k of [`${p}{a}k`, `${p}{b}k`]) {
+  // inside MULTI a redirected command is not sent again elsewhere (it would run outside the
+  // transaction): its MOVED is the caller's, and EXEC runs nothing
+  const [, multi, queued, exec] = run(['GET', `${p}{a}q`], ['MULTI'], ['SET', `${p}{b}m`, '1'], ['EXEC']);
+  assert.strictEqual(multi, 'ok OK');
+  assert.match(queued, /^error \S+ .*MOVED/);
+  assert.match(exec, /^error /);
+  for (const k of [`${p}{a}k`, `${p}{b}k`, `${p}{b}m`]) {
     const c = cl.node(await masterOf(k));
     try {
       assert.strictEqual(await c.exists(k), 0);

@@ -67,7 +67,9 @@ BULLC_EXPORT void bullc_redis_conn_free(bullc_redis_conn *conn);
  * server refuses COMMAND (renamed, or denied by ACL), a script call routes
  * by its first key and any other command by argv[1]. Between MULTI and
  * EXEC / DISCARD commands are not routed (a lookup would join the
- * transaction): they go to the connection's node. A connection yet to be
+ * transaction): they go to the connection's node, and a redirection
+ * there is returned, not followed (sent again elsewhere it would run
+ * outside the transaction; EXEC then fails). A connection yet to be
  * made goes to the keys' master; a live one is used as it is and a MOVED
  * reply repoints it and the command is sent again; ASK, TRYAGAIN and
  * CLUSTERDOWN (it did not run) are sent again after a pause.
