@@ -88,12 +88,24 @@ class Proc {
       for (const w of this.lineWaiters) if (this.lines().some(w.pred)) w.resolve();
     });
     if (this.child.stderr) this.child.stderr.on('data', d => { this.err += d; });
+    let ended = false;
+    this.child.stdout.on('end', () => { ended = true; });
     this.exited = new Promise(resolve => {
       this.child.on('exit', (code, signal) => {
-        live.delete(this);
-        this.exit = { code, signal };
-        for (const w of this.lineWaiters) w.reject(new Error(`${this.cmd} exited (${code ?? signal}): ${this.err.slice(-2000)}`));
-        resolve(this.exit);
+        // 'exit' can come before the last of stdout is read (the JSON line): wait for its end,
+        // for 2 s at most (a grandchild may hold the pipe)
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          live.delete(this);
+          this.exit = { code, signal };
+          for (const w of this.lineWaiters) w.reject(new Error(`${this.cmd} exited (${code ?? signal}): ${this.err.slice(-2000)}`));
+          resolve(this.exit);
+        };
+        if (ended) return finish();
+        const t = setTimeout(finish, 2000);
+        this.child.stdout.once('end', () => { clearTimeout(t); finish(); });
       });
     });
   }
