@@ -9,13 +9,16 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 # bullc's programs, built in Release when missing.
 bench_build_bullc() {
-  if [ ! -x "$build/bin/bullc-worker" ] || [ ! -e "$build/libbullc.so" ]; then
-    say "building bullc (Release) in $build"
+  if [ ! -e "$build/CMakeCache.txt" ]; then
+    say "configuring bullc (Release) in $build"
     # -Wno-error=maybe-uninitialized: GCC 12 at -O3 reports a false positive in src/conn.c
     cmake -S "$root" -B "$build" -DBULLC_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized >/dev/null
-    cmake --build "$build" -j"$(nproc)" >/dev/null
   fi
+  # Always brought up to date (a no-op when it is): a build left from an older
+  # checkout would otherwise be measured as if it were this one.
+  say "building bullc in $build"
+  cmake --build "$build" -j"$(nproc)" >/dev/null
   [ -e "$build/bin/libbullc_example_plugin.so" ] || die "$build/bin/libbullc_example_plugin.so is missing"
 }
 

@@ -7,8 +7,8 @@
 #                                 produced no number (CTest: bench_smoke)
 #
 # Options (the rest go to bench.js):
-#   --build DIR     bullc's build directory (default: build-bench, configured and built in
-#                   Release when its bin/bullc-worker is missing)
+#   --build DIR     bullc's build directory (default: build-bench, configured in Release when
+#                   missing, and always built first, so a run never measures an older checkout)
 #   --out DIR       results directory (default: DIR/bench-results/<date>-<time>[-smoke])
 #   --rounds N      rounds (3; smoke: 1)
 #   --only LIST     some of bulk,single,proc,latency,scale; or, only when named: manyq, one worker
