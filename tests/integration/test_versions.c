@@ -37,9 +37,7 @@ static bullc_queue *queue_of(const char *prefix, const char *name, int major) {
     bullc_queue_opts *qo = tu_qopts();
     bullc_queue_opts_set_prefix(qo, prefix);
     cr_assert_eq(bullc_queue_opts_set_bullmq_version(qo, major), 0);
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     bullc_queue_opts_set_redis(qo, ro);
     bullc_redis_opts_free(ro);
     bullc_queue *q;
@@ -373,9 +371,7 @@ static bullc_flow_producer *flow_producer(const char *prefix, int major) {
         cr_assert_eq(bullc_flow_producer_opts_set_bullmq_version(o, bad[i]), BULLC_EINVAL);
     cr_assert_eq(bullc_flow_producer_opts_set_bullmq_version(o, major), 0);
     cr_assert_eq(bullc_flow_producer_opts_set_prefix(o, prefix), 0);
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+    bullc_redis_opts *ro = tu_redis_opts();
     bullc_flow_producer_opts_set_redis(o, ro);
     bullc_redis_opts_free(ro);
     bullc_flow_producer *fp;
@@ -493,9 +489,7 @@ static bullc_aqueue *aqueue_of(uv_loop_t *loop, const char *prefix, const char *
     cr_assert_eq(bullc_queue_opts_new(&qo), 0);
     bullc_queue_opts_set_prefix(qo, prefix);
     bullc_queue_opts_set_bullmq_version(qo, major);
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    cr_assert_eq(bullc_redis_opts_parse_url(ro, url, NULL), 0);
+    bullc_redis_opts *ro = tu_redis_opts_url(url);
     bullc_redis_opts_set_timeouts(ro, 2000, 5000);
     bullc_queue_opts_set_redis(qo, ro);
     bullc_redis_opts_free(ro);
@@ -671,14 +665,6 @@ static void wait_added(uv_loop_t *loop, added *as, int n) {
     }
 }
 
-static bullc_job_opts *opts_of(const char *json) {
-    bullc_job_opts *o;
-    bullc_job_opts_new(&o);
-    bullc_error err = {0};
-    cr_assert_eq(bullc_job_opts_merge_json(o, json, &err), 0, "%s", err.message);
-    return o;
-}
-
 static long long dbsize(redisContext *c) {
     redisReply *r = tu_cmd(c, "DBSIZE");
     long long n = r->integer;
@@ -697,10 +683,10 @@ Test(versions, async_add_options_bulk_and_refusals_on_6x_and_5x) {
         bullc_error err = {0};
         /* refused during the call, before Redis is even reached: nothing written */
         long long before = dbsize(c);
-        bullc_job_opts *bad = opts_of("{\"sizeLimit\":3}"), *id = opts_of("{\"jobId\":\"order-1\"}"),
-                       *delay = opts_of("{\"delay\":60000}"), *prio = opts_of("{\"priority\":4}"),
-                       *dedup = opts_of("{\"deduplication\":{\"id\":\"d1\"}}"),
-                       *roc = opts_of("{\"removeOnComplete\":true}");
+        bullc_job_opts *bad = tu_job_opts("{\"sizeLimit\":3}"), *id = tu_job_opts("{\"jobId\":\"order-1\"}"),
+                       *delay = tu_job_opts("{\"delay\":60000}"), *prio = tu_job_opts("{\"priority\":4}"),
+                       *dedup = tu_job_opts("{\"deduplication\":{\"id\":\"d1\"}}"),
+                       *roc = tu_job_opts("{\"removeOnComplete\":true}");
         added none = {0};
         cr_assert_eq(bullc_aqueue_add(aq, "x", "{\"a\":1}", bad, on_added, &none, &err), BULLC_EINVAL);
         cr_assert(strstr(err.message, "exceeds the limit"), "%s", err.message);
@@ -762,7 +748,7 @@ Test(versions, async_add_options_bulk_and_refusals_on_6x_and_5x) {
         /* a bulk of 1,000, whole, in order */
         enum { N = 1000 };
         static bullc_bulk_job jobs[N];
-        bullc_job_opts *shared = opts_of("{\"attempts\":3}");
+        bullc_job_opts *shared = tu_job_opts("{\"attempts\":3}");
         for (int i = 0; i < N; i++) jobs[i] = (bullc_bulk_job){"bulk", "{\"i\":1}", shared, NULL, 0};
         added bulk = {0};
         cr_assert_eq(bullc_aqueue_add_bulk(aq, jobs, N, on_bulk, &bulk, &err), 0, "%s", err.message);
@@ -822,8 +808,8 @@ Test(versions, async_repeat_on_5x_adds_what_the_sync_add_adds_and_answers_once) 
     uv_loop_init(&loop);
     bullc_aqueue *aq = aqueue_of(&loop, prefix, "qa", 0, tu_redis_url());
     bullc_queue *q = queue_of(prefix, "qs", 0);
-    bullc_job_opts *rep = opts_of("{\"repeat\":{\"every\":3600000,\"tz\":\"UTC\"},\"attempts\":2}"),
-                   *spent = opts_of("{\"repeat\":{\"every\":1000,\"limit\":0}}");
+    bullc_job_opts *rep = tu_job_opts("{\"repeat\":{\"every\":3600000,\"tz\":\"UTC\"},\"attempts\":2}"),
+                   *spent = tu_job_opts("{\"repeat\":{\"every\":1000,\"limit\":0}}");
     bullc_error err = {0};
     char *sync_id = NULL;
     cr_assert_eq(bullc_queue_add(q, "r", "{\"x\":1}", rep, &sync_id, &err), 0, "%s", err.message);
@@ -943,15 +929,22 @@ static void on_conn_closed(bullc_aqueue_conn *conn, void *data) {
     bullc_aqueue_conn_free(conn);
 }
 
-/* A connection set on `loop` to the Redis at `url`. */
-static bullc_aqueue_conn *shared_conn(uv_loop_t *loop, const char *url) {
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    cr_assert_eq(bullc_redis_opts_parse_url(ro, url, NULL), 0);
+/* A connection set on `loop` (initialised here) to the Redis at `url`, and
+ * `n` handles on it in q[], with the settings `qo` (NULL: the defaults),
+ * for the queues `names` (NULL: q0, q1...). */
+static bullc_aqueue_conn *shared_handles(uv_loop_t *loop, const char *url, const bullc_queue_opts *qo,
+                                         const char *const *names, bullc_aqueue **q, int n) {
+    uv_loop_init(loop);
+    bullc_redis_opts *ro = tu_redis_opts_url(url);
     bullc_aqueue_conn *conn;
     bullc_error err = {0};
     cr_assert_eq(bullc_aqueue_conn_new(&conn, loop, ro, &err), 0, "%s", err.message);
     bullc_redis_opts_free(ro);
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "q%d", i);
+        cr_assert_eq(bullc_aqueue_new_shared(&q[i], conn, names ? names[i] : name, qo, &err), 0, "%s", err.message);
+    }
     return conn;
 }
 
@@ -962,15 +955,14 @@ Test(versions, async_handles_sharing_one_connection_answer_as_their_own_and_clos
     freeReplyObject(tu_cmd(c, "ZADD %s:five:failed 1 f1 2 f2", prefix));
     freeReplyObject(tu_cmd(c, "ZADD %s:six:completed 1 c1 2 c2 3 c3", prefix));
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    bullc_aqueue_conn *conn = shared_conn(&loop, tu_redis_url());
-    bullc_error err = {0};
     bullc_queue_opts *qo;
     bullc_queue_opts_new(&qo);
     bullc_queue_opts_set_prefix(qo, prefix);
-    bullc_aqueue *five, *six;
-    cr_assert_eq(bullc_aqueue_new_shared(&five, conn, "five", qo, &err), 0, "%s", err.message);
-    cr_assert_eq(bullc_aqueue_new_shared(&six, conn, "six", qo, &err), 0, "%s", err.message);
+    bullc_aqueue *h[2];
+    const char *names[] = {"five", "six"};
+    bullc_aqueue_conn *conn = shared_handles(&loop, tu_redis_url(), qo, names, h, 2);
+    bullc_aqueue *five = h[0], *six = h[1];
+    bullc_error err = {0};
     answer as[3] = {0};
     cr_assert_eq(bullc_aqueue_get_job_counts(five, NULL, 0, on_answer, &as[0]), 0);
     cr_assert_eq(bullc_aqueue_get_job_counts(six, NULL, 0, on_answer, &as[1]), 0);
@@ -1058,19 +1050,6 @@ static void add_each(uv_loop_t *loop, bullc_aqueue **q, int n) {
         }
 }
 
-/* `n` handles (q0, q1...) on a set of their own on `loop`, to the Redis at `url`. */
-static bullc_aqueue_conn *shared_handles(uv_loop_t *loop, const char *url, bullc_aqueue **q, int n) {
-    uv_loop_init(loop);
-    bullc_aqueue_conn *conn = shared_conn(loop, url);
-    for (int i = 0; i < n; i++) {
-        char name[16];
-        bullc_error err = {0};
-        snprintf(name, sizeof name, "q%d", i);
-        cr_assert_eq(bullc_aqueue_new_shared(&q[i], conn, name, NULL, &err), 0, "%s", err.message);
-    }
-    return conn;
-}
-
 /* Closes the set (first: it waits for its handles) and its `n` handles. */
 static void close_shared(uv_loop_t *loop, bullc_aqueue_conn *conn, bullc_aqueue **q, int n) {
     int closed = 0, conn_closed = 0;
@@ -1092,7 +1071,7 @@ Test(versions, shared_handles_load_the_add_scripts_once_per_connection) {
     uv_loop_t loop;
     enum { N = 20 };
     bullc_aqueue *q[N];
-    bullc_aqueue_conn *conn = shared_handles(&loop, pr.url, q, N);
+    bullc_aqueue_conn *conn = shared_handles(&loop, pr.url, NULL, NULL, q, N);
     long long before = script_loads(c);
     add_each(&loop, q, N);
     cr_assert_eq(script_loads(c) - before, 3, "%lld SCRIPT LOADs", script_loads(c) - before);
@@ -1132,7 +1111,7 @@ Test(versions, adds_of_shared_handles_in_flight_when_redis_dies_are_answered_onc
     meta_as_node(c, "bull", "q1", "bullmq:5.81.5"); /* q[1] speaks 5.x */
     uv_loop_t loop;
     bullc_aqueue *q[2];
-    bullc_aqueue_conn *conn = shared_handles(&loop, pr.url, q, 2);
+    bullc_aqueue_conn *conn = shared_handles(&loop, pr.url, NULL, NULL, q, 2);
     bullc_error err = {0};
     added warm[2] = {0};
     for (int i = 0; i < 2; i++) cr_assert_eq(bullc_aqueue_add(q[i], "w", "{}", NULL, on_added, &warm[i], &err), 0);
@@ -1141,7 +1120,7 @@ Test(versions, adds_of_shared_handles_in_flight_when_redis_dies_are_answered_onc
     freeReplyObject(redisCommand(c, "CLIENT PAUSE 10000 ALL"));
     enum { N = 11 };
     lost_add l[N] = {{0}};
-    bullc_job_opts *rep = opts_of("{\"repeat\":{\"every\":60000}}");
+    bullc_job_opts *rep = tu_job_opts("{\"repeat\":{\"every\":60000}}");
     for (int i = 0; i < N; i++)
         cr_assert_eq(bullc_aqueue_add(q[i % 2], "j", "{}", i == N - 2 ? rep : NULL, on_lost_add, &l[i], &err), 0);
     bullc_job_opts_free(rep);

@@ -146,39 +146,51 @@ static void ev_active(bullc_worker *w, const bullc_job *job, void *data) {
     }
 }
 
-/* Starts `nw` workers named <name><i> (prefix c->prefix) in one group. */
-static void start(gctx *c, int nw, const char *name, int concurrency, int major, int cap) {
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
+/* The group on the tests' Redis with room for `nw` workers and its timers
+ * (the guard fires after `guard_ms`); returns the settings its workers
+ * share, for the caller to free. */
+static bullc_worker_opts *group_new(gctx *c, int nw, uint64_t guard_ms) {
+    bullc_redis_opts *ro = tu_redis_opts();
     bullc_error err = {0};
     cr_assert_eq(bullc_worker_group_new(&c->g, &c->loop, ro, &err), 0, "%s", err.message);
-    cr_assert_eq(bullc_worker_group_set_concurrency(c->g, cap), 0);
     bullc_redis_opts_free(ro);
     c->w = calloc((size_t)nw + 1, sizeof *c->w);
+    uv_timer_init(&c->loop, &c->guard);
+    uv_timer_init(&c->loop, &c->adder);
+    c->guard.data = c->adder.data = c;
+    uv_timer_start(&c->guard, guard_cb, guard_ms, 0);
+    uv_unref((uv_handle_t *)&c->guard);
     bullc_worker_opts *o;
     bullc_worker_opts_new(&o);
     bullc_worker_opts_set_group(o, c->g);
     bullc_worker_opts_set_prefix(o, c->prefix);
     bullc_worker_opts_set_processor(o, complete, NULL);
+    return o;
+}
+
+/* One more worker of the group, on queue `q`. */
+static void add_worker(gctx *c, const bullc_worker_opts *o, const char *q) {
+    bullc_worker_events ev = {.completed = ev_completed, .active = ev_active};
+    bullc_error err = {0};
+    cr_assert_eq(bullc_worker_new(&c->w[c->nw], &c->loop, q, o, &ev, c, &err), 0, "%s", err.message);
+    c->nw++;
+}
+
+/* Starts `nw` workers named <name><i> (prefix c->prefix) in one group. */
+static void start(gctx *c, int nw, const char *name, int concurrency, int major, int cap) {
+    bullc_worker_opts *o = group_new(c, nw, 180000);
+    cr_assert_eq(bullc_worker_group_set_concurrency(c->g, cap), 0);
     bullc_worker_opts_set_bullmq_version(o, major);
     /* counting a job's BZPOPMINs: the members' drain-delay polls, spread over
      * the delay (worker_group.c), come after the count */
     if (c->one_by_one) bullc_worker_opts_set_drain_delay(o, 60);
-    bullc_worker_events ev = {.completed = ev_completed, .active = ev_active};
     for (int i = 0; i < nw; i++) {
         char q[64];
         snprintf(q, sizeof q, "%s%d", name, i);
         bullc_worker_opts_set_concurrency(o, i == 0 && concurrency ? concurrency : 1);
-        cr_assert_eq(bullc_worker_new(&c->w[i], &c->loop, q, o, &ev, c, &err), 0, "%s", err.message);
-        c->nw++;
+        add_worker(c, o, q);
     }
     bullc_worker_opts_free(o);
-    uv_timer_init(&c->loop, &c->guard);
-    uv_timer_init(&c->loop, &c->adder);
-    c->guard.data = c->adder.data = c;
-    uv_timer_start(&c->guard, guard_cb, 180000, 0);
-    uv_unref((uv_handle_t *)&c->guard);
 }
 
 static void finish(gctx *c) {
@@ -321,31 +333,13 @@ Test(worker_group, both_majors) {
         add_one(c.prefix, q, "job", 6);
     }
     uv_loop_init(&c.loop);
-    bullc_redis_opts *ro;
-    bullc_redis_opts_new(&ro);
-    bullc_redis_opts_parse_url(ro, tu_redis_url(), NULL);
-    bullc_error err = {0};
-    cr_assert_eq(bullc_worker_group_new(&c.g, &c.loop, ro, &err), 0, "%s", err.message);
-    bullc_redis_opts_free(ro);
-    c.w = calloc(20, sizeof *c.w);
-    bullc_worker_opts *o;
-    bullc_worker_opts_new(&o);
-    bullc_worker_opts_set_group(o, c.g);
-    bullc_worker_opts_set_prefix(o, c.prefix);
-    bullc_worker_opts_set_processor(o, complete, NULL);
-    bullc_worker_events ev = {.completed = ev_completed, .active = ev_active};
+    bullc_worker_opts *o = group_new(&c, 20, 60000);
     for (int i = 0; i < 20; i++) {
         char q[32];
         snprintf(q, sizeof q, "v%dq%d", i % 2 ? 6 : 5, i / 2);
-        cr_assert_eq(bullc_worker_new(&c.w[i], &c.loop, q, o, &ev, &c, &err), 0, "%s", err.message);
-        c.nw++;
+        add_worker(&c, o, q);
     }
     bullc_worker_opts_free(o);
-    uv_timer_init(&c.loop, &c.guard);
-    uv_timer_init(&c.loop, &c.adder);
-    c.guard.data = c.adder.data = &c;
-    uv_timer_start(&c.guard, guard_cb, 60000, 0);
-    uv_unref((uv_handle_t *)&c.guard);
     finish(&c);
     cr_assert_eq(c.completed, 20);
     for (int i = 0; i < 10; i++) {
