@@ -1035,6 +1035,13 @@ typedef struct bullc__lane {
     uv_timer_t join_timer, unblock_timer, poll_timer;
 } bullc__lane;
 
+/* A FIFO ring of a group's members (worker_group.c); a member that leaves is
+ * NULLed in place. */
+typedef struct bullc__wring {
+    bullc_worker **at;
+    int head, n, cap;
+} bullc__wring;
+
 struct bullc_worker_group {
     uv_loop_t *loop;
     bullc_redis_opts *redis; /* a copy: lanes are made as members join */
@@ -1052,11 +1059,14 @@ struct bullc_worker_group {
     bullc__gnode *wait_node;
     int nmembers;
     int max_active, active, fetching; /* the process-wide cap (0: none), jobs in process, moveToActive out */
-    bullc_worker **want;              /* members held back by the cap, in turn order (a ring) */
-    int want_head, nwant, cap_want;
-    bullc_worker *granted;                  /* the member being given a free slot in turn */
-    unsigned stagger_stalled, stagger_poll; /* the members' phases, in the order they asked (bullc__group_stagger_*) */
-    uv_timer_t slot_timer;
+    bullc__wring want;                /* members held back by the cap, in turn order */
+    bullc_worker *granted;            /* the member being given a free slot in turn */
+    unsigned stagger_poll;            /* the members' poll phases, in the order they waited first */
+    /* members whose first stalled check is due, in the order they came
+     * ready: sent a few a millisecond (bullc__group_stalled_due) */
+    bullc__wring stalled;
+    uint64_t stalled_at; /* uv_now of the last batch */
+    uv_timer_t slot_timer, stalled_timer;
     int handles_open;
     bool closing;
     void (*close_cb)(bullc_worker_group *g, void *data);
@@ -1144,6 +1154,8 @@ struct bullc_worker {
     bool g_ready_due;                /* the group's command connection is ready: run this worker's ready steps */
     bool g_wanting;                  /* held back by the group's cap, in its turn ring */
     bool g_waited;                   /* it waited once: its drain-delay polls have their phase */
+    bool g_stalled_due;              /* in the group's ring of first stalled checks */
+    bool stalled_first;              /* a member's stalled checker runs, its first check is not sent yet */
     sds queue, prefix, name;
     sds qualified_name;           /* "<prefix>:<queue>", Node's queueQualifiedName */
     bullc__keys keys;             /* keys.k[BULLC__K_BASE] is "<prefix>:<queue>:" */
@@ -1284,6 +1296,14 @@ void bullc__process_end(bullc_job *job, bool ok, const char *value, int fail_fla
 void bullc__locks_start(bullc_worker *w);
 void bullc__locks_stop(bullc_worker *w);
 void bullc__stalled_start(bullc_worker *w);
+/* A group member's command side is ready (its meta.version read): its first
+ * stalled check, if still to come, is queued in the group's ring. */
+void bullc__stalled_ready(bullc_worker *w);
+/* The group's turn for the member's first stalled check: sent (unless the
+ * member is paused) and its interval timer started; true when sent. False,
+ * and nothing done, when its command connection is down again (queued anew
+ * by its next ready) or it is closing. */
+bool bullc__stalled_first(bullc_worker *w);
 
 /* queue.c: the handle's keys. */
 const bullc__keys *bullc__queue_keys(const bullc_queue *q);
@@ -1304,9 +1324,9 @@ int bullc__group_lane(bullc_worker_group *g, const char *prefix, const char *que
  * is set before the join. */
 void bullc__group_join(bullc_worker_group *g, bullc_worker *w);
 void bullc__group_leave(bullc_worker_group *g, bullc_worker *w);
-/* ms to add to a member's first stalled check so that the members' checks
- * come one a millisecond (within `interval_ms`), not all at once. */
-int64_t bullc__group_stagger_stalled(bullc_worker_group *g, int64_t interval_ms);
+/* Queues the member's first stalled check: the group sends a few a
+ * millisecond, in the order they came (bullc__stalled_first), not all at once. */
+void bullc__group_stalled_due(bullc_worker_group *g, bullc_worker *w);
 /* The worker's queue is drained: wait for its marker on the group's blocking
  * connection (w->blocking is set); bullc__worker_block_done runs once. */
 void bullc__group_wait(bullc_worker_group *g, bullc_worker *w);

@@ -177,11 +177,29 @@ int bullc_worker_check_stalled(bullc_worker *w, bullc_stalled_check_cb cb, void 
 }
 
 void bullc__stalled_start(bullc_worker *w) {
-    /* first check soon after start (once connected), then every interval; a
-     * group's members one a millisecond: 5,000 queues' checks at once held
-     * Redis for a tenth of a second every interval, and every job added
-     * meanwhile waited */
-    int64_t first = 50;
-    if (w->group) first += bullc__group_stagger_stalled(w->group, w->o.stalled_interval);
-    uv_timer_start(&w->stalled_timer, stalled_tick, (uint64_t)first, (uint64_t)w->o.stalled_interval);
+    if (w->group) {
+        /* a group's members: the first check as soon as the member is ready,
+         * in the group's batches (5,000 queues' checks at once held Redis,
+         * and every job added meanwhile, for a tenth of a second), then
+         * every interval from there, so that the later ones keep that spread */
+        w->stalled_first = true;
+        bullc__stalled_ready(w);
+        return;
+    }
+    /* first check soon after start (once connected), then every interval */
+    uv_timer_start(&w->stalled_timer, stalled_tick, 50, (uint64_t)w->o.stalled_interval);
+}
+
+void bullc__stalled_ready(bullc_worker *w) {
+    /* its meta.version answered: the check speaks the queue's major */
+    if (w->group && w->stalled_first && !w->g_stalled_due && !w->closing && !w->cmd_settling && !w->g_ready_due &&
+        w->stats.cmd_ready_once && bullc__aconn_ready(w->cmd))
+        bullc__group_stalled_due(w->group, w);
+}
+
+bool bullc__stalled_first(bullc_worker *w) {
+    if (w->closing || !w->stalled_first || !bullc__aconn_ready(w->cmd)) return false;
+    w->stalled_first = false;
+    uv_timer_start(&w->stalled_timer, stalled_tick, (uint64_t)w->o.stalled_interval, (uint64_t)w->o.stalled_interval);
+    return !w->paused && stalled_send(w, NULL, NULL) == 0;
 }

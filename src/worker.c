@@ -363,6 +363,7 @@ static void cmd_ready(bullc_worker *w, bullc__aconn *c) {
         sdsfree(w->lost_fetches[i]);
     }
     w->nlost_fetches = 0;
+    bullc__stalled_ready(w);
     if (bullc__aconn_ready(w->block) && w->ev.ready) w->ev.ready(w, w->ev_data);
     bullc__worker_pump(w);
 }

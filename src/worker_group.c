@@ -345,6 +345,35 @@ static void kick_cb(uv_timer_t *t) {
     l->unblocking = bullc__aconn_cmd(&l->node->conn, 0, unblock_reply, l, 4, argv, NULL) == 0;
 }
 
+/* ---- rings of members (the cap's turns, the first stalled checks) -------------- */
+
+/* Appends `w`; false when out of memory. */
+static bool wring_push(bullc__wring *r, bullc_worker *w) {
+    if (r->n == r->cap) {
+        int cap = r->cap ? r->cap * 2 : 64;
+        bullc_worker **grown = malloc((size_t)cap * sizeof(bullc_worker *));
+        if (!grown) return false;
+        for (int i = 0; i < r->n; i++) grown[i] = r->at[(r->head + i) % r->cap];
+        free(r->at);
+        r->at = grown, r->cap = cap, r->head = 0;
+    }
+    r->at[(r->head + r->n++) % r->cap] = w;
+    return true;
+}
+
+/* The oldest (NULL: one that left); the ring must not be empty. */
+static bullc_worker *wring_pop(bullc__wring *r) {
+    bullc_worker *w = r->at[r->head];
+    r->head = (r->head + 1) % r->cap;
+    r->n--;
+    return w;
+}
+
+static void wring_forget(bullc__wring *r, const bullc_worker *w) {
+    for (int i = 0; i < r->n; i++)
+        if (r->at[(r->head + i) % r->cap] == w) r->at[(r->head + i) % r->cap] = NULL;
+}
+
 /* ---- the process-wide cap ------------------------------------------------------ */
 
 static bool cap_reached(const bullc_worker_group *g) {
@@ -355,31 +384,21 @@ static void slots_changed(bullc_worker_group *g);
 
 bool bullc__group_full(bullc_worker_group *g, bullc_worker *w) {
     /* a free slot goes to the member whose turn it is */
-    if (!cap_reached(g) && (!g->nwant || w == g->granted)) return false;
+    if (!cap_reached(g) && (!g->want.n || w == g->granted)) return false;
     if (w->g_wanting) return true;
-    if (g->nwant == g->cap_want) {
-        int cap = g->cap_want ? g->cap_want * 2 : 64;
-        bullc_worker **grown = malloc((size_t)cap * sizeof(bullc_worker *));
-        if (!grown) return true; /* it fetches again when one of its own jobs ends */
-        for (int i = 0; i < g->nwant; i++) grown[i] = g->want[(g->want_head + i) % g->cap_want];
-        free(g->want);
-        g->want = grown, g->cap_want = cap, g->want_head = 0;
-    }
-    g->want[(g->want_head + g->nwant++) % g->cap_want] = w;
+    if (!wring_push(&g->want, w)) return true; /* it fetches again when one of its own jobs ends */
     w->g_wanting = true;
     slots_changed(g);
     return true;
 }
 
-bool bullc__group_contended(const bullc_worker_group *g) { return g->nwant > 0; }
+bool bullc__group_contended(const bullc_worker_group *g) { return g->want.n > 0; }
 
 static void slot_cb(uv_timer_t *t) {
     bullc_worker_group *g = t->data;
     /* in turn: each member held back gets the next free slot */
-    while (g->nwant && !cap_reached(g)) {
-        bullc_worker *w = g->want[g->want_head];
-        g->want_head = (g->want_head + 1) % g->cap_want;
-        g->nwant--;
+    while (g->want.n && !cap_reached(g)) {
+        bullc_worker *w = wring_pop(&g->want);
         if (!w) continue; /* it left the group */
         w->g_wanting = false;
         g->granted = w;
@@ -391,7 +410,7 @@ static void slot_cb(uv_timer_t *t) {
 
 static void slots_changed(bullc_worker_group *g) {
     /* pumped from the loop, never from inside a member's finish */
-    if (g->nwant && !cap_reached(g) && !g->closing && !uv_is_active((uv_handle_t *)&g->slot_timer))
+    if (g->want.n && !cap_reached(g) && !g->closing && !uv_is_active((uv_handle_t *)&g->slot_timer))
         uv_timer_start(&g->slot_timer, slot_cb, 0, 0);
 }
 
@@ -451,11 +470,10 @@ void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
     for (int i = 0; i < l->nback; i++)
         if (l->back[i] == w) l->back[i] = NULL;
     w->blocking = false;
-    if (w->g_wanting) {
-        for (int i = 0; i < g->nwant; i++)
-            if (g->want[(g->want_head + i) % g->cap_want] == w) g->want[(g->want_head + i) % g->cap_want] = NULL;
-        w->g_wanting = false;
-    }
+    if (w->g_wanting) wring_forget(&g->want, w);
+    w->g_wanting = false;
+    if (w->g_stalled_due) wring_forget(&g->stalled, w);
+    w->g_stalled_due = false;
     if (w->gprev)
         w->gprev->gnext = w->gnext;
     else if (l->members == w)
@@ -466,8 +484,46 @@ void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
     g->nmembers--;
 }
 
-int64_t bullc__group_stagger_stalled(bullc_worker_group *g, int64_t interval_ms) {
-    return interval_ms > 0 ? (int64_t)(g->stagger_stalled++ % (uint64_t)interval_ms) : 0;
+/* ---- the members' first stalled checks ---------------------------------------- */
+
+/* A member's first stalled check goes out once it is ready (as a Worker of
+ * Node's checks at start), and the later ones every interval from there.
+ * Sent all at once, 5,000 queues' first checks held Redis for a tenth of a
+ * second (and every job added meanwhile); spread one a millisecond, the last
+ * queue's came 5 s after its start. Sent STALLED_BATCH per tick: 5,000
+ * queues' in about a second. A tick that comes late (a busy loop) sends the
+ * batches it missed, up to STALLED_CATCH_UP of them: the pace holds on a
+ * loaded machine, and Redis never runs more than a few tens in a row (about
+ * 20 us each on an empty queue). */
+#define STALLED_BATCH 5
+#define STALLED_TICK_MS 1
+#define STALLED_CATCH_UP 4
+
+static void stalled_cb(uv_timer_t *t) {
+    bullc_worker_group *g = t->data;
+    uint64_t now = uv_now(g->loop), ticks = (now - g->stalled_at) / STALLED_TICK_MS;
+    g->stalled_at = now;
+    int batch = STALLED_BATCH * (int)(ticks < 1 ? 1 : ticks > STALLED_CATCH_UP ? STALLED_CATCH_UP : ticks);
+    for (int sent = 0; g->stalled.n && sent < batch;) {
+        bullc_worker *w = wring_pop(&g->stalled);
+        if (!w) continue; /* it left */
+        w->g_stalled_due = false;
+        sent += bullc__stalled_first(w);
+    }
+    if (!g->stalled.n) uv_timer_stop(t);
+}
+
+void bullc__group_stalled_due(bullc_worker_group *g, bullc_worker *w) {
+    if (g->closing) return;
+    if (!wring_push(&g->stalled, w)) {
+        bullc__stalled_first(w); /* out of memory: sent now rather than never */
+        return;
+    }
+    w->g_stalled_due = true;
+    if (!uv_is_active((uv_handle_t *)&g->stalled_timer)) {
+        g->stalled_at = uv_now(g->loop);
+        uv_timer_start(&g->stalled_timer, stalled_cb, 0, STALLED_TICK_MS);
+    }
 }
 
 void bullc__group_block_limits(const bullc__lane *l, double *min_block, bool *integer_block) {
@@ -825,8 +881,9 @@ int bullc_worker_group_new(bullc_worker_group **out, uv_loop_t *loop, const bull
         return rc;
     }
     uv_timer_init(loop, &g->slot_timer);
-    g->slot_timer.data = g;
-    g->handles_open = 1;
+    uv_timer_init(loop, &g->stalled_timer);
+    g->slot_timer.data = g->stalled_timer.data = g;
+    g->handles_open = 2;
     bullc__lane *l;
     /* one server: its first lane connects now (the others as members
      * fill it); on a cluster each slot's connects when its first member joins */
@@ -835,6 +892,7 @@ int bullc_worker_group_new(bullc_worker_group **out, uv_loop_t *loop, const bull
         g->close_cb = free_after_failed_new;
         for (int i = 0; i < g->nnodes; i++) bullc__aconn_close(&g->nodes[i]->conn);
         uv_close((uv_handle_t *)&g->slot_timer, timer_closed);
+        uv_close((uv_handle_t *)&g->stalled_timer, timer_closed);
         return rc;
     }
     *out = g;
@@ -866,6 +924,7 @@ int bullc_worker_group_close(bullc_worker_group *g, void (*cb)(bullc_worker_grou
         uv_close((uv_handle_t *)&l->poll_timer, lane_timer_closed);
     }
     uv_close((uv_handle_t *)&g->slot_timer, timer_closed);
+    uv_close((uv_handle_t *)&g->stalled_timer, timer_closed);
     return 0;
 }
 
@@ -881,7 +940,8 @@ void bullc_worker_group_free(bullc_worker_group *g) {
     free(g->nodes);
     free(g->slot_node);
     bullc__cluster_masters_free(g->masters, g->nmasters);
-    free(g->want);
+    free(g->want.at);
+    free(g->stalled.at);
     bullc_redis_opts_free(g->redis);
     free(g);
 }

@@ -70,6 +70,10 @@ typedef struct gctx {
     bool one_by_one;
     long long bzpopmin_at_start, unblock_at_start, bzpopmin_at_end, unblock_at_end;
     uv_timer_t guard, adder;
+    /* a stalled job in member `stuck` - 1's queue: when that member got
+     * ready (CLOCK_REALTIME ms, as the job's finishedOn) and found it */
+    int stuck;
+    int64_t stuck_ready, stuck_found;
 } gctx;
 
 static void group_closed(bullc_worker_group *g, void *data) {
@@ -168,9 +172,26 @@ static bullc_worker_opts *group_new(gctx *c, int nw, uint64_t guard_ms) {
     return o;
 }
 
+static int64_t epoch_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ev_ready(bullc_worker *w, void *data) {
+    gctx *c = data;
+    if (c->stuck && w == c->w[c->stuck - 1] && !c->stuck_ready) c->stuck_ready = epoch_ms();
+}
+
+static void ev_stalled(bullc_worker *w, const char *job_id, void *data) {
+    gctx *c = data;
+    (void)job_id;
+    if (c->stuck && w == c->w[c->stuck - 1]) c->stuck_found = epoch_ms();
+}
+
 /* One more worker of the group, on queue `q`. */
 static void add_worker(gctx *c, const bullc_worker_opts *o, const char *q) {
-    bullc_worker_events ev = {.completed = ev_completed, .active = ev_active};
+    bullc_worker_events ev = {.completed = ev_completed, .active = ev_active, .ready = ev_ready, .stalled = ev_stalled};
     bullc_error err = {0};
     cr_assert_eq(bullc_worker_new(&c->w[c->nw], &c->loop, q, o, &ev, c, &err), 0, "%s", err.message);
     c->nw++;
@@ -354,4 +375,87 @@ Test(worker_group, both_majors) {
             freeReplyObject(r);
         }
     }
+}
+
+/* A job left active by a worker that hung (its processor keeps the job,
+ * nothing renews its lock), marked stalled by an earlier check, in the last
+ * of 2,000 queues of a group: the member's first stalled check, sent in the
+ * group's batches of first checks (5 a millisecond: 2,000 queues' within
+ * 0.4 s of their start), moves it back to wait, and the member runs it. The
+ * checks came one a millisecond before: that queue's 2 s after its start. */
+static bullc_job *stuck_job;
+static char stuck_id[64];
+static uv_timer_t stuck_timer;
+static bool stuck_closed;
+
+static void hold(bullc_job *job, void *data) {
+    (void)data;
+    stuck_job = job;
+    snprintf(stuck_id, sizeof stuck_id, "%s", bullc_job_id(job));
+}
+
+static void stuck_group(uv_timer_t *t) {
+    gctx *c = t->data;
+    uv_close((uv_handle_t *)t, NULL);
+    start(c, 2000, "stall", 1, 0, 0);
+}
+
+static void stuck_worker_closed(bullc_worker *w, void *data) {
+    (void)w, (void)data;
+    stuck_closed = true;
+}
+
+static void stuck_marked(bullc_worker *w, int code, int stalled, void *data) {
+    cr_assert_eq(code, 0);
+    cr_assert_eq(stalled, 0, "its lock lives: marked, not moved");
+    /* it dies: its job's result is dropped, the job stays active */
+    bullc_worker_close(w, true, 0, stuck_worker_closed, NULL);
+    bullc_job_complete(stuck_job, "true");
+    /* the group once the lock (200 ms) and the check's stalled-check key
+     * (100 ms) are gone */
+    stuck_timer.data = data;
+    uv_timer_start(&stuck_timer, stuck_group, 300, 0);
+}
+
+static void stuck_active(bullc_worker *w, const bullc_job *job, void *data) {
+    (void)job;
+    cr_assert_eq(bullc_worker_check_stalled(w, stuck_marked, data), 0);
+}
+
+Test(worker_group, a_stalled_job_found_at_start_in_the_last_of_2000_queues) {
+    gctx c = {.prefix = tu_prefix(), .want = 1, .stuck = 2000};
+    add_one(c.prefix, "stall1999", "stuck", 0);
+    uv_loop_init(&c.loop);
+    uv_timer_init(&c.loop, &stuck_timer);
+    bullc_worker_opts *o = tu_wopts();
+    bullc_redis_opts *ro = tu_redis_opts();
+    bullc_worker_opts_set_redis(o, ro);
+    bullc_redis_opts_free(ro);
+    bullc_worker_opts_set_prefix(o, c.prefix);
+    bullc_worker_opts_set_processor(o, hold, NULL);
+    bullc_worker_opts_set_lock_duration(o, 200);
+    bullc_worker_opts_set_skip_lock_renewal(o, true);
+    bullc_worker_opts_set_skip_stalled_check(o, true);
+    bullc_worker_opts_set_stalled_interval(o, 100);
+    bullc_worker_events ev = {.active = stuck_active};
+    bullc_worker *hung;
+    bullc_error err = {0};
+    cr_assert_eq(bullc_worker_new(&hung, &c.loop, "stall1999", o, &ev, &c, &err), 0, "%s", err.message);
+    finish(&c);
+    cr_assert(stuck_closed);
+    bullc_worker_free(hung);
+    cr_assert_eq(c.completed, 1);
+    char key[128];
+    snprintf(key, sizeof key, "%s:stall1999:%s", c.prefix, stuck_id);
+    char *finished = tu_hget(rc, key, "finishedOn"), *counter = tu_hget(rc, key, "stc");
+    cr_assert(finished && counter && !strcmp(counter, "1"), "finishedOn %s, stc (stalledCounter) %s",
+              finished ? finished : "none", counter ? counter : "none");
+    int64_t found = c.stuck_found - c.stuck_ready, done = atoll(finished) - c.stuck_ready;
+    free(finished), free(counter);
+    cr_log_info("the stalled job: found %lld ms, completed %lld ms after its queue's worker got ready",
+                (long long)found, (long long)done);
+    /* 0.4 s by the batches; a loaded machine's loop comes late */
+    cr_assert(c.stuck_ready && c.stuck_found, "ready %lld, found %lld", (long long)c.stuck_ready,
+              (long long)c.stuck_found);
+    cr_assert_leq(done, 1200);
 }
