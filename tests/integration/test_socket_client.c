@@ -331,6 +331,11 @@ Test(socket_client, flags_and_exit_codes) {
     cr_assert_eq(tu_run(cmd, &out), 0);
     cr_assert(strstr(out, "Exit codes"));
     free(out);
+    /* a misspelled last flag is named as unknown, not as missing its value */
+    snprintf(cmd, sizeof cmd, "%s --rate 5 --prot 2>&1", tu_bin("bullc-fake-provider"));
+    cr_assert_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_assert(strstr(out, "unknown flag --prot"), "%s", out);
+    free(out);
     /* --require-redis with nothing listening: 3, and the password is not printed */
     snprintf(cmd, sizeof cmd,
              "%s --url ws://127.0.0.1:1/ --provider X --require-redis --redis redis://:hunter2@127.0.0.1:%d 2>&1", b,

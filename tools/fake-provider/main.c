@@ -116,8 +116,10 @@ static int parse_args(int argc, char **argv) {
             continue;
         }
         if (strncmp(a, "--", 2)) return usage_error("unexpected argument '%s'", a);
-        if (i + 1 >= argc) return usage_error("%s needs a value", a);
-        const char *v = argv[++i];
+        /* A missing value is reported after the flag is known, so that a misspelled last flag is
+         * named as unknown rather than as missing its value. */
+        bool missing = i + 1 >= argc;
+        const char *v = missing ? "" : argv[++i];
         uint64_t u = 0;
         bool ok = true;
         if (!strcmp(a, "--port")) {
@@ -162,6 +164,7 @@ static int parse_args(int argc, char **argv) {
         } else {
             return usage_error("unknown flag %s", a);
         }
+        if (missing) return usage_error("%s needs a value", a);
         if (!ok) return usage_error("bad value for %s: '%s'", a, v);
     }
     if (!c->tls_cert != !c->tls_key) return usage_error("--tls-cert and --tls-key go together");
