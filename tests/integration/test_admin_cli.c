@@ -97,6 +97,8 @@ Test(admin_cli, usage_errors_exit_2_and_write_nothing) {
         "rate-limit q 10 20",
         "metrics q --end x",
         "metrics",
+        "--bogus counts q",
+        "flow add /nonexistent/flow.json",
     };
     const char *p = tu_prefix();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -107,6 +109,12 @@ Test(admin_cli, usage_errors_exit_2_and_write_nothing) {
         free(out);
     }
     cr_assert_eq(nkeys(p), 0, "nothing was written");
+    /* a mistyped global flag is named as an unknown flag, not as a verb */
+    char cmd[600], *err = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' --bogus counts q </dev/null 2>&1 >/dev/null", tu_bin("bullc"));
+    cr_expect_eq(tu_run(cmd, &err), 2);
+    cr_expect(err && strstr(err, "unknown flag '--bogus'"), "%s", err);
+    free(err);
 }
 
 Test(admin_cli, destructive_verbs_need_yes_and_change_nothing_without_it) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* bullc flow, deps and the verbs that change a parent's dependencies: trees of
  * parent and child jobs (Node's FlowProducer and the Job methods of flows). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@
 /* The whole of FILE, or of stdin for "-" or no FILE (malloc'd, NUL-ended). */
 static int slurp(const char *path, char **out) {
     FILE *f = !path || !strcmp(path, "-") ? stdin : fopen(path, "rb");
-    if (!f) return cli_fail(EXIT_USAGE, "cannot open %s", path);
+    if (!f) return cli_fail(EXIT_USAGE, "cannot open %s: %s", path, strerror(errno));
     size_t n = 0, cap = 4096;
     char *buf = malloc(cap);
     for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {

@@ -177,7 +177,9 @@ static const struct gflag {
     const char *flag, *alias, *arg, *help;
 } gflags[] = {
     [G_REDIS] = {"--redis", NULL, "URL",
-                 "redis://[user:password@]host[:port][/db], rediss://... (TLS)\nor unix:///path?db=N\n"
+                 "redis://[user:password@]host[:port][/db], rediss://... (TLS),\nunix:///path?db=N, "
+                 "redis+sentinel://host:port[,host:port...]/MASTER[/db]\nor redis+cluster://host:port[,host:port...] "
+                 "(docs/connection.md)\n"
                  "(default: REDIS_URL, else REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_USERNAME/\n"
                  "REDIS_DB, else 127.0.0.1:6379; timeouts: REDIS_CONNECT_TIMEOUT and\n"
                  "REDIS_COMMAND_TIMEOUT, ms)"},
@@ -432,7 +434,10 @@ int main(int argc, char **argv) {
         free(rest);
         return rc;
     }
-    cli_fail(EXIT_USAGE, "unknown verb '%s' (see bullc --help)", rest[0]);
+    if (rest[0][0] == '-')
+        cli_fail(EXIT_USAGE, "unknown flag '%s' (see bullc --help)", rest[0]);
+    else
+        cli_fail(EXIT_USAGE, "unknown verb '%s' (see bullc --help)", rest[0]);
     free(rest);
     return EXIT_USAGE;
 }
