@@ -280,6 +280,9 @@ esac`,
     const queue = newQueue('jobs', prefix);
     closers.push(queue);
     const w = await startReady(['--queue', 'jobs', '--exec', '/nonexistent/bullc-test-program'], { prefix });
+    const warned = w.lines.filter(l => /warn +exec-missing/.test(l));
+    assert.equal(warned.length, 1, w.text());
+    assert.match(warned[0], /queue=jobs msg="cannot run \/nonexistent\/bullc-test-program \(not found/);
     const job = await queue.add('any', {});
     const j = await finished(queue, job.id);
     assert.match(j.failedReason, /^cannot run \/nonexistent\/bullc-test-program: .*\(ENOENT\)$/);

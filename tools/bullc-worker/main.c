@@ -108,9 +108,40 @@ static int check_redis(const bw_config *cfg, const bullc_redis_opts *ro, const c
     }
 }
 
+/* As execvp looks for it: a name with a slash as it is, else along PATH. */
+static bool exec_findable(const char *prog) {
+    if (strchr(prog, '/')) return access(prog, X_OK) == 0;
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *dir = path; *dir;) {
+        size_t len = strcspn(dir, ":");
+        char full[4096];
+        int w = snprintf(full, sizeof full, "%.*s/%s", (int)len, len ? dir : ".", prog);
+        if (w > 0 && (size_t)w < sizeof full && access(full, X_OK) == 0) return true;
+        dir += len + (dir[len] == ':');
+    }
+    return false;
+}
+
+/* A mistyped --exec program would fail every job of the queue, one attempt
+ * after another, with nothing said at start: the command may still appear
+ * (a deployment in progress), so this is a warning, said once per program. */
+static void warn_exec_missing(const bw_queue *q) {
+    static char warned[512];
+    const char *prog = q->cfg->proc.argv && q->cfg->proc.argv[0] ? q->cfg->proc.argv[0] : NULL;
+    if (!prog || !strcmp(prog, warned) || exec_findable(prog)) return;
+    snprintf(warned, sizeof warned, "%s", prog);
+    char msg[700];
+    snprintf(msg, sizeof msg, "cannot run %s (not found%s, or not executable): its jobs fail until it is there", prog,
+             strchr(prog, '/') ? "" : " in PATH");
+    TLOG(TLOG_WARN, "exec-missing", TLOG_S("queue", q->cfg->name), TLOG_S("msg", msg));
+}
+
 /* Plugins are loaded and initialised, builtins that take a configuration
- * check it (and make their connections' settings). */
+ * check it (and make their connections' settings); a missing exec program
+ * is a warning. */
 int bw_queue_load(bw_queue *q, const bullc_redis_opts *redis, char *why, size_t n) {
+    if (q->cfg->proc.kind == BW_PROC_EXEC || q->cfg->proc.kind == BW_PROC_EXEC_PERSISTENT) warn_exec_missing(q);
     if (q->cfg->proc.kind == BW_PROC_BUILTIN) return bw_builtin_init(q, redis, why, n);
     if (q->cfg->proc.kind != BW_PROC_PLUGIN) return 0;
     if (bw_plugin_load(q, why, n)) return BW_EXIT_USAGE;
