@@ -39,10 +39,12 @@ static const sc_flag flags[] = {
     {"--job-name", "NAME", "(game_data)"},
     {"--type-field", "NAME", "messageType is this field of the message when a string (type)"},
     {"--redis", "URL",
-     "redis://[user:password@]host[:port][/db], rediss://... (TLS)\nor unix:///path?db=N\n"
+     "redis://[user:password@]host[:port][/db], rediss://... (TLS),\nunix:///path?db=N, "
+     "redis+sentinel://host:port[,host:port...]/MASTER[/db]\nor redis+cluster://host:port[,host:port...] "
+     "(docs/connection.md)\n"
      "(default: REDIS_URL, else REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/\n"
-     "REDIS_USERNAME/REDIS_DB; timeouts: REDIS_CONNECT_TIMEOUT and\n"
-     "REDIS_COMMAND_TIMEOUT, ms)"},
+     "REDIS_USERNAME/REDIS_DB, else 127.0.0.1:6379; timeouts:\n"
+     "REDIS_CONNECT_TIMEOUT and REDIS_COMMAND_TIMEOUT, ms)"},
     {"--prefix", "P", "key prefix (bull)"},
     {"--bullmq-version", "5|6|auto",
      "BullMQ major spoken to the queue (default BULLC_BULLMQ_VERSION, else\n"

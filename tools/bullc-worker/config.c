@@ -638,7 +638,9 @@ static const progdef progdefs[] = {
     {NULL, NULL, "Program options", NULL},
     {"config", "FILE.json", "queues, processors and options (see docs/worker.md); flags override\nthe file", NULL},
     {"redis", "URL",
-     "redis://[user:password@]host[:port][/db], rediss://... (TLS)\nor unix:///path?db=N\n"
+     "redis://[user:password@]host[:port][/db], rediss://... (TLS),\nunix:///path?db=N, "
+     "redis+sentinel://host:port[,host:port...]/MASTER[/db]\nor redis+cluster://host:port[,host:port...] "
+     "(docs/connection.md)\n"
      "(default: REDIS_URL, else REDIS_HOST, REDIS_PORT, REDIS_PASSWORD,\n"
      "REDIS_USERNAME, REDIS_DB, else 127.0.0.1:6379; timeouts:\n"
      "REDIS_CONNECT_TIMEOUT and REDIS_COMMAND_TIMEOUT, ms)",
