@@ -1071,8 +1071,8 @@ void bw_usage(FILE *f) {
                 usage_line(f, cli_tls_flags[t].name, cli_tls_flags[t].arg, cli_tls_flags[t].help,
                            cli_tls_flags[t].file_key);
     }
-    fputs("\nA.b keys are key b of object a ({\"limiter\": {\"max\": N}}). Exit codes: 0 stopped by a signal after "
-          "finishing the jobs in process; 1 run-time failure\n"
+    fputs("\nA.b keys are key b of object a ({\"limiter\": {\"max\": N}}).\n"
+          "Exit codes: 0 stopped by a signal after finishing the jobs in process; 1 run-time failure\n"
           "(a worker or a plugin's init failed); 2 usage, config file, plugin or log file error;\n"
           "3 Redis unreachable or refusing the password/database at start; 4 shutdown forced (second\n"
           "signal or --shutdown-timeout): jobs in process were left to stalled recovery; 5 the\n"
