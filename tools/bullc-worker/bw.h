@@ -234,6 +234,17 @@ void bw_exec_close(bw_queue *q);
  * a REDIS_URL with one): children do not get it without --exec-redis-env. */
 bool bw_exec_redis_secret(const char *env_entry);
 
+/* spawn.c: starts `file` (searched in PATH) with argv and env, without a
+ * shell, in a session of its own, every signal at its default, through
+ * posix_spawn rather than a fork. fds gets the worker's ends of its stdin
+ * (write), stdout and stderr (read), blocking and close-on-exec; pid_out its
+ * pid and pidfd_out a pidfd that becomes readable when it exits (the caller
+ * reaps it with waitpid and closes all four). 0, or a negative UV_E* code
+ * (UV_ENOENT: no such program; nothing left open or running). Loop thread. */
+int bw_spawn(const char *file, char *const argv[], char *const env[], int fds[3], int *pid_out, int *pidfd_out);
+/* Kills (SIGKILL) and reaps a child of bw_spawn's the loop cannot watch. */
+void bw_spawn_kill(int pid);
+
 /* helpers_path.c: exports BULLC_HELPERS (the installed exec-persistent
  * helpers, found relative to this program unless already set) and appends it
  * to PYTHONPATH and NODE_PATH, for every processor started later. Call before

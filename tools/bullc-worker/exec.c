@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* The --exec processor: one child process per job, started with uv_spawn
- * (no shell). The job goes to its stdin as JSON; its stdout is the result;
- * its stderr carries progress, log and data lines, the flow-control moves
- * (delay, wait-children) and, on failure, the reason.
+/* The --exec processor: one child process per job, started with bw_spawn
+ * (posix_spawn, no shell; spawn.c says why not uv_spawn). The job goes to
+ * its stdin as JSON; its stdout is the result; its stderr carries progress,
+ * log and data lines, the flow-control moves (delay, wait-children) and, on
+ * failure, the reason.
  * Everything is asynchronous: a slow or stuck command never blocks the loop
  * that renews the locks of the other jobs. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bw.h"
@@ -25,8 +27,9 @@ enum { PHASE_RUN, PHASE_GRACE, PHASE_EXITED };
 
 struct bw_run {
     bw_queue *q;
-    bullc_job *job; /* NULL once handed back */
-    uv_process_t proc;
+    bullc_job *job;  /* NULL once handed back */
+    uv_poll_t exitw; /* the pidfd: readable once the command exited */
+    int pidfd;
     uv_pipe_t in, out, err;
     uv_timer_t deadline; /* the timeout, then the kill grace, then the pipe grace */
     uv_timer_t watch;    /* lost locks */
@@ -66,6 +69,7 @@ static void run_closed(uv_handle_t *h) {
     free(r->out_buf);
     bw_lines_free(&r->err_lines);
     free(r->input);
+    if (r->pidfd >= 0) close(r->pidfd);
     free(r);
 }
 
@@ -78,7 +82,7 @@ static void close_handle(uv_handle_t *h) {
  * signal too and do not keep the pipes open. */
 static void signal_child(bw_run *r, int sig) {
     if (r->exited || r->pid <= 0) return;
-    if (kill(-r->pid, sig) != 0) uv_process_kill(&r->proc, sig);
+    if (kill(-r->pid, sig) != 0) kill(r->pid, sig);
 }
 
 static const char *prog(const bw_run *r) { return r->q->cfg->proc.argv[0]; }
@@ -361,7 +365,7 @@ static void finish(bw_run *r) {
         complete_with_stdout(r, job);
     }
     free(tail);
-    close_handle((uv_handle_t *)&r->proc);
+    close_handle((uv_handle_t *)&r->exitw);
     close_handle((uv_handle_t *)&r->in);
     close_handle((uv_handle_t *)&r->out);
     close_handle((uv_handle_t *)&r->err);
@@ -417,11 +421,23 @@ static void cancelled(bullc_job *job, const char *reason, void *data) {
     uv_timer_start(&r->deadline, deadline_cb, (uint64_t)(r->q->cfg->s.kill_grace ? r->q->cfg->s.kill_grace : 1), 0);
 }
 
-static void exit_cb(uv_process_t *p, int64_t status, int sig) {
+static void exit_cb(uv_poll_t *p, int status, int events) {
     bw_run *r = p->data;
+    (void)status;
+    (void)events;
+    int ws;
+    pid_t got;
+    while ((got = waitpid(r->pid, &ws, WNOHANG)) < 0 && errno == EINTR) continue;
+    if (got == 0) return; /* not yet */
+    uv_poll_stop(p);
     r->exited = true;
-    r->exit_status = status;
-    r->term_signal = sig;
+    if (got < 0) { /* cannot happen: only this run reaps its pid */
+        r->exit_status = 1;
+    } else if (WIFSIGNALED(ws)) {
+        r->term_signal = WTERMSIG(ws);
+    } else {
+        r->exit_status = WEXITSTATUS(ws);
+    }
     r->phase = PHASE_EXITED;
     uv_timer_stop(&r->watch);
     uv_timer_start(&r->deadline, deadline_cb, PIPE_GRACE_MS, 0);
@@ -548,43 +564,42 @@ void bw_exec_process(bullc_job *job, void *data) {
     }
     r->q = q;
     r->job = job;
-    uv_handle_t *hs[] = {(uv_handle_t *)&r->in,       (uv_handle_t *)&r->out,   (uv_handle_t *)&r->err,
-                         (uv_handle_t *)&r->deadline, (uv_handle_t *)&r->watch, (uv_handle_t *)&r->proc};
+    r->pidfd = -1;
+    uv_handle_t *hs[] = {(uv_handle_t *)&r->in, (uv_handle_t *)&r->out, (uv_handle_t *)&r->err,
+                         (uv_handle_t *)&r->deadline, (uv_handle_t *)&r->watch};
     uv_pipe_init(loop, &r->in, 0);
     uv_pipe_init(loop, &r->out, 0);
     uv_pipe_init(loop, &r->err, 0);
     uv_timer_init(loop, &r->deadline);
     uv_timer_init(loop, &r->watch);
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) hs[i]->data = r;
-    r->handles = 6; /* uv_spawn initialises the process handle even when it fails */
+    r->handles = 5;
+    r->exitw.data = r;
     r->wreq.data = r;
     r->next = q->runs;
     if (q->runs) q->runs->prev = r;
     q->runs = r;
 
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-    stdio[0].data.stream = (uv_stream_t *)&r->in;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&r->out;
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&r->err;
-    uv_process_options_t po;
-    memset(&po, 0, sizeof po);
-    po.file = q->cfg->proc.argv[0];
-    po.args = q->cfg->proc.argv;
-    po.exit_cb = exit_cb;
-    po.stdio = stdio;
-    po.stdio_count = 3;
+    int fds[3] = {-1, -1, -1};
+    int rc = build_env(r, job) ? UV_ENOMEM : 0;
     /* a session of its own: signals from the terminal go to bullc-worker,
      * which drains gracefully; the group can be killed as a whole */
-    po.flags = UV_PROCESS_DETACHED;
-    int rc = build_env(r, job) ? UV_ENOMEM : 0;
-    bool proc_inited = false;
+    if (!rc) rc = bw_spawn(prog(r), q->cfg->proc.argv, r->env, fds, &r->pid, &r->pidfd);
     if (!rc) {
-        po.env = r->env;
-        rc = uv_spawn(loop, &r->proc, &po);
-        proc_inited = true; /* even when it failed */
+        uv_pipe_t *ps[] = {&r->in, &r->out, &r->err};
+        for (int i = 0; i < 3; i++) {
+            int e = rc ? rc : uv_pipe_open(ps[i], fds[i]);
+            if (e) close(fds[i]); /* the handle owns it only once opened */
+            if (!rc) rc = e;
+        }
+        if (!rc && !(rc = uv_poll_init(loop, &r->exitw, r->pidfd))) {
+            r->handles++;
+            rc = uv_poll_start(&r->exitw, UV_READABLE, exit_cb);
+        }
+        if (rc) { /* the loop cannot watch it: not left running unseen */
+            bw_spawn_kill(r->pid);
+            r->exited = true;
+        }
     }
     if (rc) {
         char msg[512];
@@ -603,12 +618,10 @@ void bw_exec_process(bullc_job *job, void *data) {
             spawn_backoff(q, job, msg);
         else
             bullc_job_fail(job, msg, 0);
-        if (!proc_inited) r->handles--;
-        for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
-            if (proc_inited || hs[i] != (uv_handle_t *)&r->proc) close_handle(hs[i]);
+        for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) close_handle(hs[i]);
+        if (r->handles == 6) close_handle((uv_handle_t *)&r->exitw);
         return;
     }
-    r->pid = r->proc.pid;
     q->spawned_since_resume = true;
     TLOG(TLOG_DEBUG, "spawn", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)), TLOG_I("pid", r->pid),
          TLOG_S("program", prog(r)));
