@@ -296,6 +296,14 @@ describe('bullc-worker logs and configuration', () => {
     const bad = startWorker(['--config', path.join(dir, 'bad.json')], { prefix });
     assert.equal((await bad.waitExit()).code, 2);
     assert.match(bad.text(), /unknown key 'concurrenc' in queues\.a/);
+    fs.writeFileSync(path.join(dir, 'bad2.json'), JSON.stringify({ queues: { a: { builtin: 'noop', concurrency: '2' } } }));
+    const bad2 = startWorker(['--config', path.join(dir, 'bad2.json')], { prefix });
+    assert.equal((await bad2.waitExit()).code, 2);
+    assert.match(bad2.text(), /bad2\.json: queues\.a\.concurrency must be an integer/);
+    fs.writeFileSync(path.join(dir, 'bad3.json'), JSON.stringify({ redis: 'redis://127.0.0.1:63x79', queues: { a: { builtin: 'noop' } } }));
+    const bad3 = startWorker(['--config', path.join(dir, 'bad3.json')], { prefix, redis: null });
+    assert.equal((await bad3.waitExit()).code, 2);
+    assert.match(bad3.text(), /bad3\.json: redis: invalid Redis URL: bad port/);
   });
 
   it('--remove-on-fail and --name are passed to the worker', async () => {

@@ -68,7 +68,8 @@ typedef struct bw_queue_cfg {
 
 typedef struct bw_config {
     const char *redis_url;
-    cli_tls tls; /* --tls-* flags over the file's tls* keys */
+    bool redis_url_from_file; /* the file's "redis", for messages */
+    cli_tls tls;              /* --tls-* flags over the file's tls* keys */
     const char *config_path;
     int64_t shutdown_timeout; /* ms; 0: wait for ever */
     int busy_poll_us;         /* bullc_redis_opts_set_busy_poll */

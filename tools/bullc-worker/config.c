@@ -420,7 +420,7 @@ static int file_section(bw_config *cfg, const cJSON *obj, const char *where, bw_
     for (const cJSON *item = obj->child; item; item = item->next) {
         const char *k = item->string;
         char w[300];
-        snprintf(w, sizeof w, "%s: %s", cfg->config_path, k);
+        snprintf(w, sizeof w, "%s: %s.%s", cfg->config_path, where, k);
         bool is_config = !strcmp(k, "pluginConfig") || !strcmp(k, "builtinConfig");
         if (is_config || !strcmp(k, "exec") || !strcmp(k, "execPersistent") || !strcmp(k, "plugin") ||
             !strcmp(k, "builtin")) {
@@ -437,7 +437,7 @@ static int file_section(bw_config *cfg, const cJSON *obj, const char *where, bw_
                 snprintf(key, sizeof key, "%s.%s", k, sub->string);
                 int i = find_opt(key);
                 if (i < 0) return fail("%s: unknown key %s in %s", cfg->config_path, key, where);
-                snprintf(w, sizeof w, "%s: %s", cfg->config_path, key);
+                snprintf(w, sizeof w, "%s: %s.%s", cfg->config_path, where, key);
                 int rc = set_value(cfg, s, (size_t)i, NULL, sub, w);
                 if (rc) return rc;
             }
@@ -514,7 +514,7 @@ static int load_file(bw_config *cfg, file_state *fs) {
         int ti = cli_tls_set_file_key(&from_file, k, NULL);
         if (!strcmp(k, "redis")) {
             if (!cJSON_IsString(item)) return fail("%s must be a URL string", where);
-            if (!cfg->redis_url) cfg->redis_url = item->valuestring;
+            if (!cfg->redis_url) cfg->redis_url = item->valuestring, cfg->redis_url_from_file = true;
         } else if (ti >= 0) {
             /* flags win over the file */
             if (!cli_tls_flags[ti].arg) {
@@ -799,7 +799,7 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
         } else if (!strcmp(name, "config")) {
             cfg->config_path = value;
         } else if (!strcmp(name, "redis")) {
-            cfg->redis_url = value;
+            cfg->redis_url = value, cfg->redis_url_from_file = false;
         } else if (!strcmp(name, "busy-poll")) {
             int64_t v;
             if (!parse_i64(value, &v) || v < 0 || v > 100000)

@@ -58,7 +58,8 @@ static int redis_settings(const bw_config *cfg, bullc_redis_opts **out) {
     int rc = bullc_redis_opts_from_env(*out, &err);
     if (rc < 0) return fatal(cfg, BW_EXIT_USAGE, "Redis settings from the environment: %s", err.message);
     if (cfg->redis_url && bullc_redis_opts_parse_url(*out, cfg->redis_url, &err) < 0)
-        return fatal(cfg, BW_EXIT_USAGE, "--redis: %s", err.message);
+        return fatal(cfg, BW_EXIT_USAGE, "%s%s: %s", cfg->redis_url_from_file ? cfg->config_path : "--redis",
+                     cfg->redis_url_from_file ? ": redis" : "", err.message);
     if (cli_tls_apply(&cfg->tls, *out, &err) < 0) return fatal(cfg, BW_EXIT_USAGE, "%s", err.message);
     bullc_redis_opts_set_busy_poll(*out, cfg->busy_poll_us); /* range checked by the parser */
     return 0;
