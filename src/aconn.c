@@ -471,17 +471,23 @@ static void cmd_fail(bullc__aconn *c, bullc__acmd *cmd, int code) {
     free(cmd);
 }
 
-/* Sends again, as it was, a command a cluster redirected (it did not run);
- * false when it cannot be queued. */
-static bool cmd_requeue(bullc__aconn *c, bullc__acmd *cmd) {
+/* Puts `cmd` last on a list of commands (pending, resend, held). */
+static void list_push(bullc__acmd **head, bullc__acmd **tail, bullc__acmd *cmd) {
     cmd->next = NULL;
+    if (*tail)
+        (*tail)->next = cmd;
+    else
+        *head = cmd;
+    *tail = cmd;
+}
+
+/* Writes cmd->req to the connection, last of the commands whose replies
+ * are due (a new one, or one a cluster redirected: it did not run); false
+ * when it cannot be queued. */
+static bool cmd_write(bullc__aconn *c, bullc__acmd *cmd) {
     if (redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, cmd->req, cmd->req_len) != REDIS_OK) return false;
     cmd->seq = ++c->sent;
-    if (c->tail)
-        c->tail->next = cmd;
-    else
-        c->head = cmd;
-    c->tail = cmd;
+    list_push(&c->head, &c->tail, cmd);
     return true;
 }
 
@@ -499,19 +505,9 @@ static void resend_due(bullc__aconn *c, bool all) {
         list = cmd->next;
         if (cmd->deadline <= now)
             cmd_fail(c, cmd, BULLC_ETIMEDOUT);
-        else if (c->state != ACONN_READY || !c->ac || !cmd_requeue(c, cmd))
+        else if (c->state != ACONN_READY || !c->ac || !cmd_write(c, cmd))
             cmd_fail(c, cmd, BULLC_ECONN);
     }
-}
-
-/* Puts `cmd` last on a list of commands not written yet (resend, held). */
-static void list_push(bullc__acmd **head, bullc__acmd **tail, bullc__acmd *cmd) {
-    cmd->next = NULL;
-    if (*tail)
-        (*tail)->next = cmd;
-    else
-        *head = cmd;
-    *tail = cmd;
 }
 
 /* Puts `cmd` last on the list of what `c` sends once it can. */
@@ -605,7 +601,7 @@ static int hand_over(bullc__aconn *c, bullc__acmd *cmd, const redisReply *r) {
     cmd->next = NULL;
     cmd->conn = to;
     if (to->state == ACONN_READY && to->ac && !to->resend) {
-        if (!cmd_requeue(to, cmd)) cmd_fail(to, cmd, BULLC_ECONN);
+        if (!cmd_write(to, cmd)) cmd_fail(to, cmd, BULLC_ECONN);
         arm_timer(to);
     } else {
         resend_push(to, cmd);
@@ -664,12 +660,7 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
         cmd->script = NULL;
         /* keep the list in reply order: move to the tail */
         cmd_unlink(c, cmd);
-        cmd->next = NULL;
-        if (c->tail)
-            c->tail->next = cmd;
-        else
-            c->head = cmd;
-        c->tail = cmd;
+        list_push(&c->head, &c->tail, cmd);
         if (req) {
             bullc__resp_script_head_write(req, s, cmd->argc, true);
             memcpy(req + head_len, cmd->req + cmd->tail_off, tail_len);
@@ -704,72 +695,62 @@ static void cmd_reply(redisAsyncContext *ac, void *reply, void *priv) {
     if (c->state == ACONN_READY) arm_timer(c);
 }
 
-/* Sends cmd->req (formatted by the caller); frees `cmd` when it cannot. */
-static int send_cmd(bullc__aconn *c, bullc__acmd *cmd, int64_t timeout_ms, const void *owner) {
-    if (c->state != ACONN_READY || !c->ac) {
-        free(cmd);
-        return BULLC_ECONN;
+/* Formats a command (`s` NULL) or the EVALSHA of `s` and sends it, or
+ * holds it behind what was handed over (held_for). */
+static int send_new(bullc__aconn *c, const void *owner, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb,
+                    void *data, int argc, const char **argv, const size_t *lens) {
+    size_t stack[BULLC__RESP_STACK_ARGS], *heap, tail_len = 0;
+    if (argc < (s ? s->numkeys : 1)) return BULLC_EINVAL;
+    if (c->state != ACONN_READY || !c->ac) return BULLC_ECONN;
+    const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
+    if (!l) return BULLC_ENOMEM;
+    size_t size = s ? bullc__resp_script_size(s, argc, l, false, &tail_len) : bullc__resp_size(argc, l);
+    bullc__acmd *cmd = cmd_new(cb, data, size);
+    if (cmd && s)
+        bullc__resp_script_write(cmd->req, s, argc, argv, l, false);
+    else if (cmd)
+        bullc__resp_write(cmd->req, argc, argv, l);
+    free(heap);
+    if (!cmd) return BULLC_ENOMEM;
+    if (s) { /* for a NOSCRIPT's resend as EVAL (cmd_reply) */
+        cmd->script = s;
+        cmd->argc = argc;
+        cmd->tail_off = size - tail_len;
     }
     cmd->conn = c;
     cmd->owner = owner;
     cmd->timeout_ms = timeout_ms > 0 ? timeout_ms : c->opts->command_timeout_ms;
     cmd->deadline = (int64_t)uv_now(c->loop) + cmd->timeout_ms;
-    if (c->held_for) { /* behind what was handed over (held_for) */
+    if (c->held_for) {
         list_push(&c->held, &c->held_tail, cmd);
         return 0;
     }
-    if (redisAsyncFormattedCommand(c->ac, cmd_reply, cmd, cmd->req, cmd->req_len) != REDIS_OK) {
+    if (!cmd_write(c, cmd)) {
         free(cmd);
         return BULLC_ECONN;
     }
-    cmd->seq = ++c->sent;
-    if (c->tail)
-        c->tail->next = cmd;
-    else
-        c->head = cmd;
-    c->tail = cmd;
     if (c->head == cmd) arm_timer(c);
     return 0;
 }
 
 int bullc__aconn_cmd_for(bullc__aconn *c, const void *owner, int64_t timeout_ms, bullc__areply_fn cb, void *data,
                          int argc, const char **argv, const size_t *lens) {
-    size_t stack[BULLC__RESP_STACK_ARGS], *heap;
-    if (argc < 1) return BULLC_EINVAL;
-    const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
-    if (!l) return BULLC_ENOMEM;
-    size_t size = bullc__resp_size(argc, l);
-    bullc__acmd *cmd = cmd_new(cb, data, size);
-    if (cmd) bullc__resp_write(cmd->req, argc, argv, l);
-    free(heap);
-    return cmd ? send_cmd(c, cmd, timeout_ms, owner) : BULLC_ENOMEM;
+    return send_new(c, owner, NULL, timeout_ms, cb, data, argc, argv, lens);
 }
 
 int bullc__aconn_cmd(bullc__aconn *c, int64_t timeout_ms, bullc__areply_fn cb, void *data, int argc, const char **argv,
                      const size_t *lens) {
-    return bullc__aconn_cmd_for(c, NULL, timeout_ms, cb, data, argc, argv, lens);
+    return send_new(c, NULL, NULL, timeout_ms, cb, data, argc, argv, lens);
 }
 
 int bullc__aconn_eval_for(bullc__aconn *c, const void *owner, const bullc__script *s, int64_t timeout_ms,
                           bullc__areply_fn cb, void *data, int argc, const char **argv, const size_t *lens) {
-    size_t stack[BULLC__RESP_STACK_ARGS], *heap, tail_len;
-    if (argc < s->numkeys) return BULLC_EINVAL;
-    const size_t *l = bullc__resp_arg_lens(argc, argv, lens, stack, &heap);
-    if (!l) return BULLC_ENOMEM;
-    size_t size = bullc__resp_script_size(s, argc, l, false, &tail_len);
-    bullc__acmd *cmd = cmd_new(cb, data, size);
-    if (cmd) bullc__resp_script_write(cmd->req, s, argc, argv, l, false);
-    free(heap);
-    if (!cmd) return BULLC_ENOMEM;
-    cmd->script = s;
-    cmd->argc = argc;
-    cmd->tail_off = size - tail_len;
-    return send_cmd(c, cmd, timeout_ms, owner);
+    return send_new(c, owner, s, timeout_ms, cb, data, argc, argv, lens);
 }
 
 int bullc__aconn_eval(bullc__aconn *c, const bullc__script *s, int64_t timeout_ms, bullc__areply_fn cb, void *data,
                       int argc, const char **argv, const size_t *lens) {
-    return bullc__aconn_eval_for(c, NULL, s, timeout_ms, cb, data, argc, argv, lens);
+    return send_new(c, NULL, s, timeout_ms, cb, data, argc, argv, lens);
 }
 
 /* bullc__aconn_forget on a list of commands not written yet: they end at
