@@ -1019,6 +1019,11 @@ typedef struct bullc__lane {
     int nmembers;
     bullc_worker *idle; /* members waiting for their marker: a ring through g_inext/g_iprev, oldest first */
     int nidle;
+    /* the waiting members without a delayed job, a binary min-heap on their
+     * drain-delay poll time (g_poll_due): a poll tick looks at those due
+     * only; room for every member is kept (bullc__group_lane) */
+    bullc_worker **due;
+    int ndue, cap_due;
     bullc_worker **snap; /* the keys of the BZPOPMIN in flight, in order (NULL: left the group since) */
     int nsnap, cap_snap;
     bullc_worker **back; /* members a reply took out of the waiting ones, named in the next BZPOPMIN too */
@@ -1155,6 +1160,7 @@ struct bullc_worker {
     bool g_wanting;                  /* held back by the group's cap, in its turn ring */
     bool g_waited;                   /* it waited once: its drain-delay polls have their phase */
     bool g_stalled_due;              /* in the group's ring of first stalled checks */
+    int g_due;                       /* 1 + its index in its lane's heap of poll times; 0: not in it */
     bool stalled_first;              /* a member's stalled checker runs, its first check is not sent yet */
     sds queue, prefix, name;
     sds qualified_name;           /* "<prefix>:<queue>", Node's queueQualifiedName */

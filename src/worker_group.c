@@ -33,10 +33,9 @@
 
 #define UNBLOCK_DELAY_MS 5 /* members starting to wait within this share one new BZPOPMIN */
 #define POLL_SLACK_MS 50   /* a drain-delay poll due this soon is made now, with the others due */
-#define POLL_TICK_MS \
-    200 /* drain-delay polls are made at most this often (a lane's; each time its waiting members are scanned) */
-#define POLL_PHASES 25    /* the members' first drain-delay polls are spread over this many phases */
-#define LANE_BLOCK_S 10.0 /* a lane's BZPOPMIN timeout when no member waits for a delayed job */
+#define POLL_TICK_MS 200   /* a lane's drain-delay polls are made at most this often */
+#define POLL_PHASES 25     /* the members' first drain-delay polls are spread over this many phases */
+#define LANE_BLOCK_S 10.0  /* a lane's BZPOPMIN timeout when no member waits for a delayed job */
 /* Outside a cluster the members are spread over up to PLAIN_LANES lanes, a
  * new one opening once every lane serves LANE_MEMBERS: a job's marker makes
  * its lane send a new BZPOPMIN naming that lane's waiting members only (a
@@ -55,6 +54,52 @@ static void issue(bullc__lane *l);
 /* The waiting members are a ring in the order they started waiting (a
  * member's removal keeps the others' order, which is the rotation's, in
  * O(1): thousands of queues wait, and each fetch removes one). */
+static void due_set(bullc__lane *l, int i, bullc_worker *w) {
+    l->due[i] = w;
+    w->g_due = i + 1;
+}
+
+static void due_up(bullc__lane *l, int i) {
+    bullc_worker *w = l->due[i];
+    while (i > 0 && l->due[(i - 1) / 2]->g_poll_due > w->g_poll_due) {
+        due_set(l, i, l->due[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    due_set(l, i, w);
+}
+
+static void due_down(bullc__lane *l, int i) {
+    bullc_worker *w = l->due[i];
+    for (int c; (c = 2 * i + 1) < l->ndue; i = c) {
+        if (c + 1 < l->ndue && l->due[c + 1]->g_poll_due < l->due[c]->g_poll_due) c++;
+        if (l->due[c]->g_poll_due >= w->g_poll_due) break;
+        due_set(l, i, l->due[c]);
+    }
+    due_set(l, i, w);
+}
+
+/* Puts `w` in its lane's heap of poll times, or takes it out, or moves it
+ * (its time changed): in it while it waits without a delayed job. */
+static void due_sync(bullc__lane *l, bullc_worker *w) {
+    bool in = w->g_idle && !w->block_until;
+    if (w->g_due && !in) {
+        int i = w->g_due - 1;
+        w->g_due = 0;
+        bullc_worker *last = l->due[--l->ndue];
+        if (i == l->ndue) return;
+        due_set(l, i, last);
+        due_down(l, i);
+        due_up(l, last->g_due - 1);
+    } else if (in && !w->g_due) {
+        if (l->ndue == l->cap_due) return; /* cannot be: room is kept for every member */
+        due_set(l, l->ndue++, w);
+        due_up(l, l->ndue - 1);
+    } else if (in) {
+        due_up(l, w->g_due - 1);
+        due_down(l, w->g_due - 1);
+    }
+}
+
 static void idle_remove(bullc__lane *l, bullc_worker *w) {
     if (!w->g_idle) return;
     bullc_worker *next = w->g_inext;
@@ -69,6 +114,7 @@ static void idle_remove(bullc__lane *l, bullc_worker *w) {
     }
     w->g_idle = false;
     w->g_inext = w->g_iprev = NULL;
+    due_sync(l, w);
 }
 
 /* A member a reply took out of the waiting ones: the next BZPOPMIN names
@@ -141,7 +187,10 @@ void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
     }
     w->g_waited = true;
     w->blocking = true;
-    if (w->g_idle) return;
+    if (w->g_idle) {
+        due_sync(l, w);
+        return;
+    }
     /* the newest: just before the oldest in the ring */
     if (!l->idle) {
         l->idle = w->g_inext = w->g_iprev = w;
@@ -153,6 +202,7 @@ void bullc__group_wait(bullc_worker_group *g, bullc_worker *w) {
     }
     w->g_idle = true;
     l->nidle++;
+    due_sync(l, w);
     /* a new BZPOPMIN unless the one in flight names its key and times out
      * no later than its delayed job is due (its drain-delay poll is
      * poll_timer's) */
@@ -191,24 +241,17 @@ static void wake_due(bullc__lane *l) {
 
 static void poll_cb(uv_timer_t *t) {
     bullc__lane *l = t->data;
-    int64_t now = bullc__now_ms(), next = 0;
+    int64_t now = bullc__now_ms();
     l->poll_at = 0;
-    /* oldest first; the members due poll, keeping their key in the
-     * BZPOPMIN in flight for their next wait */
-    bullc_worker *w = l->idle;
-    for (int left = l->nidle; left > 0; left--) {
-        bullc_worker *nx = w->g_inext;
-        if (w->g_poll_due <= now + POLL_SLACK_MS) {
-            if (!w->block_until) {
-                idle_remove(l, w);
-                bullc__worker_block_done(w, &nil_reply);
-            }
-        } else if ((!next || w->g_poll_due < next) && !w->block_until) {
-            next = w->g_poll_due;
-        }
-        w = nx;
+    /* earliest first, the members due poll, keeping their key in the
+     * BZPOPMIN in flight for their next wait (a member waiting again at
+     * once is not polled twice in a tick) */
+    for (int left = l->ndue; left > 0 && l->ndue && l->due[0]->g_poll_due <= now + POLL_SLACK_MS; left--) {
+        bullc_worker *w = l->due[0];
+        idle_remove(l, w);
+        bullc__worker_block_done(w, &nil_reply);
     }
-    if (next) poll_arm(l, next - POLL_SLACK_MS);
+    if (l->ndue) poll_arm(l, l->due[0]->g_poll_due - POLL_SLACK_MS);
 }
 
 static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
@@ -833,8 +876,8 @@ static int lane_new(bullc_worker_group *g, int slot, bullc__lane **out, bullc_er
     return 0;
 }
 
-int bullc__group_lane(bullc_worker_group *g, const char *prefix, const char *queue, bullc__lane **out,
-                      bullc_error *err) {
+static int pick_lane(bullc_worker_group *g, const char *prefix, const char *queue, bullc__lane **out,
+                     bullc_error *err) {
     if (g->closing) return bullc__err(err, BULLC_ECLOSED, "the worker group is closing");
     int slot;
     int rc = bullc__cluster_slot_of(g->redis, prefix, queue, &slot, err);
@@ -857,6 +900,22 @@ int bullc__group_lane(bullc_worker_group *g, const char *prefix, const char *que
             return 0;
         }
     return lane_new(g, slot, out, err);
+}
+
+int bullc__group_lane(bullc_worker_group *g, const char *prefix, const char *queue, bullc__lane **out,
+                      bullc_error *err) {
+    bullc__lane *l;
+    int rc = pick_lane(g, prefix, queue, &l, err);
+    if (rc) return rc;
+    /* room in its heap of poll times for one more member */
+    if (l->cap_due <= l->nmembers) {
+        int cap = l->cap_due ? l->cap_due * 2 : 64;
+        bullc_worker **grown = realloc(l->due, (size_t)cap * sizeof(bullc_worker *));
+        if (!grown) return bullc__err(err, BULLC_ENOMEM, "out of memory");
+        l->due = grown, l->cap_due = cap;
+    }
+    *out = l;
+    return 0;
 }
 
 /* ---- public API ---------------------------------------------------------------- */
@@ -933,6 +992,7 @@ void bullc_worker_group_free(bullc_worker_group *g) {
     for (int i = 0; i < g->nlanes; i++) {
         free(g->lanes[i]->snap);
         free(g->lanes[i]->back);
+        free(g->lanes[i]->due);
         free(g->lanes[i]);
     }
     free(g->lanes);

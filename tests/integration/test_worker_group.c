@@ -457,5 +457,5 @@ Test(worker_group, a_stalled_job_found_at_start_in_the_last_of_2000_queues) {
     /* 0.4 s by the batches; a loaded machine's loop comes late */
     cr_assert(c.stuck_ready && c.stuck_found, "ready %lld, found %lld", (long long)c.stuck_ready,
               (long long)c.stuck_found);
-    cr_assert_leq(done, 1200);
+    cr_assert_leq(done, 1500);
 }
