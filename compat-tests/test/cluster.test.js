@@ -754,8 +754,19 @@ const FAILOVER_CLIENT = `
 const IORedis = require('ioredis');
 const { Queue } = require(process.argv[3]);
 const masterId = process.argv[4];
-const conn = new IORedis.Cluster(JSON.parse(process.argv[1]), { redisOptions: { maxRetriesPerRequest: null },
+const mk = () => new IORedis.Cluster(JSON.parse(process.argv[1]), { redisOptions: { maxRetriesPerRequest: null },
   maxRedirections: 1000, retryDelayOnClusterDown: 100, retryDelayOnFailover: 100 });
+let conn = mk();
+// what was made on conn, made again on a new one (see retry)
+const renew = [];
+let renewedAt = Date.now();
+const renewConn = () => {
+  const old = conn;
+  conn = mk();
+  renewedAt = Date.now();
+  for (const f of renew) f();
+  old.disconnect();
+};
 const slot = Number(process.argv[5]);
 // the connection the cluster client sends the slot's commands on
 const master = () => conn.connectionPool.getInstanceByKey(conn.slots[slot][0]);
@@ -764,11 +775,22 @@ const master = () => conn.connectionPool.getInstanceByKey(conn.slots[slot][0]);
 // queues it for a reconnect that never comes): it is given up after 2 s, as a failure
 const within = (p, ms) => Promise.race([p, new Promise((_, reject) =>
   setTimeout(() => reject(new Error('no answer within ' + ms + ' ms')), ms).unref())]);
+// ioredis's cluster client has been seen to keep a killed master's slots for over 60 s (every
+// add given up, under load): after 10 s of failures a new client reads the slot map afresh
+let failingSince = 0;
 const retry = async f => {
   for (;;) {
     try {
-      return await within(f(), 2000);
+      const r = await within(f(), 2000);
+      failingSince = 0;
+      return r;
     } catch {
+      const now = Date.now();
+      if (!failingSince) failingSince = now;
+      else if (now - failingSince > 10000 && now - renewedAt > 10000) {
+        console.error('a new cluster client after ' + (now - failingSince) + ' ms of failures');
+        renewConn();
+      }
       await new Promise(r => setTimeout(r, 100));
     }
   }
@@ -782,8 +804,13 @@ const report = async i => {
 `;
 
 const FO_PRODUCER = `${FAILOVER_CLIENT}
-const q = new Queue('{fo}', { prefix: process.argv[2], connection: conn, streams: { events: { maxLen: 100000 } } });
-q.on('error', () => {});
+const mkQueue = () => {
+  const q = new Queue('{fo}', { prefix: process.argv[2], connection: conn, streams: { events: { maxLen: 100000 } } });
+  q.on('error', () => {});
+  return q;
+};
+let q = mkQueue();
+renew.push(() => { q = mkQueue(); });
 (async () => {
   for (let i = 0; i < 2000; i += 10) {
     // an add on the killed master's connection hangs as INFO there does: asked again (same jobId: once)
@@ -836,11 +863,17 @@ test('the slot map read on the loop: a worker group made on a running loop, and 
 // group's queues, reporting after each batch, as FO_PRODUCER does, on the
 // connection to the master of the killed one's first queue.
 const KG_PRODUCER = `${FAILOVER_CLIENT}
-const qs = JSON.parse(process.argv[6]).map(n => new Queue(n, { prefix: process.argv[2], connection: conn }));
-for (const q of qs) q.on('error', () => {});
+const mkQueues = () => JSON.parse(process.argv[6]).map(n => {
+  const q = new Queue(n, { prefix: process.argv[2], connection: conn });
+  q.on('error', () => {});
+  return q;
+});
+let qs = mkQueues();
+renew.push(() => { qs = mkQueues(); });
 (async () => {
   for (let i = 0; i < 200; i += 10) {
-    await Promise.all(qs.flatMap(q => Array.from({ length: 10 }, (_, k) => retry(() => q.add('j', { i: i + k },
+    // qs[n] read at each try: a retry may have made the queues again on a new client
+    await Promise.all(qs.flatMap((_, n) => Array.from({ length: 10 }, (_, k) => retry(() => qs[n].add('j', { i: i + k },
       { jobId: 'j' + (i + k) })))));
     await report(i);
   }
