@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Starts or stops the private redis-servers the tests use (a CTest fixture).
-#   redis-fixture.sh start DIR PORT   -> redis on PORT (no password) and on PORT+1
-#                                        (requirepass "bullc-secret", as deployments run it)
-#   redis-fixture.sh stop DIR PORT
+#   redis-fixture.sh start DIR PORT [SLOTS]  -> redis on PORT (no password) and on PORT+1
+#                                        (requirepass "bullc-secret", as deployments run it);
+#                                        SLOTS (default 1) such pairs, on PORT, PORT+10, ...: one per
+#                                        test running at once (bullc-test-guard deals them out; a
+#                                        slot's tests use ports 5 to 9 above its pair for servers)
+#   redis-fixture.sh stop DIR PORT [SLOTS]
 # A server already answering on PORT is refused rather than reused: tests must
 # not run against someone's data.
 set -euo pipefail
-cmd=${1:?start|stop}; dir=${2:?dir}; port=${3:?port}
+cmd=${1:?start|stop}; dir=${2:?dir}; port=${3:?port}; slots=${4:-1}
 server=$(command -v redis-server || true)
 cli=$(command -v redis-cli || true)
 if [ -z "$server" ] || [ -z "$cli" ]; then
@@ -48,11 +51,13 @@ stop_one() {
 case "$cmd" in
   start)
     rm -rf "$dir"; mkdir -p "$dir"
-    start_one "$port"
-    start_one "$((port + 1))" --requirepass bullc-secret
+    for ((k = 0; k < slots; k++)); do
+      start_one "$((port + 10 * k))"
+      start_one "$((port + 10 * k + 1))" --requirepass bullc-secret
+    done
     ;;
   stop)
-    stop_one "$port"; stop_one "$((port + 1))"
+    for ((k = 0; k < slots; k++)); do stop_one "$((port + 10 * k))"; stop_one "$((port + 10 * k + 1))"; done
     ;;
-  *) echo "usage: $0 start|stop DIR PORT" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop DIR PORT [SLOTS]" >&2; exit 2 ;;
 esac

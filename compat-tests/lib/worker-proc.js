@@ -220,8 +220,11 @@ async function finished(queue, id, ms = 15000) {
 }
 
 // A TCP port free on 127.0.0.1 right now (for a server of a test's own):
-// any, or with BULLC_TEST_PORTS=LO-HI the next one of that range not handed
-// out yet (a machine shared by several test runs, each with its range).
+// any, or with BULLC_TEST_PORTS=LO-HI the next free one of that range (a
+// machine shared by several test runs, each with its range), going round the
+// range: a file with many topologies needs more ports than it holds at once.
+// Tests that call this take tests/CMakeLists.txt's test_ports lock: they
+// would meet in the range if run at once.
 const portRange = /^(\d+)-(\d+)$/.exec(process.env.BULLC_TEST_PORTS || '');
 let nextPort = portRange ? Number(portRange[1]) : 0;
 const listenOn = port =>
@@ -235,9 +238,12 @@ const listenOn = port =>
   });
 const freePort = async () => {
   if (!portRange) return listenOn(0);
-  for (; nextPort <= Number(portRange[2]); ) {
+  const [lo, hi] = [Number(portRange[1]), Number(portRange[2])];
+  for (let tries = 0; tries <= hi - lo; tries++) {
+    const port = nextPort;
+    nextPort = port >= hi ? lo : port + 1;
     try {
-      return await listenOn(nextPort++);
+      return await listenOn(port);
     } catch { /* taken: the next one */ }
   }
   throw new Error(`BULLC_TEST_PORTS ${process.env.BULLC_TEST_PORTS}: no free port left`);

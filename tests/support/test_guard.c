@@ -14,7 +14,14 @@
  * ctest kills a test that runs past its TIMEOUT with SIGKILL on the process
  * it started alone, which cannot be caught: that is why the front is a
  * separate process. The guardian asked the kernel for SIGTERM when the front
- * dies (PR_SET_PDEATHSIG), and then kills the command's whole tree. */
+ * dies (PR_SET_PDEATHSIG), and then kills the command's whole tree.
+ *
+ * Concurrent runs (ctest -j with tools/test.sh's resource spec): a test that
+ * needs the tests' Redis is given one of BULLC_TEST_SLOTS slots, each a
+ * redis-server pair of its own (tests/redis-fixture.sh), so tests that touch
+ * server-wide state (SCRIPT FLUSH, CLIENT KILL, DBSIZE, CONFIG) never meet.
+ * ctest names the slot in CTEST_RESOURCE_GROUP_0_REDIS ("id:K,slots:1"); the
+ * guard points the test at slot K's pair before running it. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -157,6 +164,24 @@ static int guardian(pid_t front, long grace_ms, char **cmd) {
     return code;
 }
 
+/* Slot K owns the 10 ports from BULLC_TEST_REDIS_PORT + 10K: its pair on the
+ * first two (the second with a password), and the test's own servers on the
+ * last five (compat_observability, compat_worker_many_queues: 5 to 9 above
+ * REDIS_URL's port). Slot 0, and a test run without a slot, keep the base. */
+static void use_redis_slot(void) {
+    const char *slot = getenv("CTEST_RESOURCE_GROUP_0_REDIS"), *base = getenv("BULLC_TEST_REDIS_PORT");
+    int k, port;
+    if (!slot || !base || sscanf(slot, "id:%d", &k) != 1 || k <= 0) return;
+    port = atoi(base) + 10 * k;
+    char v[64];
+    snprintf(v, sizeof v, "%d", port);
+    setenv("BULLC_TEST_REDIS_PORT", v, 1);
+    snprintf(v, sizeof v, "%d", port + 1);
+    setenv("BULLC_TEST_AUTH_PORT", v, 1);
+    snprintf(v, sizeof v, "redis://127.0.0.1:%d", port);
+    setenv("REDIS_URL", v, 1);
+}
+
 int main(int argc, char **argv) {
     long grace_ms = 3000;
     int i = 1;
@@ -166,6 +191,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bullc-test-guard [--grace MS] -- COMMAND ARGS...\n");
         return 2;
     }
+    use_redis_slot();
     /* If ctest itself goes away, so does the front, and the guardian cleans
      * up after it. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
