@@ -534,7 +534,7 @@ void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
  * Sent all at once, 5,000 queues' first checks held Redis for a tenth of a
  * second (and every job added meanwhile); spread one a millisecond, the last
  * queue's came 5 s after its start. Sent STALLED_BATCH per tick: 5,000
- * queues' in about a second. A tick that comes late (a busy loop) sends the
+ * queues' within about 1.5 s of their start. A tick that comes late (a busy loop) sends the
  * batches it missed, up to STALLED_CATCH_UP of them: the pace holds on a
  * loaded machine, and Redis never runs more than a few tens in a row (about
  * 20 us each on an empty queue). */
