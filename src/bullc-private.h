@@ -1037,10 +1037,11 @@ typedef struct bullc__lane {
     int64_t poll_at;    /* ms since the epoch: when poll_timer fires (0: not running) */
     double min_block;
     bool integer_block;
+    bool said_heap_full; /* the poll heap's "cannot be" was said (due_sync) */
     uv_timer_t join_timer, unblock_timer, poll_timer;
 } bullc__lane;
 
-/* A FIFO ring of a group's members (worker_group.c); a member that leaves is
+/* A FIFO ring of a group's members (worker_group_turns.c); a member that leaves is
  * NULLed in place. */
 typedef struct bullc__wring {
     bullc_worker **at;
@@ -1320,7 +1321,8 @@ bullc_repeat_strategy_fn bullc__queue_repeat_strategy(const bullc_queue *q, void
 /* queue.c: the settings the handle connects with (for checks.c's own connection). */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
 
-/* worker_group.c: many workers on one command and one blocking connection. */
+/* worker_group.c, worker_group_turns.c: many workers on one command and one
+ * blocking connection. */
 /* The lane of the group serving queue `prefix`:`queue` (made, and its
  * connections started, when it is the first of its slot): 0, or
  * BULLC_EINVAL (no hash tag on a cluster), BULLC_ECLOSED, BULLC_ENOMEM. */

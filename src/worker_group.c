@@ -23,13 +23,14 @@
  * tag (the prefix "{bull}") share a lane. Outside a cluster the members
  * are spread over a few lanes by count (PLAIN_LANES below), which share one
  * command connection. The cap on jobs in process is the group's, over every
- * lane. */
+ * lane (worker_group_turns.c, with the members' first stalled checks). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bullc-private.h"
+#include "worker_group_impl.h"
 
 #define UNBLOCK_DELAY_MS 5 /* members starting to wait within this share one new BZPOPMIN */
 #define POLL_SLACK_MS 50   /* a drain-delay poll due this soon is made now, with the others due */
@@ -91,7 +92,17 @@ static void due_sync(bullc__lane *l, bullc_worker *w) {
         due_down(l, i);
         due_up(l, last->g_due - 1);
     } else if (in && !w->g_due) {
-        if (l->ndue == l->cap_due) return; /* cannot be: room is kept for every member */
+        if (l->ndue == l->cap_due) {
+            /* cannot be: bullc__group_lane makes room for one more member
+             * before each joins, and a member is in the heap once at most
+             * (g_due). Said once per lane if it ever is: the member is then
+             * polled only when a reply to the lane's BZPOPMIN comes. */
+            if (!l->said_heap_full)
+                bullc__worker_error(w, BULLC_ESTATE, "worker group: internal error: no room in the lane's poll heap "
+                                                     "(%d of %d members)", l->ndue, l->nmembers);
+            l->said_heap_full = true;
+            return;
+        }
         due_set(l, l->ndue++, w);
         due_up(l, l->ndue - 1);
     } else if (in) {
@@ -388,87 +399,6 @@ static void kick_cb(uv_timer_t *t) {
     l->unblocking = bullc__aconn_cmd(&l->node->conn, 0, unblock_reply, l, 4, argv, NULL) == 0;
 }
 
-/* ---- rings of members (the cap's turns, the first stalled checks) -------------- */
-
-/* Appends `w`; false when out of memory. */
-static bool wring_push(bullc__wring *r, bullc_worker *w) {
-    if (r->n == r->cap) {
-        int cap = r->cap ? r->cap * 2 : 64;
-        bullc_worker **grown = malloc((size_t)cap * sizeof(bullc_worker *));
-        if (!grown) return false;
-        for (int i = 0; i < r->n; i++) grown[i] = r->at[(r->head + i) % r->cap];
-        free(r->at);
-        r->at = grown, r->cap = cap, r->head = 0;
-    }
-    r->at[(r->head + r->n++) % r->cap] = w;
-    return true;
-}
-
-/* The oldest (NULL: one that left); the ring must not be empty. */
-static bullc_worker *wring_pop(bullc__wring *r) {
-    bullc_worker *w = r->at[r->head];
-    r->head = (r->head + 1) % r->cap;
-    r->n--;
-    return w;
-}
-
-static void wring_forget(bullc__wring *r, const bullc_worker *w) {
-    for (int i = 0; i < r->n; i++)
-        if (r->at[(r->head + i) % r->cap] == w) r->at[(r->head + i) % r->cap] = NULL;
-}
-
-/* ---- the process-wide cap ------------------------------------------------------ */
-
-static bool cap_reached(const bullc_worker_group *g) {
-    return g->max_active && g->active + g->fetching >= g->max_active;
-}
-
-static void slots_changed(bullc_worker_group *g);
-
-bool bullc__group_full(bullc_worker_group *g, bullc_worker *w) {
-    /* a free slot goes to the member whose turn it is */
-    if (!cap_reached(g) && (!g->want.n || w == g->granted)) return false;
-    if (w->g_wanting) return true;
-    if (!wring_push(&g->want, w)) return true; /* it fetches again when one of its own jobs ends */
-    w->g_wanting = true;
-    slots_changed(g);
-    return true;
-}
-
-bool bullc__group_contended(const bullc_worker_group *g) { return g->want.n > 0; }
-
-static void slot_cb(uv_timer_t *t) {
-    bullc_worker_group *g = t->data;
-    /* in turn: each member held back gets the next free slot */
-    while (g->want.n && !cap_reached(g)) {
-        bullc_worker *w = wring_pop(&g->want);
-        if (!w) continue; /* it left the group */
-        w->g_wanting = false;
-        g->granted = w;
-        bullc__worker_pump(w);
-        g->granted = NULL;
-        if (w->g_wanting) break; /* held back again */
-    }
-}
-
-static void slots_changed(bullc_worker_group *g) {
-    /* pumped from the loop, never from inside a member's finish */
-    if (g->want.n && !cap_reached(g) && !g->closing && !uv_is_active((uv_handle_t *)&g->slot_timer))
-        uv_timer_start(&g->slot_timer, slot_cb, 0, 0);
-}
-
-void bullc__group_slot_taken(bullc_worker_group *g) { g->active++; }
-
-void bullc__group_slot_freed(bullc_worker_group *g) {
-    g->active--;
-    slots_changed(g);
-}
-
-void bullc__group_fetch(bullc_worker_group *g, int delta) {
-    g->fetching += delta;
-    if (delta < 0) slots_changed(g);
-}
-
 /* ---- members ------------------------------------------------------------------- */
 
 static void join_cb(uv_timer_t *t) {
@@ -513,10 +443,7 @@ void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
     for (int i = 0; i < l->nback; i++)
         if (l->back[i] == w) l->back[i] = NULL;
     w->blocking = false;
-    if (w->g_wanting) wring_forget(&g->want, w);
-    w->g_wanting = false;
-    if (w->g_stalled_due) wring_forget(&g->stalled, w);
-    w->g_stalled_due = false;
+    bullc__group_turns_leave(g, w);
     if (w->gprev)
         w->gprev->gnext = w->gnext;
     else if (l->members == w)
@@ -525,48 +452,6 @@ void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
     w->gprev = w->gnext = NULL;
     l->nmembers--;
     g->nmembers--;
-}
-
-/* ---- the members' first stalled checks ---------------------------------------- */
-
-/* A member's first stalled check goes out once it is ready (as a Worker of
- * Node's checks at start), and the later ones every interval from there.
- * Sent all at once, 5,000 queues' first checks held Redis for a tenth of a
- * second (and every job added meanwhile); spread one a millisecond, the last
- * queue's came 5 s after its start. Sent STALLED_BATCH per tick: 5,000
- * queues' within about 1.5 s of their start. A tick that comes late (a busy loop) sends the
- * batches it missed, up to STALLED_CATCH_UP of them: the pace holds on a
- * loaded machine, and Redis never runs more than a few tens in a row (about
- * 20 us each on an empty queue). */
-#define STALLED_BATCH 5
-#define STALLED_TICK_MS 1
-#define STALLED_CATCH_UP 4
-
-static void stalled_cb(uv_timer_t *t) {
-    bullc_worker_group *g = t->data;
-    uint64_t now = uv_now(g->loop), ticks = (now - g->stalled_at) / STALLED_TICK_MS;
-    g->stalled_at = now;
-    int batch = STALLED_BATCH * (int)(ticks < 1 ? 1 : ticks > STALLED_CATCH_UP ? STALLED_CATCH_UP : ticks);
-    for (int sent = 0; g->stalled.n && sent < batch;) {
-        bullc_worker *w = wring_pop(&g->stalled);
-        if (!w) continue; /* it left */
-        w->g_stalled_due = false;
-        sent += bullc__stalled_first(w);
-    }
-    if (!g->stalled.n) uv_timer_stop(t);
-}
-
-void bullc__group_stalled_due(bullc_worker_group *g, bullc_worker *w) {
-    if (g->closing) return;
-    if (!wring_push(&g->stalled, w)) {
-        bullc__stalled_first(w); /* out of memory: sent now rather than never */
-        return;
-    }
-    w->g_stalled_due = true;
-    if (!uv_is_active((uv_handle_t *)&g->stalled_timer)) {
-        g->stalled_at = uv_now(g->loop);
-        uv_timer_start(&g->stalled_timer, stalled_cb, 0, STALLED_TICK_MS);
-    }
 }
 
 void bullc__group_block_limits(const bullc__lane *l, double *min_block, bool *integer_block) {
@@ -961,7 +846,7 @@ int bullc_worker_group_new(bullc_worker_group **out, uv_loop_t *loop, const bull
 int bullc_worker_group_set_concurrency(bullc_worker_group *g, int max) {
     if (max < 0) return BULLC_EINVAL;
     g->max_active = max;
-    slots_changed(g);
+    bullc__group_slots_changed(g);
     return 0;
 }
 
