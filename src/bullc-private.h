@@ -1005,6 +1005,13 @@ typedef struct bullc__gnode {
     bool waiting; /* never started: the lanes made before the slot map came wait on it */
 } bullc__gnode;
 
+/* A binary min-heap of a lane's members on g_poll_due (worker_group.c);
+ * a member's g_due is 1 + its index. */
+typedef struct bullc__wheap {
+    bullc_worker **at;
+    int n, cap;
+} bullc__wheap;
+
 /* A group's blocking connection, with the BZPOPMIN state of the members it
  * serves, and the command connection they use. Outside a cluster a group
  * has one lane per LANE_MEMBERS members, at most PLAIN_LANES (worker_group.c); on Redis Cluster one per hash slot its
@@ -1019,11 +1026,13 @@ typedef struct bullc__lane {
     int nmembers;
     bullc_worker *idle; /* members waiting for their marker: a ring through g_inext/g_iprev, oldest first */
     int nidle;
-    /* the waiting members without a delayed job, a binary min-heap on their
-     * drain-delay poll time (g_poll_due): a poll tick looks at those due
-     * only; room for every member is kept (bullc__group_lane) */
-    bullc_worker **due;
-    int ndue, cap_due;
+    /* the waiting members in two binary min-heaps on g_poll_due: `due`
+     * without a delayed job (their drain-delay polls: a poll tick looks at
+     * those due only), `delayed` with one; a reply wakes those due from
+     * both. Room for every member is kept (bullc__group_lane). */
+    bullc__wheap due, delayed;
+    bullc_worker **mk; /* the members by marker key: nmk buckets chained through g_mnext */
+    int nmk;
     bullc_worker **snap; /* the keys of the BZPOPMIN in flight, in order (NULL: left the group since) */
     int nsnap, cap_snap;
     bullc_worker **back; /* members a reply took out of the waiting ones, named in the next BZPOPMIN too */
@@ -1161,7 +1170,9 @@ struct bullc_worker {
     bool g_wanting;                  /* held back by the group's cap, in its turn ring */
     bool g_waited;                   /* it waited once: its drain-delay polls have their phase */
     bool g_stalled_due;              /* in the group's ring of first stalled checks */
-    int g_due;                       /* 1 + its index in its lane's heap of poll times; 0: not in it */
+    int g_due;                       /* 1 + its index in its lane's heap of waiting members; 0: in none */
+    bool g_delayed;                  /* that heap is `delayed` (else `due`) */
+    bullc_worker *g_mnext;           /* the next member in its lane's marker-key bucket */
     bool stalled_first;              /* a member's stalled checker runs, its first check is not sent yet */
     sds queue, prefix, name;
     sds qualified_name;           /* "<prefix>:<queue>", Node's queueQualifiedName */

@@ -54,61 +54,136 @@ static void issue(bullc__lane *l);
 
 /* The waiting members are a ring in the order they started waiting (a
  * member's removal keeps the others' order, which is the rotation's, in
- * O(1): thousands of queues wait, and each fetch removes one). */
-static void due_set(bullc__lane *l, int i, bullc_worker *w) {
-    l->due[i] = w;
+ * O(1): thousands of queues wait, and each fetch removes one). Each of them
+ * is also in one of two min-heaps on g_poll_due, so that the members due are
+ * found without a walk over all (a BZPOPMIN reply, a job's path, looks for
+ * them): `due` holds those waiting without a delayed job (their drain-delay
+ * polls), `delayed` those waiting for a delayed job's time. */
+static void heap_set(bullc__wheap *h, int i, bullc_worker *w) {
+    h->at[i] = w;
     w->g_due = i + 1;
 }
 
-static void due_up(bullc__lane *l, int i) {
-    bullc_worker *w = l->due[i];
-    while (i > 0 && l->due[(i - 1) / 2]->g_poll_due > w->g_poll_due) {
-        due_set(l, i, l->due[(i - 1) / 2]);
+static void heap_up(bullc__wheap *h, int i) {
+    bullc_worker *w = h->at[i];
+    while (i > 0 && h->at[(i - 1) / 2]->g_poll_due > w->g_poll_due) {
+        heap_set(h, i, h->at[(i - 1) / 2]);
         i = (i - 1) / 2;
     }
-    due_set(l, i, w);
+    heap_set(h, i, w);
 }
 
-static void due_down(bullc__lane *l, int i) {
-    bullc_worker *w = l->due[i];
-    for (int c; (c = 2 * i + 1) < l->ndue; i = c) {
-        if (c + 1 < l->ndue && l->due[c + 1]->g_poll_due < l->due[c]->g_poll_due) c++;
-        if (l->due[c]->g_poll_due >= w->g_poll_due) break;
-        due_set(l, i, l->due[c]);
+static void heap_down(bullc__wheap *h, int i) {
+    bullc_worker *w = h->at[i];
+    for (int c; (c = 2 * i + 1) < h->n; i = c) {
+        if (c + 1 < h->n && h->at[c + 1]->g_poll_due < h->at[c]->g_poll_due) c++;
+        if (h->at[c]->g_poll_due >= w->g_poll_due) break;
+        heap_set(h, i, h->at[c]);
     }
-    due_set(l, i, w);
+    heap_set(h, i, w);
 }
 
-/* Puts `w` in its lane's heap of poll times, or takes it out, or moves it
- * (its time changed): in it while it waits without a delayed job. */
+/* Room for `n` members; false when out of memory. */
+static bool heap_room(bullc__wheap *h, int n) {
+    if (h->cap >= n) return true;
+    int cap = h->cap ? h->cap * 2 : 64;
+    while (cap < n) cap *= 2;
+    bullc_worker **grown = realloc(h->at, (size_t)cap * sizeof(bullc_worker *));
+    if (!grown) return false;
+    h->at = grown, h->cap = cap;
+    return true;
+}
+
+static void heap_remove(bullc__wheap *h, bullc_worker *w) {
+    int i = w->g_due - 1;
+    w->g_due = 0;
+    bullc_worker *last = h->at[--h->n];
+    if (i == h->n) return;
+    heap_set(h, i, last);
+    heap_down(h, i);
+    heap_up(h, last->g_due - 1);
+}
+
+/* Puts `w` in the heap it belongs in (none when not waiting), takes it out
+ * of the other, or moves it in its own (its time changed). */
 static void due_sync(bullc__lane *l, bullc_worker *w) {
-    bool in = w->g_idle && !w->block_until;
-    if (w->g_due && !in) {
-        int i = w->g_due - 1;
-        w->g_due = 0;
-        bullc_worker *last = l->due[--l->ndue];
-        if (i == l->ndue) return;
-        due_set(l, i, last);
-        due_down(l, i);
-        due_up(l, last->g_due - 1);
-    } else if (in && !w->g_due) {
-        if (l->ndue == l->cap_due) {
-            /* cannot be: bullc__group_lane makes room for one more member
-             * before each joins, and a member is in the heap once at most
-             * (g_due). Said once per lane if it ever is: the member is then
-             * polled only when a reply to the lane's BZPOPMIN comes. */
-            if (!l->said_heap_full)
-                bullc__worker_error(w, BULLC_ESTATE, "worker group: internal error: no room in the lane's poll heap "
-                                                     "(%d of %d members)", l->ndue, l->nmembers);
-            l->said_heap_full = true;
-            return;
-        }
-        due_set(l, l->ndue++, w);
-        due_up(l, l->ndue - 1);
-    } else if (in) {
-        due_up(l, w->g_due - 1);
-        due_down(l, w->g_due - 1);
+    bullc__wheap *to = !w->g_idle ? NULL : w->block_until ? &l->delayed : &l->due;
+    bullc__wheap *from = !w->g_due ? NULL : w->g_delayed ? &l->delayed : &l->due;
+    if (from && from != to) heap_remove(from, w);
+    if (to && to == from) {
+        heap_up(to, w->g_due - 1);
+        heap_down(to, w->g_due - 1);
+        return;
     }
+    if (!to) return;
+    if (to->n == to->cap) {
+        /* cannot be: bullc__group_lane makes room in both heaps for one more
+         * member before each joins, and a member is in one of them once at
+         * most (g_due). Said once per lane if it ever is, and the heap grown
+         * here: a member in neither would not poll until a marker came. */
+        if (!l->said_heap_full)
+            bullc__worker_error(w, BULLC_ESTATE,
+                                "worker group: internal error: no room in the lane's heap of "
+                                "waiting members (%d of %d members)",
+                                to->n, l->nmembers);
+        l->said_heap_full = true;
+        if (!heap_room(to, to->n + 1)) return;
+    }
+    w->g_delayed = to == &l->delayed;
+    heap_set(to, to->n++, w);
+    heap_up(to, to->n - 1);
+}
+
+/* The members by their queue's marker key, to find the one a BZPOPMIN
+ * reply names without comparing every key it named: chained through
+ * g_mnext, in a table of a power of two buckets, at least one a member. */
+static size_t marker_bucket(const bullc__lane *l, const char *key, size_t len) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    return (size_t)h & (size_t)(l->nmk - 1);
+}
+
+static void marker_link(bullc__lane *l, bullc_worker *w) {
+    const sds mk = w->keys.k[BULLC__K_MARKER];
+    bullc_worker **b = &l->mk[marker_bucket(l, mk, sdslen(mk))];
+    w->g_mnext = *b;
+    *b = w;
+}
+
+static void marker_unlink(bullc__lane *l, bullc_worker *w) {
+    const sds mk = w->keys.k[BULLC__K_MARKER];
+    if (!l->nmk) return;
+    for (bullc_worker **p = &l->mk[marker_bucket(l, mk, sdslen(mk))]; *p; p = &(*p)->g_mnext)
+        if (*p == w) {
+            *p = w->g_mnext;
+            break;
+        }
+    w->g_mnext = NULL;
+}
+
+/* Room for `n` members; false when out of memory. */
+static bool marker_room(bullc__lane *l, int n) {
+    if (l->nmk >= n) return true;
+    int nmk = l->nmk ? l->nmk : 64;
+    while (nmk < n) nmk *= 2;
+    bullc_worker **mk = calloc((size_t)nmk, sizeof(bullc_worker *));
+    if (!mk) return false;
+    free(l->mk);
+    l->mk = mk, l->nmk = nmk;
+    for (bullc_worker *w = l->members; w; w = w->gnext) marker_link(l, w);
+    return true;
+}
+
+/* The member the BZPOPMIN in flight named `key` for: the first named, as
+ * Redis takes the keys in order (members of one queue share its key). */
+static bullc_worker *marker_member(const bullc__lane *l, const char *key, size_t len) {
+    bullc_worker *hit = NULL;
+    if (!l->nmk) return NULL;
+    for (bullc_worker *w = l->mk[marker_bucket(l, key, len)]; w; w = w->g_mnext) {
+        const sds mk = w->keys.k[BULLC__K_MARKER];
+        if (w->g_snap >= 0 && (!hit || w->g_snap < hit->g_snap) && sdslen(mk) == len && !memcmp(mk, key, len)) hit = w;
+    }
+    return hit;
 }
 
 static void idle_remove(bullc__lane *l, bullc_worker *w) {
@@ -230,24 +305,25 @@ void bullc__group_unwait(bullc_worker_group *g, bullc_worker *w) {
 
 static const redisReply nil_reply = {.type = REDIS_REPLY_NIL};
 
+/* Ends the waits in `h` due by `until`, earliest first (a member waiting
+ * again at once is not woken twice). */
+static void wake_heap(bullc__lane *l, bullc__wheap *h, int64_t until) {
+    for (int left = h->n; left > 0 && h->n && h->at[0]->g_poll_due <= until; left--) {
+        bullc_worker *w = h->at[0];
+        idle_remove(l, w);
+        back_add(l, w);
+        bullc__worker_block_done(w, &nil_reply);
+    }
+}
+
 /* Ends the waits that are due (their drain delay passed, or the delayed job
  * they wait for is due). */
 static void wake_due(bullc__lane *l) {
     int64_t now = bullc__now_ms();
-    /* oldest first; the members due are taken out of the ring */
-    bullc_worker *w = l->idle;
-    for (int left = l->nidle; left > 0; left--) {
-        bullc_worker *next = w->g_inext;
-        /* a delayed job's time is kept exactly: waking early only finds it
-         * not due yet and waits again */
-        bool due = w->block_until ? w->g_poll_due <= now + 1 : w->g_poll_due <= now + POLL_SLACK_MS;
-        if (due) {
-            idle_remove(l, w);
-            back_add(l, w);
-            bullc__worker_block_done(w, &nil_reply);
-        }
-        w = next;
-    }
+    /* a delayed job's time is kept exactly: waking early only finds it not
+     * due yet and waits again */
+    wake_heap(l, &l->delayed, now + 1);
+    wake_heap(l, &l->due, now + POLL_SLACK_MS);
 }
 
 static void poll_cb(uv_timer_t *t) {
@@ -257,36 +333,30 @@ static void poll_cb(uv_timer_t *t) {
     /* earliest first, the members due poll, keeping their key in the
      * BZPOPMIN in flight for their next wait (a member waiting again at
      * once is not polled twice in a tick) */
-    for (int left = l->ndue; left > 0 && l->ndue && l->due[0]->g_poll_due <= now + POLL_SLACK_MS; left--) {
-        bullc_worker *w = l->due[0];
+    for (int left = l->due.n; left > 0 && l->due.n && l->due.at[0]->g_poll_due <= now + POLL_SLACK_MS; left--) {
+        bullc_worker *w = l->due.at[0];
         idle_remove(l, w);
         bullc__worker_block_done(w, &nil_reply);
     }
-    if (l->ndue) poll_arm(l, l->due[0]->g_poll_due - POLL_SLACK_MS);
+    if (l->due.n) poll_arm(l, l->due.at[0]->g_poll_due - POLL_SLACK_MS);
 }
 
 static void block_reply(bullc__aconn *c, redisReply *r, const bullc_error *err, void *data) {
     bullc__lane *l = data;
     (void)c, (void)err;
     l->blocking = false;
-    for (int i = 0; i < l->nsnap; i++)
-        if (l->snap[i]) l->snap[i]->g_snap = -1;
     bullc_worker *hit = NULL;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING) {
-        const redisReply *key = r->element[0];
-        for (int i = 0; i < l->nsnap && !hit; i++) {
-            bullc_worker *w = l->snap[i];
-            const sds mk = w ? w->keys.k[BULLC__K_MARKER] : NULL;
-            if (mk && sdslen(mk) == key->len && !memcmp(mk, key->str, key->len)) hit = w;
-        }
-    }
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING)
+        hit = marker_member(l, r->element[0]->str, r->element[0]->len);
     l->nback = 0;
     /* members whose drain-delay poll is out while this named them wait again
      * once it finds nothing: named again (a member that took a job has its
      * queue's marker put back, and is then kept pending as below) */
     for (int i = 0; i < l->nsnap; i++) {
         bullc_worker *w = l->snap[i];
-        if (w && w != hit && !w->g_idle && !w->closing && w->fetching && !w->in_flight) back_add(l, w);
+        if (!w) continue;
+        w->g_snap = -1;
+        if (w != hit && !w->g_idle && !w->closing && w->fetching && !w->in_flight) back_add(l, w);
     }
     l->nsnap = 0;
     l->replying = true;
@@ -334,18 +404,23 @@ static void issue(bullc__lane *l) {
         if (!grown) return; /* the members' own timers are not running: retried on the next wait */
         l->snap = grown, l->cap_snap = n;
     }
-    const char **argv = malloc((size_t)(n + 2) * sizeof *argv);
+    /* the keys' lengths are known (sds): no strlen over thousands of keys */
+    const char **argv = malloc((size_t)(n + 2) * (sizeof *argv + sizeof(size_t)));
     if (!argv) return;
+    size_t *lens = (size_t *)(argv + n + 2);
     int64_t now = bullc__now_ms(), due = now + (int64_t)(LANE_BLOCK_S * 1000);
     argv[0] = "BZPOPMIN";
+    lens[0] = 8;
     bullc_worker *w = l->rot ? l->rot : l->idle;
     int k = 0;
     for (int i = 0; i < l->nidle; i++, w = w->g_inext) {
         l->snap[k] = w;
         w->g_snap = k;
         argv[++k] = w->keys.k[BULLC__K_MARKER];
-        if (w->block_until && w->g_poll_due < due) due = w->g_poll_due;
+        lens[k] = sdslen(w->keys.k[BULLC__K_MARKER]);
     }
+    /* it times out when the first delayed job waited for is due */
+    if (l->delayed.n && l->delayed.at[0]->g_poll_due < due) due = l->delayed.at[0]->g_poll_due;
     /* the members served by the last reply come last: their turn was taken */
     for (int i = 0; i < nback; i++) {
         w = l->back[i];
@@ -353,6 +428,7 @@ static void issue(bullc__lane *l) {
         l->snap[k] = w;
         w->g_snap = k;
         argv[++k] = w->keys.k[BULLC__K_MARKER];
+        lens[k] = sdslen(w->keys.k[BULLC__K_MARKER]);
     }
     l->nsnap = k;
     double timeout = fmax((double)(due - now) / 1000, l->min_block);
@@ -360,10 +436,11 @@ static void issue(bullc__lane *l) {
     char ts[32];
     snprintf(ts, sizeof ts, "%.3f", timeout);
     argv[k + 1] = ts;
+    lens[k + 1] = strlen(ts);
     l->blocking = true;
     l->block_due = now + (int64_t)(timeout * 1000);
     /* its own deadline, as a worker's BZPOPMIN: a blackholed socket is dropped */
-    if (bullc__aconn_cmd(&l->block, (int64_t)(timeout * 1000) + 2000, block_reply, l, k + 2, argv, NULL)) {
+    if (bullc__aconn_cmd(&l->block, (int64_t)(timeout * 1000) + 2000, block_reply, l, k + 2, argv, lens)) {
         l->blocking = false;
         for (int i = 0; i < k; i++) l->snap[i]->g_snap = -1;
         l->nsnap = 0;
@@ -419,6 +496,7 @@ void bullc__group_join(bullc_worker_group *g, bullc_worker *w) {
     l->members = w;
     l->nmembers++;
     g->nmembers++;
+    marker_link(l, w); /* room was made by bullc__group_lane */
     /* ready now: its own ready steps run from the loop (never inside
      * bullc_worker_new), with those of every member joining in this turn */
     if (bullc__aconn_ready(&l->node->conn)) {
@@ -437,6 +515,7 @@ static void join_soon(bullc__lane *l) {
 void bullc__group_leave(bullc_worker_group *g, bullc_worker *w) {
     bullc__lane *l = w->lane;
     idle_remove(l, w);
+    marker_unlink(l, w);
     if (w->g_snap >= 0) l->snap[w->g_snap] = NULL;
     w->g_snap = -1;
     w->g_pending = false;
@@ -792,13 +871,11 @@ int bullc__group_lane(bullc_worker_group *g, const char *prefix, const char *que
     bullc__lane *l;
     int rc = pick_lane(g, prefix, queue, &l, err);
     if (rc) return rc;
-    /* room in its heap of poll times for one more member */
-    if (l->cap_due <= l->nmembers) {
-        int cap = l->cap_due ? l->cap_due * 2 : 64;
-        bullc_worker **grown = realloc(l->due, (size_t)cap * sizeof(bullc_worker *));
-        if (!grown) return bullc__err(err, BULLC_ENOMEM, "out of memory");
-        l->due = grown, l->cap_due = cap;
-    }
+    /* room for one more member in its heaps of waiting members and its
+     * table of marker keys (the join cannot fail) */
+    int n = l->nmembers + 1;
+    if (!heap_room(&l->due, n) || !heap_room(&l->delayed, n) || !marker_room(l, n))
+        return bullc__err(err, BULLC_ENOMEM, "out of memory");
     *out = l;
     return 0;
 }
@@ -877,7 +954,9 @@ void bullc_worker_group_free(bullc_worker_group *g) {
     for (int i = 0; i < g->nlanes; i++) {
         free(g->lanes[i]->snap);
         free(g->lanes[i]->back);
-        free(g->lanes[i]->due);
+        free(g->lanes[i]->due.at);
+        free(g->lanes[i]->delayed.at);
+        free(g->lanes[i]->mk);
         free(g->lanes[i]);
     }
     free(g->lanes);

@@ -68,6 +68,7 @@ typedef struct gctx {
     int flood_done_when_quiet[64];
     /* jobs one after another: the group's BZPOPMINs and CLIENT UNBLOCKs */
     bool one_by_one;
+    bool long_drain; /* the members' drain delay is 60 s */
     long long bzpopmin_at_start, unblock_at_start, bzpopmin_at_end, unblock_at_end;
     uv_timer_t guard, adder;
     /* a stalled job in member `stuck` - 1's queue: when that member got
@@ -148,6 +149,7 @@ static void ev_active(bullc_worker *w, const bullc_job *job, void *data) {
          * pace let a fast machine finish the flood before the last was added */
         if (!c->closing) uv_timer_start(&c->adder, add_later, 2, 0);
     }
+    if (!strcmp(bullc_job_name(job), "late")) c->latency[0] = tu_now_ms() - c->added_at[0];
 }
 
 /* The group on the tests' Redis with room for `nw` workers and its timers
@@ -204,7 +206,7 @@ static void start(gctx *c, int nw, const char *name, int concurrency, int major,
     bullc_worker_opts_set_bullmq_version(o, major);
     /* counting a job's BZPOPMINs: the members' drain-delay polls, spread over
      * the delay (worker_group.c), come after the count */
-    if (c->one_by_one) bullc_worker_opts_set_drain_delay(o, 60);
+    if (c->one_by_one || c->long_drain) bullc_worker_opts_set_drain_delay(o, 60);
     for (int i = 0; i < nw; i++) {
         char q[64];
         snprintf(q, sizeof q, "%s%d", name, i);
@@ -341,6 +343,34 @@ Test(worker_group, one_bzpopmin_per_job_one_after_another) {
     long long bz = c.bzpopmin_at_end - c.bzpopmin_at_start, ub = c.unblock_at_end - c.unblock_at_start;
     cr_assert_leq(bz, 2 * c.want + 3, "%lld BZPOPMINs (%lld CLIENT UNBLOCKs) for %d jobs", bz, ub, c.want);
     cr_assert_leq(ub, 3, "%lld CLIENT UNBLOCKs for %d jobs", ub, c.want);
+}
+
+/* A delayed job in a queue whose member waits: its marker tells the member
+ * when the job is due, and the lane's BZPOPMIN times out then to wake it
+ * (nothing else would in time: the drain delay is 60 s, a lane's wait 10 s). */
+static void add_delayed(uv_timer_t *t) {
+    gctx *c = t->data;
+    bullc_queue *q = tu_queue("late7", c->prefix);
+    bullc_job_opts *jo;
+    bullc_job_opts_new(&jo);
+    bullc_job_opts_set_delay(jo, 700);
+    bullc_error err = {0};
+    cr_assert_geq(bullc_queue_add(q, "late", "{}", jo, NULL, &err), 0, "%s", err.message);
+    c->added_at[0] = tu_now_ms();
+    bullc_job_opts_free(jo);
+    bullc_queue_free(q);
+}
+
+Test(worker_group, a_delayed_job_starts_when_due) {
+    gctx c = {.prefix = tu_prefix(), .want = 1, .long_drain = true};
+    uv_loop_init(&c.loop);
+    start(&c, 50, "late", 1, 0, 0);
+    uv_timer_start(&c.adder, add_delayed, 500, 0);
+    finish(&c);
+    cr_assert_eq(c.completed, 1);
+    cr_log_info("the delayed job started %lld ms after its add", (long long)c.latency[0]);
+    cr_assert(c.latency[0] >= 600 && c.latency[0] <= 3000, "started %lld ms after its add (delay 700)",
+              (long long)c.latency[0]);
 }
 
 /* Queues of both majors in one group: each worker speaks its queue's. */
