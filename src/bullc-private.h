@@ -1005,7 +1005,7 @@ typedef struct bullc__gnode {
     bool waiting; /* never started: the lanes made before the slot map came wait on it */
 } bullc__gnode;
 
-/* A binary min-heap of a lane's members on g_poll_due (worker_group.c);
+/* A binary min-heap of a lane's members on g_poll_due (worker_group_wait.c);
  * a member's g_due is 1 + its index. */
 typedef struct bullc__wheap {
     bullc_worker **at;
@@ -1332,7 +1332,7 @@ bullc_repeat_strategy_fn bullc__queue_repeat_strategy(const bullc_queue *q, void
 /* queue.c: the settings the handle connects with (for checks.c's own connection). */
 const bullc_redis_opts *bullc__queue_redis_opts(const bullc_queue *q);
 
-/* worker_group.c, worker_group_turns.c: many workers on one command and one
+/* worker_group.c, worker_group_wait.c, worker_group_turns.c: many workers on one command and one
  * blocking connection. */
 /* The lane of the group serving queue `prefix`:`queue` (made, and its
  * connections started, when it is the first of its slot): 0, or
