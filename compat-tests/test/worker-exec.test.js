@@ -279,10 +279,14 @@ esac`,
     const prefix = uniquePrefix('wxnoent');
     const queue = newQueue('jobs', prefix);
     closers.push(queue);
-    const w = await startReady(['--queue', 'jobs', '--exec', '/nonexistent/bullc-test-program'], { prefix });
+    // queues naming X, Y, X: one warning per program, the later X not repeated
+    const w = await startReady(['--queue', 'jobs', '--queue', 'jobs2', '--queue', 'jobs3',
+      '--exec', 'jobs=/nonexistent/bullc-test-program', '--exec', 'jobs2=/nonexistent/bullc-other',
+      '--exec', 'jobs3=/nonexistent/bullc-test-program'], { prefix });
     const warned = w.lines.filter(l => /warn +exec-missing/.test(l));
-    assert.equal(warned.length, 1, w.text());
+    assert.equal(warned.length, 2, w.text());
     assert.match(warned[0], /queue=jobs msg="cannot run \/nonexistent\/bullc-test-program \(not found/);
+    assert.match(warned[1], /queue=jobs2 msg="cannot run \/nonexistent\/bullc-other \(not found/);
     const job = await queue.add('any', {});
     const j = await finished(queue, job.id);
     assert.match(j.failedReason, /^cannot run \/nonexistent\/bullc-test-program: .*\(ENOENT\)$/);

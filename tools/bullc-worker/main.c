@@ -124,14 +124,31 @@ static bool exec_findable(const char *prog) {
     return false;
 }
 
+/* The programs warned about (on the loop's thread only: at start and at
+ * SIGHUP), so that many queues naming one program say it once. */
+static char **warned;
+static size_t nwarned;
+static void free_warned(void) {
+    for (size_t i = 0; i < nwarned; i++) free(warned[i]);
+    free(warned);
+}
+
 /* A mistyped --exec program would fail every job of the queue, one attempt
  * after another, with nothing said at start: the command may still appear
  * (a deployment in progress), so this is a warning, said once per program. */
 static void warn_exec_missing(const bw_queue *q) {
-    static char warned[512];
     const char *prog = q->cfg->proc.argv && q->cfg->proc.argv[0] ? q->cfg->proc.argv[0] : NULL;
-    if (!prog || !strcmp(prog, warned) || exec_findable(prog)) return;
-    snprintf(warned, sizeof warned, "%s", prog);
+    if (!prog) return;
+    for (size_t i = 0; i < nwarned; i++)
+        if (!strcmp(prog, warned[i])) return;
+    if (exec_findable(prog)) return;
+    /* out of memory: warned again next time, which is harmless */
+    char **grown = realloc(warned, (nwarned + 1) * sizeof *grown);
+    if (grown) {
+        if (!warned) atexit(free_warned);
+        warned = grown;
+        if ((warned[nwarned] = strdup(prog))) nwarned++;
+    }
     char msg[700];
     snprintf(msg, sizeof msg, "cannot run %s (not found%s, or not executable): its jobs fail until it is there", prog,
              strchr(prog, '/') ? "" : " in PATH");
