@@ -29,6 +29,7 @@ struct bw_run {
     bw_queue *q;
     bullc_job *job;  /* NULL once handed back */
     uv_poll_t exitw; /* the pidfd: readable once the command exited */
+    bool exitw_open; /* exitw was initialised: a failed start must close it too */
     int pidfd;
     uv_pipe_t in, out, err;
     uv_timer_t deadline; /* the timeout, then the kill grace, then the pipe grace */
@@ -594,6 +595,7 @@ void bw_exec_process(bullc_job *job, void *data) {
         }
         if (!rc && !(rc = uv_poll_init(loop, &r->exitw, r->pidfd))) {
             r->handles++;
+            r->exitw_open = true;
             rc = uv_poll_start(&r->exitw, UV_READABLE, exit_cb);
         }
         if (rc) { /* the loop cannot watch it: not left running unseen */
@@ -619,7 +621,7 @@ void bw_exec_process(bullc_job *job, void *data) {
         else
             bullc_job_fail(job, msg, 0);
         for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) close_handle(hs[i]);
-        if (r->handles == 6) close_handle((uv_handle_t *)&r->exitw);
+        if (r->exitw_open) close_handle((uv_handle_t *)&r->exitw);
         return;
     }
     q->spawned_since_resume = true;
