@@ -262,9 +262,11 @@ describe('bullc-worker --http', () => {
   it('--http refuses a bad address (exit 2) and a port in use', async () => {
     const prefix = uniquePrefix('obsb');
     const { startWorker } = require('../lib/worker-proc');
-    const bad = startWorker(['--queue', 'b', '--builtin', 'noop', '--http', 'nonsense'], { prefix });
-    assert.equal((await bad.waitExit()).code, 2);
-    assert.match(bad.text(), /--http must be ADDR:PORT/);
+    // checked with the other options: an unreachable Redis is not reached first (that would exit 3)
+    const bad = startWorker(['--queue', 'b', '--builtin', 'noop', '--http', 'nonsense'],
+      { prefix, redis: 'redis://127.0.0.1:1' });
+    assert.equal((await bad.waitExit()).code, 2, bad.text());
+    assert.match(bad.text(), /^bullc-worker: --http must be ADDR:PORT \(e\.g\. 127\.0\.0\.1:9464\), not 'nonsense'/);
     const first = await startReady(['--queue', 'b', '--builtin', 'noop', '--http', `127.0.0.1:${HTTP}`], { prefix });
     const second = startWorker(['--queue', 'b', '--builtin', 'noop', '--http', `127.0.0.1:${HTTP}`], { prefix });
     assert.equal((await second.waitExit()).code, 2);

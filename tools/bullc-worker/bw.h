@@ -204,6 +204,9 @@ int bw_queue_load(bw_queue *q, const bullc_redis_opts *redis, char *why, size_t 
  * with `why` (BW_EXIT_USAGE: a bad or unusable ADDR:PORT). Close: at
  * shutdown, once the workers closed (it answers /readyz 503 meanwhile). */
 int bw_httpd_start(bw_app *app, char *why, size_t n);
+/* --http's ADDR:PORT form, checked with the other options (before Redis is
+ * reached): its port, or 0 with `why`. */
+int bw_httpd_port(const char *spec, char *why, size_t n);
 void bw_httpd_close(bw_app *app);
 /* After the loop ran out: completes the destruction of the lws context,
  * which on a foreign loop needs its handles closed by the loop first. */

@@ -959,6 +959,8 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv, char *const *found, s
     int rc = parse_args(cfg, &ps, argc, argv);
     if (rc) return rc;
     if (cfg->config_path && (rc = load_file(cfg, &fs))) return rc;
+    char why[300];
+    if (cfg->http && !bw_httpd_port(cfg->http, why, sizeof why)) return fail("%s", why);
     /* the environment's major is the lowest layer: the file and flags override it */
     bw_settings env = {0};
     const char *env_major = getenv("BULLC_BULLMQ_VERSION");

@@ -201,15 +201,22 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-int bw_httpd_start(bw_app *app, char *why, size_t n) {
-    const char *spec = app->cfg->http;
+int bw_httpd_port(const char *spec, char *why, size_t n) {
     const char *colon = strrchr(spec, ':');
     char *end = NULL;
     long port = colon ? strtol(colon + 1, &end, 10) : -1;
     if (!colon || colon == spec || !end || *end || end == colon + 1 || port < 1 || port > 65535) {
         snprintf(why, n, "--http must be ADDR:PORT (e.g. 127.0.0.1:9464), not '%s'", spec);
-        return BW_EXIT_USAGE;
+        return 0;
     }
+    return (int)port;
+}
+
+int bw_httpd_start(bw_app *app, char *why, size_t n) {
+    const char *spec = app->cfg->http;
+    int port = bw_httpd_port(spec, why, n);
+    if (!port) return BW_EXIT_USAGE;
+    const char *colon = strrchr(spec, ':');
     bw_httpd *h = calloc(1, sizeof *h);
     char *addr = h ? strndup(spec, (size_t)(colon - spec)) : NULL;
     if (!addr) {
@@ -238,7 +245,7 @@ int bw_httpd_start(bw_app *app, char *why, size_t n) {
         memmove(addr, addr + 1, strlen(addr));
         addr[strcspn(addr, "]")] = '\0';
     }
-    info.port = (int)port;
+    info.port = port;
     info.iface = strcmp(addr, "0.0.0.0") && *addr ? addr : NULL;
     info.protocols = protocols;
     info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
