@@ -557,19 +557,21 @@ test('bullc add: invalid input exits 2 and writes nothing', async t => {
     const cases = [
       ['invalid JSON data', [Q, 'n', '{not json']],
       ['unknown option', [Q, 'n', '{}', '--opts', '{"bogus":1}']],
-      ['invalid options JSON', [Q, 'n', '{}', '--opts', '{']],
-      ['ill-typed option', [Q, 'n', '{}', '--opts', '{"attempts":"3"}']],
+      ['invalid options JSON', [Q, 'n', '{}', '--opts', '{bad'], "bullc: --opts: invalid JSON near 'ad'\n"],
+      ['options not an object', [Q, 'n', '{}', '--opts', '[1]'], 'bullc: --opts must be a JSON object\n'],
+      ['ill-typed option', [Q, 'n', '{}', '--opts', '{"attempts":"3"}'], 'bullc: --opts: attempts must be an integer\n'],
       ['queue name with ":"', ['a:b', 'n', '{}']],
       ['empty queue name', ['', 'n', '{}']],
       ['missing job name', [Q]],
       ['unknown flag', [Q, 'n', '{}', '--nope']],
     ];
-    for (const [what, args] of cases) {
+    for (const [what, args, message] of cases) {
       await t.test(what, async () => {
         const prefix = h.uniquePrefix();
         const r = h.bullc(['add', ...args], { prefix });
         assert.equal(r.status, 2, `exit code (stderr: ${r.stderr})`);
         assert.match(r.stderr, /^bullc: /);
+        if (message) assert.equal(r.stderr, message, 'one prefix: --opts takes the place of the library\'s "options"');
         assert.equal(r.stdout, '');
         assert.deepEqual(await h.keysOf(client, prefix), []);
       });

@@ -87,6 +87,9 @@ int cli_open_admin(cli *c, const char *name, bullc_queue **out);
 int cli_confirm(cli *c, const char *what);
 /* Prints a library failure and returns its exit code (4 for a missing job). */
 int cli_fail_err(int rc, const bullc_error *err);
+/* A job options error of bullc_job_opts_merge_json, said of `where` ("--opts",
+ * "line 3: opts"): exit 2. */
+int cli_fail_opts(const char *where, const bullc_error *err);
 /* `s` for a terminal (malloc'd): control characters (C0, DEL, C1), which
  * could forge lines or send escape sequences, and backslashes written as
  * escapes (\n, \x1b, \u009b, \\). */

@@ -18,6 +18,14 @@ static void print_id_json(const char *id, bool added) {
     cJSON_Delete(o);
 }
 
+/* The library's messages about the JSON as a whole name it "options":
+ * `where` takes that word's place rather than standing before it. */
+int cli_fail_opts(const char *where, const bullc_error *err) {
+    const char *m = err->message;
+    if (!strncmp(m, "options", 7) && (m[7] == ':' || m[7] == ' ')) return cli_fail(EXIT_USAGE, "%s%s", where, m + 7);
+    return cli_fail(EXIT_USAGE, "%s: %s", where, m);
+}
+
 /* Parses "--opts JSON" out of the verb's arguments; the others stay in order. */
 static int take_opts(cli *c, bullc_job_opts **opts, int *npos, char **pos, long *batch) {
     bullc_error err = {0};
@@ -35,7 +43,7 @@ static int take_opts(cli *c, bullc_job_opts **opts, int *npos, char **pos, long 
                 continue;
             }
             if (!*opts && bullc_job_opts_new(opts)) return cli_fail(EXIT_FAIL, "out of memory");
-            if (bullc_job_opts_merge_json(*opts, v, &err)) return cli_fail(EXIT_USAGE, "--opts: %s", err.message);
+            if (bullc_job_opts_merge_json(*opts, v, &err)) return cli_fail_opts("--opts", &err);
         } else if (a[0] == '-' && a[1] == '-') {
             return cli_fail(EXIT_USAGE, "unknown flag '%s' for %s (see bullc %s --help)", a, c->argv[0], c->argv[0]);
         } else {
@@ -185,8 +193,9 @@ static int parse_line(const char *text, long lineno, const bullc_job_opts *defau
     }
     if (opts && !cJSON_IsNull(opts)) {
         char *o = cJSON_PrintUnformatted(opts);
-        if (bullc_job_opts_merge_json(out->opts, o, &err))
-            rc = cli_fail(EXIT_USAGE, "line %ld: opts: %s", lineno, err.message);
+        char where[48];
+        snprintf(where, sizeof where, "line %ld: opts", lineno);
+        if (bullc_job_opts_merge_json(out->opts, o, &err)) rc = cli_fail_opts(where, &err);
         free(o);
     }
 out:

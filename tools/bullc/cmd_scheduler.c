@@ -96,7 +96,7 @@ static int upsert(cli *c) {
         bullc_scheduler_opts_set_end_date(so, v);
     if (!rc && flags[IMMEDIATELY].set) bullc_scheduler_opts_set_immediately(so, true);
     if (!rc && flags[OPTS].set && bullc_job_opts_merge_json(jo, flags[OPTS].value, &err) < 0)
-        rc = cli_fail(EXIT_USAGE, "--opts: %s", err.message);
+        rc = cli_fail_opts("--opts", &err);
     bullc_queue *q = NULL;
     if (!rc) rc = cli_open_queue(c, pos[1], &q);
     char *id = NULL;
