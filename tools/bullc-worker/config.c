@@ -764,7 +764,8 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             bw_usage(stdout);
             return 1;
         } else if (!strcmp(name, "version")) {
-            printf("bullc-worker %s (BullMQ %s)\n", bullc_version(), bullc_bullmq_version());
+            printf("bullc-worker %s (BullMQ %s and %s)\n", bullc_version(), bullc_bullmq_version(),
+                   BULLC_BULLMQ5_VERSION);
             return 1;
         } else if (!strcmp(name, "allow-unsafe-redis")) {
             cfg->allow_unsafe_redis = true;

@@ -190,7 +190,7 @@ static const struct gflag {
     [G_JSON] = {"--json", NULL, NULL, "machine-readable output"},
     [G_YES] = {"--yes", "-y", NULL, "confirm a destructive verb without asking"},
     [G_HELP] = {"--help", "-h", NULL, "help (also after a verb: bullc VERB --help)"},
-    [G_VERSION] = {"--version", NULL, NULL, "bullc's and BullMQ's versions"},
+    [G_VERSION] = {"--version", NULL, NULL, "bullc's version and the BullMQ versions it speaks"},
 };
 #define NGFLAGS (int)(sizeof gflags / sizeof gflags[0])
 
@@ -400,7 +400,7 @@ int main(int argc, char **argv) {
             help = true;
             break;
         default:
-            printf("bullc %s (BullMQ %s)\n", bullc_version(), bullc_bullmq_version());
+            printf("bullc %s (BullMQ %s and %s)\n", bullc_version(), bullc_bullmq_version(), BULLC_BULLMQ5_VERSION);
             free(rest);
             return 0;
         }
