@@ -74,7 +74,10 @@ describe('docs/adding-a-queue.md: the payment queue', () => {
     const queue = newQueue('payment', prefix);
     closers.push(queue);
     await eventually(async () => (await queue.getVersion()) !== null, 5000, "the Node Queue's meta.version");
-    for (const args of [['', '10', 'EUR'], ['o-1', '0', 'EUR'], ['o-1', '-3', 'EUR'], ['o-1', '10', 'eur']]) {
+    const help = checkout(prefix, '--help');
+    assert.deepEqual([help.status, help.stderr], [0, ''], help.stderr);
+    assert.match(help.stdout, /^usage: \S*bullc-example-checkout ORDER_ID AMOUNT CURRENCY\n$/);
+    for (const args of [[], ['o-1', '10'], ['', '10', 'EUR'], ['o-1', '0', 'EUR'], ['o-1', '-3', 'EUR'], ['o-1', '10', 'eur']]) {
       const r = checkout(prefix, ...args);
       assert.equal(r.status, 2, `${args}: ${r.stderr}`);
     }

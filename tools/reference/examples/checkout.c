@@ -9,8 +9,10 @@
  * payment itself happens in bullc-worker, later, with retries. Redis from
  * REDIS_URL (or REDIS_HOST...), key prefix from BULL_PREFIX (default bull). */
 #include <bullc/bullc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "payment_queue.h"
 
@@ -43,9 +45,11 @@ static int checkout_confirm_order(checkout *c, const char *order_id, double amou
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s ORDER_ID AMOUNT CURRENCY\n", argv[0]);
-        return 2;
+    /* asked for, the usage is the output (exit 0); a wrong call is an error (exit 2) */
+    bool help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+    if (help || argc != 4) {
+        fprintf(help ? stdout : stderr, "usage: %s ORDER_ID AMOUNT CURRENCY\n", argv[0]);
+        return help ? 0 : 2;
     }
     checkout c;
     bullc_error err = {0};
