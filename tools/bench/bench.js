@@ -40,6 +40,8 @@ const S = {
   procJobsC1: Number(opt('proc-jobs-c1', smoke ? 200 : 10000)),
   execJobs: Number(opt('exec-jobs', smoke ? 100 : 2000)),
   execpJobs: Number(opt('execp-jobs', smoke ? 100 : 10000)), // --exec-persistent and Node's sandbox
+  // the warm rows of those: this many jobs first, untimed (children started, Node's JIT warm)
+  execpWarmup: Number(opt('execp-warmup', smoke ? 50 : 5000)),
   latJobs: Number(opt('lat-jobs', smoke ? 100 : 2000)),
   latIntervalUs: Number(opt('lat-interval-us', 3000)),
   concurrencies: (opt('concurrency', '1,8,64')).split(',').map(Number),
@@ -158,6 +160,20 @@ function cpuSec(pid) {
   const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
   return ns / 1e9 + (Number(f[13]) + Number(f[14])) / TICK; // cutime + cstime
+}
+
+// cpuSec of a process and its live descendants (--exec-persistent's children, Node's sandboxes).
+function treeCpuSec(pid) {
+  let sec = 0;
+  try {
+    sec = cpuSec(pid);
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      let kids = '';
+      try { kids = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8'); } catch { /* gone */ }
+      for (const k of kids.split(' ').filter(Boolean)) sec += treeCpuSec(Number(k));
+    }
+  } catch { /* gone */ }
+  return sec;
 }
 
 // Time a process's threads spent runnable but waiting for a CPU (schedstat
@@ -300,13 +316,31 @@ function startWorker(side, variant, c, queues, stderrFile, { args: extra = [], e
 
 // Jobs added while the queue(s) are paused, then timed from resume until
 // wait, paused, prioritized and active are all empty.
-async function processing(round, side, variant, c, n, { queues = ['bench-proc'], procs = 1, workload = 'proc', env } = {}) {
+// warmup: that many jobs are processed first, untimed, by the same worker
+// processes (variant NAME-warm: NAME's workers once their children run).
+async function processing(round, side, variant, c, n, { queues = ['bench-proc'], procs = 1, workload = 'proc', env, warmup = 0 } = {}) {
   await fresh();
   const Q = queues.map(name => new Queue(name, { connection: R }));
   for (const q of Q) await q.pause();
-  for (const name of queues)
-    await run(path.join(S.benchBin, 'bench_add'), ['--queue', name, '--mode', 'fill', '--count', Math.ceil(n / queues.length)]);
+  const fill = async count => {
+    for (const name of queues)
+      await run(path.join(S.benchBin, 'bench_add'), ['--queue', name, '--mode', 'fill', '--count', Math.ceil(count / queues.length)]);
+  };
+  await fill(warmup || n);
   const total = Math.ceil(n / queues.length) * queues.length;
+  const keys = [];
+  for (const name of queues) for (const k of ['wait', 'paused', 'active']) keys.push(['llen', `bull:${name}:${k}`]);
+  for (const name of queues) keys.push(['zcard', `bull:${name}:prioritized`]);
+  const drained = async count => {
+    const deadline = Date.now() + Math.max(120000, count * 20);
+    for (;;) {
+      const res = await R.pipeline(keys).exec();
+      pollCount++;
+      if (res.every(([e, v]) => !e && v === 0)) return;
+      if (Date.now() > deadline) throw new Error(`processing did not finish: ${JSON.stringify(res.map(x => x[1]))}`);
+      await sleep(5);
+    }
+  };
   const errFile = path.join(S.out, 'logs', `${workload}-${side}-${variant}-c${c}-r${round}.log`);
   const blocked0 = await blockedClients();
   const W = [];
@@ -319,35 +353,33 @@ async function processing(round, side, variant, c, n, { queues = ['bench-proc'],
     receiver = await sideServer();
     extra.env = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}` };
   }
-  for (let p = 0; p < procs; p++) W.push(startWorker(side, variant, c, queues, errFile, extra));
+  for (let p = 0; p < procs; p++) W.push(startWorker(side, variant.replace(/-warm$/, ''), c, queues, errFile, extra));
   if (variant === 'noop-http')
     scraper = setInterval(() => fetch(`http://${extra.args[1]}/metrics`).then(r => r.text()).catch(() => {}), 1000);
   try {
     await waitBlocked(blocked0 + procs * (side === 'node' ? 1 : queues.length), W);
+    if (warmup) {
+      for (const q of Q) await q.resume();
+      await drained(warmup);
+      for (const q of Q) await q.pause();
+      await fill(n);
+    }
     await sleep(500); // settle: every connection open, nothing to do
     const idle = W.map(w => vm(w.pid));
     const wcpu0 = W.reduce((a, w) => a + cpuSec(w.pid), 0);
+    const tcpu0 = W.reduce((a, w) => a + treeCpuSec(w.pid), 0);
     const wwait0 = W.reduce((a, w) => a + waitSec(w.pid), 0), rwait0 = waitSec(S.redisPid);
     await R.config('RESETSTAT');
     const cpu0 = await redisCpu();
     const t0 = process.hrtime.bigint();
     for (const q of Q) await q.resume();
     const polls0 = pollCount;
-    const deadline = Date.now() + Math.max(120000, n * 20);
-    const keys = [];
-    for (const name of queues) for (const k of ['wait', 'paused', 'active']) keys.push(['llen', `bull:${name}:${k}`]);
-    for (const name of queues) keys.push(['zcard', `bull:${name}:prioritized`]);
-    for (;;) {
-      const res = await R.pipeline(keys).exec();
-      pollCount++;
-      if (res.every(([e, v]) => !e && v === 0)) break;
-      if (Date.now() > deadline) throw new Error(`processing did not finish: ${JSON.stringify(res.map(x => x[1]))}`);
-      await sleep(5);
-    }
+    await drained(n);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu1 = await redisCpu();
     const peak = W.map(w => vm(w.pid));
     const wcpu1 = W.reduce((a, w) => a + cpuSec(w.pid), 0);
+    const tcpu1 = W.reduce((a, w) => a + treeCpuSec(w.pid), 0);
     const wwait1 = W.reduce((a, w) => a + waitSec(w.pid), 0), rwait1 = waitSec(S.redisPid);
     const cs = await commandStats();
     const net = await netStats(); // after RESETSTAT: since the resume
@@ -385,6 +417,8 @@ async function processing(round, side, variant, c, n, { queues = ['bench-proc'],
       requests_per_read: rt / Math.max(1, net.reads - orchestratorReads),
       worker_cpu_us_per_job: ((wcpu1 - wcpu0) * 1e6) / total,
       worker_cpu_util: (wcpu1 - wcpu0) / seconds,
+      // with the worker's live children (--exec-persistent's, Node's sandboxes)
+      tree_cpu_us_per_job: ((tcpu1 - tcpu0) * 1e6) / total,
       worker_cpu_wait: (wwait1 - wwait0) / seconds,  // runnable, waiting for a CPU
       redis_cpu_wait: (rwait1 - rwait0) / seconds,
       rss_idle_mib: idle.reduce((a, v) => a + v.hwm, 0) / 1024,
@@ -614,6 +648,11 @@ function buildRows() {
     const sandbox = ['proc', 'node', 'sandbox', 8, 'jobs_per_s'];
     row('processing c8: --exec-persistent, Python helper (vs Node sandboxed child processes)', 'jobs/s', 'higher', sandbox, ['proc', 'bullc', 'execp-py', 8, 'jobs_per_s'], ratioAtLeast(3));
     row('processing c8: --exec-persistent, POSIX sh helper (vs Node sandboxed child processes)', 'jobs/s', 'higher', sandbox, ['proc', 'bullc', 'execp-sh', 8, 'jobs_per_s'], ratioAtLeast(1));
+    const warm = ['proc', 'node', 'sandbox-warm', 8, 'jobs_per_s'];
+    row('processing c8, children already running: --exec-persistent, Python helper (vs Node sandbox, the same)', 'jobs/s', 'higher', warm, ['proc', 'bullc', 'execp-py-warm', 8, 'jobs_per_s']);
+    row('processing c8, children already running: --exec-persistent, POSIX sh helper (vs Node sandbox, the same)', 'jobs/s', 'higher', warm, ['proc', 'bullc', 'execp-sh-warm', 8, 'jobs_per_s']);
+    row('processing c8, children already running: worker and children CPU per job, Python helper (vs Node sandbox, the same)', 'µs', 'lower', ['proc', 'node', 'sandbox-warm', 8, 'tree_cpu_us_per_job'], ['proc', 'bullc', 'execp-py-warm', 8, 'tree_cpu_us_per_job']);
+    row('processing c8, children already running: Redis CPU per job, Python helper (vs Node sandbox, the same)', 'µs', 'lower', ['proc', 'node', 'sandbox-warm', 8, 'redis_cpu_us_per_job'], ['proc', 'bullc', 'execp-py-warm', 8, 'redis_cpu_us_per_job']);
   }
   if (S.concurrencies.includes(1)) {
     const bp = `bullc-worker --busy-poll ${S.busyPollUs}`;
@@ -810,6 +849,12 @@ async function main() {
           await step('proc node sandbox c8', () => processing(round, 'node', 'sandbox', c, S.execpJobs));
           await step('proc bullc exec-persistent python c8', () => processing(round, 'bullc', 'execp-py', c, S.execpJobs));
           await step('proc bullc exec-persistent sh c8', () => processing(round, 'bullc', 'execp-sh', c, S.execpJobs));
+          // the same once every child runs: without the start-up of 8 interpreters (Node's: 8 node
+          // processes), which the cold rows above include
+          const warm = { warmup: S.execpWarmup };
+          await step('proc node sandbox c8 warm', () => processing(round, 'node', 'sandbox-warm', c, S.execpJobs, warm));
+          await step('proc bullc exec-persistent python c8 warm', () => processing(round, 'bullc', 'execp-py-warm', c, S.execpJobs, warm));
+          await step('proc bullc exec-persistent sh c8 warm', () => processing(round, 'bullc', 'execp-sh-warm', c, S.execpJobs, warm));
         }
         if (c === 1) await step(`proc bullc busy-poll c${c}`, () => processing(round, 'bullc', 'noop-bp', c, n));
       }
@@ -912,7 +957,9 @@ function report(info, errors) {
     for (const c of S.concurrencies) {
       sel('proc', 'bullc', 'plugin', c, 'jobs_per_s');
       if (c > 1) sel('proc', 'bullc', 'exec', c, 'jobs_per_s');
-      if (c === 8) for (const [side, v] of [['node', 'sandbox'], ['bullc', 'execp-py'], ['bullc', 'execp-sh']]) sel('proc', side, v, c, 'jobs_per_s');
+      if (c === 8)
+        for (const [side, v] of [['node', 'sandbox'], ['bullc', 'execp-py'], ['bullc', 'execp-sh']])
+          for (const suffix of ['', '-warm']) sel('proc', side, v + suffix, c, 'jobs_per_s');
     }
   const missing = need.filter(k => { const s = stat(...k); return !s || !Number.isFinite(s.median) || s.median <= 0; });
   for (const m of missing) errors.push(`no number for ${m.join(' ')}`);
