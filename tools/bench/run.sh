@@ -24,6 +24,7 @@
 #                   a shared machine other load then takes less of Redis's core, as if Redis had
 #                   a core of its own (as in production)
 #   sizes: --bulk-jobs N --single-adds N --proc-jobs N --proc-jobs-c1 N --exec-jobs N --execp-jobs N
+#          --execp-warmup N (jobs processed untimed before the "children already running" rows)
 #          --lat-jobs N --lat-interval-us U
 #   --busy-poll-us U     the extra bullc single-add/PING rows with busy polling (200)
 #   --update-docs   write the run's table into docs/performance.md (between its bench:results
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
       case ,$2, in *,tls,*) export BENCH_TLS=1 ;; esac
       case ,$2, in *,cluster,*) export BENCH_CLUSTER=1 ;; esac
       pass+=(--only "$2"); shift 2 ;;
-    -h|--help) sed -n '3,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
