@@ -351,13 +351,8 @@ Test(worker_group, one_bzpopmin_per_job_one_after_another) {
 static void add_delayed(uv_timer_t *t) {
     gctx *c = t->data;
     bullc_queue *q = tu_queue("late7", c->prefix);
-    bullc_job_opts *jo;
-    bullc_job_opts_new(&jo);
-    bullc_job_opts_set_delay(jo, 700);
-    bullc_error err = {0};
-    cr_assert_geq(bullc_queue_add(q, "late", "{}", jo, NULL, &err), 0, "%s", err.message);
+    bullc_free(tu_add(q, "late", "{}", "{\"delay\":700}"));
     c->added_at[0] = tu_now_ms();
-    bullc_job_opts_free(jo);
     bullc_queue_free(q);
 }
 

@@ -18,14 +18,6 @@ static void print_id_json(const char *id, bool added) {
     cJSON_Delete(o);
 }
 
-/* The library's messages about the JSON as a whole name it "options":
- * `where` takes that word's place rather than standing before it. */
-int cli_fail_opts(const char *where, const bullc_error *err) {
-    const char *m = err->message;
-    if (!strncmp(m, "options", 7) && (m[7] == ':' || m[7] == ' ')) return cli_fail(EXIT_USAGE, "%s%s", where, m + 7);
-    return cli_fail(EXIT_USAGE, "%s: %s", where, m);
-}
-
 /* Parses "--opts JSON" out of the verb's arguments; the others stay in order. */
 static int take_opts(cli *c, bullc_job_opts **opts, int *npos, char **pos, long *batch) {
     bullc_error err = {0};

@@ -133,6 +133,14 @@ int cli_confirm(cli *c, const char *what) {
 
 int cli_fail_err(int rc, const bullc_error *err) { return cli_fail(cli_exit_for(rc), "%s", err->message); }
 
+/* The library's messages about the JSON as a whole name it "options":
+ * `where` takes that word's place rather than standing before it. */
+int cli_fail_opts(const char *where, const bullc_error *err) {
+    const char *m = err->message;
+    if (!strncmp(m, "options", 7) && (m[7] == ':' || m[7] == ' ')) return cli_fail(EXIT_USAGE, "%s%s", where, m + 7);
+    return cli_fail(EXIT_USAGE, "%s: %s", where, m);
+}
+
 char *cli_printable(const char *s) {
     size_t n = strlen(s);
     char *out = malloc(n * 6 + 1), *o = out; /* \u009b: 6 bytes for 2 */
