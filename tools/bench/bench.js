@@ -317,7 +317,7 @@ function startWorker(side, variant, c, queues, stderrFile, { args: extra = [], e
 // Jobs added while the queue(s) are paused, then timed from resume until
 // wait, paused, prioritized and active are all empty.
 // warmup: that many jobs are processed first, untimed, by the same worker
-// processes (variant NAME-warm: NAME's workers once their children run).
+// processes; the figures are then recorded as variant NAME-warm.
 async function processing(round, side, variant, c, n, { queues = ['bench-proc'], procs = 1, workload = 'proc', env, warmup = 0 } = {}) {
   await fresh();
   const Q = queues.map(name => new Queue(name, { connection: R }));
@@ -341,7 +341,8 @@ async function processing(round, side, variant, c, n, { queues = ['bench-proc'],
       await sleep(5);
     }
   };
-  const errFile = path.join(S.out, 'logs', `${workload}-${side}-${variant}-c${c}-r${round}.log`);
+  const recorded = warmup ? `${variant}-warm` : variant; // the variant its figures are recorded as
+  const errFile = path.join(S.out, 'logs', `${workload}-${side}-${recorded}-c${c}-r${round}.log`);
   const blocked0 = await blockedClients();
   const W = [];
   // noop-http: --http scraped every second; noop-otel: every job traced,
@@ -353,7 +354,7 @@ async function processing(round, side, variant, c, n, { queues = ['bench-proc'],
     receiver = await sideServer();
     extra.env = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}` };
   }
-  for (let p = 0; p < procs; p++) W.push(startWorker(side, variant.replace(/-warm$/, ''), c, queues, errFile, extra));
+  for (let p = 0; p < procs; p++) W.push(startWorker(side, variant, c, queues, errFile, extra));
   if (variant === 'noop-http')
     scraper = setInterval(() => fetch(`http://${extra.args[1]}/metrics`).then(r => r.text()).catch(() => {}), 1000);
   try {
@@ -425,10 +426,10 @@ async function processing(round, side, variant, c, n, { queues = ['bench-proc'],
       rss_peak_mib: peak.reduce((a, v) => a + v.hwm, 0) / 1024,
       threads: peak.reduce((a, v) => a + v.threads, 0),
     };
-    record(round, workload, side, variant, c, r);
+    record(round, workload, side, recorded, c, r);
     const detail = samples.detail || (samples.detail = []);
-    detail.push({ round, workload, side, variant, c, perCmd });
-    log(`${workload} ${side} ${variant} c${c}${procs > 1 ? ` x${procs}` : ''}${queues.length > 1 ? ` ${queues.length} queues` : ''}: ` +
+    detail.push({ round, workload, side, variant: recorded, c, perCmd });
+    log(`${workload} ${side} ${recorded} c${c}${procs > 1 ? ` x${procs}` : ''}${queues.length > 1 ? ` ${queues.length} queues` : ''}: ` +
         `${r.jobs_per_s.toFixed(0)} jobs/s, Redis ${(r.redis_util * 100).toFixed(0)}% busy, ` +
         `${r.redis_cpu_us_per_job.toFixed(1)} µs/job, worker ${r.worker_cpu_us_per_job.toFixed(1)} µs/job, ` +
         `RSS ${r.rss_idle_mib.toFixed(1)}/${r.rss_peak_mib.toFixed(1)} MiB, ` +
@@ -852,9 +853,9 @@ async function main() {
           // the same once every child runs: without the start-up of 8 interpreters (Node's: 8 node
           // processes), which the cold rows above include
           const warm = { warmup: S.execpWarmup };
-          await step('proc node sandbox c8 warm', () => processing(round, 'node', 'sandbox-warm', c, S.execpJobs, warm));
-          await step('proc bullc exec-persistent python c8 warm', () => processing(round, 'bullc', 'execp-py-warm', c, S.execpJobs, warm));
-          await step('proc bullc exec-persistent sh c8 warm', () => processing(round, 'bullc', 'execp-sh-warm', c, S.execpJobs, warm));
+          await step('proc node sandbox c8 warm', () => processing(round, 'node', 'sandbox', c, S.execpJobs, warm));
+          await step('proc bullc exec-persistent python c8 warm', () => processing(round, 'bullc', 'execp-py', c, S.execpJobs, warm));
+          await step('proc bullc exec-persistent sh c8 warm', () => processing(round, 'bullc', 'execp-sh', c, S.execpJobs, warm));
         }
         if (c === 1) await step(`proc bullc busy-poll c${c}`, () => processing(round, 'bullc', 'noop-bp', c, n));
       }
