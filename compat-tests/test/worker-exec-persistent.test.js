@@ -4,15 +4,18 @@
 // tools/bullc-worker/helpers/. A Node BullMQ Queue adds the jobs, Node reads
 // results, failures, progress, logs and data back, and a QueueEvents sees the
 // events; children that crash, hang, write garbage or a 100 MB line, or exit
-// at start fail their job with the reason and are restarted.
+// at start fail their job with the reason and are restarted. --exec-children:
+// shared children get several jobs at once, answers find their job by id, and
+// a shared child's end fails every job it holds.
 'use strict';
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { closeAll, eventually, newQueue, newQueueEvents, uniquePrefix } = require('../lib/harness');
-const { alive, finished, killAll, startReady, tmpDir } = require('../lib/worker-proc');
+const { spawnSync } = require('node:child_process');
+const { bullc, closeAll, eventually, newQueue, newQueueEvents, uniquePrefix } = require('../lib/harness');
+const { alive, finished, killAll, startReady, tmpDir, workerPath } = require('../lib/worker-proc');
 
 const HELPERS = path.join(__dirname, '..', '..', 'tools', 'bullc-worker', 'helpers');
 
@@ -74,6 +77,30 @@ def process(job):
         raise bp.WaitChildren({"alone": True})
     if n == "hang":
         time.sleep(3600)
+    if n == "pooled":
+        k = job.data["n"]
+        job.progress(k)
+        job.log("n=%d" % k)
+        job.update_data({"n": k, "seen": True})
+        return {"pid": os.getpid(), "twice": 2 * k}
+    if n == "hold":  # the first attempt of the first one sleeps; the others wait behind it
+        if job.attempts_made == 0:
+            with open(os.path.join(pids, "hold"), "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(3600)
+        return "held " + job.id
+    if n == "hang-once":
+        if job.attempts_made == 0:
+            time.sleep(3600)
+        return "after the timeout"
+    if n == "stray":
+        bp._write(job._out, bp._dumps({"id": "no-such-job", "result": 1}))
+        time.sleep(3600)
+    if n == "slow":
+        with open(os.path.join(pids, "slow"), "w") as f:
+            f.write("started")
+        time.sleep(1.5)
+        return "slow done"
     raise ValueError("unknown job " + n)
 bp.run(process)
 `,
@@ -262,6 +289,92 @@ bullc_run process
     assert.ok(Date.now() - t0 >= 300, `three starts in ${Date.now() - t0} ms: no backoff`);
     assert.equal(spawned(w).length, 3);
     assert.equal((await w.stop()).code, 0);
+  });
+
+  it('--exec-children 2 at concurrency 8: 40 jobs over 2 shared children, updates land on their job', async () => {
+    const { queue, w } = await setup('xppool', ['--concurrency', '8', '--exec-children', '2']);
+    const jobs = await queue.addBulk(Array.from({ length: 40 }, (_, n) => ({ name: 'pooled', data: { n } })));
+    const pids = new Set();
+    for (const [n, job] of jobs.entries()) {
+      const j = await finished(queue, job.id);
+      assert.equal(await j.getState(), 'completed', j.failedReason);
+      assert.equal(j.returnvalue.twice, 2 * n);
+      pids.add(j.returnvalue.pid);
+      assert.equal(j.progress, n);
+      assert.deepEqual(j.data, { n, seen: true });
+      assert.deepEqual((await queue.getJobLogs(job.id)).logs, [`n=${n}`]);
+    }
+    assert.ok(pids.size <= 2, `results from ${pids.size} children`);
+    assert.equal(spawned(w).length, 2, w.text());
+    assert.equal((await w.stop()).code, 0);
+  });
+
+  it('a shared child killed with SIGKILL fails every job it holds; each is retried and completes; no zombie', async () => {
+    const { queue, w } = await setup('xppkill', ['--concurrency', '4', '--exec-children', '1']);
+    const pidFile = path.join(dir, 'hold');
+    const jobs = await queue.addBulk([1, 2, 3, 4].map(n => ({ name: 'hold', data: { n }, opts: { attempts: 2, backoff: 10 } })));
+    await eventually(async () => fs.existsSync(pidFile) && (await queue.getActiveCount()) === 4, 10000, 'four jobs held');
+    await new Promise(r => setTimeout(r, 200)); // the last line handed over
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    fs.unlinkSync(pidFile);
+    process.kill(pid, 'SIGKILL');
+    for (const job of jobs) {
+      const j = await finished(queue, job.id);
+      assert.equal(await j.getState(), 'completed', j.failedReason);
+      assert.equal(j.returnvalue, `held ${job.id}`);
+      assert.equal(j.attemptsMade, 2);
+      assert.match(j.stacktrace[0] || '', /^Error: python3 killed by signal 9 \(KILL\) while holding this job and 3 others\n/);
+    }
+    await w.waitFor(new RegExp(`warn +exit queue=jobs pid=${pid} .*signal=9`));
+    assert.ok(!zombieOf(pid, w.pid), 'the killed child was reaped');
+    await w.stop();
+  });
+
+  it('a job past --timeout on a shared child: it and the jobs behind it fail and are retried; a stray id is a protocol error', async () => {
+    const { queue, w } = await setup('xpptime', ['--concurrency', '3', '--exec-children', '1', '--timeout', '1000', '--kill-grace', '200']);
+    const hang = await queue.add('hang-once', {}, { attempts: 2, backoff: 10 });
+    const behind = await queue.addBulk([1, 2].map(n => ({ name: 'echo', data: { n }, opts: { attempts: 2, backoff: 10 } })));
+    const h = await finished(queue, hang.id);
+    assert.equal(await h.getState(), 'completed', h.failedReason);
+    assert.match(h.stacktrace[0], /^Error: timed out after 1000 ms\n/);
+    for (const job of behind) {
+      const j = await finished(queue, job.id);
+      assert.equal(await j.getState(), 'completed', j.failedReason);
+      assert.equal(j.attemptsMade, 2);
+      assert.equal(j.stacktrace[0].split('\n')[0], `Error: its child (shared with job ${hang.id}) was stopped: job ${hang.id} timed out after 1000 ms`);
+    }
+    const stray = await queue.add('stray', {}, { attempts: 1 });
+    const s = await finished(queue, stray.id);
+    assert.match(s.failedReason, /^python3 answered for another job id: \{"id":"no-such-job","result":1\}$/);
+    await w.stop();
+  });
+
+  it('a cancel line for a job waiting behind another on a shared child fails it without running it', async () => {
+    const { prefix, queue, w } = await setup('xppcancel', ['--concurrency', '2', '--exec-children', '1']);
+    const slow = await queue.add('slow', {});
+    const queued = await queue.add('echo', {}, { attempts: 1 });
+    await eventually(async () => fs.existsSync(path.join(dir, 'slow')) && (await queue.getActiveCount()) === 2, 10000, 'both held');
+    const r = bullc(['cancel', 'jobs', queued.id, '--reason', 'not wanted'], { prefix });
+    assert.equal(r.status, 0, r.stderr);
+    const q = await finished(queue, queued.id);
+    assert.equal(q.failedReason, 'not wanted');
+    const j = await finished(queue, slow.id);
+    assert.equal(j.returnvalue, 'slow done');
+    assert.equal(spawned(w).length, 1, 'the child answered: not restarted');
+    await w.stop();
+  });
+
+  it('--exec-children: 0, above the concurrency, not a number, or without --exec-persistent: exit 2 with the reason', () => {
+    for (const [args, msg] of [
+      [['--exec-persistent', 'python3', '--concurrency', '4', '--exec-children', '0'], /--exec-children must be at least 1/],
+      [['--exec-persistent', 'python3', '--concurrency', '4', '--exec-children', '5'], /--exec-children \(execChildren\) of queue 'jobs' must be from 1 to its concurrency \(4\), not 5/],
+      [['--exec-persistent', 'python3', '--exec-children', 'x'], /--exec-children must be an integer, not 'x'/],
+      [['--builtin', 'noop', '--concurrency', '4', '--exec-children', '2'], /--exec-children \(execChildren\) of queue 'jobs' needs --exec-persistent/],
+    ]) {
+      const r = spawnSync(workerPath(), ['--queue', 'jobs', ...args], { encoding: 'utf8', timeout: 10000 });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, msg);
+    }
   });
 
   for (const [lang, prog] of [

@@ -55,6 +55,7 @@ typedef struct bw_settings {
     int64_t limiter_max, limiter_duration, max_started_attempts, max_rate_limit_delay, metrics_max_data_points;
     int64_t timeout;    /* ms; 0 none */
     int64_t kill_grace; /* ms between SIGTERM and SIGKILL of an exec child */
+    int exec_children;  /* exec-persistent: children shared by the slots (0: one per slot) */
     const char *remove_on_complete, *remove_on_fail, *name, *prefix;
     bool skip_stalled_check, skip_lock_renewal;
     int bullmq_version; /* 0: auto, 5, 6 */
@@ -137,7 +138,7 @@ typedef struct bw_queue {
     void *plugin_state;
     bool plugin_inited;
     bw_run *runs;    /* exec children running */
-    bw_execp *execp; /* exec-persistent: the children, one per slot (made at the first job) */
+    bw_execp *execp; /* exec-persistent: the slots and children (made at the first job) */
     /* exec: commands that cannot be started for want of fds, memory or
      * processes hand their jobs back; fetching pauses for spawn_backoff_ms */
     uv_timer_t spawn_timer;
@@ -256,7 +257,8 @@ void bw_spawn_kill(int pid);
 int bw_helpers_export(void);
 
 /* exec_persistent.c: the --exec-persistent processor (asynchronous; one
- * long-lived child per concurrency slot, a JSON line per job each way). */
+ * long-lived child per concurrency slot, or --exec-children shared ones, a
+ * JSON line per job each way). */
 void bw_execp_process(bullc_job *job, void *data);
 /* Sends `sig` to every child of the queue (forced shutdown). */
 void bw_execp_kill_all(bw_queue *q, int sig);

@@ -78,6 +78,9 @@ static const optdef opts[] = {
     OPT("timeout", "timeout", O_MS, timeout, i64, NULL, "MS",
         "fail a job still running after MS ms (0: none); an exec command is killed"),
     OPT("kill-grace", "killGrace", O_MS, kill_grace, i64, NULL, "MS", "exec: delay between SIGTERM and SIGKILL (5000)"),
+    OPT("exec-children", "execChildren", O_POSINT, exec_children, i, NULL, "N",
+        "exec-persistent: N children shared by the concurrency slots, each\n"
+        "holding up to concurrency/N jobs (1..concurrency; default: one per\nslot)"),
 };
 #undef OPT
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -617,7 +620,7 @@ static const progdef progdefs[] = {
      "{\"id\",\"result\"} or {\"id\",\"error\",\"unrecoverable\"}, after optional\n"
      "{\"id\",\"progress\"|\"log\"|\"data\"} lines; a child that dies, hangs past\n"
      "--timeout or writes a bad line fails its job and is restarted\n"
-     "(docs/worker.md)",
+     "(docs/worker.md); --exec-children N: N children shared by the slots",
      NULL},
     {"arg", "ARG", "an argument of the --exec or --exec-persistent before it (repeatable)", NULL},
     {"plugin", "[QUEUE=]PATH.so",
@@ -1036,6 +1039,15 @@ int bw_config_parse(bw_config *cfg, int argc, char **argv, char *const *found, s
             return fail("plugin '%s': give a path with a '/', e.g. ./%s (library search paths are not used)",
                         q->proc.path, q->proc.path);
         if (!(q->s.set & (1u << (size_t)find_opt("killGrace")))) q->s.kill_grace = 5000;
+        if (q->s.set & (1u << (size_t)find_opt("execChildren"))) {
+            int conc = q->s.concurrency > 0 ? q->s.concurrency : 1;
+            if (q->proc.kind != BW_PROC_EXEC_PERSISTENT)
+                return fail("--exec-children (execChildren) of queue '%s' needs --exec-persistent", q->name);
+            if (q->s.exec_children > conc)
+                return fail(
+                    "--exec-children (execChildren) of queue '%s' must be from 1 to its concurrency (%d), not %d",
+                    q->name, conc, q->s.exec_children);
+        }
     }
     return 0;
 }

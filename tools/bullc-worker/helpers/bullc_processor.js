@@ -9,7 +9,8 @@
 //   });
 //
 // run() reads one job per line on stdin until EOF and answers each on stdout,
-// one job at a time. The job: id, name, data, opts, attemptsMade,
+// one job at a time, in the order they come (with --exec-children, several
+// may wait; a cancelled one fails with the reason without starting). The job: id, name, data, opts, attemptsMade,
 // attemptsStarted, timestamp, queue, prefix. UnrecoverableError fails it
 // without retries; DelayedJob(epochMs) and WaitChildren(result) move it (as
 // Node's moveToDelayed / moveToWaitingChildren); any other error fails it
@@ -46,6 +47,7 @@ function run(processor) {
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   // Lines are read while a job runs: a cancel line aborts the job's signal.
   const waiting = [];
+  const cancels = new Map(); // id -> reason, for waiting jobs
   let current = null;
   let wake = null;
   let closed = false;
@@ -53,7 +55,9 @@ function run(processor) {
     if (!line.trim()) return;
     const raw = JSON.parse(line);
     if (Object.hasOwn(raw, 'cancel')) {
-      if (current && String(current.id) === String(raw.cancel)) current.controller.abort(raw.reason);
+      const id = String(raw.cancel);
+      if (current && String(current.id) === id) current.controller.abort(raw.reason);
+      else if (waiting.some(w => String(w.id) === id)) cancels.set(id, raw.reason);
       return;
     }
     waiting.push(raw);
@@ -70,6 +74,11 @@ function run(processor) {
       if (!waiting.length) break;
       const raw = waiting.shift();
       const id = raw.id;
+      if (cancels.size && cancels.has(String(id))) {
+        send({ id, error: String(cancels.get(String(id)) || 'cancelled'), unrecoverable: false });
+        cancels.delete(String(id));
+        continue;
+      }
       const controller = new AbortController();
       current = { id, controller };
       const job = Object.assign(raw, {

@@ -17,8 +17,11 @@ job without retries; Delay(epoch_ms) and WaitChildren() move it (Node's
 moveToDelayed / moveToWaitingChildren); any other exception fails it with
 its text. job.cancelled (a threading.Event) is set, with job.cancel_reason,
 when the job is cancelled (`bullc cancel`, SIGUSR1 to bullc-worker): stop and
-raise Exception(job.cancel_reason) to fail it with the reason. Whatever the processor prints goes to stderr (bullc-worker's log):
-stdout belongs to the protocol.
+raise Exception(job.cancel_reason) to fail it with the reason; a job cancelled
+while it waits behind another (--exec-children) fails with the reason without
+starting. Jobs run one at a time, in the order they come. Whatever the
+processor prints goes to stderr (bullc-worker's log): stdout belongs to the
+protocol.
 """
 import json
 import os
@@ -101,8 +104,14 @@ def run(process):
     sys.stdout = sys.stderr
     # Lines are read on a thread while a job runs: a cancel line sets the
     # job's `cancelled` event (and `cancel_reason`) for the processor to check.
+    # bullc-worker may hand over several jobs at once (--exec-children): they
+    # wait here and run one after another; a cancel line for one of them is
+    # kept, and the job fails with its reason instead of starting.
     jobs = queue.Queue()
     current = [None]
+    queued = set()  # ids read and not started
+    cancels = {}  # id -> reason, for queued jobs
+    lock = threading.Lock()
 
     def reader():
         for line in sys.stdin.buffer:
@@ -110,11 +119,16 @@ def run(process):
                 continue
             raw = json.loads(line)
             if "cancel" in raw:
-                job = current[0]
-                if job is not None and str(job.id) == str(raw["cancel"]):
-                    job.cancel_reason = raw.get("reason")
-                    job.cancelled.set()
+                cid = str(raw["cancel"])
+                with lock:
+                    job = current[0]
+                    if job is not None and str(job.id) == cid:
+                        job.cancel_reason = raw.get("reason")
+                        job.cancelled.set()
+                    elif cid in queued:
+                        cancels[cid] = raw.get("reason")
                 continue
+            queued.add(str(raw["id"]))
             jobs.put(raw)
         jobs.put(None)
 
@@ -124,7 +138,14 @@ def run(process):
         if raw is None:
             break
         job = Job(raw, out)
-        current[0] = job
+        jid = str(job.id)
+        with lock:
+            queued.discard(jid)
+            current[0] = job
+            reason = cancels.pop(jid, None) if cancels else None
+        if reason is not None:
+            job._send(error=reason or "cancelled")
+            continue
         try:
             result = process(job)
         except Unrecoverable as e:

@@ -94,7 +94,8 @@ bullc_run() {
     while IFS= read -r BULLC_JOB || [ -n "$BULLC_JOB" ]; do
         [ -n "$BULLC_JOB" ] || continue
         # a cancel line for a job already answered: the shell cannot be told
-        # mid-job (bullc-worker stops it after --kill-grace instead)
+        # mid-job, nor look ahead at one waiting behind the current job
+        # (--exec-children): bullc-worker stops it after --kill-grace instead
         case $BULLC_JOB in '{"cancel":'*) continue ;; esac
         BULLC_JOB_ID=${BULLC_JOB#\{\"id\":}
         BULLC_JOB_ID=${BULLC_JOB_ID%%,\"name\":*}
