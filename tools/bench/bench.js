@@ -308,9 +308,10 @@ function startWorker(side, variant, c, queues, stderrFile, { args: extra = [], e
   if (['noop', 'noop-loginfo', 'noop-bp', 'noop-http', 'noop-otel'].includes(variant)) args.push('--builtin', 'noop');
   else if (variant === 'plugin') args.push('--plugin', path.join(S.bin, 'libbullc_example_plugin.so'));
   else if (variant === 'exec') args.push('--exec', '/bin/true');
-  else if (variant === 'execp-py') args.push('--exec-persistent', 'python3', '--arg', path.join(__dirname, 'execp_noop.py'));
-  else if (variant === 'execp-sh') args.push('--exec-persistent', '/bin/sh', '--arg', path.join(__dirname, 'execp_noop.sh'));
+  else if (variant.startsWith('execp-py')) args.push('--exec-persistent', 'python3', '--arg', path.join(__dirname, 'execp_noop.py'));
+  else if (variant.startsWith('execp-sh')) args.push('--exec-persistent', '/bin/sh', '--arg', path.join(__dirname, 'execp_noop.sh'));
   else throw new Error(`unknown variant ${variant}`);
+  if (variant.endsWith('-pool')) args.push('--exec-children', 2); // shared children (--exec-children)
   return new Proc(path.join(S.bin, 'bullc-worker'), args, { stderrFile, env });
 }
 
@@ -647,12 +648,18 @@ function buildRows() {
     row(`processing bullc --exec /bin/true c${c} (vs Node noop)`, 'jobs/s', 'higher', ['proc', 'node', 'noop', c, 'jobs_per_s'], ['proc', 'bullc', 'exec', c, 'jobs_per_s']);
   if (S.concurrencies.includes(8)) {
     const sandbox = ['proc', 'node', 'sandbox', 8, 'jobs_per_s'];
-    row('processing c8: --exec-persistent, Python helper (vs Node sandboxed child processes)', 'jobs/s', 'higher', sandbox, ['proc', 'bullc', 'execp-py', 8, 'jobs_per_s'], ratioAtLeast(3));
+    const pool = '2 shared children (--exec-children 2)';
+    row('processing c8: --exec-persistent, Python helper (vs Node sandboxed child processes)', 'jobs/s', 'higher', sandbox, ['proc', 'bullc', 'execp-py', 8, 'jobs_per_s']);
+    row(`processing c8: --exec-persistent, Python helper, ${pool} (vs Node sandboxed child processes)`, 'jobs/s', 'higher', sandbox, ['proc', 'bullc', 'execp-py-pool', 8, 'jobs_per_s'], ratioAtLeast(3));
     row('processing c8: --exec-persistent, POSIX sh helper (vs Node sandboxed child processes)', 'jobs/s', 'higher', sandbox, ['proc', 'bullc', 'execp-sh', 8, 'jobs_per_s'], ratioAtLeast(1));
+    row(`processing c8: --exec-persistent, POSIX sh helper, ${pool} (vs Node sandboxed child processes)`, 'jobs/s', 'higher', sandbox, ['proc', 'bullc', 'execp-sh-pool', 8, 'jobs_per_s']);
     const warm = ['proc', 'node', 'sandbox-warm', 8, 'jobs_per_s'];
     row('processing c8, children already running: --exec-persistent, Python helper (vs Node sandbox, the same)', 'jobs/s', 'higher', warm, ['proc', 'bullc', 'execp-py-warm', 8, 'jobs_per_s']);
+    row(`processing c8, children already running: --exec-persistent, Python helper, ${pool} (vs Node sandbox, the same)`, 'jobs/s', 'higher', warm, ['proc', 'bullc', 'execp-py-pool-warm', 8, 'jobs_per_s']);
     row('processing c8, children already running: --exec-persistent, POSIX sh helper (vs Node sandbox, the same)', 'jobs/s', 'higher', warm, ['proc', 'bullc', 'execp-sh-warm', 8, 'jobs_per_s']);
+    row(`processing c8, children already running: --exec-persistent, POSIX sh helper, ${pool} (vs Node sandbox, the same)`, 'jobs/s', 'higher', warm, ['proc', 'bullc', 'execp-sh-pool-warm', 8, 'jobs_per_s']);
     row('processing c8, children already running: worker and children CPU per job, Python helper (vs Node sandbox, the same)', 'µs', 'lower', ['proc', 'node', 'sandbox-warm', 8, 'tree_cpu_us_per_job'], ['proc', 'bullc', 'execp-py-warm', 8, 'tree_cpu_us_per_job']);
+    row(`processing c8, children already running: worker and children CPU per job, Python helper, ${pool} (vs Node sandbox, the same)`, 'µs', 'lower', ['proc', 'node', 'sandbox-warm', 8, 'tree_cpu_us_per_job'], ['proc', 'bullc', 'execp-py-pool-warm', 8, 'tree_cpu_us_per_job']);
     row('processing c8, children already running: Redis CPU per job, Python helper (vs Node sandbox, the same)', 'µs', 'lower', ['proc', 'node', 'sandbox-warm', 8, 'redis_cpu_us_per_job'], ['proc', 'bullc', 'execp-py-warm', 8, 'redis_cpu_us_per_job']);
   }
   if (S.concurrencies.includes(1)) {
@@ -850,12 +857,16 @@ async function main() {
           await step('proc node sandbox c8', () => processing(round, 'node', 'sandbox', c, S.execpJobs));
           await step('proc bullc exec-persistent python c8', () => processing(round, 'bullc', 'execp-py', c, S.execpJobs));
           await step('proc bullc exec-persistent sh c8', () => processing(round, 'bullc', 'execp-sh', c, S.execpJobs));
+          await step('proc bullc exec-persistent python c8 pool', () => processing(round, 'bullc', 'execp-py-pool', c, S.execpJobs));
+          await step('proc bullc exec-persistent sh c8 pool', () => processing(round, 'bullc', 'execp-sh-pool', c, S.execpJobs));
           // the same once every child runs: without the start-up of 8 interpreters (Node's: 8 node
           // processes), which the cold rows above include
           const warm = { warmup: S.execpWarmup };
           await step('proc node sandbox c8 warm', () => processing(round, 'node', 'sandbox', c, S.execpJobs, warm));
           await step('proc bullc exec-persistent python c8 warm', () => processing(round, 'bullc', 'execp-py', c, S.execpJobs, warm));
           await step('proc bullc exec-persistent sh c8 warm', () => processing(round, 'bullc', 'execp-sh', c, S.execpJobs, warm));
+          await step('proc bullc exec-persistent python c8 pool warm', () => processing(round, 'bullc', 'execp-py-pool', c, S.execpJobs, warm));
+          await step('proc bullc exec-persistent sh c8 pool warm', () => processing(round, 'bullc', 'execp-sh-pool', c, S.execpJobs, warm));
         }
         if (c === 1) await step(`proc bullc busy-poll c${c}`, () => processing(round, 'bullc', 'noop-bp', c, n));
       }
