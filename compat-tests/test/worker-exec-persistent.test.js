@@ -14,7 +14,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { bullc, closeAll, eventually, newQueue, newQueueEvents, uniquePrefix } = require('../lib/harness');
+const { bullc, closeAll, eventually, newQueue, newQueueEvents, redis, uniquePrefix } = require('../lib/harness');
 const { alive, finished, killAll, startReady, tmpDir, workerPath } = require('../lib/worker-proc');
 
 const HELPERS = path.join(__dirname, '..', '..', 'tools', 'bullc-worker', 'helpers');
@@ -99,7 +99,7 @@ def process(job):
     if n == "slow":
         with open(os.path.join(pids, "slow"), "w") as f:
             f.write("started")
-        time.sleep(1.5)
+        time.sleep(job.data.get("s", 1.5))
         return "slow done"
     raise ValueError("unknown job " + n)
 bp.run(process)
@@ -351,6 +351,7 @@ bullc_run process
 
   it('a cancel line for a job waiting behind another on a shared child fails it without running it', async () => {
     const { prefix, queue, w } = await setup('xppcancel', ['--concurrency', '2', '--exec-children', '1']);
+    fs.rmSync(path.join(dir, 'slow'), { force: true });
     const slow = await queue.add('slow', {});
     const queued = await queue.add('echo', {}, { attempts: 1 });
     await eventually(async () => fs.existsSync(path.join(dir, 'slow')) && (await queue.getActiveCount()) === 2, 10000, 'both held');
@@ -360,6 +361,24 @@ bullc_run process
     assert.equal(q.failedReason, 'not wanted');
     const j = await finished(queue, slow.id);
     assert.equal(j.returnvalue, 'slow done');
+    assert.equal(spawned(w).length, 1, 'the child answered: not restarted');
+    await w.stop();
+  });
+
+  it('a lost lock on a shared child: a cancel line, the answer dropped, the other job and the child go on', async () => {
+    const { prefix, queue, w } = await setup('xpplock', ['--concurrency', '2', '--exec-children', '1', '--lock-duration', '1000']);
+    fs.rmSync(path.join(dir, 'slow'), { force: true });
+    const slow = await queue.add('slow', { s: 2.5 });
+    const lost = await queue.add('echo', {}, { attempts: 1 });
+    await eventually(async () => fs.existsSync(path.join(dir, 'slow')) && (await queue.getActiveCount()) === 2, 10000, 'both held');
+    const r = redis();
+    closers.push(r);
+    await r.set(`${prefix}:jobs:${lost.id}:lock`, 'another-worker', 'PX', 30000);
+    await w.waitFor(new RegExp(`warn +lock-lost queue=jobs id=${lost.id} .*told the child`), 5000);
+    const j = await finished(queue, slow.id);
+    assert.equal(j.returnvalue, 'slow done');
+    await new Promise(res => setTimeout(res, 300)); // its answer, right behind
+    assert.equal(await (await queue.getJob(lost.id)).getState(), 'active', 'its answer was not stored');
     assert.equal(spawned(w).length, 1, 'the child answered: not restarted');
     await w.stop();
   });

@@ -7,7 +7,8 @@
  * the lines mean for the jobs.
  *
  * A slot holds at most one job (the worker hands out at most `concurrency`
- * jobs, and there are as many slots), so a job always finds a slot. Slot i
+ * jobs, and there are as many slots; shared children have as many spares, see
+ * pool_new), so a job always finds a slot. Slot i
  * uses seat i % N, where a child runs: N is --exec-children, by default one
  * seat per slot. A seat's child holds the jobs of its slots, up to
  * ceil(concurrency / N) at once; with fewer seats than slots (shared
@@ -35,7 +36,9 @@ typedef struct xslot xslot;
 typedef struct xseat {
     bw_execp *pool;
     int index;
-    int load, cap; /* jobs its slots hold; its slots */
+    int load;   /* jobs its slots hold */
+    int cap;    /* ceil(concurrency / N): what it holds but for jobs whose lock was lost */
+    int nslots; /* its slots, spares included */
     xchild *child;
     uv_timer_t restart;
     int failures; /* children retired since the last answer: the backoff's exponent */
@@ -68,7 +71,7 @@ struct xslot {
 struct bw_execp {
     bw_queue *q;
     xslot *slots;
-    int nslots;
+    int nslots; /* concurrency, twice that with shared children (below) */
     xseat *seats;
     int nseats;
     bool shared;        /* fewer seats than slots */
@@ -625,8 +628,12 @@ static void pool_handle_closed(uv_handle_t *h) {
 
 static bw_execp *pool_new(bw_queue *q) {
     bw_execp *x = calloc(1, sizeof *x);
-    int n = q->cfg->s.concurrency > 0 ? q->cfg->s.concurrency : 1;
-    int k = q->cfg->s.exec_children > 0 && q->cfg->s.exec_children < n ? q->cfg->s.exec_children : n;
+    int c = q->cfg->s.concurrency > 0 ? q->cfg->s.concurrency : 1;
+    int k = q->cfg->s.exec_children > 0 && q->cfg->s.exec_children < c ? q->cfg->s.exec_children : c;
+    /* A job whose lock was lost leaves the worker's count at once, but a
+     * shared child keeps it until it answers the cancel line: the spare
+     * slots take the jobs the worker hands out meanwhile. */
+    int n = k < c ? 2 * c : c;
     if (!x || !(x->slots = calloc((size_t)n, sizeof *x->slots)) || !(x->seats = calloc((size_t)k, sizeof *x->seats)) ||
         !(x->dirty = calloc((size_t)k, sizeof *x->dirty)) || build_env(x, q)) {
         if (x) {
@@ -643,13 +650,14 @@ static bw_execp *pool_new(bw_queue *q) {
     q->execp = x;
     x->nslots = n;
     x->nseats = k;
-    x->shared = k < n;
+    x->shared = k < c;
     uv_loop_t *loop = &q->app->loop;
     for (int i = 0; i < k; i++) {
         xseat *t = &x->seats[i];
         t->pool = x;
         t->index = i;
-        t->cap = (n - i + k - 1) / k;
+        t->cap = (c - i + k - 1) / k;
+        t->nslots = (n - i + k - 1) / k;
         uv_timer_init(loop, &t->restart);
         t->restart.data = t;
     }
@@ -696,15 +704,16 @@ static void cancelled(bullc_job *job, const char *reason, void *data) {
     }
 }
 
-/* The seat for a new job: one whose child runs, holding the fewest jobs;
- * else the emptiest (its child starts). NULL when every slot is busy. */
+/* The seat for a new job: one below its cap whose child runs, holding the
+ * fewest jobs; else one below its cap (its child starts); else a spare slot.
+ * NULL when every slot is busy. */
 static xseat *pick_seat(bw_execp *x) {
     xseat *pick = NULL;
     int best = 0;
     for (int i = 0; i < x->nseats; i++) {
         xseat *t = &x->seats[i];
-        if (t->load >= t->cap) continue;
-        int score = t->load + (t->child ? 0 : x->nslots + 1);
+        if (t->load >= t->nslots) continue;
+        int score = t->load + (t->child ? 0 : 2 * x->nslots) + (t->load >= t->cap ? 4 * x->nslots : 0);
         if (!pick || score < best) {
             pick = t;
             best = score;
