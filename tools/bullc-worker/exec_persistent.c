@@ -730,6 +730,10 @@ void bw_execp_process(bullc_job *job, void *data) {
         return;
     }
     xseat *t = pick_seat(x);
+    if (!t) { /* a job whose lock was lost no longer counts for the worker: free its slot now */
+        watch_cb(&x->watch);
+        t = pick_seat(x);
+    }
     xslot *pick = NULL;
     if (t) SEAT_SLOTS(t, s) {
             if (!s->job) {
@@ -737,7 +741,7 @@ void bw_execp_process(bullc_job *job, void *data) {
                 break;
             }
         }
-    if (!pick) { /* more jobs than slots: the worker never does this */
+    if (!pick) { /* more jobs than slots: the worker never does this (but for answers still due of lost jobs) */
         bullc_job_fail(job, "bullc-worker: no free exec-persistent slot", 0);
         return;
     }

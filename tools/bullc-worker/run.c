@@ -213,7 +213,7 @@ static void apply_concurrency(bw_queue *q, const bw_queue_cfg *now) {
     int was = bullc_worker_concurrency(q->worker);
     int slots = q->cfg->s.concurrency ? q->cfg->s.concurrency : 1;
     if (n == was) return;
-    /* exec-persistent has one child per slot, made for the start's concurrency */
+    /* exec-persistent made its slots for the start's concurrency */
     if (q->cfg->proc.kind == BW_PROC_EXEC_PERSISTENT && n > slots) {
         TLOG(TLOG_WARN, "reload", TLOG_S("queue", q->cfg->name), TLOG_I("concurrency", was),
              TLOG_S("msg", "exec-persistent cannot go above its starting concurrency"));
