@@ -387,8 +387,7 @@ int sc_config_parse(sc_config *c, int argc, char **argv) {
             return -1;
         }
         if (!strcmp(def->flag, "--version")) {
-            printf("bullc-socket-client %s (BullMQ %s and %s)\n", bullc_version(), bullc_bullmq_version(),
-                   BULLC_BULLMQ5_VERSION);
+            bw_print_version("bullc-socket-client");
             return -1;
         }
         if (!def->arg) {

@@ -767,8 +767,7 @@ static int parse_args(bw_config *cfg, parse_state *ps, int argc, char **argv) {
             bw_usage(stdout);
             return 1;
         } else if (!strcmp(name, "version")) {
-            printf("bullc-worker %s (BullMQ %s and %s)\n", bullc_version(), bullc_bullmq_version(),
-                   BULLC_BULLMQ5_VERSION);
+            bw_print_version("bullc-worker");
             return 1;
         } else if (!strcmp(name, "allow-unsafe-redis")) {
             cfg->allow_unsafe_redis = true;

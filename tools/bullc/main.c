@@ -400,7 +400,7 @@ int main(int argc, char **argv) {
             help = true;
             break;
         default:
-            printf("bullc %s (BullMQ %s and %s)\n", bullc_version(), bullc_bullmq_version(), BULLC_BULLMQ5_VERSION);
+            bw_print_version("bullc");
             free(rest);
             return 0;
         }
