@@ -24,6 +24,7 @@ struct xchild {
     int handles;
     int pid;
     bool exited, out_eof, err_eof;
+    bool mute; /* closed its stdout and kept running: it can answer no more */
     int64_t status;
     int term_signal;
     char *line; /* stdout's partial line */
@@ -139,6 +140,8 @@ void xchild_why(const xchild *c, bool overlong, char *buf, size_t size) {
     const char *p = prog(c->q);
     if (overlong)
         snprintf(buf, size, "%s wrote an answer line longer than %u bytes", p, XCHILD_MAX_LINE);
+    else if (c->mute)
+        snprintf(buf, size, "%s closed its stdout but kept running", p);
     else if (c->term_signal)
         snprintf(buf, size, "%s killed by signal %d (%s)", p, c->term_signal,
                  sigabbrev_np(c->term_signal) ? sigabbrev_np(c->term_signal) : "?");
@@ -183,6 +186,18 @@ static void err_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
 
 /* ---- stdout: the answers, a line at a time ---------------------------------------- */
 
+/* stdout closed while the child runs: after the pipe grace (its exit is
+ * usually a moment behind) it is gone for the jobs, since no answer can come;
+ * without this they would wait for --timeout, or for ever without one. */
+static void mute_cb(uv_timer_t *t) {
+    xchild *c = t->data;
+    if (c->exited) return;
+    c->mute = true;
+    gone(c, false);
+}
+
+bool xchild_mute(const xchild *c) { return c->mute; }
+
 static void out_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     xchild *c = st->data;
     const char *p = buf->base, *end = p + (n > 0 ? n : 0);
@@ -219,6 +234,7 @@ static void out_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     if (n < 0) {
         uv_read_stop(st);
         c->out_eof = true;
+        if (!c->exited && c->owner) uv_timer_start(&c->timer, mute_cb, PIPE_GRACE_MS, 0);
         maybe_gone(c);
     }
 }

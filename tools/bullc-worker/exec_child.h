@@ -17,8 +17,9 @@ typedef struct xchild xchild;
 typedef struct xchild_hooks {
     /* One stdout line, NUL-terminated, without its '\n'. */
     void (*line)(void *owner, xchild *c, char *line, size_t len);
-    /* The child exited and its pipes closed (overlong false), or it wrote a
-     * line longer than XCHILD_MAX_LINE (overlong true). */
+    /* The child exited and its pipes closed, or closed its stdout and still
+     * ran a second later (xchild_mute) (overlong false), or it wrote a line
+     * longer than XCHILD_MAX_LINE (overlong true). */
     void (*gone)(void *owner, xchild *c, bool overlong);
     /* The job id a stderr line is logged with, or NULL. */
     const char *(*job_id)(void *owner);
@@ -40,9 +41,12 @@ void xchild_signal(xchild *c, int sig);
 void xchild_write(xchild *c, const char *p, size_t len);
 int xchild_pid(const xchild *c);
 /* Why it went, into `buf`: "PROG exited with code N", "PROG killed by
- * signal 9 (KILL)" or (overlong) "PROG wrote an answer line longer than ...". */
+ * signal 9 (KILL)", "PROG closed its stdout but kept running" or (overlong)
+ * "PROG wrote an answer line longer than ...". */
 void xchild_why(const xchild *c, bool overlong, char *buf, size_t size);
 void xchild_status(const xchild *c, int64_t *code, int *sig);
+/* It closed its stdout but kept running (the `gone` hook's third case). */
+bool xchild_mute(const xchild *c);
 /* The stderr lines since the last xchild_tail_clear (the newest that fit
  * in 4 KiB), oldest first, into `b`; false when there are none. */
 bool xchild_tail_put(const xchild *c, bw_sb *b);
