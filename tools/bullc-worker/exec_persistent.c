@@ -221,9 +221,9 @@ static void hook_gone(void *owner, xchild *c, bool overlong) {
     int64_t code;
     int sig;
     xchild_status(c, &code, &sig);
-    TLOG(TLOG_WARN, overlong ? "protocol" : "exit", TLOG_S("queue", q->cfg->name), TLOG_I("pid", xchild_pid(c)),
-         TLOG_S("id", first ? bullc_job_id(first->job) : ""), TLOG_I("code", code), TLOG_I("signal", sig),
-         TLOG_S("msg", head));
+    TLOG(TLOG_WARN, overlong || xchild_mute(c) ? "protocol" : "exit", TLOG_S("queue", q->cfg->name),
+         TLOG_I("pid", xchild_pid(c)), TLOG_S("id", first ? bullc_job_id(first->job) : ""), TLOG_I("code", code),
+         TLOG_I("signal", sig), TLOG_S("msg", head));
     bw_sb b = {0}, tail = {0};
     bw_sb_puts(&b, head);
     if (held == 1) bw_sb_puts(&b, " while processing the job");
@@ -326,13 +326,11 @@ static bool is_answer(const char *line, size_t len) {
 static void hook_line(void *owner, xchild *c, char *line, size_t len) {
     xseat *t = owner;
     if (len && line[len - 1] == '\r') line[--len] = '\0';
-    if (!seat_oldest(t)) {
-        bad_line(t, NULL, line, len, "wrote a line while no job was waiting for an answer");
-        return;
-    }
     bw_jspan id, v;
     if (!bw_json_valid(line, len) || !bw_json_member(line, len, "id", &id)) {
-        bad_line(t, NULL, line, len, "wrote a line that is not a JSON object with an \"id\"");
+        bad_line(t, NULL, line, len,
+                 seat_oldest(t) ? "wrote a line that is not a JSON object with an \"id\""
+                                : "wrote a line while no job was waiting for an answer");
         return;
     }
     xslot *s = NULL;
@@ -342,12 +340,8 @@ static void hook_line(void *owner, xchild *c, char *line, size_t len) {
             break;
         }
     }
-    if (!s) {
-        bad_line(t, NULL, line, len, "answered for another job id");
-        return;
-    }
-    if (s->outcome != OUT_NONE) {
-        bad_line(t, NULL, line, len, "wrote a line while no job was waiting for an answer");
+    if (!s || s->outcome != OUT_NONE) { /* a second answer too: the first one counted */
+        bad_line(t, NULL, line, len, "answered for a job id it does not hold (not handed to it, or answered already)");
         return;
     }
     if (s->lock_lost) { /* another worker may own the job now: only the end of the child's work counts */
