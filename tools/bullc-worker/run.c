@@ -212,6 +212,11 @@ static void apply_concurrency(bw_queue *q, const bw_queue_cfg *now) {
     int n = now->s.concurrency ? now->s.concurrency : 1;
     int was = bullc_worker_concurrency(q->worker);
     int slots = q->cfg->s.concurrency ? q->cfg->s.concurrency : 1;
+    /* the shared children's seats are made once, with the slots */
+    if (q->cfg->proc.kind == BW_PROC_EXEC_PERSISTENT && now->s.exec_children != q->cfg->s.exec_children)
+        TLOG(TLOG_WARN, "reload", TLOG_S("queue", q->cfg->name),
+             TLOG_I("execChildren", q->cfg->s.exec_children ? q->cfg->s.exec_children : slots),
+             TLOG_S("msg", "execChildren changes only with a restart: kept"));
     if (n == was) return;
     /* exec-persistent made its slots for the start's concurrency */
     if (q->cfg->proc.kind == BW_PROC_EXEC_PERSISTENT && n > slots) {
