@@ -96,6 +96,14 @@ def process(job):
     if n == "stray":
         bp._write(job._out, bp._dumps({"id": "no-such-job", "result": 1}))
         time.sleep(3600)
+    if n == "mute-once":  # stdout closed, still running
+        if job.attempts_made == 0:
+            os.close(job._out)
+            time.sleep(3600)
+        return "after the mute one"
+    if n == "twice":
+        bp._write(job._out, bp._dumps({"id": job.id, "result": 1}))
+        return 2
     if n == "slow":
         with open(os.path.join(pids, "slow"), "w") as f:
             f.write("started")
@@ -197,6 +205,13 @@ bp.run(process)
     const a = await finished(queue, alone.id);
     assert.equal(await a.getState(), 'completed', a.failedReason);
     assert.deepEqual(a.returnvalue, { alone: true }, 'no pending child: completes with the result');
+    // SIGHUP: execChildren is kept (its children were made at the start), concurrency still applies
+    fs.writeFileSync(cfg, JSON.stringify({ queues: { jobs: { execPersistent: ['python3', py()], concurrency: 1, execChildren: 1 } } }));
+    w.kill('SIGHUP');
+    await w.waitFor(/warn +reload queue=jobs execChildren=2 msg="execChildren changes only with a restart: kept"/);
+    await w.waitFor(/info +reload queue=jobs was=2 concurrency=1/);
+    const e = await queue.add('echo', {});
+    assert.equal(await (await finished(queue, e.id)).getState(), 'completed');
     assert.equal((await w.stop()).code, 0);
   });
 
@@ -259,7 +274,7 @@ bullc_run process
     const hf = await finished(queue, half.id);
     assert.match(hf.failedReason, /bad\.sh exited with code 0 while processing the job/);
     const o = await finished(queue, other.id);
-    assert.match(o.failedReason, /answered for another job id/);
+    assert.match(o.failedReason, /answered for a job id it does not hold \(not handed to it, or answered already\)/);
     const u = await finished(queue, huge.id, 60000);
     assert.match(u.failedReason, /bad\.sh wrote an answer line longer than 16777216 bytes/);
     for (const ok of oks) {
@@ -345,7 +360,7 @@ bullc_run process
     }
     const stray = await queue.add('stray', {}, { attempts: 1 });
     const s = await finished(queue, stray.id);
-    assert.match(s.failedReason, /^python3 answered for another job id: \{"id":"no-such-job","result":1\}$/);
+    assert.match(s.failedReason, /^python3 answered for a job id it does not hold \(not handed to it, or answered already\): \{"id":"no-such-job","result":1\}$/);
     await w.stop();
   });
 
@@ -381,6 +396,24 @@ bullc_run process
     assert.equal(await (await queue.getJob(lost.id)).getState(), 'active', 'its answer was not stored');
     assert.equal(spawned(w).length, 1, 'the child answered: not restarted');
     await w.stop();
+  });
+
+  it('a shared child that closes its stdout but keeps running fails what it holds at once; a second answer retires it', async () => {
+    const { queue, w } = await setup('xppmute', ['--concurrency', '2', '--exec-children', '1']);
+    const opts = { attempts: 2, backoff: 10 };
+    const [mute, behind] = await queue.addBulk([{ name: 'mute-once', data: {}, opts }, { name: 'echo', data: {}, opts }]);
+    for (const [job, value] of [[mute, 'after the mute one'], [behind, null]]) {
+      const j = await finished(queue, job.id);
+      assert.equal(await j.getState(), 'completed', j.failedReason);
+      if (value) assert.equal(j.returnvalue, value);
+      assert.match(j.stacktrace[0] || '', /^Error: python3 closed its stdout but kept running while (holding this job and 1 other|processing the job)\n/);
+    }
+    await w.waitFor(/warn +protocol queue=jobs .*msg="python3 closed its stdout but kept running"/);
+    const twice = await queue.add('twice', {}, { attempts: 1 });
+    const t = await finished(queue, twice.id);
+    assert.equal(t.returnvalue, 1, 'the first answer counts');
+    await w.waitFor(/warn +protocol queue=jobs .*msg="answered for a job id it does not hold \(not handed to it, or answered already\)"/);
+    assert.equal((await w.stop()).code, 0);
   });
 
   it('--exec-children: 0, above the concurrency, not a number, or without --exec-persistent: exit 2 with the reason', () => {
