@@ -346,17 +346,18 @@ bullc_run process
   });
 
   it('a job past --timeout on a shared child: it and the jobs behind it fail and are retried; a stray id is a protocol error', async () => {
-    const { queue, w } = await setup('xpptime', ['--concurrency', '3', '--exec-children', '1', '--timeout', '1000', '--kill-grace', '200']);
+    // 2.5 s: the retry's clock includes a new child's start (a Python start takes over 1 s on a loaded machine)
+    const { queue, w } = await setup('xpptime', ['--concurrency', '3', '--exec-children', '1', '--timeout', '2500', '--kill-grace', '200']);
     const hang = await queue.add('hang-once', {}, { attempts: 2, backoff: 10 });
     const behind = await queue.addBulk([1, 2].map(n => ({ name: 'echo', data: { n }, opts: { attempts: 2, backoff: 10 } })));
     const h = await finished(queue, hang.id);
     assert.equal(await h.getState(), 'completed', h.failedReason);
-    assert.match(h.stacktrace[0], /^Error: timed out after 1000 ms\n/);
+    assert.match(h.stacktrace[0], /^Error: timed out after 2500 ms\n/);
     for (const job of behind) {
       const j = await finished(queue, job.id);
       assert.equal(await j.getState(), 'completed', j.failedReason);
       assert.equal(j.attemptsMade, 2);
-      assert.equal(j.stacktrace[0].split('\n')[0], `Error: its child (shared with job ${hang.id}) was stopped: job ${hang.id} timed out after 1000 ms`);
+      assert.equal(j.stacktrace[0].split('\n')[0], `Error: its child (shared with job ${hang.id}) was stopped: job ${hang.id} timed out after 2500 ms`);
     }
     const stray = await queue.add('stray', {}, { attempts: 1 });
     const s = await finished(queue, stray.id);
@@ -377,6 +378,25 @@ bullc_run process
     const j = await finished(queue, slow.id);
     assert.equal(j.returnvalue, 'slow done');
     assert.equal(spawned(w).length, 1, 'the child answered: not restarted');
+    await w.stop();
+  });
+
+  it('a shared child times the job it runs: jobs waiting behind others neither time out nor lose their cancel grace', async () => {
+    const { prefix, queue, w } = await setup('xppclock', ['--concurrency', '3', '--exec-children', '1', '--timeout', '1500', '--kill-grace', '300']);
+    fs.rmSync(path.join(dir, 'slow'), { force: true });
+    const first = await queue.add('echo', {}); // the child's start is not the test's business
+    assert.equal((await finished(queue, first.id)).failedReason, undefined);
+    const slow = await queue.addBulk([1, 2].map(n => ({ name: 'slow', data: { s: 1, n }, opts: { attempts: 1 } })));
+    const queued = await queue.add('echo', {}, { attempts: 1 });
+    await eventually(async () => fs.existsSync(path.join(dir, 'slow')) && (await queue.getActiveCount()) === 3, 10000, 'three held');
+    const r = bullc(['cancel', 'jobs', queued.id, '--reason', 'not wanted'], { prefix });
+    assert.equal(r.status, 0, r.stderr);
+    for (const job of slow) { // the second waits 1 s and runs 1 s: past 1500 ms from its handing over
+      const j = await finished(queue, job.id);
+      assert.equal(j.returnvalue, 'slow done', j.failedReason);
+    }
+    assert.equal((await finished(queue, queued.id)).failedReason, 'not wanted', 'answered at its turn, past 300 ms');
+    assert.equal(spawned(w).length, 1, 'no child stopped');
     await w.stop();
   });
 

@@ -163,6 +163,30 @@ static void slot_finish(xslot *s) {
     s->fail_flags = 0;
 }
 
+static void deadline_cb(uv_timer_t *h);
+
+/* A shared child's clock: the helpers run the jobs a child holds one after
+ * another, in the order handed over, so a job's --timeout, or the grace of a
+ * cancel line sent to it, runs only while it is the oldest job its child
+ * holds (a job waiting behind others has not started, nor can it answer). */
+static void seat_clock(xseat *t) {
+    if (!t->pool->shared) return;
+    xslot *o = seat_oldest(t);
+    if (!o || uv_is_active((uv_handle_t *)&o->deadline)) return;
+    int64_t ms = o->asked ? t->pool->q->cfg->s.kill_grace : t->pool->q->cfg->s.timeout;
+    if (ms > 0) uv_timer_start(&o->deadline, deadline_cb, (uint64_t)ms, 0);
+}
+
+/* Starts the job's clock for `ms` now, or for a shared child once the job is
+ * the oldest it holds (seat_clock). */
+static void slot_clock(xslot *s, int64_t ms) {
+    if (s->pool->shared && seat_oldest(s->seat) != s) {
+        uv_timer_stop(&s->deadline);
+        return;
+    }
+    if (ms > 0) uv_timer_start(&s->deadline, deadline_cb, (uint64_t)ms, 0);
+}
+
 static void decide(xslot *s, int outcome, char *value, int flags) {
     if (s->outcome != OUT_NONE) {
         free(value);
@@ -172,6 +196,7 @@ static void decide(xslot *s, int outcome, char *value, int flags) {
     s->value = value;
     s->fail_flags = flags;
     slot_finish(s);
+    seat_clock(s->seat);
 }
 
 static void slot_feed(xslot *s);
@@ -514,7 +539,8 @@ static void seat_send(xseat *t, const char *p, size_t len) {
     }
 }
 
-/* Hands the slot's job to its seat's child; --timeout counts from here. */
+/* Hands the slot's job to its seat's child; its --timeout starts here (with
+ * a shared child, once it is the oldest job the child holds). */
 static void send_job(xslot *s) {
     size_t len;
     if (job_line(s, s->job, &len)) {
@@ -526,7 +552,7 @@ static void send_job(xslot *s) {
     s->move_code = 0;
     s->seq = ++s->pool->seq;
     seat_send(s->seat, s->wbuf, len);
-    if (s->q->cfg->s.timeout > 0) uv_timer_start(&s->deadline, deadline_cb, (uint64_t)s->q->cfg->s.timeout, 0);
+    slot_clock(s, s->q->cfg->s.timeout);
 }
 
 static const xchild_hooks hooks = {hook_line, hook_gone, hook_job_id};
@@ -589,7 +615,7 @@ static void watch_cb(uv_timer_t *h) {
              TLOG_S("msg", ask ? "told the child" : "stopping the child"));
         if (ask) {
             s->lock_lost = s->asked = true;
-            uv_timer_start(&s->deadline, deadline_cb, (uint64_t)grace, 0);
+            slot_clock(s, grace);
         } else {
             char what[256];
             snprintf(what, sizeof what, "job %s lost its lock", id);
@@ -688,7 +714,7 @@ static void cancelled(bullc_job *job, const char *reason, void *data) {
          TLOG_S("msg", ask ? "told the child" : "stopping the child"));
     if (ask) {
         s->asked = true;
-        uv_timer_start(&s->deadline, deadline_cb, (uint64_t)grace, 0);
+        slot_clock(s, grace);
     } else if (s->sent) {
         char what[512];
         snprintf(what, sizeof what, "job %s was cancelled: %s", bullc_job_id(job), reason);
