@@ -31,8 +31,11 @@ test('a processor busy longer than lockDuration keeps its lock (no stall, one co
   try {
     const a = await startReady(['--queue', 'q', '--plugin', pluginPath(), '--lock-duration', '1000',
       '--stalled-interval', '500'], { prefix });
-    const b = await startReady(['--queue', 'q', '--builtin', 'echo', '--stalled-interval', '300'], { prefix });
     const job = await q.add('busy', { a: 1, b: 2, sleepMs: 3000 });
+    // the plugin worker takes it alone (two waiting workers race for a job); the echo worker then
+    // stands by to take it over, should the lock lapse
+    await eventually(async () => (await q.getJobState(job.id)) === 'active', 5000, 'the plugin worker took it');
+    const b = await startReady(['--queue', 'q', '--builtin', 'echo', '--stalled-interval', '300'], { prefix });
     await eventually(async () => (await q.getJobState(job.id)) === 'completed', 15000, 'completion');
     const { n, stalled } = await completedEvents(client, prefix, 'q');
     assert.strictEqual(n.get(job.id), 1);
