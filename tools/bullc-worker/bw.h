@@ -390,6 +390,21 @@ void bw_lines_feed(bw_lines *l, const char *buf, size_t n, bw_line_fn fn, void *
 /* Hands over the partial line (at end of stream), or an empty one when `empty_too`. */
 void bw_lines_flush_line(bw_lines *l, bw_line_fn fn, void *ctx, bool empty_too);
 void bw_lines_free(bw_lines *l);
+/* The last stderr lines of a command or child, for a failure's reason: at
+ * most BW_TAIL_LINES, and what bw_tail_text gives at most BW_TAIL_BYTES. */
+#define BW_TAIL_LINES 20
+#define BW_TAIL_BYTES 4096
+typedef struct bw_tail {
+    char *line[BW_TAIL_LINES];
+    size_t next, count;
+} bw_tail;
+/* Keeps a copy of the line (its end when longer than BW_TAIL_BYTES), the oldest going. */
+void bw_tail_push(bw_tail *t, const char *s, size_t len);
+/* The newest lines that fit in BW_TAIL_BYTES, oldest first, joined by '\n'
+ * and trimmed: malloc'd (the caller frees), NULL when out of memory. */
+char *bw_tail_text(const bw_tail *t);
+/* Forgets every line (and frees them). */
+void bw_tail_clear(bw_tail *t);
 typedef enum {
     BW_LINE_TEXT,
     BW_LINE_PROGRESS,

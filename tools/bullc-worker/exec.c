@@ -15,8 +15,6 @@
 
 #include "bw.h"
 
-#define TAIL_LINES 20          /* a failure reason holds at most the last 20 stderr lines */
-#define TAIL_BYTES 4096        /* ... and at most 4 KB */
 #define MAX_STDOUT (16u << 20) /* a larger result fails the job */
 #define LOCK_CHECK_MS 250      /* how often a lost lock is looked for */
 #define PIPE_GRACE_MS 1000     /* after the exit, how long a grandchild may hold the pipes */
@@ -53,8 +51,7 @@ struct bw_run {
     size_t out_len, out_cap;
     bool out_overflow;
     bw_lines err_lines; /* stderr, cut into lines */
-    char *tail[TAIL_LINES];
-    size_t tail_next, tail_count;
+    bw_tail tail;       /* its last stderr lines */
     char **env;
     size_t env_own; /* the first env_own entries are ours (malloc'd) */
     bw_run *prev, *next;
@@ -63,7 +60,7 @@ struct bw_run {
 static void run_closed(uv_handle_t *h) {
     bw_run *r = h->data;
     if (--r->handles) return;
-    for (size_t i = 0; i < TAIL_LINES; i++) free(r->tail[i]);
+    bw_tail_clear(&r->tail);
     for (size_t i = 0; i < r->env_own; i++) free(r->env[i]);
     free(r->move_reason);
     free(r->env);
@@ -87,51 +84,6 @@ static void signal_child(bw_run *r, int sig) {
 }
 
 static const char *prog(const bw_run *r) { return r->q->cfg->proc.argv[0]; }
-
-/* ---- the failure reason: the end of stderr ---------------------------------- */
-
-static void tail_push(bw_run *r, const char *s, size_t len) {
-    if (len > TAIL_BYTES) {
-        s += len - TAIL_BYTES; /* the end of a long line says most */
-        len = TAIL_BYTES;
-    }
-    char *copy = strndup(s, len);
-    if (!copy) return;
-    free(r->tail[r->tail_next]);
-    r->tail[r->tail_next] = copy;
-    r->tail_next = (r->tail_next + 1) % TAIL_LINES;
-    if (r->tail_count < TAIL_LINES) r->tail_count++;
-}
-
-/* The newest lines that fit in TAIL_BYTES, oldest first; malloc'd, trimmed. */
-static char *tail_text(const bw_run *r) {
-    size_t total = 0, take = 0;
-    while (take < r->tail_count) {
-        const char *l = r->tail[(r->tail_next + TAIL_LINES - 1 - take) % TAIL_LINES];
-        size_t n = strlen(l) + (take ? 1 : 0);
-        if (total + n > TAIL_BYTES) break;
-        total += n;
-        take++;
-    }
-    char *s = malloc(total + 1), *p = s;
-    if (!s) return NULL;
-    for (size_t k = take; k > 0; k--) {
-        const char *l = r->tail[(r->tail_next + TAIL_LINES - k) % TAIL_LINES];
-        size_t n = strlen(l);
-        memcpy(p, l, n);
-        p += n;
-        if (k > 1) *p++ = '\n';
-    }
-    *p = '\0';
-    /* trim */
-    char *b = s;
-    while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r') b++;
-    size_t n = strlen(b);
-    while (n && (b[n - 1] == ' ' || b[n - 1] == '\t' || b[n - 1] == '\n' || b[n - 1] == '\r')) n--;
-    memmove(s, b, n);
-    s[n] = '\0';
-    return s;
-}
 
 /* ---- stderr: progress, log and ordinary lines -------------------------------- */
 
@@ -198,7 +150,7 @@ static void on_line(void *ctx, char *line, size_t len) {
         r->move = MOVE_WAIT_CHILDREN;
         return;
     }
-    tail_push(r, line, len);
+    bw_tail_push(&r->tail, line, len);
     TLOG(TLOG_DEBUG, "stderr", TLOG_S("queue", q->cfg->name), TLOG_S("id", id), TLOG_S("line", line));
 }
 
@@ -326,8 +278,8 @@ static void finish(bw_run *r) {
         q->runs = r->next;
     if (r->next) r->next->prev = r->prev;
     r->prev = r->next = NULL;
-    char msg[TAIL_BYTES + 256];
-    char *tail = tail_text(r);
+    char msg[BW_TAIL_BYTES + 256];
+    char *tail = bw_tail_text(&r->tail);
     const char *t = tail ? tail : "";
     TLOG(TLOG_DEBUG, "exit", TLOG_S("queue", q->cfg->name), TLOG_S("id", bullc_job_id(job)), TLOG_I("pid", r->pid),
          TLOG_I("code", r->exit_status), TLOG_I("signal", r->term_signal));

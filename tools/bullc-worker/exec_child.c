@@ -10,8 +10,6 @@
 
 #include "exec_child.h"
 
-#define TAIL_LINES 20 /* a crash's reason holds at most the last 20 stderr lines */
-#define TAIL_BYTES 4096
 #define PIPE_GRACE_MS 1000 /* after the exit, how long a grandchild may hold the pipes */
 
 struct xchild {
@@ -31,8 +29,7 @@ struct xchild {
     size_t len, cap;
     bool overlong; /* the current line passed XCHILD_MAX_LINE: the child is retired */
     bw_lines err_lines;
-    char *tail[TAIL_LINES]; /* stderr since the last answer, for a crash's reason */
-    size_t tail_next, tail_count;
+    bw_tail tail; /* stderr since the last answer, for a crash's reason */
 };
 
 static const char *prog(const bw_queue *q) { return q->cfg->proc.argv[0]; }
@@ -49,7 +46,7 @@ static void child_closed(uv_handle_t *h) {
     if (--c->handles) return;
     free(c->line);
     bw_lines_free(&c->err_lines);
-    for (size_t i = 0; i < TAIL_LINES; i++) free(c->tail[i]);
+    bw_tail_clear(&c->tail);
     free(c);
 }
 
@@ -100,41 +97,9 @@ void xchild_retire(xchild *c, int sig) {
 
 /* ---- stderr: logged, and its last lines kept ------------------------------------ */
 
-static void tail_push(xchild *c, const char *l, size_t n) {
-    if (n > TAIL_BYTES) {
-        l += n - TAIL_BYTES;
-        n = TAIL_BYTES;
-    }
-    char *copy = strndup(l, n);
-    if (!copy) return;
-    free(c->tail[c->tail_next]);
-    c->tail[c->tail_next] = copy;
-    c->tail_next = (c->tail_next + 1) % TAIL_LINES;
-    if (c->tail_count < TAIL_LINES) c->tail_count++;
-}
+void xchild_tail_clear(xchild *c) { bw_tail_clear(&c->tail); }
 
-void xchild_tail_clear(xchild *c) {
-    for (size_t i = 0; i < TAIL_LINES; i++) {
-        free(c->tail[i]);
-        c->tail[i] = NULL;
-    }
-    c->tail_next = c->tail_count = 0;
-}
-
-bool xchild_tail_put(const xchild *c, bw_sb *b) {
-    size_t total = 0, take = 0;
-    while (take < c->tail_count) {
-        size_t n = strlen(c->tail[(c->tail_next + TAIL_LINES - 1 - take) % TAIL_LINES]) + 1;
-        if (total + n > TAIL_BYTES) break;
-        total += n;
-        take++;
-    }
-    for (size_t k = take; k > 0; k--) {
-        bw_sb_puts(b, c->tail[(c->tail_next + TAIL_LINES - k) % TAIL_LINES]);
-        if (k > 1) bw_sb_puts(b, "\n");
-    }
-    return take > 0;
-}
+char *xchild_tail_text(const xchild *c) { return bw_tail_text(&c->tail); }
 
 void xchild_why(const xchild *c, bool overlong, char *buf, size_t size) {
     const char *p = prog(c->q);
@@ -153,7 +118,7 @@ static void on_err_line(void *ctx, char *line, size_t len) {
     xchild *c = ctx;
     const char *v;
     (void)bw_line_classify(line, &len, &v); /* only for its clean-up: '\r', NULs */
-    tail_push(c, line, len);
+    bw_tail_push(&c->tail, line, len);
     const char *id = c->owner ? c->hooks->job_id(c->owner) : NULL;
     TLOG(TLOG_INFO, "stderr", TLOG_S("queue", c->q->cfg->name), TLOG_I("pid", c->pid), TLOG_S("id", id ? id : ""),
          TLOG_S("line", line));

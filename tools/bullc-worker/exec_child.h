@@ -47,9 +47,9 @@ void xchild_why(const xchild *c, bool overlong, char *buf, size_t size);
 void xchild_status(const xchild *c, int64_t *code, int *sig);
 /* It closed its stdout but kept running (the `gone` hook's third case). */
 bool xchild_mute(const xchild *c);
-/* The stderr lines since the last xchild_tail_clear (the newest that fit
- * in 4 KiB), oldest first, into `b`; false when there are none. */
-bool xchild_tail_put(const xchild *c, bw_sb *b);
+/* The stderr lines since the last xchild_tail_clear, as bw_tail_text
+ * gives them (malloc'd; empty when there are none), NULL when out of memory. */
+char *xchild_tail_text(const xchild *c);
 void xchild_tail_clear(xchild *c);
 
 #endif

@@ -249,15 +249,16 @@ static void hook_gone(void *owner, xchild *c, bool overlong) {
     TLOG(TLOG_WARN, overlong || xchild_mute(c) ? "protocol" : "exit", TLOG_S("queue", q->cfg->name),
          TLOG_I("pid", xchild_pid(c)), TLOG_S("id", first ? bullc_job_id(first->job) : ""), TLOG_I("code", code),
          TLOG_I("signal", sig), TLOG_S("msg", head));
-    bw_sb b = {0}, tail = {0};
+    bw_sb b = {0};
     bw_sb_puts(&b, head);
     if (held == 1) bw_sb_puts(&b, " while processing the job");
     if (held > 1) bw_sb_printf(&b, " while holding this job and %d other%s", held - 1, held > 2 ? "s" : "");
-    if (held && xchild_tail_put(c, &tail)) {
+    char *tail = held ? xchild_tail_text(c) : NULL;
+    if (tail && *tail) {
         bw_sb_puts(&b, ": ");
-        bw_sb_put(&b, tail.p, tail.len);
+        bw_sb_puts(&b, tail);
     }
-    free(tail.p);
+    free(tail);
     char *msg = bw_sb_take(&b);
     seat_stop(t, NULL, SIGKILL, msg ? msg : head, NULL);
     free(msg);
