@@ -311,7 +311,7 @@ function startWorker(side, variant, c, queues, stderrFile, { args: extra = [], e
   else if (variant.startsWith('execp-py')) args.push('--exec-persistent', 'python3', '--arg', path.join(__dirname, 'execp_noop.py'));
   else if (variant.startsWith('execp-sh')) args.push('--exec-persistent', '/bin/sh', '--arg', path.join(__dirname, 'execp_noop.sh'));
   else throw new Error(`unknown variant ${variant}`);
-  if (variant.endsWith('-pool')) args.push('--exec-children', 2); // shared children (--exec-children)
+  if (variant.endsWith('-pool')) args.push('--exec-children', '2'); // shared children (--exec-children)
   return new Proc(path.join(S.bin, 'bullc-worker'), args, { stderrFile, env });
 }
 
